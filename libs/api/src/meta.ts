@@ -1,0 +1,145 @@
+import { z } from "zod";
+
+/** RFC 1123 subdomain, as Kubernetes object names: lowercase alphanumerics, '-' and '.', ≤ 253. */
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** RFC 1123 label, as Kubernetes namespace names: ≤ 63, no dots. */
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+export const dnsSubdomain = z
+  .string()
+  .min(1, "must not be empty")
+  .max(253, "must be no more than 253 characters")
+  .regex(DNS1123_SUBDOMAIN, "must be a lowercase RFC 1123 subdomain: lowercase alphanumerics, '-' or '.', starting and ending with an alphanumeric");
+
+export const dnsLabel = z
+  .string()
+  .min(1, "must not be empty")
+  .max(63, "must be no more than 63 characters")
+  .regex(DNS1123_LABEL, "must be a lowercase RFC 1123 label: lowercase alphanumerics or '-', starting and ending with an alphanumeric");
+
+/** A qualified label/annotation key: optional DNS prefix + '/' + name (≤ 63). */
+export const qualifiedName = z.string().superRefine((key, ctx) => {
+  const slash = key.lastIndexOf("/");
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  if (prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) {
+    ctx.addIssue({ code: "custom", message: `key prefix "${prefix}" must be a DNS subdomain` });
+  }
+  if (name.length === 0 || name.length > 63 || !LABEL_NAME.test(name)) {
+    ctx.addIssue({ code: "custom", message: `key "${key}" must be a qualified name (≤ 63 alphanumerics, '-', '_' or '.')` });
+  }
+});
+
+export const labelValue = z
+  .string()
+  .max(63, "must be no more than 63 characters")
+  .regex(LABEL_VALUE, "must be empty or alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric");
+
+export const labels = z.record(qualifiedName, labelValue);
+export const annotations = z.record(qualifiedName, z.string());
+
+export const ownerReference = z.strictObject({
+  apiVersion: z.string(),
+  kind: z.string(),
+  name: z.string(),
+  uid: z.string(),
+  controller: z.boolean().optional(),
+  blockOwnerDeletion: z.boolean().optional(),
+});
+export type OwnerReference = z.infer<typeof ownerReference>;
+
+/**
+ * Object metadata as clients send it. Server-owned fields (uid, resourceVersion, generation,
+ * timestamps) are accepted so a `get -o yaml` can be re-applied, and are overwritten by the server.
+ */
+export const objectMeta = z.strictObject({
+  name: dnsSubdomain.optional(),
+  generateName: z.string().max(200).optional(),
+  namespace: dnsLabel.optional(),
+  uid: z.string().optional(),
+  resourceVersion: z.string().optional(),
+  generation: z.number().int().optional(),
+  labels: labels.optional(),
+  annotations: annotations.optional(),
+  creationTimestamp: z.string().nullable().optional(),
+  deletionTimestamp: z.string().nullable().optional(),
+  ownerReferences: z.array(ownerReference).optional(),
+  finalizers: z.array(z.string()).optional(),
+});
+export type ObjectMetaInput = z.infer<typeof objectMeta>;
+
+/** Metadata as the server returns it. */
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid: string;
+  resourceVersion: string;
+  generation: number;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  creationTimestamp: string;
+  deletionTimestamp?: string;
+  ownerReferences?: OwnerReference[];
+  finalizers?: string[];
+}
+
+export const conditionStatus = z.enum(["True", "False", "Unknown"]);
+export const condition = z.strictObject({
+  type: z.string().min(1),
+  status: conditionStatus,
+  reason: z.string().default(""),
+  message: z.string().default(""),
+  lastTransitionTime: z.string().optional(),
+  observedGeneration: z.number().int().optional(),
+});
+export type Condition = z.infer<typeof condition>;
+
+export const labelSelectorRequirement = z.strictObject({
+  key: qualifiedName,
+  operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
+  values: z.array(z.string()).optional(),
+});
+/** A Kubernetes LabelSelector. An empty selector matches everything. */
+export const labelSelector = z.strictObject({
+  matchLabels: z.record(z.string(), z.string()).optional(),
+  matchExpressions: z.array(labelSelectorRequirement).optional(),
+});
+export type LabelSelector = z.infer<typeof labelSelector>;
+
+export const taintEffect = z.enum(["NoSchedule", "NoExecute"]);
+export const taint = z.strictObject({
+  key: qualifiedName,
+  value: z.string().optional(),
+  effect: taintEffect,
+  timeAdded: z.string().optional(),
+});
+export type Taint = z.infer<typeof taint>;
+
+export const toleration = z.strictObject({
+  key: z.string().optional(),
+  operator: z.enum(["Equal", "Exists"]).default("Equal"),
+  value: z.string().optional(),
+  effect: taintEffect.optional(),
+  tolerationSeconds: z.number().int().nonnegative().optional(),
+});
+export type Toleration = z.infer<typeof toleration>;
+
+export const resourceRequest = z.strictObject({
+  cpu: z.number().nonnegative().default(0).describe("millicores"),
+  memoryMiB: z.number().nonnegative().default(0),
+  gpu: z.number().int().nonnegative().default(0),
+});
+export type ResourceRequest = z.infer<typeof resourceRequest>;
+
+export const taskTemplate = z.strictObject({
+  image: z.string().optional(),
+  command: z.array(z.string()).optional(),
+  env: z.record(z.string(), z.string()).optional(),
+});
+export type TaskTemplate = z.infer<typeof taskTemplate>;
+
+export const nodeSelector = z.record(z.string(), z.string());
+export const privacyBoundary = z.enum(["device", "edge", "cloud"]);
+export type PrivacyBoundary = z.infer<typeof privacyBoundary>;

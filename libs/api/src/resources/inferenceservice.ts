@@ -1,0 +1,98 @@
+import { z } from "zod";
+import {
+  condition,
+  labelSelector,
+  nodeSelector,
+  privacyBoundary,
+  resourceRequest,
+  taskTemplate,
+  toleration,
+} from "../meta.js";
+import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
+
+const nonneg = z.number().nonnegative();
+
+export const inferenceArchitecture = z.enum([
+  "auto",
+  "device",
+  "edge",
+  "cloud",
+  "edge-device",
+  "cloud-device",
+  "edge-cloud",
+]);
+export type InferenceArchitecture = z.infer<typeof inferenceArchitecture>;
+export type ConcreteArchitecture = Exclude<InferenceArchitecture, "auto">;
+
+export const inferenceObjective = z.enum(["latency", "energy", "accuracy"]);
+export type InferenceObjective = z.infer<typeof inferenceObjective>;
+
+export const inferenceServiceSpec = z.strictObject({
+  /** Name of a Model in the same namespace. */
+  model: z.string().min(1),
+  clients: z.strictObject({
+    selector: labelSelector,
+    /** Request rate of each client; adds rps · Σ server-layer ms / 1000 to its server's load. */
+    requestsPerSecond: nonneg.default(0),
+  }),
+  architecture: inferenceArchitecture.default("auto"),
+  objective: inferenceObjective.default("latency"),
+  slo: z
+    .strictObject({
+      latencyMs: nonneg.optional(),
+      minAccuracy: z.number().min(0).max(1).optional(),
+      maxDeviceEnergyMj: nonneg.optional(),
+    })
+    .default({}),
+  privacy: z.strictObject({ rawDataBoundary: privacyBoundary.default("cloud") }).default({ rawDataBoundary: "cloud" }),
+  /** Per task. */
+  resources: resourceRequest.default({ cpu: 0, memoryMiB: 0, gpu: 0 }),
+  /** For servers. */
+  nodeSelector: nodeSelector.default({}),
+  tolerations: z.array(toleration).default([]),
+  priority: z.number().int().default(0),
+  template: taskTemplate.default({}),
+});
+export type InferenceServiceSpec = z.infer<typeof inferenceServiceSpec>;
+export type InferenceServiceSpecInput = z.input<typeof inferenceServiceSpec>;
+
+export const predicted = z.strictObject({
+  latencyMs: z.number(),
+  deviceEnergyMj: z.number(),
+  accuracy: z.number(),
+  uplinkBytes: z.number(),
+});
+export type Predicted = z.infer<typeof predicted>;
+
+export const clientPlan = z.strictObject({
+  client: z.string(),
+  architecture: inferenceArchitecture.exclude(["auto"]),
+  split: z.number().int().nonnegative(),
+  headNode: z.string().optional(),
+  tailNode: z.string().optional(),
+  variant: z.string(),
+  exitAfterLayer: z.number().int().nonnegative(),
+  predicted,
+});
+export type ClientPlan = z.infer<typeof clientPlan>;
+
+export const endpoint = z.strictObject({
+  node: z.string(),
+  address: z.string().optional(),
+  role: z.string(),
+  task: z.string(),
+  predicted: z.strictObject({ latencyMs: z.number() }).optional(),
+});
+export type Endpoint = z.infer<typeof endpoint>;
+
+export const inferenceServiceStatus = z.strictObject({
+  ...baseStatusShape,
+  phase: z.enum(["Pending", "Scheduled", "Running", "Failed"]).optional(),
+  conditions: z.array(condition).optional(),
+  plan: z.strictObject({ clients: z.array(clientPlan) }).optional(),
+  endpoints: z.array(endpoint).optional(),
+});
+export type InferenceServiceStatus = z.infer<typeof inferenceServiceStatus>;
+
+export const inferenceServiceObject = objectSchema("InferenceService", inferenceServiceSpec, inferenceServiceStatus);
+export type InferenceService = ApiObject<InferenceServiceSpec, InferenceServiceStatus>;

@@ -1,0 +1,123 @@
+import { z } from "zod";
+import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
+
+const nonneg = z.number().nonnegative();
+const accuracy = z.number().min(0).max(1);
+
+export const modelLayer = z.strictObject({
+  name: z.string().min(1),
+  flops: nonneg,
+  outputBytes: nonneg,
+  memoryMiB: nonneg.default(0),
+});
+export type ModelLayer = z.infer<typeof modelLayer>;
+
+/** Measured per-layer latency (and optionally power) of the model on one hardware class. */
+export const layerProfile = z.strictObject({
+  hardware: z.string().min(1),
+  layerLatencyMs: z.array(nonneg),
+  layerPowerW: z.array(nonneg).optional(),
+});
+export type LayerProfile = z.infer<typeof layerProfile>;
+
+export const exitHead = z.strictObject({
+  flops: nonneg.default(0),
+  outputBytes: nonneg.default(0),
+  memoryMiB: nonneg.default(0),
+  profiles: z
+    .array(z.strictObject({ hardware: z.string().min(1), latencyMs: nonneg, powerW: nonneg.optional() }))
+    .default([]),
+});
+export type ExitHead = z.infer<typeof exitHead>;
+
+export const earlyExit = z.strictObject({
+  /** Base layers run before the exit's head (1-based). */
+  afterLayer: z.number().int().min(1),
+  accuracy,
+  head: exitHead.default({ flops: 0, outputBytes: 0, memoryMiB: 0, profiles: [] }),
+});
+export type EarlyExit = z.infer<typeof earlyExit>;
+
+/** Cross-field rules: profile lengths match the layers, exits fall inside the model. */
+function checkLayered(
+  value: { layers: ModelLayer[]; profiles?: LayerProfile[]; exits?: EarlyExit[] },
+  ctx: z.RefinementCtx,
+): void {
+  const n = value.layers.length;
+  value.profiles?.forEach((p, i) => {
+    if (p.layerLatencyMs.length !== n) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["profiles", i, "layerLatencyMs"],
+        message: `must have one entry per layer (${n}), got ${p.layerLatencyMs.length}`,
+      });
+    }
+    if (p.layerPowerW && p.layerPowerW.length !== n) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["profiles", i, "layerPowerW"],
+        message: `must have one entry per layer (${n}), got ${p.layerPowerW.length}`,
+      });
+    }
+  });
+  value.exits?.forEach((e, i) => {
+    if (e.afterLayer >= n) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["exits", i, "afterLayer"],
+        message: `must be less than the number of layers (${n})`,
+      });
+    }
+  });
+}
+
+export const modelVariant = z
+  .strictObject({
+    name: z.string().min(1),
+    accuracy,
+    inputBytes: nonneg.optional(),
+    layers: z.array(modelLayer).min(1),
+    profiles: z.array(layerProfile).optional(),
+    exits: z.array(earlyExit).optional(),
+  })
+  .superRefine(checkLayered);
+export type ModelVariant = z.infer<typeof modelVariant>;
+
+export const modelSpec = z
+  .strictObject({
+    inputBytes: nonneg,
+    /** Accuracy of the full model (0..1). */
+    accuracy,
+    layers: z.array(modelLayer).min(1),
+    profiles: z.array(layerProfile).default([]),
+    exits: z.array(earlyExit).default([]),
+    variants: z.array(modelVariant).default([]),
+    capabilities: z.array(z.string()).default([]),
+    image: z.string().optional(),
+  })
+  .superRefine((value, ctx) => {
+    checkLayered(value, ctx);
+    const seen = new Set<string>();
+    value.variants.forEach((v, i) => {
+      if (v.name === "base" || seen.has(v.name)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["variants", i, "name"],
+          message: v.name === "base" ? `"base" is reserved for the model itself` : `duplicate variant "${v.name}"`,
+        });
+      }
+      seen.add(v.name);
+    });
+  });
+export type ModelSpec = z.infer<typeof modelSpec>;
+
+export const modelStatus = z.strictObject({ ...baseStatusShape });
+export type ModelStatus = z.infer<typeof modelStatus>;
+
+export const modelObject = objectSchema("Model", modelSpec, modelStatus);
+export type Model = ApiObject<ModelSpec, ModelStatus>;
+
+/** The model's size in bytes: Σ layers' memoryMiB · 2^20. */
+export function modelSizeBytes(spec: Pick<ModelSpec, "layers">): number {
+  return spec.layers.reduce((sum, l) => sum + l.memoryMiB, 0) * 2 ** 20;
+}

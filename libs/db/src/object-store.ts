@@ -1,0 +1,294 @@
+import { randomUUID } from "node:crypto";
+import type { FieldRequirement, KindInfo, LabelRequirement } from "@eiaas/api";
+import type { PrismaClient } from "./client.js";
+import { formatTime, rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
+import { StoreError, isUniqueViolation } from "./errors.js";
+import { listSql, type ContinueToken } from "./list-sql.js";
+import { mutationSql, Params, singleOpSql, watchObject, watchType, WATCH_CHANNEL, type WriteOp } from "./write-sql.js";
+
+export interface ListOptions {
+  /** Restrict to one namespace (namespaced kinds); absent = all namespaces. */
+  namespace?: string;
+  labels?: LabelRequirement[];
+  fields?: FieldRequirement[];
+  /** Page size; absent or 0 = everything. */
+  limit?: number;
+  /** The `continue` token of the previous page. */
+  continue?: string;
+}
+
+export interface ListResult {
+  items: StoredObject[];
+  resourceVersion: string;
+  continue?: string;
+  remainingItemCount?: number;
+}
+
+/** The parts of an object a client controls on create. */
+export interface NewObject {
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: StoredObject["metadata"]["ownerReferences"];
+    finalizers?: string[];
+  };
+  spec?: unknown;
+  status?: unknown;
+  [field: string]: unknown;
+}
+
+export interface WriteOptions {
+  /** Only succeed if the stored object still has this resourceVersion (else Conflict). */
+  expectedResourceVersion?: string;
+}
+
+type Tx = Pick<PrismaClient, "$queryRawUnsafe" | "$executeRawUnsafe">;
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(",")}]`;
+  if (v && typeof v === "object") {
+    return `{${Object.keys(v as object)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * Generic storage of every kind (the role etcd plays for Kubernetes): objects in per-kind tables,
+ * resourceVersions handed out in commit order, every change appended to the watch log and
+ * announced with NOTIFY. Semantics follow Kubernetes' generic registry: uid/creationTimestamp are
+ * server-set, generation counts spec changes, finalizers turn delete into "mark for deletion".
+ */
+export class ObjectStore {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async get(kind: KindInfo, namespace: string | undefined, name: string): Promise<StoredObject | null> {
+    const rows = await this.prisma.$queryRawUnsafe<ObjectRow[]>(
+      `SELECT * FROM "${kind.table}" WHERE namespace = $1 AND name = $2`,
+      kind.namespaced ? (namespace ?? "") : "",
+      name,
+    );
+    return rows[0] ? rowToObject(kind, rows[0]) : null;
+  }
+
+  async getByUid(kind: KindInfo, uid: string): Promise<StoredObject | null> {
+    const rows = await this.prisma.$queryRawUnsafe<ObjectRow[]>(`SELECT * FROM "${kind.table}" WHERE uid = $1::uuid`, uid);
+    return rows[0] ? rowToObject(kind, rows[0]) : null;
+  }
+
+  /** Lists in (namespace, name) order, paged by a continue token. */
+  async list(kind: KindInfo, options: ListOptions = {}): Promise<ListResult> {
+    let token: ContinueToken | undefined;
+    if (options.continue) {
+      try {
+        token = JSON.parse(Buffer.from(options.continue, "base64url").toString("utf8")) as ContinueToken;
+        if (typeof token.ns !== "string" || typeof token.name !== "string" || typeof token.rv !== "string") throw new Error();
+      } catch {
+        throw new StoreError("Invalid", "continue: invalid continue token");
+      }
+    }
+    const limit = options.limit && options.limit > 0 ? options.limit : undefined;
+    const { sql, params } = listSql(kind, { ...options, limit: limit !== undefined ? limit + 1 : undefined }, token);
+    // The list's resourceVersion is read first: a watch started from it sees everything after.
+    const [rvRows, rows] = await this.prisma.$transaction([
+      this.prisma.$queryRawUnsafe<{ value: bigint }[]>(`SELECT value FROM resource_version_counter WHERE id = 1`),
+      this.prisma.$queryRawUnsafe<ObjectRow[]>(sql, ...params),
+    ]);
+    const listRv = token?.rv ?? String(rvRows[0]?.value ?? 0n);
+    const items = rows.map((r) => rowToObject(kind, r));
+    const result: ListResult = { items, resourceVersion: listRv };
+    if (limit !== undefined && items.length > limit) {
+      items.length = limit;
+      const last = items[limit - 1]!;
+      const next: ContinueToken = { ns: last.metadata.namespace ?? "", name: last.metadata.name, rv: listRv };
+      result.continue = Buffer.from(JSON.stringify(next)).toString("base64url");
+    }
+    return result;
+  }
+
+  /** The newest resourceVersion handed out. */
+  async currentResourceVersion(): Promise<string> {
+    const rows = await this.prisma.$queryRawUnsafe<{ value: bigint }[]>(`SELECT value FROM resource_version_counter WHERE id = 1`);
+    return String(rows[0]?.value ?? 0n);
+  }
+
+  /** Fills in what the server owns on create: uid, creationTimestamp, generation. */
+  prepareCreate(kind: KindInfo, input: NewObject, now = new Date()): StoredObject {
+    const { metadata, ...rest } = input;
+    const obj: StoredObject = {
+      ...(rest as Omit<StoredObject, "metadata">),
+      apiVersion: (rest.apiVersion as string) ?? "eiaas.io/v1alpha1",
+      kind: kind.kind,
+      metadata: {
+        name: metadata.name,
+        ...(kind.namespaced ? { namespace: metadata.namespace ?? "" } : {}),
+        uid: randomUUID(),
+        resourceVersion: "",
+        generation: 1,
+        labels: metadata.labels ?? {},
+        annotations: metadata.annotations ?? {},
+        creationTimestamp: formatTime(now),
+        ...(metadata.ownerReferences?.length ? { ownerReferences: metadata.ownerReferences } : {}),
+        ...(metadata.finalizers?.length ? { finalizers: metadata.finalizers } : {}),
+      },
+    };
+    if (kind.kind !== "Event") {
+      obj.spec = input.spec ?? {};
+      obj.status = input.status ?? {};
+    }
+    return obj;
+  }
+
+  async create(kind: KindInfo, input: NewObject): Promise<StoredObject> {
+    const obj = this.prepareCreate(kind, input);
+    try {
+      return await this.writeOne({ type: "create", kind, object: obj });
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw new StoreError("AlreadyExists", `${kind.plural} "${obj.metadata.name}" already exists`);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Replaces metadata (labels, annotations, owners, finalizers) and spec of `current`'s object with
+   * `next`'s. Status is kept (it has its own subresource). Conflict when the stored version moved
+   * past `options.expectedResourceVersion`. Removing the last finalizer of an object marked for
+   * deletion deletes it.
+   */
+  async update(kind: KindInfo, current: StoredObject, next: NewObject, options: WriteOptions = {}): Promise<StoredObject> {
+    const body = kind.kind === "Event" ? stripMeta(next) : undefined;
+    const specChanged = kind.kind === "Event" ? stableJson(body) !== stableJson(stripMeta(current)) : stableJson(next.spec ?? {}) !== stableJson(current.spec ?? {});
+    const metadata = {
+      ...current.metadata,
+      labels: next.metadata.labels ?? {},
+      annotations: next.metadata.annotations ?? {},
+      generation: current.metadata.generation + (specChanged ? 1 : 0),
+    };
+    if (next.metadata.ownerReferences?.length) metadata.ownerReferences = next.metadata.ownerReferences;
+    else delete metadata.ownerReferences;
+    if (next.metadata.finalizers?.length) metadata.finalizers = next.metadata.finalizers;
+    else delete metadata.finalizers;
+    const obj: StoredObject =
+      kind.kind === "Event"
+        ? { apiVersion: current.apiVersion, kind: current.kind, metadata, ...body }
+        : { apiVersion: current.apiVersion, kind: current.kind, metadata, spec: next.spec ?? {}, status: current.status ?? {} };
+    const expected = options.expectedResourceVersion ?? current.metadata.resourceVersion;
+    if (metadata.deletionTimestamp && !metadata.finalizers?.length) {
+      return this.writeOne({ type: "delete", kind, object: obj, expectedResourceVersion: expected });
+    }
+    return this.writeOne({ type: "update", kind, object: obj, expectedResourceVersion: expected });
+  }
+
+  /** Writes status only; conditional on `options.expectedResourceVersion` when given. */
+  async updateStatus(kind: KindInfo, current: StoredObject, status: unknown, options: WriteOptions = {}): Promise<StoredObject> {
+    const obj: StoredObject = { ...current, status };
+    return this.writeOne({ type: "update", kind, object: obj, expectedResourceVersion: options.expectedResourceVersion ?? current.metadata.resourceVersion });
+  }
+
+  /**
+   * Deletes `current`: with finalizers it is only marked (deletionTimestamp set, MODIFIED); without,
+   * it is removed together with the objects that name it as owner (cascade, one transaction).
+   */
+  async delete(kind: KindInfo, current: StoredObject, options: WriteOptions & { dependents?: KindInfo[] } = {}): Promise<{ object: StoredObject; deleted: boolean }> {
+    const expected = options.expectedResourceVersion ?? current.metadata.resourceVersion;
+    if (current.metadata.finalizers?.length) {
+      if (current.metadata.deletionTimestamp) return { object: current, deleted: false };
+      const marked: StoredObject = { ...current, metadata: { ...current.metadata, deletionTimestamp: formatTime(new Date()) } };
+      const object = await this.writeOne({ type: "update", kind, object: marked, expectedResourceVersion: expected });
+      return { object, deleted: false };
+    }
+    const ops: WriteOp[] = [{ type: "delete", kind, object: current, expectedResourceVersion: expected }];
+    for (const dep of options.dependents ?? []) {
+      const rows = await this.prisma.$queryRawUnsafe<ObjectRow[]>(
+        `SELECT * FROM "${dep.table}" WHERE owner_references @> $1::jsonb`,
+        JSON.stringify([{ uid: current.metadata.uid }]),
+      );
+      for (const row of rows) ops.push({ type: "delete", kind: dep, object: rowToObject(dep, row) });
+    }
+    if (ops.length === 1) return { object: await this.writeOne(ops[0]!), deleted: true };
+    const [object] = await this.applyBatch(ops);
+    return { object: object!, deleted: true };
+  }
+
+  /** One op, one statement (the hot path of the API). */
+  async writeOne(op: WriteOp): Promise<StoredObject> {
+    const { sql, params } = singleOpSql(op);
+    const rows = await this.prisma.$queryRawUnsafe<Array<ObjectRow & { new_resource_version: bigint }>>(sql, ...params);
+    const row = rows[0];
+    if (!row) throw await this.explainMiss(op);
+    const rv = String(row.new_resource_version);
+    return op.type === "delete" ? watchObject(op, rv) : rowToObject(op.kind, { ...row, resource_version: rv });
+  }
+
+  /**
+   * Several ops in one transaction: the counter row is locked first (so versions follow commit
+   * order), each op gets the next version, the watch log gets one multi-row insert, one NOTIFY.
+   * Any conditional op that misses rolls the whole batch back.
+   */
+  async applyBatch(ops: WriteOp[]): Promise<StoredObject[]> {
+    if (ops.length === 0) return [];
+    return this.prisma.$transaction(async (tx: Tx) => {
+      const top = await tx.$queryRawUnsafe<{ value: bigint }[]>(
+        `UPDATE resource_version_counter SET value = value + $1 WHERE id = 1 RETURNING value`,
+        ops.length,
+      );
+      const first = (top[0]?.value ?? 0n) - BigInt(ops.length) + 1n;
+      const results: StoredObject[] = [];
+      const events: Array<{ resource_version: string; kind: string; namespace: string; name: string; type: string; object: StoredObject }> = [];
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!;
+        const rv = String(first + BigInt(i));
+        const p = new Params();
+        const sql = mutationSql(op, p, () => p.add(rv, "bigint"));
+        let rows: ObjectRow[];
+        try {
+          rows = await tx.$queryRawUnsafe<ObjectRow[]>(sql, ...p.values);
+        } catch (err) {
+          if (op.type === "create" && isUniqueViolation(err)) {
+            throw new StoreError("AlreadyExists", `${op.kind.plural} "${op.object.metadata.name}" already exists`);
+          }
+          throw err;
+        }
+        const row = rows[0];
+        if (!row) throw await this.explainMiss(op, tx);
+        const obj = op.type === "delete" ? watchObject(op, rv) : rowToObject(op.kind, row);
+        results.push(obj);
+        events.push({ resource_version: rv, kind: op.kind.kind, namespace: row.namespace, name: row.name, type: watchType(op), object: obj });
+      }
+      await tx.$executeRawUnsafe(
+        `INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
+         SELECT resource_version::bigint, kind, namespace, name, type, object
+         FROM jsonb_to_recordset($1::jsonb) AS e(resource_version text, kind text, namespace text, name text, type text, object jsonb)`,
+        JSON.stringify(events),
+      );
+      await tx.$executeRawUnsafe(`SELECT pg_notify('${WATCH_CHANNEL}', $1)`, events[events.length - 1]!.resource_version);
+      return results;
+    });
+  }
+
+  /** After a conditional write matched no row: was it deleted (NotFound) or changed (Conflict)? */
+  private async explainMiss(op: WriteOp, tx: Tx = this.prisma): Promise<StoreError> {
+    const rows = await tx.$queryRawUnsafe<{ resource_version: bigint }[]>(
+      `SELECT resource_version FROM "${op.kind.table}" WHERE uid = $1::uuid`,
+      op.object.metadata.uid,
+    );
+    const name = op.object.metadata.name;
+    if (rows.length === 0) return new StoreError("NotFound", `${op.kind.plural} "${name}" not found`);
+    return new StoreError(
+      "Conflict",
+      `Operation cannot be fulfilled on ${op.kind.plural}.eiaas.io "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+    );
+  }
+}
+
+function stripMeta(o: NewObject | StoredObject): Record<string, unknown> {
+  const { apiVersion: _a, kind: _k, metadata: _m, spec: _s, status: _st, ...body } = o as Record<string, unknown>;
+  return body;
+}

@@ -1,0 +1,137 @@
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import type { PrismaClient } from "./client.js";
+import { StoreError, isUniqueViolation } from "./errors.js";
+
+export type TokenRole = "admin" | "tenant" | "agent" | "bootstrap";
+
+/** Who a bearer token speaks for. */
+export interface Principal {
+  role: TokenRole;
+  /** Token name within its scope. */
+  name: string;
+  scope: string;
+  tenant?: string;
+  nodeName?: string;
+}
+
+export interface MintOptions {
+  role: TokenRole;
+  tenant?: string;
+  nodeName?: string;
+  /** Generated (`<role>-<random>`) when absent. */
+  name?: string;
+  expiresAt?: Date;
+}
+
+export interface TokenInfo {
+  name: string;
+  role: TokenRole;
+  tenant?: string;
+  nodeName?: string;
+  createdAt: Date;
+  expiresAt?: Date;
+}
+
+/** SHA-256 of a secret: the only form in which tokens are stored. */
+export function hashToken(secret: string): string {
+  return createHash("sha256").update(secret).digest("hex");
+}
+
+/** A fresh secret: 32 random bytes, base64url. */
+export function generateTokenSecret(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+export function scopeOf(o: { role: TokenRole; tenant?: string; nodeName?: string }): string {
+  switch (o.role) {
+    case "tenant":
+      return `tenant:${o.tenant}`;
+    case "agent":
+      return `agent:${o.nodeName}`;
+    default:
+      return o.role;
+  }
+}
+
+/** Bearer tokens, kept as SHA-256 hashes; the secret is returned once, at minting. */
+export class TokenStore {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async mint(options: MintOptions): Promise<{ name: string; token: string; expiresAt?: Date }> {
+    const token = generateTokenSecret();
+    const name = options.name ?? `${options.role}-${randomBytes(4).toString("hex")}`;
+    try {
+      await this.prisma.apiToken.create({
+        data: {
+          id: randomUUID(),
+          scope: scopeOf(options),
+          name,
+          role: options.role,
+          tenant: options.tenant ?? null,
+          nodeName: options.nodeName ?? null,
+          tokenHash: hashToken(token),
+          expiresAt: options.expiresAt ?? null,
+        },
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new StoreError("AlreadyExists", `tokens "${name}" already exists`);
+      throw err;
+    }
+    return { name, token, ...(options.expiresAt ? { expiresAt: options.expiresAt } : {}) };
+  }
+
+  /**
+   * Makes `secret` a valid admin token (EIAAS_ADMIN_TOKEN): idempotent across restarts and
+   * replicas, replacing an earlier bootstrap admin secret.
+   */
+  async ensureAdminToken(secret: string, name = "bootstrap-admin"): Promise<void> {
+    const tokenHash = hashToken(secret);
+    await this.prisma.apiToken.upsert({
+      where: { scope_name: { scope: "admin", name } },
+      update: { tokenHash },
+      create: { id: randomUUID(), scope: "admin", name, role: "admin", tokenHash },
+    });
+  }
+
+  async hasAdminToken(): Promise<boolean> {
+    return (await this.prisma.apiToken.count({ where: { role: "admin" } })) > 0;
+  }
+
+  /** The principal of a secret, or null when unknown or expired. */
+  async verify(secret: string, now = new Date()): Promise<Principal | null> {
+    const row = await this.prisma.apiToken.findUnique({ where: { tokenHash: hashToken(secret) } });
+    if (!row) return null;
+    if (row.expiresAt && row.expiresAt <= now) return null;
+    return {
+      role: row.role as TokenRole,
+      name: row.name,
+      scope: row.scope,
+      ...(row.tenant ? { tenant: row.tenant } : {}),
+      ...(row.nodeName ? { nodeName: row.nodeName } : {}),
+    };
+  }
+
+  async list(filter: { role: TokenRole; tenant?: string; nodeName?: string }): Promise<TokenInfo[]> {
+    const rows = await this.prisma.apiToken.findMany({ where: { scope: scopeOf(filter) }, orderBy: { name: "asc" } });
+    return rows.map((r) => ({
+      name: r.name,
+      role: r.role as TokenRole,
+      ...(r.tenant ? { tenant: r.tenant } : {}),
+      ...(r.nodeName ? { nodeName: r.nodeName } : {}),
+      createdAt: r.createdAt,
+      ...(r.expiresAt ? { expiresAt: r.expiresAt } : {}),
+    }));
+  }
+
+  /** Revokes one token; false when there was none by that name. */
+  async revoke(filter: { role: TokenRole; tenant?: string; nodeName?: string }, name: string): Promise<boolean> {
+    const r = await this.prisma.apiToken.deleteMany({ where: { scope: scopeOf(filter), name } });
+    return r.count > 0;
+  }
+
+  /** Revokes every token of a scope (a deleted tenant's, a re-registered node's). */
+  async revokeAll(filter: { role: TokenRole; tenant?: string; nodeName?: string }): Promise<number> {
+    const r = await this.prisma.apiToken.deleteMany({ where: { scope: scopeOf(filter) } });
+    return r.count;
+  }
+}

@@ -1,0 +1,94 @@
+import type { KindInfo } from "@eiaas/api";
+import { EXTRA_COLUMN_TYPES, eventBodyOf, extraColumns, type StoredObject } from "./codec.js";
+
+/** Channel on which every committed change is announced (payload: its resourceVersion). */
+export const WATCH_CHANNEL = "eiaas_watch";
+
+export type WriteOp =
+  | { type: "create"; kind: KindInfo; object: StoredObject }
+  /** Replaces the row identified by `object.metadata.uid`; conditional on `expectedResourceVersion`. */
+  | { type: "update"; kind: KindInfo; object: StoredObject; expectedResourceVersion?: string }
+  | { type: "delete"; kind: KindInfo; object: StoredObject; expectedResourceVersion?: string };
+
+/** Builds parameterised SQL; `$n` placeholders in call order. */
+export class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown, cast?: string): string {
+    this.values.push(value);
+    return `$${this.values.length}${cast ? `::${cast}` : ""}`;
+  }
+}
+
+function columnsOf(op: WriteOp): Array<[string, unknown, string]> {
+  const o = op.object;
+  const m = o.metadata;
+  const body = op.kind.kind === "Event" ? eventBodyOf(o) : (o.spec ?? {});
+  const cols: Array<[string, unknown, string]> = [
+    ["uid", m.uid, "uuid"],
+    ["namespace", m.namespace ?? "", "text"],
+    ["name", m.name, "text"],
+    ["generation", m.generation, "int"],
+    ["labels", JSON.stringify(m.labels ?? {}), "jsonb"],
+    ["annotations", JSON.stringify(m.annotations ?? {}), "jsonb"],
+    ["owner_references", JSON.stringify(m.ownerReferences ?? []), "jsonb"],
+    ["finalizers", JSON.stringify(m.finalizers ?? []), "jsonb"],
+    ["creation_timestamp", m.creationTimestamp, "timestamptz"],
+    ["deletion_timestamp", m.deletionTimestamp ?? null, "timestamptz"],
+    ["spec", JSON.stringify(body), "jsonb"],
+    ["status", JSON.stringify(o.status ?? {}), "jsonb"],
+  ];
+  for (const [col, value] of Object.entries(extraColumns(op.kind.kind, o))) {
+    cols.push([col, value, EXTRA_COLUMN_TYPES[col] ?? "text"]);
+  }
+  return cols;
+}
+
+/** The mutation statement of one op with `rvSql` as its new resourceVersion; RETURNING the row. */
+export function mutationSql(op: WriteOp, p: Params, rvSql: () => string): string {
+  const table = `"${op.kind.table}"`;
+  if (op.type === "create") {
+    const cols = columnsOf(op);
+    const names = ["resource_version", ...cols.map(([c]) => `"${c}"`)].join(", ");
+    const values = [rvSql(), ...cols.map(([, v, cast]) => p.add(v, cast))].join(", ");
+    return `INSERT INTO ${table} (${names}) SELECT ${values} RETURNING *`;
+  }
+  const uid = p.add(op.object.metadata.uid, "uuid");
+  const cond = op.expectedResourceVersion !== undefined ? ` AND resource_version = ${p.add(op.expectedResourceVersion, "bigint")}` : "";
+  if (op.type === "update") {
+    const sets = columnsOf(op)
+      .filter(([c]) => c !== "uid" && c !== "namespace" && c !== "name" && c !== "creation_timestamp")
+      .map(([c, v, cast]) => `"${c}" = ${p.add(v, cast)}`);
+    return `UPDATE ${table} SET resource_version = ${rvSql()}, ${sets.join(", ")} WHERE uid = ${uid}${cond} RETURNING *`;
+  }
+  return `DELETE FROM ${table} WHERE uid = ${uid}${cond} RETURNING *`;
+}
+
+export function watchType(op: WriteOp): "ADDED" | "MODIFIED" | "DELETED" {
+  return op.type === "create" ? "ADDED" : op.type === "update" ? "MODIFIED" : "DELETED";
+}
+
+/** The object a watcher sees for this op, carrying its new resourceVersion. */
+export function watchObject(op: WriteOp, rv: string): StoredObject {
+  return { ...op.object, metadata: { ...op.object.metadata, resourceVersion: rv } };
+}
+
+/**
+ * One op as one statement: take the next resourceVersion (locking the counter row until commit, so
+ * versions follow commit order), mutate, append to the watch log and notify — one round trip.
+ */
+export function singleOpSql(op: WriteOp): { sql: string; params: unknown[] } {
+  const p = new Params();
+  const mutation = mutationSql(op, p, () => "(SELECT value FROM rv)");
+  const obj = p.add(JSON.stringify(op.object), "jsonb");
+  const kind = p.add(op.kind.kind, "text");
+  const type = p.add(watchType(op), "text");
+  const sql = `WITH rv AS (UPDATE resource_version_counter SET value = value + 1 WHERE id = 1 RETURNING value),
+w AS (${mutation}),
+ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
+       SELECT rv.value, ${kind}, w.namespace, w.name, ${type},
+              jsonb_set(${obj}, '{metadata,resourceVersion}', to_jsonb(rv.value::text))
+       FROM w, rv RETURNING resource_version),
+n AS (SELECT pg_notify('${WATCH_CHANNEL}', ev.resource_version::text) FROM ev)
+SELECT w.*, rv.value AS new_resource_version, (SELECT count(*) FROM n) AS notified FROM w, rv`;
+  return { sql, params: p.values };
+}

@@ -1,0 +1,3 @@
+export { createTestDatabase, testRedisUrl, type TestDatabase } from "./database.js";
+export { startRedis, waitForRedis, type RunningRedis } from "./redis.js";
+export { freePort } from "./ports.js";
