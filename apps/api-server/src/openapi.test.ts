@@ -1,0 +1,184 @@
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { Ajv } from "ajv";
+import express from "express";
+import request from "supertest";
+import { parseAllDocuments } from "yaml";
+import { KINDS, lookupKind } from "@eiaas/api";
+import { describe, expect, it } from "vitest";
+import { buildOpenApiV3, GROUP_VERSION_PATH, META_PREFIX, openApiRouter, openApiV3, schemaName } from "./openapi.js";
+
+const app = express();
+app.use(openApiRouter());
+const doc = buildOpenApiV3();
+const schemas = doc.components.schemas;
+/** Model objects shipped with the project and the shared reference data (absent from a user's clone). */
+const DATA_DIRS = [new URL("../../../deploy/examples/", import.meta.url), new URL("../../../../shared/data/", import.meta.url)];
+
+/** An Ajv validator for one component schema of the document (OpenAPI 3.0 is JSON Schema plus `nullable`). */
+function validatorFor(kind: string) {
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  for (const f of ["int32", "int64", "int-or-string"]) ajv.addFormat(f, true);
+  ajv.addSchema(doc, "eiaas");
+  const validate = ajv.getSchema(`eiaas#/components/schemas/${schemaName(kind)}`);
+  if (!validate) throw new Error(`no schema for ${kind}`);
+  return validate;
+}
+
+function modelFiles(): string[] {
+  const texts: string[] = [];
+  for (const dir of DATA_DIRS) {
+    if (!existsSync(dir)) continue;
+    for (const f of readdirSync(dir).filter((n) => n.endsWith(".yaml"))) texts.push(readFileSync(new URL(f, dir), "utf8"));
+  }
+  return texts;
+}
+
+describe("/openapi/v3", () => {
+  it("indexes the group-version document under its hash", async () => {
+    const res = await request(app).get("/openapi/v3").expect(200);
+    expect(Object.keys(res.body.paths)).toEqual([GROUP_VERSION_PATH]);
+    const url = res.body.paths[GROUP_VERSION_PATH].serverRelativeURL;
+    expect(url).toBe(`/openapi/v3/apis/eiaas.io/v1alpha1?hash=${openApiV3().hash}`);
+    expect(openApiV3().hash).toMatch(/^[0-9A-F]{128}$/);
+
+    const byHash = await request(app).get(url).expect(200);
+    expect(byHash.headers["content-type"]).toBe("application/json");
+    expect(byHash.headers["cache-control"]).toBe("public, immutable");
+    expect(byHash.body.openapi).toBe("3.0.0");
+    expect(byHash.body).toEqual(JSON.parse(JSON.stringify(doc)));
+  });
+
+  it("serves the document without a hash, and redirects a stale hash", async () => {
+    const plain = await request(app).get("/openapi/v3/apis/eiaas.io/v1alpha1").expect(200);
+    expect(plain.headers["cache-control"]).toBe("no-cache, private");
+    const stale = await request(app).get("/openapi/v3/apis/eiaas.io/v1alpha1?hash=ABC").expect(301);
+    expect(stale.headers.location).toBe(`/openapi/v3/apis/eiaas.io/v1alpha1?hash=${openApiV3().hash}`);
+  });
+
+  it("answers a NotFound Status for other documents and for /openapi/v2", async () => {
+    for (const path of ["/openapi/v3/apis/other.io/v1", "/openapi/v2"]) {
+      const res = await request(app).get(path).expect(404);
+      expect(res.body).toMatchObject({ kind: "Status", status: "Failure", reason: "NotFound", code: 404 });
+    }
+  });
+
+  it("computes the document once", () => {
+    expect(openApiV3()).toBe(openApiV3());
+  });
+});
+
+describe("component schemas", () => {
+  it("has one schema per kind with its GVK, metadata referencing ObjectMeta, and descriptions", () => {
+    for (const k of KINDS) {
+      const s = schemas[schemaName(k.kind)];
+      expect(s, k.kind).toBeDefined();
+      expect(s["x-kubernetes-group-version-kind"]).toEqual([{ group: "eiaas.io", version: "v1alpha1", kind: k.kind }]);
+      expect(s.description).toBeTruthy();
+      expect(s.properties.metadata.allOf).toEqual([{ $ref: `#/components/schemas/${META_PREFIX}.ObjectMeta` }]);
+      expect(schemas[schemaName(`${k.kind}List`)]["x-kubernetes-group-version-kind"]).toEqual([{ group: "eiaas.io", version: "v1alpha1", kind: `${k.kind}List` }]);
+    }
+    expect(schemaName("InferenceService")).toBe("io.eiaas.v1alpha1.InferenceService");
+    expect(schemas[`${META_PREFIX}.ObjectMeta`].properties.labels.description).toBeTruthy();
+  });
+
+  it("documents the fields kubectl explain inferenceservice.spec shows", () => {
+    const spec = schemas[schemaName("InferenceService")].properties.spec;
+    expect(spec.required).toEqual(expect.arrayContaining(["model", "clients"]));
+    for (const [name, field] of Object.entries<any>(spec.properties)) expect(field.description, name).toBeTruthy();
+    expect(spec.properties.architecture.enum).toContain("edge-cloud");
+    expect(spec.properties.slo.properties.latencyMs.description).toMatch(/latency/i);
+  });
+
+  it("uses Kubernetes integer formats and marks number-or-keyword unions", () => {
+    const tj = schemas[schemaName("TrainingJob")].properties.spec.properties;
+    expect(tj.rounds).toMatchObject({ type: "integer", format: "int64", minimum: 1 });
+    expect(tj.rounds.maximum).toBeUndefined();
+    expect(tj.aggregation.properties.localSteps["x-kubernetes-int-or-string"]).toBe(true);
+  });
+
+  it("accepts every Model in the reference data, and rejects unknown fields", () => {
+    const validate = validatorFor("Model");
+    let models = 0;
+    for (const text of modelFiles()) {
+      for (const d of parseAllDocuments(text)) {
+        const obj = d.toJS();
+        if (obj?.kind !== "Model") continue;
+        models++;
+        expect(validate(obj), JSON.stringify(validate.errors)).toBe(true);
+        // The server's own schema agrees.
+        expect(lookupKind("Model")!.schema.safeParse(obj).success).toBe(true);
+        expect(validate({ ...obj, spec: { ...obj.spec, bogus: 1 } })).toBe(false);
+      }
+    }
+    if (DATA_DIRS.some((d) => existsSync(d))) expect(models).toBeGreaterThan(0);
+  });
+
+  it("accepts objects as the server returns them (server-set metadata, status, kubectl's annotation)", () => {
+    const validate = validatorFor("InferenceService");
+    const obj = {
+      apiVersion: "eiaas.io/v1alpha1",
+      kind: "InferenceService",
+      metadata: {
+        name: "detector",
+        namespace: "acme",
+        uid: "0b4c6c7e-1",
+        resourceVersion: "12",
+        generation: 2,
+        creationTimestamp: "2026-11-26T12:00:00Z",
+        labels: { app: "det" },
+        annotations: { "kubectl.kubernetes.io/last-applied-configuration": "{}" },
+      },
+      spec: lookupKind("isvc")!.spec!.parse({ model: "resnet18", clients: { selector: { matchLabels: { tier: "device" } } } }),
+      status: {
+        phase: "Running",
+        observedGeneration: 2,
+        conditions: [{ type: "Ready", status: "True", reason: "", message: "", lastTransitionTime: "2026-11-26T12:00:01Z" }],
+        plan: {
+          clients: [
+            { client: "d1", architecture: "edge-device", split: 3, headNode: "d1", tailNode: "e1", variant: "base", exitAfterLayer: 10, predicted: { latencyMs: 12, deviceEnergyMj: 3, accuracy: 0.7, uplinkBytes: 1000 } },
+          ],
+        },
+      },
+    };
+    expect(validate(obj), JSON.stringify(validate.errors)).toBe(true);
+  });
+});
+
+describe("paths", () => {
+  const base = "/apis/eiaas.io/v1alpha1";
+
+  it("has every operation of every kind, tagged with its GVK and action", () => {
+    for (const k of KINDS) {
+      const scope = k.namespaced ? `${base}/namespaces/{namespace}/${k.plural}` : `${base}/${k.plural}`;
+      const gvk = { group: "eiaas.io", version: "v1alpha1", kind: k.kind };
+      const collection = doc.paths[scope];
+      const item = doc.paths[`${scope}/{name}`];
+      expect(collection.get["x-kubernetes-action"]).toBe("list");
+      expect(collection.get.parameters.map((p: any) => p.name)).toEqual(expect.arrayContaining(["labelSelector", "fieldSelector", "limit", "continue", "watch", "resourceVersion"]));
+      expect(collection.post["x-kubernetes-action"]).toBe("post");
+      for (const [method, action] of [["get", "get"], ["put", "put"], ["patch", "patch"], ["delete", "delete"]]) {
+        expect(item[method!]["x-kubernetes-action"], `${k.kind} ${method}`).toBe(action);
+        expect(item[method!]["x-kubernetes-group-version-kind"]).toEqual(gvk);
+      }
+      if (k.namespaced) expect(doc.paths[`${base}/${k.plural}`].get.operationId).toBe(`listEiaasIoV1alpha1${k.kind}ForAllNamespaces`);
+      if (k.hasStatus) expect(Object.keys(doc.paths[`${scope}/{name}/status`]).sort()).toEqual(["get", "parameters", "patch", "put"]);
+      else expect(doc.paths[`${scope}/{name}/status`]).toBeUndefined();
+    }
+    expect(doc.paths[`${base}/namespaces/{namespace}/inferenceservices/{name}`].get.operationId).toBe("readEiaasIoV1alpha1NamespacedInferenceService");
+    expect(doc.paths[`${base}/edgenodes/{name}`].patch.operationId).toBe("patchEiaasIoV1alpha1EdgeNode");
+  });
+
+  it("tells kubectl the server validates fields and takes merge patches only", () => {
+    for (const k of KINDS) {
+      const scope = k.namespaced ? `${base}/namespaces/{namespace}/${k.plural}` : `${base}/${k.plural}`;
+      const patch = doc.paths[`${scope}/{name}`].patch;
+      expect(patch.parameters.find((p: any) => p.name === "fieldValidation")).toMatchObject({ in: "query" });
+      expect(Object.keys(patch.requestBody.content)).toEqual(["application/merge-patch+json"]);
+    }
+  });
+
+  it("only references schemas that exist", () => {
+    const refs = JSON.stringify(doc).match(/#\/components\/schemas\/[^"]+/g) ?? [];
+    for (const r of new Set(refs)) expect(schemas[r.slice("#/components/schemas/".length)], r).toBeDefined();
+  });
+});
