@@ -1,0 +1,89 @@
+import express, { type Express, type NextFunction, type Request, type Response } from "express";
+import { API_PREFIX } from "@eiaas/api";
+import type { ChangeFeed, ObjectStore, PrismaClient, TokenStore } from "@eiaas/db";
+import type { Logger } from "@eiaas/telemetry";
+import { discoveryRouter } from "./discovery.js";
+import { Authenticator } from "./http/auth.js";
+import { ApiError, errorHandler, sendStatus } from "./http/errors.js";
+import { RateLimiter, type RateLimitOptions } from "./http/rate-limit.js";
+import { ResourceService, type DryRunPlanner } from "./resources/service.js";
+import { resourceRouter } from "./routes/resources.js";
+import { tokenRouter } from "./routes/tokens.js";
+import type { KindInfo } from "@eiaas/api";
+import type { StoredObject } from "@eiaas/db";
+
+export interface ApiAppDeps {
+  prisma: PrismaClient;
+  store: ObjectStore;
+  tokens: TokenStore;
+  feed: ChangeFeed;
+  logger: Logger;
+  /** Largest accepted request body in bytes. */
+  maxBodyBytes: number;
+  rateLimit: RateLimitOptions & { limitAdmins?: boolean };
+  dryRunPlanner?: DryRunPlanner;
+  onWrite?: (kind: KindInfo, obj: StoredObject, type: "create" | "update" | "delete") => void;
+  /** Watch bookmark period. Default 10 s. */
+  bookmarkIntervalMs?: number;
+  /** Checks of /readyz besides the database (e.g. Redis). */
+  readinessChecks?: Array<() => Promise<void>>;
+}
+
+export interface ApiApp {
+  app: Express;
+  service: ResourceService;
+  authenticator: Authenticator;
+}
+
+const JSON_TYPES = ["application/json", "application/merge-patch+json", "application/json-patch+json"];
+
+/** Assembles the API: health, discovery, then authenticated token and resource routes. */
+export function createApiApp(deps: ApiAppDeps): ApiApp {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  app.set("query parser", "simple");
+
+  app.get("/livez", (_req, res) => {
+    res.type("text/plain").send("ok");
+  });
+  app.get("/readyz", async (_req, res) => {
+    try {
+      await deps.prisma.$queryRawUnsafe("SELECT 1");
+      for (const check of deps.readinessChecks ?? []) await check();
+      res.type("text/plain").send("ok");
+    } catch (err) {
+      res.status(503).type("text/plain").send(`not ready: ${(err as Error).message.split("\n")[0]}`);
+    }
+  });
+  app.use(discoveryRouter());
+
+  const authenticator = new Authenticator({ tokens: deps.tokens, limiter: new RateLimiter(deps.rateLimit), limitAdmins: deps.rateLimit.limitAdmins ?? false });
+  const service = new ResourceService({
+    store: deps.store,
+    ...(deps.dryRunPlanner ? { dryRunPlanner: deps.dryRunPlanner } : {}),
+    ...(deps.onWrite ? { onWrite: deps.onWrite } : {}),
+  });
+
+  const api = express.Router();
+  api.use(authenticator.middleware());
+  api.use(express.json({ limit: deps.maxBodyBytes, type: JSON_TYPES, strict: false }));
+  api.use(tokenRouter({ tokens: deps.tokens, store: deps.store, onRevoke: () => authenticator.invalidate() }));
+  api.use(
+    resourceRouter({
+      service,
+      store: deps.store,
+      feed: deps.feed,
+      ...(deps.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: deps.bookmarkIntervalMs } : {}),
+    }),
+  );
+  app.use(API_PREFIX, api);
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(new ApiError("NotFound", `the server could not find the requested resource (${req.method} ${req.path})`));
+  });
+  app.use(errorHandler((err) => deps.logger.error({ err }, "request failed")));
+  return { app, service, authenticator };
+}
+
+export { sendStatus };

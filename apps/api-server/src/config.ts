@@ -1,0 +1,43 @@
+import { z } from "zod";
+
+const bool = z
+  .enum(["true", "false", "1", "0", ""])
+  .optional()
+  .transform((v) => v === "true" || v === "1");
+
+/** The API server's environment, parsed once at start-up. */
+export const apiServerEnv = z.object({
+  DATABASE_URL: z.string().min(1).optional(),
+  REDIS_URL: z.string().min(1).optional(),
+  /** HTTPS port. Default 8443. */
+  EIAAS_PORT: z.coerce.number().int().min(0).max(65535).default(8443),
+  EIAAS_HOST: z.string().default("0.0.0.0"),
+  /** Embedded state and generated certificates. Default `.eiaas` in the working directory. */
+  EIAAS_DATA_DIR: z.string().default(".eiaas"),
+  EIAAS_ADMIN_TOKEN: z.string().min(16, "EIAAS_ADMIN_TOKEN must be at least 16 characters").optional(),
+  EIAAS_TLS_CERT: z.string().optional(),
+  EIAAS_TLS_KEY: z.string().optional(),
+  /** Extra names for the generated serving certificate (comma-separated). */
+  EIAAS_TLS_SANS: z.string().default(""),
+  /** Largest request body. Default 3 MiB (etcd's object limit is 1.5 MiB; models are larger). */
+  EIAAS_MAX_BODY_BYTES: z.coerce.number().int().positive().default(3 * 1024 * 1024),
+  /** Per-token sustained rate for tenant and agent tokens. Default 50/s. */
+  EIAAS_RATE_LIMIT_QPS: z.coerce.number().positive().default(50),
+  /** Per-token burst. Default 100. */
+  EIAAS_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(100),
+  EIAAS_RATE_LIMIT_ADMINS: bool,
+  EIAAS_METRICS_AUTH: bool,
+  EIAAS_LOG_LEVEL: z.string().default("info"),
+});
+
+export type ApiServerEnv = z.infer<typeof apiServerEnv>;
+
+/** Parses the environment or exits with one line per problem. */
+export function loadApiServerEnv(env: NodeJS.ProcessEnv = process.env): ApiServerEnv {
+  const parsed = apiServerEnv.safeParse(env);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) console.error(`error: ${i.path.join(".")}: ${i.message}`);
+    process.exit(1);
+  }
+  return parsed.data;
+}

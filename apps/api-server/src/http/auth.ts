@@ -1,0 +1,68 @@
+import type { NextFunction, Request, Response } from "express";
+import type { Principal, TokenStore } from "@eiaas/db";
+import { ApiError } from "./errors.js";
+import type { RateLimiter } from "./rate-limit.js";
+
+declare module "express-serve-static-core" {
+  interface Request {
+    principal?: Principal;
+  }
+}
+
+export interface AuthOptions {
+  tokens: TokenStore;
+  limiter: RateLimiter;
+  /** Rate-limit admin tokens too. Default false (admins are exempt). */
+  limitAdmins?: boolean;
+  /** How long a verified token is trusted without a lookup. Default 2000 ms. */
+  cacheMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Bearer-token authentication with a short verification cache (a lookup per request would make
+ * the token table the hottest in the database), then the per-token rate limit.
+ */
+export class Authenticator {
+  private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+
+  constructor(private readonly options: AuthOptions) {}
+
+  /** Forgets cached verifications (after a revoke in this process). */
+  invalidate(): void {
+    this.cache.clear();
+  }
+
+  async principalOf(secret: string): Promise<Principal | null> {
+    const now = (this.options.now ?? Date.now)();
+    const hit = this.cache.get(secret);
+    if (hit && hit.until > now) return hit.principal;
+    const principal = await this.options.tokens.verify(secret);
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(secret, { principal, until: now + (this.options.cacheMs ?? 2_000) });
+    return principal;
+  }
+
+  middleware() {
+    return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+      try {
+        const header = req.headers.authorization ?? "";
+        const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+        if (!m) throw new ApiError("Unauthorized", "Unauthorized: a bearer token is required");
+        const secret = m[1]!;
+        const principal = await this.principalOf(secret);
+        if (!principal) throw new ApiError("Unauthorized", "Unauthorized: the token is invalid, expired or revoked");
+        if (principal.role !== "admin" || this.options.limitAdmins) {
+          const wait = this.options.limiter.take(`${principal.scope}/${principal.name}`, (this.options.now ?? Date.now)());
+          if (wait > 0) {
+            throw new ApiError("TooManyRequests", `Too many requests for token "${principal.name}", please try again later`, { retryAfterSeconds: wait });
+          }
+        }
+        req.principal = principal;
+        next();
+      } catch (err) {
+        next(err);
+      }
+    };
+  }
+}

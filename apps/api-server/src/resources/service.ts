@@ -1,0 +1,198 @@
+import { TENANT_FINALIZER, type KindInfo } from "@eiaas/api";
+import { StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { ApiError, invalid, notFound } from "../http/errors.js";
+import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
+import { TASK, TENANT, validateObject, validateStatus, type ValidatedObject } from "./validate.js";
+
+/** Fills `status` of a workload under dryRun with what the scheduler would decide (the plan). */
+export type DryRunPlanner = (kind: KindInfo, obj: StoredObject) => Promise<unknown | undefined>;
+
+export interface ResourceServiceOptions {
+  store: ObjectStore;
+  dryRunPlanner?: DryRunPlanner;
+  /** Called after every committed write (e.g. to enqueue the workload for scheduling). */
+  onWrite?: (kind: KindInfo, obj: StoredObject, type: "create" | "update" | "delete") => void;
+}
+
+export type PatchType = "merge" | "json";
+
+export interface WriteRequest {
+  dryRun?: boolean;
+}
+
+const PATCH_RETRIES = 5;
+
+/**
+ * The generic registry behind every REST verb: validation, namespace and tenant admission,
+ * finalizers, cascades, optimistic concurrency. HTTP-free so tests and other callers can use it.
+ */
+export class ResourceService {
+  constructor(private readonly options: ResourceServiceOptions) {}
+
+  private get store(): ObjectStore {
+    return this.options.store;
+  }
+
+  async get(kind: KindInfo, namespace: string | undefined, name: string): Promise<StoredObject> {
+    const obj = await this.store.get(kind, namespace, name);
+    if (!obj) throw notFound(kind.plural, name);
+    return obj;
+  }
+
+  list(kind: KindInfo, options: ListOptions): Promise<ListResult> {
+    return this.store.list(kind, options);
+  }
+
+  /** Namespaced objects live in an existing, non-terminating Tenant's namespace. */
+  private async admitNamespace(kind: KindInfo, obj: ValidatedObject): Promise<StoredObject | undefined> {
+    if (!kind.namespaced) return undefined;
+    const ns = obj.metadata.namespace!;
+    const tenant = await this.store.get(TENANT, undefined, ns);
+    if (!tenant) throw new ApiError("NotFound", `namespaces "${ns}" not found`, { name: ns, kind: "namespaces" });
+    if (tenant.metadata.deletionTimestamp) {
+      throw new ApiError("Forbidden", `unable to create new content in namespace ${ns} because it is being terminated`);
+    }
+    return tenant;
+  }
+
+  private admitPriority(kind: KindInfo, obj: ValidatedObject, tenant: StoredObject | undefined): void {
+    if (kind.kind !== "InferenceService" && kind.kind !== "TrainingJob") return;
+    const max = tenant?.spec?.maxPriority;
+    const priority = (obj.spec as { priority?: number }).priority ?? 0;
+    if (typeof max === "number" && priority > max) {
+      throw invalid(kind.kind, obj.metadata.name, [{ field: "spec.priority", message: `must be no more than the tenant's maxPriority (${max})` }]);
+    }
+  }
+
+  async create(kind: KindInfo, namespace: string | undefined, body: unknown, req: WriteRequest = {}): Promise<StoredObject> {
+    const obj = validateObject(kind, body, { namespace });
+    const tenant = await this.admitNamespace(kind, obj);
+    this.admitPriority(kind, obj, tenant);
+    if (kind.kind === "Tenant") {
+      obj.metadata.finalizers = [...new Set([...(obj.metadata.finalizers ?? []), TENANT_FINALIZER])];
+    }
+    // Status belongs to the /status subresource: what a client sends on create is ignored.
+    const input: NewObject = { ...obj, status: {} };
+    if (req.dryRun) {
+      if (await this.store.get(kind, obj.metadata.namespace, obj.metadata.name)) {
+        throw new ApiError("AlreadyExists", `${kind.plural} "${obj.metadata.name}" already exists`);
+      }
+      const preview = this.store.prepareCreate(kind, input);
+      return this.withPlan(kind, preview);
+    }
+    const created = await this.store.create(kind, input);
+    this.options.onWrite?.(kind, created, "create");
+    return created;
+  }
+
+  async replace(kind: KindInfo, namespace: string | undefined, name: string, body: unknown, req: WriteRequest = {}): Promise<StoredObject> {
+    const obj = validateObject(kind, body, { namespace, name });
+    const current = await this.get(kind, namespace, name);
+    if (obj.metadata.uid && obj.metadata.uid !== current.metadata.uid) {
+      throw new ApiError("Conflict", `Precondition failed: UID in precondition: ${obj.metadata.uid}, UID in object meta: ${current.metadata.uid}`);
+    }
+    const expected = (obj.metadata as { resourceVersion?: string }).resourceVersion;
+    if (expected !== undefined && !/^\d+$/.test(expected)) {
+      throw invalid(kind.kind, name, [{ field: "metadata.resourceVersion", message: "must be a resourceVersion returned by the server" }]);
+    }
+    return this.writeSpec(kind, current, obj, expected, req);
+  }
+
+  async patch(
+    kind: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    type: PatchType,
+    patch: unknown,
+    req: WriteRequest & { subresource?: "status" } = {},
+  ): Promise<StoredObject> {
+    if (type === "merge" && (typeof patch !== "object" || patch === null || Array.isArray(patch))) {
+      throw new ApiError("BadRequest", "a merge patch must be a JSON object");
+    }
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.get(kind, namespace, name);
+      const patched = (type === "merge" ? applyMergePatch(current, patch) : applyJsonPatch(current, patch)) as Record<string, any>;
+      const pinned = typeof patched?.metadata?.resourceVersion === "string" && patched.metadata.resourceVersion !== current.metadata.resourceVersion;
+      try {
+        if (req.subresource === "status") {
+          return await this.writeStatus(kind, current, patched, pinned ? patched.metadata.resourceVersion : undefined, req);
+        }
+        const obj = validateObject(kind, patched, { namespace, name });
+        return await this.writeSpec(kind, current, obj, pinned ? patched.metadata.resourceVersion : current.metadata.resourceVersion, req);
+      } catch (err) {
+        // A patch without a pinned version applies to whatever is current: retry on races.
+        if (err instanceof StoreError && err.reason === "Conflict" && !pinned && attempt < PATCH_RETRIES) continue;
+        throw err;
+      }
+    }
+  }
+
+  async replaceStatus(kind: KindInfo, namespace: string | undefined, name: string, body: unknown, req: WriteRequest = {}): Promise<StoredObject> {
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("BadRequest", `the request body must be a JSON object (a ${kind.kind})`);
+    const b = body as Record<string, any>;
+    if (b.metadata?.name !== undefined && b.metadata.name !== name) {
+      throw new ApiError("BadRequest", `the name of the object (${b.metadata.name}) does not match the name on the URL (${name})`);
+    }
+    const current = await this.get(kind, namespace, name);
+    return this.writeStatus(kind, current, b, b.metadata?.resourceVersion, req);
+  }
+
+  private async writeStatus(kind: KindInfo, current: StoredObject, body: Record<string, any>, expected: string | undefined, req: WriteRequest): Promise<StoredObject> {
+    const status = validateStatus(kind, body.status, current.metadata.name);
+    if (req.dryRun) return { ...current, status };
+    const updated = await this.store.updateStatus(kind, current, status, expected !== undefined ? { expectedResourceVersion: expected } : {});
+    this.options.onWrite?.(kind, updated, "update");
+    return updated;
+  }
+
+  private async writeSpec(kind: KindInfo, current: StoredObject, obj: ValidatedObject, expected: string | undefined, req: WriteRequest): Promise<StoredObject> {
+    if (kind.kind === "Tenant") {
+      const keep = current.metadata.finalizers?.includes(TENANT_FINALIZER) && !current.metadata.deletionTimestamp;
+      if (keep && !obj.metadata.finalizers?.includes(TENANT_FINALIZER)) {
+        obj.metadata.finalizers = [...(obj.metadata.finalizers ?? []), TENANT_FINALIZER];
+      }
+    }
+    if (kind.namespaced) {
+      const tenant = await this.store.get(TENANT, undefined, current.metadata.namespace!);
+      this.admitPriority(kind, obj, tenant ?? undefined);
+    }
+    if (req.dryRun) {
+      const preview: StoredObject = {
+        ...current,
+        ...(kind.kind === "Event" ? obj : { spec: obj.spec }),
+        metadata: { ...current.metadata, labels: obj.metadata.labels ?? {}, annotations: obj.metadata.annotations ?? {} },
+      } as StoredObject;
+      return this.withPlan(kind, preview);
+    }
+    const updated = await this.store.update(kind, current, obj, expected !== undefined ? { expectedResourceVersion: expected } : {});
+    this.options.onWrite?.(kind, updated, updated.metadata.deletionTimestamp && !updated.metadata.finalizers?.length ? "delete" : "update");
+    return updated;
+  }
+
+  async delete(
+    kind: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    options: { dryRun?: boolean; preconditions?: { uid?: string; resourceVersion?: string } } = {},
+  ): Promise<StoredObject> {
+    const current = await this.get(kind, namespace, name);
+    const pre = options.preconditions ?? {};
+    if (pre.uid && pre.uid !== current.metadata.uid) {
+      throw new ApiError("Conflict", `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`);
+    }
+    if (options.dryRun) return current;
+    const dependents = kind.kind === "InferenceService" || kind.kind === "TrainingJob" ? [TASK] : [];
+    const { object, deleted } = await this.store.delete(kind, current, {
+      ...(pre.resourceVersion ? { expectedResourceVersion: pre.resourceVersion } : {}),
+      dependents,
+    });
+    this.options.onWrite?.(kind, object, deleted ? "delete" : "update");
+    return object;
+  }
+
+  private async withPlan(kind: KindInfo, obj: StoredObject): Promise<StoredObject> {
+    if (!this.options.dryRunPlanner || (kind.kind !== "InferenceService" && kind.kind !== "TrainingJob")) return obj;
+    const status = await this.options.dryRunPlanner(kind, obj);
+    return status === undefined ? obj : { ...obj, status };
+  }
+}

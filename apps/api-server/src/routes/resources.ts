@@ -1,0 +1,220 @@
+import { Router, type NextFunction, type Request, type Response } from "express";
+import { API_PREFIX, lookupKind, type KindInfo } from "@eiaas/api";
+import type { ChangeFeed, ObjectStore, StoredObject } from "@eiaas/db";
+import { authorize, visible, type Access, type Verb } from "../http/authz.js";
+import { ApiError, notFound } from "../http/errors.js";
+import { parseSelectors } from "../http/selectors.js";
+import type { PatchType, ResourceService } from "../resources/service.js";
+import { parseIncludeObject, tableContentType, tableVersion, toTable } from "../table.js";
+import { serveWatch } from "./watch.js";
+
+export interface ResourceRouteDeps {
+  service: ResourceService;
+  store: ObjectStore;
+  feed: ChangeFeed;
+  /** Watch bookmark period (tests shorten it). Default 10 s. */
+  bookmarkIntervalMs?: number;
+}
+
+type Handler = (req: Request, res: Response) => Promise<void>;
+
+function wrap(h: Handler) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    h(req, res).catch(next);
+  };
+}
+
+/**
+ * The kind a path names. A namespaced kind under the cluster path is only a collection (the
+ * all-namespaces list/watch); a cluster-scoped kind never appears under a namespace.
+ */
+function kindOf(plural: string, namespaced: boolean, collection = false): KindInfo {
+  const kind = lookupKind(plural);
+  if (!kind || kind.plural !== plural || (namespaced && !kind.namespaced) || (!namespaced && kind.namespaced && !collection)) {
+    throw new ApiError("NotFound", `the server could not find the requested resource (${plural})`);
+  }
+  return kind;
+}
+
+/** A path parameter (Express 5 types them as string | string[]). */
+export function param(req: Request, name: string): string {
+  const v = req.params[name];
+  return Array.isArray(v) ? v.join("/") : (v ?? "");
+}
+
+function flag(v: unknown): boolean {
+  return v === "true" || v === "1" || v === "";
+}
+
+function isDryRun(req: Request): boolean {
+  const d = req.query.dryRun;
+  if (d === undefined) return false;
+  if (d === "All" || (Array.isArray(d) && d.every((x) => x === "All"))) return true;
+  throw new ApiError("BadRequest", `dryRun: unsupported value "${String(d)}" (only "All")`);
+}
+
+function parseLimit(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || !/^\d+$/.test(v)) throw new ApiError("BadRequest", `limit: invalid value "${String(v)}"`);
+  return Number(v);
+}
+
+function patchTypeOf(req: Request): PatchType {
+  const ct = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (ct === "application/merge-patch+json") return "merge";
+  if (ct === "application/json-patch+json") return "json";
+  throw new ApiError(
+    "UnsupportedMediaType",
+    `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got "${ct}")`,
+  );
+}
+
+function requireJson(req: Request): void {
+  const ct = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (ct !== "application/json") {
+    throw new ApiError("UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json (got "${ct || "none"}")`);
+  }
+}
+
+/** Sends one object, or a one-row Table when the client prints server-side. */
+function sendObject(req: Request, res: Response, kind: KindInfo, obj: StoredObject, code = 200): void {
+  const table = req.method === "GET" ? tableVersion(req.headers.accept) : undefined;
+  if (table) {
+    res.status(code).type(tableContentType(table)).send(JSON.stringify(toTable(kind, [obj], { version: table, includeObject: parseIncludeObject(req.query.includeObject) ?? "Metadata" })));
+    return;
+  }
+  res.status(code).type("application/json").send(JSON.stringify(obj));
+}
+
+/**
+ * The generic REST surface of DESIGN §3 for every kind: list (selectors, paging), watch, get,
+ * create, replace, merge/JSON patch, delete, and the /status subresource. Handlers authorize,
+ * parse, delegate to ResourceService and format — nothing else.
+ */
+export function resourceRouter(deps: ResourceRouteDeps): Router {
+  const r = Router();
+  const { service } = deps;
+
+  const authorizeReq = (req: Request, verb: Verb, kind: KindInfo, ns: string | undefined, sub?: "status"): Access =>
+    authorize(req.principal!, verb, kind, ns, sub);
+
+  const getVisible = async (kind: KindInfo, ns: string | undefined, name: string, access: Access): Promise<StoredObject> => {
+    const obj = await service.get(kind, ns, name);
+    if (!visible(access, obj)) throw notFound(kind.plural, name);
+    return obj;
+  };
+
+  const list: (namespaced: boolean) => Handler = (namespaced) => async (req, res) => {
+    const ns = namespaced ? param(req, "ns") : undefined;
+    const kind = kindOf(param(req, "plural"), namespaced, true);
+    const watching = flag(req.query.watch);
+    const access = authorizeReq(req, watching ? "watch" : "list", kind, ns);
+    const selectors = parseSelectors(req.query);
+    if (access.nodeName !== undefined) selectors.fields.push({ field: "spec.nodeName", value: access.nodeName, negate: false });
+    if (access.name !== undefined) selectors.fields.push({ field: "metadata.name", value: access.name, negate: false });
+    const namespace = ns ?? access.namespace;
+    if (watching) {
+      const timeout = req.query.timeoutSeconds;
+      await serveWatch(req, res, deps, {
+        kind,
+        ...(namespace !== undefined ? { namespace } : {}),
+        access,
+        selectors,
+        ...(typeof req.query.resourceVersion === "string" ? { resourceVersion: req.query.resourceVersion } : {}),
+        allowBookmarks: flag(req.query.allowWatchBookmarks),
+        ...(typeof timeout === "string" && /^\d+$/.test(timeout) ? { timeoutSeconds: Number(timeout) } : {}),
+        ...(deps.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: deps.bookmarkIntervalMs } : {}),
+      });
+      return;
+    }
+    const limit = parseLimit(req.query.limit);
+    const result = await service.list(kind, {
+      ...(namespace !== undefined ? { namespace } : {}),
+      labels: selectors.labels,
+      fields: selectors.fields,
+      ...(limit !== undefined ? { limit } : {}),
+      ...(typeof req.query.continue === "string" && req.query.continue ? { continue: req.query.continue } : {}),
+    });
+    const metadata = { resourceVersion: result.resourceVersion, ...(result.continue ? { continue: result.continue } : {}) };
+    const table = tableVersion(req.headers.accept);
+    if (table) {
+      const t = toTable(kind, result.items, { version: table, listMeta: metadata, includeObject: parseIncludeObject(req.query.includeObject) ?? "Metadata" });
+      res.type(tableContentType(table)).send(JSON.stringify(t));
+      return;
+    }
+    res.type("application/json").send(JSON.stringify({ apiVersion: "eiaas.io/v1alpha1", kind: `${kind.kind}List`, metadata, items: result.items }));
+  };
+
+  const create: (namespaced: boolean) => Handler = (namespaced) => async (req, res) => {
+    const ns = namespaced ? param(req, "ns") : undefined;
+    const kind = kindOf(param(req, "plural"), namespaced, true);
+    if (!namespaced && kind.namespaced) throw new ApiError("MethodNotAllowed", `create ${kind.plural} in a namespace: POST ${API_PREFIX}/namespaces/{namespace}/${kind.plural}`);
+    authorizeReq(req, "create", kind, ns);
+    requireJson(req);
+    const obj = await service.create(kind, ns, req.body, { dryRun: isDryRun(req) });
+    sendObject(req, res, kind, obj, 201);
+  };
+
+  const get: (namespaced: boolean, sub?: "status") => Handler = (namespaced, sub) => async (req, res) => {
+    const ns = namespaced ? param(req, "ns") : undefined;
+    const kind = kindOf(param(req, "plural"), namespaced);
+    const access = authorizeReq(req, "get", kind, ns, sub);
+    sendObject(req, res, kind, await getVisible(kind, ns, param(req, "name"), access));
+  };
+
+  const replace: (namespaced: boolean, sub?: "status") => Handler = (namespaced, sub) => async (req, res) => {
+    const ns = namespaced ? param(req, "ns") : undefined;
+    const kind = kindOf(param(req, "plural"), namespaced);
+    const access = authorizeReq(req, "update", kind, ns, sub);
+    requireJson(req);
+    await getVisible(kind, ns, param(req, "name"), access);
+    const dryRun = isDryRun(req);
+    const obj = sub
+      ? await service.replaceStatus(kind, ns, param(req, "name"), req.body, { dryRun })
+      : await service.replace(kind, ns, param(req, "name"), req.body, { dryRun });
+    sendObject(req, res, kind, obj);
+  };
+
+  const patch: (namespaced: boolean, sub?: "status") => Handler = (namespaced, sub) => async (req, res) => {
+    const ns = namespaced ? param(req, "ns") : undefined;
+    const kind = kindOf(param(req, "plural"), namespaced);
+    const access = authorizeReq(req, "patch", kind, ns, sub);
+    const type = patchTypeOf(req);
+    await getVisible(kind, ns, param(req, "name"), access);
+    const obj = await service.patch(kind, ns, param(req, "name"), type, req.body, { dryRun: isDryRun(req), ...(sub ? { subresource: sub } : {}) });
+    sendObject(req, res, kind, obj);
+  };
+
+  const remove: (namespaced: boolean) => Handler = (namespaced) => async (req, res) => {
+    const ns = namespaced ? param(req, "ns") : undefined;
+    const kind = kindOf(param(req, "plural"), namespaced);
+    const access = authorizeReq(req, "delete", kind, ns);
+    await getVisible(kind, ns, param(req, "name"), access);
+    const body = (req.body && typeof req.body === "object" ? req.body : {}) as { preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: string[] };
+    const dryRun = isDryRun(req) || (Array.isArray(body.dryRun) && body.dryRun.includes("All"));
+    const obj = await service.delete(kind, ns, param(req, "name"), { dryRun, ...(body.preconditions ? { preconditions: body.preconditions } : {}) });
+    sendObject(req, res, kind, obj);
+  };
+
+  const nsBase = "/namespaces/:ns/:plural";
+  r.get(nsBase, wrap(list(true)));
+  r.post(nsBase, wrap(create(true)));
+  r.get(`${nsBase}/:name`, wrap(get(true)));
+  r.put(`${nsBase}/:name`, wrap(replace(true)));
+  r.patch(`${nsBase}/:name`, wrap(patch(true)));
+  r.delete(`${nsBase}/:name`, wrap(remove(true)));
+  r.get(`${nsBase}/:name/status`, wrap(get(true, "status")));
+  r.put(`${nsBase}/:name/status`, wrap(replace(true, "status")));
+  r.patch(`${nsBase}/:name/status`, wrap(patch(true, "status")));
+
+  r.get("/:plural", wrap(list(false)));
+  r.post("/:plural", wrap(create(false)));
+  r.get("/:plural/:name", wrap(get(false)));
+  r.put("/:plural/:name", wrap(replace(false)));
+  r.patch("/:plural/:name", wrap(patch(false)));
+  r.delete("/:plural/:name", wrap(remove(false)));
+  r.get("/:plural/:name/status", wrap(get(false, "status")));
+  r.put("/:plural/:name/status", wrap(replace(false, "status")));
+  r.patch("/:plural/:name/status", wrap(patch(false, "status")));
+  return r;
+}

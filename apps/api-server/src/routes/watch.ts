@@ -1,0 +1,105 @@
+import type { Request, Response } from "express";
+import { API_VERSION, type KindInfo } from "@eiaas/api";
+import { StoreError, type ChangeFeed, type ObjectStore, type WatchEventRecord } from "@eiaas/db";
+import { visible, type Access } from "../http/authz.js";
+import { ApiError } from "../http/errors.js";
+import { matchesSelectors, type Selectors } from "../http/selectors.js";
+import { tableContentType, tableVersion, toTableEvent } from "../table.js";
+
+export interface WatchOptions {
+  kind: KindInfo;
+  namespace?: string;
+  access: Access;
+  selectors: Selectors;
+  /** `resourceVersion` query parameter: absent/"0" = current state first, else resume after it. */
+  resourceVersion?: string;
+  allowBookmarks: boolean;
+  timeoutSeconds?: number;
+  /** Bookmark period. Default 10 s. */
+  bookmarkIntervalMs?: number;
+}
+
+/**
+ * Streams watch events as newline-delimited JSON. Subscribes to the change feed before reading
+ * the backlog (or the current state) so nothing falls between the two; duplicates are dropped by
+ * resourceVersion. A resume point older than the log answers 410 Gone before streaming starts.
+ */
+export async function serveWatch(req: Request, res: Response, deps: { store: ObjectStore; feed: ChangeFeed }, o: WatchOptions): Promise<void> {
+  const buffered: WatchEventRecord[] = [];
+  let live = false;
+  let last = 0n;
+  const table = tableVersion(req.headers.accept);
+  const matches = (obj: any) =>
+    (o.namespace === undefined || obj.metadata?.namespace === o.namespace) && visible(o.access, obj) && matchesSelectors(obj, o.selectors);
+
+  const write = (type: string, object: any) => {
+    const event = table ? toTableEvent(o.kind, { type, object }, { version: table }) : { type, object };
+    res.write(`${JSON.stringify(event)}\n`);
+  };
+  const deliver = (events: WatchEventRecord[]) => {
+    if (!live) {
+      buffered.push(...events);
+      return;
+    }
+    for (const e of events) {
+      if (e.resourceVersion <= last || e.kind !== o.kind.kind) continue;
+      last = e.resourceVersion;
+      if (matches(e.object)) write(e.type, e.object);
+    }
+  };
+  const unsubscribe = deps.feed.subscribe(deliver);
+  const cleanups: Array<() => void> = [unsubscribe];
+  const finish = () => {
+    for (const c of cleanups.splice(0)) c();
+    if (!res.writableEnded) res.end();
+  };
+  try {
+    const upTo = deps.feed.resourceVersion;
+    let initial: Array<{ type: string; object: any; rv: bigint }> = [];
+    if (!o.resourceVersion || o.resourceVersion === "0") {
+      const list = await deps.store.list(o.kind, {
+        ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
+        labels: o.selectors.labels,
+        fields: o.selectors.fields,
+      });
+      last = BigInt(list.resourceVersion);
+      // Feed events up to the list's version are already in the list and get dropped by `last`.
+      initial = list.items.filter((x) => visible(o.access, x)).map((object) => ({ type: "ADDED", object, rv: last }));
+    } else {
+      if (!/^\d+$/.test(o.resourceVersion)) throw new ApiError("BadRequest", `resourceVersion: invalid value "${o.resourceVersion}"`);
+      const from = BigInt(o.resourceVersion);
+      const backlog = await deps.feed.backlog(from, o.kind.kind, upTo > from ? upTo : from);
+      last = from;
+      for (const e of backlog) {
+        last = e.resourceVersion;
+        if (matches(e.object)) initial.push({ type: e.type, object: e.object, rv: e.resourceVersion });
+      }
+      if (upTo > last) last = upTo > from ? upTo : from;
+    }
+    res.status(200);
+    res.setHeader("Content-Type", table ? tableContentType(table) : "application/json");
+    res.setHeader("Cache-Control", "no-cache, private");
+    res.setHeader("Transfer-Encoding", "chunked");
+    res.flushHeaders();
+    for (const e of initial) write(e.type, e.object);
+    live = true;
+    const pending = buffered.splice(0);
+    deliver(pending);
+  } catch (err) {
+    finish();
+    if (err instanceof StoreError && err.reason === "Gone") throw new ApiError("Gone", `too old resource version: ${o.resourceVersion}`);
+    throw err;
+  }
+
+  if (o.allowBookmarks) {
+    const t = setInterval(() => {
+      const rv = deps.feed.resourceVersion > last ? deps.feed.resourceVersion : last;
+      res.write(`${JSON.stringify({ type: "BOOKMARK", object: { apiVersion: API_VERSION, kind: o.kind.kind, metadata: { resourceVersion: String(rv) } } })}\n`);
+    }, o.bookmarkIntervalMs ?? 10_000);
+    cleanups.push(() => clearInterval(t));
+  }
+  const timeout = setTimeout(finish, (o.timeoutSeconds ?? 1800) * 1000);
+  cleanups.push(() => clearTimeout(timeout));
+  req.on("close", finish);
+  res.on("close", finish);
+}

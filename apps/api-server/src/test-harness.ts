@@ -1,0 +1,76 @@
+// Test-only: an API app over this test file's own cloned database (libs/testing).
+import type { AddressInfo } from "node:net";
+import http from "node:http";
+import { ChangeFeed, createPrismaClient, ObjectStore, TokenStore } from "@eiaas/db";
+import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
+import { createLogger } from "@eiaas/telemetry";
+import { createApiApp, type ApiAppDeps } from "./app.js";
+import { NamespaceController } from "./namespace-controller.js";
+
+export interface TestApi {
+  app: ReturnType<typeof createApiApp>["app"];
+  db: TestDatabase;
+  store: ObjectStore;
+  tokens: TokenStore;
+  feed: ChangeFeed;
+  adminToken: string;
+  namespaces: NamespaceController;
+  /** A tenant token for `tenant` (creating the Tenant first when asked). */
+  tenantToken(tenant: string): Promise<string>;
+  /** Listens on a real socket (for watch streams); returns the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startTestApi(overrides: Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "bookmarkIntervalMs">> = {}): Promise<TestApi> {
+  const db = await createTestDatabase();
+  const prisma = createPrismaClient(db.url, { poolSize: 5 });
+  const store = new ObjectStore(prisma);
+  const tokens = new TokenStore(prisma);
+  const feed = new ChangeFeed({ databaseUrl: db.url, pollIntervalMs: 100 });
+  await feed.start();
+  const logger = createLogger({ name: "api-server", level: process.env.EIAAS_LOG_LEVEL ?? "silent" });
+  const namespaces = new NamespaceController({ store, tokens, logger, intervalMs: 200 });
+  const { app, authenticator } = createApiApp({
+    prisma,
+    store,
+    tokens,
+    feed,
+    logger,
+    maxBodyBytes: overrides.maxBodyBytes ?? 1024 * 1024,
+    rateLimit: overrides.rateLimit ?? { qps: 1000, burst: 1000 },
+    ...(overrides.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: overrides.bookmarkIntervalMs } : {}),
+    onWrite: (kind, _obj, type) => {
+      if (kind.kind === "Tenant" && type !== "create") void namespaces.kick();
+    },
+  });
+  void authenticator;
+  const admin = await tokens.mint({ role: "admin", name: "test-admin" });
+  const servers: http.Server[] = [];
+  return {
+    app,
+    db,
+    store,
+    tokens,
+    feed,
+    adminToken: admin.token,
+    namespaces,
+    tenantToken: async (tenant) => (await tokens.mint({ role: "tenant", tenant })).token,
+    listen: async () => {
+      const server = http.createServer(app);
+      servers.push(server);
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    },
+    close: async () => {
+      for (const s of servers) {
+        s.closeAllConnections();
+        await new Promise((r) => s.close(r));
+      }
+      namespaces.stop();
+      await feed.close();
+      await prisma.$disconnect();
+      await db.drop();
+    },
+  };
+}
