@@ -3,6 +3,7 @@ import { API_PREFIX } from "@eiaas/api";
 import type { ChangeFeed, ObjectStore, PrismaClient, TokenStore } from "@eiaas/db";
 import type { Logger } from "@eiaas/telemetry";
 import { discoveryRouter } from "./discovery.js";
+import { openApiRouter } from "./openapi.js";
 import { Authenticator } from "./http/auth.js";
 import { ApiError, errorHandler, sendStatus } from "./http/errors.js";
 import { RateLimiter, type RateLimitOptions } from "./http/rate-limit.js";
@@ -57,6 +58,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
     }
   });
   app.use(discoveryRouter());
+  app.use(openApiRouter());
 
   const authenticator = new Authenticator({ tokens: deps.tokens, limiter: new RateLimiter(deps.rateLimit), limitAdmins: deps.rateLimit.limitAdmins ?? false });
   const service = new ResourceService({

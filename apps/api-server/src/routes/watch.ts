@@ -86,7 +86,8 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
     const pending = buffered.splice(0);
     deliver(pending);
   } catch (err) {
-    finish();
+    // Nothing was written yet: stop listening and let the error handler answer with a Status.
+    for (const c of cleanups.splice(0)) c();
     if (err instanceof StoreError && err.reason === "Gone") throw new ApiError("Gone", `too old resource version: ${o.resourceVersion}`);
     throw err;
   }
