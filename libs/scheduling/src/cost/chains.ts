@@ -1,0 +1,167 @@
+import type { EarlyExit, LayerProfile, ModelLayer, ModelSpec } from "@eiaas/api";
+import type { SnapshotNode } from "../snapshot/types.js";
+
+/** Per-layer sums for one chain on one hardware class, indexed by split j = 0..N. */
+export interface ChainTiming {
+  /** Σ_{i≤j} T(i) in ms. */
+  readonly prefixT: Float64Array;
+  /** Σ_{i>j} T(i) in ms. */
+  readonly suffixT: Float64Array;
+  /** Σ_{i≤j} T(i)·P(i) in mJ. */
+  readonly prefixE: Float64Array;
+}
+
+interface MeasuredLayers {
+  latency: ReadonlyArray<number | undefined>;
+  power: ReadonlyArray<number | undefined>;
+}
+
+/**
+ * A chain (DESIGN §5): the base layers up to an exit plus the exit's head as one more layer, or all
+ * layers of the model or of a variant. Layers are 1-based in the API and 0-based in these arrays.
+ */
+export class Chain {
+  /** N. */
+  readonly length: number;
+  readonly flops: Float64Array;
+  readonly memoryMiB: Float64Array;
+  /** D_j for j = 0..N: D_0 = inputBytes, D_j = outputBytes of chain layer j. */
+  readonly splitBytes: Float64Array;
+  /** Σ_{i≤j} memoryMiB, j = 0..N. */
+  readonly memPrefix: Float64Array;
+  /** Σ_{i>j} memoryMiB, j = 0..N. */
+  readonly memSuffix: Float64Array;
+  private readonly measured = new Map<string, MeasuredLayers>();
+  private readonly timings = new Map<string, ChainTiming>();
+
+  constructor(
+    /** Position in `CompiledModel.chains`. */
+    readonly index: number,
+    /** "base" or the variant's name. */
+    readonly variant: string,
+    /** Base layers run (of the model or the variant); the full layer count when there is no exit. */
+    readonly exitAfterLayer: number,
+    readonly accuracy: number,
+    readonly inputBytes: number,
+    readonly layers: readonly ModelLayer[],
+    profiles: readonly LayerProfile[],
+    exit: EarlyExit | undefined,
+  ) {
+    const base = layers.slice(0, exitAfterLayer);
+    const n = base.length + (exit ? 1 : 0);
+    this.length = n;
+    this.flops = new Float64Array(n);
+    this.memoryMiB = new Float64Array(n);
+    this.splitBytes = new Float64Array(n + 1);
+    this.splitBytes[0] = inputBytes;
+    base.forEach((l, i) => {
+      this.flops[i] = l.flops;
+      this.memoryMiB[i] = l.memoryMiB;
+      this.splitBytes[i + 1] = l.outputBytes;
+    });
+    if (exit) {
+      this.flops[n - 1] = exit.head.flops;
+      this.memoryMiB[n - 1] = exit.head.memoryMiB;
+      this.splitBytes[n] = exit.head.outputBytes;
+    }
+    this.memPrefix = new Float64Array(n + 1);
+    this.memSuffix = new Float64Array(n + 1);
+    for (let j = 1; j <= n; j++) this.memPrefix[j] = this.memPrefix[j - 1]! + this.memoryMiB[j - 1]!;
+    for (let j = n - 1; j >= 0; j--) this.memSuffix[j] = this.memoryMiB[j]! + this.memSuffix[j + 1]!;
+    const hardware = new Set<string>([...profiles.map((p) => p.hardware), ...(exit?.head.profiles ?? []).map((p) => p.hardware)]);
+    for (const h of hardware) {
+      const p = profiles.find((x) => x.hardware === h);
+      const hp = exit?.head.profiles.find((x) => x.hardware === h);
+      const latency: (number | undefined)[] = [];
+      const power: (number | undefined)[] = [];
+      for (let i = 0; i < base.length; i++) {
+        latency.push(p?.layerLatencyMs[i]);
+        power.push(p?.layerPowerW?.[i]);
+      }
+      if (exit) {
+        latency.push(hp?.latencyMs);
+        power.push(hp?.powerW);
+      }
+      this.measured.set(h, { latency, power });
+    }
+  }
+
+  /** Σ memoryMiB of chain layers from..to (1-based, inclusive). */
+  memoryOf(from: number, to: number): number {
+    let m = 0;
+    for (let i = from; i <= to; i++) m += this.memoryMiB[i - 1]!;
+    return m;
+  }
+
+  /**
+   * Per-layer time T and power P on a node, summed by split: T from the model's measured profile
+   * for the node's hardware, else flops / (gflops · 10^6) ms; P from the profile's power, else the
+   * node's power.computeW (DESIGN §5). Cached per node cost class.
+   */
+  timing(node: SnapshotNode): ChainTiming {
+    let t = this.timings.get(node.costKey);
+    if (t) return t;
+    const n = this.length;
+    const m = this.measured.get(node.hardware);
+    const T = new Float64Array(n);
+    const E = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const measured = m?.latency[i];
+      const ti = measured ?? computeMs(this.flops[i]!, node.gflops);
+      const pi = m?.power[i] ?? node.power.computeW;
+      T[i] = ti;
+      E[i] = ti === 0 ? 0 : ti * pi;
+    }
+    const prefixT = new Float64Array(n + 1);
+    const prefixE = new Float64Array(n + 1);
+    const suffixT = new Float64Array(n + 1);
+    for (let j = 1; j <= n; j++) {
+      prefixT[j] = prefixT[j - 1]! + T[j - 1]!;
+      prefixE[j] = prefixE[j - 1]! + E[j - 1]!;
+    }
+    for (let j = n - 1; j >= 0; j--) suffixT[j] = T[j]! + suffixT[j + 1]!;
+    t = { prefixT, suffixT, prefixE };
+    this.timings.set(node.costKey, t);
+    return t;
+  }
+}
+
+/** flops / (gflops · 10^6) ms; no work takes no time, work on a node without compute never ends. */
+export function computeMs(flops: number, gflops: number): number {
+  if (flops === 0) return 0;
+  return gflops > 0 ? flops / (gflops * 1e6) : Infinity;
+}
+
+/** Every chain of a model, and its size. */
+export interface CompiledModel {
+  /** Full model, its exits (by afterLayer), then per variant: full, exits. */
+  readonly chains: readonly Chain[];
+  /** Σ layers' memoryMiB · 2^20 (the base model). */
+  readonly sizeBytes: number;
+}
+
+const compiled = new WeakMap<object, CompiledModel>();
+
+/**
+ * Builds (once per spec object: specs are treated as immutable) the chains of a model with their
+ * split arrays; per-hardware timings are added lazily and cached on the chains.
+ */
+export function compileModel(spec: ModelSpec): CompiledModel {
+  const hit = compiled.get(spec);
+  if (hit) return hit;
+  const chains: Chain[] = [];
+  const add = (variant: string, accuracy: number, inputBytes: number, layers: readonly ModelLayer[], profiles: readonly LayerProfile[], exits: readonly EarlyExit[]) => {
+    chains.push(new Chain(chains.length, variant, layers.length, accuracy, inputBytes, layers, profiles, undefined));
+    for (const e of [...exits].sort((a, b) => a.afterLayer - b.afterLayer)) {
+      if (e.afterLayer < 1 || e.afterLayer >= layers.length) continue;
+      chains.push(new Chain(chains.length, variant, e.afterLayer, e.accuracy, inputBytes, layers, profiles, e));
+    }
+  };
+  add("base", spec.accuracy, spec.inputBytes, spec.layers, spec.profiles ?? [], spec.exits ?? []);
+  for (const v of spec.variants ?? []) {
+    add(v.name, v.accuracy, v.inputBytes ?? spec.inputBytes, v.layers, v.profiles ?? [], v.exits ?? []);
+  }
+  const model: CompiledModel = { chains, sizeBytes: spec.layers.reduce((s, l) => s + l.memoryMiB, 0) * 2 ** 20 };
+  compiled.set(spec, model);
+  return model;
+}

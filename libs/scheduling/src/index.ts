@@ -1,0 +1,57 @@
+/**
+ * @eiaas/scheduling — pure placement (DESIGN §5): a Snapshot of the fleet, kube-scheduler-style
+ * Filter/Score plugins, the inference and training planners, multi-tenant fairness and
+ * preemption. No I/O, no clock, no randomness: the same input always gives the same plan.
+ */
+export { SchedulingError } from "./errors.js";
+
+export type { ResourceVector, SnapshotNode, SnapshotTask, SnapshotTenant, TenantQuotaLimits } from "./snapshot/types.js";
+export { Snapshot, type NodeInit, type SnapshotInit, type TaskInit, type TenantInit } from "./snapshot/snapshot.js";
+export {
+  buildSnapshot,
+  isReady,
+  LOAD_ANNOTATION,
+  PRIORITY_ANNOTATION,
+  type BuildSnapshotInput,
+  type EdgeNodeLike,
+  type TaskLike,
+  type TenantLike,
+} from "./snapshot/build.js";
+export { networkPath, serializationMs, transferMs, type NetworkPath } from "./snapshot/network.js";
+
+export type {
+  FilterPlugin,
+  NodeFilter,
+  NodeScorer,
+  PlacementResult,
+  ReasonCount,
+  SchedulingProfile,
+  ScorePlugin,
+  TaskRequest,
+  WeightedScorePlugin,
+} from "./framework/types.js";
+export {
+  feasibleNodes,
+  feasibleNodesToFind,
+  filterNode,
+  reserveTask,
+  scheduleTask,
+  scheduleTasks,
+  unschedulableMessage,
+  type ScheduleOptions,
+} from "./framework/schedule.js";
+export * from "./plugins/index.js";
+
+export { compileModel, computeMs, type Chain, type ChainTiming, type CompiledModel } from "./cost/chains.js";
+export { planInference, type PlanInferenceOptions } from "./inference/planner.js";
+export type { InferenceFailure, InferencePlan, InferenceReason, InferenceServiceInput, PlannedTask } from "./inference/types.js";
+
+export { planTraining, type PlanTrainingOptions, type TrainingJobInput, type TrainingPlanResult, type TrainingReason } from "./training/planner.js";
+export { convergenceBound, divergenceBound, optimalLocalSteps, roundsWithin, type LocalStepsParams, type LocalStepsResult } from "./training/local-steps.js";
+export { gossipPeers } from "./training/gossip.js";
+
+export { isOverQuota, quotaExceeded, quotaMessage, type QuotaResource } from "./tenancy/quota.js";
+export { dominantShare, effectivePriority, orderQueue, weightedDominantShare, type QueueItem } from "./tenancy/fair-share.js";
+export { selectPreemptionVictims, type PreemptionOptions, type PreemptionResult } from "./tenancy/preemption.js";
+
+export { inferenceServiceStatus, scheduledCondition, trainingJobStatus, type StatusOptions } from "./status/workload-status.js";

@@ -1,0 +1,242 @@
+import { matchesLabelSelector, type ClientPlan, type ModelSpec } from "@eiaas/api";
+import { compileModel, type Chain } from "../cost/chains.js";
+import { feasibleNodes } from "../framework/schedule.js";
+import type { SchedulingProfile, TaskRequest } from "../framework/types.js";
+import { LOAD_ANNOTATION, PRIORITY_ANNOTATION } from "../snapshot/build.js";
+import type { Snapshot } from "../snapshot/snapshot.js";
+import { quotaExceeded, quotaMessage } from "../tenancy/quota.js";
+import { SIDE_HEAD, SIDE_TAIL, applyGroup, evaluateClient, type ClientDiagnostics, type ServiceContext, type TaskGroup } from "./evaluate.js";
+import { describeClientFailure, fmt } from "./messages.js";
+import {
+  ARCH_DEVICE,
+  ARCH_EDGE_CLOUD,
+  ARCH_NAMES,
+  OBJ_ACCURACY,
+  R_ACCURACY,
+  emptyOption,
+  objectiveCode,
+  privacyCode,
+  type PlanOption,
+} from "./options.js";
+import type { InferenceFailure, InferencePlan, InferenceServiceInput, PlannedTask } from "./types.js";
+
+export interface PlanInferenceOptions {
+  /** Filters that choose candidate servers. Default: `defaultProfile()`. */
+  profile?: SchedulingProfile;
+  /**
+   * Keep the plan's reservations in the snapshot when the service is placed, so later workloads
+   * of the same cycle see them. Default true; false for dry runs. A failed service never leaves any.
+   */
+  reserve?: boolean;
+}
+
+/**
+ * Plans an InferenceService (Neurosurgeon + Edgent + model selection, DESIGN §5): for each Ready
+ * client matching `clients.selector`, in name order, the best feasible (chain, server, split) under
+ * the objective, SLO, privacy boundary, architecture, resources and server load, reserving each
+ * client's tasks before planning the next. All clients are placed or none.
+ */
+export function planInference(
+  snapshot: Snapshot,
+  service: InferenceServiceInput,
+  model: ModelSpec | undefined,
+  options: PlanInferenceOptions = {},
+): InferencePlan {
+  const spec = service.spec;
+  const namespace = service.metadata.namespace ?? "default";
+  const nodes = snapshot.nodes;
+  const clients: number[] = [];
+  const skippedClients: string[] = [];
+  for (const node of nodes) {
+    if (!matchesLabelSelector(spec.clients.selector, node.labels)) continue;
+    if (node.ready) clients.push(node.index);
+    else skippedClients.push(node.name);
+  }
+  const fail = (failures: InferenceFailure[], message: string): InferencePlan => ({ status: "Unschedulable", failures, message, skippedClients });
+  if (!model) {
+    const message = `model "${spec.model}" not found in namespace "${namespace}"`;
+    return fail([{ reasons: ["model"], message }], message);
+  }
+  if (clients.length === 0) {
+    const message = "no Ready node matches spec.clients.selector" + (skippedClients.length > 0 ? ` (not Ready: ${skippedClients.join(", ")})` : "");
+    return fail([{ reasons: ["clients"], message }], message);
+  }
+
+  const compiled = compileModel(model);
+  const { chains, excluded, bestAccuracy } = candidateChains(compiled.chains, spec);
+  const probe: TaskRequest = {
+    tenant: namespace,
+    priority: spec.priority,
+    role: "tail",
+    resources: { cpu: 0, memoryMiB: 0, gpu: 0 },
+    tiers: ["edge", "cloud"],
+    nodeSelector: spec.nodeSelector,
+    tolerations: spec.tolerations,
+  };
+  const serverScan = feasibleNodes(snapshot, probe, { profile: options.profile, skipAllocationFilters: true });
+  const servers = Int32Array.from(serverScan.nodes);
+  const ctx: ServiceContext = {
+    snapshot,
+    chains,
+    chainTotal: compiled.chains.length,
+    variantRank: variantRanks(compiled.chains),
+    servers,
+    serverIsCloud: Uint8Array.from(serverScan.nodes, (i) => (nodes[i]!.tier === "cloud" ? 1 : 0)),
+    serverRankOf: new Map(serverScan.nodes.map((i, k) => [i, k])),
+    objective: objectiveCode(spec.objective),
+    sloLatencyMs: spec.slo.latencyMs ?? Infinity,
+    maxDeviceEnergyMj: spec.slo.maxDeviceEnergyMj ?? Infinity,
+    privacy: privacyCode(spec.privacy.rawDataBoundary),
+    arch: spec.architecture === "auto" ? -1 : ARCH_NAMES.indexOf(spec.architecture),
+    rps: spec.clients.requestsPerSecond,
+    resources: spec.resources,
+    groups: new Map(),
+  };
+
+  const mark = snapshot.mark();
+  const best: PlanOption = emptyOption();
+  const diag: ClientDiagnostics = { reasons: 0, fastestLatencyMs: Infinity, lowestEnergyMj: Infinity };
+  const plans: ClientPlan[] = [];
+  const failures: InferenceFailure[] = [];
+  for (const client of clients) {
+    evaluateClient(ctx, client, best, diag);
+    if (best.chain < 0) {
+      if (excluded > 0) diag.reasons |= R_ACCURACY;
+      const f = describeClientFailure(nodes[client]!.name, diag, spec, { candidates: chains.length, excluded, best: bestAccuracy });
+      failures.push({ client: nodes[client]!.name, ...f });
+      continue;
+    }
+    const chain = compiled.chains[best.chain]!;
+    reserveOption(ctx, client, chain, best);
+    plans.push(clientPlan(snapshot, client, chain, best));
+  }
+  if (failures.length > 0) {
+    snapshot.rollback(mark);
+    const filtered = serverScan.reasons.filter((r) => !r.reason.startsWith("node(s) had a tier"));
+    const servers = filtered.length > 0 ? `; servers filtered out: ${filtered.map((r) => `${r.count} ${r.reason}`).join(", ")}` : "";
+    const message = `${failures.length}/${clients.length} client(s) cannot be placed: ${failures.map((f) => f.message).join("; ")}${servers}`;
+    return fail(failures, message);
+  }
+
+  const tasks = plannedTasks(ctx, compiled.chains, spec.priority);
+  const total = { cpu: 0, memoryMiB: 0, gpu: 0 };
+  for (const t of tasks) {
+    total.cpu += t.resources.cpu;
+    total.memoryMiB += t.resources.memoryMiB;
+    total.gpu += t.resources.gpu;
+  }
+  const over = quotaExceeded(snapshot, namespace, total, tasks.length);
+  if (over.length > 0) {
+    snapshot.rollback(mark);
+    const message = quotaMessage(snapshot, namespace, total, tasks.length, over);
+    return fail([{ reasons: ["quota"], message }], message);
+  }
+  if (options.reserve === false) snapshot.rollback(mark);
+  else {
+    snapshot.adjustTenant(namespace, total.cpu, total.memoryMiB, total.gpu, tasks.length);
+    for (const t of tasks) {
+      snapshot.addTask({
+        name: `${service.metadata.name}/${t.key}`,
+        namespace,
+        node: t.node,
+        role: t.role,
+        priority: t.priority,
+        resources: t.resources,
+        load: t.load,
+        owner: `InferenceService/${service.metadata.name}`,
+      });
+    }
+  }
+  return { status: "Scheduled", clients: plans, tasks, skippedClients, message: scheduledMessage(plans, tasks, skippedClients) };
+}
+
+/**
+ * Candidate rules (DESIGN §5): objective `accuracy` considers every chain; `latency` and `energy`
+ * only the full model unless `slo.minAccuracy` is given, then every chain. With minAccuracy, chains
+ * below it are excluded.
+ */
+function candidateChains(all: readonly Chain[], spec: InferenceServiceInput["spec"]): { chains: Chain[]; excluded: number; bestAccuracy: number } {
+  const min = spec.slo.minAccuracy;
+  const pool = objectiveCode(spec.objective) === OBJ_ACCURACY || min !== undefined ? all : all.slice(0, 1);
+  const chains = min === undefined ? [...pool] : pool.filter((c) => c.accuracy >= min);
+  return { chains, excluded: pool.length - chains.length, bestAccuracy: Math.max(...pool.map((c) => c.accuracy)) };
+}
+
+function variantRanks(chains: readonly Chain[]): Int32Array {
+  const names = [...new Set(chains.map((c) => c.variant))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return Int32Array.from(chains, (c) => names.indexOf(c.variant));
+}
+
+function reserveOption(ctx: ServiceContext, client: number, chain: Chain, o: PlanOption): void {
+  const nodes = ctx.snapshot.nodes;
+  const n = chain.length;
+  const rps = ctx.rps;
+  if (o.arch === ARCH_DEVICE) {
+    applyGroup(ctx, client, chain, SIDE_HEAD, n, 0, client);
+    return;
+  }
+  if (o.arch === ARCH_EDGE_CLOUD) {
+    applyGroup(ctx, o.head, chain, SIDE_HEAD, o.j, (rps * chain.timing(nodes[o.head]!).prefixT[o.j]!) / 1000, client);
+  } else if (o.j > 0) {
+    applyGroup(ctx, client, chain, SIDE_HEAD, o.j, 0, client);
+  }
+  applyGroup(ctx, o.tail, chain, SIDE_TAIL, o.j, (rps * chain.timing(nodes[o.tail]!).suffixT[o.j]!) / 1000, client);
+}
+
+function clientPlan(snapshot: Snapshot, client: number, chain: Chain, o: PlanOption): ClientPlan {
+  const nodes = snapshot.nodes;
+  const plan: ClientPlan = {
+    client: nodes[client]!.name,
+    architecture: ARCH_NAMES[o.arch]!,
+    split: o.j,
+    variant: chain.variant,
+    exitAfterLayer: chain.exitAfterLayer,
+    predicted: { latencyMs: o.latencyMs, deviceEnergyMj: o.deviceEnergyMj, accuracy: o.accuracy, uplinkBytes: o.uplinkBytes },
+  };
+  if (o.j > 0) plan.headNode = nodes[o.head]!.name;
+  if (o.j < chain.length) plan.tailNode = nodes[o.tail]!.name;
+  // Key order as DESIGN §4 lists the fields, for readable output.
+  const { client: c, architecture, split, headNode, tailNode, variant, exitAfterLayer, predicted } = plan;
+  return { client: c, architecture, split, ...(headNode ? { headNode } : {}), ...(tailNode ? { tailNode } : {}), variant, exitAfterLayer, predicted };
+}
+
+function plannedTasks(ctx: ServiceContext, chains: readonly Chain[], priority: number): PlannedTask[] {
+  const nodes = ctx.snapshot.nodes;
+  const groups = [...ctx.groups.values()].sort((a, b) => a.node - b.node || a.side - b.side || a.chain - b.chain);
+  const keys = new Set<string>();
+  return groups.map((g: TaskGroup) => {
+    const chain = chains[g.chain]!;
+    const role = g.from === 1 && g.to === chain.length ? "serve" : g.side === SIDE_HEAD ? "head" : "tail";
+    const node = nodes[g.node]!.name;
+    const r = ctx.resources;
+    const resources = { cpu: r.cpu, memoryMiB: r.memoryMiB + chain.memoryOf(g.from, g.to), gpu: r.gpu };
+    // A node serving a chain whole both for itself (device) and for another client (j = 0) has
+    // two `serve` tasks for the chain; the suffix keeps their keys apart.
+    let key = `${role}/${node}/${chain.variant}/${chain.exitAfterLayer}`;
+    if (keys.has(key)) key += "/2";
+    keys.add(key);
+    return {
+      role,
+      node,
+      key,
+      variant: chain.variant,
+      exitAfterLayer: chain.exitAfterLayer,
+      layers: { from: g.from, to: g.to },
+      resources,
+      load: g.load,
+      clients: g.clients.map((c) => nodes[c]!.name).sort(),
+      priority,
+      annotations: { [PRIORITY_ANNOTATION]: String(priority), [LOAD_ANNOTATION]: String(g.load) },
+    };
+  });
+}
+
+function scheduledMessage(plans: readonly ClientPlan[], tasks: readonly PlannedTask[], skipped: readonly string[]): string {
+  const byArch = new Map<string, number>();
+  for (const p of plans) byArch.set(p.architecture, (byArch.get(p.architecture) ?? 0) + 1);
+  const archs = [...byArch].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([a, k]) => `${k} ${a}`).join(", ");
+  const worst = Math.max(...plans.map((p) => p.predicted.latencyMs));
+  let msg = `planned ${plans.length} client(s) (${archs}) with ${tasks.length} task(s); worst predicted latency ${fmt(worst)} ms`;
+  if (skipped.length > 0) msg += `; skipped clients that are not Ready: ${skipped.join(", ")}`;
+  return msg;
+}

@@ -1,0 +1,15 @@
+import type { FilterPlugin } from "../framework/types.js";
+
+/**
+ * A server's busy fraction (Σ over the clients whose layers it runs of rps · Σ T_srv / 1000) must
+ * stay ≤ 1, or ≤ its gpu count when it has GPUs (DESIGN §5).
+ */
+export const serverLoad: FilterPlugin = {
+  name: "ServerLoad",
+  dependsOnAllocation: true,
+  prepare(snapshot, task) {
+    const load = task.load ?? 0;
+    if (!(load > 0)) return undefined;
+    return (i) => (snapshot.fitsLoad(i, load) ? undefined : "node(s) would be overloaded");
+  },
+};

@@ -1,0 +1,41 @@
+import type { Taint, Toleration } from "@eiaas/api";
+import type { FilterPlugin } from "../framework/types.js";
+
+/** Whether a toleration matches a taint, with Kubernetes' rules (empty key + Exists tolerates all). */
+export function tolerates(toleration: Toleration, taint: Taint): boolean {
+  if (toleration.effect !== undefined && toleration.effect !== taint.effect) return false;
+  if (toleration.key !== undefined && toleration.key !== "" && toleration.key !== taint.key) return false;
+  if ((toleration.operator ?? "Equal") === "Exists") return true;
+  if (toleration.key === undefined || toleration.key === "") return false;
+  return (toleration.value ?? "") === (taint.value ?? "");
+}
+
+/** The first taint none of the tolerations matches, or undefined. */
+export function untoleratedTaint(taints: readonly Taint[], tolerations: readonly Toleration[]): Taint | undefined {
+  for (const t of taints) {
+    let ok = false;
+    for (const tol of tolerations) {
+      if (tolerates(tol, t)) {
+        ok = true;
+        break;
+      }
+    }
+    if (!ok) return t;
+  }
+  return undefined;
+}
+
+/** Both NoSchedule and NoExecute taints keep new tasks away unless tolerated. */
+export const taintToleration: FilterPlugin = {
+  name: "TaintToleration",
+  prepare(snapshot, task) {
+    const nodes = snapshot.nodes;
+    const tolerations = task.tolerations ?? [];
+    return (i) => {
+      const taints = nodes[i]!.taints;
+      if (taints.length === 0) return undefined;
+      const t = untoleratedTaint(taints, tolerations);
+      return t ? `node(s) had untolerated taint {${t.key}: ${t.value ?? ""}}` : undefined;
+    };
+  },
+};

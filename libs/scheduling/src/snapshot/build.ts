@@ -1,0 +1,159 @@
+import type { Condition, EdgeNodeSpec, NodeAllocation, TaskSpec, TenantSpec, TenantUsage } from "@eiaas/api";
+import { Snapshot, type NodeInit, type TaskInit, type TenantInit } from "./snapshot.js";
+
+/** Task annotation carrying the priority of the task's workload (tasks have no priority field). */
+export const PRIORITY_ANNOTATION = "scheduling.eiaas.io/priority";
+/** Task annotation carrying the load (busy fraction) the task adds to its node. */
+export const LOAD_ANNOTATION = "scheduling.eiaas.io/load";
+
+interface MetaLike {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string | null;
+  ownerReferences?: ReadonlyArray<{ kind: string; name: string }>;
+}
+
+/** An EdgeNode as stored or as read from a file (status optional). */
+export interface EdgeNodeLike {
+  metadata: MetaLike;
+  spec: EdgeNodeSpec;
+  status?: {
+    phase?: string;
+    conditions?: readonly Condition[];
+    allocated?: Partial<NodeAllocation>;
+    measured?: { uplinkMbps?: number; rttMs?: number };
+  } | null;
+}
+
+export interface TenantLike {
+  metadata: MetaLike;
+  spec: TenantSpec;
+  status?: { usage?: Partial<TenantUsage> } | null;
+}
+
+export interface TaskLike {
+  metadata: MetaLike;
+  spec: Pick<TaskSpec, "role" | "resources"> & { nodeName?: string };
+  status?: { phase?: string } | null;
+}
+
+export interface BuildSnapshotInput {
+  nodes: readonly EdgeNodeLike[];
+  tenants?: readonly TenantLike[];
+  /**
+   * Tasks of every tenant. When given, node allocations and tenant usage are summed from the
+   * unfinished ones (bound ones count on their node; all count for their tenant) and
+   * `status.allocated` / `status.usage` are ignored, so the snapshot follows the task rows, the
+   * source of truth. When absent, those status fields are used (the offline `eictl plan` case).
+   */
+  tasks?: readonly TaskLike[];
+}
+
+/**
+ * Builds a scheduling Snapshot from API objects. Pure: the scheduler (from Postgres rows), the API's
+ * dryRun and `eictl plan` (from files) all plan from the same view. A node without status counts as
+ * Ready and unallocated; measured uplink/RTT override the spec's link.
+ */
+export function buildSnapshot(input: BuildSnapshotInput): Snapshot {
+  const fromTasks = input.tasks !== undefined;
+  const nodes: NodeInit[] = input.nodes.map((n) => nodeInit(n, !fromTasks));
+  const tenants: TenantInit[] = (input.tenants ?? []).map((t) => ({
+    name: t.metadata.name,
+    weight: t.spec.weight,
+    quota: t.spec.quota ?? {},
+    maxPriority: t.spec.maxPriority,
+    usage: fromTasks ? undefined : t.status?.usage,
+    createdAt: parseTime(t.metadata.creationTimestamp),
+  }));
+  const nodeNames = new Set(nodes.map((n) => n.name));
+  const tasks: TaskInit[] = [];
+  const unboundUsage = new Map<string, { cpu: number; memoryMiB: number; gpu: number; tasks: number }>();
+  for (const t of input.tasks ?? []) {
+    const phase = t.status?.phase;
+    if (phase === "Succeeded" || phase === "Failed") continue;
+    const ns = t.metadata.namespace ?? "default";
+    const r = t.spec.resources;
+    const node = t.spec.nodeName;
+    if (node !== undefined && nodeNames.has(node)) {
+      tasks.push({
+        name: t.metadata.name,
+        namespace: ns,
+        node,
+        role: t.spec.role,
+        priority: numberAnnotation(t.metadata.annotations, PRIORITY_ANNOTATION),
+        createdAt: parseTime(t.metadata.creationTimestamp),
+        resources: r,
+        load: numberAnnotation(t.metadata.annotations, LOAD_ANNOTATION),
+        uid: t.metadata.uid,
+        owner: ownerOf(t.metadata),
+      });
+    } else {
+      // Not on a known node, yet still counted against the tenant's quota (as Kubernetes counts
+      // pods in ResourceQuota whether or not they are scheduled).
+      const u = unboundUsage.get(ns) ?? { cpu: 0, memoryMiB: 0, gpu: 0, tasks: 0 };
+      u.cpu += r.cpu;
+      u.memoryMiB += r.memoryMiB;
+      u.gpu += r.gpu;
+      u.tasks += 1;
+      unboundUsage.set(ns, u);
+    }
+  }
+  for (const [ns, usage] of unboundUsage) {
+    const t = tenants.find((x) => x.name === ns);
+    if (t) t.usage = usage;
+    else tenants.push({ name: ns, usage });
+  }
+  return new Snapshot({ nodes, tenants, tasks });
+}
+
+function nodeInit(n: EdgeNodeLike, useStatusAllocation: boolean): NodeInit {
+  const s = n.spec;
+  const measured = n.status?.measured;
+  return {
+    name: n.metadata.name,
+    tier: s.tier,
+    parent: s.parent,
+    hardware: s.hardware,
+    labels: n.metadata.labels ?? {},
+    taints: s.taints ?? [],
+    ready: isReady(n.status ?? undefined),
+    unschedulable: s.unschedulable ?? false,
+    capacity: s.capacity,
+    gflops: s.compute?.gflops ?? 0,
+    power: s.power,
+    network: {
+      uplinkMbps: measured?.uplinkMbps ?? s.network?.uplinkMbps ?? 0,
+      downlinkMbps: s.network?.downlinkMbps ?? 0,
+      rttMs: measured?.rttMs ?? s.network?.rttMs ?? 0,
+    },
+    allocated: useStatusAllocation ? n.status?.allocated : undefined,
+  };
+}
+
+/** Ready unless the status says otherwise (phase NotReady, or a Ready condition that is not True). */
+export function isReady(status: { phase?: string; conditions?: readonly Condition[] } | undefined): boolean {
+  if (!status) return true;
+  if (status.phase === "NotReady") return false;
+  const c = status.conditions?.find((x) => x.type === "Ready");
+  return c ? c.status === "True" : true;
+}
+
+function parseTime(t: string | null | undefined): number {
+  if (!t) return 0;
+  const ms = Date.parse(t);
+  return Number.isFinite(ms) ? ms : 0;
+}
+
+function numberAnnotation(a: Record<string, string> | undefined, key: string): number {
+  const v = a?.[key];
+  const n = v === undefined ? NaN : Number(v);
+  return Number.isFinite(n) ? n : 0;
+}
+
+function ownerOf(m: MetaLike): string | undefined {
+  const o = m.ownerReferences?.[0];
+  return o ? `${o.kind}/${o.name}` : undefined;
+}

@@ -1,0 +1,374 @@
+import type { NodeTier, TaskRole, Taint } from "@eiaas/api";
+import { SchedulingError } from "../errors.js";
+import type { ResourceVector, SnapshotNode, SnapshotTask, SnapshotTenant, TenantQuotaLimits } from "./types.js";
+
+/** Plain description of a node, before indexing. Every optional field defaults to 0 / empty. */
+export interface NodeInit {
+  name: string;
+  tier: NodeTier;
+  parent?: string;
+  hardware?: string;
+  labels?: Record<string, string>;
+  taints?: readonly Taint[];
+  /** Default true. */
+  ready?: boolean;
+  unschedulable?: boolean;
+  capacity?: Partial<ResourceVector & { acceleratorTops: number }>;
+  gflops?: number;
+  power?: Partial<{ computeW: number; transmitW: number; idleW: number }>;
+  network?: Partial<{ uplinkMbps: number; downlinkMbps: number; rttMs: number }>;
+  /** Allocation not explained by `tasks` (e.g. from `status.allocated`). */
+  allocated?: Partial<ResourceVector & { load: number }>;
+}
+
+export interface TenantInit {
+  name: string;
+  /** Default 1. */
+  weight?: number;
+  quota?: TenantQuotaLimits;
+  maxPriority?: number;
+  /** Usage not explained by `tasks` (e.g. from `status.usage`). */
+  usage?: Partial<ResourceVector & { tasks: number }>;
+  createdAt?: number;
+}
+
+/** A task already occupying capacity, or one being reserved. */
+export interface TaskInit {
+  name: string;
+  /** Tenant. */
+  namespace: string;
+  /** Node name or index. */
+  node: string | number;
+  /** Default "serve". */
+  role?: TaskRole;
+  /** Default 0. */
+  priority?: number;
+  /** ms since the epoch; default 0. */
+  createdAt?: number;
+  resources?: Partial<ResourceVector>;
+  load?: number;
+  uid?: string;
+  owner?: string;
+}
+
+export interface SnapshotInit {
+  nodes: readonly NodeInit[];
+  tenants?: readonly TenantInit[];
+  /** Bound, unfinished tasks; each adds its request to its node's allocation and its tenant's usage. */
+  tasks?: readonly TaskInit[];
+}
+
+type UndoEntry = { arr: Float64Array | number[]; idx: number; old: number } | { fn: () => void };
+
+const TIERS: readonly NodeTier[] = ["device", "edge", "cloud"];
+
+/**
+ * One scheduling cycle's view of the fleet. Nodes are immutable; what placement changes (node
+ * allocations, tenant usage, the tasks on each node) lives in flat arrays that `reserve` updates in
+ * place. Every change is logged so `rollback(mark())` undoes a tentative placement (a gang, a whole
+ * InferenceService) without copying anything.
+ */
+export class Snapshot {
+  readonly nodes: readonly SnapshotNode[];
+  readonly tenants: SnapshotTenant[] = [];
+  /** Allocations by node index. */
+  readonly allocated: { readonly cpu: Float64Array; readonly memoryMiB: Float64Array; readonly gpu: Float64Array; readonly load: Float64Array };
+  /** Usage by tenant index. */
+  readonly tenantUsage: { readonly cpu: number[]; readonly memoryMiB: number[]; readonly gpu: number[]; readonly tasks: number[] };
+  /** Σ capacity over all nodes: the denominator of dominant-resource shares. */
+  readonly totalCapacity: Readonly<ResourceVector>;
+  /** 1 when the node is Ready and schedulable (hot-path copy of two node fields). */
+  readonly schedulable: Uint8Array;
+  /** Bit (1 << tierIndex) per node: device 1, edge 2, cloud 4. */
+  readonly tierBits: Uint8Array;
+
+  private readonly byName = new Map<string, number>();
+  private readonly tenantByName = new Map<string, number>();
+  private readonly tasksByNode: SnapshotTask[][];
+  private readonly undoLog: UndoEntry[] = [];
+  private readonly scratchBuffers = new Map<string, Float64Array>();
+
+  constructor(init: SnapshotInit) {
+    const sorted = [...init.nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    sorted.forEach((n, i) => {
+      if (this.byName.has(n.name)) throw new SchedulingError(`duplicate node "${n.name}" in snapshot`);
+      this.byName.set(n.name, i);
+    });
+    const parentIdx = sorted.map((n) => (n.parent !== undefined ? (this.byName.get(n.parent) ?? -1) : -1));
+    this.nodes = sorted.map((n, i) => makeNode(n, i, parentIdx));
+    const count = this.nodes.length;
+    this.allocated = {
+      cpu: new Float64Array(count),
+      memoryMiB: new Float64Array(count),
+      gpu: new Float64Array(count),
+      load: new Float64Array(count),
+    };
+    this.schedulable = new Uint8Array(count);
+    this.tierBits = new Uint8Array(count);
+    const total = { cpu: 0, memoryMiB: 0, gpu: 0 };
+    for (const [i, n] of sorted.entries()) {
+      const node = this.nodes[i]!;
+      this.allocated.cpu[i] = n.allocated?.cpu ?? 0;
+      this.allocated.memoryMiB[i] = n.allocated?.memoryMiB ?? 0;
+      this.allocated.gpu[i] = n.allocated?.gpu ?? 0;
+      this.allocated.load[i] = n.allocated?.load ?? 0;
+      this.schedulable[i] = node.ready && !node.unschedulable ? 1 : 0;
+      this.tierBits[i] = tierBit(node.tier);
+      total.cpu += node.capacity.cpu;
+      total.memoryMiB += node.capacity.memoryMiB;
+      total.gpu += node.capacity.gpu;
+    }
+    this.totalCapacity = total;
+    this.tenantUsage = { cpu: [], memoryMiB: [], gpu: [], tasks: [] };
+    for (const t of init.tenants ?? []) this.addTenant(t);
+    this.tasksByNode = this.nodes.map(() => []);
+    for (const t of init.tasks ?? []) this.reserve(t);
+    // Construction is not undoable: a rollback never goes below the initial state.
+    this.undoLog.length = 0;
+  }
+
+  /** Index of the node, or -1. */
+  nodeIndex(name: string): number {
+    return this.byName.get(name) ?? -1;
+  }
+
+  node(name: string): SnapshotNode | undefined {
+    const i = this.byName.get(name);
+    return i === undefined ? undefined : this.nodes[i];
+  }
+
+  /** Index of the tenant, or -1 (an unknown tenant has no quota and weight 1). */
+  tenantIndex(name: string): number {
+    return this.tenantByName.get(name) ?? -1;
+  }
+
+  tenant(name: string): SnapshotTenant | undefined {
+    const i = this.tenantByName.get(name);
+    return i === undefined ? undefined : this.tenants[i];
+  }
+
+  /** The tenant's entry, created (unlimited quota, weight 1) when the snapshot has none. */
+  ensureTenant(name: string): SnapshotTenant {
+    const i = this.tenantByName.get(name);
+    if (i !== undefined) return this.tenants[i]!;
+    const t = this.addTenant({ name });
+    this.undoLog.push({ fn: () => this.removeLastTenant(name) });
+    return t;
+  }
+
+  /** Current usage of a tenant (zeros for an unknown tenant). */
+  usageOf(name: string): ResourceVector & { tasks: number } {
+    const i = this.tenantIndex(name);
+    if (i < 0) return { cpu: 0, memoryMiB: 0, gpu: 0, tasks: 0 };
+    const u = this.tenantUsage;
+    return { cpu: u.cpu[i]!, memoryMiB: u.memoryMiB[i]!, gpu: u.gpu[i]!, tasks: u.tasks[i]! };
+  }
+
+  /** Current allocation of a node. */
+  allocationOf(index: number): ResourceVector & { load: number } {
+    this.checkIndex(index);
+    const a = this.allocated;
+    return { cpu: a.cpu[index]!, memoryMiB: a.memoryMiB[index]!, gpu: a.gpu[index]!, load: a.load[index]! };
+  }
+
+  /** Whether `request` fits in what the node has left. */
+  fits(index: number, cpu: number, memoryMiB: number, gpu: number): boolean {
+    const n = this.nodes[index]!;
+    const a = this.allocated;
+    return (
+      a.cpu[index]! + cpu <= n.capacity.cpu + EPS &&
+      a.memoryMiB[index]! + memoryMiB <= n.capacity.memoryMiB + EPS &&
+      a.gpu[index]! + gpu <= n.capacity.gpu + EPS
+    );
+  }
+
+  /** Whether adding `load` keeps the node's busy fraction within its load capacity. */
+  fitsLoad(index: number, load: number): boolean {
+    return load <= 0 || this.allocated.load[index]! + load <= this.nodes[index]!.loadCapacity * (1 + 1e-9);
+  }
+
+  tasksOn(index: number): readonly SnapshotTask[] {
+    this.checkIndex(index);
+    return this.tasksByNode[index]!;
+  }
+
+  /** Every task in the snapshot, by node. */
+  *tasks(): IterableIterator<SnapshotTask> {
+    for (const list of this.tasksByNode) yield* list;
+  }
+
+  /** A position in the change log; pass it to `rollback` to undo everything reserved since. */
+  mark(): number {
+    return this.undoLog.length;
+  }
+
+  rollback(mark: number): void {
+    if (mark < 0 || mark > this.undoLog.length) throw new SchedulingError(`invalid snapshot mark ${mark}`);
+    while (this.undoLog.length > mark) {
+      const e = this.undoLog.pop()!;
+      if ("fn" in e) e.fn();
+      else e.arr[e.idx] = e.old;
+    }
+  }
+
+  /** Records a task on its node, adding its request to the node's allocation and its tenant's usage. */
+  reserve(init: TaskInit): SnapshotTask {
+    const task = this.addTask(init);
+    this.adjustNode(task.nodeIndex, task.resources.cpu, task.resources.memoryMiB, task.resources.gpu, task.load);
+    this.adjustTenant(task.namespace, task.resources.cpu, task.resources.memoryMiB, task.resources.gpu, 1);
+    return task;
+  }
+
+  /** Removes a task (a preemption victim), giving back its request. */
+  release(task: SnapshotTask): void {
+    const list = this.tasksByNode[task.nodeIndex];
+    const at = list ? list.indexOf(task) : -1;
+    if (!list || at < 0) throw new SchedulingError(`task "${task.name}" is not in the snapshot`);
+    list.splice(at, 1);
+    this.undoLog.push({ fn: () => list.splice(at, 0, task) });
+    const r = task.resources;
+    this.adjustNode(task.nodeIndex, -r.cpu, -r.memoryMiB, -r.gpu, -task.load);
+    this.adjustTenant(task.namespace, -r.cpu, -r.memoryMiB, -r.gpu, -1);
+  }
+
+  /**
+   * Records a task without touching allocations: for planners that reserved its request
+   * piecewise with `adjustNode`/`adjustTenant` while deciding (tasks shared by several clients).
+   */
+  addTask(init: TaskInit): SnapshotTask {
+    const nodeIndex = typeof init.node === "number" ? init.node : this.nodeIndex(init.node);
+    this.checkIndex(nodeIndex, typeof init.node === "string" ? init.node : undefined);
+    const task: SnapshotTask = {
+      name: init.name,
+      namespace: init.namespace,
+      uid: init.uid,
+      nodeIndex,
+      role: init.role ?? "serve",
+      priority: init.priority ?? 0,
+      createdAt: init.createdAt ?? 0,
+      resources: { cpu: init.resources?.cpu ?? 0, memoryMiB: init.resources?.memoryMiB ?? 0, gpu: init.resources?.gpu ?? 0 },
+      load: init.load ?? 0,
+      owner: init.owner,
+    };
+    const list = this.tasksByNode[nodeIndex]!;
+    list.push(task);
+    this.undoLog.push({ fn: () => void list.splice(list.lastIndexOf(task), 1) });
+    return task;
+  }
+
+  /** Adds (or with negative values, removes) allocation on a node; undoable. */
+  adjustNode(index: number, cpu: number, memoryMiB: number, gpu: number, load: number): void {
+    this.checkIndex(index);
+    const a = this.allocated;
+    if (cpu !== 0) this.set(a.cpu, index, a.cpu[index]! + cpu);
+    if (memoryMiB !== 0) this.set(a.memoryMiB, index, a.memoryMiB[index]! + memoryMiB);
+    if (gpu !== 0) this.set(a.gpu, index, a.gpu[index]! + gpu);
+    if (load !== 0) this.set(a.load, index, a.load[index]! + load);
+  }
+
+  /** Adds usage to a tenant (created on first use); undoable. */
+  adjustTenant(name: string, cpu: number, memoryMiB: number, gpu: number, tasks: number): void {
+    const i = this.ensureTenant(name).index;
+    const u = this.tenantUsage;
+    if (cpu !== 0) this.set(u.cpu, i, u.cpu[i]! + cpu);
+    if (memoryMiB !== 0) this.set(u.memoryMiB, i, u.memoryMiB[i]! + memoryMiB);
+    if (gpu !== 0) this.set(u.gpu, i, u.gpu[i]! + gpu);
+    if (tasks !== 0) this.set(u.tasks, i, u.tasks[i]! + tasks);
+  }
+
+  /**
+   * A reusable buffer of at least `size` numbers (contents unspecified). Lets hot loops avoid an
+   * allocation per decision; a Snapshot serves one synchronous cycle, so sharing is safe.
+   */
+  scratch(key: string, size: number): Float64Array {
+    let buf = this.scratchBuffers.get(key);
+    if (!buf || buf.length < size) {
+      buf = new Float64Array(Math.max(size, 16));
+      this.scratchBuffers.set(key, buf);
+    }
+    return buf;
+  }
+
+  private set(arr: Float64Array | number[], idx: number, value: number): void {
+    this.undoLog.push({ arr, idx, old: arr[idx]! });
+    arr[idx] = value;
+  }
+
+  private addTenant(t: TenantInit): SnapshotTenant {
+    if (this.tenantByName.has(t.name)) throw new SchedulingError(`duplicate tenant "${t.name}" in snapshot`);
+    const tenant: SnapshotTenant = {
+      index: this.tenants.length,
+      name: t.name,
+      weight: t.weight !== undefined && t.weight > 0 ? t.weight : 1,
+      quota: { ...t.quota },
+      maxPriority: t.maxPriority,
+      createdAt: t.createdAt ?? 0,
+    };
+    this.tenants.push(tenant);
+    this.tenantByName.set(t.name, tenant.index);
+    const u = this.tenantUsage;
+    u.cpu.push(t.usage?.cpu ?? 0);
+    u.memoryMiB.push(t.usage?.memoryMiB ?? 0);
+    u.gpu.push(t.usage?.gpu ?? 0);
+    u.tasks.push(t.usage?.tasks ?? 0);
+    return tenant;
+  }
+
+  private removeLastTenant(name: string): void {
+    this.tenants.pop();
+    this.tenantByName.delete(name);
+    for (const arr of Object.values(this.tenantUsage)) arr.pop();
+  }
+
+  private checkIndex(index: number, name?: string): void {
+    if (!(index >= 0 && index < this.nodes.length)) {
+      throw new SchedulingError(name !== undefined ? `node "${name}" is not in the snapshot` : `node index ${index} out of range`);
+    }
+  }
+}
+
+/** Absolute slack on capacity comparisons, so sums of fractional MiB do not fail by rounding. */
+const EPS = 1e-9;
+
+export function tierBit(tier: NodeTier): number {
+  return 1 << TIERS.indexOf(tier);
+}
+
+function makeNode(n: NodeInit, index: number, parentIdx: readonly number[]): SnapshotNode {
+  const ancestors: number[] = [index];
+  const seen = new Set<number>([index]);
+  let p = parentIdx[index]!;
+  while (p >= 0 && !seen.has(p)) {
+    ancestors.push(p);
+    seen.add(p);
+    p = parentIdx[p]!;
+  }
+  const gpu = n.capacity?.gpu ?? 0;
+  const power = { computeW: n.power?.computeW ?? 0, transmitW: n.power?.transmitW ?? 0, idleW: n.power?.idleW ?? 0 };
+  const hardware = n.hardware ?? "";
+  const gflops = n.gflops ?? 0;
+  return {
+    index,
+    name: n.name,
+    tier: n.tier,
+    parent: n.parent,
+    parentIndex: parentIdx[index]!,
+    hardware,
+    labels: n.labels ?? {},
+    taints: n.taints ?? [],
+    ready: n.ready ?? true,
+    unschedulable: n.unschedulable ?? false,
+    capacity: {
+      cpu: n.capacity?.cpu ?? 0,
+      memoryMiB: n.capacity?.memoryMiB ?? 0,
+      gpu,
+      acceleratorTops: n.capacity?.acceleratorTops ?? 0,
+    },
+    gflops,
+    power,
+    network: { uplinkMbps: n.network?.uplinkMbps ?? 0, downlinkMbps: n.network?.downlinkMbps ?? 0, rttMs: n.network?.rttMs ?? 0 },
+    loadCapacity: gpu > 0 ? gpu : 1,
+    ancestors: Int32Array.from(ancestors),
+    costKey: `${hardware}\u0000${gflops}\u0000${power.computeW}`,
+  };
+}
