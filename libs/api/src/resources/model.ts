@@ -110,6 +110,7 @@ export const modelSpec = z
     });
   });
 export type ModelSpec = z.infer<typeof modelSpec>;
+export type ModelSpecInput = z.input<typeof modelSpec>;
 
 export const modelStatus = z.strictObject({ ...baseStatusShape });
 export type ModelStatus = z.infer<typeof modelStatus>;
