@@ -14,6 +14,8 @@ export const apiServerEnv = z.object({
   EIAAS_HOST: z.string().default("0.0.0.0"),
   /** Embedded state and generated certificates. Default `.eiaas` in the working directory. */
   EIAAS_DATA_DIR: z.string().default(".eiaas"),
+  /** Port of the embedded PostgreSQL (only without DATABASE_URL). Default: a free port. */
+  EIAAS_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   EIAAS_ADMIN_TOKEN: z.string().min(16, "EIAAS_ADMIN_TOKEN must be at least 16 characters").optional(),
   EIAAS_TLS_CERT: z.string().optional(),
   EIAAS_TLS_KEY: z.string().optional(),

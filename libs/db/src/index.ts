@@ -7,3 +7,4 @@ export { StoreError, isUnavailableError, isUniqueViolation, type StoreErrorReaso
 export { rowToObject, formatTime, type StoredObject, type ObjectRow } from "./codec.js";
 export { WATCH_CHANNEL, type WriteOp } from "./write-sql.js";
 export { startEmbeddedPostgres, ensureDatabase, type EmbeddedPostgresOptions, type RunningPostgres } from "./embedded-postgres.js";
+export { freePort } from "./ports.js";

@@ -1,0 +1,140 @@
+import { existsSync } from "node:fs";
+import { readFile, writeFile, mkdir } from "node:fs/promises";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import { join, resolve } from "node:path";
+import {
+  applyMigrations,
+  ChangeFeed,
+  createPrismaClient,
+  ensureDatabase,
+  freePort,
+  generateTokenSecret,
+  ObjectStore,
+  startEmbeddedPostgres,
+  TokenStore,
+  type PrismaClient,
+  type RunningPostgres,
+} from "@eiaas/db";
+import { createLogger, type Logger } from "@eiaas/telemetry";
+import { createApiApp, type ApiAppDeps } from "./app.js";
+import type { ApiServerEnv } from "./config.js";
+import { NamespaceController } from "./namespace-controller.js";
+import { ensureServingCertificate, loadTlsFromFiles, type ServingCertificate } from "./tls.js";
+
+export interface RunningApiServer {
+  url: string;
+  port: number;
+  databaseUrl: string;
+  tls: ServingCertificate;
+  /** Set when this process generated the first admin token (shown once). */
+  generatedAdminToken?: string;
+  prisma: PrismaClient;
+  store: ObjectStore;
+  tokens: TokenStore;
+  logger: Logger;
+  service: ReturnType<typeof createApiApp>["service"];
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Extra wiring of the app (dryRun planner, write hooks) supplied by the caller. */
+  app?: Pick<ApiAppDeps, "dryRunPlanner" | "onWrite" | "readinessChecks">;
+}
+
+/** The embedded default: a real PostgreSQL in `<dataDir>/postgres` when no DATABASE_URL is given. */
+export async function resolveDatabase(env: ApiServerEnv, logger: Logger): Promise<{ url: string; embedded?: RunningPostgres }> {
+  if (env.DATABASE_URL) return { url: env.DATABASE_URL };
+  const dataDir = resolve(env.EIAAS_DATA_DIR, "postgres");
+  // The port is internal to this process tree: any free one will do unless pinned.
+  const port = env.EIAAS_EMBEDDED_PG_PORT ?? (await freePort());
+  logger.info({ dataDir, port }, "no DATABASE_URL: starting embedded PostgreSQL");
+  const embedded = await startEmbeddedPostgres({ dataDir, port, persistent: true });
+  await ensureDatabase(embedded.url("postgres"), "eiaas");
+  return { url: embedded.url("eiaas"), embedded };
+}
+
+/**
+ * Starts the API server: database (embedded when none is configured), migrations, admin token,
+ * TLS (generated CA when none is given), HTTPS listener and the namespace controller.
+ */
+export async function startApiServer(env: ApiServerEnv, options: StartOptions = {}): Promise<RunningApiServer> {
+  const logger = options.logger ?? createLogger({ name: "api-server", level: env.EIAAS_LOG_LEVEL });
+  await mkdir(env.EIAAS_DATA_DIR, { recursive: true });
+  const db = await resolveDatabase(env, logger);
+  const migrations = await applyMigrations(db.url);
+  if (migrations.applied.length) logger.info({ applied: migrations.applied }, "migrations applied");
+
+  const prisma = createPrismaClient(db.url, { poolSize: 20 });
+  const store = new ObjectStore(prisma);
+  const tokens = new TokenStore(prisma);
+  let generatedAdminToken: string | undefined;
+  if (env.EIAAS_ADMIN_TOKEN) {
+    await tokens.ensureAdminToken(env.EIAAS_ADMIN_TOKEN);
+  } else if (!(await tokens.hasAdminToken())) {
+    generatedAdminToken = generateTokenSecret();
+    await tokens.ensureAdminToken(generatedAdminToken);
+  }
+
+  const feed = new ChangeFeed({ databaseUrl: db.url, onError: (err) => logger.warn({ err: err.message }, "change feed") });
+  await feed.start();
+  const namespaces = new NamespaceController({ store, tokens, logger });
+  namespaces.start();
+
+  const { app, service } = createApiApp({
+    prisma,
+    store,
+    tokens,
+    feed,
+    logger,
+    maxBodyBytes: env.EIAAS_MAX_BODY_BYTES,
+    rateLimit: { qps: env.EIAAS_RATE_LIMIT_QPS, burst: env.EIAAS_RATE_LIMIT_BURST, limitAdmins: env.EIAAS_RATE_LIMIT_ADMINS },
+    ...options.app,
+    onWrite: (kind, obj, type) => {
+      if (kind.kind === "Tenant" && type !== "create") void namespaces.kick();
+      options.app?.onWrite?.(kind, obj, type);
+    },
+  });
+
+  const tls =
+    env.EIAAS_TLS_CERT && env.EIAAS_TLS_KEY
+      ? await loadTlsFromFiles(env.EIAAS_TLS_CERT, env.EIAAS_TLS_KEY)
+      : await ensureServingCertificate({ dataDir: env.EIAAS_DATA_DIR, hosts: env.EIAAS_TLS_SANS.split(",").filter(Boolean) });
+  const server = https.createServer({ cert: tls.certPem, key: tls.keyPem }, app);
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((res, rej) => {
+    server.once("error", rej);
+    server.listen(env.EIAAS_PORT, env.EIAAS_HOST, () => res());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `https://127.0.0.1:${port}`;
+  logger.info({ url }, "API server listening");
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      namespaces.stop();
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeIdleConnections();
+        // Watches are long-lived: end them so close() does not wait for their timeouts.
+        setTimeout(() => server.closeAllConnections(), 2_000).unref();
+      });
+      await feed.close();
+      await prisma.$disconnect();
+      await db.embedded?.stop();
+    })());
+  return { url, port, databaseUrl: db.url, tls, ...(generatedAdminToken ? { generatedAdminToken } : {}), prisma, store, tokens, logger, service, close };
+}
+
+/** The admin token the demo uses: EIAAS_ADMIN_TOKEN, else one kept in `<dataDir>/admin-token`. */
+export async function demoAdminToken(dataDir: string, fromEnv?: string): Promise<string> {
+  if (fromEnv) return fromEnv;
+  const file = join(dataDir, "admin-token");
+  if (existsSync(file)) return (await readFile(file, "utf8")).trim();
+  const token = generateTokenSecret();
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
