@@ -21,9 +21,9 @@ export { networkPath, serializationMs, transferMs, type NetworkPath } from "./sn
 
 export type {
   FilterPlugin,
-  NodeFilter,
-  NodeScorer,
   PlacementResult,
+  PreparedFilter,
+  PreparedScore,
   ReasonCount,
   SchedulingProfile,
   ScorePlugin,

@@ -3,7 +3,7 @@ import { defaultProfile } from "../plugins/index.js";
 import type { Snapshot } from "../snapshot/snapshot.js";
 import type { SnapshotTask } from "../snapshot/types.js";
 import { quotaExceeded, quotaMessage } from "../tenancy/quota.js";
-import type { NodeFilter, NodeScorer, PlacementResult, ReasonCount, SchedulingProfile, TaskRequest } from "./types.js";
+import type { PlacementResult, PreparedFilter, ReasonCount, SchedulingProfile, TaskRequest } from "./types.js";
 
 export interface ScheduleOptions {
   /** Default: `defaultProfile()` (every filter and score, full scan). */
@@ -35,22 +35,25 @@ export function scheduleTask(snapshot: Snapshot, task: TaskRequest, options: Sch
   const profile = options.profile ?? DEFAULT_PROFILE;
   const filters = prepareFilters(snapshot, task, profile, options.skipAllocationFilters ?? false);
   const toFind = feasibleNodesToFind(n, profile);
-  const feasible = snapshot.scratch("feasible", n);
+  const feasible = snapshot.scratchInt("feasible", n);
+  // Scan in windows (the whole fleet at once without sampling), each filter compacting the window
+  // in its own tight loop; with sampling, stop at exactly `toFind` feasible nodes, as kube does.
   let found = 0;
   let scanned = 0;
-  const nf = filters.length;
   while (scanned < n && found < toFind) {
-    let i = start + scanned;
-    if (i >= n) i -= n;
-    scanned++;
-    let ok = true;
-    for (let f = 0; f < nf; f++) {
-      if (filters[f]!(i) !== undefined) {
-        ok = false;
-        break;
-      }
+    const size = toFind >= n ? n : Math.min(n - scanned, Math.max(toFind - found, 64));
+    const window = feasible.subarray(found, found + size);
+    for (let k = 0; k < size; k++) {
+      const i = start + scanned + k;
+      window[k] = i >= n ? i - n : i;
     }
-    if (ok) feasible[found++] = i;
+    let count = size;
+    for (let f = 0; f < filters.length && count > 0; f++) count = keep(filters[f]!, window, count);
+    if (found + count > toFind) {
+      count = toFind - found;
+      scanned = ((window[count - 1]! - start + n) % n) + 1;
+    } else scanned += size;
+    found += count;
   }
   const nextStartIndex = n > 0 ? (start + scanned) % n : 0;
   if (found === 0) {
@@ -60,16 +63,17 @@ export function scheduleTask(snapshot: Snapshot, task: TaskRequest, options: Sch
   const total = snapshot.scratch("total", found);
   total.fill(0, 0, found);
   const raw = snapshot.scratch("raw", found);
+  const list = feasible.subarray(0, found);
   for (const { plugin, weight } of profile.scores) {
     if (weight === 0) continue;
-    const scorer: NodeScorer | undefined = plugin.prepare(snapshot, task);
-    if (!scorer) continue;
-    for (let k = 0; k < found; k++) raw[k] = scorer(feasible[k]!);
+    const score = plugin.prepare(snapshot, task);
+    if (!score) continue;
+    score(list, found, raw);
     if (plugin.normalize) plugin.normalize(raw, found);
     for (let k = 0; k < found; k++) {
       const s = raw[k]!;
       if (!(s >= 0 && s <= 100)) {
-        throw new SchedulingError(`score plugin ${plugin.name} returned ${s} for node "${snapshot.nodes[feasible[k]!]!.name}" (must be 0–100)`);
+        throw new SchedulingError(`score plugin ${plugin.name} returned ${s} for node "${snapshot.nodes[list[k]!]!.name}" (must be 0–100)`);
       }
       total[k]! += weight * s;
     }
@@ -164,8 +168,9 @@ export function scheduleTasks(
   return results;
 }
 
-export function prepareFilters(snapshot: Snapshot, task: TaskRequest, profile: SchedulingProfile, skipAllocation: boolean): NodeFilter[] {
-  const out: NodeFilter[] = [];
+/** The profile's filters prepared for a task (those with nothing to check left out). */
+export function prepareFilters(snapshot: Snapshot, task: TaskRequest, profile: SchedulingProfile, skipAllocation: boolean): PreparedFilter[] {
+  const out: PreparedFilter[] = [];
   for (const p of profile.filters) {
     if (skipAllocation && p.dependsOnAllocation) continue;
     const f = p.prepare(snapshot, task);
@@ -174,12 +179,23 @@ export function prepareFilters(snapshot: Snapshot, task: TaskRequest, profile: S
   return out;
 }
 
-function firstFailure(filters: readonly NodeFilter[], i: number): string | undefined {
+/** The first filter's reason to refuse the node, or undefined. */
+export function firstFailure(filters: readonly PreparedFilter[], i: number): string | undefined {
   for (const f of filters) {
-    const r = f(i);
+    const r = f.reason(i);
     if (r !== undefined) return r;
   }
   return undefined;
+}
+
+function keep(filter: PreparedFilter, list: Int32Array, count: number): number {
+  if (filter.keep) return filter.keep(list, count);
+  let w = 0;
+  for (let k = 0; k < count; k++) {
+    const i = list[k]!;
+    if (filter.reason(i) === undefined) list[w++] = i;
+  }
+  return w;
 }
 
 /** kube-scheduler's numFeasibleNodesToFind. */
@@ -193,7 +209,7 @@ export function feasibleNodesToFind(nodeCount: number, profile: Pick<SchedulingP
 
 // Reasons are gathered in a second pass only when nothing fits: the common, successful path
 // then pays for no string bookkeeping.
-function collectReasons(filters: readonly NodeFilter[], n: number): ReasonCount[] {
+function collectReasons(filters: readonly PreparedFilter[], n: number): ReasonCount[] {
   const counts = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     const r = firstFailure(filters, i);

@@ -35,8 +35,16 @@ export interface TaskRequest {
   flops?: number;
 }
 
-/** Answers undefined when the node passes, else the reason it does not (kube-scheduler wording). */
-export type NodeFilter = (nodeIndex: number) => string | undefined;
+/** A filter prepared for one task. */
+export interface PreparedFilter {
+  /** Why the node fails, in kube-scheduler's wording, or undefined when it passes. */
+  reason(nodeIndex: number): string | undefined;
+  /**
+   * Fast path over many nodes: compacts `nodes[0..count)` in place to those that pass, keeping
+   * their order, and returns how many. Must agree with `reason`; when absent, `reason` is used.
+   */
+  keep?(nodes: Int32Array, count: number): number;
+}
 
 /** A Filter plugin: one per file in `plugins/`. */
 export interface FilterPlugin {
@@ -48,17 +56,20 @@ export interface FilterPlugin {
    */
   readonly dependsOnAllocation?: boolean;
   /** Called once per task. Returns undefined when the plugin has nothing to check for this task. */
-  prepare(snapshot: Snapshot, task: TaskRequest): NodeFilter | undefined;
+  prepare(snapshot: Snapshot, task: TaskRequest): PreparedFilter | undefined;
 }
 
-/** Scores a feasible node. Plugins without `normalize` must answer within 0–100. */
-export type NodeScorer = (nodeIndex: number) => number;
+/**
+ * A score prepared for one task: writes the score of `nodes[k]` into `out[k]` for k < count.
+ * Batched so each plugin's loop stays monomorphic and allocation-free.
+ */
+export type PreparedScore = (nodes: Int32Array, count: number, out: Float64Array) => void;
 
-/** A Score plugin: one per file in `plugins/`. */
+/** A Score plugin: one per file in `plugins/`. Scores are 0–100 unless the plugin normalises them. */
 export interface ScorePlugin {
   readonly name: string;
   /** Called once per task. Returns undefined when the plugin has no opinion on this task. */
-  prepare(snapshot: Snapshot, task: TaskRequest): NodeScorer | undefined;
+  prepare(snapshot: Snapshot, task: TaskRequest): PreparedScore | undefined;
   /** Rewrites raw scores of the feasible nodes (`scores[0..count)`) into 0–100, as kube's NormalizeScore. */
   normalize?(scores: Float64Array, count: number): void;
 }

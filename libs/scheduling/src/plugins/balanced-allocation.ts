@@ -9,13 +9,20 @@ export const balancedAllocation: ScorePlugin = {
   name: "BalancedAllocation",
   prepare(snapshot, task) {
     const { cpu, memoryMiB } = task.resources;
-    const nodes = snapshot.nodes;
     const a = snapshot.allocated;
-    return (i) => {
-      const cap = nodes[i]!.capacity;
-      const fc = cap.cpu > 0 ? Math.min(1, (a.cpu[i]! + cpu) / cap.cpu) : 1;
-      const fm = cap.memoryMiB > 0 ? Math.min(1, (a.memoryMiB[i]! + memoryMiB) / cap.memoryMiB) : 1;
-      return 100 * (1 - Math.abs(fc - fm) / 2);
+    const capCpu = snapshot.capacity.cpu;
+    const capMem = snapshot.capacity.memoryMiB;
+    const ac = a.cpu;
+    const am = a.memoryMiB;
+    return (list, count, out) => {
+      for (let k = 0; k < count; k++) {
+        const i = list[k]!;
+        const cc = capCpu[i]!;
+        const cm = capMem[i]!;
+        const fc = cc > 0 ? Math.min(1, (ac[i]! + cpu) / cc) : 1;
+        const fm = cm > 0 ? Math.min(1, (am[i]! + memoryMiB) / cm) : 1;
+        out[k] = 100 * (1 - Math.abs(fc - fm) / 2);
+      }
     };
   },
 };

@@ -12,12 +12,14 @@ export const dataLocality: FilterPlugin = {
     const origins = (task.origins?.nodes ?? []).map((n) => snapshot.nodeIndex(n));
     if (!holders && origins.length === 0) return undefined;
     const path: NetworkPath = { bandwidthMbps: 0, rttMs: 0, hops: 0 };
-    return (i) => {
-      if (holders && !holders.has(i)) return "node(s) didn't hold the task's data";
-      for (const o of origins) {
-        if (o < 0 || !pathInto(snapshot, o, i, path)) return "node(s) were unreachable from the task's data";
-      }
-      return undefined;
+    return {
+      reason(i) {
+        if (holders && !holders.has(i)) return "node(s) didn't hold the task's data";
+        for (const o of origins) {
+          if (o < 0 || !pathInto(snapshot, o, i, path)) return "node(s) were unreachable from the task's data";
+        }
+        return undefined;
+      },
     };
   },
 };

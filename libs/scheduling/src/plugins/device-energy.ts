@@ -15,13 +15,19 @@ export const deviceEnergy: ScorePlugin = {
     if (origins.length === 0 || !(bytes > 0)) return undefined;
     const nodes = snapshot.nodes;
     const path: NetworkPath = { bandwidthMbps: 0, rttMs: 0, hops: 0 };
-    return (i) => {
-      let mj = 0;
-      for (const o of origins) {
-        if (!pathInto(snapshot, o, i, path)) return Infinity;
-        if (path.hops > 0) mj += nodes[o]!.power.transmitW * serializationMs(bytes, path.bandwidthMbps);
+    return (list, count, out) => {
+      for (let k = 0; k < count; k++) {
+        const i = list[k]!;
+        let mj = 0;
+        for (const o of origins) {
+          if (!pathInto(snapshot, o, i, path)) {
+            mj = Infinity;
+            break;
+          }
+          if (path.hops > 0) mj += nodes[o]!.power.transmitW * serializationMs(bytes, path.bandwidthMbps);
+        }
+        out[k] = mj;
       }
-      return mj;
     };
   },
   normalize: normalizeLowerIsBetter,

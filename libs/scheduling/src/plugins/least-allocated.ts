@@ -8,13 +8,20 @@ export const leastAllocated: ScorePlugin = {
   name: "LeastAllocated",
   prepare(snapshot, task) {
     const { cpu, memoryMiB } = task.resources;
-    const nodes = snapshot.nodes;
     const a = snapshot.allocated;
-    return (i) => {
-      const cap = nodes[i]!.capacity;
-      const c = cap.cpu > 0 ? Math.max(0, cap.cpu - a.cpu[i]! - cpu) / cap.cpu : 0;
-      const m = cap.memoryMiB > 0 ? Math.max(0, cap.memoryMiB - a.memoryMiB[i]! - memoryMiB) / cap.memoryMiB : 0;
-      return 50 * (c + m);
+    const capCpu = snapshot.capacity.cpu;
+    const capMem = snapshot.capacity.memoryMiB;
+    const ac = a.cpu;
+    const am = a.memoryMiB;
+    return (list, count, out) => {
+      for (let k = 0; k < count; k++) {
+        const i = list[k]!;
+        const cc = capCpu[i]!;
+        const cm = capMem[i]!;
+        const c = cc > 0 ? Math.max(0, cc - ac[i]! - cpu) / cc : 0;
+        const m = cm > 0 ? Math.max(0, cm - am[i]! - memoryMiB) / cm : 0;
+        out[k] = 50 * (c + m);
+      }
     };
   },
 };

@@ -6,9 +6,16 @@ export const nodeReady: FilterPlugin = {
   prepare(snapshot) {
     const schedulable = snapshot.schedulable;
     const nodes = snapshot.nodes;
-    return (i) => {
-      if (schedulable[i] === 1) return undefined;
-      return nodes[i]!.ready ? "node(s) were unschedulable" : "node(s) were not ready";
+    return {
+      reason: (i) => (schedulable[i] === 1 ? undefined : nodes[i]!.ready ? "node(s) were unschedulable" : "node(s) were not ready"),
+      keep(list, count) {
+        let w = 0;
+        for (let k = 0; k < count; k++) {
+          const i = list[k]!;
+          if (schedulable[i] === 1) list[w++] = i;
+        }
+        return w;
+      },
     };
   },
 };

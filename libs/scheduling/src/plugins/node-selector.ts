@@ -7,12 +7,21 @@ export const nodeSelector: FilterPlugin = {
     const entries = Object.entries(task.nodeSelector ?? {});
     if (entries.length === 0) return undefined;
     const nodes = snapshot.nodes;
-    return (i) => {
+    const matches = (i: number) => {
       const labels = nodes[i]!.labels;
-      for (const [k, v] of entries) {
-        if (labels[k] !== v) return "node(s) didn't match node selector";
-      }
-      return undefined;
+      for (const [k, v] of entries) if (labels[k] !== v) return false;
+      return true;
+    };
+    return {
+      reason: (i) => (matches(i) ? undefined : "node(s) didn't match node selector"),
+      keep(list, count) {
+        let w = 0;
+        for (let k = 0; k < count; k++) {
+          const i = list[k]!;
+          if (matches(i)) list[w++] = i;
+        }
+        return w;
+      },
     };
   },
 };

@@ -1,5 +1,6 @@
 import type { ScorePlugin } from "../framework/types.js";
 import { pathInto, transferMs, type NetworkPath } from "../snapshot/network.js";
+import { computeMs } from "../cost/chains.js";
 import { normalizeLowerIsBetter } from "./normalize.js";
 
 /**
@@ -16,15 +17,16 @@ export const predictedLatency: ScorePlugin = {
     if (origins.length === 0 && !(flops > 0)) return undefined;
     const nodes = snapshot.nodes;
     const path: NetworkPath = { bandwidthMbps: 0, rttMs: 0, hops: 0 };
-    return (i) => {
-      let worst = 0;
-      for (const o of origins) {
-        const t = pathInto(snapshot, o, i, path) ? transferMs(bytes, path.bandwidthMbps, path.rttMs) : Infinity;
-        if (t > worst) worst = t;
+    return (list, count, out) => {
+      for (let k = 0; k < count; k++) {
+        const i = list[k]!;
+        let worst = 0;
+        for (const o of origins) {
+          const t = pathInto(snapshot, o, i, path) ? transferMs(bytes, path.bandwidthMbps, path.rttMs) : Infinity;
+          if (t > worst) worst = t;
+        }
+        out[k] = worst + (flops > 0 ? computeMs(flops, nodes[i]!.gflops) : 0);
       }
-      const g = nodes[i]!.gflops;
-      const compute = flops > 0 ? (g > 0 ? flops / (g * 1e6) : Infinity) : 0;
-      return worst + compute;
     };
   },
   normalize: normalizeLowerIsBetter,

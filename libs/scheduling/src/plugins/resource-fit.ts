@@ -11,14 +11,33 @@ export const resourceFit: FilterPlugin = {
   prepare(snapshot, task) {
     const { cpu, memoryMiB, gpu } = task.resources;
     if (!(cpu > 0 || memoryMiB > 0 || gpu > 0)) return undefined;
-    const nodes = snapshot.nodes;
     const a = snapshot.allocated;
-    return (i) => {
-      const cap = nodes[i]!.capacity;
-      if (cpu > 0 && a.cpu[i]! + cpu > cap.cpu + 1e-9) return "Insufficient cpu";
-      if (memoryMiB > 0 && a.memoryMiB[i]! + memoryMiB > cap.memoryMiB + 1e-9) return "Insufficient memory";
-      if (gpu > 0 && a.gpu[i]! + gpu > cap.gpu + 1e-9) return "Insufficient gpu";
-      return undefined;
+    const c = snapshot.capacity;
+    // Requests of 0 become -Infinity limits, so the hot loop compares without branching on them.
+    const cpuReq = cpu > 0 ? cpu : -Infinity;
+    const memReq = memoryMiB > 0 ? memoryMiB : -Infinity;
+    const gpuReq = gpu > 0 ? gpu : -Infinity;
+    return {
+      reason(i) {
+        if (a.cpu[i]! + cpuReq > c.cpu[i]! + 1e-9) return "Insufficient cpu";
+        if (a.memoryMiB[i]! + memReq > c.memoryMiB[i]! + 1e-9) return "Insufficient memory";
+        if (a.gpu[i]! + gpuReq > c.gpu[i]! + 1e-9) return "Insufficient gpu";
+        return undefined;
+      },
+      keep(list, count) {
+        const ac = a.cpu;
+        const am = a.memoryMiB;
+        const ag = a.gpu;
+        const cc = c.cpu;
+        const cm = c.memoryMiB;
+        const cg = c.gpu;
+        let w = 0;
+        for (let k = 0; k < count; k++) {
+          const i = list[k]!;
+          if (ac[i]! + cpuReq <= cc[i]! + 1e-9 && am[i]! + memReq <= cm[i]! + 1e-9 && ag[i]! + gpuReq <= cg[i]! + 1e-9) list[w++] = i;
+        }
+        return w;
+      },
     };
   },
 };

@@ -10,6 +10,16 @@ export const serverLoad: FilterPlugin = {
   prepare(snapshot, task) {
     const load = task.load ?? 0;
     if (!(load > 0)) return undefined;
-    return (i) => (snapshot.fitsLoad(i, load) ? undefined : "node(s) would be overloaded");
+    return {
+      reason: (i) => (snapshot.fitsLoad(i, load) ? undefined : "node(s) would be overloaded"),
+      keep(list, count) {
+        let w = 0;
+        for (let k = 0; k < count; k++) {
+          const i = list[k]!;
+          if (snapshot.fitsLoad(i, load)) list[w++] = i;
+        }
+        return w;
+      },
+    };
   },
 };

@@ -30,12 +30,22 @@ export const taintToleration: FilterPlugin = {
   name: "TaintToleration",
   prepare(snapshot, task) {
     const nodes = snapshot.nodes;
+    const counts = snapshot.taintCount;
     const tolerations = task.tolerations ?? [];
-    return (i) => {
-      const taints = nodes[i]!.taints;
-      if (taints.length === 0) return undefined;
-      const t = untoleratedTaint(taints, tolerations);
-      return t ? `node(s) had untolerated taint {${t.key}: ${t.value ?? ""}}` : undefined;
+    return {
+      reason(i) {
+        if (counts[i] === 0) return undefined;
+        const t = untoleratedTaint(nodes[i]!.taints, tolerations);
+        return t ? `node(s) had untolerated taint {${t.key}: ${t.value ?? ""}}` : undefined;
+      },
+      keep(list, count) {
+        let w = 0;
+        for (let k = 0; k < count; k++) {
+          const i = list[k]!;
+          if (counts[i] === 0 || untoleratedTaint(nodes[i]!.taints, tolerations) === undefined) list[w++] = i;
+        }
+        return w;
+      },
     };
   },
 };

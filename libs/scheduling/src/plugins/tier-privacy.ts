@@ -21,11 +21,13 @@ export const tierPrivacy: FilterPlugin = {
     const boundary = raw?.boundary ?? "cloud";
     const sources = new Set<number>((raw?.from ?? []).map((n) => snapshot.nodeIndex(n)));
     const cloud = tierBit("cloud");
-    return (i) => {
-      if ((bits[i]! & mask) === 0) return "node(s) had a tier the task does not allow";
-      if (boundary === "device" && !sources.has(i)) return "node(s) were outside the raw-data privacy boundary (device)";
-      if (boundary === "edge" && bits[i] === cloud) return "node(s) were outside the raw-data privacy boundary (edge)";
-      return undefined;
+    return {
+      reason(i) {
+        if ((bits[i]! & mask) === 0) return "node(s) had a tier the task does not allow";
+        if (boundary === "device" && !sources.has(i)) return "node(s) were outside the raw-data privacy boundary (device)";
+        if (boundary === "edge" && bits[i] === cloud) return "node(s) were outside the raw-data privacy boundary (edge)";
+        return undefined;
+      },
     };
   },
 };

@@ -81,12 +81,19 @@ export class Snapshot {
   readonly schedulable: Uint8Array;
   /** Bit (1 << tierIndex) per node: device 1, edge 2, cloud 4. */
   readonly tierBits: Uint8Array;
+  /**
+   * Hot-path copies of node fields by index (flat arrays scan faster than node objects):
+   * capacity, load capacity and number of taints.
+   */
+  readonly capacity: { readonly cpu: Float64Array; readonly memoryMiB: Float64Array; readonly gpu: Float64Array; readonly load: Float64Array };
+  readonly taintCount: Uint16Array;
 
   private readonly byName = new Map<string, number>();
   private readonly tenantByName = new Map<string, number>();
   private readonly tasksByNode: SnapshotTask[][];
   private readonly undoLog: UndoEntry[] = [];
   private readonly scratchBuffers = new Map<string, Float64Array>();
+  private readonly scratchIntBuffers = new Map<string, Int32Array>();
 
   constructor(init: SnapshotInit) {
     const sorted = [...init.nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -105,6 +112,13 @@ export class Snapshot {
     };
     this.schedulable = new Uint8Array(count);
     this.tierBits = new Uint8Array(count);
+    this.capacity = {
+      cpu: new Float64Array(count),
+      memoryMiB: new Float64Array(count),
+      gpu: new Float64Array(count),
+      load: new Float64Array(count),
+    };
+    this.taintCount = new Uint16Array(count);
     const total = { cpu: 0, memoryMiB: 0, gpu: 0 };
     for (const [i, n] of sorted.entries()) {
       const node = this.nodes[i]!;
@@ -114,6 +128,11 @@ export class Snapshot {
       this.allocated.load[i] = n.allocated?.load ?? 0;
       this.schedulable[i] = node.ready && !node.unschedulable ? 1 : 0;
       this.tierBits[i] = tierBit(node.tier);
+      this.capacity.cpu[i] = node.capacity.cpu;
+      this.capacity.memoryMiB[i] = node.capacity.memoryMiB;
+      this.capacity.gpu[i] = node.capacity.gpu;
+      this.capacity.load[i] = node.loadCapacity;
+      this.taintCount[i] = Math.min(node.taints.length, 65535);
       total.cpu += node.capacity.cpu;
       total.memoryMiB += node.capacity.memoryMiB;
       total.gpu += node.capacity.gpu;
@@ -173,18 +192,18 @@ export class Snapshot {
 
   /** Whether `request` fits in what the node has left. */
   fits(index: number, cpu: number, memoryMiB: number, gpu: number): boolean {
-    const n = this.nodes[index]!;
+    const c = this.capacity;
     const a = this.allocated;
     return (
-      a.cpu[index]! + cpu <= n.capacity.cpu + EPS &&
-      a.memoryMiB[index]! + memoryMiB <= n.capacity.memoryMiB + EPS &&
-      a.gpu[index]! + gpu <= n.capacity.gpu + EPS
+      a.cpu[index]! + cpu <= c.cpu[index]! + EPS &&
+      a.memoryMiB[index]! + memoryMiB <= c.memoryMiB[index]! + EPS &&
+      a.gpu[index]! + gpu <= c.gpu[index]! + EPS
     );
   }
 
   /** Whether adding `load` keeps the node's busy fraction within its load capacity. */
   fitsLoad(index: number, load: number): boolean {
-    return load <= 0 || this.allocated.load[index]! + load <= this.nodes[index]!.loadCapacity * (1 + 1e-9);
+    return load <= 0 || this.allocated.load[index]! + load <= this.capacity.load[index]! * (1 + 1e-9);
   }
 
   tasksOn(index: number): readonly SnapshotTask[] {
@@ -285,6 +304,16 @@ export class Snapshot {
     if (!buf || buf.length < size) {
       buf = new Float64Array(Math.max(size, 16));
       this.scratchBuffers.set(key, buf);
+    }
+    return buf;
+  }
+
+  /** As `scratch`, for node indices. */
+  scratchInt(key: string, size: number): Int32Array {
+    let buf = this.scratchIntBuffers.get(key);
+    if (!buf || buf.length < size) {
+      buf = new Int32Array(Math.max(size, 16));
+      this.scratchIntBuffers.set(key, buf);
     }
     return buf;
   }

@@ -1,5 +1,5 @@
 import { defaultProfile } from "../plugins/index.js";
-import { prepareFilters, unschedulableMessage } from "../framework/schedule.js";
+import { firstFailure, prepareFilters, unschedulableMessage } from "../framework/schedule.js";
 import type { ReasonCount, SchedulingProfile, TaskRequest } from "../framework/types.js";
 import type { Snapshot } from "../snapshot/snapshot.js";
 import type { SnapshotTask } from "../snapshot/types.js";
@@ -42,11 +42,7 @@ export function selectPreemptionVictims(snapshot: Snapshot, task: TaskRequest, o
   let best: Choice | undefined;
 
   for (let i = 0; i < snapshot.nodes.length; i++) {
-    let why: string | undefined;
-    for (const f of filters) {
-      why = f(i);
-      if (why !== undefined) break;
-    }
+    const why = firstFailure(filters, i);
     if (why !== undefined) {
       counts.set(why, (counts.get(why) ?? 0) + 1);
       continue;
