@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import {
   applyMigrations,
   ChangeFeed,
-  createPrismaClient,
+  createDatabase,
   ensureDatabase,
   freePort,
   generateTokenSecret,
@@ -66,8 +66,9 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
   const migrations = await applyMigrations(db.url);
   if (migrations.applied.length) logger.info({ applied: migrations.applied }, "migrations applied");
 
-  const prisma = createPrismaClient(db.url, { poolSize: 20 });
-  const store = new ObjectStore(prisma);
+  const database = createDatabase(db.url, { poolSize: 20 });
+  const { prisma } = database;
+  const store = new ObjectStore(database.pool);
   const tokens = new TokenStore(prisma);
   let generatedAdminToken: string | undefined;
   if (env.EIAAS_ADMIN_TOKEN) {
@@ -122,7 +123,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
         setTimeout(() => server.closeAllConnections(), 2_000).unref();
       });
       await feed.close();
-      await prisma.$disconnect();
+      await database.close();
       await db.embedded?.stop();
     })());
   return { url, port, databaseUrl: db.url, tls, ...(generatedAdminToken ? { generatedAdminToken } : {}), prisma, store, tokens, logger, service, close };

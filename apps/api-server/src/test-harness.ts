@@ -1,7 +1,7 @@
 // Test-only: an API app over this test file's own cloned database (libs/testing).
 import type { AddressInfo } from "node:net";
 import http from "node:http";
-import { ChangeFeed, createPrismaClient, ObjectStore, TokenStore } from "@eiaas/db";
+import { ChangeFeed, createDatabase, ObjectStore, TokenStore } from "@eiaas/db";
 import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
 import { createLogger } from "@eiaas/telemetry";
 import { createApiApp, type ApiAppDeps } from "./app.js";
@@ -24,8 +24,9 @@ export interface TestApi {
 
 export async function startTestApi(overrides: Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "bookmarkIntervalMs">> = {}): Promise<TestApi> {
   const db = await createTestDatabase();
-  const prisma = createPrismaClient(db.url, { poolSize: 5 });
-  const store = new ObjectStore(prisma);
+  const database = createDatabase(db.url, { poolSize: 5 });
+  const { prisma } = database;
+  const store = new ObjectStore(database.pool);
   const tokens = new TokenStore(prisma);
   const feed = new ChangeFeed({ databaseUrl: db.url, pollIntervalMs: 100 });
   await feed.start();
@@ -69,7 +70,7 @@ export async function startTestApi(overrides: Partial<Pick<ApiAppDeps, "rateLimi
       }
       namespaces.stop();
       await feed.close();
-      await prisma.$disconnect();
+      await database.close();
       await db.drop();
     },
   };

@@ -1,20 +1,38 @@
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { PrismaClient } from "./generated/prisma/client.js";
 
 export type { PrismaClient } from "./generated/prisma/client.js";
 
-export interface PrismaOptions {
+export interface DatabaseOptions {
   /** Connection pool size. Default 10. */
   poolSize?: number;
 }
 
-/** A Prisma client over the pg driver adapter (no Rust engine: works offline). */
-export function createPrismaClient(databaseUrl: string, options: PrismaOptions = {}): PrismaClient {
-  const adapter = new PrismaPg({
+/** One pg pool shared by Prisma (typed access) and the hot-path SQL (ObjectStore). */
+export interface Database {
+  pool: pg.Pool;
+  prisma: PrismaClient;
+  close(): Promise<void>;
+}
+
+/** A pg pool and a Prisma client on it (driver adapter: no Rust engine, works offline). */
+export function createDatabase(databaseUrl: string, options: DatabaseOptions = {}): Database {
+  const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: options.poolSize ?? 10,
     // Fail fast when the database is down so the API can answer 503 instead of hanging.
     connectionTimeoutMillis: 3_000,
   });
-  return new PrismaClient({ adapter });
+  // An idle client dying (Postgres restarted) must not crash the process; the pool replaces it.
+  pool.on("error", () => undefined);
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  return {
+    pool,
+    prisma,
+    close: async () => {
+      await prisma.$disconnect();
+      await pool.end().catch(() => undefined);
+    },
+  };
 }

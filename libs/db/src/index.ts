@@ -1,4 +1,4 @@
-export { createPrismaClient, type PrismaClient, type PrismaOptions } from "./client.js";
+export { createDatabase, type Database, type DatabaseOptions, type PrismaClient } from "./client.js";
 export { applyMigrations, MIGRATIONS_DIR, type MigrationResult } from "./migrate.js";
 export { ObjectStore, type ListOptions, type ListResult, type NewObject, type WriteOptions } from "./object-store.js";
 export { ChangeFeed, type ChangeFeedOptions, type WatchEventRecord } from "./change-feed.js";

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { kindInfo, parseFieldSelector, parseLabelSelector } from "@eiaas/api";
 import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
 import { ChangeFeed, type WatchEventRecord } from "./change-feed.js";
-import { createPrismaClient, type PrismaClient } from "./client.js";
+import { createDatabase, type Database } from "./client.js";
 import { StoreError } from "./errors.js";
 import { ObjectStore } from "./object-store.js";
 
@@ -12,16 +12,16 @@ const ISVC = kindInfo("InferenceService");
 const NODE = kindInfo("EdgeNode");
 
 let db: TestDatabase;
-let prisma: PrismaClient;
+let database: Database;
 let store: ObjectStore;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  prisma = createPrismaClient(db.url);
-  store = new ObjectStore(prisma);
+  database = createDatabase(db.url);
+  store = new ObjectStore(database.pool);
 });
 afterAll(async () => {
-  await prisma.$disconnect();
+  await database.close();
   await db.drop();
 });
 beforeEach(() => db.reset());
