@@ -1,0 +1,180 @@
+import http, { type IncomingMessage } from "node:http";
+import https from "node:https";
+import { connectionError, errorFromResponse } from "./errors.js";
+
+/** How to reach the API server. */
+export interface ConnectionOptions {
+  /** Base URL of the API server, e.g. `https://127.0.0.1:8443` (a path prefix is kept). */
+  server: string;
+  /** Bearer token; absent sends no Authorization header (discovery and /version are public). */
+  token?: string;
+  /** PEM of the CA that signed the server's certificate; default: Node's trusted roots. */
+  caPem?: string;
+  /** Accept any server certificate (no verification). Default false. */
+  insecureSkipTlsVerify?: boolean;
+  /** Time limit of one ordinary request, in ms (watch and log streams have none). Default 30 000. */
+  timeoutMs?: number;
+  /** User-Agent header. Default `eiaas-client/<version> (node <version>)`. */
+  userAgent?: string;
+}
+
+export type QueryValue = string | number | boolean | undefined;
+
+export interface RawRequest {
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+  /** Absolute path on the server, e.g. `/apis/eiaas.io/v1alpha1/edgenodes`. */
+  path: string;
+  /** Query parameters; undefined values are left out. */
+  query?: Record<string, QueryValue>;
+  /** Sent as JSON unless it is a string. */
+  body?: unknown;
+  /** Default `application/json` when there is a body. */
+  contentType?: string;
+  /** Default `application/json`. */
+  accept?: string;
+  signal?: AbortSignal;
+  /** Overrides {@link ConnectionOptions.timeoutMs} for this request. */
+  timeoutMs?: number;
+}
+
+export interface RawResponse {
+  statusCode: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+const CLIENT_VERSION = "0.1.0";
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * HTTP(S) transport over Node's `http`/`https` with one Agent per client, so a custom CA and
+ * insecure-skip-tls-verify apply to every request (fetch in Node 20 cannot take a CA per call).
+ */
+export class Transport {
+  readonly server: string;
+  private readonly base: URL;
+  private readonly agent: http.Agent;
+  private readonly options: ConnectionOptions;
+
+  constructor(options: ConnectionOptions) {
+    let base: URL;
+    try {
+      base = new URL(options.server);
+    } catch {
+      throw new TypeError(`invalid server URL "${options.server}": expected e.g. https://127.0.0.1:8443`);
+    }
+    if (base.protocol !== "http:" && base.protocol !== "https:") {
+      throw new TypeError(`invalid server URL "${options.server}": the scheme must be http or https`);
+    }
+    this.options = options;
+    this.base = base;
+    this.server = options.server.replace(/\/+$/, "");
+    this.agent =
+      base.protocol === "https:"
+        ? new https.Agent({ keepAlive: true, ...(options.caPem ? { ca: options.caPem } : {}), rejectUnauthorized: !options.insecureSkipTlsVerify })
+        : new http.Agent({ keepAlive: true });
+  }
+
+  /** Builds the URL of a path on the server (keeping a base path such as `/eiaas`). */
+  url(path: string, query?: Record<string, QueryValue>): URL {
+    const url = new URL(this.base.toString());
+    url.pathname = `${this.base.pathname.replace(/\/+$/, "")}${path}`;
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    return url;
+  }
+
+  /** One request, answered in full; a non-2xx answer rejects with an ApiRequestError. */
+  async request(req: RawRequest): Promise<RawResponse> {
+    const res = await this.open(req, req.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const body = await readBody(res, this.server);
+    if ((res.statusCode ?? 0) >= 300) throw errorFromResponse(res.statusCode ?? 0, body, header(res, "retry-after"));
+    return { statusCode: res.statusCode ?? 0, headers: res.headers, body };
+  }
+
+  /**
+   * A streaming request (watch, logs): resolves with the open response once a 2xx status arrived;
+   * an error status rejects with the server's Status. The caller consumes and ends the stream.
+   */
+  async stream(req: RawRequest): Promise<IncomingMessage> {
+    const res = await this.open(req, undefined);
+    if ((res.statusCode ?? 0) >= 300) {
+      throw errorFromResponse(res.statusCode ?? 0, await readBody(res, this.server), header(res, "retry-after"));
+    }
+    return res;
+  }
+
+  /** Frees pooled connections; later requests open new ones. */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private open(req: RawRequest, timeoutMs: number | undefined): Promise<IncomingMessage> {
+    const url = this.url(req.path, req.query);
+    const payload = req.body === undefined ? undefined : typeof req.body === "string" ? req.body : JSON.stringify(req.body);
+    const headers: http.OutgoingHttpHeaders = {
+      Accept: req.accept ?? "application/json",
+      "User-Agent": this.options.userAgent ?? `eiaas-client/${CLIENT_VERSION} (node ${process.versions.node})`,
+    };
+    if (this.options.token) headers.Authorization = `Bearer ${this.options.token}`;
+    if (payload !== undefined) {
+      headers["Content-Type"] = req.contentType ?? "application/json";
+      headers["Content-Length"] = Buffer.byteLength(payload);
+    }
+    const mod = url.protocol === "https:" ? https : http;
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      let settled = false;
+      const fail = (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        reject(err instanceof Error && err.name === "AbortError" ? err : connectionError(this.server, err));
+      };
+      const r = mod.request(url, { method: req.method, headers, agent: this.agent, ...(req.signal ? { signal: req.signal } : {}) }, (res) => {
+        settled = true;
+        // The time limit covers the wait for the answer; a stream may then stay open.
+        if (timeoutMs === undefined) r.setTimeout(0);
+        resolve(res);
+      });
+      r.on("error", fail);
+      if (timeoutMs !== undefined && timeoutMs > 0) {
+        r.setTimeout(timeoutMs, () => {
+          const err = Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: "ETIMEDOUT" });
+          fail(err);
+          r.destroy(err);
+        });
+      }
+      r.end(payload);
+    });
+  }
+}
+
+function header(res: IncomingMessage, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function readBody(res: IncomingMessage, server: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (c: Buffer) => chunks.push(c));
+    res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    res.on("error", (err) => reject(connectionError(server, err)));
+    res.on("aborted", () => reject(connectionError(server, Object.assign(new Error("the answer was cut off"), { code: "ECONNRESET" }))));
+  });
+}
+
+/** Reads newline-delimited JSON from a stream, yielding each parsed line. */
+export async function* ndjson(res: IncomingMessage): AsyncGenerator<unknown> {
+  let buffer = "";
+  res.setEncoding("utf8");
+  for await (const chunk of res as AsyncIterable<string>) {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl).trim();
+      buffer = buffer.slice(nl + 1);
+      if (line) yield JSON.parse(line);
+    }
+  }
+  const rest = buffer.trim();
+  if (rest) yield JSON.parse(rest);
+}
