@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// eictl: the kubectl-style CLI of eiaas (`npm run eictl -- ARGS`). It talks only to the API, through
+// @eiaas/client. Each command lives in its own file under commands/ and registers itself here.
+import { Command } from "commander";
+import { reportError } from "./cli/errors.js";
+import { registerCommands } from "./commands/index.js";
+
+const program = new Command("eictl")
+  .description("eictl controls the eiaas Edge-Intelligence-as-a-Service control plane.")
+  .option("--server <url>", "address of the API server (overrides the context)")
+  .option("--token <token>", "bearer token for the API server (overrides the context)")
+  .option("-n, --namespace <namespace>", "namespace (tenant) of the request (overrides the context)")
+  .option("-A, --all-namespaces", "list across all namespaces")
+  .option("--context <name>", "context of the config file to use (default: the current context)")
+  .configureHelp({ showGlobalOptions: true, sortSubcommands: true })
+  .showHelpAfterError("(run with --help for usage)");
+
+registerCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  reportError(err);
+}
