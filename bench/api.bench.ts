@@ -85,6 +85,8 @@ function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
 const raw = await rawPostgres();
 // Warm-up (JIT, pools, TLS sessions) then measure.
 await cannon({ url: `${base}/apis/eiaas.io/v1alpha1/namespaces/${ns}/models/target`, headers, connections: 20, duration: 2 });
+// The transport's own ceiling on this machine: HTTPS + Express with no auth and no database.
+const livez = await cannon({ url: `${base}/livez`, connections: 100, duration: Math.max(3, Math.round(DURATION_S / 2)) });
 const get = await cannon({ url: `${base}/apis/eiaas.io/v1alpha1/namespaces/${ns}/models/target`, headers, connections: 100, duration: DURATION_S });
 let n = 0;
 const create = await cannon({
@@ -107,8 +109,9 @@ const row = (name: string, r: autocannon.Result, conns: number) => {
 };
 console.log(`\nAPI benchmark (HTTPS, embedded PostgreSQL 17, ${DURATION_S}s per run, this machine: ${(await import("node:os")).cpus().length} cores)`);
 console.log(`${"operation".padEnd(22)} ${"conns".padStart(5)}  ${"p50 ms".padStart(8)}  ${"p99 ms".padStart(8)}  ${"req/s".padStart(8)}  ${"errors".padStart(6)}`);
+console.log(row("GET /livez (ceiling)", livez, 100));
 console.log(row("GET model", get, 100));
 console.log(row("POST model (create)", create, 10));
 console.log(`\nraw Postgres on the same server: ${raw.selectsPerSec.toFixed(0)} selects/s (100 clients), ${raw.insertsPerSec.toFixed(0)} autocommit inserts/s (10 clients)`);
-console.log(`ratio API/raw: get ${(get.requests.average / raw.selectsPerSec).toFixed(2)}, create ${(create.requests.average / raw.insertsPerSec).toFixed(2)}`);
+console.log(`ratio API/raw: get ${(get.requests.average / raw.selectsPerSec).toFixed(2)}, create ${(create.requests.average / raw.insertsPerSec).toFixed(2)}; get/transport ceiling ${(get.requests.average / livez.requests.average).toFixed(2)}`);
 console.log(`targets: get p99 ≤ 25 ms → ${get.latency.p99 <= 25 ? "met" : "MISSED"}; create p99 ≤ 50 ms → ${create.latency.p99 <= 50 ? "met" : "MISSED"}`);
