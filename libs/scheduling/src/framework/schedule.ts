@@ -49,7 +49,7 @@ export function scheduleTask(snapshot: Snapshot, task: TaskRequest, options: Sch
     }
     let count = size;
     for (let f = 0; f < filters.length && count > 0; f++) count = keep(filters[f]!, window, count);
-    if (found + count > toFind) {
+    if (found + count >= toFind && count > 0) {
       count = toFind - found;
       scanned = ((window[count - 1]! - start + n) % n) + 1;
     } else scanned += size;

@@ -274,7 +274,7 @@ export function evaluateClient(ctx: ServiceContext, client: number, best: PlanOp
       reasons |= evaluateEdgeCloud(ctx, edge, upBw, upRtt, ecBw, ecRtt, chain, vr, transmitW, best, diag);
     }
   }
-  if (!archMatched) reasons |= R_ARCHITECTURE;
+  if (!archMatched && ctx.chains.length > 0) reasons |= R_ARCHITECTURE;
   diag.reasons = reasons;
 }
 

@@ -1,0 +1,172 @@
+import { describe, expect, it } from "vitest";
+import type { FilterPlugin, ScorePlugin, TaskRequest } from "../framework/types.js";
+import { cloud, device, edge, snapshot } from "../testing/builders.js";
+import {
+  balancedAllocation,
+  dataLocality,
+  deviceEnergy,
+  leastAllocated,
+  nodeReady,
+  nodeSelector,
+  normalizeLowerIsBetter,
+  predictedLatency,
+  resourceFit,
+  serverLoad,
+  taintToleration,
+  tierPrivacy,
+  tolerates,
+} from "./index.js";
+
+const fleet = snapshot([
+  cloud("cloud", { labels: { zone: "a" }, capacity: { cpu: 8000, memoryMiB: 8000, gpu: 2 }, allocated: { cpu: 2000, memoryMiB: 6000, load: 1.5 }, gflops: 1000 }),
+  edge("edge", {
+    parent: "cloud",
+    labels: { zone: "b" },
+    capacity: { cpu: 4000, memoryMiB: 4000, gpu: 0 },
+    allocated: { cpu: 1000, memoryMiB: 1000, load: 0.5 },
+    network: { uplinkMbps: 100, downlinkMbps: 100, rttMs: 10 },
+    gflops: 100,
+  }),
+  edge("tainted", { parent: "cloud", taints: [{ key: "dedicated", value: "gpu", effect: "NoSchedule" }] }),
+  edge("cordoned", { parent: "cloud", unschedulable: true }),
+  edge("down", { parent: "cloud", ready: false }),
+  device("dev", "edge", { network: { uplinkMbps: 10, downlinkMbps: 10, rttMs: 5 }, power: { transmitW: 2 } }),
+]);
+
+const base: TaskRequest = { resources: { cpu: 0, memoryMiB: 0, gpu: 0 } };
+
+/** The nodes the filter passes, by name. */
+function passing(plugin: FilterPlugin, task: Partial<TaskRequest>): string[] {
+  const f = plugin.prepare(fleet, { ...base, ...task });
+  if (!f) return fleet.nodes.map((n) => n.name);
+  const viaReason = fleet.nodes.filter((n) => f.reason(n.index) === undefined).map((n) => n.name);
+  if (f.keep) {
+    const list = Int32Array.from(fleet.nodes.map((n) => n.index));
+    const kept = [...list.subarray(0, f.keep(list, list.length))].map((i) => fleet.nodes[i]!.name);
+    expect(kept).toEqual(viaReason);
+  }
+  return viaReason;
+}
+
+function reasonOf(plugin: FilterPlugin, task: Partial<TaskRequest>, node: string): string | undefined {
+  return plugin.prepare(fleet, { ...base, ...task })?.reason(fleet.nodeIndex(node));
+}
+
+describe("filter plugins", () => {
+  it.each<[string, FilterPlugin, Partial<TaskRequest>, string[]]>([
+    ["NodeReady", nodeReady, {}, ["cloud", "dev", "edge", "tainted"]],
+    ["TaintToleration without tolerations", taintToleration, {}, ["cloud", "cordoned", "dev", "down", "edge"]],
+    ["TaintToleration Equal", taintToleration, { tolerations: [{ key: "dedicated", operator: "Equal", value: "gpu" }] }, ["cloud", "cordoned", "dev", "down", "edge", "tainted"]],
+    ["TaintToleration wrong value", taintToleration, { tolerations: [{ key: "dedicated", operator: "Equal", value: "cpu" }] }, ["cloud", "cordoned", "dev", "down", "edge"]],
+    ["TaintToleration wildcard", taintToleration, { tolerations: [{ operator: "Exists" }] }, ["cloud", "cordoned", "dev", "down", "edge", "tainted"]],
+    ["NodeSelector none", nodeSelector, {}, ["cloud", "cordoned", "dev", "down", "edge", "tainted"]],
+    ["NodeSelector zone=a", nodeSelector, { nodeSelector: { zone: "a" } }, ["cloud"]],
+    ["ResourceFit cpu", resourceFit, { resources: { cpu: 3500, memoryMiB: 0, gpu: 0 } }, ["cloud", "cordoned", "dev", "down", "tainted"]],
+    ["ResourceFit memory", resourceFit, { resources: { cpu: 0, memoryMiB: 3000, gpu: 0 } }, ["cordoned", "dev", "down", "edge", "tainted"]],
+    ["ResourceFit gpu", resourceFit, { resources: { cpu: 0, memoryMiB: 0, gpu: 1 } }, ["cloud"]],
+    // cloud has 2 GPUs: 1.5 + 0.6 > 2; edge has none: 0.5 + 0.6 > 1
+    ["ServerLoad", serverLoad, { load: 0.6 }, ["cordoned", "dev", "down", "tainted"]],
+    ["ServerLoad within gpu count", serverLoad, { load: 0.5 }, ["cloud", "cordoned", "dev", "down", "edge", "tainted"]],
+    ["TierPrivacy tiers", tierPrivacy, { tiers: ["cloud", "device"] }, ["cloud", "dev"]],
+    ["TierPrivacy boundary edge", tierPrivacy, { rawData: { from: ["dev"], boundary: "edge" } }, ["cordoned", "dev", "down", "edge", "tainted"]],
+    ["TierPrivacy boundary device", tierPrivacy, { rawData: { from: ["dev"], boundary: "device" } }, ["dev"]],
+    ["DataLocality holders", dataLocality, { dataNodes: ["dev", "edge"] }, ["dev", "edge"]],
+    ["DataLocality reachability", dataLocality, { origins: { nodes: ["dev"], bytes: 1 } }, ["cloud", "cordoned", "dev", "down", "edge", "tainted"]],
+  ])("%s", (_name, plugin, task, expected) => {
+    expect(passing(plugin, task)).toEqual(expected);
+  });
+
+  it.each(
+    (
+      [
+    [nodeReady, {}, "down", "node(s) were not ready"],
+    [nodeReady, {}, "cordoned", "node(s) were unschedulable"],
+    [taintToleration, {}, "tainted", "node(s) had untolerated taint {dedicated: gpu}"],
+    [nodeSelector, { nodeSelector: { zone: "a" } }, "edge", "node(s) didn't match node selector"],
+    [resourceFit, { resources: { cpu: 3500, memoryMiB: 0, gpu: 0 } }, "edge", "Insufficient cpu"],
+    [resourceFit, { resources: { cpu: 0, memoryMiB: 3000, gpu: 0 } }, "cloud", "Insufficient memory"],
+    [resourceFit, { resources: { cpu: 0, memoryMiB: 0, gpu: 1 } }, "edge", "Insufficient gpu"],
+    [serverLoad, { load: 0.6 }, "edge", "node(s) would be overloaded"],
+    [tierPrivacy, { tiers: ["cloud"] }, "edge", "node(s) had a tier the task does not allow"],
+    [tierPrivacy, { rawData: { from: ["dev"], boundary: "edge" } }, "cloud", "node(s) were outside the raw-data privacy boundary (edge)"],
+    [dataLocality, { dataNodes: ["dev"] }, "edge", "node(s) didn't hold the task's data"],
+      ] as Array<[FilterPlugin, Partial<TaskRequest>, string, string]>
+    ).map(([plugin, task, node, reason]) => [plugin.name, node, reason, plugin, task] as const),
+  )("%s refuses %s: %s", (_name, node, reason, plugin, task) => {
+    expect(reasonOf(plugin, task, node)).toBe(reason);
+  });
+
+  it("has nothing to check when the task asks for nothing", () => {
+    expect(resourceFit.prepare(fleet, base)).toBeUndefined();
+    expect(serverLoad.prepare(fleet, base)).toBeUndefined();
+    expect(tierPrivacy.prepare(fleet, base)).toBeUndefined();
+    expect(dataLocality.prepare(fleet, base)).toBeUndefined();
+  });
+
+  it("matches tolerations as Kubernetes does", () => {
+    const taint = { key: "k", value: "v", effect: "NoExecute" as const };
+    expect(tolerates({ key: "k", operator: "Exists" }, taint)).toBe(true);
+    expect(tolerates({ key: "k", operator: "Equal", value: "v", effect: "NoExecute" }, taint)).toBe(true);
+    expect(tolerates({ key: "k", operator: "Equal", value: "v", effect: "NoSchedule" }, taint)).toBe(false);
+    expect(tolerates({ key: "other", operator: "Exists" }, taint)).toBe(false);
+    expect(tolerates({ operator: "Equal", value: "v" }, taint)).toBe(false);
+  });
+
+  it("reaches nothing from a node outside the tree", () => {
+    const s = snapshot([cloud("c"), device("lone", undefined)]);
+    expect(dataLocality.prepare(s, { ...base, origins: { nodes: ["lone"], bytes: 1 } })!.reason(s.nodeIndex("c"))).toBe("node(s) were unreachable from the task's data");
+  });
+});
+
+function scores(plugin: ScorePlugin, task: Partial<TaskRequest>, nodes: string[]): number[] {
+  const score = plugin.prepare(fleet, { ...base, ...task });
+  if (!score) return [];
+  const list = Int32Array.from(nodes.map((n) => fleet.nodeIndex(n)));
+  const out = new Float64Array(list.length);
+  score(list, list.length, out);
+  plugin.normalize?.(out, list.length);
+  return [...out];
+}
+
+describe("score plugins", () => {
+  it("LeastAllocated: mean free share of cpu and memory after placing, ×100", () => {
+    // cloud: cpu (8000-2000-1000)/8000 = 0.625, mem (8000-6000-1000)/8000 = 0.125 → 37.5
+    // edge: cpu (4000-1000-1000)/4000 = 0.5, mem (4000-1000-1000)/4000 = 0.5 → 50
+    expect(scores(leastAllocated, { resources: { cpu: 1000, memoryMiB: 1000, gpu: 0 } }, ["cloud", "edge"])).toEqual([37.5, 50]);
+  });
+
+  it("BalancedAllocation: (1 − |fcpu − fmem| / 2) × 100", () => {
+    // cloud: fcpu 3000/8000 = 0.375, fmem 7000/8000 = 0.875 → 75; edge: 0.5, 0.5 → 100
+    expect(scores(balancedAllocation, { resources: { cpu: 1000, memoryMiB: 1000, gpu: 0 } }, ["cloud", "edge"])).toEqual([75, 100]);
+  });
+
+  it("PredictedLatency: slowest origin's transfer plus compute, fastest = 100", () => {
+    // dev → edge: 8·10^6/(10·1000) + 5 = 805 ms, + 10^9 flops / 100 GFLOPS = 10 ms → 815
+    // dev → cloud: B = min(10, 100) → 800 + 15 + 1 ms = 816
+    const task = { origins: { nodes: ["dev"], bytes: 1_000_000 }, flops: 1e9 };
+    const raw = predictedLatency.prepare(fleet, { ...base, ...task })!;
+    const out = new Float64Array(2);
+    raw(Int32Array.from([fleet.nodeIndex("edge"), fleet.nodeIndex("cloud")]), 2, out);
+    expect([...out]).toEqual([815, 816]);
+    expect(scores(predictedLatency, task, ["edge", "cloud"])).toEqual([100, 0]);
+    expect(predictedLatency.prepare(fleet, base)).toBeUndefined();
+  });
+
+  it("DeviceEnergy: transmitW · 8·D/(B·1000) summed over origins; staying on the device is free", () => {
+    const task = { origins: { nodes: ["dev"], bytes: 1_000_000 } };
+    const raw = deviceEnergy.prepare(fleet, { ...base, ...task })!;
+    const out = new Float64Array(2);
+    raw(Int32Array.from([fleet.nodeIndex("edge"), fleet.nodeIndex("dev")]), 2, out);
+    expect([...out]).toEqual([1600, 0]);
+    expect(scores(deviceEnergy, task, ["edge", "dev"])).toEqual([0, 100]);
+  });
+
+  it("normalizes lower-is-better values to 0..100", () => {
+    const a = Float64Array.from([10, 20, Infinity, 15]);
+    normalizeLowerIsBetter(a, 4);
+    expect([...a]).toEqual([100, 0, 0, 50]);
+    const same = Float64Array.from([3, 3]);
+    normalizeLowerIsBetter(same, 2);
+    expect([...same]).toEqual([100, 100]);
+  });
+});
