@@ -1,0 +1,82 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
+import { DEFAULT_KEY_PREFIX, nodeKeyPattern } from "./names.js";
+
+/**
+ * The commands an agent's Redis user may run — what a BullMQ 6.7 Worker needs to consume its
+ * queue (found by running one under `-@all` plus this list and reading `ACL LOG` until nothing was
+ * denied; the ACL test in this package re-checks it):
+ * - EVALSHA/EVAL: BullMQ's Lua scripts (ioredis falls back to EVAL when a script is not cached);
+ * - BZPOPMIN: waiting on the queue marker; PING: health checks; SELECT: a database index in the URL;
+ * - the data commands those scripts call (Redis checks ACLs on commands run inside scripts too).
+ * Key access is limited separately to `bull:node.<name>:*`, and no pub/sub channel is allowed
+ * (BullMQ uses streams). Everything else (INFO, CLIENT, CONFIG, KEYS, FLUSH*, …) is denied, which
+ * is why agents connect with `restricted: true`.
+ */
+export const AGENT_REDIS_COMMANDS: readonly string[] = [
+  "evalsha", "eval", "bzpopmin", "ping", "select",
+  // Called from BullMQ's Lua scripts:
+  "del", "exists", "get", "hdel", "hexists", "hget", "hgetall", "hincrby", "hlen", "hmget", "hmset",
+  "hset", "incr", "incrby", "lindex", "llen", "lpop", "lpos", "lpush", "lrange", "lrem", "lset",
+  "ltrim", "pexpire", "pexpireat", "pttl", "rename", "rpop", "rpoplpush", "rpush", "sadd", "scard",
+  "set", "sismember", "smembers", "srem", "time", "type", "unlink", "xadd", "xdel", "xlen", "xrange",
+  "xread", "xtrim", "zadd", "zcard", "zcount", "zlexcount", "zpopmin", "zrange", "zrangebylex",
+  "zrangebyscore", "zrem", "zremrangebyrank", "zremrangebyscore", "zrevrange", "zrevrangebyscore",
+  "zscore",
+];
+
+export interface AgentRedisCredentials {
+  username: string;
+  password: string;
+}
+
+export interface AgentRedisUserOptions {
+  /** BullMQ key prefix of the queues. @defaultValue "bull" */
+  prefix?: string;
+  /** Username = this + node name. @defaultValue "eiaas-agent-" */
+  usernamePrefix?: string;
+  /** Disconnect sessions still authenticated with the user's previous password. @defaultValue true */
+  killExistingSessions?: boolean;
+}
+
+/** The ACL rules of a node's agent user (after `reset`, before the password). */
+export function agentRedisAclRules(nodeName: string, prefix = DEFAULT_KEY_PREFIX): string[] {
+  return ["resetkeys", `~${nodeKeyPattern(nodeName, prefix)}`, "resetchannels", "-@all", ...AGENT_REDIS_COMMANDS.map((c) => `+${c}`)];
+}
+
+export function agentRedisUsername(nodeName: string, usernamePrefix = "eiaas-agent-"): string {
+  return `${usernamePrefix}${nodeName}`;
+}
+
+/**
+ * Creates (or resets, with a fresh password) the Redis ACL user of a node's agent: it can run
+ * {@link AGENT_REDIS_COMMANDS} on keys matching `bull:node.<name>:*` only, so it consumes its own
+ * queue and cannot read or write another node's (NOPERM). Needs an admin connection. The password
+ * is sent as its SHA-256 (`#…`), so the plaintext never reaches Redis or its logs.
+ */
+export async function provisionAgentRedisUser(admin: Redis, nodeName: string, options: AgentRedisUserOptions = {}): Promise<AgentRedisCredentials> {
+  const username = agentRedisUsername(nodeName, options.usernamePrefix);
+  const password = randomBytes(32).toString("base64url");
+  const hash = createHash("sha256").update(password).digest("hex");
+  await admin.call("ACL", "SETUSER", username, "reset", "on", `#${hash}`, ...agentRedisAclRules(nodeName, options.prefix));
+  if (options.killExistingSessions ?? true) {
+    // Sessions authenticated with the old password keep their rights until they disconnect.
+    await admin.call("CLIENT", "KILL", "USER", username);
+  }
+  return { username, password };
+}
+
+/** Deletes a node's agent user and disconnects its sessions (the node was deleted). */
+export async function revokeAgentRedisUser(admin: Redis, nodeName: string, options: Pick<AgentRedisUserOptions, "usernamePrefix"> = {}): Promise<void> {
+  const username = agentRedisUsername(nodeName, options.usernamePrefix);
+  await admin.call("ACL", "DELUSER", username);
+  await admin.call("CLIENT", "KILL", "USER", username).catch(() => undefined);
+}
+
+/** `redisUrl` with the agent's credentials in it (what the register endpoint hands out). */
+export function agentRedisUrl(redisUrl: string, credentials: AgentRedisCredentials): string {
+  const u = new URL(redisUrl);
+  u.username = encodeURIComponent(credentials.username);
+  u.password = encodeURIComponent(credentials.password);
+  return u.toString();
+}

@@ -1,0 +1,289 @@
+import { Queue, UnrecoverableError, Worker, type BackendFactory, type IQueueBackend, type Job, type JobsOptions, type KeepJobs } from "bullmq";
+import type {
+  ConsumeOptions,
+  JobContext,
+  QueueBackend,
+  QueueConsumer,
+  QueueDepth,
+  ScheduleHandler,
+  TaskHandler,
+  TaskJob,
+} from "./backend.js";
+import { nodeQueueName, SCHEDULE_QUEUE, taskJobId } from "./names.js";
+import {
+  InvalidPayloadError,
+  parseScheduleItem,
+  parseTaskJobPayload,
+  scheduleItemKey,
+  type ScheduleItem,
+} from "./payloads.js";
+
+/** Tuning shared by both backends. Every field is optional. */
+export interface CommonQueueOptions {
+  /**
+   * How long finished dispatch jobs are kept. Re-enqueueing a kept job id is a no-op, so this is
+   * the window in which dispatch is idempotent even after the task ran.
+   * @defaultValue `{ age: 3600, count: 1000 }` (seconds, jobs per node queue)
+   */
+  keepFinishedTasks?: { age: number; count: number };
+  /**
+   * How long a consumer's lock on an active job lasts without renewal (renewed every half of it).
+   * A consumer that dies loses its jobs to the stalled check after about this long.
+   * @defaultValue 30000
+   */
+  lockDurationMs?: number;
+  /** How often consumers look for stalled jobs (whose consumer died). @defaultValue 30000 */
+  stalledIntervalMs?: number;
+  /**
+   * Pause before a consumer retries after its connection failed.
+   * @defaultValue 1000 (BullMQ's own default is 15 s, too slow for a Redis restart)
+   */
+  retryDelayMs?: number;
+  /** Errors of shared connections (not of one job). Dropped when absent, never thrown. */
+  onError?: (err: Error) => void;
+}
+
+/** What a concrete backend plugs into {@link BullmqQueueBackend}. */
+export interface BullmqPlumbing<C> {
+  kind: "redis" | "postgres";
+  /** Value passed as BullMQ's `connection` option; the factories below ignore or use it. */
+  connection: C;
+  /** Builds the backend of a producer-side Queue (sharing the process's producer connection). */
+  producerFactory: BackendFactory<IQueueBackend, C>;
+  /** Builds the backend of a Worker (sharing the consumer connection, bounded blocking). */
+  workerFactory: BackendFactory<IQueueBackend, C>;
+  /** Seconds an idle Worker waits for a wake-up before polling its queue once anyway. */
+  idlePollSeconds: number;
+  /** Closes the shared connections after every Queue and Worker is closed. */
+  closeConnections(): Promise<void>;
+}
+
+const SCHEDULE_JOB_OPTIONS: JobsOptions = {
+  // Transient failures (a database hiccup) retry soon; the scheduler's periodic resync covers the rest.
+  attempts: 5,
+  backoff: { type: "exponential", delay: 1000 },
+  removeOnComplete: true,
+  removeOnFail: { count: 1000 },
+};
+
+function noop(): void {}
+
+// BullMQ's classes are generic over backend and connection types; ours vary per backend.
+type AnyQueue = Queue<unknown, unknown, string, unknown, unknown, string, IQueueBackend, unknown>;
+type AnyWorker = Worker<unknown, void, string, IQueueBackend, never, unknown>;
+
+/**
+ * The {@link QueueBackend} over BullMQ Queue and Worker classes, common to Redis and Postgres.
+ * Producer Queues are created per queue name on first use and kept; they share one connection.
+ */
+export class BullmqQueueBackend<C> implements QueueBackend {
+  readonly kind: "redis" | "postgres";
+  private readonly queues = new Map<string, AnyQueue>();
+  private readonly consumers = new Set<BullmqConsumer<C>>();
+  private readonly keepFinished: KeepJobs;
+  private readonly onError: (err: Error) => void;
+  private closing?: Promise<void>;
+
+  constructor(
+    private readonly plumbing: BullmqPlumbing<C>,
+    private readonly options: CommonQueueOptions,
+  ) {
+    this.kind = plumbing.kind;
+    this.keepFinished = options.keepFinishedTasks ?? { age: 3600, count: 1000 };
+    this.onError = options.onError ?? noop;
+  }
+
+  private queue(name: string): AnyQueue {
+    this.assertOpen();
+    let q = this.queues.get(name);
+    if (!q) {
+      const created: AnyQueue = new Queue(name, { connection: this.plumbing.connection }, this.plumbing.producerFactory) as unknown as AnyQueue;
+      created.on("error", (err: Error) => this.onError(err));
+      this.queues.set(name, created);
+      q = created;
+    }
+    return q;
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new Error("queue backend is closed");
+  }
+
+  async enqueueTasks(jobs: readonly TaskJob[]): Promise<string[]> {
+    const byNode = new Map<string, Array<{ name: string; data: unknown; opts: JobsOptions }>>();
+    const ids: string[] = [];
+    for (const job of jobs) {
+      // Validate on the way in too: a bad payload is the producer's bug and fails its call loudly.
+      const payload = parseTaskJobPayload(job.payload);
+      if (payload.nodeName !== job.node) {
+        throw new Error(`task ${payload.namespace}/${payload.name}: payload nodeName ${payload.nodeName} differs from target node ${job.node}`);
+      }
+      const queue = nodeQueueName(job.node);
+      const jobId = taskJobId(payload.uid, payload.attempt);
+      ids.push(jobId);
+      let group = byNode.get(queue);
+      if (!group) byNode.set(queue, (group = []));
+      group.push({
+        name: "task",
+        data: payload,
+        opts: { jobId, attempts: 1, removeOnComplete: this.keepFinished, removeOnFail: this.keepFinished },
+      });
+    }
+    // One addBulk per node queue, all in flight at once (they pipeline on the shared connection).
+    await Promise.all([...byNode].map(([queue, group]) => this.queue(queue).addBulk(group)));
+    return ids;
+  }
+
+  async enqueueSchedule(items: readonly ScheduleItem[]): Promise<void> {
+    if (items.length === 0) return;
+    const jobs = items.map((raw) => {
+      const item = parseScheduleItem(raw);
+      return {
+        name: "plan",
+        data: item,
+        opts: { ...SCHEDULE_JOB_OPTIONS, deduplication: { id: scheduleItemKey(item), keepLastIfActive: true } },
+      };
+    });
+    await this.queue(SCHEDULE_QUEUE).addBulk(jobs);
+  }
+
+  consumeNodeQueue(nodeName: string, handler: TaskHandler, options: ConsumeOptions = {}): QueueConsumer {
+    const queue = nodeQueueName(nodeName);
+    return this.consume(queue, options, (data, ctx) => {
+      const payload = parseTaskJobPayload(data, ctx.jobId);
+      if (payload.nodeName !== nodeName) {
+        throw new InvalidPayloadError(queue, ctx.jobId, [{ field: "nodeName", message: `is ${payload.nodeName}, not this queue's node ${nodeName}` }]);
+      }
+      return () => handler(payload, ctx);
+    }, this.keepFinished);
+  }
+
+  consumeSchedule(handler: ScheduleHandler, options: ConsumeOptions = {}): QueueConsumer {
+    return this.consume(SCHEDULE_QUEUE, options, (data, ctx) => {
+      const item = parseScheduleItem(data, ctx.jobId);
+      return () => handler(item, ctx);
+    }, { count: 1000 });
+  }
+
+  private consume(
+    queue: string,
+    options: ConsumeOptions,
+    prepare: (data: unknown, ctx: JobContext) => () => Promise<void>,
+    keep: KeepJobs,
+  ): QueueConsumer {
+    this.assertOpen();
+    const consumer: BullmqConsumer<C> = new BullmqConsumer<C>(queue, this.plumbing, this.options, options, prepare, keep, () => this.consumers.delete(consumer));
+    this.consumers.add(consumer);
+    return consumer;
+  }
+
+  async removeTaskJob(nodeName: string, jobId: string): Promise<boolean> {
+    return (await this.queue(nodeQueueName(nodeName)).remove(jobId)) === 1;
+  }
+
+  async depth(queueName: string): Promise<QueueDepth> {
+    const c = await this.queue(queueName).getJobCounts("waiting", "active", "delayed", "prioritized", "completed", "failed");
+    return {
+      waiting: c.waiting ?? 0,
+      active: c.active ?? 0,
+      delayed: c.delayed ?? 0,
+      prioritized: c.prioritized ?? 0,
+      completed: c.completed ?? 0,
+      failed: c.failed ?? 0,
+    };
+  }
+
+  close(options: { force?: boolean } = {}): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([...this.consumers].map((c) => c.close(options)));
+      await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+      this.queues.clear();
+      await this.plumbing.closeConnections();
+    })();
+    return this.closing;
+  }
+}
+
+class BullmqConsumer<C> implements QueueConsumer {
+  private readonly worker: AnyWorker;
+  private readonly active = new Set<string>();
+  private closing?: Promise<void>;
+
+  constructor(
+    readonly queue: string,
+    plumbing: BullmqPlumbing<C>,
+    common: CommonQueueOptions,
+    options: ConsumeOptions,
+    prepare: (data: unknown, ctx: JobContext) => () => Promise<void>,
+    keep: KeepJobs,
+    private readonly onClosed: () => void,
+  ) {
+    const onError = options.onError ?? noop;
+    const onInvalid = options.onInvalidPayload ?? ((err: Error) => onError(err));
+    // Three declared parameters: BullMQ passes the abort signal only to processors that take one.
+    const processor = async (job: Job, _token?: string, signal?: AbortSignal): Promise<void> => {
+      const jobId = job.id ?? "";
+      const ctx: JobContext = {
+        jobId,
+        queue,
+        attemptsStarted: Math.max(0, (job.attemptsStarted ?? 1) - 1),
+        signal: signal ?? new AbortController().signal,
+      };
+      let run: () => Promise<void>;
+      try {
+        run = prepare(job.data, ctx);
+      } catch (err) {
+        onInvalid(err as Error, jobId);
+        // Unrecoverable: a malformed payload stays malformed, retrying it is pointless.
+        throw new UnrecoverableError((err as Error).message);
+      }
+      this.active.add(jobId);
+      try {
+        await run();
+      } finally {
+        this.active.delete(jobId);
+      }
+    };
+    this.worker = new Worker(
+      queue,
+      processor,
+      {
+        connection: plumbing.connection,
+        concurrency: options.concurrency ?? 1,
+        drainDelay: plumbing.idlePollSeconds,
+        lockDuration: common.lockDurationMs ?? 30_000,
+        stalledInterval: common.stalledIntervalMs ?? 30_000,
+        runRetryDelay: common.retryDelayMs ?? 1000,
+        maxStalledCount: 1,
+        removeOnComplete: keep,
+        removeOnFail: keep,
+      },
+      plumbing.workerFactory,
+    ) as unknown as AnyWorker;
+    this.worker.on("error", (err: Error) => onError(err));
+  }
+
+  waitUntilReady(): Promise<void> {
+    return this.worker.waitUntilReady();
+  }
+
+  cancel(jobId: string, reason?: string): boolean {
+    return this.worker.cancelJob(jobId, reason);
+  }
+
+  activeJobIds(): string[] {
+    return [...this.active];
+  }
+
+  close(options: { force?: boolean } = {}): Promise<void> {
+    this.closing ??= (async () => {
+      try {
+        if (options.force) this.worker.cancelAllJobs("consumer closed");
+        await this.worker.close(options.force ?? false);
+      } finally {
+        this.onClosed();
+      }
+    })();
+    return this.closing;
+  }
+}

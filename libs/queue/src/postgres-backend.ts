@@ -1,0 +1,91 @@
+import { PostgresConnection, PostgresQueueBackend, type BackendFactory, type IQueueBackend, type QueueBaseOptions } from "bullmq";
+import type { QueueBackend } from "./backend.js";
+import { BullmqQueueBackend, type CommonQueueOptions } from "./bullmq-backend.js";
+
+export interface PostgresQueueBackendOptions extends CommonQueueOptions {
+  /** `postgresql://…` of the database that also holds the control plane's tables. */
+  connectionString: string;
+  /** Schema of BullMQ's tables, kept apart from the control plane's. @defaultValue "bullmq" */
+  schema?: string;
+  /** Create or upgrade BullMQ's schema on connect. @defaultValue true */
+  migrate?: boolean;
+  /** Size of the one query pool shared by every producer and consumer. @defaultValue 10 */
+  poolSize?: number;
+  /**
+   * Seconds an idle consumer waits for a NOTIFY before checking its queue anyway.
+   * @defaultValue 30
+   */
+  idlePollSeconds?: number;
+}
+
+interface SharedPostgres {
+  readonly shared: "eiaas-postgres";
+}
+
+/**
+ * A per-queue backend on the process's one {@link PostgresConnection}. BullMQ's own siblings
+ * (`forQueue`) share it too, but only the connection's owner re-LISTENs when the LISTEN client is
+ * rebuilt after a drop; here every sibling ends its current wait then, so its Worker re-subscribes
+ * on the fresh client at once instead of sleeping through its idle poll.
+ */
+class SharedPostgresQueueBackend extends PostgresQueueBackend {
+  private readonly onInvalidated = () => {
+    void this.disconnectBlocking().then(() => this.reconnectBlocking());
+  };
+
+  constructor(private readonly shared: PostgresConnection, name: string, opts: QueueBaseOptions<SharedPostgres>) {
+    super(shared, name, opts as unknown as QueueBaseOptions<never>, false);
+    shared.on("listenerinvalidated", this.onInvalidated);
+  }
+
+  override async waitForJob(blockTimeout: number): Promise<{ member: string; score: number } | null> {
+    // Every waiting Worker adds a 'notification' listener to the one LISTEN client.
+    const client = (await this.shared.getListenClient()) as unknown as { setMaxListeners?: (n: number) => void };
+    client.setMaxListeners?.(0);
+    return super.waitForJob(blockTimeout);
+  }
+
+  override async close(): Promise<void> {
+    this.shared.off("listenerinvalidated", this.onInvalidated);
+    // Wake a blocked wait: with a shared connection nothing else would end it before its timer.
+    await this.disconnectBlocking();
+  }
+}
+
+/**
+ * BullMQ on its Postgres backend (the embedded default without Redis): every Queue and Worker of
+ * the process shares one pool of `poolSize` connections plus one LISTEN connection, however many
+ * node queues it consumes.
+ */
+export function createPostgresQueueBackend(options: PostgresQueueBackendOptions): QueueBackend {
+  const onError = options.onError ?? (() => undefined);
+  let shared: PostgresConnection | undefined;
+  const connection = (): PostgresConnection => {
+    if (!shared) {
+      shared = new PostgresConnection({
+        connectionString: options.connectionString,
+        max: options.poolSize ?? 10,
+        schema: options.schema ?? "bullmq",
+        ...(options.migrate === false ? { skipMigrations: true } : { migrate: true }),
+      });
+      // One listener per sibling backend: many consumers are expected, not a leak.
+      shared.setMaxListeners(0);
+      shared.on("error", onError);
+    }
+    return shared;
+  };
+  const factory: BackendFactory<IQueueBackend, SharedPostgres> = (name, opts) => new SharedPostgresQueueBackend(connection(), name, opts);
+  return new BullmqQueueBackend<SharedPostgres>(
+    {
+      kind: "postgres",
+      connection: { shared: "eiaas-postgres" },
+      producerFactory: factory,
+      workerFactory: factory,
+      idlePollSeconds: options.idlePollSeconds ?? 30,
+      closeConnections: async () => {
+        await shared?.close();
+      },
+    },
+    options,
+  );
+}
