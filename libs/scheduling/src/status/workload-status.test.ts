@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import { planInference } from "../inference/planner.js";
+import { planTraining } from "../training/planner.js";
+import { cloud, device, model, service, snapshot, trainingJob, workedFleet, workedModel } from "../testing/builders.js";
+import { inferenceServiceStatus, trainingJobStatus } from "./workload-status.js";
+
+describe("workload status", () => {
+  it("a placed service is Scheduled with its plan", () => {
+    const plan = planInference(snapshot(workedFleet(40)), service("svc"), workedModel());
+    const st = inferenceServiceStatus(plan, { now: "2026-11-26T00:00:00Z", observedGeneration: 3 });
+    expect(st).toMatchObject({
+      phase: "Scheduled",
+      observedGeneration: 3,
+      conditions: [{ type: "Scheduled", status: "True", reason: "Scheduled", lastTransitionTime: "2026-11-26T00:00:00Z", observedGeneration: 3 }],
+      plan: { clients: [{ client: "dev", split: 2 }] },
+    });
+  });
+
+  it("an infeasible one stays Pending with reason Unschedulable and no plan", () => {
+    const plan = planInference(snapshot(workedFleet(40)), service("svc", { slo: { latencyMs: 10 } }), workedModel());
+    const st = inferenceServiceStatus(plan);
+    expect(st.phase).toBe("Pending");
+    expect(st.plan).toBeUndefined();
+    expect(st.conditions).toEqual([{ type: "Scheduled", status: "False", reason: "Unschedulable", message: expect.stringContaining("client dev: slo") }]);
+  });
+
+  it("training jobs get the same shape", () => {
+    const nodes = [cloud("c"), device("d", "c", { labels: { data: "yes" }, network: { uplinkMbps: 1, downlinkMbps: 1, rttMs: 0 } })];
+    const ok = trainingJobStatus(planTraining(snapshot(nodes), trainingJob("t"), model()));
+    expect(ok).toMatchObject({ phase: "Scheduled", plan: { participants: ["d"], aggregator: "c", localSteps: 1 } });
+    const bad = trainingJobStatus(planTraining(snapshot(nodes), trainingJob("t", { participants: { min: 2 } }), model()));
+    expect(bad).toMatchObject({ phase: "Pending", conditions: [{ status: "False", reason: "Unschedulable" }] });
+  });
+});
