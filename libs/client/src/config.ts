@@ -90,9 +90,12 @@ export async function loadConfig(path: string = defaultConfigPath()): Promise<Ei
   if (d.kind !== undefined && d.kind !== "Config") throw new ConfigError(`the config file ${path}: kind must be Config`);
   if (d.contexts !== undefined && d.contexts !== null && !Array.isArray(d.contexts)) throw new ConfigError(`the config file ${path}: contexts must be a list`);
   const contexts = ((d.contexts as unknown[] | null | undefined) ?? []).map((c, i) => checkContext(c, i, path));
-  const config: EiaasConfig = { apiVersion: CONFIG_API_VERSION, kind: "Config", contexts };
-  if (typeof d.currentContext === "string" && d.currentContext) config.currentContext = d.currentContext;
-  return config;
+  return {
+    apiVersion: CONFIG_API_VERSION,
+    kind: "Config",
+    ...(typeof d.currentContext === "string" && d.currentContext ? { currentContext: d.currentContext } : {}),
+    contexts,
+  };
 }
 
 /** Writes the config atomically with mode 0600 (it holds bearer tokens), creating its directory. */

@@ -27,6 +27,11 @@ export interface WatchOptions {
   initialBackoffMs?: number;
   /** Told about every reconnect, e.g. to show progress. */
   onReconnect?: (info: ReconnectInfo) => void;
+  /**
+   * Called once the events of a full list have been delivered (at the start, and after each relist
+   * on 410): what was delivered until then is the complete current state.
+   */
+  onSync?: () => void;
 }
 
 export interface ReconnectInfo {
@@ -80,6 +85,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export class Watch<T = AnyObject> implements AsyncIterable<WatchEvent<T>> {
   private rv: string | undefined;
   private readonly seen = new Map<string, Seen>();
+  /** Versions of deletions delivered, so a repeat after a reconnect is dropped. */
+  private readonly tombstones = new Map<string, string>();
   private current: IncomingMessage | undefined;
   private stopped = false;
 
@@ -201,17 +208,21 @@ export class Watch<T = AnyObject> implements AsyncIterable<WatchEvent<T>> {
     return { key: `${meta.namespace ?? ""}/${meta.name ?? ""}`, rv };
   }
 
-  /** Records an event; answers it unless it repeats one already delivered (after a reconnect). */
+  /** Records an event; answers it unless it repeats (or predates) one already delivered. */
   private accept(type: WatchEventType, object: any): WatchEvent<T> | undefined {
     const { key, rv } = this.describe(object);
     const prev = this.seen.get(key);
+    const tomb = this.tombstones.get(key);
     if (rv) this.advance(rv);
+    const stale = (known: string | undefined) => known !== undefined && rv !== "" && !rvLess(known, rv);
     if (type === "DELETED") {
-      if (!prev) return undefined;
+      if (stale(tomb) || (prev && rv && rvLess(rv, prev.rv))) return undefined;
       this.seen.delete(key);
+      if (rv) this.tombstones.set(key, rv);
       return { type, object };
     }
-    if (prev && rv && !rvLess(prev.rv, rv)) return undefined;
+    if (stale(prev?.rv) || stale(tomb)) return undefined;
+    this.tombstones.delete(key);
     this.seen.set(key, { rv, object });
     return { type, object } as WatchEvent<T>;
   }
@@ -250,9 +261,11 @@ export class Watch<T = AnyObject> implements AsyncIterable<WatchEvent<T>> {
       this.seen.delete(key);
       out.push({ type: "DELETED", object: prev.object as T });
     }
+    this.tombstones.clear();
     // The list's version, not the newest object's: changes after the list are still to come.
     this.rv = listRv || this.rv;
     yield* out;
+    this.opts.onSync?.();
   }
 }
 

@@ -5,8 +5,8 @@ import { CliError } from "../cli/errors.js";
 export type OutputFormat = "table" | "wide" | "json" | "yaml" | "name";
 
 /** Parses `-o`; kubectl's message for anything else. */
-export function parseOutput(value: string | undefined, allowed: readonly OutputFormat[] = ["table", "wide", "json", "yaml", "name"]): OutputFormat {
-  const v = (value ?? "table") as OutputFormat;
+export function parseOutput<F extends OutputFormat = OutputFormat>(value: string | undefined, allowed: readonly F[] = ["table", "wide", "json", "yaml", "name"] as F[]): F {
+  const v = (value ?? "table") as F;
   if (!allowed.includes(v)) {
     const shown = allowed.filter((f) => f !== "table");
     throw new CliError(`unable to match a printer suitable for the output format "${value}", allowed formats are: ${shown.join(",")}`);

@@ -1,0 +1,132 @@
+import type { Command } from "commander";
+import { lookupKind, type KindInfo } from "@eiaas/api";
+import { ApiRequestError, type AnyObject, type Table } from "@eiaas/client";
+import { CliError, reportError } from "../cli/errors.js";
+import { action, withSession, type Session } from "../cli/session.js";
+import { formatObjects, parseOutput, type OutputFormat } from "../output/printers.js";
+import { tableHeader, tableRows, type TableView } from "../output/server-table.js";
+import { colourEnabled } from "../output/style.js";
+import { formatTable } from "../output/table.js";
+import { isTokenKind, printTokens } from "./token.js";
+import { watchObjects } from "./get-watch.js";
+
+export interface GetOptions {
+  output?: string;
+  selector?: string;
+  fieldSelector?: string;
+  headers: boolean;
+  watch?: boolean;
+  watchOnly?: boolean;
+  outputWatchEvents?: boolean;
+  showLabels?: boolean;
+}
+
+/** Resolves a kind name as typed on the command line (plural, singular, short name, `nodes`). */
+export function kindArg(name: string): KindInfo {
+  const kind = lookupKind(name);
+  if (!kind) throw new CliError(`the server doesn't have a resource type "${name}"`);
+  return kind;
+}
+
+/** The namespace a command acts in: undefined for cluster-scoped kinds and with -A. */
+export function namespaceFor(kind: KindInfo, s: Session): string | undefined {
+  return kind.namespaced && !s.allNamespaces ? s.namespace : undefined;
+}
+
+function noResources(kind: KindInfo, ns: string | undefined): void {
+  process.stderr.write(kind.namespaced && ns !== undefined ? `No resources found in ${ns} namespace.\n` : "No resources found\n");
+}
+
+async function getTables(s: Session, kind: KindInfo, ns: string | undefined, names: string[], opts: GetOptions): Promise<{ tables: Table[]; failed: boolean }> {
+  if (names.length === 0) {
+    return { tables: [await s.client.table(kind, { ...(ns !== undefined ? { namespace: ns } : {}), ...selectors(opts) })], failed: false };
+  }
+  const tables: Table[] = [];
+  let failed = false;
+  for (const name of names) {
+    try {
+      tables.push(await s.client.table(kind, { ...(ns !== undefined ? { namespace: ns } : {}), name }));
+    } catch (err) {
+      if (!(err instanceof ApiRequestError)) throw err;
+      // As kubectl: report each missing object and go on with the others.
+      reportError(err);
+      failed = true;
+    }
+  }
+  return { tables, failed };
+}
+
+function selectors(opts: GetOptions): { labelSelector?: string; fieldSelector?: string } {
+  return { ...(opts.selector ? { labelSelector: opts.selector } : {}), ...(opts.fieldSelector ? { fieldSelector: opts.fieldSelector } : {}) };
+}
+
+async function getObjects(s: Session, kind: KindInfo, ns: string | undefined, names: string[], opts: GetOptions): Promise<{ objects: AnyObject[]; failed: boolean }> {
+  if (names.length === 0) {
+    const list = await s.client.listAll(kind, { ...(ns !== undefined ? { namespace: ns } : {}), ...selectors(opts) });
+    return { objects: list.items, failed: false };
+  }
+  const objects: AnyObject[] = [];
+  let failed = false;
+  for (const name of names) {
+    try {
+      objects.push(await s.client.get(kind, name, ns !== undefined ? { namespace: ns } : {}));
+    } catch (err) {
+      if (!(err instanceof ApiRequestError)) throw err;
+      reportError(err);
+      failed = true;
+    }
+  }
+  return { objects, failed };
+}
+
+async function get(s: Session, kindName: string, names: string[], opts: GetOptions): Promise<void> {
+  const format: OutputFormat = parseOutput(opts.output);
+  const kind = kindArg(kindName);
+  if (s.allNamespaces && names.length > 0) throw new CliError("a resource cannot be retrieved by name across all namespaces");
+  const ns = namespaceFor(kind, s);
+  const view: TableView = { wide: format === "wide", namespace: kind.namespaced && ns === undefined, labels: opts.showLabels === true };
+  if (opts.watch || opts.watchOnly) {
+    if (names.length > 1) throw new CliError(`watch is only supported on individual resources and resource collections, but ${names.length} resources were named`);
+    await watchObjects(s, kind, ns, names[0], { format, view, headers: opts.headers, watchOnly: opts.watchOnly === true, events: opts.outputWatchEvents === true, ...selectors(opts) });
+    return;
+  }
+  if (format === "table" || format === "wide") {
+    const { tables, failed } = await getTables(s, kind, ns, names, opts);
+    const first = tables[0];
+    const rows = tables.flatMap((t) => tableRows(t, view));
+    if (first && rows.length > 0) {
+      process.stdout.write(formatTable(rows, { ...(opts.headers ? { header: tableHeader(first, view) } : {}), colour: colourEnabled(format) }));
+    } else if (names.length === 0) noResources(kind, ns);
+    if (failed) process.exitCode = 1;
+    return;
+  }
+  const { objects, failed } = await getObjects(s, kind, ns, names, opts);
+  if (objects.length === 0 && names.length === 0 && format === "name") noResources(kind, ns);
+  else if (objects.length > 0 || names.length === 0) process.stdout.write(formatObjects(objects, format, names.length !== 1));
+  if (failed) process.exitCode = 1;
+}
+
+export function registerGet(program: Command): void {
+  program
+    .command("get")
+    .argument("<kind>", "kind: plural, singular or short name (nodes, tenants, models, isvc, tj, tasks, events; tokens TENANT; bootstraptokens)")
+    .argument("[names...]", "only these objects (for tokens: the tenant)")
+    .description("Display one or many resources")
+    .option("-o, --output <format>", "table (default), wide, json, yaml or name")
+    .option("-l, --selector <selector>", "label selector, e.g. tier=device,app in (a,b)")
+    .option("--field-selector <selector>", "field selector, e.g. status.phase=Running,spec.nodeName=edge-1")
+    .option("--no-headers", "omit the header line")
+    .option("--show-labels", "add a LABELS column")
+    .option("-w, --watch", "after listing, watch for changes (survives reconnects)")
+    .option("--watch-only", "watch for changes without listing first")
+    .option("--output-watch-events", "with --watch, show the event type (ADDED, MODIFIED, DELETED)")
+    .addHelpText("after", "\nExamples:\n  eictl get nodes -o wide\n  eictl get isvc -A\n  eictl get tasks --field-selector spec.nodeName=edge-1 -w\n  eictl get tokens demo")
+    .action(
+      action(async (kindName: string, names: string[], opts: GetOptions, cmd: Command) => {
+        await withSession(cmd, async (s) => {
+          if (isTokenKind(kindName)) await printTokens(s, kindName, names, opts);
+          else await get(s, kindName, names, opts);
+        });
+      }),
+    );
+}
