@@ -118,7 +118,7 @@ with lookup), else a new random one. Arguments: (list GIVEN OLD_SECRET_DATA KEY 
       key: redis-url
       {{- end }}
 {{- end }}
-{{- include "eiaas.observabilityEnv" . }}
+{{ include "eiaas.observabilityEnv" . }}
 {{- end -}}
 
 {{/* Logs, traces and metrics settings (also used by the agents, which have no database). */}}
