@@ -66,6 +66,8 @@ const SCHEDULE_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { count: 1000 },
 };
 
+const REMOVABLE_STATES = new Set<string>(["waiting", "wait", "delayed", "prioritized", "paused"]);
+
 function noop(): void {}
 
 // BullMQ's classes are generic over backend and connection types; ours vary per backend.
@@ -178,7 +180,12 @@ export class BullmqQueueBackend<C> implements QueueBackend {
   }
 
   async removeTaskJob(nodeName: string, jobId: string): Promise<boolean> {
-    return (await this.queue(nodeQueueName(nodeName)).remove(jobId)) === 1;
+    const q = this.queue(nodeQueueName(nodeName));
+    // BullMQ's remove also answers 1 for an absent job and removes finished ones; look first.
+    const state = await q.getJobState(jobId);
+    if (!REMOVABLE_STATES.has(state)) return false;
+    // 0 when a consumer locked it in the meantime.
+    return (await q.remove(jobId)) === 1;
   }
 
   async depth(queueName: string): Promise<QueueDepth> {

@@ -1,0 +1,188 @@
+// The behaviour both QueueBackend implementations must share, run by redis-backend.test.ts and
+// postgres-backend.test.ts against real servers.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { QueueBackend } from "./backend.js";
+import type { TaskJobPayload } from "./payloads.js";
+import { deferred, taskJob, waitFor, type Deferred } from "./test-support.js";
+
+export interface ContractFixture {
+  /** A fresh backend on the shared test server (closed by the contract). */
+  backend(): QueueBackend;
+  /** Adds a job with arbitrary data bypassing validation (a buggy or hostile producer). */
+  addRaw(queue: string, jobId: string, data: unknown): Promise<void>;
+  close?(): Promise<void>;
+}
+
+let seq = 0;
+/** Node names unique across the contract's tests (they share one queue keyspace). */
+const nodeName = (label: string) => `${label}-${process.pid}-${++seq}`;
+
+export function queueBackendContract(label: string, setup: () => Promise<ContractFixture>): void {
+  describe(`${label} queue backend`, () => {
+    let fx: ContractFixture;
+    let producer: QueueBackend;
+    let consumer: QueueBackend;
+    beforeAll(async () => {
+      fx = await setup();
+      producer = fx.backend();
+      consumer = fx.backend();
+    });
+    afterAll(async () => {
+      await consumer?.close({ force: true });
+      await producer?.close();
+      await fx?.close?.();
+    });
+
+    it("enqueues idempotently by <taskUid>.<attempt>", async () => {
+      const node = nodeName("idem");
+      const ids = await producer.enqueueTasks([taskJob(node, "a"), taskJob(node, "a"), taskJob(node, "b"), taskJob(node, "a", 1)]);
+      expect(ids).toEqual(["a-uid.0", "a-uid.0", "b-uid.0", "a-uid.1"]);
+      await producer.enqueueTasks([taskJob(node, "a"), taskJob(node, "b")]);
+      expect((await producer.depth(`node.${node}`)).waiting).toBe(3);
+    });
+
+    it("rejects a dispatch whose payload is malformed or names another node", async () => {
+      const node = nodeName("bad");
+      await expect(producer.enqueueTasks([taskJob(node, "x", 0, { role: "boss" })])).rejects.toThrow(/role/);
+      await expect(producer.enqueueTasks([{ node, payload: taskJob("elsewhere", "x").payload }])).rejects.toThrow(/differs from target node/);
+      expect((await producer.depth(`node.${node}`)).waiting).toBe(0);
+    });
+
+    it("consumes with the given concurrency and completes or fails jobs by the handler's outcome", async () => {
+      const node = nodeName("conc");
+      const gates = new Map<string, Deferred>();
+      let running = 0;
+      let maxRunning = 0;
+      const seen: string[] = [];
+      const c = consumer.consumeNodeQueue(
+        node,
+        async (p: TaskJobPayload, ctx) => {
+          expect(ctx.jobId).toBe(`${p.uid}.${p.attempt}`);
+          seen.push(p.name);
+          running++;
+          maxRunning = Math.max(maxRunning, running);
+          const gate = deferred();
+          gates.set(p.name, gate);
+          try {
+            await gate.promise;
+            if (p.env.FAIL) throw new Error("task failed");
+          } finally {
+            running--;
+          }
+        },
+        { concurrency: 3 },
+      );
+      await c.waitUntilReady();
+      await producer.enqueueTasks([0, 1, 2, 3, 4, 5].map((i) => taskJob(node, `t${i}`, 0, i === 5 ? { env: { FAIL: "1" } } : {})));
+      await waitFor(() => running === 3, "three jobs running");
+      expect((await producer.depth(`node.${node}`)).active).toBe(3);
+      expect(c.activeJobIds().sort()).toEqual(seen.map((n) => `${n}-uid.0`).sort());
+      for (let released = 0; released < 6; released++) {
+        const name = await waitFor(() => [...gates.keys()][0], "a running job");
+        gates.get(name)!.resolve();
+        gates.delete(name);
+      }
+      await waitFor(async () => {
+        const d = await producer.depth(`node.${node}`);
+        return d.completed === 5 && d.failed === 1;
+      }, "all jobs finished");
+      expect(maxRunning).toBe(3);
+      expect(seen.sort()).toEqual(["t0", "t1", "t2", "t3", "t4", "t5"]);
+      await c.close();
+    });
+
+    it("fails a malformed job without calling the handler, and goes on with the next", async () => {
+      const node = nodeName("malformed");
+      const invalid: string[] = [];
+      const handled: string[] = [];
+      await fx.addRaw(`node.${node}`, "junk.0", { hello: "world" });
+      await fx.addRaw(`node.${node}`, "other.0", taskJob("someone-else", "other").payload);
+      await producer.enqueueTasks([taskJob(node, "fine")]);
+      const c = consumer.consumeNodeQueue(node, async (p) => void handled.push(p.name), {
+        onInvalidPayload: (err, jobId) => invalid.push(`${jobId}: ${err.message}`),
+      });
+      await waitFor(() => handled.length === 1 && invalid.length === 2, "the good job handled and the bad ones rejected");
+      expect(handled).toEqual(["fine"]);
+      expect(invalid[0]).toMatch(/^junk\.0: invalid node job payload \(job junk\.0\): namespace: /);
+      expect(invalid[1]).toMatch(/^other\.0: .*nodeName: is someone-else, not this queue's node/);
+      await waitFor(async () => (await producer.depth(`node.${node}`)).failed === 2, "bad jobs failed");
+      await c.close();
+    });
+
+    it("aborts a cancelled job's signal", async () => {
+      const node = nodeName("cancel");
+      const started = deferred();
+      const aborted = deferred<string>();
+      const c = consumer.consumeNodeQueue(node, async (_p, ctx) => {
+        started.resolve();
+        await new Promise<void>((_, reject) =>
+          ctx.signal.addEventListener("abort", () => {
+            aborted.resolve(String(ctx.signal.reason));
+            reject(new Error("cancelled"));
+          }),
+        );
+      });
+      await producer.enqueueTasks([taskJob(node, "long")]);
+      await started.promise;
+      expect(c.cancel("nope.0")).toBe(false);
+      expect(c.cancel("long-uid.0", "task deleted")).toBe(true);
+      expect(await aborted.promise).toMatch(/task deleted/);
+      await waitFor(async () => (await producer.depth(`node.${node}`)).failed === 1, "cancelled job failed");
+      await c.close();
+    });
+
+    it("removes a waiting dispatch job, not an absent, active or finished one", async () => {
+      const node = nodeName("remove");
+      await producer.enqueueTasks([taskJob(node, "gone")]);
+      expect(await producer.removeTaskJob(node, "gone-uid.0")).toBe(true);
+      expect(await producer.removeTaskJob(node, "gone-uid.0")).toBe(false);
+      expect((await producer.depth(`node.${node}`)).waiting).toBe(0);
+
+      const gate = deferred();
+      const started = deferred();
+      const c = consumer.consumeNodeQueue(node, async (p) => {
+        if (p.name === "busy") {
+          started.resolve();
+          await gate.promise;
+        }
+      });
+      await producer.enqueueTasks([taskJob(node, "busy")]);
+      await started.promise;
+      expect(await producer.removeTaskJob(node, "busy-uid.0")).toBe(false);
+      gate.resolve();
+      await waitFor(async () => (await producer.depth(`node.${node}`)).completed === 1, "busy job completed");
+      expect(await producer.removeTaskJob(node, "busy-uid.0")).toBe(false);
+      expect((await producer.depth(`node.${node}`)).completed).toBe(1);
+      await c.close();
+    });
+
+    it("coalesces schedule items per workload and delivers them", async () => {
+      const s = fx.backend();
+      try {
+        const item = { kind: "InferenceService" as const, namespace: "acme", name: `svc-${seq++}` };
+        await s.enqueueSchedule([item, item, { ...item, reason: "updated" }, { ...item, kind: "TrainingJob" as const }]);
+        expect((await s.depth("schedule")).waiting).toBe(2);
+        const got: string[] = [];
+        const c = s.consumeSchedule(async (i) => void got.push(`${i.kind}/${i.name}`));
+        await waitFor(() => got.length === 2, "both schedule items");
+        expect(got.sort()).toEqual([`InferenceService/${item.name}`, `TrainingJob/${item.name}`]);
+        await c.close();
+      } finally {
+        await s.close();
+      }
+    });
+
+    it("serves many node queues from one backend", async () => {
+      const fleet = fx.backend();
+      try {
+        const nodes = Array.from({ length: 50 }, () => nodeName("fleet"));
+        const got = new Set<string>();
+        for (const n of nodes) fleet.consumeNodeQueue(n, async (p) => void got.add(p.nodeName));
+        await producer.enqueueTasks(nodes.map((n) => taskJob(n, "work")));
+        await waitFor(() => got.size === nodes.length, "every node's job");
+      } finally {
+        await fleet.close();
+      }
+    });
+  });
+}

@@ -1,0 +1,62 @@
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testRedisUrl } from "@eiaas/testing";
+import { queueBackendContract } from "./backend-contract.js";
+import { createRedisQueueBackend } from "./redis-backend.js";
+import { flushDb, taskJob, waitFor, withDb } from "./test-support.js";
+
+// Database 50 of the shared test Redis belongs to this file.
+const url = () => withDb(testRedisUrl(), 50);
+
+queueBackendContract("redis", async () => {
+  await flushDb(url());
+  const raw = new Redis(url(), { maxRetriesPerRequest: null });
+  const queues: Queue[] = [];
+  return {
+    backend: () => createRedisQueueBackend({ url: url() }),
+    addRaw: async (queue, jobId, data) => {
+      const q = new Queue(queue, { connection: raw });
+      queues.push(q);
+      await q.add("task", data, { jobId });
+    },
+    close: async () => {
+      await Promise.all(queues.map((q) => q.close()));
+      raw.disconnect();
+    },
+  };
+});
+
+describe("redis queue backend connections", () => {
+  let admin: Redis;
+  beforeAll(() => {
+    admin = new Redis(url());
+  });
+  afterAll(() => admin.disconnect());
+
+  const clientsNamed = async (name: string) =>
+    String(await admin.client("LIST"))
+      .split("\n")
+      .filter((l) => l.includes(` name=${name} `)).length;
+
+  it("consumes 300 node queues over a fixed number of connections", async () => {
+    const fleet = createRedisQueueBackend({ url: url(), redisOptions: { connectionName: "eiaas-fleet-test" } });
+    const producer = createRedisQueueBackend({ url: url() });
+    try {
+      const nodes = Array.from({ length: 300 }, (_, i) => `big-fleet-${i}`);
+      const got = new Set<string>();
+      const consumers = nodes.map((n) => fleet.consumeNodeQueue(n, async (p) => void got.add(p.nodeName), { concurrency: 2 }));
+      await Promise.all(consumers.map((c) => c.waitUntilReady()));
+      await producer.enqueueTasks(nodes.map((n) => taskJob(n, "work")));
+      await waitFor(() => got.size === nodes.length, "a job on every node");
+      // One shared consumer connection plus the multiplexer's blocking one (no producer use yet).
+      expect(await clientsNamed("eiaas-fleet-test")).toBe(2);
+      await fleet.depth("node.big-fleet-0");
+      expect(await clientsNamed("eiaas-fleet-test")).toBe(3);
+    } finally {
+      await fleet.close();
+      await producer.close();
+    }
+    await waitFor(async () => (await clientsNamed("eiaas-fleet-test")) === 0, "connections closed");
+  });
+});
