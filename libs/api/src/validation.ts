@@ -13,7 +13,9 @@ export function issuesToCauses(error: z.ZodError, prefix = ""): StatusCause[] {
         reason: "FieldValueInvalid",
       };
     }
-    if (issue.code === "invalid_type" && issue.input === undefined) {
+    // zod 4 leaves `input` out of issues unless asked (reportInput), so a missing value is told
+    // apart from a wrong one by the message zod writes for it.
+    if (issue.code === "invalid_type" && (("input" in issue && issue.input === undefined) || / received undefined$/.test(issue.message))) {
       return { field: path, message: "Required value", reason: "FieldValueRequired" };
     }
     return { field: path, message: issue.message, reason: "FieldValueInvalid" };

@@ -55,3 +55,5 @@ export { dominantShare, effectivePriority, orderQueue, weightedDominantShare, ty
 export { selectPreemptionVictims, type PreemptionOptions, type PreemptionResult } from "./tenancy/preemption.js";
 
 export { inferenceServiceStatus, scheduledCondition, trainingJobStatus, type StatusOptions } from "./status/workload-status.js";
+
+export { planWorkloads, type ModelLike, type PlanWorkloadsInput, type Workload, type WorkloadResult } from "./cycle.js";

@@ -72,7 +72,7 @@ const profileFor = (n: number) =>
 
 const exitsFor = (n: number) =>
   n < 2
-    ? fc.constant([])
+    ? fc.constant([] as { afterLayer: number; accuracy: number; head: { flops: number; outputBytes: number; memoryMiB: number; profiles: { hardware: string; latencyMs: number }[] } }[])
     : fc.array(
         fc.record({
           afterLayer: fc.integer({ min: 1, max: n - 1 }),
