@@ -858,6 +858,8 @@ describe("helm/eiaas: values and schema", () => {
       { redis: { enabled: false }, externalRedis: { existingSecret: "redis", existingSecretKey: "url" } },
       { apiServer: { ingress: { enabled: true, className: "nginx", host: "eiaas.example.org" } }, agent: { admissionPolicy: { enabled: true } } },
       { otel: { endpoint: "http://otel-collector:4318" }, adminToken: { value: "0123456789abcdef0123" } },
+      // Helm adds `global` when the chart is a dependency of another.
+      { global: { imageRegistry: "registry.example.org" } },
     ];
     for (const over of good) {
       const ok = validate(deepMerge(defaultValues(), over));
@@ -986,6 +988,7 @@ describe("helm/eiaas: rendered with default values", () => {
     expect(c.args).toEqual(["api-server"]);
     expect(c.livenessProbe?.httpGet).toMatchObject({ path: "/livez", scheme: "HTTPS", port: "https" });
     expect(c.readinessProbe?.httpGet).toMatchObject({ path: "/readyz", scheme: "HTTPS", port: "https" });
+    expect(c.startupProbe?.httpGet).toMatchObject({ path: "/livez", scheme: "HTTPS", port: "https" });
     expect(c.ports).toEqual([{ name: "https", containerPort: 8443, protocol: "TCP" }]);
     const env = envOf(c);
     expect(env.get("EIAAS_PORT")?.value).toBe("8443");
