@@ -34,6 +34,7 @@ export {
   feasibleNodes,
   feasibleNodesToFind,
   filterNode,
+  passingNodes,
   reserveTask,
   scheduleTask,
   scheduleTasks,

@@ -117,6 +117,15 @@ export function feasibleNodes(
   return { nodes, reasons: sortReasons(counts) };
 }
 
+/** Every node that passes the filters, in index (= name) order, through the filters' fast paths. */
+export function passingNodes(snapshot: Snapshot, task: TaskRequest, options: Omit<ScheduleOptions, "startIndex"> = {}): Int32Array {
+  const filters = prepareFilters(snapshot, task, options.profile ?? DEFAULT_PROFILE, options.skipAllocationFilters ?? false);
+  const list = Int32Array.from({ length: snapshot.nodes.length }, (_, i) => i);
+  let count = list.length;
+  for (let f = 0; f < filters.length && count > 0; f++) count = keep(filters[f]!, list, count);
+  return list.slice(0, count);
+}
+
 /** Why a given node fails the filters for a task, or undefined when it passes. */
 export function filterNode(snapshot: Snapshot, task: TaskRequest, nodeIndex: number, options: Omit<ScheduleOptions, "startIndex"> = {}): string | undefined {
   return firstFailure(prepareFilters(snapshot, task, options.profile ?? DEFAULT_PROFILE, options.skipAllocationFilters ?? false), nodeIndex);

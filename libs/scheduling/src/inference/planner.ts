@@ -1,6 +1,6 @@
 import { matchesLabelSelector, type ClientPlan, type ModelSpec } from "@eiaas/api";
 import { compileModel, type Chain } from "../cost/chains.js";
-import { feasibleNodes } from "../framework/schedule.js";
+import { feasibleNodes, passingNodes } from "../framework/schedule.js";
 import type { SchedulingProfile, TaskRequest } from "../framework/types.js";
 import { LOAD_ANNOTATION, PRIORITY_ANNOTATION } from "../snapshot/build.js";
 import type { Snapshot } from "../snapshot/snapshot.js";
@@ -73,16 +73,17 @@ export function planInference(
     nodeSelector: spec.nodeSelector,
     tolerations: spec.tolerations,
   };
-  const serverScan = feasibleNodes(snapshot, probe, { profile: options.profile, skipAllocationFilters: true });
-  const servers = Int32Array.from(serverScan.nodes);
+  const scanOptions = { profile: options.profile, skipAllocationFilters: true };
+  const servers = passingNodes(snapshot, probe, scanOptions);
+  const serverList = [...servers];
   const ctx: ServiceContext = {
     snapshot,
     chains,
     chainTotal: compiled.chains.length,
     variantRank: variantRanks(compiled.chains),
     servers,
-    serverIsCloud: Uint8Array.from(serverScan.nodes, (i) => (nodes[i]!.tier === "cloud" ? 1 : 0)),
-    serverRankOf: new Map(serverScan.nodes.map((i, k) => [i, k])),
+    serverIsCloud: Uint8Array.from(serverList, (i) => (nodes[i]!.tier === "cloud" ? 1 : 0)),
+    serverRankOf: new Map(serverList.map((i, k) => [i, k])),
     objective: objectiveCode(spec.objective),
     sloLatencyMs: spec.slo.latencyMs ?? Infinity,
     maxDeviceEnergyMj: spec.slo.maxDeviceEnergyMj ?? Infinity,
@@ -112,7 +113,8 @@ export function planInference(
   }
   if (failures.length > 0) {
     snapshot.rollback(mark);
-    const filtered = serverScan.reasons.filter((r) => !r.reason.startsWith("node(s) had a tier"));
+    // Why servers were left out matters only now, so it is worked out only now.
+    const filtered = feasibleNodes(snapshot, probe, scanOptions).reasons.filter((r) => !r.reason.startsWith("node(s) had a tier"));
     const servers = filtered.length > 0 ? `; servers filtered out: ${filtered.map((r) => `${r.count} ${r.reason}`).join(", ")}` : "";
     const message = `${failures.length}/${clients.length} client(s) cannot be placed: ${failures.map((f) => f.message).join("; ")}${servers}`;
     return fail(failures, message);

@@ -1,5 +1,5 @@
 import type { FilterPlugin } from "../framework/types.js";
-import { tierBit } from "../snapshot/snapshot.js";
+import { tierBit } from "../snapshot/node.js";
 
 /**
  * The node's tier must be one the task allows, and a task that receives raw data must stay inside
@@ -21,12 +21,21 @@ export const tierPrivacy: FilterPlugin = {
     const boundary = raw?.boundary ?? "cloud";
     const sources = new Set<number>((raw?.from ?? []).map((n) => snapshot.nodeIndex(n)));
     const cloud = tierBit("cloud");
+    const reason = (i: number) => {
+      if ((bits[i]! & mask) === 0) return "node(s) had a tier the task does not allow";
+      if (boundary === "device" && !sources.has(i)) return "node(s) were outside the raw-data privacy boundary (device)";
+      if (boundary === "edge" && bits[i] === cloud) return "node(s) were outside the raw-data privacy boundary (edge)";
+      return undefined;
+    };
     return {
-      reason(i) {
-        if ((bits[i]! & mask) === 0) return "node(s) had a tier the task does not allow";
-        if (boundary === "device" && !sources.has(i)) return "node(s) were outside the raw-data privacy boundary (device)";
-        if (boundary === "edge" && bits[i] === cloud) return "node(s) were outside the raw-data privacy boundary (edge)";
-        return undefined;
+      reason,
+      keep(list, count) {
+        let w = 0;
+        for (let k = 0; k < count; k++) {
+          const i = list[k]!;
+          if (reason(i) === undefined) list[w++] = i;
+        }
+        return w;
       },
     };
   },

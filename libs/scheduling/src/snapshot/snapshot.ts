@@ -1,66 +1,10 @@
-import type { NodeTier, TaskRole, Taint } from "@eiaas/api";
+import { makeNode, tierBit } from "./node.js";
 import { SchedulingError } from "../errors.js";
-import type { ResourceVector, SnapshotNode, SnapshotTask, SnapshotTenant, TenantQuotaLimits } from "./types.js";
+import type { NodeInit, ResourceVector, SnapshotInit, SnapshotNode, SnapshotTask, SnapshotTenant, TaskInit, TenantInit } from "./types.js";
 
-/** Plain description of a node, before indexing. Every optional field defaults to 0 / empty. */
-export interface NodeInit {
-  name: string;
-  tier: NodeTier;
-  parent?: string;
-  hardware?: string;
-  labels?: Record<string, string>;
-  taints?: readonly Taint[];
-  /** Default true. */
-  ready?: boolean;
-  unschedulable?: boolean;
-  capacity?: Partial<ResourceVector & { acceleratorTops: number }>;
-  gflops?: number;
-  power?: Partial<{ computeW: number; transmitW: number; idleW: number }>;
-  network?: Partial<{ uplinkMbps: number; downlinkMbps: number; rttMs: number }>;
-  /** Allocation not explained by `tasks` (e.g. from `status.allocated`). */
-  allocated?: Partial<ResourceVector & { load: number }>;
-}
-
-export interface TenantInit {
-  name: string;
-  /** Default 1. */
-  weight?: number;
-  quota?: TenantQuotaLimits;
-  maxPriority?: number;
-  /** Usage not explained by `tasks` (e.g. from `status.usage`). */
-  usage?: Partial<ResourceVector & { tasks: number }>;
-  createdAt?: number;
-}
-
-/** A task already occupying capacity, or one being reserved. */
-export interface TaskInit {
-  name: string;
-  /** Tenant. */
-  namespace: string;
-  /** Node name or index. */
-  node: string | number;
-  /** Default "serve". */
-  role?: TaskRole;
-  /** Default 0. */
-  priority?: number;
-  /** ms since the epoch; default 0. */
-  createdAt?: number;
-  resources?: Partial<ResourceVector>;
-  load?: number;
-  uid?: string;
-  owner?: string;
-}
-
-export interface SnapshotInit {
-  nodes: readonly NodeInit[];
-  tenants?: readonly TenantInit[];
-  /** Bound, unfinished tasks; each adds its request to its node's allocation and its tenant's usage. */
-  tasks?: readonly TaskInit[];
-}
+export type { NodeInit, SnapshotInit, TaskInit, TenantInit } from "./types.js";
 
 type UndoEntry = { arr: Float64Array | number[]; idx: number; old: number } | { fn: () => void };
-
-const TIERS: readonly NodeTier[] = ["device", "edge", "cloud"];
 
 /**
  * One scheduling cycle's view of the fleet. Nodes are immutable; what placement changes (node
@@ -358,46 +302,3 @@ export class Snapshot {
 
 /** Absolute slack on capacity comparisons, so sums of fractional MiB do not fail by rounding. */
 const EPS = 1e-9;
-
-export function tierBit(tier: NodeTier): number {
-  return 1 << TIERS.indexOf(tier);
-}
-
-function makeNode(n: NodeInit, index: number, parentIdx: readonly number[]): SnapshotNode {
-  const ancestors: number[] = [index];
-  const seen = new Set<number>([index]);
-  let p = parentIdx[index]!;
-  while (p >= 0 && !seen.has(p)) {
-    ancestors.push(p);
-    seen.add(p);
-    p = parentIdx[p]!;
-  }
-  const gpu = n.capacity?.gpu ?? 0;
-  const power = { computeW: n.power?.computeW ?? 0, transmitW: n.power?.transmitW ?? 0, idleW: n.power?.idleW ?? 0 };
-  const hardware = n.hardware ?? "";
-  const gflops = n.gflops ?? 0;
-  return {
-    index,
-    name: n.name,
-    tier: n.tier,
-    parent: n.parent,
-    parentIndex: parentIdx[index]!,
-    hardware,
-    labels: n.labels ?? {},
-    taints: n.taints ?? [],
-    ready: n.ready ?? true,
-    unschedulable: n.unschedulable ?? false,
-    capacity: {
-      cpu: n.capacity?.cpu ?? 0,
-      memoryMiB: n.capacity?.memoryMiB ?? 0,
-      gpu,
-      acceleratorTops: n.capacity?.acceleratorTops ?? 0,
-    },
-    gflops,
-    power,
-    network: { uplinkMbps: n.network?.uplinkMbps ?? 0, downlinkMbps: n.network?.downlinkMbps ?? 0, rttMs: n.network?.rttMs ?? 0 },
-    loadCapacity: gpu > 0 ? gpu : 1,
-    ancestors: Int32Array.from(ancestors),
-    costKey: `${hardware}\u0000${gflops}\u0000${power.computeW}`,
-  };
-}

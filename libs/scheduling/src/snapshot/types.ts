@@ -70,3 +70,59 @@ export interface SnapshotTask {
   /** The workload that owns it (`Kind/name`), when known. */
   readonly owner: string | undefined;
 }
+
+/** Plain description of a node, before indexing. Every optional field defaults to 0 / empty. */
+export interface NodeInit {
+  name: string;
+  tier: NodeTier;
+  parent?: string;
+  hardware?: string;
+  labels?: Record<string, string>;
+  taints?: readonly Taint[];
+  /** Default true. */
+  ready?: boolean;
+  unschedulable?: boolean;
+  capacity?: Partial<ResourceVector & { acceleratorTops: number }>;
+  gflops?: number;
+  power?: Partial<{ computeW: number; transmitW: number; idleW: number }>;
+  network?: Partial<{ uplinkMbps: number; downlinkMbps: number; rttMs: number }>;
+  /** Allocation not explained by `tasks` (e.g. from `status.allocated`). */
+  allocated?: Partial<ResourceVector & { load: number }>;
+}
+
+export interface TenantInit {
+  name: string;
+  /** Default 1. */
+  weight?: number;
+  quota?: TenantQuotaLimits;
+  maxPriority?: number;
+  /** Usage not explained by `tasks` (e.g. from `status.usage`). */
+  usage?: Partial<ResourceVector & { tasks: number }>;
+  createdAt?: number;
+}
+
+/** A task already occupying capacity, or one being reserved. */
+export interface TaskInit {
+  name: string;
+  /** Tenant. */
+  namespace: string;
+  /** Node name or index. */
+  node: string | number;
+  /** Default "serve". */
+  role?: TaskRole;
+  /** Default 0. */
+  priority?: number;
+  /** ms since the epoch; default 0. */
+  createdAt?: number;
+  resources?: Partial<ResourceVector>;
+  load?: number;
+  uid?: string;
+  owner?: string;
+}
+
+export interface SnapshotInit {
+  nodes: readonly NodeInit[];
+  tenants?: readonly TenantInit[];
+  /** Bound, unfinished tasks; each adds its request to its node's allocation and its tenant's usage. */
+  tasks?: readonly TaskInit[];
+}
