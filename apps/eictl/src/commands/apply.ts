@@ -66,7 +66,11 @@ async function applyOne(s: Session, m: Manifest, ns: string | undefined, dryRun:
     return { outcome: "created", object };
   }
   const patch = applyPatch(m.object, live);
-  if (!patch) return { outcome: "unchanged", object: live };
+  if (!patch) {
+    // A server dry run still shows what the scheduler would plan for the object as it is.
+    const object = dryRun === "server" && waitable(m.kind) ? await s.client.patch(m.kind, m.object.metadata.name, {}, opts) : live;
+    return { outcome: "unchanged", object };
+  }
   const object = dryRun === "client" ? live : await s.client.patch(m.kind, m.object.metadata.name, patch, opts);
   return { outcome: "configured", object };
 }

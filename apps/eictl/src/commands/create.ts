@@ -25,8 +25,6 @@ export function registerCreate(program: Command): void {
     .option("--dry-run [mode]", "server: validate and plan on the server, store nothing; client: only print")
     .option("-o, --output <format>", "print the created objects: json, yaml or name")
     .option("--save-config", "record the object in the last-applied annotation so a later apply can compute deletions")
-    // `create token -o json`: the options after the subcommand belong to it, not to create.
-    .enablePositionalOptions()
     .addHelpText("after", "\nExamples:\n  eictl create -f deploy/examples/tenant-demo.yaml\n  eictl create token demo --name ci --expires-in 30d\n  eictl create bootstraptoken --expires-in 1h")
     .action(
       action(async (opts: CreateOptions, cmd: Command) => {

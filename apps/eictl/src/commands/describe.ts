@@ -105,7 +105,7 @@ export function registerDescribe(program: Command): void {
           const texts: string[] = [];
           for (const o of objects) texts.push(await describeOne(s, kind, o));
           // kubectl separates several objects with a blank line.
-          process.stdout.write(texts.join("\n\n"));
+          process.stdout.write(texts.join("\n"));
           if (failed) process.exitCode = 1;
         });
       }),

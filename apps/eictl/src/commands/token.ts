@@ -69,9 +69,13 @@ function expiry(opts: MintOptions): Date | undefined {
   return new Date(Date.now() + ms);
 }
 
-/** The secret alone by default (so `TOKEN=$(eictl create token demo)` works), the object with -o. */
-function printMinted(token: Token, opts: MintOptions): void {
-  const format = opts.output === undefined ? undefined : parseOutput(opts.output, ["json", "yaml"]);
+/**
+ * The secret alone by default (so `TOKEN=$(eictl create token demo)` works), the object with -o.
+ * `create` itself has a -o option and commander lets the parent take it, so look there too.
+ */
+function printMinted(token: Token, opts: MintOptions, cmd: Command): void {
+  const output = opts.output ?? (cmd.optsWithGlobals() as MintOptions).output;
+  const format = output === undefined ? undefined : parseOutput(output, ["json", "yaml"]);
   if (format === "json") process.stdout.write(toJson(token));
   else if (format === "yaml") process.stdout.write(toYaml(token));
   else process.stdout.write(`${token.token ?? ""}\n`);
@@ -91,7 +95,7 @@ export function registerTokenCreate(create: Command): void {
       action(async (tenant: string, opts: MintOptions, cmd: Command) => {
         const expiresAt = expiry(opts);
         const token = await withSession(cmd, (s) => s.client.createToken(tenant, { ...(opts.name ? { name: opts.name } : {}), ...(expiresAt ? { expiresAt } : {}) }));
-        printMinted(token, opts);
+        printMinted(token, opts, cmd);
       }),
     );
   create
@@ -104,7 +108,7 @@ export function registerTokenCreate(create: Command): void {
       action(async (opts: MintOptions, cmd: Command) => {
         const expiresAt = expiry(opts);
         const token = await withSession(cmd, (s) => s.client.createBootstrapToken({ ...(opts.name ? { name: opts.name } : {}), ...(expiresAt ? { expiresAt } : {}) }));
-        printMinted(token, opts);
+        printMinted(token, opts, cmd);
       }),
     );
 }

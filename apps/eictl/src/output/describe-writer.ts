@@ -1,5 +1,8 @@
 import { formatTable } from "./table.js";
 
+/** Column of top-level values: after "Annotations:" and two spaces. */
+const TOP_WIDTH = 14;
+
 /** A labelled value; a multi-line value continues under the first line's value column. */
 export type Field = [label: string, value: string | undefined];
 
@@ -13,7 +16,8 @@ export class DescribeWriter {
   /** Aligned `Label: value` lines at an indent level; undefined values are left out. */
   fields(fields: Field[], level = 0): this {
     const shown = fields.filter((f): f is [string, string] => f[1] !== undefined);
-    const width = Math.max(0, ...shown.map(([l]) => l.length + 1)) + 2;
+    // Top-level values start in one column (as kubectl's), nested ones after their longest label.
+    const width = Math.max(level === 0 ? TOP_WIDTH : 0, ...shown.map(([l]) => l.length + 3));
     const pad = "  ".repeat(level);
     for (const [label, value] of shown) {
       const [first = "", ...rest] = value.split("\n");
@@ -38,7 +42,7 @@ export class DescribeWriter {
   /** A table under a title, with kubectl's dashed underline; `<none>` when empty. */
   table(title: string, header: string[], rows: string[][], level = 0): this {
     if (rows.length === 0) {
-      this.lines.push(`${"  ".repeat(level)}${title}:`.padEnd(14) + "<none>");
+      this.lines.push(`${"  ".repeat(level)}${title}:`.padEnd(TOP_WIDTH) + "<none>");
       return this;
     }
     this.title(title, level);
@@ -61,7 +65,9 @@ export class DescribeWriter {
 
 /** Several `key=value` pairs, one per line (Labels:, Annotations:), or `<none>`. */
 export function pairs(map: Record<string, string> | undefined, skip: string[] = []): string {
-  const entries = Object.entries(map ?? {}).filter(([k]) => !skip.includes(k));
+  const entries = Object.entries(map ?? {})
+    .filter(([k]) => !skip.includes(k))
+    .sort(([a], [b]) => a.localeCompare(b));
   return entries.length ? entries.map(([k, v]) => `${k}=${v}`).join("\n") : "<none>";
 }
 

@@ -1,0 +1,227 @@
+// eictl as a child process against the real API server: apply/create/delete from the examples, get in
+// every output format, describe with plans, tasks, conditions and events, and the token verbs.
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { EiaasClient, writeDemoContext } from "@eiaas/client";
+import { eictl, eictlBundle, oneErrorLine, parseTable, startServer, type TestServer } from "./cli-test-harness.js";
+
+let server: TestServer;
+let client: EiaasClient;
+let dir: string;
+let config: string;
+const run = (...args: string[]) => eictl(args, { config });
+const ex = (f: string) => `deploy/examples/${f}`;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "eictl-objects-"));
+  config = join(dir, "config");
+  [server] = await Promise.all([startServer(), eictlBundle()]);
+  client = new EiaasClient({ server: server.url, token: server.adminToken, caPem: server.caPem });
+  await writeDemoContext({ server: server.url, token: server.adminToken, caPem: server.caPem, configPath: config });
+});
+afterAll(async () => {
+  client?.close();
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("apply", () => {
+  it("creates in dependency order, then reports unchanged, configured (three-way: removed fields go) and dry runs", async () => {
+    const first = await run("apply", "-f", ex("isvc-auto.yaml"), "-f", ex("resnet18.yaml"), ex("mobilenetv2.yaml"), ex("fleet.yaml"), ex("tj-federated.yaml"), ex("tenant-demo.yaml"));
+    expect(first.stderr).toBe("");
+    const lines = first.stdout.trimEnd().split("\n");
+    expect(lines[0]).toBe("tenant/demo created");
+    expect(lines.slice(1, 11).every((l) => /^edgenode\/[a-z0-9-]+ created$/.test(l))).toBe(true);
+    expect(lines.slice(11)).toEqual(["model/resnet18 created", "model/mobilenetv2 created", "inferenceservice/classify-auto created", "trainingjob/street-federated created"]);
+
+    const edited = (await readFile(ex("isvc-auto.yaml"), "utf8")).replace("latencyMs: 250", "latencyMs: 180").replace(/  labels:\n    example: auto\n/, "");
+    const [again, stdin, dryNew] = await Promise.all([
+      run("apply", "-f", ex("isvc-auto.yaml"), "-f", ex("tenant-demo.yaml")),
+      eictl(["apply", "-f", "-"], { config, stdin: edited }),
+      run("apply", "-f", ex("isvc-edge.yaml"), "--dry-run=server"),
+    ]);
+    expect(again.stdout).toBe("tenant/demo unchanged\ninferenceservice/classify-auto unchanged\n");
+    expect(stdin.stdout).toBe("inferenceservice/classify-auto configured\n");
+    expect(dryNew.stdout.split("\n")[0]).toBe("inferenceservice/vgg16-edge created (server dry run)");
+    const live = await client.get("isvc", "classify-auto", { namespace: "demo" });
+    expect(live.spec.slo.latencyMs).toBe(180);
+    expect(live.metadata.labels).toEqual({});
+    expect(JSON.parse(live.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"]!).spec.slo.latencyMs).toBe(180);
+    await expect(client.get("isvc", "vgg16-edge", { namespace: "demo" })).rejects.toMatchObject({ code: 404 });
+
+    // -n must agree with the manifest's namespace; -o prints the objects instead of lines.
+    const [mismatch, asYaml] = await Promise.all([run("apply", "-f", ex("isvc-auto.yaml"), "-n", "other"), run("apply", "-f", ex("tenant-demo.yaml"), "-o", "yaml")]);
+    expect(oneErrorLine(mismatch)).toBe(`error: the namespace from the provided object "demo" does not match the namespace "other". You must pass '--namespace=demo' to perform this operation.`);
+    expect(parse(asYaml.stdout)).toMatchObject({ kind: "Tenant", metadata: { name: "demo" } });
+  });
+});
+
+describe("get", () => {
+  it("tables from the server's printing, aligned; wide, labels, selectors, -A, names and errors", async () => {
+    const [table, wide, edges, byField, all, some, none, labels] = await Promise.all([
+      run("get", "nodes"),
+      run("get", "edgenodes", "-o", "wide"),
+      run("get", "en", "-l", "tier=edge", "--no-headers"),
+      run("get", "node", "--field-selector", "metadata.name=cam-1", "-o", "name"),
+      run("get", "isvc", "-A"),
+      run("get", "nodes", "cam-1", "nope"),
+      run("get", "tasks"),
+      run("get", "tenants", "--show-labels"),
+    ]);
+    const t = parseTable(table.stdout);
+    expect(t.header).toEqual(["NAME", "TIER", "READY", "CPU", "AGE"]);
+    expect(t.rows).toHaveLength(10);
+    expect(t.rows.find((r) => r[0] === "edge-1")).toEqual(["edge-1", "edge", "Unknown", "0/16000m", expect.stringMatching(/^\d+s$/)]);
+    expect(parseTable(wide.stdout).header).toEqual(["NAME", "TIER", "READY", "CPU", "HARDWARE", "PARENT", "LOAD", "AGE"]);
+    expect(parseTable(wide.stdout).rows.find((r) => r[0] === "cam-2")?.slice(4, 7)).toEqual(["raspberry-pi-4", "edge-1", "0.00"]);
+    expect(edges.stdout.split("\n").map((l) => l.split(" ")[0])).toEqual(["edge-1", "edge-2", "edge-3", ""]);
+    expect(byField.stdout).toBe("edgenode.eiaas.io/cam-1\n");
+    const a = parseTable(all.stdout);
+    expect(a.header).toEqual(["NAMESPACE", "NAME", "MODEL", "PHASE", "LATENCY", "AGE"]);
+    expect(a.rows[0]?.slice(0, 3)).toEqual(["demo", "classify-auto", "resnet18"]);
+    expect(some.code).toBe(1);
+    expect(parseTable(some.stdout).rows.map((r) => r[0])).toEqual(["cam-1"]);
+    expect(some.stderr).toBe('Error from server (NotFound): edgenodes "nope" not found\n');
+    expect(none).toMatchObject({ code: 0, stdout: "", stderr: "No resources found in demo namespace.\n" });
+    expect(parseTable(labels.stdout).rows[0]).toEqual(["demo", "1", "0.000", "0", "Active", expect.any(String), "team=vision"]);
+  });
+
+  it("machine output: a List for collections, the object for one name, names", async () => {
+    const [json, one, yaml, names] = await Promise.all([
+      run("get", "isvc", "-o", "json"),
+      run("get", "isvc", "classify-auto", "-o", "json"),
+      run("get", "models", "-o", "yaml"),
+      run("get", "mdl", "-o", "name"),
+    ]);
+    const list = JSON.parse(json.stdout);
+    expect(Object.keys(list)).toEqual(["apiVersion", "kind", "items", "metadata"]);
+    expect(list).toMatchObject({ apiVersion: "v1", kind: "List", items: [{ kind: "InferenceService", metadata: { name: "classify-auto" } }] });
+    expect(json.stdout).toMatch(/^\{\n {4}"apiVersion"/);
+    expect(JSON.parse(one.stdout)).toMatchObject({ kind: "InferenceService", spec: { model: "resnet18" } });
+    expect(parse(yaml.stdout).items.map((m: any) => m.metadata.name)).toEqual(["mobilenetv2", "resnet18"]);
+    expect(names.stdout).toBe("model.eiaas.io/mobilenetv2\nmodel.eiaas.io/resnet18\n");
+  });
+});
+
+describe("describe", () => {
+  it("an InferenceService: spec, the plan per client, its tasks, conditions and events with ages", async () => {
+    const isvc = await client.get("isvc", "classify-auto", { namespace: "demo" });
+    const now = new Date().toISOString();
+    const predicted = (latencyMs: number) => ({ latencyMs, deviceEnergyMj: 134.4, accuracy: 0.698, uplinkBytes: 0 });
+    await client.patch(
+      "isvc",
+      "classify-auto",
+      {
+        status: {
+          phase: "Running",
+          conditions: [
+            { type: "Scheduled", status: "True", reason: "Planned", message: "planned 2 client(s)", lastTransitionTime: now },
+            { type: "Ready", status: "True", reason: "TasksRunning", message: "", lastTransitionTime: now },
+          ],
+          plan: {
+            clients: [
+              { client: "cam-1", architecture: "device", split: 10, headNode: "cam-1", variant: "base", exitAfterLayer: 10, predicted: predicted(13.4) },
+              { client: "cam-2", architecture: "edge", split: 0, tailNode: "edge-1", variant: "resnet18-int8", exitAfterLayer: 7, predicted: { ...predicted(198.4), uplinkBytes: 602112 } },
+            ],
+          },
+        },
+      },
+      { namespace: "demo", subresource: "status" },
+    );
+    const owner = [{ apiVersion: "eiaas.io/v1alpha1", kind: "InferenceService", name: "classify-auto", uid: isvc.metadata.uid, controller: true }];
+    for (const [name, node, role] of [["classify-auto-cam-1", "cam-1", "serve"], ["classify-auto-edge-1", "edge-1", "tail"]] as const) {
+      await client.create("tasks", { apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name, namespace: "demo", ownerReferences: owner }, spec: { nodeName: node, role } });
+      await client.patch("tasks", name, { status: { phase: "Running" } }, { namespace: "demo", subresource: "status" });
+    }
+    await client.create("tasks", { apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name: "someone-else", namespace: "demo" }, spec: { nodeName: "cam-1", role: "serve" } });
+    await client.create("events", {
+      apiVersion: "eiaas.io/v1alpha1",
+      kind: "Event",
+      metadata: { name: "classify-auto.1", namespace: "demo" },
+      involvedObject: { kind: "InferenceService", name: "classify-auto", namespace: "demo", uid: isvc.metadata.uid },
+      reason: "Scheduled",
+      message: "planned 2 client(s) with 2 task(s)",
+      source: { component: "eiaas-scheduler" },
+      lastTimestamp: now,
+    });
+    const [out, node] = await Promise.all([run("describe", "isvc", "classify-auto"), run("describe", "node", "cam-1")]);
+    expect(out.stderr).toBe("");
+    const text = out.stdout;
+    expect(text).toMatch(/^Name:         classify-auto\nNamespace:    demo\nLabels:       <none>\n/);
+    expect(text).toContain("  Clients:       tier=device (2 req/s each)\n");
+    expect(text).toContain("  SLO:           latency <= 180ms\n");
+    expect(text).toMatch(/Plan:\n  CLIENT\s+ARCHITECTURE\s+SPLIT\s+HEAD\s+TAIL\s+EXIT\s+VARIANT\s+LATENCY\s+ENERGY\s+ACCURACY\s+UPLINK\n/);
+    expect(text).toMatch(/\n  cam-1\s+device\s+10\s+cam-1\s+-\s+10\s+base\s+13\.4ms\s+134\.4mJ\s+0\.698\s+0B\n/);
+    expect(text).toMatch(/\n  cam-2\s+edge\s+0\s+-\s+edge-1\s+7\s+resnet18-int8\s+198\.4ms\s+134\.4mJ\s+0\.698\s+588Ki\n/);
+    expect(text).toMatch(/Tasks:\n  NAME\s+ROLE\s+NODE\s+PHASE\s+LAYERS\s+AGE\n  -+\s+-+/);
+    expect(text).toMatch(/\n  classify-auto-cam-1\s+serve\s+cam-1\s+Running\s+-\s+\d+s\n/);
+    expect(text).toMatch(/\n  classify-auto-edge-1\s+tail\s+edge-1\s+Running/);
+    expect(text).not.toContain("someone-else");
+    expect(text).toMatch(/Conditions:\n  TYPE\s+STATUS\s+REASON\s+MESSAGE\s+AGE\n.*\n  Scheduled\s+True\s+Planned\s+planned 2 client\(s\)\s+\d+s\n  Ready\s+True\s+TasksRunning\s+-\s+\d+s\n/);
+    expect(text).toMatch(/Events:\n  TYPE\s+REASON\s+AGE\s+FROM\s+MESSAGE\n.*\n  Normal\s+Scheduled\s+\d+s\s+eiaas-scheduler\s+planned 2 client\(s\) with 2 task\(s\)\n$/);
+    expect(node.stdout).toContain("  Hardware:       jetson-nano\n");
+    expect(node.stdout).toMatch(/Tasks:\n  NAME\s+NAMESPACE\s+ROLE\s+NODE\s+PHASE/);
+    expect(node.stdout).toMatch(/\n  classify-auto-cam-1\s+demo\s+serve\s+cam-1\s+Running/);
+    expect(node.stdout).toMatch(/\n  someone-else\s+demo\s+serve\s+cam-1\s+Pending/);
+  });
+
+  it("a TrainingJob's plan; unknown names are one error line each", async () => {
+    await client.patch(
+      "tj",
+      "street-federated",
+      { status: { phase: "Running", round: 3, plan: { participants: ["cam-1", "cam-3", "pi-1"], aggregator: "edge-3", localSteps: 10 } } },
+      { namespace: "demo", subresource: "status" },
+    );
+    const [tj, missing] = await Promise.all([run("describe", "tj", "street-federated"), run("describe", "tj", "nope")]);
+    expect(tj.stdout).toContain("  Mode:          federated\n");
+    expect(tj.stdout).toContain("  Local steps:   auto (at most 100)\n");
+    expect(tj.stdout).toMatch(/Round:\s+3\/50\n/);
+    expect(tj.stdout).toMatch(/Plan:\n  Participants:\s+cam-1, cam-3, pi-1\n  Aggregator:\s+edge-3\n  Local steps:\s+10\n/);
+    expect(oneErrorLine(missing)).toBe('Error from server (NotFound): trainingjobs "nope" not found');
+  });
+});
+
+describe("create, delete, tokens", () => {
+  it("create -f, AlreadyExists, delete by name and from a file with --wait, --ignore-not-found", async () => {
+    const created = await run("create", "-f", ex("vgg16.yaml"), "-f", ex("isvc-edge.yaml"));
+    expect(created.stdout).toBe("model/vgg16 created\ninferenceservice/vgg16-edge created\n");
+    const [dup, byName] = await Promise.all([run("create", "-f", ex("isvc-edge.yaml")), run("delete", "model", "vgg16")]);
+    expect(oneErrorLine(dup)).toBe('Error from server (AlreadyExists): inferenceservices "vgg16-edge" already exists');
+    expect(byName.stdout).toBe('model.eiaas.io "vgg16" deleted\n');
+    const [fromFile, missing, ignored] = await Promise.all([
+      run("delete", "-f", ex("isvc-edge.yaml"), "--wait"),
+      run("delete", "isvc", "nope"),
+      run("delete", "isvc", "nope", "--ignore-not-found"),
+    ]);
+    expect(fromFile.stdout).toBe('inferenceservice.eiaas.io "vgg16-edge" deleted\n');
+    await expect(client.get("isvc", "vgg16-edge", { namespace: "demo" })).rejects.toMatchObject({ code: 404 });
+    expect(oneErrorLine(missing)).toBe('Error from server (NotFound): inferenceservices "nope" not found');
+    expect(ignored).toMatchObject({ code: 0, stdout: "", stderr: "" });
+  });
+
+  it("create token prints the secret once; get tokens; the token works until deleted; bootstrap tokens", async () => {
+    const minted = await run("create", "token", "demo", "--name", "ci", "--expires-in", "1h");
+    const secret = minted.stdout.trim();
+    expect(secret).toMatch(/^\S{32,}$/);
+    const [asTenant, list, boot] = await Promise.all([
+      run("get", "isvc", "-o", "name", "--token", secret),
+      run("get", "tokens", "demo"),
+      run("create", "bootstraptoken", "--name", "fleet", "-o", "json"),
+    ]);
+    expect(asTenant.stdout).toBe("inferenceservice.eiaas.io/classify-auto\n");
+    const t = parseTable(list.stdout);
+    expect(t.header).toEqual(["NAME", "AGE", "EXPIRES"]);
+    expect(t.rows).toEqual([["ci", expect.stringMatching(/^\d+s$/), expect.stringMatching(/^\d{4}-\d\d-\d\dT/)]]);
+    expect(list.stdout).not.toContain(secret);
+    expect(JSON.parse(boot.stdout)).toMatchObject({ kind: "Token", metadata: { name: "fleet" }, token: expect.any(String) });
+    const [deleted, bootList] = await Promise.all([run("delete", "token", "demo", "ci"), run("get", "bootstraptokens", "-o", "name")]);
+    expect(deleted.stdout).toBe('token "ci" deleted\n');
+    expect(bootList.stdout).toBe("token/fleet\n");
+    const [revoked, badExpiry] = await Promise.all([run("get", "isvc", "--token", secret), run("create", "token", "demo", "--expires-in", "-5m")]);
+    expect(oneErrorLine(revoked)).toMatch(/^Error from server \(Unauthorized\): /);
+    expect(oneErrorLine(badExpiry)).toMatch(/^error: /);
+  });
+});

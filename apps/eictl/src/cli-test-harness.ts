@@ -1,0 +1,247 @@
+// Test-only: the real API server process over HTTPS on a cloned test database, and the real eictl
+// CLI as a child process with its own config file. Spawned, not imported: eictl never imports apps.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import https from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { createTestDatabase, freePort } from "@eiaas/testing";
+
+export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const MAIN = join(REPO_ROOT, "apps/eictl/src/main.ts");
+
+export interface TestServer {
+  url: string;
+  adminToken: string;
+  caPem: string;
+  caPath: string;
+  /** SIGKILL: every connection breaks at once, as in a crash. */
+  kill(): Promise<void>;
+  /** Starts again on the same port, data dir and database. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function livez(port: number, ca: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.request({ host: "127.0.0.1", port, path: "/livez", ca, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => req.destroy());
+    req.end();
+  });
+}
+
+/** `apps/api-server/src/main.ts` on a free port, ready when it answers /livez over HTTPS. */
+export async function startServer(): Promise<TestServer> {
+  const db = await createTestDatabase();
+  const dataDir = await mkdtemp(join(tmpdir(), "eictl-api-"));
+  const port = await freePort();
+  const adminToken = randomBytes(24).toString("base64url");
+  const caPath = join(dataDir, "pki", "ca.crt");
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    let output = "";
+    const c = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "apps/api-server/src/main.ts")], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        DATABASE_URL: db.url,
+        EIAAS_PORT: String(port),
+        EIAAS_HOST: "127.0.0.1",
+        EIAAS_DATA_DIR: dataDir,
+        EIAAS_ADMIN_TOKEN: adminToken,
+        EIAAS_LOG_LEVEL: "warn",
+        EIAAS_RATE_LIMIT_QPS: "10000",
+        EIAAS_RATE_LIMIT_BURST: "10000",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child = c;
+    c.stdout?.on("data", (d) => (output += d));
+    c.stderr?.on("data", (d) => (output += d));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (c.exitCode !== null) throw new Error(`the API server exited (${c.exitCode}): ${output}`);
+      if (existsSync(caPath) && (await livez(port, await readFile(caPath, "utf8")))) return;
+      if (Date.now() > deadline) throw new Error(`the API server did not start within 30 s: ${output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const kill = async () => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    await new Promise<void>((r) => {
+      c.once("exit", () => r());
+      c.kill("SIGKILL");
+    });
+  };
+  await start();
+  return {
+    url: `https://127.0.0.1:${port}`,
+    adminToken,
+    caPem: await readFile(caPath, "utf8"),
+    caPath,
+    kill,
+    start,
+    close: async () => {
+      await kill();
+      await db.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** The config file (EIAAS_CONFIG). */
+  config: string;
+  stdin?: string;
+  env?: Record<string, string>;
+  /** Run main.ts through tsx (as `npm run eictl` does) instead of the bundle. Default false. */
+  tsx?: boolean;
+}
+
+let bundle: Promise<string> | undefined;
+
+/**
+ * eictl bundled once per test file with esbuild (the compiler tsx itself uses): the same source,
+ * started in a quarter of the CPU time tsx needs to compile it on the fly, which keeps a suite of
+ * many CLI runs fast on a small machine.
+ */
+export function eictlBundle(): Promise<string> {
+  bundle ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), "eictl-bundle-"));
+    const outfile = join(dir, "eictl.mjs");
+    await build({
+      entryPoints: [MAIN],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      outfile,
+      logLevel: "error",
+      // CommonJS dependencies (commander) call require(): give the ESM bundle one.
+      banner: { js: 'import { createRequire as __eictlRequire } from "node:module"; const require = __eictlRequire(import.meta.url);' },
+    });
+    return outfile;
+  })();
+  return bundle;
+}
+
+/** A running eictl: its output so far, a way to wait for a line, and its exit. */
+export interface Running {
+  child: ChildProcess;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Resolves once stdout (or stderr) matches. */
+  waitFor(re: RegExp, stream?: "stdout" | "stderr", timeoutMs?: number): Promise<void>;
+  exit: Promise<Result>;
+}
+
+function cliEnv(opts: RunOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, EIAAS_CONFIG: opts.config, ...opts.env };
+  // Output must be what a pipe gets, whatever the test runner sets.
+  if (!opts.env?.FORCE_COLOR) delete env.FORCE_COLOR;
+  delete env.NO_COLOR;
+  delete env.npm_lifecycle_event;
+  return env;
+}
+
+/** Starts `eictl ARGS` in the background (call {@link eictlBundle} first unless `tsx` is set). */
+export async function startEictl(args: string[], opts: RunOptions): Promise<Running> {
+  const entry = opts.tsx ? ["--import", "tsx", MAIN] : [await eictlBundle()];
+  const child = spawn(process.execPath, [...entry, ...args], { cwd: REPO_ROOT, env: cliEnv(opts), stdio: ["pipe", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  const listeners = new Set<() => void>();
+  child.stdout!.on("data", (d) => {
+    stdout += d;
+    for (const l of listeners) l();
+  });
+  child.stderr!.on("data", (d) => {
+    stderr += d;
+    for (const l of listeners) l();
+  });
+  child.stdin!.end(opts.stdin ?? "");
+  const exit = new Promise<Result>((resolve) => child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr })));
+  return {
+    child,
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+    exit,
+    waitFor: (re, stream = "stdout", timeoutMs = 20_000) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (re.test(stream === "stdout" ? stdout : stderr)) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`timed out waiting for ${re} in ${stream}; stdout: ${stdout}; stderr: ${stderr}`));
+        }, timeoutMs);
+        listeners.add(check);
+        void exit.then(() => {
+          if (listeners.has(check)) {
+            check();
+            if (listeners.has(check)) {
+              listeners.delete(check);
+              clearTimeout(timer);
+              reject(new Error(`eictl exited before ${re} appeared; stdout: ${stdout}; stderr: ${stderr}`));
+            }
+          }
+        });
+        check();
+      }),
+  };
+}
+
+/** Runs `eictl ARGS` to completion. */
+export async function eictl(args: string[], opts: RunOptions): Promise<Result> {
+  return (await startEictl(args, opts)).exit;
+}
+
+/** Every failure prints exactly one line on stderr, never a stack trace. */
+export function oneErrorLine(r: Result): string {
+  const lines = r.stderr.trimEnd().split("\n");
+  if (r.code !== 1 || lines.length !== 1 || /\n\s+at /.test(r.stderr)) {
+    throw new Error(`expected exit 1 with one stderr line, got ${r.code}: ${JSON.stringify(r.stderr)}`);
+  }
+  return lines[0]!;
+}
+
+/**
+ * Checks a kubectl-style table: upper-case headers three spaces apart or more, and every row's
+ * cells starting where their header starts. Answers the rows split into cells.
+ */
+export function parseTable(text: string): { header: string[]; rows: string[][] } {
+  const lines = text.trimEnd().split("\n");
+  const head = lines[0] ?? "";
+  if (!/^[A-Z][A-Z0-9%()-]*( {3,}[A-Z][A-Z0-9%()-]*)*$/.test(head)) throw new Error(`not a table header: ${JSON.stringify(head)}`);
+  const starts = [...head.matchAll(/[A-Z][A-Z0-9%()-]*/g)].map((m) => m.index!);
+  const rows = lines.slice(1).map((line) => {
+    for (const s of starts.slice(1)) {
+      if (line.length > s && line[s - 1] !== " ") throw new Error(`row not aligned at column ${s}: ${JSON.stringify(line)} under ${JSON.stringify(head)}`);
+    }
+    return starts.map((s, i) => line.slice(s, starts[i + 1] ?? line.length).trim());
+  });
+  return { header: head.split(/ {3,}/), rows };
+}
