@@ -10,6 +10,7 @@ import { RateLimiter, type RateLimitOptions } from "./http/rate-limit.js";
 import { ResourceService, type DryRunPlanner } from "./resources/service.js";
 import { resourceRouter } from "./routes/resources.js";
 import { tokenRouter } from "./routes/tokens.js";
+import { agentRouter, type LeaseRenewer, type QueueCredentials } from "./routes/agents.js";
 import type { KindInfo } from "@eiaas/api";
 import type { StoredObject } from "@eiaas/db";
 
@@ -28,6 +29,10 @@ export interface ApiAppDeps {
   bookmarkIntervalMs?: number;
   /** Checks of /readyz besides the database (e.g. Redis). */
   readinessChecks?: Array<() => Promise<void>>;
+  /** Node leases renewed by heartbeats. */
+  leases: LeaseRenewer;
+  /** Per-agent Redis credentials (absent in the embedded mode). */
+  queueCredentials?: (nodeName: string) => Promise<QueueCredentials>;
 }
 
 export interface ApiApp {
@@ -71,6 +76,15 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   api.use(authenticator.middleware());
   api.use(express.json({ limit: deps.maxBodyBytes, type: JSON_TYPES, strict: false }));
   api.use(tokenRouter({ tokens: deps.tokens, store: deps.store, onRevoke: () => authenticator.invalidate() }));
+  api.use(
+    agentRouter({
+      store: deps.store,
+      tokens: deps.tokens,
+      leases: deps.leases,
+      ...(deps.queueCredentials ? { queueCredentials: deps.queueCredentials } : {}),
+      onRevoke: () => authenticator.invalidate(),
+    }),
+  );
   api.use(
     resourceRouter({
       service,

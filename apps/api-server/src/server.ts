@@ -17,6 +17,16 @@ import {
   type RunningPostgres,
 } from "@eiaas/db";
 import { createLogger, type Logger } from "@eiaas/telemetry";
+import {
+  createPostgresLeaseStore,
+  createPostgresQueueBackend,
+  createRedisLeaseStore,
+  createRedisQueueBackend,
+  provisionAgentRedisUser,
+  type LeaseStore,
+  type QueueBackend,
+} from "@eiaas/queue";
+import { Redis } from "ioredis";
 import { createApiApp, type ApiAppDeps } from "./app.js";
 import type { ApiServerEnv } from "./config.js";
 import { NamespaceController } from "./namespace-controller.js";
@@ -31,6 +41,8 @@ export interface RunningApiServer {
   generatedAdminToken?: string;
   prisma: PrismaClient;
   store: ObjectStore;
+  queue: QueueBackend;
+  leases: LeaseStore;
   tokens: TokenStore;
   logger: Logger;
   service: ReturnType<typeof createApiApp>["service"];
@@ -78,6 +90,21 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     await tokens.ensureAdminToken(generatedAdminToken);
   }
 
+  // Redis when configured (queues, leases, per-agent ACL users); else everything on Postgres.
+  const redis = env.REDIS_URL ? new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }) : undefined;
+  redis?.on("error", (err) => logger.warn({ err: err.message }, "redis"));
+  const queue: QueueBackend = env.REDIS_URL
+    ? createRedisQueueBackend({ url: env.REDIS_URL, onError: (err) => logger.debug({ err: err.message }, "queue") })
+    : createPostgresQueueBackend({ connectionString: db.url, onError: (err) => logger.debug({ err: err.message }, "queue") });
+  const leases: LeaseStore = redis ? createRedisLeaseStore(redis) : createPostgresLeaseStore(database.pool);
+  const redisUrl = env.REDIS_URL ? new URL(env.REDIS_URL) : undefined;
+  const queueCredentials = redis && redisUrl
+    ? async (nodeName: string) => {
+        const c = await provisionAgentRedisUser(redis, nodeName);
+        return { url: `${redisUrl.protocol}//${redisUrl.host}${redisUrl.pathname}`, username: c.username, password: c.password };
+      }
+    : undefined;
+
   const feed = new ChangeFeed({ databaseUrl: db.url, onError: (err) => logger.warn({ err: err.message }, "change feed") });
   await feed.start();
   const namespaces = new NamespaceController({ store, tokens, logger });
@@ -92,8 +119,15 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     maxBodyBytes: env.EIAAS_MAX_BODY_BYTES,
     rateLimit: { qps: env.EIAAS_RATE_LIMIT_QPS, burst: env.EIAAS_RATE_LIMIT_BURST, limitAdmins: env.EIAAS_RATE_LIMIT_ADMINS },
     ...options.app,
+    leases,
+    ...(queueCredentials ? { queueCredentials } : {}),
     onWrite: (kind, obj, type) => {
       if (kind.kind === "Tenant" && type !== "create") void namespaces.kick();
+      if (kind.kind === "InferenceService" || kind.kind === "TrainingJob") {
+        // A hint for the scheduler; its periodic re-read covers a lost one.
+        const item = { kind: kind.kind, namespace: obj.metadata.namespace!, name: obj.metadata.name, uid: obj.metadata.uid, reason: type };
+        queue.enqueueSchedule([item]).catch((err) => logger.debug({ err: (err as Error).message }, "schedule hint not enqueued"));
+      }
       options.app?.onWrite?.(kind, obj, type);
     },
   });
@@ -123,10 +157,13 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
         setTimeout(() => server.closeAllConnections(), 2_000).unref();
       });
       await feed.close();
+      await queue.close({ force: true }).catch(() => undefined);
+      await leases.close().catch(() => undefined);
+      redis?.disconnect();
       await database.close();
       await db.embedded?.stop();
     })());
-  return { url, port, databaseUrl: db.url, tls, ...(generatedAdminToken ? { generatedAdminToken } : {}), prisma, store, tokens, logger, service, close };
+  return { url, port, databaseUrl: db.url, tls, ...(generatedAdminToken ? { generatedAdminToken } : {}), prisma, store, queue, leases, tokens, logger, service, close };
 }
 
 /** The admin token the demo uses: EIAAS_ADMIN_TOKEN, else one kept in `<dataDir>/admin-token`. */

@@ -4,6 +4,7 @@ import http from "node:http";
 import { ChangeFeed, createDatabase, ObjectStore, TokenStore } from "@eiaas/db";
 import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
 import { createLogger } from "@eiaas/telemetry";
+import { createPostgresLeaseStore } from "@eiaas/queue";
 import { createApiApp, type ApiAppDeps } from "./app.js";
 import { NamespaceController } from "./namespace-controller.js";
 
@@ -41,6 +42,7 @@ export async function startTestApi(overrides: Partial<Pick<ApiAppDeps, "rateLimi
     maxBodyBytes: overrides.maxBodyBytes ?? 1024 * 1024,
     rateLimit: overrides.rateLimit ?? { qps: 1000, burst: 1000 },
     ...(overrides.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: overrides.bookmarkIntervalMs } : {}),
+    leases: createPostgresLeaseStore(database.pool),
     onWrite: (kind, _obj, type) => {
       if (kind.kind === "Tenant" && type !== "create") void namespaces.kick();
     },

@@ -138,7 +138,11 @@ export class ResourceService {
   }
 
   private async writeStatus(kind: KindInfo, current: StoredObject, body: Record<string, any>, expected: string | undefined, req: WriteRequest): Promise<StoredObject> {
-    const status = validateStatus(kind, body.status, current.metadata.name);
+    const status = validateStatus(kind, body.status, current.metadata.name) as Record<string, any>;
+    if (kind.kind === "Task" && !taskReportApplies(current.status ?? {}, status)) {
+      // An older attempt or an earlier phase arriving late: already superseded, nothing to write.
+      return current;
+    }
     if (req.dryRun) return { ...current, status };
     const updated = await this.store.updateStatus(kind, current, status, expected !== undefined ? { expectedResourceVersion: expected } : {});
     this.options.onWrite?.(kind, updated, "update");
@@ -195,4 +199,20 @@ export class ResourceService {
     const status = await this.options.dryRunPlanner(kind, obj);
     return status === undefined ? obj : { ...obj, status };
   }
+}
+
+const PHASE_RANK: Record<string, number> = { "": 0, Pending: 0, Scheduled: 1, Dispatched: 2, Running: 3, Succeeded: 4, Failed: 4 };
+
+/**
+ * Task reports are ordered per task by attempt, then phase (DESIGN: idempotent and ordered): a
+ * report of an older attempt, of an earlier phase, or after the attempt finished changes nothing.
+ */
+export function taskReportApplies(current: { attempt?: number; phase?: string }, next: { attempt?: number; phase?: string }): boolean {
+  const ca = current.attempt ?? 0;
+  const na = next.attempt ?? ca;
+  if (na !== ca) return na > ca;
+  const cr = PHASE_RANK[current.phase ?? ""] ?? 0;
+  const nr = PHASE_RANK[next.phase ?? current.phase ?? ""] ?? 0;
+  if (cr === 4) return false;
+  return nr >= cr;
 }

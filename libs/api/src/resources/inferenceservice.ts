@@ -91,6 +91,8 @@ export const inferenceServiceStatus = z.strictObject({
   conditions: z.array(condition).optional(),
   plan: z.strictObject({ clients: z.array(clientPlan) }).optional(),
   endpoints: z.array(endpoint).optional(),
+  /** Which revision of the plan the Tasks labelled `eiaas.io/plan-revision` belong to (set by the scheduler). */
+  planRevision: z.number().int().nonnegative().optional(),
 });
 export type InferenceServiceStatus = z.infer<typeof inferenceServiceStatus>;
 

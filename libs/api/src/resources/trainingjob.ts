@@ -86,6 +86,8 @@ export const trainingJobStatus = z.strictObject({
   conditions: z.array(condition).optional(),
   plan: trainingPlan.optional(),
   round: z.number().int().nonnegative().optional(),
+  /** Which revision of the plan the Tasks labelled `eiaas.io/plan-revision` belong to (set by the scheduler). */
+  planRevision: z.number().int().nonnegative().optional(),
 });
 export type TrainingJobStatus = z.infer<typeof trainingJobStatus>;
 

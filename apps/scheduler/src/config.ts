@@ -1,0 +1,26 @@
+import { z } from "zod";
+
+/** The scheduler's environment, parsed once at start-up. */
+export const schedulerEnv = z.object({
+  DATABASE_URL: z.string().min(1, "DATABASE_URL is required"),
+  REDIS_URL: z.string().min(1).optional(),
+  /** /livez, /readyz, /metrics. Default 9090. */
+  EIAAS_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9090),
+  /** Full re-read of Postgres (level-triggered repair). Default 2 s. */
+  EIAAS_RESYNC_SECONDS: z.coerce.number().positive().default(2),
+  /** A node whose lease is older than this is NotReady. Default 40 s. */
+  EIAAS_NODE_GRACE_SECONDS: z.coerce.number().positive().default(40),
+  /** Tasks of a node NotReady this long fail with NodeLost and are rescheduled. Default 60 s. */
+  EIAAS_NODE_EVICTION_SECONDS: z.coerce.number().nonnegative().default(60),
+  EIAAS_LOG_LEVEL: z.string().default("info"),
+});
+export type SchedulerEnv = z.infer<typeof schedulerEnv>;
+
+export function loadSchedulerEnv(env: NodeJS.ProcessEnv = process.env): SchedulerEnv {
+  const parsed = schedulerEnv.safeParse(env);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) console.error(`error: ${i.path.join(".")}: ${i.message}`);
+    process.exit(1);
+  }
+  return parsed.data;
+}

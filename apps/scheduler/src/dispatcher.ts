@@ -1,0 +1,62 @@
+import { kindInfo } from "@eiaas/api";
+import { bulkUpdateStatus, rowToObject, type ObjectRow, type StoredObject } from "@eiaas/db";
+import type { QueueBackend, TaskJob } from "@eiaas/queue";
+import type { Logger } from "@eiaas/telemetry";
+import type pg from "pg";
+import { EXPECTED_RUN_ANNOTATION } from "./task-factory.js";
+
+const TASK = kindInfo("Task");
+const BATCH = 5000;
+
+/** The job a task attempt becomes on its node's queue (job id `<uid>.<attempt>`). */
+export function taskJob(t: StoredObject): TaskJob {
+  const owner = t.metadata.ownerReferences?.find((o) => o.controller);
+  const expected = t.metadata.annotations[EXPECTED_RUN_ANNOTATION];
+  return {
+    node: t.spec.nodeName,
+    payload: {
+      namespace: t.metadata.namespace!,
+      name: t.metadata.name,
+      uid: t.metadata.uid,
+      attempt: t.status?.attempt ?? 1,
+      nodeName: t.spec.nodeName,
+      role: t.spec.role,
+      ...(t.spec.layers ? { layers: t.spec.layers } : {}),
+      template: t.spec.template ?? {},
+      env: t.spec.env ?? {},
+      resources: t.spec.resources,
+      ...(expected !== undefined ? { expectedRunMs: Number(expected) } : {}),
+      ...(owner ? { owner: { kind: owner.kind, name: owner.name, uid: owner.uid } } : {}),
+      traceContext: {},
+    },
+  };
+}
+
+/**
+ * Moves bound tasks onto their nodes' queues: Scheduled → enqueue (idempotent job ids) →
+ * Dispatched. Level-triggered: `repair` re-enqueues every Dispatched task with the same job id,
+ * which is a no-op while the job exists and rebuilds it after Redis lost it.
+ */
+export class Dispatcher {
+  constructor(private readonly deps: { pool: pg.Pool; queue: QueueBackend; logger: Logger }) {}
+
+  async dispatchScheduled(): Promise<number> {
+    const r = await this.deps.pool.query<ObjectRow>(`SELECT * FROM tasks WHERE phase = 'Scheduled' AND node_name <> '' ORDER BY creation_timestamp LIMIT ${BATCH}`);
+    if (r.rows.length === 0) return 0;
+    const tasks = r.rows.map((row) => rowToObject(TASK, row));
+    await this.deps.queue.enqueueTasks(tasks.map(taskJob));
+    const written = await bulkUpdateStatus(
+      this.deps.pool,
+      TASK,
+      tasks.map((t) => ({ object: t, status: { ...t.status, phase: "Dispatched" } })),
+    );
+    return written.length;
+  }
+
+  async repair(): Promise<number> {
+    const r = await this.deps.pool.query<ObjectRow>(`SELECT * FROM tasks WHERE phase = 'Dispatched' ORDER BY creation_timestamp LIMIT ${BATCH}`);
+    if (r.rows.length === 0) return 0;
+    await this.deps.queue.enqueueTasks(r.rows.map((row) => taskJob(rowToObject(TASK, row))));
+    return r.rows.length;
+  }
+}

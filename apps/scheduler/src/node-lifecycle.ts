@@ -1,0 +1,101 @@
+import { kindInfo, TAINT_UNREACHABLE, type Taint } from "@eiaas/api";
+import { bulkUpdateStatus, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
+import type { LeaseStore } from "@eiaas/queue";
+import type { Logger } from "@eiaas/telemetry";
+import type pg from "pg";
+import { setCondition } from "./workload-status.js";
+
+const NODE = kindInfo("EdgeNode");
+const TASK = kindInfo("Task");
+
+export interface NodeLifecycleOptions {
+  /** Lease age after which a node is NotReady. Default 40 s. */
+  gracePeriodMs?: number;
+  /** Time NotReady after which its tasks fail with NodeLost. Default 60 s. */
+  evictionMs?: number;
+}
+
+/**
+ * Kubernetes' node lifecycle controller (DESIGN §6): a node whose lease is older than the grace
+ * period becomes NotReady and gets the `node.eiaas.io/unreachable:NoExecute` taint; once NotReady
+ * for the eviction period its unfinished tasks fail with reason NodeLost, so their workloads are
+ * re-planned elsewhere. A node whose agent heartbeats again loses the taint.
+ */
+export class NodeLifecycleController {
+  private readonly grace: number;
+  private readonly eviction: number;
+
+  constructor(
+    private readonly deps: { pool: pg.Pool; store: ObjectStore; leases: LeaseStore; events: EventRecorder; logger: Logger },
+    options: NodeLifecycleOptions = {},
+  ) {
+    this.grace = options.gracePeriodMs ?? 40_000;
+    this.eviction = options.evictionMs ?? 60_000;
+  }
+
+  async pass(now = new Date()): Promise<{ notReady: number; evicted: number }> {
+    const nodes = (await this.deps.store.list(NODE)).items;
+    const leases = new Map((await this.deps.leases.getAll()).map((l) => [l.nodeName, l.renewTime.getTime()]));
+    const ts = now.toISOString();
+    const markNotReady: Array<{ object: StoredObject; status: Record<string, unknown> }> = [];
+    const evict: StoredObject[] = [];
+    for (const n of nodes) {
+      // A node never heard from is measured from its creation, as Kubernetes does.
+      const last = leases.get(n.metadata.name) ?? Date.parse(n.metadata.creationTimestamp);
+      const stale = now.getTime() - last > this.grace;
+      const ready = n.status?.phase !== "NotReady";
+      const hasTaint = (n.spec.taints ?? []).some((t: Taint) => t.key === TAINT_UNREACHABLE);
+      if (stale && ready) {
+        markNotReady.push({
+          object: n,
+          status: {
+            ...n.status,
+            phase: "NotReady",
+            conditions: setCondition(n.status?.conditions, { type: "Ready", status: "Unknown", reason: "NodeStatusUnknown", message: `no heartbeat for ${Math.round((now.getTime() - last) / 1000)}s` }, ts),
+          },
+        });
+      }
+      if (stale && !hasTaint) await this.setTaint(n, true, ts);
+      if (!stale && hasTaint && ready) await this.setTaint(n, false, ts);
+      if (!ready && stale) {
+        const since = Date.parse(n.status?.conditions?.find((c: any) => c.type === "Ready")?.lastTransitionTime ?? ts);
+        if (now.getTime() - since >= this.eviction) evict.push(n);
+      }
+    }
+    if (markNotReady.length) {
+      await bulkUpdateStatus(this.deps.pool, NODE, markNotReady);
+      for (const m of markNotReady) this.deps.logger.warn({ node: m.object.metadata.name }, "node NotReady: lease expired");
+    }
+    let evicted = 0;
+    for (const n of evict) evicted += await this.evictTasks(n, now);
+    return { notReady: markNotReady.length, evicted };
+  }
+
+  private async setTaint(n: StoredObject, on: boolean, ts: string): Promise<void> {
+    const others = (n.spec.taints ?? []).filter((t: Taint) => t.key !== TAINT_UNREACHABLE);
+    const taints = on ? [...others, { key: TAINT_UNREACHABLE, effect: "NoExecute", timeAdded: ts }] : others;
+    await this.deps.store.update(NODE, n, { ...n, spec: { ...n.spec, taints } }).catch(() => undefined);
+  }
+
+  /** Fails the node's unfinished tasks with NodeLost (one statement), with an Event per workload. */
+  private async evictTasks(n: StoredObject, now: Date): Promise<number> {
+    const r = await this.deps.store.list(TASK, { fields: [{ field: "spec.nodeName", value: n.metadata.name, negate: false }] });
+    const victims = r.items.filter((t) => !["Succeeded", "Failed"].includes(t.status?.phase ?? ""));
+    if (!victims.length) return 0;
+    const ts = now.toISOString();
+    const written = await bulkUpdateStatus(
+      this.deps.pool,
+      TASK,
+      victims.map((t) => ({ object: t, status: { ...t.status, phase: "Failed", reason: "NodeLost", message: `node ${n.metadata.name} is unreachable`, finishTime: ts } })),
+    );
+    const owners = new Map<string, { kind: string; name: string; namespace: string; uid: string }>();
+    for (const t of written) {
+      const o = t.metadata.ownerReferences?.find((x) => x.controller);
+      if (o) owners.set(o.uid, { kind: o.kind, name: o.name, namespace: t.metadata.namespace!, uid: o.uid });
+    }
+    for (const o of owners.values()) {
+      await this.deps.events.record({ involved: o, type: "Warning", reason: "NodeLost", message: `tasks on node ${n.metadata.name} failed: node unreachable; rescheduling` }, now);
+    }
+    return written.length;
+  }
+}

@@ -1,0 +1,114 @@
+import { EventRecorder, type ObjectStore } from "@eiaas/db";
+import type { LeaseStore, QueueBackend } from "@eiaas/queue";
+import type { Logger } from "@eiaas/telemetry";
+import type pg from "pg";
+import { Dispatcher } from "./dispatcher.js";
+import { LeaderElector } from "./leader.js";
+import { NodeLifecycleController, type NodeLifecycleOptions } from "./node-lifecycle.js";
+import { WorkloadController } from "./workloads.js";
+
+export interface SchedulerOptions extends NodeLifecycleOptions {
+  /** Full re-read period. Default 2000 ms. */
+  resyncMs?: number;
+  /** Re-enqueue Dispatched tasks this often (rebuilds queues Redis lost). Default 10 000 ms. */
+  repairMs?: number;
+}
+
+export interface SchedulerDeps {
+  databaseUrl: string;
+  pool: pg.Pool;
+  store: ObjectStore;
+  queue: QueueBackend;
+  leases: LeaseStore;
+  logger: Logger;
+}
+
+/**
+ * The scheduler process's loop: wait for leadership, then run cycles — on every `schedule` queue
+ * item (a hint: the API enqueues on writes) and at least every resync period (the level-triggered
+ * repair). A cycle plans and binds, dispatches, and runs the node lifecycle pass. Errors (Postgres
+ * or Redis away for a while) skip the cycle; the next one starts from Postgres again.
+ */
+export class Scheduler {
+  readonly workloads: WorkloadController;
+  readonly dispatcher: Dispatcher;
+  readonly lifecycle: NodeLifecycleController;
+  private readonly leader: LeaderElector;
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private again = false;
+  private stopped = false;
+  private lastRepair = 0;
+  private consumer?: { close(o?: { force?: boolean }): Promise<void> };
+  /** Outcome of the last cycle, for /metrics and tests. */
+  lastError?: Error;
+  cycles = 0;
+
+  constructor(
+    private readonly deps: SchedulerDeps,
+    private readonly options: SchedulerOptions = {},
+  ) {
+    const events = new EventRecorder(deps.store, "scheduler");
+    this.workloads = new WorkloadController({ pool: deps.pool, store: deps.store, events, logger: deps.logger });
+    this.dispatcher = new Dispatcher({ pool: deps.pool, queue: deps.queue, logger: deps.logger });
+    this.lifecycle = new NodeLifecycleController({ pool: deps.pool, store: deps.store, leases: deps.leases, events, logger: deps.logger }, options);
+    this.leader = new LeaderElector(deps.databaseUrl, () => deps.logger.warn("lost leadership"));
+  }
+
+  get isLeader(): boolean {
+    return this.leader.isLeader;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.kick(), this.options.resyncMs ?? 2_000);
+    this.consumer = this.deps.queue.consumeSchedule(async () => void this.kick(), {
+      concurrency: 1,
+      onError: (err) => this.deps.logger.debug({ err: err.message }, "schedule queue"),
+    });
+    void this.kick();
+  }
+
+  /** Runs a cycle now, or right after the running one. */
+  kick(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.runOnce();
+      } while (this.again && !this.stopped);
+    })().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  async runOnce(now = new Date()): Promise<void> {
+    if (this.stopped) return;
+    try {
+      if (!(await this.leader.tryAcquire())) return;
+      await this.workloads.cycle(now);
+      await this.dispatcher.dispatchScheduled();
+      if (now.getTime() - this.lastRepair >= (this.options.repairMs ?? 10_000)) {
+        this.lastRepair = now.getTime();
+        await this.dispatcher.repair();
+      }
+      await this.lifecycle.pass(now);
+      this.cycles++;
+      this.lastError = undefined;
+    } catch (err) {
+      this.lastError = err as Error;
+      this.deps.logger.warn({ err: (err as Error).message }, "scheduling cycle failed; retrying on the next one");
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.consumer?.close({ force: true }).catch(() => undefined);
+    await this.running;
+    await this.leader.release();
+  }
+}

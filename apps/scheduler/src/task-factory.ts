@@ -1,0 +1,62 @@
+import { createHash } from "node:crypto";
+import { API_VERSION, kindInfo } from "@eiaas/api";
+import type { ObjectStore, StoredObject } from "@eiaas/db";
+import type { PlannedTask } from "@eiaas/scheduling";
+
+export const PLAN_REVISION_LABEL = "eiaas.io/plan-revision";
+export const WORKLOAD_LABEL = "eiaas.io/workload";
+export const TASK_KEY_ANNOTATION = "eiaas.io/task-key";
+export const CLIENTS_ANNOTATION = "eiaas.io/clients";
+/** Expected run time for the simulated runtime (training tasks; servers run until stopped). */
+export const EXPECTED_RUN_ANNOTATION = "eiaas.io/expected-run-ms";
+
+/**
+ * Turns a planned task into a Task object owned by its workload: named after the workload, the plan
+ * revision and a digest of the task's key (so names are stable, unique and DNS-valid), labelled so
+ * the revision's tasks can be found, bound to its node, phase Scheduled, attempt 1.
+ */
+export function taskFromPlan(
+  store: ObjectStore,
+  owner: StoredObject,
+  planned: PlannedTask,
+  revision: number,
+  extra: { template?: unknown; expectedRunMs?: number } = {},
+): StoredObject {
+  const digest = createHash("sha256").update(planned.key).digest("hex").slice(0, 8);
+  const name = `${owner.metadata.name.slice(0, 200)}-r${revision}-${planned.role}-${digest}`;
+  return store.prepareCreate(
+    kindInfo("Task"),
+    {
+      apiVersion: API_VERSION,
+      metadata: {
+        name,
+        namespace: owner.metadata.namespace!,
+        labels: { [WORKLOAD_LABEL]: owner.metadata.name, [PLAN_REVISION_LABEL]: String(revision), "eiaas.io/role": planned.role },
+        annotations: {
+          ...planned.annotations,
+          [TASK_KEY_ANNOTATION]: planned.key,
+          ...(planned.clients.length ? { [CLIENTS_ANNOTATION]: planned.clients.join(",") } : {}),
+          ...(extra.expectedRunMs !== undefined ? { [EXPECTED_RUN_ANNOTATION]: String(Math.round(extra.expectedRunMs)) } : {}),
+        },
+        ownerReferences: [{ apiVersion: API_VERSION, kind: owner.kind, name: owner.metadata.name, uid: owner.metadata.uid, controller: true, blockOwnerDeletion: true }],
+      },
+      spec: {
+        nodeName: planned.node,
+        role: planned.role,
+        ...(planned.layers ? { layers: planned.layers } : {}),
+        template: extra.template ?? {},
+        env: {
+          EIAAS_WORKLOAD: `${owner.kind}/${owner.metadata.name}`,
+          ...(planned.variant !== undefined ? { EIAAS_VARIANT: planned.variant } : {}),
+          ...(planned.exitAfterLayer !== undefined ? { EIAAS_EXIT_AFTER_LAYER: String(planned.exitAfterLayer) } : {}),
+        },
+        resources: planned.resources,
+      },
+      status: { phase: "Scheduled", attempt: 1 },
+    },
+  );
+}
+
+export function revisionOf(task: StoredObject): number {
+  return Number(task.metadata.labels[PLAN_REVISION_LABEL] ?? 0);
+}

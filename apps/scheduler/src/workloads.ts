@@ -1,0 +1,267 @@
+import { kindInfo, type KindInfo } from "@eiaas/api";
+import { bindTasks, readClusterState, type BindGroup, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
+import {
+  buildSnapshot,
+  orderQueue,
+  planInference,
+  planTraining,
+  type EdgeNodeLike,
+  type PlannedTask,
+  type Snapshot,
+  type TaskLike,
+  type TenantLike,
+} from "@eiaas/scheduling";
+import type { Logger } from "@eiaas/telemetry";
+import type pg from "pg";
+import { taskFromPlan } from "./task-factory.js";
+import { isTerminal, phaseOf, sameJson, setCondition, splitByRevision } from "./workload-status.js";
+
+const ISVC = kindInfo("InferenceService");
+const TJ = kindInfo("TrainingJob");
+const MODEL = kindInfo("Model");
+const TASK = kindInfo("Task");
+
+export interface CycleStats {
+  planned: number;
+  bound: number;
+  unschedulable: number;
+  statusWrites: number;
+  deletedTasks: number;
+}
+
+interface Workload {
+  kind: KindInfo;
+  obj: StoredObject;
+  tasks: StoredObject[];
+}
+
+/** What one cycle decided for a workload that needed a plan. */
+interface Decision {
+  w: Workload;
+  group?: BindGroup;
+  failure?: { reason: string; message: string };
+}
+
+/**
+ * The workload controller: each cycle re-reads Postgres (level-triggered), plans every workload
+ * that needs it (new, spec changed, a task failed) in queue order (priority, then weighted dominant
+ * share), binds all the cycle's plans in one transaction with the plans written into the owners'
+ * status, then folds task phases into workload status and stops superseded tasks once their
+ * replacements run (roll-over without a gap).
+ */
+export class WorkloadController {
+  constructor(
+    private readonly deps: { pool: pg.Pool; store: ObjectStore; events: EventRecorder; logger: Logger },
+  ) {}
+
+  async cycle(now = new Date()): Promise<CycleStats> {
+    const stats: CycleStats = { planned: 0, bound: 0, unschedulable: 0, statusWrites: 0, deletedTasks: 0 };
+    const state = await readClusterState(this.deps.pool);
+    const [models, isvcs, tjs] = await Promise.all([
+      this.deps.store.list(MODEL),
+      this.deps.store.list(ISVC),
+      this.deps.store.list(TJ),
+    ]);
+    const modelByKey = new Map(models.items.map((m) => [`${m.metadata.namespace}/${m.metadata.name}`, m]));
+    const tasksByOwner = new Map<string, StoredObject[]>();
+    for (const t of state.tasks) {
+      const owner = t.metadata.ownerReferences?.find((o) => o.controller)?.uid;
+      if (!owner) continue;
+      const list = tasksByOwner.get(owner) ?? [];
+      list.push(t);
+      tasksByOwner.set(owner, list);
+    }
+    const workloads: Workload[] = [
+      ...isvcs.items.map((obj) => ({ kind: ISVC, obj, tasks: tasksByOwner.get(obj.metadata.uid) ?? [] })),
+      ...tjs.items.map((obj) => ({ kind: TJ, obj, tasks: tasksByOwner.get(obj.metadata.uid) ?? [] })),
+    ].filter((w) => !w.obj.metadata.deletionTimestamp);
+
+    const active = state.tasks.filter((t) => !isTerminal(t));
+    const snapshotOf = (tasks: StoredObject[]) =>
+      buildSnapshot({ nodes: state.nodes as unknown as EdgeNodeLike[], tenants: state.tenants as unknown as TenantLike[], tasks: tasks as unknown as TaskLike[] });
+    const shared = snapshotOf(active);
+    const pending = orderQueue(
+      shared,
+      workloads
+        .filter((w) => this.needsPlan(w))
+        .map((w) => ({ w, namespace: w.obj.metadata.namespace!, name: w.obj.metadata.name, kind: w.kind.kind, priority: w.obj.spec.priority ?? 0, createdAt: w.obj.metadata.creationTimestamp })),
+    ).map((item) => item.w);
+
+    const decisions: Decision[] = [];
+    for (const w of pending) {
+      stats.planned++;
+      // A workload with tasks already placed plans as if they were gone (their resources come back
+      // to it); the binder still counts them until they stop, so a roll-over needs room for both.
+      const own = new Set(w.tasks.map((t) => t.metadata.uid));
+      const snapshot = w.tasks.some((t) => !isTerminal(t))
+        ? snapshotOf(active.filter((t) => !own.has(t.metadata.uid)))
+        : shared;
+      decisions.push(this.plan(w, snapshot, modelByKey.get(`${w.obj.metadata.namespace}/${w.obj.spec.model}`), now));
+    }
+
+    const groups = decisions.flatMap((d) => (d.group ? [d.group] : []));
+    const outcomes = groups.length ? await bindTasks(this.deps.pool, groups) : [];
+    const outcomeById = new Map(outcomes.map((o) => [o.id, o]));
+    for (const d of decisions) {
+      const o = d.group ? outcomeById.get(d.group.id) : undefined;
+      if (o?.bound) {
+        stats.bound += o.tasks.length;
+        await this.deps.events.record({ involved: involved(d.w), type: "Normal", reason: "Scheduled", message: d.group!.owner!.object.status.conditions.find((c: any) => c.type === "Scheduled")?.message ?? "scheduled" }, now);
+        continue;
+      }
+      const failure = d.failure ?? { reason: "Unschedulable", message: o && !o.bound ? o.reason : "not bound" };
+      stats.unschedulable++;
+      stats.statusWrites += await this.markUnschedulable(d.w, failure, now);
+    }
+
+    // Fold task phases into every workload's status; re-read what the binds just changed.
+    const fresh = new Set(decisions.filter((d) => d.group && outcomeById.get(d.group.id)?.bound).map((d) => d.w.obj.metadata.uid));
+    for (const w of workloads) {
+      if (fresh.has(w.obj.metadata.uid)) continue;
+      const r = await this.aggregate(w, now);
+      stats.statusWrites += r.writes;
+      stats.deletedTasks += r.deleted;
+    }
+    return stats;
+  }
+
+  needsPlan(w: Workload): boolean {
+    const status = w.obj.status ?? {};
+    if (w.kind === TJ && (status.phase === "Succeeded" || status.phase === "Failed")) return false;
+    if (!status.planRevision) return true;
+    if (status.observedGeneration !== w.obj.metadata.generation) return true;
+    const { current } = splitByRevision(w.obj, w.tasks);
+    if (current.length === 0) return true;
+    if (w.kind === TJ) return current.some((t) => phaseOf(t) === "Failed");
+    return current.some(isTerminal);
+  }
+
+  private plan(w: Workload, snapshot: Snapshot, model: StoredObject | undefined, now: Date): Decision {
+    const ts = now.toISOString();
+    const rev = Math.max(Number(w.obj.status?.planRevision ?? 0), ...w.tasks.map((t) => Number(t.metadata.labels["eiaas.io/plan-revision"] ?? 0))) + 1;
+    let tasks: PlannedTask[];
+    let statusPlan: Record<string, unknown>;
+    let message: string;
+    let expectedRunMs: number | undefined;
+    if (w.kind === ISVC) {
+      const r = planInference(snapshot, { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec }, model?.spec);
+      if (r.status === "Unschedulable") return { w, failure: { reason: "Unschedulable", message: r.message } };
+      tasks = r.tasks;
+      statusPlan = { plan: { clients: r.clients } };
+      message = r.message;
+    } else {
+      const r = planTraining(snapshot, { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec }, model?.spec);
+      if (r.status === "Unschedulable") {
+        const lost = (w.obj.status?.planRevision ?? 0) > 0 && r.reasons.includes("participants");
+        return { w, failure: { reason: lost ? "ParticipantsLost" : "Unschedulable", message: r.message } };
+      }
+      tasks = r.tasks;
+      statusPlan = { plan: r.plan, round: 0 };
+      message = r.message;
+      expectedRunMs = trainingRunMs(w.obj.spec, r.plan.localSteps ?? 1);
+    }
+    const status = {
+      ...(w.obj.status ?? {}),
+      ...statusPlan,
+      phase: "Scheduled",
+      planRevision: rev,
+      observedGeneration: w.obj.metadata.generation,
+      conditions: setCondition(w.obj.status?.conditions, { type: "Scheduled", status: "True", reason: "Scheduled", message }, ts),
+    };
+    const owner: StoredObject = { ...w.obj, status };
+    return {
+      w,
+      group: {
+        id: `${w.kind.kind}/${w.obj.metadata.namespace}/${w.obj.metadata.name}`,
+        namespace: w.obj.metadata.namespace!,
+        tasks: tasks.map((p) => taskFromPlan(this.deps.store, w.obj, p, rev, { template: w.obj.spec.template, ...(expectedRunMs !== undefined ? { expectedRunMs } : {}) })),
+        owner: { kind: w.kind, object: owner },
+      },
+    };
+  }
+
+  private async markUnschedulable(w: Workload, failure: { reason: string; message: string }, now: Date): Promise<number> {
+    const ts = now.toISOString();
+    const terminal = failure.reason === "ParticipantsLost";
+    const status = {
+      ...(w.obj.status ?? {}),
+      // A running service keeps serving from its current plan while the new spec cannot be placed.
+      phase: terminal ? "Failed" : w.obj.status?.phase === "Running" ? "Running" : "Pending",
+      observedGeneration: w.obj.metadata.generation,
+      conditions: setCondition(w.obj.status?.conditions, { type: "Scheduled", status: "False", reason: failure.reason, message: failure.message }, ts),
+    };
+    await this.deps.events.record({ involved: involved(w), type: "Warning", reason: terminal ? "ParticipantsLost" : "FailedScheduling", message: failure.message }, now);
+    return this.writeStatus(w, status);
+  }
+
+  /** Task phases → workload phase, conditions, endpoints; superseded tasks stop once replaced. */
+  private async aggregate(w: Workload, now: Date): Promise<{ writes: number; deleted: number }> {
+    const ts = now.toISOString();
+    const { current, old } = splitByRevision(w.obj, w.tasks);
+    const status = { ...(w.obj.status ?? {}) };
+    if (!status.planRevision) return { writes: 0, deleted: 0 };
+    const running = current.filter((t) => phaseOf(t) === "Running").length;
+    const succeeded = current.filter((t) => phaseOf(t) === "Succeeded").length;
+    let deleted = 0;
+    if (w.kind === ISVC) {
+      const ready = current.length > 0 && running === current.length;
+      if (ready) {
+        status.phase = "Running";
+        status.endpoints = current
+          .filter((t) => t.spec.role === "serve" || t.spec.role === "tail")
+          .map((t) => ({ node: t.spec.nodeName, ...(t.status?.endpoint ? { address: t.status.endpoint } : {}), role: t.spec.role, task: t.metadata.name }));
+      } else if (status.phase !== "Pending") status.phase = status.phase === "Running" && old.some((t) => phaseOf(t) === "Running") ? "Running" : "Scheduled";
+      status.conditions = setCondition(
+        status.conditions,
+        { type: "Ready", status: ready ? "True" : "False", reason: ready ? "TasksRunning" : "TasksNotRunning", message: `${running}/${current.length} tasks running` },
+        ts,
+      );
+      if (ready && old.length) deleted = await this.deleteTasks(old);
+    } else {
+      const done = current.length > 0 && succeeded === current.length;
+      if (done) {
+        status.phase = "Succeeded";
+        status.round = w.obj.spec.rounds;
+        status.conditions = setCondition(status.conditions, { type: "Complete", status: "True", reason: "Completed", message: `${succeeded} tasks succeeded` }, ts);
+      } else if (running > 0 && status.phase !== "Failed") status.phase = "Running";
+      if (old.length && current.some((t) => phaseOf(t) === "Running" || phaseOf(t) === "Succeeded")) deleted = await this.deleteTasks(old.filter((t) => !isTerminal(t) || phaseOf(t) !== "Succeeded"));
+    }
+    return { writes: await this.writeStatus(w, status), deleted };
+  }
+
+  private async writeStatus(w: Workload, status: Record<string, unknown>): Promise<number> {
+    if (sameJson(status, w.obj.status ?? {})) return 0;
+    try {
+      await this.deps.store.updateStatus(w.kind, w.obj, status);
+      return 1;
+    } catch (err) {
+      // Changed meanwhile (a user edit, another write): the next cycle sees the new version.
+      this.deps.logger.debug({ err: (err as Error).message, workload: w.obj.metadata.name }, "status write skipped");
+      return 0;
+    }
+  }
+
+  private async deleteTasks(tasks: StoredObject[]): Promise<number> {
+    if (!tasks.length) return 0;
+    await this.deps.store.applyBatch(tasks.map((object) => ({ type: "delete" as const, kind: TASK, object }))).catch((err) => {
+      this.deps.logger.debug({ err: (err as Error).message }, "superseded task delete skipped");
+    });
+    return tasks.length;
+  }
+}
+
+function involved(w: Workload) {
+  return { kind: w.kind.kind, name: w.obj.metadata.name, namespace: w.obj.metadata.namespace!, uid: w.obj.metadata.uid };
+}
+
+/**
+ * How long the simulated runtime runs a training task: `rounds` rounds of τ local steps and one
+ * aggregation each (defaults 0.1 s per step and 0.2 s per aggregation), cut at the time budget.
+ */
+export function trainingRunMs(spec: any, localSteps: number): number {
+  const c = spec.aggregation?.estimates?.localStepSeconds ?? 0.1;
+  const b = spec.aggregation?.estimates?.aggregationSeconds ?? 0.2;
+  const total = (spec.rounds ?? 1) * (localSteps * c + b);
+  const budget = spec.aggregation?.budget?.seconds;
+  return Math.round(1000 * (budget !== undefined ? Math.min(budget, total) : total));
+}

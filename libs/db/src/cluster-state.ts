@@ -1,0 +1,44 @@
+import type pg from "pg";
+import { kindInfo } from "@eiaas/api";
+import { rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
+
+export interface ClusterState {
+  /** The newest resourceVersion the read reflects. */
+  resourceVersion: string;
+  nodes: StoredObject[];
+  tenants: StoredObject[];
+  /** Every task, finished ones included (workload status needs them; Snapshot skips them). */
+  tasks: StoredObject[];
+}
+
+const NODE = kindInfo("EdgeNode");
+const TENANT = kindInfo("Tenant");
+const TASK = kindInfo("Task");
+
+/**
+ * What a scheduling cycle plans from (DESIGN §5 snapshot), read in one REPEATABLE READ
+ * transaction so nodes, tenants and tasks are one consistent view; the scheduler and the API's
+ * dryRun both build their Snapshot from this.
+ */
+export async function readClusterState(pool: pg.Pool): Promise<ClusterState> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    const rv = await client.query<{ value: string }>(`SELECT value::text AS value FROM resource_version_counter WHERE id = 1`);
+    const nodes = await client.query<ObjectRow>(`SELECT * FROM edge_nodes ORDER BY name`);
+    const tenants = await client.query<ObjectRow>(`SELECT * FROM tenants ORDER BY name`);
+    const tasks = await client.query<ObjectRow>(`SELECT * FROM tasks ORDER BY namespace, name`);
+    await client.query("COMMIT");
+    return {
+      resourceVersion: rv.rows[0]?.value ?? "0",
+      nodes: nodes.rows.map((r) => rowToObject(NODE, r)),
+      tenants: tenants.rows.map((r) => rowToObject(TENANT, r)),
+      tasks: tasks.rows.map((r) => rowToObject(TASK, r)),
+    };
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
