@@ -1,0 +1,159 @@
+import { spawn } from "node:child_process";
+import { endpointFor, taskEnvironment } from "./environment.js";
+import { forEachLine } from "./lines.js";
+import { signalExitCode } from "./process.js";
+import { TaskTracker } from "./tracker.js";
+import { taskKey, type TaskHooks, type TaskResult, type TaskRunSpec, type TaskRuntime } from "./types.js";
+
+export interface DockerRuntimeOptions {
+  /** The docker (or podman) CLI. @defaultValue `EIAAS_DOCKER_BIN`, else "docker" */
+  bin?: string;
+  /** Environment of the CLI itself (DOCKER_HOST, PATH, ...); not the containers'. @defaultValue process.env */
+  cliEnv?: NodeJS.ProcessEnv;
+  /** Extra `docker run` arguments placed before the image (e.g. `--network=host`). @defaultValue [] */
+  extraRunArgs?: string[];
+  /** How long to wait for `docker run` to return after `docker rm -f` before killing the CLI. @defaultValue 10000 */
+  stopTimeoutMs?: number;
+  /** Host part of the endpoint of tasks declaring `EIAAS_PORT`. @defaultValue "127.0.0.1" */
+  advertiseHost?: string;
+}
+
+/** `eiaas-<namespace>-<task>-<attempt>`: the container's name, unique per task attempt on a host. */
+export function containerName(task: Pick<TaskRunSpec, "namespace" | "name" | "attempt">): string {
+  return `eiaas-${task.namespace}-${task.name}-${task.attempt}`;
+}
+
+/** The `docker run` arguments of a task (after the binary). */
+export function dockerRunArgs(task: TaskRunSpec, extraRunArgs: string[] = []): string[] {
+  const args = [
+    "run",
+    "--rm",
+    "--name",
+    containerName(task),
+    "--label",
+    `eiaas.io/task=${task.name}`,
+    "--label",
+    `eiaas.io/namespace=${task.namespace}`,
+    "--label",
+    `eiaas.io/task-uid=${task.uid}`,
+    "--label",
+    `eiaas.io/attempt=${task.attempt}`,
+    "--label",
+    `eiaas.io/node=${task.nodeName}`,
+  ];
+  if (task.resources.cpu > 0) args.push("--cpus", String(task.resources.cpu / 1000));
+  if (task.resources.memoryMiB > 0) args.push("--memory", `${Math.ceil(task.resources.memoryMiB)}m`);
+  if (task.resources.gpu > 0) args.push("--gpus", String(task.resources.gpu));
+  const env = taskEnvironment(task);
+  for (const name of Object.keys(env).sort()) args.push("-e", `${name}=${env[name]}`);
+  args.push(...extraRunArgs, task.template.image ?? "", ...(task.template.command ?? []));
+  return args;
+}
+
+/** Runs `bin args…` to completion, collecting its output (for short CLI calls such as `rm -f`). */
+function runCli(bin: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(bin, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    child.once("error", (err) => resolve({ code: 127, output: err.message }));
+    child.once("close", (code, sig) => resolve({ code: code ?? signalExitCode(sig), output: output.trim() }));
+  });
+}
+
+/**
+ * Runs each task as a container through the docker CLI (podman's is compatible):
+ * `docker run --rm --name eiaas-<ns>-<task>-<attempt> --label eiaas.io/task=… -e K=V … IMAGE CMD…`,
+ * attached, so the container's stdout/stderr stream into the log and `docker run`'s exit code is
+ * the container's. Stopping runs `docker rm -f <name>`.
+ */
+export class DockerRuntime implements TaskRuntime {
+  readonly name = "docker" as const;
+  private readonly tracker = new TaskTracker();
+  private readonly bin: string;
+  private readonly cliEnv: NodeJS.ProcessEnv;
+
+  constructor(private readonly options: DockerRuntimeOptions = {}) {
+    this.bin = options.bin ?? process.env.EIAAS_DOCKER_BIN ?? "docker";
+    this.cliEnv = options.cliEnv ?? process.env;
+  }
+
+  async start(task: TaskRunSpec, hooks: TaskHooks): Promise<TaskResult> {
+    const key = taskKey(task);
+    const { signal, end } = this.tracker.begin(key, hooks.signal);
+    try {
+      return await this.run(task, hooks, signal);
+    } finally {
+      end();
+    }
+  }
+
+  private async run(task: TaskRunSpec, hooks: TaskHooks, signal: AbortSignal): Promise<TaskResult> {
+    if (!task.template.image) return { exitCode: 125, reason: "StartError", message: "the task's template has no image" };
+    if (signal.aborted) return { exitCode: signalExitCode("SIGTERM"), reason: "Cancelled", message: String(signal.reason) };
+    const name = containerName(task);
+    const endpoint = endpointFor(this.options.advertiseHost ?? "127.0.0.1", taskEnvironment(task));
+    const child = spawn(this.bin, dockerRunArgs(task, this.options.extraRunArgs), { env: this.cliEnv, stdio: ["ignore", "pipe", "pipe"] });
+    const output = Promise.all([
+      forEachLine(child.stdout!, (l) => hooks.onLog(l, "stdout")),
+      forEachLine(child.stderr!, (l) => hooks.onLog(l, "stderr")),
+    ]);
+
+    let cancelled = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      cancelled = true;
+      hooks.onLog(`stopping container ${name}`, "system");
+      void runCli(this.bin, ["rm", "-f", name], this.cliEnv).then((r) => {
+        if (r.code !== 0) hooks.onLog(`${this.bin} rm -f ${name}: ${r.output}`, "system");
+      });
+      // If the CLI does not return once its container is gone, end it ourselves.
+      killTimer = setTimeout(() => child.kill("SIGKILL"), this.options.stopTimeoutMs ?? 10_000);
+    };
+
+    const outcome = await new Promise<{ code: number | null; sig: NodeJS.Signals | null } | { error: Error }>((resolve) => {
+      child.once("error", (error) => resolve({ error }));
+      child.once("spawn", () => {
+        hooks.onStarted?.(endpoint ? { endpoint } : {});
+        if (signal.aborted) onAbort();
+        else signal.addEventListener("abort", onAbort, { once: true });
+      });
+      child.once("close", (code, sig) => resolve({ code, sig }));
+    });
+    signal.removeEventListener("abort", onAbort);
+    clearTimeout(killTimer);
+    await output;
+
+    if ("error" in outcome) {
+      return { exitCode: 127, reason: "StartError", message: `cannot run the container CLI ${this.bin}: ${outcome.error.message}` };
+    }
+    const exitCode = outcome.code ?? signalExitCode(outcome.sig);
+    const result: TaskResult = { exitCode };
+    if (endpoint) result.endpoint = endpoint;
+    if (cancelled) {
+      result.reason = "Cancelled";
+      result.message = String(signal.reason ?? "cancelled");
+    } else if (exitCode === 125 || exitCode === 126 || exitCode === 127) {
+      // docker run's own failures: the daemon or CLI failed (125), or the command cannot run (126/127).
+      result.reason = "StartError";
+      result.message = `${this.bin} run exited with ${exitCode}`;
+    } else if (exitCode !== 0) {
+      result.reason = "Error";
+      result.message = `container exited with code ${exitCode}`;
+    }
+    return result;
+  }
+
+  stop(key: string, reason?: string): Promise<boolean> {
+    return this.tracker.stop(key, reason);
+  }
+
+  running(): string[] {
+    return this.tracker.keys();
+  }
+
+  close(): Promise<void> {
+    return this.tracker.stopAll();
+  }
+}

@@ -1,0 +1,30 @@
+import { DockerRuntime, type DockerRuntimeOptions } from "./docker.js";
+import { KubernetesRuntime, type KubernetesRuntimeOptions } from "./kubernetes.js";
+import { ProcessRuntime, type ProcessRuntimeOptions } from "./process.js";
+import { SimulatedRuntime, type SimulatedRuntimeOptions } from "./simulated.js";
+import type { RuntimeName, TaskRuntime } from "./types.js";
+
+export interface RuntimeOptions {
+  simulated?: SimulatedRuntimeOptions;
+  process?: ProcessRuntimeOptions;
+  docker?: DockerRuntimeOptions;
+  kubernetes?: KubernetesRuntimeOptions;
+}
+
+/** The runtime an agent's `--runtime` names, with that runtime's options. */
+export function createTaskRuntime(name: RuntimeName, options: RuntimeOptions = {}): TaskRuntime {
+  switch (name) {
+    case "simulated":
+      return new SimulatedRuntime(options.simulated);
+    case "process":
+      return new ProcessRuntime(options.process);
+    case "docker":
+      return new DockerRuntime(options.docker);
+    case "kubernetes":
+      return new KubernetesRuntime(options.kubernetes);
+    default: {
+      const unknown: never = name;
+      throw new Error(`unknown runtime ${String(unknown)}: one of simulated, process, docker, kubernetes`);
+    }
+  }
+}

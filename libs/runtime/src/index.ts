@@ -1,0 +1,19 @@
+export {
+  taskKey,
+  TaskAlreadyRunningError,
+  CANCELLED_EXIT_CODE,
+  type TaskRunSpec,
+  type TaskHooks,
+  type TaskResult,
+  type TaskRuntime,
+  type RuntimeName,
+  type LogStream,
+} from "./types.js";
+export { taskEnvironment, declaredPort } from "./environment.js";
+export { LogTail, type LogTailOptions } from "./log-tail.js";
+export { SimulatedRuntime, type SimulatedRuntimeOptions } from "./simulated.js";
+export { ProcessRuntime, DEFAULT_INHERITED_ENV, signalExitCode, type ProcessRuntimeOptions } from "./process.js";
+export { DockerRuntime, containerName, dockerRunArgs, type DockerRuntimeOptions } from "./docker.js";
+export { KubernetesRuntime, type KubernetesRuntimeOptions } from "./kubernetes.js";
+export { buildPod, podName, podLabels, podOutcome, TASK_CONTAINER, type PodOptions } from "./kubernetes-pod.js";
+export { createTaskRuntime, type RuntimeOptions } from "./factory.js";
