@@ -6,19 +6,18 @@ export const nodeSelector: FilterPlugin = {
   prepare(snapshot, task) {
     const entries = Object.entries(task.nodeSelector ?? {});
     if (entries.length === 0) return undefined;
-    const nodes = snapshot.nodes;
-    const matches = (i: number) => {
-      const labels = nodes[i]!.labels;
-      for (const [k, v] of entries) if (labels[k] !== v) return false;
-      return true;
-    };
+    // Count, per node, the selector's labels it carries (from the snapshot's label index); a node
+    // matches when it carries all of them.
+    const hits = new Uint16Array(snapshot.nodes.length);
+    for (const [k, v] of entries) for (const i of snapshot.nodesWithLabel(k, v)) hits[i]!++;
+    const want = entries.length;
     return {
-      reason: (i) => (matches(i) ? undefined : "node(s) didn't match node selector"),
+      reason: (i) => (hits[i] === want ? undefined : "node(s) didn't match node selector"),
       keep(list, count) {
         let w = 0;
         for (let k = 0; k < count; k++) {
           const i = list[k]!;
-          if (matches(i)) list[w++] = i;
+          if (hits[i] === want) list[w++] = i;
         }
         return w;
       },

@@ -30,19 +30,25 @@ export const taintToleration: FilterPlugin = {
   name: "TaintToleration",
   prepare(snapshot, task) {
     const nodes = snapshot.nodes;
-    const counts = snapshot.taintCount;
     const tolerations = task.tolerations ?? [];
+    // Only tainted nodes can fail: find the ones this task does not tolerate once, up front.
+    let blocked: Uint8Array | undefined;
+    for (const i of snapshot.taintedNodes) {
+      if (untoleratedTaint(nodes[i]!.taints, tolerations) !== undefined) (blocked ??= new Uint8Array(nodes.length))[i] = 1;
+    }
+    if (!blocked) return undefined;
+    const refused = blocked;
     return {
       reason(i) {
-        if (counts[i] === 0) return undefined;
-        const t = untoleratedTaint(nodes[i]!.taints, tolerations);
-        return t ? `node(s) had untolerated taint {${t.key}: ${t.value ?? ""}}` : undefined;
+        if (refused[i] === 0) return undefined;
+        const t = untoleratedTaint(nodes[i]!.taints, tolerations)!;
+        return `node(s) had untolerated taint {${t.key}: ${t.value ?? ""}}`;
       },
       keep(list, count) {
         let w = 0;
         for (let k = 0; k < count; k++) {
           const i = list[k]!;
-          if (counts[i] === 0 || untoleratedTaint(nodes[i]!.taints, tolerations) === undefined) list[w++] = i;
+          if (refused[i] === 0) list[w++] = i;
         }
         return w;
       },

@@ -31,6 +31,8 @@ export class Snapshot {
    */
   readonly capacity: { readonly cpu: Float64Array; readonly memoryMiB: Float64Array; readonly gpu: Float64Array; readonly load: Float64Array };
   readonly taintCount: Uint16Array;
+  /** Indices of the nodes that have taints (usually few), so taint checks skip the others. */
+  readonly taintedNodes: Int32Array;
 
   private readonly byName = new Map<string, number>();
   private readonly tenantByName = new Map<string, number>();
@@ -38,6 +40,7 @@ export class Snapshot {
   private readonly undoLog: UndoEntry[] = [];
   private readonly scratchBuffers = new Map<string, Float64Array>();
   private readonly scratchIntBuffers = new Map<string, Int32Array>();
+  private labelIndex: Map<string, Map<string, number[]>> | undefined;
 
   constructor(init: SnapshotInit) {
     const sorted = [...init.nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -82,6 +85,7 @@ export class Snapshot {
       total.gpu += node.capacity.gpu;
     }
     this.totalCapacity = total;
+    this.taintedNodes = Int32Array.from(this.nodes.filter((n) => n.taints.length > 0).map((n) => n.index));
     this.tenantUsage = { cpu: [], memoryMiB: [], gpu: [], tasks: [] };
     for (const t of init.tenants ?? []) this.addTenant(t);
     this.tasksByNode = this.nodes.map(() => []);
@@ -250,6 +254,27 @@ export class Snapshot {
       this.scratchBuffers.set(key, buf);
     }
     return buf;
+  }
+
+  /**
+   * The nodes carrying label `key` with `value`, in index order. The inverted index is built on
+   * first use and kept for the snapshot's life (nodes do not change within a cycle).
+   */
+  nodesWithLabel(key: string, value: string): readonly number[] {
+    if (!this.labelIndex) {
+      const index = new Map<string, Map<string, number[]>>();
+      for (const n of this.nodes) {
+        for (const [k, v] of Object.entries(n.labels)) {
+          let byValue = index.get(k);
+          if (!byValue) index.set(k, (byValue = new Map()));
+          let list = byValue.get(v);
+          if (!list) byValue.set(v, (list = []));
+          list.push(n.index);
+        }
+      }
+      this.labelIndex = index;
+    }
+    return this.labelIndex.get(key)?.get(value) ?? [];
   }
 
   /** As `scratch`, for node indices. */
