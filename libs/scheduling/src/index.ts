@@ -58,3 +58,4 @@ export { selectPreemptionVictims, type PreemptionOptions, type PreemptionResult 
 export { inferenceServiceStatus, scheduledCondition, trainingJobStatus, type StatusOptions } from "./status/workload-status.js";
 
 export { planWorkloads, type ModelLike, type PlanWorkloadsInput, type Workload, type WorkloadResult } from "./cycle.js";
+export { plannedTaskSpec } from "./status/task-spec.js";

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { planInference } from "../inference/planner.js";
 import { planTraining } from "../training/planner.js";
 import { cloud, device, model, service, snapshot, trainingJob, workedFleet, workedModel } from "../testing/builders.js";
+import { plannedTaskSpec } from "./task-spec.js";
 import { inferenceServiceStatus, trainingJobStatus } from "./workload-status.js";
 
 describe("workload status", () => {
@@ -30,5 +31,20 @@ describe("workload status", () => {
     expect(ok).toMatchObject({ phase: "Scheduled", plan: { participants: ["d"], aggregator: "c", localSteps: 1 } });
     const bad = trainingJobStatus(planTraining(snapshot(nodes), trainingJob("t", { participants: { min: 2 } }), model()));
     expect(bad).toMatchObject({ phase: "Pending", conditions: [{ status: "False", reason: "Unschedulable" }] });
+  });
+});
+
+describe("plannedTaskSpec", () => {
+  it("binds the task to its node with its layers, request and chain", () => {
+    const plan = planInference(snapshot(workedFleet(40)), service("svc", { resources: { cpu: 500, memoryMiB: 64, gpu: 0 } }), workedModel());
+    if (plan.status !== "Scheduled") throw new Error(plan.message);
+    expect(plannedTaskSpec(plan.tasks[1]!, { image: "serve:1" }, { A: "1" })).toEqual({
+      nodeName: "edge",
+      role: "tail",
+      layers: { from: 3, to: 5 },
+      template: { image: "serve:1" },
+      env: { A: "1", EIAAS_VARIANT: "base", EIAAS_EXIT_AFTER_LAYER: "5", EIAAS_LAYERS: "3-5" },
+      resources: { cpu: 500, memoryMiB: 64, gpu: 0 },
+    });
   });
 });
