@@ -235,8 +235,9 @@ export function oneErrorLine(r: Result): string {
 export function parseTable(text: string): { header: string[]; rows: string[][] } {
   const lines = text.trimEnd().split("\n");
   const head = lines[0] ?? "";
-  if (!/^[A-Z][A-Z0-9%()-]*( {3,}[A-Z][A-Z0-9%()-]*)*$/.test(head)) throw new Error(`not a table header: ${JSON.stringify(head)}`);
-  const starts = [...head.matchAll(/[A-Z][A-Z0-9%()-]*/g)].map((m) => m.index!);
+  const word = "[A-Z][A-Z0-9%-]*(?:\\([A-Za-z]+\\))?";
+  if (!new RegExp(`^${word}( {3,}${word})*$`).test(head)) throw new Error(`not a table header: ${JSON.stringify(head)}`);
+  const starts = [...head.matchAll(new RegExp(word, "g"))].map((m) => m.index!);
   const rows = lines.slice(1).map((line) => {
     for (const s of starts.slice(1)) {
       if (line.length > s && line[s - 1] !== " ") throw new Error(`row not aligned at column ${s}: ${JSON.stringify(line)} under ${JSON.stringify(head)}`);

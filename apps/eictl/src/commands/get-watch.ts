@@ -40,7 +40,8 @@ export async function watchObjects(s: Session, kind: KindInfo, ns: string | unde
       let header: string[] | undefined;
       if (widths === undefined) {
         header = o.headers ? [...(o.events ? ["EVENT"] : []), ...tableHeader(events[0]!.object as Table, o.view)] : undefined;
-        widths = columnWidths([], header);
+        // The EVENT column is as wide as its longest word from the start, so later rows stay aligned.
+        widths = columnWidths(o.events ? [["MODIFIED"]] : [], header);
       }
       widths = columnWidths(rows, undefined, widths);
       process.stdout.write(formatTable(rows, { ...(header ? { header } : {}), colour, widths }));

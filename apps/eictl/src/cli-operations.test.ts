@@ -1,0 +1,154 @@
+// eictl as a child process against the real API server: cordon/uncordon, drain, top, logs,
+// apply --wait, and get -w seeing ADDED/MODIFIED/DELETED across a server restart.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EiaasClient, writeDemoContext } from "@eiaas/client";
+import { eictl, eictlBundle, oneErrorLine, parseTable, startEictl, startServer, type TestServer } from "./cli-test-harness.js";
+
+let server: TestServer;
+let client: EiaasClient;
+let dir: string;
+let config: string;
+const run = (...args: string[]) => eictl(args, { config });
+const ns = { namespace: "demo" };
+
+async function task(name: string, node: string, phase: string): Promise<void> {
+  await client.create("tasks", { apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name, namespace: "demo" }, spec: { nodeName: node, role: "serve" } });
+  await setPhase(name, phase);
+}
+function setPhase(name: string, phase: string) {
+  return client.patch("tasks", name, { status: { phase } }, { ...ns, subresource: "status" });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "eictl-ops-"));
+  config = join(dir, "config");
+  [server] = await Promise.all([startServer(), eictlBundle()]);
+  client = new EiaasClient({ server: server.url, token: server.adminToken, caPem: server.caPem });
+  await writeDemoContext({ server: server.url, token: server.adminToken, caPem: server.caPem, configPath: config });
+  const setup = await run("apply", "-f", "deploy/examples/tenant-demo.yaml", "-f", "deploy/examples/fleet.yaml", "-f", "deploy/examples/mobilenetv2.yaml", "deploy/examples/resnet18.yaml");
+  expect(setup.code).toBe(0);
+});
+afterAll(async () => {
+  client?.close();
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("nodes", () => {
+  it("cordon and uncordon (merge patch of spec.unschedulable), idempotent", async () => {
+    expect((await run("cordon", "cam-2", "pi-1")).stdout).toBe("edgenode/cam-2 cordoned\nedgenode/pi-1 cordoned\n");
+    const [again, shown] = await Promise.all([run("cordon", "cam-2"), run("get", "nodes", "cam-2", "--no-headers")]);
+    expect(again.stdout).toBe("edgenode/cam-2 already cordoned\n");
+    expect(shown.stdout).toMatch(/^cam-2\s+device\s+Unknown,SchedulingDisabled\s/);
+    expect((await run("uncordon", "cam-2")).stdout).toBe("edgenode/cam-2 uncordoned\n");
+    expect((await client.get("nodes", "cam-2")).spec.unschedulable).toBe(false);
+    const missing = await run("cordon", "nope");
+    expect(oneErrorLine(missing)).toBe('Error from server (NotFound): edgenodes "nope" not found');
+  });
+
+  it("drain cordons, prints each task as it leaves, and ends when none is left; --timeout fails with one line", async () => {
+    await task("serve-a", "phone-2", "Running");
+    await task("serve-b", "phone-2", "Dispatched");
+    await task("old", "phone-2", "Succeeded");
+    await task("stuck", "phone-1", "Running");
+    const drain = await startEictl(["drain", "phone-2", "--timeout", "60s"], { config });
+    const timeout = run("drain", "phone-1", "--timeout", "1s");
+    await drain.waitFor(/waiting for 2 task\(s\) to leave edgenode\/phone-2: demo\/serve-a \(Running\), demo\/serve-b \(Dispatched\)\n/);
+    await setPhase("serve-a", "Succeeded");
+    await drain.waitFor(/task demo\/serve-a left edgenode\/phone-2 \(was Running\)\n/);
+    await client.delete("tasks", "serve-b", ns);
+    const r = await drain.exit;
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n")[0]).toBe("edgenode/phone-2 cordoned");
+    expect(r.stdout).toMatch(/task demo\/serve-b left edgenode\/phone-2 \(was Dispatched\)\nedgenode\/phone-2 drained\n$/);
+    expect(oneErrorLine(await timeout)).toBe(
+      "error: timed out after 1s with 1 task(s) still on edgenode/phone-1: demo/stuck (the node stays cordoned; 'eictl uncordon phone-1' undoes it)",
+    );
+    expect((await client.get("nodes", "phone-2")).spec.unschedulable).toBe(true);
+  });
+
+  it("top nodes: allocated vs capacity, load and tasks; top tenants: usage vs quota and dominant share", async () => {
+    await client.patch("nodes", "edge-1", { status: { allocated: { cpu: 4000, memoryMiB: 16384, gpu: 1, load: 0.42 } } }, { subresource: "status" });
+    await client.patch("tenants", "demo", { status: { usage: { cpu: 8000, memoryMiB: 4096, gpu: 1, tasks: 3 }, dominantShare: 0.25 } }, { subresource: "status" });
+    await task("on-edge", "edge-1", "Running");
+    const [nodes, sorted, tenants] = await Promise.all([run("top", "nodes"), run("top", "nodes", "--sort-by", "load", "--no-headers", "-l", "tier=edge"), run("top", "tenants")]);
+    const t = parseTable(nodes.stdout);
+    expect(t.header).toEqual(["NAME", "TIER", "CPU(m)", "CPU%", "MEMORY(Mi)", "MEMORY%", "GPU", "LOAD", "TASKS"]);
+    expect(t.rows.find((r) => r[0] === "edge-1")).toEqual(["edge-1", "edge", "4000/16000", "25%", "16384/65536", "25%", "1/1", "0.42", "1"]);
+    expect(t.rows.find((r) => r[0] === "phone-1")?.[8]).toBe("1");
+    expect(sorted.stdout.split("\n")[0]).toMatch(/^edge-1 /);
+    expect(parseTable(tenants.stdout).rows).toEqual([["demo", "8000/32000", "25%", "4096/65536", "6%", "1/6", "3/100", "0.250", "1"]]);
+  });
+
+  it("logs: the task's log endpoint answering 404 is one clear line; an unknown task is NotFound", async () => {
+    const [noLog, noTask] = await Promise.all([run("logs", "on-edge"), run("logs", "nope", "-f")]);
+    expect(oneErrorLine(noLog)).toMatch(/^error: no logs for task demo\/on-edge: the server answered 404 for its log \(.*\); logs come from the task's node agent/);
+    expect(oneErrorLine(noTask)).toBe('Error from server (NotFound): tasks "nope" not found');
+  });
+});
+
+describe("apply --wait", () => {
+  it("shows progress until Ready; a failed TrainingJob ends it with one line", async () => {
+    const isvc = await startEictl(["apply", "-f", "deploy/examples/isvc-device.yaml", "--wait", "--timeout", "60s"], { config });
+    const tj = await startEictl(["apply", "-f", "deploy/examples/tj-gossip.yaml", "--wait"], { config });
+    await isvc.waitFor(/waiting for inferenceservice\/mobilenet-device: Pending/, "stderr");
+    await tj.waitFor(/waiting for trainingjob\/street-gossip: Pending/, "stderr");
+    const now = new Date().toISOString();
+    await client.patch("isvc", "mobilenet-device", { status: { phase: "Scheduled", conditions: [{ type: "Scheduled", status: "True", reason: "Planned", lastTransitionTime: now }] } }, { ...ns, subresource: "status" });
+    await isvc.waitFor(/waiting for inferenceservice\/mobilenet-device: Scheduled/, "stderr");
+    await client.patch(
+      "isvc",
+      "mobilenet-device",
+      { status: { phase: "Running", conditions: [{ type: "Ready", status: "True", reason: "TasksRunning", lastTransitionTime: now }] } },
+      { ...ns, subresource: "status" },
+    );
+    await client.patch(
+      "tj",
+      "street-gossip",
+      { status: { phase: "Failed", conditions: [{ type: "Complete", status: "False", reason: "ParticipantsLost", message: "2 of 3 participants left", lastTransitionTime: now }] } },
+      { ...ns, subresource: "status" },
+    );
+    const [ok, failed] = await Promise.all([isvc.exit, tj.exit]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toBe("inferenceservice/mobilenet-device created\ninferenceservice/mobilenet-device is ready (Running)\n");
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toBe("trainingjob/street-gossip created\n");
+    expect(failed.stderr.trimEnd().split("\n").at(-1)).toBe("error: trainingjob/street-gossip failed: ParticipantsLost: 2 of 3 participants left");
+  });
+});
+
+describe("get -w", () => {
+  it("sees ADDED, MODIFIED and DELETED, and keeps watching across a server restart", async () => {
+    const node = (name: string) => ({ apiVersion: "eiaas.io/v1alpha1", kind: "EdgeNode", metadata: { name, labels: { watch: "yes" } }, spec: { tier: "edge" } });
+    await client.create("nodes", node("w1"));
+    const table = await startEictl(["get", "nodes", "-l", "watch=yes", "-w", "--output-watch-events"], { config });
+    const json = await startEictl(["get", "nodes", "-l", "watch=yes", "-w", "-o", "json"], { config });
+    await table.waitFor(/^EVENT\s+NAME\s+TIER\s+READY\s+CPU\s+AGE\nADDED\s+w1\s+edge\s+Unknown\s+0\/0m/);
+    await json.waitFor(/"name": "w1"/);
+    await client.patch("nodes", "w1", { spec: { hardware: "t4" } });
+    await table.waitFor(/\nMODIFIED\s+w1\s/);
+    await json.waitFor(/"hardware": "t4"/);
+
+    await server.kill();
+    await server.start();
+    await client.create("nodes", node("w2"));
+    await client.patch("nodes", "w2", { spec: { unschedulable: true } });
+    await client.delete("nodes", "w1");
+    await table.waitFor(/\nDELETED\s+w1\s/);
+    await table.waitFor(/\nMODIFIED\s+w2\s+edge\s+Unknown,SchedulingDisabled/);
+    await json.waitFor(/"unschedulable": true/);
+    table.child.kill("SIGINT");
+    json.child.kill("SIGINT");
+    const [t] = await Promise.all([table.exit, json.exit]);
+    const events = t.stdout.trimEnd().split("\n").slice(1).map((l) => l.split(/\s+/).slice(0, 2).join(" "));
+    expect(events).toEqual(["ADDED w1", "MODIFIED w1", "ADDED w2", "MODIFIED w2", "DELETED w1"]);
+    // Rows are printed as events arrive: a wider cell later (READY here) widens its column from then on, as in kubectl.
+    expect(t.stdout.trimEnd().split("\n").every((l) => l.split(/ {3,}/).length === 6)).toBe(true);
+    const docs = json.stdout.split(/\n(?=\{)/).map((d) => JSON.parse(d));
+    expect(docs.map((d) => d.metadata.name)).toEqual(["w1", "w1", "w2", "w2", "w1"]);
+    expect(t.stderr).toBe("");
+  });
+});
