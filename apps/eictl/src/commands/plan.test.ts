@@ -12,7 +12,8 @@ function eictl(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe("eictl plan", () => {
+// Each test starts node with tsx once or twice; allow for a busy machine.
+describe("eictl plan", { timeout: 120_000 }, () => {
   it("plans issue 3's worked case: split 2, 99 ms, 135 mJ, 200000 bytes, edge-device (-o json)", () => {
     const r = eictl("-f", `${DATA}/ok/worked-case.yaml`, "-o", "json");
     expect(r.stderr).toBe("");

@@ -127,7 +127,7 @@ const serviceArb = fc.record({
 
 /** Outcomes by architecture, to check the generator covers every branch. */
 const stats: Record<string, number> = {};
-describe("planInference vs exhaustive search (property)", () => {
+describe("planInference vs exhaustive search (property)", { timeout: 120_000 }, () => {
   it("never picks a worse plan than the exhaustive reference, and finds one whenever it exists", () => {
     fc.assert(
       fc.property(fleetArb, modelArb, serviceArb, (nodes, modelInput, svc) => {

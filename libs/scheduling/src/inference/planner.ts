@@ -35,6 +35,10 @@ export interface PlanInferenceOptions {
  * client matching `clients.selector`, in name order, the best feasible (chain, server, split) under
  * the objective, SLO, privacy boundary, architecture, resources and server load, reserving each
  * client's tasks before planning the next. All clients are placed or none.
+ *
+ * Servers are the other edge/cloud nodes passing the profile's filters (a client is never its own
+ * server). Clients that are not Ready are skipped and listed in `skippedClients`. Tasks are shared
+ * per (node, chain, side) among the service's clients; see `TaskGroup`.
  */
 export function planInference(
   snapshot: Snapshot,
