@@ -13,7 +13,19 @@ const program = new Command("eictl")
   .option("-A, --all-namespaces", "list across all namespaces")
   .option("--context <name>", "context of the config file to use (default: the current context)")
   .configureHelp({ showGlobalOptions: true, sortSubcommands: true })
-  .showHelpAfterError("(run with --help for usage)");
+  .showHelpAfterError("(run with --help for usage)")
+  .addHelpText(
+    "after",
+    `
+Getting started (from the repository root, eictl = npm run eictl --):
+  npm run demo                                          start a local control plane; writes the "demo" context
+  eictl get nodes                                       the fleet
+  eictl apply -f deploy/examples/isvc-auto.yaml --wait  serve a model, wait until it is Ready
+  eictl describe isvc classify-auto                     its plan per client, tasks, conditions, events
+  eictl drain edge-1                                    cordon a node and wait until its tasks moved
+
+Contexts live in $EIAAS_CONFIG (default ~/.eiaas/config): see 'eictl config --help'.`,
+  );
 
 registerCommands(program);
 
