@@ -17,6 +17,8 @@ export const apiServerEnv = z.object({
   /** Port of the embedded PostgreSQL (only without DATABASE_URL). Default: a free port. */
   EIAAS_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   EIAAS_ADMIN_TOKEN: z.string().min(16, "EIAAS_ADMIN_TOKEN must be at least 16 characters").optional(),
+  /** A pre-shared agent bootstrap token (Helm, compose); more can be minted through the API. */
+  EIAAS_BOOTSTRAP_TOKEN: z.string().min(16, "EIAAS_BOOTSTRAP_TOKEN must be at least 16 characters").optional(),
   EIAAS_TLS_CERT: z.string().optional(),
   EIAAS_TLS_KEY: z.string().optional(),
   /** Extra names for the generated serving certificate (comma-separated). */

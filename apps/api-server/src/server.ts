@@ -40,6 +40,7 @@ export interface RunningApiServer {
   /** Set when this process generated the first admin token (shown once). */
   generatedAdminToken?: string;
   prisma: PrismaClient;
+  pool: import("pg").Pool;
   store: ObjectStore;
   queue: QueueBackend;
   leases: LeaseStore;
@@ -105,6 +106,8 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
       }
     : undefined;
 
+  if (env.EIAAS_BOOTSTRAP_TOKEN) await tokens.ensureBootstrapToken(env.EIAAS_BOOTSTRAP_TOKEN);
+
   const feed = new ChangeFeed({ databaseUrl: db.url, onError: (err) => logger.warn({ err: err.message }, "change feed") });
   await feed.start();
   const namespaces = new NamespaceController({ store, tokens, logger });
@@ -163,7 +166,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
       await database.close();
       await db.embedded?.stop();
     })());
-  return { url, port, databaseUrl: db.url, tls, ...(generatedAdminToken ? { generatedAdminToken } : {}), prisma, store, queue, leases, tokens, logger, service, close };
+  return { url, port, databaseUrl: db.url, tls, ...(generatedAdminToken ? { generatedAdminToken } : {}), prisma, pool: database.pool, store, queue, leases, tokens, logger, service, close };
 }
 
 /** The admin token the demo uses: EIAAS_ADMIN_TOKEN, else one kept in `<dataDir>/admin-token`. */

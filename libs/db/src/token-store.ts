@@ -93,6 +93,19 @@ export class TokenStore {
     });
   }
 
+  /**
+   * Makes `secret` a valid bootstrap token (EIAAS_BOOTSTRAP_TOKEN: a pre-shared secret the Helm
+   * chart and compose hand to both the API server and the agents). Idempotent like the admin one.
+   */
+  async ensureBootstrapToken(secret: string, name = "preshared-bootstrap"): Promise<void> {
+    const tokenHash = hashToken(secret);
+    await this.prisma.apiToken.upsert({
+      where: { scope_name: { scope: "bootstrap", name } },
+      update: { tokenHash },
+      create: { id: randomUUID(), scope: "bootstrap", name, role: "bootstrap", tokenHash },
+    });
+  }
+
   async hasAdminToken(): Promise<boolean> {
     return (await this.prisma.apiToken.count({ where: { role: "admin" } })) > 0;
   }

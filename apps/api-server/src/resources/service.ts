@@ -133,8 +133,18 @@ export class ResourceService {
     if (b.metadata?.name !== undefined && b.metadata.name !== name) {
       throw new ApiError("BadRequest", `the name of the object (${b.metadata.name}) does not match the name on the URL (${name})`);
     }
-    const current = await this.get(kind, namespace, name);
-    return this.writeStatus(kind, current, b, b.metadata?.resourceVersion, req);
+    const pinned: string | undefined = b.metadata?.resourceVersion;
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.get(kind, namespace, name);
+      try {
+        return await this.writeStatus(kind, current, b, pinned, req);
+      } catch (err) {
+        // Without a pinned version the write is unconditional (as a Kubernetes update without
+        // resourceVersion): retry against what is current; task reports stay ordered regardless.
+        if (err instanceof StoreError && err.reason === "Conflict" && pinned === undefined && attempt < PATCH_RETRIES) continue;
+        throw err;
+      }
+    }
   }
 
   private async writeStatus(kind: KindInfo, current: StoredObject, body: Record<string, any>, expected: string | undefined, req: WriteRequest): Promise<StoredObject> {

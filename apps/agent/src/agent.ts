@@ -1,0 +1,223 @@
+import { API_PREFIX, type EdgeNodeSpecInput } from "@eiaas/api";
+import { ApiRequestError, EiaasClient, type ConnectionOptions } from "@eiaas/client";
+import type { JobContext, QueueBackend, QueueConsumer, TaskJobPayload } from "@eiaas/queue";
+import { LogTail, taskKey, type TaskResult, type TaskRuntime } from "@eiaas/runtime";
+import type { Logger } from "@eiaas/telemetry";
+
+export interface AgentOptions {
+  nodeName: string;
+  /** What the agent detected about its node (DESIGN §4 EdgeNode.spec). */
+  spec: EdgeNodeSpecInput;
+  labels?: Record<string, string>;
+  /** API server connection; `token` is the bootstrap token. */
+  connection: ConnectionOptions;
+  runtime: TaskRuntime;
+  /** Jobs run at once (`--slots`). Default 4. */
+  slots?: number;
+  /**
+   * The queue transport, given when the agent runs inside the control plane's trust boundary (the
+   * embedded demo's in-process fleet). Absent: the agent opens its own from the credentials the
+   * registration returns (Redis with an ACL user limited to its queue).
+   */
+  queue?: QueueBackend;
+  /** Opens the queue from registration credentials (apps/agent/main.ts passes the Redis factory). */
+  openQueue?: (credentials: { url: string; username?: string; password?: string }) => QueueBackend;
+  /** Heartbeat period. Default 10 s. */
+  heartbeatMs?: number;
+  /** Measures the link to the parent; default: the spec's values. */
+  measureLink?: () => { uplinkMbps?: number; rttMs?: number };
+  /** How long to wait for jobs of tasks it was running to come back after a restart. Default 45 s. */
+  restartGraceMs?: number;
+  logger: Logger;
+  version?: string;
+}
+
+interface Running {
+  payload: TaskJobPayload;
+  ctx: JobContext;
+}
+
+/**
+ * The node agent (kubelet's role): registers with a bootstrap token (receiving a token scoped to
+ * its node and its queue's credentials), heartbeats through the API, consumes `node.<name>` with
+ * `slots` concurrency, runs each task attempt through its runtime and reports every phase change
+ * through the API. It never touches Postgres or other nodes' queues.
+ */
+export class NodeAgent {
+  readonly logs = new LogTail();
+  private client!: EiaasClient;
+  private queue?: QueueBackend;
+  private ownQueue = false;
+  private consumer?: QueueConsumer;
+  private heartbeat?: NodeJS.Timeout;
+  private readonly running = new Map<string, Running>();
+  private watchAbort = new AbortController();
+  private stopped = false;
+
+  constructor(private readonly o: AgentOptions) {}
+
+  get nodeName(): string {
+    return this.o.nodeName;
+  }
+
+  async start(): Promise<void> {
+    const boot = new EiaasClient(this.o.connection);
+    const reg = await boot.request<{ token: string; queue: { url: string; username?: string; password?: string } }>({
+      method: "POST",
+      path: `${API_PREFIX}/edgenodes/${this.o.nodeName}/register`,
+      body: { metadata: { labels: this.o.labels ?? {} }, spec: this.o.spec },
+    });
+    boot.close();
+    this.client = new EiaasClient({ ...this.o.connection, token: reg.token });
+    if (this.o.queue) this.queue = this.o.queue;
+    else if (this.o.openQueue && reg.queue.url) {
+      this.queue = this.o.openQueue(reg.queue);
+      this.ownQueue = true;
+    } else throw new Error("the server offers no queue for remote agents (it runs without Redis): set REDIS_URL on the control plane");
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat(), this.o.heartbeatMs ?? 10_000);
+    this.heartbeat.unref();
+    const previouslyRunning = await this.tasksReportedRunning();
+    this.consumer = this.queue.consumeNodeQueue(this.o.nodeName, (payload, ctx) => this.run(payload, ctx), {
+      concurrency: this.o.slots ?? 4,
+      onError: (err) => this.o.logger.debug({ err: err.message, node: this.o.nodeName }, "queue"),
+      onInvalidPayload: (err, jobId) => this.o.logger.warn({ err: err.message, jobId }, "rejected a malformed job"),
+    });
+    void this.watchDeletions();
+    if (previouslyRunning.length) {
+      // Jobs of tasks this node was running come back to it when their locks expire; what does not
+      // come back is failed, so its workload is re-planned instead of silently dropped.
+      setTimeout(() => void this.failUnreturned(previouslyRunning), this.o.restartGraceMs ?? 45_000).unref();
+    }
+  }
+
+  private async beat(): Promise<void> {
+    if (this.stopped) return;
+    const link = this.o.measureLink?.() ?? { uplinkMbps: this.o.spec.network?.uplinkMbps, rttMs: this.o.spec.network?.rttMs };
+    try {
+      await this.client.request({
+        method: "POST",
+        path: `${API_PREFIX}/edgenodes/${this.o.nodeName}/heartbeat`,
+        body: {
+          ...(link.uplinkMbps !== undefined ? { uplinkMbps: link.uplinkMbps } : {}),
+          ...(link.rttMs !== undefined ? { rttMs: link.rttMs } : {}),
+          runningTasks: [...this.running.values()].map((r) => r.payload.name).sort(),
+          agent: { version: this.o.version ?? "0.1.0", runtime: this.o.runtime.name },
+        },
+      });
+    } catch (err) {
+      this.o.logger.warn({ err: (err as Error).message, node: this.o.nodeName }, "heartbeat failed");
+    }
+  }
+
+  /**
+   * Reports a phase change; retried with backoff while the API is unreachable or busy (a report is
+   * idempotent and ordered server-side, so a repeat is harmless). False when the task is gone.
+   */
+  private async report(p: TaskJobPayload, status: Record<string, unknown>): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.client.request({
+          method: "PUT",
+          path: `${API_PREFIX}/namespaces/${p.namespace}/tasks/${p.name}/status`,
+          body: { apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name: p.name }, status: { attempt: p.attempt, ...status } },
+        });
+        return true;
+      } catch (err) {
+        if (err instanceof ApiRequestError && err.code === 404) {
+          this.o.logger.info({ task: `${p.namespace}/${p.name}` }, "task no longer exists (deleted or moved): not running it");
+          return false;
+        }
+        const retryable = !(err instanceof ApiRequestError) || err.code === 409 || err.code === 429 || err.code >= 500;
+        if (!retryable || attempt >= 8 || this.stopped) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5_000)));
+      }
+    }
+  }
+
+  private async run(p: TaskJobPayload, ctx: JobContext): Promise<void> {
+    const key = taskKey(p);
+    this.running.set(key, { payload: p, ctx });
+    const startTime = new Date().toISOString();
+    try {
+      let endpoint: string | undefined;
+      const result: TaskResult = await this.o.runtime.start(
+        { ...p, template: p.template ?? {}, env: p.env ?? {} },
+        {
+          signal: ctx.signal,
+          onLog: (line) => this.logs.append(key, line),
+          onStarted: (info) => {
+            endpoint = info.endpoint;
+            void this.report(p, { phase: "Running", startTime, ...(endpoint ? { endpoint } : {}) }).catch((err) =>
+              this.o.logger.warn({ err: (err as Error).message }, "report Running failed"),
+            );
+          },
+        },
+      );
+      if (ctx.signal.aborted && this.stopped) return; // shutting down: the job goes back to the queue
+      const finishTime = new Date().toISOString();
+      const ok = result.exitCode === 0;
+      await this.report(p, {
+        phase: ok ? "Succeeded" : "Failed",
+        startTime,
+        finishTime,
+        exitCode: result.exitCode,
+        ...(result.reason ? { reason: result.reason } : {}),
+        ...(result.message ? { message: result.message } : {}),
+        ...(result.endpoint ?? endpoint ? { endpoint: result.endpoint ?? endpoint } : {}),
+      });
+    } finally {
+      this.running.delete(key);
+    }
+  }
+
+  /** Stops tasks deleted (or moved) while they run here: the API watch is the signal. */
+  private async watchDeletions(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const w = this.client.watch("tasks", { fieldSelector: `spec.nodeName=${this.o.nodeName}`, signal: this.watchAbort.signal });
+        for await (const ev of w) {
+          if (ev.type !== "DELETED") continue;
+          const obj = ev.object as { metadata: { namespace: string; name: string } };
+          for (const [key, r] of this.running) {
+            if (r.payload.namespace === obj.metadata.namespace && r.payload.name === obj.metadata.name) {
+              this.consumer?.cancel(r.ctx.jobId, "task deleted");
+              await this.o.runtime.stop(key, "task deleted");
+            }
+          }
+        }
+      } catch (err) {
+        if (this.stopped) return;
+        this.o.logger.debug({ err: (err as Error).message }, "task watch ended; reconnecting");
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
+  }
+
+  private async tasksReportedRunning(): Promise<Array<{ namespace: string; name: string; attempt: number }>> {
+    const list = await this.client.listAll("tasks", { fieldSelector: `spec.nodeName=${this.o.nodeName},status.phase=Running` });
+    return list.items.map((t: any) => ({ namespace: t.metadata.namespace, name: t.metadata.name, attempt: t.status?.attempt ?? 1 }));
+  }
+
+  private async failUnreturned(tasks: Array<{ namespace: string; name: string; attempt: number }>): Promise<void> {
+    for (const t of tasks) {
+      if (this.running.has(taskKey(t)) || this.stopped) continue;
+      await this.report({ ...t, uid: "", nodeName: this.o.nodeName, role: "serve", template: {}, env: {}, resources: { cpu: 0, memoryMiB: 0, gpu: 0 }, traceContext: {} } as TaskJobPayload, {
+        phase: "Failed",
+        reason: "AgentRestarted",
+        message: "the agent restarted and the task did not come back to it",
+        finishTime: new Date().toISOString(),
+      }).catch((err) => this.o.logger.warn({ err: (err as Error).message }, "could not fail an unreturned task"));
+    }
+  }
+
+  /** Stops taking work; running jobs are handed back to the queue (their tasks resume elsewhere or here). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.watchAbort.abort();
+    await this.consumer?.close({ force: true });
+    if (this.ownQueue) await this.queue?.close({ force: true });
+    this.client?.close();
+  }
+}

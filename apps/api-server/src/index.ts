@@ -1,0 +1,5 @@
+export { startApiServer, demoAdminToken, resolveDatabase, type RunningApiServer, type StartOptions } from "./server.js";
+export { loadApiServerEnv, apiServerEnv, type ApiServerEnv } from "./config.js";
+export { createApiApp, type ApiAppDeps } from "./app.js";
+export { writeKubeconfig, renderKubeconfig } from "./kubeconfig.js";
+export { ApiError } from "./http/errors.js";

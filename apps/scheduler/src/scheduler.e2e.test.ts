@@ -1,0 +1,153 @@
+// The scheduler against real Postgres and Redis: API → plan → bind → BullMQ dispatch → agents
+// (queue consumers reporting through the API, as apps/agent does) → workload status.
+import { randomBytes } from "node:crypto";
+import request from "supertest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { API_PREFIX } from "@eiaas/api";
+import { createDatabase, ObjectStore, type Database } from "@eiaas/db";
+import { createPostgresLeaseStore, createRedisQueueBackend, type QueueBackend, type QueueConsumer } from "@eiaas/queue";
+import { createLogger } from "@eiaas/telemetry";
+import { testRedisUrl } from "@eiaas/testing";
+import { startTestApi, type TestApi } from "../../api-server/src/test-harness.js";
+import { Scheduler } from "./scheduler.js";
+
+let api: TestApi;
+let db: Database;
+let queue: QueueBackend;
+let scheduler: Scheduler;
+const consumers: QueueConsumer[] = [];
+const admin = () => ({ Authorization: `Bearer ${api.adminToken}` });
+const V = "eiaas.io/v1alpha1";
+
+async function apply(path: string, obj: object) {
+  const r = await request(api.app).post(`${API_PREFIX}${path}`).set(admin()).send(obj);
+  if (r.status !== 201) throw new Error(`${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+/** A node agent reduced to its protocol: register, heartbeat, consume its queue, report. */
+async function startAgent(node: string, spec: Record<string, unknown>, labels: Record<string, string> = {}) {
+  const boot = await api.tokens.mint({ role: "bootstrap" });
+  const reg = await request(api.app).post(`${API_PREFIX}/edgenodes/${node}/register`).set({ Authorization: `Bearer ${boot.token}` }).send({ metadata: { labels }, spec }).expect(201);
+  const token: string = reg.body.token;
+  await request(api.app).post(`${API_PREFIX}/edgenodes/${node}/heartbeat`).set({ Authorization: `Bearer ${token}` }).send({ uplinkMbps: spec.network ? (spec.network as any).uplinkMbps : 0 }).expect(204);
+  const c = queue.consumeNodeQueue(
+    node,
+    async (job, ctx) => {
+      const path = `${API_PREFIX}/namespaces/${job.namespace}/tasks/${job.name}/status`;
+      const report = (phase: string) =>
+        request(api.app).put(path).set({ Authorization: `Bearer ${token}` }).send({ apiVersion: V, kind: "Task", metadata: { name: job.name }, status: { phase, attempt: job.attempt, endpoint: `${node}:9000` } });
+      await report("Running").expect(200);
+      await new Promise<void>((resolve) => {
+        if (job.expectedRunMs !== undefined) setTimeout(resolve, job.expectedRunMs);
+        ctx.signal.addEventListener("abort", () => resolve());
+      });
+      if (job.expectedRunMs !== undefined) await report("Succeeded");
+    },
+    { concurrency: 10 },
+  );
+  consumers.push(c);
+  return token;
+}
+
+beforeAll(async () => {
+  api = await startTestApi();
+  db = createDatabase(api.db.url, { poolSize: 5 });
+  queue = createRedisQueueBackend({ url: testRedisUrl(), prefix: `bull-${randomBytes(4).toString("hex")}` });
+  const logger = createLogger({ name: "scheduler", level: process.env.EIAAS_LOG_LEVEL ?? "silent" });
+  scheduler = new Scheduler({ databaseUrl: api.db.url, pool: db.pool, store: new ObjectStore(db.pool), queue, leases: createPostgresLeaseStore(db.pool), logger }, { resyncMs: 200 });
+  await apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
+  await startAgent("cloud-1", { tier: "cloud", hardware: "a100", capacity: { cpu: 32000, memoryMiB: 65536, gpu: 1 }, compute: { gflops: 5000 } });
+  await startAgent("edge-1", { tier: "edge", parent: "cloud-1", hardware: "k40", capacity: { cpu: 8000, memoryMiB: 16384 }, compute: { gflops: 1000 }, network: { uplinkMbps: 100, downlinkMbps: 100, rttMs: 10 } });
+  for (const d of ["dev-1", "dev-2"]) {
+    await startAgent(d, { tier: "device", parent: "edge-1", hardware: "tk1", capacity: { cpu: 4000, memoryMiB: 2048 }, compute: { gflops: 20 }, power: { computeW: 5, transmitW: 1 }, network: { uplinkMbps: 40, downlinkMbps: 40, rttMs: 2 } }, { tier: "device", data: "yes" });
+  }
+  await apply("/namespaces/acme/models", {
+    apiVersion: V,
+    kind: "Model",
+    metadata: { name: "m" },
+    spec: {
+      inputBytes: 600000,
+      accuracy: 0.8,
+      layers: [
+        { name: "l1", flops: 4e8, outputBytes: 800000, memoryMiB: 1 },
+        { name: "l2", flops: 1e8, outputBytes: 200000, memoryMiB: 1 },
+        { name: "l3", flops: 6e8, outputBytes: 400000, memoryMiB: 1 },
+        { name: "l4", flops: 5e7, outputBytes: 50000, memoryMiB: 1 },
+        { name: "l5", flops: 2.5e8, outputBytes: 4000, memoryMiB: 1 },
+      ],
+    },
+  });
+  scheduler.start();
+});
+
+afterAll(async () => {
+  await scheduler.stop();
+  for (const c of consumers) await c.close({ force: true });
+  await queue.close({ force: true });
+  await db.close();
+  await api.close();
+});
+
+const get = async (path: string) => (await request(api.app).get(`${API_PREFIX}${path}`).set(admin()).expect(200)).body;
+
+describe("scheduler end to end", () => {
+  it("places an InferenceService, dispatches its tasks to the planned nodes and reports it Running", async () => {
+    await apply("/namespaces/acme/inferenceservices", {
+      apiVersion: V,
+      kind: "InferenceService",
+      metadata: { name: "cam" },
+      spec: { model: "m", clients: { selector: { matchLabels: { tier: "device" } }, requestsPerSecond: 1 }, resources: { cpu: 100, memoryMiB: 64 } },
+    });
+    await expect.poll(async () => (await get("/namespaces/acme/inferenceservices/cam")).status.phase, { timeout: 15_000 }).toBe("Running");
+    const svc = await get("/namespaces/acme/inferenceservices/cam");
+    expect(svc.status.plan.clients.map((c: any) => c.client)).toEqual(["dev-1", "dev-2"]);
+    expect(svc.status.conditions).toEqual(expect.arrayContaining([expect.objectContaining({ type: "Scheduled", status: "True" }), expect.objectContaining({ type: "Ready", status: "True" })]));
+    const tasks = (await get("/namespaces/acme/tasks")).items;
+    expect(tasks.length).toBeGreaterThan(0);
+    for (const t of tasks) expect(t.status.phase).toBe("Running");
+    // Every planned node runs its task: tails/serves where the plan says, heads on clients.
+    const planned = new Set(svc.status.plan.clients.flatMap((c: any) => [c.headNode, c.tailNode].filter(Boolean)));
+    expect(new Set(tasks.map((t: any) => t.spec.nodeName))).toEqual(planned);
+    expect(svc.status.endpoints.length).toBeGreaterThan(0);
+  });
+
+  it("rolls a spec change over: new tasks run before the old ones are removed", async () => {
+    const before = (await get("/namespaces/acme/tasks")).items.map((t: any) => t.metadata.name);
+    await request(api.app)
+      .patch(`${API_PREFIX}/namespaces/acme/inferenceservices/cam`)
+      .set(admin())
+      .set("Content-Type", "application/merge-patch+json")
+      .send(JSON.stringify({ spec: { resources: { cpu: 200, memoryMiB: 64 } } }))
+      .expect(200);
+    await expect
+      .poll(async () => {
+        const names = (await get("/namespaces/acme/tasks")).items.map((t: any) => t.metadata.name);
+        return names.length > 0 && names.every((n: string) => !before.includes(n));
+      }, { timeout: 15_000 })
+      .toBe(true);
+    const svc = await get("/namespaces/acme/inferenceservices/cam");
+    expect(svc.status.phase).toBe("Running");
+    expect(svc.status.observedGeneration).toBe(svc.metadata.generation);
+  });
+
+  it("runs a federated TrainingJob to completion", async () => {
+    await apply("/namespaces/acme/trainingjobs", {
+      apiVersion: V,
+      kind: "TrainingJob",
+      metadata: { name: "fl" },
+      spec: { model: "m", mode: "federated", data: { selector: { matchLabels: { data: "yes" } } }, participants: { min: 2 }, rounds: 2, aggregation: { localSteps: 2, estimates: { localStepSeconds: 0.1, aggregationSeconds: 0.1 } } },
+    });
+    await expect.poll(async () => (await get("/namespaces/acme/trainingjobs/fl")).status.phase, { timeout: 20_000 }).toBe("Succeeded");
+    const tj = await get("/namespaces/acme/trainingjobs/fl");
+    expect(tj.status.plan.participants.sort()).toEqual(["dev-1", "dev-2"]);
+    expect(tj.status.plan.aggregator).toBeTruthy();
+    expect(tj.status.conditions).toContainEqual(expect.objectContaining({ type: "Complete", status: "True" }));
+  });
+
+  it("deleting the service stops and deletes its tasks", async () => {
+    await request(api.app).delete(`${API_PREFIX}/namespaces/acme/inferenceservices/cam`).set(admin()).expect(200);
+    const left = (await get("/namespaces/acme/tasks")).items.filter((t: any) => t.metadata.labels["eiaas.io/workload"] === "cam");
+    expect(left).toEqual([]);
+  });
+});
