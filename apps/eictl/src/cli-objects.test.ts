@@ -38,11 +38,8 @@ describe("apply", () => {
     expect(lines.slice(11)).toEqual(["model/resnet18 created", "model/mobilenetv2 created", "inferenceservice/classify-auto created", "trainingjob/street-federated created"]);
 
     const edited = (await readFile(ex("isvc-auto.yaml"), "utf8")).replace("latencyMs: 250", "latencyMs: 180").replace(/  labels:\n    example: auto\n/, "");
-    const [again, stdin, dryNew] = await Promise.all([
-      run("apply", "-f", ex("isvc-auto.yaml"), "-f", ex("tenant-demo.yaml")),
-      eictl(["apply", "-f", "-"], { config, stdin: edited }),
-      run("apply", "-f", ex("isvc-edge.yaml"), "--dry-run=server"),
-    ]);
+    const again = await run("apply", "-f", ex("isvc-auto.yaml"), "-f", ex("tenant-demo.yaml"));
+    const [stdin, dryNew] = await Promise.all([eictl(["apply", "-f", "-"], { config, stdin: edited }), run("apply", "-f", ex("isvc-edge.yaml"), "--dry-run=server")]);
     expect(again.stdout).toBe("tenant/demo unchanged\ninferenceservice/classify-auto unchanged\n");
     expect(stdin.stdout).toBe("inferenceservice/classify-auto configured\n");
     expect(dryNew.stdout.split("\n")[0]).toBe("inferenceservice/vgg16-edge created (server dry run)");
@@ -74,10 +71,10 @@ describe("get", () => {
     const t = parseTable(table.stdout);
     expect(t.header).toEqual(["NAME", "TIER", "READY", "CPU", "AGE"]);
     expect(t.rows).toHaveLength(10);
-    expect(t.rows.find((r) => r[0] === "edge-1")).toEqual(["edge-1", "edge", "Unknown", "0/16000m", expect.stringMatching(/^\d+s$/)]);
+    expect(t.rows.find((r) => r[0] === "edge-lab")).toEqual(["edge-lab", "edge", "Unknown", "0/16000m", expect.stringMatching(/^\d+s$/)]);
     expect(parseTable(wide.stdout).header).toEqual(["NAME", "TIER", "READY", "CPU", "HARDWARE", "PARENT", "LOAD", "AGE"]);
-    expect(parseTable(wide.stdout).rows.find((r) => r[0] === "cam-2")?.slice(4, 7)).toEqual(["raspberry-pi-4", "edge-1", "0.00"]);
-    expect(edges.stdout.split("\n").map((l) => l.split(" ")[0])).toEqual(["edge-1", "edge-2", "edge-3", ""]);
+    expect(parseTable(wide.stdout).rows.find((r) => r[0] === "cam-2")?.slice(4, 7)).toEqual(["raspberry-pi-4", "edge-lab", "0.00"]);
+    expect(edges.stdout.split("\n").map((l) => l.split(" ")[0])).toEqual(["edge-campus", "edge-lab", "edge-street", ""]);
     expect(byField.stdout).toBe("edgenode.eiaas.io/cam-1\n");
     const a = parseTable(all.stdout);
     expect(a.header).toEqual(["NAMESPACE", "NAME", "MODEL", "PHASE", "LATENCY", "AGE"]);
@@ -90,12 +87,18 @@ describe("get", () => {
   });
 
   it("machine output: a List for collections, the object for one name, names", async () => {
-    const [json, one, yaml, names] = await Promise.all([
+    const [json, one, yaml, names, coloured, plainJson] = await Promise.all([
       run("get", "isvc", "-o", "json"),
       run("get", "isvc", "classify-auto", "-o", "json"),
       run("get", "models", "-o", "yaml"),
       run("get", "mdl", "-o", "name"),
+      eictl(["get", "nodes"], { config, env: { FORCE_COLOR: "1" } }),
+      eictl(["get", "nodes", "cam-1", "-o", "json"], { config, env: { FORCE_COLOR: "1" } }),
     ]);
+    // Colour only where a terminal would get it (forced here), and never in machine output.
+    expect(coloured.stdout).toContain("\u001b[33mUnknown\u001b[0m");
+    expect(parseTable(coloured.stdout.replace(/\u001b\[[0-9;]*m/g, "")).rows).toHaveLength(10);
+    expect(plainJson.stdout).not.toContain("\u001b[");
     const list = JSON.parse(json.stdout);
     expect(Object.keys(list)).toEqual(["apiVersion", "kind", "items", "metadata"]);
     expect(list).toMatchObject({ apiVersion: "v1", kind: "List", items: [{ kind: "InferenceService", metadata: { name: "classify-auto" } }] });
@@ -124,7 +127,7 @@ describe("describe", () => {
           plan: {
             clients: [
               { client: "cam-1", architecture: "device", split: 10, headNode: "cam-1", variant: "base", exitAfterLayer: 10, predicted: predicted(13.4) },
-              { client: "cam-2", architecture: "edge", split: 0, tailNode: "edge-1", variant: "resnet18-int8", exitAfterLayer: 7, predicted: { ...predicted(198.4), uplinkBytes: 602112 } },
+              { client: "cam-2", architecture: "edge", split: 0, tailNode: "edge-lab", variant: "resnet18-int8", exitAfterLayer: 7, predicted: { ...predicted(198.4), uplinkBytes: 602112 } },
             ],
           },
         },
@@ -132,7 +135,7 @@ describe("describe", () => {
       { namespace: "demo", subresource: "status" },
     );
     const owner = [{ apiVersion: "eiaas.io/v1alpha1", kind: "InferenceService", name: "classify-auto", uid: isvc.metadata.uid, controller: true }];
-    for (const [name, node, role] of [["classify-auto-cam-1", "cam-1", "serve"], ["classify-auto-edge-1", "edge-1", "tail"]] as const) {
+    for (const [name, node, role] of [["classify-auto-cam-1", "cam-1", "serve"], ["classify-auto-edge-lab", "edge-lab", "tail"]] as const) {
       await client.create("tasks", { apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name, namespace: "demo", ownerReferences: owner }, spec: { nodeName: node, role } });
       await client.patch("tasks", name, { status: { phase: "Running" } }, { namespace: "demo", subresource: "status" });
     }
@@ -155,10 +158,10 @@ describe("describe", () => {
     expect(text).toContain("  SLO:           latency <= 180ms\n");
     expect(text).toMatch(/Plan:\n  CLIENT\s+ARCHITECTURE\s+SPLIT\s+HEAD\s+TAIL\s+EXIT\s+VARIANT\s+LATENCY\s+ENERGY\s+ACCURACY\s+UPLINK\n/);
     expect(text).toMatch(/\n  cam-1\s+device\s+10\s+cam-1\s+-\s+10\s+base\s+13\.4ms\s+134\.4mJ\s+0\.698\s+0B\n/);
-    expect(text).toMatch(/\n  cam-2\s+edge\s+0\s+-\s+edge-1\s+7\s+resnet18-int8\s+198\.4ms\s+134\.4mJ\s+0\.698\s+588Ki\n/);
+    expect(text).toMatch(/\n  cam-2\s+edge\s+0\s+-\s+edge-lab\s+7\s+resnet18-int8\s+198\.4ms\s+134\.4mJ\s+0\.698\s+588Ki\n/);
     expect(text).toMatch(/Tasks:\n  NAME\s+ROLE\s+NODE\s+PHASE\s+LAYERS\s+AGE\n  -+\s+-+/);
     expect(text).toMatch(/\n  classify-auto-cam-1\s+serve\s+cam-1\s+Running\s+-\s+\d+s\n/);
-    expect(text).toMatch(/\n  classify-auto-edge-1\s+tail\s+edge-1\s+Running/);
+    expect(text).toMatch(/\n  classify-auto-edge-lab\s+tail\s+edge-lab\s+Running/);
     expect(text).not.toContain("someone-else");
     expect(text).toMatch(/Conditions:\n  TYPE\s+STATUS\s+REASON\s+MESSAGE\s+AGE\n.*\n  Scheduled\s+True\s+Planned\s+planned 2 client\(s\)\s+\d+s\n  Ready\s+True\s+TasksRunning\s+-\s+\d+s\n/);
     expect(text).toMatch(/Events:\n  TYPE\s+REASON\s+AGE\s+FROM\s+MESSAGE\n.*\n  Normal\s+Scheduled\s+\d+s\s+eiaas-scheduler\s+planned 2 client\(s\) with 2 task\(s\)\n$/);

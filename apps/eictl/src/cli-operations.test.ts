@@ -71,16 +71,16 @@ describe("nodes", () => {
   });
 
   it("top nodes: allocated vs capacity, load and tasks; top tenants: usage vs quota and dominant share", async () => {
-    await client.patch("nodes", "edge-1", { status: { allocated: { cpu: 4000, memoryMiB: 16384, gpu: 1, load: 0.42 } } }, { subresource: "status" });
+    await client.patch("nodes", "edge-lab", { status: { allocated: { cpu: 4000, memoryMiB: 16384, gpu: 1, load: 0.42 } } }, { subresource: "status" });
     await client.patch("tenants", "demo", { status: { usage: { cpu: 8000, memoryMiB: 4096, gpu: 1, tasks: 3 }, dominantShare: 0.25 } }, { subresource: "status" });
-    await task("on-edge", "edge-1", "Running");
+    await task("on-edge", "edge-lab", "Running");
     const [nodes, sorted, tenants] = await Promise.all([run("top", "nodes"), run("top", "nodes", "--sort-by", "load", "--no-headers", "-l", "tier=edge"), run("top", "tenants")]);
     const t = parseTable(nodes.stdout);
     expect(t.header).toEqual(["NAME", "TIER", "CPU(m)", "CPU%", "MEMORY(Mi)", "MEMORY%", "GPU", "LOAD", "TASKS"]);
-    expect(t.rows.find((r) => r[0] === "edge-1")).toEqual(["edge-1", "edge", "4000/16000", "25%", "16384/65536", "25%", "1/1", "0.42", "1"]);
+    expect(t.rows.find((r) => r[0] === "edge-lab")).toEqual(["edge-lab", "edge", "4000/16000", "25%", "16384/65536", "25%", "1/1", "0.42", "1"]);
     expect(t.rows.find((r) => r[0] === "phone-1")?.[8]).toBe("1");
-    expect(sorted.stdout.split("\n")[0]).toMatch(/^edge-1 /);
-    expect(parseTable(tenants.stdout).rows).toEqual([["demo", "8000/32000", "25%", "4096/65536", "6%", "1/6", "3/100", "0.250", "1"]]);
+    expect(sorted.stdout.split("\n")[0]).toMatch(/^edge-lab /);
+    expect(parseTable(tenants.stdout).rows).toEqual([["demo", "8000/64000", "13%", "4096/131072", "3%", "1/8", "3/200", "0.250", "1"]]);
   });
 
   it("logs: the task's log endpoint answering 404 is one clear line; an unknown task is NotFound", async () => {

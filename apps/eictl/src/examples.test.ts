@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { lookupKind } from "@eiaas/api";
+import { lookupKind, matchesLabelSelector } from "@eiaas/api";
 
 const DIR = fileURLToPath(new URL("../../../deploy/examples/", import.meta.url));
 const files = readdirSync(DIR).filter((f) => f.endsWith(".yaml") && f !== "hardware.yaml");
@@ -44,6 +44,15 @@ describe("deploy/examples", () => {
     }
   });
 
+  it("every workload's selector picks nodes of fleet.yaml", () => {
+    const nodes = of("EdgeNode");
+    for (const w of [...of("InferenceService"), ...of("TrainingJob")]) {
+      const selector = w.kind === "InferenceService" ? w.spec.clients.selector : w.spec.data.selector;
+      const picked = nodes.filter((n) => matchesLabelSelector(selector, n.metadata.labels));
+      expect(picked.length, w.metadata.name).toBeGreaterThanOrEqual(w.kind === "TrainingJob" ? Math.max(2, w.spec.participants?.min ?? 1) : 1);
+    }
+  });
+
   it("the fleet is built from hardware.yaml: each node carries its class's numbers and a valid parent", () => {
     const classes = new Map<string, any>(parse(readFileSync(DIR + "hardware.yaml", "utf8")).classes.map((c: any) => [c.name, c]));
     const nodes = of("EdgeNode");
@@ -54,12 +63,13 @@ describe("deploy/examples", () => {
       const c = classes.get(n.spec.hardware);
       expect(c, n.metadata.name).toBeDefined();
       expect(n.spec.tier).toBe(c.tier);
-      expect(n.metadata.labels.tier).toBe(n.spec.tier);
+      // The labels the examples select on, as the demo's simulated fleet carries them.
+      expect(n.metadata.labels).toMatchObject({ tier: n.spec.tier, hardware: n.spec.hardware });
       for (const part of ["capacity", "compute", "power", "network"]) expect(n.spec[part], `${n.metadata.name}.${part}`).toEqual(c[part]);
       if (n.spec.tier === "cloud") expect(n.spec.parent).toBeUndefined();
       else expect(names.get(n.spec.parent)?.spec.tier, `${n.metadata.name}'s parent`).toBe(up[n.spec.tier]);
     }
     // The training examples need data nodes.
-    expect(nodes.filter((n) => n.metadata.labels.dataset === "street-images").length).toBeGreaterThanOrEqual(3);
+    expect(nodes.filter((n) => n.metadata.labels.data === "local").length).toBeGreaterThanOrEqual(3);
   });
 });
