@@ -23,8 +23,13 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function startTestApi(overrides: Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "bookmarkIntervalMs">> = {}): Promise<TestApi> {
-  const db = await createTestDatabase();
+export interface TestApiOverrides extends Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "bookmarkIntervalMs" | "queueCredentials">> {
+  /** A database of the caller's (e.g. on a Postgres the test stops); default a clone of the template. */
+  database?: TestDatabase;
+}
+
+export async function startTestApi(overrides: TestApiOverrides = {}): Promise<TestApi> {
+  const db = overrides.database ?? (await createTestDatabase());
   const database = createDatabase(db.url, { poolSize: 5 });
   const { prisma } = database;
   const store = new ObjectStore(database.pool);
@@ -42,6 +47,7 @@ export async function startTestApi(overrides: Partial<Pick<ApiAppDeps, "rateLimi
     maxBodyBytes: overrides.maxBodyBytes ?? 1024 * 1024,
     rateLimit: overrides.rateLimit ?? { qps: 1000, burst: 1000 },
     ...(overrides.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: overrides.bookmarkIntervalMs } : {}),
+    ...(overrides.queueCredentials ? { queueCredentials: overrides.queueCredentials } : {}),
     leases: createPostgresLeaseStore(database.pool),
     onWrite: (kind, _obj, type) => {
       if (kind.kind === "Tenant" && type !== "create") void namespaces.kick();
