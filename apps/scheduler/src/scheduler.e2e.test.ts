@@ -16,6 +16,7 @@ let db: Database;
 let queue: QueueBackend;
 let scheduler: Scheduler;
 const consumers: QueueConsumer[] = [];
+const agentTokens = new Map<string, string>();
 const admin = () => ({ Authorization: `Bearer ${api.adminToken}` });
 const V = "eiaas.io/v1alpha1";
 
@@ -30,6 +31,7 @@ async function startAgent(node: string, spec: Record<string, unknown>, labels: R
   const boot = await api.tokens.mint({ role: "bootstrap" });
   const reg = await request(api.app).post(`${API_PREFIX}/edgenodes/${node}/register`).set({ Authorization: `Bearer ${boot.token}` }).send({ metadata: { labels }, spec }).expect(201);
   const token: string = reg.body.token;
+  agentTokens.set(node, token);
   await request(api.app).post(`${API_PREFIX}/edgenodes/${node}/heartbeat`).set({ Authorization: `Bearer ${token}` }).send({ uplinkMbps: spec.network ? (spec.network as any).uplinkMbps : 0 }).expect(204);
   const c = queue.consumeNodeQueue(
     node,
@@ -143,6 +145,19 @@ describe("scheduler end to end", () => {
     expect(tj.status.plan.participants.sort()).toEqual(["dev-1", "dev-2"]);
     expect(tj.status.plan.aggregator).toBeTruthy();
     expect(tj.status.conditions).toContainEqual(expect.objectContaining({ type: "Complete", status: "True" }));
+  });
+
+  it("a lowered measured bandwidth re-plans a client to a different split", async () => {
+    const before = (await get("/namespaces/acme/inferenceservices/cam")).status.plan.clients.find((c: any) => c.client === "dev-1");
+    expect(before.split).toBeLessThan(5);
+    // dev-1's agent now measures a nearly dead uplink: offloading anything costs seconds.
+    await request(api.app).post(`${API_PREFIX}/edgenodes/dev-1/heartbeat`).set({ Authorization: `Bearer ${agentTokens.get("dev-1")}` }).send({ uplinkMbps: 0.2, rttMs: 2 }).expect(204);
+    await expect
+      .poll(async () => (await get("/namespaces/acme/inferenceservices/cam")).status.plan.clients.find((c: any) => c.client === "dev-1").split, { timeout: 15_000 })
+      .not.toBe(before.split);
+    const after = (await get("/namespaces/acme/inferenceservices/cam")).status.plan.clients.find((c: any) => c.client === "dev-1");
+    expect(after.predicted.uplinkBytes).toBeLessThan(before.predicted.uplinkBytes);
+    await expect.poll(async () => (await get("/namespaces/acme/inferenceservices/cam")).status.phase, { timeout: 15_000 }).toBe("Running");
   });
 
   it("deleting the service stops and deletes its tasks", async () => {

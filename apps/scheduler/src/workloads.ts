@@ -5,6 +5,7 @@ import {
   orderQueue,
   planInference,
   planTraining,
+  predictClientLatency,
   type EdgeNodeLike,
   type PlannedTask,
   type Snapshot,
@@ -51,6 +52,9 @@ interface Decision {
  * replacements run (roll-over without a gap).
  */
 export class WorkloadController {
+  /** The fleet's links as of the last re-plan check (Edgent's dynamic mode). */
+  private linkFingerprint = "";
+
   constructor(
     private readonly deps: { pool: pg.Pool; store: ObjectStore; events: EventRecorder; logger: Logger },
   ) {}
@@ -81,10 +85,13 @@ export class WorkloadController {
     const snapshotOf = (tasks: StoredObject[]) =>
       buildSnapshot({ nodes: state.nodes as unknown as EdgeNodeLike[], tenants: state.tenants as unknown as TenantLike[], tasks: tasks as unknown as TaskLike[] });
     const shared = snapshotOf(active);
+    const fingerprint = linkFingerprint(state.nodes);
+    const relink = fingerprint !== this.linkFingerprint ? this.servicesToReplan(workloads, modelByKey, active, snapshotOf) : new Set<string>();
+    this.linkFingerprint = fingerprint;
     const pending = orderQueue(
       shared,
       workloads
-        .filter((w) => this.needsPlan(w))
+        .filter((w) => this.needsPlan(w) || relink.has(w.obj.metadata.uid))
         .map((w) => ({ w, namespace: w.obj.metadata.namespace!, name: w.obj.metadata.name, kind: w.kind.kind, priority: w.obj.spec.priority ?? 0, createdAt: w.obj.metadata.creationTimestamp })),
     ).map((item) => item.w);
 
@@ -127,6 +134,44 @@ export class WorkloadController {
     return stats;
   }
 
+  /**
+   * Running services whose measured links changed enough (DESIGN §5 Re-planning): a client's plan
+   * now misses the SLO, or a fresh plan is at least 20% faster for some client.
+   */
+  private servicesToReplan(
+    workloads: readonly Workload[],
+    models: ReadonlyMap<string, StoredObject>,
+    active: StoredObject[],
+    snapshotOf: (tasks: StoredObject[]) => Snapshot,
+  ): Set<string> {
+    const out = new Set<string>();
+    const running = workloads.filter((w) => w.kind === ISVC && w.obj.status?.phase === "Running" && w.obj.status?.plan?.clients?.length);
+    if (!running.length) return out;
+    const current = snapshotOf(active);
+    for (const w of running) {
+      const model = models.get(`${w.obj.metadata.namespace}/${w.obj.spec.model}`)?.spec;
+      if (!model) continue;
+      const slo: number | undefined = w.obj.spec.slo?.latencyMs;
+      const clients: any[] = w.obj.status.plan.clients;
+      const now = new Map(clients.map((c) => [c.client, predictClientLatency(current, model, c) ?? Infinity]));
+      const own = new Set(w.tasks.map((t) => t.metadata.uid));
+      const fresh = planInference(snapshotOf(active.filter((t) => !own.has(t.metadata.uid))), { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec }, model, { reserve: false });
+      if (fresh.status !== "Scheduled") continue;
+      const changed = fresh.clients.some((f) => {
+        const c = clients.find((x) => x.client === f.client);
+        return !c || c.split !== f.split || c.tailNode !== f.tailNode || c.headNode !== f.headNode || c.variant !== f.variant || c.exitAfterLayer !== f.exitAfterLayer;
+      });
+      if (!changed) continue;
+      const misses = slo !== undefined && [...now.values()].some((ms) => ms > slo * (1 + 1e-9));
+      const faster = fresh.clients.some((f) => f.predicted.latencyMs <= 0.8 * (now.get(f.client) ?? Infinity));
+      if (misses || faster) {
+        this.deps.logger.info({ service: w.obj.metadata.name, misses, faster }, "measured links changed: re-planning");
+        out.add(w.obj.metadata.uid);
+      }
+    }
+    return out;
+  }
+
   needsPlan(w: Workload): boolean {
     const status = w.obj.status ?? {};
     if (w.kind === TJ && (status.phase === "Succeeded" || status.phase === "Failed")) return false;
@@ -165,7 +210,8 @@ export class WorkloadController {
     const status = {
       ...(w.obj.status ?? {}),
       ...statusPlan,
-      phase: "Scheduled",
+      // A running service keeps serving from its previous tasks while the new ones start.
+      phase: w.obj.status?.phase === "Running" ? "Running" : "Scheduled",
       planRevision: rev,
       observedGeneration: w.obj.metadata.generation,
       conditions: setCondition(w.obj.status?.conditions, { type: "Scheduled", status: "True", reason: "Scheduled", message }, ts),
@@ -206,8 +252,10 @@ export class WorkloadController {
     const succeeded = current.filter((t) => phaseOf(t) === "Succeeded").length;
     let deleted = 0;
     if (w.kind === ISVC) {
-      const ready = current.length > 0 && running === current.length;
-      if (ready) {
+      const allCurrent = current.length > 0 && running === current.length;
+      // During a roll-over the previous revision keeps serving: still Ready while it all runs.
+      const ready = allCurrent || (status.phase === "Running" && old.length > 0 && old.every((t) => phaseOf(t) === "Running"));
+      if (allCurrent) {
         status.phase = "Running";
         status.endpoints = current
           .filter((t) => t.spec.role === "serve" || t.spec.role === "tail")
@@ -215,10 +263,10 @@ export class WorkloadController {
       } else if (status.phase !== "Pending") status.phase = status.phase === "Running" && old.some((t) => phaseOf(t) === "Running") ? "Running" : "Scheduled";
       status.conditions = setCondition(
         status.conditions,
-        { type: "Ready", status: ready ? "True" : "False", reason: ready ? "TasksRunning" : "TasksNotRunning", message: `${running}/${current.length} tasks running` },
+        { type: "Ready", status: ready ? "True" : "False", reason: ready ? "TasksRunning" : "TasksNotRunning", message: `${running}/${current.length} tasks of plan revision ${status.planRevision} running` },
         ts,
       );
-      if (ready && old.length) deleted = await this.deleteTasks(old);
+      if (allCurrent && old.length) deleted = await this.deleteTasks(old);
     } else {
       const done = current.length > 0 && succeeded === current.length;
       if (done) {
@@ -250,6 +298,13 @@ export class WorkloadController {
     });
     return tasks.length;
   }
+}
+
+/** What the planner reads of every node's link (spec, overridden by measured uplink/RTT). */
+function linkFingerprint(nodes: readonly StoredObject[]): string {
+  return nodes
+    .map((n) => `${n.metadata.name}:${n.status?.measured?.uplinkMbps ?? n.spec.network?.uplinkMbps ?? 0}/${n.status?.measured?.rttMs ?? n.spec.network?.rttMs ?? 0}/${n.status?.phase ?? ""}`)
+    .join(",");
 }
 
 function involved(w: Workload) {

@@ -59,3 +59,4 @@ export { inferenceServiceStatus, scheduledCondition, trainingJobStatus, type Sta
 
 export { planWorkloads, type ModelLike, type PlanWorkloadsInput, type Workload, type WorkloadResult } from "./cycle.js";
 export { plannedTaskSpec } from "./status/task-spec.js";
+export { predictClientLatency } from "./inference/predict.js";
