@@ -121,7 +121,8 @@ describe("apply --wait", () => {
 });
 
 describe("get -w", () => {
-  it("sees ADDED, MODIFIED and DELETED, and keeps watching across a server restart", async () => {
+  // A server restart takes a few seconds, more on a busy machine.
+  it("sees ADDED, MODIFIED and DELETED, and keeps watching across a server restart", { timeout: 90_000 }, async () => {
     const node = (name: string) => ({ apiVersion: "eiaas.io/v1alpha1", kind: "EdgeNode", metadata: { name, labels: { watch: "yes" } }, spec: { tier: "edge" } });
     await client.create("nodes", node("w1"));
     const table = await startEictl(["get", "nodes", "-l", "watch=yes", "-w", "--output-watch-events"], { config });

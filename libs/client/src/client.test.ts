@@ -114,7 +114,8 @@ describe("EiaasClient over HTTPS", () => {
 });
 
 describe("watch", () => {
-  it("lists, then streams ADDED/MODIFIED/DELETED, resuming across a server restart", async () => {
+  // A server restart takes a few seconds, more on a busy machine.
+  it("lists, then streams ADDED/MODIFIED/DELETED, resuming across a server restart", { timeout: 90_000 }, async () => {
     const ac = new AbortController();
     const w = client.watch("edgenodes", { labelSelector: "watch=yes", signal: ac.signal, initialBackoffMs: 50 });
     const seen: WatchEvent[] = [];

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { ConfigError, defaultConfigPath, deleteContext, emptyConfig, loadConfig, resolveConnection, saveConfig, setContext, useContext, writeDemoContext } from "./config.js";
+import { ConfigError, defaultConfigPath, deleteContext, emptyConfig, loadConfig, resolveConnection, saveConfig, setContext, updateConfig, useContext, writeDemoContext } from "./config.js";
 
 const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 let dir: string;
@@ -34,6 +34,17 @@ describe("config file", () => {
     expect(parse(text)).toMatchObject({ apiVersion: "eiaas.io/v1alpha1", kind: "Config", currentContext: "b" });
     expect(await loadConfig(path)).toEqual(c);
     expect(deleteContext(c, "b").currentContext).toBeUndefined();
+  });
+
+  it("concurrent updates under the lock lose nothing; a stale lock is taken over", async () => {
+    await Promise.all(Array.from({ length: 12 }, (_, i) => updateConfig(path, (c) => setContext(c, { name: `c${i}`, server: `https://h${i}` }))));
+    expect((await loadConfig(path)).contexts.map((c) => c.name).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `c${i}`).sort());
+    const { utimes } = await import("node:fs/promises");
+    await writeFile(`${path}.lock`, "");
+    const old = new Date(Date.now() - 60_000);
+    await utimes(`${path}.lock`, old, old);
+    await updateConfig(path, (c) => useContext(c, "c3"));
+    expect((await loadConfig(path)).currentContext).toBe("c3");
   });
 
   it("rejects what cannot work", async () => {

@@ -2,7 +2,7 @@
  * The eictl config file (`~/.eiaas/config`, or `EIAAS_CONFIG`): kubeconfig-like YAML with named
  * contexts (server, token, namespace, how to trust the server) and the current one.
  */
-import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { chmod, mkdir, open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse, stringify } from "yaml";
@@ -112,6 +112,38 @@ export async function saveConfig(config: EiaasConfig, path: string = defaultConf
   // The mode of writeFile is filtered by the umask: force it.
   await chmod(tmp, 0o600);
   await rename(tmp, path);
+}
+
+/** A lock older than this is left over from a crashed writer and is taken over. */
+const STALE_LOCK_MS = 10_000;
+
+/**
+ * Reads, changes and writes the config under a lock file (`<path>.lock`, as kubectl does), so two
+ * eictl processes changing contexts at the same time do not lose each other's change.
+ */
+export async function updateConfig(path: string, change: (config: EiaasConfig) => EiaasConfig | Promise<EiaasConfig>): Promise<EiaasConfig> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const lock = `${path}.lock`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      await (await open(lock, "wx", 0o600)).close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw new ConfigError(`cannot lock the config file ${path}: ${(err as Error).message}`);
+      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      if (age > STALE_LOCK_MS) await unlink(lock).catch(() => undefined);
+      else if (Date.now() > deadline) throw new ConfigError(`the config file ${path} is locked by another eictl (remove ${lock} if none is running)`);
+      else await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  try {
+    const next = await change(await loadConfig(path));
+    await saveConfig(next, path);
+    return next;
+  } finally {
+    await unlink(lock).catch(() => undefined);
+  }
 }
 
 /** What set-context may change; absent fields keep their value. */
@@ -280,10 +312,8 @@ export interface DemoContextOptions {
 export async function writeDemoContext(opts: DemoContextOptions): Promise<string> {
   const path = opts.configPath ?? defaultConfigPath();
   const name = opts.name ?? "demo";
-  const config = await loadConfig(path);
   const context: Context = { name, server: opts.server, token: opts.token, namespace: opts.namespace ?? "demo" };
   if (opts.caPem) context.certificateAuthorityData = encodeCaData(opts.caPem);
-  const others = config.contexts.filter((c) => c.name !== name);
-  await saveConfig({ ...config, contexts: [...others, context], currentContext: name }, path);
+  await updateConfig(path, (config) => ({ ...config, contexts: [...config.contexts.filter((c) => c.name !== name), context], currentContext: name }));
   return path;
 }

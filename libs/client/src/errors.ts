@@ -127,15 +127,17 @@ export function connectionError(server: string, err: unknown): ConnectionError {
   if (code === "ETIMEDOUT" || code === "ESOCKETTIMEDOUT" || code === "ERR_CLIENT_TIMEOUT") {
     return new ConnectionError(`the server ${server} did not answer in time - is it running and reachable? ${check}`, server, "timeout", { cause: err });
   }
-  if (TLS_CODES.has(code) || /certificate|SSL|TLS/i.test(detail ?? "")) {
+  if (code === "ECONNRESET" || code === "EPIPE" || code === "ECONNABORTED" || code === "UND_ERR_SOCKET") {
+    return new ConnectionError(`the connection to the server ${server} was closed unexpectedly (${code}) - is it running? ${check}`, server, "reset", { cause: err });
+  }
+  // A reset during the handshake ("socket disconnected before secure TLS connection") is a
+  // connection problem (a server restarting), handled above; only certificate errors are TLS ones.
+  if (TLS_CODES.has(code) || (!code && /certificate|SSL|TLS/i.test(detail ?? ""))) {
     const hint =
       code === "ERR_SSL_WRONG_VERSION_NUMBER" || code === "EPROTO"
         ? "the server does not speak TLS at this address: check the scheme of --server (http:// or https://)"
         : "give the server's CA with 'eictl config set-context NAME --certificate-authority FILE' (the demo writes it to .eiaas/pki/ca.crt), or use --insecure-skip-tls-verify";
     return new ConnectionError(`unable to verify the TLS connection to the server ${server}: ${detail}: ${hint}`, server, "tls", { cause: err });
-  }
-  if (code === "ECONNRESET" || code === "EPIPE" || code === "ECONNABORTED" || code === "UND_ERR_SOCKET") {
-    return new ConnectionError(`the connection to the server ${server} was closed unexpectedly (${code}) - is it running? ${check}`, server, "reset", { cause: err });
   }
   return new ConnectionError(`unable to connect to the server ${server}: ${detail}${code ? ` (${code})` : ""} - ${check}`, server, "other", { cause: err });
 }

@@ -17,6 +17,7 @@ export {
   resolveConnection,
   saveConfig,
   setContext,
+  updateConfig,
   useContext,
   writeDemoContext,
 } from "./config.js";

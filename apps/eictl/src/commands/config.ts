@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { defaultConfigPath, deleteContext, encodeCaData, loadConfig, saveConfig, setContext, useContext, type ContextUpdate, type EiaasConfig } from "@eiaas/client";
+import { defaultConfigPath, deleteContext, encodeCaData, loadConfig, setContext, updateConfig, useContext, type ContextUpdate, type EiaasConfig } from "@eiaas/client";
 import { CliError } from "../cli/errors.js";
 import { action, globalFlags, userPath } from "../cli/session.js";
 import { formatTable } from "../output/table.js";
@@ -40,8 +40,6 @@ export function registerConfig(program: Command): void {
     .action(
       action(async (name: string, opts: SetContextOptions, cmd: Command) => {
         const g = globalFlags(cmd);
-        const path = defaultConfigPath();
-        const current = await loadConfig(path);
         const update: ContextUpdate = { name };
         if (g.server !== undefined) update.server = g.server;
         if (g.token !== undefined) update.token = g.token;
@@ -59,8 +57,11 @@ export function registerConfig(program: Command): void {
           if (opts.embedCerts) update.certificateAuthorityData = encodeCaData(pem);
           else update.certificateAuthority = file;
         }
-        const existed = current.contexts.some((c) => c.name === name);
-        await saveConfig(setContext(current, update), path);
+        let existed = false;
+        await updateConfig(defaultConfigPath(), (current) => {
+          existed = current.contexts.some((c) => c.name === name);
+          return setContext(current, update);
+        });
         process.stdout.write(`Context "${name}" ${existed ? "modified" : "created"}.\n`);
       }),
     );
@@ -71,8 +72,7 @@ export function registerConfig(program: Command): void {
     .description("Make a context the current one")
     .action(
       action(async (name: string) => {
-        const path = defaultConfigPath();
-        await saveConfig(useContext(await loadConfig(path), name), path);
+        await updateConfig(defaultConfigPath(), (c) => useContext(c, name));
         process.stdout.write(`Switched to context "${name}".\n`);
       }),
     );
@@ -95,7 +95,7 @@ export function registerConfig(program: Command): void {
     .action(
       action(async (name: string) => {
         const path = defaultConfigPath();
-        await saveConfig(deleteContext(await loadConfig(path), name), path);
+        await updateConfig(path, (c) => deleteContext(c, name));
         process.stdout.write(`deleted context ${name} from ${path}\n`);
       }),
     );
