@@ -7,15 +7,21 @@ import { openApiRouter } from "./openapi.js";
 import { Authenticator } from "./http/auth.js";
 import { ApiError, errorHandler, sendStatus } from "./http/errors.js";
 import { RateLimiter, type RateLimitOptions } from "./http/rate-limit.js";
+import { metricsHandler, requestTelemetry } from "./http/telemetry.js";
 import { ResourceService, type DryRunPlanner } from "./resources/service.js";
 import { resourceRouter } from "./routes/resources.js";
 import { tokenRouter } from "./routes/tokens.js";
 import { agentRouter, type LeaseRenewer, type QueueCredentials } from "./routes/agents.js";
 import type { KindInfo } from "@eiaas/api";
 import type { StoredObject } from "@eiaas/db";
+import type pg from "pg";
+import { dryRunPlanner } from "./planning.js";
+import { discoveryRoutes } from "./routes/discovery-routes.js";
 
 export interface ApiAppDeps {
   prisma: PrismaClient;
+  /** The pool the store runs on (planning reads the cluster state from it). */
+  pool: pg.Pool;
   store: ObjectStore;
   tokens: TokenStore;
   feed: ChangeFeed;
@@ -33,6 +39,8 @@ export interface ApiAppDeps {
   leases: LeaseRenewer;
   /** Per-agent Redis credentials (absent in the embedded mode). */
   queueCredentials?: (nodeName: string) => Promise<QueueCredentials>;
+  /** `/metrics` needs an admin bearer token (EIAAS_METRICS_AUTH). Default false. */
+  metricsAuth?: boolean;
 }
 
 export interface ApiApp {
@@ -49,6 +57,8 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   app.disable("x-powered-by");
   app.set("etag", false);
   app.set("query parser", "simple");
+  // First, so every request (errors and 404s included) is traced and measured.
+  app.use(requestTelemetry());
 
   app.get("/livez", (_req, res) => {
     res.type("text/plain").send("ok");
@@ -66,9 +76,10 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   app.use(openApiRouter());
 
   const authenticator = new Authenticator({ tokens: deps.tokens, limiter: new RateLimiter(deps.rateLimit), limitAdmins: deps.rateLimit.limitAdmins ?? false });
+  app.get("/metrics", metricsHandler({ requireToken: deps.metricsAuth ?? false, authenticator }));
   const service = new ResourceService({
     store: deps.store,
-    ...(deps.dryRunPlanner ? { dryRunPlanner: deps.dryRunPlanner } : {}),
+    dryRunPlanner: deps.dryRunPlanner ?? dryRunPlanner(deps.pool, deps.store),
     ...(deps.onWrite ? { onWrite: deps.onWrite } : {}),
   });
 
@@ -85,6 +96,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
       onRevoke: () => authenticator.invalidate(),
     }),
   );
+  api.use(discoveryRoutes({ store: deps.store, pool: deps.pool }));
   api.use(
     resourceRouter({
       service,

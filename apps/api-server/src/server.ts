@@ -115,6 +115,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
 
   const { app, service } = createApiApp({
     prisma,
+    pool: database.pool,
     store,
     tokens,
     feed,
@@ -122,6 +123,9 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     maxBodyBytes: env.EIAAS_MAX_BODY_BYTES,
     rateLimit: { qps: env.EIAAS_RATE_LIMIT_QPS, burst: env.EIAAS_RATE_LIMIT_BURST, limitAdmins: env.EIAAS_RATE_LIMIT_ADMINS },
     ...options.app,
+    // Redis is a dependency when configured (queues, leases): /readyz fails while it is away.
+    readinessChecks: [...(redis ? [async () => void (await redis.ping())] : []), ...(options.app?.readinessChecks ?? [])],
+    metricsAuth: env.EIAAS_METRICS_AUTH,
     leases,
     ...(queueCredentials ? { queueCredentials } : {}),
     onWrite: (kind, obj, type) => {

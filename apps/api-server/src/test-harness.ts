@@ -40,6 +40,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
   const namespaces = new NamespaceController({ store, tokens, logger, intervalMs: 200 });
   const { app, authenticator } = createApiApp({
     prisma,
+    pool: database.pool,
     store,
     tokens,
     feed,

@@ -71,6 +71,7 @@ beforeAll(async () => {
     spec: {
       inputBytes: 600000,
       accuracy: 0.8,
+      capabilities: ["classify"],
       layers: [
         { name: "l1", flops: 4e8, outputBytes: 800000, memoryMiB: 1 },
         { name: "l2", flops: 1e8, outputBytes: 200000, memoryMiB: 1 },
@@ -112,6 +113,37 @@ describe("scheduler end to end", () => {
     const planned = new Set(svc.status.plan.clients.flatMap((c: any) => [c.headNode, c.tailNode].filter(Boolean)));
     expect(new Set(tasks.map((t: any) => t.spec.nodeName))).toEqual(planned);
     expect(svc.status.endpoints.length).toBeGreaterThan(0);
+  });
+
+  it("ranks a service's endpoints by predicted latency from the asking client; discovery by capability; dryRun plans", async () => {
+    const eps = (await request(api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices/cam/endpoints`).query({ client: "dev-1" }).set(admin()).expect(200)).body;
+    expect(eps.kind).toBe("EndpointList");
+    expect(eps.items.length).toBeGreaterThan(0);
+    const latencies = eps.items.map((e: any) => e.predicted.latencyMs);
+    expect([...latencies].sort((a, b) => a - b)).toEqual(latencies);
+    for (const e of eps.items) expect(e).toMatchObject({ node: expect.any(String), role: expect.stringMatching(/serve|tail/), task: expect.stringMatching(/^cam-r\d+-/) });
+    // The endpoint that serves dev-1 in the plan is priced at the plan's prediction.
+    const plan = (await get("/namespaces/acme/inferenceservices/cam")).status.plan.clients.find((c: any) => c.client === "dev-1");
+    if (plan.tailNode) expect(eps.items.find((e: any) => e.node === plan.tailNode).predicted.latencyMs).toBeCloseTo(plan.predicted.latencyMs, 3);
+    await request(api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices/cam/endpoints`).query({ client: "nobody" }).set(admin()).expect(404);
+    const found = (await request(api.app).get(`${API_PREFIX}/namespaces/acme/discovery`).query({ capability: "classify", client: "dev-2" }).set(admin()).expect(200)).body;
+    expect(found.items.map((e: any) => e.service)).toEqual(expect.arrayContaining(["cam"]));
+    const none = (await request(api.app).get(`${API_PREFIX}/namespaces/acme/discovery`).query({ capability: "translate", client: "dev-2" }).set(admin()).expect(200)).body;
+    expect(none.items).toEqual([]);
+    // Another tenant sees nothing of it.
+    await apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "other" } });
+    const otherToken = await api.tenantToken("other");
+    await request(api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices/cam/endpoints`).query({ client: "dev-1" }).set({ Authorization: `Bearer ${otherToken}` }).expect(404);
+    // dryRun returns the plan the scheduler would make and stores nothing.
+    const dry = await request(api.app)
+      .post(`${API_PREFIX}/namespaces/acme/inferenceservices`)
+      .query({ dryRun: "All" })
+      .set(admin())
+      .send({ apiVersion: V, kind: "InferenceService", metadata: { name: "what-if" }, spec: { model: "m", clients: { selector: { matchLabels: { tier: "device" } } } } })
+      .expect(201);
+    expect(dry.body.status.phase).toBe("Scheduled");
+    expect(dry.body.status.plan.clients.map((c: any) => c.client)).toEqual(["dev-1", "dev-2"]);
+    await request(api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices/what-if`).set(admin()).expect(404);
   });
 
   it("rolls a spec change over: new tasks run before the old ones are removed", async () => {

@@ -1,0 +1,72 @@
+import { kindInfo, type ClientPlan, type KindInfo } from "@eiaas/api";
+import { readClusterState, type ObjectStore, type StoredObject } from "@eiaas/db";
+import {
+  buildSnapshot,
+  compileModel,
+  inferenceServiceStatus,
+  networkPath,
+  planInference,
+  planTraining,
+  predictClientLatency,
+  trainingJobStatus,
+  transferMs,
+  type EdgeNodeLike,
+  type Snapshot,
+  type TaskLike,
+  type TenantLike,
+} from "@eiaas/scheduling";
+import type pg from "pg";
+
+const MODEL = kindInfo("Model");
+
+/** The scheduler's view, built by the same snapshot builder from the same rows. */
+export async function currentSnapshot(pool: pg.Pool, exceptOwner?: string): Promise<Snapshot> {
+  const state = await readClusterState(pool);
+  const tasks = state.tasks.filter((t) => !["Succeeded", "Failed"].includes(t.status?.phase ?? "") && !(exceptOwner && t.metadata.ownerReferences?.some((o) => o.uid === exceptOwner)));
+  return buildSnapshot({ nodes: state.nodes as unknown as EdgeNodeLike[], tenants: state.tenants as unknown as TenantLike[], tasks: tasks as unknown as TaskLike[] });
+}
+
+/**
+ * `?dryRun=All` on a workload: what the scheduler would decide now — planned from the same
+ * snapshot builder over the same rows, nothing reserved, nothing stored.
+ */
+export function dryRunPlanner(pool: pg.Pool, store: ObjectStore) {
+  return async (kind: KindInfo, obj: StoredObject): Promise<unknown> => {
+    const snapshot = await currentSnapshot(pool, obj.metadata.uid);
+    const model = await store.get(MODEL, obj.metadata.namespace, obj.spec.model);
+    const input = { metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace! }, spec: obj.spec };
+    const options = { observedGeneration: obj.metadata.generation };
+    if (kind.kind === "InferenceService") return inferenceServiceStatus(planInference(snapshot, input, model?.spec, { reserve: false }), options);
+    return trainingJobStatus(planTraining(snapshot, input, model?.spec, { reserve: false }), options);
+  };
+}
+
+export interface RankedEndpoint {
+  node: string;
+  address?: string;
+  role: string;
+  task: string;
+  service?: string;
+  predicted: { latencyMs: number };
+}
+
+/**
+ * Latency a client would see through one of a service's serving nodes: its own plan's prediction
+ * when that node serves it, else the full chain offloaded there (j = 0: upload the input, run every
+ * layer on the server), priced by the planner's cost model.
+ */
+export function endpointLatency(snapshot: Snapshot, model: StoredObject | null, plan: ClientPlan[] | undefined, client: string, node: string): number {
+  const own = plan?.find((c) => c.client === client && c.tailNode === node);
+  if (own && model) return predictClientLatency(snapshot, model.spec, own) ?? own.predicted.latencyMs;
+  if (!model) return Infinity;
+  const chain = compileModel(model.spec).chains[0];
+  const server = snapshot.nodes[snapshot.nodeIndex(node)];
+  const path = networkPath(snapshot, client, node);
+  if (!chain || !server || !path) return Infinity;
+  return transferMs(chain.splitBytes[0]!, path.bandwidthMbps, path.rttMs) + chain.timing(server).suffixT[0]!;
+}
+
+/** Sorts by predicted latency, then node name (stable, deterministic answers). */
+export function rankEndpoints(items: RankedEndpoint[]): RankedEndpoint[] {
+  return items.sort((a, b) => a.predicted.latencyMs - b.predicted.latencyMs || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+}

@@ -1,0 +1,89 @@
+import { Router, type NextFunction, type Request, type Response } from "express";
+import { API_VERSION, kindInfo } from "@eiaas/api";
+import type { ObjectStore } from "@eiaas/db";
+import type pg from "pg";
+import { authorize } from "../http/authz.js";
+import { ApiError, notFound } from "../http/errors.js";
+import { currentSnapshot, endpointLatency, rankEndpoints, type RankedEndpoint } from "../planning.js";
+import { param } from "./resources.js";
+
+const ISVC = kindInfo("InferenceService");
+const MODEL = kindInfo("Model");
+const NODE = kindInfo("EdgeNode");
+
+function wrap(h: (req: Request, res: Response) => Promise<void>) {
+  return (req: Request, res: Response, next: NextFunction) => void h(req, res).catch(next);
+}
+
+function finite(ms: number): number {
+  return Number.isFinite(ms) ? Math.round(ms * 1000) / 1000 : Number.MAX_SAFE_INTEGER;
+}
+
+/**
+ * Service discovery (DESIGN §3): a service's endpoints, or every Running service of a namespace
+ * with a capability, ranked by the latency predicted from the asking client. Tenants see only their
+ * own namespace (another answers 404, as everywhere).
+ */
+export function discoveryRoutes(deps: { store: ObjectStore; pool: pg.Pool }): Router {
+  const r = Router();
+  const clientOf = async (req: Request): Promise<string> => {
+    const client = req.query.client;
+    if (typeof client !== "string" || client === "") throw new ApiError("BadRequest", "client: the asking client's node name is required (?client=NODE)");
+    if (!(await deps.store.get(NODE, undefined, client))) throw new ApiError("NotFound", `edgenodes "${client}" not found`, { name: client, kind: "edgenodes" });
+    return client;
+  };
+
+  r.get(
+    "/namespaces/:ns/inferenceservices/:name/endpoints",
+    wrap(async (req, res) => {
+      const ns = param(req, "ns");
+      authorize(req.principal!, "get", ISVC, ns);
+      const svc = await deps.store.get(ISVC, ns, param(req, "name"));
+      if (!svc) throw notFound("inferenceservices", param(req, "name"));
+      const client = await clientOf(req);
+      const [snapshot, model] = await Promise.all([currentSnapshot(deps.pool), deps.store.get(MODEL, ns, svc.spec.model)]);
+      const items: RankedEndpoint[] = (svc.status?.endpoints ?? []).map((e: any) => ({
+        node: e.node,
+        ...(e.address ? { address: e.address } : {}),
+        role: e.role,
+        task: e.task,
+        predicted: { latencyMs: finite(endpointLatency(snapshot, model, svc.status?.plan?.clients, client, e.node)) },
+      }));
+      res.json({ apiVersion: API_VERSION, kind: "EndpointList", metadata: {}, items: rankEndpoints(items) });
+    }),
+  );
+
+  r.get(
+    "/namespaces/:ns/discovery",
+    wrap(async (req, res) => {
+      const ns = param(req, "ns");
+      authorize(req.principal!, "list", ISVC, ns);
+      const capability = req.query.capability;
+      if (typeof capability !== "string" || capability === "") throw new ApiError("BadRequest", "capability: required (?capability=NAME)");
+      const client = await clientOf(req);
+      const [services, models, snapshot] = await Promise.all([
+        deps.store.list(ISVC, { namespace: ns, fields: [{ field: "status.phase", value: "Running", negate: false }] }),
+        deps.store.list(MODEL, { namespace: ns }),
+        currentSnapshot(deps.pool),
+      ]);
+      const byName = new Map(models.items.map((m) => [m.metadata.name, m]));
+      const items: RankedEndpoint[] = [];
+      for (const svc of services.items) {
+        const model = byName.get(svc.spec.model) ?? null;
+        if (!model?.spec.capabilities?.includes(capability)) continue;
+        for (const e of svc.status?.endpoints ?? []) {
+          items.push({
+            node: e.node,
+            ...(e.address ? { address: e.address } : {}),
+            role: e.role,
+            task: e.task,
+            service: svc.metadata.name,
+            predicted: { latencyMs: finite(endpointLatency(snapshot, model, svc.status?.plan?.clients, client, e.node)) },
+          });
+        }
+      }
+      res.json({ apiVersion: API_VERSION, kind: "EndpointList", metadata: {}, items: rankEndpoints(items) });
+    }),
+  );
+  return r;
+}
