@@ -152,7 +152,12 @@ export class MarkerMultiplexer {
       }
       try {
         const popped = await this.blockingPop(keys);
-        failures = 0;
+        if (failures > 0) {
+          // A marker popped just before the connection broke is lost with its reply, and a
+          // restarted Redis may hold re-enqueued jobs already: have every queue look once.
+          failures = 0;
+          for (const key of keys) this.deliver(key, 0);
+        }
         if (popped) {
           this.deliver(popped.key, popped.score);
           await this.sweep(keys.filter((k) => k !== popped.key));
@@ -170,13 +175,14 @@ export class MarkerMultiplexer {
     const command = this.blocking.call("BZPOPMIN", ...keys, String(this.blockSeconds)) as Promise<[string, string, string] | null>;
     // ioredis may re-send an interrupted blocking command after a reconnect and never settle the
     // original one (BullMQ guards its own BZPOPMIN the same way): past the deadline, drop the
-    // connection so the command fails and the loop re-issues it.
+    // connection so the command fails and the loop re-issues it. The margin is generous so that a
+    // busy event loop (thousands of simulated nodes) does not trip it.
     let timer: NodeJS.Timeout | undefined;
     const watchdog = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         this.blocking.disconnect(true);
         reject(new Error("BZPOPMIN did not return in time; reconnecting"));
-      }, this.blockSeconds * 1000 + 3000);
+      }, this.blockSeconds * 1000 + 10_000);
     });
     command.catch(() => undefined);
     try {

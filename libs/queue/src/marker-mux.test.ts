@@ -1,0 +1,84 @@
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testRedisUrl } from "@eiaas/testing";
+import { MarkerMultiplexer } from "./marker-mux.js";
+import { flushDb, waitFor, withDb } from "./test-support.js";
+
+// Database 53 of the shared test Redis belongs to this file.
+describe("MarkerMultiplexer", () => {
+  let url: string;
+  let admin: Redis;
+  let blocking: Redis;
+  let shared: Redis;
+  let mux: MarkerMultiplexer;
+  const errors: Error[] = [];
+  beforeAll(async () => {
+    url = withDb(testRedisUrl(), 53);
+    await flushDb(url);
+    admin = new Redis(url);
+    blocking = new Redis(url, { maxRetriesPerRequest: 0, connectionName: "mux-test-blocking", retryStrategy: () => 20 });
+    blocking.on("error", () => undefined);
+    shared = new Redis(url);
+    mux = new MarkerMultiplexer(blocking, shared, { blockSeconds: 0.2, onError: (e) => errors.push(e) });
+  });
+  afterAll(async () => {
+    await mux.close();
+    shared.disconnect();
+    admin.disconnect();
+  });
+
+  it("wakes the waiter of the queue whose marker was set", async () => {
+    mux.register("q:a:marker");
+    mux.register("q:b:marker");
+    const a = mux.wait("q:a:marker", 30);
+    const b = mux.wait("q:b:marker", 30);
+    await admin.zadd("q:b:marker", 0, "0");
+    expect(await b).toEqual({ member: "0", score: 0 });
+    await admin.zadd("q:a:marker", 1234, "1");
+    expect(await a).toEqual({ member: "1", score: 1234 });
+  });
+
+  it("keeps a marker for a queue nobody waits on, lowest score first", async () => {
+    mux.register("q:c:marker");
+    await admin.zadd("q:c:marker", 5000, "1");
+    await admin.zadd("q:a:marker", 0, "0"); // wakes the loop; q:c is swept with it or popped alone
+    await waitFor(async () => (await admin.exists("q:c:marker", "q:a:marker")) === 0, "markers popped");
+    expect(await mux.wait("q:c:marker", 30)).toEqual({ member: "1", score: 5000 });
+    expect(await mux.wait("q:a:marker", 30)).toEqual({ member: "0", score: 0 });
+  });
+
+  it("serves many queues that got markers at once", async () => {
+    const keys = Array.from({ length: 200 }, (_, i) => `q:many-${i}:marker`);
+    for (const k of keys) mux.register(k);
+    await new Promise((r) => setTimeout(r, 300)); // the next BZPOPMIN includes them
+    const waits = keys.map((k) => mux.wait(k, 30));
+    const pipeline = admin.pipeline();
+    for (const k of keys) pipeline.zadd(k, 0, "0");
+    await pipeline.exec();
+    expect((await Promise.all(waits)).every((m) => m?.score === 0)).toBe(true);
+    for (const k of keys) mux.unregister(k);
+  });
+
+  it("ends a wait on timeout, interrupt or unregister", async () => {
+    mux.register("q:d:marker");
+    expect(await mux.wait("q:d:marker", 0.05)).toBeNull();
+    const interrupted = mux.wait("q:d:marker", 30);
+    mux.interrupt("q:d:marker");
+    expect(await interrupted).toBeNull();
+    const dropped = mux.wait("q:d:marker", 30);
+    mux.unregister("q:d:marker");
+    expect(await dropped).toBeNull();
+    expect(await mux.wait("q:d:marker", 30)).toBeNull();
+  });
+
+  it("has every queue look once after its connection broke", async () => {
+    mux.register("q:e:marker");
+    const woken = mux.wait("q:e:marker", 30);
+    const list = String(await admin.client("LIST"));
+    const id = /id=(\d+) [^\n]* name=mux-test-blocking /.exec(list)?.[1];
+    expect(id).toBeDefined();
+    await admin.client("KILL", "ID", id!);
+    expect(await woken).toEqual({ member: "0", score: 0 });
+    expect(errors.length).toBeGreaterThan(0);
+  });
+});
