@@ -1,7 +1,7 @@
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import { API_PREFIX } from "@eiaas/api";
 import type { ChangeFeed, ObjectStore, PrismaClient, TokenStore } from "@eiaas/db";
-import type { Logger } from "@eiaas/telemetry";
+import { withTimeout, type Logger } from "@eiaas/telemetry";
 import { discoveryRouter } from "./discovery.js";
 import { openApiRouter } from "./openapi.js";
 import { Authenticator } from "./http/auth.js";
@@ -17,6 +17,7 @@ import type { StoredObject } from "@eiaas/db";
 import type pg from "pg";
 import { dryRunPlanner } from "./planning.js";
 import { discoveryRoutes } from "./routes/discovery-routes.js";
+import { evictionRouter } from "./routes/eviction.js";
 
 export interface ApiAppDeps {
   prisma: PrismaClient;
@@ -65,8 +66,9 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   });
   app.get("/readyz", async (_req, res) => {
     try {
-      await deps.prisma.$queryRawUnsafe("SELECT 1");
-      for (const check of deps.readinessChecks ?? []) await check();
+      // Bounded: a dependency that hangs (a connection retrying forever) must answer "not ready".
+      await withTimeout(deps.prisma.$queryRawUnsafe("SELECT 1"), 2_000, "database");
+      for (const check of deps.readinessChecks ?? []) await withTimeout(check(), 2_000, "readiness check");
       res.type("text/plain").send("ok");
     } catch (err) {
       res.status(503).type("text/plain").send(`not ready: ${(err as Error).message.split("\n")[0]}`);
@@ -97,6 +99,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
     }),
   );
   api.use(discoveryRoutes({ store: deps.store, pool: deps.pool }));
+  api.use(evictionRouter({ store: deps.store }));
   api.use(
     resourceRouter({
       service,

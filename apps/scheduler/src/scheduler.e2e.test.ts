@@ -192,6 +192,25 @@ describe("scheduler end to end", () => {
     await expect.poll(async () => (await get("/namespaces/acme/inferenceservices/cam")).status.phase, { timeout: 15_000 }).toBe("Running");
   });
 
+  it("evicting a task of a cordoned node moves it elsewhere (drain)", async () => {
+    const svc = await get("/namespaces/acme/inferenceservices/cam");
+    const tail = svc.status.plan.clients.map((c: any) => c.tailNode).find(Boolean);
+    expect(tail).toBeTruthy();
+    await request(api.app).patch(`${API_PREFIX}/edgenodes/${tail}`).set(admin()).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ spec: { unschedulable: true } })).expect(200);
+    const onNode = (await get(`/namespaces/acme/tasks?fieldSelector=spec.nodeName%3D${tail}`)).items.filter((t: any) => t.status.phase !== "Failed");
+    expect(onNode.length).toBeGreaterThan(0);
+    for (const t of onNode) await request(api.app).post(`${API_PREFIX}/namespaces/acme/tasks/${t.metadata.name}/eviction`).set(admin()).send({}).expect(201);
+    const tenant = await api.tenantToken("acme");
+    await request(api.app).post(`${API_PREFIX}/namespaces/acme/tasks/${onNode[0].metadata.name}/eviction`).set({ Authorization: `Bearer ${tenant}` }).send({}).expect(403);
+    await expect
+      .poll(async () => {
+        const s = await get("/namespaces/acme/inferenceservices/cam");
+        return s.status.phase === "Running" && !s.status.plan.clients.some((c: any) => c.tailNode === tail || c.headNode === tail);
+      }, { timeout: 15_000 })
+      .toBe(true);
+    await request(api.app).patch(`${API_PREFIX}/edgenodes/${tail}`).set(admin()).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ spec: { unschedulable: false } })).expect(200);
+  });
+
   it("deleting the service stops and deletes its tasks", async () => {
     await request(api.app).delete(`${API_PREFIX}/namespaces/acme/inferenceservices/cam`).set(admin()).expect(200);
     const left = (await get("/namespaces/acme/tasks")).items.filter((t: any) => t.metadata.labels["eiaas.io/workload"] === "cam");

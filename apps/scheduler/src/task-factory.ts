@@ -5,6 +5,8 @@ import type { PlannedTask } from "@eiaas/scheduling";
 
 export const PLAN_REVISION_LABEL = "eiaas.io/plan-revision";
 export const WORKLOAD_LABEL = "eiaas.io/workload";
+/** How many tasks the task's plan revision has: a revision missing some (deleted, evicted) re-plans. */
+export const PLAN_SIZE_LABEL = "eiaas.io/plan-size";
 export const TASK_KEY_ANNOTATION = "eiaas.io/task-key";
 export const CLIENTS_ANNOTATION = "eiaas.io/clients";
 /** Expected run time for the simulated runtime (training tasks; servers run until stopped). */
@@ -20,7 +22,7 @@ export function taskFromPlan(
   owner: StoredObject,
   planned: PlannedTask,
   revision: number,
-  extra: { template?: unknown; expectedRunMs?: number } = {},
+  extra: { template?: unknown; expectedRunMs?: number; planSize?: number } = {},
 ): StoredObject {
   const digest = createHash("sha256").update(planned.key).digest("hex").slice(0, 8);
   const name = `${owner.metadata.name.slice(0, 200)}-r${revision}-${planned.role}-${digest}`;
@@ -31,7 +33,12 @@ export function taskFromPlan(
       metadata: {
         name,
         namespace: owner.metadata.namespace!,
-        labels: { [WORKLOAD_LABEL]: owner.metadata.name, [PLAN_REVISION_LABEL]: String(revision), "eiaas.io/role": planned.role },
+        labels: {
+          [WORKLOAD_LABEL]: owner.metadata.name,
+          [PLAN_REVISION_LABEL]: String(revision),
+          "eiaas.io/role": planned.role,
+          ...(extra.planSize !== undefined ? { [PLAN_SIZE_LABEL]: String(extra.planSize) } : {}),
+        },
         annotations: {
           ...planned.annotations,
           [TASK_KEY_ANNOTATION]: planned.key,

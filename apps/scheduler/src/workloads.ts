@@ -14,7 +14,7 @@ import {
 } from "@eiaas/scheduling";
 import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
-import { taskFromPlan } from "./task-factory.js";
+import { PLAN_SIZE_LABEL, taskFromPlan } from "./task-factory.js";
 import { publishUsage } from "./usage-status.js";
 import { isTerminal, phaseOf, sameJson, setCondition, splitByRevision } from "./workload-status.js";
 
@@ -179,6 +179,8 @@ export class WorkloadController {
     if (status.observedGeneration !== w.obj.metadata.generation) return true;
     const { current } = splitByRevision(w.obj, w.tasks);
     if (current.length === 0) return true;
+    // Some of the revision's tasks were deleted or evicted (drain): place them again.
+    if (current.length < Number(current[0]!.metadata.labels[PLAN_SIZE_LABEL] ?? 0)) return true;
     if (w.kind === TJ) return current.some((t) => phaseOf(t) === "Failed");
     return current.some(isTerminal);
   }
@@ -222,7 +224,9 @@ export class WorkloadController {
       group: {
         id: `${w.kind.kind}/${w.obj.metadata.namespace}/${w.obj.metadata.name}`,
         namespace: w.obj.metadata.namespace!,
-        tasks: tasks.map((p) => taskFromPlan(this.deps.store, w.obj, p, rev, { template: w.obj.spec.template, ...(expectedRunMs !== undefined ? { expectedRunMs } : {}) })),
+        tasks: tasks.map((p) =>
+          taskFromPlan(this.deps.store, w.obj, p, rev, { template: w.obj.spec.template, planSize: tasks.length, ...(expectedRunMs !== undefined ? { expectedRunMs } : {}) }),
+        ),
         owner: { kind: w.kind, object: owner },
       },
     };
