@@ -4,10 +4,13 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
 import { freePort } from "@eiaas/testing";
 import { eictl, oneErrorLine, startServer, type TestServer } from "./cli-test-harness.js";
+
+// Each test runs several CLI processes; a busy machine (other test files in parallel) slows them.
+vi.setConfig({ testTimeout: 60_000 });
 
 let server: TestServer;
 let dir: string;

@@ -3,10 +3,13 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
 import { EiaasClient, writeDemoContext } from "@eiaas/client";
 import { eictl, eictlBundle, oneErrorLine, parseTable, startServer, type TestServer } from "./cli-test-harness.js";
+
+// Each test runs several CLI processes; a busy machine (other test files in parallel) slows them.
+vi.setConfig({ testTimeout: 60_000 });
 
 let server: TestServer;
 let client: EiaasClient;

@@ -1,98 +1,71 @@
-// Test-only: the real API server process over HTTPS on a cloned test database, and the real eictl
-// CLI as a child process with its own config file. Spawned, not imported: eictl never imports apps.
+// Test-only: the API server (the real Express app on this test file's own cloned database, served
+// over HTTPS with a generated CA) and the real eictl CLI as a child process with its own config file.
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import https from "node:https";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { createTestDatabase, freePort } from "@eiaas/testing";
+import { startTestApi } from "../../api-server/src/test-harness.js";
+import { ensureServingCertificate } from "../../api-server/src/tls.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const MAIN = join(REPO_ROOT, "apps/eictl/src/main.ts");
 
 export interface TestServer {
+  /** The HTTPS URL eictl talks to. */
   url: string;
+  /** A second, plain-HTTP listener of the same API, up while `url` is down. */
+  sideUrl: string;
   adminToken: string;
   caPem: string;
   caPath: string;
-  /** SIGKILL: every connection breaks at once, as in a crash. */
+  /** Stops the HTTPS listener and breaks every open connection (watches included), as a crash would. */
   kill(): Promise<void>;
-  /** Starts again on the same port, data dir and database. */
+  /** Listens again on the same port. */
   start(): Promise<void>;
   close(): Promise<void>;
 }
 
-function livez(port: number, ca: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = https.request({ host: "127.0.0.1", port, path: "/livez", ca, timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on("error", () => resolve(false));
-    req.on("timeout", () => req.destroy());
-    req.end();
-  });
-}
-
-/** `apps/api-server/src/main.ts` on a free port, ready when it answers /livez over HTTPS. */
+/** The API over HTTPS on a free port (certificates from apps/api-server's tls.ts). */
 export async function startServer(): Promise<TestServer> {
-  const db = await createTestDatabase();
+  const api = await startTestApi({ rateLimit: { qps: 10_000, burst: 10_000 } });
   const dataDir = await mkdtemp(join(tmpdir(), "eictl-api-"));
-  const port = await freePort();
-  const adminToken = randomBytes(24).toString("base64url");
-  const caPath = join(dataDir, "pki", "ca.crt");
-  let child: ChildProcess | undefined;
+  const tls = await ensureServingCertificate({ dataDir });
+  const sideUrl = await api.listen();
+  let server: https.Server | undefined;
+  let port = 0;
   const start = async () => {
-    let output = "";
-    const c = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "apps/api-server/src/main.ts")], {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        DATABASE_URL: db.url,
-        EIAAS_PORT: String(port),
-        EIAAS_HOST: "127.0.0.1",
-        EIAAS_DATA_DIR: dataDir,
-        EIAAS_ADMIN_TOKEN: adminToken,
-        EIAAS_LOG_LEVEL: "warn",
-        EIAAS_RATE_LIMIT_QPS: "10000",
-        EIAAS_RATE_LIMIT_BURST: "10000",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+    const s = https.createServer({ cert: tls.certPem, key: tls.keyPem }, api.app);
+    await new Promise<void>((resolve, reject) => {
+      s.once("error", reject);
+      s.listen(port, "127.0.0.1", () => resolve());
     });
-    child = c;
-    c.stdout?.on("data", (d) => (output += d));
-    c.stderr?.on("data", (d) => (output += d));
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (c.exitCode !== null) throw new Error(`the API server exited (${c.exitCode}): ${output}`);
-      if (existsSync(caPath) && (await livez(port, await readFile(caPath, "utf8")))) return;
-      if (Date.now() > deadline) throw new Error(`the API server did not start within 30 s: ${output}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    port = (s.address() as AddressInfo).port;
+    server = s;
   };
   const kill = async () => {
-    const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    await new Promise<void>((r) => {
-      c.once("exit", () => r());
-      c.kill("SIGKILL");
-    });
+    const s = server;
+    server = undefined;
+    if (!s) return;
+    const closed = new Promise((r) => s.close(r));
+    s.closeAllConnections();
+    await closed;
   };
   await start();
   return {
     url: `https://127.0.0.1:${port}`,
-    adminToken,
-    caPem: await readFile(caPath, "utf8"),
-    caPath,
+    sideUrl,
+    adminToken: api.adminToken,
+    caPem: tls.caPem,
+    caPath: tls.caPath,
     kill,
     start,
     close: async () => {
       await kill();
-      await db.drop();
+      await api.close();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

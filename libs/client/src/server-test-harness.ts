@@ -72,11 +72,12 @@ export async function spawnApiServer(): Promise<SpawnedApiServer> {
     });
     child.stdout?.on("data", (c) => (output += c));
     child.stderr?.on("data", (c) => (output += c));
-    const deadline = Date.now() + 30_000;
+    // Loading the server's modules takes seconds, more on a busy machine.
+    const deadline = Date.now() + 90_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`the API server exited (${child.exitCode}): ${output}`);
       if (existsSync(caPath) && (await livez(port, await readFile(caPath, "utf8")))) return;
-      if (Date.now() > deadline) throw new Error(`the API server did not start within 30 s: ${output}`);
+      if (Date.now() > deadline) throw new Error(`the API server did not start within 90 s: ${output}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   };
