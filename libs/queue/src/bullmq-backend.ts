@@ -23,9 +23,16 @@ export interface CommonQueueOptions {
   /**
    * How long finished dispatch jobs are kept. Re-enqueueing a kept job id is a no-op, so this is
    * the window in which dispatch is idempotent even after the task ran.
-   * @defaultValue `{ age: 3600, count: 1000 }` (seconds, jobs per node queue)
+   * Memory grows with nodes × count: 5,000 nodes × 200 jobs × ~0.6 KB ≈ 600 MB at worst.
+   * @defaultValue `{ age: 3600, count: 200 }` (seconds, jobs per node queue)
    */
   keepFinishedTasks?: { age: number; count: number };
+  /**
+   * Length of each queue's BullMQ event stream. Nothing in eiaas reads it (status goes through
+   * the API); BullMQ's default of 10,000 per queue would cost gigabytes over thousands of node queues.
+   * @defaultValue 100
+   */
+  eventStreamLength?: number;
   /**
    * How long a consumer's lock on an active job lasts without renewal (renewed every half of it).
    * A consumer that dies loses its jobs to the stalled check after about this long.
@@ -96,7 +103,7 @@ export class BullmqQueueBackend<C> implements QueueBackend {
     private readonly options: CommonQueueOptions,
   ) {
     this.kind = plumbing.kind;
-    this.keepFinished = options.keepFinishedTasks ?? { age: 3600, count: 1000 };
+    this.keepFinished = options.keepFinishedTasks ?? { age: 3600, count: 200 };
     this.onError = options.onError ?? noop;
   }
 
@@ -104,7 +111,11 @@ export class BullmqQueueBackend<C> implements QueueBackend {
     this.assertOpen();
     let q = this.queues.get(name);
     if (!q) {
-      const created: AnyQueue = new Queue(name, { connection: this.plumbing.connection }, this.plumbing.producerFactory) as unknown as AnyQueue;
+      const created: AnyQueue = new Queue(
+        name,
+        { connection: this.plumbing.connection, streams: { events: { maxLen: this.options.eventStreamLength ?? 100 } } },
+        this.plumbing.producerFactory,
+      ) as unknown as AnyQueue;
       created.on("error", (err: Error) => this.onError(err));
       this.queues.set(name, created);
       q = created;

@@ -89,7 +89,15 @@ class MultiplexedRedisQueueBackend extends RedisQueueBackend {
  *   reconnects so a finished job is recorded once Redis is back;
  * - one blocking connection for the {@link MarkerMultiplexer} that wakes the Workers.
  *
- * Measured on this project's machines (Redis 7.0, 2 cores): see the package README / report.
+ * Why not a stock Worker per node: each holds its own blocking connection (plus a duplicated main
+ * one when handed a shared client). Measured on this project's 2-core machines with Redis 7.0:
+ * 1,000 stock Workers opened 1,002 connections, took 3.3 s to get ready, 260 MiB, and issued
+ * ~1,100 commands/s while idle (a BZPOPMIN per Worker per drainDelay). With this design 5,000 node
+ * consumers in one process use 2 connections (3 with the producer), get ready in ~1 s, take
+ * ~230 MiB, and idle at one BZPOPMIN per second plus one poll per queue per `idlePollSeconds` and
+ * one stalled-job check per queue per `stalledIntervalMs`. Throughput then depends on CPU: 10,000
+ * dispatches spread over those 5,000 queues went from enqueue to consumed at ~2,000/s with producer
+ * and fleet in one process on a lightly loaded machine (and ~600/s with the machine at load 10).
  */
 export function createRedisQueueBackend(options: RedisQueueBackendOptions): QueueBackend {
   const prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
