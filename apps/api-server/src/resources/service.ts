@@ -189,19 +189,28 @@ export class ResourceService {
     name: string,
     options: { dryRun?: boolean; preconditions?: { uid?: string; resourceVersion?: string } } = {},
   ): Promise<StoredObject> {
-    const current = await this.get(kind, namespace, name);
     const pre = options.preconditions ?? {};
-    if (pre.uid && pre.uid !== current.metadata.uid) {
-      throw new ApiError("Conflict", `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`);
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.get(kind, namespace, name);
+      if (pre.uid && pre.uid !== current.metadata.uid) {
+        throw new ApiError("Conflict", `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`);
+      }
+      if (options.dryRun) return current;
+      const dependents = kind.kind === "InferenceService" || kind.kind === "TrainingJob" ? [TASK] : [];
+      try {
+        const { object, deleted } = await this.store.delete(kind, current, {
+          ...(pre.resourceVersion ? { expectedResourceVersion: pre.resourceVersion } : {}),
+          dependents,
+        });
+        this.options.onWrite?.(kind, object, deleted ? "delete" : "update");
+        return object;
+      } catch (err) {
+        // Without a resourceVersion precondition a delete is unconditional (as in Kubernetes): a
+        // write that landed since the read (a controller's status update) only means read again.
+        if (!pre.resourceVersion && err instanceof StoreError && err.reason === "Conflict" && attempt < PATCH_RETRIES) continue;
+        throw err;
+      }
     }
-    if (options.dryRun) return current;
-    const dependents = kind.kind === "InferenceService" || kind.kind === "TrainingJob" ? [TASK] : [];
-    const { object, deleted } = await this.store.delete(kind, current, {
-      ...(pre.resourceVersion ? { expectedResourceVersion: pre.resourceVersion } : {}),
-      dependents,
-    });
-    this.options.onWrite?.(kind, object, deleted ? "delete" : "update");
-    return object;
   }
 
   private async withPlan(kind: KindInfo, obj: StoredObject): Promise<StoredObject> {
