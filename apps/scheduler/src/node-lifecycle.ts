@@ -1,6 +1,6 @@
 import { kindInfo, TAINT_UNREACHABLE, type Taint } from "@eiaas/api";
-import { bulkUpdateStatus, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
-import type { LeaseStore } from "@eiaas/queue";
+import { bulkUpdateStatus, rowToObject, type EventRecorder, type ObjectRow, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { taskJobId, type LeaseStore, type QueueBackend } from "@eiaas/queue";
 import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
 import { setCondition } from "./workload-status.js";
@@ -19,14 +19,17 @@ export interface NodeLifecycleOptions {
  * Kubernetes' node lifecycle controller (DESIGN §6): a node whose lease is older than the grace
  * period becomes NotReady and gets the `node.eiaas.io/unreachable:NoExecute` taint; once NotReady
  * for the eviction period its unfinished tasks fail with reason NodeLost, so their workloads are
- * re-planned elsewhere. A node whose agent heartbeats again loses the taint.
+ * re-planned elsewhere. A node whose agent heartbeats again loses the taint. Tasks bound to a node
+ * that no longer exists (its EdgeNode was deleted) fail with NodeLost at once, as Kubernetes'
+ * pod garbage collector does for pods of deleted nodes. Jobs of failed tasks still waiting in a
+ * node queue are removed, so a returning agent does not start a superseded attempt.
  */
 export class NodeLifecycleController {
   private readonly grace: number;
   private readonly eviction: number;
 
   constructor(
-    private readonly deps: { pool: pg.Pool; store: ObjectStore; leases: LeaseStore; events: EventRecorder; logger: Logger },
+    private readonly deps: { pool: pg.Pool; store: ObjectStore; leases: LeaseStore; events: EventRecorder; logger: Logger; queue?: QueueBackend },
     options: NodeLifecycleOptions = {},
   ) {
     this.grace = options.gracePeriodMs ?? 40_000;
@@ -67,7 +70,21 @@ export class NodeLifecycleController {
       for (const m of markNotReady) this.deps.logger.warn({ node: m.object.metadata.name }, "node NotReady: lease expired");
     }
     let evicted = 0;
-    for (const n of evict) evicted += await this.evictTasks(n, now);
+    for (const n of evict) {
+      const r = await this.deps.store.list(TASK, { fields: [{ field: "spec.nodeName", value: n.metadata.name, negate: false }] });
+      evicted += await this.failTasks(n.metadata.name, r.items, `node ${n.metadata.name} is unreachable`, now);
+    }
+    // Tasks of nodes that were deleted: nobody will run them.
+    const orphans = await this.deps.pool.query<ObjectRow>(
+      `SELECT * FROM tasks WHERE node_name <> '' AND phase NOT IN ('Succeeded', 'Failed') AND NOT (node_name = ANY($1::text[]))`,
+      [nodes.map((n) => n.metadata.name)],
+    );
+    const byNode = new Map<string, StoredObject[]>();
+    for (const row of orphans.rows) {
+      const t = rowToObject(TASK, row);
+      byNode.set(t.spec.nodeName, [...(byNode.get(t.spec.nodeName) ?? []), t]);
+    }
+    for (const [name, tasks] of byNode) evicted += await this.failTasks(name, tasks, `node ${name} no longer exists`, now);
     return { notReady: markNotReady.length, evicted };
   }
 
@@ -77,24 +94,29 @@ export class NodeLifecycleController {
     await this.deps.store.update(NODE, n, { ...n, spec: { ...n.spec, taints } }).catch(() => undefined);
   }
 
-  /** Fails the node's unfinished tasks with NodeLost (one statement), with an Event per workload. */
-  private async evictTasks(n: StoredObject, now: Date): Promise<number> {
-    const r = await this.deps.store.list(TASK, { fields: [{ field: "spec.nodeName", value: n.metadata.name, negate: false }] });
-    const victims = r.items.filter((t) => !["Succeeded", "Failed"].includes(t.status?.phase ?? ""));
+  /** Fails a node's unfinished tasks with NodeLost (one statement), with an Event per workload. */
+  private async failTasks(node: string, tasks: readonly StoredObject[], why: string, now: Date): Promise<number> {
+    const victims = tasks.filter((t) => !["Succeeded", "Failed"].includes(t.status?.phase ?? ""));
     if (!victims.length) return 0;
     const ts = now.toISOString();
     const written = await bulkUpdateStatus(
       this.deps.pool,
       TASK,
-      victims.map((t) => ({ object: t, status: { ...t.status, phase: "Failed", reason: "NodeLost", message: `node ${n.metadata.name} is unreachable`, finishTime: ts } })),
+      victims.map((t) => ({ object: t, status: { ...t.status, phase: "Failed", reason: "NodeLost", message: why, finishTime: ts } })),
     );
+    for (const t of written) {
+      // Only a waiting job is removed; one its agent holds ends when the task is deleted.
+      await this.deps.queue?.removeTaskJob(node, taskJobId(t.metadata.uid, t.status?.attempt ?? 1)).catch((err) => {
+        this.deps.logger.debug({ err: (err as Error).message, task: t.metadata.name }, "could not remove the job of a lost task");
+      });
+    }
     const owners = new Map<string, { kind: string; name: string; namespace: string; uid: string }>();
     for (const t of written) {
       const o = t.metadata.ownerReferences?.find((x) => x.controller);
       if (o) owners.set(o.uid, { kind: o.kind, name: o.name, namespace: t.metadata.namespace!, uid: o.uid });
     }
     for (const o of owners.values()) {
-      await this.deps.events.record({ involved: o, type: "Warning", reason: "NodeLost", message: `tasks on node ${n.metadata.name} failed: node unreachable; rescheduling` }, now);
+      await this.deps.events.record({ involved: o, type: "Warning", reason: "NodeLost", message: `tasks on node ${node} failed (${why}); rescheduling` }, now);
     }
     return written.length;
   }

@@ -51,7 +51,7 @@ export class Scheduler {
     const events = new EventRecorder(deps.store, "scheduler");
     this.workloads = new WorkloadController({ pool: deps.pool, store: deps.store, events, logger: deps.logger });
     this.dispatcher = new Dispatcher({ pool: deps.pool, queue: deps.queue, logger: deps.logger });
-    this.lifecycle = new NodeLifecycleController({ pool: deps.pool, store: deps.store, leases: deps.leases, events, logger: deps.logger }, options);
+    this.lifecycle = new NodeLifecycleController({ pool: deps.pool, store: deps.store, leases: deps.leases, events, logger: deps.logger, queue: deps.queue }, options);
     this.leader = new LeaderElector(deps.databaseUrl, () => deps.logger.warn("lost leadership"));
   }
 
