@@ -106,7 +106,9 @@ export async function applyManifests(s: Session, cmd: Command, opts: ApplyOption
   }
   if (format) process.stdout.write(formatObjects(applied, format, applied.length !== 1));
   for (const { m, ns } of toWait) {
-    process.stdout.write(`${await waitReady(s, m.kind, ns, m.object.metadata.name, timeoutMs)}\n`);
+    const line = `${await waitReady(s, m.kind, ns, m.object.metadata.name, timeoutMs)}\n`;
+    // With -o the objects are the output; the readiness lines must not break its parsing.
+    (format ? process.stderr : process.stdout).write(line);
   }
   if (failed) process.exitCode = 1;
 }
