@@ -1,63 +1,19 @@
 // The scheduler against real Postgres and Redis: API → plan → bind → BullMQ dispatch → agents
 // (queue consumers reporting through the API, as apps/agent does) → workload status.
-import { randomBytes } from "node:crypto";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
-import { createDatabase, ObjectStore, type Database } from "@eiaas/db";
-import { createPostgresLeaseStore, createRedisQueueBackend, type QueueBackend, type QueueConsumer } from "@eiaas/queue";
-import { createLogger } from "@eiaas/telemetry";
-import { testRedisUrl } from "@eiaas/testing";
-import { startTestApi, type TestApi } from "../../api-server/src/test-harness.js";
-import { Scheduler } from "./scheduler.js";
+import { startE2E, V, type E2E } from "./testing/e2e-harness.js";
 
-let api: TestApi;
-let db: Database;
-let queue: QueueBackend;
-let scheduler: Scheduler;
-const consumers: QueueConsumer[] = [];
-const agentTokens = new Map<string, string>();
-const admin = () => ({ Authorization: `Bearer ${api.adminToken}` });
-const V = "eiaas.io/v1alpha1";
-
-async function apply(path: string, obj: object) {
-  const r = await request(api.app).post(`${API_PREFIX}${path}`).set(admin()).send(obj);
-  if (r.status !== 201) throw new Error(`${path}: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
-
-/** A node agent reduced to its protocol: register, heartbeat, consume its queue, report. */
-async function startAgent(node: string, spec: Record<string, unknown>, labels: Record<string, string> = {}) {
-  const boot = await api.tokens.mint({ role: "bootstrap" });
-  const reg = await request(api.app).post(`${API_PREFIX}/edgenodes/${node}/register`).set({ Authorization: `Bearer ${boot.token}` }).send({ metadata: { labels }, spec }).expect(201);
-  const token: string = reg.body.token;
-  agentTokens.set(node, token);
-  await request(api.app).post(`${API_PREFIX}/edgenodes/${node}/heartbeat`).set({ Authorization: `Bearer ${token}` }).send({ uplinkMbps: spec.network ? (spec.network as any).uplinkMbps : 0 }).expect(204);
-  const c = queue.consumeNodeQueue(
-    node,
-    async (job, ctx) => {
-      const path = `${API_PREFIX}/namespaces/${job.namespace}/tasks/${job.name}/status`;
-      const report = (phase: string) =>
-        request(api.app).put(path).set({ Authorization: `Bearer ${token}` }).send({ apiVersion: V, kind: "Task", metadata: { name: job.name }, status: { phase, attempt: job.attempt, endpoint: `${node}:9000` } });
-      await report("Running").expect(200);
-      await new Promise<void>((resolve) => {
-        if (job.expectedRunMs !== undefined) setTimeout(resolve, job.expectedRunMs);
-        ctx.signal.addEventListener("abort", () => resolve());
-      });
-      if (job.expectedRunMs !== undefined) await report("Succeeded");
-    },
-    { concurrency: 10 },
-  );
-  consumers.push(c);
-  return token;
-}
+let e: E2E;
+let api: E2E["api"];
+const admin = () => e.admin();
+const apply = (path: string, obj: object) => e.apply(path, obj);
+const startAgent = (node: string, spec: Record<string, unknown>, labels?: Record<string, string>) => e.startAgent(node, spec, labels);
 
 beforeAll(async () => {
-  api = await startTestApi();
-  db = createDatabase(api.db.url, { poolSize: 5 });
-  queue = createRedisQueueBackend({ url: testRedisUrl(), prefix: `bull-${randomBytes(4).toString("hex")}` });
-  const logger = createLogger({ name: "scheduler", level: process.env.EIAAS_LOG_LEVEL ?? "silent" });
-  scheduler = new Scheduler({ databaseUrl: api.db.url, pool: db.pool, store: new ObjectStore(db.pool), queue, leases: createPostgresLeaseStore(db.pool), logger }, { resyncMs: 200 });
+  e = await startE2E();
+  api = e.api;
   await apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
   await startAgent("cloud-1", { tier: "cloud", hardware: "a100", capacity: { cpu: 32000, memoryMiB: 65536, gpu: 1 }, compute: { gflops: 5000 } });
   await startAgent("edge-1", { tier: "edge", parent: "cloud-1", hardware: "k40", capacity: { cpu: 8000, memoryMiB: 16384 }, compute: { gflops: 1000 }, network: { uplinkMbps: 100, downlinkMbps: 100, rttMs: 10 } });
@@ -81,18 +37,12 @@ beforeAll(async () => {
       ],
     },
   });
-  scheduler.start();
+  e.scheduler.start();
 });
 
-afterAll(async () => {
-  await scheduler.stop();
-  for (const c of consumers) await c.close({ force: true });
-  await queue.close({ force: true });
-  await db.close();
-  await api.close();
-});
+afterAll(() => e.close());
 
-const get = async (path: string) => (await request(api.app).get(`${API_PREFIX}${path}`).set(admin()).expect(200)).body;
+const get = (path: string) => e.get(path);
 
 describe("scheduler end to end", () => {
   it("places an InferenceService, dispatches its tasks to the planned nodes and reports it Running", async () => {
@@ -183,7 +133,7 @@ describe("scheduler end to end", () => {
     const before = (await get("/namespaces/acme/inferenceservices/cam")).status.plan.clients.find((c: any) => c.client === "dev-1");
     expect(before.split).toBeLessThan(5);
     // dev-1's agent now measures a nearly dead uplink: offloading anything costs seconds.
-    await request(api.app).post(`${API_PREFIX}/edgenodes/dev-1/heartbeat`).set({ Authorization: `Bearer ${agentTokens.get("dev-1")}` }).send({ uplinkMbps: 0.2, rttMs: 2 }).expect(204);
+    await request(api.app).post(`${API_PREFIX}/edgenodes/dev-1/heartbeat`).set({ Authorization: `Bearer ${e.agentTokens.get("dev-1")}` }).send({ uplinkMbps: 0.2, rttMs: 2 }).expect(204);
     await expect
       .poll(async () => (await get("/namespaces/acme/inferenceservices/cam")).status.plan.clients.find((c: any) => c.client === "dev-1").split, { timeout: 15_000 })
       .not.toBe(before.split);

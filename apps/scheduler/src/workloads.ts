@@ -16,6 +16,7 @@ import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
 import { PLAN_SIZE_LABEL, taskFromPlan } from "./task-factory.js";
 import { publishUsage } from "./usage-status.js";
+import { preemptFor } from "./preemption.js";
 import { isTerminal, phaseOf, sameJson, setCondition, splitByRevision } from "./workload-status.js";
 
 const ISVC = kindInfo("InferenceService");
@@ -29,6 +30,8 @@ export interface CycleStats {
   unschedulable: number;
   statusWrites: number;
   deletedTasks: number;
+  /** Tasks evicted for higher-priority workloads. */
+  preempted: number;
 }
 
 interface Workload {
@@ -60,7 +63,7 @@ export class WorkloadController {
   ) {}
 
   async cycle(now = new Date()): Promise<CycleStats> {
-    const stats: CycleStats = { planned: 0, bound: 0, unschedulable: 0, statusWrites: 0, deletedTasks: 0 };
+    const stats: CycleStats = { planned: 0, bound: 0, unschedulable: 0, statusWrites: 0, deletedTasks: 0, preempted: 0 };
     const state = await readClusterState(this.deps.pool);
     const [models, isvcs, tjs] = await Promise.all([
       this.deps.store.list(MODEL),
@@ -119,6 +122,16 @@ export class WorkloadController {
       }
       const failure = d.failure ?? { reason: "Unschedulable", message: o && !o.bound ? o.reason : "not bound" };
       stats.unschedulable++;
+      if (failure.reason === "Unschedulable" && /resources|load|insufficient/i.test(failure.message)) {
+        stats.preempted += await preemptFor(
+          { pool: this.deps.pool, events: this.deps.events },
+          shared,
+          d.w.obj,
+          modelByKey.get(`${d.w.obj.metadata.namespace}/${d.w.obj.spec.model}`),
+          active,
+          now,
+        );
+      }
       stats.statusWrites += await this.markUnschedulable(d.w, failure, now);
     }
 
@@ -238,12 +251,18 @@ export class WorkloadController {
     const status = {
       ...(w.obj.status ?? {}),
       // A running service keeps serving from its current plan while the new spec cannot be placed.
-      phase: terminal ? "Failed" : w.obj.status?.phase === "Running" ? "Running" : "Pending",
+      phase: terminal ? "Failed" : w.obj.status?.phase === "Running" && this.stillServing(w) ? "Running" : "Pending",
       observedGeneration: w.obj.metadata.generation,
       conditions: setCondition(w.obj.status?.conditions, { type: "Scheduled", status: "False", reason: failure.reason, message: failure.message }, ts),
     };
     await this.deps.events.record({ involved: involved(w), type: "Warning", reason: terminal ? "ParticipantsLost" : "FailedScheduling", message: failure.message }, now);
     return this.writeStatus(w, status);
+  }
+
+  /** Whether the workload's current plan still runs in full (it keeps serving while a new spec waits). */
+  private stillServing(w: Workload): boolean {
+    const { current } = splitByRevision(w.obj, w.tasks);
+    return current.length > 0 && current.every((t) => phaseOf(t) === "Running");
   }
 
   /** Task phases → workload phase, conditions, endpoints; superseded tasks stop once replaced. */

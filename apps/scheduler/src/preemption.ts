@@ -1,0 +1,56 @@
+import { kindInfo } from "@eiaas/api";
+import { bulkUpdateStatus, type EventRecorder, type StoredObject } from "@eiaas/db";
+import { selectPreemptionVictims, type Snapshot } from "@eiaas/scheduling";
+import type pg from "pg";
+
+const TASK = kindInfo("Task");
+
+/**
+ * Preemption (DESIGN §5 multi-tenancy): when a workload with priority fits nowhere for lack of
+ * resources, evict the fewest, lowest-priority, newest tasks of ONE node so its server task fits —
+ * never for a tenant over quota (selectPreemptionVictims refuses). The victims fail with reason
+ * Preempted; their workloads requeue and the preemptor is planned again next cycle.
+ */
+export async function preemptFor(
+  deps: { pool: pg.Pool; events: EventRecorder },
+  snapshot: Snapshot,
+  workload: StoredObject,
+  model: StoredObject | undefined,
+  tasks: readonly StoredObject[],
+  now: Date,
+): Promise<number> {
+  const priority: number = workload.spec.priority ?? 0;
+  if (priority <= 0 || !model) return 0;
+  const r = workload.spec.resources ?? { cpu: 0, memoryMiB: 0, gpu: 0 };
+  const modelMiB = (model.spec.layers ?? []).reduce((s: number, l: { memoryMiB?: number }) => s + (l.memoryMiB ?? 0), 0);
+  const result = selectPreemptionVictims(snapshot, {
+    name: `${workload.kind}/${workload.metadata.name}`,
+    tenant: workload.metadata.namespace!,
+    priority,
+    role: workload.kind === "TrainingJob" ? "aggregator" : "serve",
+    resources: { cpu: r.cpu ?? 0, memoryMiB: (r.memoryMiB ?? 0) + modelMiB, gpu: r.gpu ?? 0 },
+    tiers: ["edge", "cloud"],
+    nodeSelector: workload.spec.nodeSelector ?? {},
+    tolerations: workload.spec.tolerations ?? [],
+  });
+  if (result.status !== "Victims") return 0;
+  const byUid = new Map(tasks.map((t) => [t.metadata.uid, t]));
+  const victims = result.victims.map((v) => (v.uid ? byUid.get(v.uid) : undefined)).filter((t): t is StoredObject => t !== undefined);
+  if (!victims.length) return 0;
+  const ts = now.toISOString();
+  const who = `${workload.kind} ${workload.metadata.namespace}/${workload.metadata.name} (priority ${priority})`;
+  const written = await bulkUpdateStatus(
+    deps.pool,
+    TASK,
+    victims.map((t) => ({ object: t, status: { ...t.status, phase: "Failed", reason: "Preempted", message: `preempted on node ${result.node} by ${who}`, finishTime: ts } })),
+  );
+  for (const t of written) {
+    const o = t.metadata.ownerReferences?.find((x) => x.controller);
+    if (o) await deps.events.record({ involved: { kind: o.kind, name: o.name, namespace: t.metadata.namespace!, uid: o.uid }, type: "Warning", reason: "Preempted", message: `task ${t.metadata.name} on ${result.node} preempted by ${who}` }, now);
+  }
+  await deps.events.record(
+    { involved: { kind: workload.kind, name: workload.metadata.name, namespace: workload.metadata.namespace!, uid: workload.metadata.uid }, type: "Normal", reason: "Preempting", message: `evicted ${written.length} lower-priority task(s) on ${result.node}` },
+    now,
+  );
+  return written.length;
+}
