@@ -1,4 +1,5 @@
 import { pino, type Logger } from "pino";
+import { activeTraceIds } from "./tracing.js";
 
 export type { Logger } from "pino";
 
@@ -11,10 +12,19 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
 }
 
-/** JSON logs, one object per line. */
+/**
+ * JSON logs, one object per line. A line written inside a traced operation carries its `trace_id`
+ * and `span_id`, so logs and traces join in the backend; untraced lines carry neither.
+ */
 export function createLogger(options: LoggerOptions): Logger {
   return pino(
-    { name: options.name, level: options.level ?? "info", base: { component: options.name }, timestamp: pino.stdTimeFunctions.isoTime },
+    {
+      name: options.name,
+      level: options.level ?? "info",
+      base: { component: options.name },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      mixin: activeTraceIds,
+    },
     options.destination ?? process.stdout,
   );
 }
