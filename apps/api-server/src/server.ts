@@ -16,7 +16,7 @@ import {
   type PrismaClient,
   type RunningPostgres,
 } from "@eiaas/db";
-import { createLogger, type Logger } from "@eiaas/telemetry";
+import { createLogger, withTimeout, type Logger } from "@eiaas/telemetry";
 import {
   createPostgresLeaseStore,
   createPostgresQueueBackend,
@@ -124,7 +124,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     rateLimit: { qps: env.EIAAS_RATE_LIMIT_QPS, burst: env.EIAAS_RATE_LIMIT_BURST, limitAdmins: env.EIAAS_RATE_LIMIT_ADMINS },
     ...options.app,
     // Redis is a dependency when configured (queues, leases): /readyz fails while it is away.
-    readinessChecks: [...(redis ? [async () => void (await redis.ping())] : []), ...(options.app?.readinessChecks ?? [])],
+    readinessChecks: [...(redis ? [async () => void (await withTimeout(redis.ping(), 2_000, "redis"))] : []), ...(options.app?.readinessChecks ?? [])],
     metricsAuth: env.EIAAS_METRICS_AUTH,
     leases,
     ...(queueCredentials ? { queueCredentials } : {}),

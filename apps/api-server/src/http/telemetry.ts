@@ -1,0 +1,107 @@
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import {
+  bindContext,
+  contextFrom,
+  histogram,
+  LATENCY_BUCKETS,
+  renderMetrics,
+  runInContext,
+  secondsSince,
+  SpanKind,
+  SpanStatusCode,
+  startSpanContext,
+  activeContext,
+  type Context,
+} from "@eiaas/telemetry";
+import { ApiError } from "./errors.js";
+import type { Authenticator } from "./auth.js";
+
+/** `eiaas_api_request_duration_seconds{method, route, code}`: route is the template, never the raw path. */
+export const requestDuration = histogram<"method" | "route" | "code">({
+  name: "eiaas_api_request_duration_seconds",
+  help: "API request latency by method (WATCH for watch streams), route template and status code",
+  labelNames: ["method", "route", "code"],
+  buckets: LATENCY_BUCKETS,
+});
+
+/** Label of requests no route matched (404s of unknown paths): one series, whatever the path. */
+export const UNMATCHED_ROUTE = "<unmatched>";
+
+/**
+ * The route template of an answered request (`/apis/eiaas.io/v1alpha1/namespaces/:ns/:plural/:name`).
+ * Express keeps `req.route` (the matched route, relative to its router's mount path) but restores
+ * `req.baseUrl` when a router is left, e.g. on the way to the error handler; so the mount path is
+ * taken from the request path instead: the route's pattern has one segment per path segment.
+ */
+export function routeTemplate(req: Request): string {
+  const pattern = (req.route as { path?: unknown } | undefined)?.path;
+  if (typeof pattern !== "string") return UNMATCHED_ROUTE;
+  if (pattern.includes("*") || pattern.includes("{")) return `${req.baseUrl}${pattern}`;
+  const path = (req.originalUrl ?? req.url).split("?")[0]!.replace(/\/+$/, "");
+  const routeSegments = pattern.split("/").filter(Boolean).length;
+  const segments = path.split("/");
+  const mount = segments.slice(0, Math.max(1, segments.length - routeSegments)).join("/");
+  return `${mount}${pattern}` || "/";
+}
+
+function methodOf(req: Request): string {
+  const w = req.query?.watch;
+  return req.method === "GET" && (w === "true" || w === "1" || w === "") ? "WATCH" : req.method;
+}
+
+/**
+ * Per request: a SERVER span (child of the caller's `traceparent`, e.g. an agent's status report)
+ * that is active for everything the request does, and the latency histogram. The request stream is
+ * bound to the span's context so the body parser's callbacks (stream events) keep it.
+ */
+export function requestTelemetry(): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const start = process.hrtime.bigint();
+    const parent = contextFrom(req.headers as Record<string, unknown>, activeContext());
+    const started = startSpanContext(`${req.method}`, {
+      kind: SpanKind.SERVER,
+      parent,
+      attributes: { "http.request.method": req.method, "url.path": req.path, ...(req.headers["user-agent"] ? { "user_agent.original": req.headers["user-agent"] } : {}) },
+    });
+    const span = started?.span;
+    const ctx: Context = started?.ctx ?? parent;
+    if (started) {
+      bindContext(ctx, req);
+      bindContext(ctx, res);
+    }
+    res.once("close", () => {
+      const route = routeTemplate(req);
+      const code = res.writableFinished ? res.statusCode : 499;
+      requestDuration.observe({ method: methodOf(req), route, code: String(code) }, secondsSince(start));
+      if (span) {
+        span.updateName(`${req.method} ${route}`);
+        span.setAttribute("http.route", route);
+        span.setAttribute("http.response.status_code", code);
+        if (code >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+      }
+    });
+    runInContext(ctx, () => next());
+  };
+}
+
+/**
+ * `GET /metrics`: the process's registry (the demo's API process also carries the scheduler's and
+ * the simulated agents' series). With `requireToken`, an admin bearer token is needed.
+ */
+export function metricsHandler(options: { requireToken: boolean; authenticator: Authenticator }): RequestHandler {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      if (options.requireToken) {
+        const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "");
+        const principal = m ? await options.authenticator.principalOf(m[1]!) : null;
+        if (!principal) throw new ApiError("Unauthorized", "Unauthorized: /metrics requires a bearer token (EIAAS_METRICS_AUTH=true)");
+        if (principal.role !== "admin") throw new ApiError("Forbidden", `${principal.role} token "${principal.name}" cannot read /metrics: an admin token is needed`);
+      }
+      const m = await renderMetrics();
+      res.status(200).type(m.contentType).send(m.body);
+    } catch (err) {
+      next(err);
+    }
+  };
+}
