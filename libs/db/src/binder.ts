@@ -1,6 +1,8 @@
 import type pg from "pg";
 import { kindInfo, type KindInfo } from "@eiaas/api";
 import { extraColumns, rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
+import { TRACEPARENT_ANNOTATION, linksFrom } from "@eiaas/telemetry";
+import { dbSpan } from "./tracing.js";
 import { WATCH_CHANNEL } from "./write-sql.js";
 
 /** Annotation with the busy fraction a task adds to its node (shared with libs/scheduling). */
@@ -58,7 +60,14 @@ function num(v: unknown): number {
  * taken in order; one that no longer fits is refused whole and the rest continue. Inserts, deletes
  * and their watch events are batched into a handful of statements whatever the task count.
  */
-export async function bindTasks(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOutcome[]> {
+export function bindTasks(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOutcome[]> {
+  // One transaction for many workloads: its span links to each workload's plan (the traceparent
+  // the scheduler put on the tasks) instead of belonging to one of them.
+  const links = linksFrom(groups.map((g) => g.tasks[0]?.metadata.annotations[TRACEPARENT_ANNOTATION]));
+  return dbSpan("BIND", "tasks", () => bind(pool, groups), { requireParent: false, links, attributes: { "eiaas.bind.groups": groups.length } });
+}
+
+async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOutcome[]> {
   const all = groups.flatMap((g) => g.tasks);
   const deletes = groups.flatMap((g) => g.deletes ?? []);
   if (all.length === 0 && deletes.length === 0) return groups.map((g) => ({ id: g.id, bound: true, tasks: [] }));

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { KindInfo } from "@eiaas/api";
 import { extraColumns, rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
+import { dbSpan } from "./tracing.js";
 import { WATCH_CHANNEL } from "./write-sql.js";
 
 export interface StatusUpdate {
@@ -16,6 +17,10 @@ export interface StatusUpdate {
  */
 export async function bulkUpdateStatus(pool: pg.Pool, kind: KindInfo, updates: readonly StatusUpdate[]): Promise<StoredObject[]> {
   if (updates.length === 0) return [];
+  return dbSpan("UPDATE", kind.table, () => writeStatuses(pool, kind, updates), { attributes: { "db.operation.batch.size": updates.length } });
+}
+
+async function writeStatuses(pool: pg.Pool, kind: KindInfo, updates: readonly StatusUpdate[]): Promise<StoredObject[]> {
   const client = await pool.connect();
   try {
     await client.query("BEGIN");

@@ -4,7 +4,10 @@ import type pg from "pg";
 import { formatTime, rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
 import { StoreError, isUniqueViolation } from "./errors.js";
 import { listSql, type ContinueToken } from "./list-sql.js";
+import { dbSpan } from "./tracing.js";
 import { mutationSql, Params, singleOpSql, watchObject, watchType, WATCH_CHANNEL, type WriteOp } from "./write-sql.js";
+
+const SQL_VERB: Record<WriteOp["type"], string> = { create: "INSERT", update: "UPDATE", delete: "DELETE" };
 
 export interface ListOptions {
   /** Restrict to one namespace (namespaced kinds); absent = all namespaces. */
@@ -79,10 +82,9 @@ export class ObjectStore {
   constructor(private readonly pool: pg.Pool) {}
 
   async get(kind: KindInfo, namespace: string | undefined, name: string): Promise<StoredObject | null> {
-    const rows = await rowsOf<ObjectRow>(this.pool, `SELECT * FROM "${kind.table}" WHERE namespace = $1 AND name = $2`, [
-      kind.namespaced ? (namespace ?? "") : "",
-      name,
-    ]);
+    const rows = await dbSpan("SELECT", kind.table, () =>
+      rowsOf<ObjectRow>(this.pool, `SELECT * FROM "${kind.table}" WHERE namespace = $1 AND name = $2`, [kind.namespaced ? (namespace ?? "") : "", name]),
+    );
     return rows[0] ? rowToObject(kind, rows[0]) : null;
   }
 
@@ -106,10 +108,12 @@ export class ObjectStore {
     const { sql, params } = listSql(kind, { ...options, limit: limit !== undefined ? limit + 1 : undefined }, token);
     // One statement, one snapshot: the rows are exactly the state at the list's resourceVersion,
     // so a watch started from it misses nothing and repeats nothing.
-    const rows = await rowsOf<ObjectRow & { list_rv: string }>(
-      this.pool,
-      `SELECT c.value::text AS list_rv, t.* FROM resource_version_counter c LEFT JOIN LATERAL (${sql}) t ON true WHERE c.id = 1`,
-      params,
+    const rows = await dbSpan("SELECT", kind.table, () =>
+      rowsOf<ObjectRow & { list_rv: string }>(
+        this.pool,
+        `SELECT c.value::text AS list_rv, t.* FROM resource_version_counter c LEFT JOIN LATERAL (${sql}) t ON true WHERE c.id = 1`,
+        params,
+      ),
     );
     const listRv = token?.rv ?? rows[0]?.list_rv ?? "0";
     const items = rows.filter((r) => r.uid !== null).map((r) => rowToObject(kind, r));
@@ -231,7 +235,7 @@ export class ObjectStore {
   /** One op, one statement (the hot path of the API). */
   async writeOne(op: WriteOp): Promise<StoredObject> {
     const { sql, params } = singleOpSql(op);
-    const rows = await rowsOf<ObjectRow & { new_resource_version: string }>(this.pool, sql, params);
+    const rows = await dbSpan(SQL_VERB[op.type], op.kind.table, () => rowsOf<ObjectRow & { new_resource_version: string }>(this.pool, sql, params));
     const row = rows[0];
     if (!row) throw await this.explainMiss(op);
     const rv = String(row.new_resource_version);
@@ -245,6 +249,10 @@ export class ObjectStore {
    */
   async applyBatch(ops: WriteOp[]): Promise<StoredObject[]> {
     if (ops.length === 0) return [];
+    return dbSpan("BATCH", [...new Set(ops.map((o) => o.kind.table))].join(","), () => this.applyBatchTx(ops), { attributes: { "db.operation.batch.size": ops.length } });
+  }
+
+  private applyBatchTx(ops: WriteOp[]): Promise<StoredObject[]> {
     return this.transaction(async (tx) => {
       const top = await rowsOf<{ value: string }>(tx, `UPDATE resource_version_counter SET value = value + $1 WHERE id = 1 RETURNING value::text AS value`, [ops.length]);
       const first = BigInt(top[0]?.value ?? "0") - BigInt(ops.length) + 1n;
