@@ -1,5 +1,6 @@
 import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
+import { context, propagation, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { connectionError, errorFromResponse } from "./errors.js";
 
 /** How to reach the API server. */
@@ -85,10 +86,12 @@ export class Transport {
 
   /** One request, answered in full; a non-2xx answer rejects with an ApiRequestError. */
   async request(req: RawRequest): Promise<RawResponse> {
-    const res = await this.open(req, req.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-    const body = await readBody(res, this.server);
-    if ((res.statusCode ?? 0) >= 300) throw errorFromResponse(res.statusCode ?? 0, body, header(res, "retry-after"));
-    return { statusCode: res.statusCode ?? 0, headers: res.headers, body };
+    return traced(req, async () => {
+      const res = await this.open(req, req.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      const body = await readBody(res, this.server);
+      if ((res.statusCode ?? 0) >= 300) throw errorFromResponse(res.statusCode ?? 0, body, header(res, "retry-after"));
+      return { statusCode: res.statusCode ?? 0, headers: res.headers, body };
+    });
   }
 
   /**
@@ -116,6 +119,8 @@ export class Transport {
       "User-Agent": this.options.userAgent ?? `eiaas-client/${CLIENT_VERSION} (node ${process.versions.node})`,
     };
     if (this.options.token) headers.Authorization = `Bearer ${this.options.token}`;
+    // W3C trace context of the caller (an agent's task run): the server's span joins its trace.
+    propagation.inject(context.active(), headers);
     if (payload !== undefined) {
       headers["Content-Type"] = req.contentType ?? "application/json";
       headers["Content-Length"] = Buffer.byteLength(payload);
@@ -144,6 +149,28 @@ export class Transport {
       }
       r.end(payload);
     });
+  }
+}
+
+/**
+ * A CLIENT span around a request made inside a traced operation (none otherwise: heartbeats and
+ * eictl do not start traces). With no OpenTelemetry SDK registered this is a plain call.
+ */
+async function traced<T extends { statusCode: number }>(req: RawRequest, fn: () => Promise<T>): Promise<T> {
+  const parent = context.active();
+  if (!trace.getSpan(parent)) return fn();
+  const span = trace.getTracer("eiaas-client").startSpan(req.method, { kind: SpanKind.CLIENT, attributes: { "http.request.method": req.method, "url.path": req.path } }, parent);
+  try {
+    const res = await context.with(trace.setSpan(parent, span), fn);
+    span.setAttribute("http.response.status_code", res.statusCode);
+    return res;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === "number") span.setAttribute("http.response.status_code", code);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+    throw err;
+  } finally {
+    span.end();
   }
 }
 
