@@ -2,6 +2,7 @@ import { TENANT_FINALIZER, type KindInfo } from "@eiaas/api";
 import { StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { ApiError, invalid, notFound } from "../http/errors.js";
 import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
+import { traceAnnotation } from "@eiaas/telemetry";
 import { TASK, TENANT, validateObject, validateStatus, type ValidatedObject } from "./validate.js";
 
 /** Fills `status` of a workload under dryRun with what the scheduler would decide (the plan). */
@@ -79,6 +80,10 @@ export class ResourceService {
       }
       const preview = this.store.prepareCreate(kind, input);
       return this.withPlan(kind, preview);
+    }
+    if (kind.kind === "InferenceService" || kind.kind === "TrainingJob") {
+      // The creating request's trace context: the scheduler's plan (cycles later) joins its trace.
+      input.metadata = { ...input.metadata, annotations: { ...input.metadata.annotations, ...traceAnnotation() } };
     }
     const created = await this.store.create(kind, input);
     this.options.onWrite?.(kind, created, "create");
