@@ -62,10 +62,11 @@ export interface BullmqPlumbing<C> {
   /** Seconds an idle Worker waits for a wake-up before polling its queue once anyway. */
   idlePollSeconds: number;
   /**
-   * Adds jobs spread over many queues in one round trip, when the backend can (Redis: one pipeline
-   * instead of one per queue). Resolves to the ids, in order. Without it, one `addBulk` per queue.
+   * Adds jobs spread over many queues in one round trip (a dispatch batch touches many node
+   * queues; one `addBulk` per queue costs several times more). Resolves to the ids, in order;
+   * adding an id that exists is a no-op.
    */
-  addAcrossQueues?(entries: ReadonlyArray<{ queue: AnyQueue; name: string; data: unknown; opts: JobsOptions }>): Promise<string[]>;
+  addAcrossQueues(entries: ReadonlyArray<{ queue: AnyQueue; name: string; data: unknown; opts: JobsOptions }>): Promise<string[]>;
   /** Closes the shared connections after every Queue and Worker is closed. */
   closeConnections(): Promise<void>;
 }
@@ -128,34 +129,23 @@ export class BullmqQueueBackend<C> implements QueueBackend {
   }
 
   async enqueueTasks(jobs: readonly TaskJob[]): Promise<string[]> {
-    const byNode = new Map<string, Array<{ name: string; data: unknown; opts: JobsOptions }>>();
-    const flat: Array<{ queue: AnyQueue; name: string; data: unknown; opts: JobsOptions }> = [];
-    const ids: string[] = [];
+    const entries: Array<{ queue: AnyQueue; name: string; data: unknown; opts: JobsOptions }> = [];
     for (const job of jobs) {
       // Validate on the way in too: a bad payload is the producer's bug and fails its call loudly.
       const payload = parseTaskJobPayload(job.payload);
       if (payload.nodeName !== job.node) {
         throw new Error(`task ${payload.namespace}/${payload.name}: payload nodeName ${payload.nodeName} differs from target node ${job.node}`);
       }
-      const queue = nodeQueueName(job.node);
       const jobId = taskJobId(payload.uid, payload.attempt);
-      ids.push(jobId);
-      const entry = { name: "task", data: payload, opts: { jobId, attempts: 1, removeOnComplete: this.keepFinished, removeOnFail: this.keepFinished } };
-      if (this.plumbing.addAcrossQueues) {
-        flat.push({ queue: this.queue(queue), ...entry });
-        continue;
-      }
-      let group = byNode.get(queue);
-      if (!group) byNode.set(queue, (group = []));
-      group.push(entry);
+      entries.push({
+        queue: this.queue(nodeQueueName(job.node)),
+        name: "task",
+        data: payload,
+        opts: { jobId, attempts: 1, removeOnComplete: this.keepFinished, removeOnFail: this.keepFinished },
+      });
     }
-    if (this.plumbing.addAcrossQueues) {
-      if (flat.length > 0) await this.plumbing.addAcrossQueues(flat);
-      return ids;
-    }
-    // One addBulk per node queue, all in flight at once (they pipeline on the shared connection).
-    await Promise.all([...byNode].map(([queue, group]) => this.queue(queue).addBulk(group)));
-    return ids;
+    if (entries.length > 0) await this.plumbing.addAcrossQueues(entries);
+    return entries.map((e) => e.opts.jobId as string);
   }
 
   async enqueueSchedule(items: readonly ScheduleItem[]): Promise<void> {

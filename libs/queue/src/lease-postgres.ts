@@ -20,7 +20,10 @@ const toLease = (r: LeaseRow): NodeLease => ({ nodeName: r.node_name, holder: r.
  */
 export function createPostgresLeaseStore(db: string | SqlQueryable): LeaseStore {
   const owned = typeof db === "string" ? new pg.Pool({ connectionString: db, max: 4 }) : undefined;
-  if (owned) owned.on("error", () => undefined);
+  if (owned) {
+    owned.on("error", () => undefined);
+    owned.on("connect", (client) => client.on("error", () => undefined));
+  }
   const q: SqlQueryable = owned ?? (db as SqlQueryable);
   const rows = async (sql: string, params: unknown[] = []) => (await q.query(sql, params)).rows as LeaseRow[];
   return {

@@ -111,7 +111,8 @@ export function createRedisQueueBackend(options: RedisQueueBackendOptions): Queu
   const clients: Redis[] = [];
   const client = (extra: RedisOptions): Redis => {
     const c = new Redis(options.url, { ...base, ...extra });
-    c.on("error", onError);
+    // Reported once, through the RedisConnection (or the multiplexer) that uses the client.
+    c.on("error", () => undefined);
     clients.push(c);
     return c;
   };
