@@ -46,6 +46,14 @@ export interface CommonQueueOptions {
    * @defaultValue 1000 (BullMQ's own default is 15 s, too slow for a Redis restart)
    */
   retryDelayMs?: number;
+  /**
+   * Bound on producer-side calls (enqueue, remove, depth). While the connection is down they fail
+   * fast by themselves; this also covers a process that starts while the server is unreachable,
+   * whose first call would otherwise wait for the connection. A call that timed out may still take
+   * effect later, which is harmless: enqueueing is idempotent.
+   * @defaultValue 10000
+   */
+  operationTimeoutMs?: number;
   /** Errors of shared connections (not of one job). Dropped when absent, never thrown. */
   onError?: (err: Error) => void;
 }
@@ -124,6 +132,16 @@ export class BullmqQueueBackend<C> implements QueueBackend {
     return q;
   }
 
+  /** Races a producer-side call against {@link CommonQueueOptions.operationTimeoutMs}. */
+  private bounded<T>(what: string, call: Promise<T>): Promise<T> {
+    const ms = this.options.operationTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: the ${this.kind} queue backend did not answer within ${ms} ms`)), ms);
+    });
+    return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
+  }
+
   private assertOpen(): void {
     if (this.closing) throw new Error("queue backend is closed");
   }
@@ -144,7 +162,7 @@ export class BullmqQueueBackend<C> implements QueueBackend {
         opts: { jobId, attempts: 1, removeOnComplete: this.keepFinished, removeOnFail: this.keepFinished },
       });
     }
-    if (entries.length > 0) await this.plumbing.addAcrossQueues(entries);
+    if (entries.length > 0) await this.bounded("enqueue tasks", this.plumbing.addAcrossQueues(entries));
     return entries.map((e) => e.opts.jobId as string);
   }
 
@@ -158,7 +176,7 @@ export class BullmqQueueBackend<C> implements QueueBackend {
         opts: { ...SCHEDULE_JOB_OPTIONS, deduplication: { id: scheduleItemKey(item), keepLastIfActive: true } },
       };
     });
-    await this.queue(SCHEDULE_QUEUE).addBulk(jobs);
+    await this.bounded("enqueue schedule items", this.queue(SCHEDULE_QUEUE).addBulk(jobs));
   }
 
   consumeNodeQueue(nodeName: string, handler: TaskHandler, options: ConsumeOptions = {}): QueueConsumer {
@@ -193,15 +211,17 @@ export class BullmqQueueBackend<C> implements QueueBackend {
 
   async removeTaskJob(nodeName: string, jobId: string): Promise<boolean> {
     const q = this.queue(nodeQueueName(nodeName));
-    // BullMQ's remove also answers 1 for an absent job and removes finished ones; look first.
-    const state = await q.getJobState(jobId);
-    if (!REMOVABLE_STATES.has(state)) return false;
-    // 0 when a consumer locked it in the meantime.
-    return (await q.remove(jobId)) === 1;
+    return this.bounded("remove task job", (async () => {
+      // BullMQ's remove also answers 1 for an absent job and removes finished ones; look first.
+      const state = await q.getJobState(jobId);
+      if (!REMOVABLE_STATES.has(state)) return false;
+      // 0 when a consumer locked it in the meantime.
+      return (await q.remove(jobId)) === 1;
+    })());
   }
 
   async depth(queueName: string): Promise<QueueDepth> {
-    const c = await this.queue(queueName).getJobCounts("waiting", "active", "delayed", "prioritized", "completed", "failed");
+    const c = await this.bounded("queue depth", this.queue(queueName).getJobCounts("waiting", "active", "delayed", "prioritized", "completed", "failed"));
     return {
       waiting: c.waiting ?? 0,
       active: c.active ?? 0,

@@ -34,6 +34,10 @@ it("surfaces a Redis restart during dispatch as retryable errors, then recovers"
     // its repair loop; the consumer keeps retrying on its own.
     await expect(producer.enqueueTasks([taskJob("edge-r", "during")])).rejects.toThrow();
     await expect(producer.depth("node.edge-r")).rejects.toThrow();
+    // A dispatcher starting while Redis is down gets errors too, not a hang.
+    const late = createRedisQueueBackend({ url: redis.url, operationTimeoutMs: 300 });
+    await expect(late.enqueueTasks([taskJob("edge-r", "late")])).rejects.toThrow(/did not answer within 300 ms/);
+    await late.close();
 
     await redis.restart();
     // Redis came back empty (no persistence): the dispatcher re-enqueues from Postgres.
