@@ -1,15 +1,21 @@
 import { kindInfo } from "@eiaas/api";
 import { bulkUpdateStatus, rowToObject, type ObjectRow, type StoredObject } from "@eiaas/db";
-import type { QueueBackend, TaskJob } from "@eiaas/queue";
-import type { Logger } from "@eiaas/telemetry";
+import { nodeQueueName, type QueueBackend, type TaskJob } from "@eiaas/queue";
+import { contextFromAnnotations, recordError, SpanKind, startSpanContext, traceCarrier, TRACEPARENT_ANNOTATION, type Logger, type TraceCarrier } from "@eiaas/telemetry";
+import { dispatchedTasks } from "./metrics.js";
 import type pg from "pg";
 import { EXPECTED_RUN_ANNOTATION } from "./task-factory.js";
 
 const TASK = kindInfo("Task");
 const BATCH = 5000;
 
-/** The job a task attempt becomes on its node's queue (job id `<uid>.<attempt>`). */
-export function taskJob(t: StoredObject): TaskJob {
+/**
+ * The job a task attempt becomes on its node's queue (job id `<uid>.<attempt>`). Its trace context
+ * is the dispatch span's when given, else the task's own (its plan's), so a re-enqueued job
+ * (repair) still joins the task's trace.
+ */
+export function taskJob(t: StoredObject, trace?: TraceCarrier): TaskJob {
+  const traceparent = t.metadata.annotations[TRACEPARENT_ANNOTATION];
   const owner = t.metadata.ownerReferences?.find((o) => o.controller);
   const expected = t.metadata.annotations[EXPECTED_RUN_ANNOTATION];
   return {
@@ -27,9 +33,31 @@ export function taskJob(t: StoredObject): TaskJob {
       resources: t.spec.resources,
       ...(expected !== undefined ? { expectedRunMs: Number(expected) } : {}),
       ...(owner ? { owner: { kind: owner.kind, name: owner.name, uid: owner.uid } } : {}),
-      traceContext: {},
+      traceContext: trace ?? (traceparent ? { traceparent } : {}),
     },
   };
+}
+
+/**
+ * One PRODUCER span per task (child of its plan, from the task's annotation) around the batched
+ * enqueue; their contexts travel in the jobs' `traceContext`, where the agent picks them up.
+ */
+async function enqueueTraced(queue: QueueBackend, tasks: StoredObject[]): Promise<void> {
+  const spans = tasks.map((t) =>
+    startSpanContext(`publish ${nodeQueueName(t.spec.nodeName)}`, {
+      kind: SpanKind.PRODUCER,
+      parent: contextFromAnnotations(t.metadata.annotations),
+      attributes: { "messaging.system": "bullmq", "messaging.destination.name": nodeQueueName(t.spec.nodeName), "messaging.message.id": `${t.metadata.uid}.${t.status?.attempt ?? 1}`, "eiaas.task": `${t.metadata.namespace}/${t.metadata.name}` },
+    }),
+  );
+  try {
+    await queue.enqueueTasks(tasks.map((t, i) => taskJob(t, spans[i] ? traceCarrier(spans[i]!.ctx) : undefined)));
+  } catch (err) {
+    for (const s of spans) if (s) recordError(s.span, err);
+    throw err;
+  } finally {
+    for (const s of spans) s?.span.end();
+  }
 }
 
 /**
@@ -44,12 +72,13 @@ export class Dispatcher {
     const r = await this.deps.pool.query<ObjectRow>(`SELECT * FROM tasks WHERE phase = 'Scheduled' AND node_name <> '' ORDER BY creation_timestamp LIMIT ${BATCH}`);
     if (r.rows.length === 0) return 0;
     const tasks = r.rows.map((row) => rowToObject(TASK, row));
-    await this.deps.queue.enqueueTasks(tasks.map(taskJob));
+    await enqueueTraced(this.deps.queue, tasks);
     const written = await bulkUpdateStatus(
       this.deps.pool,
       TASK,
       tasks.map((t) => ({ object: t, status: { ...t.status, phase: "Dispatched" } })),
     );
+    dispatchedTasks.inc(written.length);
     return written.length;
   }
 

@@ -6,6 +6,10 @@ import { Dispatcher } from "./dispatcher.js";
 import { LeaderElector } from "./leader.js";
 import { NodeLifecycleController, type NodeLifecycleOptions } from "./node-lifecycle.js";
 import { WorkloadController } from "./workloads.js";
+import { bindClusterMetrics } from "./cluster-metrics.js";
+import { boundTasks, cycleDuration, leader, schedulingAttempts } from "./metrics.js";
+import { beginCycle, plannedInCycle } from "./plan-telemetry.js";
+import { secondsSince } from "@eiaas/telemetry";
 
 export interface SchedulerOptions extends NodeLifecycleOptions {
   /** Full re-read period. Default 2000 ms. */
@@ -40,6 +44,7 @@ export class Scheduler {
   private stopped = false;
   private lastRepair = 0;
   private consumer?: { close(o?: { force?: boolean }): Promise<void> };
+  private unbindMetrics?: () => void;
   /** Outcome of the last cycle, for /metrics and tests. */
   lastError?: Error;
   cycles = 0;
@@ -60,6 +65,7 @@ export class Scheduler {
   }
 
   start(): void {
+    this.unbindMetrics = bindClusterMetrics({ pool: this.deps.pool, queue: this.deps.queue });
     this.timer = setInterval(() => void this.kick(), this.options.resyncMs ?? 2_000);
     this.consumer = this.deps.queue.consumeSchedule(async () => void this.kick(), {
       concurrency: 1,
@@ -87,9 +93,19 @@ export class Scheduler {
 
   async runOnce(now = new Date()): Promise<void> {
     if (this.stopped) return;
+    let start: bigint | undefined;
     try {
-      if (!(await this.leader.tryAcquire())) return;
-      await this.workloads.cycle(now);
+      const acting = await this.leader.tryAcquire();
+      leader.set(acting ? 1 : 0);
+      if (!acting) return;
+      start = process.hrtime.bigint();
+      beginCycle(this.workloads);
+      const stats = await this.workloads.cycle(now);
+      schedulingAttempts.inc({ result: "scheduled" }, stats.planned - stats.unschedulable);
+      schedulingAttempts.inc({ result: "unschedulable" }, stats.unschedulable);
+      boundTasks.inc(stats.bound);
+      // Counted: a later failure of this cycle (dispatch, lifecycle) does not make them errors.
+      beginCycle(this.workloads);
       await this.dispatcher.dispatchScheduled();
       if (now.getTime() - this.lastRepair >= (this.options.repairMs ?? 10_000)) {
         this.lastRepair = now.getTime();
@@ -98,7 +114,10 @@ export class Scheduler {
       await this.lifecycle.pass(now);
       this.cycles++;
       this.lastError = undefined;
+      cycleDuration.observe({ result: "ok" }, secondsSince(start));
     } catch (err) {
+      schedulingAttempts.inc({ result: "error" }, plannedInCycle(this.workloads));
+      if (start !== undefined) cycleDuration.observe({ result: "error" }, secondsSince(start));
       this.lastError = err as Error;
       this.deps.logger.warn({ err: (err as Error).message }, "scheduling cycle failed; retrying on the next one");
     }
@@ -110,5 +129,7 @@ export class Scheduler {
     await this.consumer?.close({ force: true }).catch(() => undefined);
     await this.running;
     await this.leader.release();
+    leader.set(0);
+    this.unbindMetrics?.();
   }
 }

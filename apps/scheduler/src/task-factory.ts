@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { API_VERSION, kindInfo } from "@eiaas/api";
 import type { ObjectStore, StoredObject } from "@eiaas/db";
 import type { PlannedTask } from "@eiaas/scheduling";
+import { traceAnnotation } from "@eiaas/telemetry";
 
 export const PLAN_REVISION_LABEL = "eiaas.io/plan-revision";
 export const WORKLOAD_LABEL = "eiaas.io/workload";
@@ -44,6 +45,8 @@ export function taskFromPlan(
           [TASK_KEY_ANNOTATION]: planned.key,
           ...(planned.clients.length ? { [CLIENTS_ANNOTATION]: planned.clients.join(",") } : {}),
           ...(extra.expectedRunMs !== undefined ? { [EXPECTED_RUN_ANNOTATION]: String(Math.round(extra.expectedRunMs)) } : {}),
+          // The plan span's context (tracePlan): the dispatch and the agent's run continue its trace.
+          ...traceAnnotation(),
         },
         ownerReferences: [{ apiVersion: API_VERSION, kind: owner.kind, name: owner.metadata.name, uid: owner.metadata.uid, controller: true, blockOwnerDeletion: true }],
       },
