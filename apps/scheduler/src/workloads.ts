@@ -16,6 +16,7 @@ import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
 import { PLAN_SIZE_LABEL, taskFromPlan } from "./task-factory.js";
 import { publishUsage } from "./usage-status.js";
+import { tracePlan } from "./plan-telemetry.js";
 import { preemptFor } from "./preemption.js";
 import { isTerminal, phaseOf, sameJson, setCondition, splitByRevision } from "./workload-status.js";
 
@@ -107,7 +108,7 @@ export class WorkloadController {
       const snapshot = w.tasks.some((t) => !isTerminal(t))
         ? snapshotOf(active.filter((t) => !own.has(t.metadata.uid)))
         : shared;
-      decisions.push(this.plan(w, snapshot, modelByKey.get(`${w.obj.metadata.namespace}/${w.obj.spec.model}`), now));
+      decisions.push(tracePlan(this, w.obj, () => this.plan(w, snapshot, modelByKey.get(`${w.obj.metadata.namespace}/${w.obj.spec.model}`), now)));
     }
 
     const groups = decisions.flatMap((d) => (d.group ? [d.group] : []));
