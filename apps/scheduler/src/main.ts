@@ -1,17 +1,19 @@
 // The scheduler process: `node --import tsx apps/scheduler/src/main.ts`.
-import http from "node:http";
 import { ObjectStore, createDatabase } from "@eiaas/db";
 import { createPostgresLeaseStore, createPostgresQueueBackend, createRedisLeaseStore, createRedisQueueBackend } from "@eiaas/queue";
-import { createLogger } from "@eiaas/telemetry";
+import { createLogger, startOpsServer, startTelemetry } from "@eiaas/telemetry";
 import { Redis } from "ioredis";
 import { loadSchedulerEnv } from "./config.js";
 import { Scheduler } from "./scheduler.js";
 
 const env = loadSchedulerEnv();
+// Before any work: traces (only with OTEL_EXPORTER_OTLP_ENDPOINT set).
+const telemetry = await startTelemetry({ serviceName: "eiaas-scheduler" });
 const logger = createLogger({ name: "scheduler", level: env.EIAAS_LOG_LEVEL });
 const db = createDatabase(env.DATABASE_URL, { poolSize: 10 });
 const store = new ObjectStore(db.pool);
 const redis = env.REDIS_URL ? new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }) : undefined;
+redis?.on("error", (err) => logger.warn({ err: err.message }, "redis"));
 const queue = env.REDIS_URL
   ? createRedisQueueBackend({ url: env.REDIS_URL, onError: (err) => logger.warn({ err: err.message }, "queue") })
   : createPostgresQueueBackend({ connectionString: env.DATABASE_URL, onError: (err) => logger.warn({ err: err.message }, "queue") });
@@ -22,32 +24,36 @@ const scheduler = new Scheduler(
 );
 scheduler.start();
 
-const health = http.createServer(async (req, res) => {
-  if (req.url === "/livez") return void res.end("ok");
-  if (req.url === "/readyz") {
-    try {
-      await db.pool.query("SELECT 1");
-      res.end(scheduler.isLeader ? "ok (leader)" : "ok (standby)");
-    } catch (err) {
-      res.statusCode = 503;
-      res.end(`not ready: ${(err as Error).message}`);
-    }
-    return;
-  }
-  res.statusCode = 404;
-  res.end("not found");
+const ops = await startOpsServer({
+  port: env.EIAAS_METRICS_PORT,
+  checks: { postgres: () => db.pool.query("SELECT 1"), ...(redis ? { redis: () => redis.ping() } : {}) },
+  readyDetail: () => (scheduler.isLeader ? "leader" : "standby"),
 });
-health.listen(env.EIAAS_METRICS_PORT);
+logger.info({ port: ops.port }, "serving /livez, /readyz and /metrics");
 
+/**
+ * Graceful stop: report not-ready, start no new cycle, let the running one finish (a plan is bound
+ * and its tasks enqueued and marked Dispatched, or not started), release leadership so a standby
+ * takes over at once, then close queues and pools. Work interrupted anyway (SIGKILL) is redone from
+ * Postgres by the next leader: enqueues are idempotent and binds transactional.
+ */
 const stop = async (signal: string) => {
-  logger.info({ signal }, "shutting down");
-  health.close();
+  logger.info({ signal }, "shutting down: finishing the running cycle, then releasing leadership");
+  ops.drain();
   await scheduler.stop();
   await queue.close();
   await leases.close();
   redis?.disconnect();
   await db.close();
+  await ops.close();
+  await telemetry.shutdown();
+  logger.info("stopped");
   process.exit(0);
 };
-process.once("SIGTERM", () => void stop("SIGTERM"));
-process.once("SIGINT", () => void stop("SIGINT"));
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, () => {
+    // A second signal while stopping: give up waiting.
+    process.once(signal, () => process.exit(1));
+    void stop(signal);
+  });
+}
