@@ -24,6 +24,8 @@ export interface AgentOptions {
   openQueue?: (credentials: { url: string; username?: string; password?: string }) => QueueBackend;
   /** Heartbeat period. Default 10 s. */
   heartbeatMs?: number;
+  /** How often task output is forwarded to the API. Default 2 s. */
+  logFlushMs?: number;
   /** Measures the link to the parent; default: the spec's values. */
   measureLink?: () => { uplinkMbps?: number; rttMs?: number };
   /** How long to wait for jobs of tasks it was running to come back after a restart. Default 45 s. */
@@ -51,6 +53,9 @@ export class NodeAgent {
   private consumer?: QueueConsumer;
   private heartbeat?: NodeJS.Timeout;
   private readonly running = new Map<string, Running>();
+  /** Output not yet forwarded to the API, per task attempt. */
+  private readonly unsent = new Map<string, { payload: TaskJobPayload; lines: string[] }>();
+  private logFlush?: NodeJS.Timeout;
   private watchAbort = new AbortController();
   private stopped = false;
 
@@ -77,6 +82,8 @@ export class NodeAgent {
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), this.o.heartbeatMs ?? 10_000);
     this.heartbeat.unref();
+    this.logFlush = setInterval(() => void this.flushLogs(), this.o.logFlushMs ?? 2_000);
+    this.logFlush.unref();
     const previouslyRunning = await this.tasksReportedRunning();
     this.consumer = this.queue.consumeNodeQueue(this.o.nodeName, (payload, ctx) => this.run(payload, ctx), {
       concurrency: this.o.slots ?? 4,
@@ -145,7 +152,12 @@ export class NodeAgent {
         { ...p, template: p.template ?? {}, env: p.env ?? {} },
         {
           signal: ctx.signal,
-          onLog: (line) => this.logs.append(key, line),
+          onLog: (line) => {
+            this.logs.append(key, line);
+            const u = this.unsent.get(key) ?? { payload: p, lines: [] };
+            if (u.lines.length < 1_000) u.lines.push(line);
+            this.unsent.set(key, u);
+          },
           onStarted: (info) => {
             endpoint = info.endpoint;
             void this.report(p, { phase: "Running", startTime, ...(endpoint ? { endpoint } : {}) }).catch((err) =>
@@ -154,6 +166,7 @@ export class NodeAgent {
           },
         },
       );
+      await this.flushLogs(key);
       if (ctx.signal.aborted && this.stopped) return; // shutting down: the job goes back to the queue
       const finishTime = new Date().toISOString();
       const ok = result.exitCode === 0;
@@ -168,6 +181,18 @@ export class NodeAgent {
       });
     } finally {
       this.running.delete(key);
+    }
+  }
+
+  /** Forwards buffered output to the API (the API serves `eictl logs` from it). Best effort. */
+  private async flushLogs(only?: string): Promise<void> {
+    for (const [key, u] of this.unsent) {
+      if (only !== undefined && key !== only) continue;
+      this.unsent.delete(key);
+      const p = u.payload;
+      await this.client
+        .request({ method: "PUT", path: `${API_PREFIX}/namespaces/${p.namespace}/tasks/${p.name}/log`, body: { attempt: p.attempt, lines: u.lines } })
+        .catch((err) => this.o.logger.debug({ err: (err as Error).message, task: p.name }, "log forward failed"));
     }
   }
 
@@ -215,6 +240,7 @@ export class NodeAgent {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.logFlush) clearInterval(this.logFlush);
     this.watchAbort.abort();
     await this.consumer?.close({ force: true });
     if (this.ownQueue) await this.queue?.close({ force: true });

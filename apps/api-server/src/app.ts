@@ -13,11 +13,12 @@ import { resourceRouter } from "./routes/resources.js";
 import { tokenRouter } from "./routes/tokens.js";
 import { agentRouter, type LeaseRenewer, type QueueCredentials } from "./routes/agents.js";
 import type { KindInfo } from "@eiaas/api";
-import type { StoredObject } from "@eiaas/db";
+import { TaskLogStore, type StoredObject } from "@eiaas/db";
 import type pg from "pg";
 import { dryRunPlanner } from "./planning.js";
 import { discoveryRoutes } from "./routes/discovery-routes.js";
 import { evictionRouter } from "./routes/eviction.js";
+import { logRouter } from "./routes/logs.js";
 
 export interface ApiAppDeps {
   prisma: PrismaClient;
@@ -100,6 +101,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   );
   api.use(discoveryRoutes({ store: deps.store, pool: deps.pool }));
   api.use(evictionRouter({ store: deps.store }));
+  api.use(logRouter({ store: deps.store, logs: new TaskLogStore(deps.pool) }));
   api.use(
     resourceRouter({
       service,

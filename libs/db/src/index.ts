@@ -12,3 +12,4 @@ export { readClusterState, type ClusterState } from "./cluster-state.js";
 export { bindTasks, TASK_LOAD_ANNOTATION, type BindGroup, type BindOutcome } from "./binder.js";
 export { EventRecorder, type EventInput } from "./event-recorder.js";
 export { bulkUpdateStatus, type StatusUpdate } from "./bulk-status.js";
+export { TaskLogStore, type TaskLogTail } from "./task-log-store.js";
