@@ -56,6 +56,8 @@ export class ChangeFeed {
   constructor(private readonly options: ChangeFeedOptions) {
     this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4, connectionTimeoutMillis: 3_000 });
     this.pool.on("error", (err) => this.options.onError?.(err));
+    // A checked-out client's connection error (Postgres going away) fails its query, never the process.
+    this.pool.on("connect", (client) => client.on("error", () => undefined));
   }
 
   async start(): Promise<void> {

@@ -26,6 +26,10 @@ export function createDatabase(databaseUrl: string, options: DatabaseOptions = {
   });
   // An idle client dying (Postgres restarted) must not crash the process; the pool replaces it.
   pool.on("error", () => undefined);
+  // Nor one that is checked out between two queries (a transaction's client when Postgres shuts
+  // down: its FATAL arrives with no query active, and the pool listens only to idle clients). The
+  // caller's next query fails instead, and the pool discards the broken client on release.
+  pool.on("connect", (client) => client.on("error", () => undefined));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   return {
     pool,
