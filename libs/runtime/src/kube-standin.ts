@@ -140,11 +140,7 @@ export class KubeStandIn {
       containerStatuses: [{ name: "task", image: "x", imageID: "", ready: true, restartCount: 0, state: { running: { startedAt: new Date() } } }],
     };
     this.modified(state);
-    if (this.dropWatchAfterRunning) {
-      this.dropWatchAfterRunning = false;
-      for (const w of state.watchers) w.end();
-      state.watchers.clear();
-    }
+    this.maybeDropWatches(state);
     this.appendLog(state, `hello from ${state.pod.metadata!.name}`);
     this.appendLog(state, `layers ${env.EIAAS_LAYERS_FROM}-${env.EIAAS_LAYERS_TO}`);
     if (env.STANDIN_HOLD === "1") return;
@@ -203,6 +199,15 @@ export class KubeStandIn {
     for (const e of state.events) if (Number(e.object.metadata?.resourceVersion) > since) res.write(`${JSON.stringify(e)}\n`);
     state.watchers.add(res);
     res.on("close", () => state.watchers.delete(res));
+    this.maybeDropWatches(state);
+  }
+
+  /** With {@link dropWatchAfterRunning}, ends the watches of a Running pod once (whichever came first). */
+  private maybeDropWatches(state: PodState): void {
+    if (!this.dropWatchAfterRunning || state.pod.status?.phase !== "Running" || state.watchers.size === 0) return;
+    this.dropWatchAfterRunning = false;
+    for (const w of state.watchers) w.end();
+    state.watchers.clear();
   }
 
   private log(state: PodState, res: ServerResponse): void {
