@@ -3,6 +3,7 @@ import { ApiRequestError, EiaasClient, type ConnectionOptions } from "@eiaas/cli
 import type { JobContext, QueueBackend, QueueConsumer, TaskJobPayload } from "@eiaas/queue";
 import { LogTail, taskKey, type TaskResult, type TaskRuntime } from "@eiaas/runtime";
 import type { Logger } from "@eiaas/telemetry";
+import { RunTelemetry } from "./run-telemetry.js";
 
 export interface AgentOptions {
   nodeName: string;
@@ -142,7 +143,12 @@ export class NodeAgent {
     }
   }
 
-  private async run(p: TaskJobPayload, ctx: JobContext): Promise<void> {
+  private run(p: TaskJobPayload, ctx: JobContext): Promise<void> {
+    const telemetry = new RunTelemetry(this.o.nodeName, p);
+    return telemetry.within(() => this.execute(p, ctx, telemetry));
+  }
+
+  private async execute(p: TaskJobPayload, ctx: JobContext, telemetry: RunTelemetry): Promise<void> {
     const key = taskKey(p);
     this.running.set(key, { payload: p, ctx });
     const startTime = new Date().toISOString();
@@ -160,6 +166,7 @@ export class NodeAgent {
           },
           onStarted: (info) => {
             endpoint = info.endpoint;
+            telemetry.started();
             void this.report(p, { phase: "Running", startTime, ...(endpoint ? { endpoint } : {}) }).catch((err) =>
               this.o.logger.warn({ err: (err as Error).message }, "report Running failed"),
             );
@@ -170,6 +177,7 @@ export class NodeAgent {
       if (ctx.signal.aborted && this.stopped) return; // shutting down: the job goes back to the queue
       const finishTime = new Date().toISOString();
       const ok = result.exitCode === 0;
+      telemetry.outcome = ok ? "succeeded" : "failed";
       await this.report(p, {
         phase: ok ? "Succeeded" : "Failed",
         startTime,
