@@ -1,12 +1,12 @@
 // The node agent process: `node --import tsx apps/agent/src/main.ts --node NAME [options]`.
 import { readFileSync } from "node:fs";
-import http from "node:http";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { edgeNodeSpec, formatPath, type EdgeNodeSpecInput } from "@eiaas/api";
-import { createRedisQueueBackend } from "@eiaas/queue";
+import { EiaasClient, type ConnectionOptions } from "@eiaas/client";
+import { createRedisQueueBackend, nodeQueueName, type QueueBackend } from "@eiaas/queue";
 import { createTaskRuntime, type RuntimeName } from "@eiaas/runtime";
-import { createLogger } from "@eiaas/telemetry";
+import { createLogger, startOpsServer, startTelemetry } from "@eiaas/telemetry";
 import { NodeAgent } from "./agent.js";
 
 const HELP = `eiaas node agent
@@ -90,41 +90,70 @@ const labels = Object.fromEntries(
 );
 
 const logger = createLogger({ name: "agent", level: process.env.EIAAS_LOG_LEVEL ?? "info" });
+// Traces (only with OTEL_EXPORTER_OTLP_ENDPOINT set): task runs continue the scheduler's dispatch trace.
+const telemetry = await startTelemetry({ serviceName: "eiaas-agent" });
+const connection: ConnectionOptions = { server, token, ...(caFile ? { caPem: readFileSync(caFile, "utf8") } : {}), insecureSkipTlsVerify: values["insecure-skip-tls-verify"] };
+let queue: QueueBackend | undefined;
+let started = false;
 const runtimeName = values.runtime as RuntimeName;
 if (!["simulated", "process", "docker", "kubernetes"].includes(runtimeName)) fail(`--runtime: unknown runtime "${runtimeName}"`);
 const agent = new NodeAgent({
   nodeName,
   spec: spec.data as EdgeNodeSpecInput,
   labels,
-  connection: { server, token, ...(caFile ? { caPem: readFileSync(caFile, "utf8") } : {}), insecureSkipTlsVerify: values["insecure-skip-tls-verify"] },
+  connection,
   runtime: createTaskRuntime(runtimeName, { kubernetes: { ...(process.env.EIAAS_K8S_NAMESPACE ? { namespace: process.env.EIAAS_K8S_NAMESPACE } : {}) } }),
   slots: Number(values.slots),
   openQueue: (c) => {
     const u = new URL(c.url);
     if (c.username) u.username = encodeURIComponent(c.username);
     if (c.password) u.password = encodeURIComponent(c.password);
-    return createRedisQueueBackend({ url: u.toString(), restricted: true, onError: (err) => logger.debug({ err: err.message }, "queue") });
+    queue = createRedisQueueBackend({ url: u.toString(), restricted: true, onError: (err) => logger.debug({ err: err.message }, "queue") });
+    return queue;
   },
   logger,
 });
 try {
   await agent.start();
+  started = true;
   logger.info({ node: nodeName, runtime: runtimeName }, "agent registered and consuming its queue");
 } catch (err) {
   fail(`agent could not start: ${(err as Error).message}`);
 }
-const port = Number(process.env.EIAAS_METRICS_PORT ?? 0);
-const health = http.createServer((req, res) => {
-  if (req.url === "/livez" || req.url === "/readyz") return void res.end("ok");
-  res.statusCode = 404;
-  res.end();
-});
-if (port) health.listen(port);
+// Ready = registered and consuming, the API answers (and through it the database), its queue's
+// Redis answers. The API is asked without a token: /readyz is public.
+const probe = new EiaasClient({ ...connection, token: undefined, timeoutMs: 2_000 });
+const ops =
+  process.env.EIAAS_METRICS_PORT !== undefined
+    ? await startOpsServer({
+        port: Number(process.env.EIAAS_METRICS_PORT),
+        checks: {
+          agent: async () => {
+            if (!started) throw new Error("not registered yet");
+          },
+          api: () => probe.request({ method: "GET", path: "/readyz", accept: "text/plain" }),
+          queue: async () => {
+            if (!queue) throw new Error("not connected yet");
+            await queue.depth(nodeQueueName(nodeName));
+          },
+        },
+      })
+    : undefined;
+if (ops) logger.info({ port: ops.port }, "serving /livez, /readyz and /metrics");
+
+/** Graceful stop: not ready, take no more jobs, hand running ones back to the queue, flush traces. */
 const stop = async (signal: string) => {
   logger.info({ signal }, "shutting down: handing running jobs back to the queue");
-  health.close();
+  ops?.drain();
   await agent.stop();
+  probe.close();
+  await ops?.close();
+  await telemetry.shutdown();
   process.exit(0);
 };
-process.once("SIGTERM", () => void stop("SIGTERM"));
-process.once("SIGINT", () => void stop("SIGINT"));
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, () => {
+    process.once(signal, () => process.exit(1));
+    void stop(signal);
+  });
+}
