@@ -17,8 +17,8 @@ let config: string;
 const run = (...args: string[]) => eictl(args, { config });
 const ns = { namespace: "demo" };
 
-async function task(name: string, node: string, phase: string): Promise<void> {
-  await client.create("tasks", { apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name, namespace: "demo" }, spec: { nodeName: node, role: "serve" } });
+async function task(name: string, node: string, phase: string, ownerReferences?: object[]): Promise<void> {
+  await client.create("tasks", { apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name, namespace: "demo", ...(ownerReferences ? { ownerReferences } : {}) }, spec: { nodeName: node, role: "serve" } });
   await setPhase(name, phase);
 }
 function setPhase(name: string, phase: string) {
@@ -52,25 +52,29 @@ describe("nodes", () => {
     expect(oneErrorLine(missing)).toBe('Error from server (NotFound): edgenodes "nope" not found');
   });
 
-  it("drain cordons, prints each task as it leaves, and ends when none is left; --timeout fails with one line", async () => {
-    await task("serve-a", "phone-2", "Running");
+  it("drain cordons, evicts the tasks workloads own, waits for the others and ends when none is left; --timeout fails with one line", async () => {
+    const owner = [{ apiVersion: "eiaas.io/v1alpha1", kind: "InferenceService", name: "svc", uid: "00000000-0000-4000-8000-000000000001" }];
+    await task("serve-a", "phone-2", "Running", owner);
     await task("serve-b", "phone-2", "Dispatched");
-    await task("old", "phone-2", "Succeeded");
+    await task("old", "phone-2", "Succeeded", owner);
     await task("stuck", "phone-1", "Running");
+    await task("kept", "phone-1", "Running", owner);
     const drain = await startEictl(["drain", "phone-2", "--timeout", "60s"], { config });
-    const timeout = run("drain", "phone-1", "--timeout", "1s");
-    await drain.waitFor(/waiting for 2 task\(s\) to leave edgenode\/phone-2: demo\/serve-a \(Running\), demo\/serve-b \(Dispatched\)\n/);
-    await setPhase("serve-a", "Succeeded");
-    await drain.waitFor(/task demo\/serve-a left edgenode\/phone-2 \(was Running\)\n/);
-    await client.delete("tasks", "serve-b", ns);
+    const timeout = run("drain", "phone-1", "--timeout", "1s", "--no-evict");
+    await drain.waitFor(/task demo\/serve-a evicted\n/);
+    await drain.waitFor(/waiting for 1 task\(s\) to leave edgenode\/phone-2: demo\/serve-b \(Dispatched\)\n/);
+    await setPhase("serve-b", "Succeeded");
     const r = await drain.exit;
     expect(r.code).toBe(0);
-    expect(r.stdout.split("\n")[0]).toBe("edgenode/phone-2 cordoned");
-    expect(r.stdout).toMatch(/task demo\/serve-b left edgenode\/phone-2 \(was Dispatched\)\nedgenode\/phone-2 drained\n$/);
+    expect(r.stdout).toBe(
+      ["edgenode/phone-2 cordoned", "task demo/serve-a evicted", "waiting for 1 task(s) to leave edgenode/phone-2: demo/serve-b (Dispatched)", "task demo/serve-b left edgenode/phone-2 (was Dispatched)", "edgenode/phone-2 drained", ""].join("\n"),
+    );
+    await expect(client.get("tasks", "serve-a", ns)).rejects.toMatchObject({ code: 404 });
     expect(oneErrorLine(await timeout)).toBe(
-      "error: timed out after 1s with 1 task(s) still on edgenode/phone-1: demo/stuck (the node stays cordoned; 'eictl uncordon phone-1' undoes it)",
+      "error: timed out after 1s with 2 task(s) still on edgenode/phone-1: demo/kept, demo/stuck (the node stays cordoned; 'eictl uncordon phone-1' undoes it)",
     );
     expect((await client.get("nodes", "phone-2")).spec.unschedulable).toBe(true);
+    expect((await client.get("tasks", "kept", ns)).status.phase).toBe("Running");
   });
 
   it("top nodes: allocated vs capacity, load and tasks; top tenants: usage vs quota and dominant share", async () => {
@@ -81,15 +85,24 @@ describe("nodes", () => {
     const t = parseTable(nodes.stdout);
     expect(t.header).toEqual(["NAME", "TIER", "CPU(m)", "CPU%", "MEMORY(Mi)", "MEMORY%", "GPU", "LOAD", "TASKS"]);
     expect(t.rows.find((r) => r[0] === "edge-lab")).toEqual(["edge-lab", "edge", "4000/16000", "25%", "16384/65536", "25%", "1/1", "0.42", "1"]);
-    expect(t.rows.find((r) => r[0] === "phone-1")?.[8]).toBe("1");
+    expect(t.rows.find((r) => r[0] === "phone-1")?.[8]).toBe("2");
     expect(sorted.stdout.split("\n")[0]).toMatch(/^edge-lab /);
     expect(parseTable(tenants.stdout).rows).toEqual([["demo", "8000/64000", "13%", "4096/131072", "3%", "1/8", "3/200", "0.250", "1"]]);
   });
 
-  it("logs: the task's log endpoint answering 404 is one clear line; an unknown task is NotFound", async () => {
-    const [noLog, noTask] = await Promise.all([run("logs", "on-edge"), run("logs", "nope", "-f")]);
-    expect(oneErrorLine(noLog)).toMatch(/^error: no logs for task demo\/on-edge: the server answered 404 for its log \(.*\); logs come from the task's node agent/);
+  it("logs: the output the agent forwarded, --tail, -f following new lines; an unknown task is NotFound", async () => {
+    const append = (lines: string[]) => client.request({ method: "PUT", path: "/apis/eiaas.io/v1alpha1/namespaces/demo/tasks/on-edge/log", body: { attempt: 1, lines } });
+    await append(["loading resnet18", "serving on :8080"]);
+    const [all, tail, noTask] = await Promise.all([run("logs", "on-edge"), run("logs", "on-edge", "--tail", "1"), run("logs", "nope", "-f")]);
+    expect(all).toMatchObject({ code: 0, stdout: "loading resnet18\nserving on :8080\n", stderr: "" });
+    expect(tail.stdout).toBe("serving on :8080\n");
     expect(oneErrorLine(noTask)).toBe('Error from server (NotFound): tasks "nope" not found');
+    const follow = await startEictl(["logs", "on-edge", "-f"], { config });
+    await follow.waitFor(/serving on :8080\n/);
+    await append(["request 1: 12.9 ms"]);
+    await follow.waitFor(/request 1: 12\.9 ms\n/);
+    follow.child.kill("SIGINT");
+    expect((await follow.exit).stderr).toBe("");
   });
 });
 
@@ -148,6 +161,9 @@ describe("get -w", () => {
     await server.start();
     await table.waitFor(/\nDELETED\s+w1\s/);
     await json.waitFor(/"unschedulable": true[\s\S]*"name": "w1"/);
+    // A status change that shows in no column is in the JSON stream but not repeated as a row.
+    await client.patch("nodes", "w2", { status: { lastHeartbeatTime: new Date().toISOString() } }, { subresource: "status" });
+    await json.waitFor(/"lastHeartbeatTime"/);
     await client.patch("nodes", "w2", { spec: { hardware: "nano" } });
     await table.waitFor(/\nMODIFIED\s+w2\s+edge\s+Unknown,SchedulingDisabled[\s\S]*\nMODIFIED\s+w2\s/);
     await json.waitFor(/"hardware": "nano"/);
@@ -159,7 +175,7 @@ describe("get -w", () => {
     // Rows are printed as events arrive: a wider cell later (READY here) widens its column from then on, as in kubectl.
     expect(t.stdout.trimEnd().split("\n").every((l) => l.split(/ {3,}/).length === 6)).toBe(true);
     const docs = json.stdout.split(/\n(?=\{)/).map((d) => JSON.parse(d));
-    expect(docs.map((d) => d.metadata.name)).toEqual(["w1", "w1", "w2", "w2", "w1", "w2"]);
+    expect(docs.map((d) => d.metadata.name)).toEqual(["w1", "w1", "w2", "w2", "w1", "w2", "w2"]);
     expect(t.stderr).toBe("");
   });
 });

@@ -33,7 +33,27 @@ export async function watchObjects(s: Session, kind: KindInfo, ns: string | unde
   let synced = false;
   const initial: WatchEvent<any>[] = [];
 
-  const print = (events: WatchEvent<any>[]) => {
+  // What each object's row last showed: a MODIFIED event that would print the same row again (a
+  // status rewrite that changed nothing visible, the spec untouched) is not repeated.
+  const shown = new Map<string, string>();
+  const unchanged = (e: WatchEvent<any>): boolean => {
+    const t = e.object as Table;
+    const row = t.rows?.[0];
+    if (!row) return false;
+    const meta = row.object?.metadata ?? {};
+    const key = `${meta.namespace ?? ""}/${meta.name ?? ""}`;
+    const signature = JSON.stringify([row.cells.filter((_, i) => t.columnDefinitions[i]?.type !== "date"), meta.generation, meta.labels]);
+    if (e.type === "DELETED") {
+      shown.delete(key);
+      return false;
+    }
+    const same = e.type === "MODIFIED" && shown.get(key) === signature;
+    shown.set(key, signature);
+    return same;
+  };
+
+  const print = (all: WatchEvent<any>[]) => {
+    const events = asTable ? all.filter((e) => !unchanged(e)) : all;
     if (events.length === 0) return;
     if (asTable) {
       const rows = events.flatMap((e) => tableRows(e.object as Table, o.view).map((r) => (o.events ? [e.type, ...r] : r)));
