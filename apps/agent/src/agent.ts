@@ -154,6 +154,8 @@ export class NodeAgent {
     const startTime = new Date().toISOString();
     try {
       let endpoint: string | undefined;
+      // The API answered 404 to the Running report: the task was deleted or never existed.
+      let gone = false;
       const result: TaskResult = await this.o.runtime.start(
         { ...p, template: p.template ?? {}, env: p.env ?? {} },
         {
@@ -167,14 +169,20 @@ export class NodeAgent {
           onStarted: (info) => {
             endpoint = info.endpoint;
             telemetry.started();
-            void this.report(p, { phase: "Running", startTime, ...(endpoint ? { endpoint } : {}) }).catch((err) =>
-              this.o.logger.warn({ err: (err as Error).message }, "report Running failed"),
-            );
+            void this.report(p, { phase: "Running", startTime, ...(endpoint ? { endpoint } : {}) })
+              .then((applies) => {
+                if (applies) return;
+                // Drop the job: stop what started, free the slot (a server would run forever).
+                gone = true;
+                return this.o.runtime.stop(key, "task no longer exists").then(() => undefined);
+              })
+              .catch((err) => this.o.logger.warn({ err: (err as Error).message }, "report Running failed"));
           },
         },
       );
       await this.flushLogs(key);
       if (ctx.signal.aborted && this.stopped) return; // shutting down: the job goes back to the queue
+      if (gone) return; // dropped (logged when the report answered 404): nothing left to report
       const finishTime = new Date().toISOString();
       const ok = result.exitCode === 0;
       telemetry.outcome = ok ? "succeeded" : "failed";
