@@ -12,7 +12,7 @@ import { SimulatedFleet } from "@eiaas/agent";
 import { ApiError, demoAdminToken, loadApiServerEnv, startApiServer, writeKubeconfig, type RunningApiServer } from "@eiaas/api-server";
 import { writeDemoContext } from "@eiaas/client";
 import { Scheduler } from "@eiaas/scheduler";
-import { createLogger } from "@eiaas/telemetry";
+import { createLogger, startTelemetry } from "@eiaas/telemetry";
 import { demoFleet, type HardwareClass } from "./fleet-plan.js";
 
 const EXAMPLES = fileURLToPath(new URL("../../../deploy/examples/", import.meta.url));
@@ -79,6 +79,8 @@ const dataDir = resolve(process.env.EIAAS_DATA_DIR ?? ".eiaas");
 const token = await demoAdminToken(dataDir, process.env.EIAAS_ADMIN_TOKEN);
 const env = loadApiServerEnv({ ...process.env, EIAAS_DATA_DIR: dataDir, EIAAS_ADMIN_TOKEN: token, EIAAS_LOG_LEVEL: process.env.EIAAS_LOG_LEVEL ?? "warn" });
 const logger = createLogger({ name: "demo", level: env.EIAAS_LOG_LEVEL });
+// Traces of the whole control plane in this one process (only with OTEL_EXPORTER_OTLP_ENDPOINT set).
+const telemetry = await startTelemetry({ serviceName: "eiaas-demo" });
 let server: RunningApiServer;
 try {
   server = await startApiServer(env, { logger });
@@ -127,6 +129,7 @@ const stop = async () => {
   await fleet.stop();
   await scheduler.stop();
   await server.close();
+  await telemetry.shutdown();
   process.exit(0);
 };
 process.once("SIGINT", () => void stop());
