@@ -90,6 +90,12 @@ describe("get", () => {
   });
 
   it("machine output: a List for collections, the object for one name, names", async () => {
+    const [several, severalJson] = await Promise.all([run("get", "isvc,tj,mdl"), run("get", "isvc,tj", "-o", "json")]);
+    const [isvcs, tjs, mdls] = several.stdout.split("\n\n");
+    expect(parseTable(isvcs!).rows.map((r) => r[0])).toEqual(["inferenceservice.eiaas.io/classify-auto"]);
+    expect(parseTable(tjs!).header).toEqual(["NAME", "MODEL", "MODE", "PHASE", "PARTICIPANTS", "ROUND", "AGE"]);
+    expect(parseTable(mdls!).rows).toHaveLength(2);
+    expect(JSON.parse(severalJson.stdout).items.map((o: any) => o.kind)).toEqual(["InferenceService", "TrainingJob"]);
     const [json, one, yaml, names, coloured, plainJson] = await Promise.all([
       run("get", "isvc", "-o", "json"),
       run("get", "isvc", "classify-auto", "-o", "json"),

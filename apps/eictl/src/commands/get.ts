@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { lookupKind, type KindInfo } from "@eiaas/api";
+import { GROUP, lookupKind, type KindInfo } from "@eiaas/api";
 import { ApiRequestError, type AnyObject, type Table } from "@eiaas/client";
 import { CliError, reportError } from "../cli/errors.js";
 import { action, withSession, type Session } from "../cli/session.js";
@@ -79,8 +79,42 @@ async function getObjects(s: Session, kind: KindInfo, ns: string | undefined, na
   return { objects, failed };
 }
 
+/**
+ * `get isvc,tj`: several kinds, as kubectl prints them: one table per kind (names prefixed with
+ * `<kind>.<group>/`), separated by a blank line; machine output as one List.
+ */
+async function getKinds(s: Session, kinds: KindInfo[], names: string[], opts: GetOptions): Promise<void> {
+  const format: OutputFormat = parseOutput(opts.output);
+  if (names.length > 0) throw new CliError("names can only be given with a single kind: eictl get KIND NAME...");
+  if (opts.watch || opts.watchOnly) throw new CliError("you may only specify a single resource type with --watch");
+  if (format === "table" || format === "wide") {
+    const sections: string[] = [];
+    for (const kind of kinds) {
+      const ns = namespaceFor(kind, s);
+      const view: TableView = { wide: format === "wide", namespace: kind.namespaced && ns === undefined, labels: opts.showLabels === true };
+      const { tables } = await getTables(s, kind, ns, [], opts);
+      const t = tables[0];
+      const rows = t ? tableRows(t, view) : [];
+      if (!t || rows.length === 0) continue;
+      const nameAt = view.namespace ? 1 : 0;
+      for (const r of rows) r[nameAt] = `${kind.singular}.${GROUP}/${r[nameAt]}`;
+      sections.push(formatTable(rows, { ...(opts.headers ? { header: tableHeader(t, view) } : {}), colour: colourEnabled(format) }));
+    }
+    if (sections.length) process.stdout.write(sections.join("\n"));
+    else process.stderr.write(s.allNamespaces ? "No resources found\n" : `No resources found in ${s.namespace} namespace.\n`);
+    return;
+  }
+  const objects: AnyObject[] = [];
+  for (const kind of kinds) objects.push(...(await getObjects(s, kind, namespaceFor(kind, s), [], opts)).objects);
+  process.stdout.write(formatObjects(objects, format, true));
+}
+
 async function get(s: Session, kindName: string, names: string[], opts: GetOptions): Promise<void> {
   const format: OutputFormat = parseOutput(opts.output);
+  if (kindName.includes(",")) {
+    await getKinds(s, kindName.split(",").filter(Boolean).map(kindArg), names, opts);
+    return;
+  }
   const kind = kindArg(kindName);
   if (s.allNamespaces && names.length > 0) throw new CliError("a resource cannot be retrieved by name across all namespaces");
   const ns = namespaceFor(kind, s);
@@ -109,7 +143,7 @@ async function get(s: Session, kindName: string, names: string[], opts: GetOptio
 export function registerGet(program: Command): void {
   program
     .command("get")
-    .argument("<kind>", "kind: plural, singular or short name (nodes, tenants, models, isvc, tj, tasks, events; tokens TENANT; bootstraptokens)")
+    .argument("<kind>", "kind: plural, singular or short name (nodes, tenants, models, isvc, tj, tasks, events; several: isvc,tj; tokens TENANT; bootstraptokens)")
     .argument("[names...]", "only these objects (for tokens: the tenant)")
     .description("Display one or many resources")
     .option("-o, --output <format>", "table (default), wide, json, yaml or name")
