@@ -23,7 +23,7 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export interface TestApiOverrides extends Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "bookmarkIntervalMs" | "queueCredentials">> {
+export interface TestApiOverrides extends Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "bookmarkIntervalMs" | "queueCredentials" | "metricsAuth">> {
   /** A database of the caller's (e.g. on a Postgres the test stops); default a clone of the template. */
   database?: TestDatabase;
 }
@@ -49,6 +49,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
     rateLimit: overrides.rateLimit ?? { qps: 1000, burst: 1000 },
     ...(overrides.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: overrides.bookmarkIntervalMs } : {}),
     ...(overrides.queueCredentials ? { queueCredentials: overrides.queueCredentials } : {}),
+    ...(overrides.metricsAuth !== undefined ? { metricsAuth: overrides.metricsAuth } : {}),
     leases: createPostgresLeaseStore(database.pool),
     onWrite: (kind, _obj, type) => {
       if (kind.kind === "Tenant" && type !== "create") void namespaces.kick();

@@ -1,6 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import {
   bindContext,
+  enableProcessMetrics,
   contextFrom,
   histogram,
   LATENCY_BUCKETS,
@@ -90,6 +91,7 @@ export function requestTelemetry(): RequestHandler {
  * the simulated agents' series). With `requireToken`, an admin bearer token is needed.
  */
 export function metricsHandler(options: { requireToken: boolean; authenticator: Authenticator }): RequestHandler {
+  enableProcessMetrics();
   return async (req: Request, res: Response, next: NextFunction) => {
     try {
       if (options.requireToken) {
