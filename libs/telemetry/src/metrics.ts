@@ -48,13 +48,13 @@ export function secondsSince(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-/** Resolves `p`, or rejects after `ms` (scrapes must not hang on a dependency that is away). */
+/** Resolves `p`, or rejects after `ms` naming `what` (scrapes and probes must not hang on a dependency that is away). */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+      timer = setTimeout(() => reject(new Error(`${what ? `${what}: ` : ""}no answer within ${ms} ms`)), ms);
       timer.unref();
     }),
   ]);

@@ -35,7 +35,7 @@ export async function runChecks(checks: Record<string, ReadinessCheck>, timeoutM
   const results = await Promise.all(
     Object.entries(checks).map(async ([name, check]) => {
       try {
-        await withTimeout(Promise.resolve().then(check), timeoutMs, name);
+        await withTimeout(Promise.resolve().then(check), timeoutMs, "");
         return undefined;
       } catch (err) {
         return `${name}: ${((err as Error).message ?? String(err)).split("\n")[0]}`;
