@@ -63,6 +63,13 @@ describe("scheduler end to end", () => {
     const planned = new Set(svc.status.plan.clients.flatMap((c: any) => [c.headNode, c.tailNode].filter(Boolean)));
     expect(new Set(tasks.map((t: any) => t.spec.nodeName))).toEqual(planned);
     expect(svc.status.endpoints.length).toBeGreaterThan(0);
+    // Level-triggered but quiet: cycles that change nothing write nothing.
+    await e.scheduler.kick();
+    await e.scheduler.kick();
+    const rv = (await get("/namespaces/acme/inferenceservices/cam")).metadata.resourceVersion;
+    await e.scheduler.kick();
+    await e.scheduler.kick();
+    expect((await get("/namespaces/acme/inferenceservices/cam")).metadata.resourceVersion).toBe(rv);
   });
 
   it("ranks a service's endpoints by predicted latency from the asking client; discovery by capability; dryRun plans", async () => {
