@@ -9,7 +9,6 @@ describe("MarkerMultiplexer", () => {
   let url: string;
   let admin: Redis;
   let blocking: Redis;
-  let shared: Redis;
   let mux: MarkerMultiplexer;
   const errors: Error[] = [];
   beforeAll(async () => {
@@ -18,12 +17,11 @@ describe("MarkerMultiplexer", () => {
     admin = new Redis(url);
     blocking = new Redis(url, { maxRetriesPerRequest: 0, connectionName: "mux-test-blocking", retryStrategy: () => 20 });
     blocking.on("error", () => undefined);
-    shared = new Redis(url);
-    mux = new MarkerMultiplexer(blocking, shared, { blockSeconds: 0.2, onError: (e) => errors.push(e) });
+    // One connection for all: the test kills "the" blocking connection by name.
+    mux = new MarkerMultiplexer(() => blocking, { blockSeconds: 0.2, queuesPerConnection: 1000, maxConnections: 1, onError: (e: Error) => errors.push(e) });
   });
   afterAll(async () => {
     await mux.close();
-    shared.disconnect();
     admin.disconnect();
   });
 
@@ -41,7 +39,7 @@ describe("MarkerMultiplexer", () => {
   it("keeps a marker for a queue nobody waits on, lowest score first", async () => {
     mux.register("q:c:marker");
     await admin.zadd("q:c:marker", 5000, "1");
-    await admin.zadd("q:a:marker", 0, "0"); // wakes the loop; q:c is swept with it or popped alone
+    await admin.zadd("q:a:marker", 0, "0");
     await waitFor(async () => (await admin.exists("q:c:marker", "q:a:marker")) === 0, "markers popped");
     expect(await mux.wait("q:c:marker", 30)).toEqual({ member: "1", score: 5000 });
     expect(await mux.wait("q:a:marker", 30)).toEqual({ member: "0", score: 0 });
@@ -57,6 +55,32 @@ describe("MarkerMultiplexer", () => {
     await pipeline.exec();
     expect((await Promise.all(waits)).every((m) => m?.score === 0)).toBe(true);
     for (const k of keys) mux.unregister(k);
+  });
+
+  it("groups queues over a bounded number of blocking connections", async () => {
+    const opened: Redis[] = [];
+    const grouped = new MarkerMultiplexer(
+      () => {
+        const c = new Redis(url, { maxRetriesPerRequest: 0 });
+        opened.push(c);
+        return c;
+      },
+      { blockSeconds: 0.2, queuesPerConnection: 2, maxConnections: 3 },
+    );
+    try {
+      const keys = Array.from({ length: 8 }, (_, i) => `g:${i}:marker`);
+      for (const k of keys.slice(0, 3)) grouped.register(k);
+      expect(grouped.stats()).toMatchObject({ queues: 3, connections: 2 });
+      for (const k of keys.slice(3)) grouped.register(k);
+      expect(grouped.stats()).toMatchObject({ queues: 8, connections: 3 });
+      const waits = keys.map((k) => grouped.wait(k, 30));
+      for (const k of keys) await admin.zadd(k, 0, "0");
+      expect((await Promise.all(waits)).every((m) => m?.score === 0)).toBe(true);
+      expect(grouped.stats().markers).toBe(8);
+    } finally {
+      await grouped.close();
+      for (const c of opened) c.disconnect();
+    }
   });
 
   it("ends a wait on timeout, interrupt or unregister", async () => {

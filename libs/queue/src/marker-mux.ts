@@ -8,9 +8,18 @@ export interface Marker {
 
 interface Slot {
   refs: number;
+  shard: Shard;
   waiters: Array<(marker: Marker | null) => void>;
   /** A marker popped while no consumer of this queue was waiting (the lowest score wins). */
   pending?: number;
+}
+
+interface Shard {
+  keys: Set<string>;
+  /** The group's blocking connection. */
+  client: Redis;
+  loopDone?: Promise<void>;
+  wakeIdle?: () => void;
 }
 
 export interface MarkerMultiplexerOptions {
@@ -20,70 +29,91 @@ export interface MarkerMultiplexerOptions {
    * @defaultValue 1
    */
   blockSeconds?: number;
+  /**
+   * Queues per blocking connection. A BZPOPMIN costs Redis time in proportion to the keys it
+   * names, once per wake-up; at 5,000 keys it took ~4 ms, which caps one connection at a few
+   * hundred wake-ups per second. Groups of this size keep a wake-up near 0.1 ms.
+   * @defaultValue 100
+   */
+  queuesPerConnection?: number;
+  /** Most blocking connections; past it, groups grow beyond `queuesPerConnection`. @defaultValue 64 */
+  maxConnections?: number;
   onError?: (err: Error) => void;
 }
 
-// Pops the markers of every listed queue at once: after BZPOPMIN woke for one queue, the others
-// that got jobs meanwhile are served in one round trip instead of one BZPOPMIN (with all keys) each.
-const SWEEP_LUA = `
-local out = {}
-for i, key in ipairs(KEYS) do
-  local popped = redis.call('ZPOPMIN', key)
-  if popped[1] then
-    out[#out + 1] = i
-    out[#out + 1] = popped[2]
-  end
-end
-return out`;
-
-const SWEEP_CHUNK = 1000;
-
-interface SweepClient {
-  eiaasSweepMarkers(numKeys: number, ...keys: string[]): Promise<Array<number | string>>;
+/** Counters for metrics and tests. */
+export interface MarkerMultiplexerStats {
+  queues: number;
+  /** Blocking connections open. */
+  connections: number;
+  /** Markers handed over. */
+  markers: number;
 }
 
 /**
- * Waits for jobs on many BullMQ queues over ONE blocking Redis connection.
+ * Waits for jobs on many BullMQ queues over a few blocking Redis connections.
  *
  * A stock BullMQ Worker blocks on its own connection (`BZPOPMIN <queue>:marker`), so a process
  * simulating 5,000 nodes would hold 10,000 connections. Here every Worker's wait is an in-process
- * promise: one loop issues `BZPOPMIN marker1 … markerN` for all registered queues, sweeps the other
- * markers with one Lua call when it wakes, and hands each marker to the waiting Worker of its queue
- * (or keeps it until that Worker next waits). Workers still fetch, lock, renew and complete jobs
- * with BullMQ's own scripts on a shared, non-blocking connection.
+ * promise: queues are grouped (100 per group by default), one loop per group issues
+ * `BZPOPMIN marker1 … markerN` on the group's own connection and hands each popped marker to the
+ * waiting Worker of its queue (or keeps it until that Worker next waits). Workers still fetch,
+ * lock, renew and complete jobs with BullMQ's own scripts on one shared, non-blocking connection.
+ * A process with one queue (an agent) holds one blocking connection; 5,000 queues hold 50.
  */
 export class MarkerMultiplexer {
   private readonly slots = new Map<string, Slot>();
+  private readonly shards: Shard[] = [];
   private readonly blockSeconds: number;
+  private readonly perConnection: number;
+  private readonly maxConnections: number;
   private readonly onError: (err: Error) => void;
-  private loopDone?: Promise<void>;
-  private wakeIdle?: () => void;
   private closed = false;
+  private markers = 0;
 
+  /**
+   * @param openBlocking - opens a dedicated blocking connection (`maxRetriesPerRequest: 0`, so a
+   *   broken connection fails the pending BZPOPMIN instead of re-sending it)
+   */
   constructor(
-    private readonly blocking: Redis,
-    private readonly sweeper: Redis,
+    private readonly openBlocking: () => Redis,
     options: MarkerMultiplexerOptions = {},
   ) {
     this.blockSeconds = options.blockSeconds ?? 1;
+    this.perConnection = Math.max(1, options.queuesPerConnection ?? 100);
+    this.maxConnections = Math.max(1, options.maxConnections ?? 64);
     this.onError = options.onError ?? (() => undefined);
-    if (!(sweeper as unknown as Partial<SweepClient>).eiaasSweepMarkers) {
-      sweeper.defineCommand("eiaasSweepMarkers", { lua: SWEEP_LUA });
-    }
   }
 
-  /** Number of queues currently multiplexed. */
-  get size(): number {
-    return this.slots.size;
+  stats(): MarkerMultiplexerStats {
+    return { queues: this.slots.size, connections: this.shards.length, markers: this.markers };
   }
 
   register(markerKey: string): void {
     if (this.closed) throw new Error("marker multiplexer is closed");
     const slot = this.slots.get(markerKey);
-    if (slot) slot.refs++;
-    else this.slots.set(markerKey, { refs: 1, waiters: [] });
-    this.wakeIdle?.();
-    this.loopDone ??= this.loop();
+    if (slot) {
+      slot.refs++;
+      return;
+    }
+    const shard = this.shardWithRoom();
+    this.slots.set(markerKey, { refs: 1, shard, waiters: [] });
+    shard.keys.add(markerKey);
+    shard.wakeIdle?.();
+  }
+
+  private shardWithRoom(): Shard {
+    let least: Shard | undefined;
+    for (const s of this.shards) {
+      if (s.keys.size < this.perConnection) return s;
+      if (!least || s.keys.size < least.keys.size) least = s;
+    }
+    if (least && this.shards.length >= this.maxConnections) return least;
+    const client = this.openBlocking();
+    const shard: Shard = { keys: new Set(), client };
+    shard.loopDone = this.loop(shard, client);
+    this.shards.push(shard);
+    return shard;
   }
 
   unregister(markerKey: string): void {
@@ -91,6 +121,7 @@ export class MarkerMultiplexer {
     if (!slot) return;
     if (--slot.refs > 0) return;
     this.slots.delete(markerKey);
+    slot.shard.keys.delete(markerKey);
     for (const w of slot.waiters.splice(0)) w(null);
   }
 
@@ -123,45 +154,47 @@ export class MarkerMultiplexer {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const key of [...this.slots.keys()]) {
-      const slot = this.slots.get(key);
-      if (slot) for (const w of slot.waiters.splice(0)) w(null);
-    }
+    for (const slot of this.slots.values()) for (const w of slot.waiters.splice(0)) w(null);
     this.slots.clear();
-    this.wakeIdle?.();
-    this.blocking.disconnect();
-    await this.loopDone;
+    for (const shard of this.shards) {
+      shard.keys.clear();
+      shard.wakeIdle?.();
+      shard.client.disconnect();
+    }
+    await Promise.all(this.shards.map((s) => s.loopDone));
   }
 
   private deliver(markerKey: string, score: number): void {
     const slot = this.slots.get(markerKey);
     if (!slot) return;
+    this.markers++;
     const waiter = slot.waiters[0];
     if (waiter) waiter({ member: score > 0 ? "1" : "0", score });
     else slot.pending = slot.pending === undefined ? score : Math.min(slot.pending, score);
   }
 
-  private async loop(): Promise<void> {
+  private async loop(shard: Shard, client: Redis): Promise<void> {
     let failures = 0;
+    let turn = 0;
     while (!this.closed) {
-      const keys = [...this.slots.keys()];
+      let keys = [...shard.keys];
       if (keys.length === 0) {
-        await new Promise<void>((resolve) => (this.wakeIdle = resolve));
-        this.wakeIdle = undefined;
+        await new Promise<void>((resolve) => (shard.wakeIdle = resolve));
+        shard.wakeIdle = undefined;
         continue;
       }
+      // BZPOPMIN serves the first listed key that has a marker: rotate so none waits behind others.
+      const offset = turn++ % keys.length;
+      keys = offset === 0 ? keys : [...keys.slice(offset), ...keys.slice(0, offset)];
       try {
-        const popped = await this.blockingPop(keys);
+        const popped = await this.blockingPop(client, keys);
         if (failures > 0) {
           // A marker popped just before the connection broke is lost with its reply, and a
           // restarted Redis may hold re-enqueued jobs already: have every queue look once.
           failures = 0;
           for (const key of keys) this.deliver(key, 0);
         }
-        if (popped) {
-          this.deliver(popped.key, popped.score);
-          await this.sweep(keys.filter((k) => k !== popped.key));
-        }
+        if (popped) this.deliver(popped.key, popped.score);
       } catch (err) {
         if (this.closed) break;
         this.onError(err as Error);
@@ -171,8 +204,8 @@ export class MarkerMultiplexer {
     }
   }
 
-  private async blockingPop(keys: string[]): Promise<{ key: string; score: number } | null> {
-    const command = this.blocking.call("BZPOPMIN", ...keys, String(this.blockSeconds)) as Promise<[string, string, string] | null>;
+  private async blockingPop(client: Redis, keys: string[]): Promise<{ key: string; score: number } | null> {
+    const command = client.call("BZPOPMIN", ...keys, String(this.blockSeconds)) as Promise<[string, string, string] | null>;
     // ioredis may re-send an interrupted blocking command after a reconnect and never settle the
     // original one (BullMQ guards its own BZPOPMIN the same way): past the deadline, drop the
     // connection so the command fails and the loop re-issues it. The margin is generous so that a
@@ -180,7 +213,7 @@ export class MarkerMultiplexer {
     let timer: NodeJS.Timeout | undefined;
     const watchdog = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        this.blocking.disconnect(true);
+        client.disconnect(true);
         reject(new Error("BZPOPMIN did not return in time; reconnecting"));
       }, this.blockSeconds * 1000 + 10_000);
     });
@@ -190,18 +223,6 @@ export class MarkerMultiplexer {
       return result ? { key: result[0], score: Number(result[2]) } : null;
     } finally {
       clearTimeout(timer);
-    }
-  }
-
-  private async sweep(keys: string[]): Promise<void> {
-    const client = this.sweeper as unknown as SweepClient;
-    for (let i = 0; i < keys.length; i += SWEEP_CHUNK) {
-      const chunk = keys.slice(i, i + SWEEP_CHUNK);
-      const out = await client.eiaasSweepMarkers(chunk.length, ...chunk);
-      for (let j = 0; j + 1 < out.length; j += 2) {
-        const key = chunk[Number(out[j]) - 1];
-        if (key !== undefined) this.deliver(key, Number(out[j + 1]));
-      }
     }
   }
 }

@@ -49,10 +49,11 @@ describe("redis queue backend connections", () => {
       await Promise.all(consumers.map((c) => c.waitUntilReady()));
       await producer.enqueueTasks(nodes.map((n) => taskJob(n, "work")));
       await waitFor(() => got.size === nodes.length, "a job on every node");
-      // One shared consumer connection plus the multiplexer's blocking one (no producer use yet).
-      expect(await clientsNamed("eiaas-fleet-test")).toBe(2);
+      // One shared consumer connection plus the multiplexer's blocking ones, 100 queues each
+      // (no producer use yet).
+      expect(await clientsNamed("eiaas-fleet-test")).toBe(1 + 3);
       await fleet.depth("node.big-fleet-0");
-      expect(await clientsNamed("eiaas-fleet-test")).toBe(3);
+      expect(await clientsNamed("eiaas-fleet-test")).toBe(1 + 3 + 1);
     } finally {
       await fleet.close();
       await producer.close();

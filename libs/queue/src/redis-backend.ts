@@ -27,6 +27,10 @@ export interface RedisQueueBackendOptions extends CommonQueueOptions {
   idlePollSeconds?: number;
   /** Seconds one multiplexed BZPOPMIN blocks before being re-issued. @defaultValue 1 */
   muxBlockSeconds?: number;
+  /** Queues the consumers' multiplexer waits on per blocking connection. @defaultValue 100 */
+  queuesPerBlockingConnection?: number;
+  /** Most blocking connections the multiplexer opens. @defaultValue 64 */
+  maxBlockingConnections?: number;
 }
 
 /** Marker for BullMQ's `connection` option: our factories ignore it and use the shared clients. */
@@ -83,21 +87,24 @@ class MultiplexedRedisQueueBackend extends RedisQueueBackend {
 /**
  * BullMQ on Redis with a bounded number of connections per process, however many node queues it
  * consumes:
- * - one producer connection (Queues: addBulk, remove, counts), failing commands fast while Redis
+ * - one producer connection (Queues: enqueue, remove, counts), failing commands fast while Redis
  *   is unreachable so the caller can retry;
  * - one consumer connection shared by every Worker (fetch, lock renewal, completion), waiting out
  *   reconnects so a finished job is recorded once Redis is back;
- * - one blocking connection for the {@link MarkerMultiplexer} that wakes the Workers.
+ * - the {@link MarkerMultiplexer}'s blocking connections that wake the Workers: one per 100
+ *   queues, at most 64 (an agent consuming its own queue holds one).
  *
  * Why not a stock Worker per node: each holds its own blocking connection (plus a duplicated main
- * one when handed a shared client). Measured on this project's 2-core machines with Redis 7.0:
- * 1,000 stock Workers opened 1,002 connections, took 3.3 s to get ready, 260 MiB, and issued
- * ~1,100 commands/s while idle (a BZPOPMIN per Worker per drainDelay). With this design 5,000 node
- * consumers in one process use 2 connections (3 with the producer), get ready in ~1 s, take
- * ~230 MiB, and idle at one BZPOPMIN per second plus one poll per queue per `idlePollSeconds` and
- * one stalled-job check per queue per `stalledIntervalMs`. Throughput then depends on CPU: 10,000
- * dispatches spread over those 5,000 queues went from enqueue to consumed at ~2,000/s with producer
- * and fleet in one process on a lightly loaded machine (and ~600/s with the machine at load 10).
+ * one when handed a shared client). Measured on this project's 2-core machines (Redis 7.0, load
+ * from other work 7–15): 1,000 stock Workers opened 1,002 connections, took 3.3 s to get ready,
+ * 260 MiB, and issued ~1,100 commands/s while idle. With this design 1,000 node consumers in one
+ * process hold 11 connections (ready in 0.7 s, 148 MiB) and 5,000 hold 51 (3.8 s, 235 MiB); idle
+ * they cost one BZPOPMIN per blocking connection per second, plus one poll per queue per
+ * `idlePollSeconds` and one stalled-job check per queue per `stalledIntervalMs`. With producer and
+ * fleet in one process, 10,000 dispatches went from enqueue to consumed at ~2,000/s over 1,000
+ * queues and ~850/s over 5,000 (≈ 0.3–0.7 ms of CPU per task, mostly BullMQ's Worker). One
+ * BZPOPMIN naming all 5,000 queues instead made the same run 2.5× slower (the per-wake cost of
+ * listing every key).
  */
 export function createRedisQueueBackend(options: RedisQueueBackendOptions): QueueBackend {
   const prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
@@ -129,8 +136,12 @@ export function createRedisQueueBackend(options: RedisQueueBackendOptions): Queu
   const consumerSide = () => {
     if (!consumer) {
       const shared = client({ maxRetriesPerRequest: null });
-      const blocking = client({ maxRetriesPerRequest: 0 });
-      const mux = new MarkerMultiplexer(blocking, shared, { blockSeconds: options.muxBlockSeconds ?? 1, onError });
+      const mux = new MarkerMultiplexer(() => client({ maxRetriesPerRequest: 0 }), {
+        blockSeconds: options.muxBlockSeconds ?? 1,
+        queuesPerConnection: options.queuesPerBlockingConnection ?? 100,
+        maxConnections: options.maxBlockingConnections ?? 64,
+        onError,
+      });
       consumer = { conn: connection(shared), mux };
     }
     return consumer;
