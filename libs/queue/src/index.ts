@@ -27,7 +27,7 @@ export type {
 export type { CommonQueueOptions } from "./bullmq-backend.js";
 export { createRedisQueueBackend, type RedisQueueBackendOptions } from "./redis-backend.js";
 export { createPostgresQueueBackend, type PostgresQueueBackendOptions } from "./postgres-backend.js";
-export { MarkerMultiplexer, type MarkerMultiplexerOptions } from "./marker-mux.js";
+export { MarkerMultiplexer, type MarkerMultiplexerOptions, type MarkerMultiplexerStats, type Marker } from "./marker-mux.js";
 export type { LeaseStore, NodeLease } from "./lease.js";
 export { createRedisLeaseStore, type RedisLeaseStoreOptions } from "./lease-redis.js";
 export { createPostgresLeaseStore, type SqlQueryable } from "./lease-postgres.js";
