@@ -48,7 +48,14 @@ describe("node lifecycle", () => {
     await waitFor(async () => {
       const svc = await cp.get("/namespaces/acme/inferenceservices/cam");
       const tasks = await tasksOf("cam");
-      return svc.status.phase === "Running" && tasks.length === 1 && tasks[0].spec.nodeName === "edge-2" && tasks[0].status.phase === "Running";
+      // The status catches up with the task reports on the scheduler's next cycle: wait for both.
+      return (
+        svc.status.phase === "Running" &&
+        tasks.length === 1 &&
+        tasks[0].spec.nodeName === "edge-2" &&
+        tasks[0].status.phase === "Running" &&
+        (svc.status.endpoints ?? []).every((e: any) => e.node === "edge-2")
+      );
     }, "cam Running again on edge-2");
     const svc = await cp.get("/namespaces/acme/inferenceservices/cam");
     expect(svc.status.plan.clients[0].tailNode ?? svc.status.plan.clients[0].headNode).toBe("edge-2");
