@@ -1,4 +1,4 @@
-import { matchesLabelSelector, type ClientPlan, type ModelSpec } from "@eiaas/api";
+import { type ClientPlan, type ModelSpec } from "@eiaas/api";
 import { compileModel, type Chain } from "../cost/chains.js";
 import { feasibleNodes, passingNodes } from "../framework/schedule.js";
 import type { SchedulingProfile, TaskRequest } from "../framework/types.js";
@@ -51,8 +51,8 @@ export function planInference(
   const nodes = snapshot.nodes;
   const clients: number[] = [];
   const skippedClients: string[] = [];
-  for (const node of nodes) {
-    if (!matchesLabelSelector(spec.clients.selector, node.labels)) continue;
+  for (const i of snapshot.selectNodes(spec.clients.selector)) {
+    const node = nodes[i]!;
     if (node.ready) clients.push(node.index);
     else skippedClients.push(node.name);
   }

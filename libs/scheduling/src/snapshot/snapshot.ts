@@ -1,3 +1,4 @@
+import { matchesRequirements, selectorRequirements, type LabelSelector } from "@eiaas/api";
 import { makeNode, tierBit } from "./node.js";
 import { SchedulingError } from "../errors.js";
 import type { NodeInit, ResourceVector, SnapshotInit, SnapshotNode, SnapshotTask, SnapshotTenant, TaskInit, TenantInit } from "./types.js";
@@ -275,6 +276,18 @@ export class Snapshot {
       this.labelIndex = index;
     }
     return this.labelIndex.get(key)?.get(value) ?? [];
+  }
+
+  /**
+   * The nodes a label selector matches, in index (name) order. A selector with `matchLabels` starts
+   * from the inverted index of its first pair instead of scanning the fleet, so a cycle planning
+   * hundreds of workloads over thousands of nodes does not match every selector against every node.
+   */
+  selectNodes(selector: LabelSelector | undefined): number[] {
+    const reqs = selectorRequirements(selector);
+    const first = Object.entries(selector?.matchLabels ?? {})[0];
+    const candidates = first ? this.nodesWithLabel(first[0], first[1]) : this.nodes.map((n) => n.index);
+    return candidates.filter((i) => matchesRequirements(reqs, this.nodes[i]!.labels));
   }
 
   /** As `scratch`, for node indices. */

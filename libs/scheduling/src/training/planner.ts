@@ -1,4 +1,4 @@
-import { matchesLabelSelector, type ModelSpec, type TrainingJobSpec, type TrainingPlan } from "@eiaas/api";
+import { type ModelSpec, type TrainingJobSpec, type TrainingPlan } from "@eiaas/api";
 import { feasibleNodes, filterNode, reserveTask } from "../framework/schedule.js";
 import type { ReasonCount, SchedulingProfile, TaskRequest } from "../framework/types.js";
 import { fmt } from "../inference/messages.js";
@@ -61,7 +61,7 @@ export function planTraining(
     nodeSelector: spec.nodeSelector,
     tolerations: spec.tolerations,
   };
-  const dataNodes = snapshot.nodes.filter((n) => matchesLabelSelector(spec.data.selector, n.labels)).map((n) => n.index);
+  const dataNodes = snapshot.selectNodes(spec.data.selector);
   if (dataNodes.length === 0) return fail("participants", "no node matches spec.data.selector");
 
   let localSteps: number | undefined;
