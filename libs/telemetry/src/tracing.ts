@@ -96,12 +96,10 @@ export function withSpanSync<T>(name: string, options: SpanOptions, fn: (span: S
   }
 }
 
-/** Starts a span that the caller ends (for spans that outlive one call, e.g. around a batch). */
-export function startSpan(name: string, options: SpanOptions = {}): Span | undefined {
-  return begin(name, options)?.span;
-}
-
-/** {@link startSpan}, also returning the context with the span in it (to run work in). */
+/**
+ * Starts a span that the caller ends (one that outlives a call, e.g. around a batch), with the
+ * context holding it (to run work in); undefined under `requireParent` without a parent.
+ */
 export function startSpanContext(name: string, options: SpanOptions = {}): { span: Span; ctx: Context } | undefined {
   return begin(name, options);
 }
@@ -126,11 +124,6 @@ export function traceCarrier(ctx: Context = context.active()): TraceCarrier {
     ...(carrier.traceparent ? { traceparent: carrier.traceparent } : {}),
     ...(carrier.tracestate ? { tracestate: carrier.tracestate } : {}),
   };
-}
-
-/** The context of `span` (or the active one), for carriers. */
-export function contextOf(span: Span | undefined): Context {
-  return span ? trace.setSpan(context.active(), span) : context.active();
 }
 
 /** `{ [TRACEPARENT_ANNOTATION]: traceparent }` of the active context, or `{}` when not tracing. */
