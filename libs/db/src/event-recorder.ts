@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { kindInfo } from "@eiaas/api";
-import { formatTime, type StoredObject } from "./codec.js";
+import { formatTime, rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
 import { StoreError } from "./errors.js";
 import type { ObjectStore } from "./object-store.js";
 
@@ -25,11 +25,78 @@ export class EventRecorder {
     private readonly component: string,
   ) {}
 
+  /** The Event's name: the involved object's name and a digest of (object, reason, message). */
+  private nameOf(e: EventInput): string {
+    const digest = createHash("sha256").update(`${e.involved.uid ?? e.involved.name}/${e.reason}/${e.message}`).digest("hex").slice(0, 10);
+    return `${e.involved.name}.${digest}`.slice(0, 253);
+  }
+
+  private newEvent(e: EventInput, name: string, ts: string, count: number) {
+    return {
+      metadata: { name, namespace: e.involved.namespace! },
+      involvedObject: { apiVersion: "eiaas.io/v1alpha1", ...e.involved },
+      reason: e.reason,
+      message: e.message,
+      type: e.type,
+      count,
+      firstTimestamp: ts,
+      lastTimestamp: ts,
+      source: { component: this.component },
+    };
+  }
+
+  /**
+   * Records many Events in one read and one transaction (a scheduling cycle that placed hundreds
+   * of workloads), with the same aggregation as {@link record}. Falls back to one at a time when
+   * the batch loses a race with another recorder.
+   */
+  async recordMany(inputs: readonly EventInput[], now = new Date()): Promise<void> {
+    const ts = formatTime(now);
+    const byKey = new Map<string, { e: EventInput; name: string; count: number }>();
+    for (const e of inputs) {
+      if (!e.involved.namespace) continue;
+      const name = this.nameOf(e);
+      const key = `${e.involved.namespace}/${name}`;
+      const seen = byKey.get(key);
+      if (seen) seen.count++;
+      else byKey.set(key, { e, name, count: 1 });
+    }
+    if (byKey.size === 0) return;
+    if (byKey.size === 1) {
+      const only = [...byKey.values()][0]!;
+      for (let i = 0; i < only.count; i++) await this.record(only.e, now);
+      return;
+    }
+    const items = [...byKey.values()];
+    try {
+      const rows = await this.store.transaction((tx) =>
+        tx.query<ObjectRow>(`SELECT e.* FROM events e JOIN unnest($1::text[], $2::text[]) AS k(namespace, name) ON e.namespace = k.namespace AND e.name = k.name`, [
+          items.map((i) => i.e.involved.namespace!),
+          items.map((i) => i.name),
+        ]),
+      );
+      const existing = new Map(rows.rows.map((r) => [`${r.namespace}/${r.name}`, rowToObject(EVENT, r)]));
+      await this.store.applyBatch(
+        items.map((i) => {
+          const old = existing.get(`${i.e.involved.namespace}/${i.name}`);
+          if (old) {
+            const next = { ...old, count: Number(old.count ?? 1) + i.count, lastTimestamp: ts } as StoredObject;
+            return { type: "update" as const, kind: EVENT, object: next, expectedResourceVersion: old.metadata.resourceVersion };
+          }
+          return { type: "create" as const, kind: EVENT, object: this.store.prepareCreate(EVENT, this.newEvent(i.e, i.name, ts, i.count) as any, now) };
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      // Another recorder wrote one of them meanwhile: one at a time, each aggregating.
+      for (const i of items) for (let k = 0; k < i.count; k++) await this.record(i.e, now);
+    }
+  }
+
   async record(e: EventInput, now = new Date()): Promise<void> {
     const namespace = e.involved.namespace;
     if (!namespace) return;
-    const digest = createHash("sha256").update(`${e.involved.uid ?? e.involved.name}/${e.reason}/${e.message}`).digest("hex").slice(0, 10);
-    const name = `${e.involved.name}.${digest}`.slice(0, 253);
+    const name = this.nameOf(e);
     const ts = formatTime(now);
     const existing = await this.store.get(EVENT, namespace, name);
     if (existing) {
@@ -40,17 +107,7 @@ export class EventRecorder {
       return;
     }
     await this.store
-      .create(EVENT, {
-        metadata: { name, namespace },
-        involvedObject: { apiVersion: "eiaas.io/v1alpha1", ...e.involved },
-        reason: e.reason,
-        message: e.message,
-        type: e.type,
-        count: 1,
-        firstTimestamp: ts,
-        lastTimestamp: ts,
-        source: { component: this.component },
-      })
+      .create(EVENT, this.newEvent(e, name, ts, 1) as any)
       .catch((err) => {
         // Two recorders racing on the same event: one row is enough.
         if (!(err instanceof StoreError && err.reason === "AlreadyExists")) throw err;
