@@ -112,6 +112,18 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
     );
     for (const row of u.rows) usage.set(row.namespace, { cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), tasks: Number(row.tasks) });
 
+    // The owners' versions as they are now: under the counter-row lock no other writer commits
+    // before this transaction ends, so each group's precondition is a lookup, and the accepted
+    // owners' status writes go out as one statement per kind (not one round trip per workload).
+    const ownerRv = new Map<string, string>();
+    const ownerTables = new Map<string, string[]>();
+    for (const g of groups) if (g.owner) ownerTables.set(g.owner.kind.table, [...(ownerTables.get(g.owner.kind.table) ?? []), g.owner.object.metadata.uid]);
+    for (const [table, uids] of ownerTables) {
+      const r = await client.query<{ uid: string; rv: string }>(`SELECT uid::text AS uid, resource_version::text AS rv FROM "${table}" WHERE uid = ANY($1::uuid[])`, [uids]);
+      for (const row of r.rows) ownerRv.set(row.uid, row.rv);
+    }
+    const ownerWrites = new Map<string, Array<{ uid: string; status: unknown; phase: string; rv: string; expected: string }>>();
+
     const outcomes: BindOutcome[] = [];
     const inserts: StoredObject[] = [];
     const removed: StoredObject[] = [];
@@ -120,14 +132,13 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
       let reason = checkGroup(g, nodes, quotas.get(g.namespace), usage.get(g.namespace) ?? { cpu: 0, mem: 0, gpu: 0, tasks: 0 });
       if (!reason && g.owner) {
         const o = g.owner.object;
-        const rv = String(nextRv++);
-        const r = await client.query(
-          `UPDATE "${g.owner.kind.table}" SET status = $1::jsonb, phase = $2, resource_version = $3::bigint
-           WHERE uid = $4::uuid AND resource_version = $5::bigint`,
-          [JSON.stringify(o.status ?? {}), o.status?.phase ?? "", rv, o.metadata.uid, o.metadata.resourceVersion],
-        );
-        if (r.rowCount === 0) reason = `${g.owner.kind.kind} ${o.metadata.name} changed since it was planned`;
+        if (ownerRv.get(o.metadata.uid) !== String(o.metadata.resourceVersion)) reason = `${g.owner.kind.kind} ${o.metadata.name} changed since it was planned`;
         else {
+          const rv = String(nextRv++);
+          ownerRv.set(o.metadata.uid, rv);
+          const writes = ownerWrites.get(g.owner.kind.table) ?? [];
+          writes.push({ uid: o.metadata.uid, status: o.status ?? {}, phase: o.status?.phase ?? "", rv, expected: String(o.metadata.resourceVersion) });
+          ownerWrites.set(g.owner.kind.table, writes);
           const updated = { ...o, metadata: { ...o.metadata, resourceVersion: rv } };
           events.push({ resource_version: rv, kind: g.owner.kind.kind, namespace: o.metadata.namespace ?? "", name: o.metadata.name, type: "MODIFIED", object: updated });
         }
@@ -157,6 +168,15 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
       outcomes.push({ id: g.id, bound: true, tasks: bound });
     }
 
+    for (const [table, rows] of ownerWrites) {
+      const r = await client.query(
+        `UPDATE "${table}" t SET status = r.status, phase = r.phase, resource_version = r.rv
+         FROM jsonb_to_recordset($1::jsonb) AS r(uid uuid, status jsonb, phase text, rv bigint, expected bigint)
+         WHERE t.uid = r.uid AND t.resource_version = r.expected`,
+        [JSON.stringify(rows)],
+      );
+      if (r.rowCount !== rows.length) throw new Error(`bind: ${rows.length - (r.rowCount ?? 0)} owner status write(s) missed their version under the lock`);
+    }
     if (removed.length) {
       const r = await client.query<ObjectRow>(`DELETE FROM tasks WHERE uid = ANY($1::uuid[]) RETURNING *`, [removed.map((t) => t.metadata.uid)]);
       for (const row of r.rows) {
