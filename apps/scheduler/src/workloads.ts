@@ -1,5 +1,5 @@
 import { kindInfo, type KindInfo } from "@eiaas/api";
-import { bindTasks, readClusterState, type BindGroup, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { bindTasks, readClusterState, type BindGroup, type EventInput, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
 import {
   buildSnapshot,
   orderQueue,
@@ -15,6 +15,7 @@ import {
 import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
 import { PLAN_SIZE_LABEL, taskFromPlan } from "./task-factory.js";
+import { StatusBatch } from "./status-batch.js";
 import { publishUsage } from "./usage-status.js";
 import { tracePlan } from "./plan-telemetry.js";
 import { preemptFor } from "./preemption.js";
@@ -58,6 +59,8 @@ interface Decision {
 export class WorkloadController {
   /** The fleet's links as of the last re-plan check (Edgent's dynamic mode). */
   private linkFingerprint = "";
+  /** Set while a cycle folds task phases into workload status: the writes go out together. */
+  private statusBatch?: StatusBatch;
 
   constructor(
     private readonly deps: { pool: pg.Pool; store: ObjectStore; events: EventRecorder; logger: Logger },
@@ -114,11 +117,12 @@ export class WorkloadController {
     const groups = decisions.flatMap((d) => (d.group ? [d.group] : []));
     const outcomes = groups.length ? await bindTasks(this.deps.pool, groups) : [];
     const outcomeById = new Map(outcomes.map((o) => [o.id, o]));
+    const scheduled: EventInput[] = [];
     for (const d of decisions) {
       const o = d.group ? outcomeById.get(d.group.id) : undefined;
       if (o?.bound) {
         stats.bound += o.tasks.length;
-        await this.deps.events.record({ involved: involved(d.w), type: "Normal", reason: "Scheduled", message: d.group!.owner!.object.status.conditions.find((c: any) => c.type === "Scheduled")?.message ?? "scheduled" }, now);
+        scheduled.push({ involved: involved(d.w), type: "Normal", reason: "Scheduled", message: d.group!.owner!.object.status.conditions.find((c: any) => c.type === "Scheduled")?.message ?? "scheduled" });
         continue;
       }
       const failure = d.failure ?? { reason: "Unschedulable", message: o && !o.bound ? o.reason : "not bound" };
@@ -136,13 +140,20 @@ export class WorkloadController {
       stats.statusWrites += await this.markUnschedulable(d.w, failure, now);
     }
 
-    // Fold task phases into every workload's status; re-read what the binds just changed.
+    await this.deps.events.recordMany(scheduled, now);
+
+    // Fold task phases into every workload's status (written together); skip what the binds just changed.
     const fresh = new Set(decisions.filter((d) => d.group && outcomeById.get(d.group.id)?.bound).map((d) => d.w.obj.metadata.uid));
-    for (const w of workloads) {
-      if (fresh.has(w.obj.metadata.uid)) continue;
-      const r = await this.aggregate(w, now);
-      stats.statusWrites += r.writes;
-      stats.deletedTasks += r.deleted;
+    this.statusBatch = new StatusBatch();
+    try {
+      for (const w of workloads) {
+        if (fresh.has(w.obj.metadata.uid)) continue;
+        const r = await this.aggregate(w, now);
+        stats.deletedTasks += r.deleted;
+      }
+      stats.statusWrites += await this.statusBatch.flush(this.deps.pool, this.deps.logger);
+    } finally {
+      this.statusBatch = undefined;
     }
     stats.statusWrites += await publishUsage(this.deps.pool, state);
     return stats;
@@ -305,6 +316,10 @@ export class WorkloadController {
 
   private async writeStatus(w: Workload, status: Record<string, unknown>): Promise<number> {
     if (sameJson(status, w.obj.status ?? {})) return 0;
+    if (this.statusBatch) {
+      this.statusBatch.add(w.kind, w.obj, status);
+      return 0; // counted when the batch is written
+    }
     try {
       await this.deps.store.updateStatus(w.kind, w.obj, status);
       return 1;
