@@ -26,8 +26,8 @@ describe("gossipPeers", () => {
         const start = names[0];
         if (start === undefined) return;
         const seen = new Set([start]);
-        const todo = [start];
-        while (todo.length > 0) for (const p of g[todo.pop()!]!) if (!seen.has(p)) (seen.add(p), todo.push(p));
+        const frontier = [start];
+        while (frontier.length > 0) for (const p of g[frontier.pop()!]!) if (!seen.has(p)) (seen.add(p), frontier.push(p));
         expect(seen.size).toBe(names.length);
       }),
       { numRuns: 300, seed: 3 },
