@@ -4,6 +4,7 @@ import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
 import { Dispatcher } from "./dispatcher.js";
 import { LeaderElector } from "./leader.js";
+import { ChangeListener } from "./change-listener.js";
 import { NodeLifecycleController, type NodeLifecycleOptions } from "./node-lifecycle.js";
 import { WorkloadController } from "./workloads.js";
 import { bindClusterMetrics } from "./cluster-metrics.js";
@@ -16,6 +17,10 @@ export interface SchedulerOptions extends NodeLifecycleOptions {
   resyncMs?: number;
   /** Re-enqueue Dispatched tasks this often (rebuilds queues Redis lost). Default 10 000 ms. */
   repairMs?: number;
+  /** Full re-list of the cluster cache this often (every workload reconsidered). Default 30 000 ms. */
+  relistMs?: number;
+  /** Wake on every committed change (Postgres LISTEN on the watch channel). Default true. */
+  listen?: boolean;
 }
 
 export interface SchedulerDeps {
@@ -28,10 +33,12 @@ export interface SchedulerDeps {
 }
 
 /**
- * The scheduler process's loop: wait for leadership, then run cycles — on every `schedule` queue
- * item (a hint: the API enqueues on writes) and at least every resync period (the level-triggered
- * repair). A cycle plans and binds, dispatches, and runs the node lifecycle pass. Errors (Postgres
- * or Redis away for a while) skip the cycle; the next one starts from Postgres again.
+ * The scheduler process's loop: wait for leadership, then run cycles — on every committed change
+ * (LISTEN on the watch channel), on every `schedule` queue item (a hint: the API enqueues on
+ * writes) and at least every resync period. Wake-ups that arrive during a cycle fold into one next
+ * cycle. A cycle reads what changed from the watch log into the workload controller's cache, plans
+ * and binds, dispatches, and (once per resync period) runs the node lifecycle pass. Errors
+ * (Postgres or Redis away for a while) skip the cycle; the next one re-lists from Postgres.
  */
 export class Scheduler {
   readonly workloads: WorkloadController;
@@ -43,6 +50,8 @@ export class Scheduler {
   private again = false;
   private stopped = false;
   private lastRepair = 0;
+  private lastLifecycle = Number.NEGATIVE_INFINITY;
+  private listener?: ChangeListener;
   private consumer?: { close(o?: { force?: boolean }): Promise<void> };
   private unbindMetrics?: () => void;
   /** Outcome of the last cycle, for /metrics and tests. */
@@ -54,7 +63,7 @@ export class Scheduler {
     private readonly options: SchedulerOptions = {},
   ) {
     const events = new EventRecorder(deps.store, "scheduler");
-    this.workloads = new WorkloadController({ pool: deps.pool, store: deps.store, events, logger: deps.logger });
+    this.workloads = new WorkloadController({ pool: deps.pool, store: deps.store, events, logger: deps.logger }, options.relistMs !== undefined ? { relistMs: options.relistMs } : {});
     this.dispatcher = new Dispatcher({ pool: deps.pool, queue: deps.queue, logger: deps.logger });
     this.lifecycle = new NodeLifecycleController({ pool: deps.pool, store: deps.store, leases: deps.leases, events, logger: deps.logger, queue: deps.queue }, options);
     this.leader = new LeaderElector(deps.databaseUrl, () => deps.logger.warn("lost leadership"));
@@ -71,6 +80,10 @@ export class Scheduler {
       concurrency: 1,
       onError: (err) => this.deps.logger.debug({ err: err.message }, "schedule queue"),
     });
+    if (this.options.listen ?? true) {
+      this.listener = new ChangeListener(this.deps.databaseUrl, () => void this.kick(), this.deps.logger);
+      this.listener.start();
+    }
     void this.kick();
   }
 
@@ -111,7 +124,11 @@ export class Scheduler {
         this.lastRepair = now.getTime();
         await this.dispatcher.repair();
       }
-      await this.lifecycle.pass(now);
+      // Lease ages move with the clock, not with changes: once per resync period is enough.
+      if (now.getTime() - this.lastLifecycle >= (this.options.resyncMs ?? 2_000)) {
+        this.lastLifecycle = now.getTime();
+        await this.lifecycle.pass(now);
+      }
       this.cycles++;
       this.lastError = undefined;
       cycleDuration.observe({ result: "ok" }, secondsSince(start));
@@ -126,6 +143,7 @@ export class Scheduler {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    await this.listener?.stop();
     await this.consumer?.close({ force: true }).catch(() => undefined);
     await this.running;
     await this.leader.release();

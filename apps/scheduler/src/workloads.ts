@@ -1,5 +1,5 @@
 import { kindInfo, type KindInfo } from "@eiaas/api";
-import { bindTasks, readClusterState, type BindGroup, type EventInput, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { bindTasks, ClusterCache, type BindGroup, type EventInput, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
 import {
   buildSnapshot,
   orderQueue,
@@ -34,6 +34,17 @@ export interface CycleStats {
   deletedTasks: number;
   /** Tasks evicted for higher-priority workloads. */
   preempted: number;
+  /** Workloads whose status was folded this cycle (the changed ones; all after a re-list). */
+  folded: number;
+  /** Whether the cycle started from a full re-list rather than the change log. */
+  relisted: boolean;
+}
+
+export interface WorkloadControllerOptions {
+  /** Full re-list period of the cluster cache (level-triggered backstop). Default 30 000 ms. */
+  relistMs?: number;
+  /** How often node allocation and tenant usage are published. Default 2 000 ms. */
+  usageMs?: number;
 }
 
 interface Workload {
@@ -50,57 +61,72 @@ interface Decision {
 }
 
 /**
- * The workload controller: each cycle re-reads Postgres (level-triggered), plans every workload
- * that needs it (new, spec changed, a task failed) in queue order (priority, then weighted dominant
- * share), binds all the cycle's plans in one transaction with the plans written into the owners'
- * status, then folds task phases into workload status and stops superseded tasks once their
- * replacements run (roll-over without a gap).
+ * The workload controller. Each cycle brings its cluster cache up to date from the watch log (a
+ * full re-list at start, periodically and after errors: level-triggered), plans the workloads that
+ * need a plan (new, spec changed, a task failed) in queue order (priority, then weighted dominant
+ * share) — the changed ones, or all waiting ones when room may have appeared — binds all the
+ * cycle's plans in one transaction with the plans written into the owners' status, then folds the
+ * changed workloads' task phases into their status and stops superseded tasks once their
+ * replacements run (roll-over without a gap). A quiet cycle costs one indexed read.
  */
 export class WorkloadController {
   /** The fleet's links as of the last re-plan check (Edgent's dynamic mode). */
   private linkFingerprint = "";
   /** Set while a cycle folds task phases into workload status: the writes go out together. */
   private statusBatch?: StatusBatch;
+  private lastUsage = Number.NEGATIVE_INFINITY;
+  readonly cache: ClusterCache;
 
   constructor(
     private readonly deps: { pool: pg.Pool; store: ObjectStore; events: EventRecorder; logger: Logger },
-  ) {}
+    private readonly options: WorkloadControllerOptions = {},
+  ) {
+    this.cache = new ClusterCache(deps.pool, { relistMs: options.relistMs ?? 30_000 });
+  }
 
   async cycle(now = new Date()): Promise<CycleStats> {
-    const stats: CycleStats = { planned: 0, bound: 0, unschedulable: 0, statusWrites: 0, deletedTasks: 0, preempted: 0 };
-    const state = await readClusterState(this.deps.pool);
-    const [models, isvcs, tjs] = await Promise.all([
-      this.deps.store.list(MODEL),
-      this.deps.store.list(ISVC),
-      this.deps.store.list(TJ),
-    ]);
-    const modelByKey = new Map(models.items.map((m) => [`${m.metadata.namespace}/${m.metadata.name}`, m]));
-    const tasksByOwner = new Map<string, StoredObject[]>();
-    for (const t of state.tasks) {
-      const owner = t.metadata.ownerReferences?.find((o) => o.controller)?.uid;
-      if (!owner) continue;
-      const list = tasksByOwner.get(owner) ?? [];
-      list.push(t);
-      tasksByOwner.set(owner, list);
+    try {
+      return await this.runCycle(now);
+    } catch (err) {
+      // What this cycle decided may be half written: start the next one from a full re-list.
+      this.cache.invalidate();
+      throw err;
     }
-    const workloads: Workload[] = [
-      ...isvcs.items.map((obj) => ({ kind: ISVC, obj, tasks: tasksByOwner.get(obj.metadata.uid) ?? [] })),
-      ...tjs.items.map((obj) => ({ kind: TJ, obj, tasks: tasksByOwner.get(obj.metadata.uid) ?? [] })),
-    ].filter((w) => !w.obj.metadata.deletionTimestamp);
+  }
 
-    const active = state.tasks.filter((t) => !isTerminal(t));
+  private async runCycle(now: Date): Promise<CycleStats> {
+    const delta = await this.cache.sync(now.getTime());
+    const stats: CycleStats = { planned: 0, bound: 0, unschedulable: 0, statusWrites: 0, deletedTasks: 0, preempted: 0, folded: 0, relisted: delta.relisted };
+    const cache = this.cache;
+    const workloads: Workload[] = [];
+    for (const obj of cache.workloads.values()) {
+      if (obj.metadata.deletionTimestamp) continue;
+      workloads.push({ kind: obj.kind === TJ.kind ? TJ : ISVC, obj, tasks: cache.tasksOf(obj.metadata.uid) });
+    }
+    const changed = (w: Workload) => delta.relisted || delta.workloads.has(w.obj.metadata.uid);
+    const modelOf = (w: Workload) => cache.models.get(`${w.obj.metadata.namespace}/${w.obj.spec.model}`);
+    const nodes = [...cache.nodes.values()];
+    const tenants = [...cache.tenants.values()];
+    const active: StoredObject[] = [];
+    for (const t of cache.tasks.values()) if (!isTerminal(t)) active.push(t);
     const snapshotOf = (tasks: StoredObject[]) =>
-      buildSnapshot({ nodes: state.nodes as unknown as EdgeNodeLike[], tenants: state.tenants as unknown as TenantLike[], tasks: tasks as unknown as TaskLike[] });
-    const shared = snapshotOf(active);
-    const fingerprint = linkFingerprint(state.nodes);
-    const relink = fingerprint !== this.linkFingerprint ? this.servicesToReplan(workloads, modelByKey, active, snapshotOf) : new Set<string>();
-    this.linkFingerprint = fingerprint;
-    const pending = orderQueue(
-      shared,
-      workloads
-        .filter((w) => this.needsPlan(w) || relink.has(w.obj.metadata.uid))
-        .map((w) => ({ w, namespace: w.obj.metadata.namespace!, name: w.obj.metadata.name, kind: w.kind.kind, priority: w.obj.spec.priority ?? 0, createdAt: w.obj.metadata.creationTimestamp })),
-    ).map((item) => item.w);
+      buildSnapshot({ nodes: nodes as unknown as EdgeNodeLike[], tenants: tenants as unknown as TenantLike[], tasks: tasks as unknown as TaskLike[] });
+
+    let relink = new Set<string>();
+    if (delta.linksChanged) {
+      const fingerprint = linkFingerprint(nodes);
+      if (fingerprint !== this.linkFingerprint) relink = this.servicesToReplan(workloads, cache.models, active, snapshotOf);
+      this.linkFingerprint = fingerprint;
+    }
+    // A waiting workload is tried again only when it changed or room may have appeared.
+    const candidates = workloads.filter((w) => ((changed(w) || delta.roomChanged) && this.needsPlan(w)) || relink.has(w.obj.metadata.uid));
+    const shared = candidates.length ? snapshotOf(active) : undefined;
+    const pending = shared
+      ? orderQueue(
+          shared,
+          candidates.map((w) => ({ w, namespace: w.obj.metadata.namespace!, name: w.obj.metadata.name, kind: w.kind.kind, priority: w.obj.spec.priority ?? 0, createdAt: w.obj.metadata.creationTimestamp })),
+        ).map((item) => item.w)
+      : [];
 
     const decisions: Decision[] = [];
     for (const w of pending) {
@@ -110,8 +136,8 @@ export class WorkloadController {
       const own = new Set(w.tasks.map((t) => t.metadata.uid));
       const snapshot = w.tasks.some((t) => !isTerminal(t))
         ? snapshotOf(active.filter((t) => !own.has(t.metadata.uid)))
-        : shared;
-      decisions.push(tracePlan(this, w.obj, () => this.plan(w, snapshot, modelByKey.get(`${w.obj.metadata.namespace}/${w.obj.spec.model}`), now)));
+        : shared!;
+      decisions.push(tracePlan(this, w.obj, () => this.plan(w, snapshot, modelOf(w), now)));
     }
 
     const groups = decisions.flatMap((d) => (d.group ? [d.group] : []));
@@ -128,26 +154,21 @@ export class WorkloadController {
       const failure = d.failure ?? { reason: "Unschedulable", message: o && !o.bound ? o.reason : "not bound" };
       stats.unschedulable++;
       if (failure.reason === "Unschedulable" && /resources|load|insufficient/i.test(failure.message)) {
-        stats.preempted += await preemptFor(
-          { pool: this.deps.pool, events: this.deps.events },
-          shared,
-          d.w.obj,
-          modelByKey.get(`${d.w.obj.metadata.namespace}/${d.w.obj.spec.model}`),
-          active,
-          now,
-        );
+        stats.preempted += await preemptFor({ pool: this.deps.pool, events: this.deps.events }, shared!, d.w.obj, modelOf(d.w), active, now);
       }
       stats.statusWrites += await this.markUnschedulable(d.w, failure, now);
     }
 
     await this.deps.events.recordMany(scheduled, now);
 
-    // Fold task phases into every workload's status (written together); skip what the binds just changed.
+    // Fold task phases into the changed workloads' status (written together); skip what the binds
+    // just changed (their next fold sees the bind's own log entries).
     const fresh = new Set(decisions.filter((d) => d.group && outcomeById.get(d.group.id)?.bound).map((d) => d.w.obj.metadata.uid));
     this.statusBatch = new StatusBatch();
     try {
       for (const w of workloads) {
-        if (fresh.has(w.obj.metadata.uid)) continue;
+        if (fresh.has(w.obj.metadata.uid) || !changed(w)) continue;
+        stats.folded++;
         const r = await this.aggregate(w, now);
         stats.deletedTasks += r.deleted;
       }
@@ -155,7 +176,10 @@ export class WorkloadController {
     } finally {
       this.statusBatch = undefined;
     }
-    stats.statusWrites += await publishUsage(this.deps.pool, state);
+    if (delta.relisted || now.getTime() - this.lastUsage >= (this.options.usageMs ?? 2_000)) {
+      this.lastUsage = now.getTime();
+      stats.statusWrites += await publishUsage(this.deps.pool, { resourceVersion: cache.resourceVersion.toString(), nodes, tenants, tasks: [...cache.tasks.values()] });
+    }
     return stats;
   }
 

@@ -1,0 +1,255 @@
+import type pg from "pg";
+import { kindInfo, type KindInfo } from "@eiaas/api";
+import { rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
+
+const NODE = kindInfo("EdgeNode");
+const TENANT = kindInfo("Tenant");
+const MODEL = kindInfo("Model");
+const ISVC = kindInfo("InferenceService");
+const TJ = kindInfo("TrainingJob");
+const TASK = kindInfo("Task");
+const KINDS: readonly KindInfo[] = [NODE, TENANT, MODEL, ISVC, TJ, TASK];
+
+export interface ClusterCacheOptions {
+  /**
+   * Full re-list period: everything is read again and every workload reconsidered, whatever the
+   * log said (the level-triggered backstop). Default 30 000 ms.
+   */
+  relistMs?: number;
+  /** Most log entries read per round trip. Default 10 000. */
+  pageSize?: number;
+}
+
+/** What one `sync` changed. */
+export interface CacheDelta {
+  /** The cache was rebuilt from the tables (first sync, period, compacted log): reconsider everything. */
+  relisted: boolean;
+  /** Workloads (by uid) whose own object or one of whose tasks changed. */
+  workloads: Set<string>;
+  /**
+   * Something that can let a waiting workload fit changed: a node's spec, labels, phase or
+   * measured link; a tenant's spec; a model; a task finished or went away.
+   */
+  roomChanged: boolean;
+  /** A node's links or readiness changed (what re-planning of running services looks at). */
+  linksChanged: boolean;
+  /** Log entries applied. */
+  applied: number;
+}
+
+interface LogRow {
+  resource_version: string;
+  kind: string;
+  type: "ADDED" | "MODIFIED" | "DELETED";
+  object: StoredObject;
+}
+
+/** The workload kinds the cache indexes tasks under. */
+export type WorkloadKind = "InferenceService" | "TrainingJob";
+
+/**
+ * The scheduler's informer (client-go's reflector + store, on the watch log instead of a watch
+ * stream): nodes, tenants, models, workloads and tasks held in memory and brought up to date with
+ * one indexed read of `watch_events` after the last applied resourceVersion. resourceVersions
+ * follow commit order (every writer holds the counter row until it commits), so reading the log in
+ * order after the cursor misses nothing. It re-lists in one REPEATABLE READ transaction at start,
+ * every `relistMs`, and when the log it needs was compacted away.
+ */
+export class ClusterCache {
+  /** EdgeNodes by name. */
+  readonly nodes = new Map<string, StoredObject>();
+  /** Tenants by name. */
+  readonly tenants = new Map<string, StoredObject>();
+  /** Models by `namespace/name`. */
+  readonly models = new Map<string, StoredObject>();
+  /** InferenceServices and TrainingJobs by uid. */
+  readonly workloads = new Map<string, StoredObject>();
+  /** Tasks by uid. */
+  readonly tasks = new Map<string, StoredObject>();
+  private readonly byOwner = new Map<string, Map<string, StoredObject>>();
+  /** The resourceVersion the cache reflects. */
+  resourceVersion = 0n;
+  private relistedAt = Number.NEGATIVE_INFINITY;
+  private stale = true;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: ClusterCacheOptions = {},
+  ) {}
+
+  /** The tasks a workload controls (its tasks' controller owner reference). */
+  tasksOf(ownerUid: string): StoredObject[] {
+    const m = this.byOwner.get(ownerUid);
+    return m ? [...m.values()] : [];
+  }
+
+  /** Makes the next `sync` re-list (after an error left the cache in doubt). */
+  invalidate(): void {
+    this.stale = true;
+  }
+
+  /** Brings the cache up to date with Postgres; `nowMs` decides whether the re-list period is up. */
+  async sync(nowMs: number): Promise<CacheDelta> {
+    if (this.stale || nowMs - this.relistedAt >= (this.options.relistMs ?? 30_000)) return this.relist(nowMs);
+    const delta: CacheDelta = { relisted: false, workloads: new Set(), roomChanged: false, linksChanged: false, applied: 0 };
+    const page = this.options.pageSize ?? 10_000;
+    for (;;) {
+      const [compaction, log] = await Promise.all([
+        this.pool.query<{ value: string }>(`SELECT resource_version::text AS value FROM watch_compaction WHERE id = 1`),
+        this.pool.query<LogRow>(
+          `SELECT resource_version::text, kind, type, object FROM watch_events
+           WHERE resource_version > $1 AND kind = ANY($2::text[]) ORDER BY resource_version LIMIT ${page}`,
+          [this.resourceVersion.toString(), KINDS.map((k) => k.kind)],
+        ),
+      ]);
+      // The entries after our cursor may be gone: only a re-list is exact then.
+      if (BigInt(compaction.rows[0]?.value ?? "0") > this.resourceVersion) return this.relist(nowMs);
+      for (const row of log.rows) {
+        this.apply(row, delta);
+        this.resourceVersion = BigInt(row.resource_version);
+        delta.applied++;
+      }
+      if (log.rows.length < page) return delta;
+    }
+  }
+
+  private async relist(nowMs: number): Promise<CacheDelta> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      const rv = await client.query<{ value: string }>(`SELECT value::text AS value FROM resource_version_counter WHERE id = 1`);
+      const rows = new Map<KindInfo, ObjectRow[]>();
+      for (const kind of KINDS) rows.set(kind, (await client.query<ObjectRow>(`SELECT * FROM "${kind.table}" ORDER BY namespace, name`)).rows);
+      await client.query("COMMIT");
+      for (const m of [this.nodes, this.tenants, this.models, this.workloads, this.tasks, this.byOwner]) m.clear();
+      for (const [kind, list] of rows) for (const row of list) this.put(rowToObject(kind, row));
+      this.resourceVersion = BigInt(rv.rows[0]?.value ?? "0");
+      this.relistedAt = nowMs;
+      this.stale = false;
+      return { relisted: true, workloads: new Set(this.workloads.keys()), roomChanged: true, linksChanged: true, applied: 0 };
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private apply(row: LogRow, delta: CacheDelta): void {
+    const obj = row.object;
+    const deleted = row.type === "DELETED";
+    switch (row.kind) {
+      case NODE.kind: {
+        const prev = this.nodes.get(obj.metadata.name);
+        if (deleted || !prev || nodeSchedulingChanged(prev, obj)) delta.roomChanged = true;
+        if (deleted || !prev || nodeLinkChanged(prev, obj)) delta.linksChanged = true;
+        break;
+      }
+      case TENANT.kind: {
+        const prev = this.tenants.get(obj.metadata.name);
+        if (deleted || !prev || !sameJsonText(prev.spec, obj.spec)) delta.roomChanged = true;
+        break;
+      }
+      case MODEL.kind:
+        delta.roomChanged = true;
+        break;
+      case ISVC.kind:
+      case TJ.kind:
+        delta.workloads.add(obj.metadata.uid);
+        break;
+      case TASK.kind: {
+        const owner = controllerUid(obj);
+        if (owner) delta.workloads.add(owner);
+        const phase = obj.status?.phase;
+        if (deleted || phase === "Succeeded" || phase === "Failed") delta.roomChanged = true;
+        break;
+      }
+    }
+    if (deleted) this.remove(obj);
+    else this.put(obj);
+  }
+
+  private put(obj: StoredObject): void {
+    switch (obj.kind) {
+      case NODE.kind:
+        this.nodes.set(obj.metadata.name, obj);
+        return;
+      case TENANT.kind:
+        this.tenants.set(obj.metadata.name, obj);
+        return;
+      case MODEL.kind:
+        this.models.set(`${obj.metadata.namespace}/${obj.metadata.name}`, obj);
+        return;
+      case ISVC.kind:
+      case TJ.kind:
+        this.workloads.set(obj.metadata.uid, obj);
+        return;
+      case TASK.kind: {
+        this.tasks.set(obj.metadata.uid, obj);
+        const owner = controllerUid(obj);
+        if (!owner) return;
+        let m = this.byOwner.get(owner);
+        if (!m) this.byOwner.set(owner, (m = new Map()));
+        m.set(obj.metadata.uid, obj);
+      }
+    }
+  }
+
+  private remove(obj: StoredObject): void {
+    switch (obj.kind) {
+      case NODE.kind:
+        this.nodes.delete(obj.metadata.name);
+        return;
+      case TENANT.kind:
+        this.tenants.delete(obj.metadata.name);
+        return;
+      case MODEL.kind:
+        this.models.delete(`${obj.metadata.namespace}/${obj.metadata.name}`);
+        return;
+      case ISVC.kind:
+      case TJ.kind:
+        this.workloads.delete(obj.metadata.uid);
+        return;
+      case TASK.kind: {
+        this.tasks.delete(obj.metadata.uid);
+        const owner = controllerUid(obj);
+        const m = owner ? this.byOwner.get(owner) : undefined;
+        m?.delete(obj.metadata.uid);
+        if (owner && m?.size === 0) this.byOwner.delete(owner);
+      }
+    }
+  }
+}
+
+function controllerUid(obj: StoredObject): string | undefined {
+  return obj.metadata.ownerReferences?.find((o) => o.controller)?.uid;
+}
+
+/** What the planner reads of a node, apart from its link: a heartbeat that changes none of it is no news. */
+function nodeSchedulingChanged(a: StoredObject, b: StoredObject): boolean {
+  return (
+    a.status?.phase !== b.status?.phase ||
+    !sameJsonText(a.spec, b.spec) ||
+    !sameJsonText(a.metadata.labels, b.metadata.labels) ||
+    !sameJsonText(readyCondition(a), readyCondition(b)) ||
+    nodeLinkChanged(a, b)
+  );
+}
+
+function nodeLinkChanged(a: StoredObject, b: StoredObject): boolean {
+  return (
+    a.status?.phase !== b.status?.phase ||
+    a.status?.measured?.uplinkMbps !== b.status?.measured?.uplinkMbps ||
+    a.status?.measured?.rttMs !== b.status?.measured?.rttMs ||
+    !sameJsonText(a.spec?.network, b.spec?.network)
+  );
+}
+
+function readyCondition(n: StoredObject): string | undefined {
+  return n.status?.conditions?.find((c: { type: string }) => c.type === "Ready")?.status;
+}
+
+/** Equality of two JSON values as written (both come from the same writer's objects or the same JSONB). */
+function sameJsonText(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
