@@ -16,7 +16,7 @@ export async function preemptFor(
   snapshot: Snapshot,
   workload: StoredObject,
   model: StoredObject | undefined,
-  tasks: readonly StoredObject[],
+  tasks: ReadonlyMap<string, StoredObject>,
   now: Date,
 ): Promise<number> {
   const priority: number = workload.spec.priority ?? 0;
@@ -34,8 +34,7 @@ export async function preemptFor(
     tolerations: workload.spec.tolerations ?? [],
   });
   if (result.status !== "Victims") return 0;
-  const byUid = new Map(tasks.map((t) => [t.metadata.uid, t]));
-  const victims = result.victims.map((v) => (v.uid ? byUid.get(v.uid) : undefined)).filter((t): t is StoredObject => t !== undefined);
+  const victims = result.victims.map((v) => (v.uid ? tasks.get(v.uid) : undefined)).filter((t): t is StoredObject => t !== undefined);
   if (!victims.length) return 0;
   const ts = now.toISOString();
   const who = `${workload.kind} ${workload.metadata.namespace}/${workload.metadata.name} (priority ${priority})`;

@@ -1,17 +1,6 @@
 import { kindInfo, type KindInfo } from "@eiaas/api";
 import { bindTasks, ClusterCache, type BindGroup, type EventInput, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
-import {
-  buildSnapshot,
-  orderQueue,
-  planInference,
-  planTraining,
-  predictClientLatency,
-  type EdgeNodeLike,
-  type PlannedTask,
-  type Snapshot,
-  type TaskLike,
-  type TenantLike,
-} from "@eiaas/scheduling";
+import { orderQueue, planInference, planTraining, predictClientLatency, taskInit, type PlannedTask, type Snapshot, type TaskLike } from "@eiaas/scheduling";
 import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
 import { PLAN_SIZE_LABEL, taskFromPlan } from "./task-factory.js";
@@ -19,6 +8,7 @@ import { StatusBatch } from "./status-batch.js";
 import { publishUsage } from "./usage-status.js";
 import { tracePlan } from "./plan-telemetry.js";
 import { preemptFor } from "./preemption.js";
+import { LiveSnapshot } from "./live-snapshot.js";
 import { isTerminal, phaseOf, sameJson, setCondition, splitByRevision } from "./workload-status.js";
 
 const ISVC = kindInfo("InferenceService");
@@ -76,6 +66,8 @@ export class WorkloadController {
   private statusBatch?: StatusBatch;
   private lastUsage = Number.NEGATIVE_INFINITY;
   readonly cache: ClusterCache;
+  /** The scheduling snapshot, kept up to date from the cache's deltas. */
+  private readonly live = new LiveSnapshot();
 
   constructor(
     private readonly deps: { pool: pg.Pool; store: ObjectStore; events: EventRecorder; logger: Logger },
@@ -105,61 +97,71 @@ export class WorkloadController {
     }
     const changed = (w: Workload) => delta.relisted || delta.workloads.has(w.obj.metadata.uid);
     const modelOf = (w: Workload) => cache.models.get(`${w.obj.metadata.namespace}/${w.obj.spec.model}`);
-    const nodes = [...cache.nodes.values()];
-    const tenants = [...cache.tenants.values()];
-    const active: StoredObject[] = [];
-    for (const t of cache.tasks.values()) if (!isTerminal(t)) active.push(t);
-    const snapshotOf = (tasks: StoredObject[]) =>
-      buildSnapshot({ nodes: nodes as unknown as EdgeNodeLike[], tenants: tenants as unknown as TenantLike[], tasks: tasks as unknown as TaskLike[] });
-
-    let relink = new Set<string>();
-    if (delta.linksChanged) {
-      const fingerprint = linkFingerprint(nodes);
-      if (fingerprint !== this.linkFingerprint) relink = this.servicesToReplan(workloads, cache.models, active, snapshotOf);
-      this.linkFingerprint = fingerprint;
-    }
-    // A waiting workload is tried again only when it changed or room may have appeared.
-    const candidates = workloads.filter((w) => ((changed(w) || delta.roomChanged) && this.needsPlan(w)) || relink.has(w.obj.metadata.uid));
-    const shared = candidates.length ? snapshotOf(active) : undefined;
-    const pending = shared
-      ? orderQueue(
-          shared,
-          candidates.map((w) => ({ w, namespace: w.obj.metadata.namespace!, name: w.obj.metadata.name, kind: w.kind.kind, priority: w.obj.spec.priority ?? 0, createdAt: w.obj.metadata.creationTimestamp })),
-        ).map((item) => item.w)
-      : [];
-
+    const snapshot = this.live.update(cache, delta);
+    // Everything this cycle reserves is tentative: rolled back at the end, the bound part comes
+    // back through the log as tasks.
+    const base = snapshot.mark();
     const decisions: Decision[] = [];
-    for (const w of pending) {
-      stats.planned++;
-      // A workload with tasks already placed plans as if they were gone (their resources come back
-      // to it); the binder still counts them until they stop, so a roll-over needs room for both.
-      const own = new Set(w.tasks.map((t) => t.metadata.uid));
-      const snapshot = w.tasks.some((t) => !isTerminal(t))
-        ? snapshotOf(active.filter((t) => !own.has(t.metadata.uid)))
-        : shared!;
-      decisions.push(tracePlan(this, w.obj, () => this.plan(w, snapshot, modelOf(w), now)));
-    }
+    let outcomes: Awaited<ReturnType<typeof bindTasks>> = [];
+    try {
+      let relink = new Set<string>();
+      if (delta.linksChanged) {
+        const fingerprint = linkFingerprint(cache.nodes.values());
+        if (fingerprint !== this.linkFingerprint) relink = this.servicesToReplan(workloads, cache.models, snapshot);
+        this.linkFingerprint = fingerprint;
+      }
+      // A waiting workload is tried again only when it changed or room may have appeared.
+      const candidates = workloads.filter((w) => ((changed(w) || delta.roomChanged) && this.needsPlan(w)) || relink.has(w.obj.metadata.uid));
+      const pending = orderQueue(
+        snapshot,
+        candidates.map((w) => ({ w, namespace: w.obj.metadata.namespace!, name: w.obj.metadata.name, kind: w.kind.kind, priority: w.obj.spec.priority ?? 0, createdAt: w.obj.metadata.creationTimestamp })),
+      ).map((item) => item.w);
 
-    const groups = decisions.flatMap((d) => (d.group ? [d.group] : []));
-    const outcomes = groups.length ? await bindTasks(this.deps.pool, groups) : [];
+      for (const w of pending) {
+        stats.planned++;
+        const own = w.tasks.flatMap((t) => {
+          const placed = isTerminal(t) ? undefined : this.live.placedTask(t.metadata.uid);
+          return placed ? [placed] : [];
+        });
+        if (!own.length) {
+          decisions.push(tracePlan(this, w.obj, () => this.plan(w, snapshot, modelOf(w), now)));
+          continue;
+        }
+        // A workload with tasks already placed plans as if they were gone (their resources come
+        // back to it); the binder still counts them until they stop, so a roll-over needs room for
+        // both: the new plan is reserved on top of the old tasks for the workloads after it.
+        const m = snapshot.mark();
+        for (const t of own) snapshot.release(t);
+        const d = tracePlan(this, w.obj, () => this.plan(w, snapshot, modelOf(w), now));
+        snapshot.rollback(m);
+        for (const t of d.group?.tasks ?? []) snapshot.reserve(taskInit(t as unknown as TaskLike));
+        decisions.push(d);
+      }
+
+      const groups = decisions.flatMap((d) => (d.group ? [d.group] : []));
+      outcomes = groups.length ? await bindTasks(this.deps.pool, groups) : [];
+      const outcomeById = new Map(outcomes.map((o) => [o.id, o]));
+      const scheduled: EventInput[] = [];
+      for (const d of decisions) {
+        const o = d.group ? outcomeById.get(d.group.id) : undefined;
+        if (o?.bound) {
+          stats.bound += o.tasks.length;
+          scheduled.push({ involved: involved(d.w), type: "Normal", reason: "Scheduled", message: d.group!.owner!.object.status.conditions.find((c: any) => c.type === "Scheduled")?.message ?? "scheduled" });
+          continue;
+        }
+        const failure = d.failure ?? { reason: "Unschedulable", message: o && !o.bound ? o.reason : "not bound" };
+        stats.unschedulable++;
+        if (failure.reason === "Unschedulable" && /resources|load|insufficient/i.test(failure.message)) {
+          stats.preempted += await preemptFor({ pool: this.deps.pool, events: this.deps.events }, snapshot, d.w.obj, modelOf(d.w), cache.tasks, now);
+        }
+        stats.statusWrites += await this.markUnschedulable(d.w, failure, now);
+      }
+
+      await this.deps.events.recordMany(scheduled, now);
+    } finally {
+      snapshot.rollback(base);
+    }
     const outcomeById = new Map(outcomes.map((o) => [o.id, o]));
-    const scheduled: EventInput[] = [];
-    for (const d of decisions) {
-      const o = d.group ? outcomeById.get(d.group.id) : undefined;
-      if (o?.bound) {
-        stats.bound += o.tasks.length;
-        scheduled.push({ involved: involved(d.w), type: "Normal", reason: "Scheduled", message: d.group!.owner!.object.status.conditions.find((c: any) => c.type === "Scheduled")?.message ?? "scheduled" });
-        continue;
-      }
-      const failure = d.failure ?? { reason: "Unschedulable", message: o && !o.bound ? o.reason : "not bound" };
-      stats.unschedulable++;
-      if (failure.reason === "Unschedulable" && /resources|load|insufficient/i.test(failure.message)) {
-        stats.preempted += await preemptFor({ pool: this.deps.pool, events: this.deps.events }, shared!, d.w.obj, modelOf(d.w), active, now);
-      }
-      stats.statusWrites += await this.markUnschedulable(d.w, failure, now);
-    }
-
-    await this.deps.events.recordMany(scheduled, now);
 
     // Fold task phases into the changed workloads' status (written together); skip what the binds
     // just changed (their next fold sees the bind's own log entries).
@@ -176,9 +178,9 @@ export class WorkloadController {
     } finally {
       this.statusBatch = undefined;
     }
-    if (delta.relisted || now.getTime() - this.lastUsage >= (this.options.usageMs ?? 2_000)) {
+    if (now.getTime() - this.lastUsage >= (this.options.usageMs ?? 2_000)) {
       this.lastUsage = now.getTime();
-      stats.statusWrites += await publishUsage(this.deps.pool, { resourceVersion: cache.resourceVersion.toString(), nodes, tenants, tasks: [...cache.tasks.values()] });
+      stats.statusWrites += await publishUsage(this.deps.pool, cache, snapshot);
     }
     return stats;
   }
@@ -187,24 +189,23 @@ export class WorkloadController {
    * Running services whose measured links changed enough (DESIGN §5 Re-planning): a client's plan
    * now misses the SLO, or a fresh plan is at least 20% faster for some client.
    */
-  private servicesToReplan(
-    workloads: readonly Workload[],
-    models: ReadonlyMap<string, StoredObject>,
-    active: StoredObject[],
-    snapshotOf: (tasks: StoredObject[]) => Snapshot,
-  ): Set<string> {
+  private servicesToReplan(workloads: readonly Workload[], models: ReadonlyMap<string, StoredObject>, snapshot: Snapshot): Set<string> {
     const out = new Set<string>();
     const running = workloads.filter((w) => w.kind === ISVC && w.obj.status?.phase === "Running" && w.obj.status?.plan?.clients?.length);
-    if (!running.length) return out;
-    const current = snapshotOf(active);
     for (const w of running) {
       const model = models.get(`${w.obj.metadata.namespace}/${w.obj.spec.model}`)?.spec;
       if (!model) continue;
       const slo: number | undefined = w.obj.spec.slo?.latencyMs;
       const clients: any[] = w.obj.status.plan.clients;
-      const now = new Map(clients.map((c) => [c.client, predictClientLatency(current, model, c) ?? Infinity]));
-      const own = new Set(w.tasks.map((t) => t.metadata.uid));
-      const fresh = planInference(snapshotOf(active.filter((t) => !own.has(t.metadata.uid))), { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec }, model, { reserve: false });
+      const now = new Map(clients.map((c) => [c.client, predictClientLatency(snapshot, model, c) ?? Infinity]));
+      // A fresh plan as if the service's own tasks were gone.
+      const m = snapshot.mark();
+      for (const t of w.tasks) {
+        const placed = isTerminal(t) ? undefined : this.live.placedTask(t.metadata.uid);
+        if (placed) snapshot.release(placed);
+      }
+      const fresh = planInference(snapshot, { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec }, model, { reserve: false });
+      snapshot.rollback(m);
       if (fresh.status !== "Scheduled") continue;
       const changed = fresh.clients.some((f) => {
         const c = clients.find((x) => x.client === f.client);
@@ -364,8 +365,8 @@ export class WorkloadController {
 }
 
 /** What the planner reads of every node's link (spec, overridden by measured uplink/RTT). */
-function linkFingerprint(nodes: readonly StoredObject[]): string {
-  return nodes
+function linkFingerprint(nodes: Iterable<StoredObject>): string {
+  return [...nodes]
     .map((n) => `${n.metadata.name}:${n.status?.measured?.uplinkMbps ?? n.spec.network?.uplinkMbps ?? 0}/${n.status?.measured?.rttMs ?? n.spec.network?.rttMs ?? 0}/${n.status?.phase ?? ""}`)
     .join(",");
 }

@@ -33,6 +33,10 @@ export interface CacheDelta {
   roomChanged: boolean;
   /** A node's links or readiness changed (what re-planning of running services looks at). */
   linksChanged: boolean;
+  /** A node or tenant changed in what the planner reads of it (not tasks): snapshots must be rebuilt. */
+  fleetChanged: boolean;
+  /** Tasks that changed, by uid: their state now, or undefined once deleted. */
+  tasks: Map<string, StoredObject | undefined>;
   /** Log entries applied. */
   applied: number;
 }
@@ -91,7 +95,7 @@ export class ClusterCache {
   /** Brings the cache up to date with Postgres; `nowMs` decides whether the re-list period is up. */
   async sync(nowMs: number): Promise<CacheDelta> {
     if (this.stale || nowMs - this.relistedAt >= (this.options.relistMs ?? 30_000)) return this.relist(nowMs);
-    const delta: CacheDelta = { relisted: false, workloads: new Set(), roomChanged: false, linksChanged: false, applied: 0 };
+    const delta: CacheDelta = { relisted: false, workloads: new Set(), roomChanged: false, linksChanged: false, fleetChanged: false, tasks: new Map(), applied: 0 };
     const page = this.options.pageSize ?? 10_000;
     for (;;) {
       const [compaction, log] = await Promise.all([
@@ -126,7 +130,7 @@ export class ClusterCache {
       this.resourceVersion = BigInt(rv.rows[0]?.value ?? "0");
       this.relistedAt = nowMs;
       this.stale = false;
-      return { relisted: true, workloads: new Set(this.workloads.keys()), roomChanged: true, linksChanged: true, applied: 0 };
+      return { relisted: true, workloads: new Set(this.workloads.keys()), roomChanged: true, linksChanged: true, fleetChanged: true, tasks: new Map(this.tasks), applied: 0 };
     } catch (err) {
       await client.query("ROLLBACK").catch(() => undefined);
       throw err;
@@ -141,13 +145,13 @@ export class ClusterCache {
     switch (row.kind) {
       case NODE.kind: {
         const prev = this.nodes.get(obj.metadata.name);
-        if (deleted || !prev || nodeSchedulingChanged(prev, obj)) delta.roomChanged = true;
+        if (deleted || !prev || nodeSchedulingChanged(prev, obj)) delta.roomChanged = delta.fleetChanged = true;
         if (deleted || !prev || nodeLinkChanged(prev, obj)) delta.linksChanged = true;
         break;
       }
       case TENANT.kind: {
         const prev = this.tenants.get(obj.metadata.name);
-        if (deleted || !prev || !sameJsonText(prev.spec, obj.spec)) delta.roomChanged = true;
+        if (deleted || !prev || !sameJsonText(prev.spec, obj.spec)) delta.roomChanged = delta.fleetChanged = true;
         break;
       }
       case MODEL.kind:
@@ -162,6 +166,7 @@ export class ClusterCache {
         if (owner) delta.workloads.add(owner);
         const phase = obj.status?.phase;
         if (deleted || phase === "Succeeded" || phase === "Failed") delta.roomChanged = true;
+        delta.tasks.set(obj.metadata.uid, deleted ? undefined : obj);
         break;
       }
     }

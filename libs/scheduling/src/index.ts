@@ -9,6 +9,7 @@ export type { ResourceVector, SnapshotNode, SnapshotTask, SnapshotTenant, Tenant
 export { Snapshot, type NodeInit, type SnapshotInit, type TaskInit, type TenantInit } from "./snapshot/snapshot.js";
 export {
   buildSnapshot,
+  taskInit,
   isReady,
   LOAD_ANNOTATION,
   PRIORITY_ANNOTATION,

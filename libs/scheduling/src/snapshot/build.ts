@@ -78,18 +78,7 @@ export function buildSnapshot(input: BuildSnapshotInput): Snapshot {
     const r = t.spec.resources;
     const node = t.spec.nodeName;
     if (node !== undefined && nodeNames.has(node)) {
-      tasks.push({
-        name: t.metadata.name,
-        namespace: ns,
-        node,
-        role: t.spec.role,
-        priority: numberAnnotation(t.metadata.annotations, PRIORITY_ANNOTATION),
-        createdAt: parseTime(t.metadata.creationTimestamp),
-        resources: r,
-        load: numberAnnotation(t.metadata.annotations, LOAD_ANNOTATION),
-        uid: t.metadata.uid,
-        owner: ownerOf(t.metadata),
-      });
+      tasks.push(taskInit(t));
     } else {
       // Not on a known node, yet still counted against the tenant's quota (as Kubernetes counts
       // pods in ResourceQuota whether or not they are scheduled).
@@ -107,6 +96,22 @@ export function buildSnapshot(input: BuildSnapshotInput): Snapshot {
     else tenants.push({ name: ns, usage });
   }
   return new Snapshot({ nodes, tenants, tasks });
+}
+
+/** What the snapshot records of a bound task (its node by name). */
+export function taskInit(t: TaskLike): TaskInit & { node: string } {
+  return {
+    name: t.metadata.name,
+    namespace: t.metadata.namespace ?? "default",
+    node: t.spec.nodeName ?? "",
+    role: t.spec.role,
+    priority: numberAnnotation(t.metadata.annotations, PRIORITY_ANNOTATION),
+    createdAt: parseTime(t.metadata.creationTimestamp),
+    resources: t.spec.resources,
+    load: numberAnnotation(t.metadata.annotations, LOAD_ANNOTATION),
+    uid: t.metadata.uid,
+    owner: ownerOf(t.metadata),
+  };
 }
 
 function nodeInit(n: EdgeNodeLike, useStatusAllocation: boolean): NodeInit {

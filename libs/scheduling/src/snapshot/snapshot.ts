@@ -165,6 +165,14 @@ export class Snapshot {
     for (const list of this.tasksByNode) yield* list;
   }
 
+  /**
+   * Makes the current state the base: forgets the change log, so no `rollback` goes below it. For
+   * a snapshot kept across cycles and brought up to date with reserve/release as tasks come and go.
+   */
+  commit(): void {
+    this.undoLog.length = 0;
+  }
+
   /** A position in the change log; pass it to `rollback` to undo everything reserved since. */
   mark(): number {
     return this.undoLog.length;
