@@ -31,6 +31,7 @@ import { createApiApp, type ApiAppDeps } from "./app.js";
 import type { ApiServerEnv } from "./config.js";
 import { NamespaceController } from "./namespace-controller.js";
 import { ensureServingCertificate, loadTlsFromFiles, type ServingCertificate } from "./tls.js";
+import { ScheduleHints } from "./schedule-hints.js";
 
 export interface RunningApiServer {
   url: string;
@@ -97,6 +98,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
   const queue: QueueBackend = env.REDIS_URL
     ? createRedisQueueBackend({ url: env.REDIS_URL, onError: (err) => logger.debug({ err: err.message }, "queue") })
     : createPostgresQueueBackend({ connectionString: db.url, onError: (err) => logger.debug({ err: err.message }, "queue") });
+  const hints = new ScheduleHints(queue, logger);
   const leases: LeaseStore = redis ? createRedisLeaseStore(redis) : createPostgresLeaseStore(database.pool);
   const redisUrl = env.REDIS_URL ? new URL(env.REDIS_URL) : undefined;
   const queueCredentials = redis && redisUrl
@@ -132,8 +134,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
       if (kind.kind === "Tenant" && type !== "create") void namespaces.kick();
       if (kind.kind === "InferenceService" || kind.kind === "TrainingJob") {
         // A hint for the scheduler; its periodic re-read covers a lost one.
-        const item = { kind: kind.kind, namespace: obj.metadata.namespace!, name: obj.metadata.name, uid: obj.metadata.uid, reason: type };
-        queue.enqueueSchedule([item]).catch((err) => logger.debug({ err: (err as Error).message }, "schedule hint not enqueued"));
+        hints.add({ kind: kind.kind, namespace: obj.metadata.namespace!, name: obj.metadata.name, uid: obj.metadata.uid, reason: type });
       }
       options.app?.onWrite?.(kind, obj, type);
     },
@@ -164,6 +165,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
         setTimeout(() => server.closeAllConnections(), 2_000).unref();
       });
       await feed.close();
+      await hints.flush();
       await queue.close({ force: true }).catch(() => undefined);
       await leases.close().catch(() => undefined);
       redis?.disconnect();

@@ -119,6 +119,18 @@ export class ChangeFeed {
       do {
         this.again = false;
         try {
+          if (this.listeners.size === 0) {
+            // Nobody is watching: move the cursor to the newest committed version without reading
+            // the entries (a watcher that subscribes later reads its start from the log itself).
+            // Versions follow commit order, so everything up to the committed counter is in the log.
+            const top = await this.pool.query<{ value: string }>(`SELECT value::text AS value FROM resource_version_counter WHERE id = 1`);
+            if (this.listeners.size === 0) {
+              const v = BigInt(top.rows[0]?.value ?? "0");
+              if (v > this.cursor) this.cursor = v;
+              break;
+            }
+            // Someone subscribed meanwhile: deliver from the cursor as usual.
+          }
           const r = await this.pool.query<Row>(
             `SELECT resource_version::text, kind, namespace, name, type, object FROM watch_events
              WHERE resource_version > $1 ORDER BY resource_version LIMIT 5000`,

@@ -147,4 +147,21 @@ describe("ChangeFeed", () => {
     await expect(feed.backlog(start, "Model", feed.resourceVersion)).rejects.toMatchObject({ reason: "Gone" });
     await feed.close();
   });
+
+  it("skips reading the log while nobody listens, and a later watcher misses nothing", async () => {
+    const feed = new ChangeFeed({ databaseUrl: db.url, pollIntervalMs: 20 });
+    await feed.start();
+    await store.create(MODEL, model("idle-1"));
+    await store.create(MODEL, model("idle-2"));
+    const top = BigInt(await store.currentResourceVersion());
+    await expect.poll(() => feed.resourceVersion, { timeout: 5_000 }).toBe(top);
+    // A watcher subscribes and starts from a version before the idle stretch (a resume).
+    const seen: WatchEventRecord[] = [];
+    feed.subscribe((events) => seen.push(...events));
+    const backlog = await feed.backlog(top - 2n, "Model", feed.resourceVersion);
+    expect(backlog.map((e) => e.name)).toEqual(["idle-1", "idle-2"]);
+    await store.create(MODEL, model("live"));
+    await expect.poll(() => seen.map((e) => e.name), { timeout: 5_000 }).toEqual(["live"]);
+    await feed.close();
+  });
 });
