@@ -4,10 +4,11 @@
  * starts, beside the raw limits of those same two services measured in the same run.
  *
  *  1. bound+enqueued tasks/s: workloads are inserted Pending straight into Postgres, then the
- *     scheduler's own code runs back to back — WorkloadController.cycle (read the cluster, plan,
- *     bind every plan in one transaction, fold status) and Dispatcher.dispatchScheduled (BullMQ
- *     addBulk per node queue, tasks marked Dispatched) — until every task is Dispatched. The rate
- *     is tasks / wall time of those calls, in this process (no API, no agents).
+ *     scheduler's own code runs back to back — WorkloadController.cycle (bring the cluster cache
+ *     up to date, plan, bind every plan in one transaction with its tasks committed Dispatched,
+ *     fold status) and Dispatcher.enqueueBound (BullMQ addBulk across the node queues) — until a
+ *     cycle finds nothing to plan. The rate is tasks / wall time of those calls, in this process
+ *     (no API, no agents).
  *  2. create→Running at a fixed arrival rate: the API server and the scheduler run as their own
  *     processes (`apps/api-server/src/main.ts` over HTTPS, `apps/scheduler/src/main.ts`, both on
  *     Redis); this process POSTs InferenceServices through the API at a fixed rate (≈ 500 tasks/s)
@@ -233,7 +234,7 @@ async function bindStage(size: number, mix: Mix): Promise<BindResult> {
     const c0 = performance.now();
     const stats = await scheduler.workloads.cycle();
     const c1 = performance.now();
-    const dispatched = await scheduler.dispatcher.dispatchScheduled();
+    const dispatched = await scheduler.dispatcher.enqueueBound(stats.boundTasks);
     const c2 = performance.now();
     cycles++;
     cycleMs += c1 - c0;

@@ -12,7 +12,7 @@ import { createDatabase, ObjectStore, type Database } from "@eiaas/db";
 import { createPostgresLeaseStore, createRedisQueueBackend, type QueueBackend } from "@eiaas/queue";
 import { createLogger } from "@eiaas/telemetry";
 import { startRedis, type RunningRedis } from "@eiaas/testing";
-import { bindingViolations, cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./e2e-test-harness.js";
+import { bindingViolations, cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
 import { Scheduler } from "./scheduler.js";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
@@ -180,8 +180,8 @@ describe("scheduler crashes and races", () => {
     const errors: Error[] = [];
     const cycle = async (s: Scheduler) => {
       try {
-        await s.workloads.cycle();
-        await s.dispatcher.dispatchScheduled();
+        const stats = await s.workloads.cycle();
+        await s.dispatcher.enqueueBound(stats.boundTasks);
       } catch (err) {
         errors.push(err as Error);
       }

@@ -61,12 +61,23 @@ async function enqueueTraced(queue: QueueBackend, tasks: StoredObject[]): Promis
 }
 
 /**
- * Moves bound tasks onto their nodes' queues: Scheduled → enqueue (idempotent job ids) →
- * Dispatched. Level-triggered: `repair` re-enqueues every Dispatched task with the same job id,
- * which is a no-op while the job exists and rebuilds it after Redis lost it.
+ * Puts bound tasks on their nodes' queues. The binder commits a plan's tasks already Dispatched, so
+ * `enqueueBound` is one batched enqueue with no second write per task; the commit comes first, so
+ * an agent never sees a job whose task is not in Postgres yet. Level-triggered: `repair` re-enqueues
+ * every Dispatched task with the same job id (`<uid>.<attempt>`), a no-op while the job exists, the
+ * rebuild after Redis lost it or after the scheduler died between commit and enqueue.
+ * `dispatchScheduled` moves tasks some other writer left Scheduled.
  */
 export class Dispatcher {
   constructor(private readonly deps: { pool: pg.Pool; queue: QueueBackend; logger: Logger }) {}
+
+  /** Enqueues tasks the binder just committed as Dispatched. */
+  async enqueueBound(tasks: readonly StoredObject[]): Promise<number> {
+    if (tasks.length === 0) return 0;
+    await enqueueTraced(this.deps.queue, [...tasks]);
+    dispatchedTasks.inc(tasks.length);
+    return tasks.length;
+  }
 
   async dispatchScheduled(): Promise<number> {
     const r = await this.deps.pool.query<ObjectRow>(`SELECT * FROM tasks WHERE phase = 'Scheduled' AND node_name <> '' ORDER BY creation_timestamp LIMIT ${BATCH}`);

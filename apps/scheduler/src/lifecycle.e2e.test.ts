@@ -4,13 +4,12 @@
 // the taint. Real Postgres, Redis, API, scheduler and node agents.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TAINT_UNREACHABLE } from "@eiaas/api";
-import { testRedisUrl } from "@eiaas/testing";
-import { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./e2e-test-harness.js";
+import { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
 
 let cp: ControlPlane;
 
 beforeAll(async () => {
-  cp = await startControlPlane({ redisUrl: testRedisUrl(), scheduler: { resyncMs: 200, gracePeriodMs: 1_500, evictionMs: 1_000 } });
+  cp = await startControlPlane({ scheduler: { resyncMs: 200, gracePeriodMs: 1_500, evictionMs: 1_000 } });
   await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
   await cp.apply("/namespaces/acme/models", MODEL);
   await cp.startAgent("cloud-1", cloudSpec());

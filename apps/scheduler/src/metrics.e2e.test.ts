@@ -3,8 +3,7 @@
 // scheduler, node agents, Postgres and Redis.
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testRedisUrl } from "@eiaas/testing";
-import { deviceSpec, edgeSpec, cloudSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./e2e-test-harness.js";
+import { deviceSpec, edgeSpec, cloudSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
 
 let cp: ControlPlane;
 
@@ -29,7 +28,7 @@ function value(text: string, name: string, labels: Record<string, string> = {}):
 }
 
 beforeAll(async () => {
-  cp = await startControlPlane({ redisUrl: testRedisUrl() });
+  cp = await startControlPlane();
   await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" }, spec: { quota: { cpu: 10_000, memoryMiB: 8_192, tasks: 20 } } });
   await cp.apply("/namespaces/acme/models", MODEL);
   await cp.startAgent("cloud-1", cloudSpec());

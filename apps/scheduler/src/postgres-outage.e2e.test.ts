@@ -9,8 +9,7 @@ import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
 import { applyMigrations, ensureDatabase, freePort, startEmbeddedPostgres, type RunningPostgres } from "@eiaas/db";
-import { testRedisUrl } from "@eiaas/testing";
-import { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./e2e-test-harness.js";
+import { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
 
 let dataDir: string;
 let port: number;
@@ -29,7 +28,7 @@ beforeAll(async () => {
   await ensureDatabase(pg.url("postgres"), "eiaas");
   await applyMigrations(pg.url("eiaas"));
   const database = { url: pg.url("eiaas"), reset: async () => undefined, drop: async () => undefined };
-  cp = await startControlPlane({ redisUrl: testRedisUrl(), api: { database }, scheduler: { resyncMs: 200 } });
+  cp = await startControlPlane({ api: { database }, scheduler: { resyncMs: 200 } });
   await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
   await cp.apply("/namespaces/acme/models", MODEL);
   await cp.startAgent("cloud-1", cloudSpec());

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startE2E, V, type E2E } from "./testing/e2e-harness.js";
+import { startControlPlane, V, type ControlPlane } from "./testing/e2e-harness.js";
 
-let e: E2E;
+let cp: ControlPlane;
 
 const service = (name: string, priority: number) => ({
   apiVersion: V,
@@ -11,40 +11,40 @@ const service = (name: string, priority: number) => ({
 });
 
 beforeAll(async () => {
-  e = await startE2E();
-  await e.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
-  await e.startAgent("edge-1", { tier: "edge", capacity: { cpu: 1000, memoryMiB: 4096 }, compute: { gflops: 1000 } });
-  await e.startAgent("dev-1", { tier: "device", parent: "edge-1", capacity: { cpu: 1000, memoryMiB: 1024 }, compute: { gflops: 10 }, network: { uplinkMbps: 100, downlinkMbps: 100, rttMs: 1 } }, { tier: "device" });
-  await e.apply("/namespaces/acme/models", {
+  cp = await startControlPlane({ deferSchedulerStart: true });
+  await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
+  await cp.startProtocolAgent("edge-1", { tier: "edge", capacity: { cpu: 1000, memoryMiB: 4096 }, compute: { gflops: 1000 } });
+  await cp.startProtocolAgent("dev-1", { tier: "device", parent: "edge-1", capacity: { cpu: 1000, memoryMiB: 1024 }, compute: { gflops: 10 }, network: { uplinkMbps: 100, downlinkMbps: 100, rttMs: 1 } }, { tier: "device" });
+  await cp.apply("/namespaces/acme/models", {
     apiVersion: V,
     kind: "Model",
     metadata: { name: "m" },
     spec: { inputBytes: 1000, accuracy: 0.7, layers: [{ name: "l1", flops: 1e6, outputBytes: 100, memoryMiB: 10 }] },
   });
-  e.scheduler.start();
+  cp.scheduler!.start();
 });
-afterAll(() => e.close());
+afterAll(() => cp.close());
 
 describe("preemption", () => {
   it("a higher-priority service that fits nowhere evicts a lower-priority one on one node", async () => {
-    await e.apply("/namespaces/acme/inferenceservices", service("low", 0));
-    await expect.poll(async () => (await e.get("/namespaces/acme/inferenceservices/low")).status.phase, { timeout: 15_000 }).toBe("Running");
-    await e.apply("/namespaces/acme/inferenceservices", service("high", 10));
-    await expect.poll(async () => (await e.get("/namespaces/acme/inferenceservices/high")).status.phase, { timeout: 15_000 }).toBe("Running");
-    const low = await e.get("/namespaces/acme/inferenceservices/low");
+    await cp.apply("/namespaces/acme/inferenceservices", service("low", 0));
+    await expect.poll(async () => (await cp.get("/namespaces/acme/inferenceservices/low")).status.phase, { timeout: 15_000 }).toBe("Running");
+    await cp.apply("/namespaces/acme/inferenceservices", service("high", 10));
+    await expect.poll(async () => (await cp.get("/namespaces/acme/inferenceservices/high")).status.phase, { timeout: 15_000 }).toBe("Running");
+    const low = await cp.get("/namespaces/acme/inferenceservices/low");
     expect(low.status.phase).toBe("Pending");
     expect(low.status.conditions).toContainEqual(expect.objectContaining({ type: "Scheduled", status: "False" }));
-    const events = (await e.get("/namespaces/acme/events")).items;
+    const events = (await cp.get("/namespaces/acme/events")).items;
     expect(events).toContainEqual(expect.objectContaining({ reason: "Preempted", involvedObject: expect.objectContaining({ name: "low" }) }));
     expect(events).toContainEqual(expect.objectContaining({ reason: "Preempting", involvedObject: expect.objectContaining({ name: "high" }) }));
-    const preempted = (await e.get("/namespaces/acme/tasks")).items.filter((t: any) => t.status.reason === "Preempted");
+    const preempted = (await cp.get("/namespaces/acme/tasks")).items.filter((t: any) => t.status.reason === "Preempted");
     expect(preempted.length).toBeGreaterThan(0);
   });
 
   it("never preempts for an equal or lower priority", async () => {
-    await e.apply("/namespaces/acme/inferenceservices", service("peer", 10));
+    await cp.apply("/namespaces/acme/inferenceservices", service("peer", 10));
     await new Promise((r) => setTimeout(r, 2000));
-    expect((await e.get("/namespaces/acme/inferenceservices/peer")).status.phase).toBe("Pending");
-    expect((await e.get("/namespaces/acme/inferenceservices/high")).status.phase).toBe("Running");
+    expect((await cp.get("/namespaces/acme/inferenceservices/peer")).status.phase).toBe("Pending");
+    expect((await cp.get("/namespaces/acme/inferenceservices/high")).status.phase).toBe("Running");
   });
 });

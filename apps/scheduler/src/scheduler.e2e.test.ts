@@ -1,48 +1,29 @@
 // The scheduler against real Postgres and Redis: API → plan → bind → BullMQ dispatch → agents
-// (queue consumers reporting through the API, as apps/agent does) → workload status.
+// (protocol-level: queue consumers reporting through the API, as apps/agent does) → workload status.
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
-import { startE2E, V, type E2E } from "./testing/e2e-harness.js";
+import { cloudSpec, deviceSpec, edgeSpec, MODEL, startControlPlane, V, type ControlPlane } from "./testing/e2e-harness.js";
 
-let e: E2E;
-let api: E2E["api"];
-const admin = () => e.admin();
-const apply = (path: string, obj: object) => e.apply(path, obj);
-const startAgent = (node: string, spec: Record<string, unknown>, labels?: Record<string, string>) => e.startAgent(node, spec, labels);
+let cp: ControlPlane;
+let api: ControlPlane["api"];
+const admin = () => cp.admin();
+const apply = (path: string, obj: object) => cp.apply(path, obj);
 
 beforeAll(async () => {
-  e = await startE2E();
-  api = e.api;
+  cp = await startControlPlane({ deferSchedulerStart: true });
+  api = cp.api;
   await apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
-  await startAgent("cloud-1", { tier: "cloud", hardware: "a100", capacity: { cpu: 32000, memoryMiB: 65536, gpu: 1 }, compute: { gflops: 5000 } });
-  await startAgent("edge-1", { tier: "edge", parent: "cloud-1", hardware: "k40", capacity: { cpu: 8000, memoryMiB: 16384 }, compute: { gflops: 1000 }, network: { uplinkMbps: 100, downlinkMbps: 100, rttMs: 10 } });
-  for (const d of ["dev-1", "dev-2"]) {
-    await startAgent(d, { tier: "device", parent: "edge-1", hardware: "tk1", capacity: { cpu: 4000, memoryMiB: 2048 }, compute: { gflops: 20 }, power: { computeW: 5, transmitW: 1 }, network: { uplinkMbps: 40, downlinkMbps: 40, rttMs: 2 } }, { tier: "device", data: "yes" });
-  }
-  await apply("/namespaces/acme/models", {
-    apiVersion: V,
-    kind: "Model",
-    metadata: { name: "m" },
-    spec: {
-      inputBytes: 600000,
-      accuracy: 0.8,
-      capabilities: ["classify"],
-      layers: [
-        { name: "l1", flops: 4e8, outputBytes: 800000, memoryMiB: 1 },
-        { name: "l2", flops: 1e8, outputBytes: 200000, memoryMiB: 1 },
-        { name: "l3", flops: 6e8, outputBytes: 400000, memoryMiB: 1 },
-        { name: "l4", flops: 5e7, outputBytes: 50000, memoryMiB: 1 },
-        { name: "l5", flops: 2.5e8, outputBytes: 4000, memoryMiB: 1 },
-      ],
-    },
-  });
-  e.scheduler.start();
+  await cp.startProtocolAgent("cloud-1", cloudSpec());
+  await cp.startProtocolAgent("edge-1", edgeSpec("cloud-1"));
+  for (const d of ["dev-1", "dev-2"]) await cp.startProtocolAgent(d, deviceSpec("edge-1"), { tier: "device", data: "yes" });
+  await apply("/namespaces/acme/models", { ...MODEL, spec: { ...MODEL.spec, capabilities: ["classify"] } });
+  cp.scheduler!.start();
 });
 
-afterAll(() => e.close());
+afterAll(() => cp.close());
 
-const get = (path: string) => e.get(path);
+const get = (path: string) => cp.get(path);
 
 describe("scheduler end to end", () => {
   it("places an InferenceService, dispatches its tasks to the planned nodes and reports it Running", async () => {
@@ -64,11 +45,11 @@ describe("scheduler end to end", () => {
     expect(new Set(tasks.map((t: any) => t.spec.nodeName))).toEqual(planned);
     expect(svc.status.endpoints.length).toBeGreaterThan(0);
     // Level-triggered but quiet: cycles that change nothing write nothing.
-    await e.scheduler.kick();
-    await e.scheduler.kick();
+    await cp.scheduler!.kick();
+    await cp.scheduler!.kick();
     const rv = (await get("/namespaces/acme/inferenceservices/cam")).metadata.resourceVersion;
-    await e.scheduler.kick();
-    await e.scheduler.kick();
+    await cp.scheduler!.kick();
+    await cp.scheduler!.kick();
     expect((await get("/namespaces/acme/inferenceservices/cam")).metadata.resourceVersion).toBe(rv);
   });
 
@@ -140,7 +121,7 @@ describe("scheduler end to end", () => {
     const before = (await get("/namespaces/acme/inferenceservices/cam")).status.plan.clients.find((c: any) => c.client === "dev-1");
     expect(before.split).toBeLessThan(5);
     // dev-1's agent now measures a nearly dead uplink: offloading anything costs seconds.
-    await request(api.app).post(`${API_PREFIX}/edgenodes/dev-1/heartbeat`).set({ Authorization: `Bearer ${e.agentTokens.get("dev-1")}` }).send({ uplinkMbps: 0.2, rttMs: 2 }).expect(204);
+    await cp.protocolAgents.get("dev-1")!.heartbeat({ uplinkMbps: 0.2, rttMs: 2 });
     await expect
       .poll(async () => (await get("/namespaces/acme/inferenceservices/cam")).status.plan.clients.find((c: any) => c.client === "dev-1").split, { timeout: 15_000 })
       .not.toBe(before.split);
@@ -166,7 +147,10 @@ describe("scheduler end to end", () => {
     await expect
       .poll(async () => {
         const s = await get("/namespaces/acme/inferenceservices/cam");
-        return s.status.phase === "Running" && !s.status.plan.clients.some((c: any) => c.tailNode === tail || c.headNode === tail);
+        if (s.status.phase !== "Running" || s.status.plan.clients.some((c: any) => c.tailNode === tail || c.headNode === tail)) return false;
+        // ... and the roll-over is over: only the new revision's tasks are left.
+        const tasks = (await get("/namespaces/acme/tasks")).items.filter((t: any) => t.metadata.labels["eiaas.io/workload"] === "cam");
+        return tasks.every((t: any) => t.metadata.labels["eiaas.io/plan-revision"] === String(s.status.planRevision));
       }, { timeout: 15_000 })
       .toBe(true);
     await request(api.app).patch(`${API_PREFIX}/edgenodes/${tail}`).set(admin()).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ spec: { unschedulable: false } })).expect(200);

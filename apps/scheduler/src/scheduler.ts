@@ -119,9 +119,10 @@ export class Scheduler {
       boundTasks.inc(stats.bound);
       // Counted: a later failure of this cycle (dispatch, lifecycle) does not make them errors.
       beginCycle(this.workloads);
-      await this.dispatcher.dispatchScheduled();
+      await this.dispatcher.enqueueBound(stats.boundTasks);
       if (now.getTime() - this.lastRepair >= (this.options.repairMs ?? 10_000)) {
         this.lastRepair = now.getTime();
+        await this.dispatcher.dispatchScheduled();
         await this.dispatcher.repair();
       }
       // Lease ages move with the clock, not with changes: once per resync period is enough.

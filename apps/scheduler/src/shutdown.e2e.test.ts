@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderMetrics } from "@eiaas/telemetry";
 import { startRedis, type RunningRedis } from "@eiaas/testing";
-import { bindingViolations, cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./e2e-test-harness.js";
+import { bindingViolations, cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const SERVICES = 24;
@@ -130,7 +130,8 @@ describe("scheduler shutdown", () => {
     }
     for (const t of tasks) expect(t.status).toMatchObject({ phase: "Running", attempt: 1 });
 
-    // Marked Dispatched at most once (a restart re-enqueues Scheduled tasks under the same job id).
+    // Marked Dispatched at most once (the bind commits it; a restart re-enqueues Dispatched tasks
+    // under the same job id without writing them again).
     const dispatchedTwice = await cp.db.pool.query(
       `SELECT name, count(*)::int AS n FROM watch_events WHERE kind = 'Task' AND object->'status'->>'phase' = 'Dispatched' GROUP BY name HAVING count(*) > 1`,
     );

@@ -16,7 +16,9 @@ export const EXPECTED_RUN_ANNOTATION = "eiaas.io/expected-run-ms";
 /**
  * Turns a planned task into a Task object owned by its workload: named after the workload, the plan
  * revision and a digest of the task's key (so names are stable, unique and DNS-valid), labelled so
- * the revision's tasks can be found, bound to its node, phase Scheduled, attempt 1.
+ * the revision's tasks can be found, bound to its node, phase Dispatched (the bind commits it; its
+ * job is enqueued right after, and the repair pass re-enqueues it if that enqueue never happened),
+ * attempt 1.
  */
 export function taskFromPlan(
   store: ObjectStore,
@@ -62,7 +64,7 @@ export function taskFromPlan(
         },
         resources: planned.resources,
       },
-      status: { phase: "Scheduled", attempt: 1 },
+      status: { phase: "Dispatched", attempt: 1 },
     },
   );
 }

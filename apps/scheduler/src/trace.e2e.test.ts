@@ -5,8 +5,7 @@
 // scheduler, node agents, Postgres and Redis in this process, with an in-memory span exporter.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SpanKind, startInMemoryTracing, TRACEPARENT_ANNOTATION, type InMemoryTracing, type RecordedSpan } from "@eiaas/telemetry";
-import { testRedisUrl } from "@eiaas/testing";
-import { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./e2e-test-harness.js";
+import { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
 
 const PREFIX = "/apis/eiaas.io/v1alpha1";
 let tracing: InMemoryTracing;
@@ -15,7 +14,7 @@ let cp: ControlPlane;
 beforeAll(async () => {
   // First: the components pick up the registered provider, context manager and propagator.
   tracing = await startInMemoryTracing();
-  cp = await startControlPlane({ redisUrl: testRedisUrl() });
+  cp = await startControlPlane();
   await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
   await cp.apply("/namespaces/acme/models", MODEL);
   await cp.startAgent("cloud-1", cloudSpec());

@@ -28,6 +28,8 @@ export interface CycleStats {
   folded: number;
   /** Whether the cycle started from a full re-list rather than the change log. */
   relisted: boolean;
+  /** The tasks this cycle bound (committed Dispatched), for the dispatcher to enqueue. */
+  boundTasks: StoredObject[];
 }
 
 export interface WorkloadControllerOptions {
@@ -88,7 +90,7 @@ export class WorkloadController {
 
   private async runCycle(now: Date): Promise<CycleStats> {
     const delta = await this.cache.sync(now.getTime());
-    const stats: CycleStats = { planned: 0, bound: 0, unschedulable: 0, statusWrites: 0, deletedTasks: 0, preempted: 0, folded: 0, relisted: delta.relisted };
+    const stats: CycleStats = { planned: 0, bound: 0, unschedulable: 0, statusWrites: 0, deletedTasks: 0, preempted: 0, folded: 0, relisted: delta.relisted, boundTasks: [] };
     const cache = this.cache;
     const workloads: Workload[] = [];
     for (const obj of cache.workloads.values()) {
@@ -146,6 +148,7 @@ export class WorkloadController {
         const o = d.group ? outcomeById.get(d.group.id) : undefined;
         if (o?.bound) {
           stats.bound += o.tasks.length;
+          stats.boundTasks.push(...o.tasks);
           scheduled.push({ involved: involved(d.w), type: "Normal", reason: "Scheduled", message: d.group!.owner!.object.status.conditions.find((c: any) => c.type === "Scheduled")?.message ?? "scheduled" });
           continue;
         }
