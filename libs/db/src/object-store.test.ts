@@ -50,6 +50,19 @@ describe("ObjectStore", () => {
     await expect(store.create(MODEL, model("a", {}, "other"))).resolves.toBeTruthy();
   });
 
+  it("writes a batch of creates as one statement: versions in order, readable back, all or nothing", async () => {
+    const ops = ["b1", "b2", "b3"].map((n) => ({ type: "create" as const, kind: MODEL, object: store.prepareCreate(MODEL, model(n)) }));
+    const created = await store.applyBatch([...ops, { type: "create" as const, kind: TASK, object: store.prepareCreate(TASK, { metadata: { name: "t", namespace: "acme" }, spec: { role: "serve" } } as any) }]);
+    expect(created.map((o) => o.metadata.name)).toEqual(["b1", "b2", "b3", "t"]);
+    const rvs = created.map((o) => BigInt(o.metadata.resourceVersion));
+    expect(rvs).toEqual([rvs[0]!, rvs[0]! + 1n, rvs[0]! + 2n, rvs[0]! + 3n]);
+    for (const o of created.slice(0, 3)) expect(await store.get(MODEL, "acme", o.metadata.name)).toEqual(o);
+    // One of a run already exists: nothing of the batch is written.
+    const again = ["c1", "b2"].map((n) => ({ type: "create" as const, kind: MODEL, object: store.prepareCreate(MODEL, model(n)) }));
+    await expect(store.applyBatch(again)).rejects.toMatchObject({ reason: "AlreadyExists" });
+    expect(await store.get(MODEL, "acme", "c1")).toBeNull();
+  });
+
   it("bumps generation only when spec changes and detects stale writes", async () => {
     const a = await store.create(MODEL, model("a"));
     const labelled = await store.update(MODEL, a, { ...model("a", { x: "1" }) });

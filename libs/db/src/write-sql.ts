@@ -63,6 +63,22 @@ export function mutationSql(op: WriteOp, p: Params, rvSql: () => string): string
   return `DELETE FROM ${table} WHERE uid = ${uid}${cond} RETURNING *`;
 }
 
+/**
+ * Many creates of one kind as one multi-row INSERT, the i-th row with resourceVersion `rvs[i]`;
+ * RETURNING the rows (match them by uid: RETURNING order is not promised).
+ */
+export function multiInsertSql(kind: KindInfo, ops: readonly WriteOp[], rvs: readonly string[], p: Params): string {
+  const table = `"${kind.table}"`;
+  const first = columnsOf(ops[0]!);
+  const names = ["resource_version", ...first.map(([c]) => `"${c}"`)].join(", ");
+  const rows = ops.map((op, i) => {
+    const cols = columnsOf(op);
+    if (cols.length !== first.length) throw new Error(`multiInsertSql: ${op.object.metadata.name} has other columns than ${ops[0]!.object.metadata.name}`);
+    return `(${[p.add(rvs[i], "bigint"), ...cols.map(([, v, cast]) => p.add(v, cast))].join(", ")})`;
+  });
+  return `INSERT INTO ${table} (${names}) VALUES ${rows.join(", ")} RETURNING *`;
+}
+
 export function watchType(op: WriteOp): "ADDED" | "MODIFIED" | "DELETED" {
   return op.type === "create" ? "ADDED" : op.type === "update" ? "MODIFIED" : "DELETED";
 }
