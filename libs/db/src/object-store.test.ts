@@ -126,6 +126,25 @@ describe("ObjectStore", () => {
     expect(left.items.map((t) => t.metadata.name)).toEqual(["other"]);
   });
 
+  it("a cascade whose dependent another writer deleted meanwhile still deletes the rest", async () => {
+    const svc = await store.create(ISVC, { metadata: { name: "s", namespace: "acme" }, spec: { model: "m" } });
+    const owner = [{ apiVersion: "eiaas.io/v1alpha1", kind: "InferenceService", name: "s", uid: svc.metadata.uid, controller: true }];
+    const [t1, t2] = [await store.create(TASK, { metadata: { name: "t1", namespace: "acme", ownerReferences: owner }, spec: { role: "serve" } }), await store.create(TASK, { metadata: { name: "t2", namespace: "acme", ownerReferences: owner }, spec: { role: "serve" } })];
+    // The cascade read t1 and t2; a controller deletes t1 before the cascade's transaction.
+    await store.delete(TASK, t1!);
+    await store.applyBatch([
+      { type: "delete", kind: ISVC, object: svc },
+      { type: "delete", kind: TASK, object: t1!, missingOk: true },
+      { type: "delete", kind: TASK, object: t2!, missingOk: true },
+    ]);
+    expect(await store.get(ISVC, "acme", "s")).toBeNull();
+    expect((await store.list(TASK, {})).items).toEqual([]);
+    // Without missingOk the same miss is still a NotFound for the whole batch.
+    const u = await store.create(TASK, { metadata: { name: "u", namespace: "acme" }, spec: { role: "serve" } });
+    await expect(store.applyBatch([{ type: "delete", kind: TASK, object: u }, { type: "delete", kind: TASK, object: t1! }])).rejects.toMatchObject({ reason: "NotFound" });
+    expect(await store.get(TASK, "acme", "u")).not.toBeNull();
+  });
+
   it("writes status without touching spec and keeps cluster-scoped objects namespace-free", async () => {
     const n = await store.create(NODE, { metadata: { name: "edge-1" }, spec: { tier: "edge" } });
     expect(n.metadata.namespace).toBeUndefined();

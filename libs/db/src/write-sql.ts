@@ -8,7 +8,8 @@ export type WriteOp =
   | { type: "create"; kind: KindInfo; object: StoredObject }
   /** Replaces the row identified by `object.metadata.uid`; conditional on `expectedResourceVersion`. */
   | { type: "update"; kind: KindInfo; object: StoredObject; expectedResourceVersion?: string }
-  | { type: "delete"; kind: KindInfo; object: StoredObject; expectedResourceVersion?: string };
+  /** `missingOk`: a row already gone is skipped instead of failing the batch (cascades racing a controller). */
+  | { type: "delete"; kind: KindInfo; object: StoredObject; expectedResourceVersion?: string; missingOk?: boolean };
 
 /** Builds parameterised SQL; `$n` placeholders in call order. */
 export class Params {
