@@ -9,6 +9,7 @@ import { publishUsage } from "./usage-status.js";
 import { tracePlan } from "./plan-telemetry.js";
 import { preemptFor } from "./preemption.js";
 import { LiveSnapshot } from "./live-snapshot.js";
+import { EventBuffer } from "./event-buffer.js";
 import { isTerminal, phaseOf, sameJson, setCondition, splitByRevision } from "./workload-status.js";
 
 const ISVC = kindInfo("InferenceService");
@@ -37,6 +38,8 @@ export interface WorkloadControllerOptions {
   relistMs?: number;
   /** How often node allocation and tenant usage are published. Default 2 000 ms. */
   usageMs?: number;
+  /** Shortest time between two progress-only status writes of one workload. Default 1 000 ms. */
+  progressMs?: number;
 }
 
 interface Workload {
@@ -70,12 +73,19 @@ export class WorkloadController {
   readonly cache: ClusterCache;
   /** The scheduling snapshot, kept up to date from the cache's deltas. */
   private readonly live = new LiveSnapshot();
+  /** Events go out behind the loop. */
+  readonly events: EventBuffer;
+  /** Progress-only status changes held back, by workload uid: when they are due. */
+  private readonly deferred = new Map<string, number>();
+  /** When each workload's status was last written by a fold (for holding back progress-only changes). */
+  private readonly lastFold = new Map<string, number>();
 
   constructor(
     private readonly deps: { pool: pg.Pool; store: ObjectStore; events: EventRecorder; logger: Logger },
     private readonly options: WorkloadControllerOptions = {},
   ) {
     this.cache = new ClusterCache(deps.pool, { relistMs: options.relistMs ?? 30_000 });
+    this.events = new EventBuffer(deps.events, deps.logger);
   }
 
   async cycle(now = new Date()): Promise<CycleStats> {
@@ -90,6 +100,12 @@ export class WorkloadController {
 
   private async runCycle(now: Date): Promise<CycleStats> {
     const delta = await this.cache.sync(now.getTime());
+    for (const uid of delta.relisted ? [...this.lastFold.keys()] : delta.workloads) {
+      if (!this.cache.workloads.has(uid)) {
+        this.lastFold.delete(uid);
+        this.deferred.delete(uid);
+      }
+    }
     const stats: CycleStats = { planned: 0, bound: 0, unschedulable: 0, statusWrites: 0, deletedTasks: 0, preempted: 0, folded: 0, relisted: delta.relisted, boundTasks: [] };
     const cache = this.cache;
     const workloads: Workload[] = [];
@@ -160,7 +176,7 @@ export class WorkloadController {
         stats.statusWrites += await this.markUnschedulable(d.w, failure, now);
       }
 
-      await this.deps.events.recordMany(scheduled, now);
+      this.events.add(scheduled, now);
     } finally {
       snapshot.rollback(base);
     }
@@ -171,8 +187,12 @@ export class WorkloadController {
     const fresh = new Set(decisions.filter((d) => d.group && outcomeById.get(d.group.id)?.bound).map((d) => d.w.obj.metadata.uid));
     this.statusBatch = new StatusBatch();
     try {
+      const nowMs = now.getTime();
       for (const w of workloads) {
-        if (fresh.has(w.obj.metadata.uid) || !changed(w)) continue;
+        const uid = w.obj.metadata.uid;
+        const due = this.deferred.get(uid);
+        if (fresh.has(uid) || (!changed(w) && (due === undefined || due > nowMs))) continue;
+        this.deferred.delete(uid);
         stats.folded++;
         const r = await this.aggregate(w, now);
         stats.deletedTasks += r.deleted;
@@ -295,7 +315,7 @@ export class WorkloadController {
       observedGeneration: w.obj.metadata.generation,
       conditions: setCondition(w.obj.status?.conditions, { type: "Scheduled", status: "False", reason: failure.reason, message: failure.message }, ts),
     };
-    await this.deps.events.record({ involved: involved(w), type: "Warning", reason: terminal ? "ParticipantsLost" : "FailedScheduling", message: failure.message }, now);
+    this.events.add([{ involved: involved(w), type: "Warning", reason: terminal ? "ParticipantsLost" : "FailedScheduling", message: failure.message }], now);
     return this.writeStatus(w, status);
   }
 
@@ -339,6 +359,17 @@ export class WorkloadController {
       } else if (running > 0 && status.phase !== "Failed") status.phase = "Running";
       if (old.length && current.some((t) => phaseOf(t) === "Running" || phaseOf(t) === "Succeeded")) deleted = await this.deleteTasks(old.filter((t) => !isTerminal(t) || phaseOf(t) !== "Succeeded"));
     }
+    // A change of progress only (a message's task count) is written at most once per progress
+    // period per workload: every task report would otherwise rewrite its owner. Held back, it is
+    // folded again when due; phase and condition changes always go out at once.
+    const nowMs = now.getTime();
+    const last = this.lastFold.get(w.obj.metadata.uid);
+    const period = this.options.progressMs ?? 1_000;
+    if (last !== undefined && nowMs - last < period && progressOnly(w.obj.status ?? {}, status)) {
+      this.deferred.set(w.obj.metadata.uid, last + period);
+      return { writes: 0, deleted };
+    }
+    if (!sameJson(status, w.obj.status ?? {})) this.lastFold.set(w.obj.metadata.uid, nowMs);
     return { writes: await this.writeStatus(w, status), deleted };
   }
 
@@ -365,6 +396,12 @@ export class WorkloadController {
     });
     return tasks.length;
   }
+}
+
+/** Whether two statuses differ at most in their conditions' messages (progress, not state). */
+function progressOnly(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const strip = (s: Record<string, unknown>) => ({ ...s, conditions: ((s.conditions as Array<Record<string, unknown>> | undefined) ?? []).map((c) => ({ ...c, message: undefined })) });
+  return sameJson(strip(a), strip(b));
 }
 
 /** What the planner reads of every node's link (spec, overridden by measured uplink/RTT). */
