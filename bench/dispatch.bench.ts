@@ -60,7 +60,9 @@ const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFracti
 // Services: one durable embedded PostgreSQL, one redis-server.
 const pgDir = await mkdtemp(join(tmpdir(), "eiaas-bench-pg-"));
 const dataDir = await mkdtemp(join(tmpdir(), "eiaas-bench-dispatch-"));
-const pgServer = await startEmbeddedPostgres({ dataDir: pgDir, port: await freePort(), persistent: false, maxConnections: 300 });
+// BENCH_PG_STATS=1: load pg_stat_statements and print where Postgres spent its time per stage.
+const PG_STATS = process.env.BENCH_PG_STATS === "1";
+const pgServer = await startEmbeddedPostgres({ dataDir: pgDir, port: await freePort(), persistent: false, maxConnections: 300, ...(PG_STATS ? { settings: { shared_preload_libraries: "pg_stat_statements" } } : {}) });
 const redis = await startRedis();
 const children: ChildProcess[] = [];
 const cleanup = async () => {
@@ -452,6 +454,7 @@ async function latencyStage(size: number): Promise<LatencyResult> {
   const cpu1 = await cpuTimes();
   const machineBusy = cpu1.total > cpu0.total ? (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total) : NaN;
   const sorted = [...latencies].sort((a, b) => a - b);
+  if (PG_STATS) await printStatements(url);
   await Promise.all(consumers.map((c) => c.close({ force: true })));
   await consumerQueue.close({ force: true });
   await stopChild(scheduler);
@@ -472,6 +475,23 @@ async function latencyStage(size: number): Promise<LatencyResult> {
     cycles,
     machineBusy,
   };
+}
+
+/** The statements Postgres spent most time on in this database (pg_stat_statements). */
+async function printStatements(url: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    const r = await c.query<{ ms: number; calls: string; rows: string; q: string }>(
+      `SELECT round(total_exec_time)::int AS ms, calls::text, rows::text, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS q
+       FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() ORDER BY total_exec_time DESC LIMIT 15`,
+    );
+    console.log("  Postgres time by statement (ms, calls, rows):");
+    for (const row of r.rows) console.log(`    ${String(row.ms).padStart(7)} ${row.calls.padStart(7)} ${row.rows.padStart(8)}  ${row.q}`);
+  } finally {
+    await c.end();
+  }
 }
 
 async function pgNodeNames(url: string): Promise<string[]> {

