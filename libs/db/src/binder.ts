@@ -1,6 +1,6 @@
 import type pg from "pg";
-import { kindInfo, type KindInfo } from "@eiaas/api";
-import { extraColumns, rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
+import type { KindInfo } from "@eiaas/api";
+import { extraColumns, type StoredObject } from "./codec.js";
 import { TRACEPARENT_ANNOTATION, linksFrom } from "@eiaas/telemetry";
 import { dbSpan } from "./tracing.js";
 import { WATCH_CHANNEL } from "./write-sql.js";
@@ -27,7 +27,6 @@ export interface BindGroup {
 
 export type BindOutcome = { id: string; bound: true; tasks: StoredObject[] } | { id: string; bound: false; reason: string };
 
-const TASK = kindInfo("Task");
 
 interface NodeRow {
   name: string;
@@ -67,6 +66,9 @@ export function bindTasks(pool: pg.Pool, groups: readonly BindGroup[]): Promise<
   return dbSpan("BIND", "tasks", () => bind(pool, groups), { requireParent: false, links, attributes: { "eiaas.bind.groups": groups.length } });
 }
 
+/** Serialises binders (two schedulers, a retry) against each other; any number, the same everywhere. */
+const BIND_LOCK_KEY = 72_401_003;
+
 async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOutcome[]> {
   const all = groups.flatMap((g) => g.tasks);
   const deletes = groups.flatMap((g) => g.deletes ?? []);
@@ -74,13 +76,10 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
   const client = await pool.connect();
   try {
     await client.query("BEGIN");
-    const owners = groups.filter((g) => g.owner).length;
-    const versions = all.length + deletes.length + owners;
-    const top = await client.query<{ value: string }>(
-      `UPDATE resource_version_counter SET value = value + $1 WHERE id = 1 RETURNING value::text AS value`,
-      [versions],
-    );
-    let nextRv = BigInt(top.rows[0]!.value) - BigInt(versions) + 1n;
+    // Binders queue here, one at a time: what one reads below includes every task the ones before
+    // it bound. The counter row — every writer's lock, held until commit — is taken only by the
+    // final write statement, so API writes are not held up by these reads.
+    await client.query(`SELECT pg_advisory_xact_lock(${BIND_LOCK_KEY})`);
 
     const nodeNames = [...new Set(all.map((t) => t.spec.nodeName as string))];
     const nodes = new Map<string, NodeRow>();
@@ -102,19 +101,22 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
     const quotas = new Map<string, { cpu?: number; memoryMiB?: number; gpu?: number; tasks?: number }>();
     const usage = new Map<string, Usage>();
     const q = await client.query<{ name: string; quota: any }>(`SELECT name, spec->'quota' AS quota FROM tenants WHERE name = ANY($1::text[])`, [namespaces]);
-    for (const row of q.rows) quotas.set(row.name, row.quota ?? {});
-    const u = await client.query<{ namespace: string; cpu: number; mem: number; gpu: number; tasks: string }>(
-      `SELECT namespace, COALESCE(sum((spec->'resources'->>'cpu')::float8), 0) AS cpu,
-              COALESCE(sum((spec->'resources'->>'memoryMiB')::float8), 0) AS mem,
-              COALESCE(sum((spec->'resources'->>'gpu')::float8), 0) AS gpu, count(*) AS tasks
-       FROM tasks WHERE namespace = ANY($1::text[]) AND phase NOT IN ('Succeeded', 'Failed') AND NOT (uid = ANY($2::uuid[])) GROUP BY namespace`,
-      [namespaces, deletes.map((d) => d.metadata.uid)],
-    );
-    for (const row of u.rows) usage.set(row.namespace, { cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), tasks: Number(row.tasks) });
+    for (const row of q.rows) if (row.quota && Object.keys(row.quota).length) quotas.set(row.name, row.quota);
+    // Usage is summed only for tenants with a quota to hold (a scan of their unfinished tasks).
+    const limited = namespaces.filter((ns) => quotas.has(ns));
+    if (limited.length) {
+      const u = await client.query<{ namespace: string; cpu: number; mem: number; gpu: number; tasks: string }>(
+        `SELECT namespace, COALESCE(sum((spec->'resources'->>'cpu')::float8), 0) AS cpu,
+                COALESCE(sum((spec->'resources'->>'memoryMiB')::float8), 0) AS mem,
+                COALESCE(sum((spec->'resources'->>'gpu')::float8), 0) AS gpu, count(*) AS tasks
+         FROM tasks WHERE namespace = ANY($1::text[]) AND phase NOT IN ('Succeeded', 'Failed') AND NOT (uid = ANY($2::uuid[])) GROUP BY namespace`,
+        [limited, deletes.map((d) => d.metadata.uid)],
+      );
+      for (const row of u.rows) usage.set(row.namespace, { cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), tasks: Number(row.tasks) });
+    }
 
-    // The owners' versions as they are now: under the counter-row lock no other writer commits
-    // before this transaction ends, so each group's precondition is a lookup, and the accepted
-    // owners' status writes go out as one statement per kind (not one round trip per workload).
+    // The owners' versions as they are now; the write below is conditional on them, and a write
+    // that slipped in between (a user edit) fails the whole bind, to be planned again.
     const ownerRv = new Map<string, string>();
     const ownerTables = new Map<string, string[]>();
     for (const g of groups) if (g.owner) ownerTables.set(g.owner.kind.table, [...(ownerTables.get(g.owner.kind.table) ?? []), g.owner.object.metadata.uid]);
@@ -122,26 +124,13 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
       const r = await client.query<{ uid: string; rv: string }>(`SELECT uid::text AS uid, resource_version::text AS rv FROM "${table}" WHERE uid = ANY($1::uuid[])`, [uids]);
       for (const row of r.rows) ownerRv.set(row.uid, row.rv);
     }
-    const ownerWrites = new Map<string, Array<{ uid: string; status: unknown; phase: string; rv: string; expected: string }>>();
 
-    const outcomes: BindOutcome[] = [];
-    const inserts: StoredObject[] = [];
-    const removed: StoredObject[] = [];
-    const events: Array<{ resource_version: string; kind: string; namespace: string; name: string; type: string; object: StoredObject }> = [];
+    const outcomes: Array<{ id: string; bound: false; reason: string } | { id: string; bound: true; tasks: StoredObject[] }> = [];
+    const accepted: BindGroup[] = [];
     for (const g of groups) {
       let reason = checkGroup(g, nodes, quotas.get(g.namespace), usage.get(g.namespace) ?? { cpu: 0, mem: 0, gpu: 0, tasks: 0 });
-      if (!reason && g.owner) {
-        const o = g.owner.object;
-        if (ownerRv.get(o.metadata.uid) !== String(o.metadata.resourceVersion)) reason = `${g.owner.kind.kind} ${o.metadata.name} changed since it was planned`;
-        else {
-          const rv = String(nextRv++);
-          ownerRv.set(o.metadata.uid, rv);
-          const writes = ownerWrites.get(g.owner.kind.table) ?? [];
-          writes.push({ uid: o.metadata.uid, status: o.status ?? {}, phase: o.status?.phase ?? "", rv, expected: String(o.metadata.resourceVersion) });
-          ownerWrites.set(g.owner.kind.table, writes);
-          const updated = { ...o, metadata: { ...o.metadata, resourceVersion: rv } };
-          events.push({ resource_version: rv, kind: g.owner.kind.kind, namespace: o.metadata.namespace ?? "", name: o.metadata.name, type: "MODIFIED", object: updated });
-        }
+      if (!reason && g.owner && ownerRv.get(g.owner.object.metadata.uid) !== String(g.owner.object.metadata.resourceVersion)) {
+        reason = `${g.owner.kind.kind} ${g.owner.object.metadata.name} changed since it was planned`;
       }
       if (reason) {
         outcomes.push({ id: g.id, bound: false, reason });
@@ -162,67 +151,12 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
         tu.tasks += 1;
       }
       usage.set(g.namespace, tu);
-      const bound = g.tasks.map((t) => ({ ...t, metadata: { ...t.metadata, resourceVersion: String(nextRv++) } }));
-      inserts.push(...bound);
-      removed.push(...(g.deletes ?? []));
-      outcomes.push({ id: g.id, bound: true, tasks: bound });
+      accepted.push(g);
+      outcomes.push({ id: g.id, bound: true, tasks: g.tasks });
     }
-
-    for (const [table, rows] of ownerWrites) {
-      const r = await client.query(
-        `UPDATE "${table}" t SET status = r.status, phase = r.phase, resource_version = r.rv
-         FROM jsonb_to_recordset($1::jsonb) AS r(uid uuid, status jsonb, phase text, rv bigint, expected bigint)
-         WHERE t.uid = r.uid AND t.resource_version = r.expected`,
-        [JSON.stringify(rows)],
-      );
-      if (r.rowCount !== rows.length) throw new Error(`bind: ${rows.length - (r.rowCount ?? 0)} owner status write(s) missed their version under the lock`);
-    }
-    if (removed.length) {
-      const r = await client.query<ObjectRow>(`DELETE FROM tasks WHERE uid = ANY($1::uuid[]) RETURNING *`, [removed.map((t) => t.metadata.uid)]);
-      for (const row of r.rows) {
-        const obj = rowToObject(TASK, row);
-        obj.metadata.resourceVersion = String(nextRv++);
-        events.push({ resource_version: obj.metadata.resourceVersion, kind: "Task", namespace: row.namespace, name: row.name, type: "DELETED", object: obj });
-      }
-    }
-    if (inserts.length) {
-      const rows = inserts.map((t) => ({
-        uid: t.metadata.uid,
-        namespace: t.metadata.namespace,
-        name: t.metadata.name,
-        resource_version: t.metadata.resourceVersion,
-        generation: t.metadata.generation,
-        labels: t.metadata.labels,
-        annotations: t.metadata.annotations,
-        owner_references: t.metadata.ownerReferences ?? [],
-        finalizers: t.metadata.finalizers ?? [],
-        creation_timestamp: t.metadata.creationTimestamp,
-        spec: t.spec,
-        status: t.status ?? {},
-        ...extraColumns("Task", t),
-      }));
-      await client.query(
-        `INSERT INTO tasks (uid, namespace, name, resource_version, generation, labels, annotations, owner_references, finalizers,
-                            creation_timestamp, spec, status, phase, node_name, owner_uid, attempt)
-         SELECT uid, namespace, name, resource_version, generation, labels, annotations, owner_references, finalizers,
-                creation_timestamp, spec, status, phase, node_name, owner_uid, attempt
-         FROM jsonb_to_recordset($1::jsonb) AS r(uid uuid, namespace text, name text, resource_version bigint, generation int,
-              labels jsonb, annotations jsonb, owner_references jsonb, finalizers jsonb, creation_timestamp timestamptz,
-              spec jsonb, status jsonb, phase text, node_name text, owner_uid uuid, attempt int)`,
-        [JSON.stringify(rows)],
-      );
-      for (const t of inserts) {
-        events.push({ resource_version: t.metadata.resourceVersion, kind: "Task", namespace: t.metadata.namespace!, name: t.metadata.name, type: "ADDED", object: t });
-      }
-    }
-    if (events.length) {
-      await client.query(
-        `INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
-         SELECT resource_version::bigint, kind, namespace, name, type, object
-         FROM jsonb_to_recordset($1::jsonb) AS e(resource_version text, kind text, namespace text, name text, type text, object jsonb)`,
-        [JSON.stringify(events)],
-      );
-      await client.query(`SELECT pg_notify('${WATCH_CHANNEL}', $1)`, [events[events.length - 1]!.resource_version]);
+    if (accepted.length) {
+      const versions = await writeBound(client, accepted);
+      for (const o of outcomes) if (o.bound) o.tasks = o.tasks.map((t) => ({ ...t, metadata: { ...t.metadata, resourceVersion: versions.get(t.metadata.uid)! } }));
     }
     await client.query("COMMIT");
     return outcomes;
@@ -232,6 +166,85 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
   } finally {
     client.release();
   }
+}
+
+/**
+ * The accepted groups' writes as ONE statement: take the versions (locking the counter row until
+ * commit), write the owners' status conditionally on the versions read, delete the superseded
+ * tasks, insert the new ones, log all of it and notify. Versions go owners, deletes, inserts, in
+ * group order. Task watch objects are built from the inserted columns (the task JSON is parsed
+ * once). Returns each inserted task's version.
+ */
+async function writeBound(client: pg.PoolClient, groups: readonly BindGroup[]): Promise<Map<string, string>> {
+  let i = 0;
+  const owners = groups.flatMap((g) =>
+    g.owner
+      ? [{ i: ++i, tbl: g.owner.kind.table, kind: g.owner.kind.kind, uid: g.owner.object.metadata.uid, expected: g.owner.object.metadata.resourceVersion, status: g.owner.object.status ?? {}, phase: g.owner.object.status?.phase ?? "", object: g.owner.object }]
+      : [],
+  );
+  const removed = groups.flatMap((g) => (g.deletes ?? []).map((t) => ({ i: ++i, uid: t.metadata.uid, object: t })));
+  const inserts = groups.flatMap((g) =>
+    g.tasks.map((t) => ({
+      i: ++i,
+      uid: t.metadata.uid,
+      namespace: t.metadata.namespace,
+      name: t.metadata.name,
+      api_version: t.apiVersion,
+      generation: t.metadata.generation,
+      labels: t.metadata.labels,
+      annotations: t.metadata.annotations,
+      owner_references: t.metadata.ownerReferences ?? [],
+      finalizers: t.metadata.finalizers ?? [],
+      creation_timestamp: t.metadata.creationTimestamp,
+      spec: t.spec,
+      status: t.status ?? {},
+      ...extraColumns("Task", t),
+    })),
+  );
+  const ownerUpdate = (table: string) => `UPDATE "${table}" t SET status = o.status, phase = o.phase, resource_version = o.new_rv
+           FROM o WHERE o.tbl = '${table}' AND t.uid = o.uid AND t.resource_version = o.expected RETURNING t.uid`;
+  const r = await client.query<{ owners: string; inserted: string; rvbase: string }>(
+    `WITH rv AS (UPDATE resource_version_counter SET value = value + $1 WHERE id = 1 RETURNING value - $1 AS base),
+     o AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($2::jsonb) AS x(i bigint, tbl text, kind text, uid uuid, expected bigint, status jsonb, phase text, object jsonb)),
+     o_isvc AS (${ownerUpdate("inference_services")}),
+     o_tj AS (${ownerUpdate("training_jobs")}),
+     del AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($3::jsonb) AS x(i bigint, uid uuid, object jsonb)),
+     d AS (DELETE FROM tasks t USING del WHERE t.uid = del.uid RETURNING t.uid, t.namespace, t.name),
+     x AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($4::jsonb) AS x(i bigint, uid uuid, namespace text, name text, api_version text,
+             generation int, labels jsonb, annotations jsonb, owner_references jsonb, finalizers jsonb, creation_timestamp text, spec jsonb, status jsonb,
+             phase text, node_name text, owner_uid uuid, attempt int)),
+     ins AS (INSERT INTO tasks (uid, namespace, name, resource_version, generation, labels, annotations, owner_references, finalizers,
+                                creation_timestamp, spec, status, phase, node_name, owner_uid, attempt)
+             SELECT uid, namespace, name, new_rv, generation, labels, annotations, owner_references, finalizers,
+                    creation_timestamp::timestamptz, spec, status, phase, node_name, owner_uid, attempt FROM x RETURNING uid),
+     ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
+            SELECT o.new_rv, o.kind, o.object->'metadata'->>'namespace', o.object->'metadata'->>'name', 'MODIFIED',
+                   jsonb_set(o.object, '{metadata,resourceVersion}', to_jsonb(o.new_rv::text))
+              FROM o WHERE o.uid IN (SELECT uid FROM o_isvc UNION ALL SELECT uid FROM o_tj)
+            UNION ALL
+            SELECT del.new_rv, 'Task', d.namespace, d.name, 'DELETED', jsonb_set(del.object, '{metadata,resourceVersion}', to_jsonb(del.new_rv::text))
+              FROM del JOIN d ON d.uid = del.uid
+            UNION ALL
+            SELECT x.new_rv, 'Task', x.namespace, x.name, 'ADDED',
+                   jsonb_build_object('apiVersion', x.api_version, 'kind', 'Task', 'spec', x.spec, 'status', x.status, 'metadata',
+                     jsonb_build_object('name', x.name, 'namespace', x.namespace, 'uid', x.uid, 'resourceVersion', x.new_rv::text, 'generation', x.generation,
+                                        'labels', x.labels, 'annotations', x.annotations, 'creationTimestamp', x.creation_timestamp)
+                     || CASE WHEN jsonb_array_length(x.owner_references) > 0 THEN jsonb_build_object('ownerReferences', x.owner_references) ELSE '{}'::jsonb END
+                     || CASE WHEN jsonb_array_length(x.finalizers) > 0 THEN jsonb_build_object('finalizers', x.finalizers) ELSE '{}'::jsonb END)
+              FROM x WHERE x.uid IN (SELECT uid FROM ins)
+            RETURNING resource_version),
+     n AS (SELECT pg_notify('${WATCH_CHANNEL}', (SELECT max(resource_version)::text FROM ev)))
+     SELECT (SELECT count(*) FROM o_isvc) + (SELECT count(*) FROM o_tj) AS owners, (SELECT count(*) FROM ins) AS inserted,
+            (SELECT base FROM rv)::text AS rvbase, (SELECT count(*) FROM n) AS notified`,
+    [i, JSON.stringify(owners), JSON.stringify(removed), JSON.stringify(inserts)],
+  );
+  const row = r.rows[0]!;
+  if (Number(row.owners) !== owners.length) {
+    throw new Error(`bind: ${owners.length - Number(row.owners)} workload(s) changed while their plans were being bound; planning again`);
+  }
+  if (Number(row.inserted) !== inserts.length) throw new Error(`bind: ${inserts.length - Number(row.inserted)} task insert(s) missing`);
+  const base = BigInt(row.rvbase);
+  return new Map(inserts.map((t) => [t.uid, String(base + BigInt(t.i))]));
 }
 
 function checkGroup(

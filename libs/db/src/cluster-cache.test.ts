@@ -55,6 +55,8 @@ function contents(c: ClusterCache) {
     models: view(c.models),
     workloads: view(c.workloads),
     tasks: view(c.tasks),
+    // Whole task objects: the binder builds their log entries in SQL, they must be what a read gives.
+    taskObjects: Object.fromEntries([...c.tasks.entries()].sort(([a], [b]) => a.localeCompare(b))),
     owners: Object.fromEntries([...c.workloads.keys()].sort().map((uid) => [uid, c.tasksOf(uid).map((t) => t.metadata.name).sort()])),
   };
 }
