@@ -181,7 +181,7 @@ describe("scheduler crashes and races", () => {
     const cycle = async (s: Scheduler) => {
       try {
         const stats = await s.workloads.cycle();
-        await s.dispatcher.enqueueBound(stats.boundTasks);
+        if (stats.dispatchError) throw stats.dispatchError;
       } catch (err) {
         errors.push(err as Error);
       }

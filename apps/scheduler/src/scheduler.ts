@@ -63,8 +63,11 @@ export class Scheduler {
     private readonly options: SchedulerOptions = {},
   ) {
     const events = new EventRecorder(deps.store, "scheduler");
-    this.workloads = new WorkloadController({ pool: deps.pool, store: deps.store, events, logger: deps.logger }, options.relistMs !== undefined ? { relistMs: options.relistMs } : {});
     this.dispatcher = new Dispatcher({ pool: deps.pool, queue: deps.queue, logger: deps.logger });
+    this.workloads = new WorkloadController(
+      { pool: deps.pool, store: deps.store, events, logger: deps.logger, dispatch: (tasks) => this.dispatcher.enqueueBound(tasks) },
+      options.relistMs !== undefined ? { relistMs: options.relistMs } : {},
+    );
     this.lifecycle = new NodeLifecycleController({ pool: deps.pool, store: deps.store, leases: deps.leases, events, logger: deps.logger, queue: deps.queue }, options);
     this.leader = new LeaderElector(deps.databaseUrl, () => deps.logger.warn("lost leadership"));
   }
@@ -119,7 +122,6 @@ export class Scheduler {
       boundTasks.inc(stats.bound);
       // Counted: a later failure of this cycle (dispatch, lifecycle) does not make them errors.
       beginCycle(this.workloads);
-      await this.dispatcher.enqueueBound(stats.boundTasks);
       if (now.getTime() - this.lastRepair >= (this.options.repairMs ?? 10_000)) {
         this.lastRepair = now.getTime();
         await this.dispatcher.dispatchScheduled();
@@ -130,6 +132,8 @@ export class Scheduler {
         this.lastLifecycle = now.getTime();
         await this.lifecycle.pass(now);
       }
+      // Bound and committed; the repair pass enqueues what did not make it to Redis.
+      if (stats.dispatchError) throw stats.dispatchError;
       this.cycles++;
       this.lastError = undefined;
       cycleDuration.observe({ result: "ok" }, secondsSince(start));

@@ -1,5 +1,5 @@
 import { kindInfo, type KindInfo } from "@eiaas/api";
-import { bindTasks, ClusterCache, type BindGroup, type EventInput, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { ClusterCache, type BindGroup, type BindOutcome, type EventInput, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { orderQueue, planInference, planTraining, predictClientLatency, taskInit, type PlannedTask, type Snapshot, type TaskLike } from "@eiaas/scheduling";
 import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
@@ -10,6 +10,8 @@ import { tracePlan } from "./plan-telemetry.js";
 import { preemptFor } from "./preemption.js";
 import { LiveSnapshot } from "./live-snapshot.js";
 import { EventBuffer } from "./event-buffer.js";
+import { BindPipeline } from "./bind-pipeline.js";
+import { foldStatus } from "./fold-status.js";
 import { isTerminal, phaseOf, sameJson, setCondition, splitByRevision } from "./workload-status.js";
 
 const ISVC = kindInfo("InferenceService");
@@ -29,8 +31,10 @@ export interface CycleStats {
   folded: number;
   /** Whether the cycle started from a full re-list rather than the change log. */
   relisted: boolean;
-  /** The tasks this cycle bound (committed Dispatched), for the dispatcher to enqueue. */
+  /** The tasks this cycle bound (committed Dispatched). */
   boundTasks: StoredObject[];
+  /** The first failed enqueue of what was bound (the repair pass puts those jobs on later). */
+  dispatchError?: Error;
 }
 
 export interface WorkloadControllerOptions {
@@ -40,6 +44,8 @@ export interface WorkloadControllerOptions {
   usageMs?: number;
   /** Shortest time between two progress-only status writes of one workload. Default 1 000 ms. */
   progressMs?: number;
+  /** Tasks per bind transaction (planning continues while one is bound). Default 1 000. */
+  bindChunkTasks?: number;
 }
 
 interface Workload {
@@ -81,7 +87,14 @@ export class WorkloadController {
   private readonly lastFold = new Map<string, number>();
 
   constructor(
-    private readonly deps: { pool: pg.Pool; store: ObjectStore; events: EventRecorder; logger: Logger },
+    private readonly deps: {
+      pool: pg.Pool;
+      store: ObjectStore;
+      events: EventRecorder;
+      logger: Logger;
+      /** Enqueues bound tasks (the dispatcher); without it the caller enqueues `boundTasks`. */
+      dispatch?: (tasks: StoredObject[]) => Promise<unknown>;
+    },
     private readonly options: WorkloadControllerOptions = {},
   ) {
     this.cache = new ClusterCache(deps.pool, { relistMs: options.relistMs ?? 30_000 });
@@ -120,7 +133,8 @@ export class WorkloadController {
     // back through the log as tasks.
     const base = snapshot.mark();
     const decisions: Decision[] = [];
-    let outcomes: Awaited<ReturnType<typeof bindTasks>> = [];
+    const binds = new BindPipeline(this.deps.pool, { ...(this.deps.dispatch ? { dispatch: this.deps.dispatch } : {}), ...(this.options.bindChunkTasks ? { chunkTasks: this.options.bindChunkTasks } : {}) });
+    let outcomes: BindOutcome[] = [];
     try {
       let relink = new Set<string>();
       if (delta.linksChanged) {
@@ -135,14 +149,23 @@ export class WorkloadController {
         candidates.map((w) => ({ w, namespace: w.obj.metadata.namespace!, name: w.obj.metadata.name, kind: w.kind.kind, priority: w.obj.spec.priority ?? 0, createdAt: w.obj.metadata.creationTimestamp })),
       ).map((item) => item.w);
 
+      let sinceYield = 0;
       for (const w of pending) {
         stats.planned++;
+        // Planning is CPU, binding is Postgres: while a chunk is being bound, let its round trips
+        // advance every few plans instead of after the whole queue.
+        if (++sinceYield >= 8 && binds.busy) {
+          sinceYield = 0;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
         const own = w.tasks.flatMap((t) => {
           const placed = isTerminal(t) ? undefined : this.live.placedTask(t.metadata.uid);
           return placed ? [placed] : [];
         });
         if (!own.length) {
-          decisions.push(tracePlan(this, w.obj, () => this.plan(w, snapshot, modelOf(w), now)));
+          const d = tracePlan(this, w.obj, () => this.plan(w, snapshot, modelOf(w), now));
+          if (d.group) binds.add(d.group);
+          decisions.push(d);
           continue;
         }
         // A workload with tasks already placed plans as if they were gone (their resources come
@@ -153,11 +176,11 @@ export class WorkloadController {
         const d = tracePlan(this, w.obj, () => this.plan(w, snapshot, modelOf(w), now));
         snapshot.rollback(m);
         for (const t of d.group?.tasks ?? []) snapshot.reserve(taskInit(t as unknown as TaskLike));
+        if (d.group) binds.add(d.group);
         decisions.push(d);
       }
 
-      const groups = decisions.flatMap((d) => (d.group ? [d.group] : []));
-      outcomes = groups.length ? await bindTasks(this.deps.pool, groups) : [];
+      outcomes = await binds.finish();
       const outcomeById = new Map(outcomes.map((o) => [o.id, o]));
       const scheduled: EventInput[] = [];
       for (const d of decisions) {
@@ -205,6 +228,8 @@ export class WorkloadController {
       this.lastUsage = now.getTime();
       stats.statusWrites += await publishUsage(this.deps.pool, cache, snapshot);
     }
+    const dispatchError = await binds.dispatched();
+    if (dispatchError !== undefined) stats.dispatchError = dispatchError as Error;
     return stats;
   }
 
@@ -291,16 +316,19 @@ export class WorkloadController {
       observedGeneration: w.obj.metadata.generation,
       conditions: setCondition(w.obj.status?.conditions, { type: "Scheduled", status: "True", reason: "Scheduled", message }, ts),
     };
-    const owner: StoredObject = { ...w.obj, status };
+    const created = tasks.map((p) =>
+      taskFromPlan(this.deps.store, w.obj, p, rev, { template: w.obj.spec.template, planSize: tasks.length, ...(expectedRunMs !== undefined ? { expectedRunMs } : {}) }),
+    );
+    // The status the bind writes already has its new tasks folded in (Ready False, 0/N running), so
+    // the next cycle's fold of the same tasks finds nothing to write.
+    const folded = foldStatus(w.kind.kind as "InferenceService" | "TrainingJob", { ...w.obj, status }, [...w.tasks, ...created], ts).status;
     return {
       w,
       group: {
         id: `${w.kind.kind}/${w.obj.metadata.namespace}/${w.obj.metadata.name}`,
         namespace: w.obj.metadata.namespace!,
-        tasks: tasks.map((p) =>
-          taskFromPlan(this.deps.store, w.obj, p, rev, { template: w.obj.spec.template, planSize: tasks.length, ...(expectedRunMs !== undefined ? { expectedRunMs } : {}) }),
-        ),
-        owner: { kind: w.kind, object: owner },
+        tasks: created,
+        owner: { kind: w.kind, object: { ...w.obj, status: folded } },
       },
     };
   }
@@ -327,38 +355,9 @@ export class WorkloadController {
 
   /** Task phases → workload phase, conditions, endpoints; superseded tasks stop once replaced. */
   private async aggregate(w: Workload, now: Date): Promise<{ writes: number; deleted: number }> {
-    const ts = now.toISOString();
-    const { current, old } = splitByRevision(w.obj, w.tasks);
-    const status = { ...(w.obj.status ?? {}) };
-    if (!status.planRevision) return { writes: 0, deleted: 0 };
-    const running = current.filter((t) => phaseOf(t) === "Running").length;
-    const succeeded = current.filter((t) => phaseOf(t) === "Succeeded").length;
-    let deleted = 0;
-    if (w.kind === ISVC) {
-      const allCurrent = current.length > 0 && running === current.length;
-      // During a roll-over the previous revision keeps serving: still Ready while it all runs.
-      const ready = allCurrent || (status.phase === "Running" && old.length > 0 && old.every((t) => phaseOf(t) === "Running"));
-      if (allCurrent) {
-        status.phase = "Running";
-        status.endpoints = current
-          .filter((t) => t.spec.role === "serve" || t.spec.role === "tail")
-          .map((t) => ({ node: t.spec.nodeName, ...(t.status?.endpoint ? { address: t.status.endpoint } : {}), role: t.spec.role, task: t.metadata.name }));
-      } else if (status.phase !== "Pending") status.phase = status.phase === "Running" && old.some((t) => phaseOf(t) === "Running") ? "Running" : "Scheduled";
-      status.conditions = setCondition(
-        status.conditions,
-        { type: "Ready", status: ready ? "True" : "False", reason: ready ? "TasksRunning" : "TasksNotRunning", message: `${running}/${current.length} tasks of plan revision ${status.planRevision} running` },
-        ts,
-      );
-      if (allCurrent && old.length) deleted = await this.deleteTasks(old);
-    } else {
-      const done = current.length > 0 && succeeded === current.length;
-      if (done) {
-        status.phase = "Succeeded";
-        status.round = w.obj.spec.rounds;
-        status.conditions = setCondition(status.conditions, { type: "Complete", status: "True", reason: "Completed", message: `${succeeded} tasks succeeded` }, ts);
-      } else if (running > 0 && status.phase !== "Failed") status.phase = "Running";
-      if (old.length && current.some((t) => phaseOf(t) === "Running" || phaseOf(t) === "Succeeded")) deleted = await this.deleteTasks(old.filter((t) => !isTerminal(t) || phaseOf(t) !== "Succeeded"));
-    }
+    if (!w.obj.status?.planRevision) return { writes: 0, deleted: 0 };
+    const { status, superseded } = foldStatus(w.kind.kind as "InferenceService" | "TrainingJob", w.obj, w.tasks, now.toISOString());
+    const deleted = superseded.length ? await this.deleteTasks(superseded) : 0;
     // A change of progress only (a message's task count) is written at most once per progress
     // period per workload: every task report would otherwise rewrite its owner. Held back, it is
     // folded again when due; phase and condition changes always go out at once.

@@ -1,0 +1,46 @@
+import type { StoredObject } from "@eiaas/db";
+import { isTerminal, phaseOf, setCondition, splitByRevision } from "./workload-status.js";
+
+export interface FoldedStatus {
+  /** The workload's status with its tasks' phases folded in. */
+  status: Record<string, any>;
+  /** Tasks of earlier plan revisions to stop now that their replacements run. */
+  superseded: StoredObject[];
+}
+
+/**
+ * Task phases → workload phase, conditions and endpoints (pure). An InferenceService is Running and
+ * Ready when every task of its plan revision runs; during a roll-over the previous revision keeps
+ * it Ready while all of that runs, and is superseded once the new one does. A TrainingJob succeeds
+ * when every task of its revision has; earlier revisions stop once the new one started.
+ */
+export function foldStatus(kind: "InferenceService" | "TrainingJob", obj: StoredObject, tasks: readonly StoredObject[], ts: string): FoldedStatus {
+  const { current, old } = splitByRevision(obj, tasks);
+  const status: Record<string, any> = { ...(obj.status ?? {}) };
+  if (!status.planRevision) return { status, superseded: [] };
+  const running = current.filter((t) => phaseOf(t) === "Running").length;
+  const succeeded = current.filter((t) => phaseOf(t) === "Succeeded").length;
+  if (kind === "InferenceService") {
+    const allCurrent = current.length > 0 && running === current.length;
+    const ready = allCurrent || (status.phase === "Running" && old.length > 0 && old.every((t) => phaseOf(t) === "Running"));
+    if (allCurrent) {
+      status.phase = "Running";
+      status.endpoints = current
+        .filter((t) => t.spec.role === "serve" || t.spec.role === "tail")
+        .map((t) => ({ node: t.spec.nodeName, ...(t.status?.endpoint ? { address: t.status.endpoint } : {}), role: t.spec.role, task: t.metadata.name }));
+    } else if (status.phase !== "Pending") status.phase = status.phase === "Running" && old.some((t) => phaseOf(t) === "Running") ? "Running" : "Scheduled";
+    status.conditions = setCondition(
+      status.conditions,
+      { type: "Ready", status: ready ? "True" : "False", reason: ready ? "TasksRunning" : "TasksNotRunning", message: `${running}/${current.length} tasks of plan revision ${status.planRevision} running` },
+      ts,
+    );
+    return { status, superseded: allCurrent ? old : [] };
+  }
+  if (current.length > 0 && succeeded === current.length) {
+    status.phase = "Succeeded";
+    status.round = obj.spec.rounds;
+    status.conditions = setCondition(status.conditions, { type: "Complete", status: "True", reason: "Completed", message: `${succeeded} tasks succeeded` }, ts);
+  } else if (running > 0 && status.phase !== "Failed") status.phase = "Running";
+  const started = current.some((t) => phaseOf(t) === "Running" || phaseOf(t) === "Succeeded");
+  return { status, superseded: old.length && started ? old.filter((t) => !isTerminal(t) || phaseOf(t) !== "Succeeded") : [] };
+}
