@@ -39,7 +39,7 @@ async function rawPostgres(): Promise<{ selectsPerSec: number; insertsPerSec: nu
 
 const port = await freePort();
 const token = "bench-admin-token-0123456789abcdef";
-const server = spawn(process.execPath, ["--import", "tsx", "apps/api-server/src/main.ts"], {
+const server = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), "--import", "tsx", "apps/api-server/src/main.ts"], {
   env: { ...process.env, DATABASE_URL: databaseUrl, EIAAS_PORT: String(port), EIAAS_HOST: "127.0.0.1", EIAAS_ADMIN_TOKEN: token, EIAAS_DATA_DIR: join(dir, "data"), EIAAS_LOG_LEVEL: "warn" },
   stdio: ["ignore", "inherit", "inherit"],
 });
