@@ -1,6 +1,6 @@
 import { kindInfo, type KindInfo } from "@eiaas/api";
 import { ClusterCache, type BindGroup, type BindOutcome, type EventInput, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
-import { orderQueue, planInference, planTraining, predictClientLatency, taskInit, type PlannedTask, type Snapshot, type TaskLike } from "@eiaas/scheduling";
+import { orderQueue, planInference, planTraining, taskInit, type PlannedTask, type Snapshot, type TaskLike } from "@eiaas/scheduling";
 import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
 import { PLAN_SIZE_LABEL, taskFromPlan } from "./task-factory.js";
@@ -12,6 +12,7 @@ import { LiveSnapshot } from "./live-snapshot.js";
 import { EventBuffer } from "./event-buffer.js";
 import { BindPipeline } from "./bind-pipeline.js";
 import { foldStatus } from "./fold-status.js";
+import { linkFingerprint, servicesToReplan } from "./relink.js";
 import { isTerminal, phaseOf, sameJson, setCondition, splitByRevision } from "./workload-status.js";
 
 const ISVC = kindInfo("InferenceService");
@@ -139,7 +140,10 @@ export class WorkloadController {
       let relink = new Set<string>();
       if (delta.linksChanged) {
         const fingerprint = linkFingerprint(cache.nodes.values());
-        if (fingerprint !== this.linkFingerprint) relink = this.servicesToReplan(workloads, cache.models, snapshot);
+        if (fingerprint !== this.linkFingerprint) {
+          const running = workloads.filter((w) => w.kind === ISVC && w.obj.status?.phase === "Running" && w.obj.status?.plan?.clients?.length);
+          relink = servicesToReplan(running, cache.models, snapshot, (uid) => this.live.placedTask(uid), this.deps.logger);
+        }
         this.linkFingerprint = fingerprint;
       }
       // A waiting workload is tried again only when it changed or room may have appeared.
@@ -231,43 +235,6 @@ export class WorkloadController {
     const dispatchError = await binds.dispatched();
     if (dispatchError !== undefined) stats.dispatchError = dispatchError as Error;
     return stats;
-  }
-
-  /**
-   * Running services whose measured links changed enough (DESIGN §5 Re-planning): a client's plan
-   * now misses the SLO, or a fresh plan is at least 20% faster for some client.
-   */
-  private servicesToReplan(workloads: readonly Workload[], models: ReadonlyMap<string, StoredObject>, snapshot: Snapshot): Set<string> {
-    const out = new Set<string>();
-    const running = workloads.filter((w) => w.kind === ISVC && w.obj.status?.phase === "Running" && w.obj.status?.plan?.clients?.length);
-    for (const w of running) {
-      const model = models.get(`${w.obj.metadata.namespace}/${w.obj.spec.model}`)?.spec;
-      if (!model) continue;
-      const slo: number | undefined = w.obj.spec.slo?.latencyMs;
-      const clients: any[] = w.obj.status.plan.clients;
-      const now = new Map(clients.map((c) => [c.client, predictClientLatency(snapshot, model, c) ?? Infinity]));
-      // A fresh plan as if the service's own tasks were gone.
-      const m = snapshot.mark();
-      for (const t of w.tasks) {
-        const placed = isTerminal(t) ? undefined : this.live.placedTask(t.metadata.uid);
-        if (placed) snapshot.release(placed);
-      }
-      const fresh = planInference(snapshot, { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec }, model, { reserve: false });
-      snapshot.rollback(m);
-      if (fresh.status !== "Scheduled") continue;
-      const changed = fresh.clients.some((f) => {
-        const c = clients.find((x) => x.client === f.client);
-        return !c || c.split !== f.split || c.tailNode !== f.tailNode || c.headNode !== f.headNode || c.variant !== f.variant || c.exitAfterLayer !== f.exitAfterLayer;
-      });
-      if (!changed) continue;
-      const misses = slo !== undefined && [...now.values()].some((ms) => ms > slo * (1 + 1e-9));
-      const faster = fresh.clients.some((f) => f.predicted.latencyMs <= 0.8 * (now.get(f.client) ?? Infinity));
-      if (misses || faster) {
-        this.deps.logger.info({ service: w.obj.metadata.name, misses, faster }, "measured links changed: re-planning");
-        out.add(w.obj.metadata.uid);
-      }
-    }
-    return out;
   }
 
   needsPlan(w: Workload): boolean {
@@ -401,13 +368,6 @@ export class WorkloadController {
 function progressOnly(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
   const strip = (s: Record<string, unknown>) => ({ ...s, conditions: ((s.conditions as Array<Record<string, unknown>> | undefined) ?? []).map((c) => ({ ...c, message: undefined })) });
   return sameJson(strip(a), strip(b));
-}
-
-/** What the planner reads of every node's link (spec, overridden by measured uplink/RTT). */
-function linkFingerprint(nodes: Iterable<StoredObject>): string {
-  return [...nodes]
-    .map((n) => `${n.metadata.name}:${n.status?.measured?.uplinkMbps ?? n.spec.network?.uplinkMbps ?? 0}/${n.status?.measured?.rttMs ?? n.spec.network?.rttMs ?? 0}/${n.status?.phase ?? ""}`)
-    .join(",");
 }
 
 function involved(w: Workload) {
