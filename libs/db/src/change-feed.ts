@@ -72,7 +72,10 @@ export class ChangeFeed {
   private async connectListener(): Promise<void> {
     if (this.closed) return;
     const client = new pg.Client({ connectionString: this.options.databaseUrl, connectionTimeoutMillis: 3_000 });
-    client.on("notification", () => void this.poll());
+    // With nobody watching there is nothing to deliver: the periodic poll moves the cursor.
+    client.on("notification", () => {
+      if (this.listeners.size > 0) void this.poll();
+    });
     client.on("error", (err) => {
       this.options.onError?.(err);
       this.client = undefined;
