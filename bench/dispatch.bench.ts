@@ -489,7 +489,7 @@ async function printStatements(url: string): Promise<void> {
     await c.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
     const r = await c.query<{ ms: number; calls: string; rows: string; q: string }>(
       `SELECT round(total_exec_time)::int AS ms, calls::text, rows::text, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS q
-       FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() ORDER BY total_exec_time DESC LIMIT 15`,
+       FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() ORDER BY total_exec_time DESC LIMIT 25`,
     );
     console.log("  Postgres time by statement (ms, calls, rows):");
     for (const row of r.rows) console.log(`    ${String(row.ms).padStart(7)} ${row.calls.padStart(7)} ${row.rows.padStart(8)}  ${row.q}`);

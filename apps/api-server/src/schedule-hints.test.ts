@@ -7,17 +7,17 @@ const item = (name: string): ScheduleItem => ({ kind: "InferenceService", namesp
 const quiet = createLogger({ name: "test", level: "silent" });
 
 describe("ScheduleHints", () => {
-  it("sends hints that arrive together in one enqueue, and later ones in the next", async () => {
+  it("turns hints that arrive together into one job naming the newest write, later ones into the next", async () => {
     const calls: ScheduleItem[][] = [];
     const hints = new ScheduleHints({ enqueueSchedule: async (items) => void calls.push([...items]) }, quiet, 20);
     hints.add(item("a"));
     hints.add(item("b"));
     hints.add(item("c"));
     await expect.poll(() => calls.length).toBe(1);
-    expect(calls[0]!.map((i) => i.name)).toEqual(["a", "b", "c"]);
+    expect(calls[0]!.map((i) => i.name)).toEqual(["c"]);
     hints.add(item("d"));
     await hints.flush();
-    expect(calls.map((c) => c.map((i) => i.name))).toEqual([["a", "b", "c"], ["d"]]);
+    expect(calls.map((c) => c.map((i) => i.name))).toEqual([["c"], ["d"]]);
   });
 
   it("survives a queue that fails (hints are only wake-ups)", async () => {

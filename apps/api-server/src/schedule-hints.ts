@@ -2,10 +2,11 @@ import type { QueueBackend, ScheduleItem } from "@eiaas/queue";
 import type { Logger } from "@eiaas/telemetry";
 
 /**
- * Collects the scheduler hints of writes that arrive close together and enqueues them with one
- * `addBulk` (one Redis round trip and script call per batch, not per write). A hint only wakes the
- * scheduler sooner — its periodic re-read and its LISTEN cover a lost one — so a failed enqueue is
- * logged, not retried.
+ * Coalesces the scheduler hints of writes that arrive close together into ONE `schedule` job: a
+ * hint only wakes the scheduler (a cycle reads everything that changed from the watch log, whatever
+ * workload the job names), and every job costs the scheduler a BullMQ completion, so one per batch
+ * is enough — it names the newest write. The scheduler also wakes on every commit (LISTEN) and
+ * re-reads periodically, so a lost hint only delays; a failed enqueue is logged, not retried.
  */
 export class ScheduleHints {
   private pending: ScheduleItem[] = [];
@@ -14,8 +15,8 @@ export class ScheduleHints {
   constructor(
     private readonly queue: Pick<QueueBackend, "enqueueSchedule">,
     private readonly logger: Logger,
-    /** How long the first hint of a batch waits for company. Default 5 ms. */
-    private readonly lingerMs = 5,
+    /** How long the first hint of a batch waits for company. Default 25 ms. */
+    private readonly lingerMs = 25,
   ) {}
 
   add(item: ScheduleItem): void {
@@ -28,7 +29,8 @@ export class ScheduleHints {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const items = this.pending.splice(0);
-    if (!items.length) return;
-    await this.queue.enqueueSchedule(items).catch((err) => this.logger.debug({ err: (err as Error).message, hints: items.length }, "schedule hints not enqueued"));
+    const newest = items[items.length - 1];
+    if (!newest) return;
+    await this.queue.enqueueSchedule([newest]).catch((err) => this.logger.debug({ err: (err as Error).message, hints: items.length }, "schedule hint not enqueued"));
   }
 }

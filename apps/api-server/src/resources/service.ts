@@ -132,7 +132,8 @@ export class ResourceService {
     }
   }
 
-  async replaceStatus(kind: KindInfo, namespace: string | undefined, name: string, body: unknown, req: WriteRequest = {}): Promise<StoredObject> {
+  /** `read`: the object as the caller just read it (its first attempt skips a read of its own). */
+  async replaceStatus(kind: KindInfo, namespace: string | undefined, name: string, body: unknown, req: WriteRequest = {}, read?: StoredObject): Promise<StoredObject> {
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("BadRequest", `the request body must be a JSON object (a ${kind.kind})`);
     const b = body as Record<string, any>;
     if (b.metadata?.name !== undefined && b.metadata.name !== name) {
@@ -140,7 +141,7 @@ export class ResourceService {
     }
     const pinned: string | undefined = b.metadata?.resourceVersion;
     for (let attempt = 0; ; attempt++) {
-      const current = await this.get(kind, namespace, name);
+      const current = attempt === 0 && read ? read : await this.get(kind, namespace, name);
       try {
         return await this.writeStatus(kind, current, b, pinned, req);
       } catch (err) {

@@ -167,10 +167,10 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const kind = kindOf(param(req, "plural"), namespaced);
     const access = authorizeReq(req, "update", kind, ns, sub);
     requireJson(req);
-    await getVisible(kind, ns, param(req, "name"), access);
+    const visible = await getVisible(kind, ns, param(req, "name"), access);
     const dryRun = isDryRun(req);
     const obj = sub
-      ? await service.replaceStatus(kind, ns, param(req, "name"), req.body, { dryRun })
+      ? await service.replaceStatus(kind, ns, param(req, "name"), req.body, { dryRun }, visible)
       : await service.replace(kind, ns, param(req, "name"), req.body, { dryRun });
     sendObject(req, res, kind, obj);
   };
