@@ -326,9 +326,12 @@ export class ObjectStore {
     }
     const ops: WriteOp[] = [{ type: "delete", kind, object: current, expectedResourceVersion: expected }];
     for (const dep of options.dependents ?? []) {
-      const rows = await rowsOf<ObjectRow>(this.pool, `SELECT * FROM "${dep.table}" WHERE owner_references @> $1::jsonb`, [
-        JSON.stringify([{ uid: current.metadata.uid }]),
-      ]);
+      // Tasks carry their owner's uid (the controller's, else the first's) in an indexed column:
+      // no scan of every task per workload deleted. Other kinds match their owner references.
+      const rows =
+        dep.kind === "Task"
+          ? await rowsOf<ObjectRow>(this.pool, `SELECT * FROM tasks WHERE owner_uid = $1::uuid`, [current.metadata.uid])
+          : await rowsOf<ObjectRow>(this.pool, `SELECT * FROM "${dep.table}" WHERE owner_references @> $1::jsonb`, [JSON.stringify([{ uid: current.metadata.uid }])]);
       // A dependent another writer deleted meanwhile (a controller stopping superseded tasks) is
       // already where this delete would put it.
       for (const row of rows) ops.push({ type: "delete", kind: dep, object: rowToObject(dep, row), missingOk: true });
