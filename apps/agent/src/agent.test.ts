@@ -185,6 +185,9 @@ describe("node agent", () => {
     });
     expect(credsA?.username).toBe(`eiaas-agent-${nodeA}`);
     expect(credsA?.password).toBeTruthy();
+    // Its slots (default 4) became the node's task capacity: the scheduler binds no more than it runs.
+    const registered = await request(api.app).get(`${API_PREFIX}/edgenodes/${nodeA}`).set(admin()).expect(200);
+    expect(registered.body.spec.capacity.tasks).toBe(4);
 
     // Its own queue works end to end.
     const own = await createTask(nodeA, `acl-own-${suffix}`);

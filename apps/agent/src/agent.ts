@@ -13,7 +13,7 @@ export interface AgentOptions {
   /** API server connection; `token` is the bootstrap token. */
   connection: ConnectionOptions;
   runtime: TaskRuntime;
-  /** Jobs run at once (`--slots`). Default 4. */
+  /** Jobs run at once (`--slots`), and the node's task capacity unless its spec sets one. Default 4. */
   slots?: number;
   /**
    * The queue transport, given when the agent runs inside the control plane's trust boundary (the
@@ -71,7 +71,9 @@ export class NodeAgent {
     const reg = await boot.request<{ token: string; queue: { url: string; username?: string; password?: string } }>({
       method: "POST",
       path: `${API_PREFIX}/edgenodes/${this.o.nodeName}/register`,
-      body: { metadata: { labels: this.o.labels ?? {} }, spec: this.o.spec },
+      // The node takes no more unfinished tasks than this agent runs at once (a long-running server
+      // holds its slot): its slots are the node's task capacity unless the spec says otherwise.
+      body: { metadata: { labels: this.o.labels ?? {} }, spec: { ...this.o.spec, capacity: { ...this.o.spec.capacity, tasks: this.o.spec.capacity?.tasks ?? this.o.slots ?? 4 } } },
     });
     boot.close();
     this.client = new EiaasClient({ ...this.o.connection, token: reg.token });

@@ -81,6 +81,19 @@ describe("bindTasks re-checks under concurrency", () => {
     expect(reasons(out)[0]).toMatch(/node e1: load would exceed 1/);
   });
 
+  it("keeps a node within its task slots, counting tasks that ask for no resources", async () => {
+    const e1 = (await a.pool.query(`SELECT * FROM edge_nodes WHERE name = 'e1'`)).rows[0];
+    await store.update(NODE, { ...(await store.get(NODE, undefined, "e1"))! }, { apiVersion: API_VERSION, metadata: { name: "e1" }, spec: { ...e1.spec, capacity: { ...e1.spec.capacity, tasks: 2 } } } as any);
+    const first = await bindTasks(a.pool, [group("A", "beta", [task("beta", "e1", 0)])]);
+    expect(bound(first)).toBe(1);
+    const out = await race(group("B", "beta", [task("beta", "e1", 0)]), group("C", "beta", [task("beta", "e1", 0)]));
+    expect(bound(out)).toBe(1);
+    expect(reasons(out)).toEqual(["node e1: too many tasks (2 slots)"]);
+    // A finished task frees its slot.
+    await a.pool.query(`UPDATE tasks SET phase = 'Succeeded' WHERE node_name = 'e1'`);
+    expect(bound(await bindTasks(a.pool, [group("D", "beta", [task("beta", "e1", 0), task("beta", "e1", 0)])]))).toBe(1);
+  });
+
   it("keeps a tenant within its quota across nodes", async () => {
     // Each fits its node and the quota alone; together they would use 1200 of 1000 cpu.
     const cpu = await race(group("A", "acme", [task("acme", "e1", 600)]), group("B", "acme", [task("acme", "e2", 600)]));

@@ -31,12 +31,14 @@ export type BindOutcome = { id: string; bound: true; tasks: StoredObject[] } | {
 interface NodeRow {
   name: string;
   phase: string;
-  spec: { capacity?: { cpu?: number; memoryMiB?: number; gpu?: number }; unschedulable?: boolean };
+  spec: { capacity?: { cpu?: number; memoryMiB?: number; gpu?: number; tasks?: number }; unschedulable?: boolean };
   status: { conditions?: Array<{ type: string; status: string }> };
   cpu: number;
   mem: number;
   gpu: number;
   load: number;
+  /** Unfinished tasks on the node (its task slots in use). */
+  tasks: number;
 }
 
 interface Usage {
@@ -89,13 +91,14 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
                 COALESCE(sum((t.spec->'resources'->>'cpu')::float8), 0) AS cpu,
                 COALESCE(sum((t.spec->'resources'->>'memoryMiB')::float8), 0) AS mem,
                 COALESCE(sum((t.spec->'resources'->>'gpu')::float8), 0) AS gpu,
-                COALESCE(sum((t.annotations->>'${TASK_LOAD_ANNOTATION}')::float8), 0) AS load
+                COALESCE(sum((t.annotations->>'${TASK_LOAD_ANNOTATION}')::float8), 0) AS load,
+                count(t.uid) AS tasks
          FROM edge_nodes n
          LEFT JOIN tasks t ON t.node_name = n.name AND t.phase NOT IN ('Succeeded', 'Failed') AND NOT (t.uid = ANY($2::uuid[]))
          WHERE n.name = ANY($1::text[]) GROUP BY n.name, n.phase, n.spec, n.status`,
         [nodeNames, deletes.map((d) => d.metadata.uid)],
       );
-      for (const row of r.rows) nodes.set(row.name, { ...row, cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), load: num(row.load) });
+      for (const row of r.rows) nodes.set(row.name, { ...row, cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), load: num(row.load), tasks: num(row.tasks) });
     }
     const namespaces = [...new Set(groups.map((g) => g.namespace))];
     const quotas = new Map<string, { cpu?: number; memoryMiB?: number; gpu?: number; tasks?: number }>();
@@ -145,6 +148,7 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
         n.mem += num(r.memoryMiB);
         n.gpu += num(r.gpu);
         n.load += num(t.metadata.annotations[TASK_LOAD_ANNOTATION]);
+        n.tasks += 1;
         tu.cpu += num(r.cpu);
         tu.mem += num(r.memoryMiB);
         tu.gpu += num(r.gpu);
@@ -253,7 +257,7 @@ function checkGroup(
   quota: { cpu?: number; memoryMiB?: number; gpu?: number; tasks?: number } | undefined,
   used: Usage,
 ): string | undefined {
-  const add = new Map<string, { cpu: number; mem: number; gpu: number; load: number }>();
+  const add = new Map<string, { cpu: number; mem: number; gpu: number; load: number; tasks: number }>();
   let cpu = 0;
   let mem = 0;
   let gpu = 0;
@@ -265,7 +269,8 @@ function checkGroup(
     if (!ready) return `node ${name} is not Ready`;
     if (n.spec?.unschedulable) return `node ${name} is cordoned`;
     const r = t.spec.resources ?? {};
-    const a = add.get(name) ?? { cpu: 0, mem: 0, gpu: 0, load: 0 };
+    const a = add.get(name) ?? { cpu: 0, mem: 0, gpu: 0, load: 0, tasks: 0 };
+    a.tasks += 1;
     a.cpu += num(r.cpu);
     a.mem += num(r.memoryMiB);
     a.gpu += num(r.gpu);
@@ -283,6 +288,8 @@ function checkGroup(
     if (a.gpu > 0 && n.gpu + a.gpu > num(cap.gpu) + 1e-9) return `node ${name}: insufficient gpu`;
     const loadCap = num(cap.gpu) > 0 ? num(cap.gpu) : 1;
     if (a.load > 0 && n.load + a.load > loadCap + 1e-9) return `node ${name}: load would exceed ${loadCap}`;
+    const slots = num(cap.tasks);
+    if (slots > 0 && n.tasks + a.tasks > slots) return `node ${name}: too many tasks (${slots} slots)`;
   }
   if (quota) {
     if (quota.tasks !== undefined && used.tasks + g.tasks.length > quota.tasks) return `quota: tasks ${used.tasks + g.tasks.length} > ${quota.tasks}`;

@@ -19,6 +19,8 @@ export const edgeNodeSpec = z.strictObject({
       memoryMiB: nonneg.default(0),
       gpu: z.number().int().nonnegative().default(0),
       acceleratorTops: nonneg.default(0),
+      /** Most unfinished tasks at once: the agent's slots (Kubernetes' `pods` capacity). Unset: no limit. */
+      tasks: z.number().int().positive().optional().describe("most unfinished tasks at once (the agent's --slots); unset: no limit"),
     })
     .default({ cpu: 0, memoryMiB: 0, gpu: 0, acceleratorTops: 0 }),
   /** Effective DNN speed, used when the model has no measured profile for this hardware. */

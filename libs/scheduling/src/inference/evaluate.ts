@@ -65,6 +65,8 @@ export interface ServiceContext {
   readonly rps: number;
   readonly resources: Readonly<ResourceVector>;
   readonly groups: Map<number, TaskGroup>;
+  /** Groups opened per node so far (tasks not yet in the snapshot, each needing a task slot). */
+  readonly newTasksOn: Map<number, number>;
 }
 
 /** Why a client's options were eliminated, for the Unschedulable message. */
@@ -111,7 +113,8 @@ export function groupFits(ctx: ServiceContext, node: number, chain: Chain, side:
     dGpu = 0;
     dMem = j + 1 < g.from ? chain.memSuffix[j]! - chain.memSuffix[g.from - 1]! : 0;
   }
-  return ctx.snapshot.fits(node, dCpu, dMem, dGpu);
+  // A new group is a new task on the node: it needs a task slot beside those opened before it.
+  return ctx.snapshot.fits(node, dCpu, dMem, dGpu, g ? 0 : 1 + (ctx.newTasksOn.get(node) ?? 0));
 }
 
 /** Adds a client's split to the node's task for the chain and reserves the difference in the snapshot. */
@@ -125,6 +128,7 @@ export function applyGroup(ctx: ServiceContext, node: number, chain: Chain, side
       ? { node, chain: chain.index, side, from: 1, to: j, load: 0, clients: [] }
       : { node, chain: chain.index, side, from: j + 1, to: chain.length, load: 0, clients: [] };
     ctx.groups.set(key, g);
+    ctx.newTasksOn.set(node, (ctx.newTasksOn.get(node) ?? 0) + 1);
   } else if (side === SIDE_HEAD) g.to = Math.max(g.to, j);
   else g.from = Math.min(g.from, j + 1);
   g.load += load;

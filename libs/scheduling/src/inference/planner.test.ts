@@ -256,3 +256,29 @@ describe("planInference: clients and servers", () => {
     expect(p.failures[0]!.reasons).toEqual(["network"]);
   });
 });
+
+describe("planInference: task slots", () => {
+  const busy = { tasks: [{ name: "other", namespace: "x", node: "edge", resources: { cpu: 0, memoryMiB: 0, gpu: 0 } }] };
+  const cams = () => [dev("dev", "edge", { labels: { cam: "1" } }), dev("dev2", "edge", { labels: { cam: "1" } })];
+  const slotted = (tasks: number) => fleet(...cams()).map((n) => (n.name === "edge" ? { ...n, capacity: { ...n.capacity, tasks } } : n));
+  const clients = { selector: { matchLabels: { cam: "1" } }, requestsPerSecond: 1 };
+
+  it("a server with no free task slot is passed over for the next best", () => {
+    const c = scheduled(planInference(snapshot(slotted(1), busy), service("svc", { clients }), m3())).clients;
+    expect(c.map((x) => x.tailNode)).toEqual(["cloud", "cloud"]);
+    // Without the limit both tails would go to the faster edge server.
+    const free = scheduled(planInference(snapshot(fleet(...cams()), busy), service("svc", { clients }), m3())).clients;
+    expect(free.map((x) => x.tailNode)).toEqual(["edge", "edge"]);
+  });
+
+  it("clients sharing one task on a server need one slot, not one each", () => {
+    const p = scheduled(planInference(snapshot(slotted(1)), service("svc", { clients, architecture: "edge" }), m3()));
+    expect(p.clients.map((x) => x.tailNode)).toEqual(["edge", "edge"]);
+    expect(p.tasks.filter((t) => t.node === "edge")).toHaveLength(1);
+  });
+
+  it("is unschedulable when the only allowed server has no slot left", () => {
+    const p = unschedulable(planInference(snapshot(slotted(1), busy), service("svc", { clients, architecture: "edge" }), m3()));
+    expect(p.message).toMatch(/tasks|resources|fit/i);
+  });
+});

@@ -96,6 +96,7 @@ export function planInference(
     rps: spec.clients.requestsPerSecond,
     resources: spec.resources,
     groups: new Map(),
+    newTasksOn: new Map(),
   };
 
   const mark = snapshot.mark();

@@ -169,4 +169,18 @@ describe("score plugins", () => {
     normalizeLowerIsBetter(same, 2);
     expect([...same]).toEqual([100, 100]);
   });
+
+  it("ResourceFit: a node at its task limit has no room even for a task requesting nothing", () => {
+    const slots = snapshot([edge("full", { capacity: { cpu: 1000, memoryMiB: 1000, gpu: 0, tasks: 1 } }), edge("free", { capacity: { cpu: 1000, memoryMiB: 1000, gpu: 0, tasks: 2 } }), edge("unlimited")], {
+      tasks: [
+        { name: "a", namespace: "x", node: "full", resources: { cpu: 0, memoryMiB: 0, gpu: 0 } },
+        { name: "b", namespace: "x", node: "free", resources: { cpu: 0, memoryMiB: 0, gpu: 0 } },
+        { name: "c", namespace: "x", node: "unlimited", resources: { cpu: 0, memoryMiB: 0, gpu: 0 } },
+      ],
+    });
+    const f = resourceFit.prepare(slots, base)!;
+    expect(Object.fromEntries(slots.nodes.map((n) => [n.name, f.reason(n.index)]))).toEqual({ full: "Too many tasks", free: undefined, unlimited: undefined });
+    const list = Int32Array.from(slots.nodes.map((n) => n.index));
+    expect([...list.subarray(0, f.keep!(list, list.length))].map((i) => slots.nodes[i]!.name)).toEqual(["free", "unlimited"]);
+  });
 });

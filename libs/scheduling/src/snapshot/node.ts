@@ -38,6 +38,7 @@ export function makeNode(n: NodeInit, index: number, parentIdx: readonly number[
       memoryMiB: n.capacity?.memoryMiB ?? 0,
       gpu,
       acceleratorTops: n.capacity?.acceleratorTops ?? 0,
+      tasks: n.capacity?.tasks !== undefined && n.capacity.tasks > 0 ? n.capacity.tasks : Infinity,
     },
     gflops,
     power,

@@ -139,10 +139,21 @@ export class Snapshot {
     return { cpu: a.cpu[index]!, memoryMiB: a.memoryMiB[index]!, gpu: a.gpu[index]!, load: a.load[index]! };
   }
 
-  /** Whether `request` fits in what the node has left. */
-  fits(index: number, cpu: number, memoryMiB: number, gpu: number): boolean {
+  /** Unfinished tasks on the node (its task slots in use). */
+  taskCount(index: number): number {
+    return this.tasksByNode[index]!.length;
+  }
+
+  /** Whether the node has `n` task slots free (a node without a task limit always has). */
+  hasTaskSlots(index: number, n = 1): boolean {
+    return this.tasksByNode[index]!.length + n <= this.nodes[index]!.capacity.tasks;
+  }
+
+  /** Whether `request` (and `newTasks` more tasks) fits in what the node has left. */
+  fits(index: number, cpu: number, memoryMiB: number, gpu: number, newTasks = 0): boolean {
     const c = this.capacity;
     const a = this.allocated;
+    if (newTasks > 0 && !this.hasTaskSlots(index, newTasks)) return false;
     return (
       a.cpu[index]! + cpu <= c.cpu[index]! + EPS &&
       a.memoryMiB[index]! + memoryMiB <= c.memoryMiB[index]! + EPS &&

@@ -23,7 +23,8 @@ export interface SnapshotNode {
   readonly taints: readonly Taint[];
   readonly ready: boolean;
   readonly unschedulable: boolean;
-  readonly capacity: Readonly<ResourceVector & { acceleratorTops: number }>;
+  /** `tasks`: most unfinished tasks at once, Infinity when unlimited. */
+  readonly capacity: Readonly<ResourceVector & { acceleratorTops: number; tasks: number }>;
   readonly gflops: number;
   readonly power: Readonly<{ computeW: number; transmitW: number; idleW: number }>;
   /** The link to the parent; measured uplink and RTT override the spec when present. */
@@ -82,7 +83,7 @@ export interface NodeInit {
   /** Default true. */
   ready?: boolean;
   unschedulable?: boolean;
-  capacity?: Partial<ResourceVector & { acceleratorTops: number }>;
+  capacity?: Partial<ResourceVector & { acceleratorTops: number; tasks: number }>;
   gflops?: number;
   power?: Partial<{ computeW: number; transmitW: number; idleW: number }>;
   network?: Partial<{ uplinkMbps: number; downlinkMbps: number; rttMs: number }>;
