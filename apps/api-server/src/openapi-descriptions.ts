@@ -68,6 +68,7 @@ export const FIELD_DESCRIPTIONS: Record<string, string> = {
   "EdgeNode.spec.capacity.memoryMiB": "Memory in MiB.",
   "EdgeNode.spec.capacity.gpu": "Number of GPUs.",
   "EdgeNode.spec.capacity.acceleratorTops": "Accelerator throughput in TOPS.",
+  "EdgeNode.spec.capacity.tasks": "Most unfinished tasks at once (the agent's --slots; set at registration when unset). Unset: no limit.",
   "EdgeNode.spec.compute": "Effective DNN speed, used when a model has no measured profile for this hardware.",
   "EdgeNode.spec.compute.gflops": "Effective GFLOP/s on DNN layers.",
   "EdgeNode.spec.power": "Power draw in W, for device energy predictions.",

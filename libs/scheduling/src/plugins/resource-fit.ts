@@ -11,7 +11,7 @@ export const resourceFit: FilterPlugin = {
   dependsOnAllocation: true,
   prepare(snapshot, task) {
     const { cpu, memoryMiB, gpu } = task.resources;
-    const slots = snapshot.nodes.some((n) => n.capacity.tasks !== Infinity);
+    const slots = snapshot.hasTaskLimits;
     if (!(cpu > 0 || memoryMiB > 0 || gpu > 0 || slots)) return undefined;
     const a = snapshot.allocated;
     const c = snapshot.capacity;

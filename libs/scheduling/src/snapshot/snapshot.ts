@@ -34,6 +34,8 @@ export class Snapshot {
   readonly taintCount: Uint16Array;
   /** Indices of the nodes that have taints (usually few), so taint checks skip the others. */
   readonly taintedNodes: Int32Array;
+  /** Whether any node limits its number of tasks (else slot checks are skipped). */
+  readonly hasTaskLimits: boolean;
 
   private readonly byName = new Map<string, number>();
   private readonly tenantByName = new Map<string, number>();
@@ -87,6 +89,7 @@ export class Snapshot {
     }
     this.totalCapacity = total;
     this.taintedNodes = Int32Array.from(this.nodes.filter((n) => n.taints.length > 0).map((n) => n.index));
+    this.hasTaskLimits = this.nodes.some((n) => n.capacity.tasks !== Infinity);
     this.tenantUsage = { cpu: [], memoryMiB: [], gpu: [], tasks: [] };
     for (const t of init.tenants ?? []) this.addTenant(t);
     this.tasksByNode = this.nodes.map(() => []);
