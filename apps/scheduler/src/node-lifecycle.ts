@@ -36,8 +36,9 @@ export class NodeLifecycleController {
     this.eviction = options.evictionMs ?? 60_000;
   }
 
-  async pass(now = new Date()): Promise<{ notReady: number; evicted: number }> {
-    const nodes = (await this.deps.store.list(NODE)).items;
+  /** `known`: the nodes as the caller's cache has them (a list of every node is read otherwise). */
+  async pass(now = new Date(), known?: readonly StoredObject[]): Promise<{ notReady: number; evicted: number }> {
+    const nodes = known ?? (await this.deps.store.list(NODE)).items;
     const leases = new Map((await this.deps.leases.getAll()).map((l) => [l.nodeName, l.renewTime.getTime()]));
     const ts = now.toISOString();
     const markNotReady: Array<{ object: StoredObject; status: Record<string, unknown> }> = [];

@@ -140,7 +140,8 @@ export class Scheduler {
       // Lease ages move with the clock, not with changes: once per resync period is enough.
       if (now.getTime() - this.lastLifecycle >= (this.options.resyncMs ?? 2_000)) {
         this.lastLifecycle = now.getTime();
-        await this.lifecycle.pass(now);
+        // From the cache the cycle just brought up to date: no list of every node each period.
+        await this.lifecycle.pass(now, [...this.workloads.cache.nodes.values()]);
       }
       // Bound and committed; the repair pass enqueues what did not make it to Redis.
       if (stats.dispatchError) throw stats.dispatchError;

@@ -41,7 +41,7 @@ export interface CycleStats {
 export interface WorkloadControllerOptions {
   /** Full re-list period of the cluster cache (level-triggered backstop). Default 30 000 ms. */
   relistMs?: number;
-  /** How often node allocation and tenant usage are published. Default 2 000 ms. */
+  /** How often node allocation and tenant usage are published (for display). Default 10 000 ms. */
   usageMs?: number;
   /** Shortest time between two progress-only status writes of one workload. Default 1 000 ms. */
   progressMs?: number;
@@ -228,7 +228,7 @@ export class WorkloadController {
     } finally {
       this.statusBatch = undefined;
     }
-    if (now.getTime() - this.lastUsage >= (this.options.usageMs ?? 2_000)) {
+    if (now.getTime() - this.lastUsage >= (this.options.usageMs ?? 10_000)) {
       this.lastUsage = now.getTime();
       stats.statusWrites += await publishUsage(this.deps.pool, cache, snapshot);
     }
