@@ -122,6 +122,37 @@ describe("bindTasks re-checks under concurrency", () => {
     expect((await store.get(ISVC, "beta", "cam"))!.status.by).toBe(winner);
   });
 
+  it("refuses alone a workload edited between the bind's read and its write; the others bind", async () => {
+    const svc = (name: string) => store.create(ISVC, { apiVersion: API_VERSION, metadata: { name, namespace: "beta" }, spec: { model: "m", clients: { selector: {} } } } as any);
+    const [x, y] = [await svc("x"), await svc("y")];
+    const planned = (o: StoredObject) => ({ kind: ISVC, object: { ...o, status: { phase: "Scheduled", planRevision: 1 } } });
+    // Another writer holds the version lock: the bind reads, then waits for it at its write.
+    const other = await b.pool.connect();
+    try {
+      await other.query("BEGIN");
+      await other.query("UPDATE resource_version_counter SET value = value + 1 WHERE id = 1");
+      const binding = bindTasks(a.pool, [group("X", "beta", [task("beta", "e1", 100)], planned(x)), group("Y", "beta", [task("beta", "e2", 100)], planned(y))]);
+      for (let i = 0; ; i++) {
+        const waiting = await b.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%resource_version_counter%'`);
+        if (waiting.rows[0].n > 0) break;
+        if (i > 200) throw new Error("the bind never reached its write");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // …and edits x meanwhile (a user's spec change).
+      await other.query(`UPDATE inference_services SET resource_version = (SELECT value FROM resource_version_counter WHERE id = 1), generation = generation + 1 WHERE uid = $1`, [x.metadata.uid]);
+      await other.query("COMMIT");
+      const out = await binding;
+      expect(out.map((o) => [o.id, o.bound])).toEqual([["X", false], ["Y", true]]);
+      expect(reasons(out)).toEqual(["InferenceService x changed since it was planned"]);
+      expect((await a.pool.query(`SELECT spec->>'nodeName' AS node FROM tasks`)).rows).toEqual([{ node: "e2" }]);
+      expect((await store.get(ISVC, "beta", "y"))!.status.planRevision).toBe(1);
+      expect((await store.get(ISVC, "beta", "x"))!.status.planRevision).toBeUndefined();
+    } finally {
+      await other.query("ROLLBACK").catch(() => undefined);
+      other.release();
+    }
+  });
+
   it("refuses nodes that went away, NotReady or cordoned since the plan", async () => {
     const e2 = (await store.get(NODE, undefined, "e2"))!;
     await store.updateStatus(NODE, e2, { phase: "NotReady" });

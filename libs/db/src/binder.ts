@@ -68,6 +68,26 @@ export function bindTasks(pool: pg.Pool, groups: readonly BindGroup[]): Promise<
   return dbSpan("BIND", "tasks", () => bind(pool, groups), { requireParent: false, links, attributes: { "eiaas.bind.groups": groups.length } });
 }
 
+/** Some owners' versions moved between the bind's read and its write. */
+class OwnersMovedError extends Error {
+  constructor(count: number) {
+    super(`bind: ${count} workload(s) changed while their plans were being bound`);
+  }
+}
+
+/** The groups (by id) whose owner is no longer at the version its plan was made from. */
+async function movedOwners(client: pg.PoolClient, groups: readonly BindGroup[]): Promise<Map<string, BindGroup>> {
+  const moved = new Map<string, BindGroup>();
+  const byTable = new Map<string, BindGroup[]>();
+  for (const g of groups) if (g.owner) byTable.set(g.owner.kind.table, [...(byTable.get(g.owner.kind.table) ?? []), g]);
+  for (const [table, list] of byTable) {
+    const r = await client.query<{ uid: string; rv: string }>(`SELECT uid::text AS uid, resource_version::text AS rv FROM "${table}" WHERE uid = ANY($1::uuid[])`, [list.map((g) => g.owner!.object.metadata.uid)]);
+    const rv = new Map(r.rows.map((x) => [x.uid, x.rv]));
+    for (const g of list) if (rv.get(g.owner!.object.metadata.uid) !== String(g.owner!.object.metadata.resourceVersion)) moved.set(g.id, g);
+  }
+  return moved;
+}
+
 /** Serialises binders (two schedulers, a retry) against each other; any number, the same everywhere. */
 const BIND_LOCK_KEY = 72_401_003;
 
@@ -158,9 +178,26 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
       accepted.push(g);
       outcomes.push({ id: g.id, bound: true, tasks: g.tasks });
     }
-    if (accepted.length) {
-      const versions = await writeBound(client, accepted);
-      for (const o of outcomes) if (o.bound) o.tasks = o.tasks.map((t) => ({ ...t, metadata: { ...t.metadata, resourceVersion: versions.get(t.metadata.uid)! } }));
+    // A workload edited between the read above and the write (its write is conditional on the
+    // version read) is refused alone: the write is undone to a savepoint and retried without it.
+    let writing = accepted;
+    for (let round = 0; writing.length; round++) {
+      await client.query("SAVEPOINT bind_write");
+      try {
+        const versions = await writeBound(client, writing);
+        await client.query("RELEASE SAVEPOINT bind_write");
+        for (const o of outcomes) if (o.bound) o.tasks = o.tasks.map((t) => ({ ...t, metadata: { ...t.metadata, resourceVersion: versions.get(t.metadata.uid)! } }));
+        break;
+      } catch (err) {
+        if (!(err instanceof OwnersMovedError) || round >= 2) throw err;
+        await client.query("ROLLBACK TO SAVEPOINT bind_write");
+        const moved = await movedOwners(client, writing);
+        writing = writing.filter((g) => !moved.has(g.id));
+        for (const [i, o] of outcomes.entries()) {
+          const g = moved.get(o.id);
+          if (g) outcomes[i] = { id: o.id, bound: false, reason: `${g.owner!.kind.kind} ${g.owner!.object.metadata.name} changed since it was planned` };
+        }
+      }
     }
     await client.query("COMMIT");
     return outcomes;
@@ -243,9 +280,7 @@ async function writeBound(client: pg.PoolClient, groups: readonly BindGroup[]): 
     [i, JSON.stringify(owners), JSON.stringify(removed), JSON.stringify(inserts)],
   );
   const row = r.rows[0]!;
-  if (Number(row.owners) !== owners.length) {
-    throw new Error(`bind: ${owners.length - Number(row.owners)} workload(s) changed while their plans were being bound; planning again`);
-  }
+  if (Number(row.owners) !== owners.length) throw new OwnersMovedError(owners.length - Number(row.owners));
   if (Number(row.inserted) !== inserts.length) throw new Error(`bind: ${inserts.length - Number(row.inserted)} task insert(s) missing`);
   const base = BigInt(row.rvbase);
   return new Map(inserts.map((t) => [t.uid, String(base + BigInt(t.i))]));
