@@ -63,6 +63,24 @@ describe("ObjectStore", () => {
     expect(await store.get(MODEL, "acme", "c1")).toBeNull();
   });
 
+  it("group-commits concurrent creates: fewer transactions than creates, every one readable", async () => {
+    const ok = await Promise.all(Array.from({ length: 20 }, (_, i) => store.create(MODEL, model(`g${i}`))));
+    expect(new Set(ok.map((o) => o.metadata.resourceVersion)).size).toBe(20);
+    for (const o of ok) expect(await store.get(MODEL, "acme", o.metadata.name)).toEqual(o);
+    const txs = await database.pool.query<{ n: number }>(`SELECT count(DISTINCT xmin::text)::int AS n FROM models`);
+    expect(txs.rows[0]!.n).toBeLessThan(20);
+  });
+
+  it("a taken name in a group-committed batch fails alone: every other caller gets its object", async () => {
+    const names = [...Array.from({ length: 10 }, (_, i) => `d${i}`), "d3"];
+    const results = await Promise.allSettled(names.map((n) => store.create(MODEL, model(n))));
+    const ok = results.flatMap((r) => (r.status === "fulfilled" ? [r.value.metadata.name] : []));
+    const failed = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
+    expect(ok.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `d${i}`).sort());
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ reason: "AlreadyExists" });
+  });
+
   it("bumps generation only when spec changes and detects stale writes", async () => {
     const a = await store.create(MODEL, model("a"));
     const labelled = await store.update(MODEL, a, { ...model("a", { x: "1" }) });

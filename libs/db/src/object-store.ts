@@ -7,6 +7,7 @@ import { StoreError, isUniqueViolation } from "./errors.js";
 import { listSql, type ContinueToken } from "./list-sql.js";
 import { activeContext, contextFrom, recordError, runInContext, SpanKind, startSpanContext, type Context } from "@eiaas/telemetry";
 import { dbSpan } from "./tracing.js";
+import { CreateBatcher } from "./create-batcher.js";
 import { multiInsertSql, mutationSql, Params, singleOpSql, watchObject, watchType, WATCH_CHANNEL, type WriteOp } from "./write-sql.js";
 
 const SQL_VERB: Record<WriteOp["type"], string> = { create: "INSERT", update: "UPDATE", delete: "DELETE" };
@@ -95,6 +96,7 @@ const STATUS_BATCH_MAX = 500;
 export class ObjectStore {
   /** Status writes waiting for the next group commit (see updateStatus). */
   private pendingStatus: PendingStatusWrite[] = [];
+  private readonly creates = new CreateBatcher({ writeOne: (op) => this.writeOne(op), applyBatch: (ops) => this.applyBatch(ops) });
   private flushingStatus = false;
 
   /**
@@ -182,16 +184,9 @@ export class ObjectStore {
     return obj;
   }
 
-  async create(kind: KindInfo, input: NewObject): Promise<StoredObject> {
-    const obj = this.prepareCreate(kind, input);
-    try {
-      return await this.writeOne({ type: "create", kind, object: obj });
-    } catch (err) {
-      if (isUniqueViolation(err)) {
-        throw new StoreError("AlreadyExists", `${kind.plural} "${obj.metadata.name}" already exists`);
-      }
-      throw err;
-    }
+  /** Creates one object; creates arriving while another is in flight are group-committed. */
+  create(kind: KindInfo, input: NewObject): Promise<StoredObject> {
+    return this.creates.create(kind, this.prepareCreate(kind, input));
   }
 
   /**
