@@ -1,43 +1,30 @@
 // The cycle's bind pipeline on a real Postgres: chunks bound in plan order, each chunk's bound tasks
 // handed to dispatch, a refused group reported (not bound), an enqueue failure reported after.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { API_VERSION, kindInfo } from "@eiaas/api";
-import { createDatabase, ObjectStore, type BindGroup, type Database, type StoredObject } from "@eiaas/db";
-import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
+import type { BindGroup, StoredObject } from "@eiaas/db";
+import { useTestStore } from "@eiaas/testing";
 import { BindPipeline } from "./bind-pipeline.js";
 
 const NODE = kindInfo("EdgeNode");
 const TENANT = kindInfo("Tenant");
 const TASK = kindInfo("Task");
 
-let tdb: TestDatabase;
-let db: Database;
-let store: ObjectStore;
-
-beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDatabase(tdb.url, { poolSize: 3 });
-  store = new ObjectStore(db.pool);
-});
-afterAll(async () => {
-  await db?.close();
-  await tdb?.drop();
-});
+const fx = useTestStore({ poolSize: 3 });
 beforeEach(async () => {
-  await tdb.reset();
-  await store.create(TENANT, { apiVersion: API_VERSION, metadata: { name: "acme" }, spec: {} } as any);
-  await store.create(NODE, { apiVersion: API_VERSION, metadata: { name: "e1" }, spec: { tier: "edge", capacity: { cpu: 1000, memoryMiB: 4096, gpu: 0 } }, status: { phase: "Ready" } } as any);
+  await fx.store.create(TENANT, { apiVersion: API_VERSION, metadata: { name: "acme" }, spec: {} } as any);
+  await fx.store.create(NODE, { apiVersion: API_VERSION, metadata: { name: "e1" }, spec: { tier: "edge", capacity: { cpu: 1000, memoryMiB: 4096, gpu: 0 } }, status: { phase: "Ready" } } as any);
 });
 
 let seq = 0;
 const task = (cpu: number): StoredObject =>
-  store.prepareCreate(TASK, { apiVersion: API_VERSION, metadata: { name: `t-${++seq}`, namespace: "acme" }, spec: { nodeName: "e1", role: "serve", resources: { cpu, memoryMiB: 1, gpu: 0 } }, status: { phase: "Dispatched", attempt: 1 } } as any);
+  fx.store.prepareCreate(TASK, { apiVersion: API_VERSION, metadata: { name: `t-${++seq}`, namespace: "acme" }, spec: { nodeName: "e1", role: "serve", resources: { cpu, memoryMiB: 1, gpu: 0 } }, status: { phase: "Dispatched", attempt: 1 } } as any);
 const group = (id: string, ...tasks: StoredObject[]): BindGroup => ({ id, namespace: "acme", tasks });
 
 describe("BindPipeline", () => {
   it("binds in chunks in plan order, dispatching each chunk's bound tasks", async () => {
     const dispatched: string[][] = [];
-    const binds = new BindPipeline(db.pool, { chunkTasks: 2, dispatch: async (tasks) => void dispatched.push(tasks.map((t) => t.metadata.name)) });
+    const binds = new BindPipeline(fx.db.pool, { chunkTasks: 2, dispatch: async (tasks) => void dispatched.push(tasks.map((t) => t.metadata.name)) });
     const a = group("a", task(400), task(400));
     const b = group("b", task(100));
     const c = group("c", task(300)); // does not fit after a and b: refused
@@ -48,7 +35,7 @@ describe("BindPipeline", () => {
     expect(await binds.dispatched()).toBeUndefined();
     // Chunks: [a] (2 tasks), then [b, c] (2 tasks), then [d].
     expect(dispatched).toEqual([a.tasks.map((t) => t.metadata.name), b.tasks.map((t) => t.metadata.name), d.tasks.map((t) => t.metadata.name)]);
-    const rows = await db.pool.query<{ name: string; resource_version: string }>(`SELECT name, resource_version::text FROM tasks ORDER BY resource_version`);
+    const rows = await fx.db.pool.query<{ name: string; resource_version: string }>(`SELECT name, resource_version::text FROM tasks ORDER BY resource_version`);
     expect(rows.rows.map((r) => r.name)).toEqual([...a.tasks, ...b.tasks, ...d.tasks].map((t) => t.metadata.name));
     // What the pipeline hands back carries the versions the rows got.
     const bound = outcomes.flatMap((o) => (o.bound ? o.tasks : []));
@@ -56,11 +43,11 @@ describe("BindPipeline", () => {
   });
 
   it("reports a failed enqueue after binding everything", async () => {
-    const binds = new BindPipeline(db.pool, { chunkTasks: 1, dispatch: async () => Promise.reject(new Error("redis away")) });
+    const binds = new BindPipeline(fx.db.pool, { chunkTasks: 1, dispatch: async () => Promise.reject(new Error("redis away")) });
     binds.add(group("a", task(10)));
     binds.add(group("b", task(10)));
     expect((await binds.finish()).every((o) => o.bound)).toBe(true);
     expect(await binds.dispatched()).toMatchObject({ message: "redis away" });
-    expect((await db.pool.query(`SELECT count(*)::int AS n FROM tasks`)).rows[0].n).toBe(2);
+    expect((await fx.db.pool.query(`SELECT count(*)::int AS n FROM tasks`)).rows[0].n).toBe(2);
   });
 });

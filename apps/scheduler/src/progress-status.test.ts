@@ -1,11 +1,11 @@
 // Progress-only status changes (a task count in the Ready message) are written at most once per
 // progress period per workload; one held back is written when due even if nothing else changes;
 // a phase change goes out at once.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { edgeNodeSpec, inferenceServiceSpec, kindInfo, modelSpec } from "@eiaas/api";
-import { createDatabase, EventRecorder, ObjectStore, type Database, type StoredObject } from "@eiaas/db";
+import { EventRecorder, type StoredObject } from "@eiaas/db";
 import { createLogger } from "@eiaas/telemetry";
-import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
+import { useTestStore } from "@eiaas/testing";
 import { cloudSpec, deviceSpec, edgeSpec, MODEL, V } from "./testing/fixtures.js";
 import { WorkloadController } from "./workloads.js";
 
@@ -15,47 +15,34 @@ const MODEL_KIND = kindInfo("Model");
 const ISVC = kindInfo("InferenceService");
 const TASK = kindInfo("Task");
 
-let tdb: TestDatabase;
-let db: Database;
-let store: ObjectStore;
-
-beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDatabase(tdb.url, { poolSize: 4 });
-  store = new ObjectStore(db.pool);
-});
-afterAll(async () => {
-  await db?.close();
-  await tdb?.drop();
-});
-beforeEach(() => tdb.reset());
+const fx = useTestStore();
 
 const ready = (o: StoredObject | null) => o?.status?.conditions?.find((c: any) => c.type === "Ready")?.message;
 
 describe("progress-only status writes", () => {
   it("are held back within the period, written when due, and never delay a phase change", async () => {
-    await store.create(TENANT, { apiVersion: V, metadata: { name: "acme" }, spec: {} } as any);
-    await store.create(MODEL_KIND, { ...MODEL, metadata: { name: "m", namespace: "acme" }, spec: modelSpec.parse(MODEL.spec) } as any);
+    await fx.store.create(TENANT, { apiVersion: V, metadata: { name: "acme" }, spec: {} } as any);
+    await fx.store.create(MODEL_KIND, { ...MODEL, metadata: { name: "m", namespace: "acme" }, spec: modelSpec.parse(MODEL.spec) } as any);
     const node = (name: string, spec: unknown, labels: Record<string, string> = {}) =>
-      store.create(NODE, { apiVersion: V, metadata: { name, labels }, spec: edgeNodeSpec.parse(spec), status: { phase: "Ready" } } as any);
+      fx.store.create(NODE, { apiVersion: V, metadata: { name, labels }, spec: edgeNodeSpec.parse(spec), status: { phase: "Ready" } } as any);
     await node("cloud-1", cloudSpec());
     await node("edge-1", edgeSpec("cloud-1"));
     for (const d of ["dev-1", "dev-2", "dev-3"]) await node(d, deviceSpec("edge-1"), { client: "cam" });
     // Everything on the devices: one task per client device.
     const spec = inferenceServiceSpec.parse({ model: "m", clients: { selector: { matchLabels: { client: "cam" } }, requestsPerSecond: 1 }, resources: { cpu: 100, memoryMiB: 64 }, architecture: "device" });
-    await store.create(ISVC, { apiVersion: V, metadata: { name: "cam", namespace: "acme" }, spec } as any);
+    await fx.store.create(ISVC, { apiVersion: V, metadata: { name: "cam", namespace: "acme" }, spec } as any);
 
-    const controller = new WorkloadController({ pool: db.pool, store, events: new EventRecorder(store, "test"), logger: createLogger({ name: "test", level: "silent" }) }, { progressMs: 1_000 });
+    const controller = new WorkloadController({ pool: fx.db.pool, store: fx.store, events: new EventRecorder(fx.store, "test"), logger: createLogger({ name: "test", level: "silent" }) }, { progressMs: 1_000 });
     const t0 = Date.parse("2026-11-26T12:00:00Z");
     const at = (ms: number) => new Date(t0 + ms);
     expect((await controller.cycle(at(0))).bound).toBe(3);
-    const get = () => store.get(ISVC, "acme", "cam");
+    const get = () => fx.store.get(ISVC, "acme", "cam");
     expect(ready(await get())).toBe("0/3 tasks of plan revision 1 running");
 
-    const tasks = (await store.list(TASK, {})).items;
+    const tasks = (await fx.store.list(TASK, {})).items;
     const run = async (t: StoredObject) => {
-      const cur = (await store.get(TASK, "acme", t.metadata.name))!;
-      await store.updateStatus(TASK, cur, { ...cur.status, phase: "Running" });
+      const cur = (await fx.store.get(TASK, "acme", t.metadata.name))!;
+      await fx.store.updateStatus(TASK, cur, { ...cur.status, phase: "Running" });
     };
     await run(tasks[0]!);
     await controller.cycle(at(100));

@@ -1,15 +1,13 @@
 // The scheduler's informer: after any mix of writes (API verbs, binds, batched status writes,
 // cascading deletes), the cache brought up to date from the watch log holds exactly what a fresh
 // re-list reads, and its delta says which workloads changed and whether room may have appeared.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { API_VERSION, kindInfo } from "@eiaas/api";
-import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
+import { useTestStore } from "@eiaas/testing";
 import { bindTasks } from "./binder.js";
 import { bulkUpdateStatus } from "./bulk-status.js";
-import { createDatabase, type Database } from "./client.js";
 import { ClusterCache } from "./cluster-cache.js";
 import type { StoredObject } from "./codec.js";
-import { ObjectStore } from "./object-store.js";
 
 const NODE = kindInfo("EdgeNode");
 const TENANT = kindInfo("Tenant");
@@ -17,28 +15,13 @@ const MODEL = kindInfo("Model");
 const ISVC = kindInfo("InferenceService");
 const TASK = kindInfo("Task");
 
-let tdb: TestDatabase;
-let db: Database;
-let store: ObjectStore;
-
-beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDatabase(tdb.url, { poolSize: 4 });
-  store = new ObjectStore(db.pool);
-});
-afterAll(async () => {
-  await db?.close();
-  await tdb?.drop();
-});
-beforeEach(async () => {
-  await tdb.reset();
-});
+const fx = useTestStore();
 
 const node = (name: string) =>
-  store.create(NODE, { apiVersion: API_VERSION, metadata: { name, labels: { tier: "edge" } }, spec: { tier: "edge", capacity: { cpu: 1000, memoryMiB: 4096, gpu: 0 } }, status: { phase: "Ready" } } as any);
-const service = (name: string) => store.create(ISVC, { apiVersion: API_VERSION, metadata: { name, namespace: "acme" }, spec: { model: "m" } } as any);
+  fx.store.create(NODE, { apiVersion: API_VERSION, metadata: { name, labels: { tier: "edge" } }, spec: { tier: "edge", capacity: { cpu: 1000, memoryMiB: 4096, gpu: 0 } }, status: { phase: "Ready" } } as any);
+const service = (name: string) => fx.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name, namespace: "acme" }, spec: { model: "m" } } as any);
 function taskOf(owner: StoredObject, name: string, nodeName: string): StoredObject {
-  return store.prepareCreate(TASK, {
+  return fx.store.prepareCreate(TASK, {
     apiVersion: API_VERSION,
     metadata: { name, namespace: "acme", ownerReferences: [{ apiVersion: API_VERSION, kind: "InferenceService", name: owner.metadata.name, uid: owner.metadata.uid, controller: true }] },
     spec: { nodeName, role: "serve", resources: { cpu: 100, memoryMiB: 64, gpu: 0 } },
@@ -62,24 +45,24 @@ function contents(c: ClusterCache) {
 }
 
 async function relisted(): Promise<ReturnType<typeof contents>> {
-  const fresh = new ClusterCache(db.pool);
+  const fresh = new ClusterCache(fx.db.pool);
   await fresh.sync(0);
   return contents(fresh);
 }
 
 describe("ClusterCache", () => {
   it("follows every kind of write from the log and ends where a re-list starts", async () => {
-    await store.create(TENANT, { apiVersion: API_VERSION, metadata: { name: "acme" }, spec: {} } as any);
-    const cache = new ClusterCache(db.pool, { relistMs: 3_600_000, pageSize: 3 });
+    await fx.store.create(TENANT, { apiVersion: API_VERSION, metadata: { name: "acme" }, spec: {} } as any);
+    const cache = new ClusterCache(fx.db.pool, { relistMs: 3_600_000, pageSize: 3 });
     const first = await cache.sync(0);
     expect(first.relisted).toBe(true);
 
     await node("e1");
     const e2 = await node("e2");
-    await store.create(MODEL, { apiVersion: API_VERSION, metadata: { name: "m", namespace: "acme" }, spec: { inputBytes: 1, layers: [{ name: "l", flops: 1, outputBytes: 1 }] } } as any);
+    await fx.store.create(MODEL, { apiVersion: API_VERSION, metadata: { name: "m", namespace: "acme" }, spec: { inputBytes: 1, layers: [{ name: "l", flops: 1, outputBytes: 1 }] } } as any);
     const a = await service("a");
     const b = await service("b");
-    const [bound] = await bindTasks(db.pool, [
+    const [bound] = await bindTasks(fx.db.pool, [
       { id: "a", namespace: "acme", tasks: [taskOf(a, "a-1", "e1"), taskOf(a, "a-2", "e2")], owner: { kind: ISVC, object: { ...a, status: { phase: "Scheduled", planRevision: 1 } } } },
     ]);
     expect(bound?.bound).toBe(true);
@@ -93,7 +76,7 @@ describe("ClusterCache", () => {
 
     // Tasks Running (batched status writes): a's tasks changed, no room appeared.
     const tasks = cache.tasksOf(a.metadata.uid);
-    await bulkUpdateStatus(db.pool, TASK, tasks.map((t) => ({ object: t, status: { ...t.status, phase: "Running" } })));
+    await bulkUpdateStatus(fx.db.pool, TASK, tasks.map((t) => ({ object: t, status: { ...t.status, phase: "Running" } })));
     delta = await cache.sync(2);
     expect(delta.workloads).toEqual(new Set([a.metadata.uid]));
     expect(delta.roomChanged).toBe(false);
@@ -101,25 +84,25 @@ describe("ClusterCache", () => {
 
     // A heartbeat-like status write that changes nothing the planner reads is no news.
     const n1 = cache.nodes.get("e1")!;
-    await store.updateStatus(NODE, n1, { ...n1.status, allocated: { cpu: 100 } });
+    await fx.store.updateStatus(NODE, n1, { ...n1.status, allocated: { cpu: 100 } });
     delta = await cache.sync(3);
     expect(delta).toMatchObject({ roomChanged: false, linksChanged: false, applied: 1 });
     // A measured link is.
     const n1b = cache.nodes.get("e1")!;
-    await store.updateStatus(NODE, n1b, { ...n1b.status, measured: { uplinkMbps: 3, rttMs: 40 } });
+    await fx.store.updateStatus(NODE, n1b, { ...n1b.status, measured: { uplinkMbps: 3, rttMs: 40 } });
     delta = await cache.sync(4);
     expect(delta).toMatchObject({ roomChanged: true, linksChanged: true });
 
     // A spec update, a finished task, a cascading delete, a deleted node.
     const cur = cache.workloads.get(b.metadata.uid)!;
-    await store.update(ISVC, cur, { ...cur, spec: { ...cur.spec, model: "m2" } });
+    await fx.store.update(ISVC, cur, { ...cur, spec: { ...cur.spec, model: "m2" } });
     const done = cache.tasksOf(a.metadata.uid)[0]!;
-    await store.updateStatus(TASK, done, { ...done.status, phase: "Failed", reason: "NodeLost" });
+    await fx.store.updateStatus(TASK, done, { ...done.status, phase: "Failed", reason: "NodeLost" });
     delta = await cache.sync(5);
     expect(delta.roomChanged).toBe(true);
     expect(cache.workloads.get(b.metadata.uid)?.spec.model).toBe("m2");
-    await store.delete(ISVC, cache.workloads.get(a.metadata.uid)!, { dependents: [TASK] });
-    await store.delete(NODE, e2);
+    await fx.store.delete(ISVC, cache.workloads.get(a.metadata.uid)!, { dependents: [TASK] });
+    await fx.store.delete(NODE, e2);
     delta = await cache.sync(6);
     expect(delta.workloads.has(a.metadata.uid)).toBe(true);
     expect(cache.workloads.has(a.metadata.uid)).toBe(false);
@@ -130,13 +113,13 @@ describe("ClusterCache", () => {
   });
 
   it("re-lists when the log it needs was compacted away, when told to, and when the period is up", async () => {
-    const cache = new ClusterCache(db.pool, { relistMs: 1_000 });
+    const cache = new ClusterCache(fx.db.pool, { relistMs: 1_000 });
     await cache.sync(0);
     await node("e1");
     expect((await cache.sync(10)).relisted).toBe(false);
     await node("e2");
     // The log up to now is dropped: entries after the cursor are gone.
-    await db.pool.query(`WITH d AS (DELETE FROM watch_events RETURNING resource_version) UPDATE watch_compaction SET resource_version = (SELECT max(resource_version) FROM d) WHERE id = 1`);
+    await fx.db.pool.query(`WITH d AS (DELETE FROM watch_events RETURNING resource_version) UPDATE watch_compaction SET resource_version = (SELECT max(resource_version) FROM d) WHERE id = 1`);
     const delta = await cache.sync(20);
     expect(delta.relisted).toBe(true);
     expect([...cache.nodes.keys()].sort()).toEqual(["e1", "e2"]);

@@ -1,3 +1,4 @@
 export { createTestDatabase, testRedisUrl, type TestDatabase } from "./database.js";
 export { startRedis, waitForRedis, type RunningRedis } from "./redis.js";
 export { freePort } from "./ports.js";
+export { useTestStore, type TestStore } from "./store.js";
