@@ -125,7 +125,15 @@ export class WorkloadController {
     const workloads: Workload[] = [];
     for (const obj of cache.workloads.values()) {
       if (obj.metadata.deletionTimestamp) continue;
-      workloads.push({ kind: obj.kind === TJ.kind ? TJ : ISVC, obj, tasks: cache.tasksOf(obj.metadata.uid) });
+      // Looked up only for the workloads the cycle looks at (most are unchanged).
+      let tasks: StoredObject[] | undefined;
+      workloads.push({
+        kind: obj.kind === TJ.kind ? TJ : ISVC,
+        obj,
+        get tasks() {
+          return (tasks ??= cache.tasksOf(obj.metadata.uid));
+        },
+      });
     }
     const changed = (w: Workload) => delta.relisted || delta.workloads.has(w.obj.metadata.uid);
     const modelOf = (w: Workload) => cache.models.get(`${w.obj.metadata.namespace}/${w.obj.spec.model}`);
