@@ -1,6 +1,7 @@
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import { API_PREFIX } from "@eiaas/api";
-import type { ChangeFeed, ObjectStore, PrismaClient, TokenStore } from "@eiaas/db";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ChangeFeed, ObjectCache, ObjectStore, PrismaClient, TokenStore } from "@eiaas/db";
 import { withTimeout, type Logger } from "@eiaas/telemetry";
 import { discoveryRouter } from "./discovery.js";
 import { openApiRouter } from "./openapi.js";
@@ -8,6 +9,8 @@ import { Authenticator } from "./http/auth.js";
 import { ApiError, errorHandler, sendStatus } from "./http/errors.js";
 import { RateLimiter, type RateLimitOptions } from "./http/rate-limit.js";
 import { metricsHandler, requestTelemetry } from "./http/telemetry.js";
+import { sendStringsInOneWrite } from "./http/one-write.js";
+import { cachedGetTarget, serveCachedGet } from "./http/cached-get.js";
 import { ResourceService, type DryRunPlanner } from "./resources/service.js";
 import { resourceRouter } from "./routes/resources.js";
 import { tokenRouter } from "./routes/tokens.js";
@@ -43,10 +46,15 @@ export interface ApiAppDeps {
   queueCredentials?: (nodeName: string) => Promise<QueueCredentials>;
   /** `/metrics` needs an admin bearer token (EIAAS_METRICS_AUTH). Default false. */
   metricsAuth?: boolean;
+  /** The watch cache: single-object GETs are served from it (started by the caller). Default none. */
+  cache?: ObjectCache;
 }
 
 export interface ApiApp {
+  /** The routed API (everything but cached GETs). */
   app: Express;
+  /** What the HTTP server calls: cached single-object GETs first, the routed API for the rest. */
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
   service: ResourceService;
   authenticator: Authenticator;
 }
@@ -59,6 +67,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   app.disable("x-powered-by");
   app.set("etag", false);
   app.set("query parser", "simple");
+  sendStringsInOneWrite(app);
   // First, so every request (errors and 404s included) is traced and measured.
   app.use(requestTelemetry());
 
@@ -116,7 +125,15 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
     next(new ApiError("NotFound", `the server could not find the requested resource (${req.method} ${req.path})`));
   });
   app.use(errorHandler((err) => deps.logger.error({ err }, "request failed")));
-  return { app, service, authenticator };
+  const { cache } = deps;
+  const handler = cache
+    ? (req: IncomingMessage, res: ServerResponse) => {
+        const target = cachedGetTarget(req, cache);
+        if (!target) return void app(req, res);
+        void serveCachedGet({ cache, store: deps.store, authenticator, onInternal: (err) => deps.logger.error({ err }, "request failed") }, target, req, res);
+      }
+    : (req: IncomingMessage, res: ServerResponse) => void app(req, res);
+  return { app, handler, service, authenticator };
 }
 
 export { sendStatus };

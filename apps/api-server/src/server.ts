@@ -10,6 +10,7 @@ import {
   ensureDatabase,
   freePort,
   generateTokenSecret,
+  ObjectCache,
   ObjectStore,
   startEmbeddedPostgres,
   TokenStore,
@@ -110,12 +111,22 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
 
   if (env.EIAAS_BOOTSTRAP_TOKEN) await tokens.ensureBootstrapToken(env.EIAAS_BOOTSTRAP_TOKEN);
 
-  const feed = new ChangeFeed({ databaseUrl: db.url, onError: (err) => logger.warn({ err: err.message }, "change feed") });
+  let cache: ObjectCache | undefined;
+  const feed = new ChangeFeed({
+    databaseUrl: db.url,
+    onError: (err) => {
+      logger.warn({ err: err.message }, "change feed");
+      // The feed may have missed changes: the cache lists again before it answers.
+      cache?.invalidate();
+    },
+  });
   await feed.start();
+  cache = new ObjectCache({ pool: database.pool, feed });
+  await cache.start();
   const namespaces = new NamespaceController({ store, tokens, logger });
   namespaces.start();
 
-  const { app, service } = createApiApp({
+  const { handler, service } = createApiApp({
     prisma,
     pool: database.pool,
     store,
@@ -129,6 +140,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     readinessChecks: [...(redis ? [async () => void (await withTimeout(redis.ping(), 2_000, "redis"))] : []), ...(options.app?.readinessChecks ?? [])],
     metricsAuth: env.EIAAS_METRICS_AUTH,
     leases,
+    cache,
     ...(queueCredentials ? { queueCredentials } : {}),
     onWrite: (kind, obj, type) => {
       if (kind.kind === "Tenant" && type !== "create") void namespaces.kick();
@@ -144,7 +156,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     env.EIAAS_TLS_CERT && env.EIAAS_TLS_KEY
       ? await loadTlsFromFiles(env.EIAAS_TLS_CERT, env.EIAAS_TLS_KEY)
       : await ensureServingCertificate({ dataDir: env.EIAAS_DATA_DIR, hosts: env.EIAAS_TLS_SANS.split(",").filter(Boolean) });
-  const server = https.createServer({ cert: tls.certPem, key: tls.keyPem }, app);
+  const server = https.createServer({ cert: tls.certPem, key: tls.keyPem }, handler);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((res, rej) => {
     server.once("error", rej);
@@ -164,6 +176,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
         // Watches are long-lived: end them so close() does not wait for their timeouts.
         setTimeout(() => server.closeAllConnections(), 2_000).unref();
       });
+      cache.stop();
       await feed.close();
       await hints.flush();
       await queue.close({ force: true }).catch(() => undefined);

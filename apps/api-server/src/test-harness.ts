@@ -1,7 +1,7 @@
 // Test-only: an API app over this test file's own cloned database (libs/testing).
 import type { AddressInfo } from "node:net";
 import http from "node:http";
-import { ChangeFeed, createDatabase, ObjectStore, TokenStore } from "@eiaas/db";
+import { ChangeFeed, createDatabase, ObjectCache, ObjectStore, TokenStore } from "@eiaas/db";
 import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
 import { createLogger } from "@eiaas/telemetry";
 import { createPostgresLeaseStore } from "@eiaas/queue";
@@ -9,7 +9,9 @@ import { createApiApp, type ApiAppDeps } from "./app.js";
 import { NamespaceController } from "./namespace-controller.js";
 
 export interface TestApi {
-  app: ReturnType<typeof createApiApp>["app"];
+  /** What the server calls (cached GETs, then the routed API): hand it to supertest. */
+  app: ReturnType<typeof createApiApp>["handler"];
+  cache: ObjectCache;
   db: TestDatabase;
   store: ObjectStore;
   tokens: TokenStore;
@@ -36,9 +38,11 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
   const tokens = new TokenStore(prisma);
   const feed = new ChangeFeed({ databaseUrl: db.url, pollIntervalMs: 100 });
   await feed.start();
+  const cache = new ObjectCache({ pool: database.pool, feed });
+  await cache.start();
   const logger = createLogger({ name: "api-server", level: process.env.EIAAS_LOG_LEVEL ?? "silent" });
   const namespaces = new NamespaceController({ store, tokens, logger, intervalMs: 200 });
-  const { app, authenticator } = createApiApp({
+  const { handler: app, authenticator } = createApiApp({
     prisma,
     pool: database.pool,
     store,
@@ -51,6 +55,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
     ...(overrides.queueCredentials ? { queueCredentials: overrides.queueCredentials } : {}),
     ...(overrides.metricsAuth !== undefined ? { metricsAuth: overrides.metricsAuth } : {}),
     leases: createPostgresLeaseStore(database.pool),
+    cache,
     onWrite: (kind, _obj, type) => {
       if (kind.kind === "Tenant" && type !== "create") void namespaces.kick();
     },
@@ -60,6 +65,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
   const servers: http.Server[] = [];
   return {
     app,
+    cache,
     db,
     store,
     tokens,
@@ -79,6 +85,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
         await new Promise((r) => s.close(r));
       }
       namespaces.stop();
+      cache.stop();
       await feed.close();
       await database.close();
       await db.drop();

@@ -52,6 +52,10 @@ export class ChangeFeed {
   private fetching?: Promise<void>;
   private again = false;
   private closed = false;
+  /** Reads of the log started / the highest read a `sync()` caller waits for. */
+  private readsStarted = 0;
+  private syncWanted = 0;
+  private syncWaiters: Array<{ need: number; resolve: () => void; reject: (err: Error) => void }> = [];
 
   constructor(private readonly options: ChangeFeedOptions) {
     this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4, connectionTimeoutMillis: 3_000 });
@@ -121,38 +125,90 @@ export class ChangeFeed {
     this.fetching = (async () => {
       do {
         this.again = false;
+        const read = ++this.readsStarted;
         try {
-          if (this.listeners.size === 0) {
-            // Nobody is watching: move the cursor to the newest committed version without reading
-            // the entries (a watcher that subscribes later reads its start from the log itself).
-            // Versions follow commit order, so everything up to the committed counter is in the log.
-            const top = await this.pool.query<{ value: string }>(`SELECT value::text AS value FROM resource_version_counter WHERE id = 1`);
-            if (this.listeners.size === 0) {
-              const v = BigInt(top.rows[0]?.value ?? "0");
-              if (v > this.cursor) this.cursor = v;
-              break;
-            }
-            // Someone subscribed meanwhile: deliver from the cursor as usual.
-          }
-          const r = await this.pool.query<Row>(
-            `SELECT resource_version::text, kind, namespace, name, type, object FROM watch_events
-             WHERE resource_version > $1 ORDER BY resource_version LIMIT 5000`,
-            [this.cursor.toString()],
-          );
-          if (r.rows.length === 0) break;
-          const events = r.rows.map(toRecord);
-          this.cursor = events[events.length - 1]!.resourceVersion;
-          for (const l of this.listeners) l(events);
-          if (r.rows.length === 5000) this.again = true;
+          await this.readOnce();
+          this.readDone(read);
         } catch (err) {
           this.options.onError?.(err as Error);
+          this.readFailed(read, err as Error);
           break;
         }
-      } while (this.again && !this.closed);
+      } while ((this.again || this.syncWanted > this.readsStarted) && !this.closed);
     })().finally(() => {
       this.fetching = undefined;
+      // A sync() that arrived after the loop's last check but before this point still gets its read.
+      if (this.syncWanted > this.readsStarted && !this.closed) void this.poll();
     });
     return this.fetching;
+  }
+
+  /**
+   * Resolves once every change committed before the call has been handed to listeners: after a
+   * read of the log that started after the call. Concurrent callers share reads, so a burst of
+   * consistent reads costs one query per round trip, not one per caller (the pattern of
+   * Kubernetes' consistent reads from its watch cache). Rejects when that read fails.
+   */
+  sync(): Promise<void> {
+    if (this.closed) return Promise.reject(new StoreError("Unavailable", "change feed closed"));
+    const need = this.readsStarted + 1;
+    if (need > this.syncWanted) this.syncWanted = need;
+    const done = new Promise<void>((resolve, reject) => this.syncWaiters.push({ need, resolve, reject }));
+    if (this.fetching) this.again = true;
+    else void this.poll();
+    return done;
+  }
+
+  private async readOnce(): Promise<void> {
+    if (this.listeners.size === 0) {
+      // Nobody is watching: move the cursor to the newest committed version without reading
+      // the entries (a watcher that subscribes later reads its start from the log itself).
+      // Versions follow commit order, so everything up to the committed counter is in the log.
+      const top = await this.pool.query<{ value: string }>(`SELECT value::text AS value FROM resource_version_counter WHERE id = 1`);
+      if (this.listeners.size === 0) {
+        const v = BigInt(top.rows[0]?.value ?? "0");
+        if (v > this.cursor) this.cursor = v;
+        return;
+      }
+      // Someone subscribed meanwhile: deliver from the cursor as usual.
+    }
+    for (;;) {
+      const r = await this.pool.query<Row>(
+        `SELECT resource_version::text, kind, namespace, name, type, object FROM watch_events
+         WHERE resource_version > $1 ORDER BY resource_version LIMIT 5000`,
+        [this.cursor.toString()],
+      );
+      if (r.rows.length === 0) return;
+      const events = r.rows.map(toRecord);
+      this.cursor = events[events.length - 1]!.resourceVersion;
+      for (const l of this.listeners) l(events);
+      if (r.rows.length < 5000 || this.closed) return;
+    }
+  }
+
+  private readDone(read: number): void {
+    if (this.syncWaiters.length === 0) return;
+    const waiting = this.syncWaiters;
+    this.syncWaiters = [];
+    for (const w of waiting) {
+      if (w.need <= read) w.resolve();
+      else this.syncWaiters.push(w);
+    }
+  }
+
+  private readFailed(read: number, err: Error): void {
+    const waiting = this.syncWaiters;
+    this.syncWaiters = [];
+    for (const w of waiting) {
+      if (w.need <= read) w.reject(err);
+      else this.syncWaiters.push(w);
+    }
+    // Waiters for a later read that will not start now (the loop stops on errors) fail too.
+    if (this.syncWanted > read) {
+      for (const w of this.syncWaiters) w.reject(err);
+      this.syncWaiters = [];
+      this.syncWanted = read;
+    }
   }
 
   /** Drops log entries older than the retention and records the oldest version still resumable. */
@@ -169,6 +225,8 @@ export class ChangeFeed {
   async close(): Promise<void> {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    for (const w of this.syncWaiters) w.reject(new StoreError("Unavailable", "change feed closed"));
+    this.syncWaiters = [];
     this.listeners.clear();
     await this.fetching;
     await this.client?.end().catch(() => undefined);

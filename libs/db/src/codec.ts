@@ -54,6 +54,31 @@ export function rowToObject(kind: KindInfo, row: ObjectRow): StoredObject {
   return { apiVersion: API_VERSION, kind: kind.kind, metadata, spec: row.spec ?? {}, status: row.status ?? {} };
 }
 
+/**
+ * The object with its fields in the order a read of its row gives (`rowToObject`): the watch log
+ * keeps objects as jsonb, which orders keys its own way, and a client should not see the same
+ * object printed two ways.
+ */
+export function canonicalObject(kind: KindInfo, obj: StoredObject): StoredObject {
+  const m = obj.metadata;
+  const metadata: ObjectMeta = {
+    name: m.name,
+    ...(kind.namespaced ? { namespace: m.namespace } : {}),
+    uid: m.uid,
+    resourceVersion: m.resourceVersion,
+    generation: m.generation,
+    labels: m.labels ?? {},
+    annotations: m.annotations ?? {},
+    creationTimestamp: m.creationTimestamp,
+  };
+  if (m.deletionTimestamp) metadata.deletionTimestamp = m.deletionTimestamp;
+  if (m.ownerReferences?.length) metadata.ownerReferences = m.ownerReferences;
+  if (m.finalizers?.length) metadata.finalizers = m.finalizers;
+  const { apiVersion: _a, kind: _k, metadata: _m, ...rest } = obj;
+  if (kind.kind === "Event") return { apiVersion: API_VERSION, kind: kind.kind, metadata, ...rest };
+  return { apiVersion: API_VERSION, kind: kind.kind, metadata, spec: obj.spec ?? {}, status: obj.status ?? {} };
+}
+
 /** Splits an Event into the body kept in the `spec` column. */
 export function eventBodyOf(obj: StoredObject): Record<string, unknown> {
   const { apiVersion: _a, kind: _k, metadata: _m, spec: _s, status: _st, ...body } = obj;

@@ -9,6 +9,7 @@ export { WATCH_CHANNEL, type WriteOp } from "./write-sql.js";
 export { startEmbeddedPostgres, ensureDatabase, type EmbeddedPostgresOptions, type RunningPostgres } from "./embedded-postgres.js";
 export { freePort } from "./ports.js";
 export { readClusterState, type ClusterState } from "./cluster-state.js";
+export { ObjectCache, CachedObject, type ObjectCacheOptions } from "./object-cache.js";
 export { ClusterCache, type CacheDelta, type ClusterCacheOptions } from "./cluster-cache.js";
 export { bindTasks, TASK_LOAD_ANNOTATION, type BindGroup, type BindOutcome } from "./binder.js";
 export { EventRecorder, type EventInput } from "./event-recorder.js";

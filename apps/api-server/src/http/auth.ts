@@ -25,40 +25,54 @@ export interface AuthOptions {
  */
 export class Authenticator {
   private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+  /** Lookups in flight: a burst of requests with one token at cache expiry makes one query. */
+  private readonly verifying = new Map<string, Promise<Principal | null>>();
 
   constructor(private readonly options: AuthOptions) {}
 
   /** Forgets cached verifications (after a revoke in this process). */
   invalidate(): void {
     this.cache.clear();
+    this.verifying.clear();
   }
 
   async principalOf(secret: string): Promise<Principal | null> {
     const now = (this.options.now ?? Date.now)();
     const hit = this.cache.get(secret);
     if (hit && hit.until > now) return hit.principal;
-    const principal = await this.options.tokens.verify(secret);
+    let pending = this.verifying.get(secret);
+    if (!pending) {
+      pending = this.options.tokens.verify(secret).finally(() => this.verifying.delete(secret));
+      this.verifying.set(secret, pending);
+    }
+    const principal = await pending;
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(secret, { principal, until: now + (this.options.cacheMs ?? 2_000) });
     return principal;
   }
 
+  /**
+   * The principal of an `Authorization` header, rate limit taken; throws the ApiError to answer
+   * (401 without a valid token, 429 over the limit).
+   */
+  async admit(authorization: string | undefined): Promise<Principal> {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
+    if (!m) throw new ApiError("Unauthorized", "Unauthorized: a bearer token is required");
+    const principal = await this.principalOf(m[1]!);
+    if (!principal) throw new ApiError("Unauthorized", "Unauthorized: the token is invalid, expired or revoked");
+    if (principal.role !== "admin" || this.options.limitAdmins) {
+      const wait = this.options.limiter.take(`${principal.scope}/${principal.name}`, (this.options.now ?? Date.now)());
+      if (wait > 0) {
+        throw new ApiError("TooManyRequests", `Too many requests for token "${principal.name}", please try again later`, { retryAfterSeconds: wait });
+      }
+    }
+    return principal;
+  }
+
   middleware() {
-    return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    return async (req: Request, _res: Response, next: NextFunction): Promise<void> => {
       try {
-        const header = req.headers.authorization ?? "";
-        const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-        if (!m) throw new ApiError("Unauthorized", "Unauthorized: a bearer token is required");
-        const secret = m[1]!;
-        const principal = await this.principalOf(secret);
-        if (!principal) throw new ApiError("Unauthorized", "Unauthorized: the token is invalid, expired or revoked");
-        if (principal.role !== "admin" || this.options.limitAdmins) {
-          const wait = this.options.limiter.take(`${principal.scope}/${principal.name}`, (this.options.now ?? Date.now)());
-          if (wait > 0) {
-            throw new ApiError("TooManyRequests", `Too many requests for token "${principal.name}", please try again later`, { retryAfterSeconds: wait });
-          }
-        }
-        req.principal = principal;
+        req.principal = await this.admit(req.headers.authorization);
         next();
       } catch (err) {
         next(err);

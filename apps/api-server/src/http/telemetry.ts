@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import {
   bindContext,
@@ -51,37 +52,48 @@ function methodOf(req: Request): string {
 }
 
 /**
- * Per request: a SERVER span (child of the caller's `traceparent`, e.g. an agent's status report)
- * that is active for everything the request does, and the latency histogram. The request stream is
- * bound to the span's context so the body parser's callbacks (stream events) keep it.
+ * Starts a request's SERVER span (child of the caller's `traceparent`, e.g. an agent's status
+ * report) and, when the response closes, records the latency histogram and ends the span with the
+ * route template `routeOf` names then. Returns the context to run the request in.
+ */
+export function traceRequest(req: IncomingMessage, res: ServerResponse, path: string, methodLabel: () => string, routeOf: () => string): Context {
+  const start = process.hrtime.bigint();
+  const method = req.method ?? "GET";
+  const parent = contextFrom(req.headers as Record<string, unknown>, activeContext());
+  const started = startSpanContext(method, {
+    kind: SpanKind.SERVER,
+    parent,
+    attributes: { "http.request.method": method, "url.path": path, ...(req.headers["user-agent"] ? { "user_agent.original": req.headers["user-agent"] } : {}) },
+  });
+  const span = started?.span;
+  const ctx: Context = started?.ctx ?? parent;
+  if (started) {
+    bindContext(ctx, req);
+    bindContext(ctx, res);
+  }
+  res.once("close", () => {
+    const route = routeOf();
+    const code = res.writableFinished ? res.statusCode : 499;
+    requestDuration.observe({ method: methodLabel(), route, code: String(code) }, secondsSince(start));
+    if (span) {
+      span.updateName(`${method} ${route}`);
+      span.setAttribute("http.route", route);
+      span.setAttribute("http.response.status_code", code);
+      if (code >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    }
+  });
+  return ctx;
+}
+
+/**
+ * Per request: a SERVER span that is active for everything the request does, and the latency
+ * histogram. The request stream is bound to the span's context so the body parser's callbacks
+ * (stream events) keep it.
  */
 export function requestTelemetry(): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
-    const start = process.hrtime.bigint();
-    const parent = contextFrom(req.headers as Record<string, unknown>, activeContext());
-    const started = startSpanContext(`${req.method}`, {
-      kind: SpanKind.SERVER,
-      parent,
-      attributes: { "http.request.method": req.method, "url.path": req.path, ...(req.headers["user-agent"] ? { "user_agent.original": req.headers["user-agent"] } : {}) },
-    });
-    const span = started?.span;
-    const ctx: Context = started?.ctx ?? parent;
-    if (started) {
-      bindContext(ctx, req);
-      bindContext(ctx, res);
-    }
-    res.once("close", () => {
-      const route = routeTemplate(req);
-      const code = res.writableFinished ? res.statusCode : 499;
-      requestDuration.observe({ method: methodOf(req), route, code: String(code) }, secondsSince(start));
-      if (span) {
-        span.updateName(`${req.method} ${route}`);
-        span.setAttribute("http.route", route);
-        span.setAttribute("http.response.status_code", code);
-        if (code >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-        span.end();
-      }
-    });
+    const ctx = traceRequest(req, res, req.path, () => methodOf(req), () => routeTemplate(req));
     runInContext(ctx, () => next());
   };
 }
