@@ -159,5 +159,5 @@ console.log(row("GET model (router + PG)", getRouted, 100));
 console.log(row("POST model (create)", createRow, 10));
 console.log(`\nraw Postgres on the same server: ${raw.selectsPerSec.toFixed(0)} selects/s (100 clients), ${raw.insertsPerSec.toFixed(0)} autocommit inserts/s (10 clients)`);
 console.log(`ratio API/raw: get ${(get.rps / raw.selectsPerSec).toFixed(2)} (routed ${(getRouted.rps / raw.selectsPerSec).toFixed(2)}), create ${(createRow.rps / raw.insertsPerSec).toFixed(2)}; get/router ceiling ${(get.rps / livez.rps).toFixed(2)}`);
-if (!hasWrk) console.log("note: wrk is not installed; autocannon in this process shares the CPU with the server (apt-get install wrk)");
+if (!hasWrk) console.log("note: GETs driven by autocannon in this process, sharing the CPU with the server (wrk absent or BENCH_LOADGEN=autocannon)");
 console.log(`targets: get p99 ≤ 25 ms → ${get.p99 <= 25 ? "met" : "MISSED"}; create p99 ≤ 50 ms → ${createRow.p99 <= 50 ? "met" : "MISSED"}`);

@@ -141,6 +141,25 @@ describe("bad input gets a Status, never a 500", () => {
   });
 });
 
+describe("writes that change nothing", () => {
+  it("are not written: same resourceVersion, no watch event (replace, merge patch, status)", async () => {
+    const path = `${API_PREFIX}/namespaces/red/models/same`;
+    const created = (await request(api.app).post(`${API_PREFIX}/namespaces/red/models`).set(admin()).send(model("same")).expect(201)).body;
+    const rv = created.metadata.resourceVersion;
+    const replaced = (await request(api.app).put(path).set(admin()).send({ ...created, metadata: { ...created.metadata } }).expect(200)).body;
+    expect(replaced.metadata.resourceVersion).toBe(rv);
+    const patched = (await request(api.app).patch(path).set(admin()).set("Content-Type", "application/merge-patch+json").send({ spec: { accuracy: 0.5 } }).expect(200)).body;
+    expect(patched.metadata.resourceVersion).toBe(rv);
+    // A replace pinned to an old version still conflicts, changed or not.
+    await request(api.app).put(path).set(admin()).send({ ...created, metadata: { ...created.metadata, resourceVersion: "1" } }).expect(409);
+    const events = (await api.feed.backlog(0n, "Model", 1n << 62n)).filter((e) => e.name === "same");
+    expect(events.map((e) => e.type)).toEqual(["ADDED"]);
+    // A real change is written.
+    const changed = (await request(api.app).patch(path).set(admin()).set("Content-Type", "application/merge-patch+json").send({ spec: { accuracy: 0.6 } }).expect(200)).body;
+    expect(BigInt(changed.metadata.resourceVersion)).toBeGreaterThan(BigInt(rv));
+  });
+});
+
 describe("deletion", () => {
   it("deleting a workload cascades to the tasks it owns", async () => {
     const svc = (await request(api.app).post(`${API_PREFIX}/namespaces/red/inferenceservices`).set(admin()).send(isvc("svc")).expect(201)).body;

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import { TENANT_FINALIZER, type KindInfo } from "@eiaas/api";
 import { StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { ApiError, invalid, notFound } from "../http/errors.js";
@@ -160,6 +161,8 @@ export class ResourceService {
       return current;
     }
     if (req.dryRun) return { ...current, status };
+    // As Kubernetes: a write that changes nothing is not written (no new version, no watch event).
+    if ((expected === undefined || expected === current.metadata.resourceVersion) && isDeepStrictEqual(status, current.status ?? {})) return current;
     const updated = await this.store.updateStatus(kind, current, status, expected !== undefined ? { expectedResourceVersion: expected } : {});
     this.options.onWrite?.(kind, updated, "update");
     return updated;
@@ -184,6 +187,7 @@ export class ResourceService {
       } as StoredObject;
       return this.withPlan(kind, preview);
     }
+    if ((expected === undefined || expected === current.metadata.resourceVersion) && specUnchanged(kind, current, obj)) return current;
     const updated = await this.store.update(kind, current, obj, expected !== undefined ? { expectedResourceVersion: expected } : {});
     this.options.onWrite?.(kind, updated, updated.metadata.deletionTimestamp && !updated.metadata.finalizers?.length ? "delete" : "update");
     return updated;
@@ -224,6 +228,24 @@ export class ResourceService {
     const status = await this.options.dryRunPlanner(kind, obj);
     return status === undefined ? obj : { ...obj, status };
   }
+}
+
+/**
+ * Whether writing `obj` over `current` changes nothing a client can see: Kubernetes skips such
+ * writes (kubectl apply of an unchanged manifest must not bump the resourceVersion). Events are
+ * always written.
+ */
+export function specUnchanged(kind: KindInfo, current: StoredObject, obj: ValidatedObject): boolean {
+  if (kind.kind === "Event") return false;
+  const m = obj.metadata;
+  const c = current.metadata;
+  return (
+    isDeepStrictEqual(m.labels ?? {}, c.labels ?? {}) &&
+    isDeepStrictEqual(m.annotations ?? {}, c.annotations ?? {}) &&
+    isDeepStrictEqual(m.ownerReferences ?? [], c.ownerReferences ?? []) &&
+    isDeepStrictEqual(m.finalizers ?? [], c.finalizers ?? []) &&
+    isDeepStrictEqual(obj.spec ?? {}, current.spec ?? {})
+  );
 }
 
 const PHASE_RANK: Record<string, number> = { "": 0, Pending: 0, Scheduled: 1, Dispatched: 2, Running: 3, Succeeded: 4, Failed: 4 };
