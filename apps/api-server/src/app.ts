@@ -19,6 +19,7 @@ import type { KindInfo } from "@eiaas/api";
 import { TaskLogStore, type StoredObject } from "@eiaas/db";
 import type pg from "pg";
 import { dryRunPlanner } from "./planning.js";
+import { objectReader } from "./resources/reader.js";
 import { discoveryRoutes } from "./routes/discovery-routes.js";
 import { evictionRouter } from "./routes/eviction.js";
 import { logRouter } from "./routes/logs.js";
@@ -91,6 +92,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   app.get("/metrics", metricsHandler({ requireToken: deps.metricsAuth ?? false, authenticator }));
   const service = new ResourceService({
     store: deps.store,
+    reader: objectReader(deps.store, deps.cache),
     dryRunPlanner: deps.dryRunPlanner ?? dryRunPlanner(deps.pool, deps.store),
     ...(deps.onWrite ? { onWrite: deps.onWrite } : {}),
   });

@@ -38,7 +38,8 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
   const tokens = new TokenStore(prisma);
   const feed = new ChangeFeed({ databaseUrl: db.url, pollIntervalMs: 100 });
   await feed.start();
-  const cache = new ObjectCache({ pool: database.pool, feed });
+  // Frozen: a handler that mutated a shared cached object would corrupt every later read.
+  const cache = new ObjectCache({ pool: database.pool, feed, freeze: true });
   await cache.start();
   const logger = createLogger({ name: "api-server", level: process.env.EIAAS_LOG_LEVEL ?? "silent" });
   const namespaces = new NamespaceController({ store, tokens, logger, intervalMs: 200 });

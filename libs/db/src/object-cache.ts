@@ -12,12 +12,24 @@ export interface ObjectCacheOptions {
   /** How long a consistent read waits for the cache to catch up before giving up. Default 2,000 ms. */
   syncTimeoutMs?: number;
   onError?: (err: Error) => void;
+  /** Deep-freeze every object held, so a caller that mutates one fails loudly (tests). Default false. */
+  freeze?: boolean;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 /** One cached object and its JSON, serialised on first use and kept until the object changes. */
 export class CachedObject {
   private text?: string;
-  constructor(readonly object: StoredObject) {}
+  constructor(readonly object: StoredObject, freeze = false) {
+    if (freeze) deepFreeze(object);
+  }
 
   get json(): string {
     return (this.text ??= JSON.stringify(this.object));
@@ -119,7 +131,7 @@ export class ObjectCache {
       if (!kind) continue;
       const key = keyOf(e.kind, kind.namespaced ? e.namespace : undefined, e.name);
       if (e.type === "DELETED") this.objects.delete(key);
-      else this.objects.set(key, new CachedObject(canonicalObject(kind, e.object)));
+      else this.objects.set(key, new CachedObject(canonicalObject(kind, e.object), this.options.freeze));
     }
   }
 
@@ -137,7 +149,7 @@ export class ObjectCache {
           const rows = await client.query<ObjectRow>(`SELECT * FROM "${kind.table}"`);
           for (const row of rows.rows) {
             const obj = rowToObject(kind, row);
-            objects.set(keyOf(kind.kind, kind.namespaced ? obj.metadata.namespace : undefined, obj.metadata.name), new CachedObject(obj));
+            objects.set(keyOf(kind.kind, kind.namespaced ? obj.metadata.namespace : undefined, obj.metadata.name), new CachedObject(obj, this.options.freeze));
           }
         }
         await client.query("COMMIT");

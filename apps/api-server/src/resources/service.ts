@@ -4,6 +4,7 @@ import { StoreError, type ListOptions, type ListResult, type NewObject, type Obj
 import { ApiError, invalid, notFound } from "../http/errors.js";
 import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
 import { traceAnnotation } from "@eiaas/telemetry";
+import type { ObjectReader } from "./reader.js";
 import { TASK, TENANT, validateObject, validateStatus, type ValidatedObject } from "./validate.js";
 
 /** Fills `status` of a workload under dryRun with what the scheduler would decide (the plan). */
@@ -11,6 +12,8 @@ export type DryRunPlanner = (kind: KindInfo, obj: StoredObject) => Promise<unkno
 
 export interface ResourceServiceOptions {
   store: ObjectStore;
+  /** Where reads go. Default the store (Postgres); the API server reads through its watch cache. */
+  reader?: ObjectReader;
   dryRunPlanner?: DryRunPlanner;
   /** Called after every committed write (e.g. to enqueue the workload for scheduling). */
   onWrite?: (kind: KindInfo, obj: StoredObject, type: "create" | "update" | "delete") => void;
@@ -35,8 +38,12 @@ export class ResourceService {
     return this.options.store;
   }
 
+  private get reader(): ObjectReader {
+    return this.options.reader ?? this.options.store;
+  }
+
   async get(kind: KindInfo, namespace: string | undefined, name: string): Promise<StoredObject> {
-    const obj = await this.store.get(kind, namespace, name);
+    const obj = await this.reader.get(kind, namespace, name);
     if (!obj) throw notFound(kind.plural, name);
     return obj;
   }
@@ -49,7 +56,7 @@ export class ResourceService {
   private async admitNamespace(kind: KindInfo, obj: ValidatedObject): Promise<StoredObject | undefined> {
     if (!kind.namespaced) return undefined;
     const ns = obj.metadata.namespace!;
-    const tenant = await this.store.get(TENANT, undefined, ns);
+    const tenant = await this.reader.get(TENANT, undefined, ns);
     if (!tenant) throw new ApiError("NotFound", `namespaces "${ns}" not found`, { name: ns, kind: "namespaces" });
     if (tenant.metadata.deletionTimestamp) {
       throw new ApiError("Forbidden", `unable to create new content in namespace ${ns} because it is being terminated`);
@@ -76,7 +83,7 @@ export class ResourceService {
     // Status belongs to the /status subresource: what a client sends on create is ignored.
     const input: NewObject = { ...obj, status: {} };
     if (req.dryRun) {
-      if (await this.store.get(kind, obj.metadata.namespace, obj.metadata.name)) {
+      if (await this.reader.get(kind, obj.metadata.namespace, obj.metadata.name)) {
         throw new ApiError("AlreadyExists", `${kind.plural} "${obj.metadata.name}" already exists`);
       }
       const preview = this.store.prepareCreate(kind, input);
@@ -176,7 +183,7 @@ export class ResourceService {
       }
     }
     if (kind.namespaced) {
-      const tenant = await this.store.get(TENANT, undefined, current.metadata.namespace!);
+      const tenant = await this.reader.get(TENANT, undefined, current.metadata.namespace!);
       this.admitPriority(kind, obj, tenant ?? undefined);
     }
     if (req.dryRun) {
