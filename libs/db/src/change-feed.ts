@@ -48,6 +48,8 @@ export class ChangeFeed {
   private readonly pool: pg.Pool;
   private cursor = 0n;
   private readonly listeners = new Set<Listener>();
+  /** Listeners that read on demand (`sync`) and need no read per notification. */
+  private readonly passive = new Set<Listener>();
   private timers: NodeJS.Timeout[] = [];
   private fetching?: Promise<void>;
   private again = false;
@@ -78,7 +80,7 @@ export class ChangeFeed {
     const client = new pg.Client({ connectionString: this.options.databaseUrl, connectionTimeoutMillis: 3_000 });
     // With nobody watching there is nothing to deliver: the periodic poll moves the cursor.
     client.on("notification", () => {
-      if (this.listeners.size > 0) void this.poll();
+      if (this.listeners.size > this.passive.size) void this.poll();
     });
     client.on("error", (err) => {
       this.options.onError?.(err);
@@ -96,9 +98,18 @@ export class ChangeFeed {
     return this.cursor;
   }
 
-  subscribe(listener: Listener): () => void {
+  /**
+   * Hands every change to `listener`. A `passive` listener (a cache that is brought up to date by
+   * `sync()` when it is read) does not make the feed read the log on every notification; the
+   * periodic poll and any sync still deliver to it.
+   */
+  subscribe(listener: Listener, options: { passive?: boolean } = {}): () => void {
     this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    if (options.passive) this.passive.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+      this.passive.delete(listener);
+    };
   }
 
   /** Reads the log after `from` up to the feed's cursor (for a resuming watcher). */
@@ -228,6 +239,7 @@ export class ChangeFeed {
     for (const w of this.syncWaiters) w.reject(new StoreError("Unavailable", "change feed closed"));
     this.syncWaiters = [];
     this.listeners.clear();
+    this.passive.clear();
     await this.fetching;
     await this.client?.end().catch(() => undefined);
     await this.pool.end().catch(() => undefined);

@@ -67,7 +67,8 @@ export class ObjectCache {
 
   /** Subscribes to the feed and lists every cached table once. */
   async start(): Promise<void> {
-    this.unsubscribe = this.options.feed.subscribe((events) => this.onEvents(events));
+    // Passive: reads sync the feed themselves, so a notification alone need not read the log.
+    this.unsubscribe = this.options.feed.subscribe((events) => this.onEvents(events), { passive: true });
     await this.relist();
   }
 
