@@ -84,3 +84,45 @@ describe("GET of one object from the watch cache", () => {
     expect((await request(api.app).get(isvcPath("acme", "late")).set(admin()).expect(200)).body).toEqual(after);
   });
 });
+
+describe("status writes that start from the watch cache without waiting for it", () => {
+  it("keep reports ordered against writes the cache has not seen yet", async () => {
+    const agent = (await api.tokens.mint({ role: "agent", nodeName: "edge-9" })).token;
+    const report = (name: string, phase: string, attempt = 1) =>
+      request(api.app)
+        .put(`${API_PREFIX}/namespaces/acme/tasks/${name}/status`)
+        .set(bearer(agent))
+        .send({ apiVersion: API_VERSION, kind: "Task", metadata: { name }, status: { phase, attempt } });
+    for (let i = 0; i < 20; i++) {
+      const name = `r-${i}`;
+      let t = await api.store.create(TASK, { apiVersion: API_VERSION, metadata: { name, namespace: "acme" }, spec: { role: "serve", nodeName: "edge-9" }, status: { phase: "Dispatched", attempt: 1 } } as any);
+      // Seen by the cache before the race below.
+      await request(api.app).get(`${API_PREFIX}/namespaces/acme/tasks/${name}`).set(admin()).expect(200);
+      // Another writer finishes the task; the cache has most likely not caught up when the late
+      // Running report arrives: it must not undo Succeeded.
+      t = await api.store.updateStatus(TASK, t, { phase: "Succeeded", attempt: 1 });
+      const late = await report(name, "Running").expect(200);
+      expect(late.body.status.phase).toBe("Succeeded");
+      expect(late.body.metadata.resourceVersion).toBe(t.metadata.resourceVersion);
+      expect((await api.store.get(TASK, "acme", name))?.status.phase).toBe("Succeeded");
+      // A report of a new attempt does apply, whatever the cache held.
+      const next = await report(name, "Running", 2).expect(200);
+      expect(next.body.status).toMatchObject({ phase: "Running", attempt: 2 });
+      expect((await api.store.get(TASK, "acme", name))?.status).toMatchObject({ phase: "Running", attempt: 2 });
+      // The cache holds exactly this report already while the task has failed since: the answer is
+      // the failed task, not the cached copy the report matched.
+      await request(api.app).get(`${API_PREFIX}/namespaces/acme/tasks/${name}`).set(admin()).expect(200);
+      const failed = await api.store.updateStatus(TASK, (await api.store.get(TASK, "acme", name))!, { phase: "Failed", attempt: 2 });
+      const dup = await report(name, "Running", 2).expect(200);
+      expect(dup.body.status.phase).toBe("Failed");
+      expect(dup.body.metadata.resourceVersion).toBe(failed.metadata.resourceVersion);
+    }
+    // Another node's agent still cannot write it (404), cached or not.
+    const other = (await api.tokens.mint({ role: "agent", nodeName: "edge-8" })).token;
+    await request(api.app)
+      .put(`${API_PREFIX}/namespaces/acme/tasks/r-0/status`)
+      .set(bearer(other))
+      .send({ apiVersion: API_VERSION, kind: "Task", metadata: { name: "r-0" }, status: { phase: "Failed", attempt: 2 } })
+      .expect(404);
+  });
+});

@@ -102,6 +102,16 @@ export class ObjectCache {
     return this.objects.get(keyOf(kind.kind, kind.namespaced ? namespace : undefined, name)) ?? null;
   }
 
+  /**
+   * The object as far as the cache has caught up, without waiting: possibly stale (undefined when
+   * the cache cannot tell, e.g. before its list or after a feed error). Only for callers that
+   * check what they read, such as a write conditional on the version it read.
+   */
+  peek(kind: KindInfo, namespace: string | undefined, name: string): CachedObject | null | undefined {
+    if (!this.unsubscribe || this.stale || !this.kinds.has(kind.kind)) return undefined;
+    return this.objects.get(keyOf(kind.kind, kind.namespaced ? namespace : undefined, name)) ?? null;
+  }
+
   private async withTimeout<T>(p: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const limit = this.options.syncTimeoutMs ?? 2_000;

@@ -128,7 +128,7 @@ export class ResourceService {
       const pinned = typeof patched?.metadata?.resourceVersion === "string" && patched.metadata.resourceVersion !== current.metadata.resourceVersion;
       try {
         if (req.subresource === "status") {
-          return await this.writeStatus(kind, current, patched, pinned ? patched.metadata.resourceVersion : undefined, req);
+          return (await this.writeStatus(kind, current, patched, pinned ? patched.metadata.resourceVersion : undefined, req)).object;
         }
         const obj = validateObject(kind, patched, { namespace, name });
         return await this.writeSpec(kind, current, obj, pinned ? patched.metadata.resourceVersion : current.metadata.resourceVersion, req);
@@ -140,8 +140,26 @@ export class ResourceService {
     }
   }
 
-  /** `read`: the object as the caller just read it (its first attempt skips a read of its own). */
-  async replaceStatus(kind: KindInfo, namespace: string | undefined, name: string, body: unknown, req: WriteRequest = {}, read?: StoredObject): Promise<StoredObject> {
+  /** The object as far as the reader has caught up, without waiting (see ObjectReader.peek). */
+  peek(kind: KindInfo, namespace: string | undefined, name: string): StoredObject | null | undefined {
+    return this.reader.peek?.(kind, namespace, name);
+  }
+
+  /**
+   * `read`: the object as the caller just read it (its first attempt skips a read of its own).
+   * `readMayBeStale`: it came from `peek`. The write is conditional on its version anyway, so a
+   * stale start costs a conflict and a fresh read; only an answer without a write (a superseded
+   * or unchanged report) is confirmed against a fresh read first.
+   */
+  async replaceStatus(
+    kind: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    req: WriteRequest = {},
+    read?: StoredObject,
+    readMayBeStale = false,
+  ): Promise<StoredObject> {
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("BadRequest", `the request body must be a JSON object (a ${kind.kind})`);
     const b = body as Record<string, any>;
     if (b.metadata?.name !== undefined && b.metadata.name !== name) {
@@ -149,30 +167,42 @@ export class ResourceService {
     }
     const pinned: string | undefined = b.metadata?.resourceVersion;
     for (let attempt = 0; ; attempt++) {
+      const stale = attempt === 0 && read !== undefined && readMayBeStale;
       const current = attempt === 0 && read ? read : await this.get(kind, namespace, name);
       try {
-        return await this.writeStatus(kind, current, b, pinned, req);
+        const { object, written } = await this.writeStatus(kind, current, b, pinned, req);
+        if (!written && stale) continue;
+        return object;
       } catch (err) {
         // Without a pinned version the write is unconditional (as a Kubernetes update without
         // resourceVersion): retry against what is current; task reports stay ordered regardless.
-        if (err instanceof StoreError && err.reason === "Conflict" && pinned === undefined && attempt < PATCH_RETRIES) continue;
+        // A conflict after a stale start is retried even when pinned: the pin may well hold.
+        if (err instanceof StoreError && err.reason === "Conflict" && (pinned === undefined || stale) && attempt < PATCH_RETRIES) continue;
         throw err;
       }
     }
   }
 
-  private async writeStatus(kind: KindInfo, current: StoredObject, body: Record<string, any>, expected: string | undefined, req: WriteRequest): Promise<StoredObject> {
+  private async writeStatus(
+    kind: KindInfo,
+    current: StoredObject,
+    body: Record<string, any>,
+    expected: string | undefined,
+    req: WriteRequest,
+  ): Promise<{ object: StoredObject; written: boolean }> {
     const status = validateStatus(kind, body.status, current.metadata.name) as Record<string, any>;
     if (kind.kind === "Task" && !taskReportApplies(current.status ?? {}, status)) {
       // An older attempt or an earlier phase arriving late: already superseded, nothing to write.
-      return current;
+      return { object: current, written: false };
     }
-    if (req.dryRun) return { ...current, status };
+    if (req.dryRun) return { object: { ...current, status }, written: true };
     // As Kubernetes: a write that changes nothing is not written (no new version, no watch event).
-    if ((expected === undefined || expected === current.metadata.resourceVersion) && isDeepStrictEqual(status, current.status ?? {})) return current;
+    if ((expected === undefined || expected === current.metadata.resourceVersion) && isDeepStrictEqual(status, current.status ?? {})) {
+      return { object: current, written: false };
+    }
     const updated = await this.store.updateStatus(kind, current, status, expected !== undefined ? { expectedResourceVersion: expected } : {});
     this.options.onWrite?.(kind, updated, "update");
-    return updated;
+    return { object: updated, written: true };
   }
 
   private async writeSpec(kind: KindInfo, current: StoredObject, obj: ValidatedObject, expected: string | undefined, req: WriteRequest): Promise<StoredObject> {

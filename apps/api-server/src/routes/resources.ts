@@ -167,10 +167,19 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const kind = kindOf(param(req, "plural"), namespaced);
     const access = authorizeReq(req, "update", kind, ns, sub);
     requireJson(req);
-    const visible = await getVisible(kind, ns, param(req, "name"), access);
     const dryRun = isDryRun(req);
+    if (sub === "status" && !dryRun) {
+      // A status write is conditional on the version it starts from, so it may start from what
+      // the watch cache holds without waiting for it to catch up (an agent's report, the hottest
+      // write): anything not found or not visible there is read again, consistently.
+      const peeked = service.peek(kind, ns, param(req, "name"));
+      const start = peeked && visible(access, peeked) ? peeked : await getVisible(kind, ns, param(req, "name"), access);
+      sendObject(req, res, kind, await service.replaceStatus(kind, ns, param(req, "name"), req.body, { dryRun }, start, start === peeked));
+      return;
+    }
+    const current = await getVisible(kind, ns, param(req, "name"), access);
     const obj = sub
-      ? await service.replaceStatus(kind, ns, param(req, "name"), req.body, { dryRun }, visible)
+      ? await service.replaceStatus(kind, ns, param(req, "name"), req.body, { dryRun }, current)
       : await service.replace(kind, ns, param(req, "name"), req.body, { dryRun });
     sendObject(req, res, kind, obj);
   };
