@@ -43,12 +43,19 @@ export class NamespaceController {
 
   private async finalize(tenant: StoredObject): Promise<void> {
     const ns = tenant.metadata.name;
-    for (const kind of NAMESPACED) {
-      for (;;) {
-        const page = await this.deps.store.list(kind, { namespace: ns, limit: BATCH });
-        if (page.items.length === 0) break;
-        const ops: WriteOp[] = page.items.map((object) => ({ type: "delete", kind, object }));
-        await this.deps.store.applyBatch(ops);
+    // Passes until one finds nothing: a create admitted while the pass ran (admission reads the
+    // tenant from the API's cache, as Kubernetes' namespace admission reads an informer's) is
+    // removed by the next pass.
+    for (let found = 1; found > 0; ) {
+      found = 0;
+      for (const kind of NAMESPACED) {
+        for (;;) {
+          const page = await this.deps.store.list(kind, { namespace: ns, limit: BATCH });
+          if (page.items.length === 0) break;
+          found += page.items.length;
+          const ops: WriteOp[] = page.items.map((object) => ({ type: "delete", kind, object }));
+          await this.deps.store.applyBatch(ops);
+        }
       }
     }
     await this.deps.tokens.revokeAll({ role: "tenant", tenant: ns });

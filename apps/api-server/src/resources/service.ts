@@ -56,7 +56,12 @@ export class ResourceService {
   private async admitNamespace(kind: KindInfo, obj: ValidatedObject): Promise<StoredObject | undefined> {
     if (!kind.namespaced) return undefined;
     const ns = obj.metadata.namespace!;
-    const tenant = await this.reader.get(TENANT, undefined, ns);
+    // As Kubernetes' namespace admission (an informer's lister): a tenant the cache holds, live,
+    // admits without waiting for the cache to catch up; anything else is read consistently. A
+    // create racing the tenant's deletion is removed by the namespace controller, which empties
+    // the namespace before the tenant goes.
+    const cached = this.reader.peek?.(TENANT, undefined, ns);
+    const tenant = cached && !cached.metadata.deletionTimestamp ? cached : await this.reader.get(TENANT, undefined, ns);
     if (!tenant) throw new ApiError("NotFound", `namespaces "${ns}" not found`, { name: ns, kind: "namespaces" });
     if (tenant.metadata.deletionTimestamp) {
       throw new ApiError("Forbidden", `unable to create new content in namespace ${ns} because it is being terminated`);
