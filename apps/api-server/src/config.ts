@@ -31,6 +31,8 @@ export const apiServerEnv = z.object({
   EIAAS_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(100),
   EIAAS_RATE_LIMIT_ADMINS: bool,
   EIAAS_METRICS_AUTH: bool,
+  /** How long an Event lives after it last happened (kube-apiserver's --event-ttl). Default 3600. */
+  EIAAS_EVENT_TTL_SECONDS: z.coerce.number().int().positive().default(3600),
   EIAAS_LOG_LEVEL: z.string().default("info"),
 });
 

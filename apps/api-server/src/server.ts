@@ -31,6 +31,7 @@ import { Redis } from "ioredis";
 import { createApiApp, type ApiAppDeps } from "./app.js";
 import type { ApiServerEnv } from "./config.js";
 import { NamespaceController } from "./namespace-controller.js";
+import { EventCollector } from "./event-collector.js";
 import { ensureServingCertificate, loadTlsFromFiles, type ServingCertificate } from "./tls.js";
 import { ScheduleHints } from "./schedule-hints.js";
 
@@ -125,6 +126,8 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
   await cache.start();
   const namespaces = new NamespaceController({ store, tokens, logger });
   namespaces.start();
+  const eventCollector = new EventCollector({ store, pool: database.pool, logger, ttlMs: env.EIAAS_EVENT_TTL_SECONDS * 1000 });
+  eventCollector.start();
 
   const { handler, service } = createApiApp({
     prisma,
@@ -170,6 +173,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
   const close = () =>
     (closing ??= (async () => {
       namespaces.stop();
+      eventCollector.stop();
       await new Promise<void>((r) => {
         server.close(() => r());
         server.closeIdleConnections();
