@@ -145,9 +145,18 @@ export class ResourceService {
     }
   }
 
-  /** The object as far as the reader has caught up, without waiting (see ObjectReader.peek). */
-  peek(kind: KindInfo, namespace: string | undefined, name: string): StoredObject | null | undefined {
-    return this.reader.peek?.(kind, namespace, name);
+  /**
+   * A status write (an agent's report, the hottest write) that starts from the reader's latest
+   * copy without waiting for it to catch up, when it holds one `visibleTo` accepts: the write is
+   * conditional on that copy's version (see `replaceStatus`). Anything else is read consistently;
+   * an object `visibleTo` refuses is NotFound.
+   */
+  async replaceStatusFromLatest(kind: KindInfo, namespace: string | undefined, name: string, body: unknown, visibleTo: (obj: StoredObject) => boolean): Promise<StoredObject> {
+    const latest = this.reader.peek?.(kind, namespace, name);
+    if (latest && visibleTo(latest)) return this.replaceStatus(kind, namespace, name, body, {}, latest, true);
+    const current = await this.get(kind, namespace, name);
+    if (!visibleTo(current)) throw notFound(kind.plural, name);
+    return this.replaceStatus(kind, namespace, name, body, {}, current);
   }
 
   /**

@@ -169,12 +169,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     requireJson(req);
     const dryRun = isDryRun(req);
     if (sub === "status" && !dryRun) {
-      // A status write is conditional on the version it starts from, so it may start from what
-      // the watch cache holds without waiting for it to catch up (an agent's report, the hottest
-      // write): anything not found or not visible there is read again, consistently.
-      const peeked = service.peek(kind, ns, param(req, "name"));
-      const start = peeked && visible(access, peeked) ? peeked : await getVisible(kind, ns, param(req, "name"), access);
-      sendObject(req, res, kind, await service.replaceStatus(kind, ns, param(req, "name"), req.body, { dryRun }, start, start === peeked));
+      sendObject(req, res, kind, await service.replaceStatusFromLatest(kind, ns, param(req, "name"), req.body, (o) => visible(access, o)));
       return;
     }
     const current = await getVisible(kind, ns, param(req, "name"), access);
