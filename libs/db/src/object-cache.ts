@@ -11,7 +11,6 @@ export interface ObjectCacheOptions {
   kinds?: readonly KindInfo[];
   /** How long a consistent read waits for the cache to catch up before giving up. Default 2,000 ms. */
   syncTimeoutMs?: number;
-  onError?: (err: Error) => void;
   /** Deep-freeze every object held, so a caller that mutates one fails loudly (tests). Default false. */
   freeze?: boolean;
 }

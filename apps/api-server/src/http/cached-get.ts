@@ -5,7 +5,7 @@ import { runInContext } from "@eiaas/telemetry";
 import { tableVersion } from "../table.js";
 import type { Authenticator } from "./auth.js";
 import { authorize, visible } from "./authz.js";
-import { notFound, toApiError } from "./errors.js";
+import { notFound, sendStatus, statusOf } from "./errors.js";
 import { traceRequest } from "./telemetry.js";
 
 export interface CachedGetDeps {
@@ -66,8 +66,8 @@ export function cachedGetTarget(req: IncomingMessage, cache: ObjectCache): Targe
   return { kind, namespace, name, route: namespace !== undefined ? NAMESPACED_ROUTE : CLUSTER_ROUTE };
 }
 
-function send(res: ServerResponse, code: number, body: string, headers: Record<string, string> = {}): void {
-  res.writeHead(code, { ...headers, "Content-Type": "application/json; charset=utf-8", "Content-Length": String(Buffer.byteLength(body)) });
+function sendJson(res: ServerResponse, body: string): void {
+  res.writeHead(200, { "Content-Type": "application/json; charset=utf-8", "Content-Length": String(Buffer.byteLength(body)) });
   // One write of header and body (see one-write.ts).
   res.end(body);
 }
@@ -96,13 +96,9 @@ export async function serveCachedGet(deps: CachedGetDeps, target: Target, req: I
         obj = await deps.store.get(target.kind, target.namespace, target.name);
       }
       if (!obj || !visible(access, obj)) throw notFound(target.kind.plural, target.name);
-      send(res, 200, json ?? JSON.stringify(obj));
+      sendJson(res, json ?? JSON.stringify(obj));
     } catch (err) {
-      const apiErr = toApiError(err);
-      if (apiErr.reason === "InternalError" || apiErr.reason === "ServiceUnavailable") deps.onInternal(err);
-      const status = apiErr.toStatus();
-      const retry = status.details?.retryAfterSeconds;
-      send(res, status.code, JSON.stringify(status), retry !== undefined ? { "Retry-After": String(retry) } : {});
+      sendStatus(res, statusOf(err, deps.onInternal));
     }
   });
 }

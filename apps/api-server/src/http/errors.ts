@@ -1,4 +1,5 @@
-import type { ErrorRequestHandler, Response } from "express";
+import type { ServerResponse } from "node:http";
+import type { ErrorRequestHandler } from "express";
 import { failureStatus, issuesToCauses, type Status, type StatusCause, type StatusReason } from "@eiaas/api";
 import { StoreError, isUnavailableError } from "@eiaas/db";
 import type { z } from "zod";
@@ -32,9 +33,22 @@ export function invalidFromZod(kind: string, name: string | undefined, error: z.
   return invalid(kind, name, issuesToCauses(error, prefix));
 }
 
-export function sendStatus(res: Response, status: Status): void {
-  if (status.details?.retryAfterSeconds !== undefined) res.setHeader("Retry-After", String(status.details.retryAfterSeconds));
-  res.status(status.code).type("application/json").send(JSON.stringify(status));
+/** Writes a Status as the response, in one write (any Node response: routed or not). */
+export function sendStatus(res: ServerResponse, status: Status): void {
+  const body = JSON.stringify(status);
+  res.writeHead(status.code, {
+    ...(status.details?.retryAfterSeconds !== undefined ? { "Retry-After": String(status.details.retryAfterSeconds) } : {}),
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": String(Buffer.byteLength(body)),
+  });
+  res.end(body);
+}
+
+/** The Status that answers `err`; `onInternal` hears of the errors that are the server's (5xx). */
+export function statusOf(err: unknown, onInternal: (err: unknown) => void): Status {
+  const apiErr = toApiError(err);
+  if (apiErr.reason === "InternalError" || apiErr.reason === "ServiceUnavailable") onInternal(err);
+  return apiErr.toStatus();
 }
 
 /** Maps anything thrown by a handler to a Status: never a stack trace, never a bare 500. */
@@ -62,12 +76,11 @@ export function toApiError(err: unknown): ApiError {
 
 export function errorHandler(onInternal: (err: unknown) => void): ErrorRequestHandler {
   return (err, _req, res, _next) => {
-    const apiErr = toApiError(err);
-    if (apiErr.reason === "InternalError" || apiErr.reason === "ServiceUnavailable") onInternal(err);
+    const status = statusOf(err, onInternal);
     if (res.headersSent) {
       res.end();
       return;
     }
-    sendStatus(res, apiErr.toStatus());
+    sendStatus(res, status);
   };
 }

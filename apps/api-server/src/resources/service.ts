@@ -190,8 +190,8 @@ export class ResourceService {
       } catch (err) {
         // Without a pinned version the write is unconditional (as a Kubernetes update without
         // resourceVersion): retry against what is current; task reports stay ordered regardless.
-        // A conflict after a stale start is retried even when pinned: the pin may well hold.
-        if (err instanceof StoreError && err.reason === "Conflict" && (pinned === undefined || stale) && attempt < PATCH_RETRIES) continue;
+        // A pinned write is conditional on the pin, not on where it started: its conflict stands.
+        if (err instanceof StoreError && err.reason === "Conflict" && pinned === undefined && attempt < PATCH_RETRIES) continue;
         throw err;
       }
     }
