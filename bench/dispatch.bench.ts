@@ -27,7 +27,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -288,6 +288,30 @@ interface LatencyResult {
   cycles: { count: number; meanMs: number };
   /** Share of the machine's CPU time busy while the stage ran (all processes). */
   machineBusy: number;
+  /** CPU ms per task by process role, over the whole stage (warm-up included). */
+  cpuPerTask: Array<[string, number]>;
+}
+
+/**
+ * CPU jiffies used so far by the processes of this run, by role: the API server, the scheduler,
+ * this process (the load generator and the simulated agents), Postgres (every backend) and Redis.
+ * Processes that ended meanwhile are missed (short-lived Postgres backends: few, pools are kept).
+ */
+async function processCpu(roles: { api: number; scheduler: number }): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const pids = await readdir("/proc").catch(() => [] as string[]);
+  for (const pid of pids) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+    if (!stat) continue;
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const jiffies = Number(f[11]) + Number(f[12]);
+    const n = Number(pid);
+    const role = n === roles.api ? "API" : n === roles.scheduler ? "scheduler" : n === process.pid ? "bench (load + agents)" : name === "postgres" ? "Postgres" : name.startsWith("redis-server") ? "Redis" : undefined;
+    if (role) out.set(role, (out.get(role) ?? 0) + jiffies);
+  }
+  return out;
 }
 
 /** Busy and total jiffies of all CPUs so far (/proc/stat), for the machine's utilisation. */
@@ -432,7 +456,9 @@ async function latencyStage(size: number): Promise<LatencyResult> {
   const perSecond = RATE / CLIENTS_PER_SERVICE;
   const warmup = Math.round(perSecond * WARMUP_S);
   const total = warmup + Math.round(perSecond * DURATION_S);
+  const roles = { api: api.pid ?? -1, scheduler: scheduler.pid ?? -1 };
   const cpu0 = await cpuTimes();
+  const proc0 = await processCpu(roles);
   const t0 = performance.now();
   const posts: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
@@ -471,6 +497,9 @@ async function latencyStage(size: number): Promise<LatencyResult> {
   const seconds = (performance.now() - t0) / 1000;
   const cycles = await scrapeCycles(metricsPort);
   const cpu1 = await cpuTimes();
+  const proc1 = await processCpu(roles);
+  // ms of CPU per task (jiffies are 1/100 s on Linux).
+  const cpuPerTask = [...proc1].map(([role, j]) => [role, ((j - (proc0.get(role) ?? 0)) * 10) / Math.max(1, expected)] as [string, number]);
   const machineBusy = cpu1.total > cpu0.total ? (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total) : NaN;
   const sorted = [...latencies].sort((a, b) => a - b);
   if (PG_STATS) await printStatements(url);
@@ -494,6 +523,7 @@ async function latencyStage(size: number): Promise<LatencyResult> {
     report: summary(reports),
     cycles,
     machineBusy,
+    cpuPerTask,
   };
 }
 
@@ -604,4 +634,5 @@ for (const r of results.latency) {
   const target = `  target p99 ≤ 500 ms: ${r.p99 <= 500 && r.running === r.tasks ? "met" : "MISSED"}`;
   console.log(`${fmt(r.nodes)} nodes: create → Running at ${fmt(r.offeredTasksPerSec)} tasks/s offered: p50 ${fmt(r.p50)} ms, p90 ${fmt(r.p90)} ms, p99 ${fmt(r.p99)} ms, max ${fmt(r.max)} ms (${fmt(r.running)}/${fmt(r.tasks)} Running)${target}`);
   console.log(`    of which create → job at its node p50 ${fmt(r.toJob.p50)} / p99 ${fmt(r.toJob.p99)} ms, Running report p50 ${fmt(r.report.p50)} / p99 ${fmt(r.report.p99)} ms; achieved ${fmt(r.allTasks / r.seconds)} tasks/s; scheduler cycle mean ${fmt(r.cycles.meanMs)} ms over ${fmt(r.cycles.count)}; machine CPU ${fmt(100 * r.machineBusy)}% busy`);
+  console.log(`    CPU per task: ${r.cpuPerTask.map(([role, ms]) => `${role} ${fmt(ms, 2)} ms`).join(", ")}; total ${fmt(r.cpuPerTask.reduce((a, [, ms]) => a + ms, 0), 2)} ms`);
 }

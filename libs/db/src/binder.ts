@@ -68,26 +68,6 @@ export function bindTasks(pool: pg.Pool, groups: readonly BindGroup[]): Promise<
   return dbSpan("BIND", "tasks", () => bind(pool, groups), { requireParent: false, links, attributes: { "eiaas.bind.groups": groups.length } });
 }
 
-/** Some owners' versions moved between the bind's read and its write. */
-class OwnersMovedError extends Error {
-  constructor(count: number) {
-    super(`bind: ${count} workload(s) changed while their plans were being bound`);
-  }
-}
-
-/** The groups (by id) whose owner is no longer at the version its plan was made from. */
-async function movedOwners(client: pg.PoolClient, groups: readonly BindGroup[]): Promise<Map<string, BindGroup>> {
-  const moved = new Map<string, BindGroup>();
-  const byTable = new Map<string, BindGroup[]>();
-  for (const g of groups) if (g.owner) byTable.set(g.owner.kind.table, [...(byTable.get(g.owner.kind.table) ?? []), g]);
-  for (const [table, list] of byTable) {
-    const r = await client.query<{ uid: string; rv: string }>(`SELECT uid::text AS uid, resource_version::text AS rv FROM "${table}" WHERE uid = ANY($1::uuid[])`, [list.map((g) => g.owner!.object.metadata.uid)]);
-    const rv = new Map(r.rows.map((x) => [x.uid, x.rv]));
-    for (const g of list) if (rv.get(g.owner!.object.metadata.uid) !== String(g.owner!.object.metadata.resourceVersion)) moved.set(g.id, g);
-  }
-  return moved;
-}
-
 /** Serialises binders (two schedulers, a retry) against each other; any number, the same everywhere. */
 const BIND_LOCK_KEY = 72_401_003;
 
@@ -178,28 +158,24 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
       accepted.push(g);
       outcomes.push({ id: g.id, bound: true, tasks: g.tasks });
     }
+    // The write and its COMMIT leave together (the pool pipelines): the counter row it locks is
+    // held for the statement and the commit, not for a round trip through this busy process.
     // A workload edited between the read above and the write (its write is conditional on the
-    // version read) is refused alone: the write is undone to a savepoint and retried without it.
-    let writing = accepted;
-    for (let round = 0; writing.length; round++) {
-      await client.query("SAVEPOINT bind_write");
-      try {
-        const versions = await writeBound(client, writing);
-        await client.query("RELEASE SAVEPOINT bind_write");
-        for (const o of outcomes) if (o.bound) o.tasks = o.tasks.map((t) => ({ ...t, metadata: { ...t.metadata, resourceVersion: versions.get(t.metadata.uid)! } }));
-        break;
-      } catch (err) {
-        if (!(err instanceof OwnersMovedError) || round >= 2) throw err;
-        await client.query("ROLLBACK TO SAVEPOINT bind_write");
-        const moved = await movedOwners(client, writing);
-        writing = writing.filter((g) => !moved.has(g.id));
-        for (const [i, o] of outcomes.entries()) {
-          const g = moved.get(o.id);
-          if (g) outcomes[i] = { id: o.id, bound: false, reason: `${g.owner!.kind.kind} ${g.owner!.object.metadata.name} changed since it was planned` };
-        }
-      }
+    // version read) is left out by the statement itself; its group is refused, to be planned again.
+    // (Its tasks were counted into the node totals above: the groups after it were judged on a
+    // fuller cluster than the one written, never an emptier one.)
+    const written = writeBound(client, accepted);
+    const committed = client.query("COMMIT");
+    const [w, c] = await Promise.allSettled([written, committed]);
+    if (w.status === "rejected") throw w.reason;
+    if (c.status === "rejected") throw c.reason;
+    const { versions, moved } = w.value;
+    for (const [i, o] of outcomes.entries()) {
+      if (!o.bound) continue;
+      const g = moved.get(o.id);
+      if (g) outcomes[i] = { id: o.id, bound: false, reason: `${g.owner!.kind.kind} ${g.owner!.object.metadata.name} changed since it was planned` };
+      else o.tasks = o.tasks.map((t) => ({ ...t, metadata: { ...t.metadata, resourceVersion: versions.get(t.metadata.uid)! } }));
     }
-    await client.query("COMMIT");
     return outcomes;
   } catch (err) {
     await client.query("ROLLBACK").catch(() => undefined);
@@ -211,22 +187,25 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
 
 /**
  * The accepted groups' writes as ONE statement: take the versions (locking the counter row until
- * commit), write the owners' status conditionally on the versions read, delete the superseded
- * tasks, insert the new ones, log all of it and notify. Versions go owners, deletes, inserts, in
- * group order. Task watch objects are built from the inserted columns (the task JSON is parsed
- * once). Returns each inserted task's version.
+ * commit), write the owners' status conditionally on the versions read, and — for the groups whose
+ * owner was written (or that have none) — delete the superseded tasks and insert the new ones; log
+ * all of it and notify. Versions go owners, deletes, inserts, in group order; a left-out group's
+ * versions go unused. Task watch objects are built from the inserted columns (the task JSON is
+ * parsed once). Returns each inserted task's version and the groups left out (owner moved).
  */
-async function writeBound(client: pg.PoolClient, groups: readonly BindGroup[]): Promise<Map<string, string>> {
+async function writeBound(client: pg.PoolClient, groups: readonly BindGroup[]): Promise<{ versions: Map<string, string>; moved: Map<string, BindGroup> }> {
+  if (groups.length === 0) return { versions: new Map(), moved: new Map() };
   let i = 0;
-  const owners = groups.flatMap((g) =>
+  const owners = groups.flatMap((g, gi) =>
     g.owner
-      ? [{ i: ++i, tbl: g.owner.kind.table, kind: g.owner.kind.kind, uid: g.owner.object.metadata.uid, expected: g.owner.object.metadata.resourceVersion, status: g.owner.object.status ?? {}, phase: g.owner.object.status?.phase ?? "", object: g.owner.object }]
+      ? [{ i: ++i, g: gi, tbl: g.owner.kind.table, kind: g.owner.kind.kind, uid: g.owner.object.metadata.uid, expected: g.owner.object.metadata.resourceVersion, status: g.owner.object.status ?? {}, phase: g.owner.object.status?.phase ?? "", object: g.owner.object }]
       : [],
   );
-  const removed = groups.flatMap((g) => (g.deletes ?? []).map((t) => ({ i: ++i, uid: t.metadata.uid, object: t })));
-  const inserts = groups.flatMap((g) =>
+  const removed = groups.flatMap((g, gi) => (g.deletes ?? []).map((t) => ({ i: ++i, g: gi, uid: t.metadata.uid, object: t })));
+  const inserts = groups.flatMap((g, gi) =>
     g.tasks.map((t) => ({
       i: ++i,
+      g: gi,
       uid: t.metadata.uid,
       namespace: t.metadata.namespace,
       name: t.metadata.name,
@@ -244,16 +223,19 @@ async function writeBound(client: pg.PoolClient, groups: readonly BindGroup[]): 
   );
   const ownerUpdate = (table: string) => `UPDATE "${table}" t SET status = o.status, phase = o.phase, resource_version = o.new_rv
            FROM o WHERE o.tbl = '${table}' AND t.uid = o.uid AND t.resource_version = o.expected RETURNING t.uid`;
-  const r = await client.query<{ owners: string; inserted: string; rvbase: string }>(
+  // Every row the statement had to write is counted in Postgres (eiaas_expect_rows): the COMMIT
+  // is already on its way, so a shortfall must abort the transaction there.
+  const r = await client.query<{ moved: number[]; rvbase: string }>(
     `WITH rv AS (UPDATE resource_version_counter SET value = value + $1 WHERE id = 1 RETURNING value - $1 AS base),
-     o AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($2::jsonb) AS x(i bigint, tbl text, kind text, uid uuid, expected bigint, status jsonb, phase text, object jsonb)),
+     o AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($2::jsonb) AS x(i bigint, g int, tbl text, kind text, uid uuid, expected bigint, status jsonb, phase text, object jsonb)),
      o_isvc AS (${ownerUpdate("inference_services")}),
      o_tj AS (${ownerUpdate("training_jobs")}),
-     del AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($3::jsonb) AS x(i bigint, uid uuid, object jsonb)),
+     moved AS (SELECT o.g FROM o WHERE o.uid NOT IN (SELECT uid FROM o_isvc UNION ALL SELECT uid FROM o_tj)),
+     del AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($3::jsonb) AS x(i bigint, g int, uid uuid, object jsonb) WHERE x.g NOT IN (SELECT g FROM moved)),
      d AS (DELETE FROM tasks t USING del WHERE t.uid = del.uid RETURNING t.uid, t.namespace, t.name),
-     x AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($4::jsonb) AS x(i bigint, uid uuid, namespace text, name text, api_version text,
+     x AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($4::jsonb) AS x(i bigint, g int, uid uuid, namespace text, name text, api_version text,
              generation int, labels jsonb, annotations jsonb, owner_references jsonb, finalizers jsonb, creation_timestamp text, spec jsonb, status jsonb,
-             phase text, node_name text, owner_uid uuid, attempt int)),
+             phase text, node_name text, owner_uid uuid, attempt int) WHERE x.g NOT IN (SELECT g FROM moved)),
      ins AS (INSERT INTO tasks (uid, namespace, name, resource_version, generation, labels, annotations, owner_references, finalizers,
                                 creation_timestamp, spec, status, phase, node_name, owner_uid, attempt)
              SELECT uid, namespace, name, new_rv, generation, labels, annotations, owner_references, finalizers,
@@ -275,15 +257,14 @@ async function writeBound(client: pg.PoolClient, groups: readonly BindGroup[]): 
               FROM x WHERE x.uid IN (SELECT uid FROM ins)
             RETURNING resource_version),
      n AS (SELECT pg_notify('${WATCH_CHANNEL}', (SELECT max(resource_version)::text FROM ev)))
-     SELECT (SELECT count(*) FROM o_isvc) + (SELECT count(*) FROM o_tj) AS owners, (SELECT count(*) FROM ins) AS inserted,
-            (SELECT base FROM rv)::text AS rvbase, (SELECT count(*) FROM n) AS notified`,
+     SELECT (SELECT COALESCE(array_agg(g), '{}') FROM moved) AS moved, (SELECT base FROM rv)::text AS rvbase,
+            eiaas_expect_rows((SELECT count(*) FROM ins), (SELECT count(*) FROM x)) AS inserted, (SELECT count(*) FROM n) AS notified`,
     [i, JSON.stringify(owners), JSON.stringify(removed), JSON.stringify(inserts)],
   );
   const row = r.rows[0]!;
-  if (Number(row.owners) !== owners.length) throw new OwnersMovedError(owners.length - Number(row.owners));
-  if (Number(row.inserted) !== inserts.length) throw new Error(`bind: ${inserts.length - Number(row.inserted)} task insert(s) missing`);
+  const moved = new Map(row.moved.map((gi) => [groups[gi]!.id, groups[gi]!]));
   const base = BigInt(row.rvbase);
-  return new Map(inserts.map((t) => [t.uid, String(base + BigInt(t.i))]));
+  return { versions: new Map(inserts.map((t) => [t.uid, String(base + BigInt(t.i))])), moved };
 }
 
 function checkGroup(

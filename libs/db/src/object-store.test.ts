@@ -63,6 +63,41 @@ describe("ObjectStore", () => {
     expect(await store.get(MODEL, "acme", "c1")).toBeNull();
   });
 
+  it("a pipelined batch that misses a precondition writes and logs nothing, and its connection stays usable", async () => {
+    // One connection: the failed batch's and the next batch's statements share it.
+    const one = createDatabase(db.url, { poolSize: 1 });
+    const s1 = new ObjectStore(one.pool);
+    try {
+      const a = await s1.create(MODEL, model("a"));
+      const stale = { ...a, spec: { ...(a.spec as object), accuracy: 0.9 } };
+      const before = await logLength();
+      const batch = [
+        { type: "create" as const, kind: MODEL, object: s1.prepareCreate(MODEL, model("x")) },
+        { type: "update" as const, kind: MODEL, object: { ...a, metadata: { ...a.metadata, labels: { v: "2" } } }, expectedResourceVersion: a.metadata.resourceVersion },
+        { type: "update" as const, kind: MODEL, object: stale, expectedResourceVersion: "1" },
+      ];
+      await expect(s1.applyBatch(batch)).rejects.toMatchObject({ reason: "Conflict" });
+      expect(await s1.get(MODEL, "acme", "x")).toBeNull();
+      expect(await s1.get(MODEL, "acme", "a")).toEqual(a);
+      expect(await logLength()).toBe(before);
+      // The same batch without the stale op: every op written, each logged at its version.
+      const written = await s1.applyBatch(batch.slice(0, 2));
+      expect(written.map((o) => o.metadata.name)).toEqual(["x", "a"]);
+      expect(BigInt(written[1]!.metadata.resourceVersion)).toBe(BigInt(written[0]!.metadata.resourceVersion) + 1n);
+      expect(await s1.get(MODEL, "acme", "a")).toEqual(written[1]);
+      const logged = await one.pool.query<{ resource_version: string; type: string; object: { metadata: { resourceVersion: string; labels: Record<string, string> } } }>(
+        `SELECT resource_version::text, type, object FROM watch_events WHERE resource_version > $1 ORDER BY resource_version`,
+        [a.metadata.resourceVersion],
+      );
+      expect(logged.rows.map((r) => [r.resource_version, r.type, r.object.metadata.resourceVersion])).toEqual(
+        written.map((o, i) => [o.metadata.resourceVersion, i === 0 ? "ADDED" : "MODIFIED", o.metadata.resourceVersion]),
+      );
+      expect(logged.rows[1]!.object.metadata.labels).toEqual({ v: "2" });
+    } finally {
+      await one.close();
+    }
+  });
+
   it("group-commits concurrent creates: fewer transactions than creates, every one readable", async () => {
     const ok = await Promise.all(Array.from({ length: 20 }, (_, i) => store.create(MODEL, model(`g${i}`))));
     expect(new Set(ok.map((o) => o.metadata.resourceVersion)).size).toBe(20);
@@ -215,3 +250,8 @@ describe("ChangeFeed", () => {
     await feed.close();
   });
 });
+
+async function logLength(): Promise<number> {
+  const r = await database.pool.query<{ n: string }>("SELECT count(*) AS n FROM watch_events");
+  return Number(r.rows[0]!.n);
+}

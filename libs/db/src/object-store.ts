@@ -8,7 +8,7 @@ import { listSql, type ContinueToken } from "./list-sql.js";
 import { activeContext, contextFrom, recordError, runInContext, SpanKind, startSpanContext, type Context } from "@eiaas/telemetry";
 import { dbSpan } from "./tracing.js";
 import { CreateBatcher } from "./create-batcher.js";
-import { multiInsertSql, mutationSql, Params, singleOpSql, watchObject, watchType, WATCH_CHANNEL, type WriteOp } from "./write-sql.js";
+import { NOTIFY_RESERVED_SQL, pipelinedCreateRunSql, pipelinedOpSql, RESERVE_VERSIONS_SQL, singleOpSql, watchObject, WRITE_MISSED, type WriteOp } from "./write-sql.js";
 
 const SQL_VERB: Record<WriteOp["type"], string> = { create: "INSERT", update: "UPDATE", delete: "DELETE" };
 
@@ -348,79 +348,74 @@ export class ObjectStore {
 
   /**
    * Several ops in one transaction: the counter row is locked first (so versions follow commit
-   * order), each op gets the next version, the watch log gets one multi-row insert, one NOTIFY.
-   * Any conditional op that misses rolls the whole batch back.
+   * order), each op gets the next version and logs its own watch event, one NOTIFY. Any
+   * conditional op that misses rolls the whole batch back.
    */
   async applyBatch(ops: WriteOp[]): Promise<StoredObject[]> {
     if (ops.length === 0) return [];
     return dbSpan("BATCH", [...new Set(ops.map((o) => o.kind.table))].join(","), () => this.applyBatchTx(ops), { attributes: { "db.operation.batch.size": ops.length } });
   }
 
-  private applyBatchTx(ops: WriteOp[]): Promise<StoredObject[]> {
-    return this.transaction(async (tx) => {
-      const top = await rowsOf<{ value: string }>(tx, `UPDATE resource_version_counter SET value = value + $1 WHERE id = 1 RETURNING value::text AS value`, [ops.length]);
-      const first = BigInt(top[0]?.value ?? "0") - BigInt(ops.length) + 1n;
-      const results: StoredObject[] = [];
-      const events: Array<{ resource_version: string; kind: string; namespace: string; name: string; type: string; object: StoredObject }> = [];
-      for (let i = 0; i < ops.length; ) {
-        const op = ops[i]!;
-        // A run of creates of one kind goes out as one statement (events for a cycle's workloads,
-        // seeded fleets): the counter row stays locked for one round trip, not one per object.
-        let end = i + 1;
-        if (op.type === "create") while (end < ops.length && end - i < MULTI_INSERT_MAX && ops[end]!.type === "create" && ops[end]!.kind === op.kind) end++;
-        if (end - i > 1) {
-          const run = ops.slice(i, end);
-          const rvs = run.map((_, k) => String(first + BigInt(i + k)));
-          const p = new Params();
-          let rows: ObjectRow[];
-          try {
-            rows = await rowsOf<ObjectRow>(tx, multiInsertSql(op.kind, run, rvs, p), p.values);
-          } catch (err) {
-            if (isUniqueViolation(err)) throw new StoreError("AlreadyExists", `${op.kind.plural}: one of ${run.length} objects created together already exists`);
-            throw err;
-          }
-          const byUid = new Map(rows.map((r) => [String(r.uid), r]));
-          run.forEach((o, k) => {
-            const row = byUid.get(o.object.metadata.uid)!;
-            const obj = rowToObject(o.kind, row);
-            results.push(obj);
-            events.push({ resource_version: rvs[k]!, kind: o.kind.kind, namespace: row.namespace, name: row.name, type: "ADDED", object: obj });
-          });
-          i = end;
-          continue;
+  /**
+   * The batch's statements and its COMMIT are sent back to back (pipelined on one connection),
+   * not one per round trip: the counter row — every writer's lock — is held from the first
+   * statement to COMMIT, and a round trip through a busy event loop would hold it for as long as
+   * that loop is busy. So each statement stands alone (numbers its rows from a transaction-local
+   * setting, logs its own events) and a miss fails in Postgres (SQLSTATE EI409), aborting the
+   * transaction; the COMMIT then rolls back and the miss is explained from a fresh read.
+   */
+  private async applyBatchTx(ops: WriteOp[]): Promise<StoredObject[]> {
+    const statements: Array<{ sql: string; params: unknown[]; ops: number[] }> = [];
+    for (let i = 0; i < ops.length; ) {
+      const op = ops[i]!;
+      // A run of creates of one kind goes out as one statement (events for a cycle's workloads,
+      // seeded fleets, the API's grouped creates).
+      let end = i + 1;
+      if (op.type === "create") while (end < ops.length && end - i < MULTI_INSERT_MAX && ops[end]!.type === "create" && ops[end]!.kind === op.kind) end++;
+      const idx = Array.from({ length: end - i }, (_, k) => i + k);
+      statements.push({ ...(end - i > 1 ? pipelinedCreateRunSql(op.kind, ops.slice(i, end), idx.map((k) => k + 1)) : pipelinedOpSql(op, i + 1)), ops: idx });
+      i = end;
+    }
+    const client = await this.pool.connect();
+    const settled: PromiseSettledResult<pg.QueryResult<any>>[] = await Promise.allSettled([
+      client.query("BEGIN"),
+      client.query<{ base: string }>(RESERVE_VERSIONS_SQL, [ops.length]),
+      ...statements.map((s) => client.query<ObjectRow>(s.sql, s.params)),
+      client.query(NOTIFY_RESERVED_SQL, [ops.length]),
+      client.query("COMMIT"),
+    ]);
+    // COMMIT of an aborted transaction rolls back; if even that got no answer, the connection is
+    // in an unknown state and is dropped. Released before a miss is explained (a fresh read).
+    client.release(settled[settled.length - 1]!.status !== "fulfilled");
+    const failedAt = settled.findIndex((s) => s.status === "rejected");
+    if (failedAt >= 0) {
+      const err = (settled[failedAt] as PromiseRejectedResult).reason;
+      const statement = statements[failedAt - 2];
+      if (statement) {
+        const op = ops[statement.ops[0]!]!;
+        if (isUniqueViolation(err) && op.type === "create") {
+          throw new StoreError(
+            "AlreadyExists",
+            statement.ops.length > 1 ? `${op.kind.plural}: one of ${statement.ops.length} objects created together already exists` : `${op.kind.plural} "${op.object.metadata.name}" already exists`,
+          );
         }
-        const rv = String(first + BigInt(i));
-        const p = new Params();
-        const sql = mutationSql(op, p, () => p.add(rv, "bigint"));
-        let rows: ObjectRow[];
-        try {
-          rows = await rowsOf<ObjectRow>(tx, sql, p.values);
-        } catch (err) {
-          if (op.type === "create" && isUniqueViolation(err)) {
-            throw new StoreError("AlreadyExists", `${op.kind.plural} "${op.object.metadata.name}" already exists`);
-          }
-          throw err;
-        }
-        const row = rows[0];
-        if (!row && op.type === "delete" && op.missingOk) {
-          i++; // its version number goes unused: versions are ordered, not dense
-          continue;
-        }
-        if (!row) throw await this.explainMiss(op, tx);
-        const obj = op.type === "delete" ? watchObject(op, rv) : rowToObject(op.kind, row);
-        results.push(obj);
-        events.push({ resource_version: rv, kind: op.kind.kind, namespace: row.namespace, name: row.name, type: watchType(op), object: obj });
-        i++;
+        if ((err as { code?: string }).code === WRITE_MISSED) throw await this.explainMiss(op);
       }
-      await tx.query(
-        `INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
-         SELECT resource_version::bigint, kind, namespace, name, type, object
-         FROM jsonb_to_recordset($1::jsonb) AS e(resource_version text, kind text, namespace text, name text, type text, object jsonb)`,
-        [JSON.stringify(events)],
-      );
-      await tx.query(`SELECT pg_notify('${WATCH_CHANNEL}', $1)`, [events[events.length - 1]!.resource_version]);
-      return results;
+      throw err;
+    }
+    const values = settled.map((s) => (s as PromiseFulfilledResult<pg.QueryResult<any>>).value);
+    const base = BigInt(values[1]!.rows[0]!.base);
+    const results: StoredObject[] = [];
+    statements.forEach((s, n) => {
+      const byUid = new Map((values[n + 2]!.rows as ObjectRow[]).filter((r) => r.uid !== null).map((r) => [String(r.uid), r]));
+      for (const k of s.ops) {
+        const op = ops[k]!;
+        const row = byUid.get(op.object.metadata.uid);
+        if (!row) continue; // a missingOk delete that found nothing; its version goes unused
+        results.push(op.type === "delete" ? watchObject(op, String(base + BigInt(k + 1))) : rowToObject(op.kind, row));
+      }
     });
+    return results;
   }
 
   /** Runs `fn` in one transaction on one pooled connection. */

@@ -64,22 +64,6 @@ export function mutationSql(op: WriteOp, p: Params, rvSql: () => string): string
   return `DELETE FROM ${table} WHERE uid = ${uid}${cond} RETURNING *`;
 }
 
-/**
- * Many creates of one kind as one multi-row INSERT, the i-th row with resourceVersion `rvs[i]`;
- * RETURNING the rows (match them by uid: RETURNING order is not promised).
- */
-export function multiInsertSql(kind: KindInfo, ops: readonly WriteOp[], rvs: readonly string[], p: Params): string {
-  const table = `"${kind.table}"`;
-  const first = columnsOf(ops[0]!);
-  const names = ["resource_version", ...first.map(([c]) => `"${c}"`)].join(", ");
-  const rows = ops.map((op, i) => {
-    const cols = columnsOf(op);
-    if (cols.length !== first.length) throw new Error(`multiInsertSql: ${op.object.metadata.name} has other columns than ${ops[0]!.object.metadata.name}`);
-    return `(${[p.add(rvs[i], "bigint"), ...cols.map(([, v, cast]) => p.add(v, cast))].join(", ")})`;
-  });
-  return `INSERT INTO ${table} (${names}) VALUES ${rows.join(", ")} RETURNING *`;
-}
-
 export function watchType(op: WriteOp): "ADDED" | "MODIFIED" | "DELETED" {
   return op.type === "create" ? "ADDED" : op.type === "update" ? "MODIFIED" : "DELETED";
 }
@@ -107,5 +91,73 @@ ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, 
        FROM w, rv RETURNING resource_version),
 n AS (SELECT pg_notify('${WATCH_CHANNEL}', ev.resource_version::text) FROM ev)
 SELECT w.*, rv.value AS new_resource_version, (SELECT count(*) FROM n) AS notified FROM w, rv`;
+  return { sql, params: p.values };
+}
+
+/** SQLSTATE of a pipelined write that matched another number of rows than it had to. */
+export const WRITE_MISSED = "EI409";
+
+/**
+ * The first statement of a pipelined batch: takes `$1` versions (locking the counter row until
+ * commit) and keeps the base in a transaction-local setting, so the statements sent after it,
+ * before its answer is back, can number their rows.
+ */
+export const RESERVE_VERSIONS_SQL = `WITH rv AS (UPDATE resource_version_counter SET value = value + $1 WHERE id = 1 RETURNING value - $1 AS base)
+SELECT set_config('eiaas.rv_base', base::text, true) AS base FROM rv`;
+
+/** The k-th reserved version (1-based) in a statement after RESERVE_VERSIONS_SQL. */
+const reservedVersion = (k: number) => `(current_setting('eiaas.rv_base')::bigint + ${k})`;
+
+/** The last statement of a pipelined batch of `$1` versions: one notification. */
+export const NOTIFY_RESERVED_SQL = `SELECT pg_notify('${WATCH_CHANNEL}', (current_setting('eiaas.rv_base')::bigint + $1)::text)`;
+
+/**
+ * One op of a pipelined batch as one statement, with the batch's k-th version: mutate, append to
+ * the watch log, and fail in Postgres (SQLSTATE EI409, see the write_expectations migration) when
+ * the row is not there at the expected version — the COMMIT is already on its way, so a miss must
+ * abort the transaction itself. A `missingOk` delete that misses returns no row and logs nothing.
+ * RETURNING the row (as before the delete, for deletes).
+ */
+export function pipelinedOpSql(op: WriteOp, k: number): { sql: string; params: unknown[] } {
+  const p = new Params();
+  const mutation = mutationSql(op, p, () => reservedVersion(k));
+  const obj = p.add(JSON.stringify(op.object), "jsonb");
+  const kind = p.add(op.kind.kind, "text");
+  const type = p.add(watchType(op), "text");
+  const check = op.type === "delete" && op.missingOk ? "true" : "eiaas_expect_rows((SELECT count(*) FROM w), 1)";
+  const sql = `WITH w AS (${mutation}),
+ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
+       SELECT ${reservedVersion(k)}, ${kind}, w.namespace, w.name, ${type},
+              jsonb_set(${obj}, '{metadata,resourceVersion}', to_jsonb(${reservedVersion(k)}::text))
+       FROM w RETURNING 1),
+chk AS (SELECT ${check} AS ok, (SELECT count(*) FROM ev) AS logged)
+SELECT w.* FROM chk LEFT JOIN w ON true`;
+  return { sql, params: p.values };
+}
+
+/**
+ * A run of creates of one kind as one pipelined statement (multi-row INSERT), the i-th with the
+ * batch's version `ks[i]`, logged to the watch log. RETURNING the rows (match them by uid).
+ */
+export function pipelinedCreateRunSql(kind: KindInfo, run: readonly WriteOp[], ks: readonly number[]): { sql: string; params: unknown[] } {
+  const p = new Params();
+  const table = `"${kind.table}"`;
+  const first = columnsOf(run[0]!);
+  const names = ["resource_version", ...first.map(([c]) => `"${c}"`)].join(", ");
+  const rows = run.map((op, i) => {
+    const cols = columnsOf(op);
+    if (cols.length !== first.length) throw new Error(`pipelinedCreateRunSql: ${op.object.metadata.name} has other columns than ${run[0]!.object.metadata.name}`);
+    return `(${[reservedVersion(ks[i]!), ...cols.map(([, v, cast]) => p.add(v, cast))].join(", ")})`;
+  });
+  const objects = p.add(JSON.stringify(run.map((op) => op.object)), "jsonb");
+  const kindName = p.add(kind.kind, "text");
+  const sql = `WITH w AS (INSERT INTO ${table} (${names}) VALUES ${rows.join(", ")} RETURNING *),
+ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
+       SELECT w.resource_version, ${kindName}, w.namespace, w.name, 'ADDED',
+              jsonb_set(o.value, '{metadata,resourceVersion}', to_jsonb(w.resource_version::text))
+       FROM w JOIN jsonb_array_elements(${objects}) AS o(value) ON (o.value->'metadata'->>'uid')::uuid = w.uid
+       RETURNING 1),
+chk AS (SELECT eiaas_expect_rows((SELECT count(*) FROM ev), ${run.length}) AS ok)
+SELECT w.* FROM chk LEFT JOIN w ON true`;
   return { sql, params: p.values };
 }
