@@ -11,6 +11,7 @@ import { RateLimiter, type RateLimitOptions } from "./http/rate-limit.js";
 import { metricsHandler, requestTelemetry } from "./http/telemetry.js";
 import { sendStringsInOneWrite } from "./http/one-write.js";
 import { cachedGetTarget, serveCachedGet } from "./http/cached-get.js";
+import { serveStatusPut, statusPutTarget } from "./http/status-put.js";
 import { ResourceService, type DryRunPlanner } from "./resources/service.js";
 import { resourceRouter } from "./routes/resources.js";
 import { tokenRouter } from "./routes/tokens.js";
@@ -54,7 +55,7 @@ export interface ApiAppDeps {
 export interface ApiApp {
   /** The routed API (everything but cached GETs). */
   app: Express;
-  /** What the HTTP server calls: cached single-object GETs first, the routed API for the rest. */
+  /** What the HTTP server calls: cached single-object GETs and status reports first, the routed API for the rest. */
   handler: (req: IncomingMessage, res: ServerResponse) => void;
   service: ResourceService;
   authenticator: Authenticator;
@@ -127,14 +128,19 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
     next(new ApiError("NotFound", `the server could not find the requested resource (${req.method} ${req.path})`));
   });
   app.use(errorHandler((err) => deps.logger.error({ err }, "request failed")));
+  const onInternal = (err: unknown) => deps.logger.error({ err }, "request failed");
+  const statusDeps = { service, authenticator, maxBodyBytes: deps.maxBodyBytes, onInternal };
   const { cache } = deps;
-  const handler = cache
-    ? (req: IncomingMessage, res: ServerResponse) => {
-        const target = cachedGetTarget(req, cache);
-        if (!target) return void app(req, res);
-        void serveCachedGet({ cache, store: deps.store, authenticator, onInternal: (err) => deps.logger.error({ err }, "request failed") }, target, req, res);
-      }
-    : (req: IncomingMessage, res: ServerResponse) => void app(req, res);
+  // The two requests controllers and agents make most go around the router: single-object GETs
+  // (from the watch cache) and status reports. Everything else, and every unusual form of these
+  // (query strings, Tables, other media types), is routed.
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const get = cache ? cachedGetTarget(req, cache) : undefined;
+    if (get) return void serveCachedGet({ cache: cache!, store: deps.store, authenticator, onInternal }, get, req, res);
+    const put = statusPutTarget(req);
+    if (put) return void serveStatusPut(statusDeps, put, req, res);
+    app(req, res);
+  };
   return { app, handler, service, authenticator };
 }
 

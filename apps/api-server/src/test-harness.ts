@@ -11,6 +11,8 @@ import { NamespaceController } from "./namespace-controller.js";
 export interface TestApi {
   /** What the server calls (cached GETs, then the routed API): hand it to supertest. */
   app: ReturnType<typeof createApiApp>["handler"];
+  /** The routed API alone (no cached GETs, no direct status writes), to compare the two paths. */
+  routed: ReturnType<typeof createApiApp>["app"];
   cache: ObjectCache;
   db: TestDatabase;
   store: ObjectStore;
@@ -43,7 +45,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
   await cache.start();
   const logger = createLogger({ name: "api-server", level: process.env.EIAAS_LOG_LEVEL ?? "silent" });
   const namespaces = new NamespaceController({ store, tokens, logger, intervalMs: 200 });
-  const { handler: app, authenticator } = createApiApp({
+  const { handler: app, app: routed, authenticator } = createApiApp({
     prisma,
     pool: database.pool,
     store,
@@ -66,6 +68,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
   const servers: http.Server[] = [];
   return {
     app,
+    routed,
     cache,
     db,
     store,
