@@ -60,7 +60,7 @@ describe("PUT .../status around the router", () => {
     const agent = (await api.tokens.mint({ role: "agent", nodeName: "edge-2" })).token;
     const tenant = await api.tenantToken("other");
     await newTask("e1", "edge-2");
-    const cases: Array<[string, (app: any) => request.Test, number]> = [
+    const cases: Array<[string, (app: any) => PromiseLike<request.Response>, number]> = [
       ["no token", (app) => request(app).put(taskStatus("acme", "e1")).send(report("e1", { phase: "Running", attempt: 1 })), 401],
       ["bad token", (app) => request(app).put(taskStatus("acme", "e1")).set(bearer("nope")).send(report("e1", { phase: "Running", attempt: 1 })), 401],
       ["invalid JSON", (app) => request(app).put(taskStatus("acme", "e1")).set(bearer(agent)).set("Content-Type", "application/json").send('{"status": '), 400],

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { kindInfo } from "@eiaas/api";
-import { formatTime, rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
+import { formatTime, type StoredObject } from "./codec.js";
 import { StoreError } from "./errors.js";
 import type { ObjectStore } from "./object-store.js";
 
@@ -69,13 +69,8 @@ export class EventRecorder {
     }
     const items = [...byKey.values()];
     try {
-      const rows = await this.store.transaction((tx) =>
-        tx.query<ObjectRow>(`SELECT e.* FROM events e JOIN unnest($1::text[], $2::text[]) AS k(namespace, name) ON e.namespace = k.namespace AND e.name = k.name`, [
-          items.map((i) => i.e.involved.namespace!),
-          items.map((i) => i.name),
-        ]),
-      );
-      const existing = new Map(rows.rows.map((r) => [`${r.namespace}/${r.name}`, rowToObject(EVENT, r)]));
+      const found = await this.store.getMany(EVENT, items.map((i) => ({ namespace: i.e.involved.namespace!, name: i.name })));
+      const existing = new Map(found.map((o) => [`${o.metadata.namespace}/${o.metadata.name}`, o]));
       await this.store.applyBatch(
         items.map((i) => {
           const old = existing.get(`${i.e.involved.namespace}/${i.name}`);

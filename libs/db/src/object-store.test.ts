@@ -77,6 +77,8 @@ describe("ObjectStore", () => {
         { type: "update" as const, kind: MODEL, object: stale, expectedResourceVersion: "1" },
       ];
       await expect(s1.applyBatch(batch)).rejects.toMatchObject({ reason: "Conflict" });
+      // The stale op alone is one statement committed on its own: the same Conflict.
+      await expect(s1.applyBatch([batch[2]!])).rejects.toMatchObject({ reason: "Conflict" });
       expect(await s1.get(MODEL, "acme", "x")).toBeNull();
       expect(await s1.get(MODEL, "acme", "a")).toEqual(a);
       expect(await logLength()).toBe(before);
@@ -93,6 +95,12 @@ describe("ObjectStore", () => {
         written.map((o, i) => [o.metadata.resourceVersion, i === 0 ? "ADDED" : "MODIFIED", o.metadata.resourceVersion]),
       );
       expect(logged.rows[1]!.object.metadata.labels).toEqual({ v: "2" });
+      // A lone delete: its own version, logged, and a second time NotFound.
+      const [gone] = await s1.applyBatch([{ type: "delete", kind: MODEL, object: written[0]! }]);
+      expect(BigInt(gone!.metadata.resourceVersion)).toBe(BigInt(written[1]!.metadata.resourceVersion) + 1n);
+      expect(await s1.get(MODEL, "acme", "x")).toBeNull();
+      await expect(s1.applyBatch([{ type: "delete", kind: MODEL, object: written[0]! }])).rejects.toMatchObject({ reason: "NotFound" });
+      expect(await logLength()).toBe(before + 3);
     } finally {
       await one.close();
     }

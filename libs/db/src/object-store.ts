@@ -8,7 +8,7 @@ import { listSql, type ContinueToken } from "./list-sql.js";
 import { activeContext, contextFrom, recordError, runInContext, SpanKind, startSpanContext, type Context } from "@eiaas/telemetry";
 import { dbSpan } from "./tracing.js";
 import { CreateBatcher } from "./create-batcher.js";
-import { NOTIFY_RESERVED_SQL, pipelinedCreateRunSql, pipelinedOpSql, RESERVE_VERSIONS_SQL, singleOpSql, watchObject, WRITE_MISSED, type WriteOp } from "./write-sql.js";
+import { batchCreateRunSql, batchOpSql, NOTIFY_RESERVED_SQL, RESERVE_VERSIONS_SQL, singleOpSql, watchObject, WRITE_MISSED, type WriteOp } from "./write-sql.js";
 
 const SQL_VERB: Record<WriteOp["type"], string> = { create: "INSERT", update: "UPDATE", delete: "DELETE" };
 
@@ -110,6 +110,18 @@ export class ObjectStore {
       rowsOf<ObjectRow>(this.pool, `SELECT * FROM "${kind.table}" WHERE namespace = $1 AND name = $2`, [kind.namespaced ? (namespace ?? "") : "", name]),
     );
     return rows[0] ? rowToObject(kind, rows[0]) : null;
+  }
+
+  /** The objects of these names that exist (one statement; any order). */
+  async getMany(kind: KindInfo, keys: ReadonlyArray<{ namespace?: string; name: string }>): Promise<StoredObject[]> {
+    if (keys.length === 0) return [];
+    const rows = await dbSpan("SELECT", kind.table, () =>
+      rowsOf<ObjectRow>(this.pool, `SELECT t.* FROM "${kind.table}" t JOIN unnest($1::text[], $2::text[]) AS k(namespace, name) ON t.namespace = k.namespace AND t.name = k.name`, [
+        keys.map((k) => (kind.namespaced ? (k.namespace ?? "") : "")),
+        keys.map((k) => k.name),
+      ]),
+    );
+    return rows.map((r) => rowToObject(kind, r));
   }
 
   async getByUid(kind: KindInfo, uid: string): Promise<StoredObject | null> {
@@ -362,35 +374,52 @@ export class ObjectStore {
    * statement to COMMIT, and a round trip through a busy event loop would hold it for as long as
    * that loop is busy. So each statement stands alone (numbers its rows from a transaction-local
    * setting, logs its own events) and a miss fails in Postgres (SQLSTATE EI409), aborting the
-   * transaction; the COMMIT then rolls back and the miss is explained from a fresh read.
+   * transaction; the COMMIT then rolls back and the miss is explained from a fresh read. A batch
+   * that is one statement (a run of creates of one kind: the API's grouped creates) takes its own
+   * versions and notifies in that statement, and commits alone — one round trip, no transaction.
    */
   private async applyBatchTx(ops: WriteOp[]): Promise<StoredObject[]> {
-    const statements: Array<{ sql: string; params: unknown[]; ops: number[] }> = [];
+    const runs: number[][] = [];
     for (let i = 0; i < ops.length; ) {
       const op = ops[i]!;
       // A run of creates of one kind goes out as one statement (events for a cycle's workloads,
       // seeded fleets, the API's grouped creates).
       let end = i + 1;
       if (op.type === "create") while (end < ops.length && end - i < MULTI_INSERT_MAX && ops[end]!.type === "create" && ops[end]!.kind === op.kind) end++;
-      const idx = Array.from({ length: end - i }, (_, k) => i + k);
-      statements.push({ ...(end - i > 1 ? pipelinedCreateRunSql(op.kind, ops.slice(i, end), idx.map((k) => k + 1)) : pipelinedOpSql(op, i + 1)), ops: idx });
+      runs.push(Array.from({ length: end - i }, (_, k) => i + k));
       i = end;
     }
-    const client = await this.pool.connect();
-    const settled: PromiseSettledResult<pg.QueryResult<any>>[] = await Promise.allSettled([
-      client.query("BEGIN"),
-      client.query<{ base: string }>(RESERVE_VERSIONS_SQL, [ops.length]),
-      ...statements.map((s) => client.query<ObjectRow>(s.sql, s.params)),
-      client.query(NOTIFY_RESERVED_SQL, [ops.length]),
-      client.query("COMMIT"),
-    ]);
-    // COMMIT of an aborted transaction rolls back; if even that got no answer, the connection is
-    // in an unknown state and is dropped. Released before a miss is explained (a fresh read).
-    client.release(settled[settled.length - 1]!.status !== "fulfilled");
+    // One statement (the API's grouped creates, most often) commits alone: no transaction.
+    const standalone = runs.length === 1 ? ops.length : undefined;
+    const statements = runs.map((idx) => ({
+      ...(idx.length > 1
+        ? batchCreateRunSql(ops[idx[0]!]!.kind, idx.map((k) => ops[k]!), idx.map((k) => k + 1), standalone)
+        : batchOpSql(ops[idx[0]!]!, idx[0]! + 1, standalone)),
+      ops: idx,
+    }));
+    let settled: PromiseSettledResult<pg.QueryResult<any>>[];
+    let offset: number;
+    if (standalone !== undefined) {
+      settled = await Promise.allSettled([this.pool.query<ObjectRow>(statements[0]!.sql, statements[0]!.params)]);
+      offset = 0;
+    } else {
+      const client = await this.pool.connect();
+      settled = await Promise.allSettled([
+        client.query("BEGIN"),
+        client.query<{ base: string }>(RESERVE_VERSIONS_SQL, [ops.length]),
+        ...statements.map((s) => client.query<ObjectRow>(s.sql, s.params)),
+        client.query(NOTIFY_RESERVED_SQL, [ops.length]),
+        client.query("COMMIT"),
+      ]);
+      // COMMIT of an aborted transaction rolls back; if even that got no answer, the connection
+      // is in an unknown state and is dropped. Released before a miss is explained (a fresh read).
+      client.release(settled[settled.length - 1]!.status !== "fulfilled");
+      offset = 2;
+    }
     const failedAt = settled.findIndex((s) => s.status === "rejected");
     if (failedAt >= 0) {
       const err = (settled[failedAt] as PromiseRejectedResult).reason;
-      const statement = statements[failedAt - 2];
+      const statement = statements[failedAt - offset];
       if (statement) {
         const op = ops[statement.ops[0]!]!;
         if (isUniqueViolation(err) && op.type === "create") {
@@ -404,15 +433,14 @@ export class ObjectStore {
       throw err;
     }
     const values = settled.map((s) => (s as PromiseFulfilledResult<pg.QueryResult<any>>).value);
-    const base = BigInt(values[1]!.rows[0]!.base);
     const results: StoredObject[] = [];
     statements.forEach((s, n) => {
-      const byUid = new Map((values[n + 2]!.rows as ObjectRow[]).filter((r) => r.uid !== null).map((r) => [String(r.uid), r]));
+      const byUid = new Map((values[n + offset]!.rows as ObjectRow[]).filter((r) => r.uid !== null).map((r) => [String(r.uid), r]));
       for (const k of s.ops) {
         const op = ops[k]!;
         const row = byUid.get(op.object.metadata.uid);
         if (!row) continue; // a missingOk delete that found nothing; its version goes unused
-        results.push(op.type === "delete" ? watchObject(op, String(base + BigInt(k + 1))) : rowToObject(op.kind, row));
+        results.push(op.type === "delete" ? watchObject(op, String((row as ObjectRow & { new_resource_version: string }).new_resource_version)) : rowToObject(op.kind, row));
       }
     });
     return results;

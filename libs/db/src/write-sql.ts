@@ -112,52 +112,70 @@ const reservedVersion = (k: number) => `(current_setting('eiaas.rv_base')::bigin
 export const NOTIFY_RESERVED_SQL = `SELECT pg_notify('${WATCH_CHANNEL}', (current_setting('eiaas.rv_base')::bigint + $1)::text)`;
 
 /**
- * One op of a pipelined batch as one statement, with the batch's k-th version: mutate, append to
- * the watch log, and fail in Postgres (SQLSTATE EI409, see the write_expectations migration) when
- * the row is not there at the expected version — the COMMIT is already on its way, so a miss must
- * abort the transaction itself. A `missingOk` delete that misses returns no row and logs nothing.
- * RETURNING the row (as before the delete, for deletes).
+ * How a batch statement numbers its rows: after RESERVE_VERSIONS_SQL in a pipelined transaction
+ * (`standalone` absent), or — a batch that is this one statement — taking its own block of
+ * `standalone` versions and notifying, committed alone (no transaction around it).
  */
-export function pipelinedOpSql(op: WriteOp, k: number): { sql: string; params: unknown[] } {
+function numbering(p: Params, standalone: number | undefined) {
+  if (standalone === undefined) return { version: reservedVersion, head: "", notify: "", join: "" };
+  const n = p.add(standalone, "bigint");
+  return {
+    version: (k: number) => `((SELECT base FROM rv) + ${k})`,
+    head: `rv AS (UPDATE resource_version_counter SET value = value + ${n} WHERE id = 1 RETURNING value - ${n} AS base),\n`,
+    notify: `,\nn AS (SELECT pg_notify('${WATCH_CHANNEL}', ((SELECT base FROM rv) + ${n})::text) FROM chk)`,
+    join: " CROSS JOIN n",
+  };
+}
+
+/**
+ * One op of a batch as one statement, with the batch's k-th version: mutate, append to the watch
+ * log, and fail in Postgres (SQLSTATE EI409, see the write_expectations migration) when the row
+ * is not there at the expected version — in a pipelined transaction the COMMIT is already on its
+ * way, so a miss must abort the transaction itself. A `missingOk` delete that misses returns no
+ * row and logs nothing. RETURNING the row (as before the delete, for deletes) and its new version.
+ */
+export function batchOpSql(op: WriteOp, k: number, standalone?: number): { sql: string; params: unknown[] } {
   const p = new Params();
-  const mutation = mutationSql(op, p, () => reservedVersion(k));
+  const { version, head, notify, join } = numbering(p, standalone);
+  const mutation = mutationSql(op, p, () => version(k));
   const obj = p.add(JSON.stringify(op.object), "jsonb");
   const kind = p.add(op.kind.kind, "text");
   const type = p.add(watchType(op), "text");
   const check = op.type === "delete" && op.missingOk ? "true" : "eiaas_expect_rows((SELECT count(*) FROM w), 1)";
-  const sql = `WITH w AS (${mutation}),
+  const sql = `WITH ${head}w AS (${mutation}),
 ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
-       SELECT ${reservedVersion(k)}, ${kind}, w.namespace, w.name, ${type},
-              jsonb_set(${obj}, '{metadata,resourceVersion}', to_jsonb(${reservedVersion(k)}::text))
+       SELECT ${version(k)}, ${kind}, w.namespace, w.name, ${type},
+              jsonb_set(${obj}, '{metadata,resourceVersion}', to_jsonb(${version(k)}::text))
        FROM w RETURNING 1),
-chk AS (SELECT ${check} AS ok, (SELECT count(*) FROM ev) AS logged)
-SELECT w.* FROM chk LEFT JOIN w ON true`;
+chk AS (SELECT ${check} AS ok, (SELECT count(*) FROM ev) AS logged)${notify}
+SELECT w.*, ${version(k)}::text AS new_resource_version FROM chk${join} LEFT JOIN w ON true`;
   return { sql, params: p.values };
 }
 
 /**
- * A run of creates of one kind as one pipelined statement (multi-row INSERT), the i-th with the
- * batch's version `ks[i]`, logged to the watch log. RETURNING the rows (match them by uid).
+ * A run of creates of one kind as one statement (multi-row INSERT), the i-th with the batch's
+ * version `ks[i]`, logged to the watch log. RETURNING the rows (match them by uid).
  */
-export function pipelinedCreateRunSql(kind: KindInfo, run: readonly WriteOp[], ks: readonly number[]): { sql: string; params: unknown[] } {
+export function batchCreateRunSql(kind: KindInfo, run: readonly WriteOp[], ks: readonly number[], standalone?: number): { sql: string; params: unknown[] } {
   const p = new Params();
+  const { version, head, notify, join } = numbering(p, standalone);
   const table = `"${kind.table}"`;
   const first = columnsOf(run[0]!);
   const names = ["resource_version", ...first.map(([c]) => `"${c}"`)].join(", ");
   const rows = run.map((op, i) => {
     const cols = columnsOf(op);
-    if (cols.length !== first.length) throw new Error(`pipelinedCreateRunSql: ${op.object.metadata.name} has other columns than ${run[0]!.object.metadata.name}`);
-    return `(${[reservedVersion(ks[i]!), ...cols.map(([, v, cast]) => p.add(v, cast))].join(", ")})`;
+    if (cols.length !== first.length) throw new Error(`batchCreateRunSql: ${op.object.metadata.name} has other columns than ${run[0]!.object.metadata.name}`);
+    return `(${[version(ks[i]!), ...cols.map(([, v, cast]) => p.add(v, cast))].join(", ")})`;
   });
   const objects = p.add(JSON.stringify(run.map((op) => op.object)), "jsonb");
   const kindName = p.add(kind.kind, "text");
-  const sql = `WITH w AS (INSERT INTO ${table} (${names}) VALUES ${rows.join(", ")} RETURNING *),
+  const sql = `WITH ${head}w AS (INSERT INTO ${table} (${names}) VALUES ${rows.join(", ")} RETURNING *),
 ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
        SELECT w.resource_version, ${kindName}, w.namespace, w.name, 'ADDED',
               jsonb_set(o.value, '{metadata,resourceVersion}', to_jsonb(w.resource_version::text))
        FROM w JOIN jsonb_array_elements(${objects}) AS o(value) ON (o.value->'metadata'->>'uid')::uuid = w.uid
        RETURNING 1),
-chk AS (SELECT eiaas_expect_rows((SELECT count(*) FROM ev), ${run.length}) AS ok)
-SELECT w.* FROM chk LEFT JOIN w ON true`;
+chk AS (SELECT eiaas_expect_rows((SELECT count(*) FROM ev), ${run.length}) AS ok)${notify}
+SELECT w.* FROM chk${join} LEFT JOIN w ON true`;
   return { sql, params: p.values };
 }
