@@ -51,6 +51,9 @@ const DEFAULT_TIMEOUT_MS = 30_000;
  * HTTP(S) transport over Node's `http`/`https` with one Agent per client, so a custom CA and
  * insecure-skip-tls-verify apply to every request (fetch in Node 20 cannot take a CA per call).
  */
+/** A pooled connection the server had already closed (see `Transport.open`). */
+class StaleConnection extends Error {}
+
 export class Transport {
   readonly server: string;
   private readonly base: URL;
@@ -111,7 +114,22 @@ export class Transport {
     this.agent.destroy();
   }
 
-  private open(req: RawRequest, timeoutMs: number | undefined): Promise<IncomingMessage> {
+  /**
+   * Sends the request; sent again once on a fresh connection when a pooled keep-alive connection
+   * turns out to have been closed by the server as it was reused (ECONNRESET on a reused socket:
+   * the server's idle timeout raced the request, which it never read). Only methods that may be
+   * repeated are: a POST is not sent twice.
+   */
+  private async open(req: RawRequest, timeoutMs: number | undefined): Promise<IncomingMessage> {
+    try {
+      return await this.openOnce(req, timeoutMs);
+    } catch (err) {
+      if (!(err instanceof StaleConnection)) throw err;
+      return this.openOnce(req, timeoutMs);
+    }
+  }
+
+  private openOnce(req: RawRequest, timeoutMs: number | undefined): Promise<IncomingMessage> {
     const url = this.url(req.path, req.query);
     const payload = req.body === undefined ? undefined : typeof req.body === "string" ? req.body : JSON.stringify(req.body);
     const headers: http.OutgoingHttpHeaders = {
@@ -139,7 +157,14 @@ export class Transport {
         if (timeoutMs === undefined) r.setTimeout(0);
         resolve(res);
       });
-      r.on("error", fail);
+      r.on("error", (err: NodeJS.ErrnoException) => {
+        if (!settled && r.reusedSocket && err.code === "ECONNRESET" && req.method !== "POST" && !req.signal?.aborted) {
+          settled = true;
+          reject(new StaleConnection());
+          return;
+        }
+        fail(err);
+      });
       if (timeoutMs !== undefined && timeoutMs > 0) {
         r.setTimeout(timeoutMs, () => {
           const err = Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: "ETIMEDOUT" });
