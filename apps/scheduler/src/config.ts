@@ -12,6 +12,11 @@ export const schedulerEnv = z.object({
   EIAAS_NODE_GRACE_SECONDS: z.coerce.number().positive().default(40),
   /** Tasks of a node NotReady this long fail with NodeLost and are rescheduled. Default 60 s. */
   EIAAS_NODE_EVICTION_SECONDS: z.coerce.number().nonnegative().default(60),
+  /**
+   * Shortest time between the starts of two scheduling cycles, in ms: changes committed closer
+   * together are handled by one cycle. Default 25.
+   */
+  EIAAS_MIN_CYCLE_INTERVAL_MS: z.coerce.number().int().nonnegative().default(25),
   EIAAS_LOG_LEVEL: z.string().default("info"),
 });
 export type SchedulerEnv = z.infer<typeof schedulerEnv>;
