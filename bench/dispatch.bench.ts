@@ -65,7 +65,7 @@ const pgDir = await mkdtemp(join(tmpdir(), "eiaas-bench-pg-"));
 const dataDir = await mkdtemp(join(tmpdir(), "eiaas-bench-dispatch-"));
 // BENCH_PG_STATS=1: load pg_stat_statements and print where Postgres spent its time per stage.
 const PG_STATS = process.env.BENCH_PG_STATS === "1";
-const pgServer = await startEmbeddedPostgres({ dataDir: pgDir, port: await freePort(), persistent: false, maxConnections: 300, ...(PG_STATS ? { settings: { shared_preload_libraries: "pg_stat_statements" } } : {}) });
+const pgServer = await startEmbeddedPostgres({ dataDir: pgDir, port: await freePort(), persistent: false, maxConnections: 300, ...(PG_STATS ? { settings: { shared_preload_libraries: "pg_stat_statements", "pg_stat_statements.track_planning": "on" } } : {}) });
 const redis = await startRedis();
 const children: ChildProcess[] = [];
 const cleanup = async () => {
@@ -539,12 +539,12 @@ async function printStatements(url: string): Promise<void> {
   await c.connect();
   try {
     await c.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
-    const r = await c.query<{ ms: number; calls: string; rows: string; q: string }>(
-      `SELECT round(total_exec_time)::int AS ms, calls::text, rows::text, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS q
-       FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() ORDER BY total_exec_time DESC LIMIT 25`,
+    const r = await c.query<{ ms: number; plan: number; calls: string; rows: string; q: string }>(
+      `SELECT round(total_exec_time)::int AS ms, round(total_plan_time)::int AS plan, calls::text, rows::text, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS q
+       FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() ORDER BY total_exec_time + total_plan_time DESC LIMIT 25`,
     );
-    console.log("  Postgres time by statement (ms, calls, rows):");
-    for (const row of r.rows) console.log(`    ${String(row.ms).padStart(7)} ${row.calls.padStart(7)} ${row.rows.padStart(8)}  ${row.q}`);
+    console.log("  Postgres time by statement (execution ms, planning ms, calls, rows):");
+    for (const row of r.rows) console.log(`    ${String(row.ms).padStart(7)} ${String(row.plan).padStart(7)} ${row.calls.padStart(7)} ${row.rows.padStart(8)}  ${row.q}`);
   } finally {
     await c.end();
   }

@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { KindInfo } from "@eiaas/api";
 import { extraColumns, type StoredObject } from "./codec.js";
 import { TRACEPARENT_ANNOTATION, linksFrom } from "@eiaas/telemetry";
+import { prepared } from "./prepared.js";
 import { dbSpan } from "./tracing.js";
 import { WATCH_CHANNEL } from "./write-sql.js";
 
@@ -81,13 +82,13 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
     // Binders queue here, one at a time: what one reads below includes every task the ones before
     // it bound. The counter row — every writer's lock, held until commit — is taken only by the
     // final write statement, so API writes are not held up by these reads.
-    await client.query(`SELECT pg_advisory_xact_lock(${BIND_LOCK_KEY})`);
+    await client.query(prepared(`SELECT pg_advisory_xact_lock(${BIND_LOCK_KEY})`, []));
 
     const nodeNames = [...new Set(all.map((t) => t.spec.nodeName as string))];
     const nodes = new Map<string, NodeRow>();
     if (nodeNames.length) {
       const r = await client.query<NodeRow>(
-        `SELECT n.name, n.phase, n.spec, n.status,
+        prepared(`SELECT n.name, n.phase, n.spec, n.status,
                 COALESCE(sum((t.spec->'resources'->>'cpu')::float8), 0) AS cpu,
                 COALESCE(sum((t.spec->'resources'->>'memoryMiB')::float8), 0) AS mem,
                 COALESCE(sum((t.spec->'resources'->>'gpu')::float8), 0) AS gpu,
@@ -96,14 +97,14 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
          FROM edge_nodes n
          LEFT JOIN tasks t ON t.node_name = n.name AND t.phase NOT IN ('Succeeded', 'Failed') AND NOT (t.uid = ANY($2::uuid[]))
          WHERE n.name = ANY($1::text[]) GROUP BY n.name, n.phase, n.spec, n.status`,
-        [nodeNames, deletes.map((d) => d.metadata.uid)],
+        [nodeNames, deletes.map((d) => d.metadata.uid)]),
       );
       for (const row of r.rows) nodes.set(row.name, { ...row, cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), load: num(row.load), tasks: num(row.tasks) });
     }
     const namespaces = [...new Set(groups.map((g) => g.namespace))];
     const quotas = new Map<string, { cpu?: number; memoryMiB?: number; gpu?: number; tasks?: number }>();
     const usage = new Map<string, Usage>();
-    const q = await client.query<{ name: string; quota: any }>(`SELECT name, spec->'quota' AS quota FROM tenants WHERE name = ANY($1::text[])`, [namespaces]);
+    const q = await client.query<{ name: string; quota: any }>(prepared(`SELECT name, spec->'quota' AS quota FROM tenants WHERE name = ANY($1::text[])`, [namespaces]));
     for (const row of q.rows) if (row.quota && Object.keys(row.quota).length) quotas.set(row.name, row.quota);
     // Usage is summed only for tenants with a quota to hold (a scan of their unfinished tasks).
     const limited = namespaces.filter((ns) => quotas.has(ns));
@@ -124,7 +125,7 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
     const ownerTables = new Map<string, string[]>();
     for (const g of groups) if (g.owner) ownerTables.set(g.owner.kind.table, [...(ownerTables.get(g.owner.kind.table) ?? []), g.owner.object.metadata.uid]);
     for (const [table, uids] of ownerTables) {
-      const r = await client.query<{ uid: string; rv: string }>(`SELECT uid::text AS uid, resource_version::text AS rv FROM "${table}" WHERE uid = ANY($1::uuid[])`, [uids]);
+      const r = await client.query<{ uid: string; rv: string }>(prepared(`SELECT uid::text AS uid, resource_version::text AS rv FROM "${table}" WHERE uid = ANY($1::uuid[])`, [uids]));
       for (const row of r.rows) ownerRv.set(row.uid, row.rv);
     }
 
@@ -226,7 +227,7 @@ async function writeBound(client: pg.PoolClient, groups: readonly BindGroup[]): 
   // Every row the statement had to write is counted in Postgres (eiaas_expect_rows): the COMMIT
   // is already on its way, so a shortfall must abort the transaction there.
   const r = await client.query<{ moved: number[]; rvbase: string }>(
-    `WITH rv AS (UPDATE resource_version_counter SET value = value + $1 WHERE id = 1 RETURNING value - $1 AS base),
+    prepared(`WITH rv AS (UPDATE resource_version_counter SET value = value + $1 WHERE id = 1 RETURNING value - $1 AS base),
      o AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($2::jsonb) AS x(i bigint, g int, tbl text, kind text, uid uuid, expected bigint, status jsonb, phase text, object jsonb)),
      o_isvc AS (${ownerUpdate("inference_services")}),
      o_tj AS (${ownerUpdate("training_jobs")}),
@@ -259,7 +260,7 @@ async function writeBound(client: pg.PoolClient, groups: readonly BindGroup[]): 
      n AS (SELECT pg_notify('${WATCH_CHANNEL}', (SELECT max(resource_version)::text FROM ev)))
      SELECT (SELECT COALESCE(array_agg(g), '{}') FROM moved) AS moved, (SELECT base FROM rv)::text AS rvbase,
             eiaas_expect_rows((SELECT count(*) FROM ins), (SELECT count(*) FROM x)) AS inserted, (SELECT count(*) FROM n) AS notified`,
-    [i, JSON.stringify(owners), JSON.stringify(removed), JSON.stringify(inserts)],
+    [i, JSON.stringify(owners), JSON.stringify(removed), JSON.stringify(inserts)]),
   );
   const row = r.rows[0]!;
   const moved = new Map(row.moved.map((gi) => [groups[gi]!.id, groups[gi]!]));

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { KindInfo } from "@eiaas/api";
 import { extraColumns, type StoredObject } from "./codec.js";
+import { prepared } from "./prepared.js";
 import { dbSpan } from "./tracing.js";
 import { WATCH_CHANNEL } from "./write-sql.js";
 
@@ -38,7 +39,7 @@ async function writeStatuses(pool: pg.Pool, kind: KindInfo, updates: readonly St
   // One statement, so the counter row (every writer's lock, held to commit) is held for one
   // round trip: take the versions, update the rows still at their expected version, log them.
   const r = await pool.query<{ uid: string; rv: string }>(
-    `WITH rv AS (UPDATE resource_version_counter SET value = value + $2 WHERE id = 1 RETURNING value - $2 AS base),
+    prepared(`WITH rv AS (UPDATE resource_version_counter SET value = value + $2 WHERE id = 1 RETURNING value - $2 AS base),
      r AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($1::jsonb) AS x(i bigint, uid uuid, expected bigint, status jsonb, phase text, attempt int, object jsonb)),
      w AS (UPDATE "${kind.table}" t SET status = r.status, phase = r.phase, resource_version = r.new_rv${hasAttempt ? ", attempt = r.attempt" : ""}
            FROM r WHERE t.uid = r.uid AND t.resource_version = r.expected
@@ -49,7 +50,7 @@ async function writeStatuses(pool: pg.Pool, kind: KindInfo, updates: readonly St
             RETURNING resource_version),
      n AS (SELECT pg_notify('${WATCH_CHANNEL}', (SELECT max(resource_version)::text FROM ev)))
      SELECT w.uid::text AS uid, w.resource_version::text AS rv, (SELECT count(*) FROM n) AS notified FROM w`,
-    [JSON.stringify(rows), updates.length, kind.kind],
+    [JSON.stringify(rows), updates.length, kind.kind]),
   );
   const byUid = new Map(updates.map((u) => [u.object.metadata.uid, u]));
   return r.rows.map((row) => {

@@ -1,6 +1,7 @@
 import pg from "pg";
 import { StoreError } from "./errors.js";
 import type { StoredObject } from "./codec.js";
+import { prepared } from "./prepared.js";
 import { WATCH_CHANNEL } from "./write-sql.js";
 
 export interface WatchEventRecord {
@@ -185,9 +186,11 @@ export class ChangeFeed {
     }
     for (;;) {
       const r = await this.pool.query<Row>(
-        `SELECT resource_version::text, kind, namespace, name, type, object FROM watch_events
+        prepared(
+          `SELECT resource_version::text, kind, namespace, name, type, object FROM watch_events
          WHERE resource_version > $1 ORDER BY resource_version LIMIT 5000`,
-        [this.cursor.toString()],
+          [this.cursor.toString()],
+        ),
       );
       if (r.rows.length === 0) return;
       const events = r.rows.map(toRecord);

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { kindInfo, type KindInfo } from "@eiaas/api";
 import { rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
+import { prepared } from "./prepared.js";
 
 const NODE = kindInfo("EdgeNode");
 const TENANT = kindInfo("Tenant");
@@ -98,16 +99,21 @@ export class ClusterCache {
     const delta: CacheDelta = { relisted: false, workloads: new Set(), roomChanged: false, linksChanged: false, fleetChanged: false, tasks: new Map(), applied: 0 };
     const page = this.options.pageSize ?? 10_000;
     for (;;) {
-      const [compaction, log] = await Promise.all([
-        this.pool.query<{ value: string }>(`SELECT resource_version::text AS value FROM watch_compaction WHERE id = 1`),
-        this.pool.query<LogRow>(
-          `SELECT resource_version::text, kind, type, object FROM watch_events
-           WHERE resource_version > $1 AND kind = ANY($2::text[]) ORDER BY resource_version LIMIT ${page}`,
+      // One statement, one snapshot: the compaction mark and the log after the cursor. The first
+      // row carries the mark even when the log has nothing new (then it is the only row).
+      const r = await this.pool.query<LogRow & { compacted: string }>(
+        prepared(
+          `SELECT c.resource_version::text AS compacted, e.resource_version::text AS resource_version, e.kind, e.type, e.object
+           FROM watch_compaction c
+           LEFT JOIN LATERAL (SELECT resource_version, kind, type, object FROM watch_events
+                              WHERE resource_version > $1 AND kind = ANY($2::text[]) ORDER BY resource_version LIMIT ${page}) e ON true
+           WHERE c.id = 1 ORDER BY e.resource_version`,
           [this.resourceVersion.toString(), KINDS.map((k) => k.kind)],
         ),
-      ]);
+      );
       // The entries after our cursor may be gone: only a re-list is exact then.
-      if (BigInt(compaction.rows[0]?.value ?? "0") > this.resourceVersion) return this.relist(nowMs);
+      if (BigInt(r.rows[0]?.compacted ?? "0") > this.resourceVersion) return this.relist(nowMs);
+      const log = { rows: r.rows.filter((row) => row.resource_version !== null) };
       for (const row of log.rows) {
         this.apply(row, delta);
         this.resourceVersion = BigInt(row.resource_version);

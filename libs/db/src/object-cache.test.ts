@@ -96,7 +96,8 @@ describe("ObjectCache", () => {
     const pool = (feed as unknown as { pool: { query: (...a: unknown[]) => unknown } }).pool;
     const query = pool.query.bind(pool);
     pool.query = (...args: unknown[]) => {
-      queries.push(String(args[0]));
+      const q = args[0] as string | { text: string };
+      queries.push(typeof q === "string" ? q : q.text);
       return query(...args);
     };
     const s = await service("a");

@@ -6,6 +6,7 @@ import { bulkUpdateStatus } from "./bulk-status.js";
 import { StoreError, isUniqueViolation } from "./errors.js";
 import { listSql, type ContinueToken } from "./list-sql.js";
 import { activeContext, contextFrom, recordError, runInContext, SpanKind, startSpanContext, type Context } from "@eiaas/telemetry";
+import { prepared } from "./prepared.js";
 import { dbSpan } from "./tracing.js";
 import { CreateBatcher } from "./create-batcher.js";
 import { batchCreateRunSql, batchOpSql, NOTIFY_RESERVED_SQL, RESERVE_VERSIONS_SQL, singleOpSql, watchObject, WRITE_MISSED, type WriteOp } from "./write-sql.js";
@@ -351,7 +352,8 @@ export class ObjectStore {
   /** One op, one statement (the hot path of the API). */
   async writeOne(op: WriteOp): Promise<StoredObject> {
     const { sql, params } = singleOpSql(op);
-    const rows = await dbSpan(SQL_VERB[op.type], op.kind.table, () => rowsOf<ObjectRow & { new_resource_version: string }>(this.pool, sql, params));
+    // The statement's text depends only on the kind and the op: prepared once per connection.
+    const rows = await dbSpan(SQL_VERB[op.type], op.kind.table, async () => (await this.pool.query<ObjectRow & { new_resource_version: string }>(prepared(sql, params))).rows);
     const row = rows[0];
     if (!row) throw await this.explainMiss(op);
     const rv = String(row.new_resource_version);
