@@ -122,7 +122,7 @@ export class ChangeFeed {
     }
     const r = await this.pool.query<Row>(
       `SELECT resource_version::text, kind, namespace, name, type, object FROM watch_events
-       WHERE kind = $1 AND resource_version > $2 AND resource_version <= $3 ORDER BY resource_version`,
+       WHERE kind = $1 AND resource_version > $2 AND resource_version <= $3 ORDER BY watch_events.resource_version`,
       [kind, from.toString(), upTo.toString()],
     );
     return r.rows.map(toRecord);
@@ -188,7 +188,7 @@ export class ChangeFeed {
       const r = await this.pool.query<Row>(
         prepared(
           `SELECT resource_version::text, kind, namespace, name, type, object FROM watch_events
-         WHERE resource_version > $1 ORDER BY resource_version LIMIT 5000`,
+         WHERE resource_version > $1 ORDER BY watch_events.resource_version LIMIT 5000`,
           [this.cursor.toString()],
         ),
       );

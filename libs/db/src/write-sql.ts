@@ -44,6 +44,12 @@ function columnsOf(op: WriteOp): Array<[string, unknown, string]> {
   return cols;
 }
 
+/**
+ * The columns a write returns (what `rowToObject` reads), named rather than `*`: a prepared
+ * statement's result shape must not change when a migration adds a column while it is cached.
+ */
+const RETURNED = "uid, namespace, name, resource_version, generation, labels, annotations, owner_references, finalizers, creation_timestamp, deletion_timestamp, spec, status";
+
 /** The mutation statement of one op with `rvSql` as its new resourceVersion; RETURNING the row. */
 export function mutationSql(op: WriteOp, p: Params, rvSql: () => string): string {
   const table = `"${op.kind.table}"`;
@@ -51,7 +57,7 @@ export function mutationSql(op: WriteOp, p: Params, rvSql: () => string): string
     const cols = columnsOf(op);
     const names = ["resource_version", ...cols.map(([c]) => `"${c}"`)].join(", ");
     const values = [rvSql(), ...cols.map(([, v, cast]) => p.add(v, cast))].join(", ");
-    return `INSERT INTO ${table} (${names}) SELECT ${values} RETURNING *`;
+    return `INSERT INTO ${table} (${names}) SELECT ${values} RETURNING ${RETURNED}`;
   }
   const uid = p.add(op.object.metadata.uid, "uuid");
   const cond = op.expectedResourceVersion !== undefined ? ` AND resource_version = ${p.add(op.expectedResourceVersion, "bigint")}` : "";
@@ -59,9 +65,9 @@ export function mutationSql(op: WriteOp, p: Params, rvSql: () => string): string
     const sets = columnsOf(op)
       .filter(([c]) => c !== "uid" && c !== "namespace" && c !== "name" && c !== "creation_timestamp")
       .map(([c, v, cast]) => `"${c}" = ${p.add(v, cast)}`);
-    return `UPDATE ${table} SET resource_version = ${rvSql()}, ${sets.join(", ")} WHERE uid = ${uid}${cond} RETURNING *`;
+    return `UPDATE ${table} SET resource_version = ${rvSql()}, ${sets.join(", ")} WHERE uid = ${uid}${cond} RETURNING ${RETURNED}`;
   }
-  return `DELETE FROM ${table} WHERE uid = ${uid}${cond} RETURNING *`;
+  return `DELETE FROM ${table} WHERE uid = ${uid}${cond} RETURNING ${RETURNED}`;
 }
 
 export function watchType(op: WriteOp): "ADDED" | "MODIFIED" | "DELETED" {
@@ -169,7 +175,7 @@ export function batchCreateRunSql(kind: KindInfo, run: readonly WriteOp[], ks: r
   });
   const objects = p.add(JSON.stringify(run.map((op) => op.object)), "jsonb");
   const kindName = p.add(kind.kind, "text");
-  const sql = `WITH ${head}w AS (INSERT INTO ${table} (${names}) VALUES ${rows.join(", ")} RETURNING *),
+  const sql = `WITH ${head}w AS (INSERT INTO ${table} (${names}) VALUES ${rows.join(", ")} RETURNING ${RETURNED}),
 ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
        SELECT w.resource_version, ${kindName}, w.namespace, w.name, 'ADDED',
               jsonb_set(o.value, '{metadata,resourceVersion}', to_jsonb(w.resource_version::text))
