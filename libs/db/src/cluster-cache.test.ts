@@ -56,6 +56,11 @@ describe("ClusterCache", () => {
     const cache = new ClusterCache(fx.db.pool, { relistMs: 3_600_000, pageSize: 3 });
     const first = await cache.sync(0);
     expect(first.relisted).toBe(true);
+    // The writes below cross a power of ten (…99 → …00): the log must be read in numeric order.
+    const now = BigInt(await fx.store.currentResourceVersion());
+    let decade = 10n;
+    while (decade < now + 10n) decade *= 10n;
+    await fx.db.pool.query(`UPDATE resource_version_counter SET value = $1 WHERE id = 1`, [String(decade - 3n)]);
 
     await node("e1");
     const e2 = await node("e2");
