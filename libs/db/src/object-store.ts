@@ -60,6 +60,15 @@ async function rowsOf<R extends pg.QueryResultRow>(db: Sql, text: string, values
   return (await db.query<R>(text, values)).rows;
 }
 
+/**
+ * A batch statement, prepared when its shape is one of few: one op, or a run of creates short
+ * enough (the API's grouped creates, a cycle's events) that its VALUES list has a handful of
+ * lengths. Longer runs (seeded fleets) are parsed each time.
+ */
+function batchQuery(s: { sql: string; params: unknown[]; ops: number[] }): pg.QueryConfig {
+  return s.ops.length <= 16 ? prepared(s.sql, s.params) : { text: s.sql, values: s.params };
+}
+
 /** Most rows in one multi-row INSERT (≈ 15 parameters each, under Postgres' 65,535). */
 const MULTI_INSERT_MAX = 1000;
 
@@ -402,14 +411,14 @@ export class ObjectStore {
     let settled: PromiseSettledResult<pg.QueryResult<any>>[];
     let offset: number;
     if (standalone !== undefined) {
-      settled = await Promise.allSettled([this.pool.query<ObjectRow>(statements[0]!.sql, statements[0]!.params)]);
+      settled = await Promise.allSettled([this.pool.query<ObjectRow>(batchQuery(statements[0]!))]);
       offset = 0;
     } else {
       const client = await this.pool.connect();
       settled = await Promise.allSettled([
         client.query("BEGIN"),
         client.query<{ base: string }>(RESERVE_VERSIONS_SQL, [ops.length]),
-        ...statements.map((s) => client.query<ObjectRow>(s.sql, s.params)),
+        ...statements.map((s) => client.query<ObjectRow>(batchQuery(s))),
         client.query(NOTIFY_RESERVED_SQL, [ops.length]),
         client.query("COMMIT"),
       ]);
