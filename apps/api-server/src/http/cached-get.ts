@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { API_PREFIX, lookupKind, type KindInfo } from "@eiaas/api";
 import type { ObjectCache, ObjectStore, StoredObject } from "@eiaas/db";
 import { runInContext } from "@eiaas/telemetry";
 import { tableVersion } from "../table.js";
 import type { Authenticator } from "./auth.js";
 import { authorize, visible } from "./authz.js";
 import { notFound, sendStatus, statusOf } from "./errors.js";
+import { parseObjectPath, type ObjectPath } from "./object-path.js";
 import { traceRequest } from "./telemetry.js";
 
 export interface CachedGetDeps {
@@ -16,54 +16,16 @@ export interface CachedGetDeps {
   onInternal: (err: unknown) => void;
 }
 
-interface Target {
-  kind: KindInfo;
-  namespace: string | undefined;
-  name: string;
-  route: string;
-}
-
-const PREFIX = `${API_PREFIX}/`;
-const NAMESPACED_ROUTE = `${API_PREFIX}/namespaces/:ns/:plural/:name`;
-const CLUSTER_ROUTE = `${API_PREFIX}/:plural/:name`;
-
-function decode(segment: string): string | undefined {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The object a plain GET names, when it is one this path serves: `GET {prefix}/namespaces/{ns}/
  * {plural}/{name}` or `GET {prefix}/{plural}/{name}` of a cached kind, without a query string and
  * not asking for a Table. Anything else (lists, watches, subresources, Tables, unknown kinds and
  * every other verb) is left to the router.
  */
-export function cachedGetTarget(req: IncomingMessage, cache: ObjectCache): Target | undefined {
-  const url = req.url ?? "";
-  if (req.method !== "GET" || !url.startsWith(PREFIX) || url.includes("?")) return undefined;
-  if (tableVersion(req.headers.accept)) return undefined;
-  const parts = url.slice(PREFIX.length).split("/");
-  let namespace: string | undefined;
-  let plural: string | undefined;
-  let name: string | undefined;
-  if (parts.length === 4 && parts[0] === "namespaces") {
-    namespace = decode(parts[1]!);
-    plural = parts[2];
-    name = decode(parts[3]!);
-    if (namespace === undefined || namespace === "") return undefined;
-  } else if (parts.length === 2) {
-    plural = parts[0];
-    name = decode(parts[1]!);
-  } else {
-    return undefined;
-  }
-  if (!plural || !name) return undefined;
-  const kind = lookupKind(plural);
-  if (!kind || kind.plural !== plural || kind.namespaced !== (namespace !== undefined) || !cache.has(kind)) return undefined;
-  return { kind, namespace, name, route: namespace !== undefined ? NAMESPACED_ROUTE : CLUSTER_ROUTE };
+export function cachedGetTarget(req: IncomingMessage, cache: ObjectCache): ObjectPath | undefined {
+  if (req.method !== "GET" || tableVersion(req.headers.accept)) return undefined;
+  const target = parseObjectPath(req.url ?? "");
+  return target && cache.has(target.kind) ? target : undefined;
 }
 
 function sendJson(res: ServerResponse, body: string): void {
@@ -79,7 +41,7 @@ function sendJson(res: ServerResponse, body: string): void {
  * JSON serialised once per version. Measured on 2 cores (wrk, 100 connections): see
  * docs/architecture.md, "Reads from the watch cache".
  */
-export async function serveCachedGet(deps: CachedGetDeps, target: Target, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function serveCachedGet(deps: CachedGetDeps, target: ObjectPath, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const ctx = traceRequest(req, res, (req.url ?? "").split("?")[0]!, () => "GET", () => target.route);
   await runInContext(ctx, async () => {
     try {
