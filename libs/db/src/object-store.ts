@@ -457,25 +457,9 @@ export class ObjectStore {
     return results;
   }
 
-  /** Runs `fn` in one transaction on one pooled connection. */
-  async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query("BEGIN");
-      const result = await fn(client);
-      await client.query("COMMIT");
-      return result;
-    } catch (err) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
-  }
-
   /** After a conditional write matched no row: was it deleted (NotFound) or changed (Conflict)? */
-  private async explainMiss(op: WriteOp, tx: Sql = this.pool): Promise<StoreError> {
-    const rows = await rowsOf(tx, `SELECT resource_version FROM "${op.kind.table}" WHERE uid = $1::uuid`, [op.object.metadata.uid]);
+  private async explainMiss(op: WriteOp): Promise<StoreError> {
+    const rows = await rowsOf(this.pool, `SELECT resource_version FROM "${op.kind.table}" WHERE uid = $1::uuid`, [op.object.metadata.uid]);
     const name = op.object.metadata.name;
     if (rows.length === 0) return new StoreError("NotFound", `${op.kind.plural} "${name}" not found`);
     return new StoreError(
