@@ -53,7 +53,7 @@ export interface ApiAppDeps {
 }
 
 export interface ApiApp {
-  /** The routed API (everything but cached GETs). */
+  /** The routed API (everything but cached GETs and status reports). */
   app: Express;
   /** What the HTTP server calls: cached single-object GETs and status reports first, the routed API for the rest. */
   handler: (req: IncomingMessage, res: ServerResponse) => void;
@@ -127,8 +127,8 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new ApiError("NotFound", `the server could not find the requested resource (${req.method} ${req.path})`));
   });
-  app.use(errorHandler((err) => deps.logger.error({ err }, "request failed")));
   const onInternal = (err: unknown) => deps.logger.error({ err }, "request failed");
+  app.use(errorHandler(onInternal));
   const statusDeps = { service, authenticator, maxBodyBytes: deps.maxBodyBytes, onInternal };
   const { cache } = deps;
   // The two requests controllers and agents make most go around the router: single-object GETs

@@ -47,13 +47,13 @@ export interface RawResponse {
 const CLIENT_VERSION = "0.1.0";
 const DEFAULT_TIMEOUT_MS = 30_000;
 
+/** A pooled connection the server had already closed (see `Transport.open`). */
+class StaleConnection extends Error {}
+
 /**
  * HTTP(S) transport over Node's `http`/`https` with one Agent per client, so a custom CA and
  * insecure-skip-tls-verify apply to every request (fetch in Node 20 cannot take a CA per call).
  */
-/** A pooled connection the server had already closed (see `Transport.open`). */
-class StaleConnection extends Error {}
-
 export class Transport {
   readonly server: string;
   private readonly base: URL;

@@ -57,10 +57,10 @@ function num(v: unknown): number {
 /**
  * Binds tasks in one Postgres transaction, re-checking what the plan assumed against the rows as
  * they are now: node exists, is Ready and schedulable, cpu/memory/gpu fit, server load ≤ 1 (≤ gpu
- * count with GPUs), tenant quota holds. The counter row is locked first, as by every writer, so no
- * other bind or write interleaves: two schedulers (or a retry) can never over-commit. Groups are
- * taken in order; one that no longer fits is refused whole and the rest continue. Inserts, deletes
- * and their watch events are batched into a handful of statements whatever the task count.
+ * count with GPUs), tenant quota holds. Binders take an advisory lock first, so no other bind
+ * interleaves between these reads and the write: two schedulers (or a retry) can never
+ * over-commit. Groups are taken in order; one that no longer fits is refused whole and the rest
+ * continue. The writes and their watch events are one statement whatever the task count.
  */
 export function bindTasks(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOutcome[]> {
   // One transaction for many workloads: its span links to each workload's plan (the traceparent

@@ -113,13 +113,13 @@ export class ClusterCache {
       );
       // The entries after our cursor may be gone: only a re-list is exact then.
       if (BigInt(r.rows[0]?.compacted ?? "0") > this.resourceVersion) return this.relist(nowMs);
-      const log = { rows: r.rows.filter((row) => row.resource_version !== null) };
-      for (const row of log.rows) {
+      const entries = r.rows.filter((row) => row.resource_version !== null);
+      for (const row of entries) {
         this.apply(row, delta);
         this.resourceVersion = BigInt(row.resource_version);
         delta.applied++;
       }
-      if (log.rows.length < page) return delta;
+      if (entries.length < page) return delta;
     }
   }
 

@@ -9,7 +9,7 @@ import { activeContext, contextFrom, recordError, runInContext, SpanKind, startS
 import { prepared } from "./prepared.js";
 import { dbSpan } from "./tracing.js";
 import { CreateBatcher } from "./create-batcher.js";
-import { batchCreateRunSql, batchOpSql, NOTIFY_RESERVED_SQL, RESERVE_VERSIONS_SQL, singleOpSql, watchObject, WRITE_MISSED, type WriteOp } from "./write-sql.js";
+import { batchCreateRunSql, batchOpSql, NOTIFY_RESERVED_SQL, RESERVE_VERSIONS_SQL, watchObject, WRITE_MISSED, type WriteOp } from "./write-sql.js";
 
 const SQL_VERB: Record<WriteOp["type"], string> = { create: "INSERT", update: "UPDATE", delete: "DELETE" };
 
@@ -358,13 +358,19 @@ export class ObjectStore {
     return { object: object!, deleted: true };
   }
 
-  /** One op, one statement (the hot path of the API). */
+  /** One op, one statement committed alone (the hot path of the API): a batch of one. */
   async writeOne(op: WriteOp): Promise<StoredObject> {
-    const { sql, params } = singleOpSql(op);
-    // The statement's text depends only on the kind and the op: prepared once per connection.
-    const rows = await dbSpan(SQL_VERB[op.type], op.kind.table, async () => (await this.pool.query<ObjectRow & { new_resource_version: string }>(prepared(sql, params))).rows);
+    const { sql, params } = batchOpSql(op, 1, 1);
+    let rows: Array<ObjectRow & { new_resource_version: string }>;
+    try {
+      // The statement's text depends only on the kind and the op: prepared once per connection.
+      rows = await dbSpan(SQL_VERB[op.type], op.kind.table, async () => (await this.pool.query<ObjectRow & { new_resource_version: string }>(prepared(sql, params))).rows);
+    } catch (err) {
+      if ((err as { code?: string }).code === WRITE_MISSED) throw await this.explainMiss(op);
+      throw err;
+    }
     const row = rows[0];
-    if (!row) throw await this.explainMiss(op);
+    if (!row || row.uid === null) throw await this.explainMiss(op);
     const rv = String(row.new_resource_version);
     return op.type === "delete" ? watchObject(op, rv) : rowToObject(op.kind, { ...row, resource_version: rv });
   }

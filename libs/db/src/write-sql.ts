@@ -79,27 +79,6 @@ export function watchObject(op: WriteOp, rv: string): StoredObject {
   return { ...op.object, metadata: { ...op.object.metadata, resourceVersion: rv } };
 }
 
-/**
- * One op as one statement: take the next resourceVersion (locking the counter row until commit, so
- * versions follow commit order), mutate, append to the watch log and notify — one round trip.
- */
-export function singleOpSql(op: WriteOp): { sql: string; params: unknown[] } {
-  const p = new Params();
-  const mutation = mutationSql(op, p, () => "(SELECT value FROM rv)");
-  const obj = p.add(JSON.stringify(op.object), "jsonb");
-  const kind = p.add(op.kind.kind, "text");
-  const type = p.add(watchType(op), "text");
-  const sql = `WITH rv AS (UPDATE resource_version_counter SET value = value + 1 WHERE id = 1 RETURNING value),
-w AS (${mutation}),
-ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
-       SELECT rv.value, ${kind}, w.namespace, w.name, ${type},
-              jsonb_set(${obj}, '{metadata,resourceVersion}', to_jsonb(rv.value::text))
-       FROM w, rv RETURNING resource_version),
-n AS (SELECT pg_notify('${WATCH_CHANNEL}', ev.resource_version::text) FROM ev)
-SELECT w.*, rv.value AS new_resource_version, (SELECT count(*) FROM n) AS notified FROM w, rv`;
-  return { sql, params: p.values };
-}
-
 /** SQLSTATE of a pipelined write that matched another number of rows than it had to. */
 export const WRITE_MISSED = "EI409";
 

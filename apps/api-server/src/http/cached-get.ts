@@ -6,6 +6,7 @@ import type { Authenticator } from "./auth.js";
 import { authorize, visible } from "./authz.js";
 import { notFound, sendStatus, statusOf } from "./errors.js";
 import { parseObjectPath, type ObjectPath } from "./object-path.js";
+import { sendJson } from "./one-write.js";
 import { traceRequest } from "./telemetry.js";
 
 export interface CachedGetDeps {
@@ -26,12 +27,6 @@ export function cachedGetTarget(req: IncomingMessage, cache: ObjectCache): Objec
   if (req.method !== "GET" || tableVersion(req.headers.accept)) return undefined;
   const target = parseObjectPath(req.url ?? "");
   return target && cache.has(target.kind) ? target : undefined;
-}
-
-function sendJson(res: ServerResponse, body: string): void {
-  res.writeHead(200, { "Content-Type": "application/json; charset=utf-8", "Content-Length": String(Buffer.byteLength(body)) });
-  // One write of header and body (see one-write.ts).
-  res.end(body);
 }
 
 /**
@@ -58,7 +53,7 @@ export async function serveCachedGet(deps: CachedGetDeps, target: ObjectPath, re
         obj = await deps.store.get(target.kind, target.namespace, target.name);
       }
       if (!obj || !visible(access, obj)) throw notFound(target.kind.plural, target.name);
-      sendJson(res, json ?? JSON.stringify(obj));
+      sendJson(res, 200, json ?? JSON.stringify(obj));
     } catch (err) {
       sendStatus(res, statusOf(err, deps.onInternal));
     }

@@ -3,6 +3,7 @@ import type { ErrorRequestHandler } from "express";
 import { failureStatus, issuesToCauses, type Status, type StatusCause, type StatusReason } from "@eiaas/api";
 import { StoreError, isUnavailableError } from "@eiaas/db";
 import type { z } from "zod";
+import { sendJson } from "./one-write.js";
 
 /** An error that is answered with a Kubernetes Status. */
 export class ApiError extends Error {
@@ -35,13 +36,7 @@ export function invalidFromZod(kind: string, name: string | undefined, error: z.
 
 /** Writes a Status as the response, in one write (any Node response: routed or not). */
 export function sendStatus(res: ServerResponse, status: Status): void {
-  const body = JSON.stringify(status);
-  res.writeHead(status.code, {
-    ...(status.details?.retryAfterSeconds !== undefined ? { "Retry-After": String(status.details.retryAfterSeconds) } : {}),
-    "Content-Type": "application/json; charset=utf-8",
-    "Content-Length": String(Buffer.byteLength(body)),
-  });
-  res.end(body);
+  sendJson(res, status.code, JSON.stringify(status), status.details?.retryAfterSeconds !== undefined ? { "Retry-After": String(status.details.retryAfterSeconds) } : {});
 }
 
 /** The Status that answers `err`; `onInternal` hears of the errors that are the server's (5xx). */

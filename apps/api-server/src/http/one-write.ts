@@ -1,3 +1,4 @@
+import type { ServerResponse } from "node:http";
 import type { Express, Response } from "express";
 
 /**
@@ -23,4 +24,13 @@ export function sendStringsInOneWrite(app: Express): void {
     this.end(body, "utf8");
     return this;
   };
+}
+
+/**
+ * A JSON answer from outside the router (cached GETs, status reports, Status errors): header and
+ * body in one write, as `sendStringsInOneWrite` makes the router's.
+ */
+export function sendJson(res: ServerResponse, code: number, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(code, { ...headers, "Content-Type": "application/json; charset=utf-8", "Content-Length": String(Buffer.byteLength(body)) });
+  res.end(body);
 }

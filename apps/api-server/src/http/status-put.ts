@@ -6,6 +6,7 @@ import type { Authenticator } from "./auth.js";
 import { authorize, visible } from "./authz.js";
 import { sendStatus, statusOf } from "./errors.js";
 import { parseObjectPath, type ObjectPath } from "./object-path.js";
+import { sendJson } from "./one-write.js";
 import { traceRequest } from "./telemetry.js";
 
 export interface StatusPutDeps {
@@ -58,9 +59,7 @@ export async function serveStatusPut(deps: StatusPutDeps, target: ObjectPath, re
       const body = await readJson(req, deps.maxBodyBytes);
       const access = authorize(principal, "update", target.kind, target.namespace, "status");
       const obj = await deps.service.replaceStatusFromLatest(target.kind, target.namespace, target.name, body, (o) => visible(access, o));
-      const json = JSON.stringify(obj);
-      res.writeHead(200, { "Content-Type": "application/json; charset=utf-8", "Content-Length": String(Buffer.byteLength(json)) });
-      res.end(json);
+      sendJson(res, 200, JSON.stringify(obj));
     } catch (err) {
       sendStatus(res, statusOf(err, deps.onInternal));
     }
