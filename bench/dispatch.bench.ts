@@ -412,6 +412,8 @@ async function latencyStage(size: number): Promise<LatencyResult> {
   // One consumer per node on one multiplexed Redis backend; each reports its task Running.
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
+  /** [when the workload's POST was sent, latency] of each measured task: the slowest per second. */
+  const byArrival: Array<[number, number]> = [];
   /** Services created after the warm-up: only their tasks' latencies count. */
   const measured = new Set<string>();
   let reported = 0;
@@ -444,6 +446,7 @@ async function latencyStage(size: number): Promise<LatencyResult> {
           const t0 = job.owner && measured.has(job.owner.name) ? sentAt.get(job.owner.name) : undefined;
           if (t0 !== undefined) {
             latencies.push(done - t0);
+            byArrival.push([t0, done - t0]);
             toJob.push(received - t0);
             reports.push(done - received);
           }
@@ -508,6 +511,13 @@ async function latencyStage(size: number): Promise<LatencyResult> {
   const machineBusy = cpu1.total > cpu0.total ? (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total) : NaN;
   const sorted = [...latencies].sort((a, b) => a - b);
   if (PG_STATS) await printStatements(url);
+  // When the slow tasks arrived: a backlog from the cold start draining, or a stall later on.
+  const slowest = new Map<number, number>();
+  for (const [sent, ms] of byArrival) {
+    const second = Math.floor((sent - t0) / 1000);
+    slowest.set(second, Math.max(slowest.get(second) ?? 0, ms));
+  }
+  log(`  slowest task by second of arrival (s:ms): ${[...slowest].sort((a, b) => a[0] - b[0]).map(([sec, ms]) => `${sec}:${Math.round(ms)}`).join(" ")}`);
   await Promise.all(consumers.map((c) => c.close({ force: true })));
   await consumerQueue.close({ force: true });
   await stopChild(scheduler);

@@ -93,14 +93,10 @@ interface TenantRow {
 }
 
 async function tenantRows(): Promise<TenantRow[]> {
-  // What the binder counts against quota: every task not finished.
+  // What the binder counts against quota: every task not finished (kept per namespace by the tasks trigger).
   return rows<TenantRow>(
-    `SELECT t.name, t.spec->'quota' AS quota, COALESCE(u.cpu, 0) AS cpu, COALESCE(u.mem, 0) AS mem, COALESCE(u.gpu, 0) AS gpu, COALESCE(u.tasks, 0) AS tasks
-     FROM tenants t LEFT JOIN (
-       SELECT namespace, sum((spec->'resources'->>'cpu')::float8) AS cpu, sum((spec->'resources'->>'memoryMiB')::float8) AS mem,
-              sum((spec->'resources'->>'gpu')::float8) AS gpu, count(*) AS tasks
-       FROM tasks WHERE phase NOT IN ('Succeeded', 'Failed') GROUP BY namespace
-     ) u ON u.namespace = t.name`,
+    `SELECT t.name, t.spec->'quota' AS quota, COALESCE(u.cpu, 0)::float8 AS cpu, COALESCE(u.memory_mib, 0)::float8 AS mem, COALESCE(u.gpu, 0)::float8 AS gpu, COALESCE(u.tasks, 0) AS tasks
+     FROM tenants t LEFT JOIN namespace_usage u ON u.namespace = t.name`,
   );
 }
 

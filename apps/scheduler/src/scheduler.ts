@@ -17,7 +17,7 @@ export interface SchedulerOptions extends NodeLifecycleOptions {
   resyncMs?: number;
   /** Re-enqueue Dispatched tasks this often (rebuilds queues Redis lost). Default 10 000 ms. */
   repairMs?: number;
-  /** Full re-list of the cluster cache this often (every workload reconsidered). Default 30 000 ms. */
+  /** Periodic full re-list of the cluster cache, on top of the ones it needs. Default: none (see ClusterCacheOptions.relistMs). */
   relistMs?: number;
   /** Wake on every committed change (Postgres LISTEN on the watch channel). Default true. */
   listen?: boolean;

@@ -39,7 +39,7 @@ export interface CycleStats {
 }
 
 export interface WorkloadControllerOptions {
-  /** Full re-list period of the cluster cache (level-triggered backstop). Default 30 000 ms. */
+  /** Periodic full re-list of the cluster cache, on top of the ones it needs. Default: none (see ClusterCacheOptions.relistMs). */
   relistMs?: number;
   /** How often node allocation and tenant usage are published (for display). Default 10 000 ms. */
   usageMs?: number;
@@ -98,7 +98,7 @@ export class WorkloadController {
     },
     private readonly options: WorkloadControllerOptions = {},
   ) {
-    this.cache = new ClusterCache(deps.pool, { relistMs: options.relistMs ?? 30_000 });
+    this.cache = new ClusterCache(deps.pool, options.relistMs !== undefined ? { relistMs: options.relistMs } : {});
     this.events = new EventBuffer(deps.events, deps.logger);
   }
 

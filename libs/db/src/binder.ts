@@ -6,7 +6,10 @@ import { prepared } from "./prepared.js";
 import { dbSpan } from "./tracing.js";
 import { WATCH_CHANNEL } from "./write-sql.js";
 
-/** Annotation with the busy fraction a task adds to its node (shared with libs/scheduling). */
+/**
+ * Annotation with the busy fraction a task adds to its node (shared with libs/scheduling; the
+ * task_usage migration's `eiaas_usage_of` reads it by this name).
+ */
 export const TASK_LOAD_ANNOTATION = "scheduling.eiaas.io/load";
 
 /** One workload's tasks: bound all together or not at all (gang). */
@@ -49,6 +52,17 @@ interface Usage {
   tasks: number;
 }
 
+/** What a task about to be deleted holds (zero when it already finished): `eiaas_usage_of`. */
+interface ReleasedRow {
+  node_name: string;
+  namespace: string;
+  cpu: number;
+  memory_mib: number;
+  gpu: number;
+  load: number;
+  tasks: number;
+}
+
 function num(v: unknown): number {
   const n = Number(v ?? 0);
   return Number.isFinite(n) ? n : 0;
@@ -84,39 +98,51 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
     // final write statement, so API writes are not held up by these reads.
     await client.query(prepared(`SELECT pg_advisory_xact_lock(${BIND_LOCK_KEY})`, []));
 
+    // What the unfinished tasks hold, from the usage rows the tasks trigger keeps (one row per node
+    // or tenant, whatever the task count), less what the superseded tasks deleted below hold.
     const nodeNames = [...new Set(all.map((t) => t.spec.nodeName as string))];
+    const released = deletes.length
+      ? (await client.query<ReleasedRow>(prepared(`SELECT (u).node_name, (u).namespace, (u).cpu::float8, (u).memory_mib::float8, (u).gpu::float8, (u)."load"::float8, (u).tasks::int
+           FROM (SELECT eiaas_usage_of(t, 1) AS u FROM tasks t WHERE t.uid = ANY($1::uuid[])) s`, [deletes.map((d) => d.metadata.uid)]))).rows
+      : [];
     const nodes = new Map<string, NodeRow>();
     if (nodeNames.length) {
       const r = await client.query<NodeRow>(
-        prepared(`SELECT n.name, n.phase, n.spec, n.status,
-                COALESCE(sum((t.spec->'resources'->>'cpu')::float8), 0) AS cpu,
-                COALESCE(sum((t.spec->'resources'->>'memoryMiB')::float8), 0) AS mem,
-                COALESCE(sum((t.spec->'resources'->>'gpu')::float8), 0) AS gpu,
-                COALESCE(sum((t.annotations->>'${TASK_LOAD_ANNOTATION}')::float8), 0) AS load,
-                count(t.uid) AS tasks
-         FROM edge_nodes n
-         LEFT JOIN tasks t ON t.node_name = n.name AND t.phase NOT IN ('Succeeded', 'Failed') AND NOT (t.uid = ANY($2::uuid[]))
-         WHERE n.name = ANY($1::text[]) GROUP BY n.name, n.phase, n.spec, n.status`,
-        [nodeNames, deletes.map((d) => d.metadata.uid)]),
+        prepared(`SELECT n.name, n.phase, n.spec, n.status, COALESCE(u.cpu, 0)::float8 AS cpu, COALESCE(u.memory_mib, 0)::float8 AS mem,
+                COALESCE(u.gpu, 0)::float8 AS gpu, COALESCE(u."load", 0)::float8 AS load, COALESCE(u.tasks, 0)::int AS tasks
+         FROM edge_nodes n LEFT JOIN node_usage u ON u.node_name = n.name WHERE n.name = ANY($1::text[])`, [nodeNames]),
       );
       for (const row of r.rows) nodes.set(row.name, { ...row, cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), load: num(row.load), tasks: num(row.tasks) });
+      for (const d of released) {
+        const n = nodes.get(d.node_name);
+        if (!n) continue;
+        n.cpu -= d.cpu;
+        n.mem -= d.memory_mib;
+        n.gpu -= d.gpu;
+        n.load -= d.load;
+        n.tasks -= d.tasks;
+      }
     }
     const namespaces = [...new Set(groups.map((g) => g.namespace))];
     const quotas = new Map<string, { cpu?: number; memoryMiB?: number; gpu?: number; tasks?: number }>();
     const usage = new Map<string, Usage>();
     const q = await client.query<{ name: string; quota: any }>(prepared(`SELECT name, spec->'quota' AS quota FROM tenants WHERE name = ANY($1::text[])`, [namespaces]));
     for (const row of q.rows) if (row.quota && Object.keys(row.quota).length) quotas.set(row.name, row.quota);
-    // Usage is summed only for tenants with a quota to hold (a scan of their unfinished tasks).
+    // Usage is read only for tenants with a quota to hold.
     const limited = namespaces.filter((ns) => quotas.has(ns));
     if (limited.length) {
-      const u = await client.query<{ namespace: string; cpu: number; mem: number; gpu: number; tasks: string }>(
-        `SELECT namespace, COALESCE(sum((spec->'resources'->>'cpu')::float8), 0) AS cpu,
-                COALESCE(sum((spec->'resources'->>'memoryMiB')::float8), 0) AS mem,
-                COALESCE(sum((spec->'resources'->>'gpu')::float8), 0) AS gpu, count(*) AS tasks
-         FROM tasks WHERE namespace = ANY($1::text[]) AND phase NOT IN ('Succeeded', 'Failed') AND NOT (uid = ANY($2::uuid[])) GROUP BY namespace`,
-        [limited, deletes.map((d) => d.metadata.uid)],
+      const u = await client.query<{ namespace: string; cpu: number; mem: number; gpu: number; tasks: number }>(
+        prepared(`SELECT namespace, cpu::float8 AS cpu, memory_mib::float8 AS mem, gpu::float8 AS gpu, tasks::int AS tasks FROM namespace_usage WHERE namespace = ANY($1::text[])`, [limited]),
       );
       for (const row of u.rows) usage.set(row.namespace, { cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), tasks: Number(row.tasks) });
+      for (const d of released) {
+        const tu = usage.get(d.namespace);
+        if (!tu) continue;
+        tu.cpu -= d.cpu;
+        tu.mem -= d.memory_mib;
+        tu.gpu -= d.gpu;
+        tu.tasks -= d.tasks;
+      }
     }
 
     // The owners' versions as they are now; the write below is conditional on them, and a write
