@@ -64,7 +64,7 @@ interface Decision {
 
 /**
  * The workload controller. Each cycle brings its cluster cache up to date from the watch log (a
- * full re-list at start, periodically and after errors: level-triggered), plans the workloads that
+ * full re-list at start and after errors: level-triggered), plans the workloads that
  * need a plan (new, spec changed, a task failed) in queue order (priority, then weighted dominant
  * share) — the changed ones, or all waiting ones when room may have appeared — binds all the
  * cycle's plans in one transaction with the plans written into the owners' status, then folds the
@@ -122,19 +122,29 @@ export class WorkloadController {
     }
     const stats: CycleStats = { planned: 0, bound: 0, unschedulable: 0, statusWrites: 0, deletedTasks: 0, preempted: 0, folded: 0, relisted: delta.relisted, boundTasks: [] };
     const cache = this.cache;
-    const workloads: Workload[] = [];
-    for (const obj of cache.workloads.values()) {
-      if (obj.metadata.deletionTimestamp) continue;
+    const workloadOf = (obj: StoredObject): Workload => {
       // Looked up only for the workloads the cycle looks at (most are unchanged).
       let tasks: StoredObject[] | undefined;
-      workloads.push({
+      return {
         kind: obj.kind === TJ.kind ? TJ : ISVC,
         obj,
         get tasks() {
           return (tasks ??= cache.tasksOf(obj.metadata.uid));
         },
-      });
-    }
+      };
+    };
+    // Most cycles look at the few workloads the log changed; every workload (thousands) only after
+    // a re-list, when room may have appeared or links changed.
+    let everyWorkload: Workload[] | undefined;
+    const all = () => (everyWorkload ??= [...cache.workloads.values()].filter((obj) => !obj.metadata.deletionTimestamp).map(workloadOf));
+    const only = (uids: Iterable<string>) => {
+      const out: Workload[] = [];
+      for (const uid of uids) {
+        const obj = cache.workloads.get(uid);
+        if (obj && !obj.metadata.deletionTimestamp) out.push(workloadOf(obj));
+      }
+      return out;
+    };
     const changed = (w: Workload) => delta.relisted || delta.workloads.has(w.obj.metadata.uid);
     const modelOf = (w: Workload) => cache.models.get(`${w.obj.metadata.namespace}/${w.obj.spec.model}`);
     const snapshot = this.live.update(cache, delta);
@@ -149,13 +159,14 @@ export class WorkloadController {
       if (delta.linksChanged) {
         const fingerprint = linkFingerprint(cache.nodes.values());
         if (fingerprint !== this.linkFingerprint) {
-          const running = workloads.filter((w) => w.kind === ISVC && w.obj.status?.phase === "Running" && w.obj.status?.plan?.clients?.length);
+          const running = all().filter((w) => w.kind === ISVC && w.obj.status?.phase === "Running" && w.obj.status?.plan?.clients?.length);
           relink = servicesToReplan(running, cache.models, snapshot, (uid) => this.live.placedTask(uid), this.deps.logger);
         }
         this.linkFingerprint = fingerprint;
       }
       // A waiting workload is tried again only when it changed or room may have appeared.
-      const candidates = workloads.filter((w) => ((changed(w) || delta.roomChanged) && this.needsPlan(w)) || relink.has(w.obj.metadata.uid));
+      const looked = delta.relisted || delta.roomChanged || relink.size ? all() : only(delta.workloads);
+      const candidates = looked.filter((w) => ((changed(w) || delta.roomChanged) && this.needsPlan(w)) || relink.has(w.obj.metadata.uid));
       const pending = orderQueue(
         snapshot,
         candidates.map((w) => ({ w, namespace: w.obj.metadata.namespace!, name: w.obj.metadata.name, kind: w.kind.kind, priority: w.obj.spec.priority ?? 0, createdAt: w.obj.metadata.creationTimestamp })),
@@ -223,7 +234,8 @@ export class WorkloadController {
     this.statusBatch = new StatusBatch();
     try {
       const nowMs = now.getTime();
-      for (const w of workloads) {
+      const dueNow = [...this.deferred].flatMap(([uid, at]) => (at <= nowMs ? [uid] : []));
+      for (const w of delta.relisted ? all() : only(new Set([...delta.workloads, ...dueNow]))) {
         const uid = w.obj.metadata.uid;
         const due = this.deferred.get(uid);
         if (fresh.has(uid) || (!changed(w) && (due === undefined || due > nowMs))) continue;
