@@ -21,8 +21,11 @@
  *
  * Nodes are written straight into Postgres (Ready, no agent process each): the figures are about
  * planning, binding and dispatch, not about 5,000 heartbeating agents. Env: BENCH_FLEETS
- * (default "1000,5000"), BENCH_RATE (tasks/s, default 500), BENCH_DURATION_S (default 10, measured
- * after BENCH_WARMUP_S, default 3, of arrivals at the same rate that are not counted),
+ * (default "1000,5000"), BENCH_RATE (tasks/s, default 500), BENCH_DURATION_S (default 20, measured
+ * after BENCH_WARMUP_S, default 10, of arrivals at the same rate that are not counted: the API
+ * server and scheduler start cold for each fleet, and their first seconds run unoptimised code —
+ * the figures are for a control plane that has been running; the "slowest task by second of
+ * arrival" line shows the cold start when BENCH_WARMUP_S is short),
  * BENCH_STAGES (default "bind,latency,raw").
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -43,9 +46,9 @@ import { Scheduler } from "../apps/scheduler/src/scheduler.js";
 
 const FLEETS = (process.env.BENCH_FLEETS ?? "1000,5000").split(",").map(Number);
 const RATE = Number(process.env.BENCH_RATE ?? 500);
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 20);
 /** Arrivals at the same rate before the measured ones (cold queues, connections, JIT); not counted. */
-const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 3);
+const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 10);
 const STAGES = new Set((process.env.BENCH_STAGES ?? "bind,latency,raw").split(","));
 const NODE = kindInfo("EdgeNode");
 const TENANT = kindInfo("Tenant");
