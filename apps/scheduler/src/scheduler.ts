@@ -162,6 +162,7 @@ export class Scheduler {
     await this.listener?.stop();
     await this.consumer?.close({ force: true }).catch(() => undefined);
     await this.running;
+    await this.workloads.usageWritten();
     await this.workloads.events.drain();
     await this.leader.release();
     leader.set(0);
