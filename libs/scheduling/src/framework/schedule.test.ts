@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { SchedulingError } from "../errors.js";
 import { defaultProfile, leastAllocated } from "../plugins/index.js";
 import { edge, snapshot } from "../testing/builders.js";
-import { feasibleNodes, feasibleNodesToFind, filterNode, reserveTask, scheduleTask, scheduleTasks } from "./schedule.js";
+import { feasibleNodes, feasibleNodesToFind, filterNode, passingNodes, reserveTask, scheduleTask, scheduleTasks } from "./schedule.js";
 import type { ScorePlugin, TaskRequest } from "./types.js";
 
 const task = (cpu: number, o: Partial<TaskRequest> = {}): TaskRequest => ({ resources: { cpu, memoryMiB: 0, gpu: 0 }, ...o });
@@ -116,5 +116,20 @@ describe("reserve and many tasks per cycle", () => {
 
   it("places nothing on an empty fleet", () => {
     expect(scheduleTask(snapshot([]), task(1))).toMatchObject({ status: "Unschedulable", message: "0/0 nodes are available: no nodes in the fleet." });
+  });
+});
+
+describe("passingNodes", () => {
+  it("keeps the answer without allocation filters per task shape, and never the one with them", () => {
+    const s = snapshot([edge("a", { labels: { zone: "x" } }), edge("b", { labels: { zone: "y" } }), edge("c", { labels: { zone: "x" } })]);
+    const scan = { skipAllocationFilters: true };
+    const inX = passingNodes(s, task(0, { nodeSelector: { zone: "x" } }), scan);
+    expect([...inX]).toEqual([0, 2]);
+    expect(passingNodes(s, task(0, { nodeSelector: { zone: "x" } }), scan)).toBe(inX);
+    expect([...passingNodes(s, task(0, { nodeSelector: { zone: "y" } }), scan)]).toEqual([1]);
+    // Filling a node changes what fits, not where the task may go.
+    reserveTask(s, task(16000), 0);
+    expect([...passingNodes(s, task(1000, { nodeSelector: { zone: "x" } }))]).toEqual([2]);
+    expect([...passingNodes(s, task(1000, { nodeSelector: { zone: "x" } }), scan)]).toEqual([0, 2]);
   });
 });

@@ -117,9 +117,19 @@ export function feasibleNodes(
   return { nodes, reasons: sortReasons(counts) };
 }
 
-/** Every node that passes the filters, in index (= name) order, through the filters' fast paths. */
+/**
+ * Every node that passes the filters, in index (= name) order, through the filters' fast paths.
+ * Without the allocation filters the answer depends on nothing reserve/release changes: it is
+ * kept on the snapshot per task shape and shared — callers must not modify it.
+ */
 export function passingNodes(snapshot: Snapshot, task: TaskRequest, options: Omit<ScheduleOptions, "startIndex"> = {}): Int32Array {
-  const filters = prepareFilters(snapshot, task, options.profile ?? DEFAULT_PROFILE, options.skipAllocationFilters ?? false);
+  const profile = options.profile ?? DEFAULT_PROFILE;
+  if (options.skipAllocationFilters) return snapshot.memo(profile, JSON.stringify(task), () => filterAll(snapshot, task, profile, true));
+  return filterAll(snapshot, task, profile, false);
+}
+
+function filterAll(snapshot: Snapshot, task: TaskRequest, profile: SchedulingProfile, skipAllocation: boolean): Int32Array {
+  const filters = prepareFilters(snapshot, task, profile, skipAllocation);
   const list = Int32Array.from({ length: snapshot.nodes.length }, (_, i) => i);
   let count = list.length;
   for (let f = 0; f < filters.length && count > 0; f++) count = keep(filters[f]!, list, count);

@@ -187,6 +187,22 @@ export class Snapshot {
     this.undoLog.length = 0;
   }
 
+  /**
+   * A value computed from the nodes' fixed attributes only (tier, readiness, labels, taints: set
+   * at construction, never by reserve/release), kept for this snapshot's life under `scope` (a
+   * profile) and `key`. The scheduler keeps one snapshot across cycles while the fleet is
+   * unchanged, so e.g. the servers a service may use are found once, not once per plan.
+   */
+  memo<T>(scope: object, key: string, compute: () => T): T {
+    let byKey = this.memos.get(scope);
+    if (!byKey) this.memos.set(scope, (byKey = new Map()));
+    if (byKey.has(key)) return byKey.get(key) as T;
+    const value = compute();
+    byKey.set(key, value);
+    return value;
+  }
+  private readonly memos = new WeakMap<object, Map<string, unknown>>();
+
   /** A position in the change log; pass it to `rollback` to undo everything reserved since. */
   mark(): number {
     return this.undoLog.length;
