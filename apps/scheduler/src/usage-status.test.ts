@@ -1,5 +1,5 @@
-// Node allocation and tenant usage are published behind the cycles, in statements of a bounded
-// size, and add up to the tasks bound — on more nodes than one statement writes.
+// Node allocation and tenant usage are published behind the cycles, a bounded number of rows per
+// step, and add up to the tasks bound — on more nodes than one step writes.
 import { describe, expect, it } from "vitest";
 import { edgeNodeSpec, inferenceServiceSpec, kindInfo, modelSpec } from "@eiaas/api";
 import { EventRecorder } from "@eiaas/db";
@@ -17,7 +17,7 @@ const TASK = kindInfo("Task");
 const fx = useTestStore();
 
 describe("usage publishing", () => {
-  it("writes every changed node's allocation and the tenant's usage, across statements", async () => {
+  it("writes every changed node's allocation and the tenant's usage, at most 50 rows a step", async () => {
     await fx.store.create(TENANT, { apiVersion: V, metadata: { name: "acme" }, spec: {} } as any);
     await fx.store.create(MODEL_KIND, { ...MODEL, metadata: { name: "m", namespace: "acme" }, spec: modelSpec.parse(MODEL.spec) } as any);
     const node = (name: string, spec: unknown, labels: Record<string, string> = {}) =>
@@ -30,12 +30,19 @@ describe("usage publishing", () => {
     await fx.store.create(ISVC, { apiVersion: V, metadata: { name: "cam", namespace: "acme" }, spec } as any);
 
     const controller = new WorkloadController({ pool: fx.db.pool, store: fx.store, events: new EventRecorder(fx.store, "test"), logger: createLogger({ name: "test", level: "silent" }) });
-    expect((await controller.cycle(new Date())).bound).toBe(300);
+    const t0 = Date.now();
+    expect((await controller.cycle(new Date(t0))).bound).toBe(300);
     await controller.usageWritten();
-    // The bound tasks come back through the log; the pass after that publishes them.
-    await controller.cycle(new Date(Date.now() + 20_000));
-    await controller.usageWritten();
-
+    // The bound tasks come back through the log; the steps after that publish them, 50 rows each.
+    const countPublished = async () => (await fx.store.list(NODE, {})).items.filter((n) => (n.status?.allocated?.cpu ?? 0) > 0).length;
+    const counts: number[] = [];
+    for (let step = 1; step <= 10; step++) {
+      await controller.cycle(new Date(t0 + step * 1_100));
+      await controller.usageWritten();
+      counts.push(await countPublished());
+    }
+    // The tenant's row and 49 nodes, then 50 nodes a step, until all 300 are written.
+    expect(counts).toEqual([49, 99, 149, 199, 249, 299, 300, 300, 300, 300]);
     const tasks = (await fx.store.list(TASK, {})).items;
     const onNode = new Map<string, number>();
     for (const t of tasks) onNode.set(t.spec.nodeName, (onNode.get(t.spec.nodeName) ?? 0) + t.spec.resources.cpu);

@@ -5,7 +5,7 @@ import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
 import { PLAN_SIZE_LABEL, taskFromPlan } from "./task-factory.js";
 import { StatusBatch } from "./status-batch.js";
-import { usageUpdates, writeUsage } from "./usage-status.js";
+import { UsagePublisher, writeUsage } from "./usage-status.js";
 import { tracePlan } from "./plan-telemetry.js";
 import { preemptFor } from "./preemption.js";
 import { LiveSnapshot } from "./live-snapshot.js";
@@ -41,8 +41,10 @@ export interface CycleStats {
 export interface WorkloadControllerOptions {
   /** Periodic full re-list of the cluster cache, on top of the ones it needs. Default: none (see ClusterCacheOptions.relistMs). */
   relistMs?: number;
-  /** How often node allocation and tenant usage are published (for display). Default 10 000 ms. */
+  /** How often a step of node allocation and tenant usage publishing runs (for display). Default 1 000 ms. */
   usageMs?: number;
+  /** Most node and tenant rows one publishing step writes (see UsagePublisher). Default 50. */
+  usageRowsPerStep?: number;
   /** Shortest time between two progress-only status writes of one workload. Default 1 000 ms. */
   progressMs?: number;
   /** Tasks per bind transaction (planning continues while one is bound). Default 1 000. */
@@ -77,7 +79,8 @@ export class WorkloadController {
   /** Set while a cycle folds task phases into workload status: the writes go out together. */
   private statusBatch?: StatusBatch;
   private lastUsage = Number.NEGATIVE_INFINITY;
-  /** The usage pass being written, if any. */
+  private readonly usage: UsagePublisher;
+  /** The usage step being written, if any. */
   private publishing: Promise<void> | undefined;
   readonly cache: ClusterCache;
   /** The scheduling snapshot, kept up to date from the cache's deltas. */
@@ -102,9 +105,10 @@ export class WorkloadController {
   ) {
     this.cache = new ClusterCache(deps.pool, options.relistMs !== undefined ? { relistMs: options.relistMs } : {});
     this.events = new EventBuffer(deps.events, deps.logger);
+    this.usage = new UsagePublisher(options.usageRowsPerStep !== undefined ? { rowsPerStep: options.usageRowsPerStep } : {});
   }
 
-  /** Resolves once the usage pass being written (if any) is done; before the pool closes. */
+  /** Resolves once the usage step being written (if any) is done; before the pool closes. */
   async usageWritten(): Promise<void> {
     await this.publishing;
   }
@@ -255,11 +259,11 @@ export class WorkloadController {
     } finally {
       this.statusBatch = undefined;
     }
-    // Display figures, written behind the cycles (thousands of node rows at 5,000 nodes): the
-    // next cycles plan and bind meanwhile; one pass at a time.
-    if (now.getTime() - this.lastUsage >= (this.options.usageMs ?? 10_000) && !this.publishing) {
+    // Display figures, a bounded step at a time, written behind the cycles: the next cycles plan
+    // and bind meanwhile; one step at a time.
+    if (now.getTime() - this.lastUsage >= (this.options.usageMs ?? 1_000) && !this.publishing) {
       this.lastUsage = now.getTime();
-      this.publishing = writeUsage(this.deps.pool, usageUpdates(cache, snapshot))
+      this.publishing = writeUsage(this.deps.pool, this.usage.next(cache, snapshot))
         .then(() => undefined, (err: Error) => this.deps.logger.warn({ err: err.message }, "publishing node allocation and tenant usage failed; next pass retries"))
         .finally(() => (this.publishing = undefined));
     }

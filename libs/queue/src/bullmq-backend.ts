@@ -39,7 +39,12 @@ export interface CommonQueueOptions {
    * @defaultValue 30000
    */
   lockDurationMs?: number;
-  /** How often consumers look for stalled jobs (whose consumer died). @defaultValue 30000 */
+  /**
+   * How often consumers look for stalled jobs (whose consumer died). Each consumer's first look
+   * comes at a random point of the first interval, so the consumers of one process (a simulated
+   * fleet: thousands of node queues) spread their looks instead of all running them at once.
+   * @defaultValue 30000
+   */
   stalledIntervalMs?: number;
   /**
    * Pause before a consumer retries after its connection failed.
@@ -247,6 +252,7 @@ class BullmqConsumer<C> implements QueueConsumer {
   private readonly worker: AnyWorker;
   private readonly active = new Set<string>();
   private closing?: Promise<void>;
+  private stalledStart?: NodeJS.Timeout;
 
   constructor(
     readonly queue: string,
@@ -292,6 +298,10 @@ class BullmqConsumer<C> implements QueueConsumer {
         drainDelay: plumbing.idlePollSeconds,
         lockDuration: common.lockDurationMs ?? 30_000,
         stalledInterval: common.stalledIntervalMs ?? 30_000,
+        // Started below, after a random part of the interval: BullMQ runs the first check when the
+        // worker starts, so 5,000 consumers started together ran 5,000 stalled-job scripts in one
+        // burst every interval (a latency spike for the tasks in flight in bench:dispatch).
+        skipStalledCheck: true,
         runRetryDelay: common.retryDelayMs ?? 1000,
         maxStalledCount: 1,
         removeOnComplete: keep,
@@ -300,6 +310,11 @@ class BullmqConsumer<C> implements QueueConsumer {
       plumbing.workerFactory,
     ) as unknown as AnyWorker;
     this.worker.on("error", (err: Error) => onError(err));
+    this.stalledStart = setTimeout(() => {
+      this.worker.opts.skipStalledCheck = false;
+      void this.worker.startStalledCheckTimer();
+    }, Math.random() * (common.stalledIntervalMs ?? 30_000));
+    this.stalledStart.unref();
   }
 
   waitUntilReady(): Promise<void> {
@@ -316,6 +331,7 @@ class BullmqConsumer<C> implements QueueConsumer {
 
   close(options: { force?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
+      clearTimeout(this.stalledStart);
       try {
         if (options.force) this.worker.cancelAllJobs("consumer closed");
         await this.worker.close(options.force ?? false);

@@ -1,4 +1,4 @@
-import { Queue } from "bullmq";
+import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testRedisUrl } from "@eiaas/testing";
@@ -59,5 +59,33 @@ describe("redis queue backend connections", () => {
       await producer.close();
     }
     await waitFor(async () => (await clientsNamed("eiaas-fleet-test")) === 0, "connections closed");
+  });
+});
+
+describe("redis queue backend stalled jobs", () => {
+  it("hands a job whose consumer died (its lock ran out) to a live consumer, whose stalled checks start at a random point of the interval", async () => {
+    await flushDb(url());
+    const raw = new Redis(url(), { maxRetriesPerRequest: null });
+    const queue = "node.stall-1";
+    const job = taskJob("stall-1", "lost");
+    // A consumer that takes the job and dies: a manual worker whose 200 ms lock is never renewed.
+    const q = new Queue(queue, { connection: raw });
+    await q.add("task", job.payload, { jobId: `${job.payload.uid}.${job.payload.attempt}` });
+    const dead = new Worker(queue, null, { connection: raw, lockDuration: 200, autorun: false });
+    expect((await dead.getNextJob("dead-token"))?.id).toBe("lost-uid.0");
+    await dead.close(true);
+
+    const fleet = createRedisQueueBackend({ url: url(), lockDurationMs: 200, stalledIntervalMs: 300 });
+    try {
+      const seen: number[] = [];
+      const consumer = fleet.consumeNodeQueue("stall-1", async (_payload, ctx) => void seen.push(ctx.attemptsStarted));
+      await consumer.waitUntilReady();
+      await waitFor(() => seen.length > 0, "the stalled job run by the live consumer", 10_000);
+      expect(seen).toEqual([1]);
+    } finally {
+      await fleet.close();
+      await q.close();
+      raw.disconnect();
+    }
   });
 });
