@@ -568,6 +568,11 @@ async function printStatements(url: string): Promise<void> {
     );
     console.log("  Postgres time by statement (execution ms, planning ms, calls, rows):");
     for (const row of r.rows) console.log(`    ${String(row.ms).padStart(7)} ${String(row.plan).padStart(7)} ${row.calls.padStart(7)} ${row.rows.padStart(8)}  ${row.q}`);
+    const t = await c.query<{ relname: string; upd: string; hot: string; ins: string }>(
+      `SELECT relname, n_tup_upd::text AS upd, n_tup_hot_upd::text AS hot, n_tup_ins::text AS ins FROM pg_stat_user_tables WHERE n_tup_upd + n_tup_ins > 0 ORDER BY n_tup_upd + n_tup_ins DESC LIMIT 8`,
+    );
+    console.log("  Rows by table (inserted, updated, of which heap-only):");
+    for (const row of t.rows) console.log(`    ${row.ins.padStart(8)} ${row.upd.padStart(8)} ${row.hot.padStart(8)}  ${row.relname}`);
   } finally {
     await c.end();
   }
