@@ -1,5 +1,5 @@
 import { kindInfo } from "@eiaas/api";
-import { bulkUpdateStatus, rowToObject, type ObjectRow, type StoredObject } from "@eiaas/db";
+import { bulkUpdateStatus, type StoredObject } from "@eiaas/db";
 import { nodeQueueName, type QueueBackend, type TaskJob } from "@eiaas/queue";
 import { contextFromAnnotations, recordError, SpanKind, startSpanContext, traceCarrier, TRACEPARENT_ANNOTATION, type Logger, type TraceCarrier } from "@eiaas/telemetry";
 import { dispatchedTasks } from "./metrics.js";
@@ -66,7 +66,9 @@ async function enqueueTraced(queue: QueueBackend, tasks: StoredObject[]): Promis
  * an agent never sees a job whose task is not in Postgres yet. Level-triggered: `repair` re-enqueues
  * every Dispatched task with the same job id (`<uid>.<attempt>`), a no-op while the job exists, the
  * rebuild after Redis lost it or after the scheduler died between commit and enqueue.
- * `dispatchScheduled` moves tasks some other writer left Scheduled.
+ * `dispatchScheduled` moves tasks some other writer left Scheduled. Both take the tasks from the
+ * scheduler's cluster cache: a scan of the tasks table for a phase every period grew with the
+ * tasks, and an index on phase would make every status report a non-HOT update.
  */
 export class Dispatcher {
   constructor(private readonly deps: { pool: pg.Pool; queue: QueueBackend; logger: Logger }) {}
@@ -79,10 +81,13 @@ export class Dispatcher {
     return tasks.length;
   }
 
-  async dispatchScheduled(): Promise<number> {
-    const r = await this.deps.pool.query<ObjectRow>(`SELECT * FROM tasks WHERE phase = 'Scheduled' AND node_name <> '' ORDER BY creation_timestamp LIMIT ${BATCH}`);
-    if (r.rows.length === 0) return 0;
-    const tasks = r.rows.map((row) => rowToObject(TASK, row));
+  /**
+   * Enqueues and marks Dispatched the given tasks some other writer left Scheduled (the caller's
+   * cluster cache: the same rows as Postgres at its last sync), oldest first, BATCH at a time.
+   */
+  async dispatchScheduled(scheduled: readonly StoredObject[]): Promise<number> {
+    const tasks = oldestFirst(scheduled.filter((t) => t.status?.phase === "Scheduled" && t.spec.nodeName));
+    if (tasks.length === 0) return 0;
     await enqueueTraced(this.deps.queue, tasks);
     const written = await bulkUpdateStatus(
       this.deps.pool,
@@ -93,10 +98,15 @@ export class Dispatcher {
     return written.length;
   }
 
-  async repair(): Promise<number> {
-    const r = await this.deps.pool.query<ObjectRow>(`SELECT * FROM tasks WHERE phase = 'Dispatched' ORDER BY creation_timestamp LIMIT ${BATCH}`);
-    if (r.rows.length === 0) return 0;
-    await this.deps.queue.enqueueTasks(r.rows.map((row) => taskJob(rowToObject(TASK, row))));
-    return r.rows.length;
+  /** Re-enqueues the given Dispatched tasks under their job ids (a no-op for jobs still queued). */
+  async repair(dispatched: readonly StoredObject[]): Promise<number> {
+    const tasks = oldestFirst(dispatched.filter((t) => t.status?.phase === "Dispatched"));
+    if (tasks.length === 0) return 0;
+    await this.deps.queue.enqueueTasks(tasks.map((t) => taskJob(t)));
+    return tasks.length;
   }
+}
+
+function oldestFirst(tasks: StoredObject[]): StoredObject[] {
+  return tasks.sort((a, b) => (a.metadata.creationTimestamp < b.metadata.creationTimestamp ? -1 : a.metadata.creationTimestamp > b.metadata.creationTimestamp ? 1 : 0)).slice(0, BATCH);
 }

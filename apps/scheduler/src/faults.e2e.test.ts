@@ -3,7 +3,7 @@
 // Real Postgres, a private Redis this file restarts, the API, the scheduler and node agents.
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { API_PREFIX } from "@eiaas/api";
+import { API_PREFIX, kindInfo } from "@eiaas/api";
 import { startRedis, type RunningRedis } from "@eiaas/testing";
 import { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
 
@@ -79,6 +79,20 @@ describe("faults", () => {
     expect(r.status).toBe(404);
     expect(r.body).toMatchObject({ kind: "Status", status: "Failure", reason: "NotFound", code: 404 });
     await request(cp.api.app).delete(`${API_PREFIX}/edgenodes/edge-z`).set(cp.admin()).expect(200);
+  });
+
+  it("dispatches a task another writer left Scheduled on a node, and it runs there", async () => {
+    await cp.store.create(kindInfo("Task"), {
+      apiVersion: V,
+      metadata: { name: "by-hand", namespace: "acme" },
+      spec: { nodeName: "dev-1", role: "serve", resources: { cpu: 100, memoryMiB: 64, gpu: 0 } },
+      status: { phase: "Scheduled", attempt: 1 },
+    } as any);
+    const ran = await waitFor(async () => {
+      const t = await cp.get("/namespaces/acme/tasks/by-hand");
+      return t.status.phase === "Running" ? t : undefined;
+    }, "the hand-made task Running on dev-1", 20_000);
+    expect(ran.status).toMatchObject({ phase: "Running", attempt: 1 });
   });
 
   it("rebuilds the queues from Postgres after Redis restarts during dispatch: nothing lost, nothing re-planned", async () => {

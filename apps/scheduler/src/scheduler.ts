@@ -134,8 +134,9 @@ export class Scheduler {
       beginCycle(this.workloads);
       if (now.getTime() - this.lastRepair >= (this.options.repairMs ?? 10_000)) {
         this.lastRepair = now.getTime();
-        await this.dispatcher.dispatchScheduled();
-        await this.dispatcher.repair();
+        const inFlight = [...this.workloads.cache.tasks.values()].filter((t) => t.status?.phase === "Scheduled" || t.status?.phase === "Dispatched");
+        await this.dispatcher.dispatchScheduled(inFlight);
+        await this.dispatcher.repair(inFlight);
       }
       // Lease ages move with the clock, not with changes: once per resync period is enough.
       if (now.getTime() - this.lastLifecycle >= (this.options.resyncMs ?? 2_000)) {
