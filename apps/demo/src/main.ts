@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { lookupKind } from "@eiaas/api";
 import { SimulatedFleet } from "@eiaas/agent";
-import { ApiError, demoAdminToken, loadApiServerEnv, startApiServer, writeKubeconfig, type RunningApiServer } from "@eiaas/api-server";
+import { demoAdminToken, loadApiServerEnv, startApiServer, writeKubeconfig, type RunningApiServer } from "@eiaas/api-server";
 import { writeDemoContext } from "@eiaas/client";
 import { Scheduler } from "@eiaas/scheduler";
 import { createLogger, startTelemetry } from "@eiaas/telemetry";
@@ -24,7 +24,10 @@ async function createIfAbsent(server: RunningApiServer, obj: any): Promise<void>
   try {
     await server.service.create(kind, kind.namespaced ? (obj.metadata?.namespace ?? NS) : undefined, obj);
   } catch (err) {
-    if (!(err instanceof ApiError && err.reason === "AlreadyExists")) throw err;
+    // Kept from an earlier run (the data directory persists). The service passes the store's
+    // AlreadyExists through as the store raised it (StoreError; the HTTP layer maps it), or as an
+    // ApiError of its own: both carry the reason.
+    if ((err as { reason?: unknown }).reason !== "AlreadyExists") throw err;
   }
 }
 
@@ -96,14 +99,25 @@ const scheduler = new Scheduler(
 );
 scheduler.start();
 
-await createIfAbsent(server, { apiVersion: "eiaas.io/v1alpha1", kind: "Tenant", metadata: { name: NS }, spec: { weight: 1 } });
-const models = await seedModels(server);
 const hardware = parseYaml(await readFile(join(EXAMPLES, "hardware.yaml"), "utf8")) as { classes: HardwareClass[] };
 const nodes = demoFleet(hardware.classes, Number(process.env.EIAAS_DEMO_NODES ?? 16));
-const bootstrap = await server.tokens.mint({ role: "bootstrap" });
-const fleet = new SimulatedFleet({ connection: { server: url, token: bootstrap.token, caPem: server.tls.caPem }, nodes, queue: server.queue, logger });
-await fleet.start();
-for (const w of workloads) await createIfAbsent(server, w);
+let fleet: SimulatedFleet | undefined;
+let models: string[] = [];
+try {
+  await createIfAbsent(server, { apiVersion: "eiaas.io/v1alpha1", kind: "Tenant", metadata: { name: NS }, spec: { weight: 1 } });
+  models = await seedModels(server);
+  const bootstrap = await server.tokens.mint({ role: "bootstrap" });
+  fleet = new SimulatedFleet({ connection: { server: url, token: bootstrap.token, caPem: server.tls.caPem }, nodes, queue: server.queue, logger });
+  await fleet.start();
+  for (const w of workloads) await createIfAbsent(server, w);
+} catch (err) {
+  // One line, and the embedded Postgres stopped: a second run would find its data directory busy.
+  console.error(`error: the demo could not set up its fleet and objects: ${err instanceof Error ? err.message : String(err)}`);
+  await fleet?.stop().catch(() => undefined);
+  await scheduler.stop().catch(() => undefined);
+  await server.close().catch(() => undefined);
+  process.exit(1);
+}
 
 const kubeconfig = join(dataDir, "kubeconfig");
 await writeKubeconfig(kubeconfig, { server: url, caPem: server.tls.caPem, token, namespace: NS, contextName: "eiaas-demo" });
@@ -126,7 +140,7 @@ eiaas demo is running
 Press Ctrl-C to stop.`);
 
 const stop = async () => {
-  await fleet.stop();
+  await fleet?.stop();
   await scheduler.stop();
   await server.close();
   await telemetry.shutdown();
