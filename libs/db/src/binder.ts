@@ -57,10 +57,20 @@ interface ReleasedRow {
   node_name: string;
   namespace: string;
   cpu: number;
-  memory_mib: number;
+  mem: number;
   gpu: number;
   load: number;
   tasks: number;
+}
+
+/** Takes what a superseded task holds off a node's or a tenant's totals. */
+function takeOff(total: (Usage & { load?: number }) | undefined, d: ReleasedRow): void {
+  if (!total) return;
+  total.cpu -= d.cpu;
+  total.mem -= d.mem;
+  total.gpu -= d.gpu;
+  total.tasks -= d.tasks;
+  if (total.load !== undefined) total.load -= d.load;
 }
 
 function num(v: unknown): number {
@@ -102,7 +112,7 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
     // or tenant, whatever the task count), less what the superseded tasks deleted below hold.
     const nodeNames = [...new Set(all.map((t) => t.spec.nodeName as string))];
     const released = deletes.length
-      ? (await client.query<ReleasedRow>(prepared(`SELECT (u).node_name, (u).namespace, (u).cpu::float8, (u).memory_mib::float8, (u).gpu::float8, (u)."load"::float8, (u).tasks::int
+      ? (await client.query<ReleasedRow>(prepared(`SELECT (u).node_name, (u).namespace, (u).cpu::float8, (u).memory_mib::float8 AS mem, (u).gpu::float8, (u)."load"::float8, (u).tasks::int
            FROM (SELECT eiaas_usage_of(t, 1) AS u FROM tasks t WHERE t.uid = ANY($1::uuid[])) s`, [deletes.map((d) => d.metadata.uid)]))).rows
       : [];
     const nodes = new Map<string, NodeRow>();
@@ -113,15 +123,7 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
          FROM edge_nodes n LEFT JOIN node_usage u ON u.node_name = n.name WHERE n.name = ANY($1::text[])`, [nodeNames]),
       );
       for (const row of r.rows) nodes.set(row.name, { ...row, cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), load: num(row.load), tasks: num(row.tasks) });
-      for (const d of released) {
-        const n = nodes.get(d.node_name);
-        if (!n) continue;
-        n.cpu -= d.cpu;
-        n.mem -= d.memory_mib;
-        n.gpu -= d.gpu;
-        n.load -= d.load;
-        n.tasks -= d.tasks;
-      }
+      for (const d of released) takeOff(nodes.get(d.node_name), d);
     }
     const namespaces = [...new Set(groups.map((g) => g.namespace))];
     const quotas = new Map<string, { cpu?: number; memoryMiB?: number; gpu?: number; tasks?: number }>();
@@ -135,14 +137,7 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
         prepared(`SELECT namespace, cpu::float8 AS cpu, memory_mib::float8 AS mem, gpu::float8 AS gpu, tasks::int AS tasks FROM namespace_usage WHERE namespace = ANY($1::text[])`, [limited]),
       );
       for (const row of u.rows) usage.set(row.namespace, { cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), tasks: Number(row.tasks) });
-      for (const d of released) {
-        const tu = usage.get(d.namespace);
-        if (!tu) continue;
-        tu.cpu -= d.cpu;
-        tu.mem -= d.memory_mib;
-        tu.gpu -= d.gpu;
-        tu.tasks -= d.tasks;
-      }
+      for (const d of released) takeOff(usage.get(d.namespace), d);
     }
 
     // The owners' versions as they are now; the write below is conditional on them, and a write
