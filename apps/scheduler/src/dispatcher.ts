@@ -82,11 +82,11 @@ export class Dispatcher {
   }
 
   /**
-   * Enqueues and marks Dispatched the given tasks some other writer left Scheduled (the caller's
+   * Enqueues and marks Dispatched those of `tasks` some other writer left Scheduled (the caller's
    * cluster cache: the same rows as Postgres at its last sync), oldest first, BATCH at a time.
    */
-  async dispatchScheduled(scheduled: readonly StoredObject[]): Promise<number> {
-    const tasks = oldestFirst(scheduled.filter((t) => t.status?.phase === "Scheduled" && t.spec.nodeName));
+  async dispatchScheduled(all: readonly StoredObject[]): Promise<number> {
+    const tasks = oldestFirst(all.filter((t) => t.status?.phase === "Scheduled" && t.spec.nodeName));
     if (tasks.length === 0) return 0;
     await enqueueTraced(this.deps.queue, tasks);
     const written = await bulkUpdateStatus(
@@ -98,9 +98,9 @@ export class Dispatcher {
     return written.length;
   }
 
-  /** Re-enqueues the given Dispatched tasks under their job ids (a no-op for jobs still queued). */
-  async repair(dispatched: readonly StoredObject[]): Promise<number> {
-    const tasks = oldestFirst(dispatched.filter((t) => t.status?.phase === "Dispatched"));
+  /** Re-enqueues those of `tasks` that are Dispatched under their job ids (a no-op for jobs still queued). */
+  async repair(all: readonly StoredObject[]): Promise<number> {
+    const tasks = oldestFirst(all.filter((t) => t.status?.phase === "Dispatched"));
     if (tasks.length === 0) return 0;
     await this.deps.queue.enqueueTasks(tasks.map((t) => taskJob(t)));
     return tasks.length;

@@ -134,9 +134,10 @@ export class Scheduler {
       beginCycle(this.workloads);
       if (now.getTime() - this.lastRepair >= (this.options.repairMs ?? 10_000)) {
         this.lastRepair = now.getTime();
-        const inFlight = [...this.workloads.cache.tasks.values()].filter((t) => t.status?.phase === "Scheduled" || t.status?.phase === "Dispatched");
-        await this.dispatcher.dispatchScheduled(inFlight);
-        await this.dispatcher.repair(inFlight);
+        // Each picks its phase out of the cache the cycle just brought up to date.
+        const tasks = [...this.workloads.cache.tasks.values()];
+        await this.dispatcher.dispatchScheduled(tasks);
+        await this.dispatcher.repair(tasks);
       }
       // Lease ages move with the clock, not with changes: once per resync period is enough.
       if (now.getTime() - this.lastLifecycle >= (this.options.resyncMs ?? 2_000)) {
