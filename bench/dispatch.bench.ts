@@ -423,7 +423,7 @@ async function latencyStage(size: number): Promise<LatencyResult> {
   let lastReportAt = 0;
   const toJob: number[] = [];
   const reports: number[] = [];
-  const consumerQueue = createRedisQueueBackend({ url: redis.url, idlePollSeconds: 30 });
+  const consumerQueue = createRedisQueueBackend({ url: redis.url });
   const consumers: QueueConsumer[] = [];
   const names = (await pgNodeNames(url)).sort();
   for (const n of names) {
@@ -573,6 +573,11 @@ async function printStatements(url: string): Promise<void> {
     );
     console.log("  Rows by table (inserted, updated, of which heap-only):");
     for (const row of t.rows) console.log(`    ${row.ins.padStart(8)} ${row.upd.padStart(8)} ${row.hot.padStart(8)}  ${row.relname}`);
+    const w = await c.query<{ records: string; fpi: string; mb: string; syncs: string; checkpoints: string }>(
+      `SELECT wal_records::text AS records, wal_fpi::text AS fpi, round(wal_bytes / 1048576.0)::text AS mb, wal_sync::text AS syncs, (SELECT num_timed + num_requested FROM pg_stat_checkpointer)::text AS checkpoints FROM pg_stat_wal`,
+    );
+    const wr = w.rows[0]!;
+    console.log(`  WAL (whole server): ${wr.records} records, ${wr.fpi} full-page images, ${wr.mb} MB, ${wr.syncs} syncs; ${wr.checkpoints} checkpoints`);
   } finally {
     await c.end();
   }

@@ -83,6 +83,22 @@ describe("MarkerMultiplexer", () => {
     }
   });
 
+  it("lets a queue that joins a group already waiting in at the next short wait", async () => {
+    // Long waits once settled; a queue joining while one is issued must not sit it out.
+    const late = new MarkerMultiplexer(() => new Redis(url, { maxRetriesPerRequest: 0 }), { blockSeconds: 60, joinBlockSeconds: 0.2, maxConnections: 1 });
+    try {
+      late.register("j:first:marker");
+      await new Promise((r) => setTimeout(r, 300)); // the group's BZPOPMIN is out, without the next key
+      late.register("j:late:marker");
+      const woken = late.wait("j:late:marker", 30);
+      await admin.zadd("j:late:marker", 0, "0");
+      const first = await Promise.race([woken, new Promise((r) => setTimeout(() => r("still waiting"), 10_000))]);
+      expect(first).toEqual({ member: "0", score: 0 });
+    } finally {
+      await late.close();
+    }
+  });
+
   it("ends a wait on timeout, interrupt or unregister", async () => {
     mux.register("q:d:marker");
     expect(await mux.wait("q:d:marker", 0.05)).toBeNull();

@@ -1,5 +1,8 @@
 import type { Redis } from "ioredis";
 
+/** How long after a queue joined its group the group's waits are short ({@link MarkerMultiplexerOptions.joinBlockSeconds}). */
+const JOIN_WINDOW_MS = 10_000;
+
 /** A BullMQ queue marker: score 0 = jobs are waiting; > 0 = the next delayed job's due time (ms). */
 export interface Marker {
   member: string;
@@ -20,15 +23,23 @@ interface Shard {
   client: Redis;
   loopDone?: Promise<void>;
   wakeIdle?: () => void;
+  /** When a queue last joined this group (ms since the epoch). */
+  joinedAt: number;
 }
 
 export interface MarkerMultiplexerOptions {
   /**
-   * Seconds one BZPOPMIN blocks before the loop re-issues it, which is also how soon a newly
-   * registered queue joins the wait.
-   * @defaultValue 1
+   * Seconds one BZPOPMIN blocks before the loop re-issues it. Each re-issue costs Redis time in
+   * proportion to the keys it names, so an idle fleet pays for it once per group per this long.
+   * @defaultValue 5
    */
   blockSeconds?: number;
+  /**
+   * Seconds a BZPOPMIN blocks in the 10 s after a queue joined its group: a queue registered while
+   * the wait was already issued joins it at the next re-issue, so within this long.
+   * @defaultValue 1
+   */
+  joinBlockSeconds?: number;
   /**
    * Queues per blocking connection. A BZPOPMIN costs Redis time in proportion to the keys it
    * names, once per wake-up; at 5,000 keys it took ~4 ms, which caps one connection at a few
@@ -65,6 +76,7 @@ export class MarkerMultiplexer {
   private readonly slots = new Map<string, Slot>();
   private readonly shards: Shard[] = [];
   private readonly blockSeconds: number;
+  private readonly joinBlockSeconds: number;
   private readonly perConnection: number;
   private readonly maxConnections: number;
   private readonly onError: (err: Error) => void;
@@ -79,7 +91,8 @@ export class MarkerMultiplexer {
     private readonly openBlocking: () => Redis,
     options: MarkerMultiplexerOptions = {},
   ) {
-    this.blockSeconds = options.blockSeconds ?? 1;
+    this.blockSeconds = options.blockSeconds ?? 5;
+    this.joinBlockSeconds = Math.min(this.blockSeconds, options.joinBlockSeconds ?? 1);
     this.perConnection = Math.max(1, options.queuesPerConnection ?? 100);
     this.maxConnections = Math.max(1, options.maxConnections ?? 64);
     this.onError = options.onError ?? (() => undefined);
@@ -99,6 +112,7 @@ export class MarkerMultiplexer {
     const shard = this.shardWithRoom();
     this.slots.set(markerKey, { refs: 1, shard, waiters: [] });
     shard.keys.add(markerKey);
+    shard.joinedAt = Date.now();
     shard.wakeIdle?.();
   }
 
@@ -110,7 +124,7 @@ export class MarkerMultiplexer {
     }
     if (least && this.shards.length >= this.maxConnections) return least;
     const client = this.openBlocking();
-    const shard: Shard = { keys: new Set(), client };
+    const shard: Shard = { keys: new Set(), client, joinedAt: Date.now() };
     shard.loopDone = this.loop(shard, client);
     this.shards.push(shard);
     return shard;
@@ -187,7 +201,8 @@ export class MarkerMultiplexer {
       const offset = turn++ % keys.length;
       keys = offset === 0 ? keys : [...keys.slice(offset), ...keys.slice(0, offset)];
       try {
-        const popped = await this.blockingPop(client, keys);
+        const seconds = Date.now() - shard.joinedAt < JOIN_WINDOW_MS ? this.joinBlockSeconds : this.blockSeconds;
+        const popped = await this.blockingPop(client, keys, seconds);
         if (failures > 0) {
           // A marker popped just before the connection broke is lost with its reply, and a
           // restarted Redis may hold re-enqueued jobs already: have every queue look once.
@@ -204,8 +219,8 @@ export class MarkerMultiplexer {
     }
   }
 
-  private async blockingPop(client: Redis, keys: string[]): Promise<{ key: string; score: number } | null> {
-    const command = client.call("BZPOPMIN", ...keys, String(this.blockSeconds)) as Promise<[string, string, string] | null>;
+  private async blockingPop(client: Redis, keys: string[], seconds: number): Promise<{ key: string; score: number } | null> {
+    const command = client.call("BZPOPMIN", ...keys, String(seconds)) as Promise<[string, string, string] | null>;
     // ioredis may re-send an interrupted blocking command after a reconnect and never settle the
     // original one (BullMQ guards its own BZPOPMIN the same way): past the deadline, drop the
     // connection so the command fails and the loop re-issues it. The margin is generous so that a
@@ -215,7 +230,7 @@ export class MarkerMultiplexer {
       timer = setTimeout(() => {
         client.disconnect(true);
         reject(new Error("BZPOPMIN did not return in time; reconnecting"));
-      }, this.blockSeconds * 1000 + 10_000);
+      }, seconds * 1000 + 10_000);
     });
     command.catch(() => undefined);
     try {

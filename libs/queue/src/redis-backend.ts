@@ -20,12 +20,14 @@ export interface RedisQueueBackendOptions extends CommonQueueOptions {
   redisOptions?: RedisOptions;
   /**
    * Seconds an idle consumer waits for a wake-up from the marker multiplexer before polling its
-   * queue once anyway (covers a wake-up lost with a dropped connection). Each poll is one script
-   * call, so a 5,000-node fleet polls 5,000 / this many times per second when idle.
-   * @defaultValue 30
+   * queue once anyway: a safety net only (a broken blocking connection already has every queue
+   * look once when it is back). Each poll is one script call, so a 5,000-node fleet polls
+   * 5,000 / this many times per second when idle: at 30 s that was a third of an idle fleet's
+   * CPU and Redis time.
+   * @defaultValue 120
    */
   idlePollSeconds?: number;
-  /** Seconds one multiplexed BZPOPMIN blocks before being re-issued. @defaultValue 1 */
+  /** Seconds one multiplexed BZPOPMIN blocks before being re-issued (1 s for 10 s after a queue joins). @defaultValue 5 */
   muxBlockSeconds?: number;
   /** Queues the consumers' multiplexer waits on per blocking connection. @defaultValue 100 */
   queuesPerBlockingConnection?: number;
@@ -102,7 +104,7 @@ class MultiplexedRedisQueueBackend extends RedisQueueBackend {
  * from other work 7–15): 1,000 stock Workers opened 1,002 connections, took 3.3 s to get ready,
  * 260 MiB, and issued ~1,100 commands/s while idle. With this design 1,000 node consumers in one
  * process hold 11 connections (ready in 0.7 s, 148 MiB) and 5,000 hold 51 (3.8 s, 235 MiB); idle
- * they cost one BZPOPMIN per blocking connection per second, plus one poll per queue per
+ * they cost one BZPOPMIN per blocking connection per `muxBlockSeconds`, plus one poll per queue per
  * `idlePollSeconds` and one stalled-job check per queue per `stalledIntervalMs`. With producer and
  * fleet in one process, 10,000 dispatches went from enqueue to consumed at ~2,000/s over 1,000
  * queues and ~850/s over 5,000 (≈ 0.3–0.7 ms of CPU per task, mostly BullMQ's Worker). One
@@ -140,7 +142,7 @@ export function createRedisQueueBackend(options: RedisQueueBackendOptions): Queu
     if (!consumer) {
       const shared = client({ maxRetriesPerRequest: null });
       const mux = new MarkerMultiplexer(() => client({ maxRetriesPerRequest: 0 }), {
-        blockSeconds: options.muxBlockSeconds ?? 1,
+        blockSeconds: options.muxBlockSeconds ?? 5,
         queuesPerConnection: options.queuesPerBlockingConnection ?? 100,
         maxConnections: options.maxBlockingConnections ?? 64,
         onError,
@@ -187,7 +189,7 @@ export function createRedisQueueBackend(options: RedisQueueBackendOptions): Queu
       connection: { shared: "eiaas-redis" },
       producerFactory,
       workerFactory,
-      idlePollSeconds: options.idlePollSeconds ?? 30,
+      idlePollSeconds: options.idlePollSeconds ?? 120,
       closeConnections: async () => {
         await consumer?.mux.close();
         await Promise.allSettled([producer?.close(), consumer?.conn.close()]);
