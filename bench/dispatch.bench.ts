@@ -578,6 +578,11 @@ async function printStatements(url: string): Promise<void> {
     );
     const wr = w.rows[0]!;
     console.log(`  WAL (whole server): ${wr.records} records, ${wr.fpi} full-page images, ${wr.mb} MB, ${wr.syncs} syncs; ${wr.checkpoints} checkpoints`);
+    const s = await c.query<{ kind: string; type: string; n: string; text: string; stored: string }>(
+      `SELECT kind, type, count(*)::text AS n, round(avg(length(object::text)))::text AS text, round(avg(pg_column_size(object)))::text AS stored FROM watch_events GROUP BY 1, 2 ORDER BY count(*) DESC`,
+    );
+    console.log("  Watch log (events, mean bytes as JSON text, mean bytes stored):");
+    for (const row of s.rows) console.log(`    ${row.n.padStart(8)} ${row.text.padStart(6)} ${row.stored.padStart(6)}  ${row.kind} ${row.type}`);
   } finally {
     await c.end();
   }

@@ -4,7 +4,7 @@ import { extraColumns, type StoredObject } from "./codec.js";
 import { TRACEPARENT_ANNOTATION, linksFrom } from "@eiaas/telemetry";
 import { prepared } from "./prepared.js";
 import { dbSpan } from "./tracing.js";
-import { WATCH_CHANNEL } from "./write-sql.js";
+import { splitAtVersion, versionedJsonSql, WATCH_CHANNEL } from "./write-sql.js";
 
 /**
  * Annotation with the busy fraction a task adds to its node (shared with libs/scheduling; the
@@ -222,10 +222,10 @@ async function writeBound(client: pg.PoolClient, groups: readonly BindGroup[]): 
   let i = 0;
   const owners = groups.flatMap((g, gi) =>
     g.owner
-      ? [{ i: ++i, g: gi, tbl: g.owner.kind.table, kind: g.owner.kind.kind, uid: g.owner.object.metadata.uid, expected: g.owner.object.metadata.resourceVersion, status: g.owner.object.status ?? {}, phase: g.owner.object.status?.phase ?? "", object: g.owner.object }]
+      ? [{ i: ++i, g: gi, tbl: g.owner.kind.table, kind: g.owner.kind.kind, uid: g.owner.object.metadata.uid, expected: g.owner.object.metadata.resourceVersion, status: g.owner.object.status ?? {}, phase: g.owner.object.status?.phase ?? "", ...splitAtVersion(g.owner.object) }]
       : [],
   );
-  const removed = groups.flatMap((g, gi) => (g.deletes ?? []).map((t) => ({ i: ++i, g: gi, uid: t.metadata.uid, object: t })));
+  const removed = groups.flatMap((g, gi) => (g.deletes ?? []).map((t) => ({ i: ++i, g: gi, uid: t.metadata.uid, ...splitAtVersion(t) })));
   const inserts = groups.flatMap((g, gi) =>
     g.tasks.map((t) => ({
       i: ++i,
@@ -243,41 +243,36 @@ async function writeBound(client: pg.PoolClient, groups: readonly BindGroup[]): 
       spec: t.spec,
       status: t.status ?? {},
       ...extraColumns("Task", t),
+      ...splitAtVersion(t),
     })),
   );
   const ownerUpdate = (table: string) => `UPDATE "${table}" t SET status = o.status, phase = o.phase, resource_version = o.new_rv
-           FROM o WHERE o.tbl = '${table}' AND t.uid = o.uid AND t.resource_version = o.expected RETURNING t.uid`;
+           FROM o WHERE o.tbl = '${table}' AND t.uid = o.uid AND t.resource_version = o.expected RETURNING t.uid, t.namespace, t.name`;
   // Every row the statement had to write is counted in Postgres (eiaas_expect_rows): the COMMIT
   // is already on its way, so a shortfall must abort the transaction there.
   const r = await client.query<{ moved: number[]; rvbase: string }>(
     prepared(`WITH rv AS (UPDATE resource_version_counter SET value = value + $1 WHERE id = 1 RETURNING value - $1 AS base),
-     o AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($2::jsonb) AS x(i bigint, g int, tbl text, kind text, uid uuid, expected bigint, status jsonb, phase text, object jsonb)),
+     o AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($2::jsonb) AS x(i bigint, g int, tbl text, kind text, uid uuid, expected bigint, status jsonb, phase text, head text, tail text)),
      o_isvc AS (${ownerUpdate("inference_services")}),
      o_tj AS (${ownerUpdate("training_jobs")}),
      moved AS (SELECT o.g FROM o WHERE o.uid NOT IN (SELECT uid FROM o_isvc UNION ALL SELECT uid FROM o_tj)),
-     del AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($3::jsonb) AS x(i bigint, g int, uid uuid, object jsonb) WHERE x.g NOT IN (SELECT g FROM moved)),
+     del AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($3::jsonb) AS x(i bigint, g int, uid uuid, head text, tail text) WHERE x.g NOT IN (SELECT g FROM moved)),
      d AS (DELETE FROM tasks t USING del WHERE t.uid = del.uid RETURNING t.uid, t.namespace, t.name),
      x AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($4::jsonb) AS x(i bigint, g int, uid uuid, namespace text, name text, api_version text,
              generation int, labels jsonb, annotations jsonb, owner_references jsonb, finalizers jsonb, creation_timestamp text, spec jsonb, status jsonb,
-             phase text, node_name text, owner_uid uuid, attempt int) WHERE x.g NOT IN (SELECT g FROM moved)),
+             phase text, node_name text, owner_uid uuid, attempt int, head text, tail text) WHERE x.g NOT IN (SELECT g FROM moved)),
      ins AS (INSERT INTO tasks (uid, namespace, name, resource_version, generation, labels, annotations, owner_references, finalizers,
                                 creation_timestamp, spec, status, phase, node_name, owner_uid, attempt)
              SELECT uid, namespace, name, new_rv, generation, labels, annotations, owner_references, finalizers,
                     creation_timestamp::timestamptz, spec, status, phase, node_name, owner_uid, attempt FROM x RETURNING uid),
      ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
-            SELECT o.new_rv, o.kind, o.object->'metadata'->>'namespace', o.object->'metadata'->>'name', 'MODIFIED',
-                   jsonb_set(o.object, '{metadata,resourceVersion}', to_jsonb(o.new_rv::text))
-              FROM o WHERE o.uid IN (SELECT uid FROM o_isvc UNION ALL SELECT uid FROM o_tj)
+            SELECT o.new_rv, o.kind, t.namespace, t.name, 'MODIFIED', ${versionedJsonSql("o.head", "o.new_rv", "o.tail")}
+              FROM o JOIN (SELECT uid, namespace, name FROM o_isvc UNION ALL SELECT uid, namespace, name FROM o_tj) t ON t.uid = o.uid
             UNION ALL
-            SELECT del.new_rv, 'Task', d.namespace, d.name, 'DELETED', jsonb_set(del.object, '{metadata,resourceVersion}', to_jsonb(del.new_rv::text))
+            SELECT del.new_rv, 'Task', d.namespace, d.name, 'DELETED', ${versionedJsonSql("del.head", "del.new_rv", "del.tail")}
               FROM del JOIN d ON d.uid = del.uid
             UNION ALL
-            SELECT x.new_rv, 'Task', x.namespace, x.name, 'ADDED',
-                   jsonb_build_object('apiVersion', x.api_version, 'kind', 'Task', 'spec', x.spec, 'status', x.status, 'metadata',
-                     jsonb_build_object('name', x.name, 'namespace', x.namespace, 'uid', x.uid, 'resourceVersion', x.new_rv::text, 'generation', x.generation,
-                                        'labels', x.labels, 'annotations', x.annotations, 'creationTimestamp', x.creation_timestamp)
-                     || CASE WHEN jsonb_array_length(x.owner_references) > 0 THEN jsonb_build_object('ownerReferences', x.owner_references) ELSE '{}'::jsonb END
-                     || CASE WHEN jsonb_array_length(x.finalizers) > 0 THEN jsonb_build_object('finalizers', x.finalizers) ELSE '{}'::jsonb END)
+            SELECT x.new_rv, 'Task', x.namespace, x.name, 'ADDED', ${versionedJsonSql("x.head", "x.new_rv", "x.tail")}
               FROM x WHERE x.uid IN (SELECT uid FROM ins)
             RETURNING resource_version),
      n AS (SELECT pg_notify('${WATCH_CHANNEL}', (SELECT max(resource_version)::text FROM ev)))

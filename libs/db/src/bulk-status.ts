@@ -3,7 +3,7 @@ import type { KindInfo } from "@eiaas/api";
 import { extraColumns, type StoredObject } from "./codec.js";
 import { prepared } from "./prepared.js";
 import { dbSpan } from "./tracing.js";
-import { WATCH_CHANNEL } from "./write-sql.js";
+import { splitAtVersion, versionedJsonSql, WATCH_CHANNEL } from "./write-sql.js";
 
 export interface StatusUpdate {
   /** The object as read (its resourceVersion is the precondition). */
@@ -31,8 +31,8 @@ async function writeStatuses(pool: pg.Pool, kind: KindInfo, updates: readonly St
       status: u.status,
       phase: (cols.phase as string | undefined) ?? "",
       attempt: (cols.attempt as number | undefined) ?? 0,
-      // What watchers see: the object as read with its new status (its version is set below).
-      object: { ...u.object, status: u.status },
+      // What watchers see: the object as read with its new status, its version joined in below.
+      ...splitAtVersion({ ...u.object, status: u.status }),
     };
   });
   const hasAttempt = kind.kind === "Task";
@@ -40,12 +40,12 @@ async function writeStatuses(pool: pg.Pool, kind: KindInfo, updates: readonly St
   // round trip: take the versions, update the rows still at their expected version, log them.
   const r = await pool.query<{ uid: string; rv: string }>(
     prepared(`WITH rv AS (UPDATE resource_version_counter SET value = value + $2 WHERE id = 1 RETURNING value - $2 AS base),
-     r AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($1::jsonb) AS x(i bigint, uid uuid, expected bigint, status jsonb, phase text, attempt int, object jsonb)),
+     r AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($1::jsonb) AS x(i bigint, uid uuid, expected bigint, status jsonb, phase text, attempt int, head text, tail text)),
      w AS (UPDATE "${kind.table}" t SET status = r.status, phase = r.phase, resource_version = r.new_rv${hasAttempt ? ", attempt = r.attempt" : ""}
            FROM r WHERE t.uid = r.uid AND t.resource_version = r.expected
            RETURNING t.uid, t.namespace, t.name, t.resource_version),
      ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
-            SELECT w.resource_version, $3, w.namespace, w.name, 'MODIFIED', jsonb_set(r.object, '{metadata,resourceVersion}', to_jsonb(w.resource_version::text))
+            SELECT w.resource_version, $3, w.namespace, w.name, 'MODIFIED', ${versionedJsonSql("r.head", "w.resource_version", "r.tail")}
             FROM w JOIN r ON r.uid = w.uid
             RETURNING resource_version),
      n AS (SELECT pg_notify('${WATCH_CHANNEL}', (SELECT max(resource_version)::text FROM ev)))

@@ -74,6 +74,28 @@ export function watchType(op: WriteOp): "ADDED" | "MODIFIED" | "DELETED" {
   return op.type === "create" ? "ADDED" : op.type === "update" ? "MODIFIED" : "DELETED";
 }
 
+const VERSION_AT = '"metadata":{"resourceVersion":"';
+
+/**
+ * The object's JSON text split where the value of its resourceVersion goes: the statement that
+ * assigns the version logs `head || version || tail` (cast to json, which only checks it), so
+ * Postgres neither parses the object into jsonb nor rebuilds it to set one field. The version is
+ * the first key of metadata, which follows apiVersion and kind: the first match is it (string
+ * values are escaped and cannot contain the pattern).
+ */
+export function splitAtVersion(object: StoredObject): { head: string; tail: string } {
+  const { apiVersion, kind, metadata, ...rest } = object;
+  // resourceVersion first: an assigned key keeps the place it was first given.
+  const meta: Record<string, unknown> = { resourceVersion: "" };
+  Object.assign(meta, metadata, { resourceVersion: "" });
+  const text = JSON.stringify({ apiVersion, kind, metadata: meta, ...rest });
+  const at = text.indexOf(VERSION_AT) + VERSION_AT.length;
+  return { head: text.slice(0, at), tail: text.slice(at) };
+}
+
+/** SQL of the logged object: `head || version || tail` of {@link splitAtVersion}, as json. */
+export const versionedJsonSql = (head: string, version: string, tail: string) => `(${head} || ${version}::text || ${tail})::json`;
+
 /** The object a watcher sees for this op, carrying its new resourceVersion. */
 export function watchObject(op: WriteOp, rv: string): StoredObject {
   return { ...op.object, metadata: { ...op.object.metadata, resourceVersion: rv } };
@@ -123,14 +145,15 @@ export function batchOpSql(op: WriteOp, k: number, standalone?: number): { sql: 
   const p = new Params();
   const { version, head, notify, join } = numbering(p, standalone);
   const mutation = mutationSql(op, p, () => version(k));
-  const obj = p.add(JSON.stringify(op.object), "jsonb");
+  const logged = splitAtVersion(op.object);
+  const objHead = p.add(logged.head, "text");
+  const objTail = p.add(logged.tail, "text");
   const kind = p.add(op.kind.kind, "text");
   const type = p.add(watchType(op), "text");
   const check = op.type === "delete" && op.missingOk ? "true" : "eiaas_expect_rows((SELECT count(*) FROM w), 1)";
   const sql = `WITH ${head}w AS (${mutation}),
 ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
-       SELECT ${version(k)}, ${kind}, w.namespace, w.name, ${type},
-              jsonb_set(${obj}, '{metadata,resourceVersion}', to_jsonb(${version(k)}::text))
+       SELECT ${version(k)}, ${kind}, w.namespace, w.name, ${type}, ${versionedJsonSql(objHead, version(k), objTail)}
        FROM w RETURNING 1),
 chk AS (SELECT ${check} AS ok, (SELECT count(*) FROM ev) AS logged)${notify}
 SELECT w.*, ${version(k)}::text AS new_resource_version FROM chk${join} LEFT JOIN w ON true`;
@@ -152,13 +175,15 @@ export function batchCreateRunSql(kind: KindInfo, run: readonly WriteOp[], ks: r
     if (cols.length !== first.length) throw new Error(`batchCreateRunSql: ${op.object.metadata.name} has other columns than ${run[0]!.object.metadata.name}`);
     return `(${[version(ks[i]!), ...cols.map(([, v, cast]) => p.add(v, cast))].join(", ")})`;
   });
-  const objects = p.add(JSON.stringify(run.map((op) => op.object)), "jsonb");
+  const logged = run.map((op) => {
+    const { head, tail } = splitAtVersion(op.object);
+    return `(${p.add(op.object.metadata.uid, "uuid")}, ${p.add(head, "text")}, ${p.add(tail, "text")})`;
+  });
   const kindName = p.add(kind.kind, "text");
   const sql = `WITH ${head}w AS (INSERT INTO ${table} (${names}) VALUES ${rows.join(", ")} RETURNING ${RETURNED}),
 ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
-       SELECT w.resource_version, ${kindName}, w.namespace, w.name, 'ADDED',
-              jsonb_set(o.value, '{metadata,resourceVersion}', to_jsonb(w.resource_version::text))
-       FROM w JOIN jsonb_array_elements(${objects}) AS o(value) ON (o.value->'metadata'->>'uid')::uuid = w.uid
+       SELECT w.resource_version, ${kindName}, w.namespace, w.name, 'ADDED', ${versionedJsonSql("o.head", "w.resource_version", "o.tail")}
+       FROM w JOIN (VALUES ${logged.join(", ")}) AS o(uid, head, tail) ON o.uid = w.uid
        RETURNING 1),
 chk AS (SELECT eiaas_expect_rows((SELECT count(*) FROM ev), ${run.length}) AS ok)${notify}
 SELECT w.* FROM chk${join} LEFT JOIN w ON true`;
