@@ -22,15 +22,16 @@
  * Nodes are written straight into Postgres (Ready, no agent process each): the figures are about
  * planning, binding and dispatch, not about 5,000 heartbeating agents. Env: BENCH_FLEETS
  * (default "1000,5000"), BENCH_RATE (tasks/s, default 500), BENCH_DURATION_S (default 20, measured
- * after BENCH_WARMUP_S, default 10, of arrivals at the same rate that are not counted: the API
- * server and scheduler start cold for each fleet, and their first seconds run unoptimised code —
- * the figures are for a control plane that has been running; the "slowest task by second of
- * arrival" line shows the cold start when BENCH_WARMUP_S is short),
+ * after BENCH_WARMUP_S, default 10, of arrivals at the same rate that are not counted, nor is the
+ * CPU they took: the API server and scheduler start cold for each fleet, and their first seconds
+ * run unoptimised code — the figures are for a control plane that has been running; the "slowest
+ * task by second of arrival" line shows the cold start when BENCH_WARMUP_S is short),
  * BENCH_STAGES (default "bind,latency,raw").
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { readdirSync, readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
 import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -276,8 +277,9 @@ interface LatencyResult {
   /** Tasks of the measured (post-warm-up) services, and how many were reported Running. */
   tasks: number;
   running: number;
-  /** Every task of the stage, warm-up included (for the achieved rate). */
+  /** Every task of the stage, warm-up included. */
   allTasks: number;
+  /** From the first measured arrival to the last report (for the achieved rate). */
   seconds: number;
   p50: number;
   p90: number;
@@ -302,13 +304,24 @@ interface LatencyResult {
  * this process (the load generator and the simulated agents), Postgres (every backend) and Redis.
  * Processes that ended meanwhile are missed (short-lived Postgres backends: few, pools are kept).
  */
-async function processCpu(roles: { api: number; scheduler: number }): Promise<Map<string, number>> {
+function processCpu(roles: { api: number; scheduler: number }): Map<string, number> {
+  // Synchronous: read between two arrivals, an awaited read of every /proc entry on the busy
+  // event loop took long enough to hold arrivals back and send them as one burst.
   const out = new Map<string, number>();
-  const pids = await readdir("/proc").catch(() => [] as string[]);
+  let pids: string[] = [];
+  try {
+    pids = readdirSync("/proc");
+  } catch {
+    return out;
+  }
   for (const pid of pids) {
     if (!/^\d+$/.test(pid)) continue;
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-    if (!stat) continue;
+    let stat = "";
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue;
+    }
     const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const jiffies = Number(f[11]) + Number(f[12]);
@@ -320,8 +333,13 @@ async function processCpu(roles: { api: number; scheduler: number }): Promise<Ma
 }
 
 /** Busy and total jiffies of all CPUs so far (/proc/stat), for the machine's utilisation. */
-async function cpuTimes(): Promise<{ busy: number; total: number }> {
-  const text = await readFile("/proc/stat", "utf8").catch(() => "");
+function cpuTimes(): { busy: number; total: number } {
+  let text = "";
+  try {
+    text = readFileSync("/proc/stat", "utf8");
+  } catch {
+    // No /proc: no utilisation figure.
+  }
   const f = (text.split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
   const total = f.reduce((a, b) => a + b, 0);
   const idle = (f[3] ?? 0) + (f[4] ?? 0);
@@ -468,8 +486,10 @@ async function latencyStage(size: number): Promise<LatencyResult> {
   const warmup = Math.round(perSecond * WARMUP_S);
   const total = warmup + Math.round(perSecond * DURATION_S);
   const roles = { api: api.pid ?? -1, scheduler: scheduler.pid ?? -1 };
-  const cpu0 = await cpuTimes();
-  const proc0 = await processCpu(roles);
+  // CPU is counted from the first measured arrival: the warm-up's cold code is not in the figures.
+  let cpu0 = cpuTimes();
+  let proc0 = processCpu(roles);
+  let measuredFrom = performance.now();
   const t0 = performance.now();
   const posts: Promise<void>[] = [];
   const createMs: number[] = [];
@@ -477,6 +497,10 @@ async function latencyStage(size: number): Promise<LatencyResult> {
     const due = t0 + (i * 1000) / perSecond;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (i === warmup) {
+      [cpu0, proc0] = [cpuTimes(), processCpu(roles)];
+      measuredFrom = performance.now();
+    }
     const group = fleet.groups[i % fleet.groups.length]!;
     const name = `lat-${i}`;
     sentAt.set(name, performance.now());
@@ -514,13 +538,16 @@ async function latencyStage(size: number): Promise<LatencyResult> {
     (await check.query<{ n: string }>(`SELECT count(*) AS n FROM tasks WHERE owner_references->0->>'name' = ANY($1::text[])`, [[...measured]])).rows[0]!.n,
   );
   await check.end();
-  // Up to the last report (the check above notices the end a little later).
-  const seconds = (lastReportAt - t0) / 1000;
+  // From the first measured arrival up to the last report (the check above notices the end a
+  // little later).
+  const seconds = (lastReportAt - measuredFrom) / 1000;
   const cycles = await scrapeCycles(metricsPort);
-  const cpu1 = await cpuTimes();
-  const proc1 = await processCpu(roles);
+  const cpu1 = cpuTimes();
+  const proc1 = processCpu(roles);
   // ms of CPU per task (jiffies are 1/100 s on Linux).
-  const cpuPerTask = [...proc1].map(([role, j]) => [role, ((j - (proc0.get(role) ?? 0)) * 10) / Math.max(1, expected)] as [string, number]);
+  // Per task of the measured services (the warm-up's last tasks finish in the window, the measured
+  // ones' last reports are in it: near enough at this rate).
+  const cpuPerTask = [...proc1].map(([role, j]) => [role, ((j - (proc0.get(role) ?? 0)) * 10) / Math.max(1, measuredTasks)] as [string, number]);
   const machineBusy = cpu1.total > cpu0.total ? (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total) : NaN;
   const sorted = [...latencies].sort((a, b) => a - b);
   if (PG_STATS) await printStatements(url);
@@ -677,6 +704,6 @@ for (const r of results.bind) {
 for (const r of results.latency) {
   const target = `  target p99 ≤ 500 ms: ${r.p99 <= 500 && r.running === r.tasks ? "met" : "MISSED"}`;
   console.log(`${fmt(r.nodes)} nodes: create → Running at ${fmt(r.offeredTasksPerSec)} tasks/s offered: p50 ${fmt(r.p50)} ms, p90 ${fmt(r.p90)} ms, p99 ${fmt(r.p99)} ms, max ${fmt(r.max)} ms (${fmt(r.running)}/${fmt(r.tasks)} Running)${target}`);
-  console.log(`    of which create → job at its node p50 ${fmt(r.toJob.p50)} / p99 ${fmt(r.toJob.p99)} ms (the POST itself p50 ${fmt(r.create.p50)} / p99 ${fmt(r.create.p99)} ms), Running report p50 ${fmt(r.report.p50)} / p99 ${fmt(r.report.p99)} ms; achieved ${fmt(r.allTasks / r.seconds)} tasks/s; scheduler cycle mean ${fmt(r.cycles.meanMs)} ms over ${fmt(r.cycles.count)} (${fmt(r.cycles.over250ms)} over 250 ms, ${fmt(r.cycles.over500ms)} over 500 ms); machine CPU ${fmt(100 * r.machineBusy)}% busy`);
+  console.log(`    of which create → job at its node p50 ${fmt(r.toJob.p50)} / p99 ${fmt(r.toJob.p99)} ms (the POST itself p50 ${fmt(r.create.p50)} / p99 ${fmt(r.create.p99)} ms), Running report p50 ${fmt(r.report.p50)} / p99 ${fmt(r.report.p99)} ms; achieved ${fmt(r.tasks / r.seconds)} tasks/s; scheduler cycle mean ${fmt(r.cycles.meanMs)} ms over ${fmt(r.cycles.count)} (${fmt(r.cycles.over250ms)} over 250 ms, ${fmt(r.cycles.over500ms)} over 500 ms); machine CPU ${fmt(100 * r.machineBusy)}% busy`);
   console.log(`    CPU per task: ${r.cpuPerTask.map(([role, ms]) => `${role} ${fmt(ms, 2)} ms`).join(", ")}; total ${fmt(r.cpuPerTask.reduce((a, [, ms]) => a + ms, 0), 2)} ms`);
 }
