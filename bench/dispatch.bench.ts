@@ -595,11 +595,12 @@ async function printStatements(url: string): Promise<void> {
     );
     console.log("  Postgres time by statement (execution ms, planning ms, calls, rows):");
     for (const row of r.rows) console.log(`    ${String(row.ms).padStart(7)} ${String(row.plan).padStart(7)} ${row.calls.padStart(7)} ${row.rows.padStart(8)}  ${row.q}`);
-    const t = await c.query<{ relname: string; upd: string; hot: string; ins: string }>(
-      `SELECT relname, n_tup_upd::text AS upd, n_tup_hot_upd::text AS hot, n_tup_ins::text AS ins FROM pg_stat_user_tables WHERE n_tup_upd + n_tup_ins > 0 ORDER BY n_tup_upd + n_tup_ins DESC LIMIT 8`,
+    const t = await c.query<{ relname: string; upd: string; hot: string; ins: string; seq: string; seqrows: string }>(
+      `SELECT relname, n_tup_upd::text AS upd, n_tup_hot_upd::text AS hot, n_tup_ins::text AS ins, seq_scan::text AS seq, seq_tup_read::text AS seqrows
+       FROM pg_stat_user_tables WHERE n_tup_upd + n_tup_ins + seq_tup_read > 0 ORDER BY n_tup_upd + n_tup_ins + seq_tup_read DESC LIMIT 10`,
     );
-    console.log("  Rows by table (inserted, updated, of which heap-only):");
-    for (const row of t.rows) console.log(`    ${row.ins.padStart(8)} ${row.upd.padStart(8)} ${row.hot.padStart(8)}  ${row.relname}`);
+    console.log("  Rows by table (inserted, updated, of which heap-only; sequential scans, rows they read):");
+    for (const row of t.rows) console.log(`    ${row.ins.padStart(8)} ${row.upd.padStart(8)} ${row.hot.padStart(8)} ${row.seq.padStart(7)} ${row.seqrows.padStart(10)}  ${row.relname}`);
     const w = await c.query<{ records: string; fpi: string; mb: string; syncs: string; checkpoints: string }>(
       `SELECT wal_records::text AS records, wal_fpi::text AS fpi, round(wal_bytes / 1048576.0)::text AS mb, wal_sync::text AS syncs, (SELECT num_timed + num_requested FROM pg_stat_checkpointer)::text AS checkpoints FROM pg_stat_wal`,
     );

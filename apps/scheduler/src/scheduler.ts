@@ -1,4 +1,4 @@
-import { EventRecorder, type ObjectStore } from "@eiaas/db";
+import { analyzeGrowingTables, EventRecorder, type ObjectStore } from "@eiaas/db";
 import type { LeaseStore, QueueBackend } from "@eiaas/queue";
 import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
@@ -27,6 +27,12 @@ export interface SchedulerOptions extends NodeLifecycleOptions {
    * costs). Default 25 ms.
    */
   minCycleIntervalMs?: number;
+  /**
+   * How often the leader ANALYZEs the tables that doubled since their last ANALYZE (young tables,
+   * whose cached statement plans were made when they were tiny; see analyzeGrowingTables), in the
+   * background of the cycles. 0 turns it off. Default 5000 ms.
+   */
+  analyzeMs?: number;
 }
 
 export interface SchedulerDeps {
@@ -58,6 +64,8 @@ export class Scheduler {
   private lastRepair = 0;
   private lastLifecycle = Number.NEGATIVE_INFINITY;
   private lastCycleStart = 0;
+  private lastAnalyze = 0;
+  private analyzing?: Promise<void>;
   private listener?: ChangeListener;
   private consumer?: { close(o?: { force?: boolean }): Promise<void> };
   private unbindMetrics?: () => void;
@@ -145,6 +153,16 @@ export class Scheduler {
         // From the cache the cycle just brought up to date: no list of every node each period.
         await this.lifecycle.pass(now, [...this.workloads.cache.nodes.values()]);
       }
+      const analyzeMs = this.options.analyzeMs ?? 5_000;
+      if (analyzeMs > 0 && !this.analyzing && now.getTime() - this.lastAnalyze >= analyzeMs) {
+        this.lastAnalyze = now.getTime();
+        this.analyzing = analyzeGrowingTables(this.deps.pool)
+          .then(
+            (tables) => void (tables.length && this.deps.logger.debug({ tables }, "analyzed growing tables")),
+            (err: Error) => this.deps.logger.debug({ err: err.message }, "analyzing growing tables failed; next period retries"),
+          )
+          .finally(() => (this.analyzing = undefined));
+      }
       // Bound and committed; the repair pass enqueues what did not make it to Redis.
       if (stats.dispatchError) throw stats.dispatchError;
       this.cycles++;
@@ -164,6 +182,7 @@ export class Scheduler {
     await this.listener?.stop();
     await this.consumer?.close({ force: true }).catch(() => undefined);
     await this.running;
+    await this.analyzing;
     await this.workloads.usageWritten();
     await this.workloads.events.drain();
     await this.leader.release();

@@ -15,3 +15,4 @@ export { bindTasks, TASK_LOAD_ANNOTATION, type BindGroup, type BindOutcome } fro
 export { EventRecorder, type EventInput } from "./event-recorder.js";
 export { bulkUpdateStatus, type StatusUpdate } from "./bulk-status.js";
 export { TaskLogStore, type TaskLogTail } from "./task-log-store.js";
+export { analyzeGrowingTables, type GrowingTablesOptions } from "./table-stats.js";

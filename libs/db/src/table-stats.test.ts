@@ -1,0 +1,69 @@
+// A generic plan cached while `tasks` was empty scans the whole table once it has grown; ANALYZE
+// of the grown table makes Postgres re-plan it with index probes.
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
+import pg from "pg";
+import { createDatabase, type Database } from "./client.js";
+import { analyzeGrowingTables } from "./table-stats.js";
+
+let tdb: TestDatabase;
+let db: Database;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+  db = createDatabase(tdb.url, { poolSize: 2 });
+});
+afterAll(async () => {
+  await db?.close();
+  await tdb?.drop();
+});
+
+// The shape of the status writes: rows named by uid in a JSON parameter, joined to the table.
+const STATUS_WRITE = `UPDATE tasks t SET phase = r.phase FROM jsonb_to_recordset($1::jsonb) AS r(uid uuid, phase text) WHERE t.uid = r.uid`;
+
+async function plan(c: pg.Client): Promise<string> {
+  const r = await c.query(`EXPLAIN EXECUTE status_write('[]')`);
+  return r.rows.map((row) => row["QUERY PLAN"]).join("\n");
+}
+
+it("re-plans a cached statement over a table that grew, and leaves tables that did not alone", async () => {
+  const session = new pg.Client({ connectionString: tdb.url });
+  await session.connect();
+  try {
+    // As a long-lived pool connection: the generic plan, made while the table is empty.
+    await session.query("SET plan_cache_mode = force_generic_plan");
+    await session.query(`PREPARE status_write(jsonb) AS ${STATUS_WRITE}`);
+    expect(await plan(session)).toMatch(/Seq Scan on tasks/);
+
+    await db.pool.query(
+      `INSERT INTO tasks (uid, namespace, name, resource_version, phase, node_name)
+       SELECT gen_random_uuid(), 'ns', 't-' || i, i, 'Dispatched', 'n-' || (i % 50) FROM generate_series(1, 20000) i`,
+    );
+    // Make the inserting backend publish its counts now rather than within the next second.
+    const writer = await db.pool.connect();
+    try {
+      await writer.query("SELECT pg_stat_force_next_flush()");
+      await writer.query("SELECT 1");
+    } finally {
+      writer.release();
+    }
+    expect(await plan(session)).toMatch(/Seq Scan on tasks/); // still the plan of an empty table
+
+    expect(await analyzeGrowingTables(db.pool)).toContain("tasks");
+    expect(await plan(session)).toMatch(/Index Scan using tasks_pkey on tasks/);
+
+    // Nothing grew since: nothing to analyze. Nor a table whose rows are only rewritten (the
+    // counter row every write updates), which would re-plan every write statement each time.
+    for (let i = 0; i < 600; i++) await db.pool.query("UPDATE resource_version_counter SET value = value + 1 WHERE id = 1");
+    const flusher = await db.pool.connect();
+    try {
+      await flusher.query("SELECT pg_stat_force_next_flush()");
+      await flusher.query("SELECT 1");
+    } finally {
+      flusher.release();
+    }
+    expect(await analyzeGrowingTables(db.pool)).toEqual([]);
+  } finally {
+    await session.end();
+  }
+});
