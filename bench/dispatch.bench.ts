@@ -23,9 +23,10 @@
  * planning, binding and dispatch, not about 5,000 heartbeating agents. Env: BENCH_FLEETS
  * (default "1000,5000"), BENCH_RATE (tasks/s, default 500), BENCH_DURATION_S (default 20, measured
  * after BENCH_WARMUP_S, default 10, of arrivals at the same rate that are not counted, nor is the
- * CPU they took: the API server and scheduler start cold for each fleet, and their first seconds
- * run unoptimised code — the figures are for a control plane that has been running; the "slowest
- * task by second of arrival" line shows the cold start when BENCH_WARMUP_S is short),
+ * CPU they took: the API server and scheduler start cold for each fleet on a fresh database, and
+ * their first seconds run unoptimised code — the figures are for a control plane that has been
+ * running; the "slowest task by second of arrival" line shows the cold start when BENCH_WARMUP_S
+ * is short), BENCH_CHILD_FLAGS (node flags for the API server and scheduler),
  * BENCH_STAGES (default "bind,latency,raw").
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -372,7 +373,10 @@ function call(base: string, method: string, path: string, body?: unknown): Promi
 
 function startChild(name: string, script: string, env: Record<string, string>): ChildProcess {
   const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${name}`] : [];
-  const child = spawn(process.execPath, [...prof, "--import", "tsx", script], { env: { ...process.env, EIAAS_LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "inherit", "inherit"] });
+  // BENCH_CHILD_FLAGS: more node flags for the API server and scheduler (e.g. --trace-gc, which
+  // NODE_OPTIONS does not take).
+  const flags = (process.env.BENCH_CHILD_FLAGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...prof, ...flags, "--import", "tsx", script], { env: { ...process.env, EIAAS_LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "inherit", "inherit"] });
   child.once("exit", (code, signal) => {
     if (code !== null && code !== 0) console.error(`${name} exited with ${code ?? signal}`);
   });
