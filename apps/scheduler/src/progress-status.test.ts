@@ -1,6 +1,6 @@
 // Progress-only status changes (a task count in the Ready message) are written at most once per
-// progress period per workload; one held back is written when due even if nothing else changes;
-// a phase change goes out at once.
+// progress period per workload, counted from the last status write (the bind's included); one
+// held back is written when due even if nothing else changes; a phase change goes out at once.
 import { describe, expect, it } from "vitest";
 import { edgeNodeSpec, inferenceServiceSpec, kindInfo, modelSpec } from "@eiaas/api";
 import { EventRecorder, type StoredObject } from "@eiaas/db";
@@ -46,16 +46,16 @@ describe("progress-only status writes", () => {
     };
     await run(tasks[0]!);
     await controller.cycle(at(100));
-    expect(ready(await get())).toBe("1/3 tasks of plan revision 1 running");
+    expect(ready(await get())).toBe("0/3 tasks of plan revision 1 running"); // held back: the bind wrote at 0
     await run(tasks[1]!);
     await controller.cycle(at(200));
-    expect(ready(await get())).toBe("1/3 tasks of plan revision 1 running"); // held back
+    expect(ready(await get())).toBe("0/3 tasks of plan revision 1 running"); // held back
     await controller.cycle(at(700));
-    expect(ready(await get())).toBe("1/3 tasks of plan revision 1 running"); // still not due
+    expect(ready(await get())).toBe("0/3 tasks of plan revision 1 running"); // still not due
     await controller.cycle(at(1_100)); // due, though nothing changed since
     expect(ready(await get())).toBe("2/3 tasks of plan revision 1 running");
     await run(tasks[2]!);
-    await controller.cycle(at(1_200)); // a phase change: at once
+    await controller.cycle(at(1_200)); // a phase change: at once, though the last write was 100 ms ago
     const done = await get();
     expect(done?.status?.phase).toBe("Running");
     expect(ready(done)).toBe("3/3 tasks of plan revision 1 running");

@@ -89,7 +89,7 @@ export class WorkloadController {
   readonly events: EventBuffer;
   /** Progress-only status changes held back, by workload uid: when they are due. */
   private readonly deferred = new Map<string, number>();
-  /** When each workload's status was last written by a fold (for holding back progress-only changes). */
+  /** When each workload's status was last written by a fold or a bind (for holding back progress-only changes). */
   private readonly lastFold = new Map<string, number>();
 
   constructor(
@@ -242,6 +242,10 @@ export class WorkloadController {
     // Fold task phases into the changed workloads' status (written together); skip what the binds
     // just changed (their next fold sees the bind's own log entries).
     const fresh = new Set(decisions.filter((d) => d.group && outcomeById.get(d.group.id)?.bound).map((d) => d.w.obj.metadata.uid));
+    // A bind writes its workload's status (its new tasks folded in, none running yet): that is the
+    // write the progress period counts from, so the first task reports after it are held back
+    // like any other progress — usually until the phase change that all of them running makes.
+    for (const uid of fresh) this.lastFold.set(uid, now.getTime());
     this.statusBatch = new StatusBatch();
     try {
       const nowMs = now.getTime();
