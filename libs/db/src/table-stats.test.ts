@@ -21,6 +21,17 @@ afterAll(async () => {
 // The shape of the status writes: rows named by uid in a JSON parameter, joined to the table.
 const STATUS_WRITE = `UPDATE tasks t SET phase = r.phase FROM jsonb_to_recordset($1::jsonb) AS r(uid uuid, phase text) WHERE t.uid = r.uid`;
 
+/** Makes the pool's backends publish their row counts now rather than within the next second. */
+async function flushStats(): Promise<void> {
+  const c = await db.pool.connect();
+  try {
+    await c.query("SELECT pg_stat_force_next_flush()");
+    await c.query("SELECT 1");
+  } finally {
+    c.release();
+  }
+}
+
 async function plan(c: pg.Client): Promise<string> {
   const r = await c.query(`EXPLAIN EXECUTE status_write('[]')`);
   return r.rows.map((row) => row["QUERY PLAN"]).join("\n");
@@ -39,14 +50,7 @@ it("re-plans a cached statement over a table that grew, and leaves tables that d
       `INSERT INTO tasks (uid, namespace, name, resource_version, phase, node_name)
        SELECT gen_random_uuid(), 'ns', 't-' || i, i, 'Dispatched', 'n-' || (i % 50) FROM generate_series(1, 20000) i`,
     );
-    // Make the inserting backend publish its counts now rather than within the next second.
-    const writer = await db.pool.connect();
-    try {
-      await writer.query("SELECT pg_stat_force_next_flush()");
-      await writer.query("SELECT 1");
-    } finally {
-      writer.release();
-    }
+    await flushStats();
     expect(await plan(session)).toMatch(/Seq Scan on tasks/); // still the plan of an empty table
 
     expect(await analyzeGrowingTables(db.pool)).toContain("tasks");
@@ -55,13 +59,7 @@ it("re-plans a cached statement over a table that grew, and leaves tables that d
     // Nothing grew since: nothing to analyze. Nor a table whose rows are only rewritten (the
     // counter row every write updates), which would re-plan every write statement each time.
     for (let i = 0; i < 600; i++) await db.pool.query("UPDATE resource_version_counter SET value = value + 1 WHERE id = 1");
-    const flusher = await db.pool.connect();
-    try {
-      await flusher.query("SELECT pg_stat_force_next_flush()");
-      await flusher.query("SELECT 1");
-    } finally {
-      flusher.release();
-    }
+    await flushStats();
     expect(await analyzeGrowingTables(db.pool)).toEqual([]);
   } finally {
     await session.end();
