@@ -30,7 +30,7 @@ export interface SchedulerOptions extends NodeLifecycleOptions {
   /**
    * How often the leader ANALYZEs the tables that doubled since their last ANALYZE (young tables,
    * whose cached statement plans were made when they were tiny; see analyzeGrowingTables), in the
-   * background of the cycles. 0 turns it off. Default 5000 ms.
+   * background of the cycles. 0 turns it off. Default 1000 ms.
    */
   analyzeMs?: number;
 }
@@ -153,7 +153,7 @@ export class Scheduler {
         // From the cache the cycle just brought up to date: no list of every node each period.
         await this.lifecycle.pass(now, [...this.workloads.cache.nodes.values()]);
       }
-      const analyzeMs = this.options.analyzeMs ?? 5_000;
+      const analyzeMs = this.options.analyzeMs ?? 1_000;
       if (analyzeMs > 0 && !this.analyzing && now.getTime() - this.lastAnalyze >= analyzeMs) {
         this.lastAnalyze = now.getTime();
         this.analyzing = analyzeGrowingTables(this.deps.pool)
