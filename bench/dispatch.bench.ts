@@ -278,8 +278,6 @@ interface LatencyResult {
   /** Tasks of the measured (post-warm-up) services, and how many were reported Running. */
   tasks: number;
   running: number;
-  /** Every task of the stage, warm-up included. */
-  allTasks: number;
   /** From the first measured arrival to the last report (for the achieved rate). */
   seconds: number;
   p50: number;
@@ -572,7 +570,6 @@ async function latencyStage(size: number): Promise<LatencyResult> {
     services: total - warmup,
     tasks: measuredTasks,
     running: latencies.length,
-    allTasks: expected,
     seconds,
     p50: percentile(sorted, 50),
     p90: percentile(sorted, 90),
