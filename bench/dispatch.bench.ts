@@ -22,11 +22,14 @@
  * Nodes are written straight into Postgres (Ready, no agent process each): the figures are about
  * planning, binding and dispatch, not about 5,000 heartbeating agents. Env: BENCH_FLEETS
  * (default "1000,5000"), BENCH_RATE (tasks/s, default 500), BENCH_DURATION_S (default 20, measured
- * after BENCH_WARMUP_S, default 10, of arrivals at the same rate that are not counted, nor is the
+ * after BENCH_WARMUP_S, default 20, of arrivals at the same rate that are not counted, nor is the
  * CPU they took: the API server and scheduler start cold for each fleet on a fresh database, and
  * their first seconds run unoptimised code — the figures are for a control plane that has been
- * running; the "slowest task by second of arrival" line shows the cold start when BENCH_WARMUP_S
- * is short), BENCH_CHILD_FLAGS (node flags for the API server and scheduler),
+ * running; the cold start is reported on its own line, and the "slowest task by second of
+ * arrival" line shows it second by second. 20 s because the cold start's backlog took 6-10 s to
+ * drain at 500 tasks/s, and with 10 s it was still draining into the measured window in some runs),
+ * BENCH_CHILD_FLAGS (node flags for the API server and scheduler), BENCH_PG_SETTINGS
+ * ("name=value,…" for Postgres), BENCH_PG_STATS=1 (statements, tables and watch log by kind),
  * BENCH_STAGES (default "bind,latency,raw").
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -50,7 +53,7 @@ const FLEETS = (process.env.BENCH_FLEETS ?? "1000,5000").split(",").map(Number);
 const RATE = Number(process.env.BENCH_RATE ?? 500);
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 20);
 /** Arrivals at the same rate before the measured ones (cold queues, connections, JIT); not counted. */
-const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 10);
+const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 20);
 const STAGES = new Set((process.env.BENCH_STAGES ?? "bind,latency,raw").split(","));
 const NODE = kindInfo("EdgeNode");
 const TENANT = kindInfo("Tenant");
@@ -70,7 +73,10 @@ const pgDir = await mkdtemp(join(tmpdir(), "eiaas-bench-pg-"));
 const dataDir = await mkdtemp(join(tmpdir(), "eiaas-bench-dispatch-"));
 // BENCH_PG_STATS=1: load pg_stat_statements and print where Postgres spent its time per stage.
 const PG_STATS = process.env.BENCH_PG_STATS === "1";
-const pgServer = await startEmbeddedPostgres({ dataDir: pgDir, port: await freePort(), persistent: false, maxConnections: 300, ...(PG_STATS ? { settings: { shared_preload_libraries: "pg_stat_statements", "pg_stat_statements.track_planning": "on" } } : {}) });
+// BENCH_PG_SETTINGS="name=value,…": more Postgres settings, for trying them against the defaults.
+const extraPgSettings = Object.fromEntries((process.env.BENCH_PG_SETTINGS ?? "").split(",").filter(Boolean).map((kv) => kv.split("=", 2) as [string, string]));
+const pgSettings = { ...(PG_STATS ? { shared_preload_libraries: "pg_stat_statements", "pg_stat_statements.track_planning": "on" } : {}), ...extraPgSettings };
+const pgServer = await startEmbeddedPostgres({ dataDir: pgDir, port: await freePort(), persistent: false, maxConnections: 300, settings: pgSettings });
 const redis = await startRedis();
 const children: ChildProcess[] = [];
 const cleanup = async () => {
@@ -291,11 +297,16 @@ interface LatencyResult {
   /** POST of the service → its 201. */
   create: { p50: number; p99: number };
   /** The scheduler's own cycle count and mean duration (from its /metrics). */
-  cycles: { count: number; meanMs: number; over250ms: number; over500ms: number };
+  cycles: { count: number; meanMs: number; over250ms: number; over500ms: number; unschedulable: number; errors: number };
   /** Share of the machine's CPU time busy while the stage ran (all processes). */
   machineBusy: number;
-  /** CPU ms per task by process role, over the whole stage (warm-up included). */
+  /** CPU ms per task by process role, over the measured window. */
   cpuPerTask: Array<[string, number]>;
+  /**
+   * The cold start, from the warm-up's arrivals: its slowest task, and the first second of arrival
+   * whose slowest task took under 500 ms (undefined: none in the run).
+   */
+  coldStart: { slowestMs: number; settledAtS: number | undefined };
 }
 
 /**
@@ -303,7 +314,10 @@ interface LatencyResult {
  * this process (the load generator and the simulated agents), Postgres (every backend) and Redis.
  * Processes that ended meanwhile are missed (short-lived Postgres backends: few, pools are kept).
  */
-function processCpu(roles: { api: number; scheduler: number }): Map<string, number> {
+/** Names of the other processes `processCpu` saw, by pid. */
+const otherNames = new Map<string, string>();
+
+function processCpu(roles: { api: number; scheduler: number }, others?: Map<string, number>): Map<string, number> {
   // Synchronous: read between two arrivals, an awaited read of every /proc entry on the busy
   // event loop took long enough to hold arrivals back and send them as one burst.
   const out = new Map<string, number>();
@@ -327,6 +341,8 @@ function processCpu(roles: { api: number; scheduler: number }): Map<string, numb
     const n = Number(pid);
     const role = n === roles.api ? "API" : n === roles.scheduler ? "scheduler" : n === process.pid ? "bench (load + agents)" : name === "postgres" ? "Postgres" : name.startsWith("redis-server") ? "Redis" : undefined;
     if (role) out.set(role, (out.get(role) ?? 0) + jiffies);
+    // By pid: a kernel worker's name changes with its work item.
+    else others?.set(pid, jiffies) && otherNames.set(pid, name.replace(/-.*/, ""));
   }
   return out;
 }
@@ -345,13 +361,14 @@ function cpuTimes(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
-async function scrapeCycles(port: number): Promise<{ count: number; meanMs: number; over250ms: number; over500ms: number }> {
+async function scrapeCycles(port: number): Promise<{ count: number; meanMs: number; over250ms: number; over500ms: number; unschedulable: number; errors: number }> {
   const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => "");
   const value = (name: string) => Number(text.match(new RegExp(`^${name}\\{result="ok"\\} (\\S+)$`, "m"))?.[1] ?? NaN);
   const count = value("eiaas_scheduler_cycle_duration_seconds_count");
   const sum = value("eiaas_scheduler_cycle_duration_seconds_sum");
   const atMost = (le: string) => Number(text.match(new RegExp(`^eiaas_scheduler_cycle_duration_seconds_bucket\\{le="${le}",result="ok"\\} (\\S+)$`, "m"))?.[1] ?? NaN);
-  return { count, meanMs: (1000 * sum) / count, over250ms: count - atMost("0.25"), over500ms: count - atMost("0.5") };
+  const attempts = (result: string) => Number(text.match(new RegExp(`^eiaas_scheduling_attempts_total\\{result="${result}"\\} (\\S+)$`, "m"))?.[1] ?? 0);
+  return { count, meanMs: (1000 * sum) / count, over250ms: count - atMost("0.25"), over500ms: count - atMost("0.5"), unschedulable: attempts("unschedulable"), errors: attempts("error") };
 }
 
 const ADMIN_TOKEN = "bench-dispatch-admin-token-0123456789";
@@ -435,7 +452,7 @@ async function latencyStage(size: number): Promise<LatencyResult> {
   // One consumer per node on one multiplexed Redis backend; each reports its task Running.
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
-  /** [when the workload's POST was sent, latency] of each measured task: the slowest per second. */
+  /** [when the workload's POST was sent, latency] of each task (warm-up too): the slowest per second. */
   const byArrival: Array<[number, number]> = [];
   /** Services created after the warm-up: only their tasks' latencies count. */
   const measured = new Set<string>();
@@ -468,10 +485,12 @@ async function latencyStage(size: number): Promise<LatencyResult> {
           if (r.status !== 200) throw new Error(`report Running: ${r.status} ${r.body.slice(0, 200)}`);
           reported++;
           lastReportAt = done;
-          const t0 = job.owner && measured.has(job.owner.name) ? sentAt.get(job.owner.name) : undefined;
+          const sent = job.owner ? sentAt.get(job.owner.name) : undefined;
+          // Warm-up tasks too: the line shows the cold start.
+          if (sent !== undefined) byArrival.push([sent, done - sent]);
+          const t0 = job.owner && measured.has(job.owner.name) ? sent : undefined;
           if (t0 !== undefined) {
             latencies.push(done - t0);
-            byArrival.push([t0, done - t0]);
             toJob.push(received - t0);
             reports.push(done - received);
           }
@@ -495,6 +514,31 @@ async function latencyStage(size: number): Promise<LatencyResult> {
   const t0 = performance.now();
   const posts: Promise<void>[] = [];
   const createMs: number[] = [];
+  // BENCH_TIMELINE=1: every second, each process's CPU (% of one core), the machine's, and the tasks
+  // reported Running — to see which process was busy or idle when latency rose.
+  const timeline: string[] = [];
+  const sample = () => {
+    const others = new Map<string, number>();
+    return { at: performance.now(), cpu: cpuTimes(), proc: processCpu(roles, others), others, reported };
+  };
+  let tick = sample();
+  const timer = process.env.BENCH_TIMELINE === "1"
+    ? setInterval(() => {
+        const now = sample();
+        // Jiffies are 1/100 s: per second of wall time, 100 is one core.
+        const seconds = (now.at - tick.at) / 1000;
+        const share = (role: string) => Math.round(((now.proc.get(role) ?? 0) - (tick.proc.get(role) ?? 0)) / seconds);
+        const roleText = [...now.proc.keys()].map((r) => `${r.split(" ")[0]} ${share(r)}`).join(" ");
+        // Other processes (kernel threads included) that took 5% of a core or more.
+        const otherText = [...now.others]
+          .map(([pid, j]) => [`${otherNames.get(pid)}[${pid}]`, Math.round((j - (tick.others.get(pid) ?? 0)) / seconds)] as const)
+          .filter(([, pct]) => pct >= 5)
+          .map(([name, pct]) => ` ${name} ${pct}`)
+          .join("");
+        timeline.push(`${Math.round((now.at - t0) / 1000)}: busy ${Math.round((100 * (now.cpu.busy - tick.cpu.busy)) / Math.max(1, now.cpu.total - tick.cpu.total))}% | ${roleText}${otherText} | reported ${now.reported - tick.reported}`);
+        tick = now;
+      }, 1000)
+    : undefined;
   for (let i = 0; i < total; i++) {
     const due = t0 + (i * 1000) / perSecond;
     const wait = due - performance.now();
@@ -559,7 +603,14 @@ async function latencyStage(size: number): Promise<LatencyResult> {
     const second = Math.floor((sent - t0) / 1000);
     slowest.set(second, Math.max(slowest.get(second) ?? 0, ms));
   }
-  log(`  slowest task by second of arrival (s:ms): ${[...slowest].sort((a, b) => a[0] - b[0]).map(([sec, ms]) => `${sec}:${Math.round(ms)}`).join(" ")}`);
+  if (timer) {
+    clearInterval(timer);
+    log(`  timeline (second: machine busy | % of one core by process | tasks reported Running):\n    ${timeline.join("\n    ")}`);
+  }
+  const bySecond = [...slowest].sort((a, b) => a[0] - b[0]);
+  log(`  slowest task by second of arrival (s:ms): ${bySecond.map(([sec, ms]) => `${sec}:${Math.round(ms)}`).join(" ")}`);
+  const settledAtS = bySecond.find(([, ms]) => ms < 500)?.[0];
+  const coldStart = { slowestMs: Math.max(0, ...bySecond.filter(([sec]) => sec < WARMUP_S).map(([, ms]) => ms)), settledAtS };
   await Promise.all(consumers.map((c) => c.close({ force: true })));
   await consumerQueue.close({ force: true });
   await stopChild(scheduler);
@@ -581,6 +632,7 @@ async function latencyStage(size: number): Promise<LatencyResult> {
     cycles,
     machineBusy,
     cpuPerTask,
+    coldStart,
   };
 }
 
@@ -591,17 +643,18 @@ async function printStatements(url: string): Promise<void> {
   try {
     await c.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
     const r = await c.query<{ ms: number; plan: number; calls: string; rows: string; q: string }>(
-      `SELECT round(total_exec_time)::int AS ms, round(total_plan_time)::int AS plan, calls::text, rows::text, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS q
+      `SELECT round(total_exec_time)::int AS ms, round(total_plan_time)::int AS plan, calls::text, rows::text, left(regexp_replace(regexp_replace(query, '\\s+', ' ', 'g'), '^WITH rv AS \\(UPDATE resource_version_counter SET value = value \\+ \\$\\d+(::bigint)? WHERE id = \\$\\d+ RETURNING value - \\$\\d+(::bigint)? AS base\\)', 'WITH rv … '), 150) AS q
        FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() ORDER BY total_exec_time + total_plan_time DESC LIMIT 25`,
     );
     console.log("  Postgres time by statement (execution ms, planning ms, calls, rows):");
     for (const row of r.rows) console.log(`    ${String(row.ms).padStart(7)} ${String(row.plan).padStart(7)} ${row.calls.padStart(7)} ${row.rows.padStart(8)}  ${row.q}`);
-    const t = await c.query<{ relname: string; upd: string; hot: string; ins: string; seq: string; seqrows: string }>(
-      `SELECT relname, n_tup_upd::text AS upd, n_tup_hot_upd::text AS hot, n_tup_ins::text AS ins, seq_scan::text AS seq, seq_tup_read::text AS seqrows
+    const t = await c.query<{ relname: string; upd: string; hot: string; ins: string; seq: string; seqrows: string; vac: string; an: string }>(
+      `SELECT relname, n_tup_upd::text AS upd, n_tup_hot_upd::text AS hot, n_tup_ins::text AS ins, seq_scan::text AS seq, seq_tup_read::text AS seqrows,
+              (vacuum_count + autovacuum_count)::text AS vac, (analyze_count + autoanalyze_count)::text AS an
        FROM pg_stat_user_tables WHERE n_tup_upd + n_tup_ins + seq_tup_read > 0 ORDER BY n_tup_upd + n_tup_ins + seq_tup_read DESC LIMIT 10`,
     );
-    console.log("  Rows by table (inserted, updated, of which heap-only; sequential scans, rows they read):");
-    for (const row of t.rows) console.log(`    ${row.ins.padStart(8)} ${row.upd.padStart(8)} ${row.hot.padStart(8)} ${row.seq.padStart(7)} ${row.seqrows.padStart(10)}  ${row.relname}`);
+    console.log("  Rows by table (inserted, updated, of which heap-only; sequential scans, rows they read; vacuums, analyzes):");
+    for (const row of t.rows) console.log(`    ${row.ins.padStart(8)} ${row.upd.padStart(8)} ${row.hot.padStart(8)} ${row.seq.padStart(7)} ${row.seqrows.padStart(10)} ${row.vac.padStart(4)} ${row.an.padStart(4)}  ${row.relname}`);
     const w = await c.query<{ records: string; fpi: string; mb: string; syncs: string; checkpoints: string }>(
       `SELECT wal_records::text AS records, wal_fpi::text AS fpi, round(wal_bytes / 1048576.0)::text AS mb, wal_sync::text AS syncs, (SELECT num_timed + num_requested FROM pg_stat_checkpointer)::text AS checkpoints FROM pg_stat_wal`,
     );
@@ -706,6 +759,8 @@ for (const r of results.bind) {
 for (const r of results.latency) {
   const target = `  target p99 ≤ 500 ms: ${r.p99 <= 500 && r.running === r.tasks ? "met" : "MISSED"}`;
   console.log(`${fmt(r.nodes)} nodes: create → Running at ${fmt(r.offeredTasksPerSec)} tasks/s offered: p50 ${fmt(r.p50)} ms, p90 ${fmt(r.p90)} ms, p99 ${fmt(r.p99)} ms, max ${fmt(r.max)} ms (${fmt(r.running)}/${fmt(r.tasks)} Running)${target}`);
-  console.log(`    of which create → job at its node p50 ${fmt(r.toJob.p50)} / p99 ${fmt(r.toJob.p99)} ms (the POST itself p50 ${fmt(r.create.p50)} / p99 ${fmt(r.create.p99)} ms), Running report p50 ${fmt(r.report.p50)} / p99 ${fmt(r.report.p99)} ms; achieved ${fmt(r.tasks / r.seconds)} tasks/s; scheduler cycle mean ${fmt(r.cycles.meanMs)} ms over ${fmt(r.cycles.count)} (${fmt(r.cycles.over250ms)} over 250 ms, ${fmt(r.cycles.over500ms)} over 500 ms); machine CPU ${fmt(100 * r.machineBusy)}% busy`);
+  console.log(`    of which create → job at its node p50 ${fmt(r.toJob.p50)} / p99 ${fmt(r.toJob.p99)} ms (the POST itself p50 ${fmt(r.create.p50)} / p99 ${fmt(r.create.p99)} ms), Running report p50 ${fmt(r.report.p50)} / p99 ${fmt(r.report.p99)} ms; achieved ${fmt(r.tasks / r.seconds)} tasks/s; scheduler cycle mean ${fmt(r.cycles.meanMs)} ms over ${fmt(r.cycles.count)} (${fmt(r.cycles.over250ms)} over 250 ms, ${fmt(r.cycles.over500ms)} over 500 ms; ${fmt(r.cycles.unschedulable)} unschedulable and ${fmt(r.cycles.errors)} failed attempts in the run); machine CPU ${fmt(100 * r.machineBusy)}% busy`);
   console.log(`    CPU per task: ${r.cpuPerTask.map(([role, ms]) => `${role} ${fmt(ms, 2)} ms`).join(", ")}; total ${fmt(r.cpuPerTask.reduce((a, [, ms]) => a + ms, 0), 2)} ms`);
+  const settled = r.coldStart.settledAtS === undefined ? "never in the run" : `first at second ${r.coldStart.settledAtS} of ${WARMUP_S + DURATION_S}`;
+  console.log(`    cold start (the ${WARMUP_S} s of warm-up arrivals, not counted above): slowest task ${fmt(r.coldStart.slowestMs)} ms; a second's slowest task under 500 ms ${settled}`);
 }

@@ -22,6 +22,39 @@ interface SharedPostgres {
   readonly shared: "eiaas-postgres";
 }
 
+interface QueryableClient {
+  query(text: unknown, ...rest: unknown[]): Promise<unknown>;
+  setMaxListeners?: (n: number) => void;
+}
+
+/** The LISTENs issued (or under way) on each LISTEN client, by statement text. */
+const listensByClient = new WeakMap<QueryableClient, Map<string, Promise<unknown>>>();
+const LISTEN = /^\s*(--[^\n]*\n\s*)*LISTEN\s/i;
+
+/**
+ * Makes the shared LISTEN client issue each LISTEN once. Every backend LISTENs on BullMQ's one jobs
+ * channel when its Worker first waits, and the Workers of a fleet start together: one query each,
+ * at once, on one pg Client — which pg deprecates (a DeprecationWarning in the demo's output). A
+ * rebuilt client (after a drop) is another object, so it LISTENs afresh.
+ */
+function listenOncePerClient(client: QueryableClient): void {
+  if (listensByClient.has(client)) return;
+  const issued = new Map<string, Promise<unknown>>();
+  listensByClient.set(client, issued);
+  const query = client.query.bind(client);
+  client.query = (text: unknown, ...rest: unknown[]) => {
+    if (typeof text !== "string" || rest.length > 0 || !LISTEN.test(text)) return query(text, ...rest);
+    let listening = issued.get(text);
+    if (!listening) {
+      listening = query(text);
+      issued.set(text, listening);
+      // A failed LISTEN is tried again by the next wait.
+      listening.catch(() => issued.delete(text));
+    }
+    return listening;
+  };
+}
+
 /**
  * A per-queue backend on the process's one {@link PostgresConnection}. BullMQ's own siblings
  * (`forQueue`) share it too, but only the connection's owner re-LISTENs when the LISTEN client is
@@ -40,8 +73,9 @@ class SharedPostgresQueueBackend extends PostgresQueueBackend {
 
   override async waitForJob(blockTimeout: number): Promise<{ member: string; score: number } | null> {
     // Every waiting Worker adds a 'notification' listener to the one LISTEN client.
-    const client = (await this.shared.getListenClient()) as unknown as { setMaxListeners?: (n: number) => void };
+    const client = (await this.shared.getListenClient()) as unknown as QueryableClient;
     client.setMaxListeners?.(0);
+    listenOncePerClient(client);
     return super.waitForJob(blockTimeout);
   }
 
