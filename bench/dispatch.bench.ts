@@ -88,7 +88,21 @@ const cleanup = async () => {
 };
 process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
 
+const stageDatabases: string[] = [];
+
+/**
+ * A database of its own for each stage, the previous stages' dropped first: their tables, full of
+ * rows the stage updated, would otherwise be vacuumed by autovacuum during the next stage.
+ */
 async function freshDatabase(name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: pgServer.url("postgres") });
+  await admin.connect();
+  try {
+    for (const old of stageDatabases.splice(0)) await admin.query(`DROP DATABASE IF EXISTS "${old}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+  stageDatabases.push(name);
   await ensureDatabase(pgServer.url("postgres"), name);
   const url = pgServer.url(name);
   await applyMigrations(url);
