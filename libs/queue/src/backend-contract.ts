@@ -131,6 +131,27 @@ export function queueBackendContract(label: string, setup: () => Promise<Contrac
       await c.close();
     });
 
+    it("hands the jobs a forced close cancels back to the queue, even when their handlers return", async () => {
+      const node = nodeName("handback");
+      const started = deferred();
+      const returned = deferred();
+      // As an agent shutting down: its runtime stops the task on the abort and the run returns.
+      const c = consumer.consumeNodeQueue(node, async (_p, ctx) => {
+        started.resolve();
+        await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve()));
+        returned.resolve();
+      });
+      await producer.enqueueTasks([taskJob(node, "serving")]);
+      await started.promise;
+      await c.close({ force: true });
+      await returned.promise;
+      // Time for a completion, had one been sent, to land.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const depth = await producer.depth(`node.${node}`);
+      expect(depth).toMatchObject({ completed: 0, failed: 0 });
+      expect(depth.active + depth.waiting).toBe(1);
+    });
+
     it("removes a waiting dispatch job, not an absent, active or finished one", async () => {
       const node = nodeName("remove");
       await producer.enqueueTasks([taskJob(node, "gone")]);

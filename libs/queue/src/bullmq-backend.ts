@@ -1,4 +1,4 @@
-import { Queue, UnrecoverableError, Worker, type BackendFactory, type IQueueBackend, type Job, type JobsOptions, type KeepJobs } from "bullmq";
+import { Queue, UnrecoverableError, WaitingError, Worker, type BackendFactory, type IQueueBackend, type Job, type JobsOptions, type KeepJobs } from "bullmq";
 import type {
   ConsumeOptions,
   JobContext,
@@ -252,6 +252,8 @@ class BullmqConsumer<C> implements QueueConsumer {
   private readonly worker: AnyWorker;
   private readonly active = new Set<string>();
   private closing?: Promise<void>;
+  /** Closed with `force`: the jobs it cancelled go back to the queue, however their run ended. */
+  private handingBack = false;
   private stalledStart?: NodeJS.Timeout;
 
   constructor(
@@ -285,9 +287,18 @@ class BullmqConsumer<C> implements QueueConsumer {
       this.active.add(jobId);
       try {
         await run();
+      } catch (err) {
+        if (this.handingBack && signal?.aborted) throw new WaitingError();
+        throw err;
       } finally {
         this.active.delete(jobId);
       }
+      // A job cancelled by a forced close returns like any other: BullMQ would then complete it
+      // if its completion reached Redis before the connection closed (the backends share their
+      // connections, so BullMQ's own "closing" check never holds). For a Worker that is closing,
+      // WaitingError means "leave the job as it is": active, until its lock runs out and the
+      // stalled check hands it to the next consumer.
+      if (this.handingBack && signal?.aborted) throw new WaitingError();
     };
     this.worker = new Worker(
       queue,
@@ -333,7 +344,10 @@ class BullmqConsumer<C> implements QueueConsumer {
     this.closing ??= (async () => {
       clearTimeout(this.stalledStart);
       try {
-        if (options.force) this.worker.cancelAllJobs("consumer closed");
+        if (options.force) {
+          this.handingBack = true;
+          this.worker.cancelAllJobs("consumer closed");
+        }
         await this.worker.close(options.force ?? false);
       } finally {
         this.onClosed();
