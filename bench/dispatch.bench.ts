@@ -92,7 +92,9 @@ const stageDatabases: string[] = [];
 
 /**
  * A database of its own for each stage, the previous stages' dropped first: their tables, full of
- * rows the stage updated, would otherwise be vacuumed by autovacuum during the next stage.
+ * rows the stage updated, would otherwise be vacuumed by autovacuum during the next stage. Redis is
+ * emptied too: the bind stage leaves its dispatch jobs in node queues of the same names, which the
+ * latency stage's agents would otherwise take and report (404s) through its cold start.
  */
 async function freshDatabase(name: string): Promise<string> {
   const admin = new pg.Client({ connectionString: pgServer.url("postgres") });
@@ -101,6 +103,12 @@ async function freshDatabase(name: string): Promise<string> {
     for (const old of stageDatabases.splice(0)) await admin.query(`DROP DATABASE IF EXISTS "${old}" WITH (FORCE)`);
   } finally {
     await admin.end();
+  }
+  const r = new Redis(redis.url);
+  try {
+    await r.flushall();
+  } finally {
+    r.disconnect();
   }
   stageDatabases.push(name);
   await ensureDatabase(pgServer.url("postgres"), name);
