@@ -93,3 +93,12 @@ it("keeps statistics of the columns queries filter on, not of the JSON documents
   expect(log).toContain("kind");
   expect(log).not.toContain("object");
 });
+
+it("paces autovacuum on the control plane's tables (a burst of it held task reports back)", async () => {
+  const r = await db.pool.query<{ relname: string; reloptions: string[] | null }>(
+    `SELECT c.relname, c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname IN ('tasks', 'inference_services', 'watch_events', 'node_usage')`,
+  );
+  expect(r.rows).toHaveLength(4);
+  for (const row of r.rows) expect(row.reloptions ?? []).toContain("autovacuum_vacuum_cost_delay=20");
+});
