@@ -363,8 +363,11 @@ function processCpu(roles: { api: number; scheduler: number }, others?: Map<stri
     const n = Number(pid);
     const role = n === roles.api ? "API" : n === roles.scheduler ? "scheduler" : n === process.pid ? "bench (load + agents)" : name === "postgres" ? "Postgres" : name.startsWith("redis-server") ? "Redis" : undefined;
     if (role) out.set(role, (out.get(role) ?? 0) + jiffies);
-    // By pid: a kernel worker's name changes with its work item.
-    else others?.set(pid, jiffies) && otherNames.set(pid, name.replace(/-.*/, ""));
+    else if (others) {
+      // By pid: a kernel worker's name changes with its work item.
+      others.set(pid, jiffies);
+      otherNames.set(pid, name.replace(/-.*/, ""));
+    }
   }
   return out;
 }
