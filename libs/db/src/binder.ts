@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { KindInfo } from "@eiaas/api";
 import { extraColumns, type StoredObject } from "./codec.js";
 import { TRACEPARENT_ANNOTATION, linksFrom } from "@eiaas/telemetry";
+import { sendTogether } from "./pipeline.js";
 import { prepared } from "./prepared.js";
 import { dbSpan } from "./tracing.js";
 import { splitAtVersion, versionedJsonSql, WATCH_CHANNEL } from "./write-sql.js";
@@ -102,55 +103,63 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
   if (all.length === 0 && deletes.length === 0) return groups.map((g) => ({ id: g.id, bound: true, tasks: [] }));
   const client = await pool.connect();
   try {
-    await client.query("BEGIN");
-    // Binders queue here, one at a time: what one reads below includes every task the ones before
-    // it bound. The counter row — every writer's lock, held until commit — is taken only by the
-    // final write statement, so API writes are not held up by these reads.
-    await client.query(prepared(`SELECT pg_advisory_xact_lock(${BIND_LOCK_KEY})`, []));
-
-    // What the unfinished tasks hold, from the usage rows the tasks trigger keeps (one row per node
-    // or tenant, whatever the task count), less what the superseded tasks deleted below hold.
     const nodeNames = [...new Set(all.map((t) => t.spec.nodeName as string))];
-    const released = deletes.length
-      ? (await client.query<ReleasedRow>(prepared(`SELECT (u).node_name, (u).namespace, (u).cpu::float8, (u).memory_mib::float8 AS mem, (u).gpu::float8, (u)."load"::float8, (u).tasks::int
-           FROM (SELECT eiaas_usage_of(t, 1) AS u FROM tasks t WHERE t.uid = ANY($1::uuid[])) s`, [deletes.map((d) => d.metadata.uid)]))).rows
-      : [];
-    const nodes = new Map<string, NodeRow>();
-    if (nodeNames.length) {
-      // Nodes are cluster-scoped (namespace ''): saying so lets the (namespace, name) index answer
-      // instead of a scan of every node (~3 ms a bind at 5,000 nodes).
-      const r = await client.query<NodeRow>(
-        prepared(`SELECT n.name, n.phase, n.spec, n.status, COALESCE(u.cpu, 0)::float8 AS cpu, COALESCE(u.memory_mib, 0)::float8 AS mem,
-                COALESCE(u.gpu, 0)::float8 AS gpu, COALESCE(u."load", 0)::float8 AS load, COALESCE(u.tasks, 0)::int AS tasks
-         FROM edge_nodes n LEFT JOIN node_usage u ON u.node_name = n.name WHERE n.namespace = '' AND n.name = ANY($1::text[])`, [nodeNames]),
-      );
-      for (const row of r.rows) nodes.set(row.name, { ...row, cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), load: num(row.load), tasks: num(row.tasks) });
-      for (const d of released) takeOff(nodes.get(d.node_name), d);
-    }
     const namespaces = [...new Set(groups.map((g) => g.namespace))];
-    const quotas = new Map<string, { cpu?: number; memoryMiB?: number; gpu?: number; tasks?: number }>();
-    const usage = new Map<string, Usage>();
-    const q = await client.query<{ name: string; quota: any }>(prepared(`SELECT name, spec->'quota' AS quota FROM tenants WHERE name = ANY($1::text[])`, [namespaces]));
-    for (const row of q.rows) if (row.quota && Object.keys(row.quota).length) quotas.set(row.name, row.quota);
-    // Usage is read only for tenants with a quota to hold.
-    const limited = namespaces.filter((ns) => quotas.has(ns));
-    if (limited.length) {
-      const u = await client.query<{ namespace: string; cpu: number; mem: number; gpu: number; tasks: number }>(
-        prepared(`SELECT namespace, cpu::float8 AS cpu, memory_mib::float8 AS mem, gpu::float8 AS gpu, tasks::int AS tasks FROM namespace_usage WHERE namespace = ANY($1::text[])`, [limited]),
-      );
-      for (const row of u.rows) usage.set(row.namespace, { cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), tasks: Number(row.tasks) });
-      for (const d of released) takeOff(usage.get(d.namespace), d);
-    }
-
-    // The owners' versions as they are now; the write below is conditional on them, and a write
-    // that slipped in between (a user edit) fails the whole bind, to be planned again.
-    const ownerRv = new Map<string, string>();
     const ownerTables = new Map<string, string[]>();
     for (const g of groups) if (g.owner) ownerTables.set(g.owner.kind.table, [...(ownerTables.get(g.owner.kind.table) ?? []), g.owner.object.metadata.uid]);
-    for (const [table, uids] of ownerTables) {
-      const r = await client.query<{ uid: string; rv: string }>(prepared(`SELECT uid::text AS uid, resource_version::text AS rv FROM "${table}" WHERE uid = ANY($1::uuid[])`, [uids]));
-      for (const row of r.rows) ownerRv.set(row.uid, row.rv);
+    // BEGIN, the binders' lock and every read leave together, one round trip instead of one each,
+    // and run in that order: binders queue at the lock, and the reads after it include every task
+    // the ones before bound. The counter row — every writer's lock, held until commit — is taken
+    // only by the final write statement, so API writes are not held up by these reads.
+    const sent = sendTogether(client, () => ({
+      begin: client.query("BEGIN"),
+      lock: client.query(prepared(`SELECT pg_advisory_xact_lock(${BIND_LOCK_KEY})`, [])),
+      // What the superseded tasks deleted below hold, to take off the usage rows.
+      released: deletes.length
+        ? client.query<ReleasedRow>(prepared(`SELECT (u).node_name, (u).namespace, (u).cpu::float8, (u).memory_mib::float8 AS mem, (u).gpu::float8, (u)."load"::float8, (u).tasks::int
+             FROM (SELECT eiaas_usage_of(t, 1) AS u FROM tasks t WHERE t.uid = ANY($1::uuid[])) s`, [deletes.map((d) => d.metadata.uid)]))
+        : undefined,
+      // What the unfinished tasks hold, from the usage rows the tasks trigger keeps (one row per
+      // node or tenant, whatever the task count). Nodes are cluster-scoped (namespace ''): saying
+      // so lets the (namespace, name) index answer instead of a scan of every node (~3 ms a bind
+      // at 5,000 nodes).
+      nodes: nodeNames.length
+        ? client.query<NodeRow>(
+            prepared(`SELECT n.name, n.phase, n.spec, n.status, COALESCE(u.cpu, 0)::float8 AS cpu, COALESCE(u.memory_mib, 0)::float8 AS mem,
+                    COALESCE(u.gpu, 0)::float8 AS gpu, COALESCE(u."load", 0)::float8 AS load, COALESCE(u.tasks, 0)::int AS tasks
+             FROM edge_nodes n LEFT JOIN node_usage u ON u.node_name = n.name WHERE n.namespace = '' AND n.name = ANY($1::text[])`, [nodeNames]),
+          )
+        : undefined,
+      tenants: client.query<{ name: string; quota: any; cpu: number | null; mem: number; gpu: number; tasks: number }>(
+        prepared(`SELECT t.name, t.spec->'quota' AS quota, u.cpu::float8 AS cpu, u.memory_mib::float8 AS mem, u.gpu::float8 AS gpu, u.tasks::int AS tasks
+         FROM tenants t LEFT JOIN namespace_usage u ON u.namespace = t.name WHERE t.name = ANY($1::text[])`, [namespaces]),
+      ),
+      // The owners' versions as they are now; the write below is conditional on them, and a write
+      // that slipped in between (a user edit) fails the whole bind, to be planned again.
+      owners: [...ownerTables].map(([table, uids]) =>
+        client.query<{ uid: string; rv: string }>(prepared(`SELECT uid::text AS uid, resource_version::text AS rv FROM "${table}" WHERE uid = ANY($1::uuid[])`, [uids])),
+      ),
+    }));
+    const settled = await Promise.allSettled([sent.begin, sent.lock, sent.released, sent.nodes, sent.tenants, ...sent.owners]);
+    // The first failure is the cause; the statements after it only found the transaction aborted.
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+
+    const released = (await sent.released)?.rows ?? [];
+    const nodes = new Map<string, NodeRow>();
+    for (const row of (await sent.nodes)?.rows ?? []) nodes.set(row.name, { ...row, cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), load: num(row.load), tasks: num(row.tasks) });
+    for (const d of released) takeOff(nodes.get(d.node_name), d);
+    // Usage counts only for tenants with a quota to hold.
+    const quotas = new Map<string, { cpu?: number; memoryMiB?: number; gpu?: number; tasks?: number }>();
+    const usage = new Map<string, Usage>();
+    for (const row of (await sent.tenants).rows) {
+      if (!row.quota || !Object.keys(row.quota).length) continue;
+      quotas.set(row.name, row.quota);
+      if (row.cpu !== null) usage.set(row.name, { cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), tasks: Number(row.tasks) });
     }
+    for (const d of released) takeOff(usage.get(d.namespace), d);
+    const ownerRv = new Map<string, string>();
+    for (const r of sent.owners) for (const row of (await r).rows) ownerRv.set(row.uid, row.rv);
 
     const outcomes: Array<{ id: string; bound: false; reason: string } | { id: string; bound: true; tasks: StoredObject[] }> = [];
     const accepted: BindGroup[] = [];
@@ -188,8 +197,7 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
     // version read) is left out by the statement itself; its group is refused, to be planned again.
     // (Its tasks were counted into the node totals above: the groups after it were judged on a
     // fuller cluster than the one written, never an emptier one.)
-    const written = writeBound(client, accepted);
-    const committed = client.query("COMMIT");
+    const [written, committed] = sendTogether(client, () => [writeBound(client, accepted), client.query("COMMIT")] as const);
     const [w, c] = await Promise.allSettled([written, committed]);
     if (w.status === "rejected") throw w.reason;
     if (c.status === "rejected") throw c.reason;

@@ -7,6 +7,7 @@ import { StoreError, isUniqueViolation } from "./errors.js";
 import { listSql, type ContinueToken } from "./list-sql.js";
 import { activeContext, contextFrom, recordError, runInContext, SpanKind, startSpanContext, type Context } from "@eiaas/telemetry";
 import { prepared } from "./prepared.js";
+import { sendTogether } from "./pipeline.js";
 import { dbSpan } from "./tracing.js";
 import { CreateBatcher } from "./create-batcher.js";
 import { batchCreateRunSql, batchOpSql, NOTIFY_RESERVED_SQL, RESERVE_VERSIONS_SQL, watchObject, WRITE_MISSED, type WriteOp } from "./write-sql.js";
@@ -421,13 +422,15 @@ export class ObjectStore {
       offset = 0;
     } else {
       const client = await this.pool.connect();
-      settled = await Promise.allSettled([
-        client.query("BEGIN"),
-        client.query<{ base: string }>(RESERVE_VERSIONS_SQL, [ops.length]),
-        ...statements.map((s) => client.query<ObjectRow>(batchQuery(s))),
-        client.query(NOTIFY_RESERVED_SQL, [ops.length]),
-        client.query("COMMIT"),
-      ]);
+      settled = await Promise.allSettled(
+        sendTogether(client, () => [
+          client.query("BEGIN"),
+          client.query<{ base: string }>(RESERVE_VERSIONS_SQL, [ops.length]),
+          ...statements.map((s) => client.query<ObjectRow>(batchQuery(s))),
+          client.query(NOTIFY_RESERVED_SQL, [ops.length]),
+          client.query("COMMIT"),
+        ]),
+      );
       // COMMIT of an aborted transaction rolls back; if even that got no answer, the connection
       // is in an unknown state and is dropped. Released before a miss is explained (a fresh read).
       client.release(settled[settled.length - 1]!.status !== "fulfilled");
