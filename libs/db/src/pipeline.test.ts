@@ -1,24 +1,13 @@
 // Statements issued together on a pipelining client leave in one socket write.
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
-import { createDatabase, type Database } from "./client.js";
+import { expect, it } from "vitest";
 import { sendTogether } from "./pipeline.js";
+import { useTestDatabase } from "./test-harness.js";
 
-let tdb: TestDatabase;
-let db: Database;
-
-beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDatabase(tdb.url, { poolSize: 1 });
-});
-afterAll(async () => {
-  await db?.close();
-  await tdb?.drop();
-});
+const fixture = useTestDatabase({ poolSize: 1 });
 
 /** Socket writes (write or writev) the client makes while `run` issues its queries. */
 async function countWrites(run: (client: import("pg").PoolClient) => Promise<unknown>): Promise<number> {
-  const client = await db.pool.connect();
+  const client = await fixture.db.pool.connect();
   try {
     const socket = (client as any).connection.stream;
     let writes = 0;
@@ -63,7 +52,7 @@ it("sends a transaction's statements in one write, and each still gets its own r
 });
 
 it("uncorks the socket when issuing throws, so the client keeps working", async () => {
-  const client = await db.pool.connect();
+  const client = await fixture.db.pool.connect();
   try {
     expect(() =>
       sendTogether(client, () => {

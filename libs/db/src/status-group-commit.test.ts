@@ -1,26 +1,15 @@
 // ObjectStore.updateStatus group commit: concurrent status writes share one transaction, and each
 // caller still gets exactly what a single write would answer (the object, Conflict or NotFound).
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { API_VERSION, kindInfo } from "@eiaas/api";
-import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
 import type pg from "pg";
-import { createDatabase, type Database } from "./client.js";
 import { StoreError } from "./errors.js";
 import { ObjectStore } from "./object-store.js";
+import { useTestDatabase } from "./test-harness.js";
 
 const NODE = kindInfo("EdgeNode");
 const TASK = kindInfo("Task");
-let tdb: TestDatabase;
-let db: Database;
-
-beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDatabase(tdb.url, { poolSize: 5 });
-});
-afterAll(async () => {
-  await db?.close();
-  await tdb?.drop();
-});
+const fixture = useTestDatabase({ poolSize: 5 });
 
 /** The pool, counting the transactions (connect) and single statements (query) it serves. */
 function counting(pool: pg.Pool) {
@@ -37,7 +26,7 @@ function counting(pool: pg.Pool) {
 }
 
 it("writes concurrent status updates in one transaction, answering each as a single write would", async () => {
-  const plain = new ObjectStore(db.pool);
+  const plain = new ObjectStore(fixture.db.pool);
   await plain.create(kindInfo("Tenant"), { apiVersion: API_VERSION, metadata: { name: "acme" }, spec: {} } as any);
   const tasks = [];
   for (let i = 0; i < 40; i++) {
@@ -48,7 +37,7 @@ it("writes concurrent status updates in one transaction, answering each as a sin
   const gone = tasks[1]!;
   await plain.delete(TASK, gone);
 
-  const { pool, counts } = counting(db.pool);
+  const { pool, counts } = counting(fixture.db.pool);
   const store = new ObjectStore(pool);
   const results = await Promise.allSettled([
     // tasks[0] is stale (written above), tasks[1] deleted, the rest current; one node too.
@@ -75,7 +64,7 @@ it("writes concurrent status updates in one transaction, answering each as a sin
   // What was written is what a reader sees, with a watch event each.
   expect((await plain.get(TASK, "acme", "t-5"))!.status.phase).toBe("Running");
   expect((await plain.get(TASK, "acme", "t-0"))!.status).toEqual(stale.status);
-  const ev = await db.pool.query(`SELECT count(*)::int AS n FROM watch_events WHERE kind = 'Task' AND type = 'MODIFIED' AND object->'status'->>'phase' = 'Running'`);
+  const ev = await fixture.db.pool.query(`SELECT count(*)::int AS n FROM watch_events WHERE kind = 'Task' AND type = 'MODIFIED' AND object->'status'->>'phase' = 'Running'`);
   expect(ev.rows[0].n).toBe(38);
   // A lone write still goes through alone.
   const lone = await store.updateStatus(NODE, (await plain.get(NODE, undefined, "n"))!, { phase: "NotReady" });
