@@ -5,11 +5,11 @@ import { formatTime, rowToObject, type ObjectRow, type StoredObject } from "./co
 import { bulkUpdateStatus } from "./bulk-status.js";
 import { StoreError, isUniqueViolation } from "./errors.js";
 import { listSql, type ContinueToken } from "./list-sql.js";
-import { activeContext, contextFrom, recordError, runInContext, SpanKind, startSpanContext, type Context } from "@eiaas/telemetry";
 import { prepared } from "./prepared.js";
 import { sendTogether } from "./pipeline.js";
 import { dbSpan } from "./tracing.js";
 import { CreateBatcher } from "./create-batcher.js";
+import { StatusBatcher } from "./status-batcher.js";
 import { batchCreateRunSql, batchOpSql, NOTIFY_RESERVED_SQL, RESERVE_VERSIONS_SQL, watchObject, WRITE_MISSED, type WriteOp } from "./write-sql.js";
 
 const SQL_VERB: Record<WriteOp["type"], string> = { create: "INSERT", update: "UPDATE", delete: "DELETE" };
@@ -91,24 +91,13 @@ function stableJson(v: unknown): string {
  * announced with NOTIFY. Semantics follow Kubernetes' generic registry: uid/creationTimestamp are
  * server-set, generation counts spec changes, finalizers turn delete into "mark for deletion".
  */
-interface PendingStatusWrite {
-  kind: KindInfo;
-  /** The object with its new status; metadata.resourceVersion is the expected version. */
-  object: StoredObject;
-  /** The caller's context (its trace), for the span of its write. */
-  ctx?: Context;
-  resolve(o: StoredObject): void;
-  reject(err: unknown): void;
-}
-
-/** Status writes per group commit at most (one statement, one watch-log insert). */
-const STATUS_BATCH_MAX = 500;
-
 export class ObjectStore {
-  /** Status writes waiting for the next group commit (see updateStatus). */
-  private pendingStatus: PendingStatusWrite[] = [];
   private readonly creates = new CreateBatcher({ writeOne: (op) => this.writeOne(op), applyBatch: (ops) => this.applyBatch(ops) });
-  private flushingStatus = false;
+  private readonly statuses = new StatusBatcher({
+    writeOne: (op) => this.writeOne(op),
+    writeMany: (kind, objects) => bulkUpdateStatus(this.pool, kind, objects.map((object) => ({ object, status: object.status ?? {} }))),
+    explainMiss: (op) => this.explainMiss(op),
+  });
 
   /**
    * Takes the pg pool directly (the same pool Prisma runs on, see createDatabase): on these hot
@@ -242,92 +231,14 @@ export class ObjectStore {
     return this.writeOne({ type: "update", kind, object: obj, expectedResourceVersion: expected });
   }
 
-  /** Writes status only; conditional on `options.expectedResourceVersion` when given. */
   /**
-   * Writes `status` if the object still has the expected version (default: the one read). Status
-   * writes arriving while another is in flight share one transaction (group commit): every write
-   * takes the counter row until it commits, so one commit each would cap the whole control plane
-   * at one fsync per write (≈ 550/s measured here, whatever the concurrency) — agents reporting
-   * hundreds of task phases a second need them batched. An uncontended write goes out at once, in
-   * its caller's trace. Each caller gets its own result: the written object, or Conflict/NotFound
-   * as a single write would answer.
+   * Writes `status` if the object still has the expected version (default: the one read). Writes
+   * arriving while another is in flight share one statement (group commit, `StatusBatcher`); each
+   * caller gets its own result: the written object, or Conflict/NotFound as a single write would.
    */
   updateStatus(kind: KindInfo, current: StoredObject, status: unknown, options: WriteOptions = {}): Promise<StoredObject> {
     const expected = options.expectedResourceVersion ?? current.metadata.resourceVersion;
-    return new Promise<StoredObject>((resolve, reject) => {
-      const w: PendingStatusWrite = { kind, object: { ...current, status, metadata: { ...current.metadata, resourceVersion: expected } }, resolve, reject };
-      if (this.flushingStatus) {
-        this.pendingStatus.push({ ...w, ctx: activeContext() });
-        return;
-      }
-      this.flushingStatus = true;
-      void this.writeStatusBatch([w]).finally(() => this.drainStatus());
-    });
-  }
-
-  /** Writes what queued up meanwhile, in batches, until nothing is left. */
-  private async drainStatus(): Promise<void> {
-    try {
-      while (this.pendingStatus.length > 0) {
-        // At most one write per object in a batch: a second one must see the first's outcome.
-        const batch: PendingStatusWrite[] = [];
-        const later: PendingStatusWrite[] = [];
-        const uids = new Set<string>();
-        for (const w of this.pendingStatus) {
-          if (uids.has(w.object.metadata.uid) || batch.length >= STATUS_BATCH_MAX) later.push(w);
-          else {
-            uids.add(w.object.metadata.uid);
-            batch.push(w);
-          }
-        }
-        this.pendingStatus = later;
-        // Outside any one caller's trace: each caller's span is made for it (writeStatusBatch).
-        await runInContext(contextFrom(undefined), () => this.writeStatusBatch(batch));
-      }
-    } finally {
-      this.flushingStatus = false;
-    }
-  }
-
-  private async writeStatusBatch(batch: PendingStatusWrite[]): Promise<void> {
-    if (batch.length === 1) {
-      const w = batch[0]!;
-      await runInContext(w.ctx ?? activeContext(), () => this.writeOne({ type: "update", kind: w.kind, object: w.object, expectedResourceVersion: w.object.metadata.resourceVersion })).then(w.resolve, w.reject);
-      return;
-    }
-    const byKind = new Map<KindInfo, PendingStatusWrite[]>();
-    for (const w of batch) byKind.set(w.kind, [...(byKind.get(w.kind) ?? []), w]);
-    for (const [kind, writes] of byKind) {
-      // One transaction for many requests; each caller's trace gets its own span of it.
-      const spans = writes.map((w) =>
-        startSpanContext(`UPDATE ${kind.table}`, {
-          kind: SpanKind.CLIENT,
-          requireParent: true,
-          ...(w.ctx ? { parent: w.ctx } : {}),
-          attributes: { "db.system.name": "postgresql", "db.operation.name": "UPDATE", "db.collection.name": kind.table, "db.operation.batch.size": writes.length },
-        }),
-      );
-      try {
-        const written = await bulkUpdateStatus(this.pool, kind, writes.map((w) => ({ object: w.object, status: w.object.status ?? {} })));
-        const byUid = new Map(written.map((o) => [o.metadata.uid, o]));
-        for (const [i, w] of writes.entries()) {
-          const o = byUid.get(w.object.metadata.uid);
-          if (o) w.resolve(o);
-          else {
-            const err = await this.explainMiss({ type: "update", kind, object: w.object }).catch((e: unknown) => e);
-            if (spans[i]) recordError(spans[i]!.span, err);
-            w.reject(err);
-          }
-        }
-      } catch (err) {
-        for (const [i, w] of writes.entries()) {
-          if (spans[i]) recordError(spans[i]!.span, err);
-          w.reject(err);
-        }
-      } finally {
-        for (const sp of spans) sp?.span.end();
-      }
-    }
+    return this.statuses.write(kind, { ...current, status, metadata: { ...current.metadata, resourceVersion: expected } });
   }
 
   /**
