@@ -1,5 +1,5 @@
 // eictl as a child process against the real API server: cordon/uncordon, drain, top, logs,
-// apply --wait, and get -w seeing ADDED/MODIFIED/DELETED across a server restart.
+// apply --wait, get -w seeing ADDED/MODIFIED/DELETED across a server restart, and get endpoints.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -177,5 +177,60 @@ describe("get -w", () => {
     const docs = json.stdout.split(/\n(?=\{)/).map((d) => JSON.parse(d));
     expect(docs.map((d) => d.metadata.name)).toEqual(["w1", "w1", "w2", "w2", "w1", "w2", "w2"]);
     expect(t.stderr).toBe("");
+  });
+});
+
+describe("get endpoints", () => {
+  it("lists services' endpoints, ranks them from a client (--client) and finds them by capability (--capability)", async () => {
+    await client.create("isvc", {
+      apiVersion: "eiaas.io/v1alpha1",
+      kind: "InferenceService",
+      metadata: { name: "cls", namespace: "demo" },
+      spec: { model: "resnet18", clients: { selector: { matchLabels: { tier: "device" } } } },
+    });
+    const ep = (node: string) => ({ node, address: `${node}:8080`, role: "serve", task: `cls-r1-serve-${node}` });
+    await client.patch("isvc", "cls", { status: { phase: "Running", endpoints: [ep("region-a"), ep("edge-lab"), ep("edge-campus")] } }, { ...ns, subresource: "status" });
+
+    const all = await run("get", "endpoints");
+    expect(all.code).toBe(0);
+    const listed = parseTable(all.stdout);
+    expect(listed.header).toEqual(["SERVICE", "NODE", "ROLE", "ADDRESS"]);
+    expect(listed.rows).toEqual([
+      ["cls", "region-a", "serve", "region-a:8080"],
+      ["cls", "edge-lab", "serve", "edge-lab:8080"],
+      ["cls", "edge-campus", "serve", "edge-campus:8080"],
+    ]);
+
+    // Ranked from each client, as the API ranks them: a camera under edge-lab and a phone under
+    // edge-campus each find their own edge server nearer than the other one.
+    const nodesFrom = async (c: string) => {
+      const r = await run("get", "ep", "cls", "--client", c, "-o", "wide");
+      expect(r.code).toBe(0);
+      const t = parseTable(r.stdout);
+      expect(t.header).toEqual(["SERVICE", "NODE", "ROLE", "ADDRESS", "LATENCY", "TASK"]);
+      const ms = t.rows.map((row) => Number(row[4]!.replace(/ms$/, "")));
+      expect(ms.every((m, i) => Number.isFinite(m) && (i === 0 || ms[i - 1]! <= m))).toBe(true);
+      const api = await client.serviceEndpoints("demo", "cls", c);
+      expect(t.rows.map((row) => row[1])).toEqual(api.items.map((e) => e.node));
+      return t.rows.map((row) => row[1]!);
+    };
+    const fromCam = await nodesFrom("cam-1");
+    const fromPhone = await nodesFrom("phone-1");
+    expect(fromCam.indexOf("edge-lab")).toBeLessThan(fromCam.indexOf("edge-campus"));
+    expect(fromPhone.indexOf("edge-campus")).toBeLessThan(fromPhone.indexOf("edge-lab"));
+
+    const found = await run("get", "endpoints", "--capability", "image-classification", "--client", "phone-1", "-o", "json");
+    expect(found.code).toBe(0);
+    const list = JSON.parse(found.stdout);
+    expect(list.kind).toBe("EndpointList");
+    expect(list.items.map((e: any) => `${e.service}/${e.node}`)).toEqual(fromPhone.map((n) => `cls/${n}`));
+    const none = await run("get", "endpoints", "--capability", "translation", "--client", "phone-1");
+    expect([none.code, none.stdout, none.stderr]).toEqual([0, "", "No resources found in demo namespace.\n"]);
+
+    expect(oneErrorLine(await run("get", "ep", "cls", "--client", "nobody"))).toBe('Error from server (NotFound): edgenodes "nobody" not found');
+    expect(oneErrorLine(await run("get", "ep", "nope", "--client", "cam-1"))).toBe('Error from server (NotFound): inferenceservices "nope" not found');
+    expect(oneErrorLine(await run("get", "ep", "--client", "cam-1"))).toMatch(/^error: --client ranks the endpoints of the services named/);
+    expect(oneErrorLine(await run("get", "ep", "--capability", "image-classification"))).toBe("error: --capability needs --client NODE: the endpoints are ranked from the asking client");
+    expect(oneErrorLine(await run("get", "isvc", "--client", "cam-1"))).toBe("error: --client and --capability apply to endpoints only: eictl get endpoints SERVICE --client NODE");
   });
 });

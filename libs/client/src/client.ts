@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { API_PREFIX, lookupKind, type KindInfo } from "@eiaas/api";
 import { Transport, type ConnectionOptions, type QueryValue, type RawRequest } from "./transport.js";
-import type { AnyObject, ApiResourceList, ObjectList, Table, Token, TokenList, VersionInfo } from "./types.js";
+import type { AnyObject, ApiResourceList, EndpointList, ObjectList, Table, Token, TokenList, VersionInfo } from "./types.js";
 import { Watch, type WatchOptions } from "./watch.js";
 
 /** A kind, by its KindInfo or any name `lookupKind` knows (`isvc`, `nodes`, `InferenceService`...). */
@@ -214,6 +214,22 @@ export class EiaasClient {
 
   async deleteBootstrapToken(name: string): Promise<void> {
     await this.request({ method: "DELETE", path: `${API_PREFIX}/bootstraptokens/${encodeURIComponent(name)}` });
+  }
+
+  /**
+   * A service's endpoints ranked by the latency predicted from `client`, a node name
+   * (`GET .../inferenceservices/{name}/endpoints?client=`; NotFound when the client is unknown).
+   */
+  serviceEndpoints(namespace: string, name: string, client: string): Promise<EndpointList> {
+    return this.request<EndpointList>({ method: "GET", path: this.path("InferenceService", namespace, name, "endpoints"), query: { client } });
+  }
+
+  /**
+   * The endpoints of every Running service of a namespace whose model has `capability`, ranked by
+   * the latency predicted from `client` (`GET .../namespaces/{ns}/discovery`).
+   */
+  discover(namespace: string, capability: string, client: string): Promise<EndpointList> {
+    return this.request<EndpointList>({ method: "GET", path: `${API_PREFIX}/namespaces/${encodeURIComponent(namespace)}/discovery`, query: { capability, client } });
   }
 
   /** The server's `/version`. */

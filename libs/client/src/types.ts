@@ -60,6 +60,26 @@ export interface TokenList {
   items: Token[];
 }
 
+/** One endpoint of a service (DESIGN §3 discovery). */
+export interface Endpoint {
+  node: string;
+  address?: string;
+  role: string;
+  task: string;
+  /** The service it belongs to (discovery across a namespace names it). */
+  service?: string;
+  /** Latency predicted from the asking client, ms (a very large number: no path to it). */
+  predicted?: { latencyMs: number };
+}
+
+/** Endpoints, ranked by predicted latency from the asking client. */
+export interface EndpointList {
+  apiVersion: string;
+  kind: "EndpointList";
+  metadata: Record<string, unknown>;
+  items: Endpoint[];
+}
+
 /** `/version` (Kubernetes' version.Info). */
 export interface VersionInfo {
   major: string;

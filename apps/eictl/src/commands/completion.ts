@@ -20,7 +20,7 @@ function valueFlagsOf(cmds: readonly Command[], root: Command): string[] {
 export function bashCompletion(root: Command): string {
   const commands = root.commands.filter((c) => c.name() !== "help");
   const globalFlags = flagsOf(root.options).join(" ");
-  const kinds = [...new Set(KINDS.flatMap((k) => [k.plural, k.singular, ...k.shortNames]).concat(["nodes", "tokens", "bootstraptokens"]))].sort().join(" ");
+  const kinds = [...new Set(KINDS.flatMap((k) => [k.plural, k.singular, ...k.shortNames]).concat(["nodes", "tokens", "bootstraptokens", "endpoints"]))].sort().join(" ");
   const perCommand = commands
     .map((c) => {
       const subs = c.commands.map((s) => s.name()).join(" ");

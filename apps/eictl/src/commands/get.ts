@@ -9,6 +9,7 @@ import { colourEnabled } from "../output/style.js";
 import { formatTable } from "../output/table.js";
 import { isTokenKind, printTokens } from "./token.js";
 import { watchObjects } from "./get-watch.js";
+import { isEndpointsKind, printEndpoints } from "./endpoints.js";
 
 export interface GetOptions {
   output?: string;
@@ -19,6 +20,8 @@ export interface GetOptions {
   watchOnly?: boolean;
   outputWatchEvents?: boolean;
   showLabels?: boolean;
+  client?: string;
+  capability?: string;
 }
 
 /** Resolves a kind name as typed on the command line (plural, singular, short name, `nodes`). */
@@ -143,7 +146,7 @@ async function get(s: Session, kindName: string, names: string[], opts: GetOptio
 export function registerGet(program: Command): void {
   program
     .command("get")
-    .argument("<kind>", "kind: plural, singular or short name (nodes, tenants, models, isvc, tj, tasks, events; several: isvc,tj; tokens TENANT; bootstraptokens)")
+    .argument("<kind>", "kind: plural, singular or short name (nodes, tenants, models, isvc, tj, tasks, events; several: isvc,tj; tokens TENANT; bootstraptokens; endpoints SERVICE)")
     .argument("[names...]", "only these objects (for tokens: the tenant)")
     .description("Display one or many resources")
     .option("-o, --output <format>", "table (default), wide, json, yaml or name")
@@ -154,10 +157,17 @@ export function registerGet(program: Command): void {
     .option("-w, --watch", "after listing, watch for changes (survives reconnects)")
     .option("--watch-only", "watch for changes without listing first")
     .option("--output-watch-events", "with --watch, show the event type (ADDED, MODIFIED, DELETED)")
-    .addHelpText("after", "\nExamples:\n  eictl get nodes -o wide\n  eictl get isvc -A\n  eictl get tasks --field-selector spec.nodeName=edge-1 -w\n  eictl get tokens demo")
+    .option("--client <node>", "endpoints only: rank them by the latency predicted from this client node")
+    .option("--capability <name>", "endpoints only: the Running services whose model has this capability (with --client)")
+    .addHelpText("after", "\nExamples:\n  eictl get nodes -o wide\n  eictl get isvc -A\n  eictl get tasks --field-selector spec.nodeName=edge-1 -w\n  eictl get tokens demo\n  eictl get endpoints camera-classifier --client device-01\n  eictl get endpoints --capability image-classification --client device-01")
     .action(
       action(async (kindName: string, names: string[], opts: GetOptions, cmd: Command) => {
         await withSession(cmd, async (s) => {
+          if (isEndpointsKind(kindName)) {
+            await printEndpoints(s, names, opts);
+            return;
+          }
+          if (opts.client !== undefined || opts.capability !== undefined) throw new CliError("--client and --capability apply to endpoints only: eictl get endpoints SERVICE --client NODE");
           if (isTokenKind(kindName)) await printTokens(s, kindName, names, opts);
           else await get(s, kindName, names, opts);
         });
