@@ -36,7 +36,13 @@ export async function startServices(): Promise<BenchServices> {
   const dataDir = await mkdtemp(join(tmpdir(), "eiaas-bench-dispatch-"));
   const settings = { ...(PG_STATS ? { shared_preload_libraries: "pg_stat_statements", "pg_stat_statements.track_planning": "on" } : {}), ...EXTRA_PG_SETTINGS };
   const pgServer = await startEmbeddedPostgres({ dataDir: pgDir, port: await freePort(), persistent: false, maxConnections: 300, settings });
-  const redis = await startRedis();
+  // A Redis that cannot start (not installed) must not leave this Postgres running behind.
+  const redis = await startRedis().catch(async (err: unknown) => {
+    await pgServer.stop().catch(() => undefined);
+    await rm(pgDir, { recursive: true, force: true });
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  });
   const children: ChildProcess[] = [];
   const stageDatabases: string[] = [];
 
