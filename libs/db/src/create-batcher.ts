@@ -1,31 +1,24 @@
 import type { KindInfo } from "@eiaas/api";
-import { activeContext, contextFrom, recordError, runInContext, SpanKind, startSpanContext, type Context } from "@eiaas/telemetry";
+import { activeContext, recordError, runInContext } from "@eiaas/telemetry";
 import type { StoredObject } from "./codec.js";
 import { StoreError, isUniqueViolation } from "./errors.js";
+import { callerSpans, GroupCommit, type PendingWrite } from "./group-commit.js";
 import type { WriteOp } from "./write-sql.js";
-
-interface PendingCreate {
-  kind: KindInfo;
-  object: StoredObject;
-  /** The caller's context (its trace), for the span of its write. */
-  ctx?: Context;
-  resolve(o: StoredObject): void;
-  reject(err: unknown): void;
-}
 
 /** Most creates in one group-committed batch. */
 const CREATE_BATCH_MAX = 200;
 
 /**
- * Group commit for creates, as for status writes: every write holds the counter row until its
- * commit, so one commit each caps creates at one fsync apiece whatever the concurrency. A create
- * arriving while another is in flight waits for it and then goes out with every other waiting one
- * as one transaction (a multi-row INSERT per kind). Each caller still gets its own answer: when the
- * batch fails on a name that already exists, its members are written one by one.
+ * Group commit for creates (`GroupCommit`): a create arriving while another is in flight goes
+ * out with every other waiting one as one transaction (a multi-row INSERT per kind). Each caller
+ * still gets its own answer: when the batch fails on a name that already exists, its members are
+ * written one by one.
  */
 export class CreateBatcher {
-  private pending: PendingCreate[] = [];
-  private flushing = false;
+  private readonly commits = new GroupCommit<PendingWrite>({
+    next: (pending) => ({ batch: pending.slice(0, CREATE_BATCH_MAX), rest: pending.slice(CREATE_BATCH_MAX) }),
+    write: (batch) => (batch.length === 1 ? this.writeEach(batch) : this.writeBatch(batch)),
+  });
 
   constructor(
     private readonly deps: {
@@ -35,39 +28,11 @@ export class CreateBatcher {
   ) {}
 
   create(kind: KindInfo, object: StoredObject): Promise<StoredObject> {
-    return new Promise<StoredObject>((resolve, reject) => {
-      const w: PendingCreate = { kind, object, resolve, reject };
-      if (this.flushing) {
-        this.pending.push({ ...w, ctx: activeContext() });
-        return;
-      }
-      // Uncontended: out at once, in the caller's own trace.
-      this.flushing = true;
-      void this.writeEach([w]).finally(() => this.drain());
-    });
+    return new Promise<StoredObject>((resolve, reject) => this.commits.submit({ kind, object, resolve, reject }));
   }
 
-  private async drain(): Promise<void> {
-    try {
-      while (this.pending.length > 0) {
-        const batch = this.pending.splice(0, CREATE_BATCH_MAX);
-        // Outside any one caller's trace: each caller's span is made for it.
-        await runInContext(contextFrom(undefined), () => (batch.length === 1 ? this.writeEach(batch) : this.writeBatch(batch)));
-      }
-    } finally {
-      this.flushing = false;
-    }
-  }
-
-  private async writeBatch(batch: PendingCreate[]): Promise<void> {
-    const spans = batch.map((w) =>
-      startSpanContext(`INSERT ${w.kind.table}`, {
-        kind: SpanKind.CLIENT,
-        requireParent: true,
-        ...(w.ctx ? { parent: w.ctx } : {}),
-        attributes: { "db.system.name": "postgresql", "db.operation.name": "INSERT", "db.collection.name": w.kind.table, "db.operation.batch.size": batch.length },
-      }),
-    );
+  private async writeBatch(batch: PendingWrite[]): Promise<void> {
+    const spans = callerSpans(batch, "INSERT");
     try {
       const written = await this.deps.applyBatch(batch.map((w) => ({ type: "create" as const, kind: w.kind, object: w.object })));
       batch.forEach((w, i) => w.resolve(written[i]!));
@@ -86,7 +51,7 @@ export class CreateBatcher {
     }
   }
 
-  private async writeEach(batch: PendingCreate[]): Promise<void> {
+  private async writeEach(batch: PendingWrite[]): Promise<void> {
     for (const w of batch) {
       await runInContext(w.ctx ?? activeContext(), async () => {
         try {

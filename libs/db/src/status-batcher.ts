@@ -1,32 +1,22 @@
 import type { KindInfo } from "@eiaas/api";
-import { activeContext, contextFrom, recordError, runInContext, SpanKind, startSpanContext, type Context } from "@eiaas/telemetry";
+import { activeContext, recordError, runInContext } from "@eiaas/telemetry";
 import type { StoredObject } from "./codec.js";
+import { callerSpans, GroupCommit, type PendingWrite } from "./group-commit.js";
 import type { WriteOp } from "./write-sql.js";
-
-interface PendingStatusWrite {
-  kind: KindInfo;
-  /** The object with its new status; metadata.resourceVersion is the expected version. */
-  object: StoredObject;
-  /** The caller's context (its trace), for the span of its write. */
-  ctx?: Context;
-  resolve(o: StoredObject): void;
-  reject(err: unknown): void;
-}
 
 /** Status writes per group commit at most (one statement, one watch-log insert). */
 const STATUS_BATCH_MAX = 500;
 
 /**
- * Group commit for status writes. Every write takes the counter row until it commits, so one
- * commit each would cap the whole control plane at one fsync per write (≈ 550/s measured here,
- * whatever the concurrency) — agents reporting hundreds of task phases a second need them
- * batched. An uncontended write goes out at once, in its caller's trace; writes arriving while
- * another is in flight wait for it and then go out together, one statement per kind. Each caller
- * gets its own result: the written object, or Conflict/NotFound as a single write would answer.
+ * Group commit for status writes (`GroupCommit`): without it the whole control plane would be
+ * capped at one fsync per status write (≈ 550/s measured here, whatever the concurrency), and
+ * agents report hundreds of task phases a second. Writes arriving while another is in flight go
+ * out together, one statement per kind, at most one per object (a second write of an object must
+ * see the first's outcome). Each caller gets its own result: the written object, or
+ * Conflict/NotFound as a single write would answer.
  */
 export class StatusBatcher {
-  private pending: PendingStatusWrite[] = [];
-  private flushing = false;
+  private readonly commits = new GroupCommit<PendingWrite>({ next: nextBatch, write: (batch) => this.writeBatch(batch) });
 
   constructor(
     private readonly deps: {
@@ -41,59 +31,19 @@ export class StatusBatcher {
 
   /** Writes `object`'s status if it still has the version in its metadata.resourceVersion. */
   write(kind: KindInfo, object: StoredObject): Promise<StoredObject> {
-    return new Promise<StoredObject>((resolve, reject) => {
-      const w: PendingStatusWrite = { kind, object, resolve, reject };
-      if (this.flushing) {
-        this.pending.push({ ...w, ctx: activeContext() });
-        return;
-      }
-      this.flushing = true;
-      void this.writeBatch([w]).finally(() => this.drain());
-    });
+    return new Promise<StoredObject>((resolve, reject) => this.commits.submit({ kind, object, resolve, reject }));
   }
 
-  /** Writes what queued up meanwhile, in batches, until nothing is left. */
-  private async drain(): Promise<void> {
-    try {
-      while (this.pending.length > 0) {
-        // At most one write per object in a batch: a second one must see the first's outcome.
-        const batch: PendingStatusWrite[] = [];
-        const later: PendingStatusWrite[] = [];
-        const uids = new Set<string>();
-        for (const w of this.pending) {
-          if (uids.has(w.object.metadata.uid) || batch.length >= STATUS_BATCH_MAX) later.push(w);
-          else {
-            uids.add(w.object.metadata.uid);
-            batch.push(w);
-          }
-        }
-        this.pending = later;
-        // Outside any one caller's trace: each caller's span is made for it (writeBatch).
-        await runInContext(contextFrom(undefined), () => this.writeBatch(batch));
-      }
-    } finally {
-      this.flushing = false;
-    }
-  }
-
-  private async writeBatch(batch: PendingStatusWrite[]): Promise<void> {
+  private async writeBatch(batch: PendingWrite[]): Promise<void> {
     if (batch.length === 1) {
       const w = batch[0]!;
       await runInContext(w.ctx ?? activeContext(), () => this.deps.writeOne({ type: "update", kind: w.kind, object: w.object, expectedResourceVersion: w.object.metadata.resourceVersion })).then(w.resolve, w.reject);
       return;
     }
-    const byKind = new Map<KindInfo, PendingStatusWrite[]>();
+    const byKind = new Map<KindInfo, PendingWrite[]>();
     for (const w of batch) byKind.set(w.kind, [...(byKind.get(w.kind) ?? []), w]);
     for (const [kind, writes] of byKind) {
-      // One statement for many requests; each caller's trace gets its own span of it.
-      const spans = writes.map((w) =>
-        startSpanContext(`UPDATE ${kind.table}`, {
-          kind: SpanKind.CLIENT,
-          requireParent: true,
-          ...(w.ctx ? { parent: w.ctx } : {}),
-          attributes: { "db.system.name": "postgresql", "db.operation.name": "UPDATE", "db.collection.name": kind.table, "db.operation.batch.size": writes.length },
-        }),
-      );
+      const spans = callerSpans(writes, "UPDATE");
       try {
         const written = await this.deps.writeMany(kind, writes.map((w) => w.object));
         const byUid = new Map(written.map((o) => [o.metadata.uid, o]));
@@ -116,4 +66,19 @@ export class StatusBatcher {
       }
     }
   }
+}
+
+/** The next batch: in arrival order, at most one write per object and STATUS_BATCH_MAX in all. */
+function nextBatch(pending: PendingWrite[]): { batch: PendingWrite[]; rest: PendingWrite[] } {
+  const batch: PendingWrite[] = [];
+  const rest: PendingWrite[] = [];
+  const uids = new Set<string>();
+  for (const w of pending) {
+    if (uids.has(w.object.metadata.uid) || batch.length >= STATUS_BATCH_MAX) rest.push(w);
+    else {
+      uids.add(w.object.metadata.uid);
+      batch.push(w);
+    }
+  }
+  return { batch, rest };
 }
