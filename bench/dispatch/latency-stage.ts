@@ -7,7 +7,6 @@ import pg from "pg";
 import { API_VERSION } from "@eiaas/api";
 import { createDatabase, freePort, ObjectStore } from "@eiaas/db";
 import { createRedisQueueBackend, type QueueConsumer } from "@eiaas/queue";
-import { Redis } from "ioredis";
 import { ADMIN_TOKEN, CLIENTS_PER_SERVICE, DURATION_S, log, NS, percentile, PG_STATS, RATE, REDIS_STATS, summary, TIMELINE, WARMUP_S } from "./config.js";
 import { seed, serviceObject } from "./fleet.js";
 import { busyOthers, machineCpu, roleDeltas, sampleProcesses } from "./process-cpu.js";
@@ -66,9 +65,6 @@ export async function latencyStage(services: BenchServices, size: number): Promi
   const store = new ObjectStore(db.pool);
   const fleet = await seed(store, size);
   await db.close();
-  const flush = new Redis(services.redisUrl);
-  await flush.flushall();
-  flush.disconnect();
 
   const port = await freePort();
   const base = `https://127.0.0.1:${port}`;

@@ -288,16 +288,15 @@ class BullmqConsumer<C> implements QueueConsumer {
       try {
         await run();
       } catch (err) {
-        if (this.handingBack && signal?.aborted) throw new WaitingError();
-        throw err;
+        if (!(this.handingBack && signal?.aborted)) throw err;
       } finally {
         this.active.delete(jobId);
       }
-      // A job cancelled by a forced close returns like any other: BullMQ would then complete it
-      // if its completion reached Redis before the connection closed (the backends share their
-      // connections, so BullMQ's own "closing" check never holds). For a Worker that is closing,
-      // WaitingError means "leave the job as it is": active, until its lock runs out and the
-      // stalled check hands it to the next consumer.
+      // A job cancelled by a forced close, however its run ended: BullMQ would complete or fail it
+      // if that reached Redis before the connection closed (the backends share their connections,
+      // so BullMQ's own "closing" check never holds). For a Worker that is closing, WaitingError
+      // means "leave the job as it is": active, until its lock runs out and the stalled check
+      // hands it to the next consumer.
       if (this.handingBack && signal?.aborted) throw new WaitingError();
     };
     this.worker = new Worker(

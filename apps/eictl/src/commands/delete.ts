@@ -7,7 +7,7 @@ import { manifestNamespace, readManifests } from "../cli/manifests.js";
 import { action, globalFlags, withSession, type Session } from "../cli/session.js";
 import { waitDeleted } from "../cli/wait.js";
 import { dryRunSuffix, parseDryRun, type DryRun } from "./apply.js";
-import { kindArg, namespaceFor } from "./get.js";
+import { kindArg, namespaceFor } from "./objects.js";
 import { deleteTokens, isTokenKind } from "./token.js";
 
 interface DeleteOptions {

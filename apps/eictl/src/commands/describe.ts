@@ -6,7 +6,7 @@ import { action, withSession, type Session } from "../cli/session.js";
 import { age } from "../output/age.js";
 import { DescribeWriter, pairs } from "../output/describe-writer.js";
 import { describeKind } from "./describe-kinds.js";
-import { kindArg, namespaceFor } from "./get.js";
+import { kindArg, namespaceFor } from "./objects.js";
 
 const TASK = kindInfo("Task");
 const EVENT = kindInfo("Event");

@@ -1,9 +1,10 @@
 import { API_VERSION } from "@eiaas/api";
-import { ApiRequestError, type AnyObject, type Endpoint, type EndpointList } from "@eiaas/client";
+import { ApiRequestError, type Endpoint, type EndpointList } from "@eiaas/client";
 import { CliError, reportError } from "../cli/errors.js";
 import type { Session } from "../cli/session.js";
 import { parseOutput, toJson, toYaml } from "../output/printers.js";
 import { formatTable } from "../output/table.js";
+import { getObjects, kindArg, namespaceFor } from "./objects.js";
 
 /**
  * `endpoints` (`ep`) is not a stored kind, as Endpoints are in Kubernetes: a service's endpoints
@@ -54,20 +55,10 @@ export async function printEndpoints(s: Session, names: string[], opts: Endpoint
     }
   } else {
     if (s.allNamespaces && names.length > 0) throw new CliError("a resource cannot be retrieved by name across all namespaces");
-    const services: AnyObject[] = [];
-    if (names.length === 0) {
-      services.push(...(await s.client.listAll("InferenceService", s.allNamespaces ? {} : { namespace: s.namespace })).items);
-    }
-    for (const name of names) {
-      try {
-        services.push(await s.client.get("InferenceService", name, { namespace: s.namespace }));
-      } catch (err) {
-        if (!(err instanceof ApiRequestError)) throw err;
-        reportError(err);
-        failed = true;
-      }
-    }
-    for (const svc of services) {
+    const isvc = kindArg("InferenceService");
+    const found = await getObjects(s, isvc, namespaceFor(isvc, s), names, {});
+    failed = found.failed;
+    for (const svc of found.objects) {
       for (const e of (svc.status?.endpoints ?? []) as Endpoint[]) {
         rows.push({ ...(s.allNamespaces ? { namespace: svc.metadata.namespace } : {}), service: svc.metadata.name, node: e.node, ...(e.address ? { address: e.address } : {}), role: e.role, task: e.task });
       }

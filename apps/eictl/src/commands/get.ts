@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { GROUP, lookupKind, type KindInfo } from "@eiaas/api";
+import { GROUP, type KindInfo } from "@eiaas/api";
 import { ApiRequestError, type AnyObject, type Table } from "@eiaas/client";
 import { CliError, reportError } from "../cli/errors.js";
 import { action, withSession, type Session } from "../cli/session.js";
@@ -9,6 +9,7 @@ import { colourEnabled } from "../output/style.js";
 import { formatTable } from "../output/table.js";
 import { isTokenKind, printTokens } from "./token.js";
 import { watchObjects } from "./get-watch.js";
+import { getObjects, kindArg, namespaceFor, selectors } from "./objects.js";
 import { isEndpointsKind, printEndpoints } from "./endpoints.js";
 
 export interface GetOptions {
@@ -22,18 +23,6 @@ export interface GetOptions {
   showLabels?: boolean;
   client?: string;
   capability?: string;
-}
-
-/** Resolves a kind name as typed on the command line (plural, singular, short name, `nodes`). */
-export function kindArg(name: string): KindInfo {
-  const kind = lookupKind(name);
-  if (!kind) throw new CliError(`the server doesn't have a resource type "${name}"`);
-  return kind;
-}
-
-/** The namespace a command acts in: undefined for cluster-scoped kinds and with -A. */
-export function namespaceFor(kind: KindInfo, s: Session): string | undefined {
-  return kind.namespaced && !s.allNamespaces ? s.namespace : undefined;
 }
 
 function noResources(kind: KindInfo, ns: string | undefined): void {
@@ -57,29 +46,6 @@ async function getTables(s: Session, kind: KindInfo, ns: string | undefined, nam
     }
   }
   return { tables, failed };
-}
-
-function selectors(opts: GetOptions): { labelSelector?: string; fieldSelector?: string } {
-  return { ...(opts.selector ? { labelSelector: opts.selector } : {}), ...(opts.fieldSelector ? { fieldSelector: opts.fieldSelector } : {}) };
-}
-
-async function getObjects(s: Session, kind: KindInfo, ns: string | undefined, names: string[], opts: GetOptions): Promise<{ objects: AnyObject[]; failed: boolean }> {
-  if (names.length === 0) {
-    const list = await s.client.listAll(kind, { ...(ns !== undefined ? { namespace: ns } : {}), ...selectors(opts) });
-    return { objects: list.items, failed: false };
-  }
-  const objects: AnyObject[] = [];
-  let failed = false;
-  for (const name of names) {
-    try {
-      objects.push(await s.client.get(kind, name, ns !== undefined ? { namespace: ns } : {}));
-    } catch (err) {
-      if (!(err instanceof ApiRequestError)) throw err;
-      reportError(err);
-      failed = true;
-    }
-  }
-  return { objects, failed };
 }
 
 /**
