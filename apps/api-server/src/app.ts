@@ -11,6 +11,8 @@ import { RateLimiter, type RateLimitOptions } from "./http/rate-limit.js";
 import { metricsHandler, requestTelemetry } from "./http/telemetry.js";
 import { sendStringsInOneWrite } from "./http/one-write.js";
 import { cachedGetTarget, serveCachedGet } from "./http/cached-get.js";
+import { modelRefsFrom } from "./http/model-refs.js";
+import type { ModelRefs } from "./http/authz.js";
 import { serveStatusPut, statusPutTarget } from "./http/status-put.js";
 import { ResourceService, type DryRunPlanner } from "./resources/service.js";
 import { resourceRouter } from "./routes/resources.js";
@@ -35,7 +37,13 @@ export interface ApiAppDeps {
   logger: Logger;
   /** Largest accepted request body in bytes. */
   maxBodyBytes: number;
-  rateLimit: RateLimitOptions & { limitAdmins?: boolean };
+  rateLimit: RateLimitOptions & {
+    limitAdmins?: boolean;
+    /** Failed token lookups per client address (default burst 20, then 1/s). */
+    failedAuth?: RateLimitOptions;
+    /** Proxies whose X-Forwarded-For names the client. Default none. */
+    trustedProxies?: ReadonlySet<string>;
+  };
   dryRunPlanner?: DryRunPlanner;
   onWrite?: (kind: KindInfo, obj: StoredObject, type: "create" | "update" | "delete") => void;
   /** Watch bookmark period. Default 10 s. */
@@ -46,8 +54,10 @@ export interface ApiAppDeps {
   leases: LeaseRenewer;
   /** Per-agent Redis credentials (absent in the embedded mode). */
   queueCredentials?: (nodeName: string) => Promise<QueueCredentials>;
-  /** `/metrics` needs an admin bearer token (EIAAS_METRICS_AUTH). Default false. */
+  /** Every `/metrics` series needs an admin token or the scrape token (EIAAS_METRICS_AUTH). Default false. */
   metricsAuth?: boolean;
+  /** The scrape token (EIAAS_METRICS_TOKEN): with it, or an admin token, `/metrics` adds the series naming tenants. */
+  metricsToken?: string;
   /** The watch cache: single-object GETs are served from it (started by the caller). Default none. */
   cache?: ObjectCache;
 }
@@ -89,8 +99,14 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   app.use(discoveryRouter());
   app.use(openApiRouter());
 
-  const authenticator = new Authenticator({ tokens: deps.tokens, limiter: new RateLimiter(deps.rateLimit), limitAdmins: deps.rateLimit.limitAdmins ?? false });
-  app.get("/metrics", metricsHandler({ requireToken: deps.metricsAuth ?? false, authenticator }));
+  const authenticator = new Authenticator({
+    tokens: deps.tokens,
+    limiter: new RateLimiter(deps.rateLimit),
+    limitAdmins: deps.rateLimit.limitAdmins ?? false,
+    ...(deps.rateLimit.failedAuth ? { failedAuth: deps.rateLimit.failedAuth } : {}),
+    ...(deps.rateLimit.trustedProxies ? { trustedProxies: deps.rateLimit.trustedProxies } : {}),
+  });
+  app.get("/metrics", metricsHandler({ requireToken: deps.metricsAuth ?? false, authenticator, ...(deps.metricsToken ? { metricsToken: deps.metricsToken } : {}) }));
   const service = new ResourceService({
     store: deps.store,
     reader: objectReader(deps.store, deps.cache),
@@ -98,6 +114,8 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
     ...(deps.onWrite ? { onWrite: deps.onWrite } : {}),
   });
 
+  // Agents read the Models of their node's tasks, found in the watch cache; without one, none.
+  const models: ModelRefs = deps.cache ? modelRefsFrom(deps.cache) : { nodeUsesModel: () => false };
   const api = express.Router();
   api.use(authenticator.middleware());
   api.use(express.json({ limit: deps.maxBodyBytes, type: JSON_TYPES, strict: false }));
@@ -119,6 +137,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
       service,
       store: deps.store,
       feed: deps.feed,
+      models,
       ...(deps.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: deps.bookmarkIntervalMs } : {}),
     }),
   );
@@ -136,7 +155,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   // (query strings, Tables, other media types), is routed.
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const get = cache ? cachedGetTarget(req, cache) : undefined;
-    if (get) return void serveCachedGet({ cache: cache!, store: deps.store, authenticator, onInternal }, get, req, res);
+    if (get) return void serveCachedGet({ cache: cache!, store: deps.store, authenticator, models, onInternal }, get, req, res);
     const put = statusPutTarget(req);
     if (put) return void serveStatusPut(statusDeps, put, req, res);
     app(req, res);

@@ -11,12 +11,19 @@ export const apiServerEnv = z.object({
   REDIS_URL: z.string().min(1).optional(),
   /** HTTPS port. Default 8443. */
   EIAAS_PORT: z.coerce.number().int().min(0).max(65535).default(8443),
+  /** Listen address. Default all interfaces (a container's port); the demo defaults to 127.0.0.1. */
   EIAAS_HOST: z.string().default("0.0.0.0"),
   /** Embedded state and generated certificates. Default `.eiaas` in the working directory. */
   EIAAS_DATA_DIR: z.string().default(".eiaas"),
   /** Port of the embedded PostgreSQL (only without DATABASE_URL). Default: a free port. */
   EIAAS_EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).optional(),
-  EIAAS_ADMIN_TOKEN: z.string().min(16, "EIAAS_ADMIN_TOKEN must be at least 16 characters").optional(),
+  /**
+   * Started as root: where the embedded PostgreSQL keeps what the postgres OS user cannot reach
+   * where it is (the cluster, a copy of the binaries). Default /var/lib/eiaas.
+   */
+  EIAAS_EMBEDDED_PG_SHARED_DIR: z.string().min(1).optional(),
+  /** Made a valid admin token at start-up: at least 32 characters (a guessable one is the whole cluster). */
+  EIAAS_ADMIN_TOKEN: z.string().min(32, "EIAAS_ADMIN_TOKEN must be at least 32 characters").optional(),
   /** A pre-shared agent bootstrap token (Helm, compose); more can be minted through the API. */
   EIAAS_BOOTSTRAP_TOKEN: z.string().min(16, "EIAAS_BOOTSTRAP_TOKEN must be at least 16 characters").optional(),
   EIAAS_TLS_CERT: z.string().optional(),
@@ -30,7 +37,22 @@ export const apiServerEnv = z.object({
   /** Per-token burst. Default 100. */
   EIAAS_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(100),
   EIAAS_RATE_LIMIT_ADMINS: bool,
+  /** Failed token lookups allowed at once per client address (an IPv6 /64) before 429s. Default 20. */
+  EIAAS_AUTH_FAILURE_BURST: z.coerce.number().int().positive().default(20),
+  /** Failed token lookups per second per client address after the burst. Default 1. */
+  EIAAS_AUTH_FAILURE_QPS: z.coerce.number().positive().default(1),
+  /**
+   * Addresses of reverse proxies (comma-separated) whose `X-Forwarded-For` names the client for
+   * the failed-authentication limit. Default none: the socket's peer is the client.
+   */
+  EIAAS_TRUSTED_PROXIES: z.string().default(""),
+  /** `/metrics` needs an admin token or EIAAS_METRICS_TOKEN for every series, not only the tenant ones. */
   EIAAS_METRICS_AUTH: bool,
+  /**
+   * Scrape token: `/metrics` with `Authorization: Bearer <token>` (or an admin token) adds the
+   * series that name tenants; the token reads nothing else.
+   */
+  EIAAS_METRICS_TOKEN: z.string().min(32, "EIAAS_METRICS_TOKEN must be at least 32 characters").optional(),
   /** How long an Event lives after it last happened (kube-apiserver's --event-ttl). Default 3600. */
   EIAAS_EVENT_TTL_SECONDS: z.coerce.number().int().positive().default(3600),
   EIAAS_LOG_LEVEL: z.string().default("info"),

@@ -34,11 +34,14 @@ import { NamespaceController } from "./namespace-controller.js";
 import { EventCollector } from "./event-collector.js";
 import { ensureServingCertificate, loadTlsFromFiles, type ServingCertificate } from "./tls.js";
 import { ScheduleHints } from "./schedule-hints.js";
+import { parseTrustedProxies } from "./http/client-address.js";
 
 export interface RunningApiServer {
   url: string;
   port: number;
   databaseUrl: string;
+  /** Where the embedded PostgreSQL's files are (none with DATABASE_URL). */
+  embeddedClusterDir?: string;
   tls: ServingCertificate;
   /** Set when this process generated the first admin token (shown once). */
   generatedAdminToken?: string;
@@ -66,7 +69,8 @@ export async function resolveDatabase(env: ApiServerEnv, logger: Logger): Promis
   // The port is internal to this process tree: any free one will do unless pinned.
   const port = env.EIAAS_EMBEDDED_PG_PORT ?? (await freePort());
   logger.info({ dataDir, port }, "no DATABASE_URL: starting embedded PostgreSQL");
-  const embedded = await startEmbeddedPostgres({ dataDir, port, persistent: true });
+  const embedded = await startEmbeddedPostgres({ dataDir, port, persistent: true, ...(env.EIAAS_EMBEDDED_PG_SHARED_DIR ? { sharedDir: env.EIAAS_EMBEDDED_PG_SHARED_DIR } : {}) });
+  if (embedded.clusterDir !== dataDir) logger.info({ dataDir, clusterDir: embedded.clusterDir }, "the postgres OS user cannot reach the data directory: the cluster is kept elsewhere, linked from it");
   await ensureDatabase(embedded.url("postgres"), "eiaas");
   return { url: embedded.url("eiaas"), embedded };
 }
@@ -137,11 +141,18 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     feed,
     logger,
     maxBodyBytes: env.EIAAS_MAX_BODY_BYTES,
-    rateLimit: { qps: env.EIAAS_RATE_LIMIT_QPS, burst: env.EIAAS_RATE_LIMIT_BURST, limitAdmins: env.EIAAS_RATE_LIMIT_ADMINS },
+    rateLimit: {
+      qps: env.EIAAS_RATE_LIMIT_QPS,
+      burst: env.EIAAS_RATE_LIMIT_BURST,
+      limitAdmins: env.EIAAS_RATE_LIMIT_ADMINS,
+      failedAuth: { qps: env.EIAAS_AUTH_FAILURE_QPS, burst: env.EIAAS_AUTH_FAILURE_BURST },
+      trustedProxies: parseTrustedProxies(env.EIAAS_TRUSTED_PROXIES),
+    },
     ...options.app,
     // Redis is a dependency when configured (queues, leases): /readyz fails while it is away.
     readinessChecks: [...(redis ? [async () => void (await withTimeout(redis.ping(), 2_000, "redis"))] : []), ...(options.app?.readinessChecks ?? [])],
     metricsAuth: env.EIAAS_METRICS_AUTH,
+    ...(env.EIAAS_METRICS_TOKEN ? { metricsToken: env.EIAAS_METRICS_TOKEN } : {}),
     leases,
     cache,
     ...(queueCredentials ? { queueCredentials } : {}),
@@ -166,7 +177,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     server.listen(env.EIAAS_PORT, env.EIAAS_HOST, () => res());
   });
   const port = (server.address() as AddressInfo).port;
-  const url = `https://127.0.0.1:${port}`;
+  const url = `https://${reachableHost(env.EIAAS_HOST)}:${port}`;
   logger.info({ url }, "API server listening");
 
   let closing: Promise<void> | undefined;
@@ -189,7 +200,13 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
       await database.close();
       await db.embedded?.stop();
     })());
-  return { url, port, databaseUrl: db.url, tls, ...(generatedAdminToken ? { generatedAdminToken } : {}), prisma, pool: database.pool, store, queue, leases, tokens, logger, service, close };
+  return { url, port, databaseUrl: db.url, ...(db.embedded ? { embeddedClusterDir: db.embedded.clusterDir } : {}), tls, ...(generatedAdminToken ? { generatedAdminToken } : {}), prisma, pool: database.pool, store, queue, leases, tokens, logger, service, close };
+}
+
+/** Where clients on this machine reach a server listening on `host`: loopback for the wildcards. */
+function reachableHost(host: string): string {
+  if (host === "0.0.0.0" || host === "::" || host === "") return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
 }
 
 /** The admin token the demo uses: EIAAS_ADMIN_TOKEN, else one kept in `<dataDir>/admin-token`. */

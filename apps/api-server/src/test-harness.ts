@@ -27,7 +27,7 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export interface TestApiOverrides extends Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "bookmarkIntervalMs" | "queueCredentials" | "metricsAuth">> {
+export interface TestApiOverrides extends Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "bookmarkIntervalMs" | "queueCredentials" | "metricsAuth" | "metricsToken">> {
   /** A database of the caller's (e.g. on a Postgres the test stops); default a clone of the template. */
   database?: TestDatabase;
 }
@@ -57,6 +57,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
     ...(overrides.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: overrides.bookmarkIntervalMs } : {}),
     ...(overrides.queueCredentials ? { queueCredentials: overrides.queueCredentials } : {}),
     ...(overrides.metricsAuth !== undefined ? { metricsAuth: overrides.metricsAuth } : {}),
+    ...(overrides.metricsToken !== undefined ? { metricsToken: overrides.metricsToken } : {}),
     leases: createPostgresLeaseStore(database.pool),
     cache,
     onWrite: (kind, _obj, type) => {

@@ -80,7 +80,14 @@ const workloads = [
 
 const dataDir = resolve(process.env.EIAAS_DATA_DIR ?? ".eiaas");
 const token = await demoAdminToken(dataDir, process.env.EIAAS_ADMIN_TOKEN);
-const env = loadApiServerEnv({ ...process.env, EIAAS_DATA_DIR: dataDir, EIAAS_ADMIN_TOKEN: token, EIAAS_LOG_LEVEL: process.env.EIAAS_LOG_LEVEL ?? "warn" });
+// Loopback unless told otherwise (EIAAS_HOST): the demo's tokens and open /metrics are for this machine.
+const env = loadApiServerEnv({
+  ...process.env,
+  EIAAS_HOST: process.env.EIAAS_HOST ?? "127.0.0.1",
+  EIAAS_DATA_DIR: dataDir,
+  EIAAS_ADMIN_TOKEN: token,
+  EIAAS_LOG_LEVEL: process.env.EIAAS_LOG_LEVEL ?? "warn",
+});
 const logger = createLogger({ name: "demo", level: env.EIAAS_LOG_LEVEL });
 // Traces of the whole control plane in this one process (only with OTEL_EXPORTER_OTLP_ENDPOINT set).
 const telemetry = await startTelemetry({ serviceName: "eiaas-demo" });
@@ -91,7 +98,7 @@ try {
   console.error(`error: the demo could not start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 }
-const url = `https://127.0.0.1:${server.port}`;
+const url = server.url;
 
 const scheduler = new Scheduler(
   { databaseUrl: server.databaseUrl, pool: server.pool, store: server.store, queue: server.queue, leases: server.leases, logger },
@@ -126,7 +133,7 @@ await writeDemoContext({ server: url, token, caPem: server.tls.caPem, namespace:
 console.log(`
 eiaas demo is running
   API:          ${url}
-  database:     ${process.env.DATABASE_URL ? "DATABASE_URL" : `embedded PostgreSQL in ${join(dataDir, "postgres")}`}
+  database:     ${server.embeddedClusterDir ? `embedded PostgreSQL in ${server.embeddedClusterDir}` : "DATABASE_URL"}
   queues:       ${process.env.REDIS_URL ? "BullMQ on Redis (REDIS_URL)" : "BullMQ on PostgreSQL (no REDIS_URL)"}
   admin token:  ${token}
   fleet:        ${nodes.length} simulated nodes (${nodes.filter((n) => n.spec.tier === "cloud").length} cloud, ${nodes.filter((n) => n.spec.tier === "edge").length} edge, ${nodes.filter((n) => n.spec.tier === "device").length} devices)

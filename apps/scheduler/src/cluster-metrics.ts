@@ -110,7 +110,7 @@ gauge<"tenant" | "resource">({
       for (const [, label] of QUOTA_RESOURCES) g.set({ tenant: t.name, resource: label }, used[label]!);
     }
   }),
-});
+}, { restricted: true });
 
 gauge<"tenant" | "resource">({
   name: "eiaas_tenant_quota",
@@ -124,7 +124,7 @@ gauge<"tenant" | "resource">({
       }
     }
   }),
-});
+}, { restricted: true });
 
 /**
  * Points the gauges at a scheduler's database pool and queues; returns the undo (so a stopped

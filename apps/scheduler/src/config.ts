@@ -6,6 +6,11 @@ export const schedulerEnv = z.object({
   REDIS_URL: z.string().min(1).optional(),
   /** /livez, /readyz, /metrics. Default 9090. */
   EIAAS_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9090),
+  /**
+   * Scrape token: `/metrics` with `Authorization: Bearer <token>` adds the series that name tenants
+   * (eiaas_tenant_usage, eiaas_tenant_quota); without it they are never served.
+   */
+  EIAAS_METRICS_TOKEN: z.string().min(32, "EIAAS_METRICS_TOKEN must be at least 32 characters").optional(),
   /** Full re-read of Postgres (level-triggered repair). Default 2 s. */
   EIAAS_RESYNC_SECONDS: z.coerce.number().positive().default(2),
   /** A node whose lease is older than this is NotReady. Default 40 s. */

@@ -28,6 +28,7 @@ const ops = await startOpsServer({
   port: env.EIAAS_METRICS_PORT,
   checks: { postgres: () => db.pool.query("SELECT 1"), ...(redis ? { redis: () => redis.ping() } : {}) },
   readyDetail: () => (scheduler.isLeader ? "leader" : "standby"),
+  ...(env.EIAAS_METRICS_TOKEN ? { metricsToken: env.EIAAS_METRICS_TOKEN } : {}),
 });
 logger.info({ port: ops.port }, "serving /livez, /readyz and /metrics");
 

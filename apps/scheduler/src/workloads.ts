@@ -228,7 +228,7 @@ export class WorkloadController {
         const failure = d.failure ?? { reason: "Unschedulable", message: o && !o.bound ? o.reason : "not bound" };
         stats.unschedulable++;
         if (failure.reason === "Unschedulable" && /resources|load|insufficient/i.test(failure.message)) {
-          stats.preempted += await preemptFor({ pool: this.deps.pool, events: this.deps.events }, snapshot, d.w.obj, modelOf(d.w), cache.tasks, now);
+          stats.preempted += await preemptFor({ pool: this.deps.pool, events: this.deps.events, logger: this.deps.logger }, snapshot, d.w.obj, modelOf(d.w), cache.tasks, now);
         }
         stats.statusWrites += await this.markUnschedulable(d.w, failure, now);
       }

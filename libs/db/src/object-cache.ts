@@ -26,6 +26,8 @@ function deepFreeze<T>(value: T): T {
 /** One cached object and its JSON, serialised on first use and kept until the object changes. */
 export class CachedObject {
   private text?: string;
+  /** JSON of derived views (e.g. what tenants see of an EdgeNode), by view name; rarely more than one. */
+  private views?: Map<string, string>;
   constructor(readonly object: StoredObject, freeze = false) {
     if (freeze) deepFreeze(object);
   }
@@ -33,10 +35,30 @@ export class CachedObject {
   get json(): string {
     return (this.text ??= JSON.stringify(this.object));
   }
+
+  /**
+   * The JSON of a view of the object that `derive` makes (a copy: the object is shared), derived
+   * and serialised on first use and kept, like {@link json}, until the object changes. `view` names
+   * the view: one `derive` per name.
+   */
+  viewJson(view: string, derive: (object: StoredObject) => unknown): string {
+    this.views ??= new Map();
+    let text = this.views.get(view);
+    if (text === undefined) {
+      text = JSON.stringify(derive(this.object));
+      this.views.set(view, text);
+    }
+    return text;
+  }
 }
 
 function keyOf(kind: string, namespace: string | undefined, name: string): string {
   return `${kind}/${namespace ?? ""}/${name}`;
+}
+
+/** The node a cached Task is bound to (the key of {@link ObjectCache.tasksOn}). */
+function taskNode(kind: string, obj: StoredObject): string | undefined {
+  return kind === "Task" ? (obj.spec?.nodeName as string | undefined) || undefined : undefined;
 }
 
 /**
@@ -52,6 +74,8 @@ function keyOf(kind: string, namespace: string | undefined, name: string): strin
  */
 export class ObjectCache {
   private readonly objects = new Map<string, CachedObject>();
+  /** Keys of the Tasks bound to each node: an agent's reads are authorized by its node's tasks. */
+  private readonly tasksByNode = new Map<string, Set<string>>();
   private readonly kinds: Map<string, KindInfo>;
   /** Version the listed snapshot is at; feed events at or below it are already applied. */
   private listedAt = -1n;
@@ -75,6 +99,7 @@ export class ObjectCache {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.objects.clear();
+    this.tasksByNode.clear();
     this.stale = true;
   }
 
@@ -111,6 +136,23 @@ export class ObjectCache {
     return this.objects.get(keyOf(kind.kind, kind.namespaced ? namespace : undefined, name)) ?? null;
   }
 
+  /**
+   * The Tasks bound to `nodeName` as far as the cache has caught up, without waiting (empty when
+   * the cache cannot tell, e.g. before its list or after a feed error). For authorization checks
+   * that may lag a write by the feed's delay.
+   */
+  tasksOn(nodeName: string): CachedObject[] {
+    if (!this.unsubscribe || this.stale) return [];
+    const keys = this.tasksByNode.get(nodeName);
+    if (!keys) return [];
+    const out: CachedObject[] = [];
+    for (const k of keys) {
+      const c = this.objects.get(k);
+      if (c) out.push(c);
+    }
+    return out;
+  }
+
   private async withTimeout<T>(p: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const limit = this.options.syncTimeoutMs ?? 2_000;
@@ -140,9 +182,36 @@ export class ObjectCache {
       const kind = this.kinds.get(e.kind);
       if (!kind) continue;
       const key = keyOf(e.kind, kind.namespaced ? e.namespace : undefined, e.name);
-      if (e.type === "DELETED") this.objects.delete(key);
-      else this.objects.set(key, new CachedObject(canonicalObject(kind, e.object), this.options.freeze));
+      if (e.type === "DELETED") this.remove(e.kind, key);
+      else this.put(e.kind, key, new CachedObject(canonicalObject(kind, e.object), this.options.freeze));
     }
+  }
+
+  private put(kind: string, key: string, next: CachedObject): void {
+    const before = this.objects.get(key);
+    this.objects.set(key, next);
+    const was = before && taskNode(kind, before.object);
+    const now = taskNode(kind, next.object);
+    if (was === now) return;
+    if (was) this.unindex(was, key);
+    if (now) {
+      let keys = this.tasksByNode.get(now);
+      if (!keys) this.tasksByNode.set(now, (keys = new Set()));
+      keys.add(key);
+    }
+  }
+
+  private remove(kind: string, key: string): void {
+    const before = this.objects.get(key);
+    this.objects.delete(key);
+    const was = before && taskNode(kind, before.object);
+    if (was) this.unindex(was, key);
+  }
+
+  private unindex(node: string, key: string): void {
+    const keys = this.tasksByNode.get(node);
+    keys?.delete(key);
+    if (keys?.size === 0) this.tasksByNode.delete(node);
   }
 
   /** Lists every cached table in one snapshot; events the feed delivers meanwhile are replayed after. */
@@ -154,17 +223,18 @@ export class ObjectCache {
       try {
         await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
         const rv = await client.query<{ value: string }>(`SELECT value::text AS value FROM resource_version_counter WHERE id = 1`);
-        const objects = new Map<string, CachedObject>();
+        const objects: Array<[string, string, CachedObject]> = [];
         for (const kind of this.kinds.values()) {
           const rows = await client.query<ObjectRow>(`SELECT * FROM "${kind.table}"`);
           for (const row of rows.rows) {
             const obj = rowToObject(kind, row);
-            objects.set(keyOf(kind.kind, kind.namespaced ? obj.metadata.namespace : undefined, obj.metadata.name), new CachedObject(obj, this.options.freeze));
+            objects.push([kind.kind, keyOf(kind.kind, kind.namespaced ? obj.metadata.namespace : undefined, obj.metadata.name), new CachedObject(obj, this.options.freeze)]);
           }
         }
         await client.query("COMMIT");
         this.objects.clear();
-        for (const [k, v] of objects) this.objects.set(k, v);
+        this.tasksByNode.clear();
+        for (const [kind, k, v] of objects) this.put(kind, k, v);
         this.listedAt = BigInt(rv.rows[0]?.value ?? "0");
         const pending = this.buffered ?? [];
         this.buffered = undefined;

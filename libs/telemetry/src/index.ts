@@ -27,6 +27,9 @@ export { startTelemetry, otlpConfigured, type Telemetry, type TelemetryOptions }
 export { startInMemoryTracing, type InMemoryTracing, type RecordedSpan } from "./in-memory.js";
 export {
   registry,
+  restrictedRegistry,
+  tokenMatches,
+  type MetricVisibility,
   counter,
   gauge,
   histogram,

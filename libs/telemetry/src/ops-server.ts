@@ -2,7 +2,7 @@
 // /livez, /readyz and /metrics on EIAAS_METRICS_PORT, for kubelet probes and Prometheus.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { enableProcessMetrics, renderMetrics, withTimeout } from "./metrics.js";
+import { enableProcessMetrics, renderMetrics, tokenMatches, withTimeout } from "./metrics.js";
 
 /** A readiness check: resolves when the dependency answers, rejects (with the reason) when not. */
 export type ReadinessCheck = () => Promise<unknown>;
@@ -18,6 +18,12 @@ export interface OpsServerOptions {
   checkTimeoutMs?: number;
   /** Extra text on a ready answer (e.g. `leader`/`standby`). */
   readyDetail?: () => string;
+  /**
+   * The scrape token (EIAAS_METRICS_TOKEN): `/metrics` with `Authorization: Bearer <token>` adds
+   * the series that name tenants; without a token they are left out, and a wrong token is refused
+   * (401). Unset: those series are never served here.
+   */
+  metricsToken?: string;
 }
 
 export interface OpsServer {
@@ -65,7 +71,9 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
       return;
     }
     if (path === "/metrics") {
-      void renderMetrics().then(
+      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "")?.[1];
+      if (bearer !== undefined && !(options.metricsToken && tokenMatches(bearer, options.metricsToken))) return text(401, "unauthorized: wrong metrics token");
+      void renderMetrics({ restricted: bearer !== undefined }).then(
         (m) => {
           res.writeHead(200, { "Content-Type": m.contentType });
           res.end(m.body);

@@ -1,7 +1,9 @@
+import type { IncomingMessage } from "node:http";
 import type { NextFunction, Request, Response } from "express";
 import type { Principal, TokenStore } from "@eiaas/db";
+import { addressKey, clientAddress } from "./client-address.js";
 import { ApiError } from "./errors.js";
-import type { RateLimiter } from "./rate-limit.js";
+import { RateLimiter, type RateLimitOptions } from "./rate-limit.js";
 
 declare module "express-serve-static-core" {
   interface Request {
@@ -16,52 +18,119 @@ export interface AuthOptions {
   limitAdmins?: boolean;
   /** How long a verified token is trusted without a lookup. Default 2000 ms. */
   cacheMs?: number;
+  /**
+   * Lookups of unknown tokens that fail, per client address (an IPv6 /64): past the burst, a
+   * client's unknown tokens answer 429 without a lookup until the bucket refills. Default burst
+   * 20, then 1 a second. Tokens already verified are still admitted.
+   */
+  failedAuth?: RateLimitOptions;
+  /** Proxies whose `X-Forwarded-For` names the client (EIAAS_TRUSTED_PROXIES). Default none: the socket's peer is the client. */
+  trustedProxies?: ReadonlySet<string>;
   now?: () => number;
 }
 
+/** Most verified tokens kept; past it the cache starts again (only valid tokens get there). */
+const MAX_VERIFIED = 100_000;
+/** Most rejected tokens remembered; past it they are forgotten (never the verified ones). */
+const MAX_REJECTED = 10_000;
+/** How long a rejected token is answered 401 without a lookup: it cannot become valid (secrets are minted fresh). */
+const REJECTED_MS = 30_000;
+
+const NO_PROXIES: ReadonlySet<string> = new Set();
+
 /**
  * Bearer-token authentication with a short verification cache (a lookup per request would make
- * the token table the hottest in the database), then the per-token rate limit.
+ * the token table the hottest in the database), then the per-token rate limit. Unknown tokens
+ * cost a lookup each, so their failures are limited per client address, and rejected tokens are
+ * remembered apart from the verified ones: a flood of bad tokens neither costs a lookup each nor
+ * pushes good tokens out of the cache.
  */
 export class Authenticator {
-  private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+  private readonly verified = new Map<string, { principal: Principal; until: number }>();
+  private readonly rejected = new Map<string, number>();
   /** Lookups in flight: a burst of requests with one token at cache expiry makes one query. */
   private readonly verifying = new Map<string, Promise<Principal | null>>();
+  private readonly failures: RateLimiter;
 
-  constructor(private readonly options: AuthOptions) {}
+  constructor(private readonly options: AuthOptions) {
+    this.failures = new RateLimiter(options.failedAuth ?? { qps: 1, burst: 20 });
+  }
 
   /** Forgets cached verifications (after a revoke in this process). */
   invalidate(): void {
-    this.cache.clear();
+    this.verified.clear();
     this.verifying.clear();
   }
 
-  async principalOf(secret: string): Promise<Principal | null> {
-    const now = (this.options.now ?? Date.now)();
-    const hit = this.cache.get(secret);
-    if (hit && hit.until > now) return hit.principal;
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /**
+   * The principal of a secret, or null when it is unknown, expired or revoked. `client` is the
+   * caller's address: each lookup of a secret not verified before takes one from its bucket of
+   * failures (given back when the secret proves valid), so past its burst an unknown secret throws
+   * 429 instead of being looked up — concurrent guesses included.
+   */
+  async principalOf(secret: string, client: string): Promise<Principal | null> {
+    const now = this.now();
+    const known = this.verified.get(secret);
+    if (known && known.until > now) return known.principal;
+    const rejectedUntil = this.rejected.get(secret);
+    if (rejectedUntil !== undefined && rejectedUntil > now) return null;
+    // A token verified before is looked up again whatever its client did since.
+    const key = known ? undefined : addressKey(client);
+    if (key !== undefined) {
+      const wait = this.failures.take(key, now);
+      if (wait > 0) {
+        throw new ApiError("TooManyRequests", `Too many failed authentications from ${client}, please try again later`, { retryAfterSeconds: wait });
+      }
+    }
     let pending = this.verifying.get(secret);
     if (!pending) {
       pending = this.options.tokens.verify(secret).finally(() => this.verifying.delete(secret));
       this.verifying.set(secret, pending);
     }
-    const principal = await pending;
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(secret, { principal, until: now + (this.options.cacheMs ?? 2_000) });
+    let principal: Principal | null;
+    try {
+      principal = await pending;
+    } catch (err) {
+      if (key !== undefined) this.failures.refund(key);
+      throw err;
+    }
+    if (principal) {
+      if (key !== undefined) this.failures.refund(key);
+      this.rejected.delete(secret);
+      if (this.verified.size >= MAX_VERIFIED) this.verified.clear();
+      this.verified.set(secret, { principal, until: now + (this.options.cacheMs ?? 2_000) });
+    } else {
+      this.verified.delete(secret);
+      if (this.rejected.size >= MAX_REJECTED) this.rejected.clear();
+      this.rejected.set(secret, now + REJECTED_MS);
+    }
     return principal;
   }
 
   /**
-   * The principal of an `Authorization` header, rate limit taken; throws the ApiError to answer
-   * (401 without a valid token, 429 over the limit).
+   * The principal of a request's `Authorization` header; throws the ApiError to answer (401
+   * without a valid token, 429 when its client failed too often). No rate limit taken.
    */
-  async admit(authorization: string | undefined): Promise<Principal> {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
+  async authenticate(req: IncomingMessage): Promise<Principal> {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "");
     if (!m) throw new ApiError("Unauthorized", "Unauthorized: a bearer token is required");
-    const principal = await this.principalOf(m[1]!);
+    const principal = await this.principalOf(m[1]!, clientAddress(req, this.options.trustedProxies ?? NO_PROXIES));
     if (!principal) throw new ApiError("Unauthorized", "Unauthorized: the token is invalid, expired or revoked");
+    return principal;
+  }
+
+  /**
+   * The principal of a request, rate limit taken; throws the ApiError to answer (401 without a
+   * valid token, 429 over the limit or after too many failed authentications).
+   */
+  async admit(req: IncomingMessage): Promise<Principal> {
+    const principal = await this.authenticate(req);
     if (principal.role !== "admin" || this.options.limitAdmins) {
-      const wait = this.options.limiter.take(`${principal.scope}/${principal.name}`, (this.options.now ?? Date.now)());
+      const wait = this.options.limiter.take(`${principal.scope}/${principal.name}`, this.now());
       if (wait > 0) {
         throw new ApiError("TooManyRequests", `Too many requests for token "${principal.name}", please try again later`, { retryAfterSeconds: wait });
       }
@@ -72,7 +141,7 @@ export class Authenticator {
   middleware() {
     return async (req: Request, _res: Response, next: NextFunction): Promise<void> => {
       try {
-        req.principal = await this.admit(req.headers.authorization);
+        req.principal = await this.admit(req);
         next();
       } catch (err) {
         next(err);

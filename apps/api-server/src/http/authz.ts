@@ -14,14 +14,27 @@ export interface Access {
   nodeName?: string;
   /** Only this object name is visible (an agent's own EdgeNode, a tenant's own Tenant). */
   name?: string;
+  /** Only Models this says are used (an agent: those its node's tasks run). */
+  model?: (namespace: string, name: string) => boolean;
+  /**
+   * Answers show what tenants see of EdgeNodes: `status.runningTasks` (task names, workload names
+   * in them, of every tenant on the node) replaced by its count (`presentTo`, http/views.ts).
+   */
+  tenantView?: boolean;
+}
+
+/** Which Models the tasks bound to a node use (answered from the watch cache: http/model-refs.ts). */
+export interface ModelRefs {
+  nodeUsesModel(nodeName: string, namespace: string, model: string): boolean;
 }
 
 /**
  * RBAC of DESIGN §3: admin everything; tenant its own namespace (another namespace answers 404,
- * cluster-scoped writes 403, status is the controllers'); agent its own EdgeNode and its tasks'
- * status; bootstrap tokens only register.
+ * cluster-scoped writes 403, status is the controllers'), and EdgeNodes without the names of the
+ * tasks on them; agent its own EdgeNode, its tasks' status and the Models its tasks use (none
+ * without `models`); bootstrap tokens only register.
  */
-export function authorize(p: Principal, verb: Verb, kind: KindInfo, namespace: string | undefined, subresource?: "status"): Access {
+export function authorize(p: Principal, verb: Verb, kind: KindInfo, namespace: string | undefined, subresource?: "status", models?: ModelRefs): Access {
   const forbidden = () =>
     new ApiError("Forbidden", `${p.role} token "${p.name}" cannot ${verb} ${kind.plural}${subresource ? `/${subresource}` : ""}${namespace ? ` in namespace "${namespace}"` : ""}`);
   switch (p.role) {
@@ -37,6 +50,7 @@ export function authorize(p: Principal, verb: Verb, kind: KindInfo, namespace: s
         return { namespace: p.tenant };
       }
       if (!READ.has(verb)) throw forbidden();
+      if (kind.kind === "EdgeNode") return { tenantView: true };
       return kind.kind === "Tenant" ? { name: p.tenant } : {};
     }
     case "agent": {
@@ -48,7 +62,11 @@ export function authorize(p: Principal, verb: Verb, kind: KindInfo, namespace: s
         if (READ.has(verb) || (subresource === "status" && (verb === "update" || verb === "patch"))) return { nodeName: p.nodeName };
         throw forbidden();
       }
-      if (kind.kind === "Model" && READ.has(verb)) return {};
+      if (kind.kind === "Model" && READ.has(verb)) {
+        // Another node's models (every tenant's, in every namespace) look as if they did not exist.
+        const node = p.nodeName ?? "";
+        return { model: (ns, name) => models?.nodeUsesModel(node, ns, name) ?? false };
+      }
       throw forbidden();
     }
     default:
@@ -61,5 +79,6 @@ export function visible(access: Access, obj: { metadata: { name: string; namespa
   if (access.namespace !== undefined && obj.metadata.namespace !== undefined && obj.metadata.namespace !== access.namespace) return false;
   if (access.name !== undefined && obj.metadata.name !== access.name) return false;
   if (access.nodeName !== undefined && obj.spec?.nodeName !== access.nodeName) return false;
+  if (access.model && !access.model(obj.metadata.namespace ?? "", obj.metadata.name)) return false;
   return true;
 }

@@ -1,8 +1,8 @@
-/** Options of the per-token rate limiter. */
+/** Options of a token-bucket rate limiter (per token: 50/s, burst 100 by default). */
 export interface RateLimitOptions {
-  /** Sustained requests per second per token. Default 50. */
+  /** Sustained requests per second per key. */
   qps: number;
-  /** Bucket size: requests allowed at once after idling. Default 100. */
+  /** Bucket size: requests allowed at once after idling. */
   burst: number;
 }
 
@@ -12,8 +12,8 @@ interface Bucket {
 }
 
 /**
- * A token bucket per key (per bearer token), in memory: each API replica enforces the limit on the
- * requests it serves. Returns 0 when allowed, else the seconds until one request is allowed.
+ * A token bucket per key (a bearer token; a client address for failed authentications), in
+ * memory: each API replica enforces the limit on the requests it serves. Returns 0 when allowed, else the seconds until one request is allowed.
  */
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
@@ -34,6 +34,12 @@ export class RateLimiter {
       return 0;
     }
     return Math.max(1, Math.ceil((1 - b.tokens) / this.options.qps));
+  }
+
+  /** Gives back what `take` took (the request turned out not to count, e.g. a valid token). */
+  refund(key: string): void {
+    const b = this.buckets.get(key);
+    if (b) b.tokens = Math.min(this.options.burst, b.tokens + 1);
   }
 
   /** Forgets full buckets (idle keys) so the map cannot grow without bound. */

@@ -55,7 +55,7 @@ export async function serveStatusPut(deps: StatusPutDeps, target: ObjectPath, re
   const ctx = traceRequest(req, res, (req.url ?? "").split("?")[0]!, () => "PUT", () => target.route);
   await runInContext(ctx, async () => {
     try {
-      const principal = await deps.authenticator.admit(req.headers.authorization);
+      const principal = await deps.authenticator.admit(req);
       const body = await readJson(req, deps.maxBodyBytes);
       const access = authorize(principal, "update", target.kind, target.namespace, "status");
       const obj = await deps.service.replaceStatusFromLatest(target.kind, target.namespace, target.name, body, (o) => visible(access, o));

@@ -13,6 +13,7 @@ import {
   SpanStatusCode,
   startSpanContext,
   activeContext,
+  tokenMatches,
   type Context,
 } from "@eiaas/telemetry";
 import { ApiError } from "./errors.js";
@@ -98,24 +99,45 @@ export function requestTelemetry(): RequestHandler {
   };
 }
 
+/** Who may read what of `/metrics`. */
+export interface MetricsAccess {
+  /** Every series needs an admin token or the scrape token (EIAAS_METRICS_AUTH). Default false. */
+  requireToken: boolean;
+  /** The scrape token (EIAAS_METRICS_TOKEN): reads every series, and nothing else of the API. */
+  metricsToken?: string;
+  authenticator: Authenticator;
+}
+
 /**
  * `GET /metrics`: the process's registry (the demo's API process also carries the scheduler's and
- * the simulated agents' series). With `requireToken`, an admin bearer token is needed.
+ * the simulated agents' series). The series that name tenants (their usage and quota) need an
+ * admin token or the scrape token, as Kubernetes authorizes its /metrics: Prometheus reads the
+ * token from a file (`authorization.credentials_file`). Without a token the rest is open, unless
+ * `requireToken`; another valid token (tenant, agent) reads the open series, or 403 with
+ * `requireToken`; an invalid one answers 401.
  */
-export function metricsHandler(options: { requireToken: boolean; authenticator: Authenticator }): RequestHandler {
+export function metricsHandler(options: MetricsAccess): RequestHandler {
   enableProcessMetrics();
   return async (req: Request, res: Response, next: NextFunction) => {
     try {
-      if (options.requireToken) {
-        const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "");
-        const principal = m ? await options.authenticator.principalOf(m[1]!) : null;
-        if (!principal) throw new ApiError("Unauthorized", "Unauthorized: /metrics requires a bearer token (EIAAS_METRICS_AUTH=true)");
-        if (principal.role !== "admin") throw new ApiError("Forbidden", `${principal.role} token "${principal.name}" cannot read /metrics: an admin token is needed`);
-      }
-      const m = await renderMetrics();
+      const m = await renderMetrics({ restricted: await metricsScope(req, options) });
       res.status(200).type(m.contentType).send(m.body);
     } catch (err) {
       next(err);
     }
   };
+}
+
+/** Whether the request may read the restricted series; throws the 401/403 to answer. */
+async function metricsScope(req: Request, options: MetricsAccess): Promise<boolean> {
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "")?.[1];
+  if (bearer !== undefined && options.metricsToken && tokenMatches(bearer, options.metricsToken)) return true;
+  if (req.headers.authorization === undefined) {
+    if (options.requireToken) throw new ApiError("Unauthorized", "Unauthorized: /metrics requires a bearer token (EIAAS_METRICS_AUTH=true)");
+    return false;
+  }
+  const principal = await options.authenticator.authenticate(req);
+  if (principal.role === "admin") return true;
+  if (options.requireToken) throw new ApiError("Forbidden", `${principal.role} token "${principal.name}" cannot read /metrics: an admin token or the metrics token is needed`);
+  return false;
 }

@@ -1,9 +1,10 @@
 import { Router, type NextFunction, type Request, type Response } from "express";
 import { API_PREFIX, lookupKind, type KindInfo } from "@eiaas/api";
 import type { ChangeFeed, ObjectStore, StoredObject } from "@eiaas/db";
-import { authorize, visible, type Access, type Verb } from "../http/authz.js";
+import { authorize, visible, type Access, type ModelRefs, type Verb } from "../http/authz.js";
 import { ApiError, notFound } from "../http/errors.js";
 import { parseSelectors } from "../http/selectors.js";
+import { presentTo } from "../http/views.js";
 import type { PatchType, ResourceService } from "../resources/service.js";
 import { parseIncludeObject, tableContentType, tableVersion, toTable } from "../table.js";
 import { serveWatch } from "./watch.js";
@@ -12,6 +13,8 @@ export interface ResourceRouteDeps {
   service: ResourceService;
   store: ObjectStore;
   feed: ChangeFeed;
+  /** Which Models agents may read (their node's tasks'). */
+  models: ModelRefs;
   /** Watch bookmark period (tests shorten it). Default 10 s. */
   bookmarkIntervalMs?: number;
 }
@@ -76,8 +79,9 @@ function requireJson(req: Request): void {
   }
 }
 
-/** Sends one object, or a one-row Table when the client prints server-side. */
-function sendObject(req: Request, res: Response, kind: KindInfo, obj: StoredObject, code = 200): void {
+/** Sends one object as `access` may see it, or a one-row Table when the client prints server-side. */
+function sendObject(req: Request, res: Response, kind: KindInfo, access: Access, stored: StoredObject, code = 200): void {
+  const obj = presentTo(access, stored);
   const table = req.method === "GET" ? tableVersion(req.headers.accept) : undefined;
   if (table) {
     res.status(code).type(tableContentType(table)).send(JSON.stringify(toTable(kind, [obj], { version: table, includeObject: parseIncludeObject(req.query.includeObject) ?? "Metadata" })));
@@ -96,7 +100,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
   const { service } = deps;
 
   const authorizeReq = (req: Request, verb: Verb, kind: KindInfo, ns: string | undefined, sub?: "status"): Access =>
-    authorize(req.principal!, verb, kind, ns, sub);
+    authorize(req.principal!, verb, kind, ns, sub, deps.models);
 
   const getVisible = async (kind: KindInfo, ns: string | undefined, name: string, access: Access): Promise<StoredObject> => {
     const obj = await service.get(kind, ns, name);
@@ -128,38 +132,40 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
       return;
     }
     const limit = parseLimit(req.query.limit);
-    const result = await service.list(kind, {
+    const listed = await service.list(kind, {
       ...(namespace !== undefined ? { namespace } : {}),
       labels: selectors.labels,
       fields: selectors.fields,
       ...(limit !== undefined ? { limit } : {}),
       ...(typeof req.query.continue === "string" && req.query.continue ? { continue: req.query.continue } : {}),
     });
-    const metadata = { resourceVersion: result.resourceVersion, ...(result.continue ? { continue: result.continue } : {}) };
+    const metadata = { resourceVersion: listed.resourceVersion, ...(listed.continue ? { continue: listed.continue } : {}) };
+    // What the selectors cannot say (an agent's Models) is filtered here: a page may come out short.
+    const items = (access.model ? listed.items.filter((o) => visible(access, o)) : listed.items).map((o) => presentTo(access, o));
     const table = tableVersion(req.headers.accept);
     if (table) {
-      const t = toTable(kind, result.items, { version: table, listMeta: metadata, includeObject: parseIncludeObject(req.query.includeObject) ?? "Metadata" });
+      const t = toTable(kind, items, { version: table, listMeta: metadata, includeObject: parseIncludeObject(req.query.includeObject) ?? "Metadata" });
       res.type(tableContentType(table)).send(JSON.stringify(t));
       return;
     }
-    res.type("application/json").send(JSON.stringify({ apiVersion: "eiaas.io/v1alpha1", kind: `${kind.kind}List`, metadata, items: result.items }));
+    res.type("application/json").send(JSON.stringify({ apiVersion: "eiaas.io/v1alpha1", kind: `${kind.kind}List`, metadata, items }));
   };
 
   const create: (namespaced: boolean) => Handler = (namespaced) => async (req, res) => {
     const ns = namespaced ? param(req, "ns") : undefined;
     const kind = kindOf(param(req, "plural"), namespaced, true);
     if (!namespaced && kind.namespaced) throw new ApiError("MethodNotAllowed", `create ${kind.plural} in a namespace: POST ${API_PREFIX}/namespaces/{namespace}/${kind.plural}`);
-    authorizeReq(req, "create", kind, ns);
+    const access = authorizeReq(req, "create", kind, ns);
     requireJson(req);
     const obj = await service.create(kind, ns, req.body, { dryRun: isDryRun(req) });
-    sendObject(req, res, kind, obj, 201);
+    sendObject(req, res, kind, access, obj, 201);
   };
 
   const get: (namespaced: boolean, sub?: "status") => Handler = (namespaced, sub) => async (req, res) => {
     const ns = namespaced ? param(req, "ns") : undefined;
     const kind = kindOf(param(req, "plural"), namespaced);
     const access = authorizeReq(req, "get", kind, ns, sub);
-    sendObject(req, res, kind, await getVisible(kind, ns, param(req, "name"), access));
+    sendObject(req, res, kind, access, await getVisible(kind, ns, param(req, "name"), access));
   };
 
   const replace: (namespaced: boolean, sub?: "status") => Handler = (namespaced, sub) => async (req, res) => {
@@ -169,14 +175,14 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     requireJson(req);
     const dryRun = isDryRun(req);
     if (sub === "status" && !dryRun) {
-      sendObject(req, res, kind, await service.replaceStatusFromLatest(kind, ns, param(req, "name"), req.body, (o) => visible(access, o)));
+      sendObject(req, res, kind, access, await service.replaceStatusFromLatest(kind, ns, param(req, "name"), req.body, (o) => visible(access, o)));
       return;
     }
     const current = await getVisible(kind, ns, param(req, "name"), access);
     const obj = sub
       ? await service.replaceStatus(kind, ns, param(req, "name"), req.body, { dryRun }, current)
       : await service.replace(kind, ns, param(req, "name"), req.body, { dryRun });
-    sendObject(req, res, kind, obj);
+    sendObject(req, res, kind, access, obj);
   };
 
   const patch: (namespaced: boolean, sub?: "status") => Handler = (namespaced, sub) => async (req, res) => {
@@ -186,7 +192,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const type = patchTypeOf(req);
     await getVisible(kind, ns, param(req, "name"), access);
     const obj = await service.patch(kind, ns, param(req, "name"), type, req.body, { dryRun: isDryRun(req), ...(sub ? { subresource: sub } : {}) });
-    sendObject(req, res, kind, obj);
+    sendObject(req, res, kind, access, obj);
   };
 
   const remove: (namespaced: boolean) => Handler = (namespaced) => async (req, res) => {
@@ -197,7 +203,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const body = (req.body && typeof req.body === "object" ? req.body : {}) as { preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: string[] };
     const dryRun = isDryRun(req) || (Array.isArray(body.dryRun) && body.dryRun.includes("All"));
     const obj = await service.delete(kind, ns, param(req, "name"), { dryRun, ...(body.preconditions ? { preconditions: body.preconditions } : {}) });
-    sendObject(req, res, kind, obj);
+    sendObject(req, res, kind, access, obj);
   };
 
   const nsBase = "/namespaces/:ns/:plural";

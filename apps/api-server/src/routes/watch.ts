@@ -4,6 +4,7 @@ import { StoreError, type ChangeFeed, type ObjectStore, type WatchEventRecord } 
 import { visible, type Access } from "../http/authz.js";
 import { ApiError } from "../http/errors.js";
 import { matchesSelectors, type Selectors } from "../http/selectors.js";
+import { presentTo } from "../http/views.js";
 import { tableContentType, tableVersion, toTableEvent } from "../table.js";
 
 export interface WatchOptions {
@@ -29,10 +30,12 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
   let live = false;
   let last = 0n;
   const table = tableVersion(req.headers.accept);
+  // Selectors match what the watcher may see (a tenant cannot select on the task names it is not shown).
   const matches = (obj: any) =>
-    (o.namespace === undefined || obj.metadata?.namespace === o.namespace) && visible(o.access, obj) && matchesSelectors(obj, o.selectors);
+    (o.namespace === undefined || obj.metadata?.namespace === o.namespace) && visible(o.access, obj) && matchesSelectors(presentTo(o.access, obj), o.selectors);
 
-  const write = (type: string, object: any) => {
+  const write = (type: string, stored: any) => {
+    const object = presentTo(o.access, stored);
     const event = table ? toTableEvent(o.kind, { type, object }, { version: table }) : { type, object };
     res.write(`${JSON.stringify(event)}\n`);
   };

@@ -55,8 +55,14 @@ export const edgeNodeStatus = z.strictObject({
   lastHeartbeatTime: z.string().optional(),
   measured: z.strictObject({ uplinkMbps: nonneg.optional(), rttMs: nonneg.optional() }).optional(),
   agent: z.strictObject({ version: z.string().optional(), runtime: z.string().optional() }).optional(),
-  /** Names of the tasks the agent reported running at its last heartbeat. */
+  /** Names of the tasks the agent reported running at its last heartbeat (admins and the node's agent only). */
   runningTasks: z.array(z.string()).optional(),
+  /**
+   * How many tasks the agent reported running: what tenants see instead of `runningTasks`, whose
+   * names (workload names included) belong to every tenant's workloads on the node. Set by the API
+   * server in tenants' answers (what the agent reports is the list).
+   */
+  runningTaskCount: z.number().int().nonnegative().optional(),
 });
 export type EdgeNodeStatus = z.infer<typeof edgeNodeStatus>;
 
