@@ -1,0 +1,212 @@
+// What tenants and agents may read across the control plane: tenants see EdgeNodes without the
+// names of the tasks on them (every tenant's, named after their workloads) on every read path —
+// cached GET, routed GET, lists (JSON and Table), watches (JSON and Table) — and agents read only
+// the Models their own node's tasks use. Real API over a real socket, real Postgres.
+import http from "node:http";
+import request from "supertest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { API_PREFIX, API_VERSION, kindInfo } from "@eiaas/api";
+import type { StoredObject } from "@eiaas/db";
+import { startTestApi, type TestApi } from "./test-harness.js";
+
+const NODE = kindInfo("EdgeNode");
+const ISVC = kindInfo("InferenceService");
+const MODEL = kindInfo("Model");
+const TASK = kindInfo("Task");
+const TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io";
+/** Task names of another tenant's workload: what a tenant must never read. */
+const SECRET_TASKS = ["secret-launch-plan-r1-serve-0a1b2c3d", "secret-launch-plan-r1-head-4e5f6a7b"];
+
+let api: TestApi;
+let base: string;
+let tenant: string;
+let node: StoredObject;
+
+const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
+
+interface OpenWatch {
+  events: any[];
+  /** Resolves once `n` events arrived (or the stream ended). */
+  next(n: number): Promise<any[]>;
+  close(): void;
+}
+
+/** A watch on a real socket, its newline-delimited events collected as they arrive. */
+function openWatch(path: string, token: string, accept = "application/json"): OpenWatch {
+  const events: any[] = [];
+  const waiters: Array<() => void> = [];
+  let ended = false;
+  const wake = () => {
+    for (const w of waiters.splice(0)) w();
+  };
+  const req = http.get(`${base}${path}`, { headers: { ...bearer(token), Accept: accept } }, (res) => {
+    let buf = "";
+    res.setEncoding("utf8");
+    res.on("data", (chunk: string) => {
+      buf += chunk;
+      for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line.trim()) events.push({ status: res.statusCode, ...JSON.parse(line) });
+      }
+      wake();
+    });
+    res.on("end", () => {
+      ended = true;
+      wake();
+    });
+  });
+  req.on("error", () => {
+    ended = true;
+    wake();
+  });
+  return {
+    events,
+    next: (n) =>
+      new Promise((resolve) => {
+        const check = () => (events.length >= n || ended ? resolve(events) : waiters.push(check));
+        check();
+      }),
+    close: () => req.destroy(),
+  };
+}
+
+/** Every event of a watch that ends by itself (timeoutSeconds). */
+const watchToEnd = (path: string, token: string) => openWatch(path, token).next(Number.POSITIVE_INFINITY);
+
+beforeAll(async () => {
+  api = await startTestApi();
+  base = await api.listen();
+  for (const name of ["acme", "rival"]) {
+    await request(api.app).post(`${API_PREFIX}/tenants`).set(bearer(api.adminToken)).send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name } }).expect(201);
+  }
+  tenant = await api.tenantToken("acme");
+  const created = await api.store.create(NODE, { apiVersion: API_VERSION, metadata: { name: "edge-1" }, spec: { tier: "edge", capacity: { cpu: 1000, memoryMiB: 1024, gpu: 0 } } } as any);
+  node = await api.store.updateStatus(NODE, created, { phase: "Ready", runningTasks: SECRET_TASKS });
+});
+afterAll(() => api.close());
+
+/** What a tenant must see of edge-1: no task names, their count instead. */
+function expectTenantView(obj: any): void {
+  expect(obj.metadata.name).toBe("edge-1");
+  expect(obj.status.runningTasks).toBeUndefined();
+  expect(obj.status.runningTaskCount).toBeGreaterThanOrEqual(SECRET_TASKS.length);
+  expect(JSON.stringify(obj)).not.toContain("secret-launch-plan");
+}
+
+describe("a tenant reading EdgeNodes", () => {
+  it("never sees the names of the tasks on a node, on any GET or list", async () => {
+    const nodePath = `${API_PREFIX}/edgenodes/edge-1`;
+    // The cached GET (no query string), then the routed one, the status subresource and a Table.
+    const cached = await request(api.app).get(nodePath).set(bearer(tenant)).expect(200);
+    expectTenantView(cached.body);
+    expect(cached.body.status.runningTaskCount).toBe(2);
+    expect(cached.body.status.phase).toBe("Ready");
+    // Again: the tenant view is kept beside the full one, and stays apart from it.
+    expectTenantView((await request(api.app).get(nodePath).set(bearer(tenant)).expect(200)).body);
+    expect((await request(api.app).get(nodePath).set(bearer(api.adminToken)).expect(200)).body.status.runningTasks).toEqual(SECRET_TASKS);
+    expectTenantView((await request(api.app).get(nodePath).set(bearer(tenant)).expect(200)).body);
+    expectTenantView((await request(api.app).get(`${nodePath}?pretty=true`).set(bearer(tenant)).expect(200)).body);
+    expectTenantView((await request(api.app).get(`${nodePath}/status`).set(bearer(tenant)).expect(200)).body);
+    const oneRow = await request(api.app).get(`${nodePath}?includeObject=Object`).set(bearer(tenant)).set("Accept", TABLE).expect(200);
+    expectTenantView(oneRow.body.rows[0].object);
+
+    const list = await request(api.app).get(`${API_PREFIX}/edgenodes`).set(bearer(tenant)).expect(200);
+    expect(list.body.items).toHaveLength(1);
+    expectTenantView(list.body.items[0]);
+    for (const includeObject of ["Object", "Metadata", "None"]) {
+      const table = await request(api.app).get(`${API_PREFIX}/edgenodes?includeObject=${includeObject}`).set(bearer(tenant)).set("Accept", TABLE).expect(200);
+      expect(table.text).not.toContain("secret-launch-plan");
+      if (includeObject === "Object") expectTenantView(table.body.rows[0].object);
+    }
+  });
+
+  it("never sees them in watch events, JSON or Table, initial, live or resumed, nor by selecting on them", async () => {
+    const from = node.metadata.resourceVersion;
+    const json = openWatch(`${API_PREFIX}/edgenodes?watch=true`, tenant);
+    const table = openWatch(`${API_PREFIX}/edgenodes?watch=true`, tenant, TABLE);
+    // Both streams are live once their initial ADDED arrived; then a change.
+    await Promise.all([json.next(1), table.next(1)]);
+    const updated = await api.store.updateStatus(NODE, node, { ...node.status, runningTasks: [...SECRET_TASKS, "secret-launch-plan-r2-tail-99999999"] });
+    await Promise.all([json.next(2), table.next(2)]);
+    json.close();
+    table.close();
+    expect(json.events.map((e) => `${e.status} ${e.type}`)).toEqual(["200 ADDED", "200 MODIFIED"]);
+    for (const e of json.events) expectTenantView(e.object);
+    expect(json.events[1].object.status.runningTaskCount).toBe(3);
+    expect(table.events.map((e) => `${e.type} ${e.object.kind}`)).toEqual(["ADDED Table", "MODIFIED Table"]);
+    for (const e of table.events) expect(JSON.stringify(e)).not.toContain("secret-launch-plan");
+
+    // Resumed from the log, with a selector on the hidden field: nothing matches what is not shown.
+    const selector = encodeURIComponent(`status.runningTasks=${SECRET_TASKS.join(",")}`);
+    const resumed = await watchToEnd(`${API_PREFIX}/edgenodes?watch=true&resourceVersion=${from}&timeoutSeconds=1`, tenant);
+    expect(resumed.map((e) => e.type)).toEqual(["MODIFIED"]);
+    expectTenantView(resumed[0].object);
+    const probed = await watchToEnd(`${API_PREFIX}/edgenodes?watch=true&resourceVersion=1&fieldSelector=${selector}&timeoutSeconds=1`, tenant);
+    expect(probed).toEqual([]);
+    node = updated;
+  });
+
+  it("leaves the names to admins and to the node's own agent", async () => {
+    const agent = (await api.tokens.mint({ role: "agent", nodeName: "edge-1" })).token;
+    const stored = (await api.store.get(NODE, undefined, "edge-1"))!;
+    expect(stored.status.runningTasks.length).toBeGreaterThanOrEqual(SECRET_TASKS.length);
+    for (const token of [api.adminToken, agent]) {
+      const got = await request(api.app).get(`${API_PREFIX}/edgenodes/edge-1`).set(bearer(token)).expect(200);
+      expect(got.body.status.runningTasks).toEqual(stored.status.runningTasks);
+      expect(got.body.status.runningTaskCount).toBeUndefined();
+      const listed = await request(api.app).get(`${API_PREFIX}/edgenodes`).set(bearer(token)).expect(200);
+      expect(listed.body.items[0].status.runningTasks).toEqual(stored.status.runningTasks);
+    }
+  });
+});
+
+describe("an agent reading Models", () => {
+  const model = (namespace: string, name: string) =>
+    api.store.create(MODEL, { apiVersion: API_VERSION, metadata: { name, namespace }, spec: { inputBytes: 10, accuracy: 0.5, layers: [{ name: "l", flops: 1, outputBytes: 1, memoryMiB: 1 }] } } as any);
+  const task = async (namespace: string, name: string, owner: StoredObject, nodeName: string) =>
+    api.store.create(TASK, {
+      apiVersion: API_VERSION,
+      metadata: { name, namespace, ownerReferences: [{ apiVersion: API_VERSION, kind: owner.kind, name: owner.metadata.name, uid: owner.metadata.uid, controller: true }] },
+      spec: { role: "serve", nodeName },
+      status: { phase: "Running", attempt: 1 },
+    } as any);
+
+  it("reads only the Models its own node's unfinished tasks use, on GET, list and watch", async () => {
+    await model("acme", "used-here");
+    await model("acme", "unused");
+    await model("rival", "used-elsewhere");
+    await model("rival", "used-here");
+    const svc = await api.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name: "svc", namespace: "acme" }, spec: { model: "used-here" } } as any);
+    const rivalSvc = await api.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name: "svc", namespace: "rival" }, spec: { model: "used-elsewhere" } } as any);
+    const mine = await task("acme", "svc-r1-serve-1", svc, "edge-7");
+    await task("rival", "svc-r1-serve-2", rivalSvc, "edge-8");
+    const agent = (await api.tokens.mint({ role: "agent", nodeName: "edge-7" })).token;
+    const modelPath = (ns: string, name: string) => `${API_PREFIX}/namespaces/${ns}/models/${name}`;
+
+    // The cache is read without waiting: the task above may take a moment to count.
+    await expect.poll(async () => (await request(api.app).get(modelPath("acme", "used-here")).set(bearer(agent))).status).toBe(200);
+    await request(api.app).get(`${modelPath("acme", "used-here")}?pretty=true`).set(bearer(agent)).expect(200);
+    for (const [ns, name] of [["acme", "unused"], ["rival", "used-elsewhere"], ["rival", "used-here"], ["acme", "missing"]] as const) {
+      const refused = await request(api.app).get(modelPath(ns, name)).set(bearer(agent)).expect(404);
+      expect(refused.body).toMatchObject({ kind: "Status", reason: "NotFound" });
+      await request(api.app).get(`${modelPath(ns, name)}?pretty=true`).set(bearer(agent)).expect(404);
+    }
+    const all = await request(api.app).get(`${API_PREFIX}/models`).set(bearer(agent)).expect(200);
+    expect(all.body.items.map((m: any) => `${m.metadata.namespace}/${m.metadata.name}`)).toEqual(["acme/used-here"]);
+    const inRival = await request(api.app).get(`${API_PREFIX}/namespaces/rival/models`).set(bearer(agent)).expect(200);
+    expect(inRival.body.items).toEqual([]);
+    const table = await request(api.app).get(`${API_PREFIX}/models`).set(bearer(agent)).set("Accept", TABLE).expect(200);
+    expect(table.body.rows.map((r: any) => r.cells[0])).toEqual(["used-here"]);
+    const watched = await watchToEnd(`${API_PREFIX}/models?watch=true&timeoutSeconds=1`, agent);
+    expect(watched.map((e) => `${e.type} ${e.object.metadata.namespace}/${e.object.metadata.name}`)).toEqual(["ADDED acme/used-here"]);
+
+    // Once its task has finished, the model is no longer the node's to read.
+    await api.store.updateStatus(TASK, mine, { phase: "Succeeded", attempt: 1 });
+    await expect.poll(async () => (await request(api.app).get(modelPath("acme", "used-here")).set(bearer(agent))).status).toBe(404);
+    expect((await request(api.app).get(`${API_PREFIX}/models`).set(bearer(agent)).expect(200)).body.items).toEqual([]);
+    // Admins and the tenant itself read them as before.
+    await request(api.app).get(modelPath("acme", "unused")).set(bearer(api.adminToken)).expect(200);
+    await request(api.app).get(modelPath("acme", "unused")).set(bearer(tenant)).expect(200);
+  });
+});
