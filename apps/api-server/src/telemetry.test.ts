@@ -4,6 +4,7 @@ import type { Request } from "express";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
+import { gauge } from "@eiaas/telemetry";
 import { routeTemplate, UNMATCHED_ROUTE } from "./http/telemetry.js";
 import { startTestApi, type TestApi } from "./test-harness.js";
 
@@ -23,11 +24,13 @@ function samples(text: string, name: string): Array<{ labels: Record<string, str
 const V = "eiaas.io/v1alpha1";
 let api: TestApi;
 let secured: TestApi;
+/** The scrape token (EIAAS_METRICS_TOKEN) of both APIs. */
+const SCRAPE_TOKEN = "scrape-".repeat(6);
 const admin = () => ({ Authorization: `Bearer ${api.adminToken}` });
 
 beforeAll(async () => {
-  api = await startTestApi();
-  secured = await startTestApi({ metricsAuth: true });
+  api = await startTestApi({ metricsToken: SCRAPE_TOKEN });
+  secured = await startTestApi({ metricsAuth: true, metricsToken: SCRAPE_TOKEN });
 });
 
 afterAll(async () => {
@@ -87,8 +90,28 @@ describe("/metrics", () => {
     expect(forbidden.body).toMatchObject({ kind: "Status", reason: "Forbidden" });
     const ok = await request(secured.app).get("/metrics").set({ Authorization: `Bearer ${secured.adminToken}` }).expect(200);
     expect(ok.text).toContain("eiaas_api_request_duration_seconds");
+    // The scrape token reads every series; nothing else of the API.
+    const scraped = await request(secured.app).get("/metrics").set({ Authorization: `Bearer ${SCRAPE_TOKEN}` }).expect(200);
+    expect(scraped.text).toContain("eiaas_api_request_duration_seconds");
+    await request(secured.app).get(`${API_PREFIX}/tenants`).set({ Authorization: `Bearer ${SCRAPE_TOKEN}` }).expect(401);
     // Health stays open either way.
     await request(secured.app).get("/readyz").expect(200);
     await request(secured.app).get("/livez").expect(200);
+  });
+
+  it("serves the series that name tenants only to an admin token or the scrape token", async () => {
+    // As the scheduler's eiaas_tenant_usage and eiaas_tenant_quota (the demo's API process carries them).
+    gauge<"tenant">({ name: "eiaas_test_tenant_usage", help: "test", labelNames: ["tenant"] }, { restricted: true }).set({ tenant: "acme-corp" }, 3);
+    const open = await request(api.app).get("/metrics").expect(200);
+    expect(open.text).toContain("eiaas_api_request_duration_seconds");
+    expect(open.text).not.toContain("acme-corp");
+    const tenantToken = await api.tenantToken("acme");
+    expect((await request(api.app).get("/metrics").set({ Authorization: `Bearer ${tenantToken}` }).expect(200)).text).not.toContain("acme-corp");
+    await request(api.app).get("/metrics").set({ Authorization: "Bearer not-a-token" }).expect(401);
+    for (const token of [api.adminToken, SCRAPE_TOKEN]) {
+      const full = await request(api.app).get("/metrics").set({ Authorization: `Bearer ${token}` }).expect(200);
+      expect(full.text).toContain('eiaas_test_tenant_usage{tenant="acme-corp"} 3');
+      expect(full.text).toContain("eiaas_api_request_duration_seconds");
+    }
   });
 });

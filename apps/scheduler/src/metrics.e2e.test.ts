@@ -60,7 +60,13 @@ describe("/metrics after a small workload", () => {
     expect(running.length).toBe(2);
     expect(succeeded.length).toBeGreaterThanOrEqual(3); // two participants and the aggregator
 
-    const res = await request(cp.api.app).get("/metrics").expect(200);
+    // Tenant usage and quota name tenants: not on an anonymous scrape, with an admin token.
+    const open = (await request(cp.api.app).get("/metrics").expect(200)).text;
+    expect(value(open, "eiaas_tasks", { phase: "Running" })).toBe(running.length);
+    expect(samples(open, "eiaas_tenant_usage")).toEqual([]);
+    expect(samples(open, "eiaas_tenant_quota")).toEqual([]);
+    expect(open).not.toContain("acme");
+    const res = await request(cp.api.app).get("/metrics").set({ Authorization: `Bearer ${cp.api.adminToken}` }).expect(200);
     const m = res.text;
 
     // API: by route template and code.

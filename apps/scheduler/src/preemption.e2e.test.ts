@@ -1,7 +1,16 @@
+import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { API_PREFIX } from "@eiaas/api";
 import { startControlPlane, V, type ControlPlane } from "./testing/e2e-harness.js";
 
 let cp: ControlPlane;
+
+const MODEL = {
+  apiVersion: V,
+  kind: "Model",
+  metadata: { name: "m" },
+  spec: { inputBytes: 1000, accuracy: 0.7, layers: [{ name: "l1", flops: 1e6, outputBytes: 100, memoryMiB: 10 }] },
+};
 
 const service = (name: string, priority: number) => ({
   apiVersion: V,
@@ -15,12 +24,7 @@ beforeAll(async () => {
   await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
   await cp.startProtocolAgent("edge-1", { tier: "edge", capacity: { cpu: 1000, memoryMiB: 4096 }, compute: { gflops: 1000 } });
   await cp.startProtocolAgent("dev-1", { tier: "device", parent: "edge-1", capacity: { cpu: 1000, memoryMiB: 1024 }, compute: { gflops: 10 }, network: { uplinkMbps: 100, downlinkMbps: 100, rttMs: 1 } }, { tier: "device" });
-  await cp.apply("/namespaces/acme/models", {
-    apiVersion: V,
-    kind: "Model",
-    metadata: { name: "m" },
-    spec: { inputBytes: 1000, accuracy: 0.7, layers: [{ name: "l1", flops: 1e6, outputBytes: 100, memoryMiB: 10 }] },
-  });
+  await cp.apply("/namespaces/acme/models", MODEL);
   cp.scheduler!.start();
 });
 afterAll(() => cp.close());
@@ -46,5 +50,34 @@ describe("preemption", () => {
     await new Promise((r) => setTimeout(r, 2000));
     expect((await cp.get("/namespaces/acme/inferenceservices/peer")).status.phase).toBe("Pending");
     expect((await cp.get("/namespaces/acme/inferenceservices/high")).status.phase).toBe("Running");
+  });
+
+  it("tells neither tenant who the other is: the victim learns a higher-priority workload took the node", async () => {
+    // The node to itself again.
+    for (const name of ["low", "high", "peer"]) await request(cp.api.app).delete(`${API_PREFIX}/namespaces/acme/inferenceservices/${name}`).set(cp.admin()).expect(200);
+    await expect.poll(async () => (await cp.get("/namespaces/acme/tasks")).items.length, { timeout: 15_000 }).toBe(0);
+    for (const tenant of ["quiet-co", "bully-co"]) {
+      await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: tenant } });
+      await cp.apply(`/namespaces/${tenant}/models`, MODEL);
+    }
+    await cp.apply("/namespaces/quiet-co/inferenceservices", service("quiet-app", 0));
+    await expect.poll(async () => (await cp.get("/namespaces/quiet-co/inferenceservices/quiet-app")).status.phase, { timeout: 15_000 }).toBe("Running");
+    await cp.apply("/namespaces/bully-co/inferenceservices", service("greedy-cloud", 10));
+    await expect.poll(async () => (await cp.get("/namespaces/bully-co/inferenceservices/greedy-cloud")).status.phase, { timeout: 15_000 }).toBe("Running");
+
+    // Everything the victim's tenant can read: its tasks, its service, its events.
+    const preempted = (await cp.get("/namespaces/quiet-co/tasks")).items.filter((t: any) => t.status.reason === "Preempted");
+    expect(preempted.length).toBeGreaterThan(0);
+    for (const t of preempted) expect(t.status.message).toBe("preempted on node edge-1: a workload of higher priority needed the node");
+    const victimEvents = (await cp.get("/namespaces/quiet-co/events")).items;
+    expect(victimEvents).toContainEqual(expect.objectContaining({ reason: "Preempted", message: expect.stringContaining("preempted: a workload of higher priority needed the node") }));
+    const victimSees = JSON.stringify([await cp.get("/namespaces/quiet-co/tasks"), await cp.get("/namespaces/quiet-co/inferenceservices"), victimEvents]);
+    expect(victimSees).not.toMatch(/bully-co|greedy-cloud/);
+    // And the preemptor's: how many tasks went, never whose.
+    const preemptorEvents = (await cp.get("/namespaces/bully-co/events")).items;
+    expect(preemptorEvents).toContainEqual(expect.objectContaining({ reason: "Preempting", message: `evicted ${preempted.length} lower-priority task(s) on edge-1` }));
+    expect(JSON.stringify([preemptorEvents, await cp.get("/namespaces/bully-co/inferenceservices"), await cp.get("/namespaces/bully-co/tasks")])).not.toMatch(/quiet-co|quiet-app/);
+    // Admins can still find out: the scheduler logs who preempted what.
+    expect(cp.schedulerLog.lines.some((l: any) => l.msg === "preempted tasks" && l.preemptor === "InferenceService bully-co/greedy-cloud")).toBe(true);
   });
 });

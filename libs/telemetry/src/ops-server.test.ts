@@ -67,6 +67,32 @@ describe("ops server", () => {
     expect(m.text).toMatch(/^nodejs_eventloop_lag_seconds /m);
   });
 
+  it("serves the series that name tenants only with the scrape token", async () => {
+    gauge<"tenant">({ name: "eiaas_test_tenant_level", help: "test", labelNames: ["tenant"] }, { restricted: true }).set({ tenant: "acme" }, 5);
+    const token = "s".repeat(40);
+    const guarded = await startOpsServer({ port: 0, host: "127.0.0.1", metricsToken: token });
+    try {
+      const scrape = async (server: OpsServer, authorization?: string) => {
+        const r = await fetch(`http://127.0.0.1:${server.port}/metrics`, authorization ? { headers: { Authorization: authorization } } : {});
+        return { status: r.status, text: await r.text() };
+      };
+      const open = await scrape(guarded);
+      expect(open.status).toBe(200);
+      expect(open.text).toContain("eiaas_test_level 7");
+      expect(open.text).not.toContain("acme");
+      const scraped = await scrape(guarded, `Bearer ${token}`);
+      expect(scraped.status).toBe(200);
+      expect(scraped.text).toContain('eiaas_test_tenant_level{tenant="acme"} 5');
+      expect(scraped.text).toContain("eiaas_test_level 7");
+      expect(await scrape(guarded, `Bearer ${"x".repeat(40)}`)).toMatchObject({ status: 401 });
+      // Without a scrape token configured, no token opens them.
+      expect((await scrape(ops)).text).not.toContain("acme");
+      expect(await scrape(ops, `Bearer ${token}`)).toMatchObject({ status: 401 });
+    } finally {
+      await guarded.close();
+    }
+  });
+
   it("answers 503 on /readyz once draining (shutdown), still live", async () => {
     ops.drain();
     expect(await get("/readyz")).toMatchObject({ status: 503, text: "not ready: shutting down" });
