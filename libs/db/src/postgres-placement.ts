@@ -117,7 +117,8 @@ export async function binariesForRoot(binaries: PostgresBinaries, sharedDir: str
   await openDirectory(sharedDir);
   const partial = `${dir}.partial-${process.pid}`;
   await rm(partial, { recursive: true, force: true });
-  await cp(binaries.dir, partial, { recursive: true, verbatimSymlinks: true });
+  // From the real directory: the path given may itself be a link (kept as one by cp).
+  await cp(realpathSync(binaries.dir), partial, { recursive: true, verbatimSymlinks: true });
   await openTree(partial);
   await writeFile(join(partial, ".complete"), `${binaries.dir}\n`, { mode: 0o644 });
   await rm(dir, { recursive: true, force: true });

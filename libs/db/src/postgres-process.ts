@@ -4,10 +4,11 @@
 // writes initdb's password file world-readable into the shared temp directory, and lets a failed
 // spawn (EACCES) escape as an uncaught 'error' event that ends the process.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { chmod, chown, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 
@@ -40,6 +41,12 @@ export async function packagedBinaries(): Promise<PostgresBinaries> {
   const mod = (await import(pathToFileURL(entry).href)) as { postgres: string };
   const pkgJson = createRequire(entry)("../package.json") as { version: string };
   return { dir: dirname(dirname(mod.postgres)), version: pkgJson.version };
+}
+
+/** An installation of one's own (bin/, lib/, share/); its copies are named after where it is. */
+export function binariesAt(dir: string): PostgresBinaries {
+  const at = resolve(dir);
+  return { dir: at, version: `local-${createHash("sha256").update(at).digest("hex").slice(0, 12)}` };
 }
 
 function program(binaries: PostgresBinaries, name: "initdb" | "postgres"): string {

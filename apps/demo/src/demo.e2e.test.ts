@@ -1,0 +1,123 @@
+// `npm run demo` as the README runs it, from a repository in a directory others cannot enter (as
+// root clones into its own mode-700 home in containers and VMs): it starts (as root, the cluster
+// kept where the postgres OS user reaches it, linked from .eiaas/postgres), listens on loopback
+// only, and its /metrics names no tenant without a token. The demo process as a child, with its
+// own embedded PostgreSQL.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, lstatSync, readFileSync, realpathSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import https from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "@eiaas/testing";
+
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const asRoot = process.getuid?.() === 0;
+
+let top: string;
+let dataDir: string;
+let shared: string;
+let port: number;
+let demo: ChildProcess;
+let printed = "";
+
+/** GET over HTTPS with the demo's CA; the status and body. */
+function get(path: string, token?: string): Promise<{ status: number; body: string }> {
+  const ca = readFileSync(join(dataDir, "pki", "ca.crt"), "utf8");
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: "127.0.0.1", port, path, ca, headers: token ? { Authorization: `Bearer ${token}` } : {} }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+  });
+}
+
+/** The local addresses (hex, as /proc/net/tcp{,6} print them) of the sockets listening on `port`. */
+function listeningAddresses(port: number): string[] {
+  const out: string[] = [];
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    if (!existsSync(file)) continue;
+    for (const line of readFileSync(file, "utf8").split("\n").slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state !== "0A" || !local) continue;
+      const [address, hexPort] = local.split(":");
+      if (parseInt(hexPort!, 16) === port) out.push(address!);
+    }
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  top = await mkdtemp(join(tmpdir(), "eiaas-demo-home-"));
+  await chmod(top, 0o700);
+  dataDir = join(top, "repo", ".eiaas");
+  await mkdir(join(top, "repo"), { recursive: true });
+  shared = join(await mkdtemp(join(tmpdir(), "eiaas-demo-shared-")), "var-lib-eiaas");
+  await chmod(join(shared, ".."), 0o755);
+  port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    EIAAS_DATA_DIR: dataDir,
+    EIAAS_EMBEDDED_PG_SHARED_DIR: shared,
+    EIAAS_CONFIG: join(top, "eictl-config"),
+    EIAAS_PORT: String(port),
+    EIAAS_DEMO_NODES: "4",
+  };
+  for (const name of ["DATABASE_URL", "REDIS_URL", "EIAAS_HOST", "EIAAS_ADMIN_TOKEN", "EIAAS_METRICS_TOKEN"]) delete env[name];
+  demo = spawn(process.execPath, ["--import", "tsx", "apps/demo/src/main.ts"], { cwd: join(ROOT), env, stdio: ["ignore", "pipe", "pipe"] });
+  demo.stdout!.on("data", (c) => (printed += c));
+  demo.stderr!.on("data", (c) => (printed += c));
+  await new Promise<void>((resolve, reject) => {
+    const check = () => (printed.includes("Press Ctrl-C to stop.") ? resolve() : undefined);
+    demo.stdout!.on("data", check);
+    demo.once("exit", (code) => reject(new Error(`the demo exited (${code}): ${printed}`)));
+  });
+}, 180_000);
+
+afterAll(async () => {
+  if (demo && demo.exitCode === null) {
+    demo.kill("SIGKILL");
+    await new Promise((r) => demo.once("exit", r));
+  }
+  await rm(top, { recursive: true, force: true });
+  await rm(join(shared, ".."), { recursive: true, force: true });
+});
+
+describe("npm run demo from a directory others cannot enter", () => {
+  it("starts, on loopback only, with its cluster where the postgres user reaches it", async () => {
+    expect(printed).toContain(`API:          https://127.0.0.1:${port}`);
+    expect(listeningAddresses(port).length).toBeGreaterThan(0);
+    // 127.0.0.1 only (IPv4 0100007F), never the wildcard.
+    for (const a of listeningAddresses(port)) expect(a).toBe("0100007F");
+    const database = /database: +embedded PostgreSQL in (\S+)/.exec(printed)?.[1];
+    if (asRoot) {
+      expect(database?.startsWith(join(shared, "clusters"))).toBe(true);
+      expect(lstatSync(join(dataDir, "postgres")).isSymbolicLink()).toBe(true);
+      expect(realpathSync(join(dataDir, "postgres"))).toBe(database);
+    } else {
+      expect(database).toBe(join(dataDir, "postgres"));
+    }
+    expect((await get("/readyz")).status).toBe(200);
+  });
+
+  it("names no tenant on /metrics without a token, and every series with the admin token", async () => {
+    const open = await get("/metrics");
+    expect(open.status).toBe(200);
+    expect(open.body).toContain("eiaas_api_request_duration_seconds");
+    expect(open.body).not.toContain("eiaas_tenant_usage");
+    const token = /admin token: +(\S+)/.exec(printed)![1]!;
+    const full = await get("/metrics", token);
+    expect(full.body).toMatch(/^eiaas_tenant_usage\{tenant="demo",resource="cpu"\} /m);
+  });
+
+  it("stops on SIGTERM with exit code 0", async () => {
+    const exited = new Promise<number | null>((r) => demo.once("exit", (code) => r(code)));
+    demo.kill("SIGTERM");
+    expect(await exited).toBe(0);
+  }, 60_000);
+});
