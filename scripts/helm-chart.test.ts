@@ -841,6 +841,7 @@ describe("helm/eiaas: values and schema", () => {
       ["zero scheduler replicas", { scheduler: { replicas: 0 } }],
       ["bad log level", { logLevel: "loud" }],
       ["short admin token", { adminToken: { value: "short" } }],
+      ["admin token under 32 characters", { adminToken: { value: "a".repeat(31) } }],
       ["non-postgres external URL", { externalDatabase: { url: "mysql://x" } }],
       ["port out of range", { apiServer: { port: 70000 } }],
       ["bad image pull policy", { image: { pullPolicy: "Sometimes" } }],
@@ -857,7 +858,7 @@ describe("helm/eiaas: values and schema", () => {
       { postgresql: { enabled: false }, externalDatabase: { url: "postgresql://u:p@db:5432/eiaas" } },
       { redis: { enabled: false }, externalRedis: { existingSecret: "redis", existingSecretKey: "url" } },
       { apiServer: { ingress: { enabled: true, className: "nginx", host: "eiaas.example.org" } }, agent: { admissionPolicy: { enabled: true } } },
-      { otel: { endpoint: "http://otel-collector:4318" }, adminToken: { value: "0123456789abcdef0123" } },
+      { otel: { endpoint: "http://otel-collector:4318" }, adminToken: { value: "0123456789abcdef0123456789abcdef" } },
       // Helm adds `global` when the chart is a dependency of another.
       { global: { imageRegistry: "registry.example.org" } },
     ];
@@ -1231,8 +1232,8 @@ describe("helm/eiaas: rendered with other values", () => {
     expect(secretData(r, "-tls")).toEqual({ "ca.crt": "old-ca", "tls.crt": "old-crt", "tls.key": "old-key" });
     expect(r.certs).toHaveLength(0);
 
-    const given = renderChart({ adminToken: { value: "given-admin-token-0123456789" } });
-    expect(secretData(given, "eiaas")["admin-token"]).toBe("given-admin-token-0123456789");
+    const given = renderChart({ adminToken: { value: "given-admin-token-0123456789abcdef" } });
+    expect(secretData(given, "eiaas")["admin-token"]).toBe("given-admin-token-0123456789abcdef");
   });
 
   it("an existing TLS Secret replaces the generated one everywhere", () => {
