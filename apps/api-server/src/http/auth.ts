@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { NextFunction, Request, Response } from "express";
 import type { Principal, TokenStore } from "@eiaas/db";
@@ -47,6 +48,7 @@ const NO_PROXIES: ReadonlySet<string> = new Set();
  */
 export class Authenticator {
   private readonly verified = new Map<string, { principal: Principal; until: number }>();
+  /** Digests of rejected secrets (a guess may be a header's worth of bytes) → until when. */
   private readonly rejected = new Map<string, number>();
   /** Lookups in flight: a burst of requests with one token at cache expiry makes one query. */
   private readonly verifying = new Map<string, Promise<Principal | null>>();
@@ -76,7 +78,8 @@ export class Authenticator {
     const now = this.now();
     const known = this.verified.get(secret);
     if (known && known.until > now) return known.principal;
-    const rejectedUntil = this.rejected.get(secret);
+    const digest = createHash("sha256").update(secret).digest("base64");
+    const rejectedUntil = this.rejected.get(digest);
     if (rejectedUntil !== undefined && rejectedUntil > now) return null;
     // A token verified before is looked up again whatever its client did since.
     const key = known ? undefined : addressKey(client);
@@ -100,13 +103,13 @@ export class Authenticator {
     }
     if (principal) {
       if (key !== undefined) this.failures.refund(key);
-      this.rejected.delete(secret);
+      this.rejected.delete(digest);
       if (this.verified.size >= MAX_VERIFIED) this.verified.clear();
       this.verified.set(secret, { principal, until: now + (this.options.cacheMs ?? 2_000) });
     } else {
       this.verified.delete(secret);
       if (this.rejected.size >= MAX_REJECTED) this.rejected.clear();
-      this.rejected.set(secret, now + REJECTED_MS);
+      this.rejected.set(digest, now + REJECTED_MS);
     }
     return principal;
   }
@@ -118,7 +121,10 @@ export class Authenticator {
   async authenticate(req: IncomingMessage): Promise<Principal> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "");
     if (!m) throw new ApiError("Unauthorized", "Unauthorized: a bearer token is required");
-    const principal = await this.principalOf(m[1]!, clientAddress(req, this.options.trustedProxies ?? NO_PROXIES));
+    const secret = m[1]!;
+    // The hot path (a token verified within cacheMs) needs no client address.
+    const known = this.verified.get(secret);
+    const principal = known && known.until > this.now() ? known.principal : await this.principalOf(secret, clientAddress(req, this.options.trustedProxies ?? NO_PROXIES));
     if (!principal) throw new ApiError("Unauthorized", "Unauthorized: the token is invalid, expired or revoked");
     return principal;
   }

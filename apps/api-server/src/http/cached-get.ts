@@ -36,8 +36,8 @@ export function cachedGetTarget(req: IncomingMessage, cache: ObjectCache): Objec
  * Serves GETs of single objects from the watch cache, without the general router: the read a
  * controller or client makes most. Same authentication, rate limit, authorization, visibility,
  * errors (Kubernetes Status) and telemetry as the routed GET; the body is the same object, its
- * JSON serialised once per version (and once more for the tenant view of an EdgeNode). Measured on 2 cores (wrk, 100 connections): see
- * docs/architecture.md, "Reads from the watch cache".
+ * JSON serialised once per version (and once more for the tenant view of an EdgeNode). Measured
+ * on 2 cores (wrk, 100 connections): see docs/architecture.md, "Reads from the watch cache".
  */
 export async function serveCachedGet(deps: CachedGetDeps, target: ObjectPath, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const ctx = traceRequest(req, res, (req.url ?? "").split("?")[0]!, () => "GET", () => target.route);
