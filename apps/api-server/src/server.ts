@@ -169,7 +169,11 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
   const tls =
     env.EIAAS_TLS_CERT && env.EIAAS_TLS_KEY
       ? await loadTlsFromFiles(env.EIAAS_TLS_CERT, env.EIAAS_TLS_KEY)
-      : await ensureServingCertificate({ dataDir: env.EIAAS_DATA_DIR, hosts: env.EIAAS_TLS_SANS.split(",").filter(Boolean) });
+      : await ensureServingCertificate({
+          dataDir: env.EIAAS_DATA_DIR,
+          // The address it listens on is one clients use (the URL it reports names it).
+          hosts: [...env.EIAAS_TLS_SANS.split(",").filter(Boolean), ...(isWildcard(env.EIAAS_HOST) ? [] : [env.EIAAS_HOST])],
+        });
   const server = https.createServer({ cert: tls.certPem, key: tls.keyPem }, handler);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((res, rej) => {
@@ -203,9 +207,13 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
   return { url, port, databaseUrl: db.url, ...(db.embedded ? { embeddedClusterDir: db.embedded.clusterDir } : {}), tls, ...(generatedAdminToken ? { generatedAdminToken } : {}), prisma, pool: database.pool, store, queue, leases, tokens, logger, service, close };
 }
 
+function isWildcard(host: string): boolean {
+  return host === "0.0.0.0" || host === "::" || host === "";
+}
+
 /** Where clients on this machine reach a server listening on `host`: loopback for the wildcards. */
 function reachableHost(host: string): string {
-  if (host === "0.0.0.0" || host === "::" || host === "") return "127.0.0.1";
+  if (isWildcard(host)) return "127.0.0.1";
   return host.includes(":") ? `[${host}]` : host;
 }
 
