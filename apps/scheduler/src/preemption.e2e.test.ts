@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inferenceServiceSpec, kindInfo } from "@eiaas/api";
 import { startControlPlane, V, type ControlPlane } from "./testing/e2e-harness.js";
 
 let cp: ControlPlane;
@@ -12,15 +13,19 @@ const service = (name: string, priority: number) => ({
 
 beforeAll(async () => {
   cp = await startControlPlane({ deferSchedulerStart: true });
-  await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
+  // Priorities above 0 need a tenant allowed them (the default cap is 0).
+  await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" }, spec: { maxPriority: 10 } });
+  await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "legacy" } });
   await cp.startProtocolAgent("edge-1", { tier: "edge", capacity: { cpu: 1000, memoryMiB: 4096 }, compute: { gflops: 1000 } });
   await cp.startProtocolAgent("dev-1", { tier: "device", parent: "edge-1", capacity: { cpu: 1000, memoryMiB: 1024 }, compute: { gflops: 10 }, network: { uplinkMbps: 100, downlinkMbps: 100, rttMs: 1 } }, { tier: "device" });
-  await cp.apply("/namespaces/acme/models", {
-    apiVersion: V,
-    kind: "Model",
-    metadata: { name: "m" },
-    spec: { inputBytes: 1000, accuracy: 0.7, layers: [{ name: "l1", flops: 1e6, outputBytes: 100, memoryMiB: 10 }] },
-  });
+  for (const ns of ["acme", "legacy"]) {
+    await cp.apply(`/namespaces/${ns}/models`, {
+      apiVersion: V,
+      kind: "Model",
+      metadata: { name: "m" },
+      spec: { inputBytes: 1000, accuracy: 0.7, layers: [{ name: "l1", flops: 1e6, outputBytes: 100, memoryMiB: 10 }] },
+    });
+  }
   cp.scheduler!.start();
 });
 afterAll(() => cp.close());
@@ -46,5 +51,19 @@ describe("preemption", () => {
     await new Promise((r) => setTimeout(r, 2000));
     expect((await cp.get("/namespaces/acme/inferenceservices/peer")).status.phase).toBe("Pending");
     expect((await cp.get("/namespaces/acme/inferenceservices/high")).status.phase).toBe("Running");
+  });
+
+  it("a workload stored with a priority above its tenant's cap (created before the cap) does not preempt", async () => {
+    // Through the store, around the API's admission: as an object from before the default cap.
+    const greedy = service("greedy", 2_000_000_000);
+    await cp.store.create(kindInfo("InferenceService"), { ...greedy, metadata: { name: "greedy", namespace: "legacy" }, spec: inferenceServiceSpec.parse(greedy.spec) });
+    await expect.poll(async () => (await cp.get("/namespaces/legacy/inferenceservices/greedy")).status.conditions ?? [], { timeout: 15_000 }).toContainEqual(
+      expect.objectContaining({ type: "Scheduled", status: "False" }),
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    expect((await cp.get("/namespaces/legacy/inferenceservices/greedy")).status.phase).toBe("Pending");
+    expect((await cp.get("/namespaces/acme/inferenceservices/high")).status.phase).toBe("Running");
+    const events = (await cp.get("/namespaces/legacy/events")).items;
+    expect(events).not.toContainEqual(expect.objectContaining({ reason: "Preempting" }));
   });
 });
