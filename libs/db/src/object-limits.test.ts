@@ -98,17 +98,23 @@ describe("count quota", () => {
     await tenant("race", { "count/models": 7 });
     await tenant("other");
     const quota = { countQuota: { defaultLimit: 1000 } };
-    const racing = Array.from({ length: 40 }, (_, i) => t.store.create(MODEL, model(`r${i}`, "race"), quota));
-    // Creates of another tenant in the same group commits are written.
-    const others = Array.from({ length: 10 }, (_, i) => t.store.create(MODEL, model(`o${i}`, "other"), quota));
+    const racing: Array<Promise<StoredObject>> = [];
+    const others: Array<Promise<StoredObject>> = [];
+    for (let i = 0; i < 40; i++) {
+      racing.push(t.store.create(MODEL, model(`r${i}`, "race"), quota));
+      // In the same group commits: another tenant's models, and the tenant's own InferenceServices
+      // (runs of two kinds: a transaction of several statements, each checked), are written.
+      if (i % 4 === 0) others.push(t.store.create(MODEL, model(`o${i}`, "other"), quota));
+      if (i % 4 === 2) others.push(t.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name: `s${i}`, namespace: "race" }, spec: { model: "m" } }, quota));
+    }
     const race = await settle(racing);
     expect(race.written).toBe(7);
     expect(race.errors).toHaveLength(33);
     for (const e of race.errors) expect(e).toMatchObject({ reason: "Forbidden", message: expect.stringMatching(/^models "r\d+" is forbidden: exceeded quota: race, requested: count\/models=1, used: count\/models=7, limited: count\/models=7$/) });
-    expect((await settle(others)).written).toBe(10);
+    expect((await settle(others)).written).toBe(20);
     const c = await counts();
     expect(c.kept).toEqual(c.actual);
-    expect(c.actual["race/models"]).toBe(7);
+    expect(c.actual).toEqual({ "race/models": 7, "race/inferenceservices": 10, "other/models": 10 });
   });
 
   describe("stores on one database (API servers behind a load balancer)", () => {
