@@ -91,7 +91,10 @@ export async function insertBatched(store: ObjectStore, kind: KindInfo, objects:
 }
 
 export async function seed(store: ObjectStore, size: number): Promise<Fleet> {
-  await store.create(TENANT, { apiVersion: API_VERSION, metadata: { name: NS }, spec: {} } as any);
+  // The latency stage creates ~100 InferenceServices a second through the API, thousands in all:
+  // past the server's default object-count caps, so the tenant sets its own.
+  const counts = { "count/models": 1_000_000, "count/inferenceservices": 1_000_000, "count/trainingjobs": 1_000_000 };
+  await store.create(TENANT, { apiVersion: API_VERSION, metadata: { name: NS }, spec: { quota: counts } } as any);
   await store.create(MODEL, { apiVersion: API_VERSION, metadata: { name: "m", namespace: NS }, spec: modelSpec.parse(MODEL_SPEC) } as any);
   const { objects, fleet } = fleetObjects(store, size);
   await insertBatched(store, NODE, objects);

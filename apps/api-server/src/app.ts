@@ -15,6 +15,7 @@ import { modelRefsFrom } from "./http/model-refs.js";
 import type { ModelRefs } from "./http/authz.js";
 import { serveStatusPut, statusPutTarget } from "./http/status-put.js";
 import { ResourceService, type DryRunPlanner } from "./resources/service.js";
+import type { AdmissionDefaults } from "./resources/admission.js";
 import { resourceRouter } from "./routes/resources.js";
 import { tokenRouter } from "./routes/tokens.js";
 import { agentRouter, type LeaseRenewer, type QueueCredentials } from "./routes/agents.js";
@@ -60,6 +61,8 @@ export interface ApiAppDeps {
   metricsToken?: string;
   /** The watch cache: single-object GETs are served from it (started by the caller). Default none. */
   cache?: ObjectCache;
+  /** What is admitted for tenants whose spec does not say (priority cap, object-count caps). */
+  admission?: AdmissionDefaults;
 }
 
 export interface ApiApp {
@@ -110,8 +113,9 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   const service = new ResourceService({
     store: deps.store,
     reader: objectReader(deps.store, deps.cache),
-    dryRunPlanner: deps.dryRunPlanner ?? dryRunPlanner(deps.pool, deps.store),
+    dryRunPlanner: deps.dryRunPlanner ?? dryRunPlanner(deps.pool, deps.store, deps.admission?.maxPriority ?? 0),
     ...(deps.onWrite ? { onWrite: deps.onWrite } : {}),
+    ...(deps.admission ? { admission: deps.admission } : {}),
   });
 
   // Agents read the Models of their node's tasks, found in the watch cache; without one, none.

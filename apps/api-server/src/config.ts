@@ -1,9 +1,33 @@
 import { z } from "zod";
+import { COUNTED_RESOURCES, priorityValue, type CountedResource } from "@eiaas/api";
+import { DEFAULT_MAX_OBJECT_BYTES } from "@eiaas/db";
 
 const bool = z
   .enum(["true", "false", "1", "0", ""])
   .optional()
   .transform((v) => v === "true" || v === "1");
+
+/**
+ * Object-count caps of a tenant whose `spec.quota` sets none, per resource: generous for the demo
+ * and `eictl apply` of the examples, bounded for a tenant that creates in a loop (the benchmarks'
+ * tenants set their own).
+ */
+export const DEFAULT_COUNT_QUOTA = "count/models=100,count/inferenceservices=1000,count/trainingjobs=1000";
+
+/** `count/models=100,count/inferenceservices=1000`: the caps it names (others have none). */
+export const countQuotaList = z.string().transform((text, ctx) => {
+  const caps: Partial<Record<CountedResource, number>> = {};
+  for (const item of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const m = /^count\/([a-z]+)=(\d+)$/.exec(item);
+    const resource = m?.[1] as CountedResource | undefined;
+    if (!m || !resource || !COUNTED_RESOURCES.includes(resource)) {
+      ctx.addIssue({ code: "custom", message: `"${item}": expected count/<resource>=<n> with resource one of ${COUNTED_RESOURCES.join(", ")}` });
+      return z.NEVER;
+    }
+    caps[resource] = Number(m[2]);
+  }
+  return caps;
+});
 
 /** The API server's environment, parsed once at start-up. */
 export const apiServerEnv = z.object({
@@ -30,8 +54,23 @@ export const apiServerEnv = z.object({
   EIAAS_TLS_KEY: z.string().optional(),
   /** Extra names for the generated serving certificate (comma-separated). */
   EIAAS_TLS_SANS: z.string().default(""),
-  /** Largest request body. Default 3 MiB (etcd's object limit is 1.5 MiB; models are larger). */
+  /**
+   * Largest request body. Default 3 MiB, as kube-apiserver: a request (a YAML-sized JSON body, a
+   * JSON patch) may be larger than the object it leaves.
+   */
   EIAAS_MAX_BODY_BYTES: z.coerce.number().int().positive().default(3 * 1024 * 1024),
+  /** Largest object stored, serialised (413 beyond, on every write path). Default 1.5 MiB, etcd's limit. */
+  EIAAS_MAX_OBJECT_BYTES: z.coerce.number().int().positive().default(DEFAULT_MAX_OBJECT_BYTES),
+  /**
+   * Object-count caps (`count/<resource>=<n>,…`) of tenants whose spec.quota sets none; a resource
+   * not named has no cap. Default {@link DEFAULT_COUNT_QUOTA}.
+   */
+  EIAAS_DEFAULT_COUNT_QUOTA: countQuotaList.prefault(DEFAULT_COUNT_QUOTA),
+  /**
+   * Highest workload priority in a tenant whose spec sets no maxPriority. Default 0: only an admin
+   * lets a tenant preempt others. The scheduler caps priorities with the same setting.
+   */
+  EIAAS_DEFAULT_MAX_PRIORITY: z.coerce.number().pipe(priorityValue).default(0),
   /** Per-token sustained rate for tenant and agent tokens. Default 50/s. */
   EIAAS_RATE_LIMIT_QPS: z.coerce.number().positive().default(50),
   /** Per-token burst. Default 100. */

@@ -94,6 +94,10 @@ describe("component schemas", () => {
     expect(tj.rounds).toMatchObject({ type: "integer", format: "int64", minimum: 1 });
     expect(tj.rounds.maximum).toBeUndefined();
     expect(tj.aggregation.properties.localSteps["x-kubernetes-int-or-string"]).toBe(true);
+    expect(tj.priority).toMatchObject({ type: "integer", format: "int32" });
+    expect(tj.priority.minimum).toBeUndefined();
+    const tenant = schemas[schemaName("Tenant")].properties.spec.properties;
+    expect(tenant.quota.properties["count/models"]).toMatchObject({ type: "integer", format: "int64", minimum: 0, description: expect.stringContaining("count/<resource>") });
   });
 
   it("accepts every Model in the reference data, and rejects unknown fields", () => {

@@ -46,13 +46,19 @@ function fromZod(schema: z.ZodType): Schema {
 
 /**
  * Tidies a converted schema the Kubernetes way and documents it: integers get `format: int64`
- * instead of zod's ±2^53 bounds, number-or-"auto" unions are marked int-or-string, and every property
+ * instead of zod's ±2^53 bounds (`int32` instead of the 32-bit range's), number-or-"auto" unions are marked int-or-string, and every property
  * without a zod description gets one from {@link describeField}.
  */
 function decorate(node: Schema, describe: (path: string[]) => string | undefined, path: string[] = []): Schema {
   if (node.type === "integer") {
     if (node.minimum === -SAFE_INT) delete node.minimum;
     if (node.maximum === SAFE_INT) delete node.maximum;
+    // Exactly the 32-bit range (priorities): Kubernetes says int32, not the bounds.
+    if (node.minimum === -(2 ** 31) && node.maximum === 2 ** 31 - 1) {
+      delete node.minimum;
+      delete node.maximum;
+      node.format ??= "int32";
+    }
     node.format ??= "int64";
   }
   if (Array.isArray(node.anyOf)) {

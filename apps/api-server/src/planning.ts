@@ -19,20 +19,28 @@ import type pg from "pg";
 
 const MODEL = kindInfo("Model");
 
-/** The scheduler's view, built by the same snapshot builder from the same rows. */
-export async function currentSnapshot(pool: pg.Pool, exceptOwner?: string): Promise<Snapshot> {
+/**
+ * The scheduler's view, built by the same snapshot builder from the same rows. `defaultMaxPriority`:
+ * the priority cap of tenants without spec.maxPriority (EIAAS_DEFAULT_MAX_PRIORITY).
+ */
+export async function currentSnapshot(pool: pg.Pool, exceptOwner?: string, defaultMaxPriority?: number): Promise<Snapshot> {
   const state = await readClusterState(pool);
   const tasks = state.tasks.filter((t) => !["Succeeded", "Failed"].includes(t.status?.phase ?? "") && !(exceptOwner && t.metadata.ownerReferences?.some((o) => o.uid === exceptOwner)));
-  return buildSnapshot({ nodes: state.nodes as unknown as EdgeNodeLike[], tenants: state.tenants as unknown as TenantLike[], tasks: tasks as unknown as TaskLike[] });
+  return buildSnapshot({
+    nodes: state.nodes as unknown as EdgeNodeLike[],
+    tenants: state.tenants as unknown as TenantLike[],
+    tasks: tasks as unknown as TaskLike[],
+    ...(defaultMaxPriority !== undefined ? { defaultMaxPriority } : {}),
+  });
 }
 
 /**
  * `?dryRun=All` on a workload: what the scheduler would decide now — planned from the same
  * snapshot builder over the same rows, nothing reserved, nothing stored.
  */
-export function dryRunPlanner(pool: pg.Pool, store: ObjectStore) {
+export function dryRunPlanner(pool: pg.Pool, store: ObjectStore, defaultMaxPriority = 0) {
   return async (kind: KindInfo, obj: StoredObject): Promise<unknown> => {
-    const snapshot = await currentSnapshot(pool, obj.metadata.uid);
+    const snapshot = await currentSnapshot(pool, obj.metadata.uid, defaultMaxPriority);
     const model = await store.get(MODEL, obj.metadata.namespace, obj.spec.model);
     const input = { metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace! }, spec: obj.spec };
     const options = { observedGeneration: obj.metadata.generation };

@@ -88,7 +88,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
 
   const database = createDatabase(db.url, { poolSize: 20 });
   const { prisma } = database;
-  const store = new ObjectStore(database.pool);
+  const store = new ObjectStore(database.pool, { maxObjectBytes: env.EIAAS_MAX_OBJECT_BYTES });
   const tokens = new TokenStore(prisma);
   let generatedAdminToken: string | undefined;
   if (env.EIAAS_ADMIN_TOKEN) {
@@ -141,6 +141,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     feed,
     logger,
     maxBodyBytes: env.EIAAS_MAX_BODY_BYTES,
+    admission: { maxPriority: env.EIAAS_DEFAULT_MAX_PRIORITY, countQuota: env.EIAAS_DEFAULT_COUNT_QUOTA },
     rateLimit: {
       qps: env.EIAAS_RATE_LIMIT_QPS,
       burst: env.EIAAS_RATE_LIMIT_BURST,

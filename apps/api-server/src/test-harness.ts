@@ -1,4 +1,5 @@
 // Test-only: an API app over this test file's own cloned database (libs/testing).
+import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import http from "node:http";
 import { ChangeFeed, createDatabase, ObjectCache, ObjectStore, TokenStore } from "@eiaas/db";
@@ -27,16 +28,20 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export interface TestApiOverrides extends Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "bookmarkIntervalMs" | "queueCredentials" | "metricsAuth" | "metricsToken">> {
+export interface TestApiOverrides extends Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "bookmarkIntervalMs" | "queueCredentials" | "metricsAuth" | "metricsToken" | "admission">> {
   /** A database of the caller's (e.g. on a Postgres the test stops); default a clone of the template. */
   database?: TestDatabase;
+  /** The store's object size limit. Default the store's (1.5 MiB). */
+  maxObjectBytes?: number;
+  /** Leave the database to the caller on close (another TestApi shares it). Default false. */
+  keepDatabase?: boolean;
 }
 
 export async function startTestApi(overrides: TestApiOverrides = {}): Promise<TestApi> {
   const db = overrides.database ?? (await createTestDatabase());
   const database = createDatabase(db.url, { poolSize: 5 });
   const { prisma } = database;
-  const store = new ObjectStore(database.pool);
+  const store = new ObjectStore(database.pool, overrides.maxObjectBytes !== undefined ? { maxObjectBytes: overrides.maxObjectBytes } : {});
   const tokens = new TokenStore(prisma);
   const feed = new ChangeFeed({ databaseUrl: db.url, pollIntervalMs: 100 });
   await feed.start();
@@ -58,6 +63,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
     ...(overrides.queueCredentials ? { queueCredentials: overrides.queueCredentials } : {}),
     ...(overrides.metricsAuth !== undefined ? { metricsAuth: overrides.metricsAuth } : {}),
     ...(overrides.metricsToken !== undefined ? { metricsToken: overrides.metricsToken } : {}),
+    ...(overrides.admission ? { admission: overrides.admission } : {}),
     leases: createPostgresLeaseStore(database.pool),
     cache,
     onWrite: (kind, _obj, type) => {
@@ -65,7 +71,8 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
     },
   });
   void authenticator;
-  const admin = await tokens.mint({ role: "admin", name: "test-admin" });
+  // Named apart per instance: two TestApis may share a database (two API servers).
+  const admin = await tokens.mint({ role: "admin", name: `test-admin-${randomBytes(4).toString("hex")}` });
   const servers: http.Server[] = [];
   return {
     app,
@@ -93,7 +100,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
       cache.stop();
       await feed.close();
       await database.close();
-      await db.drop();
+      if (!overrides.keepDatabase) await db.drop();
     },
   };
 }

@@ -102,7 +102,7 @@ const url = server.url;
 
 const scheduler = new Scheduler(
   { databaseUrl: server.databaseUrl, pool: server.pool, store: server.store, queue: server.queue, leases: server.leases, logger },
-  { resyncMs: 1_000, gracePeriodMs: 40_000, evictionMs: 60_000 },
+  { resyncMs: 1_000, gracePeriodMs: 40_000, evictionMs: 60_000, defaultMaxPriority: env.EIAAS_DEFAULT_MAX_PRIORITY },
 );
 scheduler.start();
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { priorityValue } from "@eiaas/api";
 
 /** The scheduler's environment, parsed once at start-up. */
 export const schedulerEnv = z.object({
@@ -22,6 +23,11 @@ export const schedulerEnv = z.object({
    * together are handled by one cycle. Default 25.
    */
   EIAAS_MIN_CYCLE_INTERVAL_MS: z.coerce.number().int().nonnegative().default(25),
+  /**
+   * Highest priority a workload counts with in a tenant whose spec sets no maxPriority: the same
+   * setting as the API server's (which refuses higher ones). Default 0.
+   */
+  EIAAS_DEFAULT_MAX_PRIORITY: z.coerce.number().pipe(priorityValue).default(0),
   EIAAS_LOG_LEVEL: z.string().default("info"),
 });
 export type SchedulerEnv = z.infer<typeof schedulerEnv>;

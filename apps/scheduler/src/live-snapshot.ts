@@ -20,6 +20,10 @@ interface TenantOnly {
  */
 export class LiveSnapshot {
   private current?: Snapshot;
+
+  /** `defaultMaxPriority`: the priority cap of tenants without spec.maxPriority (see SnapshotInit). */
+  constructor(private readonly defaultMaxPriority?: number) {}
+
   private readonly placed = new Map<string, SnapshotTask>();
   private readonly tenantOnly = new Map<string, TenantOnly>();
 
@@ -55,7 +59,12 @@ export class LiveSnapshot {
   /** A snapshot built from scratch from the cache (also what `update` does after fleet changes). */
   rebuild(cache: SnapshotSource): Snapshot {
     const nodes = [...cache.nodes.values()];
-    const s = buildSnapshot({ nodes: nodes as unknown as EdgeNodeLike[], tenants: [...cache.tenants.values()] as unknown as TenantLike[], tasks: [] });
+    const s = buildSnapshot({
+      nodes: nodes as unknown as EdgeNodeLike[],
+      tenants: [...cache.tenants.values()] as unknown as TenantLike[],
+      tasks: [],
+      ...(this.defaultMaxPriority !== undefined ? { defaultMaxPriority: this.defaultMaxPriority } : {}),
+    });
     this.placed.clear();
     this.tenantOnly.clear();
     for (const t of cache.tasks.values()) if (!isTerminal(t)) this.add(s, t);

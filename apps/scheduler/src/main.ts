@@ -20,7 +20,13 @@ const queue = env.REDIS_URL
 const leases = redis ? createRedisLeaseStore(redis) : createPostgresLeaseStore(db.pool);
 const scheduler = new Scheduler(
   { databaseUrl: env.DATABASE_URL, pool: db.pool, store, queue, leases, logger },
-  { resyncMs: env.EIAAS_RESYNC_SECONDS * 1000, minCycleIntervalMs: env.EIAAS_MIN_CYCLE_INTERVAL_MS, gracePeriodMs: env.EIAAS_NODE_GRACE_SECONDS * 1000, evictionMs: env.EIAAS_NODE_EVICTION_SECONDS * 1000 },
+  {
+    resyncMs: env.EIAAS_RESYNC_SECONDS * 1000,
+    minCycleIntervalMs: env.EIAAS_MIN_CYCLE_INTERVAL_MS,
+    gracePeriodMs: env.EIAAS_NODE_GRACE_SECONDS * 1000,
+    evictionMs: env.EIAAS_NODE_EVICTION_SECONDS * 1000,
+    defaultMaxPriority: env.EIAAS_DEFAULT_MAX_PRIORITY,
+  },
 );
 scheduler.start();
 

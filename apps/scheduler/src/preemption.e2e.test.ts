@@ -1,6 +1,6 @@
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { API_PREFIX } from "@eiaas/api";
+import { API_PREFIX, inferenceServiceSpec, kindInfo } from "@eiaas/api";
 import { startControlPlane, V, type ControlPlane } from "./testing/e2e-harness.js";
 
 let cp: ControlPlane;
@@ -21,10 +21,12 @@ const service = (name: string, priority: number) => ({
 
 beforeAll(async () => {
   cp = await startControlPlane({ deferSchedulerStart: true });
-  await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
+  // Priorities above 0 need a tenant allowed them (the default cap is 0).
+  await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" }, spec: { maxPriority: 10 } });
+  await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "legacy" } });
   await cp.startProtocolAgent("edge-1", { tier: "edge", capacity: { cpu: 1000, memoryMiB: 4096 }, compute: { gflops: 1000 } });
   await cp.startProtocolAgent("dev-1", { tier: "device", parent: "edge-1", capacity: { cpu: 1000, memoryMiB: 1024 }, compute: { gflops: 10 }, network: { uplinkMbps: 100, downlinkMbps: 100, rttMs: 1 } }, { tier: "device" });
-  await cp.apply("/namespaces/acme/models", MODEL);
+  for (const ns of ["acme", "legacy"]) await cp.apply(`/namespaces/${ns}/models`, MODEL);
   cp.scheduler!.start();
 });
 afterAll(() => cp.close());
@@ -52,12 +54,28 @@ describe("preemption", () => {
     expect((await cp.get("/namespaces/acme/inferenceservices/high")).status.phase).toBe("Running");
   });
 
+  it("a workload stored with a priority above its tenant's cap (created before the cap) does not preempt", async () => {
+    // Through the store, around the API's admission: as an object from before the default cap.
+    const greedy = service("greedy", 2_000_000_000);
+    await cp.store.create(kindInfo("InferenceService"), { ...greedy, metadata: { name: "greedy", namespace: "legacy" }, spec: inferenceServiceSpec.parse(greedy.spec) });
+    await expect.poll(async () => (await cp.get("/namespaces/legacy/inferenceservices/greedy")).status.conditions ?? [], { timeout: 15_000 }).toContainEqual(
+      expect.objectContaining({ type: "Scheduled", status: "False" }),
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    expect((await cp.get("/namespaces/legacy/inferenceservices/greedy")).status.phase).toBe("Pending");
+    expect((await cp.get("/namespaces/acme/inferenceservices/high")).status.phase).toBe("Running");
+    const events = (await cp.get("/namespaces/legacy/events")).items;
+    expect(events).not.toContainEqual(expect.objectContaining({ reason: "Preempting" }));
+  });
+
   it("tells neither tenant who the other is: the victim learns a higher-priority workload took the node", async () => {
     // The node to itself again.
     for (const name of ["low", "high", "peer"]) await request(cp.api.app).delete(`${API_PREFIX}/namespaces/acme/inferenceservices/${name}`).set(cp.admin()).expect(200);
+    await request(cp.api.app).delete(`${API_PREFIX}/namespaces/legacy/inferenceservices/greedy`).set(cp.admin()).expect(200);
     await expect.poll(async () => (await cp.get("/namespaces/acme/tasks")).items.length, { timeout: 15_000 }).toBe(0);
+    await expect.poll(async () => (await cp.get("/namespaces/legacy/tasks")).items.length, { timeout: 15_000 }).toBe(0);
     for (const tenant of ["quiet-co", "bully-co"]) {
-      await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: tenant } });
+      await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: tenant }, spec: { maxPriority: 10 } });
       await cp.apply(`/namespaces/${tenant}/models`, MODEL);
     }
     await cp.apply("/namespaces/quiet-co/inferenceservices", service("quiet-app", 0));

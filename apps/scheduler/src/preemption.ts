@@ -1,6 +1,6 @@
 import { kindInfo } from "@eiaas/api";
 import { bulkUpdateStatus, type EventRecorder, type StoredObject } from "@eiaas/db";
-import { selectPreemptionVictims, type Snapshot } from "@eiaas/scheduling";
+import { effectivePriority, selectPreemptionVictims, type Snapshot } from "@eiaas/scheduling";
 import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
 
@@ -9,7 +9,9 @@ const TASK = kindInfo("Task");
 /**
  * Preemption (DESIGN §5 multi-tenancy): when a workload with priority fits nowhere for lack of
  * resources, evict the fewest, lowest-priority, newest tasks of ONE node so its server task fits —
- * never for a tenant over quota (selectPreemptionVictims refuses). The victims fail with reason
+ * never for a tenant over quota (selectPreemptionVictims refuses), never with more priority than
+ * the workload's tenant allows (a workload stored above its tenant's cap preempts with the cap,
+ * 0 by default: not at all). The victims fail with reason
  * Preempted; their workloads requeue and the preemptor is planned again next cycle.
  *
  * Neither side learns who the other is: the victims' messages and Events (in their namespaces)
@@ -24,7 +26,7 @@ export async function preemptFor(
   tasks: ReadonlyMap<string, StoredObject>,
   now: Date,
 ): Promise<number> {
-  const priority: number = workload.spec.priority ?? 0;
+  const priority = effectivePriority(snapshot, { namespace: workload.metadata.namespace!, priority: workload.spec.priority ?? 0 });
   if (priority <= 0 || !model) return 0;
   const r = workload.spec.resources ?? { cpu: 0, memoryMiB: 0, gpu: 0 };
   const modelMiB = (model.spec.layers ?? []).reduce((s: number, l: { memoryMiB?: number }) => s + (l.memoryMiB ?? 0), 0);

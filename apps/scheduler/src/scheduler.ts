@@ -33,6 +33,12 @@ export interface SchedulerOptions extends NodeLifecycleOptions {
    * background of the cycles. 0 turns it off. Default 1000 ms.
    */
   analyzeMs?: number;
+  /**
+   * Priority cap of tenants without spec.maxPriority (EIAAS_DEFAULT_MAX_PRIORITY, the API server's
+   * admission default): what higher a workload stored before the cap asks for counts as the cap,
+   * in queue order, in its tasks and in preemption. Default 0.
+   */
+  defaultMaxPriority?: number;
 }
 
 export interface SchedulerDeps {
@@ -81,7 +87,7 @@ export class Scheduler {
     this.dispatcher = new Dispatcher({ pool: deps.pool, queue: deps.queue, logger: deps.logger });
     this.workloads = new WorkloadController(
       { pool: deps.pool, store: deps.store, events, logger: deps.logger, dispatch: (tasks) => this.dispatcher.enqueueBound(tasks) },
-      options.relistMs !== undefined ? { relistMs: options.relistMs } : {},
+      { ...(options.relistMs !== undefined ? { relistMs: options.relistMs } : {}), ...(options.defaultMaxPriority !== undefined ? { defaultMaxPriority: options.defaultMaxPriority } : {}) },
     );
     this.lifecycle = new NodeLifecycleController({ pool: deps.pool, store: deps.store, leases: deps.leases, events, logger: deps.logger, queue: deps.queue }, options);
     this.leader = new LeaderElector(deps.databaseUrl, () => deps.logger.warn("lost leadership"));

@@ -49,6 +49,8 @@ export interface WorkloadControllerOptions {
   progressMs?: number;
   /** Tasks per bind transaction (planning continues while one is bound). Default 1 000. */
   bindChunkTasks?: number;
+  /** Priority cap of tenants without spec.maxPriority (EIAAS_DEFAULT_MAX_PRIORITY). Default 0. */
+  defaultMaxPriority?: number;
 }
 
 interface Workload {
@@ -84,7 +86,7 @@ export class WorkloadController {
   private publishing: Promise<void> | undefined;
   readonly cache: ClusterCache;
   /** The scheduling snapshot, kept up to date from the cache's deltas. */
-  private readonly live = new LiveSnapshot();
+  private readonly live: LiveSnapshot;
   /** Events go out behind the loop. */
   readonly events: EventBuffer;
   /** Progress-only status changes held back, by workload uid: when they are due. */
@@ -104,6 +106,7 @@ export class WorkloadController {
     private readonly options: WorkloadControllerOptions = {},
   ) {
     this.cache = new ClusterCache(deps.pool, options.relistMs !== undefined ? { relistMs: options.relistMs } : {});
+    this.live = new LiveSnapshot(options.defaultMaxPriority ?? 0);
     this.events = new EventBuffer(deps.events, deps.logger);
     this.usage = new UsagePublisher(options.usageRowsPerStep !== undefined ? { rowsPerStep: options.usageRowsPerStep } : {});
   }

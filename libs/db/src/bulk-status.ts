@@ -3,12 +3,14 @@ import type { KindInfo } from "@eiaas/api";
 import { extraColumns, type StoredObject } from "./codec.js";
 import { prepared } from "./prepared.js";
 import { dbSpan } from "./tracing.js";
-import { splitAtVersion, versionedJsonSql, WATCH_CHANNEL } from "./write-sql.js";
+import { splitAtVersion, versionedJsonSql, WATCH_CHANNEL, type LoggedText } from "./write-sql.js";
 
 export interface StatusUpdate {
   /** The object as read (its resourceVersion is the precondition). */
   object: StoredObject;
   status: Record<string, unknown>;
+  /** The object with this status as {@link splitAtVersion} gives it, when the caller made it. */
+  logged?: LoggedText;
 }
 
 /**
@@ -32,7 +34,7 @@ async function writeStatuses(pool: pg.Pool, kind: KindInfo, updates: readonly St
       phase: (cols.phase as string | undefined) ?? "",
       attempt: (cols.attempt as number | undefined) ?? 0,
       // What watchers see: the object as read with its new status, its version joined in below.
-      ...splitAtVersion({ ...u.object, status: u.status }),
+      ...(u.logged ?? splitAtVersion({ ...u.object, status: u.status })),
     };
   });
   const hasAttempt = kind.kind === "Task";

@@ -1,5 +1,5 @@
 /** Why a store operation did not happen; the API maps each to its Status reason. */
-export type StoreErrorReason = "NotFound" | "AlreadyExists" | "Conflict" | "Gone" | "Unavailable" | "Invalid";
+export type StoreErrorReason = "NotFound" | "AlreadyExists" | "Conflict" | "Gone" | "Unavailable" | "Invalid" | "Forbidden" | "RequestEntityTooLarge";
 
 export class StoreError extends Error {
   constructor(

@@ -1,11 +1,16 @@
 import type { KindInfo } from "@eiaas/api";
 import { activeContext, contextFrom, runInContext, SpanKind, startSpanContext, type Context } from "@eiaas/telemetry";
 import type { StoredObject } from "./codec.js";
+import type { CountQuota, LoggedText } from "./write-sql.js";
 
 /** One caller's write waiting in a group commit, and how to answer it. */
 export interface PendingWrite {
   kind: KindInfo;
   object: StoredObject;
+  /** The object's stored text, when the caller made it (checking its size). */
+  logged?: LoggedText;
+  /** A create's object-count quota, checked in its statement. */
+  countQuota?: CountQuota;
   /** The caller's context (its trace), for the span of its write. */
   ctx?: Context;
   resolve(o: StoredObject): void;

@@ -1,11 +1,12 @@
 export { createDatabase, type Database, type DatabaseOptions, type PrismaClient } from "./client.js";
 export { applyMigrations, MIGRATIONS_DIR, type MigrationResult } from "./migrate.js";
-export { ObjectStore, type ListOptions, type ListResult, type NewObject, type WriteOptions } from "./object-store.js";
+export { ObjectStore, type CreateOptions, type ListOptions, type ListResult, type NewObject, type ObjectStoreOptions, type WriteOptions } from "./object-store.js";
+export { DEFAULT_MAX_OBJECT_BYTES } from "./object-limits.js";
 export { ChangeFeed, type ChangeFeedOptions, type WatchEventRecord } from "./change-feed.js";
 export { TokenStore, hashToken, generateTokenSecret, type Principal, type TokenRole, type TokenInfo, type MintOptions } from "./token-store.js";
 export { StoreError, isUnavailableError, isUniqueViolation, type StoreErrorReason } from "./errors.js";
 export { rowToObject, formatTime, type StoredObject, type ObjectRow } from "./codec.js";
-export { WATCH_CHANNEL, type WriteOp } from "./write-sql.js";
+export { WATCH_CHANNEL, type CountQuota, type WriteOp } from "./write-sql.js";
 export { startEmbeddedPostgres, ensureDatabase, type EmbeddedPostgresOptions, type RunningPostgres } from "./embedded-postgres.js";
 export { freePort } from "./ports.js";
 export { readClusterState, type ClusterState } from "./cluster-state.js";

@@ -2,7 +2,7 @@ import type { KindInfo } from "@eiaas/api";
 import { activeContext, recordError, runInContext } from "@eiaas/telemetry";
 import type { StoredObject } from "./codec.js";
 import { callerSpans, GroupCommit, type PendingWrite } from "./group-commit.js";
-import type { WriteOp } from "./write-sql.js";
+import type { LoggedText, WriteOp } from "./write-sql.js";
 
 /** Status writes per group commit at most (one statement, one watch-log insert). */
 const STATUS_BATCH_MAX = 500;
@@ -23,21 +23,24 @@ export class StatusBatcher {
       /** One conditional write committed alone. */
       writeOne(op: WriteOp): Promise<StoredObject>;
       /** Many objects' status in one statement, each conditional; returns those written. */
-      writeMany(kind: KindInfo, objects: StoredObject[]): Promise<StoredObject[]>;
+      writeMany(kind: KindInfo, writes: Array<{ object: StoredObject; logged?: LoggedText }>): Promise<StoredObject[]>;
       /** Why a conditional write missed (NotFound or Conflict), from a fresh read. */
       explainMiss(op: WriteOp): Promise<unknown>;
     },
   ) {}
 
-  /** Writes `object`'s status if it still has the version in its metadata.resourceVersion. */
-  write(kind: KindInfo, object: StoredObject): Promise<StoredObject> {
-    return new Promise<StoredObject>((resolve, reject) => this.commits.submit({ kind, object, resolve, reject }));
+  /**
+   * Writes `object`'s status if it still has the version in its metadata.resourceVersion.
+   * `logged`: the object's stored text, when the caller made it.
+   */
+  write(kind: KindInfo, object: StoredObject, logged?: LoggedText): Promise<StoredObject> {
+    return new Promise<StoredObject>((resolve, reject) => this.commits.submit({ kind, object, ...(logged ? { logged } : {}), resolve, reject }));
   }
 
   private async writeBatch(batch: PendingWrite[]): Promise<void> {
     if (batch.length === 1) {
       const w = batch[0]!;
-      await runInContext(w.ctx ?? activeContext(), () => this.deps.writeOne({ type: "update", kind: w.kind, object: w.object, expectedResourceVersion: w.object.metadata.resourceVersion })).then(w.resolve, w.reject);
+      await runInContext(w.ctx ?? activeContext(), () => this.deps.writeOne({ type: "update", kind: w.kind, object: w.object, expectedResourceVersion: w.object.metadata.resourceVersion, ...(w.logged ? { logged: w.logged } : {}) })).then(w.resolve, w.reject);
       return;
     }
     const byKind = new Map<KindInfo, PendingWrite[]>();
@@ -45,7 +48,7 @@ export class StatusBatcher {
     for (const [kind, writes] of byKind) {
       const spans = callerSpans(writes, "UPDATE");
       try {
-        const written = await this.deps.writeMany(kind, writes.map((w) => w.object));
+        const written = await this.deps.writeMany(kind, writes);
         const byUid = new Map(written.map((o) => [o.metadata.uid, o]));
         for (const [i, w] of writes.entries()) {
           const o = byUid.get(w.object.metadata.uid);

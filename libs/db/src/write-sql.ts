@@ -4,10 +4,29 @@ import { EXTRA_COLUMN_TYPES, eventBodyOf, extraColumns, type StoredObject } from
 /** Channel on which every committed change is announced (payload: its resourceVersion). */
 export const WATCH_CHANNEL = "eiaas_watch";
 
+/**
+ * A create checked against its tenant's object-count quota (`spec.quota."count/<resource>"`) in
+ * the statement that inserts it — race-free across concurrent creates and API servers.
+ */
+export interface CountQuota {
+  /** The cap when the tenant's quota sets none; null for none. */
+  defaultLimit: number | null;
+}
+
+/** SQLSTATE of a create refused by `eiaas_admit_object_counts` (migration `object_counts`). */
+export const QUOTA_EXCEEDED = "EI403";
+
+/** An object's JSON text split where its resourceVersion goes ({@link splitAtVersion}). */
+export interface LoggedText {
+  head: string;
+  tail: string;
+}
+
 export type WriteOp =
-  | { type: "create"; kind: KindInfo; object: StoredObject }
+  /** `logged`: the object's text, when the caller already made it; `countQuota`: checked in the statement. */
+  | { type: "create"; kind: KindInfo; object: StoredObject; logged?: LoggedText; countQuota?: CountQuota }
   /** Replaces the row identified by `object.metadata.uid`; conditional on `expectedResourceVersion`. */
-  | { type: "update"; kind: KindInfo; object: StoredObject; expectedResourceVersion?: string }
+  | { type: "update"; kind: KindInfo; object: StoredObject; expectedResourceVersion?: string; logged?: LoggedText }
   /** `missingOk`: a row already gone is skipped instead of failing the batch (cascades racing a controller). */
   | { type: "delete"; kind: KindInfo; object: StoredObject; expectedResourceVersion?: string; missingOk?: boolean };
 
@@ -83,7 +102,7 @@ const VERSION_AT = '"metadata":{"resourceVersion":"';
  * the first key of metadata, which follows apiVersion and kind: the first match is it (string
  * values are escaped and cannot contain the pattern).
  */
-export function splitAtVersion(object: StoredObject): { head: string; tail: string } {
+export function splitAtVersion(object: StoredObject): LoggedText {
   const { apiVersion, kind, metadata, ...rest } = object;
   // resourceVersion first: an assigned key keeps the place it was first given.
   const meta: Record<string, unknown> = { resourceVersion: "" };
@@ -91,6 +110,25 @@ export function splitAtVersion(object: StoredObject): { head: string; tail: stri
   const text = JSON.stringify({ apiVersion, kind, metadata: meta, ...rest });
   const at = text.indexOf(VERSION_AT) + VERSION_AT.length;
   return { head: text.slice(0, at), tail: text.slice(at) };
+}
+
+/** The op's object as {@link splitAtVersion} gives it (made once: the caller may have it already). */
+function loggedText(op: WriteOp): LoggedText {
+  return (op.type !== "delete" ? op.logged : undefined) ?? splitAtVersion(op.object);
+}
+
+/**
+ * The count-quota check of a statement creating `ops` (those carrying a `countQuota`), or "" when
+ * none does: a call of `eiaas_admit_object_counts` given the statement's version base, so that
+ * the statement takes the counter row before the check runs (see the migration `object_counts`).
+ */
+function countCheckSql(kind: KindInfo, ops: readonly WriteOp[], p: Params, base: string): string {
+  const quoted = ops.filter((op): op is Extract<WriteOp, { type: "create" }> => op.type === "create" && op.countQuota !== undefined);
+  if (quoted.length === 0) return "";
+  const namespaces = p.add(quoted.map((op) => op.object.metadata.namespace ?? ""), "text[]");
+  const requested = p.add(quoted.map(() => 1), "bigint[]");
+  const defaults = p.add(quoted.map((op) => op.countQuota!.defaultLimit), "bigint[]");
+  return `, eiaas_admit_object_counts(${p.add(kind.plural, "text")}, ${namespaces}, ${requested}, ${defaults}, ${base}) AS admitted`;
 }
 
 /** SQL of the logged object: `head || version || tail` of {@link splitAtVersion}, as json. */
@@ -145,17 +183,18 @@ export function batchOpSql(op: WriteOp, k: number, standalone?: number): { sql: 
   const p = new Params();
   const { version, head, notify, join } = numbering(p, standalone);
   const mutation = mutationSql(op, p, () => version(k));
-  const logged = splitAtVersion(op.object);
+  const logged = loggedText(op);
   const objHead = p.add(logged.head, "text");
   const objTail = p.add(logged.tail, "text");
   const kind = p.add(op.kind.kind, "text");
   const type = p.add(watchType(op), "text");
   const check = op.type === "delete" && op.missingOk ? "true" : "eiaas_expect_rows((SELECT count(*) FROM w), 1)";
+  const admit = countCheckSql(op.kind, [op], p, version(k));
   const sql = `WITH ${head}w AS (${mutation}),
 ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
        SELECT ${version(k)}, ${kind}, w.namespace, w.name, ${type}, ${versionedJsonSql(objHead, version(k), objTail)}
        FROM w RETURNING 1),
-chk AS (SELECT ${check} AS ok, (SELECT count(*) FROM ev) AS logged)${notify}
+chk AS (SELECT ${check} AS ok, (SELECT count(*) FROM ev) AS logged${admit})${notify}
 SELECT w.*, ${version(k)}::text AS new_resource_version FROM chk${join} LEFT JOIN w ON true`;
   return { sql, params: p.values };
 }
@@ -176,16 +215,17 @@ export function batchCreateRunSql(kind: KindInfo, run: readonly WriteOp[], ks: r
     return `(${[version(ks[i]!), ...cols.map(([, v, cast]) => p.add(v, cast))].join(", ")})`;
   });
   const logged = run.map((op) => {
-    const { head, tail } = splitAtVersion(op.object);
+    const { head, tail } = loggedText(op);
     return `(${p.add(op.object.metadata.uid, "uuid")}, ${p.add(head, "text")}, ${p.add(tail, "text")})`;
   });
   const kindName = p.add(kind.kind, "text");
+  const admit = countCheckSql(kind, run, p, version(ks[0]!));
   const sql = `WITH ${head}w AS (INSERT INTO ${table} (${names}) VALUES ${rows.join(", ")} RETURNING ${RETURNED}),
 ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
        SELECT w.resource_version, ${kindName}, w.namespace, w.name, 'ADDED', ${versionedJsonSql("o.head", "w.resource_version", "o.tail")}
        FROM w JOIN (VALUES ${logged.join(", ")}) AS o(uid, head, tail) ON o.uid = w.uid
        RETURNING 1),
-chk AS (SELECT eiaas_expect_rows((SELECT count(*) FROM ev), ${run.length}) AS ok)${notify}
+chk AS (SELECT eiaas_expect_rows((SELECT count(*) FROM ev), ${run.length}) AS ok${admit})${notify}
 SELECT w.* FROM chk${join} LEFT JOIN w ON true`;
   return { sql, params: p.values };
 }

@@ -61,7 +61,8 @@ export function toApiError(err: unknown): ApiError {
   }
   const e = err as { type?: string; status?: number; message?: string };
   // body-parser's errors
-  if (e?.type === "entity.too.large") return new ApiError("RequestEntityTooLarge", "the request body is too large");
+  // Kubernetes' words; `limit` is body-parser's and raw-body's.
+  if (e?.type === "entity.too.large") return new ApiError("RequestEntityTooLarge", `Request entity too large: limit is ${(e as { limit?: number }).limit ?? "exceeded"}`);
   if (e?.type === "entity.parse.failed") return new ApiError("BadRequest", `the request body is not valid JSON: ${e.message ?? ""}`.trim());
   if (e?.type === "encoding.unsupported" || e?.type === "charset.unsupported") return new ApiError("UnsupportedMediaType", e.message ?? "unsupported encoding");
   if (e?.type === "request.aborted") return new ApiError("BadRequest", "the request was aborted");

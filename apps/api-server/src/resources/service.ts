@@ -4,6 +4,7 @@ import { StoreError, type ListOptions, type ListResult, type NewObject, type Obj
 import { ApiError, invalid, notFound } from "../http/errors.js";
 import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
 import { traceAnnotation } from "@eiaas/telemetry";
+import { admitPriority, countQuotaOf, type AdmissionDefaults } from "./admission.js";
 import type { ObjectReader } from "./reader.js";
 import { TASK, TENANT, validateObject, validateStatus, type ValidatedObject } from "./validate.js";
 
@@ -17,6 +18,8 @@ export interface ResourceServiceOptions {
   dryRunPlanner?: DryRunPlanner;
   /** Called after every committed write (e.g. to enqueue the workload for scheduling). */
   onWrite?: (kind: KindInfo, obj: StoredObject, type: "create" | "update" | "delete") => void;
+  /** What is admitted for tenants whose spec does not say: priority cap, object counts. Default: priority 0, no count caps. */
+  admission?: AdmissionDefaults;
 }
 
 export type PatchType = "merge" | "json";
@@ -69,19 +72,11 @@ export class ResourceService {
     return tenant;
   }
 
-  private admitPriority(kind: KindInfo, obj: ValidatedObject, tenant: StoredObject | undefined): void {
-    if (kind.kind !== "InferenceService" && kind.kind !== "TrainingJob") return;
-    const max = tenant?.spec?.maxPriority;
-    const priority = (obj.spec as { priority?: number }).priority ?? 0;
-    if (typeof max === "number" && priority > max) {
-      throw invalid(kind.kind, obj.metadata.name, [{ field: "spec.priority", message: `must be no more than the tenant's maxPriority (${max})` }]);
-    }
-  }
-
   async create(kind: KindInfo, namespace: string | undefined, body: unknown, req: WriteRequest = {}): Promise<StoredObject> {
     const obj = validateObject(kind, body, { namespace });
     const tenant = await this.admitNamespace(kind, obj);
-    this.admitPriority(kind, obj, tenant);
+    const admission = this.options.admission ?? {};
+    admitPriority(kind, obj, tenant, admission);
     if (kind.kind === "Tenant") {
       obj.metadata.finalizers = [...new Set([...(obj.metadata.finalizers ?? []), TENANT_FINALIZER])];
     }
@@ -92,13 +87,15 @@ export class ResourceService {
         throw new ApiError("AlreadyExists", `${kind.plural} "${obj.metadata.name}" already exists`);
       }
       const preview = this.store.prepareCreate(kind, input);
+      this.store.checkObjectSize(kind, preview);
+      if (kind.namespaced) await this.store.checkObjectCount(kind, obj.metadata.namespace!, obj.metadata.name, countQuotaOf(kind, admission));
       return this.withPlan(kind, preview);
     }
     if (kind.kind === "InferenceService" || kind.kind === "TrainingJob") {
       // The creating request's trace context: the scheduler's plan (cycles later) joins its trace.
       input.metadata = { ...input.metadata, annotations: { ...input.metadata.annotations, ...traceAnnotation() } };
     }
-    const created = await this.store.create(kind, input);
+    const created = await this.store.create(kind, input, { countQuota: countQuotaOf(kind, admission) });
     this.options.onWrite?.(kind, created, "create");
     return created;
   }
@@ -209,7 +206,11 @@ export class ResourceService {
       // An older attempt or an earlier phase arriving late: already superseded, nothing to write.
       return { object: current, written: false };
     }
-    if (req.dryRun) return { object: { ...current, status }, written: true };
+    if (req.dryRun) {
+      const preview = { ...current, status };
+      this.store.checkObjectSize(kind, preview, current);
+      return { object: preview, written: true };
+    }
     // As Kubernetes: a write that changes nothing is not written (no new version, no watch event).
     if ((expected === undefined || expected === current.metadata.resourceVersion) && isDeepStrictEqual(status, current.status ?? {})) {
       return { object: current, written: false };
@@ -228,7 +229,7 @@ export class ResourceService {
     }
     if (kind.namespaced) {
       const tenant = await this.reader.get(TENANT, undefined, current.metadata.namespace!);
-      this.admitPriority(kind, obj, tenant ?? undefined);
+      admitPriority(kind, obj, tenant ?? undefined, this.options.admission ?? {}, current);
     }
     if (req.dryRun) {
       const preview: StoredObject = {
@@ -236,6 +237,7 @@ export class ResourceService {
         ...(kind.kind === "Event" ? obj : { spec: obj.spec }),
         metadata: { ...current.metadata, labels: obj.metadata.labels ?? {}, annotations: obj.metadata.annotations ?? {} },
       } as StoredObject;
+      this.store.checkObjectSize(kind, preview, current);
       return this.withPlan(kind, preview);
     }
     if ((expected === undefined || expected === current.metadata.resourceVersion) && specUnchanged(kind, current, obj)) return current;

@@ -1,6 +1,6 @@
 import { Router, type NextFunction, type Request, type Response } from "express";
 import { API_VERSION, edgeNodeSpec, kindInfo, labels as labelsSchema } from "@eiaas/api";
-import type { ObjectStore, StoredObject, TokenStore } from "@eiaas/db";
+import { StoreError, type ObjectStore, type StoredObject, type TokenStore } from "@eiaas/db";
 import { z } from "zod";
 import { ApiError, invalidFromZod } from "../http/errors.js";
 import { param } from "./resources.js";
@@ -144,7 +144,10 @@ export function agentRouter(deps: AgentRouteDeps): Router {
           ...(hb.agent ? { agent: hb.agent } : {}),
         };
         // A concurrent status write (the lifecycle controller) wins; the next heartbeat retries.
-        await deps.store.updateStatus(NODE, node, next).catch(() => undefined);
+        // A status over the object size limit is the agent's to hear of (413), not a race.
+        await deps.store.updateStatus(NODE, node, next).catch((err: unknown) => {
+          if (err instanceof StoreError && err.reason === "RequestEntityTooLarge") throw err;
+        });
       }
       res.status(204).end();
     }),

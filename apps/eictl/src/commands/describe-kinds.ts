@@ -59,7 +59,8 @@ function tenant(w: DescribeWriter, o: AnyObject): void {
   w.title("Spec").fields(
     [
       ["Weight", num(o.spec?.weight ?? 1)],
-      ["Max priority", num(o.spec?.maxPriority) ?? "<none>"],
+      ["Max priority", num(o.spec?.maxPriority) ?? "<server default>"],
+      ...(["models", "inferenceservices", "trainingjobs"] as const).map((r): [string, string] => [`Max ${r}`, num(q[`count/${r}`]) ?? "<server default>"]),
     ],
     1,
   );

@@ -3,6 +3,7 @@ import {
   condition,
   labelSelector,
   nodeSelector,
+  priorityValue,
   privacyBoundary,
   resourceRequest,
   taskTemplate,
@@ -50,7 +51,7 @@ export const inferenceServiceSpec = z.strictObject({
   /** For servers. */
   nodeSelector: nodeSelector.default({}),
   tolerations: z.array(toleration).default([]),
-  priority: z.number().int().default(0),
+  priority: priorityValue.default(0),
   template: taskTemplate.default({}),
 });
 export type InferenceServiceSpec = z.infer<typeof inferenceServiceSpec>;

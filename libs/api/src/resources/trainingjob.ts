@@ -3,6 +3,7 @@ import {
   condition,
   labelSelector,
   nodeSelector,
+  priorityValue,
   privacyBoundary,
   resourceRequest,
   taskTemplate,
@@ -61,7 +62,7 @@ export const trainingJobSpec = z.strictObject({
   resources: resourceRequest.default({ cpu: 0, memoryMiB: 0, gpu: 0 }),
   nodeSelector: nodeSelector.default({}),
   tolerations: z.array(toleration).default([]),
-  priority: z.number().int().default(0),
+  priority: priorityValue.default(0),
   template: taskTemplate.default({}),
 }).superRefine((spec, ctx) => {
   const { min, max } = spec.participants;

@@ -4,6 +4,7 @@ import { feasibleNodes, passingNodes } from "../framework/schedule.js";
 import type { SchedulingProfile, TaskRequest } from "../framework/types.js";
 import { LOAD_ANNOTATION, PRIORITY_ANNOTATION } from "../snapshot/build.js";
 import type { Snapshot } from "../snapshot/snapshot.js";
+import { effectivePriority } from "../tenancy/fair-share.js";
 import { quotaExceeded, quotaMessage } from "../tenancy/quota.js";
 import { SIDE_HEAD, SIDE_TAIL, applyGroup, evaluateClient, type ClientDiagnostics, type ServiceContext, type TaskGroup } from "./evaluate.js";
 import { describeClientFailure, fmt } from "./messages.js";
@@ -68,9 +69,11 @@ export function planInference(
 
   const compiled = compileModel(model);
   const { chains, excluded, bestAccuracy } = candidateChains(compiled.chains, spec);
+  // Capped by the tenant: the tasks carry it (their annotation), and preemption reads it from them.
+  const priority = effectivePriority(snapshot, { namespace, priority: spec.priority });
   const probe: TaskRequest = {
     tenant: namespace,
-    priority: spec.priority,
+    priority,
     role: "tail",
     resources: { cpu: 0, memoryMiB: 0, gpu: 0 },
     tiers: ["edge", "cloud"],
@@ -125,7 +128,7 @@ export function planInference(
     return fail(failures, message);
   }
 
-  const tasks = plannedTasks(ctx, compiled.chains, spec.priority);
+  const tasks = plannedTasks(ctx, compiled.chains, priority);
   const total = { cpu: 0, memoryMiB: 0, gpu: 0 };
   for (const t of tasks) {
     total.cpu += t.resources.cpu;

@@ -50,6 +50,8 @@ export interface BuildSnapshotInput {
    * source of truth. When absent, those status fields are used (the offline `eictl plan` case).
    */
   tasks?: readonly TaskLike[];
+  /** Priority cap of tenants without `spec.maxPriority` (see `SnapshotInit.defaultMaxPriority`). */
+  defaultMaxPriority?: number;
 }
 
 /**
@@ -95,7 +97,7 @@ export function buildSnapshot(input: BuildSnapshotInput): Snapshot {
     if (t) t.usage = usage;
     else tenants.push({ name: ns, usage });
   }
-  return new Snapshot({ nodes, tenants, tasks });
+  return new Snapshot({ nodes, tenants, tasks, ...(input.defaultMaxPriority !== undefined ? { defaultMaxPriority: input.defaultMaxPriority } : {}) });
 }
 
 /** What the snapshot records of a bound task (its node by name). */

@@ -36,6 +36,8 @@ export class Snapshot {
   readonly taintedNodes: Int32Array;
   /** Whether any node limits its number of tasks (else slot checks are skipped). */
   readonly hasTaskLimits: boolean;
+  /** Priority cap of a tenant without a `maxPriority`; undefined: uncapped. */
+  readonly defaultMaxPriority: number | undefined;
 
   private readonly byName = new Map<string, number>();
   private readonly tenantByName = new Map<string, number>();
@@ -90,6 +92,7 @@ export class Snapshot {
     this.totalCapacity = total;
     this.taintedNodes = Int32Array.from(this.nodes.filter((n) => n.taints.length > 0).map((n) => n.index));
     this.hasTaskLimits = this.nodes.some((n) => n.capacity.tasks !== Infinity);
+    this.defaultMaxPriority = init.defaultMaxPriority;
     this.tenantUsage = { cpu: [], memoryMiB: [], gpu: [], tasks: [] };
     for (const t of init.tenants ?? []) this.addTenant(t);
     this.tasksByNode = this.nodes.map(() => []);
@@ -116,6 +119,11 @@ export class Snapshot {
   tenant(name: string): SnapshotTenant | undefined {
     const i = this.tenantByName.get(name);
     return i === undefined ? undefined : this.tenants[i];
+  }
+
+  /** Highest priority the tenant's workloads count with: its `maxPriority`, else the default cap. */
+  priorityCap(tenant: string): number | undefined {
+    return this.tenant(tenant)?.maxPriority ?? this.defaultMaxPriority;
   }
 
   /** The tenant's entry, created (unlimited quota, weight 1) when the snapshot has none. */

@@ -124,6 +124,11 @@ export interface TaskInit {
 export interface SnapshotInit {
   nodes: readonly NodeInit[];
   tenants?: readonly TenantInit[];
+  /**
+   * Priority cap of a tenant without a `maxPriority` (the server's EIAAS_DEFAULT_MAX_PRIORITY,
+   * 0 unless an admin configures otherwise). Absent: such tenants are uncapped.
+   */
+  defaultMaxPriority?: number;
   /** Bound, unfinished tasks; each adds its request to its node's allocation and its tenant's usage. */
   tasks?: readonly TaskInit[];
 }

@@ -26,16 +26,21 @@ export interface QueueItem {
   name: string;
   /** Default "". Only a tie-break. */
   kind?: string;
-  /** Default 0; capped at the tenant's maxPriority. */
+  /** Default 0; capped at the tenant's maxPriority (else the snapshot's default cap). */
   priority?: number;
   /** ms since the epoch, or an RFC 3339 timestamp; older first. */
   createdAt?: number | string;
 }
 
-/** The workload's priority, capped at its tenant's `maxPriority`. */
+/**
+ * The priority a workload or task counts with everywhere (queue order, its tasks, preemption):
+ * its own, capped at its tenant's `maxPriority`, else at the snapshot's default cap — so an object
+ * stored with a priority above its tenant's cap (before the cap existed, or was lowered) gains
+ * nothing from it.
+ */
 export function effectivePriority(snapshot: Snapshot, item: Pick<QueueItem, "namespace" | "priority">): number {
   const p = item.priority ?? 0;
-  const max = snapshot.tenant(item.namespace)?.maxPriority;
+  const max = snapshot.priorityCap(item.namespace);
   return max !== undefined && p > max ? max : p;
 }
 

@@ -3,6 +3,7 @@ import { firstFailure, prepareFilters, unschedulableMessage } from "../framework
 import type { ReasonCount, SchedulingProfile, TaskRequest } from "../framework/types.js";
 import type { Snapshot } from "../snapshot/snapshot.js";
 import type { SnapshotTask } from "../snapshot/types.js";
+import { effectivePriority } from "./fair-share.js";
 import { quotaExceeded, quotaMessage } from "./quota.js";
 
 export interface PreemptionOptions {
@@ -25,7 +26,8 @@ const DEFAULT_PROFILE = defaultProfile();
  * Which tasks to evict so `task` fits (DESIGN §5): only tasks of lower priority, all on ONE node;
  * the fewest, then those of the lowest priority (highest victim priority, then sum), then the newest
  * (latest oldest victim), then the node's name. Never for a tenant that the task would take over
- * its quota. Pure: the snapshot is not changed (call `snapshot.release` for each victim to apply).
+ * its quota. Priorities count as capped by their tenants (`effectivePriority`), the preemptor's and
+ * the victims'. Pure: the snapshot is not changed (call `snapshot.release` for each victim to apply).
  */
 export function selectPreemptionVictims(snapshot: Snapshot, task: TaskRequest, options: PreemptionOptions = {}): PreemptionResult {
   if (task.tenant !== undefined) {
@@ -33,7 +35,7 @@ export function selectPreemptionVictims(snapshot: Snapshot, task: TaskRequest, o
     if (over.length > 0) return { status: "NotPossible", reason: `no preemption for a tenant over its quota: ${quotaMessage(snapshot, task.tenant, task.resources, 1, over)}` };
   }
   const filters = prepareFilters(snapshot, task, options.profile ?? DEFAULT_PROFILE, true);
-  const priority = task.priority ?? 0;
+  const priority = task.tenant !== undefined ? effectivePriority(snapshot, { namespace: task.tenant, priority: task.priority }) : (task.priority ?? 0);
   const { cpu, memoryMiB, gpu } = task.resources;
   const load = task.load ?? 0;
   const maxSubsets = options.maxSubsetsPerNode ?? 4096;
@@ -60,7 +62,7 @@ export function selectPreemptionVictims(snapshot: Snapshot, task: TaskRequest, o
       if (!best || better(c, best)) best = c;
       continue;
     }
-    const candidates = snapshot.tasksOn(i).filter((t) => t.priority < priority).sort(preference);
+    const candidates = snapshot.tasksOn(i).filter((t) => effectivePriority(snapshot, t) < priority).sort(preference);
     if (candidates.length === 0 || (best && best.victims.length === 0)) {
       counts.set("node(s) had no lower-priority tasks to preempt", (counts.get("node(s) had no lower-priority tasks to preempt") ?? 0) + 1);
       continue;

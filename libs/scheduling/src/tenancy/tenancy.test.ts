@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { TaskRequest } from "../framework/types.js";
 import type { TaskInit } from "../snapshot/snapshot.js";
-import { edge, snapshot } from "../testing/builders.js";
+import { planInference } from "../inference/planner.js";
+import { cloud, device, edge, layers, model, service, snapshot, trainingJob } from "../testing/builders.js";
+import { planTraining } from "../training/planner.js";
 import { dominantShare, effectivePriority, orderQueue, weightedDominantShare } from "./fair-share.js";
 import { selectPreemptionVictims } from "./preemption.js";
 import { isOverQuota, quotaExceeded } from "./quota.js";
@@ -139,5 +141,60 @@ describe("selectPreemptionVictims", () => {
     const greedy = selectPreemptionVictims(s, want(400), { maxSubsetsPerNode: 3 });
     expect(exact.status === "Victims" && exact.victims.length).toBe(5);
     expect(greedy.status === "Victims" && greedy.victims.length).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe("the default priority cap (tenants without maxPriority)", () => {
+  const cap = { capacity: { cpu: 1000, memoryMiB: 1000, gpu: 0 } };
+  const tenants = [{ name: "plain" }, { name: "trusted", maxPriority: 10 }];
+
+  it("caps a tenant without maxPriority, and an unknown one, at the default; absent, nothing is capped", () => {
+    const s = snapshot([edge("e", cap)], { tenants, defaultMaxPriority: 0 });
+    expect(effectivePriority(s, { namespace: "plain", priority: 2_000_000_000 })).toBe(0);
+    expect(effectivePriority(s, { namespace: "ghost", priority: 5 })).toBe(0);
+    expect(effectivePriority(s, { namespace: "plain", priority: -5 })).toBe(-5);
+    expect(effectivePriority(s, { namespace: "trusted", priority: 50 })).toBe(10);
+    expect(effectivePriority(snapshot([edge("e", cap)], { tenants }), { namespace: "plain", priority: 7 })).toBe(7);
+    // Queue order: the uncapped ask goes nowhere ahead of a capped one.
+    const order = orderQueue(s, [
+      { namespace: "plain", name: "greedy", priority: 2_000_000_000, createdAt: 2 },
+      { namespace: "trusted", name: "urgent", priority: 5, createdAt: 3 },
+      { namespace: "plain", name: "older", priority: 0, createdAt: 1 },
+    ]);
+    expect(order.map((i) => i.name)).toEqual(["urgent", "older", "greedy"]);
+  });
+
+  it("a preemptor stored above its tenant's cap preempts with the cap: nothing under the default", () => {
+    const tasks = [{ name: "victim", namespace: "trusted", node: "e", priority: 0, resources: { cpu: 1000, memoryMiB: 0 } }];
+    const s = snapshot([edge("e", cap)], { tenants, tasks, defaultMaxPriority: 0 });
+    const greedy: TaskRequest = { tenant: "plain", priority: 2_000_000_000, resources: { cpu: 500, memoryMiB: 0, gpu: 0 } };
+    expect(selectPreemptionVictims(s, greedy).status).toBe("NotPossible");
+    // Allowed a cap, it preempts up to it.
+    const allowed = snapshot([edge("e", cap)], { tenants, tasks, defaultMaxPriority: 1 });
+    expect(selectPreemptionVictims(allowed, greedy)).toMatchObject({ status: "Victims", victims: [expect.objectContaining({ name: "victim" })] });
+  });
+
+  it("a task stored with a priority above its tenant's cap is preempted as if it had the cap", () => {
+    const tasks = [{ name: "legacy", namespace: "plain", node: "e", priority: 2_000_000_000, resources: { cpu: 1000, memoryMiB: 0 } }];
+    const s = snapshot([edge("e", cap)], { tenants, tasks, defaultMaxPriority: 0 });
+    const r = selectPreemptionVictims(s, { tenant: "trusted", priority: 5, resources: { cpu: 500, memoryMiB: 0, gpu: 0 } });
+    expect(r).toMatchObject({ status: "Victims", victims: [expect.objectContaining({ name: "legacy" })] });
+  });
+
+  it("planned tasks carry the capped priority", () => {
+    const link = { network: { uplinkMbps: 8, downlinkMbps: 8, rttMs: 1 } };
+    const nodes = [
+      cloud("cloud", { hardware: "srv" }),
+      edge("edge", { hardware: "srv", parent: "cloud", ...link }),
+      device("dev", "edge", { hardware: "dev", labels: { data: "yes", role: "client" }, ...link }),
+    ];
+    const s = snapshot(nodes, { tenants, defaultMaxPriority: 0 });
+    const profiled = model({ layers: layers(2, { memoryMiB: 1 }), profiles: [{ hardware: "dev", layerLatencyMs: [10, 10] }, { hardware: "srv", layerLatencyMs: [1, 1] }] });
+    const svc = planInference(s, service("svc", { priority: 2_000_000_000 }, "plain"), profiled, { reserve: false });
+    if (svc.status !== "Scheduled") throw new Error(svc.message);
+    expect(svc.tasks.map((t) => [t.priority, t.annotations["scheduling.eiaas.io/priority"]])).toEqual(svc.tasks.map(() => [0, "0"]));
+    const job = planTraining(s, trainingJob("tj", { priority: 50, model: "m", participants: { min: 1 }, data: { selector: { matchLabels: { data: "yes" } } } }, "trusted"), profiled, { reserve: false });
+    if (job.status !== "Scheduled") throw new Error(job.message);
+    expect(job.tasks.map((t) => t.annotations["scheduling.eiaas.io/priority"])).toEqual(job.tasks.map(() => "10"));
   });
 });

@@ -39,7 +39,7 @@ export function cloud(name: string, o: NodeOverrides = {}): NodeInit {
   return node(name, { tier: "cloud", capacity: { cpu: 64000, memoryMiB: 262144, gpu: 4 }, ...o });
 }
 
-export function snapshot(nodes: readonly NodeInit[], extra: { tenants?: readonly TenantInit[]; tasks?: readonly TaskInit[] } = {}): Snapshot {
+export function snapshot(nodes: readonly NodeInit[], extra: { tenants?: readonly TenantInit[]; tasks?: readonly TaskInit[]; defaultMaxPriority?: number } = {}): Snapshot {
   return new Snapshot({ nodes, ...extra });
 }
 

@@ -6,6 +6,7 @@ import type { PlannedTask } from "../inference/types.js";
 import { LOAD_ANNOTATION, PRIORITY_ANNOTATION } from "../snapshot/build.js";
 import { pathInto, transferMs, type NetworkPath } from "../snapshot/network.js";
 import type { Snapshot } from "../snapshot/snapshot.js";
+import { effectivePriority } from "../tenancy/fair-share.js";
 import { quotaExceeded, quotaMessage } from "../tenancy/quota.js";
 import { gossipPeers } from "./gossip.js";
 import { optimalLocalSteps } from "./local-steps.js";
@@ -54,9 +55,11 @@ export function planTraining(
   if (!model) return fail("model", `model "${spec.model}" not found in namespace "${namespace}"`);
   const modelMiB = model.layers.reduce((s, l) => s + l.memoryMiB, 0);
   const modelBytes = modelMiB * 2 ** 20;
+  // Capped by the tenant: the tasks carry it (their annotation), and preemption reads it from them.
+  const priority = effectivePriority(snapshot, { namespace, priority: spec.priority });
   const base: Omit<TaskRequest, "role"> = {
     tenant: namespace,
-    priority: spec.priority,
+    priority,
     resources: { cpu: spec.resources.cpu, memoryMiB: spec.resources.memoryMiB + modelMiB, gpu: spec.resources.gpu },
     nodeSelector: spec.nodeSelector,
     tolerations: spec.tolerations,
@@ -78,7 +81,7 @@ export function planTraining(
   const tasks: PlannedTask[] = [];
   const place = (role: PlannedTask["role"], node: number, req: TaskRequest) => {
     reserveTask(snapshot, req, node, { name: `${job.metadata.name}/${role}/${snapshot.nodes[node]!.name}`, owner: `TrainingJob/${job.metadata.name}` });
-    tasks.push(plannedTask(role, snapshot.nodes[node]!.name, req, spec.priority));
+    tasks.push(plannedTask(role, snapshot.nodes[node]!.name, req, priority));
   };
   const abort = (reason: TrainingReason, message: string): TrainingPlanResult => {
     snapshot.rollback(mark);
