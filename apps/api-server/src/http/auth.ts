@@ -19,6 +19,16 @@ export interface AuthOptions {
   now?: () => number;
 }
 
+/** The secret of an `Authorization: Bearer …` header, or undefined. */
+export function bearerSecret(authorization: string | undefined): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "")?.[1];
+}
+
+/** The one answer for a token that is unknown, expired, revoked or used up: callers learn nothing more. */
+export function unauthorized(): ApiError {
+  return new ApiError("Unauthorized", "Unauthorized: the token is invalid, expired or revoked");
+}
+
 /**
  * Bearer-token authentication with a short verification cache (a lookup per request would make
  * the token table the hottest in the database), then the per-token rate limit.
@@ -56,10 +66,10 @@ export class Authenticator {
    * (401 without a valid token, 429 over the limit).
    */
   async admit(authorization: string | undefined): Promise<Principal> {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
-    if (!m) throw new ApiError("Unauthorized", "Unauthorized: a bearer token is required");
-    const principal = await this.principalOf(m[1]!);
-    if (!principal) throw new ApiError("Unauthorized", "Unauthorized: the token is invalid, expired or revoked");
+    const secret = bearerSecret(authorization);
+    if (!secret) throw new ApiError("Unauthorized", "Unauthorized: a bearer token is required");
+    const principal = await this.principalOf(secret);
+    if (!principal) throw unauthorized();
     if (principal.role !== "admin" || this.options.limitAdmins) {
       const wait = this.options.limiter.take(`${principal.scope}/${principal.name}`, (this.options.now ?? Date.now)());
       if (wait > 0) {
