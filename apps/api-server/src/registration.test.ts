@@ -321,3 +321,18 @@ describe("registration under concurrent writers", () => {
     }
   });
 });
+
+describe("node names on the generic create", () => {
+  it("generateName makes names by the same rules: a prefix that cannot start a valid name answers 422", async () => {
+    for (const prefix of ["*", "UPPER-", "a b", "x".repeat(250)]) {
+      const r = await request(api.app)
+        .post(`${API_PREFIX}/edgenodes`)
+        .set(admin())
+        .send({ apiVersion: V, kind: "EdgeNode", metadata: { generateName: prefix }, spec: EDGE })
+        .expect(422);
+      expect(r.body.details.causes.map((c: any) => c.field), prefix).toEqual(["metadata.generateName"]);
+    }
+    const ok = await request(api.app).post(`${API_PREFIX}/edgenodes`).set(admin()).send({ apiVersion: V, kind: "EdgeNode", metadata: { generateName: "gen-" }, spec: EDGE }).expect(201);
+    expect(ok.body.metadata.name).toMatch(/^gen-[a-z0-9]{5}$/);
+  });
+});
