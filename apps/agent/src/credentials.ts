@@ -40,7 +40,16 @@ const credentialFile = z.object({
  * reads them. Written to a temporary file and renamed, so a crash never leaves half a credential.
  */
 export class FileCredentialStore implements CredentialStore {
-  constructor(readonly dir: string) {}
+  /**
+   * @param issuer Who issued the credentials kept here, stored with each and matched at load.
+   * Default: the URL of the API server the agent connects to, so a token is never sent to
+   * another server. The demo's in-process fleet names its own control plane instead (its data
+   * directory holds both), so a changed EIAAS_PORT does not orphan its nodes.
+   */
+  constructor(
+    readonly dir: string,
+    private readonly issuer?: string,
+  ) {}
 
   locate(nodeName: string): string {
     // Node names are RFC 1123 subdomains: no '/', no "..", so never a path outside the directory.
@@ -62,7 +71,7 @@ export class FileCredentialStore implements CredentialStore {
     } catch {
       return undefined;
     }
-    if (!parsed.success || parsed.data.nodeName !== nodeName || parsed.data.server !== server) return undefined;
+    if (!parsed.success || parsed.data.nodeName !== nodeName || parsed.data.server !== (this.issuer ?? server)) return undefined;
     return { server: parsed.data.server, nodeName, token: parsed.data.token };
   }
 
@@ -70,7 +79,7 @@ export class FileCredentialStore implements CredentialStore {
     await this.ensureDir();
     const path = this.locate(c.nodeName);
     const tmp = `${path}.${process.pid}.tmp`;
-    const body = { apiVersion: "eiaas.io/v1alpha1", kind: "AgentCredential", server: c.server, nodeName: c.nodeName, token: c.token };
+    const body = { apiVersion: "eiaas.io/v1alpha1", kind: "AgentCredential", server: this.issuer ?? c.server, nodeName: c.nodeName, token: c.token };
     await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 });
     await chmod(tmp, 0o600);
     await rename(tmp, path);

@@ -4,7 +4,7 @@ import type { QueueBackend } from "@eiaas/queue";
 import { SimulatedRuntime } from "@eiaas/runtime";
 import type { Logger } from "@eiaas/telemetry";
 import { NodeAgent } from "./agent.js";
-import { FileCredentialStore } from "./credentials.js";
+import type { CredentialStore } from "./credentials.js";
 
 export interface FleetNode {
   name: string;
@@ -16,10 +16,11 @@ export interface SimulatedFleetOptions {
   /** The API server; its `token`, if any, is the bootstrap token for nodes without a credential. */
   connection: ConnectionOptions;
   /**
-   * Where each node's agent keeps its credential (`<stateDir>/<node>.json`), so that a restarted
-   * fleet renews its nodes instead of registering them again. Absent: nothing is kept.
+   * Where each node's agent keeps its credential (e.g. a FileCredentialStore: `<dir>/<node>.json`),
+   * so that a restarted fleet renews its nodes instead of registering them again. Absent: nothing
+   * is kept.
    */
-  stateDir?: string;
+  credentials?: CredentialStore;
   /** Supplies the bootstrap token when a node has no credential yet, instead of `connection.token`. */
   bootstrapToken?: () => Promise<string | undefined>;
   nodes: readonly FleetNode[];
@@ -44,7 +45,7 @@ export class SimulatedFleet {
   constructor(private readonly o: SimulatedFleetOptions) {}
 
   async start(): Promise<void> {
-    const credentials = this.o.stateDir ? new FileCredentialStore(this.o.stateDir) : undefined;
+    const credentials = this.o.credentials;
     let next = 0;
     const worker = async () => {
       while (next < this.o.nodes.length) {

@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { lookupKind } from "@eiaas/api";
-import { SimulatedFleet } from "@eiaas/agent";
+import { FileCredentialStore, SimulatedFleet } from "@eiaas/agent";
 import { demoAdminToken, loadApiServerEnv, startApiServer, writeKubeconfig, type RunningApiServer } from "@eiaas/api-server";
 import { writeDemoContext } from "@eiaas/client";
 import { Scheduler } from "@eiaas/scheduler";
@@ -114,7 +114,7 @@ try {
     bootstrap ??= server.tokens.mint({ role: "bootstrap", maxUses: nodes.length, expiresAt: new Date(Date.now() + 10 * 60_000) });
     return (await bootstrap).token;
   };
-  fleet = new SimulatedFleet({ connection: { server: url, caPem: server.tls.caPem }, stateDir: join(dataDir, "agents"), bootstrapToken, nodes, queue: server.queue, logger });
+  fleet = new SimulatedFleet({ connection: { server: url, caPem: server.tls.caPem }, credentials: new FileCredentialStore(join(dataDir, "agents"), "eiaas-demo"), bootstrapToken, nodes, queue: server.queue, logger });
   try {
     await fleet.start();
   } finally {
