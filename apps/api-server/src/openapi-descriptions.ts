@@ -91,7 +91,7 @@ export const FIELD_DESCRIPTIONS: Record<string, string> = {
   "EdgeNode.status.lastHeartbeatTime": "Time of the agent's last heartbeat.",
   "EdgeNode.status.measured": "Link figures measured by the agent.",
   "EdgeNode.status.agent": "The agent running on the node.",
-  "EdgeNode.status.runningTasks": "Tasks the agent reported running at its last heartbeat.",
+  "EdgeNode.status.runningTasks": "Tasks the agent reported running at its last heartbeat, as namespace/name.",
 
   "Tenant.spec.quota": "Hard limits on what the tenant's tasks may request; an absent field is unlimited.",
   "Tenant.spec.quota.cpu": "CPU in millicores.",
