@@ -62,7 +62,7 @@ async function spawnAgent(env: NodeJS.ProcessEnv): Promise<{ ops: string; exited
   const child = agent;
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const serving = await Promise.race([
-    waitFor(() => lines.find((l) => l.msg === "serving /livez, /readyz and /metrics"), "the agent's ops server"),
+    waitFor(() => lines.find((l) => l.msg === "serving /livez, /readyz and /metrics"), "the agent's ops server", 75_000),
     exited.then((code) => {
       throw new Error(`the agent exited (${code}): ${stderr}`);
     }),
@@ -96,7 +96,7 @@ afterAll(async () => {
 });
 
 describe("agent process", () => {
-  it("serves /readyz and /metrics, and on SIGTERM hands its running job back and exits 0", { timeout: 90_000 }, async () => {
+  it("serves /readyz and /metrics, and on SIGTERM hands its running job back and exits 0", { timeout: 150_000 }, async () => {
     const boot = await api.tokens.mint({ role: "bootstrap" });
     const { ops, exited } = await spawnAgent({ EIAAS_BOOTSTRAP_TOKEN: boot.token });
     // Ready: registered, the API answers, and its queue answers to its restricted Redis user.
@@ -131,7 +131,7 @@ describe("agent process", () => {
     expect(await phase()).toBe("Running");
   });
 
-  it("started again, it renews with the credential it kept (mode 0600) and needs no bootstrap token", { timeout: 90_000 }, async () => {
+  it("started again, it renews with the credential it kept (mode 0600) and needs no bootstrap token", { timeout: 150_000 }, async () => {
     expect((await stat(join(stateDir, `${NODE}.json`))).mode & 0o777).toBe(0o600);
     const uid = (await request(api.app).get(`${API_PREFIX}/edgenodes/${NODE}`).set(admin()).expect(200)).body.metadata.uid;
     const { ops, exited } = await spawnAgent({ EIAAS_BOOTSTRAP_TOKEN: "" });
