@@ -536,6 +536,7 @@ describe("deploy/docker-compose.yml", () => {
     expect(c.volumes).toHaveProperty(apiVolume![0]!);
     expect(api.environment!.EIAAS_TLS_SANS!.split(",")).toContain(apiName);
     expect(api.ports).toContain(`\${EIAAS_PORT:-8443}:${api.environment!.EIAAS_PORT}`);
+    const states = new Set<string>();
     for (const [name, s] of agentServices(c)) {
       const server = new URL(flag(s.command!, "--server")!);
       expect(server.protocol, name).toBe("https:");
@@ -547,6 +548,14 @@ describe("deploy/docker-compose.yml", () => {
       expect(s.environment!.EIAAS_BOOTSTRAP_TOKEN, name).toBe(api.environment!.EIAAS_BOOTSTRAP_TOKEN);
       expect(s.environment).not.toHaveProperty("DATABASE_URL");
       expect(s.environment).not.toHaveProperty("EIAAS_ADMIN_TOKEN");
+      // Its node credential survives a recreated container: the image's data dir (EIAAS_DATA_DIR,
+      // owned by the process user) on a writable named volume of its own.
+      const state = s.volumes!.map((v) => v.split(":")).find(([, target]) => target === "/var/lib/eiaas");
+      expect(state, `${name} keeps its node credential on a volume`).toBeDefined();
+      expect(state![2], `${name}'s state volume is writable`).toBeUndefined();
+      expect(c.volumes).toHaveProperty(state![0]!);
+      expect(states.has(state![0]!), `${name}'s state volume is its own`).toBe(false);
+      states.add(state![0]!);
     }
     // Postgres and Redis passwords are the same in the servers and in the URLs the processes get.
     const env = eiaasServices(c)[0]![1].environment!;

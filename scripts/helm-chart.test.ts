@@ -847,6 +847,8 @@ describe("helm/eiaas: values and schema", () => {
       ["bad image pull policy", { image: { pullPolicy: "Sometimes" } }],
       ["non-string node selector value", { agent: { nodeSelector: { "eiaas.io/agent": true } } }],
       ["workload namespace with capitals", { agent: { workloadNamespace: "Edge" } }],
+      ["relative agent state path", { agent: { stateHostPath: "relative/dir" } }],
+      ["agent state path with a trailing slash", { agent: { stateHostPath: "/var/lib/x/" } }],
     ];
     for (const [why, over] of bad) {
       expect(validate(deepMerge(defaultValues(), over)), why).toBe(false);
@@ -1045,6 +1047,23 @@ describe("helm/eiaas: rendered with default values", () => {
     expect(caVolume?.secret).toEqual({ secretName: `${fullname}-tls`, items: [{ key: "ca.crt", path: "ca.crt" }] });
     expect(c.livenessProbe?.httpGet).toMatchObject({ path: "/livez", port: "metrics" });
     expect(c.readinessProbe?.httpGet).toMatchObject({ path: "/readyz", port: "metrics" });
+  });
+
+  it("agent: its node's credential is kept on the host (per release), in a directory an init container hands to the agent's user", () => {
+    const pod = get<Workload>(r, "DaemonSet", "-agent").spec.template.spec;
+    const c = pod.containers[0]!;
+    const args = c.args ?? [];
+    expect(args[args.indexOf("--state-dir") + 1]).toBe("/var/lib/eiaas/agents");
+    const mount = c.volumeMounts?.find((m) => m.mountPath === "/var/lib/eiaas/agents");
+    const volume = pod.volumes?.find((v) => v.name === mount?.name) as { hostPath?: { path: string; type: string } } | undefined;
+    expect(volume?.hostPath).toEqual({ path: `/var/lib/eiaas-agent/${fullname}`, type: "DirectoryOrCreate" });
+    const init = (pod.initContainers ?? []).find((i) => i.volumeMounts?.some((m) => m.name === mount?.name));
+    expect(init?.args?.join(" ")).toBe("sh -c chown 10001:10001 /var/lib/eiaas/agents && chmod 0700 /var/lib/eiaas/agents");
+    // Root for the chown only: no privilege escalation, no capability but CHOWN and FOWNER.
+    expect(init?.securityContext).toMatchObject({ runAsUser: 0, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"], add: ["CHOWN", "FOWNER"] } });
+    const other = renderChart({ agent: { stateHostPath: "/srv/eiaas" } });
+    const otherPod = get<Workload>(other, "DaemonSet", "-agent").spec.template.spec;
+    expect((otherPod.volumes?.find((v) => v.name === mount?.name) as { hostPath?: { path: string } }).hostPath?.path).toBe(`/srv/eiaas/${fullname}`);
   });
 
   it("agent RBAC: Pods and pods/log in the workload namespace only", () => {

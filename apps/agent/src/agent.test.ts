@@ -2,6 +2,9 @@
 // jobs it cannot run (a task that does not exist, a malformed payload) and the Redis ACL
 // credentials it receives at registration (its own queue only).
 import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
@@ -21,6 +24,7 @@ import { createLogger } from "@eiaas/telemetry";
 import { testRedisUrl } from "@eiaas/testing";
 import { startTestApi, type TestApi } from "../../api-server/src/test-harness.js";
 import { NodeAgent } from "./agent.js";
+import { FileCredentialStore } from "./credentials.js";
 
 const V = "eiaas.io/v1alpha1";
 const EDGE: EdgeNodeSpecInput = { tier: "edge", capacity: { cpu: 8000, memoryMiB: 16384 }, compute: { gflops: 1000 } };
@@ -232,5 +236,68 @@ describe("node agent", () => {
     // B's job is untouched, still waiting for B.
     expect((await control.depth(`node.${nodeB}`)).waiting).toBe(1);
     expect(await taskPhase(`acl-secret-${suffix}`)).toBe("Dispatched");
+  });
+
+  it("keeps its node credential (mode 0600) across restarts: a restarted agent renews with it and needs no bootstrap token", async () => {
+    const node = `edge-keep-${suffix}`;
+    const dir = await mkdtemp(join(tmpdir(), "eiaas-agent-state-"));
+    try {
+      const credentials = new FileCredentialStore(join(dir, "agents"));
+      const log = captureLogger();
+      const first = await startAgent(node, log, { credentials });
+      expect(first.registeredWith).toBe("bootstrap");
+      const file = credentials.locate(node);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      expect((await stat(join(dir, "agents"))).mode & 0o777).toBe(0o700);
+      const kept = JSON.parse(await readFile(file, "utf8"));
+      expect(kept).toMatchObject({ kind: "AgentCredential", server: url, nodeName: node, token: expect.any(String) });
+      const uid = (await request(api.app).get(`${API_PREFIX}/edgenodes/${node}`).set(admin()).expect(200)).body.metadata.uid;
+      await first.stop();
+
+      // Restarted with no bootstrap token at all: it renews with its own.
+      const again = new NodeAgent({ nodeName: node, spec: EDGE, connection: { server: url }, credentials, runtime, queue: shared, heartbeatMs: 1_000, logger: log.logger });
+      await again.start();
+      agents.push(again);
+      expect(again.registeredWith).toBe("credential");
+      expect(JSON.parse(await readFile(file, "utf8")).token).toBe(kept.token);
+      const after = (await request(api.app).get(`${API_PREFIX}/edgenodes/${node}`).set(admin()).expect(200)).body;
+      expect(after.metadata.uid).toBe(uid);
+      expect(after.status.phase).toBe("Ready");
+      const job = await createTask(node, `kept-${suffix}`);
+      await control.enqueueTasks([job]);
+      await waitFor(async () => (await taskPhase(`kept-${suffix}`)) === "Running", "a task Running on the restarted agent");
+
+      // An agent without the credential cannot take the node, even with a fresh bootstrap token.
+      const boot = await api.tokens.mint({ role: "bootstrap" });
+      const impostor = new NodeAgent({ nodeName: node, spec: EDGE, connection: { server: url, token: boot.token }, runtime, queue: shared, logger: log.logger });
+      await expect(impostor.start()).rejects.toThrow(/already exists and this agent holds no credential for it/);
+      await impostor.stop();
+      // A credential issued by another server is not sent to this one.
+      expect(await credentials.load(node, "https://elsewhere.example:8443")).toBeUndefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("falls back to the bootstrap token when the API refuses its stored credential (its node was deleted)", async () => {
+    const node = `edge-gone-${suffix}`;
+    const dir = await mkdtemp(join(tmpdir(), "eiaas-agent-state-"));
+    try {
+      const credentials = new FileCredentialStore(dir);
+      const log = captureLogger();
+      const first = await startAgent(node, log, { credentials });
+      await first.stop();
+      const old = (await credentials.load(node, url))!.token;
+      await request(api.app).delete(`${API_PREFIX}/edgenodes/${node}`).set(admin()).expect(200);
+      const again = await startAgent(node, log, { credentials });
+      expect(again.registeredWith).toBe("bootstrap");
+      expect(log.lines.some((l) => l.msg === "the API refused the node's stored credential: registering with the bootstrap token")).toBe(true);
+      const renewed = (await credentials.load(node, url))!.token;
+      expect(renewed).not.toBe(old);
+      // The old credential died with the old node's identity.
+      await request(api.app).post(`${API_PREFIX}/edgenodes/${node}/heartbeat`).set({ Authorization: `Bearer ${old}` }).send({}).expect(401);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

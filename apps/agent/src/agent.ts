@@ -3,6 +3,8 @@ import { ApiRequestError, EiaasClient, type ConnectionOptions } from "@eiaas/cli
 import type { JobContext, QueueBackend, QueueConsumer, TaskJobPayload } from "@eiaas/queue";
 import { LogTail, taskKey, type TaskResult, type TaskRuntime } from "@eiaas/runtime";
 import type { Logger } from "@eiaas/telemetry";
+import type { CredentialStore } from "./credentials.js";
+import { registerNode, type RegisteredWith } from "./registration.js";
 import { RunTelemetry } from "./run-telemetry.js";
 
 export interface AgentOptions {
@@ -10,8 +12,19 @@ export interface AgentOptions {
   /** What the agent detected about its node (DESIGN §4 EdgeNode.spec). */
   spec: EdgeNodeSpecInput;
   labels?: Record<string, string>;
-  /** API server connection; `token` is the bootstrap token. */
+  /**
+   * API server connection; `token` is the bootstrap token, used only when the agent holds no
+   * credential of its own for its node (see `credentials`).
+   */
   connection: ConnectionOptions;
+  /**
+   * Where the agent keeps its node's credential across restarts (apps/agent/main.ts: a file under
+   * --state-dir). Absent: every start registers with the bootstrap token, which works for a node
+   * that does not exist yet only.
+   */
+  credentials?: CredentialStore;
+  /** Supplies the bootstrap token when one is needed, instead of `connection.token` (the demo mints one only then). */
+  bootstrapToken?: () => Promise<string | undefined>;
   runtime: TaskRuntime;
   /** Jobs run at once (`--slots`), and the node's task capacity unless its spec sets one. Default 4. */
   slots?: number;
@@ -41,8 +54,8 @@ interface Running {
 }
 
 /**
- * The node agent (kubelet's role): registers with a bootstrap token (receiving a token scoped to
- * its node and its queue's credentials), heartbeats through the API, consumes `node.<name>` with
+ * The node agent (kubelet's role): registers with its node's own token, or the first time with a
+ * bootstrap token (receiving a token scoped to its node and its queue's credentials), heartbeats through the API, consumes `node.<name>` with
  * `slots` concurrency, runs each task attempt through its runtime and reports every phase change
  * through the API. It never touches Postgres or other nodes' queues.
  */
@@ -59,6 +72,8 @@ export class NodeAgent {
   private logFlush?: NodeJS.Timeout;
   private watchAbort = new AbortController();
   private stopped = false;
+  /** How the last start registered: with the node's own credential or a bootstrap token. */
+  registeredWith?: RegisteredWith;
 
   constructor(private readonly o: AgentOptions) {}
 
@@ -67,15 +82,18 @@ export class NodeAgent {
   }
 
   async start(): Promise<void> {
-    const boot = new EiaasClient(this.o.connection);
-    const reg = await boot.request<{ token: string; queue: { url: string; username?: string; password?: string } }>({
-      method: "POST",
-      path: `${API_PREFIX}/edgenodes/${this.o.nodeName}/register`,
+    const reg = await registerNode({
+      nodeName: this.o.nodeName,
       // The node takes no more unfinished tasks than this agent runs at once (a long-running server
       // holds its slot): its slots are the node's task capacity unless the spec says otherwise.
       body: { metadata: { labels: this.o.labels ?? {} }, spec: { ...this.o.spec, capacity: { ...this.o.spec.capacity, tasks: this.o.spec.capacity?.tasks ?? this.o.slots ?? 4 } } },
+      connection: this.o.connection,
+      ...(this.o.bootstrapToken ? { bootstrapToken: this.o.bootstrapToken } : {}),
+      ...(this.o.credentials ? { credentials: this.o.credentials } : {}),
+      logger: this.o.logger,
+      stopped: () => this.stopped,
     });
-    boot.close();
+    this.registeredWith = reg.with;
     this.client = new EiaasClient({ ...this.o.connection, token: reg.token });
     if (this.o.queue) this.queue = this.o.queue;
     else if (this.o.openQueue && reg.queue.url) {
@@ -111,7 +129,8 @@ export class NodeAgent {
         body: {
           ...(link.uplinkMbps !== undefined ? { uplinkMbps: link.uplinkMbps } : {}),
           ...(link.rttMs !== undefined ? { rttMs: link.rttMs } : {}),
-          runningTasks: [...this.running.values()].map((r) => r.payload.name).sort(),
+          // Namespaced: two tenants' tasks may share a name on one node.
+          runningTasks: [...this.running.values()].map((r) => `${r.payload.namespace}/${r.payload.name}`).sort(),
           agent: { version: this.o.version ?? "0.1.0", runtime: this.o.runtime.name },
         },
       });

@@ -4,6 +4,7 @@ import type { QueueBackend } from "@eiaas/queue";
 import { SimulatedRuntime } from "@eiaas/runtime";
 import type { Logger } from "@eiaas/telemetry";
 import { NodeAgent } from "./agent.js";
+import type { CredentialStore } from "./credentials.js";
 
 export interface FleetNode {
   name: string;
@@ -12,7 +13,16 @@ export interface FleetNode {
 }
 
 export interface SimulatedFleetOptions {
+  /** The API server; its `token`, if any, is the bootstrap token for nodes without a credential. */
   connection: ConnectionOptions;
+  /**
+   * Where each node's agent keeps its credential (e.g. a FileCredentialStore: `<dir>/<node>.json`),
+   * so that a restarted fleet renews its nodes instead of registering them again. Absent: nothing
+   * is kept.
+   */
+  credentials?: CredentialStore;
+  /** Supplies the bootstrap token when a node has no credential yet, instead of `connection.token`. */
+  bootstrapToken?: () => Promise<string | undefined>;
   nodes: readonly FleetNode[];
   /**
    * One queue transport for the whole fleet: a process simulating thousands of nodes holds a
@@ -35,6 +45,7 @@ export class SimulatedFleet {
   constructor(private readonly o: SimulatedFleetOptions) {}
 
   async start(): Promise<void> {
+    const credentials = this.o.credentials;
     let next = 0;
     const worker = async () => {
       while (next < this.o.nodes.length) {
@@ -44,6 +55,8 @@ export class SimulatedFleet {
           spec: n.spec,
           ...(n.labels ? { labels: n.labels } : {}),
           connection: this.o.connection,
+          ...(credentials ? { credentials } : {}),
+          ...(this.o.bootstrapToken ? { bootstrapToken: this.o.bootstrapToken } : {}),
           runtime: this.runtime,
           slots: this.o.slots ?? 8,
           queue: this.o.queue,

@@ -1,5 +1,6 @@
 // The node agent process: `node --import tsx apps/agent/src/main.ts --node NAME [options]`.
 import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { edgeNodeSpec, formatPath, type EdgeNodeSpecInput } from "@eiaas/api";
@@ -8,6 +9,7 @@ import { createRedisQueueBackend, nodeQueueName, type QueueBackend } from "@eiaa
 import { createTaskRuntime, type RuntimeName } from "@eiaas/runtime";
 import { createLogger, startOpsServer, startTelemetry } from "@eiaas/telemetry";
 import { NodeAgent } from "./agent.js";
+import { FileCredentialStore } from "./credentials.js";
 
 const HELP = `eiaas node agent
 
@@ -15,8 +17,12 @@ usage: agent --node NAME [--runtime simulated|process|docker|kubernetes] [--slot
              [--server URL] [--ca-file FILE | --insecure-skip-tls-verify]
              [--spec-file FILE | --tier device|edge|cloud --parent NODE --hardware CLASS
               --cpu M --memory-mib N --gpu N --gflops G --uplink-mbps B --downlink-mbps B --rtt-ms R]
-             [--labels k=v,k2=v2]
-env: EIAAS_BOOTSTRAP_TOKEN (required), EIAAS_SERVER, EIAAS_CA_FILE, EIAAS_METRICS_PORT, EIAAS_LOG_LEVEL`;
+             [--labels k=v,k2=v2] [--state-dir DIR]
+The node's credential (its agent token, mode 0600) is kept in --state-dir (default
+$EIAAS_DATA_DIR/agents, else .eiaas/agents) and used at every later start; the bootstrap token
+only registers a node that does not exist yet, once.
+env: EIAAS_BOOTSTRAP_TOKEN (needed until the node has a credential), EIAAS_SERVER, EIAAS_CA_FILE,
+     EIAAS_DATA_DIR, EIAAS_METRICS_PORT, EIAAS_LOG_LEVEL`;
 
 function fail(message: string): never {
   console.error(`error: ${message}`);
@@ -45,6 +51,7 @@ const { values } = (() => {
         "downlink-mbps": { type: "string" },
         "rtt-ms": { type: "string" },
         labels: { type: "string", default: "" },
+        "state-dir": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -57,7 +64,8 @@ if (values.help) {
   process.exit(0);
 }
 const nodeName = values.node ?? fail("--node is required");
-const token = process.env.EIAAS_BOOTSTRAP_TOKEN ?? fail("EIAAS_BOOTSTRAP_TOKEN is not set");
+const token = process.env.EIAAS_BOOTSTRAP_TOKEN || undefined;
+const stateDir = resolve(values["state-dir"] ?? join(process.env.EIAAS_DATA_DIR ?? ".eiaas", "agents"));
 const server = values.server ?? process.env.EIAAS_SERVER ?? fail("--server (or EIAAS_SERVER) is required");
 const caFile = values["ca-file"] ?? process.env.EIAAS_CA_FILE;
 const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
@@ -92,7 +100,7 @@ const labels = Object.fromEntries(
 const logger = createLogger({ name: "agent", level: process.env.EIAAS_LOG_LEVEL ?? "info" });
 // Traces (only with OTEL_EXPORTER_OTLP_ENDPOINT set): task runs continue the scheduler's dispatch trace.
 const telemetry = await startTelemetry({ serviceName: "eiaas-agent" });
-const connection: ConnectionOptions = { server, token, ...(caFile ? { caPem: readFileSync(caFile, "utf8") } : {}), insecureSkipTlsVerify: values["insecure-skip-tls-verify"] };
+const connection: ConnectionOptions = { server, ...(token ? { token } : {}), ...(caFile ? { caPem: readFileSync(caFile, "utf8") } : {}), insecureSkipTlsVerify: values["insecure-skip-tls-verify"] };
 let queue: QueueBackend | undefined;
 let started = false;
 const runtimeName = values.runtime as RuntimeName;
@@ -102,6 +110,7 @@ const agent = new NodeAgent({
   spec: spec.data as EdgeNodeSpecInput,
   labels,
   connection,
+  credentials: new FileCredentialStore(stateDir),
   runtime: createTaskRuntime(runtimeName, { kubernetes: { ...(process.env.EIAAS_K8S_NAMESPACE ? { namespace: process.env.EIAAS_K8S_NAMESPACE } : {}) } }),
   slots: Number(values.slots),
   openQueue: (c) => {

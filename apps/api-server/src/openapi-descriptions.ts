@@ -91,7 +91,7 @@ export const FIELD_DESCRIPTIONS: Record<string, string> = {
   "EdgeNode.status.lastHeartbeatTime": "Time of the agent's last heartbeat.",
   "EdgeNode.status.measured": "Link figures measured by the agent.",
   "EdgeNode.status.agent": "The agent running on the node.",
-  "EdgeNode.status.runningTasks": "Tasks the agent reported running at its last heartbeat. Shown to admins and the node's agent; tenants see runningTaskCount instead.",
+  "EdgeNode.status.runningTasks": "Tasks the agent reported running at its last heartbeat, as namespace/name. Shown to admins and the node's agent; tenants see runningTaskCount instead.",
   "EdgeNode.status.runningTaskCount": "How many tasks the agent reported running at its last heartbeat: what tenants see instead of runningTasks (the names belong to every tenant's workloads).",
 
   "Tenant.spec.quota": "Hard limits on what the tenant's unfinished tasks may hold (an absent field is unlimited) and on how many objects of each kind it may have (count/<resource>; absent: the server's default cap).",

@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { lookupKind } from "@eiaas/api";
-import { SimulatedFleet } from "@eiaas/agent";
+import { FileCredentialStore, SimulatedFleet } from "@eiaas/agent";
 import { demoAdminToken, loadApiServerEnv, startApiServer, writeKubeconfig, type RunningApiServer } from "@eiaas/api-server";
 import { writeDemoContext } from "@eiaas/client";
 import { Scheduler } from "@eiaas/scheduler";
@@ -113,9 +113,20 @@ let models: string[] = [];
 try {
   await createIfAbsent(server, { apiVersion: "eiaas.io/v1alpha1", kind: "Tenant", metadata: { name: NS }, spec: { weight: 1 } });
   models = await seedModels(server);
-  const bootstrap = await server.tokens.mint({ role: "bootstrap" });
-  fleet = new SimulatedFleet({ connection: { server: url, token: bootstrap.token, caPem: server.tls.caPem }, nodes, queue: server.queue, logger });
-  await fleet.start();
+  // Each node's agent keeps its credential under the data directory, so a restarted demo renews
+  // its nodes. A bootstrap token is minted only if some node has none yet (the first run, a larger
+  // EIAAS_DEMO_NODES), and revoked once the fleet is up: its unspent uses are no one's to take.
+  let bootstrap: Promise<{ name: string; token: string }> | undefined;
+  const bootstrapToken = async () => {
+    bootstrap ??= server.tokens.mint({ role: "bootstrap", maxUses: nodes.length, expiresAt: new Date(Date.now() + 10 * 60_000) });
+    return (await bootstrap).token;
+  };
+  fleet = new SimulatedFleet({ connection: { server: url, caPem: server.tls.caPem }, credentials: new FileCredentialStore(join(dataDir, "agents"), "eiaas-demo"), bootstrapToken, nodes, queue: server.queue, logger });
+  try {
+    await fleet.start();
+  } finally {
+    if (bootstrap) await server.tokens.revoke({ role: "bootstrap" }, (await bootstrap).name);
+  }
   for (const w of workloads) await createIfAbsent(server, w);
 } catch (err) {
   // One line, and the embedded Postgres stopped: a second run would find its data directory busy.
@@ -136,7 +147,7 @@ eiaas demo is running
   database:     ${server.embeddedClusterDir ? `embedded PostgreSQL in ${server.embeddedClusterDir}` : "DATABASE_URL"}
   queues:       ${process.env.REDIS_URL ? "BullMQ on Redis (REDIS_URL)" : "BullMQ on PostgreSQL (no REDIS_URL)"}
   admin token:  ${token}
-  fleet:        ${nodes.length} simulated nodes (${nodes.filter((n) => n.spec.tier === "cloud").length} cloud, ${nodes.filter((n) => n.spec.tier === "edge").length} edge, ${nodes.filter((n) => n.spec.tier === "device").length} devices)
+  fleet:        ${nodes.length} simulated nodes (${nodes.filter((n) => n.spec.tier === "cloud").length} cloud, ${nodes.filter((n) => n.spec.tier === "edge").length} edge, ${nodes.filter((n) => n.spec.tier === "device").length} devices): ${fleet.agents.filter((a) => a.registeredWith === "bootstrap").length} registered anew, ${fleet.agents.filter((a) => a.registeredWith === "credential").length} renewed with their own credentials
   tenant ${NS}:  models ${models.join(", ")}; inferenceservice/camera-classifier; trainingjob/federated-mobilenet
 
   export KUBECONFIG=${kubeconfig}

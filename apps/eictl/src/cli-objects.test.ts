@@ -228,12 +228,44 @@ describe("create, delete, tokens", () => {
     expect(t.header).toEqual(["NAME", "AGE", "EXPIRES"]);
     expect(t.rows).toEqual([["ci", expect.stringMatching(/^\d+s$/), expect.stringMatching(/^\d{4}-\d\d-\d\dT/)]]);
     expect(list.stdout).not.toContain(secret);
-    expect(JSON.parse(boot.stdout)).toMatchObject({ kind: "Token", metadata: { name: "fleet" }, token: expect.any(String) });
+    // Single-use and 24 h unless told otherwise.
+    expect(JSON.parse(boot.stdout)).toMatchObject({ kind: "Token", metadata: { name: "fleet" }, token: expect.any(String), maxUses: 1, uses: 0, expiresAt: expect.any(String) });
     const [deleted, bootList] = await Promise.all([run("delete", "token", "demo", "ci"), run("get", "bootstraptokens", "-o", "name")]);
     expect(deleted.stdout).toBe('token "ci" deleted\n');
     expect(bootList.stdout).toBe("token/fleet\n");
     const [revoked, badExpiry] = await Promise.all([run("get", "isvc", "--token", secret), run("create", "token", "demo", "--expires-in", "-5m")]);
     expect(oneErrorLine(revoked)).toMatch(/^Error from server \(Unauthorized\): /);
     expect(oneErrorLine(badExpiry)).toMatch(/^error: /);
+  });
+
+  it("create bootstraptoken --max-uses N --ttl D; get bootstraptokens shows USES; bad values are one-line errors", async () => {
+    const [three, forever] = await Promise.all([
+      run("create", "bootstraptoken", "--name", "rack-3", "--max-uses", "3", "--ttl", "1h", "-o", "json"),
+      run("create", "bootstraptoken", "--name", "lab", "--max-uses", "0", "--ttl", "0", "-o", "json"),
+    ]);
+    const t3 = JSON.parse(three.stdout);
+    expect(t3).toMatchObject({ metadata: { name: "rack-3" }, maxUses: 3, uses: 0 });
+    expect(Date.parse(t3.expiresAt) - Date.now()).toBeLessThanOrEqual(3600_000);
+    expect(Date.parse(t3.expiresAt) - Date.now()).toBeGreaterThan(3000_000);
+    const tl = JSON.parse(forever.stdout);
+    expect(tl.expiresAt).toBeUndefined();
+    expect(tl.maxUses).toBeUndefined();
+    // One registration spends one use.
+    const agent = new EiaasClient({ server: server.url, token: t3.token, caPem: server.caPem });
+    try {
+      await agent.request({ method: "POST", path: "/apis/eiaas.io/v1alpha1/edgenodes/rack-3-node/register", body: { spec: { tier: "edge" } } });
+    } finally {
+      agent.close();
+    }
+    const table = parseTable((await run("get", "bootstraptokens")).stdout);
+    expect(table.header).toEqual(["NAME", "AGE", "EXPIRES", "USES"]);
+    expect(table.rows.find((r) => r[0] === "lab")).toEqual(["lab", expect.stringMatching(/^\d+s$/), "<never>", "0/unlimited"]);
+    expect(table.rows.find((r) => r[0] === "rack-3")?.[3]).toBe("1/3");
+    const [negative, notNumber, both] = await Promise.all([
+      run("create", "bootstraptoken", "--max-uses", "-1"),
+      run("create", "bootstraptoken", "--max-uses", "two"),
+      run("create", "bootstraptoken", "--ttl", "1h", "--expires-in", "1h"),
+    ]);
+    for (const r of [negative, notNumber, both]) expect(oneErrorLine(r)).toMatch(/^error: /);
   });
 });

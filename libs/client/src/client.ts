@@ -57,8 +57,12 @@ export interface DeleteOptions extends WriteOptions {
 export interface MintTokenOptions {
   /** Token name; the server generates one when absent. */
   name?: string;
-  /** Expiry time; default: never. */
+  /** Expiry time. Default: never for tenant tokens, 24 h for bootstrap tokens. */
   expiresAt?: Date | string;
+  /** Lifetime from now, in seconds, instead of expiresAt; 0: never expires. */
+  ttlSeconds?: number;
+  /** Bootstrap tokens: how many registrations the token may make; 0: no limit. Default 1. */
+  maxUses?: number;
 }
 
 export interface LogOptions {
@@ -285,5 +289,12 @@ function requireName(meta: { name?: string }): string {
 
 function mintBody(opts: MintTokenOptions): object {
   const expiresAt = opts.expiresAt instanceof Date ? opts.expiresAt.toISOString() : opts.expiresAt;
-  return { apiVersion: "eiaas.io/v1alpha1", kind: "Token", ...(opts.name ? { metadata: { name: opts.name } } : {}), ...(expiresAt ? { expiresAt } : {}) };
+  return {
+    apiVersion: "eiaas.io/v1alpha1",
+    kind: "Token",
+    ...(opts.name ? { metadata: { name: opts.name } } : {}),
+    ...(expiresAt ? { expiresAt } : {}),
+    ...(opts.ttlSeconds !== undefined ? { ttlSeconds: opts.ttlSeconds } : {}),
+    ...(opts.maxUses !== undefined ? { maxUses: opts.maxUses } : {}),
+  };
 }

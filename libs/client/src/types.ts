@@ -51,6 +51,9 @@ export interface Token {
   metadata: { name: string; creationTimestamp?: string };
   token?: string;
   expiresAt?: string;
+  /** Bootstrap tokens: registrations allowed (absent: no limit) and made so far. */
+  maxUses?: number;
+  uses?: number;
 }
 
 export interface TokenList {

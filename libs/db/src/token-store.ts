@@ -21,6 +21,12 @@ export interface MintOptions {
   /** Generated (`<role>-<random>`) when absent. */
   name?: string;
   expiresAt?: Date;
+  /**
+   * Bootstrap tokens only: how many registrations the token may make. Absent: 1 (a bootstrap
+   * token is single-use unless created otherwise, as a kubeadm join token is good for one join);
+   * null: no limit.
+   */
+  maxUses?: number | null;
 }
 
 export interface TokenInfo {
@@ -30,6 +36,9 @@ export interface TokenInfo {
   nodeName?: string;
   createdAt: Date;
   expiresAt?: Date;
+  /** Bootstrap tokens: registrations allowed (absent: no limit) and made. */
+  maxUses?: number;
+  uses?: number;
 }
 
 /** SHA-256 of a secret: the only form in which tokens are stored. */
@@ -57,9 +66,12 @@ export function scopeOf(o: { role: TokenRole; tenant?: string; nodeName?: string
 export class TokenStore {
   constructor(private readonly prisma: PrismaClient) {}
 
-  async mint(options: MintOptions): Promise<{ name: string; token: string; expiresAt?: Date }> {
+  async mint(options: MintOptions): Promise<{ name: string; token: string; expiresAt?: Date; maxUses?: number }> {
     const token = generateTokenSecret();
     const name = options.name ?? `${options.role}-${randomBytes(4).toString("hex")}`;
+    if (options.maxUses !== undefined && options.role !== "bootstrap") throw new StoreError("Invalid", "only bootstrap tokens have a use count");
+    const maxUses = options.role === "bootstrap" ? (options.maxUses === undefined ? 1 : options.maxUses) : null;
+    if (maxUses !== null && !(Number.isInteger(maxUses) && maxUses >= 1)) throw new StoreError("Invalid", `maxUses must be a positive integer or null, not ${maxUses}`);
     try {
       await this.prisma.apiToken.create({
         data: {
@@ -71,13 +83,14 @@ export class TokenStore {
           nodeName: options.nodeName ?? null,
           tokenHash: hashToken(token),
           expiresAt: options.expiresAt ?? null,
+          maxUses,
         },
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new StoreError("AlreadyExists", `tokens "${name}" already exists`);
       throw err;
     }
-    return { name, token, ...(options.expiresAt ? { expiresAt: options.expiresAt } : {}) };
+    return { name, token, ...(options.expiresAt ? { expiresAt: options.expiresAt } : {}), ...(maxUses !== null ? { maxUses } : {}) };
   }
 
   /**
@@ -95,13 +108,15 @@ export class TokenStore {
 
   /**
    * Makes `secret` a valid bootstrap token (EIAAS_BOOTSTRAP_TOKEN: a pre-shared secret the Helm
-   * chart and compose hand to both the API server and the agents). Idempotent like the admin one.
+   * chart and compose hand to both the API server and every agent they start). Idempotent like the
+   * admin one. It has no use limit and no expiry: the operator configured it for a whole fleet (it
+   * still only creates nodes that do not exist).
    */
   async ensureBootstrapToken(secret: string, name = "preshared-bootstrap"): Promise<void> {
     const tokenHash = hashToken(secret);
     await this.prisma.apiToken.upsert({
       where: { scope_name: { scope: "bootstrap", name } },
-      update: { tokenHash },
+      update: { tokenHash, maxUses: null, expiresAt: null },
       create: { id: randomUUID(), scope: "bootstrap", name, role: "bootstrap", tokenHash },
     });
   }
@@ -110,11 +125,12 @@ export class TokenStore {
     return (await this.prisma.apiToken.count({ where: { role: "admin" } })) > 0;
   }
 
-  /** The principal of a secret, or null when unknown or expired. */
+  /** The principal of a secret, or null when unknown, expired or used up. */
   async verify(secret: string, now = new Date()): Promise<Principal | null> {
     const row = await this.prisma.apiToken.findUnique({ where: { tokenHash: hashToken(secret) } });
     if (!row) return null;
     if (row.expiresAt && row.expiresAt <= now) return null;
+    if (row.maxUses !== null && row.uses >= row.maxUses) return null;
     return {
       role: row.role as TokenRole,
       name: row.name,
@@ -133,7 +149,28 @@ export class TokenStore {
       ...(r.nodeName ? { nodeName: r.nodeName } : {}),
       createdAt: r.createdAt,
       ...(r.expiresAt ? { expiresAt: r.expiresAt } : {}),
+      ...(r.role === "bootstrap" ? { uses: r.uses, ...(r.maxUses !== null ? { maxUses: r.maxUses } : {}) } : {}),
     }));
+  }
+
+  /**
+   * Spends one use of a bootstrap token: false when it is unknown, expired or used up. One
+   * conditional UPDATE, so concurrent registrations cannot both spend a single-use token (the
+   * verification cache of the API may still hold a token spent a moment ago: this is the check
+   * that counts).
+   */
+  async spendBootstrapUse(secret: string): Promise<boolean> {
+    const n = await this.prisma.$executeRaw`
+      UPDATE api_tokens SET uses = uses + 1
+      WHERE token_hash = ${hashToken(secret)} AND role = 'bootstrap'
+        AND (max_uses IS NULL OR uses < max_uses)
+        AND (expires_at IS NULL OR expires_at > now())`;
+    return n === 1;
+  }
+
+  /** Gives back a use spent by a registration that then failed (the name was taken meanwhile). */
+  async refundBootstrapUse(secret: string): Promise<void> {
+    await this.prisma.$executeRaw`UPDATE api_tokens SET uses = uses - 1 WHERE token_hash = ${hashToken(secret)} AND role = 'bootstrap' AND uses > 0`;
   }
 
   /** Revokes one token; false when there was none by that name. */

@@ -39,6 +39,16 @@ const REJECTED_MS = 30_000;
 
 const NO_PROXIES: ReadonlySet<string> = new Set();
 
+/** The secret of an `Authorization: Bearer …` header, or undefined. */
+export function bearerSecret(authorization: string | undefined): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "")?.[1];
+}
+
+/** The one answer for a token that is unknown, expired, revoked or used up: callers learn nothing more. */
+export function unauthorized(): ApiError {
+  return new ApiError("Unauthorized", "Unauthorized: the token is invalid, expired or revoked");
+}
+
 /**
  * Bearer-token authentication with a short verification cache (a lookup per request would make
  * the token table the hottest in the database), then the per-token rate limit. Unknown tokens
@@ -119,13 +129,12 @@ export class Authenticator {
    * without a valid token, 429 when its client failed too often). No rate limit taken.
    */
   async authenticate(req: IncomingMessage): Promise<Principal> {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "");
-    if (!m) throw new ApiError("Unauthorized", "Unauthorized: a bearer token is required");
-    const secret = m[1]!;
+    const secret = bearerSecret(req.headers.authorization);
+    if (!secret) throw new ApiError("Unauthorized", "Unauthorized: a bearer token is required");
     // The hot path (a token verified within cacheMs) needs no client address.
     const known = this.verified.get(secret);
     const principal = known && known.until > this.now() ? known.principal : await this.principalOf(secret, clientAddress(req, this.options.trustedProxies ?? NO_PROXIES));
-    if (!principal) throw new ApiError("Unauthorized", "Unauthorized: the token is invalid, expired or revoked");
+    if (!principal) throw unauthorized();
     return principal;
   }
 

@@ -1,4 +1,4 @@
-import { kindInfo, type KindInfo } from "@eiaas/api";
+import { dnsSubdomain, issuesToCauses, kindInfo, type KindInfo } from "@eiaas/api";
 import type { NewObject } from "@eiaas/db";
 import { ApiError, invalid, invalidFromZod } from "../http/errors.js";
 
@@ -41,7 +41,12 @@ export function validateObject(
   }
   if (!meta.name) {
     if (url.name) meta.name = url.name;
-    else if (meta.generateName) meta.name = `${meta.generateName}${Math.random().toString(36).slice(2, 7)}`;
+    else if (meta.generateName) {
+      meta.name = `${meta.generateName}${Math.random().toString(36).slice(2, 7)}`;
+      // The prefix was only length-checked: the name it makes follows the same rules as any other.
+      const generated = dnsSubdomain.safeParse(meta.name);
+      if (!generated.success) throw invalid(kind.kind, undefined, issuesToCauses(generated.error, "metadata.generateName"));
+    }
     else throw invalid(kind.kind, undefined, [{ field: "metadata.name", message: "name or generateName is required" }]);
   }
   if (kind.kind === "Tenant" && meta.name.length > 63) {

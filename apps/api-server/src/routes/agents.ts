@@ -1,8 +1,10 @@
 import { Router, type NextFunction, type Request, type Response } from "express";
-import { API_VERSION, edgeNodeSpec, kindInfo, labels as labelsSchema } from "@eiaas/api";
+import { API_VERSION, kindInfo } from "@eiaas/api";
 import { StoreError, type ObjectStore, type StoredObject, type TokenStore } from "@eiaas/db";
 import { z } from "zod";
+import { bearerSecret } from "../http/auth.js";
 import { ApiError, invalidFromZod } from "../http/errors.js";
+import { createRegisteredNode, nodeNameParam, parseRegistration, registrationMode, updateRegisteredNode } from "./registration.js";
 import { param } from "./resources.js";
 
 const NODE = kindInfo("EdgeNode");
@@ -29,15 +31,20 @@ export interface AgentRouteDeps {
   heartbeatStatusEveryMs?: number;
 }
 
-const registerBody = z.union([
-  z.strictObject({ metadata: z.strictObject({ labels: labelsSchema.optional() }).optional(), spec: edgeNodeSpec }),
-  edgeNodeSpec,
-]);
+/**
+ * A running task as `<namespace>/<name>` (tasks of two tenants may share a name on one node). A
+ * bare name is what agents before this format sent: still accepted, so a node does not go
+ * NotReady while its agent is upgraded after the API.
+ */
+const runningTask = z
+  .string()
+  .max(320)
+  .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, "must be <namespace>/<name> of a task");
 
 const heartbeatBody = z.strictObject({
   uplinkMbps: z.number().nonnegative().optional(),
   rttMs: z.number().nonnegative().optional(),
-  runningTasks: z.array(z.string()).max(10_000).optional(),
+  runningTasks: z.array(runningTask).max(10_000).optional(),
   agent: z.strictObject({ version: z.string().optional(), runtime: z.string().optional() }).optional(),
 });
 
@@ -53,9 +60,12 @@ function linkChanged(prev: number | undefined, next: number | undefined): boolea
 }
 
 /**
- * The agent endpoints of DESIGN §3: `register` (bootstrap token → the node's EdgeNode, a fresh agent
- * token scoped to it and credentials for its own queue) and `heartbeat` (agent token of that node →
- * lease renewal, Ready status, measured link).
+ * The agent endpoints of DESIGN §3. `register`: with a bootstrap token, a node that does not exist
+ * yet (409 for an existing name, which stays untouched), an agent token scoped to it and credentials
+ * for its own queue; with the node's own agent token, a renewal (same token, fresh queue
+ * credentials, tier and capacity no higher than allowed: `renewalCeiling`); with an admin token,
+ * anything (a new agent token, the old ones revoked). `heartbeat` (agent token of that node):
+ * lease renewal, Ready status, measured link, running tasks.
  */
 export function agentRouter(deps: AgentRouteDeps): Router {
   const r = Router();
@@ -63,37 +73,28 @@ export function agentRouter(deps: AgentRouteDeps): Router {
   r.post(
     "/edgenodes/:name/register",
     wrap(async (req, res) => {
-      const p = req.principal!;
-      if (p.role !== "bootstrap" && p.role !== "admin") throw new ApiError("Forbidden", `${p.role} tokens cannot register nodes: use a bootstrap token`);
-      const name = param(req, "name");
-      const parsed = registerBody.safeParse(req.body ?? {});
-      if (!parsed.success) throw invalidFromZod("EdgeNode", name, parsed.error, "spec");
-      const body = parsed.data as { metadata?: { labels?: Record<string, string> }; spec?: z.infer<typeof edgeNodeSpec> } & Partial<z.infer<typeof edgeNodeSpec>>;
-      const spec = (body.spec ?? body) as z.infer<typeof edgeNodeSpec>;
-      const labels = body.metadata?.labels ?? {};
-      const current = await deps.store.get(NODE, undefined, name);
-      let node: StoredObject;
-      if (!current) {
-        node = await deps.store.create(NODE, { apiVersion: API_VERSION, metadata: { name, labels }, spec, status: {} }).catch(async (err) => {
-          const raced = await deps.store.get(NODE, undefined, name);
-          if (!raced) throw err;
-          return raced;
-        });
+      const name = nodeNameParam(param(req, "name"));
+      const mode = registrationMode(req, name);
+      const registration = parseRegistration(name, req.body);
+      const node: StoredObject =
+        mode === "bootstrap" ? await createRegisteredNode(deps, req, registration) : await updateRegisteredNode(deps, mode, registration);
+      let token: string;
+      if (mode === "renewal") {
+        // The node keeps its credential: a rotation would strand an agent that stopped between
+        // this answer and writing the new token down.
+        token = bearerSecret(req.headers.authorization)!;
       } else {
-        // What the agent detects replaces the hardware description; what admins decide stays.
-        const merged = { ...spec, taints: current.spec.taints ?? [], unschedulable: current.spec.unschedulable ?? false };
-        node = await deps.store.update(NODE, current, { ...current, metadata: { ...current.metadata, labels: { ...current.metadata.labels, ...labels } }, spec: merged });
+        await deps.tokens.revokeAll({ role: "agent", nodeName: name });
+        deps.onRevoke();
+        token = (await deps.tokens.mint({ role: "agent", nodeName: name, name: `agent-${name}`.slice(0, 253) })).token;
       }
-      await deps.tokens.revokeAll({ role: "agent", nodeName: name });
-      deps.onRevoke();
-      const minted = await deps.tokens.mint({ role: "agent", nodeName: name, name: `agent-${name}`.slice(0, 253) });
       const queue = deps.queueCredentials ? await deps.queueCredentials(name) : { url: "" };
       res.status(201).json({
         apiVersion: API_VERSION,
         kind: "AgentRegistration",
         metadata: { name },
         node: { name: node.metadata.name, uid: node.metadata.uid },
-        token: minted.token,
+        token,
         queue,
       });
     }),
@@ -103,7 +104,7 @@ export function agentRouter(deps: AgentRouteDeps): Router {
     "/edgenodes/:name/heartbeat",
     wrap(async (req, res) => {
       const p = req.principal!;
-      const name = param(req, "name");
+      const name = nodeNameParam(param(req, "name"));
       if (p.role !== "admin" && !(p.role === "agent" && p.nodeName === name)) {
         throw new ApiError("Forbidden", `${p.role} token "${p.name}" cannot heartbeat for node "${name}"`);
       }

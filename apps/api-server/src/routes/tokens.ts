@@ -7,23 +7,49 @@ import { formatTime } from "@eiaas/db";
 import { TENANT } from "../resources/validate.js";
 import { param } from "./resources.js";
 
+/** kubeadm's default lifetime of a join token. */
+const BOOTSTRAP_DEFAULT_TTL_SECONDS = 24 * 3600;
+/** Ten years: a longer lifetime is a mistake (and past what a Date holds for huge numbers). */
+const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
+
 const mintBody = z
   .strictObject({
     apiVersion: z.string().optional(),
     kind: z.literal("Token").optional(),
     metadata: z.strictObject({ name: dnsSubdomain.optional() }).optional(),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
+    /** Lifetime from now; 0: never expires. Bootstrap tokens default to 24 h (kubeadm's). */
+    ttlSeconds: z.number().int().nonnegative().max(MAX_TTL_SECONDS).optional(),
+    /** Bootstrap tokens only: registrations the token may make; 0: no limit. Default 1. */
+    maxUses: z.number().int().nonnegative().max(1_000_000).optional(),
   })
   .optional();
 
-function tokenView(t: { name: string; expiresAt?: Date; createdAt?: Date }, secret?: string) {
+type MintBody = NonNullable<z.infer<typeof mintBody>>;
+
+function tokenView(t: { name: string; expiresAt?: Date; createdAt?: Date; maxUses?: number; uses?: number }, secret?: string) {
   return {
     apiVersion: API_VERSION,
     kind: "Token",
     metadata: { name: t.name, ...(t.createdAt ? { creationTimestamp: formatTime(t.createdAt) } : {}) },
     ...(secret ? { token: secret } : {}),
     ...(t.expiresAt ? { expiresAt: t.expiresAt.toISOString() } : {}),
+    ...(t.maxUses !== undefined ? { maxUses: t.maxUses } : {}),
+    ...(t.uses !== undefined ? { uses: t.uses } : {}),
   };
+}
+
+/** When a token minted with `body` expires: its expiresAt, its ttlSeconds, or the role's default. */
+function expiryOf(body: MintBody | undefined, role: "tenant" | "bootstrap"): Date | undefined {
+  const invalidField = (field: string, message: string) => new ApiError("Invalid", `Token is invalid: ${field}: ${message}`, { kind: "Token", causes: [{ field, message }] });
+  if (body?.expiresAt !== undefined && body.ttlSeconds !== undefined) throw invalidField("ttlSeconds", "give expiresAt or ttlSeconds, not both");
+  if (body?.expiresAt !== undefined) {
+    const at = new Date(body.expiresAt);
+    if (at.getTime() <= Date.now()) throw invalidField("expiresAt", "must be in the future");
+    return at;
+  }
+  const ttl = body?.ttlSeconds ?? (role === "bootstrap" ? BOOTSTRAP_DEFAULT_TTL_SECONDS : 0);
+  return ttl > 0 ? new Date(Date.now() + ttl * 1000) : undefined;
 }
 
 function wrap(h: (req: Request, res: Response) => Promise<void>) {
@@ -36,7 +62,10 @@ function requireAdmin(req: Request): void {
 
 /**
  * Token API of DESIGN §3 (admin only): tenant tokens under `tenants/{tenant}/tokens`, agent
- * bootstrap tokens under `bootstraptokens`. Secrets are shown once, at creation.
+ * bootstrap tokens under `bootstraptokens`. Secrets are shown once, at creation. A bootstrap token
+ * is single-use and lives 24 h unless created otherwise (`maxUses`, 0 = no limit; `ttlSeconds`,
+ * 0 = never expires; or `expiresAt`), as kubeadm's join tokens; a tenant token never expires
+ * unless asked.
  */
 export function tokenRouter(deps: { tokens: TokenStore; store: ObjectStore; onRevoke: () => void }): Router {
   const r = Router();
@@ -44,17 +73,21 @@ export function tokenRouter(deps: { tokens: TokenStore; store: ObjectStore; onRe
   const mint = async (req: Request, res: Response, scope: { role: "tenant" | "bootstrap"; tenant?: string }) => {
     const parsed = mintBody.safeParse(req.body === undefined || (typeof req.body === "object" && req.body !== null && Object.keys(req.body).length === 0) ? undefined : req.body);
     if (!parsed.success) throw invalidFromZod("Token", undefined, parsed.error);
-    const expiresAt = parsed.data?.expiresAt ? new Date(parsed.data.expiresAt) : undefined;
-    if (expiresAt && expiresAt.getTime() <= Date.now()) {
-      throw new ApiError("Invalid", "Token is invalid: expiresAt: must be in the future", { kind: "Token", causes: [{ field: "expiresAt", message: "must be in the future" }] });
+    const body = parsed.data;
+    if (body?.maxUses !== undefined && scope.role !== "bootstrap") {
+      throw new ApiError("Invalid", "Token is invalid: maxUses: only bootstrap tokens have a use count", { kind: "Token", causes: [{ field: "maxUses", message: "only bootstrap tokens have a use count" }] });
     }
+    const expiresAt = expiryOf(body, scope.role);
     const minted = await deps.tokens.mint({
       role: scope.role,
       ...(scope.tenant ? { tenant: scope.tenant } : {}),
-      ...(parsed.data?.metadata?.name ? { name: parsed.data.metadata.name } : {}),
+      ...(body?.metadata?.name ? { name: body.metadata.name } : {}),
       ...(expiresAt ? { expiresAt } : {}),
+      // 0 asks for no limit; absent, the store's default (single-use).
+      ...(scope.role === "bootstrap" && body?.maxUses !== undefined ? { maxUses: body.maxUses === 0 ? null : body.maxUses } : {}),
     });
-    res.status(201).json(tokenView({ name: minted.name, ...(minted.expiresAt ? { expiresAt: minted.expiresAt } : {}), createdAt: new Date() }, minted.token));
+    const uses = scope.role === "bootstrap" ? { uses: 0, ...(minted.maxUses !== undefined ? { maxUses: minted.maxUses } : {}) } : {};
+    res.status(201).json(tokenView({ name: minted.name, ...(minted.expiresAt ? { expiresAt: minted.expiresAt } : {}), createdAt: new Date(), ...uses }, minted.token));
   };
   const list = async (res: Response, items: TokenInfo[]) => {
     res.json({ apiVersion: API_VERSION, kind: "TokenList", metadata: {}, items: items.map((t) => tokenView(t)) });

@@ -25,7 +25,7 @@ export function registerCreate(program: Command): void {
     .option("--dry-run [mode]", "server: validate and plan on the server, store nothing; client: only print")
     .option("-o, --output <format>", "print the created objects: json, yaml or name")
     .option("--save-config", "record the object in the last-applied annotation so a later apply can compute deletions")
-    .addHelpText("after", "\nExamples:\n  eictl create -f deploy/examples/tenant-demo.yaml\n  eictl create token demo --name ci --expires-in 30d\n  eictl create bootstraptoken --expires-in 1h")
+    .addHelpText("after", "\nExamples:\n  eictl create -f deploy/examples/tenant-demo.yaml\n  eictl create token demo --name ci --expires-in 30d\n  eictl create bootstraptoken --ttl 1h --max-uses 10")
     .action(
       action(async (opts: CreateOptions, cmd: Command) => {
         if (!opts.filename?.length) throw new CliError("must specify -f FILE, or a subcommand: token, bootstraptoken (see eictl create --help)");

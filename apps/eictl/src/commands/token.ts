@@ -33,8 +33,15 @@ export async function printTokens(s: Session, kindName: string, args: string[], 
   else if (list.items.length === 0) process.stderr.write("No resources found\n");
   else {
     const now = Date.now();
-    const rows = list.items.map((t) => [t.metadata.name, age(t.metadata.creationTimestamp, now), t.expiresAt ?? "<never>"]);
-    process.stdout.write(formatTable(rows, opts.headers ? { header: ["NAME", "AGE", "EXPIRES"] } : {}));
+    const boot = isBootstrap(kindName);
+    // USES of a bootstrap token: registrations made / allowed.
+    const rows = list.items.map((t) => [
+      t.metadata.name,
+      age(t.metadata.creationTimestamp, now),
+      t.expiresAt ?? "<never>",
+      ...(boot ? [`${t.uses ?? 0}/${t.maxUses ?? "unlimited"}`] : []),
+    ]);
+    process.stdout.write(formatTable(rows, opts.headers ? { header: ["NAME", "AGE", "EXPIRES", ...(boot ? ["USES"] : [])] } : {}));
   }
 }
 
@@ -59,6 +66,8 @@ export async function deleteTokens(s: Session, kindName: string, args: string[])
 interface MintOptions {
   name?: string;
   expiresIn?: string;
+  ttl?: string;
+  maxUses?: string;
   output?: string;
 }
 
@@ -67,6 +76,18 @@ function expiry(opts: MintOptions): Date | undefined {
   const ms = parseDuration(opts.expiresIn, "--expires-in");
   if (ms <= 0) throw new CliError("--expires-in must be more than 0");
   return new Date(Date.now() + ms);
+}
+
+/** `create bootstraptoken`'s lifetime and use count, as the API takes them. */
+function bootstrapLimits(opts: MintOptions): { ttlSeconds?: number; maxUses?: number } {
+  if (opts.ttl !== undefined && opts.expiresIn !== undefined) throw new CliError("give --ttl or --expires-in, not both");
+  const out: { ttlSeconds?: number; maxUses?: number } = {};
+  if (opts.ttl !== undefined) out.ttlSeconds = Math.ceil(parseDuration(opts.ttl, "--ttl") / 1000);
+  if (opts.maxUses !== undefined) {
+    if (!/^\d+$/.test(opts.maxUses.trim())) throw new CliError(`invalid --max-uses "${opts.maxUses}": a whole number of registrations (0: no limit)`);
+    out.maxUses = Number(opts.maxUses);
+  }
+  return out;
 }
 
 /**
@@ -100,14 +121,17 @@ export function registerTokenCreate(create: Command): void {
     );
   create
     .command("bootstraptoken")
-    .description("Mint a bootstrap token for node agents to register with (admin)")
+    .description("Mint a bootstrap token for node agents to register new nodes with (admin); single-use, 24h, unless told otherwise")
     .option("--name <name>", "token name (default: generated)")
-    .option("--expires-in <duration>", "lifetime, e.g. 1h (default: never expires)")
+    .option("--ttl <duration>", "lifetime, e.g. 1h or 7d; 0: never expires (default: 24h, as kubeadm's)")
+    .option("--max-uses <n>", "how many nodes may register with it; 0: no limit (default: 1)")
+    .option("--expires-in <duration>", "the same as --ttl (kept for scripts that use it)")
     .option("-o, --output <format>", "json or yaml: the whole Token object")
     .action(
       action(async (opts: MintOptions, cmd: Command) => {
+        const limits = bootstrapLimits(opts);
         const expiresAt = expiry(opts);
-        const token = await withSession(cmd, (s) => s.client.createBootstrapToken({ ...(opts.name ? { name: opts.name } : {}), ...(expiresAt ? { expiresAt } : {}) }));
+        const token = await withSession(cmd, (s) => s.client.createBootstrapToken({ ...(opts.name ? { name: opts.name } : {}), ...(expiresAt ? { expiresAt } : {}), ...limits }));
         printMinted(token, opts, cmd);
       }),
     );

@@ -4,9 +4,12 @@
 // and two kinds of node agents: real ones (apps/agent, tasks run in a simulated runtime) and
 // protocol-level ones (./protocol-agent.ts). Every helper the tests share is exported from here.
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import request from "supertest";
-import { NodeAgent, type AgentOptions } from "@eiaas/agent";
+import { FileCredentialStore, NodeAgent, type AgentOptions } from "@eiaas/agent";
 import { API_PREFIX, type EdgeNodeSpecInput } from "@eiaas/api";
 import { createDatabase, ObjectStore, type Database } from "@eiaas/db";
 import { createPostgresLeaseStore, createRedisQueueBackend, type LeaseStore, type QueueBackend, type RedisQueueBackendOptions } from "@eiaas/queue";
@@ -125,7 +128,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const agents = new Map<string, NodeAgent>();
   const protocolAgents = new Map<string, ProtocolAgent>();
   const admin = () => ({ Authorization: `Bearer ${api.adminToken}` });
-  const bootstrap = await api.tokens.mint({ role: "bootstrap" });
+  // One bootstrap token for every node the test starts; restarted agents renew with the
+  // credential they kept, as real ones do.
+  const bootstrap = await api.tokens.mint({ role: "bootstrap", maxUses: null });
+  const stateDir = await mkdtemp(join(tmpdir(), "eiaas-agents-"));
+  const credentials = new FileCredentialStore(stateDir);
   if (!options.deferSchedulerStart) scheduler?.start();
   const stopAgent = async (name: string) => {
     await agents.get(name)?.stop();
@@ -165,6 +172,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         spec,
         labels,
         connection: { server: url, token: bootstrap.token },
+        credentials,
         runtime,
         slots: 8,
         queue: agentQueue,
@@ -192,6 +200,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       await queue.close({ force: true });
       await db.close();
       await api.close();
+      await rm(stateDir, { recursive: true, force: true });
     },
   };
 }

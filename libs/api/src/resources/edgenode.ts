@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { condition, taint } from "../meta.js";
+import { condition, dnsSubdomain, taint } from "../meta.js";
 import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
 
 export const nodeTier = z.enum(["device", "edge", "cloud"]);
@@ -9,8 +9,8 @@ const nonneg = z.number().nonnegative();
 
 export const edgeNodeSpec = z.strictObject({
   tier: nodeTier,
-  /** The node this one reaches the network through: device → edge → cloud. */
-  parent: z.string().optional(),
+  /** The node this one reaches the network through: device → edge → cloud (a node name). */
+  parent: dnsSubdomain.optional(),
   /** Hardware class matched against model profiles (e.g. `jetson-nano`). */
   hardware: z.string().optional(),
   capacity: z
@@ -55,7 +55,7 @@ export const edgeNodeStatus = z.strictObject({
   lastHeartbeatTime: z.string().optional(),
   measured: z.strictObject({ uplinkMbps: nonneg.optional(), rttMs: nonneg.optional() }).optional(),
   agent: z.strictObject({ version: z.string().optional(), runtime: z.string().optional() }).optional(),
-  /** Names of the tasks the agent reported running at its last heartbeat (admins and the node's agent only). */
+  /** The tasks the agent reported running at its last heartbeat, as `<namespace>/<name>` (admins and the node's agent only). */
   runningTasks: z.array(z.string()).optional(),
   /**
    * How many tasks the agent reported running: what tenants see instead of `runningTasks`, whose

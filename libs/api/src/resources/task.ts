@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { condition, resourceRequest, taskTemplate } from "../meta.js";
+import { condition, dnsSubdomain, resourceRequest, taskTemplate } from "../meta.js";
 import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
 
 export const taskRole = z.enum(["serve", "head", "tail", "participant", "aggregator", "trainer"]);
@@ -9,7 +9,8 @@ export const taskPhase = z.enum(["Pending", "Scheduled", "Dispatched", "Running"
 export type TaskPhase = z.infer<typeof taskPhase>;
 
 export const taskSpec = z.strictObject({
-  nodeName: z.string().optional(),
+  /** The EdgeNode the task is bound to. */
+  nodeName: dnsSubdomain.optional(),
   role: taskRole,
   /** Layers of the chain this task runs (1-based, inclusive). */
   layers: z.strictObject({ from: z.number().int().min(0), to: z.number().int().min(0) }).optional(),
