@@ -20,7 +20,13 @@ export interface RedisQueueBackendOptions extends CommonQueueOptions {
    */
   restricted?: boolean;
   /**
-   * With `restricted`: how long a consumer's script call waits for its script to be cached again
+   * Run BullMQ's scripts by EVALSHA only, never sending their text (EVAL): what a user without EVAL
+   * needs. False leaves ioredis' own way (EVAL on a connection's first call, EVALSHA after), which
+   * `bench:queue-acl` measures against. @defaultValue the value of `restricted`
+   */
+  evalshaOnly?: boolean;
+  /**
+   * With `evalshaOnly`: how long a consumer's script call waits for its script to be cached again
    * (Redis restarted or flushed; the control plane reloads within seconds) before failing. The
    * wait keeps a finished job's completion from being lost meanwhile. Producer-side calls (depth)
    * fail at once. @defaultValue 30000
@@ -136,7 +142,7 @@ export function createRedisQueueBackend(options: RedisQueueBackendOptions): Queu
     const c = new Redis(options.url, { ...base, ...extra });
     // Reported once, through the RedisConnection (or the multiplexer) that uses the client.
     c.on("error", () => undefined);
-    if (restricted) {
+    if (options.evalshaOnly ?? restricted) {
       sendScriptsAsEvalshaOnly(c, { noScriptPatienceMs, deniedDelayMs: options.retryDelayMs ?? 1000, onError, closing: () => closing });
     }
     clients.push(c);
