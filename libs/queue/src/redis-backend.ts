@@ -29,7 +29,7 @@ export interface RedisQueueBackendOptions extends CommonQueueOptions {
    * With `evalshaOnly`: how long a consumer's script call waits for its script to be cached again
    * (Redis restarted or flushed; the control plane reloads within seconds) before failing. The
    * wait keeps a finished job's completion from being lost meanwhile. Producer-side calls (depth)
-   * fail at once. @defaultValue 30000
+   * fail at once; closing the backend ends the waits. @defaultValue 30000
    */
   noScriptPatienceMs?: number;
   /** Extra ioredis options for every connection (TLS, timeouts). */
