@@ -37,6 +37,8 @@ export function queueScripts(): Promise<readonly QueueScript[]> {
     if (scripts.length === 0) throw new Error("BullMQ defined no Lua scripts: cannot preload the agents' queue scripts");
     return scripts;
   })();
+  // A failed capture is not kept: the next caller tries again.
+  captured.catch(() => (captured = undefined));
   return captured;
 }
 
