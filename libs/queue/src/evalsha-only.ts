@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Redis } from "ioredis";
+import { Command, type Redis } from "ioredis";
 
 export interface EvalshaOnlyOptions {
   /**
@@ -20,11 +20,12 @@ export interface EvalshaOnlyOptions {
   closing: () => boolean;
 }
 
+type CommandArgs = NonNullable<ConstructorParameters<typeof Command>[1]>;
+
 /** What a script command runs on: the client itself, or one of its pipelines (`this`). */
 interface ScriptTarget {
   isPipeline?: boolean;
-  evalsha(...args: unknown[]): Promise<unknown>;
-  evalshaBuffer(...args: unknown[]): Promise<unknown>;
+  sendCommand(command: Command): unknown;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -45,34 +46,45 @@ export function sendScriptsAsEvalshaOnly(client: Redis, options: EvalshaOnlyOpti
     // ioredis' own definition first: it registers the command where pipelines copy it from.
     define(name, definition);
     const sha = createHash("sha1").update(definition.lua).digest("hex");
-    const head = typeof definition.numberOfKeys === "number" ? [sha, definition.numberOfKeys] : [sha];
-    const command = (buffer: boolean) =>
-      function (this: ScriptTarget, ...args: unknown[]): unknown {
-        const send = () => (buffer ? this.evalshaBuffer(...head, ...args) : this.evalsha(...head, ...args));
+    const keys = definition.numberOfKeys;
+    // As ioredis' own Script.execute sends its EVALSHA (one Command, replies decoded alike), minus
+    // the switch to EVAL: this is every job's fetch and completion, so it stays as lean.
+    const command = (replyEncoding: "utf8" | null) =>
+      function (this: ScriptTarget, ...args: CommandArgs): unknown {
+        const evalsha = () => new Command("evalsha", typeof keys === "number" ? [sha, keys, ...args] : [sha, ...args], { replyEncoding });
         // A pipeline reports each command's error in its exec() result: nothing to wait on here.
-        return this.isPipeline ? send() : patiently(send, options);
+        if (this.isPipeline) return this.sendCommand(evalsha());
+        const send = (): Promise<unknown> => {
+          const c = evalsha();
+          this.sendCommand(c);
+          return c.promise;
+        };
+        return send().catch((err: Error) => afterFailure(err, send, options));
       };
-    Object.assign(client, { [name]: command(false), [`${name}Buffer`]: command(true) });
+    Object.assign(client, { [name]: command("utf8"), [`${name}Buffer`]: command(null) });
   };
 }
 
-async function patiently<T>(send: () => Promise<T>, options: EvalshaOnlyOptions): Promise<T> {
+/** A failed script call: NOSCRIPT is waited out (the script comes back), NOPERM paused on. */
+async function afterFailure<T>(first: Error, send: () => Promise<T>, options: EvalshaOnlyOptions): Promise<T> {
   const deadline = Date.now() + options.noScriptPatienceMs;
+  let err = first;
   for (let attempt = 0; ; attempt++) {
+    const message = err.message ?? "";
+    if (message.startsWith("NOPERM")) {
+      options.onError?.(err);
+      if (!options.closing()) await sleep(options.deniedDelayMs);
+      throw err;
+    }
+    if (!message.startsWith("NOSCRIPT")) throw err;
+    options.onError?.(err);
+    const pause = Math.min(100 * 2 ** attempt, 2000);
+    if (options.closing() || Date.now() + pause > deadline) throw err;
+    await sleep(pause);
     try {
       return await send();
-    } catch (err) {
-      const message = (err as Error).message ?? "";
-      if (message.startsWith("NOPERM")) {
-        options.onError?.(err as Error);
-        if (!options.closing()) await sleep(options.deniedDelayMs);
-        throw err;
-      }
-      if (!message.startsWith("NOSCRIPT")) throw err;
-      options.onError?.(err as Error);
-      const pause = Math.min(100 * 2 ** attempt, 2000);
-      if (options.closing() || Date.now() + pause > deadline) throw err;
-      await sleep(pause);
+    } catch (next) {
+      err = next as Error;
     }
   }
 }
