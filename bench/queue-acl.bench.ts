@@ -27,6 +27,10 @@ interface Result {
   /** CPU µs per job while draining the queue: this process (the consumer), and redis-server. */
   consumerCpuUs: number;
   redisCpuUs: number;
+  /** Redis commands per job while draining (the same for both, or something differs). */
+  commandsPerJob: number;
+  /** Errors the agent's backend and consumer reported (0, or the run is not comparable). */
+  errors: number;
   /** Mean ms from enqueue to the handler, one job at a time. */
   latencyMs: number;
 }
@@ -40,6 +44,12 @@ const job = (node: string, name: string): TaskJob => ({
 function ticks(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   return Number(fields[11]) + Number(fields[12]);
+}
+
+/** Calls of every command Redis has served so far. */
+async function commandCalls(admin: Redis): Promise<number> {
+  const stats = await admin.info("commandstats");
+  return [...stats.matchAll(/calls=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
 }
 
 async function until(check: () => Promise<boolean> | boolean): Promise<void> {
@@ -56,7 +66,8 @@ async function credentials(admin: Redis, variant: Variant, node: string): Promis
 async function run(url: string, redisPid: number, admin: Redis, producer: QueueBackend, variant: Variant, round: number): Promise<Result> {
   const node = `bench-${round}-${variant === "eval allowed" ? "eval" : "evalsha"}`;
   const creds = await credentials(admin, variant, node);
-  const agent = createRedisQueueBackend({ url: agentRedisUrl(url, creds), restricted: true, evalshaOnly: variant === "evalsha only" });
+  let errors = 0;
+  const agent = createRedisQueueBackend({ url: agentRedisUrl(url, creds), restricted: true, evalshaOnly: variant === "evalsha only", onError: () => errors++ });
   try {
     // Throughput: a full queue, drained by a consumer with the agents' default 4 slots.
     for (let i = 0; i < JOBS; i += 1000) {
@@ -67,10 +78,11 @@ async function run(url: string, redisPid: number, admin: Redis, producer: QueueB
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     const redis0 = ticks(redisPid);
+    const calls0 = await commandCalls(admin);
     const consumer = agent.consumeNodeQueue(node, async (p) => {
       handled++;
       if (waiter?.name === p.name) waiter.resolve();
-    }, { concurrency: 4 });
+    }, { concurrency: 4, onError: () => errors++ });
     await until(() => handled >= JOBS);
     await until(async () => {
       const d = await producer.depth(`node.${node}`);
@@ -80,6 +92,7 @@ async function run(url: string, redisPid: number, admin: Redis, producer: QueueB
     const cpu = process.cpuUsage(cpu0);
     const consumerCpuUs = (cpu.user + cpu.system) / JOBS;
     const redisCpuUs = ((ticks(redisPid) - redis0) * 10_000) / JOBS;
+    const commandsPerJob = (await commandCalls(admin) - calls0) / JOBS;
 
     // Latency: one job at a time through the idle consumer (marker wake-up, fetch, handler).
     let total = 0;
@@ -92,7 +105,7 @@ async function run(url: string, redisPid: number, admin: Redis, producer: QueueB
       total += performance.now() - t;
     }
     await consumer.close();
-    return { jobsPerSec, consumerCpuUs, redisCpuUs, latencyMs: total / SEQUENTIAL };
+    return { jobsPerSec, consumerCpuUs, redisCpuUs, commandsPerJob, errors, latencyMs: total / SEQUENTIAL };
   } finally {
     await agent.close({ force: true });
     await admin.call("ACL", "DELUSER", creds.username);
@@ -100,7 +113,7 @@ async function run(url: string, redisPid: number, admin: Redis, producer: QueueB
 }
 
 function line(r: Result): string {
-  return `${r.jobsPerSec.toFixed(0).padStart(6)} jobs/s, CPU per job ${r.consumerCpuUs.toFixed(0)} µs consumer + ${r.redisCpuUs.toFixed(0)} µs redis, ${r.latencyMs.toFixed(2)} ms per sequential job`;
+  return `${r.jobsPerSec.toFixed(0).padStart(6)} jobs/s, CPU per job ${r.consumerCpuUs.toFixed(0)} µs consumer + ${r.redisCpuUs.toFixed(0)} µs redis, ${r.commandsPerJob.toFixed(2)} Redis commands per job, ${r.latencyMs.toFixed(2)} ms per sequential job${r.errors ? `, ${r.errors} errors` : ""}`;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -126,6 +139,8 @@ try {
     jobsPerSec: median(rs.map((r) => r.jobsPerSec)),
     consumerCpuUs: median(rs.map((r) => r.consumerCpuUs)),
     redisCpuUs: median(rs.map((r) => r.redisCpuUs)),
+    commandsPerJob: median(rs.map((r) => r.commandsPerJob)),
+    errors: rs.reduce((n, r) => n + r.errors, 0),
     latencyMs: median(rs.map((r) => r.latencyMs)),
   });
   const old = summary(results["eval allowed"]);
