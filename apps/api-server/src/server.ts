@@ -24,6 +24,7 @@ import {
   createRedisLeaseStore,
   createRedisQueueBackend,
   provisionAgentRedisUser,
+  QueueScriptKeeper,
   type LeaseStore,
   type QueueBackend,
 } from "@eiaas/queue";
@@ -106,6 +107,15 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     : createPostgresQueueBackend({ connectionString: db.url, onError: (err) => logger.debug({ err: err.message }, "queue") });
   const hints = new ScheduleHints(queue, logger);
   const leases: LeaseStore = redis ? createRedisLeaseStore(redis) : createPostgresLeaseStore(database.pool);
+  // Agents' Redis users run BullMQ's scripts by SHA-1 only: keep them cached across Redis
+  // restarts and flushes (provisioning loads them too, before handing out credentials).
+  const scripts = redis
+    ? new QueueScriptKeeper(redis, {
+        onError: (err) => logger.warn({ err: err.message }, "queue scripts"),
+        onLoaded: (count) => logger.info({ count }, "loaded BullMQ scripts into the Redis script cache"),
+      })
+    : undefined;
+  scripts?.start();
   const redisUrl = env.REDIS_URL ? new URL(env.REDIS_URL) : undefined;
   const queueCredentials = redis && redisUrl
     ? async (nodeName: string) => {
@@ -190,6 +200,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     (closing ??= (async () => {
       namespaces.stop();
       eventCollector.stop();
+      scripts?.stop();
       await new Promise<void>((r) => {
         server.close(() => r());
         server.closeIdleConnections();

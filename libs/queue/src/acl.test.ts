@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testRedisUrl } from "@eiaas/testing";
 import { agentRedisUrl, provisionAgentRedisUser, revokeAgentRedisUser, type AgentRedisCredentials } from "./acl.js";
 import type { QueueBackend } from "./backend.js";
+import { queueScripts } from "./queue-scripts.js";
 import { createRedisQueueBackend } from "./redis-backend.js";
 import { flushDb, taskJob, waitFor, withDb } from "./test-support.js";
 
@@ -74,6 +75,9 @@ describe("agent Redis ACL", () => {
       // Scripts cannot reach them either, declared or not.
       await expect(agentRedis.eval("return redis.call('GET', KEYS[1])", 1, `bull:node.${nodeB}:meta`)).rejects.toThrow(/NOPERM|permissions|can't access/i);
       await expect(agentRedis.eval(`return redis.call('HGETALL', 'bull:node.${nodeB}:secret-uid.0')`, 0)).rejects.toThrow(/NOPERM|permissions|can't access/i);
+      // Nor can BullMQ's own scripts (cached, the only ones it may run) when handed B's keys.
+      const getCounts = (await queueScripts()).find((s) => s.name.startsWith("getCounts:"))!;
+      await expect(agentRedis.evalsha(getCounts.sha, 1, `bull:node.${nodeB}:`, "wait")).rejects.toThrow(/NOPERM/);
       // Nor server-wide commands.
       await expect(agentRedis.keys("*")).rejects.toThrow(/NOPERM/);
       await expect(agentRedis.flushdb()).rejects.toThrow(/NOPERM/);

@@ -1,20 +1,30 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { DEFAULT_KEY_PREFIX, nodeKeyPattern } from "./names.js";
+import { ensureQueueScripts } from "./queue-scripts.js";
 
 /**
  * The commands an agent's Redis user may run — what a BullMQ 6.7 Worker needs to consume its
  * queue (found by running one under `-@all` plus this list and reading `ACL LOG` until nothing was
- * denied; the ACL test in this package re-checks it):
- * - EVALSHA/EVAL: BullMQ's Lua scripts (ioredis falls back to EVAL when a script is not cached);
+ * denied, with the agents' Worker options and jobs that complete, fail, retry with and without
+ * backoff, wait delayed or prioritized, and stall; the ACL test in this package re-checks it):
+ * - EVALSHA: BullMQ's Lua scripts, by their SHA-1 only. Not EVAL, EVAL_RO, SCRIPT, FUNCTION or
+ *   FCALL: with any of them the agent runs code of its own inside Redis, and a script that writes
+ *   one key and then loops forever makes Redis answer BUSY to everyone until `SHUTDOWN NOSAVE`
+ *   (SCRIPT KILL refuses a script that wrote). The control plane keeps BullMQ's scripts cached
+ *   (`ensureQueueScripts`, `QueueScriptKeeper`) and agents' clients never fall back to EVAL
+ *   (`restricted` in `createRedisQueueBackend`);
  * - BZPOPMIN: waiting on the queue marker; PING: health checks; SELECT: a database index in the URL;
- * - the data commands those scripts call (Redis checks ACLs on commands run inside scripts too).
+ * - the data commands those scripts call (Redis checks ACLs on commands run inside scripts too). A
+ *   script stops at its first denied command and keeps the writes it made before, so this list
+ *   errs on the side of what BullMQ's scripts may call; each of these only reaches the agent's
+ *   own keys.
  * Key access is limited separately to `bull:node.<name>:*`, and no pub/sub channel is allowed
- * (BullMQ uses streams). Everything else (INFO, CLIENT, CONFIG, KEYS, FLUSH*, …) is denied, which
- * is why agents connect with `restricted: true`.
+ * (BullMQ uses streams). Everything else (INFO, CLIENT, CONFIG, KEYS, FLUSH*, DEBUG, MODULE, …) is
+ * denied, which is why agents connect with `restricted: true`.
  */
 export const AGENT_REDIS_COMMANDS: readonly string[] = [
-  "evalsha", "eval", "bzpopmin", "ping", "select",
+  "evalsha", "bzpopmin", "ping", "select",
   // Called from BullMQ's Lua scripts:
   "del", "exists", "get", "hdel", "hexists", "hget", "hgetall", "hincrby", "hlen", "hmget", "hmset",
   "hset", "incr", "incrby", "lindex", "llen", "lpop", "lpos", "lpush", "lrange", "lrem", "lset",
@@ -52,9 +62,12 @@ export function agentRedisUsername(nodeName: string, usernamePrefix = "eiaas-age
  * Creates (or resets, with a fresh password) the Redis ACL user of a node's agent: it can run
  * {@link AGENT_REDIS_COMMANDS} on keys matching `bull:node.<name>:*` only, so it consumes its own
  * queue and cannot read or write another node's (NOPERM). Needs an admin connection. The password
- * is sent as its SHA-256 (`#…`), so the plaintext never reaches Redis or its logs.
+ * is sent as its SHA-256 (`#…`), so the plaintext never reaches Redis or its logs. BullMQ's scripts
+ * are loaded first: the user can run them only by SHA-1, so they must be cached before it connects
+ * (after a Redis restart, `QueueScriptKeeper` loads them again).
  */
 export async function provisionAgentRedisUser(admin: Redis, nodeName: string, options: AgentRedisUserOptions = {}): Promise<AgentRedisCredentials> {
+  await ensureQueueScripts(admin);
   const username = agentRedisUsername(nodeName, options.usernamePrefix);
   const password = randomBytes(32).toString("base64url");
   const hash = createHash("sha256").update(password).digest("hex");

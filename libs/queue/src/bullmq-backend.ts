@@ -80,6 +80,8 @@ export interface BullmqPlumbing<C> {
    * adding an id that exists is a no-op.
    */
   addAcrossQueues(entries: ReadonlyArray<{ queue: AnyQueue; name: string; data: unknown; opts: JobsOptions }>): Promise<string[]>;
+  /** Called when the backend starts closing, before its consumers close (calls waiting to retry give up). */
+  beginClose?(): void;
   /** Closes the shared connections after every Queue and Worker is closed. */
   closeConnections(): Promise<void>;
 }
@@ -239,6 +241,7 @@ export class BullmqQueueBackend<C> implements QueueBackend {
 
   close(options: { force?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
+      this.plumbing.beginClose?.();
       await Promise.allSettled([...this.consumers].map((c) => c.close(options)));
       await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
       this.queues.clear();

@@ -41,3 +41,4 @@ export {
   type AgentRedisCredentials,
   type AgentRedisUserOptions,
 } from "./acl.js";
+export { queueScripts, ensureQueueScripts, QueueScriptKeeper, type QueueScript, type QueueScriptKeeperOptions } from "./queue-scripts.js";

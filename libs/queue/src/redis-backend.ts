@@ -2,6 +2,7 @@ import { Redis, type RedisOptions } from "ioredis";
 import { Job, QueueKeys, RedisConnection, RedisQueueBackend, type BackendFactory, type IQueueBackend, type JobsOptions, type QueueBaseOptions } from "bullmq";
 import type { QueueBackend } from "./backend.js";
 import { BullmqQueueBackend, type AnyQueue, type CommonQueueOptions } from "./bullmq-backend.js";
+import { sendScriptsAsEvalshaOnly } from "./evalsha-only.js";
 import { MarkerMultiplexer } from "./marker-mux.js";
 import { DEFAULT_KEY_PREFIX } from "./names.js";
 
@@ -12,10 +13,25 @@ export interface RedisQueueBackendOptions extends CommonQueueOptions {
   prefix?: string;
   /**
    * The URL's user is a restricted ACL user (an agent's, see `provisionAgentRedisUser`): skip
-   * what needs server-wide commands (the INFO of ioredis' ready check and BullMQ's version check).
+   * what needs server-wide commands (the INFO of ioredis' ready check and BullMQ's version check),
+   * and run BullMQ's scripts by EVALSHA only — the user may not EVAL; the control plane keeps the
+   * scripts cached (`QueueScriptKeeper`).
    * @defaultValue false
    */
   restricted?: boolean;
+  /**
+   * Run BullMQ's scripts by EVALSHA only, never sending their text (EVAL): what a user without EVAL
+   * needs. False leaves ioredis' own way (EVAL on a connection's first call, EVALSHA after), which
+   * `bench:queue-acl` measures against. @defaultValue the value of `restricted`
+   */
+  evalshaOnly?: boolean;
+  /**
+   * With `evalshaOnly`: how long a consumer's script call waits for its script to be cached again
+   * (Redis restarted or flushed; the control plane reloads within seconds) before failing. The
+   * wait keeps a finished job's completion from being lost meanwhile. Producer-side calls (depth)
+   * fail at once; closing the backend ends the waits. @defaultValue 30000
+   */
+  noScriptPatienceMs?: number;
   /** Extra ioredis options for every connection (TLS, timeouts). */
   redisOptions?: RedisOptions;
   /**
@@ -121,10 +137,14 @@ export function createRedisQueueBackend(options: RedisQueueBackendOptions): Queu
     ...options.redisOptions,
   };
   const clients: Redis[] = [];
-  const client = (extra: RedisOptions): Redis => {
+  let closing = false;
+  const client = (extra: RedisOptions, noScriptPatienceMs = 0): Redis => {
     const c = new Redis(options.url, { ...base, ...extra });
     // Reported once, through the RedisConnection (or the multiplexer) that uses the client.
     c.on("error", () => undefined);
+    if (options.evalshaOnly ?? restricted) {
+      sendScriptsAsEvalshaOnly(c, { noScriptPatienceMs, deniedDelayMs: options.retryDelayMs ?? 1000, onError, closing: () => closing });
+    }
     clients.push(c);
     return c;
   };
@@ -140,7 +160,7 @@ export function createRedisQueueBackend(options: RedisQueueBackendOptions): Queu
     (producer ??= connection(client({ maxRetriesPerRequest: 1 })));
   const consumerSide = () => {
     if (!consumer) {
-      const shared = client({ maxRetriesPerRequest: null });
+      const shared = client({ maxRetriesPerRequest: null }, options.noScriptPatienceMs ?? 30_000);
       const mux = new MarkerMultiplexer(() => client({ maxRetriesPerRequest: 0 }), {
         blockSeconds: options.muxBlockSeconds ?? 5,
         queuesPerConnection: options.queuesPerBlockingConnection ?? 100,
@@ -190,6 +210,7 @@ export function createRedisQueueBackend(options: RedisQueueBackendOptions): Queu
       producerFactory,
       workerFactory,
       idlePollSeconds: options.idlePollSeconds ?? 120,
+      beginClose: () => void (closing = true),
       closeConnections: async () => {
         await consumer?.mux.close();
         await Promise.allSettled([producer?.close(), consumer?.conn.close()]);
