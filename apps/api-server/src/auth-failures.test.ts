@@ -71,6 +71,15 @@ describe("failed authentication", () => {
     await request(direct.app).get(tenantPath).expect(401);
   });
 
+  it("counts a burst of concurrent requests with one new, valid token as one lookup, not one failure each", async () => {
+    // A client's first use of a fresh token (a new API server, a cache expiry) comes many at once:
+    // every request beyond the first joins the lookup in flight and takes nothing from the bucket.
+    await request(proxied.app).post(`${API_PREFIX}/tenants`).set(bearer(proxied.adminToken)).send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "burst" } }).expect(201);
+    const fresh = await proxied.tenantToken("burst");
+    const codes = (await Promise.all(Array.from({ length: 4 * BURST }, () => request(proxied.app).get(`${API_PREFIX}/tenants/burst`).set("X-Forwarded-For", "198.51.100.200").set(bearer(fresh))))).map((r) => r.status);
+    expect(codes).toEqual(Array.from({ length: 4 * BURST }, () => 200));
+  });
+
   it("believes X-Forwarded-For only from a trusted proxy, and only its right-most untrusted entry", async () => {
     const path = `${API_PREFIX}/tenants`;
     for (let i = 0; i < BURST; i++) await request(proxied.app).get(path).set("X-Forwarded-For", "198.51.100.1").set(bearer(guess())).expect(401);

@@ -91,15 +91,17 @@ export class Authenticator {
     const digest = createHash("sha256").update(secret).digest("base64");
     const rejectedUntil = this.rejected.get(digest);
     if (rejectedUntil !== undefined && rejectedUntil > now) return null;
+    // Requests joining a lookup already in flight cost no lookup and take nothing: a client's
+    // burst of concurrent requests with one new, valid token is one lookup, not one per request.
+    let pending = this.verifying.get(secret);
     // A token verified before is looked up again whatever its client did since.
-    const key = known ? undefined : addressKey(client);
+    const key = known || pending ? undefined : addressKey(client);
     if (key !== undefined) {
       const wait = this.failures.take(key, now);
       if (wait > 0) {
         throw new ApiError("TooManyRequests", `Too many failed authentications from ${client}, please try again later`, { retryAfterSeconds: wait });
       }
     }
-    let pending = this.verifying.get(secret);
     if (!pending) {
       pending = this.options.tokens.verify(secret).finally(() => this.verifying.delete(secret));
       this.verifying.set(secret, pending);
