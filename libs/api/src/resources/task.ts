@@ -9,7 +9,9 @@ export const taskPhase = z.enum(["Pending", "Scheduled", "Dispatched", "Running"
 export type TaskPhase = z.infer<typeof taskPhase>;
 
 export const taskSpec = z.strictObject({
-  nodeName: z.string().optional(),
+  // An EdgeNode's name (at most 253 characters), and an indexed column (tasks.node_name), whose
+  // entries Postgres caps at ~2.7 kB.
+  nodeName: z.string().max(253).optional(),
   role: taskRole,
   /** Layers of the chain this task runs (1-based, inclusive). */
   layers: z.strictObject({ from: z.number().int().min(0), to: z.number().int().min(0) }).optional(),
@@ -23,7 +25,8 @@ export const taskStatus = z.strictObject({
   ...baseStatusShape,
   phase: taskPhase.optional(),
   conditions: z.array(condition).optional(),
-  attempt: z.number().int().nonnegative().optional(),
+  // Kept in an int column (tasks.attempt): a larger one could not be stored.
+  attempt: z.number().int().nonnegative().max(2_147_483_647).optional(),
   exitCode: z.number().int().optional(),
   reason: z.string().optional(),
   message: z.string().optional(),
