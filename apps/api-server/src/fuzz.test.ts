@@ -125,15 +125,12 @@ it(`answers ${REQUESTS} hostile requests without a 5xx, each error a Status, and
   const failures: string[] = [];
   const codes = new Map<number, number>();
   let next = 0;
-  const slow: Array<[number, string]> = [];
   const worker = async () => {
     while (next < indices.length) {
       const i = indices[next++]!;
       const req = fuzzRequest(requestRng(SEED, i), world);
       try {
-        const t0 = Date.now();
         const answer = await send(agent, req);
-        if (process.env.FUZZ_SLOW) slow.push([Date.now() - t0, `${i} ${req.method} ${req.path.slice(0, 120)} ${answer.status} ${req.body?.length ?? 0}`]);
         codes.set(answer.status, (codes.get(answer.status) ?? 0) + 1);
         const problem = problemOf(req, answer);
         if (problem) failures.push(describeRequest(i, req, `${problem}: ${answer.body.slice(0, 300)}`));
@@ -144,7 +141,6 @@ it(`answers ${REQUESTS} hostile requests without a 5xx, each error a Status, and
   };
   await Promise.all(Array.from({ length: ONLY !== undefined ? 1 : CONCURRENCY }, worker));
   agent.destroy();
-  if (process.env.FUZZ_SLOW) console.log(slow.sort((a, b) => b[0] - a[0]).slice(0, 25).map((x) => x.join(" ")).join("\n"), "\ntotal ms", slow.reduce((n, x) => n + x[0], 0));
 
   const summary = [...codes].sort(([a], [b]) => a - b).map(([c, n]) => `${c}×${n}`).join(" ");
   const context = `fuzz seed ${SEED} (EIAAS_FUZZ_SEED=${SEED}; EIAAS_FUZZ_ONLY=<i> for one request); answers: ${summary}`;

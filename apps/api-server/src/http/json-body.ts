@@ -4,7 +4,7 @@ import zlib from "node:zlib";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import getRawBody from "raw-body";
 import { ApiError } from "./errors.js";
-import { checkJsonValue } from "./json-guard.js";
+import { checkJsonText } from "./json-guard.js";
 
 /** The media types whose bodies are JSON (objects, merge patches, JSON patches). */
 export const JSON_MEDIA_TYPES: ReadonlySet<string> = new Set(["application/json", "application/merge-patch+json", "application/json-patch+json"]);
@@ -90,7 +90,7 @@ async function readText(req: IncomingMessage, limit: number): Promise<string> {
 
 /**
  * A JSON request body: read (see `readText`), parsed (an empty body is `{}`, as body-parser reads
- * it; the service then says what is missing) and checked by `checkJsonValue`. Every failure is an
+ * it; the service then says what is missing) and checked by `checkJsonText`. Every failure is an
  * ApiError (400, 413 or 415).
  */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
@@ -102,7 +102,7 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   } catch (err) {
     throw new ApiError("BadRequest", `the request body is not valid JSON: ${(err as Error).message}`);
   }
-  checkJsonValue(value, text.includes("\\u"));
+  checkJsonText(text, value);
   return value;
 }
 
