@@ -159,6 +159,8 @@ it(`answers ${REQUESTS} hostile requests without a 5xx, each error a Status, and
 // The long string does not compress (Postgres keeps no index entry over ~2.7 kB).
 const EDGE_STRINGS = ['""', '"99999999999999999999999"', JSON.stringify(Array.from({ length: 4000 }, (_, i) => requestRng(SEED, i).int(36).toString(36)).join(""))];
 const EDGE_NUMBERS = ["-1", "2147483648", "1e308"];
+/** Concurrent creates share a group commit: the sweep is mostly writes. */
+const SWEEP_CONCURRENCY = 32;
 
 /** `obj` as JSON with the member `key` of `parent` (inside obj) set to the raw JSON `raw`. */
 function withLeaf(obj: unknown, parent: Record<string, unknown>, key: string, raw: string): string {
@@ -170,7 +172,7 @@ function withLeaf(obj: unknown, parent: Record<string, unknown>, key: string, ra
 }
 
 it("answers every field of every kind, and of its status, set to an edge value without a 5xx", async () => {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: SWEEP_CONCURRENCY });
   const requests: FuzzRequest[] = [];
   const headers = { Authorization: `Bearer ${world.tokens.admin}`, "Content-Type": "application/json" };
   for (const kind of KINDS) {
@@ -195,7 +197,7 @@ it("answers every field of every kind, and of its status, set to an edge value w
   const failures: string[] = [];
   let next = 0;
   await Promise.all(
-    Array.from({ length: 8 }, async () => {
+    Array.from({ length: SWEEP_CONCURRENCY }, async () => {
       while (next < requests.length) {
         const i = next++;
         const req = requests[i]!;
