@@ -259,6 +259,37 @@ describe("inputs that answered 500", () => {
   });
 });
 
+describe("query values past what the server can hold", () => {
+  it("a watch asking for a timeout past a Node timer's range stays open (it ended at once: the timer overflowed)", async () => {
+    const base = await api.listen();
+    const start = (await request(api.app).get(MODELS).set(bearer(tenant)).expect(200)).body.metadata.resourceVersion;
+    const events: string[] = [];
+    let ended = false;
+    const req = http.get(`${base}${MODELS}?watch=1&resourceVersion=${start}&timeoutSeconds=99999999999999999999`, { headers: bearer(tenant) });
+    const streaming = new Promise<void>((resolve, reject) => {
+      req.on("error", reject);
+      req.on("response", (res) => {
+        expect(res.statusCode).toBe(200);
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          for (const line of chunk.split("\n").filter(Boolean)) events.push(JSON.parse(line).object.metadata.name);
+          if (events.includes("after")) resolve();
+        });
+        res.on("end", () => {
+          ended = true;
+          resolve();
+        });
+      });
+    });
+    // The watch is live once its headers are out; a create after that is its next event.
+    await new Promise((r) => req.once("response", r));
+    await request(api.app).post(MODELS).set(bearer(api.adminToken)).send(model("after")).expect(201);
+    await streaming;
+    req.destroy();
+    expect({ ended, events }).toEqual({ ended: false, events: ["after"] });
+  });
+});
+
 describe("no exception in a request ends the process", () => {
   it("a request's telemetry hook that throws is reported, not thrown out of the response's close event", async () => {
     const heard: unknown[] = [];
