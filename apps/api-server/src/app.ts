@@ -6,7 +6,8 @@ import { withTimeout, type Logger } from "@eiaas/telemetry";
 import { discoveryRouter } from "./discovery.js";
 import { openApiRouter } from "./openapi.js";
 import { Authenticator } from "./http/auth.js";
-import { ApiError, errorHandler, sendStatus } from "./http/errors.js";
+import { ApiError, errorHandler, sendError, sendStatus } from "./http/errors.js";
+import { jsonBodyParser } from "./http/json-body.js";
 import { RateLimiter, type RateLimitOptions } from "./http/rate-limit.js";
 import { metricsHandler, requestTelemetry } from "./http/telemetry.js";
 import { sendStringsInOneWrite } from "./http/one-write.js";
@@ -74,8 +75,6 @@ export interface ApiApp {
   authenticator: Authenticator;
 }
 
-const JSON_TYPES = ["application/json", "application/merge-patch+json", "application/json-patch+json"];
-
 /** Assembles the API: health, discovery, then authenticated token and resource routes. */
 export function createApiApp(deps: ApiAppDeps): ApiApp {
   const app = express();
@@ -83,8 +82,13 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   app.set("etag", false);
   app.set("query parser", "simple");
   sendStringsInOneWrite(app);
+  const onInternal = (err: unknown) => deps.logger.error({ err }, "request failed");
   // First, so every request (errors and 404s included) is traced and measured.
-  app.use(requestTelemetry());
+  app.use(requestTelemetry(onInternal));
+  // A NUL can reach a path segment or a query value only as %00; Postgres stores no NUL in text.
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(req.url.includes("%00") ? new ApiError("BadRequest", "the request URL contains a NUL character (%00)") : undefined);
+  });
 
   app.get("/livez", (_req, res) => {
     res.type("text/plain").send("ok");
@@ -122,7 +126,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   const models: ModelRefs = deps.cache ? modelRefsFrom(deps.cache) : { nodeUsesModel: () => false };
   const api = express.Router();
   api.use(authenticator.middleware());
-  api.use(express.json({ limit: deps.maxBodyBytes, type: JSON_TYPES, strict: false }));
+  api.use(jsonBodyParser(deps.maxBodyBytes));
   api.use(tokenRouter({ tokens: deps.tokens, store: deps.store, onRevoke: () => authenticator.invalidate() }));
   api.use(
     agentRouter({
@@ -143,6 +147,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
       feed: deps.feed,
       models,
       ...(deps.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: deps.bookmarkIntervalMs } : {}),
+      onInternal,
     }),
   );
   app.use(API_PREFIX, api);
@@ -150,19 +155,24 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new ApiError("NotFound", `the server could not find the requested resource (${req.method} ${req.path})`));
   });
-  const onInternal = (err: unknown) => deps.logger.error({ err }, "request failed");
   app.use(errorHandler(onInternal));
   const statusDeps = { service, authenticator, maxBodyBytes: deps.maxBodyBytes, onInternal };
   const { cache } = deps;
   // The two requests controllers and agents make most go around the router: single-object GETs
   // (from the watch cache) and status reports. Everything else, and every unusual form of these
   // (query strings, Tables, other media types), is routed.
+  // No request may end the process: whatever escapes a path is answered (a 500 at worst) here.
+  const fail = (res: ServerResponse) => (err: unknown) => sendError(res, err, onInternal);
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    const get = cache ? cachedGetTarget(req, cache) : undefined;
-    if (get) return void serveCachedGet({ cache: cache!, store: deps.store, authenticator, models, onInternal }, get, req, res);
-    const put = statusPutTarget(req);
-    if (put) return void serveStatusPut(statusDeps, put, req, res);
-    app(req, res);
+    try {
+      const get = cache ? cachedGetTarget(req, cache) : undefined;
+      if (get) return void serveCachedGet({ cache: cache!, store: deps.store, authenticator, models, onInternal }, get, req, res).catch(fail(res));
+      const put = statusPutTarget(req);
+      if (put) return void serveStatusPut(statusDeps, put, req, res).catch(fail(res));
+      app(req, res);
+    } catch (err) {
+      fail(res)(err);
+    }
   };
   return { app, handler, service, authenticator };
 }

@@ -85,6 +85,8 @@ export function eventBodyOf(obj: StoredObject): Record<string, unknown> {
   return body;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
  * Kind-specific columns lifted out of spec/status so lists, selectors and controllers can use
  * indexes (see prisma/schema.prisma).
@@ -106,14 +108,15 @@ export function extraColumns(kind: KindName, obj: StoredObject): Record<string, 
       return {
         phase: status.phase ?? "",
         node_name: spec.nodeName ?? "",
-        owner_uid: owner?.uid ?? null,
+        // A uuid column: an owner uid that is no uuid names no object of ours (as involved_uid below).
+        owner_uid: owner?.uid && UUID.test(owner.uid) ? owner.uid : null,
         attempt: status.attempt ?? 0,
       };
     }
     case "Event": {
       const inv = (obj as { involvedObject?: { uid?: string; kind?: string; name?: string } }).involvedObject ?? {};
       return {
-        involved_uid: inv.uid && /^[0-9a-f-]{36}$/i.test(inv.uid) ? inv.uid : null,
+        involved_uid: inv.uid && UUID.test(inv.uid) ? inv.uid : null,
         involved_kind: inv.kind ?? "",
         involved_name: inv.name ?? "",
       };

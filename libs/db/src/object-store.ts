@@ -49,6 +49,9 @@ function batchQuery(s: { sql: string; params: unknown[]; ops: number[] }): pg.Qu
 /** Most rows in one multi-row INSERT (≈ 15 parameters each, under Postgres' 65,535). */
 const MULTI_INSERT_MAX = 1000;
 
+/** Largest page a list reads (its LIMIT parameter, limit + 1, is a Postgres int). */
+const MAX_LIST_LIMIT = 2 ** 31 - 2;
+
 function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(",")}]`;
   if (v && typeof v === "object") {
@@ -119,12 +122,15 @@ export class ObjectStore {
     if (options.continue) {
       try {
         token = JSON.parse(Buffer.from(options.continue, "base64url").toString("utf8")) as ContinueToken;
+        // The token comes back from the client: its strings go into the query (no NUL there).
         if (typeof token.ns !== "string" || typeof token.name !== "string" || typeof token.rv !== "string") throw new Error();
+        if (token.ns.includes("\u0000") || token.name.includes("\u0000") || !/^\d{1,19}$/.test(token.rv)) throw new Error();
       } catch {
         throw new StoreError("Invalid", "continue: invalid continue token");
       }
     }
-    const limit = options.limit && options.limit > 0 ? options.limit : undefined;
+    // The query's LIMIT is an int (of limit + 1): a larger limit than any table holds means "all".
+    const limit = options.limit && options.limit > 0 ? Math.min(options.limit, MAX_LIST_LIMIT) : undefined;
     const { sql, params } = listSql(kind, { ...options, limit: limit !== undefined ? limit + 1 : undefined }, token);
     // One statement, one snapshot: the rows are exactly the state at the list's resourceVersion,
     // so a watch started from it misses nothing and repeats nothing.

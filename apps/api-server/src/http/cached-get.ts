@@ -4,7 +4,7 @@ import { runInContext } from "@eiaas/telemetry";
 import { tableVersion } from "../table.js";
 import type { Authenticator } from "./auth.js";
 import { authorize, visible, type ModelRefs } from "./authz.js";
-import { notFound, sendStatus, statusOf } from "./errors.js";
+import { notFound, sendError } from "./errors.js";
 import { parseObjectPath, type ObjectPath } from "./object-path.js";
 import { sendJson } from "./one-write.js";
 import { traceRequest } from "./telemetry.js";
@@ -40,7 +40,7 @@ export function cachedGetTarget(req: IncomingMessage, cache: ObjectCache): Objec
  * on 2 cores (wrk, 100 connections): see docs/architecture.md, "Reads from the watch cache".
  */
 export async function serveCachedGet(deps: CachedGetDeps, target: ObjectPath, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const ctx = traceRequest(req, res, (req.url ?? "").split("?")[0]!, () => "GET", () => target.route);
+  const ctx = traceRequest(req, res, (req.url ?? "").split("?")[0]!, () => "GET", () => target.route, deps.onInternal);
   await runInContext(ctx, async () => {
     try {
       const principal = await deps.authenticator.admit(req);
@@ -58,7 +58,7 @@ export async function serveCachedGet(deps: CachedGetDeps, target: ObjectPath, re
       if (!obj || !visible(access, obj)) throw notFound(target.kind.plural, target.name);
       sendJson(res, 200, json ?? JSON.stringify(presentTo(access, obj)));
     } catch (err) {
-      sendStatus(res, statusOf(err, deps.onInternal));
+      sendError(res, err, deps.onInternal);
     }
   });
 }

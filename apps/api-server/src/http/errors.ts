@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import type { ErrorRequestHandler } from "express";
-import { failureStatus, issuesToCauses, type Status, type StatusCause, type StatusReason } from "@eiaas/api";
+import { failureStatus, issuesToCauses, STATUS_CODES, type Status, type StatusCause, type StatusReason } from "@eiaas/api";
 import { StoreError, isUnavailableError } from "@eiaas/db";
 import type { z } from "zod";
 import { sendJson } from "./one-write.js";
@@ -39,6 +39,19 @@ export function sendStatus(res: ServerResponse, status: Status): void {
   sendJson(res, status.code, JSON.stringify(status), status.details?.retryAfterSeconds !== undefined ? { "Retry-After": String(status.details.retryAfterSeconds) } : {});
 }
 
+/**
+ * Answers `err` with its Status, outside the router (where no error handler follows): never
+ * throws, and a response already begun is ended rather than written twice.
+ */
+export function sendError(res: ServerResponse, err: unknown, onInternal: (err: unknown) => void): void {
+  const status = statusOf(err, onInternal);
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  sendStatus(res, status);
+}
+
 /** The Status that answers `err`; `onInternal` hears of the errors that are the server's (5xx). */
 export function statusOf(err: unknown, onInternal: (err: unknown) => void): Status {
   const apiErr = toApiError(err);
@@ -59,24 +72,19 @@ export function toApiError(err: unknown): ApiError {
         return new ApiError(err.reason, err.message);
     }
   }
-  const e = err as { type?: string; status?: number; message?: string };
-  // body-parser's errors
-  // Kubernetes' words; `limit` is body-parser's and raw-body's.
-  if (e?.type === "entity.too.large") return new ApiError("RequestEntityTooLarge", `Request entity too large: limit is ${(e as { limit?: number }).limit ?? "exceeded"}`);
-  if (e?.type === "entity.parse.failed") return new ApiError("BadRequest", `the request body is not valid JSON: ${e.message ?? ""}`.trim());
-  if (e?.type === "encoding.unsupported" || e?.type === "charset.unsupported") return new ApiError("UnsupportedMediaType", e.message ?? "unsupported encoding");
-  if (e?.type === "request.aborted") return new ApiError("BadRequest", "the request was aborted");
+  // A client error raised by Express itself (http-errors), e.g. the router's 400 for a path
+  // segment that is not valid percent-encoding.
+  const e = err as { status?: unknown; expose?: unknown; message?: unknown };
+  if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) {
+    if (err instanceof URIError) return new ApiError("BadRequest", `the request path is not valid percent-encoded UTF-8: ${err.message}`);
+    return new ApiError(REASON_OF_CODE.get(e.status) ?? "BadRequest", e.expose === true && typeof e.message === "string" ? e.message : "bad request");
+  }
   if (isUnavailableError(err)) return new ApiError("ServiceUnavailable", "the database is unavailable; retry later", { retryAfterSeconds: 1 });
   return new ApiError("InternalError", "an internal error occurred");
 }
 
+const REASON_OF_CODE = new Map(Object.entries(STATUS_CODES).map(([reason, code]) => [code, reason as Exclude<StatusReason, "">]));
+
 export function errorHandler(onInternal: (err: unknown) => void): ErrorRequestHandler {
-  return (err, _req, res, _next) => {
-    const status = statusOf(err, onInternal);
-    if (res.headersSent) {
-      res.end();
-      return;
-    }
-    sendStatus(res, status);
-  };
+  return (err, _req, res, _next) => sendError(res, err, onInternal);
 }

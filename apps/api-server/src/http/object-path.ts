@@ -11,9 +11,11 @@ export interface ObjectPath {
 
 const PREFIX = `${API_PREFIX}/`;
 
+/** A path segment decoded; undefined when the router should answer it (bad encoding, NUL). */
 function decode(segment: string): string | undefined {
   try {
-    return decodeURIComponent(segment);
+    const s = decodeURIComponent(segment);
+    return s.includes("\u0000") ? undefined : s;
   } catch {
     return undefined;
   }

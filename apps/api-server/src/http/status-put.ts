@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import getRawBody from "raw-body";
 import { runInContext } from "@eiaas/telemetry";
 import type { ResourceService } from "../resources/service.js";
 import type { Authenticator } from "./auth.js";
 import { authorize, visible } from "./authz.js";
-import { sendStatus, statusOf } from "./errors.js";
+import { sendError } from "./errors.js";
+import { readJsonBody } from "./json-body.js";
 import { parseObjectPath, type ObjectPath } from "./object-path.js";
 import { sendJson } from "./one-write.js";
 import { traceRequest } from "./telemetry.js";
@@ -32,18 +32,6 @@ export function statusPutTarget(req: IncomingMessage): ObjectPath | undefined {
   return parseObjectPath(req.url ?? "", "status");
 }
 
-/** The JSON body, with body-parser's error types (mapped to Status by `toApiError`). */
-async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
-  const text = await getRawBody(req, { limit, encoding: "utf-8", ...(req.headers["content-length"] ? { length: req.headers["content-length"] } : {}) });
-  // body-parser reads an empty JSON body as {} (the service then says what is missing).
-  if (text.length === 0) return {};
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw Object.assign(new Error((err as Error).message), { type: "entity.parse.failed" });
-  }
-}
-
 /**
  * Serves status reports (`PUT .../status`, every task phase an agent reports — the API's most
  * frequent write) without the general router: the router walks every mounted router and route
@@ -52,16 +40,16 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
  * (`replaceStatusFromLatest`), response body and telemetry as the routed PUT.
  */
 export async function serveStatusPut(deps: StatusPutDeps, target: ObjectPath, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const ctx = traceRequest(req, res, (req.url ?? "").split("?")[0]!, () => "PUT", () => target.route);
+  const ctx = traceRequest(req, res, (req.url ?? "").split("?")[0]!, () => "PUT", () => target.route, deps.onInternal);
   await runInContext(ctx, async () => {
     try {
       const principal = await deps.authenticator.admit(req);
-      const body = await readJson(req, deps.maxBodyBytes);
+      const body = await readJsonBody(req, deps.maxBodyBytes);
       const access = authorize(principal, "update", target.kind, target.namespace, "status");
       const obj = await deps.service.replaceStatusFromLatest(target.kind, target.namespace, target.name, body, (o) => visible(access, o));
       sendJson(res, 200, JSON.stringify(obj));
     } catch (err) {
-      sendStatus(res, statusOf(err, deps.onInternal));
+      sendError(res, err, deps.onInternal);
     }
   });
 }

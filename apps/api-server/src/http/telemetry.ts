@@ -55,9 +55,18 @@ function methodOf(req: Request): string {
 /**
  * Starts a request's SERVER span (child of the caller's `traceparent`, e.g. an agent's status
  * report) and, when the response closes, records the latency histogram and ends the span with the
- * route template `routeOf` names then. Returns the context to run the request in.
+ * route template `routeOf` names then. Returns the context to run the request in. `onError` hears
+ * of a failure to record (the hook runs outside any request handler: a throw there would end the
+ * process).
  */
-export function traceRequest(req: IncomingMessage, res: ServerResponse, path: string, methodLabel: () => string, routeOf: () => string): Context {
+export function traceRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  methodLabel: () => string,
+  routeOf: () => string,
+  onError: (err: unknown) => void,
+): Context {
   const start = process.hrtime.bigint();
   const method = req.method ?? "GET";
   const parent = contextFrom(req.headers as Record<string, unknown>, activeContext());
@@ -73,15 +82,20 @@ export function traceRequest(req: IncomingMessage, res: ServerResponse, path: st
     bindContext(ctx, res);
   }
   res.once("close", () => {
-    const route = routeOf();
-    const code = res.writableFinished ? res.statusCode : 499;
-    requestDuration.observe({ method: methodLabel(), route, code: String(code) }, secondsSince(start));
-    if (span) {
-      span.updateName(`${method} ${route}`);
-      span.setAttribute("http.route", route);
-      span.setAttribute("http.response.status_code", code);
-      if (code >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-      span.end();
+    try {
+      const route = routeOf();
+      const code = res.writableFinished ? res.statusCode : 499;
+      requestDuration.observe({ method: methodLabel(), route, code: String(code) }, secondsSince(start));
+      if (span) {
+        span.updateName(`${method} ${route}`);
+        span.setAttribute("http.route", route);
+        span.setAttribute("http.response.status_code", code);
+        if (code >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+    } catch (err) {
+      onError(err);
+    } finally {
+      span?.end();
     }
   });
   return ctx;
@@ -92,9 +106,9 @@ export function traceRequest(req: IncomingMessage, res: ServerResponse, path: st
  * histogram. The request stream is bound to the span's context so the body parser's callbacks
  * (stream events) keep it.
  */
-export function requestTelemetry(): RequestHandler {
+export function requestTelemetry(onError: (err: unknown) => void): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
-    const ctx = traceRequest(req, res, req.path, () => methodOf(req), () => routeTemplate(req));
+    const ctx = traceRequest(req, res, req.path, () => methodOf(req), () => routeTemplate(req), onError);
     runInContext(ctx, () => next());
   };
 }

@@ -6,7 +6,7 @@ import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
 import { traceAnnotation } from "@eiaas/telemetry";
 import { admitPriority, countQuotaOf, type AdmissionDefaults } from "./admission.js";
 import type { ObjectReader } from "./reader.js";
-import { TASK, TENANT, validateObject, validateStatus, type ValidatedObject } from "./validate.js";
+import { isNonNegativeInt64, TASK, TENANT, validateObject, validateStatus, type ValidatedObject } from "./validate.js";
 
 /** Fills `status` of a workload under dryRun with what the scheduler would decide (the plan). */
 export type DryRunPlanner = (kind: KindInfo, obj: StoredObject) => Promise<unknown | undefined>;
@@ -29,6 +29,13 @@ export interface WriteRequest {
 }
 
 const PATCH_RETRIES = 5;
+
+/** A client's resourceVersion precondition, or 422 naming `field`: it goes into a bigint query. */
+function expectedVersion(kind: KindInfo, name: string, value: unknown, field = "metadata.resourceVersion"): string | undefined {
+  if (value === undefined) return undefined;
+  if (!isNonNegativeInt64(value)) throw invalid(kind.kind, name, [{ field, message: "must be a resourceVersion returned by the server" }]);
+  return value;
+}
 
 /**
  * The generic registry behind every REST verb: validation, namespace and tenant admission,
@@ -106,10 +113,7 @@ export class ResourceService {
     if (obj.metadata.uid && obj.metadata.uid !== current.metadata.uid) {
       throw new ApiError("Conflict", `Precondition failed: UID in precondition: ${obj.metadata.uid}, UID in object meta: ${current.metadata.uid}`);
     }
-    const expected = (obj.metadata as { resourceVersion?: string }).resourceVersion;
-    if (expected !== undefined && !/^\d+$/.test(expected)) {
-      throw invalid(kind.kind, name, [{ field: "metadata.resourceVersion", message: "must be a resourceVersion returned by the server" }]);
-    }
+    const expected = expectedVersion(kind, name, (obj.metadata as { resourceVersion?: string }).resourceVersion);
     return this.writeSpec(kind, current, obj, expected, req);
   }
 
@@ -127,13 +131,17 @@ export class ResourceService {
     for (let attempt = 0; ; attempt++) {
       const current = await this.get(kind, namespace, name);
       const patched = (type === "merge" ? applyMergePatch(current, patch) : applyJsonPatch(current, patch)) as Record<string, any>;
-      const pinned = typeof patched?.metadata?.resourceVersion === "string" && patched.metadata.resourceVersion !== current.metadata.resourceVersion;
+      if (typeof patched !== "object" || patched === null || Array.isArray(patched)) {
+        throw new ApiError("BadRequest", `the patched object must be a JSON object (a ${kind.kind})`);
+      }
+      const pinned = typeof patched.metadata?.resourceVersion === "string" && patched.metadata.resourceVersion !== current.metadata.resourceVersion;
+      const expected = pinned ? expectedVersion(kind, name, patched.metadata.resourceVersion) : undefined;
       try {
         if (req.subresource === "status") {
-          return (await this.writeStatus(kind, current, patched, pinned ? patched.metadata.resourceVersion : undefined, req)).object;
+          return (await this.writeStatus(kind, current, patched, expected, req)).object;
         }
         const obj = validateObject(kind, patched, { namespace, name });
-        return await this.writeSpec(kind, current, obj, pinned ? patched.metadata.resourceVersion : current.metadata.resourceVersion, req);
+        return await this.writeSpec(kind, current, obj, expected ?? current.metadata.resourceVersion, req);
       } catch (err) {
         // A patch without a pinned version applies to whatever is current: retry on races.
         if (err instanceof StoreError && err.reason === "Conflict" && !pinned && attempt < PATCH_RETRIES) continue;
@@ -176,7 +184,7 @@ export class ResourceService {
     if (b.metadata?.name !== undefined && b.metadata.name !== name) {
       throw new ApiError("BadRequest", `the name of the object (${b.metadata.name}) does not match the name on the URL (${name})`);
     }
-    const pinned: string | undefined = b.metadata?.resourceVersion;
+    const pinned = expectedVersion(kind, name, b.metadata?.resourceVersion);
     for (let attempt = 0; ; attempt++) {
       const stale = attempt === 0 && read !== undefined && readMayBeStale;
       const current = attempt === 0 && read ? read : await this.get(kind, namespace, name);
@@ -253,6 +261,7 @@ export class ResourceService {
     options: { dryRun?: boolean; preconditions?: { uid?: string; resourceVersion?: string } } = {},
   ): Promise<StoredObject> {
     const pre = options.preconditions ?? {};
+    const expected = pre.resourceVersion ? expectedVersion(kind, name, pre.resourceVersion, "preconditions.resourceVersion") : undefined;
     for (let attempt = 0; ; attempt++) {
       const current = await this.get(kind, namespace, name);
       if (pre.uid && pre.uid !== current.metadata.uid) {
@@ -262,7 +271,7 @@ export class ResourceService {
       const dependents = kind.kind === "InferenceService" || kind.kind === "TrainingJob" ? [TASK] : [];
       try {
         const { object, deleted } = await this.store.delete(kind, current, {
-          ...(pre.resourceVersion ? { expectedResourceVersion: pre.resourceVersion } : {}),
+          ...(expected !== undefined ? { expectedResourceVersion: expected } : {}),
           dependents,
         });
         this.options.onWrite?.(kind, object, deleted ? "delete" : "update");
@@ -270,7 +279,7 @@ export class ResourceService {
       } catch (err) {
         // Without a resourceVersion precondition a delete is unconditional (as in Kubernetes): a
         // write that landed since the read (a controller's status update) only means read again.
-        if (!pre.resourceVersion && err instanceof StoreError && err.reason === "Conflict" && attempt < PATCH_RETRIES) continue;
+        if (expected === undefined && err instanceof StoreError && err.reason === "Conflict" && attempt < PATCH_RETRIES) continue;
         throw err;
       }
     }

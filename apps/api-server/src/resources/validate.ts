@@ -63,5 +63,16 @@ export function validateStatus(kind: KindInfo, status: unknown, name: string): u
   return parsed.data;
 }
 
+const INT64_MAX = 9223372036854775807n;
+
+/**
+ * Whether `v` is a non-negative decimal that fits a signed 64-bit integer: the form of a
+ * resourceVersion (Postgres bigint) and of `limit` (Kubernetes int64). Anything else from a client
+ * must be refused before it reaches a query.
+ */
+export function isNonNegativeInt64(v: unknown): v is string {
+  return typeof v === "string" && /^\d{1,19}$/.test(v) && BigInt(v) <= INT64_MAX;
+}
+
 export const TENANT = kindInfo("Tenant");
 export const TASK = kindInfo("Task");

@@ -9,7 +9,7 @@ import { param } from "./resources.js";
 const TASK = kindInfo("Task");
 
 const appendBody = z.strictObject({
-  attempt: z.number().int().nonnegative(),
+  attempt: z.number().int().nonnegative().max(2_147_483_647), // an int column (task_logs.attempt)
   lines: z.array(z.string().max(16_384)).max(1_000),
 });
 

@@ -6,6 +6,7 @@ import { ApiError, notFound } from "../http/errors.js";
 import { parseSelectors } from "../http/selectors.js";
 import { presentTo } from "../http/views.js";
 import type { PatchType, ResourceService } from "../resources/service.js";
+import { isNonNegativeInt64 } from "../resources/validate.js";
 import { parseIncludeObject, tableContentType, tableVersion, toTable } from "../table.js";
 import { serveWatch } from "./watch.js";
 
@@ -17,6 +18,8 @@ export interface ResourceRouteDeps {
   models: ModelRefs;
   /** Watch bookmark period (tests shorten it). Default 10 s. */
   bookmarkIntervalMs?: number;
+  /** Hears of server-side failures of a watch stream already answered. */
+  onInternal: (err: unknown) => void;
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>;
@@ -58,9 +61,12 @@ function isDryRun(req: Request): boolean {
 
 function parseLimit(v: unknown): number | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== "string" || !/^\d+$/.test(v)) throw new ApiError("BadRequest", `limit: invalid value "${String(v)}"`);
+  if (!isNonNegativeInt64(v)) throw new ApiError("BadRequest", `limit: invalid value "${String(v)}": must be a non-negative 64-bit integer`);
   return Number(v);
 }
+
+/** Longest watch a client may ask for: what a Node timer holds (~24 days); longer ones fire at once. */
+const MAX_WATCH_TIMEOUT_SECONDS = Math.floor(2 ** 31 / 1000) - 1;
 
 function patchTypeOf(req: Request): PatchType {
   const ct = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
@@ -126,8 +132,9 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
         selectors,
         ...(typeof req.query.resourceVersion === "string" ? { resourceVersion: req.query.resourceVersion } : {}),
         allowBookmarks: flag(req.query.allowWatchBookmarks),
-        ...(typeof timeout === "string" && /^\d+$/.test(timeout) ? { timeoutSeconds: Number(timeout) } : {}),
+        ...(typeof timeout === "string" && /^\d+$/.test(timeout) ? { timeoutSeconds: Math.min(Number(timeout), MAX_WATCH_TIMEOUT_SECONDS) } : {}),
         ...(deps.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: deps.bookmarkIntervalMs } : {}),
+        onError: deps.onInternal,
       });
       return;
     }

@@ -5,6 +5,7 @@ import { visible, type Access } from "../http/authz.js";
 import { ApiError } from "../http/errors.js";
 import { matchesSelectors, type Selectors } from "../http/selectors.js";
 import { presentTo } from "../http/views.js";
+import { isNonNegativeInt64 } from "../resources/validate.js";
 import { tableContentType, tableVersion, toTableEvent } from "../table.js";
 
 export interface WatchOptions {
@@ -18,6 +19,8 @@ export interface WatchOptions {
   timeoutSeconds?: number;
   /** Bookmark period. Default 10 s. */
   bookmarkIntervalMs?: number;
+  /** Hears of a failure while streaming (the watch then ends; the process and other watchers go on). */
+  onError: (err: unknown) => void;
 }
 
 /**
@@ -39,15 +42,22 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
     const event = table ? toTableEvent(o.kind, { type, object }, { version: table }) : { type, object };
     res.write(`${JSON.stringify(event)}\n`);
   };
+  // The feed hands each batch to every watcher in turn, outside any request: a throw here would
+  // reach the feed (and the watchers after this one), so it ends this watch instead.
   const deliver = (events: WatchEventRecord[]) => {
     if (!live) {
       buffered.push(...events);
       return;
     }
-    for (const e of events) {
-      if (e.resourceVersion <= last || e.kind !== o.kind.kind) continue;
-      last = e.resourceVersion;
-      if (matches(e.object)) write(e.type, e.object);
+    try {
+      for (const e of events) {
+        if (e.resourceVersion <= last || e.kind !== o.kind.kind) continue;
+        last = e.resourceVersion;
+        if (matches(e.object)) write(e.type, e.object);
+      }
+    } catch (err) {
+      o.onError(err);
+      finish();
     }
   };
   const unsubscribe = deps.feed.subscribe(deliver);
@@ -69,7 +79,7 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
       // Feed events up to the list's version are already in the list and get dropped by `last`.
       initial = list.items.filter((x) => visible(o.access, x)).map((object) => ({ type: "ADDED", object, rv: last }));
     } else {
-      if (!/^\d+$/.test(o.resourceVersion)) throw new ApiError("BadRequest", `resourceVersion: invalid value "${o.resourceVersion}"`);
+      if (!isNonNegativeInt64(o.resourceVersion)) throw new ApiError("BadRequest", `resourceVersion: invalid value "${o.resourceVersion}"`);
       const from = BigInt(o.resourceVersion);
       const backlog = await deps.feed.backlog(from, o.kind.kind, upTo > from ? upTo : from);
       last = from;
@@ -97,8 +107,13 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
 
   if (o.allowBookmarks) {
     const t = setInterval(() => {
-      const rv = deps.feed.resourceVersion > last ? deps.feed.resourceVersion : last;
-      res.write(`${JSON.stringify({ type: "BOOKMARK", object: { apiVersion: API_VERSION, kind: o.kind.kind, metadata: { resourceVersion: String(rv) } } })}\n`);
+      try {
+        const rv = deps.feed.resourceVersion > last ? deps.feed.resourceVersion : last;
+        res.write(`${JSON.stringify({ type: "BOOKMARK", object: { apiVersion: API_VERSION, kind: o.kind.kind, metadata: { resourceVersion: String(rv) } } })}\n`);
+      } catch (err) {
+        o.onError(err);
+        finish();
+      }
     }, o.bookmarkIntervalMs ?? 10_000);
     cleanups.push(() => clearInterval(t));
   }

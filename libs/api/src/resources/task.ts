@@ -24,7 +24,8 @@ export const taskStatus = z.strictObject({
   ...baseStatusShape,
   phase: taskPhase.optional(),
   conditions: z.array(condition).optional(),
-  attempt: z.number().int().nonnegative().optional(),
+  // Kept in an int column (tasks.attempt): a larger one could not be stored.
+  attempt: z.number().int().nonnegative().max(2_147_483_647).optional(),
   exitCode: z.number().int().optional(),
   reason: z.string().optional(),
   message: z.string().optional(),
