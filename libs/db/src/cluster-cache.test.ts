@@ -106,7 +106,7 @@ describe("ClusterCache", () => {
     delta = await cache.sync(5);
     expect(delta.roomChanged).toBe(true);
     expect(cache.workloads.get(b.metadata.uid)?.spec.model).toBe("m2");
-    await fx.store.delete(ISVC, cache.workloads.get(a.metadata.uid)!, { dependents: [TASK] });
+    await fx.store.delete(ISVC, cache.workloads.get(a.metadata.uid)!);
     await fx.store.delete(NODE, e2);
     delta = await cache.sync(6);
     expect(delta.workloads.has(a.metadata.uid)).toBe(true);
