@@ -16,3 +16,5 @@ export { EventRecorder, type EventInput } from "./event-recorder.js";
 export { bulkUpdateStatus, type StatusUpdate } from "./bulk-status.js";
 export { TaskLogStore, type TaskLogTail } from "./task-log-store.js";
 export { analyzeGrowingTables, type GrowingTablesOptions } from "./table-stats.js";
+export { dependentKinds, controllerOf } from "./ownership.js";
+export { findGarbage } from "./garbage.js";
