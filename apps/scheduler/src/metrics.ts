@@ -43,3 +43,8 @@ export const leader = gauge({
   name: "eiaas_scheduler_leader",
   help: "1 while this scheduler instance holds leadership (acts), 0 on standby",
 });
+
+export const garbageCollected = counter({
+  name: "eiaas_scheduler_garbage_collected_total",
+  help: "Tasks deleted by the garbage collector because none of their owners exists any more",
+});
