@@ -60,6 +60,11 @@ export class Backoff {
     this.entries.delete(uid);
   }
 
+  /** Every workload waiting or due. */
+  uids(): IterableIterator<string> {
+    return this.entries.keys();
+  }
+
   get size(): number {
     return this.entries.size;
   }

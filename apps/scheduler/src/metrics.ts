@@ -4,8 +4,9 @@ import { counter, gauge, histogram, LATENCY_BUCKETS } from "@eiaas/telemetry";
 
 /**
  * Workloads the scheduler tried to place, by outcome: `scheduled` (planned and bound),
- * `unschedulable` (no plan, or the bind refused it), `error` (planned in a cycle that then failed —
- * Postgres or Redis away — so it is tried again next cycle).
+ * `unschedulable` (no plan, or the bind refused it), `error` (its own planning or bind failed —
+ * retried after a backoff — or it was planned in a cycle that then failed — Postgres or Redis
+ * away — so it is tried again next cycle).
  */
 export const schedulingAttempts = counter<"result">({
   name: "eiaas_scheduling_attempts_total",

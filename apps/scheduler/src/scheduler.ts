@@ -146,8 +146,9 @@ export class Scheduler {
       start = process.hrtime.bigint();
       beginCycle(this.workloads);
       const stats = await this.workloads.cycle(now);
-      schedulingAttempts.inc({ result: "scheduled" }, stats.planned - stats.unschedulable);
+      schedulingAttempts.inc({ result: "scheduled" }, stats.planned - stats.unschedulable - stats.failed);
       schedulingAttempts.inc({ result: "unschedulable" }, stats.unschedulable);
+      schedulingAttempts.inc({ result: "error" }, stats.failed);
       boundTasks.inc(stats.bound);
       // Counted: a later failure of this cycle (dispatch, lifecycle) does not make them errors.
       beginCycle(this.workloads);
