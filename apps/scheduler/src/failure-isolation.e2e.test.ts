@@ -42,7 +42,8 @@ describe("failure isolation", () => {
     await cp.store.create(kindInfo("InferenceService"), { apiVersion: V, metadata: { name: "unreadable", namespace: "acme" }, spec: { model: "m" } } as any);
 
     // One cycle plans all three.
-    const stats = await cp.scheduler!.workloads.cycle();
+    const t0 = Date.now();
+    const stats = await cp.scheduler!.workloads.cycle(new Date(t0));
     expect({ planned: stats.planned, failed: stats.failed, unschedulable: stats.unschedulable, boundOwners: new Set(stats.boundTasks.map((t) => t.metadata.namespace)) }).toEqual({
       planned: 3,
       failed: 2,
@@ -60,8 +61,8 @@ describe("failure isolation", () => {
     expect(await eventsOf("acme", "bad-cam")).toContainEqual(expect.objectContaining({ type: "Warning", reason: "BindFailed", message: expect.stringMatching(/retrying in 1s$/) }));
     expect(await eventsOf("acme", "unreadable")).toContainEqual(expect.objectContaining({ type: "Warning", reason: "PlanFailed" }));
 
-    // Right after, they wait out their backoff: another cycle does not try them.
-    const again = await cp.scheduler!.workloads.cycle();
+    // Within their backoff (the cycle's clock half a second on), another cycle does not try them.
+    const again = await cp.scheduler!.workloads.cycle(new Date(t0 + 500));
     expect({ planned: again.planned, failed: again.failed }).toEqual({ planned: 0, failed: 0 });
 
     // The scheduler runs on; the other tenant's service runs, the failing ones are retried with
@@ -81,8 +82,8 @@ describe("failure isolation", () => {
       .set("Content-Type", "application/merge-patch+json")
       .send({ spec: { resources: { cpu: 150, memoryMiB: 64 } } })
       .expect(200);
-    await waitFor(() => retries("acme/bad-cam").length > seen, "bad-cam tried again after its spec changed");
-    expect(retries("acme/bad-cam")[seen]).toBe(1_000);
+    // The waits only grew until now (1, 2, 4, 8 s...): a 1 s wait again is the count started over.
+    await waitFor(() => retries("acme/bad-cam").slice(seen).includes(1_000), "bad-cam tried again after its spec changed, its backoff started over", 30_000);
 
     // Once its rows can be written, it is placed on its next try.
     await cp.db.pool.query(`ALTER TABLE tasks DROP CONSTRAINT e2e_refuses_bad`);
