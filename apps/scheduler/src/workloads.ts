@@ -1,6 +1,6 @@
 import { kindInfo } from "@eiaas/api";
 import { ClusterCache, type BindOutcome, type EventInput, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
-import { orderQueue, taskInit, type TaskLike } from "@eiaas/scheduling";
+import { orderQueue, taskInit, type Snapshot, type TaskLike } from "@eiaas/scheduling";
 import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
 import { PLAN_SIZE_LABEL } from "./task-factory.js";
@@ -222,35 +222,7 @@ export class WorkloadController {
       }
 
       outcomes = await binds.finish();
-      const outcomeById = new Map(outcomes.map((o) => [o.id, o]));
-      const scheduled: EventInput[] = [];
-      for (const d of decisions) {
-        const o = d.group ? outcomeById.get(d.group.id) : undefined;
-        const uid = d.w.obj.metadata.uid;
-        if (o?.bound) {
-          stats.bound += o.tasks.length;
-          stats.boundTasks.push(...o.tasks);
-          if (this.backoff.size) this.backoff.forget(uid);
-          scheduled.push({ involved: involved(d.w), type: "Normal", reason: "Scheduled", message: d.group!.owner!.object.status.conditions.find((c: any) => c.type === "Scheduled")?.message ?? "scheduled" });
-          continue;
-        }
-        const failure: Failure = d.failure ?? (o && !o.bound ? { reason: o.failed ? "BindFailed" : "Unschedulable", message: o.reason } : { reason: "Unschedulable", message: "not bound" });
-        if (ERROR_REASONS.has(failure.reason)) {
-          // This workload's own error: it waits, the others were planned and bound as usual.
-          stats.failed++;
-          const waitMs = this.backoff.fail(uid, d.w.obj.metadata.generation, nowMs);
-          stats.statusWrites += await this.markNotScheduled(d.w, failure, now, waitMs);
-          continue;
-        }
-        if (this.backoff.size) this.backoff.forget(uid);
-        stats.unschedulable++;
-        if (failure.reason === "Unschedulable" && /resources|load|insufficient/i.test(failure.message)) {
-          stats.preempted += await preemptFor({ pool: this.deps.pool, events: this.deps.events }, snapshot, d.w.obj, modelOf(d.w), cache.tasks, now);
-        }
-        stats.statusWrites += await this.markNotScheduled(d.w, failure, now);
-      }
-
-      this.events.add(scheduled, now);
+      await this.settle(decisions, outcomes, snapshot, stats, now);
     } finally {
       snapshot.rollback(base);
     }
@@ -296,6 +268,43 @@ export class WorkloadController {
     const dispatchError = await binds.dispatched();
     if (dispatchError !== undefined) stats.dispatchError = dispatchError as Error;
     return stats;
+  }
+
+  /**
+   * What each decision came to: bound (Scheduled Event), an error of its own (PlanFailed,
+   * BindFailed: condition, Event, backoff), or no room (Unschedulable: condition, Event,
+   * preemption for priority workloads).
+   */
+  private async settle(decisions: readonly Decision[], outcomes: readonly BindOutcome[], snapshot: Snapshot, stats: CycleStats, now: Date): Promise<void> {
+    const outcomeById = new Map(outcomes.map((o) => [o.id, o]));
+    const scheduled: EventInput[] = [];
+    for (const d of decisions) {
+      const o = d.group ? outcomeById.get(d.group.id) : undefined;
+      const uid = d.w.obj.metadata.uid;
+      if (o?.bound) {
+        stats.bound += o.tasks.length;
+        stats.boundTasks.push(...o.tasks);
+        if (this.backoff.size) this.backoff.forget(uid);
+        scheduled.push({ involved: involved(d.w), type: "Normal", reason: "Scheduled", message: d.group!.owner!.object.status.conditions.find((c: any) => c.type === "Scheduled")?.message ?? "scheduled" });
+        continue;
+      }
+      const failure: Failure = d.failure ?? (o && !o.bound ? { reason: o.failed ? "BindFailed" : "Unschedulable", message: o.reason } : { reason: "Unschedulable", message: "not bound" });
+      if (ERROR_REASONS.has(failure.reason)) {
+        // This workload's own error: it waits, the others were planned and bound as usual.
+        stats.failed++;
+        const waitMs = this.backoff.fail(uid, d.w.obj.metadata.generation, now.getTime());
+        stats.statusWrites += await this.markNotScheduled(d.w, failure, now, waitMs);
+        continue;
+      }
+      if (this.backoff.size) this.backoff.forget(uid);
+      stats.unschedulable++;
+      if (failure.reason === "Unschedulable" && /resources|load|insufficient/i.test(failure.message)) {
+        const model = this.cache.models.get(`${d.w.obj.metadata.namespace}/${d.w.obj.spec.model}`);
+        stats.preempted += await preemptFor({ pool: this.deps.pool, events: this.deps.events }, snapshot, d.w.obj, model, this.cache.tasks, now);
+      }
+      stats.statusWrites += await this.markNotScheduled(d.w, failure, now);
+    }
+    this.events.add(scheduled, now);
   }
 
   needsPlan(w: Workload): boolean {
