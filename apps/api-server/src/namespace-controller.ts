@@ -53,7 +53,10 @@ export class NamespaceController {
           const page = await this.deps.store.list(kind, { namespace: ns, limit: BATCH });
           if (page.items.length === 0) break;
           found += page.items.length;
-          const ops: WriteOp[] = page.items.map((object) => ({ type: "delete", kind, object }));
+          // Missing-ok: an object deleted since the page was read (by its user; a task by the
+          // scheduler's garbage collector, its workload having gone a page before) is already gone,
+          // and must not fail the page.
+          const ops: WriteOp[] = page.items.map((object) => ({ type: "delete", kind, object, missingOk: true }));
           await this.deps.store.applyBatch(ops);
         }
       }

@@ -1,4 +1,4 @@
-import { bindTasks, type BindGroup, type BindOutcome, type StoredObject } from "@eiaas/db";
+import { bindTasks, isRowError, type BindGroup, type BindOutcome, type StoredObject } from "@eiaas/db";
 import type pg from "pg";
 
 export interface BindPipelineOptions {
@@ -12,8 +12,12 @@ export interface BindPipelineOptions {
  * kube-scheduler binds asynchronously while its scheduling loop goes on; so does a cycle here. Plans
  * are handed over as they are made; every `chunkTasks` tasks go to Postgres in one bind transaction
  * (binders run one at a time, in plan order) while planning continues on the CPU, and what each
- * bind committed goes to the node queues while the next one runs. A failed bind stops the ones
- * after it; a failed enqueue is reported after the cycle (the repair pass re-enqueues).
+ * bind committed goes to the node queues while the next one runs. A bind that fails on its rows
+ * (one workload's tasks clash with a task that exists, break a check, ...) is bound again in
+ * halves until the failing groups stand alone: they fail (`failed` outcomes), every other group is
+ * bound — one workload's failure is its own. A bind that fails otherwise (Postgres away) stops the
+ * ones after it and fails the cycle. A failed enqueue is reported after the cycle (the repair pass
+ * re-enqueues).
  */
 export class BindPipeline {
   private pending: BindGroup[] = [];
@@ -62,7 +66,7 @@ export class BindPipeline {
     this.binding = this.binding.then(async () => {
       if (this.bindError !== undefined) return;
       try {
-        const out = await bindTasks(this.pool, groups);
+        const out = await this.bindIsolating(groups);
         this.outcomes.push(...out);
         const bound = out.flatMap((o) => (o.bound ? o.tasks : []));
         const dispatch = this.options.dispatch;
@@ -81,4 +85,32 @@ export class BindPipeline {
       }
     });
   }
+
+  /**
+   * Binds `groups`; when that fails on their rows, binds each half apart (each bind is its own
+   * transaction and re-reads usage, so the halves are judged as one bind would judge them). The
+   * success path is one bind; k failing groups among n cost about 2·k·log2(n) more.
+   */
+  private async bindIsolating(groups: readonly BindGroup[]): Promise<BindOutcome[]> {
+    try {
+      return await bindTasks(this.pool, groups);
+    } catch (err) {
+      if (!isRowError(err)) throw err;
+      if (groups.length === 1) return [{ id: groups[0]!.id, bound: false, failed: true, reason: bindFailure(err) }];
+      const half = Math.ceil(groups.length / 2);
+      return [...(await this.bindIsolating(groups.slice(0, half))), ...(await this.bindIsolating(groups.slice(half)))];
+    }
+  }
+}
+
+/**
+ * What a group whose bind failed on its own rows is told: the error, and for a key the one that
+ * clashed (`Key (namespace, name)=(...) already exists.`). The transaction held only this group's
+ * rows, so neither is about another tenant's objects. Other details (a failing row's every column)
+ * are left out.
+ */
+function bindFailure(err: unknown): string {
+  const e = err as { message?: string; detail?: string };
+  const detail = typeof e.detail === "string" && e.detail.startsWith("Key (") ? ` (${e.detail})` : "";
+  return `bind failed: ${e.message ?? String(err)}${detail}`.slice(0, 1_000);
 }

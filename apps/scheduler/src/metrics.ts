@@ -4,8 +4,9 @@ import { counter, gauge, histogram, LATENCY_BUCKETS } from "@eiaas/telemetry";
 
 /**
  * Workloads the scheduler tried to place, by outcome: `scheduled` (planned and bound),
- * `unschedulable` (no plan, or the bind refused it), `error` (planned in a cycle that then failed —
- * Postgres or Redis away — so it is tried again next cycle).
+ * `unschedulable` (no plan, or the bind refused it), `error` (its own planning or bind failed —
+ * retried after a backoff — or it was planned in a cycle that then failed — Postgres or Redis
+ * away — so it is tried again next cycle).
  */
 export const schedulingAttempts = counter<"result">({
   name: "eiaas_scheduling_attempts_total",
@@ -42,4 +43,9 @@ export const dispatchedTasks = counter({
 export const leader = gauge({
   name: "eiaas_scheduler_leader",
   help: "1 while this scheduler instance holds leadership (acts), 0 on standby",
+});
+
+export const garbageCollected = counter({
+  name: "eiaas_scheduler_garbage_collected_total",
+  help: "Tasks deleted by the garbage collector because none of their owners exists any more",
 });

@@ -3,6 +3,7 @@ import type { LeaseStore, QueueBackend } from "@eiaas/queue";
 import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
 import { Dispatcher } from "./dispatcher.js";
+import { GarbageCollector } from "./garbage-collector.js";
 import { LeaderElector } from "./leader.js";
 import { ChangeListener } from "./change-listener.js";
 import { NodeLifecycleController, type NodeLifecycleOptions } from "./node-lifecycle.js";
@@ -39,6 +40,11 @@ export interface SchedulerOptions extends NodeLifecycleOptions {
    * in queue order, in its tasks and in preemption. Default 0.
    */
   defaultMaxPriority?: number;
+  /**
+   * How often the garbage collector checks every cached task, on top of the owners each cycle saw
+   * go (see GarbageCollector). Default 60 000 ms.
+   */
+  gcFullPassMs?: number;
 }
 
 export interface SchedulerDeps {
@@ -62,6 +68,7 @@ export class Scheduler {
   readonly workloads: WorkloadController;
   readonly dispatcher: Dispatcher;
   readonly lifecycle: NodeLifecycleController;
+  readonly gc: GarbageCollector;
   private readonly leader: LeaderElector;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
@@ -88,6 +95,10 @@ export class Scheduler {
     this.workloads = new WorkloadController(
       { pool: deps.pool, store: deps.store, events, logger: deps.logger, dispatch: (tasks) => this.dispatcher.enqueueBound(tasks) },
       { ...(options.relistMs !== undefined ? { relistMs: options.relistMs } : {}), ...(options.defaultMaxPriority !== undefined ? { defaultMaxPriority: options.defaultMaxPriority } : {}) },
+    );
+    this.gc = new GarbageCollector(
+      { pool: deps.pool, store: deps.store, logger: deps.logger, queue: deps.queue },
+      options.gcFullPassMs !== undefined ? { fullPassMs: options.gcFullPassMs } : {},
     );
     this.lifecycle = new NodeLifecycleController({ pool: deps.pool, store: deps.store, leases: deps.leases, events, logger: deps.logger, queue: deps.queue }, options);
     this.leader = new LeaderElector(deps.databaseUrl, () => deps.logger.warn("lost leadership"));
@@ -141,11 +152,17 @@ export class Scheduler {
       start = process.hrtime.bigint();
       beginCycle(this.workloads);
       const stats = await this.workloads.cycle(now);
-      schedulingAttempts.inc({ result: "scheduled" }, stats.planned - stats.unschedulable);
+      schedulingAttempts.inc({ result: "scheduled" }, stats.planned - stats.unschedulable - stats.failed);
       schedulingAttempts.inc({ result: "unschedulable" }, stats.unschedulable);
+      schedulingAttempts.inc({ result: "error" }, stats.failed);
       boundTasks.inc(stats.bound);
       // Counted: a later failure of this cycle (dispatch, lifecycle) does not make them errors.
       beginCycle(this.workloads);
+      // From the cache the cycle just brought up to date; nothing to do (no Postgres read) unless
+      // it shows tasks whose owner is gone, or a full pass is due.
+      await this.gc.collect(this.workloads.cache, now.getTime()).catch((err: Error) => {
+        this.deps.logger.warn({ err: err.message }, "garbage collection failed; the next cycle retries");
+      });
       if (now.getTime() - this.lastRepair >= (this.options.repairMs ?? 10_000)) {
         this.lastRepair = now.getTime();
         // Each picks its phase out of the cache the cycle just brought up to date.

@@ -14,11 +14,24 @@ export const CLIENTS_ANNOTATION = "eiaas.io/clients";
 export const EXPECTED_RUN_ANNOTATION = "eiaas.io/expected-run-ms";
 
 /**
- * Turns a planned task into a Task object owned by its workload: named after the workload, the plan
- * revision and a digest of the task's key (so names are stable, unique and DNS-valid), labelled so
- * the revision's tasks can be found, bound to its node, phase Dispatched (the bind commits it; its
- * job is enqueued right after, and the repair pass re-enqueues it if that enqueue never happened),
- * attempt 1.
+ * The name of a workload's task: the workload's name (its first 200 characters), the plan
+ * revision, the role, and a digest of the workload's uid and the task's key — DNS-valid, stable
+ * for a plan, and unique to this workload: not to its name, which two workloads share when they
+ * differ only past 200 characters, nor to an earlier workload of that name whose tasks are still
+ * being removed (a namespace's cleanup deletes workloads before their tasks; the garbage
+ * collector removes leftovers in the background). Either made the binds of every workload fail on
+ * `tasks_namespace_name_key` until the clashing task was gone.
+ */
+export function taskName(owner: StoredObject, revision: number, role: string, key: string): string {
+  const digest = createHash("sha256").update(`${owner.metadata.uid}/${key}`).digest("hex").slice(0, 8);
+  return `${owner.metadata.name.slice(0, 200)}-r${revision}-${role}-${digest}`;
+}
+
+/**
+ * Turns a planned task into a Task object owned by its workload: named by {@link taskName},
+ * labelled so the revision's tasks can be found, bound to its node, phase Dispatched (the bind
+ * commits it; its job is enqueued right after, and the repair pass re-enqueues it if that
+ * enqueue never happened), attempt 1.
  */
 export function taskFromPlan(
   store: ObjectStore,
@@ -27,8 +40,7 @@ export function taskFromPlan(
   revision: number,
   extra: { template?: unknown; expectedRunMs?: number; planSize?: number } = {},
 ): StoredObject {
-  const digest = createHash("sha256").update(planned.key).digest("hex").slice(0, 8);
-  const name = `${owner.metadata.name.slice(0, 200)}-r${revision}-${planned.role}-${digest}`;
+  const name = taskName(owner, revision, planned.role, planned.key);
   return store.prepareCreate(
     kindInfo("Task"),
     {

@@ -1,29 +1,31 @@
-import { kindInfo, type KindInfo } from "@eiaas/api";
-import { ClusterCache, type BindGroup, type BindOutcome, type EventInput, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
-import { orderQueue, planInference, planTraining, taskInit, type PlannedTask, type Snapshot, type TaskLike } from "@eiaas/scheduling";
+import { kindInfo } from "@eiaas/api";
+import { ClusterCache, type BindOutcome, type EventInput, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { orderQueue, taskInit, type Snapshot, type TaskLike } from "@eiaas/scheduling";
 import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
-import { PLAN_SIZE_LABEL, taskFromPlan } from "./task-factory.js";
+import { PLAN_SIZE_LABEL } from "./task-factory.js";
 import { StatusBatch } from "./status-batch.js";
 import { UsagePublisher, writeUsage } from "./usage-status.js";
-import { tracePlan } from "./plan-telemetry.js";
 import { preemptFor } from "./preemption.js";
 import { LiveSnapshot } from "./live-snapshot.js";
 import { EventBuffer } from "./event-buffer.js";
 import { BindPipeline } from "./bind-pipeline.js";
+import { Backoff, type BackoffOptions } from "./backoff.js";
+import { ERROR_REASONS, planWorkload, type Decision, type Failure, type Workload } from "./plan-workload.js";
 import { foldStatus } from "./fold-status.js";
 import { linkFingerprint, servicesToReplan } from "./relink.js";
 import { isTerminal, phaseOf, sameJson, setCondition, splitByRevision } from "./workload-status.js";
 
 const ISVC = kindInfo("InferenceService");
 const TJ = kindInfo("TrainingJob");
-const MODEL = kindInfo("Model");
 const TASK = kindInfo("Task");
 
 export interface CycleStats {
   planned: number;
   bound: number;
   unschedulable: number;
+  /** Workloads whose planning or bind failed with an error (PlanFailed, BindFailed): retried with backoff. */
+  failed: number;
   statusWrites: number;
   deletedTasks: number;
   /** Tasks evicted for higher-priority workloads. */
@@ -51,19 +53,8 @@ export interface WorkloadControllerOptions {
   bindChunkTasks?: number;
   /** Priority cap of tenants without spec.maxPriority (EIAAS_DEFAULT_MAX_PRIORITY). Default 0. */
   defaultMaxPriority?: number;
-}
-
-interface Workload {
-  kind: KindInfo;
-  obj: StoredObject;
-  tasks: StoredObject[];
-}
-
-/** What one cycle decided for a workload that needed a plan. */
-interface Decision {
-  w: Workload;
-  group?: BindGroup;
-  failure?: { reason: string; message: string };
+  /** Waits between retries of a workload whose planning or bind failed with an error. Default 1 s doubling to 5 min. */
+  backoff?: BackoffOptions;
 }
 
 /**
@@ -93,6 +84,8 @@ export class WorkloadController {
   private readonly deferred = new Map<string, number>();
   /** When each workload's status was last written by a fold or a bind (for holding back progress-only changes). */
   private readonly lastFold = new Map<string, number>();
+  /** Workloads whose planning or bind failed, waiting to be tried again. */
+  private readonly backoff: Backoff;
 
   constructor(
     private readonly deps: {
@@ -109,6 +102,7 @@ export class WorkloadController {
     this.live = new LiveSnapshot(options.defaultMaxPriority ?? 0);
     this.events = new EventBuffer(deps.events, deps.logger);
     this.usage = new UsagePublisher(options.usageRowsPerStep !== undefined ? { rowsPerStep: options.usageRowsPerStep } : {});
+    this.backoff = new Backoff(options.backoff ?? {});
   }
 
   /** Resolves once the usage step being written (if any) is done; before the pool closes. */
@@ -128,13 +122,15 @@ export class WorkloadController {
 
   private async runCycle(now: Date): Promise<CycleStats> {
     const delta = await this.cache.sync(now.getTime());
-    for (const uid of delta.relisted ? [...this.lastFold.keys()] : delta.workloads) {
+    for (const uid of delta.relisted ? [...this.lastFold.keys(), ...this.backoff.uids()] : delta.workloads) {
       if (!this.cache.workloads.has(uid)) {
         this.lastFold.delete(uid);
         this.deferred.delete(uid);
+        this.backoff.forget(uid);
       }
     }
-    const stats: CycleStats = { planned: 0, bound: 0, unschedulable: 0, statusWrites: 0, deletedTasks: 0, preempted: 0, folded: 0, relisted: delta.relisted, boundTasks: [] };
+    const stats: CycleStats = { planned: 0, bound: 0, unschedulable: 0, failed: 0, statusWrites: 0, deletedTasks: 0, preempted: 0, folded: 0, relisted: delta.relisted, boundTasks: [] };
+    const nowMs = now.getTime();
     const cache = this.cache;
     const workloadOf = (obj: StoredObject): Workload => {
       // Looked up only for the workloads the cycle looks at (most are unchanged).
@@ -178,9 +174,20 @@ export class WorkloadController {
         }
         this.linkFingerprint = fingerprint;
       }
-      // A waiting workload is tried again only when it changed or room may have appeared.
-      const looked = delta.relisted || delta.roomChanged || relink.size ? all() : only(delta.workloads);
-      const candidates = looked.filter((w) => ((changed(w) || delta.roomChanged) && this.needsPlan(w)) || relink.has(w.obj.metadata.uid));
+      // A waiting workload is tried again only when it changed or room may have appeared; one whose
+      // planning or bind failed, when its backoff is over (or its spec changed), not before.
+      const retry = this.backoff.size ? new Set(this.backoff.due(nowMs)) : undefined;
+      const looked = delta.relisted || delta.roomChanged || relink.size ? all() : only(retry ? new Set([...delta.workloads, ...retry]) : delta.workloads);
+      const candidates = looked.filter((w) => {
+        const uid = w.obj.metadata.uid;
+        if (this.backoff.size && this.backoff.waiting(uid, w.obj.metadata.generation, nowMs)) return false;
+        return ((changed(w) || delta.roomChanged || retry?.has(uid)) && this.needsPlan(w)) || relink.has(uid);
+      });
+      if (retry) {
+        // Due but needing no plan any more (placed by a spec change meanwhile): nothing to retry.
+        const planning = new Set(candidates.map((w) => w.obj.metadata.uid));
+        for (const uid of retry) if (!planning.has(uid)) this.backoff.forget(uid);
+      }
       const pending = orderQueue(
         snapshot,
         candidates.map((w) => ({ w, namespace: w.obj.metadata.namespace!, name: w.obj.metadata.name, kind: w.kind.kind, priority: w.obj.spec.priority ?? 0, createdAt: w.obj.metadata.creationTimestamp })),
@@ -200,7 +207,7 @@ export class WorkloadController {
           return placed ? [placed] : [];
         });
         if (!own.length) {
-          const d = tracePlan(this, w.obj, () => this.plan(w, snapshot, modelOf(w), now));
+          const d = planWorkload(this, w, snapshot, modelOf(w), now, this.deps.store);
           if (d.group) binds.add(d.group);
           decisions.push(d);
           continue;
@@ -210,7 +217,7 @@ export class WorkloadController {
         // both: the new plan is reserved on top of the old tasks for the workloads after it.
         const m = snapshot.mark();
         for (const t of own) snapshot.release(t);
-        const d = tracePlan(this, w.obj, () => this.plan(w, snapshot, modelOf(w), now));
+        const d = planWorkload(this, w, snapshot, modelOf(w), now, this.deps.store);
         snapshot.rollback(m);
         for (const t of d.group?.tasks ?? []) snapshot.reserve(taskInit(t as unknown as TaskLike));
         if (d.group) binds.add(d.group);
@@ -218,25 +225,7 @@ export class WorkloadController {
       }
 
       outcomes = await binds.finish();
-      const outcomeById = new Map(outcomes.map((o) => [o.id, o]));
-      const scheduled: EventInput[] = [];
-      for (const d of decisions) {
-        const o = d.group ? outcomeById.get(d.group.id) : undefined;
-        if (o?.bound) {
-          stats.bound += o.tasks.length;
-          stats.boundTasks.push(...o.tasks);
-          scheduled.push({ involved: involved(d.w), type: "Normal", reason: "Scheduled", message: d.group!.owner!.object.status.conditions.find((c: any) => c.type === "Scheduled")?.message ?? "scheduled" });
-          continue;
-        }
-        const failure = d.failure ?? { reason: "Unschedulable", message: o && !o.bound ? o.reason : "not bound" };
-        stats.unschedulable++;
-        if (failure.reason === "Unschedulable" && /resources|load|insufficient/i.test(failure.message)) {
-          stats.preempted += await preemptFor({ pool: this.deps.pool, events: this.deps.events, logger: this.deps.logger }, snapshot, d.w.obj, modelOf(d.w), cache.tasks, now);
-        }
-        stats.statusWrites += await this.markUnschedulable(d.w, failure, now);
-      }
-
-      this.events.add(scheduled, now);
+      await this.settle(decisions, outcomes, snapshot, stats, now);
     } finally {
       snapshot.rollback(base);
     }
@@ -251,7 +240,6 @@ export class WorkloadController {
     for (const uid of fresh) this.lastFold.set(uid, now.getTime());
     this.statusBatch = new StatusBatch();
     try {
-      const nowMs = now.getTime();
       const dueNow = [...this.deferred].flatMap(([uid, at]) => (at <= nowMs ? [uid] : []));
       for (const w of delta.relisted ? all() : only(new Set([...delta.workloads, ...dueNow]))) {
         const uid = w.obj.metadata.uid;
@@ -259,8 +247,14 @@ export class WorkloadController {
         if (fresh.has(uid) || (!changed(w) && (due === undefined || due > nowMs))) continue;
         this.deferred.delete(uid);
         stats.folded++;
-        const r = await this.aggregate(w, now);
-        stats.deletedTasks += r.deleted;
+        try {
+          const r = await this.aggregate(w, now);
+          stats.deletedTasks += r.deleted;
+        } catch (err) {
+          // One workload's status that cannot be folded (a stored object the fold cannot read)
+          // must not stop the others'; the next change of it tries again.
+          this.deps.logger.warn({ err: (err as Error).message, workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}` }, "folding task phases into workload status failed");
+        }
       }
       stats.statusWrites += await this.statusBatch.flush(this.deps.pool, this.deps.logger);
     } finally {
@@ -279,6 +273,43 @@ export class WorkloadController {
     return stats;
   }
 
+  /**
+   * What each decision came to: bound (Scheduled Event), an error of its own (PlanFailed,
+   * BindFailed: condition, Event, backoff), or no room (Unschedulable: condition, Event,
+   * preemption for priority workloads).
+   */
+  private async settle(decisions: readonly Decision[], outcomes: readonly BindOutcome[], snapshot: Snapshot, stats: CycleStats, now: Date): Promise<void> {
+    const outcomeById = new Map(outcomes.map((o) => [o.id, o]));
+    const scheduled: EventInput[] = [];
+    for (const d of decisions) {
+      const o = d.group ? outcomeById.get(d.group.id) : undefined;
+      const uid = d.w.obj.metadata.uid;
+      if (o?.bound) {
+        stats.bound += o.tasks.length;
+        stats.boundTasks.push(...o.tasks);
+        if (this.backoff.size) this.backoff.forget(uid);
+        scheduled.push({ involved: involved(d.w), type: "Normal", reason: "Scheduled", message: d.group!.owner!.object.status.conditions.find((c: any) => c.type === "Scheduled")?.message ?? "scheduled" });
+        continue;
+      }
+      const failure: Failure = d.failure ?? (o && !o.bound ? { reason: o.failed ? "BindFailed" : "Unschedulable", message: o.reason } : { reason: "Unschedulable", message: "not bound" });
+      if (ERROR_REASONS.has(failure.reason)) {
+        // This workload's own error: it waits, the others were planned and bound as usual.
+        stats.failed++;
+        const waitMs = this.backoff.fail(uid, d.w.obj.metadata.generation, now.getTime());
+        stats.statusWrites += await this.markNotScheduled(d.w, failure, now, waitMs);
+        continue;
+      }
+      if (this.backoff.size) this.backoff.forget(uid);
+      stats.unschedulable++;
+      if (failure.reason === "Unschedulable" && /resources|load|insufficient/i.test(failure.message)) {
+        const model = this.cache.models.get(`${d.w.obj.metadata.namespace}/${d.w.obj.spec.model}`);
+        stats.preempted += await preemptFor({ pool: this.deps.pool, events: this.deps.events, logger: this.deps.logger }, snapshot, d.w.obj, model, this.cache.tasks, now);
+      }
+      stats.statusWrites += await this.markNotScheduled(d.w, failure, now);
+    }
+    this.events.add(scheduled, now);
+  }
+
   needsPlan(w: Workload): boolean {
     const status = w.obj.status ?? {};
     if (w.kind === TJ && (status.phase === "Succeeded" || status.phase === "Failed")) return false;
@@ -292,59 +323,15 @@ export class WorkloadController {
     return current.some(isTerminal);
   }
 
-  private plan(w: Workload, snapshot: Snapshot, model: StoredObject | undefined, now: Date): Decision {
-    const ts = now.toISOString();
-    const rev = Math.max(Number(w.obj.status?.planRevision ?? 0), ...w.tasks.map((t) => Number(t.metadata.labels["eiaas.io/plan-revision"] ?? 0))) + 1;
-    let tasks: PlannedTask[];
-    let statusPlan: Record<string, unknown>;
-    let message: string;
-    let expectedRunMs: number | undefined;
-    if (w.kind === ISVC) {
-      const r = planInference(snapshot, { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec }, model?.spec);
-      if (r.status === "Unschedulable") return { w, failure: { reason: "Unschedulable", message: r.message } };
-      tasks = r.tasks;
-      statusPlan = { plan: { clients: r.clients } };
-      message = r.message;
-    } else {
-      const r = planTraining(snapshot, { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec }, model?.spec);
-      if (r.status === "Unschedulable") {
-        const lost = (w.obj.status?.planRevision ?? 0) > 0 && r.reasons.includes("participants");
-        return { w, failure: { reason: lost ? "ParticipantsLost" : "Unschedulable", message: r.message } };
-      }
-      tasks = r.tasks;
-      statusPlan = { plan: r.plan, round: 0 };
-      message = r.message;
-      expectedRunMs = trainingRunMs(w.obj.spec, r.plan.localSteps ?? 1);
-    }
-    const status = {
-      ...(w.obj.status ?? {}),
-      ...statusPlan,
-      // A running service keeps serving from its previous tasks while the new ones start.
-      phase: w.obj.status?.phase === "Running" ? "Running" : "Scheduled",
-      planRevision: rev,
-      observedGeneration: w.obj.metadata.generation,
-      conditions: setCondition(w.obj.status?.conditions, { type: "Scheduled", status: "True", reason: "Scheduled", message }, ts),
-    };
-    const created = tasks.map((p) =>
-      taskFromPlan(this.deps.store, w.obj, p, rev, { template: w.obj.spec.template, planSize: tasks.length, ...(expectedRunMs !== undefined ? { expectedRunMs } : {}) }),
-    );
-    // The status the bind writes already has its new tasks folded in (Ready False, 0/N running), so
-    // the next cycle's fold of the same tasks finds nothing to write.
-    const folded = foldStatus(w.kind.kind as "InferenceService" | "TrainingJob", { ...w.obj, status }, [...w.tasks, ...created], ts).status;
-    return {
-      w,
-      group: {
-        id: `${w.kind.kind}/${w.obj.metadata.namespace}/${w.obj.metadata.name}`,
-        namespace: w.obj.metadata.namespace!,
-        tasks: created,
-        owner: { kind: w.kind, object: { ...w.obj, status: folded } },
-      },
-    };
-  }
-
-  private async markUnschedulable(w: Workload, failure: { reason: string; message: string }, now: Date): Promise<number> {
+  /**
+   * Scheduled=False with the reason (Unschedulable, ParticipantsLost, or an error: PlanFailed,
+   * BindFailed) and a Warning Event. An error's Event and log line say when it is tried again
+   * (`retryMs`); its condition carries the cause only, so a repeat of it rewrites nothing.
+   */
+  private async markNotScheduled(w: Workload, failure: Failure, now: Date, retryMs?: number): Promise<number> {
     const ts = now.toISOString();
     const terminal = failure.reason === "ParticipantsLost";
+    const error = ERROR_REASONS.has(failure.reason);
     const status = {
       ...(w.obj.status ?? {}),
       // A running service keeps serving from its current plan while the new spec cannot be placed.
@@ -352,7 +339,11 @@ export class WorkloadController {
       observedGeneration: w.obj.metadata.generation,
       conditions: setCondition(w.obj.status?.conditions, { type: "Scheduled", status: "False", reason: failure.reason, message: failure.message }, ts),
     };
-    this.events.add([{ involved: involved(w), type: "Warning", reason: terminal ? "ParticipantsLost" : "FailedScheduling", message: failure.message }], now);
+    const retry = retryMs !== undefined ? `; retrying in ${retryMs / 1000}s` : "";
+    this.events.add([{ involved: involved(w), type: "Warning", reason: error || terminal ? failure.reason : "FailedScheduling", message: `${failure.message}${retry}` }], now);
+    if (error) {
+      this.deps.logger.warn({ workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}`, reason: failure.reason, err: failure.message, retryMs }, "workload not scheduled: its planning or bind failed; retrying after a backoff");
+    }
     return this.writeStatus(w, status);
   }
 
@@ -414,16 +405,4 @@ function progressOnly(a: Record<string, unknown>, b: Record<string, unknown>): b
 
 function involved(w: Workload) {
   return { kind: w.kind.kind, name: w.obj.metadata.name, namespace: w.obj.metadata.namespace!, uid: w.obj.metadata.uid };
-}
-
-/**
- * How long the simulated runtime runs a training task: `rounds` rounds of τ local steps and one
- * aggregation each (defaults 0.1 s per step and 0.2 s per aggregation), cut at the time budget.
- */
-export function trainingRunMs(spec: any, localSteps: number): number {
-  const c = spec.aggregation?.estimates?.localStepSeconds ?? 0.1;
-  const b = spec.aggregation?.estimates?.aggregationSeconds ?? 0.2;
-  const total = (spec.rounds ?? 1) * (localSteps * c + b);
-  const budget = spec.aggregation?.budget?.seconds;
-  return Math.round(1000 * (budget !== undefined ? Math.min(budget, total) : total));
 }

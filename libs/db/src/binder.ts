@@ -30,7 +30,12 @@ export interface BindGroup {
   owner?: { kind: KindInfo; object: StoredObject };
 }
 
-export type BindOutcome = { id: string; bound: true; tasks: StoredObject[] } | { id: string; bound: false; reason: string };
+/**
+ * A group's bind: its tasks as written, or why not — refused (it no longer fits, its workload
+ * changed since it was planned), or `failed`: writing its rows raised an error (set by the
+ * scheduler's bind pipeline, which binds a failing batch's groups apart to find whose rows fail).
+ */
+export type BindOutcome = { id: string; bound: true; tasks: StoredObject[] } | { id: string; bound: false; reason: string; failed?: boolean };
 
 
 interface NodeRow {

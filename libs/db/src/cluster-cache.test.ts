@@ -106,7 +106,7 @@ describe("ClusterCache", () => {
     delta = await cache.sync(5);
     expect(delta.roomChanged).toBe(true);
     expect(cache.workloads.get(b.metadata.uid)?.spec.model).toBe("m2");
-    await fx.store.delete(ISVC, cache.workloads.get(a.metadata.uid)!, { dependents: [TASK] });
+    await fx.store.delete(ISVC, cache.workloads.get(a.metadata.uid)!);
     await fx.store.delete(NODE, e2);
     delta = await cache.sync(6);
     expect(delta.workloads.has(a.metadata.uid)).toBe(true);
@@ -115,6 +115,31 @@ describe("ClusterCache", () => {
     expect(cache.tasks.size).toBe(0);
     expect([...cache.nodes.keys()]).toEqual(["e1"]);
     expect(contents(cache)).toEqual(await relisted());
+  });
+
+  it("names the owners its tasks point at that are no workload in it (dangling), from the log and from a re-list alike", async () => {
+    const cache = new ClusterCache(fx.db.pool);
+    await cache.sync(0);
+    const live = await service("live");
+    const gone = await service("gone");
+    await fx.store.applyBatch([taskOf(live, "live-t", "e1"), taskOf(gone, "gone-t1", "e1"), taskOf(gone, "gone-t2", "e1")].map((object) => ({ type: "create" as const, kind: TASK, object })));
+    await cache.sync(1);
+    expect([...cache.danglingOwners()]).toEqual([]);
+    // Deleted the way the namespace cleanup does, without its tasks: they dangle.
+    await fx.store.applyBatch([{ type: "delete", kind: ISVC, object: gone }]);
+    // A task made by hand naming an owner that never was a workload in the cache.
+    const stray = fx.store.prepareCreate(TASK, { apiVersion: API_VERSION, metadata: { name: "stray", namespace: "acme", ownerReferences: [{ apiVersion: API_VERSION, kind: "InferenceService", name: "x", uid: "00000000-0000-4000-8000-000000000001", controller: true }] }, spec: { nodeName: "e1", role: "serve" } } as any);
+    await fx.store.applyBatch([{ type: "create", kind: TASK, object: stray }]);
+    await cache.sync(2);
+    expect(new Set(cache.danglingOwners())).toEqual(new Set([gone.metadata.uid, "00000000-0000-4000-8000-000000000001"]));
+    const fresh = new ClusterCache(fx.db.pool);
+    await fresh.sync(0);
+    expect(new Set(fresh.danglingOwners())).toEqual(new Set(cache.danglingOwners()));
+    // Once the last task of an owner is gone, it no longer dangles.
+    await fx.store.applyBatch([...cache.tasksOf(gone.metadata.uid), cache.tasks.get(stray.metadata.uid)!].map((object) => ({ type: "delete" as const, kind: TASK, object })));
+    await cache.sync(3);
+    expect([...cache.danglingOwners()]).toEqual([]);
+    expect(cache.tasksOf(live.metadata.uid).map((t) => t.metadata.name)).toEqual(["live-t"]);
   });
 
   it("re-lists when the log it needs was compacted away, when told to, and when the period is up", async () => {

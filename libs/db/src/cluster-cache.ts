@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { kindInfo, type KindInfo } from "@eiaas/api";
 import { rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
+import { controllerOf } from "./ownership.js";
 import { prepared } from "./prepared.js";
 
 const NODE = kindInfo("EdgeNode");
@@ -75,6 +76,8 @@ export class ClusterCache {
   /** Tasks by uid. */
   readonly tasks = new Map<string, StoredObject>();
   private readonly byOwner = new Map<string, Map<string, StoredObject>>();
+  /** Controller uids of tasks in the cache that are not a workload in the cache (see danglingOwners). */
+  private readonly dangling = new Set<string>();
   /** The resourceVersion the cache reflects. */
   resourceVersion = 0n;
   private relistedAt = Number.NEGATIVE_INFINITY;
@@ -89,6 +92,17 @@ export class ClusterCache {
   tasksOf(ownerUid: string): StoredObject[] {
     const m = this.byOwner.get(ownerUid);
     return m ? [...m.values()] : [];
+  }
+
+  /**
+   * The uids that tasks in the cache name as their controller but that are no workload in the
+   * cache: a workload deleted while tasks of it stayed, or an owner of another kind. Kept as
+   * changes are applied (a set lookup per task or workload written), so a garbage collector can
+   * ask every cycle without scanning the tasks; normally empty, as a workload's delete takes its
+   * tasks along. What it names may exist in Postgres all the same: confirm before acting on it.
+   */
+  danglingOwners(): ReadonlySet<string> {
+    return this.dangling;
   }
 
   /** Makes the next `sync` re-list (after an error left the cache in doubt). */
@@ -134,7 +148,8 @@ export class ClusterCache {
       const rows = new Map<KindInfo, ObjectRow[]>();
       for (const kind of KINDS) rows.set(kind, (await client.query<ObjectRow>(`SELECT * FROM "${kind.table}" ORDER BY namespace, name`)).rows);
       await client.query("COMMIT");
-      for (const m of [this.nodes, this.tenants, this.models, this.workloads, this.tasks, this.byOwner]) m.clear();
+      for (const m of [this.nodes, this.tenants, this.models, this.workloads, this.tasks, this.byOwner, this.dangling]) m.clear();
+      // Workloads before tasks (KINDS order): a task's owner is known by the time the task is put.
       for (const [kind, list] of rows) for (const row of list) this.put(rowToObject(kind, row));
       this.resourceVersion = BigInt(rv.rows[0]?.value ?? "0");
       this.relistedAt = nowMs;
@@ -197,14 +212,19 @@ export class ClusterCache {
       case ISVC.kind:
       case TJ.kind:
         this.workloads.set(obj.metadata.uid, obj);
+        this.dangling.delete(obj.metadata.uid);
         return;
       case TASK.kind: {
+        const prev = this.tasks.get(obj.metadata.uid);
+        // An update that names another controller (by hand) leaves the old one's index.
+        if (prev && controllerUid(prev) !== controllerUid(obj)) this.unindex(prev);
         this.tasks.set(obj.metadata.uid, obj);
         const owner = controllerUid(obj);
         if (!owner) return;
         let m = this.byOwner.get(owner);
         if (!m) this.byOwner.set(owner, (m = new Map()));
         m.set(obj.metadata.uid, obj);
+        if (!this.workloads.has(owner)) this.dangling.add(owner);
       }
     }
   }
@@ -223,20 +243,30 @@ export class ClusterCache {
       case ISVC.kind:
       case TJ.kind:
         this.workloads.delete(obj.metadata.uid);
+        if (this.byOwner.has(obj.metadata.uid)) this.dangling.add(obj.metadata.uid);
         return;
       case TASK.kind: {
+        // The cached copy says which owner indexes it (the logged one is the deleter's view).
+        this.unindex(this.tasks.get(obj.metadata.uid) ?? obj);
         this.tasks.delete(obj.metadata.uid);
-        const owner = controllerUid(obj);
-        const m = owner ? this.byOwner.get(owner) : undefined;
-        m?.delete(obj.metadata.uid);
-        if (owner && m?.size === 0) this.byOwner.delete(owner);
       }
+    }
+  }
+
+  /** Takes a task out of its controller's index. */
+  private unindex(task: StoredObject): void {
+    const owner = controllerUid(task);
+    const m = owner ? this.byOwner.get(owner) : undefined;
+    m?.delete(task.metadata.uid);
+    if (owner && m?.size === 0) {
+      this.byOwner.delete(owner);
+      this.dangling.delete(owner);
     }
   }
 }
 
 function controllerUid(obj: StoredObject): string | undefined {
-  return obj.metadata.ownerReferences?.find((o) => o.controller)?.uid;
+  return controllerOf(obj)?.uid;
 }
 
 /** What the planner reads of a node, apart from its link: a heartbeat that changes none of it is no news. */

@@ -1,3 +1,5 @@
+import { WRITE_MISSED } from "./write-sql.js";
+
 /** Why a store operation did not happen; the API maps each to its Status reason. */
 export type StoreErrorReason = "NotFound" | "AlreadyExists" | "Conflict" | "Gone" | "Unavailable" | "Invalid" | "Forbidden" | "RequestEntityTooLarge";
 
@@ -33,4 +35,21 @@ export function isUniqueViolation(err: unknown): boolean {
   if (e.code === "23505" || e.code === "P2002" || e.meta?.code === "23505") return true;
   if (/unique constraint|duplicate key/i.test(e.message ?? "")) return true;
   return e.cause !== undefined && e.cause !== err ? isUniqueViolation(e.cause) : false;
+}
+
+/** SQLSTATE classes of errors caused by the rows a statement writes: 22 data exception, 23 integrity constraint violation, 54 program limit exceeded. */
+const ROW_ERROR_CLASSES = new Set(["22", "23", "54"]);
+
+/**
+ * Whether a write failed because of what it wrote — Postgres refused the rows (a unique key taken,
+ * a check, a value out of range, an index row too large, a pipelined write's unmet precondition
+ * EI409) or building the statement threw on them — rather than because the database is away or
+ * broken. Such a failure belongs to the rows' owner: written apart from the others, they go
+ * through and it alone fails.
+ */
+export function isRowError(err: unknown): boolean {
+  if (err instanceof TypeError || err instanceof RangeError) return true;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code !== "string" || !/^[0-9A-Z]{5}$/.test(code)) return false;
+  return code === WRITE_MISSED || ROW_ERROR_CLASSES.has(code.slice(0, 2));
 }

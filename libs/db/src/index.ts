@@ -4,7 +4,7 @@ export { ObjectStore, type CreateOptions, type ListOptions, type ListResult, typ
 export { DEFAULT_MAX_OBJECT_BYTES } from "./object-limits.js";
 export { ChangeFeed, type ChangeFeedOptions, type WatchEventRecord } from "./change-feed.js";
 export { TokenStore, hashToken, generateTokenSecret, type Principal, type TokenRole, type TokenInfo, type MintOptions } from "./token-store.js";
-export { StoreError, isUnavailableError, isUniqueViolation, type StoreErrorReason } from "./errors.js";
+export { StoreError, isRowError, isUnavailableError, isUniqueViolation, type StoreErrorReason } from "./errors.js";
 export { rowToObject, formatTime, type StoredObject, type ObjectRow } from "./codec.js";
 export { WATCH_CHANNEL, type CountQuota, type WriteOp } from "./write-sql.js";
 export { startEmbeddedPostgres, ensureDatabase, type EmbeddedPostgresOptions, type RunningPostgres } from "./embedded-postgres.js";
@@ -17,3 +17,5 @@ export { EventRecorder, type EventInput } from "./event-recorder.js";
 export { bulkUpdateStatus, type StatusUpdate } from "./bulk-status.js";
 export { TaskLogStore, type TaskLogTail } from "./task-log-store.js";
 export { analyzeGrowingTables, type GrowingTablesOptions } from "./table-stats.js";
+export { dependentKinds, controllerOf } from "./ownership.js";
+export { findGarbage } from "./garbage.js";

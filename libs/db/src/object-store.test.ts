@@ -197,9 +197,32 @@ describe("ObjectStore", () => {
       await store.create(TASK, { metadata: { name: n, namespace: "acme", ownerReferences: owner }, spec: { role: "serve", nodeName: "n1" } });
     }
     await store.create(TASK, { metadata: { name: "other", namespace: "acme" }, spec: { role: "serve" } });
-    await store.delete(ISVC, svc, { dependents: [TASK] });
+    await store.delete(ISVC, svc);
     const left = await store.list(TASK, {});
     expect(left.items.map((t) => t.metadata.name)).toEqual(["other"]);
+  });
+
+  it("removing the last finalizer cascades as a delete without finalizers does: same dependents, one transaction", async () => {
+    const svc = await store.create(ISVC, { metadata: { name: "s", namespace: "acme", finalizers: ["example.com/hold"] }, spec: { model: "m" } });
+    const owner = [{ apiVersion: "eiaas.io/v1alpha1", kind: "InferenceService", name: "s", uid: svc.metadata.uid, controller: true }];
+    for (const n of ["t1", "t2"]) await store.create(TASK, { metadata: { name: n, namespace: "acme", ownerReferences: owner }, spec: { role: "serve", nodeName: "n1" } });
+    await store.create(TASK, { metadata: { name: "other", namespace: "acme" }, spec: { role: "serve" } });
+    const marked = await store.delete(ISVC, svc);
+    expect(marked.deleted).toBe(false);
+    // Marked for deletion, its tasks are kept (the owner still exists).
+    expect((await store.list(TASK, {})).items.map((t) => t.metadata.name)).toEqual(["other", "t1", "t2"]);
+    const before = BigInt(await store.currentResourceVersion());
+    const gone = await store.update(ISVC, marked.object, { metadata: { name: "s", namespace: "acme", finalizers: [] }, spec: { model: "m" } });
+    expect(gone.metadata.deletionTimestamp).toBeTruthy();
+    expect(await store.get(ISVC, "acme", "s")).toBeNull();
+    expect((await store.list(TASK, {})).items.map((t) => t.metadata.name)).toEqual(["other"]);
+    // One transaction: the owner's and its tasks' DELETED events follow each other in the log.
+    const log = await database.pool.query(`SELECT kind, name, type FROM watch_events WHERE resource_version > $1 ORDER BY resource_version`, [before.toString()]);
+    expect(log.rows).toEqual([
+      { kind: "InferenceService", name: "s", type: "DELETED" },
+      { kind: "Task", name: "t1", type: "DELETED" },
+      { kind: "Task", name: "t2", type: "DELETED" },
+    ]);
   });
 
   it("a cascade whose dependent another writer deleted meanwhile still deletes the rest", async () => {

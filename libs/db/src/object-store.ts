@@ -5,6 +5,7 @@ import { formatTime, rowToObject, type ObjectRow, type StoredObject } from "./co
 import { bulkUpdateStatus } from "./bulk-status.js";
 import { StoreError, isUniqueViolation } from "./errors.js";
 import { listSql, type ContinueToken } from "./list-sql.js";
+import { dependentKinds } from "./ownership.js";
 import { prepared } from "./prepared.js";
 import { sendTogether } from "./pipeline.js";
 import type { CreateOptions, ListOptions, ListResult, NewObject, ObjectStoreOptions, WriteOptions } from "./store-types.js";
@@ -242,9 +243,9 @@ export class ObjectStore {
         ? { apiVersion: current.apiVersion, kind: current.kind, metadata, ...body }
         : { apiVersion: current.apiVersion, kind: current.kind, metadata, spec: next.spec ?? {}, status: current.status ?? {} };
     const expected = options.expectedResourceVersion ?? current.metadata.resourceVersion;
-    if (metadata.deletionTimestamp && !metadata.finalizers?.length) {
-      return this.writeOne({ type: "delete", kind, object: obj, expectedResourceVersion: expected });
-    }
+    // The last finalizer of an object marked for deletion is gone: the delete it was waiting for
+    // happens now, with the same cascade as a delete without finalizers.
+    if (metadata.deletionTimestamp && !metadata.finalizers?.length) return this.deleteWithDependents(kind, obj, expected);
     const logged = admitObjectSize(kind, obj, this.maxObjectBytes, current);
     return this.writeOne({ type: "update", kind, object: obj, expectedResourceVersion: expected, logged });
   }
@@ -264,7 +265,7 @@ export class ObjectStore {
    * Deletes `current`: with finalizers it is only marked (deletionTimestamp set, MODIFIED); without,
    * it is removed together with the objects that name it as owner (cascade, one transaction).
    */
-  async delete(kind: KindInfo, current: StoredObject, options: WriteOptions & { dependents?: KindInfo[] } = {}): Promise<{ object: StoredObject; deleted: boolean }> {
+  async delete(kind: KindInfo, current: StoredObject, options: WriteOptions = {}): Promise<{ object: StoredObject; deleted: boolean }> {
     const expected = options.expectedResourceVersion ?? current.metadata.resourceVersion;
     if (current.metadata.finalizers?.length) {
       if (current.metadata.deletionTimestamp) return { object: current, deleted: false };
@@ -272,21 +273,33 @@ export class ObjectStore {
       const object = await this.writeOne({ type: "update", kind, object: marked, expectedResourceVersion: expected });
       return { object, deleted: false };
     }
-    const ops: WriteOp[] = [{ type: "delete", kind, object: current, expectedResourceVersion: expected }];
-    for (const dep of options.dependents ?? []) {
+    return { object: await this.deleteWithDependents(kind, current, expected), deleted: true };
+  }
+
+  /**
+   * Removes `object` (if still at `expected`) and every object of its dependent kinds that names
+   * it as owner, in one transaction. The dependents are read before it: one a writer adds between
+   * that read and the transaction comes with a write of the owner (the binder writes a workload's
+   * plan with its tasks), so the conditional delete of the owner misses (Conflict) and the caller
+   * reads again. (A dependent made some other way in that moment, by hand, is the scheduler's
+   * garbage collector's.)
+   */
+  private async deleteWithDependents(kind: KindInfo, object: StoredObject, expected: string): Promise<StoredObject> {
+    const ops: WriteOp[] = [{ type: "delete", kind, object, expectedResourceVersion: expected }];
+    for (const dep of dependentKinds(kind)) {
       // Tasks carry their owner's uid (the controller's, else the first's) in an indexed column:
       // no scan of every task per workload deleted. Other kinds match their owner references.
       const rows =
         dep.kind === "Task"
-          ? await rowsOf<ObjectRow>(this.pool, `SELECT * FROM tasks WHERE owner_uid = $1::uuid`, [current.metadata.uid])
-          : await rowsOf<ObjectRow>(this.pool, `SELECT * FROM "${dep.table}" WHERE owner_references @> $1::jsonb`, [JSON.stringify([{ uid: current.metadata.uid }])]);
+          ? await rowsOf<ObjectRow>(this.pool, `SELECT * FROM tasks WHERE owner_uid = $1::uuid`, [object.metadata.uid])
+          : await rowsOf<ObjectRow>(this.pool, `SELECT * FROM "${dep.table}" WHERE owner_references @> $1::jsonb`, [JSON.stringify([{ uid: object.metadata.uid }])]);
       // A dependent another writer deleted meanwhile (a controller stopping superseded tasks) is
       // already where this delete would put it.
       for (const row of rows) ops.push({ type: "delete", kind: dep, object: rowToObject(dep, row), missingOk: true });
     }
-    if (ops.length === 1) return { object: await this.writeOne(ops[0]!), deleted: true };
-    const [object] = await this.applyBatch(ops);
-    return { object: object!, deleted: true };
+    if (ops.length === 1) return this.writeOne(ops[0]!);
+    const [deleted] = await this.applyBatch(ops);
+    return deleted!;
   }
 
   /** One op, one statement committed alone (the hot path of the API): a batch of one. */

@@ -6,7 +6,7 @@ import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
 import { traceAnnotation } from "@eiaas/telemetry";
 import { admitPriority, countQuotaOf, type AdmissionDefaults } from "./admission.js";
 import type { ObjectReader } from "./reader.js";
-import { isNonNegativeInt64, TASK, TENANT, validateObject, validateStatus, type ValidatedObject } from "./validate.js";
+import { isNonNegativeInt64, TENANT, validateObject, validateStatus, type ValidatedObject } from "./validate.js";
 
 /** Fills `status` of a workload under dryRun with what the scheduler would decide (the plan). */
 export type DryRunPlanner = (kind: KindInfo, obj: StoredObject) => Promise<unknown | undefined>;
@@ -268,12 +268,9 @@ export class ResourceService {
         throw new ApiError("Conflict", `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`);
       }
       if (options.dryRun) return current;
-      const dependents = kind.kind === "InferenceService" || kind.kind === "TrainingJob" ? [TASK] : [];
       try {
-        const { object, deleted } = await this.store.delete(kind, current, {
-          ...(expected !== undefined ? { expectedResourceVersion: expected } : {}),
-          dependents,
-        });
+        // Dependents (a workload's Tasks) go in the same transaction: the store knows which.
+        const { object, deleted } = await this.store.delete(kind, current, expected !== undefined ? { expectedResourceVersion: expected } : {});
         this.options.onWrite?.(kind, object, deleted ? "delete" : "update");
         return object;
       } catch (err) {
