@@ -29,15 +29,17 @@ export async function startLoadBalancer(backendPorts: number[], options: { probe
     const b = alive[next++ % alive.length]!;
     return new Promise((resolve) => {
       const up = net.connect({ host: "127.0.0.1", port: b.port });
-      up.once("connect", () => {
-        up.removeAllListeners("error");
-        b.connections++;
-        resolve(up);
-      });
-      up.once("error", () => {
+      const refused = () => {
         up.destroy();
         b.up = false;
         resolve(connectUpstream(tried + 1));
+      };
+      up.once("error", refused);
+      up.once("connect", () => {
+        up.removeListener("error", refused);
+        up.on("error", () => up.destroy());
+        b.connections++;
+        resolve(up);
       });
     });
   };
@@ -55,7 +57,6 @@ export async function startLoadBalancer(backendPorts: number[], options: { probe
         sockets.delete(up);
         client.destroy();
       });
-      up.on("error", () => up.destroy());
       client.once("close", () => up.destroy());
       client.pipe(up);
       up.pipe(client);

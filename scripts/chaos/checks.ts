@@ -38,6 +38,8 @@ export interface Findings {
   unsettled: string[];
   /** Convergence findings seen for less than the grace period (not counted). */
   inFlight: number;
+  /** What the sample saw, for the report: workloads by state, tasks by phase, runs by runtime. */
+  stats: { workloads: Record<string, number>; tasks: Record<string, number>; runs: Record<string, number> };
 }
 
 export const SAFETY = ["overCommit", "quotaBreach", "usageMismatch"] as const;
@@ -85,6 +87,8 @@ export interface CheckInput {
   config: ChaosConfig;
   state: CheckState;
   trafficNamespaces: Set<string>;
+  /** Workloads written more recently than this are not required to have settled yet. */
+  settleMs: number;
 }
 
 export function evaluate(i: CheckInput): Findings {
@@ -167,10 +171,13 @@ export function evaluate(i: CheckInput): Findings {
   const tasksOf = new Map<string, TaskRow[]>();
   for (const t of s.tasks) if (t.ownerUid) tasksOf.set(t.ownerUid, [...(tasksOf.get(t.ownerUid) ?? []), t]);
   const unsettled: string[] = [];
+  const workloadStates: Record<string, number> = {};
   for (const w of s.workloads) {
+    const state = w.deleting ? "deleting" : workloadState(w);
+    workloadStates[state] = (workloadStates[state] ?? 0) + 1;
     if (w.deleting || terminating.has(w.namespace)) continue;
     const last = Math.max(w.created, lastWrite.get(w.uid) ?? 0);
-    if (now - last < config.settleS * 1000) continue;
+    if (now - last < i.settleMs) continue;
     const why = unsettledBecause(w, tasksOf.get(w.uid) ?? []);
     if (why) unsettled.push(`${w.kind} ${w.namespace}/${w.name}: ${why} (last written ${Math.round((now - last) / 1000)} s ago)`);
   }
@@ -218,7 +225,21 @@ export function evaluate(i: CheckInput): Findings {
     orphans: aged(state.orphans, orphans),
     unsettled,
     inFlight,
+    stats: { workloads: workloadStates, tasks: tally(s.tasks.map((t) => t.phase)), runs: tally(view.runs.map((r) => (r.source === "fleet" ? "fleet" : "processes"))) },
   };
+}
+
+function tally(items: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of items) out[x] = (out[x] ?? 0) + 1;
+  return out;
+}
+
+/** A workload's state in one word, for the report. */
+function workloadState(w: WorkloadRow): string {
+  const scheduled = (w.status?.conditions ?? []).find((c: any) => c.type === "Scheduled");
+  if (scheduled?.status === "False") return `${w.status?.phase ?? "Pending"}/${scheduled.reason}`;
+  return w.status?.phase ?? "new";
 }
 
 /** Why a live workload is not settled, or undefined when it is. */

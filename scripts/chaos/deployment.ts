@@ -220,6 +220,7 @@ export async function startDeployment(config: ChaosConfig, log: (line: string) =
 
   log(`starting ${lay.agents.length} standalone agents`);
   const agents: AgentProcess[] = [];
+  const started: Array<Promise<void>> = [];
   for (const n of lay.agents) {
     const metricsPort = await freePort();
     const proc = new ManagedProcess(
@@ -235,11 +236,14 @@ export async function startDeployment(config: ChaosConfig, log: (line: string) =
     );
     proc.start();
     agents.push({ process: proc, node: n });
-    await until(`${n.name} ready`, 60_000, async () => {
-      if (!proc.running) throw new Error(`${n.name} exited; see ${logDir}/${n.name}.log`);
-      return (await getLocal(metricsPort, "/readyz")).status === 200;
-    });
+    started.push(
+      until(`${n.name} ready`, 90_000, async () => {
+        if (!proc.running) throw new Error(`${n.name} exited; see ${logDir}/${n.name}.log`);
+        return (await getLocal(metricsPort, "/readyz")).status === 200;
+      }),
+    );
   }
+  await Promise.all(started);
 
   const processes = () => [...apis, ...schedulers.map((s) => s.process), fleet, ...agents.map((a) => a.process), redis.process];
   return {

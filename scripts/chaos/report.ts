@@ -44,6 +44,11 @@ export function formatReport(r: RunResult): string {
       `  over-commit ${f.overCommit.length}, quota breaches ${f.quotaBreach.length}, usage mismatches ${f.usageMismatch.length}, lost ${f.ledger.lost.length}, resurrected ${f.ledger.resurrected.length}, stale edits ${f.ledger.staleEdits.length}, phantoms ${f.ledger.phantoms.length}`,
     );
   }
+  if (end?.findings) {
+    const st = end.findings.stats;
+    const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+    lines.push(`  workloads: ${fmt(st.workloads)}; tasks: ${fmt(st.tasks)}; runs: ${fmt(st.runs)}`);
+  }
   if (!end?.ok) lines.push(...findingsSummary(end, 5));
   lines.push("");
   lines.push(`safety at every sample: ${r.violations.size === 0 ? "held" : "VIOLATED"}`);

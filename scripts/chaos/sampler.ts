@@ -41,6 +41,11 @@ export class Sampler {
   private readonly pool: pg.Pool;
   private readonly state = newCheckState();
   private running = false;
+  /**
+   * Workloads written this recently need not have settled yet: `settleS` under traffic; 0 once
+   * the traffic stopped (at the end every workload must have settled).
+   */
+  settleMs: number;
   private loop?: Promise<void>;
 
   constructor(
@@ -50,6 +55,7 @@ export class Sampler {
   ) {
     this.pool = new pg.Pool({ connectionString: d.pg.url(), max: 2, connectionTimeoutMillis: 3_000, statement_timeout: 10_000 });
     this.pool.on("error", () => undefined);
+    this.settleMs = d.config.settleS * 1000;
   }
 
   start(): void {
@@ -79,7 +85,7 @@ export class Sampler {
     try {
       const view = await readAgentView(this.d);
       const snapshot = await readSnapshot(this.pool);
-      const findings = evaluate({ snapshot, view, ledger: this.ledger, startedAt: at, config: this.d.config, state: this.state, trafficNamespaces: this.trafficNamespaces });
+      const findings = evaluate({ snapshot, view, ledger: this.ledger, startedAt: at, config: this.d.config, state: this.state, trafficNamespaces: this.trafficNamespaces, settleMs: this.settleMs });
       let ok = true;
       for (const [check, items] of findingList(findings)) {
         if (!items.length) continue;

@@ -84,6 +84,7 @@ export async function runChaos(config: ChaosConfig, log: (line: string) => void)
 
     log(`traffic stopped; every check must hold within ${config.finalSettleS} s`);
     await traffic.stop();
+    sampler.settleMs = 0;
     const stoppedAt = Date.now();
     const settledAt = await sampler.waitRecovered(stoppedAt, stoppedAt + config.finalSettleS * 1000);
     // The counts at the end: the last sample (of the clean streak when it settled).
