@@ -102,7 +102,7 @@ const PRESETS: Record<ChaosConfig["preset"], Omit<ChaosConfig, "preset" | "seed"
     minDurationS: 0,
     recoverS: 45,
     finalSettleS: 45,
-    stuckS: 30,
+    stuckS: 20,
     settleS: 20,
     graceS: 8,
     sampleMs: 1_000,

@@ -229,7 +229,8 @@ export async function startDeployment(config: ChaosConfig, log: (line: string) =
         command: node,
         args: [...tsx, "apps/agent/src/main.ts", "--node", n.name, "--runtime", "process", "--slots", "4", "--server", url, "--ca-file", caFile, ...agentSpecArgs(n)],
         cwd: ROOT,
-        env: { EIAAS_BOOTSTRAP_TOKEN: bootstrapToken, EIAAS_METRICS_PORT: String(metricsPort), EIAAS_LOG_LEVEL: "warn" },
+        // Info: what three agents log is little, and says what each did with its tasks.
+        env: { EIAAS_BOOTSTRAP_TOKEN: bootstrapToken, EIAAS_METRICS_PORT: String(metricsPort), EIAAS_LOG_LEVEL: "info" },
       },
       logDir,
       unexpected,

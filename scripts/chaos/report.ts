@@ -27,6 +27,7 @@ export function formatReport(r: RunResult): string {
     const recover = f.recoveredAt !== undefined ? s(f.recoveredAt - f.injectedAt) : "NOT RECOVERED";
     const lasted = f.endedAt !== undefined ? s(f.endedAt - f.injectedAt) : "-";
     lines.push(`${f.name.padEnd(24)} ${recover.padEnd(17)} (${lasted})`.padEnd(60) + `${[...f.notes, ...(f.error ? [`could not inject: ${f.error}`] : [])].join("; ")}`);
+    if (!f.healthyBefore) lines.push("  (some check already failed when it was injected: see the fault before)");
     if (f.recoveredAt === undefined) {
       lines.push(`  at the deadline (${c.recoverS} s after the fault ended):`);
       lines.push(...findingsSummary(f.lastSample).map((l) => `  ${l}`));
@@ -58,8 +59,10 @@ export function formatReport(r: RunResult): string {
   }
   const l = r.ledger;
   lines.push(`writes: ${l.ops} sent, ${l.acked} acknowledged (${Object.entries(l.byType).map(([k, v]) => `${k} ${v}`).join(", ")}), ${l.rejected} refused, ${l.unknown} unanswered`);
-  lines.push(`server errors (5xx other than 503): ${r.serverErrors.length}${r.serverErrors.length ? ` (${[...new Set(r.serverErrors.map((a) => a.status))].join(", ")})` : ""}`);
+  lines.push(`server errors (5xx other than 503): ${r.serverErrors.length}`);
+  for (const a of r.serverErrors.slice(0, 5)) lines.push(`  - ${a.status} ${s(a.at - r.startedAt)} in: ${a.what}`);
   lines.push(`processes that exited on their own: ${r.unexpected.length ? r.unexpected.map((u) => `${u.name} (${u.signal ?? `code ${u.code}`}, ${s(u.at - r.startedAt)} in)`).join(", ") : "none"}`);
+  lines.push(`most task attempts running at once: ${[...r.peakRuns].map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`);
   lines.push(`peak resident memory: ${[...r.peakRss].map(([n, b]) => `${n} ${Math.round(b / 2 ** 20)} MiB`).join(", ")}`);
   lines.push(`process logs: ${r.logDir}`);
   lines.push("");

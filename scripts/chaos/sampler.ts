@@ -38,6 +38,8 @@ export class Sampler {
   readonly history: Sample[] = [];
   readonly violations = new Map<string, Violation>();
   readonly peakRss = new Map<string, number>();
+  /** The most task attempts seen running at once, by runtime (fleet, standalone processes). */
+  readonly peakRuns = new Map<string, number>();
   private readonly pool: pg.Pool;
   private readonly state = newCheckState();
   private running = false;
@@ -86,6 +88,7 @@ export class Sampler {
       const view = await readAgentView(this.d);
       const snapshot = await readSnapshot(this.pool);
       const findings = evaluate({ snapshot, view, ledger: this.ledger, startedAt: at, config: this.d.config, state: this.state, trafficNamespaces: this.trafficNamespaces, settleMs: this.settleMs });
+      for (const [source, n] of Object.entries(findings.stats.runs)) this.peakRuns.set(source, Math.max(n, this.peakRuns.get(source) ?? 0));
       let ok = true;
       for (const [check, items] of findingList(findings)) {
         if (!items.length) continue;
@@ -114,12 +117,22 @@ export class Sampler {
   }
 
   /**
+   * How long every check must hold for a recovery to count: a finding is only seen once it is
+   * older than its threshold (the grace period, a stuck task's `stuckS`, a workload's `settleS`),
+   * so a shorter clean stretch could hide a divergence not yet old enough to show.
+   */
+  get holdMs(): number {
+    const c = this.d.config;
+    return Math.max(c.graceS, c.stuckS, this.settleMs / 1000) * 1000;
+  }
+
+  /**
    * Waits for recovery after `after`: the first sample taken after it from which every sample for
-   * the grace period held every check (so a finding still within its grace period cannot pass for
-   * recovery). Resolves with that sample's time, or undefined at `deadline`.
+   * {@link Sampler.holdMs} held every check. Resolves with that sample's time, or undefined when
+   * no such stretch began by `deadline`.
    */
   async waitRecovered(after: number, deadline: number): Promise<number | undefined> {
-    const graceMs = this.d.config.graceS * 1000;
+    const graceMs = this.holdMs;
     for (;;) {
       const samples = this.history.filter((s) => s.at >= after);
       let streak: number | undefined;

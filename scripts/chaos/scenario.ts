@@ -21,6 +21,8 @@ export interface FaultResult {
   error?: string;
   /** The last sample before giving up, when not recovered. */
   lastSample?: Sample;
+  /** Whether every check held at the last sample before the injection (else findings may be older). */
+  healthyBefore: boolean;
 }
 
 export interface RunResult {
@@ -35,6 +37,7 @@ export interface RunResult {
   /** Answers with a 5xx other than 503 (a server error the API must never give). */
   serverErrors: AnswerRecord[];
   peakRss: Map<string, number>;
+  peakRuns: Map<string, number>;
   logDir: string;
   fleetNodes: number;
 }
@@ -63,7 +66,7 @@ export async function runChaos(config: ChaosConfig, log: (line: string) => void)
     for (const name of config.faults) {
       const injectedAt = Date.now();
       log(`fault ${name}`);
-      const r: FaultResult = { name, injectedAt, notes: [] };
+      const r: FaultResult = { name, injectedAt, notes: [], healthyBefore: sampler.last?.ok === true };
       faults.push(r);
       try {
         const out = await FAULTS[name]({ d, client, config, traffic, ledger, rng, sampler, log });
@@ -101,6 +104,7 @@ export async function runChaos(config: ChaosConfig, log: (line: string) => void)
       ledger: ledger.counts(),
       serverErrors: traffic.answers.filter((a) => a.status >= 500 && a.status !== 503),
       peakRss: sampler.peakRss,
+      peakRuns: sampler.peakRuns,
       logDir: d.logDir,
       fleetNodes: d.layout.fleet.length,
     };

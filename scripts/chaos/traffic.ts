@@ -28,6 +28,8 @@ export interface AnswerRecord {
   at: number;
   status: number;
   ms: number;
+  /** Method and path, and the answer's message when it was an error. */
+  what: string;
 }
 
 export interface TrafficDeps {
@@ -199,11 +201,11 @@ export class Traffic {
     onBegin?.(op);
     try {
       const r = await this.d.client.request(method, path, { token, ...(body !== undefined ? { body } : {}), ...(contentType ? { contentType } : {}) });
-      this.answers.push({ at: Date.now(), status: r.status, ms: r.ms });
+      this.answers.push({ at: Date.now(), status: r.status, ms: r.ms, what: `${method} ${path}${r.status >= 400 ? `: ${String(r.body?.message ?? r.body).slice(0, 200)}` : ""}` });
       this.d.ledger.answer(e, op, r.status, r.body);
     } catch (err) {
       if (!(err instanceof NoAnswer)) throw err;
-      this.answers.push({ at: Date.now(), status: 0, ms: err.ms });
+      this.answers.push({ at: Date.now(), status: 0, ms: err.ms, what: `${method} ${path}: ${err.message}` });
       this.d.ledger.noAnswer(e, op);
     }
     return e;
