@@ -27,6 +27,7 @@ export interface SchedulerProcess {
 export interface AgentProcess {
   process: ManagedProcess;
   node: LayoutNode;
+  metricsPort: number;
 }
 
 export interface Deployment {
@@ -43,7 +44,6 @@ export interface Deployment {
   caPem: string;
   adminToken: string;
   apis: ManagedProcess[];
-  apiPorts: number[];
   schedulers: SchedulerProcess[];
   fleet: ManagedProcess;
   fleetPort: number;
@@ -55,17 +55,44 @@ export interface Deployment {
   /** The index of the scheduler that says it leads (its /readyz: "ok (leader)"), if any. */
   leader(): Promise<number | undefined>;
   /** Waits until API server `i` answers /readyz 200 on its own port. */
-  waitApiReady(i: number, timeoutMs?: number): Promise<void>;
+  waitApiReady(i: number): Promise<void>;
   /** Waits until the fleet process has registered all its nodes. */
-  waitFleetReady(timeoutMs?: number): Promise<void>;
-  /** Stops everything; removes the data unless `keepLogs`. */
+  waitFleetReady(): Promise<void>;
+  /** Stops everything; removes the data, and the logs too unless `keepLogs`. */
   close(keepLogs: boolean): Promise<void>;
 }
 
-const node = process.execPath;
-const tsx = ["--import", "tsx"];
+/** What every process of the deployment is started with. */
+interface Launch {
+  config: ChaosConfig;
+  layout: Layout;
+  logDir: string;
+  unexpected: UnexpectedExit[];
+  pg: PostgresService;
+  redis: RedisService;
+  apiDataDir: string;
+  caFile: string;
+  adminToken: string;
+  bootstrapToken: string;
+}
 
-/** GET of a plain-HTTP ops endpoint (/readyz of a scheduler, /running of the fleet). */
+/** Thrown by a readiness check that can never pass (the process exited): ends the wait at once. */
+class Hopeless extends Error {}
+
+async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      if (err instanceof Hopeless) throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** GET of a plain-HTTP ops endpoint (/readyz of a scheduler or agent, /running of the fleet). */
 export function getLocal(port: number, path: string, timeoutMs = 2_000): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: "127.0.0.1", port, path, timeout: timeoutMs }, (res) => {
@@ -79,13 +106,109 @@ export function getLocal(port: number, path: string, timeoutMs = 2_000): Promise
   });
 }
 
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
+/** A node process running TypeScript from the repository (as the issue's operator ran them). */
+function tsProcess(l: Launch, name: string, script: string, args: string[], env: Record<string, string>): ManagedProcess {
+  return new ManagedProcess({ name, command: process.execPath, args: ["--import", "tsx", script, ...args], cwd: ROOT, env: { EIAAS_LOG_LEVEL: "warn", ...env } }, l.logDir, l.unexpected);
+}
+
+const alive = (p: ManagedProcess) => {
+  if (!p.running) throw new Hopeless(`${p.name} exited; see its log`);
+};
+
+async function startApiServers(l: Launch) {
+  const ports = [await freePort(), await freePort()];
+  const apis = ports.map((port, i) =>
+    tsProcess(l, `api-${i}`, "apps/api-server/src/main.ts", [], {
+      DATABASE_URL: l.pg.url(),
+      REDIS_URL: l.redis.url,
+      EIAAS_PORT: String(port),
+      EIAAS_HOST: "127.0.0.1",
+      // One directory: both serve the certificate the first one generated.
+      EIAAS_DATA_DIR: l.apiDataDir,
+      EIAAS_ADMIN_TOKEN: l.adminToken,
+      EIAAS_BOOTSTRAP_TOKEN: l.bootstrapToken,
+    }),
+  );
+  const waitReady = (i: number) =>
+    until(`api-${i} ready`, 180_000, async () => {
+      alive(apis[i]!);
+      // The first server writes the CA as it starts: read it each time until it is there.
+      const client = new ApiClient(`https://127.0.0.1:${ports[i]}`, await readFile(l.caFile, "utf8"));
+      try {
+        return (await client.request("GET", "/readyz", { timeoutMs: 2_000 })).status === 200;
+      } finally {
+        client.close();
+      }
+    });
+  // One after the other: the first generates the certificate and applies nothing the second races.
+  for (let i = 0; i < apis.length; i++) {
+    apis[i]!.start();
+    await waitReady(i);
   }
+  return { apis, ports, waitReady };
+}
+
+async function startSchedulers(l: Launch): Promise<SchedulerProcess[]> {
+  const schedulers: SchedulerProcess[] = [];
+  for (let i = 0; i < 2; i++) {
+    const metricsPort = await freePort();
+    const proc = tsProcess(l, `scheduler-${i}`, "apps/scheduler/src/main.ts", [], {
+      DATABASE_URL: l.pg.url(),
+      REDIS_URL: l.redis.url,
+      EIAAS_METRICS_PORT: String(metricsPort),
+      EIAAS_NODE_GRACE_SECONDS: String(l.config.nodeGraceS),
+      EIAAS_NODE_EVICTION_SECONDS: String(l.config.nodeEvictionS),
+    });
+    proc.start();
+    schedulers.push({ process: proc, metricsPort });
+    await until(`${proc.name} ready`, 180_000, async () => {
+      alive(proc);
+      return /^ok/.test((await getLocal(metricsPort, "/readyz")).text);
+    });
+  }
+  return schedulers;
+}
+
+async function startFleet(l: Launch, url: string) {
+  const port = await freePort();
+  const fleet = tsProcess(l, "fleet", "scripts/chaos/fleet-main.ts", [], {
+    EIAAS_SERVER: url,
+    EIAAS_CA_FILE: l.caFile,
+    EIAAS_BOOTSTRAP_TOKEN: l.bootstrapToken,
+    REDIS_URL: l.redis.url,
+    CHAOS_FLEET_NODES: String(l.config.fleetNodes),
+    CHAOS_AGENTS: String(l.config.agents),
+    CHAOS_FLEET_PORT: String(port),
+  });
+  const waitReady = () =>
+    until("the fleet's nodes registered", 600_000, async () => {
+      alive(fleet);
+      return JSON.parse((await getLocal(port, "/running")).text).nodes === l.layout.fleet.length;
+    });
+  fleet.start();
+  await waitReady();
+  return { fleet, port, waitReady };
+}
+
+async function startAgents(l: Launch, url: string): Promise<AgentProcess[]> {
+  const agents: AgentProcess[] = [];
+  for (const n of l.layout.agents) {
+    const metricsPort = await freePort();
+    const args = ["--node", n.name, "--runtime", "process", "--slots", "4", "--server", url, "--ca-file", l.caFile, ...agentSpecArgs(n)];
+    // Info: what three agents log is little, and says what each did with its tasks.
+    const proc = tsProcess(l, n.name, "apps/agent/src/main.ts", args, { EIAAS_BOOTSTRAP_TOKEN: l.bootstrapToken, EIAAS_METRICS_PORT: String(metricsPort), EIAAS_LOG_LEVEL: "info" });
+    proc.start();
+    agents.push({ process: proc, node: n, metricsPort });
+  }
+  await Promise.all(
+    agents.map((a) =>
+      until(`${a.node.name} ready`, 180_000, async () => {
+        alive(a.process);
+        return (await getLocal(a.metricsPort, "/readyz")).status === 200;
+      }),
+    ),
+  );
+  return agents;
 }
 
 export async function startDeployment(config: ChaosConfig, log: (line: string) => void): Promise<Deployment> {
@@ -96,187 +219,64 @@ export async function startDeployment(config: ChaosConfig, log: (line: string) =
   // A harness that dies leaves nothing running behind.
   process.once("exit", killEveryProcess);
 
-  const lay = layout(config.fleetNodes, config.agents);
-  const runId = randomBytes(6).toString("hex");
-  const adminToken = randomBytes(24).toString("hex");
-  const bootstrapToken = randomBytes(24).toString("hex");
-  const apiDataDir = join(work, "api");
-
   log(`starting Postgres and Redis (logs in ${logDir})`);
   const pg = await PostgresService.create();
   const redis = await RedisService.create(logDir, unexpected);
-
-  const apiPorts = [await freePort(), await freePort()];
-  const apis = apiPorts.map(
-    (port, i) =>
-      new ManagedProcess(
-        {
-          name: `api-${i}`,
-          command: node,
-          args: [...tsx, "apps/api-server/src/main.ts"],
-          cwd: ROOT,
-          env: {
-            DATABASE_URL: pg.url(),
-            REDIS_URL: redis.url,
-            EIAAS_PORT: String(port),
-            EIAAS_HOST: "127.0.0.1",
-            // One directory: both serve the certificate the first one generated.
-            EIAAS_DATA_DIR: apiDataDir,
-            EIAAS_ADMIN_TOKEN: adminToken,
-            EIAAS_BOOTSTRAP_TOKEN: bootstrapToken,
-            EIAAS_LOG_LEVEL: "warn",
-          },
-        },
-        logDir,
-        unexpected,
-      ),
-  );
-  const waitApiReady = async (i: number, timeoutMs = 60_000) => {
-    const ca = await readFile(join(apiDataDir, "pki", "ca.crt"), "utf8").catch(() => undefined);
-    const client = new ApiClient(`https://127.0.0.1:${apiPorts[i]}`, ca ?? "");
-    try {
-      await until(`api-${i} ready`, timeoutMs, async () => {
-        if (!apis[i]!.running) throw new Error(`api-${i} exited; see ${logDir}/api-${i}.log`);
-        const c = ca ? client : new ApiClient(`https://127.0.0.1:${apiPorts[i]}`, await readFile(join(apiDataDir, "pki", "ca.crt"), "utf8"));
-        try {
-          return (await c.request("GET", "/readyz", { timeoutMs: 2_000 })).status === 200;
-        } finally {
-          if (c !== client) c.close();
-        }
-      });
-    } finally {
-      client.close();
-    }
-  };
-  log("starting the API servers");
-  for (let i = 0; i < apis.length; i++) {
-    apis[i]!.start();
-    await waitApiReady(i);
-  }
-  const caPem = await readFile(join(apiDataDir, "pki", "ca.crt"), "utf8");
-  const caFile = join(apiDataDir, "pki", "ca.crt");
-  const lb = await startLoadBalancer(apiPorts);
-  const url = `https://127.0.0.1:${lb.port}`;
-
-  log("starting the schedulers");
-  const schedulers: SchedulerProcess[] = [];
-  for (let i = 0; i < 2; i++) {
-    const metricsPort = await freePort();
-    const proc = new ManagedProcess(
-      {
-        name: `scheduler-${i}`,
-        command: node,
-        args: [...tsx, "apps/scheduler/src/main.ts"],
-        cwd: ROOT,
-        env: {
-          DATABASE_URL: pg.url(),
-          REDIS_URL: redis.url,
-          EIAAS_METRICS_PORT: String(metricsPort),
-          EIAAS_NODE_GRACE_SECONDS: String(config.nodeGraceS),
-          EIAAS_NODE_EVICTION_SECONDS: String(config.nodeEvictionS),
-          EIAAS_LOG_LEVEL: "warn",
-        },
-      },
-      logDir,
-      unexpected,
-    );
-    schedulers.push({ process: proc, metricsPort });
-  }
-  const readyz = async (s: SchedulerProcess) => (await getLocal(s.metricsPort, "/readyz")).text;
-  for (const s of schedulers) {
-    s.process.start();
-    await until(`${s.process.name} ready`, 60_000, async () => /^ok/.test(await readyz(s)));
-  }
-
-  log(`starting the fleet (${lay.fleet.length} nodes)`);
-  const fleetPort = await freePort();
-  const fleet = new ManagedProcess(
-    {
-      name: "fleet",
-      command: node,
-      args: [...tsx, "scripts/chaos/fleet-main.ts"],
-      cwd: ROOT,
-      env: {
-        EIAAS_SERVER: url,
-        EIAAS_CA_FILE: caFile,
-        EIAAS_BOOTSTRAP_TOKEN: bootstrapToken,
-        REDIS_URL: redis.url,
-        CHAOS_FLEET_NODES: String(config.fleetNodes),
-        CHAOS_AGENTS: String(config.agents),
-        CHAOS_FLEET_PORT: String(fleetPort),
-        EIAAS_LOG_LEVEL: "warn",
-      },
-    },
+  const apiDataDir = join(work, "api");
+  const l: Launch = {
+    config,
+    layout: layout(config.fleetNodes, config.agents),
     logDir,
     unexpected,
-  );
-  const waitFleetReady = (timeoutMs = 180_000) =>
-    until("the fleet's nodes registered", timeoutMs, async () => {
-      if (!fleet.running) throw new Error(`the fleet exited; see ${logDir}/fleet.log`);
-      return JSON.parse((await getLocal(fleetPort, "/running")).text).nodes === lay.fleet.length;
-    });
-  fleet.start();
-  await waitFleetReady();
+    pg,
+    redis,
+    apiDataDir,
+    caFile: join(apiDataDir, "pki", "ca.crt"),
+    adminToken: randomBytes(24).toString("hex"),
+    bootstrapToken: randomBytes(24).toString("hex"),
+  };
+  log("starting the API servers");
+  const api = await startApiServers(l);
+  const lb = await startLoadBalancer(api.ports);
+  const url = `https://127.0.0.1:${lb.port}`;
+  log("starting the schedulers");
+  const schedulers = await startSchedulers(l);
+  log(`starting the fleet (${l.layout.fleet.length} nodes)`);
+  const fleet = await startFleet(l, url);
+  log(`starting ${l.layout.agents.length} standalone agents`);
+  const agents = await startAgents(l, url);
+  const runId = randomBytes(6).toString("hex");
 
-  log(`starting ${lay.agents.length} standalone agents`);
-  const agents: AgentProcess[] = [];
-  const started: Array<Promise<void>> = [];
-  for (const n of lay.agents) {
-    const metricsPort = await freePort();
-    const proc = new ManagedProcess(
-      {
-        name: n.name,
-        command: node,
-        args: [...tsx, "apps/agent/src/main.ts", "--node", n.name, "--runtime", "process", "--slots", "4", "--server", url, "--ca-file", caFile, ...agentSpecArgs(n)],
-        cwd: ROOT,
-        // Info: what three agents log is little, and says what each did with its tasks.
-        env: { EIAAS_BOOTSTRAP_TOKEN: bootstrapToken, EIAAS_METRICS_PORT: String(metricsPort), EIAAS_LOG_LEVEL: "info" },
-      },
-      logDir,
-      unexpected,
-    );
-    proc.start();
-    agents.push({ process: proc, node: n });
-    started.push(
-      until(`${n.name} ready`, 90_000, async () => {
-        if (!proc.running) throw new Error(`${n.name} exited; see ${logDir}/${n.name}.log`);
-        return (await getLocal(metricsPort, "/readyz")).status === 200;
-      }),
-    );
-  }
-  await Promise.all(started);
-
-  const processes = () => [...apis, ...schedulers.map((s) => s.process), fleet, ...agents.map((a) => a.process), redis.process];
+  const readyz = async (s: SchedulerProcess) => (await getLocal(s.metricsPort, "/readyz")).text;
   return {
     config,
-    layout: lay,
+    layout: l.layout,
     runId,
     logDir,
     pg,
     redis,
     lb,
     url,
-    caPem,
-    adminToken,
-    apis,
-    apiPorts,
+    caPem: await readFile(l.caFile, "utf8"),
+    adminToken: l.adminToken,
+    apis: api.apis,
     schedulers,
-    fleet,
-    fleetPort,
+    fleet: fleet.fleet,
+    fleetPort: fleet.port,
     agents,
     unexpected,
-    processes,
+    processes: () => [...api.apis, ...schedulers.map((s) => s.process), fleet.fleet, ...agents.map((a) => a.process), redis.process],
     leader: async () => {
       const answers = await Promise.all(schedulers.map((s) => (s.process.running ? readyz(s).catch(() => "") : Promise.resolve(""))));
       const i = answers.findIndex((a) => a.includes("(leader)"));
       return i < 0 ? undefined : i;
     },
-    waitApiReady,
-    waitFleetReady,
+    waitApiReady: api.waitReady,
+    waitFleetReady: fleet.waitReady,
     close: async (keepLogs) => {
       // Agents and the fleet first (they would otherwise log the control plane going away).
       for (const a of agents) await a.process.stop();
-      await fleet.stop();
+      await fleet.fleet.stop();
       // Task processes the agents left behind (a frozen agent's, say) end with the run.
       for (const p of await taskProcesses(runId)) {
         try {
@@ -286,9 +286,9 @@ export async function startDeployment(config: ChaosConfig, log: (line: string) =
         }
       }
       for (const s of schedulers) await s.process.stop();
-      for (const a of apis) await a.stop();
+      for (const a of api.apis) await a.stop();
       await lb.close();
-      await redis.process.stop();
+      await redis.close();
       await pg.stop().catch(() => undefined);
       await rm(pg.dataDir, { recursive: true, force: true });
       await rm(apiDataDir, { recursive: true, force: true });

@@ -129,7 +129,7 @@ async function pool<T>(n: number, jobs: Array<() => Promise<T>>): Promise<T[]> {
   return out;
 }
 
-function outcomes(c: FaultContext, entries: LedgerEntry[], type: string): string {
+function outcomes(entries: LedgerEntry[], type: string): string {
   const ops = entries.map((e) => e.ops.filter((o) => o.type === type).at(-1)!).filter(Boolean);
   const n = (o: string) => ops.filter((x) => x.outcome === o).length;
   return `${n("acked")} acknowledged, ${n("rejected")} refused, ${n("unknown")} unknown`;
@@ -159,9 +159,9 @@ const burst: Fault = async (c) => {
   return {
     endedAt: Date.now(),
     notes: [
-      `${c.config.burst} creates in ${(createdIn / 1000).toFixed(1)} s: ${outcomes(c, created, "create")}`,
+      `${c.config.burst} creates in ${(createdIn / 1000).toFixed(1)} s: ${outcomes(created, "create")}`,
       settled ? `settled ${((settled - t0) / 1000).toFixed(1)} s after the burst began` : `not settled within ${c.config.recoverS} s`,
-      `${live.length} deleted in ${((Date.now() - t1) / 1000).toFixed(1)} s: ${outcomes(c, live, "delete")}`,
+      `${live.length} deleted in ${((Date.now() - t1) / 1000).toFixed(1)} s: ${outcomes(live, "delete")}`,
     ],
   };
 };
@@ -183,7 +183,7 @@ const finalizers: Fault = async (c) => {
   for (const h of live) await c.traffic.patch(h.e, h.t.token!, { metadata: { finalizers: [] } }, undefined, "unfinalize");
   return {
     endedAt: Date.now(),
-    notes: [`${held.length} workloads with finalizer ${FINALIZER}: ${outcomes(c, held.map((h) => h.e), "create")}; deleted (${terminating} terminating), finalizers removed after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${outcomes(c, live.map((h) => h.e), "unfinalize")}`],
+    notes: [`${held.length} workloads with finalizer ${FINALIZER}: ${outcomes(held.map((h) => h.e), "create")}; deleted (${terminating} terminating), finalizers removed after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${outcomes(live.map((h) => h.e), "unfinalize")}`],
   };
 };
 

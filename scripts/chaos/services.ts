@@ -1,7 +1,7 @@
 // The stateful services under the control plane: an embedded PostgreSQL that the harness really
 // stops (the server process exits) and starts again on the same data directory and port, and a
 // redis-server that it kills with SIGKILL and starts again, empty, on the same port.
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
@@ -72,6 +72,7 @@ export class RedisService {
   private constructor(
     readonly process: ManagedProcess,
     readonly port: number,
+    private readonly dir: string,
   ) {}
 
   /** redis-server on a free port, no persistence: a restart starts it empty. */
@@ -88,7 +89,7 @@ export class RedisService {
       logDir,
       unexpected,
     );
-    const r = new RedisService(proc, port);
+    const r = new RedisService(proc, port, dir);
     await r.start();
     return r;
   }
@@ -100,5 +101,10 @@ export class RedisService {
   async start(): Promise<void> {
     this.process.start();
     await waitForRedis(this.url);
+  }
+
+  async close(): Promise<void> {
+    await this.process.stop();
+    await rm(this.dir, { recursive: true, force: true });
   }
 }
