@@ -92,7 +92,7 @@ export interface CheckInput {
 }
 
 export function evaluate(i: CheckInput): Findings {
-  const { snapshot: s, view, config, state } = i;
+  const { snapshot: s, config, state } = i;
   const now = Date.now();
   const graceMs = config.graceS * 1000;
   let inFlight = 0;
@@ -106,9 +106,25 @@ export function evaluate(i: CheckInput): Findings {
     }
     return out;
   };
+  const runs = runFindings(s, i.view);
+  const workloads = workloadFindings(s, i.ledger, i.settleMs, now);
+  return {
+    ...capacityFindings(s),
+    ledger: i.ledger.check(s.objects, i.startedAt, i.trafficNamespaces),
+    ghosts: aged(state.ghosts, runs.ghosts),
+    reportedGhosts: aged(state.reportedGhosts, runs.reported, 2 * HEARTBEAT_S * 1000),
+    lostRuns: aged(state.lostRuns, runs.lost),
+    stuck: stuckTasks(s, state, config.stuckS * 1000, now),
+    orphans: aged(state.orphans, orphanTasks(s)),
+    unsettled: workloads.unsettled,
+    inFlight,
+    stats: { workloads: workloads.states, tasks: tally(s.tasks.map((t) => t.phase)), runs: tally(i.view.runs.map((r) => (r.source === "fleet" ? "fleet" : "processes"))) },
+  };
+}
 
-  const nodes = new Map(s.nodes.map((n) => [n.name, n]));
-  const ready = (node: string) => nodes.get(node)?.phase === "Ready";
+/** Ghost runs, reported ghosts and lost runs, keyed so that the same one is tracked across samples. */
+function runFindings(s: Snapshot, view: AgentView): { ghosts: Map<string, string>; reported: Map<string, string>; lost: Map<string, string> } {
+  const ready = new Set(s.nodes.filter((n) => n.phase === "Ready").map((n) => n.name));
   const byName = new Map<string, TaskRow>(s.tasks.map((t) => [`${t.namespace}/${t.name}`, t]));
 
   // Ghost runs: from the runtimes' own view.
@@ -117,14 +133,13 @@ export function evaluate(i: CheckInput): Findings {
   for (const r of view.runs) {
     running.add(`${r.node}|${r.uid}|${r.attempt}`);
     const t = byName.get(`${r.namespace}/${r.name}`);
-    const what = `${r.namespace}/${r.name} attempt ${r.attempt} on ${r.node} (${r.source})`;
     let why: string | undefined;
     if (!t) why = "deleted";
     else if (t.uid !== r.uid) why = `deleted (a task of that name now has uid ${t.uid})`;
     else if (t.node !== r.node) why = `bound to ${t.node}`;
     else if (t.attempt !== r.attempt) why = `attempt ${t.attempt} is current`;
     else if (finished(t.phase)) why = `${t.phase} in Postgres`;
-    if (why) ghosts.set(`${r.node}|${r.uid}|${r.attempt}`, `${what}: ${why}`);
+    if (why) ghosts.set(`${r.node}|${r.uid}|${r.attempt}`, `${r.namespace}/${r.name} attempt ${r.attempt} on ${r.node} (${r.source}): ${why}`);
   }
 
   // Reported ghosts: what Ready nodes' heartbeats say they run.
@@ -132,7 +147,7 @@ export function evaluate(i: CheckInput): Findings {
   const unfinishedOn = new Map<string, TaskRow[]>();
   for (const t of s.tasks) if (!finished(t.phase)) unfinishedOn.set(t.node, [...(unfinishedOn.get(t.node) ?? []), t]);
   for (const n of s.nodes) {
-    if (n.phase !== "Ready") continue;
+    if (!ready.has(n.name)) continue;
     for (const entry of n.runningTasks) {
       // Names only today; "namespace/name" (and a trailing "/attempt") are understood too.
       const parts = String(entry).split("/");
@@ -145,44 +160,56 @@ export function evaluate(i: CheckInput): Findings {
   // Lost runs: Running in Postgres, not in an observed runtime.
   const lost = new Map<string, string>();
   for (const t of s.tasks) {
-    if (t.phase !== "Running" || !view.observed.has(t.node) || !ready(t.node)) continue;
+    if (t.phase !== "Running" || !view.observed.has(t.node) || !ready.has(t.node)) continue;
     if (!running.has(`${t.node}|${t.uid}|${t.attempt}`)) lost.set(`${t.uid}|${t.attempt}`, `${t.namespace}/${t.name} attempt ${t.attempt}: Running on ${t.node}, which does not run it`);
   }
+  return { ghosts, reported, lost };
+}
 
-  // Stuck: Dispatched (or Scheduled) too long on a Ready node.
+/** Tasks Dispatched (or Scheduled) longer than `stuckMs` on a Ready node. */
+function stuckTasks(s: Snapshot, state: CheckState, stuckMs: number, now: number): string[] {
+  const ready = new Set(s.nodes.filter((n) => n.phase === "Ready").map((n) => n.name));
   const waiting = s.tasks.filter((t) => t.phase === "Dispatched" || t.phase === "Scheduled");
-  const firstSeen = state.dispatched.update(waiting.map((t) => `${t.uid}|${t.attempt}`), now);
+  const ages = state.dispatched.update(waiting.map((t) => `${t.uid}|${t.attempt}`), now);
   const stuck: string[] = [];
   for (const t of waiting) {
-    const since = t.attempt <= 1 ? t.created : now - (firstSeen.get(`${t.uid}|${t.attempt}`) ?? 0);
-    const age = now - since;
-    if (ready(t.node) && age > config.stuckS * 1000) stuck.push(`${t.namespace}/${t.name} attempt ${t.attempt}: ${t.phase} on Ready ${t.node} for ${Math.round(age / 1000)} s`);
+    // A first attempt is created Dispatched; a later one is dated from the first sample that saw it.
+    const age = t.attempt <= 1 ? now - t.created : (ages.get(`${t.uid}|${t.attempt}`) ?? 0);
+    if (ready.has(t.node) && age > stuckMs) stuck.push(`${t.namespace}/${t.name} attempt ${t.attempt}: ${t.phase} on Ready ${t.node} for ${Math.round(age / 1000)} s`);
   }
+  return stuck;
+}
 
-  // Orphans.
+function orphanTasks(s: Snapshot): Map<string, string> {
   const owners = new Set(s.workloads.map((w) => w.uid));
   const orphans = new Map<string, string>();
   for (const t of s.tasks) if (t.ownerUid && !owners.has(t.ownerUid)) orphans.set(t.uid, `${t.namespace}/${t.name} (${t.phase}): owner ${t.ownerUid} is gone`);
+  return orphans;
+}
 
-  // Unsettled workloads.
+/** Live workloads last written more than `settleMs` ago that have not settled; and every state. */
+function workloadFindings(s: Snapshot, ledger: Ledger, settleMs: number, now: number): { unsettled: string[]; states: Record<string, number> } {
   const lastWrite = new Map<string, number>();
-  for (const e of i.ledger.entries) if (e.uid) lastWrite.set(e.uid, Math.max(...e.ops.map((o) => o.start)));
+  for (const e of ledger.entries) if (e.uid) lastWrite.set(e.uid, Math.max(...e.ops.map((o) => o.start)));
   const terminating = new Set(s.tenants.filter((t) => t.deleting).map((t) => t.name));
   const tasksOf = new Map<string, TaskRow[]>();
   for (const t of s.tasks) if (t.ownerUid) tasksOf.set(t.ownerUid, [...(tasksOf.get(t.ownerUid) ?? []), t]);
   const unsettled: string[] = [];
-  const workloadStates: Record<string, number> = {};
+  const states: Record<string, number> = {};
   for (const w of s.workloads) {
     const state = w.deleting ? "deleting" : workloadState(w);
-    workloadStates[state] = (workloadStates[state] ?? 0) + 1;
+    states[state] = (states[state] ?? 0) + 1;
     if (w.deleting || terminating.has(w.namespace)) continue;
     const last = Math.max(w.created, lastWrite.get(w.uid) ?? 0);
-    if (now - last < i.settleMs) continue;
+    if (now - last < settleMs) continue;
     const why = unsettledBecause(w, tasksOf.get(w.uid) ?? []);
     if (why) unsettled.push(`${w.kind} ${w.namespace}/${w.name}: ${why} (last written ${Math.round((now - last) / 1000)} s ago)`);
   }
+  return { unsettled, states };
+}
 
-  // Safety: capacity and quota, by the tables and by the tasks; the tables exact.
+/** Over-commit and quota breaches by the usage tables and by the tasks; the tables' mismatches. */
+function capacityFindings(s: Snapshot): Pick<Findings, "overCommit" | "quotaBreach" | "usageMismatch"> {
   const overCommit: string[] = [];
   for (const n of s.nodes) {
     const cap = n.capacity;
@@ -193,6 +220,7 @@ export function evaluate(i: CheckInput): Findings {
       if (u.memory > (cap.memoryMiB ?? 0) + EPS) over.push(`memory ${u.memory} > ${cap.memoryMiB ?? 0}`);
       if (u.gpu > (cap.gpu ?? 0) + EPS) over.push(`gpu ${u.gpu} > ${cap.gpu ?? 0}`);
       if (cap.tasks !== undefined && u.tasks > cap.tasks) over.push(`tasks ${u.tasks} > ${cap.tasks}`);
+      // The binder's load bound: one per GPU, or 1 without (as the scheduler's binding tests hold).
       const loadCap = (cap.gpu ?? 0) > 0 ? cap.gpu! : 1;
       if (u.load > loadCap + EPS) over.push(`load ${u.load} > ${loadCap}`);
       if (over.length) overCommit.push(`node ${n.name} by ${source}: ${over.join(", ")}`);
@@ -212,21 +240,7 @@ export function evaluate(i: CheckInput): Findings {
     }
   }
   const usageMismatch = s.usageMismatches.map((m) => `${m.key}: table ${JSON.stringify(m.table)} vs tasks ${JSON.stringify(m.tasks)}`);
-
-  return {
-    overCommit,
-    quotaBreach,
-    usageMismatch,
-    ledger: i.ledger.check(s.objects, i.startedAt, i.trafficNamespaces),
-    ghosts: aged(state.ghosts, ghosts),
-    reportedGhosts: aged(state.reportedGhosts, reported, 2 * HEARTBEAT_S * 1000),
-    lostRuns: aged(state.lostRuns, lost),
-    stuck,
-    orphans: aged(state.orphans, orphans),
-    unsettled,
-    inFlight,
-    stats: { workloads: workloadStates, tasks: tally(s.tasks.map((t) => t.phase)), runs: tally(view.runs.map((r) => (r.source === "fleet" ? "fleet" : "processes"))) },
-  };
+  return { overCommit, quotaBreach, usageMismatch };
 }
 
 function tally(items: string[]): Record<string, number> {
