@@ -102,15 +102,16 @@ const PRESETS: Record<ChaosConfig["preset"], Omit<ChaosConfig, "preset" | "seed"
     minDurationS: 0,
     recoverS: 45,
     finalSettleS: 45,
-    stuckS: 20,
-    settleS: 20,
-    graceS: 8,
+    // Recovery counts once every check held for the longest of these: 15 s a fault at least.
+    stuckS: 15,
+    settleS: 15,
+    graceS: 6,
     sampleMs: 1_000,
     // Agents heartbeat every 10 s: a grace under ~20 s would mark healthy nodes NotReady.
     nodeGraceS: 20,
     nodeEvictionS: 10,
     postgresOutageS: 8,
-    restartAfterS: 3,
+    restartAfterS: 2,
     burst: 100,
   },
 };
