@@ -13,7 +13,7 @@ import { startLoadBalancer, type LoadBalancer } from "./balancer.js";
 import type { ChaosConfig } from "./config.js";
 import { ApiClient } from "./http.js";
 import { agentSpecArgs, layout, type Layout, type LayoutNode } from "./layout.js";
-import { killEveryProcess, ManagedProcess, type UnexpectedExit } from "./processes.js";
+import { abandonRun, killEveryProcess, ManagedProcess, onAbandon, type UnexpectedExit } from "./processes.js";
 import { PostgresService, RedisService } from "./services.js";
 import { taskProcesses } from "./task-processes.js";
 
@@ -221,6 +221,26 @@ export async function startDeployment(config: ChaosConfig, log: (line: string) =
 
   log(`starting Postgres and Redis (logs in ${logDir})`);
   const pg = await PostgresService.create();
+  // Postgres is no ManagedProcess: an interrupted run stops it and removes the run's files.
+  const forget = onAbandon(async () => {
+    await pg.stop();
+    await rm(pg.dataDir, { recursive: true, force: true });
+    if (!config.logDir) await rm(work, { recursive: true, force: true });
+  });
+  try {
+    return await startProcesses(config, log, { work, logDir, unexpected, pg }, forget);
+  } catch (err) {
+    await abandonRun();
+    throw err;
+  }
+}
+
+async function startProcesses(
+  config: ChaosConfig,
+  log: (line: string) => void,
+  { work, logDir, unexpected, pg }: { work: string; logDir: string; unexpected: UnexpectedExit[]; pg: PostgresService },
+  forget: () => void,
+): Promise<Deployment> {
   const redis = await RedisService.create(logDir, unexpected);
   const apiDataDir = join(work, "api");
   const l: Launch = {
@@ -290,6 +310,7 @@ export async function startDeployment(config: ChaosConfig, log: (line: string) =
       await lb.close();
       await redis.close();
       await pg.stop().catch(() => undefined);
+      forget();
       await rm(pg.dataDir, { recursive: true, force: true });
       await rm(apiDataDir, { recursive: true, force: true });
       if (!keepLogs && !config.logDir) await rm(work, { recursive: true, force: true });

@@ -4,6 +4,7 @@
 // when any check failed. Options: the head of ./config.ts (CHAOS_PRESET=short for the two-minute
 // form, CHAOS_FAULTS, CHAOS_NODES, CHAOS_SEED, ...).
 import { loadConfig } from "./config.js";
+import { abandonRun } from "./processes.js";
 import { formatReport } from "./report.js";
 import { passed, runChaos } from "./scenario.js";
 
@@ -16,6 +17,13 @@ try {
 } catch (err) {
   console.error(`error: ${(err as Error).message}`);
   process.exit(2);
+}
+// Interrupted: nothing of the run is left behind (processes, Postgres, its files).
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping the deployment`);
+    void abandonRun().finally(() => process.exit(130));
+  });
 }
 log(`preset ${config.preset}, seed ${config.seed} (CHAOS_SEED=${config.seed} repeats this run's choices)`);
 try {

@@ -111,6 +111,22 @@ export class ManagedProcess {
   }
 }
 
+/** Async clean-ups of the run (stopping Postgres, removing its files), for an interrupted run. */
+const cleanups = new Set<() => Promise<void>>();
+
+/** Registers a clean-up for {@link abandonRun}; the returned function unregisters it. */
+export function onAbandon(cleanup: () => Promise<void>): () => void {
+  cleanups.add(cleanup);
+  return () => cleanups.delete(cleanup);
+}
+
+/** An interrupted run (a signal, a failed start): kills every process, then runs the clean-ups. */
+export async function abandonRun(): Promise<void> {
+  killEveryProcess();
+  for (const c of [...cleanups]) await c().catch(() => undefined);
+  cleanups.clear();
+}
+
 /** SIGKILLs every process still running (the harness is exiting without a clean stop). */
 export function killEveryProcess(): void {
   for (const p of everyProcess) {

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { applyMigrations, ensureDatabase, freePort, startEmbeddedPostgres, type RunningPostgres } from "@eiaas/db";
-import { ManagedProcess, type UnexpectedExit } from "./processes.js";
+import { ManagedProcess, onAbandon, type UnexpectedExit } from "./processes.js";
 
 export class PostgresService {
   private server?: RunningPostgres;
@@ -75,6 +75,8 @@ export class RedisService {
     private readonly dir: string,
   ) {}
 
+  private forget = () => {};
+
   /** redis-server on a free port, no persistence: a restart starts it empty. */
   static async create(logDir: string, unexpected: UnexpectedExit[]): Promise<RedisService> {
     const port = await freePort();
@@ -90,6 +92,7 @@ export class RedisService {
       unexpected,
     );
     const r = new RedisService(proc, port, dir);
+    r.forget = onAbandon(() => rm(dir, { recursive: true, force: true }));
     await r.start();
     return r;
   }
@@ -105,6 +108,7 @@ export class RedisService {
 
   async close(): Promise<void> {
     await this.process.stop();
+    this.forget();
     await rm(this.dir, { recursive: true, force: true });
   }
 }
