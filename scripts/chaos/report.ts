@@ -22,6 +22,7 @@ export function formatReport(r: RunResult): string {
   const lines: string[] = [];
   lines.push(`chaos (${c.preset}, seed ${c.seed}): ${r.fleetNodes} simulated nodes + ${c.agents} standalone agents, 2 API servers behind a TCP balancer, 2 schedulers, Redis, Postgres`);
   lines.push("");
+  lines.push(`time to recover: from the injection to the first sample, after the fault's end, from which every check held for ${Math.max(c.graceS, c.stuckS, c.settleS)} s`);
   lines.push("fault                    time to recover   (fault lasted)   notes");
   for (const f of r.faults) {
     const recover = f.recoveredAt !== undefined ? s(f.recoveredAt - f.injectedAt) : "NOT RECOVERED";
