@@ -101,15 +101,14 @@ function withValues<T>(values: Record<string, unknown>, run: (file: string) => T
   }
 }
 
-function renderArgs(values: string, opts: RenderOptions): string[] {
+function renderArgs(values: string, opts: RenderOptions, capabilities = true): string[] {
   return [
     opts.release ?? RELEASE.name,
     CHART,
     "--namespace",
     opts.namespace ?? RELEASE.namespace,
-    "--kube-version",
-    opts.kubeVersion ?? "1.33.0",
-    ...(opts.apiVersions ?? []).flatMap((v) => ["--api-versions", v]),
+    // `helm install` takes the cluster's capabilities, never these.
+    ...(capabilities ? ["--kube-version", opts.kubeVersion ?? "1.33.0", ...(opts.apiVersions ?? []).flatMap((v) => ["--api-versions", v])] : []),
     "-f",
     values,
   ];
@@ -156,7 +155,7 @@ export function helmLint(helm: Helm, values: Record<string, unknown>, opts: Rend
 /** NOTES.txt as `helm install` prints it (Helm v4's client-side dry run needs no cluster). */
 export function renderNotes(values: Record<string, unknown> = {}, opts: RenderOptions = {}): string {
   const r = withValues(withImage(values), (file) =>
-    runHelm(helm4(), ["install", ...renderArgs(file, opts), "--dry-run=client", "--output", "json"]),
+    runHelm(helm4(), ["install", ...renderArgs(file, opts, false), "--dry-run=client", "--output", "json"]),
   );
   if (r.code !== 0) throw new Error(`helm install --dry-run=client failed: ${r.stderr.trim()}`);
   return (JSON.parse(r.stdout) as { info: { notes: string } }).info.notes;
