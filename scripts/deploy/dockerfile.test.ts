@@ -46,6 +46,14 @@ describe("deploy/Dockerfile", () => {
     expect(prod).toMatch(/for nm in node_modules apps\/\*\/node_modules libs\/\*\/node_modules/);
   });
 
+  it("tsx (the runtime loader) and esbuild are production packages in the lock file, so --omit=dev keeps them", () => {
+    const lock = JSON.parse(read("package-lock.json")) as { packages: Record<string, { dev?: boolean }> };
+    for (const name of ["tsx", "esbuild"]) {
+      expect(lock.packages[`node_modules/${name}`], name).toBeDefined();
+      expect(lock.packages[`node_modules/${name}`]!.dev, `${name} must not be dev-only (see the Dockerfile header)`).not.toBe(true);
+    }
+  });
+
   it("removes only packages that no process of the image loads", () => {
     const prod = dockerfile().stages.find((s) => s.name === "prod-deps")!;
     const rm = prod.instructions.filter((i) => i.op === "RUN").map((i) => /rm -rf ([^)]*)\)/.exec(i.args)?.[1]).find(Boolean)!;
