@@ -1,12 +1,15 @@
 // The agents as Helm renders them: node pools (tier, labels, taints, a spec file), what their
 // ServiceAccount may do and where (a namespace of the task Pods' own, under the restricted Pod
 // Security level), the optional admission policy and the NetworkPolicies around the databases.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { edgeNodeSpec } from "@eiaas/api";
 import { helms, helmTemplateRun, RELEASE, renderChart, withImage, type Manifest } from "../testkit/helm.js";
 import { envOf, find, flagOf, get, workloads, type Workload } from "../testkit/manifests.js";
 import { GPU_POOL } from "../testkit/value-sets.js";
+
+// Each test runs helm (a process) a few times: slow on a busy machine, never a hang.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 const ns = RELEASE.namespace;
 type Rules = Manifest & { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };

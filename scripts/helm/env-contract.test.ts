@@ -2,11 +2,14 @@
 // to read or read today: a renamed variable cannot leave the chart configuring nothing.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { IMAGE_REPOSITORY, renderChart, ROOT } from "../testkit/helm.js";
 import { DOCUMENTED_ENV, envNamesReadByCode } from "../testkit/env-contract.js";
 import { eiaasContainers, get, type Container, type Workload } from "../testkit/manifests.js";
 import { VALUE_SETS } from "../testkit/value-sets.js";
+
+// Each test runs helm (a process) a few times: slow on a busy machine, never a hang.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 /** Variables a container defines only to expand them as $(NAME) in its other variables or arguments. */
 const expansionOnly = (c: Container) =>

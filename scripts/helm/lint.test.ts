@@ -8,7 +8,7 @@ import { consistencyErrors } from "../testkit/manifests.js";
 import { VALUE_SETS } from "../testkit/value-sets.js";
 
 describe.each(helms())("helm/eiaas with $name", (helm) => {
-  it.each(VALUE_SETS)("$name: lints strictly, renders, and every object is valid and consistent", { timeout: 120_000 }, async (set) => {
+  it.each(VALUE_SETS)("$name: lints strictly, renders, and every object is valid and consistent", { timeout: 300_000 }, async (set) => {
     const lint = helmLint(helm, set.values, set.opts);
     expect(lint.stdout + lint.stderr, "helm lint --strict").toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
     expect(lint.code).toBe(0);

@@ -1,7 +1,10 @@
 // Resource names for any release name Helm allows, and the NOTES.txt `helm install` prints.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { RELEASE, renderChart, renderNotes } from "../testkit/helm.js";
 import { consistencyErrors, find, get, type Workload } from "../testkit/manifests.js";
+
+// Each test runs helm (a process) a few times: slow on a busy machine, never a hang.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 describe("helm/eiaas: names", () => {
   it("follow the release: <release>-eiaas-<component>, the release alone when it contains the chart name, or fullnameOverride", () => {

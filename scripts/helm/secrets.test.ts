@@ -3,9 +3,12 @@
 // configurations that would silently ignore one database, and the generated certificate's names.
 import { X509Certificate } from "node:crypto";
 import { createHash } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { helmTemplateRun, RELEASE, renderChart, withImage, type Manifest } from "../testkit/helm.js";
 import { containersOf, envOf, find, get, secretData, workloads, type SecretManifest, type Workload } from "../testkit/manifests.js";
+
+// Each test runs helm (a process) a few times: slow on a busy machine, never a hang.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 const ns = RELEASE.namespace;
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");

@@ -3,10 +3,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Ajv } from "ajv";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { CHART, IMAGE_REPOSITORY } from "../testkit/helm.js";
 import { VALUE_SETS } from "../testkit/value-sets.js";
+
+// Each test runs helm (a process) a few times: slow on a busy machine, never a hang.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 type Dict = Record<string, unknown>;
 const isMap = (v: unknown): v is Dict => typeof v === "object" && v !== null && !Array.isArray(v);

@@ -1,9 +1,12 @@
 // The control plane's workloads as Helm renders them: the API server and the scheduler (probes,
 // migrations, environment, high availability), the bundled Postgres and Redis, and the security
 // settings every pod runs with.
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { IMAGE_REPOSITORY, RELEASE, renderChart, type Manifest } from "../testkit/helm.js";
 import { eiaasContainers, envOf, get, names, workloads, type Workload } from "../testkit/manifests.js";
+
+// Each test runs helm (a process) a few times: slow on a busy machine, never a hang.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 const ns = RELEASE.namespace;
 
