@@ -53,6 +53,9 @@ export function run(cmd: string, args: string[], options: { env?: NodeJS.Process
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.once("error", (err) => resolve({ code: 127, stdout, stderr: err.message }));
     child.once("close", (code) => resolve({ code: code ?? 128, stdout, stderr }));
+    // A child that exits without reading its input (EPIPE) still answers with its exit code,
+    // which is what the caller looks at; unhandled, the error would fail an unrelated test.
+    child.stdin.on("error", () => undefined);
     child.stdin.end(options.input ?? "");
   });
 }
