@@ -67,6 +67,10 @@ function runCli(bin: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ 
  * `docker run --rm --name eiaas-<ns>-<task>-<attempt> --label eiaas.io/task=… -e K=V … IMAGE CMD…`,
  * attached, so the container's stdout/stderr stream into the log and `docker run`'s exit code is
  * the container's. Stopping runs `docker rm -f <name>`.
+ *
+ * A container of the same name left by an earlier run of the same attempt (the agent restarted
+ * while it ran) is removed first, so the attempt runs afresh; one of another task (another
+ * task-uid label) is left alone and the start fails, naming it.
  */
 export class DockerRuntime implements TaskRuntime {
   readonly name = "docker" as const;
@@ -93,11 +97,21 @@ export class DockerRuntime implements TaskRuntime {
     if (!task.template.image) return { exitCode: 125, reason: "StartError", message: "the task's template has no image" };
     if (signal.aborted) return { exitCode: signalExitCode("SIGTERM"), reason: "Cancelled", message: String(signal.reason) };
     const name = containerName(task);
+    const stale = await this.removeStale(name, task.uid, hooks);
+    if (stale) return stale;
     const endpoint = endpointFor(this.options.advertiseHost ?? "127.0.0.1", taskEnvironment(task));
     const child = spawn(this.bin, dockerRunArgs(task, this.options.extraRunArgs), { env: this.cliEnv, stdio: ["ignore", "pipe", "pipe"] });
+    // docker run's own errors (a missing image, a refused option) on its stderr: "docker: Error
+    // response from daemon: …", then a hint to run --help, which says nothing.
+    let cliError = "";
+    let pulling = false;
     const output = Promise.all([
       forEachLine(child.stdout!, (l) => hooks.onLog(l, "stdout")),
-      forEachLine(child.stderr!, (l) => hooks.onLog(l, "stderr")),
+      forEachLine(child.stderr!, (l) => {
+        if (/^\S+: Error|^Error/.test(l)) cliError = l.trim();
+        if (l.startsWith("Unable to find image")) pulling = true;
+        hooks.onLog(l, "stderr");
+      }),
     ]);
 
     let cancelled = false;
@@ -137,12 +151,29 @@ export class DockerRuntime implements TaskRuntime {
     } else if (exitCode === 125 || exitCode === 126 || exitCode === 127) {
       // docker run's own failures: the daemon or CLI failed (125), or the command cannot run (126/127).
       result.reason = "StartError";
-      result.message = `${this.bin} run exited with ${exitCode}`;
+      const cause = pulling ? `image ${task.template.image} is not on this host and pulling it failed: ${cliError}` : cliError;
+      result.message = `${this.bin} run exited with ${exitCode}${cause ? `: ${cause}` : ""}`;
     } else if (exitCode !== 0) {
       result.reason = "Error";
       result.message = `container exited with code ${exitCode}`;
     }
     return result;
+  }
+
+  /**
+   * Removes a container named `name` left by an earlier run of the same task attempt (same
+   * task-uid label). Returns a start error when the name belongs to another task's container.
+   */
+  private async removeStale(name: string, uid: string, hooks: TaskHooks): Promise<TaskResult | undefined> {
+    const found = await runCli(this.bin, ["container", "inspect", "--format", '{{index .Config.Labels "eiaas.io/task-uid"}}', name], this.cliEnv);
+    if (found.code !== 0) return undefined;
+    if (found.output !== uid) {
+      return { exitCode: 125, reason: "StartError", message: `container name ${name} is taken by a container of another task (task-uid ${found.output || "none"})` };
+    }
+    hooks.onLog(`removing container ${name} left by an earlier run of this attempt`, "system");
+    const removed = await runCli(this.bin, ["rm", "-f", name], this.cliEnv);
+    if (removed.code !== 0) return { exitCode: 125, reason: "StartError", message: `cannot remove the stale container ${name}: ${removed.output}` };
+    return undefined;
   }
 
   stop(key: string, reason?: string): Promise<boolean> {

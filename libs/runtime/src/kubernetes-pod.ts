@@ -50,6 +50,11 @@ export function podLabels(task: TaskRunSpec): Record<string, string> {
  * placed it), never restarted (a retry is a new attempt), the task's command as the container's
  * args (so the image's entrypoint runs it, as `docker run IMAGE CMD…` does), its env, and its
  * resources as requests and limits.
+ *
+ * It meets Pod Security's "restricted" level, which the Helm chart enforces on the workload
+ * namespace: non-root (the image must declare a numeric non-root USER), no privilege escalation,
+ * every capability dropped, the RuntimeDefault seccomp profile, and no ServiceAccount token (a
+ * task has no business with the Kubernetes API).
  */
 export function buildPod(task: TaskRunSpec, options: PodOptions): V1Pod {
   const env = taskEnvironment(task);
@@ -71,6 +76,8 @@ export function buildPod(task: TaskRunSpec, options: PodOptions): V1Pod {
     spec: {
       nodeName: options.nodeName ?? task.nodeName,
       restartPolicy: "Never",
+      automountServiceAccountToken: false,
+      securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
       ...(options.serviceAccountName ? { serviceAccountName: options.serviceAccountName } : {}),
       ...(options.terminationGracePeriodSeconds !== undefined ? { terminationGracePeriodSeconds: options.terminationGracePeriodSeconds } : {}),
       containers: [
@@ -84,6 +91,7 @@ export function buildPod(task: TaskRunSpec, options: PodOptions): V1Pod {
             .map((name) => ({ name, value: env[name] as string })),
           ...(port !== undefined ? { ports: [{ containerPort: port, name: "serve" }] } : {}),
           resources: { requests, limits },
+          securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
         },
       ],
     },

@@ -144,4 +144,16 @@ describe("kubernetes runtime (against a stand-in API server)", () => {
     expect(r).toMatchObject({ exitCode: 128, reason: "StartError" });
     expect(await runtime().start(spec(), hooks())).toMatchObject({ exitCode: 125, reason: "StartError" });
   });
+
+  it("builds Pods that Pod Security's restricted level admits (the chart enforces it on the workload namespace)", () => {
+    const pod = buildPod(task(), { namespace: "eiaas-tasks" });
+    const podSpec = pod.spec!;
+    expect(podSpec.automountServiceAccountToken).toBe(false);
+    expect(podSpec.securityContext).toEqual({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+    for (const c of podSpec.containers) {
+      expect(c.securityContext).toEqual({ runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    }
+    expect(podSpec.hostNetwork ?? podSpec.hostPID ?? podSpec.hostIPC).toBeUndefined();
+    expect(podSpec.volumes).toBeUndefined();
+  });
 });
