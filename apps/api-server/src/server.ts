@@ -134,6 +134,8 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
       // The feed may have missed changes: the cache lists again before it answers.
       cache?.invalidate();
     },
+    // A watcher's own exception ends that watcher alone; the cache and other watchers go on.
+    onListenerError: (err) => logger.error({ err }, "a change feed listener threw; it was dropped"),
   });
   await feed.start();
   cache = new ObjectCache({ pool: database.pool, feed });
