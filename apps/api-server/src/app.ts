@@ -1,7 +1,7 @@
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import { API_PREFIX } from "@eiaas/api";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { ChangeFeed, ObjectCache, ObjectStore, PrismaClient, TokenStore } from "@eiaas/db";
+import { isUnavailableError, type ChangeFeed, type ObjectCache, type ObjectStore, type PrismaClient, type TokenStore } from "@eiaas/db";
 import { withTimeout, type Logger } from "@eiaas/telemetry";
 import { discoveryRouter } from "./discovery.js";
 import { openApiRouter } from "./openapi.js";
@@ -28,6 +28,7 @@ import { objectReader } from "./resources/reader.js";
 import { discoveryRoutes } from "./routes/discovery-routes.js";
 import { evictionRouter } from "./routes/eviction.js";
 import { logRouter } from "./routes/logs.js";
+import { OutageLog } from "./http/outage-log.js";
 
 export interface ApiAppDeps {
   prisma: PrismaClient;
@@ -64,6 +65,11 @@ export interface ApiAppDeps {
   cache?: ObjectCache;
   /** What is admitted for tenants whose spec does not say (priority cap, object-count caps). */
   admission?: AdmissionDefaults;
+  /**
+   * Where requests answered 503 for an unreachable database are counted and the outage logged
+   * (once when it starts, once when it ends). Default: one of the app's own, probing `pool`.
+   */
+  outage?: OutageLog;
 }
 
 export interface ApiApp {
@@ -73,6 +79,10 @@ export interface ApiApp {
   handler: (req: IncomingMessage, res: ServerResponse) => void;
   service: ResourceService;
   authenticator: Authenticator;
+  /** The database outage log of this app (stopped by `stop`). */
+  outage: OutageLog;
+  /** Stops the app's background work (the outage probe); the caller closes the server. */
+  stop(): void;
 }
 
 /** Assembles the API: health, discovery, then authenticated token and resource routes. */
@@ -82,7 +92,12 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   app.set("etag", false);
   app.set("query parser", "simple");
   sendStringsInOneWrite(app);
-  const onInternal = (err: unknown) => deps.logger.error({ err }, "request failed");
+  const outage = deps.outage ?? new OutageLog({ logger: deps.logger, probe: () => deps.pool.query("SELECT 1") });
+  // A database outage is two log lines (its start and end), not one per request answered 503.
+  const onInternal = (err: unknown) => {
+    if (isUnavailableError(err)) outage.refuse(err);
+    else deps.logger.error({ err }, "request failed");
+  };
   // First, so every request (errors and 404s included) is traced and measured.
   app.use(requestTelemetry(onInternal));
   // A NUL can reach a path segment or a query value only as %00; Postgres stores no NUL in text.
@@ -174,7 +189,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
       fail(res)(err);
     }
   };
-  return { app, handler, service, authenticator };
+  return { app, handler, service, authenticator, outage, stop: () => outage.stop() };
 }
 
 export { sendStatus };
