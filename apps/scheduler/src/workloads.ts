@@ -332,13 +332,15 @@ export class WorkloadController {
     const ts = now.toISOString();
     const terminal = failure.reason === "ParticipantsLost";
     const error = ERROR_REASONS.has(failure.reason);
-    const status = {
+    let status: Record<string, any> = {
       ...(w.obj.status ?? {}),
       // A running service keeps serving from its current plan while the new spec cannot be placed.
       phase: terminal ? "Failed" : w.obj.status?.phase === "Running" && this.stillServing(w) ? "Running" : "Pending",
       observedGeneration: w.obj.metadata.generation,
       conditions: setCondition(w.obj.status?.conditions, { type: "Scheduled", status: "False", reason: failure.reason, message: failure.message }, ts),
     };
+    // Its Ready condition goes with the phase in the same write (Pending is never Ready).
+    if (w.kind === ISVC) status = foldStatus("InferenceService", { ...w.obj, status }, w.tasks, ts).status;
     const retry = retryMs !== undefined ? `; retrying in ${retryMs / 1000}s` : "";
     this.events.add([{ involved: involved(w), type: "Warning", reason: error || terminal ? failure.reason : "FailedScheduling", message: `${failure.message}${retry}` }], now);
     if (error) {
