@@ -5,7 +5,7 @@ import { isUnavailableError, type ChangeFeed, type ObjectCache, type ObjectStore
 import { withTimeout, type Logger } from "@eiaas/telemetry";
 import { discoveryRouter } from "./discovery.js";
 import { openApiRouter } from "./openapi.js";
-import { Authenticator } from "./http/auth.js";
+import { Authenticator, type LiveTenants } from "./http/auth.js";
 import { ApiError, errorHandler, sendError, sendStatus } from "./http/errors.js";
 import { jsonBodyParser } from "./http/json-body.js";
 import { RateLimiter, type RateLimitOptions } from "./http/rate-limit.js";
@@ -24,7 +24,8 @@ import type { KindInfo } from "@eiaas/api";
 import { TaskLogStore, type StoredObject } from "@eiaas/db";
 import type pg from "pg";
 import { dryRunPlanner } from "./planning.js";
-import { objectReader } from "./resources/reader.js";
+import { objectReader, type ObjectReader } from "./resources/reader.js";
+import { TENANT } from "./resources/validate.js";
 import { discoveryRoutes } from "./routes/discovery-routes.js";
 import { evictionRouter } from "./routes/eviction.js";
 import { logRouter } from "./routes/logs.js";
@@ -121,8 +122,11 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   app.use(discoveryRouter());
   app.use(openApiRouter());
 
+  const reader = objectReader(deps.store, deps.cache);
   const authenticator = new Authenticator({
     tokens: deps.tokens,
+    // A tenant token speaks for the live tenant it was minted for, checked in the watch cache.
+    ...(deps.cache ? { tenants: liveTenants(reader) } : {}),
     limiter: new RateLimiter(deps.rateLimit),
     limitAdmins: deps.rateLimit.limitAdmins ?? false,
     ...(deps.rateLimit.failedAuth ? { failedAuth: deps.rateLimit.failedAuth } : {}),
@@ -131,7 +135,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   app.get("/metrics", metricsHandler({ requireToken: deps.metricsAuth ?? false, authenticator, ...(deps.metricsToken ? { metricsToken: deps.metricsToken } : {}) }));
   const service = new ResourceService({
     store: deps.store,
-    reader: objectReader(deps.store, deps.cache),
+    reader,
     dryRunPlanner: deps.dryRunPlanner ?? dryRunPlanner(deps.pool, deps.store, deps.admission?.maxPriority ?? 0),
     ...(deps.onWrite ? { onWrite: deps.onWrite } : {}),
     ...(deps.admission ? { admission: deps.admission } : {}),
@@ -190,6 +194,18 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
     }
   };
   return { app, handler, service, authenticator, outage, stop: () => outage.stop() };
+}
+
+/** The live Tenants' uids as the reader has them (a tenant being deleted is not live). */
+function liveTenants(reader: ObjectReader): LiveTenants {
+  const liveUid = (t: StoredObject | null) => (t && !t.metadata.deletionTimestamp ? t.metadata.uid : null);
+  return {
+    peek: (name) => {
+      const t = reader.peek?.(TENANT, undefined, name);
+      return t === undefined ? undefined : liveUid(t);
+    },
+    get: async (name) => liveUid(await reader.get(TENANT, undefined, name)),
+  };
 }
 
 export { sendStatus };

@@ -21,7 +21,7 @@ export interface TestApi {
   feed: ChangeFeed;
   adminToken: string;
   namespaces: NamespaceController;
-  /** A tenant token for `tenant` (creating the Tenant first when asked). */
+  /** A tenant token for the live Tenant `tenant` (it must exist: a token belongs to its uid). */
   tenantToken(tenant: string): Promise<string>;
   /** Listens on a real socket (for watch streams); returns the base URL. */
   listen(): Promise<string>;
