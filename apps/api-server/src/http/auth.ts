@@ -161,26 +161,18 @@ export class Authenticator {
     const known = this.verified.get(secret);
     const principal = known && known.until > this.now() ? known.principal : await this.principalOf(secret, clientAddress(req, this.options.trustedProxies ?? NO_PROXIES));
     if (!principal) throw unauthorized();
-    if (principal.role === "tenant" && this.options.tenants && !(await this.tenantIsLive(principal))) {
+    // A tenant token speaks for the live tenant it was minted for only — not one being deleted,
+    // nor another created since under the same name. The watch cache answers without waiting (a
+    // map lookup per request); only when it disagrees is the tenant read consistently, so a
+    // tenant and token created a moment ago on another API process are not refused because this
+    // process's cache has not caught up yet.
+    const tenants = principal.role === "tenant" ? this.options.tenants : undefined;
+    const live = (uid: string | null | undefined) => uid !== undefined && uid === principal.tenantUid;
+    if (tenants && !live(tenants.peek(principal.tenant ?? "")) && !live(await tenants.get(principal.tenant ?? ""))) {
       this.verified.delete(secret);
       throw unauthorized();
     }
     return principal;
-  }
-
-  /**
-   * Whether a tenant token's tenant is the live tenant of its name — not gone, not being deleted,
-   * not another tenant created since under the same name. The watch cache answers without waiting
-   * (a map lookup per request); only when it disagrees is the tenant read consistently, so a
-   * tenant and token created a moment ago on another API process are not refused for this
-   * process's cache not having caught up.
-   */
-  private async tenantIsLive(principal: Principal): Promise<boolean> {
-    const tenants = this.options.tenants!;
-    const name = principal.tenant ?? "";
-    const seen = tenants.peek(name);
-    if (seen !== undefined && seen === principal.tenantUid) return true;
-    return (await tenants.get(name)) === principal.tenantUid;
   }
 
   /**
