@@ -1,11 +1,11 @@
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import { API_PREFIX } from "@eiaas/api";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { ChangeFeed, ObjectCache, ObjectStore, PrismaClient, TokenStore } from "@eiaas/db";
+import { isUnavailableError, type ChangeFeed, type ObjectCache, type ObjectStore, type PrismaClient, type TokenStore } from "@eiaas/db";
 import { withTimeout, type Logger } from "@eiaas/telemetry";
 import { discoveryRouter } from "./discovery.js";
 import { openApiRouter } from "./openapi.js";
-import { Authenticator } from "./http/auth.js";
+import { Authenticator, type LiveTenants } from "./http/auth.js";
 import { ApiError, errorHandler, sendError, sendStatus } from "./http/errors.js";
 import { jsonBodyParser } from "./http/json-body.js";
 import { RateLimiter, type RateLimitOptions } from "./http/rate-limit.js";
@@ -24,10 +24,12 @@ import type { KindInfo } from "@eiaas/api";
 import { TaskLogStore, type StoredObject } from "@eiaas/db";
 import type pg from "pg";
 import { dryRunPlanner } from "./planning.js";
-import { objectReader } from "./resources/reader.js";
+import { objectReader, type ObjectReader } from "./resources/reader.js";
+import { TENANT } from "./resources/validate.js";
 import { discoveryRoutes } from "./routes/discovery-routes.js";
 import { evictionRouter } from "./routes/eviction.js";
 import { logRouter } from "./routes/logs.js";
+import { OutageLog } from "./http/outage-log.js";
 
 export interface ApiAppDeps {
   prisma: PrismaClient;
@@ -64,6 +66,11 @@ export interface ApiAppDeps {
   cache?: ObjectCache;
   /** What is admitted for tenants whose spec does not say (priority cap, object-count caps). */
   admission?: AdmissionDefaults;
+  /**
+   * Where requests answered 503 for an unreachable database are counted and the outage logged
+   * (once when it starts, once when it ends). Default: one of the app's own, probing `pool`.
+   */
+  outage?: OutageLog;
 }
 
 export interface ApiApp {
@@ -73,6 +80,10 @@ export interface ApiApp {
   handler: (req: IncomingMessage, res: ServerResponse) => void;
   service: ResourceService;
   authenticator: Authenticator;
+  /** The database outage log of this app (stopped by `stop`). */
+  outage: OutageLog;
+  /** Stops the app's background work (the outage probe); the caller closes the server. */
+  stop(): void;
 }
 
 /** Assembles the API: health, discovery, then authenticated token and resource routes. */
@@ -82,7 +93,12 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   app.set("etag", false);
   app.set("query parser", "simple");
   sendStringsInOneWrite(app);
-  const onInternal = (err: unknown) => deps.logger.error({ err }, "request failed");
+  const outage = deps.outage ?? new OutageLog({ logger: deps.logger, probe: () => deps.pool.query("SELECT 1") });
+  // A database outage is two log lines (its start and end), not one per request answered 503.
+  const onInternal = (err: unknown) => {
+    if (isUnavailableError(err)) outage.refuse(err);
+    else deps.logger.error({ err }, "request failed");
+  };
   // First, so every request (errors and 404s included) is traced and measured.
   app.use(requestTelemetry(onInternal));
   // A NUL can reach a path segment or a query value only as %00; Postgres stores no NUL in text.
@@ -106,8 +122,11 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   app.use(discoveryRouter());
   app.use(openApiRouter());
 
+  const reader = objectReader(deps.store, deps.cache);
   const authenticator = new Authenticator({
     tokens: deps.tokens,
+    // A tenant token speaks for the live tenant it was minted for, checked in the watch cache.
+    ...(deps.cache ? { tenants: liveTenants(reader) } : {}),
     limiter: new RateLimiter(deps.rateLimit),
     limitAdmins: deps.rateLimit.limitAdmins ?? false,
     ...(deps.rateLimit.failedAuth ? { failedAuth: deps.rateLimit.failedAuth } : {}),
@@ -116,7 +135,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   app.get("/metrics", metricsHandler({ requireToken: deps.metricsAuth ?? false, authenticator, ...(deps.metricsToken ? { metricsToken: deps.metricsToken } : {}) }));
   const service = new ResourceService({
     store: deps.store,
-    reader: objectReader(deps.store, deps.cache),
+    reader,
     dryRunPlanner: deps.dryRunPlanner ?? dryRunPlanner(deps.pool, deps.store, deps.admission?.maxPriority ?? 0),
     ...(deps.onWrite ? { onWrite: deps.onWrite } : {}),
     ...(deps.admission ? { admission: deps.admission } : {}),
@@ -174,7 +193,19 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
       fail(res)(err);
     }
   };
-  return { app, handler, service, authenticator };
+  return { app, handler, service, authenticator, outage, stop: () => outage.stop() };
+}
+
+/** The live Tenants' uids as the reader has them (a tenant being deleted is not live). */
+function liveTenants(reader: ObjectReader): LiveTenants {
+  const liveUid = (t: StoredObject | null) => (t && !t.metadata.deletionTimestamp ? t.metadata.uid : null);
+  return {
+    peek: (name) => {
+      const t = reader.peek?.(TENANT, undefined, name);
+      return t === undefined ? undefined : liveUid(t);
+    },
+    get: async (name) => liveUid(await reader.get(TENANT, undefined, name)),
+  };
 }
 
 export { sendStatus };

@@ -9,6 +9,7 @@ import {
   createDatabase,
   ensureDatabase,
   freePort,
+  isUnavailableError,
   generateTokenSecret,
   ObjectCache,
   ObjectStore,
@@ -36,6 +37,7 @@ import { EventCollector } from "./event-collector.js";
 import { ensureServingCertificate, loadTlsFromFiles, type ServingCertificate } from "./tls.js";
 import { ScheduleHints } from "./schedule-hints.js";
 import { parseTrustedProxies } from "./http/client-address.js";
+import { OutageLog } from "./http/outage-log.js";
 
 export interface RunningApiServer {
   url: string;
@@ -127,13 +129,18 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
   if (env.EIAAS_BOOTSTRAP_TOKEN) await tokens.ensureBootstrapToken(env.EIAAS_BOOTSTRAP_TOKEN);
 
   let cache: ObjectCache | undefined;
+  // One log of a database outage for the requests answered 503 and the feed's failed reads.
+  const outage = new OutageLog({ logger, probe: () => database.pool.query("SELECT 1") });
   const feed = new ChangeFeed({
     databaseUrl: db.url,
     onError: (err) => {
-      logger.warn({ err: err.message }, "change feed");
+      if (isUnavailableError(err)) outage.note(err);
+      else logger.warn({ err: err.message }, "change feed");
       // The feed may have missed changes: the cache lists again before it answers.
       cache?.invalidate();
     },
+    // A watcher's own exception ends that watcher alone; the cache and other watchers go on.
+    onListenerError: (err) => logger.error({ err }, "a change feed listener threw; it was dropped"),
   });
   await feed.start();
   cache = new ObjectCache({ pool: database.pool, feed });
@@ -166,6 +173,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     ...(env.EIAAS_METRICS_TOKEN ? { metricsToken: env.EIAAS_METRICS_TOKEN } : {}),
     leases,
     cache,
+    outage,
     ...(queueCredentials ? { queueCredentials } : {}),
     onWrite: (kind, obj, type) => {
       if (kind.kind === "Tenant" && type !== "create") void namespaces.kick();
@@ -200,6 +208,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     (closing ??= (async () => {
       namespaces.stop();
       eventCollector.stop();
+      outage.stop();
       scripts?.stop();
       await new Promise<void>((r) => {
         server.close(() => r());

@@ -85,6 +85,8 @@ describe("/metrics", () => {
 
   it("needs no token by default; an admin token with EIAAS_METRICS_AUTH", async () => {
     await request(secured.app).get("/metrics").expect(401);
+    // A tenant token is minted for a live tenant.
+    await request(secured.app).post(`${API_PREFIX}/tenants`).set({ Authorization: `Bearer ${secured.adminToken}` }).send({ apiVersion: "eiaas.io/v1alpha1", kind: "Tenant", metadata: { name: "acme" } }).expect(201);
     const tenantToken = await secured.tenantToken("acme");
     const forbidden = await request(secured.app).get("/metrics").set({ Authorization: `Bearer ${tenantToken}` }).expect(403);
     expect(forbidden.body).toMatchObject({ kind: "Status", reason: "Forbidden" });

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import http from "node:http";
 import { ChangeFeed, createDatabase, ObjectCache, ObjectStore, TokenStore } from "@eiaas/db";
 import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
-import { createLogger } from "@eiaas/telemetry";
+import { createLogger, type Logger } from "@eiaas/telemetry";
 import { createPostgresLeaseStore } from "@eiaas/queue";
 import { createApiApp, type ApiAppDeps } from "./app.js";
 import { NamespaceController } from "./namespace-controller.js";
@@ -21,7 +21,7 @@ export interface TestApi {
   feed: ChangeFeed;
   adminToken: string;
   namespaces: NamespaceController;
-  /** A tenant token for `tenant` (creating the Tenant first when asked). */
+  /** A tenant token for the live Tenant `tenant` (it must exist: a token belongs to its uid). */
   tenantToken(tenant: string): Promise<string>;
   /** Listens on a real socket (for watch streams); returns the base URL. */
   listen(): Promise<string>;
@@ -35,6 +35,8 @@ export interface TestApiOverrides extends Partial<Pick<ApiAppDeps, "rateLimit" |
   maxObjectBytes?: number;
   /** Leave the database to the caller on close (another TestApi shares it). Default false. */
   keepDatabase?: boolean;
+  /** The app's logger. Default a silent one (EIAAS_LOG_LEVEL sets its level). */
+  logger?: Logger;
 }
 
 export async function startTestApi(overrides: TestApiOverrides = {}): Promise<TestApi> {
@@ -48,9 +50,9 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
   // Frozen: a handler that mutated a shared cached object would corrupt every later read.
   const cache = new ObjectCache({ pool: database.pool, feed, freeze: true });
   await cache.start();
-  const logger = createLogger({ name: "api-server", level: process.env.EIAAS_LOG_LEVEL ?? "silent" });
+  const logger = overrides.logger ?? createLogger({ name: "api-server", level: process.env.EIAAS_LOG_LEVEL ?? "silent" });
   const namespaces = new NamespaceController({ store, tokens, logger, intervalMs: 200 });
-  const { handler: app, app: routed, authenticator } = createApiApp({
+  const { handler: app, app: routed, authenticator, stop } = createApiApp({
     prisma,
     pool: database.pool,
     store,
@@ -97,6 +99,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
         await new Promise((r) => s.close(r));
       }
       namespaces.stop();
+      stop();
       cache.stop();
       await feed.close();
       await database.close();

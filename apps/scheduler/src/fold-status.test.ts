@@ -15,9 +15,16 @@ describe("foldStatus", () => {
     { name: "roll-over: old revision keeps it Ready", prev: { phase: "Running", planRevision: 2 }, tasks: [task("a", 1, "Running"), task("b", 2, "Dispatched")], phase: "Running", ready: "True", message: "0/1 tasks of plan revision 2 running", superseded: [] },
     { name: "roll-over done: old tasks superseded", prev: { phase: "Running", planRevision: 2 }, tasks: [task("a", 1, "Running"), task("b", 2, "Running")], phase: "Running", ready: "True", message: "1/1 tasks of plan revision 2 running", superseded: ["a"] },
     { name: "a task failed: not Ready", prev: { phase: "Running", planRevision: 1 }, tasks: [task("a", 1, "Running"), task("b", 1, "Failed")], phase: "Scheduled", ready: "False", message: "1/2 tasks of plan revision 1 running", superseded: [] },
+    // A task was lost and re-planned while its siblings of the old revision still run: not Ready,
+    // so not Running either (it was Running with Ready=False until the replacements ran).
+    { name: "re-planned after a lost task: Scheduled, not Ready", prev: { phase: "Running", planRevision: 2 }, tasks: [task("a", 1, "Running"), task("b", 1, "Failed"), task("c", 2, "Dispatched"), task("d", 2, "Dispatched")], phase: "Scheduled", ready: "False", message: "0/2 tasks of plan revision 2 running", superseded: [] },
+    { name: "roll-over while the old revision lost a task: Scheduled, not Ready", prev: { phase: "Running", planRevision: 2 }, tasks: [task("a", 1, "Running"), task("b", 1, "Failed"), task("c", 2, "Running"), task("d", 2, "Dispatched")], phase: "Scheduled", ready: "False", message: "1/2 tasks of plan revision 2 running", superseded: [] },
+    { name: "pending stays pending", prev: { phase: "Pending", planRevision: 1 }, tasks: [task("a", 1, "Running"), task("b", 1, "Dispatched")], phase: "Pending", ready: "False", message: "1/2 tasks of plan revision 1 running", superseded: [] },
   ])("InferenceService — $name", ({ prev, tasks, phase, ready: r, message, superseded }) => {
     const out = foldStatus("InferenceService", svc(prev), tasks, TS);
     expect(out.status.phase).toBe(phase);
+    // Never one without the other.
+    expect(out.status.phase === "Running").toBe(ready(out.status).status === "True");
     expect(ready(out.status)).toMatchObject({ status: r, message });
     expect(out.superseded.map((t) => t.metadata.name)).toEqual(superseded);
   });

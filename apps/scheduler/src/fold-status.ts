@@ -11,7 +11,8 @@ export interface FoldedStatus {
 /**
  * Task phases → workload phase, conditions and endpoints (pure). An InferenceService is Running and
  * Ready when every task of its plan revision runs; during a roll-over the previous revision keeps
- * it Ready while all of that runs, and is superseded once the new one does. A TrainingJob succeeds
+ * it Ready while all of that runs, and is superseded once the new one does. Its phase is Running
+ * exactly when it is Ready. A TrainingJob succeeds
  * when every task of its revision has; earlier revisions stop once the new one started.
  */
 export function foldStatus(kind: "InferenceService" | "TrainingJob", obj: StoredObject, tasks: readonly StoredObject[], ts: string): FoldedStatus {
@@ -28,7 +29,12 @@ export function foldStatus(kind: "InferenceService" | "TrainingJob", obj: Stored
       status.endpoints = current
         .filter((t) => t.spec.role === "serve" || t.spec.role === "tail")
         .map((t) => ({ node: t.spec.nodeName, ...(t.status?.endpoint ? { address: t.status.endpoint } : {}), role: t.spec.role, task: t.metadata.name }));
-    } else if (status.phase !== "Pending") status.phase = status.phase === "Running" && old.some((t) => phaseOf(t) === "Running") ? "Running" : "Scheduled";
+    } else if (status.phase !== "Pending") {
+      // Phase and Ready agree (as a Deployment's Available condition and its replicas do): a
+      // service that lost one of its running tasks is not Running while it is not Ready, even if
+      // others of them still serve. It is Scheduled until its replacements run.
+      status.phase = ready ? "Running" : "Scheduled";
+    }
     status.conditions = setCondition(
       status.conditions,
       { type: "Ready", status: ready ? "True" : "False", reason: ready ? "TasksRunning" : "TasksNotRunning", message: `${running}/${current.length} tasks of plan revision ${status.planRevision} running` },

@@ -12,7 +12,10 @@ export interface Workload {
   tasks: StoredObject[];
 }
 
-/** Why a workload was not placed: Unschedulable / ParticipantsLost (no room), PlanFailed / BindFailed (an error). */
+/**
+ * Why a workload was not placed: Unschedulable / ParticipantsLost (no room: a TrainingJob that ran
+ * and now has fewer than participants.min placeable data nodes), PlanFailed / BindFailed (an error).
+ */
 export interface Failure {
   reason: string;
   message: string;
@@ -63,7 +66,8 @@ function plan(w: Workload, snapshot: Snapshot, model: StoredObject | undefined, 
       return { w, failure: { reason: lost ? "ParticipantsLost" : "Unschedulable", message: r.message } };
     }
     tasks = r.tasks;
-    statusPlan = { plan: r.plan, round: 0 };
+    // A re-plan (participants lost, returned) keeps the rounds the job has completed.
+    statusPlan = { plan: r.plan, round: w.obj.status?.round ?? 0 };
     message = r.message;
     expectedRunMs = trainingRunMs(w.obj.spec, r.plan.localSteps ?? 1);
   }

@@ -62,3 +62,52 @@ describe("progress-only status writes", () => {
     await controller.events.drain();
   });
 });
+
+describe("Ready transitions", () => {
+  it("go out at once whatever the progress period, and the phase never says Running while Ready is False", async () => {
+    await fx.store.create(TENANT, { apiVersion: V, metadata: { name: "acme" }, spec: {} } as any);
+    await fx.store.create(MODEL_KIND, { ...MODEL, metadata: { name: "m", namespace: "acme" }, spec: modelSpec.parse(MODEL.spec) } as any);
+    const node = (name: string, spec: unknown, labels: Record<string, string> = {}) =>
+      fx.store.create(NODE, { apiVersion: V, metadata: { name, labels }, spec: edgeNodeSpec.parse(spec), status: { phase: "Ready" } } as any);
+    await node("cloud-1", cloudSpec());
+    await node("edge-1", edgeSpec("cloud-1"));
+    for (const d of ["dev-1", "dev-2"]) await node(d, deviceSpec("edge-1"), { client: "cam" });
+    const spec = inferenceServiceSpec.parse({ model: "m", clients: { selector: { matchLabels: { client: "cam" } }, requestsPerSecond: 1 }, resources: { cpu: 100, memoryMiB: 64 }, architecture: "device" });
+    await fx.store.create(ISVC, { apiVersion: V, metadata: { name: "cam", namespace: "acme" }, spec } as any);
+
+    // A long progress period: only a transition that is not held back shows within it.
+    const controller = new WorkloadController({ pool: fx.db.pool, store: fx.store, events: new EventRecorder(fx.store, "test"), logger: createLogger({ name: "test", level: "silent" }) }, { progressMs: 60_000 });
+    const t0 = Date.parse("2026-11-26T12:00:00Z");
+    const at = (ms: number) => new Date(t0 + ms);
+    const get = async () => (await fx.store.get(ISVC, "acme", "cam"))!;
+    const readyOf = (o: StoredObject) => o.status?.conditions?.find((c: any) => c.type === "Ready")?.status;
+    const setPhase = async (name: string, phase: string, reason?: string) => {
+      const cur = (await fx.store.get(TASK, "acme", name))!;
+      await fx.store.updateStatus(TASK, cur, { ...cur.status, phase, ...(reason ? { reason } : {}) });
+    };
+    const tasks = async () => (await fx.store.list(TASK, {})).items;
+
+    expect((await controller.cycle(at(0))).bound).toBeGreaterThan(0);
+    // One task per client device.
+    const first = await tasks();
+    expect(first).toHaveLength(2);
+    for (const t of first) await setPhase(t.metadata.name, "Running");
+    await controller.cycle(at(100));
+    expect({ phase: (await get()).status?.phase, ready: readyOf(await get()) }).toEqual({ phase: "Running", ready: "True" });
+
+    // One task's node is lost: the service is re-planned at once, not Ready — and not Running.
+    const lost = first[0]!;
+    await setPhase(lost.metadata.name, "Failed", "NodeLost");
+    await controller.cycle(at(200));
+    const replanned = await get();
+    expect(replanned.status?.planRevision).toBe(2);
+    expect({ phase: replanned.status?.phase, ready: readyOf(replanned) }).toEqual({ phase: "Scheduled", ready: "False" });
+
+    // Its replacements run, 100 ms after the last write: Ready again at once, and Running.
+    for (const t of (await tasks()).filter((t) => t.metadata.labels["eiaas.io/plan-revision"] === "2")) await setPhase(t.metadata.name, "Running");
+    await controller.cycle(at(300));
+    const back = await get();
+    expect({ phase: back.status?.phase, ready: readyOf(back) }).toEqual({ phase: "Running", ready: "True" });
+    await controller.events.drain();
+  });
+});

@@ -14,7 +14,9 @@ import { Backoff, type BackoffOptions } from "./backoff.js";
 import { ERROR_REASONS, planWorkload, type Decision, type Failure, type Workload } from "./plan-workload.js";
 import { foldStatus } from "./fold-status.js";
 import { linkFingerprint, servicesToReplan } from "./relink.js";
-import { isTerminal, phaseOf, sameJson, setCondition, splitByRevision } from "./workload-status.js";
+import { isTerminal, phaseOf, sameJson, splitByRevision } from "./workload-status.js";
+import { notScheduledStatus } from "./not-scheduled.js";
+import { LostDeadlines } from "./participants-lost.js";
 
 const ISVC = kindInfo("InferenceService");
 const TJ = kindInfo("TrainingJob");
@@ -86,6 +88,8 @@ export class WorkloadController {
   private readonly lastFold = new Map<string, number>();
   /** Workloads whose planning or bind failed, waiting to be tried again. */
   private readonly backoff: Backoff;
+  /** TrainingJobs waiting for lost participants: looked at again when their deadline is up. */
+  private readonly lost = new LostDeadlines();
 
   constructor(
     private readonly deps: {
@@ -122,11 +126,12 @@ export class WorkloadController {
 
   private async runCycle(now: Date): Promise<CycleStats> {
     const delta = await this.cache.sync(now.getTime());
-    for (const uid of delta.relisted ? [...this.lastFold.keys(), ...this.backoff.uids()] : delta.workloads) {
+    for (const uid of delta.relisted ? [...this.lastFold.keys(), ...this.backoff.uids(), ...this.lost.uids()] : delta.workloads) {
       if (!this.cache.workloads.has(uid)) {
         this.lastFold.delete(uid);
         this.deferred.delete(uid);
         this.backoff.forget(uid);
+        this.lost.forget(uid);
       }
     }
     const stats: CycleStats = { planned: 0, bound: 0, unschedulable: 0, failed: 0, statusWrites: 0, deletedTasks: 0, preempted: 0, folded: 0, relisted: delta.relisted, boundTasks: [] };
@@ -175,8 +180,9 @@ export class WorkloadController {
         this.linkFingerprint = fingerprint;
       }
       // A waiting workload is tried again only when it changed or room may have appeared; one whose
-      // planning or bind failed, when its backoff is over (or its spec changed), not before.
-      const retry = this.backoff.size ? new Set(this.backoff.due(nowMs)) : undefined;
+      // planning or bind failed, when its backoff is over (or its spec changed), not before; a job
+      // waiting for lost participants also when its deadline is up (to fail, or be placed).
+      const retry = this.backoff.size || this.lost.size ? new Set([...this.backoff.due(nowMs), ...this.lost.due(nowMs)]) : undefined;
       const looked = delta.relisted || delta.roomChanged || relink.size ? all() : only(retry ? new Set([...delta.workloads, ...retry]) : delta.workloads);
       const candidates = looked.filter((w) => {
         const uid = w.obj.metadata.uid;
@@ -186,7 +192,11 @@ export class WorkloadController {
       if (retry) {
         // Due but needing no plan any more (placed by a spec change meanwhile): nothing to retry.
         const planning = new Set(candidates.map((w) => w.obj.metadata.uid));
-        for (const uid of retry) if (!planning.has(uid)) this.backoff.forget(uid);
+        for (const uid of retry) {
+          if (planning.has(uid)) continue;
+          this.backoff.forget(uid);
+          this.lost.forget(uid);
+        }
       }
       const pending = orderQueue(
         snapshot,
@@ -288,6 +298,7 @@ export class WorkloadController {
         stats.bound += o.tasks.length;
         stats.boundTasks.push(...o.tasks);
         if (this.backoff.size) this.backoff.forget(uid);
+        if (this.lost.size) this.lost.forget(uid);
         scheduled.push({ involved: involved(d.w), type: "Normal", reason: "Scheduled", message: d.group!.owner!.object.status.conditions.find((c: any) => c.type === "Scheduled")?.message ?? "scheduled" });
         continue;
       }
@@ -325,32 +336,30 @@ export class WorkloadController {
 
   /**
    * Scheduled=False with the reason (Unschedulable, ParticipantsLost, or an error: PlanFailed,
-   * BindFailed) and a Warning Event. An error's Event and log line say when it is tried again
-   * (`retryMs`); its condition carries the cause only, so a repeat of it rewrites nothing.
+   * BindFailed) and a Warning Event (see notScheduledStatus). An error's Event and log line say
+   * when it is tried again (`retryMs`); its condition carries the cause only, so a repeat of it
+   * rewrites nothing. A TrainingJob that lost participants waits for them until its deadline, then
+   * fails and its unfinished tasks are stopped.
    */
   private async markNotScheduled(w: Workload, failure: Failure, now: Date, retryMs?: number): Promise<number> {
-    const ts = now.toISOString();
-    const terminal = failure.reason === "ParticipantsLost";
-    const error = ERROR_REASONS.has(failure.reason);
-    const status = {
-      ...(w.obj.status ?? {}),
-      // A running service keeps serving from its current plan while the new spec cannot be placed.
-      phase: terminal ? "Failed" : w.obj.status?.phase === "Running" && this.stillServing(w) ? "Running" : "Pending",
-      observedGeneration: w.obj.metadata.generation,
-      conditions: setCondition(w.obj.status?.conditions, { type: "Scheduled", status: "False", reason: failure.reason, message: failure.message }, ts),
-    };
+    const { status, failure: told, terminal, lostDeadlineMs } = notScheduledStatus(w, failure, now);
+    const uid = w.obj.metadata.uid;
+    if (lostDeadlineMs !== undefined) this.lost.set(uid, lostDeadlineMs);
+    else this.lost.forget(uid);
+    const error = ERROR_REASONS.has(told.reason);
     const retry = retryMs !== undefined ? `; retrying in ${retryMs / 1000}s` : "";
-    this.events.add([{ involved: involved(w), type: "Warning", reason: error || terminal ? failure.reason : "FailedScheduling", message: `${failure.message}${retry}` }], now);
+    const ownReason = error || told.reason === "ParticipantsLost";
+    this.events.add([{ involved: involved(w), type: "Warning", reason: ownReason ? told.reason : "FailedScheduling", message: `${told.message}${retry}` }], now);
     if (error) {
-      this.deps.logger.warn({ workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}`, reason: failure.reason, err: failure.message, retryMs }, "workload not scheduled: its planning or bind failed; retrying after a backoff");
+      this.deps.logger.warn({ workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}`, reason: told.reason, err: told.message, retryMs }, "workload not scheduled: its planning or bind failed; retrying after a backoff");
     }
-    return this.writeStatus(w, status);
-  }
-
-  /** Whether the workload's current plan still runs in full (it keeps serving while a new spec waits). */
-  private stillServing(w: Workload): boolean {
-    const { current } = splitByRevision(w.obj, w.tasks);
-    return current.length > 0 && current.every((t) => phaseOf(t) === "Running");
+    const writes = await this.writeStatus(w, status);
+    if (terminal) {
+      this.deps.logger.warn({ workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}`, reason: told.reason, err: told.message }, "training job failed: its participants were lost for longer than its deadline");
+      // A failed job's remaining tasks stop (as a failed Kubernetes Job's pods do).
+      await this.deleteTasks(w.tasks.filter((t) => !isTerminal(t)));
+    }
+    return writes;
   }
 
   /** Task phases → workload phase, conditions, endpoints; superseded tasks stop once replaced. */

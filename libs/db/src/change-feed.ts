@@ -21,10 +21,31 @@ export interface ChangeFeedOptions {
   retentionMs?: number;
   /** How often to compact the log. Default 60 s. */
   compactIntervalMs?: number;
+  /** Hears of the feed's own failures (a read of the log, the LISTEN connection): changes may have been missed. */
   onError?: (err: Error) => void;
+  /**
+   * Hears of a listener that threw without an `onError` of its own: it has been dropped, and the
+   * feed and every other listener went on. A listener's exception is its own problem, never a
+   * missed change of the feed's (so this is not `onError`). Default: nothing.
+   */
+  onListenerError?: (err: unknown) => void;
 }
 
 type Listener = (events: WatchEventRecord[]) => void;
+
+export interface SubscribeOptions {
+  /**
+   * A listener that is brought up to date by `sync()` when it is read (a cache) and needs no read
+   * of the log per notification. Default false.
+   */
+  passive?: boolean;
+  /**
+   * Called when the listener throws: it stays subscribed and deals with the batch it failed on
+   * (a cache marks itself stale). Without it, a listener that throws is dropped and
+   * `ChangeFeedOptions.onListenerError` hears of it.
+   */
+  onError?: (err: unknown) => void;
+}
 
 interface Row {
   resource_version: string;
@@ -48,7 +69,8 @@ export class ChangeFeed {
   private client?: pg.Client;
   private readonly pool: pg.Pool;
   private cursor = 0n;
-  private readonly listeners = new Set<Listener>();
+  /** Each listener and what it asked to hear of its own exceptions. */
+  private readonly listeners = new Map<Listener, SubscribeOptions>();
   /** Listeners that read on demand (`sync`) and need no read per notification. */
   private readonly passive = new Set<Listener>();
   private timers: NodeJS.Timeout[] = [];
@@ -102,15 +124,39 @@ export class ChangeFeed {
   /**
    * Hands every change to `listener`. A `passive` listener (a cache that is brought up to date by
    * `sync()` when it is read) does not make the feed read the log on every notification; the
-   * periodic poll and any sync still deliver to it.
+   * periodic poll and any sync still deliver to it. Listeners are isolated from each other: one
+   * that throws never keeps a batch from the others (see {@link SubscribeOptions.onError}).
    */
-  subscribe(listener: Listener, options: { passive?: boolean } = {}): () => void {
-    this.listeners.add(listener);
+  subscribe(listener: Listener, options: SubscribeOptions = {}): () => void {
+    this.listeners.set(listener, options);
     if (options.passive) this.passive.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-      this.passive.delete(listener);
-    };
+    return () => this.unsubscribe(listener);
+  }
+
+  private unsubscribe(listener: Listener): void {
+    this.listeners.delete(listener);
+    this.passive.delete(listener);
+  }
+
+  /** Hands `events` to every listener, each on its own: a throw is that listener's, not the feed's. */
+  private deliver(events: WatchEventRecord[]): void {
+    for (const [listener, options] of this.listeners) {
+      try {
+        listener(events);
+      } catch (err) {
+        if (options.onError) {
+          try {
+            options.onError(err);
+          } catch (again) {
+            this.unsubscribe(listener);
+            this.options.onListenerError?.(again);
+          }
+        } else {
+          this.unsubscribe(listener);
+          this.options.onListenerError?.(err);
+        }
+      }
+    }
   }
 
   /** Reads the log after `from` up to the feed's cursor (for a resuming watcher). */
@@ -195,7 +241,7 @@ export class ChangeFeed {
       if (r.rows.length === 0) return;
       const events = r.rows.map(toRecord);
       this.cursor = events[events.length - 1]!.resourceVersion;
-      for (const l of this.listeners) l(events);
+      this.deliver(events);
       if (r.rows.length < 5000 || this.closed) return;
     }
   }

@@ -2,7 +2,7 @@ export { createDatabase, type Database, type DatabaseOptions, type PrismaClient 
 export { applyMigrations, MIGRATIONS_DIR, type MigrationResult } from "./migrate.js";
 export { ObjectStore, type CreateOptions, type ListOptions, type ListResult, type NewObject, type ObjectStoreOptions, type WriteOptions } from "./object-store.js";
 export { DEFAULT_MAX_OBJECT_BYTES } from "./object-limits.js";
-export { ChangeFeed, type ChangeFeedOptions, type WatchEventRecord } from "./change-feed.js";
+export { ChangeFeed, type ChangeFeedOptions, type SubscribeOptions, type WatchEventRecord } from "./change-feed.js";
 export { TokenStore, hashToken, generateTokenSecret, type Principal, type TokenRole, type TokenInfo, type MintOptions } from "./token-store.js";
 export { StoreError, isRowError, isUnavailableError, isUniqueViolation, type StoreErrorReason } from "./errors.js";
 export { rowToObject, formatTime, type StoredObject, type ObjectRow } from "./codec.js";

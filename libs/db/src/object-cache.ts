@@ -91,7 +91,9 @@ export class ObjectCache {
   /** Subscribes to the feed and lists every cached table once. */
   async start(): Promise<void> {
     // Passive: reads sync the feed themselves, so a notification alone need not read the log.
-    this.unsubscribe = this.options.feed.subscribe((events) => this.onEvents(events), { passive: true });
+    // A batch it cannot apply (an object it cannot read) leaves it unsure of what it holds: it
+    // lists again before its next answer, and the feed goes on delivering to it and the others.
+    this.unsubscribe = this.options.feed.subscribe((events) => this.onEvents(events), { passive: true, onError: () => this.invalidate() });
     await this.relist();
   }
 

@@ -286,6 +286,44 @@ describe("ChangeFeed", () => {
     await feed.close();
   });
 
+  it("isolates its listeners: one that throws is dropped or handles it itself; the others get every change", async () => {
+    const feedErrors: Error[] = [];
+    const listenerErrors: unknown[] = [];
+    const feed = new ChangeFeed({ databaseUrl: db.url, pollIntervalMs: 20, onError: (err) => feedErrors.push(err), onListenerError: (err) => listenerErrors.push(err) });
+    await feed.start();
+    const before: string[] = [];
+    const after: string[] = [];
+    let thrower = 0;
+    let handled = 0;
+    const ownErrors: unknown[] = [];
+    feed.subscribe((events) => before.push(...events.map((e) => e.name)));
+    feed.subscribe(() => {
+      thrower++;
+      throw new Error("a listener's own bug");
+    });
+    feed.subscribe(
+      () => {
+        handled++;
+        throw new Error("handled by its owner");
+      },
+      { onError: (err) => ownErrors.push(err) },
+    );
+    feed.subscribe((events) => after.push(...events.map((e) => e.name)));
+    await store.create(MODEL, model("iso-1"));
+    await expect.poll(() => after, { timeout: 5_000 }).toEqual(["iso-1"]);
+    await store.create(MODEL, model("iso-2"));
+    await expect.poll(() => after, { timeout: 5_000 }).toEqual(["iso-1", "iso-2"]);
+    expect(before).toEqual(["iso-1", "iso-2"]);
+    // Dropped after its first throw, reported once; the one with its own handler stays subscribed.
+    expect(thrower).toBe(1);
+    expect(listenerErrors.map((e) => (e as Error).message)).toEqual(["a listener's own bug"]);
+    expect(handled).toBe(2);
+    expect(ownErrors.map((e) => (e as Error).message)).toEqual(["handled by its owner", "handled by its owner"]);
+    // Not the feed's failure: nothing was missed, so nobody is told to re-list.
+    expect(feedErrors).toEqual([]);
+    await feed.close();
+  });
+
   it("skips reading the log while nobody listens, and a later watcher misses nothing", async () => {
     const feed = new ChangeFeed({ databaseUrl: db.url, pollIntervalMs: 20 });
     await feed.start();

@@ -11,12 +11,22 @@ export interface Principal {
   name: string;
   scope: string;
   tenant?: string;
+  /**
+   * Tenant tokens: the uid of the Tenant object the token was minted for. The token speaks for
+   * that tenant only while it is the live tenant of its name (see the API's authentication).
+   */
+  tenantUid?: string;
   nodeName?: string;
 }
 
 export interface MintOptions {
   role: TokenRole;
   tenant?: string;
+  /**
+   * Tenant tokens: the uid of the live Tenant named `tenant` (the caller read it). Absent: read
+   * here; either way a tenant token is only minted for a live tenant (NotFound otherwise).
+   */
+  tenantUid?: string;
   nodeName?: string;
   /** Generated (`<role>-<random>`) when absent. */
   name?: string;
@@ -72,6 +82,8 @@ export class TokenStore {
     if (options.maxUses !== undefined && options.role !== "bootstrap") throw new StoreError("Invalid", "only bootstrap tokens have a use count");
     const maxUses = options.role === "bootstrap" ? (options.maxUses === undefined ? 1 : options.maxUses) : null;
     if (maxUses !== null && !(Number.isInteger(maxUses) && maxUses >= 1)) throw new StoreError("Invalid", `maxUses must be a positive integer or null, not ${maxUses}`);
+    const tenantUid = options.role === "tenant" ? (options.tenantUid ?? (await this.liveTenantUid(options.tenant))) : null;
+    if (options.role === "tenant" && !tenantUid) throw new StoreError("NotFound", `tenants "${options.tenant}" not found`);
     try {
       await this.prisma.apiToken.create({
         data: {
@@ -80,6 +92,7 @@ export class TokenStore {
           name,
           role: options.role,
           tenant: options.tenant ?? null,
+          tenantUid,
           nodeName: options.nodeName ?? null,
           tokenHash: hashToken(token),
           expiresAt: options.expiresAt ?? null,
@@ -125,17 +138,30 @@ export class TokenStore {
     return (await this.prisma.apiToken.count({ where: { role: "admin" } })) > 0;
   }
 
-  /** The principal of a secret, or null when unknown, expired or used up. */
+  /** The uid of the live (not terminating) Tenant called `name`, or undefined. */
+  private async liveTenantUid(name: string | undefined): Promise<string | undefined> {
+    if (!name) return undefined;
+    const t = await this.prisma.tenant.findFirst({ where: { namespace: "", name, deletionTimestamp: null }, select: { uid: true } });
+    return t?.uid;
+  }
+
+  /**
+   * The principal of a secret, or null when unknown, expired or used up — or a tenant token that
+   * belongs to no tenant (minted before tokens carried their tenant's uid, for a tenant that was
+   * already gone or being deleted then: migration `tenant_token_uid`).
+   */
   async verify(secret: string, now = new Date()): Promise<Principal | null> {
     const row = await this.prisma.apiToken.findUnique({ where: { tokenHash: hashToken(secret) } });
     if (!row) return null;
     if (row.expiresAt && row.expiresAt <= now) return null;
     if (row.maxUses !== null && row.uses >= row.maxUses) return null;
+    if (row.role === "tenant" && !row.tenantUid) return null;
     return {
       role: row.role as TokenRole,
       name: row.name,
       scope: row.scope,
       ...(row.tenant ? { tenant: row.tenant } : {}),
+      ...(row.tenantUid ? { tenantUid: row.tenantUid } : {}),
       ...(row.nodeName ? { nodeName: row.nodeName } : {}),
     };
   }

@@ -12,13 +12,29 @@ declare module "express-serve-static-core" {
   }
 }
 
+/**
+ * The live Tenant of a name, by uid (null: there is none, or it is being deleted), as this process
+ * knows it: `peek` without waiting (undefined: cannot tell, e.g. before the watch cache's list),
+ * `get` as of a moment after the call (a consistent read).
+ */
+export interface LiveTenants {
+  peek(name: string): string | null | undefined;
+  get(name: string): Promise<string | null>;
+}
+
 export interface AuthOptions {
   tokens: TokenStore;
   limiter: RateLimiter;
   /** Rate-limit admin tokens too. Default false (admins are exempt). */
   limitAdmins?: boolean;
-  /** How long a verified token is trusted without a lookup. Default 2000 ms. */
+  /** How long a verified token is trusted without a lookup. Default {@link TOKEN_CACHE_MS}. */
   cacheMs?: number;
+  /**
+   * Where a tenant token's tenant is checked on every request: it speaks for the Tenant object it
+   * was minted for (its uid), only while that is the live tenant of its name. Default none (the
+   * token lookup alone decides).
+   */
+  tenants?: LiveTenants;
   /**
    * Lookups of unknown tokens that fail, per client address (an IPv6 /64): past the burst, a
    * client's unknown tokens answer 429 without a lookup until the bucket refills. Default burst
@@ -38,6 +54,14 @@ const MAX_REJECTED = 10_000;
 const REJECTED_MS = 30_000;
 
 const NO_PROXIES: ReadonlySet<string> = new Set();
+
+/**
+ * How long each API process trusts a verified token without looking it up again (the default of
+ * `AuthOptions.cacheMs`): a token revoked elsewhere (another API process, the namespace
+ * controller) still works here for at most this long. The namespace controller waits this out
+ * after revoking a deleted tenant's tokens, before the tenant goes and its name is free again.
+ */
+export const TOKEN_CACHE_MS = 2_000;
 
 /** The secret of an `Authorization: Bearer …` header, or undefined. */
 export function bearerSecret(authorization: string | undefined): string | undefined {
@@ -117,7 +141,7 @@ export class Authenticator {
       if (key !== undefined) this.failures.refund(key);
       this.rejected.delete(digest);
       if (this.verified.size >= MAX_VERIFIED) this.verified.clear();
-      this.verified.set(secret, { principal, until: now + (this.options.cacheMs ?? 2_000) });
+      this.verified.set(secret, { principal, until: now + (this.options.cacheMs ?? TOKEN_CACHE_MS) });
     } else {
       this.verified.delete(secret);
       if (this.rejected.size >= MAX_REJECTED) this.rejected.clear();
@@ -137,6 +161,17 @@ export class Authenticator {
     const known = this.verified.get(secret);
     const principal = known && known.until > this.now() ? known.principal : await this.principalOf(secret, clientAddress(req, this.options.trustedProxies ?? NO_PROXIES));
     if (!principal) throw unauthorized();
+    // A tenant token speaks for the live tenant it was minted for only — not one being deleted,
+    // nor another created since under the same name. The watch cache answers without waiting (a
+    // map lookup per request); only when it disagrees is the tenant read consistently, so a
+    // tenant and token created a moment ago on another API process are not refused because this
+    // process's cache has not caught up yet.
+    const tenants = principal.role === "tenant" ? this.options.tenants : undefined;
+    const live = (uid: string | null | undefined) => uid !== undefined && uid === principal.tenantUid;
+    if (tenants && !live(tenants.peek(principal.tenant ?? "")) && !live(await tenants.get(principal.tenant ?? ""))) {
+      this.verified.delete(secret);
+      throw unauthorized();
+    }
     return principal;
   }
 

@@ -65,7 +65,7 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof StoreError) {
     switch (err.reason) {
       case "Unavailable":
-        return new ApiError("ServiceUnavailable", err.message);
+        return new ApiError("ServiceUnavailable", err.message, { retryAfterSeconds: 1 });
       case "Invalid":
         return new ApiError("BadRequest", err.message);
       default:

@@ -70,7 +70,7 @@ function requireAdmin(req: Request): void {
 export function tokenRouter(deps: { tokens: TokenStore; store: ObjectStore; onRevoke: () => void }): Router {
   const r = Router();
 
-  const mint = async (req: Request, res: Response, scope: { role: "tenant" | "bootstrap"; tenant?: string }) => {
+  const mint = async (req: Request, res: Response, scope: { role: "tenant" | "bootstrap"; tenant?: string; tenantUid?: string }) => {
     const parsed = mintBody.safeParse(req.body === undefined || (typeof req.body === "object" && req.body !== null && Object.keys(req.body).length === 0) ? undefined : req.body);
     if (!parsed.success) throw invalidFromZod("Token", undefined, parsed.error);
     const body = parsed.data;
@@ -81,6 +81,7 @@ export function tokenRouter(deps: { tokens: TokenStore; store: ObjectStore; onRe
     const minted = await deps.tokens.mint({
       role: scope.role,
       ...(scope.tenant ? { tenant: scope.tenant } : {}),
+      ...(scope.tenantUid ? { tenantUid: scope.tenantUid } : {}),
       ...(body?.metadata?.name ? { name: body.metadata.name } : {}),
       ...(expiresAt ? { expiresAt } : {}),
       // 0 asks for no limit; absent, the store's default (single-use).
@@ -100,11 +101,20 @@ export function tokenRouter(deps: { tokens: TokenStore; store: ObjectStore; onRe
   const tenantScope = async (req: Request) => {
     requireAdmin(req);
     const tenant = param(req, "tenant");
-    if (!(await deps.store.get(TENANT, undefined, tenant))) throw new ApiError("NotFound", `tenants "${tenant}" not found`, { name: tenant, kind: "tenants" });
-    return { role: "tenant" as const, tenant };
+    const object = await deps.store.get(TENANT, undefined, tenant);
+    if (!object) throw new ApiError("NotFound", `tenants "${tenant}" not found`, { name: tenant, kind: "tenants" });
+    return { role: "tenant" as const, tenant, object };
+  };
+  // A token belongs to this Tenant object (its uid), not to the name: one created again later
+  // under the name is another tenant. None is minted for a tenant being deleted (its tokens are
+  // being revoked), as nothing new is created in a terminating namespace.
+  const tenantMintScope = async (req: Request) => {
+    const { tenant, object } = await tenantScope(req);
+    if (object.metadata.deletionTimestamp) throw new ApiError("Forbidden", `unable to create new tokens for tenant ${tenant} because it is being terminated`);
+    return { role: "tenant" as const, tenant, tenantUid: object.metadata.uid };
   };
 
-  r.post("/tenants/:tenant/tokens", wrap(async (req, res) => mint(req, res, await tenantScope(req))));
+  r.post("/tenants/:tenant/tokens", wrap(async (req, res) => mint(req, res, await tenantMintScope(req))));
   r.get("/tenants/:tenant/tokens", wrap(async (req, res) => list(res, await deps.tokens.list(await tenantScope(req)))));
   r.delete("/tenants/:tenant/tokens/:name", wrap(async (req, res) => revoke(res, await tenantScope(req), param(req, "name"))));
   const boot = (req: Request) => {

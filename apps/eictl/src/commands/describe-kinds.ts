@@ -1,4 +1,5 @@
 // Spec and status summaries of each kind for `describe`.
+import { DEFAULT_LOST_DEADLINE_SECONDS } from "@eiaas/api";
 import type { AnyObject } from "@eiaas/client";
 import { age } from "../output/age.js";
 import { DescribeWriter, pairs, selectorText, type Field } from "../output/describe-writer.js";
@@ -136,7 +137,7 @@ function trainingJob(w: DescribeWriter, o: AnyObject): void {
       ["Model", s.model],
       ["Mode", s.mode],
       ["Data", `${selectorText(s.data?.selector)}${s.data?.sizeBytes !== undefined ? ` (${bytes(s.data.sizeBytes)} per node)` : ""}`],
-      ["Participants", `min ${s.participants?.min ?? 1}, max ${s.participants?.max ?? "unlimited"}`],
+      ["Participants", `min ${s.participants?.min ?? 1}, max ${s.participants?.max ?? "unlimited"}, lost deadline ${s.participants?.lostDeadlineSeconds ?? DEFAULT_LOST_DEADLINE_SECONDS}s`],
       ["Rounds", num(s.rounds ?? 1)],
       ["Local steps", `${agg.localSteps ?? 1}${agg.localSteps === "auto" ? ` (at most ${agg.maxLocalSteps ?? 100})` : ""}`],
       ["Budget", agg.budget?.seconds !== undefined ? `${agg.budget.seconds}s` : undefined],

@@ -13,6 +13,11 @@ import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
 
 const nonneg = z.number().nonnegative();
 
+/** How long a TrainingJob that lost participants waits for them by default (`spec.participants.lostDeadlineSeconds`). */
+export const DEFAULT_LOST_DEADLINE_SECONDS = 300;
+/** A week: a longer wait is a job that should be deleted and created again. */
+const LOST_DEADLINE_MAX_SECONDS = 7 * 24 * 3600;
+
 export const trainingMode = z.enum(["centralized", "federated", "gossip"]);
 export type TrainingMode = z.infer<typeof trainingMode>;
 
@@ -40,8 +45,17 @@ export const trainingJobSpec = z.strictObject({
   /** For centralized training: how far raw data may travel. */
   privacy: z.strictObject({ rawDataBoundary: privacyBoundary.default("cloud") }).default({ rawDataBoundary: "cloud" }),
   participants: z
-    .strictObject({ min: z.number().int().min(1).default(1), max: z.number().int().min(1).optional() })
-    .default({ min: 1 }),
+    .strictObject({
+      min: z.number().int().min(1).default(1),
+      max: z.number().int().min(1).optional(),
+      /**
+       * How long a job that lost participants (their nodes lost, drained, deleted) waits for
+       * `min` placeable data nodes before it fails with ParticipantsLost; meanwhile it is
+       * re-planned with the nodes that remain or return. Default 300 (5 minutes).
+       */
+      lostDeadlineSeconds: z.number().int().min(0).max(LOST_DEADLINE_MAX_SECONDS).default(DEFAULT_LOST_DEADLINE_SECONDS),
+    })
+    .default({ min: 1, lostDeadlineSeconds: DEFAULT_LOST_DEADLINE_SECONDS }),
   /** The maximum number of rounds. */
   rounds: z.number().int().min(1).default(1),
   aggregation: z
