@@ -18,6 +18,7 @@ export type {
   QueueBackend,
   QueueConsumer,
   QueueDepth,
+  RemoveTaskJobOptions,
   TaskJob,
   TaskHandler,
   ScheduleHandler,
