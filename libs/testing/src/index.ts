@@ -2,3 +2,4 @@ export { createTestDatabase, testRedisUrl, type TestDatabase } from "./database.
 export { startRedis, waitForRedis, type RunningRedis } from "./redis.js";
 export { freePort } from "./ports.js";
 export { useTestStore, type TestStore } from "./store.js";
+export { startTcpProxy, type TcpProxy, type OutageMode } from "./tcp-proxy.js";
