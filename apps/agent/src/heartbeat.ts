@@ -28,6 +28,8 @@ export class Heartbeat {
   private timer?: NodeJS.Timeout;
   private pending?: NodeJS.Timeout;
   private stopped = false;
+  private inFlight = false;
+  private again = false;
 
   constructor(private readonly o: HeartbeatOptions) {}
 
@@ -53,8 +55,25 @@ export class Heartbeat {
     clearTimeout(this.pending);
   }
 
+  /** One heartbeat at a time (a slow probe or API must not let them overtake each other); one more follows if asked meanwhile. */
   private async beat(): Promise<void> {
     if (this.stopped) return;
+    if (this.inFlight) {
+      this.again = true;
+      return;
+    }
+    this.inFlight = true;
+    try {
+      do {
+        this.again = false;
+        await this.send();
+      } while (this.again && !this.stopped);
+    } finally {
+      this.inFlight = false;
+    }
+  }
+
+  private async send(): Promise<void> {
     const link = this.o.link();
     const queue = this.o.queue ? await this.o.queue() : undefined;
     try {

@@ -52,6 +52,7 @@ export class QueueLink {
   private renewAfter = 0;
   private renewBackoff: number;
   private renewing?: Promise<void>;
+  private probing?: Promise<QueueState>;
   private closed = false;
 
   constructor(private readonly o: QueueLinkOptions) {
@@ -75,8 +76,13 @@ export class QueueLink {
     })();
   }
 
-  /** Probes the queue once; renews the credentials when authentication keeps failing. */
-  async probe(): Promise<QueueState> {
+  /** Probes the queue once (callers at once share a probe); renews the credentials when authentication keeps failing. */
+  probe(): Promise<QueueState> {
+    this.probing ??= this.probeOnce().finally(() => (this.probing = undefined));
+    return this.probing;
+  }
+
+  private async probeOnce(): Promise<QueueState> {
     if (!this.backend || this.closed) return this.state;
     const since = Date.now();
     let next: QueueState;

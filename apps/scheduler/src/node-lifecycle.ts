@@ -49,8 +49,13 @@ export class NodeLifecycleController {
       const last = leases.get(n.metadata.name) ?? Date.parse(n.metadata.creationTimestamp);
       const stale = now.getTime() - last > this.grace;
       const ready = n.status?.phase !== "NotReady";
+      // Unknown: this controller's mark of a silent node. A node NotReady for another reason (its
+      // agent heartbeats but cannot consume its queue) still goes Unknown once it falls silent,
+      // and its eviction period counts from then.
+      const readyCondition = n.status?.conditions?.find((c: any) => c.type === "Ready");
+      const unknown = !ready && readyCondition?.status === "Unknown";
       const hasTaint = (n.spec.taints ?? []).some((t: Taint) => t.key === TAINT_UNREACHABLE);
-      if (stale && ready) {
+      if (stale && !unknown) {
         markNotReady.push({
           object: n,
           status: {
@@ -62,8 +67,8 @@ export class NodeLifecycleController {
       }
       if (stale && !hasTaint) await this.setTaint(n, true, ts);
       if (!stale && hasTaint && ready) await this.setTaint(n, false, ts);
-      if (!ready && stale) {
-        const since = Date.parse(n.status?.conditions?.find((c: any) => c.type === "Ready")?.lastTransitionTime ?? ts);
+      if (unknown && stale) {
+        const since = Date.parse(readyCondition?.lastTransitionTime ?? ts);
         if (now.getTime() - since >= this.eviction) evict.push(n);
       }
     }

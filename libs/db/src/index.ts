@@ -17,3 +17,4 @@ export { EventRecorder, type EventInput } from "./event-recorder.js";
 export { bulkUpdateStatus, type StatusUpdate } from "./bulk-status.js";
 export { TaskLogStore, type TaskLogTail } from "./task-log-store.js";
 export { analyzeGrowingTables, type GrowingTablesOptions } from "./table-stats.js";
+export { AgentRedisUserStore, type AgentRedisUserRecord } from "./agent-redis-users.js";
