@@ -169,13 +169,19 @@ describe("agents' Redis users across an empty Redis", () => {
   }, 90_000);
 
   it("forgets the hash and revokes the user when the node is deleted", async () => {
+    const other = `${node}-gone`;
+    const boot = new EiaasClient({ server: server.url, caPem: server.tls.caPem, token: bootstrapToken });
     const client = new EiaasClient({ server: server.url, caPem: server.tls.caPem, token: adminToken });
     try {
-      await client.delete("edgenodes", node);
+      await boot.request({ method: "POST", path: `/apis/eiaas.io/v1alpha1/edgenodes/${other}/register`, body: { spec: EDGE } });
+      expect(await users.get(other)).toMatchObject({ username: `eiaas-agent-${other}` });
+      expect((await admin.call("ACL", "USERS")) as string[]).toContain(`eiaas-agent-${other}`);
+      await client.delete("edgenodes", other);
     } finally {
+      boot.close();
       client.close();
     }
-    expect(await users.get(node)).toBeUndefined();
-    await waitFor(async () => !((await admin.call("ACL", "USERS")) as string[]).includes(username), "the user revoked");
+    expect(await users.get(other)).toBeUndefined();
+    await waitFor(async () => !((await admin.call("ACL", "USERS")) as string[]).includes(`eiaas-agent-${other}`), "the user revoked");
   });
 });
