@@ -140,7 +140,8 @@ export function agentRouter(deps: AgentRouteDeps): Router {
       const status = { ...(node.status ?? {}) };
       const ready = readyCondition(hb.queue);
       const prevReady = (status.conditions ?? []).find((c: { type: string }) => c.type === "Ready");
-      const readyChanged = status.phase !== (ready.status === "True" ? "Ready" : "NotReady") || prevReady?.reason !== ready.reason || prevReady?.message !== ready.message;
+      // Status and reason, not the message: an agent's error text may vary from one probe to the next.
+      const readyChanged = status.phase !== (ready.status === "True" ? "Ready" : "NotReady") || prevReady?.reason !== ready.reason;
       const measured = { ...(status.measured ?? {}) };
       const changedLink = linkChanged(measured.uplinkMbps, hb.uplinkMbps) || linkChanged(measured.rttMs, hb.rttMs);
       if (hb.uplinkMbps !== undefined) measured.uplinkMbps = hb.uplinkMbps;
