@@ -164,7 +164,7 @@ export class NodeAgent {
     });
     // What the node runs is known before any job is taken: a job the cache already refuses is not run.
     this.informer.start();
-    await this.informer.synced$();
+    await this.informer.whenSynced();
     if (this.stopped) return;
     // Tasks the node had Running when this agent (re)started: their runs are gone with the old process.
     const previouslyRunning = [...this.informer.values()].filter((t) => t.phase === "Running");

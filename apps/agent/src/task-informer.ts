@@ -96,7 +96,7 @@ export class TaskInformer {
   }
 
   /** Resolves once the first complete list is in (or the informer stopped). */
-  synced$(): Promise<void> {
+  whenSynced(): Promise<void> {
     return this.firstSync;
   }
 
