@@ -78,7 +78,6 @@ export interface AgentOptions {
 export class NodeAgent {
   readonly logs = new LogTail();
   private client!: EiaasClient;
-  private queue?: QueueBackend;
   private link?: QueueLink;
   private consumer?: QueueConsumer;
   private heartbeat?: Heartbeat;
@@ -172,13 +171,8 @@ export class NodeAgent {
     this.logFlush = setInterval(() => void this.flushLogs(), this.o.logFlushMs ?? 2_000);
     this.logFlush.unref();
     this.reconciler.start();
-    if (this.link) {
-      this.link.connect(reg.queue);
-      this.queue = this.link.backend;
-    } else {
-      this.queue = this.o.queue!;
-      this.consumer = this.consume(this.queue);
-    }
+    if (this.link) this.link.connect(reg.queue);
+    else this.consumer = this.consume(this.o.queue!);
     if (previouslyRunning.length) {
       // Their jobs come back to this node once their locks lapse; what has not come back by then is
       // failed, so its workload is re-planned instead of silently dropped.
