@@ -48,6 +48,7 @@ export class QueueLink {
   consumer?: QueueConsumer;
   private state: QueueState = { ready: true };
   private lastAuthError = 0;
+  private lastProbeAt = 0;
   private authFailures = 0;
   private renewAfter = 0;
   private renewBackoff: number;
@@ -84,7 +85,10 @@ export class QueueLink {
 
   private async probeOnce(): Promise<QueueState> {
     if (!this.backend || this.closed) return this.state;
-    const since = Date.now();
+    // Evidence of a denial counts from the previous probe on: an old one (a restart the control
+    // plane has since repaired) says nothing about why this probe fails (Redis away, say).
+    const since = this.lastProbeAt;
+    this.lastProbeAt = Date.now();
     let next: QueueState;
     try {
       await withTimeout(this.backend.depth(nodeQueueName(this.o.nodeName)), this.o.probeTimeoutMs ?? 2_000, "queue");
@@ -94,7 +98,7 @@ export class QueueLink {
     } catch (err) {
       const message = (err as Error).message;
       next = { ready: false, message: `cannot consume its queue: ${message}`.slice(0, 500) };
-      const denied = AUTH_FAILURE.test(message) || this.lastAuthError >= since - 15_000;
+      const denied = AUTH_FAILURE.test(message) || this.lastAuthError >= since;
       this.authFailures = denied ? this.authFailures + 1 : 0;
       // A first denial may be a Redis that just restarted, before the control plane restored the
       // user: give it until the next probe.

@@ -154,6 +154,8 @@ describe("agents' Redis users across an empty Redis", () => {
     expect(isReady(up.status)).toBe(true);
     const name = await dispatch(server.queue);
     await waitFor(async () => (await phase(name)) === "Running", "a task Running once the queue is back", 30_000);
+    // Redis away is no reason to renew the credentials (they were not refused).
+    expect(log.lines.filter((l) => /renewed the registration/.test(l.msg ?? ""))).toEqual([]);
   }, 90_000);
 
   it("renews its registration when its user is not restored (no hash kept), and consumes again", async () => {
