@@ -56,7 +56,7 @@ async function until(check: () => Promise<boolean> | boolean): Promise<void> {
   while (!(await check())) await new Promise((r) => setTimeout(r, 5));
 }
 
-async function credentials(admin: Redis, variant: Variant, node: string): Promise<AgentRedisCredentials> {
+async function credentials(admin: Redis, variant: Variant, node: string): Promise<Pick<AgentRedisCredentials, "username" | "password">> {
   if (variant === "evalsha only") return provisionAgentRedisUser(admin, node);
   const creds = { username: `eiaas-bench-eval-${node}`, password: "bench" };
   await admin.call("ACL", "SETUSER", creds.username, "reset", "on", `>${creds.password}`, ...agentRedisAclRules(node), "+eval");

@@ -5,12 +5,11 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { API_PREFIX, type EdgeNodeSpecInput } from "@eiaas/api";
+import { API_PREFIX } from "@eiaas/api";
 import {
   agentRedisUrl,
   createRedisQueueBackend,
@@ -20,61 +19,17 @@ import {
   type TaskJob,
 } from "@eiaas/queue";
 import { SimulatedRuntime } from "@eiaas/runtime";
-import { createLogger } from "@eiaas/telemetry";
-import { testRedisUrl } from "@eiaas/testing";
 import { startTestApi, type TestApi } from "../../api-server/src/test-harness.js";
+import { captureLogger, createTask as createBoundTask, EDGE, redisDb, V, waitFor } from "./testing/fixtures.js";
 import { NodeAgent } from "./agent.js";
 import { FileCredentialStore } from "./credentials.js";
-
-const V = "eiaas.io/v1alpha1";
-const EDGE: EdgeNodeSpecInput = { tier: "edge", capacity: { cpu: 8000, memoryMiB: 16384 }, compute: { gflops: 1000 } };
-
-function captureLogger() {
-  const lines: Array<Record<string, any>> = [];
-  const destination = new Writable({
-    write(chunk, _enc, cb) {
-      for (const l of String(chunk).split("\n")) if (l.trim()) lines.push(JSON.parse(l));
-      cb();
-    },
-  });
-  return { logger: createLogger({ name: "agent", level: "debug", destination }), lines };
-}
-
-async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 15_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** The Redis URL with a database index of its own (its keys apart from other test files'). */
-function redisDb(db: number): string {
-  const u = new URL(testRedisUrl());
-  u.pathname = `/${db}`;
-  return u.toString();
-}
 
 let api: TestApi;
 let url: string;
 const admin = () => ({ Authorization: `Bearer ${api.adminToken}` });
 
 /** A Task bound to `node` (what the scheduler would have created), and its dispatch job. */
-async function createTask(node: string, name: string, extra: Record<string, unknown> = {}): Promise<TaskJob> {
-  const r = await request(api.app)
-    .post(`${API_PREFIX}/namespaces/acme/tasks`)
-    .set(admin())
-    .send({ apiVersion: V, kind: "Task", metadata: { name }, spec: { nodeName: node, role: "serve", resources: { cpu: 100, memoryMiB: 64, gpu: 0 } } })
-    .expect(201);
-  await request(api.app)
-    .put(`${API_PREFIX}/namespaces/acme/tasks/${name}/status`)
-    .set(admin())
-    .send({ ...r.body, status: { phase: "Dispatched", attempt: 1 } })
-    .expect(200);
-  return { node, payload: { namespace: "acme", name, uid: r.body.metadata.uid, attempt: 1, nodeName: node, role: "serve", ...extra } };
-}
+const createTask = (node: string, name: string): Promise<TaskJob> => createBoundTask(api, node, name);
 
 const taskPhase = async (name: string) => (await request(api.app).get(`${API_PREFIX}/namespaces/acme/tasks/${name}`).set(admin()).expect(200)).body.status?.phase;
 

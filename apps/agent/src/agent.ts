@@ -1,11 +1,17 @@
 import { API_PREFIX, type EdgeNodeSpecInput } from "@eiaas/api";
-import { ApiRequestError, EiaasClient, type ConnectionOptions } from "@eiaas/client";
+import { EiaasClient, type ConnectionOptions } from "@eiaas/client";
 import type { JobContext, QueueBackend, QueueConsumer, TaskJobPayload } from "@eiaas/queue";
 import { LogTail, taskKey, type TaskResult, type TaskRuntime } from "@eiaas/runtime";
 import type { Logger } from "@eiaas/telemetry";
 import type { CredentialStore } from "./credentials.js";
-import { registerNode, type RegisteredWith } from "./registration.js";
+import { Heartbeat } from "./heartbeat.js";
+import { QueueLink, type QueueCredentials } from "./queue-link.js";
+import { Reconciler } from "./reconciler.js";
+import { registerNode, renewRegistration, type RegisteredWith, type RegisterOptions } from "./registration.js";
+import { Reporter, type ReporterOptions, type ReportOutcome } from "./reporter.js";
+import { Run } from "./run.js";
 import { RunTelemetry } from "./run-telemetry.js";
+import { taskName, TaskInformer, type TaskView } from "./task-informer.js";
 
 export interface AgentOptions {
   nodeName: string;
@@ -34,55 +40,77 @@ export interface AgentOptions {
    * registration returns (Redis with an ACL user limited to its queue).
    */
   queue?: QueueBackend;
-  /** Opens the queue from registration credentials (apps/agent/main.ts passes the Redis factory). */
-  openQueue?: (credentials: { url: string; username?: string; password?: string }) => QueueBackend;
+  /**
+   * Opens the queue from registration credentials (apps/agent/main.ts passes the Redis factory);
+   * `onError` hears the transport's connection errors (an authentication refused, say).
+   */
+  openQueue?: (credentials: QueueCredentials, hooks: { onError: (err: Error) => void }) => QueueBackend;
   /** Heartbeat period. Default 10 s. */
   heartbeatMs?: number;
   /** How often task output is forwarded to the API. Default 2 s. */
   logFlushMs?: number;
   /** Measures the link to the parent; default: the spec's values. */
   measureLink?: () => { uplinkMbps?: number; rttMs?: number };
-  /** How long to wait for jobs of tasks it was running to come back after a restart. Default 45 s. */
+  /**
+   * How long to wait, after a restart, for the jobs of the tasks the node had Running to come back
+   * before reporting them Failed (AgentRestarted). A dead agent's job returns once its lock lapsed
+   * (30 s) and a stalled check ran (every 30 s): default 65 s. A job that returns later is not run
+   * (its task already failed).
+   */
   restartGraceMs?: number;
+  /** How often every run is compared with the control plane's view, besides every change. Default 30 s. */
+  resyncMs?: number;
+  /** Backoff of status reports (retried until the API answers). */
+  reports?: ReporterOptions;
   logger: Logger;
   version?: string;
 }
 
-interface Running {
-  payload: TaskJobPayload;
-  ctx: JobContext;
-}
-
 /**
  * The node agent (kubelet's role): registers with its node's own token, or the first time with a
- * bootstrap token (receiving a token scoped to its node and its queue's credentials), heartbeats through the API, consumes `node.<name>` with
- * `slots` concurrency, runs each task attempt through its runtime and reports every phase change
- * through the API. It never touches Postgres or other nodes' queues.
+ * bootstrap token (receiving a token scoped to its node and its queue's credentials), heartbeats
+ * through the API, consumes `node.<name>` with `slots` concurrency, runs each task attempt through
+ * its runtime and reports every phase change through the API. It converges on the control plane's
+ * view of its node ({@link Reconciler}): runs of tasks deleted, failed by the control plane or
+ * superseded are stopped, and jobs of such tasks are not run. It never touches Postgres or other
+ * nodes' queues.
  */
 export class NodeAgent {
   readonly logs = new LogTail();
   private client!: EiaasClient;
-  private queue?: QueueBackend;
-  private ownQueue = false;
+  private link?: QueueLink;
   private consumer?: QueueConsumer;
-  private heartbeat?: NodeJS.Timeout;
-  private readonly running = new Map<string, Running>();
+  private heartbeat?: Heartbeat;
+  private informer?: TaskInformer;
+  private reconciler?: Reconciler;
+  private readonly reporter: Reporter;
+  private readonly runs = new Map<string, Run>();
   /** Output not yet forwarded to the API, per task attempt. */
   private readonly unsent = new Map<string, { payload: TaskJobPayload; lines: string[] }>();
   private logFlush?: NodeJS.Timeout;
-  private watchAbort = new AbortController();
-  private stopped = false;
+  private readonly stopping = new AbortController();
   /** How the last start registered: with the node's own credential or a bootstrap token. */
   registeredWith?: RegisteredWith;
 
-  constructor(private readonly o: AgentOptions) {}
+  constructor(private readonly o: AgentOptions) {
+    this.reporter = new Reporter(() => this.client, o.logger, o.reports);
+  }
 
   get nodeName(): string {
     return this.o.nodeName;
   }
 
+  private get stopped(): boolean {
+    return this.stopping.signal.aborted;
+  }
+
+  /** Keys (`<namespace>/<name>/<attempt>`) of the task attempts this agent runs now. */
+  runningKeys(): string[] {
+    return [...this.runs.keys()];
+  }
+
   async start(): Promise<void> {
-    const reg = await registerNode({
+    const registration: RegisterOptions = {
       nodeName: this.o.nodeName,
       // The node takes no more unfinished tasks than this agent runs at once (a long-running server
       // holds its slot): its slots are the node's task capacity unless the spec says otherwise.
@@ -92,76 +120,72 @@ export class NodeAgent {
       ...(this.o.credentials ? { credentials: this.o.credentials } : {}),
       logger: this.o.logger,
       stopped: () => this.stopped,
-    });
+    };
+    const reg = await registerNode(registration);
     this.registeredWith = reg.with;
     this.client = new EiaasClient({ ...this.o.connection, token: reg.token });
-    if (this.o.queue) this.queue = this.o.queue;
-    else if (this.o.openQueue && reg.queue.url) {
-      this.queue = this.o.openQueue(reg.queue);
-      this.ownQueue = true;
-    } else throw new Error("the server offers no queue for remote agents (it runs without Redis): set REDIS_URL on the control plane");
-    await this.beat();
-    this.heartbeat = setInterval(() => void this.beat(), this.o.heartbeatMs ?? 10_000);
-    this.heartbeat.unref();
+    if (!this.o.queue && !(this.o.openQueue && reg.queue.url)) {
+      throw new Error("the server offers no queue for remote agents (it runs without Redis): set REDIS_URL on the control plane");
+    }
+    this.informer = new TaskInformer({
+      client: () => this.client,
+      nodeName: this.o.nodeName,
+      logger: this.o.logger,
+      handlers: { onChange: (type, t) => this.reconciler?.changed(type, t), onSync: () => this.reconciler?.reconcile() },
+    });
+    this.reconciler = new Reconciler({
+      informer: this.informer,
+      runs: () => this.runs.values(),
+      drop: (run, why) => this.drop(run, why),
+      logger: this.o.logger,
+      nodeName: this.o.nodeName,
+      ...(this.o.resyncMs !== undefined ? { resyncMs: this.o.resyncMs } : {}),
+    });
+    const openQueue = this.o.openQueue;
+    if (!this.o.queue && openQueue) {
+      this.link = new QueueLink({
+        nodeName: this.o.nodeName,
+        logger: this.o.logger,
+        open: openQueue,
+        renew: async () => (await renewRegistration(registration, reg.token)).queue,
+        consume: (backend) => this.consume(backend),
+      });
+    }
+    this.heartbeat = new Heartbeat({
+      client: () => this.client,
+      nodeName: this.o.nodeName,
+      logger: this.o.logger,
+      ...(this.o.heartbeatMs !== undefined ? { periodMs: this.o.heartbeatMs } : {}),
+      link: () => this.o.measureLink?.() ?? { uplinkMbps: this.o.spec.network?.uplinkMbps, rttMs: this.o.spec.network?.rttMs },
+      running: () => [...this.runs.values()].map((r) => r.task),
+      ...(this.link ? { queue: () => this.link!.probe() } : {}),
+      agent: { version: this.o.version ?? "0.1.0", runtime: this.o.runtime.name },
+    });
+    // What the node runs is known before any job is taken: a job the cache already refuses is not run.
+    this.informer.start();
+    await this.informer.whenSynced();
+    if (this.stopped) return;
+    // Tasks the node had Running when this agent (re)started: their runs are gone with the old process.
+    const previouslyRunning = [...this.informer.values()].filter((t) => t.phase === "Running");
+    await this.heartbeat.start();
     this.logFlush = setInterval(() => void this.flushLogs(), this.o.logFlushMs ?? 2_000);
     this.logFlush.unref();
-    const previouslyRunning = await this.tasksReportedRunning();
-    this.consumer = this.queue.consumeNodeQueue(this.o.nodeName, (payload, ctx) => this.run(payload, ctx), {
+    this.reconciler.start();
+    if (this.link) this.link.connect(reg.queue);
+    else this.consumer = this.consume(this.o.queue!);
+    if (previouslyRunning.length) {
+      // Their jobs come back to this node once their locks lapse; what has not come back by then is
+      // failed, so its workload is re-planned instead of silently dropped.
+      setTimeout(() => void this.failUnreturned(previouslyRunning), this.o.restartGraceMs ?? 65_000).unref();
+    }
+  }
+
+  private consume(backend: QueueBackend): QueueConsumer {
+    return backend.consumeNodeQueue(this.o.nodeName, (payload, ctx) => this.run(payload, ctx), {
       concurrency: this.o.slots ?? 4,
       onError: (err) => this.o.logger.debug({ err: err.message, node: this.o.nodeName }, "queue"),
       onInvalidPayload: (err, jobId) => this.o.logger.warn({ err: err.message, jobId }, "rejected a malformed job"),
     });
-    void this.watchDeletions();
-    if (previouslyRunning.length) {
-      // Jobs of tasks this node was running come back to it when their locks expire; what does not
-      // come back is failed, so its workload is re-planned instead of silently dropped.
-      setTimeout(() => void this.failUnreturned(previouslyRunning), this.o.restartGraceMs ?? 45_000).unref();
-    }
-  }
-
-  private async beat(): Promise<void> {
-    if (this.stopped) return;
-    const link = this.o.measureLink?.() ?? { uplinkMbps: this.o.spec.network?.uplinkMbps, rttMs: this.o.spec.network?.rttMs };
-    try {
-      await this.client.request({
-        method: "POST",
-        path: `${API_PREFIX}/edgenodes/${this.o.nodeName}/heartbeat`,
-        body: {
-          ...(link.uplinkMbps !== undefined ? { uplinkMbps: link.uplinkMbps } : {}),
-          ...(link.rttMs !== undefined ? { rttMs: link.rttMs } : {}),
-          // Namespaced: two tenants' tasks may share a name on one node.
-          runningTasks: [...this.running.values()].map((r) => `${r.payload.namespace}/${r.payload.name}`).sort(),
-          agent: { version: this.o.version ?? "0.1.0", runtime: this.o.runtime.name },
-        },
-      });
-    } catch (err) {
-      this.o.logger.warn({ err: (err as Error).message, node: this.o.nodeName }, "heartbeat failed");
-    }
-  }
-
-  /**
-   * Reports a phase change; retried with backoff while the API is unreachable or busy (a report is
-   * idempotent and ordered server-side, so a repeat is harmless). False when the task is gone.
-   */
-  private async report(p: TaskJobPayload, status: Record<string, unknown>): Promise<boolean> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.client.request({
-          method: "PUT",
-          path: `${API_PREFIX}/namespaces/${p.namespace}/tasks/${p.name}/status`,
-          body: { apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name: p.name }, status: { attempt: p.attempt, ...status } },
-        });
-        return true;
-      } catch (err) {
-        if (err instanceof ApiRequestError && err.code === 404) {
-          this.o.logger.info({ task: `${p.namespace}/${p.name}` }, "task no longer exists (deleted or moved): not running it");
-          return false;
-        }
-        const retryable = !(err instanceof ApiRequestError) || err.code === 409 || err.code === 429 || err.code >= 500;
-        if (!retryable || attempt >= 8 || this.stopped) throw err;
-        await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5_000)));
-      }
-    }
   }
 
   private run(p: TaskJobPayload, ctx: JobContext): Promise<void> {
@@ -171,16 +195,33 @@ export class NodeAgent {
 
   private async execute(p: TaskJobPayload, ctx: JobContext, telemetry: RunTelemetry): Promise<void> {
     const key = taskKey(p);
-    this.running.set(key, { payload: p, ctx });
+    if (this.runs.has(key)) {
+      // A second job of an attempt already running here (re-enqueued after Redis lost the first):
+      // finished at once, the run goes on.
+      this.o.logger.debug({ task: taskName(p), attempt: p.attempt }, "a second job of a run in progress: finished");
+      return;
+    }
+    const refused = this.reconciler?.refuse(p);
+    if (refused) {
+      this.o.logger.info({ task: taskName(p), attempt: p.attempt, reason: refused }, "not running a job the control plane no longer wants");
+      telemetry.outcome = "dropped";
+      return;
+    }
+    const run = new Run(p, ctx);
+    this.runs.set(key, run);
+    // The job's signal aborts when the consumer closes: on shutdown the run stops and its job goes
+    // back to the queue; a consumer retired for fresh credentials leaves the run going.
+    const handBack = () => {
+      if (this.stopped) run.controller.abort(ctx.signal.reason);
+    };
+    ctx.signal.addEventListener("abort", handBack, { once: true });
     const startTime = new Date().toISOString();
     try {
       let endpoint: string | undefined;
-      // The API answered 404 to the Running report: the task was deleted or never existed.
-      let gone = false;
       const result: TaskResult = await this.o.runtime.start(
         { ...p, template: p.template ?? {}, env: p.env ?? {} },
         {
-          signal: ctx.signal,
+          signal: run.controller.signal,
           onLog: (line) => {
             this.logs.append(key, line);
             const u = this.unsent.get(key) ?? { payload: p, lines: [] };
@@ -190,35 +231,65 @@ export class NodeAgent {
           onStarted: (info) => {
             endpoint = info.endpoint;
             telemetry.started();
-            void this.report(p, { phase: "Running", startTime, ...(endpoint ? { endpoint } : {}) })
-              .then((applies) => {
-                if (applies) return;
-                // Drop the job: stop what started, free the slot (a server would run forever).
-                gone = true;
-                return this.o.runtime.stop(key, "task no longer exists").then(() => undefined);
-              })
-              .catch((err) => this.o.logger.warn({ err: (err as Error).message }, "report Running failed"));
+            void this.reportRunning(run, { phase: "Running", startTime, ...(endpoint ? { endpoint } : {}) });
           },
         },
       );
       await this.flushLogs(key);
-      if (ctx.signal.aborted && this.stopped) return; // shutting down: the job goes back to the queue
-      if (gone) return; // dropped (logged when the report answered 404): nothing left to report
-      const finishTime = new Date().toISOString();
+      if (run.dropped) {
+        telemetry.outcome = "dropped";
+        return;
+      }
+      if (this.stopped) return; // shutting down: the job goes back to the queue
       const ok = result.exitCode === 0;
+      run.finalPhase = ok ? "Succeeded" : "Failed";
+      run.runningReport.abort("the final report supersedes it");
       telemetry.outcome = ok ? "succeeded" : "failed";
-      await this.report(p, {
-        phase: ok ? "Succeeded" : "Failed",
-        startTime,
-        finishTime,
-        exitCode: result.exitCode,
-        ...(result.reason ? { reason: result.reason } : {}),
-        ...(result.message ? { message: result.message } : {}),
-        ...(result.endpoint ?? endpoint ? { endpoint: result.endpoint ?? endpoint } : {}),
-      });
+      const outcome = await this.reporter.send(
+        p,
+        {
+          phase: run.finalPhase,
+          startTime,
+          finishTime: new Date().toISOString(),
+          exitCode: result.exitCode,
+          ...(result.reason ? { reason: result.reason } : {}),
+          ...(result.message ? { message: result.message } : {}),
+          ...(result.endpoint ?? endpoint ? { endpoint: result.endpoint ?? endpoint } : {}),
+        },
+        run.reports.signal,
+      );
+      this.settled(run, outcome);
     } finally {
-      this.running.delete(key);
+      ctx.signal.removeEventListener("abort", handBack);
+      this.runs.delete(key);
+      // The scheduler holds the slot of a run the control plane ended until the node reports it gone.
+      if (run.dropped) this.heartbeat?.soon();
     }
+  }
+
+  private async reportRunning(run: Run, status: Record<string, unknown>): Promise<void> {
+    const outcome = await this.reporter.send(run.payload, status, run.runningReport.signal);
+    if (outcome.outcome === "applied") {
+      run.confirmedAt = BigInt(outcome.object.metadata.resourceVersion);
+      return;
+    }
+    this.settled(run, outcome);
+  }
+
+  /** What a report's answer means for its run: a task gone, superseded or refusing reports is dropped. */
+  private settled(run: Run, r: ReportOutcome): void {
+    if (r.outcome === "applied" || r.outcome === "abandoned") return;
+    const task = run.task;
+    if (r.outcome === "gone") this.o.logger.info({ task }, "task no longer exists (deleted or moved): not running it");
+    else if (r.outcome === "superseded") this.o.logger.info({ task, reason: r.message }, "the task moved past this run: stopping it");
+    else this.o.logger.error({ task, err: r.message }, "the API refused a status report of this run: stopping it");
+    if (run.finalPhase === undefined) this.drop(run, r.message);
+  }
+
+  /** Stops a run the control plane does not want; its job is finished, nothing more is reported. */
+  private drop(run: Run, why: string): void {
+    run.drop(why);
+    void this.o.runtime.stop(run.key, why).catch(() => undefined);
   }
 
   /** Forwards buffered output to the API (the API serves `eictl logs` from it). Best effort. */
@@ -233,54 +304,37 @@ export class NodeAgent {
     }
   }
 
-  /** Stops tasks deleted (or moved) while they run here: the API watch is the signal. */
-  private async watchDeletions(): Promise<void> {
-    while (!this.stopped) {
-      try {
-        const w = this.client.watch("tasks", { fieldSelector: `spec.nodeName=${this.o.nodeName}`, signal: this.watchAbort.signal });
-        for await (const ev of w) {
-          if (ev.type !== "DELETED") continue;
-          const obj = ev.object as { metadata: { namespace: string; name: string } };
-          for (const [key, r] of this.running) {
-            if (r.payload.namespace === obj.metadata.namespace && r.payload.name === obj.metadata.name) {
-              this.consumer?.cancel(r.ctx.jobId, "task deleted");
-              await this.o.runtime.stop(key, "task deleted");
-            }
-          }
-        }
-      } catch (err) {
-        if (this.stopped) return;
-        this.o.logger.debug({ err: (err as Error).message }, "task watch ended; reconnecting");
-        await new Promise((r) => setTimeout(r, 1_000));
-      }
-    }
-  }
-
-  private async tasksReportedRunning(): Promise<Array<{ namespace: string; name: string; attempt: number }>> {
-    const list = await this.client.listAll("tasks", { fieldSelector: `spec.nodeName=${this.o.nodeName},status.phase=Running` });
-    return list.items.map((t: any) => ({ namespace: t.metadata.namespace, name: t.metadata.name, attempt: t.status?.attempt ?? 1 }));
-  }
-
-  private async failUnreturned(tasks: Array<{ namespace: string; name: string; attempt: number }>): Promise<void> {
-    for (const t of tasks) {
-      if (this.running.has(taskKey(t)) || this.stopped) continue;
-      await this.report({ ...t, uid: "", nodeName: this.o.nodeName, role: "serve", template: {}, env: {}, resources: { cpu: 0, memoryMiB: 0, gpu: 0 }, traceContext: {} } as TaskJobPayload, {
-        phase: "Failed",
-        reason: "AgentRestarted",
-        message: "the agent restarted and the task did not come back to it",
-        finishTime: new Date().toISOString(),
-      }).catch((err) => this.o.logger.warn({ err: (err as Error).message }, "could not fail an unreturned task"));
-    }
+  /** Reports Failed (AgentRestarted) what the node had Running before a restart and did not come back. */
+  private async failUnreturned(tasks: readonly TaskView[]): Promise<void> {
+    await Promise.all(
+      tasks.map(async (t) => {
+        const name = taskName(t);
+        if (this.stopped || [...this.runs.values()].some((r) => r.task === name && r.payload.attempt === t.attempt)) return;
+        const now = this.informer?.get(name);
+        if (!now || now.uid !== t.uid || now.attempt !== t.attempt || now.phase !== "Running") return; // moved on meanwhile
+        await this.reporter.send(
+          t,
+          { phase: "Failed", reason: "AgentRestarted", message: "the agent restarted and the task did not come back to it", finishTime: new Date().toISOString() },
+          this.stopping.signal,
+        );
+      }),
+    );
   }
 
   /** Stops taking work; running jobs are handed back to the queue (their tasks resume elsewhere or here). */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.stopping.abort("the agent is stopping");
+    // Reports still pending are given up: their runs' jobs go back to the queue unfinished.
+    for (const run of this.runs.values()) {
+      run.reports.abort("the agent is stopping");
+      run.runningReport.abort("the agent is stopping");
+    }
+    this.heartbeat?.stop();
     if (this.logFlush) clearInterval(this.logFlush);
-    this.watchAbort.abort();
+    this.informer?.stop();
+    this.reconciler?.stop();
     await this.consumer?.close({ force: true });
-    if (this.ownQueue) await this.queue?.close({ force: true });
+    await this.link?.close();
     this.client?.close();
   }
 }

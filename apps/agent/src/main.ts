@@ -17,10 +17,11 @@ usage: agent --node NAME [--runtime simulated|process|docker|kubernetes] [--slot
              [--server URL] [--ca-file FILE | --insecure-skip-tls-verify]
              [--spec-file FILE | --tier device|edge|cloud --parent NODE --hardware CLASS
               --cpu M --memory-mib N --gpu N --gflops G --uplink-mbps B --downlink-mbps B --rtt-ms R]
-             [--labels k=v,k2=v2] [--state-dir DIR]
+             [--labels k=v,k2=v2] [--state-dir DIR] [--heartbeat-seconds N]
 The node's credential (its agent token, mode 0600) is kept in --state-dir (default
 $EIAAS_DATA_DIR/agents, else .eiaas/agents) and used at every later start; the bootstrap token
-only registers a node that does not exist yet, once.
+only registers a node that does not exist yet, once. --heartbeat-seconds (default 10) must stay well
+under the control plane's node grace period (40 s by default).
 env: EIAAS_BOOTSTRAP_TOKEN (needed until the node has a credential), EIAAS_SERVER, EIAAS_CA_FILE,
      EIAAS_DATA_DIR, EIAAS_METRICS_PORT, EIAAS_LOG_LEVEL`;
 
@@ -52,6 +53,7 @@ const { values } = (() => {
         "rtt-ms": { type: "string" },
         labels: { type: "string", default: "" },
         "state-dir": { type: "string" },
+        "heartbeat-seconds": { type: "string", default: "10" },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -69,6 +71,8 @@ const stateDir = resolve(values["state-dir"] ?? join(process.env.EIAAS_DATA_DIR 
 const server = values.server ?? process.env.EIAAS_SERVER ?? fail("--server (or EIAAS_SERVER) is required");
 const caFile = values["ca-file"] ?? process.env.EIAAS_CA_FILE;
 const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+const heartbeatSeconds = Number(values["heartbeat-seconds"]);
+if (!(heartbeatSeconds >= 0.1 && heartbeatSeconds <= 3600)) fail(`--heartbeat-seconds: "${values["heartbeat-seconds"]}" is not a number of seconds between 0.1 and 3600`);
 
 let rawSpec: unknown;
 if (values["spec-file"]) {
@@ -113,11 +117,20 @@ const agent = new NodeAgent({
   credentials: new FileCredentialStore(stateDir),
   runtime: createTaskRuntime(runtimeName, { kubernetes: { ...(process.env.EIAAS_K8S_NAMESPACE ? { namespace: process.env.EIAAS_K8S_NAMESPACE } : {}) } }),
   slots: Number(values.slots),
-  openQueue: (c) => {
+  heartbeatMs: heartbeatSeconds * 1000,
+  // Called again with fresh credentials when the queue keeps refusing the ones it has.
+  openQueue: (c, hooks) => {
     const u = new URL(c.url);
     if (c.username) u.username = encodeURIComponent(c.username);
     if (c.password) u.password = encodeURIComponent(c.password);
-    queue = createRedisQueueBackend({ url: u.toString(), restricted: true, onError: (err) => logger.debug({ err: err.message }, "queue") });
+    queue = createRedisQueueBackend({
+      url: u.toString(),
+      restricted: true,
+      onError: (err) => {
+        hooks.onError(err);
+        logger.debug({ err: err.message }, "queue");
+      },
+    });
     return queue;
   },
   logger,

@@ -55,6 +55,15 @@ async function post(o: RegisterOptions, token: string): Promise<Registration> {
 }
 
 /**
+ * Renews the registration with the node's own agent token (`token`): the same token back and fresh
+ * queue credentials — what an agent does when its queue refuses the credentials it has (a Redis
+ * that lost its user and did not get it back).
+ */
+export async function renewRegistration(o: RegisterOptions, token: string): Promise<Registration> {
+  return post(o, token);
+}
+
+/**
  * Registers the node as kubelet does with its credentials: with the node's own agent token when
  * it holds one (a renewal: same token, fresh queue credentials), else with the bootstrap token,
  * whose answer's agent token is then kept for the next start. A stored credential the API refuses

@@ -6,10 +6,14 @@ export const tasksRunning = gauge({
   help: "Task attempts this process's agents are running (jobs taken from their queues and not yet finished)",
 });
 
-/** succeeded/failed: the task ended and was reported; handed_back: the agent stopped first; error: the run itself failed. */
+/**
+ * succeeded/failed: the task ended and was reported; dropped: stopped (or not started) because the
+ * control plane no longer wanted it (deleted, failed by the control plane, superseded); handed_back:
+ * the agent stopped first; error: the run itself failed.
+ */
 export const taskRuns = counter<"result">({
   name: "eiaas_agent_task_runs_total",
-  help: "Task attempts run by this process's agents, by result (succeeded, failed, handed_back, error)",
+  help: "Task attempts run by this process's agents, by result (succeeded, failed, dropped, handed_back, error)",
   labelNames: ["result"],
 });
 
@@ -21,8 +25,8 @@ export const taskRuns = counter<"result">({
  * a span that stays open that long. Also the running gauge and the runs counter.
  */
 export class RunTelemetry {
-  /** Set once the task ended and its exit code is known. */
-  outcome?: "succeeded" | "failed";
+  /** Set once the task ended and its exit code is known, or it was dropped. */
+  outcome?: "succeeded" | "failed" | "dropped";
   private readonly span?: Span;
   private readonly ctx: Context;
   private open = true;

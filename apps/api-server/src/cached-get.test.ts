@@ -2,7 +2,7 @@
 // for writes made by other processes, with the same authentication, isolation and errors.
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { API_PREFIX, API_VERSION, kindInfo } from "@eiaas/api";
+import { API_PREFIX, API_VERSION, kindInfo, TASK_REPORT_SUPERSEDED } from "@eiaas/api";
 import { startTestApi, type TestApi } from "./test-harness.js";
 
 const ISVC = kindInfo("InferenceService");
@@ -101,10 +101,20 @@ describe("status writes that start from the watch cache without waiting for it",
       // Another writer finishes the task; the cache has most likely not caught up when the late
       // Running report arrives: it must not undo Succeeded.
       t = await api.store.updateStatus(TASK, t, { phase: "Succeeded", attempt: 1 });
-      const late = await report(name, "Running").expect(200);
-      expect(late.body.status.phase).toBe("Succeeded");
-      expect(late.body.metadata.resourceVersion).toBe(t.metadata.resourceVersion);
+      // Not applied, and said so (409 with the superseded cause), not a 200 its sender would
+      // take for "applied".
+      const late = await report(name, "Running").expect(409);
+      expect(late.body).toMatchObject({ kind: "Status", reason: "Conflict", code: 409, details: { name, kind: "tasks" } });
+      expect(late.body.details.causes).toEqual([expect.objectContaining({ field: "status.phase", reason: TASK_REPORT_SUPERSEDED })]);
+      expect(late.body.message).toMatch(/already Succeeded/);
+      expect((await api.store.get(TASK, "acme", name))?.metadata.resourceVersion).toBe(t.metadata.resourceVersion);
       expect((await api.store.get(TASK, "acme", name))?.status.phase).toBe("Succeeded");
+      // The same final report again (a retry whose answer was lost) is answered as applied.
+      await request(api.app)
+        .put(`${API_PREFIX}/namespaces/acme/tasks/${name}/status`)
+        .set(bearer(agent))
+        .send({ apiVersion: API_VERSION, kind: "Task", metadata: { name }, status: { phase: "Succeeded", attempt: 1 } })
+        .expect(200);
       // A report of a new attempt does apply, whatever the cache held.
       const next = await report(name, "Running", 2).expect(200);
       expect(next.body.status).toMatchObject({ phase: "Running", attempt: 2 });
@@ -113,9 +123,12 @@ describe("status writes that start from the watch cache without waiting for it",
       // the failed task, not the cached copy the report matched.
       await request(api.app).get(`${API_PREFIX}/namespaces/acme/tasks/${name}`).set(admin()).expect(200);
       const failed = await api.store.updateStatus(TASK, (await api.store.get(TASK, "acme", name))!, { phase: "Failed", attempt: 2 });
-      const dup = await report(name, "Running", 2).expect(200);
-      expect(dup.body.status.phase).toBe("Failed");
-      expect(dup.body.metadata.resourceVersion).toBe(failed.metadata.resourceVersion);
+      const dup = await report(name, "Running", 2).expect(409);
+      expect(dup.body.details.causes[0].reason).toBe(TASK_REPORT_SUPERSEDED);
+      expect((await api.store.get(TASK, "acme", name))?.metadata.resourceVersion).toBe(failed.metadata.resourceVersion);
+      // An older attempt's report names the attempt.
+      const older = await report(name, "Succeeded", 1).expect(409);
+      expect(older.body.details.causes[0]).toMatchObject({ field: "status.attempt", reason: TASK_REPORT_SUPERSEDED });
     }
     // Another node's agent still cannot write it (404), cached or not.
     const other = (await api.tokens.mint({ role: "agent", nodeName: "edge-8" })).token;

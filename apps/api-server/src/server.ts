@@ -4,6 +4,7 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import {
+  AgentRedisUserStore,
   applyMigrations,
   ChangeFeed,
   createDatabase,
@@ -26,6 +27,7 @@ import {
   createRedisQueueBackend,
   provisionAgentRedisUser,
   QueueScriptKeeper,
+  revokeAgentRedisUser,
   type LeaseStore,
   type QueueBackend,
 } from "@eiaas/queue";
@@ -109,12 +111,17 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     : createPostgresQueueBackend({ connectionString: db.url, onError: (err) => logger.debug({ err: err.message }, "queue") });
   const hints = new ScheduleHints(queue, logger);
   const leases: LeaseStore = redis ? createRedisLeaseStore(redis) : createPostgresLeaseStore(database.pool);
+  // The agents' Redis users, by password hash, to give them back to a Redis that restarted empty.
+  const agentUsers = redis ? new AgentRedisUserStore(database.pool) : undefined;
   // Agents' Redis users run BullMQ's scripts by SHA-1 only: keep them cached across Redis
-  // restarts and flushes (provisioning loads them too, before handing out credentials).
+  // restarts and flushes (provisioning loads them too, before handing out credentials), and the
+  // users themselves across restarts.
   const scripts = redis
     ? new QueueScriptKeeper(redis, {
         onError: (err) => logger.warn({ err: err.message }, "queue scripts"),
         onLoaded: (count) => logger.info({ count }, "loaded BullMQ scripts into the Redis script cache"),
+        agentUsers: () => agentUsers!.list(),
+        onUsersRestored: (users) => logger.info({ count: users.length }, "restored the agents' Redis users Redis had lost"),
       })
     : undefined;
   scripts?.start();
@@ -122,6 +129,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
   const queueCredentials = redis && redisUrl
     ? async (nodeName: string) => {
         const c = await provisionAgentRedisUser(redis, nodeName);
+        await agentUsers!.save({ nodeName, username: c.username, passwordSha256: c.passwordSha256 });
         return { url: `${redisUrl.protocol}//${redisUrl.host}${redisUrl.pathname}`, username: c.username, password: c.password };
       }
     : undefined;
@@ -177,6 +185,10 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     ...(queueCredentials ? { queueCredentials } : {}),
     onWrite: (kind, obj, type) => {
       if (kind.kind === "Tenant" && type !== "create") void namespaces.kick();
+      if (kind.kind === "EdgeNode" && type === "delete" && redis) {
+        // Its agent's queue access goes with the node (the kept hash goes with its row).
+        void revokeAgentRedisUser(redis, obj.metadata.name).catch((err) => logger.warn({ err: (err as Error).message, node: obj.metadata.name }, "could not revoke a deleted node's Redis user"));
+      }
       if (kind.kind === "InferenceService" || kind.kind === "TrainingJob") {
         // A hint for the scheduler; its periodic re-read covers a lost one.
         hints.add({ kind: kind.kind, namespace: obj.metadata.namespace!, name: obj.metadata.name, uid: obj.metadata.uid, reason: type });

@@ -60,6 +60,8 @@ describe("PUT .../status around the router", () => {
     const agent = (await api.tokens.mint({ role: "agent", nodeName: "edge-2" })).token;
     const tenant = await api.tenantToken("other");
     await newTask("e1", "edge-2");
+    const finished = await newTask("e-done", "edge-2");
+    await api.store.updateStatus(TASK, finished, { phase: "Failed", attempt: 1, reason: "NodeLost" });
     const cases: Array<[string, (app: any) => PromiseLike<request.Response>, number]> = [
       ["no token", (app) => request(app).put(taskStatus("acme", "e1")).send(report("e1", { phase: "Running", attempt: 1 })), 401],
       ["bad token", (app) => request(app).put(taskStatus("acme", "e1")).set(bearer("nope")).send(report("e1", { phase: "Running", attempt: 1 })), 401],
@@ -69,6 +71,7 @@ describe("PUT .../status around the router", () => {
       ["unknown task", (app) => request(app).put(taskStatus("acme", "nope")).set(bearer(api.adminToken)).send(report("nope", { phase: "Running", attempt: 1 })), 404],
       ["another tenant's task", (app) => request(app).put(taskStatus("acme", "e1")).set(bearer(tenant)).send(report("e1", { phase: "Running", attempt: 1 })), 0],
       ["another node's agent", async (app) => request(app).put(taskStatus("acme", "e1")).set(bearer((await api.tokens.mint({ role: "agent", nodeName: "edge-3" })).token)).send(report("e1", { phase: "Running", attempt: 1 })), 404],
+      ["a report the task moved past", (app) => request(app).put(taskStatus("acme", "e-done")).set(bearer(agent)).send(report("e-done", { phase: "Running", attempt: 1 })), 409],
       ["unknown kind", (app) => request(app).put(`${API_PREFIX}/namespaces/acme/widgets/w/status`).set(bearer(api.adminToken)).send({}), 404],
       ["namespaced kind without namespace", (app) => request(app).put(`${API_PREFIX}/tasks/e1/status`).set(bearer(api.adminToken)).send({}), 404],
     ];

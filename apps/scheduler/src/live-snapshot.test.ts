@@ -88,6 +88,91 @@ describe("LiveSnapshot", () => {
   });
 });
 
+describe("LiveSnapshot: runs a node still reports of tasks the control plane ended", () => {
+  /** Node `a` with 2 task slots, reporting `running` as its agent's heartbeat would. */
+  const nodeA = (running: string[]) => {
+    const n = node("a", 1_000) as any;
+    return { ...n, spec: { ...n.spec, capacity: { ...n.spec.capacity, tasks: 2 } }, status: { phase: "Ready", runningTasks: running } } as StoredObject;
+  };
+  const setup = () => {
+    const source: SnapshotSource = { nodes: new Map([["a", nodeA([])]]), tenants: new Map(), tasks: new Map() };
+    const live = new LiveSnapshot();
+    live.update(source, { relisted: true, fleetChanged: true, tasks: new Map() });
+    const x = task("x", "t1", "a", 300, "Running");
+    source.tasks.set("x", x);
+    source.nodes.set("a", nodeA(["t1/x"]));
+    live.update(source, { relisted: false, fleetChanged: false, tasks: new Map([["x", x]]), nodesRunning: new Set(["a"]) });
+    return { source, live, x };
+  };
+  const slotsUsed = (s: Snapshot) => s.taskCount(s.nodeIndex("a"));
+
+  it.each([
+    ["failed by the control plane (NodeLost)", (x: StoredObject) => ({ ...x, status: { phase: "Failed", reason: "NodeLost" } }) as StoredObject],
+    ["evicted (drain)", (x: StoredObject) => ({ ...x, status: { phase: "Failed", reason: "Evicted" } }) as StoredObject],
+    ["deleted while running", () => undefined],
+  ])("holds the slot and room of a task %s while its node reports it, and frees them once the node stops", (_what, end) => {
+    const { source, live, x } = setup();
+    const ended = end(x);
+    if (ended) source.tasks.set("x", ended);
+    else source.tasks.delete("x");
+    let s = live.update(source, { relisted: false, fleetChanged: false, tasks: new Map([["x", ended]]) });
+    // The task no longer counts for its tenant, but the agent still runs it: the node is not emptier.
+    expect(slotsUsed(s)).toBe(1);
+    expect(s.allocationOf(s.nodeIndex("a")).cpu).toBe(300);
+    expect(s.usageOf("t1").tasks).toBe(0);
+    expect(live.heldRuns()).toEqual(["a: t1/x"]);
+    expect(s.tasksOn(s.nodeIndex("a"))[0]!.held).toBe(true);
+    // A rebuild (the fleet changed) keeps holding it.
+    s = live.update(source, { relisted: false, fleetChanged: true, tasks: new Map() });
+    expect(slotsUsed(s)).toBe(1);
+    // The agent stopped the run and said so.
+    source.nodes.set("a", nodeA([]));
+    s = live.update(source, { relisted: false, fleetChanged: false, tasks: new Map(), nodesRunning: new Set(["a"]) });
+    expect(slotsUsed(s)).toBe(0);
+    expect(s.allocationOf(s.nodeIndex("a")).cpu).toBe(0);
+    expect(live.heldRuns()).toEqual([]);
+  });
+
+  it("does not hold a task its agent finished itself, though its last heartbeat still lists it", () => {
+    const { source, live, x } = setup();
+    for (const phase of ["Succeeded", "Failed"]) {
+      const done = { ...x, status: { phase, reason: phase === "Failed" ? "Error" : undefined } } as StoredObject;
+      source.tasks.set("x", done);
+      const s = live.update(source, { relisted: false, fleetChanged: false, tasks: new Map([["x", done]]) });
+      expect(slotsUsed(s)).toBe(0);
+      expect(live.heldRuns()).toEqual([]);
+    }
+  });
+
+  it("does not hold what the node never reported running", () => {
+    const { source, live, x } = setup();
+    source.nodes.set("a", nodeA([]));
+    live.update(source, { relisted: false, fleetChanged: false, tasks: new Map(), nodesRunning: new Set(["a"]) });
+    const lost = { ...x, status: { phase: "Failed", reason: "NodeLost" } } as StoredObject;
+    source.tasks.set("x", lost);
+    const s = live.update(source, { relisted: false, fleetChanged: false, tasks: new Map([["x", lost]]) });
+    expect(slotsUsed(s)).toBe(0);
+  });
+
+  it("after a re-list, holds what a node reports of tasks gone or ended by the control plane", () => {
+    const source: SnapshotSource = {
+      nodes: new Map([["a", nodeA(["t1/x", "t1/gone", "t1/live"])]]),
+      tenants: new Map(),
+      tasks: new Map([
+        ["x", { ...task("x", "t1", "a", 300, "Failed"), status: { phase: "Failed", reason: "Preempted" } } as StoredObject],
+        ["live", task("live", "t1", "a", 100, "Running")],
+      ]),
+    };
+    const live = new LiveSnapshot();
+    const s = live.update(source, { relisted: true, fleetChanged: true, tasks: new Map() });
+    expect(live.heldRuns()).toEqual(["a: t1/gone", "a: t1/x"]);
+    // Room: the live task's 100 and the preempted one's 300 (the deleted one's request is unknown: a slot).
+    expect(s.allocationOf(s.nodeIndex("a")).cpu).toBe(400);
+    expect(slotsUsed(s)).toBe(3);
+    expect(s.hasTaskSlots(s.nodeIndex("a"))).toBe(false);
+  });
+});
+
 describe("sameJson", () => {
   it.each([
     [{ a: 1, b: [1, { c: 2 }] }, { b: [1, { c: 2 }], a: 1 }, true],

@@ -21,8 +21,9 @@ export interface NodeLifecycleOptions {
  * for the eviction period its unfinished tasks fail with reason NodeLost, so their workloads are
  * re-planned elsewhere. A node whose agent heartbeats again loses the taint. Tasks bound to a node
  * that no longer exists (its EdgeNode was deleted) fail with NodeLost at once, as Kubernetes'
- * pod garbage collector does for pods of deleted nodes. Jobs of failed tasks still waiting in a
- * node queue are removed, so a returning agent does not start a superseded attempt.
+ * pod garbage collector does for pods of deleted nodes. Jobs of failed tasks still in a node queue
+ * (waiting, or active with no live lock) are removed, so a returning agent does not start them
+ * again; a returning agent stops what it still runs of them (it converges on the API's view).
  */
 export class NodeLifecycleController {
   private readonly grace: number;
@@ -48,8 +49,13 @@ export class NodeLifecycleController {
       const last = leases.get(n.metadata.name) ?? Date.parse(n.metadata.creationTimestamp);
       const stale = now.getTime() - last > this.grace;
       const ready = n.status?.phase !== "NotReady";
+      // Unknown: this controller's mark of a silent node. A node NotReady for another reason (its
+      // agent heartbeats but cannot consume its queue) still goes Unknown once it falls silent,
+      // and its eviction period counts from then.
+      const readyCondition = n.status?.conditions?.find((c: any) => c.type === "Ready");
+      const unknown = !ready && readyCondition?.status === "Unknown";
       const hasTaint = (n.spec.taints ?? []).some((t: Taint) => t.key === TAINT_UNREACHABLE);
-      if (stale && ready) {
+      if (stale && !unknown) {
         markNotReady.push({
           object: n,
           status: {
@@ -61,8 +67,8 @@ export class NodeLifecycleController {
       }
       if (stale && !hasTaint) await this.setTaint(n, true, ts);
       if (!stale && hasTaint && ready) await this.setTaint(n, false, ts);
-      if (!ready && stale) {
-        const since = Date.parse(n.status?.conditions?.find((c: any) => c.type === "Ready")?.lastTransitionTime ?? ts);
+      if (unknown && stale) {
+        const since = Date.parse(readyCondition?.lastTransitionTime ?? ts);
         if (now.getTime() - since >= this.eviction) evict.push(n);
       }
     }
@@ -112,8 +118,12 @@ export class NodeLifecycleController {
       victims.map((t) => ({ object: t, status: { ...t.status, phase: "Failed", reason: "NodeLost", message: why, finishTime: ts } })),
     );
     for (const t of written) {
-      // Only a waiting job is removed; one its agent holds ends when the task is deleted.
-      await this.deps.queue?.removeTaskJob(node, taskJobId(t.metadata.uid, t.status?.attempt ?? 1)).catch((err) => {
+      // Waiting jobs, and active ones whose lock lapsed (the agent stopped renewing it long before
+      // eviction: grace + eviction period > lock duration): otherwise the stalled check hands them
+      // back and the returning agent takes the failed task again. A job whose lock is still held
+      // belongs to an agent that is alive but cut off from the API; it stops the run and finishes
+      // the job once it hears of the failure (its reconciler).
+      await this.deps.queue?.removeTaskJob(node, taskJobId(t.metadata.uid, t.status?.attempt ?? 1), { abandoned: true }).catch((err) => {
         this.deps.logger.debug({ err: (err as Error).message, task: t.metadata.name }, "could not remove the job of a lost task");
       });
     }

@@ -42,6 +42,11 @@ export interface CacheDelta {
   fleetChanged: boolean;
   /** Tasks that changed, by uid: their state now, or undefined once deleted. */
   tasks: Map<string, StoredObject | undefined>;
+  /**
+   * Nodes (by name) whose agent-reported running tasks (`status.runningTasks`) changed, or that
+   * came or went: what tells the scheduler a run of an ended task (a ghost) stopped.
+   */
+  nodesRunning: Set<string>;
   /** Log entries applied. */
   applied: number;
 }
@@ -113,7 +118,7 @@ export class ClusterCache {
   /** Brings the cache up to date with Postgres; `nowMs` decides whether the re-list period is up. */
   async sync(nowMs: number): Promise<CacheDelta> {
     if (this.stale || nowMs - this.relistedAt >= (this.options.relistMs ?? Number.POSITIVE_INFINITY)) return this.relist(nowMs);
-    const delta: CacheDelta = { relisted: false, workloads: new Set(), roomChanged: false, linksChanged: false, fleetChanged: false, tasks: new Map(), applied: 0 };
+    const delta: CacheDelta = { relisted: false, workloads: new Set(), roomChanged: false, linksChanged: false, fleetChanged: false, tasks: new Map(), nodesRunning: new Set(), applied: 0 };
     const page = this.options.pageSize ?? 10_000;
     for (;;) {
       // One statement, one snapshot: the compaction mark and the log after the cursor. The first
@@ -154,7 +159,7 @@ export class ClusterCache {
       this.resourceVersion = BigInt(rv.rows[0]?.value ?? "0");
       this.relistedAt = nowMs;
       this.stale = false;
-      return { relisted: true, workloads: new Set(this.workloads.keys()), roomChanged: true, linksChanged: true, fleetChanged: true, tasks: new Map(this.tasks), applied: 0 };
+      return { relisted: true, workloads: new Set(this.workloads.keys()), roomChanged: true, linksChanged: true, fleetChanged: true, tasks: new Map(this.tasks), nodesRunning: new Set(this.nodes.keys()), applied: 0 };
     } catch (err) {
       await client.query("ROLLBACK").catch(() => undefined);
       throw err;
@@ -171,6 +176,7 @@ export class ClusterCache {
         const prev = this.nodes.get(obj.metadata.name);
         if (deleted || !prev || nodeSchedulingChanged(prev, obj)) delta.roomChanged = delta.fleetChanged = true;
         if (deleted || !prev || nodeLinkChanged(prev, obj)) delta.linksChanged = true;
+        if (deleted || !prev || !sameJsonText(prev.status?.runningTasks, obj.status?.runningTasks)) delta.nodesRunning.add(obj.metadata.name);
         break;
       }
       case TENANT.kind: {

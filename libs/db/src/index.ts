@@ -19,3 +19,4 @@ export { TaskLogStore, type TaskLogTail } from "./task-log-store.js";
 export { analyzeGrowingTables, type GrowingTablesOptions } from "./table-stats.js";
 export { dependentKinds, controllerOf } from "./ownership.js";
 export { findGarbage } from "./garbage.js";
+export { AgentRedisUserStore, type AgentRedisUserRecord } from "./agent-redis-users.js";

@@ -38,6 +38,15 @@ export const AGENT_REDIS_COMMANDS: readonly string[] = [
 export interface AgentRedisCredentials {
   username: string;
   password: string;
+  /** Hex SHA-256 of the password: what the control plane keeps to restore the user ({@link restoreAgentRedisUsers}). */
+  passwordSha256: string;
+}
+
+/** A node agent's user as the control plane keeps it (no plaintext). */
+export interface KeptAgentRedisUser {
+  nodeName: string;
+  username: string;
+  passwordSha256: string;
 }
 
 export interface AgentRedisUserOptions {
@@ -76,7 +85,25 @@ export async function provisionAgentRedisUser(admin: Redis, nodeName: string, op
     // Sessions authenticated with the old password keep their rights until they disconnect.
     await admin.call("CLIENT", "KILL", "USER", username);
   }
-  return { username, password };
+  return { username, password, passwordSha256: hash };
+}
+
+/**
+ * Creates again the agent users Redis does not have (it restarted empty, or failed over to a fresh
+ * server), with the passwords' hashes the control plane kept — so agents log in again with what
+ * they hold — and the same rules as {@link provisionAgentRedisUser}. One `ACL USERS`, then one
+ * pipeline of `ACL SETUSER` for the missing. Resolves to the usernames restored.
+ */
+export async function restoreAgentRedisUsers(admin: Redis, users: readonly KeptAgentRedisUser[], options: Pick<AgentRedisUserOptions, "prefix"> = {}): Promise<string[]> {
+  if (users.length === 0) return [];
+  const present = new Set((await admin.call("ACL", "USERS")) as string[]);
+  const missing = users.filter((u) => !present.has(u.username) && /^[0-9a-f]{64}$/.test(u.passwordSha256));
+  if (missing.length === 0) return [];
+  const pipeline = admin.pipeline();
+  for (const u of missing) pipeline.call("ACL", "SETUSER", u.username, "reset", "on", `#${u.passwordSha256}`, ...agentRedisAclRules(u.nodeName, options.prefix));
+  const results = (await pipeline.exec()) ?? [];
+  for (const [err] of results) if (err) throw err;
+  return missing.map((u) => u.username);
 }
 
 /** Deletes a node's agent user and disconnects its sessions (the node was deleted). */
@@ -87,7 +114,7 @@ export async function revokeAgentRedisUser(admin: Redis, nodeName: string, optio
 }
 
 /** `redisUrl` with the agent's credentials in it (what the register endpoint hands out). */
-export function agentRedisUrl(redisUrl: string, credentials: AgentRedisCredentials): string {
+export function agentRedisUrl(redisUrl: string, credentials: Pick<AgentRedisCredentials, "username" | "password">): string {
   const u = new URL(redisUrl);
   u.username = encodeURIComponent(credentials.username);
   u.password = encodeURIComponent(credentials.password);

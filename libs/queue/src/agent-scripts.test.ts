@@ -8,7 +8,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startRedis, type RunningRedis } from "@eiaas/testing";
 import { agentRedisAclRules, agentRedisUrl, agentRedisUsername, provisionAgentRedisUser, type AgentRedisCredentials } from "./acl.js";
 import type { QueueBackend, TaskHandler } from "./backend.js";
-import { QueueScriptKeeper, queueScripts } from "./queue-scripts.js";
+import { QueueScriptKeeper } from "./queue-keeper.js";
+import { queueScripts } from "./queue-scripts.js";
 import { createRedisQueueBackend, type RedisQueueBackendOptions } from "./redis-backend.js";
 import { deferred, taskJob, waitFor } from "./test-support.js";
 

@@ -2,12 +2,13 @@
 // postgres-backend.test.ts against real servers.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { QueueBackend } from "./backend.js";
+import type { CommonQueueOptions } from "./bullmq-backend.js";
 import type { TaskJobPayload } from "./payloads.js";
 import { deferred, taskJob, waitFor, type Deferred } from "./test-support.js";
 
 export interface ContractFixture {
-  /** A fresh backend on the shared test server (closed by the contract). */
-  backend(): QueueBackend;
+  /** A fresh backend on the shared test server (closed by the contract), with `options` over the fixture's. */
+  backend(options?: Pick<CommonQueueOptions, "lockDurationMs">): QueueBackend;
   /** Adds a job with arbitrary data bypassing validation (a buggy or hostile producer). */
   addRaw(queue: string, jobId: string, data: unknown): Promise<void>;
   close?(): Promise<void>;
@@ -175,6 +176,34 @@ export function queueBackendContract(label: string, setup: () => Promise<Contrac
       expect(await producer.removeTaskJob(node, "busy-uid.0")).toBe(false);
       expect((await producer.depth(`node.${node}`)).completed).toBe(1);
       await c.close();
+    });
+
+    it("removes an active job its consumer abandoned (lock lapsed) when asked, never one whose lock is held", async () => {
+      const node = nodeName("abandoned");
+      // An agent whose lock lapses quickly: it takes the job, then stops renewing (as a paused or
+      // dead process does; a forced close leaves the job active, as SIGKILL would).
+      const frozen = fx.backend({ lockDurationMs: 1_000 });
+      const started = deferred();
+      const c = frozen.consumeNodeQueue(node, async (_p, ctx) => {
+        started.resolve();
+        await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve()));
+      });
+      try {
+        await producer.enqueueTasks([taskJob(node, "ghost")]);
+        await started.promise;
+        // Held: neither removal takes it.
+        expect(await producer.removeTaskJob(node, "ghost-uid.0")).toBe(false);
+        expect(await producer.removeTaskJob(node, "ghost-uid.0", { abandoned: true })).toBe(false);
+        await c.close({ force: true });
+        await frozen.close({ force: true });
+        expect((await producer.depth(`node.${node}`)).active).toBe(1);
+        // Without `abandoned` an active job stays; with it, once the lock lapsed, it goes.
+        expect(await producer.removeTaskJob(node, "ghost-uid.0")).toBe(false);
+        await waitFor(() => producer.removeTaskJob(node, "ghost-uid.0", { abandoned: true }), "the abandoned job removed");
+        expect(await producer.depth(`node.${node}`)).toMatchObject({ active: 0, waiting: 0, completed: 0, failed: 0 });
+      } finally {
+        await frozen.close({ force: true });
+      }
     });
 
     it("coalesces schedule items per workload and delivers them", async () => {

@@ -57,6 +57,11 @@ export interface QueueConsumer {
   close(options?: { force?: boolean }): Promise<void>;
 }
 
+export interface RemoveTaskJobOptions {
+  /** Also remove the job when it is active but no consumer holds its lock any more. @defaultValue false */
+  abandoned?: boolean;
+}
+
 /** Job counts of one queue (for metrics). */
 export interface QueueDepth {
   waiting: number;
@@ -91,10 +96,12 @@ export interface QueueBackend {
   consumeSchedule(handler: ScheduleHandler, options?: ConsumeOptions): QueueConsumer;
   /**
    * Removes a waiting or delayed dispatch job (a task deleted or rebound before its agent took it).
-   * Returns false when there is no such job or it is active (locked by a consumer: cancel it
-   * through its agent instead).
+   * Returns false when there is no such job or it is active (locked by a consumer: its agent
+   * finishes it). With `abandoned`, also an active job whose consumer's lock has lapsed — its agent
+   * stopped renewing it (dead, paused, cut off): left alone, the stalled check would hand it back
+   * to the queue, and a returning agent would start the failed task again.
    */
-  removeTaskJob(nodeName: string, jobId: string): Promise<boolean>;
+  removeTaskJob(nodeName: string, jobId: string, options?: RemoveTaskJobOptions): Promise<boolean>;
   /** Job counts of a queue (`schedule` or `node.<name>`). */
   depth(queueName: string): Promise<QueueDepth>;
   /** Closes every consumer (waiting for their active jobs), then the connections. */

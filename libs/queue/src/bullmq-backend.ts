@@ -5,6 +5,7 @@ import type {
   QueueBackend,
   QueueConsumer,
   QueueDepth,
+  RemoveTaskJobOptions,
   ScheduleHandler,
   TaskHandler,
   TaskJob,
@@ -216,13 +217,13 @@ export class BullmqQueueBackend<C> implements QueueBackend {
     return consumer;
   }
 
-  async removeTaskJob(nodeName: string, jobId: string): Promise<boolean> {
+  async removeTaskJob(nodeName: string, jobId: string, options: RemoveTaskJobOptions = {}): Promise<boolean> {
     const q = this.queue(nodeQueueName(nodeName));
     return this.bounded("remove task job", (async () => {
       // BullMQ's remove also answers 1 for an absent job and removes finished ones; look first.
       const state = await q.getJobState(jobId);
-      if (!REMOVABLE_STATES.has(state)) return false;
-      // 0 when a consumer locked it in the meantime.
+      if (!REMOVABLE_STATES.has(state) && !(options.abandoned && state === "active")) return false;
+      // BullMQ removes no job whose lock is held: 0 when a consumer holds (or took) it.
       return (await q.remove(jobId)) === 1;
     })());
   }

@@ -18,6 +18,7 @@ export type {
   QueueBackend,
   QueueConsumer,
   QueueDepth,
+  RemoveTaskJobOptions,
   TaskJob,
   TaskHandler,
   ScheduleHandler,
@@ -35,10 +36,13 @@ export {
   AGENT_REDIS_COMMANDS,
   provisionAgentRedisUser,
   revokeAgentRedisUser,
+  restoreAgentRedisUsers,
   agentRedisAclRules,
   agentRedisUsername,
   agentRedisUrl,
   type AgentRedisCredentials,
+  type KeptAgentRedisUser,
   type AgentRedisUserOptions,
 } from "./acl.js";
-export { queueScripts, ensureQueueScripts, QueueScriptKeeper, type QueueScript, type QueueScriptKeeperOptions } from "./queue-scripts.js";
+export { queueScripts, ensureQueueScripts, type QueueScript } from "./queue-scripts.js";
+export { QueueScriptKeeper, type QueueScriptKeeperOptions } from "./queue-keeper.js";

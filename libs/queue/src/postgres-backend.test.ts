@@ -7,7 +7,7 @@ queueBackendContract("postgres", async () => {
   const db: TestDatabase = await createTestDatabase();
   const queues: Array<{ close(): Promise<void> }> = [];
   return {
-    backend: () => createPostgresQueueBackend({ connectionString: db.url, poolSize: 4 }),
+    backend: (options) => createPostgresQueueBackend({ connectionString: db.url, poolSize: 4, ...options }),
     addRaw: async (queue, jobId, data) => {
       const q = new Queue(queue, { connection: { connectionString: db.url, max: 1, schema: "bullmq" } }, createPostgresBackend);
       queues.push(q);

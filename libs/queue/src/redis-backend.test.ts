@@ -14,7 +14,7 @@ queueBackendContract("redis", async () => {
   const raw = new Redis(url(), { maxRetriesPerRequest: null });
   const queues: Queue[] = [];
   return {
-    backend: () => createRedisQueueBackend({ url: url() }),
+    backend: (options) => createRedisQueueBackend({ url: url(), ...options }),
     addRaw: async (queue, jobId, data) => {
       const q = new Queue(queue, { connection: raw });
       queues.push(q);

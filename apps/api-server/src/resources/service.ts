@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import { TENANT_FINALIZER, type KindInfo } from "@eiaas/api";
+import { TASK_REPORT_SUPERSEDED, TENANT_FINALIZER, type KindInfo } from "@eiaas/api";
 import { StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { ApiError, invalid, notFound } from "../http/errors.js";
 import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
@@ -189,8 +189,9 @@ export class ResourceService {
       const stale = attempt === 0 && read !== undefined && readMayBeStale;
       const current = attempt === 0 && read ? read : await this.get(kind, namespace, name);
       try {
-        const { object, written } = await this.writeStatus(kind, current, b, pinned, req);
+        const { object, written, superseded } = await this.writeStatus(kind, current, b, pinned, req);
         if (!written && stale) continue;
+        if (superseded) throw supersededReport(current, superseded);
         return object;
       } catch (err) {
         // Without a pinned version the write is unconditional (as a Kubernetes update without
@@ -208,11 +209,13 @@ export class ResourceService {
     body: Record<string, any>,
     expected: string | undefined,
     req: WriteRequest,
-  ): Promise<{ object: StoredObject; written: boolean }> {
+  ): Promise<{ object: StoredObject; written: boolean; superseded?: Record<string, any> }> {
     const status = validateStatus(kind, body.status, current.metadata.name) as Record<string, any>;
     if (kind.kind === "Task" && !taskReportApplies(current.status ?? {}, status)) {
-      // An older attempt or an earlier phase arriving late: already superseded, nothing to write.
-      return { object: current, written: false };
+      // The same final report again (a retry whose first answer was lost) was applied: as
+      // before, 200 with the task. Anything else the task moved past is not applied: 409.
+      if (repeatsFinalReport(current.status ?? {}, status)) return { object: current, written: false };
+      return { object: current, written: false, superseded: status };
     }
     if (req.dryRun) {
       const preview = { ...current, status };
@@ -305,6 +308,33 @@ export function specUnchanged(kind: KindInfo, current: StoredObject, obj: Valida
     isDeepStrictEqual(m.finalizers ?? [], c.finalizers ?? []) &&
     isDeepStrictEqual(obj.spec ?? {}, current.spec ?? {})
   );
+}
+
+/** A final report equal in attempt and phase to the task's final state: a repeat, not news. */
+function repeatsFinalReport(current: { attempt?: number; phase?: string }, next: { attempt?: number; phase?: string }): boolean {
+  return PHASE_RANK[current.phase ?? ""] === 4 && (next.attempt ?? current.attempt) === current.attempt && next.phase === current.phase;
+}
+
+/**
+ * The answer to a task report the task has moved past: 409 Conflict, as Kubernetes answers an
+ * update that lost to a newer state, with a cause (reason {@link TASK_REPORT_SUPERSEDED}) that
+ * says why — so its sender can tell "not applied, this run is no longer the task" from the
+ * optimistic-concurrency conflicts a client retries.
+ */
+function supersededReport(current: StoredObject, report: { attempt?: number; phase?: string }): ApiError {
+  const s = current.status ?? {};
+  const attempt = s.attempt ?? 0;
+  const name = current.metadata.name;
+  const olderAttempt = (report.attempt ?? attempt) < attempt;
+  const state = `${s.phase ?? "Pending"}${s.reason ? ` (${s.reason})` : ""}`;
+  const message = olderAttempt
+    ? `task ${current.metadata.namespace}/${name} is at attempt ${attempt}: the report of attempt ${report.attempt} is not applied`
+    : `task ${current.metadata.namespace}/${name} attempt ${attempt} is already ${state}: the ${report.phase ?? "status"} report is not applied`;
+  return new ApiError("Conflict", message, {
+    name,
+    kind: "tasks",
+    causes: [{ field: olderAttempt ? "status.attempt" : "status.phase", reason: TASK_REPORT_SUPERSEDED, message }],
+  });
 }
 
 const PHASE_RANK: Record<string, number> = { "": 0, Pending: 0, Scheduled: 1, Dispatched: 2, Running: 3, Succeeded: 4, Failed: 4 };

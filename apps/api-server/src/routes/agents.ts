@@ -1,6 +1,7 @@
 import { Router, type NextFunction, type Request, type Response } from "express";
 import { API_VERSION, kindInfo } from "@eiaas/api";
 import { StoreError, type ObjectStore, type StoredObject, type TokenStore } from "@eiaas/db";
+import { withTimeout } from "@eiaas/telemetry";
 import { z } from "zod";
 import { bearerSecret } from "../http/auth.js";
 import { ApiError, invalidFromZod } from "../http/errors.js";
@@ -8,6 +9,8 @@ import { createRegisteredNode, nodeNameParam, parseRegistration, registrationMod
 import { param } from "./resources.js";
 
 const NODE = kindInfo("EdgeNode");
+/** How long a heartbeat waits for its lease renewal. */
+const LEASE_RENEW_TIMEOUT_MS = 2_000;
 
 /** What a registering agent receives to reach its own queue. */
 export interface QueueCredentials {
@@ -45,8 +48,20 @@ const heartbeatBody = z.strictObject({
   uplinkMbps: z.number().nonnegative().optional(),
   rttMs: z.number().nonnegative().optional(),
   runningTasks: z.array(runningTask).max(10_000).optional(),
-  agent: z.strictObject({ version: z.string().optional(), runtime: z.string().optional() }).optional(),
+  /** Whether the agent can consume its queue (absent: not the agent's to tell, e.g. a simulated fleet's shared transport). */
+  queue: z.strictObject({ ready: z.boolean(), message: z.string().max(512).optional() }).optional(),
+  agent: z.strictObject({ version: z.string().max(64).optional(), runtime: z.string().max(64).optional() }).optional(),
 });
+
+/**
+ * The node's Ready condition as its heartbeat says: True while the agent posts heartbeats and can
+ * consume its queue; False (reason QueueUnavailable) while it cannot — as kubelet reports
+ * Ready=False while its container runtime is down — so the scheduler places nothing there.
+ */
+function readyCondition(queue: { ready: boolean; message?: string } | undefined): { status: "True" | "False"; reason: string; message: string } {
+  if (queue && !queue.ready) return { status: "False", reason: "QueueUnavailable", message: `the node agent ${queue.message ?? "cannot consume its queue"}` };
+  return { status: "True", reason: "AgentHeartbeat", message: "the node agent is posting heartbeats" };
+}
 
 function wrap(h: (req: Request, res: Response) => Promise<void>) {
   return (req: Request, res: Response, next: NextFunction) => void h(req, res).catch(next);
@@ -65,7 +80,8 @@ function linkChanged(prev: number | undefined, next: number | undefined): boolea
  * for its own queue; with the node's own agent token, a renewal (same token, fresh queue
  * credentials, tier and capacity no higher than allowed: `renewalCeiling`); with an admin token,
  * anything (a new agent token, the old ones revoked). `heartbeat` (agent token of that node):
- * lease renewal, Ready status, measured link, running tasks.
+ * lease renewal, Ready status (False while the agent cannot consume its queue), measured link,
+ * running tasks.
  */
 export function agentRouter(deps: AgentRouteDeps): Router {
   const r = Router();
@@ -114,9 +130,18 @@ export function agentRouter(deps: AgentRouteDeps): Router {
       const now = new Date();
       const node = await deps.store.get(NODE, undefined, name);
       if (!node) throw new ApiError("NotFound", `edgenodes "${name}" not found`, { name, kind: "edgenodes" });
-      await deps.leases.renew(name, p.name, now);
+      // The lease store is Redis when configured: while it is away the lease cannot be renewed, but
+      // the agent's news (its queue is unusable too, most likely) is still written below.
+      // Bounded: a client that queues commands while Redis is away would hold the heartbeat until it returns.
+      const leaseError = await withTimeout(deps.leases.renew(name, p.name, now), LEASE_RENEW_TIMEOUT_MS, "node lease").then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       const status = { ...(node.status ?? {}) };
-      const wasReady = status.phase === "Ready";
+      const ready = readyCondition(hb.queue);
+      const prevReady = (status.conditions ?? []).find((c: { type: string }) => c.type === "Ready");
+      // Status and reason, not the message: an agent's error text may vary from one probe to the next.
+      const readyChanged = status.phase !== (ready.status === "True" ? "Ready" : "NotReady") || prevReady?.reason !== ready.reason;
       const measured = { ...(status.measured ?? {}) };
       const changedLink = linkChanged(measured.uplinkMbps, hb.uplinkMbps) || linkChanged(measured.rttMs, hb.rttMs);
       if (hb.uplinkMbps !== undefined) measured.uplinkMbps = hb.uplinkMbps;
@@ -124,20 +149,13 @@ export function agentRouter(deps: AgentRouteDeps): Router {
       const last = Date.parse(status.lastHeartbeatTime ?? "") || 0;
       const tasksChanged = hb.runningTasks !== undefined && JSON.stringify([...hb.runningTasks].sort()) !== JSON.stringify(status.runningTasks ?? []);
       const stale = now.getTime() - last >= (deps.heartbeatStatusEveryMs ?? 30_000);
-      if (!wasReady || changedLink || tasksChanged || stale || (hb.agent && JSON.stringify(hb.agent) !== JSON.stringify(status.agent))) {
+      if (readyChanged || changedLink || tasksChanged || stale || (hb.agent && JSON.stringify(hb.agent) !== JSON.stringify(status.agent))) {
         const ts = now.toISOString();
         const conditions = (status.conditions ?? []).filter((c: { type: string }) => c.type !== "Ready");
-        const prevReady = (status.conditions ?? []).find((c: { type: string }) => c.type === "Ready");
-        conditions.push({
-          type: "Ready",
-          status: "True",
-          reason: "AgentHeartbeat",
-          message: "the node agent is posting heartbeats",
-          lastTransitionTime: prevReady?.status === "True" ? (prevReady.lastTransitionTime ?? ts) : ts,
-        });
+        conditions.push({ type: "Ready", ...ready, lastTransitionTime: prevReady?.status === ready.status ? (prevReady.lastTransitionTime ?? ts) : ts });
         const next = {
           ...status,
-          phase: "Ready",
+          phase: ready.status === "True" ? "Ready" : "NotReady",
           conditions,
           lastHeartbeatTime: ts,
           ...(Object.keys(measured).length ? { measured } : {}),
@@ -150,6 +168,7 @@ export function agentRouter(deps: AgentRouteDeps): Router {
           if (err instanceof StoreError && err.reason === "RequestEntityTooLarge") throw err;
         });
       }
+      if (leaseError) throw new ApiError("ServiceUnavailable", "the node lease could not be renewed (its store is unavailable); retry later", { retryAfterSeconds: 1 });
       res.status(204).end();
     }),
   );

@@ -37,3 +37,17 @@ export type TaskStatus = z.infer<typeof taskStatus>;
 
 export const taskObject = objectSchema("Task", taskSpec, taskStatus);
 export type Task = ApiObject<TaskSpec, TaskStatus>;
+
+/**
+ * `details.causes[].reason` of the 409 Conflict that answers a task status report the task has
+ * moved past (an older attempt, an earlier phase, or any report after the attempt finished): the
+ * report was not applied, and the task is no longer what its sender runs. Agents stop such a run.
+ */
+export const TASK_REPORT_SUPERSEDED = "TaskReportSuperseded";
+
+/**
+ * Reasons with which the control plane, not the task's agent, ends a task: the node was lost, the
+ * task was evicted (drain) or preempted. The agent may still run such a task until it learns of it
+ * (a ghost run), so the scheduler counts what it holds while its node still reports it.
+ */
+export const CONTROL_PLANE_FAILURE_REASONS: ReadonlySet<string> = new Set(["NodeLost", "Evicted", "Preempted"]);

@@ -233,6 +233,30 @@ export class Snapshot {
     return task;
   }
 
+  /**
+   * Records on its node a run of a task the control plane already ended (failed it, or deleted it)
+   * that the node's agent still reports running — it has not heard yet, or is cut off: the run
+   * holds the node's room and a task slot until the agent stops it. Not its tenant's usage (the
+   * task is over for its workload, which may already run its replacement), and never a preemption
+   * victim (there is nothing left to fail). Undone by {@link unhold}.
+   */
+  hold(init: TaskInit): SnapshotTask {
+    const task = this.addTask(init, true);
+    this.adjustNode(task.nodeIndex, task.resources.cpu, task.resources.memoryMiB, task.resources.gpu, task.load);
+    return task;
+  }
+
+  /** Gives back what {@link hold} took (the node stopped reporting the run). */
+  unhold(task: SnapshotTask): void {
+    const list = this.tasksByNode[task.nodeIndex];
+    const at = list ? list.indexOf(task) : -1;
+    if (!list || at < 0 || !task.held) throw new SchedulingError(`held run "${task.name}" is not in the snapshot`);
+    list.splice(at, 1);
+    this.undoLog.push({ fn: () => list.splice(at, 0, task) });
+    const r = task.resources;
+    this.adjustNode(task.nodeIndex, -r.cpu, -r.memoryMiB, -r.gpu, -task.load);
+  }
+
   /** Removes a task (a preemption victim), giving back its request. */
   release(task: SnapshotTask): void {
     const list = this.tasksByNode[task.nodeIndex];
@@ -249,7 +273,7 @@ export class Snapshot {
    * Records a task without touching allocations: for planners that reserved its request
    * piecewise with `adjustNode`/`adjustTenant` while deciding (tasks shared by several clients).
    */
-  addTask(init: TaskInit): SnapshotTask {
+  addTask(init: TaskInit, held = false): SnapshotTask {
     const nodeIndex = typeof init.node === "number" ? init.node : this.nodeIndex(init.node);
     this.checkIndex(nodeIndex, typeof init.node === "string" ? init.node : undefined);
     const task: SnapshotTask = {
@@ -263,6 +287,7 @@ export class Snapshot {
       resources: { cpu: init.resources?.cpu ?? 0, memoryMiB: init.resources?.memoryMiB ?? 0, gpu: init.resources?.gpu ?? 0 },
       load: init.load ?? 0,
       owner: init.owner,
+      ...(held ? { held: true as const } : {}),
     };
     const list = this.tasksByNode[nodeIndex]!;
     list.push(task);

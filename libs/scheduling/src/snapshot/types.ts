@@ -70,6 +70,11 @@ export interface SnapshotTask {
   readonly load: number;
   /** The workload that owns it (`Kind/name`), when known. */
   readonly owner: string | undefined;
+  /**
+   * A run its node still reports of a task the control plane already ended (see
+   * `Snapshot.hold`): it takes room on the node, not its tenant's quota, and is no preemption victim.
+   */
+  readonly held?: true;
 }
 
 /** Plain description of a node, before indexing. Every optional field defaults to 0 / empty. */

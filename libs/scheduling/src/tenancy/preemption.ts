@@ -62,7 +62,7 @@ export function selectPreemptionVictims(snapshot: Snapshot, task: TaskRequest, o
       if (!best || better(c, best)) best = c;
       continue;
     }
-    const candidates = snapshot.tasksOn(i).filter((t) => effectivePriority(snapshot, t) < priority).sort(preference);
+    const candidates = snapshot.tasksOn(i).filter((t) => !t.held && effectivePriority(snapshot, t) < priority).sort(preference);
     if (candidates.length === 0 || (best && best.victims.length === 0)) {
       counts.set("node(s) had no lower-priority tasks to preempt", (counts.get("node(s) had no lower-priority tasks to preempt") ?? 0) + 1);
       continue;

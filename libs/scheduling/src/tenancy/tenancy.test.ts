@@ -103,6 +103,17 @@ describe("selectPreemptionVictims", () => {
     if (r.status === "NotPossible") expect(r.reason).toContain("0/2 nodes are available");
   });
 
+  it("never picks a held run (a task already ended that its node still runs): nothing of it could be freed", () => {
+    const s = snapshot([edge("n1", cap), edge("n2", cap)], { tasks: [t("b", "n2", 1, 600)] });
+    const ghost = s.hold(t("ghost", "n1", 0, 900));
+    expect(s.usageOf("low").tasks).toBe(1);
+    expect(s.allocationOf(0).cpu).toBe(900);
+    const r = selectPreemptionVictims(s, want(700));
+    expect(r.status === "Victims" && [r.node, r.victims.map((v) => v.name)]).toEqual(["n2", ["b"]]);
+    s.unhold(ghost);
+    expect(s.allocationOf(0).cpu).toBe(0);
+  });
+
   it("needs no victim where the task already fits", () => {
     const s = snapshot([edge("n1", cap)], { tasks: [t("a", "n1", 1, 100)] });
     expect(selectPreemptionVictims(s, want(500))).toMatchObject({ status: "Victims", node: "n1", victims: [] });
