@@ -4,6 +4,7 @@
 // one thread leaves the server the machine's other core, where autocannon in this Node process
 // costs about as much CPU as the server it measures. Creates (unique bodies) use autocannon.
 import { spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -125,6 +126,35 @@ function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
   });
 }
 
+/**
+ * CPU time (ms) a process and, with `children`, its live children and reaped ones have used, from
+ * /proc: per request, it tells a change of cost apart from a machine that was merely busier
+ * during one run (throughput and latency move with other load; CPU per request barely does).
+ */
+function cpuMs(pid: number, children = false): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0);
+    let sum = (ticks * 1000) / CLK_TCK;
+    if (children) {
+      for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter(Boolean)) sum += cpuMs(Number(child));
+    }
+    return sum;
+  } catch {
+    return 0; // not Linux, or the process is gone: the figures below then read 0
+  }
+}
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+const postmasterPid = Number(readFileSync(join(pgDir, "postmaster.pid"), "utf8").split("\n")[0]);
+/** Runs `fn` and returns its result with the API server's and Postgres' CPU µs per request. */
+async function measured<T extends { ok: number }>(fn: () => Promise<T>): Promise<T & { apiCpuUs: number; pgCpuUs: number }> {
+  const api0 = cpuMs(server.pid!), pg0 = cpuMs(postmasterPid, true);
+  const r = await fn();
+  const per = (ms: number) => (r.ok > 0 ? (ms * 1000) / r.ok : 0);
+  return { ...r, apiCpuUs: per(cpuMs(server.pid!) - api0), pgCpuUs: per(cpuMs(postmasterPid, true) - pg0) };
+}
+
 const raw = await rawPostgres();
 // Warm-up (JIT, pools, TLS sessions) then measure.
 const getHeaders = { authorization: headers.authorization };
@@ -132,16 +162,19 @@ await load({ url: `${base}/apis/eiaas.io/v1alpha1/namespaces/${ns}/models/target
 // The router's own ceiling on this machine: HTTPS + Express with no auth and no database.
 const livez = await load({ url: `${base}/livez`, connections: 100, duration: Math.max(3, Math.round(DURATION_S / 2)) });
 // A consistent GET (served from the watch cache after a shared read of the change log).
-const get = await load({ url: `${base}/apis/eiaas.io/v1alpha1/namespaces/${ns}/models/target`, headers: getHeaders, connections: 100, duration: DURATION_S });
+const get = await measured(() => load({ url: `${base}/apis/eiaas.io/v1alpha1/namespaces/${ns}/models/target`, headers: getHeaders, connections: 100, duration: DURATION_S }));
 // The same object through the router and Postgres (a query string takes the routed path).
-const getRouted = await load({ url: `${base}/apis/eiaas.io/v1alpha1/namespaces/${ns}/models/target?pretty=false`, headers: getHeaders, connections: 100, duration: DURATION_S });
+const getRouted = await measured(() => load({ url: `${base}/apis/eiaas.io/v1alpha1/namespaces/${ns}/models/target?pretty=false`, headers: getHeaders, connections: 100, duration: DURATION_S }));
 let n = 0;
-const create = await cannon({
+const create = await measured(async () => {
+  const r = await cannon({
   url: `${base}/apis/eiaas.io/v1alpha1/namespaces/${ns}/models`,
   headers,
   connections: 10,
   duration: DURATION_S,
-  requests: [{ method: "POST", setupRequest: (req: any) => ({ ...req, body: JSON.stringify(model(`m-${process.pid}-${n++}`)) }) }],
+    requests: [{ method: "POST", setupRequest: (req: any) => ({ ...req, body: JSON.stringify(model(`m-${process.pid}-${n++}`)) }) }],
+  });
+  return Object.assign(r, { ok: r.requests.total - r.non2xx - r.errors });
 });
 
 server.kill("SIGTERM");
@@ -161,5 +194,7 @@ console.log(row("GET model (router + PG)", getRouted, 100));
 console.log(row("POST model (create)", createRow, 10));
 console.log(`\nraw Postgres on the same server: ${raw.selectsPerSec.toFixed(0)} selects/s (100 clients), ${raw.insertsPerSec.toFixed(0)} autocommit inserts/s (10 clients)`);
 console.log(`ratio API/raw: get ${(get.rps / raw.selectsPerSec).toFixed(2)} (routed ${(getRouted.rps / raw.selectsPerSec).toFixed(2)}), create ${(createRow.rps / raw.insertsPerSec).toFixed(2)}; get/router ceiling ${(get.rps / livez.rps).toFixed(2)}`);
+const cpu = (r: { apiCpuUs: number; pgCpuUs: number }) => `API ${r.apiCpuUs.toFixed(0)} µs + Postgres ${r.pgCpuUs.toFixed(0)} µs`;
+console.log(`CPU per request (server process, Postgres): get ${cpu(get)}; routed get ${cpu(getRouted)}; create ${cpu(create)}`);
 if (!hasWrk) console.log("note: GETs driven by autocannon in this process, sharing the CPU with the server (wrk absent or BENCH_LOADGEN=autocannon)");
 console.log(`targets: get p99 ≤ 25 ms → ${get.p99 <= 25 ? "met" : "MISSED"}; create p99 ≤ 50 ms → ${createRow.p99 <= 50 ? "met" : "MISSED"}`);
