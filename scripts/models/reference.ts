@@ -1,7 +1,7 @@
 // The four reference DNNs of deploy/examples as ONNX graphs of their published structure, and the
 // early-exit heads of the ResNet-18 and MobileNetV2 examples. Module names follow the examples'
 // layer names (torchvision's where they agree), so importing yields the examples' layer tables.
-import { GraphBuilder, type BuildOptions } from "./builder.js";
+import { GraphBuilder, type BuildOptions } from "@eiaas/onnx";
 
 const WEIGHTS_NOTE =
   "Weights are SEEDED RANDOM numbers (no trained weights can be downloaded here): the structure, shapes, " +

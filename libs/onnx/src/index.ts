@@ -9,3 +9,4 @@ export type { CutPoint } from "./cuts.js";
 export { extractSegment, type SegmentRange } from "./extract.js";
 export { attachExitHead, type AttachedExit, type ExitHeadOptions } from "./exit.js";
 export { OPERATORS } from "./shapes/registry.js";
+export { GraphBuilder, type BuildOptions, type Weights } from "./builder.js";

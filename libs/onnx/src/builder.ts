@@ -1,9 +1,9 @@
-// A small ONNX graph builder for the reference models: torch-exporter style node names
+// A small ONNX graph builder (the reference models, tests): torch-exporter style node names
 // (`/layer1/layer1.0/conv1/Conv`), torchvision-style parameter names (`layer1.0.conv1.weight`) and
 // weights drawn from a PRNG seeded per tensor, so the bytes depend only on the seed.
-import onnxProto from "onnx-proto";
+import type onnxProto from "onnx-proto";
+import { encodeModel } from "./proto.js";
 
-const { onnx } = onnxProto;
 const FLOAT = 1;
 const OPSET = 13;
 
@@ -43,6 +43,7 @@ interface Conv {
   bias?: boolean;
 }
 
+/** Builds an opset-13 float32 ModelProto node by node. */
 export class GraphBuilder {
   private readonly nodes: onnxProto.onnx.INodeProto[] = [];
   private readonly inits: onnxProto.onnx.ITensorProto[] = [];
@@ -59,8 +60,10 @@ export class GraphBuilder {
     this.weights = opts.weights ?? "random";
   }
 
-  input(name: string, shape: number[]): string {
-    this.inputInfo = { name, type: { tensorType: { elemType: FLOAT, shape: { dim: shape.map((d) => ({ dimValue: d })) } } } };
+  /** The model's input; a string dimension is symbolic (`"N"`: a dynamic batch). */
+  input(name: string, shape: Array<number | string>): string {
+    const dim = shape.map((d) => (typeof d === "string" ? { dimParam: d } : { dimValue: d }));
+    this.inputInfo = { name, type: { tensorType: { elemType: FLOAT, shape: { dim } } } };
     return name;
   }
 
@@ -101,7 +104,7 @@ export class GraphBuilder {
     return out;
   }
 
-  /** Adds a node `/path/OpType` whose output is `/path/OpType_output_0`. */
+  /** Adds a node `/path/OpType` whose output is `/path/OpType_output_0` (any op, for tests too). */
   op(path: string, opType: string, inputs: string[], attrs: onnxProto.onnx.IAttributeProto[] = []): string {
     const name = path ? `/${path}/${opType}` : `/${opType}`;
     const out = `${name}_output_0`;
@@ -185,11 +188,11 @@ export class GraphBuilder {
     return this.op(path, "Gemm", [x, w, b], [float("alpha", 1), float("beta", 1), int("transB", 1)]);
   }
 
-  /** The ModelProto bytes; `output` is renamed nowhere: it is the graph output as built. */
-  build(output: string, outputShape: number[], doc: { docString: string; metadata: Record<string, string> }): Uint8Array {
+  /** The ModelProto bytes with `output` as the graph's output. */
+  build(output: string, outputShape: number[], doc: { docString: string; metadata: Record<string, string> } = { docString: "", metadata: {} }): Uint8Array {
     if (!this.inputInfo) throw new Error("no input");
     const metadata = { ...doc.metadata, seed: String(this.seed), weights: this.weights === "random" ? "seeded-random" : "none (external data not written)" };
-    return onnx.ModelProto.encode({
+    return encodeModel({
       irVersion: 8,
       opsetImport: [{ domain: "", version: OPSET }],
       producerName: "eiaas models:reference",
@@ -203,7 +206,7 @@ export class GraphBuilder {
         input: [this.inputInfo],
         output: [{ name: output, type: { tensorType: { elemType: FLOAT, shape: { dim: outputShape.map((d) => ({ dimValue: d })) } } } }],
       },
-    }).finish();
+    });
   }
 }
 
