@@ -7,6 +7,8 @@ import { OPERATORS } from "./registry.js";
 
 /** Largest tensor the importer accepts (elements): keeps every product below 2^53 with room to spare. */
 export const MAX_ELEMENTS = 2 ** 36;
+/** Highest rank accepted: shape work is O(rank) per node, and no vision model needs more than 6. */
+export const MAX_RANK = 16;
 
 export interface Inferred {
   /** Type of every tensor: the input, initializers, Constants and every node output. */
@@ -25,8 +27,8 @@ function inputType(value: ValueInfoProto | undefined, name: string, inputShape: 
   const dims = (tensor.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null ? toInt(d.dimValue, `input "${name}"`) : 0));
   const declared = dims.map((d, i) => (d > 0 ? String(d) : tensor.shape?.dim?.[i]?.dimParam || "?"));
   if (inputShape) {
-    if (!inputShape.every((d) => Number.isSafeInteger(d) && d > 0)) {
-      throw new OnnxImportError("ShapeMismatch", `inputShape ${fmt(inputShape)} must be positive integers`);
+    if (!Array.isArray(inputShape) || inputShape.length > MAX_RANK || !inputShape.every((d) => Number.isSafeInteger(d) && d > 0)) {
+      throw new OnnxImportError("ShapeMismatch", `inputShape ${String(inputShape).slice(0, 80)} must be a list of positive integers`);
     }
     if (tensor.shape && (inputShape.length !== dims.length || dims.some((d, i) => d > 0 && d !== inputShape[i]))) {
       throw new OnnxImportError("ShapeMismatch", `inputShape ${fmt(inputShape)} does not fit input "${name}" of shape [${declared.join(",")}]`);
@@ -43,7 +45,7 @@ function inputType(value: ValueInfoProto | undefined, name: string, inputShape: 
 }
 
 function checkSize(info: TensorInfo, tensor: string): TensorInfo {
-  if (!info.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || numel(info.shape) > MAX_ELEMENTS) {
+  if (info.shape.length > MAX_RANK || !info.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || numel(info.shape) > MAX_ELEMENTS) {
     throw new OnnxImportError("ShapeMismatch", `tensor "${tensor}" has shape ${fmt(info.shape)}, too large or invalid`);
   }
   return info;
