@@ -95,6 +95,11 @@ export class GraphBuilder {
     return name;
   }
 
+  /** A float initializer of uniform(-1, 1) numbers (tests: weights read through other nodes). */
+  weight(name: string, dims: number[]): string {
+    return this.param(name, dims, (u) => 2 * u() - 1);
+  }
+
   /** A scalar Constant node (Clip bounds): a graph constant, not a parameter of the model. */
   private scalar(path: string, suffix: string, value: number): string {
     const name = `/${path}/Constant${suffix}`;

@@ -3,7 +3,8 @@
 import { analyse, type Analysis } from "./analysis.js";
 import { OnnxImportError } from "./errors.js";
 import { importAnalysis, type ImportOptions } from "./import.js";
-import { encodeModel, isExternal, type NodeProto, type TensorProto, type ValueInfoProto } from "./proto.js";
+import { parametersOf } from "./graph.js";
+import { encodeModel, isExternal, type TensorProto, type ValueInfoProto } from "./proto.js";
 
 /**
  * Which part of the model to cut out: a 1-based inclusive range of the imported layers (the same
@@ -55,17 +56,12 @@ export function extractSegment(bytes: Uint8Array, range: SegmentRange, opts: Imp
   const a = analyse(bytes, { ...opts, allowExternalData: true });
   const b = "fromLayer" in range ? byLayers(a, range.fromLayer, range.toLayer, opts) : byTensors(a, range.inputTensor, range.outputTensor);
   const nodes = a.graph.nodes.slice(b.start, b.end);
-  const constants = new Set<NodeProto>();
+  const params = parametersOf(a.graph, nodes);
   const initializers = new Map<string, TensorProto>();
-  for (const node of nodes) {
-    for (const name of node.input ?? []) {
-      const c = a.graph.constants.get(name);
-      if (c) constants.add(c.node);
-      const t = a.graph.initializers.get(name);
-      if (!t) continue;
-      if (isExternal(t)) throw new OnnxImportError("ExternalData", `initializer "${name}" stores its data outside the file: cannot cut a segment without its weights`);
-      initializers.set(name, t);
-    }
+  for (const name of params.initializers.keys()) {
+    const t = a.graph.initializers.get(name)!;
+    if (isExternal(t)) throw new OnnxImportError("ExternalData", `initializer "${name}" stores its data outside the file: cannot cut a segment without its weights`);
+    initializers.set(name, t);
   }
   const src = a.model.proto;
   const graph = a.graph.graph;
@@ -85,7 +81,7 @@ export function extractSegment(bytes: Uint8Array, range: SegmentRange, opts: Imp
     graph: {
       name: `${graph.name ?? "model"} [${segment}]`,
       docString: graph.docString,
-      node: [...constants, ...nodes],
+      node: [...params.nodes, ...nodes],
       initializer: [...initializers.values()],
       input: inputs,
       output: b.outputs.map((o) => valueInfo(a, o)),

@@ -9,7 +9,15 @@ export interface Graph {
   initializers: Map<string, TensorProto>;
   /** Output name → value of a Constant node: parameters, never activations that cross a cut. */
   constants: Map<string, { node: NodeProto; value: TensorProto }>;
-  /** Every node except Constants, in a topological order (the file's own order when it is one). */
+  /**
+   * Nodes that read only parameters (e.g. an Identity or Transpose of a weight, as exporters emit
+   * for shared weights), in topological order: their outputs are parameters too, and every
+   * segment that reads one gets a copy of the node.
+   */
+  paramNodes: NodeProto[];
+  /** Output name → its node in `paramNodes`. */
+  paramProducer: Map<string, NodeProto>;
+  /** The activation nodes, in a topological order (the file's own order when it is one). */
   nodes: NodeProto[];
   /** The one activation input (graph inputs that are not initializers). */
   inputName: string;
@@ -54,7 +62,46 @@ export function buildGraph(model: OnnxModel): Graph {
   if (outputs.length === 0) throw new OnnxImportError("InvalidOnnx", "the model declares no output");
   const inputName = inputs[0]!;
   const known = new Set<string>([inputName, ...initializers.keys(), ...constants.keys(), ""]);
-  return { graph, initializers, constants, nodes: topologicalOrder(rest, known), inputName, outputs };
+  const isParam = (name: string): boolean => !name || initializers.has(name) || constants.has(name) || paramProducer.has(name);
+  const paramProducer = new Map<string, NodeProto>();
+  const paramNodes: NodeProto[] = [];
+  const nodes: NodeProto[] = [];
+  for (const node of topologicalOrder(rest, known)) {
+    const inputs = (node.input ?? []).filter(Boolean);
+    if (inputs.length > 0 && inputs.every(isParam)) {
+      paramNodes.push(node);
+      for (const out of node.output ?? []) if (out) paramProducer.set(out, node);
+    } else nodes.push(node);
+  }
+  return { graph, initializers, constants, paramNodes, paramProducer, nodes, inputName, outputs };
+}
+
+/** The parameters a set of nodes reads, through parameter nodes: what a segment must carry. */
+export interface Parameters {
+  /** Constant and parameter nodes, in an order that runs (Constants first, then topological). */
+  nodes: NodeProto[];
+  /** Initializers read, by name, each with the (node, input index) pairs that read it. */
+  initializers: Map<string, Array<{ node: NodeProto; index: number }>>;
+}
+
+export function parametersOf(g: Graph, nodes: readonly NodeProto[]): Parameters {
+  const constants = new Set<NodeProto>();
+  const params = new Set<NodeProto>();
+  const initializers = new Map<string, Array<{ node: NodeProto; index: number }>>();
+  const visit = (node: NodeProto): void => {
+    (node.input ?? []).forEach((name, index) => {
+      const c = g.constants.get(name);
+      if (c) constants.add(c.node);
+      if (g.initializers.has(name)) initializers.set(name, [...(initializers.get(name) ?? []), { node, index }]);
+      const p = g.paramProducer.get(name);
+      if (p && !params.has(p)) {
+        params.add(p);
+        visit(p);
+      }
+    });
+  };
+  nodes.forEach(visit);
+  return { nodes: [...constants, ...g.paramNodes.filter((n) => params.has(n))], initializers };
 }
 
 /** Kahn's algorithm, first-come first-served: the file's order when it already is topological. */

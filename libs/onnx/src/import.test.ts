@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GraphBuilder, OnnxImportError, importOnnxModel, parseOnnx } from "./index.js";
+import { GraphBuilder, OnnxImportError, extractSegment, importOnnxModel, parseOnnx } from "./index.js";
 
 /** conv → relu → conv → relu → pool → flatten → fc on a 1x3x32x32 input. */
 function smallCnn(inputShape: Array<number | string> = [1, 3, 32, 32], seed = 1): Uint8Array {
@@ -65,6 +65,24 @@ describe("importOnnxModel", () => {
     expect(m.cuts.map((c) => c.tensor)).toEqual(["/blk/Add_output_0", y]);
     expect(m.layers.map((l) => l.name)).toEqual(["blk", "blk_2", "out"]);
     expect(importOnnxModel(bytes).layers.map((l) => [l.name, l.tensor])).toEqual([["blk", y], ["out", z]]);
+  });
+
+  it("a weight read through another node (shared weights) is a parameter, not an activation", () => {
+    const g = new GraphBuilder("shared");
+    let x = g.relu("a", g.input("input", [1, 4]));
+    const w = g.op("shared", "Identity", [g.weight("fc.weight", [4, 4])]);
+    x = g.relu("b", g.op("fc1", "Gemm", [x, w], [{ name: "transB", type: 2, i: 1 }]));
+    x = g.op("fc2", "Gemm", [x, w], [{ name: "transB", type: 2, i: 1 }]);
+    const bytes = g.build(x, [1, 4]);
+    const m = importOnnxModel(bytes);
+    expect(m.layers.map((l) => [l.name, l.flops, l.tensor])).toEqual([
+      ["fc1", 32, "/b/Relu_output_0"],
+      ["fc2", 32, x],
+    ]);
+    expect(m.layers.every((l) => l.memoryMiB === 0.01)).toBe(true);
+    const tail = parseOnnx(extractSegment(bytes, { fromLayer: 2, toLayer: 2 })).proto.graph!;
+    expect(tail.node!.map((n) => n.name)).toEqual(["/shared/Identity", "/fc2/Gemm"]);
+    expect(tail.initializer!.map((t) => t.name)).toEqual(["fc.weight"]);
   });
 
   it("refuses truncated bytes and bytes that are not ONNX with a clear message", () => {

@@ -3,6 +3,7 @@
 // parameter memory.
 import type { ModelLayer } from "@eiaas/api";
 import type { Analysis } from "./analysis.js";
+import { parametersOf } from "./graph.js";
 import { tensorBytes } from "./cuts.js";
 import type { NodeProto } from "./proto.js";
 import { elemSize, tensorDims } from "./proto.js";
@@ -128,15 +129,9 @@ export function layerRanges(a: Analysis, mode: Coalesce): LayerRange[] {
  * count what torchvision's num_params counts, weights + biases + BN scale/shift).
  */
 export function parameterBytes(a: Analysis, nodes: readonly NodeProto[]): number {
-  const used = new Set<string>();
-  for (const node of nodes) {
-    (node.input ?? []).forEach((name, k) => {
-      if (node.opType === "BatchNormalization" && k >= 3) return;
-      if (a.graph.initializers.has(name)) used.add(name);
-    });
-  }
   let bytes = 0;
-  for (const name of used) {
+  for (const [name, readers] of parametersOf(a.graph, nodes).initializers) {
+    if (readers.every((r) => r.node.opType === "BatchNormalization" && r.index >= 3)) continue;
     const t = a.graph.initializers.get(name)!;
     bytes += numel(tensorDims(t)) * elemSize(t.dataType ?? 0, name);
   }

@@ -58,26 +58,32 @@ export function inferShapes(g: Graph, opsetVersion: number, inputShape?: number[
   for (const [name, t] of g.initializers) types.set(name, checkSize({ elemType: t.dataType ?? 0, shape: tensorDims(t) }, name));
   for (const [name, c] of g.constants) types.set(name, checkSize({ elemType: c.value.dataType ?? 0, shape: tensorDims(c.value) }, name));
 
-  const unsupported = g.nodes.findIndex((n) => !OPERATORS.has(n.opType ?? ""));
+  const all = [...g.paramNodes, ...g.nodes];
+  const unsupported = all.findIndex((n) => !OPERATORS.has(n.opType ?? ""));
   if (unsupported >= 0) {
-    const label = labelOf(g.nodes[unsupported]!, unsupported);
-    const others = new Set(g.nodes.map((n) => n.opType ?? "").filter((op) => !OPERATORS.has(op) && op !== label.opType));
+    const label = labelOf(all[unsupported]!, unsupported);
+    const others = new Set(all.map((n) => n.opType ?? "").filter((op) => !OPERATORS.has(op) && op !== label.opType));
     const more = others.size ? ` (also unsupported: ${[...others].join(", ")})` : "";
     throw new OnnxImportError("UnsupportedOperator", `unsupported operator ${label.opType} in ${nodeLabel(label)}${more}`, label);
   }
 
-  const macs = g.nodes.map((node, i) => {
-    const ctx = contextFor(g, node, i, opsetVersion, types);
-    const op = OPERATORS.get(node.opType ?? "")!;
-    const outputs = op.infer(ctx);
-    (node.output ?? []).forEach((name, k) => {
-      if (!name) return;
-      const info = outputs[k] ?? ctx.fail(`output ${k} ("${name}") is not defined for ${node.opType}`);
-      types.set(name, checkSize(info, name));
-    });
-    return op.macs ? op.macs(ctx, outputs) : 0;
-  });
+  // Parameter nodes first (they read only parameters); their multiply-adds fold away and do not count.
+  g.paramNodes.forEach((node, i) => inferNode(g, node, i, opsetVersion, types));
+  const macs = g.nodes.map((node, i) => inferNode(g, node, g.paramNodes.length + i, opsetVersion, types));
   return { types, input, macs };
+}
+
+/** Types the node's outputs; returns its multiply-adds. */
+function inferNode(g: Graph, node: NodeProto, i: number, opsetVersion: number, types: Map<string, TensorInfo>): number {
+  const ctx = contextFor(g, node, i, opsetVersion, types);
+  const op = OPERATORS.get(node.opType ?? "")!;
+  const outputs = op.infer(ctx);
+  (node.output ?? []).forEach((name, k) => {
+    if (!name) return;
+    const info = outputs[k] ?? ctx.fail(`output ${k} ("${name}") is not defined for ${node.opType}`);
+    types.set(name, checkSize(info, name));
+  });
+  return op.macs ? op.macs(ctx, outputs) : 0;
 }
 
 function contextFor(g: Graph, node: NodeProto, index: number, opset: number, types: Map<string, TensorInfo>): OpContext {
