@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GraphBuilder, OnnxImportError, extractSegment, importOnnxModel, parseOnnx } from "./index.js";
+import { GraphBuilder, OnnxImportError, extractSegment, importOnnxModel, parseOnnx, parseShape } from "./index.js";
 
 /** conv → relu → conv → relu → pool → flatten → fc on a 1x3x32x32 input. */
 function smallCnn(inputShape: Array<number | string> = [1, 3, 32, 32], seed = 1): Uint8Array {
@@ -21,6 +21,8 @@ function refusal(f: () => unknown): OnnxImportError {
   }
   throw new Error("expected an OnnxImportError");
 }
+
+const reason = (f: () => unknown): string => refusal(f).reason;
 
 describe("importOnnxModel", () => {
   it("derives one layer per module with flops, output bytes and parameter memory", () => {
@@ -89,7 +91,7 @@ describe("importOnnxModel", () => {
     const bytes = smallCnn();
     const truncated = refusal(() => importOnnxModel(bytes.subarray(0, Math.floor(bytes.length / 2))));
     expect(truncated.reason).toBe("InvalidOnnx");
-    expect(truncated.message).toMatch(/not a readable ONNX model|no graph/);
+    expect(truncated.message).toMatch(/^not a readable ONNX model \(truncated or corrupt|no graph/);
     for (const junk of [new TextEncoder().encode("PK\u0003\u0004 this is a zip, not a model"), new Uint8Array(0), new Uint8Array(64).fill(255)]) {
       const e = refusal(() => parseOnnx(junk));
       expect(e.reason).toBe("InvalidOnnx");
@@ -119,6 +121,12 @@ describe("importOnnxModel", () => {
     expect(refusal(() => importOnnxModel(dynamic, { inputShape: [1, 4, 32, 32] })).reason).toBe("ShapeMismatch");
     expect(refusal(() => importOnnxModel(dynamic, { inputShape: [1, 3, 32] })).reason).toBe("ShapeMismatch");
     expect(refusal(() => importOnnxModel(dynamic, { inputShape: [1, 3, 32, -32] })).reason).toBe("ShapeMismatch");
+  });
+
+  it("parses eictl's --input shapes", () => {
+    expect(parseShape("1x3x224x224")).toEqual([1, 3, 224, 224]);
+    expect(parseShape("1,3,32,32")).toEqual([1, 3, 32, 32]);
+    for (const bad of ["", "1x0x2", "1x-3", "1xx3", "1.5x3", "0x1e3", "1x3x9999999999"]) expect(reason(() => parseShape(bad))).toBe("ShapeMismatch");
   });
 
   it("refuses shapes that do not fit, naming the node", () => {

@@ -1,8 +1,12 @@
 import type { ModelLayer } from "@eiaas/api";
+import { OnnxImportError } from "./errors.js";
 import { analyse, type AnalyseOptions, type Analysis } from "./analysis.js";
 import { tensorBytes, type CutPoint } from "./cuts.js";
 import { layerOf, layerRanges, type Coalesce, type LayerRange } from "./layers.js";
 import type { OnnxModel } from "./parse.js";
+
+/** The longest cut tensor name a Model's `layers[].tensor` takes (libs/api). */
+const MAX_TENSOR_NAME = 256;
 
 export interface ImportOptions extends AnalyseOptions {
   /** Layer granularity (default `"block"`): see {@link Coalesce}. */
@@ -50,6 +54,8 @@ export function importAnalysis(a: Analysis, coalesce: Coalesce = "block"): { ran
 export function importOnnxModel(bytes: Uint8Array | OnnxModel, opts: ImportOptions = {}): ImportedModel {
   const a = analyse(bytes, opts);
   const { layers } = importAnalysis(a, opts.coalesce);
+  const long = layers.find((l) => (l.tensor?.length ?? 0) > MAX_TENSOR_NAME);
+  if (long) throw new OnnxImportError("InvalidOnnx", `the tensor after layer "${long.name}" has a name longer than ${MAX_TENSOR_NAME} characters; rename it`);
   const proto = a.model.proto;
   const metadata: Record<string, string> = {};
   for (const p of proto.metadataProps ?? []) if (p.key) metadata[p.key] = p.value ?? "";

@@ -9,4 +9,5 @@ export type { CutPoint } from "./cuts.js";
 export { extractSegment, type SegmentRange } from "./extract.js";
 export { attachExitHead, type AttachedExit, type ExitHeadOptions } from "./exit.js";
 export { OPERATORS } from "./shapes/registry.js";
+export { parseShape } from "./shape-text.js";
 export { GraphBuilder, type BuildOptions, type Weights } from "./builder.js";
