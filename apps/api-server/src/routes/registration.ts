@@ -9,9 +9,11 @@ import { bearerSecret, unauthorized } from "../http/auth.js";
 const NODE = kindInfo("EdgeNode");
 
 /**
- * The annotation in which registration keeps what a node's own registrations may reach. JSON:
- * `{"allowed": Limits, "registered": Limits}` — `allowed` is the ceiling, `registered` what the
- * last registration wrote (to tell an admin's later edit of the spec apart from it).
+ * The annotation in which registration keeps what a node's own registrations may reach and what
+ * they sent. JSON: `{"allowed": Limits, "registered": Limits, "spec": AgentSpec}` — `allowed` is
+ * the ceiling, `registered` the tier and capacity and `spec` the description the last
+ * registration sent (to tell an admin's later edit of a field apart from it; `spec` is absent in
+ * records written before it existed).
  */
 export const REGISTRATION_ANNOTATION = "eiaas.io/registration";
 
@@ -29,7 +31,96 @@ const limitsSchema = z.object({
 });
 /** The part of a node's spec its own registrations may not raise. */
 type Limits = z.infer<typeof limitsSchema>;
-const recordSchema = z.object({ allowed: limitsSchema, registered: limitsSchema });
+const recordSchema = z.object({ allowed: limitsSchema, registered: limitsSchema, spec: z.record(z.string(), z.unknown()).optional() });
+type RegistrationRecord = z.infer<typeof recordSchema>;
+
+/**
+ * The fields of a node's spec that its agent describes, each kept by itself: an admin's edit of one
+ * survives the agent's later registrations. Taints and cordon are not among them: after creation
+ * they belong to admins and the node lifecycle controller.
+ */
+const AGENT_FIELDS = [
+  "tier",
+  "parent",
+  "hardware",
+  "capacity.cpu",
+  "capacity.memoryMiB",
+  "capacity.gpu",
+  "capacity.acceleratorTops",
+  "capacity.tasks",
+  "compute.gflops",
+  "power.computeW",
+  "power.transmitW",
+  "power.idleW",
+  "network.uplinkMbps",
+  "network.downlinkMbps",
+  "network.rttMs",
+] as const;
+
+type Fields = Record<string, unknown>;
+
+function getField(spec: Fields, path: string): unknown {
+  const [a, b] = path.split(".") as [string, string | undefined];
+  const v = spec[a];
+  return b === undefined ? v : (v as Fields | undefined)?.[b];
+}
+
+function setField(spec: Fields, path: string, value: unknown): void {
+  const [a, b] = path.split(".") as [string, string | undefined];
+  if (b === undefined) {
+    if (value === undefined) delete spec[a];
+    else spec[a] = value;
+    return;
+  }
+  const section = { ...((spec[a] as Fields | undefined) ?? {}) };
+  if (value === undefined) delete section[b];
+  else section[b] = value;
+  spec[a] = section;
+}
+
+/** The agent-described fields of `spec`, flat (`capacity.cpu`: 4000): what the record keeps. */
+function agentFields(spec: EdgeNodeSpec): Fields {
+  const out: Fields = {};
+  for (const f of AGENT_FIELDS) {
+    const v = getField(spec as unknown as Fields, f);
+    if (v !== undefined) out[f] = v;
+  }
+  return out;
+}
+
+/** The record in a node's annotation, if it holds one that parses. */
+function readRecord(node: StoredObject): RegistrationRecord | undefined {
+  try {
+    const parsed = recordSchema.safeParse(JSON.parse(node.metadata.annotations?.[REGISTRATION_ANNOTATION] ?? "null"));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined; // Not JSON (edited by hand).
+  }
+}
+
+/**
+ * The fields of `current` an admin set since the last registration: those that differ from what
+ * that registration sent. Without a record (an admin replaced or removed it) every field is the
+ * admin's; a record from before `spec` was kept tells only tier and capacity apart.
+ */
+export function adminSetFields(current: StoredObject): Set<string> {
+  const record = readRecord(current);
+  if (!record) return new Set(AGENT_FIELDS);
+  const sent: Fields = record.spec ?? Object.fromEntries([["tier", record.registered.tier], ...Object.entries(record.registered.capacity).map(([k, v]) => [`capacity.${k}`, v])]);
+  const known = new Set(record.spec ? AGENT_FIELDS : Object.keys(sent));
+  const edited = new Set<string>();
+  for (const f of AGENT_FIELDS) {
+    if (known.has(f) && !isDeepStrictEqual(getField(current.spec as unknown as Fields, f), sent[f])) edited.add(f);
+  }
+  return edited;
+}
+
+/** `requested` with the fields an admin set kept as they are in `current`. */
+function keepAdminSet(requested: EdgeNodeSpec, current: EdgeNodeSpec, edited: Set<string>): EdgeNodeSpec {
+  const spec = structuredClone(requested) as unknown as Fields;
+  for (const f of edited) setField(spec, f, structuredClone(getField(current as unknown as Fields, f)));
+  return spec as unknown as EdgeNodeSpec;
+}
 
 /** `{metadata: {labels}, spec}`, or the bare spec (as older agents send it). */
 const registerBody = z.strictObject({ metadata: z.strictObject({ labels: labelsSchema.optional() }).optional(), spec: edgeNodeSpec });
@@ -53,13 +144,8 @@ function limitsOf(spec: Pick<EdgeNodeSpec, "tier" | "capacity">): Limits {
  */
 export function renewalCeiling(node: StoredObject): Limits {
   const current = limitsOf(node.spec);
-  let record: z.infer<typeof recordSchema> | undefined;
-  try {
-    const parsed = recordSchema.safeParse(JSON.parse(node.metadata.annotations?.[REGISTRATION_ANNOTATION] ?? "null"));
-    if (parsed.success) record = parsed.data;
-  } catch {
-    // Not JSON (edited by hand): the spec as it stands is the ceiling.
-  }
+  // Without a record (not JSON, edited by hand) the spec as it stands is the ceiling.
+  const record = readRecord(node);
   return record && isDeepStrictEqual(limitsOf(record.registered), current) ? record.allowed : current;
 }
 
@@ -123,8 +209,9 @@ export function parseRegistration(name: string, body: unknown): RegistrationRequ
   return { name, spec: parsed.data, labels: {} };
 }
 
-function recordAnnotation(allowed: Limits, registered: Limits): string {
-  return JSON.stringify({ allowed, registered });
+/** The record of a registration that sent `sent`, under the ceiling `allowed`. */
+function recordAnnotation(allowed: Limits, sent: EdgeNodeSpec): string {
+  return JSON.stringify({ allowed, registered: limitsOf(sent), spec: agentFields(sent) });
 }
 
 /**
@@ -141,7 +228,7 @@ export async function createRegisteredNode(deps: { store: ObjectStore; tokens: T
   try {
     return await deps.store.create(NODE, {
       apiVersion: API_VERSION,
-      metadata: { name: r.name, labels: r.labels, annotations: { [REGISTRATION_ANNOTATION]: recordAnnotation(limits, limits) } },
+      metadata: { name: r.name, labels: r.labels, annotations: { [REGISTRATION_ANNOTATION]: recordAnnotation(limits, r.spec) } },
       spec: r.spec,
       status: {},
     });
@@ -157,8 +244,9 @@ const MAX_ATTEMPTS = 30;
 
 /**
  * Re-registers an existing node (renewal: within its ceiling; admin: anything; an admin may also
- * create it). What the agent detects replaces the hardware description; admin-set taints and
- * cordon stay; labels are merged. The update is conditional on the version it read: on a conflict
+ * create it). What the agent describes replaces the spec, field by field, except the fields an
+ * admin edited since the agent's last registration (see `adminSetFields`) and taints and cordon,
+ * which stay; labels are merged. The update is conditional on the version it read: on a conflict
  * (the node lifecycle controller, a heartbeat wrote meanwhile) it reads again and retries.
  */
 export async function updateRegisteredNode(deps: { store: ObjectStore }, mode: "renewal" | "admin", r: RegistrationRequest): Promise<StoredObject> {
@@ -170,22 +258,26 @@ export async function updateRegisteredNode(deps: { store: ObjectStore }, mode: "
         if (mode === "renewal") throw new ApiError("NotFound", `edgenodes "${r.name}" not found: it was deleted; register it anew with a bootstrap token`, { name: r.name, kind: "edgenodes" });
         return await deps.store.create(NODE, {
           apiVersion: API_VERSION,
-          metadata: { name: r.name, labels: r.labels, annotations: { [REGISTRATION_ANNOTATION]: recordAnnotation(requested, requested) } },
+          metadata: { name: r.name, labels: r.labels, annotations: { [REGISTRATION_ANNOTATION]: recordAnnotation(requested, r.spec) } },
           spec: r.spec,
           status: {},
         });
       }
       let allowed = requested;
+      // What the agent describes replaces the spec, but for the fields an admin set since its last
+      // registration: those stay as the admin left them (renewals only: an admin's registration sets all).
+      let described = r.spec;
       if (mode === "renewal") {
         allowed = renewalCeiling(current);
-        const raised = raisedFields(requested, allowed);
+        described = keepAdminSet(r.spec, current.spec, adminSetFields(current));
+        const raised = raisedFields(limitsOf(described), allowed);
         if (raised.length) {
           throw new ApiError("Forbidden", `edgenodes "${r.name}": ${raised.map((c) => `${c.field}: ${c.message}`).join("; ")}`, { name: r.name, kind: "edgenodes", causes: raised });
         }
       }
-      const spec = { ...r.spec, taints: current.spec.taints ?? [], unschedulable: current.spec.unschedulable ?? false };
+      const spec = { ...described, taints: current.spec.taints ?? [], unschedulable: current.spec.unschedulable ?? false };
       const labels = { ...current.metadata.labels, ...r.labels };
-      const annotations = { ...current.metadata.annotations, [REGISTRATION_ANNOTATION]: recordAnnotation(allowed, requested) };
+      const annotations = { ...current.metadata.annotations, [REGISTRATION_ANNOTATION]: recordAnnotation(allowed, r.spec) };
       // An agent restarting with the same description changes nothing: no write, no watch event.
       if (isDeepStrictEqual(spec, current.spec) && isDeepStrictEqual(labels, current.metadata.labels) && isDeepStrictEqual(annotations, current.metadata.annotations)) return current;
       return await deps.store.update(NODE, current, { ...current, metadata: { ...current.metadata, labels, annotations }, spec });
