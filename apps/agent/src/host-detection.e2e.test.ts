@@ -145,10 +145,17 @@ describe("registration retry", () => {
     const port = await freePort();
     const agent = spawnAgent(["--node", "early-1", "--server", `http://127.0.0.1:${port}`, "--tier", "edge", "--cpu", "2000", "--memory-mib", "2048", "--gpu", "0", "--gflops", "10"], {
       EIAAS_BOOTSTRAP_TOKEN: await bootstrapToken(),
+      EIAAS_METRICS_PORT: "0",
     });
     const refused = await waitFor(() => agent.lines.find((l) => l.msg === "registration failed: retrying"), "a retried registration", 60_000);
     expect(refused).toMatchObject({ level: 40, node: "early-1", attempt: 1, reason: expect.stringMatching(/^refused \(ECONNREFUSED\)/) });
     expect(refused.retryInMs).toBeGreaterThan(0);
+    // Meanwhile alive (a liveness probe leaves it be) but not ready.
+    const ops = `http://127.0.0.1:${agent.lines.find((l) => l.msg === "serving /livez, /readyz and /metrics")!.port}`;
+    expect((await fetch(`${ops}/livez`)).status).toBe(200);
+    const notReady = await fetch(`${ops}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.text()).toContain("not registered yet");
     // The API comes up on the agent's address.
     const server = http.createServer(cp.api.app);
     await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));

@@ -149,16 +149,10 @@ const agent = new NodeAgent({
   },
   logger,
 });
-try {
-  await agent.start();
-  started = true;
-  logger.info({ node: nodeName, runtime: runtimeName }, "agent registered and consuming its queue");
-} catch (err) {
-  if (err instanceof RegistrationRefused) fail(err.message, EXIT_REGISTRATION_REFUSED);
-  fail(`agent could not start: ${(err as Error).message}`);
-}
 // Ready = registered and consuming, the API answers (and through it the database), its queue's
-// Redis answers. The API is asked without a token: /readyz is public.
+// Redis answers. The API is asked without a token: /readyz is public. Served from the start: while
+// registration is retried (the API not up yet) the agent is alive but not ready, so a liveness
+// probe does not restart it.
 const probe = new EiaasClient({ ...connection, token: undefined, timeoutMs: 2_000 });
 const ops =
   process.env.EIAAS_METRICS_PORT !== undefined
@@ -178,8 +172,10 @@ const ops =
     : undefined;
 if (ops) logger.info({ port: ops.port }, "serving /livez, /readyz and /metrics");
 
+let stopping = false;
 /** Graceful stop: not ready, take no more jobs, hand running ones back to the queue, flush traces. */
 const stop = async (signal: string) => {
+  stopping = true;
   logger.info({ signal }, "shutting down: handing running jobs back to the queue");
   ops?.drain();
   await agent.stop();
@@ -193,4 +189,18 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.once(signal, () => process.exit(1));
     void stop(signal);
   });
+}
+
+try {
+  await agent.start();
+  if (!stopping) {
+    started = true;
+    logger.info({ node: nodeName, runtime: runtimeName }, "agent registered and consuming its queue");
+  }
+} catch (err) {
+  // Stopped while registering: stop() exits.
+  if (!stopping) {
+    if (err instanceof RegistrationRefused) fail(err.message, EXIT_REGISTRATION_REFUSED);
+    fail(`agent could not start: ${(err as Error).message}`);
+  }
 }
