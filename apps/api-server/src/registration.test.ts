@@ -193,6 +193,10 @@ describe("registration: a node's identity", () => {
         taints: [{ key: "eiaas.io/dedicated", value: "ml", effect: "NoSchedule" }],
       });
     }
+    // Its token cannot take a field back by first sending the admin's value, then its own.
+    await register(name, token, { ...detected, compute: { gflops: 5000 } }).expect(201);
+    await register(name, token, { ...detected, compute: { gflops: 90000 }, hardware: "cloud-a100" }).expect(201);
+    expect((await getNode(name)).spec).toMatchObject({ hardware: "edge-server-t4", compute: { gflops: 5000 } });
     // An admin's re-registration sets every field: the agent's later renewals describe them all again.
     const byAdmin = (await register(name, api.adminToken, detected).expect(201)).body.token as string;
     await register(name, byAdmin, { ...detected, hardware: "generic-arm", compute: { gflops: 9 } }).expect(201);

@@ -10,10 +10,12 @@ const NODE = kindInfo("EdgeNode");
 
 /**
  * The annotation in which registration keeps what a node's own registrations may reach and what
- * they sent. JSON: `{"allowed": Limits, "registered": Limits, "spec": AgentSpec}` — `allowed` is
- * the ceiling, `registered` the tier and capacity and `spec` the description the last
- * registration sent (to tell an admin's later edit of a field apart from it; `spec` is absent in
- * records written before it existed).
+ * they sent. JSON: `{"allowed": Limits, "registered": Limits, "spec": AgentSpec, "pinned": [field]}`
+ * — `allowed` is the ceiling, `registered` the tier and capacity and `spec` the description the
+ * last registration sent (to tell an admin's later edit of a field apart from it), `pinned` the
+ * fields found edited by an admin so far, which stay the admin's even once the agent sends the same
+ * value (an admin hands one back by removing it here, or by registering the node). `spec` and
+ * `pinned` are absent in records written before they existed.
  */
 export const REGISTRATION_ANNOTATION = "eiaas.io/registration";
 
@@ -31,7 +33,12 @@ const limitsSchema = z.object({
 });
 /** The part of a node's spec its own registrations may not raise. */
 type Limits = z.infer<typeof limitsSchema>;
-const recordSchema = z.object({ allowed: limitsSchema, registered: limitsSchema, spec: z.record(z.string(), z.unknown()).optional() });
+const recordSchema = z.object({
+  allowed: limitsSchema,
+  registered: limitsSchema,
+  spec: z.record(z.string(), z.unknown()).optional(),
+  pinned: z.array(z.string()).optional(),
+});
 type RegistrationRecord = z.infer<typeof recordSchema>;
 
 /**
@@ -99,8 +106,8 @@ function readRecord(node: StoredObject): RegistrationRecord | undefined {
 }
 
 /**
- * The fields of `current` an admin set since the last registration: those that differ from what
- * that registration sent. Without a record (an admin replaced or removed it) every field is the
+ * The fields of `current` an admin set: those pinned before, and those that differ from what the
+ * last registration sent. Without a record (an admin replaced or removed it) every field is the
  * admin's; a record from before `spec` was kept tells only tier and capacity apart.
  */
 export function adminSetFields(current: StoredObject): Set<string> {
@@ -108,11 +115,11 @@ export function adminSetFields(current: StoredObject): Set<string> {
   if (!record) return new Set(AGENT_FIELDS);
   const sent: Fields = record.spec ?? Object.fromEntries([["tier", record.registered.tier], ...Object.entries(record.registered.capacity).map(([k, v]) => [`capacity.${k}`, v])]);
   const known = new Set(record.spec ? AGENT_FIELDS : Object.keys(sent));
-  const edited = new Set<string>();
+  const pinned = new Set((record.pinned ?? []).filter((f) => (AGENT_FIELDS as readonly string[]).includes(f)));
   for (const f of AGENT_FIELDS) {
-    if (known.has(f) && !isDeepStrictEqual(getField(current.spec as unknown as Fields, f), sent[f])) edited.add(f);
+    if (known.has(f) && !isDeepStrictEqual(getField(current.spec as unknown as Fields, f), sent[f])) pinned.add(f);
   }
-  return edited;
+  return pinned;
 }
 
 /** `requested` with the fields an admin set kept as they are in `current`. */
@@ -138,15 +145,23 @@ function limitsOf(spec: Pick<EdgeNodeSpec, "tier" | "capacity">): Limits {
  * set them (created or edited the EdgeNode, or registered it with an admin token) or, failing
  * that, as its first registration (bootstrap token) wrote them. Renewals may lower them (what the
  * agent detects now) and raise them back up to the ceiling, never above it. An admin's edit is
- * recognised by the spec's tier or capacity differing from what the last registration wrote:
- * from then on the edited values are the ceiling. An admin may also raise the ceiling alone by
- * editing `allowed` in the annotation.
+ * recognised field by field (`adminSetFields`): an edited field's value is its ceiling (and, being
+ * the admin's, what the node keeps). An admin may also raise the ceiling alone by editing
+ * `allowed` in the annotation. Without a record (not JSON, edited by hand) the spec as it stands
+ * is the ceiling.
  */
-export function renewalCeiling(node: StoredObject): Limits {
+export function renewalCeiling(node: StoredObject, pinned: ReadonlySet<string> = adminSetFields(node)): Limits {
   const current = limitsOf(node.spec);
-  // Without a record (not JSON, edited by hand) the spec as it stands is the ceiling.
   const record = readRecord(node);
-  return record && isDeepStrictEqual(limitsOf(record.registered), current) ? record.allowed : current;
+  if (!record) return current;
+  const allowed: Limits = { tier: pinned.has("tier") ? current.tier : record.allowed.tier, capacity: { ...record.allowed.capacity } };
+  for (const k of ["cpu", "memoryMiB", "gpu", "acceleratorTops", "tasks"] as const) {
+    if (!pinned.has(`capacity.${k}`)) continue;
+    const v = current.capacity[k];
+    if (v === undefined) delete allowed.capacity[k];
+    else allowed.capacity[k] = v;
+  }
+  return allowed;
 }
 
 /** The fields of `requested` above `allowed` (a higher tier, more of any capacity, unlimited tasks). */
@@ -209,9 +224,9 @@ export function parseRegistration(name: string, body: unknown): RegistrationRequ
   return { name, spec: parsed.data, labels: {} };
 }
 
-/** The record of a registration that sent `sent`, under the ceiling `allowed`. */
-function recordAnnotation(allowed: Limits, sent: EdgeNodeSpec): string {
-  return JSON.stringify({ allowed, registered: limitsOf(sent), spec: agentFields(sent) });
+/** The record of a registration that sent `sent`, under the ceiling `allowed`, with the fields an admin set. */
+function recordAnnotation(allowed: Limits, sent: EdgeNodeSpec, pinned: ReadonlySet<string> = new Set()): string {
+  return JSON.stringify({ allowed, registered: limitsOf(sent), spec: agentFields(sent), ...(pinned.size ? { pinned: AGENT_FIELDS.filter((f) => pinned.has(f)) } : {}) });
 }
 
 /**
@@ -267,9 +282,11 @@ export async function updateRegisteredNode(deps: { store: ObjectStore }, mode: "
       // What the agent describes replaces the spec, but for the fields an admin set since its last
       // registration: those stay as the admin left them (renewals only: an admin's registration sets all).
       let described = r.spec;
+      let pinned = new Set<string>();
       if (mode === "renewal") {
-        allowed = renewalCeiling(current);
-        described = keepAdminSet(r.spec, current.spec, adminSetFields(current));
+        pinned = adminSetFields(current);
+        allowed = renewalCeiling(current, pinned);
+        described = keepAdminSet(r.spec, current.spec, pinned);
         const raised = raisedFields(limitsOf(described), allowed);
         if (raised.length) {
           throw new ApiError("Forbidden", `edgenodes "${r.name}": ${raised.map((c) => `${c.field}: ${c.message}`).join("; ")}`, { name: r.name, kind: "edgenodes", causes: raised });
@@ -277,7 +294,7 @@ export async function updateRegisteredNode(deps: { store: ObjectStore }, mode: "
       }
       const spec = { ...described, taints: current.spec.taints ?? [], unschedulable: current.spec.unschedulable ?? false };
       const labels = { ...current.metadata.labels, ...r.labels };
-      const annotations = { ...current.metadata.annotations, [REGISTRATION_ANNOTATION]: recordAnnotation(allowed, r.spec) };
+      const annotations = { ...current.metadata.annotations, [REGISTRATION_ANNOTATION]: recordAnnotation(allowed, r.spec, pinned) };
       // An agent restarting with the same description changes nothing: no write, no watch event.
       if (isDeepStrictEqual(spec, current.spec) && isDeepStrictEqual(labels, current.metadata.labels) && isDeepStrictEqual(annotations, current.metadata.annotations)) return current;
       return await deps.store.update(NODE, current, { ...current, metadata: { ...current.metadata, labels, annotations }, spec });
