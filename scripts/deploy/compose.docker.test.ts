@@ -89,7 +89,7 @@ describe.skipIf(!engine.available)("deploy/docker-compose.yml, up for real", () 
     await compose?.("down", "-v", "--remove-orphans");
   }, 120_000);
 
-  it("refuses to start without an admin, bootstrap or scrape token (no guessable default), saying how long each must be", async () => {
+  it("refuses to start without an admin, bootstrap or scrape token (no guessable default), saying how long each must be", { timeout: 120_000 }, async () => {
     const cmd = await composeCommand();
     const given = { EIAAS_ADMIN_TOKEN: admin, EIAAS_BOOTSTRAP_TOKEN: randomBytes(24).toString("hex"), EIAAS_METRICS_TOKEN: scrape };
     const ok = await run(cmd[0]!, [...cmd.slice(1), "-f", COMPOSE_FILE, "-p", `${PROJECT}-x`, "config", "-q"], { env: { ...process.env, ...given } });

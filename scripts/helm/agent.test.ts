@@ -83,6 +83,39 @@ describe("helm/eiaas: agents", () => {
     expect(get<Workload>(changed, "DaemonSet", "eiaas-agent-gpu").spec.template.metadata.annotations?.["checksum/node-spec"]).not.toBe(g.spec.template.metadata.annotations?.["checksum/node-spec"]);
   });
 
+  it("node pools: a spec file from a ConfigMap of the operator's, each pool's own agent resources, the rest left to the agent to detect", () => {
+    const resources = { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "768Mi" } };
+    const own = { name: "ws", nodeSelector: { "eiaas.io/pool": "workstations" }, tier: "edge", specConfigMap: { name: "ws-spec", key: "spec.yaml" }, resources };
+    const bare = { name: "bare", nodeSelector: { "eiaas.io/pool": "bare" }, tier: "device" };
+    const r = renderChart({ agent: { nodePools: [own, bare] } });
+    const pools = workloads(r).filter((w) => w.kind === "DaemonSet");
+    expect(pools.map((w) => [w.metadata.name, w.spec.template.spec.nodeSelector])).toEqual([
+      ["eiaas-agent-ws", own.nodeSelector],
+      ["eiaas-agent-bare", bare.nodeSelector],
+    ]);
+    const ws = get<Workload>(r, "DaemonSet", "eiaas-agent-ws").spec.template.spec;
+    const c = ws.containers[0]!;
+    // The operator's file, mounted under the name the agent is given; the pool's tier over it.
+    const specFile = flagOf(c, "--spec-file")!;
+    const mount = c.volumeMounts!.find((m) => specFile.startsWith(`${m.mountPath}/`))!;
+    expect(mount.readOnly).toBe(true);
+    expect(ws.volumes!.find((v) => v.name === mount.name)!.configMap).toEqual({ name: "ws-spec", items: [{ key: "spec.yaml", path: specFile.slice(mount.mountPath.length + 1) }] });
+    expect(flagOf(c, "--tier")).toBe("edge");
+    expect(find(r, "ConfigMap", "eiaas-agent-ws")).toBeUndefined();
+    expect(c.resources).toEqual(resources);
+    expect(ws.initContainers![0]!.resources).toEqual(resources);
+    // No capacity flag anywhere: the agents detect their nodes' CPUs, memory, GPUs and speed.
+    const b = get<Workload>(r, "DaemonSet", "eiaas-agent-bare").spec.template.spec.containers[0]!;
+    expect(b.resources).toEqual({ requests: { cpu: "50m", memory: "256Mi" }, limits: { memory: "512Mi" } });
+    for (const container of [c, b]) {
+      for (const flag of ["--cpu", "--memory-mib", "--gpu", "--gflops"]) expect(flagOf(container, flag), flag).toBeUndefined();
+    }
+    // Taints or spec as values and a ConfigMap of one's own: one or the other.
+    const both = helmTemplateRun(withImage({ agent: { nodePools: [{ ...own, taints: GPU_POOL.taints }] } }));
+    expect(both.code).not.toBe(0);
+    expect(both.stderr).toContain("agent.nodePools[ws]: give taints and spec in the specConfigMap's file, or as values, not both");
+  });
+
   it("every pool's agents keep their node's credential on the host (per release), in a directory an init container hands to the agent's user", () => {
     const edge = { name: "edge", nodeSelector: { "eiaas.io/pool": "edge" }, tier: "edge" };
     for (const [values, hostPath] of [

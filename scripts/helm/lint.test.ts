@@ -20,7 +20,7 @@ describe.each(helms())("helm/eiaas with $name", (helm) => {
     const errors: string[] = [];
     for (const m of manifests) errors.push(...(await schemaErrors(m)));
     expect(errors).toEqual([]);
-    expect(consistencyErrors(manifests, set.externalSecrets)).toEqual([]);
+    expect(consistencyErrors(manifests, [...(set.externalSecrets ?? []), ...(set.externalConfigMaps ?? [])])).toEqual([]);
   });
 });
 

@@ -35,7 +35,7 @@ export interface Container {
 export interface Volume {
   name: string;
   secret?: { secretName: string; items?: { key: string; path: string }[] };
-  configMap?: { name: string };
+  configMap?: { name: string; items?: { key: string; path: string }[] };
   emptyDir?: { medium?: string; sizeLimit?: string };
   hostPath?: { path: string; type?: string };
 }
@@ -97,13 +97,14 @@ const matches = (selector: Record<string, string>, labels: Record<string, string
 type Refs = {
   secrets: Map<string, Set<string>>;
   configMaps: Map<string, Set<string>>;
-  /** Secrets the values name (existingSecret). */
+  /** Secrets and ConfigMaps the values name (existingSecret, a node pool's specConfigMap). */
   external: string[];
 };
 
 /**
- * What no schema checks. `external` names Secrets the values point at (existingSecret): references
- * to them are fine, with whatever key. Returns one message per problem.
+ * What no schema checks. `external` names Secrets and ConfigMaps the values point at
+ * (existingSecret, specConfigMap): references to them are fine, with whatever key. Returns one
+ * message per problem.
  */
 export function consistencyErrors(ms: Manifest[], external: string[] = []): string[] {
   const keysOf = (m: Manifest) => new Set(Object.keys({ ...((m as SecretManifest).data ?? {}), ...((m as SecretManifest).stringData ?? {}) }));
@@ -162,7 +163,7 @@ function workloadErrors(ms: Manifest[], w: Workload, refs: Refs): string[] {
       errors.push(...secretRefError(refs, `${where} volume ${v.name}`, v.secret.secretName));
       for (const item of v.secret.items ?? []) errors.push(...secretRefError(refs, `${where} volume ${v.name}`, v.secret.secretName, item.key));
     }
-    if (v.configMap && !refs.configMaps.has(v.configMap.name)) errors.push(`${where} volume ${v.name}: ConfigMap ${v.configMap.name} is not rendered`);
+    if (v.configMap && !refs.configMaps.has(v.configMap.name) && !refs.external.includes(v.configMap.name)) errors.push(`${where} volume ${v.name}: ConfigMap ${v.configMap.name} is not rendered`);
   }
   if (pod.serviceAccountName && !ms.some((m) => m.kind === "ServiceAccount" && m.metadata.name === pod.serviceAccountName)) {
     errors.push(`${where}: ServiceAccount ${pod.serviceAccountName} is not rendered`);

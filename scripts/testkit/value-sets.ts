@@ -8,6 +8,8 @@ export interface ValueSet {
   opts?: RenderOptions;
   /** Secrets the values name (existingSecret): references to them need not be rendered. */
   externalSecrets?: string[];
+  /** ConfigMaps the values name (a node pool's specConfigMap): references to them need not be rendered. */
+  externalConfigMaps?: string[];
 }
 
 export const GPU_POOL = {
@@ -71,10 +73,19 @@ export const VALUE_SETS: ValueSet[] = [
           { name: "edge", nodeSelector: { "eiaas.io/pool": "edge" }, tier: "edge", labels: { site: "lab" } },
           GPU_POOL,
           { name: "cameras", nodeSelector: { "eiaas.io/pool": "cameras" }, tier: "device", labels: { hardware: "jetson-nano" }, spec: { parent: "edge-lab", network: { uplinkMbps: 40, downlinkMbps: 40, rttMs: 2 } } },
+          // Its spec file from a ConfigMap of the operator's, and agents of its own size.
+          {
+            name: "workstations",
+            nodeSelector: { "eiaas.io/pool": "workstations" },
+            tier: "edge",
+            specConfigMap: { name: "workstation-spec", key: "spec.yaml" },
+            resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "768Mi" } },
+          },
         ],
         tolerations: [{ key: "eiaas.io/dedicated", operator: "Exists" }],
       },
     },
+    externalConfigMaps: ["workstation-spec"],
   },
   {
     name: "admission policy on Kubernetes 1.30+",

@@ -7,7 +7,7 @@ import type { CredentialStore } from "./credentials.js";
 import { Heartbeat } from "./heartbeat.js";
 import { QueueLink, type QueueCredentials } from "./queue-link.js";
 import { Reconciler } from "./reconciler.js";
-import { registerNode, renewRegistration, type RegisteredWith, type RegisterOptions } from "./registration.js";
+import { registerNode, renewRegistration, type RegisteredWith, type RegisterOptions, type RetryBackoff } from "./registration.js";
 import { Reporter, type ReporterOptions, type ReportOutcome } from "./reporter.js";
 import { Run } from "./run.js";
 import { RunTelemetry } from "./run-telemetry.js";
@@ -45,6 +45,8 @@ export interface AgentOptions {
    * `onError` hears the transport's connection errors (an authentication refused, say).
    */
   openQueue?: (credentials: QueueCredentials, hooks: { onError: (err: Error) => void }) => QueueBackend;
+  /** Pauses between registration attempts while the API cannot answer (not up yet, failing). */
+  registrationBackoff?: RetryBackoff;
   /** Heartbeat period. Default 10 s. */
   heartbeatMs?: number;
   /** How often task output is forwarded to the API. Default 2 s. */
@@ -119,7 +121,8 @@ export class NodeAgent {
       ...(this.o.bootstrapToken ? { bootstrapToken: this.o.bootstrapToken } : {}),
       ...(this.o.credentials ? { credentials: this.o.credentials } : {}),
       logger: this.o.logger,
-      stopped: () => this.stopped,
+      signal: this.stopping.signal,
+      ...(this.o.registrationBackoff ? { backoff: this.o.registrationBackoff } : {}),
     };
     const reg = await registerNode(registration);
     this.registeredWith = reg.with;

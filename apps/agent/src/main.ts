@@ -2,32 +2,43 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { parse as parseYaml } from "yaml";
-import { edgeNodeSpec, formatPath, type EdgeNodeSpecInput } from "@eiaas/api";
 import { EiaasClient, type ConnectionOptions } from "@eiaas/client";
 import { createRedisQueueBackend, nodeQueueName, type QueueBackend } from "@eiaas/queue";
 import { createTaskRuntime, type RuntimeName } from "@eiaas/runtime";
 import { createLogger, startOpsServer, startTelemetry } from "@eiaas/telemetry";
 import { NodeAgent } from "./agent.js";
 import { FileCredentialStore } from "./credentials.js";
+import { detectHost } from "./host/detect.js";
+import { detectionNeeds, nodeLabels, nodeSpec, operatorSpec, readSpecFile } from "./node-spec.js";
+import { EXIT_REGISTRATION_REFUSED, RegistrationRefused } from "./registration.js";
 
 const HELP = `eiaas node agent
 
 usage: agent --node NAME [--runtime simulated|process|docker|kubernetes] [--slots N]
              [--server URL] [--ca-file FILE | --insecure-skip-tls-verify]
-             [--spec-file FILE | --tier device|edge|cloud --parent NODE --hardware CLASS
-              --cpu M --memory-mib N --gpu N --gflops G --uplink-mbps B --downlink-mbps B --rtt-ms R]
+             [--spec-file FILE] [--tier device|edge|cloud] [--parent NODE] [--hardware CLASS]
+             [--cpu M] [--memory-mib N] [--gpu N] [--gflops G] [--uplink-mbps B] [--downlink-mbps B] [--rtt-ms R]
              [--labels k=v,k2=v2] [--state-dir DIR] [--heartbeat-seconds N]
+The node's EdgeNode spec: the --spec-file (YAML or JSON, a spec or a manifest with one), each flag
+over it; what neither sets of CPU (millicores), memory, GPUs and gflops is detected: the CPUs and
+memory of the host, bounded by the agent's cgroup (cpu.max, memory.max) for the process and
+simulated runtimes; GPUs listed by nvidia-smi; gflops from a ~0.3 s fp32 matrix-multiply benchmark.
+Tier defaults to device. Labels kubernetes.io/arch, kubernetes.io/os (and nvidia.com/gpu.product)
+are added unless --labels sets them.
 The node's credential (its agent token, mode 0600) is kept in --state-dir (default
 $EIAAS_DATA_DIR/agents, else .eiaas/agents) and used at every later start; the bootstrap token
 only registers a node that does not exist yet, once. --heartbeat-seconds (default 10) must stay well
 under the control plane's node grace period (40 s by default).
 env: EIAAS_BOOTSTRAP_TOKEN (needed until the node has a credential), EIAAS_SERVER, EIAAS_CA_FILE,
-     EIAAS_DATA_DIR, EIAAS_METRICS_PORT, EIAAS_LOG_LEVEL`;
+     EIAAS_DATA_DIR, EIAAS_METRICS_PORT, EIAAS_LOG_LEVEL
+Registration is retried (jittered backoff up to 30 s, each failure logged at warn) while the API is
+unreachable or answers 5xx, 429 or 409 Conflict. exit codes: 0 stopped by SIGTERM/SIGINT, 1 bad
+flags or spec or another start failure, ${EXIT_REGISTRATION_REFUSED} the API refused the registration for good (a token,
+spec or CA to fix: 401, 403, 409 AlreadyExists, 422).`;
 
-function fail(message: string): never {
+function fail(message: string, code = 1): never {
   console.error(`error: ${message}`);
-  process.exit(1);
+  process.exit(code);
 }
 
 const { values } = (() => {
@@ -41,7 +52,7 @@ const { values } = (() => {
         "ca-file": { type: "string" },
         "insecure-skip-tls-verify": { type: "boolean", default: false },
         "spec-file": { type: "string" },
-        tier: { type: "string", default: "device" },
+        tier: { type: "string" },
         parent: { type: "string" },
         hardware: { type: "string" },
         cpu: { type: "string" },
@@ -74,22 +85,12 @@ const num = (v: string | undefined) => (v === undefined ? undefined : Number(v))
 const heartbeatSeconds = Number(values["heartbeat-seconds"]);
 if (!(heartbeatSeconds >= 0.1 && heartbeatSeconds <= 3600)) fail(`--heartbeat-seconds: "${values["heartbeat-seconds"]}" is not a number of seconds between 0.1 and 3600`);
 
-let rawSpec: unknown;
-if (values["spec-file"]) {
-  const doc = parseYaml(readFileSync(values["spec-file"], "utf8"));
-  rawSpec = doc?.spec ?? doc;
-} else {
-  rawSpec = {
-    tier: values.tier,
-    ...(values.parent ? { parent: values.parent } : {}),
-    ...(values.hardware ? { hardware: values.hardware } : {}),
-    capacity: { cpu: num(values.cpu) ?? 0, memoryMiB: num(values["memory-mib"]) ?? 0, gpu: num(values.gpu) ?? 0 },
-    compute: { gflops: num(values.gflops) ?? 0 },
-    network: { uplinkMbps: num(values["uplink-mbps"]) ?? 0, downlinkMbps: num(values["downlink-mbps"]) ?? 0, rttMs: num(values["rtt-ms"]) ?? 0 },
-  };
+let operator: ReturnType<typeof operatorSpec>;
+try {
+  operator = operatorSpec(values["spec-file"] ? readSpecFile(values["spec-file"]) : undefined, values);
+} catch (err) {
+  fail((err as Error).message);
 }
-const spec = edgeNodeSpec.safeParse(rawSpec);
-if (!spec.success) fail(spec.error.issues.map((i) => `spec.${formatPath(i.path)}: ${i.message}`).join("; "));
 const labels = Object.fromEntries(
   values.labels
     .split(",")
@@ -102,17 +103,30 @@ const labels = Object.fromEntries(
 );
 
 const logger = createLogger({ name: "agent", level: process.env.EIAAS_LOG_LEVEL ?? "info" });
+const runtimeName = values.runtime as RuntimeName;
+if (!["simulated", "process", "docker", "kubernetes"].includes(runtimeName)) fail(`--runtime: unknown runtime "${runtimeName}"`);
+// What the operator left unset is detected: tasks of the process and simulated runtimes run inside
+// this process's cgroup, the others' beside it (containers, Pods) on the host's resources.
+const detected = await detectHost(detectionNeeds(operator), { withinCgroup: runtimeName === "process" || runtimeName === "simulated" });
+for (const problem of detected.problems) logger.warn({ problem }, "host detection");
+let spec: ReturnType<typeof nodeSpec>;
+try {
+  spec = nodeSpec(operator, detected);
+} catch (err) {
+  fail((err as Error).message);
+}
+if (Object.keys(detected.sources).length) {
+  logger.info({ node: nodeName, capacity: spec.capacity, gflops: spec.compute?.gflops, detected: detected.sources }, "detected what the spec left unset");
+}
 // Traces (only with OTEL_EXPORTER_OTLP_ENDPOINT set): task runs continue the scheduler's dispatch trace.
 const telemetry = await startTelemetry({ serviceName: "eiaas-agent" });
 const connection: ConnectionOptions = { server, ...(token ? { token } : {}), ...(caFile ? { caPem: readFileSync(caFile, "utf8") } : {}), insecureSkipTlsVerify: values["insecure-skip-tls-verify"] };
 let queue: QueueBackend | undefined;
 let started = false;
-const runtimeName = values.runtime as RuntimeName;
-if (!["simulated", "process", "docker", "kubernetes"].includes(runtimeName)) fail(`--runtime: unknown runtime "${runtimeName}"`);
 const agent = new NodeAgent({
   nodeName,
-  spec: spec.data as EdgeNodeSpecInput,
-  labels,
+  spec,
+  labels: nodeLabels(labels, detected.labels),
   connection,
   credentials: new FileCredentialStore(stateDir),
   runtime: createTaskRuntime(runtimeName, { kubernetes: { ...(process.env.EIAAS_K8S_NAMESPACE ? { namespace: process.env.EIAAS_K8S_NAMESPACE } : {}) } }),
@@ -135,15 +149,10 @@ const agent = new NodeAgent({
   },
   logger,
 });
-try {
-  await agent.start();
-  started = true;
-  logger.info({ node: nodeName, runtime: runtimeName }, "agent registered and consuming its queue");
-} catch (err) {
-  fail(`agent could not start: ${(err as Error).message}`);
-}
 // Ready = registered and consuming, the API answers (and through it the database), its queue's
-// Redis answers. The API is asked without a token: /readyz is public.
+// Redis answers. The API is asked without a token: /readyz is public. Served from the start: while
+// registration is retried (the API not up yet) the agent is alive but not ready, so a liveness
+// probe does not restart it.
 const probe = new EiaasClient({ ...connection, token: undefined, timeoutMs: 2_000 });
 const ops =
   process.env.EIAAS_METRICS_PORT !== undefined
@@ -163,8 +172,10 @@ const ops =
     : undefined;
 if (ops) logger.info({ port: ops.port }, "serving /livez, /readyz and /metrics");
 
+let stopping = false;
 /** Graceful stop: not ready, take no more jobs, hand running ones back to the queue, flush traces. */
 const stop = async (signal: string) => {
+  stopping = true;
   logger.info({ signal }, "shutting down: handing running jobs back to the queue");
   ops?.drain();
   await agent.stop();
@@ -178,4 +189,18 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.once(signal, () => process.exit(1));
     void stop(signal);
   });
+}
+
+try {
+  await agent.start();
+  if (!stopping) {
+    started = true;
+    logger.info({ node: nodeName, runtime: runtimeName }, "agent registered and consuming its queue");
+  }
+} catch (err) {
+  // Stopped while registering: stop() exits.
+  if (!stopping) {
+    if (err instanceof RegistrationRefused) fail(err.message, EXIT_REGISTRATION_REFUSED);
+    fail(`agent could not start: ${(err as Error).message}`);
+  }
 }

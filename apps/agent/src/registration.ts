@@ -1,5 +1,5 @@
 import { API_PREFIX } from "@eiaas/api";
-import { ApiRequestError, EiaasClient, type ConnectionOptions } from "@eiaas/client";
+import { ApiRequestError, ConnectionError, EiaasClient, type ConnectionOptions } from "@eiaas/client";
 import type { Logger } from "@eiaas/telemetry";
 import type { CredentialStore } from "./credentials.js";
 
@@ -24,18 +24,81 @@ export interface RegisterOptions {
   credentials?: CredentialStore;
   logger: Logger;
   /** Stops retrying (the agent is stopping). */
-  stopped?: () => boolean;
+  signal?: AbortSignal;
+  /** Pauses between attempts. */
+  backoff?: RetryBackoff;
 }
 
-/** Registration answers worth another try: a concurrent write of the node, overload, a server or network fault. */
-function retryable(err: unknown): boolean {
-  if (!(err instanceof ApiRequestError)) return true;
-  return err.reason === "Conflict" || err.code === 429 || err.code >= 500;
+/**
+ * An answer that no retry changes (a refused token, a spec or name the API refuses, a node taken by
+ * another agent, a CA that does not match): the agent stops and says what to fix. `main.ts` exits
+ * with {@link EXIT_REGISTRATION_REFUSED}.
+ */
+export class RegistrationRefused extends Error {
+  override readonly name = "RegistrationRefused";
 }
 
-/** Most tries of one registration (~30 s of backoff). */
-const ATTEMPTS = 10;
+/** The agent's exit code when the API refused its registration for good (main.ts). */
+export const EXIT_REGISTRATION_REFUSED = 2;
 
+/**
+ * Registration failures worth another try: the API not up yet or unreachable (refused, reset,
+ * timeout, a name not resolving yet while its Service comes up), overloaded (429), failing (5xx), or
+ * a concurrent write of the node (409 Conflict). Not: a 4xx that only the operator or an admin can
+ * change (401, 403, 404, 409 AlreadyExists, 422) or a TLS certificate that does not verify.
+ */
+export function retryable(err: unknown): boolean {
+  if (err instanceof ApiRequestError) return err.reason === "Conflict" || err.code === 408 || err.code === 429 || err.code >= 500;
+  if (err instanceof ConnectionError) return err.problem !== "tls";
+  return false;
+}
+
+/** Why a registration attempt failed, in one line for the log. */
+export function failureReason(err: unknown): string {
+  if (err instanceof ApiRequestError) return `${err.code} ${err.reason}: ${err.message}`;
+  if (err instanceof ConnectionError) {
+    const cause = err.cause as NodeJS.ErrnoException | undefined;
+    return `${err.problem}${cause?.code ? ` (${cause.code})` : ""}: ${err.server}`;
+  }
+  return (err as Error)?.message ?? String(err);
+}
+
+/** Backoff between registration attempts: exponential from `baseMs` up to `maxMs`. */
+export interface RetryBackoff {
+  /** @defaultValue 500 */
+  baseMs?: number;
+  /** @defaultValue 30000 */
+  maxMs?: number;
+}
+
+/**
+ * The pause before attempt `attempt + 1`: "equal jitter" — half of the exponential step, plus a
+ * random part of the other half, so a fleet started together (a fresh install, an API restart)
+ * does not come back in step. A server's Retry-After (429, 503) is honoured, with a little jitter.
+ */
+export function backoffMs(attempt: number, b: RetryBackoff = {}, retryAfterSeconds?: number, random: () => number = Math.random): number {
+  const step = Math.min(b.maxMs ?? 30_000, (b.baseMs ?? 500) * 2 ** Math.min(attempt, 30));
+  if (retryAfterSeconds !== undefined) return retryAfterSeconds * 1000 + random() * Math.min(step, 1_000);
+  return step / 2 + random() * (step / 2);
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+
+/**
+ * One registration request, tried until it is answered (as the kubelet keeps trying to register):
+ * retryable failures are logged at warn with their reason and tried again after a jittered
+ * exponential backoff; any other failure, or the agent stopping, ends it with the last error.
+ */
 async function post(o: RegisterOptions, token: string): Promise<Registration> {
   const client = new EiaasClient({ ...o.connection, token });
   try {
@@ -43,10 +106,11 @@ async function post(o: RegisterOptions, token: string): Promise<Registration> {
       try {
         return await client.request<Registration>({ method: "POST", path: `${API_PREFIX}/edgenodes/${o.nodeName}/register`, body: o.body });
       } catch (err) {
-        if (!retryable(err) || attempt + 1 >= ATTEMPTS || o.stopped?.()) throw err;
-        const wait = err instanceof ApiRequestError && err.retryAfterSeconds !== undefined ? err.retryAfterSeconds * 1000 : Math.min(200 * 2 ** attempt, 5_000);
-        o.logger.debug({ err: (err as Error).message, node: o.nodeName, attempt }, "registration: retrying");
-        await new Promise((r) => setTimeout(r, wait));
+        if (!retryable(err) || o.signal?.aborted) throw err;
+        const wait = Math.round(backoffMs(attempt, o.backoff, err instanceof ApiRequestError ? err.retryAfterSeconds : undefined));
+        o.logger.warn({ reason: failureReason(err), node: o.nodeName, attempt: attempt + 1, retryInMs: wait }, "registration failed: retrying");
+        await sleep(wait, o.signal);
+        if (o.signal?.aborted) throw err;
       }
     }
   } finally {
@@ -62,6 +126,22 @@ async function post(o: RegisterOptions, token: string): Promise<Registration> {
 export async function renewRegistration(o: RegisterOptions, token: string): Promise<Registration> {
   return post(o, token);
 }
+
+/** The registration's error as the operator should read it: what was refused, and what to do. */
+function refused(o: RegisterOptions, err: unknown, used: RegisteredWith): unknown {
+  if (err instanceof ConnectionError && err.problem === "tls") return new RegistrationRefused(`node "${o.nodeName}": ${err.message.split(": give the server")[0]}: check --ca-file (EIAAS_CA_FILE)`);
+  if (!(err instanceof ApiRequestError)) return err;
+  const answer = `${err.code} ${err.reason}`;
+  if (err.code === 401 && used === "bootstrap") {
+    return new RegistrationRefused(`node "${o.nodeName}": the API refused the bootstrap token (${answer}): it is unknown, used up or expired; an admin creates one with 'eictl create bootstraptoken'`);
+  }
+  const causes = err.causes.map((c) => `${c.field ?? ""}${c.field ? ": " : ""}${c.message}`).join("; ");
+  return new RegistrationRefused(`node "${o.nodeName}": the API refused the registration (${answer}): ${causes || err.message}`);
+}
+
+/** A stored credential the API no longer takes (revoked, its node deleted): not a spec it refused. */
+const credentialRefused = (err: unknown): err is ApiRequestError =>
+  err instanceof ApiRequestError && (err.code === 401 || err.code === 404 || (err.code === 403 && err.causes.length === 0));
 
 /**
  * Registers the node as kubelet does with its credentials: with the node's own agent token when
@@ -79,13 +159,13 @@ export async function registerNode(o: RegisterOptions): Promise<Registration & {
       if (reg.token !== stored.token) await o.credentials!.save({ server, nodeName: o.nodeName, token: reg.token });
       return { ...reg, with: "credential" };
     } catch (err) {
-      if (!(err instanceof ApiRequestError && [401, 403, 404].includes(err.code))) throw err;
+      if (!credentialRefused(err)) throw refused(o, err, "credential");
       o.logger.warn({ err: err.message, node: o.nodeName }, "the API refused the node's stored credential: registering with the bootstrap token");
     }
   }
   const bootstrap = (await o.bootstrapToken?.()) ?? o.connection.token;
   if (!bootstrap) {
-    throw new Error(`node "${o.nodeName}" has no usable credential${o.credentials ? ` in ${o.credentials.locate(o.nodeName)}` : ""} and no bootstrap token was given`);
+    throw new RegistrationRefused(`node "${o.nodeName}" has no usable credential${o.credentials ? ` in ${o.credentials.locate(o.nodeName)}` : ""} and no bootstrap token was given`);
   }
   // Before spending the bootstrap token: a credential that cannot be kept would be lost at the
   // next restart, and the node with it (a bootstrap token cannot take an existing node back).
@@ -96,12 +176,12 @@ export async function registerNode(o: RegisterOptions): Promise<Registration & {
   } catch (err) {
     if (err instanceof ApiRequestError && err.reason === "AlreadyExists") {
       const where = o.credentials ? ` (looked in ${o.credentials.locate(o.nodeName)})` : "";
-      throw new Error(
+      throw new RegistrationRefused(
         `node "${o.nodeName}" already exists and this agent holds no credential for it${where}: a bootstrap token registers new nodes only; ` +
           `an admin can re-register the node or delete its EdgeNode`,
       );
     }
-    throw err;
+    throw refused(o, err, "bootstrap");
   }
   await o.credentials?.save({ server, nodeName: o.nodeName, token: reg.token });
   return { ...reg, with: "bootstrap" };

@@ -127,23 +127,26 @@ describe("registration: a node's identity", () => {
     const boot = await mintBootstrap();
     const token = (await register(name, boot.token).expect(201)).body.token as string;
     const node = await getNode(name);
-    // The admin lowers the node: its agent cannot raise it back.
+    // The admin lowers the node: its agent's renewals keep the admin's value, and cannot raise the
+    // fields the admin left alone above the ceiling the edit set.
     await request(api.app)
       .put(`${API_PREFIX}/edgenodes/${name}`)
       .set(admin())
       .send({ ...node, spec: { ...node.spec, capacity: { ...node.spec.capacity, cpu: 2000 } } })
       .expect(200);
-    const refused = await register(name, token, EDGE).expect(403);
-    expect(refused.body.details.causes).toEqual([expect.objectContaining({ field: "spec.capacity.cpu" })]);
-    await register(name, token, { ...EDGE, capacity: { ...EDGE.capacity, cpu: 2000 } }).expect(201);
+    await register(name, token, EDGE).expect(201);
+    expect((await getNode(name)).spec.capacity).toMatchObject({ cpu: 2000, memoryMiB: 16384 });
+    const refused = await register(name, token, { ...EDGE, capacity: { ...EDGE.capacity, memoryMiB: 32768 } }).expect(403);
+    expect(refused.body.details.causes).toEqual([expect.objectContaining({ field: "spec.capacity.memoryMiB" })]);
     // The admin raises it: the agent may now register up to that.
     const now = await getNode(name);
     await request(api.app)
       .put(`${API_PREFIX}/edgenodes/${name}`)
       .set(admin())
-      .send({ ...now, spec: { ...now.spec, tier: "cloud", capacity: { ...now.spec.capacity, cpu: 16000 } } })
+      .send({ ...now, spec: { ...now.spec, tier: "cloud", capacity: { ...now.spec.capacity, cpu: 16000, memoryMiB: 32768 } } })
       .expect(200);
-    await register(name, token, { ...EDGE, tier: "cloud", capacity: { ...EDGE.capacity, cpu: 16000 } }).expect(201);
+    await register(name, token, { ...EDGE, tier: "cloud", capacity: { ...EDGE.capacity, cpu: 16000, memoryMiB: 32768 } }).expect(201);
+    expect((await getNode(name)).spec).toMatchObject({ tier: "cloud", capacity: { cpu: 16000, memoryMiB: 32768 } });
 
     // An admin re-registration sets anything and issues a new agent token (the old one is revoked).
     const byAdmin = await register(name, api.adminToken, { tier: "cloud", capacity: { cpu: 64000, memoryMiB: 1 << 20, gpu: 4 } }).expect(201);
@@ -151,6 +154,54 @@ describe("registration: a node's identity", () => {
     await heartbeat(name, token).expect(401);
     await heartbeat(name, byAdmin.body.token).expect(204);
     await register(name, byAdmin.body.token, { tier: "cloud", capacity: { cpu: 64000, memoryMiB: 1 << 20, gpu: 4 } }).expect(201);
+  });
+
+  it("fields an admin set through the API survive the agent's re-registrations (restarts), which keep describing the others", async () => {
+    const name = `pinned-${suffix}`;
+    const detected: EdgeNodeSpecInput = { tier: "edge", hardware: "generic-x86", capacity: { cpu: 8000, memoryMiB: 16384, gpu: 0, tasks: 4 }, compute: { gflops: 12 }, network: { uplinkMbps: 100, rttMs: 5 } };
+    const boot = await mintBootstrap();
+    const token = (await register(name, boot.token, detected, { site: "lab" }).expect(201)).body.token as string;
+    // The admin knows better: the hardware class, a measured speed, less CPU for tasks, a parent, a taint.
+    const node = await getNode(name);
+    await request(api.app)
+      .put(`${API_PREFIX}/edgenodes/${name}`)
+      .set(admin())
+      .send({
+        ...node,
+        spec: {
+          ...node.spec,
+          hardware: "edge-server-t4",
+          parent: "cloud-1",
+          capacity: { ...node.spec.capacity, cpu: 6000 },
+          compute: { gflops: 5000 },
+          taints: [{ key: "eiaas.io/dedicated", value: "ml", effect: "NoSchedule" }],
+        },
+      })
+      .expect(200);
+    // The agent restarts (twice) and detects again: its speed measures a little differently, its
+    // memory and link changed; what the admin set stays, the rest follows the agent.
+    for (const gflops of [13, 11]) {
+      await register(name, token, { ...detected, capacity: { ...detected.capacity, memoryMiB: 15000 }, compute: { gflops }, network: { uplinkMbps: 80, rttMs: 7 } }).expect(201);
+      const spec = (await getNode(name)).spec;
+      expect(spec).toMatchObject({
+        tier: "edge",
+        hardware: "edge-server-t4",
+        parent: "cloud-1",
+        capacity: { cpu: 6000, memoryMiB: 15000, gpu: 0, tasks: 4 },
+        compute: { gflops: 5000 },
+        network: { uplinkMbps: 80, rttMs: 7 },
+        taints: [{ key: "eiaas.io/dedicated", value: "ml", effect: "NoSchedule" }],
+      });
+    }
+    // Its token cannot take a field back by first sending the admin's value, then its own.
+    await register(name, token, { ...detected, compute: { gflops: 5000 } }).expect(201);
+    await register(name, token, { ...detected, compute: { gflops: 90000 }, hardware: "cloud-a100" }).expect(201);
+    expect((await getNode(name)).spec).toMatchObject({ hardware: "edge-server-t4", compute: { gflops: 5000 } });
+    // An admin's re-registration sets every field: the agent's later renewals describe them all again.
+    const byAdmin = (await register(name, api.adminToken, detected).expect(201)).body.token as string;
+    await register(name, byAdmin, { ...detected, hardware: "generic-arm", compute: { gflops: 9 } }).expect(201);
+    expect((await getNode(name)).spec).toMatchObject({ hardware: "generic-arm", compute: { gflops: 9 }, capacity: { cpu: 8000 } });
+    expect((await getNode(name)).spec.parent).toBeUndefined();
   });
 
   it("no other token registers a node: another node's agent token and a tenant token answer 403, a used-up token 401", async () => {

@@ -82,7 +82,10 @@ async function spawnAgent(bootstrapToken: string): Promise<string> {
   child.stderr!.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
   const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`the agent exited (${code}): ${stderr}`))));
   const serving = await Promise.race([waitFor(() => lines.find((l) => l.msg === "serving /livez, /readyz and /metrics"), "the agent's ops server", 75_000), exited]);
-  return `http://127.0.0.1:${serving.port}`;
+  const ops = `http://127.0.0.1:${serving.port}`;
+  // The ops server answers from the start; ready once registered and consuming its queue.
+  await Promise.race([waitFor(async () => (await fetch(`${ops}/readyz`)).status === 200, "the agent ready", 75_000), exited]);
+  return ops;
 }
 
 const tasksOf = async (workload: string) => (await cp.get(`/namespaces/acme/tasks?labelSelector=eiaas.io/workload=${workload}`)).items as any[];

@@ -148,6 +148,9 @@ key: {{ index . 2 }}
 {{- fail (printf "agent.nodePools: the pool name %q is used twice" .name) -}}
 {{- end -}}
 {{- $_ := set $seen .name true -}}
+{{- if and .specConfigMap (or .taints .spec) -}}
+{{- fail (printf "agent.nodePools[%s]: give taints and spec in the specConfigMap's file, or as values, not both" .name) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

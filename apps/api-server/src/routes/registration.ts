@@ -9,9 +9,13 @@ import { bearerSecret, unauthorized } from "../http/auth.js";
 const NODE = kindInfo("EdgeNode");
 
 /**
- * The annotation in which registration keeps what a node's own registrations may reach. JSON:
- * `{"allowed": Limits, "registered": Limits}` — `allowed` is the ceiling, `registered` what the
- * last registration wrote (to tell an admin's later edit of the spec apart from it).
+ * The annotation in which registration keeps what a node's own registrations may reach and what
+ * they sent. JSON: `{"allowed": Limits, "registered": Limits, "spec": AgentSpec, "pinned": [field]}`
+ * — `allowed` is the ceiling, `registered` the tier and capacity and `spec` the description the
+ * last registration sent (to tell an admin's later edit of a field apart from it), `pinned` the
+ * fields found edited by an admin so far, which stay the admin's even once the agent sends the same
+ * value (an admin hands one back by removing it here, or by registering the node). `spec` and
+ * `pinned` are absent in records written before they existed.
  */
 export const REGISTRATION_ANNOTATION = "eiaas.io/registration";
 
@@ -29,7 +33,101 @@ const limitsSchema = z.object({
 });
 /** The part of a node's spec its own registrations may not raise. */
 type Limits = z.infer<typeof limitsSchema>;
-const recordSchema = z.object({ allowed: limitsSchema, registered: limitsSchema });
+const recordSchema = z.object({
+  allowed: limitsSchema,
+  registered: limitsSchema,
+  spec: z.record(z.string(), z.unknown()).optional(),
+  pinned: z.array(z.string()).optional(),
+});
+type RegistrationRecord = z.infer<typeof recordSchema>;
+
+/**
+ * The fields of a node's spec that its agent describes, each kept by itself: an admin's edit of one
+ * survives the agent's later registrations. Taints and cordon are not among them: after creation
+ * they belong to admins and the node lifecycle controller.
+ */
+const AGENT_FIELDS = [
+  "tier",
+  "parent",
+  "hardware",
+  "capacity.cpu",
+  "capacity.memoryMiB",
+  "capacity.gpu",
+  "capacity.acceleratorTops",
+  "capacity.tasks",
+  "compute.gflops",
+  "power.computeW",
+  "power.transmitW",
+  "power.idleW",
+  "network.uplinkMbps",
+  "network.downlinkMbps",
+  "network.rttMs",
+] as const;
+
+type Fields = Record<string, unknown>;
+
+function getField(spec: Fields, path: string): unknown {
+  const [a, b] = path.split(".") as [string, string | undefined];
+  const v = spec[a];
+  return b === undefined ? v : (v as Fields | undefined)?.[b];
+}
+
+function setField(spec: Fields, path: string, value: unknown): void {
+  const [a, b] = path.split(".") as [string, string | undefined];
+  if (b === undefined) {
+    if (value === undefined) delete spec[a];
+    else spec[a] = value;
+    return;
+  }
+  const section = { ...((spec[a] as Fields | undefined) ?? {}) };
+  if (value === undefined) delete section[b];
+  else section[b] = value;
+  spec[a] = section;
+}
+
+/** The agent-described fields of `spec`, flat (`capacity.cpu`: 4000): what the record keeps. */
+function agentFields(spec: EdgeNodeSpec): Fields {
+  const out: Fields = {};
+  for (const f of AGENT_FIELDS) {
+    const v = getField(spec as unknown as Fields, f);
+    if (v !== undefined) out[f] = v;
+  }
+  return out;
+}
+
+/** The record in a node's annotation, if it holds one that parses. */
+function readRecord(node: StoredObject): RegistrationRecord | undefined {
+  try {
+    const parsed = recordSchema.safeParse(JSON.parse(node.metadata.annotations?.[REGISTRATION_ANNOTATION] ?? "null"));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined; // Not JSON (edited by hand).
+  }
+}
+
+/**
+ * The fields of `current` an admin set: those pinned before, and those that differ from what the
+ * last registration sent. Without a record (an admin replaced or removed it) every field is the
+ * admin's; a record from before `spec` was kept tells only tier and capacity apart.
+ */
+export function adminSetFields(current: StoredObject): Set<string> {
+  const record = readRecord(current);
+  if (!record) return new Set(AGENT_FIELDS);
+  const sent: Fields = record.spec ?? Object.fromEntries([["tier", record.registered.tier], ...Object.entries(record.registered.capacity).map(([k, v]) => [`capacity.${k}`, v])]);
+  const known = new Set(record.spec ? AGENT_FIELDS : Object.keys(sent));
+  const pinned = new Set((record.pinned ?? []).filter((f) => (AGENT_FIELDS as readonly string[]).includes(f)));
+  for (const f of AGENT_FIELDS) {
+    if (known.has(f) && !isDeepStrictEqual(getField(current.spec as unknown as Fields, f), sent[f])) pinned.add(f);
+  }
+  return pinned;
+}
+
+/** `requested` with the fields an admin set kept as they are in `current`. */
+function keepAdminSet(requested: EdgeNodeSpec, current: EdgeNodeSpec, edited: Set<string>): EdgeNodeSpec {
+  const spec = structuredClone(requested) as unknown as Fields;
+  for (const f of edited) setField(spec, f, structuredClone(getField(current as unknown as Fields, f)));
+  return spec as unknown as EdgeNodeSpec;
+}
 
 /** `{metadata: {labels}, spec}`, or the bare spec (as older agents send it). */
 const registerBody = z.strictObject({ metadata: z.strictObject({ labels: labelsSchema.optional() }).optional(), spec: edgeNodeSpec });
@@ -47,20 +145,23 @@ function limitsOf(spec: Pick<EdgeNodeSpec, "tier" | "capacity">): Limits {
  * set them (created or edited the EdgeNode, or registered it with an admin token) or, failing
  * that, as its first registration (bootstrap token) wrote them. Renewals may lower them (what the
  * agent detects now) and raise them back up to the ceiling, never above it. An admin's edit is
- * recognised by the spec's tier or capacity differing from what the last registration wrote:
- * from then on the edited values are the ceiling. An admin may also raise the ceiling alone by
- * editing `allowed` in the annotation.
+ * recognised field by field (`adminSetFields`): an edited field's value is its ceiling (and, being
+ * the admin's, what the node keeps). An admin may also raise the ceiling alone by editing
+ * `allowed` in the annotation. Without a record (not JSON, edited by hand) the spec as it stands
+ * is the ceiling.
  */
-export function renewalCeiling(node: StoredObject): Limits {
+export function renewalCeiling(node: StoredObject, pinned: ReadonlySet<string> = adminSetFields(node)): Limits {
   const current = limitsOf(node.spec);
-  let record: z.infer<typeof recordSchema> | undefined;
-  try {
-    const parsed = recordSchema.safeParse(JSON.parse(node.metadata.annotations?.[REGISTRATION_ANNOTATION] ?? "null"));
-    if (parsed.success) record = parsed.data;
-  } catch {
-    // Not JSON (edited by hand): the spec as it stands is the ceiling.
+  const record = readRecord(node);
+  if (!record) return current;
+  const allowed: Limits = { tier: pinned.has("tier") ? current.tier : record.allowed.tier, capacity: { ...record.allowed.capacity } };
+  for (const k of ["cpu", "memoryMiB", "gpu", "acceleratorTops", "tasks"] as const) {
+    if (!pinned.has(`capacity.${k}`)) continue;
+    const v = current.capacity[k];
+    if (v === undefined) delete allowed.capacity[k];
+    else allowed.capacity[k] = v;
   }
-  return record && isDeepStrictEqual(limitsOf(record.registered), current) ? record.allowed : current;
+  return allowed;
 }
 
 /** The fields of `requested` above `allowed` (a higher tier, more of any capacity, unlimited tasks). */
@@ -123,8 +224,9 @@ export function parseRegistration(name: string, body: unknown): RegistrationRequ
   return { name, spec: parsed.data, labels: {} };
 }
 
-function recordAnnotation(allowed: Limits, registered: Limits): string {
-  return JSON.stringify({ allowed, registered });
+/** The record of a registration that sent `sent`, under the ceiling `allowed`, with the fields an admin set. */
+function recordAnnotation(allowed: Limits, sent: EdgeNodeSpec, pinned: ReadonlySet<string> = new Set()): string {
+  return JSON.stringify({ allowed, registered: limitsOf(sent), spec: agentFields(sent), ...(pinned.size ? { pinned: AGENT_FIELDS.filter((f) => pinned.has(f)) } : {}) });
 }
 
 /**
@@ -141,7 +243,7 @@ export async function createRegisteredNode(deps: { store: ObjectStore; tokens: T
   try {
     return await deps.store.create(NODE, {
       apiVersion: API_VERSION,
-      metadata: { name: r.name, labels: r.labels, annotations: { [REGISTRATION_ANNOTATION]: recordAnnotation(limits, limits) } },
+      metadata: { name: r.name, labels: r.labels, annotations: { [REGISTRATION_ANNOTATION]: recordAnnotation(limits, r.spec) } },
       spec: r.spec,
       status: {},
     });
@@ -157,8 +259,9 @@ const MAX_ATTEMPTS = 30;
 
 /**
  * Re-registers an existing node (renewal: within its ceiling; admin: anything; an admin may also
- * create it). What the agent detects replaces the hardware description; admin-set taints and
- * cordon stay; labels are merged. The update is conditional on the version it read: on a conflict
+ * create it). What the agent describes replaces the spec, field by field, except the fields an
+ * admin edited since the agent's last registration (see `adminSetFields`) and taints and cordon,
+ * which stay; labels are merged. The update is conditional on the version it read: on a conflict
  * (the node lifecycle controller, a heartbeat wrote meanwhile) it reads again and retries.
  */
 export async function updateRegisteredNode(deps: { store: ObjectStore }, mode: "renewal" | "admin", r: RegistrationRequest): Promise<StoredObject> {
@@ -170,22 +273,28 @@ export async function updateRegisteredNode(deps: { store: ObjectStore }, mode: "
         if (mode === "renewal") throw new ApiError("NotFound", `edgenodes "${r.name}" not found: it was deleted; register it anew with a bootstrap token`, { name: r.name, kind: "edgenodes" });
         return await deps.store.create(NODE, {
           apiVersion: API_VERSION,
-          metadata: { name: r.name, labels: r.labels, annotations: { [REGISTRATION_ANNOTATION]: recordAnnotation(requested, requested) } },
+          metadata: { name: r.name, labels: r.labels, annotations: { [REGISTRATION_ANNOTATION]: recordAnnotation(requested, r.spec) } },
           spec: r.spec,
           status: {},
         });
       }
       let allowed = requested;
+      // What the agent describes replaces the spec, but for the fields an admin set since its last
+      // registration: those stay as the admin left them (renewals only: an admin's registration sets all).
+      let described = r.spec;
+      let pinned = new Set<string>();
       if (mode === "renewal") {
-        allowed = renewalCeiling(current);
-        const raised = raisedFields(requested, allowed);
+        pinned = adminSetFields(current);
+        allowed = renewalCeiling(current, pinned);
+        described = keepAdminSet(r.spec, current.spec, pinned);
+        const raised = raisedFields(limitsOf(described), allowed);
         if (raised.length) {
           throw new ApiError("Forbidden", `edgenodes "${r.name}": ${raised.map((c) => `${c.field}: ${c.message}`).join("; ")}`, { name: r.name, kind: "edgenodes", causes: raised });
         }
       }
-      const spec = { ...r.spec, taints: current.spec.taints ?? [], unschedulable: current.spec.unschedulable ?? false };
+      const spec = { ...described, taints: current.spec.taints ?? [], unschedulable: current.spec.unschedulable ?? false };
       const labels = { ...current.metadata.labels, ...r.labels };
-      const annotations = { ...current.metadata.annotations, [REGISTRATION_ANNOTATION]: recordAnnotation(allowed, requested) };
+      const annotations = { ...current.metadata.annotations, [REGISTRATION_ANNOTATION]: recordAnnotation(allowed, r.spec, pinned) };
       // An agent restarting with the same description changes nothing: no write, no watch event.
       if (isDeepStrictEqual(spec, current.spec) && isDeepStrictEqual(labels, current.metadata.labels) && isDeepStrictEqual(annotations, current.metadata.annotations)) return current;
       return await deps.store.update(NODE, current, { ...current, metadata: { ...current.metadata, labels, annotations }, spec });
