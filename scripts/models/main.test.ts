@@ -13,7 +13,8 @@ const tsx = join(root, "node_modules/.bin/tsx");
 const dir = mkdtempSync(join(tmpdir(), "eiaas-models-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe("models:reference", () => {
+// Child processes on a shared machine: more room than the suite's 30 s default.
+describe("models:reference", { timeout: 120_000 }, () => {
   it("writes the chosen models and their exit heads, the same bytes as the generator's for the seed", async () => {
     await run(tsx, ["scripts/models/main.ts", "--out", dir, "--only", "mobilenetv2", "--seed", "5"], { cwd: root });
     expect(readdirSync(dir).sort()).toEqual(["mobilenetv2.exit14.onnx", "mobilenetv2.exit7.onnx", "mobilenetv2.onnx"]);
