@@ -48,7 +48,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     main();
   } catch (e) {
-    console.error(`models:reference: ${(e as Error).message}`);
+    console.error(`models:reference: ${(e as Error).message.split("\n")[0]}`);
     process.exit(1);
   }
 }

@@ -39,7 +39,7 @@ function relativeError(got: Tensor, want: Tensor): number {
   return diff / scale;
 }
 
-describe.each(["resnet18", "mobilenetv2"] as const)("%s in onnxruntime", (name) => {
+describe.each(["resnet18", "mobilenetv2"] as const)("%s in onnxruntime", { timeout: 120_000 }, (name) => {
   const bytes = MODELS[name]({ seed: 11 });
   const imported = importOnnxModel(bytes);
   const input = seededInput(imported.inputShape);

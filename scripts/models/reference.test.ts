@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { attachExitHead, importOnnxModel, type ImportedModel } from "@eiaas/onnx";
-import type { ModelSpecInput } from "@eiaas/api";
+import { modelSpec, type ModelSpecInput } from "@eiaas/api";
 import { EXITS, MODELS, exitHead, type ReferenceModel } from "./reference.js";
 
 const examples = join(import.meta.dirname, "../../deploy/examples");
@@ -66,6 +66,16 @@ describe("reference models against deploy/examples", () => {
       /exit head: .*\[1,128,28,28\].*\[1,64,56,56\] after layer 3 \(layer1\.1\)/,
     );
     expect(() => attachExitHead(base, head, { afterLayer: 10, allowExternalData: true })).toThrow(/afterLayer 10 must be between 1 and 9/);
+  });
+
+  it("an import makes a valid Model spec, cut tensors included", () => {
+    const imported = importOnnxModel(MODELS.resnet18({ weights: "none" }), { allowExternalData: true });
+    const spec = modelSpec.parse({ inputBytes: imported.inputBytes, accuracy: 0.698, layers: imported.layers });
+    expect(spec.layers.map((l) => l.tensor)).toEqual(imported.layers.map((l) => l.tensor));
+    expect(spec.layers[0]!.tensor).toBe("/stem/maxpool/MaxPool_output_0");
+    const withTensor = (tensor: string) => modelSpec.safeParse({ inputBytes: 1, accuracy: 0.5, layers: [{ name: "a", flops: 1, outputBytes: 1, tensor }] });
+    expect(withTensor("").error?.issues[0]?.path).toEqual(["layers", 0, "tensor"]);
+    expect(withTensor("t".repeat(257)).success).toBe(false);
   });
 
   it("the same seed gives the same bytes, another seed other weights", () => {

@@ -193,8 +193,8 @@ export class GraphBuilder {
     return this.op(path, "Gemm", [x, w, b], [float("alpha", 1), float("beta", 1), int("transB", 1)]);
   }
 
-  /** The ModelProto bytes with `output` as the graph's output. */
-  build(output: string, outputShape: number[], doc: { docString: string; metadata: Record<string, string> } = { docString: "", metadata: {} }): Uint8Array {
+  /** The ModelProto bytes with `output` as the graph's output (its shape declared when given). */
+  build(output: string, outputShape?: number[], doc: { docString: string; metadata: Record<string, string> } = { docString: "", metadata: {} }): Uint8Array {
     if (!this.inputInfo) throw new Error("no input");
     const metadata = { ...doc.metadata, seed: String(this.seed), weights: this.weights === "random" ? "seeded-random" : "none (external data not written)" };
     return encodeModel({
@@ -209,7 +209,7 @@ export class GraphBuilder {
         node: this.nodes,
         initializer: this.inits,
         input: [this.inputInfo],
-        output: [{ name: output, type: { tensorType: { elemType: FLOAT, shape: { dim: outputShape.map((d) => ({ dimValue: d })) } } } }],
+        output: [{ name: output, type: { tensorType: { elemType: FLOAT, ...(outputShape && { shape: { dim: outputShape.map((d) => ({ dimValue: d })) } }) } } }],
       },
     });
   }

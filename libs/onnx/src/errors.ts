@@ -13,15 +13,21 @@ export type OnnxErrorReason =
  */
 export class OnnxImportError extends Error {
   override readonly name = "OnnxImportError";
+  /** The node concerned, when there is one (names cut at 200 characters). */
+  readonly node?: { name: string; opType: string };
   constructor(
     readonly reason: OnnxErrorReason,
     message: string,
-    /** The node concerned, when there is one. */
-    readonly node?: { name: string; opType: string },
+    node?: { name: string; opType: string },
   ) {
-    super(message);
+    // Names come from the file: a hostile one must not make a megabyte of error message.
+    super(clip(message.replace(/[\r\n]+/g, " "), MAX_MESSAGE));
+    if (node) this.node = { name: clip(node.name, 200), opType: clip(node.opType, 200) };
   }
 }
+
+const MAX_MESSAGE = 600;
+const clip = (s: string, max: number): string => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
 
 /** `node "name" (OpType)` for messages; unnamed nodes are called by their position. */
 export function nodeLabel(node: { name: string; opType: string }): string {

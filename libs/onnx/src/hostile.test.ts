@@ -89,6 +89,22 @@ describe("hostile ONNX files", () => {
     expect(parseOnnx(extractSegment(bytes, { inputTensor: "t" })).proto.graph!.node!.map((n) => n.name)).toEqual(["second"]);
   });
 
+  it("a megabyte-long node name with newlines makes a short one-line message", () => {
+    const name = "evil\n".repeat(200_000);
+    const bytes = model({ node: [{ name, opType: "NoSuchOp", input: ["x"], output: ["y"] }], input: [floatInput("x", [1])], output: [{ name: "y" }] });
+    try {
+      importOnnxModel(bytes);
+      throw new Error("expected a refusal");
+    } catch (e) {
+      expect(e).toBeInstanceOf(OnnxImportError);
+      const err = e as OnnxImportError;
+      expect(err.message.length).toBeLessThanOrEqual(600);
+      expect(err.message).not.toMatch(/\n/);
+      expect(err.message).toMatch(/^unsupported operator NoSuchOp in node "evil/);
+      expect(err.node!.name.length).toBeLessThanOrEqual(200);
+    }
+  });
+
   it("operators of other domains are refused by name", () => {
     const bytes = model({ node: [{ name: "q", opType: "QuickGelu", domain: "com.microsoft", input: ["x"], output: ["y"] }], input: [floatInput("x", [1])], output: [{ name: "y" }] });
     const e = (() => {

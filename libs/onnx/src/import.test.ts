@@ -45,6 +45,24 @@ describe("importOnnxModel", () => {
     expect(importOnnxModel(smallCnn(), { coalesce: "weight" }).layers.map((l) => l.name)).toEqual(["block1", "block2", "head"]);
   });
 
+  it("a torchvision export's names give conv1, one layer per block, fc", () => {
+    const g = new GraphBuilder("torchvision");
+    let x = g.input("input", [1, 3, 32, 32]);
+    x = g.maxPool("maxpool", g.relu("relu", g.bn("bn1", g.conv("conv1", x, { cin: 3, cout: 8, k: 3, stride: 2, pad: 1 }), 8)), 3, 2, 1);
+    for (const b of ["layer1/layer1.0", "layer1/layer1.1"]) {
+      const y = g.bn(`${b}/bn2`, g.conv(`${b}/conv2`, g.relu(`${b}/relu`, g.bn(`${b}/bn1`, g.conv(`${b}/conv1`, x, { cin: 8, cout: 8, k: 3, pad: 1 }), 8)), { cin: 8, cout: 8, k: 3, pad: 1 }), 8);
+      x = g.relu(`${b}/relu_1`, g.add(b, y, x));
+    }
+    x = g.linear("fc", g.flatten("", g.globalAvgPool("avgpool", x)), 8, 10);
+    const m = importOnnxModel(g.build(x, [1, 10]));
+    expect(m.layers.map((l) => [l.name, l.tensor])).toEqual([
+      ["conv1", "/maxpool/MaxPool_output_0"],
+      ["layer1.0", "/layer1/layer1.0/relu_1/Relu_output_0"],
+      ["layer1.1", "/Flatten_output_0"],
+      ["fc", x],
+    ]);
+  });
+
   it("imports a graph without an interior cut point as one layer", () => {
     const g = new GraphBuilder("branches");
     const x = g.input("input", [1, 4, 8, 8]);

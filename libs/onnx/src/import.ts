@@ -25,6 +25,8 @@ export interface ImportedModel {
   /** Every single-tensor cut point of the graph (finer than `layers` unless coalesce is "none"). */
   cuts: CutPoint[];
   outputNames: string[];
+  /** Shape of each output, batch included. */
+  outputShapes: number[][];
   opsetVersion: number;
   irVersion: number;
   producer: string;
@@ -66,6 +68,7 @@ export function importOnnxModel(bytes: Uint8Array | OnnxModel, opts: ImportOptio
     layers,
     cuts: a.cuts,
     outputNames: a.graph.outputs,
+    outputShapes: a.graph.outputs.map((o) => a.inferred.types.get(o)!.shape),
     opsetVersion: a.model.opsetVersion,
     irVersion: a.model.irVersion,
     producer: a.model.producer,
