@@ -102,7 +102,7 @@ export const measuredClientLatency = z.strictObject({
   exitAfterLayer: z.number().int().nonnegative(),
   /** Median end-to-end latency over `count` requests. */
   latencyMs: z.number().nonnegative(),
-  count: z.number().int().positive(),
+  count: z.number().int().min(1),
   /** What the plan predicted for this option when the figure was reported. */
   predictedMs: z.number().optional(),
   /** When it was last reported (RFC 3339); older than the scheduler's maximum age it is ignored. */
