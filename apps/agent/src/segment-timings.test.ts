@@ -101,4 +101,14 @@ describe("TimingReporter against the API", () => {
     timings.record(sample(5, { name: "gone" }));
     expect(timings.take()).toEqual([expect.objectContaining({ task: "gone", count: 1 })]);
   });
+
+  it("a report that fails for another reason is sent again at the next period", async () => {
+    const timings = new SegmentTimings();
+    const unreachable = new EiaasClient({ server: "http://127.0.0.1:9", token: "x".repeat(40) });
+    const reporter = new TimingReporter({ client: () => unreachable, nodeName: "edge-1", timings, logger: captureLogger().logger });
+    timings.record(sample(30));
+    await reporter.flush();
+    unreachable.close();
+    expect(timings.take()).toEqual([expect.objectContaining({ task: "svc-tail", medianMs: 30, count: 1 })]);
+  });
 });

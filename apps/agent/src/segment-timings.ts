@@ -76,6 +76,14 @@ export class SegmentTimings {
     for (const [key, w] of this.windows) if (w.namespace === namespace && w.task === task) this.windows.delete(key);
   }
 
+  /** Marks timings taken but not delivered as news again: the next `take` reports their windows. */
+  untake(timings: readonly SegmentTiming[]): void {
+    for (const t of timings) {
+      const w = this.windows.get(`${t.namespace}/${t.task}/${t.fromLayer}-${t.toLayer}`);
+      if (w) w.fresh = Math.max(w.fresh, 1);
+    }
+  }
+
   /** The timings to report: median and count over the window of every key with samples since the last `take`. */
   take(): SegmentTiming[] {
     this.expire();
@@ -157,6 +165,7 @@ export class TimingReporter {
           const refused = err instanceof ApiRequestError && err.code === 403 ? refusedIndices(err) : new Set<number>();
           if (refused.size === 0) {
             this.o.logger.debug({ err: (err as Error).message, node: this.o.nodeName }, "segment timing report failed; the next period reports again");
+            this.o.timings.untake(batch);
             break;
           }
           for (const k of refused) this.o.timings.forget(batch[k]!.namespace, batch[k]!.task);
