@@ -110,5 +110,14 @@ describe("agents' measured segment timings reach the planner", () => {
     const b = (await cp.get("/namespaces/acme/inferenceservices/cam-b")).status.plan.clients[0];
     // cam-b was planned by flops (tail layers well under a millisecond on edge-1); cam-c sees the measured 42 ms.
     expect(plan.predicted.latencyMs).toBeGreaterThan(b.predicted.latencyMs);
+    // The API's dry run plans from the same measurements as the scheduler.
+    const dry = await request(cp.api.app)
+      .post(`${API_PREFIX}/namespaces/acme/inferenceservices`)
+      .query({ dryRun: "All" })
+      .set(cp.admin())
+      .send(isvc("what-if", "b", { architecture: "edge-device" }))
+      .expect(201);
+    expect(dry.body.status.plan.clients[0]).toMatchObject({ client: "dev-2", split: plan.split, tailNode: "edge-1" });
+    expect(dry.body.status.plan.clients[0].predicted.latencyMs).toBeCloseTo(plan.predicted.latencyMs, 9);
   });
 });

@@ -1,13 +1,9 @@
-import { sameOption, type ClientPlan, type MeasuredClientLatency } from "@eiaas/api";
+import { MEASUREMENT_MAX_AGE_MS, sameOption, type ClientPlan, type MeasuredClientLatency } from "@eiaas/api";
 import type { ClusterCache, StoredObject } from "@eiaas/db";
 import { indexMeasurements, type ModelMeasurements } from "@eiaas/scheduling";
 
-/**
- * How long measured figures count (segment timings in ModelProfiles, clients' end-to-end
- * latencies in a service's status): a node's speed drifts with its load, temperature and software,
- * so an old figure is worse than the estimate. Default 30 minutes (what the API keeps, too).
- */
-export const DEFAULT_MEASUREMENT_MAX_AGE_MS = 30 * 60_000;
+/** How long measured figures count unless configured (what the API keeps, too: MEASUREMENT_MAX_AGE_MS). */
+export const DEFAULT_MEASUREMENT_MAX_AGE_MS = MEASUREMENT_MAX_AGE_MS;
 
 /** The clients' end-to-end figures of a service that are recent enough to plan with. */
 export function recentClientLatency(obj: StoredObject, nowMs: number, maxAgeMs: number): MeasuredClientLatency[] {

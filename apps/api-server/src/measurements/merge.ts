@@ -1,4 +1,4 @@
-import { MEASURED_OPTIONS_PER_CLIENT, MODEL_PROFILE_MAX_SEGMENTS, sameOption, type MeasuredClientLatency, type MeasuredSegment } from "@eiaas/api";
+import { MEASURED_OPTIONS_PER_CLIENT, MEASUREMENT_MAX_AGE_MS, MODEL_PROFILE_MAX_SEGMENTS, sameOption, type MeasuredClientLatency, type MeasuredSegment } from "@eiaas/api";
 
 /**
  * When a reported figure is worth a write (the rest of a report is news to nobody): the heartbeat's
@@ -13,7 +13,7 @@ export interface FigureWritePolicy {
   maxAgeMs?: number;
 }
 
-export const DEFAULT_FIGURE_POLICY: Required<FigureWritePolicy> = { changeFraction: 0.05, refreshMs: 5 * 60_000, maxAgeMs: 30 * 60_000 };
+export const DEFAULT_FIGURE_POLICY: Required<FigureWritePolicy> = { changeFraction: 0.05, refreshMs: 5 * 60_000, maxAgeMs: MEASUREMENT_MAX_AGE_MS };
 
 function worthWriting(prev: { ms: number; observedTime: string } | undefined, ms: number, nowMs: number, p: Required<FigureWritePolicy>): boolean {
   if (!prev) return true;

@@ -8,6 +8,12 @@ export const MODEL_PROFILE_MAX_SEGMENTS = 64;
 export const SEGMENT_TIMING_REPORT_MAX = 256;
 /** A measured median above this (10 minutes) is no layer's time: refused. */
 export const MAX_MEASURED_MS = 600_000;
+/**
+ * How long a measured figure counts by default (segment timings, clients' end-to-end latency): a
+ * node's speed drifts with its load, temperature and software, so an old figure is worse than the
+ * estimate. The API drops older figures when it writes, the planner ignores them.
+ */
+export const MEASUREMENT_MAX_AGE_MS = 30 * 60_000;
 /** Most samples one figure may claim (a counter, not a trust level). */
 const MAX_COUNT = 1_000_000_000;
 
