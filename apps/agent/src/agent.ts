@@ -1,7 +1,7 @@
 import { API_PREFIX, type EdgeNodeSpecInput } from "@eiaas/api";
 import { EiaasClient, type ConnectionOptions } from "@eiaas/client";
 import type { JobContext, QueueBackend, QueueConsumer, TaskJobPayload } from "@eiaas/queue";
-import { LogTail, taskKey, type TaskResult, type TaskRuntime } from "@eiaas/runtime";
+import { LogTail, taskKey, type SegmentTimingSample, type TaskResult, type TaskRuntime } from "@eiaas/runtime";
 import type { Logger } from "@eiaas/telemetry";
 import type { CredentialStore } from "./credentials.js";
 import { Heartbeat } from "./heartbeat.js";
@@ -10,6 +10,7 @@ import { Reconciler } from "./reconciler.js";
 import { registerNode, renewRegistration, type RegisteredWith, type RegisterOptions, type RetryBackoff } from "./registration.js";
 import { Reporter, type ReporterOptions, type ReportOutcome } from "./reporter.js";
 import { Run } from "./run.js";
+import { SegmentTimings, TimingReporter, type SegmentTimingsOptions } from "./segment-timings.js";
 import { RunTelemetry } from "./run-telemetry.js";
 import { taskName, TaskInformer, type TaskView } from "./task-informer.js";
 
@@ -64,6 +65,10 @@ export interface AgentOptions {
   resyncMs?: number;
   /** Backoff of status reports (retried until the API answers). */
   reports?: ReporterOptions;
+  /** How often what the serving tasks measured is reported (`segment-timings`). Default 30 s. */
+  timingReportMs?: number;
+  /** The window and bounds of the measured segment timings (see SegmentTimings). */
+  timings?: SegmentTimingsOptions;
   logger: Logger;
   version?: string;
 }
@@ -86,6 +91,9 @@ export class NodeAgent {
   private informer?: TaskInformer;
   private reconciler?: Reconciler;
   private readonly reporter: Reporter;
+  /** What the node's serving tasks measured, until reported. */
+  readonly timings: SegmentTimings;
+  private timingReporter?: TimingReporter;
   private readonly runs = new Map<string, Run>();
   /** Output not yet forwarded to the API, per task attempt. */
   private readonly unsent = new Map<string, { payload: TaskJobPayload; lines: string[] }>();
@@ -96,6 +104,21 @@ export class NodeAgent {
 
   constructor(private readonly o: AgentOptions) {
     this.reporter = new Reporter(() => this.client, o.logger, o.reports);
+    this.timings = new SegmentTimings(o.timings);
+  }
+
+  /**
+   * What a serving runtime calls per request with the time a layer range of its task took (the
+   * runtime gets it in its hooks, bound to the task it runs); the agent reports medians periodically.
+   * False when the sample is malformed or the agent holds too many figures already.
+   */
+  recordSegmentTiming(sample: SegmentTimingSample): boolean {
+    return this.timings.record(sample);
+  }
+
+  /** Reports the measured segment timings now (else every `timingReportMs`). */
+  reportTimings(): Promise<void> {
+    return this.timingReporter?.flush() ?? Promise.resolve();
   }
 
   get nodeName(): string {
@@ -173,6 +196,14 @@ export class NodeAgent {
     await this.heartbeat.start();
     this.logFlush = setInterval(() => void this.flushLogs(), this.o.logFlushMs ?? 2_000);
     this.logFlush.unref();
+    this.timingReporter = new TimingReporter({
+      client: () => this.client,
+      nodeName: this.o.nodeName,
+      timings: this.timings,
+      logger: this.o.logger,
+      ...(this.o.timingReportMs !== undefined ? { periodMs: this.o.timingReportMs } : {}),
+    });
+    this.timingReporter.start();
     this.reconciler.start();
     if (this.link) this.link.connect(reg.queue);
     else this.consumer = this.consume(this.o.queue!);
@@ -230,6 +261,10 @@ export class NodeAgent {
             const u = this.unsent.get(key) ?? { payload: p, lines: [] };
             if (u.lines.length < 1_000) u.lines.push(line);
             this.unsent.set(key, u);
+          },
+          // A runtime records for the task it runs, not for others.
+          recordSegmentTiming: (t) => {
+            if (t.task?.namespace === p.namespace && t.task?.name === p.name) this.timings.record(t);
           },
           onStarted: (info) => {
             endpoint = info.endpoint;
@@ -333,6 +368,7 @@ export class NodeAgent {
       run.runningReport.abort("the agent is stopping");
     }
     this.heartbeat?.stop();
+    this.timingReporter?.stop();
     if (this.logFlush) clearInterval(this.logFlush);
     this.informer?.stop();
     this.reconciler?.stop();

@@ -29,6 +29,7 @@ import { TENANT } from "./resources/validate.js";
 import { discoveryRoutes } from "./routes/discovery-routes.js";
 import { evictionRouter } from "./routes/eviction.js";
 import { logRouter } from "./routes/logs.js";
+import { measurementRouter } from "./routes/measurements.js";
 import { OutageLog } from "./http/outage-log.js";
 
 export interface ApiAppDeps {
@@ -159,6 +160,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   api.use(discoveryRoutes({ store: deps.store, pool: deps.pool }));
   api.use(evictionRouter({ store: deps.store }));
   api.use(logRouter({ store: deps.store, logs: new TaskLogStore(deps.pool) }));
+  api.use(measurementRouter({ store: deps.store, reader }));
   api.use(
     resourceRouter({
       service,

@@ -32,7 +32,7 @@ beforeAll(async () => {
   api = await startTestApi({ rateLimit: { qps: 1e9, burst: 1e9 }, maxBodyBytes: MAX_BODY_BYTES });
   port = Number(new URL(await api.listen()).port);
   const node = "edge-1";
-  const seeded: Record<KindName, string> = { EdgeNode: node, Tenant: "acme", Model: "m", InferenceService: "svc", TrainingJob: "tj", Task: "task-1", Event: "ev" };
+  const seeded: Record<KindName, string> = { EdgeNode: node, Tenant: "acme", Model: "m", ModelProfile: "m.edge-1", InferenceService: "svc", TrainingJob: "tj", Task: "task-1", Event: "ev" };
   for (const tenant of ["acme", "other"]) {
     await request(api.app).post(`${API_PREFIX}/tenants`).set(bearer(api.adminToken)).send(sampleObject(KINDS.find((k) => k.kind === "Tenant")!, tenant, { node })).expect(201);
   }

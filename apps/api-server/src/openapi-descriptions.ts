@@ -17,6 +17,8 @@ export const KIND_DESCRIPTIONS: Record<string, string> = {
     "Model describes a DNN for placement: its layers in execution order (FLOPs, output sizes, memory), measured per-layer profiles on hardware classes, early exits and compressed variants.",
   InferenceService:
     "InferenceService serves a Model to the client devices matched by a selector under an SLO. The scheduler chooses, per client, the architecture, the split point between device and server, the early exit and the variant.",
+  ModelProfile:
+    "ModelProfile holds what serving tasks measured of a Model on one EdgeNode: per chain and layer range, the median time over a window of requests. The API server writes it from the node agent's reports; the planner uses it in place of the estimate. Read-only for tenants; deleted with its Model.",
   TrainingJob: "TrainingJob trains a Model centrally, federated (with an aggregator) or by gossip over the nodes holding the training data.",
   Task: "Task is one unit of work placed on one node (the Pod analogue). Controllers create Tasks for InferenceServices and TrainingJobs; agents run them.",
   Event: "Event records something that happened to an object (FailedScheduling, Scheduled, Preempted, NodeLost, ...).",
@@ -163,6 +165,24 @@ export const FIELD_DESCRIPTIONS: Record<string, string> = {
   "..predicted.accuracy": "Predicted accuracy, 0..1.",
   "..predicted.uplinkBytes": "Bytes leaving the client per inference.",
   "InferenceService.status.endpoints": "Where clients send requests.",
+  "InferenceService.status.measured":
+    "End-to-end latency the clients measured, per plan option (POST .../latency). An option measured more than 20% off its prediction re-plans the service when a better plan exists; a measured option is ranked at its measurement.",
+  "InferenceService.status.measured.latencyMs": "Median measured end-to-end latency, ms.",
+  "InferenceService.status.measured.count": "Requests the median is over.",
+  "InferenceService.status.measured.predictedMs": "What the plan predicted for this option when it was measured, ms.",
+  "InferenceService.status.measured.observedTime": "When it was last reported (RFC 3339); older figures age out.",
+
+  "ModelProfile.spec.model": "The Model measured (same namespace).",
+  "ModelProfile.spec.nodeName": "The EdgeNode it was measured on.",
+  "ModelProfile.status.modelGeneration": "The Model's metadata.generation the figures are of; other generations are ignored.",
+  "ModelProfile.status.segments": "Measured layer ranges (at most 64, the most recent).",
+  "ModelProfile.status.segments.variant": "Variant of the chain, or \"base\".",
+  "ModelProfile.status.segments.exitAfterLayer": "Exit of the chain (the layer count when it has none); its head is layer exitAfterLayer+1.",
+  "ModelProfile.status.segments.fromLayer": "First chain layer of the range (1-based).",
+  "ModelProfile.status.segments.toLayer": "Last chain layer of the range (inclusive).",
+  "ModelProfile.status.segments.medianMs": "Median time of the range over count requests, ms.",
+  "ModelProfile.status.segments.count": "Requests the median is over.",
+  "ModelProfile.status.segments.observedTime": "When it was last reported (RFC 3339); the planner ignores figures older than its maximum age (30 min).",
 
   "TrainingJob.spec.model": "Name of a Model in the same namespace.",
   "TrainingJob.spec.mode": "centralized, federated or gossip.",

@@ -15,7 +15,7 @@
 import { createHash } from "node:crypto";
 import { Router, type Request, type Response } from "express";
 import { z } from "zod";
-import { API_VERSION, GROUP, KINDS, VERSION, failureStatus, objectMeta, type KindInfo } from "@eiaas/api";
+import { API_PREFIX, API_VERSION, GROUP, KINDS, VERSION, clientLatencyReport, failureStatus, objectMeta, segmentTimingReport, type KindInfo } from "@eiaas/api";
 import { describeField, KIND_DESCRIPTIONS, OBJECT_META_DESCRIPTIONS } from "./openapi-descriptions.js";
 
 type Schema = Record<string, any>;
@@ -285,6 +285,33 @@ function kindPaths(k: KindInfo): Record<string, Schema> {
   return paths;
 }
 
+/**
+ * The measurement reports (issue 20 part 7): an agent's segment timings and a client's end-to-end
+ * latency. Their bodies are component schemas of their own.
+ */
+function reportPaths(schemas: Record<string, Schema>): Record<string, Schema> {
+  schemas[schemaName("SegmentTimingReport")] = { ...fromZod(segmentTimingReport), description: "What a node's serving tasks measured: per task and layer range, a median over count requests." };
+  schemas[schemaName("ClientLatencyReport")] = { ...fromZod(clientLatencyReport), description: "A client's measured end-to-end latency of a service's current plan." };
+  const tags = [`${GROUP.replace(/\./g, "")}_${VERSION}`];
+  const post = (operationId: string, description: string, body: string) => ({
+    tags,
+    description,
+    operationId,
+    requestBody: { required: true, content: content(ref(schemaName(body)), ["application/json"]) },
+    responses: { "200": { description: "OK" }, "401": { description: "Unauthorized" }, "403": { description: "Forbidden" }, "422": { description: "Invalid" } },
+  });
+  return {
+    [`${API_PREFIX}/edgenodes/{name}/segment-timings`]: {
+      parameters: [pathParam("name", "Name of the EdgeNode (the agent's own).")],
+      post: post("reportSegmentTimings", "Report what the node's serving tasks measured (the node's agent token). Each task must be bound to the node.", "SegmentTimingReport"),
+    },
+    [`${API_PREFIX}/namespaces/{namespace}/inferenceservices/{name}/latency`]: {
+      parameters: [pathParam("namespace", "The tenant's namespace."), pathParam("name", "Name of the InferenceService.")],
+      post: post("reportClientLatency", "Report a client's measured end-to-end latency (admin, the namespace's tenant, or the client node's agent).", "ClientLatencyReport"),
+    },
+  };
+}
+
 /** Builds the `apis/eiaas.io/v1alpha1` OpenAPI 3.0 document. */
 export function buildOpenApiV3(version = "v1alpha1"): Schema {
   const schemas: Record<string, Schema> = metaSchemas();
@@ -294,6 +321,7 @@ export function buildOpenApiV3(version = "v1alpha1"): Schema {
     schemas[schemaName(`${k.kind}List`)] = listSchema(k);
     paths = { ...paths, ...kindPaths(k) };
   }
+  paths = { ...paths, ...reportPaths(schemas) };
   return {
     openapi: "3.0.0",
     info: { title: "eiaas", version },

@@ -1,8 +1,9 @@
-import { kindInfo, type ClientPlan, type KindInfo } from "@eiaas/api";
+import { kindInfo, MEASUREMENT_MAX_AGE_MS, type ClientPlan, type KindInfo } from "@eiaas/api";
 import { readClusterState, type ObjectStore, type StoredObject } from "@eiaas/db";
 import {
   buildSnapshot,
   compileModel,
+  indexMeasurements,
   inferenceServiceStatus,
   networkPath,
   planInference,
@@ -11,6 +12,7 @@ import {
   trainingJobStatus,
   transferMs,
   type EdgeNodeLike,
+  type ModelProfileLike,
   type Snapshot,
   type TaskLike,
   type TenantLike,
@@ -20,18 +22,29 @@ import type pg from "pg";
 const MODEL = kindInfo("Model");
 
 /**
- * The scheduler's view, built by the same snapshot builder from the same rows. `defaultMaxPriority`:
+ * The scheduler's view, built by the same snapshot builder from the same rows, with the same
+ * measured timings (recent ModelProfiles of each model's current generation). `defaultMaxPriority`:
  * the priority cap of tenants without spec.maxPriority (EIAAS_DEFAULT_MAX_PRIORITY).
  */
 export async function currentSnapshot(pool: pg.Pool, exceptOwner?: string, defaultMaxPriority?: number): Promise<Snapshot> {
   const state = await readClusterState(pool);
   const tasks = state.tasks.filter((t) => !["Succeeded", "Failed"].includes(t.status?.phase ?? "") && !(exceptOwner && t.metadata.ownerReferences?.some((o) => o.uid === exceptOwner)));
-  return buildSnapshot({
+  const snapshot = buildSnapshot({
     nodes: state.nodes as unknown as EdgeNodeLike[],
     tenants: state.tenants as unknown as TenantLike[],
     tasks: tasks as unknown as TaskLike[],
     ...(defaultMaxPriority !== undefined ? { defaultMaxPriority } : {}),
   });
+  if (state.profiles.length) {
+    snapshot.setMeasurements(
+      indexMeasurements(state.profiles as unknown as ModelProfileLike[], {
+        nowMs: Date.now(),
+        maxAgeMs: MEASUREMENT_MAX_AGE_MS,
+        modelGeneration: (ns, model) => state.modelGenerations.get(`${ns}/${model}`),
+      }),
+    );
+  }
+  return snapshot;
 }
 
 /**
@@ -65,13 +78,14 @@ export interface RankedEndpoint {
  */
 export function endpointLatency(snapshot: Snapshot, model: StoredObject | null, plan: ClientPlan[] | undefined, client: string, node: string): number {
   const own = plan?.find((c) => c.client === client && c.tailNode === node);
-  if (own && model) return predictClientLatency(snapshot, model.spec, own) ?? own.predicted.latencyMs;
+  const measured = model ? snapshot.measurementsOf(model.metadata.namespace!, model.metadata.name) : undefined;
+  if (own && model) return predictClientLatency(snapshot, model.spec, own, measured) ?? own.predicted.latencyMs;
   if (!model) return Infinity;
   const chain = compileModel(model.spec).chains[0];
   const server = snapshot.nodes[snapshot.nodeIndex(node)];
   const path = networkPath(snapshot, client, node);
   if (!chain || !server || !path) return Infinity;
-  return transferMs(chain.splitBytes[0]!, path.bandwidthMbps, path.rttMs) + chain.timing(server).suffixT[0]!;
+  return transferMs(chain.splitBytes[0]!, path.bandwidthMbps, path.rttMs) + chain.timing(server, measured?.get(node)).suffixT[0]!;
 }
 
 /** Sorts by predicted latency, then node name (stable, deterministic answers). */

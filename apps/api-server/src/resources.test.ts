@@ -26,6 +26,8 @@ function sample(kind: KindInfo, name: string): Record<string, unknown> {
       return { ...base, spec: { weight: 2 } };
     case "Model":
       return { ...base, spec: { inputBytes: 600000, accuracy: 0.7, layers: [{ name: "l1", flops: 1e9, outputBytes: 1000 }] } };
+    case "ModelProfile":
+      return { ...base, spec: { model: "m", nodeName: "edge-1" } };
     case "InferenceService":
       return { ...base, spec: { model: "m", clients: { selector: { matchLabels: { tier: "device" } } } } };
     case "TrainingJob":

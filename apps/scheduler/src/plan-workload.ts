@@ -5,6 +5,7 @@ import { foldStatus } from "./fold-status.js";
 import { tracePlan } from "./plan-telemetry.js";
 import { taskFromPlan } from "./task-factory.js";
 import { setCondition } from "./workload-status.js";
+import { DEFAULT_MEASUREMENT_MAX_AGE_MS, recentClientLatency } from "./measured.js";
 
 export interface Workload {
   kind: KindInfo;
@@ -36,17 +37,26 @@ export interface Decision {
  * planning it — a planner bug, a stored spec it cannot read — is this workload's failure alone
  * (PlanFailed): whatever it reserved before throwing is rolled back and the cycle goes on.
  */
-export function planWorkload(controller: object, w: Workload, snapshot: Snapshot, model: StoredObject | undefined, now: Date, store: ObjectStore): Decision {
+export function planWorkload(
+  controller: object,
+  w: Workload,
+  snapshot: Snapshot,
+  model: StoredObject | undefined,
+  now: Date,
+  store: ObjectStore,
+  /** How long clients' measured latencies count (see measured.ts). */
+  measurementMaxAgeMs = DEFAULT_MEASUREMENT_MAX_AGE_MS,
+): Decision {
   const mark = snapshot.mark();
   try {
-    return tracePlan(controller, w.obj, () => plan(w, snapshot, model, now, store));
+    return tracePlan(controller, w.obj, () => plan(w, snapshot, model, now, store, measurementMaxAgeMs));
   } catch (err) {
     snapshot.rollback(mark);
     return { w, failure: { reason: "PlanFailed", message: `planning failed: ${(err as Error)?.message ?? String(err)}`.slice(0, 1_000) } };
   }
 }
 
-function plan(w: Workload, snapshot: Snapshot, model: StoredObject | undefined, now: Date, store: ObjectStore): Decision {
+function plan(w: Workload, snapshot: Snapshot, model: StoredObject | undefined, now: Date, store: ObjectStore, measurementMaxAgeMs: number): Decision {
   const ts = now.toISOString();
   const rev = Math.max(Number(w.obj.status?.planRevision ?? 0), ...w.tasks.map((t) => Number(t.metadata.labels["eiaas.io/plan-revision"] ?? 0))) + 1;
   let tasks: PlannedTask[];
@@ -54,7 +64,8 @@ function plan(w: Workload, snapshot: Snapshot, model: StoredObject | undefined, 
   let message: string;
   let expectedRunMs: number | undefined;
   if (w.kind.kind === "InferenceService") {
-    const r = planInference(snapshot, { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec }, model?.spec);
+    const measuredLatency = recentClientLatency(w.obj, now.getTime(), measurementMaxAgeMs);
+    const r = planInference(snapshot, { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec }, model?.spec, measuredLatency.length ? { measuredLatency } : {});
     if (r.status === "Unschedulable") return { w, failure: { reason: "Unschedulable", message: r.message } };
     tasks = r.tasks;
     statusPlan = { plan: { clients: r.clients } };

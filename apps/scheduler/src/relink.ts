@@ -28,7 +28,8 @@ export function servicesToReplan(
     if (!model) continue;
     const slo: number | undefined = w.obj.spec.slo?.latencyMs;
     const clients: any[] = w.obj.status?.plan?.clients ?? [];
-    const now = new Map(clients.map((c) => [c.client, predictClientLatency(snapshot, model, c) ?? Infinity]));
+    const measured = snapshot.measurementsOf(w.obj.metadata.namespace!, w.obj.spec.model);
+    const now = new Map(clients.map((c) => [c.client, predictClientLatency(snapshot, model, c, measured) ?? Infinity]));
     const m = snapshot.mark();
     for (const t of w.tasks) {
       const placed = isTerminal(t) ? undefined : placedTask(t.metadata.uid);

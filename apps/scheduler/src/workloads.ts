@@ -14,6 +14,8 @@ import { Backoff, type BackoffOptions } from "./backoff.js";
 import { ERROR_REASONS, planWorkload, type Decision, type Failure, type Workload } from "./plan-workload.js";
 import { foldStatus } from "./fold-status.js";
 import { linkFingerprint, servicesToReplan } from "./relink.js";
+import { servicesOffPrediction } from "./measured-drift.js";
+import { DEFAULT_MEASUREMENT_MAX_AGE_MS, MeasurementIndex } from "./measured.js";
 import { isTerminal, phaseOf, sameJson, splitByRevision } from "./workload-status.js";
 import { notScheduledStatus } from "./not-scheduled.js";
 import { LostDeadlines } from "./participants-lost.js";
@@ -57,6 +59,10 @@ export interface WorkloadControllerOptions {
   defaultMaxPriority?: number;
   /** Waits between retries of a workload whose planning or bind failed with an error. Default 1 s doubling to 5 min. */
   backoff?: BackoffOptions;
+  /** How long measured figures (segment timings, clients' end-to-end latency) count. Default 30 min. */
+  measurementMaxAgeMs?: number;
+  /** A client's measured latency further than this fraction from its prediction re-plans its service. Default 0.2. */
+  driftFraction?: number;
 }
 
 /**
@@ -90,6 +96,8 @@ export class WorkloadController {
   private readonly backoff: Backoff;
   /** TrainingJobs waiting for lost participants: looked at again when their deadline is up. */
   private readonly lost = new LostDeadlines();
+  /** Measured segment timings, as the planner reads them. */
+  private readonly measurements: MeasurementIndex;
 
   constructor(
     private readonly deps: {
@@ -107,6 +115,11 @@ export class WorkloadController {
     this.events = new EventBuffer(deps.events, deps.logger);
     this.usage = new UsagePublisher(options.usageRowsPerStep !== undefined ? { rowsPerStep: options.usageRowsPerStep } : {});
     this.backoff = new Backoff(options.backoff ?? {});
+    this.measurements = new MeasurementIndex(this.maxAgeMs);
+  }
+
+  private get maxAgeMs(): number {
+    return this.options.measurementMaxAgeMs ?? DEFAULT_MEASUREMENT_MAX_AGE_MS;
   }
 
   /** Resolves once the usage step being written (if any) is done; before the pool closes. */
@@ -163,6 +176,7 @@ export class WorkloadController {
     const changed = (w: Workload) => delta.relisted || delta.workloads.has(w.obj.metadata.uid);
     const modelOf = (w: Workload) => cache.models.get(`${w.obj.metadata.namespace}/${w.obj.spec.model}`);
     const snapshot = this.live.update(cache, delta);
+    snapshot.setMeasurements(this.measurements.current(cache, delta.relisted || delta.profilesChanged, nowMs));
     // Everything this cycle reserves is tentative: rolled back at the end, the bound part comes
     // back through the log as tasks.
     const base = snapshot.mark();
@@ -178,6 +192,16 @@ export class WorkloadController {
           relink = servicesToReplan(running, cache.models, snapshot, (uid) => this.live.placedTask(uid), this.deps.logger);
         }
         this.linkFingerprint = fingerprint;
+      }
+      // Clients that measured their plan far off its prediction (their reports change the service).
+      const reported = only(delta.relisted ? cache.workloads.keys() : delta.workloads).filter((w) => w.kind === ISVC && w.obj.status?.phase === "Running" && w.obj.status?.measured?.length && !relink.has(w.obj.metadata.uid));
+      if (reported.length) {
+        const drifted = servicesOffPrediction(reported, cache.models, snapshot, (uid) => this.live.placedTask(uid), this.deps.logger, {
+          nowMs,
+          maxAgeMs: this.maxAgeMs,
+          ...(this.options.driftFraction !== undefined ? { fraction: this.options.driftFraction } : {}),
+        });
+        for (const uid of drifted) relink.add(uid);
       }
       // A waiting workload is tried again only when it changed or room may have appeared; one whose
       // planning or bind failed, when its backoff is over (or its spec changed), not before; a job
@@ -217,7 +241,7 @@ export class WorkloadController {
           return placed ? [placed] : [];
         });
         if (!own.length) {
-          const d = planWorkload(this, w, snapshot, modelOf(w), now, this.deps.store);
+          const d = planWorkload(this, w, snapshot, modelOf(w), now, this.deps.store, this.maxAgeMs);
           if (d.group) binds.add(d.group);
           decisions.push(d);
           continue;
@@ -227,7 +251,7 @@ export class WorkloadController {
         // both: the new plan is reserved on top of the old tasks for the workloads after it.
         const m = snapshot.mark();
         for (const t of own) snapshot.release(t);
-        const d = planWorkload(this, w, snapshot, modelOf(w), now, this.deps.store);
+        const d = planWorkload(this, w, snapshot, modelOf(w), now, this.deps.store, this.maxAgeMs);
         snapshot.rollback(m);
         for (const t of d.group?.tasks ?? []) snapshot.reserve(taskInit(t as unknown as TaskLike));
         if (d.group) binds.add(d.group);

@@ -11,4 +11,5 @@ export * from "./resources/model.js";
 export * from "./resources/inferenceservice.js";
 export * from "./resources/trainingjob.js";
 export * from "./resources/task.js";
+export * from "./resources/modelprofile.js";
 export * from "./resources/event.js";

@@ -3,11 +3,12 @@ import { edgeNodeObject, edgeNodeSpec, edgeNodeStatus } from "./resources/edgeno
 import { eventObject } from "./resources/event.js";
 import { inferenceServiceObject, inferenceServiceSpec, inferenceServiceStatus } from "./resources/inferenceservice.js";
 import { modelObject, modelSpec, modelStatus } from "./resources/model.js";
+import { modelProfileObject, modelProfileSpec, modelProfileStatus } from "./resources/modelprofile.js";
 import { taskObject, taskSpec, taskStatus } from "./resources/task.js";
 import { tenantObject, tenantSpec, tenantStatus } from "./resources/tenant.js";
 import { trainingJobObject, trainingJobSpec, trainingJobStatus } from "./resources/trainingjob.js";
 
-export type KindName = "EdgeNode" | "Tenant" | "Model" | "InferenceService" | "TrainingJob" | "Task" | "Event";
+export type KindName = "EdgeNode" | "Tenant" | "Model" | "ModelProfile" | "InferenceService" | "TrainingJob" | "Task" | "Event";
 
 /** A column of server-side Table printing (as a CRD's additionalPrinterColumns). */
 export interface PrinterColumn {
@@ -121,6 +122,24 @@ export const KINDS: readonly KindInfo[] = [
       { name: "Accuracy", type: "number", description: "Full-model accuracy", get: (o) => o.spec?.accuracy ?? null },
       { name: "Exits", type: "integer", description: "Early exits", get: (o) => o.spec?.exits?.length ?? 0 },
       { name: "Variants", type: "integer", description: "Compressed variants", get: (o) => o.spec?.variants?.length ?? 0 },
+      age,
+    ],
+  },
+  {
+    kind: "ModelProfile",
+    plural: "modelprofiles",
+    singular: "modelprofile",
+    shortNames: ["mprof"],
+    namespaced: true,
+    table: "model_profiles",
+    schema: modelProfileObject,
+    spec: modelProfileSpec,
+    status: modelProfileStatus,
+    hasStatus: true,
+    columns: [
+      { name: "Model", type: "string", description: "Model measured", get: (o) => o.spec?.model ?? "" },
+      { name: "Node", type: "string", description: "Node measured on", get: (o) => o.spec?.nodeName ?? "" },
+      { name: "Segments", type: "integer", description: "Measured layer ranges", get: (o) => o.status?.segments?.length ?? 0 },
       age,
     ],
   },

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { API_PREFIX, lookupKind, type KindInfo } from "@eiaas/api";
+import { API_PREFIX, lookupKind, type ClientLatencyReport, type KindInfo, type SegmentTiming } from "@eiaas/api";
 import { Transport, type ConnectionOptions, type QueryValue, type RawRequest } from "./transport.js";
 import type { AnyObject, ApiResourceList, EndpointList, ObjectList, Table, Token, TokenList, VersionInfo } from "./types.js";
 import { Watch, type WatchOptions } from "./watch.js";
@@ -234,6 +234,24 @@ export class EiaasClient {
    */
   discover(namespace: string, capability: string, client: string): Promise<EndpointList> {
     return this.request<EndpointList>({ method: "GET", path: `${API_PREFIX}/namespaces/${encodeURIComponent(namespace)}/discovery`, query: { capability, client } });
+  }
+
+  /**
+   * Reports what a node's serving tasks measured (agent token of that node): per task and layer
+   * range, the median time over `count` requests (`POST .../edgenodes/{node}/segment-timings`, at
+   * most 256 timings). Forbidden, with a cause per timing, when one names a task not on the node.
+   */
+  reportSegmentTimings(nodeName: string, timings: readonly SegmentTiming[]): Promise<{ profiles: { written: number; unchanged: number; deferred: number } }> {
+    return this.request({ method: "POST", path: `${API_PREFIX}/edgenodes/${encodeURIComponent(nodeName)}/segment-timings`, body: { timings } });
+  }
+
+  /**
+   * Reports a client's measured end-to-end latency of a service (`POST .../inferenceservices/{name}/latency`):
+   * admins, the namespace's tenant, or the client node's agent. The service re-plans when it is
+   * more than 20% off the plan's prediction and a better plan exists.
+   */
+  reportClientLatency(namespace: string, service: string, report: ClientLatencyReport): Promise<{ written: boolean; predictedMs: number | null; measuredMs: number; planRevision: number }> {
+    return this.request({ method: "POST", path: this.path("InferenceService", namespace, service, "latency"), body: report });
   }
 
   /** The server's `/version`. */

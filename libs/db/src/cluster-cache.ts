@@ -7,10 +7,11 @@ import { prepared } from "./prepared.js";
 const NODE = kindInfo("EdgeNode");
 const TENANT = kindInfo("Tenant");
 const MODEL = kindInfo("Model");
+const PROFILE = kindInfo("ModelProfile");
 const ISVC = kindInfo("InferenceService");
 const TJ = kindInfo("TrainingJob");
 const TASK = kindInfo("Task");
-const KINDS: readonly KindInfo[] = [NODE, TENANT, MODEL, ISVC, TJ, TASK];
+const KINDS: readonly KindInfo[] = [NODE, TENANT, MODEL, PROFILE, ISVC, TJ, TASK];
 
 export interface ClusterCacheOptions {
   /**
@@ -40,6 +41,8 @@ export interface CacheDelta {
   linksChanged: boolean;
   /** A node or tenant changed in what the planner reads of it (not tasks): snapshots must be rebuilt. */
   fleetChanged: boolean;
+  /** A ModelProfile (measured segment timings) was written or deleted. */
+  profilesChanged: boolean;
   /** Tasks that changed, by uid: their state now, or undefined once deleted. */
   tasks: Map<string, StoredObject | undefined>;
   /**
@@ -76,6 +79,8 @@ export class ClusterCache {
   readonly tenants = new Map<string, StoredObject>();
   /** Models by `namespace/name`. */
   readonly models = new Map<string, StoredObject>();
+  /** ModelProfiles (measured timings of a model on a node) by `namespace/name`. */
+  readonly profiles = new Map<string, StoredObject>();
   /** InferenceServices and TrainingJobs by uid. */
   readonly workloads = new Map<string, StoredObject>();
   /** Tasks by uid. */
@@ -118,7 +123,7 @@ export class ClusterCache {
   /** Brings the cache up to date with Postgres; `nowMs` decides whether the re-list period is up. */
   async sync(nowMs: number): Promise<CacheDelta> {
     if (this.stale || nowMs - this.relistedAt >= (this.options.relistMs ?? Number.POSITIVE_INFINITY)) return this.relist(nowMs);
-    const delta: CacheDelta = { relisted: false, workloads: new Set(), roomChanged: false, linksChanged: false, fleetChanged: false, tasks: new Map(), nodesRunning: new Set(), applied: 0 };
+    const delta: CacheDelta = { relisted: false, workloads: new Set(), roomChanged: false, linksChanged: false, fleetChanged: false, profilesChanged: false, tasks: new Map(), nodesRunning: new Set(), applied: 0 };
     const page = this.options.pageSize ?? 10_000;
     for (;;) {
       // One statement, one snapshot: the compaction mark and the log after the cursor. The first
@@ -153,13 +158,13 @@ export class ClusterCache {
       const rows = new Map<KindInfo, ObjectRow[]>();
       for (const kind of KINDS) rows.set(kind, (await client.query<ObjectRow>(`SELECT * FROM "${kind.table}" ORDER BY namespace, name`)).rows);
       await client.query("COMMIT");
-      for (const m of [this.nodes, this.tenants, this.models, this.workloads, this.tasks, this.byOwner, this.dangling]) m.clear();
+      for (const m of [this.nodes, this.tenants, this.models, this.profiles, this.workloads, this.tasks, this.byOwner, this.dangling]) m.clear();
       // Workloads before tasks (KINDS order): a task's owner is known by the time the task is put.
       for (const [kind, list] of rows) for (const row of list) this.put(rowToObject(kind, row));
       this.resourceVersion = BigInt(rv.rows[0]?.value ?? "0");
       this.relistedAt = nowMs;
       this.stale = false;
-      return { relisted: true, workloads: new Set(this.workloads.keys()), roomChanged: true, linksChanged: true, fleetChanged: true, tasks: new Map(this.tasks), nodesRunning: new Set(this.nodes.keys()), applied: 0 };
+      return { relisted: true, workloads: new Set(this.workloads.keys()), roomChanged: true, linksChanged: true, fleetChanged: true, profilesChanged: true, tasks: new Map(this.tasks), nodesRunning: new Set(this.nodes.keys()), applied: 0 };
     } catch (err) {
       await client.query("ROLLBACK").catch(() => undefined);
       throw err;
@@ -186,6 +191,9 @@ export class ClusterCache {
       }
       case MODEL.kind:
         delta.roomChanged = true;
+        break;
+      case PROFILE.kind:
+        delta.profilesChanged = true;
         break;
       case ISVC.kind:
       case TJ.kind:
@@ -214,6 +222,9 @@ export class ClusterCache {
         return;
       case MODEL.kind:
         this.models.set(`${obj.metadata.namespace}/${obj.metadata.name}`, obj);
+        return;
+      case PROFILE.kind:
+        this.profiles.set(`${obj.metadata.namespace}/${obj.metadata.name}`, obj);
         return;
       case ISVC.kind:
       case TJ.kind:
@@ -245,6 +256,9 @@ export class ClusterCache {
         return;
       case MODEL.kind:
         this.models.delete(`${obj.metadata.namespace}/${obj.metadata.name}`);
+        return;
+      case PROFILE.kind:
+        this.profiles.delete(`${obj.metadata.namespace}/${obj.metadata.name}`);
         return;
       case ISVC.kind:
       case TJ.kind:

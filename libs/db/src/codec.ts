@@ -99,6 +99,7 @@ export function extraColumns(kind: KindName, obj: StoredObject): Record<string, 
       return { phase: status.phase ?? "", tier: spec.tier ?? "", parent: spec.parent ?? null };
     case "Tenant":
     case "Model":
+    case "ModelProfile":
       return { phase: status.phase ?? "" };
     case "InferenceService":
     case "TrainingJob":

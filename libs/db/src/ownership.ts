@@ -4,13 +4,16 @@ import type { StoredObject } from "./codec.js";
 type OwnerReference = NonNullable<StoredObject["metadata"]["ownerReferences"]>[number];
 
 const TASK = kindInfo("Task");
+const MODEL_PROFILE = kindInfo("ModelProfile");
 
 /**
  * The kinds whose objects name an object of `kind` as their owner (ownerReferences) and go with
  * it: deleted in the owner's own delete transaction (cascade), and by the scheduler's garbage
- * collector when they outlive it anyway. Workloads own their Tasks; nothing else owns anything.
+ * collector when they outlive it anyway. Workloads own their Tasks, Models their ModelProfiles
+ * (measured timings of a model deleted mean nothing for one created again under its name).
  */
 export function dependentKinds(kind: KindInfo): readonly KindInfo[] {
+  if (kind.kind === "Model") return [MODEL_PROFILE];
   return kind.kind === "InferenceService" || kind.kind === "TrainingJob" ? [TASK] : [];
 }
 

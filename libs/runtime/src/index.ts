@@ -8,6 +8,7 @@ export {
   type TaskRuntime,
   type RuntimeName,
   type LogStream,
+  type SegmentTimingSample,
 } from "./types.js";
 export { taskEnvironment, declaredPort } from "./environment.js";
 export { LogTail, type LogTailOptions } from "./log-tail.js";

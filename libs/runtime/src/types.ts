@@ -28,6 +28,20 @@ export interface TaskHooks {
   signal: AbortSignal;
   /** Called once when the task is actually running (process spawned, Pod Running, ...). */
   onStarted?(info: { endpoint?: string }): void;
+  /**
+   * A serving runtime calls it with what one request took for a layer range of its task (chain
+   * layers, 1-based, inclusive): the agent aggregates these into medians and reports them, and the
+   * planner uses them (issue 20 part 7). Timings of another task than the one run are ignored.
+   */
+  recordSegmentTiming?(timing: SegmentTimingSample): void;
+}
+
+/** One measured request of a serving task, for layers `fromLayer..toLayer`. */
+export interface SegmentTimingSample {
+  task: { namespace: string; name: string };
+  fromLayer: number;
+  toLayer: number;
+  ms: number;
 }
 
 /**

@@ -45,6 +45,15 @@ export {
 export * from "./plugins/index.js";
 
 export { compileModel, computeMs, type Chain, type ChainTiming, type CompiledModel } from "./cost/chains.js";
+export {
+  applySegments,
+  indexMeasurements,
+  type IndexMeasurementsOptions,
+  type ModelMeasurements,
+  type ModelProfileLike,
+  type NodeMeasurements,
+  type SegmentFigure,
+} from "./cost/measurements.js";
 export { planInference, type PlanInferenceOptions } from "./inference/planner.js";
 export type { InferenceFailure, InferencePlan, InferenceReason, InferenceServiceInput, PlannedTask } from "./inference/types.js";
 

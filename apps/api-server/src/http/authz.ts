@@ -31,8 +31,9 @@ export interface ModelRefs {
 /**
  * RBAC of DESIGN §3: admin everything; tenant its own namespace (another namespace answers 404,
  * cluster-scoped writes 403, status is the controllers'), and EdgeNodes without the names of the
- * tasks on them; agent its own EdgeNode, its tasks' status and the Models its tasks use (none
- * without `models`); bootstrap tokens only register.
+ * tasks on them, and ModelProfiles read-only; agent its own EdgeNode, its tasks' status and the
+ * Models its tasks use (none without `models`) — its timings go through
+ * `edgenodes/{node}/segment-timings`, not ModelProfiles; bootstrap tokens only register.
  */
 export function authorize(p: Principal, verb: Verb, kind: KindInfo, namespace: string | undefined, subresource?: "status", models?: ModelRefs): Access {
   const forbidden = () =>
@@ -45,7 +46,9 @@ export function authorize(p: Principal, verb: Verb, kind: KindInfo, namespace: s
         if (namespace !== undefined && namespace !== p.tenant) {
           throw new ApiError("NotFound", `namespaces "${namespace}" not found`, { name: namespace, kind: "namespaces" });
         }
-        const readOnly = kind.kind === "Task" || kind.kind === "Event";
+        // ModelProfiles hold what agents measured: a tenant reads its own, writes none (a figure
+        // it made up would steer placements on nodes other tenants share).
+        const readOnly = kind.kind === "Task" || kind.kind === "Event" || kind.kind === "ModelProfile";
         if (!READ.has(verb) && (readOnly || subresource === "status")) throw forbidden();
         return { namespace: p.tenant };
       }

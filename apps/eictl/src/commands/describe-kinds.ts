@@ -3,7 +3,7 @@ import { DEFAULT_LOST_DEADLINE_SECONDS } from "@eiaas/api";
 import type { AnyObject } from "@eiaas/client";
 import { age } from "../output/age.js";
 import { DescribeWriter, pairs, selectorText, type Field } from "../output/describe-writer.js";
-import { bytes, inferencePlanTable, trainingPlanLines } from "../output/plan.js";
+import { bytes, clientLatencyTable, inferencePlanTable, trainingPlanLines } from "../output/plan.js";
 
 function num(v: unknown, unit = ""): string | undefined {
   return typeof v === "number" && Number.isFinite(v) ? `${Number.isInteger(v) ? v : Number(v.toFixed(3))}${unit}` : undefined;
@@ -122,8 +122,10 @@ function inferenceService(w: DescribeWriter, o: AnyObject): void {
   );
   w.fields([["Phase", o.status?.phase ?? "Pending"]]);
   const plan = inferencePlanTable(o);
-  if (plan) w.title("Plan").block(plan, 1);
-  else w.fields([["Plan", "<none>"]]);
+  if (plan) {
+    w.title("Plan").block(plan, 1);
+    w.title("Latency").block(clientLatencyTable(o), 1);
+  } else w.fields([["Plan", "<none>"]]);
   const eps: any[] = o.status?.endpoints ?? [];
   if (eps.length) w.table("Endpoints", ["NODE", "ROLE", "TASK", "ADDRESS", "LATENCY"], eps.map((e) => [e.node, e.role, e.task, e.address ?? "<none>", num(e.predicted?.latencyMs, "ms") ?? "-"]));
 }

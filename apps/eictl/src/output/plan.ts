@@ -1,3 +1,4 @@
+import { sameOption } from "@eiaas/api";
 import type { AnyObject } from "@eiaas/client";
 import { formatTable } from "./table.js";
 
@@ -55,4 +56,25 @@ export function trainingPlanLines(tj: AnyObject): Array<[string, string]> {
   if (plan.localSteps !== undefined) out.push(["Local steps", String(plan.localSteps)]);
   for (const [node, peers] of Object.entries((plan.peers ?? {}) as Record<string, string[]>)) out.push([`Peers of ${node}`, peers.join(", ")]);
   return out;
+}
+
+/**
+ * Per client of an InferenceService's plan: the latency the plan predicted, what the client
+ * measured with that plan (median and requests, from `status.measured`) and how far apart they are.
+ * Empty when there is no plan yet.
+ */
+export function clientLatencyTable(isvc: AnyObject, indent = ""): string {
+  const clients: any[] = isvc.status?.plan?.clients ?? [];
+  if (clients.length === 0) return "";
+  const measured: any[] = isvc.status?.measured ?? [];
+  const rows = clients.map((c) => {
+    const m = measured.find((x) => sameOption(x, c));
+    const predicted = c.predicted?.latencyMs;
+    const off = m && typeof predicted === "number" && predicted > 0 ? `${m.latencyMs >= predicted ? "+" : ""}${(((m.latencyMs - predicted) / predicted) * 100).toFixed(0)}%` : "-";
+    return [String(c.client ?? ""), num(predicted, 1, "ms"), m ? num(m.latencyMs, 1, "ms") : "-", off, m ? String(m.count) : "-", m?.observedTime ?? "-"];
+  });
+  return formatTable(rows, { header: ["CLIENT", "PREDICTED", "MEASURED", "OFF", "REQUESTS", "OBSERVED"] })
+    .split("\n")
+    .map((l) => (l ? indent + l : l))
+    .join("\n");
 }

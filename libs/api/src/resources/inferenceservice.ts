@@ -86,6 +86,33 @@ export const endpoint = z.strictObject({
 });
 export type Endpoint = z.infer<typeof endpoint>;
 
+/**
+ * What a client measured end to end with one plan option (the client's plan fields that decide
+ * its latency), as the client path reports it (`POST .../inferenceservices/{name}/latency`). Kept
+ * per option, not per plan revision: after a re-plan the planner still knows what the option it
+ * left measured, so a measured-slow option is not chosen again on its prediction alone (no flapping).
+ */
+export const measuredClientLatency = z.strictObject({
+  client: z.string(),
+  architecture: inferenceArchitecture.exclude(["auto"]),
+  split: z.number().int().nonnegative(),
+  headNode: z.string().optional(),
+  tailNode: z.string().optional(),
+  variant: z.string(),
+  exitAfterLayer: z.number().int().nonnegative(),
+  /** Median end-to-end latency over `count` requests. */
+  latencyMs: z.number().nonnegative(),
+  count: z.number().int().min(1),
+  /** What the plan predicted for this option when the figure was reported. */
+  predictedMs: z.number().optional(),
+  /** When it was last reported (RFC 3339); older than the scheduler's maximum age it is ignored. */
+  observedTime: z.string(),
+});
+export type MeasuredClientLatency = z.infer<typeof measuredClientLatency>;
+
+/** Most measured options a service keeps per client (the oldest go first). */
+export const MEASURED_OPTIONS_PER_CLIENT = 4;
+
 export const inferenceServiceStatus = z.strictObject({
   ...baseStatusShape,
   phase: z.enum(["Pending", "Scheduled", "Running", "Failed"]).optional(),
@@ -94,8 +121,23 @@ export const inferenceServiceStatus = z.strictObject({
   endpoints: z.array(endpoint).optional(),
   /** Which revision of the plan the Tasks labelled `eiaas.io/plan-revision` belong to (set by the scheduler). */
   planRevision: z.number().int().nonnegative().optional(),
+  /** Clients' measured end-to-end latency, per plan option (see measuredClientLatency). */
+  measured: z.array(measuredClientLatency).optional(),
 });
 export type InferenceServiceStatus = z.infer<typeof inferenceServiceStatus>;
 
 export const inferenceServiceObject = objectSchema("InferenceService", inferenceServiceSpec, inferenceServiceStatus);
 export type InferenceService = ApiObject<InferenceServiceSpec, InferenceServiceStatus>;
+
+/** Whether a measured figure is of the option a client plan uses. */
+export function sameOption(m: Omit<ClientPlan, "predicted">, p: Omit<ClientPlan, "predicted">): boolean {
+  return (
+    m.client === p.client &&
+    m.architecture === p.architecture &&
+    m.split === p.split &&
+    (m.headNode ?? "") === (p.headNode ?? "") &&
+    (m.tailNode ?? "") === (p.tailNode ?? "") &&
+    m.variant === p.variant &&
+    m.exitAfterLayer === p.exitAfterLayer
+  );
+}

@@ -1,5 +1,6 @@
 import type { EarlyExit, LayerProfile, ModelLayer, ModelSpec } from "@eiaas/api";
 import type { SnapshotNode } from "../snapshot/types.js";
+import { applySegments, type NodeMeasurements } from "./measurements.js";
 
 /** Per-layer sums for one chain on one hardware class, indexed by split j = 0..N. */
 export interface ChainTiming {
@@ -33,6 +34,8 @@ export class Chain {
   readonly memSuffix: Float64Array;
   private readonly measured = new Map<string, MeasuredLayers>();
   private readonly timings = new Map<string, ChainTiming>();
+  /** Timings on nodes with measured figures, per figures object (a node's own: not shared by cost class). */
+  private readonly measuredTimings = new WeakMap<NodeMeasurements, ChainTiming>();
 
   constructor(
     /** Position in `CompiledModel.chains`. */
@@ -94,24 +97,34 @@ export class Chain {
   }
 
   /**
-   * Per-layer time T and power P on a node, summed by split: T from the model's measured profile
-   * for the node's hardware, else flops / (gflops · 10^6) ms; P from the profile's power, else the
-   * node's power.computeW (DESIGN §5). Cached per node cost class.
+   * Per-layer time T and power P on a node, summed by split: T from what serving tasks measured on
+   * this very node (`measured`, see `applySegments`), else the model's profile for the node's
+   * hardware class, else flops / (gflops · 10^6) ms; P from the profile's power, else the node's
+   * power.computeW (DESIGN §5). Cached per node cost class, or per figures object when measured.
    */
-  timing(node: SnapshotNode): ChainTiming {
-    let t = this.timings.get(node.costKey);
+  timing(node: SnapshotNode, measured?: NodeMeasurements): ChainTiming {
+    let t = measured ? this.measuredTimings.get(measured) : this.timings.get(node.costKey);
     if (t) return t;
+    t = this.computeTiming(node, measured);
+    if (measured) this.measuredTimings.set(measured, t);
+    else this.timings.set(node.costKey, t);
+    return t;
+  }
+
+  private computeTiming(node: SnapshotNode, measured: NodeMeasurements | undefined): ChainTiming {
     const n = this.length;
     const m = this.measured.get(node.hardware);
     const T = new Float64Array(n);
     const E = new Float64Array(n);
     for (let i = 0; i < n; i++) {
-      const measured = m?.latency[i];
-      const ti = measured ?? computeMs(this.flops[i]!, node.gflops);
+      const profiled = m?.latency[i];
+      const ti = profiled ?? computeMs(this.flops[i]!, node.gflops);
       const pi = m?.power[i] ?? node.power.computeW;
       T[i] = ti;
-      E[i] = ti === 0 ? 0 : ti * pi;
+      E[i] = pi;
     }
+    if (measured) applySegments(this, T, measured.segments);
+    for (let i = 0; i < n; i++) E[i] = T[i] === 0 ? 0 : T[i]! * E[i]!;
     const prefixT = new Float64Array(n + 1);
     const prefixE = new Float64Array(n + 1);
     const suffixT = new Float64Array(n + 1);
@@ -120,9 +133,7 @@ export class Chain {
       prefixE[j] = prefixE[j - 1]! + E[j - 1]!;
     }
     for (let j = n - 1; j >= 0; j--) suffixT[j] = T[j]! + suffixT[j + 1]!;
-    t = { prefixT, suffixT, prefixE };
-    this.timings.set(node.costKey, t);
-    return t;
+    return { prefixT, suffixT, prefixE };
   }
 }
 

@@ -1,4 +1,6 @@
-import type { Chain } from "../cost/chains.js";
+import type { Chain, ChainTiming } from "../cost/chains.js";
+import type { ModelMeasurements } from "../cost/measurements.js";
+import type { SnapshotNode } from "../snapshot/types.js";
 import { pathInto, type NetworkPath } from "../snapshot/network.js";
 import type { Snapshot } from "../snapshot/snapshot.js";
 import type { ResourceVector } from "../snapshot/types.js";
@@ -67,6 +69,38 @@ export interface ServiceContext {
   readonly groups: Map<number, TaskGroup>;
   /** Groups opened per node so far (tasks not yet in the snapshot, each needing a task slot). */
   readonly newTasksOn: Map<number, number>;
+  /** What serving tasks measured of the model, by node name (undefined: nothing measured). */
+  readonly measured: ModelMeasurements | undefined;
+  /** End-to-end latencies clients measured, by client index (undefined: none). */
+  readonly measuredOptions: ReadonlyMap<number, readonly MeasuredOption[]> | undefined;
+}
+
+/**
+ * A plan option a client measured end to end (`status.measured` of the service), in the
+ * planner's codes: the option is priced at what was measured instead of the cost model's
+ * estimate when options are ranked. Feasibility (the SLO) stays on the estimate, so a measured
+ * miss never turns a running service Unschedulable; it only lets a better-ranked option win.
+ */
+export interface MeasuredOption {
+  chain: number;
+  j: number;
+  arch: number;
+  tail: number;
+  head: number;
+  latencyMs: number;
+}
+
+/** The chain's timing on a node: the node's own measurements when it has some, else its cost class's. */
+export function timingOn(ctx: Pick<ServiceContext, "measured">, chain: Chain, node: SnapshotNode): ChainTiming {
+  const m = ctx.measured;
+  return chain.timing(node, m === undefined ? undefined : m.get(node.name));
+}
+
+/** The latency an option is ranked by: what the client measured with it, else the estimate. */
+function rankedMs(list: readonly MeasuredOption[] | undefined, chain: number, j: number, arch: number, tail: number, head: number, estimate: number): number {
+  if (list === undefined) return estimate;
+  for (const m of list) if (m.chain === chain && m.j === j && m.arch === arch && m.tail === tail && m.head === head) return m.latencyMs;
+  return estimate;
 }
 
 /** Why a client's options were eliminated, for the Unschedulable message. */
@@ -156,6 +190,7 @@ export function evaluateClient(ctx: ServiceContext, client: number, best: PlanOp
   const clientOk = snapshot.schedulable[client] === 1;
   const slo = ctx.sloLatencyMs;
   const maxEn = ctx.maxDeviceEnergyMj;
+  const mo = ctx.measuredOptions?.get(client);
   const m = servers.length;
   const bw = snapshot.scratch("isvc.bw", m);
   const rtt = snapshot.scratch("isvc.rtt", m);
@@ -204,7 +239,7 @@ export function evaluateClient(ctx: ServiceContext, client: number, best: PlanOp
     const D = chain.splitBytes;
     const acc = chain.accuracy;
     const vr = ctx.variantRank[chain.index]!;
-    const tc = chain.timing(cl);
+    const tc = timingOn(ctx, chain, cl);
     const cT = tc.prefixT;
     const cE = tc.prefixE;
 
@@ -218,9 +253,12 @@ export function evaluateClient(ctx: ServiceContext, client: number, best: PlanOp
         if (lat < diag.fastestLatencyMs) diag.fastestLatencyMs = lat;
         if (en < diag.lowestEnergyMj) diag.lowestEnergyMj = en;
         if (!withinLimit(lat, slo) || !withinLimit(en, maxEn)) reasons |= R_SLO;
-        else if (isBetter(objective, lat, en, acc, n, -1, vr, -1, chain.index, best)) {
-          if (!groupFits(ctx, client, chain, SIDE_HEAD, n)) reasons |= R_RESOURCES;
-          else set(best, chain.index, n, ARCH_DEVICE, -1, client, lat, en, acc, 0, -1, vr, -1);
+        else {
+          const ranked = mo === undefined ? lat : rankedMs(mo, chain.index, n, ARCH_DEVICE, -1, client, lat);
+          if (isBetter(objective, ranked, en, acc, n, -1, vr, -1, chain.index, best)) {
+            if (!groupFits(ctx, client, chain, SIDE_HEAD, n)) reasons |= R_RESOURCES;
+            else set(best, chain.index, n, ARCH_DEVICE, -1, client, ranked, lat, en, acc, 0, -1, vr, -1);
+          }
         }
       }
     }
@@ -239,7 +277,7 @@ export function evaluateClient(ctx: ServiceContext, client: number, best: PlanOp
         continue;
       }
       const r = rtt[k]!;
-      const sT = chain.timing(nodes[s]!).suffixT;
+      const sT = timingOn(ctx, chain, nodes[s]!).suffixT;
       const jFrom = want0 ? 0 : 1;
       const jTo = wantSplit ? n - 1 : 0;
       for (let j = jFrom; j <= jTo; j++) {
@@ -260,7 +298,9 @@ export function evaluateClient(ctx: ServiceContext, client: number, best: PlanOp
           reasons |= R_SLO;
           continue;
         }
-        if (!isBetter(objective, lat, en, acc, j, k, vr, -1, chain.index, best)) continue;
+        const optArch = j === 0 ? (cloud ? ARCH_CLOUD : ARCH_EDGE) : cloud ? ARCH_CLOUD_DEVICE : ARCH_EDGE_DEVICE;
+        const ranked = mo === undefined ? lat : rankedMs(mo, chain.index, j, optArch, s, j === 0 ? -1 : client, lat);
+        if (!isBetter(objective, ranked, en, acc, j, k, vr, -1, chain.index, best)) continue;
         if ((j > 0 && !(clientOk && groupFits(ctx, client, chain, SIDE_HEAD, j))) || !groupFits(ctx, s, chain, SIDE_TAIL, j)) {
           reasons |= R_RESOURCES;
           continue;
@@ -269,13 +309,13 @@ export function evaluateClient(ctx: ServiceContext, client: number, best: PlanOp
           reasons |= R_LOAD;
           continue;
         }
-        set(best, chain.index, j, j === 0 ? (cloud ? ARCH_CLOUD : ARCH_EDGE) : cloud ? ARCH_CLOUD_DEVICE : ARCH_EDGE_DEVICE, s, j === 0 ? -1 : client, lat, en, acc, D[j]!, k, vr, -1);
+        set(best, chain.index, j, optArch, s, j === 0 ? -1 : client, ranked, lat, en, acc, D[j]!, k, vr, -1);
       }
     }
 
     if (anyCloud && n >= 2) {
       archMatched = true;
-      reasons |= evaluateEdgeCloud(ctx, edge, upBw, upRtt, ecBw, ecRtt, chain, vr, transmitW, best, diag);
+      reasons |= evaluateEdgeCloud(ctx, client, edge, upBw, upRtt, ecBw, ecRtt, chain, vr, transmitW, best, diag);
     }
   }
   if (!archMatched && ctx.chains.length > 0) reasons |= R_ARCHITECTURE;
@@ -290,6 +330,7 @@ export function evaluateClient(ctx: ServiceContext, client: number, best: PlanOp
  */
 function evaluateEdgeCloud(
   ctx: ServiceContext,
+  client: number,
   edge: number,
   upBw: number,
   upRtt: number,
@@ -309,7 +350,8 @@ function evaluateEdgeCloud(
   if (!(upload < Infinity)) return R_NETWORK;
   let reasons = 0;
   const en = transmitW * upload;
-  const eT = chain.timing(nodes[edge]!).prefixT;
+  const eT = timingOn(ctx, chain, nodes[edge]!).prefixT;
+  const mo = ctx.measuredOptions?.get(client);
   const D = chain.splitBytes;
   const n = chain.length;
   const headRank = ctx.serverRankOf.get(edge)!;
@@ -321,7 +363,7 @@ function evaluateEdgeCloud(
       continue;
     }
     const s = servers[k]!;
-    const sT = chain.timing(nodes[s]!).suffixT;
+    const sT = timingOn(ctx, chain, nodes[s]!).suffixT;
     for (let j = 1; j < n; j++) {
       const wire = ser(D[j]!, b);
       const lat = upload + eT[j]! + (wire + ecRtt[k]!) + sT[j]!;
@@ -335,7 +377,8 @@ function evaluateEdgeCloud(
         reasons |= R_SLO;
         continue;
       }
-      if (!isBetter(objective, lat, en, chain.accuracy, j, k, vr, headRank, chain.index, best)) continue;
+      const ranked = mo === undefined ? lat : rankedMs(mo, chain.index, j, ARCH_EDGE_CLOUD, s, edge, lat);
+      if (!isBetter(objective, ranked, en, chain.accuracy, j, k, vr, headRank, chain.index, best)) continue;
       if (!groupFits(ctx, edge, chain, SIDE_HEAD, j) || !groupFits(ctx, s, chain, SIDE_TAIL, j)) {
         reasons |= R_RESOURCES;
         continue;
@@ -344,7 +387,7 @@ function evaluateEdgeCloud(
         reasons |= R_LOAD;
         continue;
       }
-      set(best, chain.index, j, ARCH_EDGE_CLOUD, s, edge, lat, en, chain.accuracy, D[0]!, k, vr, headRank);
+      set(best, chain.index, j, ARCH_EDGE_CLOUD, s, edge, ranked, lat, en, chain.accuracy, D[0]!, k, vr, headRank);
     }
   }
   return reasons;
@@ -357,6 +400,7 @@ function set(
   arch: number,
   tail: number,
   head: number,
+  ranked: number,
   lat: number,
   en: number,
   acc: number,
@@ -370,7 +414,8 @@ function set(
   o.arch = arch;
   o.tail = tail;
   o.head = head;
-  o.latencyMs = lat;
+  o.latencyMs = ranked;
+  o.estimatedMs = lat;
   o.deviceEnergyMj = en;
   o.accuracy = acc;
   o.uplinkBytes = uplink;

@@ -58,7 +58,10 @@ export interface PlanOption {
   tail: number;
   /** Node running layers 1..j, or -1 when j = 0. */
   head: number;
+  /** What options are ranked by: the measured end-to-end latency when the client measured this option, else `estimatedMs`. */
   latencyMs: number;
+  /** The cost model's estimate (what the plan reports as predicted). */
+  estimatedMs: number;
   deviceEnergyMj: number;
   accuracy: number;
   uplinkBytes: number;
@@ -76,6 +79,7 @@ export function emptyOption(): PlanOption {
     tail: -1,
     head: -1,
     latencyMs: Infinity,
+    estimatedMs: Infinity,
     deviceEnergyMj: Infinity,
     accuracy: 0,
     uplinkBytes: 0,

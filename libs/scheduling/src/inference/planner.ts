@@ -1,4 +1,4 @@
-import { type ClientPlan, type ModelSpec } from "@eiaas/api";
+import { type ClientPlan, type MeasuredClientLatency, type ModelSpec } from "@eiaas/api";
 import { compileModel, type Chain } from "../cost/chains.js";
 import { feasibleNodes, passingNodes } from "../framework/schedule.js";
 import type { SchedulingProfile, TaskRequest } from "../framework/types.js";
@@ -6,7 +6,7 @@ import { LOAD_ANNOTATION, PRIORITY_ANNOTATION } from "../snapshot/build.js";
 import type { Snapshot } from "../snapshot/snapshot.js";
 import { effectivePriority } from "../tenancy/fair-share.js";
 import { quotaExceeded, quotaMessage } from "../tenancy/quota.js";
-import { SIDE_HEAD, SIDE_TAIL, applyGroup, evaluateClient, type ClientDiagnostics, type ServiceContext, type TaskGroup } from "./evaluate.js";
+import { SIDE_HEAD, SIDE_TAIL, applyGroup, evaluateClient, timingOn, type ClientDiagnostics, type MeasuredOption, type ServiceContext, type TaskGroup } from "./evaluate.js";
 import { describeClientFailure, fmt } from "./messages.js";
 import {
   ARCH_DEVICE,
@@ -29,6 +29,11 @@ export interface PlanInferenceOptions {
    * of the same cycle see them. Default true; false for dry runs. A failed service never leaves any.
    */
   reserve?: boolean;
+  /**
+   * End-to-end latencies the service's clients measured (its `status.measured`), recent ones only
+   * (the caller's clock decides): an option a client measured is ranked at what it measured.
+   */
+  measuredLatency?: readonly MeasuredClientLatency[];
 }
 
 /**
@@ -100,6 +105,8 @@ export function planInference(
     resources: spec.resources,
     groups: new Map(),
     newTasksOn: new Map(),
+    measured: snapshot.measurementsOf(namespace, spec.model),
+    measuredOptions: options.measuredLatency?.length ? measuredOptions(snapshot, compiled.chains, options.measuredLatency) : undefined,
   };
 
   const mark = snapshot.mark();
@@ -172,6 +179,24 @@ function candidateChains(all: readonly Chain[], spec: InferenceServiceInput["spe
   return { chains, excluded: pool.length - chains.length, bestAccuracy: Math.max(...pool.map((c) => c.accuracy)) };
 }
 
+/** Measured options in the planner's codes, by client index; options naming what no longer exists are left out. */
+function measuredOptions(snapshot: Snapshot, chains: readonly Chain[], list: readonly MeasuredClientLatency[]): Map<number, MeasuredOption[]> {
+  const out = new Map<number, MeasuredOption[]>();
+  const index = (name: string | undefined) => (name === undefined ? -1 : snapshot.nodeIndex(name));
+  for (const m of list) {
+    const client = snapshot.nodeIndex(m.client);
+    const chain = chains.find((c) => c.variant === m.variant && c.exitAfterLayer === m.exitAfterLayer);
+    const arch = ARCH_NAMES.indexOf(m.architecture);
+    const tail = index(m.tailNode);
+    const head = index(m.headNode);
+    if (client < 0 || !chain || arch < 0 || (m.tailNode !== undefined && tail < 0) || (m.headNode !== undefined && head < 0)) continue;
+    let l = out.get(client);
+    if (!l) out.set(client, (l = []));
+    l.push({ chain: chain.index, j: m.split, arch, tail, head, latencyMs: m.latencyMs });
+  }
+  return out;
+}
+
 function variantRanks(chains: readonly Chain[]): Int32Array {
   const names = [...new Set(chains.map((c) => c.variant))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return Int32Array.from(chains, (c) => names.indexOf(c.variant));
@@ -186,11 +211,11 @@ function reserveOption(ctx: ServiceContext, client: number, chain: Chain, o: Pla
     return;
   }
   if (o.arch === ARCH_EDGE_CLOUD) {
-    applyGroup(ctx, o.head, chain, SIDE_HEAD, o.j, (rps * chain.timing(nodes[o.head]!).prefixT[o.j]!) / 1000, client);
+    applyGroup(ctx, o.head, chain, SIDE_HEAD, o.j, (rps * timingOn(ctx, chain, nodes[o.head]!).prefixT[o.j]!) / 1000, client);
   } else if (o.j > 0) {
     applyGroup(ctx, client, chain, SIDE_HEAD, o.j, 0, client);
   }
-  applyGroup(ctx, o.tail, chain, SIDE_TAIL, o.j, (rps * chain.timing(nodes[o.tail]!).suffixT[o.j]!) / 1000, client);
+  applyGroup(ctx, o.tail, chain, SIDE_TAIL, o.j, (rps * timingOn(ctx, chain, nodes[o.tail]!).suffixT[o.j]!) / 1000, client);
 }
 
 function clientPlan(snapshot: Snapshot, client: number, chain: Chain, o: PlanOption): ClientPlan {
@@ -201,7 +226,7 @@ function clientPlan(snapshot: Snapshot, client: number, chain: Chain, o: PlanOpt
     split: o.j,
     variant: chain.variant,
     exitAfterLayer: chain.exitAfterLayer,
-    predicted: { latencyMs: o.latencyMs, deviceEnergyMj: o.deviceEnergyMj, accuracy: o.accuracy, uplinkBytes: o.uplinkBytes },
+    predicted: { latencyMs: o.estimatedMs, deviceEnergyMj: o.deviceEnergyMj, accuracy: o.accuracy, uplinkBytes: o.uplinkBytes },
   };
   if (o.j > 0) plan.headNode = nodes[o.head]!.name;
   if (o.j < chain.length) plan.tailNode = nodes[o.tail]!.name;

@@ -1,5 +1,7 @@
 import type { ClientPlan, ModelSpec } from "@eiaas/api";
-import { compileModel, type Chain } from "../cost/chains.js";
+import { compileModel, type ChainTiming } from "../cost/chains.js";
+import type { ModelMeasurements } from "../cost/measurements.js";
+import type { SnapshotNode } from "../snapshot/types.js";
 import type { Snapshot } from "../snapshot/snapshot.js";
 import { networkPath, transferMs } from "../snapshot/network.js";
 
@@ -7,9 +9,10 @@ import { networkPath, transferMs } from "../snapshot/network.js";
  * Re-evaluates the latency of an existing client plan on the snapshot as it is now (Edgent's
  * dynamic mode: measured links change under a running plan). Same cost model as the planner
  * (DESIGN §5). Infinity when a node of the plan or a path between them is gone; undefined when the
- * plan's chain no longer exists in the model.
+ * plan's chain no longer exists in the model. `measured`: what serving tasks measured of the model
+ * (`Snapshot.measurementsOf`), used where present as the planner uses it.
  */
-export function predictClientLatency(snapshot: Snapshot, model: ModelSpec, plan: ClientPlan): number | undefined {
+export function predictClientLatency(snapshot: Snapshot, model: ModelSpec, plan: ClientPlan, measured?: ModelMeasurements): number | undefined {
   const chain = compileModel(model).chains.find((c) => c.variant === plan.variant && c.exitAfterLayer === plan.exitAfterLayer);
   if (!chain) return undefined;
   const node = (name: string | undefined) => (name === undefined ? undefined : snapshot.nodes[snapshot.nodeIndex(name)]);
@@ -17,27 +20,23 @@ export function predictClientLatency(snapshot: Snapshot, model: ModelSpec, plan:
   if (!client) return Infinity;
   const j = plan.split;
   const n = chain.length;
+  const timing = (node: SnapshotNode): ChainTiming => chain.timing(node, measured?.get(node.name));
   const move = (bytes: number, from: string, to: string) => {
     const p = networkPath(snapshot, from, to);
     return p ? transferMs(bytes, p.bandwidthMbps, p.rttMs) : Infinity;
   };
   const tail = node(plan.tailNode);
-  if (plan.architecture === "device") return chain.timing(client).prefixT[n]!;
+  if (plan.architecture === "device") return timing(client).prefixT[n]!;
   if (plan.architecture === "edge-cloud") {
     const head = node(plan.headNode);
     if (!head || !tail) return Infinity;
     return (
       move(chain.splitBytes[0]!, client.name, head.name) +
-      chain.timing(head).prefixT[j]! +
+      timing(head).prefixT[j]! +
       move(chain.splitBytes[j]!, head.name, tail.name) +
-      chain.timing(tail).suffixT[j]!
+      timing(tail).suffixT[j]!
     );
   }
   if (!tail) return Infinity;
-  return headMs(chain, snapshot, client.name, j) + move(chain.splitBytes[j]!, client.name, tail.name) + chain.timing(tail).suffixT[j]!;
-}
-
-function headMs(chain: Chain, snapshot: Snapshot, client: string, j: number): number {
-  if (j === 0) return 0;
-  return chain.timing(snapshot.nodes[snapshot.nodeIndex(client)]!).prefixT[j]!;
+  return (j === 0 ? 0 : timing(client).prefixT[j]!) + move(chain.splitBytes[j]!, client.name, tail.name) + timing(tail).suffixT[j]!;
 }

@@ -1,6 +1,7 @@
 import { matchesRequirements, selectorRequirements, type LabelSelector } from "@eiaas/api";
 import { makeNode, tierBit } from "./node.js";
 import { SchedulingError } from "../errors.js";
+import type { ModelMeasurements } from "../cost/measurements.js";
 import type { NodeInit, ResourceVector, SnapshotInit, SnapshotNode, SnapshotTask, SnapshotTenant, TaskInit, TenantInit } from "./types.js";
 
 export type { NodeInit, SnapshotInit, TaskInit, TenantInit } from "./types.js";
@@ -39,6 +40,12 @@ export class Snapshot {
   /** Priority cap of a tenant without a `maxPriority`; undefined: uncapped. */
   readonly defaultMaxPriority: number | undefined;
 
+  /**
+   * Measured per-segment timings by `namespace/model` (see `indexMeasurements`): what serving tasks
+   * measured. Not part of the fleet's state that placements change, so not rolled back; set by the
+   * snapshot's owner whenever they change (`setMeasurements`).
+   */
+  private measurements: ReadonlyMap<string, ModelMeasurements> = new Map();
   private readonly byName = new Map<string, number>();
   private readonly tenantByName = new Map<string, number>();
   private readonly tasksByNode: SnapshotTask[][];
@@ -99,6 +106,16 @@ export class Snapshot {
     for (const t of init.tasks ?? []) this.reserve(t);
     // Construction is not undoable: a rollback never goes below the initial state.
     this.undoLog.length = 0;
+  }
+
+  /** Replaces the measured timings the planners read (see `measurementsOf`). */
+  setMeasurements(m: ReadonlyMap<string, ModelMeasurements>): void {
+    this.measurements = m;
+  }
+
+  /** What serving tasks measured of a model in a namespace, by node name; undefined when nothing. */
+  measurementsOf(namespace: string, model: string): ModelMeasurements | undefined {
+    return this.measurements.size === 0 ? undefined : this.measurements.get(`${namespace}/${model}`);
   }
 
   /** Index of the node, or -1. */
