@@ -6,8 +6,7 @@ import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServing, type ServingServer } from "./server.js";
 import { topConfidence } from "./pipeline.js";
-import { call, floats, inferBinary, inferJson, maxDiff } from "./testing/client.js";
-import { randomInput, tinyCnn } from "./testing/tiny-cnn.js";
+import { call, floats, inferBinary, inferJson, maxDiff, randomInput, tinyCnn } from "@eiaas/testing";
 import { BINARY_TYPE, JSON_TYPE, SHAPE_HEADER } from "./wire.js";
 
 const cnn = tinyCnn();

@@ -1,6 +1,6 @@
 // Plain HTTP calls to a serving server, for tests and the bench (what any client would send).
-import { request } from "node:http";
-import { BINARY_TYPE, JSON_TYPE, SHAPE_HEADER } from "../wire.js";
+import { request, type Agent } from "node:http";
+import { BINARY_TYPE, JSON_TYPE, SHAPE_HEADER } from "@eiaas/serving";
 
 export interface Reply {
   status: number;
@@ -8,10 +8,10 @@ export interface Reply {
   body: Buffer;
 }
 
-/** One raw HTTP request to 127.0.0.1:port. */
-export function call(port: number, options: { method?: string; path?: string; headers?: Record<string, string | number>; body?: Buffer | string }): Promise<Reply> {
+/** One raw HTTP request to 127.0.0.1:port, on a connection of its own unless `agent` keeps some alive. */
+export function call(port: number, options: { method?: string; path?: string; headers?: Record<string, string | number>; body?: Buffer | string; agent?: Agent }): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, method: options.method ?? "POST", path: options.path ?? "/v1/infer", headers: options.headers ?? {} }, (res) => {
+    const req = request({ host: "127.0.0.1", port, agent: options.agent ?? false, method: options.method ?? "POST", path: options.path ?? "/v1/infer", headers: options.headers ?? {} }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -23,8 +23,9 @@ export function call(port: number, options: { method?: string; path?: string; he
 }
 
 /** POSTs a tensor as float32 bytes; `accept` picks the reply's encoding. */
-export function inferBinary(port: number, shape: number[], data: Float32Array, accept = BINARY_TYPE): Promise<Reply> {
+export function inferBinary(port: number, shape: number[], data: Float32Array, accept = BINARY_TYPE, agent?: Agent): Promise<Reply> {
   return call(port, {
+    ...(agent ? { agent } : {}),
     headers: { "content-type": BINARY_TYPE, [SHAPE_HEADER]: shape.join(","), accept },
     body: Buffer.from(data.buffer, data.byteOffset, data.byteLength),
   });
