@@ -11,7 +11,7 @@ import { Redis } from "ioredis";
 import ort from "onnxruntime-node";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { API_PREFIX } from "@eiaas/api";
+import { API_PREFIX, type TaskRole } from "@eiaas/api";
 import { createRedisQueueBackend, provisionAgentRedisUser, type QueueBackend } from "@eiaas/queue";
 import { call, floats, inferBinary, maxDiff, randomInput, startRedis, tinyCnn, type RunningRedis } from "@eiaas/testing";
 import { startTestApi, type TestApi } from "../../api-server/src/test-harness.js";
@@ -44,7 +44,7 @@ async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs =
 const taskStatus = async (name: string) => (await request(api.app).get(`${API_PREFIX}/namespaces/acme/tasks/${name}`).set(admin()).expect(200)).body.status ?? {};
 
 /** Creates a Task bound to the node and enqueues its job, as the scheduler's bind and dispatch do. */
-async function submit(name: string, spec: { role: string; layers?: { from: number; to: number }; env?: Record<string, string> }): Promise<void> {
+async function submit(name: string, spec: { role: TaskRole; layers?: { from: number; to: number }; env?: Record<string, string> }): Promise<void> {
   const task = await request(api.app)
     .post(`${API_PREFIX}/namespaces/acme/tasks`)
     .set(admin())
@@ -132,10 +132,10 @@ describe("agent --runtime onnx", () => {
   });
 
   it.each([
-    ["a training participant", "p1", { role: "participant" }, "UnsupportedRole", /role is participant/],
-    ["a segment outside the directory", "escape", { role: "serve", env: { EIAAS_SEGMENT_FILE: "../../etc/passwd" } }, "ArtifactUnavailable", /EIAAS_SEGMENT_FILE: "..\/..\/etc\/passwd" is not a plain file name/],
-    ["a link leading out of the directory", "link", { role: "serve", env: { EIAAS_SEGMENT_FILE: "outside.onnx" } }, "ArtifactUnavailable", /"outside.onnx" leads out of the agent's segment directory/],
-    ["a segment that is missing", "missing", { role: "tail", env: { EIAAS_SEGMENT_FILE: "nope.onnx" } }, "ArtifactUnavailable", /no file "nope.onnx"/],
+    ["a training participant", "p1", { role: "participant" as const }, "UnsupportedRole", /role is participant/],
+    ["a segment outside the directory", "escape", { role: "serve" as const, env: { EIAAS_SEGMENT_FILE: "../../etc/passwd" } }, "ArtifactUnavailable", /EIAAS_SEGMENT_FILE: "..\/..\/etc\/passwd" is not a plain file name/],
+    ["a link leading out of the directory", "link", { role: "serve" as const, env: { EIAAS_SEGMENT_FILE: "outside.onnx" } }, "ArtifactUnavailable", /"outside.onnx" leads out of the agent's segment directory/],
+    ["a segment that is missing", "missing", { role: "tail" as const, env: { EIAAS_SEGMENT_FILE: "nope.onnx" } }, "ArtifactUnavailable", /no file "nope.onnx"/],
   ])("%s fails with its reason", { timeout: 60_000 }, async (_what, name, spec, reason, message) => {
     await submit(name, spec);
     const status = await waitFor(async () => {
