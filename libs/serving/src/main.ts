@@ -74,18 +74,22 @@ const layersMatch = layersRaw === undefined ? undefined : /^(\d+)-(\d+)$/.exec(l
 const next = values.next ?? env.EIAAS_NEXT_ENDPOINT;
 const node = values.node ?? env.EIAAS_NODE_NAME;
 
-const options: ServingOptions = {
-  model: read("segment", modelFile),
+// Every argument is checked before any file is read.
+const settings = {
   port: integer("--port", values.port ?? env.EIAAS_PORT, 0, 65535, 8080)!,
   host: values.host ?? env.EIAAS_SERVE_HOST ?? "0.0.0.0",
   threads: integer("--threads", values.threads ?? env.EIAAS_THREADS, 1, availableParallelism() * 4, 1)!,
   maxRunning: integer("--max-running", values["max-running"], 1, 1024, 1)!,
   maxWaiting: integer("--max-waiting", values["max-waiting"], 0, 65536, 16)!,
-  ...(exitHeadFile ? { exitHead: read("exit head", exitHeadFile) } : {}),
   ...(threshold !== undefined ? { exitThreshold: threshold } : {}),
   ...(next ? { next } : {}),
   ...(node ? { node } : {}),
   ...(layersMatch ? { layers: { from: Number(layersMatch[1]), to: Number(layersMatch[2]) } } : {}),
+};
+const options: ServingOptions = {
+  ...settings,
+  model: read("segment", modelFile),
+  ...(exitHeadFile ? { exitHead: read("exit head", exitHeadFile) } : {}),
 };
 
 let server;
