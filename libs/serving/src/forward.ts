@@ -53,7 +53,8 @@ export class NextStage {
     private readonly options: NextStageOptions = {},
   ) {
     this.url = nextStageUrl(endpoint);
-    this.agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 4 });
+    // No Nagle: a request is one small write waiting for its answer.
+    this.agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 4, noDelay: true });
   }
 
   get endpoint(): string {
