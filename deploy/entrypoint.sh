@@ -3,9 +3,12 @@
 #
 #   api-server [ARGS]   the HTTPS API (EIAAS_PORT, default 8443)
 #   scheduler [ARGS]    scheduling loop and controllers (leader-elected; EIAAS_METRICS_PORT)
-#   agent [ARGS]        node agent: --node NAME --runtime simulated|process|docker|kubernetes
+#   agent [ARGS]        node agent: --node NAME --runtime simulated|process|docker|kubernetes|onnx
 #                       --slots N --server URL (EIAAS_BOOTSTRAP_TOKEN, EIAAS_CA_FILE)
 #   eictl [ARGS]        the CLI
+#   serve [ARGS]        the serving program: one ONNX segment behind POST /v1/infer
+#                       (--model FILE, EIAAS_PORT default 8080; `serve --help`); also on PATH
+#                       as eiaas-serve
 #   migrate             apply prisma/migrations to DATABASE_URL, retrying while the database
 #                       is not reachable yet (EIAAS_MIGRATE_ATTEMPTS, default 30, 2 s apart)
 #   probe URL           exit 0 when GET URL answers 2xx (http or https; the certificate is not
@@ -28,6 +31,11 @@ usage() {
   awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
 }
 
+# Called as eiaas-serve (the link on PATH): the serving program.
+case "$(basename "$0")" in
+  eiaas-serve) set -- serve "$@" ;;
+esac
+
 cmd="${1:-help}"
 [ "$#" -gt 0 ] && shift
 
@@ -36,6 +44,7 @@ case "$cmd" in
   scheduler) run_ts apps/scheduler/src/main.ts "$@" ;;
   agent) run_ts apps/agent/src/main.ts "$@" ;;
   eictl) run_ts apps/eictl/src/main.ts "$@" ;;
+  serve) run_ts libs/serving/src/main.ts "$@" ;;
   migrate)
     attempts="${EIAAS_MIGRATE_ATTEMPTS:-30}"
     n=1

@@ -4,21 +4,23 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { EiaasClient, type ConnectionOptions } from "@eiaas/client";
 import { createRedisQueueBackend, nodeQueueName, type QueueBackend } from "@eiaas/queue";
-import { createTaskRuntime, type RuntimeName } from "@eiaas/runtime";
+import { createTaskRuntime, type OnnxRuntimeOptions, type RuntimeName } from "@eiaas/runtime";
 import { createLogger, startOpsServer, startTelemetry } from "@eiaas/telemetry";
 import { NodeAgent } from "./agent.js";
 import { FileCredentialStore } from "./credentials.js";
 import { detectHost } from "./host/detect.js";
 import { detectionNeeds, nodeLabels, nodeSpec, operatorSpec, readSpecFile } from "./node-spec.js";
 import { EXIT_REGISTRATION_REFUSED, RegistrationRefused } from "./registration.js";
+import { segmentsFromDirectory } from "./segments.js";
 
 const HELP = `eiaas node agent
 
-usage: agent --node NAME [--runtime simulated|process|docker|kubernetes] [--slots N]
+usage: agent --node NAME [--runtime simulated|process|docker|kubernetes|onnx] [--slots N]
              [--server URL] [--ca-file FILE | --insecure-skip-tls-verify]
              [--spec-file FILE] [--tier device|edge|cloud] [--parent NODE] [--hardware CLASS]
              [--cpu M] [--memory-mib N] [--gpu N] [--gflops G] [--uplink-mbps B] [--downlink-mbps B] [--rtt-ms R]
              [--labels k=v,k2=v2] [--state-dir DIR] [--heartbeat-seconds N]
+             [--segment-dir DIR] [--serve-host ADDR] [--advertise-host HOST]
 The node's EdgeNode spec: the --spec-file (YAML or JSON, a spec or a manifest with one), each flag
 over it; what neither sets of CPU (millicores), memory, GPUs and gflops is detected: the CPUs and
 memory of the host, bounded by the agent's cgroup (cpu.max, memory.max) for the process and
@@ -29,6 +31,10 @@ The node's credential (its agent token, mode 0600) is kept in --state-dir (defau
 $EIAAS_DATA_DIR/agents, else .eiaas/agents) and used at every later start; the bootstrap token
 only registers a node that does not exist yet, once. --heartbeat-seconds (default 10) must stay well
 under the control plane's node grace period (40 s by default).
+--runtime onnx serves inference tasks (serve, head, tail) in this process with onnxruntime: each
+task's segment is the file of --segment-dir its EIAAS_SEGMENT_FILE names (EIAAS_EXIT_HEAD_FILE for
+an exit head); its server listens on --serve-host (default 127.0.0.1) at its EIAAS_PORT or a free
+port, reported as --advertise-host:PORT (default: the serve host, 127.0.0.1 for a wildcard).
 env: EIAAS_BOOTSTRAP_TOKEN (needed until the node has a credential), EIAAS_SERVER, EIAAS_CA_FILE,
      EIAAS_DATA_DIR, EIAAS_METRICS_PORT, EIAAS_LOG_LEVEL
 Registration is retried (jittered backoff up to 30 s, each failure logged at warn) while the API is
@@ -65,6 +71,9 @@ const { values } = (() => {
         labels: { type: "string", default: "" },
         "state-dir": { type: "string" },
         "heartbeat-seconds": { type: "string", default: "10" },
+        "segment-dir": { type: "string" },
+        "serve-host": { type: "string" },
+        "advertise-host": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -104,10 +113,10 @@ const labels = Object.fromEntries(
 
 const logger = createLogger({ name: "agent", level: process.env.EIAAS_LOG_LEVEL ?? "info" });
 const runtimeName = values.runtime as RuntimeName;
-if (!["simulated", "process", "docker", "kubernetes"].includes(runtimeName)) fail(`--runtime: unknown runtime "${runtimeName}"`);
+if (!["simulated", "process", "docker", "kubernetes", "onnx"].includes(runtimeName)) fail(`--runtime: unknown runtime "${runtimeName}"`);
 // What the operator left unset is detected: tasks of the process and simulated runtimes run inside
 // this process's cgroup, the others' beside it (containers, Pods) on the host's resources.
-const detected = await detectHost(detectionNeeds(operator), { withinCgroup: runtimeName === "process" || runtimeName === "simulated" });
+const detected = await detectHost(detectionNeeds(operator), { withinCgroup: runtimeName === "process" || runtimeName === "simulated" || runtimeName === "onnx" });
 for (const problem of detected.problems) logger.warn({ problem }, "host detection");
 let spec: ReturnType<typeof nodeSpec>;
 try {
@@ -123,13 +132,19 @@ const telemetry = await startTelemetry({ serviceName: "eiaas-agent" });
 const connection: ConnectionOptions = { server, ...(token ? { token } : {}), ...(caFile ? { caPem: readFileSync(caFile, "utf8") } : {}), insecureSkipTlsVerify: values["insecure-skip-tls-verify"] };
 let queue: QueueBackend | undefined;
 let started = false;
+const onnx: OnnxRuntimeOptions = {
+  ...(values["segment-dir"] ? { loadSegment: segmentsFromDirectory(resolve(values["segment-dir"])) } : {}),
+  ...(values["serve-host"] ? { listenHost: values["serve-host"] } : {}),
+  ...(values["advertise-host"] ? { advertiseHost: values["advertise-host"] } : {}),
+};
+if (runtimeName === "onnx" && !onnx.loadSegment) fail("--runtime onnx needs --segment-dir DIR (where the tasks' model segments are)");
 const agent = new NodeAgent({
   nodeName,
   spec,
   labels: nodeLabels(labels, detected.labels),
   connection,
   credentials: new FileCredentialStore(stateDir),
-  runtime: createTaskRuntime(runtimeName, { kubernetes: { ...(process.env.EIAAS_K8S_NAMESPACE ? { namespace: process.env.EIAAS_K8S_NAMESPACE } : {}) } }),
+  runtime: createTaskRuntime(runtimeName, { onnx, kubernetes: { ...(process.env.EIAAS_K8S_NAMESPACE ? { namespace: process.env.EIAAS_K8S_NAMESPACE } : {}) } }),
   slots: Number(values.slots),
   heartbeatMs: heartbeatSeconds * 1000,
   // Called again with fresh credentials when the queue keeps refusing the ones it has.

@@ -1,5 +1,6 @@
 import { DockerRuntime, type DockerRuntimeOptions } from "./docker.js";
 import { KubernetesRuntime, type KubernetesRuntimeOptions } from "./kubernetes.js";
+import { OnnxRuntime, type OnnxRuntimeOptions } from "./onnx.js";
 import { ProcessRuntime, type ProcessRuntimeOptions } from "./process.js";
 import { SimulatedRuntime, type SimulatedRuntimeOptions } from "./simulated.js";
 import type { RuntimeName, TaskRuntime } from "./types.js";
@@ -9,6 +10,7 @@ export interface RuntimeOptions {
   process?: ProcessRuntimeOptions;
   docker?: DockerRuntimeOptions;
   kubernetes?: KubernetesRuntimeOptions;
+  onnx?: OnnxRuntimeOptions;
 }
 
 /** The runtime an agent's `--runtime` names, with that runtime's options. */
@@ -22,9 +24,11 @@ export function createTaskRuntime(name: RuntimeName, options: RuntimeOptions = {
       return new DockerRuntime(options.docker);
     case "kubernetes":
       return new KubernetesRuntime(options.kubernetes);
+    case "onnx":
+      return new OnnxRuntime(options.onnx);
     default: {
       const unknown: never = name;
-      throw new Error(`unknown runtime ${String(unknown)}: one of simulated, process, docker, kubernetes`);
+      throw new Error(`unknown runtime ${String(unknown)}: one of simulated, process, docker, kubernetes, onnx`);
     }
   }
 }

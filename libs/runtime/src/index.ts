@@ -17,4 +17,6 @@ export { ProcessRuntime, DEFAULT_INHERITED_ENV, signalExitCode, type ProcessRunt
 export { DockerRuntime, containerName, dockerRunArgs, type DockerRuntimeOptions } from "./docker.js";
 export { KubernetesRuntime, type KubernetesRuntimeOptions } from "./kubernetes.js";
 export { buildPod, podName, podLabels, podOutcome, TASK_CONTAINER, type PodOptions } from "./kubernetes-pod.js";
+export { OnnxRuntime, type OnnxRuntimeOptions, type SegmentArtifacts, type SegmentTiming } from "./onnx.js";
+export { serveTaskConfig, INFERENCE_ROLES, ServeConfigError, type ServeTaskConfig } from "./onnx-config.js";
 export { createTaskRuntime, type RuntimeOptions } from "./factory.js";

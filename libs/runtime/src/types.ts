@@ -58,7 +58,7 @@ export interface TaskResult {
   endpoint?: string;
 }
 
-export type RuntimeName = "simulated" | "process" | "docker" | "kubernetes";
+export type RuntimeName = "simulated" | "process" | "docker" | "kubernetes" | "onnx";
 
 /** Runs tasks on this node. One instance serves many tasks at once. */
 export interface TaskRuntime {

@@ -4,3 +4,5 @@ export { freePort } from "./ports.js";
 export { useTestStore, type TestStore } from "./store.js";
 export { docker, dockerAvailability, projectImage, run, testImages, type DockerAvailability, type Run, type TestImages } from "./docker.js";
 export { startTcpProxy, type TcpProxy, type OutageMode } from "./tcp-proxy.js";
+export { tinyCnn, randomInput, type TinyCnn } from "./onnx-models.js";
+export { call, inferBinary, inferJson, floats, maxDiff, type Reply } from "./serving-client.js";

@@ -1,0 +1,17 @@
+export { startServing, serve, type ServingOptions, type ServingServer } from "./server.js";
+export { Pipeline, topConfidence, type PipelineOptions, type PipelineAnswer } from "./pipeline.js";
+export { SegmentModel, type ModelValue, type SegmentModelOptions } from "./session.js";
+export { NextStage, nextStageUrl, TIMINGS_HEADER, EXIT_HEADER, type NextStageOptions, type ForwardResult } from "./forward.js";
+export { Admission } from "./admission.js";
+export { serverTiming, parseTimings, type StageTimings, type ExitOutcome } from "./timings.js";
+export {
+  SHAPE_HEADER,
+  BINARY_TYPE,
+  JSON_TYPE,
+  ServingError,
+  decodeBinary,
+  decodeJson,
+  encodeBinary,
+  type Tensor,
+  type Encoding,
+} from "./wire.js";

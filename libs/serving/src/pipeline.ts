@@ -1,0 +1,145 @@
+import { Admission } from "./admission.js";
+import { NextStage, type ForwardResult } from "./forward.js";
+import { SegmentModel } from "./session.js";
+import type { ExitOutcome, StageTimings } from "./timings.js";
+import type { Tensor } from "./wire.js";
+
+export interface PipelineOptions {
+  /** The segment's ONNX bytes: one float32 input (the cut tensor entering it, or the model's input) and one output. */
+  model: Uint8Array;
+  /** An early-exit head reading the segment's output (ONNX bytes): its output is class logits. */
+  exitHead?: Uint8Array;
+  /** Top-1 softmax confidence at or above which the exit head answers (0..1). Required with `exitHead`. */
+  exitThreshold?: number;
+  /** The next stage's endpoint (`host:port`): the segment's output is forwarded there unless the exit answered. */
+  next?: string;
+  /** onnxruntime intra-op threads per session. @defaultValue 1 */
+  threads?: number;
+  /** Model runs at once. @defaultValue 1 */
+  maxRunning?: number;
+  /** Requests admitted beyond those running (queued or forwarding); more are refused with 429. @defaultValue 16 */
+  maxWaiting?: number;
+  /** Forward timeout. @defaultValue 30000 */
+  forwardTimeoutMs?: number;
+}
+
+/** What the stages made of one input. */
+export interface PipelineAnswer {
+  output: Tensor;
+  exit?: ExitOutcome;
+  queueMs: number;
+  runMs: number;
+  exitMs?: number;
+  forward?: ForwardResult;
+}
+
+/** Top-1 softmax probability of each row (the last axis), the smallest of them: the batch exits only when every item is confident. */
+export function topConfidence(logits: Tensor): number {
+  const classes = logits.shape.at(-1) ?? logits.data.length;
+  if (classes === 0) return 0;
+  let least = 1;
+  for (let row = 0; row < logits.data.length; row += classes) {
+    let max = -Infinity;
+    for (let i = row; i < row + classes; i++) max = Math.max(max, logits.data[i]!);
+    let sum = 0;
+    for (let i = row; i < row + classes; i++) sum += Math.exp(logits.data[i]! - max);
+    least = Math.min(least, 1 / sum);
+  }
+  return least;
+}
+
+/**
+ * The serving program's stages behind the HTTP layer: the segment's session, optionally an exit
+ * head after it, optionally the next stage it forwards to. Runs hold one of `maxRunning` slots; the
+ * forward does not (the next stage's time is not this server's CPU).
+ */
+export class Pipeline {
+  readonly admission: Admission;
+
+  private constructor(
+    readonly segment: SegmentModel,
+    readonly exitHead: SegmentModel | undefined,
+    readonly exitThreshold: number | undefined,
+    readonly next: NextStage | undefined,
+    options: PipelineOptions,
+  ) {
+    this.admission = new Admission(Math.max(1, options.maxRunning ?? 1), Math.max(0, options.maxWaiting ?? 16));
+  }
+
+  /** Loads the sessions and checks the configuration; a bad one is an Error saying what is wrong. */
+  static async load(options: PipelineOptions): Promise<Pipeline> {
+    const t = options.exitThreshold;
+    if (options.exitHead && (t === undefined || !(t >= 0 && t <= 1))) {
+      throw new Error(`an exit head needs a confidence threshold between 0 and 1${t === undefined ? "" : `, not ${t}`}`);
+    }
+    const next = options.next ? new NextStage(options.next, options.forwardTimeoutMs !== undefined ? { timeoutMs: options.forwardTimeoutMs } : {}) : undefined;
+    const threads = options.threads ?? 1;
+    let segment: SegmentModel | undefined;
+    try {
+      segment = await SegmentModel.load(options.model, { threads, what: "segment" });
+      let exitHead: SegmentModel | undefined;
+      if (options.exitHead) {
+        exitHead = await SegmentModel.load(options.exitHead, { threads, what: "exit head" });
+        if (!segment.feeds(exitHead)) {
+          await exitHead.release();
+          throw new Error(`the exit head's input ${exitHead.input.name} [${exitHead.input.dims.join(",")}] does not fit the segment's output [${segment.output.dims.join(",")}]`);
+        }
+      }
+      return new Pipeline(segment, exitHead, t, next, options);
+    } catch (err) {
+      await segment?.release();
+      next?.close();
+      throw err;
+    }
+  }
+
+  /** Runs the input through the stages. Call within an admission (`admission.enter()`). */
+  async answer(input: Tensor): Promise<PipelineAnswer> {
+    const queued = performance.now();
+    const release = await this.admission.slot();
+    const started = performance.now();
+    let output: Tensor;
+    let exit: ExitOutcome | undefined;
+    let exitMs: number | undefined;
+    let runMs: number;
+    try {
+      output = await this.segment.run(input);
+      runMs = performance.now() - started;
+      if (this.exitHead) {
+        const logits = await this.exitHead.run(output);
+        const confidence = topConfidence(logits);
+        exit = { taken: confidence >= this.exitThreshold!, confidence, threshold: this.exitThreshold! };
+        if (exit.taken) output = logits;
+        exitMs = performance.now() - started - runMs;
+      }
+    } finally {
+      release();
+    }
+    const answer: PipelineAnswer = { output, queueMs: started - queued, runMs, ...(exit ? { exit } : {}), ...(exitMs !== undefined ? { exitMs } : {}) };
+    if (this.next && !exit?.taken) {
+      const forward = await this.next.infer(output);
+      answer.forward = forward;
+      answer.output = forward.output;
+      // A later stage's exit decided the answer; ours (not taken) is in our timings only.
+      if (forward.exit) answer.exit = forward.exit;
+    }
+    return answer;
+  }
+
+  /** This stage's timings for an answer, with the next stage's under `next`. */
+  timings(a: PipelineAnswer, t: { deserializeMs: number; serializeMs: number; totalMs: number }, label: Pick<StageTimings, "node" | "layers">): StageTimings {
+    const out: StageTimings = { ...label, queueMs: a.queueMs, deserializeMs: t.deserializeMs, runMs: a.runMs, serializeMs: t.serializeMs, totalMs: t.totalMs };
+    if (a.exitMs !== undefined) out.exitMs = a.exitMs;
+    if (a.forward) {
+      const nextTotal = a.forward.timings?.totalMs ?? 0;
+      out.transferMs = Math.max(0, a.forward.roundTripMs - nextTotal);
+      if (a.forward.timings) out.next = a.forward.timings;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.next?.close();
+    await Promise.all([this.segment.release(), this.exitHead?.release()]);
+  }
+}

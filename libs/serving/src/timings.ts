@@ -1,0 +1,72 @@
+/**
+ * What one server spent on a request, in milliseconds, and (when it forwarded) what the next
+ * stage spent: the `timings` of a JSON reply and the `x-eiaas-timings` header of a binary one.
+ */
+export interface StageTimings {
+  /** The node (or other label) of the server, when it was given one. */
+  node?: string;
+  /** The chain layers its segment runs (1-based, inclusive), when known. */
+  layers?: { from: number; to: number };
+  /** Waiting for a run slot (after the body was read and decoded). */
+  queueMs: number;
+  /** Decoding the body into a tensor and checking it. */
+  deserializeMs: number;
+  /** onnxruntime's `session.run()` of the segment. */
+  runMs: number;
+  /** The exit head's run and its softmax, when the server has one. */
+  exitMs?: number;
+  /** Encoding the answer tensor for the reply. */
+  serializeMs: number;
+  /** From the request's arrival to the reply's encoding done (reading the body included). */
+  totalMs: number;
+  /** The forward's round trip minus the next stage's own `totalMs`: the wire both ways. */
+  transferMs?: number;
+  next?: StageTimings;
+}
+
+/** How an early exit went: its head's top-1 softmax confidence, and whether that reached the threshold. */
+export interface ExitOutcome {
+  taken: boolean;
+  confidence: number;
+  threshold: number;
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
+const NUMBERS = ["queueMs", "deserializeMs", "runMs", "exitMs", "serializeMs", "totalMs", "transferMs"] as const;
+
+/** Rounds to the microsecond (the reply's figures), recursively. */
+export function rounded(t: StageTimings): StageTimings {
+  const out: StageTimings = { ...t };
+  for (const k of NUMBERS) if (out[k] !== undefined) out[k] = round(out[k]!);
+  if (t.next) out.next = rounded(t.next);
+  return out;
+}
+
+/** The `server-timing` header: `queue;dur=0.01, run;dur=1.2, next.run;dur=3.4, ...`. */
+export function serverTiming(t: StageTimings, prefix = ""): string {
+  const parts: string[] = [];
+  for (const k of NUMBERS) {
+    const v = t[k];
+    if (v !== undefined) parts.push(`${prefix}${k.slice(0, -2)};dur=${round(v)}`);
+  }
+  if (t.next) parts.push(serverTiming(t.next, `${prefix}next.`));
+  return parts.join(", ");
+}
+
+/**
+ * Reads the timings a next stage reported (its `x-eiaas-timings` header): numbers only, strings
+ * bounded, at most `depth` stages deep. Anything else is dropped, never trusted into our reply.
+ */
+export function parseTimings(raw: unknown, depth = 8): StageTimings | undefined {
+  if (depth <= 0 || typeof raw !== "object" || raw === null) return undefined;
+  const r = raw as Record<string, unknown>;
+  const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined);
+  const out: StageTimings = { queueMs: num(r.queueMs) ?? 0, deserializeMs: num(r.deserializeMs) ?? 0, runMs: num(r.runMs) ?? 0, serializeMs: num(r.serializeMs) ?? 0, totalMs: num(r.totalMs) ?? 0 };
+  for (const k of ["exitMs", "transferMs"] as const) if (num(r[k]) !== undefined) out[k] = num(r[k]);
+  if (typeof r.node === "string" && r.node.length <= 253) out.node = r.node;
+  const l = r.layers as { from?: unknown; to?: unknown } | undefined;
+  if (l && Number.isSafeInteger(l.from) && Number.isSafeInteger(l.to)) out.layers = { from: l.from as number, to: l.to as number };
+  const next = parseTimings(r.next, depth - 1);
+  if (next) out.next = next;
+  return out;
+}
