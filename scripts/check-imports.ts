@@ -1,7 +1,7 @@
 // `npm run lint`: keeps the dependency direction of DESIGN §2 and finds import cycles.
 //  - apps → libs, never back; a package imports another only if its package.json declares it;
 //  - libs/api imports nothing internal; libs/scheduling only @eiaas/api and stays pure
-//    (no node: modules, env, clock or randomness);
+//    (no node: modules, env, clock or randomness); libs/training only @eiaas/scheduling, pure too;
 //  - eictl and agent never reach Postgres (@eiaas/db);
 //  - no relative import leaves its package; no cycles between files.
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -26,6 +26,8 @@ const byName = new Map(pkgs.map((p) => [p.name, p]));
 const RULES: Record<string, { only?: string[]; forbid?: string[]; pure?: boolean }> = {
   "@eiaas/api": { only: [] },
   "@eiaas/scheduling": { only: ["@eiaas/api"], pure: true },
+  // Seeded, clock-free numerics: the same job gives the same data and models everywhere.
+  "@eiaas/training": { only: ["@eiaas/scheduling"], pure: true },
   "@eiaas/eictl": { forbid: ["@eiaas/db", "@eiaas/queue"] },
   "@eiaas/agent": { forbid: ["@eiaas/db"] },
   "@eiaas/client": { forbid: ["@eiaas/db"] },
