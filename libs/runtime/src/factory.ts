@@ -2,6 +2,7 @@ import { DockerRuntime, type DockerRuntimeOptions } from "./docker.js";
 import { KubernetesRuntime, type KubernetesRuntimeOptions } from "./kubernetes.js";
 import { ProcessRuntime, type ProcessRuntimeOptions } from "./process.js";
 import { SimulatedRuntime, type SimulatedRuntimeOptions } from "./simulated.js";
+import { TrainingRuntime, type TrainingRuntimeOptions } from "./training/runtime.js";
 import type { RuntimeName, TaskRuntime } from "./types.js";
 
 export interface RuntimeOptions {
@@ -9,6 +10,7 @@ export interface RuntimeOptions {
   process?: ProcessRuntimeOptions;
   docker?: DockerRuntimeOptions;
   kubernetes?: KubernetesRuntimeOptions;
+  training?: TrainingRuntimeOptions;
 }
 
 /** The runtime an agent's `--runtime` names, with that runtime's options. */
@@ -22,9 +24,12 @@ export function createTaskRuntime(name: RuntimeName, options: RuntimeOptions = {
       return new DockerRuntime(options.docker);
     case "kubernetes":
       return new KubernetesRuntime(options.kubernetes);
+    case "training":
+      // Real training tasks in the agent's process; everything else simulated.
+      return new TrainingRuntime({ checkpointDir: ".eiaas/training", ...options.training, fallback: options.training?.fallback ?? new SimulatedRuntime(options.simulated) });
     default: {
       const unknown: never = name;
-      throw new Error(`unknown runtime ${String(unknown)}: one of simulated, process, docker, kubernetes`);
+      throw new Error(`unknown runtime ${String(unknown)}: one of simulated, process, docker, kubernetes, training`);
     }
   }
 }

@@ -17,3 +17,6 @@ export { DockerRuntime, containerName, dockerRunArgs, type DockerRuntimeOptions 
 export { KubernetesRuntime, type KubernetesRuntimeOptions } from "./kubernetes.js";
 export { buildPod, podName, podLabels, podOutcome, TASK_CONTAINER, type PodOptions } from "./kubernetes-pod.js";
 export { createTaskRuntime, type RuntimeOptions } from "./factory.js";
+export { TrainingRuntime, checkpointDirOf, type TrainingRuntimeOptions } from "./training/runtime.js";
+export { CheckpointStore, type Checkpoint } from "./training/checkpoint.js";
+export type { NodePower } from "./training/job.js";
