@@ -6,18 +6,20 @@ import { parse as parseYaml } from "yaml";
 import { edgeNodeSpec, formatPath, type EdgeNodeSpecInput } from "@eiaas/api";
 import { EiaasClient, type ConnectionOptions } from "@eiaas/client";
 import { createRedisQueueBackend, nodeQueueName, type QueueBackend } from "@eiaas/queue";
-import { createTaskRuntime, type RuntimeName } from "@eiaas/runtime";
+import { checkpointDirOf, createTaskRuntime, type RuntimeName } from "@eiaas/runtime";
 import { createLogger, startOpsServer, startTelemetry } from "@eiaas/telemetry";
 import { NodeAgent } from "./agent.js";
 import { FileCredentialStore } from "./credentials.js";
 
 const HELP = `eiaas node agent
 
-usage: agent --node NAME [--runtime simulated|process|docker|kubernetes] [--slots N]
+usage: agent --node NAME [--runtime simulated|process|docker|kubernetes|training] [--slots N]
              [--server URL] [--ca-file FILE | --insecure-skip-tls-verify]
              [--spec-file FILE | --tier device|edge|cloud --parent NODE --hardware CLASS
               --cpu M --memory-mib N --gpu N --gflops G --uplink-mbps B --downlink-mbps B --rtt-ms R]
              [--labels k=v,k2=v2] [--state-dir DIR] [--heartbeat-seconds N]
+--runtime training runs federated training tasks for real in the agent (aggregators listen on
+--advertise-host, default 127.0.0.1, and checkpoint under --state-dir/training); other tasks are simulated.
 The node's credential (its agent token, mode 0600) is kept in --state-dir (default
 $EIAAS_DATA_DIR/agents, else .eiaas/agents) and used at every later start; the bootstrap token
 only registers a node that does not exist yet, once. --heartbeat-seconds (default 10) must stay well
@@ -53,6 +55,7 @@ const { values } = (() => {
         "rtt-ms": { type: "string" },
         labels: { type: "string", default: "" },
         "state-dir": { type: "string" },
+        "advertise-host": { type: "string", default: "127.0.0.1" },
         "heartbeat-seconds": { type: "string", default: "10" },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -108,14 +111,22 @@ const connection: ConnectionOptions = { server, ...(token ? { token } : {}), ...
 let queue: QueueBackend | undefined;
 let started = false;
 const runtimeName = values.runtime as RuntimeName;
-if (!["simulated", "process", "docker", "kubernetes"].includes(runtimeName)) fail(`--runtime: unknown runtime "${runtimeName}"`);
+if (!["simulated", "process", "docker", "kubernetes", "training"].includes(runtimeName)) fail(`--runtime: unknown runtime "${runtimeName}"`);
+const nodeSpec = spec.data;
 const agent = new NodeAgent({
   nodeName,
   spec: spec.data as EdgeNodeSpecInput,
   labels,
   connection,
   credentials: new FileCredentialStore(stateDir),
-  runtime: createTaskRuntime(runtimeName, { kubernetes: { ...(process.env.EIAAS_K8S_NAMESPACE ? { namespace: process.env.EIAAS_K8S_NAMESPACE } : {}) } }),
+  runtime: createTaskRuntime(runtimeName, {
+    kubernetes: { ...(process.env.EIAAS_K8S_NAMESPACE ? { namespace: process.env.EIAAS_K8S_NAMESPACE } : {}) },
+    training: {
+      checkpointDir: checkpointDirOf(stateDir),
+      bindHost: values["advertise-host"],
+      power: { computeW: nodeSpec.power.computeW, transmitW: nodeSpec.power.transmitW, uplinkMbps: nodeSpec.network.uplinkMbps },
+    },
+  }),
   slots: Number(values.slots),
   heartbeatMs: heartbeatSeconds * 1000,
   // Called again with fresh credentials when the queue keeps refusing the ones it has.
