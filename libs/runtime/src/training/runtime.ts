@@ -16,8 +16,8 @@ export interface TrainingRuntimeOptions {
   bindHost?: string;
   /** Host part of the endpoint aggregators advertise. @defaultValue bindHost */
   advertiseHost?: string;
-  /** The node's power model and uplink, for participants' energy estimates. */
-  power?: NodePower;
+  /** The node's power model and uplink, for participants' energy estimates (by node name, for a runtime shared by a simulated fleet). */
+  power?: NodePower | ((nodeName: string) => NodePower | undefined);
   /** Runs every task that is not a real training task (no training config). @defaultValue a SimulatedRuntime */
   fallback?: TaskRuntime;
 }
@@ -77,7 +77,7 @@ export class TrainingRuntime implements TaskRuntime {
         node: task.nodeName,
         token,
         resolveAggregator: async () => (await hooks.lookupTask?.(aggregatorTask))?.endpoint,
-        power: this.o.power ?? { computeW: 0, transmitW: 0, uplinkMbps: 0 },
+        power: (typeof this.o.power === "function" ? this.o.power(task.nodeName) : this.o.power) ?? { computeW: 0, transmitW: 0, uplinkMbps: 0 },
         log,
         signal,
       });
