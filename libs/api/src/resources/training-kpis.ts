@@ -29,7 +29,7 @@ export const trainingRound = z.strictObject({
   participants: z.number().int().nonnegative(),
   /** Participants left out: dead, or past the round's deadline. */
   missed: z.array(z.string()).optional(),
-  /** From the last counted update to the next round's publication (the control plane's share). */
+  /** From this round's last counted update to the next round's publication (the control plane's share). */
   overheadMs: nonneg.optional(),
 });
 export type TrainingRound = z.infer<typeof trainingRound>;

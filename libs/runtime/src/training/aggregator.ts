@@ -80,7 +80,7 @@ export class Aggregator {
   private pastDeadline = false;
   private waiters = new Set<Waiter>();
   private fetchedDone = new Set<string>();
-  private closing = false;
+  private saving: Promise<void> = Promise.resolve();
   private done!: () => void;
   private readonly finished = new Promise<void>((r) => (this.done = r));
 
@@ -121,72 +121,88 @@ export class Aggregator {
     this.pastDeadline = false;
     clearTimeout(this.deadline);
     this.deadline = setTimeout(() => this.onDeadline(), this.o.job.config.training.roundDeadlineSeconds * 1000);
-    if (this.lastUpdateAt > 0) this.lastOverheadMs = performance.now() - this.lastUpdateAt;
     this.flushWaiters();
   }
-
-  private lastOverheadMs?: number;
 
   private onDeadline(): void {
     this.pastDeadline = true;
     const have = this.open.size;
-    if (have >= this.o.job.config.minParticipants) void this.closeRound();
+    if (have >= this.o.job.config.minParticipants) this.closeRound();
     else this.o.log(`round ${this.round + 1}: deadline passed with ${have} update(s), waiting for at least ${this.o.job.config.minParticipants}`);
   }
 
-  private async closeRound(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
+  /**
+   * Aggregates the open round and publishes the next one at once; what nobody waits for —
+   * the held-out evaluation, the KPIs, the checkpoint — comes after the publication, so the
+   * control plane's share of a round (`overheadMs`) is averaging and deciding only.
+   */
+  private closeRound(): void {
     clearTimeout(this.deadline);
-    try {
-      const { job } = this.o;
-      const r = this.round + 1;
-      const got = [...this.open.values()];
-      const wallSeconds = (performance.now() - this.openedAt) / 1000;
-      this.w = fedAvg(this.w, got.map((g) => g.update));
-      const heldOut = job.model.evaluate(this.w, this.test);
-      const loss = weightedMean(got.map((g) => ({ value: g.report.loss, samples: g.report.samples })));
-      const up = got.reduce((s, g) => s + g.bytes, 0);
-      this.bytesUp += up;
-      this.bytesDown += this.roundBytesDown;
-      this.spentSeconds += wallSeconds;
-      const missed = job.config.participants.filter((p) => !this.open.has(p));
+    const { job } = this.o;
+    const r = this.round + 1;
+    const got = [...this.open.values()];
+    const wallSeconds = (performance.now() - this.openedAt) / 1000;
+    const roundBytesDown = this.roundBytesDown;
+    const tau = this.tau;
+    this.w = fedAvg(this.w, got.map((g) => g.update));
+    const loss = weightedMean(got.map((g) => ({ value: g.report.loss, samples: g.report.samples })));
+    const missed = job.config.participants.filter((p) => !this.open.has(p));
+    this.bytesDown += roundBytesDown;
+    this.spentSeconds += wallSeconds;
+    this.round = r;
+    this.decideNext(got, wallSeconds, loss);
+    if (!this.stoppedBecause) this.openRound();
+    const overheadMs = this.lastUpdateAt > 0 ? performance.now() - this.lastUpdateAt : undefined;
+    const model = this.w; // fedAvg made a new vector: the next round's does not change this one
+    const up = got.reduce((s, g) => s + g.bytes, 0);
+    this.bytesUp += up;
+    const record = () => {
+      const heldOut = job.model.evaluate(model, this.test);
       const entry: TrainingRound = {
         round: r,
-        tau: this.tau,
+        tau,
         loss: round6(loss),
         testLoss: round6(heldOut.loss),
         accuracy: round6(heldOut.accuracy),
         bytesUp: up,
-        bytesDown: this.roundBytesDown,
+        bytesDown: roundBytesDown,
         wallSeconds: round6(wallSeconds),
         energyJoules: round6(got.reduce((s, g) => s + g.report.energyJoules, 0)),
         participants: got.length,
         ...(missed.length ? { missed } : {}),
-        ...(this.lastOverheadMs !== undefined ? { overheadMs: round6(this.lastOverheadMs) } : {}),
+        ...(overheadMs !== undefined ? { overheadMs: round6(overheadMs) } : {}),
       };
       this.history = [...this.history, entry].slice(-TRAINING_HISTORY_ROUNDS);
-      this.round = r;
-      this.decideNext(got, wallSeconds, loss);
-      await this.o.checkpoints.save(this.o.checkpointKey, {
-        round: this.round,
-        tau: this.tau,
-        w: this.w,
-        spentSeconds: this.spentSeconds,
-        bytesUp: this.bytesUp,
-        bytesDown: this.bytesDown,
-        history: this.history,
-        ...(this.stoppedBecause ? { stoppedBecause: this.stoppedBecause } : {}),
-      });
+      this.checkpoint(r, model);
       this.o.log(
-        `round ${r}: loss ${entry.loss} held-out accuracy ${entry.accuracy} τ ${entry.tau} up ${up} B down ${entry.bytesDown} B ${got.length} participant(s)${missed.length ? `, missed: ${missed.join(", ")}` : ""}`,
+        `round ${r}: loss ${entry.loss} held-out accuracy ${entry.accuracy} τ ${tau} up ${up} B down ${roundBytesDown} B ${got.length} participant(s)${missed.length ? `, missed: ${missed.join(", ")}` : ""}`,
       );
       this.report();
-      if (this.stoppedBecause) this.finishSoon();
-      else this.openRound();
-    } finally {
-      this.closing = false;
-    }
+    };
+    if (this.stoppedBecause) {
+      record();
+      this.finishSoon();
+    } else setImmediate(record); // after the new round's model went out (rounds close in order: FIFO)
+  }
+
+  /**
+   * Writes round `r`'s checkpoint after the previous one (writes never overtake each other); the
+   * round goes on meanwhile — an aggregator that dies before it lands resumes from the one before.
+   */
+  private checkpoint(r: number, w: Float64Array): void {
+    const c = {
+      round: r,
+      tau: this.tau,
+      w,
+      spentSeconds: this.spentSeconds,
+      bytesUp: this.bytesUp,
+      bytesDown: this.bytesDown,
+      history: this.history,
+      ...(this.stoppedBecause ? { stoppedBecause: this.stoppedBecause } : {}),
+    };
+    this.saving = this.saving
+      .then(() => this.o.checkpoints.save(this.o.checkpointKey, c))
+      .catch((err) => this.o.log(`checkpoint of round ${r} not written: ${(err as Error).message}`));
   }
 
   /** Stopping rule (rounds, target loss, budget) and, for adaptive τ, the next τ. */
@@ -254,6 +270,7 @@ export class Aggregator {
     this.waiters.clear();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     this.server?.closeAllConnections();
+    await this.saving; // the last round's checkpoint lands before the task ends
     this.done();
   }
 
@@ -346,7 +363,7 @@ export class Aggregator {
     const gradientBytes = this.o.job.adaptive ? 5 + 4 * size : 0;
     const { report, update, gradient } = decodeReport(body, gradientBytes);
     const r = this.round + 1;
-    if (this.stoppedBecause || report.round !== r || this.closing) return void res.writeHead(409).end(`round ${r} is open, not ${report.round}\n`);
+    if (this.stoppedBecause || report.round !== r) return void res.writeHead(409).end(`round ${r} is open, not ${report.round}\n`);
     if (this.open.has(node)) return void res.writeHead(409).end(`${node} already sent round ${r}\n`);
     let delta: Float64Array;
     let grad: Float64Array | undefined;
@@ -363,7 +380,7 @@ export class Aggregator {
     this.lastUpdateAt = performance.now();
     res.writeHead(200).end();
     const all = this.o.job.config.participants.every((p) => this.open.has(p));
-    if (all || (this.pastDeadline && this.open.size >= this.o.job.config.minParticipants)) await this.closeRound();
+    if (all || (this.pastDeadline && this.open.size >= this.o.job.config.minParticipants)) this.closeRound();
   }
 }
 

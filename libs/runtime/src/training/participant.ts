@@ -41,8 +41,9 @@ interface Fetched {
  * posts its update (compressed, with error feedback) with the scalars the aggregator needs.
  * Resolves when the aggregator says training is over.
  */
-export async function runParticipant(o: ParticipantOptions): Promise<{ rounds: number; stoppedBecause: string }> {
-  const { job, signal } = o;
+export async function runParticipant(options: ParticipantOptions): Promise<{ rounds: number; stoppedBecause: string }> {
+  const o = withCachedAggregator(options);
+  const { job } = o;
   const { model, config } = job;
   const shard = generateShard(job.data, o.node);
   const sampler = new BatchSampler(shard.rows, new Rng(deriveSeed(config.seed, o.node, "batches")));
@@ -91,7 +92,9 @@ export async function runParticipant(o: ParticipantOptions): Promise<{ rounds: n
   }
 }
 
-async function fetchModel(o: ParticipantOptions, after: number): Promise<Fetched> {
+type Resolving = ParticipantOptions & { forgetAggregator(): void };
+
+async function fetchModel(o: Resolving, after: number): Promise<Fetched> {
   for (;;) {
     o.signal.throwIfAborted();
     const endpoint = await o.resolveAggregator().catch(() => undefined);
@@ -112,16 +115,18 @@ async function fetchModel(o: ParticipantOptions, after: number): Promise<Fetched
         } else {
           await res.arrayBuffer().catch(() => undefined);
           if (res.status === 204) continue; // the long poll timed out: ask again
+          o.forgetAggregator();
         }
       } catch (err) {
         if (o.signal.aborted) throw err;
+        o.forgetAggregator();
       }
     }
     await sleep(o.retryMs ?? 500, o.signal);
   }
 }
 
-async function postUpdate(o: ParticipantOptions, body: Buffer): Promise<number> {
+async function postUpdate(o: Resolving, body: Buffer): Promise<number> {
   const deadline = Date.now() + o.job.config.training.roundDeadlineSeconds * 1000;
   for (;;) {
     o.signal.throwIfAborted();
@@ -136,8 +141,10 @@ async function postUpdate(o: ParticipantOptions, body: Buffer): Promise<number> 
         });
         await res.arrayBuffer().catch(() => undefined);
         if (res.status < 500) return res.status;
+        o.forgetAggregator();
       } catch (err) {
         if (o.signal.aborted) throw err;
+        o.forgetAggregator();
       }
     }
     // An aggregator down past the round's deadline will have moved on (or restarted from its
@@ -145,6 +152,20 @@ async function postUpdate(o: ParticipantOptions, body: Buffer): Promise<number> 
     if (Date.now() > deadline) return 0;
     await sleep(o.retryMs ?? 500, o.signal);
   }
+}
+
+/**
+ * The aggregator's endpoint asked of the API once, and again only after it failed us (a restarted
+ * aggregator listens elsewhere): two lookups a round per participant would be API load that grows
+ * with participants × rounds per second.
+ */
+function withCachedAggregator(o: ParticipantOptions): ParticipantOptions & { forgetAggregator(): void } {
+  let cached: string | undefined;
+  return {
+    ...o,
+    resolveAggregator: async () => (cached ??= await o.resolveAggregator()),
+    forgetAggregator: () => (cached = undefined),
+  };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
