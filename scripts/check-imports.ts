@@ -2,6 +2,7 @@
 //  - apps → libs, never back; a package imports another only if its package.json declares it;
 //  - libs/api imports nothing internal; libs/scheduling only @eiaas/api and stays pure
 //    (no node: modules, env, clock or randomness); libs/onnx likewise, plus onnx-proto;
+//    (no node: modules, env, clock or randomness); libs/training only @eiaas/scheduling, pure too;
 //  - eictl and agent never reach Postgres (@eiaas/db);
 //  - no relative import leaves its package; no cycles between files.
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -28,6 +29,8 @@ const RULES: Record<string, { only?: string[]; forbid?: string[]; pure?: boolean
   "@eiaas/api": { only: [] },
   "@eiaas/scheduling": { only: ["@eiaas/api"], pure: true },
   "@eiaas/onnx": { only: ["@eiaas/api"], pure: true, allow: ["onnx-proto"] },
+  // Seeded, clock-free numerics: the same job gives the same data and models everywhere.
+  "@eiaas/training": { only: ["@eiaas/scheduling"], pure: true },
   "@eiaas/eictl": { forbid: ["@eiaas/db", "@eiaas/queue"] },
   "@eiaas/agent": { forbid: ["@eiaas/db"] },
   "@eiaas/client": { forbid: ["@eiaas/db"] },

@@ -269,8 +269,11 @@ export class NodeAgent {
           onStarted: (info) => {
             endpoint = info.endpoint;
             telemetry.started();
-            void this.reportRunning(run, { phase: "Running", startTime, ...(endpoint ? { endpoint } : {}) });
+            run.runningStatus = { phase: "Running", startTime, ...(endpoint ? { endpoint } : {}) };
+            void this.reportRunning(run, { ...run.runningStatus, ...run.progress });
           },
+          onProgress: (progress) => this.reportProgress(run, progress),
+          lookupTask: (name) => this.lookupPeer(p.namespace, name),
         },
       );
       await this.flushLogs(key);
@@ -293,6 +296,8 @@ export class NodeAgent {
           ...(result.reason ? { reason: result.reason } : {}),
           ...(result.message ? { message: result.message } : {}),
           ...(result.endpoint ?? endpoint ? { endpoint: result.endpoint ?? endpoint } : {}),
+          // The last progress stays in the task's status (a status report replaces the whole status).
+          ...run.progress,
         },
         run.reports.signal,
       );
@@ -312,6 +317,37 @@ export class NodeAgent {
       return;
     }
     this.settled(run, outcome);
+  }
+
+  /**
+   * A run's progress (an aggregator's KPIs) into its task's status, one report at a time: while
+   * one is in flight only the newest waits, so a round's burst costs at most two writes.
+   */
+  private reportProgress(run: Run, progress: Record<string, unknown>): void {
+    run.progress = progress;
+    if (run.progressInFlight || run.finalPhase !== undefined || !run.runningStatus) return;
+    run.progressInFlight = true;
+    const sent = run.progress;
+    void this.reporter
+      .send(run.payload, { ...run.runningStatus, ...sent }, run.runningReport.signal)
+      .then((outcome) => {
+        run.progressInFlight = false;
+        if (outcome.outcome !== "applied") return this.settled(run, outcome);
+        if (run.progress !== sent) this.reportProgress(run, run.progress!);
+      });
+  }
+
+  /**
+   * Another task of the same workload, as the API shows it to this node (its endpoint): how a
+   * participant finds its aggregator. Undefined when it cannot be read now.
+   */
+  private async lookupPeer(namespace: string, name: string): Promise<{ endpoint?: string; phase?: string } | undefined> {
+    try {
+      const t = await this.client.request<{ status?: { endpoint?: string; phase?: string } }>({ method: "GET", path: `${API_PREFIX}/namespaces/${namespace}/tasks/${name}` });
+      return { ...(t.status?.endpoint ? { endpoint: t.status.endpoint } : {}), ...(t.status?.phase ? { phase: t.status.phase } : {}) };
+    } catch {
+      return undefined;
+    }
   }
 
   /** What a report's answer means for its run: a task gone, superseded or refusing reports is dropped. */

@@ -1,7 +1,7 @@
 import type { EdgeNodeSpecInput } from "@eiaas/api";
 import type { ConnectionOptions } from "@eiaas/client";
 import type { QueueBackend } from "@eiaas/queue";
-import { SimulatedRuntime } from "@eiaas/runtime";
+import { SimulatedRuntime, type TaskRuntime } from "@eiaas/runtime";
 import type { Logger } from "@eiaas/telemetry";
 import { NodeAgent } from "./agent.js";
 import type { CredentialStore } from "./credentials.js";
@@ -35,14 +35,18 @@ export interface SimulatedFleetOptions {
   heartbeatMs?: number;
   /** Nodes registered at once while starting. Default 50. */
   startConcurrency?: number;
+  /** The runtime every node's agent shares (the demo's: training for real, the rest simulated). Default a SimulatedRuntime. */
+  runtime?: TaskRuntime;
 }
 
 /** Many simulated node agents in one process, sharing a runtime and a queue transport. */
 export class SimulatedFleet {
   readonly agents: NodeAgent[] = [];
-  private readonly runtime = new SimulatedRuntime();
+  private readonly runtime: TaskRuntime;
 
-  constructor(private readonly o: SimulatedFleetOptions) {}
+  constructor(private readonly o: SimulatedFleetOptions) {
+    this.runtime = o.runtime ?? new SimulatedRuntime();
+  }
 
   async start(): Promise<void> {
     const credentials = this.o.credentials;

@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { EiaasClient, type ConnectionOptions } from "@eiaas/client";
 import { createRedisQueueBackend, nodeQueueName, type QueueBackend } from "@eiaas/queue";
-import { createTaskRuntime, type OnnxRuntimeOptions, type RuntimeName } from "@eiaas/runtime";
+import { checkpointDirOf, createTaskRuntime, type OnnxRuntimeOptions, type RuntimeName } from "@eiaas/runtime";
 import { createLogger, startOpsServer, startTelemetry } from "@eiaas/telemetry";
 import { NodeAgent } from "./agent.js";
 import { FileCredentialStore } from "./credentials.js";
@@ -15,7 +15,7 @@ import { segmentsFromDirectory } from "./segments.js";
 
 const HELP = `eiaas node agent
 
-usage: agent --node NAME [--runtime simulated|process|docker|kubernetes|onnx] [--slots N]
+usage: agent --node NAME [--runtime simulated|process|docker|kubernetes|onnx|training] [--slots N]
              [--server URL] [--ca-file FILE | --insecure-skip-tls-verify]
              [--spec-file FILE] [--tier device|edge|cloud] [--parent NODE] [--hardware CLASS]
              [--cpu M] [--memory-mib N] [--gpu N] [--gflops G] [--uplink-mbps B] [--downlink-mbps B] [--rtt-ms R]
@@ -27,6 +27,8 @@ memory of the host, bounded by the agent's cgroup (cpu.max, memory.max) for the 
 simulated runtimes; GPUs listed by nvidia-smi; gflops from a ~0.3 s fp32 matrix-multiply benchmark.
 Tier defaults to device. Labels kubernetes.io/arch, kubernetes.io/os (and nvidia.com/gpu.product)
 are added unless --labels sets them.
+--runtime training runs federated training tasks for real in the agent (aggregators listen on
+--advertise-host, default 127.0.0.1, and checkpoint under --state-dir/training); other tasks are simulated.
 The node's credential (its agent token, mode 0600) is kept in --state-dir (default
 $EIAAS_DATA_DIR/agents, else .eiaas/agents) and used at every later start; the bootstrap token
 only registers a node that does not exist yet, once. --heartbeat-seconds (default 10) must stay well
@@ -113,10 +115,10 @@ const labels = Object.fromEntries(
 
 const logger = createLogger({ name: "agent", level: process.env.EIAAS_LOG_LEVEL ?? "info" });
 const runtimeName = values.runtime as RuntimeName;
-if (!["simulated", "process", "docker", "kubernetes", "onnx"].includes(runtimeName)) fail(`--runtime: unknown runtime "${runtimeName}"`);
+if (!["simulated", "process", "docker", "kubernetes", "onnx", "training"].includes(runtimeName)) fail(`--runtime: unknown runtime "${runtimeName}"`);
 // What the operator left unset is detected: tasks of the process and simulated runtimes run inside
 // this process's cgroup, the others' beside it (containers, Pods) on the host's resources.
-const detected = await detectHost(detectionNeeds(operator), { withinCgroup: runtimeName === "process" || runtimeName === "simulated" || runtimeName === "onnx" });
+const detected = await detectHost(detectionNeeds(operator), { withinCgroup: runtimeName === "process" || runtimeName === "simulated" || runtimeName === "onnx" || runtimeName === "training" });
 for (const problem of detected.problems) logger.warn({ problem }, "host detection");
 let spec: ReturnType<typeof nodeSpec>;
 try {
@@ -144,7 +146,15 @@ const agent = new NodeAgent({
   labels: nodeLabels(labels, detected.labels),
   connection,
   credentials: new FileCredentialStore(stateDir),
-  runtime: createTaskRuntime(runtimeName, { onnx, kubernetes: { ...(process.env.EIAAS_K8S_NAMESPACE ? { namespace: process.env.EIAAS_K8S_NAMESPACE } : {}) } }),
+  runtime: createTaskRuntime(runtimeName, {
+    onnx,
+    kubernetes: { ...(process.env.EIAAS_K8S_NAMESPACE ? { namespace: process.env.EIAAS_K8S_NAMESPACE } : {}) },
+    training: {
+      checkpointDir: checkpointDirOf(stateDir),
+      ...(values["advertise-host"] ? { bindHost: values["advertise-host"] } : {}),
+      power: { computeW: spec.power.computeW, transmitW: spec.power.transmitW, uplinkMbps: spec.network.uplinkMbps },
+    },
+  }),
   slots: Number(values.slots),
   heartbeatMs: heartbeatSeconds * 1000,
   // Called again with fresh credentials when the queue keeps refusing the ones it has.

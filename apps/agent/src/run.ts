@@ -22,6 +22,11 @@ export class Run {
    * unfinished, as this run's then. An informer past it that no longer holds the task saw it deleted.
    */
   confirmedAt?: bigint;
+  /** The Running report's status, which progress reports extend. */
+  runningStatus?: Record<string, unknown>;
+  /** The runtime's last progress (an aggregator's `training`): every later report carries it. */
+  progress?: Record<string, unknown>;
+  progressInFlight = false;
   /** The final phase being reported (the runtime ended). */
   finalPhase?: string;
   /** Why the agent stopped it on the control plane's word; then it reports nothing more. */

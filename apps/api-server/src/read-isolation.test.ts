@@ -210,3 +210,51 @@ describe("an agent reading Models", () => {
     await request(api.app).get(modelPath("acme", "unused")).set(bearer(tenant)).expect(200);
   });
 });
+
+describe("an agent reading another node's task (a participant finding its aggregator)", () => {
+  const TJ = kindInfo("TrainingJob");
+  const job = (namespace: string, name: string) =>
+    api.store.create(TJ, { apiVersion: API_VERSION, metadata: { name, namespace }, spec: { model: "m", mode: "federated", data: { selector: {} } } } as any);
+  const task = (namespace: string, name: string, owner: StoredObject, nodeName: string, role: string) =>
+    api.store.create(TASK, {
+      apiVersion: API_VERSION,
+      metadata: { name, namespace, ownerReferences: [{ apiVersion: API_VERSION, kind: owner.kind, name: owner.metadata.name, uid: owner.metadata.uid, controller: true }] },
+      spec: { role, nodeName, env: { EIAAS_TRAINING_KEYS: '{"dev-9":"digest"}', EIAAS_TRAINING_TOKEN: "secret-token" }, template: { command: ["secret-cmd"] } },
+      status: { phase: "Running", attempt: 1, endpoint: "10.0.0.7:4100" },
+    } as any);
+
+  it("reads the aggregator of a job its node takes part in, without env or template; nothing else of other nodes", async () => {
+    const fl = await job("acme", "fl");
+    const other = await job("acme", "other");
+    const rival = await job("rival", "fl");
+    const mine = await task("acme", "fl-r1-participant-a", fl, "dev-9", "participant");
+    await task("acme", "fl-r1-participant-b", fl, "dev-10", "participant");
+    await task("acme", "fl-r1-aggregator-c", fl, "edge-5", "aggregator");
+    await task("acme", "other-r1-aggregator-d", other, "edge-5", "aggregator");
+    await task("rival", "fl-r1-aggregator-e", rival, "edge-5", "aggregator");
+    const agent = (await api.tokens.mint({ role: "agent", nodeName: "dev-9" })).token;
+    const path = (ns: string, name: string) => `${API_PREFIX}/namespaces/${ns}/tasks/${name}`;
+
+    // Cached GET and routed GET (a query string) answer the same peer view.
+    await expect.poll(async () => (await request(api.app).get(path("acme", "fl-r1-aggregator-c")).set(bearer(agent))).status).toBe(200);
+    for (const url of [path("acme", "fl-r1-aggregator-c"), `${path("acme", "fl-r1-aggregator-c")}?pretty=true`]) {
+      const peer = (await request(api.app).get(url).set(bearer(agent)).expect(200)).body;
+      expect(peer).toMatchObject({ kind: "Task", metadata: { name: "fl-r1-aggregator-c" }, spec: { nodeName: "edge-5", role: "aggregator" }, status: { phase: "Running", endpoint: "10.0.0.7:4100" } });
+      expect(JSON.stringify(peer)).not.toMatch(/secret|digest|EIAAS_TRAINING|ownerReferences/);
+    }
+    // Not another job's aggregator, not another participant, not another tenant's, not in lists.
+    for (const [ns, name] of [["acme", "other-r1-aggregator-d"], ["acme", "fl-r1-participant-b"], ["rival", "fl-r1-aggregator-e"]] as const) {
+      await request(api.app).get(path(ns, name)).set(bearer(agent)).expect(404);
+      await request(api.app).get(`${path(ns, name)}?pretty=true`).set(bearer(agent)).expect(404);
+    }
+    const listed = await request(api.app).get(`${API_PREFIX}/namespaces/acme/tasks`).set(bearer(agent)).expect(200);
+    expect(listed.body.items.map((t: any) => t.metadata.name)).toEqual(["fl-r1-participant-a"]);
+    await request(api.app).get(`${path("acme", "fl-r1-aggregator-c")}/log`).set(bearer(agent)).expect(404);
+    // Nor write its status.
+    const put = await request(api.app).put(`${path("acme", "fl-r1-aggregator-c")}/status`).set(bearer(agent)).send({ apiVersion: API_VERSION, kind: "Task", metadata: { name: "fl-r1-aggregator-c" }, status: { phase: "Failed", attempt: 1 } });
+    expect(put.status).toBe(404);
+    // Once its own participant task finished, the aggregator is no longer its to read.
+    await api.store.updateStatus(TASK, mine, { phase: "Succeeded", attempt: 1 });
+    await expect.poll(async () => (await request(api.app).get(path("acme", "fl-r1-aggregator-c")).set(bearer(agent))).status).toBe(404);
+  });
+});

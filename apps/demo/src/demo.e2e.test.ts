@@ -66,7 +66,8 @@ beforeAll(async () => {
     EIAAS_EMBEDDED_PG_SHARED_DIR: shared,
     EIAAS_CONFIG: join(top, "eictl-config"),
     EIAAS_PORT: String(port),
-    EIAAS_DEMO_NODES: "4",
+    // 1 cloud, 1 edge, 4 devices: two of them hold data, the federated job's participants.min.
+    EIAAS_DEMO_NODES: "6",
   };
   for (const name of ["DATABASE_URL", "REDIS_URL", "EIAAS_HOST", "EIAAS_ADMIN_TOKEN", "EIAAS_METRICS_TOKEN"]) delete env[name];
   demo = spawn(process.execPath, ["--import", "tsx", "apps/demo/src/main.ts"], { cwd: join(ROOT), env, stdio: ["ignore", "pipe", "pipe"] });
@@ -114,6 +115,23 @@ describe("npm run demo from a directory others cannot enter", () => {
     const full = await get("/metrics", token);
     expect(full.body).toMatch(/^eiaas_tenant_usage\{tenant="demo",resource="cpu"\} /m);
   });
+
+  it("trains its federated job for real: the job's status shows the loss falling round by round", async () => {
+    const token = /admin token: +(\S+)/.exec(printed)![1]!;
+    const path = "/apis/eiaas.io/v1alpha1/namespaces/demo/trainingjobs/federated-mobilenet";
+    let job: any;
+    const deadline = Date.now() + 150_000;
+    for (;;) {
+      job = JSON.parse((await get(path, token)).body);
+      if ((job.status?.training?.history?.length ?? 0) >= 5) break;
+      if (Date.now() > deadline) throw new Error(`no 5 rounds of training: ${JSON.stringify(job.status)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const h: any[] = job.status.training.history;
+    expect(h[h.length - 1].loss).toBeLessThan(h[0].loss);
+    expect(h[h.length - 1].accuracy).toBeGreaterThan(0.1);
+    expect(job.status.training.bytesUp).toBeGreaterThan(0);
+  }, 180_000);
 
   it("stops on SIGTERM with exit code 0", async () => {
     const exited = new Promise<number | null>((r) => demo.once("exit", (code) => r(code)));

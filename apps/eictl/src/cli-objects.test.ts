@@ -204,6 +204,38 @@ describe("describe", () => {
     expect(tj.stdout).toMatch(/Plan:\n  Participants:\s+cam-1, cam-3, pi-1\n  Aggregator:\s+edge-3\n  Local steps:\s+10\n/);
     expect(oneErrorLine(missing)).toBe('Error from server (NotFound): trainingjobs "nope" not found');
   });
+
+  it("a training job's KPIs: describe draws the loss and accuracy curves, get -o wide shows the latest loss, accuracy and bytes", async () => {
+    const history = Array.from({ length: 12 }, (_, i) => ({
+      round: i + 1,
+      tau: 10,
+      loss: 2 / (i + 1),
+      testLoss: 2.1 / (i + 1),
+      accuracy: 0.4 + 0.05 * i,
+      bytesUp: 1300,
+      bytesDown: 4890,
+      wallSeconds: 0.25,
+      energyJoules: 1.5,
+      participants: i === 11 ? 1 : 2,
+      ...(i === 11 ? { missed: ["pi-1"] } : {}),
+    }));
+    await client.patch(
+      "tj",
+      "street-federated",
+      { status: { training: { round: 12, tau: 10, loss: history[11]!.loss, accuracy: history[11]!.accuracy, bytesUp: 15_600, bytesDown: 58_680, budgetUsedSeconds: 3, history } } },
+      { namespace: "demo", subresource: "status" },
+    );
+    const [tj, wide] = await Promise.all([run("describe", "tj", "street-federated"), run("get", "tj", "-o", "wide")]);
+    expect(tj.stdout).toMatch(/Training:\n  Data:\s+synthetic \(α 0.5, β 0.5\)\n/);
+    expect(tj.stdout).toMatch(/Accuracy:\s+95\.0% held-out\n/);
+    expect(tj.stdout).toMatch(/Last round:\s+0\.25s, 1 participant\(s\), missed pi-1, 1\.50 J\n/);
+    // falling loss: the curve starts at its highest bar and ends at its lowest; accuracy the other way
+    expect(tj.stdout).toMatch(/Loss curve:\s+█[▁-█]{10}▁  2\.000 → 0\.167 \(rounds 1\.\.12\)\n/);
+    expect(tj.stdout).toMatch(/Accuracy curve:\s+▁[▁-█]{10}█  0\.400 → 0\.950\n/);
+    const { header, rows } = parseTable(wide.stdout);
+    const row = rows.find((r) => r[header.indexOf("NAME")] === "street-federated")!;
+    expect(["LOSS", "ACCURACY", "BYTES"].map((c) => row[header.indexOf(c)])).toEqual(["0.1667", "0.9500", "15600/58680"]);
+  });
 });
 
 describe("create, delete, tokens", () => {

@@ -42,11 +42,29 @@ export function foldStatus(kind: "InferenceService" | "TrainingJob", obj: Stored
     );
     return { status, superseded: allCurrent ? old : [] };
   }
+  const training = latestTraining(tasks);
+  if (training) {
+    status.training = training;
+    status.round = training.round;
+  }
   if (current.length > 0 && succeeded === current.length) {
     status.phase = "Succeeded";
-    status.round = obj.spec.rounds;
+    if (!training) status.round = obj.spec.rounds;
     status.conditions = setCondition(status.conditions, { type: "Complete", status: "True", reason: "Completed", message: `${succeeded} tasks succeeded` }, ts);
   } else if (running > 0 && status.phase !== "Failed") status.phase = "Running";
   const started = current.some((t) => phaseOf(t) === "Running" || phaseOf(t) === "Succeeded");
   return { status, superseded: old.length && started ? old.filter((t) => !isTerminal(t) || phaseOf(t) !== "Succeeded") : [] };
+}
+
+/**
+ * The KPIs of real training: the aggregator's `status.training` furthest on (a re-planned job's
+ * new aggregator resumes from the old one's checkpoint, so the furthest is the newest).
+ */
+function latestTraining(tasks: readonly StoredObject[]): Record<string, any> | undefined {
+  let best: Record<string, any> | undefined;
+  for (const t of tasks) {
+    const tr = t.spec?.role === "aggregator" ? t.status?.training : undefined;
+    if (tr && typeof tr.round === "number" && (!best || tr.round >= best.round)) best = tr;
+  }
+  return best;
 }

@@ -3,7 +3,8 @@ import type { BindGroup, ObjectStore, StoredObject } from "@eiaas/db";
 import { planInference, planTraining, type PlannedTask, type Snapshot } from "@eiaas/scheduling";
 import { foldStatus } from "./fold-status.js";
 import { tracePlan } from "./plan-telemetry.js";
-import { taskFromPlan } from "./task-factory.js";
+import { taskFromPlan, taskName } from "./task-factory.js";
+import { trainingEnv } from "./training-env.js";
 import { setCondition } from "./workload-status.js";
 import { DEFAULT_MEASUREMENT_MAX_AGE_MS, recentClientLatency } from "./measured.js";
 
@@ -63,6 +64,7 @@ function plan(w: Workload, snapshot: Snapshot, model: StoredObject | undefined, 
   let statusPlan: Record<string, unknown>;
   let message: string;
   let expectedRunMs: number | undefined;
+  let envOf: Map<string, Record<string, string>> | undefined;
   if (w.kind.kind === "InferenceService") {
     const measuredLatency = recentClientLatency(w.obj, now.getTime(), measurementMaxAgeMs);
     const r = planInference(snapshot, { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec }, model?.spec, measuredLatency.length ? { measuredLatency } : {});
@@ -81,6 +83,8 @@ function plan(w: Workload, snapshot: Snapshot, model: StoredObject | undefined, 
     statusPlan = { plan: r.plan, round: w.obj.status?.round ?? 0 };
     message = r.message;
     expectedRunMs = trainingRunMs(w.obj.spec, r.plan.localSteps ?? 1);
+    const aggregator = tasks.find((t) => t.role === "aggregator");
+    envOf = trainingEnv(w.obj.metadata.uid, w.obj.spec, r.plan, tasks, aggregator && taskName(w.obj, rev, aggregator.role, aggregator.key));
   }
   const status = {
     ...(w.obj.status ?? {}),
@@ -92,7 +96,12 @@ function plan(w: Workload, snapshot: Snapshot, model: StoredObject | undefined, 
     conditions: setCondition(w.obj.status?.conditions, { type: "Scheduled", status: "True", reason: "Scheduled", message }, ts),
   };
   const created = tasks.map((p) =>
-    taskFromPlan(store, w.obj, p, rev, { template: w.obj.spec.template, planSize: tasks.length, ...(expectedRunMs !== undefined ? { expectedRunMs } : {}) }),
+    taskFromPlan(store, w.obj, p, rev, {
+      template: w.obj.spec.template,
+      planSize: tasks.length,
+      ...(expectedRunMs !== undefined ? { expectedRunMs } : {}),
+      ...(envOf?.has(p.key) ? { env: envOf.get(p.key)! } : {}),
+    }),
   );
   // The status the bind writes already has its new tasks folded in (Ready False, 0/N running), so
   // the next cycle's fold of the same tasks finds nothing to write.

@@ -38,7 +38,7 @@ export function taskFromPlan(
   owner: StoredObject,
   planned: PlannedTask,
   revision: number,
-  extra: { template?: unknown; expectedRunMs?: number; planSize?: number } = {},
+  extra: { template?: unknown; expectedRunMs?: number; planSize?: number; env?: Record<string, string> } = {},
 ): StoredObject {
   const name = taskName(owner, revision, planned.role, planned.key);
   return store.prepareCreate(
@@ -73,6 +73,7 @@ export function taskFromPlan(
           EIAAS_WORKLOAD: `${owner.kind}/${owner.metadata.name}`,
           ...(planned.variant !== undefined ? { EIAAS_VARIANT: planned.variant } : {}),
           ...(planned.exitAfterLayer !== undefined ? { EIAAS_EXIT_AFTER_LAYER: String(planned.exitAfterLayer) } : {}),
+          ...extra.env,
         },
         resources: planned.resources,
       },

@@ -430,9 +430,17 @@ export class WorkloadController {
   }
 }
 
-/** Whether two statuses differ at most in their conditions' messages (progress, not state). */
+/**
+ * Whether two statuses differ at most in their conditions' messages and training's KPIs and round
+ * (progress, not state): a job's rounds are written at most once per progress period.
+ */
 function progressOnly(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  const strip = (s: Record<string, unknown>) => ({ ...s, conditions: ((s.conditions as Array<Record<string, unknown>> | undefined) ?? []).map((c) => ({ ...c, message: undefined })) });
+  const strip = (s: Record<string, unknown>) => ({
+    ...s,
+    training: undefined,
+    round: undefined,
+    conditions: ((s.conditions as Array<Record<string, unknown>> | undefined) ?? []).map((c) => ({ ...c, message: undefined })),
+  });
   return sameJson(strip(a), strip(b));
 }
 

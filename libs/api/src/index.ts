@@ -10,6 +10,8 @@ export * from "./resources/tenant.js";
 export * from "./resources/model.js";
 export * from "./resources/inferenceservice.js";
 export * from "./resources/trainingjob.js";
+export * from "./resources/training-kpis.js";
+export * from "./training-task.js";
 export * from "./resources/task.js";
 export * from "./resources/modelprofile.js";
 export * from "./resources/event.js";

@@ -20,3 +20,6 @@ export { buildPod, podName, podLabels, podOutcome, TASK_CONTAINER, type PodOptio
 export { OnnxRuntime, type OnnxRuntimeOptions, type SegmentArtifacts, type SegmentTiming } from "./onnx.js";
 export { serveTaskConfig, INFERENCE_ROLES, ServeConfigError, type ServeTaskConfig } from "./onnx-config.js";
 export { createTaskRuntime, type RuntimeOptions } from "./factory.js";
+export { TrainingRuntime, checkpointDirOf, type TrainingRuntimeOptions } from "./training/runtime.js";
+export { CheckpointStore, type Checkpoint } from "./training/checkpoint.js";
+export type { NodePower } from "./training/job.js";

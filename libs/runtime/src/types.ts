@@ -1,4 +1,4 @@
-import type { ResourceRequest, TaskRole, TaskTemplate } from "@eiaas/api";
+import type { ResourceRequest, TaskRole, TaskTemplate, TrainingProgress } from "@eiaas/api";
 
 /**
  * What a runtime needs to run one attempt of a Task: the Task's runtime view as dispatched to the
@@ -28,6 +28,13 @@ export interface TaskHooks {
   signal: AbortSignal;
   /** Called once when the task is actually running (process spawned, Pod Running, ...). */
   onStarted?(info: { endpoint?: string }): void;
+  /** A running task's progress (an aggregator's training KPIs): the agent writes it into the task's status. */
+  onProgress?(progress: { training: TrainingProgress }): void;
+  /**
+   * Another task of the same workload as the agent may see it (its endpoint): how a participant
+   * finds its aggregator. Undefined when it cannot be read now.
+   */
+  lookupTask?(name: string): Promise<{ endpoint?: string; phase?: string } | undefined>;
   /**
    * A serving runtime calls it with what one request took for a layer range of its task (chain
    * layers, 1-based, inclusive): the agent aggregates these into medians and reports them, and the
@@ -58,7 +65,7 @@ export interface TaskResult {
   endpoint?: string;
 }
 
-export type RuntimeName = "simulated" | "process" | "docker" | "kubernetes" | "onnx";
+export type RuntimeName = "simulated" | "process" | "docker" | "kubernetes" | "onnx" | "training";
 
 /** Runs tasks on this node. One instance serves many tasks at once. */
 export interface TaskRuntime {

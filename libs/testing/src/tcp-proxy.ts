@@ -21,7 +21,11 @@ export interface TcpProxy {
  * A TCP forwarder to `target` (host:port) for tests of network outages: the client talks to the
  * proxy, and the test cuts and restores the link without stopping the server behind it.
  */
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+export async function startTcpProxy(
+  target: { host: string; port: number },
+  /** Hears every byte forwarded: `up` from clients to the target, `down` back (what crossed the wire). */
+  record?: (direction: "up" | "down", chunk: Buffer) => void,
+): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
   let mode: OutageMode | undefined;
   const track = (s: net.Socket) => {
@@ -37,6 +41,10 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     }
     const upstream = net.connect(target.port, target.host);
     track(upstream);
+    if (record) {
+      client.on("data", (c: Buffer) => record("up", c));
+      upstream.on("data", (c: Buffer) => record("down", c));
+    }
     client.pipe(upstream);
     upstream.pipe(client);
     upstream.on("close", () => client.destroy());

@@ -14,6 +14,12 @@ export interface Access {
   nodeName?: string;
   /** Only this object name is visible (an agent's own EdgeNode, a tenant's own Tenant). */
   name?: string;
+  /**
+   * An agent's GET of one Task bound to another node: allowed (in the peer view, http/views.ts)
+   * when this says the task is a peer of one its node runs — an aggregator of a workload with an
+   * unfinished task on the agent's node. How a participant finds its aggregator's endpoint.
+   */
+  peerTask?: (task: { metadata: { namespace?: string; ownerReferences?: Array<{ uid: string; controller?: boolean }> }; spec?: { role?: string } }) => boolean;
   /** Only Models this says are used (an agent: those its node's tasks run). */
   model?: (namespace: string, name: string) => boolean;
   /**
@@ -26,6 +32,8 @@ export interface Access {
 /** Which Models the tasks bound to a node use (answered from the watch cache: http/model-refs.ts). */
 export interface ModelRefs {
   nodeUsesModel(nodeName: string, namespace: string, model: string): boolean;
+  /** Whether an unfinished task bound to the node belongs to the workload of that uid (in that namespace). */
+  nodeRunsWorkload?(nodeName: string, namespace: string, ownerUid: string): boolean;
 }
 
 /**
@@ -62,6 +70,16 @@ export function authorize(p: Principal, verb: Verb, kind: KindInfo, namespace: s
         throw forbidden();
       }
       if (kind.kind === "Task") {
+        if (verb === "get") {
+          const node = p.nodeName ?? "";
+          return {
+            nodeName: node,
+            peerTask: (t) => {
+              const owner = t.metadata.ownerReferences?.find((o) => o.controller);
+              return t.spec?.role === "aggregator" && owner !== undefined && (models?.nodeRunsWorkload?.(node, t.metadata.namespace ?? "", owner.uid) ?? false);
+            },
+          };
+        }
         if (READ.has(verb) || (subresource === "status" && (verb === "update" || verb === "patch"))) return { nodeName: p.nodeName };
         throw forbidden();
       }
@@ -84,4 +102,9 @@ export function visible(access: Access, obj: { metadata: { name: string; namespa
   if (access.nodeName !== undefined && obj.spec?.nodeName !== access.nodeName) return false;
   if (access.model && !access.model(obj.metadata.namespace ?? "", obj.metadata.name)) return false;
   return true;
+}
+
+/** Whether a GET of one object may answer it in the peer view ({@link Access.peerTask}) though {@link visible} says no. */
+export function peerVisible(access: Access, obj: Parameters<NonNullable<Access["peerTask"]>>[0] & { kind?: string }): boolean {
+  return access.peerTask !== undefined && obj.kind === "Task" && access.peerTask(obj);
 }

@@ -3,12 +3,12 @@ import type { ObjectCache, ObjectStore, StoredObject } from "@eiaas/db";
 import { runInContext } from "@eiaas/telemetry";
 import { tableVersion } from "../table.js";
 import type { Authenticator } from "./auth.js";
-import { authorize, visible, type ModelRefs } from "./authz.js";
+import { authorize, peerVisible, visible, type ModelRefs } from "./authz.js";
 import { notFound, sendError } from "./errors.js";
 import { parseObjectPath, type ObjectPath } from "./object-path.js";
 import { sendJson } from "./one-write.js";
 import { traceRequest } from "./telemetry.js";
-import { presentedJson, presentTo } from "./views.js";
+import { peerJson, peerTaskView, presentedJson, presentTo } from "./views.js";
 
 export interface CachedGetDeps {
   cache: ObjectCache;
@@ -51,12 +51,18 @@ export async function serveCachedGet(deps: CachedGetDeps, target: ObjectPath, re
         const cached = await deps.cache.get(target.kind, target.namespace, target.name);
         obj = cached?.object ?? null;
         if (cached && visible(access, cached.object)) json = presentedJson(access, cached);
+        else if (cached && peerVisible(access, cached.object)) json = peerJson(cached);
       } catch {
         // The cache could not show it is current: Postgres decides (or reports its outage).
         obj = await deps.store.get(target.kind, target.namespace, target.name);
       }
-      if (!obj || !visible(access, obj)) throw notFound(target.kind.plural, target.name);
-      sendJson(res, 200, json ?? JSON.stringify(presentTo(access, obj)));
+      if (!obj) throw notFound(target.kind.plural, target.name);
+      if (json === undefined) {
+        if (visible(access, obj)) json = JSON.stringify(presentTo(access, obj));
+        else if (peerVisible(access, obj)) json = JSON.stringify(peerTaskView(obj));
+        else throw notFound(target.kind.plural, target.name);
+      }
+      sendJson(res, 200, json);
     } catch (err) {
       sendError(res, err, deps.onInternal);
     }

@@ -24,5 +24,12 @@ export function modelRefsFrom(cache: ObjectCache): ModelRefs {
       }
       return false;
     },
+    nodeRunsWorkload(nodeName, namespace, ownerUid) {
+      for (const { object: task } of cache.tasksOn(nodeName)) {
+        if (task.metadata.namespace !== namespace || FINISHED.has(task.status?.phase)) continue;
+        if (task.metadata.ownerReferences?.some((o) => o.controller && o.uid === ownerUid)) return true;
+      }
+      return false;
+    },
   };
 }

@@ -23,3 +23,25 @@ export function presentTo(access: Access, obj: StoredObject): StoredObject {
 export function presentedJson(access: Access, cached: CachedObject): string {
   return access.tenantView && cached.object.kind === "EdgeNode" ? cached.viewJson("tenant", tenantNodeView) : cached.json;
 }
+
+/**
+ * What an agent sees of a peer task on another node (an aggregator its node's participant sends
+ * to): who and where it is, its phase and endpoint — never its env (tokens, key digests) nor its
+ * template.
+ */
+export function peerTaskView(task: StoredObject): StoredObject {
+  const m = task.metadata;
+  const st = (task.status ?? {}) as { phase?: string; attempt?: number; endpoint?: string };
+  return {
+    apiVersion: task.apiVersion,
+    kind: task.kind,
+    metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion },
+    spec: { nodeName: (task.spec as { nodeName?: string }).nodeName, role: (task.spec as { role?: string }).role },
+    status: { ...(st.phase ? { phase: st.phase } : {}), ...(st.attempt !== undefined ? { attempt: st.attempt } : {}), ...(st.endpoint ? { endpoint: st.endpoint } : {}) },
+  } as StoredObject;
+}
+
+/** The peer view's JSON of a cached task, serialised once per version. */
+export function peerJson(cached: CachedObject): string {
+  return cached.viewJson("peer", peerTaskView);
+}

@@ -1,10 +1,10 @@
 import { Router, type NextFunction, type Request, type Response } from "express";
 import { API_PREFIX, lookupKind, type KindInfo } from "@eiaas/api";
 import type { ChangeFeed, ObjectStore, StoredObject } from "@eiaas/db";
-import { authorize, visible, type Access, type ModelRefs, type Verb } from "../http/authz.js";
+import { authorize, peerVisible, visible, type Access, type ModelRefs, type Verb } from "../http/authz.js";
 import { ApiError, notFound } from "../http/errors.js";
 import { parseSelectors } from "../http/selectors.js";
-import { presentTo } from "../http/views.js";
+import { peerTaskView, presentTo } from "../http/views.js";
 import type { PatchType, ResourceService } from "../resources/service.js";
 import { isNonNegativeInt64 } from "../resources/validate.js";
 import { parseIncludeObject, tableContentType, tableVersion, toTable } from "../table.js";
@@ -172,7 +172,10 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const ns = namespaced ? param(req, "ns") : undefined;
     const kind = kindOf(param(req, "plural"), namespaced);
     const access = authorizeReq(req, "get", kind, ns, sub);
-    sendObject(req, res, kind, access, await getVisible(kind, ns, param(req, "name"), access));
+    const obj = await service.get(kind, ns, param(req, "name"));
+    if (visible(access, obj)) return sendObject(req, res, kind, access, obj);
+    if (peerVisible(access, obj)) return sendObject(req, res, kind, {}, peerTaskView(obj));
+    throw notFound(kind.plural, param(req, "name"));
   };
 
   const replace: (namespaced: boolean, sub?: "status") => Handler = (namespaced, sub) => async (req, res) => {

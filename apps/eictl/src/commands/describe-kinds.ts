@@ -3,6 +3,7 @@ import { DEFAULT_LOST_DEADLINE_SECONDS } from "@eiaas/api";
 import type { AnyObject } from "@eiaas/client";
 import { age } from "../output/age.js";
 import { DescribeWriter, pairs, selectorText, type Field } from "../output/describe-writer.js";
+import { sparkline } from "../output/sparkline.js";
 import { bytes, clientLatencyTable, inferencePlanTable, trainingPlanLines } from "../output/plan.js";
 
 function num(v: unknown, unit = ""): string | undefined {
@@ -157,6 +158,45 @@ function trainingJob(w: DescribeWriter, o: AnyObject): void {
   const plan: Field[] = trainingPlanLines(o);
   if (plan.length) w.title("Plan").fields(plan, 1);
   else w.fields([["Plan", "<none>"]]);
+  trainingProgress(w, s.training, o.status?.training);
+}
+
+/** Real training: what it trains, the latest KPIs and the loss and accuracy curves over the rounds kept. */
+function trainingProgress(w: DescribeWriter, t: any, p: any): void {
+  if (!t) return;
+  w.title("Training").fields(
+    [
+      ["Data", `${t.dataset?.name}${t.dataset?.name === "synthetic" ? ` (α ${t.dataset.alpha}, β ${t.dataset.beta})` : ""}`],
+      ["Model", `${t.model}${t.model === "mlp" ? ` (${t.hidden} hidden)` : ""}, η ${t.learningRate}, batch ${t.batchSize}`],
+      ["Stop at", t.targetLoss !== undefined ? `loss ≤ ${t.targetLoss}` : undefined],
+    ],
+    1,
+  );
+  if (!p) return void w.fields([["Progress", "<no round yet>"]], 1);
+  const h: any[] = p.history ?? [];
+  const last = h[h.length - 1];
+  w.fields(
+    [
+      ["Round", `${p.round}${p.stoppedBecause ? ` (stopped: ${p.stoppedBecause})` : ""}${p.resumedFrom !== undefined ? `, resumed from ${p.resumedFrom}` : ""}`],
+      ["Loss", p.loss !== undefined ? p.loss.toFixed(4) : undefined],
+      ["Accuracy", p.accuracy !== undefined ? `${(100 * p.accuracy).toFixed(1)}% held-out` : undefined],
+      ["τ", num(p.tau)],
+      ["Bytes", `${bytes(p.bytesUp ?? 0)} up, ${bytes(p.bytesDown ?? 0)} down`],
+      ["Budget used", p.budgetUsedSeconds !== undefined ? `${p.budgetUsedSeconds.toFixed(1)}s` : undefined],
+      ["Last round", last ? `${last.wallSeconds.toFixed(2)}s, ${last.participants} participant(s)${last.missed?.length ? `, missed ${last.missed.join(", ")}` : ""}${last.energyJoules !== undefined ? `, ${last.energyJoules.toFixed(2)} J` : ""}` : undefined],
+    ],
+    1,
+  );
+  if (h.length > 1) {
+    const span = `rounds ${h[0].round}..${last.round}`;
+    w.fields(
+      [
+        ["Loss curve", `${sparkline(h.map((r) => r.loss))}  ${h[0].loss?.toFixed(3)} → ${last.loss?.toFixed(3)} (${span})`],
+        ["Accuracy curve", `${sparkline(h.map((r) => r.accuracy))}  ${h[0].accuracy?.toFixed(3)} → ${last.accuracy?.toFixed(3)}`],
+      ],
+      1,
+    );
+  }
 }
 
 function task(w: DescribeWriter, o: AnyObject): void {

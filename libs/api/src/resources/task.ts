@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { condition, dnsSubdomain, resourceRequest, taskTemplate } from "../meta.js";
 import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
+import { trainingProgress } from "./training-kpis.js";
 
 export const taskRole = z.enum(["serve", "head", "tail", "participant", "aggregator", "trainer"]);
 export type TaskRole = z.infer<typeof taskRole>;
@@ -32,6 +33,8 @@ export const taskStatus = z.strictObject({
   endpoint: z.string().optional(),
   startTime: z.string().optional(),
   finishTime: z.string().optional(),
+  /** An aggregator's training KPIs (the scheduler folds them into its TrainingJob's status). */
+  training: trainingProgress.optional(),
 });
 export type TaskStatus = z.infer<typeof taskStatus>;
 

@@ -10,6 +10,7 @@ import {
   toleration,
 } from "../meta.js";
 import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
+import { trainingProgress } from "./training-kpis.js";
 
 const nonneg = z.number().nonnegative();
 
@@ -33,7 +34,33 @@ export const aggregationEstimates = z.strictObject({
 });
 export type AggregationEstimates = z.infer<typeof aggregationEstimates>;
 
-export const trainingJobSpec = z.strictObject({
+/**
+ * What real training runs (the `training` runtime): the data set each participant generates from
+ * the job's seed and its node's name, the model, and SGD's settings. A job without it is only
+ * planned and simulated.
+ */
+export const trainingConfig = z.strictObject({
+  dataset: z.strictObject({
+    /** `synthetic`: FedProx's non-IID Synthetic(α, β); `synthetic-iid`: its IID variant. */
+    name: z.enum(["synthetic", "synthetic-iid"]),
+    alpha: z.number().min(0).max(100).default(0.5),
+    beta: z.number().min(0).max(100).default(0.5),
+    /** The largest shard: FedProx's log-normal sizes are cut here. */
+    maxSamplesPerParticipant: z.number().int().min(50).max(100_000).default(2000),
+  }),
+  model: z.enum(["logreg", "mlp"]).default("logreg"),
+  /** Hidden units of the MLP. */
+  hidden: z.number().int().min(1).max(1024).default(32),
+  learningRate: z.number().positive().max(10).default(0.01),
+  batchSize: z.number().int().min(1).max(100_000).default(10),
+  /** Stop once the global training loss is at most this (besides `rounds` and the budget). */
+  targetLoss: z.number().positive().optional(),
+  /** A participant whose update has not come this long after the round started is left out of it. */
+  roundDeadlineSeconds: z.number().min(0.1).max(3600).default(60),
+});
+export type TrainingConfig = z.infer<typeof trainingConfig>;
+
+const trainingJobSpecShape = z.strictObject({
   model: z.string().min(1),
   mode: trainingMode,
   data: z.strictObject({
@@ -78,12 +105,42 @@ export const trainingJobSpec = z.strictObject({
   tolerations: z.array(toleration).default([]),
   priority: priorityValue.default(0),
   template: taskTemplate.default({}),
-}).superRefine((spec, ctx) => {
+  training: trainingConfig.optional(),
+});
+
+export const trainingJobSpec = trainingJobSpecShape.superRefine((spec, ctx) => {
   const { min, max } = spec.participants;
   if (max !== undefined && max < min) {
     ctx.addIssue({ code: "custom", path: ["participants", "max"], message: `must be at least participants.min (${min})` });
   }
+  if (spec.training) refineTraining(spec, ctx);
 });
+
+/** What real training cannot run: checked at admission, so a job that cannot train is a 422, not a failure later. */
+function refineTraining(spec: z.infer<typeof trainingJobSpecShape>, ctx: z.RefinementCtx): void {
+  if (spec.mode !== "federated") {
+    ctx.addIssue({ code: "custom", path: ["training"], message: `real training runs federated jobs (mode ${spec.mode} is planned and simulated only)` });
+  }
+  const { compression, aggregation } = spec;
+  if (compression.type === "topk" && !(compression.ratio !== undefined && compression.ratio > 0)) {
+    ctx.addIssue({ code: "custom", path: ["compression", "ratio"], message: "top-k needs a ratio in (0, 1]" });
+  }
+  if (compression.type === "quantize" && compression.bits !== undefined && compression.bits !== 8) {
+    ctx.addIssue({ code: "custom", path: ["compression", "bits"], message: "training quantizes updates to 8 bits" });
+  }
+  const budget = aggregation.budget.seconds;
+  if (aggregation.localSteps === "auto" && budget === undefined) {
+    ctx.addIssue({ code: "custom", path: ["aggregation", "budget", "seconds"], message: "adaptive τ (localSteps auto) chooses τ under a budget: set one" });
+  }
+  if (budget !== undefined) {
+    // One round: τ₀ local steps and an aggregation, at the estimated costs (0 when not estimated).
+    const tau0 = aggregation.localSteps === "auto" ? 1 : aggregation.localSteps;
+    const round = tau0 * (aggregation.estimates.localStepSeconds ?? 0) + (aggregation.estimates.aggregationSeconds ?? 0);
+    if (!(budget > round)) {
+      ctx.addIssue({ code: "custom", path: ["aggregation", "budget", "seconds"], message: `a budget of ${budget} s does not fit one round (${tau0} local step(s) and one aggregation: ${round} s estimated)` });
+    }
+  }
+}
 export type TrainingJobSpec = z.infer<typeof trainingJobSpec>;
 export type TrainingJobSpecInput = z.input<typeof trainingJobSpec>;
 
@@ -103,6 +160,8 @@ export const trainingJobStatus = z.strictObject({
   round: z.number().int().nonnegative().optional(),
   /** Which revision of the plan the Tasks labelled `eiaas.io/plan-revision` belong to (set by the scheduler). */
   planRevision: z.number().int().nonnegative().optional(),
+  /** Real training's KPIs per round, from the aggregator's reports (jobs with `spec.training`). */
+  training: trainingProgress.optional(),
 });
 export type TrainingJobStatus = z.infer<typeof trainingJobStatus>;
 

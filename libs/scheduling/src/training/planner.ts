@@ -72,8 +72,11 @@ export function planTraining(
     const ls = spec.aggregation.localSteps;
     if (ls === "auto") {
       const r = optimalLocalSteps(spec.aggregation.estimates, spec.aggregation.budget.seconds, spec.aggregation.maxLocalSteps);
-      if (r.status === "invalid") return fail("budget", r.message);
-      localSteps = r.localSteps;
+      // Real training measures ρ, β, δ and the costs itself and adapts τ each round: without
+      // estimates it starts at τ = 1 (Wang et al.'s τ₀); a simulated job has only the estimates.
+      if (r.status === "ok") localSteps = r.localSteps;
+      else if (spec.training) localSteps = 1;
+      else return fail("budget", r.message);
     } else localSteps = ls;
   }
 

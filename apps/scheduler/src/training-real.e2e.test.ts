@@ -1,0 +1,192 @@
+// Federated training for real: the API server, the scheduler and one agent *process* per node
+// (`apps/agent/src/main.ts --runtime training`, as deployed), on real Postgres and Redis. The
+// aggregator and participants train FedProx's Synthetic data; the job's status carries the KPIs of
+// every round. Faults: a participant's agent killed mid-training (left out of the rounds it
+// misses), the aggregator's agent killed and started again (the aggregator resumes from its
+// checkpoint). Bad training specs are refused with 422.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import request from "supertest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { API_PREFIX, type EdgeNodeSpecInput } from "@eiaas/api";
+import { provisionAgentRedisUser } from "@eiaas/queue";
+import { testRedisUrl } from "@eiaas/testing";
+import { deviceSpec, edgeSpec, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
+
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+// Two devices and an edge server: each agent process costs its start-up, and the machine is shared.
+const DEVICES = ["tdev-1", "tdev-2"];
+const EDGE = "tedge-1";
+
+let cp: ControlPlane;
+let adminRedis: Redis;
+let stateDir: string;
+let bootstrap: string;
+const agents = new Map<string, { child: ChildProcess; exited: Promise<unknown>; log: string[] }>();
+
+async function startAgentProcess(name: string, spec: EdgeNodeSpecInput, labels = ""): Promise<void> {
+  const specFile = join(stateDir, `${name}.spec.json`);
+  await writeFile(specFile, JSON.stringify({ spec }));
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "apps/agent/src/main.ts", "--node", name, "--runtime", "training", "--spec-file", specFile, "--server", cp.url, "--slots", "4", "--state-dir", stateDir, "--heartbeat-seconds", "1", ...(labels ? ["--labels", labels] : [])],
+    { cwd: ROOT, env: { ...process.env, EIAAS_BOOTSTRAP_TOKEN: bootstrap, EIAAS_LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const log: string[] = [];
+  const lines = (stream: NodeJS.ReadableStream) => {
+    let buffer = "";
+    stream.on("data", (c: Buffer) => {
+      buffer += c.toString("utf8");
+      const parts = buffer.split("\n");
+      buffer = parts.pop()!;
+      log.push(...parts.filter(Boolean));
+    });
+  };
+  lines(child.stdout!);
+  lines(child.stderr!);
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  agents.set(name, { child, exited, log });
+  await waitFor(() => log.some((l) => l.includes("agent registered and consuming its queue")), `${name}'s agent consuming`, 300_000, 100).catch((err) => {
+    throw new Error(`${(err as Error).message}: ${log.slice(-5).join("\n")}`);
+  });
+}
+
+async function kill(name: string): Promise<void> {
+  const a = agents.get(name);
+  if (!a || a.child.exitCode !== null || a.child.signalCode !== null) return;
+  a.child.kill("SIGKILL");
+  await a.exited;
+}
+
+beforeAll(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), "eiaas-training-"));
+  adminRedis = new Redis(testRedisUrl());
+  cp = await startControlPlane({
+    // Agents as deployed: their own Redis user, BullMQ's default prefix.
+    api: {
+      queueCredentials: async (nodeName) => {
+        const c = await provisionAgentRedisUser(adminRedis, nodeName);
+        return { url: testRedisUrl(), username: c.username, password: c.password };
+      },
+    },
+    queue: { prefix: "bull" },
+    scheduler: { resyncMs: 200, gracePeriodMs: 60_000 },
+  });
+  bootstrap = (await cp.api.tokens.mint({ role: "bootstrap", maxUses: null })).token;
+  await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
+  await cp.apply("/namespaces/acme/models", MODEL);
+  await Promise.all([
+    startAgentProcess(EDGE, edgeSpec("none-parent", { parent: undefined, power: { computeW: 60, transmitW: 5, idleW: 20 } })),
+    ...DEVICES.map((d) => startAgentProcess(d, deviceSpec(EDGE), "tdata=yes")),
+  ]);
+}, 600_000);
+
+afterAll(async () => {
+  for (const name of agents.keys()) await kill(name);
+  await cp?.close();
+  adminRedis?.disconnect();
+  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+});
+
+function job(name: string, spec: Record<string, unknown> = {}, training: Record<string, unknown> = {}) {
+  return {
+    apiVersion: V,
+    kind: "TrainingJob",
+    metadata: { name },
+    spec: {
+      model: "m",
+      mode: "federated",
+      data: { selector: { matchLabels: { tdata: "yes" } } },
+      participants: { min: 1 },
+      rounds: 10,
+      aggregation: { localSteps: 10 },
+      resources: { cpu: 100, memoryMiB: 64 },
+      training: { dataset: { name: "synthetic", alpha: 0.5, beta: 0.5, maxSamplesPerParticipant: 300 }, learningRate: 0.05, roundDeadlineSeconds: 3, ...training },
+      ...spec,
+    },
+  };
+}
+
+const get = (name: string) => cp.get(`/namespaces/acme/trainingjobs/${name}`);
+const history = (j: any): any[] => j.status?.training?.history ?? [];
+
+describe("federated training with agent processes (training runtime)", () => {
+  it("trains to Succeeded: the job's status shows the loss falling and held-out accuracy rising, round by round", { timeout: 180_000 }, async () => {
+    // A deadline long enough for both participants to start (the first round waits for them).
+    await cp.apply("/namespaces/acme/trainingjobs", job("converge", { compression: { type: "quantize", bits: 8 } }, { roundDeadlineSeconds: 60 }));
+    const done = await waitFor(async () => {
+      const j = await get("converge");
+      return j.status?.phase === "Succeeded" && j.status.training?.round === 10 ? j : undefined;
+    }, "converge Succeeded after 10 rounds", 150_000, 250);
+    const h = history(done);
+    expect(h.map((r) => r.round)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(h[9].loss).toBeLessThan(h[0].loss * 0.8);
+    expect(h[9].testLoss).toBeLessThan(h[0].testLoss);
+    expect(h[9].accuracy).toBeGreaterThan(0.5);
+    for (const r of h) {
+      expect(r).toMatchObject({ tau: 10, participants: 2 });
+      // int8 updates: about a byte a parameter (610), against 2,445 bytes of the model down
+      expect(r.bytesUp / 2).toBeLessThan(800);
+      expect(r.bytesDown).toBeGreaterThanOrEqual(2 * 2445);
+      expect(r.energyJoules).toBeGreaterThan(0);
+    }
+    expect(done.status.training).toMatchObject({ round: 10, stoppedBecause: "RoundsDone", loss: h[9].loss, accuracy: h[9].accuracy });
+    expect(done.status.round).toBe(10);
+    const tasks = (await cp.get(`/namespaces/acme/tasks?labelSelector=eiaas.io/workload=converge`)).items as any[];
+    expect(tasks.map((t) => t.status.phase)).toEqual(["Succeeded", "Succeeded", "Succeeded"]);
+  });
+
+  it("refuses training specs it cannot run with 422 naming the field", async () => {
+    const bad = [
+      [job("bad-data", {}, { dataset: { name: "imagenet" } }), "spec.training.dataset.name"],
+      [job("bad-tau", { aggregation: { localSteps: 0 } }), "spec.aggregation.localSteps"],
+      [job("bad-budget", { aggregation: { localSteps: 20, budget: { seconds: 1 }, estimates: { localStepSeconds: 0.1, aggregationSeconds: 0.5 } } }), "spec.aggregation.budget.seconds"],
+    ] as const;
+    for (const [obj, field] of bad) {
+      const r = await request(cp.api.app).post(`${API_PREFIX}/namespaces/acme/trainingjobs`).set(cp.admin()).send(obj);
+      expect(r.status).toBe(422);
+      expect(r.body).toMatchObject({ kind: "Status", reason: "Invalid" });
+      expect(r.body.details.causes.map((c: any) => c.field)).toContain(field);
+    }
+  });
+
+  it("leaves a participant whose agent was killed out of the rounds it misses, and trains on", { timeout: 400_000 }, async () => {
+    await cp.apply("/namespaces/acme/trainingjobs", job("lose-one", { rounds: 400 }, { roundDeadlineSeconds: 1 }));
+    await waitFor(async () => (await get("lose-one")).status?.training?.round >= 3, "lose-one at round 3", 120_000, 250);
+    await kill("tdev-2");
+    const after = await waitFor(async () => {
+      const j = await get("lose-one");
+      const missed = history(j).filter((r) => r.missed?.includes("tdev-2"));
+      return missed.length >= 3 ? j : undefined;
+    }, "rounds without tdev-2", 60_000, 250);
+    for (const r of history(after).filter((x) => x.missed?.includes("tdev-2"))) expect(r.participants).toBe(1);
+    const rounds = history(after).map((r) => r.round);
+    expect(rounds).toEqual([...rounds].sort((a, b) => a - b));
+    await request(cp.api.app).delete(`${API_PREFIX}/namespaces/acme/trainingjobs/lose-one`).set(cp.admin());
+    await startAgentProcess("tdev-2", deviceSpec(EDGE), "tdata=yes");
+  });
+
+  it("a killed aggregator's agent, started again, resumes training from its last checkpoint", { timeout: 400_000 }, async () => {
+    await cp.apply("/namespaces/acme/trainingjobs", job("resume", { rounds: 5000 }, { roundDeadlineSeconds: 2 }));
+    await waitFor(async () => (await get("resume")).status?.training?.round >= 3, "resume at round 3", 120_000, 250);
+    await kill(EDGE);
+    const before = (await get("resume")).status.training.round;
+    await startAgentProcess(EDGE, edgeSpec("none-parent", { parent: undefined, power: { computeW: 60, transmitW: 5, idleW: 20 } }));
+    // The aggregator's queue job comes back to the restarted agent once its lock lapses.
+    const resumed = await waitFor(async () => {
+      const j = await get("resume");
+      return j.status?.training?.resumedFrom !== undefined && j.status.training.round >= j.status.training.resumedFrom + 2 ? j : undefined;
+    }, "resume past its checkpoint", 200_000, 500);
+    const t = resumed.status.training;
+    expect(t.resumedFrom).toBeGreaterThanOrEqual(before);
+    expect(t.resumedFrom).toBeGreaterThanOrEqual(3);
+    const rounds = history(resumed).map((r: any) => r.round);
+    // One history, no restart from round 1: consecutive rounds.
+    expect(rounds).toEqual(Array.from({ length: rounds.length }, (_, i) => rounds[0] + i));
+    await request(cp.api.app).delete(`${API_PREFIX}/namespaces/acme/trainingjobs/resume`).set(cp.admin());
+  });
+});
