@@ -152,7 +152,8 @@ const agent = new NodeAgent({
     training: {
       checkpointDir: checkpointDirOf(stateDir),
       ...(values["advertise-host"] ? { bindHost: values["advertise-host"] } : {}),
-      power: { computeW: spec.power.computeW, transmitW: spec.power.transmitW, uplinkMbps: spec.network.uplinkMbps },
+      // The EdgeNode schema's own defaults (0) for what the spec leaves unset.
+      power: { computeW: spec.power?.computeW ?? 0, transmitW: spec.power?.transmitW ?? 0, uplinkMbps: spec.network?.uplinkMbps ?? 0 },
     },
   }),
   slots: Number(values.slots),
