@@ -17,6 +17,8 @@ export interface TestApi {
   cache: ObjectCache;
   /** Where the app keeps Models' artifacts. */
   artifacts: ArtifactStore;
+  /** The app's pool on the test database. */
+  pool: import("pg").Pool;
   db: TestDatabase;
   store: ObjectStore;
   tokens: TokenStore;
@@ -88,6 +90,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
     routed,
     cache,
     artifacts,
+    pool: database.pool,
     db,
     store,
     tokens,

@@ -4,3 +4,4 @@ export { freePort } from "./ports.js";
 export { useTestStore, type TestStore } from "./store.js";
 export { docker, dockerAvailability, projectImage, run, testImages, type DockerAvailability, type Run, type TestImages } from "./docker.js";
 export { startTcpProxy, type TcpProxy, type OutageMode } from "./tcp-proxy.js";
+export { tinyCnnOnnx, type TinyCnnOptions } from "./onnx.js";
