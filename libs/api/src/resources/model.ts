@@ -9,6 +9,14 @@ export const modelLayer = z.strictObject({
   flops: nonneg,
   outputBytes: nonneg,
   memoryMiB: nonneg.default(0),
+  tensor: z
+    .string()
+    .min(1)
+    .max(256)
+    .optional()
+    .describe(
+      "name of the tensor that leaves this layer in the model's ONNX graph (set by `eictl model import`): a serve task's sub-model ends here and the next layer's starts here",
+    ),
 });
 export type ModelLayer = z.infer<typeof modelLayer>;
 
