@@ -1,6 +1,6 @@
 // What `eictl model import` makes of an ONNX file: the Model object to create or update, built
 // client-side with @eiaas/onnx (so a dry run needs no server).
-import { API_VERSION, type EarlyExit, type ModelLayer } from "@eiaas/api";
+import { API_VERSION, ONNX_INPUT_SHAPE_ANNOTATION, type EarlyExit, type ModelLayer } from "@eiaas/api";
 import type { AnyObject } from "@eiaas/client";
 import { attachExitHead, importOnnxModel, OnnxImportError, type ImportedModel } from "@eiaas/onnx";
 import { CliError } from "./errors.js";
@@ -117,7 +117,10 @@ export function buildModel(input: ModelImportInput): ModelImportResult {
   keptExits.sort((a, b) => a.afterLayer - b.afterLayer);
   const annotations: Record<string, string> = { ...(existing?.metadata?.annotations ?? {}) };
   delete annotations[ONNX_DOC_ANNOTATION];
+  delete annotations[ONNX_INPUT_SHAPE_ANNOTATION];
   if (imported.docString) annotations[ONNX_DOC_ANNOTATION] = imported.docString.slice(0, MAX_DOC_CHARS);
+  // The shape the layers were derived with: agents cut segments with it (a dynamic file needs it).
+  if (input.inputShape) annotations[ONNX_INPUT_SHAPE_ANNOTATION] = input.inputShape.join("x");
   const spec = {
     ...oldSpec,
     inputBytes: imported.inputBytes,

@@ -133,6 +133,13 @@ export const modelArtifactStatus = z.strictObject({
 });
 export type ModelArtifactStatus = z.infer<typeof modelArtifactStatus>;
 
+/**
+ * Annotation of a Model imported with an explicit input shape (`eictl model import --input
+ * 1x3x224x224`, for an ONNX file with dynamic dimensions): agents cut the artifact's segments with
+ * the same shape, so they get the same layers.
+ */
+export const ONNX_INPUT_SHAPE_ANNOTATION = "eiaas.io/onnx-input-shape";
+
 export const modelStatus = z.strictObject({ ...baseStatusShape, artifact: modelArtifactStatus.optional() });
 export type ModelStatus = z.infer<typeof modelStatus>;
 
