@@ -68,6 +68,7 @@ export class ModelArtifacts {
     const { path, sha256 } = await this.artifact(task.namespace, model);
     if (!task.layers) return new Uint8Array(await readFile(path));
     const { from, to } = task.layers;
+    if (!Number.isInteger(from) || !Number.isInteger(to)) throw new ArtifactError(`task ${task.namespace}/${task.name} has a layer range that is not whole numbers`);
     const segDir = join(this.o.dir, "segments");
     const segPath = join(segDir, `${sha256}.${from}-${to}.onnx`);
     if (await exists(segPath)) return new Uint8Array(await readFile(segPath));

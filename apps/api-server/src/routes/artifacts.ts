@@ -122,7 +122,9 @@ export function artifactRouter(deps: ArtifactRouteDeps): Router {
       return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
     }
     try {
-      await deps.artifacts.put(model.metadata.uid, req, { maxBytes: deps.maxArtifactBytes, inspect: new OnnxStreamCheck() });
+      // Not destroyed when the store stops reading (a refusal midway): the answer must still reach the client.
+      const body = req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
+      await deps.artifacts.put(model.metadata.uid, body, { maxBytes: deps.maxArtifactBytes, inspect: new OnnxStreamCheck() });
     } catch (err) {
       return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
     }
