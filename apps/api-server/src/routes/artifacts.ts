@@ -11,9 +11,12 @@ import { param } from "./resources.js";
 
 const MODEL = kindInfo("Model");
 const ARTIFACT_MEDIA_TYPE = "application/octet-stream";
-/** What a refused upload may still send after the answer before its connection is closed. */
-const DRAIN_LIMIT_BYTES = 8 * 1024 * 1024;
-const DRAIN_LIMIT_MS = 2_000;
+/**
+ * How long a refused upload may go on sending after the answer before its connection is closed:
+ * bounded by time only (discarding bytes costs little), so a client still sending its file reads
+ * the answer instead of a reset.
+ */
+const DRAIN_LIMIT_MS = 5_000;
 
 export interface ArtifactRouteDeps {
   service: ResourceService;
@@ -47,19 +50,14 @@ function notModified(header: string | undefined, etag: string): boolean {
 
 /**
  * Answers a refused upload before its body has arrived. The rest of the body is read and dropped
- * for a moment (up to DRAIN_LIMIT_BYTES / DRAIN_LIMIT_MS) so the client reads the answer rather
- * than a connection reset; past that the connection is closed.
+ * for a moment (DRAIN_LIMIT_MS) so the client reads the answer rather than a connection reset;
+ * past that the connection is closed.
  */
 function refuseUpload(req: Request, res: Response, err: unknown, onInternal: (err: unknown) => void): void {
   if (!req.complete && !req.destroyed) {
-    res.setHeader("Connection", "close");
-    let drained = 0;
-    const stop = () => req.socket.destroy();
-    const timer = setTimeout(stop, DRAIN_LIMIT_MS).unref();
-    req.on("data", (c: Buffer) => {
-      drained += c.length;
-      if (drained > DRAIN_LIMIT_BYTES) stop();
-    });
+    // No "Connection: close": Node would close the socket as soon as the answer is written, and
+    // the client, still sending, would get a reset instead of reading it.
+    const timer = setTimeout(() => req.socket.destroy(), DRAIN_LIMIT_MS).unref();
     req.once("end", () => clearTimeout(timer));
     req.once("close", () => clearTimeout(timer));
     req.resume();
