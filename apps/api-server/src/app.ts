@@ -21,7 +21,7 @@ import { resourceRouter } from "./routes/resources.js";
 import { tokenRouter } from "./routes/tokens.js";
 import { agentRouter, type LeaseRenewer, type QueueCredentials } from "./routes/agents.js";
 import type { KindInfo } from "@eiaas/api";
-import { TaskLogStore, type StoredObject } from "@eiaas/db";
+import { ArtifactStore, TaskLogStore, type StoredObject } from "@eiaas/db";
 import type pg from "pg";
 import { dryRunPlanner } from "./planning.js";
 import { objectReader, type ObjectReader } from "./resources/reader.js";
@@ -30,6 +30,8 @@ import { discoveryRoutes } from "./routes/discovery-routes.js";
 import { evictionRouter } from "./routes/eviction.js";
 import { logRouter } from "./routes/logs.js";
 import { measurementRouter } from "./routes/measurements.js";
+import { artifactRouter } from "./routes/artifacts.js";
+import { DEFAULT_MAX_ARTIFACT_BYTES } from "./config.js";
 import { OutageLog } from "./http/outage-log.js";
 
 export interface ApiAppDeps {
@@ -40,8 +42,12 @@ export interface ApiAppDeps {
   tokens: TokenStore;
   feed: ChangeFeed;
   logger: Logger;
-  /** Largest accepted request body in bytes. */
+  /** Largest accepted request body in bytes (JSON bodies; artifacts have their own limit). */
   maxBodyBytes: number;
+  /** Where Models' artifacts are kept. Default: in Postgres, on `pool`. */
+  artifacts?: ArtifactStore;
+  /** Largest Model artifact accepted. Default 1 GiB. */
+  maxArtifactBytes?: number;
   rateLimit: RateLimitOptions & {
     limitAdmins?: boolean;
     /** Failed token lookups per client address (default burst 20, then 1/s). */
@@ -161,6 +167,16 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   api.use(evictionRouter({ store: deps.store }));
   api.use(logRouter({ store: deps.store, logs: new TaskLogStore(deps.pool) }));
   api.use(measurementRouter({ store: deps.store, reader }));
+  api.use(
+    artifactRouter({
+      service,
+      store: deps.store,
+      artifacts: deps.artifacts ?? new ArtifactStore(deps.pool),
+      models,
+      maxArtifactBytes: deps.maxArtifactBytes ?? DEFAULT_MAX_ARTIFACT_BYTES,
+      onInternal,
+    }),
+  );
   api.use(
     resourceRouter({
       service,

@@ -29,6 +29,9 @@ export const countQuotaList = z.string().transform((text, ctx) => {
   return caps;
 });
 
+/** Largest Model artifact (ONNX file) accepted by default: VGG-16's ~550 MB with room to spare. */
+export const DEFAULT_MAX_ARTIFACT_BYTES = 1024 ** 3;
+
 /** The API server's environment, parsed once at start-up. */
 export const apiServerEnv = z.object({
   DATABASE_URL: z.string().min(1).optional(),
@@ -92,6 +95,13 @@ export const apiServerEnv = z.object({
    * series that name tenants; the token reads nothing else.
    */
   EIAAS_METRICS_TOKEN: z.string().min(32, "EIAAS_METRICS_TOKEN must be at least 32 characters").optional(),
+  /**
+   * Keep Models' artifacts (their ONNX files) as files in this directory, named by their sha256,
+   * instead of in Postgres (the default). Shared by every API server of the control plane.
+   */
+  EIAAS_ARTIFACT_DIR: z.string().min(1).optional(),
+  /** Largest Model artifact accepted (413 beyond). Default 1 GiB. */
+  EIAAS_MAX_ARTIFACT_BYTES: z.coerce.number().int().positive().default(DEFAULT_MAX_ARTIFACT_BYTES),
   /** How long an Event lives after it last happened (kube-apiserver's --event-ttl). Default 3600. */
   EIAAS_EVENT_TTL_SECONDS: z.coerce.number().int().positive().default(3600),
   EIAAS_LOG_LEVEL: z.string().default("info"),

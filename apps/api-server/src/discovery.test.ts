@@ -47,6 +47,8 @@ describe("/apis", () => {
     const events = resources.find((r: any) => r.resource === "events");
     expect(events.subresources).toBeUndefined();
     expect(events.categories).toEqual(["eiaas"]);
+    const models = resources.find((r: any) => r.resource === "models");
+    expect(models.subresources.map((s: any) => s.subresource)).toEqual(["status", "artifact"]);
   });
 
   it("answers v2beta1 when only that is asked for", async () => {
@@ -112,6 +114,8 @@ describe("/apis/eiaas.io and /apis/eiaas.io/v1alpha1", () => {
       else expect(byName.has(`${k.plural}/status`)).toBe(false);
     }
     expect(byName.get("tasks").shortNames).toBeUndefined();
+    // A Model's ONNX file (routes/artifacts.ts).
+    expect(byName.get("models/artifact")).toMatchObject({ kind: "Model", namespaced: true, verbs: ["get", "update"] });
   });
 });
 

@@ -14,6 +14,11 @@ export const RESOURCE_VERBS = ["create", "delete", "get", "list", "patch", "upda
 /** Verbs of the `/status` subresource. */
 export const STATUS_VERBS = ["get", "patch", "update"] as const;
 
+/** Subresources besides `/status`, per kind: a Model's artifact (its ONNX file, routes/artifacts.ts). */
+export const EXTRA_SUBRESOURCES: Readonly<Record<string, ReadonlyArray<{ name: string; verbs: readonly string[] }>>> = {
+  Model: [{ name: "artifact", verbs: ["get", "update"] }],
+};
+
 /**
  * Categories of a kind: all kinds are in `eiaas` (`kubectl get eiaas`); the namespaced workload kinds
  * are also in `all`, as Pods and Deployments are in Kubernetes (Events are not, as there).
@@ -98,6 +103,9 @@ export function apiResourceList() {
     if (k.hasStatus) {
       resources.push({ name: `${k.plural}/status`, singularName: "", namespaced: k.namespaced, kind: k.kind, verbs: [...STATUS_VERBS] });
     }
+    for (const sub of EXTRA_SUBRESOURCES[k.kind] ?? []) {
+      resources.push({ name: `${k.plural}/${sub.name}`, singularName: "", namespaced: k.namespaced, kind: k.kind, verbs: [...sub.verbs] });
+    }
   }
   return { kind: "APIResourceList", apiVersion: "v1", groupVersion: API_VERSION, resources };
 }
@@ -107,16 +115,22 @@ export type AggregatedVersion = "v2" | "v2beta1";
 /** `/apis` in the aggregated form (`apidiscovery.k8s.io` APIGroupDiscoveryList). */
 export function apiGroupDiscoveryList(version: AggregatedVersion = "v2") {
   const responseKind = (kind: string) => ({ group: GROUP, version: VERSION, kind });
-  const resources = KINDS.map((k) => ({
-    resource: k.plural,
-    responseKind: responseKind(k.kind),
-    scope: k.namespaced ? "Namespaced" : "Cluster",
-    singularResource: k.singular,
-    verbs: [...RESOURCE_VERBS],
-    ...(k.shortNames.length > 0 ? { shortNames: [...k.shortNames] } : {}),
-    categories: categoriesOf(k),
-    ...(k.hasStatus ? { subresources: [{ subresource: "status", responseKind: responseKind(k.kind), verbs: [...STATUS_VERBS] }] } : {}),
-  }));
+  const resources = KINDS.map((k) => {
+    const subresources = [
+      ...(k.hasStatus ? [{ subresource: "status", responseKind: responseKind(k.kind), verbs: [...STATUS_VERBS] }] : []),
+      ...(EXTRA_SUBRESOURCES[k.kind] ?? []).map((s) => ({ subresource: s.name, responseKind: responseKind(k.kind), verbs: [...s.verbs] })),
+    ];
+    return {
+      resource: k.plural,
+      responseKind: responseKind(k.kind),
+      scope: k.namespaced ? "Namespaced" : "Cluster",
+      singularResource: k.singular,
+      verbs: [...RESOURCE_VERBS],
+      ...(k.shortNames.length > 0 ? { shortNames: [...k.shortNames] } : {}),
+      categories: categoriesOf(k),
+      ...(subresources.length > 0 ? { subresources } : {}),
+    };
+  });
   return {
     kind: "APIGroupDiscoveryList",
     apiVersion: `apidiscovery.k8s.io/${version}`,

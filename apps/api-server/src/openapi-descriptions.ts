@@ -136,6 +136,11 @@ export const FIELD_DESCRIPTIONS: Record<string, string> = {
   "Model.spec.variants.inputBytes": "Input size when it differs from the model's.",
   "Model.spec.capabilities": "What the model does (e.g. image-classification), for discovery by capability.",
   "Model.spec.image": "Default container image serving the model.",
+  "Model.status.artifact": "The model's stored ONNX file (PUT/GET .../models/{name}/artifact), written by the API server when an upload is stored; the bytes are not part of the object.",
+  "Model.status.artifact.sha256": "Hex SHA-256 of the file: the artifact's ETag, against which agents verify what they fetch.",
+  "Model.status.artifact.sizeBytes": "Size of the file in bytes.",
+  "Model.status.artifact.format": "Format of the file: onnx.",
+  "Model.status.artifact.uploadedAt": "When the file was stored (RFC 3339).",
 
   "InferenceService.spec.model": "Name of a Model in the same namespace.",
   "InferenceService.spec.clients": "The client devices the service is for.",

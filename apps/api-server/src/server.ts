@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import {
   AgentRedisUserStore,
+  ArtifactStore,
   applyMigrations,
   ChangeFeed,
   createDatabase,
@@ -40,6 +41,9 @@ import { ensureServingCertificate, loadTlsFromFiles, type ServingCertificate } f
 import { ScheduleHints } from "./schedule-hints.js";
 import { parseTrustedProxies } from "./http/client-address.js";
 import { OutageLog } from "./http/outage-log.js";
+
+/** How often unused model artifacts are looked for. */
+const ARTIFACT_GC_INTERVAL_MS = 10 * 60 * 1000;
 
 export interface RunningApiServer {
   url: string;
@@ -158,6 +162,19 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
   const eventCollector = new EventCollector({ store, pool: database.pool, logger, ttlMs: env.EIAAS_EVENT_TTL_SECONDS * 1000 });
   eventCollector.start();
 
+  const artifacts = new ArtifactStore(database.pool, env.EIAAS_ARTIFACT_DIR ? { directory: env.EIAAS_ARTIFACT_DIR } : {});
+  // Removes what no Model's artifact uses: files of deleted Models (their rows went with them) and
+  // what uploads that died with their server left behind.
+  const artifactGc = setInterval(() => {
+    artifacts.collectGarbage().then(
+      (n) => {
+        if (n.blobs + n.files > 0) logger.info(n, "removed unused model artifacts");
+      },
+      (err: Error) => logger.warn({ err: err.message }, "model artifact garbage collection"),
+    );
+  }, ARTIFACT_GC_INTERVAL_MS);
+  artifactGc.unref();
+
   const { handler, service } = createApiApp({
     prisma,
     pool: database.pool,
@@ -166,6 +183,8 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     feed,
     logger,
     maxBodyBytes: env.EIAAS_MAX_BODY_BYTES,
+    artifacts,
+    maxArtifactBytes: env.EIAAS_MAX_ARTIFACT_BYTES,
     admission: { maxPriority: env.EIAAS_DEFAULT_MAX_PRIORITY, countQuota: env.EIAAS_DEFAULT_COUNT_QUOTA },
     rateLimit: {
       qps: env.EIAAS_RATE_LIMIT_QPS,
@@ -220,6 +239,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     (closing ??= (async () => {
       namespaces.stop();
       eventCollector.stop();
+      clearInterval(artifactGc);
       outage.stop();
       scripts?.stop();
       await new Promise<void>((r) => {

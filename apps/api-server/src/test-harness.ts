@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import http from "node:http";
-import { ChangeFeed, createDatabase, ObjectCache, ObjectStore, TokenStore } from "@eiaas/db";
+import { ArtifactStore, ChangeFeed, createDatabase, ObjectCache, ObjectStore, TokenStore } from "@eiaas/db";
 import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
 import { createLogger, type Logger } from "@eiaas/telemetry";
 import { createPostgresLeaseStore } from "@eiaas/queue";
@@ -15,6 +15,10 @@ export interface TestApi {
   /** The routed API alone (no cached GETs, no direct status writes), to compare the two paths. */
   routed: ReturnType<typeof createApiApp>["app"];
   cache: ObjectCache;
+  /** Where the app keeps Models' artifacts. */
+  artifacts: ArtifactStore;
+  /** The app's pool on the test database. */
+  pool: import("pg").Pool;
   db: TestDatabase;
   store: ObjectStore;
   tokens: TokenStore;
@@ -28,9 +32,11 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export interface TestApiOverrides extends Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "bookmarkIntervalMs" | "queueCredentials" | "metricsAuth" | "metricsToken" | "admission">> {
+export interface TestApiOverrides extends Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "maxArtifactBytes" | "bookmarkIntervalMs" | "queueCredentials" | "metricsAuth" | "metricsToken" | "admission">> {
   /** A database of the caller's (e.g. on a Postgres the test stops); default a clone of the template. */
   database?: TestDatabase;
+  /** Keep Models' artifacts in this directory (EIAAS_ARTIFACT_DIR). Default: in Postgres. */
+  artifactDir?: string;
   /** The store's object size limit. Default the store's (1.5 MiB). */
   maxObjectBytes?: number;
   /** Leave the database to the caller on close (another TestApi shares it). Default false. */
@@ -50,6 +56,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
   // Frozen: a handler that mutated a shared cached object would corrupt every later read.
   const cache = new ObjectCache({ pool: database.pool, feed, freeze: true });
   await cache.start();
+  const artifacts = new ArtifactStore(database.pool, overrides.artifactDir ? { directory: overrides.artifactDir } : {});
   const logger = overrides.logger ?? createLogger({ name: "api-server", level: process.env.EIAAS_LOG_LEVEL ?? "silent" });
   const namespaces = new NamespaceController({ store, tokens, logger, intervalMs: 200 });
   const { handler: app, app: routed, authenticator, stop } = createApiApp({
@@ -60,6 +67,8 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
     feed,
     logger,
     maxBodyBytes: overrides.maxBodyBytes ?? 1024 * 1024,
+    artifacts,
+    ...(overrides.maxArtifactBytes !== undefined ? { maxArtifactBytes: overrides.maxArtifactBytes } : {}),
     rateLimit: overrides.rateLimit ?? { qps: 1000, burst: 1000 },
     ...(overrides.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: overrides.bookmarkIntervalMs } : {}),
     ...(overrides.queueCredentials ? { queueCredentials: overrides.queueCredentials } : {}),
@@ -80,6 +89,8 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
     app,
     routed,
     cache,
+    artifacts,
+    pool: database.pool,
     db,
     store,
     tokens,

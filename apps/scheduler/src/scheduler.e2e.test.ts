@@ -43,6 +43,8 @@ describe("scheduler end to end", () => {
     // Every planned node runs its task: tails/serves where the plan says, heads on clients.
     const planned = new Set(svc.status.plan.clients.flatMap((c: any) => [c.headNode, c.tailNode].filter(Boolean)));
     expect(new Set(tasks.map((t: any) => t.spec.nodeName))).toEqual(planned);
+    // Each task names its Model: the agent fetches that Model's artifact and cuts its layers.
+    for (const t of tasks) expect(t.spec.env.EIAAS_MODEL).toBe("m");
     expect(svc.status.endpoints.length).toBeGreaterThan(0);
     // Level-triggered but quiet: cycles that change nothing write nothing.
     await cp.scheduler!.kick();

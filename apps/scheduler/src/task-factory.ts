@@ -71,6 +71,8 @@ export function taskFromPlan(
         template: extra.template ?? {},
         env: {
           EIAAS_WORKLOAD: `${owner.kind}/${owner.metadata.name}`,
+          // The Model whose artifact (ONNX file) the agent fetches and cuts to the task's layers.
+          ...(typeof owner.spec?.model === "string" ? { EIAAS_MODEL: owner.spec.model } : {}),
           ...(planned.variant !== undefined ? { EIAAS_VARIANT: planned.variant } : {}),
           ...(planned.exitAfterLayer !== undefined ? { EIAAS_EXIT_AFTER_LAYER: String(planned.exitAfterLayer) } : {}),
           ...extra.env,

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
 import { API_PREFIX, lookupKind, type ClientLatencyReport, type KindInfo, type SegmentTiming } from "@eiaas/api";
 import { Transport, type ConnectionOptions, type QueryValue, type RawRequest } from "./transport.js";
 import type { AnyObject, ApiResourceList, EndpointList, ObjectList, Table, Token, TokenList, VersionInfo } from "./types.js";
@@ -72,6 +73,23 @@ export interface LogOptions {
   tailLines?: number;
   signal?: AbortSignal;
 }
+
+export interface PutArtifactOptions {
+  /** Length of a stream body (sent as Content-Length; a stream without it goes chunked). */
+  sizeBytes?: number;
+  signal?: AbortSignal;
+}
+
+export interface GetArtifactOptions {
+  /** The sha256 of a copy the caller has: answered `notModified` when it is still current. */
+  ifNoneMatch?: string;
+  signal?: AbortSignal;
+}
+
+/** A Model's artifact as the server answered it. */
+export type ModelArtifact =
+  | { notModified: false; /** The file, for the caller to read (or destroy). */ stream: IncomingMessage; /** From the ETag. */ sha256: string; sizeBytes: number }
+  | { notModified: true; sha256: string };
 
 /** Resolves a kind reference, throwing a TypeError that names the unknown kind. */
 export function resolveKind(kind: KindRef): KindInfo {
@@ -276,6 +294,43 @@ export class EiaasClient {
       accept: "text/plain, */*",
       ...signal(opts),
     });
+  }
+
+  /**
+   * Uploads a Model's ONNX file (`PUT .../models/{name}/artifact`, application/octet-stream): bytes,
+   * or a stream (with `sizeBytes` when known). Answers the Model, its `status.artifact` recording
+   * the stored file's digest. The upload is checked as ONNX by the server (422 otherwise).
+   */
+  putModelArtifact<T = AnyObject>(namespace: string, name: string, body: Uint8Array | Readable, opts: PutArtifactOptions = {}): Promise<T> {
+    return this.request<T>({
+      method: "PUT",
+      path: this.path("Model", namespace, name, "artifact"),
+      body,
+      contentType: "application/octet-stream",
+      ...(opts.sizeBytes !== undefined ? { contentLength: opts.sizeBytes } : {}),
+      ...signal(opts),
+    });
+  }
+
+  /**
+   * A Model's ONNX file (`GET .../models/{name}/artifact`) as a stream, with its sha256 (the ETag)
+   * and size; `notModified` when `ifNoneMatch` names the current file. NotFound when the Model has
+   * no artifact or the token may not read it. The caller verifies the digest of what it read.
+   */
+  async getModelArtifact(namespace: string, name: string, opts: GetArtifactOptions = {}): Promise<ModelArtifact> {
+    const res = await this.transport.stream({
+      method: "GET",
+      path: this.path("Model", namespace, name, "artifact"),
+      accept: "application/octet-stream",
+      ...(opts.ifNoneMatch ? { headers: { "If-None-Match": `"${opts.ifNoneMatch}"` } } : {}),
+      ...signal(opts),
+    });
+    const sha256 = String(res.headers.etag ?? "").replace(/^W\//, "").replace(/"/g, "");
+    if (res.statusCode === 304) {
+      res.resume();
+      return { notModified: true, sha256: sha256 || opts.ifNoneMatch! };
+    }
+    return { notModified: false, stream: res, sha256, sizeBytes: Number(res.headers["content-length"] ?? NaN) };
   }
 
   /** Closes pooled connections. */

@@ -1,5 +1,6 @@
 import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
+import { Readable } from "node:stream";
 import { context, propagation, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { connectionError, errorFromResponse } from "./errors.js";
 
@@ -22,13 +23,20 @@ export interface ConnectionOptions {
 export type QueryValue = string | number | boolean | undefined;
 
 export interface RawRequest {
-  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+  method: "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
   /** Absolute path on the server, e.g. `/apis/eiaas.io/v1alpha1/edgenodes`. */
   path: string;
   /** Query parameters; undefined values are left out. */
   query?: Record<string, QueryValue>;
-  /** Sent as JSON unless it is a string. */
+  /**
+   * Sent as JSON unless it is a string, bytes (a Uint8Array, sent as they are) or a stream (a
+   * Readable, piped: with `contentLength` when known, else chunked; never sent twice).
+   */
   body?: unknown;
+  /** Length of a stream body, sent as Content-Length. */
+  contentLength?: number;
+  /** Extra request headers (e.g. If-None-Match). */
+  headers?: Record<string, string>;
   /** Default `application/json` when there is a body. */
   contentType?: string;
   /** Default `application/json`. */
@@ -98,12 +106,13 @@ export class Transport {
   }
 
   /**
-   * A streaming request (watch, logs): resolves with the open response once a 2xx status arrived;
+   * A streaming request (watch, logs, artifacts): resolves with the open response once a 2xx (or 304) status arrived;
    * an error status rejects with the server's Status. The caller consumes and ends the stream.
    */
   async stream(req: RawRequest): Promise<IncomingMessage> {
     const res = await this.open(req, undefined);
-    if ((res.statusCode ?? 0) >= 300) {
+    // 304 (a conditional GET's "you have it") is an answer, not an error.
+    if ((res.statusCode ?? 0) >= 300 && res.statusCode !== 304) {
       throw errorFromResponse(res.statusCode ?? 0, await readBody(res, this.server), header(res, "retry-after"));
     }
     return res;
@@ -131,8 +140,11 @@ export class Transport {
 
   private openOnce(req: RawRequest, timeoutMs: number | undefined): Promise<IncomingMessage> {
     const url = this.url(req.path, req.query);
-    const payload = req.body === undefined ? undefined : typeof req.body === "string" ? req.body : JSON.stringify(req.body);
+    const stream = req.body instanceof Readable ? req.body : undefined;
+    const payload =
+      req.body === undefined || stream ? undefined : typeof req.body === "string" || req.body instanceof Uint8Array ? req.body : JSON.stringify(req.body);
     const headers: http.OutgoingHttpHeaders = {
+      ...req.headers,
       Accept: req.accept ?? "application/json",
       "User-Agent": this.options.userAgent ?? `eiaas-client/${CLIENT_VERSION} (node ${process.versions.node})`,
     };
@@ -141,7 +153,11 @@ export class Transport {
     propagation.inject(context.active(), headers);
     if (payload !== undefined) {
       headers["Content-Type"] = req.contentType ?? "application/json";
-      headers["Content-Length"] = Buffer.byteLength(payload);
+      headers["Content-Length"] = typeof payload === "string" ? Buffer.byteLength(payload) : payload.byteLength;
+    }
+    if (stream) {
+      headers["Content-Type"] = req.contentType ?? "application/octet-stream";
+      if (req.contentLength !== undefined) headers["Content-Length"] = req.contentLength;
     }
     const mod = url.protocol === "https:" ? https : http;
     return new Promise<IncomingMessage>((resolve, reject) => {
@@ -158,7 +174,8 @@ export class Transport {
         resolve(res);
       });
       r.on("error", (err: NodeJS.ErrnoException) => {
-        if (!settled && r.reusedSocket && err.code === "ECONNRESET" && req.method !== "POST" && !req.signal?.aborted) {
+        // A stream body may be partly read already: it cannot be sent again.
+        if (!settled && r.reusedSocket && err.code === "ECONNRESET" && req.method !== "POST" && !stream && !req.signal?.aborted) {
           settled = true;
           reject(new StaleConnection());
           return;
@@ -172,7 +189,12 @@ export class Transport {
           r.destroy(err);
         });
       }
-      r.end(payload);
+      if (stream) {
+        stream.on("error", (err) => r.destroy(err));
+        stream.pipe(r);
+      } else {
+        r.end(payload);
+      }
     });
   }
 }

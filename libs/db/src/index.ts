@@ -20,3 +20,4 @@ export { analyzeGrowingTables, type GrowingTablesOptions } from "./table-stats.j
 export { dependentKinds, controllerOf } from "./ownership.js";
 export { findGarbage } from "./garbage.js";
 export { AgentRedisUserStore, type AgentRedisUserRecord } from "./agent-redis-users.js";
+export { ArtifactStore, type ArtifactRecord, type ArtifactStorage, type ArtifactInspector, type ArtifactStoreOptions, type PutArtifactOptions, type ArtifactGarbageOptions } from "./artifact-store.js";

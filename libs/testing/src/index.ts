@@ -6,3 +6,4 @@ export { docker, dockerAvailability, projectImage, run, testImages, type DockerA
 export { startTcpProxy, type TcpProxy, type OutageMode } from "./tcp-proxy.js";
 export { tinyCnn, randomInput, type TinyCnn } from "./onnx-models.js";
 export { call, inferBinary, inferJson, floats, maxDiff, type Reply } from "./serving-client.js";
+export { tinyCnnOnnx, type TinyCnnOptions } from "./onnx.js";

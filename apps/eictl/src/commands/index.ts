@@ -11,6 +11,7 @@ import { registerDescribe } from "./describe.js";
 import { registerDrain } from "./drain.js";
 import { registerGet } from "./get.js";
 import { registerLogs } from "./logs.js";
+import { registerModel } from "./model.js";
 import { registerPlan } from "./plan.js";
 import { registerTop } from "./top.js";
 import { registerVersion } from "./version.js";
@@ -25,6 +26,7 @@ export function registerCommands(program: Command): void {
   registerDrain(program);
   registerTop(program);
   registerLogs(program);
+  registerModel(program);
   registerPlan(program);
   registerApiResources(program);
   registerConfig(program);

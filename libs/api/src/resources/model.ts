@@ -120,7 +120,27 @@ export const modelSpec = z
 export type ModelSpec = z.infer<typeof modelSpec>;
 export type ModelSpecInput = z.input<typeof modelSpec>;
 
-export const modelStatus = z.strictObject({ ...baseStatusShape });
+/**
+ * The Model's stored ONNX file (`PUT .../models/{name}/artifact`), written by the API server when
+ * an upload is stored: its digest (the artifact's ETag; agents verify what they fetch against it),
+ * size and time. The bytes are not part of the object.
+ */
+export const modelArtifactStatus = z.strictObject({
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits"),
+  sizeBytes: z.number().int().nonnegative(),
+  format: z.literal("onnx"),
+  uploadedAt: z.string(),
+});
+export type ModelArtifactStatus = z.infer<typeof modelArtifactStatus>;
+
+/**
+ * Annotation of a Model imported with an explicit input shape (`eictl model import --input
+ * 1x3x224x224`, for an ONNX file with dynamic dimensions): agents cut the artifact's segments with
+ * the same shape, so they get the same layers.
+ */
+export const ONNX_INPUT_SHAPE_ANNOTATION = "eiaas.io/onnx-input-shape";
+
+export const modelStatus = z.strictObject({ ...baseStatusShape, artifact: modelArtifactStatus.optional() });
 export type ModelStatus = z.infer<typeof modelStatus>;
 
 export const modelObject = objectSchema("Model", modelSpec, modelStatus);

@@ -1,0 +1,124 @@
+// The agent's artifact fetch against the real API server (real Postgres): a serve task's segment
+// cut from its Model's ONNX file fetched with the agent's own token, verified and kept by digest;
+// an agent of another node refused; a Model without a file, or uploaded again, handled.
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import request from "supertest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { API_PREFIX, kindInfo } from "@eiaas/api";
+import { EiaasClient } from "@eiaas/client";
+import { extractSegment, importOnnxModel } from "@eiaas/onnx";
+import type { TaskRunSpec } from "@eiaas/runtime";
+import { tinyCnnOnnx } from "@eiaas/testing";
+import { startTestApi, type TestApi } from "../../api-server/src/test-harness.js";
+import { ArtifactError, ModelArtifacts } from "./artifacts.js";
+import { V, waitFor } from "./testing/fixtures.js";
+
+const ISVC = kindInfo("InferenceService");
+const TASK = kindInfo("Task");
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+let api: TestApi;
+let base: string;
+const dirs: string[] = [];
+const clients: EiaasClient[] = [];
+const admin = () => ({ Authorization: `Bearer ${api.adminToken}` });
+const v1 = tinyCnnOnnx({ classes: 10, seed: 1 });
+const v2 = tinyCnnOnnx({ classes: 10, seed: 2 });
+
+async function upload(name: string, bytes: Uint8Array): Promise<void> {
+  await request(api.app).put(`${API_PREFIX}/namespaces/acme/models/${name}/artifact`).set(admin()).set("Content-Type", "application/octet-stream").send(Buffer.from(bytes)).expect(200);
+}
+
+/** The artifact cache of an agent of `node`, in a fresh state directory. */
+async function agentArtifacts(node: string): Promise<{ artifacts: ModelArtifacts; dir: string; client: EiaasClient }> {
+  const token = (await api.tokens.mint({ role: "agent", nodeName: node })).token;
+  const client = new EiaasClient({ server: base, token });
+  clients.push(client);
+  const dir = mkdtempSync(join(tmpdir(), "agent-artifacts-"));
+  dirs.push(dir);
+  return { artifacts: new ModelArtifacts({ client: () => client, dir }), dir, client };
+}
+
+function spec(layers: { from: number; to: number } | undefined, env: Record<string, string> = { EIAAS_MODEL: "cnn" }): TaskRunSpec {
+  return { namespace: "acme", name: "svc-r1-serve-1", uid: "u", attempt: 1, nodeName: "edge-1", role: "serve", ...(layers ? { layers } : {}), template: {}, env, resources: { cpu: 0, memoryMiB: 0, gpu: 0 } } as TaskRunSpec;
+}
+
+beforeAll(async () => {
+  api = await startTestApi();
+  base = await api.listen();
+  await request(api.app).post(`${API_PREFIX}/tenants`).set(admin()).send({ apiVersion: V, kind: "Tenant", metadata: { name: "acme" } }).expect(201);
+  const imported = importOnnxModel(v1);
+  for (const name of ["cnn", "bare"]) {
+    await request(api.app)
+      .post(`${API_PREFIX}/namespaces/acme/models`)
+      .set(admin())
+      .send({ apiVersion: V, kind: "Model", metadata: { name }, spec: { inputBytes: imported.inputBytes, accuracy: 0.5, layers: imported.layers } })
+      .expect(201);
+  }
+  await upload("cnn", v1);
+  // A serve task of a service of "cnn" and one of "bare", both on edge-1, as the scheduler binds them.
+  for (const [svc, model] of [["svc", "cnn"], ["svc-bare", "bare"]] as const) {
+    const owner = await api.store.create(ISVC, { apiVersion: V, metadata: { name: svc, namespace: "acme" }, spec: { model } } as any);
+    await api.store.create(TASK, {
+      apiVersion: V,
+      metadata: { name: `${svc}-r1-serve-1`, namespace: "acme", ownerReferences: [{ apiVersion: V, kind: "InferenceService", name: svc, uid: owner.metadata.uid, controller: true }] },
+      spec: { role: "serve", nodeName: "edge-1", layers: { from: 2, to: 3 } },
+      status: { phase: "Running", attempt: 1 },
+    } as any);
+  }
+});
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await api.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe("ModelArtifacts (the agent's fetch, verify, cache and cut)", () => {
+  it("cuts the task's layers out of its Model's file, fetched once per digest and kept verified", async () => {
+    const { artifacts, dir, client } = await agentArtifacts("edge-1");
+    // The API reads the agent's tasks from its watch cache: the tasks above may take a moment.
+    const tail = await waitFor(() => artifacts.loadSegment(spec({ from: 2, to: 3 })), "the tail segment");
+    expect(tail).toEqual(extractSegment(v1, { fromLayer: 2, toLayer: 3 }));
+    const kept = join(dir, "sha256", sha256(v1));
+    expect(sha256(new Uint8Array(readFileSync(kept)))).toBe(sha256(v1));
+    const before = statSync(kept);
+    // Other ranges, and the whole model, come from the kept file: no second download.
+    expect(await artifacts.loadSegment(spec({ from: 1, to: 1 }))).toEqual(extractSegment(v1, { fromLayer: 1, toLayer: 1 }));
+    expect(await artifacts.loadSegment(spec(undefined))).toEqual(v1);
+    expect(statSync(kept).ino).toBe(before.ino);
+    expect(statSync(kept).mtimeMs).toBe(before.mtimeMs);
+    // Concurrent loads of a new digest share one download and agree.
+    await upload("cnn", v2);
+    // The agent reads Models through the API's watch cache: wait until it shows the new digest.
+    await waitFor(async () => (await client.get("models", "cnn", { namespace: "acme" })).status?.artifact?.sha256 === sha256(v2), "the new digest");
+    const [a, b] = await Promise.all([artifacts.loadSegment(spec({ from: 2, to: 3 })), artifacts.loadSegment(spec({ from: 2, to: 3 }))]);
+    expect(a).toEqual(extractSegment(v2, { fromLayer: 2, toLayer: 3 }));
+    expect(b).toEqual(a);
+  });
+
+  it("takes a newer upload found during the fetch, verified against the Model's digest", async () => {
+    const { artifacts } = await agentArtifacts("edge-1");
+    const adminClient = new EiaasClient({ server: base, token: api.adminToken });
+    clients.push(adminClient);
+    const stale = await adminClient.get("models", "cnn", { namespace: "acme" });
+    await upload("cnn", v1);
+    // The Model read before the upload states v2; the server now serves v1, and the Model says so.
+    const got = await waitFor(() => artifacts.artifact("acme", stale), "the newer upload");
+    expect(got.sha256).toBe(sha256(v1));
+  });
+
+  it("refuses with a clear error: another node's agent, a Model without file, a task naming no model, a range outside the model", async () => {
+    const { artifacts: stranger } = await agentArtifacts("edge-9");
+    await expect(stranger.loadSegment(spec({ from: 2, to: 3 }))).rejects.toThrow(/cannot read model acme\/cnn: .*not found/);
+    const { artifacts } = await agentArtifacts("edge-1");
+    const bare = await waitFor(() => artifacts.loadSegment(spec({ from: 1, to: 1 }, { EIAAS_MODEL: "bare" })).catch((e: Error) => e), "the bare model's answer");
+    expect(bare).toBeInstanceOf(ArtifactError);
+    expect((bare as Error).message).toMatch(/model acme\/bare has no artifact: upload its ONNX file/);
+    await expect(artifacts.loadSegment(spec({ from: 1, to: 1 }, {}))).rejects.toThrow(/names no model \(env EIAAS_MODEL\)/);
+    await expect(artifacts.loadSegment(spec({ from: 1, to: 1 }, { EIAAS_MODEL: "cnn", EIAAS_VARIANT: "int8" }))).rejects.toThrow(/only the base model's ONNX file is stored/);
+    await expect(artifacts.loadSegment(spec({ from: 2, to: 9 }))).rejects.toThrow(/cannot cut layers 2\.\.9 of model acme\/cnn/);
+  });
+});

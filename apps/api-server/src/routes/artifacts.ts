@@ -1,0 +1,186 @@
+import { pipeline } from "node:stream/promises";
+import { Router, type NextFunction, type Request, type Response } from "express";
+import { kindInfo, type ModelArtifactStatus } from "@eiaas/api";
+import { StoreError, type ArtifactRecord, type ArtifactStore, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { authorize, visible, type ModelRefs } from "../http/authz.js";
+import { ApiError, notFound, sendError, toApiError } from "../http/errors.js";
+import { mediaTypeOf } from "../http/json-body.js";
+import { OnnxCheckError, OnnxStreamCheck } from "../artifacts/onnx-check.js";
+import type { ResourceService } from "../resources/service.js";
+import { param } from "./resources.js";
+
+const MODEL = kindInfo("Model");
+const ARTIFACT_MEDIA_TYPE = "application/octet-stream";
+/**
+ * How long a refused upload may go on sending after the answer before its connection is closed:
+ * bounded by time only (discarding bytes costs little), so a client still sending its file reads
+ * the answer instead of a reset.
+ */
+const DRAIN_LIMIT_MS = 5_000;
+
+export interface ArtifactRouteDeps {
+  service: ResourceService;
+  store: ObjectStore;
+  artifacts: ArtifactStore;
+  /** Which Models agents may read (their node's tasks'). */
+  models: ModelRefs;
+  /** Largest artifact accepted (413 beyond). */
+  maxArtifactBytes: number;
+  onInternal: (err: unknown) => void;
+}
+
+/** `status.artifact` of a Model from its stored artifact. */
+export function artifactStatus(r: ArtifactRecord): ModelArtifactStatus {
+  return { sha256: r.sha256, sizeBytes: r.sizeBytes, format: "onnx", uploadedAt: r.uploadedAt };
+}
+
+/** `"<sha256>"`: the strong ETag of an artifact. */
+function etagOf(r: ArtifactRecord): string {
+  return `"${r.sha256}"`;
+}
+
+/** Whether `If-None-Match` names the current version (`*`, or one of its entity tags, weak or not). */
+function notModified(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(",").some((t) => {
+    const tag = t.trim();
+    return tag === "*" || tag === etag || tag === `W/${etag}`;
+  });
+}
+
+/**
+ * Answers a refused upload before its body has arrived. The rest of the body is read and dropped
+ * for a moment (DRAIN_LIMIT_MS) so the client reads the answer rather than a connection reset;
+ * past that the connection is closed.
+ */
+function refuseUpload(req: Request, res: Response, err: unknown, onInternal: (err: unknown) => void): void {
+  if (!req.complete && !req.destroyed) {
+    // No "Connection: close": Node would close the socket as soon as the answer is written, and
+    // the client, still sending, would get a reset instead of reading it.
+    const timer = setTimeout(() => req.socket.destroy(), DRAIN_LIMIT_MS).unref();
+    req.once("end", () => clearTimeout(timer));
+    req.once("close", () => clearTimeout(timer));
+    req.resume();
+  }
+  sendError(res, err, onInternal);
+}
+
+/** The Status of a failed upload: the ONNX check's refusal is the body's fault (422). */
+function uploadError(err: unknown, name: string): ApiError {
+  if (err instanceof OnnxCheckError) {
+    return new ApiError("Invalid", `Model "${name}" artifact is invalid: ${err.message}`, { name, kind: "models", causes: [{ reason: "FieldValueInvalid", field: "body", message: err.message }] });
+  }
+  if (err instanceof StoreError && err.reason === "NotFound") return notFound("models", name);
+  const e = err as { code?: string };
+  if (e?.code === "ECONNRESET" || e?.code === "ERR_STREAM_PREMATURE_CLOSE") return new ApiError("BadRequest", "the upload was aborted before its end");
+  return toApiError(err);
+}
+
+/**
+ * The artifact subresource of Models: `PUT .../models/{name}/artifact` (the ONNX file,
+ * `application/octet-stream`, streamed to the ArtifactStore and checked as it arrives) and `GET`/
+ * `HEAD` of it (ETag = its sha256, `If-None-Match` → 304). Tenants read and write their own
+ * Models' artifacts; an agent reads those of the Models its node's unfinished tasks use, and no
+ * other (404, as for the Models themselves); admins all. The upload records
+ * `status.artifact` (digest, size, time) in the Model; the object itself stays small.
+ */
+export function artifactRouter(deps: ArtifactRouteDeps): Router {
+  const r = Router();
+  const path = "/namespaces/:ns/models/:name/artifact";
+
+  const visibleModel = async (req: Request, verb: "get" | "update"): Promise<StoredObject> => {
+    const ns = param(req, "ns");
+    const name = param(req, "name");
+    const access = authorize(req.principal!, verb, MODEL, ns, undefined, deps.models);
+    const model = await deps.service.get(MODEL, ns, name);
+    if (!visible(access, model)) throw notFound("models", name);
+    return model;
+  };
+
+  r.put(path, (req: Request, res: Response, next: NextFunction) => {
+    void upload(req, res).catch(next);
+  });
+  const upload = async (req: Request, res: Response) => {
+    const name = param(req, "name");
+    let model: StoredObject;
+    try {
+      const type = mediaTypeOf(req);
+      if (type !== ARTIFACT_MEDIA_TYPE) {
+        throw new ApiError("UnsupportedMediaType", `the artifact must be sent as ${ARTIFACT_MEDIA_TYPE} (got "${type || "none"}")`);
+      }
+      const encoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
+      if (encoding !== "identity") throw new ApiError("UnsupportedMediaType", `unsupported content encoding "${encoding}" for an artifact: send the file as it is`);
+      const length = req.headers["content-length"];
+      if (length !== undefined && Number(length) > deps.maxArtifactBytes) {
+        throw new ApiError("RequestEntityTooLarge", `the artifact (${length} bytes) is larger than the limit of ${deps.maxArtifactBytes} bytes`);
+      }
+      if (length !== undefined && Number(length) === 0) throw new OnnxCheckError("the artifact is empty", 0);
+      model = await visibleModel(req, "update");
+    } catch (err) {
+      return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
+    }
+    try {
+      // Not destroyed when the store stops reading (a refusal midway): the answer must still reach the client.
+      const body = req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
+      await deps.artifacts.put(model.metadata.uid, body, { maxBytes: deps.maxArtifactBytes, inspect: new OnnxStreamCheck() });
+    } catch (err) {
+      return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
+    }
+    const updated = await recordArtifactStatus(deps, model);
+    res.status(200).type("application/json").send(JSON.stringify(updated));
+  };
+
+  const download = async (req: Request, res: Response) => {
+    const name = param(req, "name");
+    const model = await visibleModel(req, "get");
+    const opened = await deps.artifacts.open(model.metadata.uid);
+    if (!opened) throw new ApiError("NotFound", `model "${name}" has no artifact: upload one with eictl model import`, { name, kind: "models" });
+    const { record, stream } = opened;
+    const etag = etagOf(record);
+    res.setHeader("ETag", etag);
+    res.setHeader("Cache-Control", "private, no-cache");
+    if (notModified(req.headers["if-none-match"], etag) || req.method === "HEAD") {
+      stream.destroy();
+      if (req.method === "HEAD" && !notModified(req.headers["if-none-match"], etag)) {
+        res.status(200).setHeader("Content-Type", ARTIFACT_MEDIA_TYPE);
+        res.setHeader("Content-Length", String(record.sizeBytes));
+        return void res.end();
+      }
+      return void res.status(304).end();
+    }
+    res.status(200).setHeader("Content-Type", ARTIFACT_MEDIA_TYPE);
+    res.setHeader("Content-Length", String(record.sizeBytes));
+    try {
+      await pipeline(stream, res);
+    } catch {
+      // Replaced or deleted midway, or the client left: the short body tells the client (its
+      // Content-Length and digest do not match), which fetches again.
+      res.destroy();
+    }
+  };
+  r.get(path, (req: Request, res: Response, next: NextFunction) => {
+    void download(req, res).catch(next);
+  });
+  return r;
+}
+
+/**
+ * Writes `status.artifact` of the Model from its stored artifact (read again each time, so
+ * concurrent uploads leave the status of the one that was stored last). NotFound when the Model
+ * was deleted, or deleted and created again, meanwhile.
+ */
+async function recordArtifactStatus(deps: ArtifactRouteDeps, uploadedTo: StoredObject): Promise<StoredObject> {
+  const { namespace, name, uid } = uploadedTo.metadata;
+  for (let attempt = 0; ; attempt++) {
+    const current = await deps.store.get(MODEL, namespace, name);
+    if (!current || current.metadata.uid !== uid) throw notFound("models", name);
+    const record = await deps.artifacts.head(uid);
+    if (!record) throw notFound("models", name);
+    const status = { ...(current.status ?? {}), artifact: artifactStatus(record) };
+    try {
+      return await deps.store.updateStatus(MODEL, current, status);
+    } catch (err) {
+      if (!(err instanceof StoreError && err.reason === "Conflict") || attempt >= 10) throw err;
+    }
+  }
+}
