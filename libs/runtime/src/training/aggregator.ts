@@ -81,6 +81,8 @@ export class Aggregator {
   private waiters = new Set<Waiter>();
   private fetchedDone = new Set<string>();
   private saving: Promise<void> = Promise.resolve();
+  /** Records of closed rounds waiting to be evaluated, reported and checkpointed, oldest first. */
+  private records: Array<() => void> = [];
   private done!: () => void;
   private readonly finished = new Promise<void>((r) => (this.done = r));
 
@@ -179,10 +181,17 @@ export class Aggregator {
       );
       this.report();
     };
+    // After the new round's model went out. Rounds can close faster than immediates run (a whole
+    // round can pass in one poll phase), so records queue up and always run in round order.
+    this.records.push(record);
     if (this.stoppedBecause) {
-      record();
+      this.flushRecords();
       this.finishSoon();
-    } else setImmediate(record); // after the new round's model went out (rounds close in order: FIFO)
+    } else if (this.records.length === 1) setImmediate(() => this.flushRecords());
+  }
+
+  private flushRecords(): void {
+    for (const record of this.records.splice(0)) record();
   }
 
   /**
@@ -263,6 +272,7 @@ export class Aggregator {
 
   private async shutdown(): Promise<void> {
     clearTimeout(this.deadline);
+    this.flushRecords(); // rounds closed but not yet checkpointed are, before the task ends
     for (const w of this.waiters) {
       clearTimeout(w.timer);
       w.res.writeHead(503).end();
