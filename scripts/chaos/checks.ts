@@ -21,8 +21,6 @@ import type { ChaosConfig } from "./config.js";
 import type { Ledger, LedgerFindings } from "./ledger.js";
 import type { Snapshot, TaskRow, WorkloadRow } from "./snapshot.js";
 
-/** Agents heartbeat every 10 s: what they report may be that old, and is written on change. */
-const HEARTBEAT_S = 10;
 const EPS = 1e-9;
 
 export interface Findings {
@@ -112,7 +110,8 @@ export function evaluate(i: CheckInput): Findings {
     ...capacityFindings(s),
     ledger: i.ledger.check(s.objects, i.startedAt, i.trafficNamespaces),
     ghosts: aged(state.ghosts, runs.ghosts),
-    reportedGhosts: aged(state.reportedGhosts, runs.reported, 2 * HEARTBEAT_S * 1000),
+    // What agents report may be a heartbeat old, and is written on change.
+    reportedGhosts: aged(state.reportedGhosts, runs.reported, 2 * config.heartbeatS * 1000),
     lostRuns: aged(state.lostRuns, runs.lost),
     stuck: stuckTasks(s, state, config.stuckS * 1000, now),
     orphans: aged(state.orphans, orphanTasks(s)),

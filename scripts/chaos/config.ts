@@ -47,6 +47,8 @@ export interface ChaosConfig {
   graceS: number;
   /** Interval between two samples of every check, ms. */
   sampleMs: number;
+  /** The agents' heartbeat period (`--heartbeat-seconds`; the fleet's nodes too). */
+  heartbeatS: number;
   /** The scheduler's node grace and eviction periods (EIAAS_NODE_GRACE/EVICTION_SECONDS). */
   nodeGraceS: number;
   nodeEvictionS: number;
@@ -85,6 +87,7 @@ const PRESETS: Record<ChaosConfig["preset"], Omit<ChaosConfig, "preset" | "seed"
     graceS: 10,
     sampleMs: 2_000,
     // The product's defaults.
+    heartbeatS: 10,
     nodeGraceS: 40,
     nodeEvictionS: 60,
     postgresOutageS: 20,
@@ -108,6 +111,7 @@ const PRESETS: Record<ChaosConfig["preset"], Omit<ChaosConfig, "preset" | "seed"
     graceS: 6,
     sampleMs: 1_000,
     // Agents heartbeat every 10 s: a grace under ~20 s would mark healthy nodes NotReady.
+    heartbeatS: 10,
     nodeGraceS: 20,
     nodeEvictionS: 10,
     postgresOutageS: 8,
@@ -145,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChaosConfig {
     settleS: num(env, "CHAOS_SETTLE_S", p.settleS),
     graceS: num(env, "CHAOS_GRACE_S", p.graceS),
     sampleMs: num(env, "CHAOS_SAMPLE_MS", p.sampleMs),
+    heartbeatS: num(env, "CHAOS_HEARTBEAT_S", p.heartbeatS),
     nodeGraceS: num(env, "CHAOS_NODE_GRACE_S", p.nodeGraceS),
     nodeEvictionS: num(env, "CHAOS_NODE_EVICTION_S", p.nodeEvictionS),
     postgresOutageS: num(env, "CHAOS_PG_OUTAGE_S", p.postgresOutageS),
