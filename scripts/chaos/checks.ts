@@ -36,6 +36,8 @@ export interface Findings {
   unsettled: string[];
   /** Convergence findings seen for less than the grace period (not counted). */
   inFlight: number;
+  /** Nodes not Ready, with their phase (for the timeline). */
+  notReady: string[];
   /** What the sample saw, for the report: workloads by state, tasks by phase, runs by runtime. */
   stats: { workloads: Record<string, number>; tasks: Record<string, number>; runs: Record<string, number> };
 }
@@ -117,6 +119,7 @@ export function evaluate(i: CheckInput): Findings {
     orphans: aged(state.orphans, orphanTasks(s)),
     unsettled: workloads.unsettled,
     inFlight,
+    notReady: s.nodes.filter((n) => n.phase !== "Ready").map((n) => `${n.name}:${n.phase}`),
     stats: { workloads: workloads.states, tasks: tally(s.tasks.map((t) => t.phase)), runs: tally(i.view.runs.map((r) => (r.source === "fleet" ? "fleet" : "processes"))) },
   };
 }

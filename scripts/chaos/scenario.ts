@@ -44,11 +44,16 @@ export interface RunResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function runChaos(config: ChaosConfig, log: (line: string) => void): Promise<RunResult> {
+export async function runChaos(config: ChaosConfig, print: (line: string) => void): Promise<RunResult> {
+  // What the run says goes to the timeline too, once there is one, between the samples.
+  let sampler: Sampler | undefined;
+  const log = (line: string) => {
+    print(line);
+    sampler?.note(line.trim());
+  };
   const startedAt = Date.now();
   const d: Deployment = await startDeployment(config, log);
   let ok = false;
-  let sampler: Sampler | undefined;
   let traffic: Traffic | undefined;
   try {
     const rng = new Rng(config.seed);
