@@ -109,9 +109,10 @@ const agentStop: Fault = async (c) => {
   const a = c.rng.pick(c.d.agents);
   await a.process.kill("SIGSTOP");
   // Past NotReady (grace) and past eviction, with the scheduler's resync to act on both.
-  await sleep((c.config.nodeGraceS + c.config.nodeEvictionS + 10) * 1000);
+  const { nodeGraceS: grace, nodeEvictionS: eviction, pastEvictionS: past } = c.config;
+  await sleep((grace + eviction + past) * 1000);
   await a.process.kill("SIGCONT");
-  return { endedAt: Date.now(), notes: [`${a.node.name} stopped ${c.config.nodeGraceS + c.config.nodeEvictionS + 10} s (grace ${c.config.nodeGraceS} s + eviction ${c.config.nodeEvictionS} s + 10 s)`] };
+  return { endedAt: Date.now(), notes: [`${a.node.name} stopped ${grace + eviction + past} s (grace ${grace} s + eviction ${eviction} s + ${past} s)`] };
 };
 
 /** Runs `jobs` with at most `n` at once. */
