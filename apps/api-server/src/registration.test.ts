@@ -288,6 +288,51 @@ describe("node names at registration", () => {
   });
 });
 
+describe("registration interrupted by a fault", () => {
+  // A fault between the node's creation and the answer (the database away as the agent token is
+  // minted, Redis away as the queue user is provisioned) used to leave the node created and no
+  // agent holding its token: every retry with the bootstrap token then met 409 AlreadyExists and
+  // the node was stranded until an admin deleted it (a chaos run's standalone agent, on a starved
+  // machine where Postgres connections timed out). Here Postgres itself refuses the token's insert
+  // for that node (SQLSTATE 57P03, what a server shutting down answers), once.
+  it("a bootstrap registration that fails after creating its node leaves nothing behind: the retry registers it", async () => {
+    const name = `interrupted-${suffix}`;
+    const boot = await mintBootstrap({ maxUses: 1 });
+    const pool = new pg.Pool({ connectionString: api.db.url, max: 1 });
+    try {
+      // The first insert of a token for the node fails; later ones pass (a sequence: its count
+      // survives the failed transaction's rollback).
+      await pool.query(`CREATE SEQUENCE fail_once`);
+      await pool.query(`CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.node_name = '${name}' AND nextval('fail_once') = 1 THEN
+            RAISE EXCEPTION 'the database is shutting down' USING ERRCODE = '57P03';
+          END IF;
+          RETURN NEW;
+        END $$`);
+      await pool.query(`CREATE TRIGGER fail_once BEFORE INSERT ON api_tokens FOR EACH ROW EXECUTE FUNCTION fail_once()`);
+
+      const failed = await register(name, boot.token);
+      expect(failed.status).toBe(503);
+      expect(failed.body).toMatchObject({ kind: "Status", code: 503 });
+      expect(failed.body.token).toBeUndefined();
+      // Nothing of it is left: no node, no agent token, the token's only use given back.
+      await request(api.app).get(`${API_PREFIX}/edgenodes/${name}`).set(admin()).expect(404);
+      expect((await pool.query(`SELECT count(*)::int AS n FROM api_tokens WHERE node_name = $1`, [name])).rows[0].n).toBe(0);
+      const list = await request(api.app).get(`${API_PREFIX}/bootstraptokens`).set(admin()).expect(200);
+      expect(list.body.items.find((t: any) => t.metadata.name === boot.metadata.name)).toMatchObject({ maxUses: 1, uses: 0 });
+
+      // The agent's retry (the same single-use token) registers the node, and its token works.
+      const reg = await register(name, boot.token).expect(201);
+      await heartbeat(name, reg.body.token).expect(204);
+      expect(await redisLogin(reg.body.queue)).toBe("PONG");
+    } finally {
+      await pool.query(`DROP TRIGGER IF EXISTS fail_once ON api_tokens`).catch(() => undefined);
+      await pool.end();
+    }
+  });
+});
+
 describe("registration under concurrent writers", () => {
   it("re-registration retries its update when another writer (the node lifecycle controller, a heartbeat) changed the node meanwhile", async () => {
     const name = `busy-${suffix}`;

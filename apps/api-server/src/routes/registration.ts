@@ -152,6 +152,23 @@ export async function createRegisteredNode(deps: { store: ObjectStore; tokens: T
   }
 }
 
+/**
+ * Takes back a bootstrap registration that failed after {@link createRegisteredNode} created its
+ * node — the database or Redis away as the agent token was minted or the queue user provisioned.
+ * No agent holds that node's token, so left in place the node answered every retry 409 and stayed
+ * stranded until an admin deleted it. Revokes what was minted for it, deletes the node if no one
+ * wrote it since (its kept Redis user goes with it; a provisioned Redis user is harmless: its
+ * password was never handed out, and the next registration sets another) and gives the token's
+ * use back, so the agent's retry registers it again. Best effort: each step on its own, none
+ * failing the answer (the original error is what the agent must see).
+ */
+export async function undoBootstrapRegistration(deps: { store: ObjectStore; tokens: TokenStore }, req: Request, node: StoredObject): Promise<void> {
+  await deps.tokens.revokeAll({ role: "agent", nodeName: node.metadata.name }).catch(() => undefined);
+  await deps.store.delete(NODE, node).catch(() => undefined);
+  const secret = bearerSecret(req.headers.authorization);
+  if (secret) await deps.tokens.refundBootstrapUse(secret).catch(() => undefined);
+}
+
 /** Most attempts at an update that keeps meeting concurrent writers (lifecycle controller, heartbeats). */
 const MAX_ATTEMPTS = 30;
 
