@@ -1,5 +1,6 @@
 // The run: the deployment up, the tenants set up, steady traffic, then each fault in turn with its
 // time to recover, then the traffic stopped and the final state checked.
+import { cpus, loadavg } from "node:os";
 import type { ChaosConfig, FaultName } from "./config.js";
 import { startDeployment, type Deployment } from "./deployment.js";
 import { FAULTS } from "./faults.js";
@@ -40,6 +41,8 @@ export interface RunResult {
   peakRuns: Map<string, number>;
   logDir: string;
   fleetNodes: number;
+  /** The machine: its cores and CPU model, and the 1-minute load average at the start and the end. */
+  machine: { cores: number; cpu: string; loadAtStart: number; loadAtEnd: number };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -52,6 +55,7 @@ export async function runChaos(config: ChaosConfig, print: (line: string) => voi
     sampler?.note(line.trim());
   };
   const startedAt = Date.now();
+  const loadAtStart = loadavg()[0]!;
   const d: Deployment = await startDeployment(config, log);
   let ok = false;
   let traffic: Traffic | undefined;
@@ -112,6 +116,7 @@ export async function runChaos(config: ChaosConfig, print: (line: string) => voi
       peakRuns: sampler.peakRuns,
       logDir: d.logDir,
       fleetNodes: d.layout.fleet.length,
+      machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? "unknown", loadAtStart, loadAtEnd: loadavg()[0]! },
     };
     ok = passed(result);
     return result;
