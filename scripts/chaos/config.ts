@@ -1,7 +1,7 @@
 // The chaos run's options, from the environment (`CHAOS_*`), over a preset: `full` (the default,
 // `npm run chaos`: the issue's deployment and every fault), `short` (`CHAOS_PRESET=short`: a
 // smaller fleet and shorter faults, ~10 minutes) or `ci` (`CHAOS_PRESET=ci`: the form
-// `scripts/chaos/chaos.test.ts` runs in `npm test`, ~2.5 minutes on two idle cores: a 20-node
+// `scripts/chaos/chaos.test.ts` runs in `npm test`, ~2.5 minutes of faults and checks: a 20-node
 // fleet, one standalone agent, 2 s heartbeats and a subset of the faults that still has every
 // kind of fault the issue names but the fleet kill and the burst).
 
@@ -136,7 +136,7 @@ const PRESETS: Record<ChaosConfig["preset"], Omit<ChaosConfig, "preset" | "seed"
     gapS: 1,
     minDurationS: 0,
     // Deadlines, not speeds: a loaded CI machine only makes recovery later, and each fault has
-    // 90 s after its end (it needs well under 30 s on two idle cores) before the run fails.
+    // 90 s after its end before the run fails.
     recoverS: 90,
     finalSettleS: 90,
     // Recovery counts once every check held for 10 s.
