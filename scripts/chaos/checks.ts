@@ -21,8 +21,6 @@ import type { ChaosConfig } from "./config.js";
 import type { Ledger, LedgerFindings } from "./ledger.js";
 import type { Snapshot, TaskRow, WorkloadRow } from "./snapshot.js";
 
-/** Agents heartbeat every 10 s: what they report may be that old, and is written on change. */
-const HEARTBEAT_S = 10;
 const EPS = 1e-9;
 
 export interface Findings {
@@ -38,6 +36,8 @@ export interface Findings {
   unsettled: string[];
   /** Convergence findings seen for less than the grace period (not counted). */
   inFlight: number;
+  /** Nodes not Ready, with their phase (for the timeline). */
+  notReady: string[];
   /** What the sample saw, for the report: workloads by state, tasks by phase, runs by runtime. */
   stats: { workloads: Record<string, number>; tasks: Record<string, number>; runs: Record<string, number> };
 }
@@ -112,12 +112,14 @@ export function evaluate(i: CheckInput): Findings {
     ...capacityFindings(s),
     ledger: i.ledger.check(s.objects, i.startedAt, i.trafficNamespaces),
     ghosts: aged(state.ghosts, runs.ghosts),
-    reportedGhosts: aged(state.reportedGhosts, runs.reported, 2 * HEARTBEAT_S * 1000),
+    // What agents report may be a heartbeat old, and is written on change.
+    reportedGhosts: aged(state.reportedGhosts, runs.reported, 2 * config.heartbeatS * 1000),
     lostRuns: aged(state.lostRuns, runs.lost),
     stuck: stuckTasks(s, state, config.stuckS * 1000, now),
     orphans: aged(state.orphans, orphanTasks(s)),
     unsettled: workloads.unsettled,
     inFlight,
+    notReady: s.nodes.filter((n) => n.phase !== "Ready").map((n) => `${n.name}:${n.phase}`),
     stats: { workloads: workloads.states, tasks: tally(s.tasks.map((t) => t.phase)), runs: tally(i.view.runs.map((r) => (r.source === "fleet" ? "fleet" : "processes"))) },
   };
 }

@@ -1,6 +1,9 @@
 // The chaos run's options, from the environment (`CHAOS_*`), over a preset: `full` (the default,
-// `npm run chaos`: the issue's deployment and every fault) or `short` (`CHAOS_PRESET=short`: a
-// smaller fleet and shorter faults, the form `scripts/chaos/chaos.test.ts` runs).
+// `npm run chaos`: the issue's deployment and every fault), `short` (`CHAOS_PRESET=short`: a
+// smaller fleet and shorter faults, ~10 minutes) or `ci` (`CHAOS_PRESET=ci`: the form
+// `scripts/chaos/chaos.test.ts` runs in `npm test`, ~2.5 minutes of faults and checks: a 20-node
+// fleet, one standalone agent, 2 s heartbeats and a subset of the faults that still has every
+// kind of fault the issue names but the fleet kill and the burst).
 
 /** Every fault the run knows, in the order a full run injects them. */
 export const FAULT_NAMES = [
@@ -17,7 +20,7 @@ export const FAULT_NAMES = [
 export type FaultName = (typeof FAULT_NAMES)[number];
 
 export interface ChaosConfig {
-  preset: "full" | "short";
+  preset: "full" | "short" | "ci";
   /** Seeds every random choice of the traffic and the faults (which objects, which agent, ...). */
   seed: number;
   /** Nodes of the simulated fleet (one process). */
@@ -47,11 +50,15 @@ export interface ChaosConfig {
   graceS: number;
   /** Interval between two samples of every check, ms. */
   sampleMs: number;
+  /** The agents' heartbeat period (`--heartbeat-seconds`; the fleet's nodes too). */
+  heartbeatS: number;
   /** The scheduler's node grace and eviction periods (EIAAS_NODE_GRACE/EVICTION_SECONDS). */
   nodeGraceS: number;
   nodeEvictionS: number;
   /** How long Postgres stays stopped. */
   postgresOutageS: number;
+  /** How long a SIGSTOPped agent stays stopped past its node's grace and eviction periods. */
+  pastEvictionS: number;
   /** How long a killed process stays down before it is started again (API server, fleet, Redis). */
   restartAfterS: number;
   /** Objects created at once by the burst fault. */
@@ -85,9 +92,12 @@ const PRESETS: Record<ChaosConfig["preset"], Omit<ChaosConfig, "preset" | "seed"
     graceS: 10,
     sampleMs: 2_000,
     // The product's defaults.
+    heartbeatS: 10,
     nodeGraceS: 40,
     nodeEvictionS: 60,
     postgresOutageS: 20,
+    // The scheduler's resync (2 s) acts on both, with room to spare.
+    pastEvictionS: 10,
     restartAfterS: 5,
     burst: 500,
   },
@@ -108,11 +118,40 @@ const PRESETS: Record<ChaosConfig["preset"], Omit<ChaosConfig, "preset" | "seed"
     graceS: 6,
     sampleMs: 1_000,
     // Agents heartbeat every 10 s: a grace under ~20 s would mark healthy nodes NotReady.
+    heartbeatS: 10,
     nodeGraceS: 20,
     nodeEvictionS: 10,
     postgresOutageS: 8,
+    pastEvictionS: 10,
     restartAfterS: 2,
     burst: 100,
+  },
+  ci: {
+    fleetNodes: 20,
+    agents: 1,
+    opsPerTenantPerSecond: 0.5,
+    workloadsPerTenant: 4,
+    faults: ["scheduler-leader-kill", "api-server-kill", "redis-kill", "postgres-stop", "agent-stop", "finalizers", "tenant-recreate"],
+    warmupS: 5,
+    gapS: 1,
+    minDurationS: 0,
+    // Deadlines, not speeds: a loaded CI machine only makes recovery later, and each fault has
+    // 90 s after its end before the run fails.
+    recoverS: 90,
+    finalSettleS: 90,
+    // Recovery counts once every check held for 10 s.
+    stuckS: 10,
+    settleS: 10,
+    graceS: 5,
+    sampleMs: 1_000,
+    // Heartbeats every 2 s: NotReady after 4 missed, eviction 4 s later (an agent stopped 17 s).
+    heartbeatS: 2,
+    nodeGraceS: 8,
+    nodeEvictionS: 4,
+    postgresOutageS: 10,
+    pastEvictionS: 5,
+    restartAfterS: 1,
+    burst: 50,
   },
 };
 
@@ -145,9 +184,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChaosConfig {
     settleS: num(env, "CHAOS_SETTLE_S", p.settleS),
     graceS: num(env, "CHAOS_GRACE_S", p.graceS),
     sampleMs: num(env, "CHAOS_SAMPLE_MS", p.sampleMs),
+    heartbeatS: num(env, "CHAOS_HEARTBEAT_S", p.heartbeatS),
     nodeGraceS: num(env, "CHAOS_NODE_GRACE_S", p.nodeGraceS),
     nodeEvictionS: num(env, "CHAOS_NODE_EVICTION_S", p.nodeEvictionS),
     postgresOutageS: num(env, "CHAOS_PG_OUTAGE_S", p.postgresOutageS),
+    pastEvictionS: num(env, "CHAOS_PAST_EVICTION_S", p.pastEvictionS),
     restartAfterS: num(env, "CHAOS_RESTART_AFTER_S", p.restartAfterS),
     burst: num(env, "CHAOS_BURST", p.burst),
     ...(env.CHAOS_LOG_DIR ? { logDir: env.CHAOS_LOG_DIR } : {}),

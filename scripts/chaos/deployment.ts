@@ -71,6 +71,8 @@ interface Launch {
   pg: PostgresService;
   redis: RedisService;
   apiDataDir: string;
+  /** The agents' and the fleet's node credentials (kept across their restarts). */
+  stateDir: string;
   caFile: string;
   adminToken: string;
   bootstrapToken: string;
@@ -179,6 +181,8 @@ async function startFleet(l: Launch, url: string) {
     CHAOS_FLEET_NODES: String(l.config.fleetNodes),
     CHAOS_AGENTS: String(l.config.agents),
     CHAOS_FLEET_PORT: String(port),
+    CHAOS_STATE_DIR: l.stateDir,
+    CHAOS_HEARTBEAT_MS: String(l.config.heartbeatS * 1000),
   });
   const waitReady = () =>
     until("the fleet's nodes registered", 600_000, async () => {
@@ -194,7 +198,7 @@ async function startAgents(l: Launch, url: string): Promise<AgentProcess[]> {
   const agents: AgentProcess[] = [];
   for (const n of l.layout.agents) {
     const metricsPort = await freePort();
-    const args = ["--node", n.name, "--runtime", "process", "--slots", "4", "--server", url, "--ca-file", l.caFile, ...agentSpecArgs(n)];
+    const args = ["--node", n.name, "--runtime", "process", "--slots", "4", "--server", url, "--ca-file", l.caFile, "--state-dir", l.stateDir, "--heartbeat-seconds", String(l.config.heartbeatS), ...agentSpecArgs(n)];
     // Info: what three agents log is little, and says what each did with its tasks.
     const proc = tsProcess(l, n.name, "apps/agent/src/main.ts", args, { EIAAS_BOOTSTRAP_TOKEN: l.bootstrapToken, EIAAS_METRICS_PORT: String(metricsPort), EIAAS_LOG_LEVEL: "info" });
     proc.start();
@@ -251,6 +255,7 @@ async function startProcesses(
     pg,
     redis,
     apiDataDir,
+    stateDir: join(work, "agents"),
     caFile: join(apiDataDir, "pki", "ca.crt"),
     adminToken: randomBytes(24).toString("hex"),
     bootstrapToken: randomBytes(24).toString("hex"),

@@ -32,6 +32,13 @@ type Fault = (c: FaultContext) => Promise<FaultOutcome>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * How long the harness waits for a process it restarted (or a step of a fault) before giving up:
+ * as long as for the deployment's start. A process started under tsx on a loaded machine took
+ * over 60 s to answer (a ci run beside other test files); the fault's time to recover says how long.
+ */
+const PROCESS_WAIT_MS = 180_000;
+
 async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -53,16 +60,16 @@ function answersBetween(c: FaultContext, from: number, to: number): string {
 }
 
 const schedulerLeaderKill: Fault = async (c) => {
-  const leader = await until("a scheduler to lead", 30_000, () => c.d.leader());
+  const leader = await until("a scheduler to lead", PROCESS_WAIT_MS, () => c.d.leader());
   const victim = c.d.schedulers[leader]!;
   const t0 = performance.now();
   await victim.process.kill("SIGKILL");
   const standby = 1 - leader;
-  await until("the standby to take over", 60_000, async () => ((await c.d.leader()) === standby ? true : undefined), 20);
+  await until("the standby to take over", PROCESS_WAIT_MS, async () => ((await c.d.leader()) === standby ? true : undefined), 20);
   const takeover = performance.now() - t0;
   await sleep(c.config.restartAfterS * 1000);
   victim.process.start();
-  await until(`${victim.process.name} back`, 60_000, async () => /^ok/.test((await getLocal(victim.metricsPort, "/readyz")).text) || undefined);
+  await until(`${victim.process.name} back`, PROCESS_WAIT_MS, async () => /^ok/.test((await getLocal(victim.metricsPort, "/readyz")).text) || undefined);
   return { endedAt: Date.now(), notes: [`killed ${victim.process.name}; standby took over in ${(takeover / 1000).toFixed(2)} s`] };
 };
 
@@ -109,9 +116,10 @@ const agentStop: Fault = async (c) => {
   const a = c.rng.pick(c.d.agents);
   await a.process.kill("SIGSTOP");
   // Past NotReady (grace) and past eviction, with the scheduler's resync to act on both.
-  await sleep((c.config.nodeGraceS + c.config.nodeEvictionS + 10) * 1000);
+  const { nodeGraceS: grace, nodeEvictionS: eviction, pastEvictionS: past } = c.config;
+  await sleep((grace + eviction + past) * 1000);
   await a.process.kill("SIGCONT");
-  return { endedAt: Date.now(), notes: [`${a.node.name} stopped ${c.config.nodeGraceS + c.config.nodeEvictionS + 10} s (grace ${c.config.nodeGraceS} s + eviction ${c.config.nodeEvictionS} s + 10 s)`] };
+  return { endedAt: Date.now(), notes: [`${a.node.name} stopped ${grace + eviction + past} s (grace ${grace} s + eviction ${eviction} s + ${past} s)`] };
 };
 
 /** Runs `jobs` with at most `n` at once. */
@@ -193,7 +201,7 @@ const tenantRecreate: Fault = async (c) => {
   const entry = c.ledger.entries.find((e) => e.kind === "Tenant" && e.name === t.name && c.ledger.isLive(e));
   if (!entry) throw new Error(`no live ledger entry of tenant ${t.name}`);
   t.paused = true;
-  await until(`${t.name}'s writes in flight to end`, 30_000, async () => t.inFlight === 0 || undefined);
+  await until(`${t.name}'s writes in flight to end`, PROCESS_WAIT_MS, async () => t.inFlight === 0 || undefined);
   const objects = c.traffic.live(t, ["InferenceService", "TrainingJob", "Model"]).length;
   const t0 = Date.now();
   await c.traffic.deleteTenant(entry);

@@ -7,10 +7,13 @@
 // the node.
 //
 // env: EIAAS_SERVER, EIAAS_CA_FILE, EIAAS_BOOTSTRAP_TOKEN, REDIS_URL, CHAOS_FLEET_NODES,
-//      CHAOS_AGENTS (for the layout), CHAOS_FLEET_PORT (the /running endpoint), EIAAS_LOG_LEVEL
+//      CHAOS_AGENTS (for the layout), CHAOS_FLEET_PORT (the /running endpoint), CHAOS_STATE_DIR
+//      (the nodes' credentials, as the demo's fleet keeps them: a restarted fleet takes its nodes
+//      back with them, the bootstrap token registering new nodes only), CHAOS_HEARTBEAT_MS,
+//      EIAAS_LOG_LEVEL
 import { readFileSync } from "node:fs";
 import http from "node:http";
-import { NodeAgent } from "@eiaas/agent";
+import { FileCredentialStore, NodeAgent } from "@eiaas/agent";
 import { createRedisQueueBackend } from "@eiaas/queue";
 import { SimulatedRuntime, type TaskHooks, type TaskResult, type TaskRunSpec, type TaskRuntime } from "@eiaas/runtime";
 import { createLogger } from "@eiaas/telemetry";
@@ -66,6 +69,8 @@ const logger = createLogger({ name: "fleet", level: process.env.EIAAS_LOG_LEVEL 
 const nodes = layout(Number(need("CHAOS_FLEET_NODES")), Number(process.env.CHAOS_AGENTS ?? 0)).fleet;
 const connection = { server: need("EIAAS_SERVER"), token: need("EIAAS_BOOTSTRAP_TOKEN"), caPem: readFileSync(need("EIAAS_CA_FILE"), "utf8") };
 const queue = createRedisQueueBackend({ url: need("REDIS_URL"), onError: (err) => logger.debug({ err: err.message }, "queue") });
+const credentials = new FileCredentialStore(need("CHAOS_STATE_DIR"));
+const heartbeatMs = process.env.CHAOS_HEARTBEAT_MS ? Number(process.env.CHAOS_HEARTBEAT_MS) : undefined;
 const runtimes = new Map<string, RecordingRuntime>();
 const agents: NodeAgent[] = [];
 
@@ -87,7 +92,7 @@ const worker = async () => {
     // A start refused while the control plane is away is tried again with a fresh agent, as a
     // restarted node would (the failed one is stopped: no timers of it left behind).
     for (let attempt = 0; ; attempt++) {
-      const agent = new NodeAgent({ nodeName: n.name, spec: n.spec, labels: n.labels, connection, runtime, slots: 8, queue, logger, restartGraceMs: 5_000 });
+      const agent = new NodeAgent({ nodeName: n.name, spec: n.spec, labels: n.labels, connection, credentials, runtime, slots: 8, queue, logger, restartGraceMs: 5_000, ...(heartbeatMs ? { heartbeatMs } : {}) });
       try {
         await agent.start();
         agents.push(agent);

@@ -21,6 +21,8 @@ export function formatReport(r: RunResult): string {
   const c = r.config;
   const lines: string[] = [];
   lines.push(`chaos (${c.preset}, seed ${c.seed}): ${r.fleetNodes} simulated nodes + ${c.agents} standalone agents, 2 API servers behind a TCP balancer, 2 schedulers, Redis, Postgres`);
+  const m = r.machine;
+  lines.push(`machine: ${m.cores} cores (${m.cpu}); load average (1 min) ${m.loadAtStart.toFixed(1)} at the start, ${m.loadAtEnd.toFixed(1)} at the end`);
   lines.push("");
   lines.push(`time to recover: from the injection to the first sample, after the fault's end, from which every check held for ${Math.max(c.graceS, c.stuckS, c.settleS)} s`);
   lines.push("fault                    time to recover   (fault lasted)   notes");

@@ -1,7 +1,10 @@
 // Samples every check every `sampleMs` for the whole run: each sample reads the agents' runtimes,
 // then one Postgres snapshot, then evaluates. Keeps the history (for recovery times), every safety
 // violation ever seen (any one fails the run), and each process' peak resident memory.
+import { createWriteStream, type WriteStream } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { loadavg } from "node:os";
+import { join } from "node:path";
 import pg from "pg";
 import { readAgentView } from "./agent-view.js";
 import { CONVERGENCE, evaluate, LEDGER, newCheckState, SAFETY, type Findings } from "./checks.js";
@@ -49,6 +52,12 @@ export class Sampler {
    */
   settleMs: number;
   private loop?: Promise<void>;
+  /**
+   * `timeline.log` in the run's log directory: one line a sample (counts of every check, tasks by
+   * phase, nodes not Ready) and the findings that counted — what tells a defect from a starved
+   * machine, beside the processes' logs.
+   */
+  private readonly timeline: WriteStream;
 
   constructor(
     private readonly d: Deployment,
@@ -58,6 +67,12 @@ export class Sampler {
     this.pool = new pg.Pool({ connectionString: d.pg.url(), max: 2, connectionTimeoutMillis: 3_000, statement_timeout: 10_000 });
     this.pool.on("error", () => undefined);
     this.settleMs = d.config.settleS * 1000;
+    this.timeline = createWriteStream(join(d.logDir, "timeline.log"), { flags: "a" });
+  }
+
+  /** Appends a line to the timeline (the run's own events too: faults, their ends). */
+  note(line: string): void {
+    this.timeline.write(`${new Date().toISOString()} ${line}\n`);
   }
 
   start(): void {
@@ -65,7 +80,9 @@ export class Sampler {
     this.loop = (async () => {
       while (this.running) {
         const t0 = Date.now();
-        this.history.push(await this.sample());
+        const sample = await this.sample();
+        this.history.push(sample);
+        this.record(sample);
         await this.memory();
         await new Promise((r) => setTimeout(r, Math.max(0, this.d.config.sampleMs - (Date.now() - t0))));
       }
@@ -76,6 +93,7 @@ export class Sampler {
     this.running = false;
     await this.loop;
     await this.pool.end();
+    await new Promise<void>((r) => this.timeline.end(() => r()));
   }
 
   get last(): Sample | undefined {
@@ -104,6 +122,15 @@ export class Sampler {
     } catch (err) {
       return { at, ok: false, error: (err as Error).message };
     }
+  }
+
+  private record(sample: Sample): void {
+    if (sample.error) return this.note(`sample: checks could not run: ${sample.error}`);
+    const f = sample.findings!;
+    const counts = findingList(f).filter(([, items]) => items.length).map(([k, items]) => `${k} ${items.length}`);
+    const tasks = Object.entries(f.stats.tasks).map(([k, v]) => `${k} ${v}`).join(" ");
+    this.note(`sample: ${sample.ok ? "ok" : counts.join(", ")}; in flight ${f.inFlight}; load ${loadavg()[0]!.toFixed(1)}; tasks ${tasks}${f.notReady.length ? `; not Ready: ${f.notReady.join(" ")}` : ""}`);
+    for (const [k, items] of findingList(f)) for (const x of items.slice(0, 5)) this.note(`  ${k}: ${x}`);
   }
 
   private async memory(): Promise<void> {

@@ -1,5 +1,6 @@
 // The run: the deployment up, the tenants set up, steady traffic, then each fault in turn with its
 // time to recover, then the traffic stopped and the final state checked.
+import { cpus, loadavg } from "node:os";
 import type { ChaosConfig, FaultName } from "./config.js";
 import { startDeployment, type Deployment } from "./deployment.js";
 import { FAULTS } from "./faults.js";
@@ -40,15 +41,23 @@ export interface RunResult {
   peakRuns: Map<string, number>;
   logDir: string;
   fleetNodes: number;
+  /** The machine: its cores and CPU model, and the 1-minute load average at the start and the end. */
+  machine: { cores: number; cpu: string; loadAtStart: number; loadAtEnd: number };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function runChaos(config: ChaosConfig, log: (line: string) => void): Promise<RunResult> {
+export async function runChaos(config: ChaosConfig, print: (line: string) => void): Promise<RunResult> {
+  // What the run says goes to the timeline too, once there is one, between the samples.
+  let sampler: Sampler | undefined;
+  const log = (line: string) => {
+    print(line);
+    sampler?.note(line.trim());
+  };
   const startedAt = Date.now();
+  const loadAtStart = loadavg()[0]!;
   const d: Deployment = await startDeployment(config, log);
   let ok = false;
-  let sampler: Sampler | undefined;
   let traffic: Traffic | undefined;
   try {
     const rng = new Rng(config.seed);
@@ -107,6 +116,7 @@ export async function runChaos(config: ChaosConfig, log: (line: string) => void)
       peakRuns: sampler.peakRuns,
       logDir: d.logDir,
       fleetNodes: d.layout.fleet.length,
+      machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? "unknown", loadAtStart, loadAtEnd: loadavg()[0]! },
     };
     ok = passed(result);
     return result;

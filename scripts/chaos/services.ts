@@ -10,6 +10,8 @@ import { ManagedProcess, onAbandon, type UnexpectedExit } from "./processes.js";
 
 export class PostgresService {
   private server?: RunningPostgres;
+  /** The URL maker of the last start: the superuser's password is the cluster's own (random). */
+  private urlOf?: RunningPostgres["url"];
 
   private constructor(
     readonly dataDir: string,
@@ -19,14 +21,22 @@ export class PostgresService {
   /** A new cluster with the `eiaas` database, migrated. */
   static async create(): Promise<PostgresService> {
     const pg = new PostgresService(await mkdtemp(join(tmpdir(), "eiaas-chaos-pg-")), await freePort());
-    await pg.start();
-    await ensureDatabase(pg.url("postgres"), "eiaas");
-    await applyMigrations(pg.url("eiaas"));
+    try {
+      await pg.start();
+      await ensureDatabase(pg.url("postgres"), "eiaas");
+      await applyMigrations(pg.url("eiaas"));
+    } catch (err) {
+      // Nothing else knows of this cluster yet: a failed set-up leaves no server or files behind.
+      await pg.stop().catch(() => undefined);
+      await rm(pg.dataDir, { recursive: true, force: true });
+      throw err;
+    }
     return pg;
   }
 
   url(database = "eiaas"): string {
-    return `postgresql://postgres:postgres@127.0.0.1:${this.port}/${database}`;
+    if (!this.urlOf) throw new Error("Postgres was never started");
+    return this.urlOf(database);
   }
 
   get running(): boolean {
@@ -40,6 +50,7 @@ export class PostgresService {
    */
   async start(): Promise<void> {
     this.server = await startEmbeddedPostgres({ dataDir: this.dataDir, port: this.port, persistent: true, ephemeral: true, maxConnections: 300 });
+    this.urlOf = this.server.url;
   }
 
   /** A real stop: the postmaster is told to shut down (fast mode) and exits; connections break. */

@@ -39,3 +39,26 @@ it("a task deleted by another writer between the cleanup's read and its delete d
   expect(await fx.store.get(TENANT, undefined, "gone")).toBeNull();
   expect((await fx.store.list(TASK, { namespace: "gone" })).items).toEqual([]);
 });
+
+// Every API process runs a controller. One lifted the finalizer (the tenant gone) while another
+// was still waiting out the token cache in its own pass over the same tenant; the tenant was
+// created again under its name with a model, and the slower controller's second emptying deleted
+// that model — acknowledged, then lost (a chaos run's tenant re-creation, on a loaded machine).
+it("a controller still finalizing a tenant another one finished never empties the tenant created again under its name", async () => {
+  const MODEL = kindInfo("Model");
+  const logger = createLogger({ name: "test", level: "silent" });
+  const tokens = new TokenStore(fx.db.prisma);
+  const old = await fx.store.create(TENANT, { apiVersion: API_VERSION, metadata: { name: "again", finalizers: [TENANT_FINALIZER] }, spec: {} } as any);
+  await fx.store.delete(TENANT, old);
+  const fast = new NamespaceController({ store: fx.store, tokens, logger, revocationMs: 0 });
+  const slow = new NamespaceController({ store: fx.store, tokens, logger, revocationMs: 1_500 });
+  const slowPass = slow.pass();
+  await fast.pass();
+  expect(await fx.store.get(TENANT, undefined, "again")).toBeNull();
+
+  const recreated = await fx.store.create(TENANT, { apiVersion: API_VERSION, metadata: { name: "again", finalizers: [TENANT_FINALIZER] }, spec: {} } as any);
+  await fx.store.create(MODEL, { apiVersion: API_VERSION, metadata: { name: "m", namespace: "again" }, spec: { image: "m:1" } } as any);
+  await slowPass;
+  expect((await fx.store.get(TENANT, undefined, "again"))?.metadata.uid).toBe(recreated.metadata.uid);
+  expect((await fx.store.list(MODEL, { namespace: "again" })).items.map((m) => m.metadata.name)).toEqual(["m"]);
+});

@@ -68,14 +68,14 @@ export class NamespaceController {
 
   private async finalize(tenant: StoredObject): Promise<void> {
     const ns = tenant.metadata.name;
-    await this.empty(ns);
+    if (!(await this.empty(tenant))) return;
     await this.deps.tokens.revokeAll({ role: "tenant", tenant: ns });
     // Another API process may have verified one of those tokens a moment before and trusts it for
     // TOKEN_CACHE_MS: the tenant stays (Terminating, its name taken) until that has run out, so no
     // tenant created again under the name can meet a token of this one. What such a token wrote
     // meanwhile is emptied with the rest.
     if (!(await this.sleep(this.deps.revocationMs ?? TOKEN_CACHE_MS + 500))) return;
-    await this.empty(ns);
+    if (!(await this.empty(tenant))) return;
     // Read again: it may have been written meanwhile (or finalized by another API process).
     const latest = await this.deps.store.get(TENANT, undefined, ns);
     if (!latest || latest.metadata.uid !== tenant.metadata.uid) return;
@@ -99,8 +99,16 @@ export class NamespaceController {
     });
   }
 
-  /** Deletes every object of the namespace `ns`. */
-  private async empty(ns: string): Promise<void> {
+  /**
+   * Deletes every object of the namespace of `tenant` (being deleted); false when that tenant is
+   * gone — finalized by another API process's controller — and the namespace no longer its own.
+   * Each page is deleted only once the tenant was read, still there, after the page was listed:
+   * what the page holds existed while the name was this tenant's, so it is this tenant's. A
+   * controller that waited out the token cache while another finished used to empty the tenant
+   * created again under the name meanwhile (its objects acknowledged, then gone).
+   */
+  private async empty(tenant: StoredObject): Promise<boolean> {
+    const ns = tenant.metadata.name;
     // Passes until one finds nothing: a create admitted while the pass ran (admission reads the
     // tenant from the API's cache, as Kubernetes' namespace admission reads an informer's) is
     // removed by the next pass.
@@ -110,6 +118,7 @@ export class NamespaceController {
         for (;;) {
           const page = await this.deps.store.list(kind, { namespace: ns, limit: BATCH });
           if (page.items.length === 0) break;
+          if ((await this.deps.store.get(TENANT, undefined, ns))?.metadata.uid !== tenant.metadata.uid) return false;
           found += page.items.length;
           // Missing-ok: an object deleted since the page was read (by its user; a task by the
           // scheduler's garbage collector, its workload having gone a page before) is already gone,
@@ -119,6 +128,7 @@ export class NamespaceController {
         }
       }
     }
+    return true;
   }
 
   stop(): void {

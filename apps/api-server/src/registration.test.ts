@@ -339,6 +339,95 @@ describe("node names at registration", () => {
   });
 });
 
+describe("registration interrupted by a fault", () => {
+  // A fault between the node's creation and the answer (the database away as the agent token is
+  // minted, Redis away as the queue user is provisioned) used to leave the node created and no
+  // agent holding its token: every retry with the bootstrap token then met 409 AlreadyExists and
+  // the node was stranded until an admin deleted it (a chaos run's agents, on a starved machine
+  // where Postgres connections timed out). Here Postgres itself refuses writes for that node
+  // (SQLSTATE 57P03, what a server shutting down answers) a given number of times.
+  let pool: pg.Pool;
+  beforeAll(() => {
+    pool = new pg.Pool({ connectionString: api.db.url, max: 1 });
+  });
+  afterAll(async () => {
+    await pool?.end();
+  });
+
+  /** The first `times` writes of `event` on `table` for node `name` fail; later ones pass (a sequence: its count survives the failed transaction's rollback). */
+  async function failWrites(name: string, table: string, event: "INSERT" | "DELETE", column: string, times: number): Promise<() => Promise<void>> {
+    const id = `fail_${randomBytes(4).toString("hex")}`;
+    const row = event === "DELETE" ? "OLD" : "NEW";
+    await pool.query(`CREATE SEQUENCE ${id}`);
+    await pool.query(`CREATE FUNCTION ${id}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF ${row}.${column} = '${name}' AND nextval('${id}') <= ${times} THEN
+          RAISE EXCEPTION 'the database is shutting down' USING ERRCODE = '57P03';
+        END IF;
+        RETURN ${row};
+      END $$`);
+    await pool.query(`CREATE TRIGGER ${id} BEFORE ${event} ON ${table} FOR EACH ROW EXECUTE FUNCTION ${id}()`);
+    return async () => void (await pool.query(`DROP TRIGGER IF EXISTS ${id} ON ${table}`));
+  }
+
+  const tokenUses = async (boot: { metadata: { name: string } }) =>
+    (await request(api.app).get(`${API_PREFIX}/bootstraptokens`).set(admin()).expect(200)).body.items.find((t: any) => t.metadata.name === boot.metadata.name)?.uses;
+
+  it("a bootstrap registration that fails after creating its node leaves nothing behind: the retry registers it", async () => {
+    const name = `interrupted-${suffix}`;
+    const boot = await mintBootstrap({ maxUses: 1 });
+    const heal = await failWrites(name, "api_tokens", "INSERT", "node_name", 1);
+    try {
+      const failed = await register(name, boot.token);
+      expect(failed.status).toBe(503);
+      expect(failed.body).toMatchObject({ kind: "Status", code: 503 });
+      expect(failed.body.token).toBeUndefined();
+      // Nothing of it is left: no node, no agent token, the token's only use given back.
+      await request(api.app).get(`${API_PREFIX}/edgenodes/${name}`).set(admin()).expect(404);
+      expect((await pool.query(`SELECT count(*)::int AS n FROM api_tokens WHERE node_name = $1`, [name])).rows[0].n).toBe(0);
+      expect(await tokenUses(boot)).toBe(0);
+
+      // The agent's retry (the same single-use token) registers the node, and its token works.
+      const reg = await register(name, boot.token).expect(201);
+      await heartbeat(name, reg.body.token).expect(204);
+      expect(await redisLogin(reg.body.queue)).toBe("PONG");
+    } finally {
+      await heal();
+    }
+  });
+
+  it("a fault that outlasts the failed registration delays taking it back, and the retry then registers the node", async () => {
+    const name = `interrupted-long-${suffix}`;
+    const boot = await mintBootstrap({ maxUses: 1 });
+    const healInsert = await failWrites(name, "api_tokens", "INSERT", "node_name", 1);
+    // The node's delete fails too, twice: the first take-back and its first retry.
+    const healDelete = await failWrites(name, "edge_nodes", "DELETE", "name", 2);
+    try {
+      expect((await register(name, boot.token)).status).toBe(503);
+      // Taken back once the fault is over (retried in the background, backing off from 0.5 s).
+      const deadline = Date.now() + 30_000;
+      while ((await request(api.app).get(`${API_PREFIX}/edgenodes/${name}`).set(admin())).status !== 404) {
+        if (Date.now() > deadline) throw new Error(`node ${name} was not taken back`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await waitUses(boot, 0);
+      const reg = await register(name, boot.token).expect(201);
+      await heartbeat(name, reg.body.token).expect(204);
+    } finally {
+      await healInsert();
+      await healDelete();
+    }
+  });
+
+  async function waitUses(boot: { metadata: { name: string } }, uses: number): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while ((await tokenUses(boot)) !== uses) {
+      if (Date.now() > deadline) throw new Error(`bootstrap token ${boot.metadata.name}: uses not ${uses}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+});
+
 describe("registration under concurrent writers", () => {
   it("re-registration retries its update when another writer (the node lifecycle controller, a heartbeat) changed the node meanwhile", async () => {
     const name = `busy-${suffix}`;

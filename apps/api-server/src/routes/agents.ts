@@ -5,7 +5,7 @@ import { withTimeout } from "@eiaas/telemetry";
 import { z } from "zod";
 import { bearerSecret } from "../http/auth.js";
 import { ApiError, invalidFromZod } from "../http/errors.js";
-import { createRegisteredNode, nodeNameParam, parseRegistration, registrationMode, updateRegisteredNode } from "./registration.js";
+import { createRegisteredNode, nodeNameParam, parseRegistration, registrationMode, undoBootstrapRegistration, updateRegisteredNode } from "./registration.js";
 import { param } from "./resources.js";
 
 const NODE = kindInfo("EdgeNode");
@@ -95,16 +95,25 @@ export function agentRouter(deps: AgentRouteDeps): Router {
       const node: StoredObject =
         mode === "bootstrap" ? await createRegisteredNode(deps, req, registration) : await updateRegisteredNode(deps, mode, registration);
       let token: string;
-      if (mode === "renewal") {
-        // The node keeps its credential: a rotation would strand an agent that stopped between
-        // this answer and writing the new token down.
-        token = bearerSecret(req.headers.authorization)!;
-      } else {
-        await deps.tokens.revokeAll({ role: "agent", nodeName: name });
-        deps.onRevoke();
-        token = (await deps.tokens.mint({ role: "agent", nodeName: name, name: `agent-${name}`.slice(0, 253) })).token;
+      let queue: QueueCredentials;
+      try {
+        if (mode === "renewal") {
+          // The node keeps its credential: a rotation would strand an agent that stopped between
+          // this answer and writing the new token down.
+          token = bearerSecret(req.headers.authorization)!;
+        } else {
+          await deps.tokens.revokeAll({ role: "agent", nodeName: name });
+          deps.onRevoke();
+          token = (await deps.tokens.mint({ role: "agent", nodeName: name, name: `agent-${name}`.slice(0, 253) })).token;
+        }
+        queue = deps.queueCredentials ? await deps.queueCredentials(name) : { url: "" };
+      } catch (err) {
+        // A new node whose agent gets no token would be stranded (the bootstrap token cannot take
+        // an existing node): it goes, and the agent's retry registers it. A renewal or an admin's
+        // registration is simply tried again (the node's own token or the admin's still works).
+        if (mode === "bootstrap") await undoBootstrapRegistration(deps, req, node);
+        throw err;
       }
-      const queue = deps.queueCredentials ? await deps.queueCredentials(name) : { url: "" };
       res.status(201).json({
         apiVersion: API_VERSION,
         kind: "AgentRegistration",

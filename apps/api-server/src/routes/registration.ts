@@ -254,6 +254,40 @@ export async function createRegisteredNode(deps: { store: ObjectStore; tokens: T
   }
 }
 
+/** How long a failed registration keeps trying to take itself back (the fault may last). */
+const UNDO_FOR_MS = 120_000;
+
+/**
+ * Takes back a bootstrap registration that failed after {@link createRegisteredNode} created its
+ * node — the database or Redis away as the agent token was minted or the queue user provisioned.
+ * No agent holds that node's token, so left in place the node answered every retry 409 and stayed
+ * stranded until an admin deleted it. Revokes what was minted for it, deletes the node (the same
+ * one: by uid, whoever wrote it since — no agent can have; its kept Redis user goes with it; a
+ * provisioned Redis user is harmless, its password never handed out and reset by the next
+ * registration) and gives the token's use back, so the agent's retry registers it again. The fault
+ * that failed the registration may still be there: what fails is tried again in the background,
+ * backing off, for {@link UNDO_FOR_MS}; the answer (the original error) does not wait for it.
+ */
+export async function undoBootstrapRegistration(deps: { store: ObjectStore; tokens: TokenStore }, req: Request, node: StoredObject): Promise<void> {
+  const secret = bearerSecret(req.headers.authorization);
+  let deleted = false;
+  const undo = async () => {
+    await deps.tokens.revokeAll({ role: "agent", nodeName: node.metadata.name });
+    if (!deleted) {
+      const current = await deps.store.get(NODE, undefined, node.metadata.name);
+      if (current?.metadata.uid === node.metadata.uid) await deps.store.delete(NODE, current);
+      deleted = true;
+    }
+    if (secret) await deps.tokens.refundBootstrapUse(secret);
+  };
+  const deadline = Date.now() + UNDO_FOR_MS;
+  const retry = async (waitMs: number): Promise<void> => {
+    await new Promise((r) => setTimeout(r, waitMs).unref());
+    await undo().catch((err: unknown) => (Date.now() < deadline ? retry(Math.min(waitMs * 2, 10_000)) : Promise.reject(err)));
+  };
+  await undo().catch(() => void retry(500).catch(() => undefined));
+}
+
 /** Most attempts at an update that keeps meeting concurrent writers (lifecycle controller, heartbeats). */
 const MAX_ATTEMPTS = 30;
 
