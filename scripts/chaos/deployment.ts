@@ -318,6 +318,7 @@ async function startProcesses(
       forget();
       await rm(pg.dataDir, { recursive: true, force: true });
       await rm(apiDataDir, { recursive: true, force: true });
+      await rm(l.stateDir, { recursive: true, force: true });
       if (!keepLogs && !config.logDir) await rm(work, { recursive: true, force: true });
     },
   };
