@@ -6,8 +6,8 @@
 // again. Every check must hold again after each fault and at the end (no loss, no over-commit, no
 // quota breach, no ghost runs, stuck tasks or orphans, every workload settled). Deadlines, never
 // speeds: each fault has 90 s after its end to converge and a restarted process 180 s to come up,
-// so a loaded machine makes the run slower, not red (it passed in 7 minutes at a load average of
-// 25 on two cores; the faults' own waits and 10 s of clean checks after each make ~2.5 minutes). `npm run chaos` (full) and
+// so a loaded machine makes the run slower, not red (on two cores it passed in 3 minutes at a load
+// average of 12, and in 7 at 25). `npm run chaos` (full) and
 // CHAOS_PRESET=short are the longer forms; docs/reliability.md says what each fault tests.
 import { afterAll, describe, expect, it } from "vitest";
 import { loadConfig } from "./config.js";

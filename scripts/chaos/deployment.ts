@@ -318,7 +318,9 @@ async function startProcesses(
       forget();
       await rm(pg.dataDir, { recursive: true, force: true });
       await rm(apiDataDir, { recursive: true, force: true });
-      if (!keepLogs && !config.logDir) await rm(work, { recursive: true, force: true });
+      await rm(l.stateDir, { recursive: true, force: true });
+      // The logs are elsewhere when CHAOS_LOG_DIR is set: the run's directory has nothing else to keep.
+      if (config.logDir || !keepLogs) await rm(work, { recursive: true, force: true });
     },
   };
 }

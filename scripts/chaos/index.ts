@@ -1,8 +1,8 @@
 // `npm run chaos`: the chaos suite of the issue "Converge after every fault". Starts the
 // multi-process deployment on this machine, drives three tenants' traffic, injects each fault in
 // turn, checks after each and at the end, prints each fault's time to recover and exits non-zero
-// when any check failed. Options: the head of ./config.ts (CHAOS_PRESET=short for the two-minute
-// form, CHAOS_FAULTS, CHAOS_NODES, CHAOS_SEED, ...).
+// when any check failed. Options: the head of ./config.ts (CHAOS_PRESET=short or ci for the
+// shorter forms, CHAOS_FAULTS, CHAOS_NODES, CHAOS_SEED, ...).
 import { loadConfig } from "./config.js";
 import { abandonRun } from "./processes.js";
 import { formatReport } from "./report.js";
