@@ -30,6 +30,7 @@ import { discoveryRoutes } from "./routes/discovery-routes.js";
 import { evictionRouter } from "./routes/eviction.js";
 import { logRouter } from "./routes/logs.js";
 import { OutageLog } from "./http/outage-log.js";
+import { coreRouter } from "./core/core-routes.js";
 
 export interface ApiAppDeps {
   prisma: PrismaClient;
@@ -170,6 +171,19 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
     }),
   );
   app.use(API_PREFIX, api);
+  // The part of the core group stock clients need (core/core-resources.ts), read-only.
+  const core = express.Router();
+  core.use(authenticator.middleware());
+  core.use(
+    coreRouter({
+      service,
+      store: deps.store,
+      feed: deps.feed,
+      ...(deps.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: deps.bookmarkIntervalMs } : {}),
+      onInternal,
+    }),
+  );
+  app.use("/api/v1", core);
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new ApiError("NotFound", `the server could not find the requested resource (${req.method} ${req.path})`));

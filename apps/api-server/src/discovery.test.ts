@@ -116,12 +116,21 @@ describe("/apis/eiaas.io and /apis/eiaas.io/v1alpha1", () => {
 });
 
 describe("/api", () => {
-  it("serves no core group: empty APIVersions, or an empty aggregated list", async () => {
+  it("serves the core group's v1 with namespaces and events, legacy and aggregated", async () => {
     const legacy = await request(app).get("/api").expect(200);
-    expect(legacy.body).toEqual({ kind: "APIVersions", versions: [], serverAddressByClientCIDRs: [] });
+    expect(legacy.body).toEqual({ kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [] });
     const aggregated = await request(app).get("/api").set("Accept", KUBECTL_DISCOVERY_ACCEPT).expect(200);
     expect(aggregated.headers["content-type"]).toBe("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
-    expect(JSON.parse(aggregated.text)).toEqual({ kind: "APIGroupDiscoveryList", apiVersion: "apidiscovery.k8s.io/v2", metadata: {}, items: [] });
+    const doc = JSON.parse(aggregated.text);
+    expect(doc.items).toHaveLength(1);
+    expect(doc.items[0].metadata.name).toBe("");
+    expect(doc.items[0].versions[0].resources.map((r: any) => [r.resource, r.scope, r.responseKind.kind])).toEqual([
+      ["namespaces", "Cluster", "Namespace"],
+      ["events", "Namespaced", "Event"],
+    ]);
+    const v1 = await request(app).get("/api/v1").expect(200);
+    expect(v1.body).toMatchObject({ kind: "APIResourceList", groupVersion: "v1" });
+    expect(v1.body.resources.map((r: any) => r.name)).toEqual(["namespaces", "events"]);
   });
 });
 

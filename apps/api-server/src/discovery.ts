@@ -1,13 +1,14 @@
 /**
  * API discovery as kube-apiserver serves it, so stock kubectl finds the eiaas kinds: `/apis`
  * (legacy APIGroupList, or aggregated APIGroupDiscoveryList v2 / v2beta1 when asked), `/apis/eiaas.io`,
- * `/apis/eiaas.io/v1alpha1` (APIResourceList), `/api` (the core group, which eiaas does not serve)
- * and `/version`. All of it is public, as in Kubernetes (system:discovery is granted to everyone).
+ * `/apis/eiaas.io/v1alpha1` (APIResourceList), `/api` and `/api/v1` (the part of the core group
+ * eiaas serves: core/core-resources.ts) and `/version`. All of it is public, as in Kubernetes (system:discovery is granted to everyone).
  */
 import { readFileSync } from "node:fs";
 import { Router, type Request, type Response } from "express";
 import { API_VERSION, GROUP, KINDS, VERSION, type KindInfo } from "@eiaas/api";
 import { parseAccept } from "./table.js";
+import { coreApiVersions, coreGroupDiscoveryList, coreResourceList } from "./core/core-discovery.js";
 
 /** Verbs every eiaas kind supports (DESIGN §3), sorted as kube-apiserver lists them. */
 export const RESOURCE_VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"] as const;
@@ -172,10 +173,10 @@ export function discoveryRouter(opts: DiscoveryOptions = {}): Router {
     resources: json(apiResourceList()),
     v2: json(apiGroupDiscoveryList("v2")),
     v2beta1: json(apiGroupDiscoveryList("v2beta1")),
-    // The core group is not served: aggregated clients get no groups, legacy ones no versions.
-    coreV2: json({ kind: "APIGroupDiscoveryList", apiVersion: "apidiscovery.k8s.io/v2", metadata: {}, items: [] }),
-    coreV2beta1: json({ kind: "APIGroupDiscoveryList", apiVersion: "apidiscovery.k8s.io/v2beta1", metadata: {}, items: [] }),
-    core: json({ kind: "APIVersions", versions: [], serverAddressByClientCIDRs: [] }),
+    coreV2: json(coreGroupDiscoveryList("v2")),
+    coreV2beta1: json(coreGroupDiscoveryList("v2beta1")),
+    core: json(coreApiVersions()),
+    coreResources: json(coreResourceList()),
     version: json(versionInfo(opts)),
   };
 
@@ -189,6 +190,7 @@ export function discoveryRouter(opts: DiscoveryOptions = {}): Router {
     if (v) sendJson(res, v === "v2" ? bodies.coreV2 : bodies.coreV2beta1, aggregatedContentType(v));
     else sendJson(res, bodies.core, "application/json");
   });
+  router.get("/api/v1", (_req, res) => sendJson(res, bodies.coreResources, "application/json"));
   router.get(`/apis/${GROUP}`, (_req, res) => sendJson(res, bodies.group, "application/json"));
   router.get(`/apis/${GROUP}/${VERSION}`, (_req, res) => sendJson(res, bodies.resources, "application/json"));
   router.get("/version", (_req, res) => sendJson(res, bodies.version, "application/json"));

@@ -119,7 +119,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const kind = kindOf(param(req, "plural"), namespaced, true);
     const watching = flag(req.query.watch);
     const access = authorizeReq(req, watching ? "watch" : "list", kind, ns);
-    const selectors = parseSelectors(req.query);
+    const selectors = parseSelectors(req.query, kind);
     if (access.nodeName !== undefined) selectors.fields.push({ field: "spec.nodeName", value: access.nodeName, negate: false });
     if (access.name !== undefined) selectors.fields.push({ field: "metadata.name", value: access.name, negate: false });
     const namespace = ns ?? access.namespace;

@@ -21,6 +21,13 @@ export interface WatchOptions {
   bookmarkIntervalMs?: number;
   /** Hears of a failure while streaming (the watch then ends; the process and other watchers go on). */
   onError: (err: unknown) => void;
+  /**
+   * How objects are shown (after `presentTo`), and what selectors match: a core resource's view of
+   * the stored kind (a Tenant as its Namespace). Default the stored object itself.
+   */
+  view?: { apiVersion: string; kind: string; of: (obj: any) => any };
+  /** Selectors the initial list leaves to SQL when `view` needs some matched in memory. Default `selectors`. */
+  listSelectors?: Selectors;
 }
 
 /**
@@ -34,11 +41,12 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
   let last = 0n;
   const table = tableVersion(req.headers.accept);
   // Selectors match what the watcher may see (a tenant cannot select on the task names it is not shown).
+  const shown = (stored: any) => (o.view ? o.view.of(presentTo(o.access, stored)) : presentTo(o.access, stored));
   const matches = (obj: any) =>
-    (o.namespace === undefined || obj.metadata?.namespace === o.namespace) && visible(o.access, obj) && matchesSelectors(presentTo(o.access, obj), o.selectors);
+    (o.namespace === undefined || obj.metadata?.namespace === o.namespace) && visible(o.access, obj) && matchesSelectors(shown(obj), o.selectors);
 
   const write = (type: string, stored: any) => {
-    const object = presentTo(o.access, stored);
+    const object = shown(stored);
     const event = table ? toTableEvent(o.kind, { type, object }, { version: table }) : { type, object };
     res.write(`${JSON.stringify(event)}\n`);
   };
@@ -70,14 +78,15 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
     const upTo = deps.feed.resourceVersion;
     let initial: Array<{ type: string; object: any; rv: bigint }> = [];
     if (!o.resourceVersion || o.resourceVersion === "0") {
+      const sql = o.listSelectors ?? o.selectors;
       const list = await deps.store.list(o.kind, {
         ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
-        labels: o.selectors.labels,
-        fields: o.selectors.fields,
+        labels: sql.labels,
+        fields: sql.fields,
       });
       last = BigInt(list.resourceVersion);
       // Feed events up to the list's version are already in the list and get dropped by `last`.
-      initial = list.items.filter((x) => visible(o.access, x)).map((object) => ({ type: "ADDED", object, rv: last }));
+      initial = list.items.filter((x) => (o.listSelectors ? matches(x) : visible(o.access, x))).map((object) => ({ type: "ADDED", object, rv: last }));
     } else {
       if (!isNonNegativeInt64(o.resourceVersion)) throw new ApiError("BadRequest", `resourceVersion: invalid value "${o.resourceVersion}"`);
       const from = BigInt(o.resourceVersion);
@@ -109,7 +118,7 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
     const t = setInterval(() => {
       try {
         const rv = deps.feed.resourceVersion > last ? deps.feed.resourceVersion : last;
-        res.write(`${JSON.stringify({ type: "BOOKMARK", object: { apiVersion: API_VERSION, kind: o.kind.kind, metadata: { resourceVersion: String(rv) } } })}\n`);
+        res.write(`${JSON.stringify({ type: "BOOKMARK", object: { apiVersion: o.view?.apiVersion ?? API_VERSION, kind: o.view?.kind ?? o.kind.kind, metadata: { resourceVersion: String(rv) } } })}\n`);
       } catch (err) {
         o.onError(err);
         finish();
