@@ -107,7 +107,8 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
     next(req.url.includes("%00") ? new ApiError("BadRequest", "the request URL contains a NUL character (%00)") : undefined);
   });
 
-  app.get("/livez", (_req, res) => {
+  // /healthz: Kubernetes' older liveness path, still probed by tools and load balancers.
+  app.get(["/livez", "/healthz"], (_req, res) => {
     res.type("text/plain").send("ok");
   });
   app.get("/readyz", async (_req, res) => {

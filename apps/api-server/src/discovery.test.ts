@@ -42,7 +42,7 @@ describe("/apis", () => {
     });
     const nodes = resources.find((r: any) => r.resource === "edgenodes");
     expect(nodes.scope).toBe("Cluster");
-    expect(nodes.shortNames).toEqual(["en", "node"]);
+    expect(nodes.shortNames).toEqual(["en"]);
     expect(nodes.categories).toEqual(["eiaas"]);
     const events = resources.find((r: any) => r.resource === "events");
     expect(events.subresources).toBeUndefined();
@@ -139,8 +139,9 @@ describe("/version", () => {
     const res = await request(app).get("/version").expect(200);
     expect(res.body).toMatchObject({
       major: "1",
-      minor: "4",
-      gitVersion: "v1.4.2",
+      minor: "32",
+      gitVersion: "v1.32.0+eiaas-v1.4.2",
+      eiaas: { version: "v1.4.2", gitCommit: "abc123" },
       gitCommit: "abc123",
       buildDate: "2026-11-26T00:00:00Z",
       compiler: "node",
@@ -150,7 +151,8 @@ describe("/version", () => {
 
   it("defaults to the api-server package version", async () => {
     const info = versionInfo();
-    expect(info.gitVersion).toMatch(/^v\d+\.\d+\.\d+/);
-    expect(`${info.major}.${info.minor}`).toBe(info.gitVersion.slice(1).split(".").slice(0, 2).join("."));
+    expect(info.gitVersion).toMatch(/^v1\.32\.0\+eiaas-v\d+\.\d+\.\d+/);
+    expect(info.eiaas.version).toMatch(/^v\d+\.\d+\.\d+/);
+    expect(`${info.major}.${info.minor}`).toBe("1.32");
   });
 });

@@ -23,7 +23,13 @@ export function categoriesOf(kind: KindInfo): string[] {
   return kind.namespaced && kind.kind !== "Event" ? ["all", "eiaas"] : ["eiaas"];
 }
 
-/** The version reported by `/version` (Kubernetes' version.Info). */
+/**
+ * The Kubernetes API level eiaas answers as (what kubectl's version-skew check compares with its
+ * own, and client libraries gate features on): the kubectl it is tested with.
+ */
+export const KUBERNETES_VERSION = "1.32.0";
+
+/** The version reported by `/version` (Kubernetes' version.Info, plus eiaas' own). */
 export interface VersionInfo {
   major: string;
   minor: string;
@@ -34,6 +40,8 @@ export interface VersionInfo {
   goVersion: string;
   compiler: string;
   platform: string;
+  /** eiaas' own version and commit (clients decoding a version.Info ignore it). */
+  eiaas: { version: string; gitCommit: string };
 }
 
 export interface DiscoveryOptions {
@@ -52,21 +60,27 @@ function packageVersion(): string {
   return pkg.version;
 }
 
-/** Builds the `/version` answer: gitVersion `v<semver>`, major/minor split from it. */
+/**
+ * Builds the `/version` answer as kcp does: the Kubernetes version served, with eiaas' version as
+ * semver build metadata (`v1.32.0+eiaas-v0.1.0`), and again in `eiaas`. Reporting eiaas' own
+ * `0.1` made kubectl warn of a version skew on every `kubectl version`.
+ */
 export function versionInfo(opts: DiscoveryOptions = {}): VersionInfo {
   const version = opts.version ?? packageVersion();
-  const [major = "0", minor = "0"] = version.split(".");
+  const [major = "1", minor = "0"] = KUBERNETES_VERSION.split(".");
+  const gitCommit = opts.gitCommit ?? process.env.EIAAS_GIT_COMMIT ?? "";
   return {
     major,
     minor,
-    gitVersion: `v${version}`,
-    gitCommit: opts.gitCommit ?? process.env.EIAAS_GIT_COMMIT ?? "",
+    gitVersion: `v${KUBERNETES_VERSION}+eiaas-v${version}`,
+    gitCommit,
     gitTreeState: "",
     buildDate: opts.buildDate ?? process.env.EIAAS_BUILD_DATE ?? loadedAt,
     // version.Info's goVersion/compiler describe the runtime: report Node's.
     goVersion: `node${process.versions.node}`,
     compiler: "node",
     platform: `${process.platform}/${process.arch}`,
+    eiaas: { version: `v${version}`, gitCommit },
   };
 }
 

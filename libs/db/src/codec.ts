@@ -34,6 +34,18 @@ export function formatTime(t: Date | string): string {
   return d.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
+/**
+ * Labels and annotations as a metadata fragment: an empty map is left out, as Kubernetes'
+ * `omitempty` does (clients diffing objects saw `labels: {}` that no manifest has).
+ */
+export function metadataMaps(labels: Record<string, string> | null | undefined, annotations: Record<string, string> | null | undefined): Pick<ObjectMeta, "labels" | "annotations"> {
+  const hasLabels = labels != null && Object.keys(labels).length > 0;
+  const hasAnnotations = annotations != null && Object.keys(annotations).length > 0;
+  if (hasLabels && hasAnnotations) return { labels, annotations };
+  if (hasLabels) return { labels };
+  return hasAnnotations ? { annotations } : {};
+}
+
 export function rowToObject(kind: KindInfo, row: ObjectRow): StoredObject {
   const metadata: ObjectMeta = {
     name: row.name,
@@ -41,8 +53,7 @@ export function rowToObject(kind: KindInfo, row: ObjectRow): StoredObject {
     uid: row.uid,
     resourceVersion: String(row.resource_version),
     generation: row.generation,
-    labels: row.labels ?? {},
-    annotations: row.annotations ?? {},
+    ...metadataMaps(row.labels, row.annotations),
     creationTimestamp: formatTime(row.creation_timestamp),
   };
   if (row.deletion_timestamp) metadata.deletionTimestamp = formatTime(row.deletion_timestamp);
@@ -67,8 +78,7 @@ export function canonicalObject(kind: KindInfo, obj: StoredObject): StoredObject
     uid: m.uid,
     resourceVersion: m.resourceVersion,
     generation: m.generation,
-    labels: m.labels ?? {},
-    annotations: m.annotations ?? {},
+    ...metadataMaps(m.labels, m.annotations),
     creationTimestamp: m.creationTimestamp,
   };
   if (m.deletionTimestamp) metadata.deletionTimestamp = m.deletionTimestamp;

@@ -1,12 +1,12 @@
 import { isDeepStrictEqual } from "node:util";
 import { TASK_REPORT_SUPERSEDED, TENANT_FINALIZER, type KindInfo } from "@eiaas/api";
-import { StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { metadataMaps, StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { ApiError, invalid, notFound } from "../http/errors.js";
 import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
 import { traceAnnotation } from "@eiaas/telemetry";
 import { admitPriority, countQuotaOf, type AdmissionDefaults } from "./admission.js";
 import type { ObjectReader } from "./reader.js";
-import { isNonNegativeInt64, TENANT, validateObject, validateStatus, type ValidatedObject } from "./validate.js";
+import { isNonNegativeInt64, TENANT, validateObject, validateStatus, type UnknownFields, type ValidatedObject } from "./validate.js";
 
 /** Fills `status` of a workload under dryRun with what the scheduler would decide (the plan). */
 export type DryRunPlanner = (kind: KindInfo, obj: StoredObject) => Promise<unknown | undefined>;
@@ -26,6 +26,8 @@ export type PatchType = "merge" | "json";
 
 export interface WriteRequest {
   dryRun?: boolean;
+  /** Unknown fields of a create, update or patch (default Strict). */
+  fieldValidation?: UnknownFields;
 }
 
 const PATCH_RETRIES = 5;
@@ -80,7 +82,7 @@ export class ResourceService {
   }
 
   async create(kind: KindInfo, namespace: string | undefined, body: unknown, req: WriteRequest = {}): Promise<StoredObject> {
-    const obj = validateObject(kind, body, { namespace });
+    const obj = validateObject(kind, body, { namespace }, req.fieldValidation);
     const tenant = await this.admitNamespace(kind, obj);
     const admission = this.options.admission ?? {};
     admitPriority(kind, obj, tenant, admission);
@@ -108,7 +110,7 @@ export class ResourceService {
   }
 
   async replace(kind: KindInfo, namespace: string | undefined, name: string, body: unknown, req: WriteRequest = {}): Promise<StoredObject> {
-    const obj = validateObject(kind, body, { namespace, name });
+    const obj = validateObject(kind, body, { namespace, name }, req.fieldValidation);
     const current = await this.get(kind, namespace, name);
     if (obj.metadata.uid && obj.metadata.uid !== current.metadata.uid) {
       throw new ApiError("Conflict", `Precondition failed: UID in precondition: ${obj.metadata.uid}, UID in object meta: ${current.metadata.uid}`);
@@ -140,7 +142,7 @@ export class ResourceService {
         if (req.subresource === "status") {
           return (await this.writeStatus(kind, current, patched, expected, req)).object;
         }
-        const obj = validateObject(kind, patched, { namespace, name });
+        const obj = validateObject(kind, patched, { namespace, name }, attempt === 0 ? req.fieldValidation : { mode: req.fieldValidation?.mode ?? "Strict" });
         return await this.writeSpec(kind, current, obj, expected ?? current.metadata.resourceVersion, req);
       } catch (err) {
         // A patch without a pinned version applies to whatever is current: retry on races.
@@ -243,10 +245,11 @@ export class ResourceService {
       admitPriority(kind, obj, tenant ?? undefined, this.options.admission ?? {}, current);
     }
     if (req.dryRun) {
+      const { labels: _l, annotations: _a, ...meta } = current.metadata;
       const preview: StoredObject = {
         ...current,
         ...(kind.kind === "Event" ? obj : { spec: obj.spec }),
-        metadata: { ...current.metadata, labels: obj.metadata.labels ?? {}, annotations: obj.metadata.annotations ?? {} },
+        metadata: { ...meta, ...metadataMaps(obj.metadata.labels, obj.metadata.annotations) },
       } as StoredObject;
       this.store.checkObjectSize(kind, preview, current);
       return this.withPlan(kind, preview);

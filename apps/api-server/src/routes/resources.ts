@@ -6,7 +6,7 @@ import { ApiError, notFound } from "../http/errors.js";
 import { parseSelectors } from "../http/selectors.js";
 import { presentTo } from "../http/views.js";
 import type { PatchType, ResourceService } from "../resources/service.js";
-import { isNonNegativeInt64 } from "../resources/validate.js";
+import { isNonNegativeInt64, type UnknownFields } from "../resources/validate.js";
 import { parseIncludeObject, tableContentType, tableVersion, toTable } from "../table.js";
 import { serveWatch } from "./watch.js";
 
@@ -57,6 +57,24 @@ function isDryRun(req: Request): boolean {
   if (d === undefined) return false;
   if (d === "All" || (Array.isArray(d) && d.every((x) => x === "All"))) return true;
   throw new ApiError("BadRequest", `dryRun: unsupported value "${String(d)}" (only "All")`);
+}
+
+/**
+ * The `fieldValidation` of a write and where its warnings go. Absent means Strict: unlike
+ * kube-apiserver (Warn), a misspelt field of a workload is refused rather than dropped, so that
+ * what is planned is what the client meant (kubectl sends Strict anyway).
+ */
+function fieldValidationOf(req: Request): UnknownFields {
+  const v = req.query.fieldValidation;
+  if (v === undefined || v === "Strict") return { mode: "Strict" };
+  if (v === "Warn" || v === "Ignore") return { mode: v, warnings: [] };
+  throw new ApiError("BadRequest", `fieldValidation: invalid value "${String(v)}": must be one of Ignore, Warn, Strict`);
+}
+
+/** Kubernetes' warning headers (code 299), one per warning. */
+function sendWarnings(res: Response, unknown: UnknownFields): void {
+  const warnings = [...new Set(unknown.warnings ?? [])];
+  if (warnings.length > 0) res.setHeader("Warning", warnings.map((w) => `299 - ${JSON.stringify(w)}`));
 }
 
 function parseLimit(v: unknown): number | undefined {
@@ -164,7 +182,9 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     if (!namespaced && kind.namespaced) throw new ApiError("MethodNotAllowed", `create ${kind.plural} in a namespace: POST ${API_PREFIX}/namespaces/{namespace}/${kind.plural}`);
     const access = authorizeReq(req, "create", kind, ns);
     requireJson(req);
-    const obj = await service.create(kind, ns, req.body, { dryRun: isDryRun(req) });
+    const fieldValidation = fieldValidationOf(req);
+    const obj = await service.create(kind, ns, req.body, { dryRun: isDryRun(req), fieldValidation });
+    sendWarnings(res, fieldValidation);
     sendObject(req, res, kind, access, obj, 201);
   };
 
@@ -186,9 +206,11 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
       return;
     }
     const current = await getVisible(kind, ns, param(req, "name"), access);
+    const fieldValidation = fieldValidationOf(req);
     const obj = sub
       ? await service.replaceStatus(kind, ns, param(req, "name"), req.body, { dryRun }, current)
-      : await service.replace(kind, ns, param(req, "name"), req.body, { dryRun });
+      : await service.replace(kind, ns, param(req, "name"), req.body, { dryRun, fieldValidation });
+    sendWarnings(res, fieldValidation);
     sendObject(req, res, kind, access, obj);
   };
 
@@ -198,7 +220,9 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const access = authorizeReq(req, "patch", kind, ns, sub);
     const type = patchTypeOf(req);
     await getVisible(kind, ns, param(req, "name"), access);
-    const obj = await service.patch(kind, ns, param(req, "name"), type, req.body, { dryRun: isDryRun(req), ...(sub ? { subresource: sub } : {}) });
+    const fieldValidation = fieldValidationOf(req);
+    const obj = await service.patch(kind, ns, param(req, "name"), type, req.body, { dryRun: isDryRun(req), fieldValidation, ...(sub ? { subresource: sub } : {}) });
+    sendWarnings(res, fieldValidation);
     sendObject(req, res, kind, access, obj);
   };
 
