@@ -23,6 +23,8 @@ export function parseSelectors(query: Record<string, unknown>, kind?: KindInfo):
   try {
     const l = query.labelSelector;
     const f = query.fieldSelector;
+    // Given twice, one would be ignored: a list (or a deletecollection) wider than asked.
+    if (Array.isArray(l) || Array.isArray(f)) throw new ApiError("BadRequest", `${Array.isArray(l) ? "labelSelector" : "fieldSelector"}: given more than once; combine the requirements with commas`);
     const fields = typeof f === "string" ? parseFieldSelector(f) : [];
     return {
       labels: typeof l === "string" ? parseLabelSelector(l) : [],

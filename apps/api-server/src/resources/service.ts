@@ -288,6 +288,33 @@ export class ResourceService {
     }
   }
 
+  /**
+   * Deletes every object of a collection the selectors match (`deletecollection`), each as a
+   * delete of its own would (finalizers, cascades); one already gone meanwhile is skipped.
+   * `visibleTo` narrows what may be deleted to what the caller may see.
+   */
+  async deleteCollection(
+    kind: KindInfo,
+    options: ListOptions,
+    visibleTo: (obj: StoredObject) => boolean,
+    req: { dryRun?: boolean } = {},
+  ): Promise<{ resourceVersion: string; items: StoredObject[] }> {
+    const { limit: _limit, continue: _continue, ...all } = options;
+    const { items, resourceVersion } = await this.store.list(kind, all);
+    const deleted: StoredObject[] = [];
+    for (const obj of items) {
+      if (!visibleTo(obj)) continue;
+      try {
+        deleted.push(await this.delete(kind, obj.metadata.namespace, obj.metadata.name, { dryRun: req.dryRun ?? false, preconditions: { uid: obj.metadata.uid } }));
+      } catch (err) {
+        // Deleted (or deleted and created anew) since the list: not this collection's any more.
+        if (err instanceof ApiError && (err.reason === "NotFound" || err.reason === "Conflict")) continue;
+        throw err;
+      }
+    }
+    return { resourceVersion, items: deleted };
+  }
+
   private async withPlan(kind: KindInfo, obj: StoredObject): Promise<StoredObject> {
     if (!this.options.dryRunPlanner || (kind.kind !== "InferenceService" && kind.kind !== "TrainingJob")) return obj;
     const status = await this.options.dryRunPlanner(kind, obj);

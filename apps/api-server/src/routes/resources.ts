@@ -237,6 +237,26 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     sendObject(req, res, kind, access, obj);
   };
 
+  const removeCollection: (namespaced: boolean) => Handler = (namespaced) => async (req, res) => {
+    const ns = namespaced ? param(req, "ns") : undefined;
+    const kind = kindOf(param(req, "plural"), namespaced, true);
+    if (!namespaced && kind.namespaced) {
+      throw new ApiError("MethodNotAllowed", `delete ${kind.plural} by namespace: DELETE ${API_PREFIX}/namespaces/{namespace}/${kind.plural}`);
+    }
+    const access = authorizeReq(req, "deletecollection", kind, ns);
+    const selectors = parseSelectors(req.query, kind);
+    const body = (req.body && typeof req.body === "object" ? req.body : {}) as { dryRun?: string[] };
+    const dryRun = isDryRun(req) || (Array.isArray(body.dryRun) && body.dryRun.includes("All"));
+    const deleted = await service.deleteCollection(
+      kind,
+      { ...(ns !== undefined ? { namespace: ns } : {}), labels: selectors.labels, fields: selectors.fields },
+      (o) => visible(access, o),
+      { dryRun },
+    );
+    const items = deleted.items.map((o) => presentTo(access, o));
+    res.type("application/json").send(JSON.stringify({ apiVersion: "eiaas.io/v1alpha1", kind: `${kind.kind}List`, metadata: { resourceVersion: deleted.resourceVersion }, items }));
+  };
+
   const nsBase = "/namespaces/:ns/:plural";
   r.get(nsBase, wrap(list(true)));
   r.post(nsBase, wrap(create(true)));
@@ -244,6 +264,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
   r.put(`${nsBase}/:name`, wrap(replace(true)));
   r.patch(`${nsBase}/:name`, wrap(patch(true)));
   r.delete(`${nsBase}/:name`, wrap(remove(true)));
+  r.delete(nsBase, wrap(removeCollection(true)));
   r.get(`${nsBase}/:name/status`, wrap(get(true, "status")));
   r.put(`${nsBase}/:name/status`, wrap(replace(true, "status")));
   r.patch(`${nsBase}/:name/status`, wrap(patch(true, "status")));
@@ -254,6 +275,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
   r.put("/:plural/:name", wrap(replace(false)));
   r.patch("/:plural/:name", wrap(patch(false)));
   r.delete("/:plural/:name", wrap(remove(false)));
+  r.delete("/:plural", wrap(removeCollection(false)));
   r.get("/:plural/:name/status", wrap(get(false, "status")));
   r.put("/:plural/:name/status", wrap(replace(false, "status")));
   r.patch("/:plural/:name/status", wrap(patch(false, "status")));
