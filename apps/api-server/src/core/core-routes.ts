@@ -4,6 +4,7 @@ import { authorize, visible, type Access, type Verb } from "../http/authz.js";
 import { ApiError } from "../http/errors.js";
 import { matchesSelectors, parseSelectors, type Selectors } from "../http/selectors.js";
 import { presentTo } from "../http/views.js";
+import { listSemantics } from "../http/list-semantics.js";
 import type { ResourceService } from "../resources/service.js";
 import { isNonNegativeInt64 } from "../resources/validate.js";
 import { serveWatch } from "../routes/watch.js";
@@ -78,6 +79,7 @@ export function coreRouter(deps: CoreRouteDeps): Router {
     const resource = resourceOf(param(req, "plural"), namespaced, true);
     const watching = flag(req.query.watch);
     const a = access(req, watching ? "watch" : "list", resource, ns);
+    const { sendInitialEvents } = listSemantics(req.query, resource.kind, watching);
     const selectors = parseSelectors(req.query, resource.stored);
     const sql = sqlSelectors(resource, selectors) ?? { labels: [...selectors.labels], fields: [...selectors.fields] };
     if (a.name !== undefined) sql.fields.push({ field: "metadata.name", value: a.name, negate: false });
@@ -93,6 +95,7 @@ export function coreRouter(deps: CoreRouteDeps): Router {
         view: { apiVersion: CORE_VERSION, kind: resource.kind, of: resource.view },
         ...(typeof req.query.resourceVersion === "string" ? { resourceVersion: req.query.resourceVersion } : {}),
         allowBookmarks: flag(req.query.allowWatchBookmarks),
+        sendInitialEvents,
         ...(typeof timeout === "string" && /^\d+$/.test(timeout) ? { timeoutSeconds: Math.min(Number(timeout), 2_147_482) } : {}),
         ...(deps.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: deps.bookmarkIntervalMs } : {}),
         onError: deps.onInternal,

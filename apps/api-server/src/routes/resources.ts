@@ -4,6 +4,7 @@ import type { ChangeFeed, ObjectStore, StoredObject } from "@eiaas/db";
 import { authorize, visible, type Access, type ModelRefs, type Verb } from "../http/authz.js";
 import { ApiError, notFound } from "../http/errors.js";
 import { parseSelectors } from "../http/selectors.js";
+import { listSemantics } from "../http/list-semantics.js";
 import { presentTo } from "../http/views.js";
 import type { PatchType, ResourceService } from "../resources/service.js";
 import { isNonNegativeInt64, type UnknownFields } from "../resources/validate.js";
@@ -137,6 +138,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const kind = kindOf(param(req, "plural"), namespaced, true);
     const watching = flag(req.query.watch);
     const access = authorizeReq(req, watching ? "watch" : "list", kind, ns);
+    const { sendInitialEvents } = listSemantics(req.query, kind.kind, watching);
     const selectors = parseSelectors(req.query, kind);
     if (access.nodeName !== undefined) selectors.fields.push({ field: "spec.nodeName", value: access.nodeName, negate: false });
     if (access.name !== undefined) selectors.fields.push({ field: "metadata.name", value: access.name, negate: false });
@@ -150,6 +152,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
         selectors,
         ...(typeof req.query.resourceVersion === "string" ? { resourceVersion: req.query.resourceVersion } : {}),
         allowBookmarks: flag(req.query.allowWatchBookmarks),
+        sendInitialEvents,
         ...(typeof timeout === "string" && /^\d+$/.test(timeout) ? { timeoutSeconds: Math.min(Number(timeout), MAX_WATCH_TIMEOUT_SECONDS) } : {}),
         ...(deps.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: deps.bookmarkIntervalMs } : {}),
         onError: deps.onInternal,

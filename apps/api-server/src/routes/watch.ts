@@ -8,6 +8,9 @@ import { presentTo } from "../http/views.js";
 import { isNonNegativeInt64 } from "../resources/validate.js";
 import { tableContentType, tableVersion, toTableEvent } from "../table.js";
 
+/** The annotation of the bookmark that ends a watch-list's initial events. */
+export const INITIAL_EVENTS_END = "k8s.io/initial-events-end";
+
 export interface WatchOptions {
   kind: KindInfo;
   namespace?: string;
@@ -16,6 +19,11 @@ export interface WatchOptions {
   /** `resourceVersion` query parameter: absent/"0" = current state first, else resume after it. */
   resourceVersion?: string;
   allowBookmarks: boolean;
+  /**
+   * A watch-list (`sendInitialEvents=true`): the current state as ADDED events whatever
+   * `resourceVersion` says (NotOlderThan it), then a bookmark annotated `k8s.io/initial-events-end`.
+   */
+  sendInitialEvents?: boolean;
   timeoutSeconds?: number;
   /** Bookmark period. Default 10 s. */
   bookmarkIntervalMs?: number;
@@ -45,7 +53,18 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
   const matches = (obj: any) =>
     (o.namespace === undefined || obj.metadata?.namespace === o.namespace) && visible(o.access, obj) && matchesSelectors(shown(obj), o.selectors);
 
-  const write = (type: string, stored: any) => {
+  // The initial-events-end bookmark carries the list's version exactly: events buffered while the
+  // list was read, newer than it, follow it.
+  const bookmark = (annotations?: Record<string, string>) => ({
+    apiVersion: o.view?.apiVersion ?? API_VERSION,
+    kind: o.view?.kind ?? o.kind.kind,
+    metadata: { resourceVersion: String(annotations || deps.feed.resourceVersion <= last ? last : deps.feed.resourceVersion), ...(annotations ? { annotations } : {}) },
+  });
+  const write = (type: string, stored: any, annotations?: Record<string, string>) => {
+    if (type === "BOOKMARK") {
+      res.write(`${JSON.stringify({ type, object: bookmark(annotations) })}\n`);
+      return;
+    }
     const object = shown(stored);
     const event = table ? toTableEvent(o.kind, { type, object }, { version: table }) : { type, object };
     res.write(`${JSON.stringify(event)}\n`);
@@ -77,7 +96,7 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
   try {
     const upTo = deps.feed.resourceVersion;
     let initial: Array<{ type: string; object: any; rv: bigint }> = [];
-    if (!o.resourceVersion || o.resourceVersion === "0") {
+    if (o.sendInitialEvents || !o.resourceVersion || o.resourceVersion === "0") {
       const sql = o.listSelectors ?? o.selectors;
       const list = await deps.store.list(o.kind, {
         ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
@@ -104,6 +123,8 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
     res.setHeader("Transfer-Encoding", "chunked");
     res.flushHeaders();
     for (const e of initial) write(e.type, e.object);
+    // The end of a watch-list's initial events (client-go's reflector waits for it to be synced).
+    if (o.sendInitialEvents) write("BOOKMARK", undefined, { [INITIAL_EVENTS_END]: "true" });
     live = true;
     const pending = buffered.splice(0);
     deliver(pending);
@@ -117,8 +138,7 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
   if (o.allowBookmarks) {
     const t = setInterval(() => {
       try {
-        const rv = deps.feed.resourceVersion > last ? deps.feed.resourceVersion : last;
-        res.write(`${JSON.stringify({ type: "BOOKMARK", object: { apiVersion: o.view?.apiVersion ?? API_VERSION, kind: o.view?.kind ?? o.kind.kind, metadata: { resourceVersion: String(rv) } } })}\n`);
+        write("BOOKMARK", undefined);
       } catch (err) {
         o.onError(err);
         finish();

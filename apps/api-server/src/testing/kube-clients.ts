@@ -29,7 +29,7 @@ export interface KubeClients {
   /** A scratch directory (kubeconfigs, manifests). */
   dir: string;
   /** Runs kubectl as the admin (or with `token`'s kubeconfig), optionally with stdin. */
-  kubectl(args: string[], opts?: { token?: string; stdin?: string; timeoutMs?: number }): Promise<KubectlResult>;
+  kubectl(args: string[], opts?: { token?: string; stdin?: string; timeoutMs?: number; env?: Record<string, string> }): Promise<KubectlResult>;
   /** A client-node KubeConfig for the admin, or for `token`. */
   kubeConfig(token?: string): Promise<KubeConfig>;
   /** Writes a file into `dir` and returns its path. */
@@ -63,7 +63,7 @@ export async function startKubeClients(overrides: TestApiOverrides = {}): Promis
     const argv = ["--kubeconfig", config, "--cache-dir", join(dir, "cache"), ...args];
     if (opts.stdin === undefined) {
       try {
-        const r = await run("kubectl", argv, { timeout: opts.timeoutMs ?? 20_000 });
+        const r = await run("kubectl", argv, { timeout: opts.timeoutMs ?? 20_000, env: { ...process.env, ...opts.env } });
         return { stdout: r.stdout, stderr: r.stderr, code: 0 };
       } catch (err) {
         const e = err as { stdout?: string; stderr?: string; code?: number };
@@ -71,7 +71,7 @@ export async function startKubeClients(overrides: TestApiOverrides = {}): Promis
       }
     }
     return new Promise((resolve) => {
-      const child = spawn("kubectl", argv, { stdio: ["pipe", "pipe", "pipe"], timeout: opts.timeoutMs ?? 20_000 });
+      const child = spawn("kubectl", argv, { stdio: ["pipe", "pipe", "pipe"], timeout: opts.timeoutMs ?? 20_000, env: { ...process.env, ...opts.env } });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (d) => (stdout += d));
