@@ -27,7 +27,7 @@ afterAll(() => k.close());
 const WATCH_LIST = { sendInitialEvents: true, resourceVersionMatch: "NotOlderThan", allowWatchBookmarks: true };
 
 /** Runs a client-node watch until `until` holds for what it saw. */
-async function watchUntil(path: string, query: Record<string, unknown>, until: (seen: any[]) => boolean, during?: () => Promise<void>): Promise<any[]> {
+async function watchUntil(path: string, query: Record<string, string | number | boolean>, until: (seen: any[]) => boolean, during?: () => Promise<void>): Promise<any[]> {
   const seen: any[] = [];
   const watch = new Watch(await k.kubeConfig());
   let failed: unknown;

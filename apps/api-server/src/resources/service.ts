@@ -28,6 +28,12 @@ export interface WriteRequest {
   dryRun?: boolean;
   /** Unknown fields of a create, update or patch (default Strict). */
   fieldValidation?: UnknownFields;
+  /**
+   * A dry run of a workload answers, in `status`, what the scheduler would plan (eiaas'
+   * `planPreview=true`, which eictl asks for). Without it a dry run answers the stored status, as
+   * Kubernetes does: `kubectl diff` of a label showed the status re-planned.
+   */
+  planPreview?: boolean;
 }
 
 const PATCH_RETRIES = 5;
@@ -98,7 +104,7 @@ export class ResourceService {
       const preview = this.store.prepareCreate(kind, input);
       this.store.checkObjectSize(kind, preview);
       if (kind.namespaced) await this.store.checkObjectCount(kind, obj.metadata.namespace!, obj.metadata.name, countQuotaOf(kind, admission));
-      return this.withPlan(kind, preview);
+      return req.planPreview ? this.withPlan(kind, preview) : preview;
     }
     if (kind.kind === "InferenceService" || kind.kind === "TrainingJob") {
       // The creating request's trace context: the scheduler's plan (cycles later) joins its trace.
@@ -252,7 +258,7 @@ export class ResourceService {
         metadata: { ...meta, ...metadataMaps(obj.metadata.labels, obj.metadata.annotations) },
       } as StoredObject;
       this.store.checkObjectSize(kind, preview, current);
-      return this.withPlan(kind, preview);
+      return req.planPreview ? this.withPlan(kind, preview) : preview;
     }
     if ((expected === undefined || expected === current.metadata.resourceVersion) && specUnchanged(kind, current, obj)) return current;
     const updated = await this.store.update(kind, current, obj, expected !== undefined ? { expectedResourceVersion: expected } : {});

@@ -186,7 +186,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const access = authorizeReq(req, "create", kind, ns);
     requireJson(req);
     const fieldValidation = fieldValidationOf(req);
-    const obj = await service.create(kind, ns, req.body, { dryRun: isDryRun(req), fieldValidation });
+    const obj = await service.create(kind, ns, req.body, { dryRun: isDryRun(req), fieldValidation, planPreview: flag(req.query.planPreview) });
     sendWarnings(res, fieldValidation);
     sendObject(req, res, kind, access, obj, 201);
   };
@@ -212,7 +212,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const fieldValidation = fieldValidationOf(req);
     const obj = sub
       ? await service.replaceStatus(kind, ns, param(req, "name"), req.body, { dryRun }, current)
-      : await service.replace(kind, ns, param(req, "name"), req.body, { dryRun, fieldValidation });
+      : await service.replace(kind, ns, param(req, "name"), req.body, { dryRun, fieldValidation, planPreview: flag(req.query.planPreview) });
     sendWarnings(res, fieldValidation);
     sendObject(req, res, kind, access, obj);
   };
@@ -224,7 +224,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const type = patchTypeOf(req);
     await getVisible(kind, ns, param(req, "name"), access);
     const fieldValidation = fieldValidationOf(req);
-    const obj = await service.patch(kind, ns, param(req, "name"), type, req.body, { dryRun: isDryRun(req), fieldValidation, ...(sub ? { subresource: sub } : {}) });
+    const obj = await service.patch(kind, ns, param(req, "name"), type, req.body, { dryRun: isDryRun(req), fieldValidation, planPreview: flag(req.query.planPreview), ...(sub ? { subresource: sub } : {}) });
     sendWarnings(res, fieldValidation);
     sendObject(req, res, kind, access, obj);
   };
