@@ -31,6 +31,8 @@ import { evictionRouter } from "./routes/eviction.js";
 import { logRouter } from "./routes/logs.js";
 import { OutageLog } from "./http/outage-log.js";
 import { coreRouter } from "./core/core-routes.js";
+import { authenticationRouter, authorizationRouter } from "./routes/auth-reviews.js";
+import { reviewProtobufParser } from "./http/review-protobuf.js";
 
 export interface ApiAppDeps {
   prisma: PrismaClient;
@@ -185,6 +187,14 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
     }),
   );
   app.use("/api/v1", core);
+  // kubectl auth can-i / whoami, answered by the same authorize() as every request.
+  const reviews = express.Router();
+  reviews.use(authenticator.middleware());
+  reviews.use(jsonBodyParser(deps.maxBodyBytes));
+  reviews.use(reviewProtobufParser());
+  reviews.use("/apis/authorization.k8s.io/v1", authorizationRouter());
+  reviews.use("/apis/authentication.k8s.io/v1", authenticationRouter());
+  app.use(reviews);
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new ApiError("NotFound", `the server could not find the requested resource (${req.method} ${req.path})`));
