@@ -33,7 +33,7 @@ describe("/apis", () => {
       responseKind: { group: "eiaas.io", version: "v1alpha1", kind: "InferenceService" },
       scope: "Namespaced",
       singularResource: "inferenceservice",
-      verbs: ["create", "delete", "get", "list", "patch", "update", "watch"],
+      verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
       shortNames: ["isvc"],
       categories: ["all", "eiaas"],
       subresources: [
@@ -105,7 +105,7 @@ describe("/apis/eiaas.io and /apis/eiaas.io/v1alpha1", () => {
     for (const k of KINDS) {
       const r = byName.get(k.plural);
       expect(r).toMatchObject({ singularName: k.singular, namespaced: k.namespaced, kind: k.kind });
-      expect(r.verbs).toEqual(["create", "delete", "get", "list", "patch", "update", "watch"]);
+      expect(r.verbs).toEqual(["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]);
       expect(r.shortNames ?? []).toEqual(k.shortNames);
       expect(r.categories).toContain("eiaas");
       if (k.hasStatus) expect(byName.get(`${k.plural}/status`)).toMatchObject({ kind: k.kind, verbs: ["get", "patch", "update"] });
