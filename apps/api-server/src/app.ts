@@ -33,6 +33,9 @@ import { measurementRouter } from "./routes/measurements.js";
 import { artifactRouter } from "./routes/artifacts.js";
 import { DEFAULT_MAX_ARTIFACT_BYTES } from "./config.js";
 import { OutageLog } from "./http/outage-log.js";
+import { coreRouter } from "./core/core-routes.js";
+import { authenticationRouter, authorizationRouter } from "./routes/auth-reviews.js";
+import { reviewProtobufParser } from "./http/review-protobuf.js";
 
 export interface ApiAppDeps {
   prisma: PrismaClient;
@@ -113,7 +116,8 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
     next(req.url.includes("%00") ? new ApiError("BadRequest", "the request URL contains a NUL character (%00)") : undefined);
   });
 
-  app.get("/livez", (_req, res) => {
+  // /healthz: Kubernetes' older liveness path, still probed by tools and load balancers.
+  app.get(["/livez", "/healthz"], (_req, res) => {
     res.type("text/plain").send("ok");
   });
   app.get("/readyz", async (_req, res) => {
@@ -188,6 +192,27 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
     }),
   );
   app.use(API_PREFIX, api);
+  // The part of the core group stock clients need (core/core-resources.ts), read-only.
+  const core = express.Router();
+  core.use(authenticator.middleware());
+  core.use(
+    coreRouter({
+      service,
+      store: deps.store,
+      feed: deps.feed,
+      ...(deps.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: deps.bookmarkIntervalMs } : {}),
+      onInternal,
+    }),
+  );
+  app.use("/api/v1", core);
+  // kubectl auth can-i / whoami, answered by the same authorize() as every request.
+  const reviews = express.Router();
+  reviews.use(authenticator.middleware());
+  reviews.use(jsonBodyParser(deps.maxBodyBytes));
+  reviews.use(reviewProtobufParser());
+  reviews.use("/apis/authorization.k8s.io/v1", authorizationRouter());
+  reviews.use("/apis/authentication.k8s.io/v1", authenticationRouter());
+  app.use(reviews);
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new ApiError("NotFound", `the server could not find the requested resource (${req.method} ${req.path})`));

@@ -33,7 +33,7 @@ describe("/apis", () => {
       responseKind: { group: "eiaas.io", version: "v1alpha1", kind: "InferenceService" },
       scope: "Namespaced",
       singularResource: "inferenceservice",
-      verbs: ["create", "delete", "get", "list", "patch", "update", "watch"],
+      verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
       shortNames: ["isvc"],
       categories: ["all", "eiaas"],
       subresources: [
@@ -42,7 +42,7 @@ describe("/apis", () => {
     });
     const nodes = resources.find((r: any) => r.resource === "edgenodes");
     expect(nodes.scope).toBe("Cluster");
-    expect(nodes.shortNames).toEqual(["en", "node"]);
+    expect(nodes.shortNames).toEqual(["en"]);
     expect(nodes.categories).toEqual(["eiaas"]);
     const events = resources.find((r: any) => r.resource === "events");
     expect(events.subresources).toBeUndefined();
@@ -107,7 +107,7 @@ describe("/apis/eiaas.io and /apis/eiaas.io/v1alpha1", () => {
     for (const k of KINDS) {
       const r = byName.get(k.plural);
       expect(r).toMatchObject({ singularName: k.singular, namespaced: k.namespaced, kind: k.kind });
-      expect(r.verbs).toEqual(["create", "delete", "get", "list", "patch", "update", "watch"]);
+      expect(r.verbs).toEqual(["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]);
       expect(r.shortNames ?? []).toEqual(k.shortNames);
       expect(r.categories).toContain("eiaas");
       if (k.hasStatus) expect(byName.get(`${k.plural}/status`)).toMatchObject({ kind: k.kind, verbs: ["get", "patch", "update"] });
@@ -120,12 +120,21 @@ describe("/apis/eiaas.io and /apis/eiaas.io/v1alpha1", () => {
 });
 
 describe("/api", () => {
-  it("serves no core group: empty APIVersions, or an empty aggregated list", async () => {
+  it("serves the core group's v1 with namespaces and events, legacy and aggregated", async () => {
     const legacy = await request(app).get("/api").expect(200);
-    expect(legacy.body).toEqual({ kind: "APIVersions", versions: [], serverAddressByClientCIDRs: [] });
+    expect(legacy.body).toEqual({ kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [] });
     const aggregated = await request(app).get("/api").set("Accept", KUBECTL_DISCOVERY_ACCEPT).expect(200);
     expect(aggregated.headers["content-type"]).toBe("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
-    expect(JSON.parse(aggregated.text)).toEqual({ kind: "APIGroupDiscoveryList", apiVersion: "apidiscovery.k8s.io/v2", metadata: {}, items: [] });
+    const doc = JSON.parse(aggregated.text);
+    expect(doc.items).toHaveLength(1);
+    expect(doc.items[0].metadata.name).toBe("");
+    expect(doc.items[0].versions[0].resources.map((r: any) => [r.resource, r.scope, r.responseKind.kind])).toEqual([
+      ["namespaces", "Cluster", "Namespace"],
+      ["events", "Namespaced", "Event"],
+    ]);
+    const v1 = await request(app).get("/api/v1").expect(200);
+    expect(v1.body).toMatchObject({ kind: "APIResourceList", groupVersion: "v1" });
+    expect(v1.body.resources.map((r: any) => r.name)).toEqual(["namespaces", "events"]);
   });
 });
 
@@ -134,8 +143,9 @@ describe("/version", () => {
     const res = await request(app).get("/version").expect(200);
     expect(res.body).toMatchObject({
       major: "1",
-      minor: "4",
-      gitVersion: "v1.4.2",
+      minor: "32",
+      gitVersion: "v1.32.0+eiaas-v1.4.2",
+      eiaas: { version: "v1.4.2", gitCommit: "abc123" },
       gitCommit: "abc123",
       buildDate: "2026-11-26T00:00:00Z",
       compiler: "node",
@@ -145,7 +155,8 @@ describe("/version", () => {
 
   it("defaults to the api-server package version", async () => {
     const info = versionInfo();
-    expect(info.gitVersion).toMatch(/^v\d+\.\d+\.\d+/);
-    expect(`${info.major}.${info.minor}`).toBe(info.gitVersion.slice(1).split(".").slice(0, 2).join("."));
+    expect(info.gitVersion).toMatch(/^v1\.32\.0\+eiaas-v\d+\.\d+\.\d+/);
+    expect(info.eiaas.version).toMatch(/^v\d+\.\d+\.\d+/);
+    expect(`${info.major}.${info.minor}`).toBe("1.32");
   });
 });

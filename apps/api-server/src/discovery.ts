@@ -1,16 +1,17 @@
 /**
  * API discovery as kube-apiserver serves it, so stock kubectl finds the eiaas kinds: `/apis`
  * (legacy APIGroupList, or aggregated APIGroupDiscoveryList v2 / v2beta1 when asked), `/apis/eiaas.io`,
- * `/apis/eiaas.io/v1alpha1` (APIResourceList), `/api` (the core group, which eiaas does not serve)
- * and `/version`. All of it is public, as in Kubernetes (system:discovery is granted to everyone).
+ * `/apis/eiaas.io/v1alpha1` (APIResourceList), `/api` and `/api/v1` (the part of the core group
+ * eiaas serves: core/core-resources.ts) and `/version`. All of it is public, as in Kubernetes (system:discovery is granted to everyone).
  */
 import { readFileSync } from "node:fs";
 import { Router, type Request, type Response } from "express";
 import { API_VERSION, GROUP, KINDS, VERSION, type KindInfo } from "@eiaas/api";
 import { parseAccept } from "./table.js";
+import { coreApiVersions, coreGroupDiscoveryList, coreResourceList } from "./core/core-discovery.js";
 
 /** Verbs every eiaas kind supports (DESIGN §3), sorted as kube-apiserver lists them. */
-export const RESOURCE_VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"] as const;
+export const RESOURCE_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"] as const;
 /** Verbs of the `/status` subresource. */
 export const STATUS_VERBS = ["get", "patch", "update"] as const;
 
@@ -27,7 +28,13 @@ export function categoriesOf(kind: KindInfo): string[] {
   return kind.namespaced && kind.kind !== "Event" ? ["all", "eiaas"] : ["eiaas"];
 }
 
-/** The version reported by `/version` (Kubernetes' version.Info). */
+/**
+ * The Kubernetes API level eiaas answers as (what kubectl's version-skew check compares with its
+ * own, and client libraries gate features on): the kubectl it is tested with.
+ */
+export const KUBERNETES_VERSION = "1.32.0";
+
+/** The version reported by `/version` (Kubernetes' version.Info, plus eiaas' own). */
 export interface VersionInfo {
   major: string;
   minor: string;
@@ -38,6 +45,8 @@ export interface VersionInfo {
   goVersion: string;
   compiler: string;
   platform: string;
+  /** eiaas' own version and commit (clients decoding a version.Info ignore it). */
+  eiaas: { version: string; gitCommit: string };
 }
 
 export interface DiscoveryOptions {
@@ -56,21 +65,27 @@ function packageVersion(): string {
   return pkg.version;
 }
 
-/** Builds the `/version` answer: gitVersion `v<semver>`, major/minor split from it. */
+/**
+ * Builds the `/version` answer as kcp does: the Kubernetes version served, with eiaas' version as
+ * semver build metadata (`v1.32.0+eiaas-v0.1.0`), and again in `eiaas`. Reporting eiaas' own
+ * `0.1` made kubectl warn of a version skew on every `kubectl version`.
+ */
 export function versionInfo(opts: DiscoveryOptions = {}): VersionInfo {
   const version = opts.version ?? packageVersion();
-  const [major = "0", minor = "0"] = version.split(".");
+  const [major = "1", minor = "0"] = KUBERNETES_VERSION.split(".");
+  const gitCommit = opts.gitCommit ?? process.env.EIAAS_GIT_COMMIT ?? "";
   return {
     major,
     minor,
-    gitVersion: `v${version}`,
-    gitCommit: opts.gitCommit ?? process.env.EIAAS_GIT_COMMIT ?? "",
+    gitVersion: `v${KUBERNETES_VERSION}+eiaas-v${version}`,
+    gitCommit,
     gitTreeState: "",
     buildDate: opts.buildDate ?? process.env.EIAAS_BUILD_DATE ?? loadedAt,
     // version.Info's goVersion/compiler describe the runtime: report Node's.
     goVersion: `node${process.versions.node}`,
     compiler: "node",
     platform: `${process.platform}/${process.arch}`,
+    eiaas: { version: `v${version}`, gitCommit },
   };
 }
 
@@ -186,10 +201,10 @@ export function discoveryRouter(opts: DiscoveryOptions = {}): Router {
     resources: json(apiResourceList()),
     v2: json(apiGroupDiscoveryList("v2")),
     v2beta1: json(apiGroupDiscoveryList("v2beta1")),
-    // The core group is not served: aggregated clients get no groups, legacy ones no versions.
-    coreV2: json({ kind: "APIGroupDiscoveryList", apiVersion: "apidiscovery.k8s.io/v2", metadata: {}, items: [] }),
-    coreV2beta1: json({ kind: "APIGroupDiscoveryList", apiVersion: "apidiscovery.k8s.io/v2beta1", metadata: {}, items: [] }),
-    core: json({ kind: "APIVersions", versions: [], serverAddressByClientCIDRs: [] }),
+    coreV2: json(coreGroupDiscoveryList("v2")),
+    coreV2beta1: json(coreGroupDiscoveryList("v2beta1")),
+    core: json(coreApiVersions()),
+    coreResources: json(coreResourceList()),
     version: json(versionInfo(opts)),
   };
 
@@ -203,6 +218,7 @@ export function discoveryRouter(opts: DiscoveryOptions = {}): Router {
     if (v) sendJson(res, v === "v2" ? bodies.coreV2 : bodies.coreV2beta1, aggregatedContentType(v));
     else sendJson(res, bodies.core, "application/json");
   });
+  router.get("/api/v1", (_req, res) => sendJson(res, bodies.coreResources, "application/json"));
   router.get(`/apis/${GROUP}`, (_req, res) => sendJson(res, bodies.group, "application/json"));
   router.get(`/apis/${GROUP}/${VERSION}`, (_req, res) => sendJson(res, bodies.resources, "application/json"));
   router.get("/version", (_req, res) => sendJson(res, bodies.version, "application/json"));

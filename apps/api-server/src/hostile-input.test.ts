@@ -76,7 +76,8 @@ function attacks(): Array<[string, string]> {
   for (const path of PROTOTYPE_POINTERS) {
     for (const op of ["add", "replace", "remove", "test"]) out.push([JSON_PATCH, JSON.stringify([{ op, path, value: { polluted: "yes" } }])]);
     out.push([JSON_PATCH, JSON.stringify([{ op: "copy", from: "/metadata", path }])]);
-    out.push([JSON_PATCH, JSON.stringify([{ op: "move", from: "/metadata/labels", path }])]);
+    // From a field every object has (an object without labels has no /metadata/labels).
+    out.push([JSON_PATCH, JSON.stringify([{ op: "move", from: "/metadata/name", path }])]);
   }
   for (const body of PROTOTYPE_MERGES) out.push([MERGE, body]);
   return out;
@@ -132,7 +133,7 @@ describe("patches through __proto__, constructor and prototype", () => {
 
   it("treats constructor, prototype and toString as plain keys (RFC 6902/7386 semantics for legitimate keys)", async () => {
     const before = Object.getOwnPropertyNames(Object.prototype).sort();
-    let res = await patch(SVC, tenant, JSON_PATCH, JSON.stringify([{ op: "add", path: "/metadata/labels/constructor", value: "c" }])).expect(200);
+    let res = await patch(SVC, tenant, JSON_PATCH, JSON.stringify([{ op: "add", path: "/metadata/labels", value: {} }, { op: "add", path: "/metadata/labels/constructor", value: "c" }])).expect(200);
     expect(res.body.metadata.labels).toEqual({ constructor: "c" });
     res = await patch(SVC, tenant, MERGE, JSON.stringify({ metadata: { labels: { prototype: "p", toString: "t" } } })).expect(200);
     expect(res.body.metadata.labels).toEqual({ constructor: "c", prototype: "p", toString: "t" });

@@ -233,6 +233,15 @@ function kindPaths(k: KindInfo): Record<string, Schema> {
       responses: responses({ "200": "OK", "201": "Created" }, obj),
       ...ext("post"),
     },
+    delete: {
+      tags,
+      description: `Delete the ${k.kind} objects the selectors match (each as its own delete would); answers the deleted objects.`,
+      operationId: `deletecollection${id}${scoped}${k.kind}`,
+      parameters: [P.labelSelector, P.fieldSelector, P.dryRun, P.propagationPolicy],
+      requestBody: { content: content(ref(`${META_PREFIX}.DeleteOptions`), ["application/json"]) },
+      responses: responses({ "200": "OK" }, list),
+      ...ext("deletecollection"),
+    },
   };
   const item: Schema = {
     get: { tags, description: `Read the specified ${k.kind}.`, operationId: `read${id}${scoped}${k.kind}`, responses: responses({ "200": "OK" }, obj), ...ext("get") },

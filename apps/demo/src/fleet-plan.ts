@@ -1,7 +1,7 @@
 import type { EdgeNodeSpecInput } from "@eiaas/api";
 import type { FleetNode } from "@eiaas/agent";
 
-/** A hardware class of deploy/examples/hardware.yaml (reference data with sources). */
+/** A hardware class of deploy/reference/hardware.yaml (reference data with sources). */
 export interface HardwareClass {
   name: string;
   tier: "device" | "edge" | "cloud";

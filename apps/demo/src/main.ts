@@ -110,7 +110,7 @@ const scheduler = new Scheduler(
 );
 scheduler.start();
 
-const hardware = parseYaml(await readFile(join(EXAMPLES, "hardware.yaml"), "utf8")) as { classes: HardwareClass[] };
+const hardware = parseYaml(await readFile(fileURLToPath(new URL("../../../deploy/reference/hardware.yaml", import.meta.url)), "utf8")) as { classes: HardwareClass[] };
 const nodes = demoFleet(hardware.classes, Number(process.env.EIAAS_DEMO_NODES ?? 16));
 let fleet: SimulatedFleet | undefined;
 let models: string[] = [];

@@ -101,10 +101,10 @@ describe("discovery, version, completion", () => {
     expect(lines[0]).toBe("NAME                SHORTNAMES   APIVERSION          NAMESPACED   KIND");
     expect(lines).toContain("inferenceservices   isvc         eiaas.io/v1alpha1   true         InferenceService");
     expect(wide.stdout.split("\n")[0]).toMatch(/KIND\s+VERBS\s+CATEGORIES$/);
-    expect(wide.stdout).toMatch(/create,delete,get,list,patch,update,watch\s+all,eiaas/);
+    expect(wide.stdout).toMatch(/create,delete,deletecollection,get,list,patch,update,watch\s+all,eiaas/);
     expect(names.stdout.split("\n")).toContain("edgenodes.eiaas.io");
-    expect(cluster.stdout).toBe("edgenodes   en,node   eiaas.io/v1alpha1   false   EdgeNode\ntenants     tn        eiaas.io/v1alpha1   false   Tenant\n");
-    expect(parse(version.stdout)).toMatchObject({ clientVersion: { gitVersion: "v0.1.0" }, serverVersion: { major: "0" } });
+    expect(cluster.stdout).toBe("edgenodes   en    eiaas.io/v1alpha1   false   EdgeNode\ntenants     tn    eiaas.io/v1alpha1   false   Tenant\n");
+    expect(parse(version.stdout)).toMatchObject({ clientVersion: { gitVersion: "v0.1.0" }, serverVersion: { major: "1", eiaas: { version: "v0.1.0" } } });
   });
 
   it("completion bash and zsh produce scripts the shells accept", async () => {

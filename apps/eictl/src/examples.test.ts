@@ -1,5 +1,5 @@
 // deploy/examples: every manifest is a valid object of its kind, the fleet is built from
-// hardware.yaml's classes, and the workloads reference models that exist.
+// deploy/reference/hardware.yaml's classes, and the workloads reference models that exist.
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -7,7 +7,8 @@ import { parse, parseAllDocuments } from "yaml";
 import { lookupKind, matchesLabelSelector } from "@eiaas/api";
 
 const DIR = fileURLToPath(new URL("../../../deploy/examples/", import.meta.url));
-const files = readdirSync(DIR).filter((f) => f.endsWith(".yaml") && f !== "hardware.yaml");
+const HARDWARE = fileURLToPath(new URL("../../../deploy/reference/hardware.yaml", import.meta.url));
+const files = readdirSync(DIR).filter((f) => f.endsWith(".yaml"));
 const objects: Array<{ file: string; obj: any }> = files.flatMap((file) =>
   parseAllDocuments(readFileSync(DIR + file, "utf8"))
     .map((d) => d.toJS())
@@ -54,7 +55,7 @@ describe("deploy/examples", () => {
   });
 
   it("the fleet is built from hardware.yaml: each node carries its class's numbers and a valid parent", () => {
-    const classes = new Map<string, any>(parse(readFileSync(DIR + "hardware.yaml", "utf8")).classes.map((c: any) => [c.name, c]));
+    const classes = new Map<string, any>(parse(readFileSync(HARDWARE, "utf8")).classes.map((c: any) => [c.name, c]));
     const nodes = of("EdgeNode");
     const names = new Map(nodes.map((n) => [n.metadata.name, n]));
     expect(nodes.map((n) => n.spec.tier).sort()).toEqual(["cloud", "device", "device", "device", "device", "device", "device", "edge", "edge", "edge"]);

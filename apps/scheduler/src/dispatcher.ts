@@ -15,9 +15,9 @@ const BATCH = 5000;
  * (repair) still joins the task's trace.
  */
 export function taskJob(t: StoredObject, trace?: TraceCarrier): TaskJob {
-  const traceparent = t.metadata.annotations[TRACEPARENT_ANNOTATION];
+  const traceparent = t.metadata.annotations?.[TRACEPARENT_ANNOTATION];
   const owner = t.metadata.ownerReferences?.find((o) => o.controller);
-  const expected = t.metadata.annotations[EXPECTED_RUN_ANNOTATION];
+  const expected = t.metadata.annotations?.[EXPECTED_RUN_ANNOTATION];
   return {
     node: t.spec.nodeName,
     payload: {

@@ -59,7 +59,7 @@ export function planWorkload(
 
 function plan(w: Workload, snapshot: Snapshot, model: StoredObject | undefined, now: Date, store: ObjectStore, measurementMaxAgeMs: number): Decision {
   const ts = now.toISOString();
-  const rev = Math.max(Number(w.obj.status?.planRevision ?? 0), ...w.tasks.map((t) => Number(t.metadata.labels["eiaas.io/plan-revision"] ?? 0))) + 1;
+  const rev = Math.max(Number(w.obj.status?.planRevision ?? 0), ...w.tasks.map((t) => Number(t.metadata.labels?.["eiaas.io/plan-revision"] ?? 0))) + 1;
   let tasks: PlannedTask[];
   let statusPlan: Record<string, unknown>;
   let message: string;

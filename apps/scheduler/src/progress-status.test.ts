@@ -104,7 +104,7 @@ describe("Ready transitions", () => {
     expect({ phase: replanned.status?.phase, ready: readyOf(replanned) }).toEqual({ phase: "Scheduled", ready: "False" });
 
     // Its replacements run, 100 ms after the last write: Ready again at once, and Running.
-    for (const t of (await tasks()).filter((t) => t.metadata.labels["eiaas.io/plan-revision"] === "2")) await setPhase(t.metadata.name, "Running");
+    for (const t of (await tasks()).filter((t) => t.metadata.labels?.["eiaas.io/plan-revision"] === "2")) await setPhase(t.metadata.name, "Running");
     await controller.cycle(at(300));
     const back = await get();
     expect({ phase: back.status?.phase, ready: readyOf(back) }).toEqual({ phase: "Running", ready: "True" });

@@ -74,10 +74,10 @@ describe("scheduler end to end", () => {
     await apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "other" } });
     const otherToken = await api.tenantToken("other");
     await request(api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices/cam/endpoints`).query({ client: "dev-1" }).set({ Authorization: `Bearer ${otherToken}` }).expect(404);
-    // dryRun returns the plan the scheduler would make and stores nothing.
+    // dryRun with planPreview returns the plan the scheduler would make and stores nothing.
     const dry = await request(api.app)
       .post(`${API_PREFIX}/namespaces/acme/inferenceservices`)
-      .query({ dryRun: "All" })
+      .query({ dryRun: "All", planPreview: "true" })
       .set(admin())
       .send({ apiVersion: V, kind: "InferenceService", metadata: { name: "what-if" }, spec: { model: "m", clients: { selector: { matchLabels: { tier: "device" } } } } })
       .expect(201);

@@ -49,7 +49,7 @@ export function taskFromPlan(
         name,
         namespace: owner.metadata.namespace!,
         labels: {
-          [WORKLOAD_LABEL]: owner.metadata.name,
+          [WORKLOAD_LABEL]: workloadLabelValue(owner.metadata.name),
           [PLAN_REVISION_LABEL]: String(revision),
           "eiaas.io/role": planned.role,
           ...(extra.planSize !== undefined ? { [PLAN_SIZE_LABEL]: String(extra.planSize) } : {}),
@@ -84,6 +84,21 @@ export function taskFromPlan(
   );
 }
 
+/** Longest label value the API accepts (Kubernetes' limit): the controller's labels keep to it too. */
+const MAX_LABEL_VALUE = 63;
+
+/**
+ * The workload label's value: the workload's name when it fits a label value, else its first
+ * characters and a digest of the whole name (names run to 253 characters). Select a workload's
+ * tasks by this value, or by owner.
+ */
+export function workloadLabelValue(name: string): string {
+  if (name.length <= MAX_LABEL_VALUE) return name;
+  const digest = createHash("sha256").update(name).digest("hex").slice(0, 10);
+  // A label value ends in an alphanumeric; a name cut at a '.' or '-' would not.
+  return `${name.slice(0, MAX_LABEL_VALUE - digest.length - 1).replace(/[^a-z0-9]+$/, "")}-${digest}`;
+}
+
 export function revisionOf(task: StoredObject): number {
-  return Number(task.metadata.labels[PLAN_REVISION_LABEL] ?? 0);
+  return Number(task.metadata.labels?.[PLAN_REVISION_LABEL] ?? 0);
 }

@@ -353,7 +353,7 @@ export class WorkloadController {
     const { current } = splitByRevision(w.obj, w.tasks);
     if (current.length === 0) return true;
     // Some of the revision's tasks were deleted or evicted (drain): place them again.
-    if (current.length < Number(current[0]!.metadata.labels[PLAN_SIZE_LABEL] ?? 0)) return true;
+    if (current.length < Number(current[0]!.metadata.labels?.[PLAN_SIZE_LABEL] ?? 0)) return true;
     if (w.kind === TJ) return current.some((t) => phaseOf(t) === "Failed");
     return current.some(isTerminal);
   }

@@ -65,7 +65,9 @@ export const KINDS: readonly KindInfo[] = [
     kind: "EdgeNode",
     plural: "edgenodes",
     singular: "edgenode",
-    shortNames: ["en", "node"],
+    // No short name of a Kubernetes built-in (node, no, ev, …): kubectl would resolve it to ours,
+    // or warn that it shadows one. eictl still takes `node`/`nodes` (lookupKind).
+    shortNames: ["en"],
     namespaced: false,
     table: "edge_nodes",
     schema: edgeNodeObject,
@@ -225,7 +227,8 @@ export const KINDS: readonly KindInfo[] = [
     kind: "Event",
     plural: "events",
     singular: "event",
-    shortNames: ["ev"],
+    // `ev` is core v1 Events' (the same objects, served under /api/v1).
+    shortNames: [],
     namespaced: true,
     table: "events",
     schema: eventObject,
@@ -245,10 +248,14 @@ for (const k of KINDS) {
   for (const n of [k.plural, k.singular, k.kind.toLowerCase(), ...k.shortNames]) byName.set(n, k);
 }
 
-/** Finds a kind by plural, singular, short name or Kind (case-insensitive); `nodes` for EdgeNodes. */
+/** eictl's own aliases, not published as short names (they are Kubernetes built-ins' names). */
+const ALIASES: Record<string, string> = { node: "edgenodes", nodes: "edgenodes", ev: "events" };
+
+/** Finds a kind by plural, singular, short name or Kind (case-insensitive); `node(s)` for EdgeNodes, `ev` for Events. */
 export function lookupKind(name: string): KindInfo | undefined {
   const key = name.toLowerCase();
-  return byName.get(key) ?? (key === "nodes" ? byName.get("edgenodes") : undefined);
+  const alias = ALIASES[key];
+  return byName.get(key) ?? (alias !== undefined ? byName.get(alias) : undefined);
 }
 
 export function kindInfo(kind: KindName): KindInfo {

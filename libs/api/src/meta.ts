@@ -108,8 +108,8 @@ export interface ObjectMeta {
   uid: string;
   resourceVersion: string;
   generation: number;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   creationTimestamp: string;
   deletionTimestamp?: string;
   ownerReferences?: OwnerReference[];

@@ -102,7 +102,7 @@ describe("EiaasClient over HTTPS", () => {
     expect(err.problem).toBe("tls");
     expect(err.message).toMatch(/certificate-authority/);
     const insecure = new EiaasClient({ server: api.url, token: api.adminToken, insecureSkipTlsVerify: true });
-    expect((await insecure.version()).major).toBe("0");
+    expect((await insecure.version()).major).toBe("1");
     insecure.close();
   });
 

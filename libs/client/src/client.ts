@@ -39,7 +39,7 @@ export interface ObjectOptions {
 }
 
 export interface WriteOptions extends ObjectOptions {
-  /** Validate and plan on the server without storing (`?dryRun=All`). Default false. */
+  /** Validate and plan on the server without storing (`?dryRun=All&planPreview=true`: a workload's status is its plan). Default false. */
   dryRun?: boolean;
 }
 
@@ -344,7 +344,7 @@ function signal(opts: { signal?: AbortSignal }): { signal?: AbortSignal } {
 }
 
 function dryRun(opts: WriteOptions): Record<string, QueryValue> {
-  return opts.dryRun ? { dryRun: "All" } : {};
+  return opts.dryRun ? { dryRun: "All", planPreview: "true" } : {};
 }
 
 function metaOf(obj: object): { name?: string; namespace?: string } {

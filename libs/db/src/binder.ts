@@ -95,7 +95,7 @@ function num(v: unknown): number {
 export function bindTasks(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOutcome[]> {
   // One transaction for many workloads: its span links to each workload's plan (the traceparent
   // the scheduler put on the tasks) instead of belonging to one of them.
-  const links = linksFrom(groups.map((g) => g.tasks[0]?.metadata.annotations[TRACEPARENT_ANNOTATION]));
+  const links = linksFrom(groups.map((g) => g.tasks[0]?.metadata.annotations?.[TRACEPARENT_ANNOTATION]));
   return dbSpan("BIND", "tasks", () => bind(pool, groups), { requireParent: false, links, attributes: { "eiaas.bind.groups": groups.length } });
 }
 
@@ -185,7 +185,7 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
         n.cpu += num(r.cpu);
         n.mem += num(r.memoryMiB);
         n.gpu += num(r.gpu);
-        n.load += num(t.metadata.annotations[TASK_LOAD_ANNOTATION]);
+        n.load += num(t.metadata.annotations?.[TASK_LOAD_ANNOTATION]);
         n.tasks += 1;
         tu.cpu += num(r.cpu);
         tu.mem += num(r.memoryMiB);
@@ -247,8 +247,8 @@ async function writeBound(client: pg.PoolClient, groups: readonly BindGroup[]): 
       namespace: t.metadata.namespace,
       name: t.metadata.name,
       generation: t.metadata.generation,
-      labels: t.metadata.labels,
-      annotations: t.metadata.annotations,
+      labels: t.metadata.labels ?? {},
+      annotations: t.metadata.annotations ?? {},
       owner_references: t.metadata.ownerReferences ?? [],
       finalizers: t.metadata.finalizers ?? [],
       creation_timestamp: t.metadata.creationTimestamp,
@@ -321,7 +321,7 @@ function checkGroup(
     a.cpu += num(r.cpu);
     a.mem += num(r.memoryMiB);
     a.gpu += num(r.gpu);
-    a.load += num(t.metadata.annotations[TASK_LOAD_ANNOTATION]);
+    a.load += num(t.metadata.annotations?.[TASK_LOAD_ANNOTATION]);
     add.set(name, a);
     cpu += num(r.cpu);
     mem += num(r.memoryMiB);

@@ -34,6 +34,18 @@ export function formatTime(t: Date | string): string {
   return d.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
+/**
+ * Labels and annotations as a metadata fragment: an empty map is left out, as Kubernetes'
+ * `omitempty` does (clients diffing objects saw `labels: {}` that no manifest has).
+ */
+export function metadataMaps(labels: Record<string, string> | null | undefined, annotations: Record<string, string> | null | undefined): Pick<ObjectMeta, "labels" | "annotations"> {
+  const hasLabels = labels != null && Object.keys(labels).length > 0;
+  const hasAnnotations = annotations != null && Object.keys(annotations).length > 0;
+  if (hasLabels && hasAnnotations) return { labels, annotations };
+  if (hasLabels) return { labels };
+  return hasAnnotations ? { annotations } : {};
+}
+
 export function rowToObject(kind: KindInfo, row: ObjectRow): StoredObject {
   const metadata: ObjectMeta = {
     name: row.name,
@@ -41,8 +53,7 @@ export function rowToObject(kind: KindInfo, row: ObjectRow): StoredObject {
     uid: row.uid,
     resourceVersion: String(row.resource_version),
     generation: row.generation,
-    labels: row.labels ?? {},
-    annotations: row.annotations ?? {},
+    ...metadataMaps(row.labels, row.annotations),
     creationTimestamp: formatTime(row.creation_timestamp),
   };
   if (row.deletion_timestamp) metadata.deletionTimestamp = formatTime(row.deletion_timestamp);
@@ -67,8 +78,7 @@ export function canonicalObject(kind: KindInfo, obj: StoredObject): StoredObject
     uid: m.uid,
     resourceVersion: m.resourceVersion,
     generation: m.generation,
-    labels: m.labels ?? {},
-    annotations: m.annotations ?? {},
+    ...metadataMaps(m.labels, m.annotations),
     creationTimestamp: m.creationTimestamp,
   };
   if (m.deletionTimestamp) metadata.deletionTimestamp = m.deletionTimestamp;
@@ -139,8 +149,39 @@ export const EXTRA_COLUMN_TYPES: Record<string, string> = {
   involved_name: "text",
 };
 
-/** Field selectors each kind supports, and the column they read. */
-export function fieldColumn(kind: KindInfo, field: string): string | undefined {
+/** Event fields kept only in the body (`spec` column), as client-go's Event field selectors name them. */
+const EVENT_BODY_FIELDS: Record<string, string> = {
+  "involvedObject.namespace": "{involvedObject,namespace}",
+  "involvedObject.apiVersion": "{involvedObject,apiVersion}",
+  "involvedObject.resourceVersion": "{involvedObject,resourceVersion}",
+  "involvedObject.fieldPath": "{involvedObject,fieldPath}",
+  reason: "{reason}",
+  type: "{type}",
+  // Kubernetes' `source` selector reads `source.component`.
+  source: "{source,component}",
+  "source.component": "{source,component}",
+  reportingComponent: "{reportingComponent}",
+};
+
+/**
+ * Field selectors each kind supports, as the SQL expression they read (text; a missing field
+ * reads as "", as Kubernetes' field sets have it). Only the lifted columns are indexed; the Event
+ * body fields are filtered within what the namespace and the indexed fields narrowed.
+ */
+export function fieldExpression(kind: KindInfo, field: string): string | undefined {
+  const column = fieldColumn(kind, field);
+  if (column) return column === "involved_uid" ? `COALESCE("involved_uid"::text, '')` : `"${column}"`;
+  const path = kind.kind === "Event" ? EVENT_BODY_FIELDS[field] : undefined;
+  return path ? `COALESCE(spec #>> '${path}', '')` : undefined;
+}
+
+/** In-memory name of a field selector (watch events): the field of the object it reads. */
+export function fieldPath(kind: KindInfo, field: string): string {
+  return kind.kind === "Event" && field === "source" ? "source.component" : field;
+}
+
+/** Field selectors each kind supports in a lifted column, and the column they read. */
+function fieldColumn(kind: KindInfo, field: string): string | undefined {
   switch (field) {
     case "metadata.name":
       return "name";

@@ -7,6 +7,8 @@ export class StoreError extends Error {
   constructor(
     readonly reason: StoreErrorReason,
     message: string,
+    /** The object concerned (a NotFound's resource and name), for the API's Status details. */
+    readonly object?: { kind: string; name: string },
   ) {
     super(message);
     this.name = "StoreError";

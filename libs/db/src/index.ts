@@ -5,7 +5,7 @@ export { DEFAULT_MAX_OBJECT_BYTES } from "./object-limits.js";
 export { ChangeFeed, type ChangeFeedOptions, type SubscribeOptions, type WatchEventRecord } from "./change-feed.js";
 export { TokenStore, hashToken, generateTokenSecret, type Principal, type TokenRole, type TokenInfo, type MintOptions } from "./token-store.js";
 export { StoreError, isRowError, isUnavailableError, isUniqueViolation, type StoreErrorReason } from "./errors.js";
-export { rowToObject, formatTime, type StoredObject, type ObjectRow } from "./codec.js";
+export { rowToObject, formatTime, fieldPath, metadataMaps, type StoredObject, type ObjectRow } from "./codec.js";
 export { WATCH_CHANNEL, type CountQuota, type WriteOp } from "./write-sql.js";
 export { startEmbeddedPostgres, ensureDatabase, type EmbeddedPostgresOptions, type RunningPostgres } from "./embedded-postgres.js";
 export { freePort } from "./ports.js";

@@ -1,6 +1,6 @@
 import { StoreError } from "./errors.js";
 import type { FieldRequirement, KindInfo, LabelRequirement } from "@eiaas/api";
-import { fieldColumn } from "./codec.js";
+import { fieldExpression } from "./codec.js";
 import { Params } from "./write-sql.js";
 
 export interface ContinueToken {
@@ -20,10 +20,9 @@ export function listSql(
   if (kind.namespaced && options.namespace !== undefined) where.push(`namespace = ${p.add(options.namespace, "text")}`);
   for (const r of options.labels ?? []) where.push(labelCondition(r, p));
   for (const f of options.fields ?? []) {
-    const col = fieldColumn(kind, f.field);
-    if (!col) throw new StoreError("Invalid", `fieldSelector: field label not supported: ${f.field}`);
-    const cast = col === "involved_uid" ? "::text" : "";
-    where.push(f.negate ? `"${col}"${cast} IS DISTINCT FROM ${p.add(f.value, "text")}` : `"${col}"${cast} = ${p.add(f.value, "text")}`);
+    const expr = fieldExpression(kind, f.field);
+    if (!expr) throw new StoreError("Invalid", `fieldSelector: field label not supported: ${f.field}`);
+    where.push(f.negate ? `${expr} IS DISTINCT FROM ${p.add(f.value, "text")}` : `${expr} = ${p.add(f.value, "text")}`);
   }
   if (after) where.push(`(namespace, name) > (${p.add(after.ns, "text")}, ${p.add(after.name, "text")})`);
   const sql =

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import type { KindInfo } from "@eiaas/api";
+import type { KindInfo, ObjectMeta } from "@eiaas/api";
 import type pg from "pg";
-import { formatTime, rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
+import { formatTime, metadataMaps, rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
 import { bulkUpdateStatus } from "./bulk-status.js";
 import { StoreError, isUniqueViolation } from "./errors.js";
 import { listSql, type ContinueToken } from "./list-sql.js";
@@ -173,8 +173,7 @@ export class ObjectStore {
         uid: randomUUID(),
         resourceVersion: "",
         generation: 1,
-        labels: metadata.labels ?? {},
-        annotations: metadata.annotations ?? {},
+        ...metadataMaps(metadata.labels, metadata.annotations),
         creationTimestamp: formatTime(now),
         ...(metadata.ownerReferences?.length ? { ownerReferences: metadata.ownerReferences } : {}),
         ...(metadata.finalizers?.length ? { finalizers: metadata.finalizers } : {}),
@@ -228,11 +227,17 @@ export class ObjectStore {
   async update(kind: KindInfo, current: StoredObject, next: NewObject, options: WriteOptions = {}): Promise<StoredObject> {
     const body = kind.kind === "Event" ? stripMeta(next) : undefined;
     const specChanged = kind.kind === "Event" ? stableJson(body) !== stableJson(stripMeta(current)) : stableJson(next.spec ?? {}) !== stableJson(current.spec ?? {});
-    const metadata = {
-      ...current.metadata,
-      labels: next.metadata.labels ?? {},
-      annotations: next.metadata.annotations ?? {},
-      generation: current.metadata.generation + (specChanged ? 1 : 0),
+    const m = current.metadata;
+    // In the order a read of the row gives (codec.ts): the logged text is what watchers get.
+    const metadata: ObjectMeta = {
+      name: m.name,
+      ...(m.namespace !== undefined ? { namespace: m.namespace } : {}),
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
+      generation: m.generation + (specChanged ? 1 : 0),
+      ...metadataMaps(next.metadata.labels, next.metadata.annotations),
+      creationTimestamp: m.creationTimestamp,
+      ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
     };
     if (next.metadata.ownerReferences?.length) metadata.ownerReferences = next.metadata.ownerReferences;
     else delete metadata.ownerReferences;
@@ -416,7 +421,7 @@ export class ObjectStore {
   private async explainMiss(op: WriteOp): Promise<StoreError> {
     const rows = await rowsOf(this.pool, `SELECT resource_version FROM "${op.kind.table}" WHERE uid = $1::uuid`, [op.object.metadata.uid]);
     const name = op.object.metadata.name;
-    if (rows.length === 0) return new StoreError("NotFound", `${op.kind.plural} "${name}" not found`);
+    if (rows.length === 0) return new StoreError("NotFound", `${op.kind.plural} "${name}" not found`, { kind: op.kind.plural, name });
     return new StoreError(
       "Conflict",
       `Operation cannot be fulfilled on ${op.kind.plural}.eiaas.io "${name}": the object has been modified; please apply your changes to the latest version and try again`,

@@ -65,7 +65,7 @@ async function summed(): Promise<Awaited<ReturnType<typeof kept>>> {
       node[k] += add[k];
       ns[k] += add[k];
     }
-    node.load += num(t.metadata.annotations[TASK_LOAD_ANNOTATION]);
+    node.load += num(t.metadata.annotations?.[TASK_LOAD_ANNOTATION]);
   }
   // The rows keep exact decimals; these float sums pick up rounding (0.1 + 0.2).
   for (const n of Object.values(nodes)) n.load = Math.round(n.load * 1e9) / 1e9;

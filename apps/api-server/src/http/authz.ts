@@ -2,7 +2,7 @@ import type { KindInfo } from "@eiaas/api";
 import type { Principal } from "@eiaas/db";
 import { ApiError } from "./errors.js";
 
-export type Verb = "get" | "list" | "watch" | "create" | "update" | "patch" | "delete";
+export type Verb = "get" | "list" | "watch" | "create" | "update" | "patch" | "delete" | "deletecollection";
 
 const READ: ReadonlySet<Verb> = new Set(["get", "list", "watch"]);
 

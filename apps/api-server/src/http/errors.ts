@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import type { ErrorRequestHandler } from "express";
-import { failureStatus, issuesToCauses, STATUS_CODES, type Status, type StatusCause, type StatusReason } from "@eiaas/api";
+import { failureStatus, GROUP, issuesToCauses, STATUS_CODES, type Status, type StatusCause, type StatusReason } from "@eiaas/api";
 import { StoreError, isUnavailableError } from "@eiaas/db";
 import type { z } from "zod";
 import { sendJson } from "./one-write.js";
@@ -21,8 +21,9 @@ export class ApiError extends Error {
   }
 }
 
-export function notFound(resource: string, name: string): ApiError {
-  return new ApiError("NotFound", `${resource} "${name}" not found`, { name, kind: resource });
+/** A missing eiaas object: `details` name its group too, as kube-apiserver's NotFound does. */
+export function notFound(resource: string, name: string, message = `${resource} "${name}" not found`): ApiError {
+  return new ApiError("NotFound", message, { name, group: GROUP, kind: resource });
 }
 
 export function invalid(kind: string, name: string | undefined, causes: StatusCause[]): ApiError {
@@ -68,6 +69,8 @@ export function toApiError(err: unknown): ApiError {
         return new ApiError("ServiceUnavailable", err.message, { retryAfterSeconds: 1 });
       case "Invalid":
         return new ApiError("BadRequest", err.message);
+      case "NotFound":
+        return err.object ? notFound(err.object.kind, err.object.name, err.message) : new ApiError("NotFound", err.message);
       default:
         return new ApiError(err.reason, err.message);
     }

@@ -1,3 +1,4 @@
+import { fieldPath } from "@eiaas/db";
 import { ApiError } from "./errors.js";
 import {
   matchesRequirements,
@@ -5,6 +6,7 @@ import {
   parseLabelSelector,
   SelectorParseError,
   type FieldRequirement,
+  type KindInfo,
   type LabelRequirement,
 } from "@eiaas/api";
 
@@ -13,14 +15,20 @@ export interface Selectors {
   fields: FieldRequirement[];
 }
 
-/** Parses `labelSelector` and `fieldSelector` query parameters (400 when malformed). */
-export function parseSelectors(query: Record<string, unknown>): Selectors {
+/**
+ * Parses `labelSelector` and `fieldSelector` query parameters (400 when malformed). With `kind`,
+ * fields are named as the object has them (an Event's `source` is its `source.component`).
+ */
+export function parseSelectors(query: Record<string, unknown>, kind?: KindInfo): Selectors {
   try {
     const l = query.labelSelector;
     const f = query.fieldSelector;
+    // Given twice, one would be ignored: a list (or a deletecollection) wider than asked.
+    if (Array.isArray(l) || Array.isArray(f)) throw new ApiError("BadRequest", `${Array.isArray(l) ? "labelSelector" : "fieldSelector"}: given more than once; combine the requirements with commas`);
+    const fields = typeof f === "string" ? parseFieldSelector(f) : [];
     return {
       labels: typeof l === "string" ? parseLabelSelector(l) : [],
-      fields: typeof f === "string" ? parseFieldSelector(f) : [],
+      fields: kind ? fields.map((r) => ({ ...r, field: fieldPath(kind, r.field) })) : fields,
     };
   } catch (err) {
     if (err instanceof SelectorParseError) throw new ApiError("BadRequest", err.message);

@@ -1,12 +1,12 @@
 import { isDeepStrictEqual } from "node:util";
 import { TASK_REPORT_SUPERSEDED, TENANT_FINALIZER, type KindInfo } from "@eiaas/api";
-import { StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { metadataMaps, StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { ApiError, invalid, notFound } from "../http/errors.js";
 import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
 import { traceAnnotation } from "@eiaas/telemetry";
 import { admitPriority, countQuotaOf, type AdmissionDefaults } from "./admission.js";
 import type { ObjectReader } from "./reader.js";
-import { isNonNegativeInt64, TENANT, validateObject, validateStatus, type ValidatedObject } from "./validate.js";
+import { isNonNegativeInt64, TENANT, validateObject, validateStatus, type UnknownFields, type ValidatedObject } from "./validate.js";
 
 /** Fills `status` of a workload under dryRun with what the scheduler would decide (the plan). */
 export type DryRunPlanner = (kind: KindInfo, obj: StoredObject) => Promise<unknown | undefined>;
@@ -26,6 +26,14 @@ export type PatchType = "merge" | "json";
 
 export interface WriteRequest {
   dryRun?: boolean;
+  /** Unknown fields of a create, update or patch (default Strict). */
+  fieldValidation?: UnknownFields;
+  /**
+   * A dry run of a workload answers, in `status`, what the scheduler would plan (eiaas'
+   * `planPreview=true`, which eictl asks for). Without it a dry run answers the stored status, as
+   * Kubernetes does: `kubectl diff` of a label showed the status re-planned.
+   */
+  planPreview?: boolean;
 }
 
 const PATCH_RETRIES = 5;
@@ -80,7 +88,7 @@ export class ResourceService {
   }
 
   async create(kind: KindInfo, namespace: string | undefined, body: unknown, req: WriteRequest = {}): Promise<StoredObject> {
-    const obj = validateObject(kind, body, { namespace });
+    const obj = validateObject(kind, body, { namespace }, req.fieldValidation);
     const tenant = await this.admitNamespace(kind, obj);
     const admission = this.options.admission ?? {};
     admitPriority(kind, obj, tenant, admission);
@@ -96,7 +104,7 @@ export class ResourceService {
       const preview = this.store.prepareCreate(kind, input);
       this.store.checkObjectSize(kind, preview);
       if (kind.namespaced) await this.store.checkObjectCount(kind, obj.metadata.namespace!, obj.metadata.name, countQuotaOf(kind, admission));
-      return this.withPlan(kind, preview);
+      return req.planPreview ? this.withPlan(kind, preview) : preview;
     }
     if (kind.kind === "InferenceService" || kind.kind === "TrainingJob") {
       // The creating request's trace context: the scheduler's plan (cycles later) joins its trace.
@@ -108,7 +116,7 @@ export class ResourceService {
   }
 
   async replace(kind: KindInfo, namespace: string | undefined, name: string, body: unknown, req: WriteRequest = {}): Promise<StoredObject> {
-    const obj = validateObject(kind, body, { namespace, name });
+    const obj = validateObject(kind, body, { namespace, name }, req.fieldValidation);
     const current = await this.get(kind, namespace, name);
     if (obj.metadata.uid && obj.metadata.uid !== current.metadata.uid) {
       throw new ApiError("Conflict", `Precondition failed: UID in precondition: ${obj.metadata.uid}, UID in object meta: ${current.metadata.uid}`);
@@ -140,7 +148,7 @@ export class ResourceService {
         if (req.subresource === "status") {
           return (await this.writeStatus(kind, current, patched, expected, req)).object;
         }
-        const obj = validateObject(kind, patched, { namespace, name });
+        const obj = validateObject(kind, patched, { namespace, name }, attempt === 0 ? req.fieldValidation : { mode: req.fieldValidation?.mode ?? "Strict" });
         return await this.writeSpec(kind, current, obj, expected ?? current.metadata.resourceVersion, req);
       } catch (err) {
         // A patch without a pinned version applies to whatever is current: retry on races.
@@ -243,13 +251,14 @@ export class ResourceService {
       admitPriority(kind, obj, tenant ?? undefined, this.options.admission ?? {}, current);
     }
     if (req.dryRun) {
+      const { labels: _l, annotations: _a, ...meta } = current.metadata;
       const preview: StoredObject = {
         ...current,
         ...(kind.kind === "Event" ? obj : { spec: obj.spec }),
-        metadata: { ...current.metadata, labels: obj.metadata.labels ?? {}, annotations: obj.metadata.annotations ?? {} },
+        metadata: { ...meta, ...metadataMaps(obj.metadata.labels, obj.metadata.annotations) },
       } as StoredObject;
       this.store.checkObjectSize(kind, preview, current);
-      return this.withPlan(kind, preview);
+      return req.planPreview ? this.withPlan(kind, preview) : preview;
     }
     if ((expected === undefined || expected === current.metadata.resourceVersion) && specUnchanged(kind, current, obj)) return current;
     const updated = await this.store.update(kind, current, obj, expected !== undefined ? { expectedResourceVersion: expected } : {});
@@ -283,6 +292,33 @@ export class ResourceService {
         throw err;
       }
     }
+  }
+
+  /**
+   * Deletes every object of a collection the selectors match (`deletecollection`), each as a
+   * delete of its own would (finalizers, cascades); one already gone meanwhile is skipped.
+   * `visibleTo` narrows what may be deleted to what the caller may see.
+   */
+  async deleteCollection(
+    kind: KindInfo,
+    options: ListOptions,
+    visibleTo: (obj: StoredObject) => boolean,
+    req: { dryRun?: boolean } = {},
+  ): Promise<{ resourceVersion: string; items: StoredObject[] }> {
+    const { limit: _limit, continue: _continue, ...all } = options;
+    const { items, resourceVersion } = await this.store.list(kind, all);
+    const deleted: StoredObject[] = [];
+    for (const obj of items) {
+      if (!visibleTo(obj)) continue;
+      try {
+        deleted.push(await this.delete(kind, obj.metadata.namespace, obj.metadata.name, { dryRun: req.dryRun ?? false, preconditions: { uid: obj.metadata.uid } }));
+      } catch (err) {
+        // Deleted (or deleted and created anew) since the list: not this collection's any more.
+        if (err instanceof ApiError && (err.reason === "NotFound" || err.reason === "Conflict")) continue;
+        throw err;
+      }
+    }
+    return { resourceVersion, items: deleted };
   }
 
   private async withPlan(kind: KindInfo, obj: StoredObject): Promise<StoredObject> {

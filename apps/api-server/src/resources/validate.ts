@@ -1,4 +1,5 @@
-import { dnsSubdomain, issuesToCauses, kindInfo, type KindInfo } from "@eiaas/api";
+import { dnsSubdomain, formatPath, issuesToCauses, kindInfo, type KindInfo } from "@eiaas/api";
+import type { z } from "zod";
 import type { NewObject } from "@eiaas/db";
 import { ApiError, invalid, invalidFromZod } from "../http/errors.js";
 
@@ -13,17 +14,56 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * Validates a whole object against its kind's schema (strict: unknown fields are 422 with their
- * path) and against the request URL (namespace and name must agree).
+ * What a write does with fields its kind does not have (the `fieldValidation` query parameter, as
+ * for CRDs): `Strict` refuses them (422 with their paths), `Warn` drops them and says so in
+ * `Warning` headers, `Ignore` drops them silently.
+ */
+export type FieldValidation = "Strict" | "Warn" | "Ignore";
+
+/** How unknown fields are treated, and where Warn's warnings go. */
+export interface UnknownFields {
+  mode: FieldValidation;
+  warnings?: string[];
+}
+
+/**
+ * Parses `body` with `schema`; outside Strict, unknown fields are removed where the schema
+ * reports them and the body parsed again (a field nested in an unknown one is reported only once
+ * its parent parses, so a few rounds), each named in a warning under Warn.
+ */
+function parseWithUnknownFields(schema: z.ZodType, body: Record<string, unknown>, unknown: UnknownFields) {
+  let input: Record<string, unknown> = body;
+  for (let round = 0; ; round++) {
+    const parsed = schema.safeParse(input);
+    if (parsed.success || unknown.mode === "Strict" || round === 8) return parsed;
+    const issues = parsed.error.issues.filter((i) => i.code === "unrecognized_keys");
+    if (issues.length === 0) return parsed;
+    if (input === body) input = structuredClone(body);
+    for (const issue of issues) {
+      let at: unknown = input;
+      for (const p of issue.path) at = (at as Record<PropertyKey, unknown> | undefined)?.[p as string];
+      if (!isPlainObject(at)) continue;
+      for (const key of (issue as { keys: string[] }).keys) {
+        delete at[key];
+        if (unknown.mode === "Warn") unknown.warnings?.push(`unknown field "${formatPath([...(issue.path as PropertyKey[]), key])}"`);
+      }
+    }
+  }
+}
+
+/**
+ * Validates a whole object against its kind's schema (unknown fields as `unknown` says; by
+ * default Strict: 422 with their paths) and against the request URL (namespace and name must agree).
  */
 export function validateObject(
   kind: KindInfo,
   body: unknown,
   url: { namespace?: string; name?: string },
+  unknown: UnknownFields = { mode: "Strict" },
 ): ValidatedObject {
   if (!isPlainObject(body)) throw new ApiError("BadRequest", `the request body must be a JSON object (a ${kind.kind})`);
   const name = isPlainObject(body.metadata) && typeof body.metadata.name === "string" ? body.metadata.name : url.name;
-  const parsed = kind.schema.safeParse(body);
+  const parsed = parseWithUnknownFields(kind.schema, body, unknown);
   if (!parsed.success) throw invalidFromZod(kind.kind, name, parsed.error);
   const obj = parsed.data as ValidatedObject & { metadata: ValidatedObject["metadata"] & { generateName?: string } };
   const meta = obj.metadata;

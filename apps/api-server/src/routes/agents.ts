@@ -4,7 +4,7 @@ import { StoreError, type ObjectStore, type StoredObject, type TokenStore } from
 import { withTimeout } from "@eiaas/telemetry";
 import { z } from "zod";
 import { bearerSecret } from "../http/auth.js";
-import { ApiError, invalidFromZod } from "../http/errors.js";
+import { ApiError, invalidFromZod, notFound } from "../http/errors.js";
 import { createRegisteredNode, nodeNameParam, parseRegistration, registrationMode, undoBootstrapRegistration, updateRegisteredNode } from "./registration.js";
 import { param } from "./resources.js";
 
@@ -138,7 +138,7 @@ export function agentRouter(deps: AgentRouteDeps): Router {
       const hb = parsed.data;
       const now = new Date();
       const node = await deps.store.get(NODE, undefined, name);
-      if (!node) throw new ApiError("NotFound", `edgenodes "${name}" not found`, { name, kind: "edgenodes" });
+      if (!node) throw notFound("edgenodes", name);
       // The lease store is Redis when configured: while it is away the lease cannot be renewed, but
       // the agent's news (its queue is unusable too, most likely) is still written below.
       // Bounded: a client that queues commands while Redis is away would hold the heartbeat until it returns.

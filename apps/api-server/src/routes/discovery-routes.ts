@@ -29,7 +29,7 @@ export function discoveryRoutes(deps: { store: ObjectStore; pool: pg.Pool }): Ro
   const clientOf = async (req: Request): Promise<string> => {
     const client = req.query.client;
     if (typeof client !== "string" || client === "") throw new ApiError("BadRequest", "client: the asking client's node name is required (?client=NODE)");
-    if (!(await deps.store.get(NODE, undefined, client))) throw new ApiError("NotFound", `edgenodes "${client}" not found`, { name: client, kind: "edgenodes" });
+    if (!(await deps.store.get(NODE, undefined, client))) throw notFound("edgenodes", client);
     return client;
   };
 

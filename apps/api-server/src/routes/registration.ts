@@ -3,7 +3,7 @@ import type { Request } from "express";
 import { API_VERSION, dnsSubdomain, edgeNodeSpec, issuesToCauses, kindInfo, labels as labelsSchema, type EdgeNodeSpec, type StatusCause } from "@eiaas/api";
 import { StoreError, type ObjectStore, type StoredObject, type TokenStore } from "@eiaas/db";
 import { z } from "zod";
-import { ApiError, invalid, invalidFromZod } from "../http/errors.js";
+import { ApiError, invalid, invalidFromZod, notFound } from "../http/errors.js";
 import { bearerSecret, unauthorized } from "../http/auth.js";
 
 const NODE = kindInfo("EdgeNode");
@@ -304,7 +304,7 @@ export async function updateRegisteredNode(deps: { store: ObjectStore }, mode: "
     const current = await deps.store.get(NODE, undefined, r.name);
     try {
       if (!current) {
-        if (mode === "renewal") throw new ApiError("NotFound", `edgenodes "${r.name}" not found: it was deleted; register it anew with a bootstrap token`, { name: r.name, kind: "edgenodes" });
+        if (mode === "renewal") throw notFound("edgenodes", r.name, `edgenodes "${r.name}" not found: it was deleted; register it anew with a bootstrap token`);
         return await deps.store.create(NODE, {
           apiVersion: API_VERSION,
           metadata: { name: r.name, labels: r.labels, annotations: { [REGISTRATION_ANNOTATION]: recordAnnotation(requested, r.spec) } },
@@ -330,7 +330,7 @@ export async function updateRegisteredNode(deps: { store: ObjectStore }, mode: "
       const labels = { ...current.metadata.labels, ...r.labels };
       const annotations = { ...current.metadata.annotations, [REGISTRATION_ANNOTATION]: recordAnnotation(allowed, r.spec, pinned) };
       // An agent restarting with the same description changes nothing: no write, no watch event.
-      if (isDeepStrictEqual(spec, current.spec) && isDeepStrictEqual(labels, current.metadata.labels) && isDeepStrictEqual(annotations, current.metadata.annotations)) return current;
+      if (isDeepStrictEqual(spec, current.spec) && isDeepStrictEqual(labels, current.metadata.labels ?? {}) && isDeepStrictEqual(annotations, current.metadata.annotations ?? {})) return current;
       return await deps.store.update(NODE, current, { ...current, metadata: { ...current.metadata, labels, annotations }, spec });
     } catch (err) {
       const raced = err instanceof StoreError && (err.reason === "Conflict" || (err.reason === "AlreadyExists" && !current));

@@ -4,9 +4,10 @@ import type { ChangeFeed, ObjectStore, StoredObject } from "@eiaas/db";
 import { authorize, peerVisible, visible, type Access, type ModelRefs, type Verb } from "../http/authz.js";
 import { ApiError, notFound } from "../http/errors.js";
 import { parseSelectors } from "../http/selectors.js";
+import { listSemantics } from "../http/list-semantics.js";
 import { peerTaskView, presentTo } from "../http/views.js";
 import type { PatchType, ResourceService } from "../resources/service.js";
-import { isNonNegativeInt64 } from "../resources/validate.js";
+import { isNonNegativeInt64, type UnknownFields } from "../resources/validate.js";
 import { parseIncludeObject, tableContentType, tableVersion, toTable } from "../table.js";
 import { serveWatch } from "./watch.js";
 
@@ -57,6 +58,24 @@ function isDryRun(req: Request): boolean {
   if (d === undefined) return false;
   if (d === "All" || (Array.isArray(d) && d.every((x) => x === "All"))) return true;
   throw new ApiError("BadRequest", `dryRun: unsupported value "${String(d)}" (only "All")`);
+}
+
+/**
+ * The `fieldValidation` of a write and where its warnings go. Absent means Strict: unlike
+ * kube-apiserver (Warn), a misspelt field of a workload is refused rather than dropped, so that
+ * what is planned is what the client meant (kubectl sends Strict anyway).
+ */
+function fieldValidationOf(req: Request): UnknownFields {
+  const v = req.query.fieldValidation;
+  if (v === undefined || v === "Strict") return { mode: "Strict" };
+  if (v === "Warn" || v === "Ignore") return { mode: v, warnings: [] };
+  throw new ApiError("BadRequest", `fieldValidation: invalid value "${String(v)}": must be one of Ignore, Warn, Strict`);
+}
+
+/** Kubernetes' warning headers (code 299), one per warning. */
+function sendWarnings(res: Response, unknown: UnknownFields): void {
+  const warnings = [...new Set(unknown.warnings ?? [])];
+  if (warnings.length > 0) res.setHeader("Warning", warnings.map((w) => `299 - ${JSON.stringify(w)}`));
 }
 
 function parseLimit(v: unknown): number | undefined {
@@ -119,7 +138,8 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const kind = kindOf(param(req, "plural"), namespaced, true);
     const watching = flag(req.query.watch);
     const access = authorizeReq(req, watching ? "watch" : "list", kind, ns);
-    const selectors = parseSelectors(req.query);
+    const { sendInitialEvents } = listSemantics(req.query, kind.kind, watching);
+    const selectors = parseSelectors(req.query, kind);
     if (access.nodeName !== undefined) selectors.fields.push({ field: "spec.nodeName", value: access.nodeName, negate: false });
     if (access.name !== undefined) selectors.fields.push({ field: "metadata.name", value: access.name, negate: false });
     const namespace = ns ?? access.namespace;
@@ -132,6 +152,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
         selectors,
         ...(typeof req.query.resourceVersion === "string" ? { resourceVersion: req.query.resourceVersion } : {}),
         allowBookmarks: flag(req.query.allowWatchBookmarks),
+        sendInitialEvents,
         ...(typeof timeout === "string" && /^\d+$/.test(timeout) ? { timeoutSeconds: Math.min(Number(timeout), MAX_WATCH_TIMEOUT_SECONDS) } : {}),
         ...(deps.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: deps.bookmarkIntervalMs } : {}),
         onError: deps.onInternal,
@@ -164,7 +185,9 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     if (!namespaced && kind.namespaced) throw new ApiError("MethodNotAllowed", `create ${kind.plural} in a namespace: POST ${API_PREFIX}/namespaces/{namespace}/${kind.plural}`);
     const access = authorizeReq(req, "create", kind, ns);
     requireJson(req);
-    const obj = await service.create(kind, ns, req.body, { dryRun: isDryRun(req) });
+    const fieldValidation = fieldValidationOf(req);
+    const obj = await service.create(kind, ns, req.body, { dryRun: isDryRun(req), fieldValidation, planPreview: flag(req.query.planPreview) });
+    sendWarnings(res, fieldValidation);
     sendObject(req, res, kind, access, obj, 201);
   };
 
@@ -189,9 +212,11 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
       return;
     }
     const current = await getVisible(kind, ns, param(req, "name"), access);
+    const fieldValidation = fieldValidationOf(req);
     const obj = sub
       ? await service.replaceStatus(kind, ns, param(req, "name"), req.body, { dryRun }, current)
-      : await service.replace(kind, ns, param(req, "name"), req.body, { dryRun });
+      : await service.replace(kind, ns, param(req, "name"), req.body, { dryRun, fieldValidation, planPreview: flag(req.query.planPreview) });
+    sendWarnings(res, fieldValidation);
     sendObject(req, res, kind, access, obj);
   };
 
@@ -201,7 +226,9 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const access = authorizeReq(req, "patch", kind, ns, sub);
     const type = patchTypeOf(req);
     await getVisible(kind, ns, param(req, "name"), access);
-    const obj = await service.patch(kind, ns, param(req, "name"), type, req.body, { dryRun: isDryRun(req), ...(sub ? { subresource: sub } : {}) });
+    const fieldValidation = fieldValidationOf(req);
+    const obj = await service.patch(kind, ns, param(req, "name"), type, req.body, { dryRun: isDryRun(req), fieldValidation, planPreview: flag(req.query.planPreview), ...(sub ? { subresource: sub } : {}) });
+    sendWarnings(res, fieldValidation);
     sendObject(req, res, kind, access, obj);
   };
 
@@ -216,6 +243,26 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     sendObject(req, res, kind, access, obj);
   };
 
+  const removeCollection: (namespaced: boolean) => Handler = (namespaced) => async (req, res) => {
+    const ns = namespaced ? param(req, "ns") : undefined;
+    const kind = kindOf(param(req, "plural"), namespaced, true);
+    if (!namespaced && kind.namespaced) {
+      throw new ApiError("MethodNotAllowed", `delete ${kind.plural} by namespace: DELETE ${API_PREFIX}/namespaces/{namespace}/${kind.plural}`);
+    }
+    const access = authorizeReq(req, "deletecollection", kind, ns);
+    const selectors = parseSelectors(req.query, kind);
+    const body = (req.body && typeof req.body === "object" ? req.body : {}) as { dryRun?: string[] };
+    const dryRun = isDryRun(req) || (Array.isArray(body.dryRun) && body.dryRun.includes("All"));
+    const deleted = await service.deleteCollection(
+      kind,
+      { ...(ns !== undefined ? { namespace: ns } : {}), labels: selectors.labels, fields: selectors.fields },
+      (o) => visible(access, o),
+      { dryRun },
+    );
+    const items = deleted.items.map((o) => presentTo(access, o));
+    res.type("application/json").send(JSON.stringify({ apiVersion: "eiaas.io/v1alpha1", kind: `${kind.kind}List`, metadata: { resourceVersion: deleted.resourceVersion }, items }));
+  };
+
   const nsBase = "/namespaces/:ns/:plural";
   r.get(nsBase, wrap(list(true)));
   r.post(nsBase, wrap(create(true)));
@@ -223,6 +270,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
   r.put(`${nsBase}/:name`, wrap(replace(true)));
   r.patch(`${nsBase}/:name`, wrap(patch(true)));
   r.delete(`${nsBase}/:name`, wrap(remove(true)));
+  r.delete(nsBase, wrap(removeCollection(true)));
   r.get(`${nsBase}/:name/status`, wrap(get(true, "status")));
   r.put(`${nsBase}/:name/status`, wrap(replace(true, "status")));
   r.patch(`${nsBase}/:name/status`, wrap(patch(true, "status")));
@@ -233,6 +281,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
   r.put("/:plural/:name", wrap(replace(false)));
   r.patch("/:plural/:name", wrap(patch(false)));
   r.delete("/:plural/:name", wrap(remove(false)));
+  r.delete("/:plural", wrap(removeCollection(false)));
   r.get("/:plural/:name/status", wrap(get(false, "status")));
   r.put("/:plural/:name/status", wrap(replace(false, "status")));
   r.patch("/:plural/:name/status", wrap(patch(false, "status")));

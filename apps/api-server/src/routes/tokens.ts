@@ -2,7 +2,7 @@ import { Router, type NextFunction, type Request, type Response } from "express"
 import { API_VERSION, dnsSubdomain } from "@eiaas/api";
 import type { ObjectStore, TokenInfo, TokenStore } from "@eiaas/db";
 import { z } from "zod";
-import { ApiError, invalidFromZod } from "../http/errors.js";
+import { ApiError, invalidFromZod, notFound } from "../http/errors.js";
 import { formatTime } from "@eiaas/db";
 import { TENANT } from "../resources/validate.js";
 import { param } from "./resources.js";
@@ -102,7 +102,7 @@ export function tokenRouter(deps: { tokens: TokenStore; store: ObjectStore; onRe
     requireAdmin(req);
     const tenant = param(req, "tenant");
     const object = await deps.store.get(TENANT, undefined, tenant);
-    if (!object) throw new ApiError("NotFound", `tenants "${tenant}" not found`, { name: tenant, kind: "tenants" });
+    if (!object) throw notFound("tenants", tenant);
     return { role: "tenant" as const, tenant, object };
   };
   // A token belongs to this Tenant object (its uid), not to the name: one created again later

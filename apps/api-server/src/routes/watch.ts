@@ -8,6 +8,9 @@ import { presentTo } from "../http/views.js";
 import { isNonNegativeInt64 } from "../resources/validate.js";
 import { tableContentType, tableVersion, toTableEvent } from "../table.js";
 
+/** The annotation of the bookmark that ends a watch-list's initial events. */
+export const INITIAL_EVENTS_END = "k8s.io/initial-events-end";
+
 export interface WatchOptions {
   kind: KindInfo;
   namespace?: string;
@@ -16,11 +19,23 @@ export interface WatchOptions {
   /** `resourceVersion` query parameter: absent/"0" = current state first, else resume after it. */
   resourceVersion?: string;
   allowBookmarks: boolean;
+  /**
+   * A watch-list (`sendInitialEvents=true`): the current state as ADDED events whatever
+   * `resourceVersion` says (NotOlderThan it), then a bookmark annotated `k8s.io/initial-events-end`.
+   */
+  sendInitialEvents?: boolean;
   timeoutSeconds?: number;
   /** Bookmark period. Default 10 s. */
   bookmarkIntervalMs?: number;
   /** Hears of a failure while streaming (the watch then ends; the process and other watchers go on). */
   onError: (err: unknown) => void;
+  /**
+   * How objects are shown (after `presentTo`), and what selectors match: a core resource's view of
+   * the stored kind (a Tenant as its Namespace). Default the stored object itself.
+   */
+  view?: { apiVersion: string; kind: string; of: (obj: any) => any };
+  /** Selectors the initial list leaves to SQL when `view` needs some matched in memory. Default `selectors`. */
+  listSelectors?: Selectors;
 }
 
 /**
@@ -34,11 +49,23 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
   let last = 0n;
   const table = tableVersion(req.headers.accept);
   // Selectors match what the watcher may see (a tenant cannot select on the task names it is not shown).
+  const shown = (stored: any) => (o.view ? o.view.of(presentTo(o.access, stored)) : presentTo(o.access, stored));
   const matches = (obj: any) =>
-    (o.namespace === undefined || obj.metadata?.namespace === o.namespace) && visible(o.access, obj) && matchesSelectors(presentTo(o.access, obj), o.selectors);
+    (o.namespace === undefined || obj.metadata?.namespace === o.namespace) && visible(o.access, obj) && matchesSelectors(shown(obj), o.selectors);
 
-  const write = (type: string, stored: any) => {
-    const object = presentTo(o.access, stored);
+  // The initial-events-end bookmark carries the list's version exactly: events buffered while the
+  // list was read, newer than it, follow it.
+  const bookmark = (annotations?: Record<string, string>) => ({
+    apiVersion: o.view?.apiVersion ?? API_VERSION,
+    kind: o.view?.kind ?? o.kind.kind,
+    metadata: { resourceVersion: String(annotations || deps.feed.resourceVersion <= last ? last : deps.feed.resourceVersion), ...(annotations ? { annotations } : {}) },
+  });
+  const write = (type: string, stored: any, annotations?: Record<string, string>) => {
+    if (type === "BOOKMARK") {
+      res.write(`${JSON.stringify({ type, object: bookmark(annotations) })}\n`);
+      return;
+    }
+    const object = shown(stored);
     const event = table ? toTableEvent(o.kind, { type, object }, { version: table }) : { type, object };
     res.write(`${JSON.stringify(event)}\n`);
   };
@@ -69,15 +96,16 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
   try {
     const upTo = deps.feed.resourceVersion;
     let initial: Array<{ type: string; object: any; rv: bigint }> = [];
-    if (!o.resourceVersion || o.resourceVersion === "0") {
+    if (o.sendInitialEvents || !o.resourceVersion || o.resourceVersion === "0") {
+      const sql = o.listSelectors ?? o.selectors;
       const list = await deps.store.list(o.kind, {
         ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
-        labels: o.selectors.labels,
-        fields: o.selectors.fields,
+        labels: sql.labels,
+        fields: sql.fields,
       });
       last = BigInt(list.resourceVersion);
       // Feed events up to the list's version are already in the list and get dropped by `last`.
-      initial = list.items.filter((x) => visible(o.access, x)).map((object) => ({ type: "ADDED", object, rv: last }));
+      initial = list.items.filter((x) => (o.listSelectors ? matches(x) : visible(o.access, x))).map((object) => ({ type: "ADDED", object, rv: last }));
     } else {
       if (!isNonNegativeInt64(o.resourceVersion)) throw new ApiError("BadRequest", `resourceVersion: invalid value "${o.resourceVersion}"`);
       const from = BigInt(o.resourceVersion);
@@ -95,6 +123,8 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
     res.setHeader("Transfer-Encoding", "chunked");
     res.flushHeaders();
     for (const e of initial) write(e.type, e.object);
+    // The end of a watch-list's initial events (client-go's reflector waits for it to be synced).
+    if (o.sendInitialEvents) write("BOOKMARK", undefined, { [INITIAL_EVENTS_END]: "true" });
     live = true;
     const pending = buffered.splice(0);
     deliver(pending);
@@ -108,8 +138,7 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
   if (o.allowBookmarks) {
     const t = setInterval(() => {
       try {
-        const rv = deps.feed.resourceVersion > last ? deps.feed.resourceVersion : last;
-        res.write(`${JSON.stringify({ type: "BOOKMARK", object: { apiVersion: API_VERSION, kind: o.kind.kind, metadata: { resourceVersion: String(rv) } } })}\n`);
+        write("BOOKMARK", undefined);
       } catch (err) {
         o.onError(err);
         finish();

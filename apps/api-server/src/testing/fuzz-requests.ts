@@ -294,8 +294,11 @@ function resourceRequest(rng: Rng, world: FuzzWorld): Omit<FuzzRequest, "headers
         stream: false,
       };
     }
-    case "deletecollection":
-      return { method: "DELETE", path: `${base}${query(rng)}`, stream: false };
+    case "deletecollection": {
+      // A selector no seeded object matches (another labelSelector makes it 400): the world stays.
+      const q = query(rng);
+      return { method: "DELETE", path: `${base}?labelSelector=eiaas.io%2Ffuzz%3Dnever${q ? `&${q.slice(1)}` : ""}`, stream: false };
+    }
   }
 }
 

@@ -53,7 +53,7 @@ function parseDocuments(text: string, source: string, fromDirectory: boolean): M
     for (const item of items) {
       const o = item as Record<string, any>;
       if (typeof o !== "object" || o === null || Array.isArray(o) || !o.kind || !o.apiVersion) {
-        // A directory may hold reference data next to manifests (deploy/examples/hardware.yaml).
+        // A directory may hold data files next to manifests: skipped with a warning.
         if (fromDirectory) {
           process.stderr.write(`warning: skipping ${where}: not an API object (no apiVersion and kind)\n`);
           continue;

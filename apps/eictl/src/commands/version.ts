@@ -24,7 +24,8 @@ export function registerVersion(program: Command): void {
         if (!format) process.stdout.write(`Client Version: ${CLIENT_VERSION}\n`);
         const server = await withSession(cmd, (s) => s.client.version());
         if (format) process.stdout.write(format === "json" ? toJson({ clientVersion: client, serverVersion: server }) : toYaml({ clientVersion: client, serverVersion: server }));
-        else process.stdout.write(`Server Version: ${server.gitVersion}\n`);
+        // The server reports the Kubernetes API level it serves; eictl's reader wants eiaas' version.
+        else process.stdout.write(`Server Version: ${(server as { eiaas?: { version?: string } }).eiaas?.version ?? server.gitVersion}\n`);
       }),
     );
 }
