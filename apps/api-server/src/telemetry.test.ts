@@ -59,7 +59,8 @@ describe("/metrics", () => {
     await request(api.app).get(`${API_PREFIX}/namespaces/acme/models/missing`).set(admin()).expect(404);
     await request(api.app).get(`${API_PREFIX}/namespaces/acme/models/other-missing`).set(admin()).expect(404);
     await request(api.app).get(`${API_PREFIX}/tenants`).expect(401);
-    await request(api.app).get("/no/such/path").expect(404);
+    // Authenticated: an anonymous request is refused (401) before any route is matched, as kube-apiserver does.
+    await request(api.app).get("/no/such/path").set(admin()).expect(404);
     await request(api.app).get(`${API_PREFIX}/tenants?watch=true&timeoutSeconds=1`).set(admin()).expect(200);
 
     const res = await request(api.app).get("/metrics").expect(200);

@@ -113,7 +113,7 @@ describe("agents' measured segment timings reach the planner", () => {
     // The API's dry run plans from the same measurements as the scheduler.
     const dry = await request(cp.api.app)
       .post(`${API_PREFIX}/namespaces/acme/inferenceservices`)
-      .query({ dryRun: "All" })
+      .query({ dryRun: "All", planPreview: "true" })
       .set(cp.admin())
       .send(isvc("what-if", "b", { architecture: "edge-device" }))
       .expect(201);
