@@ -1,13 +1,17 @@
+import { createHash, randomBytes } from "node:crypto";
 import { API_PREFIX } from "@eiaas/api";
 import { ApiRequestError, ConnectionError, EiaasClient, type ConnectionOptions } from "@eiaas/client";
 import type { Logger } from "@eiaas/telemetry";
 import type { CredentialStore } from "./credentials.js";
 
-/** What the API answers a registration (`POST .../edgenodes/{name}/register`). */
+/** What the API answers a registration (`POST .../edgenodes/{name}/register`), with the node's token. */
 export interface Registration {
   token: string;
   queue: { url: string; username?: string; password?: string };
 }
+
+/** The answer on the wire: no token when the agent chose its own (it holds it already). */
+type RegistrationAnswer = Omit<Registration, "token"> & { token?: string };
 
 /** Which credential a registration used: the node's own (a renewal) or a bootstrap token (a new node). */
 export type RegisteredWith = "credential" | "bootstrap";
@@ -99,12 +103,12 @@ const sleep = (ms: number, signal?: AbortSignal) =>
  * retryable failures are logged at warn with their reason and tried again after a jittered
  * exponential backoff; any other failure, or the agent stopping, ends it with the last error.
  */
-async function post(o: RegisterOptions, token: string): Promise<Registration> {
+async function post(o: RegisterOptions, token: string, body: unknown = o.body): Promise<RegistrationAnswer> {
   const client = new EiaasClient({ ...o.connection, token });
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await client.request<Registration>({ method: "POST", path: `${API_PREFIX}/edgenodes/${o.nodeName}/register`, body: o.body });
+        return await client.request<RegistrationAnswer>({ method: "POST", path: `${API_PREFIX}/edgenodes/${o.nodeName}/register`, body });
       } catch (err) {
         if (!retryable(err) || o.signal?.aborted) throw err;
         const wait = Math.round(backoffMs(attempt, o.backoff, err instanceof ApiRequestError ? err.retryAfterSeconds : undefined));
@@ -124,7 +128,13 @@ async function post(o: RegisterOptions, token: string): Promise<Registration> {
  * that lost its user and did not get it back).
  */
 export async function renewRegistration(o: RegisterOptions, token: string): Promise<Registration> {
-  return post(o, token);
+  return renewWith(o, token);
+}
+
+/** A registration with the node's own token: the API answers that token (or none: the same). */
+async function renewWith(o: RegisterOptions, token: string): Promise<Registration> {
+  const answer = await post(o, token);
+  return { ...answer, token: answer.token ?? token };
 }
 
 /** The registration's error as the operator should read it: what was refused, and what to do. */
@@ -155,7 +165,7 @@ export async function registerNode(o: RegisterOptions): Promise<Registration & {
   const stored = await o.credentials?.load(o.nodeName, server);
   if (stored) {
     try {
-      const reg = await post(o, stored.token);
+      const reg = await renewWith(o, stored.token);
       if (reg.token !== stored.token) await o.credentials!.save({ server, nodeName: o.nodeName, token: reg.token });
       return { ...reg, with: "credential" };
     } catch (err) {
@@ -170,10 +180,24 @@ export async function registerNode(o: RegisterOptions): Promise<Registration & {
   // Before spending the bootstrap token: a credential that cannot be kept would be lost at the
   // next restart, and the node with it (a bootstrap token cannot take an existing node back).
   await o.credentials?.assertWritable();
+  // The node's token is one the agent makes and writes down before asking (only its hash is sent):
+  // when the answer is lost on the way back (a reset, a timeout, the agent killed) after the API
+  // registered the node, the retry finds the bootstrap token spent (401) or the name taken (409),
+  // and the agent still holds the node's credential. Without it the node was stranded.
+  const chosen = randomBytes(32).toString("base64url");
+  await o.credentials?.save({ server, nodeName: o.nodeName, token: chosen });
+  const body = withChosenToken(o.body, chosen);
   let reg: Registration;
   try {
-    reg = await post(o, bootstrap);
+    const answer = await post(o, bootstrap, body);
+    // The answer carries no token: the node's is the one the agent chose.
+    reg = { ...answer, token: answer.token ?? chosen };
   } catch (err) {
+    const registeredByUs = err instanceof ApiRequestError && (err.code === 401 || err.reason === "AlreadyExists") ? await renewWith(o, chosen).catch(() => undefined) : undefined;
+    if (registeredByUs) {
+      o.logger.info({ node: o.nodeName }, "the node was registered by an earlier attempt whose answer was lost: renewed with the token it chose");
+      return { ...registeredByUs, with: "bootstrap" };
+    }
     if (err instanceof ApiRequestError && err.reason === "AlreadyExists") {
       const where = o.credentials ? ` (looked in ${o.credentials.locate(o.nodeName)})` : "";
       throw new RegistrationRefused(
@@ -183,6 +207,14 @@ export async function registerNode(o: RegisterOptions): Promise<Registration & {
     }
     throw refused(o, err, "bootstrap");
   }
-  await o.credentials?.save({ server, nodeName: o.nodeName, token: reg.token });
+  if (reg.token !== chosen) await o.credentials?.save({ server, nodeName: o.nodeName, token: reg.token });
   return { ...reg, with: "bootstrap" };
+}
+
+/** The register body with the hash of the token the agent chose (`credential.tokenSha256`). */
+function withChosenToken(body: unknown, token: string): unknown {
+  const credential = { tokenSha256: createHash("sha256").update(token).digest("hex") };
+  const b = body && typeof body === "object" && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+  // A bare spec (the older form) becomes `{spec}`: the credential needs the object form.
+  return "spec" in b || "metadata" in b ? { ...b, credential } : { spec: body, credential };
 }

@@ -78,6 +78,21 @@ export class TokenStore {
 
   async mint(options: MintOptions): Promise<{ name: string; token: string; expiresAt?: Date; maxUses?: number }> {
     const token = generateTokenSecret();
+    return { ...(await this.insert(options, hashToken(token))), token };
+  }
+
+  /**
+   * Mints an agent token whose secret the agent chose and keeps (only its SHA-256 is sent): the
+   * agent then holds its credential before the answer arrives, so an answer lost on the way back
+   * cannot strand the node it registered. A hash some token already has is refused (Invalid).
+   */
+  async mintWithHash(options: MintOptions & { role: "agent" }, tokenSha256: string): Promise<{ name: string }> {
+    if (!/^[0-9a-f]{64}$/.test(tokenSha256)) throw new StoreError("Invalid", "a token hash is 64 lowercase hex digits");
+    if (await this.prisma.apiToken.findUnique({ where: { tokenHash: tokenSha256 }, select: { id: true } })) throw new StoreError("Invalid", "this credential is already in use: generate a new secret");
+    return this.insert(options, tokenSha256);
+  }
+
+  private async insert(options: MintOptions, tokenHash: string): Promise<{ name: string; expiresAt?: Date; maxUses?: number }> {
     const name = options.name ?? `${options.role}-${randomBytes(4).toString("hex")}`;
     if (options.maxUses !== undefined && options.role !== "bootstrap") throw new StoreError("Invalid", "only bootstrap tokens have a use count");
     const maxUses = options.role === "bootstrap" ? (options.maxUses === undefined ? 1 : options.maxUses) : null;
@@ -94,7 +109,7 @@ export class TokenStore {
           tenant: options.tenant ?? null,
           tenantUid,
           nodeName: options.nodeName ?? null,
-          tokenHash: hashToken(token),
+          tokenHash,
           expiresAt: options.expiresAt ?? null,
           maxUses,
         },
@@ -103,7 +118,7 @@ export class TokenStore {
       if (isUniqueViolation(err)) throw new StoreError("AlreadyExists", `tokens "${name}" already exists`);
       throw err;
     }
-    return { name, token, ...(options.expiresAt ? { expiresAt: options.expiresAt } : {}), ...(maxUses !== null ? { maxUses } : {}) };
+    return { name, ...(options.expiresAt ? { expiresAt: options.expiresAt } : {}), ...(maxUses !== null ? { maxUses } : {}) };
   }
 
   /**

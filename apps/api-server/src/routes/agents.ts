@@ -4,7 +4,7 @@ import { StoreError, type ObjectStore, type StoredObject, type TokenStore } from
 import { withTimeout } from "@eiaas/telemetry";
 import { z } from "zod";
 import { bearerSecret } from "../http/auth.js";
-import { ApiError, invalidFromZod, notFound } from "../http/errors.js";
+import { ApiError, invalid, invalidFromZod, notFound } from "../http/errors.js";
 import { createRegisteredNode, nodeNameParam, parseRegistration, registrationMode, undoBootstrapRegistration, updateRegisteredNode } from "./registration.js";
 import { param } from "./resources.js";
 
@@ -74,6 +74,16 @@ function linkChanged(prev: number | undefined, next: number | undefined): boolea
   return Math.abs(next - prev) > Math.max(0.05 * Math.abs(prev), 1e-6);
 }
 
+/** Mints the node's agent token from the hash of the secret its agent chose; a hash in use is the agent's 422. */
+async function mintChosenToken(deps: AgentRouteDeps, name: string, tokenSha256: string): Promise<void> {
+  try {
+    await deps.tokens.mintWithHash({ role: "agent", nodeName: name, name: `agent-${name}`.slice(0, 253) }, tokenSha256);
+  } catch (err) {
+    if (!(err instanceof StoreError && err.reason === "Invalid")) throw err;
+    throw invalid("EdgeNode", name, [{ field: "credential.tokenSha256", reason: "FieldValueInvalid", message: err.message }]);
+  }
+}
+
 /**
  * The agent endpoints of DESIGN §3. `register`: with a bootstrap token, a node that does not exist
  * yet (409 for an existing name, which stays untouched), an agent token scoped to it and credentials
@@ -94,7 +104,7 @@ export function agentRouter(deps: AgentRouteDeps): Router {
       const registration = parseRegistration(name, req.body);
       const node: StoredObject =
         mode === "bootstrap" ? await createRegisteredNode(deps, req, registration) : await updateRegisteredNode(deps, mode, registration);
-      let token: string;
+      let token: string | undefined;
       let queue: QueueCredentials;
       try {
         if (mode === "renewal") {
@@ -104,7 +114,10 @@ export function agentRouter(deps: AgentRouteDeps): Router {
         } else {
           await deps.tokens.revokeAll({ role: "agent", nodeName: name });
           deps.onRevoke();
-          token = (await deps.tokens.mint({ role: "agent", nodeName: name, name: `agent-${name}`.slice(0, 253) })).token;
+          // A token the agent chose (only its hash sent) is not in the answer: the agent kept it
+          // before asking, so losing this answer cannot strand the node (it renews with it).
+          if (registration.tokenSha256) await mintChosenToken(deps, name, registration.tokenSha256);
+          else token = (await deps.tokens.mint({ role: "agent", nodeName: name, name: `agent-${name}`.slice(0, 253) })).token;
         }
         queue = deps.queueCredentials ? await deps.queueCredentials(name) : { url: "" };
       } catch (err) {
@@ -119,7 +132,7 @@ export function agentRouter(deps: AgentRouteDeps): Router {
         kind: "AgentRegistration",
         metadata: { name },
         node: { name: node.metadata.name, uid: node.metadata.uid },
-        token,
+        ...(token !== undefined ? { token } : {}),
         queue,
       });
     }),

@@ -129,8 +129,16 @@ function keepAdminSet(requested: EdgeNodeSpec, current: EdgeNodeSpec, edited: Se
   return spec as unknown as EdgeNodeSpec;
 }
 
-/** `{metadata: {labels}, spec}`, or the bare spec (as older agents send it). */
-const registerBody = z.strictObject({ metadata: z.strictObject({ labels: labelsSchema.optional() }).optional(), spec: edgeNodeSpec });
+/**
+ * `{metadata: {labels}, spec, credential?: {tokenSha256}}`, or the bare spec (as older agents send
+ * it). `credential`: the SHA-256 (hex) of the agent token the agent generated and already keeps;
+ * the node's token is then that one, and the answer carries none (see `agentRouter`).
+ */
+const registerBody = z.strictObject({
+  metadata: z.strictObject({ labels: labelsSchema.optional() }).optional(),
+  spec: edgeNodeSpec,
+  credential: z.strictObject({ tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, "must be the SHA-256 of the token, 64 lowercase hex digits") }).optional(),
+});
 
 function limitsOf(spec: Pick<EdgeNodeSpec, "tier" | "capacity">): Limits {
   const c = spec.capacity ?? { cpu: 0, memoryMiB: 0, gpu: 0, acceleratorTops: 0 };
@@ -210,6 +218,8 @@ export interface RegistrationRequest {
   name: string;
   spec: EdgeNodeSpec;
   labels: Record<string, string>;
+  /** SHA-256 (hex) of the agent token the agent chose, when it chose one. */
+  tokenSha256?: string;
 }
 
 export function parseRegistration(name: string, body: unknown): RegistrationRequest {
@@ -217,7 +227,7 @@ export function parseRegistration(name: string, body: unknown): RegistrationRequ
   if (typeof b === "object" && !Array.isArray(b) && ("spec" in b || "metadata" in b)) {
     const parsed = registerBody.safeParse(b);
     if (!parsed.success) throw invalidFromZod("EdgeNode", name, parsed.error);
-    return { name, spec: parsed.data.spec, labels: parsed.data.metadata?.labels ?? {} };
+    return { name, spec: parsed.data.spec, labels: parsed.data.metadata?.labels ?? {}, ...(parsed.data.credential ? { tokenSha256: parsed.data.credential.tokenSha256 } : {}) };
   }
   const parsed = edgeNodeSpec.safeParse(b);
   if (!parsed.success) throw invalidFromZod("EdgeNode", name, parsed.error, "spec");
