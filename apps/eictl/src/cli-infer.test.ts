@@ -137,6 +137,37 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+describe("spec.caching and spec.inputFilter", () => {
+  it("are validated by the API: 422 with the field paths; the counts a task reports are kept in its status", async () => {
+    const bad = client.create("isvc", {
+      apiVersion: "eiaas.io/v1alpha1",
+      kind: "InferenceService",
+      metadata: { name: "bad", namespace: "demo" },
+      spec: { model: "tiny", clients: { selector: {} }, caching: { maxEntries: 0, ttlSeconds: -1, size: 3 }, inputFilter: { threshold: "low" } },
+    });
+    const err = await bad.then(
+      () => undefined,
+      (e) => e,
+    );
+    expect(err?.code).toBe(422);
+    const fields = (err.status.details.causes as Array<{ field: string }>).map((c) => c.field).sort();
+    expect(fields).toEqual(["spec.caching.maxEntries", "spec.caching.size", "spec.caching.ttlSeconds", "spec.inputFilter.threshold"]);
+    const defaults = await client.create("isvc", {
+      apiVersion: "eiaas.io/v1alpha1",
+      kind: "InferenceService",
+      metadata: { name: "defaults", namespace: "demo" },
+      spec: { model: "tiny", clients: { selector: {} }, caching: {}, inputFilter: { threshold: 0.02 } },
+    });
+    expect(defaults.spec).toMatchObject({ caching: { maxEntries: 1000, ttlSeconds: 60 }, inputFilter: { threshold: 0.02 } });
+
+    const counts = { requests: 10, cacheHits: 4, cacheMisses: 6, filterSkips: 1 };
+    const t = await client.patch("tasks", "cls-r1-head-cam1", { status: { serving: counts } }, { ...ns, subresource: "status" });
+    expect(t.status.serving).toEqual(counts);
+    const refused = await client.patch("tasks", "cls-r1-head-cam1", { status: { serving: { ...counts, requests: -1 } } }, { ...ns, subresource: "status" }).catch((e) => e);
+    expect(refused.code).toBe(422);
+  });
+});
+
 describe("eictl infer", () => {
   it("--random -o json: the whole model's answer through the client's split, both stages' times and the prediction", async () => {
     const r = await run("infer", "cls", "--client", "cam-1", "--random", "--seed", "5", "-o", "json");
