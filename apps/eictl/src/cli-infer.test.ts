@@ -243,6 +243,12 @@ describe("eictl infer", () => {
     await fails(["infer", "cls", "--client", "cam-1", "-f", file("bad.json")], /^error: .*bad\.json: "x" is not a finite number$/);
     await fails(["infer", "cls", "--client", "cam-1", "-f", file("missing.npy")], /^error: cannot read .*missing\.npy: ENOENT$/);
 
+    // A tenant's token finds its own services' entries, and nothing of another namespace.
+    const token = (await client.createToken("demo")).token!;
+    const own = await run("infer", "cls", "--client", "cam-1", "--random", "--token", token, "-o", "json");
+    expect([own.code, own.stderr]).toEqual([0, ""]);
+    await fails(["infer", "cls", "--client", "cam-1", "--random", "--token", token, "-n", "other"], /^Error from server \((Forbidden|NotFound)\): /);
+
     // The entry's task reports an address nothing listens on.
     await client.patch("tasks", "cls-r1-serve-lab", { status: { phase: "Running", endpoint: "127.0.0.1:1" } }, { ...ns, subresource: "status" });
     await fails(["infer", "cls", "--client", "cam-2", "--random"], "error: cannot reach the entry of cls for cam-2 (serve task cls-r1-serve-lab on edge-lab) at 127.0.0.1:1: ECONNREFUSED");

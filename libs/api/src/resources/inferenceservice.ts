@@ -34,7 +34,8 @@ export type InferenceObjective = z.infer<typeof inferenceObjective>;
  */
 export const servingCache = z.strictObject({
   maxEntries: z.number().int().min(1).max(100_000).default(1000),
-  ttlSeconds: z.number().positive().max(86_400).default(60),
+  // A millisecond at least (`.positive()` would put an exclusiveMinimum in the OpenAPI document).
+  ttlSeconds: z.number().min(0.001).max(86_400).default(60),
 });
 export type ServingCache = z.infer<typeof servingCache>;
 
