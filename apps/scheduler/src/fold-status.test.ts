@@ -34,6 +34,20 @@ describe("foldStatus", () => {
     expect(out.status.endpoints).toEqual([{ node: "n-t", role: "tail", task: "t" }]);
   });
 
+  it("sums the entries' request counts into status.serving with the cache hit and filter skip rates", () => {
+    const counted = (t: StoredObject, serving: Record<string, number>) => ({ ...t, status: { ...t.status, serving } }) as StoredObject;
+    const tasks = [
+      counted(task("h1", 1, "Running", "head"), { requests: 60, cacheHits: 15, cacheMisses: 45, filterSkips: 9 }),
+      counted(task("s1", 1, "Running", "serve"), { requests: 40, cacheHits: 5, cacheMisses: 35, filterSkips: 11 }),
+      task("t", 1, "Running", "tail"),
+      // An earlier revision's counts are not the plan's.
+      counted(task("old", 0, "Running", "head"), { requests: 1000, cacheHits: 1000, cacheMisses: 0, filterSkips: 0 }),
+    ];
+    const out = foldStatus("InferenceService", svc({ phase: "Running", planRevision: 1 }), tasks, TS);
+    expect(out.status.serving).toEqual({ requests: 100, cacheHits: 20, cacheMisses: 80, filterSkips: 20, cacheHitRate: 0.2, filterSkipRate: 0.2 });
+    expect(foldStatus("InferenceService", svc({ phase: "Running", planRevision: 1 }), [task("t", 1, "Running")], TS).status.serving).toBeUndefined();
+  });
+
   it("a TrainingJob succeeds when every task of its revision has, and runs while one does", () => {
     const job = { ...svc({ phase: "Scheduled", planRevision: 1 }), kind: "TrainingJob" };
     expect(foldStatus("TrainingJob", job, [task("p", 1, "Running"), task("q", 1, "Dispatched")], TS).status.phase).toBe("Running");

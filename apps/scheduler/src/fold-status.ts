@@ -35,6 +35,8 @@ export function foldStatus(kind: "InferenceService" | "TrainingJob", obj: Stored
       // others of them still serve. It is Scheduled until its replacements run.
       status.phase = ready ? "Running" : "Scheduled";
     }
+    const serving = servingSummary(current);
+    if (serving) status.serving = serving;
     status.conditions = setCondition(
       status.conditions,
       { type: "Ready", status: ready ? "True" : "False", reason: ready ? "TasksRunning" : "TasksNotRunning", message: `${running}/${current.length} tasks of plan revision ${status.planRevision} running` },
@@ -54,6 +56,24 @@ export function foldStatus(kind: "InferenceService" | "TrainingJob", obj: Stored
   } else if (running > 0 && status.phase !== "Failed") status.phase = "Running";
   const started = current.some((t) => phaseOf(t) === "Running" || phaseOf(t) === "Succeeded");
   return { status, superseded: old.length && started ? old.filter((t) => !isTerminal(t) || phaseOf(t) !== "Succeeded") : [] };
+}
+
+/**
+ * The entries' request counts (`status.serving` of the plan revision's tasks) summed, with the
+ * shares the cache and the input filter answered. Undefined while no task reported any.
+ */
+function servingSummary(tasks: readonly StoredObject[]): Record<string, number> | undefined {
+  const sum = { requests: 0, cacheHits: 0, cacheMisses: 0, filterSkips: 0 };
+  let reported = false;
+  for (const t of tasks) {
+    const c = t.status?.serving;
+    if (!c || typeof c !== "object") continue;
+    reported = true;
+    for (const k of Object.keys(sum) as Array<keyof typeof sum>) if (Number.isSafeInteger(c[k]) && c[k] >= 0) sum[k] += c[k];
+  }
+  if (!reported) return undefined;
+  const rate = (n: number) => (sum.requests > 0 ? Math.min(1, Math.round((n / sum.requests) * 1e4) / 1e4) : 0);
+  return { ...sum, cacheHitRate: rate(sum.cacheHits), filterSkipRate: rate(sum.filterSkips) };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { API_VERSION, kindInfo } from "@eiaas/api";
+import { API_VERSION, kindInfo, servingReuseEnv } from "@eiaas/api";
 import type { ObjectStore, StoredObject } from "@eiaas/db";
 import type { PlannedTask } from "@eiaas/scheduling";
 import { traceAnnotation } from "@eiaas/telemetry";
@@ -75,6 +75,8 @@ export function taskFromPlan(
           ...(typeof owner.spec?.model === "string" ? { EIAAS_MODEL: owner.spec.model } : {}),
           ...(planned.variant !== undefined ? { EIAAS_VARIANT: planned.variant } : {}),
           ...(planned.exitAfterLayer !== undefined ? { EIAAS_EXIT_AFTER_LAYER: String(planned.exitAfterLayer) } : {}),
+          // Caching and the input filter act at a client's entry (serve, head); a tail sees cut tensors.
+          ...(owner.kind === "InferenceService" && planned.role !== "tail" ? servingReuseEnv(owner.spec) : {}),
           ...extra.env,
         },
         resources: planned.resources,

@@ -439,6 +439,7 @@ function progressOnly(a: Record<string, unknown>, b: Record<string, unknown>): b
     ...s,
     training: undefined,
     round: undefined,
+    serving: undefined,
     conditions: ((s.conditions as Array<Record<string, unknown>> | undefined) ?? []).map((c) => ({ ...c, message: undefined })),
   });
   return sameJson(strip(a), strip(b));

@@ -15,3 +15,4 @@ export * from "./training-task.js";
 export * from "./resources/task.js";
 export * from "./resources/modelprofile.js";
 export * from "./resources/event.js";
+export * from "./serving-env.js";

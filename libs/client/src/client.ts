@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import { API_PREFIX, lookupKind, type ClientLatencyReport, type KindInfo, type SegmentTiming } from "@eiaas/api";
 import { Transport, type ConnectionOptions, type QueryValue, type RawRequest } from "./transport.js";
-import type { AnyObject, ApiResourceList, EndpointList, ObjectList, Table, Token, TokenList, VersionInfo } from "./types.js";
+import type { AnyObject, ApiResourceList, EndpointList, InferenceEntry, ObjectList, Table, Token, TokenList, VersionInfo } from "./types.js";
 import { Watch, type WatchOptions } from "./watch.js";
 
 /** A kind, by its KindInfo or any name `lookupKind` knows (`isvc`, `nodes`, `InferenceService`...). */
@@ -244,6 +244,14 @@ export class EiaasClient {
    */
   serviceEndpoints(namespace: string, name: string, client: string): Promise<EndpointList> {
     return this.request<EndpointList>({ method: "GET", path: this.path("InferenceService", namespace, name, "endpoints"), query: { client } });
+  }
+
+  /**
+   * Where `client` (a node name) sends its inputs to a service: the task at the start of its plan
+   * (`GET .../inferenceservices/{name}/entry?client=`; NotFound when the client is not planned).
+   */
+  serviceEntry(namespace: string, name: string, client: string): Promise<InferenceEntry> {
+    return this.request<InferenceEntry>({ method: "GET", path: this.path("InferenceService", namespace, name, "entry"), query: { client } });
   }
 
   /**

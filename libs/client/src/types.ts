@@ -75,6 +75,28 @@ export interface Endpoint {
   predicted?: { latencyMs: number };
 }
 
+/**
+ * A client's entry point into a service (`GET .../inferenceservices/{name}/entry?client=N`): its
+ * plan and the task at the start of it, where its inputs go.
+ */
+export interface InferenceEntry {
+  apiVersion: string;
+  kind: "InferenceEntry";
+  service: string;
+  client: string;
+  plan: {
+    client: string;
+    architecture: string;
+    split: number;
+    headNode?: string;
+    tailNode?: string;
+    variant: string;
+    exitAfterLayer: number;
+    predicted: { latencyMs: number; deviceEnergyMj: number; accuracy: number; uplinkBytes: number };
+  };
+  entry: { node: string; role: "serve" | "head"; task?: string; address?: string; phase?: string };
+}
+
 /** Endpoints, ranked by predicted latency from the asking client. */
 export interface EndpointList {
   apiVersion: string;

@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
-import { nextStageUrl } from "@eiaas/serving";
+import { SERVING_REUSE_ENV } from "@eiaas/api";
+import { nextStageUrl, type InputFilterOptions, type ResultCacheOptions } from "@eiaas/serving";
 import { declaredPort, taskEnvironment } from "./environment.js";
 import type { TaskRunSpec } from "./types.js";
 
@@ -17,6 +18,10 @@ export interface ServeTaskConfig {
   /** onnxruntime threads: the task's CPU request in whole cores (at least 1, at most the host's). */
   threads: number;
   layers?: { from: number; to: number };
+  /** `EIAAS_CACHE_MAX_ENTRIES` and `EIAAS_CACHE_TTL_SECONDS`: the service's `spec.caching`. */
+  caching?: Omit<ResultCacheOptions, "now">;
+  /** `EIAAS_INPUT_FILTER_THRESHOLD`: the service's `spec.inputFilter`. */
+  inputFilter?: InputFilterOptions;
 }
 
 /** A serve task whose configuration cannot be served: the message says which variable and why. */
@@ -53,6 +58,21 @@ export function serveTaskConfig(task: TaskRunSpec): ServeTaskConfig {
     }
     config.next = next;
   }
+  const number = (name: string, ok: (n: number) => boolean, what: string): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (raw.trim() === "" || !ok(n)) throw new ServeConfigError(`${name}: "${raw}" is not ${what}`);
+    return n;
+  };
+  const maxEntries = number(SERVING_REUSE_ENV.cacheMaxEntries, (n) => Number.isSafeInteger(n) && n >= 1 && n <= 100_000, "an integer between 1 and 100000");
+  const ttlSeconds = number(SERVING_REUSE_ENV.cacheTtlSeconds, (n) => n > 0 && n <= 86_400, "a number of seconds in (0, 86400]");
+  if ((maxEntries === undefined) !== (ttlSeconds === undefined)) {
+    throw new ServeConfigError(`caching needs both ${SERVING_REUSE_ENV.cacheMaxEntries} and ${SERVING_REUSE_ENV.cacheTtlSeconds}`);
+  }
+  if (maxEntries !== undefined) config.caching = { maxEntries, ttlSeconds: ttlSeconds! };
+  const filterThreshold = number(SERVING_REUSE_ENV.inputFilterThreshold, (n) => n >= 0 && n <= 1e6, "a number between 0 and 1000000");
+  if (filterThreshold !== undefined) config.inputFilter = { threshold: filterThreshold };
   if (task.resources.cpu > 0) config.threads = Math.min(availableParallelism(), Math.max(1, Math.ceil(task.resources.cpu / 1000)));
   if (task.layers) config.layers = { ...task.layers };
   return config;

@@ -55,6 +55,28 @@ describe("OnnxRuntime", () => {
     expect((await tail).reason).toBe("Cancelled");
   });
 
+  it("caches and filters as the task's env says, and reports the counts as the task's progress", async () => {
+    const runtime = new OnnxRuntime({ loadSegment: async () => cnn.whole, countsReportMs: 20 });
+    const h = hooks();
+    const progress: unknown[] = [];
+    const done = runtime.start(
+      spec({ layers: { from: 1, to: 3 }, env: { EIAAS_CACHE_MAX_ENTRIES: "4", EIAAS_CACHE_TTL_SECONDS: "600", EIAAS_INPUT_FILTER_THRESHOLD: "0.01" } }),
+      { ...h, onProgress: (p) => void progress.push(p) },
+    );
+    const { endpoint } = await waitFor(() => h.started[0], "started");
+    expect(h.out("system")[0]).toContain(", caching 4 answers for 600s, input filter below 0.01,");
+    const port = portOf(endpoint!);
+    const first = await inferBinary(port, cnn.inputShape, input);
+    const hit = await inferBinary(port, cnn.inputShape, input);
+    const near = await inferBinary(port, cnn.inputShape, input.map((v) => v + 0.001));
+    expect([hit, near].map((r) => JSON.parse(r.headers["x-eiaas-timings"] as string).reused)).toEqual(["cache", "filter"]);
+    expect(floats(near.body)).toEqual(floats(first.body));
+    const counts = { requests: 3, cacheHits: 1, cacheMisses: 2, filterSkips: 1 };
+    await waitFor(() => progress.some((p) => JSON.stringify(p) === JSON.stringify({ serving: counts })), "the counts reported");
+    await runtime.close();
+    expect((await done).reason).toBe("Cancelled");
+  });
+
   it("listens on the task's EIAAS_PORT when it declares one", async () => {
     const port = await freePort();
     const runtime = new OnnxRuntime({ loadSegment: async () => cnn.whole, advertiseHost: "edge-1.example" });
@@ -71,6 +93,9 @@ describe("OnnxRuntime", () => {
     ["a bad exit threshold", spec({ env: { EIAAS_EXIT_THRESHOLD: "high" } }), "InvalidConfig", /EIAAS_EXIT_THRESHOLD: "high" is not a number between 0 and 1/],
     ["a bad next endpoint", spec({ env: { EIAAS_NEXT_ENDPOINT: "tail:80/admin" } }), "InvalidConfig", /EIAAS_NEXT_ENDPOINT: .* must be host:port/],
     ["a bad port", spec({ env: { EIAAS_PORT: "99999" } }), "InvalidConfig", /EIAAS_PORT: "99999" is not a port/],
+    ["a bad cache size", spec({ env: { EIAAS_CACHE_MAX_ENTRIES: "0", EIAAS_CACHE_TTL_SECONDS: "5" } }), "InvalidConfig", /EIAAS_CACHE_MAX_ENTRIES: "0" is not an integer between 1 and 100000/],
+    ["a cache without its TTL", spec({ env: { EIAAS_CACHE_MAX_ENTRIES: "10" } }), "InvalidConfig", /caching needs both EIAAS_CACHE_MAX_ENTRIES and EIAAS_CACHE_TTL_SECONDS/],
+    ["a bad filter threshold", spec({ env: { EIAAS_INPUT_FILTER_THRESHOLD: "-0.1" } }), "InvalidConfig", /EIAAS_INPUT_FILTER_THRESHOLD: "-0.1" is not a number between 0 and 1000000/],
   ])("%s fails at once with a clear reason", async (_what, task, reason, message) => {
     const runtime = new OnnxRuntime({ loadSegment: async () => cnn.whole });
     const h = hooks();

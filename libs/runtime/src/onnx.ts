@@ -32,12 +32,35 @@ export interface OnnxRuntimeOptions {
   recordSegmentTiming?: (timing: SegmentTiming) => void;
   /** On stop, how long requests in progress may finish. @defaultValue 5000 */
   drainMs?: number;
+  /**
+   * How often a server's request counts (cache hits, filter skips) go to the task's status when
+   * they changed: each report is a status write, so not one per request. @defaultValue 5000
+   */
+  countsReportMs?: number;
 }
 
 /** Resolves (with nothing) once `signal` aborts. */
 function aborted(signal: AbortSignal): Promise<undefined> {
   if (signal.aborted) return Promise.resolve(undefined);
   return new Promise((resolve) => signal.addEventListener("abort", () => resolve(undefined), { once: true }));
+}
+
+/** Sends the server's request counts to the task's status every `periodMs` when they changed. */
+function reportCounts(server: ServingServer, hooks: TaskHooks, periodMs: number): NodeJS.Timeout {
+  let last = "";
+  const timer = setInterval(() => {
+    const serving = server.pipeline.counts();
+    const text = JSON.stringify(serving);
+    if (text === last || serving.requests === 0) return;
+    last = text;
+    try {
+      hooks.onProgress?.({ serving });
+    } catch {
+      // a report that fails is retried with the next change
+    }
+  }, periodMs);
+  timer.unref();
+  return timer;
 }
 
 const failed = (reason: string, message: string, exitCode = 1): TaskResult => ({ exitCode, reason, message });
@@ -101,6 +124,8 @@ export class OnnxRuntime implements TaskRuntime {
         model: artifacts.segment,
         ...(artifacts.exitHead ? { exitHead: artifacts.exitHead, exitThreshold: config.exitThreshold } : {}),
         ...(config.next ? { next: config.next } : {}),
+        ...(config.caching ? { caching: config.caching } : {}),
+        ...(config.inputFilter ? { inputFilter: config.inputFilter } : {}),
         threads: config.threads,
         port: config.port,
         host: listenHost,
@@ -119,11 +144,15 @@ export class OnnxRuntime implements TaskRuntime {
       `serving ${range ? `layers ${range.from}-${range.to}` : "the model"} on ${endpoint}: ${p.segment.describe()}` +
         (p.exitHead ? `, exit head at confidence ${p.exitThreshold}` : "") +
         (p.next ? `, forwarding to ${p.next.endpoint}` : "") +
+        (config.caching ? `, caching ${config.caching.maxEntries} answers for ${config.caching.ttlSeconds}s` : "") +
+        (config.inputFilter ? `, input filter below ${config.inputFilter.threshold}` : "") +
         `, ${config.threads} thread(s)`,
       "system",
     );
     hooks.onStarted?.({ endpoint });
+    const reporter = reportCounts(server, hooks, this.options.countsReportMs ?? 5_000);
     await aborted(signal);
+    clearInterval(reporter);
     await server.close();
     hooks.onLog(`stopped: ${String(signal.reason ?? "cancelled")}`, "system");
     return { ...cancelled(), endpoint };

@@ -1,4 +1,4 @@
-import type { ResourceRequest, TaskRole, TaskTemplate, TrainingProgress } from "@eiaas/api";
+import type { ResourceRequest, ServingCounts, TaskRole, TaskTemplate, TrainingProgress } from "@eiaas/api";
 
 /**
  * What a runtime needs to run one attempt of a Task: the Task's runtime view as dispatched to the
@@ -28,8 +28,11 @@ export interface TaskHooks {
   signal: AbortSignal;
   /** Called once when the task is actually running (process spawned, Pod Running, ...). */
   onStarted?(info: { endpoint?: string }): void;
-  /** A running task's progress (an aggregator's training KPIs): the agent writes it into the task's status. */
-  onProgress?(progress: { training: TrainingProgress }): void;
+  /**
+   * A running task's progress (an aggregator's training KPIs, a serving entry's request counts):
+   * the agent writes it into the task's status.
+   */
+  onProgress?(progress: TaskProgress): void;
   /**
    * Another task of the same workload as the agent may see it (its endpoint): how a participant
    * finds its aggregator. Undefined when it cannot be read now.
@@ -42,6 +45,9 @@ export interface TaskHooks {
    */
   recordSegmentTiming?(timing: SegmentTimingSample): void;
 }
+
+/** What a running task reports beyond its phase: one of these at a time. */
+export type TaskProgress = { training: TrainingProgress; serving?: undefined } | { serving: ServingCounts; training?: undefined };
 
 /** One measured request of a serving task, for layers `fromLayer..toLayer`. */
 export interface SegmentTimingSample {

@@ -1,4 +1,5 @@
-export { startServing, serve, type ServingOptions, type ServingServer } from "./server.js";
+export { startServing, serve, STREAM_HEADER, type ServingOptions, type ServingServer } from "./server.js";
+export { ResultCache, InputFilter, meanAbsDiff, type ResultCacheOptions, type InputFilterOptions, type ReuseCounts, type ReusableAnswer } from "./reuse.js";
 export { Pipeline, topConfidence, type PipelineOptions, type PipelineAnswer } from "./pipeline.js";
 export { SegmentModel, type ModelValue, type SegmentModelOptions } from "./session.js";
 export { NextStage, nextStageUrl, TIMINGS_HEADER, EXIT_HEADER, type NextStageOptions, type ForwardResult } from "./forward.js";

@@ -11,9 +11,12 @@ const HELP = `eiaas-serve: serves one ONNX segment over HTTP (POST /v1/infer, GE
 usage: eiaas-serve --model FILE [--exit-head FILE --exit-threshold P] [--next HOST:PORT]
                    [--port N] [--host ADDR] [--threads N] [--max-running N] [--max-waiting N]
                    [--node NAME] [--layers FROM-TO]
+                   [--cache-max-entries N --cache-ttl SECONDS] [--input-filter THRESHOLD]
 env (flags win): EIAAS_SEGMENT_FILE, EIAAS_EXIT_HEAD_FILE, EIAAS_EXIT_THRESHOLD, EIAAS_NEXT_ENDPOINT,
      EIAAS_PORT (default 8080), EIAAS_SERVE_HOST (default 0.0.0.0), EIAAS_THREADS (default 1),
-     EIAAS_NODE_NAME, EIAAS_LAYERS_FROM and EIAAS_LAYERS_TO (what the agent sets for its tasks)`;
+     EIAAS_NODE_NAME, EIAAS_LAYERS_FROM and EIAAS_LAYERS_TO (what the agent sets for its tasks),
+     EIAAS_CACHE_MAX_ENTRIES, EIAAS_CACHE_TTL_SECONDS, EIAAS_INPUT_FILTER_THRESHOLD (the service's
+     spec.caching and spec.inputFilter, set on its entry tasks)`;
 
 function fail(message: string): never {
   console.error(`eiaas-serve: ${message}`);
@@ -35,6 +38,9 @@ const { values } = (() => {
         "max-waiting": { type: "string" },
         node: { type: "string" },
         layers: { type: "string" },
+        "cache-max-entries": { type: "string" },
+        "cache-ttl": { type: "string" },
+        "input-filter": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -74,6 +80,18 @@ const layersMatch = layersRaw === undefined ? undefined : /^(\d+)-(\d+)$/.exec(l
 const next = values.next ?? env.EIAAS_NEXT_ENDPOINT;
 const node = values.node ?? env.EIAAS_NODE_NAME;
 
+/** A number option in (min, max] (or [min, max] when `inclusive`), or undefined when absent. */
+function decimal(name: string, raw: string | undefined, min: number, max: number, inclusive: boolean): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (raw.trim() === "" || !(inclusive ? n >= min : n > min) || !(n <= max)) fail(`${name}: "${raw}" is not a number in ${inclusive ? "[" : "("}${min}, ${max}]`);
+  return n;
+}
+const cacheEntries = integer("--cache-max-entries", values["cache-max-entries"] ?? env.EIAAS_CACHE_MAX_ENTRIES, 1, 100_000);
+const cacheTtl = decimal("--cache-ttl", values["cache-ttl"] ?? env.EIAAS_CACHE_TTL_SECONDS, 0, 86_400, false);
+if ((cacheEntries === undefined) !== (cacheTtl === undefined)) fail("caching needs both --cache-max-entries and --cache-ttl (EIAAS_CACHE_MAX_ENTRIES, EIAAS_CACHE_TTL_SECONDS)");
+const filterThreshold = decimal("--input-filter", values["input-filter"] ?? env.EIAAS_INPUT_FILTER_THRESHOLD, 0, 1e6, true);
+
 // Every argument is checked before any file is read.
 const settings = {
   port: integer("--port", values.port ?? env.EIAAS_PORT, 0, 65535, 8080)!,
@@ -85,6 +103,8 @@ const settings = {
   ...(next ? { next } : {}),
   ...(node ? { node } : {}),
   ...(layersMatch ? { layers: { from: Number(layersMatch[1]), to: Number(layersMatch[2]) } } : {}),
+  ...(cacheEntries !== undefined ? { caching: { maxEntries: cacheEntries, ttlSeconds: cacheTtl! } } : {}),
+  ...(filterThreshold !== undefined ? { inputFilter: { threshold: filterThreshold } } : {}),
 };
 const options: ServingOptions = {
   ...settings,
@@ -107,6 +127,8 @@ console.log(
     ...(pipeline.exitHead ? { exitHead: pipeline.exitHead.describe(), exitThreshold: pipeline.exitThreshold } : {}),
     ...(pipeline.next ? { next: pipeline.next.endpoint } : {}),
     threads: options.threads,
+    ...(options.caching ? { caching: options.caching } : {}),
+    ...(options.inputFilter ? { inputFilter: options.inputFilter } : {}),
   }),
 );
 const running = server;

@@ -1,5 +1,6 @@
 import { Admission } from "./admission.js";
 import { NextStage, type ForwardResult } from "./forward.js";
+import { InputFilter, ResultCache, emptyCounts, type InputFilterOptions, type ResultCacheOptions, type ReuseCounts } from "./reuse.js";
 import { SegmentModel } from "./session.js";
 import type { ExitOutcome, StageTimings } from "./timings.js";
 import type { Tensor } from "./wire.js";
@@ -21,6 +22,10 @@ export interface PipelineOptions {
   maxWaiting?: number;
   /** Forward timeout. @defaultValue 30000 */
   forwardTimeoutMs?: number;
+  /** Reuse the answers of identical inputs (the chain's entry only: a later stage sees cut tensors). */
+  caching?: Omit<ResultCacheOptions, "now">;
+  /** Frame differencing: an input close to its stream's last processed one reuses that answer (entry only). */
+  inputFilter?: InputFilterOptions;
 }
 
 /** What the stages made of one input. */
@@ -31,6 +36,8 @@ export interface PipelineAnswer {
   runMs: number;
   exitMs?: number;
   forward?: ForwardResult;
+  /** Not computed: reused from the result cache or by the input filter. */
+  reused?: "cache" | "filter";
 }
 
 /** Top-1 softmax probability of each row (the last axis), the smallest of them: the batch exits only when every item is confident. */
@@ -55,6 +62,9 @@ export function topConfidence(logits: Tensor): number {
  */
 export class Pipeline {
   readonly admission: Admission;
+  private readonly cache: ResultCache | undefined;
+  private readonly filter: InputFilter | undefined;
+  private readonly reuse: ReuseCounts = emptyCounts();
 
   private constructor(
     readonly segment: SegmentModel,
@@ -64,10 +74,18 @@ export class Pipeline {
     options: PipelineOptions,
   ) {
     this.admission = new Admission(Math.max(1, options.maxRunning ?? 1), Math.max(0, options.maxWaiting ?? 16));
+    this.cache = options.caching ? new ResultCache(options.caching) : undefined;
+    this.filter = options.inputFilter ? new InputFilter(options.inputFilter) : undefined;
+  }
+
+  /** Requests answered so far, and how many of them were reused (a copy). */
+  counts(): ReuseCounts {
+    return { ...this.reuse };
   }
 
   /** Loads the sessions and checks the configuration; a bad one is an Error saying what is wrong. */
   static async load(options: PipelineOptions): Promise<Pipeline> {
+    checkReuse(options);
     const t = options.exitThreshold;
     if (options.exitHead && (t === undefined || !(t >= 0 && t <= 1))) {
       throw new Error(`an exit head needs a confidence threshold between 0 and 1${t === undefined ? "" : `, not ${t}`}`);
@@ -93,8 +111,36 @@ export class Pipeline {
     }
   }
 
-  /** Runs the input through the stages. Call within an admission (`admission.enter()`). */
-  async answer(input: Tensor): Promise<PipelineAnswer> {
+  /**
+   * Answers the input: from the result cache when an identical input was answered within its TTL,
+   * else by the input filter when it is a near-duplicate of `stream`'s last processed input, else
+   * through the stages (and then remembered by both). Call within an admission (`admission.enter()`).
+   */
+  async answer(input: Tensor, stream = ""): Promise<PipelineAnswer> {
+    this.reuse.requests++;
+    const key = this.cache ? ResultCache.key(input) : undefined;
+    if (key !== undefined) {
+      const hit = this.cache!.get(key);
+      if (hit) {
+        this.reuse.cacheHits++;
+        return reusedAnswer(hit, "cache");
+      }
+      this.reuse.cacheMisses++;
+    }
+    const near = this.filter?.match(stream, input);
+    if (near) {
+      this.reuse.filterSkips++;
+      return reusedAnswer(near, "filter");
+    }
+    const answer = await this.compute(input);
+    const keep = { output: answer.output, ...(answer.exit ? { exit: answer.exit } : {}) };
+    if (key !== undefined) this.cache!.set(key, keep);
+    this.filter?.processed(stream, input, keep);
+    return answer;
+  }
+
+  /** Runs the input through the stages. */
+  private async compute(input: Tensor): Promise<PipelineAnswer> {
     const queued = performance.now();
     const release = await this.admission.slot();
     const started = performance.now();
@@ -129,6 +175,7 @@ export class Pipeline {
   /** This stage's timings for an answer, with the next stage's under `next`. */
   timings(a: PipelineAnswer, t: { deserializeMs: number; serializeMs: number; totalMs: number }, label: Pick<StageTimings, "node" | "layers">): StageTimings {
     const out: StageTimings = { ...label, queueMs: a.queueMs, deserializeMs: t.deserializeMs, runMs: a.runMs, serializeMs: t.serializeMs, totalMs: t.totalMs };
+    if (a.reused) out.reused = a.reused;
     if (a.exitMs !== undefined) out.exitMs = a.exitMs;
     if (a.forward) {
       const nextTotal = a.forward.timings?.totalMs ?? 0;
@@ -142,4 +189,17 @@ export class Pipeline {
     this.next?.close();
     await Promise.all([this.segment.release(), this.exitHead?.release()]);
   }
+}
+
+function reusedAnswer(a: { output: Tensor; exit?: ExitOutcome }, how: "cache" | "filter"): PipelineAnswer {
+  return { output: a.output, ...(a.exit ? { exit: a.exit } : {}), queueMs: 0, runMs: 0, reused: how };
+}
+
+/** Refuses reuse settings that cannot work (an Error saying which). */
+function checkReuse(options: PipelineOptions): void {
+  const c = options.caching;
+  if (c && !(Number.isSafeInteger(c.maxEntries) && c.maxEntries >= 1)) throw new Error(`caching: maxEntries must be a positive integer, not ${c.maxEntries}`);
+  if (c && !(c.ttlSeconds > 0 && Number.isFinite(c.ttlSeconds))) throw new Error(`caching: ttlSeconds must be a positive number, not ${c.ttlSeconds}`);
+  const f = options.inputFilter;
+  if (f && !(f.threshold >= 0 && Number.isFinite(f.threshold))) throw new Error(`inputFilter: threshold must be a non-negative number, not ${f.threshold}`);
 }

@@ -72,7 +72,7 @@ describe("serving a whole model", () => {
   it("GET /healthz says what it serves", async () => {
     const r = await call(server.port, { method: "GET", path: "/healthz" });
     expect(r.status).toBe(200);
-    expect(JSON.parse(r.body.toString())).toEqual({ status: "ok", model: "input [1,3,16,16] → logits [1,10]" });
+    expect(JSON.parse(r.body.toString())).toEqual({ status: "ok", model: "input [1,3,16,16] → logits [1,10]", input: { name: "input", dims: [1, 3, 16, 16] } });
   });
 
   describe("hostile requests get a 4xx Status and the server keeps serving", () => {

@@ -48,7 +48,7 @@ export async function serve(pipeline: Pipeline, options: Omit<ServingOptions, "m
   const maxElements = pipeline.segment.inputElements ?? Math.floor((options.maxBodyBytes ?? 64 * 2 ** 20) / 4);
   const limits: Record<Encoding, number> = { binary: maxElements * 4, json: maxElements * JSON_BYTES_PER_VALUE + 4096 };
   const label: Pick<StageTimings, "node" | "layers"> = { ...(options.node ? { node: options.node } : {}), ...(options.layers ? { layers: options.layers } : {}) };
-  const health = JSON.stringify({ status: "ok", model: pipeline.segment.describe(), ...(pipeline.exitHead ? { exitHead: pipeline.exitHead.describe(), exitThreshold: pipeline.exitThreshold } : {}), ...(pipeline.next ? { next: pipeline.next.endpoint } : {}) });
+  const health = JSON.stringify({ status: "ok", model: pipeline.segment.describe(), input: pipeline.segment.input, ...(pipeline.exitHead ? { exitHead: pipeline.exitHead.describe(), exitThreshold: pipeline.exitThreshold } : {}), ...(pipeline.next ? { next: pipeline.next.endpoint } : {}) });
   let stopping = false;
 
   async function infer(req: IncomingMessage, res: ServerResponse, arrived: number): Promise<void> {
@@ -64,7 +64,7 @@ export async function serve(pipeline: Pipeline, options: Omit<ServingOptions, "m
       const input = encoding === "binary" ? decodeBinary(body, header(req, SHAPE_HEADER), maxElements) : decodeJson(body, maxElements);
       pipeline.segment.checkInput(input.shape);
       const deserializeMs = performance.now() - decodeStart;
-      const answer = await pipeline.answer(input);
+      const answer = await pipeline.answer(input, streamOf(req));
       send(res, answer, reply, deserializeMs, arrived);
     } finally {
       leave();
@@ -108,10 +108,15 @@ export async function serve(pipeline: Pipeline, options: Omit<ServingOptions, "m
         if (stopping) throw new ServingError(503, "stopping");
         res.writeHead(200, { "content-type": JSON_TYPE }).end(req.method === "HEAD" ? undefined : health);
       });
+    } else if (path === "/metrics" && (req.method === "GET" || req.method === "HEAD")) {
+      work = Promise.resolve().then(() => {
+        const text = metricsText(pipeline);
+        res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(req.method === "HEAD" ? undefined : text);
+      });
     } else if (path === "/v1/infer") {
       work = req.method === "POST" ? infer(req, res, arrived) : Promise.reject(new ServingError(405, "POST a tensor to /v1/infer", { allow: "POST" }));
     } else {
-      work = Promise.reject(new ServingError(404, `no such path ${JSON.stringify(path.slice(0, 100))}: POST /v1/infer, GET /healthz`));
+      work = Promise.reject(new ServingError(404, `no such path ${JSON.stringify(path.slice(0, 100))}: POST /v1/infer, GET /healthz, GET /metrics`));
     }
     work.catch((err: unknown) => fail(req, res, err));
   });
@@ -149,6 +154,29 @@ export async function serve(pipeline: Pipeline, options: Omit<ServingOptions, "m
       return closed;
     },
   };
+}
+
+/** The header naming the client's stream of inputs (its node, camera...): the input filter compares within one. */
+export const STREAM_HEADER = "x-eiaas-stream";
+
+/** The request's stream: its `x-eiaas-stream` header (at most 253 characters), else the one shared stream "". */
+function streamOf(req: IncomingMessage): string {
+  const s = header(req, STREAM_HEADER) ?? "";
+  if (s.length > 253) throw new ServingError(400, `${STREAM_HEADER} is longer than 253 characters`);
+  return s;
+}
+
+/** The server's counters in Prometheus' text format (what a scraper of the task's endpoint reads). */
+function metricsText(pipeline: Pipeline): string {
+  const c = pipeline.counts();
+  const lines: string[] = [];
+  const counter = (name: string, help: string, value: number) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
+  counter("eiaas_serving_requests_total", "Inference requests answered (computed or reused).", c.requests);
+  counter("eiaas_serving_model_runs_total", "Runs of the segment's onnxruntime session.", pipeline.segment.runs);
+  counter("eiaas_serving_cache_hits_total", "Requests answered from the result cache (an identical input).", c.cacheHits);
+  counter("eiaas_serving_cache_misses_total", "Requests looked up in the result cache and not found.", c.cacheMisses);
+  counter("eiaas_serving_filter_skips_total", "Requests answered by the input filter (a near-duplicate of the stream's last processed input).", c.filterSkips);
+  return `${lines.join("\n")}\n`;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -33,6 +33,8 @@ export class SegmentModel {
   /** Runs in flight: the session is released only once they are over (freeing it under a run would crash). */
   private running = 0;
   private idle?: () => void;
+  /** Runs started so far (the serving metrics; tests count them). */
+  runs = 0;
 
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -101,6 +103,7 @@ export class SegmentModel {
   async run(t: Tensor): Promise<Tensor> {
     if (this.released) throw new ServingError(503, "the server is stopping");
     this.running++;
+    this.runs++;
     try {
       const results = await this.session.run({ [this.input.name]: new ort.Tensor("float32", t.data, t.shape) });
       const out = results[this.output.name]!;

@@ -22,6 +22,8 @@ export interface StageTimings {
   /** The forward's round trip minus the next stage's own `totalMs`: the wire both ways. */
   transferMs?: number;
   next?: StageTimings;
+  /** The answer was not computed: reused from the result cache, or by the input filter (a near-duplicate). */
+  reused?: "cache" | "filter";
 }
 
 /** How an early exit went: its head's top-1 softmax confidence, and whether that reached the threshold. */
@@ -66,6 +68,7 @@ export function parseTimings(raw: unknown, depth = 8): StageTimings | undefined 
   if (typeof r.node === "string" && r.node.length <= 253) out.node = r.node;
   const l = r.layers as { from?: unknown; to?: unknown } | undefined;
   if (l && Number.isSafeInteger(l.from) && Number.isSafeInteger(l.to)) out.layers = { from: l.from as number, to: l.to as number };
+  if (r.reused === "cache" || r.reused === "filter") out.reused = r.reused;
   const next = parseTimings(r.next, depth - 1);
   if (next) out.next = next;
   return out;

@@ -1,11 +1,12 @@
 import { Router, type NextFunction, type Request, type Response } from "express";
-import { API_VERSION, kindInfo } from "@eiaas/api";
+import { API_VERSION, GROUP, kindInfo } from "@eiaas/api";
 import type { ObjectStore } from "@eiaas/db";
 import type pg from "pg";
 import { authorize } from "../http/authz.js";
 import { ApiError, notFound } from "../http/errors.js";
 import { currentSnapshot, endpointLatency, rankEndpoints, type RankedEndpoint } from "../planning.js";
 import { param } from "./resources.js";
+import { serviceEntry } from "./service-entry.js";
 
 const ISVC = kindInfo("InferenceService");
 const MODEL = kindInfo("Model");
@@ -50,6 +51,26 @@ export function discoveryRoutes(deps: { store: ObjectStore; pool: pg.Pool }): Ro
         predicted: { latencyMs: finite(endpointLatency(snapshot, model, svc.status?.plan?.clients, client, e.node)) },
       }));
       res.json({ apiVersion: API_VERSION, kind: "EndpointList", metadata: {}, items: rankEndpoints(items) });
+    }),
+  );
+
+  // A client's entry point: where `eictl infer` sends its input (the start of the client's plan).
+  r.get(
+    "/namespaces/:ns/inferenceservices/:name/entry",
+    wrap(async (req, res) => {
+      const ns = param(req, "ns");
+      const name = param(req, "name");
+      authorize(req.principal!, "get", ISVC, ns);
+      const svc = await deps.store.get(ISVC, ns, name);
+      if (!svc) throw notFound("inferenceservices", name);
+      const client = await clientOf(req);
+      const plan = (svc.status?.plan?.clients ?? []).find((c: { client: string }) => c.client === client);
+      if (!plan) {
+        const why = svc.status?.plan ? `client ${client} is not in its plan` : `it has no plan yet (phase ${svc.status?.phase ?? "Pending"})`;
+        throw new ApiError("NotFound", `inferenceservices "${name}" has no entry for ${client}: ${why}`, { name, group: GROUP, kind: "inferenceservices" });
+      }
+      const entry = await serviceEntry(deps.store, svc, plan);
+      res.json({ apiVersion: API_VERSION, kind: "InferenceEntry", service: name, client, plan, entry });
     }),
   );
 

@@ -10,6 +10,7 @@ import { registerDelete } from "./delete.js";
 import { registerDescribe } from "./describe.js";
 import { registerDrain } from "./drain.js";
 import { registerGet } from "./get.js";
+import { registerInfer } from "./infer.js";
 import { registerLogs } from "./logs.js";
 import { registerModel } from "./model.js";
 import { registerPlan } from "./plan.js";
@@ -28,6 +29,7 @@ export function registerCommands(program: Command): void {
   registerLogs(program);
   registerModel(program);
   registerPlan(program);
+  registerInfer(program);
   registerApiResources(program);
   registerConfig(program);
   registerVersion(program);

@@ -28,6 +28,27 @@ export type ConcreteArchitecture = Exclude<InferenceArchitecture, "auto">;
 export const inferenceObjective = z.enum(["latency", "energy", "accuracy"]);
 export type InferenceObjective = z.infer<typeof inferenceObjective>;
 
+/**
+ * Edge caching at the client's entry: answers of identical inputs (same shape, same float32 bytes)
+ * are reused, LRU-bounded, each for `ttlSeconds` after it was computed.
+ */
+export const servingCache = z.strictObject({
+  maxEntries: z.number().int().min(1).max(100_000).default(1000),
+  // A millisecond at least (`.positive()` would put an exclusiveMinimum in the OpenAPI document).
+  ttlSeconds: z.number().min(0.001).max(86_400).default(60),
+});
+export type ServingCache = z.infer<typeof servingCache>;
+
+/**
+ * Input filtering (frame differencing) at the client's entry: an input whose mean absolute
+ * difference per element from its stream's last processed input is below `threshold` (in the
+ * input's own units) reuses that input's answer.
+ */
+export const inputFilter = z.strictObject({
+  threshold: z.number().nonnegative().max(1e6),
+});
+export type InputFilterSpec = z.infer<typeof inputFilter>;
+
 export const inferenceServiceSpec = z.strictObject({
   /** Name of a Model in the same namespace. */
   model: z.string().min(1),
@@ -53,6 +74,8 @@ export const inferenceServiceSpec = z.strictObject({
   tolerations: z.array(toleration).default([]),
   priority: priorityValue.default(0),
   template: taskTemplate.default({}),
+  caching: servingCache.optional(),
+  inputFilter: inputFilter.optional(),
 });
 export type InferenceServiceSpec = z.infer<typeof inferenceServiceSpec>;
 export type InferenceServiceSpecInput = z.input<typeof inferenceServiceSpec>;
@@ -113,6 +136,25 @@ export type MeasuredClientLatency = z.infer<typeof measuredClientLatency>;
 /** Most measured options a service keeps per client (the oldest go first). */
 export const MEASURED_OPTIONS_PER_CLIENT = 4;
 
+/** What a serving entry answered, counted since it started (a task's `status.serving`). */
+export const servingCounts = z.strictObject({
+  requests: z.number().int().nonnegative(),
+  cacheHits: z.number().int().nonnegative(),
+  cacheMisses: z.number().int().nonnegative(),
+  filterSkips: z.number().int().nonnegative(),
+});
+export type ServingCounts = z.infer<typeof servingCounts>;
+
+/** The service's entries' counts summed (current plan revision), with the shares reused. */
+export const servingSummary = z.strictObject({
+  ...servingCounts.shape,
+  /** cacheHits / requests (0 with no requests). */
+  cacheHitRate: z.number().min(0).max(1),
+  /** filterSkips / requests (0 with no requests). */
+  filterSkipRate: z.number().min(0).max(1),
+});
+export type ServingSummary = z.infer<typeof servingSummary>;
+
 export const inferenceServiceStatus = z.strictObject({
   ...baseStatusShape,
   phase: z.enum(["Pending", "Scheduled", "Running", "Failed"]).optional(),
@@ -123,6 +165,8 @@ export const inferenceServiceStatus = z.strictObject({
   planRevision: z.number().int().nonnegative().optional(),
   /** Clients' measured end-to-end latency, per plan option (see measuredClientLatency). */
   measured: z.array(measuredClientLatency).optional(),
+  /** Requests the entries answered and how many were reused (spec.caching, spec.inputFilter). */
+  serving: servingSummary.optional(),
 });
 export type InferenceServiceStatus = z.infer<typeof inferenceServiceStatus>;
 

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { condition, dnsSubdomain, resourceRequest, taskTemplate } from "../meta.js";
 import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
+import { servingCounts } from "./inferenceservice.js";
 import { trainingProgress } from "./training-kpis.js";
 
 export const taskRole = z.enum(["serve", "head", "tail", "participant", "aggregator", "trainer"]);
@@ -35,6 +36,8 @@ export const taskStatus = z.strictObject({
   finishTime: z.string().optional(),
   /** An aggregator's training KPIs (the scheduler folds them into its TrainingJob's status). */
   training: trainingProgress.optional(),
+  /** A serving entry's request counts, cache hits and filter skips (folded into its InferenceService's status). */
+  serving: servingCounts.optional(),
 });
 export type TaskStatus = z.infer<typeof taskStatus>;
 

@@ -65,7 +65,7 @@ function harness(cfg: TrainingTaskConfig, opts: { proxy?: boolean } = {}) {
           endpoint = `127.0.0.1:${proxy.port}`;
         } else endpoint = info.endpoint;
       },
-      onProgress: (p) => void progress.push(p.training),
+      onProgress: (p) => void progress.push(p.training!),
       lookupTask: async (name) => (name === "the-aggregator" && endpoint ? { endpoint } : undefined),
     });
     return { result, controller, lines };
