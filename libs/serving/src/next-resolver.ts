@@ -11,6 +11,9 @@ export interface NextStageSource {
   ttlMs?: number;
 }
 
+/** How long "the next stage has no endpoint" is believed before asking again. */
+const NO_ENDPOINT_TTL_MS = 500;
+
 /** What a pipeline forwards through: a fixed next stage or one resolved at request time. */
 export interface Forwarder {
   /** `host:port` it forwards to now (or what it is, while unresolved). */
@@ -24,7 +27,7 @@ export interface Forwarder {
  * whatever the control plane says now is used, with no event to miss). A tail that restarts on a
  * new port, or is being replaced, costs at most one failed connection: a forward that cannot
  * connect re-resolves at once and retries once when the endpoint changed; while there is no
- * endpoint the request is refused 503 with `retry-after`, and the next request asks again.
+ * endpoint requests are refused 503 with `retry-after` and it is asked again after 0.5 s.
  */
 export class ResolvedNextStage implements Forwarder {
   /** The last lookup's answer: undefined when it found no endpoint (or none was made yet). */
@@ -56,7 +59,10 @@ export class ResolvedNextStage implements Forwarder {
 
   /** The stage to forward to: the cached one while fresh, else resolved again (one lookup at a time). */
   private async current(refresh: boolean): Promise<NextStage> {
-    const fresh = Date.now() - this.resolvedAt < (this.source.ttlMs ?? 2_000);
+    // "No endpoint" is asked again sooner: the tail is about to come up. Still cached a little, so a
+    // flood of requests to a head whose tail is down is not a flood of API reads.
+    const ttl = this.source.ttlMs ?? 2_000;
+    const fresh = Date.now() - this.resolvedAt < (this.stage ? ttl : Math.min(ttl, NO_ENDPOINT_TTL_MS));
     const stage = fresh && !refresh ? this.stage : await (this.pending ??= this.lookup().finally(() => (this.pending = undefined)));
     if (!stage) throw new ServingError(503, `the next stage (${this.source.describe}) has no endpoint yet`, { "retry-after": "1" });
     return stage;
