@@ -80,9 +80,8 @@ export function discoveryRoutes(deps: { store: ObjectStore; pool: pg.Pool }): Ro
         if (head) entry = { node: own.headNode, address: head.status!.endpoint, role: head.spec.role, task: head.metadata.name, predicted: { latencyMs: finite(latencyMs) } };
       } else if (own?.tailNode) {
         entry = items.find((e) => e.node === own.tailNode && e.role === "serve");
-        if (entry) items.splice(items.indexOf(entry), 1);
       }
-      const ranked = rankEndpoints(items);
+      const ranked = rankEndpoints(entry ? items.filter((e) => e.task !== entry.task) : items);
       res.json({ apiVersion: API_VERSION, kind: "EndpointList", metadata: {}, items: entry ? [{ ...entry, entry: true }, ...ranked] : ranked });
     }),
   );
