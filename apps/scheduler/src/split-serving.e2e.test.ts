@@ -122,7 +122,7 @@ describe("a split plan served by two agent processes (onnx runtime, Model artifa
     // The client's entry point, as a client finds it: the discovery API, its own node's head.
     const endpoints = await waitFor(async () => {
       const list = (await request(cp.api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices/cam/endpoints?client=${DEVICE}`).set(cp.admin()).expect(200)).body;
-      const entry = list.items[0]?.entry ? list.items[0] : undefined;
+      const entry = list.items.find((e: any) => e.entry);
       return entry && list.items.some((e: any) => e.node === EDGE && e.role === "tail" && e.address) ? { entry, list } : undefined;
     }, "both endpoints listed", 60_000, 200).catch(async (err) => {
       const tasks = (await cp.get("/namespaces/acme/tasks")).items.map((x: any) => `${x.metadata.name} ${x.spec.nodeName} ${x.spec.role} ${JSON.stringify(x.status)}`);

@@ -68,8 +68,9 @@ export function discoveryRoutes(deps: { store: ObjectStore; pool: pg.Pool }): Ro
         task: e.task,
         predicted: { latencyMs: finite(endpointLatency(snapshot, model, svc.status?.plan?.clients, client, e.node)) },
       }));
-      // The client's own entry point in its plan, first and marked `entry`: its head when the plan
-      // splits on a head (a tail takes the cut tensor, not the client's input), else its server.
+      // The client's own entry point in its plan, marked `entry`: its head when the plan splits on
+      // a head (a tail takes the cut tensor, not the client's input; heads are not listed
+      // otherwise), else its server. Ranked with the rest.
       const own = (svc.status?.plan?.clients as Array<{ client: string; headNode?: string; tailNode?: string; predicted: { latencyMs: number } }> | undefined)?.find((c) => c.client === client);
       let entry: RankedEndpoint | undefined;
       if (own?.headNode) {
@@ -81,8 +82,8 @@ export function discoveryRoutes(deps: { store: ObjectStore; pool: pg.Pool }): Ro
       } else if (own?.tailNode) {
         entry = items.find((e) => e.node === own.tailNode && e.role === "serve");
       }
-      const ranked = rankEndpoints(entry ? items.filter((e) => e.task !== entry.task) : items);
-      res.json({ apiVersion: API_VERSION, kind: "EndpointList", metadata: {}, items: entry ? [{ ...entry, entry: true }, ...ranked] : ranked });
+      const listed = entry ? [...items.filter((e) => e.task !== entry.task), { ...entry, entry: true }] : items;
+      res.json({ apiVersion: API_VERSION, kind: "EndpointList", metadata: {}, items: rankEndpoints(listed) });
     }),
   );
 
