@@ -72,6 +72,8 @@ export class ModelArtifacts {
     if (!task.layers) return new Uint8Array(await readFile(path));
     const { from, to } = task.layers;
     if (!Number.isInteger(from) || !Number.isInteger(to)) throw new ArtifactError(`task ${task.namespace}/${task.name} has a layer range that is not whole numbers`);
+    // The whole chain is the file itself: no cut, no second copy.
+    if (from === 1 && to === (model.spec.layers?.length ?? 0)) return new Uint8Array(await readFile(path));
     const segDir = join(this.o.dir, "segments");
     const segPath = join(segDir, `${sha256}.${from}-${to}.onnx`);
     if (await exists(segPath)) return new Uint8Array(await readFile(segPath));
