@@ -125,6 +125,16 @@ export class NodeAgent {
     return this.o.nodeName;
   }
 
+  /**
+   * The agent's API client, with its node's own token (renewed on every start): what the node's
+   * runtimes use to read what the node may read (its tasks' Models and their artifacts). Throws
+   * before the agent has registered.
+   */
+  get apiClient(): EiaasClient {
+    if (!this.client) throw new Error(`the agent of node ${this.o.nodeName} has not registered yet`);
+    return this.client;
+  }
+
   private get stopped(): boolean {
     return this.stopping.signal.aborted;
   }

@@ -121,4 +121,17 @@ describe("ModelArtifacts (the agent's fetch, verify, cache and cut)", () => {
     await expect(artifacts.loadSegment(spec({ from: 1, to: 1 }, { EIAAS_MODEL: "cnn", EIAAS_VARIANT: "int8" }))).rejects.toThrow(/only the base model's ONNX file is stored/);
     await expect(artifacts.loadSegment(spec({ from: 2, to: 9 }))).rejects.toThrow(/cannot cut layers 2\.\.9 of model acme\/cnn/);
   });
+
+  it("serves the tasks the scheduler makes (variant \"base\", the exit after the last layer); refuses a chain's exit head, which no artifact holds", async () => {
+    const { artifacts, client } = await agentArtifacts("edge-1");
+    const layers = importOnnxModel(v1).layers.length;
+    // The test before uploaded v1 again: wait until the API's cache shows it.
+    await waitFor(async () => (await client.get("models", "cnn", { namespace: "acme" })).status?.artifact?.sha256 === sha256(v1), "the digest of v1");
+    const planned = { EIAAS_MODEL: "cnn", EIAAS_VARIANT: "base", EIAAS_EXIT_AFTER_LAYER: String(layers) };
+    const got = await waitFor(() => artifacts.loadSegment(spec({ from: 2, to: 3 }, planned)), "the planned task's segment");
+    expect(got.length).toBeGreaterThan(0);
+    // A head before the exit is base layers; a range taking in the exit's head is refused.
+    expect(new Uint8Array(await artifacts.loadSegment(spec({ from: 1, to: 1 }, { ...planned, EIAAS_EXIT_AFTER_LAYER: "1" })))).toEqual(new Uint8Array(extractSegment(v1, { fromLayer: 1, toLayer: 1 })));
+    await expect(artifacts.loadSegment(spec({ from: 2, to: 2 }, { ...planned, EIAAS_EXIT_AFTER_LAYER: "1" }))).rejects.toThrow(/runs the early exit after layer 1 of model cnn: the Model stores no exit head's ONNX file/);
+  });
 });

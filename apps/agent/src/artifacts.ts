@@ -61,14 +61,19 @@ export class ModelArtifacts {
   async loadSegment(task: TaskRunSpec): Promise<Uint8Array> {
     const modelName = task.env.EIAAS_MODEL;
     if (!modelName) throw new ArtifactError(`task ${task.namespace}/${task.name} names no model (env EIAAS_MODEL): cannot fetch its artifact`);
-    if (task.env.EIAAS_VARIANT) {
-      throw new ArtifactError(`task ${task.namespace}/${task.name} runs variant "${task.env.EIAAS_VARIANT}" of model ${modelName}: only the base model's ONNX file is stored`);
+    // The planner names the model itself "base" among its variants.
+    const variant = task.env.EIAAS_VARIANT;
+    if (variant && variant !== "base") {
+      throw new ArtifactError(`task ${task.namespace}/${task.name} runs variant "${variant}" of model ${modelName}: only the base model's ONNX file is stored`);
     }
     const model = await this.model(task.namespace, modelName);
+    refuseExitHead(task, modelName, model.spec.layers?.length ?? 0);
     const { path, sha256 } = await this.artifact(task.namespace, model);
     if (!task.layers) return new Uint8Array(await readFile(path));
     const { from, to } = task.layers;
     if (!Number.isInteger(from) || !Number.isInteger(to)) throw new ArtifactError(`task ${task.namespace}/${task.name} has a layer range that is not whole numbers`);
+    // The whole chain is the file itself: no cut, no second copy.
+    if (from === 1 && to === (model.spec.layers?.length ?? 0)) return new Uint8Array(await readFile(path));
     const segDir = join(this.o.dir, "segments");
     const segPath = join(segDir, `${sha256}.${from}-${to}.onnx`);
     if (await exists(segPath)) return new Uint8Array(await readFile(segPath));
@@ -154,6 +159,20 @@ export class ModelArtifacts {
       throw new ArtifactError(`the download of model ${namespace}/${name}'s artifact failed: ${(err as Error).message}`);
     }
   }
+}
+
+/**
+ * A task whose chain ends at an early exit and whose range takes in the exit's head (chain layer
+ * `exitAfterLayer + 1`): the Model stores one ONNX file, its base graph, and no exit head's graph
+ * (`eictl model import --exit-head` checks the head and records its costs, but does not upload it),
+ * so such a task cannot be served; cutting base layers in its place would answer wrongly.
+ */
+function refuseExitHead(task: TaskRunSpec, modelName: string, baseLayers: number): void {
+  const exitAfter = Number(task.env.EIAAS_EXIT_AFTER_LAYER);
+  if (!(Number.isInteger(exitAfter) && exitAfter >= 1 && exitAfter < baseLayers) || !task.layers || task.layers.to <= exitAfter) return;
+  throw new ArtifactError(
+    `task ${task.namespace}/${task.name} runs the early exit after layer ${exitAfter} of model ${modelName}: the Model stores no exit head's ONNX file, only its base graph`,
+  );
 }
 
 /**

@@ -11,6 +11,7 @@ import { FileCredentialStore } from "./credentials.js";
 import { detectHost } from "./host/detect.js";
 import { detectionNeeds, nodeLabels, nodeSpec, operatorSpec, readSpecFile } from "./node-spec.js";
 import { EXIT_REGISTRATION_REFUSED, RegistrationRefused } from "./registration.js";
+import { ModelArtifacts } from "./artifacts.js";
 import { segmentsFromDirectory } from "./segments.js";
 
 const HELP = `eiaas node agent
@@ -34,9 +35,12 @@ $EIAAS_DATA_DIR/agents, else .eiaas/agents) and used at every later start; the b
 only registers a node that does not exist yet, once. --heartbeat-seconds (default 10) must stay well
 under the control plane's node grace period (40 s by default).
 --runtime onnx serves inference tasks (serve, head, tail) in this process with onnxruntime: each
-task's segment is the file of --segment-dir its EIAAS_SEGMENT_FILE names (EIAAS_EXIT_HEAD_FILE for
-an exit head); its server listens on --serve-host (default 127.0.0.1) at its EIAAS_PORT or a free
-port, reported as --advertise-host:PORT (default: the serve host, 127.0.0.1 for a wildcard).
+task's segment is cut from its Model's artifact (the ONNX file uploaded to the API, fetched with the
+node's token, sha256-verified, kept under --state-dir/artifacts), or with --segment-dir DIR the file
+of DIR its EIAAS_SEGMENT_FILE names (EIAAS_EXIT_HEAD_FILE for an exit head); its server listens on
+--serve-host (default 127.0.0.1) at its EIAAS_PORT or a free port, reported as
+--advertise-host:PORT (default: the serve host, 127.0.0.1 for a wildcard). A split plan's head
+forwards to its tail's current endpoint, looked up through the API.
 env: EIAAS_BOOTSTRAP_TOKEN (needed until the node has a credential), EIAAS_SERVER, EIAAS_CA_FILE,
      EIAAS_DATA_DIR, EIAAS_METRICS_PORT, EIAAS_LOG_LEVEL
 Registration is retried (jittered backoff up to 30 s, each failure logged at warn) while the API is
@@ -134,12 +138,21 @@ const telemetry = await startTelemetry({ serviceName: "eiaas-agent" });
 const connection: ConnectionOptions = { server, ...(token ? { token } : {}), ...(caFile ? { caPem: readFileSync(caFile, "utf8") } : {}), insecureSkipTlsVerify: values["insecure-skip-tls-verify"] };
 let queue: QueueBackend | undefined;
 let started = false;
+// Segments come from the tasks' Model artifacts, fetched with the node's own token (set once the
+// agent has registered, before any job is taken), unless the operator provisioned a directory.
+let agentRef: NodeAgent | undefined;
+const artifacts = new ModelArtifacts({
+  client: () => {
+    if (!agentRef) throw new Error("the agent is not set up yet");
+    return agentRef.apiClient;
+  },
+  dir: join(stateDir, "artifacts"),
+});
 const onnx: OnnxRuntimeOptions = {
-  ...(values["segment-dir"] ? { loadSegment: segmentsFromDirectory(resolve(values["segment-dir"])) } : {}),
+  loadSegment: values["segment-dir"] ? segmentsFromDirectory(resolve(values["segment-dir"])) : (task) => artifacts.loadSegment(task),
   ...(values["serve-host"] ? { listenHost: values["serve-host"] } : {}),
   ...(values["advertise-host"] ? { advertiseHost: values["advertise-host"] } : {}),
 };
-if (runtimeName === "onnx" && !onnx.loadSegment) fail("--runtime onnx needs --segment-dir DIR (where the tasks' model segments are)");
 const agent = new NodeAgent({
   nodeName,
   spec,
@@ -175,6 +188,7 @@ const agent = new NodeAgent({
   },
   logger,
 });
+agentRef = agent;
 // Ready = registered and consuming, the API answers (and through it the database), its queue's
 // Redis answers. The API is asked without a token: /readyz is public. Served from the start: while
 // registration is retried (the API not up yet) the agent is alive but not ready, so a liveness

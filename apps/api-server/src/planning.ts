@@ -69,6 +69,8 @@ export interface RankedEndpoint {
   task: string;
   service?: string;
   predicted: { latencyMs: number };
+  /** The asking client's own entry point in the service's plan (where it posts its input). */
+  entry?: boolean;
 }
 
 /**

@@ -258,3 +258,35 @@ describe("an agent reading another node's task (a participant finding its aggreg
     await expect.poll(async () => (await request(api.app).get(path("acme", "fl-r1-aggregator-c")).set(bearer(agent))).status).toBe(404);
   });
 });
+
+describe("an agent reading another node's task (a split plan's head finding its tail)", () => {
+  const ISVC = kindInfo("InferenceService");
+  const service = (namespace: string, name: string) =>
+    api.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name, namespace }, spec: { model: "m", clients: { selector: {} } } } as any);
+  const task = (namespace: string, name: string, owner: StoredObject, nodeName: string, role: string) =>
+    api.store.create(TASK, {
+      apiVersion: API_VERSION,
+      metadata: { name, namespace, ownerReferences: [{ apiVersion: API_VERSION, kind: owner.kind, name: owner.metadata.name, uid: owner.metadata.uid, controller: true }] },
+      spec: { role, nodeName, env: { EIAAS_MODEL: "m", SECRET: "tenant-secret" }, template: { command: ["secret-cmd"] } },
+      status: { phase: "Running", attempt: 1, endpoint: "10.0.0.8:4200" },
+    } as any);
+
+  it("reads the tail of a service its node runs a head of, its endpoint only; not the service's other heads, nor other services' tails", async () => {
+    const svc = await service("acme", "cam");
+    const other = await service("acme", "other");
+    const mine = await task("acme", "cam-r1-head-a", svc, "dev-20", "head");
+    await task("acme", "cam-r1-head-b", svc, "dev-21", "head");
+    await task("acme", "cam-r1-tail-c", svc, "edge-6", "tail");
+    await task("acme", "other-r1-tail-d", other, "edge-6", "tail");
+    const agent = (await api.tokens.mint({ role: "agent", nodeName: "dev-20" })).token;
+    const path = (name: string) => `${API_PREFIX}/namespaces/acme/tasks/${name}`;
+
+    await expect.poll(async () => (await request(api.app).get(path("cam-r1-tail-c")).set(bearer(agent))).status).toBe(200);
+    const peer = (await request(api.app).get(path("cam-r1-tail-c")).set(bearer(agent)).expect(200)).body;
+    expect(peer).toMatchObject({ spec: { nodeName: "edge-6", role: "tail" }, status: { phase: "Running", endpoint: "10.0.0.8:4200" } });
+    expect(JSON.stringify(peer)).not.toMatch(/secret|EIAAS_MODEL/);
+    for (const name of ["cam-r1-head-b", "other-r1-tail-d"]) await request(api.app).get(path(name)).set(bearer(agent)).expect(404);
+    await api.store.updateStatus(TASK, mine, { phase: "Succeeded", attempt: 1 });
+    await expect.poll(async () => (await request(api.app).get(path("cam-r1-tail-c")).set(bearer(agent))).status).toBe(404);
+  });
+});

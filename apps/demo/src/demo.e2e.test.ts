@@ -6,12 +6,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, lstatSync, readFileSync, realpathSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import http from "node:http";
 import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "@eiaas/testing";
+import { freePort, randomInput } from "@eiaas/testing";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const asRoot = process.getuid?.() === 0;
@@ -132,6 +133,42 @@ describe("npm run demo from a directory others cannot enter", () => {
     expect(h[h.length - 1].accuracy).toBeGreaterThan(0.1);
     expect(job.status.training.bytesUp).toBeGreaterThan(0);
   }, 180_000);
+
+  it("serves camera-classifier for real: a device's entry endpoint answers resnet18's logits with timings", async () => {
+    const token = /admin token: +(\S+)/.exec(printed)![1]!;
+    const model = JSON.parse((await get("/apis/eiaas.io/v1alpha1/namespaces/demo/models/resnet18", token)).body);
+    expect(model.metadata.annotations["eiaas.io/weights"]).toMatch(/^seeded random/);
+    expect(model.status.artifact).toMatchObject({ format: "onnx", sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    // The device's entry point in its plan, as a client finds it (the discovery API).
+    const path = "/apis/eiaas.io/v1alpha1/namespaces/demo/inferenceservices/camera-classifier/endpoints?client=device-01";
+    let entry: any;
+    const deadline = Date.now() + 240_000;
+    for (;;) {
+      const r = await get(path, token);
+      entry = r.status === 200 ? JSON.parse(r.body).items.find((e: any) => e.entry && e.address) : undefined;
+      if (entry) break;
+      if (Date.now() > deadline) throw new Error(`no entry endpoint for device-01: ${r.body}`);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    const [host, port] = entry.address.split(":");
+    const input = Buffer.from(randomInput(3 * 224 * 224, 3).buffer);
+    const answer = await new Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+      const req = http.request({ host, port: Number(port), path: "/v1/infer", method: "POST", headers: { "content-type": "application/octet-stream", "x-eiaas-shape": "1,3,224,224", "content-length": input.length } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      req.on("error", reject);
+      req.end(input);
+    });
+    expect(answer.status, answer.body.toString()).toBe(200);
+    expect(answer.headers["x-eiaas-shape"]).toBe("1,1000");
+    const logits = new Float32Array(answer.body.buffer, answer.body.byteOffset, answer.body.length / 4);
+    expect(logits.length).toBe(1000);
+    expect(logits.every(Number.isFinite)).toBe(true);
+    const timings = JSON.parse(answer.headers["x-eiaas-timings"] as string);
+    expect(timings).toMatchObject({ node: entry.node, layers: { from: 1 }, runMs: expect.any(Number), totalMs: expect.any(Number) });
+  }, 300_000);
 
   it("stops on SIGTERM with exit code 0", async () => {
     const exited = new Promise<number | null>((r) => demo.once("exit", (code) => r(code)));

@@ -4,6 +4,7 @@ import { planInference, planTraining, type PlannedTask, type Snapshot } from "@e
 import { foldStatus } from "./fold-status.js";
 import { tracePlan } from "./plan-telemetry.js";
 import { taskFromPlan, taskName } from "./task-factory.js";
+import { inferenceEnv } from "./inference-env.js";
 import { trainingEnv } from "./training-env.js";
 import { setCondition } from "./workload-status.js";
 import { DEFAULT_MEASUREMENT_MAX_AGE_MS, recentClientLatency } from "./measured.js";
@@ -72,6 +73,11 @@ function plan(w: Workload, snapshot: Snapshot, model: StoredObject | undefined, 
     tasks = r.tasks;
     statusPlan = { plan: { clients: r.clients } };
     message = r.message;
+    const spec = model?.spec;
+    envOf = inferenceEnv(tasks, r.clients, (p) => taskName(w.obj, rev, p.role, p.key), {
+      layerCount: (v) => (v === "base" ? spec?.layers?.length : spec?.variants?.find((x: { name: string }) => x.name === v)?.layers?.length),
+      templateEnv: w.obj.spec.template?.env,
+    });
   } else {
     const r = planTraining(snapshot, { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec }, model?.spec);
     if (r.status === "Unschedulable") {

@@ -61,9 +61,13 @@ describe("scheduler end to end", () => {
     expect(eps.items.length).toBeGreaterThan(0);
     const latencies = eps.items.map((e: any) => e.predicted.latencyMs);
     expect([...latencies].sort((a, b) => a - b)).toEqual(latencies);
-    for (const e of eps.items) expect(e).toMatchObject({ node: expect.any(String), role: expect.stringMatching(/serve|tail/), task: expect.stringMatching(/^cam-r\d+-/) });
+    for (const e of eps.items) expect(e).toMatchObject({ node: expect.any(String), role: expect.stringMatching(e.entry ? /serve|head/ : /serve|tail/), task: expect.stringMatching(/^cam-r\d+-/) });
     // The endpoint that serves dev-1 in the plan is priced at the plan's prediction.
     const plan = (await get("/namespaces/acme/inferenceservices/cam")).status.plan.clients.find((c: any) => c.client === "dev-1");
+    // dev-1's own entry point is marked: its head when its plan splits there, else its server.
+    const entries = eps.items.filter((e: any) => e.entry);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject(plan.headNode ? { node: plan.headNode } : { node: plan.tailNode, role: "serve" });
     if (plan.tailNode) expect(eps.items.find((e: any) => e.node === plan.tailNode).predicted.latencyMs).toBeCloseTo(plan.predicted.latencyMs, 3);
     await request(api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices/cam/endpoints`).query({ client: "nobody" }).set(admin()).expect(404);
     const found = (await request(api.app).get(`${API_PREFIX}/namespaces/acme/discovery`).query({ capability: "classify", client: "dev-2" }).set(admin()).expect(200)).body;

@@ -15,6 +15,11 @@ export interface ServeTaskConfig {
   exitThreshold?: number;
   /** `EIAAS_NEXT_ENDPOINT`: `host:port` of the next stage (a split plan's tail). */
   next?: string;
+  /**
+   * `EIAAS_NEXT_TASK`: the name of the next stage's Task (same namespace), whose endpoint is looked
+   * up at request time (what the scheduler sets on a split plan's head). `next` wins when both are set.
+   */
+  nextTask?: string;
   /** onnxruntime threads: the task's CPU request in whole cores (at least 1, at most the host's). */
   threads: number;
   layers?: { from: number; to: number };
@@ -23,6 +28,9 @@ export interface ServeTaskConfig {
   /** `EIAAS_INPUT_FILTER_THRESHOLD`: the service's `spec.inputFilter`. */
   inputFilter?: InputFilterOptions;
 }
+
+/** A Task's name: a DNS subdomain (lowercase alphanumerics, '-' and '.'). */
+const TASK_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 /** A serve task whose configuration cannot be served: the message says which variable and why. */
 export class ServeConfigError extends Error {
@@ -73,6 +81,11 @@ export function serveTaskConfig(task: TaskRunSpec): ServeTaskConfig {
   if (maxEntries !== undefined) config.caching = { maxEntries, ttlSeconds: ttlSeconds! };
   const filterThreshold = number(SERVING_REUSE_ENV.inputFilterThreshold, (n) => n >= 0 && n <= 1e6, "a number between 0 and 1000000");
   if (filterThreshold !== undefined) config.inputFilter = { threshold: filterThreshold };
+  const nextTask = env.EIAAS_NEXT_TASK;
+  if (config.next === undefined && nextTask !== undefined && nextTask !== "") {
+    if (nextTask.length > 253 || !TASK_NAME.test(nextTask)) throw new ServeConfigError(`EIAAS_NEXT_TASK: "${nextTask.slice(0, 100)}" is not a Task name`);
+    config.nextTask = nextTask;
+  }
   if (task.resources.cpu > 0) config.threads = Math.min(availableParallelism(), Math.max(1, Math.ceil(task.resources.cpu / 1000)));
   if (task.layers) config.layers = { ...task.layers };
   return config;

@@ -1,4 +1,4 @@
-import { startServing, type ServingServer } from "@eiaas/serving";
+import { startServing, type NextStageSource, type ServingServer } from "@eiaas/serving";
 import { INFERENCE_ROLES, ServeConfigError, serveTaskConfig } from "./onnx-config.js";
 import { TaskTracker } from "./tracker.js";
 import { CANCELLED_EXIT_CODE, taskKey, type TaskHooks, type TaskResult, type TaskRunSpec, type TaskRuntime } from "./types.js";
@@ -30,6 +30,8 @@ export interface OnnxRuntimeOptions {
   advertiseHost?: string;
   /** Hears the segment's run time of every answered request. Must not throw. */
   recordSegmentTiming?: (timing: SegmentTiming) => void;
+  /** How long a head uses its tail's looked-up endpoint before asking again (`EIAAS_NEXT_TASK`). @defaultValue 2000 */
+  nextTaskTtlMs?: number;
   /** On stop, how long requests in progress may finish. @defaultValue 5000 */
   drainMs?: number;
   /**
@@ -61,6 +63,24 @@ function reportCounts(server: ServingServer, hooks: TaskHooks, periodMs: number)
   }, periodMs);
   timer.unref();
   return timer;
+}
+
+/**
+ * A split plan's next stage by its Task's name (`EIAAS_NEXT_TASK`): its endpoint as the agent may
+ * see it (the API's peer view of a tail of a workload this node serves), Running only. Resolved at
+ * request time with a short cache rather than written into the head's env once: a tail that is
+ * retried on a new port, or not Running yet, is found again without restarting the head.
+ */
+function nextTaskStage(task: TaskRunSpec, name: string, hooks: TaskHooks, ttlMs: number | undefined): NextStageSource {
+  return {
+    describe: `task ${task.namespace}/${name}`,
+    ...(ttlMs !== undefined ? { ttlMs } : {}),
+    resolve: async () => {
+      if (!hooks.lookupTask) throw new Error("this agent cannot look up tasks");
+      const t = await hooks.lookupTask(name);
+      return t?.phase === "Running" ? t.endpoint : undefined;
+    },
+  };
 }
 
 const failed = (reason: string, message: string, exitCode = 1): TaskResult => ({ exitCode, reason, message });
@@ -123,7 +143,7 @@ export class OnnxRuntime implements TaskRuntime {
       server = await startServing({
         model: artifacts.segment,
         ...(artifacts.exitHead ? { exitHead: artifacts.exitHead, exitThreshold: config.exitThreshold } : {}),
-        ...(config.next ? { next: config.next } : {}),
+        ...(config.next ? { next: config.next } : config.nextTask ? { nextStage: nextTaskStage(task, config.nextTask, hooks, this.options.nextTaskTtlMs) } : {}),
         ...(config.caching ? { caching: config.caching } : {}),
         ...(config.inputFilter ? { inputFilter: config.inputFilter } : {}),
         threads: config.threads,

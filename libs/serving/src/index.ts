@@ -3,6 +3,7 @@ export { ResultCache, InputFilter, meanAbsDiff, type ResultCacheOptions, type In
 export { Pipeline, topConfidence, type PipelineOptions, type PipelineAnswer } from "./pipeline.js";
 export { SegmentModel, type ModelValue, type SegmentModelOptions } from "./session.js";
 export { NextStage, nextStageUrl, TIMINGS_HEADER, EXIT_HEADER, type NextStageOptions, type ForwardResult } from "./forward.js";
+export { ResolvedNextStage, type Forwarder, type NextStageSource } from "./next-resolver.js";
 export { Admission } from "./admission.js";
 export { serverTiming, parseTimings, type StageTimings, type ExitOutcome } from "./timings.js";
 export {

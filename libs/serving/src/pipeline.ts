@@ -1,6 +1,7 @@
 import { Admission } from "./admission.js";
 import { NextStage, type ForwardResult } from "./forward.js";
 import { InputFilter, ResultCache, emptyCounts, type InputFilterOptions, type ResultCacheOptions, type ReuseCounts } from "./reuse.js";
+import { ResolvedNextStage, type Forwarder, type NextStageSource } from "./next-resolver.js";
 import { SegmentModel } from "./session.js";
 import type { ExitOutcome, StageTimings } from "./timings.js";
 import type { Tensor } from "./wire.js";
@@ -14,6 +15,11 @@ export interface PipelineOptions {
   exitThreshold?: number;
   /** The next stage's endpoint (`host:port`): the segment's output is forwarded there unless the exit answered. */
   next?: string;
+  /**
+   * The next stage looked up at request time instead (a split plan's head finds its tail's current
+   * endpoint through the control plane). Ignored when `next` is given.
+   */
+  nextStage?: NextStageSource;
   /** onnxruntime intra-op threads per session. @defaultValue 1 */
   threads?: number;
   /** Model runs at once. @defaultValue 1 */
@@ -70,7 +76,7 @@ export class Pipeline {
     readonly segment: SegmentModel,
     readonly exitHead: SegmentModel | undefined,
     readonly exitThreshold: number | undefined,
-    readonly next: NextStage | undefined,
+    readonly next: Forwarder | undefined,
     options: PipelineOptions,
   ) {
     this.admission = new Admission(Math.max(1, options.maxRunning ?? 1), Math.max(0, options.maxWaiting ?? 16));
@@ -90,7 +96,8 @@ export class Pipeline {
     if (options.exitHead && (t === undefined || !(t >= 0 && t <= 1))) {
       throw new Error(`an exit head needs a confidence threshold between 0 and 1${t === undefined ? "" : `, not ${t}`}`);
     }
-    const next = options.next ? new NextStage(options.next, options.forwardTimeoutMs !== undefined ? { timeoutMs: options.forwardTimeoutMs } : {}) : undefined;
+    const forward = options.forwardTimeoutMs !== undefined ? { timeoutMs: options.forwardTimeoutMs } : {};
+    const next = options.next ? new NextStage(options.next, forward) : options.nextStage ? new ResolvedNextStage(options.nextStage, forward) : undefined;
     const threads = options.threads ?? 1;
     let segment: SegmentModel | undefined;
     try {

@@ -6,6 +6,9 @@ export type Verb = "get" | "list" | "watch" | "create" | "update" | "patch" | "d
 
 const READ: ReadonlySet<Verb> = new Set(["get", "list", "watch"]);
 
+/** Roles of another node's tasks an agent may read (peer view) when its node runs the same workload: what its tasks send to. */
+const PEER_ROLES: ReadonlySet<string> = new Set(["aggregator", "tail"]);
+
 /** What a request may touch, decided before any object is read. */
 export interface Access {
   /** Lists/watches must be narrowed to this namespace (a tenant's own). */
@@ -16,8 +19,9 @@ export interface Access {
   name?: string;
   /**
    * An agent's GET of one Task bound to another node: allowed (in the peer view, http/views.ts)
-   * when this says the task is a peer of one its node runs — an aggregator of a workload with an
-   * unfinished task on the agent's node. How a participant finds its aggregator's endpoint.
+   * when this says the task is a peer of one its node runs — an aggregator or a tail of a workload
+   * with an unfinished task on the agent's node. How a participant finds its aggregator's endpoint,
+   * and a split plan's head its tail's.
    */
   peerTask?: (task: { metadata: { namespace?: string; ownerReferences?: Array<{ uid: string; controller?: boolean }> }; spec?: { role?: string } }) => boolean;
   /** Only Models this says are used (an agent: those its node's tasks run). */
@@ -76,7 +80,7 @@ export function authorize(p: Principal, verb: Verb, kind: KindInfo, namespace: s
             nodeName: node,
             peerTask: (t) => {
               const owner = t.metadata.ownerReferences?.find((o) => o.controller);
-              return t.spec?.role === "aggregator" && owner !== undefined && (models?.nodeRunsWorkload?.(node, t.metadata.namespace ?? "", owner.uid) ?? false);
+              return PEER_ROLES.has(t.spec?.role ?? "") && owner !== undefined && (models?.nodeRunsWorkload?.(node, t.metadata.namespace ?? "", owner.uid) ?? false);
             },
           };
         }

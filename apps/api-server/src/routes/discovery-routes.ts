@@ -1,6 +1,6 @@
 import { Router, type NextFunction, type Request, type Response } from "express";
 import { API_VERSION, GROUP, kindInfo } from "@eiaas/api";
-import type { ObjectStore } from "@eiaas/db";
+import type { ObjectStore, StoredObject } from "@eiaas/db";
 import type pg from "pg";
 import { authorize } from "../http/authz.js";
 import { ApiError, notFound } from "../http/errors.js";
@@ -11,6 +11,25 @@ import { serviceEntry } from "./service-entry.js";
 const ISVC = kindInfo("InferenceService");
 const MODEL = kindInfo("Model");
 const NODE = kindInfo("EdgeNode");
+const TASK = kindInfo("Task");
+
+/**
+ * The running head task of `svc`'s current plan revision on `node` (a `serve` when the plan runs
+ * the whole chain there), if any: where a client of a split plan sends its raw input (the head
+ * forwards the cut tensor to its tail itself).
+ */
+async function runningHead(store: ObjectStore, svc: StoredObject, node: string): Promise<StoredObject | undefined> {
+  const onNode = await store.list(TASK, { namespace: svc.metadata.namespace!, fields: [{ field: "spec.nodeName", value: node, negate: false }] });
+  const revision = String(svc.status?.planRevision ?? "");
+  return onNode.items.find(
+    (t) =>
+      (t.spec?.role === "head" || t.spec?.role === "serve") &&
+      t.metadata.labels?.["eiaas.io/plan-revision"] === revision &&
+      t.metadata.ownerReferences?.some((o) => o.uid === svc.metadata.uid && o.controller) &&
+      t.status?.phase === "Running" &&
+      typeof t.status?.endpoint === "string",
+  );
+}
 
 function wrap(h: (req: Request, res: Response) => Promise<void>) {
   return (req: Request, res: Response, next: NextFunction) => void h(req, res).catch(next);
@@ -50,7 +69,22 @@ export function discoveryRoutes(deps: { store: ObjectStore; pool: pg.Pool }): Ro
         task: e.task,
         predicted: { latencyMs: finite(endpointLatency(snapshot, model, svc.status?.plan?.clients, client, e.node)) },
       }));
-      res.json({ apiVersion: API_VERSION, kind: "EndpointList", metadata: {}, items: rankEndpoints(items) });
+      // The client's own entry point in its plan, marked `entry`: its head when the plan splits on
+      // a head (a tail takes the cut tensor, not the client's input; heads are not listed
+      // otherwise), else its server. Ranked with the rest.
+      const own = (svc.status?.plan?.clients as Array<{ client: string; headNode?: string; tailNode?: string; predicted: { latencyMs: number } }> | undefined)?.find((c) => c.client === client);
+      let entry: RankedEndpoint | undefined;
+      if (own?.headNode) {
+        const head = await runningHead(deps.store, svc, own.headNode);
+        // Priced as the tail of the same plan is (the plan's prediction on today's links); a
+        // device-only plan (no tail) at its own prediction.
+        const latencyMs = own.tailNode ? endpointLatency(snapshot, model, svc.status?.plan?.clients, client, own.tailNode) : own.predicted.latencyMs;
+        if (head) entry = { node: own.headNode, address: head.status!.endpoint, role: head.spec.role, task: head.metadata.name, predicted: { latencyMs: finite(latencyMs) } };
+      } else if (own?.tailNode) {
+        entry = items.find((e) => e.node === own.tailNode && e.role === "serve");
+      }
+      const listed = entry ? [...items.filter((e) => e.task !== entry.task), { ...entry, entry: true }] : items;
+      res.json({ apiVersion: API_VERSION, kind: "EndpointList", metadata: {}, items: rankEndpoints(listed) });
     }),
   );
 
