@@ -85,3 +85,34 @@ function checkReport(v: unknown): UpdateReport {
   if (!Number.isInteger(report.round) || !Number.isInteger(report.samples) || !Number.isInteger(report.steps)) throw new WireError("report.round, samples and steps are integers");
   return report;
 }
+
+/** Gossip: a peer pushes its model to a neighbour (`POST /v1/gossip`). */
+export const GOSSIP_PATH = "/v1/gossip";
+const GOSSIP_TAG = 0x47; // "G": a gossip push, version 1
+const GOSSIP_HEAD = 5;
+
+/**
+ * A gossip push's body: byte 0 the tag, bytes 1-4 the round the model finished (uint32 LE), then
+ * the model as a dense float32 frame (libs/training's format). Binary all through: 10 bytes of
+ * framing over 4 bytes a parameter.
+ */
+export function encodeGossip(round: number, model: Uint8Array): Buffer {
+  const out = Buffer.alloc(GOSSIP_HEAD + model.length);
+  out.writeUInt8(GOSSIP_TAG, 0);
+  out.writeUInt32LE(round, 1);
+  out.set(model, GOSSIP_HEAD);
+  return out;
+}
+
+/** The size of a gossip push of a model of `size` parameters: bigger bodies are refused unread. */
+export function gossipBytes(size: number): number {
+  return GOSSIP_HEAD + 5 + 4 * size;
+}
+
+/** Splits a gossip push (the model frame is decoded, and checked, by the caller). */
+export function decodeGossip(body: Buffer): { round: number; model: Uint8Array } {
+  if (body.length < GOSSIP_HEAD || body.readUInt8(0) !== GOSSIP_TAG) throw new WireError("not a gossip push");
+  const round = body.readUInt32LE(1);
+  if (round < 1) throw new WireError("a gossip push names round 1 or later");
+  return { round, model: body.subarray(GOSSIP_HEAD) };
+}
