@@ -17,7 +17,7 @@ import {
 } from "@eiaas/training";
 import type { CheckpointStore } from "./checkpoint.js";
 import type { TrainingJobView } from "./job.js";
-import { decodeReport, HEADER_DONE, HEADER_ROUND, HEADER_TAU, MODEL_PATH, UPDATE_PATH, WireError, type UpdateReport } from "./wire.js";
+import { decodeReport, HEADER_DONE, REPORT_HEADER_BYTES, HEADER_ROUND, HEADER_TAU, MODEL_PATH, UPDATE_PATH, WireError, type UpdateReport } from "./wire.js";
 
 export interface AggregatorOptions {
   job: TrainingJobView;
@@ -361,7 +361,8 @@ export class Aggregator {
 
   private async receive(node: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const size = this.o.job.model.size;
-    const limit = 4 + 4096 + 2 * (9 + 6 * size);
+    // The header, the largest update (top-k of every value with 32-bit indexes) and a dense gradient.
+    const limit = REPORT_HEADER_BYTES + 2 * (9 + 8 * size);
     const chunks: Buffer[] = [];
     let length = 0;
     for await (const chunk of req) {

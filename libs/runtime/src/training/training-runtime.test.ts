@@ -172,7 +172,7 @@ describe("training runtime faults", () => {
     expect(last.history![7]!.loss!).toBeLessThan(last.history![0]!.loss!);
   }, 60_000);
 
-  it("answers hostile requests without ending the round: unknown token, garbage, oversize, wrong round", async () => {
+  it("answers hostile requests without ending the round: unknown token, garbage, oversize, wrong round, bad report headers", async () => {
     const h = harness(config(names, { rounds: 1 }));
     const agg = h.startAggregator();
     const url = await waitFor(() => h.endpoint(), "aggregator endpoint");
@@ -187,6 +187,16 @@ describe("training runtime faults", () => {
     const nan = Buffer.from(update);
     nan.writeFloatLE(NaN, 5);
     expect((await fetch(`http://${url}/v1/update`, { method: "POST", headers: auth, body: encodeReport({ ...report, round: 1 }, nan) })).status).toBe(400);
+    // The binary report header: unknown flags, a loss that is not finite, the old JSON header.
+    const flagged = encodeReport({ ...report, round: 1 }, update);
+    flagged[1] = 0x80;
+    expect((await fetch(`http://${url}/v1/update`, { method: "POST", headers: auth, body: flagged })).status).toBe(400);
+    const nanLoss = encodeReport({ ...report, round: 1 }, update);
+    nanLoss.writeFloatLE(NaN, 14);
+    expect((await fetch(`http://${url}/v1/update`, { method: "POST", headers: auth, body: nanLoss })).status).toBe(400);
+    const json = Buffer.from(JSON.stringify({ ...report, round: 1 }));
+    const legacy = Buffer.concat([Buffer.from([json.length, 0, 0, 0]), json, update]);
+    expect((await fetch(`http://${url}/v1/update`, { method: "POST", headers: auth, body: legacy })).status).toBe(400);
     // the round still runs with the real participants
     names.map((n) => h.startParticipant(n));
     expect((await agg.result).exitCode).toBe(0);
