@@ -17,6 +17,7 @@ import {
   type Dataset,
   type NeighbourModel,
 } from "@eiaas/training";
+import { leanAgent, leanRequest } from "./http-client.js";
 import type { NodePower, TrainingJobView } from "./job.js";
 import { decodeGossip, encodeGossip, GOSSIP_PATH, gossipBytes, WireError } from "./wire.js";
 
@@ -86,6 +87,7 @@ export class GossipPeer {
   /** The newest model each neighbour has yet to be sent. */
   private readonly waitingPush = new Map<string, Buffer>();
   private wake?: () => void;
+  private readonly agent = leanAgent();
 
   constructor(private readonly o: GossipPeerOptions) {
     this.test = generateTestSplit(o.job.data, o.job.config.participants);
@@ -106,6 +108,7 @@ export class GossipPeer {
   }
 
   private async close(): Promise<void> {
+    this.agent.destroy();
     const closed = new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     // Neighbours' keep-alive connections (or a push mid-way) would hold the close: training here is over.
     this.server?.closeAllConnections();
@@ -296,14 +299,8 @@ export class GossipPeer {
     const endpoint = await this.endpointOf(node);
     if (!endpoint) return false;
     try {
-      const res = await fetch(`http://${endpoint}${GOSSIP_PATH}`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${this.o.token}`, "content-type": "application/octet-stream" },
-        body,
-        signal: AbortSignal.any([this.o.signal, AbortSignal.timeout(PUSH_TIMEOUT_MS)]),
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.ok) return true;
+      const res = await leanRequest(this.agent, { endpoint, method: "POST", path: GOSSIP_PATH, token: this.o.token, body, signal: AbortSignal.any([this.o.signal, AbortSignal.timeout(PUSH_TIMEOUT_MS)]), maxBytes: 4096 });
+      if (res.status >= 200 && res.status < 300) return true;
     } catch (err) {
       if (this.o.signal.aborted) throw err;
     }

@@ -4,7 +4,8 @@
  *   format), with the round to run, τ and whether training is over in headers;
  * - `POST /v1/update` ← a participant's report: a 34-byte binary header ({@link UpdateReport}:
  *   {@link encodeReport}), the encoded update (local − global), and — when τ is adaptive — ∇Fᵢ at
- *   the global model as a dense frame (for δ).
+ *   the global model as a dense frame (for δ). `?next=1`: the answer is the next round's model,
+ *   as `GET /v1/model` would give it once published (one request a round); without, an empty 200.
  * No sample, label or shard index is ever sent: only model-sized vectors and scalars.
  */
 
