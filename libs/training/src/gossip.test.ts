@@ -5,8 +5,10 @@ import { degreesOf, gossipMix, metropolisWeight } from "./gossip.js";
 const graph: Record<string, string[]> = { a: ["b", "c", "e"], b: ["a", "c", "d"], c: ["a", "b", "d"], d: ["b", "c", "e"], e: ["a", "d"] };
 const degrees = degreesOf(graph);
 
-function step(models: Map<string, Float64Array>, skip: ReadonlySet<string> = new Set()): Map<string, Float64Array> {
-  const next = new Map<string, Float64Array>();
+type Models = Map<string, Float64Array<ArrayBufferLike>>;
+
+function step(models: Models, skip: ReadonlySet<string> = new Set()): Models {
+  const next: Models = new Map();
   for (const [node, w] of models) {
     const neighbours = graph[node]!.filter((n) => !skip.has(`${node}<-${n}`)).map((n) => ({ node: n, w: models.get(n)! }));
     next.set(node, gossipMix({ node, w }, neighbours, degrees));
@@ -17,7 +19,7 @@ function step(models: Map<string, Float64Array>, skip: ReadonlySet<string> = new
 describe("gossip mixing (Metropolis–Hastings weights)", () => {
   it("weights are symmetric and rows sum to one: the peers' mean is kept and every peer converges to it", () => {
     expect(metropolisWeight(3, 2)).toBe(metropolisWeight(2, 3));
-    let models = new Map(Object.keys(graph).map((n, i) => [n, Float64Array.from([i * 10, -i, 1])]));
+    let models: Models = new Map(Object.keys(graph).map((n, i) => [n, Float64Array.from([i * 10, -i, 1])]));
     const mean = [20, -2, 1];
     for (let k = 0; k < 60; k++) {
       models = step(models);
@@ -36,7 +38,7 @@ describe("gossip mixing (Metropolis–Hastings weights)", () => {
     expect(half[0]).toBeCloseTo((1 - wea) * 1 + wea * 5, 12);
     expect(half[1]).toBeCloseTo((1 - wea) * 1 + wea * -3, 12);
     // With a link down now and then, the peers still agree in the end.
-    let models = new Map(Object.keys(graph).map((n, i) => [n, Float64Array.from([i])]));
+    let models: Models = new Map(Object.keys(graph).map((n, i) => [n, Float64Array.from([i])]));
     for (let k = 0; k < 200; k++) models = step(models, new Set(k % 3 === 0 ? ["a<-b", "d<-e"] : []));
     const vs = [...models.values()].map((w) => w[0]!);
     expect(Math.max(...vs) - Math.min(...vs)).toBeLessThan(1e-3);

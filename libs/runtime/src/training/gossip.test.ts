@@ -119,8 +119,8 @@ describe("gossip training (peers over real HTTP, no aggregator)", () => {
       // waits, and a newer one replaces it; the last round's may find a neighbour done).
       const push = 10 + 4 * 610;
       expect(l.bytesUp).toBe(hist.reduce((s, r) => s + r.bytesUp, 0));
-      expect(l.bytesUp % push).toBe(0);
-      expect(l.bytesDown % push).toBe(0);
+      expect(l.bytesUp! % push).toBe(0);
+      expect(l.bytesDown! % push).toBe(0);
       expect(l.bytesUp).toBeGreaterThanOrEqual(6 * deg * push);
       expect(l.bytesDown).toBeGreaterThanOrEqual(6 * deg * push);
     }
