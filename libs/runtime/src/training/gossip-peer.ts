@@ -148,14 +148,8 @@ export class GossipPeer {
       this.pushAll(names, r, local);
       await this.awaitNeighbours(names, r, deadlineMs);
       await this.settlePushes(PUSH_SETTLE_MS);
-      const fresh: NeighbourModel[] = [];
-      const missed: string[] = [];
-      for (const n of names) {
-        const got = this.inbox.get(n);
-        if (got && got.round >= r - STALENESS && !this.absent.has(n)) fresh.push({ node: n, w: got.w });
-        else missed.push(n);
-      }
-      w = gossipMix({ node, w: local }, fresh, this.degrees);
+      const { mixed, fresh, missed } = this.mix(names, r, local);
+      w = mixed;
       const wallSeconds = (performance.now() - openedAt) / 1000;
       const down = this.bytesInSinceRound;
       const up = this.bytesOutSinceRound;
@@ -197,6 +191,18 @@ export class GossipPeer {
     }
     this.o.log(`training ended: ${stoppedBecause} after round ${done}`);
     return stoppedBecause;
+  }
+
+  /** Round r's gossip step: the local model mixed with the live neighbours' models of round r − STALENESS or later. */
+  private mix(names: readonly string[], r: number, local: Float64Array): { mixed: Float64Array; fresh: NeighbourModel[]; missed: string[] } {
+    const fresh: NeighbourModel[] = [];
+    const missed: string[] = [];
+    for (const n of names) {
+      const got = this.inbox.get(n);
+      if (got && got.round >= r - STALENESS && !this.absent.has(n)) fresh.push({ node: n, w: got.w });
+      else missed.push(n);
+    }
+    return { mixed: gossipMix({ node: this.o.node, w: local }, fresh, this.degrees), fresh, missed };
   }
 
   /** The federated job's stopping rules, each peer on its own: rounds, its local loss, its budget. */
