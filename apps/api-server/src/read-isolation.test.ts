@@ -257,6 +257,38 @@ describe("an agent reading another node's task (a participant finding its aggreg
     await api.store.updateStatus(TASK, mine, { phase: "Succeeded", attempt: 1 });
     await expect.poll(async () => (await request(api.app).get(path("acme", "fl-r1-aggregator-c")).set(bearer(agent))).status).toBe(404);
   });
+
+  it("a gossip peer reads its neighbours' tasks (the plan's, named in their env), no other participant", async () => {
+    const gj = await api.store.create(TJ, { apiVersion: API_VERSION, metadata: { name: "gj", namespace: "acme" }, spec: { model: "m", mode: "gossip", data: { selector: {} } } } as any);
+    const peerTask = (name: string, nodeName: string, neighbours: string[]) =>
+      api.store.create(TASK, {
+        apiVersion: API_VERSION,
+        metadata: { name, namespace: "acme", ownerReferences: [{ apiVersion: API_VERSION, kind: "TrainingJob", name: "gj", uid: gj.metadata.uid, controller: true }] },
+        spec: {
+          role: "participant",
+          nodeName,
+          env: { EIAAS_TRAINING_TOKEN: `secret-${nodeName}`, EIAAS_TRAINING_NEIGHBOURS: JSON.stringify(Object.fromEntries(neighbours.map((n) => [n, { task: `gj-${n}`, key: "a".repeat(64) }]))) },
+        },
+        status: { phase: "Running", attempt: 1, endpoint: `10.0.0.${nodeName.length}:4200` },
+      } as any);
+    // A ring of four: g1 – g2 – g3 – g4 – g1. g1's neighbours are g2 and g4, not g3.
+    await peerTask("gj-g1", "g1", ["g2", "g4"]);
+    await peerTask("gj-g2", "g2", ["g1", "g3"]);
+    await peerTask("gj-g3", "g3", ["g2", "g4"]);
+    await peerTask("gj-g4", "g4", ["g3", "g1"]);
+    const agent = (await api.tokens.mint({ role: "agent", nodeName: "g1" })).token;
+    const path = (name: string) => `${API_PREFIX}/namespaces/acme/tasks/${name}`;
+    await expect.poll(async () => (await request(api.app).get(path("gj-g2")).set(bearer(agent))).status).toBe(200);
+    for (const name of ["gj-g2", "gj-g4"]) {
+      for (const url of [path(name), `${path(name)}?pretty=true`]) {
+        const peer = (await request(api.app).get(url).set(bearer(agent)).expect(200)).body;
+        expect(peer).toMatchObject({ spec: { role: "participant" }, status: { phase: "Running", endpoint: expect.any(String) } });
+        expect(JSON.stringify(peer)).not.toMatch(/secret|EIAAS_TRAINING|ownerReferences/);
+      }
+    }
+    await request(api.app).get(path("gj-g3")).set(bearer(agent)).expect(404);
+    await request(api.app).get(`${path("gj-g3")}?pretty=true`).set(bearer(agent)).expect(404);
+  });
 });
 
 describe("an agent reading another node's task (a split plan's head finding its tail)", () => {

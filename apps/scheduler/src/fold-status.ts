@@ -1,4 +1,5 @@
 import type { StoredObject } from "@eiaas/db";
+import { combineGossip } from "./gossip-status.js";
 import { isTerminal, phaseOf, setCondition, splitByRevision } from "./workload-status.js";
 
 export interface FoldedStatus {
@@ -44,7 +45,7 @@ export function foldStatus(kind: "InferenceService" | "TrainingJob", obj: Stored
     );
     return { status, superseded: allCurrent ? old : [] };
   }
-  const training = latestTraining(tasks);
+  const training = latestTraining(tasks) ?? (obj.spec?.mode === "gossip" ? combineGossip(tasks) : undefined);
   if (training) {
     status.training = training;
     status.round = training.round;

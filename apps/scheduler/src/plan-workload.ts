@@ -89,8 +89,7 @@ function plan(w: Workload, snapshot: Snapshot, model: StoredObject | undefined, 
     statusPlan = { plan: r.plan, round: w.obj.status?.round ?? 0 };
     message = r.message;
     expectedRunMs = trainingRunMs(w.obj.spec, r.plan.localSteps ?? 1);
-    const aggregator = tasks.find((t) => t.role === "aggregator");
-    envOf = trainingEnv(w.obj.metadata.uid, w.obj.spec, r.plan, tasks, aggregator && taskName(w.obj, rev, aggregator.role, aggregator.key));
+    envOf = trainingEnv(w.obj.metadata.uid, w.obj.spec, r.plan, tasks, (t) => taskName(w.obj, rev, t.role, t.key));
   }
   const status = {
     ...(w.obj.status ?? {}),

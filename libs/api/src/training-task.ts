@@ -11,7 +11,17 @@ export const TRAINING_ENV = {
   token: "EIAAS_TRAINING_TOKEN",
   /** The aggregator's: JSON map of participant node name → SHA-256 (hex) of its token. */
   keys: "EIAAS_TRAINING_KEYS",
+  /**
+   * A gossip peer's: JSON map of each neighbour's node name → `{ task, key }`: the neighbour's Task
+   * name (whose `status.endpoint` it pushes its model to) and the SHA-256 (hex) of the neighbour's
+   * token (which it accepts pushes with). Its own token is {@link TRAINING_ENV.token}.
+   */
+  neighbours: "EIAAS_TRAINING_NEIGHBOURS",
 } as const;
+
+/** A gossip peer's neighbours ({@link TRAINING_ENV.neighbours}), checked where it is read. */
+export const gossipNeighbours = z.record(z.string().min(1), z.strictObject({ task: z.string().min(1), key: z.string().regex(/^[0-9a-f]{64}$/) }));
+export type GossipNeighbours = z.infer<typeof gossipNeighbours>;
 
 /** What every task of a training job is told (env {@link TRAINING_ENV.config}). */
 export const trainingTaskConfig = z.strictObject({
@@ -36,5 +46,9 @@ export const trainingTaskConfig = z.strictObject({
   participants: z.array(z.string()).min(1),
   /** Fewest updates a round needs to close at its deadline. */
   minParticipants: z.number().int().min(1),
+  /** federated (an aggregator) or gossip (peers average with their neighbours). Absent: federated. */
+  mode: z.enum(["federated", "gossip"]).optional(),
+  /** Gossip: the plan's peer graph (node → neighbours), every peer's degree for the mixing weights. */
+  peers: z.record(z.string(), z.array(z.string())).optional(),
 });
 export type TrainingTaskConfig = z.infer<typeof trainingTaskConfig>;

@@ -23,3 +23,4 @@ export { createTaskRuntime, type RuntimeOptions } from "./factory.js";
 export { TrainingRuntime, checkpointDirOf, type TrainingRuntimeOptions } from "./training/runtime.js";
 export { CheckpointStore, type Checkpoint } from "./training/checkpoint.js";
 export type { NodePower } from "./training/job.js";
+export { REPORT_HEADER_BYTES } from "./training/wire.js";

@@ -7,7 +7,14 @@
  * vector's length (uint32 LE), then
  * - dense: length × float32;
  * - top-k: k (uint32), k indices (uint16 when length ≤ 65,536, else uint32), k × float32 values;
- * - int8: scale (float32), length × int8 (value = q · scale).
+ * - int8: scale (float32), then the length values q ∈ [−127, 127] (value = q · scale), each
+ *   zigzag-mapped to u ∈ [0, 254] and Rice-coded with parameter k (uint8, the one of 0..7 that
+ *   gives the fewest bits for this update): u >> k in unary (that many 1 bits, then a 0), then
+ *   the k low bits of u, most significant first, bits packed from each byte's high end, the last
+ *   byte padded with zeros. An update's values cluster around 0 (roughly Laplacian), which a Rice
+ *   code fits: about half a byte a value instead of one (QSGD's Elias coding, Alistarh et al.
+ *   2017, does the same for its levels), and it is lossless — the 8-bit values are exactly what
+ *   is decoded.
  */
 
 export type Compression = { type: "none" } | { type: "topk"; ratio: number } | { type: "int8" };
@@ -78,20 +85,66 @@ function encodeTopK(e: Float64Array, ratio: number): { out: Uint8Array; sent: Fl
   return { out, sent };
 }
 
+const INT8_CODE_AT = HEADER + 5; // after the scale (float32) and k (uint8)
+const MAX_RICE_K = 7;
+const MAX_ZIGZAG = 254;
+
 function encodeInt8(e: Float64Array): { out: Uint8Array; sent: Float64Array } {
   const n = e.length;
   let max = 0;
   for (let i = 0; i < n; i++) max = Math.max(max, Math.abs(e[i]!));
-  const { out, view } = header(INT8, n, HEADER + 4 + n);
-  view.setFloat32(HEADER, max / 127, true);
-  const scale = view.getFloat32(HEADER, true);
+  const scale = Math.fround(max / 127);
   const sent = new Float64Array(n);
+  const u = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const q = scale > 0 ? Math.max(-127, Math.min(127, Math.round(e[i]! / scale))) : 0;
-    view.setInt8(HEADER + 4 + i, q);
+    u[i] = q >= 0 ? 2 * q : -2 * q - 1;
     sent[i] = q * scale;
   }
+  let k = 0;
+  let bits = Infinity;
+  for (let c = 0; c <= MAX_RICE_K; c++) {
+    let b = 0;
+    for (let i = 0; i < n; i++) b += (u[i]! >> c) + 1 + c;
+    if (b < bits) [k, bits] = [c, b];
+  }
+  const { out, view } = header(INT8, n, INT8_CODE_AT + Math.ceil(bits / 8));
+  view.setFloat32(HEADER, scale, true);
+  view.setUint8(HEADER + 4, k);
+  let at = INT8_CODE_AT * 8; // bit position; the buffer starts zeroed, so only 1 bits are written
+  for (let i = 0; i < n; i++) {
+    const v = u[i]!;
+    for (let ones = v >> k; ones > 0; ones--, at++) out[at >> 3] = out[at >> 3]! | (0x80 >> (at & 7));
+    at++; // the unary's terminating 0
+    for (let b = k - 1; b >= 0; b--, at++) if ((v >> b) & 1) out[at >> 3] = out[at >> 3]! | (0x80 >> (at & 7));
+  }
   return { out, sent };
+}
+
+/** Reads the Rice-coded int8 values into `out` (× scale); a code that runs past the body, past 254, or leaves bits set in the padding is refused. */
+function decodeInt8(bytes: Uint8Array, view: DataView, n: number, out: Float64Array): void {
+  if (bytes.length < INT8_CODE_AT) throw new CompressionError("int8 update without its scale and code parameter");
+  const scale = view.getFloat32(HEADER, true);
+  const k = view.getUint8(HEADER + 4);
+  if (k > MAX_RICE_K) throw new CompressionError(`int8 update with code parameter ${k}`);
+  const end = bytes.length * 8;
+  const bit = (at: number) => (bytes[at >> 3]! >> (7 - (at & 7))) & 1;
+  let at = INT8_CODE_AT * 8;
+  for (let i = 0; i < n; i++) {
+    let quotient = 0;
+    for (;;) {
+      if (at >= end) throw new CompressionError("int8 update of the wrong length");
+      if (!bit(at++)) break;
+      if (++quotient > MAX_ZIGZAG >> k) throw new CompressionError("int8 update holds a value past 8 bits");
+    }
+    if (at + k > end) throw new CompressionError("int8 update of the wrong length");
+    let v = quotient;
+    for (let b = 0; b < k; b++) v = (v << 1) | bit(at++);
+    if (v > MAX_ZIGZAG) throw new CompressionError("int8 update holds a value past 8 bits");
+    out[i] = (v & 1 ? -(v + 1) / 2 : v / 2) * scale;
+  }
+  // Exactly the code's bytes, zero padding: one body per update.
+  if (end - at >= 8 || (at < end && bytes[at >> 3]! & (0xff >> (at & 7)))) throw new CompressionError("int8 update of the wrong length");
 }
 
 /**
@@ -122,9 +175,7 @@ export function decodeUpdate(bytes: Uint8Array, expected: number): Float64Array 
       out[index] = view.getFloat32(valuesAt + 4 * j, true);
     }
   } else if (kind === INT8) {
-    if (bytes.length !== HEADER + 4 + n) throw new CompressionError("int8 update of the wrong length");
-    const scale = view.getFloat32(HEADER, true);
-    for (let i = 0; i < n; i++) out[i] = view.getInt8(HEADER + 4 + i) * scale;
+    decodeInt8(bytes, view, n, out);
   } else throw new CompressionError(`unknown update encoding ${kind}`);
   for (let i = 0; i < n; i++) if (!Number.isFinite(out[i]!)) throw new CompressionError("update holds a value that is not finite");
   return out;

@@ -12,6 +12,7 @@ export {
 export { createModel, type Model, type ModelKind, type ModelSpec } from "./models.js";
 export { BatchSampler, localSgd, type SgdOptions } from "./sgd.js";
 export { fedAvg, weightedMean, type WeightedUpdate } from "./fedavg.js";
+export { degreesOf, gossipMix, metropolisWeight, type NeighbourModel } from "./gossip.js";
 export { CompressionError, decodeUpdate, encodeDense32, encodeUpdate, type Compression } from "./compress.js";
 export {
   chooseTau,

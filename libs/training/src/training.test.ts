@@ -160,16 +160,48 @@ describe("update compression", () => {
     expect(next.filter((v) => v !== 0).length).toBe(61);
   });
 
-  it("int8 quantizes within half a step, 1 byte a value, with error feedback", () => {
+  it("int8 quantizes within half a step, Rice-coded under a byte a value, with error feedback", () => {
     const residual = new Float64Array(610);
     const bytes = encodeUpdate(delta, { type: "int8" }, residual);
-    expect(bytes.length).toBe(5 + 4 + 610);
+    expect(bytes.length).toBeLessThan(5 + 5 + 610);
     const back = decodeUpdate(bytes, 610);
     const step = Math.max(...Array.from(delta).map(Math.abs)) / 127;
     for (let i = 0; i < 610; i++) {
       expect(Math.abs(back[i]! - delta[i]!)).toBeLessThanOrEqual(step / 2 + 1e-9);
       expect(back[i]! + residual[i]!).toBeCloseTo(delta[i]!, 9);
     }
+  });
+
+  it("int8's Rice code is lossless for every 8-bit value and well under a byte a value for a peaked update", () => {
+    // Every level −127..127 once, the scale 1: decoded exactly.
+    const levels = Float64Array.from({ length: 255 }, (_, i) => i - 127);
+    const exact = decodeUpdate(encodeUpdate(levels, { type: "int8" }), 255);
+    expect([...exact]).toEqual([...levels]);
+    // Mostly small values, a few large ones (as local SGD's updates are): well under a byte each.
+    const peaked = Float64Array.from({ length: 610 }, (_, i) => (i % 50 === 0 ? 1 : rng.normal(0, 0.02)));
+    const bytes = encodeUpdate(peaked, { type: "int8" });
+    expect(bytes.length).toBeLessThan(0.65 * 610);
+    expect((5 + 4 * 610) / bytes.length).toBeGreaterThan(6);
+    const back = decodeUpdate(bytes, 610);
+    for (let i = 0; i < 610; i++) expect(Math.abs(back[i]! - peaked[i]!)).toBeLessThanOrEqual(0.5 / 127 + 1e-7);
+    // All zeros: k = 0, a bit a value.
+    expect(encodeUpdate(new Float64Array(610), { type: "int8" }).length).toBe(10 + Math.ceil(610 / 8));
+  });
+
+  it("refuses hostile int8 codes: truncated, trailing bytes, padding bits set, a value past 8 bits, a bad parameter", () => {
+    const good = encodeUpdate(delta, { type: "int8" });
+    expect(() => decodeUpdate(good.subarray(0, good.length - 1), 610)).toThrow(/length/);
+    expect(() => decodeUpdate(Uint8Array.from([...good, 0]), 610)).toThrow(/length/);
+    const zeros = encodeUpdate(new Float64Array(610), { type: "int8" }); // 610 zero bits: 6 bits of padding
+    const padded = Uint8Array.from(zeros);
+    padded[padded.length - 1] = 0x01;
+    expect(() => decodeUpdate(padded, 610)).toThrow(/length/);
+    const ones = Uint8Array.from(zeros);
+    ones.fill(0xff, 10); // unary runs with no end
+    expect(() => decodeUpdate(ones, 610)).toThrow(/8 bits/);
+    const k = Uint8Array.from(zeros);
+    k[9] = 8;
+    expect(() => decodeUpdate(k, 610)).toThrow(/parameter/);
   });
 
   it("refuses hostile or truncated bodies", () => {

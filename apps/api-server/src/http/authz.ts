@@ -1,4 +1,4 @@
-import type { KindInfo } from "@eiaas/api";
+import { TRAINING_ENV, type KindInfo } from "@eiaas/api";
 import type { Principal } from "@eiaas/db";
 import { ApiError } from "./errors.js";
 
@@ -19,11 +19,13 @@ export interface Access {
   name?: string;
   /**
    * An agent's GET of one Task bound to another node: allowed (in the peer view, http/views.ts)
-   * when this says the task is a peer of one its node runs — an aggregator or a tail of a workload
-   * with an unfinished task on the agent's node. How a participant finds its aggregator's endpoint,
-   * and a split plan's head its tail's.
+   * when this says the task is a peer of one its node runs — of a workload with an unfinished task
+   * on the agent's node, its aggregator or a tail, or a gossip participant whose neighbours (the
+   * plan's, in its env) include the agent's node. How a participant finds its aggregator's
+   * endpoint, a split plan's head its tail's, and a gossip peer its neighbours' (and no other
+   * participant's).
    */
-  peerTask?: (task: { metadata: { namespace?: string; ownerReferences?: Array<{ uid: string; controller?: boolean }> }; spec?: { role?: string } }) => boolean;
+  peerTask?: (task: PeerCandidate) => boolean;
   /** Only Models this says are used (an agent: those its node's tasks run). */
   model?: (namespace: string, name: string) => boolean;
   /**
@@ -31,6 +33,24 @@ export interface Access {
    * in them, of every tenant on the node) replaced by its count (`presentTo`, http/views.ts).
    */
   tenantView?: boolean;
+}
+
+/** What {@link Access.peerTask} looks at of a task. */
+export interface PeerCandidate {
+  metadata: { namespace?: string; ownerReferences?: Array<{ uid: string; controller?: boolean }> };
+  spec?: { role?: string; env?: Record<string, unknown> };
+}
+
+/** Whether a gossip participant's neighbours (set by the scheduler in its env) include `node`. */
+function gossipNeighbourOf(task: PeerCandidate, node: string): boolean {
+  const raw = task.spec?.env?.[TRAINING_ENV.neighbours];
+  if (typeof raw !== "string") return false;
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return typeof parsed === "object" && parsed !== null && Object.hasOwn(parsed, node);
+  } catch {
+    return false;
+  }
 }
 
 /** Which Models the tasks bound to a node use (answered from the watch cache: http/model-refs.ts). */
@@ -80,7 +100,8 @@ export function authorize(p: Principal, verb: Verb, kind: KindInfo, namespace: s
             nodeName: node,
             peerTask: (t) => {
               const owner = t.metadata.ownerReferences?.find((o) => o.controller);
-              return PEER_ROLES.has(t.spec?.role ?? "") && owner !== undefined && (models?.nodeRunsWorkload?.(node, t.metadata.namespace ?? "", owner.uid) ?? false);
+              const peer = PEER_ROLES.has(t.spec?.role ?? "") || (t.spec?.role === "participant" && gossipNeighbourOf(t, node));
+              return peer && owner !== undefined && (models?.nodeRunsWorkload?.(node, t.metadata.namespace ?? "", owner.uid) ?? false);
             },
           };
         }

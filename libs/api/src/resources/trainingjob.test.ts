@@ -41,7 +41,10 @@ describe("TrainingJob spec.training", () => {
   it("refuses compression it cannot apply and modes it does not train", () => {
     expect(causes({ ...base, compression: { type: "topk" } })[0]!.field).toBe("spec.compression.ratio");
     expect(causes({ ...base, compression: { type: "quantize", bits: 4 } })[0]!.field).toBe("spec.compression.bits");
-    expect(causes({ ...base, mode: "gossip" })[0]!.field).toBe("spec.training");
+    expect(causes({ ...base, mode: "centralized" })[0]!.field).toBe("spec.training");
+    expect(causes({ ...base, mode: "gossip" })).toEqual([]);
+    expect(causes({ ...base, mode: "gossip", compression: { type: "quantize" } })[0]!.field).toBe("spec.compression.type");
+    expect(causes({ ...base, mode: "gossip", aggregation: { localSteps: "auto", budget: { seconds: 60 } } })[0]!.field).toBe("spec.aggregation.localSteps");
     expect(causes({ ...base, compression: { type: "quantize" }, aggregation: { localSteps: "auto", budget: { seconds: 60 } } })).toEqual([]);
   });
 });

@@ -118,10 +118,19 @@ export const trainingJobSpec = trainingJobSpecShape.superRefine((spec, ctx) => {
 
 /** What real training cannot run: checked at admission, so a job that cannot train is a 422, not a failure later. */
 function refineTraining(spec: z.infer<typeof trainingJobSpecShape>, ctx: z.RefinementCtx): void {
-  if (spec.mode !== "federated") {
-    ctx.addIssue({ code: "custom", path: ["training"], message: `real training runs federated jobs (mode ${spec.mode} is planned and simulated only)` });
-  }
   const { compression, aggregation } = spec;
+  if (spec.mode === "centralized") {
+    ctx.addIssue({ code: "custom", path: ["training"], message: "real training runs federated and gossip jobs (mode centralized is planned and simulated only)" });
+  }
+  if (spec.mode === "gossip") {
+    // Peers exchange whole models (no aggregator keeps a per-peer residual or estimates ρ, β, δ).
+    if (compression.type !== "none") {
+      ctx.addIssue({ code: "custom", path: ["compression", "type"], message: "gossip peers exchange whole models: compression applies to federated updates only" });
+    }
+    if (aggregation.localSteps === "auto") {
+      ctx.addIssue({ code: "custom", path: ["aggregation", "localSteps"], message: "adaptive τ needs an aggregator's estimates: gossip takes a fixed number of local steps" });
+    }
+  }
   if (compression.type === "topk" && !(compression.ratio !== undefined && compression.ratio > 0)) {
     ctx.addIssue({ code: "custom", path: ["compression", "ratio"], message: "top-k needs a ratio in (0, 1]" });
   }

@@ -17,7 +17,7 @@ import {
 } from "@eiaas/training";
 import type { CheckpointStore } from "./checkpoint.js";
 import type { TrainingJobView } from "./job.js";
-import { decodeReport, HEADER_DONE, HEADER_ROUND, HEADER_TAU, MODEL_PATH, UPDATE_PATH, WireError, type UpdateReport } from "./wire.js";
+import { decodeReport, HEADER_DONE, REPORT_HEADER_BYTES, HEADER_ROUND, HEADER_TAU, MODEL_PATH, UPDATE_PATH, WireError, type UpdateReport } from "./wire.js";
 
 export interface AggregatorOptions {
   job: TrainingJobView;
@@ -304,7 +304,7 @@ export class Aggregator {
       if (req.method === "GET" && url.pathname === MODEL_PATH) {
         return this.serveModel(node, res);
       }
-      if (req.method === "POST" && url.pathname === UPDATE_PATH) return await this.receive(node, req, res);
+      if (req.method === "POST" && url.pathname === UPDATE_PATH) return await this.receive(node, req, res, url.searchParams.get("next") === "1");
       res.writeHead(404).end();
     } catch (err) {
       // A request never ends the task: whatever it did wrong is its answer.
@@ -359,9 +359,15 @@ export class Aggregator {
     res.end(body);
   }
 
-  private async receive(node: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * Takes a participant's update for the open round. With `next` (`?next=1`) the answer is the
+   * next round's model, sent once it is published (the long poll of `GET /v1/model`): one request
+   * a round and participant.
+   */
+  private async receive(node: string, req: IncomingMessage, res: ServerResponse, next: boolean): Promise<void> {
     const size = this.o.job.model.size;
-    const limit = 4 + 4096 + 2 * (9 + 6 * size);
+    // The header, the largest update (top-k of every value with 32-bit indexes) and a dense gradient.
+    const limit = REPORT_HEADER_BYTES + 2 * (9 + 8 * size);
     const chunks: Buffer[] = [];
     let length = 0;
     for await (const chunk of req) {
@@ -388,7 +394,8 @@ export class Aggregator {
     report.samples = samples;
     this.open.set(node, { node, report, update: { delta, samples }, ...(grad ? { gradient: grad } : {}), bytes: body.length });
     this.lastUpdateAt = performance.now();
-    res.writeHead(200).end();
+    if (next) this.serveModel(node, res);
+    else res.writeHead(200).end();
     const all = this.o.job.config.participants.every((p) => this.open.has(p));
     if (all || (this.pastDeadline && this.open.size >= this.o.job.config.minParticipants)) this.closeRound();
   }

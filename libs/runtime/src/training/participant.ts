@@ -11,6 +11,8 @@ import {
   Rng,
   subtract,
 } from "@eiaas/training";
+import type { Agent } from "node:http";
+import { leanAgent, leanRequest, type LeanResponse } from "./http-client.js";
 import type { NodePower, TrainingJobView } from "./job.js";
 import { encodeReport, HEADER_DONE, HEADER_ROUND, HEADER_TAU, MODEL_PATH, UPDATE_PATH, type UpdateReport } from "./wire.js";
 
@@ -42,7 +44,15 @@ interface Fetched {
  * Resolves when the aggregator says training is over.
  */
 export async function runParticipant(options: ParticipantOptions): Promise<{ rounds: number; stoppedBecause: string }> {
-  const o = withCachedAggregator(options);
+  const o = { ...withCachedAggregator(options), agent: leanAgent() };
+  try {
+    return await participate(o);
+  } finally {
+    o.agent.destroy();
+  }
+}
+
+async function participate(o: Resolving): Promise<{ rounds: number; stoppedBecause: string }> {
   const { job } = o;
   const { model, config } = job;
   const shard = generateShard(job.data, o.node);
@@ -51,9 +61,11 @@ export async function runParticipant(options: ParticipantOptions): Promise<{ rou
   let previous: { w: Float64Array; loss: number; gradient: Float64Array } | undefined;
   let after = 0;
   let rounds = 0;
+  let next: Fetched | undefined;
   o.log(`participant ${o.node}: ${shard.rows} local samples, model ${config.training.model} (${model.size} parameters)`);
   for (;;) {
-    const got = await fetchModel(o, after);
+    const got = next ?? (await fetchModel(o, after));
+    next = undefined;
     if (got.done) {
       o.log(`training ended (${got.done}) at round ${got.round - 1}; ${rounds} round(s) trained here`);
       return { rounds, stoppedBecause: got.done };
@@ -85,14 +97,25 @@ export async function runParticipant(options: ParticipantOptions): Promise<{ rou
     const uplinkBps = o.power.uplinkMbps > 0 ? o.power.uplinkMbps * 1e6 : Infinity;
     const energyJoules = o.power.computeW * computeSeconds + (o.power.transmitW * sizeGuess * 8) / uplinkBps;
     const body = encodeReport({ ...scalars, energyJoules }, update, gradient);
-    const status = await postUpdate(o, body);
+    const { status, model: following } = await postUpdate(o, body);
+    next = following;
     after = got.round;
     if (status === 200) rounds++;
     else o.log(`round ${got.round}: the aggregator did not take the update (${status}): the round went on without it`);
   }
 }
 
-type Resolving = ParticipantOptions & { forgetAggregator(): void };
+type Resolving = ParticipantOptions & { forgetAggregator(): void; agent: Agent };
+
+/** The model an answer carries (`GET /v1/model`, or the answer to an update), if it is one. */
+function modelOf(o: Resolving, res: LeanResponse): Fetched | undefined {
+  if (res.status !== 200) return undefined;
+  const round = Number(res.headers[HEADER_ROUND]);
+  const tau = Number(res.headers[HEADER_TAU]);
+  const done = res.headers[HEADER_DONE];
+  if (!Number.isInteger(round) || round < 1 || !Number.isInteger(tau) || tau < 1) return undefined;
+  return { round, tau, w: decodeUpdate(res.body, o.job.model.size), ...(typeof done === "string" ? { done } : {}) };
+}
 
 async function fetchModel(o: Resolving, after: number): Promise<Fetched> {
   for (;;) {
@@ -100,23 +123,11 @@ async function fetchModel(o: Resolving, after: number): Promise<Fetched> {
     const endpoint = await o.resolveAggregator().catch(() => undefined);
     if (endpoint) {
       try {
-        const res = await fetch(`http://${endpoint}${MODEL_PATH}?after=${after}`, {
-          headers: { authorization: `Bearer ${o.token}` },
-          signal: AbortSignal.any([o.signal, AbortSignal.timeout(60_000)]),
-        });
-        if (res.status === 200) {
-          const bytes = new Uint8Array(await res.arrayBuffer());
-          const round = Number(res.headers.get(HEADER_ROUND));
-          const tau = Number(res.headers.get(HEADER_TAU));
-          const done = res.headers.get(HEADER_DONE) ?? undefined;
-          if (Number.isInteger(round) && round >= 1 && Number.isInteger(tau) && tau >= 1) {
-            return { round, tau, w: decodeUpdate(bytes, o.job.model.size), ...(done ? { done } : {}) };
-          }
-        } else {
-          await res.arrayBuffer().catch(() => undefined);
-          if (res.status === 204) continue; // the long poll timed out: ask again
-          o.forgetAggregator();
-        }
+        const res = await leanRequest(o.agent, { endpoint, method: "GET", path: `${MODEL_PATH}?after=${after}`, token: o.token, signal: AbortSignal.any([o.signal, AbortSignal.timeout(60_000)]), maxBytes: modelBytes(o) });
+        const got = modelOf(o, res);
+        if (got) return got;
+        if (res.status === 204) continue; // the long poll timed out: ask again
+        o.forgetAggregator();
       } catch (err) {
         if (o.signal.aborted) throw err;
         o.forgetAggregator();
@@ -126,21 +137,24 @@ async function fetchModel(o: Resolving, after: number): Promise<Fetched> {
   }
 }
 
-async function postUpdate(o: Resolving, body: Buffer): Promise<number> {
+/**
+ * Posts the update and, in the same exchange, waits for the next round's model (`?next=1`: the
+ * aggregator answers once it published it) — one request a round instead of two, so the HTTP
+ * framing of a round is one request's. Without a model in the answer (the long poll ran out, a
+ * 409) the loop asks for it with `GET /v1/model`.
+ */
+async function postUpdate(o: Resolving, body: Buffer): Promise<{ status: number; model?: Fetched }> {
   const deadline = Date.now() + o.job.config.training.roundDeadlineSeconds * 1000;
   for (;;) {
     o.signal.throwIfAborted();
     const endpoint = await o.resolveAggregator().catch(() => undefined);
     if (endpoint) {
       try {
-        const res = await fetch(`http://${endpoint}${UPDATE_PATH}`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${o.token}`, "content-type": "application/octet-stream" },
-          body,
-          signal: AbortSignal.any([o.signal, AbortSignal.timeout(30_000)]),
-        });
-        await res.arrayBuffer().catch(() => undefined);
-        if (res.status < 500) return res.status;
+        const res = await leanRequest(o.agent, { endpoint, method: "POST", path: `${UPDATE_PATH}?next=1`, token: o.token, body, signal: AbortSignal.any([o.signal, AbortSignal.timeout(60_000)]), maxBytes: modelBytes(o) });
+        if (res.status < 500) {
+          const model = modelOf(o, res);
+          return { status: res.status === 204 ? 200 : res.status, ...(model ? { model } : {}) };
+        }
         o.forgetAggregator();
       } catch (err) {
         if (o.signal.aborted) throw err;
@@ -149,9 +163,14 @@ async function postUpdate(o: Resolving, body: Buffer): Promise<number> {
     }
     // An aggregator down past the round's deadline will have moved on (or restarted from its
     // checkpoint): drop the update and fetch the round it runs now.
-    if (Date.now() > deadline) return 0;
+    if (Date.now() > deadline) return { status: 0 };
     await sleep(o.retryMs ?? 500, o.signal);
   }
+}
+
+/** The largest answer a participant reads: a dense model frame, or a short error text. */
+function modelBytes(o: Resolving): number {
+  return 5 + 4 * o.job.model.size + 4096;
 }
 
 /**
@@ -159,7 +178,7 @@ async function postUpdate(o: Resolving, body: Buffer): Promise<number> {
  * aggregator listens elsewhere): two lookups a round per participant would be API load that grows
  * with participants × rounds per second.
  */
-function withCachedAggregator(o: ParticipantOptions): ParticipantOptions & { forgetAggregator(): void } {
+function withCachedAggregator(o: ParticipantOptions): Omit<Resolving, "agent"> {
   let cached: string | undefined;
   return {
     ...o,

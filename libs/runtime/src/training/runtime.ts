@@ -1,11 +1,12 @@
 import { join } from "node:path";
-import { TRAINING_ENV, type TrainingProgress } from "@eiaas/api";
+import { gossipNeighbours, TRAINING_ENV, type TrainingProgress } from "@eiaas/api";
 import { declaredPort, taskEnvironment } from "../environment.js";
 import { SimulatedRuntime } from "../simulated.js";
 import { TaskTracker } from "../tracker.js";
 import { CANCELLED_EXIT_CODE, taskKey, type TaskHooks, type TaskResult, type TaskRunSpec, type TaskRuntime } from "../types.js";
 import { Aggregator } from "./aggregator.js";
 import { CheckpointStore } from "./checkpoint.js";
+import { GossipPeer } from "./gossip-peer.js";
 import { jobFromEnv, type NodePower } from "./job.js";
 import { runParticipant } from "./participant.js";
 
@@ -23,11 +24,13 @@ export interface TrainingRuntimeOptions {
 }
 
 /**
- * Runs federated training for real in the agent's process: a task with a training config
+ * Runs federated and gossip training for real in the agent's process: a task with a training config
  * (`EIAAS_TRAINING`, set by the scheduler for jobs with `spec.training`) is an aggregator
  * (HTTP server, FedAvg, τ control, checkpoints, KPIs through {@link TaskHooks.onProgress}) or a
  * participant (local shard, local SGD, compressed updates; finds its aggregator through
- * {@link TaskHooks.lookupTask}). Any other task goes to the fallback runtime.
+ * {@link TaskHooks.lookupTask}) — or, for a gossip job, a peer (HTTP server for its neighbours'
+ * pushes, local SGD, mixing; finds its neighbours through {@link TaskHooks.lookupTask}). Any other
+ * task goes to the fallback runtime.
  */
 export class TrainingRuntime implements TaskRuntime {
   readonly name = "training" as const;
@@ -69,6 +72,28 @@ export class TrainingRuntime implements TaskRuntime {
         return signal.aborted ? cancelled(signal, endpoint) : { exitCode: 0, endpoint };
       }
       const token = env[TRAINING_ENV.token];
+      const power = (typeof this.o.power === "function" ? this.o.power(task.nodeName) : this.o.power) ?? { computeW: 0, transmitW: 0, uplinkMbps: 0 };
+      if (job.config.mode === "gossip") {
+        if (!token) return { exitCode: 2, reason: "StartError", message: "a gossip peer needs its token" };
+        const peer = new GossipPeer({
+          job,
+          node: task.nodeName,
+          token,
+          neighbours: gossipNeighbours.parse(JSON.parse(env[TRAINING_ENV.neighbours] ?? "{}")),
+          lookupEndpoint: async (name) => (await hooks.lookupTask?.(name))?.endpoint,
+          power,
+          bindHost: this.o.bindHost ?? "127.0.0.1",
+          port: declaredPort(env) ?? 0,
+          log,
+          onProgress: (training: TrainingProgress) => hooks.onProgress?.({ training }),
+          signal,
+        });
+        const { port, finished } = await peer.listen();
+        const endpoint = `${this.o.advertiseHost ?? this.o.bindHost ?? "127.0.0.1"}:${port}`;
+        hooks.onStarted?.({ endpoint });
+        await finished;
+        return { exitCode: 0, endpoint };
+      }
       const aggregatorTask = env[TRAINING_ENV.aggregatorTask];
       if (!token || !aggregatorTask) return { exitCode: 2, reason: "StartError", message: "a participant needs its token and its aggregator's task" };
       hooks.onStarted?.({});
@@ -77,7 +102,7 @@ export class TrainingRuntime implements TaskRuntime {
         node: task.nodeName,
         token,
         resolveAggregator: async () => (await hooks.lookupTask?.(aggregatorTask))?.endpoint,
-        power: (typeof this.o.power === "function" ? this.o.power(task.nodeName) : this.o.power) ?? { computeW: 0, transmitW: 0, uplinkMbps: 0 },
+        power,
         log,
         signal,
       });
