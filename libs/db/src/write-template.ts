@@ -11,7 +11,7 @@
  *        done AS (SELECT <checks>, pg_notify(…))
  *   SELECT <result> FROM done [LEFT JOIN <rows> ON true]
  *
- * `tree-writes.test.ts` fails when SQL touching the watch log, the counter or the channel appears
+ * `write-template.test.ts` fails when SQL touching the watch log, the counter or the channel appears
  * anywhere else in the tree.
  */
 
