@@ -1,17 +1,20 @@
 import type pg from "pg";
 import type { KindInfo } from "@eiaas/api";
 import { extraColumns, type StoredObject } from "./codec.js";
+import { amount, LOAD_ANNOTATION, type NodeDemand } from "@eiaas/scheduling";
 import { TRACEPARENT_ANNOTATION, linksFrom } from "@eiaas/telemetry";
+import { acceptGroup, bindNode, checkGroup, noDemand, takeOff, type BindNode, type NodeRow, type Quota, type ReleasedRow } from "./bind-check.js";
 import { sendTogether } from "./pipeline.js";
 import { prepared } from "./prepared.js";
 import { dbSpan } from "./tracing.js";
-import { splitAtVersion, versionedJsonSql, WATCH_CHANNEL } from "./write-sql.js";
+import { splitAtVersion } from "./write-sql.js";
+import { WriteTemplate } from "./write-template.js";
 
 /**
- * Annotation with the busy fraction a task adds to its node (shared with libs/scheduling; the
- * task_usage migration's `eiaas_usage_of` reads it by this name).
+ * Annotation with the busy fraction a task adds to its node: libs/scheduling's (the task_usage
+ * migration's `eiaas_usage_of` reads it by this name).
  */
-export const TASK_LOAD_ANNOTATION = "scheduling.eiaas.io/load";
+export const TASK_LOAD_ANNOTATION = LOAD_ANNOTATION;
 
 /** One workload's tasks: bound all together or not at all (gang). */
 export interface BindGroup {
@@ -37,52 +40,6 @@ export interface BindGroup {
  */
 export type BindOutcome = { id: string; bound: true; tasks: StoredObject[] } | { id: string; bound: false; reason: string; failed?: boolean };
 
-
-interface NodeRow {
-  name: string;
-  phase: string;
-  spec: { capacity?: { cpu?: number; memoryMiB?: number; gpu?: number; tasks?: number }; unschedulable?: boolean };
-  status: { conditions?: Array<{ type: string; status: string }> };
-  cpu: number;
-  mem: number;
-  gpu: number;
-  load: number;
-  /** Unfinished tasks on the node (its task slots in use). */
-  tasks: number;
-}
-
-interface Usage {
-  cpu: number;
-  mem: number;
-  gpu: number;
-  tasks: number;
-}
-
-/** What a task about to be deleted holds (zero when it already finished): `eiaas_usage_of`. */
-interface ReleasedRow {
-  node_name: string;
-  namespace: string;
-  cpu: number;
-  mem: number;
-  gpu: number;
-  load: number;
-  tasks: number;
-}
-
-/** Takes what a superseded task holds off a node's or a tenant's totals. */
-function takeOff(total: (Usage & { load?: number }) | undefined, d: ReleasedRow): void {
-  if (!total) return;
-  total.cpu -= d.cpu;
-  total.mem -= d.mem;
-  total.gpu -= d.gpu;
-  total.tasks -= d.tasks;
-  if (total.load !== undefined) total.load -= d.load;
-}
-
-function num(v: unknown): number {
-  const n = Number(v ?? 0);
-  return Number.isFinite(n) ? n : 0;
-}
 
 /**
  * Binds tasks in one Postgres transaction, re-checking what the plan assumed against the rows as
@@ -151,16 +108,16 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
     if (failed) throw failed.reason;
 
     const released = (await sent.released)?.rows ?? [];
-    const nodes = new Map<string, NodeRow>();
-    for (const row of (await sent.nodes)?.rows ?? []) nodes.set(row.name, { ...row, cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), load: num(row.load), tasks: num(row.tasks) });
-    for (const d of released) takeOff(nodes.get(d.node_name), d);
+    const nodes = new Map<string, BindNode>();
+    for (const row of (await sent.nodes)?.rows ?? []) nodes.set(row.name, bindNode(row));
+    for (const d of released) takeOff(nodes.get(d.node_name)?.used, d);
     // Usage counts only for tenants with a quota to hold.
-    const quotas = new Map<string, { cpu?: number; memoryMiB?: number; gpu?: number; tasks?: number }>();
-    const usage = new Map<string, Usage>();
+    const quotas = new Map<string, Quota>();
+    const usage = new Map<string, NodeDemand>();
     for (const row of (await sent.tenants).rows) {
       if (!row.quota || !Object.keys(row.quota).length) continue;
       quotas.set(row.name, row.quota);
-      if (row.cpu !== null) usage.set(row.name, { cpu: num(row.cpu), mem: num(row.mem), gpu: num(row.gpu), tasks: Number(row.tasks) });
+      if (row.cpu !== null) usage.set(row.name, { cpu: amount(row.cpu), memoryMiB: amount(row.mem), gpu: amount(row.gpu), load: 0, tasks: amount(row.tasks) });
     }
     for (const d of released) takeOff(usage.get(d.namespace), d);
     const ownerRv = new Map<string, string>();
@@ -169,7 +126,7 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
     const outcomes: Array<{ id: string; bound: false; reason: string } | { id: string; bound: true; tasks: StoredObject[] }> = [];
     const accepted: BindGroup[] = [];
     for (const g of groups) {
-      let reason = checkGroup(g, nodes, quotas.get(g.namespace), usage.get(g.namespace) ?? { cpu: 0, mem: 0, gpu: 0, tasks: 0 });
+      let reason = checkGroup(g.tasks, nodes, quotas.get(g.namespace), usage.get(g.namespace) ?? noDemand());
       if (!reason && g.owner && ownerRv.get(g.owner.object.metadata.uid) !== String(g.owner.object.metadata.resourceVersion)) {
         reason = `${g.owner.kind.kind} ${g.owner.object.metadata.name} changed since it was planned`;
       }
@@ -178,21 +135,9 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
         continue;
       }
       // Commit the group's usage into the running totals for the groups after it.
-      const tu = usage.get(g.namespace) ?? { cpu: 0, mem: 0, gpu: 0, tasks: 0 };
-      for (const t of g.tasks) {
-        const n = nodes.get(t.spec.nodeName)!;
-        const r = t.spec.resources ?? {};
-        n.cpu += num(r.cpu);
-        n.mem += num(r.memoryMiB);
-        n.gpu += num(r.gpu);
-        n.load += num(t.metadata.annotations?.[TASK_LOAD_ANNOTATION]);
-        n.tasks += 1;
-        tu.cpu += num(r.cpu);
-        tu.mem += num(r.memoryMiB);
-        tu.gpu += num(r.gpu);
-        tu.tasks += 1;
-      }
-      usage.set(g.namespace, tu);
+      const tenant = usage.get(g.namespace) ?? noDemand();
+      acceptGroup(g.tasks, nodes, tenant);
+      usage.set(g.namespace, tenant);
       accepted.push(g);
       outcomes.push({ id: g.id, bound: true, tasks: g.tasks });
     }
@@ -260,89 +205,37 @@ async function writeBound(client: pg.PoolClient, groups: readonly BindGroup[]): 
   );
   const ownerUpdate = (table: string) => `UPDATE "${table}" t SET status = o.status, phase = o.phase, resource_version = o.new_rv
            FROM o WHERE o.tbl = '${table}' AND t.uid = o.uid AND t.resource_version = o.expected RETURNING t.uid, t.namespace, t.name`;
+  const t = new WriteTemplate({ take: "$1" });
   // Every row the statement had to write is counted in Postgres (eiaas_expect_rows): the COMMIT
   // is already on its way, so a shortfall must abort the transaction there.
-  const r = await client.query<{ moved: number[]; rvbase: string }>(
-    prepared(`WITH rv AS (UPDATE resource_version_counter SET value = value + $1 WHERE id = 1 RETURNING value - $1 AS base),
-     o AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($2::jsonb) AS x(i bigint, g int, tbl text, kind text, uid uuid, expected bigint, status jsonb, phase text, head text, tail text)),
-     o_isvc AS (${ownerUpdate("inference_services")}),
-     o_tj AS (${ownerUpdate("training_jobs")}),
-     moved AS (SELECT o.g FROM o WHERE o.uid NOT IN (SELECT uid FROM o_isvc UNION ALL SELECT uid FROM o_tj)),
-     del AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($3::jsonb) AS x(i bigint, g int, uid uuid, head text, tail text) WHERE x.g NOT IN (SELECT g FROM moved)),
-     d AS (DELETE FROM tasks t USING del WHERE t.uid = del.uid RETURNING t.uid, t.namespace, t.name),
-     x AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($4::jsonb) AS x(i bigint, g int, uid uuid, namespace text, name text,
+  const sql = t.sql({
+    steps: [
+      `o AS (SELECT x.*, ${t.version("x.i")} AS new_rv FROM jsonb_to_recordset($2::jsonb) AS x(i bigint, g int, tbl text, kind text, uid uuid, expected bigint, status jsonb, phase text, head text, tail text))`,
+      `o_isvc AS (${ownerUpdate("inference_services")})`,
+      `o_tj AS (${ownerUpdate("training_jobs")})`,
+      `written AS (SELECT uid, namespace, name FROM o_isvc UNION ALL SELECT uid, namespace, name FROM o_tj)`,
+      `moved AS (SELECT o.g FROM o WHERE o.uid NOT IN (SELECT uid FROM written))`,
+      `del AS (SELECT x.*, ${t.version("x.i")} AS new_rv FROM jsonb_to_recordset($3::jsonb) AS x(i bigint, g int, uid uuid, head text, tail text) WHERE x.g NOT IN (SELECT g FROM moved))`,
+      `d AS (DELETE FROM tasks t USING del WHERE t.uid = del.uid RETURNING t.uid, t.namespace, t.name)`,
+      `x AS (SELECT x.*, ${t.version("x.i")} AS new_rv FROM jsonb_to_recordset($4::jsonb) AS x(i bigint, g int, uid uuid, namespace text, name text,
              generation int, labels jsonb, annotations jsonb, owner_references jsonb, finalizers jsonb, creation_timestamp text, spec jsonb, status jsonb,
-             phase text, node_name text, owner_uid uuid, attempt int, head text, tail text) WHERE x.g NOT IN (SELECT g FROM moved)),
-     ins AS (INSERT INTO tasks (uid, namespace, name, resource_version, generation, labels, annotations, owner_references, finalizers,
+             phase text, node_name text, owner_uid uuid, attempt int, head text, tail text) WHERE x.g NOT IN (SELECT g FROM moved))`,
+      `ins AS (INSERT INTO tasks (uid, namespace, name, resource_version, generation, labels, annotations, owner_references, finalizers,
                                 creation_timestamp, spec, status, phase, node_name, owner_uid, attempt)
              SELECT uid, namespace, name, new_rv, generation, labels, annotations, owner_references, finalizers,
-                    creation_timestamp::timestamptz, spec, status, phase, node_name, owner_uid, attempt FROM x RETURNING uid),
-     ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
-            SELECT o.new_rv, o.kind, t.namespace, t.name, 'MODIFIED', ${versionedJsonSql("o.head", "o.new_rv", "o.tail")}
-              FROM o JOIN (SELECT uid, namespace, name FROM o_isvc UNION ALL SELECT uid, namespace, name FROM o_tj) t ON t.uid = o.uid
-            UNION ALL
-            SELECT del.new_rv, 'Task', d.namespace, d.name, 'DELETED', ${versionedJsonSql("del.head", "del.new_rv", "del.tail")}
-              FROM del JOIN d ON d.uid = del.uid
-            UNION ALL
-            SELECT x.new_rv, 'Task', x.namespace, x.name, 'ADDED', ${versionedJsonSql("x.head", "x.new_rv", "x.tail")}
-              FROM x WHERE x.uid IN (SELECT uid FROM ins)
-            RETURNING resource_version),
-     n AS (SELECT pg_notify('${WATCH_CHANNEL}', (SELECT max(resource_version)::text FROM ev)))
-     SELECT (SELECT COALESCE(array_agg(g), '{}') FROM moved) AS moved, (SELECT base FROM rv)::text AS rvbase,
-            eiaas_expect_rows((SELECT count(*) FROM ins), (SELECT count(*) FROM x)) AS inserted, (SELECT count(*) FROM n) AS notified`,
-    [i, JSON.stringify(owners), JSON.stringify(removed), JSON.stringify(inserts)]),
-  );
+                    creation_timestamp::timestamptz, spec, status, phase, node_name, owner_uid, attempt FROM x RETURNING uid)`,
+    ],
+    logged: [
+      { from: "o JOIN written t ON t.uid = o.uid", version: "o.new_rv", kind: "o.kind", namespace: "t.namespace", name: "t.name", type: "'MODIFIED'", head: "o.head", tail: "o.tail" },
+      { from: "del JOIN d ON d.uid = del.uid", version: "del.new_rv", kind: "'Task'", namespace: "d.namespace", name: "d.name", type: "'DELETED'", head: "del.head", tail: "del.tail" },
+      { from: "x WHERE x.uid IN (SELECT uid FROM ins)", version: "x.new_rv", kind: "'Task'", namespace: "x.namespace", name: "x.name", type: "'ADDED'", head: "x.head", tail: "x.tail" },
+    ],
+    checks: ["eiaas_expect_rows((SELECT count(*) FROM ins), (SELECT count(*) FROM x)) AS inserted"],
+    select: `(SELECT COALESCE(array_agg(g), '{}') FROM moved) AS moved, ${t.base}::text AS rvbase`,
+  });
+  const r = await client.query<{ moved: number[]; rvbase: string }>(prepared(sql, [i, JSON.stringify(owners), JSON.stringify(removed), JSON.stringify(inserts)]));
   const row = r.rows[0]!;
   const moved = new Map(row.moved.map((gi) => [groups[gi]!.id, groups[gi]!]));
   const base = BigInt(row.rvbase);
   return { versions: new Map(inserts.map((t) => [t.uid, String(base + BigInt(t.i))])), moved };
-}
-
-function checkGroup(
-  g: BindGroup,
-  nodes: Map<string, NodeRow>,
-  quota: { cpu?: number; memoryMiB?: number; gpu?: number; tasks?: number } | undefined,
-  used: Usage,
-): string | undefined {
-  const add = new Map<string, { cpu: number; mem: number; gpu: number; load: number; tasks: number }>();
-  let cpu = 0;
-  let mem = 0;
-  let gpu = 0;
-  for (const t of g.tasks) {
-    const name = t.spec.nodeName as string;
-    const n = nodes.get(name);
-    if (!n) return `node ${name} no longer exists`;
-    const ready = n.phase !== "NotReady" && (n.status?.conditions?.find((c) => c.type === "Ready")?.status ?? "True") === "True";
-    if (!ready) return `node ${name} is not Ready`;
-    if (n.spec?.unschedulable) return `node ${name} is cordoned`;
-    const r = t.spec.resources ?? {};
-    const a = add.get(name) ?? { cpu: 0, mem: 0, gpu: 0, load: 0, tasks: 0 };
-    a.tasks += 1;
-    a.cpu += num(r.cpu);
-    a.mem += num(r.memoryMiB);
-    a.gpu += num(r.gpu);
-    a.load += num(t.metadata.annotations?.[TASK_LOAD_ANNOTATION]);
-    add.set(name, a);
-    cpu += num(r.cpu);
-    mem += num(r.memoryMiB);
-    gpu += num(r.gpu);
-  }
-  for (const [name, a] of add) {
-    const n = nodes.get(name)!;
-    const cap = n.spec?.capacity ?? {};
-    if (a.cpu > 0 && n.cpu + a.cpu > num(cap.cpu) + 1e-9) return `node ${name}: insufficient cpu`;
-    if (a.mem > 0 && n.mem + a.mem > num(cap.memoryMiB) + 1e-9) return `node ${name}: insufficient memory`;
-    if (a.gpu > 0 && n.gpu + a.gpu > num(cap.gpu) + 1e-9) return `node ${name}: insufficient gpu`;
-    const loadCap = num(cap.gpu) > 0 ? num(cap.gpu) : 1;
-    if (a.load > 0 && n.load + a.load > loadCap + 1e-9) return `node ${name}: load would exceed ${loadCap}`;
-    const slots = num(cap.tasks);
-    if (slots > 0 && n.tasks + a.tasks > slots) return `node ${name}: too many tasks (${slots} slots)`;
-  }
-  if (quota) {
-    if (quota.tasks !== undefined && used.tasks + g.tasks.length > quota.tasks) return `quota: tasks ${used.tasks + g.tasks.length} > ${quota.tasks}`;
-    if (quota.cpu !== undefined && cpu > 0 && used.cpu + cpu > quota.cpu + 1e-9) return `quota: cpu ${used.cpu + cpu} > ${quota.cpu}`;
-    if (quota.memoryMiB !== undefined && mem > 0 && used.mem + mem > quota.memoryMiB + 1e-9) return `quota: memory ${used.mem + mem} > ${quota.memoryMiB}`;
-    if (quota.gpu !== undefined && gpu > 0 && used.gpu + gpu > quota.gpu + 1e-9) return `quota: gpu ${used.gpu + gpu} > ${quota.gpu}`;
-  }
-  return undefined;
 }

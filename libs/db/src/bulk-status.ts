@@ -3,7 +3,8 @@ import type { KindInfo } from "@eiaas/api";
 import { extraColumns, type StoredObject } from "./codec.js";
 import { prepared } from "./prepared.js";
 import { dbSpan } from "./tracing.js";
-import { splitAtVersion, versionedJsonSql, WATCH_CHANNEL, type LoggedText } from "./write-sql.js";
+import { splitAtVersion, type LoggedText } from "./write-sql.js";
+import { WriteTemplate } from "./write-template.js";
 
 export interface StatusUpdate {
   /** The object as read (its resourceVersion is the precondition). */
@@ -40,23 +41,23 @@ async function writeStatuses(pool: pg.Pool, kind: KindInfo, updates: readonly St
   const hasAttempt = kind.kind === "Task";
   // One statement, so the counter row (every writer's lock, held to commit) is held for one
   // round trip: take the versions, update the rows still at their expected version, log them.
-  const r = await pool.query<{ uid: string; rv: string }>(
-    prepared(`WITH rv AS (UPDATE resource_version_counter SET value = value + $2 WHERE id = 1 RETURNING value - $2 AS base),
-     r AS (SELECT x.*, rv.base + x.i AS new_rv FROM rv, jsonb_to_recordset($1::jsonb) AS x(i bigint, uid uuid, expected bigint, status jsonb, phase text, attempt int, head text, tail text)),
-     w AS (UPDATE "${kind.table}" t SET status = r.status, phase = r.phase, resource_version = r.new_rv${hasAttempt ? ", attempt = r.attempt" : ""}
+  const t = new WriteTemplate({ take: "$2" });
+  const sql = t.sql({
+    steps: [
+      `r AS (SELECT x.*, ${t.version("x.i")} AS new_rv FROM jsonb_to_recordset($1::jsonb) AS x(i bigint, uid uuid, expected bigint, status jsonb, phase text, attempt int, head text, tail text))`,
+      `w AS (UPDATE "${kind.table}" t SET status = r.status, phase = r.phase, resource_version = r.new_rv${hasAttempt ? ", attempt = r.attempt" : ""}
            FROM r WHERE t.uid = r.uid AND t.resource_version = r.expected
-           RETURNING t.uid, t.namespace, t.name, t.resource_version),
-     ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
-            SELECT w.resource_version, $3, w.namespace, w.name, 'MODIFIED', ${versionedJsonSql("r.head", "w.resource_version", "r.tail")}
-            FROM w JOIN r ON r.uid = w.uid
-            RETURNING resource_version),
-     n AS (SELECT pg_notify('${WATCH_CHANNEL}', (SELECT max(resource_version)::text FROM ev)))
-     SELECT w.uid::text AS uid, w.resource_version::text AS rv, (SELECT count(*) FROM n) AS notified FROM w`,
-    [JSON.stringify(rows), updates.length, kind.kind]),
-  );
+           RETURNING t.uid, t.namespace, t.name, t.resource_version)`,
+    ],
+    logged: [{ from: "w JOIN r ON r.uid = w.uid", version: "w.resource_version", kind: "$3::text", namespace: "w.namespace", name: "w.name", type: "'MODIFIED'", head: "r.head", tail: "r.tail" }],
+    select: "w.uid::text AS uid, w.resource_version::text AS rv",
+    rows: "w",
+  });
+  const r = await pool.query<{ uid: string | null; rv: string }>(prepared(sql, [JSON.stringify(rows), updates.length, kind.kind]));
   const byUid = new Map(updates.map((u) => [u.object.metadata.uid, u]));
-  return r.rows.map((row) => {
+  return r.rows.flatMap((row) => {
+    if (row.uid === null) return []; // none written: the one row of the statement's checks
     const u = byUid.get(row.uid)!;
-    return { ...u.object, status: u.status, metadata: { ...u.object.metadata, resourceVersion: row.rv } };
+    return [{ ...u.object, status: u.status, metadata: { ...u.object.metadata, resourceVersion: row.rv } }];
   });
 }

@@ -2,7 +2,7 @@ import pg from "pg";
 import { StoreError } from "./errors.js";
 import type { StoredObject } from "./codec.js";
 import { prepared } from "./prepared.js";
-import { WATCH_CHANNEL } from "./write-sql.js";
+import { WATCH_CHANNEL } from "./write-template.js";
 
 export interface WatchEventRecord {
   resourceVersion: bigint;

@@ -6,7 +6,8 @@ export { ChangeFeed, type ChangeFeedOptions, type SubscribeOptions, type WatchEv
 export { TokenStore, hashToken, generateTokenSecret, type Principal, type TokenRole, type TokenInfo, type MintOptions } from "./token-store.js";
 export { StoreError, isRowError, isUnavailableError, isUniqueViolation, type StoreErrorReason } from "./errors.js";
 export { rowToObject, formatTime, fieldPath, metadataMaps, type StoredObject, type ObjectRow } from "./codec.js";
-export { WATCH_CHANNEL, type CountQuota, type WriteOp } from "./write-sql.js";
+export { type CountQuota, type WriteOp } from "./write-sql.js";
+export { WATCH_CHANNEL } from "./write-template.js";
 export { startEmbeddedPostgres, ensureDatabase, type EmbeddedPostgresOptions, type RunningPostgres } from "./embedded-postgres.js";
 export { freePort } from "./ports.js";
 export { readClusterState, type ClusterState } from "./cluster-state.js";

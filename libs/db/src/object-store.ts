@@ -16,14 +16,13 @@ import { admitObjectSize, DEFAULT_MAX_OBJECT_BYTES, isCounted, quotaExceeded } f
 import {
   batchCreateRunSql,
   batchOpSql,
-  NOTIFY_RESERVED_SQL,
   QUOTA_EXCEEDED,
-  RESERVE_VERSIONS_SQL,
   watchObject,
   WRITE_MISSED,
   type CountQuota,
   type WriteOp,
 } from "./write-sql.js";
+import { NOTIFY_RESERVED_SQL, RESERVE_VERSIONS_SQL } from "./write-template.js";
 
 export type { CreateOptions, ListOptions, ListResult, NewObject, ObjectStoreOptions, WriteOptions } from "./store-types.js";
 

@@ -1,8 +1,7 @@
 import type { KindInfo } from "@eiaas/api";
 import { EXTRA_COLUMN_TYPES, eventBodyOf, extraColumns, type StoredObject } from "./codec.js";
+import { WriteTemplate } from "./write-template.js";
 
-/** Channel on which every committed change is announced (payload: its resourceVersion). */
-export const WATCH_CHANNEL = "eiaas_watch";
 
 /**
  * A create checked against its tenant's object-count quota (`spec.quota."count/<resource>"`) in
@@ -118,21 +117,18 @@ function loggedText(op: WriteOp): LoggedText {
 }
 
 /**
- * The count-quota check of a statement creating `ops` (those carrying a `countQuota`), or "" when
+ * The count-quota check of a statement creating `ops` (those carrying a `countQuota`), or none when
  * none does: a call of `eiaas_admit_object_counts` given the statement's version base, so that
  * the statement takes the counter row before the check runs (see the migration `object_counts`).
  */
-function countCheckSql(kind: KindInfo, ops: readonly WriteOp[], p: Params, base: string): string {
+function countCheckSql(kind: KindInfo, ops: readonly WriteOp[], p: Params, base: string): string[] {
   const quoted = ops.filter((op): op is Extract<WriteOp, { type: "create" }> => op.type === "create" && op.countQuota !== undefined);
-  if (quoted.length === 0) return "";
+  if (quoted.length === 0) return [];
   const namespaces = p.add(quoted.map((op) => op.object.metadata.namespace ?? ""), "text[]");
   const requested = p.add(quoted.map(() => 1), "bigint[]");
   const defaults = p.add(quoted.map((op) => op.countQuota!.defaultLimit), "bigint[]");
-  return `, eiaas_admit_object_counts(${p.add(kind.plural, "text")}, ${namespaces}, ${requested}, ${defaults}, ${base}) AS admitted`;
+  return [`eiaas_admit_object_counts(${p.add(kind.plural, "text")}, ${namespaces}, ${requested}, ${defaults}, ${base}) AS admitted`];
 }
-
-/** SQL of the logged object: `head || version || tail` of {@link splitAtVersion}, as json. */
-export const versionedJsonSql = (head: string, version: string, tail: string) => `(${head} || ${version}::text || ${tail})::json`;
 
 /** The object a watcher sees for this op, carrying its new resourceVersion. */
 export function watchObject(op: WriteOp, rv: string): StoredObject {
@@ -143,33 +139,12 @@ export function watchObject(op: WriteOp, rv: string): StoredObject {
 export const WRITE_MISSED = "EI409";
 
 /**
- * The first statement of a pipelined batch: takes `$1` versions (locking the counter row until
- * commit) and keeps the base in a transaction-local setting, so the statements sent after it,
- * before its answer is back, can number their rows.
- */
-export const RESERVE_VERSIONS_SQL = `WITH rv AS (UPDATE resource_version_counter SET value = value + $1 WHERE id = 1 RETURNING value - $1 AS base)
-SELECT set_config('eiaas.rv_base', base::text, true) AS base FROM rv`;
-
-/** The k-th reserved version (1-based) in a statement after RESERVE_VERSIONS_SQL. */
-const reservedVersion = (k: number) => `(current_setting('eiaas.rv_base')::bigint + ${k})`;
-
-/** The last statement of a pipelined batch of `$1` versions: one notification. */
-export const NOTIFY_RESERVED_SQL = `SELECT pg_notify('${WATCH_CHANNEL}', (current_setting('eiaas.rv_base')::bigint + $1)::text)`;
-
-/**
  * How a batch statement numbers its rows: after RESERVE_VERSIONS_SQL in a pipelined transaction
  * (`standalone` absent), or — a batch that is this one statement — taking its own block of
  * `standalone` versions and notifying, committed alone (no transaction around it).
  */
-function numbering(p: Params, standalone: number | undefined) {
-  if (standalone === undefined) return { version: reservedVersion, head: "", notify: "", join: "" };
-  const n = p.add(standalone, "bigint");
-  return {
-    version: (k: number) => `((SELECT base FROM rv) + ${k})`,
-    head: `rv AS (UPDATE resource_version_counter SET value = value + ${n} WHERE id = 1 RETURNING value - ${n} AS base),\n`,
-    notify: `,\nn AS (SELECT pg_notify('${WATCH_CHANNEL}', ((SELECT base FROM rv) + ${n})::text) FROM chk)`,
-    join: " CROSS JOIN n",
-  };
+function templateOf(p: Params, standalone: number | undefined): WriteTemplate {
+  return new WriteTemplate(standalone === undefined ? { reserved: true } : { take: p.add(standalone, "bigint") });
 }
 
 /**
@@ -181,21 +156,23 @@ function numbering(p: Params, standalone: number | undefined) {
  */
 export function batchOpSql(op: WriteOp, k: number, standalone?: number): { sql: string; params: unknown[] } {
   const p = new Params();
-  const { version, head, notify, join } = numbering(p, standalone);
-  const mutation = mutationSql(op, p, () => version(k));
+  const t = templateOf(p, standalone);
+  const version = t.version(k);
+  const mutation = mutationSql(op, p, () => version);
   const logged = loggedText(op);
-  const objHead = p.add(logged.head, "text");
-  const objTail = p.add(logged.tail, "text");
+  const head = p.add(logged.head, "text");
+  const tail = p.add(logged.tail, "text");
   const kind = p.add(op.kind.kind, "text");
   const type = p.add(watchType(op), "text");
   const check = op.type === "delete" && op.missingOk ? "true" : "eiaas_expect_rows((SELECT count(*) FROM w), 1)";
-  const admit = countCheckSql(op.kind, [op], p, version(k));
-  const sql = `WITH ${head}w AS (${mutation}),
-ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
-       SELECT ${version(k)}, ${kind}, w.namespace, w.name, ${type}, ${versionedJsonSql(objHead, version(k), objTail)}
-       FROM w RETURNING 1),
-chk AS (SELECT ${check} AS ok, (SELECT count(*) FROM ev) AS logged${admit})${notify}
-SELECT w.*, ${version(k)}::text AS new_resource_version FROM chk${join} LEFT JOIN w ON true`;
+  const admit = countCheckSql(op.kind, [op], p, version);
+  const sql = t.sql({
+    steps: [`w AS (${mutation})`],
+    logged: [{ from: "w", version, kind, namespace: "w.namespace", name: "w.name", type, head, tail }],
+    checks: [`${check} AS ok`, ...admit],
+    select: `w.*, ${version}::text AS new_resource_version`,
+    rows: "w",
+  });
   return { sql, params: p.values };
 }
 
@@ -205,27 +182,38 @@ SELECT w.*, ${version(k)}::text AS new_resource_version FROM chk${join} LEFT JOI
  */
 export function batchCreateRunSql(kind: KindInfo, run: readonly WriteOp[], ks: readonly number[], standalone?: number): { sql: string; params: unknown[] } {
   const p = new Params();
-  const { version, head, notify, join } = numbering(p, standalone);
+  const t = templateOf(p, standalone);
   const table = `"${kind.table}"`;
   const first = columnsOf(run[0]!);
   const names = ["resource_version", ...first.map(([c]) => `"${c}"`)].join(", ");
   const rows = run.map((op, i) => {
     const cols = columnsOf(op);
     if (cols.length !== first.length) throw new Error(`batchCreateRunSql: ${op.object.metadata.name} has other columns than ${run[0]!.object.metadata.name}`);
-    return `(${[version(ks[i]!), ...cols.map(([, v, cast]) => p.add(v, cast))].join(", ")})`;
+    return `(${[t.version(ks[i]!), ...cols.map(([, v, cast]) => p.add(v, cast))].join(", ")})`;
   });
   const logged = run.map((op) => {
     const { head, tail } = loggedText(op);
     return `(${p.add(op.object.metadata.uid, "uuid")}, ${p.add(head, "text")}, ${p.add(tail, "text")})`;
   });
   const kindName = p.add(kind.kind, "text");
-  const admit = countCheckSql(kind, run, p, version(ks[0]!));
-  const sql = `WITH ${head}w AS (INSERT INTO ${table} (${names}) VALUES ${rows.join(", ")} RETURNING ${RETURNED}),
-ev AS (INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
-       SELECT w.resource_version, ${kindName}, w.namespace, w.name, 'ADDED', ${versionedJsonSql("o.head", "w.resource_version", "o.tail")}
-       FROM w JOIN (VALUES ${logged.join(", ")}) AS o(uid, head, tail) ON o.uid = w.uid
-       RETURNING 1),
-chk AS (SELECT eiaas_expect_rows((SELECT count(*) FROM ev), ${run.length}) AS ok${admit})${notify}
-SELECT w.* FROM chk${join} LEFT JOIN w ON true`;
+  const admit = countCheckSql(kind, run, p, t.version(ks[0]!));
+  const sql = t.sql({
+    steps: [`w AS (INSERT INTO ${table} (${names}) VALUES ${rows.join(", ")} RETURNING ${RETURNED})`],
+    logged: [
+      {
+        from: `w JOIN (VALUES ${logged.join(", ")}) AS o(uid, head, tail) ON o.uid = w.uid`,
+        version: "w.resource_version",
+        kind: kindName,
+        namespace: "w.namespace",
+        name: "w.name",
+        type: "'ADDED'",
+        head: "o.head",
+        tail: "o.tail",
+      },
+    ],
+    checks: [`eiaas_expect_rows((SELECT count(*) FROM w), ${run.length}) AS ok`, ...admit],
+    select: "w.*",
+    rows: "w",
+  });
   return { sql, params: p.values };
 }

@@ -9,8 +9,8 @@ export type { ResourceVector, SnapshotNode, SnapshotTask, SnapshotTenant, Tenant
 export { Snapshot, type NodeInit, type SnapshotInit, type TaskInit, type TenantInit } from "./snapshot/snapshot.js";
 export {
   buildSnapshot,
+  taskDemand,
   taskInit,
-  isReady,
   LOAD_ANNOTATION,
   PRIORITY_ANNOTATION,
   type BuildSnapshotInput,
@@ -18,6 +18,21 @@ export {
   type TaskLike,
   type TenantLike,
 } from "./snapshot/build.js";
+export {
+  amount,
+  CAPACITY_SLACK,
+  capacityShortfall,
+  fitsSlots,
+  fitsWithin,
+  isReady,
+  loadCapacityOf,
+  nodeCapacity,
+  taskSlotsOf,
+  unschedulableReason,
+  type CapacityShortfall,
+  type NodeCapacity,
+  type NodeDemand,
+} from "./snapshot/capacity.js";
 export { networkPath, serializationMs, transferMs, type NetworkPath } from "./snapshot/network.js";
 
 export type {

@@ -1,4 +1,5 @@
 import type { Condition, EdgeNodeSpec, NodeAllocation, TaskSpec, TenantSpec, TenantUsage } from "@eiaas/api";
+import { amount, isReady, type NodeDemand } from "./capacity.js";
 import { Snapshot, type NodeInit, type TaskInit, type TenantInit } from "./snapshot.js";
 
 /** Task annotation carrying the priority of the task's workload (tasks have no priority field). */
@@ -100,8 +101,18 @@ export function buildSnapshot(input: BuildSnapshotInput): Snapshot {
   return new Snapshot({ nodes, tenants, tasks, ...(input.defaultMaxPriority !== undefined ? { defaultMaxPriority: input.defaultMaxPriority } : {}) });
 }
 
+/**
+ * What a task asks of its node: its requests, the load it adds and one task slot. Read the same
+ * way by the snapshot ({@link taskInit}) and by the binder's re-check.
+ */
+export function taskDemand(t: { metadata: Pick<MetaLike, "annotations">; spec?: { resources?: Partial<Record<"cpu" | "memoryMiB" | "gpu", unknown>> } | null }): NodeDemand {
+  const r = t.spec?.resources;
+  return { cpu: amount(r?.cpu), memoryMiB: amount(r?.memoryMiB), gpu: amount(r?.gpu), load: numberAnnotation(t.metadata.annotations, LOAD_ANNOTATION), tasks: 1 };
+}
+
 /** What the snapshot records of a bound task (its node by name). */
 export function taskInit(t: TaskLike): TaskInit & { node: string } {
+  const d = taskDemand(t);
   return {
     name: t.metadata.name,
     namespace: t.metadata.namespace ?? "default",
@@ -109,8 +120,8 @@ export function taskInit(t: TaskLike): TaskInit & { node: string } {
     role: t.spec.role,
     priority: numberAnnotation(t.metadata.annotations, PRIORITY_ANNOTATION),
     createdAt: parseTime(t.metadata.creationTimestamp),
-    resources: t.spec.resources,
-    load: numberAnnotation(t.metadata.annotations, LOAD_ANNOTATION),
+    resources: { cpu: d.cpu, memoryMiB: d.memoryMiB, gpu: d.gpu },
+    load: d.load,
     uid: t.metadata.uid,
     owner: ownerOf(t.metadata),
   };
@@ -138,14 +149,6 @@ function nodeInit(n: EdgeNodeLike, useStatusAllocation: boolean): NodeInit {
     },
     allocated: useStatusAllocation ? n.status?.allocated : undefined,
   };
-}
-
-/** Ready unless the status says otherwise (phase NotReady, or a Ready condition that is not True). */
-export function isReady(status: { phase?: string; conditions?: readonly Condition[] } | undefined): boolean {
-  if (!status) return true;
-  if (status.phase === "NotReady") return false;
-  const c = status.conditions?.find((x) => x.type === "Ready");
-  return c ? c.status === "True" : true;
 }
 
 function parseTime(t: string | null | undefined): number {

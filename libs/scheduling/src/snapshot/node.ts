@@ -1,4 +1,5 @@
 import type { NodeTier } from "@eiaas/api";
+import { loadCapacityOf, taskSlotsOf } from "./capacity.js";
 import type { NodeInit, SnapshotNode } from "./types.js";
 
 const TIERS: readonly NodeTier[] = ["device", "edge", "cloud"];
@@ -38,12 +39,12 @@ export function makeNode(n: NodeInit, index: number, parentIdx: readonly number[
       memoryMiB: n.capacity?.memoryMiB ?? 0,
       gpu,
       acceleratorTops: n.capacity?.acceleratorTops ?? 0,
-      tasks: n.capacity?.tasks !== undefined && n.capacity.tasks > 0 ? n.capacity.tasks : Infinity,
+      tasks: taskSlotsOf(n.capacity?.tasks),
     },
     gflops,
     power,
     network: { uplinkMbps: n.network?.uplinkMbps ?? 0, downlinkMbps: n.network?.downlinkMbps ?? 0, rttMs: n.network?.rttMs ?? 0 },
-    loadCapacity: gpu > 0 ? gpu : 1,
+    loadCapacity: loadCapacityOf(gpu),
     ancestors: Int32Array.from(ancestors),
     costKey: `${hardware}\u0000${gflops}\u0000${power.computeW}`,
   };

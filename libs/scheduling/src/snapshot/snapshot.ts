@@ -1,4 +1,5 @@
 import { matchesRequirements, selectorRequirements, type LabelSelector } from "@eiaas/api";
+import { fitsSlots, fitsWithin, unschedulableReason } from "./capacity.js";
 import { makeNode, tierBit } from "./node.js";
 import { SchedulingError } from "../errors.js";
 import type { ModelMeasurements } from "../cost/measurements.js";
@@ -85,7 +86,7 @@ export class Snapshot {
       this.allocated.memoryMiB[i] = n.allocated?.memoryMiB ?? 0;
       this.allocated.gpu[i] = n.allocated?.gpu ?? 0;
       this.allocated.load[i] = n.allocated?.load ?? 0;
-      this.schedulable[i] = node.ready && !node.unschedulable ? 1 : 0;
+      this.schedulable[i] = unschedulableReason(node.ready, node.unschedulable) === undefined ? 1 : 0;
       this.tierBits[i] = tierBit(node.tier);
       this.capacity.cpu[i] = node.capacity.cpu;
       this.capacity.memoryMiB[i] = node.capacity.memoryMiB;
@@ -174,24 +175,27 @@ export class Snapshot {
 
   /** Whether the node has `n` task slots free (a node without a task limit always has). */
   hasTaskSlots(index: number, n = 1): boolean {
-    return this.tasksByNode[index]!.length + n <= this.nodes[index]!.capacity.tasks;
+    return fitsSlots(this.tasksByNode[index]!.length, n, this.nodes[index]!.capacity.tasks);
   }
 
-  /** Whether `request` (and `newTasks` more tasks) fits in what the node has left. */
+  /**
+   * Whether `request` (and `newTasks` more tasks) fits in what the node has left, by the capacity
+   * rules (`capacity.ts`): a dimension not requested is not checked.
+   */
   fits(index: number, cpu: number, memoryMiB: number, gpu: number, newTasks = 0): boolean {
     const c = this.capacity;
     const a = this.allocated;
-    if (newTasks > 0 && !this.hasTaskSlots(index, newTasks)) return false;
     return (
-      a.cpu[index]! + cpu <= c.cpu[index]! + EPS &&
-      a.memoryMiB[index]! + memoryMiB <= c.memoryMiB[index]! + EPS &&
-      a.gpu[index]! + gpu <= c.gpu[index]! + EPS
+      fitsWithin(a.cpu[index]!, cpu, c.cpu[index]!) &&
+      fitsWithin(a.memoryMiB[index]!, memoryMiB, c.memoryMiB[index]!) &&
+      fitsWithin(a.gpu[index]!, gpu, c.gpu[index]!) &&
+      this.hasTaskSlots(index, newTasks)
     );
   }
 
   /** Whether adding `load` keeps the node's busy fraction within its load capacity. */
   fitsLoad(index: number, load: number): boolean {
-    return load <= 0 || this.allocated.load[index]! + load <= this.capacity.load[index]! * (1 + 1e-9);
+    return fitsWithin(this.allocated.load[index]!, load, this.capacity.load[index]!);
   }
 
   tasksOn(index: number): readonly SnapshotTask[] {
@@ -425,6 +429,3 @@ export class Snapshot {
     }
   }
 }
-
-/** Absolute slack on capacity comparisons, so sums of fractional MiB do not fail by rounding. */
-const EPS = 1e-9;

@@ -15,6 +15,8 @@ import type { InferenceServiceInput } from "../inference/types.js";
 import { Snapshot, type NodeInit, type TaskInit, type TenantInit } from "../snapshot/snapshot.js";
 import type { TrainingJobInput } from "../training/planner.js";
 
+export { CAPACITY_EDGE_CASES, CASE_NODE, CASE_TENANT, caseNode, caseTask, plannerVerdict, type CapacityCase, type CaseDemand } from "./capacity-cases.js";
+
 type NodeOverrides = Partial<Omit<NodeInit, "name">>;
 
 /** A node; a device unless `tier` says otherwise, with generous capacity. */

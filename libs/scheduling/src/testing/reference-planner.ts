@@ -5,6 +5,7 @@
  */
 import type { ConcreteArchitecture, LayerProfile, ModelSpec, Toleration } from "@eiaas/api";
 import type { InferenceServiceInput } from "../inference/types.js";
+import { fitsWithin } from "../snapshot/capacity.js";
 import type { Snapshot } from "../snapshot/snapshot.js";
 import type { SnapshotNode } from "../snapshot/types.js";
 
@@ -109,19 +110,13 @@ const within = (v: number, limit: number | undefined) => limit === undefined || 
 export function referencePlan(s: Snapshot, svc: InferenceServiceInput, model: ModelSpec, clientName: string): ReferenceOption[] {
   const spec = svc.spec;
   const client = s.node(clientName)!;
-  const free = (n: SnapshotNode) => {
-    const a = s.allocationOf(n.index);
-    return { cpu: n.capacity.cpu - a.cpu, mem: n.capacity.memoryMiB - a.memoryMiB, gpu: n.capacity.gpu - a.gpu, load: n.loadCapacity - a.load };
-  };
+  // The capacity rules are the library's (capacity.ts, tested on their own): this oracle checks the search.
   const fits = (n: SnapshotNode, mem: number) => {
-    const f = free(n);
+    const a = s.allocationOf(n.index);
     const r = spec.resources;
-    return r.cpu <= f.cpu + 1e-9 && r.memoryMiB + mem <= f.mem + 1e-9 && r.gpu <= f.gpu + 1e-9;
+    return fitsWithin(a.cpu, r.cpu, n.capacity.cpu) && fitsWithin(a.memoryMiB, r.memoryMiB + mem, n.capacity.memoryMiB) && fitsWithin(a.gpu, r.gpu, n.capacity.gpu);
   };
-  const loadOk = (n: SnapshotNode, ms: number) => {
-    const add = (spec.clients.requestsPerSecond * ms) / 1000;
-    return add <= 0 || s.allocationOf(n.index).load + add <= n.loadCapacity * (1 + 1e-9);
-  };
+  const loadOk = (n: SnapshotNode, ms: number) => fitsWithin(s.allocationOf(n.index).load, (spec.clients.requestsPerSecond * ms) / 1000, n.loadCapacity);
   const servers = s.nodes.filter(
     (n) =>
       n !== client &&
