@@ -81,7 +81,7 @@ function harness(cfg: TrainingTaskConfig) {
         cleanups.push(() => proxy.close());
         endpoints.set(node, `127.0.0.1:${proxy.port}`);
       },
-      onProgress: (p) => void progress.push(p.training),
+      onProgress: (p) => void (p.training && progress.push(p.training)),
       lookupTask: async (name) => {
         const endpoint = endpoints.get(name.replace(/^task-/, ""));
         return endpoint ? { endpoint } : undefined;
