@@ -1,7 +1,8 @@
 import { isDeepStrictEqual } from "node:util";
-import { TASK_REPORT_SUPERSEDED, TENANT_FINALIZER, type KindInfo } from "@eiaas/api";
-import { metadataMaps, StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { FOREGROUND_FINALIZER, ORPHAN_FINALIZER, TASK_REPORT_SUPERSEDED, TENANT_FINALIZER, type KindInfo } from "@eiaas/api";
+import { dependentKinds, metadataMaps, StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { ApiError, invalid, notFound } from "../http/errors.js";
+import type { PropagationPolicy } from "../http/delete-options.js";
 import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
 import { traceAnnotation } from "@eiaas/telemetry";
 import { admitPriority, countQuotaOf, type AdmissionDefaults } from "./admission.js";
@@ -270,19 +271,25 @@ export class ResourceService {
     kind: KindInfo,
     namespace: string | undefined,
     name: string,
-    options: { dryRun?: boolean; preconditions?: { uid?: string; resourceVersion?: string } } = {},
+    options: { dryRun?: boolean; preconditions?: { uid?: string; resourceVersion?: string }; propagationPolicy?: PropagationPolicy } = {},
   ): Promise<StoredObject> {
     const pre = options.preconditions ?? {};
     const expected = pre.resourceVersion ? expectedVersion(kind, name, pre.resourceVersion, "preconditions.resourceVersion") : undefined;
+    // Foreground and Orphan leave the owner marked with their finalizer for the propagation
+    // controller. A kind nothing can depend on has nothing to wait for or orphan: deleted at once.
+    const policy = options.propagationPolicy ?? "Background";
+    const finalizer = policy === "Background" || dependentKinds(kind).length === 0 ? undefined : policy === "Foreground" ? FOREGROUND_FINALIZER : ORPHAN_FINALIZER;
     for (let attempt = 0; ; attempt++) {
-      const current = await this.get(kind, namespace, name);
-      if (pre.uid && pre.uid !== current.metadata.uid) {
-        throw new ApiError("Conflict", `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`);
+      const read = await this.get(kind, namespace, name);
+      if (pre.uid && pre.uid !== read.metadata.uid) {
+        throw new ApiError("Conflict", `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${read.metadata.uid}`);
       }
+      // An object already marked keeps the deletion it is in (a second delete changes nothing).
+      const current = finalizer && !read.metadata.deletionTimestamp ? withFinalizer(read, finalizer) : read;
       if (options.dryRun) return current;
       try {
         // Dependents (a workload's Tasks) go in the same transaction: the store knows which.
-        const { object, deleted } = await this.store.delete(kind, current, expected !== undefined ? { expectedResourceVersion: expected } : {});
+        const { object, deleted } = await this.store.delete(kind, current, { expectedResourceVersion: expected ?? read.metadata.resourceVersion });
         this.options.onWrite?.(kind, object, deleted ? "delete" : "update");
         return object;
       } catch (err) {
@@ -303,7 +310,7 @@ export class ResourceService {
     kind: KindInfo,
     options: ListOptions,
     visibleTo: (obj: StoredObject) => boolean,
-    req: { dryRun?: boolean } = {},
+    req: { dryRun?: boolean; propagationPolicy?: PropagationPolicy } = {},
   ): Promise<{ resourceVersion: string; items: StoredObject[] }> {
     const { limit: _limit, continue: _continue, ...all } = options;
     const { items, resourceVersion } = await this.store.list(kind, all);
@@ -311,7 +318,7 @@ export class ResourceService {
     for (const obj of items) {
       if (!visibleTo(obj)) continue;
       try {
-        deleted.push(await this.delete(kind, obj.metadata.namespace, obj.metadata.name, { dryRun: req.dryRun ?? false, preconditions: { uid: obj.metadata.uid } }));
+        deleted.push(await this.delete(kind, obj.metadata.namespace, obj.metadata.name, { dryRun: req.dryRun ?? false, preconditions: { uid: obj.metadata.uid }, ...(req.propagationPolicy ? { propagationPolicy: req.propagationPolicy } : {}) }));
       } catch (err) {
         // Deleted (or deleted and created anew) since the list: not this collection's any more.
         if (err instanceof ApiError && (err.reason === "NotFound" || err.reason === "Conflict")) continue;
@@ -326,6 +333,12 @@ export class ResourceService {
     const status = await this.options.dryRunPlanner(kind, obj);
     return status === undefined ? obj : { ...obj, status };
   }
+}
+
+/** `obj` with `finalizer` added (once). */
+function withFinalizer(obj: StoredObject, finalizer: string): StoredObject {
+  const finalizers = obj.metadata.finalizers ?? [];
+  return finalizers.includes(finalizer) ? obj : { ...obj, metadata: { ...obj.metadata, finalizers: [...finalizers, finalizer] } };
 }
 
 /**

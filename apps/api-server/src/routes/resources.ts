@@ -1,7 +1,8 @@
 import { Router, type NextFunction, type Request, type Response } from "express";
 import { API_PREFIX, lookupKind, type KindInfo } from "@eiaas/api";
-import type { ChangeFeed, ObjectStore, StoredObject } from "@eiaas/db";
+import { dependentKinds, type ChangeFeed, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { authorize, peerVisible, visible, type Access, type ModelRefs, type Verb } from "../http/authz.js";
+import { parseDeleteOptions, type DeleteOptions } from "../http/delete-options.js";
 import { ApiError, notFound } from "../http/errors.js";
 import { parseSelectors } from "../http/selectors.js";
 import { listSemantics } from "../http/list-semantics.js";
@@ -127,6 +128,23 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
   const authorizeReq = (req: Request, verb: Verb, kind: KindInfo, ns: string | undefined, sub?: "status"): Access =>
     authorize(req.principal!, verb, kind, ns, sub, deps.models);
 
+  /**
+   * Orphaning hands a workload's Tasks (a Model's ModelProfiles) to the caller: they stay, owned
+   * by nothing. Only a caller that may delete them afterwards may orphan them — a tenant may not
+   * delete Tasks, and orphaned Tasks it could not stop would run (and hold capacity) for ever.
+   */
+  const authorizeOrphan = (req: Request, kind: KindInfo, ns: string | undefined, options: Pick<DeleteOptions, "propagationPolicy">): void => {
+    if (options.propagationPolicy !== "Orphan") return;
+    for (const dep of dependentKinds(kind)) {
+      try {
+        authorizeReq(req, "delete", dep, ns);
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.reason !== "Forbidden") throw err;
+        throw new ApiError("Forbidden", `propagationPolicy Orphan would leave ${dep.plural} of ${kind.plural} that this token cannot delete: ${err.message}`);
+      }
+    }
+  };
+
   const getVisible = async (kind: KindInfo, ns: string | undefined, name: string, access: Access): Promise<StoredObject> => {
     const obj = await service.get(kind, ns, name);
     if (!visible(access, obj)) throw notFound(kind.plural, name);
@@ -236,10 +254,10 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const ns = namespaced ? param(req, "ns") : undefined;
     const kind = kindOf(param(req, "plural"), namespaced);
     const access = authorizeReq(req, "delete", kind, ns);
+    const options = parseDeleteOptions(req);
+    authorizeOrphan(req, kind, ns, options);
     await getVisible(kind, ns, param(req, "name"), access);
-    const body = (req.body && typeof req.body === "object" ? req.body : {}) as { preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: string[] };
-    const dryRun = isDryRun(req) || (Array.isArray(body.dryRun) && body.dryRun.includes("All"));
-    const obj = await service.delete(kind, ns, param(req, "name"), { dryRun, ...(body.preconditions ? { preconditions: body.preconditions } : {}) });
+    const obj = await service.delete(kind, ns, param(req, "name"), options);
     sendObject(req, res, kind, access, obj);
   };
 
@@ -251,13 +269,13 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     }
     const access = authorizeReq(req, "deletecollection", kind, ns);
     const selectors = parseSelectors(req.query, kind);
-    const body = (req.body && typeof req.body === "object" ? req.body : {}) as { dryRun?: string[] };
-    const dryRun = isDryRun(req) || (Array.isArray(body.dryRun) && body.dryRun.includes("All"));
+    const { dryRun, propagationPolicy } = parseDeleteOptions(req);
+    authorizeOrphan(req, kind, ns, { propagationPolicy });
     const deleted = await service.deleteCollection(
       kind,
       { ...(ns !== undefined ? { namespace: ns } : {}), labels: selectors.labels, fields: selectors.fields },
       (o) => visible(access, o),
-      { dryRun },
+      { dryRun, ...(propagationPolicy ? { propagationPolicy } : {}) },
     );
     const items = deleted.items.map((o) => presentTo(access, o));
     res.type("application/json").send(JSON.stringify({ apiVersion: "eiaas.io/v1alpha1", kind: `${kind.kind}List`, metadata: { resourceVersion: deleted.resourceVersion }, items }));
