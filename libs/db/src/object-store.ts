@@ -177,6 +177,7 @@ export class ObjectStore {
         creationTimestamp: formatTime(now),
         ...(metadata.ownerReferences?.length ? { ownerReferences: metadata.ownerReferences } : {}),
         ...(metadata.finalizers?.length ? { finalizers: metadata.finalizers } : {}),
+        ...(metadata.managedFields?.length ? { managedFields: metadata.managedFields } : {}),
       },
     };
     if (kind.kind !== "Event") {
@@ -243,6 +244,9 @@ export class ObjectStore {
     else delete metadata.ownerReferences;
     if (next.metadata.finalizers?.length) metadata.finalizers = next.metadata.finalizers;
     else delete metadata.finalizers;
+    // Field ownership is the API server's to compute; a writer that does not (a controller) keeps it.
+    const managedFields = next.metadata.managedFields ?? m.managedFields;
+    if (managedFields?.length) metadata.managedFields = managedFields;
     const obj: StoredObject =
       kind.kind === "Event"
         ? { apiVersion: current.apiVersion, kind: current.kind, metadata, ...body }

@@ -91,9 +91,14 @@ export function applyConfiguration(input: ApplyInput): ApplyResult {
   }
   if (conflicts.length > 0 && !input.force) return { ok: false, conflicts };
   // Forced, or no conflict: the applier owns what it applied; what it changed is no one else's.
-  const rest = others.map((o) => ({ entry: o.entry, set: o.entry.manager === manager ? o.set.difference(applySet) : o.set.difference(changed) }));
-  const entry: ManagedFieldsEntry = { manager, operation: "Apply", apiVersion: input.apiVersion, time: input.now, fieldsType: "FieldsV1", fieldsV1: {} };
-  return { ok: true, object: merged, managedFields: write([...rest, { entry, set: applySet }]) };
+  const after = owned.map((o) => (o === mine ? o : { entry: o.entry, set: o.entry.manager === manager ? o.set.difference(applySet) : o.set.difference(changed) }));
+  // The same fields applied again keep their entry (and its time): an apply that changes nothing writes nothing.
+  const same = mine !== undefined && mine.set.difference(applySet).isEmpty() && applySet.difference(mine.set).isEmpty() && mine.entry.apiVersion === input.apiVersion;
+  const entry: ManagedFieldsEntry = same ? mine.entry : { manager, operation: "Apply", apiVersion: input.apiVersion, time: input.now, fieldsType: "FieldsV1", fieldsV1: {} };
+  const i = mine ? owned.indexOf(mine) : -1;
+  if (i >= 0) after[i] = { entry, set: applySet };
+  else after.push({ entry, set: applySet });
+  return { ok: true, object: merged, managedFields: write(after) };
 }
 
 /**

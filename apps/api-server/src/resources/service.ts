@@ -1,11 +1,13 @@
 import { isDeepStrictEqual } from "node:util";
-import { FOREGROUND_FINALIZER, ORPHAN_FINALIZER, TASK_REPORT_SUPERSEDED, TENANT_FINALIZER, type KindInfo } from "@eiaas/api";
+import { API_VERSION, FOREGROUND_FINALIZER, ORPHAN_FINALIZER, TASK_REPORT_SUPERSEDED, TENANT_FINALIZER, type KindInfo, type ManagedFieldsEntry } from "@eiaas/api";
 import { dependentKinds, metadataMaps, StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { ApiError, invalid, notFound } from "../http/errors.js";
 import type { PropagationPolicy } from "../http/delete-options.js";
 import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
 import { traceAnnotation } from "@eiaas/telemetry";
 import { admitPriority, countQuotaOf, type AdmissionDefaults } from "./admission.js";
+import { applyConfiguration } from "../apply/managed-fields.js";
+import { conflictError, managedAfterUpdate, now, ownedPart, sentManagedFields, shapeOfKind } from "./ownership.js";
 import type { ObjectReader } from "./reader.js";
 import { isNonNegativeInt64, TENANT, validateObject, validateStatus, type UnknownFields, type ValidatedObject } from "./validate.js";
 
@@ -35,6 +37,11 @@ export interface WriteRequest {
    * Kubernetes does: `kubectl diff` of a label showed the status re-planned.
    */
   planPreview?: boolean;
+  /**
+   * Who writes (`fieldManager`, else the User-Agent's product): its changes are recorded as its
+   * `Update` entry in `metadata.managedFields`. Absent (a controller's write): ownership is kept.
+   */
+  fieldManager?: string;
 }
 
 const PATCH_RETRIES = 5;
@@ -88,8 +95,12 @@ export class ResourceService {
     return tenant;
   }
 
-  async create(kind: KindInfo, namespace: string | undefined, body: unknown, req: WriteRequest = {}): Promise<StoredObject> {
+  async create(kind: KindInfo, namespace: string | undefined, body: unknown, req: WriteRequest = {}, applied?: ManagedFieldsEntry[]): Promise<StoredObject> {
     const obj = validateObject(kind, body, { namespace }, req.fieldValidation);
+    const sent = sentManagedFields(kind, obj.metadata.name, obj.metadata.managedFields);
+    delete obj.metadata.managedFields;
+    const managed = applied ?? (req.fieldManager ? managedAfterUpdate(kind, undefined, obj, sent ?? [], req.fieldManager) : (sent ?? []));
+    if (managed.length > 0) obj.metadata.managedFields = managed;
     const tenant = await this.admitNamespace(kind, obj);
     const admission = this.options.admission ?? {};
     admitPriority(kind, obj, tenant, admission);
@@ -154,6 +165,56 @@ export class ResourceService {
       } catch (err) {
         // A patch without a pinned version applies to whatever is current: retry on races.
         if (err instanceof StoreError && err.reason === "Conflict" && !pinned && attempt < PATCH_RETRIES) continue;
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Server-side apply (`application/apply-patch+yaml`): `body`, the manager's applied
+   * configuration, merged into the object as its schema's list types say, with field ownership
+   * (apply/, ownership.ts): a field another manager owns that this would change is a 409 naming
+   * both, unless `force`. An object that does not exist is created. `created` says which.
+   */
+  async apply(
+    kind: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    req: WriteRequest & { fieldManager: string; force: boolean },
+  ): Promise<{ object: StoredObject; created: boolean }> {
+    const b = appliedConfiguration(kind, namespace, name, body);
+    const pinned = expectedVersion(kind, name, b.metadata?.resourceVersion);
+    const applied = ownedPart(b);
+    const shape = shapeOfKind(kind);
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.reader.get(kind, namespace, name);
+      const fieldValidation = attempt === 0 ? req.fieldValidation : { mode: req.fieldValidation?.mode ?? "Strict" };
+      const result = applyConfiguration({
+        live: current ? ownedPart(current) : undefined,
+        managed: current?.metadata.managedFields ?? [],
+        applied,
+        manager: req.fieldManager,
+        force: req.force,
+        apiVersion: API_VERSION,
+        shape,
+        now: now(),
+      });
+      if (!result.ok) throw conflictError(kind, name, result.conflicts);
+      const { metadata: owned, ...rest } = result.object as { metadata?: Record<string, unknown> };
+      const metadata = { ...(current ? { uid: current.metadata.uid, resourceVersion: current.metadata.resourceVersion } : {}), name, ...(namespace !== undefined ? { namespace } : {}), ...owned };
+      const full = { apiVersion: API_VERSION, kind: kind.kind, metadata, ...rest };
+      try {
+        if (!current) {
+          if (pinned !== undefined) throw notFound(kind.plural, name);
+          return { object: await this.create(kind, namespace, full, { ...req, fieldValidation }, result.managedFields), created: true };
+        }
+        const obj = validateObject(kind, full, { namespace, name }, fieldValidation);
+        return { object: await this.writeSpec(kind, current, obj, pinned ?? current.metadata.resourceVersion, req, result.managedFields), created: false };
+      } catch (err) {
+        // Created or changed meanwhile (another apply): apply again to what is there now.
+        const raced = (err instanceof StoreError || err instanceof ApiError) && (err.reason === "Conflict" || err.reason === "AlreadyExists");
+        if (raced && pinned === undefined && attempt < PATCH_RETRIES) continue;
         throw err;
       }
     }
@@ -240,7 +301,15 @@ export class ResourceService {
     return { object: updated, written: true };
   }
 
-  private async writeSpec(kind: KindInfo, current: StoredObject, obj: ValidatedObject, expected: string | undefined, req: WriteRequest): Promise<StoredObject> {
+  private async writeSpec(kind: KindInfo, current: StoredObject, obj: ValidatedObject, expected: string | undefined, req: WriteRequest, applied?: ManagedFieldsEntry[]): Promise<StoredObject> {
+    // Ownership: an apply's own result; else what the client sent (kubectl's move from client-side
+    // to server-side apply rewrites it), else the stored one, with this write's changes recorded.
+    const sent = applied ? undefined : sentManagedFields(kind, current.metadata.name, obj.metadata.managedFields);
+    delete obj.metadata.managedFields;
+    const base = applied ?? sent ?? current.metadata.managedFields ?? [];
+    const managed = applied ?? (req.fieldManager ? managedAfterUpdate(kind, current, obj, base, req.fieldManager) : base);
+    // Set even when empty: the store keeps the stored entries only for a writer that says nothing.
+    obj.metadata.managedFields = managed;
     if (kind.kind === "Tenant") {
       const keep = current.metadata.finalizers?.includes(TENANT_FINALIZER) && !current.metadata.deletionTimestamp;
       if (keep && !obj.metadata.finalizers?.includes(TENANT_FINALIZER)) {
@@ -256,8 +325,9 @@ export class ResourceService {
       const preview: StoredObject = {
         ...current,
         ...(kind.kind === "Event" ? obj : { spec: obj.spec }),
-        metadata: { ...meta, ...metadataMaps(obj.metadata.labels, obj.metadata.annotations) },
+        metadata: { ...meta, ...metadataMaps(obj.metadata.labels, obj.metadata.annotations), ...(managed.length > 0 ? { managedFields: managed } : {}) },
       } as StoredObject;
+      if (managed.length === 0) delete preview.metadata.managedFields;
       this.store.checkObjectSize(kind, preview, current);
       return req.planPreview ? this.withPlan(kind, preview) : preview;
     }
@@ -335,6 +405,26 @@ export class ResourceService {
   }
 }
 
+/**
+ * An applied configuration as kube-apiserver admits one: an object of this kind and version,
+ * naming (if at all) the object of the URL, without managedFields (the server's to keep).
+ */
+function appliedConfiguration(kind: KindInfo, namespace: string | undefined, name: string, body: unknown): Record<string, any> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("BadRequest", `an apply patch must be an object (a ${kind.kind})`);
+  const b = body as Record<string, any>;
+  if (b.apiVersion !== API_VERSION || b.kind !== kind.kind) {
+    throw new ApiError("BadRequest", `an apply patch must say apiVersion: ${API_VERSION} and kind: ${kind.kind} (got ${JSON.stringify(b.apiVersion ?? "")}, ${JSON.stringify(b.kind ?? "")})`);
+  }
+  if (b.metadata !== undefined && (typeof b.metadata !== "object" || b.metadata === null || Array.isArray(b.metadata))) throw invalid(kind.kind, name, [{ field: "metadata", message: "must be an object" }]);
+  const m = (b.metadata ?? {}) as Record<string, unknown>;
+  if (m.name !== undefined && m.name !== name) throw new ApiError("BadRequest", `the name of the object (${String(m.name)}) does not match the name on the URL (${name})`);
+  if (m.namespace !== undefined && kind.namespaced && m.namespace !== namespace) {
+    throw new ApiError("BadRequest", `the namespace of the provided object (${String(m.namespace)}) does not match the namespace sent on the request (${namespace})`);
+  }
+  if (m.managedFields !== undefined) throw new ApiError("BadRequest", "metadata.managedFields must be nil");
+  return b;
+}
+
 /** `obj` with `finalizer` added (once). */
 function withFinalizer(obj: StoredObject, finalizer: string): StoredObject {
   const finalizers = obj.metadata.finalizers ?? [];
@@ -355,6 +445,7 @@ export function specUnchanged(kind: KindInfo, current: StoredObject, obj: Valida
     isDeepStrictEqual(m.annotations ?? {}, c.annotations ?? {}) &&
     isDeepStrictEqual(m.ownerReferences ?? [], c.ownerReferences ?? []) &&
     isDeepStrictEqual(m.finalizers ?? [], c.finalizers ?? []) &&
+    isDeepStrictEqual(m.managedFields ?? [], c.managedFields ?? []) &&
     isDeepStrictEqual(obj.spec ?? {}, current.spec ?? {})
   );
 }

@@ -3,6 +3,8 @@ import { API_PREFIX, lookupKind, type KindInfo } from "@eiaas/api";
 import { dependentKinds, type ChangeFeed, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { authorize, peerVisible, visible, type Access, type ModelRefs, type Verb } from "../http/authz.js";
 import { parseDeleteOptions, type DeleteOptions } from "../http/delete-options.js";
+import { APPLY_MEDIA_TYPES } from "../http/json-body.js";
+import { fieldManagerOf } from "../resources/ownership.js";
 import { ApiError, notFound } from "../http/errors.js";
 import { parseSelectors } from "../http/selectors.js";
 import { listSemantics } from "../http/list-semantics.js";
@@ -88,14 +90,34 @@ function parseLimit(v: unknown): number | undefined {
 /** Longest watch a client may ask for: what a Node timer holds (~24 days); longer ones fire at once. */
 const MAX_WATCH_TIMEOUT_SECONDS = Math.floor(2 ** 31 / 1000) - 1;
 
-function patchTypeOf(req: Request): PatchType {
+function patchTypeOf(req: Request): PatchType | "apply" {
   const ct = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
   if (ct === "application/merge-patch+json") return "merge";
   if (ct === "application/json-patch+json") return "json";
+  if (APPLY_MEDIA_TYPES.has(ct)) return "apply";
   throw new ApiError(
     "UnsupportedMediaType",
-    `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got "${ct}")`,
+    `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got "${ct}")`,
   );
+}
+
+/** `force` of a patch: only an apply may force (kube-apiserver answers 422 otherwise). */
+function forceOf(req: Request, apply: boolean): boolean {
+  const v = req.query.force;
+  if (v === undefined) return false;
+  if (v !== "true" && v !== "false") throw new ApiError("BadRequest", `force: invalid value "${String(v)}": must be true or false`);
+  if (v === "true" && !apply) {
+    throw new ApiError("Invalid", "PatchOptions is invalid: force: Invalid value: true: may not be specified for non-apply patch", {
+      kind: "PatchOptions",
+      causes: [{ field: "force", reason: "FieldValueInvalid", message: "may not be specified for non-apply patch" }],
+    });
+  }
+  return v === "true";
+}
+
+/** Who writes: `fieldManager`, else the User-Agent's product (see ownership.ts). */
+function managerOf(req: Request, apply = false): string {
+  return fieldManagerOf(req.query.fieldManager, req.headers["user-agent"], apply);
 }
 
 function requireJson(req: Request): void {
@@ -204,7 +226,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const access = authorizeReq(req, "create", kind, ns);
     requireJson(req);
     const fieldValidation = fieldValidationOf(req);
-    const obj = await service.create(kind, ns, req.body, { dryRun: isDryRun(req), fieldValidation, planPreview: flag(req.query.planPreview) });
+    const obj = await service.create(kind, ns, req.body, { dryRun: isDryRun(req), fieldValidation, planPreview: flag(req.query.planPreview), fieldManager: managerOf(req) });
     sendWarnings(res, fieldValidation);
     sendObject(req, res, kind, access, obj, 201);
   };
@@ -233,7 +255,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const fieldValidation = fieldValidationOf(req);
     const obj = sub
       ? await service.replaceStatus(kind, ns, param(req, "name"), req.body, { dryRun }, current)
-      : await service.replace(kind, ns, param(req, "name"), req.body, { dryRun, fieldValidation, planPreview: flag(req.query.planPreview) });
+      : await service.replace(kind, ns, param(req, "name"), req.body, { dryRun, fieldValidation, planPreview: flag(req.query.planPreview), fieldManager: managerOf(req) });
     sendWarnings(res, fieldValidation);
     sendObject(req, res, kind, access, obj);
   };
@@ -243,9 +265,27 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const kind = kindOf(param(req, "plural"), namespaced);
     const access = authorizeReq(req, "patch", kind, ns, sub);
     const type = patchTypeOf(req);
-    await getVisible(kind, ns, param(req, "name"), access);
+    const force = forceOf(req, type === "apply");
     const fieldValidation = fieldValidationOf(req);
-    const obj = await service.patch(kind, ns, param(req, "name"), type, req.body, { dryRun: isDryRun(req), fieldValidation, planPreview: flag(req.query.planPreview), ...(sub ? { subresource: sub } : {}) });
+    const write = { dryRun: isDryRun(req), fieldValidation, planPreview: flag(req.query.planPreview) };
+    if (type === "apply") {
+      if (sub) throw new ApiError("UnsupportedMediaType", "server-side apply of the /status subresource is not served: PUT or merge-patch the status");
+      const fieldManager = managerOf(req, true);
+      const name = param(req, "name");
+      const existing = await service.get(kind, ns, name).catch((err: unknown) => {
+        if (err instanceof ApiError && err.reason === "NotFound") return undefined;
+        throw err;
+      });
+      if (existing && !visible(access, existing)) throw notFound(kind.plural, name);
+      // An apply creates what does not exist: the caller must be one that may create it.
+      if (!existing) authorizeReq(req, "create", kind, ns);
+      const { object, created } = await service.apply(kind, ns, name, req.body, { ...write, fieldManager, force });
+      sendWarnings(res, fieldValidation);
+      sendObject(req, res, kind, access, object, created ? 201 : 200);
+      return;
+    }
+    await getVisible(kind, ns, param(req, "name"), access);
+    const obj = await service.patch(kind, ns, param(req, "name"), type, req.body, { ...write, fieldManager: managerOf(req), ...(sub ? { subresource: sub } : {}) });
     sendWarnings(res, fieldValidation);
     sendObject(req, res, kind, access, obj);
   };
