@@ -19,7 +19,7 @@
 import { createHash } from "node:crypto";
 import { Router, type Request, type Response } from "express";
 import { z } from "zod";
-import { API_PREFIX, API_VERSION, GROUP, KINDS, VERSION, clientLatencyReport, failureStatus, objectMeta, segmentTimingReport, type KindInfo } from "@eiaas/api";
+import { API_PREFIX, GROUP, KINDS, VERSION, clientLatencyReport, failureStatus, objectMeta, segmentTimingReport, type KindInfo } from "@eiaas/api";
 import { describeField, KIND_DESCRIPTIONS, OBJECT_META_DESCRIPTIONS } from "./openapi-descriptions.js";
 
 type Schema = Record<string, any>;

@@ -124,3 +124,23 @@ export function conflictError(kind: KindInfo, name: string, conflicts: readonly 
     causes: conflicts.map((c) => ({ reason: "FieldManagerConflict", message: describe(c), field: c.field })),
   });
 }
+
+/**
+ * An applied configuration as kube-apiserver admits one: an object of this kind and version,
+ * naming (if at all) the object of the URL, without managedFields (the server's to keep).
+ */
+export function appliedConfiguration(kind: KindInfo, namespace: string | undefined, name: string, body: unknown): Record<string, any> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("BadRequest", `an apply patch must be an object (a ${kind.kind})`);
+  const b = body as Record<string, any>;
+  if (b.apiVersion !== API_VERSION || b.kind !== kind.kind) {
+    throw new ApiError("BadRequest", `an apply patch must say apiVersion: ${API_VERSION} and kind: ${kind.kind} (got ${JSON.stringify(b.apiVersion ?? "")}, ${JSON.stringify(b.kind ?? "")})`);
+  }
+  if (b.metadata !== undefined && (typeof b.metadata !== "object" || b.metadata === null || Array.isArray(b.metadata))) throw invalid(kind.kind, name, [{ field: "metadata", message: "must be an object" }]);
+  const m = (b.metadata ?? {}) as Record<string, unknown>;
+  if (m.name !== undefined && m.name !== name) throw new ApiError("BadRequest", `the name of the object (${String(m.name)}) does not match the name on the URL (${name})`);
+  if (m.namespace !== undefined && kind.namespaced && m.namespace !== namespace) {
+    throw new ApiError("BadRequest", `the namespace of the provided object (${String(m.namespace)}) does not match the namespace sent on the request (${namespace})`);
+  }
+  if (m.managedFields !== undefined) throw new ApiError("BadRequest", "metadata.managedFields must be nil");
+  return b;
+}

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import { API_VERSION, FOREGROUND_FINALIZER, ORPHAN_FINALIZER, TASK_REPORT_SUPERSEDED, TENANT_FINALIZER, type KindInfo, type ManagedFieldsEntry } from "@eiaas/api";
+import { API_VERSION, FOREGROUND_FINALIZER, ORPHAN_FINALIZER, TENANT_FINALIZER, type KindInfo, type ManagedFieldsEntry } from "@eiaas/api";
 import { dependentKinds, metadataMaps, StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { ApiError, invalid, notFound } from "../http/errors.js";
 import type { PropagationPolicy } from "../http/delete-options.js";
@@ -7,7 +7,8 @@ import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
 import { traceAnnotation } from "@eiaas/telemetry";
 import { admitPriority, countQuotaOf, type AdmissionDefaults } from "./admission.js";
 import { applyConfiguration } from "../apply/managed-fields.js";
-import { conflictError, managedAfterUpdate, now, ownedPart, sentManagedFields, shapeOfKind } from "./ownership.js";
+import { appliedConfiguration, conflictError, managedAfterUpdate, now, ownedPart, sentManagedFields, shapeOfKind } from "./ownership.js";
+import { repeatsFinalReport, supersededReport, taskReportApplies } from "./task-reports.js";
 import type { ObjectReader } from "./reader.js";
 import { isNonNegativeInt64, TENANT, validateObject, validateStatus, type UnknownFields, type ValidatedObject } from "./validate.js";
 
@@ -405,26 +406,6 @@ export class ResourceService {
   }
 }
 
-/**
- * An applied configuration as kube-apiserver admits one: an object of this kind and version,
- * naming (if at all) the object of the URL, without managedFields (the server's to keep).
- */
-function appliedConfiguration(kind: KindInfo, namespace: string | undefined, name: string, body: unknown): Record<string, any> {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("BadRequest", `an apply patch must be an object (a ${kind.kind})`);
-  const b = body as Record<string, any>;
-  if (b.apiVersion !== API_VERSION || b.kind !== kind.kind) {
-    throw new ApiError("BadRequest", `an apply patch must say apiVersion: ${API_VERSION} and kind: ${kind.kind} (got ${JSON.stringify(b.apiVersion ?? "")}, ${JSON.stringify(b.kind ?? "")})`);
-  }
-  if (b.metadata !== undefined && (typeof b.metadata !== "object" || b.metadata === null || Array.isArray(b.metadata))) throw invalid(kind.kind, name, [{ field: "metadata", message: "must be an object" }]);
-  const m = (b.metadata ?? {}) as Record<string, unknown>;
-  if (m.name !== undefined && m.name !== name) throw new ApiError("BadRequest", `the name of the object (${String(m.name)}) does not match the name on the URL (${name})`);
-  if (m.namespace !== undefined && kind.namespaced && m.namespace !== namespace) {
-    throw new ApiError("BadRequest", `the namespace of the provided object (${String(m.namespace)}) does not match the namespace sent on the request (${namespace})`);
-  }
-  if (m.managedFields !== undefined) throw new ApiError("BadRequest", "metadata.managedFields must be nil");
-  return b;
-}
-
 /** `obj` with `finalizer` added (once). */
 function withFinalizer(obj: StoredObject, finalizer: string): StoredObject {
   const finalizers = obj.metadata.finalizers ?? [];
@@ -448,47 +429,4 @@ export function specUnchanged(kind: KindInfo, current: StoredObject, obj: Valida
     isDeepStrictEqual(m.managedFields ?? [], c.managedFields ?? []) &&
     isDeepStrictEqual(obj.spec ?? {}, current.spec ?? {})
   );
-}
-
-/** A final report equal in attempt and phase to the task's final state: a repeat, not news. */
-function repeatsFinalReport(current: { attempt?: number; phase?: string }, next: { attempt?: number; phase?: string }): boolean {
-  return PHASE_RANK[current.phase ?? ""] === 4 && (next.attempt ?? current.attempt) === current.attempt && next.phase === current.phase;
-}
-
-/**
- * The answer to a task report the task has moved past: 409 Conflict, as Kubernetes answers an
- * update that lost to a newer state, with a cause (reason {@link TASK_REPORT_SUPERSEDED}) that
- * says why — so its sender can tell "not applied, this run is no longer the task" from the
- * optimistic-concurrency conflicts a client retries.
- */
-function supersededReport(current: StoredObject, report: { attempt?: number; phase?: string }): ApiError {
-  const s = current.status ?? {};
-  const attempt = s.attempt ?? 0;
-  const name = current.metadata.name;
-  const olderAttempt = (report.attempt ?? attempt) < attempt;
-  const state = `${s.phase ?? "Pending"}${s.reason ? ` (${s.reason})` : ""}`;
-  const message = olderAttempt
-    ? `task ${current.metadata.namespace}/${name} is at attempt ${attempt}: the report of attempt ${report.attempt} is not applied`
-    : `task ${current.metadata.namespace}/${name} attempt ${attempt} is already ${state}: the ${report.phase ?? "status"} report is not applied`;
-  return new ApiError("Conflict", message, {
-    name,
-    kind: "tasks",
-    causes: [{ field: olderAttempt ? "status.attempt" : "status.phase", reason: TASK_REPORT_SUPERSEDED, message }],
-  });
-}
-
-const PHASE_RANK: Record<string, number> = { "": 0, Pending: 0, Scheduled: 1, Dispatched: 2, Running: 3, Succeeded: 4, Failed: 4 };
-
-/**
- * Task reports are ordered per task by attempt, then phase (DESIGN: idempotent and ordered): a
- * report of an older attempt, of an earlier phase, or after the attempt finished changes nothing.
- */
-export function taskReportApplies(current: { attempt?: number; phase?: string }, next: { attempt?: number; phase?: string }): boolean {
-  const ca = current.attempt ?? 0;
-  const na = next.attempt ?? ca;
-  if (na !== ca) return na > ca;
-  const cr = PHASE_RANK[current.phase ?? ""] ?? 0;
-  const nr = PHASE_RANK[next.phase ?? current.phase ?? ""] ?? 0;
-  if (cr === 4) return false;
-  return nr >= cr;
 }
