@@ -89,6 +89,17 @@ describe("server-side apply (item 4)", () => {
     expect(relabel.stderr).toContain('conflict with "kubectl-label"');
   });
 
+  it("kubectl moves an object from client-side to server-side apply without a conflict (its managedFields rewrite is honoured)", async () => {
+    expect((await k.kubectl(["apply", "-f", await k.file("csa.yaml", isvc("csa", 100))])).stderr).toBe("");
+    expect(entry(await get("csa"), "kubectl-client-side-apply")?.operation).toBe("Update");
+    const r = await k.kubectl(["apply", "--server-side", "-f", await k.file("csa2.yaml", isvc("csa", 90))]);
+    expect(r.stderr).toBe("");
+    const o = await get("csa");
+    expect(o.spec.slo.latencyMs).toBe(90);
+    expect(entry(o, "kubectl")?.operation).toBe("Apply");
+    expect(entry(o, "kubectl-client-side-apply")).toBeUndefined();
+  });
+
   it("list types from the OpenAPI: a set merges by value across managers", async () => {
     const model = (caps: string) => `apiVersion: eiaas.io/v1alpha1
 kind: Model

@@ -118,7 +118,7 @@ describe("ownership", () => {
     if (!a.ok) throw new Error("conflict");
     const b = apply(a.object, a.managedFields, { spec: { replicas: 3 } }, "bob", force);
     if (!force) {
-      expect(b).toEqual({ ok: false, conflicts: [{ manager: "alice", operation: "Apply", apiVersion: V, field: ".spec.replicas" }] });
+      expect(b).toEqual({ ok: false, conflicts: [{ manager: "alice", operation: "Apply", apiVersion: V, field: ".spec.replicas", path: ["f:spec", "f:replicas"] }] });
       return;
     }
     if (!b.ok) throw new Error("conflict");

@@ -29,6 +29,7 @@ export interface ApplyConflict {
   apiVersion: string;
   /** As kube-apiserver prints it: `.spec.slo.latencyMs`. */
   field: string;
+  path: PathElement[];
 }
 
 export type ApplyResult = { ok: true; object: Record<string, unknown>; managedFields: ManagedFieldsEntry[] } | { ok: false; conflicts: ApplyConflict[] };
@@ -86,7 +87,7 @@ export function applyConfiguration(input: ApplyInput): ApplyResult {
   for (const o of others) {
     if (o.entry.manager === manager) continue;
     for (const p of o.set.intersection(changed).paths()) {
-      conflicts.push({ manager: o.entry.manager, operation: o.entry.operation, apiVersion: o.entry.apiVersion, field: formatPath(p) });
+      conflicts.push({ manager: o.entry.manager, operation: o.entry.operation, apiVersion: o.entry.apiVersion, field: formatPath(p), path: p });
     }
   }
   if (conflicts.length > 0 && !input.force) return { ok: false, conflicts };

@@ -1,11 +1,13 @@
 // Server-side apply and field ownership for the registry (ResourceService): which part of an
 // object managers own, the kinds' shapes, the managedFields a write carries, and the 409 of a
 // conflicting apply. The set logic itself is apply/ (pure).
-import { API_VERSION, KINDS, type KindInfo, type ManagedFieldsEntry, type StatusCause } from "@eiaas/api";
+import { isDeepStrictEqual } from "node:util";
+import { API_VERSION, KINDS, LAST_APPLIED_ANNOTATION, type KindInfo, type ManagedFieldsEntry, type StatusCause } from "@eiaas/api";
 import type { StoredObject } from "@eiaas/db";
 import { FieldSet } from "../apply/fieldset.js";
 import type { ApplyConflict } from "../apply/managed-fields.js";
 import { recordUpdate } from "../apply/managed-fields.js";
+import { toFieldSet, valueAt } from "../apply/merge.js";
 import { LEAF, shapeOf, type Shape } from "../apply/shape.js";
 import { ApiError, invalid } from "../http/errors.js";
 import { buildOpenApiV3, schemaName } from "../openapi.js";
@@ -143,4 +145,28 @@ export function appliedConfiguration(kind: KindInfo, namespace: string | undefin
   }
   if (m.managedFields !== undefined) throw new ApiError("BadRequest", "metadata.managedFields must be nil");
   return b;
+}
+
+/**
+ * Whether an apply by kubectl's own manager that conflicts only on fields of the object's
+ * client-side apply (`last-applied-configuration`, values unchanged since) may go on as forced:
+ * kube-apiserver's upgrade from `kubectl apply` to `kubectl apply --server-side`
+ * (lastAppliedManager), so the first server-side apply does not conflict with the client-side one.
+ */
+export function upgradesClientSideApply(kind: KindInfo, current: StoredObject, manager: string, conflicts: readonly ApplyConflict[]): boolean {
+  if (manager !== "kubectl") return false;
+  const text = current.metadata.annotations?.[LAST_APPLIED_ANNOTATION];
+  if (!text) return false;
+  let lastApplied: unknown;
+  try {
+    lastApplied = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  if (typeof lastApplied !== "object" || lastApplied === null || Array.isArray(lastApplied)) return false;
+  const shape = shapeOfKind(kind);
+  const last = ownedPart(lastApplied as Record<string, unknown>);
+  const live = ownedPart(current);
+  const lastSet = toFieldSet(last, shape);
+  return conflicts.every((c) => lastSet.has(c.path) && isDeepStrictEqual(valueAt(last, shape, c.path), valueAt(live, shape, c.path)));
 }

@@ -7,7 +7,7 @@ import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
 import { traceAnnotation } from "@eiaas/telemetry";
 import { admitPriority, countQuotaOf, type AdmissionDefaults } from "./admission.js";
 import { applyConfiguration } from "../apply/managed-fields.js";
-import { appliedConfiguration, conflictError, managedAfterUpdate, now, ownedPart, sentManagedFields, shapeOfKind } from "./ownership.js";
+import { appliedConfiguration, conflictError, managedAfterUpdate, now, ownedPart, sentManagedFields, shapeOfKind, upgradesClientSideApply } from "./ownership.js";
 import { repeatsFinalReport, supersededReport, taskReportApplies } from "./task-reports.js";
 import type { ObjectReader } from "./reader.js";
 import { isNonNegativeInt64, TENANT, validateObject, validateStatus, type UnknownFields, type ValidatedObject } from "./validate.js";
@@ -191,16 +191,19 @@ export class ResourceService {
     for (let attempt = 0; ; attempt++) {
       const current = await this.reader.get(kind, namespace, name);
       const fieldValidation = attempt === 0 ? req.fieldValidation : { mode: req.fieldValidation?.mode ?? "Strict" };
-      const result = applyConfiguration({
-        live: current ? ownedPart(current) : undefined,
-        managed: current?.metadata.managedFields ?? [],
-        applied,
-        manager: req.fieldManager,
-        force: req.force,
-        apiVersion: API_VERSION,
-        shape,
-        now: now(),
-      });
+      const applyWith = (force: boolean) =>
+        applyConfiguration({
+          live: current ? ownedPart(current) : undefined,
+          managed: current?.metadata.managedFields ?? [],
+          applied,
+          manager: req.fieldManager,
+          force,
+          apiVersion: API_VERSION,
+          shape,
+          now: now(),
+        });
+      let result = applyWith(req.force);
+      if (!result.ok && current && upgradesClientSideApply(kind, current, req.fieldManager, result.conflicts)) result = applyWith(true);
       if (!result.ok) throw conflictError(kind, name, result.conflicts);
       const { metadata: owned, ...rest } = result.object as { metadata?: Record<string, unknown> };
       const metadata = { ...(current ? { uid: current.metadata.uid, resourceVersion: current.metadata.resourceVersion } : {}), name, ...(namespace !== undefined ? { namespace } : {}), ...owned };
