@@ -55,11 +55,27 @@ describe("/openapi/v3", () => {
     expect(stale.headers.location).toBe(`/openapi/v3/apis/eiaas.io/v1alpha1?hash=${openApiV3().hash}`);
   });
 
-  it("answers a NotFound Status for other documents and for /openapi/v2", async () => {
-    for (const path of ["/openapi/v3/apis/other.io/v1", "/openapi/v2"]) {
-      const res = await request(app).get(path).expect(404);
-      expect(res.body).toMatchObject({ kind: "Status", status: "Failure", reason: "NotFound", code: 404 });
-    }
+  it("answers a NotFound Status for other documents", async () => {
+    const res = await request(app).get("/openapi/v3/apis/other.io/v1").expect(404);
+    expect(res.body).toMatchObject({ kind: "Status", status: "Failure", reason: "NotFound", code: 404 });
+  });
+
+  it("answers /openapi/v2 empty, as JSON or as the protobuf kubectl asks for", async () => {
+    const json = await request(app).get("/openapi/v2").expect(200);
+    expect(json.body).toEqual({ swagger: "2.0", info: { title: "eiaas", version: "v1alpha1" }, paths: {} });
+    const pb = await request(app)
+      .get("/openapi/v2")
+      .set("Accept", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf, application/json")
+      .buffer(true)
+      .parse((r, cb) => {
+        const chunks: Buffer[] = [];
+        r.on("data", (c: Buffer) => chunks.push(c));
+        r.on("end", () => cb(null, Buffer.concat(chunks)));
+      })
+      .expect(200);
+    expect(pb.headers["content-type"]).toBe("application/com.github.proto-openapi.spec.v2.v1.0+protobuf");
+    // swagger: "2.0" (field 1), info (field 2) { title: "eiaas" (field 1) }
+    expect([...(pb.body as Buffer)]).toEqual([0x0a, 3, ...Buffer.from("2.0"), 0x12, 7, 0x0a, 5, ...Buffer.from("eiaas")]);
   });
 
   it("computes the document once", () => {

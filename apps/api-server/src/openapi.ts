@@ -10,12 +10,16 @@
  *   merge patch (`application/merge-patch+json`), which is what the server implements.
  * - `explain`: the operations' GVK lead it to the component schema `io.eiaas.v1alpha1.<Kind>` and
  *   the descriptions under it.
- * `/openapi/v2` is not served (kubectl wants it as protobuf and copes with a 404).
+ * - a `v1 List` (`kubectl get … -o yaml | kubectl apply -f -`): kubectl validates each item against
+ *   OpenAPI v2, fetched as protobuf from `/openapi/v2` (the v3 lookup above finds no PATCH of a
+ *   `v1 List`), and a 404 fails the apply. `/openapi/v2` answers an empty document (no
+ *   definitions): kubectl finds no schema for an item and leaves it to the server, which validates
+ *   each item's write (`fieldValidation=Strict`) as it does a single object's.
  */
 import { createHash } from "node:crypto";
 import { Router, type Request, type Response } from "express";
 import { z } from "zod";
-import { API_PREFIX, API_VERSION, GROUP, KINDS, VERSION, clientLatencyReport, failureStatus, objectMeta, segmentTimingReport, type KindInfo } from "@eiaas/api";
+import { API_PREFIX, GROUP, KINDS, VERSION, clientLatencyReport, failureStatus, objectMeta, segmentTimingReport, type KindInfo } from "@eiaas/api";
 import { describeField, KIND_DESCRIPTIONS, OBJECT_META_DESCRIPTIONS } from "./openapi-descriptions.js";
 
 type Schema = Record<string, any>;
@@ -359,12 +363,31 @@ export function openApiV3(): Cached {
   return cached;
 }
 
+/**
+ * The type of the protobuf answer: what kubectl (client-go's `OpenAPISchema`) asks for has an "@",
+ * which Go's mime parser refuses in an answer's Content-Type; kube-openapi answers this spelling.
+ */
+const OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/** OpenAPI v2 without paths or definitions: our schemas are in v3 (see the comment at the top). */
+const EMPTY_OPENAPI_V2 = { swagger: "2.0", info: { title: "eiaas", version: VERSION }, paths: {} };
+
+/**
+ * {@link EMPTY_OPENAPI_V2} as gnostic's `openapi_v2.Document` protobuf: `swagger` (field 1) and
+ * `info` (field 2) holding `title` (field 1); every other field is empty.
+ */
+const EMPTY_OPENAPI_V2_PROTOBUF = ((): Buffer => {
+  const str = (field: number, v: string): Buffer => Buffer.concat([Buffer.from([(field << 3) | 2, Buffer.byteLength(v)]), Buffer.from(v)]);
+  const info = str(1, "eiaas");
+  return Buffer.concat([str(1, "2.0"), Buffer.from([(2 << 3) | 2, info.length]), info]);
+})();
+
 function notFound(res: Response, message: string): void {
   res.status(404).json(failureStatus("NotFound", message));
 }
 
 /**
- * `/openapi/v3`, `/openapi/v3/apis/eiaas.io/v1alpha1` and a 404 Status for `/openapi/v2`; public,
+ * `/openapi/v3`, `/openapi/v3/apis/eiaas.io/v1alpha1` and an empty `/openapi/v2`; public,
  * mount before authentication: `app.use(openApiRouter())`.
  */
 export function openApiRouter(): Router {
@@ -388,6 +411,14 @@ export function openApiRouter(): Router {
     res.send(doc.body);
   });
   router.get(/^\/openapi\/v3\/.*/, (req, res) => notFound(res, `no OpenAPI document at ${req.path}; see /openapi/v3`));
-  router.get("/openapi/v2", (_req, res) => notFound(res, `OpenAPI v2 is not served; use /openapi/v3 (${API_VERSION})`));
+  router.get("/openapi/v2", (req, res) => {
+    res.setHeader("Cache-Control", "no-cache, private");
+    if (/application\/com\.github\.proto-openapi\.spec\.v2([@.]v1\.0)?\+protobuf/.test(req.headers.accept ?? "")) {
+      res.setHeader("Content-Type", OPENAPI_V2_PROTOBUF);
+      res.send(EMPTY_OPENAPI_V2_PROTOBUF);
+      return;
+    }
+    res.json(EMPTY_OPENAPI_V2);
+  });
   return router;
 }

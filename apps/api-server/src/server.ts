@@ -36,6 +36,7 @@ import { Redis } from "ioredis";
 import { createApiApp, type ApiAppDeps } from "./app.js";
 import type { ApiServerEnv } from "./config.js";
 import { NamespaceController } from "./namespace-controller.js";
+import { PropagationController } from "./propagation-controller.js";
 import { EventCollector } from "./event-collector.js";
 import { ensureServingCertificate, loadTlsFromFiles, type ServingCertificate } from "./tls.js";
 import { ScheduleHints } from "./schedule-hints.js";
@@ -159,6 +160,8 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
   await cache.start();
   const namespaces = new NamespaceController({ store, tokens, logger });
   namespaces.start();
+  const propagation = new PropagationController({ store, logger });
+  propagation.start();
   const eventCollector = new EventCollector({ store, pool: database.pool, logger, ttlMs: env.EIAAS_EVENT_TTL_SECONDS * 1000 });
   eventCollector.start();
 
@@ -204,6 +207,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     ...(queueCredentials ? { queueCredentials } : {}),
     onWrite: (kind, obj, type) => {
       if (kind.kind === "Tenant" && type !== "create") void namespaces.kick();
+      propagation.noteWrite(kind, obj, type);
       if (kind.kind === "EdgeNode" && type === "delete" && redis) {
         // Its agent's queue access goes with the node (the kept hash goes with its row).
         void revokeAgentRedisUser(redis, obj.metadata.name).catch((err) => logger.warn({ err: (err as Error).message, node: obj.metadata.name }, "could not revoke a deleted node's Redis user"));
@@ -238,6 +242,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
   const close = () =>
     (closing ??= (async () => {
       namespaces.stop();
+      const propagationStopped = propagation.stop();
       eventCollector.stop();
       clearInterval(artifactGc);
       outage.stop();
@@ -251,6 +256,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
       cache.stop();
       await feed.close();
       await hints.flush();
+      await propagationStopped;
       await queue.close({ force: true }).catch(() => undefined);
       await leases.close().catch(() => undefined);
       redis?.disconnect();

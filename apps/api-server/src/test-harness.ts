@@ -8,6 +8,7 @@ import { createLogger, type Logger } from "@eiaas/telemetry";
 import { createPostgresLeaseStore } from "@eiaas/queue";
 import { createApiApp, type ApiAppDeps } from "./app.js";
 import { NamespaceController } from "./namespace-controller.js";
+import { PropagationController } from "./propagation-controller.js";
 
 export interface TestApi {
   /** What the server calls (cached GETs, then the routed API): hand it to supertest. */
@@ -25,6 +26,8 @@ export interface TestApi {
   feed: ChangeFeed;
   adminToken: string;
   namespaces: NamespaceController;
+  /** Finishes Foreground and Orphan deletes (a pass every 200 ms, and on writes). */
+  propagation: PropagationController;
   /** A tenant token for the live Tenant `tenant` (it must exist: a token belongs to its uid). */
   tenantToken(tenant: string): Promise<string>;
   /** Listens on a real socket (for watch streams); returns the base URL. */
@@ -59,6 +62,8 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
   const artifacts = new ArtifactStore(database.pool, overrides.artifactDir ? { directory: overrides.artifactDir } : {});
   const logger = overrides.logger ?? createLogger({ name: "api-server", level: process.env.EIAAS_LOG_LEVEL ?? "silent" });
   const namespaces = new NamespaceController({ store, tokens, logger, intervalMs: 200 });
+  const propagation = new PropagationController({ store, logger, intervalMs: 200 });
+  propagation.start();
   const { handler: app, app: routed, authenticator, stop } = createApiApp({
     prisma,
     pool: database.pool,
@@ -77,8 +82,9 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
     ...(overrides.admission ? { admission: overrides.admission } : {}),
     leases: createPostgresLeaseStore(database.pool),
     cache,
-    onWrite: (kind, _obj, type) => {
+    onWrite: (kind, obj, type) => {
       if (kind.kind === "Tenant" && type !== "create") void namespaces.kick();
+      propagation.noteWrite(kind, obj, type);
     },
   });
   void authenticator;
@@ -97,6 +103,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
     feed,
     adminToken: admin.token,
     namespaces,
+    propagation,
     tenantToken: async (tenant) => (await tokens.mint({ role: "tenant", tenant })).token,
     listen: async () => {
       const server = http.createServer(app);
@@ -110,6 +117,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
         await new Promise((r) => s.close(r));
       }
       namespaces.stop();
+      await propagation.stop();
       stop();
       cache.stop();
       await feed.close();

@@ -13,5 +13,14 @@ export const TAINT_UNREACHABLE = "node.eiaas.io/unreachable";
 export const TAINT_UNSCHEDULABLE = "node.eiaas.io/unschedulable";
 /** Finalizer that keeps a Tenant visible until its namespace is emptied. */
 export const TENANT_FINALIZER = "eiaas.io/namespace";
+
+/**
+ * Kubernetes' deletion-propagation finalizers (metav1.FinalizerDeleteDependents and
+ * FinalizerOrphanDependents): a delete with `propagationPolicy: Foreground` marks the owner with the
+ * first, which is lifted once its blocking dependents are gone; `Orphan` with the second, lifted
+ * once its dependents no longer name it as owner.
+ */
+export const FOREGROUND_FINALIZER = "foregroundDeletion";
+export const ORPHAN_FINALIZER = "orphan";
 /** Annotation kubectl's client-side apply keeps the last applied configuration in. */
 export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration";

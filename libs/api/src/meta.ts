@@ -71,6 +71,16 @@ export const annotations = z.record(qualifiedName, z.string()).superRefine((valu
   }
 });
 
+/**
+ * How server-side apply merges a list (OpenAPI `x-kubernetes-list-type`, read by the API server's
+ * apply/ and by clients): a `set` of scalars merges by value, a `map` of objects by its key
+ * fields; a list without it is atomic (replaced whole), as for CRDs.
+ */
+export const LIST_SET = { "x-kubernetes-list-type": "set" } as const;
+export function listMap(...keys: string[]): Record<string, unknown> {
+  return { "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": keys };
+}
+
 export const ownerReference = z.strictObject({
   apiVersion: z.string(),
   kind: z.string(),
@@ -96,8 +106,11 @@ export const objectMeta = z.strictObject({
   annotations: annotations.optional(),
   creationTimestamp: z.string().nullable().optional(),
   deletionTimestamp: z.string().nullable().optional(),
-  ownerReferences: z.array(ownerReference).optional(),
-  finalizers: z.array(z.string()).optional(),
+  ownerReferences: z.array(ownerReference).meta(listMap("uid")).optional(),
+  finalizers: z.array(z.string()).meta(LIST_SET).optional(),
+  // Accepted so that an object as read can be sent back (client-node's replace does); the server
+  // keeps its own (see the API server's apply/).
+  managedFields: z.array(z.record(z.string(), z.unknown())).optional(),
 });
 export type ObjectMetaInput = z.infer<typeof objectMeta>;
 
@@ -114,6 +127,19 @@ export interface ObjectMeta {
   deletionTimestamp?: string;
   ownerReferences?: OwnerReference[];
   finalizers?: string[];
+  /** Server-side apply's field ownership (kept by the API server; what a client sends is ignored). */
+  managedFields?: ManagedFieldsEntry[];
+}
+
+/** One manager's fields (`metadata.managedFields[]`), as Kubernetes' ManagedFieldsEntry. */
+export interface ManagedFieldsEntry {
+  manager: string;
+  operation: "Apply" | "Update";
+  apiVersion: string;
+  time: string;
+  fieldsType: "FieldsV1";
+  fieldsV1: Record<string, unknown>;
+  subresource?: string;
 }
 
 export const conditionStatus = z.enum(["True", "False", "Unknown"]);

@@ -21,6 +21,7 @@ export interface ObjectRow {
   annotations: Record<string, string>;
   owner_references: any[];
   finalizers: string[];
+  managed_fields?: any[];
   creation_timestamp: Date | string;
   deletion_timestamp: Date | string | null;
   spec: any;
@@ -59,6 +60,7 @@ export function rowToObject(kind: KindInfo, row: ObjectRow): StoredObject {
   if (row.deletion_timestamp) metadata.deletionTimestamp = formatTime(row.deletion_timestamp);
   if (row.owner_references?.length) metadata.ownerReferences = row.owner_references;
   if (row.finalizers?.length) metadata.finalizers = row.finalizers;
+  if (row.managed_fields?.length) metadata.managedFields = row.managed_fields;
   if (kind.kind === "Event") {
     return { apiVersion: API_VERSION, kind: kind.kind, metadata, ...(row.spec ?? {}) };
   }
@@ -84,6 +86,7 @@ export function canonicalObject(kind: KindInfo, obj: StoredObject): StoredObject
   if (m.deletionTimestamp) metadata.deletionTimestamp = m.deletionTimestamp;
   if (m.ownerReferences?.length) metadata.ownerReferences = m.ownerReferences;
   if (m.finalizers?.length) metadata.finalizers = m.finalizers;
+  if (m.managedFields?.length) metadata.managedFields = m.managedFields;
   const { apiVersion: _a, kind: _k, metadata: _m, ...rest } = obj;
   if (kind.kind === "Event") return { apiVersion: API_VERSION, kind: kind.kind, metadata, ...rest };
   return { apiVersion: API_VERSION, kind: kind.kind, metadata, spec: obj.spec ?? {}, status: obj.status ?? {} };

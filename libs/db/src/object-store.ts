@@ -176,6 +176,7 @@ export class ObjectStore {
         creationTimestamp: formatTime(now),
         ...(metadata.ownerReferences?.length ? { ownerReferences: metadata.ownerReferences } : {}),
         ...(metadata.finalizers?.length ? { finalizers: metadata.finalizers } : {}),
+        ...(metadata.managedFields?.length ? { managedFields: metadata.managedFields } : {}),
       },
     };
     if (kind.kind !== "Event") {
@@ -242,6 +243,9 @@ export class ObjectStore {
     else delete metadata.ownerReferences;
     if (next.metadata.finalizers?.length) metadata.finalizers = next.metadata.finalizers;
     else delete metadata.finalizers;
+    // Field ownership is the API server's to compute; a writer that does not (a controller) keeps it.
+    const managedFields = next.metadata.managedFields ?? m.managedFields;
+    if (managedFields?.length) metadata.managedFields = managedFields;
     const obj: StoredObject =
       kind.kind === "Event"
         ? { apiVersion: current.apiVersion, kind: current.kind, metadata, ...body }
@@ -290,20 +294,39 @@ export class ObjectStore {
    */
   private async deleteWithDependents(kind: KindInfo, object: StoredObject, expected: string): Promise<StoredObject> {
     const ops: WriteOp[] = [{ type: "delete", kind, object, expectedResourceVersion: expected }];
+    // A dependent another writer deleted meanwhile (a controller stopping superseded tasks) is
+    // already where this delete would put it.
+    for (const { kind: dep, object: d } of await this.dependentsOf(kind, object)) ops.push({ type: "delete", kind: dep, object: d, missingOk: true });
+    if (ops.length === 1) return this.writeOne(ops[0]!);
+    const [deleted] = await this.applyBatch(ops);
+    return deleted!;
+  }
+
+  /**
+   * The objects of `kind`'s dependent kinds (`dependentKinds`) that name `owner` as an owner, as
+   * they are now: what its delete cascades to, orphans or waits for.
+   */
+  async dependentsOf(kind: KindInfo, owner: StoredObject): Promise<Array<{ kind: KindInfo; object: StoredObject }>> {
+    const out: Array<{ kind: KindInfo; object: StoredObject }> = [];
     for (const dep of dependentKinds(kind)) {
       // Tasks carry their owner's uid (the controller's, else the first's) in an indexed column:
       // no scan of every task per workload deleted. Other kinds match their owner references.
       const rows =
         dep.kind === "Task"
-          ? await rowsOf<ObjectRow>(this.pool, `SELECT * FROM tasks WHERE owner_uid = $1::uuid`, [object.metadata.uid])
-          : await rowsOf<ObjectRow>(this.pool, `SELECT * FROM "${dep.table}" WHERE owner_references @> $1::jsonb`, [JSON.stringify([{ uid: object.metadata.uid }])]);
-      // A dependent another writer deleted meanwhile (a controller stopping superseded tasks) is
-      // already where this delete would put it.
-      for (const row of rows) ops.push({ type: "delete", kind: dep, object: rowToObject(dep, row), missingOk: true });
+          ? await rowsOf<ObjectRow>(this.pool, `SELECT * FROM tasks WHERE owner_uid = $1::uuid`, [owner.metadata.uid])
+          : await rowsOf<ObjectRow>(this.pool, `SELECT * FROM "${dep.table}" WHERE owner_references @> $1::jsonb`, [JSON.stringify([{ uid: owner.metadata.uid }])]);
+      for (const row of rows) out.push({ kind: dep, object: rowToObject(dep, row) });
     }
-    if (ops.length === 1) return this.writeOne(ops[0]!);
-    const [deleted] = await this.applyBatch(ops);
-    return deleted!;
+    return out;
+  }
+
+  /**
+   * The objects of `kind` marked for deletion that still hold one of `finalizers` (one statement):
+   * what a controller that lifts those finalizers has left to do.
+   */
+  async markedWith(kind: KindInfo, finalizers: readonly string[]): Promise<StoredObject[]> {
+    const rows = await rowsOf<ObjectRow>(this.pool, `SELECT * FROM "${kind.table}" WHERE deletion_timestamp IS NOT NULL AND finalizers ?| $1::text[]`, [finalizers]);
+    return rows.map((r) => rowToObject(kind, r));
   }
 
   /** One op, one statement committed alone (the hot path of the API): a batch of one. */

@@ -30,6 +30,8 @@ export interface NewObject {
     annotations?: Record<string, string>;
     ownerReferences?: StoredObject["metadata"]["ownerReferences"];
     finalizers?: string[];
+    /** Field ownership, as the API server computed it (a writer without it keeps the stored one). */
+    managedFields?: StoredObject["metadata"]["managedFields"];
   };
   spec?: unknown;
   status?: unknown;

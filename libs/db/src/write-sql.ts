@@ -51,6 +51,7 @@ function columnsOf(op: WriteOp): Array<[string, unknown, string]> {
     ["annotations", JSON.stringify(m.annotations ?? {}), "jsonb"],
     ["owner_references", JSON.stringify(m.ownerReferences ?? []), "jsonb"],
     ["finalizers", JSON.stringify(m.finalizers ?? []), "jsonb"],
+    ["managed_fields", JSON.stringify(m.managedFields ?? []), "jsonb"],
     ["creation_timestamp", m.creationTimestamp, "timestamptz"],
     ["deletion_timestamp", m.deletionTimestamp ?? null, "timestamptz"],
     ["spec", JSON.stringify(body), "jsonb"],
@@ -66,7 +67,7 @@ function columnsOf(op: WriteOp): Array<[string, unknown, string]> {
  * The columns a write returns (what `rowToObject` reads), named rather than `*`: a prepared
  * statement's result shape must not change when a migration adds a column while it is cached.
  */
-const RETURNED = "uid, namespace, name, resource_version, generation, labels, annotations, owner_references, finalizers, creation_timestamp, deletion_timestamp, spec, status";
+const RETURNED = "uid, namespace, name, resource_version, generation, labels, annotations, owner_references, finalizers, managed_fields, creation_timestamp, deletion_timestamp, spec, status";
 
 /** The mutation statement of one op with `rvSql` as its new resourceVersion; RETURNING the row. */
 export function mutationSql(op: WriteOp, p: Params, rvSql: () => string): string {

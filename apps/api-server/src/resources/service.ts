@@ -1,10 +1,14 @@
 import { isDeepStrictEqual } from "node:util";
-import { TASK_REPORT_SUPERSEDED, TENANT_FINALIZER, type KindInfo } from "@eiaas/api";
-import { metadataMaps, StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { API_VERSION, FOREGROUND_FINALIZER, ORPHAN_FINALIZER, TENANT_FINALIZER, type KindInfo, type ManagedFieldsEntry } from "@eiaas/api";
+import { dependentKinds, metadataMaps, StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { ApiError, invalid, notFound } from "../http/errors.js";
+import type { PropagationPolicy } from "../http/delete-options.js";
 import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
 import { traceAnnotation } from "@eiaas/telemetry";
 import { admitPriority, countQuotaOf, type AdmissionDefaults } from "./admission.js";
+import { applyConfiguration } from "../apply/managed-fields.js";
+import { appliedConfiguration, conflictError, managedAfterUpdate, now, ownedPart, sentManagedFields, shapeOfKind, upgradesClientSideApply } from "./ownership.js";
+import { repeatsFinalReport, supersededReport, taskReportApplies } from "./task-reports.js";
 import type { ObjectReader } from "./reader.js";
 import { isNonNegativeInt64, TENANT, validateObject, validateStatus, type UnknownFields, type ValidatedObject } from "./validate.js";
 
@@ -34,6 +38,11 @@ export interface WriteRequest {
    * Kubernetes does: `kubectl diff` of a label showed the status re-planned.
    */
   planPreview?: boolean;
+  /**
+   * Who writes (`fieldManager`, else the User-Agent's product): its changes are recorded as its
+   * `Update` entry in `metadata.managedFields`. Absent (a controller's write): ownership is kept.
+   */
+  fieldManager?: string;
 }
 
 const PATCH_RETRIES = 5;
@@ -87,8 +96,12 @@ export class ResourceService {
     return tenant;
   }
 
-  async create(kind: KindInfo, namespace: string | undefined, body: unknown, req: WriteRequest = {}): Promise<StoredObject> {
+  async create(kind: KindInfo, namespace: string | undefined, body: unknown, req: WriteRequest = {}, applied?: ManagedFieldsEntry[]): Promise<StoredObject> {
     const obj = validateObject(kind, body, { namespace }, req.fieldValidation);
+    const sent = sentManagedFields(kind, obj.metadata.name, obj.metadata.managedFields);
+    delete obj.metadata.managedFields;
+    const managed = applied ?? (req.fieldManager ? managedAfterUpdate(kind, undefined, obj, sent ?? [], req.fieldManager) : (sent ?? []));
+    if (managed.length > 0) obj.metadata.managedFields = managed;
     const tenant = await this.admitNamespace(kind, obj);
     const admission = this.options.admission ?? {};
     admitPriority(kind, obj, tenant, admission);
@@ -153,6 +166,59 @@ export class ResourceService {
       } catch (err) {
         // A patch without a pinned version applies to whatever is current: retry on races.
         if (err instanceof StoreError && err.reason === "Conflict" && !pinned && attempt < PATCH_RETRIES) continue;
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Server-side apply (`application/apply-patch+yaml`): `body`, the manager's applied
+   * configuration, merged into the object as its schema's list types say, with field ownership
+   * (apply/, ownership.ts): a field another manager owns that this would change is a 409 naming
+   * both, unless `force`. An object that does not exist is created. `created` says which.
+   */
+  async apply(
+    kind: KindInfo,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    req: WriteRequest & { fieldManager: string; force: boolean },
+  ): Promise<{ object: StoredObject; created: boolean }> {
+    const b = appliedConfiguration(kind, namespace, name, body);
+    const pinned = expectedVersion(kind, name, b.metadata?.resourceVersion);
+    const applied = ownedPart(b);
+    const shape = shapeOfKind(kind);
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.reader.get(kind, namespace, name);
+      const fieldValidation = attempt === 0 ? req.fieldValidation : { mode: req.fieldValidation?.mode ?? "Strict" };
+      const applyWith = (force: boolean) =>
+        applyConfiguration({
+          live: current ? ownedPart(current) : undefined,
+          managed: current?.metadata.managedFields ?? [],
+          applied,
+          manager: req.fieldManager,
+          force,
+          apiVersion: API_VERSION,
+          shape,
+          now: now(),
+        });
+      let result = applyWith(req.force);
+      if (!result.ok && current && upgradesClientSideApply(kind, current, req.fieldManager, result.conflicts)) result = applyWith(true);
+      if (!result.ok) throw conflictError(kind, name, result.conflicts);
+      const { metadata: owned, ...rest } = result.object as { metadata?: Record<string, unknown> };
+      const metadata = { ...(current ? { uid: current.metadata.uid, resourceVersion: current.metadata.resourceVersion } : {}), name, ...(namespace !== undefined ? { namespace } : {}), ...owned };
+      const full = { apiVersion: API_VERSION, kind: kind.kind, metadata, ...rest };
+      try {
+        if (!current) {
+          if (pinned !== undefined) throw notFound(kind.plural, name);
+          return { object: await this.create(kind, namespace, full, { ...req, fieldValidation }, result.managedFields), created: true };
+        }
+        const obj = validateObject(kind, full, { namespace, name }, fieldValidation);
+        return { object: await this.writeSpec(kind, current, obj, pinned ?? current.metadata.resourceVersion, req, result.managedFields), created: false };
+      } catch (err) {
+        // Created or changed meanwhile (another apply): apply again to what is there now.
+        const raced = (err instanceof StoreError || err instanceof ApiError) && (err.reason === "Conflict" || err.reason === "AlreadyExists");
+        if (raced && pinned === undefined && attempt < PATCH_RETRIES) continue;
         throw err;
       }
     }
@@ -239,7 +305,15 @@ export class ResourceService {
     return { object: updated, written: true };
   }
 
-  private async writeSpec(kind: KindInfo, current: StoredObject, obj: ValidatedObject, expected: string | undefined, req: WriteRequest): Promise<StoredObject> {
+  private async writeSpec(kind: KindInfo, current: StoredObject, obj: ValidatedObject, expected: string | undefined, req: WriteRequest, applied?: ManagedFieldsEntry[]): Promise<StoredObject> {
+    // Ownership: an apply's own result; else what the client sent (kubectl's move from client-side
+    // to server-side apply rewrites it), else the stored one, with this write's changes recorded.
+    const sent = applied ? undefined : sentManagedFields(kind, current.metadata.name, obj.metadata.managedFields);
+    delete obj.metadata.managedFields;
+    const base = applied ?? sent ?? current.metadata.managedFields ?? [];
+    const managed = applied ?? (req.fieldManager ? managedAfterUpdate(kind, current, obj, base, req.fieldManager) : base);
+    // Set even when empty: the store keeps the stored entries only for a writer that says nothing.
+    obj.metadata.managedFields = managed;
     if (kind.kind === "Tenant") {
       const keep = current.metadata.finalizers?.includes(TENANT_FINALIZER) && !current.metadata.deletionTimestamp;
       if (keep && !obj.metadata.finalizers?.includes(TENANT_FINALIZER)) {
@@ -255,8 +329,9 @@ export class ResourceService {
       const preview: StoredObject = {
         ...current,
         ...(kind.kind === "Event" ? obj : { spec: obj.spec }),
-        metadata: { ...meta, ...metadataMaps(obj.metadata.labels, obj.metadata.annotations) },
+        metadata: { ...meta, ...metadataMaps(obj.metadata.labels, obj.metadata.annotations), ...(managed.length > 0 ? { managedFields: managed } : {}) },
       } as StoredObject;
+      if (managed.length === 0) delete preview.metadata.managedFields;
       this.store.checkObjectSize(kind, preview, current);
       return req.planPreview ? this.withPlan(kind, preview) : preview;
     }
@@ -270,19 +345,25 @@ export class ResourceService {
     kind: KindInfo,
     namespace: string | undefined,
     name: string,
-    options: { dryRun?: boolean; preconditions?: { uid?: string; resourceVersion?: string } } = {},
+    options: { dryRun?: boolean; preconditions?: { uid?: string; resourceVersion?: string }; propagationPolicy?: PropagationPolicy } = {},
   ): Promise<StoredObject> {
     const pre = options.preconditions ?? {};
     const expected = pre.resourceVersion ? expectedVersion(kind, name, pre.resourceVersion, "preconditions.resourceVersion") : undefined;
+    // Foreground and Orphan leave the owner marked with their finalizer for the propagation
+    // controller. A kind nothing can depend on has nothing to wait for or orphan: deleted at once.
+    const policy = options.propagationPolicy ?? "Background";
+    const finalizer = policy === "Background" || dependentKinds(kind).length === 0 ? undefined : policy === "Foreground" ? FOREGROUND_FINALIZER : ORPHAN_FINALIZER;
     for (let attempt = 0; ; attempt++) {
-      const current = await this.get(kind, namespace, name);
-      if (pre.uid && pre.uid !== current.metadata.uid) {
-        throw new ApiError("Conflict", `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`);
+      const read = await this.get(kind, namespace, name);
+      if (pre.uid && pre.uid !== read.metadata.uid) {
+        throw new ApiError("Conflict", `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${read.metadata.uid}`);
       }
+      // An object already marked keeps the deletion it is in (a second delete changes nothing).
+      const current = finalizer && !read.metadata.deletionTimestamp ? withFinalizer(read, finalizer) : read;
       if (options.dryRun) return current;
       try {
         // Dependents (a workload's Tasks) go in the same transaction: the store knows which.
-        const { object, deleted } = await this.store.delete(kind, current, expected !== undefined ? { expectedResourceVersion: expected } : {});
+        const { object, deleted } = await this.store.delete(kind, current, { expectedResourceVersion: expected ?? read.metadata.resourceVersion });
         this.options.onWrite?.(kind, object, deleted ? "delete" : "update");
         return object;
       } catch (err) {
@@ -303,7 +384,7 @@ export class ResourceService {
     kind: KindInfo,
     options: ListOptions,
     visibleTo: (obj: StoredObject) => boolean,
-    req: { dryRun?: boolean } = {},
+    req: { dryRun?: boolean; propagationPolicy?: PropagationPolicy } = {},
   ): Promise<{ resourceVersion: string; items: StoredObject[] }> {
     const { limit: _limit, continue: _continue, ...all } = options;
     const { items, resourceVersion } = await this.store.list(kind, all);
@@ -311,7 +392,7 @@ export class ResourceService {
     for (const obj of items) {
       if (!visibleTo(obj)) continue;
       try {
-        deleted.push(await this.delete(kind, obj.metadata.namespace, obj.metadata.name, { dryRun: req.dryRun ?? false, preconditions: { uid: obj.metadata.uid } }));
+        deleted.push(await this.delete(kind, obj.metadata.namespace, obj.metadata.name, { dryRun: req.dryRun ?? false, preconditions: { uid: obj.metadata.uid }, ...(req.propagationPolicy ? { propagationPolicy: req.propagationPolicy } : {}) }));
       } catch (err) {
         // Deleted (or deleted and created anew) since the list: not this collection's any more.
         if (err instanceof ApiError && (err.reason === "NotFound" || err.reason === "Conflict")) continue;
@@ -328,6 +409,12 @@ export class ResourceService {
   }
 }
 
+/** `obj` with `finalizer` added (once). */
+function withFinalizer(obj: StoredObject, finalizer: string): StoredObject {
+  const finalizers = obj.metadata.finalizers ?? [];
+  return finalizers.includes(finalizer) ? obj : { ...obj, metadata: { ...obj.metadata, finalizers: [...finalizers, finalizer] } };
+}
+
 /**
  * Whether writing `obj` over `current` changes nothing a client can see: Kubernetes skips such
  * writes (kubectl apply of an unchanged manifest must not bump the resourceVersion). Events are
@@ -342,49 +429,7 @@ export function specUnchanged(kind: KindInfo, current: StoredObject, obj: Valida
     isDeepStrictEqual(m.annotations ?? {}, c.annotations ?? {}) &&
     isDeepStrictEqual(m.ownerReferences ?? [], c.ownerReferences ?? []) &&
     isDeepStrictEqual(m.finalizers ?? [], c.finalizers ?? []) &&
+    isDeepStrictEqual(m.managedFields ?? [], c.managedFields ?? []) &&
     isDeepStrictEqual(obj.spec ?? {}, current.spec ?? {})
   );
-}
-
-/** A final report equal in attempt and phase to the task's final state: a repeat, not news. */
-function repeatsFinalReport(current: { attempt?: number; phase?: string }, next: { attempt?: number; phase?: string }): boolean {
-  return PHASE_RANK[current.phase ?? ""] === 4 && (next.attempt ?? current.attempt) === current.attempt && next.phase === current.phase;
-}
-
-/**
- * The answer to a task report the task has moved past: 409 Conflict, as Kubernetes answers an
- * update that lost to a newer state, with a cause (reason {@link TASK_REPORT_SUPERSEDED}) that
- * says why — so its sender can tell "not applied, this run is no longer the task" from the
- * optimistic-concurrency conflicts a client retries.
- */
-function supersededReport(current: StoredObject, report: { attempt?: number; phase?: string }): ApiError {
-  const s = current.status ?? {};
-  const attempt = s.attempt ?? 0;
-  const name = current.metadata.name;
-  const olderAttempt = (report.attempt ?? attempt) < attempt;
-  const state = `${s.phase ?? "Pending"}${s.reason ? ` (${s.reason})` : ""}`;
-  const message = olderAttempt
-    ? `task ${current.metadata.namespace}/${name} is at attempt ${attempt}: the report of attempt ${report.attempt} is not applied`
-    : `task ${current.metadata.namespace}/${name} attempt ${attempt} is already ${state}: the ${report.phase ?? "status"} report is not applied`;
-  return new ApiError("Conflict", message, {
-    name,
-    kind: "tasks",
-    causes: [{ field: olderAttempt ? "status.attempt" : "status.phase", reason: TASK_REPORT_SUPERSEDED, message }],
-  });
-}
-
-const PHASE_RANK: Record<string, number> = { "": 0, Pending: 0, Scheduled: 1, Dispatched: 2, Running: 3, Succeeded: 4, Failed: 4 };
-
-/**
- * Task reports are ordered per task by attempt, then phase (DESIGN: idempotent and ordered): a
- * report of an older attempt, of an earlier phase, or after the attempt finished changes nothing.
- */
-export function taskReportApplies(current: { attempt?: number; phase?: string }, next: { attempt?: number; phase?: string }): boolean {
-  const ca = current.attempt ?? 0;
-  const na = next.attempt ?? ca;
-  if (na !== ca) return na > ca;
-  const cr = PHASE_RANK[current.phase ?? ""] ?? 0;
-  const nr = PHASE_RANK[next.phase ?? current.phase ?? ""] ?? 0;
-  if (cr === 4) return false;
-  return nr >= cr;
 }

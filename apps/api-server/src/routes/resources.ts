@@ -1,7 +1,10 @@
 import { Router, type NextFunction, type Request, type Response } from "express";
 import { API_PREFIX, lookupKind, type KindInfo } from "@eiaas/api";
-import type { ChangeFeed, ObjectStore, StoredObject } from "@eiaas/db";
+import { dependentKinds, type ChangeFeed, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { authorize, peerVisible, visible, type Access, type ModelRefs, type Verb } from "../http/authz.js";
+import { parseDeleteOptions, type DeleteOptions } from "../http/delete-options.js";
+import { APPLY_MEDIA_TYPES } from "../http/json-body.js";
+import { fieldManagerOf } from "../resources/ownership.js";
 import { ApiError, notFound } from "../http/errors.js";
 import { parseSelectors } from "../http/selectors.js";
 import { listSemantics } from "../http/list-semantics.js";
@@ -87,14 +90,34 @@ function parseLimit(v: unknown): number | undefined {
 /** Longest watch a client may ask for: what a Node timer holds (~24 days); longer ones fire at once. */
 const MAX_WATCH_TIMEOUT_SECONDS = Math.floor(2 ** 31 / 1000) - 1;
 
-function patchTypeOf(req: Request): PatchType {
+function patchTypeOf(req: Request): PatchType | "apply" {
   const ct = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
   if (ct === "application/merge-patch+json") return "merge";
   if (ct === "application/json-patch+json") return "json";
+  if (APPLY_MEDIA_TYPES.has(ct)) return "apply";
   throw new ApiError(
     "UnsupportedMediaType",
-    `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got "${ct}")`,
+    `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got "${ct}")`,
   );
+}
+
+/** `force` of a patch: only an apply may force (kube-apiserver answers 422 otherwise). */
+function forceOf(req: Request, apply: boolean): boolean {
+  const v = req.query.force;
+  if (v === undefined) return false;
+  if (v !== "true" && v !== "false") throw new ApiError("BadRequest", `force: invalid value "${String(v)}": must be true or false`);
+  if (v === "true" && !apply) {
+    throw new ApiError("Invalid", "PatchOptions is invalid: force: Invalid value: true: may not be specified for non-apply patch", {
+      kind: "PatchOptions",
+      causes: [{ field: "force", reason: "FieldValueInvalid", message: "may not be specified for non-apply patch" }],
+    });
+  }
+  return v === "true";
+}
+
+/** Who writes: `fieldManager`, else the User-Agent's product (see ownership.ts). */
+function managerOf(req: Request, apply = false): string {
+  return fieldManagerOf(req.query.fieldManager, req.headers["user-agent"], apply);
 }
 
 function requireJson(req: Request): void {
@@ -126,6 +149,23 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
 
   const authorizeReq = (req: Request, verb: Verb, kind: KindInfo, ns: string | undefined, sub?: "status"): Access =>
     authorize(req.principal!, verb, kind, ns, sub, deps.models);
+
+  /**
+   * Orphaning hands a workload's Tasks (a Model's ModelProfiles) to the caller: they stay, owned
+   * by nothing. Only a caller that may delete them afterwards may orphan them — a tenant may not
+   * delete Tasks, and orphaned Tasks it could not stop would run (and hold capacity) for ever.
+   */
+  const authorizeOrphan = (req: Request, kind: KindInfo, ns: string | undefined, options: Pick<DeleteOptions, "propagationPolicy">): void => {
+    if (options.propagationPolicy !== "Orphan") return;
+    for (const dep of dependentKinds(kind)) {
+      try {
+        authorizeReq(req, "delete", dep, ns);
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.reason !== "Forbidden") throw err;
+        throw new ApiError("Forbidden", `propagationPolicy Orphan would leave ${dep.plural} of ${kind.plural} that this token cannot delete: ${err.message}`);
+      }
+    }
+  };
 
   const getVisible = async (kind: KindInfo, ns: string | undefined, name: string, access: Access): Promise<StoredObject> => {
     const obj = await service.get(kind, ns, name);
@@ -186,7 +226,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const access = authorizeReq(req, "create", kind, ns);
     requireJson(req);
     const fieldValidation = fieldValidationOf(req);
-    const obj = await service.create(kind, ns, req.body, { dryRun: isDryRun(req), fieldValidation, planPreview: flag(req.query.planPreview) });
+    const obj = await service.create(kind, ns, req.body, { dryRun: isDryRun(req), fieldValidation, planPreview: flag(req.query.planPreview), fieldManager: managerOf(req) });
     sendWarnings(res, fieldValidation);
     sendObject(req, res, kind, access, obj, 201);
   };
@@ -215,7 +255,7 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const fieldValidation = fieldValidationOf(req);
     const obj = sub
       ? await service.replaceStatus(kind, ns, param(req, "name"), req.body, { dryRun }, current)
-      : await service.replace(kind, ns, param(req, "name"), req.body, { dryRun, fieldValidation, planPreview: flag(req.query.planPreview) });
+      : await service.replace(kind, ns, param(req, "name"), req.body, { dryRun, fieldValidation, planPreview: flag(req.query.planPreview), fieldManager: managerOf(req) });
     sendWarnings(res, fieldValidation);
     sendObject(req, res, kind, access, obj);
   };
@@ -225,9 +265,27 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const kind = kindOf(param(req, "plural"), namespaced);
     const access = authorizeReq(req, "patch", kind, ns, sub);
     const type = patchTypeOf(req);
-    await getVisible(kind, ns, param(req, "name"), access);
+    const force = forceOf(req, type === "apply");
     const fieldValidation = fieldValidationOf(req);
-    const obj = await service.patch(kind, ns, param(req, "name"), type, req.body, { dryRun: isDryRun(req), fieldValidation, planPreview: flag(req.query.planPreview), ...(sub ? { subresource: sub } : {}) });
+    const write = { dryRun: isDryRun(req), fieldValidation, planPreview: flag(req.query.planPreview) };
+    if (type === "apply") {
+      if (sub) throw new ApiError("UnsupportedMediaType", "server-side apply of the /status subresource is not served: PUT or merge-patch the status");
+      const fieldManager = managerOf(req, true);
+      const name = param(req, "name");
+      const existing = await service.get(kind, ns, name).catch((err: unknown) => {
+        if (err instanceof ApiError && err.reason === "NotFound") return undefined;
+        throw err;
+      });
+      if (existing && !visible(access, existing)) throw notFound(kind.plural, name);
+      // An apply creates what does not exist: the caller must be one that may create it.
+      if (!existing) authorizeReq(req, "create", kind, ns);
+      const { object, created } = await service.apply(kind, ns, name, req.body, { ...write, fieldManager, force });
+      sendWarnings(res, fieldValidation);
+      sendObject(req, res, kind, access, object, created ? 201 : 200);
+      return;
+    }
+    await getVisible(kind, ns, param(req, "name"), access);
+    const obj = await service.patch(kind, ns, param(req, "name"), type, req.body, { ...write, fieldManager: managerOf(req), ...(sub ? { subresource: sub } : {}) });
     sendWarnings(res, fieldValidation);
     sendObject(req, res, kind, access, obj);
   };
@@ -236,10 +294,10 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     const ns = namespaced ? param(req, "ns") : undefined;
     const kind = kindOf(param(req, "plural"), namespaced);
     const access = authorizeReq(req, "delete", kind, ns);
+    const options = parseDeleteOptions(req);
+    authorizeOrphan(req, kind, ns, options);
     await getVisible(kind, ns, param(req, "name"), access);
-    const body = (req.body && typeof req.body === "object" ? req.body : {}) as { preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: string[] };
-    const dryRun = isDryRun(req) || (Array.isArray(body.dryRun) && body.dryRun.includes("All"));
-    const obj = await service.delete(kind, ns, param(req, "name"), { dryRun, ...(body.preconditions ? { preconditions: body.preconditions } : {}) });
+    const obj = await service.delete(kind, ns, param(req, "name"), options);
     sendObject(req, res, kind, access, obj);
   };
 
@@ -251,13 +309,13 @@ export function resourceRouter(deps: ResourceRouteDeps): Router {
     }
     const access = authorizeReq(req, "deletecollection", kind, ns);
     const selectors = parseSelectors(req.query, kind);
-    const body = (req.body && typeof req.body === "object" ? req.body : {}) as { dryRun?: string[] };
-    const dryRun = isDryRun(req) || (Array.isArray(body.dryRun) && body.dryRun.includes("All"));
+    const { dryRun, propagationPolicy } = parseDeleteOptions(req);
+    authorizeOrphan(req, kind, ns, { propagationPolicy });
     const deleted = await service.deleteCollection(
       kind,
       { ...(ns !== undefined ? { namespace: ns } : {}), labels: selectors.labels, fields: selectors.fields },
       (o) => visible(access, o),
-      { dryRun },
+      { dryRun, ...(propagationPolicy ? { propagationPolicy } : {}) },
     );
     const items = deleted.items.map((o) => presentTo(access, o));
     res.type("application/json").send(JSON.stringify({ apiVersion: "eiaas.io/v1alpha1", kind: `${kind.kind}List`, metadata: { resourceVersion: deleted.resourceVersion }, items }));

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { condition, dnsSubdomain, taint } from "../meta.js";
+import { condition, dnsSubdomain, listMap, taint } from "../meta.js";
 import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
 
 export const nodeTier = z.enum(["device", "edge", "cloud"]);
@@ -32,7 +32,7 @@ export const edgeNodeSpec = z.strictObject({
   network: z
     .strictObject({ uplinkMbps: nonneg.default(0), downlinkMbps: nonneg.default(0), rttMs: nonneg.default(0) })
     .default({ uplinkMbps: 0, downlinkMbps: 0, rttMs: 0 }),
-  taints: z.array(taint).default([]),
+  taints: z.array(taint).meta(listMap("key", "effect")).default([]),
   unschedulable: z.boolean().default(false),
 });
 export type EdgeNodeSpec = z.infer<typeof edgeNodeSpec>;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { LIST_SET } from "../meta.js";
 import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
 
 const nonneg = z.number().nonnegative();
@@ -100,7 +101,7 @@ export const modelSpec = z
     profiles: z.array(layerProfile).default([]),
     exits: z.array(earlyExit).default([]),
     variants: z.array(modelVariant).default([]),
-    capabilities: z.array(z.string()).default([]),
+    capabilities: z.array(z.string()).meta(LIST_SET).default([]),
     image: z.string().optional(),
   })
   .superRefine((value, ctx) => {
