@@ -10,7 +10,8 @@
 // BENCH_REQUESTS (50 per split and speed), BENCH_PROBE (5: requests before a clearly slower split
 // stops), BENCH_SPLIT_SECONDS (60), BENCH_WARMUP (2), BENCH_DEVICE_CLASS (phone-snapdragon-865),
 // BENCH_EDGE_CLASS (jetson-xavier-nx), BENCH_EDGE_CPUS (1: the fastest class's quota, in cores),
-// BENCH_MODEL_DIR (models/reference; missing models are generated there). Needs root and a Docker
+// BENCH_MODEL_DIR (models/reference; missing models are generated there), BENCH_IMAGE (an image
+// with eiaas-serve already built; default: deploy/Dockerfile built as the docker tests build it). Needs root and a Docker
 // engine (scripts/ensure-docker.sh). Ctrl-C removes the containers (and with them the shaping).
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -125,8 +126,7 @@ async function main(): Promise<void> {
     log(`generating ${[...missing, ...calibration].join(", ")} into ${MODEL_DIR}`);
     writeReferenceModels(MODEL_DIR, { only: [...missing, ...calibration] });
   }
-  log("building the image (cached when unchanged)");
-  const image = await projectImage(await testImages());
+  const image = env.BENCH_IMAGE ?? (log("building the image (cached when unchanged)"), await projectImage(await testImages()));
   const gateway = await bridgeGateway();
 
   const resnet = loadModel("resnet18", join(MODEL_DIR, "resnet18.onnx"));

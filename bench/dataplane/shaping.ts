@@ -10,14 +10,21 @@ async function sh(cmd: string, args: string[]): Promise<string> {
   return r.stdout.trim();
 }
 
-/** The container's network namespace (its init's PID) and the host's end of its veth pair. */
+/**
+ * The container's network namespace (its init's PID) and the host's end of its veth pair: the
+ * index after `@if` in the container's own `ip link` (not its /sys, which nsenter -n leaves the
+ * host's). Anything but a veth on the host side is refused: shaping the host's own interface by
+ * mistake would throttle the whole machine.
+ */
 async function vethOf(container: string): Promise<{ pid: string; hostIf: string }> {
   const pid = await sh("docker", ["inspect", "-f", "{{.State.Pid}}", container]);
-  const peer = await sh("nsenter", ["-t", pid, "-n", "cat", "/sys/class/net/eth0/iflink"]);
-  const links = await sh("ip", ["-o", "link"]);
-  const line = links.split("\n").find((l) => l.startsWith(`${peer}: `));
-  if (!line) throw new Error(`no host interface with index ${peer} (the peer of ${container}'s eth0)`);
-  return { pid, hostIf: line.split(": ")[1]!.split("@")[0]! };
+  const own = await sh("nsenter", ["-t", pid, "-n", "ip", "-o", "link", "show", "eth0"]);
+  const peer = /^\d+: eth0@if(\d+):/.exec(own)?.[1];
+  if (!peer) throw new Error(`${container}'s eth0 is not one end of a veth pair: ${own}`);
+  const line = (await sh("ip", ["-o", "link"])).split("\n").find((l) => l.startsWith(`${peer}: `));
+  const hostIf = line?.split(": ")[1]!.split("@")[0];
+  if (!hostIf?.startsWith("veth")) throw new Error(`the peer of ${container}'s eth0 (index ${peer}) is not a host veth: ${line ?? "none"}`);
+  return { pid, hostIf };
 }
 
 /**
