@@ -102,7 +102,10 @@ export async function prepareServe(task: TaskRunSpec, options: DockerServeOption
   const publishHost = options.publishHost ?? "127.0.0.1";
   // A declared port is the task's contract (its endpoint may be known in advance); otherwise the
   // same free host port is used inside the container, so it works under --network=host too.
-  const port = declaredPort(taskEnvironment(task)) ?? (await freePort(publishHost));
+  const declared = declaredPort(taskEnvironment(task));
+  // docker publishes as root: a task must not take the node's privileged ports (ssh, ...).
+  if (declared !== undefined && declared < 1024) return failed("InvalidConfig", `EIAAS_PORT: ${declared} is a privileged port; a served task is published on 1024-65535`);
+  const port = declared ?? (await freePort(publishHost));
 
   // Named after a hash of the attempt's key, not its name: nothing of the task's reaches the path.
   const dir = join(await segmentRoot(options), createHash("sha256").update(taskKey(task)).digest("hex").slice(0, 24));

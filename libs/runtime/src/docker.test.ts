@@ -102,6 +102,11 @@ describe("docker runtime: what no engine here can run", () => {
     const ok = { ...base, loadSegment: async () => ({ segment: new Uint8Array([1]), exitHead: new Uint8Array([2]) }) };
     expect(await new DockerRuntime(ok).start({ ...tail, env: { EIAAS_NEXT_ENDPOINT: "http://x/y" } }, hooks())).toMatchObject({ exitCode: 1, reason: "InvalidConfig", message: expect.stringMatching(/^EIAAS_NEXT_ENDPOINT: /) });
     expect(await new DockerRuntime(ok).start(tail, hooks())).toMatchObject({ exitCode: 1, reason: "InvalidConfig", message: expect.stringContaining("no EIAAS_EXIT_THRESHOLD") });
+    expect(await new DockerRuntime(ok).start({ ...tail, env: { EIAAS_PORT: "22", EIAAS_EXIT_THRESHOLD: "0.5" } }, hooks())).toEqual({
+      exitCode: 1,
+      reason: "InvalidConfig",
+      message: "EIAAS_PORT: 22 is a privileged port; a served task is published on 1024-65535",
+    });
     await expect(readFile(join(dir, "run.args"))).rejects.toThrow(/ENOENT/);
   });
 });
