@@ -53,7 +53,7 @@ async function calibrate(file: string, flops: number): Promise<number> {
 /** Measured device energy of a split (mJ): its compute at the class's computeW, its upload at transmitW. */
 function energyOf(samples: Sample[], j: number, n: number, device: BenchNode): number {
   const compute = j === 0 ? 0 : median(samples.map((s) => s.headRunMs));
-  const upload = j === n ? 0 : j === 0 ? median(samples.map((s) => s.totalMs - s.headRunMs)) : median(samples.map((s) => s.transferMs ?? 0));
+  const upload = j === n ? 0 : j === 0 ? median(samples.map((s) => s.totalMs - s.headRunMs)) : median(samples.map((s) => s.wireMs ?? 0));
   return compute * device.hardware.computeW + upload * device.hardware.transmitW;
 }
 

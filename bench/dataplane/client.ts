@@ -7,13 +7,18 @@ export interface Sample {
   totalMs: number;
   /** `session.run()` of the entry's segment. */
   headRunMs: number;
-  /** The forward to the next stage minus that stage's own time: the wire both ways. */
-  transferMs?: number;
+  /**
+   * Time on the wire to and from the next stage: the head's `transferMs` (the forward's round trip
+   * minus the next stage's `totalMs`) plus the next stage's `totalMs` minus its `runMs`, because the
+   * next stage's `totalMs` starts at the request's arrival and so includes reading the uploaded body.
+   */
+  wireMs?: number;
   tailRunMs?: number;
 }
 
 interface StageTimings {
   runMs: number;
+  totalMs: number;
   transferMs?: number;
   next?: StageTimings;
 }
@@ -39,7 +44,7 @@ export class BenchClient {
             const totalMs = performance.now() - t0;
             if (res.statusCode !== 200) return reject(new Error(`${this.endpoint} answered ${res.statusCode}`));
             const t = JSON.parse(String(res.headers["x-eiaas-timings"])) as StageTimings;
-            resolve({ totalMs, headRunMs: t.runMs, ...(t.next ? { transferMs: t.transferMs, tailRunMs: t.next.runMs } : {}) });
+            resolve({ totalMs, headRunMs: t.runMs, ...(t.next ? { wireMs: (t.transferMs ?? 0) + t.next.totalMs - t.next.runMs, tailRunMs: t.next.runMs } : {}) });
           });
         },
       );
