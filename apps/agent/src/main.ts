@@ -41,6 +41,8 @@ of DIR its EIAAS_SEGMENT_FILE names (EIAAS_EXIT_HEAD_FILE for an exit head); its
 --serve-host (default 127.0.0.1) at its EIAAS_PORT or a free port, reported as
 --advertise-host:PORT (default: the serve host, 127.0.0.1 for a wildcard). A split plan's head
 forwards to its tail's current endpoint, looked up through the API.
+--runtime docker serves them as eiaas-serve containers: the segment mounted read-only from
+--state-dir/docker-segments, the port published on --serve-host, advertised as --advertise-host.
 env: EIAAS_BOOTSTRAP_TOKEN (needed until the node has a credential), EIAAS_SERVER, EIAAS_CA_FILE,
      EIAAS_DATA_DIR, EIAAS_METRICS_PORT, EIAAS_LOG_LEVEL
 Registration is retried (jittered backoff up to 30 s, each failure logged at warn) while the API is
@@ -161,6 +163,13 @@ const agent = new NodeAgent({
   credentials: new FileCredentialStore(stateDir),
   runtime: createTaskRuntime(runtimeName, {
     onnx,
+    // Inference tasks in containers get the same segments, written under the state dir and mounted.
+    docker: {
+      ...(onnx.loadSegment ? { loadSegment: onnx.loadSegment } : {}),
+      segmentDir: join(stateDir, "docker-segments"),
+      ...(values["serve-host"] ? { publishHost: values["serve-host"] } : {}),
+      ...(values["advertise-host"] ? { advertiseHost: values["advertise-host"] } : {}),
+    },
     kubernetes: { ...(process.env.EIAAS_K8S_NAMESPACE ? { namespace: process.env.EIAAS_K8S_NAMESPACE } : {}) },
     training: {
       checkpointDir: checkpointDirOf(stateDir),

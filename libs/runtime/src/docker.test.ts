@@ -1,7 +1,7 @@
 // The docker runtime where no real engine can serve (docker.engine.test.ts runs real containers):
 // the GPU option (no GPU runtime on these machines), the CLI chosen by EIAAS_DOCKER_BIN (a
 // recording stand-in on PATH) and a missing CLI.
-import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -72,5 +72,41 @@ describe("docker runtime: what no engine here can run", () => {
     const missing = new DockerRuntime({ bin: join(dir, "no-such-docker") });
     expect(await missing.start(task, hooks())).toMatchObject({ exitCode: 127, reason: "StartError" });
     expect(await new DockerRuntime({ bin: join(dir, "docker") }).start(spec(), hooks())).toMatchObject({ exitCode: 125, reason: "StartError", message: "the task's template has no image" });
+  });
+
+  it("an inference task's container gets its segment mounted read-only, a published port and eiaas-serve; the directory goes with the run", async () => {
+    const segments = join(dir, "segments");
+    const rt = new DockerRuntime({ bin: join(dir, "docker"), cliEnv: { STANDIN_DIR: dir, PATH: process.env.PATH }, segmentDir: segments, loadSegment: async () => new Uint8Array([1, 2, 3]) });
+    const served = spec({ template: { image: "eiaas:dev" }, layers: { from: 1, to: 4 }, resources: { cpu: 1500, memoryMiB: 0, gpu: 0 }, env: { EIAAS_PORT: "9123", EIAAS_SEGMENT_FILE: "/etc/passwd" } });
+    expect(await rt.start(served, hooks())).toEqual({ exitCode: 0, endpoint: "127.0.0.1:9123" });
+    const args = (await readFile(join(dir, "run.args"), "utf8")).split("\n").slice(0, -1);
+    const mount = args[args.indexOf("-v") + 1]!;
+    expect(mount).toMatch(new RegExp(`^${segments}/[0-9a-f]{24}:/models:ro$`));
+    expect(args).toEqual(expect.arrayContaining(["--cpus", "1.5", "--read-only", "-p", "127.0.0.1:9123:9123", "-e", "EIAAS_SEGMENT_FILE=/models/segment.onnx", "-e", "EIAAS_THREADS=2", "-e", "EIAAS_SERVE_HOST=0.0.0.0"]));
+    // The task's own EIAAS_SEGMENT_FILE cannot point the server elsewhere: one value per variable.
+    expect(args.filter((a) => a.startsWith("EIAAS_SEGMENT_FILE="))).toEqual(["EIAAS_SEGMENT_FILE=/models/segment.onnx"]);
+    expect(args.slice(-2)).toEqual(["eiaas:dev", "eiaas-serve"]);
+    expect(await readdir(segments)).toEqual([]);
+  });
+
+  it("an inference task that cannot be served fails before any container runs, naming why", async () => {
+    const forget = () => rm(join(dir, "run.args"), { force: true });
+    const base = { bin: join(dir, "docker"), cliEnv: { STANDIN_DIR: dir, PATH: process.env.PATH }, segmentDir: join(dir, "segments") };
+    const tail = spec({ role: "tail", template: { image: "eiaas:dev" } });
+    await forget();
+    expect(await new DockerRuntime({ ...base, loadSegment: async () => Promise.reject(new Error("model acme/m has no artifact")) }).start(tail, hooks())).toEqual({
+      exitCode: 1,
+      reason: "ArtifactUnavailable",
+      message: "cannot get the task's model segment: model acme/m has no artifact",
+    });
+    const ok = { ...base, loadSegment: async () => ({ segment: new Uint8Array([1]), exitHead: new Uint8Array([2]) }) };
+    expect(await new DockerRuntime(ok).start({ ...tail, env: { EIAAS_NEXT_ENDPOINT: "http://x/y" } }, hooks())).toMatchObject({ exitCode: 1, reason: "InvalidConfig", message: expect.stringMatching(/^EIAAS_NEXT_ENDPOINT: /) });
+    expect(await new DockerRuntime(ok).start(tail, hooks())).toMatchObject({ exitCode: 1, reason: "InvalidConfig", message: expect.stringContaining("no EIAAS_EXIT_THRESHOLD") });
+    expect(await new DockerRuntime(ok).start({ ...tail, env: { EIAAS_PORT: "22", EIAAS_EXIT_THRESHOLD: "0.5" } }, hooks())).toEqual({
+      exitCode: 1,
+      reason: "InvalidConfig",
+      message: "EIAAS_PORT: 22 is a privileged port; a served task is published on 1024-65535",
+    });
+    await expect(readFile(join(dir, "run.args"))).rejects.toThrow(/ENOENT/);
   });
 });

@@ -1,11 +1,13 @@
 import { spawn } from "node:child_process";
+import { prepareServe, servesSegment, waitServing, type DockerServeOptions, type ServeMount } from "./docker-serve.js";
 import { endpointFor, taskEnvironment } from "./environment.js";
 import { forEachLine } from "./lines.js";
 import { signalExitCode } from "./process.js";
 import { TaskTracker } from "./tracker.js";
 import { taskKey, type TaskHooks, type TaskResult, type TaskRunSpec, type TaskRuntime } from "./types.js";
 
-export interface DockerRuntimeOptions {
+/** Options of the docker runtime; those of {@link DockerServeOptions} apply to inference tasks. */
+export interface DockerRuntimeOptions extends DockerServeOptions {
   /** The docker (or podman) CLI. @defaultValue `EIAAS_DOCKER_BIN`, else "docker" */
   bin?: string;
   /** Environment of the CLI itself (DOCKER_HOST, PATH, ...); not the containers'. @defaultValue process.env */
@@ -23,8 +25,11 @@ export function containerName(task: Pick<TaskRunSpec, "namespace" | "name" | "at
   return `eiaas-${task.namespace}-${task.name}-${task.attempt}`;
 }
 
-/** The `docker run` arguments of a task (after the binary). */
-export function dockerRunArgs(task: TaskRunSpec, extraRunArgs: string[] = []): string[] {
+/**
+ * The `docker run` arguments of a task (after the binary). `serve`: what an inference task's
+ * container gets on top (its segment mount, published port, variables, default command).
+ */
+export function dockerRunArgs(task: TaskRunSpec, extraRunArgs: string[] = [], serve?: Pick<ServeMount, "args" | "env" | "command">): string[] {
   const args = [
     "run",
     "--rm",
@@ -44,9 +49,9 @@ export function dockerRunArgs(task: TaskRunSpec, extraRunArgs: string[] = []): s
   if (task.resources.cpu > 0) args.push("--cpus", String(task.resources.cpu / 1000));
   if (task.resources.memoryMiB > 0) args.push("--memory", `${Math.ceil(task.resources.memoryMiB)}m`);
   if (task.resources.gpu > 0) args.push("--gpus", String(task.resources.gpu));
-  const env = taskEnvironment(task);
+  const env = { ...taskEnvironment(task), ...serve?.env };
   for (const name of Object.keys(env).sort()) args.push("-e", `${name}=${env[name]}`);
-  args.push(...extraRunArgs, task.template.image ?? "", ...(task.template.command ?? []));
+  args.push(...(serve?.args ?? []), ...extraRunArgs, task.template.image ?? "", ...(task.template.command ?? serve?.command ?? []));
   return args;
 }
 
@@ -67,6 +72,10 @@ function runCli(bin: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ 
  * `docker run --rm --name eiaas-<ns>-<task>-<attempt> --label eiaas.io/task=… -e K=V … IMAGE CMD…`,
  * attached, so the container's stdout/stderr stream into the log and `docker run`'s exit code is
  * the container's. Stopping runs `docker rm -f <name>`.
+ *
+ * Inference tasks (serve, head, tail), when the runtime has `loadSegment`, run `eiaas-serve` with
+ * their segment mounted read-only from a per-task directory (removed when the run ends), on a
+ * published port reported as their endpoint once `/healthz` answers (see docker-serve.ts).
  *
  * A container of the same name left by an earlier run of the same attempt (the agent restarted
  * while it ran) is removed first, so the attempt runs afresh; one of another task (another
@@ -95,12 +104,27 @@ export class DockerRuntime implements TaskRuntime {
 
   private async run(task: TaskRunSpec, hooks: TaskHooks, signal: AbortSignal): Promise<TaskResult> {
     if (!task.template.image) return { exitCode: 125, reason: "StartError", message: "the task's template has no image" };
-    if (signal.aborted) return { exitCode: signalExitCode("SIGTERM"), reason: "Cancelled", message: String(signal.reason) };
+    const cancelled = (): TaskResult => ({ exitCode: signalExitCode("SIGTERM"), reason: "Cancelled", message: String(signal.reason ?? "cancelled") });
+    if (signal.aborted) return cancelled();
+    if (!servesSegment(task, this.options)) return this.runContainer(task, hooks, signal);
+    const serve = await prepareServe(task, this.options, signal);
+    if (serve === undefined) return cancelled();
+    if (!("cleanup" in serve)) return serve;
+    try {
+      return await this.runContainer(task, hooks, signal, serve);
+    } finally {
+      await serve.cleanup();
+    }
+  }
+
+  private async runContainer(task: TaskRunSpec, hooks: TaskHooks, signal: AbortSignal, serve?: ServeMount): Promise<TaskResult> {
     const name = containerName(task);
     const stale = await this.removeStale(name, task.uid, hooks);
     if (stale) return stale;
-    const endpoint = endpointFor(this.options.advertiseHost ?? "127.0.0.1", taskEnvironment(task));
-    const child = spawn(this.bin, dockerRunArgs(task, this.options.extraRunArgs), { env: this.cliEnv, stdio: ["ignore", "pipe", "pipe"] });
+    const advertise = this.options.advertiseHost ?? "127.0.0.1";
+    const endpoint = serve ? `${advertise}:${serve.port}` : endpointFor(advertise, taskEnvironment(task));
+    const child = spawn(this.bin, dockerRunArgs(task, this.options.extraRunArgs, serve), { env: this.cliEnv, stdio: ["ignore", "pipe", "pipe"] });
+    const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
     // docker run's own errors (a missing image, a refused option) on its stderr: "docker: Error
     // response from daemon: …", then a hint to run --help, which says nothing.
     let cliError = "";
@@ -129,7 +153,11 @@ export class DockerRuntime implements TaskRuntime {
     const outcome = await new Promise<{ code: number | null; sig: NodeJS.Signals | null } | { error: Error }>((resolve) => {
       child.once("error", (error) => resolve({ error }));
       child.once("spawn", () => {
-        hooks.onStarted?.(endpoint ? { endpoint } : {});
+        if (serve) {
+          const probeHost = this.options.publishHost && !/^(0\.0\.0\.0|::)$/.test(this.options.publishHost) ? this.options.publishHost : "127.0.0.1";
+          const gone = Promise.race([closed, new Promise((r) => signal.addEventListener("abort", r, { once: true }))]);
+          void waitServing(probeHost, serve.port, gone).then((serving) => serving && hooks.onStarted?.({ endpoint: endpoint! }));
+        } else hooks.onStarted?.(endpoint ? { endpoint } : {});
         if (signal.aborted) onAbort();
         else signal.addEventListener("abort", onAbort, { once: true });
       });

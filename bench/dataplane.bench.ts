@@ -1,0 +1,184 @@
+// `npm run bench:dataplane`: the inference data plane measured on a testbed that differs like a
+// real fleet (issue 20 part 8). A device and an edge server are `eiaas-serve` containers run by the
+// production docker runtime, with CPU quotas in the ratio of their hardware classes' GFLOPS
+// (deploy/reference/hardware.yaml); the link between them is shaped with `tbf` on the edge
+// container's veth pair. For each reference model × link speed × objective the production planner
+// chooses a split (from flops alone, then with the measured per-segment times fed back as a
+// ModelProfile is), and every split is measured end to end in the same run. See docs/dataplane.md.
+//
+// Env: BENCH_MODELS (default resnet18,mobilenetv2,alexnet,vgg16), BENCH_MBPS (1,10,100),
+// BENCH_REQUESTS (50 per split and speed), BENCH_PROBE (5: requests before a clearly slower split
+// stops), BENCH_SPLIT_SECONDS (60), BENCH_WARMUP (2), BENCH_DEVICE_CLASS (phone-snapdragon-865),
+// BENCH_EDGE_CLASS (jetson-xavier-nx), BENCH_EDGE_CPUS (1: the fastest class's quota, in cores),
+// BENCH_MODEL_DIR (models/reference; missing models are generated there), BENCH_IMAGE (an image
+// with eiaas-serve already built; default: deploy/Dockerfile built as the docker tests build it). Needs root and a Docker
+// engine (scripts/ensure-docker.sh). Ctrl-C removes the containers (and with them the shaping).
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import ort from "onnxruntime-node";
+import { dockerAvailability, projectImage, testImages } from "@eiaas/testing";
+import { writeReferenceModels } from "../scripts/models/main.js";
+import type { ReferenceModel } from "../scripts/models/reference.js";
+import { median, type Sample } from "./dataplane/client.js";
+import { benchNodes, hardwareClasses, type BenchNode } from "./dataplane/fleet.js";
+import { measureModel, type ModelRun } from "./dataplane/measure.js";
+import { figure, planner, type Profile } from "./dataplane/planning.js";
+import { printReport, type CaseRow } from "./dataplane/report.js";
+import { loadModel, type BenchModel } from "./dataplane/segments.js";
+import { bridgeGateway, Testbed } from "./dataplane/testbed.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const env = process.env;
+const MODELS = (env.BENCH_MODELS ?? "resnet18,mobilenetv2,alexnet,vgg16").split(",").map((s) => s.trim()) as ReferenceModel[];
+const MBPS = (env.BENCH_MBPS ?? "1,10,100").split(",").map(Number);
+const REQUESTS = Number(env.BENCH_REQUESTS ?? 50);
+const MODEL_DIR = env.BENCH_MODEL_DIR ?? join(ROOT, "models/reference");
+const log = (line: string) => console.error(`[dataplane] ${line}`);
+
+/** onnxruntime's GFLOPS on one core of this machine: ResNet-18 whole, in this process, 1 thread. */
+async function calibrate(file: string, flops: number): Promise<number> {
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential" });
+  const x = new ort.Tensor("float32", new Float32Array(3 * 224 * 224).fill(0.1), [1, 3, 224, 224]);
+  const times: number[] = [];
+  for (let i = 0; i < 12; i++) {
+    const t0 = performance.now();
+    await session.run({ [session.inputNames[0]!]: x });
+    if (i >= 2) times.push(performance.now() - t0);
+  }
+  await session.release();
+  return flops / 1e6 / median(times);
+}
+
+/** Measured device energy of a split (mJ): its compute at the class's computeW, its upload at transmitW. */
+function energyOf(samples: Sample[], j: number, n: number, device: BenchNode): number {
+  const compute = j === 0 ? 0 : median(samples.map((s) => s.headRunMs));
+  const upload = j === n ? 0 : j === 0 ? median(samples.map((s) => s.totalMs - s.headRunMs)) : median(samples.map((s) => s.wireMs ?? 0));
+  return compute * device.hardware.computeW + upload * device.hardware.transmitW;
+}
+
+/** The figures serving tasks would report: device ranges 1..j, edge ranges j+1..n (medians over every speed). */
+function profileOf(run: ModelRun, n: number): Profile {
+  const pooled = new Map<number, Sample[]>();
+  const seen = new Set<Sample[]>();
+  for (const bySplit of run.samples.values())
+    for (const [j, s] of bySplit) {
+      if (seen.has(s)) continue;
+      seen.add(s);
+      pooled.set(j, [...(pooled.get(j) ?? []), ...s]);
+    }
+  const device = [];
+  const edge = [];
+  for (const [j, s] of pooled) {
+    if (j >= 1) device.push(figure(n, 1, j, median(s.map((x) => x.headRunMs)), s.length));
+    if (j === 0) edge.push(figure(n, 1, n, median(s.map((x) => x.headRunMs)), s.length));
+    else if (j < n) edge.push(figure(n, j + 1, n, median(s.map((x) => x.tailRunMs!)), s.length));
+  }
+  return { device, edge };
+}
+
+function rowsOf(model: BenchModel, run: ModelRun, device: BenchNode, edge: BenchNode): CaseRow[] {
+  const n = model.layers.length;
+  const profile = profileOf(run, n);
+  const rows: CaseRow[] = [];
+  for (const mbps of MBPS) {
+    const bySplit = run.samples.get(mbps)!;
+    const p = planner(model, device, edge, mbps, run.rttMs.get(mbps)!);
+    const latency = (j: number) => median(bySplit.get(j)!.map((s) => s.totalMs));
+    for (const objective of ["latency", "energy"] as const) {
+      const flops = p.choose(objective);
+      const profiled = p.choose(objective, profile);
+      const score = (j: number) => (objective === "latency" ? latency(j) : energyOf(bySplit.get(j)!, j, n, device));
+      // Splits stopped early had fewer requests; the best is taken over all that were measured.
+      const splits = [...bySplit.keys()];
+      const bestSplit = splits.reduce((a, b) => (score(b) < score(a) ? b : a));
+      const measuredAt = (j: number) => (bySplit.has(j) ? latency(j) : NaN);
+      rows.push({
+        model: model.name,
+        mbps,
+        objective,
+        flopsSplit: flops.split,
+        profiledSplit: profiled.split,
+        layers: n,
+        predictedFlopsMs: flops.latencyMs,
+        predictedProfiledMs: profiled.latencyMs,
+        measuredFlopsMs: measuredAt(flops.split),
+        measuredProfiledMs: measuredAt(profiled.split),
+        requests: bySplit.get(profiled.split)?.length ?? 0,
+        deviceOnlyMs: latency(n),
+        edgeOnlyMs: latency(0),
+        bestSplit,
+        bestMs: latency(bestSplit),
+        chosenScore: bySplit.has(profiled.split) ? score(profiled.split) : Infinity,
+        bestScore: score(bestSplit),
+      });
+    }
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const engine = dockerAvailability();
+  if (!engine.available) throw new Error(`no Docker engine: ${engine.reason}`);
+  const missing = MODELS.filter((m) => !existsSync(join(MODEL_DIR, `${m}.onnx`)));
+  const calibration = existsSync(join(MODEL_DIR, "resnet18.onnx")) || missing.includes("resnet18") ? [] : (["resnet18"] as ReferenceModel[]);
+  if (missing.length + calibration.length) {
+    log(`generating ${[...missing, ...calibration].join(", ")} into ${MODEL_DIR}`);
+    writeReferenceModels(MODEL_DIR, { only: [...missing, ...calibration] });
+  }
+  const image = env.BENCH_IMAGE ?? (log("building the image (cached when unchanged)"), await projectImage(await testImages()));
+  const gateway = await bridgeGateway();
+
+  const resnet = loadModel("resnet18", join(MODEL_DIR, "resnet18.onnx"));
+  const perCore = await calibrate(join(MODEL_DIR, "resnet18.onnx"), resnet.layers.reduce((a, l) => a + l.flops, 0));
+  const classes = hardwareClasses();
+  const cls = (name: string) => classes.get(name) ?? (() => { throw new Error(`no class ${name} in hardware.yaml`); })();
+  const [device, edge] = benchNodes(
+    [
+      { role: "device", hardware: cls(env.BENCH_DEVICE_CLASS ?? "phone-snapdragon-865") },
+      { role: "edge", hardware: cls(env.BENCH_EDGE_CLASS ?? "jetson-xavier-nx") },
+    ],
+    Number(env.BENCH_EDGE_CPUS ?? 1),
+    perCore,
+  ) as [BenchNode, BenchNode];
+  log(`onnxruntime here: ${perCore.toFixed(1)} GFLOPS per core; device ${device.hardware.name} (${device.hardware.gflops} GFLOPS) → ${device.cpus} cores; edge ${edge.hardware.name} (${edge.hardware.gflops}) → ${edge.cpus} cores`);
+
+  const segments = new Map<string, Uint8Array>();
+  const bed = new Testbed(image, gateway, segments);
+  let stopping = false;
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.once(sig, () => {
+      if (stopping) return;
+      stopping = true;
+      log(`${sig}: removing the containers`);
+      void bed.cleanup().finally(() => process.exit(130));
+    });
+  }
+  const rows: CaseRow[] = [];
+  try {
+    for (const name of MODELS) {
+      const model = name === "resnet18" ? resnet : loadModel(name, join(MODEL_DIR, `${name}.onnx`));
+      log(`${name}: ${model.layers.length} layers, input ${model.inputShape.join("x")}`);
+      const run = await measureModel(bed, segments, model, device, edge, planner(model, device, edge, 10, 1), {
+        mbps: MBPS,
+        requests: REQUESTS,
+        probe: Number(env.BENCH_PROBE ?? 5),
+        splitSeconds: Number(env.BENCH_SPLIT_SECONDS ?? 60),
+        warmup: Number(env.BENCH_WARMUP ?? 2),
+        log,
+      });
+      rows.push(...rowsOf(model, run, device, edge));
+    }
+  } finally {
+    await bed.cleanup();
+  }
+  const load = (await import("node:os")).loadavg();
+  console.log(`\ndataplane bench: ${(await import("node:os")).cpus()[0]?.model} × ${(await import("node:os")).cpus().length}, load ${load.map((l) => l.toFixed(1)).join(" ")}; ${REQUESTS} requests per split and speed (fewer for a split stopped early)`);
+  console.log(`device ${device.hardware.name} ${device.cpus} cores (${device.gflops.toFixed(1)} GFLOPS told to the planner), edge ${edge.hardware.name} ${edge.cpus} cores (${edge.gflops.toFixed(1)}); latencies in ms (medians)\n`);
+  printReport(rows);
+}
+
+main().catch((err: Error) => {
+  console.error(`bench:dataplane: ${err.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,65 @@
+// The client side of a measurement: POSTs the input to the plan's entry (binary, kept alive, one
+// request at a time) and collects what each stage reports of itself (x-eiaas-timings).
+import { Agent, request } from "node:http";
+
+/** One answered request: the client's wall time and the stages' own figures (ms). */
+export interface Sample {
+  totalMs: number;
+  /** `session.run()` of the entry's segment. */
+  headRunMs: number;
+  /**
+   * Time on the wire to and from the next stage: the head's `transferMs` (the forward's round trip
+   * minus the next stage's `totalMs`) plus the next stage's `totalMs` minus its `runMs`, because the
+   * next stage's `totalMs` starts at the request's arrival and so includes reading the uploaded body.
+   */
+  wireMs?: number;
+  tailRunMs?: number;
+}
+
+interface StageTimings {
+  runMs: number;
+  totalMs: number;
+  transferMs?: number;
+  next?: StageTimings;
+}
+
+export class BenchClient {
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
+  constructor(
+    private readonly endpoint: string,
+    private readonly shape: number[],
+    private readonly input: Buffer,
+  ) {}
+
+  infer(): Promise<Sample> {
+    const [host, port] = [this.endpoint.slice(0, this.endpoint.lastIndexOf(":")), Number(this.endpoint.slice(this.endpoint.lastIndexOf(":") + 1))];
+    const t0 = performance.now();
+    return new Promise((resolve, reject) => {
+      const req = request(
+        { host, port, agent: this.agent, method: "POST", path: "/v1/infer", headers: { "content-type": "application/octet-stream", accept: "application/octet-stream", "x-eiaas-shape": this.shape.join(",") } },
+        (res) => {
+          res.resume();
+          res.on("error", reject);
+          res.on("end", () => {
+            const totalMs = performance.now() - t0;
+            if (res.statusCode !== 200) return reject(new Error(`${this.endpoint} answered ${res.statusCode}`));
+            const t = JSON.parse(String(res.headers["x-eiaas-timings"])) as StageTimings;
+            resolve({ totalMs, headRunMs: t.runMs, ...(t.next ? { wireMs: (t.transferMs ?? 0) + t.next.totalMs - t.next.runMs, tailRunMs: t.next.runMs } : {}) });
+          });
+        },
+      );
+      req.on("error", reject);
+      req.end(this.input);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+export const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};

@@ -1,0 +1,114 @@
+// One model on the testbed: every split j (layers 1..j on the device, j+1..n on the edge; j = n
+// is device-only, j = 0 edge-only) served by real containers, its requests measured at each link
+// speed. Splits are measured in the order the flops-based prediction ranks them, and one whose
+// first requests are clearly slower than the best measured so far at that speed (median > 1.5×)
+// stops early: it cannot be the best, and the bench stays within minutes on two cores.
+import { BenchClient, median, type Sample } from "./client.js";
+import type { BenchNode } from "./fleet.js";
+import type { Planner } from "./planning.js";
+import { segment, type BenchModel } from "./segments.js";
+import { shapeLink } from "./shaping.js";
+import type { Server, Testbed } from "./testbed.js";
+
+export interface MeasureOptions {
+  mbps: number[];
+  requests: number;
+  /** Requests before a split may stop early. */
+  probe: number;
+  /** No split is measured longer than this at one speed (s), once it has `probe` requests. */
+  splitSeconds: number;
+  warmup: number;
+  log: (line: string) => void;
+}
+
+/** Samples by link speed, then split. */
+export type ModelSamples = Map<number, Map<number, Sample[]>>;
+
+export interface ModelRun {
+  samples: ModelSamples;
+  /** Median round trip of a tiny request to the edge's container at each speed (the planner's link RTT). */
+  rttMs: Map<number, number>;
+}
+
+function randomInput(n: number): Buffer {
+  const x = new Float32Array(n);
+  let s = 1;
+  for (let i = 0; i < n; i++) {
+    s = (s * 16807) % 2147483647;
+    x[i] = s / 2147483647 - 0.5;
+  }
+  return Buffer.from(x.buffer);
+}
+
+async function healthRtt(endpoint: string, count: number): Promise<number> {
+  const { request } = await import("node:http");
+  const [host, port] = [endpoint.slice(0, endpoint.lastIndexOf(":")), Number(endpoint.slice(endpoint.lastIndexOf(":") + 1))];
+  const { Agent } = await import("node:http");
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const times: number[] = [];
+  for (let i = 0; i < count + 2; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((resolve, reject) => request({ host, port, path: "/healthz", agent }, (res) => res.resume().on("end", resolve)).on("error", reject).end());
+    if (i >= 2) times.push(performance.now() - t0);
+  }
+  agent.destroy();
+  return median(times);
+}
+
+export async function measureModel(bed: Testbed, segments: Map<string, Uint8Array>, model: BenchModel, device: BenchNode, edge: BenchNode, rank: Planner, o: MeasureOptions): Promise<ModelRun> {
+  const n = model.layers.length;
+  const input = randomInput(model.inputShape.reduce((a, b) => a * b, 1));
+  const samples: ModelSamples = new Map(o.mbps.map((b) => [b, new Map()]));
+  const rttMs = new Map<number, number>();
+  const best = new Map<number, number>();
+  // Edge-only first (it gives the link's RTT), then by predicted latency at the middle speed.
+  const order = [0, ...Array.from({ length: n }, (_, i) => i + 1).sort((a, b) => rank.predict(a) - rank.predict(b))];
+  for (const j of order) {
+    const servers: Server[] = [];
+    try {
+      const name = (side: string) => `${model.name}-${j}-${side}`;
+      let entry: Server;
+      let link: Server | undefined;
+      if (j === n || j === 0) {
+        segments.set(name("all"), model.bytes);
+        entry = await bed.serve(j === n ? device : edge, "serve", name("all"), { from: 1, to: n });
+        servers.push(entry);
+        if (j === 0) link = entry;
+      } else {
+        segments.set(name("tail"), segment(model, j + 1, n));
+        segments.set(name("head"), segment(model, 1, j));
+        link = await bed.serve(edge, "tail", name("tail"), { from: j + 1, to: n });
+        servers.push(link);
+        entry = await bed.serve(device, "head", name("head"), { from: 1, to: j }, link.endpoint);
+        servers.push(entry);
+      }
+      const client = new BenchClient(entry.endpoint, model.inputShape, input);
+      // Device-only crosses no link: measured once, the same at every speed.
+      const speeds = j === n ? [o.mbps[0]!] : o.mbps;
+      for (const mbps of speeds) {
+        if (link) await shapeLink(link.container, mbps);
+        if (j === 0) rttMs.set(mbps, await healthRtt(link!.endpoint, 20));
+        for (let i = 0; i < o.warmup; i++) await client.infer();
+        const got: Sample[] = [];
+        const t0 = performance.now();
+        while (got.length < o.requests) {
+          got.push(await client.infer());
+          if (got.length < o.probe) continue;
+          const m = median(got.map((s) => s.totalMs));
+          const known = best.get(mbps);
+          if (known !== undefined && m > 1.5 * known && j !== 0 && j !== n) break;
+          if (performance.now() - t0 > o.splitSeconds * 1000) break;
+        }
+        const m = median(got.map((s) => s.totalMs));
+        if (!(m >= (best.get(mbps) ?? Infinity))) best.set(mbps, m);
+        for (const b of j === n ? o.mbps : [mbps]) samples.get(b)!.set(j, got);
+        o.log(`${model.name} split ${j}/${n} at ${j === n ? "any" : mbps} Mbit/s: median ${m.toFixed(1)} ms over ${got.length}`);
+      }
+      client.close();
+    } finally {
+      for (const s of servers.reverse()) await s.stop();
+      for (const k of [...segments.keys()]) if (k.startsWith(`${model.name}-${j}-`)) segments.delete(k);
+    }
+  }
+  return { samples, rttMs };
+}
