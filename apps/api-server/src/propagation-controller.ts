@@ -1,5 +1,5 @@
 import { FOREGROUND_FINALIZER, KINDS, ORPHAN_FINALIZER, type KindInfo } from "@eiaas/api";
-import { dependentKinds, StoreError, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { dependentKinds, isUnavailableError, StoreError, type ObjectStore, type StoredObject } from "@eiaas/db";
 import type { Logger } from "@eiaas/telemetry";
 
 /** The kinds objects can depend on: the only ones a Foreground or Orphan delete marks. */
@@ -64,7 +64,8 @@ export class PropagationController {
     this.running = (async () => {
       do {
         this.again = false;
-        await this.pass().catch((err) => this.deps.logger.warn({ err }, "deletion propagation pass failed"));
+        // The database away is logged once by the API's outage log (start and end), not by each pass.
+        await this.pass().catch((err) => (isUnavailableError(err) ? this.deps.logger.debug({ err }, "deletion propagation pass: database unavailable") : this.deps.logger.warn({ err }, "deletion propagation pass failed")));
       } while (this.again && !this.stopped);
     })().finally(() => {
       this.running = undefined;
