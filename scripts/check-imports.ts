@@ -1,4 +1,4 @@
-// `npm run lint`: keeps the dependency direction of DESIGN §2 and finds import cycles.
+// `npm run lint`: keeps the dependency direction of design.md §2 and finds import cycles.
 //  - apps → libs, never back; a package imports another only if its package.json declares it;
 //  - libs/api imports nothing internal; libs/scheduling only @eiaas/api and stays pure
 //    (no node: modules, env, clock or randomness); libs/onnx likewise, plus onnx-proto;

@@ -1,4 +1,4 @@
-// The environment variables eiaas processes are documented to read (DESIGN §6/§7 and the agent's
+// The environment variables eiaas processes are documented to read (design.md §6/§7 and the agent's
 // contract), and those the code reads today: what the chart and the compose file may set.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";

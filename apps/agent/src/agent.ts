@@ -16,7 +16,7 @@ import { taskName, TaskInformer, type TaskView } from "./task-informer.js";
 
 export interface AgentOptions {
   nodeName: string;
-  /** What the agent detected about its node (DESIGN §4 EdgeNode.spec). */
+  /** What the agent detected about its node (design.md §4 EdgeNode.spec). */
   spec: EdgeNodeSpecInput;
   labels?: Record<string, string>;
   /**

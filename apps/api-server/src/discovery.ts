@@ -10,7 +10,7 @@ import { API_VERSION, GROUP, KINDS, VERSION, type KindInfo } from "@eiaas/api";
 import { parseAccept } from "./table.js";
 import { coreApiVersions, coreGroupDiscoveryList, coreResourceList } from "./core/core-discovery.js";
 
-/** Verbs every eiaas kind supports (DESIGN §3), sorted as kube-apiserver lists them. */
+/** Verbs every eiaas kind supports (design.md §3), sorted as kube-apiserver lists them. */
 export const RESOURCE_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"] as const;
 /** Verbs of the `/status` subresource. */
 export const STATUS_VERBS = ["get", "patch", "update"] as const;

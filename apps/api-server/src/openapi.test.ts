@@ -11,8 +11,8 @@ const app = express();
 app.use(openApiRouter());
 const doc = buildOpenApiV3();
 const schemas = doc.components.schemas;
-/** Model objects shipped with the project and the shared reference data (absent from a user's clone). */
-const DATA_DIRS = [new URL("../../../deploy/examples/", import.meta.url), new URL("../../../../shared/data/", import.meta.url)];
+/** Model objects shipped with the project. */
+const DATA_DIRS = [new URL("../../../deploy/examples/", import.meta.url)];
 
 /** An Ajv validator for one component schema of the document (OpenAPI 3.0 is JSON Schema plus `nullable`). */
 function validatorFor(kind: string) {

@@ -4,7 +4,7 @@ import pg from "pg";
 const SCHEDULER_LOCK_KEY = 72_401_002;
 
 /**
- * Leader election on a Postgres advisory lock (DESIGN §1): the replica whose session holds the lock
+ * Leader election on a Postgres advisory lock (design.md §1): the replica whose session holds the lock
  * acts; the others wait. The lock lives as long as the session, so a crashed leader's lock is freed
  * by Postgres and another replica takes over on its next try.
  */

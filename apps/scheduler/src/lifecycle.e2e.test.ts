@@ -1,4 +1,4 @@
-// Node lifecycle end to end (DESIGN §6): an agent stops heartbeating → its node turns NotReady and
+// Node lifecycle end to end (design.md §6): an agent stops heartbeating → its node turns NotReady and
 // gets the unreachable NoExecute taint → after the eviction period its tasks fail with NodeLost →
 // the workload is re-planned onto another node and Running again; the agent coming back clears
 // the taint. Real Postgres, Redis, API, scheduler and node agents.

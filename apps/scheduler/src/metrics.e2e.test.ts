@@ -1,4 +1,4 @@
-// /metrics after a small workload (DESIGN §7): API, scheduler and agent series plus the cluster
+// /metrics after a small workload (design.md §7): API, scheduler and agent series plus the cluster
 // gauges read on scrape, all from this process's one registry (as in the demo). Real API,
 // scheduler, node agents, Postgres and Redis.
 import request from "supertest";

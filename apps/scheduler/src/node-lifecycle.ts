@@ -16,7 +16,7 @@ export interface NodeLifecycleOptions {
 }
 
 /**
- * Kubernetes' node lifecycle controller (DESIGN §6): a node whose lease is older than the grace
+ * Kubernetes' node lifecycle controller (design.md §6): a node whose lease is older than the grace
  * period becomes NotReady and gets the `node.eiaas.io/unreachable:NoExecute` taint; once NotReady
  * for the eviction period its unfinished tasks fail with reason NodeLost, so their workloads are
  * re-planned elsewhere. A node whose agent heartbeats again loses the taint. Tasks bound to a node

@@ -7,7 +7,7 @@ import type pg from "pg";
 const TASK = kindInfo("Task");
 
 /**
- * Preemption (DESIGN §5 multi-tenancy): when a workload with priority fits nowhere for lack of
+ * Preemption (design.md §5 multi-tenancy): when a workload with priority fits nowhere for lack of
  * resources, evict the fewest, lowest-priority, newest tasks of ONE node so its server task fits —
  * never for a tenant over quota (selectPreemptionVictims refuses), never with more priority than
  * the workload's tenant allows (a workload stored above its tenant's cap preempts with the cap,

@@ -10,7 +10,7 @@ export interface RunningService {
 }
 
 /**
- * Running services whose measured links changed enough to re-plan (DESIGN §5 Re-planning, Edgent's
+ * Running services whose measured links changed enough to re-plan (design.md §5 Re-planning, Edgent's
  * dynamic mode): a client's current plan now misses the SLO, or a fresh plan — made as if the
  * service's own tasks were gone — is at least 20% faster for some client. The snapshot is left as
  * it was found.

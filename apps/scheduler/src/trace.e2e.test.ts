@@ -1,4 +1,4 @@
-// One trace for one InferenceService across the control plane (DESIGN §7): the create request →
+// One trace for one InferenceService across the control plane (design.md §7): the create request →
 // its database write → the scheduler's plan (cycles later, joined through the workload's
 // traceparent annotation) → the enqueue of each task (context in the job data) → the agent taking
 // the job → its status report over HTTP (traceparent header) → the API's status write. Real API,

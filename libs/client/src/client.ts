@@ -100,7 +100,7 @@ export function resolveKind(kind: KindRef): KindInfo {
 }
 
 /**
- * Typed client of the eiaas API (DESIGN §3): the generic verbs for every kind, the status
+ * Typed client of the eiaas API (design.md §3): the generic verbs for every kind, the status
  * subresource, server-side tables, watches that survive reconnects, the token API, discovery and
  * task logs. Errors are ApiRequestError (with the server's Status) or ConnectionError.
  */

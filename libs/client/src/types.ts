@@ -63,7 +63,7 @@ export interface TokenList {
   items: Token[];
 }
 
-/** One endpoint of a service (DESIGN §3 discovery). */
+/** One endpoint of a service (design.md §3 discovery). */
 export interface Endpoint {
   node: string;
   address?: string;

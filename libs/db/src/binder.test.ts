@@ -1,4 +1,4 @@
-// bindTasks under concurrency (DESIGN §5 Bind): two schedulers, or a retry, binding from the same
+// bindTasks under concurrency (design.md §5 Bind): two schedulers, or a retry, binding from the same
 // (stale) view can never over-commit a node's capacity or load, breach a tenant's quota, or bind a
 // workload's plan twice — the transaction re-checks against the rows under the counter-row lock.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";

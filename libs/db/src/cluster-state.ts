@@ -21,7 +21,7 @@ const TASK = kindInfo("Task");
 const PROFILE = kindInfo("ModelProfile");
 
 /**
- * What a scheduling cycle plans from (DESIGN §5 snapshot), read in one REPEATABLE READ
+ * What a scheduling cycle plans from (design.md §5 snapshot), read in one REPEATABLE READ
  * transaction so nodes, tenants and tasks are one consistent view; the scheduler and the API's
  * dryRun both build their Snapshot from this.
  */

@@ -73,7 +73,7 @@ export interface QueueDepth {
 }
 
 /**
- * The transport between control plane and agents (DESIGN §1): BullMQ on Redis, or BullMQ on its
+ * The transport between control plane and agents (design.md §1): BullMQ on Redis, or BullMQ on its
  * Postgres backend in the embedded default. Postgres stays the source of truth; a lost or
  * duplicated message here can delay work, never lose or double it.
  */

@@ -7,7 +7,7 @@ export interface NodeLease {
 }
 
 /**
- * Node leases (DESIGN §6): high-frequency heartbeat writes kept out of the resource tables. Renewals
+ * Node leases (design.md §6): high-frequency heartbeat writes kept out of the resource tables. Renewals
  * never move a lease back in time, so a delayed renewal racing a newer one is harmless.
  */
 export interface LeaseStore {

@@ -1,4 +1,4 @@
-/** Queue names and job ids of the dispatch protocol (DESIGN §6). */
+/** Queue names and job ids of the dispatch protocol (design.md §6). */
 
 /** The queue of workloads to (re)plan, consumed by the scheduler. */
 export const SCHEDULE_QUEUE = "schedule";

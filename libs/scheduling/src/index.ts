@@ -1,5 +1,5 @@
 /**
- * @eiaas/scheduling — pure placement (DESIGN §5): a Snapshot of the fleet, kube-scheduler-style
+ * @eiaas/scheduling — pure placement (design.md §5): a Snapshot of the fleet, kube-scheduler-style
  * Filter/Score plugins, the inference and training planners, multi-tenant fairness and
  * preemption. No I/O, no clock, no randomness: the same input always gives the same plan.
  */

@@ -61,7 +61,7 @@ export interface ModelRefs {
 }
 
 /**
- * RBAC of DESIGN §3: admin everything; tenant its own namespace (another namespace answers 404,
+ * RBAC of design.md §3: admin everything; tenant its own namespace (another namespace answers 404,
  * cluster-scoped writes 403, status is the controllers'), and EdgeNodes without the names of the
  * tasks on them, and ModelProfiles read-only; agent its own EdgeNode, its tasks' status and the
  * Models its tasks use (none without `models`) — its timings go through

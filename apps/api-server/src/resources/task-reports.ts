@@ -35,7 +35,7 @@ export function supersededReport(current: StoredObject, report: { attempt?: numb
 const PHASE_RANK: Record<string, number> = { "": 0, Pending: 0, Scheduled: 1, Dispatched: 2, Running: 3, Succeeded: 4, Failed: 4 };
 
 /**
- * Task reports are ordered per task by attempt, then phase (DESIGN: idempotent and ordered): a
+ * Task reports are ordered per task by attempt, then phase (design.md §6: idempotent and ordered): a
  * report of an older attempt, of an earlier phase, or after the attempt finished changes nothing.
  */
 export function taskReportApplies(current: { attempt?: number; phase?: string }, next: { attempt?: number; phase?: string }): boolean {

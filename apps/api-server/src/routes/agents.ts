@@ -85,7 +85,7 @@ async function mintChosenToken(deps: AgentRouteDeps, name: string, tokenSha256: 
 }
 
 /**
- * The agent endpoints of DESIGN §3. `register`: with a bootstrap token, a node that does not exist
+ * The agent endpoints of design.md §3. `register`: with a bootstrap token, a node that does not exist
  * yet (409 for an existing name, which stays untouched), an agent token scoped to it and credentials
  * for its own queue; with the node's own agent token, a renewal (same token, fresh queue
  * credentials, tier and capacity no higher than allowed: `renewalCeiling`); with an admin token,

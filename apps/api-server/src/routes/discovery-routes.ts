@@ -40,7 +40,7 @@ function finite(ms: number): number {
 }
 
 /**
- * Service discovery (DESIGN §3): a service's endpoints, or every Running service of a namespace
+ * Service discovery (design.md §3): a service's endpoints, or every Running service of a namespace
  * with a capability, ranked by the latency predicted from the asking client. Tenants see only their
  * own namespace (another answers 404, as everywhere).
  */

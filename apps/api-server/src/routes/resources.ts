@@ -139,7 +139,7 @@ function sendObject(req: Request, res: Response, kind: KindInfo, access: Access,
 }
 
 /**
- * The generic REST surface of DESIGN §3 for every kind: list (selectors, paging), watch, get,
+ * The generic REST surface of design.md §3 for every kind: list (selectors, paging), watch, get,
  * create, replace, merge/JSON patch, delete, and the /status subresource. Handlers authorize,
  * parse, delegate to ResourceService and format — nothing else.
  */

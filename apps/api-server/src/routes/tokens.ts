@@ -61,7 +61,7 @@ function requireAdmin(req: Request): void {
 }
 
 /**
- * Token API of DESIGN §3 (admin only): tenant tokens under `tenants/{tenant}/tokens`, agent
+ * Token API of design.md §3 (admin only): tenant tokens under `tenants/{tenant}/tokens`, agent
  * bootstrap tokens under `bootstraptokens`. Secrets are shown once, at creation. A bootstrap token
  * is single-use and lives 24 h unless created otherwise (`maxUses`, 0 = no limit; `ttlSeconds`,
  * 0 = never expires; or `expiresAt`), as kubeadm's join tokens; a tenant token never expires

@@ -8,7 +8,7 @@ import { getObjects, kindArg, namespaceFor } from "./objects.js";
 
 /**
  * `endpoints` (`ep`) is not a stored kind, as Endpoints are in Kubernetes: a service's endpoints
- * are in its status, and the ranked answers come from the discovery API (DESIGN §3).
+ * are in its status, and the ranked answers come from the discovery API (design.md §3).
  */
 export function isEndpointsKind(name: string): boolean {
   return ["endpoints", "endpoint", "ep"].includes(name.toLowerCase());

@@ -16,7 +16,7 @@ interface PlanOptions {
 const KINDS: readonly KindName[] = ["EdgeNode", "Tenant", "Model", "InferenceService", "TrainingJob"];
 
 /**
- * `eictl plan -f FILE...`: the what-if tool (DESIGN §5). Runs the planners of libs/scheduling
+ * `eictl plan -f FILE...`: the what-if tool (design.md §5). Runs the planners of libs/scheduling
  * offline, without a server, over EdgeNode, Tenant, Model, InferenceService and TrainingJob objects
  * from files, and prints the workloads with their status filled. Nodes count as Ready and
  * unallocated unless their status says otherwise; Tenants are optional. Exits 0 whenever the files

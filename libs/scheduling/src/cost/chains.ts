@@ -18,7 +18,7 @@ interface MeasuredLayers {
 }
 
 /**
- * A chain (DESIGN §5): the base layers up to an exit plus the exit's head as one more layer, or all
+ * A chain (design.md §5): the base layers up to an exit plus the exit's head as one more layer, or all
  * layers of the model or of a variant. Layers are 1-based in the API and 0-based in these arrays.
  */
 export class Chain {
@@ -100,7 +100,7 @@ export class Chain {
    * Per-layer time T and power P on a node, summed by split: T from what serving tasks measured on
    * this very node (`measured`, see `applySegments`), else the model's profile for the node's
    * hardware class, else flops / (gflops · 10^6) ms; P from the profile's power, else the node's
-   * power.computeW (DESIGN §5). Cached per node cost class, or per figures object when measured.
+   * power.computeW (design.md §5). Cached per node cost class, or per figures object when measured.
    */
   timing(node: SnapshotNode, measured?: NodeMeasurements): ChainTiming {
     let t = measured ? this.measuredTimings.get(measured) : this.timings.get(node.costKey);

@@ -178,7 +178,7 @@ function ser(bytes: number, bw: number): number {
 
 /**
  * Finds the best feasible option for one client over every candidate chain, server and split
- * (DESIGN §5), writing it into `best` (best.chain = -1 when there is none) and the reasons
+ * (design.md §5), writing it into `best` (best.chain = -1 when there is none) and the reasons
  * options were eliminated into `diag`. Checks run cheapest first; resources and load are checked
  * only for options that would beat the current best, which cannot change the optimum.
  */
@@ -325,7 +325,7 @@ export function evaluateClient(ctx: ServiceContext, client: number, best: PlanOp
 /**
  * Edge-cloud (1 ≤ j < N): the client uploads the input to its edge parent, which runs 1..j; a
  * cloud server runs the rest. Latency = upload(D_0) + Σ_{i≤j} Te + transfer(D_j, edge→cloud) +
- * Σ_{i>j} Tcloud; device energy = transmitW · upload time (which, as DESIGN §5 defines upload,
+ * Σ_{i>j} Tcloud; device energy = transmitW · upload time (which, as design.md §5 defines upload,
  * includes the RTT); uplinkBytes = D_0. The edge's work counts towards its load as a tail's does.
  */
 function evaluateEdgeCloud(

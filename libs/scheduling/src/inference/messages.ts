@@ -8,7 +8,7 @@ export function fmt(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(3).replace(/\.?0+$/, "");
 }
 
-/** The reasons a client failed (DESIGN §5 names slo, accuracy, privacy, resources, load) with details. */
+/** The reasons a client failed (design.md §5 names slo, accuracy, privacy, resources, load) with details. */
 export function describeClientFailure(
   client: string,
   diag: ClientDiagnostics,

@@ -35,7 +35,7 @@ export const R_SLO = 32;
 export const R_RESOURCES = 64;
 export const R_LOAD = 128;
 
-/** Relative tolerance of every comparison between costs (DESIGN §5: ties within 1e-9 relative). */
+/** Relative tolerance of every comparison between costs (design.md §5: ties within 1e-9 relative). */
 export const REL_TOL = 1e-9;
 
 export function approxEqual(a: number, b: number): boolean {
@@ -91,7 +91,7 @@ export function emptyOption(): PlanOption {
 
 /**
  * Whether the candidate (given as scalars, to stay allocation-free in the split loop) is strictly
- * better than `best` under the objective (DESIGN §5): latency minimises latency, energy device
+ * better than `best` under the objective (design.md §5): latency minimises latency, energy device
  * energy, accuracy takes the most accurate then the fastest; ties within 1e-9 relative go to
  * higher accuracy, smaller j, server name, variant name (then head name and chain, so the order is
  * total and results deterministic).

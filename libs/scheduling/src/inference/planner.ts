@@ -37,7 +37,7 @@ export interface PlanInferenceOptions {
 }
 
 /**
- * Plans an InferenceService (Neurosurgeon + Edgent + model selection, DESIGN §5): for each Ready
+ * Plans an InferenceService (Neurosurgeon + Edgent + model selection, design.md §5): for each Ready
  * client matching `clients.selector`, in name order, the best feasible (chain, server, split) under
  * the objective, SLO, privacy boundary, architecture, resources and server load, reserving each
  * client's tasks before planning the next. All clients are placed or none.
@@ -168,7 +168,7 @@ export function planInference(
 }
 
 /**
- * Candidate rules (DESIGN §5): objective `accuracy` considers every chain; `latency` and `energy`
+ * Candidate rules (design.md §5): objective `accuracy` considers every chain; `latency` and `energy`
  * only the full model unless `slo.minAccuracy` is given, then every chain. With minAccuracy, chains
  * below it are excluded.
  */
@@ -230,7 +230,7 @@ function clientPlan(snapshot: Snapshot, client: number, chain: Chain, o: PlanOpt
   };
   if (o.j > 0) plan.headNode = nodes[o.head]!.name;
   if (o.j < chain.length) plan.tailNode = nodes[o.tail]!.name;
-  // Key order as DESIGN §4 lists the fields, for readable output.
+  // Key order as design.md §4 lists the fields, for readable output.
   const { client: c, architecture, split, headNode, tailNode, variant, exitAfterLayer, predicted } = plan;
   return { client: c, architecture, split, ...(headNode ? { headNode } : {}), ...(tailNode ? { tailNode } : {}), variant, exitAfterLayer, predicted };
 }

@@ -8,7 +8,7 @@ import { networkPath, transferMs } from "../snapshot/network.js";
 /**
  * Re-evaluates the latency of an existing client plan on the snapshot as it is now (Edgent's
  * dynamic mode: measured links change under a running plan). Same cost model as the planner
- * (DESIGN §5). Infinity when a node of the plan or a path between them is gone; undefined when the
+ * (design.md §5). Infinity when a node of the plan or a path between them is gone; undefined when the
  * plan's chain no longer exists in the model. `measured`: what serving tasks measured of the model
  * (`Snapshot.measurementsOf`), used where present as the planner uses it.
  */

@@ -4,7 +4,7 @@ import { normalizeLowerIsBetter } from "./normalize.js";
 
 /**
  * Prefers nodes that cost the sending devices the least radio energy: Σ over origins of
- * transmitW · 8·D/(B·1000) (mJ), as in the device-energy formula of DESIGN §5. Normalised over the
+ * transmitW · 8·D/(B·1000) (mJ), as in the device-energy formula of design.md §5. Normalised over the
  * feasible nodes, cheapest = 100.
  */
 export const deviceEnergy: ScorePlugin = {

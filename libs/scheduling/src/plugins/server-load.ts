@@ -2,7 +2,7 @@ import type { FilterPlugin } from "../framework/types.js";
 
 /**
  * A server's busy fraction (Σ over the clients whose layers it runs of rps · Σ T_srv / 1000) must
- * stay ≤ 1, or ≤ its gpu count when it has GPUs (DESIGN §5).
+ * stay ≤ 1, or ≤ its gpu count when it has GPUs (design.md §5).
  */
 export const serverLoad: FilterPlugin = {
   name: "ServerLoad",

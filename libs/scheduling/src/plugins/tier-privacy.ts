@@ -4,7 +4,7 @@ import { tierBit } from "../snapshot/node.js";
 /**
  * The node's tier must be one the task allows, and a task that receives raw data must stay inside
  * the data's privacy boundary: `device` keeps it on the node it came from, `edge` keeps it off cloud
- * nodes, `cloud` allows all (DESIGN §5).
+ * nodes, `cloud` allows all (design.md §5).
  */
 export const tierPrivacy: FilterPlugin = {
   name: "TierPrivacy",

@@ -10,7 +10,7 @@ export interface NetworkPath {
 
 /**
  * Fills `out` with the path from → to, which follows parents up to the lowest common ancestor and
- * down (DESIGN §5): B = min(uplinkMbps of each node passed going up, downlinkMbps of each node passed
+ * down (design.md §5): B = min(uplinkMbps of each node passed going up, downlinkMbps of each node passed
  * going down), RTT = Σ rttMs of the links crossed. Returns false (out untouched) when the two nodes
  * share no ancestor, i.e. there is no path. Allocation-free for hot loops.
  */

@@ -10,7 +10,7 @@ export interface StatusOptions {
 }
 
 /**
- * The status a planned workload gets (DESIGN §4/§5): placed → phase Scheduled, condition
+ * The status a planned workload gets (design.md §4/§5): placed → phase Scheduled, condition
  * Scheduled=True; infeasible → phase Pending, condition Scheduled=False with reason Unschedulable
  * and the planner's message naming each failed client or constraint.
  */

@@ -45,7 +45,7 @@ export function effectivePriority(snapshot: Snapshot, item: Pick<QueueItem, "nam
 }
 
 /**
- * Orders the queue (DESIGN §5): priority (higher first), then weighted dominant-resource share of
+ * Orders the queue (design.md §5): priority (higher first), then weighted dominant-resource share of
  * the tenant (lower first), then creation time (older first), then namespace, kind and name.
  * Shares are read from the snapshot as it is now; re-order after reserving to keep them fresh.
  */

@@ -23,7 +23,7 @@ export type PreemptionResult =
 const DEFAULT_PROFILE = defaultProfile();
 
 /**
- * Which tasks to evict so `task` fits (DESIGN §5): only tasks of lower priority, all on ONE node;
+ * Which tasks to evict so `task` fits (design.md §5): only tasks of lower priority, all on ONE node;
  * the fewest, then those of the lowest priority (highest victim priority, then sum), then the newest
  * (latest oldest victim), then the node's name. Never for a tenant that the task would take over
  * its quota. Priorities count as capped by their tenants (`effectivePriority`), the preemptor's and

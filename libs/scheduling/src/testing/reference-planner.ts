@@ -1,5 +1,5 @@
 /**
- * A deliberately naive inference planner for one client, written straight from DESIGN §5 without
+ * A deliberately naive inference planner for one client, written straight from design.md §5 without
  * any of the fast planner's machinery (no prefix sums, no shared tasks, no pruning): it lists every
  * option, filters the feasible ones and sorts them. Property tests check the real planner against it.
  */
@@ -200,7 +200,7 @@ function cmpStr(a: string | undefined, b: string | undefined): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/** DESIGN §5's order: the objective, then higher accuracy, smaller j, server name, variant name. */
+/** design.md §5's order: the objective, then higher accuracy, smaller j, server name, variant name. */
 export function compare(objective: string, a: ReferenceOption, b: ReferenceOption): number {
   let c = 0;
   if (objective === "accuracy") c = cmpNum(a.accuracy, b.accuracy, false) || cmpNum(a.latencyMs, b.latencyMs, true);

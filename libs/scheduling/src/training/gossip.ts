@@ -1,5 +1,5 @@
 /**
- * The gossip peer graph (DESIGN §5): participants sorted by name form a ring; with 4 or more, each
+ * The gossip peer graph (design.md §5): participants sorted by name form a ring; with 4 or more, each
  * node i < ⌊n/2⌋ also gets a chord to i + ⌊n/2⌋. The ring keeps it connected, each node has at
  * most 3 peers (2 ring + ≤ 1 chord), and the same names always give the same graph. Peer lists
  * are sorted by name.

@@ -1,6 +1,6 @@
 import type { AggregationEstimates } from "@eiaas/api";
 
-/** The quantities of Wang et al. (JSAC 2019) with DESIGN §5's names. */
+/** The quantities of Wang et al. (JSAC 2019) with design.md §5's names. */
 export interface LocalStepsParams {
   /** η */
   learningRate: number;
@@ -57,7 +57,7 @@ export type LocalStepsResult =
 
 /**
  * `localSteps: "auto"`: τ* = argmin of G over 1..maxLocalSteps, ties to the smaller τ. Requires
- * β, η, φ > 0 and R > c + b (DESIGN §5); missing or negative estimates, and c + b = 0 (which makes
+ * β, η, φ > 0 and R > c + b (design.md §5); missing or negative estimates, and c + b = 0 (which makes
  * T infinite), are refused the same way, so the caller reports Unschedulable `budget`.
  */
 export function optimalLocalSteps(

@@ -37,7 +37,7 @@ export interface PlanTrainingOptions {
 }
 
 /**
- * Plans a TrainingJob (DESIGN §5). centralized: one trainer on the edge/cloud node the privacy
+ * Plans a TrainingJob (design.md §5). centralized: one trainer on the edge/cloud node the privacy
  * boundary allows that minimises the slowest data node's upload. federated: one participant per
  * placeable data node (fastest uplinks first, then names, up to `max`; fewer than `min` fails the
  * gang) and an aggregator minimising the slowest participant's model upload. gossip: participants
