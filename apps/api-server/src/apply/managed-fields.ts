@@ -1,20 +1,12 @@
 // Field ownership (`metadata.managedFields`) as kube-apiserver keeps it for server-side apply:
 // who set which fields, by `Apply` (their applied configuration) or `Update` (any other write).
 // Pure: the caller reads the object, calls these, validates and writes the result.
+import type { ManagedFieldsEntry } from "@eiaas/api";
 import { FieldSet, formatPath, type PathElement } from "./fieldset.js";
 import { changedPaths, mergeApplied, removePaths, toFieldSet } from "./merge.js";
 import type { Shape } from "./shape.js";
 
-/** One entry of `metadata.managedFields`. */
-export interface ManagedFieldsEntry {
-  manager: string;
-  operation: "Apply" | "Update";
-  apiVersion: string;
-  time: string;
-  fieldsType: "FieldsV1";
-  fieldsV1: Record<string, unknown>;
-  subresource?: string;
-}
+export type { ManagedFieldsEntry };
 
 /** An entry with its set read. */
 interface Owned {

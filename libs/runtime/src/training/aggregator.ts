@@ -16,6 +16,7 @@ import {
   type WeightedUpdate,
 } from "@eiaas/training";
 import type { CheckpointStore } from "./checkpoint.js";
+import { readBoundedBody } from "./http-body.js";
 import type { TrainingJobView } from "./job.js";
 import { decodeReport, HEADER_DONE, REPORT_HEADER_BYTES, HEADER_ROUND, HEADER_TAU, MODEL_PATH, UPDATE_PATH, WireError, type UpdateReport } from "./wire.js";
 
@@ -368,14 +369,8 @@ export class Aggregator {
     const size = this.o.job.model.size;
     // The header, the largest update (top-k of every value with 32-bit indexes) and a dense gradient.
     const limit = REPORT_HEADER_BYTES + 2 * (9 + 8 * size);
-    const chunks: Buffer[] = [];
-    let length = 0;
-    for await (const chunk of req) {
-      length += (chunk as Buffer).length;
-      if (length > limit) return void res.writeHead(413, { connection: "close" }).end("update too large\n");
-      chunks.push(chunk as Buffer);
-    }
-    const body = Buffer.concat(chunks);
+    const body = await readBoundedBody(req, limit);
+    if (!body) return void res.writeHead(413, { connection: "close" }).end("update too large\n");
     const gradientBytes = this.o.job.adaptive ? 5 + 4 * size : 0;
     const { report, update, gradient } = decodeReport(body, gradientBytes);
     const r = this.round + 1;

@@ -17,6 +17,7 @@ import {
   type Dataset,
   type NeighbourModel,
 } from "@eiaas/training";
+import { readBoundedBody } from "./http-body.js";
 import { leanAgent, leanRequest } from "./http-client.js";
 import type { NodePower, TrainingJobView } from "./job.js";
 import { decodeGossip, encodeGossip, GOSSIP_PATH, gossipBytes, WireError } from "./wire.js";
@@ -343,14 +344,8 @@ export class GossipPeer {
       if (req.method !== "POST" || new URL(req.url ?? "/", "http://peer").pathname !== GOSSIP_PATH) return void res.writeHead(404).end();
       const size = this.o.job.model.size;
       const limit = gossipBytes(size);
-      const chunks: Buffer[] = [];
-      let length = 0;
-      for await (const chunk of req) {
-        length += (chunk as Buffer).length;
-        if (length > limit) return void res.writeHead(413, { connection: "close" }).end("model too large\n");
-        chunks.push(chunk as Buffer);
-      }
-      const body = Buffer.concat(chunks);
+      const body = await readBoundedBody(req, limit);
+      if (!body) return void res.writeHead(413, { connection: "close" }).end("model too large\n");
       const { round, model } = decodeGossip(body);
       let w: Float64Array;
       try {
