@@ -15,7 +15,7 @@ import {
   type ParticipantEstimate,
   type WeightedUpdate,
 } from "@eiaas/training";
-import type { CheckpointStore } from "./checkpoint.js";
+import { CheckpointWriter, type Checkpoint, type CheckpointStore } from "./checkpoint.js";
 import { readBoundedBody } from "./http-body.js";
 import type { TrainingJobView } from "./job.js";
 import { decodeReport, HEADER_DONE, REPORT_HEADER_BYTES, HEADER_ROUND, HEADER_TAU, MODEL_PATH, UPDATE_PATH, WireError, type UpdateReport } from "./wire.js";
@@ -81,7 +81,8 @@ export class Aggregator {
   private pastDeadline = false;
   private waiters = new Set<Waiter>();
   private fetchedDone = new Set<string>();
-  private saving: Promise<void> = Promise.resolve();
+  /** Writes each round's checkpoint, then reports the round: the job's status never names a round a restarted aggregator could not resume from. */
+  private readonly checkpoints: CheckpointWriter;
   /** Records of closed rounds waiting to be evaluated, reported and checkpointed, oldest first. */
   private records: Array<() => void> = [];
   private done!: () => void;
@@ -92,6 +93,7 @@ export class Aggregator {
     this.test = generateTestSplit(job.data, job.config.participants);
     this.w = job.model.init(`${job.config.seed}/init`);
     this.tau = job.config.tau0;
+    this.checkpoints = new CheckpointWriter(o.checkpoints, o.checkpointKey, (line) => o.log(line));
   }
 
   /** Listens, resumes from the last checkpoint if any, and runs until training ends (or the signal aborts). */
@@ -159,6 +161,8 @@ export class Aggregator {
     const model = this.w; // fedAvg made a new vector: the next round's does not change this one
     const up = got.reduce((s, g) => s + g.bytes, 0);
     this.bytesUp += up;
+    // The state as this round left it: records run later, when further rounds may have closed.
+    const state = { tau: this.tau, spentSeconds: this.spentSeconds, bytesUp: this.bytesUp, bytesDown: this.bytesDown, stoppedBecause: this.stoppedBecause };
     const record = () => {
       const heldOut = job.model.evaluate(model, this.test);
       const entry: TrainingRound = {
@@ -176,11 +180,13 @@ export class Aggregator {
         ...(overheadMs !== undefined ? { overheadMs: round6(overheadMs) } : {}),
       };
       this.history = [...this.history, entry].slice(-TRAINING_HISTORY_ROUNDS);
-      this.checkpoint(r, model);
       this.o.log(
         `round ${r}: loss ${entry.loss} held-out accuracy ${entry.accuracy} τ ${tau} up ${up} B down ${roundBytesDown} B ${got.length} participant(s)${missed.length ? `, missed: ${missed.join(", ")}` : ""}`,
       );
-      this.report();
+      const { stoppedBecause, ...kept } = state;
+      const checkpoint: Checkpoint = { round: r, w: model, history: this.history, ...kept, ...(stoppedBecause ? { stoppedBecause } : {}) };
+      const progress = this.progressOf(checkpoint);
+      this.checkpoints.write(checkpoint, () => this.o.onProgress(progress));
     };
     // After the new round's model went out. Rounds can close faster than immediates run (a whole
     // round can pass in one poll phase), so records queue up and always run in round order.
@@ -195,24 +201,21 @@ export class Aggregator {
     for (const record of this.records.splice(0)) record();
   }
 
-  /**
-   * Writes round `r`'s checkpoint after the previous one (writes never overtake each other); the
-   * round goes on meanwhile — an aggregator that dies before it lands resumes from the one before.
-   */
-  private checkpoint(r: number, w: Float64Array): void {
-    const c = {
-      round: r,
-      tau: this.tau,
-      w,
-      spentSeconds: this.spentSeconds,
-      bytesUp: this.bytesUp,
-      bytesDown: this.bytesDown,
-      history: this.history,
-      ...(this.stoppedBecause ? { stoppedBecause: this.stoppedBecause } : {}),
+  /** The progress report of the state a checkpoint holds (the resumed-from mark included). */
+  private progressOf(c: Checkpoint): TrainingProgress {
+    const last = c.history[c.history.length - 1];
+    return {
+      round: c.round,
+      tau: c.tau,
+      ...(last?.loss !== undefined ? { loss: last.loss } : {}),
+      ...(last?.accuracy !== undefined ? { accuracy: last.accuracy } : {}),
+      bytesUp: c.bytesUp,
+      bytesDown: c.bytesDown,
+      budgetUsedSeconds: round6(c.spentSeconds),
+      ...(c.stoppedBecause ? { stoppedBecause: c.stoppedBecause } : {}),
+      ...(this.resumedFrom !== undefined ? { resumedFrom: this.resumedFrom } : {}),
+      history: c.history,
     };
-    this.saving = this.saving
-      .then(() => this.o.checkpoints.save(this.o.checkpointKey, c))
-      .catch((err) => this.o.log(`checkpoint of round ${r} not written: ${(err as Error).message}`));
   }
 
   /** Stopping rule (rounds, target loss, budget) and, for adaptive τ, the next τ. */
@@ -239,20 +242,9 @@ export class Aggregator {
     else this.tau = d.tau;
   }
 
+  /** Reports the state it holds now (at start: fresh, or as resumed from a checkpoint). */
   private report(): void {
-    const last = this.history[this.history.length - 1];
-    this.o.onProgress({
-      round: this.round,
-      tau: this.tau,
-      ...(last?.loss !== undefined ? { loss: last.loss } : {}),
-      ...(last?.accuracy !== undefined ? { accuracy: last.accuracy } : {}),
-      bytesUp: this.bytesUp,
-      bytesDown: this.bytesDown,
-      budgetUsedSeconds: round6(this.spentSeconds),
-      ...(this.stoppedBecause ? { stoppedBecause: this.stoppedBecause } : {}),
-      ...(this.resumedFrom !== undefined ? { resumedFrom: this.resumedFrom } : {}),
-      history: this.history,
-    });
+    this.o.onProgress(this.progressOf({ round: this.round, tau: this.tau, w: this.w, spentSeconds: this.spentSeconds, bytesUp: this.bytesUp, bytesDown: this.bytesDown, history: this.history, ...(this.stoppedBecause ? { stoppedBecause: this.stoppedBecause } : {}) }));
   }
 
   /** Training is over: participants get the final model with the done mark; then the task ends. */
@@ -281,7 +273,7 @@ export class Aggregator {
     this.waiters.clear();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     this.server?.closeAllConnections();
-    await this.saving; // the last round's checkpoint lands before the task ends
+    await this.checkpoints.drained(); // the last round's checkpoint lands (and is reported) before the task ends
     this.done();
   }
 

@@ -57,3 +57,45 @@ export class CheckpointStore {
     }
   }
 }
+
+/**
+ * Writes one job's checkpoints one at a time, newest wins: a checkpoint given while a write is
+ * under way replaces any other still waiting, so a slow disk delays the writes (and what waits on
+ * them), never the caller. Each checkpoint's `then` runs once it has landed — or failed, logged —
+ * and only for the checkpoints actually written.
+ */
+export class CheckpointWriter {
+  private waiting?: { checkpoint: Checkpoint; then: () => void };
+  private loop: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: CheckpointStore,
+    private readonly key: string,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  write(checkpoint: Checkpoint, then: () => void): void {
+    const idle = this.waiting === undefined;
+    this.waiting = { checkpoint, then };
+    if (idle) this.loop = this.loop.then(() => this.drain());
+  }
+
+  /** Resolves when every checkpoint given so far was written (or replaced by a newer one that was). */
+  drained(): Promise<void> {
+    return this.loop;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.waiting) {
+      const next = this.waiting;
+      try {
+        await this.store.save(this.key, next.checkpoint);
+      } catch (err) {
+        this.log(`checkpoint of round ${next.checkpoint.round} not written: ${(err as Error).message}`);
+      }
+      // Cleared only after the write, so a checkpoint given meanwhile joins this loop.
+      if (this.waiting === next) this.waiting = undefined;
+      next.then();
+    }
+  }
+}

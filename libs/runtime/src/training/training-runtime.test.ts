@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -46,6 +46,12 @@ function harness(cfg: TrainingTaskConfig, opts: { proxy?: boolean } = {}) {
   const aggDir = mkdtempSync(join(tmpdir(), "agg-"));
   dirs.push(aggDir);
   const progress: TrainingProgress[] = [];
+  /** Each aggregator report beside the round its checkpoint file held at that moment. */
+  const durable: Array<{ reported: number; checkpointed: number }> = [];
+  const checkpointedRound = () => {
+    const file = readdirSync(aggDir).find((f) => f.endsWith(".json"));
+    return file ? (JSON.parse(readFileSync(join(aggDir, file), "utf8")) as { round: number }).round : 0;
+  };
   let endpoint: string | undefined;
   let proxy: TcpProxy | undefined;
   const wire: Buffer[] = [];
@@ -65,7 +71,10 @@ function harness(cfg: TrainingTaskConfig, opts: { proxy?: boolean } = {}) {
           endpoint = `127.0.0.1:${proxy.port}`;
         } else endpoint = info.endpoint;
       },
-      onProgress: (p) => void progress.push(p.training!),
+      onProgress: (p) => {
+        progress.push(p.training!);
+        if (role === "aggregator") durable.push({ reported: p.training!.round, checkpointed: checkpointedRound() });
+      },
       lookupTask: async (name) => (name === "the-aggregator" && endpoint ? { endpoint } : undefined),
     });
     return { result, controller, lines };
@@ -79,6 +88,7 @@ function harness(cfg: TrainingTaskConfig, opts: { proxy?: boolean } = {}) {
   return {
     cfg,
     progress,
+    durable,
     wire,
     tokens,
     endpoint: () => endpoint,
@@ -98,7 +108,9 @@ const names = ["dev-a", "dev-b", "dev-c"];
 
 describe("training runtime (aggregator and participants over real HTTP)", () => {
   it("trains: the loss falls and held-out accuracy rises; KPIs per round; no raw sample crosses the wire", async () => {
-    const h = harness(config(names, { compression: { type: "topk", ratio: 0.2 } }), { proxy: true });
+    // A fixed seed: held-out accuracy after one round varies with the data drawn, and on some
+    // draws round 1 already scores above what round 8 does.
+    const h = harness(config(names, { seed: "trains-seed-1", compression: { type: "topk", ratio: 0.2 } }), { proxy: true });
     const agg = h.startAggregator();
     const parts = names.map((n) => h.startParticipant(n));
     expect((await agg.result).exitCode).toBe(0);
@@ -144,7 +156,8 @@ describe("training runtime faults", () => {
     const h = harness(config(names, { rounds: 10 }, { roundDeadlineSeconds: 1.5 }));
     const agg = h.startAggregator();
     const parts = names.map((n) => h.startParticipant(n));
-    await waitFor(() => h.progress.some((p) => p.round >= 2), "two rounds", 30_000);
+    // The aggregator's log, not its reports: a round is reported only once its checkpoint landed.
+    await waitFor(() => agg.lines.some((l) => l.startsWith("round 2:")), "two rounds", 30_000);
     parts[2]!.controller.abort("killed");
     expect((await agg.result).exitCode).toBe(0);
     expect((await parts[2]!.result).reason).toBe("Cancelled");
@@ -159,7 +172,7 @@ describe("training runtime faults", () => {
     const h = harness(config(names, { rounds: 8 }));
     const first = h.startAggregator();
     const parts = names.map((n) => h.startParticipant(n));
-    await waitFor(() => h.progress.some((p) => p.round >= 3), "three rounds", 30_000);
+    await waitFor(() => first.lines.some((l) => l.startsWith("round 3:")), "three rounds", 30_000);
     first.controller.abort("killed");
     expect((await first.result).reason).toBe("Cancelled");
     const before = h.progress[h.progress.length - 1]!.round;
@@ -171,6 +184,9 @@ describe("training runtime faults", () => {
     expect(last.resumedFrom).toBeGreaterThanOrEqual(before); // a round closed as it was stopped may have landed too
     expect(last.history!.map((r) => r.round)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(last.history![7]!.loss!).toBeLessThan(last.history![0]!.loss!);
+    // What the job's status says survives a crash: no report names a round its checkpoint had not reached.
+    expect(h.durable.length).toBeGreaterThan(2);
+    for (const d of h.durable) expect(d.checkpointed).toBeGreaterThanOrEqual(d.reported);
   }, 60_000);
 
   it("answers hostile requests without ending the round: unknown token, garbage, oversize, wrong round, bad report headers", async () => {
