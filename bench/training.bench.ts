@@ -63,13 +63,13 @@ const R3 = Math.min(ROUNDS, 100);
 const perUpdate = (r: { bytesUpPerRound: number }) => r.bytesUpPerRound / shards.length + REPORT_HEADER_BYTES;
 console.log(`3. Compression (τ 20, ${R3} rounds): bytes of an update body (${REPORT_HEADER_BYTES}-byte report header + the update's frame)`);
 const none = await simulate({ model, shards, test, learningRate: lr, batchSize: batch, tau: 20, rounds: R3 });
-console.log(`   none:       ${perUpdate(none).toFixed(0)} B an update, accuracy ${pct(none.accuracy)}`);
+console.log(`   none:       ${perUpdate(none).toFixed(0)} B an update, accuracy ${pct(none.accuracy)}, training loss ${none.trainLoss.toFixed(4)}`);
 for (const c of [{ type: "topk", ratio: 0.1 }, { type: "int8" }] as const) {
   const r = await simulate({ model, shards, test, learningRate: lr, batchSize: batch, tau: 20, rounds: R3, compression: c });
   const ratio = perUpdate(none) / perUpdate(r);
   const drop = none.accuracy - r.accuracy;
   console.log(
-    `   ${(c.type === "topk" ? "top-k 10%" : "int8").padEnd(10)}  ${perUpdate(r).toFixed(0)} B an update (${ratio.toFixed(2)}× fewer: ${verdict(ratio >= 4)}), accuracy ${pct(r.accuracy)} (${(100 * drop).toFixed(1)} points below: ${verdict(drop <= 0.01)})`,
+    `   ${(c.type === "topk" ? "top-k 10%" : "int8").padEnd(10)}  ${perUpdate(r).toFixed(0)} B an update (${ratio.toFixed(2)}× fewer: ${verdict(ratio >= 4)}), accuracy ${pct(r.accuracy)} (${(100 * drop).toFixed(1)} points below: ${verdict(drop <= 0.01)}), training loss ${r.trainLoss.toFixed(4)}`,
   );
 }
 // The same over a socket with the real runtime: the body the aggregator counts, and every byte a
@@ -78,7 +78,7 @@ console.log("   real runtime over HTTP (5 participants, 20 rounds, τ 20), per p
 const wire = { none: await measureWire({ type: "none" }), topk: await measureWire({ type: "topk", ratio: 0.1 }), int8: await measureWire({ type: "int8" }) };
 for (const [name, w] of Object.entries(wire)) {
   console.log(
-    `   ${name.padEnd(10)}  ${w.bodyPerUpdate.toFixed(0)} B (${(wire.none.bodyPerUpdate / w.bodyPerUpdate).toFixed(2)}×) / ${w.socketPerRound.toFixed(0)} B (${(wire.none.socketPerRound / w.socketPerRound).toFixed(2)}×), accuracy ${pct(w.accuracy)}`,
+    `   ${name.padEnd(10)}  ${w.bodyPerUpdate.toFixed(0)} B (${(wire.none.bodyPerUpdate / w.bodyPerUpdate).toFixed(2)}×) / ${w.socketPerRound.toFixed(0)} B (${(wire.none.socketPerRound / w.socketPerRound).toFixed(2)}×), accuracy ${pct(w.accuracy)}, loss ${w.loss.toFixed(4)}`,
   );
 }
 console.log("");

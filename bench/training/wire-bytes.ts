@@ -17,6 +17,8 @@ export interface WireBytes {
   /** Everything the participant's sockets sent, per participant and round. */
   socketPerRound: number;
   accuracy: number;
+  /** The last round's training loss (tells the variants' models apart where accuracy ties). */
+  loss: number;
 }
 
 export async function measureWire(compression: TrainingTaskConfig["compression"], participants = 5, rounds = 20): Promise<WireBytes> {
@@ -80,6 +82,7 @@ export async function measureWire(compression: TrainingTaskConfig["compression"]
       // Each participant also fetched the final model (marked done) once: its request is in `up` too.
       socketPerRound: up / updates,
       accuracy: h[h.length - 1]?.accuracy ?? NaN,
+      loss: h[h.length - 1]?.loss ?? NaN,
     };
   } finally {
     await Promise.all(runtimes.map((r) => r.close()));
