@@ -44,21 +44,48 @@ export class FieldSet {
   }
 
   isEmpty(): boolean {
-    return !this.member && [...this.children.values()].every((c) => c.isEmpty());
+    if (this.member) return false;
+    for (const c of this.children.values()) if (!c.isEmpty()) return false;
+    return true;
   }
 
+  // The set operations walk both trees at once (no path lists: they run on every write) and
+  // build new trees that share no node with their inputs, so inserting into a result is safe.
+
   union(other: FieldSet): FieldSet {
-    const out = FieldSet.of(this.paths());
-    for (const p of other.paths()) out.insert(p);
+    const out = this.clone();
+    merge(out, other);
     return out;
   }
 
   difference(other: FieldSet): FieldSet {
-    return FieldSet.of([...this.paths()].filter((p) => !other.has(p)));
+    const out = new FieldSet();
+    out.member = this.member && !other.member;
+    for (const [pe, child] of this.children) {
+      const theirs = other.children.get(pe);
+      const rest = theirs ? child.difference(theirs) : child.clone();
+      if (!rest.isEmpty()) out.children.set(pe, rest);
+    }
+    return out;
   }
 
   intersection(other: FieldSet): FieldSet {
-    return FieldSet.of([...this.paths()].filter((p) => other.has(p)));
+    const out = new FieldSet();
+    out.member = this.member && other.member;
+    for (const [pe, child] of this.children) {
+      const theirs = other.children.get(pe);
+      if (!theirs) continue;
+      const both = child.intersection(theirs);
+      if (!both.isEmpty()) out.children.set(pe, both);
+    }
+    return out;
+  }
+
+  clone(): FieldSet {
+    const out = new FieldSet();
+    out.member = this.member;
+    for (const [pe, child] of this.children) out.children.set(pe, child.clone());
+    return out;
   }
 
   /** FieldsV1 JSON (`{"f:spec":{"f:replicas":{}}}`). */
@@ -74,6 +101,16 @@ export class FieldSet {
     const s = new FieldSet();
     fill(s, v, at, true);
     return s;
+  }
+}
+
+/** Adds every member of `from` to `into`. */
+function merge(into: FieldSet, from: FieldSet): void {
+  if (from.member) into.member = true;
+  for (const [pe, child] of from.children) {
+    let mine = into.children.get(pe);
+    if (!mine) into.children.set(pe, (mine = new FieldSet()));
+    merge(mine, child);
   }
 }
 

@@ -110,13 +110,15 @@ export function recordUpdate(input: {
 }): ManagedFieldsEntry[] {
   const changed = changedPaths(input.before ?? {}, input.after, input.shape);
   if (changed.isEmpty()) return [...input.managed];
+  const entry: ManagedFieldsEntry = { manager: input.manager, operation: "Update", apiVersion: input.apiVersion, time: input.now, fieldsType: "FieldsV1", fieldsV1: {} };
+  // A create that sent no managedFields (nearly all of them): the writer owns every field it set.
+  if (input.before === undefined && input.managed.length === 0) return write([{ entry, set: changed }]);
   const present = toFieldSet(input.after, input.shape);
   const owned = read(input.managed);
   const i = owned.findIndex((o) => o.entry.manager === input.manager && o.entry.operation === "Update" && !o.entry.subresource);
   // A field that went is in `changed` (its value went from something to nothing): no one's now.
   const rest = owned.filter((_, j) => j !== i).map((o) => ({ entry: o.entry, set: o.set.difference(changed) }));
   const prior = i >= 0 ? owned[i]!.set : new FieldSet();
-  const entry: ManagedFieldsEntry = { manager: input.manager, operation: "Update", apiVersion: input.apiVersion, time: input.now, fieldsType: "FieldsV1", fieldsV1: {} };
   const mine = prior.union(changed).intersection(present);
   return write([...rest, { entry, set: mine }]);
 }

@@ -25,26 +25,47 @@ export function itemElement(shape: Extract<Shape, { type: "list" }>, item: unkno
  */
 export function toFieldSet(value: unknown, shape: Shape): FieldSet {
   const s = new FieldSet();
-  walk(value, shape, [], (p) => s.insert(p));
+  walk(value, shape, s, false);
   return s;
 }
 
-function walk(value: unknown, shape: Shape, path: PathElement[], add: (p: PathElement[]) => void): void {
-  if (shape.type === "object" && isObj(value) && Object.keys(value).length > 0) {
-    for (const [k, v] of Object.entries(value)) walk(v, fieldShape(shape, k), [...path, `f:${k}`], add);
+/** Whether `walk` goes below `value` (so the path of `value` itself is not a leaf of the set). */
+function descends(value: unknown, shape: Shape): "object" | "list" | undefined {
+  if (shape.type === "object" && isObj(value) && Object.keys(value).length > 0) return "object";
+  if (shape.type === "list" && shape.listType !== "atomic" && Array.isArray(value)) return "list";
+  return undefined;
+}
+
+/**
+ * Adds the paths `value` sets below `node` (the node of its own path). `self`: whether that path
+ * can be a member itself — not at the root, nor for a keyed-list item's fields (the item is).
+ */
+function walk(value: unknown, shape: Shape, node: FieldSet, self: boolean): void {
+  const kind = descends(value, shape);
+  if (kind === "object") {
+    for (const [k, v] of Object.entries(value as Obj)) walk(v, fieldShape(shape, k), child(node, `f:${k}`), true);
     return;
   }
-  if (shape.type === "list" && shape.listType !== "atomic" && Array.isArray(value)) {
-    for (const item of value) {
-      const pe = itemElement(shape, item);
+  if (kind === "list") {
+    const list = shape as Extract<Shape, { type: "list" }>;
+    const items = value as unknown[];
+    for (const item of items) {
+      const pe = itemElement(list, item);
       if (pe === undefined) continue;
-      add([...path, pe]);
-      if (shape.listType === "map") walk(item, shape.item, [...path, pe], (p) => (p.length > path.length + 1 ? add(p) : undefined));
+      const at = child(node, pe);
+      at.member = true;
+      if (list.listType === "map") walk(item, list.item, at, false);
     }
-    if (value.length === 0 && path.length > 0) add(path);
+    if (items.length === 0 && self) node.member = true;
     return;
   }
-  if (path.length > 0) add(path);
+  if (self) node.member = true;
+}
+
+function child(node: FieldSet, pe: PathElement): FieldSet {
+  let next = node.children.get(pe);
+  if (!next) node.children.set(pe, (next = new FieldSet()));
+  return next;
 }
 
 /** The value at `path` (undefined where there is none). */
@@ -70,18 +91,83 @@ export function valueAt(value: unknown, shape: Shape, path: readonly PathElement
 /**
  * The paths whose values differ between `before` and `after`: leaves that changed, appeared or
  * went; an item of a keyed list only when it appeared or went (a change inside it is its fields').
+ * Exactly: of the paths either value sets ({@link toFieldSet}), those whose values ({@link valueAt})
+ * are not deeply equal — found in one walk of both values, as this runs on every write.
  */
 export function changedPaths(before: unknown, after: unknown, shape: Shape): FieldSet {
-  const a = toFieldSet(before, shape);
-  const b = toFieldSet(after, shape);
   const out = new FieldSet();
-  for (const p of a.union(b).paths()) {
-    const x = valueAt(before, shape, p);
-    const y = valueAt(after, shape, p);
-    const keyedItem = p[p.length - 1]!.startsWith("k:");
-    if (keyedItem ? (x === undefined) !== (y === undefined) : !isDeepStrictEqual(x, y)) out.insert(p);
+  diff(before, after, true, true, shape, out, false);
+  return out;
+}
+
+/**
+ * Adds to `node` (the node of this path) the changed paths at and below it. `x`/`y` are the values
+ * at this path (undefined where there is none); `inX`/`inY` whether the walk of before/after
+ * reaches this path at all (a value's set only has paths where the value has something).
+ */
+function diff(x: unknown, y: unknown, inX: boolean, inY: boolean, shape: Shape, node: FieldSet, self: boolean): void {
+  const kx = inX ? descends(x, shape) : undefined;
+  const ky = inY ? descends(y, shape) : undefined;
+  // This path is in a value's set when the walk stops here (a leaf) or at an empty non-atomic list.
+  const leafX = inX && (kx === undefined || (kx === "list" && (x as unknown[]).length === 0));
+  const leafY = inY && (ky === undefined || (ky === "list" && (y as unknown[]).length === 0));
+  const here = self && (leafX || leafY);
+  if (here && !isDeepStrictEqual(x, y)) node.member = true;
+  if (kx === "object" || ky === "object") {
+    const ox = isObj(x) ? x : undefined;
+    const oy = isObj(y) ? y : undefined;
+    const keys = new Set([...(kx === "object" ? Object.keys(ox!) : []), ...(ky === "object" ? Object.keys(oy!) : [])]);
+    for (const k of keys) {
+      const vx = ox && Object.hasOwn(ox, k) ? ox[k] : undefined;
+      const vy = oy && Object.hasOwn(oy, k) ? oy[k] : undefined;
+      const sub = new FieldSet();
+      diff(vx, vy, kx === "object" && Object.hasOwn(ox!, k), ky === "object" && Object.hasOwn(oy!, k), fieldShape(shape, k), sub, true);
+      if (!sub.isEmpty()) node.children.set(`f:${k}`, sub);
+    }
+  }
+  if (kx === "list" || ky === "list") {
+    const list = shape as Extract<Shape, { type: "list" }>;
+    const ix = kx === "list" ? itemsByElement(list, x as unknown[]) : new Map<PathElement, unknown[]>();
+    const iy = ky === "list" ? itemsByElement(list, y as unknown[]) : new Map<PathElement, unknown[]>();
+    for (const pe of new Set([...ix.keys(), ...iy.keys()])) {
+      const xs = ix.get(pe) ?? [];
+      const ys = iy.get(pe) ?? [];
+      const sub = new FieldSet();
+      if (!pe.startsWith("k:")) {
+        if (!isDeepStrictEqual(xs[0], ys[0])) sub.member = true;
+      } else {
+        if ((xs.length === 0) !== (ys.length === 0)) sub.member = true;
+        if (xs.length <= 1 && ys.length <= 1) diff(xs[0], ys[0], xs.length > 0, ys.length > 0, list.item, sub, false);
+        else duplicatedItems(xs, ys, list.item, sub);
+      }
+      if (!sub.isEmpty()) node.children.set(pe, sub);
+    }
+  }
+}
+
+/** A list's items by path element, in order (a keyed list may hold an element twice). */
+function itemsByElement(list: Extract<Shape, { type: "list" }>, items: readonly unknown[]): Map<PathElement, unknown[]> {
+  const out = new Map<PathElement, unknown[]>();
+  for (const item of items) {
+    const pe = itemElement(list, item);
+    if (pe === undefined) continue;
+    const same = out.get(pe);
+    if (same) same.push(item);
+    else out.set(pe, [item]);
   }
   return out;
+}
+
+/**
+ * A keyed item that appears more than once on a side: its paths are every copy's, its values the
+ * first copy's (as {@link valueAt} reads them). Rare, so spelled out as the definition.
+ */
+function duplicatedItems(xs: readonly unknown[], ys: readonly unknown[], shape: Shape, node: FieldSet): void {
+  const all = new FieldSet();
+  for (const item of [...xs, ...ys]) walk(item, shape, all, false);
+  for (const p of all.paths()) {
+    if (!isDeepStrictEqual(valueAt(xs[0], shape, p), valueAt(ys[0], shape, p))) node.insert(p);
+  }
 }
 
 /**
