@@ -25,7 +25,7 @@ usage: agent --node NAME [--runtime simulated|process|docker|kubernetes|onnx|tra
 The node's EdgeNode spec: the --spec-file (YAML or JSON, a spec or a manifest with one), each flag
 over it; what neither sets of CPU (millicores), memory, GPUs and gflops is detected: the CPUs and
 memory of the host, bounded by the agent's cgroup (cpu.max, memory.max) for the process and
-simulated runtimes; GPUs listed by nvidia-smi; gflops from a ~0.3 s fp32 matrix-multiply benchmark.
+simulated runtimes; GPUs listed by nvidia-smi; gflops from a ~0.4 s onnxruntime convolution benchmark.
 Tier defaults to device. Labels kubernetes.io/arch, kubernetes.io/os (and nvidia.com/gpu.product)
 are added unless --labels sets them.
 --runtime training runs federated training tasks for real in the agent (aggregators listen on

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cgroupMounts, cgroupPaths, readCgroupLimits, type FileReader } from "./cgroup.js";
 import { detectHost, labelValueOf, type HostProbes } from "./detect.js";
+import { measureHostSpeed } from "./dnn-gflops.js";
 import { measureGflops, twoSignificant } from "./gflops.js";
 import { detectGpus, NVIDIA_SMI_ARGS, parseNvidiaSmi } from "./gpus.js";
 
@@ -74,7 +75,7 @@ const probes = (files: Record<string, string>, extra: Partial<HostProbes> = {}):
   arch: "x64",
   platform: "linux",
   gpus: async () => ({ gpus: [] }),
-  gflops: async (threads) => threads * 1.5,
+  gflops: async (threads) => ({ gflops: threads * 1.5, source: `stand-in on ${threads} thread(s)` }),
   ...extra,
 });
 const ALL = { cpu: true, memory: true, gpu: true, gflops: true };
@@ -107,7 +108,7 @@ describe("detectHost", () => {
     const d = await detectHost(ALL, { withinCgroup: true, probes: probes(V2_CONTAINER) });
     expect(d).toMatchObject({ cpu: 1500, memoryMiB: 2048, gpu: 0, gflops: 1.5, problems: [] });
     expect(d.labels).toEqual({ "kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux" });
-    expect(d.sources).toMatchObject({ cpu: "cgroup quota 1.5 of 8 CPUs", memory: "cgroup limit of 32768 MiB", gflops: "fp32 matrix multiply on 1 thread" });
+    expect(d.sources).toMatchObject({ cpu: "cgroup quota 1.5 of 8 CPUs", memory: "cgroup limit of 32768 MiB", gflops: "stand-in on 1 thread(s)" });
   });
 
   it("gives the host's resources when the tasks run beside the agent (docker, kubernetes runtimes)", async () => {
@@ -129,7 +130,7 @@ describe("detectHost", () => {
           },
           gflops: async () => {
             asked++;
-            return 1;
+            return { gflops: 1, source: "stand-in" };
           },
         }),
       },
@@ -198,5 +199,25 @@ describe("measureGflops", () => {
     expect(m.gflops).toBeGreaterThan(0);
     expect(m.gflops).toBe(twoSignificant(m.gflops));
     expect([twoSignificant(1234), twoSignificant(0.01234), twoSignificant(0)]).toEqual([1200, 0.012, 0]);
+  });
+});
+
+describe("measureHostSpeed", () => {
+  it("times onnxruntime, the runtime that runs the layers: a figure in the planner's unit, far above a JavaScript multiply's", async () => {
+    const s = await measureHostSpeed(1, { durationMs: 100 });
+    expect(s.problem).toBeUndefined();
+    expect(s.source).toMatch(/^onnxruntime: 3x3 convolutions \(0\.92 GFLOP\) on 1 thread, median of \d+ runs$/);
+    expect(s.gflops).toBe(twoSignificant(s.gflops));
+    // The same cores, measured the old way: onnxruntime's kernels (SIMD, blocking) run many times
+    // faster than scalar JavaScript. A ratio of two speeds measured together, not a timing.
+    const js = await measureGflops({ threads: 1, durationMs: 100 });
+    expect(s.gflops).toBeGreaterThan(3 * js.gflops);
+  });
+
+  it("falls back to the JavaScript multiply when onnxruntime cannot run, and says so", async () => {
+    const s = await measureHostSpeed(2, { durationMs: 30, onnx: async () => Promise.reject(new Error("no onnxruntime binary for this platform\nstack")) });
+    expect(s.gflops).toBeGreaterThan(0);
+    expect(s.source).toBe("fp32 matrix multiply in JavaScript on 2 threads");
+    expect(s.problem).toMatch(/^onnxruntime could not be timed \(no onnxruntime binary for this platform\): .*--gflops/);
   });
 });

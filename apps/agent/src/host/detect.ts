@@ -2,7 +2,7 @@
 // when its tasks run inside it), GPUs, architecture, and a measured compute speed.
 import os from "node:os";
 import { readCgroupLimits, readHostFile, type CgroupLimits, type FileReader } from "./cgroup.js";
-import { measureGflops } from "./gflops.js";
+import { measureHostSpeed, type HostSpeed } from "./dnn-gflops.js";
 import { detectGpus, type GpuDetection } from "./gpus.js";
 
 /** Where the agent reads its host: the real OS by default, synthetic trees and stand-ins in tests. */
@@ -16,8 +16,8 @@ export interface HostProbes {
   /** Node's `process.platform`. */
   platform: string;
   gpus: () => Promise<GpuDetection>;
-  /** The measured speed of `threads` cores, in GFLOPS (see `measureGflops`). */
-  gflops: (threads: number) => Promise<number>;
+  /** The measured speed of `threads` cores, in GFLOPS, and how it was measured (see `measureHostSpeed`). */
+  gflops: (threads: number) => Promise<HostSpeed>;
 }
 
 export const realHostProbes: HostProbes = {
@@ -27,7 +27,7 @@ export const realHostProbes: HostProbes = {
   arch: process.arch,
   platform: process.platform,
   gpus: () => detectGpus(),
-  gflops: async (threads) => (await measureGflops({ threads })).gflops,
+  gflops: (threads) => measureHostSpeed(threads),
 };
 
 /** Which values to find: the ones the operator left unset (a GPU query or a benchmark costs time). */
@@ -109,8 +109,10 @@ export async function detectHost(needs: DetectNeeds, o: DetectOptions): Promise<
   }
   if (needs.gflops) {
     const threads = Math.max(1, Math.floor(cores));
-    out.gflops = await p.gflops(threads);
-    out.sources.gflops = `fp32 matrix multiply on ${threads} thread${threads === 1 ? "" : "s"}`;
+    const speed = await p.gflops(threads);
+    out.gflops = speed.gflops;
+    out.sources.gflops = speed.source;
+    if (speed.problem) out.problems.push(speed.problem);
   }
   return out;
 }
