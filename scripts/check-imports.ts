@@ -1,10 +1,14 @@
-// `npm run lint`: keeps the dependency direction of design.md §2 and finds import cycles.
-//  - apps → libs, never back; a package imports another only if its package.json declares it;
+// `npm run lint`: keeps the dependency direction of docs/architecture.md ("Dependency direction")
+// and finds import cycles.
+//  - libs never import apps; an app may import another app only through its package (the demo
+//    starts the API server, scheduler and agents), never by a path into apps/;
+//  - a package imports another only if its package.json declares it (tests excepted), and a
+//    subpath only if that package exports it;
 //  - libs/api imports nothing internal; libs/scheduling only @eiaas/api and stays pure
 //    (no node: modules, env, clock or randomness); libs/onnx likewise, plus onnx-proto;
-//    (no node: modules, env, clock or randomness); libs/training only @eiaas/scheduling, pure too;
-//  - eictl and agent never reach Postgres (@eiaas/db);
-//  - no relative import leaves its package; no cycles between files.
+//    libs/training only @eiaas/scheduling, pure too;
+//  - eictl never imports @eiaas/db or @eiaas/queue; agent and libs/client never @eiaas/db;
+//  - no relative import leaves its package (an app's tests excepted); no cycles between files.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 

@@ -6,7 +6,8 @@ import type { Logger } from "@eiaas/telemetry";
  * hint only wakes the scheduler (a cycle reads everything that changed from the watch log, whatever
  * workload the job names), and every job costs the scheduler a BullMQ completion, so one per batch
  * is enough — it names the newest write. The scheduler also wakes on every commit (LISTEN) and
- * re-reads periodically, so a lost hint only delays; a failed enqueue is logged, not retried.
+ * runs a cycle at least every resync period, so a lost hint only delays; a failed enqueue is
+ * logged, not retried.
  */
 export class ScheduleHints {
   private pending: ScheduleItem[] = [];

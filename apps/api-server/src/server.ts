@@ -213,7 +213,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
         void revokeAgentRedisUser(redis, obj.metadata.name).catch((err) => logger.warn({ err: (err as Error).message, node: obj.metadata.name }, "could not revoke a deleted node's Redis user"));
       }
       if (kind.kind === "InferenceService" || kind.kind === "TrainingJob") {
-        // A hint for the scheduler; its periodic re-read covers a lost one.
+        // A hint for the scheduler; its LISTEN and its periodic cycle cover a lost one.
         hints.add({ kind: kind.kind, namespace: obj.metadata.namespace!, name: obj.metadata.name, uid: obj.metadata.uid, reason: type });
       }
       options.app?.onWrite?.(kind, obj, type);

@@ -12,7 +12,11 @@ export const schedulerEnv = z.object({
    * (eiaas_tenant_usage, eiaas_tenant_quota); without it they are never served.
    */
   EIAAS_METRICS_TOKEN: z.string().min(32, "EIAAS_METRICS_TOKEN must be at least 32 characters").optional(),
-  /** Full re-read of Postgres (level-triggered repair). Default 2 s. */
+  /**
+   * Longest time between two scheduling cycles, whatever wakes them (each reads the watch log after
+   * its cursor; a full re-list only at start and after errors), and the node lifecycle pass's
+   * period. Default 2 s.
+   */
   EIAAS_RESYNC_SECONDS: z.coerce.number().positive().default(2),
   /** A node whose lease is older than this is NotReady. Default 40 s. */
   EIAAS_NODE_GRACE_SECONDS: z.coerce.number().positive().default(40),

@@ -18,7 +18,7 @@ export interface DriftOptions {
 
 /**
  * Running services to re-plan because a client measured its plan more than `fraction` off the
- * prediction (issue 20 part 7; docs/architecture.md, "Measurements fed back into planning"). Such a service is planned again as relink.ts
+ * prediction (issue 20 part 7; docs/dataplane.md, "Measurements fed back into planning"). Such a service is planned again as relink.ts
  * does for links — as if its own tasks were gone, with every option a client measured ranked at
  * what it measured — and re-planned only when that plan differs. Hysteresis, so it does not flap:
  * figures inside the band are no news; the API writes a figure only when it moved by 5%; the

@@ -14,7 +14,11 @@ import { beginCycle, plannedInCycle } from "./plan-telemetry.js";
 import { secondsSince } from "@eiaas/telemetry";
 
 export interface SchedulerOptions extends NodeLifecycleOptions {
-  /** Full re-read period. Default 2000 ms. */
+  /**
+   * Longest time between two cycles (each reads the watch log after its cursor, not every row: a
+   * full re-list happens only at start, after an error or a compaction past the cursor); also the
+   * node lifecycle pass's period. Default 2000 ms.
+   */
   resyncMs?: number;
   /** Re-enqueue Dispatched tasks this often (rebuilds queues Redis lost). Default 10 000 ms. */
   repairMs?: number;

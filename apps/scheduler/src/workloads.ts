@@ -69,8 +69,9 @@ export interface WorkloadControllerOptions {
  * The workload controller. Each cycle brings its cluster cache up to date from the watch log (a
  * full re-list at start and after errors: level-triggered), plans the workloads that
  * need a plan (new, spec changed, a task failed) in queue order (priority, then weighted dominant
- * share) — the changed ones, or all waiting ones when room may have appeared — binds all the
- * cycle's plans in one transaction with the plans written into the owners' status, then folds the
+ * share) — the changed ones, or all waiting ones when room may have appeared — binds the plans
+ * beside planning (bind-pipeline.ts: a transaction per chunk of ~1,000 tasks, the plans written
+ * into the owners' status in the same statement), then folds the
  * changed workloads' task phases into their status and stops superseded tasks once their
  * replacements run (roll-over without a gap). A quiet cycle costs one indexed read.
  */

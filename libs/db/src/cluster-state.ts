@@ -21,9 +21,11 @@ const TASK = kindInfo("Task");
 const PROFILE = kindInfo("ModelProfile");
 
 /**
- * What a scheduling cycle plans from (design.md §5 snapshot), read in one REPEATABLE READ
- * transaction so nodes, tenants and tasks are one consistent view; the scheduler and the API's
- * dryRun both build their Snapshot from this.
+ * The rows a Snapshot (design.md §5) is built from, read in one REPEATABLE READ transaction so
+ * nodes, tenants, tasks and profiles are one consistent view: the API server's dryRun and endpoint
+ * ranking (apps/api-server/src/planning.ts) read it on each request. The scheduler does not: its
+ * cycles build their Snapshot from the ClusterCache it keeps current from the watch log
+ * (cluster-cache.ts, live-snapshot.ts).
  */
 export async function readClusterState(pool: pg.Pool): Promise<ClusterState> {
   const client = await pool.connect();

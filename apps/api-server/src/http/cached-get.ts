@@ -37,7 +37,7 @@ export function cachedGetTarget(req: IncomingMessage, cache: ObjectCache): Objec
  * controller or client makes most. Same authentication, rate limit, authorization, visibility,
  * errors (Kubernetes Status) and telemetry as the routed GET; the body is the same object, its
  * JSON serialised once per version (and once more for the tenant view of an EdgeNode). Measured
- * on 2 cores (wrk, 100 connections): see docs/architecture.md, "Reads from the watch cache".
+ * on 2 cores (wrk, 100 connections): see docs/api-server.md, "Reads from the watch cache".
  */
 export async function serveCachedGet(deps: CachedGetDeps, target: ObjectPath, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const ctx = traceRequest(req, res, (req.url ?? "").split("?")[0]!, () => "GET", () => target.route, deps.onInternal);

@@ -43,7 +43,7 @@ interface Resolved {
 }
 
 /**
- * Measurements fed back into planning (issue 20, part 7; docs/architecture.md):
+ * Measurements fed back into planning (issue 20, part 7; docs/dataplane.md):
  * - `POST .../edgenodes/{node}/segment-timings` — the node's agent (or an admin) reports what its
  *   serving tasks measured: per task and layer range, a median over a window and its count. Model,
  *   variant and exit come from the task, never from the agent; each named task must be bound to

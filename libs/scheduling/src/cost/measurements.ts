@@ -102,7 +102,7 @@ function appliesTo(s: SegmentFigure, chain: ChainShape): boolean {
 
 /**
  * Replaces the estimated per-layer times `T` (0-based; from the hardware class's profile, else
- * flops / gflops) of the layers a measurement covers. The rule (docs/architecture.md, "Measurements fed back into planning"):
+ * flops / gflops) of the layers a measurement covers. The rule (docs/dataplane.md, "Measurements fed back into planning"):
  * - the most specific figure first: shorter ranges before longer ones, then more requests;
  * - a figure's time is spread over the layers of its range no shorter figure set yet, in
  *   proportion to their estimate (so within a measured range the layers keep the estimate's
