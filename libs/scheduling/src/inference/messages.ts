@@ -1,6 +1,6 @@
 import type { InferenceServiceSpec } from "@eiaas/api";
 import { REASONS, type InferenceReason } from "./options.js";
-import type { ClientDiagnostics } from "./evaluate.js";
+import type { ClientDiagnostics } from "./service-context.js";
 
 /** Number as shown in messages: at most 3 decimals, no trailing zeros. */
 export function fmt(n: number): string {

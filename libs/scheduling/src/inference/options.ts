@@ -124,3 +124,40 @@ export function isBetter(
   if (headRank !== best.headRank) return headRank < best.headRank;
   return chain < best.chain;
 }
+
+/** 8·D/(B·1000) inline: crossing no link is free, a dead link never delivers. */
+export function transferMs(bytes: number, bw: number): number {
+  return bw === Infinity ? 0 : bw > 0 ? (8 * bytes) / (bw * 1000) : Infinity;
+}
+
+/** Writes an option into `o` (reused across options: no allocation per option). */
+export function setOption(
+  o: PlanOption,
+  chain: number,
+  j: number,
+  arch: number,
+  tail: number,
+  head: number,
+  ranked: number,
+  lat: number,
+  en: number,
+  acc: number,
+  uplink: number,
+  serverRank: number,
+  variantRank: number,
+  headRank: number,
+): void {
+  o.chain = chain;
+  o.j = j;
+  o.arch = arch;
+  o.tail = tail;
+  o.head = head;
+  o.latencyMs = ranked;
+  o.estimatedMs = lat;
+  o.deviceEnergyMj = en;
+  o.accuracy = acc;
+  o.uplinkBytes = uplink;
+  o.serverRank = serverRank;
+  o.variantRank = variantRank;
+  o.headRank = headRank;
+}

@@ -6,7 +6,9 @@ import { LOAD_ANNOTATION, PRIORITY_ANNOTATION } from "../snapshot/build.js";
 import type { Snapshot } from "../snapshot/snapshot.js";
 import { effectivePriority } from "../tenancy/fair-share.js";
 import { quotaExceeded, quotaMessage } from "../tenancy/quota.js";
-import { SIDE_HEAD, SIDE_TAIL, applyGroup, evaluateClient, timingOn, type ClientDiagnostics, type MeasuredOption, type ServiceContext, type TaskGroup } from "./evaluate.js";
+import { evaluateClient } from "./evaluate.js";
+import { timingOn, type ClientDiagnostics, type MeasuredOption, type ServiceContext, type TaskGroup } from "./service-context.js";
+import { SIDE_HEAD, SIDE_TAIL, applyGroup } from "./task-groups.js";
 import { describeClientFailure, fmt } from "./messages.js";
 import {
   ARCH_DEVICE,
