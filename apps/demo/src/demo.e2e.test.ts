@@ -65,7 +65,8 @@ beforeAll(async () => {
     ...process.env,
     EIAAS_DATA_DIR: dataDir,
     EIAAS_EMBEDDED_PG_SHARED_DIR: shared,
-    EIAAS_CONFIG: join(top, "eictl-config"),
+    // The demo merges its context into the kubeconfig: this test's own, never the user's.
+    KUBECONFIG: join(top, "kube-config"),
     EIAAS_PORT: String(port),
     // 1 cloud, 1 edge, 4 devices: two of them hold data, the federated job's participants.min.
     EIAAS_DEMO_NODES: "6",
