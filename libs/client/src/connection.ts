@@ -45,6 +45,14 @@ export interface ResolveOptions {
   kubeconfig?: Kubeconfig;
 }
 
+/**
+ * A bearer token goes into the Authorization header as it is: whitespace or control characters
+ * would break the header (or smuggle another one), so such a token is refused before any request.
+ */
+export function isHeaderSafeToken(token: string): boolean {
+  return /^[\x21-\x7e]+$/.test(token);
+}
+
 /** A string field of a context, or a ConfigError naming it. */
 function contextField(ctx: LocatedEntry, field: "cluster" | "user" | "namespace"): string | undefined {
   const v = ctx.body[field];
@@ -159,6 +167,9 @@ export async function resolveConnection(opts: ResolveOptions = {}): Promise<Reso
     const user = kc.find("users", userName);
     if (!user) throw new ConfigError(`context "${ctx.name}" names the user "${userName}", which is not in the kubeconfig (${kc.describe()})`);
     token = await userToken(user, ctx.name);
+  }
+  if (token !== undefined && token !== "" && !isHeaderSafeToken(token)) {
+    throw new ConfigError(`the token of ${flags.token !== undefined ? "--token" : `context "${ctx!.name}"`} is not printable ASCII without spaces`);
   }
   const namespace = flags.namespace ?? (ctx && contextField(ctx, "namespace"));
   const out: ResolvedConnection = { server, namespace: namespace ?? "default", namespaceExplicit: namespace !== undefined, kubeconfig: kc.paths.files };

@@ -5,6 +5,7 @@
  * files (other entries, `extensions`, exec users, preferences) is written back as it was.
  */
 import { existsSync } from "node:fs";
+import { isHeaderSafeToken } from "./connection.js";
 import { ConfigError } from "./errors.js";
 import { Kubeconfig } from "./kubeconfig.js";
 import { editEntry, removeEntry, withLocks, writeKubeconfigFile, type KubeconfigFile, type KubeconfigLocation } from "./kubeconfig-files.js";
@@ -60,9 +61,7 @@ function checkUpdate(u: ContextUpdate): void {
     }
     if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) throw new ConfigError(`invalid server URL "${u.server}": expected e.g. https://127.0.0.1:8443`);
   }
-  // A token goes into an Authorization header as it is: whitespace or control characters in it
-  // would break the header (or smuggle another one).
-  if (u.token !== undefined && !/^[\x21-\x7e]+$/.test(u.token)) throw new ConfigError("invalid token: it must be printable ASCII without spaces");
+  if (u.token !== undefined && !isHeaderSafeToken(u.token)) throw new ConfigError("invalid token: it must be printable ASCII without spaces");
 }
 
 /** The file holding entry `name` of a section, else the default file. */
@@ -98,9 +97,10 @@ export async function setContext(loc: KubeconfigLocation, u: ContextUpdate): Pro
   return editKubeconfig(loc, (kc) => {
     const existing = kc.find("contexts", u.name);
     const setsCluster = u.server !== undefined || u.certificateAuthority !== undefined || u.certificateAuthorityData !== undefined || u.insecureSkipTlsVerify === true;
-    const clusterName = u.cluster ?? (existing?.body.cluster as string | undefined) ?? (setsCluster ? u.name : undefined);
+    const named = (field: "cluster" | "user") => (typeof existing?.body[field] === "string" && existing.body[field] ? (existing.body[field] as string) : undefined);
+    const clusterName = u.cluster ?? named("cluster") ?? (setsCluster ? u.name : undefined);
     if (!clusterName) throw new ConfigError(`context "${u.name}" needs a cluster: pass --server URL (or --cluster NAME)`);
-    const userName = u.user ?? (existing?.body.user as string | undefined) ?? (u.token !== undefined ? u.name : undefined);
+    const userName = u.user ?? named("user") ?? (u.token !== undefined ? u.name : undefined);
     if (setsCluster) applyCluster(kc, clusterName, u);
     if (u.token !== undefined) editEntry(home(kc, "users", userName!), "users", userName!).token = u.token;
     const context = editEntry(home(kc, "contexts", u.name), "contexts", u.name);

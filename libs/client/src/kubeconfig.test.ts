@@ -126,6 +126,9 @@ describe("bad kubeconfig: one ConfigError naming what to fix", () => {
     await expect(at(kubeconfig({ current: "x", clusters: [["c", "https://c:1"]], contexts: [["x", "c", ""]] }))).rejects.toThrow(`context "x" has no user: run 'eictl config set-context x --token TOKEN', or pass --token`);
     await expect(at(kubeconfig({ current: "x", clusters: [["c", "https://c:1"]], contexts: [["x", "c", "ghost"]] }))).rejects.toThrow('context "x" names the user "ghost"');
     await expect(at(kubeconfig({ current: "x", clusters: [["c", "ftp://c"]], users: [["u", "t"]], contexts: [["x", "c", "u"]] }))).rejects.toThrow('invalid server URL "ftp://c"');
+    await expect(at(kubeconfig({ current: "x", clusters: [["c", "https://c:1"]], users: [["u", "t\r\nX-Admin: 1"]], contexts: [["x", "c", "u"]] }))).rejects.toThrow(
+      'the token of context "x" is not printable ASCII without spaces',
+    );
     const exec = stringify({ "current-context": "x", clusters: [{ name: "c", cluster: { server: "https://c:1" } }], users: [{ name: "u", user: { exec: { command: "x" } } }], contexts: [{ name: "x", context: { cluster: "c", user: "u" } }] });
     await expect(at(exec)).rejects.toThrow(`user "u" in ${file} signs in with an exec plugin, which eictl does not support`);
     const tokenFile = exec.replace(/exec:\n\s+command: x/, "token-file: tok");
