@@ -3,7 +3,7 @@
 // kept where the postgres OS user reaches it, linked from .eiaas/postgres), listens on loopback
 // only, and its /metrics names no tenant without a token. The demo process as a child, with its
 // own embedded PostgreSQL.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, lstatSync, readFileSync, realpathSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
@@ -65,7 +65,8 @@ beforeAll(async () => {
     ...process.env,
     EIAAS_DATA_DIR: dataDir,
     EIAAS_EMBEDDED_PG_SHARED_DIR: shared,
-    EIAAS_CONFIG: join(top, "eictl-config"),
+    // The demo merges its context into the kubeconfig: this test's own, never the user's.
+    KUBECONFIG: join(top, "kube-config"),
     EIAAS_PORT: String(port),
     // 1 cloud, 1 edge, 4 devices: two of them hold data, the federated job's participants.min.
     EIAAS_DEMO_NODES: "6",
@@ -116,6 +117,19 @@ describe("npm run demo from a directory others cannot enter", () => {
     const full = await get("/metrics", token);
     expect(full.body).toMatch(/^eiaas_tenant_usage\{tenant="demo",resource="cpu"\} /m);
   });
+
+  it("merges its context into the kubeconfig and makes it current: eictl reaches the demo with no setup", () => {
+    const kubeconfig = join(top, "kube-config");
+    expect(printed).toContain(`kubeconfig:   context "eiaas-demo" in ${kubeconfig}, now current;`);
+    const r = spawnSync(process.execPath, ["--import", "tsx", "apps/eictl/src/main.ts", "get", "isvc", "-o", "name"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { ...process.env, KUBECONFIG: kubeconfig, EIAAS_CONFIG: join(top, "no-old-eictl-config") },
+    });
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain("inferenceservice.eiaas.io/camera-classifier\n");
+  }, 90_000);
 
   it("trains its federated job for real: the job's status shows the loss falling round by round", async () => {
     const token = /admin token: +(\S+)/.exec(printed)![1]!;

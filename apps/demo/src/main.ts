@@ -165,9 +165,12 @@ try {
   process.exit(1);
 }
 
+// The same context twice: alone in .eiaas/kubeconfig (for `export KUBECONFIG=...`), and merged
+// into the user's kubeconfig and made current, as kind and minikube do, so eictl and kubectl reach
+// the demo with no setup.
 const kubeconfig = join(dataDir, "kubeconfig");
-await writeKubeconfig(kubeconfig, { server: url, caPem: server.tls.caPem, token, namespace: NS, contextName: "eiaas-demo" });
-await writeDemoContext({ server: url, token, caPem: server.tls.caPem, namespace: NS });
+await writeKubeconfig(kubeconfig, { server: url, caPem: server.tls.caPem, token, namespace: NS, contextName: "eiaas-demo", userName: "eiaas-demo" });
+const merged = await writeDemoContext({ server: url, token, caPem: server.tls.caPem, namespace: NS });
 
 console.log(`
 eiaas demo is running
@@ -178,11 +181,11 @@ eiaas demo is running
   fleet:        ${nodes.length} simulated nodes (${nodes.filter((n) => n.spec.tier === "cloud").length} cloud, ${nodes.filter((n) => n.spec.tier === "edge").length} edge, ${nodes.filter((n) => n.spec.tier === "device").length} devices): ${fleet.agents.filter((a) => a.registeredWith === "bootstrap").length} registered anew, ${fleet.agents.filter((a) => a.registeredWith === "credential").length} renewed with their own credentials
   tenant ${NS}:  models ${models.join(", ")}; inferenceservice/camera-classifier; trainingjob/federated-mobilenet
 
-  export KUBECONFIG=${kubeconfig}
+  kubeconfig:   context "eiaas-demo" in ${merged.path}, now current${merged.previous ? ` (was "${merged.previous}": kubectl config use-context ${merged.previous} to go back)` : ""}; alone in ${kubeconfig}
   kubectl get edgenodes
   kubectl get isvc -A
   kubectl get tj -n ${NS}
-  npm run eictl -- describe isvc camera-classifier     # eictl's "demo" context is current
+  npm run eictl -- describe isvc camera-classifier
 Press Ctrl-C to stop.`);
 
 const stop = async () => {

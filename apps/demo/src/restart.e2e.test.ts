@@ -35,7 +35,8 @@ async function startDemo(): Promise<RunningDemo> {
     EIAAS_PORT: String(port),
     EIAAS_HOST: "127.0.0.1",
     EIAAS_DEMO_NODES: String(NODES),
-    EIAAS_CONFIG: join(dataDir, "eictl-config"),
+    // The demo merges its context into the kubeconfig: this test's own, never the user's.
+    KUBECONFIG: join(dataDir, "kube-config"),
     EIAAS_LOG_LEVEL: "warn",
   };
   // Queues on Postgres, as the demo's default: nothing of this test in a shared Redis.

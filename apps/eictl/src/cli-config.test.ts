@@ -1,5 +1,5 @@
-// eictl as a child process against the real API server over HTTPS: contexts, TLS trust, global
-// flags, discovery, version, completion and failures that print one line.
+// eictl as a child process against the real API server over HTTPS: contexts (in kubeconfig), TLS
+// trust, global flags, discovery, version, completion and failures that print one line.
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -31,7 +31,9 @@ describe("contexts", () => {
   it("without a context every command says how to set one up", async () => {
     // Through tsx, as `npm run eictl` runs it; the other tests use the same source bundled.
     const r = await eictl(["get", "nodes"], { config, tsx: true });
-    expect(oneErrorLine(r)).toBe("error: no context is set: run 'eictl config set-context ...' or pass --server and --token");
+    expect(oneErrorLine(r)).toBe(
+      `error: no context is set in the kubeconfig (${config}): run 'eictl config set-context NAME --server URL --token TOKEN' and 'eictl config use-context NAME', or pass --server and --token`,
+    );
   });
 
   it("set-context with a CA file, use-context, get-contexts, view (redacted unless --raw), then HTTPS calls work", async () => {
@@ -41,8 +43,8 @@ describe("contexts", () => {
     ]);
     expect(a.stdout + b.stdout).toMatch(/Context "(local|insecure)" created\./);
     const contexts = await run("config", "get-contexts");
-    const current = parse(await readFile(config, "utf8")).currentContext;
-    expect(["local", "insecure"]).toContain(current);
+    // As kubectl's set-context: a new context does not become the current one.
+    expect(parse(await readFile(config, "utf8"))["current-context"]).toBeUndefined();
     expect((await run("config", "use-context", "local")).stdout).toBe('Switched to context "local".\n');
     const [list, view, raw, name, version] = await Promise.all([
       run("config", "get-contexts"),
@@ -52,11 +54,11 @@ describe("contexts", () => {
       run("version"),
     ]);
     expect(contexts.code).toBe(0);
-    expect(list.stdout.split("\n")[0]).toBe("CURRENT   NAME       SERVER" + " ".repeat(server.url.length - 3) + "NAMESPACE");
-    expect(list.stdout).toMatch(/^\*\s+local\s+https:\/\/127\.0\.0\.1:\d+\s+demo$/m);
+    expect(list.stdout.split("\n")[0]).toBe("CURRENT   NAME       CLUSTER    AUTHINFO   NAMESPACE");
+    expect(list.stdout).toMatch(/^\*\s+local\s+local\s+local\s+demo$/m);
     expect(view.stdout).toContain("token: REDACTED");
     expect(view.stdout).not.toContain(server.adminToken);
-    expect(JSON.parse(raw.stdout).contexts.find((c: any) => c.name === "local").token).toBe(server.adminToken);
+    expect(JSON.parse(raw.stdout).users.find((u: any) => u.name === "local").user.token).toBe(server.adminToken);
     expect(name.stdout).toBe("local\n");
     expect(version.stdout).toMatch(/^Client Version: v\d+\.\d+\.\d+\nServer Version: v\d+\.\d+\.\d+\n$/);
     expect((await readFile(config, "utf8")).length).toBeGreaterThan(0);
@@ -74,7 +76,7 @@ describe("contexts", () => {
     expect(JSON.parse(insecure.stdout).serverVersion.gitVersion).toMatch(/^v/);
     expect(oneErrorLine(untrusted)).toMatch(new RegExp(`^error: unable to verify the TLS connection to the server ${server.url}: .*--certificate-authority`));
     expect(oneErrorLine(badToken)).toMatch(/^Error from server \(Unauthorized\): /);
-    expect(oneErrorLine(badContext)).toMatch(/^error: context "nope" not found in .*config/);
+    expect(oneErrorLine(badContext)).toBe(`error: context "nope" not found in the kubeconfig (${config}): see 'eictl config get-contexts'`);
     expect(flagsOnly.code).toBe(0);
     expect(flagsOnly.stderr).toBe("No resources found\n");
   });

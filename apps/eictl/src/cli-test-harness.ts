@@ -1,5 +1,5 @@
 // Test-only: the API server (the real Express app on this test file's own cloned database, served
-// over HTTPS with a generated CA) and the real eictl CLI as a child process with its own config file.
+// over HTTPS with a generated CA) and the real eictl CLI as a child process with its own kubeconfig.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import https from "node:https";
@@ -78,7 +78,7 @@ export interface Result {
 }
 
 export interface RunOptions {
-  /** The config file (EIAAS_CONFIG). */
+  /** The kubeconfig (KUBECONFIG: one file, or several joined by ":"). */
   config: string;
   stdin?: string;
   env?: Record<string, string>;
@@ -124,7 +124,10 @@ export interface Running {
 }
 
 function cliEnv(opts: RunOptions): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, EIAAS_CONFIG: opts.config, ...opts.env };
+  // The old private config is looked for beside the kubeconfig, never in the real home (eictl
+  // would import it and rename it aside).
+  const first = opts.config.split(":")[0]!;
+  const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: opts.config, EIAAS_CONFIG: `${first}.eiaas-config`, ...opts.env };
   // Output must be what a pipe gets, whatever the test runner sets.
   if (!opts.env?.FORCE_COLOR) delete env.FORCE_COLOR;
   delete env.NO_COLOR;

@@ -141,3 +141,11 @@ export function connectionError(server: string, err: unknown): ConnectionError {
   }
   return new ConnectionError(`unable to connect to the server ${server}: ${detail}${code ? ` (${code})` : ""} - ${check}`, server, "other", { cause: err });
 }
+
+/** kubeconfig is missing a piece, is malformed, or names an entry that is not there. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
 import type { Command } from "commander";
-import { EiaasClient, resolveConnection, type ResolvedConnection } from "@eiaas/client";
+import { EiaasClient, importLegacyConfig, legacyImportNotice, resolveConnection, type KubeconfigLocation, type ResolvedConnection } from "@eiaas/client";
 import { reportError } from "./errors.js";
 
 /** The flags every command takes (defined on the program in main.ts). */
@@ -10,6 +10,7 @@ export interface GlobalFlags {
   namespace?: string;
   allNamespaces?: boolean;
   context?: string;
+  kubeconfig?: string;
 }
 
 export function globalFlags(cmd: Command): GlobalFlags {
@@ -25,10 +26,29 @@ export interface Session {
   allNamespaces: boolean;
 }
 
+let imported = false;
+
+/**
+ * The kubeconfig files this invocation uses (`--kubeconfig`, else KUBECONFIG, else ~/.kube/config).
+ * The first time, an old private config file (~/.eiaas/config) is imported into kubeconfig with a
+ * one-line notice on stderr; not under `--kubeconfig`, which names a file for this call only.
+ */
+export async function kubeconfigLocation(cmd: Command): Promise<KubeconfigLocation> {
+  const flags = globalFlags(cmd);
+  if (flags.kubeconfig) return { explicitPath: userPath(flags.kubeconfig) };
+  if (!imported) {
+    imported = true;
+    const done = await importLegacyConfig();
+    if (done) process.stderr.write(`${legacyImportNotice(done)}\n`);
+  }
+  return {};
+}
+
 /** Resolves the context and flags into a client (`--server --token -n --context` override the context). */
 export async function connect(cmd: Command): Promise<Session> {
   const flags = globalFlags(cmd);
   const connection = await resolveConnection({
+    location: await kubeconfigLocation(cmd),
     flags: {
       ...(flags.server ? { server: flags.server } : {}),
       ...(flags.token ? { token: flags.token } : {}),

@@ -48,7 +48,7 @@ _eictl() {
     -o|--output) COMPREPLY=($(compgen -W "table wide json yaml name" -- "$cur")); return ;;
     -n|--namespace) COMPREPLY=($(compgen -W "$(_eictl_names tenants)" -- "$cur")); return ;;
     --context) COMPREPLY=($(compgen -W "$(eictl config get-contexts -o name 2>/dev/null)" -- "$cur")); return ;;
-    -f|--filename|--certificate-authority) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    -f|--filename|--certificate-authority|--kubeconfig) COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   local subs="" flags=""
   case "$cmd" in
