@@ -21,7 +21,7 @@ export function itemElement(shape: Extract<Shape, { type: "list" }>, item: unkno
 
 /**
  * The paths `value` sets: every leaf (scalars, atomic lists, empty objects), every item of a
- * keyed list (a member, with its fields below it) and of a set.
+ * keyed list (a member, with its fields below it) and of a set (an empty one sets nothing).
  */
 export function toFieldSet(value: unknown, shape: Shape): FieldSet {
   const s = new FieldSet();
@@ -41,7 +41,7 @@ function walk(value: unknown, shape: Shape, path: PathElement[], add: (p: PathEl
       add([...path, pe]);
       if (shape.listType === "map") walk(item, shape.item, [...path, pe], (p) => (p.length > path.length + 1 ? add(p) : undefined));
     }
-    if (value.length === 0 && path.length > 0) add(path);
+    // An empty set or keyed list sets nothing (as upstream): only its items are anyone's.
     return;
   }
   if (path.length > 0) add(path);
