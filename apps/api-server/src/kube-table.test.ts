@@ -119,6 +119,42 @@ describe("dry run", () => {
   });
 });
 
+describe("writes", () => {
+  it("the /status subresource is Strict whatever fieldValidation says (an unknown field is 422 naming it)", async () => {
+    const as = { Authorization: `Bearer ${k.api.adminToken}` };
+    const url = `${API_PREFIX}/namespaces/acme/inferenceservices/cam/status`;
+    for (const q of ["", "?fieldValidation=Ignore", "?fieldValidation=Warn"]) {
+      const r = await request(k.api.app).patch(`${url}${q}`).set({ ...as, "Content-Type": "application/merge-patch+json" }).send({ status: { colour: "blue" } });
+      expect(r.status, q).toBe(422);
+      expect(JSON.stringify(r.body.details.causes)).toContain("colour");
+    }
+  });
+
+  it("server-side apply takes application/apply-patch+json too; managedFields [{}] in a write clears them", async () => {
+    const custom = (await k.kubeConfig()).makeApiClient(CustomObjectsApi);
+    const body = { apiVersion: "eiaas.io/v1alpha1", kind: "InferenceService", metadata: { name: "js", namespace: "acme" }, spec: { model: "resnet18", clients: { selector: { matchLabels: { tier: "device" } } }, slo: { latencyMs: 100 } } };
+    const r = await request(k.api.app)
+      .patch(`${API_PREFIX}/namespaces/acme/inferenceservices/js?fieldManager=jsonist`)
+      .set({ Authorization: `Bearer ${k.api.adminToken}`, "Content-Type": "application/apply-patch+json" })
+      .send(JSON.stringify(body));
+    expect(r.status).toBe(201);
+    expect(r.body.metadata.managedFields.map((m: { manager: string; operation: string }) => `${m.manager} ${m.operation}`)).toEqual(["jsonist Apply"]);
+    const patched = await k.kubectl(["patch", "isvc", "js", "--type=merge", "-p", '{"metadata":{"managedFields":[{}]}}']);
+    expect(patched.stderr).toBe("");
+    const o = (await custom.getNamespacedCustomObject({ ...EIAAS, namespace: "acme", plural: "inferenceservices", name: "js" })) as { metadata: { managedFields?: unknown[] } };
+    expect(o.metadata.managedFields).toBeUndefined();
+  });
+});
+
+describe("who am I, what may I do", () => {
+  it("kubectl auth can-i --list names the core namespaces and events, read-only", async () => {
+    const list = await k.kubectl(["auth", "can-i", "--list", "-n", "acme"], { token: acmeToken });
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^namespaces\s+\[\]\s+\[\]\s+\[get list watch\]$/m);
+    expect(list.stdout).toMatch(/^events\s+\[\]\s+\[\]\s+\[get list watch\]$/m);
+  });
+});
+
 describe("not served", () => {
   it("server-side apply of /status is 415; SubjectAccessReview and TokenReview are 404", async () => {
     const custom = (await k.kubeConfig()).makeApiClient(CustomObjectsApi);
