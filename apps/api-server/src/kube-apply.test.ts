@@ -125,6 +125,34 @@ spec:
     expect((await get("m1", "model")).spec.capabilities).toEqual(["vision"]);
   });
 
+  it("keyed lists (EdgeNode taints by key and effect): an item dropped goes whole, re-keying replaces it, an empty list owns nothing", async () => {
+    const node = (taints: string) => `apiVersion: eiaas.io/v1alpha1
+kind: EdgeNode
+metadata: {name: en-taints}
+spec:
+  tier: edge
+  capacity: {cpu: 1000, memoryMiB: 1024}
+${taints}`;
+    const taintsOf = async () => (JSON.parse((await k.kubectl(["get", "en", "en-taints", "-o", "json"])).stdout) as { spec: { taints?: unknown[] } }).spec.taints;
+    const ssa = async (manager: string, taints: string) => k.kubectl(["apply", "--server-side", `--field-manager=${manager}`, "-f", await k.file(`en-taints-${manager}.yaml`, node(taints))]);
+    // Created without taints (the default, an empty list): that owns nothing, so ops adds some freely.
+    expect((await k.kubectl(["create", "-f", await k.file("en-taints.yaml", node(""))])).stderr).toBe("");
+    expect((await ssa("ops", "  taints: [{key: gpu, effect: NoSchedule, value: a}, {key: maint, effect: NoExecute}]")).stderr).toBe("");
+    // kubectl patch changes a field inside ops' gpu taint: its Update entry owns that field, not the item.
+    expect((await k.kubectl(["patch", "en", "en-taints", "--type=json", "-p", '[{"op":"replace","path":"/spec/taints/0/value","value":"b"}]'])).stderr).toBe("");
+    // ops stops applying the gpu taint: it goes whole (no conflict for a removal, no item left without its key).
+    expect((await ssa("ops", "  taints: [{key: maint, effect: NoExecute}]")).stderr).toBe("");
+    expect(await taintsOf()).toEqual([{ key: "maint", effect: "NoExecute" }]);
+    // Re-keyed (another effect): the old item goes, the new one comes.
+    expect((await ssa("ops", "  taints: [{key: maint, effect: NoSchedule}]")).stderr).toBe("");
+    expect(await taintsOf()).toEqual([{ key: "maint", effect: "NoSchedule" }]);
+    // An empty list drops ops' items and owns nothing: another manager adds its own without a conflict.
+    expect((await ssa("ops", "  taints: []")).stderr).toBe("");
+    expect(await taintsOf()).toEqual([]);
+    expect((await ssa("lab", "  taints: [{key: lab, effect: NoSchedule}]")).stderr).toBe("");
+    expect(await taintsOf()).toEqual([{ key: "lab", effect: "NoSchedule" }]);
+  }, 90_000); // a dozen kubectl runs, on a shared machine
+
   it("client-node PatchStrategy.ServerSideApply: creates, conflicts with a Status naming each field and manager, forces", async () => {
     const custom = (await k.kubeConfig(acmeToken)).makeApiClient(CustomObjectsApi);
     const target = { ...EIAAS, namespace: "acme", plural: "inferenceservices", name: "cn1" };

@@ -9,6 +9,8 @@ import type { StoredObject } from "@eiaas/db";
 import { startKubeClients, type KubeClients } from "./testing/kube-clients.js";
 
 const TASK = kindInfo("Task");
+const EDGE_NODE = kindInfo("EdgeNode");
+const EVENT = kindInfo("Event");
 const ISVC = kindInfo("InferenceService");
 const EIAAS = { group: "eiaas.io", version: "v1alpha1" };
 let k: KubeClients;
@@ -43,6 +45,9 @@ async function workload(name: string, tasks = 2, taskFinalizers: string[] = []):
   }
   return owner;
 }
+
+const edgeNode = (name: string, finalizers: string[] = []) =>
+  `apiVersion: eiaas.io/v1alpha1\nkind: EdgeNode\nmetadata: {name: ${name}${finalizers.length ? `, finalizers: [${finalizers.join(", ")}]` : ""}}\nspec: {tier: edge, capacity: {cpu: 1000, memoryMiB: 1024}}\n`;
 
 const tasksOf = async (name: string) => (await k.api.store.list(TASK, { namespace: "acme" })).items.filter((t) => t.metadata.name.startsWith(`${name}-t`));
 
@@ -139,6 +144,80 @@ describe("deletion propagation (item 6)", () => {
     expect(r.body.items[0].metadata.finalizers).toEqual(["orphan"]);
     await eventually(() => k.api.store.get(ISVC, "acme", "col"), (o) => o === null, "the owner gone");
     expect(await tasksOf("col")).toHaveLength(2);
+  });
+
+  it.each([
+    ["foreground", "foregroundDeletion"],
+    ["orphan", "orphan"],
+  ])("kubectl --cascade=%s on a kind nothing depends on (EdgeNode): marked with %s, which the GC lifts; kubectl waits until it is gone", async (cascade, finalizer) => {
+    const name = `en-${cascade}`;
+    await k.kubectl(["apply", "-f", await k.file(`${name}.yaml`, edgeNode(name))]);
+    const before = (await k.api.store.get(EDGE_NODE, undefined, name))!.metadata.resourceVersion;
+    const r = await k.kubectl(["delete", "en", name, `--cascade=${cascade}`]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain(`edgenode.eiaas.io "${name}" deleted`);
+    expect(await k.api.store.get(EDGE_NODE, undefined, name)).toBeNull();
+    // What a watcher saw (kubectl's own watch, replayed from before the delete): the node marked
+    // with the finalizer, as kube-apiserver answers, then gone — not gone at once.
+    const seen = await k.kubectl(["get", "--raw", `/apis/eiaas.io/v1alpha1/edgenodes?watch=1&resourceVersion=${before}&fieldSelector=metadata.name%3D${name}&timeoutSeconds=1`]);
+    const events = seen.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; object: StoredObject });
+    expect(events.map((e) => [e.type, e.object.metadata.finalizers ?? [], e.object.metadata.deletionTimestamp !== undefined])).toEqual([
+      ["MODIFIED", [finalizer], true],
+      ["DELETED", [], true],
+    ]);
+  });
+
+  it.each([
+    ["Foreground", "foregroundDeletion"],
+    ["Orphan", "orphan"],
+  ])("client-node %s on an EdgeNode answers it marked with deletionTimestamp and %s, which the GC lifts at its next pass", async (policy, finalizer) => {
+    const custom = (await k.kubeConfig()).makeApiClient(CustomObjectsApi);
+    const name = `cn-en-${finalizer.toLowerCase()}`;
+    await k.kubectl(["apply", "-f", await k.file(`${name}.yaml`, edgeNode(name, ["test.eiaas.io/hold"]))]);
+    const marked = (await custom.deleteClusterCustomObject({ ...EIAAS, plural: "edgenodes", name, propagationPolicy: policy })) as StoredObject;
+    expect(marked.kind).toBe("EdgeNode");
+    expect(marked.metadata.deletionTimestamp).toBeDefined();
+    expect(marked.metadata.finalizers).toEqual(["test.eiaas.io/hold", finalizer]);
+    // The GC lifts its finalizer; the node's own keeps it, marked, until that one is lifted too.
+    const held = await eventually(() => k.api.store.get(EDGE_NODE, undefined, name), (o) => o?.metadata.finalizers?.length === 1, "the GC's finalizer lifted");
+    expect(held!.metadata.finalizers).toEqual(["test.eiaas.io/hold"]);
+    expect(held!.metadata.deletionTimestamp).toBe(marked.metadata.deletionTimestamp);
+    await k.api.store.update(EDGE_NODE, held!, { ...held!, metadata: { ...held!.metadata, finalizers: [] } });
+    expect(await k.api.store.get(EDGE_NODE, undefined, name)).toBeNull();
+  });
+
+  it("kubectl delete (background, the default) on an EdgeNode deletes it at once; so does any policy on an Event (no GC, as core Events)", async () => {
+    await k.kubectl(["apply", "-f", await k.file("en-bg.yaml", edgeNode("en-bg"))]);
+    const custom = (await k.kubeConfig()).makeApiClient(CustomObjectsApi);
+    const r = (await custom.deleteClusterCustomObject({ ...EIAAS, plural: "edgenodes", name: "en-bg" })) as { kind: string; status?: string };
+    expect(r).toMatchObject({ kind: "EdgeNode" });
+    expect(await k.api.store.get(EDGE_NODE, undefined, "en-bg")).toBeNull();
+    const bg = await k.kubectl(["apply", "-f", await k.file("en-bg2.yaml", edgeNode("en-bg2"))]);
+    expect(bg.code).toBe(0);
+    expect((await k.kubectl(["delete", "en", "en-bg2", "--wait=false"])).code).toBe(0);
+    expect(await k.api.store.get(EDGE_NODE, undefined, "en-bg2")).toBeNull();
+
+    const ev = await k.api.store.create(EVENT, {
+      apiVersion: API_VERSION,
+      metadata: { name: "ev-fg", namespace: "acme" },
+      involvedObject: { kind: "InferenceService", namespace: "acme", name: "x" },
+      reason: "Test",
+      message: "m",
+      type: "Normal",
+    } as never);
+    const del = await request(k.api.app).delete(`${API_PREFIX}/namespaces/acme/events/${ev.metadata.name}`).set({ Authorization: `Bearer ${k.api.adminToken}` }).send({ propagationPolicy: "Foreground" }).expect(200);
+    expect(del.body.metadata.finalizers).toBeUndefined();
+    expect(await k.api.store.get(EVENT, "acme", "ev-fg")).toBeNull();
+  });
+
+  it("a dry-run Foreground delete answers the object as the delete would mark it, and changes nothing", async () => {
+    await k.kubectl(["apply", "-f", await k.file("en-dry.yaml", edgeNode("en-dry"))]);
+    const r = await request(k.api.app).delete(`${API_PREFIX}/edgenodes/en-dry?dryRun=All`).set({ Authorization: `Bearer ${k.api.adminToken}` }).send({ propagationPolicy: "Foreground" }).expect(200);
+    expect(r.body.metadata.finalizers).toEqual(["foregroundDeletion"]);
+    expect(r.body.metadata.deletionTimestamp).toBeDefined();
+    const stored = await k.api.store.get(EDGE_NODE, undefined, "en-dry");
+    expect(stored?.metadata.deletionTimestamp).toBeUndefined();
+    expect(stored?.metadata.finalizers).toBeUndefined();
   });
 
   it("refuses bad DeleteOptions with 400/422 naming the field, and deletes nothing", async () => {

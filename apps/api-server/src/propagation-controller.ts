@@ -1,8 +1,10 @@
 import { FOREGROUND_FINALIZER, KINDS, ORPHAN_FINALIZER, type KindInfo } from "@eiaas/api";
-import { dependentKinds, isUnavailableError, StoreError, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { collectsGarbage, dependentKinds, isUnavailableError, StoreError, type ObjectStore, type StoredObject } from "@eiaas/db";
 import type { Logger } from "@eiaas/telemetry";
 
-/** The kinds objects can depend on: the only ones a Foreground or Orphan delete marks. */
+/** The kinds a Foreground or Orphan delete marks: every kind, whether anything depends on it or not. */
+const COLLECTED_KINDS: readonly KindInfo[] = KINDS.filter(collectsGarbage);
+/** The kinds objects can depend on: a delete of a dependent may let one in foreground deletion go. */
 const OWNER_KINDS: readonly KindInfo[] = KINDS.filter((k) => dependentKinds(k).length > 0);
 const FINALIZERS = [FOREGROUND_FINALIZER, ORPHAN_FINALIZER];
 
@@ -75,7 +77,7 @@ export class PropagationController {
 
   async pass(): Promise<void> {
     let waiting = 0;
-    for (const kind of OWNER_KINDS) {
+    for (const kind of COLLECTED_KINDS) {
       for (const owner of await this.deps.store.markedWith(kind, FINALIZERS)) {
         try {
           if (owner.metadata.finalizers?.includes(ORPHAN_FINALIZER)) await this.orphan(kind, owner);

@@ -18,7 +18,7 @@ export { EventRecorder, type EventInput } from "./event-recorder.js";
 export { bulkUpdateStatus, type StatusUpdate } from "./bulk-status.js";
 export { TaskLogStore, type TaskLogTail } from "./task-log-store.js";
 export { analyzeGrowingTables, type GrowingTablesOptions } from "./table-stats.js";
-export { dependentKinds, controllerOf } from "./ownership.js";
+export { collectsGarbage, dependentKinds, controllerOf } from "./ownership.js";
 export { findGarbage } from "./garbage.js";
 export { AgentRedisUserStore, type AgentRedisUserRecord } from "./agent-redis-users.js";
 export { ArtifactStore, type ArtifactRecord, type ArtifactStorage, type ArtifactInspector, type ArtifactStoreOptions, type PutArtifactOptions, type ArtifactGarbageOptions } from "./artifact-store.js";

@@ -17,6 +17,17 @@ export function dependentKinds(kind: KindInfo): readonly KindInfo[] {
   return kind.kind === "InferenceService" || kind.kind === "TrainingJob" ? [TASK] : [];
 }
 
+/**
+ * Whether a delete of `kind` honours `propagationPolicy` Foreground and Orphan with their
+ * finalizers (Kubernetes' garbage collector's part in a delete): every kind, even one nothing
+ * depends on — the owner is marked and the collector lifts the finalizer at its next pass, as
+ * kube-apiserver does — except Events, which are deleted at once under any policy (core Events'
+ * garbage-collection policy is `Unsupported`).
+ */
+export function collectsGarbage(kind: KindInfo): boolean {
+  return kind.kind !== "Event";
+}
+
 /** The owner reference marked `controller` (the one object that manages this one), if any. */
 export function controllerOf(obj: StoredObject): OwnerReference | undefined {
   return obj.metadata.ownerReferences?.find((o) => o.controller);

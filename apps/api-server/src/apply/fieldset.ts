@@ -37,6 +37,13 @@ export class FieldSet {
     return node?.member ?? false;
   }
 
+  /** Whether the set holds `path` or any path below it. */
+  hasAtOrUnder(path: readonly PathElement[]): boolean {
+    let node: FieldSet | undefined = this;
+    for (const pe of path) node = node?.children.get(pe);
+    return node !== undefined && !node.isEmpty();
+  }
+
   /** Every member path, depth first. */
   *paths(prefix: PathElement[] = []): Generator<PathElement[]> {
     if (this.member) yield prefix;

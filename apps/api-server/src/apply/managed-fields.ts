@@ -4,6 +4,7 @@
 import type { ManagedFieldsEntry } from "@eiaas/api";
 import { FieldSet, formatPath, type PathElement } from "./fieldset.js";
 import { changedPaths, mergeApplied, removePaths, toFieldSet } from "./merge.js";
+import { conflicting, prunable } from "./prune.js";
 import type { Shape } from "./shape.js";
 
 export type { ManagedFieldsEntry };
@@ -50,17 +51,10 @@ function write(owned: readonly Owned[]): ManagedFieldsEntry[] {
   return owned.filter((o) => !o.set.isEmpty()).map((o) => ({ ...o.entry, fieldsV1: o.set.toFieldsV1() }));
 }
 
-/** Whether `set` holds `path` or any path below it. */
-function ownsUnder(set: FieldSet, path: readonly PathElement[]): boolean {
-  let node: FieldSet | undefined = set;
-  for (const pe of path) node = node?.children.get(pe);
-  return node !== undefined && !node.isEmpty();
-}
-
 /**
  * Server-side apply: `applied` merged into `live`; the fields the manager applied before and no
- * longer does are removed unless another manager owns them; a field another manager owns that
- * the apply would change is a conflict — unless `force`, which takes it over.
+ * longer does are removed unless a manager owns them (`prunable`); a field another manager owns
+ * that the apply would set or add (not remove) is a conflict — unless `force`, which takes it over.
  */
 export function applyConfiguration(input: ApplyInput): ApplyResult {
   const { live, manager, shape } = input;
@@ -70,15 +64,15 @@ export function applyConfiguration(input: ApplyInput): ApplyResult {
   const applySet = toFieldSet(input.applied, shape);
   let merged = mergeApplied(live ?? {}, input.applied, shape) as Record<string, unknown>;
   if (mine) {
-    const othersOwn = others.reduce((acc, o) => acc.union(o.set), new FieldSet());
-    const dropped = [...mine.set.difference(applySet).paths()].filter((p) => !ownsUnder(othersOwn, p) && !ownsUnder(applySet, p));
-    if (dropped.length > 0) merged = removePaths(merged, shape, FieldSet.of(dropped)) as Record<string, unknown>;
+    const dropped = prunable(mine.set, others.reduce((acc, o) => acc.union(o.set), applySet), shape);
+    if (!dropped.isEmpty()) merged = removePaths(merged, shape, dropped) as Record<string, unknown>;
   }
   const changed = changedPaths(live ?? {}, merged, shape);
+  const contested = conflicting(changed, toFieldSet(live ?? {}, shape), toFieldSet(merged, shape));
   const conflicts: ApplyConflict[] = [];
   for (const o of others) {
     if (o.entry.manager === manager) continue;
-    for (const p of o.set.intersection(changed).paths()) {
+    for (const p of o.set.intersection(contested).paths()) {
       conflicts.push({ manager: o.entry.manager, operation: o.entry.operation, apiVersion: o.entry.apiVersion, field: formatPath(p), path: p });
     }
   }

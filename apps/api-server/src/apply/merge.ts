@@ -21,7 +21,7 @@ export function itemElement(shape: Extract<Shape, { type: "list" }>, item: unkno
 
 /**
  * The paths `value` sets: every leaf (scalars, atomic lists, empty objects), every item of a
- * keyed list (a member, with its fields below it) and of a set.
+ * keyed list (a member, with its fields below it) and of a set (an empty one sets nothing).
  */
 export function toFieldSet(value: unknown, shape: Shape): FieldSet {
   const s = new FieldSet();
@@ -56,7 +56,7 @@ function walk(value: unknown, shape: Shape, node: FieldSet, self: boolean): void
       at.member = true;
       if (list.listType === "map") walk(item, list.item, at, false);
     }
-    if (items.length === 0 && self) node.member = true;
+    // An empty set or keyed list sets nothing (as upstream): only its items are anyone's.
     return;
   }
   if (self) node.member = true;
@@ -108,9 +108,10 @@ export function changedPaths(before: unknown, after: unknown, shape: Shape): Fie
 function diff(x: unknown, y: unknown, inX: boolean, inY: boolean, shape: Shape, node: FieldSet, self: boolean): void {
   const kx = inX ? descends(x, shape) : undefined;
   const ky = inY ? descends(y, shape) : undefined;
-  // This path is in a value's set when the walk stops here (a leaf) or at an empty non-atomic list.
-  const leafX = inX && (kx === undefined || (kx === "list" && (x as unknown[]).length === 0));
-  const leafY = inY && (ky === undefined || (ky === "list" && (y as unknown[]).length === 0));
+  // This path is in a value's set when the walk stops here (a leaf; a set or keyed list, even
+  // empty, is not one: only its items are).
+  const leafX = inX && kx === undefined;
+  const leafY = inY && ky === undefined;
   const here = self && (leafX || leafY);
   if (here && !isDeepStrictEqual(x, y)) node.member = true;
   if (kx === "object" || ky === "object") {

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
 import { API_VERSION, FOREGROUND_FINALIZER, ORPHAN_FINALIZER, TENANT_FINALIZER, type KindInfo, type ManagedFieldsEntry } from "@eiaas/api";
-import { dependentKinds, metadataMaps, StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { collectsGarbage, formatTime, metadataMaps, StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { ApiError, invalid, notFound } from "../http/errors.js";
 import type { PropagationPolicy } from "../http/delete-options.js";
 import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
@@ -349,10 +349,11 @@ export class ResourceService {
   ): Promise<StoredObject> {
     const pre = options.preconditions ?? {};
     const expected = pre.resourceVersion ? expectedVersion(kind, name, pre.resourceVersion, "preconditions.resourceVersion") : undefined;
-    // Foreground and Orphan leave the owner marked with their finalizer for the propagation
-    // controller. A kind nothing can depend on has nothing to wait for or orphan: deleted at once.
+    // Foreground and Orphan leave the object marked with their finalizer for the propagation
+    // controller, as kube-apiserver does — also on a kind nothing depends on (the controller lifts
+    // it at its next pass; a client sees the marked object, and `kubectl delete --wait` waits).
     const policy = options.propagationPolicy ?? "Background";
-    const finalizer = policy === "Background" || dependentKinds(kind).length === 0 ? undefined : policy === "Foreground" ? FOREGROUND_FINALIZER : ORPHAN_FINALIZER;
+    const finalizer = policy === "Background" || !collectsGarbage(kind) ? undefined : policy === "Foreground" ? FOREGROUND_FINALIZER : ORPHAN_FINALIZER;
     for (let attempt = 0; ; attempt++) {
       const read = await this.get(kind, namespace, name);
       if (pre.uid && pre.uid !== read.metadata.uid) {
@@ -360,7 +361,8 @@ export class ResourceService {
       }
       // An object already marked keeps the deletion it is in (a second delete changes nothing).
       const current = finalizer && !read.metadata.deletionTimestamp ? withFinalizer(read, finalizer) : read;
-      if (options.dryRun) return current;
+      // A dry run answers what the delete would: an object with finalizers comes back marked.
+      if (options.dryRun) return current.metadata.finalizers?.length && !current.metadata.deletionTimestamp ? marked(current) : current;
       try {
         // Dependents (a workload's Tasks) go in the same transaction: the store knows which.
         const { object, deleted } = await this.store.delete(kind, current, { expectedResourceVersion: expected ?? read.metadata.resourceVersion });
@@ -407,6 +409,11 @@ export class ResourceService {
     const status = await this.options.dryRunPlanner(kind, obj);
     return status === undefined ? obj : { ...obj, status };
   }
+}
+
+/** `obj` marked for deletion now (what a delete of an object with finalizers writes). */
+function marked(obj: StoredObject): StoredObject {
+  return { ...obj, metadata: { ...obj.metadata, deletionTimestamp: formatTime(new Date()) } };
 }
 
 /** `obj` with `finalizer` added (once). */

@@ -30,6 +30,11 @@ export interface KubeClients {
   dir: string;
   /** Runs kubectl as the admin (or with `token`'s kubeconfig), optionally with stdin. */
   kubectl(args: string[], opts?: { token?: string; stdin?: string; timeoutMs?: number; env?: Record<string, string> }): Promise<KubectlResult>;
+  /**
+   * Runs a kubectl that does not exit by itself (`get -w`) until its output satisfies `until`
+   * (or `timeoutMs`, default 20 s, passes), then stops it; answers what it printed.
+   */
+  kubectlUntil(args: string[], until: (stdout: string) => boolean, opts?: { token?: string; timeoutMs?: number }): Promise<KubectlResult>;
   /** A client-node KubeConfig for the admin, or for `token`. */
   kubeConfig(token?: string): Promise<KubeConfig>;
   /** Writes a file into `dir` and returns its path. */
@@ -81,11 +86,31 @@ export async function startKubeClients(overrides: TestApiOverrides = {}): Promis
     });
   };
 
+  const kubectlUntil: KubeClients["kubectlUntil"] = async (args, until, opts = {}) => {
+    const config = await configFor(opts.token ?? api.adminToken);
+    const child = spawn("kubectl", ["--kubeconfig", config, "--cache-dir", join(dir, "cache"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    const timer = setTimeout(() => child.kill(), opts.timeoutMs ?? 20_000);
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      if (until(stdout)) child.kill();
+    });
+    child.stderr.on("data", (d) => (stderr += d));
+    return new Promise((resolve) =>
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        resolve({ stdout, stderr, code: code ?? 0 });
+      }),
+    );
+  };
+
   return {
     api,
     url,
     dir,
     kubectl,
+    kubectlUntil,
     kubeConfig: async (token) => {
       const kc = new KubeConfig();
       kc.loadFromFile(await configFor(token ?? api.adminToken));
