@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { API_PREFIX, retry } from "@eiaas/api";
 import { ApiRequestError, ConnectionError, EiaasClient, retryAfterMs, type ConnectionOptions } from "@eiaas/client";
 import type { Logger } from "@eiaas/telemetry";
+import { EXIT_BAD_CONFIG } from "./config.js";
 import type { CredentialStore } from "./credentials.js";
 
 /** What the API answers a registration (`POST .../edgenodes/{name}/register`), with the node's token. */
@@ -42,8 +43,8 @@ export class RegistrationRefused extends Error {
   override readonly name = "RegistrationRefused";
 }
 
-/** The agent's exit code when the API refused its registration for good (main.ts). */
-export const EXIT_REGISTRATION_REFUSED = 2;
+/** The agent's exit code when the API refused its registration for good (main.ts): as for bad flags, something to fix, not to restart. */
+export const EXIT_REGISTRATION_REFUSED = EXIT_BAD_CONFIG;
 
 /**
  * Registration failures worth another try: the API not up yet or unreachable (refused, reset,
@@ -144,7 +145,7 @@ export async function registerNode(o: RegisterOptions): Promise<Registration & {
       return { ...reg, with: "credential" };
     } catch (err) {
       if (!credentialRefused(err)) throw refused(o, err, "credential");
-      o.logger.warn({ err: err.message, node: o.nodeName }, "the API refused the node's stored credential: registering with the bootstrap token");
+      o.logger.warn({ err, node: o.nodeName }, "the API refused the node's stored credential: registering with the bootstrap token");
     }
   }
   const bootstrap = (await o.bootstrapToken?.()) ?? o.connection.token;
