@@ -70,14 +70,13 @@ const optionalText = z.string().min(1).optional();
  * `EIAAS_SERVER` and `EIAAS_CA_FILE` before this schema sees them).
  */
 export const agentConfigSchema = z.object({
-  node: dnsSubdomain.optional().refine((v) => v !== undefined, "--node is required"),
+  node: z.string({ error: "--node is required" }).pipe(dnsSubdomain),
   runtime: z.enum(RUNTIMES, { error: (i) => `unknown runtime "${String(i.input)}" (one of ${RUNTIMES.join(", ")})` }),
   slots: z.coerce.number({ error: "must be a whole number from 1 to 1024" }).int("must be a whole number from 1 to 1024").min(1, "must be a whole number from 1 to 1024").max(1024, "must be a whole number from 1 to 1024"),
   server: z
-    .string()
-    .optional()
-    .refine((v) => v !== undefined && v !== "", "--server (or EIAAS_SERVER) is required")
-    .refine((v) => v === undefined || v === "" || /^https?:\/\/[^/]/.test(v), { error: (i) => `"${String(i.input)}" is not an http(s) URL` }),
+    .string({ error: "--server (or EIAAS_SERVER) is required" })
+    .min(1, "--server (or EIAAS_SERVER) is required")
+    .refine((v) => /^https?:\/\/[^/]/.test(v), { error: (i) => `"${String(i.input)}" is not an http(s) URL` }),
   "ca-file": optionalText,
   "insecure-skip-tls-verify": z.boolean(),
   "spec-file": optionalText,
@@ -177,10 +176,10 @@ export function parseAgentConfig(args: readonly string[], env: NodeJS.ProcessEnv
   const specFlags: SpecFlags = {};
   for (const f of SPEC_FLAGS) if (c[f] !== undefined) specFlags[f] = c[f];
   return {
-    nodeName: c.node!,
+    nodeName: c.node,
     runtime: c.runtime,
     slots: c.slots,
-    server: c.server!,
+    server: c.server,
     ...(c.EIAAS_BOOTSTRAP_TOKEN ? { bootstrapToken: c.EIAAS_BOOTSTRAP_TOKEN } : {}),
     ...(caPem !== undefined ? { caPem } : {}),
     insecureSkipTlsVerify: c["insecure-skip-tls-verify"],
