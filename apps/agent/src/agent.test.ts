@@ -108,7 +108,9 @@ describe("node agent", () => {
         const r = log.lines.filter((l) => l.msg === "rejected a malformed job");
         return r.length === 3 ? r : undefined;
       }, "three rejections");
-      const byJob = Object.fromEntries(rejected.map((l) => [l.jobId, l.err as string]));
+      // Logged as pino's err: its message, and its stack for whoever reads the agent's log.
+      for (const l of rejected) expect(l.err.stack).toMatch(/\n\s+at /);
+      const byJob = Object.fromEntries(rejected.map((l) => [l.jobId, l.err.message as string]));
       expect(byJob["bad.1"]).toMatch(/invalid node job payload \(job bad\.1\)/);
       for (const field of ["name", "uid", "attempt", "role"]) expect(byJob["bad.1"]).toContain(`${field}:`);
       expect(byJob["bad.2"]).toMatch(/invalid node\S* job payload/);

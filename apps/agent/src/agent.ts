@@ -227,8 +227,8 @@ export class NodeAgent {
   private consume(backend: QueueBackend): QueueConsumer {
     return backend.consumeNodeQueue(this.o.nodeName, (payload, ctx) => this.run(payload, ctx), {
       concurrency: this.o.slots ?? 4,
-      onError: (err) => this.o.logger.debug({ err: err.message, node: this.o.nodeName }, "queue"),
-      onInvalidPayload: (err, jobId) => this.o.logger.warn({ err: err.message, jobId }, "rejected a malformed job"),
+      onError: (err) => this.o.logger.debug({ err, node: this.o.nodeName }, "queue"),
+      onInvalidPayload: (err, jobId) => this.o.logger.warn({ err, jobId }, "rejected a malformed job"),
     });
   }
 
@@ -384,7 +384,7 @@ export class NodeAgent {
       const p = u.payload;
       await this.client
         .request({ method: "PUT", path: `${API_PREFIX}/namespaces/${p.namespace}/tasks/${p.name}/log`, body: { attempt: p.attempt, lines: u.lines } })
-        .catch((err) => this.o.logger.debug({ err: (err as Error).message, task: p.name }, "log forward failed"));
+        .catch((err) => this.o.logger.debug({ err, task: p.name }, "log forward failed"));
     }
   }
 

@@ -90,7 +90,7 @@ export class Heartbeat {
         },
       });
     } catch (err) {
-      if (!this.stopped) this.o.logger.warn({ err: (err as Error).message, node: this.o.nodeName }, "heartbeat failed");
+      if (!this.stopped) this.o.logger.warn({ err, node: this.o.nodeName }, "heartbeat failed");
     }
   }
 }

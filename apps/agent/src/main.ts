@@ -1,12 +1,11 @@
 // The node agent process: `node --import tsx apps/agent/src/main.ts --node NAME [options]`.
-import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { join } from "node:path";
 import { EiaasClient, type ConnectionOptions } from "@eiaas/client";
 import { createRedisQueueBackend, nodeQueueName, type QueueBackend } from "@eiaas/queue";
-import { checkpointDirOf, createTaskRuntime, type OnnxRuntimeOptions, type RuntimeName } from "@eiaas/runtime";
+import { checkpointDirOf, createTaskRuntime, type OnnxRuntimeOptions } from "@eiaas/runtime";
 import { createLogger, startOpsServer, startTelemetry } from "@eiaas/telemetry";
 import { NodeAgent } from "./agent.js";
+import { EXIT_BAD_CONFIG, parseAgentConfig, type AgentConfig } from "./config.js";
 import { FileCredentialStore } from "./credentials.js";
 import { detectHost } from "./host/detect.js";
 import { detectionNeeds, nodeLabels, nodeSpec, operatorSpec, readSpecFile } from "./node-spec.js";
@@ -46,8 +45,8 @@ forwards to its tail's current endpoint, looked up through the API.
 env: EIAAS_BOOTSTRAP_TOKEN (needed until the node has a credential), EIAAS_SERVER, EIAAS_CA_FILE,
      EIAAS_DATA_DIR, EIAAS_METRICS_PORT, EIAAS_LOG_LEVEL
 Registration is retried (jittered backoff up to 30 s, each failure logged at warn) while the API is
-unreachable or answers 5xx, 429 or 409 Conflict. exit codes: 0 stopped by SIGTERM/SIGINT, 1 bad
-flags or spec or another start failure, ${EXIT_REGISTRATION_REFUSED} the API refused the registration for good (a token,
+unreachable or answers 5xx, 429 or 409 Conflict. exit codes: 0 stopped by SIGTERM/SIGINT, 1 a start
+failure, ${EXIT_BAD_CONFIG} bad flags, environment or spec, or the API refused the registration for good (a token,
 spec or CA to fix: 401, 403, 409 AlreadyExists, 422).`;
 
 function fail(message: string, code = 1): never {
@@ -55,73 +54,27 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
-const { values } = (() => {
-  try {
-    return parseArgs({
-      options: {
-        node: { type: "string" },
-        runtime: { type: "string", default: "simulated" },
-        slots: { type: "string", default: "4" },
-        server: { type: "string" },
-        "ca-file": { type: "string" },
-        "insecure-skip-tls-verify": { type: "boolean", default: false },
-        "spec-file": { type: "string" },
-        tier: { type: "string" },
-        parent: { type: "string" },
-        hardware: { type: "string" },
-        cpu: { type: "string" },
-        "memory-mib": { type: "string" },
-        gpu: { type: "string" },
-        gflops: { type: "string" },
-        "uplink-mbps": { type: "string" },
-        "downlink-mbps": { type: "string" },
-        "rtt-ms": { type: "string" },
-        labels: { type: "string", default: "" },
-        "state-dir": { type: "string" },
-        "heartbeat-seconds": { type: "string", default: "10" },
-        "segment-dir": { type: "string" },
-        "serve-host": { type: "string" },
-        "advertise-host": { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (err) {
-    fail(`${(err as Error).message} (see --help)`);
+let config: AgentConfig;
+try {
+  const parsed = parseAgentConfig(process.argv.slice(2), process.env);
+  if (parsed === "help") {
+    console.log(HELP);
+    process.exit(0);
   }
-})();
-if (values.help) {
-  console.log(HELP);
-  process.exit(0);
+  config = parsed;
+} catch (err) {
+  fail(`${(err as Error).message} (see --help)`, EXIT_BAD_CONFIG);
 }
-const nodeName = values.node ?? fail("--node is required");
-const token = process.env.EIAAS_BOOTSTRAP_TOKEN || undefined;
-const stateDir = resolve(values["state-dir"] ?? join(process.env.EIAAS_DATA_DIR ?? ".eiaas", "agents"));
-const server = values.server ?? process.env.EIAAS_SERVER ?? fail("--server (or EIAAS_SERVER) is required");
-const caFile = values["ca-file"] ?? process.env.EIAAS_CA_FILE;
-const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-const heartbeatSeconds = Number(values["heartbeat-seconds"]);
-if (!(heartbeatSeconds >= 0.1 && heartbeatSeconds <= 3600)) fail(`--heartbeat-seconds: "${values["heartbeat-seconds"]}" is not a number of seconds between 0.1 and 3600`);
+const { nodeName, stateDir, heartbeatSeconds, runtime: runtimeName } = config;
 
 let operator: ReturnType<typeof operatorSpec>;
 try {
-  operator = operatorSpec(values["spec-file"] ? readSpecFile(values["spec-file"]) : undefined, values);
+  operator = operatorSpec(config.specFile ? readSpecFile(config.specFile) : undefined, config.specFlags);
 } catch (err) {
-  fail((err as Error).message);
+  fail((err as Error).message, EXIT_BAD_CONFIG);
 }
-const labels = Object.fromEntries(
-  values.labels
-    .split(",")
-    .filter(Boolean)
-    .map((kv) => {
-      const i = kv.indexOf("=");
-      if (i <= 0) fail(`--labels: "${kv}" is not key=value`);
-      return [kv.slice(0, i), kv.slice(i + 1)];
-    }),
-);
 
-const logger = createLogger({ name: "agent", level: process.env.EIAAS_LOG_LEVEL ?? "info" });
-const runtimeName = values.runtime as RuntimeName;
-if (!["simulated", "process", "docker", "kubernetes", "onnx", "training"].includes(runtimeName)) fail(`--runtime: unknown runtime "${runtimeName}"`);
+const logger = createLogger({ name: "agent", level: config.logLevel });
 // What the operator left unset is detected: tasks of the process and simulated runtimes run inside
 // this process's cgroup, the others' beside it (containers, Pods) on the host's resources.
 const detected = await detectHost(detectionNeeds(operator), { withinCgroup: runtimeName === "process" || runtimeName === "simulated" || runtimeName === "onnx" || runtimeName === "training" });
@@ -130,14 +83,19 @@ let spec: ReturnType<typeof nodeSpec>;
 try {
   spec = nodeSpec(operator, detected);
 } catch (err) {
-  fail((err as Error).message);
+  fail((err as Error).message, EXIT_BAD_CONFIG);
 }
 if (Object.keys(detected.sources).length) {
   logger.info({ node: nodeName, capacity: spec.capacity, gflops: spec.compute?.gflops, detected: detected.sources }, "detected what the spec left unset");
 }
 // Traces (only with OTEL_EXPORTER_OTLP_ENDPOINT set): task runs continue the scheduler's dispatch trace.
 const telemetry = await startTelemetry({ serviceName: "eiaas-agent" });
-const connection: ConnectionOptions = { server, ...(token ? { token } : {}), ...(caFile ? { caPem: readFileSync(caFile, "utf8") } : {}), insecureSkipTlsVerify: values["insecure-skip-tls-verify"] };
+const connection: ConnectionOptions = {
+  server: config.server,
+  ...(config.bootstrapToken ? { token: config.bootstrapToken } : {}),
+  ...(config.caPem !== undefined ? { caPem: config.caPem } : {}),
+  insecureSkipTlsVerify: config.insecureSkipTlsVerify,
+};
 let queue: QueueBackend | undefined;
 let started = false;
 // Segments come from the tasks' Model artifacts, fetched with the node's own token (set once the
@@ -151,14 +109,14 @@ const artifacts = new ModelArtifacts({
   dir: join(stateDir, "artifacts"),
 });
 const onnx: OnnxRuntimeOptions = {
-  loadSegment: values["segment-dir"] ? segmentsFromDirectory(resolve(values["segment-dir"])) : (task) => artifacts.loadSegment(task),
-  ...(values["serve-host"] ? { listenHost: values["serve-host"] } : {}),
-  ...(values["advertise-host"] ? { advertiseHost: values["advertise-host"] } : {}),
+  loadSegment: config.segmentDir ? segmentsFromDirectory(config.segmentDir) : (task) => artifacts.loadSegment(task),
+  ...(config.serveHost ? { listenHost: config.serveHost } : {}),
+  ...(config.advertiseHost ? { advertiseHost: config.advertiseHost } : {}),
 };
 const agent = new NodeAgent({
   nodeName,
   spec,
-  labels: nodeLabels(labels, detected.labels),
+  labels: nodeLabels(config.labels, detected.labels),
   connection,
   credentials: new FileCredentialStore(stateDir),
   runtime: createTaskRuntime(runtimeName, {
@@ -167,18 +125,18 @@ const agent = new NodeAgent({
     docker: {
       ...(onnx.loadSegment ? { loadSegment: onnx.loadSegment } : {}),
       segmentDir: join(stateDir, "docker-segments"),
-      ...(values["serve-host"] ? { publishHost: values["serve-host"] } : {}),
-      ...(values["advertise-host"] ? { advertiseHost: values["advertise-host"] } : {}),
+      ...(config.serveHost ? { publishHost: config.serveHost } : {}),
+      ...(config.advertiseHost ? { advertiseHost: config.advertiseHost } : {}),
     },
-    kubernetes: { ...(process.env.EIAAS_K8S_NAMESPACE ? { namespace: process.env.EIAAS_K8S_NAMESPACE } : {}) },
+    kubernetes: { ...(config.k8sNamespace ? { namespace: config.k8sNamespace } : {}) },
     training: {
       checkpointDir: checkpointDirOf(stateDir),
-      ...(values["advertise-host"] ? { bindHost: values["advertise-host"] } : {}),
+      ...(config.advertiseHost ? { bindHost: config.advertiseHost } : {}),
       // The EdgeNode schema's own defaults (0) for what the spec leaves unset.
       power: { computeW: spec.power?.computeW ?? 0, transmitW: spec.power?.transmitW ?? 0, uplinkMbps: spec.network?.uplinkMbps ?? 0 },
     },
   }),
-  slots: Number(values.slots),
+  slots: config.slots,
   heartbeatMs: heartbeatSeconds * 1000,
   // Called again with fresh credentials when the queue keeps refusing the ones it has.
   openQueue: (c, hooks) => {
@@ -190,7 +148,7 @@ const agent = new NodeAgent({
       restricted: true,
       onError: (err) => {
         hooks.onError(err);
-        logger.debug({ err: err.message }, "queue");
+        logger.debug({ err }, "queue");
       },
     });
     return queue;
@@ -204,9 +162,9 @@ agentRef = agent;
 // probe does not restart it.
 const probe = new EiaasClient({ ...connection, token: undefined, timeoutMs: 2_000 });
 const ops =
-  process.env.EIAAS_METRICS_PORT !== undefined
+  config.metricsPort !== undefined
     ? await startOpsServer({
-        port: Number(process.env.EIAAS_METRICS_PORT),
+        port: config.metricsPort,
         checks: {
           agent: async () => {
             if (!started) throw new Error("not registered yet");

@@ -1,3 +1,4 @@
+import { backoffDelay } from "@eiaas/api";
 import { nodeQueueName, type QueueBackend, type QueueConsumer } from "@eiaas/queue";
 import { withTimeout, type Logger } from "@eiaas/telemetry";
 
@@ -26,7 +27,11 @@ export interface QueueLinkOptions {
   consume: (backend: QueueBackend) => QueueConsumer;
   /** A probe's time limit. @defaultValue 2000 */
   probeTimeoutMs?: number;
-  /** First pause between credential renewals; doubled while they do not help, up to 5 minutes. @defaultValue 5000 */
+  /**
+   * Ceiling of the first pause between credential renewals; doubled while they do not help, up to
+   * 5 minutes, each pause drawn below it (full jitter: a fleet whose Redis lost every user does not
+   * renew in step). @defaultValue 5000
+   */
   renewBackoffMs?: number;
 }
 
@@ -51,14 +56,13 @@ export class QueueLink {
   private lastProbeAt = 0;
   private authFailures = 0;
   private renewAfter = 0;
-  private renewBackoff: number;
+  /** Renewals since the queue last answered: the index of the next pause. */
+  private renewals = 0;
   private renewing?: Promise<void>;
   private probing?: Promise<QueueState>;
   private closed = false;
 
-  constructor(private readonly o: QueueLinkOptions) {
-    this.renewBackoff = o.renewBackoffMs ?? 5_000;
-  }
+  constructor(private readonly o: QueueLinkOptions) {}
 
   /** Opens the queue with `credentials` and starts consuming. */
   connect(credentials: QueueCredentials): void {
@@ -94,7 +98,7 @@ export class QueueLink {
       await withTimeout(this.backend.depth(nodeQueueName(this.o.nodeName)), this.o.probeTimeoutMs ?? 2_000, "queue");
       next = { ready: true };
       this.authFailures = 0;
-      this.renewBackoff = this.o.renewBackoffMs ?? 5_000;
+      this.renewals = 0;
     } catch (err) {
       const message = (err as Error).message;
       next = { ready: false, message: `cannot consume its queue: ${message}`.slice(0, 500) };
@@ -114,15 +118,15 @@ export class QueueLink {
 
   private renew(): Promise<void> {
     this.renewing ??= (async () => {
-      this.renewAfter = Date.now() + this.renewBackoff;
-      this.renewBackoff = Math.min(this.renewBackoff * 2, 300_000);
+      const first = this.o.renewBackoffMs ?? 5_000;
+      this.renewAfter = Date.now() + backoffDelay(this.renewals++, { initialMs: first, maxMs: Math.max(first, 300_000) });
       try {
         const credentials = await this.o.renew();
         if (this.closed) return;
         this.o.logger.warn({ node: this.o.nodeName }, "queue credentials refused: renewed the registration, consuming with fresh ones");
         this.connect(credentials);
       } catch (err) {
-        this.o.logger.warn({ node: this.o.nodeName, err: (err as Error).message }, "could not renew the queue credentials; retrying later");
+        this.o.logger.warn({ node: this.o.nodeName, err }, "could not renew the queue credentials; retrying later");
       } finally {
         this.renewing = undefined;
       }

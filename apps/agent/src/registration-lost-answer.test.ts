@@ -23,6 +23,8 @@ let proxyUrl: string;
 let dir: string;
 /** How many register answers the proxy still drops, and how many it dropped. */
 const drops = { pending: 0, done: 0 };
+/** How many register requests the proxy still answers 503 with `Retry-After: 1` itself (an overloaded gateway). */
+const busy = { pending: 0 };
 const suffix = randomBytes(3).toString("hex");
 const admin = () => ({ Authorization: `Bearer ${api.adminToken}` });
 const mintBootstrap = async () => (await request(api.app).post(`${API_PREFIX}/bootstraptokens`).set(admin()).send({ maxUses: 1 }).expect(201)).body;
@@ -36,6 +38,13 @@ const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 function startDroppingProxy(upstream: string): Promise<string> {
   const target = new URL(upstream);
   proxy = http.createServer((req, res) => {
+    if (req.url?.endsWith("/register") && busy.pending > 0) {
+      busy.pending--;
+      req.resume();
+      res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
+      res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "busy", reason: "ServiceUnavailable", code: 503 }));
+      return;
+    }
     const out = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       const chunks: Buffer[] = [];
       answer.on("data", (c: Buffer) => chunks.push(c));
@@ -143,5 +152,28 @@ describe("a registration whose answer is lost", () => {
     // The refused registration took itself back: no node, the token's use given back.
     await request(api.app).get(`${API_PREFIX}/edgenodes/copy-${suffix}`).set(admin()).expect(404);
     await request(api.app).post(`${API_PREFIX}/edgenodes/${first}/heartbeat`).set({ Authorization: `Bearer ${chosen}` }).send({}).expect(204);
+  });
+
+  it("a 503 with Retry-After is retried no sooner than asked, plus jitter; the next failure without one backs off from the base", async () => {
+    const nodeName = `busy-${suffix}`;
+    const boot = await mintBootstrap();
+    const { logger, lines } = captureLogger();
+    busy.pending = 1;
+    drops.pending = 0;
+    const reg = await registerNode({
+      nodeName,
+      body: { metadata: { labels: {} }, spec: EDGE },
+      connection: { server: proxyUrl, token: boot.token },
+      credentials: new FileCredentialStore(dir),
+      logger,
+      backoff: { baseMs: 10, maxMs: 5_000 },
+    });
+    expect(reg.with).toBe("bootstrap");
+    const retries = lines.filter((l) => l.msg === "registration failed: retrying");
+    expect(retries).toHaveLength(1);
+    expect(retries[0]).toMatchObject({ level: 40, node: nodeName, attempt: 1, reason: "503 ServiceUnavailable: busy" });
+    // The server's second, plus a full-jitter draw below the first pause's ceiling (10 ms).
+    expect(retries[0]!.retryInMs).toBeGreaterThanOrEqual(1_000);
+    expect(retries[0]!.retryInMs).toBeLessThanOrEqual(1_010);
   });
 });

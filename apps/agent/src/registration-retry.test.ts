@@ -1,9 +1,9 @@
-// Which registration failures the agent retries, and how long it waits: jittered exponential
-// backoff (a fleet started together spreads out), a server's Retry-After honoured. The real
-// processes are in host-detection.e2e.test.ts.
+// Which registration failures the agent retries, and how it says why. How long it waits is the
+// retry helper's (libs/api retry.test.ts); a Retry-After honoured is in
+// registration-lost-answer.test.ts; the real processes are in host-detection.e2e.test.ts.
 import { describe, expect, it } from "vitest";
 import { ApiRequestError, ConnectionError } from "@eiaas/client";
-import { backoffMs, failureReason, retryable } from "./registration.js";
+import { failureReason, retryable } from "./registration.js";
 
 const status = (code: number, reason: string, details: Record<string, unknown> = {}) =>
   new ApiRequestError({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: `${reason} happened`, reason, code, details } as never);
@@ -21,21 +21,5 @@ describe("registration retry", () => {
   it("says why in one line", () => {
     expect(failureReason(refused())).toBe("refused (ECONNREFUSED): https://api:8443");
     expect(failureReason(status(503, "ServiceUnavailable"))).toBe("503 ServiceUnavailable: ServiceUnavailable happened");
-  });
-
-  it("backs off exponentially from 0.5 s to 30 s, each pause between half and all of its step", () => {
-    const low = (a: number) => backoffMs(a, {}, undefined, () => 0);
-    const high = (a: number) => backoffMs(a, {}, undefined, () => 1);
-    expect([0, 1, 2, 3, 4, 5, 6, 7, 20, 1000].map(low)).toEqual([250, 500, 1000, 2000, 4000, 8000, 15000, 15000, 15000, 15000]);
-    expect([0, 1, 2, 3, 4, 5, 6, 7, 20, 1000].map(high)).toEqual([500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000]);
-    // A fleet does not come back in step.
-    const pauses = new Set(Array.from({ length: 20 }, () => backoffMs(3)));
-    expect(pauses.size).toBeGreaterThan(1);
-    expect(backoffMs(2, { baseMs: 10, maxMs: 20 }, undefined, () => 1)).toBe(20);
-  });
-
-  it("honours the server's Retry-After, with up to a second of jitter", () => {
-    expect(backoffMs(0, {}, 7, () => 0)).toBe(7000);
-    expect(backoffMs(5, {}, 7, () => 1)).toBe(8000);
   });
 });

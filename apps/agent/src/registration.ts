@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
-import { API_PREFIX } from "@eiaas/api";
-import { ApiRequestError, ConnectionError, EiaasClient, type ConnectionOptions } from "@eiaas/client";
+import { API_PREFIX, retry } from "@eiaas/api";
+import { ApiRequestError, ConnectionError, EiaasClient, retryAfterMs, type ConnectionOptions } from "@eiaas/client";
 import type { Logger } from "@eiaas/telemetry";
+import { EXIT_BAD_CONFIG } from "./config.js";
 import type { CredentialStore } from "./credentials.js";
 
 /** What the API answers a registration (`POST .../edgenodes/{name}/register`), with the node's token. */
@@ -42,8 +43,8 @@ export class RegistrationRefused extends Error {
   override readonly name = "RegistrationRefused";
 }
 
-/** The agent's exit code when the API refused its registration for good (main.ts). */
-export const EXIT_REGISTRATION_REFUSED = 2;
+/** The agent's exit code when the API refused its registration for good (main.ts): as for bad flags, something to fix, not to restart. */
+export const EXIT_REGISTRATION_REFUSED = EXIT_BAD_CONFIG;
 
 /**
  * Registration failures worth another try: the API not up yet or unreachable (refused, reset,
@@ -67,7 +68,7 @@ export function failureReason(err: unknown): string {
   return (err as Error)?.message ?? String(err);
 }
 
-/** Backoff between registration attempts: exponential from `baseMs` up to `maxMs`. */
+/** Backoff between registration attempts: exponential from `baseMs` up to `maxMs`, full jitter. */
 export interface RetryBackoff {
   /** @defaultValue 500 */
   baseMs?: number;
@@ -76,47 +77,21 @@ export interface RetryBackoff {
 }
 
 /**
- * The pause before attempt `attempt + 1`: "equal jitter" — half of the exponential step, plus a
- * random part of the other half, so a fleet started together (a fresh install, an API restart)
- * does not come back in step. A server's Retry-After (429, 503) is honoured, with a little jitter.
- */
-export function backoffMs(attempt: number, b: RetryBackoff = {}, retryAfterSeconds?: number, random: () => number = Math.random): number {
-  const step = Math.min(b.maxMs ?? 30_000, (b.baseMs ?? 500) * 2 ** Math.min(attempt, 30));
-  if (retryAfterSeconds !== undefined) return retryAfterSeconds * 1000 + random() * Math.min(step, 1_000);
-  return step / 2 + random() * (step / 2);
-}
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-
-/**
  * One registration request, tried until it is answered (as the kubelet keeps trying to register):
  * retryable failures are logged at warn with their reason and tried again after a jittered
- * exponential backoff; any other failure, or the agent stopping, ends it with the last error.
+ * exponential backoff (a server's Retry-After honoured); any other failure, or the agent stopping, ends it with the last error.
  */
 async function post(o: RegisterOptions, token: string, body: unknown = o.body): Promise<RegistrationAnswer> {
   const client = new EiaasClient({ ...o.connection, token });
   try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await client.request<RegistrationAnswer>({ method: "POST", path: `${API_PREFIX}/edgenodes/${o.nodeName}/register`, body });
-      } catch (err) {
-        if (!retryable(err) || o.signal?.aborted) throw err;
-        const wait = Math.round(backoffMs(attempt, o.backoff, err instanceof ApiRequestError ? err.retryAfterSeconds : undefined));
-        o.logger.warn({ reason: failureReason(err), node: o.nodeName, attempt: attempt + 1, retryInMs: wait }, "registration failed: retrying");
-        await sleep(wait, o.signal);
-        if (o.signal?.aborted) throw err;
-      }
-    }
+    return await retry(() => client.request<RegistrationAnswer>({ method: "POST", path: `${API_PREFIX}/edgenodes/${o.nodeName}/register`, body }), {
+      initialMs: o.backoff?.baseMs ?? 500,
+      maxMs: o.backoff?.maxMs ?? 30_000,
+      retryable,
+      minDelayMs: retryAfterMs,
+      ...(o.signal ? { signal: o.signal } : {}),
+      onRetry: (err, r) => o.logger.warn({ reason: failureReason(err), node: o.nodeName, attempt: r.attempt + 1, retryInMs: Math.round(r.delayMs) }, "registration failed: retrying"),
+    });
   } finally {
     client.close();
   }
@@ -170,7 +145,7 @@ export async function registerNode(o: RegisterOptions): Promise<Registration & {
       return { ...reg, with: "credential" };
     } catch (err) {
       if (!credentialRefused(err)) throw refused(o, err, "credential");
-      o.logger.warn({ err: err.message, node: o.nodeName }, "the API refused the node's stored credential: registering with the bootstrap token");
+      o.logger.warn({ err, node: o.nodeName }, "the API refused the node's stored credential: registering with the bootstrap token");
     }
   }
   const bootstrap = (await o.bootstrapToken?.()) ?? o.connection.token;

@@ -1,5 +1,5 @@
-import { API_PREFIX, TASK_REPORT_SUPERSEDED } from "@eiaas/api";
-import { ApiRequestError, type EiaasClient } from "@eiaas/client";
+import { API_PREFIX, retry, TASK_REPORT_SUPERSEDED } from "@eiaas/api";
+import { ApiRequestError, retryAfterMs, type EiaasClient } from "@eiaas/client";
 import type { Logger } from "@eiaas/telemetry";
 
 /** The task attempt a report is about. */
@@ -24,7 +24,7 @@ export type ReportOutcome =
   | { outcome: "abandoned" };
 
 export interface ReporterOptions {
-  /** First pause after a failed try, in ms; doubled per try. @defaultValue 200 */
+  /** Ceiling of the first pause after a failed try, in ms; doubled per try (full jitter below it). @defaultValue 200 */
   initialBackoffMs?: number;
   /** Longest pause between tries, in ms. @defaultValue 10000 */
   maxBackoffMs?: number;
@@ -35,24 +35,11 @@ export function isSuperseded(err: unknown): boolean {
   return err instanceof ApiRequestError && err.code === 409 && err.causes.some((c) => c.reason === TASK_REPORT_SUPERSEDED);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 /**
  * Delivers task status reports (`PUT .../tasks/{name}/status`). A report is retried until the API
  * answers it — an outage of any length loses none — with exponential backoff, jittered so that a
- * fleet coming back does not retry in step, and capped (10 s by default). Only the API's answer
- * ends it: applied, or the task is no longer this agent's (gone, superseded), or the report itself
+ * fleet coming back does not retry in step, and capped (10 s by default), a 429/503's Retry-After
+ * waited at least (up to the cap). Only the API's answer ends it: applied, or the task is no longer this agent's (gone, superseded), or the report itself
  * is refused; or the caller's signal (the run was dropped, the agent stops). Reports are idempotent
  * and ordered by the API (attempt, then phase), so a repeat changes nothing.
  */
@@ -66,37 +53,40 @@ export class Reporter {
   async send(t: ReportTarget, status: Record<string, unknown>, signal: AbortSignal): Promise<ReportOutcome> {
     const task = `${t.namespace}/${t.name}`;
     const phase = String(status.phase ?? "status");
-    for (let attempt = 0; ; attempt++) {
-      if (signal.aborted) return { outcome: "abandoned" };
-      try {
-        const object = await this.client().request<{ metadata: { resourceVersion: string } }>({
-          method: "PUT",
-          path: `${API_PREFIX}/namespaces/${t.namespace}/tasks/${t.name}/status`,
-          body: { apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name: t.name }, status: { attempt: t.attempt, ...status } },
+    if (signal.aborted) return { outcome: "abandoned" };
+    let tries = 1;
+    /** The API's answer that ended the retries, when it was one (not the signal). */
+    let final: ReportOutcome | undefined;
+    try {
+      const object = await retry(
+        () =>
+          this.client().request<{ metadata: { resourceVersion: string } }>({
+            method: "PUT",
+            path: `${API_PREFIX}/namespaces/${t.namespace}/tasks/${t.name}/status`,
+            body: { apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name: t.name }, status: { attempt: t.attempt, ...status } },
+            signal,
+          }),
+        {
+          initialMs: this.options.initialBackoffMs ?? 200,
+          maxMs: this.options.maxBackoffMs ?? 10_000,
           signal,
-        });
-        if (attempt > 0) this.logger.info({ task, phase, tries: attempt + 1 }, "status report delivered");
-        return { outcome: "applied", object };
-      } catch (err) {
-        if (signal.aborted) return { outcome: "abandoned" };
-        const verdict = finalAnswer(err);
-        if (verdict) return verdict;
-        const message = (err as Error).message;
-        // Once per report at warn: an outage is worth a line, not one per retry.
-        if (attempt === 0) this.logger.warn({ task, phase, err: message }, "status report failed; retrying until the API takes it");
-        else this.logger.debug({ task, phase, err: message, attempt }, "status report retry failed");
-        await sleep(this.pause(attempt, err), signal);
-      }
+          retryable: (err) => !(final = finalAnswer(err)),
+          minDelayMs: retryAfterMs,
+          onRetry: (err, r) => {
+            // Once per report at warn: an outage is worth a line, not one per retry.
+            if (r.attempt === 0) this.logger.warn({ task, phase, err }, "status report failed; retrying until the API takes it");
+            else this.logger.debug({ task, phase, err, attempt: r.attempt }, "status report retry failed");
+            tries = r.attempt + 2;
+          },
+        },
+      );
+      if (tries > 1) this.logger.info({ task, phase, tries }, "status report delivered");
+      return { outcome: "applied", object };
+    } catch (err) {
+      if (signal.aborted) return { outcome: "abandoned" };
+      if (final) return final;
+      throw err;
     }
-  }
-
-  /** Exponential from `initialBackoffMs`, capped, with equal jitter (half fixed, half random); at least what a 429/503 asked. */
-  private pause(attempt: number, err: unknown): number {
-    const cap = this.options.maxBackoffMs ?? 10_000;
-    const base = Math.min(cap, (this.options.initialBackoffMs ?? 200) * 2 ** Math.min(attempt, 20));
-    const jittered = base / 2 + Math.random() * (base / 2);
-    const asked = err instanceof ApiRequestError && err.retryAfterSeconds !== undefined ? err.retryAfterSeconds * 1000 : 0;
-    return Math.max(jittered, Math.min(asked, cap));
   }
 }
 

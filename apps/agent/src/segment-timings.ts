@@ -164,7 +164,7 @@ export class TimingReporter {
         } catch (err) {
           const refused = err instanceof ApiRequestError && err.code === 403 ? refusedIndices(err) : new Set<number>();
           if (refused.size === 0) {
-            this.o.logger.debug({ err: (err as Error).message, node: this.o.nodeName }, "segment timing report failed; the next period reports again");
+            this.o.logger.debug({ err, node: this.o.nodeName }, "segment timing report failed; the next period reports again");
             this.o.timings.untake(batch);
             break;
           }

@@ -1,3 +1,4 @@
+import { backoffDelay, sleep } from "@eiaas/api";
 import type { EiaasClient, Watch, WatchEventType } from "@eiaas/client";
 import type { Logger } from "@eiaas/telemetry";
 
@@ -29,7 +30,11 @@ export interface TaskInformerOptions {
   nodeName: string;
   handlers: TaskInformerHandlers;
   logger: Logger;
-  /** Pause before a watch that failed for good is started again. @defaultValue 1000 */
+  /**
+   * Ceiling of the first pause before a watch that failed for good is started again; doubled per
+   * failure until a list succeeds, up to 30 s, each pause drawn below it (full jitter: a fleet whose
+   * watches the API refused together does not list again together). @defaultValue 1000
+   */
   restartDelayMs?: number;
 }
 
@@ -43,12 +48,6 @@ function view(o: any): TaskView {
     ...(o?.status?.reason ? { reason: o.status.reason } : {}),
   };
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-  });
 
 /**
  * The node's tasks as the control plane has them, as client-go's informer keeps them: list
@@ -64,6 +63,8 @@ export class TaskInformer {
   private watch?: Watch;
   private listed = false;
   private failing = false;
+  /** Watches that failed for good since the last complete list: the index of the next pause. */
+  private restarts = 0;
   private readonly firstSync: Promise<void>;
   private resolveFirstSync!: () => void;
 
@@ -126,11 +127,12 @@ export class TaskInformer {
             }
           }
           this.listed = true;
+          this.restarts = 0;
           this.resolveFirstSync();
           this.o.handlers.onSync();
         },
         onReconnect: (info) => {
-          if (info.error && !this.failing) this.o.logger.debug({ err: (info.error as Error).message, node: this.o.nodeName }, "task watch interrupted; resuming");
+          if (info.error && !this.failing) this.o.logger.debug({ err: info.error, node: this.o.nodeName }, "task watch interrupted; resuming");
         },
       });
       this.watch = w;
@@ -146,9 +148,10 @@ export class TaskInformer {
         this.failing = false;
       } catch (err) {
         if (signal.aborted) return;
-        if (!this.failing) this.o.logger.warn({ err: (err as Error).message, node: this.o.nodeName }, "task watch failed; listing again");
+        if (!this.failing) this.o.logger.warn({ err, node: this.o.nodeName }, "task watch failed; listing again");
         this.failing = true;
-        await sleep(this.o.restartDelayMs ?? 1_000, signal);
+        const first = this.o.restartDelayMs ?? 1_000;
+        await sleep(backoffDelay(this.restarts++, { initialMs: first, maxMs: Math.max(first, 30_000) }), signal);
       }
     }
   }

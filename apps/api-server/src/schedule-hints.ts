@@ -32,6 +32,6 @@ export class ScheduleHints {
     const items = this.pending.splice(0);
     const newest = items[items.length - 1];
     if (!newest) return;
-    await this.queue.enqueueSchedule([newest]).catch((err) => this.logger.debug({ err: (err as Error).message, hints: items.length }, "schedule hint not enqueued"));
+    await this.queue.enqueueSchedule([newest]).catch((err) => this.logger.debug({ err, hints: items.length }, "schedule hint not enqueued"));
   }
 }

@@ -110,10 +110,10 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
 
   // Redis when configured (queues, leases, per-agent ACL users); else everything on Postgres.
   const redis = env.REDIS_URL ? new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }) : undefined;
-  redis?.on("error", (err) => logger.warn({ err: err.message }, "redis"));
+  redis?.on("error", (err) => logger.warn({ err }, "redis"));
   const queue: QueueBackend = env.REDIS_URL
-    ? createRedisQueueBackend({ url: env.REDIS_URL, onError: (err) => logger.debug({ err: err.message }, "queue") })
-    : createPostgresQueueBackend({ connectionString: db.url, onError: (err) => logger.debug({ err: err.message }, "queue") });
+    ? createRedisQueueBackend({ url: env.REDIS_URL, onError: (err) => logger.debug({ err }, "queue") })
+    : createPostgresQueueBackend({ connectionString: db.url, onError: (err) => logger.debug({ err }, "queue") });
   const hints = new ScheduleHints(queue, logger);
   const leases: LeaseStore = redis ? createRedisLeaseStore(redis) : createPostgresLeaseStore(database.pool);
   // The agents' Redis users, by password hash, to give them back to a Redis that restarted empty.
@@ -123,7 +123,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
   // users themselves across restarts.
   const scripts = redis
     ? new QueueScriptKeeper(redis, {
-        onError: (err) => logger.warn({ err: err.message }, "queue scripts"),
+        onError: (err) => logger.warn({ err }, "queue scripts"),
         onLoaded: (count) => logger.info({ count }, "loaded BullMQ scripts into the Redis script cache"),
         agentUsers: () => agentUsers!.list(),
         onUsersRestored: (users) => logger.info({ count: users.length }, "restored the agents' Redis users Redis had lost"),
@@ -148,7 +148,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
     databaseUrl: db.url,
     onError: (err) => {
       if (isUnavailableError(err)) outage.note(err);
-      else logger.warn({ err: err.message }, "change feed");
+      else logger.warn({ err }, "change feed");
       // The feed may have missed changes: the cache lists again before it answers.
       cache?.invalidate();
     },
@@ -173,7 +173,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
       (n) => {
         if (n.blobs + n.files > 0) logger.info(n, "removed unused model artifacts");
       },
-      (err: Error) => logger.warn({ err: err.message }, "model artifact garbage collection"),
+      (err: Error) => logger.warn({ err }, "model artifact garbage collection"),
     );
   }, ARTIFACT_GC_INTERVAL_MS);
   artifactGc.unref();
@@ -210,7 +210,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
       propagation.noteWrite(kind, obj, type);
       if (kind.kind === "EdgeNode" && type === "delete" && redis) {
         // Its agent's queue access goes with the node (the kept hash goes with its row).
-        void revokeAgentRedisUser(redis, obj.metadata.name).catch((err) => logger.warn({ err: (err as Error).message, node: obj.metadata.name }, "could not revoke a deleted node's Redis user"));
+        void revokeAgentRedisUser(redis, obj.metadata.name).catch((err) => logger.warn({ err, node: obj.metadata.name }, "could not revoke a deleted node's Redis user"));
       }
       if (kind.kind === "InferenceService" || kind.kind === "TrainingJob") {
         // A hint for the scheduler; its LISTEN and its periodic cycle cover a lost one.

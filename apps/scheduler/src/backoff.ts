@@ -1,3 +1,5 @@
+import { backoffCeiling } from "@eiaas/api";
+
 export interface BackoffOptions {
   /** Wait after a workload's first failure. @defaultValue 1 000 ms */
   initialMs?: number;
@@ -30,9 +32,9 @@ export class Backoff {
     const prev = this.entries.get(uid);
     const failures = prev && prev.generation === generation ? prev.failures + 1 : 1;
     const initial = this.options.initialMs ?? 1_000;
-    const max = this.options.maxMs ?? 300_000;
-    // 2^(failures-1) capped before it can overflow.
-    const waitMs = Math.min(max, initial * 2 ** Math.min(failures - 1, 30));
+    // Not jittered: one scheduler plans in cycles, and workloads failing together are best retried
+    // together, in one cycle (a fleet's retries, which jitter spreads, are the agents').
+    const waitMs = backoffCeiling(failures - 1, { initialMs: initial, maxMs: Math.max(initial, this.options.maxMs ?? 300_000) });
     this.entries.set(uid, { failures, until: nowMs + waitMs, generation });
     return waitMs;
   }

@@ -1,17 +1,22 @@
+import { backoffDelay } from "@eiaas/api";
 import { WATCH_CHANNEL } from "@eiaas/db";
 import type { Logger } from "@eiaas/telemetry";
 import pg from "pg";
+
+/** Reconnects: 250 ms doubling to 5 s (full jitter below each). */
+const RECONNECT = { initialMs: 250, maxMs: 5_000 };
 
 /**
  * Wakes the scheduler on every committed change: a Postgres LISTEN on the watch channel every writer
  * notifies. Only a wake-up — the cycle reads what changed from the log — so a notification lost
  * while the connection was down costs nothing but the wait for the next periodic cycle. Reconnects
- * with a capped backoff.
+ * with a capped, jittered backoff.
  */
 export class ChangeListener {
   private client?: pg.Client;
   private closed = false;
-  private retryMs = 250;
+  /** Failed connections in a row: the index of the next reconnect's pause. */
+  private failures = 0;
   private timer?: NodeJS.Timeout;
 
   constructor(
@@ -38,11 +43,11 @@ export class ChangeListener {
         return;
       }
       this.client = client;
-      this.retryMs = 250;
+      this.failures = 0;
       // Whatever happened while we were not listening.
       this.onChange();
     } catch (err) {
-      this.logger.debug({ err: (err as Error).message }, "change listener: connect failed");
+      this.logger.debug({ err }, "change listener: connect failed");
       this.reconnect(client);
     }
   }
@@ -54,9 +59,8 @@ export class ChangeListener {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.connect();
-    }, this.retryMs);
+    }, backoffDelay(this.failures++, RECONNECT));
     this.timer.unref();
-    this.retryMs = Math.min(this.retryMs * 2, 5_000);
   }
 
   async stop(): Promise<void> {

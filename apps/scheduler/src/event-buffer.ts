@@ -36,7 +36,7 @@ export class EventBuffer {
       const byTime = new Map<number, EventInput[]>();
       for (const e of batch) byTime.set(e.at.getTime(), [...(byTime.get(e.at.getTime()) ?? []), e.input]);
       for (const [ms, inputs] of byTime) {
-        await this.recorder.recordMany(inputs, new Date(ms)).catch((err) => this.logger.debug({ err: (err as Error).message, events: inputs.length }, "events not recorded"));
+        await this.recorder.recordMany(inputs, new Date(ms)).catch((err) => this.logger.debug({ err, events: inputs.length }, "events not recorded"));
       }
     }
   }

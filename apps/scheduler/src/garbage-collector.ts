@@ -94,7 +94,7 @@ export class GarbageCollector {
       if (!t.spec?.nodeName || t.status?.phase !== "Dispatched") continue;
       // Only a waiting job is removed; a running one ends when its agent sees the task gone.
       void queue.removeTaskJob(t.spec.nodeName, taskJobId(t.metadata.uid, t.status?.attempt ?? 1)).catch((err) => {
-        this.deps.logger.debug({ err: (err as Error).message, task: t.metadata.name }, "could not remove the job of a collected task");
+        this.deps.logger.debug({ err, task: t.metadata.name }, "could not remove the job of a collected task");
       });
     }
   }

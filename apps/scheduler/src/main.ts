@@ -13,10 +13,10 @@ const logger = createLogger({ name: "scheduler", level: env.EIAAS_LOG_LEVEL });
 const db = createDatabase(env.DATABASE_URL, { poolSize: 10 });
 const store = new ObjectStore(db.pool);
 const redis = env.REDIS_URL ? new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }) : undefined;
-redis?.on("error", (err) => logger.warn({ err: err.message }, "redis"));
+redis?.on("error", (err) => logger.warn({ err }, "redis"));
 const queue = env.REDIS_URL
-  ? createRedisQueueBackend({ url: env.REDIS_URL, onError: (err) => logger.warn({ err: err.message }, "queue") })
-  : createPostgresQueueBackend({ connectionString: env.DATABASE_URL, onError: (err) => logger.warn({ err: err.message }, "queue") });
+  ? createRedisQueueBackend({ url: env.REDIS_URL, onError: (err) => logger.warn({ err }, "queue") })
+  : createPostgresQueueBackend({ connectionString: env.DATABASE_URL, onError: (err) => logger.warn({ err }, "queue") });
 const leases = redis ? createRedisLeaseStore(redis) : createPostgresLeaseStore(db.pool);
 const scheduler = new Scheduler(
   { databaseUrl: env.DATABASE_URL, pool: db.pool, store, queue, leases, logger },

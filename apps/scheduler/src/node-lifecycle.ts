@@ -124,7 +124,7 @@ export class NodeLifecycleController {
       // belongs to an agent that is alive but cut off from the API; it stops the run and finishes
       // the job once it hears of the failure (its reconciler).
       await this.deps.queue?.removeTaskJob(node, taskJobId(t.metadata.uid, t.status?.attempt ?? 1), { abandoned: true }).catch((err) => {
-        this.deps.logger.debug({ err: (err as Error).message, task: t.metadata.name }, "could not remove the job of a lost task");
+        this.deps.logger.debug({ err, task: t.metadata.name }, "could not remove the job of a lost task");
       });
     }
     const owners = new Map<string, { kind: string; name: string; namespace: string; uid: string }>();

@@ -22,6 +22,8 @@ export interface Workload {
 export interface Failure {
   reason: string;
   message: string;
+  /** The exception a PlanFailed came from, for the scheduler's log (with its stack); never in an API object. */
+  cause?: unknown;
 }
 
 /** Failure reasons that are errors of this workload (retried with backoff), not a lack of room. */
@@ -54,7 +56,7 @@ export function planWorkload(
     return tracePlan(controller, w.obj, () => plan(w, snapshot, model, now, store, measurementMaxAgeMs));
   } catch (err) {
     snapshot.rollback(mark);
-    return { w, failure: { reason: "PlanFailed", message: `planning failed: ${(err as Error)?.message ?? String(err)}`.slice(0, 1_000) } };
+    return { w, failure: { reason: "PlanFailed", message: `planning failed: ${(err as Error)?.message ?? String(err)}`.slice(0, 1_000), cause: err } };
   }
 }
 

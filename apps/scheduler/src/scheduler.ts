@@ -117,7 +117,7 @@ export class Scheduler {
     this.timer = setInterval(() => void this.kick(), this.options.resyncMs ?? 2_000);
     this.consumer = this.deps.queue.consumeSchedule(async () => void this.kick(), {
       concurrency: 1,
-      onError: (err) => this.deps.logger.debug({ err: err.message }, "schedule queue"),
+      onError: (err) => this.deps.logger.debug({ err }, "schedule queue"),
     });
     if (this.options.listen ?? true) {
       this.listener = new ChangeListener(this.deps.databaseUrl, () => void this.kick(), this.deps.logger);
@@ -165,7 +165,7 @@ export class Scheduler {
       // From the cache the cycle just brought up to date; nothing to do (no Postgres read) unless
       // it shows tasks whose owner is gone, or a full pass is due.
       await this.gc.collect(this.workloads.cache, now.getTime()).catch((err: Error) => {
-        this.deps.logger.warn({ err: err.message }, "garbage collection failed; the next cycle retries");
+        this.deps.logger.warn({ err }, "garbage collection failed; the next cycle retries");
       });
       if (now.getTime() - this.lastRepair >= (this.options.repairMs ?? 10_000)) {
         this.lastRepair = now.getTime();
@@ -186,7 +186,7 @@ export class Scheduler {
         this.analyzing = analyzeGrowingTables(this.deps.pool)
           .then(
             (tables) => void (tables.length && this.deps.logger.debug({ tables }, "analyzed growing tables")),
-            (err: Error) => this.deps.logger.debug({ err: err.message }, "analyzing growing tables failed; next period retries"),
+            (err: Error) => this.deps.logger.debug({ err }, "analyzing growing tables failed; next period retries"),
           )
           .finally(() => (this.analyzing = undefined));
       }
@@ -199,7 +199,7 @@ export class Scheduler {
       schedulingAttempts.inc({ result: "error" }, plannedInCycle(this.workloads));
       if (start !== undefined) cycleDuration.observe({ result: "error" }, secondsSince(start));
       this.lastError = err as Error;
-      this.deps.logger.warn({ err: (err as Error).message }, "scheduling cycle failed; retrying on the next one");
+      this.deps.logger.warn({ err }, "scheduling cycle failed; retrying on the next one");
     }
   }
 

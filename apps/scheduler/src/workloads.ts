@@ -288,7 +288,7 @@ export class WorkloadController {
         } catch (err) {
           // One workload's status that cannot be folded (a stored object the fold cannot read)
           // must not stop the others'; the next change of it tries again.
-          this.deps.logger.warn({ err: (err as Error).message, workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}` }, "folding task phases into workload status failed");
+          this.deps.logger.warn({ err, workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}` }, "folding task phases into workload status failed");
         }
       }
       stats.statusWrites += await this.statusBatch.flush(this.deps.pool, this.deps.logger);
@@ -300,7 +300,7 @@ export class WorkloadController {
     if (now.getTime() - this.lastUsage >= (this.options.usageMs ?? 1_000) && !this.publishing) {
       this.lastUsage = now.getTime();
       this.publishing = writeUsage(this.deps.pool, this.usage.next(cache, snapshot))
-        .then(() => undefined, (err: Error) => this.deps.logger.warn({ err: err.message }, "publishing node allocation and tenant usage failed; next pass retries"))
+        .then(() => undefined, (err: Error) => this.deps.logger.warn({ err }, "publishing node allocation and tenant usage failed; next pass retries"))
         .finally(() => (this.publishing = undefined));
     }
     const dispatchError = await binds.dispatched();
@@ -376,7 +376,7 @@ export class WorkloadController {
     const ownReason = error || told.reason === "ParticipantsLost";
     this.events.add([{ involved: involved(w), type: "Warning", reason: ownReason ? told.reason : "FailedScheduling", message: `${told.message}${retry}` }], now);
     if (error) {
-      this.deps.logger.warn({ workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}`, reason: told.reason, err: told.message, retryMs }, "workload not scheduled: its planning or bind failed; retrying after a backoff");
+      this.deps.logger.warn({ workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}`, reason: told.reason, err: failure.cause ?? told.message, retryMs }, "workload not scheduled: its planning or bind failed; retrying after a backoff");
     }
     const writes = await this.writeStatus(w, status);
     if (terminal) {
@@ -417,7 +417,7 @@ export class WorkloadController {
       return 1;
     } catch (err) {
       // Changed meanwhile (a user edit, another write): the next cycle sees the new version.
-      this.deps.logger.debug({ err: (err as Error).message, workload: w.obj.metadata.name }, "status write skipped");
+      this.deps.logger.debug({ err, workload: w.obj.metadata.name }, "status write skipped");
       return 0;
     }
   }
@@ -425,7 +425,7 @@ export class WorkloadController {
   private async deleteTasks(tasks: StoredObject[]): Promise<number> {
     if (!tasks.length) return 0;
     await this.deps.store.applyBatch(tasks.map((object) => ({ type: "delete" as const, kind: TASK, object }))).catch((err) => {
-      this.deps.logger.debug({ err: (err as Error).message }, "superseded task delete skipped");
+      this.deps.logger.debug({ err }, "superseded task delete skipped");
     });
     return tasks.length;
   }

@@ -16,3 +16,4 @@ export * from "./resources/task.js";
 export * from "./resources/modelprofile.js";
 export * from "./resources/event.js";
 export * from "./serving-env.js";
+export * from "./retry.js";

@@ -47,6 +47,12 @@ export class ApiRequestError extends Error {
   }
 }
 
+/** What an API answer asked a retry to wait (its Retry-After), in ms: for `retry`'s `minDelayMs`. */
+export function retryAfterMs(err: unknown): number | undefined {
+  const seconds = err instanceof ApiRequestError ? err.retryAfterSeconds : undefined;
+  return seconds === undefined ? undefined : seconds * 1000;
+}
+
 /**
  * Builds the error of a non-2xx answer. The body is the server's Status when it sent one; anything
  * else (HTML from a proxy, an empty body) becomes a Status with the code's usual reason so callers

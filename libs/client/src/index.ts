@@ -2,7 +2,7 @@ export { EiaasClient, TABLE_ACCEPT, resolveKind } from "./client.js";
 export type { DeleteOptions, GetArtifactOptions, KindRef, ListOptions, LogOptions, MintTokenOptions, ModelArtifact, ObjectOptions, PatchOptions, PutArtifactOptions, TableOptions, WriteOptions } from "./client.js";
 export { Transport, ndjson } from "./transport.js";
 export type { ConnectionOptions, QueryValue, RawRequest, RawResponse } from "./transport.js";
-export { ApiRequestError, ConfigError, ConnectionError, connectionError, errorFromResponse } from "./errors.js";
+export { ApiRequestError, ConfigError, ConnectionError, connectionError, errorFromResponse, retryAfterMs } from "./errors.js";
 export type { ConnectionProblem } from "./errors.js";
 export { Watch } from "./watch.js";
 export type { ReconnectInfo, WatchOptions, WatchSource } from "./watch.js";

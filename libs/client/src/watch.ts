@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
-import type { KindInfo } from "@eiaas/api";
-import { ApiRequestError, ConnectionError } from "./errors.js";
+import { retry, type KindInfo } from "@eiaas/api";
+import { ApiRequestError, ConnectionError, retryAfterMs } from "./errors.js";
 import { ndjson, type QueryValue, type Transport } from "./transport.js";
 import type { AnyObject, ObjectList, Table, WatchEvent, WatchEventType } from "./types.js";
 
@@ -23,7 +23,7 @@ export interface WatchOptions {
   signal?: AbortSignal;
   /** Give up (rethrowing the last error) after the server has been unreachable this long, in ms. Default 60 000. */
   reconnectTimeoutMs?: number;
-  /** First reconnect delay in ms, doubled up to 5 s while failures last. Default 250. */
+  /** Ceiling of the first reconnect delay in ms, doubled up to 5 s while failures last (full jitter below it). Default 250. */
   initialBackoffMs?: number;
   /** Told about every reconnect, e.g. to show progress. */
   onReconnect?: (info: ReconnectInfo) => void;
@@ -62,18 +62,6 @@ interface Seen {
 function rvLess(a: string, b: string): boolean {
   if (/^\d+$/.test(a) && /^\d+$/.test(b)) return BigInt(a) < BigInt(b);
   return a < b;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**
@@ -118,29 +106,27 @@ export class Watch<T = AnyObject> implements AsyncIterable<WatchEvent<T>> {
     this.opts.signal?.addEventListener("abort", onAbort, { once: true });
     try {
       if (this.rv === undefined) yield* this.relist();
-      let attempt = 0;
-      let failingSince: number | undefined;
       while (!this.done) {
         let res: IncomingMessage;
         try {
-          res = await this.open();
+          res = await retry(() => this.open(), {
+            initialMs: this.opts.initialBackoffMs ?? 250,
+            maxMs: Math.max(this.opts.initialBackoffMs ?? 250, 5_000),
+            maxElapsedMs: this.opts.reconnectTimeoutMs ?? 60_000,
+            ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+            retryable: (err) => !this.done && retryable(err) && !(err instanceof ApiRequestError && err.code === 410),
+            minDelayMs: retryAfterMs,
+            onRetry: (error, r) => this.opts.onReconnect?.({ attempt: r.attempt + 1, resourceVersion: this.rv, error, relisted: false }),
+          });
         } catch (err) {
           if (this.done) return;
           if (err instanceof ApiRequestError && err.code === 410) {
             yield* this.relist();
-            this.opts.onReconnect?.({ attempt, resourceVersion: this.rv, error: err, relisted: true });
+            this.opts.onReconnect?.({ attempt: 0, resourceVersion: this.rv, error: err, relisted: true });
             continue;
           }
-          if (!retryable(err)) throw err;
-          failingSince ??= Date.now();
-          if (Date.now() - failingSince > (this.opts.reconnectTimeoutMs ?? 60_000)) throw err;
-          attempt++;
-          this.opts.onReconnect?.({ attempt, resourceVersion: this.rv, error: err, relisted: false });
-          await sleep(Math.min(5_000, (this.opts.initialBackoffMs ?? 250) * 2 ** (attempt - 1)), this.opts.signal);
-          continue;
+          throw err;
         }
-        attempt = 0;
-        failingSince = undefined;
         this.current = res;
         let gone = false;
         let error: unknown;

@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
 import { Command, type Redis } from "ioredis";
+import { retry, sleep } from "@eiaas/api";
 
 export interface EvalshaOnlyOptions {
   /**
    * How long, in all, one script call keeps retrying while Redis answers NOSCRIPT (its script is
    * not cached: Redis restarted or was flushed, and the control plane has not loaded the scripts
    * again yet) before it fails with that error. 0 fails at once (producer-side calls, which their
-   * callers retry). Retries back off from 100 ms to 2 s.
+   * callers retry). Retries back off from 100 ms to 2 s, jittered.
    */
   noScriptPatienceMs: number;
   /**
@@ -28,7 +29,8 @@ interface ScriptTarget {
   sendCommand(command: Command): unknown;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Pauses while Redis answers NOSCRIPT: 100 ms doubling to 2 s (full jitter below each). */
+const NOSCRIPT_BACKOFF = { initialMs: 100, maxMs: 2_000 };
 
 /**
  * Makes the Lua script commands defined on `client` from now on (BullMQ defines its scripts when
@@ -67,24 +69,23 @@ export function sendScriptsAsEvalshaOnly(client: Redis, options: EvalshaOnlyOpti
 
 /** A failed script call: NOSCRIPT is waited out (the script comes back), NOPERM paused on. */
 async function afterFailure<T>(first: Error, send: () => Promise<T>, options: EvalshaOnlyOptions): Promise<T> {
-  const deadline = Date.now() + options.noScriptPatienceMs;
-  let err = first;
-  for (let attempt = 0; ; attempt++) {
-    const message = err.message ?? "";
-    if (message.startsWith("NOPERM")) {
-      options.onError?.(err);
+  const noScript = (err: unknown) => (err as Error)?.message?.startsWith("NOSCRIPT") === true;
+  try {
+    // Try 0 is the call that already failed: the helper pauses before sending it again.
+    return await retry((n) => (n === 0 ? Promise.reject(first) : send()), {
+      ...NOSCRIPT_BACKOFF,
+      maxElapsedMs: options.noScriptPatienceMs,
+      retryable: (err) => {
+        if (!noScript(err)) return false;
+        options.onError?.(err as Error);
+        return !options.closing();
+      },
+    });
+  } catch (err) {
+    if ((err as Error)?.message?.startsWith("NOPERM")) {
+      options.onError?.(err as Error);
       if (!options.closing()) await sleep(options.deniedDelayMs);
-      throw err;
     }
-    if (!message.startsWith("NOSCRIPT")) throw err;
-    options.onError?.(err);
-    const pause = Math.min(100 * 2 ** attempt, 2000);
-    if (options.closing() || Date.now() + pause > deadline) throw err;
-    await sleep(pause);
-    try {
-      return await send();
-    } catch (next) {
-      err = next as Error;
-    }
+    throw err;
   }
 }

@@ -1,3 +1,4 @@
+import { backoffDelay, sleep } from "@eiaas/api";
 import type { Redis } from "ioredis";
 
 /** How long after a queue joined its group the group's waits are short ({@link MarkerMultiplexerOptions.joinBlockSeconds}). */
@@ -214,7 +215,9 @@ export class MarkerMultiplexer {
         if (this.closed) break;
         this.onError(err as Error);
         failures++;
-        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures, 2000)));
+        // 200 ms doubling to 2 s, jittered: the shards of every agent process on a restarted Redis
+        // do not come back in step.
+        await sleep(backoffDelay(failures - 1, { initialMs: 200, maxMs: 2_000 }));
       }
     }
   }

@@ -1,3 +1,4 @@
+import { backoffDelay } from "@eiaas/api";
 import { Redis, type RedisOptions } from "ioredis";
 import { Job, QueueKeys, RedisConnection, RedisQueueBackend, type BackendFactory, type IQueueBackend, type JobsOptions, type QueueBaseOptions } from "bullmq";
 import type { QueueBackend } from "./backend.js";
@@ -133,7 +134,8 @@ export function createRedisQueueBackend(options: RedisQueueBackendOptions): Queu
   const onError = options.onError ?? (() => undefined);
   const base: RedisOptions = {
     enableReadyCheck: !restricted,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    // 100 ms doubling to 2 s, jittered: a fleet's connections to a restarted Redis spread out.
+    retryStrategy: (times) => backoffDelay(times - 1, { initialMs: 100, maxMs: 2_000 }),
     ...options.redisOptions,
   };
   const clients: Redis[] = [];

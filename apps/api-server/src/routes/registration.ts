@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Request } from "express";
-import { API_VERSION, dnsSubdomain, edgeNodeSpec, issuesToCauses, kindInfo, labels as labelsSchema, type EdgeNodeSpec, type StatusCause } from "@eiaas/api";
+import { API_VERSION, dnsSubdomain, edgeNodeSpec, issuesToCauses, kindInfo, labels as labelsSchema, retry, type EdgeNodeSpec, type RetryClock, type StatusCause } from "@eiaas/api";
 import { StoreError, type ObjectStore, type StoredObject, type TokenStore } from "@eiaas/db";
 import { z } from "zod";
 import { ApiError, invalid, invalidFromZod, notFound } from "../http/errors.js";
@@ -290,13 +290,14 @@ export async function undoBootstrapRegistration(deps: { store: ObjectStore; toke
     }
     if (secret) await deps.tokens.refundBootstrapUse(secret);
   };
-  const deadline = Date.now() + UNDO_FOR_MS;
-  const retry = async (waitMs: number): Promise<void> => {
-    await new Promise((r) => setTimeout(r, waitMs).unref());
-    await undo().catch((err: unknown) => (Date.now() < deadline ? retry(Math.min(waitMs * 2, 10_000)) : Promise.reject(err)));
-  };
-  await undo().catch(() => void retry(500).catch(() => undefined));
+  await undo().catch(() => void retry(undo, { initialMs: 500, maxMs: 10_000, maxElapsedMs: UNDO_FOR_MS, clock: UNREF_CLOCK }).catch(() => undefined));
 }
+
+/** The system clock, whose pauses do not keep the process up (a background undo must not delay a shutdown). */
+const UNREF_CLOCK: RetryClock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()),
+};
 
 /** Most attempts at an update that keeps meeting concurrent writers (lifecycle controller, heartbeats). */
 const MAX_ATTEMPTS = 30;
@@ -310,43 +311,41 @@ const MAX_ATTEMPTS = 30;
  */
 export async function updateRegisteredNode(deps: { store: ObjectStore }, mode: "renewal" | "admin", r: RegistrationRequest): Promise<StoredObject> {
   const requested = limitsOf(r.spec);
-  for (let attempt = 1; ; attempt++) {
+  /** Whether the last try created the node (a concurrent create then answers AlreadyExists). */
+  let creating = false;
+  const raced = (err: unknown) => err instanceof StoreError && (err.reason === "Conflict" || (err.reason === "AlreadyExists" && creating));
+  // Writers that keep colliding step apart a little: 5 ms doubling to 50 ms, jittered.
+  return retry(async () => {
     const current = await deps.store.get(NODE, undefined, r.name);
-    try {
-      if (!current) {
-        if (mode === "renewal") throw notFound("edgenodes", r.name, `edgenodes "${r.name}" not found: it was deleted; register it anew with a bootstrap token`);
-        return await deps.store.create(NODE, {
-          apiVersion: API_VERSION,
-          metadata: { name: r.name, labels: r.labels, annotations: { [REGISTRATION_ANNOTATION]: recordAnnotation(requested, r.spec) } },
-          spec: r.spec,
-          status: {},
-        });
-      }
-      let allowed = requested;
-      // What the agent describes replaces the spec, but for the fields an admin set since its last
-      // registration: those stay as the admin left them (renewals only: an admin's registration sets all).
-      let described = r.spec;
-      let pinned = new Set<string>();
-      if (mode === "renewal") {
-        pinned = adminSetFields(current);
-        allowed = renewalCeiling(current, pinned);
-        described = keepAdminSet(r.spec, current.spec, pinned);
-        const raised = raisedFields(limitsOf(described), allowed);
-        if (raised.length) {
-          throw new ApiError("Forbidden", `edgenodes "${r.name}": ${raised.map((c) => `${c.field}: ${c.message}`).join("; ")}`, { name: r.name, kind: "edgenodes", causes: raised });
-        }
-      }
-      const spec = { ...described, taints: current.spec.taints ?? [], unschedulable: current.spec.unschedulable ?? false };
-      const labels = { ...current.metadata.labels, ...r.labels };
-      const annotations = { ...current.metadata.annotations, [REGISTRATION_ANNOTATION]: recordAnnotation(allowed, r.spec, pinned) };
-      // An agent restarting with the same description changes nothing: no write, no watch event.
-      if (isDeepStrictEqual(spec, current.spec) && isDeepStrictEqual(labels, current.metadata.labels ?? {}) && isDeepStrictEqual(annotations, current.metadata.annotations ?? {})) return current;
-      return await deps.store.update(NODE, current, { ...current, metadata: { ...current.metadata, labels, annotations }, spec });
-    } catch (err) {
-      const raced = err instanceof StoreError && (err.reason === "Conflict" || (err.reason === "AlreadyExists" && !current));
-      if (!raced || attempt >= MAX_ATTEMPTS) throw err;
-      // Writers that keep colliding step apart a little.
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(5 * attempt, 50)));
+    creating = !current;
+    if (!current) {
+      if (mode === "renewal") throw notFound("edgenodes", r.name, `edgenodes "${r.name}" not found: it was deleted; register it anew with a bootstrap token`);
+      return await deps.store.create(NODE, {
+        apiVersion: API_VERSION,
+        metadata: { name: r.name, labels: r.labels, annotations: { [REGISTRATION_ANNOTATION]: recordAnnotation(requested, r.spec) } },
+        spec: r.spec,
+        status: {},
+      });
     }
-  }
+    let allowed = requested;
+    // What the agent describes replaces the spec, but for the fields an admin set since its last
+    // registration: those stay as the admin left them (renewals only: an admin's registration sets all).
+    let described = r.spec;
+    let pinned = new Set<string>();
+    if (mode === "renewal") {
+      pinned = adminSetFields(current);
+      allowed = renewalCeiling(current, pinned);
+      described = keepAdminSet(r.spec, current.spec, pinned);
+      const raised = raisedFields(limitsOf(described), allowed);
+      if (raised.length) {
+        throw new ApiError("Forbidden", `edgenodes "${r.name}": ${raised.map((c) => `${c.field}: ${c.message}`).join("; ")}`, { name: r.name, kind: "edgenodes", causes: raised });
+      }
+    }
+    const spec = { ...described, taints: current.spec.taints ?? [], unschedulable: current.spec.unschedulable ?? false };
+    const labels = { ...current.metadata.labels, ...r.labels };
+    const annotations = { ...current.metadata.annotations, [REGISTRATION_ANNOTATION]: recordAnnotation(allowed, r.spec, pinned) };
+    // An agent restarting with the same description changes nothing: no write, no watch event.
+    if (isDeepStrictEqual(spec, current.spec) && isDeepStrictEqual(labels, current.metadata.labels ?? {}) && isDeepStrictEqual(annotations, current.metadata.annotations ?? {})) return current;
+    return await deps.store.update(NODE, current, { ...current, metadata: { ...current.metadata, labels, annotations }, spec });
+  }, { initialMs: 5, maxMs: 50, maxAttempts: MAX_ATTEMPTS, retryable: raced });
 }
