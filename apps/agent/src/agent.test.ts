@@ -83,7 +83,7 @@ describe("node agent", () => {
     const log = captureLogger();
     await startAgent(node, log, { slots: 1 });
     // A serving task runs until stopped: if the agent kept it, its only slot would stay taken.
-    const [id] = await control.enqueueTasks([{ node, payload: { namespace: "acme", name: "no-such-task", uid: `ghost-${suffix}`, attempt: 1, nodeName: node, role: "serve" } }]);
+    const [id] = await control.enqueueTasks([{ node, payload: { namespace: "acme", name: "no-such-task", uid: `ghost-${suffix}`, attempt: 1, spec: { nodeName: node, role: "serve" } } }]);
     const line = await waitFor(() => log.lines.find((l) => l.msg?.includes("task no longer exists")), "the agent's log line");
     expect(line.task).toBe("acme/no-such-task");
     await waitFor(async () => (await control.depth(`node.${node}`)).completed === 1, `job ${id} to be finished`);
