@@ -80,11 +80,20 @@ export function taskFromPlan(
         resources: planned.resources,
         load: planned.load,
         priority: planned.priority,
-        ...(extra.expectedRunMs !== undefined ? { expectedRunMs: Math.round(extra.expectedRunMs) } : {}),
+        ...(extra.expectedRunMs !== undefined ? { expectedRunMs: wholeMs(extra.expectedRunMs) } : {}),
       },
       status: { phase: "Dispatched", attempt: 1 },
     },
   );
+}
+
+/**
+ * A run time `spec.expectedRunMs` holds: whole, non-negative and exact in a double. The prediction
+ * comes from the workload's estimates, a tenant's numbers: a negative or overflowing one made a
+ * job the queue refuses, and with it the dispatch of every task enqueued alongside.
+ */
+function wholeMs(ms: number): number {
+  return Number.isNaN(ms) ? 0 : Math.min(Math.max(0, Math.round(ms)), Number.MAX_SAFE_INTEGER);
 }
 
 /** Longest label value the API accepts (Kubernetes' limit): the controller's labels keep to it too. */
