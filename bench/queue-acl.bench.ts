@@ -37,7 +37,7 @@ interface Result {
 
 const job = (node: string, name: string): TaskJob => ({
   node,
-  payload: { namespace: "bench", name, uid: `${name}-uid`, attempt: 0, nodeName: node, role: "serve" },
+  payload: { namespace: "bench", name, uid: `${name}-uid`, attempt: 0, spec: { nodeName: node, role: "serve" } },
 });
 
 /** CPU ticks (1/100 s) a process has used, user + system. */

@@ -67,9 +67,9 @@ export interface Snapshot {
   namespaceSums: Map<string, { cpu: number; memory: number; gpu: number; tasks: number }>;
 }
 
-// A JSON number as an exact decimal, anything else 0; the load annotation's text likewise.
+// A JSON number as an exact decimal, anything else 0 (as the usage trigger reads them).
 const NUM = (e: string) => `(CASE WHEN jsonb_typeof(${e}) = 'number' THEN (${e})::text::numeric ELSE 0 END)`;
-const LOAD = `(CASE WHEN t.annotations->>'scheduling.eiaas.io/load' ~ '^\\s*[-+]?(\\d+(\\.\\d*)?|\\.\\d+)([eE][-+]?\\d{1,3})?\\s*$' THEN (t.annotations->>'scheduling.eiaas.io/load')::numeric ELSE 0 END)`;
+const LOAD = NUM("t.spec->'load'");
 const UNFINISHED = `t.phase NOT IN ('Succeeded', 'Failed')`;
 
 const NODE_SUMS = `SELECT t.node_name AS key, count(*)::numeric AS tasks, sum(${NUM("t.spec->'resources'->'cpu'")}) AS cpu,

@@ -83,7 +83,7 @@ describe("node agent", () => {
     const log = captureLogger();
     await startAgent(node, log, { slots: 1 });
     // A serving task runs until stopped: if the agent kept it, its only slot would stay taken.
-    const [id] = await control.enqueueTasks([{ node, payload: { namespace: "acme", name: "no-such-task", uid: `ghost-${suffix}`, attempt: 1, nodeName: node, role: "serve" } }]);
+    const [id] = await control.enqueueTasks([{ node, payload: { namespace: "acme", name: "no-such-task", uid: `ghost-${suffix}`, attempt: 1, spec: { nodeName: node, role: "serve" } } }]);
     const line = await waitFor(() => log.lines.find((l) => l.msg?.includes("task no longer exists")), "the agent's log line");
     expect(line.task).toBe("acme/no-such-task");
     await waitFor(async () => (await control.depth(`node.${node}`)).completed === 1, `job ${id} to be finished`);
@@ -101,25 +101,28 @@ describe("node agent", () => {
     await startAgent(node, log);
     const raw = new Queue(`node.${node}`, { connection: { url: redisUrl } as any, prefix });
     try {
-      await raw.add("task", { namespace: "acme", name: "Not A Name!", attempt: -1, nodeName: node, role: "juggler" }, { jobId: "bad.1" });
+      await raw.add("task", { namespace: "acme", name: "Not A Name!", attempt: -1, spec: { nodeName: node, role: "juggler", load: "lots", priority: 0.5 } }, { jobId: "bad.1" });
       await raw.add("task", "just a string", { jobId: "bad.2" });
-      await raw.add("task", { namespace: "acme", name: "elsewhere", uid: "u-3", attempt: 1, nodeName: "edge-other", role: "serve" }, { jobId: "bad.3" });
+      await raw.add("task", { namespace: "acme", name: "elsewhere", uid: "u-3", attempt: 1, spec: { nodeName: "edge-other", role: "serve" } }, { jobId: "bad.3" });
+      // The flat payload of schedulers before the job carried the task's spec.
+      await raw.add("task", { namespace: "acme", name: "flat", uid: "u-4", attempt: 1, nodeName: node, role: "serve" }, { jobId: "bad.4" });
       const rejected = await waitFor(() => {
         const r = log.lines.filter((l) => l.msg === "rejected a malformed job");
-        return r.length === 3 ? r : undefined;
-      }, "three rejections");
+        return r.length === 4 ? r : undefined;
+      }, "four rejections");
       // Logged as pino's err: its message, and its stack for whoever reads the agent's log.
       for (const l of rejected) expect(l.err.stack).toMatch(/\n\s+at /);
       const byJob = Object.fromEntries(rejected.map((l) => [l.jobId, l.err.message as string]));
       expect(byJob["bad.1"]).toMatch(/invalid node job payload \(job bad\.1\)/);
-      for (const field of ["name", "uid", "attempt", "role"]) expect(byJob["bad.1"]).toContain(`${field}:`);
+      for (const field of ["name", "uid", "attempt", "spec.role", "spec.load", "spec.priority"]) expect(byJob["bad.1"]).toContain(`${field}:`);
       expect(byJob["bad.2"]).toMatch(/invalid node\S* job payload/);
-      expect(byJob["bad.3"]).toMatch(/nodeName: is edge-other, not this queue's node/);
+      expect(byJob["bad.3"]).toMatch(/spec\.nodeName: is edge-other, not this queue's node/);
+      expect(byJob["bad.4"]).toMatch(/invalid node job payload \(job bad\.4\): spec: /);
       // Failed in the queue with the same reason, and not retried.
       const failed = await waitFor(async () => {
         const jobs = await raw.getFailed();
-        return jobs.length === 3 ? jobs : undefined;
-      }, "three failed jobs");
+        return jobs.length === 4 ? jobs : undefined;
+      }, "four failed jobs");
       for (const j of failed) expect(j.failedReason).toMatch(/invalid node\S* job payload/);
       expect(failed.every((j) => j.attemptsMade <= 1)).toBe(true);
     } finally {
@@ -129,6 +132,16 @@ describe("node agent", () => {
     const job = await createTask(node, `after-bad-${suffix}`);
     await control.enqueueTasks([job]);
     await waitFor(async () => (await taskPhase(`after-bad-${suffix}`)) === "Running", "a valid task Running after the bad ones");
+  });
+
+  it("runs a job from the Task spec it carries: the simulated runtime runs spec.expectedRunMs, then the task Succeeds", async () => {
+    const node = `edge-spec-${suffix}`;
+    await startAgent(node, captureLogger());
+    const job = await createBoundTask(api, node, `timed-${suffix}`, { expectedRunMs: 50, load: 0.2, priority: 3 });
+    expect(job.payload.spec).toMatchObject({ nodeName: node, role: "serve", expectedRunMs: 50, load: 0.2, priority: 3 });
+    await control.enqueueTasks([job]);
+    // A server without expectedRunMs would run until stopped: Succeeded says the runtime got it.
+    await waitFor(async () => (await taskPhase(`timed-${suffix}`)) === "Succeeded", "the timed task Succeeded");
   });
 
   it("registers with Redis credentials that reach its own queue and no other node's", async () => {

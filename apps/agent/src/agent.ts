@@ -9,7 +9,7 @@ import { QueueLink, type QueueCredentials } from "./queue-link.js";
 import { Reconciler } from "./reconciler.js";
 import { registerNode, renewRegistration, type RegisteredWith, type RegisterOptions, type RetryBackoff } from "./registration.js";
 import { Reporter, type ReporterOptions, type ReportOutcome } from "./reporter.js";
-import { Run } from "./run.js";
+import { Run, runSpecOf } from "./run.js";
 import { SegmentTimings, TimingReporter, type SegmentTimingsOptions } from "./segment-timings.js";
 import { RunTelemetry } from "./run-telemetry.js";
 import { taskName, TaskInformer, type TaskView } from "./task-informer.js";
@@ -263,7 +263,7 @@ export class NodeAgent {
     try {
       let endpoint: string | undefined;
       const result: TaskResult = await this.o.runtime.start(
-        { ...p, template: p.template ?? {}, env: p.env ?? {} },
+        runSpecOf(p),
         {
           signal: run.controller.signal,
           onLog: (line) => {

@@ -50,7 +50,7 @@ async function submit(name: string, spec: { role: TaskRole; layers?: { from: num
     .set(admin())
     .send({ apiVersion: V, kind: "Task", metadata: { name }, spec: { nodeName: NODE, resources: { cpu: 1000, memoryMiB: 64, gpu: 0 }, ...spec } })
     .expect(201);
-  await control.enqueueTasks([{ node: NODE, payload: { namespace: "acme", name, uid: task.body.metadata.uid, attempt: 1, nodeName: NODE, resources: { cpu: 1000, memoryMiB: 64, gpu: 0 }, ...spec } }]);
+  await control.enqueueTasks([{ node: NODE, payload: { namespace: "acme", name, uid: task.body.metadata.uid, attempt: 1, spec: { nodeName: NODE, resources: { cpu: 1000, memoryMiB: 64, gpu: 0 }, ...spec } } }]);
 }
 
 beforeAll(async () => {

@@ -112,7 +112,7 @@ describe("agent process", () => {
       .set(admin())
       .send({ apiVersion: V, kind: "Task", metadata: { name: "srv" }, spec: { nodeName: NODE, role: "serve", resources: { cpu: 100, memoryMiB: 64, gpu: 0 } } })
       .expect(201);
-    await control.enqueueTasks([{ node: NODE, payload: { namespace: "acme", name: "srv", uid: task.body.metadata.uid, attempt: 1, nodeName: NODE, role: "serve" } }]);
+    await control.enqueueTasks([{ node: NODE, payload: { namespace: "acme", name: "srv", uid: task.body.metadata.uid, attempt: 1, spec: { nodeName: NODE, role: "serve" } } }]);
     const phase = async () => (await request(api.app).get(`${API_PREFIX}/namespaces/acme/tasks/srv`).set(admin()).expect(200)).body.status?.phase;
     await waitFor(async () => (await phase()) === "Running", "the task Running");
 

@@ -41,7 +41,7 @@ export class RunTelemetry {
         "messaging.destination.name": queue,
         "messaging.message.id": `${p.uid}.${p.attempt}`,
         "eiaas.task": `${p.namespace}/${p.name}`,
-        "eiaas.task.role": p.role,
+        "eiaas.task.role": p.spec.role,
         "eiaas.node": nodeName,
       },
     });

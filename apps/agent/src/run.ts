@@ -1,6 +1,11 @@
 import type { JobContext, TaskJobPayload } from "@eiaas/queue";
-import { taskKey } from "@eiaas/runtime";
+import { taskKey, type TaskRunSpec } from "@eiaas/runtime";
 import { taskName } from "./task-informer.js";
+
+/** What the runtime is given of a job: which attempt of which Task, and the Task's spec as dispatched. */
+export function runSpecOf(p: TaskJobPayload): TaskRunSpec {
+  return { namespace: p.namespace, name: p.name, uid: p.uid, attempt: p.attempt, ...p.spec };
+}
 
 /**
  * One task attempt this agent runs: from taking its job until the final report is settled (a

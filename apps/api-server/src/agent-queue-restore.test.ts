@@ -92,7 +92,7 @@ async function dispatch(queue: QueueBackend): Promise<string> {
   const name = `srv-${++seq}`;
   const t = await server.store.create(TASK, { apiVersion: API_VERSION, metadata: { name, namespace: "acme" }, spec: { nodeName: node, role: "serve", resources: { cpu: 100, memoryMiB: 64, gpu: 0 } }, status: { phase: "Dispatched", attempt: 1 } } as any);
   await waitFor(async () => {
-    await queue.enqueueTasks([{ node, payload: { namespace: "acme", name, uid: t.metadata.uid, attempt: 1, nodeName: node, role: "serve" } }]);
+    await queue.enqueueTasks([{ node, payload: { namespace: "acme", name, uid: t.metadata.uid, attempt: 1, spec: { nodeName: node, role: "serve" } } }]);
     return true;
   }, `the job of ${name} enqueued`, 30_000);
   return name;

@@ -105,6 +105,20 @@ describe("component schemas", () => {
     expect(spec.properties.slo.properties.latencyMs.description).toMatch(/latency/i);
   });
 
+  it("types and documents Task's load, priority and expected run time (kubectl explain task.spec)", () => {
+    const spec = schemas[schemaName("Task")].properties.spec;
+    for (const [name, field] of Object.entries<any>(spec.properties)) expect(field.description, name).toBeTruthy();
+    expect(spec.properties.load).toMatchObject({ type: "number", minimum: 0, description: expect.stringMatching(/busy fraction/i) });
+    expect(spec.properties.priority).toMatchObject({ type: "integer", format: "int32", description: expect.stringMatching(/preemption/i) });
+    expect(spec.properties.priority.description).not.toMatch(/maxPriority/);
+    expect(spec.properties.expectedRunMs).toMatchObject({ type: "integer", format: "int64", minimum: 0, description: expect.stringMatching(/milliseconds/) });
+    expect(spec.required ?? []).not.toEqual(expect.arrayContaining(["load"]));
+    const validate = validatorFor("Task");
+    const task = (s: Record<string, unknown>) => ({ apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name: "t" }, spec: { role: "serve", ...s } });
+    expect(validate(task({ load: 0.4, priority: -2, expectedRunMs: 1200 })), JSON.stringify(validate.errors)).toBe(true);
+    for (const bad of [{ load: "0.4" }, { load: -1 }, { priority: 1.5 }, { expectedRunMs: -1 }]) expect(validate(task(bad)), JSON.stringify(bad)).toBe(false);
+  });
+
   it("uses Kubernetes integer formats and marks number-or-keyword unions", () => {
     const tj = schemas[schemaName("TrainingJob")].properties.spec.properties;
     expect(tj.rounds).toMatchObject({ type: "integer", format: "int64", minimum: 1 });

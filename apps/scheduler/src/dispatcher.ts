@@ -4,20 +4,18 @@ import { nodeQueueName, type QueueBackend, type TaskJob } from "@eiaas/queue";
 import { contextFromAnnotations, recordError, SpanKind, startSpanContext, traceCarrier, TRACEPARENT_ANNOTATION, type Logger, type TraceCarrier } from "@eiaas/telemetry";
 import { dispatchedTasks } from "./metrics.js";
 import type pg from "pg";
-import { EXPECTED_RUN_ANNOTATION } from "./task-factory.js";
 
 const TASK = kindInfo("Task");
 const BATCH = 5000;
 
 /**
- * The job a task attempt becomes on its node's queue (job id `<uid>.<attempt>`). Its trace context
- * is the dispatch span's when given, else the task's own (its plan's), so a re-enqueued job
- * (repair) still joins the task's trace.
+ * The job a task attempt becomes on its node's queue (job id `<uid>.<attempt>`): the task's spec
+ * as stored, and who it is. Its trace context is the dispatch span's when given, else the task's
+ * own (its plan's), so a re-enqueued job (repair) still joins the task's trace.
  */
 export function taskJob(t: StoredObject, trace?: TraceCarrier): TaskJob {
   const traceparent = t.metadata.annotations?.[TRACEPARENT_ANNOTATION];
   const owner = t.metadata.ownerReferences?.find((o) => o.controller);
-  const expected = t.metadata.annotations?.[EXPECTED_RUN_ANNOTATION];
   return {
     node: t.spec.nodeName,
     payload: {
@@ -25,13 +23,7 @@ export function taskJob(t: StoredObject, trace?: TraceCarrier): TaskJob {
       name: t.metadata.name,
       uid: t.metadata.uid,
       attempt: t.status?.attempt ?? 1,
-      nodeName: t.spec.nodeName,
-      role: t.spec.role,
-      ...(t.spec.layers ? { layers: t.spec.layers } : {}),
-      template: t.spec.template ?? {},
-      env: t.spec.env ?? {},
-      resources: t.spec.resources,
-      ...(expected !== undefined ? { expectedRunMs: Number(expected) } : {}),
+      spec: t.spec,
       ...(owner ? { owner: { kind: owner.kind, name: owner.name, uid: owner.uid } } : {}),
       traceContext: trace ?? (traceparent ? { traceparent } : {}),
     },

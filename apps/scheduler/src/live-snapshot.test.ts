@@ -14,8 +14,8 @@ function task(uid: string, ns: string, nodeName: string, cpu: number, phase: str
   return {
     apiVersion: "eiaas.io/v1alpha1",
     kind: "Task",
-    metadata: { name: uid, namespace: ns, uid, labels: {}, annotations: load ? { "scheduling.eiaas.io/load": String(load) } : {}, resourceVersion: "1", generation: 1, creationTimestamp: "2026-01-01T00:00:00Z" },
-    spec: { nodeName, role: "serve", resources: { cpu, memoryMiB: 64, gpu: 0 } },
+    metadata: { name: uid, namespace: ns, uid, labels: {}, annotations: {}, resourceVersion: "1", generation: 1, creationTimestamp: "2026-01-01T00:00:00Z" },
+    spec: { nodeName, role: "serve", resources: { cpu, memoryMiB: 64, gpu: 0 }, ...(load ? { load } : {}) },
     status: { phase },
   } as any;
 }

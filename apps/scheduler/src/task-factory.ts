@@ -10,8 +10,6 @@ export const WORKLOAD_LABEL = "eiaas.io/workload";
 export const PLAN_SIZE_LABEL = "eiaas.io/plan-size";
 export const TASK_KEY_ANNOTATION = "eiaas.io/task-key";
 export const CLIENTS_ANNOTATION = "eiaas.io/clients";
-/** Expected run time for the simulated runtime (training tasks; servers run until stopped). */
-export const EXPECTED_RUN_ANNOTATION = "eiaas.io/expected-run-ms";
 
 /**
  * The name of a workload's task: the workload's name (its first 200 characters), the plan
@@ -29,9 +27,11 @@ export function taskName(owner: StoredObject, revision: number, role: string, ke
 
 /**
  * Turns a planned task into a Task object owned by its workload: named by {@link taskName},
- * labelled so the revision's tasks can be found, bound to its node, phase Dispatched (the bind
- * commits it; its job is enqueued right after, and the repair pass re-enqueues it if that
- * enqueue never happened), attempt 1.
+ * labelled so the revision's tasks can be found, bound to its node with the load and priority the
+ * next snapshot counts it with, phase Dispatched (the bind commits it; its job is enqueued right
+ * after, and the repair pass re-enqueues it if that enqueue never happened), attempt 1.
+ * `extra.expectedRunMs`: how long the simulated runtime runs it (training tasks; servers run until
+ * stopped).
  */
 export function taskFromPlan(
   store: ObjectStore,
@@ -55,10 +55,8 @@ export function taskFromPlan(
           ...(extra.planSize !== undefined ? { [PLAN_SIZE_LABEL]: String(extra.planSize) } : {}),
         },
         annotations: {
-          ...planned.annotations,
           [TASK_KEY_ANNOTATION]: planned.key,
           ...(planned.clients.length ? { [CLIENTS_ANNOTATION]: planned.clients.join(",") } : {}),
-          ...(extra.expectedRunMs !== undefined ? { [EXPECTED_RUN_ANNOTATION]: String(Math.round(extra.expectedRunMs)) } : {}),
           // The plan span's context (tracePlan): the dispatch and the agent's run continue its trace.
           ...traceAnnotation(),
         },
@@ -80,10 +78,22 @@ export function taskFromPlan(
           ...extra.env,
         },
         resources: planned.resources,
+        load: planned.load,
+        priority: planned.priority,
+        ...(extra.expectedRunMs !== undefined ? { expectedRunMs: wholeMs(extra.expectedRunMs) } : {}),
       },
       status: { phase: "Dispatched", attempt: 1 },
     },
   );
+}
+
+/**
+ * A run time `spec.expectedRunMs` holds: whole, non-negative and exact in a double. The prediction
+ * comes from the workload's estimates, a tenant's numbers: a negative or overflowing one made a
+ * job the queue refuses, and with it the dispatch of every task enqueued alongside.
+ */
+function wholeMs(ms: number): number {
+  return Number.isNaN(ms) ? 0 : Math.min(Math.max(0, Math.round(ms)), Number.MAX_SAFE_INTEGER);
 }
 
 /** Longest label value the API accepts (Kubernetes' limit): the controller's labels keep to it too. */

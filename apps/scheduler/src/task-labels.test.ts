@@ -18,7 +18,7 @@ const owner = (name: string): StoredObject => ({
   status: {},
 });
 
-const planned = { role: "serve" as const, node: "edge-1", key: "serve/edge-1", resources: { cpu: 500, memoryMiB: 256, gpu: 0 }, load: 0.1, clients: ["cam-1"], priority: 0, annotations: {} };
+const planned = { role: "serve" as const, node: "edge-1", key: "serve/edge-1", resources: { cpu: 500, memoryMiB: 256, gpu: 0 }, load: 0.1, clients: ["cam-1"], priority: 0 };
 
 describe("task labels", () => {
   it("fit the API's label rules for workload names of every length, and stay distinct", () => {

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { API_VERSION, kindInfo } from "@eiaas/api";
 import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
-import { bindTasks, TASK_LOAD_ANNOTATION, type BindGroup, type BindOutcome } from "./binder.js";
+import { bindTasks, type BindGroup, type BindOutcome } from "./binder.js";
 import { createDatabase, type Database } from "./client.js";
 import type { StoredObject } from "./codec.js";
 import { ObjectStore } from "./object-store.js";
@@ -44,8 +44,8 @@ let seq = 0;
 function task(ns: string, node: string, cpu: number, load = 0): StoredObject {
   return store.prepareCreate(TASK, {
     apiVersion: API_VERSION,
-    metadata: { name: `t-${++seq}`, namespace: ns, annotations: load ? { [TASK_LOAD_ANNOTATION]: String(load) } : {} },
-    spec: { nodeName: node, role: "serve", resources: { cpu, memoryMiB: 64, gpu: 0 } },
+    metadata: { name: `t-${++seq}`, namespace: ns },
+    spec: { nodeName: node, role: "serve", resources: { cpu, memoryMiB: 64, gpu: 0 }, ...(load ? { load } : {}) },
     status: { phase: "Scheduled", attempt: 1 },
   } as any);
 }

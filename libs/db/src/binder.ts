@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { KindInfo } from "@eiaas/api";
 import { extraColumns, type StoredObject } from "./codec.js";
-import { amount, LOAD_ANNOTATION, type NodeDemand } from "@eiaas/scheduling";
+import { amount, type NodeDemand } from "@eiaas/scheduling";
 import { TRACEPARENT_ANNOTATION, linksFrom } from "@eiaas/telemetry";
 import { acceptGroup, bindNode, checkGroup, noDemand, takeOff, type BindNode, type NodeRow, type Quota, type ReleasedRow } from "./bind-check.js";
 import { sendTogether } from "./pipeline.js";
@@ -9,12 +9,6 @@ import { prepared } from "./prepared.js";
 import { dbSpan } from "./tracing.js";
 import { splitAtVersion } from "./write-sql.js";
 import { WriteTemplate } from "./write-template.js";
-
-/**
- * Annotation with the busy fraction a task adds to its node: libs/scheduling's (the task_usage
- * migration's `eiaas_usage_of` reads it by this name).
- */
-export const TASK_LOAD_ANNOTATION = LOAD_ANNOTATION;
 
 /** One workload's tasks: bound all together or not at all (gang). */
 export interface BindGroup {

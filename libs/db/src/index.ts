@@ -13,7 +13,7 @@ export { freePort } from "./ports.js";
 export { readClusterState, type ClusterState } from "./cluster-state.js";
 export { ObjectCache, CachedObject, type ObjectCacheOptions } from "./object-cache.js";
 export { ClusterCache, type CacheDelta, type ClusterCacheOptions } from "./cluster-cache.js";
-export { bindTasks, TASK_LOAD_ANNOTATION, type BindGroup, type BindOutcome } from "./binder.js";
+export { bindTasks, type BindGroup, type BindOutcome } from "./binder.js";
 export { EventRecorder, type EventInput } from "./event-recorder.js";
 export { bulkUpdateStatus, type StatusUpdate } from "./bulk-status.js";
 export { TaskLogStore, type TaskLogTail } from "./task-log-store.js";

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { API_VERSION, kindInfo } from "@eiaas/api";
 import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
-import { bindTasks, TASK_LOAD_ANNOTATION } from "./binder.js";
+import { bindTasks } from "./binder.js";
 import { bulkUpdateStatus } from "./bulk-status.js";
 import { createDatabase, type Database } from "./client.js";
 import type { StoredObject } from "./codec.js";
@@ -65,18 +65,19 @@ async function summed(): Promise<Awaited<ReturnType<typeof kept>>> {
       node[k] += add[k];
       ns[k] += add[k];
     }
-    node.load += num(t.metadata.annotations?.[TASK_LOAD_ANNOTATION]);
+    node.load += typeof t.spec.load === "number" ? t.spec.load : 0;
   }
   // The rows keep exact decimals; these float sums pick up rounding (0.1 + 0.2).
   for (const n of Object.values(nodes)) n.load = Math.round(n.load * 1e9) / 1e9;
   return { nodes, namespaces };
 }
 
-function newTask(ns: string, node: string, cpu: number, load?: string): StoredObject {
+/** `load` unknown: the store takes what it is given; only the API validates `spec.load`. */
+function newTask(ns: string, node: string, cpu: number, load?: unknown): StoredObject {
   return store.prepareCreate(TASK, {
     apiVersion: API_VERSION,
-    metadata: { name: `t-${Math.random().toString(36).slice(2, 10)}`, namespace: ns, annotations: load === undefined ? {} : { [TASK_LOAD_ANNOTATION]: load } },
-    spec: { nodeName: node, role: "serve", resources: { cpu, memoryMiB: 64, gpu: cpu > 300 ? 1 : 0 } },
+    metadata: { name: `t-${Math.random().toString(36).slice(2, 10)}`, namespace: ns },
+    spec: { nodeName: node, role: "serve", resources: { cpu, memoryMiB: 64, gpu: cpu > 300 ? 1 : 0 }, ...(load === undefined ? {} : { load }) },
     status: { phase: "Dispatched", attempt: 1 },
   } as any);
 }
@@ -92,7 +93,7 @@ describe("task usage rows", () => {
       seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
       return seed % n;
     };
-    const loads = [undefined, "0.25", "0.1", "1e-1", "not a number", " 0.5 "];
+    const loads = [undefined, 0.25, 0.1, 1e-1, "not a number", 0.5];
     for (let step = 0; step < 60; step++) {
       const tasks = (await store.list(TASK)).items;
       const pick = () => tasks[rand(tasks.length)]!;
@@ -106,7 +107,7 @@ describe("task usage rows", () => {
         await store.updateStatus(TASK, t, { ...t.status, phase: ["Running", "Succeeded", "Failed", "Dispatched"][rand(4)] });
       } else if (op === 2) {
         const t = pick();
-        await store.update(TASK, t, { ...t, metadata: { ...t.metadata, annotations: { [TASK_LOAD_ANNOTATION]: loads[rand(loads.length)] ?? "0" } }, spec: { ...t.spec, resources: { cpu: 50 * (1 + rand(9)), memoryMiB: 32 } } } as any);
+        await store.update(TASK, t, { ...t, spec: { ...t.spec, load: loads[rand(loads.length)] ?? 0, resources: { cpu: 50 * (1 + rand(9)), memoryMiB: 32 } } } as any);
       } else if (op === 3) {
         await store.delete(TASK, pick());
       } else if (op === 4) {
@@ -115,11 +116,11 @@ describe("task usage rows", () => {
       } else if (op === 5) {
         // A bind that supersedes a task of the same namespace (its deletes) while adding two.
         const old = tasks.filter((t) => t.metadata.namespace === ns)[0];
-        const out = await bindTasks(db.pool, [{ id: "g", namespace: ns, tasks: [newTask(ns, node, 200, "0.1"), newTask(ns, "e1", 100)], ...(old ? { deletes: [old] } : {}) }]);
+        const out = await bindTasks(db.pool, [{ id: "g", namespace: ns, tasks: [newTask(ns, node, 200, 0.1), newTask(ns, "e1", 100)], ...(old ? { deletes: [old] } : {}) }]);
         expect(out[0]!.bound).toBe(true);
       } else {
         await store.applyBatch([
-          { type: "create", kind: TASK, object: newTask(ns, node, 150, "0.3") },
+          { type: "create", kind: TASK, object: newTask(ns, node, 150, 0.3) },
           { type: "delete", kind: TASK, object: pick(), missingOk: true },
         ]);
       }
@@ -127,7 +128,7 @@ describe("task usage rows", () => {
     }
   });
 
-  it("counts an unparseable load annotation as nothing instead of failing the write", async () => {
+  it("counts a load that is not a JSON number as nothing instead of failing the write", async () => {
     const t = await store.create(TASK, newTask("acme", "e1", 100, "lots") as any);
     expect((await kept()).nodes.e1).toEqual({ cpu: 100, mem: 64, gpu: 0, load: 0, tasks: 1 });
     await store.updateStatus(TASK, t, { ...t.status, phase: "Succeeded" });

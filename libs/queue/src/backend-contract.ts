@@ -66,7 +66,7 @@ export function queueBackendContract(label: string, setup: () => Promise<Contrac
           gates.set(p.name, gate);
           try {
             await gate.promise;
-            if (p.env.FAIL) throw new Error("task failed");
+            if (p.spec.env.FAIL) throw new Error("task failed");
           } finally {
             running--;
           }
@@ -227,7 +227,7 @@ export function queueBackendContract(label: string, setup: () => Promise<Contrac
       try {
         const nodes = Array.from({ length: 50 }, () => nodeName("fleet"));
         const got = new Set<string>();
-        for (const n of nodes) fleet.consumeNodeQueue(n, async (p) => void got.add(p.nodeName));
+        for (const n of nodes) fleet.consumeNodeQueue(n, async (p) => void got.add(p.spec.nodeName));
         await producer.enqueueTasks(nodes.map((n) => taskJob(n, "work")));
         await waitFor(() => got.size === nodes.length, "every node's job");
       } finally {

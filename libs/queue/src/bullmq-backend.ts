@@ -159,8 +159,8 @@ export class BullmqQueueBackend<C> implements QueueBackend {
     for (const job of jobs) {
       // Validate on the way in too: a bad payload is the producer's bug and fails its call loudly.
       const payload = parseTaskJobPayload(job.payload);
-      if (payload.nodeName !== job.node) {
-        throw new Error(`task ${payload.namespace}/${payload.name}: payload nodeName ${payload.nodeName} differs from target node ${job.node}`);
+      if (payload.spec.nodeName !== job.node) {
+        throw new Error(`task ${payload.namespace}/${payload.name}: payload spec.nodeName ${payload.spec.nodeName} differs from target node ${job.node}`);
       }
       const jobId = taskJobId(payload.uid, payload.attempt);
       entries.push({
@@ -191,8 +191,8 @@ export class BullmqQueueBackend<C> implements QueueBackend {
     const queue = nodeQueueName(nodeName);
     return this.consume(queue, options, (data, ctx) => {
       const payload = parseTaskJobPayload(data, ctx.jobId);
-      if (payload.nodeName !== nodeName) {
-        throw new InvalidPayloadError(queue, ctx.jobId, [{ field: "nodeName", message: `is ${payload.nodeName}, not this queue's node ${nodeName}` }]);
+      if (payload.spec.nodeName !== nodeName) {
+        throw new InvalidPayloadError(queue, ctx.jobId, [{ field: "spec.nodeName", message: `is ${payload.spec.nodeName}, not this queue's node ${nodeName}` }]);
       }
       return () => handler(payload, ctx);
     }, this.keepFinished);

@@ -1,6 +1,7 @@
 export { SCHEDULE_QUEUE, NODE_QUEUE_PREFIX, DEFAULT_KEY_PREFIX, assertNodeName, nodeQueueName, nodeOfQueue, taskJobId, nodeKeyPattern } from "./names.js";
 export {
   taskJobPayload,
+  taskJobSpec,
   scheduleItem,
   workloadKind,
   traceContext,
@@ -10,6 +11,7 @@ export {
   InvalidPayloadError,
   type TaskJobPayload,
   type TaskJobPayloadInput,
+  type TaskJobSpec,
   type ScheduleItem,
   type WorkloadKind,
   type TraceContext,

@@ -7,13 +7,17 @@ const good = {
   name: "cam-1-serve",
   uid: "5a3c",
   attempt: 2,
-  nodeName: "edge-1",
-  role: "tail",
-  layers: { from: 3, to: 8 },
-  template: { image: "eiaas/infer:1", command: ["serve", "--port=8080"], env: { A: "1" } },
-  env: { EIAAS_LAYERS: "3-8" },
-  resources: { cpu: 500, memoryMiB: 256, gpu: 0 },
-  expectedRunMs: 1200,
+  spec: {
+    nodeName: "edge-1",
+    role: "tail",
+    layers: { from: 3, to: 8 },
+    template: { image: "eiaas/infer:1", command: ["serve", "--port=8080"], env: { A: "1" } },
+    env: { EIAAS_LAYERS: "3-8" },
+    resources: { cpu: 500, memoryMiB: 256, gpu: 0 },
+    load: 0.25,
+    priority: -3,
+    expectedRunMs: 1200,
+  },
   owner: { kind: "InferenceService", name: "cam", uid: "9f" },
   traceContext: { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" },
 };
@@ -40,26 +44,44 @@ describe("names", () => {
 describe("task job payload", () => {
   it("parses a full payload and applies defaults to a minimal one", () => {
     expect(parseTaskJobPayload(good)).toEqual(good);
-    const minimal = parseTaskJobPayload({ namespace: "a", name: "t", uid: "u", attempt: 0, nodeName: "n", role: "serve" });
-    expect(minimal).toMatchObject({ template: {}, env: {}, resources: { cpu: 0, memoryMiB: 0, gpu: 0 }, traceContext: {} });
-    expect(minimal.expectedRunMs).toBeUndefined();
+    const minimal = parseTaskJobPayload({ namespace: "a", name: "t", uid: "u", attempt: 0, spec: { nodeName: "n", role: "serve" } });
+    expect(minimal).toMatchObject({ spec: { template: {}, env: {}, resources: { cpu: 0, memoryMiB: 0, gpu: 0 } }, traceContext: {} });
+    expect(minimal.spec).not.toHaveProperty("expectedRunMs");
+    expect(minimal.spec).not.toHaveProperty("load");
   });
 
   it("drops unknown fields so newer producers do not break older agents", () => {
-    expect(parseTaskJobPayload({ ...good, futureField: 1 })).not.toHaveProperty("futureField");
+    const parsed = parseTaskJobPayload({ ...good, futureField: 1, spec: { ...good.spec, futureSpecField: 2 } });
+    expect(parsed).not.toHaveProperty("futureField");
+    expect(parsed.spec).not.toHaveProperty("futureSpecField");
+  });
+
+  it("checks the spec's typed fields as the API does, and requires the node", () => {
+    const fields = (spec: Record<string, unknown>) => {
+      try {
+        parseTaskJobPayload({ ...good, spec: { ...good.spec, ...spec } });
+      } catch (e) {
+        return (e as InvalidPayloadError).issues.map((i) => i.field).sort();
+      }
+      return [];
+    };
+    expect(fields({ load: "0.5", priority: 1.5, expectedRunMs: -1 })).toEqual(["spec.expectedRunMs", "spec.load", "spec.priority"]);
+    expect(fields({ load: -0.1, priority: 2 ** 31 })).toEqual(["spec.load", "spec.priority"]);
+    expect(fields({ nodeName: undefined })).toEqual(["spec.nodeName"]);
+    expect(() => parseTaskJobPayload({ ...good, spec: undefined })).toThrow(/spec: /);
   });
 
   it("rejects malformed payloads with an error naming every bad field", () => {
     let err: unknown;
     try {
-      parseTaskJobPayload({ ...good, attempt: -1, role: "boss", template: { image: 3 } }, "5a3c.2");
+      parseTaskJobPayload({ ...good, attempt: -1, spec: { ...good.spec, role: "boss", template: { image: 3 } } }, "5a3c.2");
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(InvalidPayloadError);
     const e = err as InvalidPayloadError;
     expect(e.jobId).toBe("5a3c.2");
-    expect(e.issues.map((i) => i.field).sort()).toEqual(["attempt", "role", "template.image"]);
+    expect(e.issues.map((i) => i.field).sort()).toEqual(["attempt", "spec.role", "spec.template.image"]);
     expect(e.message).toMatch(/^invalid node job payload \(job 5a3c\.2\): /);
     for (const bad of [null, "x", 42, [], {}]) expect(() => parseTaskJobPayload(bad)).toThrow(InvalidPayloadError);
   });

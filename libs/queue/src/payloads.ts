@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { dnsLabel, dnsSubdomain, formatPath, resourceRequest, taskRole, taskTemplate } from "@eiaas/api";
+import { dnsLabel, dnsSubdomain, formatPath, taskSpec } from "@eiaas/api";
 
 /** W3C trace context carried in job data, so the agent's spans join the scheduler's trace. */
 export const traceContext = z.object({
@@ -9,29 +9,24 @@ export const traceContext = z.object({
 export type TraceContext = z.infer<typeof traceContext>;
 
 /**
- * The job payload of a `node.<name>` queue: the Task's runtime view (what the agent needs to run
- * one attempt of it without reading the API) plus the trace context.
- *
- * Objects are parsed leniently (unknown fields are dropped, not rejected) so that a newer scheduler
- * can add fields without breaking agents that are one version behind.
+ * A dispatched Task's spec: the API's {@link taskSpec}, bound — `nodeName` is the queue's node
+ * (checked by the consumer). Unknown fields are dropped, not rejected, so that a newer scheduler
+ * can add Task fields without breaking agents that are one version behind.
+ */
+export const taskJobSpec = z.object({ ...taskSpec.shape, nodeName: dnsSubdomain });
+export type TaskJobSpec = z.infer<typeof taskJobSpec>;
+
+/**
+ * The job payload of a `node.<name>` queue: which attempt of which Task, its spec (what the agent
+ * needs to run it without reading the API), its owner and the trace context. Parsed leniently, as
+ * {@link taskJobSpec}.
  */
 export const taskJobPayload = z.object({
   namespace: dnsLabel,
   name: dnsSubdomain,
   uid: z.string().min(1),
   attempt: z.number().int().nonnegative(),
-  /** The node the task is bound to (the queue's node; checked by the consumer). */
-  nodeName: dnsSubdomain,
-  role: taskRole,
-  layers: z.object({ from: z.number().int().min(0), to: z.number().int().min(0) }).optional(),
-  template: taskTemplate.default({}),
-  env: z.record(z.string(), z.string()).default({}),
-  resources: resourceRequest.default({ cpu: 0, memoryMiB: 0, gpu: 0 }),
-  /**
-   * How long the simulated runtime runs the task, in ms (the cost model's prediction). Absent for
-   * tasks that run until stopped (inference servers).
-   */
-  expectedRunMs: z.number().nonnegative().optional(),
+  spec: taskJobSpec,
   owner: z.object({ kind: z.string().min(1), name: z.string().min(1), uid: z.string().optional() }).optional(),
   traceContext: traceContext.default({}),
 });

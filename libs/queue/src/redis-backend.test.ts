@@ -45,7 +45,7 @@ describe("redis queue backend connections", () => {
     try {
       const nodes = Array.from({ length: 300 }, (_, i) => `big-fleet-${i}`);
       const got = new Set<string>();
-      const consumers = nodes.map((n) => fleet.consumeNodeQueue(n, async (p) => void got.add(p.nodeName), { concurrency: 2 }));
+      const consumers = nodes.map((n) => fleet.consumeNodeQueue(n, async (p) => void got.add(p.spec.nodeName), { concurrency: 2 }));
       await Promise.all(consumers.map((c) => c.waitUntilReady()));
       await producer.enqueueTasks(nodes.map((n) => taskJob(n, "work")));
       await waitFor(() => got.size === nodes.length, "a job on every node");

@@ -40,10 +40,10 @@ export function deferred<T = void>(): Deferred<T> {
   return { promise, resolve };
 }
 
-/** A dispatch of task `name` (uid `<name>-uid`) to `node`. */
-export function taskJob(node: string, name: string, attempt = 0, extra: Record<string, unknown> = {}): TaskJob {
+/** A dispatch of task `name` (uid `<name>-uid`) to `node`; `spec` goes into its Task spec. */
+export function taskJob(node: string, name: string, attempt = 0, spec: Record<string, unknown> = {}): TaskJob {
   return {
     node,
-    payload: { namespace: "acme", name, uid: `${name}-uid`, attempt, nodeName: node, role: "serve", ...extra },
+    payload: { namespace: "acme", name, uid: `${name}-uid`, attempt, spec: { nodeName: node, role: "serve", ...spec } },
   };
 }

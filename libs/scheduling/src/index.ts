@@ -11,8 +11,6 @@ export {
   buildSnapshot,
   taskDemand,
   taskInit,
-  LOAD_ANNOTATION,
-  PRIORITY_ANNOTATION,
   type BuildSnapshotInput,
   type EdgeNodeLike,
   type TaskLike,

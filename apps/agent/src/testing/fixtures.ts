@@ -43,14 +43,14 @@ export function redisDb(db: number): string {
 
 /**
  * A Task of `namespace` bound to `node` and Dispatched (what the scheduler would have created), and
- * its dispatch job; `extra` goes into the job's payload (e.g. `expectedRunMs`).
+ * its dispatch job; `extra` goes into the Task's spec (e.g. `expectedRunMs`).
  */
 export async function createTask(api: TestApi, node: string, name: string, extra: Record<string, unknown> = {}, namespace = "acme"): Promise<TaskJob & { uid: string }> {
   const admin = { Authorization: `Bearer ${api.adminToken}` };
   const r = await request(api.app)
     .post(`${API_PREFIX}/namespaces/${namespace}/tasks`)
     .set(admin)
-    .send({ apiVersion: V, kind: "Task", metadata: { name }, spec: { nodeName: node, role: "serve", resources: { cpu: 100, memoryMiB: 64, gpu: 0 } } })
+    .send({ apiVersion: V, kind: "Task", metadata: { name }, spec: { nodeName: node, role: "serve", resources: { cpu: 100, memoryMiB: 64, gpu: 0 }, ...extra } })
     .expect(201);
   await request(api.app)
     .put(`${API_PREFIX}/namespaces/${namespace}/tasks/${name}/status`)
@@ -58,7 +58,8 @@ export async function createTask(api: TestApi, node: string, name: string, extra
     .send({ ...r.body, status: { phase: "Dispatched", attempt: 1 } })
     .expect(200);
   const uid: string = r.body.metadata.uid;
-  return { node, uid, payload: { namespace, name, uid, attempt: 1, nodeName: node, role: "serve", ...extra } };
+  // The job carries the Task's spec as stored, as the scheduler's dispatch builds it.
+  return { node, uid, payload: { namespace, name, uid, attempt: 1, spec: r.body.spec } };
 }
 
 /** The task's status (as admin). */

@@ -27,7 +27,7 @@ export async function bindingViolations(pool: pg.Pool, jobs?: Map<string, string
             COALESCE(sum((t.spec->'resources'->>'cpu')::float8), 0) AS cpu,
             COALESCE(sum((t.spec->'resources'->>'memoryMiB')::float8), 0) AS mem,
             COALESCE(sum((t.spec->'resources'->>'gpu')::float8), 0) AS gpu,
-            COALESCE(sum((t.annotations->>'scheduling.eiaas.io/load')::float8), 0) AS load
+            COALESCE(sum(CASE WHEN jsonb_typeof(t.spec->'load') = 'number' THEN (t.spec->>'load')::float8 ELSE 0 END), 0) AS load
      FROM edge_nodes n JOIN tasks t ON t.node_name = n.name AND t.phase NOT IN ('Succeeded', 'Failed')
      GROUP BY n.name, n.spec`,
   );

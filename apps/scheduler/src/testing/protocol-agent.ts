@@ -34,7 +34,7 @@ const CONCURRENCY = 10;
  * carrying the spec's uplink (the node becomes Ready; nothing renews its lease afterwards, so tests
  * relying on this agent must not shorten the scheduler's grace period below their length), then
  * consumes its queue: each job is reported Running (with endpoint `<name>:9000`) and — when the job
- * has an `expectedRunMs`, as training tasks do — Succeeded after that long; servers run until their
+ * has a `spec.expectedRunMs`, as training tasks do — Succeeded after that long; servers run until their
  * job is cancelled. A Running report the API refuses (task gone or superseded) ends the job.
  */
 export async function startProtocolAgent(deps: ProtocolAgentDeps, name: string, spec: EdgeNodeSpecInput, labels: Record<string, string> = {}): Promise<ProtocolAgent> {
@@ -61,10 +61,10 @@ export async function startProtocolAgent(deps: ProtocolAgentDeps, name: string, 
           .send({ apiVersion: V, kind: "Task", metadata: { name: job.name }, status: { phase, attempt: job.attempt, endpoint: `${name}:9000` } });
       if ((await report("Running")).status !== 200) return;
       await new Promise<void>((resolve) => {
-        if (job.expectedRunMs !== undefined) setTimeout(resolve, job.expectedRunMs);
+        if (job.spec.expectedRunMs !== undefined) setTimeout(resolve, job.spec.expectedRunMs);
         ctx.signal.addEventListener("abort", () => resolve());
       });
-      if (job.expectedRunMs !== undefined && !ctx.signal.aborted) await report("Succeeded");
+      if (job.spec.expectedRunMs !== undefined && !ctx.signal.aborted) await report("Succeeded");
     },
     { concurrency: CONCURRENCY },
   );

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { condition, dnsSubdomain, resourceRequest, taskTemplate } from "../meta.js";
+import { condition, dnsSubdomain, priorityValue, resourceRequest, taskTemplate } from "../meta.js";
 import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
 import { servingCounts } from "./inferenceservice.js";
 import { trainingProgress } from "./training-kpis.js";
@@ -19,6 +19,21 @@ export const taskSpec = z.strictObject({
   template: taskTemplate.default({}),
   env: z.record(z.string(), z.string()).default({}),
   resources: resourceRequest.default({ cpu: 0, memoryMiB: 0, gpu: 0 }),
+  /**
+   * The busy fraction the task adds to its node (a server's requests per second × time per
+   * request): a node's tasks together stay at most 1, or its GPU count. Absent counts 0.
+   */
+  load: z.number().nonnegative().optional(),
+  /**
+   * Its workload's priority, copied when the task is planned (as a Pod's `spec.priority` from its
+   * PriorityClass): preemption evicts lower ones first. Absent counts 0.
+   */
+  priority: priorityValue.optional(),
+  /**
+   * How long the task is expected to run, in ms (the cost model's prediction for a training task);
+   * the simulated runtime runs it that long. Absent: it runs until stopped (servers).
+   */
+  expectedRunMs: z.number().int().nonnegative().optional(),
 });
 export type TaskSpec = z.infer<typeof taskSpec>;
 

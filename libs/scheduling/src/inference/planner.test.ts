@@ -212,7 +212,7 @@ describe("planInference: resources, load and sharing", () => {
     expect([...s.tasks()].map((t) => [t.name, t.owner])).toEqual([["svc/serve/edge/base/3", "InferenceService/svc"]]);
     expect(s.allocationOf(s.nodeIndex("edge"))).toMatchObject({ cpu: 100, memoryMiB: 3 });
     expect(s.usageOf("default")).toEqual({ cpu: 100, memoryMiB: 3, gpu: 0, tasks: 1 });
-    expect(p.tasks[0]!.annotations).toEqual({ "scheduling.eiaas.io/priority": "0", "scheduling.eiaas.io/load": "0" });
+    expect(p.tasks[0]).toMatchObject({ priority: 0, load: 0 });
   });
 
   it("checks the tenant's quota for the whole service", () => {

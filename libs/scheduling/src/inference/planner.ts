@@ -2,7 +2,6 @@ import { type ClientPlan, type MeasuredClientLatency, type ModelSpec } from "@ei
 import { compileModel, type Chain } from "../cost/chains.js";
 import { feasibleNodes, passingNodes } from "../framework/schedule.js";
 import type { SchedulingProfile, TaskRequest } from "../framework/types.js";
-import { LOAD_ANNOTATION, PRIORITY_ANNOTATION } from "../snapshot/build.js";
 import type { Snapshot } from "../snapshot/snapshot.js";
 import { effectivePriority } from "../tenancy/fair-share.js";
 import { quotaExceeded, quotaMessage } from "../tenancy/quota.js";
@@ -263,7 +262,6 @@ function plannedTasks(ctx: ServiceContext, chains: readonly Chain[], priority: n
       load: g.load,
       clients: g.clients.map((c) => nodes[c]!.name).sort(),
       priority,
-      annotations: { [PRIORITY_ANNOTATION]: String(priority), [LOAD_ANNOTATION]: String(g.load) },
     };
   });
 }

@@ -25,13 +25,12 @@ export interface PlannedTask {
   layers?: { from: number; to: number };
   /** The request on the node: the workload's `resources` plus the memory of the layers it runs. */
   resources: ResourceVector;
-  /** Busy fraction it adds to the node. */
+  /** Busy fraction it adds to the node: the Task's `spec.load`. */
   load: number;
   /** Inference: the clients it serves; training: empty. */
   clients: string[];
+  /** The workload's priority: the Task's `spec.priority`. */
   priority: number;
-  /** Annotations to put on the Task so `buildSnapshot` sees its priority and load next cycle. */
-  annotations: Record<string, string>;
 }
 
 export interface InferenceFailure {

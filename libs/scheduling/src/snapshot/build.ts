@@ -2,11 +2,6 @@ import type { Condition, EdgeNodeSpec, NodeAllocation, TaskSpec, TenantSpec, Ten
 import { amount, isReady, type NodeDemand } from "./capacity.js";
 import { Snapshot, type NodeInit, type TaskInit, type TenantInit } from "./snapshot.js";
 
-/** Task annotation carrying the priority of the task's workload (tasks have no priority field). */
-export const PRIORITY_ANNOTATION = "scheduling.eiaas.io/priority";
-/** Task annotation carrying the load (busy fraction) the task adds to its node. */
-export const LOAD_ANNOTATION = "scheduling.eiaas.io/load";
-
 interface MetaLike {
   name: string;
   namespace?: string;
@@ -37,7 +32,7 @@ export interface TenantLike {
 
 export interface TaskLike {
   metadata: MetaLike;
-  spec: Pick<TaskSpec, "role" | "resources"> & { nodeName?: string };
+  spec: Pick<TaskSpec, "role" | "resources" | "load" | "priority"> & { nodeName?: string };
   status?: { phase?: string } | null;
 }
 
@@ -105,9 +100,9 @@ export function buildSnapshot(input: BuildSnapshotInput): Snapshot {
  * What a task asks of its node: its requests, the load it adds and one task slot. Read the same
  * way by the snapshot ({@link taskInit}) and by the binder's re-check.
  */
-export function taskDemand(t: { metadata: Pick<MetaLike, "annotations">; spec?: { resources?: Partial<Record<"cpu" | "memoryMiB" | "gpu", unknown>> } | null }): NodeDemand {
+export function taskDemand(t: { spec?: { resources?: Partial<Record<"cpu" | "memoryMiB" | "gpu", unknown>>; load?: unknown } | null }): NodeDemand {
   const r = t.spec?.resources;
-  return { cpu: amount(r?.cpu), memoryMiB: amount(r?.memoryMiB), gpu: amount(r?.gpu), load: numberAnnotation(t.metadata.annotations, LOAD_ANNOTATION), tasks: 1 };
+  return { cpu: amount(r?.cpu), memoryMiB: amount(r?.memoryMiB), gpu: amount(r?.gpu), load: amount(t.spec?.load), tasks: 1 };
 }
 
 /** What the snapshot records of a bound task (its node by name). */
@@ -118,7 +113,7 @@ export function taskInit(t: TaskLike): TaskInit & { node: string } {
     namespace: t.metadata.namespace ?? "default",
     node: t.spec.nodeName ?? "",
     role: t.spec.role,
-    priority: numberAnnotation(t.metadata.annotations, PRIORITY_ANNOTATION),
+    priority: amount(t.spec.priority),
     createdAt: parseTime(t.metadata.creationTimestamp),
     resources: { cpu: d.cpu, memoryMiB: d.memoryMiB, gpu: d.gpu },
     load: d.load,
@@ -155,12 +150,6 @@ function parseTime(t: string | null | undefined): number {
   if (!t) return 0;
   const ms = Date.parse(t);
   return Number.isFinite(ms) ? ms : 0;
-}
-
-function numberAnnotation(a: Record<string, string> | undefined, key: string): number {
-  const v = a?.[key];
-  const n = v === undefined ? NaN : Number(v);
-  return Number.isFinite(n) ? n : 0;
 }
 
 function ownerOf(m: MetaLike): string | undefined {

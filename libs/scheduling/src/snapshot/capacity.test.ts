@@ -45,7 +45,7 @@ describe("capacity rules", () => {
   it.each(cases)("the framework's filters (NodeReady, ResourceFit, ServerLoad): %s", (_name, c) => {
     const s = buildSnapshot({
       nodes: [caseNode(c)],
-      tasks: c.existing.map((d, i) => ({ metadata: { name: `old-${i}`, namespace: "acme", annotations: { "scheduling.eiaas.io/load": String(d.load) } }, spec: { nodeName: "n1", role: "serve", resources: d } })),
+      tasks: c.existing.map(({ load, ...resources }, i) => ({ metadata: { name: `old-${i}`, namespace: "acme" }, spec: { nodeName: "n1", role: "serve", resources, load } })),
     });
     const { load, ...resources } = c.request;
     const failure = filterNode(s, { resources, load }, s.nodeIndex("n1"));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { SchedulingError } from "../errors.js";
 import { cloud, device, edge, node, snapshot } from "../testing/builders.js";
-import { buildSnapshot, LOAD_ANNOTATION, PRIORITY_ANNOTATION, type EdgeNodeLike, type TaskLike } from "./build.js";
+import { buildSnapshot, type EdgeNodeLike, type TaskLike } from "./build.js";
 import { networkPath, transferMs, serializationMs } from "./network.js";
 import { Snapshot } from "./snapshot.js";
 
@@ -130,16 +130,16 @@ describe("buildSnapshot", () => {
   });
 
   it("with tasks, sums unfinished tasks instead of trusting status", () => {
-    const task = (name: string, ns: string, nodeName: string | undefined, phase: string, cpu: number, ann: Record<string, string> = {}): TaskLike => ({
-      metadata: { name, namespace: ns, annotations: ann, creationTimestamp: "2026-01-01T00:00:00Z", ownerReferences: [{ kind: "InferenceService", name: "svc" }] },
-      spec: { role: "tail", nodeName, resources: { cpu, memoryMiB: 10, gpu: 0 } },
+    const task = (name: string, ns: string, nodeName: string | undefined, phase: string, cpu: number, typed: Pick<TaskLike["spec"], "load" | "priority"> = {}): TaskLike => ({
+      metadata: { name, namespace: ns, creationTimestamp: "2026-01-01T00:00:00Z", ownerReferences: [{ kind: "InferenceService", name: "svc" }] },
+      spec: { role: "tail", nodeName, resources: { cpu, memoryMiB: 10, gpu: 0 }, ...typed },
       status: { phase },
     });
     const s = buildSnapshot({
       nodes: [{ metadata: { name: "a" }, spec: spec(), status: { allocated: { cpu: 999 } } }],
       tenants: [{ metadata: { name: "t1", creationTimestamp: "2026-01-01T00:00:00Z" }, spec: { weight: 2, quota: { cpu: 500 } }, status: { usage: { cpu: 999 } } }],
       tasks: [
-        task("run", "t1", "a", "Running", 100, { [PRIORITY_ANNOTATION]: "7", [LOAD_ANNOTATION]: "0.3" }),
+        task("run", "t1", "a", "Running", 100, { priority: 7, load: 0.3 }),
         task("done", "t1", "a", "Succeeded", 1000),
         task("pending", "t2", undefined, "Pending", 50),
       ],

@@ -3,8 +3,7 @@ import type { PlannedTask } from "../inference/types.js";
 
 /**
  * The `spec` of the Task to create for a planned task: bound to its node, with its role, layer
- * range and full request. Put `planned.annotations` on the Task's metadata too, so the next
- * snapshot sees its priority and load.
+ * range, full request, and the load and priority the next snapshot counts it with.
  */
 export function plannedTaskSpec(planned: PlannedTask, template: TaskTemplate = {}, env: Record<string, string> = {}): TaskSpec {
   return {
@@ -19,5 +18,7 @@ export function plannedTaskSpec(planned: PlannedTask, template: TaskTemplate = {
       ...(planned.layers ? { EIAAS_LAYERS: `${planned.layers.from}-${planned.layers.to}` } : {}),
     },
     resources: { ...planned.resources },
+    load: planned.load,
+    priority: planned.priority,
   };
 }

@@ -35,7 +35,7 @@ describe("workload status", () => {
 });
 
 describe("plannedTaskSpec", () => {
-  it("binds the task to its node with its layers, request and chain", () => {
+  it("binds the task to its node with its layers, request, chain, load and priority", () => {
     const plan = planInference(snapshot(workedFleet(40)), service("svc", { resources: { cpu: 500, memoryMiB: 64, gpu: 0 } }), workedModel());
     if (plan.status !== "Scheduled") throw new Error(plan.message);
     expect(plannedTaskSpec(plan.tasks[1]!, { image: "serve:1" }, { A: "1" })).toEqual({
@@ -45,6 +45,8 @@ describe("plannedTaskSpec", () => {
       template: { image: "serve:1" },
       env: { A: "1", EIAAS_VARIANT: "base", EIAAS_EXIT_AFTER_LAYER: "5", EIAAS_LAYERS: "3-5" },
       resources: { cpu: 500, memoryMiB: 64, gpu: 0 },
+      load: 0,
+      priority: 0,
     });
   });
 });

@@ -203,9 +203,9 @@ describe("the default priority cap (tenants without maxPriority)", () => {
     const profiled = model({ layers: layers(2, { memoryMiB: 1 }), profiles: [{ hardware: "dev", layerLatencyMs: [10, 10] }, { hardware: "srv", layerLatencyMs: [1, 1] }] });
     const svc = planInference(s, service("svc", { priority: 2_000_000_000 }, "plain"), profiled, { reserve: false });
     if (svc.status !== "Scheduled") throw new Error(svc.message);
-    expect(svc.tasks.map((t) => [t.priority, t.annotations["scheduling.eiaas.io/priority"]])).toEqual(svc.tasks.map(() => [0, "0"]));
+    expect(svc.tasks.map((t) => t.priority)).toEqual(svc.tasks.map(() => 0));
     const job = planTraining(s, trainingJob("tj", { priority: 50, model: "m", participants: { min: 1 }, data: { selector: { matchLabels: { data: "yes" } } } }, "trusted"), profiled, { reserve: false });
     if (job.status !== "Scheduled") throw new Error(job.message);
-    expect(job.tasks.map((t) => t.annotations["scheduling.eiaas.io/priority"])).toEqual(job.tasks.map(() => "10"));
+    expect(job.tasks.map((t) => t.priority)).toEqual(job.tasks.map(() => 10));
   });
 });

@@ -5,7 +5,7 @@
  */
 import { edgeNodeSpec, type Condition } from "@eiaas/api";
 import type { CapacityShortfall } from "../snapshot/capacity.js";
-import { buildSnapshot, LOAD_ANNOTATION, type EdgeNodeLike, type TaskLike } from "../snapshot/build.js";
+import { buildSnapshot, type EdgeNodeLike, type TaskLike } from "../snapshot/build.js";
 
 /** What a task asks: its requests and the load it adds. */
 export interface CaseDemand {
@@ -83,11 +83,11 @@ export function caseNode(c: CapacityCase): { metadata: { name: string }; spec: E
   return { metadata: { name: CASE_NODE }, spec, ...(c.node.status ? { status: c.node.status } : {}) };
 }
 
-/** A task on the case's node asking `d` (its load in the annotation the planners write). */
-export function caseTask(d: CaseDemand, name: string): { metadata: { name: string; namespace: string; annotations: Record<string, string> }; spec: TaskLike["spec"] & { nodeName: string }; status: { phase: string } } {
+/** A task on the case's node asking `d` (its load in `spec.load`, as the planners write it). */
+export function caseTask(d: CaseDemand, name: string): { metadata: { name: string; namespace: string }; spec: TaskLike["spec"] & { nodeName: string }; status: { phase: string } } {
   return {
-    metadata: { name, namespace: CASE_TENANT, annotations: d.load ? { [LOAD_ANNOTATION]: String(d.load) } : {} },
-    spec: { nodeName: CASE_NODE, role: "serve", resources: { cpu: d.cpu, memoryMiB: d.memoryMiB, gpu: d.gpu } },
+    metadata: { name, namespace: CASE_TENANT },
+    spec: { nodeName: CASE_NODE, role: "serve", resources: { cpu: d.cpu, memoryMiB: d.memoryMiB, gpu: d.gpu }, ...(d.load ? { load: d.load } : {}) },
     status: { phase: "Running" },
   };
 }

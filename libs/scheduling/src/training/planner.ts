@@ -3,7 +3,6 @@ import { feasibleNodes, filterNode, reserveTask } from "../framework/schedule.js
 import type { ReasonCount, SchedulingProfile, TaskRequest } from "../framework/types.js";
 import { fmt } from "../inference/messages.js";
 import type { PlannedTask } from "../inference/types.js";
-import { LOAD_ANNOTATION, PRIORITY_ANNOTATION } from "../snapshot/build.js";
 import { pathInto, transferMs, type NetworkPath } from "../snapshot/network.js";
 import type { Snapshot } from "../snapshot/snapshot.js";
 import { effectivePriority } from "../tenancy/fair-share.js";
@@ -213,7 +212,6 @@ function plannedTask(role: PlannedTask["role"], node: string, req: TaskRequest, 
     load: 0,
     clients: [],
     priority,
-    annotations: { [PRIORITY_ANNOTATION]: String(priority), [LOAD_ANNOTATION]: "0" },
   };
 }
 
