@@ -61,22 +61,23 @@ export async function serve(pipeline: Pipeline, options: Omit<ServingOptions, "m
     try {
       const body = await readBody(req, limit, encoding);
       const decodeStart = performance.now();
+      const receiveMs = decodeStart - arrived;
       const input = encoding === "binary" ? decodeBinary(body, header(req, SHAPE_HEADER), maxElements) : decodeJson(body, maxElements);
       pipeline.segment.checkInput(input.shape);
       const deserializeMs = performance.now() - decodeStart;
       const answer = await pipeline.answer(input, streamOf(req));
-      send(res, answer, reply, deserializeMs, arrived);
+      send(res, answer, reply, { receiveMs, deserializeMs }, arrived);
     } finally {
       leave();
     }
   }
 
-  function send(res: ServerResponse, answer: PipelineAnswer, reply: Encoding, deserializeMs: number, arrived: number): void {
+  function send(res: ServerResponse, answer: PipelineAnswer, reply: Encoding, read: { receiveMs: number; deserializeMs: number }, arrived: number): void {
     const serializeStart = performance.now();
     const out = answer.output;
     const payload = reply === "binary" ? encodeBinary(out) : JSON.stringify(Array.from(out.data));
     const done = performance.now();
-    const timings = rounded(pipeline.timings(answer, { deserializeMs, serializeMs: done - serializeStart, totalMs: done - arrived }, label));
+    const timings = rounded(pipeline.timings(answer, { ...read, serializeMs: done - serializeStart, totalMs: done - arrived }, label));
     try {
       options.onAnswer?.(timings, answer.exit);
     } catch {
