@@ -122,16 +122,33 @@ describe("ModelArtifacts (the agent's fetch, verify, cache and cut)", () => {
     await expect(artifacts.loadSegment(spec({ from: 2, to: 9 }))).rejects.toThrow(/cannot cut layers 2\.\.9 of model acme\/cnn/);
   });
 
-  it("serves the tasks the scheduler makes (variant \"base\", the exit after the last layer); refuses a chain's exit head, which no artifact holds", async () => {
-    const { artifacts, client } = await agentArtifacts("edge-1");
+  it("serves the tasks the scheduler makes (variant \"base\", the exit after the last layer); a range taking in an exit's head gets the head's own artifact", async () => {
+    const { artifacts, client, dir } = await agentArtifacts("edge-1");
     const layers = importOnnxModel(v1).layers.length;
     // The test before uploaded v1 again: wait until the API's cache shows it.
     await waitFor(async () => (await client.get("models", "cnn", { namespace: "acme" })).status?.artifact?.sha256 === sha256(v1), "the digest of v1");
     const planned = { EIAAS_MODEL: "cnn", EIAAS_VARIANT: "base", EIAAS_EXIT_AFTER_LAYER: String(layers) };
     const got = await waitFor(() => artifacts.loadSegment(spec({ from: 2, to: 3 }, planned)), "the planned task's segment");
-    expect(got.length).toBeGreaterThan(0);
-    // A head before the exit is base layers; a range taking in the exit's head is refused.
-    expect(new Uint8Array(await artifacts.loadSegment(spec({ from: 1, to: 1 }, { ...planned, EIAAS_EXIT_AFTER_LAYER: "1" })))).toEqual(new Uint8Array(extractSegment(v1, { fromLayer: 1, toLayer: 1 })));
-    await expect(artifacts.loadSegment(spec({ from: 2, to: 2 }, { ...planned, EIAAS_EXIT_AFTER_LAYER: "1" }))).rejects.toThrow(/runs the early exit after layer 1 of model cnn: the Model stores no exit head's ONNX file/);
+    expect(got).toBeInstanceOf(Uint8Array);
+    // A head before the exit is base layers only.
+    const exitChain = { ...planned, EIAAS_EXIT_AFTER_LAYER: "1" };
+    expect(await artifacts.loadSegment(spec({ from: 1, to: 1 }, exitChain))).toEqual(extractSegment(v1, { fromLayer: 1, toLayer: 1 }));
+    // The exit is declared but its head not uploaded: a clear error saying how to upload it.
+    const model = await client.get("models", "cnn", { namespace: "acme" });
+    await request(api.app).put(`${API_PREFIX}/namespaces/acme/models/cnn`).set(admin()).send({ ...model, spec: { ...model.spec, exits: [{ afterLayer: 1, accuracy: 0.4 }] } }).expect(200);
+    await waitFor(async () => (await client.get("models", "cnn", { namespace: "acme" })).spec?.exits?.length === 1, "the declared exit");
+    await expect(artifacts.loadSegment(spec({ from: 1, to: 2 }, exitChain))).rejects.toThrow(/has no head for its early exit after layer 1: upload it \(eictl model import --exit-head 1=HEAD\.onnx\)/);
+    const head = tinyCnnOnnx({ classes: 10, seed: 9 });
+    await request(api.app).put(`${API_PREFIX}/namespaces/acme/models/cnn/artifact?exit=1`).set(admin()).set("Content-Type", "application/octet-stream").send(Buffer.from(head)).expect(200);
+    await waitFor(async () => (await client.get("models", "cnn", { namespace: "acme" })).status?.exitArtifacts?.[0]?.sha256 === sha256(head), "the head's digest");
+    // Base layers up to the exit, then the head as the segment's exit head; the head alone for a range that is the head only.
+    const withHead = (await artifacts.loadSegment(spec({ from: 1, to: 2 }, exitChain))) as { segment: Uint8Array; exitHead: Uint8Array };
+    expect(Object.keys(withHead).sort()).toEqual(["exitHead", "segment"]);
+    expect(sha256(withHead.segment)).toBe(sha256(extractSegment(v1, { fromLayer: 1, toLayer: 1 })));
+    expect(sha256(withHead.exitHead)).toBe(sha256(head));
+    expect(sha256((await artifacts.loadSegment(spec({ from: 2, to: 2 }, exitChain))) as Uint8Array)).toBe(sha256(head));
+    expect(sha256(new Uint8Array(readFileSync(join(dir, "sha256", sha256(head)))))).toBe(sha256(head));
+    // A range that runs past the exit's head is no chain the planner makes.
+    await expect(artifacts.loadSegment(spec({ from: 1, to: 3 }, exitChain))).rejects.toThrow(/do not fit a chain that ends at the exit head after layer 1/);
   });
 });
