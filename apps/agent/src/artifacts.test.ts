@@ -9,9 +9,10 @@ import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, kindInfo } from "@eiaas/api";
 import { EiaasClient } from "@eiaas/client";
-import { extractSegment, importOnnxModel } from "@eiaas/onnx";
-import type { TaskRunSpec } from "@eiaas/runtime";
-import { tinyCnnOnnx } from "@eiaas/testing";
+import ort from "onnxruntime-node";
+import { extractSegment, GraphBuilder, importOnnxModel } from "@eiaas/onnx";
+import { OnnxRuntime, type TaskRunSpec } from "@eiaas/runtime";
+import { floats, inferBinary, maxDiff, randomInput, tinyCnn, tinyCnnOnnx } from "@eiaas/testing";
 import { startTestApi, type TestApi } from "../../api-server/src/test-harness.js";
 import { ArtifactError, ModelArtifacts } from "./artifacts.js";
 import { V, waitFor } from "./testing/fixtures.js";
@@ -150,5 +151,57 @@ describe("ModelArtifacts (the agent's fetch, verify, cache and cut)", () => {
     expect(sha256(new Uint8Array(readFileSync(join(dir, "sha256", sha256(head)))))).toBe(sha256(head));
     // A range that runs past the exit's head is no chain the planner makes.
     await expect(artifacts.loadSegment(spec({ from: 1, to: 3 }, exitChain))).rejects.toThrow(/do not fit a chain that ends at the exit head after layer 1/);
+  });
+
+  it("the onnx runtime serves base layers and the exit's head both fetched as artifacts: the answer is the head's, exit taken", async () => {
+    const cnn = tinyCnn({ seed: 5 });
+    const imported = importOnnxModel(cnn.whole);
+    // An exit after layer 2 reads its cut tensor ("flat", 1×8): a linear classifier of its own.
+    const g = new GraphBuilder("tiny-exit2", { seed: 4 });
+    const exitHead = g.build(g.linear("exit/fc", g.input("features", [1, 8]), 8, 10), [1, 10]);
+    await request(api.app)
+      .post(`${API_PREFIX}/namespaces/acme/models`)
+      .set(admin())
+      .send({ apiVersion: V, kind: "Model", metadata: { name: "early" }, spec: { inputBytes: imported.inputBytes, accuracy: 0.6, layers: imported.layers, exits: [{ afterLayer: 2, accuracy: 0.5 }] } })
+      .expect(201);
+    await upload("early", cnn.whole);
+    await request(api.app).put(`${API_PREFIX}/namespaces/acme/models/early/artifact?exit=2`).set(admin()).set("Content-Type", "application/octet-stream").send(Buffer.from(exitHead)).expect(200);
+    const owner = await api.store.create(ISVC, { apiVersion: V, metadata: { name: "svc-early", namespace: "acme" }, spec: { model: "early" } } as any);
+    const env = { EIAAS_MODEL: "early", EIAAS_VARIANT: "base", EIAAS_EXIT_AFTER_LAYER: "2", EIAAS_EXIT_THRESHOLD: "0" };
+    await api.store.create(TASK, {
+      apiVersion: V,
+      metadata: { name: "svc-early-r1-serve-1", namespace: "acme", ownerReferences: [{ apiVersion: V, kind: "InferenceService", name: "svc-early", uid: owner.metadata.uid, controller: true }] },
+      spec: { role: "serve", nodeName: "edge-1", layers: { from: 1, to: 3 }, env },
+      status: { phase: "Running", attempt: 1 },
+    } as any);
+    const { artifacts } = await agentArtifacts("edge-1");
+    const task = { ...spec({ from: 1, to: 3 }, env), name: "svc-early-r1-serve-1" };
+    await waitFor(() => artifacts.loadSegment(task), "the task's segment and exit head");
+
+    const runtime = new OnnxRuntime({ loadSegment: (t) => artifacts.loadSegment(t) });
+    const controller = new AbortController();
+    const started: string[] = [];
+    const done = runtime.start(task, { signal: controller.signal, onLog: () => undefined, onStarted: (i) => void started.push(i.endpoint!) });
+    try {
+      const endpoint = await waitFor(() => started[0], "the server");
+      const input = randomInput(3 * 16 * 16, 8);
+      const reply = await inferBinary(Number(endpoint.split(":").at(-1)), cnn.inputShape, input);
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.headers["x-eiaas-exit"] as string)).toMatchObject({ taken: true, threshold: 0 });
+      // What onnxruntime answers for layers 1..2 of the base graph followed by the head.
+      const run = async (bytes: Uint8Array, data: Float32Array, shape: number[]) => {
+        const session = await ort.InferenceSession.create(bytes);
+        try {
+          return (await session.run({ [session.inputNames[0]!]: new ort.Tensor("float32", data, shape) }))[session.outputNames[0]!]!.data as Float32Array;
+        } finally {
+          await session.release();
+        }
+      };
+      const cut = await run(extractSegment(cnn.whole, { fromLayer: 1, toLayer: 2 }), input, cnn.inputShape);
+      expect(maxDiff(floats(reply.body), await run(exitHead, cut, [1, 8]))).toBeLessThan(1e-5);
+    } finally {
+      controller.abort("test over");
+      await done;
+    }
   });
 });
