@@ -8,15 +8,16 @@ export interface Sample {
   /** `session.run()` of the entry's segment. */
   headRunMs: number;
   /**
-   * Time on the wire to and from the next stage: the head's `transferMs` (the forward's round trip
-   * minus the next stage's `totalMs`) plus the next stage's `totalMs` minus its `runMs`, because the
-   * next stage's `totalMs` starts at the request's arrival and so includes reading the uploaded body.
+   * The forward to the next stage less the next stage's run: the head's `transferMs` (the wire
+   * both ways, the cut tensor's upload included) plus the next stage's own work other than its run
+   * (its `totalMs` less reading the body, `receiveMs`, which is already in `transferMs`, less `runMs`).
    */
   wireMs?: number;
   tailRunMs?: number;
 }
 
 interface StageTimings {
+  receiveMs?: number;
   runMs: number;
   totalMs: number;
   transferMs?: number;
@@ -44,7 +45,7 @@ export class BenchClient {
             const totalMs = performance.now() - t0;
             if (res.statusCode !== 200) return reject(new Error(`${this.endpoint} answered ${res.statusCode}`));
             const t = JSON.parse(String(res.headers["x-eiaas-timings"])) as StageTimings;
-            resolve({ totalMs, headRunMs: t.runMs, ...(t.next ? { wireMs: (t.transferMs ?? 0) + t.next.totalMs - t.next.runMs, tailRunMs: t.next.runMs } : {}) });
+            resolve({ totalMs, headRunMs: t.runMs, ...(t.next ? { wireMs: (t.transferMs ?? 0) + t.next.totalMs - (t.next.receiveMs ?? 0) - t.next.runMs, tailRunMs: t.next.runMs } : {}) });
           });
         },
       );

@@ -9,9 +9,10 @@ import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, kindInfo } from "@eiaas/api";
 import { EiaasClient } from "@eiaas/client";
-import { extractSegment, importOnnxModel } from "@eiaas/onnx";
-import type { TaskRunSpec } from "@eiaas/runtime";
-import { tinyCnnOnnx } from "@eiaas/testing";
+import ort from "onnxruntime-node";
+import { extractSegment, GraphBuilder, importOnnxModel } from "@eiaas/onnx";
+import { OnnxRuntime, type TaskRunSpec } from "@eiaas/runtime";
+import { floats, inferBinary, maxDiff, randomInput, tinyCnn, tinyCnnOnnx } from "@eiaas/testing";
 import { startTestApi, type TestApi } from "../../api-server/src/test-harness.js";
 import { ArtifactError, ModelArtifacts } from "./artifacts.js";
 import { V, waitFor } from "./testing/fixtures.js";
@@ -122,16 +123,85 @@ describe("ModelArtifacts (the agent's fetch, verify, cache and cut)", () => {
     await expect(artifacts.loadSegment(spec({ from: 2, to: 9 }))).rejects.toThrow(/cannot cut layers 2\.\.9 of model acme\/cnn/);
   });
 
-  it("serves the tasks the scheduler makes (variant \"base\", the exit after the last layer); refuses a chain's exit head, which no artifact holds", async () => {
-    const { artifacts, client } = await agentArtifacts("edge-1");
+  it("serves the tasks the scheduler makes (variant \"base\", the exit after the last layer); a range taking in an exit's head gets the head's own artifact", async () => {
+    const { artifacts, client, dir } = await agentArtifacts("edge-1");
     const layers = importOnnxModel(v1).layers.length;
     // The test before uploaded v1 again: wait until the API's cache shows it.
     await waitFor(async () => (await client.get("models", "cnn", { namespace: "acme" })).status?.artifact?.sha256 === sha256(v1), "the digest of v1");
     const planned = { EIAAS_MODEL: "cnn", EIAAS_VARIANT: "base", EIAAS_EXIT_AFTER_LAYER: String(layers) };
     const got = await waitFor(() => artifacts.loadSegment(spec({ from: 2, to: 3 }, planned)), "the planned task's segment");
-    expect(got.length).toBeGreaterThan(0);
-    // A head before the exit is base layers; a range taking in the exit's head is refused.
-    expect(new Uint8Array(await artifacts.loadSegment(spec({ from: 1, to: 1 }, { ...planned, EIAAS_EXIT_AFTER_LAYER: "1" })))).toEqual(new Uint8Array(extractSegment(v1, { fromLayer: 1, toLayer: 1 })));
-    await expect(artifacts.loadSegment(spec({ from: 2, to: 2 }, { ...planned, EIAAS_EXIT_AFTER_LAYER: "1" }))).rejects.toThrow(/runs the early exit after layer 1 of model cnn: the Model stores no exit head's ONNX file/);
+    expect(got).toBeInstanceOf(Uint8Array);
+    // A head before the exit is base layers only.
+    const exitChain = { ...planned, EIAAS_EXIT_AFTER_LAYER: "1" };
+    expect(await artifacts.loadSegment(spec({ from: 1, to: 1 }, exitChain))).toEqual(extractSegment(v1, { fromLayer: 1, toLayer: 1 }));
+    // The exit is declared but its head not uploaded: a clear error saying how to upload it.
+    const model = await client.get("models", "cnn", { namespace: "acme" });
+    await request(api.app).put(`${API_PREFIX}/namespaces/acme/models/cnn`).set(admin()).send({ ...model, spec: { ...model.spec, exits: [{ afterLayer: 1, accuracy: 0.4 }] } }).expect(200);
+    await waitFor(async () => (await client.get("models", "cnn", { namespace: "acme" })).spec?.exits?.length === 1, "the declared exit");
+    await expect(artifacts.loadSegment(spec({ from: 1, to: 2 }, exitChain))).rejects.toThrow(/has no head for its early exit after layer 1: upload it \(eictl model import --exit-head 1=HEAD\.onnx\)/);
+    const head = tinyCnnOnnx({ classes: 10, seed: 9 });
+    await request(api.app).put(`${API_PREFIX}/namespaces/acme/models/cnn/artifact?exit=1`).set(admin()).set("Content-Type", "application/octet-stream").send(Buffer.from(head)).expect(200);
+    await waitFor(async () => (await client.get("models", "cnn", { namespace: "acme" })).status?.exitArtifacts?.[0]?.sha256 === sha256(head), "the head's digest");
+    // Base layers up to the exit, then the head as the segment's exit head; the head alone for a range that is the head only.
+    const withHead = (await artifacts.loadSegment(spec({ from: 1, to: 2 }, exitChain))) as { segment: Uint8Array; exitHead: Uint8Array };
+    expect(Object.keys(withHead).sort()).toEqual(["exitHead", "segment"]);
+    expect(sha256(withHead.segment)).toBe(sha256(extractSegment(v1, { fromLayer: 1, toLayer: 1 })));
+    expect(sha256(withHead.exitHead)).toBe(sha256(head));
+    expect(sha256((await artifacts.loadSegment(spec({ from: 2, to: 2 }, exitChain))) as Uint8Array)).toBe(sha256(head));
+    expect(sha256(new Uint8Array(readFileSync(join(dir, "sha256", sha256(head)))))).toBe(sha256(head));
+    // A range that runs past the exit's head is no chain the planner makes.
+    await expect(artifacts.loadSegment(spec({ from: 1, to: 3 }, exitChain))).rejects.toThrow(/do not fit a chain that ends at the exit head after layer 1/);
+  });
+
+  it("the onnx runtime serves base layers and the exit's head both fetched as artifacts: the answer is the head's, exit taken", async () => {
+    const cnn = tinyCnn({ seed: 5 });
+    const imported = importOnnxModel(cnn.whole);
+    // An exit after layer 2 reads its cut tensor ("flat", 1×8): a linear classifier of its own.
+    const g = new GraphBuilder("tiny-exit2", { seed: 4 });
+    const exitHead = g.build(g.linear("exit/fc", g.input("features", [1, 8]), 8, 10), [1, 10]);
+    await request(api.app)
+      .post(`${API_PREFIX}/namespaces/acme/models`)
+      .set(admin())
+      .send({ apiVersion: V, kind: "Model", metadata: { name: "early" }, spec: { inputBytes: imported.inputBytes, accuracy: 0.6, layers: imported.layers, exits: [{ afterLayer: 2, accuracy: 0.5 }] } })
+      .expect(201);
+    await upload("early", cnn.whole);
+    await request(api.app).put(`${API_PREFIX}/namespaces/acme/models/early/artifact?exit=2`).set(admin()).set("Content-Type", "application/octet-stream").send(Buffer.from(exitHead)).expect(200);
+    const owner = await api.store.create(ISVC, { apiVersion: V, metadata: { name: "svc-early", namespace: "acme" }, spec: { model: "early" } } as any);
+    const env = { EIAAS_MODEL: "early", EIAAS_VARIANT: "base", EIAAS_EXIT_AFTER_LAYER: "2", EIAAS_EXIT_THRESHOLD: "0" };
+    await api.store.create(TASK, {
+      apiVersion: V,
+      metadata: { name: "svc-early-r1-serve-1", namespace: "acme", ownerReferences: [{ apiVersion: V, kind: "InferenceService", name: "svc-early", uid: owner.metadata.uid, controller: true }] },
+      spec: { role: "serve", nodeName: "edge-1", layers: { from: 1, to: 3 }, env },
+      status: { phase: "Running", attempt: 1 },
+    } as any);
+    const { artifacts } = await agentArtifacts("edge-1");
+    const task = { ...spec({ from: 1, to: 3 }, env), name: "svc-early-r1-serve-1" };
+    await waitFor(() => artifacts.loadSegment(task), "the task's segment and exit head");
+
+    const runtime = new OnnxRuntime({ loadSegment: (t) => artifacts.loadSegment(t) });
+    const controller = new AbortController();
+    const started: string[] = [];
+    const done = runtime.start(task, { signal: controller.signal, onLog: () => undefined, onStarted: (i) => void started.push(i.endpoint!) });
+    try {
+      const endpoint = await waitFor(() => started[0], "the server");
+      const input = randomInput(3 * 16 * 16, 8);
+      const reply = await inferBinary(Number(endpoint.split(":").at(-1)), cnn.inputShape, input);
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.headers["x-eiaas-exit"] as string)).toMatchObject({ taken: true, threshold: 0 });
+      // What onnxruntime answers for layers 1..2 of the base graph followed by the head.
+      const run = async (bytes: Uint8Array, data: Float32Array, shape: number[]) => {
+        const session = await ort.InferenceSession.create(bytes);
+        try {
+          return (await session.run({ [session.inputNames[0]!]: new ort.Tensor("float32", data, shape) }))[session.outputNames[0]!]!.data as Float32Array;
+        } finally {
+          await session.release();
+        }
+      };
+      const cut = await run(extractSegment(cnn.whole, { fromLayer: 1, toLayer: 2 }), input, cnn.inputShape);
+      expect(maxDiff(floats(reply.body), await run(exitHead, cut, [1, 8]))).toBeLessThan(1e-5);
+    } finally {
+      controller.abort("test over");
+      await done;
+    }
   });
 });

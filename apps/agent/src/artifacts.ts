@@ -6,7 +6,7 @@ import { pipeline } from "node:stream/promises";
 import { ONNX_INPUT_SHAPE_ANNOTATION, type ModelLayer } from "@eiaas/api";
 import type { AnyObject, EiaasClient } from "@eiaas/client";
 import { extractSegment, type SegmentRange } from "@eiaas/onnx";
-import type { TaskRunSpec } from "@eiaas/runtime";
+import type { SegmentArtifacts, TaskRunSpec } from "@eiaas/runtime";
 
 /** Why a task's segment could not be had; the runtime reports the message as the task's failure. */
 export class ArtifactError extends Error {
@@ -57,8 +57,13 @@ export class ModelArtifacts {
 
   constructor(private readonly o: ModelArtifactsOptions) {}
 
-  /** The ONNX bytes of the task's layer range of its Model (the whole model when it names none). */
-  async loadSegment(task: TaskRunSpec): Promise<Uint8Array> {
+  /**
+   * The ONNX bytes of the task's layer range of its Model (the whole model when it names none).
+   * A range that takes in an early exit's head (chain layer `exitAfter + 1`) gets the head's own
+   * file, the Model's exit artifact: after the base layers it runs as the segment's exit head, or
+   * alone as the segment when the range is the head only.
+   */
+  async loadSegment(task: TaskRunSpec): Promise<Uint8Array | SegmentArtifacts> {
     const modelName = task.env.EIAAS_MODEL;
     if (!modelName) throw new ArtifactError(`task ${task.namespace}/${task.name} names no model (env EIAAS_MODEL): cannot fetch its artifact`);
     // The planner names the model itself "base" among its variants.
@@ -67,7 +72,18 @@ export class ModelArtifacts {
       throw new ArtifactError(`task ${task.namespace}/${task.name} runs variant "${variant}" of model ${modelName}: only the base model's ONNX file is stored`);
     }
     const model = await this.model(task.namespace, modelName);
-    refuseExitHead(task, modelName, model.spec.layers?.length ?? 0);
+    const exitAfter = exitHeadOf(task, model.spec.layers?.length ?? 0);
+    if (exitAfter === undefined) return this.baseSegment(task, model);
+    const head = new Uint8Array(await readFile((await this.artifact(task.namespace, model, exitAfter)).path));
+    // The range is the head alone (a split right at the exit): the head is the segment.
+    if (task.layers!.from > exitAfter) return head;
+    const segment = await this.baseSegment({ ...task, layers: { from: task.layers!.from, to: exitAfter } }, model);
+    return { segment, exitHead: head };
+  }
+
+  /** The base graph's layers of the task's range (the whole file when it names none). */
+  private async baseSegment(task: TaskRunSpec, model: AnyObject): Promise<Uint8Array> {
+    const modelName: string = model.metadata.name;
     const { path, sha256 } = await this.artifact(task.namespace, model);
     if (!task.layers) return new Uint8Array(await readFile(path));
     const { from, to } = task.layers;
@@ -97,19 +113,26 @@ export class ModelArtifacts {
     }
   }
 
-  /** A verified local copy of the Model's current artifact (downloaded unless already kept). */
-  async artifact(namespace: string, model: AnyObject): Promise<{ path: string; sha256: string }> {
+  /**
+   * A verified local copy of the Model's current artifact (downloaded unless already kept): its
+   * base graph, or with `exitAfter` the head of its early exit after that layer.
+   */
+  async artifact(namespace: string, model: AnyObject, exitAfter = 0): Promise<{ path: string; sha256: string }> {
     const name: string = model.metadata.name;
-    const stated: unknown = model.status?.artifact?.sha256;
+    const stated = statedDigest(model, exitAfter);
     if (typeof stated !== "string" || !HEX64.test(stated)) {
-      throw new ArtifactError(`model ${namespace}/${name} has no artifact: upload its ONNX file (eictl model import)`);
+      throw new ArtifactError(
+        exitAfter
+          ? `model ${namespace}/${name} has no head for its early exit after layer ${exitAfter}: upload it (eictl model import --exit-head ${exitAfter}=HEAD.onnx)`
+          : `model ${namespace}/${name} has no artifact: upload its ONNX file (eictl model import)`,
+      );
     }
     const path = this.pathOf(stated);
     if (await exists(path)) return { path, sha256: stated };
     // One download per digest, however many tasks ask at once.
     let pending = this.downloads.get(stated);
     if (!pending) {
-      pending = this.download(namespace, name, stated).finally(() => this.downloads.delete(stated));
+      pending = this.download(namespace, name, stated, exitAfter).finally(() => this.downloads.delete(stated));
       this.downloads.set(stated, pending);
     }
     const sha256 = await pending;
@@ -125,11 +148,11 @@ export class ModelArtifacts {
    * the one the server states for it. A Model uploaded again between the read of the Model and
    * this download is served with the new digest (its ETag): that file, verified, is kept.
    */
-  private async download(namespace: string, name: string, expected: string): Promise<string> {
+  private async download(namespace: string, name: string, expected: string, exitAfter: number): Promise<string> {
     await mkdir(join(this.o.dir, "sha256"), { recursive: true });
     let got;
     try {
-      got = await this.o.client().getModelArtifact(namespace, name);
+      got = await this.o.client().getModelArtifact(namespace, name, exitAfter ? { exit: exitAfter } : {});
     } catch (err) {
       throw new ArtifactError(`cannot fetch the artifact of model ${namespace}/${name}: ${(err as Error).message}`);
     }
@@ -148,7 +171,7 @@ export class ModelArtifacts {
       if (digest !== announced) throw new ArtifactError(`the artifact of model ${namespace}/${name} is damaged: sha256 ${digest}, the server states ${announced}`);
       if (digest !== expected) {
         // Not the digest the Model stated a moment ago: only a newer upload may explain it.
-        const now = (await this.model(namespace, name)).status?.artifact?.sha256;
+        const now = statedDigest(await this.model(namespace, name), exitAfter);
         if (now !== digest) throw new ArtifactError(`the artifact of model ${namespace}/${name} has sha256 ${digest}, but the model states ${String(now)}`);
       }
       await rename(tmp, this.pathOf(digest));
@@ -161,18 +184,25 @@ export class ModelArtifacts {
   }
 }
 
+/** The digest the Model states for its base graph (0) or the head of its exit after `exitAfter`. */
+function statedDigest(model: AnyObject, exitAfter: number): unknown {
+  if (!exitAfter) return model.status?.artifact?.sha256;
+  const entries: unknown = model.status?.exitArtifacts;
+  return Array.isArray(entries) ? entries.find((e) => e?.afterLayer === exitAfter)?.sha256 : undefined;
+}
+
 /**
- * A task whose chain ends at an early exit and whose range takes in the exit's head (chain layer
- * `exitAfterLayer + 1`): the Model stores one ONNX file, its base graph, and no exit head's graph
- * (`eictl model import --exit-head` checks the head and records its costs, but does not upload it),
- * so such a task cannot be served; cutting base layers in its place would answer wrongly.
+ * The exit whose head the task's range takes in (chain layer `exitAfter + 1` of a chain ending at
+ * an early exit, `EIAAS_EXIT_AFTER_LAYER` below the Model's layer count), or undefined when its
+ * range is base layers only.
  */
-function refuseExitHead(task: TaskRunSpec, modelName: string, baseLayers: number): void {
+function exitHeadOf(task: TaskRunSpec, baseLayers: number): number | undefined {
   const exitAfter = Number(task.env.EIAAS_EXIT_AFTER_LAYER);
-  if (!(Number.isInteger(exitAfter) && exitAfter >= 1 && exitAfter < baseLayers) || !task.layers || task.layers.to <= exitAfter) return;
-  throw new ArtifactError(
-    `task ${task.namespace}/${task.name} runs the early exit after layer ${exitAfter} of model ${modelName}: the Model stores no exit head's ONNX file, only its base graph`,
-  );
+  if (!(Number.isInteger(exitAfter) && exitAfter >= 1 && exitAfter < baseLayers) || !task.layers || task.layers.to <= exitAfter) return undefined;
+  if (task.layers.to !== exitAfter + 1 || !(task.layers.from >= 1 && task.layers.from <= exitAfter + 1)) {
+    throw new ArtifactError(`task ${task.namespace}/${task.name}: layers ${task.layers.from}..${task.layers.to} do not fit a chain that ends at the exit head after layer ${exitAfter}`);
+  }
+  return exitAfter;
 }
 
 /**

@@ -222,6 +222,44 @@ describe.each(["postgres", "directory"])("model artifacts (%s)", (label) => {
     expect([401, 403]).toContain((await download(b(), "acme", "served", bootstrap)).status);
   });
 
+  it("stores an early exit's head apart (?exit=N) with its digest in status.exitArtifacts, for declared exits only, under the same access rules", async () => {
+    const withExit = { ...modelObject("exits"), spec: { ...modelObject("exits").spec, exits: [{ afterLayer: 1, accuracy: 0.4 }] } };
+    await request(b().api.app).post(`${API_PREFIX}/namespaces/acme/models`).set(bearer(b().tenant)).send(withExit).expect(201);
+    const base = tinyCnnOnnx({ seed: 11 });
+    const head = tinyCnnOnnx({ seed: 12, classes: 3 });
+    const put = (query: string, bytes: Uint8Array, token = b().tenant) => request(b().api.app).put(`${artifactPath("acme", "exits")}${query}`).set(bearer(token)).set("Content-Type", OCTET).send(Buffer.from(bytes));
+    const get = (query: string, token = b().tenant) => request(b().api.app).get(`${artifactPath("acme", "exits")}${query}`).set(bearer(token)).buffer(true).parse(binary);
+    await upload(b(), "exits", base).expect(200);
+    // No head uploaded yet: 404 saying how to upload one; an exit the Model does not declare: 404; not a layer number: 400.
+    expect(JSON.parse((await get("?exit=1").expect(404)).body.toString()).message).toMatch(/no head for its early exit after layer 1: upload one with eictl model import --exit-head 1=HEAD\.onnx/);
+    expect((await put("?exit=2", head).expect(404)).body.message).toMatch(/declares no early exit after layer 2/);
+    for (const bad of ["?exit=0", "?exit=abc", "?exit=1.5", "?exit=-1"]) expect((await put(bad, head).expect(400)).body).toMatchObject({ kind: "Status", reason: "BadRequest" });
+    await put("?exit=1", new TextEncoder().encode("not onnx")).expect(422);
+
+    const stored = (await put("?exit=1", head).expect(200)).body;
+    expect(stored.status.artifact.sha256).toBe(sha256(base));
+    expect(stored.status.exitArtifacts).toEqual([{ afterLayer: 1, sha256: sha256(head), sizeBytes: head.length, format: "onnx", uploadedAt: expect.any(String) }]);
+    const got = await get("?exit=1").expect(200);
+    expect(got.headers.etag).toBe(`"${sha256(head)}"`);
+    expect(sha256(got.body)).toBe(sha256(head));
+    expect(sha256((await get("").expect(200)).body)).toBe(sha256(base));
+    // Another tenant sees nothing; an agent only for its own tasks' Models, and writes none.
+    await get("?exit=1", b().rival).expect(404);
+    const svc = await b().api.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name: "svc-exits", namespace: "acme" }, spec: { model: "exits" } } as any);
+    await b().api.store.create(TASK, {
+      apiVersion: API_VERSION,
+      metadata: { name: "svc-exits-r1-tail-1", namespace: "acme", ownerReferences: [{ apiVersion: API_VERSION, kind: "InferenceService", name: "svc-exits", uid: svc.metadata.uid, controller: true }] },
+      spec: { role: "tail", nodeName: "edge-3", layers: { from: 2, to: 2 }, env: { EIAAS_EXIT_AFTER_LAYER: "1" } },
+      status: { phase: "Running", attempt: 1 },
+    } as any);
+    const mine = (await b().api.tokens.mint({ role: "agent", nodeName: "edge-3" })).token;
+    const stranger = (await b().api.tokens.mint({ role: "agent", nodeName: "edge-4" })).token;
+    await expect.poll(async () => (await get("?exit=1", mine)).status).toBe(200);
+    expect(sha256((await get("?exit=1", mine).expect(200)).body)).toBe(sha256(head));
+    await get("?exit=1", stranger).expect(404);
+    await put("?exit=1", head, mine).expect(403);
+  });
+
   it("never shows a Model deleted and created again the old bytes", async () => {
     await createModel(b(), "reborn");
     const bytes = tinyCnnOnnx({ classes: 2000, seed: 7 });
@@ -251,7 +289,7 @@ describe.each(["postgres", "directory"])("model artifacts (%s)", (label) => {
       const used = (await b().api.pool.query(`SELECT sha256 FROM model_artifacts`)).rows.map((r) => r.sha256 as string);
       const left = readdirSync(files).flatMap((prefix) => readdirSync(join(files, prefix)));
       expect(left.sort()).toEqual([...new Set(used)].sort());
-      for (const name of ["cnn", "refusals", "served", "other"]) await download(b(), "acme", name, b().tenant).expect(200);
+      for (const name of ["cnn", "refusals", "served", "other", "exits"]) await download(b(), "acme", name, b().tenant).expect(200);
     }
   });
 });

@@ -38,7 +38,7 @@ beforeAll(async () => {
   for (const name of ["acme", "rival"]) {
     await request(api.app).post(`${API_PREFIX}/tenants`).set(bearer(api.adminToken)).send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name } }).expect(201);
   }
-  for (const name of ["edge-1", "edge-2", "dev-1"]) {
+  for (const name of ["edge-1", "edge-2", "edge-3", "dev-1"]) {
     await api.store.create(NODE, { apiVersion: API_VERSION, metadata: { name }, spec: { tier: name.startsWith("dev") ? "device" : "edge" } } as any);
   }
   const layers = [1, 2, 3].map((i) => ({ name: `l${i}`, flops: 1e9, outputBytes: 1000, memoryMiB: 1 }));
@@ -129,6 +129,38 @@ describe("segment timings from agents", () => {
     await request(api.app).delete(`${API_PREFIX}/namespaces/acme/models/m`).set(bearer(api.adminToken)).expect(200);
     expect(await api.store.get(PROFILE, "acme", modelProfileName("m", "edge-1"))).toBeNull();
     await api.store.create(MODEL, { apiVersion: API_VERSION, metadata: { name: "m", namespace: "acme" }, spec: m!.spec } as any);
+  });
+
+  it("a profile goes with its node too: deleting an EdgeNode takes the ModelProfiles measured on it, and only those", async () => {
+    await task("svc-edge3", "edge-3", { from: 2, to: 3 });
+    const agent3 = (await api.tokens.mint({ role: "agent", nodeName: "edge-3" })).token;
+    await timings("edge-3", agent3, { timings: [timing({ task: "svc-edge3" })] }).expect(200);
+    await timings("edge-1", agent1, { timings: [timing()] }).expect(200);
+    const onEdge3 = await api.store.get(PROFILE, "acme", modelProfileName("m", "edge-3"));
+    const node3 = await api.store.get(NODE, undefined, "edge-3");
+    expect(onEdge3!.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: "Model", name: "m", controller: true }),
+      expect.objectContaining({ kind: "EdgeNode", name: "edge-3", uid: node3!.metadata.uid }),
+    ]);
+    await request(api.app).delete(`${API_PREFIX}/edgenodes/edge-3`).set(bearer(api.adminToken)).expect(200);
+    expect(await api.store.get(PROFILE, "acme", modelProfileName("m", "edge-3"))).toBeNull();
+    expect(await api.store.get(PROFILE, "acme", modelProfileName("m", "edge-1"))).not.toBeNull();
+  });
+
+  it("a profile written before profiles named their node gets the node as an owner at its next report", async () => {
+    const m = await api.store.get(MODEL, "acme", "m");
+    const name = modelProfileName("m", "dev-1");
+    await api.store.create(PROFILE, {
+      apiVersion: API_VERSION,
+      metadata: { name, namespace: "acme", ownerReferences: [{ apiVersion: API_VERSION, kind: "Model", name: "m", uid: m!.metadata.uid, controller: true }] },
+      spec: { model: "m", nodeName: "dev-1" },
+      status: {},
+    } as any);
+    const devAgent = (await api.tokens.mint({ role: "agent", nodeName: "dev-1" })).token;
+    await timings("dev-1", devAgent, { timings: [timing({ task: "svc-head", fromLayer: 1, toLayer: 1 })] }).expect(200);
+    const fixed = await api.store.get(PROFILE, "acme", name);
+    expect(fixed!.metadata.ownerReferences?.map((o) => o.kind)).toEqual(["Model", "EdgeNode"]);
+    expect(fixed!.status.segments).toHaveLength(1);
   });
 });
 

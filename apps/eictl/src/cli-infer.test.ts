@@ -169,7 +169,7 @@ describe("spec.caching and spec.inputFilter", () => {
 });
 
 describe("eictl infer", () => {
-  it("--random -o json: the whole model's answer through the client's split, both stages' times and the prediction", async () => {
+  it("--random -o json: the whole model's answer through the client's split, both stages' times (head + transfer + tail = total) and the prediction", async () => {
     const r = await run("infer", "cls", "--client", "cam-1", "--random", "--seed", "5", "-o", "json");
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
@@ -186,6 +186,13 @@ describe("eictl infer", () => {
     expect(out.stages[0].transferMs).toEqual(expect.any(Number));
     for (const k of ["headMs", "transferMs", "tailMs", "totalMs", "serverMs"]) expect(out.measured[k]).toEqual(expect.any(Number));
     expect(out.measured.totalMs).toBeGreaterThan(0);
+    // No part missing: head, transfer and tail make the total the client measured (one request, no medians).
+    const m = out.measured;
+    for (const k of ["headMs", "transferMs", "tailMs"]) expect(m[k]).toBeGreaterThan(0);
+    expect(Math.abs(m.headMs + m.transferMs + m.tailMs - m.totalMs)).toBeLessThan(1e-6);
+    // The tail's own work includes its run, and the head's its run.
+    expect(m.tailMs).toBeGreaterThanOrEqual(out.stages[1].runMs);
+    expect(m.headMs).toBeGreaterThanOrEqual(out.stages[0].runMs);
     expect(out.predicted).toEqual({ latencyMs: 12.5 });
     expect(out.plan).toMatchObject({ client: "cam-1", split: 2, headNode: "cam-1", tailNode: "edge-lab" });
     expect(out).toMatchObject({ requests: 1, reused: { cache: 0, filter: 0 } });

@@ -95,14 +95,20 @@ describe("eictl model import", () => {
     expect(withShape.code).toBe(0);
   });
 
-  it("creates the Model, uploads the file, then updates it keeping the user's fields; get-artifact returns the bytes", async () => {
+  it("creates the Model, uploads the file and its exit heads, then updates it keeping the user's fields; get-artifact returns the bytes", async () => {
     const bytes = tinyCnnOnnx({ classes: 10 });
     const first = await run("model", "import", "-f", file("tiny.onnx"), "--name", "tiny", "--accuracy", "0.7", "--exit-head", `1=${file("exit1.onnx")}@0.4`);
     expect(first.stderr).toBe("");
-    expect(first.stdout).toBe(`model.eiaas.io/tiny imported (3 layers, sha256 ${sha256(bytes)})\n`);
+    expect(first.stdout).toBe(`model.eiaas.io/tiny imported (3 layers, sha256 ${sha256(bytes)}, 1 exit head(s))\n`);
     const created = await client.get("models", "tiny", { namespace: "demo" });
     expect(created.spec).toMatchObject({ inputBytes: 768, accuracy: 0.7, exits: [{ afterLayer: 1, accuracy: 0.4, head: { flops: 80, outputBytes: 40 } }] });
     expect(created.status.artifact).toMatchObject({ sha256: sha256(bytes), sizeBytes: bytes.length, format: "onnx" });
+    // The exit's head is uploaded too, as the Model's artifact ?exit=1, its digest beside the base graph's.
+    const head = exitHeadOnnx();
+    expect(created.status.exitArtifacts).toEqual([expect.objectContaining({ afterLayer: 1, sha256: sha256(head), sizeBytes: head.length, format: "onnx" })]);
+    const gotHead = await client.getModelArtifact("demo", "tiny", { exit: 1 });
+    expect(gotHead.notModified ? "" : gotHead.sha256).toBe(sha256(head));
+    if (!gotHead.notModified) gotHead.stream.resume();
 
     // A user sets capabilities; a new file with the same layers keeps them, the accuracy and the exit.
     await client.patch("models", "tiny", { spec: { capabilities: ["image-classification"] } }, { namespace: "demo" });

@@ -119,7 +119,7 @@ describe("get", () => {
 });
 
 describe("describe", () => {
-  it("an InferenceService: spec, the plan per client, predicted and measured latency per client, its tasks, conditions and events with ages", async () => {
+  it("an InferenceService: spec, the plan per client, predicted and measured latency per client, cache hit and filter skip rates, its tasks, conditions and events with ages", async () => {
     const isvc = await client.get("isvc", "classify-auto", { namespace: "demo" });
     const now = new Date().toISOString();
     const predicted = (latencyMs: number) => ({ latencyMs, deviceEnergyMj: 134.4, accuracy: 0.698, uplinkBytes: 0 });
@@ -144,6 +144,7 @@ describe("describe", () => {
             { client: "cam-2", architecture: "edge", split: 0, tailNode: "edge-lab", variant: "resnet18-int8", exitAfterLayer: 7, latencyMs: 250, count: 40, predictedMs: 198.4, observedTime: now },
             { client: "cam-2", architecture: "cloud", split: 0, tailNode: "cloud-1", variant: "base", exitAfterLayer: 10, latencyMs: 400, count: 12, observedTime: now },
           ],
+          serving: { requests: 400, cacheHits: 100, cacheMisses: 300, filterSkips: 36, cacheHitRate: 0.25, filterSkipRate: 0.09 },
         },
       },
       { namespace: "demo", subresource: "status" },
@@ -173,6 +174,8 @@ describe("describe", () => {
     expect(text).toMatch(/Plan:\n  CLIENT\s+ARCHITECTURE\s+SPLIT\s+HEAD\s+TAIL\s+EXIT\s+VARIANT\s+LATENCY\s+ENERGY\s+ACCURACY\s+UPLINK\n/);
     expect(text).toMatch(/\n  cam-1\s+device\s+10\s+cam-1\s+-\s+10\s+base\s+13\.4ms\s+134\.4mJ\s+0\.698\s+0B\n/);
     expect(text).toMatch(/\n  cam-2\s+edge\s+0\s+-\s+edge-lab\s+7\s+resnet18-int8\s+198\.4ms\s+134\.4mJ\s+0\.698\s+588Ki\n/);
+    expect(text).toMatch(/\nServing:\n  Requests:\s+400\n  Cache hits:\s+100 \(25\.0%\)\n  Cache misses:\s+300\n  Filter skips:\s+36 \(9\.0%\)\n/);
+    expect(text).toContain("  Caching:       <none>\n");
     expect(text).toMatch(/Latency:\n  CLIENT\s+PREDICTED\s+MEASURED\s+OFF\s+REQUESTS\s+OBSERVED\n/);
     expect(text).toMatch(/\n  cam-1\s+13\.4ms\s+-\s+-\s+-\s+-\n/);
     expect(text).toContain(`cam-2`);

@@ -77,12 +77,16 @@ export interface LogOptions {
 export interface PutArtifactOptions {
   /** Length of a stream body (sent as Content-Length; a stream without it goes chunked). */
   sizeBytes?: number;
+  /** The head of the Model's early exit after this layer (`?exit=N`) instead of its base graph. */
+  exit?: number;
   signal?: AbortSignal;
 }
 
 export interface GetArtifactOptions {
   /** The sha256 of a copy the caller has: answered `notModified` when it is still current. */
   ifNoneMatch?: string;
+  /** The head of the Model's early exit after this layer (`?exit=N`) instead of its base graph. */
+  exit?: number;
   signal?: AbortSignal;
 }
 
@@ -313,6 +317,7 @@ export class EiaasClient {
     return this.request<T>({
       method: "PUT",
       path: this.path("Model", namespace, name, "artifact"),
+      ...(opts.exit !== undefined ? { query: { exit: opts.exit } } : {}),
       body,
       contentType: "application/octet-stream",
       ...(opts.sizeBytes !== undefined ? { contentLength: opts.sizeBytes } : {}),
@@ -329,6 +334,7 @@ export class EiaasClient {
     const res = await this.transport.stream({
       method: "GET",
       path: this.path("Model", namespace, name, "artifact"),
+      ...(opts.exit !== undefined ? { query: { exit: opts.exit } } : {}),
       accept: "application/octet-stream",
       ...(opts.ifNoneMatch ? { headers: { "If-None-Match": `"${opts.ifNoneMatch}"` } } : {}),
       ...signal(opts),

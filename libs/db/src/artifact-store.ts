@@ -30,6 +30,8 @@ export interface PutArtifactOptions {
   /** Largest artifact accepted; RequestEntityTooLarge as soon as the upload passes it. */
   maxBytes: number;
   inspect?: ArtifactInspector;
+  /** Which of the Model's files: 0 (default) its base graph, N ≥ 1 the early-exit head after layer N. */
+  exitAfter?: number;
 }
 
 export interface ArtifactStoreOptions {
@@ -60,6 +62,12 @@ interface ArtifactRow {
   uploaded_at: Date;
 }
 
+/** Which file of which Model: `exitAfter` 0 is its base graph, N ≥ 1 the exit head after layer N. */
+interface ArtifactKey {
+  modelUid: string;
+  exitAfter: number;
+}
+
 function recordOf(row: ArtifactRow): ArtifactRecord {
   return { sha256: row.sha256, sizeBytes: Number(row.size_bytes), storage: row.storage, uploadedAt: row.uploaded_at.toISOString() };
 }
@@ -88,7 +96,8 @@ class UploadMeter {
 }
 
 /**
- * The ONNX files of Models (their artifacts), keyed by the Model's uid, so a Model deleted and
+ * The ONNX files of Models (their artifacts: the base graph and an early-exit head per declared
+ * exit, `exitAfter`), keyed by the Model's uid, so a Model deleted and
  * created again never sees the old bytes, and deleted with the Model (foreign keys cascade; files
  * of a directory go at the next `collectGarbage`). Uploads and downloads stream: an upload is
  * written as it arrives (in 1 MiB chunks to Postgres, or to a temporary file renamed into place),
@@ -112,9 +121,12 @@ export class ArtifactStore {
     return this.dir ? "directory" : "postgres";
   }
 
-  /** The artifact of the Model with this uid, if one was uploaded. */
-  async head(modelUid: string): Promise<ArtifactRecord | undefined> {
-    const r = await this.pool.query<ArtifactRow>(`SELECT sha256, size_bytes, storage, blob_id, uploaded_at FROM model_artifacts WHERE model_uid = $1`, [modelUid]);
+  /**
+   * The artifact of the Model with this uid, if one was uploaded: its base graph, or with
+   * `exitAfter` ≥ 1 the early-exit head after that layer.
+   */
+  async head(modelUid: string, exitAfter = 0): Promise<ArtifactRecord | undefined> {
+    const r = await this.pool.query<ArtifactRow>(`SELECT sha256, size_bytes, storage, blob_id, uploaded_at FROM model_artifacts WHERE model_uid = $1 AND exit_after = $2`, [modelUid, exitAfter]);
     return r.rows[0] ? recordOf(r.rows[0]) : undefined;
   }
 
@@ -126,10 +138,12 @@ export class ArtifactStore {
    */
   async put(modelUid: string, body: AsyncIterable<Uint8Array>, opts: PutArtifactOptions): Promise<ArtifactRecord> {
     const meter = new UploadMeter(opts);
-    return this.dir ? this.putFile(this.dir, modelUid, body, meter) : this.putBlob(modelUid, body, meter);
+    const key = { modelUid, exitAfter: opts.exitAfter ?? 0 };
+    return this.dir ? this.putFile(this.dir, key, body, meter) : this.putBlob(key, body, meter);
   }
 
-  private async putBlob(modelUid: string, body: AsyncIterable<Uint8Array>, meter: UploadMeter): Promise<ArtifactRecord> {
+  private async putBlob(key: ArtifactKey, body: AsyncIterable<Uint8Array>, meter: UploadMeter): Promise<ArtifactRecord> {
+    const { modelUid } = key;
     const blobId = randomUUID();
     try {
       await this.pool.query(`INSERT INTO model_artifact_blobs (id, model_uid) VALUES ($1, $2)`, [blobId, modelUid]);
@@ -160,7 +174,7 @@ export class ArtifactStore {
       }
       const { sha256, size } = meter.finish();
       await flush(true);
-      return await this.record(modelUid, { sha256, size, storage: "postgres", blobId });
+      return await this.record(key, { sha256, size, storage: "postgres", blobId });
     } catch (err) {
       await this.pool.query(`DELETE FROM model_artifact_blobs WHERE id = $1`, [blobId]).catch(() => undefined);
       throw isForeignKeyViolation(err) ? modelGone() : err;
@@ -177,31 +191,33 @@ export class ArtifactStore {
     if (r.rowCount === 0) throw modelGone();
   }
 
-  private async putFile(dir: ArtifactDirectory, modelUid: string, body: AsyncIterable<Uint8Array>, meter: UploadMeter): Promise<ArtifactRecord> {
+  private async putFile(dir: ArtifactDirectory, key: ArtifactKey, body: AsyncIterable<Uint8Array>, meter: UploadMeter): Promise<ArtifactRecord> {
+    const { modelUid } = key;
     // Refuse early a Model that is already gone: the file would be written for nothing.
     const exists = await this.pool.query(`SELECT 1 FROM models WHERE uid = $1`, [modelUid]);
     if (exists.rowCount === 0) throw new StoreError("NotFound", "the model does not exist");
     const { sha256, size } = await dir.write(body, meter);
     try {
-      return await this.record(modelUid, { sha256, size, storage: "directory", blobId: null });
+      return await this.record(key, { sha256, size, storage: "directory", blobId: null });
     } catch (err) {
       // The file may be another Model's too: the garbage collection decides.
       throw isForeignKeyViolation(err) ? modelGone() : err;
     }
   }
 
-  /** Makes an upload the Model's artifact, deleting the blob of the one it replaces. */
-  private async record(modelUid: string, a: { sha256: string; size: number; storage: ArtifactStorage; blobId: string | null }): Promise<ArtifactRecord> {
+  /** Makes an upload the Model's artifact (of its key), deleting the blob of the one it replaces. */
+  private async record(key: ArtifactKey, a: { sha256: string; size: number; storage: ArtifactStorage; blobId: string | null }): Promise<ArtifactRecord> {
+    const { modelUid, exitAfter } = key;
     const client = await this.pool.connect();
     try {
       await client.query("BEGIN");
-      const old = await client.query<{ blob_id: string | null }>(`SELECT blob_id FROM model_artifacts WHERE model_uid = $1 FOR UPDATE`, [modelUid]);
+      const old = await client.query<{ blob_id: string | null }>(`SELECT blob_id FROM model_artifacts WHERE model_uid = $1 AND exit_after = $2 FOR UPDATE`, [modelUid, exitAfter]);
       const r = await client.query<ArtifactRow>(
-        `INSERT INTO model_artifacts (model_uid, sha256, size_bytes, storage, blob_id, uploaded_at) VALUES ($1, $2, $3, $4, $5, now())
-         ON CONFLICT (model_uid) DO UPDATE SET sha256 = EXCLUDED.sha256, size_bytes = EXCLUDED.size_bytes, storage = EXCLUDED.storage,
+        `INSERT INTO model_artifacts (model_uid, sha256, size_bytes, storage, blob_id, uploaded_at, exit_after) VALUES ($1, $2, $3, $4, $5, now(), $6)
+         ON CONFLICT (model_uid, exit_after) DO UPDATE SET sha256 = EXCLUDED.sha256, size_bytes = EXCLUDED.size_bytes, storage = EXCLUDED.storage,
            blob_id = EXCLUDED.blob_id, uploaded_at = EXCLUDED.uploaded_at
          RETURNING sha256, size_bytes, storage, blob_id, uploaded_at`,
-        [modelUid, a.sha256, a.size, a.storage, a.blobId],
+        [modelUid, a.sha256, a.size, a.storage, a.blobId, exitAfter],
       );
       const replaced = old.rows[0]?.blob_id;
       if (replaced && replaced !== a.blobId) await client.query(`DELETE FROM model_artifact_blobs WHERE id = $1`, [replaced]);
@@ -220,8 +236,8 @@ export class ArtifactStore {
    * none. A download that an upload replaces midway fails (the stream errors) rather than mixing
    * two files: the client sees a short body and retries.
    */
-  async open(modelUid: string): Promise<{ record: ArtifactRecord; stream: Readable } | undefined> {
-    const r = await this.pool.query<ArtifactRow>(`SELECT sha256, size_bytes, storage, blob_id, uploaded_at FROM model_artifacts WHERE model_uid = $1`, [modelUid]);
+  async open(modelUid: string, exitAfter = 0): Promise<{ record: ArtifactRecord; stream: Readable } | undefined> {
+    const r = await this.pool.query<ArtifactRow>(`SELECT sha256, size_bytes, storage, blob_id, uploaded_at FROM model_artifacts WHERE model_uid = $1 AND exit_after = $2`, [modelUid, exitAfter]);
     const row = r.rows[0];
     if (!row) return undefined;
     const record = recordOf(row);

@@ -9,11 +9,14 @@ const MODEL_PROFILE = kindInfo("ModelProfile");
 /**
  * The kinds whose objects name an object of `kind` as their owner (ownerReferences) and go with
  * it: deleted in the owner's own delete transaction (cascade), and by the scheduler's garbage
- * collector when they outlive it anyway. Workloads own their Tasks, Models their ModelProfiles
- * (measured timings of a model deleted mean nothing for one created again under its name).
+ * collector when they outlive it anyway. Workloads own their Tasks; Models and EdgeNodes their
+ * ModelProfiles (measured timings of a model deleted mean nothing for one created again under its
+ * name, and timings of a node deleted describe no node: a node registered again under the name is
+ * measured afresh). A ModelProfile names both, the Model as its controller: the delete of either
+ * takes it.
  */
 export function dependentKinds(kind: KindInfo): readonly KindInfo[] {
-  if (kind.kind === "Model") return [MODEL_PROFILE];
+  if (kind.kind === "Model" || kind.kind === "EdgeNode") return [MODEL_PROFILE];
   return kind.kind === "InferenceService" || kind.kind === "TrainingJob" ? [TASK] : [];
 }
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { docker, dockerAvailability, floats, inferBinary, maxDiff, projectImage, randomInput, testImages, tinyCnn } from "@eiaas/testing";
 import { containerName, DockerRuntime } from "./docker.js";
 import { hooks, spec, waitFor } from "./test-support.js";
-import { taskKey, type TaskRunSpec } from "./types.js";
+import { taskKey, type SegmentTimingSample, type TaskRunSpec } from "./types.js";
 
 const engine = dockerAvailability();
 const NS = `sv${process.pid}`;
@@ -39,19 +39,21 @@ describe.skipIf(!engine.available)("docker runtime serving segments (real engine
     spec({ namespace: NS, name, uid: `uid-${name}`, attempt: 1, role, template: { image }, ...extra });
 
   it(
-    "a split across two containers answers as onnxruntime does in-process, each under its CPU quota with its segment mounted read-only",
+    "a split across two containers answers as onnxruntime does in-process, each under its CPU quota with its segment mounted read-only, and reports its run times to the agent",
     { timeout: 240_000 },
     async () => {
       const segments: Record<string, Uint8Array> = { tail: cnn.tail, head: cnn.head };
-      const rt = new DockerRuntime({ loadSegment: async (t) => segments[t.name]!, segmentDir, publishHost: "0.0.0.0", advertiseHost: gateway });
+      const rt = new DockerRuntime({ loadSegment: async (t) => segments[t.name]!, segmentDir, publishHost: "0.0.0.0", advertiseHost: gateway, timingsPollMs: 100 });
       const tail = task("tail", "tail", { layers: { from: 3, to: 3 }, nodeName: "edge-1", resources: { cpu: 500, memoryMiB: 0, gpu: 0 } });
-      const th = hooks();
+      // What the agent hears of each container's runs (ModelProfiles), as from the onnx runtime.
+      const timings: SegmentTimingSample[] = [];
+      const th = { ...hooks(), recordSegmentTiming: (t: SegmentTimingSample) => void timings.push(t) };
       const tailRun = rt.start(tail, th);
       const tailStarted = await waitFor(() => th.started[0], "the tail to serve", 120_000);
       expect(tailStarted.endpoint).toMatch(new RegExp(`^${gateway.replace(/\./g, "\\.")}:\\d+$`));
 
       const head = task("head", "head", { layers: { from: 1, to: 2 }, nodeName: "device-1", env: { EIAAS_NEXT_ENDPOINT: tailStarted.endpoint! }, resources: { cpu: 250, memoryMiB: 0, gpu: 0 } });
-      const hh = hooks();
+      const hh = { ...hooks(), recordSegmentTiming: (t: SegmentTimingSample) => void timings.push(t) };
       const headRun = rt.start(head, hh);
       const headPort = Number((await waitFor(() => hh.started[0], "the head to serve", 120_000)).endpoint!.split(":")[1]);
 
@@ -61,7 +63,16 @@ describe.skipIf(!engine.available)("docker runtime serving segments (real engine
       const reply = await inferBinary(headPort, cnn.inputShape, input);
       expect(reply.status).toBe(200);
       expect(maxDiff(floats(reply.body), whole)).toBeLessThan(1e-4);
-      expect(JSON.parse(reply.headers["x-eiaas-timings"] as string)).toMatchObject({ node: "device-1", layers: { from: 1, to: 2 }, next: { node: "edge-1", layers: { from: 3, to: 3 } } });
+      const stages = JSON.parse(reply.headers["x-eiaas-timings"] as string);
+      expect(stages).toMatchObject({ node: "device-1", layers: { from: 1, to: 2 }, next: { node: "edge-1", layers: { from: 3, to: 3 } } });
+      // Each container's run time reaches the agent for its own task and layer range, the figure its answer carried.
+      await waitFor(() => timings.length >= 2, "both containers' run times", 30_000);
+      const byTask = Object.fromEntries(timings.map((t) => [t.task.name, t]));
+      expect(byTask.head).toMatchObject({ task: { namespace: NS, name: "head" }, fromLayer: 1, toLayer: 2 });
+      expect(byTask.tail).toMatchObject({ task: { namespace: NS, name: "tail" }, fromLayer: 3, toLayer: 3 });
+      expect(byTask.head!.ms).toBeCloseTo(stages.runMs, 2);
+      expect(byTask.tail!.ms).toBeCloseTo(stages.next.runMs, 2);
+      expect(timings).toHaveLength(2);
 
       for (const [t, cpus] of [[tail, 500_000_000], [head, 250_000_000]] as const) {
         const inspect = JSON.parse(await docker("inspect", containerName(t)))[0];

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { prepareServe, servesSegment, waitServing, type DockerServeOptions, type ServeMount } from "./docker-serve.js";
+import { prepareServe, relayRunTimings, servesSegment, waitServing, type DockerServeOptions, type ServeMount } from "./docker-serve.js";
 import { endpointFor, taskEnvironment } from "./environment.js";
 import { forEachLine } from "./lines.js";
 import { signalExitCode } from "./process.js";
@@ -156,7 +156,12 @@ export class DockerRuntime implements TaskRuntime {
         if (serve) {
           const probeHost = this.options.publishHost && !/^(0\.0\.0\.0|::)$/.test(this.options.publishHost) ? this.options.publishHost : "127.0.0.1";
           const gone = Promise.race([closed, new Promise((r) => signal.addEventListener("abort", r, { once: true }))]);
-          void waitServing(probeHost, serve.port, gone).then((serving) => serving && hooks.onStarted?.({ endpoint: endpoint! }));
+          void waitServing(probeHost, serve.port, gone).then((serving) => {
+            if (!serving) return;
+            hooks.onStarted?.({ endpoint: endpoint! });
+            // The container's answers go to its clients, not through the agent: its run times are read back.
+            void relayRunTimings(task, serve, probeHost, hooks, gone, this.options.timingsPollMs);
+          });
         } else hooks.onStarted?.(endpoint ? { endpoint } : {});
         if (signal.aborted) onAbort();
         else signal.addEventListener("abort", onAbort, { once: true });

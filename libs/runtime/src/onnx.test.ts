@@ -8,7 +8,7 @@ import { floats, inferBinary, maxDiff, randomInput, tinyCnn } from "@eiaas/testi
 import { OnnxRuntime, type SegmentTiming } from "./onnx.js";
 import { serveTaskConfig } from "./onnx-config.js";
 import { hooks, spec, waitFor } from "./test-support.js";
-import { CANCELLED_EXIT_CODE, taskKey } from "./types.js";
+import { CANCELLED_EXIT_CODE, taskKey, type SegmentTimingSample } from "./types.js";
 
 const cnn = tinyCnn({ seed: 5 });
 const input = randomInput(3 * 16 * 16, 2);
@@ -55,13 +55,15 @@ describe("OnnxRuntime", () => {
     expect((await tail).reason).toBe("Cancelled");
   });
 
-  it("caches and filters as the task's env says, and reports the counts as the task's progress", async () => {
+  it("caches and filters as the task's env says, reports the counts as the task's progress, and the computed answers' run times through the hooks", async () => {
     const runtime = new OnnxRuntime({ loadSegment: async () => cnn.whole, countsReportMs: 20 });
     const h = hooks();
     const progress: unknown[] = [];
+    const timings: SegmentTimingSample[] = [];
+    // The agent hears run times through the task's hooks (its runtime is built without the option).
     const done = runtime.start(
       spec({ layers: { from: 1, to: 3 }, env: { EIAAS_CACHE_MAX_ENTRIES: "4", EIAAS_CACHE_TTL_SECONDS: "600", EIAAS_INPUT_FILTER_THRESHOLD: "0.01" } }),
-      { ...h, onProgress: (p) => void progress.push(p) },
+      { ...h, onProgress: (p) => void progress.push(p), recordSegmentTiming: (t) => void timings.push(t) },
     );
     const { endpoint } = await waitFor(() => h.started[0], "started");
     expect(h.out("system")[0]).toContain(", caching 4 answers for 600s, input filter below 0.01,");
@@ -71,6 +73,10 @@ describe("OnnxRuntime", () => {
     const near = await inferBinary(port, cnn.inputShape, input.map((v) => v + 0.001));
     expect([hit, near].map((r) => JSON.parse(r.headers["x-eiaas-timings"] as string).reused)).toEqual(["cache", "filter"]);
     expect(floats(near.body)).toEqual(floats(first.body));
+    // Only the computed answer ran the segment: the reused ones are no figure of its time.
+    const firstRun = JSON.parse(first.headers["x-eiaas-timings"] as string).runMs;
+    expect(timings).toEqual([expect.objectContaining({ task: expect.objectContaining({ namespace: "acme", name: "cam-1-serve" }), fromLayer: 1, toLayer: 3 })]);
+    expect(timings[0]!.ms).toBeCloseTo(firstRun, 2);
     const counts = { requests: 3, cacheHits: 1, cacheMisses: 2, filterSkips: 1 };
     await waitFor(() => progress.some((p) => JSON.stringify(p) === JSON.stringify({ serving: counts })), "the counts reported");
     await runtime.close();

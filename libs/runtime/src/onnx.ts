@@ -136,7 +136,9 @@ export class OnnxRuntime implements TaskRuntime {
     }
 
     const listenHost = this.options.listenHost ?? "127.0.0.1";
-    const record = this.options.recordSegmentTiming;
+    // The agent listens through the task's hooks; the option is for using the runtime on its own.
+    const listeners = [this.options.recordSegmentTiming, hooks.recordSegmentTiming?.bind(hooks)].filter((f) => f !== undefined);
+    const record = listeners.length ? (t: SegmentTiming) => listeners.forEach((f) => f(t)) : undefined;
     const range = config.layers;
     let server: ServingServer;
     try {
@@ -152,7 +154,8 @@ export class OnnxRuntime implements TaskRuntime {
         node: task.nodeName,
         ...(range ? { layers: range } : {}),
         ...(this.options.drainMs !== undefined ? { drainMs: this.options.drainMs } : {}),
-        ...(record && range ? { onAnswer: (t) => record({ task, fromLayer: range.from, toLayer: range.to, ms: t.runMs }) } : {}),
+        // A reused answer (cache, input filter) ran nothing: no figure of the segment's time.
+        ...(record && range ? { onAnswer: (t) => void (t.reused || record({ task, fromLayer: range.from, toLayer: range.to, ms: t.runMs })) } : {}),
       });
     } catch (err) {
       return failed("StartError", (err as Error).message);

@@ -1,5 +1,6 @@
 // A split plan on two servers over real sockets: the head segment forwards its cut tensor to the
 // tail's /v1/infer; the answer equals the whole model's, with both stages' timings and the transfer.
+import { createServer, connect, type Server, type Socket } from "node:net";
 import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { topConfidence } from "./pipeline.js";
@@ -43,7 +44,7 @@ describe("head → tail", () => {
     expect(t).toMatchObject({ node: "device-1", layers: { from: 1, to: 2 }, next: { node: "edge-1", layers: { from: 3, to: 3 } } });
     expect(t.transferMs).toEqual(expect.any(Number));
     expect(t.next.runMs).toEqual(expect.any(Number));
-    expect(r.headers["server-timing"]).toMatch(/transfer;dur=[\d.]+, next\.queue;dur=[\d.]+, next\.deserialize;dur=[\d.]+, next\.run;dur=/);
+    expect(r.headers["server-timing"]).toMatch(/transfer;dur=[\d.]+, next\.receive;dur=[\d.]+, next\.queue;dur=[\d.]+, next\.deserialize;dur=[\d.]+, next\.run;dur=/);
 
     const json = JSON.parse((await inferJson(head.port, cnn.inputShape, input)).body.toString());
     expect(maxDiff(json.data, whole)).toBeLessThan(1e-4);
@@ -71,6 +72,69 @@ describe("head → tail", () => {
     } finally {
       await misrouted.close();
       await wrong.close();
+    }
+  });
+});
+
+/**
+ * A TCP relay to `port` that passes each request's headers at once and holds its body back for
+ * `delayMs`: a slow uplink for the upload only, which the receiving server spends reading the body.
+ */
+async function slowBodyRelay(port: number, delayMs: number): Promise<Server> {
+  const relay = createServer((client: Socket) => {
+    const upstream = connect(port, "127.0.0.1");
+    let pending = Buffer.alloc(0);
+    let inHeaders = true;
+    client.on("data", (chunk: Buffer) => {
+      if (!inHeaders) return void setTimeout(() => upstream.write(chunk), delayMs);
+      pending = Buffer.concat([pending, chunk]);
+      const end = pending.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      upstream.write(pending.subarray(0, end + 4));
+      const body = pending.subarray(end + 4);
+      // Requests on this kept-alive connection follow one at a time: the next starts with headers again.
+      inHeaders = false;
+      setTimeout(() => {
+        upstream.write(body);
+        inHeaders = true;
+        pending = Buffer.alloc(0);
+      }, delayMs);
+    });
+    upstream.on("data", (c: Buffer) => client.write(c));
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("close", end).on("error", end);
+    upstream.on("close", end).on("error", end);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+  return relay;
+}
+
+describe("the times of a split add up", () => {
+  it("the head's transferMs includes uploading the cut tensor (the tail reads it as receiveMs); the stages' parts sum to the head's totalMs", async () => {
+    const DELAY_MS = 300;
+    const tail = await startServing({ model: cnn.tail, node: "edge-1", layers: { from: 3, to: 3 } });
+    const relay = await slowBodyRelay(tail.port, DELAY_MS);
+    const head = await startServing({ model: cnn.head, node: "device-1", layers: { from: 1, to: 2 }, next: `127.0.0.1:${(relay.address() as { port: number }).port}` });
+    try {
+      const r = await inferBinary(head.port, cnn.inputShape, input);
+      expect(r.status).toBe(200);
+      const t = JSON.parse(r.headers["x-eiaas-timings"] as string);
+      // The body was held back on the way to the tail: the tail spent that long reading it, and
+      // the head counts it as the wire's, not the tail's.
+      expect(t.next.receiveMs).toBeGreaterThanOrEqual(DELAY_MS - 5);
+      expect(t.transferMs).toBeGreaterThanOrEqual(DELAY_MS - 5);
+      // No part missing: the head's own work, the wire and the tail's own work make its total (µs rounding).
+      const own = (s: any) => s.receiveMs + s.deserializeMs + s.queueMs + s.runMs + (s.exitMs ?? 0) + s.serializeMs;
+      const tailWork = t.next.totalMs - t.next.receiveMs;
+      expect(t.transferMs + tailWork).toBeLessThanOrEqual(t.totalMs - own(t) + 0.01);
+      expect(own(t.next) - t.next.receiveMs).toBeLessThanOrEqual(tailWork + 0.01);
+    } finally {
+      await head.close();
+      await tail.close();
+      relay.close();
     }
   });
 });

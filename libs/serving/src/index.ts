@@ -6,6 +6,7 @@ export { measureOnnxSpeed, type OnnxSpeed, type OnnxSpeedOptions } from "./calib
 export { NextStage, nextStageUrl, TIMINGS_HEADER, EXIT_HEADER, type NextStageOptions, type ForwardResult } from "./forward.js";
 export { ResolvedNextStage, type Forwarder, type NextStageSource } from "./next-resolver.js";
 export { Admission } from "./admission.js";
+export { RunLog, fetchRunTimings, RUN_LOG_SIZE, type RunTimings } from "./run-log.js";
 export { serverTiming, parseTimings, type StageTimings, type ExitOutcome } from "./timings.js";
 export {
   SHAPE_HEADER,

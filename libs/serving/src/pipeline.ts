@@ -180,13 +180,14 @@ export class Pipeline {
   }
 
   /** This stage's timings for an answer, with the next stage's under `next`. */
-  timings(a: PipelineAnswer, t: { deserializeMs: number; serializeMs: number; totalMs: number }, label: Pick<StageTimings, "node" | "layers">): StageTimings {
-    const out: StageTimings = { ...label, queueMs: a.queueMs, deserializeMs: t.deserializeMs, runMs: a.runMs, serializeMs: t.serializeMs, totalMs: t.totalMs };
+  timings(a: PipelineAnswer, t: { receiveMs?: number; deserializeMs: number; serializeMs: number; totalMs: number }, label: Pick<StageTimings, "node" | "layers">): StageTimings {
+    const out: StageTimings = { ...label, ...(t.receiveMs !== undefined ? { receiveMs: t.receiveMs } : {}), queueMs: a.queueMs, deserializeMs: t.deserializeMs, runMs: a.runMs, serializeMs: t.serializeMs, totalMs: t.totalMs };
     if (a.reused) out.reused = a.reused;
     if (a.exitMs !== undefined) out.exitMs = a.exitMs;
     if (a.forward) {
-      const nextTotal = a.forward.timings?.totalMs ?? 0;
-      out.transferMs = Math.max(0, a.forward.roundTripMs - nextTotal);
+      // The next stage's own work starts once our upload has arrived: reading it is the wire's.
+      const nextWork = (a.forward.timings?.totalMs ?? 0) - (a.forward.timings?.receiveMs ?? 0);
+      out.transferMs = Math.max(0, a.forward.roundTripMs - nextWork);
       if (a.forward.timings) out.next = a.forward.timings;
     }
     return out;

@@ -50,7 +50,7 @@ describe("serving a whole model", () => {
     expect(timings).toMatchObject({ node: "edge-1", layers: { from: 1, to: 3 } });
     for (const k of ["queueMs", "deserializeMs", "runMs", "serializeMs", "totalMs"]) expect(typeof timings[k], k).toBe("number");
     expect(timings.totalMs).toBeGreaterThanOrEqual(timings.runMs);
-    expect(r.headers["server-timing"]).toMatch(/^queue;dur=[\d.]+, deserialize;dur=[\d.]+, run;dur=[\d.]+, serialize;dur=[\d.]+, total;dur=[\d.]+$/);
+    expect(r.headers["server-timing"]).toMatch(/^receive;dur=[\d.]+, queue;dur=[\d.]+, deserialize;dur=[\d.]+, run;dur=[\d.]+, serialize;dur=[\d.]+, total;dur=[\d.]+$/);
     expect(r.headers["x-eiaas-exit"]).toBeUndefined();
   });
 
@@ -73,6 +73,22 @@ describe("serving a whole model", () => {
     const r = await call(server.port, { method: "GET", path: "/healthz" });
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body.toString())).toEqual({ status: "ok", model: "input [1,3,16,16] → logits [1,10]", input: { name: "input", dims: [1, 3, 16, 16] } });
+  });
+
+  it("GET /v1/timings?after=N: the run times of computed answers since number N, for a runtime that does not see the answers", async () => {
+    const before = JSON.parse((await call(server.port, { method: "GET", path: "/v1/timings" })).body.toString());
+    expect(before).toEqual({ seq: expect.any(Number), runMs: expect.any(Array) });
+    const replies = [await inferBinary(server.port, cnn.inputShape, input), await inferBinary(server.port, cnn.inputShape, input)];
+    const r = await call(server.port, { method: "GET", path: `/v1/timings?after=${before.seq}` });
+    expect(r.status).toBe(200);
+    const got = JSON.parse(r.body.toString());
+    expect(got.seq).toBe(before.seq + 2);
+    expect(got.runMs).toEqual(replies.map((x) => JSON.parse(x.headers["x-eiaas-timings"] as string).runMs));
+    // Read again from where it left off: nothing new; a reader is never handed another's figures.
+    expect(JSON.parse((await call(server.port, { method: "GET", path: `/v1/timings?after=${got.seq}` })).body.toString())).toEqual({ seq: got.seq, runMs: [] });
+    // A number from the future (the server restarted) or garbage: the figures it has, the current number.
+    expect(JSON.parse((await call(server.port, { method: "GET", path: `/v1/timings?after=1e12` })).body.toString())).toEqual({ seq: got.seq, runMs: [] });
+    expect(JSON.parse((await call(server.port, { method: "GET", path: `/v1/timings?after=x` })).body.toString()).seq).toBe(got.seq);
   });
 
   describe("hostile requests get a 4xx Status and the server keeps serving", () => {

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { EXIT_HEADER, TIMINGS_HEADER } from "./forward.js";
 import { Pipeline, type PipelineAnswer, type PipelineOptions } from "./pipeline.js";
+import { RunLog } from "./run-log.js";
 import { rounded, serverTiming, type ExitOutcome, type StageTimings } from "./timings.js";
 import { BINARY_TYPE, decodeBinary, decodeJson, encodeBinary, JSON_TYPE, replyEncoding, requestEncoding, ServingError, SHAPE_HEADER, type Encoding, type Tensor } from "./wire.js";
 
@@ -50,6 +51,7 @@ export async function serve(pipeline: Pipeline, options: Omit<ServingOptions, "m
   const label: Pick<StageTimings, "node" | "layers"> = { ...(options.node ? { node: options.node } : {}), ...(options.layers ? { layers: options.layers } : {}) };
   const health = JSON.stringify({ status: "ok", model: pipeline.segment.describe(), input: pipeline.segment.input, ...(pipeline.exitHead ? { exitHead: pipeline.exitHead.describe(), exitThreshold: pipeline.exitThreshold } : {}), ...(pipeline.next ? { next: pipeline.next.endpoint } : {}) });
   let stopping = false;
+  const runs = new RunLog();
 
   async function infer(req: IncomingMessage, res: ServerResponse, arrived: number): Promise<void> {
     const encoding = requestEncoding(req.headers["content-type"]);
@@ -61,22 +63,24 @@ export async function serve(pipeline: Pipeline, options: Omit<ServingOptions, "m
     try {
       const body = await readBody(req, limit, encoding);
       const decodeStart = performance.now();
+      const receiveMs = decodeStart - arrived;
       const input = encoding === "binary" ? decodeBinary(body, header(req, SHAPE_HEADER), maxElements) : decodeJson(body, maxElements);
       pipeline.segment.checkInput(input.shape);
       const deserializeMs = performance.now() - decodeStart;
       const answer = await pipeline.answer(input, streamOf(req));
-      send(res, answer, reply, deserializeMs, arrived);
+      send(res, answer, reply, { receiveMs, deserializeMs }, arrived);
     } finally {
       leave();
     }
   }
 
-  function send(res: ServerResponse, answer: PipelineAnswer, reply: Encoding, deserializeMs: number, arrived: number): void {
+  function send(res: ServerResponse, answer: PipelineAnswer, reply: Encoding, read: { receiveMs: number; deserializeMs: number }, arrived: number): void {
     const serializeStart = performance.now();
     const out = answer.output;
     const payload = reply === "binary" ? encodeBinary(out) : JSON.stringify(Array.from(out.data));
     const done = performance.now();
-    const timings = rounded(pipeline.timings(answer, { deserializeMs, serializeMs: done - serializeStart, totalMs: done - arrived }, label));
+    const timings = rounded(pipeline.timings(answer, { ...read, serializeMs: done - serializeStart, totalMs: done - arrived }, label));
+    if (!answer.reused) runs.add(answer.runMs);
     try {
       options.onAnswer?.(timings, answer.exit);
     } catch {
@@ -113,10 +117,15 @@ export async function serve(pipeline: Pipeline, options: Omit<ServingOptions, "m
         const text = metricsText(pipeline);
         res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(req.method === "HEAD" ? undefined : text);
       });
+    } else if (path === "/v1/timings" && req.method === "GET") {
+      work = Promise.resolve().then(() => {
+        const after = Number(new URLSearchParams((req.url ?? "").split("?")[1] ?? "").get("after") ?? 0);
+        res.writeHead(200, { "content-type": JSON_TYPE }).end(JSON.stringify(runs.since(after)));
+      });
     } else if (path === "/v1/infer") {
       work = req.method === "POST" ? infer(req, res, arrived) : Promise.reject(new ServingError(405, "POST a tensor to /v1/infer", { allow: "POST" }));
     } else {
-      work = Promise.reject(new ServingError(404, `no such path ${JSON.stringify(path.slice(0, 100))}: POST /v1/infer, GET /healthz, GET /metrics`));
+      work = Promise.reject(new ServingError(404, `no such path ${JSON.stringify(path.slice(0, 100))}: POST /v1/infer, GET /healthz, GET /metrics, GET /v1/timings`));
     }
     work.catch((err: unknown) => fail(req, res, err));
   });

@@ -7,6 +7,11 @@ export interface StageTimings {
   node?: string;
   /** The chain layers its segment runs (1-based, inclusive), when known. */
   layers?: { from: number; to: number };
+  /**
+   * Reading the request's body: from the request's arrival (its headers) to its last byte. The
+   * sender's upload, not this server's work: the previous stage counts it in its `transferMs`.
+   */
+  receiveMs?: number;
   /** Waiting for a run slot (after the body was read and decoded). */
   queueMs: number;
   /** Decoding the body into a tensor and checking it. */
@@ -19,7 +24,10 @@ export interface StageTimings {
   serializeMs: number;
   /** From the request's arrival to the reply's encoding done (reading the body included). */
   totalMs: number;
-  /** The forward's round trip minus the next stage's own `totalMs`: the wire both ways. */
+  /**
+   * The wire both ways to the next stage: the forward's round trip minus the next stage's own
+   * work (its `totalMs − receiveMs`), so the upload of the cut tensor and the reply's way back.
+   */
   transferMs?: number;
   next?: StageTimings;
   /** The answer was not computed: reused from the result cache, or by the input filter (a near-duplicate). */
@@ -34,7 +42,7 @@ export interface ExitOutcome {
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
-const NUMBERS = ["queueMs", "deserializeMs", "runMs", "exitMs", "serializeMs", "totalMs", "transferMs"] as const;
+const NUMBERS = ["receiveMs", "queueMs", "deserializeMs", "runMs", "exitMs", "serializeMs", "totalMs", "transferMs"] as const;
 
 /** Rounds to the microsecond (the reply's figures), recursively. */
 export function rounded(t: StageTimings): StageTimings {
@@ -64,7 +72,7 @@ export function parseTimings(raw: unknown, depth = 8): StageTimings | undefined 
   const r = raw as Record<string, unknown>;
   const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined);
   const out: StageTimings = { queueMs: num(r.queueMs) ?? 0, deserializeMs: num(r.deserializeMs) ?? 0, runMs: num(r.runMs) ?? 0, serializeMs: num(r.serializeMs) ?? 0, totalMs: num(r.totalMs) ?? 0 };
-  for (const k of ["exitMs", "transferMs"] as const) if (num(r[k]) !== undefined) out[k] = num(r[k]);
+  for (const k of ["receiveMs", "exitMs", "transferMs"] as const) if (num(r[k]) !== undefined) out[k] = num(r[k]);
   if (typeof r.node === "string" && r.node.length <= 253) out.node = r.node;
   const l = r.layers as { from?: unknown; to?: unknown } | undefined;
   if (l && Number.isSafeInteger(l.from) && Number.isSafeInteger(l.to)) out.layers = { from: l.from as number, to: l.to as number };

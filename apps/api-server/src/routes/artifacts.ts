@@ -1,6 +1,6 @@
 import { pipeline } from "node:stream/promises";
 import { Router, type NextFunction, type Request, type Response } from "express";
-import { kindInfo, type ModelArtifactStatus } from "@eiaas/api";
+import { kindInfo, type ExitArtifactStatus, type ModelArtifactStatus } from "@eiaas/api";
 import { StoreError, type ArtifactRecord, type ArtifactStore, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { authorize, visible, type ModelRefs } from "../http/authz.js";
 import { ApiError, notFound, sendError, toApiError } from "../http/errors.js";
@@ -32,6 +32,27 @@ export interface ArtifactRouteDeps {
 /** `status.artifact` of a Model from its stored artifact. */
 export function artifactStatus(r: ArtifactRecord): ModelArtifactStatus {
   return { sha256: r.sha256, sizeBytes: r.sizeBytes, format: "onnx", uploadedAt: r.uploadedAt };
+}
+
+/**
+ * Which of the Model's files a request names: its base graph (no `exit`, 0), or with `?exit=N` the
+ * head of the early exit declared after layer N (spec.exits[].afterLayer). 400 for anything but a
+ * whole number; 404 for an exit the Model does not declare, as for a file that does not exist.
+ */
+function exitOf(req: Request, model: StoredObject | undefined): number {
+  const raw = req.query.exit;
+  if (raw === undefined) return 0;
+  if (typeof raw !== "string" || !/^[1-9][0-9]{0,5}$/.test(raw)) {
+    throw new ApiError("BadRequest", `exit must be the layer an early exit of the Model follows (a whole number from 1), not ${JSON.stringify(String(raw).slice(0, 20))}`);
+  }
+  const exit = Number(raw);
+  if (model) {
+    const declared = ((model.spec?.exits ?? []) as Array<{ afterLayer?: unknown }>).some((e) => e.afterLayer === exit);
+    if (!declared) {
+      throw new ApiError("NotFound", `model "${model.metadata.name}" declares no early exit after layer ${exit} (spec.exits): declare it before uploading its head`, { name: model.metadata.name, kind: "models" });
+    }
+  }
+  return exit;
 }
 
 /** `"<sha256>"`: the strong ETag of an artifact. */
@@ -79,7 +100,8 @@ function uploadError(err: unknown, name: string): ApiError {
 /**
  * The artifact subresource of Models: `PUT .../models/{name}/artifact` (the ONNX file,
  * `application/octet-stream`, streamed to the ArtifactStore and checked as it arrives) and `GET`/
- * `HEAD` of it (ETag = its sha256, `If-None-Match` → 304). Tenants read and write their own
+ * `HEAD` of it (ETag = its sha256, `If-None-Match` → 304); with `?exit=N` the same for the head of
+ * the early exit declared after layer N (recorded in `status.exitArtifacts`). Tenants read and write their own
  * Models' artifacts; an agent reads those of the Models its node's unfinished tasks use, and no
  * other (404, as for the Models themselves); admins all. The upload records
  * `status.artifact` (digest, size, time) in the Model; the object itself stays small.
@@ -103,6 +125,7 @@ export function artifactRouter(deps: ArtifactRouteDeps): Router {
   const upload = async (req: Request, res: Response) => {
     const name = param(req, "name");
     let model: StoredObject;
+    let exit: number;
     try {
       const type = mediaTypeOf(req);
       if (type !== ARTIFACT_MEDIA_TYPE) {
@@ -115,26 +138,33 @@ export function artifactRouter(deps: ArtifactRouteDeps): Router {
         throw new ApiError("RequestEntityTooLarge", `the artifact (${length} bytes) is larger than the limit of ${deps.maxArtifactBytes} bytes`);
       }
       if (length !== undefined && Number(length) === 0) throw new OnnxCheckError("the artifact is empty", 0);
+      exitOf(req, undefined);
       model = await visibleModel(req, "update");
+      exit = exitOf(req, model);
     } catch (err) {
       return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
     }
     try {
       // Not destroyed when the store stops reading (a refusal midway): the answer must still reach the client.
       const body = req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
-      await deps.artifacts.put(model.metadata.uid, body, { maxBytes: deps.maxArtifactBytes, inspect: new OnnxStreamCheck() });
+      await deps.artifacts.put(model.metadata.uid, body, { maxBytes: deps.maxArtifactBytes, inspect: new OnnxStreamCheck(), exitAfter: exit });
     } catch (err) {
       return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
     }
-    const updated = await recordArtifactStatus(deps, model);
+    const updated = await recordArtifactStatus(deps, model, exit);
     res.status(200).type("application/json").send(JSON.stringify(updated));
   };
 
   const download = async (req: Request, res: Response) => {
     const name = param(req, "name");
+    exitOf(req, undefined);
     const model = await visibleModel(req, "get");
-    const opened = await deps.artifacts.open(model.metadata.uid);
-    if (!opened) throw new ApiError("NotFound", `model "${name}" has no artifact: upload one with eictl model import`, { name, kind: "models" });
+    const exit = exitOf(req, model);
+    const opened = await deps.artifacts.open(model.metadata.uid, exit);
+    if (!opened) {
+      const missing = exit ? `no head for its early exit after layer ${exit}: upload one with eictl model import --exit-head ${exit}=HEAD.onnx` : "no artifact: upload one with eictl model import";
+      throw new ApiError("NotFound", `model "${name}" has ${missing}`, { name, kind: "models" });
+    }
     const { record, stream } = opened;
     const etag = etagOf(record);
     res.setHeader("ETag", etag);
@@ -165,22 +195,28 @@ export function artifactRouter(deps: ArtifactRouteDeps): Router {
 }
 
 /**
- * Writes `status.artifact` of the Model from its stored artifact (read again each time, so
- * concurrent uploads leave the status of the one that was stored last). NotFound when the Model
- * was deleted, or deleted and created again, meanwhile.
+ * Writes `status.artifact` of the Model from its stored artifact (`status.exitArtifacts[]` for an
+ * exit head), read again each time, so concurrent uploads leave the status of the one that was
+ * stored last. NotFound when the Model was deleted, or deleted and created again, meanwhile.
  */
-async function recordArtifactStatus(deps: ArtifactRouteDeps, uploadedTo: StoredObject): Promise<StoredObject> {
+async function recordArtifactStatus(deps: ArtifactRouteDeps, uploadedTo: StoredObject, exit: number): Promise<StoredObject> {
   const { namespace, name, uid } = uploadedTo.metadata;
   for (let attempt = 0; ; attempt++) {
     const current = await deps.store.get(MODEL, namespace, name);
     if (!current || current.metadata.uid !== uid) throw notFound("models", name);
-    const record = await deps.artifacts.head(uid);
+    const record = await deps.artifacts.head(uid, exit);
     if (!record) throw notFound("models", name);
-    const status = { ...(current.status ?? {}), artifact: artifactStatus(record) };
+    const status = exit ? withExitArtifact(current.status ?? {}, { afterLayer: exit, ...artifactStatus(record) }) : { ...(current.status ?? {}), artifact: artifactStatus(record) };
     try {
       return await deps.store.updateStatus(MODEL, current, status);
     } catch (err) {
       if (!(err instanceof StoreError && err.reason === "Conflict") || attempt >= 10) throw err;
     }
   }
+}
+
+/** The status with the exit head's entry put in `exitArtifacts` (replacing the same exit's), by afterLayer. */
+function withExitArtifact(status: Record<string, unknown>, entry: ExitArtifactStatus): Record<string, unknown> {
+  const others = ((status.exitArtifacts ?? []) as ExitArtifactStatus[]).filter((e) => e.afterLayer !== entry.afterLayer);
+  return { ...status, exitArtifacts: [...others, entry].sort((a, b) => a.afterLayer - b.afterLayer) };
 }

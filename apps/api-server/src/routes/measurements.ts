@@ -21,6 +21,7 @@ const TASK = kindInfo("Task");
 const MODEL = kindInfo("Model");
 const PROFILE = kindInfo("ModelProfile");
 const ISVC = kindInfo("InferenceService");
+const NODE = kindInfo("EdgeNode");
 
 export interface MeasurementRouteDeps {
   store: ObjectStore;
@@ -69,6 +70,9 @@ export function measurementRouter(deps: MeasurementRouteDeps): Router {
       const parsed = segmentTimingReport.safeParse(req.body ?? {});
       if (!parsed.success) throw invalidFromZod("SegmentTimingReport", node, parsed.error);
       const resolved = await resolveTimings(deps.reader, node, parsed.data.timings);
+      // The profiles name the node as an owner too: they go with it (an admin may report for any name).
+      const nodeObject = await deps.reader.get(NODE, undefined, node);
+      if (!nodeObject) throw notFound("edgenodes", node);
       const now = new Date();
       const groups = new Map<string, Resolved[]>();
       for (const t of resolved) {
@@ -79,7 +83,7 @@ export function measurementRouter(deps: MeasurementRouteDeps): Router {
       let unchanged = 0;
       let deferred = 0;
       for (const list of groups.values()) {
-        const outcome = await writeProfile(deps, node, list[0]!.model, list.map((t) => t.segment), now, policy);
+        const outcome = await writeProfile(deps, nodeObject, list[0]!.model, list.map((t) => t.segment), now, policy);
         if (outcome === "written") written++;
         else if (outcome === "deferred") deferred++;
         else unchanged++;
@@ -193,15 +197,32 @@ async function resolveTimings(reader: ObjectReader, node: string, timings: reado
   return out;
 }
 
-/** Merges a model's figures into its ModelProfile on `node` (created, owned by the model, if missing). */
+type OwnerReference = NonNullable<StoredObject["metadata"]["ownerReferences"]>[number];
+
+/**
+ * The owners of a model's profile on a node: the Model (its controller) and the EdgeNode, so the
+ * delete of either takes the profile with it (ownership.ts).
+ */
+function profileOwners(model: StoredObject, node: StoredObject): OwnerReference[] {
+  return [
+    { apiVersion: API_VERSION, kind: "Model", name: model.metadata.name, uid: model.metadata.uid, controller: true, blockOwnerDeletion: true },
+    { apiVersion: API_VERSION, kind: "EdgeNode", name: node.metadata.name, uid: node.metadata.uid },
+  ];
+}
+
+/**
+ * Merges a model's figures into its ModelProfile on `nodeObject` (created, owned by the model and
+ * the node, if missing; a profile written before it named its node gets that owner reference).
+ */
 async function writeProfile(
   deps: MeasurementRouteDeps,
-  node: string,
+  nodeObject: StoredObject,
   model: StoredObject,
   segments: ReadonlyArray<Omit<MeasuredSegment, "observedTime">>,
   now: Date,
   policy: FigureWritePolicy,
 ): Promise<"written" | "unchanged" | "deferred"> {
+  const node = nodeObject.metadata.name;
   const ns = model.metadata.namespace!;
   const name = modelProfileName(model.metadata.name, node);
   const generation = model.metadata.generation;
@@ -216,6 +237,11 @@ async function writeProfile(
     if (current && !changed && sameGeneration) return "unchanged";
     const status = { modelGeneration: generation, segments: merged };
     try {
+      if (ours && !ownedByNode(ours, nodeObject)) {
+        // Written before profiles named their node: the owner reference first, then the figures.
+        await deps.store.update(PROFILE, ours, { ...ours, metadata: { ...ours.metadata, ownerReferences: profileOwners(model, nodeObject) } });
+        continue;
+      }
       if (!current) {
         await deps.store.create(PROFILE, {
           apiVersion: API_VERSION,
@@ -224,7 +250,7 @@ async function writeProfile(
             name,
             namespace: ns,
             labels: { "eiaas.io/model": labelSafe(model.metadata.name), "eiaas.io/node": labelSafe(node) },
-            ownerReferences: [{ apiVersion: API_VERSION, kind: "Model", name: model.metadata.name, uid: model.metadata.uid, controller: true, blockOwnerDeletion: true }],
+            ownerReferences: profileOwners(model, nodeObject),
           },
           spec: { model: model.metadata.name, nodeName: node },
           status,
@@ -242,6 +268,11 @@ async function writeProfile(
       throw err;
     }
   }
+}
+
+/** Whether the profile names this node (by uid) among its owners. */
+function ownedByNode(profile: StoredObject, node: StoredObject): boolean {
+  return profile.metadata.ownerReferences?.some((o) => o.kind === "EdgeNode" && o.uid === node.metadata.uid) ?? false;
 }
 
 /** Whether the profile was written less than `intervalMs` ago (its newest figure's time). */

@@ -8,6 +8,7 @@ import type { InputTensor, ModelDim } from "./infer-input.js";
 export interface StageTimings {
   node?: string;
   layers?: { from: number; to: number };
+  receiveMs?: number;
   queueMs?: number;
   runMs?: number;
   exitMs?: number;

@@ -99,6 +99,23 @@ function model(w: DescribeWriter, o: AnyObject): void {
   );
 }
 
+/** `part of requests (rate%)`, the rate as the status states it (hits or skips / requests). */
+function share(count: unknown, rate: unknown): string | undefined {
+  if (typeof count !== "number") return undefined;
+  return `${count}${typeof rate === "number" && Number.isFinite(rate) ? ` (${(rate * 100).toFixed(1)}%)` : ""}`;
+}
+
+/** `status.serving`: what the service's entries answered and how much of it was reused (caching, input filter). */
+function servingFields(sv: any): Field[] {
+  if (!sv || typeof sv !== "object") return [];
+  return [
+    ["Requests", num(sv.requests)],
+    ["Cache hits", share(sv.cacheHits, sv.cacheHitRate)],
+    ["Cache misses", num(sv.cacheMisses)],
+    ["Filter skips", share(sv.filterSkips, sv.filterSkipRate)],
+  ];
+}
+
 function inferenceService(w: DescribeWriter, o: AnyObject): void {
   const s = o.spec ?? {};
   const slo: string[] = [];
@@ -118,10 +135,14 @@ function inferenceService(w: DescribeWriter, o: AnyObject): void {
       ["Tolerations", tolerations(s.tolerations)],
       ["Priority", num(s.priority ?? 0)],
       ["Image", s.template?.image],
+      ["Caching", s.caching ? `${s.caching.maxEntries ?? "-"} answers for ${s.caching.ttlSeconds ?? "-"}s` : "<none>"],
+      ["Input filter", s.inputFilter ? `below ${s.inputFilter.threshold} mean absolute difference` : "<none>"],
     ],
     1,
   );
   w.fields([["Phase", o.status?.phase ?? "Pending"]]);
+  const serving = servingFields(o.status?.serving);
+  if (serving.length) w.title("Serving").fields(serving, 1);
   const plan = inferencePlanTable(o);
   if (plan) {
     w.title("Plan").block(plan, 1);

@@ -50,7 +50,7 @@ export function registerModel(program: Command): void {
     .option("--input <shape>", "input shape for a file with dynamic dimensions, e.g. 1x3x224x224")
     .option(
       "--exit-head <spec>",
-      "AFTER=HEAD.onnx[@ACCURACY]: an early-exit head reading the cut tensor after layer AFTER, and its accuracy (repeatable)",
+      "AFTER=HEAD.onnx[@ACCURACY]: an early-exit head reading the cut tensor after layer AFTER, and its accuracy; uploaded as the Model's artifact ?exit=AFTER (repeatable)",
       (value: string, previous: string[] = []) => [...previous, value],
     )
     .option("--accuracy <0..1>", "top-1 accuracy of the full model (required for a new Model; kept from the existing one otherwise)")
@@ -93,9 +93,17 @@ export function registerModel(program: Command): void {
           for (const n of notes) process.stderr.write(`note: ${n}\n`);
           if (existing) await s.client.replace(MODEL, object, { namespace: s.namespace });
           else await s.client.create(MODEL, object, { namespace: s.namespace });
-          const stored = await s.client.putModelArtifact(s.namespace, opts.name!, bytes);
+          let stored = await s.client.putModelArtifact(s.namespace, opts.name!, bytes);
           if (stored.status?.artifact?.sha256 !== sha256) throw new CliError(`the server recorded sha256 ${stored.status?.artifact?.sha256 ?? "none"} for the upload of ${sha256}; import again`);
-          print(stored, `model.eiaas.io/${opts.name} imported (${summary})`);
+          // Each exit's head is a file of its own (?exit=N), fetched by the agents that serve it.
+          for (const h of exitHeads) {
+            stored = await s.client.putModelArtifact(s.namespace, opts.name!, h.bytes, { exit: h.afterLayer });
+            const digest = createHash("sha256").update(h.bytes).digest("hex");
+            const recorded = (stored.status?.exitArtifacts ?? []).find((e: { afterLayer?: number }) => e.afterLayer === h.afterLayer)?.sha256;
+            if (recorded !== digest) throw new CliError(`the server recorded sha256 ${recorded ?? "none"} for the upload of exit head ${h.file} (${digest}); import again`);
+          }
+          const heads = exitHeads.length ? `, ${exitHeads.length} exit head(s)` : "";
+          print(stored, `model.eiaas.io/${opts.name} imported (${summary}${heads})`);
         });
       }),
     );

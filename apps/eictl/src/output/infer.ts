@@ -12,13 +12,21 @@ export interface StageRow {
   reused?: "cache" | "filter";
 }
 
-/** The times of one request (ms), split as the client path runs. */
+/**
+ * The times of one request (ms), split as the client path runs. Head, transfer and tail add up to
+ * the total (to the stages' µs rounding): each stage's own work is its `totalMs` less reading its
+ * request (`receiveMs`, the sender's upload) and less its forward's round trip; everything else is
+ * the wire.
+ */
 export interface Times {
-  /** The entry stage's model run (and its exit head). */
+  /** The entry stage's own work: decoding, waiting for a slot, its model run (and exit head), encoding. */
   headMs: number;
-  /** The wire between the stages, both ways (their reported transfer times). */
+  /**
+   * The wire, both ways: the client's input to the entry and its answer back, and every hop's
+   * `transferMs` (the cut tensor's upload and the reply).
+   */
   transferMs: number;
-  /** The later stages' runs. */
+  /** The later stages' own work. */
   tailMs: number;
   /** The round trip as the client saw it. */
   totalMs: number;
@@ -59,14 +67,30 @@ export function stagesOf(t: StageTimings | undefined): StageRow[] {
   return rows;
 }
 
+/** A stage's time once its request has arrived whole: its `totalMs` less reading the body. */
+function afterReceive(s: StageTimings): number {
+  return (s.totalMs ?? 0) - (s.receiveMs ?? 0);
+}
+
+/** A stage's own work: what it spent once its request arrived, less its forward's round trip. */
+function ownWork(s: StageTimings): number {
+  const forward = s.next ? (s.transferMs ?? 0) + afterReceive(s.next) : 0;
+  return afterReceive(s) - forward;
+}
+
 export function timesOf(r: InferReply): Times {
-  const stages = stagesOf(r.timings);
+  const chain: StageTimings[] = [];
+  for (let s = r.timings, depth = 0; s && depth < 8; s = s.next, depth++) chain.push(s);
+  const entry = chain[0];
+  // The client's own hop (its input up to the entry, the answer back) is the round trip less what
+  // the entry spent once the input had arrived.
+  const clientWire = entry ? r.roundTripMs - afterReceive(entry) : r.roundTripMs;
   return {
-    headMs: stages[0]?.runMs ?? 0,
-    transferMs: stages.reduce((sum, s) => sum + (s.transferMs ?? 0), 0),
-    tailMs: stages.slice(1).reduce((sum, s) => sum + s.runMs, 0),
+    headMs: entry ? ownWork(entry) : 0,
+    transferMs: clientWire + chain.reduce((sum, s) => sum + (s.next ? (s.transferMs ?? 0) : 0), 0),
+    tailMs: chain.slice(1).reduce((sum, s) => sum + ownWork(s), 0),
     totalMs: r.roundTripMs,
-    serverMs: r.timings?.totalMs ?? 0,
+    serverMs: entry?.totalMs ?? 0,
   };
 }
 

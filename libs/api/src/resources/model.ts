@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { LIST_SET } from "../meta.js";
+import { LIST_SET, listMap } from "../meta.js";
 import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
 
 const nonneg = z.number().nonnegative();
@@ -141,7 +141,23 @@ export type ModelArtifactStatus = z.infer<typeof modelArtifactStatus>;
  */
 export const ONNX_INPUT_SHAPE_ANNOTATION = "eiaas.io/onnx-input-shape";
 
-export const modelStatus = z.strictObject({ ...baseStatusShape, artifact: modelArtifactStatus.optional() });
+/**
+ * The stored ONNX file of an early exit's head (`PUT .../models/{name}/artifact?exit=N`), for the
+ * exit declared in `spec.exits` with `afterLayer` N: written by the API server as `status.artifact`
+ * is. Agents fetch it for a task whose layer range takes in the exit's head.
+ */
+export const exitArtifactStatus = modelArtifactStatus.extend({
+  /** The exit's `afterLayer` (spec.exits): the head reads the cut tensor after this layer. */
+  afterLayer: z.number().int().min(1),
+});
+export type ExitArtifactStatus = z.infer<typeof exitArtifactStatus>;
+
+export const modelStatus = z.strictObject({
+  ...baseStatusShape,
+  artifact: modelArtifactStatus.optional(),
+  /** One per exit head uploaded, by `afterLayer` (ascending). */
+  exitArtifacts: z.array(exitArtifactStatus).meta(listMap("afterLayer")).optional(),
+});
 export type ModelStatus = z.infer<typeof modelStatus>;
 
 export const modelObject = objectSchema("Model", modelSpec, modelStatus);
