@@ -10,6 +10,7 @@ import { DOCUMENTED_ENV } from "../testkit/env-contract.js";
 import { read } from "../testkit/dockerfile.js";
 import { apiServerEnv } from "../../apps/api-server/src/config.js";
 import { schedulerEnv } from "../../apps/scheduler/src/config.js";
+import { parseAgentConfig } from "../../apps/agent/src/config.js";
 
 /** The length of the shortest token an env schema accepts. */
 function shortestAccepted(schema: { safeParse(v: unknown): { success: boolean } }): number {
@@ -87,7 +88,9 @@ describe("deploy/docker-compose.yml", () => {
       states.add(volume!);
     }
     expect(read("deploy/Dockerfile")).toMatch(/EIAAS_DATA_DIR=\/var\/lib\/eiaas/);
-    expect(read("apps/agent/src/main.ts")).toContain(`join(process.env.EIAAS_DATA_DIR ?? ".eiaas", "agents")`);
+    // What the agent makes of that variable when no --state-dir is given (its config schema).
+    const agent = parseAgentConfig(["--node", "edge-1", "--server", "https://api:8443"], { EIAAS_DATA_DIR: "/var/lib/eiaas" });
+    expect(agent !== "help" && agent.stateDir).toBe("/var/lib/eiaas/agents");
     const exporter = c.services["ca-export"]!;
     expect(exporter.command?.join(" ")).toMatch(/cp \/etc\/eiaas\/api\/pki\/ca\.crt \/var\/lib\/eiaas\/ca\.crt$/);
     expect(exporter.volumes).toEqual([`${dataVolume}:/etc/eiaas/api:ro`, "eiaas-ca:/var/lib/eiaas"]);
