@@ -1,6 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { TRAINING_HISTORY_ROUNDS, type TrainingProgress, type TrainingRound } from "@eiaas/api";
 import {
   chooseTau,
@@ -16,7 +15,7 @@ import {
   type WeightedUpdate,
 } from "@eiaas/training";
 import { CheckpointWriter, type Checkpoint, type CheckpointStore } from "./checkpoint.js";
-import { readBoundedBody } from "./http-body.js";
+import { listenTraining, readBoundedBody } from "./http-body.js";
 import type { TrainingJobView } from "./job.js";
 import { decodeReport, HEADER_DONE, REPORT_HEADER_BYTES, HEADER_ROUND, HEADER_TAU, MODEL_PATH, UPDATE_PATH, WireError, type UpdateReport } from "./wire.js";
 
@@ -105,13 +104,9 @@ export class Aggregator {
       this.resumedFrom = ckpt.round;
       this.o.log(`resumed from the checkpoint of round ${ckpt.round}${ckpt.stoppedBecause ? ` (training had ended: ${ckpt.stoppedBecause})` : ""}`);
     }
-    this.server = createServer((req, res) => void this.handle(req, res));
-    this.server.keepAliveTimeout = 30_000;
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once("error", reject);
-      this.server!.listen(this.o.port, this.o.bindHost, () => resolve());
-    });
-    const port = (this.server.address() as AddressInfo).port;
+    const listening = await listenTraining((req, res) => void this.handle(req, res), this.o.port, this.o.bindHost);
+    this.server = listening.server;
+    const port = listening.port;
     this.o.signal.addEventListener("abort", () => void this.shutdown(), { once: true });
     this.report();
     if (this.stoppedBecause) this.finishSoon();

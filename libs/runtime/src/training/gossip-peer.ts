@@ -1,6 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { setImmediate as breathe } from "node:timers/promises";
 import { TRAINING_HISTORY_ROUNDS, type GossipNeighbours, type TrainingProgress, type TrainingRound } from "@eiaas/api";
 import {
@@ -17,7 +16,7 @@ import {
   type Dataset,
   type NeighbourModel,
 } from "@eiaas/training";
-import { readBoundedBody } from "./http-body.js";
+import { listenTraining, readBoundedBody } from "./http-body.js";
 import { leanAgent, leanRequest } from "./http-client.js";
 import type { NodePower, TrainingJobView } from "./job.js";
 import { decodeGossip, encodeGossip, GOSSIP_PATH, gossipBytes, WireError } from "./wire.js";
@@ -97,13 +96,9 @@ export class GossipPeer {
 
   /** Listens (its endpoint is what neighbours push to); `finished` resolves when training ends here. */
   async listen(): Promise<{ port: number; finished: Promise<string> }> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    this.server.keepAliveTimeout = 30_000;
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once("error", reject);
-      this.server!.listen(this.o.port, this.o.bindHost, () => resolve());
-    });
-    const port = (this.server.address() as AddressInfo).port;
+    const listening = await listenTraining((req, res) => void this.handle(req, res), this.o.port, this.o.bindHost);
+    this.server = listening.server;
+    const port = listening.port;
     const finished = this.train().finally(() => this.close());
     return { port, finished };
   }

@@ -1,4 +1,5 @@
-import type { IncomingMessage } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 
 /**
  * A request's body, read only while it stays within `limit` bytes: undefined once it goes past it
@@ -14,4 +15,18 @@ export async function readBoundedBody(req: IncomingMessage, limit: number): Prom
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * A training server (aggregator or gossip peer) listening on `host:port` (0 picks one): keep-alive
+ * held 30 s, as participants and neighbours reuse their connection round after round.
+ */
+export async function listenTraining(handle: (req: IncomingMessage, res: ServerResponse) => void, port: number, host: string): Promise<{ server: Server; port: number }> {
+  const server = createServer(handle);
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  return { server, port: (server.address() as AddressInfo).port };
 }
