@@ -10,18 +10,20 @@
 // BENCH_REQUESTS (50 per split and speed), BENCH_PROBE (5: requests before a clearly slower split
 // stops), BENCH_SPLIT_SECONDS (60), BENCH_WARMUP (2), BENCH_DEVICE_CLASS (phone-snapdragon-865),
 // BENCH_EDGE_CLASS (jetson-xavier-nx), BENCH_EDGE_CPUS (1: the fastest class's quota, in cores),
+// BENCH_CPU_PERIOD_US (5000: the CFS period of the containers' quotas),
 // BENCH_MODEL_DIR (models/reference; missing models are generated there), BENCH_IMAGE (an image
 // with eiaas-serve already built; default: deploy/Dockerfile built as the docker tests build it). Needs root and a Docker
 // engine (scripts/ensure-docker.sh). Ctrl-C removes the containers (and with them the shaping).
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import ort from "onnxruntime-node";
+import { calibrationModels, speedsFromTimes } from "@eiaas/onnx";
+import { measureOnnxSpeed } from "@eiaas/serving";
 import { dockerAvailability, projectImage, testImages } from "@eiaas/testing";
 import { writeReferenceModels } from "../scripts/models/main.js";
 import type { ReferenceModel } from "../scripts/models/reference.js";
 import { median, type Sample } from "./dataplane/client.js";
-import { benchNodes, hardwareClasses, type BenchNode } from "./dataplane/fleet.js";
+import { benchNodes, hardwareClasses, type BenchNode, type CoreSpeed } from "./dataplane/fleet.js";
 import { measureModel, type ModelRun } from "./dataplane/measure.js";
 import { figure, planner, type Profile } from "./dataplane/planning.js";
 import { printReport, type CaseRow } from "./dataplane/report.js";
@@ -34,26 +36,26 @@ const MODELS = (env.BENCH_MODELS ?? "resnet18,mobilenetv2,alexnet,vgg16").split(
 const MBPS = (env.BENCH_MBPS ?? "1,10,100").split(",").map(Number);
 const REQUESTS = Number(env.BENCH_REQUESTS ?? 50);
 const MODEL_DIR = env.BENCH_MODEL_DIR ?? join(ROOT, "models/reference");
+/** The containers' CFS period (see DockerRuntimeOptions.cpuPeriodUs): 5 ms spreads a 0.2-core quota evenly. */
+const CPU_PERIOD_US = Number(env.BENCH_CPU_PERIOD_US ?? 5000);
 const log = (line: string) => console.error(`[dataplane] ${line}`);
 
-/** onnxruntime's GFLOPS on one core of this machine: ResNet-18 whole, in this process, 1 thread. */
-async function calibrate(file: string, flops: number): Promise<number> {
-  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential" });
-  const x = new ort.Tensor("float32", new Float32Array(3 * 224 * 224).fill(0.1), [1, 3, 224, 224]);
-  const times: number[] = [];
-  for (let i = 0; i < 12; i++) {
-    const t0 = performance.now();
-    await session.run({ [session.inputNames[0]!]: x });
-    if (i >= 2) times.push(performance.now() - t0);
-  }
-  await session.release();
-  return flops / 1e6 / median(times);
+/**
+ * onnxruntime's speed on one core of this machine, per operator class, as an agent measures its
+ * node (the calibration models of libs/onnx, 1 thread, in this process).
+ */
+async function calibrate(): Promise<CoreSpeed> {
+  const models = calibrationModels();
+  const medianMs: Record<string, number> = {};
+  for (const m of models) medianMs[m.measures] = (await measureOnnxSpeed(m.bytes, 1, { threads: 1, durationMs: 1500 })).medianMs;
+  const s = speedsFromTimes(models, medianMs);
+  return { gflops: s.gflops, byOperator: s.byOperator };
 }
 
 /** Measured device energy of a split (mJ): its compute at the class's computeW, its upload at transmitW. */
 function energyOf(samples: Sample[], j: number, n: number, device: BenchNode): number {
-  const compute = j === 0 ? 0 : median(samples.map((s) => s.headRunMs));
-  const upload = j === n ? 0 : j === 0 ? median(samples.map((s) => s.totalMs - s.headRunMs)) : median(samples.map((s) => s.wireMs ?? 0));
+  const compute = j === 0 ? 0 : median(samples.map((s) => s.headWorkMs));
+  const upload = j === n ? 0 : j === 0 ? median(samples.map((s) => s.totalMs - s.headWorkMs)) : median(samples.map((s) => s.wireMs ?? 0));
   return compute * device.hardware.computeW + upload * device.hardware.transmitW;
 }
 
@@ -70,9 +72,9 @@ function profileOf(run: ModelRun, n: number): Profile {
   const device = [];
   const edge = [];
   for (const [j, s] of pooled) {
-    if (j >= 1) device.push(figure(n, 1, j, median(s.map((x) => x.headRunMs)), s.length));
-    if (j === 0) edge.push(figure(n, 1, n, median(s.map((x) => x.headRunMs)), s.length));
-    else if (j < n) edge.push(figure(n, j + 1, n, median(s.map((x) => x.tailRunMs!)), s.length));
+    if (j >= 1) device.push(figure(n, 1, j, median(s.map((x) => x.headWorkMs)), s.length));
+    if (j === 0) edge.push(figure(n, 1, n, median(s.map((x) => x.headWorkMs)), s.length));
+    else if (j < n) edge.push(figure(n, j + 1, n, median(s.map((x) => x.tailWorkMs!)), s.length));
   }
   return { device, edge };
 }
@@ -130,7 +132,7 @@ async function main(): Promise<void> {
   const gateway = await bridgeGateway();
 
   const resnet = loadModel("resnet18", join(MODEL_DIR, "resnet18.onnx"));
-  const perCore = await calibrate(join(MODEL_DIR, "resnet18.onnx"), resnet.layers.reduce((a, l) => a + l.flops, 0));
+  const perCore = await calibrate();
   const classes = hardwareClasses();
   const cls = (name: string) => classes.get(name) ?? (() => { throw new Error(`no class ${name} in hardware.yaml`); })();
   const [device, edge] = benchNodes(
@@ -141,10 +143,10 @@ async function main(): Promise<void> {
     Number(env.BENCH_EDGE_CPUS ?? 1),
     perCore,
   ) as [BenchNode, BenchNode];
-  log(`onnxruntime here: ${perCore.toFixed(1)} GFLOPS per core; device ${device.hardware.name} (${device.hardware.gflops} GFLOPS) → ${device.cpus} cores; edge ${edge.hardware.name} (${edge.hardware.gflops}) → ${edge.cpus} cores`);
+  log(`onnxruntime here, per core: ${perCore.gflops.toFixed(1)} GFLOPS (k×k convolutions), ${Object.entries(perCore.byOperator).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")}; device ${device.hardware.name} (${device.hardware.gflops} GFLOPS) → ${device.cpus} cores; edge ${edge.hardware.name} (${edge.hardware.gflops}) → ${edge.cpus} cores`);
 
   const segments = new Map<string, Uint8Array>();
-  const bed = new Testbed(image, gateway, segments);
+  const bed = new Testbed(image, gateway, segments, CPU_PERIOD_US);
   let stopping = false;
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.once(sig, () => {
@@ -174,7 +176,8 @@ async function main(): Promise<void> {
   }
   const load = (await import("node:os")).loadavg();
   console.log(`\ndataplane bench: ${(await import("node:os")).cpus()[0]?.model} × ${(await import("node:os")).cpus().length}, load ${load.map((l) => l.toFixed(1)).join(" ")}; ${REQUESTS} requests per split and speed (fewer for a split stopped early)`);
-  console.log(`device ${device.hardware.name} ${device.cpus} cores (${device.gflops.toFixed(1)} GFLOPS told to the planner), edge ${edge.hardware.name} ${edge.cpus} cores (${edge.gflops.toFixed(1)}); latencies in ms (medians)\n`);
+  const speeds = (n: BenchNode) => `${n.gflops.toFixed(1)} GFLOPS; ${Object.entries(n.gflopsByOperator).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")}`;
+  console.log(`device ${device.hardware.name} ${device.cpus} cores (told to the planner: ${speeds(device)}), edge ${edge.hardware.name} ${edge.cpus} cores (${speeds(edge)}); CFS period ${CPU_PERIOD_US} µs; latencies in ms (medians)\n`);
   printReport(rows);
 }
 

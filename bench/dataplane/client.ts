@@ -1,28 +1,23 @@
 // The client side of a measurement: POSTs the input to the plan's entry (binary, kept alive, one
 // request at a time) and collects what each stage reports of itself (x-eiaas-timings).
 import { Agent, request } from "node:http";
+import { stageWorkMs, type StageTimings } from "@eiaas/serving";
 
 /** One answered request: the client's wall time and the stages' own figures (ms). */
 export interface Sample {
   totalMs: number;
-  /** `session.run()` of the entry's segment. */
-  headRunMs: number;
+  /** The entry stage's own work (`stageWorkMs`: decode, run, encode): what its ModelProfile figure is. */
+  headWorkMs: number;
   /**
-   * The forward to the next stage less the next stage's run: the head's `transferMs` (the wire
-   * both ways, the cut tensor's upload included) plus the next stage's own work other than its run
-   * (its `totalMs` less reading the body, `receiveMs`, which is already in `transferMs`, less `runMs`).
+   * The forward to the next stage less the next stage's own work: the head's `transferMs` (the
+   * wire both ways, the cut tensor's upload included) plus what the next stage spent beyond its
+   * work and its body's reading (its `totalMs` less `receiveMs`, already in `transferMs`, less work).
    */
   wireMs?: number;
-  tailRunMs?: number;
+  tailWorkMs?: number;
 }
 
-interface StageTimings {
-  receiveMs?: number;
-  runMs: number;
-  totalMs: number;
-  transferMs?: number;
-  next?: StageTimings;
-}
+type Timings = StageTimings & { next?: Timings };
 
 export class BenchClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
@@ -44,8 +39,9 @@ export class BenchClient {
           res.on("end", () => {
             const totalMs = performance.now() - t0;
             if (res.statusCode !== 200) return reject(new Error(`${this.endpoint} answered ${res.statusCode}`));
-            const t = JSON.parse(String(res.headers["x-eiaas-timings"])) as StageTimings;
-            resolve({ totalMs, headRunMs: t.runMs, ...(t.next ? { wireMs: (t.transferMs ?? 0) + t.next.totalMs - (t.next.receiveMs ?? 0) - t.next.runMs, tailRunMs: t.next.runMs } : {}) });
+            const t = JSON.parse(String(res.headers["x-eiaas-timings"])) as Timings;
+            const next = t.next;
+            resolve({ totalMs, headWorkMs: stageWorkMs(t), ...(next ? { wireMs: (t.transferMs ?? 0) + next.totalMs - (next.receiveMs ?? 0) - stageWorkMs(next), tailWorkMs: stageWorkMs(next) } : {}) });
           });
         },
       );

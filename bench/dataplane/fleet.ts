@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
+import type { GflopsByOperator } from "@eiaas/api";
 import type { NodeInit } from "@eiaas/scheduling";
 
 const HARDWARE = fileURLToPath(new URL("../../deploy/reference/hardware.yaml", import.meta.url));
@@ -27,6 +28,14 @@ export interface BenchNode {
    * the same factor as the quota.
    */
   gflops: number;
+  /** The operator classes' speeds, scaled as `gflops` is. */
+  gflopsByOperator: GflopsByOperator;
+}
+
+/** onnxruntime's speed on one core of this machine, in the same run (see calibrate in dataplane.bench.ts). */
+export interface CoreSpeed {
+  gflops: number;
+  byOperator: GflopsByOperator;
 }
 
 /** The classes of hardware.yaml by name. */
@@ -39,12 +48,13 @@ export function hardwareClasses(): Map<string, HardwareClass> {
  * Quotas in the ratio of the classes' GFLOPS, the fastest given `fastestCpus` cores. Docker's
  * smallest quota is 0.01 core: a ratio beyond 100 between the classes cannot be kept.
  */
-export function benchNodes(classes: Array<{ role: string; hardware: HardwareClass }>, fastestCpus: number, ortGflopsPerCore: number): BenchNode[] {
+export function benchNodes(classes: Array<{ role: string; hardware: HardwareClass }>, fastestCpus: number, perCore: CoreSpeed): BenchNode[] {
   const top = Math.max(...classes.map((c) => c.hardware.gflops));
   return classes.map(({ role, hardware }) => {
     const cpus = Math.max(0.01, Math.round((fastestCpus * hardware.gflops * 1000) / top) / 1000);
     if (cpus === 0.01 && (fastestCpus * hardware.gflops) / top < 0.01) throw new Error(`class ${hardware.name} would need a quota under docker's 0.01 core (ratio ${Math.round(top / hardware.gflops)}:1 to the fastest)`);
-    return { name: role, hardware, cpus, gflops: ortGflopsPerCore * cpus };
+    const byOperator = Object.fromEntries(Object.entries(perCore.byOperator).map(([k, v]) => [k, v * cpus]));
+    return { name: role, hardware, cpus, gflops: perCore.gflops * cpus, gflopsByOperator: byOperator };
   });
 }
 
@@ -52,7 +62,7 @@ export function benchNodes(classes: Array<{ role: string; hardware: HardwareClas
 export function plannerNodes(device: BenchNode, edge: BenchNode, mbps: number, rttMs: number): NodeInit[] {
   const power = (n: BenchNode) => ({ computeW: n.hardware.computeW, transmitW: n.hardware.transmitW });
   return [
-    { name: device.name, tier: "device", parent: edge.name, labels: { role: "client" }, gflops: device.gflops, capacity: { cpu: 4000, memoryMiB: 8192, gpu: 0 }, power: power(device), network: { uplinkMbps: mbps, downlinkMbps: mbps, rttMs } },
-    { name: edge.name, tier: "edge", gflops: edge.gflops, capacity: { cpu: 16000, memoryMiB: 32768, gpu: 0 }, power: power(edge) },
+    { name: device.name, tier: "device", parent: edge.name, labels: { role: "client" }, gflops: device.gflops, gflopsByOperator: device.gflopsByOperator, capacity: { cpu: 4000, memoryMiB: 8192, gpu: 0 }, power: power(device), network: { uplinkMbps: mbps, downlinkMbps: mbps, rttMs } },
+    { name: edge.name, tier: "edge", gflops: edge.gflops, gflopsByOperator: edge.gflopsByOperator, capacity: { cpu: 16000, memoryMiB: 32768, gpu: 0 }, power: power(edge) },
   ];
 }

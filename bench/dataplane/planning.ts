@@ -22,7 +22,7 @@ export interface Planner {
 }
 
 export function modelSpecOf(model: BenchModel): ModelSpec {
-  return modelSpec.parse({ inputBytes: model.inputBytes, accuracy: 0.7, layers: model.layers.map(({ name, flops, outputBytes, memoryMiB }) => ({ name, flops, outputBytes, memoryMiB })) });
+  return modelSpec.parse({ inputBytes: model.inputBytes, accuracy: 0.7, layers: model.layers.map(({ name, flops, flopsByOperator, outputBytes, memoryMiB }) => ({ name, flops, ...(flopsByOperator ? { flopsByOperator } : {}), outputBytes, memoryMiB })) });
 }
 
 export function planner(model: BenchModel, device: BenchNode, edge: BenchNode, mbps: number, rttMs: number): Planner {

@@ -22,8 +22,10 @@ export class Testbed {
     private readonly image: string,
     gateway: string,
     segments: Map<string, Uint8Array>,
+    /** CFS period of the containers' quotas (µs); see DockerRuntimeOptions.cpuPeriodUs. */
+    cpuPeriodUs?: number,
   ) {
-    this.rt = new DockerRuntime({ loadSegment: async (t) => segments.get(t.name)!, publishHost: gateway, advertiseHost: gateway });
+    this.rt = new DockerRuntime({ loadSegment: async (t) => segments.get(t.name)!, publishHost: gateway, advertiseHost: gateway, ...(cpuPeriodUs ? { cpuPeriodUs } : {}) });
   }
 
   /** Starts a server of `segment` (registered in the segments map under the returned task name) on `node`. */

@@ -55,8 +55,33 @@ describe("reference models against deploy/examples", () => {
       const attached = attachExitHead(base, head, { afterLayer: e.afterLayer, allowExternalData: true });
       const want = example(e.model).exits!.find((x) => x.afterLayer === e.afterLayer)!;
       expect(attached.shape).toEqual([1, ...e.shape]);
-      expect(attached.head).toEqual({ flops: want.head!.flops, outputBytes: want.head!.outputBytes, memoryMiB: want.head!.memoryMiB });
+      expect(attached.head).toMatchObject({ flops: want.head!.flops, outputBytes: want.head!.outputBytes, memoryMiB: want.head!.memoryMiB });
     }
+  });
+
+  it("splits each layer's flops by operator class: 1x1, depthwise, matrix multiply, the rest general", () => {
+    const layers = (name: ReferenceModel) => importOnnxModel(MODELS[name]({ weights: "none" }), { allowExternalData: true }).layers;
+    const byName = (name: ReferenceModel) => new Map(layers(name).map((l) => [l.name, l]));
+    for (const name of Object.keys(MODELS) as ReferenceModel[]) {
+      for (const l of layers(name)) {
+        const f = l.flopsByOperator ?? {};
+        expect((f.pointwise ?? 0) + (f.depthwise ?? 0) + (f.matmul ?? 0), `${name} ${l.name}`).toBeLessThanOrEqual(l.flops);
+      }
+    }
+    // ResNet-18: 3x3 convolutions are general; a downsampling block's 1x1 shortcut (64→128 at 28x28) is pointwise; the classifier a matrix multiply.
+    const resnet = byName("resnet18");
+    expect(resnet.get("layer1.0")!.flopsByOperator).toBeUndefined();
+    expect(resnet.get("layer2.0")!.flopsByOperator).toEqual({ pointwise: 2 * 128 * 64 * 28 * 28 });
+    expect(resnet.get("avgpool_fc")!.flopsByOperator).toEqual({ matmul: 2 * 512 * 1000 });
+    // MobileNetV2's inverted residual 2 (16→96 at 112x112, depthwise 96 stride 2, 96→24 at 56x56): all but nothing general.
+    const mobilenet = byName("mobilenetv2");
+    const block2 = mobilenet.get("block2")!;
+    expect(block2.flopsByOperator).toEqual({ pointwise: 2 * 16 * 96 * 112 * 112 + 2 * 96 * 24 * 56 * 56, depthwise: 2 * 96 * 9 * 56 * 56 });
+    expect(block2.flops).toBe(block2.flopsByOperator!.pointwise! + block2.flopsByOperator!.depthwise!);
+    // AlexNet's grouped convolutions (2 groups of many channels) are general, not depthwise; its fully connected layers are matrix multiplies.
+    const alexnet = byName("alexnet");
+    expect(alexnet.get("conv2")!.flopsByOperator).toBeUndefined();
+    for (const fc of ["fc6", "fc7", "fc8"]) expect(alexnet.get(fc)!.flopsByOperator).toEqual({ matmul: alexnet.get(fc)!.flops });
   });
 
   it("an exit head that does not fit the cut tensor is refused with both shapes", () => {

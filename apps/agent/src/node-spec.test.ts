@@ -62,6 +62,16 @@ describe("the registered spec", () => {
     expect(nodeSpec(operatorSpec(readSpecFile(json), {}), DETECTED)).toMatchObject({ tier: "edge", capacity: { cpu: 3500 }, compute: { gflops: 5000 } });
   });
 
+  it("measured operator-class speeds go with the measured gflops, never beside an operator's gflops", () => {
+    const measured = { ...DETECTED, gflopsByOperator: { pointwise: 3.1, depthwise: 1.5, matmul: 0.4 } };
+    expect(nodeSpec(operatorSpec(undefined, {}), measured).compute).toEqual({ gflops: 4.2, gflopsByOperator: { pointwise: 3.1, depthwise: 1.5, matmul: 0.4 } });
+    // The operator said how fast the node is: speeds measured against another figure would contradict it.
+    expect(nodeSpec(operatorSpec(undefined, { gflops: "900" }), measured).compute).toEqual({ gflops: 900 });
+    // Their own classes stand.
+    const op = operatorSpec({ compute: { gflopsByOperator: { matmul: 2 } } }, {});
+    expect(nodeSpec(op, measured).compute).toEqual({ gflops: 4.2, gflopsByOperator: { matmul: 2 } });
+  });
+
   it("detected labels under the operator's", () => {
     expect(nodeLabels({ "kubernetes.io/arch": "arm64", site: "lab" }, { "kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux" })).toEqual({
       "kubernetes.io/arch": "arm64",

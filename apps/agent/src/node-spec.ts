@@ -91,6 +91,9 @@ export function nodeSpec(operator: Raw, detected: Omit<DetectedHost, "labels" | 
   fill("capacity", "cpu", detected.cpu);
   fill("capacity", "memoryMiB", detected.memoryMiB);
   fill("capacity", "gpu", detected.gpu);
+  // Measured together with gflops, so only where the operator left gflops (and them) unset.
+  spec.compute ??= {};
+  if (detected.gflopsByOperator && isObject(spec.compute) && spec.compute.gflops === undefined) spec.compute.gflopsByOperator ??= detected.gflopsByOperator;
   fill("compute", "gflops", detected.gflops);
   const parsed = edgeNodeSpec.safeParse(spec);
   if (!parsed.success) throw new SpecError(parsed.error.issues.map((i) => `spec.${formatPath(i.path)}: ${i.message}`).join("; "));

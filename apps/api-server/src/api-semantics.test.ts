@@ -100,6 +100,10 @@ describe("bad input gets a Status, never a 500", () => {
     expect(res.body).toMatchObject({ kind: "Status", reason: "Invalid", code: 422 });
     const fields = res.body.details.causes.map((c: any) => c.field);
     expect(fields).toEqual(expect.arrayContaining(["metadata.name", "spec.colour", "spec.layers[0].flops"]));
+    // Operator classes that add up to more than the layer's flops, or a negative class, or a speed of 0 on a node.
+    const classes = { ...model("classes"), spec: { ...model("x").spec, layers: [{ name: "l1", flops: 100, flopsByOperator: { matmul: 80, depthwise: 30 }, outputBytes: 1 }, { name: "l2", flops: 100, flopsByOperator: { pointwise: -1 }, outputBytes: 1 }] } };
+    const refused = await request(api.app).post(`${API_PREFIX}/namespaces/red/models`).set(admin()).send(classes).expect(422);
+    expect(refused.body.details.causes.map((c: any) => c.field)).toEqual(expect.arrayContaining(["spec.layers[0].flopsByOperator", "spec.layers[1].flopsByOperator.pointwise"]));
     const missing = await request(api.app).post(`${API_PREFIX}/namespaces/red/inferenceservices`).set(admin()).send({ ...isvc("s"), spec: { clients: { selector: {} } } }).expect(422);
     expect(missing.body.details.causes).toContainEqual(expect.objectContaining({ field: "spec.model" }));
   });

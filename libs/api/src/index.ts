@@ -17,3 +17,4 @@ export * from "./resources/modelprofile.js";
 export * from "./resources/event.js";
 export * from "./serving-env.js";
 export * from "./retry.js";
+export * from "./operators.js";

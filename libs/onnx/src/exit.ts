@@ -7,6 +7,7 @@ import { OnnxImportError } from "./errors.js";
 import { importAnalysis, type ImportOptions } from "./import.js";
 import { parameterBytes, toMiB } from "./layers.js";
 import { fmt } from "./shapes/context.js";
+import { flopsByOperatorOf } from "./operators.js";
 
 export interface ExitHeadOptions extends ImportOptions {
   /** Base layers run before the head (1-based, as `spec.exits[].afterLayer`). */
@@ -19,7 +20,7 @@ export interface AttachedExit {
   /** The base model's cut tensor the head reads. */
   tensor: string;
   shape: number[];
-  head: Pick<ExitHead, "flops" | "outputBytes" | "memoryMiB">;
+  head: Pick<ExitHead, "flops" | "flopsByOperator" | "outputBytes" | "memoryMiB">;
 }
 
 /**
@@ -53,6 +54,8 @@ export function attachExitHead(baseBytes: Uint8Array, headBytes: Uint8Array, opt
     afterLayer: after,
     tensor,
     shape: cut.shape,
-    head: { flops: 2 * macs, outputBytes, memoryMiB: toMiB(parameterBytes(head, head.graph.nodes)) },
+    head: { flops: 2 * macs, ...optional(flopsByOperatorOf(head, 0, head.graph.nodes.length)), outputBytes, memoryMiB: toMiB(parameterBytes(head, head.graph.nodes)) },
   };
 }
+
+const optional = (f: ExitHead["flopsByOperator"]) => (f ? { flopsByOperator: f } : {});

@@ -71,7 +71,7 @@ describe("importOnnxModel", () => {
     const y = g.op("cat", "Concat", [a, b], [{ name: "axis", type: 2, i: 1 }]);
     const m = importOnnxModel(g.build(y, [1, 8, 8, 8]));
     expect(m.cuts).toEqual([]);
-    expect(m.layers).toEqual([{ name: "a", flops: 2 * 2 * 64 * 4 * 4, outputBytes: 8 * 64 * 4, memoryMiB: 0.01, tensor: y }]);
+    expect(m.layers).toEqual([{ name: "a", flops: 2 * 2 * 64 * 4 * 4, flopsByOperator: { pointwise: 2 * 2 * 64 * 4 * 4 }, outputBytes: 8 * 64 * 4, memoryMiB: 0.01, tensor: y }]);
   });
 
   it("keeps a residual block whole: the skip connection crosses every position inside it", () => {

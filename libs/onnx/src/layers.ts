@@ -8,6 +8,7 @@ import { tensorBytes } from "./cuts.js";
 import type { NodeProto } from "./proto.js";
 import { elemSize, tensorDims } from "./proto.js";
 import { numel } from "./shapes/context.js";
+import { flopsByOperatorOf } from "./operators.js";
 
 /**
  * Layer granularity:
@@ -149,6 +150,8 @@ export function layerOf(a: Analysis, r: LayerRange): ModelLayer {
   const macs = a.inferred.macs.slice(r.start, r.end).reduce((x, y) => x + y, 0);
   const outputBytes = r.outputs.reduce((sum, name) => sum + tensorBytes(a.inferred.types.get(name)!, name), 0);
   const layer: ModelLayer = { name: r.name, flops: 2 * macs, outputBytes, memoryMiB: toMiB(parameterBytes(a, nodes)) };
+  const byOperator = flopsByOperatorOf(a, r.start, r.end);
+  if (byOperator) layer.flopsByOperator = byOperator;
   if (r.outputs.length === 1) layer.tensor = r.outputs[0]!;
   return layer;
 }

@@ -196,7 +196,7 @@ export async function relayRunTimings(
     const got = await fetchRunTimings(host, serve.port, after, MAX_MEASURED_MS);
     if (!got) return;
     after = got.seq;
-    for (const ms of got.runMs) {
+    for (const ms of got.workMs) {
       try {
         record({ task: { namespace: task.namespace, name: task.name }, fromLayer: layers.from, toLayer: layers.to, ms });
       } catch {

@@ -58,6 +58,18 @@ describe("docker runtime: what no engine here can run", () => {
     expect(dockerRunArgs({ ...task, resources: { cpu: 0, memoryMiB: 0, gpu: 0 } })).not.toContain("--gpus");
   });
 
+  it("with a CFS period, the quota as --cpu-period/--cpu-quota (docker refuses --cpus beside a period), within the kernel's bounds", () => {
+    const cpuArgs = (cpu: number, period?: number) => {
+      const a = dockerRunArgs({ ...task, resources: { cpu, memoryMiB: 0, gpu: 0 } }, [], undefined, period);
+      return a.filter((x, i) => x.startsWith("--cpu") || a[i - 1]?.startsWith("--cpu"));
+    };
+    expect(cpuArgs(213)).toEqual(["--cpus", "0.213"]);
+    expect(cpuArgs(213, 5000)).toEqual(["--cpu-period", "5000", "--cpu-quota", "1065"]);
+    expect(cpuArgs(1500, 10_000)).toEqual(["--cpu-period", "10000", "--cpu-quota", "15000"]);
+    // The kernel's floor of 1 ms for both: a tiny share gets the smallest quota it allows.
+    expect(cpuArgs(100, 500)).toEqual(["--cpu-period", "1000", "--cpu-quota", "1000"]);
+  });
+
   it("takes the CLI from EIAAS_DOCKER_BIN, and reports a missing CLI or a template without image as a start error", async () => {
     process.env.EIAAS_DOCKER_BIN = join(dir, "docker");
     try {

@@ -18,6 +18,15 @@ export interface DockerRuntimeOptions extends DockerServeOptions {
   stopTimeoutMs?: number;
   /** Host part of the endpoint of tasks declaring `EIAAS_PORT`. @defaultValue "127.0.0.1" */
   advertiseHost?: string;
+  /**
+   * The CFS period of a task's CPU quota, in µs (`--cpu-period`, with `--cpu-quota` = cores ×
+   * period instead of `--cpus`). Unset: the kernel's 100 ms. At a small quota the default lets a
+   * container run at full speed and then stop for the rest of each period, so a short request
+   * takes a whole number of periods depending on when it arrives; a period of a few ms spreads the
+   * quota evenly, which is how a slower processor behaves (the dataplane bench's device). The
+   * kernel allows 1,000 µs to 1 s; a quota below 1,000 µs is raised to it.
+   */
+  cpuPeriodUs?: number;
 }
 
 /** `eiaas-<namespace>-<task>-<attempt>`: the container's name, unique per task attempt on a host. */
@@ -29,7 +38,7 @@ export function containerName(task: Pick<TaskRunSpec, "namespace" | "name" | "at
  * The `docker run` arguments of a task (after the binary). `serve`: what an inference task's
  * container gets on top (its segment mount, published port, variables, default command).
  */
-export function dockerRunArgs(task: TaskRunSpec, extraRunArgs: string[] = [], serve?: Pick<ServeMount, "args" | "env" | "command">): string[] {
+export function dockerRunArgs(task: TaskRunSpec, extraRunArgs: string[] = [], serve?: Pick<ServeMount, "args" | "env" | "command">, cpuPeriodUs?: number): string[] {
   const args = [
     "run",
     "--rm",
@@ -46,13 +55,20 @@ export function dockerRunArgs(task: TaskRunSpec, extraRunArgs: string[] = [], se
     "--label",
     `eiaas.io/node=${task.nodeName}`,
   ];
-  if (task.resources.cpu > 0) args.push("--cpus", String(task.resources.cpu / 1000));
+  if (task.resources.cpu > 0) args.push(...cpuArgs(task.resources.cpu, cpuPeriodUs));
   if (task.resources.memoryMiB > 0) args.push("--memory", `${Math.ceil(task.resources.memoryMiB)}m`);
   if (task.resources.gpu > 0) args.push("--gpus", String(task.resources.gpu));
   const env = { ...taskEnvironment(task), ...serve?.env };
   for (const name of Object.keys(env).sort()) args.push("-e", `${name}=${env[name]}`);
   args.push(...(serve?.args ?? []), ...extraRunArgs, task.template.image ?? "", ...(task.template.command ?? serve?.command ?? []));
   return args;
+}
+
+/** `--cpus`, or with a CFS period `--cpu-period` and `--cpu-quota` (docker refuses `--cpus` beside a period). */
+function cpuArgs(milliCpu: number, periodUs: number | undefined): string[] {
+  if (periodUs === undefined) return ["--cpus", String(milliCpu / 1000)];
+  const period = Math.min(1_000_000, Math.max(1000, Math.round(periodUs)));
+  return ["--cpu-period", String(period), "--cpu-quota", String(Math.max(1000, Math.round((milliCpu / 1000) * period)))];
 }
 
 /** Runs `bin args…` to completion, collecting its output (for short CLI calls such as `rm -f`). */
@@ -123,7 +139,7 @@ export class DockerRuntime implements TaskRuntime {
     if (stale) return stale;
     const advertise = this.options.advertiseHost ?? "127.0.0.1";
     const endpoint = serve ? `${advertise}:${serve.port}` : endpointFor(advertise, taskEnvironment(task));
-    const child = spawn(this.bin, dockerRunArgs(task, this.options.extraRunArgs, serve), { env: this.cliEnv, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(this.bin, dockerRunArgs(task, this.options.extraRunArgs, serve, this.options.cpuPeriodUs), { env: this.cliEnv, stdio: ["ignore", "pipe", "pipe"] });
     const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
     // docker run's own errors (a missing image, a refused option) on its stderr: "docker: Error
     // response from daemon: …", then a hint to run --help, which says nothing.

@@ -1,4 +1,4 @@
-import { startServing, type NextStageSource, type ServingServer } from "@eiaas/serving";
+import { stageWorkMs, startServing, type NextStageSource, type ServingServer } from "@eiaas/serving";
 import { INFERENCE_ROLES, ServeConfigError, serveTaskConfig } from "./onnx-config.js";
 import { TaskTracker } from "./tracker.js";
 import { CANCELLED_EXIT_CODE, taskKey, type TaskHooks, type TaskResult, type TaskRunSpec, type TaskRuntime } from "./types.js";
@@ -154,8 +154,9 @@ export class OnnxRuntime implements TaskRuntime {
         node: task.nodeName,
         ...(range ? { layers: range } : {}),
         ...(this.options.drainMs !== undefined ? { drainMs: this.options.drainMs } : {}),
-        // A reused answer (cache, input filter) ran nothing: no figure of the segment's time.
-        ...(record && range ? { onAnswer: (t) => void (t.reused || record({ task, fromLayer: range.from, toLayer: range.to, ms: t.runMs })) } : {}),
+        // A reused answer (cache, input filter) ran nothing: no figure of the segment's time. The
+        // figure is the stage's own work (decode, run, encode), as the docker runtime's containers report it.
+        ...(record && range ? { onAnswer: (t) => void (t.reused || record({ task, fromLayer: range.from, toLayer: range.to, ms: stageWorkMs(t) })) } : {}),
       });
     } catch (err) {
       return failed("StartError", (err as Error).message);

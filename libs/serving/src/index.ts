@@ -7,7 +7,7 @@ export { NextStage, nextStageUrl, TIMINGS_HEADER, EXIT_HEADER, type NextStageOpt
 export { ResolvedNextStage, type Forwarder, type NextStageSource } from "./next-resolver.js";
 export { Admission } from "./admission.js";
 export { RunLog, fetchRunTimings, RUN_LOG_SIZE, type RunTimings } from "./run-log.js";
-export { serverTiming, parseTimings, type StageTimings, type ExitOutcome } from "./timings.js";
+export { serverTiming, parseTimings, stageWorkMs, type StageTimings, type ExitOutcome } from "./timings.js";
 export {
   SHAPE_HEADER,
   BINARY_TYPE,

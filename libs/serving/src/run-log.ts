@@ -1,6 +1,6 @@
 // The segment's recent run times, for a runtime that does not see the server's answers: the docker
 // runtime polls `GET /v1/timings?after=SEQ` of its container and hands each new figure to the agent,
-// as the onnx runtime hands over every answer's `runMs` in its own process (ModelProfiles).
+// as the onnx runtime hands over every computed answer's work in its own process (ModelProfiles).
 import { request } from "node:http";
 
 /** Most run times kept: at a poll every 2 s, more than 500 runs a second would lose some (a median does not mind). */
@@ -10,8 +10,11 @@ export const RUN_LOG_SIZE = 1024;
 export interface RunTimings {
   /** Number of the newest run (0 before the first): the next poll's `after`. */
   seq: number;
-  /** `session.run()` of the segment, ms, of the computed answers since `after` (reused ones are no runs). */
-  runMs: number[];
+  /**
+   * The stage's own work (`stageWorkMs`: decode, run, encode), ms, of the computed answers since
+   * `after` (reused ones ran nothing). Images before this field answered `runMs` (the run alone).
+   */
+  workMs: number[];
 }
 
 /**
@@ -23,17 +26,17 @@ export class RunLog {
   private readonly ms = new Float64Array(RUN_LOG_SIZE);
   private seq = 0;
 
-  add(runMs: number): void {
-    this.ms[this.seq % RUN_LOG_SIZE] = runMs;
+  add(workMs: number): void {
+    this.ms[this.seq % RUN_LOG_SIZE] = workMs;
     this.seq++;
   }
 
   /** The runs after number `after` still kept (a reader that fell behind loses the oldest). */
   since(after: number): RunTimings {
     const from = Math.max(Number.isSafeInteger(after) && after >= 0 ? Math.min(after, this.seq) : 0, this.seq - RUN_LOG_SIZE);
-    const runMs: number[] = [];
-    for (let n = from; n < this.seq; n++) runMs.push(Math.round(this.ms[n % RUN_LOG_SIZE]! * 1000) / 1000);
-    return { seq: this.seq, runMs };
+    const workMs: number[] = [];
+    for (let n = from; n < this.seq; n++) workMs.push(Math.round(this.ms[n % RUN_LOG_SIZE]! * 1000) / 1000);
+    return { seq: this.seq, workMs };
   }
 }
 
@@ -61,10 +64,11 @@ export function fetchRunTimings(host: string, port: number, after: number, maxMs
       res.on("end", () => {
         if (res.statusCode !== 200) return resolve(undefined);
         try {
-          const doc = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { seq?: unknown; runMs?: unknown };
-          if (!Number.isSafeInteger(doc.seq) || (doc.seq as number) < 0 || !Array.isArray(doc.runMs)) return resolve(undefined);
-          const runMs = doc.runMs.filter((v): v is number => typeof v === "number" && Number.isFinite(v) && v >= 0 && v <= maxMs).slice(-RUN_LOG_SIZE);
-          resolve({ seq: doc.seq as number, runMs });
+          const doc = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { seq?: unknown; workMs?: unknown; runMs?: unknown };
+          const figures = doc.workMs ?? doc.runMs;
+          if (!Number.isSafeInteger(doc.seq) || (doc.seq as number) < 0 || !Array.isArray(figures)) return resolve(undefined);
+          const workMs = figures.filter((v): v is number => typeof v === "number" && Number.isFinite(v) && v >= 0 && v <= maxMs).slice(-RUN_LOG_SIZE);
+          resolve({ seq: doc.seq as number, workMs });
         } catch {
           resolve(undefined);
         }

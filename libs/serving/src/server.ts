@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { EXIT_HEADER, TIMINGS_HEADER } from "./forward.js";
 import { Pipeline, type PipelineAnswer, type PipelineOptions } from "./pipeline.js";
 import { RunLog } from "./run-log.js";
-import { rounded, serverTiming, type ExitOutcome, type StageTimings } from "./timings.js";
+import { rounded, serverTiming, stageWorkMs, type ExitOutcome, type StageTimings } from "./timings.js";
 import { BINARY_TYPE, decodeBinary, decodeJson, encodeBinary, JSON_TYPE, replyEncoding, requestEncoding, ServingError, SHAPE_HEADER, type Encoding, type Tensor } from "./wire.js";
 
 export interface ServingOptions extends PipelineOptions {
@@ -80,7 +80,7 @@ export async function serve(pipeline: Pipeline, options: Omit<ServingOptions, "m
     const payload = reply === "binary" ? encodeBinary(out) : JSON.stringify(Array.from(out.data));
     const done = performance.now();
     const timings = rounded(pipeline.timings(answer, { ...read, serializeMs: done - serializeStart, totalMs: done - arrived }, label));
-    if (!answer.reused) runs.add(answer.runMs);
+    if (!answer.reused) runs.add(stageWorkMs(timings));
     try {
       options.onAnswer?.(timings, answer.exit);
     } catch {

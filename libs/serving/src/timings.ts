@@ -41,6 +41,16 @@ export interface ExitOutcome {
   threshold: number;
 }
 
+/**
+ * A stage's own work on one request: decoding its input, running its segment (and exit head),
+ * encoding its answer — what the node spends on it, the figure a ModelProfile keeps
+ * (docs/dataplane.md). Not its body's reading (the sender's upload over the link, which the
+ * planner prices as transfer), its wait for a run slot (load, not speed) or the next stage's work.
+ */
+export function stageWorkMs(t: Pick<StageTimings, "deserializeMs" | "runMs" | "exitMs" | "serializeMs">): number {
+  return t.deserializeMs + t.runMs + (t.exitMs ?? 0) + t.serializeMs;
+}
+
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 const NUMBERS = ["receiveMs", "queueMs", "deserializeMs", "runMs", "exitMs", "serializeMs", "totalMs", "transferMs"] as const;
 

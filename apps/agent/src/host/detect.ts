@@ -1,6 +1,7 @@
 // What the agent finds out about its host at registration: CPUs and memory (bounded by its cgroup
 // when its tasks run inside it), GPUs, architecture, and a measured compute speed.
 import os from "node:os";
+import type { GflopsByOperator } from "@eiaas/api";
 import { readCgroupLimits, readHostFile, type CgroupLimits, type FileReader } from "./cgroup.js";
 import { measureHostSpeed, type HostSpeed } from "./dnn-gflops.js";
 import { detectGpus, type GpuDetection } from "./gpus.js";
@@ -54,6 +55,8 @@ export interface DetectedHost {
   memoryMiB?: number;
   gpu?: number;
   gflops?: number;
+  /** Measured with `gflops`: the operator classes' speeds (see `measureHostSpeed`). */
+  gflopsByOperator?: GflopsByOperator;
   /** `kubernetes.io/arch`, `kubernetes.io/os`, and `nvidia.com/gpu.product` when a GPU is found (kubelet and GPU feature discovery name them so). */
   labels: Record<string, string>;
   /** What bounded each value, for the agent's log (`cpu: cgroup quota 1.5 of 4 CPUs`). */
@@ -111,6 +114,7 @@ export async function detectHost(needs: DetectNeeds, o: DetectOptions): Promise<
     const threads = Math.max(1, Math.floor(cores));
     const speed = await p.gflops(threads);
     out.gflops = speed.gflops;
+    if (speed.gflopsByOperator && Object.keys(speed.gflopsByOperator).length) out.gflopsByOperator = speed.gflopsByOperator;
     out.sources.gflops = speed.source;
     if (speed.problem) out.problems.push(speed.problem);
   }

@@ -1,41 +1,51 @@
-// The node's speed as its DNN runtime sees it: onnxruntime running convolutions of the shapes the
-// reference models are made of, divided into their flops as the model's layer tables count them.
-import { GraphBuilder, importOnnxModel } from "@eiaas/onnx";
+// The node's speed as its DNN runtime sees it: onnxruntime running graphs of the shapes the
+// reference models are made of (libs/onnx calibration models), one per operator class, divided
+// into their flops as the model's layer tables count them.
+import type { GflopsByOperator } from "@eiaas/api";
+import { calibrationModels, speedsFromTimes, type CalibrationModel } from "@eiaas/onnx";
 import { measureOnnxSpeed } from "@eiaas/serving";
 import { measureGflops, twoSignificant } from "./gflops.js";
 
-/**
- * Four 3×3 convolutions (with ReLU) over 64 channels at 56×56: ResNet-18's first stage, the
- * commonest shape in the reference models. 0.92 GFLOP a run; weights seeded (only speed matters).
- */
-function calibrationModel(): Uint8Array {
-  const g = new GraphBuilder("eiaas-calibration", { seed: 7 });
-  let x = g.input("input", [1, 64, 56, 56]);
-  for (let i = 0; i < 4; i++) x = g.relu(`block${i}/relu`, g.conv(`block${i}/conv`, x, { cin: 64, cout: 64, k: 3, pad: 1 }));
-  return g.build(x, [1, 64, 56, 56]);
-}
-
 export interface HostSpeed {
   gflops: number;
+  /** Speeds of the operator classes that differ from `gflops` (absent on the fallback). */
+  gflopsByOperator?: GflopsByOperator;
   /** How it was measured, for the agent's log. */
   source: string;
   /** Why the preferred measurement could not be made (the fallback was used). */
   problem?: string;
 }
 
+const total = (m: CalibrationModel) => Object.values(m.flops).reduce((a, b) => a + (b ?? 0), 0);
+
 /**
- * `compute.gflops` for a node whose operator set none: onnxruntime's speed on `threads` threads
- * (the runtime that executes the plans' layers), so that the planner's `flops / gflops` predicts
- * what the node's serving tasks will measure. Where onnxruntime cannot run (no binary for the
- * platform), a plain JavaScript matrix multiply — far slower than a DNN runtime, and said so.
+ * `compute.gflops` and `compute.gflopsByOperator` for a node whose operator set neither:
+ * onnxruntime's speed on `threads` threads (the runtime that executes the plans' layers) for
+ * k×k convolutions, 1×1 ones, depthwise ones and matrix multiplies, so that the planner's
+ * estimate predicts what the node's serving tasks will measure. Where onnxruntime cannot run (no
+ * binary for the platform), a plain JavaScript matrix multiply — far slower than a DNN runtime,
+ * and said so.
  */
 export async function measureHostSpeed(threads: number, o: { durationMs?: number; onnx?: typeof measureOnnxSpeed } = {}): Promise<HostSpeed> {
   const plural = threads === 1 ? "" : "s";
   try {
-    const bytes = calibrationModel();
-    const flops = importOnnxModel(bytes).layers.reduce((sum, l) => sum + l.flops, 0);
-    const s = await (o.onnx ?? measureOnnxSpeed)(bytes, flops, { threads, ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}) });
-    return { gflops: twoSignificant(s.gflops), source: `onnxruntime: 3x3 convolutions (${(flops / 1e9).toFixed(2)} GFLOP) on ${threads} thread${plural}, median of ${s.runs} runs` };
+    const models = calibrationModels();
+    const medianMs: Partial<Record<CalibrationModel["measures"], number>> = {};
+    let runs = 0;
+    for (const m of models) {
+      const s = await (o.onnx ?? measureOnnxSpeed)(m.bytes, total(m), { threads, ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}) });
+      medianMs[m.measures] = s.medianMs;
+      runs += s.runs;
+    }
+    const speeds = speedsFromTimes(models, medianMs);
+    const byOperator: GflopsByOperator = {};
+    for (const [k, v] of Object.entries(speeds.byOperator) as [keyof GflopsByOperator, number][]) byOperator[k] = twoSignificant(v);
+    const general = models[0]!.flops.general!;
+    return {
+      gflops: twoSignificant(speeds.gflops),
+      gflopsByOperator: byOperator,
+      source: `onnxruntime on ${threads} thread${plural}: 3x3 convolutions (${(general / 1e9).toFixed(2)} GFLOP), 1x1 and depthwise convolutions, a 4096x4096 matrix multiply; medians of ${runs} runs`,
+    };
   } catch (err) {
     const m = await measureGflops({ threads, ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}) });
     return {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { condition, dnsSubdomain, listMap, taint } from "../meta.js";
 import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
+import { gflopsByOperator } from "../operators.js";
 
 export const nodeTier = z.enum(["device", "edge", "cloud"]);
 export type NodeTier = z.infer<typeof nodeTier>;
@@ -24,7 +25,7 @@ export const edgeNodeSpec = z.strictObject({
     })
     .default({ cpu: 0, memoryMiB: 0, gpu: 0, acceleratorTops: 0 }),
   /** Effective DNN speed, used when the model has no measured profile for this hardware. */
-  compute: z.strictObject({ gflops: nonneg.default(0) }).default({ gflops: 0 }),
+  compute: z.strictObject({ gflops: nonneg.default(0), gflopsByOperator: gflopsByOperator.optional() }).default({ gflops: 0 }),
   power: z
     .strictObject({ computeW: nonneg.default(0), transmitW: nonneg.default(0), idleW: nonneg.default(0) })
     .default({ computeW: 0, transmitW: 0, idleW: 0 }),

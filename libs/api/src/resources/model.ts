@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { LIST_SET, listMap } from "../meta.js";
 import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
+import { classifiedFlops, flopsByOperator } from "../operators.js";
 
 const nonneg = z.number().nonnegative();
 const accuracy = z.number().min(0).max(1);
@@ -8,6 +9,7 @@ const accuracy = z.number().min(0).max(1);
 export const modelLayer = z.strictObject({
   name: z.string().min(1),
   flops: nonneg,
+  flopsByOperator: flopsByOperator.optional(),
   outputBytes: nonneg,
   memoryMiB: nonneg.default(0),
   tensor: z
@@ -31,6 +33,7 @@ export type LayerProfile = z.infer<typeof layerProfile>;
 
 export const exitHead = z.strictObject({
   flops: nonneg.default(0),
+  flopsByOperator: flopsByOperator.optional(),
   outputBytes: nonneg.default(0),
   memoryMiB: nonneg.default(0),
   profiles: z
@@ -53,6 +56,12 @@ function checkLayered(
   ctx: z.RefinementCtx,
 ): void {
   const n = value.layers.length;
+  value.layers.forEach((l, i) => {
+    // A small tolerance: the classes' sums are rounded like `flops` itself.
+    if (classifiedFlops(l.flopsByOperator) > l.flops * 1.000001 + 1) {
+      ctx.addIssue({ code: "custom", path: ["layers", i, "flopsByOperator"], message: `adds up to more than the layer's flops (${l.flops})` });
+    }
+  });
   value.profiles?.forEach((p, i) => {
     if (p.layerLatencyMs.length !== n) {
       ctx.addIssue({

@@ -1,4 +1,4 @@
-import type { EarlyExit, LayerProfile, ModelLayer, ModelSpec } from "@eiaas/api";
+import { OPERATOR_CLASSES, type EarlyExit, type FlopsByOperator, type LayerProfile, type ModelLayer, type ModelSpec } from "@eiaas/api";
 import type { SnapshotNode } from "../snapshot/types.js";
 import { applySegments, type NodeMeasurements } from "./measurements.js";
 
@@ -25,6 +25,8 @@ export class Chain {
   /** N. */
   readonly length: number;
   readonly flops: Float64Array;
+  /** Per class of OPERATOR_CLASSES (same order), the part of `flops` in that class. */
+  readonly operatorFlops: readonly Float64Array[];
   readonly memoryMiB: Float64Array;
   /** D_j for j = 0..N: D_0 = inputBytes, D_j = outputBytes of chain layer j. */
   readonly splitBytes: Float64Array;
@@ -54,16 +56,20 @@ export class Chain {
     const n = base.length + (exit ? 1 : 0);
     this.length = n;
     this.flops = new Float64Array(n);
+    this.operatorFlops = OPERATOR_CLASSES.map(() => new Float64Array(n));
     this.memoryMiB = new Float64Array(n);
+    const byOperator = (i: number, f: FlopsByOperator | undefined) => OPERATOR_CLASSES.forEach((c, k) => (this.operatorFlops[k]![i] = f?.[c] ?? 0));
     this.splitBytes = new Float64Array(n + 1);
     this.splitBytes[0] = inputBytes;
     base.forEach((l, i) => {
       this.flops[i] = l.flops;
+      byOperator(i, l.flopsByOperator);
       this.memoryMiB[i] = l.memoryMiB;
       this.splitBytes[i + 1] = l.outputBytes;
     });
     if (exit) {
       this.flops[n - 1] = exit.head.flops;
+      byOperator(n - 1, exit.head.flopsByOperator);
       this.memoryMiB[n - 1] = exit.head.memoryMiB;
       this.splitBytes[n] = exit.head.outputBytes;
     }
@@ -99,7 +105,7 @@ export class Chain {
   /**
    * Per-layer time T and power P on a node, summed by split: T from what serving tasks measured on
    * this very node (`measured`, see `applySegments`), else the model's profile for the node's
-   * hardware class, else flops / (gflops · 10^6) ms; P from the profile's power, else the node's
+   * hardware class, else the flops estimate ({@link Chain.estimateMs}); P from the profile's power, else the node's
    * power.computeW (design.md §5). Cached per node cost class, or per figures object when measured.
    */
   timing(node: SnapshotNode, measured?: NodeMeasurements): ChainTiming {
@@ -111,6 +117,23 @@ export class Chain {
     return t;
   }
 
+  /**
+   * Layer `i`'s time from its flops: each operator class's part at the node's speed for that class
+   * where the node states one (`compute.gflopsByOperator`), the rest at `compute.gflops`.
+   */
+  estimateMs(i: number, node: SnapshotNode): number {
+    let rest = this.flops[i]!;
+    let ms = 0;
+    for (let k = 0; k < OPERATOR_CLASSES.length; k++) {
+      const f = this.operatorFlops[k]![i]!;
+      const speed = f > 0 ? node.gflopsByOperator[OPERATOR_CLASSES[k]!] : undefined;
+      if (speed === undefined) continue;
+      ms += f / (speed * 1e6);
+      rest -= f;
+    }
+    return ms + computeMs(Math.max(0, rest), node.gflops);
+  }
+
   private computeTiming(node: SnapshotNode, measured: NodeMeasurements | undefined): ChainTiming {
     const n = this.length;
     const m = this.measured.get(node.hardware);
@@ -118,7 +141,7 @@ export class Chain {
     const E = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const profiled = m?.latency[i];
-      const ti = profiled ?? computeMs(this.flops[i]!, node.gflops);
+      const ti = profiled ?? this.estimateMs(i, node);
       const pi = m?.power[i] ?? node.power.computeW;
       T[i] = ti;
       E[i] = pi;

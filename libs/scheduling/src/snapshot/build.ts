@@ -136,6 +136,7 @@ function nodeInit(n: EdgeNodeLike, useStatusAllocation: boolean): NodeInit {
     unschedulable: s.unschedulable ?? false,
     capacity: s.capacity,
     gflops: s.compute?.gflops ?? 0,
+    ...(s.compute?.gflopsByOperator ? { gflopsByOperator: s.compute.gflopsByOperator } : {}),
     power: s.power,
     network: {
       uplinkMbps: measured?.uplinkMbps ?? s.network?.uplinkMbps ?? 0,

@@ -23,6 +23,7 @@ export function makeNode(n: NodeInit, index: number, parentIdx: readonly number[
   const power = { computeW: n.power?.computeW ?? 0, transmitW: n.power?.transmitW ?? 0, idleW: n.power?.idleW ?? 0 };
   const hardware = n.hardware ?? "";
   const gflops = n.gflops ?? 0;
+  const byOperator = n.gflopsByOperator ?? {};
   return {
     index,
     name: n.name,
@@ -42,10 +43,11 @@ export function makeNode(n: NodeInit, index: number, parentIdx: readonly number[
       tasks: taskSlotsOf(n.capacity?.tasks),
     },
     gflops,
+    gflopsByOperator: byOperator,
     power,
     network: { uplinkMbps: n.network?.uplinkMbps ?? 0, downlinkMbps: n.network?.downlinkMbps ?? 0, rttMs: n.network?.rttMs ?? 0 },
     loadCapacity: loadCapacityOf(gpu),
     ancestors: Int32Array.from(ancestors),
-    costKey: `${hardware}\u0000${gflops}\u0000${power.computeW}`,
+    costKey: `${hardware}\u0000${gflops}\u0000${byOperator.pointwise ?? ""},${byOperator.depthwise ?? ""},${byOperator.matmul ?? ""}\u0000${power.computeW}`,
   };
 }

@@ -1,4 +1,4 @@
-import type { NodeTier, TaskRole, Taint } from "@eiaas/api";
+import type { GflopsByOperator, NodeTier, TaskRole, Taint } from "@eiaas/api";
 
 /** cpu in millicores, memory in MiB, gpu in devices. */
 export interface ResourceVector {
@@ -26,6 +26,8 @@ export interface SnapshotNode {
   /** `tasks`: most unfinished tasks at once, Infinity when unlimited. */
   readonly capacity: Readonly<ResourceVector & { acceleratorTops: number; tasks: number }>;
   readonly gflops: number;
+  /** Speed by operator class where it differs from `gflops` (libs/api OPERATOR_CLASSES). */
+  readonly gflopsByOperator: Readonly<GflopsByOperator>;
   readonly power: Readonly<{ computeW: number; transmitW: number; idleW: number }>;
   /** The link to the parent; measured uplink and RTT override the spec when present. */
   readonly network: Readonly<{ uplinkMbps: number; downlinkMbps: number; rttMs: number }>;
@@ -90,6 +92,7 @@ export interface NodeInit {
   unschedulable?: boolean;
   capacity?: Partial<ResourceVector & { acceleratorTops: number; tasks: number }>;
   gflops?: number;
+  gflopsByOperator?: GflopsByOperator;
   power?: Partial<{ computeW: number; transmitW: number; idleW: number }>;
   network?: Partial<{ uplinkMbps: number; downlinkMbps: number; rttMs: number }>;
   /** Allocation not explained by `tasks` (e.g. from `status.allocated`). */

@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { calibrationModels, importOnnxModel, speedsFromTimes } from "./index.js";
+
+describe("calibration models", () => {
+  const models = calibrationModels();
+
+  it("count their flops as a layer table does (import agrees, class by class)", () => {
+    for (const m of models) {
+      const layers = importOnnxModel(m.bytes).layers;
+      const flops = layers.reduce((a, l) => a + l.flops, 0);
+      const classified = { pointwise: 0, depthwise: 0, matmul: 0 };
+      for (const l of layers) for (const k of ["pointwise", "depthwise", "matmul"] as const) classified[k] += l.flopsByOperator?.[k] ?? 0;
+      const general = flops - classified.pointwise - classified.depthwise - classified.matmul;
+      expect({ general, ...classified }, m.measures).toEqual({ general: m.flops.general ?? 0, pointwise: m.flops.pointwise ?? 0, depthwise: m.flops.depthwise ?? 0, matmul: m.flops.matmul ?? 0 });
+    }
+  });
+
+  it.each([
+    ["every class told apart", { general: 10, pointwise: 1, depthwise: 2, matmul: 4 }, { pointwise: true, depthwise: true, matmul: true }],
+    // The depthwise model ran no longer than its 1x1 convolutions alone would: its time cannot be told apart.
+    ["depthwise within noise of the 1x1 part: left to gflops", { general: 10, pointwise: 1, depthwise: 1.02, matmul: 4 }, { pointwise: true, depthwise: false, matmul: true }],
+    ["a class not measured: left to gflops", { general: 10, pointwise: 1 }, { pointwise: true, depthwise: false, matmul: false }],
+  ] as const)("speeds from run times: %s", (_name, ms, present) => {
+    const s = speedsFromTimes(models, ms);
+    const of = (k: string) => models.find((m) => m.measures === k)!;
+    expect(s.gflops).toBeCloseTo(of("general").flops.general! / 1e6 / ms.general, 6);
+    expect(s.byOperator.pointwise).toBeCloseTo(of("pointwise").flops.pointwise! / 1e6 / ms.pointwise, 6);
+    expect("depthwise" in s.byOperator).toBe(present.depthwise);
+    expect("matmul" in s.byOperator).toBe(present.matmul);
+    if (present.depthwise) {
+      const dw = of("depthwise");
+      // The depthwise model's time less its 1x1 convolutions' at the pointwise speed.
+      const rest = ms.depthwise! - dw.flops.pointwise! / 1e6 / s.byOperator.pointwise!;
+      expect(s.byOperator.depthwise).toBeCloseTo(dw.flops.depthwise! / 1e6 / rest, 6);
+    }
+  });
+});
