@@ -20,7 +20,8 @@ describe("calibration models", () => {
     // The depthwise model ran no longer than its 1x1 convolutions alone would: its time cannot be told apart.
     ["depthwise within noise of the 1x1 part: left to gflops", { general: 10, pointwise: 1, depthwise: 1.02, matmul: 4 }, { pointwise: true, depthwise: false, matmul: true }],
     ["a class not measured: left to gflops", { general: 10, pointwise: 1 }, { pointwise: true, depthwise: false, matmul: false }],
-  ] as const)("speeds from run times: %s", (_name, ms, present) => {
+  ] as const)("speeds from run times: %s", (_name, times, present) => {
+    const ms: Partial<Record<"general" | "pointwise" | "depthwise" | "matmul", number>> & { general: number; pointwise: number } = times;
     const s = speedsFromTimes(models, ms);
     const of = (k: string) => models.find((m) => m.measures === k)!;
     expect(s.gflops).toBeCloseTo(of("general").flops.general! / 1e6 / ms.general, 6);

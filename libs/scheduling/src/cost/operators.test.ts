@@ -32,8 +32,8 @@ describe("a layer's time by operator class (compute.gflopsByOperator)", () => {
         { name: "fc", flops: 4e9, flopsByOperator: { matmul: 4e9 }, outputBytes: 4_000, memoryMiB: 0 },
       ],
     });
-    const plan = (deviceByOperator?: GflopsByOperator) =>
-      planInference(
+    const plan = (deviceByOperator?: GflopsByOperator) => {
+      const p = planInference(
         snapshot([
           device("d", "e", { gflops: 100, ...(deviceByOperator ? { gflopsByOperator: deviceByOperator } : {}), network: { uplinkMbps: 10, downlinkMbps: 10, rttMs: 5 } }),
           edge("e", { gflops: 100, gflopsByOperator: { matmul: 100 } }),
@@ -42,6 +42,9 @@ describe("a layer's time by operator class (compute.gflopsByOperator)", () => {
         m,
         { reserve: false },
       );
+      if (p.status !== "Scheduled") throw new Error(`not scheduled: ${p.message}`);
+      return p;
+    };
     // At one speed for everything the device runs the whole model (60 ms) rather than upload.
     const same = plan();
     expect(same.status).toBe("Scheduled");
