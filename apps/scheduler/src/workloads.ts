@@ -1,6 +1,7 @@
 import { kindInfo } from "@eiaas/api";
 import { ClusterCache, type BindOutcome, type EventInput, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
-import { orderQueue, taskInit, type Snapshot, type TaskLike } from "@eiaas/scheduling";
+import { orderQueue, taskInit, type Snapshot } from "@eiaas/scheduling";
+import { specified } from "./specified.js";
 import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
 import { PLAN_SIZE_LABEL } from "./task-factory.js";
@@ -254,7 +255,7 @@ export class WorkloadController {
         for (const t of own) snapshot.release(t);
         const d = planWorkload(this, w, snapshot, modelOf(w), now, this.deps.store, this.maxAgeMs);
         snapshot.rollback(m);
-        for (const t of d.group?.tasks ?? []) snapshot.reserve(taskInit(t as unknown as TaskLike));
+        for (const t of d.group?.tasks ?? []) snapshot.reserve(taskInit(specified(t)));
         if (d.group) binds.add(d.group);
         decisions.push(d);
       }
@@ -337,7 +338,9 @@ export class WorkloadController {
       }
       if (this.backoff.size) this.backoff.forget(uid);
       stats.unschedulable++;
-      if (failure.reason === "Unschedulable" && /resources|load|insufficient/i.test(failure.message)) {
+      // Only when the planner says room alone was missing (kube-scheduler's Unschedulable, not
+      // UnschedulableAndUnresolvable): evicting tasks cannot meet an SLO or a node selector.
+      if (failure.reason === "Unschedulable" && failure.code === "Unschedulable") {
         const model = this.cache.models.get(`${d.w.obj.metadata.namespace}/${d.w.obj.spec.model}`);
         stats.preempted += await preemptFor({ pool: this.deps.pool, events: this.deps.events, logger: this.deps.logger }, snapshot, d.w.obj, model, this.cache.tasks, now);
       }
