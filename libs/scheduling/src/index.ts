@@ -1,7 +1,8 @@
 /**
  * @eiaas/scheduling — pure placement (design.md §5): a Snapshot of the fleet, kube-scheduler-style
  * Filter plugins, the inference and training planners (which rank what passes the filters by
- * their cost models), multi-tenant fairness and preemption. No I/O, no clock, no randomness: the same input always gives the same plan.
+ * their cost models), multi-tenant fairness and preemption. No I/O, no clock, no randomness: the
+ * same input always gives the same plan.
  */
 export { SchedulingError } from "./errors.js";
 
