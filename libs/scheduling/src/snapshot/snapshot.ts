@@ -5,7 +5,7 @@ import { LabelIndex, nodeArrays } from "./node-arrays.js";
 import { UndoLog } from "./undo-log.js";
 import { SchedulingError } from "../errors.js";
 import type { ModelMeasurements } from "../cost/measurements.js";
-import type { NodeInit, ResourceVector, SnapshotInit, SnapshotNode, SnapshotTask, SnapshotTenant, TaskInit, TenantInit } from "./types.js";
+import type { ResourceVector, SnapshotInit, SnapshotNode, SnapshotTask, SnapshotTenant, TaskInit, TenantInit } from "./types.js";
 
 export type { NodeInit, SnapshotInit, TaskInit, TenantInit } from "./types.js";
 
