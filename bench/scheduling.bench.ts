@@ -1,8 +1,12 @@
 /**
- * `npm run bench:scheduling`: throughput of the pure scheduling core (libs/scheduling) on one core.
+ * `npm run bench:scheduling`: throughput of the planners the scheduler runs (libs/scheduling's
+ * planInference and planTraining, called by apps/scheduler's plan-workload.ts for every workload
+ * a cycle plans), on one core.
  *
- *   - node-placement decisions/s (Filter → Score → pick → Reserve) at 1,000 / 5,000 / 10,000 nodes,
- *     full scan and sampled (kube-scheduler's adaptive percentageOfNodesToScore);
+ *   - placement decisions/s at 1,000 / 5,000 / 10,000 nodes (clouds 1%, edges 10%, devices the
+ *     rest): a one-client InferenceService (the client's best chain, split and server over every
+ *     edge and cloud node, its tasks reserved) and a federated TrainingJob (8 data nodes, the
+ *     aggregator over the fleet), each decision reserving its tasks as the cycle does;
  *   - inference plans/s: one client over 50 candidate servers, a 20-layer model with 3 exits and 2
  *     variants, every chain a candidate (slo.minAccuracy set), every split;
  *   - preemption victim search time at 5,000 full nodes.
@@ -10,21 +14,18 @@
  * Rates are per CPU-second of this process (so a busy machine distorts them less), and each is also
  * printed relative to a machine baseline measured in the same run (millions of dependent float
  * multiply-adds per CPU-second), so runs on different machines can be compared.
- * Targets (issue 3): ≥ 5,000 decisions/s at 5,000 nodes and ≥ 5,000 inference plans/s.
+ * Target (issue 3): ≥ 5,000 inference plans/s (one client, 50 servers).
+ * Env: BENCH_FLEETS (fleet sizes, default "1000,5000,10000"), BENCH_FIGURE_MS (CPU ms measured per
+ * figure, default 1500) — small values only check that the bench runs.
  */
 import type { ModelSpecInput } from "@eiaas/api";
-import {
-  Snapshot,
-  defaultProfile,
-  planInference,
-  reserveTask,
-  scheduleTask,
-  selectPreemptionVictims,
-  type NodeInit,
-  type TaskInit,
-  type TaskRequest,
-} from "@eiaas/scheduling";
-import { layers, model, service } from "@eiaas/scheduling/testing";
+import { Snapshot, planInference, planTraining, selectPreemptionVictims, type NodeInit, type TaskInit, type TaskRequest } from "@eiaas/scheduling";
+import { layers, model, service, trainingJob } from "@eiaas/scheduling/testing";
+
+const FLEETS = (process.env.BENCH_FLEETS ?? "1000,5000,10000").split(",").map(Number);
+const FIGURE_MS = Number(process.env.BENCH_FIGURE_MS ?? 1500);
+/** Data nodes per federated job in the fleet figures. */
+const GROUP = 8;
 
 /** Seeded PRNG (mulberry32) so every run measures the same fleet. */
 function rng(seed: number): () => number {
@@ -88,7 +89,9 @@ function fleet(count: number, seed: number): NodeInit[] {
       name: `${tier}-${String(i).padStart(5, "0")}`,
       tier,
       parent: tier === "device" ? `edge-${String(clouds + (i % edges)).padStart(5, "0")}` : tier === "edge" ? `cloud-${String(i % clouds).padStart(5, "0")}` : undefined,
-      labels: { zone: `z${i % 4}`, tier },
+      // host: one client per service; group: a training job's data nodes, GROUP devices under one edge.
+      labels: { zone: `z${i % 4}`, tier, host: `h${i}`, ...(tier === "device" ? { group: `g${i % edges}-${Math.floor(i / (edges * GROUP))}` } : {}) },
+      hardware: tier === "device" ? "jetson-nano" : "t4",
       taints: r() < 0.05 ? [{ key: "dedicated", value: "gpu", effect: "NoSchedule" }] : [],
       ready: r() > 0.01,
       capacity: { cpu: 4000 * big, memoryMiB: 8192 * big, gpu: tier === "cloud" ? 4 : 0 },
@@ -100,39 +103,37 @@ function fleet(count: number, seed: number): NodeInit[] {
   return nodes;
 }
 
-function placementTasks(seed: number): TaskRequest[] {
-  const r = rng(seed);
-  return Array.from({ length: 256 }, (_, i) => ({
-    name: `t${i}`,
-    tenant: `tenant-${i % 8}`,
-    role: "serve" as const,
-    resources: { cpu: 100 + Math.floor(r() * 900), memoryMiB: 128 + Math.floor(r() * 1920), gpu: 0 },
-    load: 0,
-    nodeSelector: (i % 4 === 0 ? { zone: `z${i % 3}` } : {}) as Record<string, string>,
-    tolerations: i % 5 === 0 ? [{ key: "dedicated", operator: "Exists" as const }] : [],
-  }));
-}
-
-function placements(count: number, sampled: boolean): number {
+/**
+ * What a scheduling cycle does per workload, over `count` nodes: planInference for a one-client
+ * service (objective latency: the full model's every split on every edge and cloud server) or
+ * planTraining for a federated job (participants on their data nodes, the aggregator over the
+ * fleet), each reserving its tasks in the snapshot as plan-workload.ts does.
+ */
+function placements(count: number, kind: "inference" | "training"): number {
   const snap = new Snapshot({ nodes: fleet(count, count) });
-  const tasks = placementTasks(7);
-  const profile = defaultProfile(sampled ? { percentageOfNodesToScore: 0 } : {});
+  const spec = benchModel();
+  const devices = snap.nodes.filter((n) => n.tier === "device");
+  const workloads = Array.from({ length: 256 }, (_, i) => {
+    const d = devices[(i * 37) % devices.length]!;
+    return kind === "inference"
+      ? service(`s${i}`, { architecture: "auto", clients: { selector: { matchLabels: { host: d.labels.host! } }, requestsPerSecond: 1 }, resources: { cpu: 100, memoryMiB: 64 } }, `tenant-${i % 8}`)
+      : trainingJob(`j${i}`, { data: { selector: { matchLabels: { group: d.labels.group! } } }, participants: { min: 1 }, resources: { cpu: 100, memoryMiB: 64 }, aggregation: { localSteps: 5 } }, `tenant-${i % 8}`);
+  });
+  const probe = plan(snap, workloads[0]!, spec, false);
+  if (probe !== "Scheduled") throw new Error(`${kind} at ${count} nodes: ${probe}`);
   const mark = snap.mark();
   let k = 0;
-  let start = 0;
   let placed = 0;
-  const perSecond = rate(1500, () => {
-    const task = tasks[k++ & 255]!;
-    const res = scheduleTask(snap, task, { profile, startIndex: start });
-    start = res.nextStartIndex;
-    if (res.status === "Scheduled") {
-      reserveTask(snap, task, res.nodeIndex);
-      placed++;
-    }
+  return rate(FIGURE_MS, () => {
+    if (plan(snap, workloads[k++ & 255]!, spec, true) === "Scheduled") placed++;
     // Keep the fleet from filling up so every decision does comparable work.
     if (placed % 2000 === 1999) snap.rollback(mark);
   });
-  return perSecond;
+}
+
+function plan(snap: Snapshot, w: ReturnType<typeof service> | ReturnType<typeof trainingJob>, spec: ReturnType<typeof benchModel>, reserve: boolean): string {
+  const r = "clients" in w.spec ? planInference(snap, { metadata: w.metadata, spec: w.spec }, spec, { reserve }) : planTraining(snap, { metadata: w.metadata, spec: w.spec }, spec, { reserve });
+  return r.status === "Scheduled" ? r.status : r.message;
 }
 
 /** 20 layers, exits after 5, 10 and 15, two variants (int8, pruned), profiles for two hardware classes. */
@@ -196,9 +197,9 @@ function inferencePlans(): { single: number; perClientOf100: number } {
   const one = service("detect", { clients: { selector: { matchLabels: { first: "yes" } }, requestsPerSecond: 5 }, slo: { minAccuracy: 0.5 } });
   const probe = planInference(snap, one, spec, { reserve: false });
   if (probe.status !== "Scheduled") throw new Error(probe.message);
-  const single = rate(1500, () => void planInference(snap, one, spec, { reserve: false }));
+  const single = rate(FIGURE_MS, () => void planInference(snap, one, spec, { reserve: false }));
   const all = service("detect", { clients: { selector: { matchLabels: { role: "client" } }, requestsPerSecond: 1 }, slo: { minAccuracy: 0.5 } });
-  const perService = rate(1500, () => void planInference(snap, all, spec, { reserve: false }));
+  const perService = rate(FIGURE_MS, () => void planInference(snap, all, spec, { reserve: false }));
   return { single, perClientOf100: perService * 100 };
 }
 
@@ -224,7 +225,7 @@ function preemption(count: number): { ms: number; victims: number } {
   const task: TaskRequest = { tenant: "urgent", priority: 100, resources: { cpu: 3000, memoryMiB: 4096, gpu: 0 } };
   const res = selectPreemptionVictims(snap, task);
   if (res.status !== "Victims") throw new Error(res.reason);
-  const perSecond = rate(2000, () => void selectPreemptionVictims(snap, task));
+  const perSecond = rate(FIGURE_MS, () => void selectPreemptionVictims(snap, task));
   return { ms: 1000 / perSecond, victims: res.victims.length };
 }
 
@@ -237,12 +238,11 @@ function main(): void {
   console.log(`machine baseline: ${base.toFixed(0)} M dependent float multiply-adds/s on this core`);
   console.log("(in brackets: each figure divided by the baseline in M op/s, comparable across machines)");
   console.log("");
-  console.log("node placement (filter, score, pick, reserve), decisions/s:");
-  for (const n of [1000, 5000, 10000]) {
-    const full = placements(n, false);
-    const sampled = placements(n, true);
-    const target = n === 5000 ? `   target ≥ 5,000/s full scan: ${full >= 5000 ? "met" : "MISSED"}` : "";
-    console.log(`  ${String(n).padStart(6)} nodes  full scan ${fmt(full)}/s (${rel(full)})   sampled ${fmt(sampled)}/s (${rel(sampled)})${target}`);
+  console.log("placement decisions/s of the scheduler's planners (plan, reserve), per fleet size:");
+  for (const n of FLEETS) {
+    const inference = placements(n, "inference");
+    const training = placements(n, "training");
+    console.log(`  ${String(n).padStart(6)} nodes  InferenceService (1 client) ${fmt(inference)}/s (${rel(inference)})   TrainingJob (federated, ${GROUP} data nodes) ${fmt(training)}/s (${rel(training)})`);
   }
   console.log("");
   const inf = inferencePlans();
@@ -250,9 +250,10 @@ function main(): void {
   console.log(`  one-client service        ${fmt(inf.single)} plans/s (${rel(inf.single)})   target ≥ 5,000/s: ${inf.single >= 5000 ? "met" : "MISSED"}`);
   console.log(`  100-client service        ${fmt(inf.perClientOf100)} client plans/s (${rel(inf.perClientOf100)})`);
   console.log("");
-  const pre = preemption(5000);
+  const preemptNodes = Math.min(5000, Math.max(...FLEETS));
+  const pre = preemption(preemptNodes);
   console.log("preemption victim search:");
-  console.log(`  5000 full nodes           ${pre.ms.toFixed(2).padStart(9)} ms per search (${pre.victims} victim(s) chosen; ${(pre.ms * base / 1000).toFixed(1)} baseline-M-op equivalents)`);
+  console.log(`  ${String(preemptNodes).padStart(4)} full nodes           ${pre.ms.toFixed(2).padStart(9)} ms per search (${pre.victims} victim(s) chosen; ${(pre.ms * base / 1000).toFixed(1)} baseline-M-op equivalents)`);
   console.log("");
   console.log(`total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }

@@ -1,6 +1,7 @@
 import { CONTROL_PLANE_FAILURE_REASONS } from "@eiaas/api";
 import type { StoredObject } from "@eiaas/db";
-import { taskInit, type Snapshot, type SnapshotTask, type TaskInit, type TaskLike } from "@eiaas/scheduling";
+import { taskInit, type Snapshot, type SnapshotTask, type TaskInit } from "@eiaas/scheduling";
+import { specified } from "./specified.js";
 import { isTerminal } from "./workload-status.js";
 
 interface Held {
@@ -93,7 +94,7 @@ export class HeldRuns {
         if (slash <= 0) continue; // a bare name (agents before namespaced names): cannot tell
         const t = byName.get(run);
         if (t && t.spec.nodeName === n.metadata.name && !isTerminal(t)) continue; // counted as it is
-        if (t && t.spec.nodeName === n.metadata.name && endedByControlPlane(t)) this.ended(n.metadata.name, run, taskInit(t as unknown as TaskLike));
+        if (t && t.spec.nodeName === n.metadata.name && endedByControlPlane(t)) this.ended(n.metadata.name, run, taskInit(specified(t)));
         else if (!t) this.ended(n.metadata.name, run, { name: run.slice(slash + 1), namespace: run.slice(0, slash), node: n.metadata.name });
       }
     }

@@ -1,10 +1,11 @@
 import type { CacheDelta, ClusterCache, StoredObject } from "@eiaas/db";
+import { buildSnapshot, taskInit, type Snapshot, type SnapshotTask } from "@eiaas/scheduling";
+import { endedByControlPlane, HeldRuns, runName } from "./held-runs.js";
+import { specified } from "./specified.js";
+import { isTerminal } from "./workload-status.js";
 
 /** What the snapshot is built from: the cache's nodes, tenants and tasks. */
 export type SnapshotSource = Pick<ClusterCache, "nodes" | "tenants" | "tasks">;
-import { buildSnapshot, taskInit, type EdgeNodeLike, type Snapshot, type SnapshotTask, type TaskLike, type TenantLike } from "@eiaas/scheduling";
-import { endedByControlPlane, HeldRuns, runName } from "./held-runs.js";
-import { isTerminal } from "./workload-status.js";
 
 /** A task counted only against its tenant (its node is not in the snapshot). */
 interface TenantOnly {
@@ -97,10 +98,9 @@ export class LiveSnapshot {
    * `relisted`: the cache was listed anew, so the held runs are found again from what nodes report.
    */
   rebuild(cache: SnapshotSource, relisted = true): Snapshot {
-    const nodes = [...cache.nodes.values()];
     const s = buildSnapshot({
-      nodes: nodes as unknown as EdgeNodeLike[],
-      tenants: [...cache.tenants.values()] as unknown as TenantLike[],
+      nodes: [...cache.nodes.values()].map(specified),
+      tenants: [...cache.tenants.values()].map(specified),
       tasks: [],
       ...(this.defaultMaxPriority !== undefined ? { defaultMaxPriority: this.defaultMaxPriority } : {}),
     });
@@ -120,7 +120,7 @@ export class LiveSnapshot {
   }
 
   private add(s: Snapshot, t: StoredObject): void {
-    const init = taskInit(t as unknown as TaskLike);
+    const init = taskInit(specified(t));
     if (s.nodeIndex(init.node) >= 0) {
       this.placed.set(t.metadata.uid, s.reserve(init));
       return;

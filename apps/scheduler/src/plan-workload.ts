@@ -1,6 +1,6 @@
 import type { KindInfo } from "@eiaas/api";
 import type { BindGroup, ObjectStore, StoredObject } from "@eiaas/db";
-import { planInference, planTraining, type PlannedTask, type Snapshot } from "@eiaas/scheduling";
+import { planInference, planTraining, type PlannedTask, type Snapshot, type UnschedulableCode } from "@eiaas/scheduling";
 import { foldStatus } from "./fold-status.js";
 import { tracePlan } from "./plan-telemetry.js";
 import { taskFromPlan, taskName } from "./task-factory.js";
@@ -22,6 +22,12 @@ export interface Workload {
 export interface Failure {
   reason: string;
   message: string;
+  /**
+   * The planner's code for a lack of room: `Unschedulable` when only room was missing (preemption
+   * may help), `UnschedulableAndUnresolvable` when eviction cannot change the outcome. Absent for
+   * errors and for a bind that found the plan no longer fits (the next plan's code decides).
+   */
+  code?: UnschedulableCode;
   /** The exception a PlanFailed came from, for the scheduler's log (with its stack); never in an API object. */
   cause?: unknown;
 }
@@ -71,7 +77,7 @@ function plan(w: Workload, snapshot: Snapshot, model: StoredObject | undefined, 
   if (w.kind.kind === "InferenceService") {
     const measuredLatency = recentClientLatency(w.obj, now.getTime(), measurementMaxAgeMs);
     const r = planInference(snapshot, { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec }, model?.spec, measuredLatency.length ? { measuredLatency } : {});
-    if (r.status === "Unschedulable") return { w, failure: { reason: "Unschedulable", message: r.message } };
+    if (r.status === "Unschedulable") return { w, failure: { reason: "Unschedulable", message: r.message, code: r.code } };
     tasks = r.tasks;
     statusPlan = { plan: { clients: r.clients } };
     message = r.message;
@@ -84,7 +90,7 @@ function plan(w: Workload, snapshot: Snapshot, model: StoredObject | undefined, 
     const r = planTraining(snapshot, { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec }, model?.spec);
     if (r.status === "Unschedulable") {
       const lost = (w.obj.status?.planRevision ?? 0) > 0 && r.reasons.includes("participants");
-      return { w, failure: { reason: lost ? "ParticipantsLost" : "Unschedulable", message: r.message } };
+      return { w, failure: { reason: lost ? "ParticipantsLost" : "Unschedulable", message: r.message, code: r.code } };
     }
     tasks = r.tasks;
     // A re-plan (participants lost, returned) keeps the rounds the job has completed.

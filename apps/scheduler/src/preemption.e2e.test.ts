@@ -98,4 +98,24 @@ describe("preemption", () => {
     // Admins can still find out: the scheduler logs who preempted what.
     expect(cp.schedulerLog.lines.some((l: any) => l.msg === "preempted tasks" && l.preemptor === "InferenceService bully-co/greedy-cloud")).toBe(true);
   });
+
+  it("decides on the planner's code, not the words of its message: an SLO no node meets evicts nobody, whatever the names in it", async () => {
+    // greedy-cloud (bully-co, priority 10) holds edge-1. A service of priority 20 whose only client
+    // is named upload-cam misses its SLO on every option: its message ("client upload-cam: slo …")
+    // reads "load", which a regex over the text took for a lack of room and evicted greedy-cloud
+    // for nothing. The plan's code is UnschedulableAndUnresolvable: eviction cannot meet an SLO.
+    await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "vip-co" }, spec: { maxPriority: 20 } });
+    await cp.apply("/namespaces/vip-co/models", MODEL);
+    await cp.startProtocolAgent("upload-cam", { tier: "device", parent: "edge-1", capacity: { cpu: 1000, memoryMiB: 1024 }, compute: { gflops: 10 }, network: { uplinkMbps: 100, downlinkMbps: 100, rttMs: 1 } }, { camera: "upload" });
+    const urgent = service("urgent", 20);
+    await cp.apply("/namespaces/vip-co/inferenceservices", { ...urgent, spec: { ...urgent.spec, clients: { selector: { matchLabels: { camera: "upload" } } }, slo: { latencyMs: 0.001 } } });
+    // Preemption runs before the condition is written: once it shows, the decision was made.
+    await expect.poll(async () => (await cp.get("/namespaces/vip-co/inferenceservices/urgent")).status?.conditions ?? [], { timeout: 15_000 }).toContainEqual(
+      expect.objectContaining({ type: "Scheduled", status: "False", reason: "Unschedulable", message: expect.stringContaining("client upload-cam: slo") }),
+    );
+    expect((await cp.get("/namespaces/bully-co/tasks")).items.filter((t: any) => t.status.reason === "Preempted")).toEqual([]);
+    expect((await cp.get("/namespaces/bully-co/inferenceservices/greedy-cloud")).status.phase).toBe("Running");
+    expect((await cp.get("/namespaces/vip-co/events")).items).not.toContainEqual(expect.objectContaining({ reason: "Preempting" }));
+    expect(cp.schedulerLog.lines.some((l: any) => l.msg === "preempted tasks" && l.preemptor === "InferenceService vip-co/urgent")).toBe(false);
+  });
 });

@@ -1,10 +1,9 @@
 import { kindInfo } from "@eiaas/api";
-import { ClusterCache, type BindOutcome, type EventInput, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
-import { orderQueue, taskInit, type Snapshot, type TaskLike } from "@eiaas/scheduling";
+import { ClusterCache, type BindOutcome, type CacheDelta, type EventInput, type EventRecorder, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { orderQueue, taskInit, type Snapshot } from "@eiaas/scheduling";
 import type { Logger } from "@eiaas/telemetry";
 import type pg from "pg";
 import { PLAN_SIZE_LABEL } from "./task-factory.js";
-import { StatusBatch } from "./status-batch.js";
 import { UsagePublisher, writeUsage } from "./usage-status.js";
 import { preemptFor } from "./preemption.js";
 import { LiveSnapshot } from "./live-snapshot.js";
@@ -12,37 +11,20 @@ import { EventBuffer } from "./event-buffer.js";
 import { BindPipeline } from "./bind-pipeline.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { ERROR_REASONS, planWorkload, type Decision, type Failure, type Workload } from "./plan-workload.js";
-import { foldStatus } from "./fold-status.js";
 import { linkFingerprint, servicesToReplan } from "./relink.js";
 import { servicesOffPrediction } from "./measured-drift.js";
 import { DEFAULT_MEASUREMENT_MAX_AGE_MS, MeasurementIndex } from "./measured.js";
-import { isTerminal, phaseOf, sameJson, splitByRevision } from "./workload-status.js";
+import { isTerminal, phaseOf, splitByRevision } from "./workload-status.js";
 import { notScheduledStatus } from "./not-scheduled.js";
 import { LostDeadlines } from "./participants-lost.js";
+import { CycleView, emptyStats, type CycleStats } from "./cycle-view.js";
+import { WorkloadStatusWriter } from "./status-writer.js";
+import { specified } from "./specified.js";
+
+export type { CycleStats } from "./cycle-view.js";
 
 const ISVC = kindInfo("InferenceService");
 const TJ = kindInfo("TrainingJob");
-const TASK = kindInfo("Task");
-
-export interface CycleStats {
-  planned: number;
-  bound: number;
-  unschedulable: number;
-  /** Workloads whose planning or bind failed with an error (PlanFailed, BindFailed): retried with backoff. */
-  failed: number;
-  statusWrites: number;
-  deletedTasks: number;
-  /** Tasks evicted for higher-priority workloads. */
-  preempted: number;
-  /** Workloads whose status was folded this cycle (the changed ones; all after a re-list). */
-  folded: number;
-  /** Whether the cycle started from a full re-list rather than the change log. */
-  relisted: boolean;
-  /** The tasks this cycle bound (committed Dispatched). */
-  boundTasks: StoredObject[];
-  /** The first failed enqueue of what was bound (the repair pass puts those jobs on later). */
-  dispatchError?: Error;
-}
 
 export interface WorkloadControllerOptions {
   /** Periodic full re-list of the cluster cache, on top of the ones it needs. Default: none (see ClusterCacheOptions.relistMs). */
@@ -67,19 +49,21 @@ export interface WorkloadControllerOptions {
 
 /**
  * The workload controller. Each cycle brings its cluster cache up to date from the watch log (a
- * full re-list at start and after errors: level-triggered), plans the workloads that
- * need a plan (new, spec changed, a task failed) in queue order (priority, then weighted dominant
- * share) — the changed ones, or all waiting ones when room may have appeared — binds the plans
- * beside planning (bind-pipeline.ts: a transaction per chunk of ~1,000 tasks, the plans written
- * into the owners' status in the same statement), then folds the
- * changed workloads' task phases into their status and stops superseded tasks once their
- * replacements run (roll-over without a gap). A quiet cycle costs one indexed read.
+ * full re-list at start and after errors: level-triggered), then:
+ * - plan: the workloads that need a plan (new, spec changed, a task failed) in queue order
+ *   (priority, then weighted dominant share) — the changed ones, or all waiting ones when room may
+ *   have appeared;
+ * - bind, beside planning (bind-pipeline.ts: a transaction per chunk of ~1,000 tasks, the plans
+ *   written into the owners' status in the same statement), and settle what each bind came to
+ *   (Events, backoff, preemption for what lacked room alone);
+ * - fold: the changed workloads' task phases into their status, stopping superseded tasks once
+ *   their replacements run (roll-over without a gap);
+ * - publish: a step of node allocation and tenant usage, behind the cycle.
+ * A quiet cycle costs one indexed read.
  */
 export class WorkloadController {
   /** The fleet's links as of the last re-plan check (Edgent's dynamic mode). */
   private linkFingerprint = "";
-  /** Set while a cycle folds task phases into workload status: the writes go out together. */
-  private statusBatch?: StatusBatch;
   private lastUsage = Number.NEGATIVE_INFINITY;
   private readonly usage: UsagePublisher;
   /** The usage step being written, if any. */
@@ -89,10 +73,8 @@ export class WorkloadController {
   private readonly live: LiveSnapshot;
   /** Events go out behind the loop. */
   readonly events: EventBuffer;
-  /** Progress-only status changes held back, by workload uid: when they are due. */
-  private readonly deferred = new Map<string, number>();
-  /** When each workload's status was last written by a fold or a bind (for holding back progress-only changes). */
-  private readonly lastFold = new Map<string, number>();
+  /** Writes workload status: folds batched, progress held back. */
+  private readonly status: WorkloadStatusWriter;
   /** Workloads whose planning or bind failed, waiting to be tried again. */
   private readonly backoff: Backoff;
   /** TrainingJobs waiting for lost participants: looked at again when their deadline is up. */
@@ -117,6 +99,7 @@ export class WorkloadController {
     this.usage = new UsagePublisher(options.usageRowsPerStep !== undefined ? { rowsPerStep: options.usageRowsPerStep } : {});
     this.backoff = new Backoff(options.backoff ?? {});
     this.measurements = new MeasurementIndex(this.maxAgeMs);
+    this.status = new WorkloadStatusWriter(deps, options.progressMs ?? 1_000);
   }
 
   private get maxAgeMs(): number {
@@ -138,174 +121,164 @@ export class WorkloadController {
     }
   }
 
+  /** One cycle: sync, plan beside binding, settle, fold, publish (see the class comment). */
   private async runCycle(now: Date): Promise<CycleStats> {
     const delta = await this.cache.sync(now.getTime());
-    for (const uid of delta.relisted ? [...this.lastFold.keys(), ...this.backoff.uids(), ...this.lost.uids()] : delta.workloads) {
-      if (!this.cache.workloads.has(uid)) {
-        this.lastFold.delete(uid);
-        this.deferred.delete(uid);
-        this.backoff.forget(uid);
-        this.lost.forget(uid);
-      }
-    }
-    const stats: CycleStats = { planned: 0, bound: 0, unschedulable: 0, failed: 0, statusWrites: 0, deletedTasks: 0, preempted: 0, folded: 0, relisted: delta.relisted, boundTasks: [] };
-    const nowMs = now.getTime();
-    const cache = this.cache;
-    const workloadOf = (obj: StoredObject): Workload => {
-      // Looked up only for the workloads the cycle looks at (most are unchanged).
-      let tasks: StoredObject[] | undefined;
-      return {
-        kind: obj.kind === TJ.kind ? TJ : ISVC,
-        obj,
-        get tasks() {
-          return (tasks ??= cache.tasksOf(obj.metadata.uid));
-        },
-      };
-    };
-    // Most cycles look at the few workloads the log changed; every workload (thousands) only after
-    // a re-list, when room may have appeared or links changed.
-    let everyWorkload: Workload[] | undefined;
-    const all = () => (everyWorkload ??= [...cache.workloads.values()].filter((obj) => !obj.metadata.deletionTimestamp).map(workloadOf));
-    const only = (uids: Iterable<string>) => {
-      const out: Workload[] = [];
-      for (const uid of uids) {
-        const obj = cache.workloads.get(uid);
-        if (obj && !obj.metadata.deletionTimestamp) out.push(workloadOf(obj));
-      }
-      return out;
-    };
-    const changed = (w: Workload) => delta.relisted || delta.workloads.has(w.obj.metadata.uid);
-    const modelOf = (w: Workload) => cache.models.get(`${w.obj.metadata.namespace}/${w.obj.spec.model}`);
-    const snapshot = this.live.update(cache, delta);
-    snapshot.setMeasurements(this.measurements.current(cache, delta.relisted || delta.profilesChanged, nowMs));
+    this.forgetGone(delta);
+    const view = new CycleView(this.cache, delta);
+    const stats = emptyStats(delta.relisted);
+    const snapshot = this.live.update(this.cache, delta);
+    snapshot.setMeasurements(this.measurements.current(this.cache, delta.relisted || delta.profilesChanged, now.getTime()));
     // Everything this cycle reserves is tentative: rolled back at the end, the bound part comes
     // back through the log as tasks.
     const base = snapshot.mark();
-    const decisions: Decision[] = [];
     const binds = new BindPipeline(this.deps.pool, { ...(this.deps.dispatch ? { dispatch: this.deps.dispatch } : {}), ...(this.options.bindChunkTasks ? { chunkTasks: this.options.bindChunkTasks } : {}) });
-    let outcomes: BindOutcome[] = [];
+    let decisions: Decision[];
+    let outcomes: BindOutcome[];
     try {
-      let relink = new Set<string>();
-      if (delta.linksChanged) {
-        const fingerprint = linkFingerprint(cache.nodes.values());
-        if (fingerprint !== this.linkFingerprint) {
-          const running = all().filter((w) => w.kind === ISVC && w.obj.status?.phase === "Running" && w.obj.status?.plan?.clients?.length);
-          relink = servicesToReplan(running, cache.models, snapshot, (uid) => this.live.placedTask(uid), this.deps.logger);
-        }
-        this.linkFingerprint = fingerprint;
-      }
-      // Clients that measured their plan far off its prediction (their reports change the service).
-      const reported = only(delta.relisted ? cache.workloads.keys() : delta.workloads).filter((w) => w.kind === ISVC && w.obj.status?.phase === "Running" && w.obj.status?.measured?.length && !relink.has(w.obj.metadata.uid));
-      if (reported.length) {
-        const drifted = servicesOffPrediction(reported, cache.models, snapshot, (uid) => this.live.placedTask(uid), this.deps.logger, {
-          nowMs,
-          maxAgeMs: this.maxAgeMs,
-          ...(this.options.driftFraction !== undefined ? { fraction: this.options.driftFraction } : {}),
-        });
-        for (const uid of drifted) relink.add(uid);
-      }
-      // A waiting workload is tried again only when it changed or room may have appeared; one whose
-      // planning or bind failed, when its backoff is over (or its spec changed), not before; a job
-      // waiting for lost participants also when its deadline is up (to fail, or be placed).
-      const retry = this.backoff.size || this.lost.size ? new Set([...this.backoff.due(nowMs), ...this.lost.due(nowMs)]) : undefined;
-      const looked = delta.relisted || delta.roomChanged || relink.size ? all() : only(retry ? new Set([...delta.workloads, ...retry]) : delta.workloads);
-      const candidates = looked.filter((w) => {
-        const uid = w.obj.metadata.uid;
-        if (this.backoff.size && this.backoff.waiting(uid, w.obj.metadata.generation, nowMs)) return false;
-        return ((changed(w) || delta.roomChanged || retry?.has(uid)) && this.needsPlan(w)) || relink.has(uid);
-      });
-      if (retry) {
-        // Due but needing no plan any more (placed by a spec change meanwhile): nothing to retry.
-        const planning = new Set(candidates.map((w) => w.obj.metadata.uid));
-        for (const uid of retry) {
-          if (planning.has(uid)) continue;
-          this.backoff.forget(uid);
-          this.lost.forget(uid);
-        }
-      }
-      const pending = orderQueue(
-        snapshot,
-        candidates.map((w) => ({ w, namespace: w.obj.metadata.namespace!, name: w.obj.metadata.name, kind: w.kind.kind, priority: w.obj.spec.priority ?? 0, createdAt: w.obj.metadata.creationTimestamp })),
-      ).map((item) => item.w);
-
-      let sinceYield = 0;
-      for (const w of pending) {
-        stats.planned++;
-        // Planning is CPU, binding is Postgres: while a chunk is being bound, let its round trips
-        // advance every few plans instead of after the whole queue.
-        if (++sinceYield >= 8 && binds.busy) {
-          sinceYield = 0;
-          await new Promise<void>((resolve) => setImmediate(resolve));
-        }
-        const own = w.tasks.flatMap((t) => {
-          const placed = isTerminal(t) ? undefined : this.live.placedTask(t.metadata.uid);
-          return placed ? [placed] : [];
-        });
-        if (!own.length) {
-          const d = planWorkload(this, w, snapshot, modelOf(w), now, this.deps.store, this.maxAgeMs);
-          if (d.group) binds.add(d.group);
-          decisions.push(d);
-          continue;
-        }
-        // A workload with tasks already placed plans as if they were gone (their resources come
-        // back to it); the binder still counts them until they stop, so a roll-over needs room for
-        // both: the new plan is reserved on top of the old tasks for the workloads after it.
-        const m = snapshot.mark();
-        for (const t of own) snapshot.release(t);
-        const d = planWorkload(this, w, snapshot, modelOf(w), now, this.deps.store, this.maxAgeMs);
-        snapshot.rollback(m);
-        for (const t of d.group?.tasks ?? []) snapshot.reserve(taskInit(t as unknown as TaskLike));
-        if (d.group) binds.add(d.group);
-        decisions.push(d);
-      }
-
+      decisions = await this.plan(view, snapshot, binds, stats, now);
       outcomes = await binds.finish();
       await this.settle(decisions, outcomes, snapshot, stats, now);
     } finally {
       snapshot.rollback(base);
     }
-    const outcomeById = new Map(outcomes.map((o) => [o.id, o]));
-
-    // Fold task phases into the changed workloads' status (written together); skip what the binds
-    // just changed (their next fold sees the bind's own log entries).
-    const fresh = new Set(decisions.filter((d) => d.group && outcomeById.get(d.group.id)?.bound).map((d) => d.w.obj.metadata.uid));
-    // A bind writes its workload's status (its new tasks folded in, none running yet): that is the
-    // write the progress period counts from, so the first task reports after it are held back
-    // like any other progress — usually until the phase change that all of them running makes.
-    for (const uid of fresh) this.lastFold.set(uid, now.getTime());
-    this.statusBatch = new StatusBatch();
-    try {
-      const dueNow = [...this.deferred].flatMap(([uid, at]) => (at <= nowMs ? [uid] : []));
-      for (const w of delta.relisted ? all() : only(new Set([...delta.workloads, ...dueNow]))) {
-        const uid = w.obj.metadata.uid;
-        const due = this.deferred.get(uid);
-        if (fresh.has(uid) || (!changed(w) && (due === undefined || due > nowMs))) continue;
-        this.deferred.delete(uid);
-        stats.folded++;
-        try {
-          const r = await this.aggregate(w, now);
-          stats.deletedTasks += r.deleted;
-        } catch (err) {
-          // One workload's status that cannot be folded (a stored object the fold cannot read)
-          // must not stop the others'; the next change of it tries again.
-          this.deps.logger.warn({ err, workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}` }, "folding task phases into workload status failed");
-        }
-      }
-      stats.statusWrites += await this.statusBatch.flush(this.deps.pool, this.deps.logger);
-    } finally {
-      this.statusBatch = undefined;
-    }
-    // Display figures, a bounded step at a time, written behind the cycles: the next cycles plan
-    // and bind meanwhile; one step at a time.
-    if (now.getTime() - this.lastUsage >= (this.options.usageMs ?? 1_000) && !this.publishing) {
-      this.lastUsage = now.getTime();
-      this.publishing = writeUsage(this.deps.pool, this.usage.next(cache, snapshot))
-        .then(() => undefined, (err: Error) => this.deps.logger.warn({ err }, "publishing node allocation and tenant usage failed; next pass retries"))
-        .finally(() => (this.publishing = undefined));
-    }
+    await this.fold(view, decisions, outcomes, stats, now);
+    this.publish(snapshot, now);
     const dispatchError = await binds.dispatched();
     if (dispatchError !== undefined) stats.dispatchError = dispatchError as Error;
     return stats;
+  }
+
+  /** After a re-list or a delete: what the controller remembers of workloads that are gone. */
+  private forgetGone(delta: CacheDelta): void {
+    for (const uid of delta.relisted ? [...this.status.uids(), ...this.backoff.uids(), ...this.lost.uids()] : delta.workloads) {
+      if (this.cache.workloads.has(uid)) continue;
+      this.status.forget(uid);
+      this.backoff.forget(uid);
+      this.lost.forget(uid);
+    }
+  }
+
+  /**
+   * Plans the workloads that need a plan in queue order, each reserving its tasks for the ones after
+   * it, and hands each plan to the bind pipeline as it is made (binding runs beside planning).
+   */
+  private async plan(view: CycleView, snapshot: Snapshot, binds: BindPipeline, stats: CycleStats, now: Date): Promise<Decision[]> {
+    const decisions: Decision[] = [];
+    let sinceYield = 0;
+    for (const w of this.queue(view, snapshot, now.getTime())) {
+      stats.planned++;
+      // Planning is CPU, binding is Postgres: while a chunk is being bound, let its round trips
+      // advance every few plans instead of after the whole queue.
+      if (++sinceYield >= 8 && binds.busy) {
+        sinceYield = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      const d = this.planOne(w, view, snapshot, now);
+      if (d.group) binds.add(d.group);
+      decisions.push(d);
+    }
+    return decisions;
+  }
+
+  /** Plans one workload; one with tasks already placed plans as if they were gone. */
+  private planOne(w: Workload, view: CycleView, snapshot: Snapshot, now: Date): Decision {
+    const own = w.tasks.flatMap((t) => {
+      const placed = isTerminal(t) ? undefined : this.live.placedTask(t.metadata.uid);
+      return placed ? [placed] : [];
+    });
+    if (!own.length) return planWorkload(this, w, snapshot, view.modelOf(w), now, this.deps.store, this.maxAgeMs);
+    // Their resources come back to it; the binder still counts them until they stop, so a
+    // roll-over needs room for both: the new plan is reserved on top of the old tasks for the
+    // workloads after it.
+    const m = snapshot.mark();
+    for (const t of own) snapshot.release(t);
+    const d = planWorkload(this, w, snapshot, view.modelOf(w), now, this.deps.store, this.maxAgeMs);
+    snapshot.rollback(m);
+    for (const t of d.group?.tasks ?? []) snapshot.reserve(taskInit(specified(t)));
+    return d;
+  }
+
+  /**
+   * The workloads to plan this cycle, in queue order (priority, weighted dominant share, age). A
+   * waiting workload is tried again only when it changed or room may have appeared; one whose
+   * planning or bind failed, when its backoff is over (or its spec changed), not before; a job
+   * waiting for lost participants also when its deadline is up (to fail, or be placed); a running
+   * service when its links or its clients' measurements call for a re-plan.
+   */
+  private queue(view: CycleView, snapshot: Snapshot, nowMs: number): Workload[] {
+    const delta = view.delta;
+    const relink = this.servicesToRelink(view, snapshot, nowMs);
+    const retry = this.backoff.size || this.lost.size ? new Set([...this.backoff.due(nowMs), ...this.lost.due(nowMs)]) : undefined;
+    const looked = delta.relisted || delta.roomChanged || relink.size ? view.all() : view.only(retry ? new Set([...delta.workloads, ...retry]) : delta.workloads);
+    const candidates = looked.filter((w) => {
+      const uid = w.obj.metadata.uid;
+      if (this.backoff.size && this.backoff.waiting(uid, w.obj.metadata.generation, nowMs)) return false;
+      return ((view.changed(w) || delta.roomChanged || retry?.has(uid)) && this.needsPlan(w)) || relink.has(uid);
+    });
+    if (retry) {
+      // Due but needing no plan any more (placed by a spec change meanwhile): nothing to retry.
+      const planning = new Set(candidates.map((w) => w.obj.metadata.uid));
+      for (const uid of retry) {
+        if (planning.has(uid)) continue;
+        this.backoff.forget(uid);
+        this.lost.forget(uid);
+      }
+    }
+    return orderQueue(
+      snapshot,
+      candidates.map((w) => ({ w, namespace: w.obj.metadata.namespace!, name: w.obj.metadata.name, kind: w.kind.kind, priority: w.obj.spec.priority ?? 0, createdAt: w.obj.metadata.creationTimestamp })),
+    ).map((item) => item.w);
+  }
+
+  /**
+   * Running services to re-plan though nothing of theirs changed (Edgent's dynamic mode): links
+   * changed so a plan misses its SLO or a fresh one is much faster, or clients measured their plan
+   * far off its prediction.
+   */
+  private servicesToRelink(view: CycleView, snapshot: Snapshot, nowMs: number): Set<string> {
+    const { cache, delta } = view;
+    let relink = new Set<string>();
+    if (delta.linksChanged) {
+      const fingerprint = linkFingerprint(cache.nodes.values());
+      if (fingerprint !== this.linkFingerprint) {
+        const running = view.all().filter((w) => w.kind === ISVC && w.obj.status?.phase === "Running" && w.obj.status?.plan?.clients?.length);
+        relink = servicesToReplan(running, cache.models, snapshot, (uid) => this.live.placedTask(uid), this.deps.logger);
+      }
+      this.linkFingerprint = fingerprint;
+    }
+    // Clients that measured their plan far off its prediction (their reports change the service).
+    const reported = view
+      .only(delta.relisted ? cache.workloads.keys() : delta.workloads)
+      .filter((w) => w.kind === ISVC && w.obj.status?.phase === "Running" && w.obj.status?.measured?.length && !relink.has(w.obj.metadata.uid));
+    if (reported.length) {
+      const drifted = servicesOffPrediction(reported, cache.models, snapshot, (uid) => this.live.placedTask(uid), this.deps.logger, {
+        nowMs,
+        maxAgeMs: this.maxAgeMs,
+        ...(this.options.driftFraction !== undefined ? { fraction: this.options.driftFraction } : {}),
+      });
+      for (const uid of drifted) relink.add(uid);
+    }
+    return relink;
+  }
+
+  /** Folds task phases into the changed workloads' status, but for those whose bind just wrote it. */
+  private async fold(view: CycleView, decisions: readonly Decision[], outcomes: readonly BindOutcome[], stats: CycleStats, now: Date): Promise<void> {
+    const bound = new Set(outcomes.flatMap((o) => (o.bound ? [o.id] : [])));
+    const fresh = new Set(decisions.filter((d) => d.group && bound.has(d.group.id)).map((d) => d.w.obj.metadata.uid));
+    await this.status.fold(view, fresh, stats, now);
+  }
+
+  /**
+   * Node allocation and tenant usage (display figures), a bounded step at a time, written behind
+   * the cycles: the next cycles plan and bind meanwhile; one step at a time.
+   */
+  private publish(snapshot: Snapshot, now: Date): void {
+    if (now.getTime() - this.lastUsage < (this.options.usageMs ?? 1_000) || this.publishing) return;
+    this.lastUsage = now.getTime();
+    this.publishing = writeUsage(this.deps.pool, this.usage.next(this.cache, snapshot))
+      .then(() => undefined, (err: Error) => this.deps.logger.warn({ err }, "publishing node allocation and tenant usage failed; next pass retries"))
+      .finally(() => (this.publishing = undefined));
   }
 
   /**
@@ -337,7 +310,9 @@ export class WorkloadController {
       }
       if (this.backoff.size) this.backoff.forget(uid);
       stats.unschedulable++;
-      if (failure.reason === "Unschedulable" && /resources|load|insufficient/i.test(failure.message)) {
+      // Only when the planner says room alone was missing (kube-scheduler's Unschedulable, not
+      // UnschedulableAndUnresolvable): evicting tasks cannot meet an SLO or a node selector.
+      if (failure.reason === "Unschedulable" && failure.code === "Unschedulable") {
         const model = this.cache.models.get(`${d.w.obj.metadata.namespace}/${d.w.obj.spec.model}`);
         stats.preempted += await preemptFor({ pool: this.deps.pool, events: this.deps.events, logger: this.deps.logger }, snapshot, d.w.obj, model, this.cache.tasks, now);
       }
@@ -378,72 +353,15 @@ export class WorkloadController {
     if (error) {
       this.deps.logger.warn({ workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}`, reason: told.reason, err: failure.cause ?? told.message, retryMs }, "workload not scheduled: its planning or bind failed; retrying after a backoff");
     }
-    const writes = await this.writeStatus(w, status);
+    const writes = await this.status.write(w, status);
     if (terminal) {
       this.deps.logger.warn({ workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}`, reason: told.reason, err: told.message }, "training job failed: its participants were lost for longer than its deadline");
       // A failed job's remaining tasks stop (as a failed Kubernetes Job's pods do).
-      await this.deleteTasks(w.tasks.filter((t) => !isTerminal(t)));
+      await this.status.deleteTasks(w.tasks.filter((t) => !isTerminal(t)));
     }
     return writes;
   }
 
-  /** Task phases → workload phase, conditions, endpoints; superseded tasks stop once replaced. */
-  private async aggregate(w: Workload, now: Date): Promise<{ writes: number; deleted: number }> {
-    if (!w.obj.status?.planRevision) return { writes: 0, deleted: 0 };
-    const { status, superseded } = foldStatus(w.kind.kind as "InferenceService" | "TrainingJob", w.obj, w.tasks, now.toISOString());
-    const deleted = superseded.length ? await this.deleteTasks(superseded) : 0;
-    // A change of progress only (a message's task count) is written at most once per progress
-    // period per workload: every task report would otherwise rewrite its owner. Held back, it is
-    // folded again when due; phase and condition changes always go out at once.
-    const nowMs = now.getTime();
-    const last = this.lastFold.get(w.obj.metadata.uid);
-    const period = this.options.progressMs ?? 1_000;
-    if (last !== undefined && nowMs - last < period && progressOnly(w.obj.status ?? {}, status)) {
-      this.deferred.set(w.obj.metadata.uid, last + period);
-      return { writes: 0, deleted };
-    }
-    if (!sameJson(status, w.obj.status ?? {})) this.lastFold.set(w.obj.metadata.uid, nowMs);
-    return { writes: await this.writeStatus(w, status), deleted };
-  }
-
-  private async writeStatus(w: Workload, status: Record<string, unknown>): Promise<number> {
-    if (sameJson(status, w.obj.status ?? {})) return 0;
-    if (this.statusBatch) {
-      this.statusBatch.add(w.kind, w.obj, status);
-      return 0; // counted when the batch is written
-    }
-    try {
-      await this.deps.store.updateStatus(w.kind, w.obj, status);
-      return 1;
-    } catch (err) {
-      // Changed meanwhile (a user edit, another write): the next cycle sees the new version.
-      this.deps.logger.debug({ err, workload: w.obj.metadata.name }, "status write skipped");
-      return 0;
-    }
-  }
-
-  private async deleteTasks(tasks: StoredObject[]): Promise<number> {
-    if (!tasks.length) return 0;
-    await this.deps.store.applyBatch(tasks.map((object) => ({ type: "delete" as const, kind: TASK, object }))).catch((err) => {
-      this.deps.logger.debug({ err }, "superseded task delete skipped");
-    });
-    return tasks.length;
-  }
-}
-
-/**
- * Whether two statuses differ at most in their conditions' messages and training's KPIs and round
- * (progress, not state): a job's rounds are written at most once per progress period.
- */
-function progressOnly(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  const strip = (s: Record<string, unknown>) => ({
-    ...s,
-    training: undefined,
-    round: undefined,
-    serving: undefined,
-    conditions: ((s.conditions as Array<Record<string, unknown>> | undefined) ?? []).map((c) => ({ ...c, message: undefined })),
-  });
-  return sameJson(strip(a), strip(b));
 }
 
 function involved(w: Workload) {

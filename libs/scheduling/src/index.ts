@@ -1,7 +1,8 @@
 /**
  * @eiaas/scheduling — pure placement (design.md §5): a Snapshot of the fleet, kube-scheduler-style
- * Filter/Score plugins, the inference and training planners, multi-tenant fairness and
- * preemption. No I/O, no clock, no randomness: the same input always gives the same plan.
+ * Filter plugins, the inference and training planners (which rank what passes the filters by
+ * their cost models), multi-tenant fairness and preemption. No I/O, no clock, no randomness: the
+ * same input always gives the same plan.
  */
 export { SchedulingError } from "./errors.js";
 
@@ -33,28 +34,9 @@ export {
 } from "./snapshot/capacity.js";
 export { networkPath, serializationMs, transferMs, type NetworkPath } from "./snapshot/network.js";
 
-export type {
-  FilterPlugin,
-  PlacementResult,
-  PreparedFilter,
-  PreparedScore,
-  ReasonCount,
-  SchedulingProfile,
-  ScorePlugin,
-  TaskRequest,
-  WeightedScorePlugin,
-} from "./framework/types.js";
-export {
-  feasibleNodes,
-  feasibleNodesToFind,
-  filterNode,
-  passingNodes,
-  reserveTask,
-  scheduleTask,
-  scheduleTasks,
-  unschedulableMessage,
-  type ScheduleOptions,
-} from "./framework/schedule.js";
+export type { FilterPlugin, PreparedFilter, ReasonCount, SchedulingProfile, TaskRequest } from "./framework/types.js";
+export { feasibleNodes, filterNode, passingNodes, reserveTask, unschedulableMessage, type FilterOptions } from "./framework/filter.js";
+export { unschedulableCode, type UnschedulableCode } from "./framework/status.js";
 export * from "./plugins/index.js";
 
 export { compileModel, computeMs, type Chain, type ChainTiming, type CompiledModel } from "./cost/chains.js";

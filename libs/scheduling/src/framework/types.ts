@@ -26,13 +26,8 @@ export interface TaskRequest {
   rawData?: { from: readonly string[]; boundary: PrivacyBoundary };
   /** The task must run on one of these nodes (DataLocality), e.g. a participant on its data node. */
   dataNodes?: readonly string[];
-  /**
-   * Nodes that send `bytes` to the task: each must reach the chosen node (DataLocality), and they
-   * drive the PredictedLatency and DeviceEnergy scores.
-   */
-  origins?: { nodes: readonly string[]; bytes: number };
-  /** Compute of the task in FLOPs, for PredictedLatency (flops / gflops). */
-  flops?: number;
+  /** Nodes that send the task data (a trainer's data nodes, an aggregator's participants): each must reach the chosen node (DataLocality). */
+  origins?: { nodes: readonly string[] };
 }
 
 /** A filter prepared for one task. */
@@ -50,75 +45,23 @@ export interface PreparedFilter {
 export interface FilterPlugin {
   readonly name: string;
   /**
-   * True when the outcome depends on the node's current allocation (ResourceFit, ServerLoad).
-   * Preemption re-checks those itself after removing victims; the inference planner checks them per
-   * split, since the request depends on the layers a split puts on the server.
+   * True when the outcome depends on the node's current allocation (ResourceFit, ServerLoad). Its
+   * refusals are kube-scheduler's `Unschedulable` (evicting tasks could make room); every other
+   * filter's are `UnschedulableAndUnresolvable` (see `framework/status.ts`). Preemption re-checks
+   * these itself after removing victims; the inference planner checks them per split, since the
+   * request depends on the layers a split puts on the server.
    */
   readonly dependsOnAllocation?: boolean;
   /** Called once per task. Returns undefined when the plugin has nothing to check for this task. */
   prepare(snapshot: Snapshot, task: TaskRequest): PreparedFilter | undefined;
 }
 
-/**
- * A score prepared for one task: writes the score of `nodes[k]` into `out[k]` for k < count.
- * Batched so each plugin's loop stays monomorphic and allocation-free.
- */
-export type PreparedScore = (nodes: Int32Array, count: number, out: Float64Array) => void;
-
-/** A Score plugin: one per file in `plugins/`. Scores are 0–100 unless the plugin normalises them. */
-export interface ScorePlugin {
-  readonly name: string;
-  /** Called once per task. Returns undefined when the plugin has no opinion on this task. */
-  prepare(snapshot: Snapshot, task: TaskRequest): PreparedScore | undefined;
-  /** Rewrites raw scores of the feasible nodes (`scores[0..count)`) into 0–100, as kube's NormalizeScore. */
-  normalize?(scores: Float64Array, count: number): void;
-}
-
-export interface WeightedScorePlugin {
-  plugin: ScorePlugin;
-  weight: number;
-}
-
-/** Which plugins run, with which weights, and how much of the fleet to look at. */
+/** Which filters run: a profile, as kube-scheduler's. */
 export interface SchedulingProfile {
   filters: readonly FilterPlugin[];
-  scores: readonly WeightedScorePlugin[];
-  /**
-   * Share of the fleet (1–100) to scan for feasible nodes before scoring, as kube-scheduler's
-   * percentageOfNodesToScore. 100 (default) scans every node; 0 is kube's adaptive default
-   * (50% minus 1% per 125 nodes, at least 5%). Small fleets are always scanned fully.
-   */
-  percentageOfNodesToScore?: number;
-  /** Fewest feasible nodes to find before sampling may stop. Default 100. */
-  minFeasibleNodesToFind?: number;
 }
 
 export interface ReasonCount {
   reason: string;
   count: number;
 }
-
-/** Outcome of placing one task. Internal inconsistencies are thrown as SchedulingError instead. */
-export type PlacementResult =
-  | {
-      status: "Scheduled";
-      node: string;
-      nodeIndex: number;
-      /** Weighted sum of the score plugins. */
-      score: number;
-      /** Feasible nodes found (the scored set). */
-      feasibleNodes: number;
-      /** Nodes the filters looked at. */
-      evaluatedNodes: number;
-      /** Where the next sampled scan should start, so successive tasks spread over the fleet. */
-      nextStartIndex: number;
-    }
-  | {
-      status: "Unschedulable";
-      /** Why nodes failed, most common first. */
-      reasons: ReasonCount[];
-      /** `0/5 nodes are available: 3 Insufficient cpu, 2 node(s) were not ready.` */
-      message: string;
-      evaluatedNodes: number;
-      nextStartIndex: number;
-    };

@@ -1,7 +1,7 @@
 // Edge-cloud options: the client's edge parent runs the head of the chain, a cloud server the tail.
 import type { Chain } from "../cost/chains.js";
 import { pathInto, type NetworkPath } from "../snapshot/network.js";
-import { ARCH_EDGE_CLOUD, PRIVACY_DEVICE, R_COMPUTE, R_LOAD, R_NETWORK, R_PRIVACY, R_RESOURCES, R_SLO, isBetter, setOption, transferMs, withinLimit, type PlanOption } from "./options.js";
+import { ARCH_EDGE_CLOUD, PRIVACY_DEVICE, R_COMPUTE, R_LOAD, R_NETWORK, R_PRIVACY, R_RESOURCES, R_ROOM, R_SLO, isBetter, setOption, transferMs, withinLimit, type PlanOption } from "./options.js";
 import { rankedMs, timingOn, type ClientDiagnostics, type ServiceContext } from "./service-context.js";
 import { SIDE_HEAD, SIDE_TAIL, groupFits } from "./task-groups.js";
 
@@ -107,11 +107,11 @@ export function evaluateEdgeCloud(ctx: ServiceContext, client: number, paths: Ed
       const ranked = mo === undefined ? lat : rankedMs(mo, chain.index, j, ARCH_EDGE_CLOUD, s, edge, lat);
       if (!isBetter(objective, ranked, en, chain.accuracy, j, k, vr, headRank, chain.index, best)) continue;
       if (!groupFits(ctx, edge, chain, SIDE_HEAD, j) || !groupFits(ctx, s, chain, SIDE_TAIL, j)) {
-        reasons |= R_RESOURCES;
+        reasons |= R_RESOURCES | R_ROOM;
         continue;
       }
       if (!snapshot.fitsLoad(edge, (rps * eT[j]!) / 1000) || !snapshot.fitsLoad(s, (rps * sT[j]!) / 1000)) {
-        reasons |= R_LOAD;
+        reasons |= R_LOAD | R_ROOM;
         continue;
       }
       setOption(best, chain.index, j, ARCH_EDGE_CLOUD, s, edge, ranked, lat, en, chain.accuracy, D[0]!, k, vr, headRank);

@@ -16,6 +16,7 @@ import {
   R_NETWORK,
   R_PRIVACY,
   R_RESOURCES,
+  R_ROOM,
   R_SLO,
   isBetter,
   setOption,
@@ -115,7 +116,7 @@ function deviceOnly(p: ClientPass, chain: Chain, tc: ChainTiming): number {
   const vr = ctx.variantRank[chain.index]!;
   const ranked = p.measured === undefined ? lat : rankedMs(p.measured, chain.index, n, ARCH_DEVICE, -1, client, lat);
   if (!isBetter(ctx.objective, ranked, en, chain.accuracy, n, -1, vr, -1, chain.index, best)) return 0;
-  if (!groupFits(ctx, client, chain, SIDE_HEAD, n)) return R_RESOURCES;
+  if (!groupFits(ctx, client, chain, SIDE_HEAD, n)) return R_RESOURCES | R_ROOM;
   setOption(best, chain.index, n, ARCH_DEVICE, -1, client, ranked, lat, en, chain.accuracy, 0, -1, vr, -1);
   return 0;
 }
@@ -171,12 +172,16 @@ function serverOptions(p: ClientPass, chain: Chain, tc: ChainTiming): number {
       const optArch = j === 0 ? (cloud ? ARCH_CLOUD : ARCH_EDGE) : cloud ? ARCH_CLOUD_DEVICE : ARCH_EDGE_DEVICE;
       const ranked = p.measured === undefined ? lat : rankedMs(p.measured, chain.index, j, optArch, s, j === 0 ? -1 : client, lat);
       if (!isBetter(objective, ranked, en, chain.accuracy, j, k, vr, -1, chain.index, best)) continue;
-      if ((j > 0 && !(p.clientOk && groupFits(ctx, client, chain, SIDE_HEAD, j))) || !groupFits(ctx, s, chain, SIDE_TAIL, j)) {
+      if (j > 0 && !p.clientOk) {
         reasons |= R_RESOURCES;
         continue;
       }
+      if ((j > 0 && !groupFits(ctx, client, chain, SIDE_HEAD, j)) || !groupFits(ctx, s, chain, SIDE_TAIL, j)) {
+        reasons |= R_RESOURCES | R_ROOM;
+        continue;
+      }
       if (!snapshot.fitsLoad(s, (rps * sT[j]!) / 1000)) {
-        reasons |= R_LOAD;
+        reasons |= R_LOAD | R_ROOM;
         continue;
       }
       setOption(best, chain.index, j, optArch, s, j === 0 ? -1 : client, ranked, lat, en, chain.accuracy, D[j]!, k, vr, -1);

@@ -34,6 +34,12 @@ export const R_COMPUTE = 16;
 export const R_SLO = 32;
 export const R_RESOURCES = 64;
 export const R_LOAD = 128;
+/**
+ * Not a reason of its own (not in REASONS, never reported): set beside R_RESOURCES or R_LOAD when
+ * the option was refused for lack of room alone (an allocation check), which evicting tasks could
+ * change — unlike a cordoned client, also reported as `resources`. Decides the plan's code.
+ */
+export const R_ROOM = 256;
 
 /** Relative tolerance of every comparison between costs (design.md §5: ties within 1e-9 relative). */
 export const REL_TOL = 1e-9;

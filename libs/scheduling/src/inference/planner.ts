@@ -1,6 +1,6 @@
 import { type ClientPlan, type MeasuredClientLatency, type ModelSpec } from "@eiaas/api";
 import { compileModel, type Chain } from "../cost/chains.js";
-import { feasibleNodes, passingNodes } from "../framework/schedule.js";
+import { feasibleNodes, passingNodes } from "../framework/filter.js";
 import type { SchedulingProfile, TaskRequest } from "../framework/types.js";
 import type { Snapshot } from "../snapshot/snapshot.js";
 import { effectivePriority } from "../tenancy/fair-share.js";
@@ -9,12 +9,14 @@ import { evaluateClient } from "./evaluate.js";
 import { timingOn, type ClientDiagnostics, type MeasuredOption, type ServiceContext, type TaskGroup } from "./service-context.js";
 import { SIDE_HEAD, SIDE_TAIL, applyGroup } from "./task-groups.js";
 import { describeClientFailure, fmt } from "./messages.js";
+import { unschedulableCode, type UnschedulableCode } from "../framework/status.js";
 import {
   ARCH_DEVICE,
   ARCH_EDGE_CLOUD,
   ARCH_NAMES,
   OBJ_ACCURACY,
   R_ACCURACY,
+  R_ROOM,
   emptyOption,
   objectiveCode,
   privacyCode,
@@ -23,7 +25,7 @@ import {
 import type { InferenceFailure, InferencePlan, InferenceServiceInput, PlannedTask } from "./types.js";
 
 export interface PlanInferenceOptions {
-  /** Filters that choose candidate servers. Default: `defaultProfile()`. */
+  /** Filters that choose candidate servers. Default: `defaultProfile()` (every filter). */
   profile?: SchedulingProfile;
   /**
    * Keep the plan's reservations in the snapshot when the service is placed, so later workloads
@@ -55,15 +57,14 @@ export function planInference(
 ): InferencePlan {
   const spec = service.spec;
   const namespace = service.metadata.namespace ?? "default";
-  const nodes = snapshot.nodes;
-  const clients: number[] = [];
-  const skippedClients: string[] = [];
-  for (const i of snapshot.selectNodes(spec.clients.selector)) {
-    const node = nodes[i]!;
-    if (node.ready) clients.push(node.index);
-    else skippedClients.push(node.name);
-  }
-  const fail = (failures: InferenceFailure[], message: string): InferencePlan => ({ status: "Unschedulable", failures, message, skippedClients });
+  const { clients, skippedClients } = readyClients(snapshot, spec);
+  const fail = (failures: InferenceFailure[], message: string, code: UnschedulableCode = "UnschedulableAndUnresolvable"): InferencePlan => ({
+    status: "Unschedulable",
+    code,
+    failures,
+    message,
+    skippedClients,
+  });
   if (!model) {
     const message = `model "${spec.model}" not found in namespace "${namespace}"`;
     return fail([{ reasons: ["model"], message }], message);
@@ -74,10 +75,52 @@ export function planInference(
   }
 
   const compiled = compileModel(model);
-  const { chains, excluded, bestAccuracy } = candidateChains(compiled.chains, spec);
+  const candidates = candidateChains(compiled.chains, spec);
   // Capped by the tenant: the tasks carry it (their annotation), and preemption reads it from them.
   const priority = effectivePriority(snapshot, { namespace, priority: spec.priority });
-  const probe: TaskRequest = {
+  const probe = serverProbe(namespace, priority, spec);
+  const scanOptions = { profile: options.profile, skipAllocationFilters: true };
+  const ctx = serviceContext(snapshot, spec, namespace, compiled.chains, candidates.chains, passingNodes(snapshot, probe, scanOptions), options);
+
+  const mark = snapshot.mark();
+  const { plans, failures, roomOnly } = placeClients(ctx, clients, compiled.chains, candidates, spec);
+  if (failures.length > 0) {
+    snapshot.rollback(mark);
+    // Why servers were left out matters only now, so it is worked out only now.
+    const filtered = feasibleNodes(snapshot, probe, scanOptions).reasons.filter((r) => !r.reason.startsWith("node(s) had a tier"));
+    const servers = filtered.length > 0 ? `; servers filtered out: ${filtered.map((r) => `${r.count} ${r.reason}`).join(", ")}` : "";
+    const message = `${failures.length}/${clients.length} client(s) cannot be placed: ${failures.map((f) => f.message).join("; ")}${servers}`;
+    return fail(failures, message, unschedulableCode(roomOnly));
+  }
+
+  const tasks = plannedTasks(ctx, compiled.chains, priority);
+  const total = totalRequest(tasks);
+  const over = quotaExceeded(snapshot, namespace, total, tasks.length);
+  if (over.length > 0) {
+    snapshot.rollback(mark);
+    const message = quotaMessage(snapshot, namespace, total, tasks.length, over);
+    return fail([{ reasons: ["quota"], message }], message);
+  }
+  if (options.reserve === false) snapshot.rollback(mark);
+  else reserveTasks(snapshot, service.metadata.name, namespace, tasks, total);
+  return { status: "Scheduled", clients: plans, tasks, skippedClients, message: scheduledMessage(plans, tasks, skippedClients) };
+}
+
+/** The Ready nodes matching the clients selector (planned), and the others (skipped), by name. */
+function readyClients(snapshot: Snapshot, spec: InferenceServiceInput["spec"]): { clients: number[]; skippedClients: string[] } {
+  const clients: number[] = [];
+  const skippedClients: string[] = [];
+  for (const i of snapshot.selectNodes(spec.clients.selector)) {
+    const node = snapshot.nodes[i]!;
+    if (node.ready) clients.push(node.index);
+    else skippedClients.push(node.name);
+  }
+  return { clients, skippedClients };
+}
+
+/** What a server must pass, its allocation aside (checked per split): the filter pass's task. */
+function serverProbe(namespace: string, priority: number, spec: InferenceServiceInput["spec"]): TaskRequest {
+  return {
     tenant: namespace,
     priority,
     role: "tail",
@@ -86,16 +129,25 @@ export function planInference(
     nodeSelector: spec.nodeSelector,
     tolerations: spec.tolerations,
   };
-  const scanOptions = { profile: options.profile, skipAllocationFilters: true };
-  const servers = passingNodes(snapshot, probe, scanOptions);
+}
+
+function serviceContext(
+  snapshot: Snapshot,
+  spec: InferenceServiceInput["spec"],
+  namespace: string,
+  all: readonly Chain[],
+  chains: Chain[],
+  servers: Int32Array,
+  options: PlanInferenceOptions,
+): ServiceContext {
   const serverList = [...servers];
-  const ctx: ServiceContext = {
+  return {
     snapshot,
     chains,
-    chainTotal: compiled.chains.length,
-    variantRank: variantRanks(compiled.chains),
+    chainTotal: all.length,
+    variantRank: variantRanks(all),
     servers,
-    serverIsCloud: Uint8Array.from(serverList, (i) => (nodes[i]!.tier === "cloud" ? 1 : 0)),
+    serverIsCloud: Uint8Array.from(serverList, (i) => (snapshot.nodes[i]!.tier === "cloud" ? 1 : 0)),
     serverRankOf: new Map(serverList.map((i, k) => [i, k])),
     objective: objectiveCode(spec.objective),
     sloLatencyMs: spec.slo.latencyMs ?? Infinity,
@@ -107,65 +159,68 @@ export function planInference(
     groups: new Map(),
     newTasksOn: new Map(),
     measured: snapshot.measurementsOf(namespace, spec.model),
-    measuredOptions: options.measuredLatency?.length ? measuredOptions(snapshot, compiled.chains, options.measuredLatency) : undefined,
+    measuredOptions: options.measuredLatency?.length ? measuredOptions(snapshot, all, options.measuredLatency) : undefined,
   };
+}
 
-  const mark = snapshot.mark();
+/**
+ * Each client's best option, reserved before the next client is planned. `roomOnly`: every client
+ * that failed had an option refused only for lack of room (so preemption may help).
+ */
+function placeClients(
+  ctx: ServiceContext,
+  clients: readonly number[],
+  all: readonly Chain[],
+  candidates: { chains: Chain[]; excluded: number; bestAccuracy: number },
+  spec: InferenceServiceInput["spec"],
+): { plans: ClientPlan[]; failures: InferenceFailure[]; roomOnly: boolean } {
+  const nodes = ctx.snapshot.nodes;
   const best: PlanOption = emptyOption();
   const diag: ClientDiagnostics = { reasons: 0, fastestLatencyMs: Infinity, lowestEnergyMj: Infinity };
   const plans: ClientPlan[] = [];
   const failures: InferenceFailure[] = [];
+  let roomOnly = true;
   for (const client of clients) {
     evaluateClient(ctx, client, best, diag);
     if (best.chain < 0) {
-      if (excluded > 0) diag.reasons |= R_ACCURACY;
-      const f = describeClientFailure(nodes[client]!.name, diag, spec, { candidates: chains.length, excluded, best: bestAccuracy });
+      if (candidates.excluded > 0) diag.reasons |= R_ACCURACY;
+      if ((diag.reasons & R_ROOM) === 0) roomOnly = false;
+      const f = describeClientFailure(nodes[client]!.name, diag, spec, { candidates: candidates.chains.length, excluded: candidates.excluded, best: candidates.bestAccuracy });
       failures.push({ client: nodes[client]!.name, ...f });
       continue;
     }
-    const chain = compiled.chains[best.chain]!;
+    const chain = all[best.chain]!;
     reserveOption(ctx, client, chain, best);
-    plans.push(clientPlan(snapshot, client, chain, best));
+    plans.push(clientPlan(ctx.snapshot, client, chain, best));
   }
-  if (failures.length > 0) {
-    snapshot.rollback(mark);
-    // Why servers were left out matters only now, so it is worked out only now.
-    const filtered = feasibleNodes(snapshot, probe, scanOptions).reasons.filter((r) => !r.reason.startsWith("node(s) had a tier"));
-    const servers = filtered.length > 0 ? `; servers filtered out: ${filtered.map((r) => `${r.count} ${r.reason}`).join(", ")}` : "";
-    const message = `${failures.length}/${clients.length} client(s) cannot be placed: ${failures.map((f) => f.message).join("; ")}${servers}`;
-    return fail(failures, message);
-  }
+  return { plans, failures, roomOnly };
+}
 
-  const tasks = plannedTasks(ctx, compiled.chains, priority);
+function totalRequest(tasks: readonly PlannedTask[]): { cpu: number; memoryMiB: number; gpu: number } {
   const total = { cpu: 0, memoryMiB: 0, gpu: 0 };
   for (const t of tasks) {
     total.cpu += t.resources.cpu;
     total.memoryMiB += t.resources.memoryMiB;
     total.gpu += t.resources.gpu;
   }
-  const over = quotaExceeded(snapshot, namespace, total, tasks.length);
-  if (over.length > 0) {
-    snapshot.rollback(mark);
-    const message = quotaMessage(snapshot, namespace, total, tasks.length, over);
-    return fail([{ reasons: ["quota"], message }], message);
+  return total;
+}
+
+/** The plan's tasks into the snapshot: their requests were reserved per client already, the tenant's usage and the task list now. */
+function reserveTasks(snapshot: Snapshot, service: string, namespace: string, tasks: readonly PlannedTask[], total: { cpu: number; memoryMiB: number; gpu: number }): void {
+  snapshot.adjustTenant(namespace, total.cpu, total.memoryMiB, total.gpu, tasks.length);
+  for (const t of tasks) {
+    snapshot.addTask({
+      name: `${service}/${t.key}`,
+      namespace,
+      node: t.node,
+      role: t.role,
+      priority: t.priority,
+      resources: t.resources,
+      load: t.load,
+      owner: `InferenceService/${service}`,
+    });
   }
-  if (options.reserve === false) snapshot.rollback(mark);
-  else {
-    snapshot.adjustTenant(namespace, total.cpu, total.memoryMiB, total.gpu, tasks.length);
-    for (const t of tasks) {
-      snapshot.addTask({
-        name: `${service.metadata.name}/${t.key}`,
-        namespace,
-        node: t.node,
-        role: t.role,
-        priority: t.priority,
-        resources: t.resources,
-        load: t.load,
-        owner: `InferenceService/${service.metadata.name}`,
-      });
-    }
-  }
-  return { status: "Scheduled", clients: plans, tasks, skippedClients, message: scheduledMessage(plans, tasks, skippedClients) };
 }
 
 /**

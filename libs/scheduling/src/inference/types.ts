@@ -1,5 +1,6 @@
 import type { ClientPlan, InferenceServiceSpec, TaskRole } from "@eiaas/api";
 import type { ResourceVector } from "../snapshot/types.js";
+import type { UnschedulableCode } from "../framework/status.js";
 import type { InferenceReason } from "./options.js";
 
 /** What the planner needs of an InferenceService. */
@@ -53,6 +54,8 @@ export type InferencePlan =
     }
   | {
       status: "Unschedulable";
+      /** Whether evicting tasks could help: `Unschedulable` when every failed client lacked room alone (see `framework/status.ts`). */
+      code: UnschedulableCode;
       failures: InferenceFailure[];
       message: string;
       skippedClients: string[];

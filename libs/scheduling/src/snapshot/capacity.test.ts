@@ -2,7 +2,7 @@
 // planner's Snapshot and the framework's filters give the same verdict on every one. (libs/db's
 // capacity-rules.test.ts holds the binder's re-check to the same table.)
 import { describe, expect, it } from "vitest";
-import { filterNode } from "../framework/schedule.js";
+import { filterNode } from "../framework/filter.js";
 import { CAPACITY_EDGE_CASES, caseNode, plannerVerdict, type CapacityCase } from "../testing/capacity-cases.js";
 import { CAPACITY_SLACK, capacityShortfall, fitsWithin, isReady, loadCapacityOf, nodeCapacity, taskSlotsOf, unschedulableReason, type NodeDemand } from "./capacity.js";
 import { buildSnapshot } from "./build.js";

@@ -1,13 +1,13 @@
 import { matchesRequirements, selectorRequirements, type LabelSelector } from "@eiaas/api";
-import { fitsSlots, fitsWithin, unschedulableReason } from "./capacity.js";
-import { makeNode, tierBit } from "./node.js";
+import { fitsSlots, fitsWithin } from "./capacity.js";
+import { makeNode } from "./node.js";
+import { LabelIndex, nodeArrays } from "./node-arrays.js";
+import { UndoLog } from "./undo-log.js";
 import { SchedulingError } from "../errors.js";
 import type { ModelMeasurements } from "../cost/measurements.js";
-import type { NodeInit, ResourceVector, SnapshotInit, SnapshotNode, SnapshotTask, SnapshotTenant, TaskInit, TenantInit } from "./types.js";
+import type { ResourceVector, SnapshotInit, SnapshotNode, SnapshotTask, SnapshotTenant, TaskInit, TenantInit } from "./types.js";
 
 export type { NodeInit, SnapshotInit, TaskInit, TenantInit } from "./types.js";
-
-type UndoEntry = { arr: Float64Array | number[]; idx: number; old: number } | { fn: () => void };
 
 /**
  * One scheduling cycle's view of the fleet. Nodes are immutable; what placement changes (node
@@ -50,10 +50,10 @@ export class Snapshot {
   private readonly byName = new Map<string, number>();
   private readonly tenantByName = new Map<string, number>();
   private readonly tasksByNode: SnapshotTask[][];
-  private readonly undoLog: UndoEntry[] = [];
+  private readonly undoLog = new UndoLog();
   private readonly scratchBuffers = new Map<string, Float64Array>();
   private readonly scratchIntBuffers = new Map<string, Int32Array>();
-  private labelIndex: Map<string, Map<string, number[]>> | undefined;
+  private readonly labelIndex: LabelIndex;
 
   constructor(init: SnapshotInit) {
     const sorted = [...init.nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -63,50 +63,23 @@ export class Snapshot {
     });
     const parentIdx = sorted.map((n) => (n.parent !== undefined ? (this.byName.get(n.parent) ?? -1) : -1));
     this.nodes = sorted.map((n, i) => makeNode(n, i, parentIdx));
-    const count = this.nodes.length;
-    this.allocated = {
-      cpu: new Float64Array(count),
-      memoryMiB: new Float64Array(count),
-      gpu: new Float64Array(count),
-      load: new Float64Array(count),
-    };
-    this.schedulable = new Uint8Array(count);
-    this.tierBits = new Uint8Array(count);
-    this.capacity = {
-      cpu: new Float64Array(count),
-      memoryMiB: new Float64Array(count),
-      gpu: new Float64Array(count),
-      load: new Float64Array(count),
-    };
-    this.taintCount = new Uint16Array(count);
-    const total = { cpu: 0, memoryMiB: 0, gpu: 0 };
-    for (const [i, n] of sorted.entries()) {
-      const node = this.nodes[i]!;
-      this.allocated.cpu[i] = n.allocated?.cpu ?? 0;
-      this.allocated.memoryMiB[i] = n.allocated?.memoryMiB ?? 0;
-      this.allocated.gpu[i] = n.allocated?.gpu ?? 0;
-      this.allocated.load[i] = n.allocated?.load ?? 0;
-      this.schedulable[i] = unschedulableReason(node.ready, node.unschedulable) === undefined ? 1 : 0;
-      this.tierBits[i] = tierBit(node.tier);
-      this.capacity.cpu[i] = node.capacity.cpu;
-      this.capacity.memoryMiB[i] = node.capacity.memoryMiB;
-      this.capacity.gpu[i] = node.capacity.gpu;
-      this.capacity.load[i] = node.loadCapacity;
-      this.taintCount[i] = Math.min(node.taints.length, 65535);
-      total.cpu += node.capacity.cpu;
-      total.memoryMiB += node.capacity.memoryMiB;
-      total.gpu += node.capacity.gpu;
-    }
-    this.totalCapacity = total;
-    this.taintedNodes = Int32Array.from(this.nodes.filter((n) => n.taints.length > 0).map((n) => n.index));
-    this.hasTaskLimits = this.nodes.some((n) => n.capacity.tasks !== Infinity);
+    const arrays = nodeArrays(sorted, this.nodes);
+    this.allocated = arrays.allocated;
+    this.capacity = arrays.capacity;
+    this.schedulable = arrays.schedulable;
+    this.tierBits = arrays.tierBits;
+    this.taintCount = arrays.taintCount;
+    this.taintedNodes = arrays.taintedNodes;
+    this.totalCapacity = arrays.totalCapacity;
+    this.hasTaskLimits = arrays.hasTaskLimits;
+    this.labelIndex = new LabelIndex(this.nodes);
     this.defaultMaxPriority = init.defaultMaxPriority;
     this.tenantUsage = { cpu: [], memoryMiB: [], gpu: [], tasks: [] };
     for (const t of init.tenants ?? []) this.addTenant(t);
     this.tasksByNode = this.nodes.map(() => []);
     for (const t of init.tasks ?? []) this.reserve(t);
     // Construction is not undoable: a rollback never goes below the initial state.
-    this.undoLog.length = 0;
+    this.undoLog.clear();
   }
 
   /** Replaces the measured timings the planners read (see `measurementsOf`). */
@@ -149,7 +122,7 @@ export class Snapshot {
     const i = this.tenantByName.get(name);
     if (i !== undefined) return this.tenants[i]!;
     const t = this.addTenant({ name });
-    this.undoLog.push({ fn: () => this.removeLastTenant(name) });
+    this.undoLog.onRollback(() => this.removeLastTenant(name));
     return t;
   }
 
@@ -213,7 +186,7 @@ export class Snapshot {
    * a snapshot kept across cycles and brought up to date with reserve/release as tasks come and go.
    */
   commit(): void {
-    this.undoLog.length = 0;
+    this.undoLog.clear();
   }
 
   /**
@@ -234,16 +207,11 @@ export class Snapshot {
 
   /** A position in the change log; pass it to `rollback` to undo everything reserved since. */
   mark(): number {
-    return this.undoLog.length;
+    return this.undoLog.mark();
   }
 
   rollback(mark: number): void {
-    if (mark < 0 || mark > this.undoLog.length) throw new SchedulingError(`invalid snapshot mark ${mark}`);
-    while (this.undoLog.length > mark) {
-      const e = this.undoLog.pop()!;
-      if ("fn" in e) e.fn();
-      else e.arr[e.idx] = e.old;
-    }
+    this.undoLog.rollback(mark);
   }
 
   /** Records a task on its node, adding its request to the node's allocation and its tenant's usage. */
@@ -273,7 +241,7 @@ export class Snapshot {
     const at = list ? list.indexOf(task) : -1;
     if (!list || at < 0 || !task.held) throw new SchedulingError(`held run "${task.name}" is not in the snapshot`);
     list.splice(at, 1);
-    this.undoLog.push({ fn: () => list.splice(at, 0, task) });
+    this.undoLog.onRollback(() => list.splice(at, 0, task));
     const r = task.resources;
     this.adjustNode(task.nodeIndex, -r.cpu, -r.memoryMiB, -r.gpu, -task.load);
   }
@@ -284,7 +252,7 @@ export class Snapshot {
     const at = list ? list.indexOf(task) : -1;
     if (!list || at < 0) throw new SchedulingError(`task "${task.name}" is not in the snapshot`);
     list.splice(at, 1);
-    this.undoLog.push({ fn: () => list.splice(at, 0, task) });
+    this.undoLog.onRollback(() => list.splice(at, 0, task));
     const r = task.resources;
     this.adjustNode(task.nodeIndex, -r.cpu, -r.memoryMiB, -r.gpu, -task.load);
     this.adjustTenant(task.namespace, -r.cpu, -r.memoryMiB, -r.gpu, -1);
@@ -312,7 +280,7 @@ export class Snapshot {
     };
     const list = this.tasksByNode[nodeIndex]!;
     list.push(task);
-    this.undoLog.push({ fn: () => void list.splice(list.lastIndexOf(task), 1) });
+    this.undoLog.onRollback(() => void list.splice(list.lastIndexOf(task), 1));
     return task;
   }
 
@@ -354,20 +322,7 @@ export class Snapshot {
    * first use and kept for the snapshot's life (nodes do not change within a cycle).
    */
   nodesWithLabel(key: string, value: string): readonly number[] {
-    if (!this.labelIndex) {
-      const index = new Map<string, Map<string, number[]>>();
-      for (const n of this.nodes) {
-        for (const [k, v] of Object.entries(n.labels)) {
-          let byValue = index.get(k);
-          if (!byValue) index.set(k, (byValue = new Map()));
-          let list = byValue.get(v);
-          if (!list) byValue.set(v, (list = []));
-          list.push(n.index);
-        }
-      }
-      this.labelIndex = index;
-    }
-    return this.labelIndex.get(key)?.get(value) ?? [];
+    return this.labelIndex.nodesWith(key, value);
   }
 
   /**
@@ -393,8 +348,7 @@ export class Snapshot {
   }
 
   private set(arr: Float64Array | number[], idx: number, value: number): void {
-    this.undoLog.push({ arr, idx, old: arr[idx]! });
-    arr[idx] = value;
+    this.undoLog.set(arr, idx, value);
   }
 
   private addTenant(t: TenantInit): SnapshotTenant {

@@ -1,5 +1,5 @@
 import { defaultProfile } from "../plugins/index.js";
-import { firstFailure, prepareFilters, unschedulableMessage } from "../framework/schedule.js";
+import { firstFailure, prepareFilters, unschedulableMessage } from "../framework/filter.js";
 import type { ReasonCount, SchedulingProfile, TaskRequest } from "../framework/types.js";
 import type { Snapshot } from "../snapshot/snapshot.js";
 import type { SnapshotTask } from "../snapshot/types.js";

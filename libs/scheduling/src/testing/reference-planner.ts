@@ -106,6 +106,19 @@ function tolerated(taints: SnapshotNode["taints"], tolerations: readonly Tolerat
 const close = (a: number, b: number) => a === b || Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b));
 const within = (v: number, limit: number | undefined) => limit === undefined || v <= limit || close(v, limit);
 
+/** The nodes that may serve the client: Ready, schedulable, edge or cloud, tolerated and selected. */
+function referenceServers(s: Snapshot, spec: InferenceServiceInput["spec"], client: SnapshotNode): SnapshotNode[] {
+  return s.nodes.filter(
+    (n) =>
+      n !== client &&
+      n.tier !== "device" &&
+      n.ready &&
+      !n.unschedulable &&
+      tolerated(n.taints, spec.tolerations) &&
+      Object.entries(spec.nodeSelector).every(([k, v]) => n.labels[k] === v),
+  );
+}
+
 /** Every feasible option for one client, best first. */
 export function referencePlan(s: Snapshot, svc: InferenceServiceInput, model: ModelSpec, clientName: string): ReferenceOption[] {
   const spec = svc.spec;
@@ -117,15 +130,7 @@ export function referencePlan(s: Snapshot, svc: InferenceServiceInput, model: Mo
     return fitsWithin(a.cpu, r.cpu, n.capacity.cpu) && fitsWithin(a.memoryMiB, r.memoryMiB + mem, n.capacity.memoryMiB) && fitsWithin(a.gpu, r.gpu, n.capacity.gpu);
   };
   const loadOk = (n: SnapshotNode, ms: number) => fitsWithin(s.allocationOf(n.index).load, (spec.clients.requestsPerSecond * ms) / 1000, n.loadCapacity);
-  const servers = s.nodes.filter(
-    (n) =>
-      n !== client &&
-      n.tier !== "device" &&
-      n.ready &&
-      !n.unschedulable &&
-      tolerated(n.taints, spec.tolerations) &&
-      Object.entries(spec.nodeSelector).every(([k, v]) => n.labels[k] === v),
-  );
+  const servers = referenceServers(s, spec, client);
   const all = chainsOf(model);
   const min = spec.slo.minAccuracy;
   const pool = spec.objective === "accuracy" || min !== undefined ? all : all.slice(0, 1);

@@ -49,7 +49,7 @@ describe("planTraining: federated", () => {
   it("is a gang: fewer placeable data nodes than min is Unschedulable with the reasons", () => {
     const s = snapshot(fleet({ d4: { ready: false } }));
     const r = planTraining(s, job({ participants: { min: 4 } }), mdl);
-    expect(r).toEqual({ status: "Unschedulable", reasons: ["participants"], message: "participants: 3 data node(s) can take part, need at least 4 (participants.min); d4: node(s) were not ready" });
+    expect(r).toEqual({ status: "Unschedulable", code: "UnschedulableAndUnresolvable", reasons: ["participants"], message: "participants: 3 data node(s) can take part, need at least 4 (participants.min); d4: node(s) were not ready" });
     expect([...s.tasks()]).toEqual([]);
   });
 

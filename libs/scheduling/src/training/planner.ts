@@ -1,5 +1,6 @@
 import { type ModelSpec, type TrainingJobSpec, type TrainingPlan } from "@eiaas/api";
-import { feasibleNodes, filterNode, reserveTask } from "../framework/schedule.js";
+import { feasibleNodes, filterNode, passingNodes, reserveTask } from "../framework/filter.js";
+import { unschedulableCode, type UnschedulableCode } from "../framework/status.js";
 import type { ReasonCount, SchedulingProfile, TaskRequest } from "../framework/types.js";
 import { fmt } from "../inference/messages.js";
 import type { PlannedTask } from "../inference/types.js";
@@ -26,10 +27,18 @@ export type TrainingPlanResult =
       tasks: PlannedTask[];
       message: string;
     }
-  | { status: "Unschedulable"; reasons: TrainingReason[]; message: string };
+  | TrainingUnschedulable;
+
+export interface TrainingUnschedulable {
+  status: "Unschedulable";
+  /** Whether evicting tasks could help: `Unschedulable` when only room was missing (see `framework/status.ts`). */
+  code: UnschedulableCode;
+  reasons: TrainingReason[];
+  message: string;
+}
 
 export interface PlanTrainingOptions {
-  /** Default: `defaultProfile()`. */
+  /** Default: `defaultProfile()` (every filter). */
   profile?: SchedulingProfile;
   /** Keep reservations when placed (default true); false for dry runs. */
   reserve?: boolean;
@@ -53,7 +62,6 @@ export function planTraining(
   const namespace = job.metadata.namespace ?? "default";
   if (!model) return fail("model", `model "${spec.model}" not found in namespace "${namespace}"`);
   const modelMiB = model.layers.reduce((s, l) => s + l.memoryMiB, 0);
-  const modelBytes = modelMiB * 2 ** 20;
   // Capped by the tenant: the tasks carry it (their annotation), and preemption reads it from them.
   const priority = effectivePriority(snapshot, { namespace, priority: spec.priority });
   const base: Omit<TaskRequest, "role"> = {
@@ -65,76 +73,18 @@ export function planTraining(
   };
   const dataNodes = snapshot.selectNodes(spec.data.selector);
   if (dataNodes.length === 0) return fail("participants", "no node matches spec.data.selector");
-
-  let localSteps: number | undefined;
-  if (spec.mode !== "centralized") {
-    const ls = spec.aggregation.localSteps;
-    if (ls === "auto") {
-      const r = optimalLocalSteps(spec.aggregation.estimates, spec.aggregation.budget.seconds, spec.aggregation.maxLocalSteps);
-      // Real training measures ρ, β, δ and the costs itself and adapts τ each round: without
-      // estimates it starts at τ = 1 (Wang et al.'s τ₀); a simulated job has only the estimates.
-      if (r.status === "ok") localSteps = r.localSteps;
-      else if (spec.training) localSteps = 1;
-      else return fail("budget", r.message);
-    } else localSteps = ls;
-  }
+  const localSteps = spec.mode === "centralized" ? undefined : localStepsOf(spec);
+  if (typeof localSteps === "object") return localSteps;
 
   const mark = snapshot.mark();
-  const tasks: PlannedTask[] = [];
-  const place = (role: PlannedTask["role"], node: number, req: TaskRequest) => {
-    reserveTask(snapshot, req, node, { name: `${job.metadata.name}/${role}/${snapshot.nodes[node]!.name}`, owner: `TrainingJob/${job.metadata.name}` });
-    tasks.push(plannedTask(role, snapshot.nodes[node]!.name, req, priority));
-  };
-  const abort = (reason: TrainingReason, message: string): TrainingPlanResult => {
+  const placing: JobPlacement = { snapshot, job, profile: options.profile, base, priority, modelBytes: modelMiB * 2 ** 20, tasks: [] };
+  const placed = spec.mode === "centralized" ? placeTrainer(placing, dataNodes) : placeParticipants(placing, dataNodes, localSteps);
+  if (placed.status === "Unschedulable") {
     snapshot.rollback(mark);
-    return fail(reason, message);
-  };
-
-  let plan: TrainingPlan;
-  if (spec.mode === "centralized") {
-    const ready = dataNodes.filter((i) => snapshot.nodes[i]!.ready);
-    if (ready.length === 0) return abort("participants", "no Ready node matches spec.data.selector");
-    const req: TaskRequest = {
-      ...base,
-      role: "trainer",
-      tiers: ["edge", "cloud"],
-      rawData: { from: ready.map((i) => snapshot.nodes[i]!.name), boundary: spec.privacy.rawDataBoundary },
-      origins: { nodes: ready.map((i) => snapshot.nodes[i]!.name), bytes: spec.data.sizeBytes ?? 0 },
-    };
-    const pick = nearestServer(snapshot, req, ready, spec.data.sizeBytes, options.profile);
-    if (typeof pick !== "number") return abort(pick.reason, `no node can host the trainer: ${pick.message}`);
-    place("trainer", pick, req);
-    plan = { participants: [snapshot.nodes[pick]!.name] };
-  } else {
-    const req: TaskRequest = { ...base, role: "participant" };
-    const placeable: number[] = [];
-    const refused: string[] = [];
-    for (const i of dataNodes) {
-      const why = filterNode(snapshot, { ...req, dataNodes: [snapshot.nodes[i]!.name] }, i, { profile: options.profile });
-      if (why === undefined) placeable.push(i);
-      else refused.push(`${snapshot.nodes[i]!.name}: ${why}`);
-    }
-    const nodes = snapshot.nodes;
-    placeable.sort((a, b) => nodes[b]!.network.uplinkMbps - nodes[a]!.network.uplinkMbps || a - b);
-    const chosen = placeable.slice(0, spec.participants.max ?? placeable.length);
-    if (chosen.length < spec.participants.min) {
-      const detail = refused.length > 0 ? `; ${refused.join("; ")}` : "";
-      return abort("participants", `${chosen.length} data node(s) can take part, need at least ${spec.participants.min} (participants.min)${detail}`);
-    }
-    chosen.sort((a, b) => a - b);
-    for (const i of chosen) place("participant", i, req);
-    const names = chosen.map((i) => nodes[i]!.name);
-    plan = { participants: names };
-    if (spec.mode === "federated") {
-      const aggReq: TaskRequest = { ...base, role: "aggregator", tiers: ["edge", "cloud"], origins: { nodes: names, bytes: modelBytes } };
-      const pick = nearestServer(snapshot, aggReq, chosen, modelBytes, options.profile);
-      if (typeof pick !== "number") return abort(pick.reason, `no node can host the aggregator: ${pick.message}`);
-      place("aggregator", pick, aggReq);
-      plan.aggregator = nodes[pick]!.name;
-    } else plan.peers = gossipPeers(names);
-    plan.localSteps = localSteps;
+    return placed;
   }
-
+  const plan = placed.plan;
+  const tasks = placing.tasks;
   // Tasks were reserved as they were placed (the aggregator must see the participants), so the
   // tenant's usage now includes the whole job: compare it with the quota as it stands.
   if (quotaExceeded(snapshot, namespace, { cpu: 0, memoryMiB: 0, gpu: 0 }, 0).length > 0) {
@@ -151,6 +101,95 @@ export function planTraining(
   return { status: "Scheduled", plan, tasks, message: scheduledMessage(spec, plan) };
 }
 
+/** τ, the local steps per round of federated and gossip training, or why it cannot be chosen. */
+function localStepsOf(spec: TrainingJobSpec): number | TrainingUnschedulable {
+  const ls = spec.aggregation.localSteps;
+  if (ls !== "auto") return ls;
+  const r = optimalLocalSteps(spec.aggregation.estimates, spec.aggregation.budget.seconds, spec.aggregation.maxLocalSteps);
+  // Real training measures ρ, β, δ and the costs itself and adapts τ each round: without
+  // estimates it starts at τ = 1 (Wang et al.'s τ₀); a simulated job has only the estimates.
+  if (r.status === "ok") return r.localSteps;
+  if (spec.training) return 1;
+  return fail("budget", r.message);
+}
+
+/** One job's placement in progress: its tasks are reserved in the snapshot as they are placed. */
+interface JobPlacement {
+  snapshot: Snapshot;
+  job: TrainingJobInput;
+  profile: SchedulingProfile | undefined;
+  base: Omit<TaskRequest, "role">;
+  priority: number;
+  modelBytes: number;
+  tasks: PlannedTask[];
+}
+
+type Placed = { status: "Placed"; plan: TrainingPlan } | TrainingUnschedulable;
+
+function place(p: JobPlacement, role: PlannedTask["role"], node: number, req: TaskRequest): void {
+  const name = p.snapshot.nodes[node]!.name;
+  reserveTask(p.snapshot, req, node, { name: `${p.job.metadata.name}/${role}/${name}`, owner: `TrainingJob/${p.job.metadata.name}` });
+  p.tasks.push(plannedTask(role, name, req, p.priority));
+}
+
+/** centralized: one trainer on the edge/cloud node nearest the Ready data nodes. */
+function placeTrainer(p: JobPlacement, dataNodes: readonly number[]): Placed {
+  const { snapshot, job } = p;
+  const spec = job.spec;
+  const ready = dataNodes.filter((i) => snapshot.nodes[i]!.ready);
+  if (ready.length === 0) return fail("participants", "no Ready node matches spec.data.selector");
+  const names = ready.map((i) => snapshot.nodes[i]!.name);
+  const req: TaskRequest = { ...p.base, role: "trainer", tiers: ["edge", "cloud"], rawData: { from: names, boundary: spec.privacy.rawDataBoundary }, origins: { nodes: names } };
+  const pick = nearestServer(snapshot, req, ready, spec.data.sizeBytes, p.profile);
+  if (typeof pick !== "number") return fail(pick.reason, `no node can host the trainer: ${pick.message}`, pick.roomOnly);
+  place(p, "trainer", pick, req);
+  return { status: "Placed", plan: { participants: [snapshot.nodes[pick]!.name] } };
+}
+
+/**
+ * federated and gossip: one participant per placeable data node (fastest uplinks first, then
+ * names, up to `max`; fewer than `min` fails the gang); federated adds the aggregator nearest them.
+ */
+function placeParticipants(p: JobPlacement, dataNodes: readonly number[], localSteps: number | undefined): Placed {
+  const { snapshot } = p;
+  const spec = p.job.spec;
+  const req: TaskRequest = { ...p.base, role: "participant" };
+  const nodes = snapshot.nodes;
+  const placeable: number[] = [];
+  const refused: string[] = [];
+  // Refused for room alone (ResourceFit, ServerLoad): preemption could give these back.
+  let roomOnly = 0;
+  for (const i of dataNodes) {
+    const onData = { ...req, dataNodes: [nodes[i]!.name] };
+    const why = filterNode(snapshot, onData, i, { profile: p.profile });
+    if (why === undefined) placeable.push(i);
+    else {
+      refused.push(`${nodes[i]!.name}: ${why}`);
+      if (filterNode(snapshot, onData, i, { profile: p.profile, skipAllocationFilters: true }) === undefined) roomOnly++;
+    }
+  }
+  placeable.sort((a, b) => nodes[b]!.network.uplinkMbps - nodes[a]!.network.uplinkMbps || a - b);
+  const chosen = placeable.slice(0, spec.participants.max ?? placeable.length);
+  if (chosen.length < spec.participants.min) {
+    const detail = refused.length > 0 ? `; ${refused.join("; ")}` : "";
+    const message = `${chosen.length} data node(s) can take part, need at least ${spec.participants.min} (participants.min)${detail}`;
+    return fail("participants", message, chosen.length + roomOnly >= spec.participants.min);
+  }
+  chosen.sort((a, b) => a - b);
+  for (const i of chosen) place(p, "participant", i, req);
+  const names = chosen.map((i) => nodes[i]!.name);
+  const plan: TrainingPlan = { participants: names };
+  if (spec.mode === "federated") {
+    const aggReq: TaskRequest = { ...p.base, role: "aggregator", tiers: ["edge", "cloud"], origins: { nodes: names } };
+    const pick = nearestServer(snapshot, aggReq, chosen, p.modelBytes, p.profile);
+    if (typeof pick !== "number") return fail(pick.reason, `no node can host the aggregator: ${pick.message}`, pick.roomOnly);
+    place(p, "aggregator", pick, aggReq);
+    plan.aggregator = nodes[pick]!.name;
+  } else plan.peers = gossipPeers(names);
+  plan.localSteps = localSteps;
+  return { status: "Placed", plan };
+}
+
 /**
  * The feasible edge/cloud node minimising the slowest origin's transfer of `bytes`
  * (8·D/(B·1000) + RTT); without a size, the nearest: smallest worst RTT, then fewest hops. Ties go
@@ -162,9 +201,13 @@ function nearestServer(
   origins: readonly number[],
   bytes: number | undefined,
   profile: SchedulingProfile | undefined,
-): number | { reason: TrainingReason; message: string } {
+): number | { reason: TrainingReason; message: string; roomOnly: boolean } {
   const { nodes: candidates, reasons } = feasibleNodes(snapshot, req, { profile });
-  if (candidates.length === 0) return { reason: classify(reasons), message: reasons.map((r) => `${r.count} ${r.reason}`).join(", ") || "no nodes" };
+  if (candidates.length === 0) {
+    // Nodes refused only by the allocation filters could take it once tasks are evicted.
+    const roomOnly = passingNodes(snapshot, req, { profile, skipAllocationFilters: true }).length > 0;
+    return { reason: classify(reasons), message: reasons.map((r) => `${r.count} ${r.reason}`).join(", ") || "no nodes", roomOnly };
+  }
   const path: NetworkPath = { bandwidthMbps: 0, rttMs: 0, hops: 0 };
   let best = -1;
   let bestCost = Infinity;
@@ -189,7 +232,7 @@ function nearestServer(
       bestHops = hops;
     }
   }
-  if (best < 0) return { reason: "network", message: "every candidate is unreachable or behind a zero-bandwidth link" };
+  if (best < 0) return { reason: "network", message: "every candidate is unreachable or behind a zero-bandwidth link", roomOnly: false };
   return best;
 }
 
@@ -215,8 +258,9 @@ function plannedTask(role: PlannedTask["role"], node: string, req: TaskRequest, 
   };
 }
 
-function fail(reason: TrainingReason, message: string): TrainingPlanResult {
-  return { status: "Unschedulable", reasons: [reason], message: `${reason}: ${message}` };
+/** Not placed; `roomOnly`: only room was missing (code Unschedulable: preemption may help). */
+function fail(reason: TrainingReason, message: string, roomOnly = false): TrainingUnschedulable {
+  return { status: "Unschedulable", code: unschedulableCode(roomOnly), reasons: [reason], message: `${reason}: ${message}` };
 }
 
 function scheduledMessage(spec: TrainingJobSpec, plan: TrainingPlan): string {
