@@ -5,6 +5,7 @@ import { StoreError, type ArtifactRecord, type ArtifactStore, type ObjectStore, 
 import { authorize, visible, type ModelRefs } from "../http/authz.js";
 import { ApiError, notFound, sendError, toApiError } from "../http/errors.js";
 import { mediaTypeOf } from "../http/json-body.js";
+import { declaredExits, type ExitHeadJanitor } from "../artifacts/exit-heads.js";
 import { OnnxCheckError, OnnxStreamCheck } from "../artifacts/onnx-check.js";
 import type { ResourceService } from "../resources/service.js";
 import { param } from "./resources.js";
@@ -22,6 +23,8 @@ export interface ArtifactRouteDeps {
   service: ResourceService;
   store: ObjectStore;
   artifacts: ArtifactStore;
+  /** Deletes an exit head stored while its exit was being removed from the Model. */
+  exitHeads: ExitHeadJanitor;
   /** Which Models agents may read (their node's tasks'). */
   models: ModelRefs;
   /** Largest artifact accepted (413 beyond). */
@@ -204,6 +207,11 @@ async function recordArtifactStatus(deps: ArtifactRouteDeps, uploadedTo: StoredO
   for (let attempt = 0; ; attempt++) {
     const current = await deps.store.get(MODEL, namespace, name);
     if (!current || current.metadata.uid !== uid) throw notFound("models", name);
+    if (exit && !declaredExits(current).has(exit)) {
+      // The exit was removed from the spec during the upload: its head goes with it.
+      await deps.exitHeads.prune(current);
+      throw new ApiError("NotFound", `model "${name}" no longer declares an early exit after layer ${exit} (spec.exits): its head was not kept`, { name, kind: "models" });
+    }
     const record = await deps.artifacts.head(uid, exit);
     if (!record) throw notFound("models", name);
     const status = exit ? withExitArtifact(current.status ?? {}, { afterLayer: exit, ...artifactStatus(record) }) : { ...(current.status ?? {}), artifact: artifactStatus(record) };
