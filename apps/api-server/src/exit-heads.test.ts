@@ -82,6 +82,31 @@ describe("early-exit heads", () => {
     expect(sha256((await get("pruned", 1).buffer(true).parse(binaryParser).expect(200)).body)).toBe(sha256(after1));
   });
 
+  it("refuses a head that does not read its exit's cut tensor with a 422 naming both shapes, before storing anything", async () => {
+    const model = await create("shapes", [1, 2]);
+    // Nothing to check against yet: the base graph comes first (eictl uploads it first).
+    expect((await put("shapes", after1, 1).expect(409)).body).toMatchObject({ kind: "Status", reason: "Conflict", message: expect.stringMatching(/no base graph yet: upload it first/) });
+    await put("shapes", base).expect(200);
+    // The head after layer 1 (reads [1,4,8,8]) offered for the exit after layer 2 (the cut tensor "flat", [1,256]).
+    const refused = (await put("shapes", after1, 2).expect(422)).body;
+    expect(refused).toMatchObject({ kind: "Status", code: 422, reason: "Invalid", details: { causes: [{ field: "body", reason: "FieldValueInvalid" }] } });
+    expect(refused.message).toMatch(/the exit head does not read the cut tensor "flat" of shape \[1,256\] after layer 2 \(spec\.layers\[1\]\.tensor\)/);
+    expect(refused.message).toMatch(/\[1,4,8,8\]/);
+    expect((await put("shapes", after2, 1).expect(422)).body.message).toMatch(/cut tensor "relu1\.out" of shape \[1,4,8,8\] after layer 1/);
+    expect(await storedExits(model.metadata.uid)).toEqual([0]);
+    expect(await listed("shapes")).toEqual([]);
+    await get("shapes", 2).expect(404);
+    // The right heads are taken.
+    await put("shapes", after1, 1).expect(200);
+    await put("shapes", after2, 2).expect(200);
+    expect(await listed("shapes")).toEqual([1, 2]);
+    // A layer table typed by hand names no tensor: nothing to check a head against.
+    const bare = { ...modelObject("bare", [1]), spec: { ...modelObject("bare", [1]).spec, layers: imported.layers.map(({ tensor: _t, ...l }) => l) } };
+    await request(api.app).post(`${API_PREFIX}/namespaces/acme/models`).set(bearer(tenant)).send(bare).expect(201);
+    await put("bare", base).expect(200);
+    expect((await put("bare", after1, 1).expect(422)).body).toMatchObject({ reason: "Invalid", details: { causes: [{ field: "spec.layers[0].tensor" }] } });
+  });
+
   it("the periodic sweep deletes heads of undeclared exits that no write hook saw (a server stopped midway)", async () => {
     const model = await create("swept", [1]);
     await put("swept", base).expect(200);

@@ -6,6 +6,7 @@ import { authorize, visible, type ModelRefs } from "../http/authz.js";
 import { ApiError, notFound, sendError, toApiError } from "../http/errors.js";
 import { mediaTypeOf } from "../http/json-body.js";
 import { declaredExits, type ExitHeadJanitor } from "../artifacts/exit-heads.js";
+import { CutTensors, ExitHeadCheck, ExitHeadMismatch } from "../artifacts/exit-check.js";
 import { OnnxCheckError, OnnxStreamCheck } from "../artifacts/onnx-check.js";
 import type { ResourceService } from "../resources/service.js";
 import { param } from "./resources.js";
@@ -91,7 +92,7 @@ function refuseUpload(req: Request, res: Response, err: unknown, onInternal: (er
 
 /** The Status of a failed upload: the ONNX check's refusal is the body's fault (422). */
 function uploadError(err: unknown, name: string): ApiError {
-  if (err instanceof OnnxCheckError) {
+  if (err instanceof OnnxCheckError || err instanceof ExitHeadMismatch) {
     return new ApiError("Invalid", `Model "${name}" artifact is invalid: ${err.message}`, { name, kind: "models", causes: [{ reason: "FieldValueInvalid", field: "body", message: err.message }] });
   }
   if (err instanceof StoreError && err.reason === "NotFound") return notFound("models", name);
@@ -104,7 +105,9 @@ function uploadError(err: unknown, name: string): ApiError {
  * The artifact subresource of Models: `PUT .../models/{name}/artifact` (the ONNX file,
  * `application/octet-stream`, streamed to the ArtifactStore and checked as it arrives) and `GET`/
  * `HEAD` of it (ETag = its sha256, `If-None-Match` → 304); with `?exit=N` the same for the head of
- * the early exit declared after layer N (recorded in `status.exitArtifacts`). Tenants read and write their own
+ * the early exit declared after layer N (recorded in `status.exitArtifacts`): a head must read the cut
+ * tensor its exit follows (exit-check.ts; 422 otherwise, 409 before the base graph is stored), and
+ * goes when its exit is removed from the spec (exit-heads.ts). Tenants read and write their own
  * Models' artifacts; an agent reads those of the Models its node's unfinished tasks use, and no
  * other (404, as for the Models themselves); admins all. The upload records
  * `status.artifact` (digest, size, time) in the Model; the object itself stays small.
@@ -112,6 +115,7 @@ function uploadError(err: unknown, name: string): ApiError {
 export function artifactRouter(deps: ArtifactRouteDeps): Router {
   const r = Router();
   const path = "/namespaces/:ns/models/:name/artifact";
+  const cutTensors = new CutTensors(deps.artifacts);
 
   const visibleModel = async (req: Request, verb: "get" | "update"): Promise<StoredObject> => {
     const ns = param(req, "ns");
@@ -129,6 +133,7 @@ export function artifactRouter(deps: ArtifactRouteDeps): Router {
     const name = param(req, "name");
     let model: StoredObject;
     let exit: number;
+    let inspect: OnnxStreamCheck | ExitHeadCheck;
     try {
       const type = mediaTypeOf(req);
       if (type !== ARTIFACT_MEDIA_TYPE) {
@@ -144,13 +149,15 @@ export function artifactRouter(deps: ArtifactRouteDeps): Router {
       exitOf(req, undefined);
       model = await visibleModel(req, "update");
       exit = exitOf(req, model);
+      // A head must read the cut tensor its exit follows: checked while it streams, before it is kept.
+      inspect = exit ? new ExitHeadCheck(await cutTensors.of(model, exit)) : new OnnxStreamCheck();
     } catch (err) {
       return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
     }
     try {
       // Not destroyed when the store stops reading (a refusal midway): the answer must still reach the client.
       const body = req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
-      await deps.artifacts.put(model.metadata.uid, body, { maxBytes: deps.maxArtifactBytes, inspect: new OnnxStreamCheck(), exitAfter: exit });
+      await deps.artifacts.put(model.metadata.uid, body, { maxBytes: deps.maxArtifactBytes, inspect, exitAfter: exit });
     } catch (err) {
       return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
     }
