@@ -10,7 +10,7 @@
 /** Payloads up to this many bytes are kept (shape constants, small biases). */
 const KEEP_PAYLOAD_BYTES = 1024;
 /** Largest skeleton: a graph whose structure alone is larger is refused. */
-const MAX_SKELETON_BYTES = 64 * 1024 * 1024;
+const MAX_SKELETON_BYTES = 16 * 1024 * 1024;
 
 type Kind = "Model" | "Graph" | "Node" | "Attribute" | "Tensor" | "SparseTensor";
 
