@@ -90,6 +90,31 @@ function refuseUpload(req: Request, res: Response, err: unknown, onInternal: (er
   sendError(res, err, onInternal);
 }
 
+/** The Model the request names, when the caller may `verb` it (404 as for one that does not exist otherwise). */
+async function visibleModel(deps: ArtifactRouteDeps, req: Request, verb: "get" | "update"): Promise<StoredObject> {
+  const ns = param(req, "ns");
+  const name = param(req, "name");
+  const access = authorize(req.principal!, verb, MODEL, ns, undefined, deps.models);
+  const model = await deps.service.get(MODEL, ns, name);
+  if (!visible(access, model)) throw notFound("models", name);
+  return model;
+}
+
+/** Refuses an upload by its headers alone: another media type or encoding (415), too large (413), empty (422). */
+function checkUploadHeaders(req: Request, maxBytes: number): void {
+  const type = mediaTypeOf(req);
+  if (type !== ARTIFACT_MEDIA_TYPE) {
+    throw new ApiError("UnsupportedMediaType", `the artifact must be sent as ${ARTIFACT_MEDIA_TYPE} (got "${type || "none"}")`);
+  }
+  const encoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
+  if (encoding !== "identity") throw new ApiError("UnsupportedMediaType", `unsupported content encoding "${encoding}" for an artifact: send the file as it is`);
+  const length = req.headers["content-length"];
+  if (length !== undefined && Number(length) > maxBytes) {
+    throw new ApiError("RequestEntityTooLarge", `the artifact (${length} bytes) is larger than the limit of ${maxBytes} bytes`);
+  }
+  if (length !== undefined && Number(length) === 0) throw new OnnxCheckError("the artifact is empty", 0);
+}
+
 /** The Status of a failed upload: the ONNX check's refusal is the body's fault (422). */
 function uploadError(err: unknown, name: string): ApiError {
   if (err instanceof OnnxCheckError || err instanceof ExitHeadMismatch) {
@@ -117,15 +142,6 @@ export function artifactRouter(deps: ArtifactRouteDeps): Router {
   const path = "/namespaces/:ns/models/:name/artifact";
   const cutTensors = new CutTensors(deps.artifacts);
 
-  const visibleModel = async (req: Request, verb: "get" | "update"): Promise<StoredObject> => {
-    const ns = param(req, "ns");
-    const name = param(req, "name");
-    const access = authorize(req.principal!, verb, MODEL, ns, undefined, deps.models);
-    const model = await deps.service.get(MODEL, ns, name);
-    if (!visible(access, model)) throw notFound("models", name);
-    return model;
-  };
-
   r.put(path, (req: Request, res: Response, next: NextFunction) => {
     void upload(req, res).catch(next);
   });
@@ -135,19 +151,9 @@ export function artifactRouter(deps: ArtifactRouteDeps): Router {
     let exit: number;
     let inspect: OnnxStreamCheck | ExitHeadCheck;
     try {
-      const type = mediaTypeOf(req);
-      if (type !== ARTIFACT_MEDIA_TYPE) {
-        throw new ApiError("UnsupportedMediaType", `the artifact must be sent as ${ARTIFACT_MEDIA_TYPE} (got "${type || "none"}")`);
-      }
-      const encoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
-      if (encoding !== "identity") throw new ApiError("UnsupportedMediaType", `unsupported content encoding "${encoding}" for an artifact: send the file as it is`);
-      const length = req.headers["content-length"];
-      if (length !== undefined && Number(length) > deps.maxArtifactBytes) {
-        throw new ApiError("RequestEntityTooLarge", `the artifact (${length} bytes) is larger than the limit of ${deps.maxArtifactBytes} bytes`);
-      }
-      if (length !== undefined && Number(length) === 0) throw new OnnxCheckError("the artifact is empty", 0);
+      checkUploadHeaders(req, deps.maxArtifactBytes);
       exitOf(req, undefined);
-      model = await visibleModel(req, "update");
+      model = await visibleModel(deps, req, "update");
       exit = exitOf(req, model);
       // A head must read the cut tensor its exit follows: checked while it streams, before it is kept.
       inspect = exit ? new ExitHeadCheck(await cutTensors.of(model, exit)) : new OnnxStreamCheck();
@@ -168,7 +174,7 @@ export function artifactRouter(deps: ArtifactRouteDeps): Router {
   const download = async (req: Request, res: Response) => {
     const name = param(req, "name");
     exitOf(req, undefined);
-    const model = await visibleModel(req, "get");
+    const model = await visibleModel(deps, req, "get");
     const exit = exitOf(req, model);
     const opened = await deps.artifacts.open(model.metadata.uid, exit);
     if (!opened) {
