@@ -25,6 +25,7 @@ export interface CutTensor {
 const CACHED_GRAPHS = 16;
 
 const fmt = (shape: number[]) => `[${shape.join(",")}]`;
+const firstLine = (err: unknown) => String((err as Error)?.message ?? err).split("\n")[0]!.slice(0, 300);
 
 /** The head does not read its cut tensor (422, cause `body`). */
 export class ExitHeadMismatch extends Error {
@@ -72,8 +73,9 @@ export class CutTensors {
       cuts = importOnnxModel(skeleton, { allowExternalData: true, ...(shape ? { inputShape: parseShape(shape) } : {}) }).cuts;
     } catch (err) {
       opened.stream.destroy();
-      if (!(err instanceof OnnxImportError || err instanceof SkeletonError)) throw err;
-      throw new ApiError("Conflict", `the stored base graph of model "${name}" cannot be analysed, so no exit head can be checked against it: ${err.message}`, { name, kind: "models" });
+      // A database failure while reading is the server's; anything the graph makes the importer throw is the graph's.
+      if (!(err instanceof OnnxImportError || err instanceof SkeletonError || err instanceof RangeError || err instanceof TypeError)) throw err;
+      throw new ApiError("Conflict", `the stored base graph of model "${name}" cannot be analysed, so no exit head can be checked against it: ${firstLine(err)}`, { name, kind: "models" });
     }
     const map = new Map(cuts.map((c) => [c.tensor, { shape: c.shape, bytes: c.bytes }]));
     if (this.cache.size >= CACHED_GRAPHS) this.cache.delete(this.cache.keys().next().value!);
@@ -110,8 +112,8 @@ export class ExitHeadCheck implements ArtifactInspector {
     try {
       head = importOnnxModel(this.skeleton.finish(), { allowExternalData: true, inputShape: shape });
     } catch (err) {
-      if (!(err instanceof OnnxImportError || err instanceof SkeletonError)) throw err;
-      throw new ExitHeadMismatch(`the exit head does not read ${wanted}: ${err.message}`);
+      // Whatever the importer makes of a hostile head, it is the body's fault: one line, never a 500.
+      throw new ExitHeadMismatch(`the exit head does not read ${wanted}: ${firstLine(err)}`);
     }
     if (head.inputBytes !== bytes) {
       throw new ExitHeadMismatch(`the exit head's input "${head.inputName}" takes ${head.inputBytes} bytes for shape ${fmt(shape)}, ${wanted} is ${bytes}: another element type`);
