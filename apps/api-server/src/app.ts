@@ -148,7 +148,11 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   });
   app.get("/metrics", metricsHandler({ requireToken: deps.metricsAuth ?? false, authenticator, ...(deps.metricsToken ? { metricsToken: deps.metricsToken } : {}) }));
   const artifacts = deps.artifacts ?? new ArtifactStore(deps.pool);
-  const exitHeads = new ExitHeadJanitor({ store: deps.store, artifacts, onError: onInternal });
+  const exitHeads = new ExitHeadJanitor({
+    store: deps.store,
+    artifacts,
+    onError: (err) => (isUnavailableError(err) ? outage.note(err) : deps.logger.warn({ err }, "deleting the heads of exits removed from a Model")),
+  });
   const service = new ResourceService({
     store: deps.store,
     reader,
