@@ -1,14 +1,16 @@
 import { API_PREFIX, type EdgeNodeSpecInput } from "@eiaas/api";
 import { EiaasClient, type ConnectionOptions } from "@eiaas/client";
 import type { JobContext, QueueBackend, QueueConsumer, TaskJobPayload } from "@eiaas/queue";
-import { LogTail, taskKey, type SegmentTimingSample, type TaskResult, type TaskRuntime } from "@eiaas/runtime";
+import { LogTail, taskKey, type SegmentTimingSample, type TaskHooks, type TaskResult, type TaskRuntime } from "@eiaas/runtime";
 import type { Logger } from "@eiaas/telemetry";
 import type { CredentialStore } from "./credentials.js";
 import { Heartbeat } from "./heartbeat.js";
 import { QueueLink, type QueueCredentials } from "./queue-link.js";
 import { Reconciler } from "./reconciler.js";
 import { registerNode, renewRegistration, type RegisteredWith, type RegisterOptions, type RetryBackoff } from "./registration.js";
-import { Reporter, type ReporterOptions, type ReportOutcome } from "./reporter.js";
+import { LogForwarder } from "./log-forward.js";
+import { Reporter, type ReporterOptions } from "./reporter.js";
+import { RunReports } from "./run-reports.js";
 import { Run, runSpecOf } from "./run.js";
 import { SegmentTimings, TimingReporter, type SegmentTimingsOptions } from "./segment-timings.js";
 import { RunTelemetry } from "./run-telemetry.js";
@@ -95,15 +97,16 @@ export class NodeAgent {
   readonly timings: SegmentTimings;
   private timingReporter?: TimingReporter;
   private readonly runs = new Map<string, Run>();
-  /** Output not yet forwarded to the API, per task attempt. */
-  private readonly unsent = new Map<string, { payload: TaskJobPayload; lines: string[] }>();
-  private logFlush?: NodeJS.Timeout;
+  private readonly logForwarder: LogForwarder;
+  private readonly runReports: RunReports;
   private readonly stopping = new AbortController();
   /** How the last start registered: with the node's own credential or a bootstrap token. */
   registeredWith?: RegisteredWith;
 
   constructor(private readonly o: AgentOptions) {
     this.reporter = new Reporter(() => this.client, o.logger, o.reports);
+    this.runReports = new RunReports(this.reporter, o.logger, (run, why) => this.drop(run, why));
+    this.logForwarder = new LogForwarder({ client: () => this.client, logger: o.logger, ...(o.logFlushMs !== undefined ? { periodMs: o.logFlushMs } : {}) });
     this.timings = new SegmentTimings(o.timings);
   }
 
@@ -204,8 +207,7 @@ export class NodeAgent {
     // Tasks the node had Running when this agent (re)started: their runs are gone with the old process.
     const previouslyRunning = [...this.informer.values()].filter((t) => t.phase === "Running");
     await this.heartbeat.start();
-    this.logFlush = setInterval(() => void this.flushLogs(), this.o.logFlushMs ?? 2_000);
-    this.logFlush.unref();
+    this.logForwarder.start();
     this.timingReporter = new TimingReporter({
       client: () => this.client,
       nodeName: this.o.nodeName,
@@ -261,57 +263,19 @@ export class NodeAgent {
     ctx.signal.addEventListener("abort", handBack, { once: true });
     const startTime = new Date().toISOString();
     try {
-      let endpoint: string | undefined;
-      const result: TaskResult = await this.o.runtime.start(
-        runSpecOf(p),
-        {
-          signal: run.controller.signal,
-          onLog: (line) => {
-            this.logs.append(key, line);
-            const u = this.unsent.get(key) ?? { payload: p, lines: [] };
-            if (u.lines.length < 1_000) u.lines.push(line);
-            this.unsent.set(key, u);
-          },
-          // A runtime records for the task it runs, not for others.
-          recordSegmentTiming: (t) => {
-            if (t.task?.namespace === p.namespace && t.task?.name === p.name) this.timings.record(t);
-          },
-          onStarted: (info) => {
-            endpoint = info.endpoint;
-            telemetry.started();
-            run.runningStatus = { phase: "Running", startTime, ...(endpoint ? { endpoint } : {}) };
-            void this.reportRunning(run, { ...run.runningStatus, ...run.progress });
-          },
-          onProgress: (progress) => this.reportProgress(run, progress),
-          lookupTask: (name) => this.lookupPeer(p.namespace, name),
-        },
-      );
-      await this.flushLogs(key);
+      const started: { endpoint?: string } = {};
+      const result = await this.o.runtime.start(runSpecOf(p), this.hooksFor(run, telemetry, startTime, started));
+      await this.logForwarder.flush(key);
       if (run.dropped) {
         telemetry.outcome = "dropped";
         return;
       }
       if (this.stopped) return; // shutting down: the job goes back to the queue
-      const ok = result.exitCode === 0;
-      run.finalPhase = ok ? "Succeeded" : "Failed";
+      run.finalPhase = result.exitCode === 0 ? "Succeeded" : "Failed";
       run.runningReport.abort("the final report supersedes it");
-      telemetry.outcome = ok ? "succeeded" : "failed";
-      const outcome = await this.reporter.send(
-        p,
-        {
-          phase: run.finalPhase,
-          startTime,
-          finishTime: new Date().toISOString(),
-          exitCode: result.exitCode,
-          ...(result.reason ? { reason: result.reason } : {}),
-          ...(result.message ? { message: result.message } : {}),
-          ...(result.endpoint ?? endpoint ? { endpoint: result.endpoint ?? endpoint } : {}),
-          // The last progress stays in the task's status (a status report replaces the whole status).
-          ...run.progress,
-        },
-        run.reports.signal,
-      );
-      this.settled(run, outcome);
+      telemetry.outcome = result.exitCode === 0 ? "succeeded" : "failed";
+      const outcome = await this.reporter.send(p, finalStatus(run, result, startTime, started.endpoint), run.reports.signal);
+      this.runReports.settled(run, outcome);
     } finally {
       ctx.signal.removeEventListener("abort", handBack);
       this.runs.delete(key);
@@ -320,31 +284,28 @@ export class NodeAgent {
     }
   }
 
-  private async reportRunning(run: Run, status: Record<string, unknown>): Promise<void> {
-    const outcome = await this.reporter.send(run.payload, status, run.runningReport.signal);
-    if (outcome.outcome === "applied") {
-      run.confirmedAt = BigInt(outcome.object.metadata.resourceVersion);
-      return;
-    }
-    this.settled(run, outcome);
-  }
-
-  /**
-   * A run's progress (an aggregator's KPIs) into its task's status, one report at a time: while
-   * one is in flight only the newest waits, so a round's burst costs at most two writes.
-   */
-  private reportProgress(run: Run, progress: Record<string, unknown>): void {
-    run.progress = progress;
-    if (run.progressInFlight || run.finalPhase !== undefined || !run.runningStatus) return;
-    run.progressInFlight = true;
-    const sent = run.progress;
-    void this.reporter
-      .send(run.payload, { ...run.runningStatus, ...sent }, run.runningReport.signal)
-      .then((outcome) => {
-        run.progressInFlight = false;
-        if (outcome.outcome !== "applied") return this.settled(run, outcome);
-        if (run.progress !== sent) this.reportProgress(run, run.progress!);
-      });
+  /** What the runtime is given to run `run` with; the endpoint it reports goes into `started`. */
+  private hooksFor(run: Run, telemetry: RunTelemetry, startTime: string, started: { endpoint?: string }): TaskHooks {
+    const p = run.payload;
+    return {
+      signal: run.controller.signal,
+      onLog: (line) => {
+        this.logs.append(run.key, line);
+        this.logForwarder.append(run.key, p, line);
+      },
+      // A runtime records for the task it runs, not for others.
+      recordSegmentTiming: (t) => {
+        if (t.task?.namespace === p.namespace && t.task?.name === p.name) this.timings.record(t);
+      },
+      onStarted: (info) => {
+        started.endpoint = info.endpoint;
+        telemetry.started();
+        run.runningStatus = { phase: "Running", startTime, ...(info.endpoint ? { endpoint: info.endpoint } : {}) };
+        void this.runReports.running(run, { ...run.runningStatus, ...run.progress });
+      },
+      onProgress: (progress) => this.runReports.progress(run, progress),
+      lookupTask: (name) => this.lookupPeer(p.namespace, name),
+    };
   }
 
   /**
@@ -360,32 +321,10 @@ export class NodeAgent {
     }
   }
 
-  /** What a report's answer means for its run: a task gone, superseded or refusing reports is dropped. */
-  private settled(run: Run, r: ReportOutcome): void {
-    if (r.outcome === "applied" || r.outcome === "abandoned") return;
-    const task = run.task;
-    if (r.outcome === "gone") this.o.logger.info({ task }, "task no longer exists (deleted or moved): not running it");
-    else if (r.outcome === "superseded") this.o.logger.info({ task, reason: r.message }, "the task moved past this run: stopping it");
-    else this.o.logger.error({ task, err: r.message }, "the API refused a status report of this run: stopping it");
-    if (run.finalPhase === undefined) this.drop(run, r.message);
-  }
-
   /** Stops a run the control plane does not want; its job is finished, nothing more is reported. */
   private drop(run: Run, why: string): void {
     run.drop(why);
     void this.o.runtime.stop(run.key, why).catch(() => undefined);
-  }
-
-  /** Forwards buffered output to the API (the API serves `eictl logs` from it). Best effort. */
-  private async flushLogs(only?: string): Promise<void> {
-    for (const [key, u] of this.unsent) {
-      if (only !== undefined && key !== only) continue;
-      this.unsent.delete(key);
-      const p = u.payload;
-      await this.client
-        .request({ method: "PUT", path: `${API_PREFIX}/namespaces/${p.namespace}/tasks/${p.name}/log`, body: { attempt: p.attempt, lines: u.lines } })
-        .catch((err) => this.o.logger.debug({ err, task: p.name }, "log forward failed"));
-    }
   }
 
   /** Reports Failed (AgentRestarted) what the node had Running before a restart and did not come back. */
@@ -415,11 +354,27 @@ export class NodeAgent {
     }
     this.heartbeat?.stop();
     this.timingReporter?.stop();
-    if (this.logFlush) clearInterval(this.logFlush);
+    this.logForwarder.stop();
     this.informer?.stop();
     this.reconciler?.stop();
     await this.consumer?.close({ force: true });
     await this.link?.close();
     this.client?.close();
   }
+}
+
+/** The final report of a run that ended with `result`. */
+function finalStatus(run: Run, result: TaskResult, startTime: string, startedAt?: string): Record<string, unknown> {
+  const endpoint = result.endpoint ?? startedAt;
+  return {
+    phase: run.finalPhase,
+    startTime,
+    finishTime: new Date().toISOString(),
+    exitCode: result.exitCode,
+    ...(result.reason ? { reason: result.reason } : {}),
+    ...(result.message ? { message: result.message } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    // The last progress stays in the task's status (a status report replaces the whole status).
+    ...run.progress,
+  };
 }

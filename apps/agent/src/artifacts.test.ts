@@ -139,7 +139,9 @@ describe("ModelArtifacts (the agent's fetch, verify, cache and cut)", () => {
     await request(api.app).put(`${API_PREFIX}/namespaces/acme/models/cnn`).set(admin()).send({ ...model, spec: { ...model.spec, exits: [{ afterLayer: 1, accuracy: 0.4 }] } }).expect(200);
     await waitFor(async () => (await client.get("models", "cnn", { namespace: "acme" })).spec?.exits?.length === 1, "the declared exit");
     await expect(artifacts.loadSegment(spec({ from: 1, to: 2 }, exitChain))).rejects.toThrow(/has no head for its early exit after layer 1: upload it \(eictl model import --exit-head 1=HEAD\.onnx\)/);
-    const head = tinyCnnOnnx({ classes: 10, seed: 9 });
+    // An exit head reading the cut tensor after layer 1 (relu1.out, [1,4,8,8]): the API checks that it does.
+    const g = new GraphBuilder("tiny-exit1", { seed: 9 });
+    const head = g.build(g.linear("exit/fc", g.flatten("exit", g.globalAvgPool("exit/avgpool", g.input("features", [1, 4, 8, 8]))), 4, 10), [1, 10]);
     await request(api.app).put(`${API_PREFIX}/namespaces/acme/models/cnn/artifact?exit=1`).set(admin()).set("Content-Type", "application/octet-stream").send(Buffer.from(head)).expect(200);
     await waitFor(async () => (await client.get("models", "cnn", { namespace: "acme" })).status?.exitArtifacts?.[0]?.sha256 === sha256(head), "the head's digest");
     // Base layers up to the exit, then the head as the segment's exit head; the head alone for a range that is the head only.

@@ -31,6 +31,7 @@ import { evictionRouter } from "./routes/eviction.js";
 import { logRouter } from "./routes/logs.js";
 import { measurementRouter } from "./routes/measurements.js";
 import { artifactRouter } from "./routes/artifacts.js";
+import { ExitHeadJanitor } from "./artifacts/exit-heads.js";
 import { DEFAULT_MAX_ARTIFACT_BYTES } from "./config.js";
 import { OutageLog } from "./http/outage-log.js";
 import { coreRouter } from "./core/core-routes.js";
@@ -90,6 +91,8 @@ export interface ApiApp {
   handler: (req: IncomingMessage, res: ServerResponse) => void;
   service: ResourceService;
   authenticator: Authenticator;
+  /** Deletes the heads of exits removed from Models (after each Model write; `sweep` for all). */
+  exitHeads: ExitHeadJanitor;
   /** The database outage log of this app (stopped by `stop`). */
   outage: OutageLog;
   /** Stops the app's background work (the outage probe); the caller closes the server. */
@@ -144,11 +147,21 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
     ...(deps.rateLimit.trustedProxies ? { trustedProxies: deps.rateLimit.trustedProxies } : {}),
   });
   app.get("/metrics", metricsHandler({ requireToken: deps.metricsAuth ?? false, authenticator, ...(deps.metricsToken ? { metricsToken: deps.metricsToken } : {}) }));
+  const artifacts = deps.artifacts ?? new ArtifactStore(deps.pool);
+  const exitHeads = new ExitHeadJanitor({
+    store: deps.store,
+    artifacts,
+    onError: (err) => (isUnavailableError(err) ? outage.note(err) : deps.logger.warn({ err }, "deleting the heads of exits removed from a Model")),
+  });
   const service = new ResourceService({
     store: deps.store,
     reader,
     dryRunPlanner: deps.dryRunPlanner ?? dryRunPlanner(deps.pool, deps.store, deps.admission?.maxPriority ?? 0),
-    ...(deps.onWrite ? { onWrite: deps.onWrite } : {}),
+    onWrite: (kind, obj, type) => {
+      // An exit removed from a Model's spec takes its stored head with it.
+      if (kind.kind === "Model" && type === "update") exitHeads.changed(obj);
+      deps.onWrite?.(kind, obj, type);
+    },
     ...(deps.admission ? { admission: deps.admission } : {}),
   });
 
@@ -175,7 +188,8 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
     artifactRouter({
       service,
       store: deps.store,
-      artifacts: deps.artifacts ?? new ArtifactStore(deps.pool),
+      artifacts,
+      exitHeads,
       models,
       maxArtifactBytes: deps.maxArtifactBytes ?? DEFAULT_MAX_ARTIFACT_BYTES,
       onInternal,
@@ -236,7 +250,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
       fail(res)(err);
     }
   };
-  return { app, handler, service, authenticator, outage, stop: () => outage.stop() };
+  return { app, handler, service, authenticator, exitHeads, outage, stop: () => outage.stop() };
 }
 
 /** The live Tenants' uids as the reader has them (a tenant being deleted is not live). */

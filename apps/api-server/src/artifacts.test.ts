@@ -11,6 +11,7 @@ import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, API_VERSION, kindInfo } from "@eiaas/api";
 import type { StoredObject } from "@eiaas/db";
+import { GraphBuilder, importOnnxModel } from "@eiaas/onnx";
 import { tinyCnnOnnx } from "@eiaas/testing";
 import { startTestApi, type TestApi } from "./test-harness.js";
 
@@ -223,10 +224,14 @@ describe.each(["postgres", "directory"])("model artifacts (%s)", (label) => {
   });
 
   it("stores an early exit's head apart (?exit=N) with its digest in status.exitArtifacts, for declared exits only, under the same access rules", async () => {
-    const withExit = { ...modelObject("exits"), spec: { ...modelObject("exits").spec, exits: [{ afterLayer: 1, accuracy: 0.4 }] } };
-    await request(b().api.app).post(`${API_PREFIX}/namespaces/acme/models`).set(bearer(b().tenant)).send(withExit).expect(201);
+    // The imported layer table (the exit's head is checked against the cut tensor after layer 1,
+    // relu1.out [1,4,8,8]), and a head that reads it.
     const base = tinyCnnOnnx({ seed: 11 });
-    const head = tinyCnnOnnx({ seed: 12, classes: 3 });
+    const { inputBytes, layers } = importOnnxModel(base);
+    const withExit = { ...modelObject("exits"), spec: { inputBytes, accuracy: 0.5, layers, exits: [{ afterLayer: 1, accuracy: 0.4 }] } };
+    await request(b().api.app).post(`${API_PREFIX}/namespaces/acme/models`).set(bearer(b().tenant)).send(withExit).expect(201);
+    const g = new GraphBuilder("tiny-exit1", { seed: 12 });
+    const head = g.build(g.linear("exit/fc", g.flatten("exit", g.globalAvgPool("exit/avgpool", g.input("features", [1, 4, 8, 8]))), 4, 3), [1, 3]);
     const put = (query: string, bytes: Uint8Array, token = b().tenant) => request(b().api.app).put(`${artifactPath("acme", "exits")}${query}`).set(bearer(token)).set("Content-Type", OCTET).send(Buffer.from(bytes));
     const get = (query: string, token = b().tenant) => request(b().api.app).get(`${artifactPath("acme", "exits")}${query}`).set(bearer(token)).buffer(true).parse(binary);
     await upload(b(), "exits", base).expect(200);

@@ -166,19 +166,8 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
   eventCollector.start();
 
   const artifacts = new ArtifactStore(database.pool, env.EIAAS_ARTIFACT_DIR ? { directory: env.EIAAS_ARTIFACT_DIR } : {});
-  // Removes what no Model's artifact uses: files of deleted Models (their rows went with them) and
-  // what uploads that died with their server left behind.
-  const artifactGc = setInterval(() => {
-    artifacts.collectGarbage().then(
-      (n) => {
-        if (n.blobs + n.files > 0) logger.info(n, "removed unused model artifacts");
-      },
-      (err: Error) => logger.warn({ err }, "model artifact garbage collection"),
-    );
-  }, ARTIFACT_GC_INTERVAL_MS);
-  artifactGc.unref();
 
-  const { handler, service } = createApiApp({
+  const { handler, service, exitHeads } = createApiApp({
     prisma,
     pool: database.pool,
     store,
@@ -219,6 +208,22 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
       options.app?.onWrite?.(kind, obj, type);
     },
   });
+
+  // Removes what no Model's artifact uses: heads of exits removed from their Model (that a server
+  // stopping midway left), files of deleted Models (their rows went with them) and what uploads
+  // that died with their server left behind.
+  const artifactGc = setInterval(() => {
+    exitHeads
+      .sweep()
+      .then((heads) => artifacts.collectGarbage().then((n) => ({ ...n, exitHeads: heads })))
+      .then(
+        (n) => {
+          if (n.blobs + n.files + n.exitHeads > 0) logger.info(n, "removed unused model artifacts");
+        },
+        (err: Error) => logger.warn({ err }, "model artifact garbage collection"),
+      );
+  }, ARTIFACT_GC_INTERVAL_MS);
+  artifactGc.unref();
 
   const tls =
     env.EIAAS_TLS_CERT && env.EIAAS_TLS_KEY

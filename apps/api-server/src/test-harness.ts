@@ -18,6 +18,8 @@ export interface TestApi {
   cache: ObjectCache;
   /** Where the app keeps Models' artifacts. */
   artifacts: ArtifactStore;
+  /** The app's deleter of heads of exits removed from Models. */
+  exitHeads: ReturnType<typeof createApiApp>["exitHeads"];
   /** The app's pool on the test database. */
   pool: import("pg").Pool;
   db: TestDatabase;
@@ -64,7 +66,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
   const namespaces = new NamespaceController({ store, tokens, logger, intervalMs: 200 });
   const propagation = new PropagationController({ store, logger, intervalMs: 200 });
   propagation.start();
-  const { handler: app, app: routed, authenticator, stop } = createApiApp({
+  const { handler: app, app: routed, authenticator, exitHeads, stop } = createApiApp({
     prisma,
     pool: database.pool,
     store,
@@ -96,6 +98,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
     routed,
     cache,
     artifacts,
+    exitHeads,
     pool: database.pool,
     db,
     store,

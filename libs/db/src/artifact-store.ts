@@ -267,6 +267,29 @@ export class ArtifactStore {
   }
 
   /**
+   * Deletes the early-exit heads of exits their Model no longer declares (no `spec.exits[]` with
+   * that `afterLayer`): of the Model with `modelUid`, or of every Model. Their Postgres bytes go
+   * at once; a directory's files at the next `collectGarbage`. Answers what was deleted.
+   */
+  async removeUndeclaredExits(modelUid?: string): Promise<Array<{ modelUid: string; namespace: string; name: string; exitAfter: number }>> {
+    const r = await this.pool.query<{ model_uid: string; namespace: string; name: string; exit_after: number }>(
+      `WITH gone AS (
+         DELETE FROM model_artifacts a USING models m
+         WHERE a.model_uid = m.uid AND a.exit_after > 0 AND ($1::uuid IS NULL OR a.model_uid = $1::uuid)
+           AND NOT EXISTS (
+             SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(m.spec->'exits') = 'array' THEN m.spec->'exits' ELSE '[]'::jsonb END) e
+             WHERE e->>'afterLayer' = a.exit_after::text)
+         RETURNING a.model_uid, a.exit_after, a.blob_id, m.namespace, m.name
+       ), blobs AS (
+         DELETE FROM model_artifact_blobs b USING gone WHERE b.id = gone.blob_id
+       )
+       SELECT model_uid, namespace, name, exit_after FROM gone`,
+      [modelUid ?? null],
+    );
+    return r.rows.map((row) => ({ modelUid: row.model_uid, namespace: row.namespace, name: row.name, exitAfter: row.exit_after }));
+  }
+
+  /**
    * Removes what no Model's artifact uses any more: blobs of uploads that died with their server,
    * and (with a directory) files no artifact names and temporary files of dead uploads. Safe to
    * run from several API servers at once.

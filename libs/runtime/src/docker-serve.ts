@@ -4,8 +4,6 @@
 // the task's CPU quota. The container runs the same program as the agent's `onnx` runtime
 // (libs/serving/src/main.ts) and reads the same variables.
 import { createHash } from "node:crypto";
-import { MAX_MEASURED_MS } from "@eiaas/api";
-import { fetchRunTimings } from "@eiaas/serving";
 import { request } from "node:http";
 import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -14,7 +12,7 @@ import { join } from "node:path";
 import { declaredPort, taskEnvironment } from "./environment.js";
 import type { SegmentArtifacts } from "./onnx.js";
 import { INFERENCE_ROLES, ServeConfigError, serveTaskConfig } from "./onnx-config.js";
-import { taskKey, type TaskHooks, type TaskResult, type TaskRunSpec } from "./types.js";
+import { taskKey, type TaskResult, type TaskRunSpec } from "./types.js";
 
 /** Where the segment directory is mounted in the container. */
 export const MODELS_MOUNT = "/models";
@@ -171,41 +169,4 @@ export async function waitServing(host: string, port: number, gone: Promise<unkn
     await new Promise((r) => setTimeout(r, 200));
   }
   return false;
-}
-
-/**
- * Hands the serving container's run times to the agent (`hooks.recordSegmentTiming`) as the onnx
- * runtime does in its own process: every `periodMs` the new figures of its `/v1/timings`, until
- * `gone` resolves. Nothing without a layer range or a listener.
- */
-export async function relayRunTimings(
-  task: TaskRunSpec,
-  serve: Pick<ServeMount, "port" | "layers">,
-  host: string,
-  hooks: TaskHooks,
-  gone: Promise<unknown>,
-  periodMs = 2_000,
-): Promise<void> {
-  const record = hooks.recordSegmentTiming;
-  const layers = serve.layers;
-  if (!record || !layers) return;
-  let over = false;
-  void gone.then(() => (over = true));
-  let after = 0;
-  const poll = async () => {
-    const got = await fetchRunTimings(host, serve.port, after, MAX_MEASURED_MS);
-    if (!got) return;
-    after = got.seq;
-    for (const ms of got.workMs) {
-      try {
-        record({ task: { namespace: task.namespace, name: task.name }, fromLayer: layers.from, toLayer: layers.to, ms });
-      } catch {
-        // the agent's bookkeeping failing is no reason to stop serving
-      }
-    }
-  };
-  while (!over) {
-    await Promise.race([new Promise((r) => setTimeout(r, periodMs).unref()), gone]);
-    if (!over) await poll();
-  }
 }

@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
-import { prepareServe, relayRunTimings, servesSegment, waitServing, type DockerServeOptions, type ServeMount } from "./docker-serve.js";
+import { prepareServe, servesSegment, waitServing, type DockerServeOptions, type ServeMount } from "./docker-serve.js";
 import { endpointFor, taskEnvironment } from "./environment.js";
 import { forEachLine } from "./lines.js";
+import { relayRunTimings } from "./run-timings.js";
 import { signalExitCode } from "./process.js";
 import { TaskTracker } from "./tracker.js";
 import { taskKey, type TaskHooks, type TaskResult, type TaskRunSpec, type TaskRuntime } from "./types.js";
@@ -176,7 +177,7 @@ export class DockerRuntime implements TaskRuntime {
             if (!serving) return;
             hooks.onStarted?.({ endpoint: endpoint! });
             // The container's answers go to its clients, not through the agent: its run times are read back.
-            void relayRunTimings(task, serve, probeHost, hooks, gone, this.options.timingsPollMs);
+            if (serve.layers) void relayRunTimings(task, { host: probeHost, port: serve.port, layers: serve.layers }, hooks, gone, this.options.timingsPollMs);
           });
         } else hooks.onStarted?.(endpoint ? { endpoint } : {});
         if (signal.aborted) onAbort();

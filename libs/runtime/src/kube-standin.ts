@@ -31,6 +31,8 @@ export class KubeStandIn {
   private server!: Server;
   /** When set, the next watch of a pod is closed by the server right after its Running event. */
   dropWatchAfterRunning = false;
+  /** The IP a running pod gets: 127.0.0.1 makes a server of the test's own the pod's endpoint. */
+  podIP = "10.42.0.7";
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -136,7 +138,7 @@ export class KubeStandIn {
     }
     state.pod.status = {
       phase: "Running",
-      podIP: "10.42.0.7",
+      podIP: this.podIP,
       containerStatuses: [{ name: "task", image: "x", imageID: "", ready: true, restartCount: 0, state: { running: { startedAt: new Date() } } }],
     };
     this.modified(state);

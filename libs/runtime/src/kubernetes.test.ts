@@ -1,9 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { stageWorkMs, startServing, TIMINGS_HEADER } from "@eiaas/serving";
+import { inferBinary, randomInput, tinyCnn } from "@eiaas/testing";
 import { KubeStandIn } from "./kube-standin.js";
 import { buildPod, podName } from "./kubernetes-pod.js";
 import { KubernetesRuntime } from "./kubernetes.js";
 import { hooks, spec, waitFor } from "./test-support.js";
-import { taskKey, type TaskRunSpec } from "./types.js";
+import { taskKey, type SegmentTimingSample, type TaskRunSpec } from "./types.js";
 
 describe("kubernetes runtime (against a stand-in API server)", () => {
   const api = new KubeStandIn();
@@ -143,6 +145,43 @@ describe("kubernetes runtime (against a stand-in API server)", () => {
     const r = await new KubernetesRuntime({ kubeConfig: kc }).start(task(), hooks());
     expect(r).toMatchObject({ exitCode: 128, reason: "StartError" });
     expect(await runtime().start(spec(), hooks())).toMatchObject({ exitCode: 125, reason: "StartError" });
+  });
+
+  it("reads a serving Pod's run times from its endpoint (GET /v1/timings) and hands them to the agent until the task stops", async () => {
+    // The pod's container: a real serving server on a real socket, reached at the Pod's IP and EIAAS_PORT.
+    const cnn = tinyCnn({ seed: 5 });
+    const server = await startServing({ model: cnn.whole, layers: { from: 1, to: 3 } });
+    api.podIP = "127.0.0.1";
+    try {
+      const rt = runtime({ timingsPollMs: 50 });
+      const t = task({ STANDIN_HOLD: "1" }, { role: "serve", layers: { from: 1, to: 3 }, template: { image: "eiaas/serve:1", env: { EIAAS_PORT: String(server.port) } } });
+      const timings: SegmentTimingSample[] = [];
+      const h = { ...hooks(), recordSegmentTiming: (s: SegmentTimingSample) => void timings.push(s) };
+      const run = rt.start(t, h);
+      expect(await waitFor(() => h.started[0], "the pod to run")).toEqual({ endpoint: `127.0.0.1:${server.port}` });
+      const runMs: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const reply = await inferBinary(server.port, cnn.inputShape, randomInput(3 * 16 * 16, i));
+        expect(reply.status).toBe(200);
+        // The figure is the stage's own work: decode, run, encode (docs/dataplane.md).
+        runMs.push(stageWorkMs(JSON.parse(reply.headers[TIMINGS_HEADER] as string)));
+      }
+      await waitFor(() => timings.length >= 3, "the pod's run times");
+      expect(timings).toHaveLength(3);
+      timings.forEach((s, i) => {
+        expect(s).toMatchObject({ task: { namespace: "acme", name: "cam-1-serve" }, fromLayer: 1, toLayer: 3 });
+        expect(s.ms).toBeCloseTo(runMs[i]!, 2);
+      });
+      expect(await rt.stop(taskKey(t), "task deleted")).toBe(true);
+      expect(await run).toMatchObject({ reason: "Cancelled" });
+      // Stopped: what the server runs after is no figure of this task's any more.
+      await inferBinary(server.port, cnn.inputShape, randomInput(3 * 16 * 16, 9));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(timings).toHaveLength(3);
+    } finally {
+      api.podIP = "10.42.0.7";
+      await server.close();
+    }
   });
 
   it("builds Pods that Pod Security's restricted level admits (the chart enforces it on the workload namespace)", () => {

@@ -1,8 +1,9 @@
-import { PassThrough } from "node:stream";
-import { ApiException, CoreV1Api, KubeConfig, Log, Watch, type V1Pod } from "@kubernetes/client-node";
+import { CoreV1Api, KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { declaredPort, taskEnvironment } from "./environment.js";
-import { buildPod, podName, podOutcome, podStarted, TASK_CONTAINER, type PodOptions } from "./kubernetes-pod.js";
-import { forEachLine } from "./lines.js";
+import { buildPod, podName, podOutcome, podStarted, type PodOptions } from "./kubernetes-pod.js";
+import { followPodLog, isStatus, sleep, watchPod, type FollowedLog } from "./kubernetes-watch.js";
+import { INFERENCE_ROLES } from "./onnx-config.js";
+import { relayRunTimings } from "./run-timings.js";
 import { TaskTracker } from "./tracker.js";
 import { CANCELLED_EXIT_CODE, taskKey, type TaskHooks, type TaskResult, type TaskRunSpec, type TaskRuntime } from "./types.js";
 
@@ -15,10 +16,13 @@ export interface KubernetesRuntimeOptions extends Partial<PodOptions> {
   logDrainMs?: number;
   /** Pause before re-watching after a watch broke. @defaultValue 1000 */
   rewatchDelayMs?: number;
+  /**
+   * How often a serving task's Pod is asked for its run times (`GET /v1/timings` on its endpoint,
+   * the Pod's IP and `EIAAS_PORT`), handed to the agent (`TaskHooks.recordSegmentTiming`, for
+   * ModelProfiles). @defaultValue 2000
+   */
+  timingsPollMs?: number;
 }
-
-const isStatus = (err: unknown, code: number) => err instanceof ApiException && err.code === code;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Runs each task as a Pod bound to its node (`spec.nodeName`) in one namespace, through
@@ -26,6 +30,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * watch it to completion (re-watching from the last resourceVersion when the watch breaks, after
  * re-reading the Pod), follow its container log once it runs, and delete it when stopped (or when
  * finished, by default). The exit code is the container's.
+ *
+ * A serving task (roles serve, head, tail, with a layer range and an `EIAAS_PORT`) runs
+ * `eiaas-serve` in its Pod: once the Pod runs, its run times are read from its endpoint every
+ * `timingsPollMs` and handed to the agent, as the docker runtime does for its containers.
  */
 export class KubernetesRuntime implements TaskRuntime {
   readonly name = "kubernetes" as const;
@@ -72,88 +80,35 @@ export class KubernetesRuntime implements TaskRuntime {
     hooks.onLog(`pod ${namespace}/${name} created on node ${pod.spec?.nodeName ?? "?"}`, "system");
 
     const port = declaredPort(taskEnvironment(task));
-    let logs: { controller?: AbortController; done: Promise<void> } | undefined;
-    const followLogs = () => {
-      const stream = new PassThrough();
-      const done = forEachLine(stream, (l) => hooks.onLog(l, "stdout"));
-      logs = { done };
-      new Log(this.kc)
-        .log(namespace, name, TASK_CONTAINER, stream, { follow: true })
-        .then((controller) => (logs!.controller = controller))
-        .catch((err: unknown) => {
-          hooks.onLog(`cannot follow the log of pod ${name}: ${(err as Error).message}`, "system");
-          stream.end();
-        });
-    };
-
-    let started = false;
+    const endpointOf = (p: V1Pod) => (p.status?.podIP && port !== undefined ? `${p.status.podIP}:${port}` : undefined);
+    let logs: FollowedLog | undefined;
     let last: V1Pod = pod;
-    const result = await new Promise<TaskResult>((resolve) => {
-      let finished = false;
-      let watchController: AbortController | undefined;
-      const finish = (r: TaskResult) => {
-        if (finished) return;
-        finished = true;
-        signal.removeEventListener("abort", onAbort);
-        watchController?.abort();
-        resolve(r);
-      };
-      const onAbort = () => finish(cancelled());
-      signal.addEventListener("abort", onAbort, { once: true });
-      const endpointOf = (p: V1Pod) => (p.status?.podIP && port !== undefined ? `${p.status.podIP}:${port}` : undefined);
-      const observe = (p: V1Pod) => {
+    let endRun!: () => void;
+    const ended = new Promise<void>((r) => (endRun = r));
+    let relaying = false;
+    const result = await watchPod({
+      kc: this.kc,
+      api: this.api,
+      namespace,
+      name,
+      initial: pod,
+      signal,
+      cancelled,
+      rewatchDelayMs: this.options.rewatchDelayMs ?? 1000,
+      onLog: (line) => hooks.onLog(line, "system"),
+      observe: (p) => {
         last = p;
         const endpoint = endpointOf(p);
-        if (!started && podStarted(p)) {
-          started = true;
+        if (!logs && podStarted(p)) {
           hooks.onStarted?.(endpoint ? { endpoint } : {});
-          followLogs();
+          logs = followPodLog(this.kc, namespace, name, (l) => hooks.onLog(l, "stdout"), (l) => hooks.onLog(l, "system"));
         }
+        if (logs && !relaying && endpoint) relaying = this.relayTimings(task, p, port!, hooks, ended);
         const outcome = podOutcome(p);
-        if (outcome) finish(endpoint ? { ...outcome, endpoint } : outcome);
-      };
-      const gone = (): TaskResult => ({ exitCode: 137, reason: "PodDeleted", message: `pod ${namespace}/${name} was deleted` });
-
-      const watchLoop = async () => {
-        let resourceVersion = pod.metadata?.resourceVersion;
-        let readFailures = 0;
-        observe(pod);
-        while (!finished) {
-          const ended = new Promise<void>((done) => {
-            new Watch(this.kc)
-              .watch(
-                `/api/v1/namespaces/${namespace}/pods`,
-                { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: true },
-                (type: string, obj: V1Pod) => {
-                  // ERROR (e.g. 410 Gone: the version is too old) ends this watch; the loop re-reads.
-                  if (type === "ERROR") return void watchController?.abort();
-                  if (obj?.metadata?.resourceVersion) resourceVersion = obj.metadata.resourceVersion;
-                  if (type === "DELETED") return finish(gone());
-                  if (type === "ADDED" || type === "MODIFIED") observe(obj);
-                },
-                () => done(),
-              )
-              .then((c) => (watchController = c))
-              .catch(() => done());
-          });
-          await ended;
-          if (finished) break;
-          await sleep(this.options.rewatchDelayMs ?? 1000);
-          if (finished) break;
-          try {
-            const current = await this.api.readNamespacedPod({ name, namespace });
-            resourceVersion = current.metadata?.resourceVersion;
-            readFailures = 0;
-            observe(current);
-          } catch (err) {
-            if (isStatus(err, 404)) finish(gone());
-            // Keep trying while the API is unreachable; say so once per outage.
-            else if (readFailures++ === 0) hooks.onLog(`cannot read pod ${name}, retrying: ${(err as Error).message}`, "system");
-          }
-        }
-      };
-      void watchLoop();
+        return outcome && endpoint ? { ...outcome, endpoint } : outcome;
+      },
     });
+    endRun();
 
     // Delete a stopped Pod, one stuck in a state no retry fixes, and (by default) a finished one.
     const cleanup =
@@ -161,10 +116,21 @@ export class KubernetesRuntime implements TaskRuntime {
     if (logs) {
       // Let the log stream deliver what the container printed last, then stop it.
       await Promise.race([logs.done, sleep(result.reason === "Cancelled" ? 0 : (this.options.logDrainMs ?? 5000))]);
-      logs.controller?.abort();
+      logs.stop();
     }
     if (cleanup) await this.deletePod(name, hooks);
     return result;
+  }
+
+  /**
+   * A serving task's Pod answers its clients directly, not through the agent: its run times are
+   * read back from the Pod's endpoint (`/v1/timings`) until the run ends. False when the task
+   * serves no layer range (nothing to attribute figures to).
+   */
+  private relayTimings(task: TaskRunSpec, pod: V1Pod, port: number, hooks: TaskHooks, ended: Promise<void>): boolean {
+    if (!INFERENCE_ROLES.has(task.role) || !task.layers || !pod.status?.podIP) return false;
+    void relayRunTimings(task, { host: pod.status.podIP, port, layers: task.layers }, hooks, ended, this.options.timingsPollMs);
+    return true;
   }
 
   private async createOrAdopt(task: TaskRunSpec, name: string): Promise<V1Pod> {

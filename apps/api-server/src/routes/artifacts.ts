@@ -5,6 +5,8 @@ import { StoreError, type ArtifactRecord, type ArtifactStore, type ObjectStore, 
 import { authorize, visible, type ModelRefs } from "../http/authz.js";
 import { ApiError, notFound, sendError, toApiError } from "../http/errors.js";
 import { mediaTypeOf } from "../http/json-body.js";
+import { declaredExits, type ExitHeadJanitor } from "../artifacts/exit-heads.js";
+import { CutTensors, ExitHeadCheck, ExitHeadMismatch } from "../artifacts/exit-check.js";
 import { OnnxCheckError, OnnxStreamCheck } from "../artifacts/onnx-check.js";
 import type { ResourceService } from "../resources/service.js";
 import { param } from "./resources.js";
@@ -22,6 +24,8 @@ export interface ArtifactRouteDeps {
   service: ResourceService;
   store: ObjectStore;
   artifacts: ArtifactStore;
+  /** Deletes an exit head stored while its exit was being removed from the Model. */
+  exitHeads: ExitHeadJanitor;
   /** Which Models agents may read (their node's tasks'). */
   models: ModelRefs;
   /** Largest artifact accepted (413 beyond). */
@@ -86,9 +90,34 @@ function refuseUpload(req: Request, res: Response, err: unknown, onInternal: (er
   sendError(res, err, onInternal);
 }
 
+/** The Model the request names, when the caller may `verb` it (404 as for one that does not exist otherwise). */
+async function visibleModel(deps: ArtifactRouteDeps, req: Request, verb: "get" | "update"): Promise<StoredObject> {
+  const ns = param(req, "ns");
+  const name = param(req, "name");
+  const access = authorize(req.principal!, verb, MODEL, ns, undefined, deps.models);
+  const model = await deps.service.get(MODEL, ns, name);
+  if (!visible(access, model)) throw notFound("models", name);
+  return model;
+}
+
+/** Refuses an upload by its headers alone: another media type or encoding (415), too large (413), empty (422). */
+function checkUploadHeaders(req: Request, maxBytes: number): void {
+  const type = mediaTypeOf(req);
+  if (type !== ARTIFACT_MEDIA_TYPE) {
+    throw new ApiError("UnsupportedMediaType", `the artifact must be sent as ${ARTIFACT_MEDIA_TYPE} (got "${type || "none"}")`);
+  }
+  const encoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
+  if (encoding !== "identity") throw new ApiError("UnsupportedMediaType", `unsupported content encoding "${encoding}" for an artifact: send the file as it is`);
+  const length = req.headers["content-length"];
+  if (length !== undefined && Number(length) > maxBytes) {
+    throw new ApiError("RequestEntityTooLarge", `the artifact (${length} bytes) is larger than the limit of ${maxBytes} bytes`);
+  }
+  if (length !== undefined && Number(length) === 0) throw new OnnxCheckError("the artifact is empty", 0);
+}
+
 /** The Status of a failed upload: the ONNX check's refusal is the body's fault (422). */
 function uploadError(err: unknown, name: string): ApiError {
-  if (err instanceof OnnxCheckError) {
+  if (err instanceof OnnxCheckError || err instanceof ExitHeadMismatch) {
     return new ApiError("Invalid", `Model "${name}" artifact is invalid: ${err.message}`, { name, kind: "models", causes: [{ reason: "FieldValueInvalid", field: "body", message: err.message }] });
   }
   if (err instanceof StoreError && err.reason === "NotFound") return notFound("models", name);
@@ -101,7 +130,9 @@ function uploadError(err: unknown, name: string): ApiError {
  * The artifact subresource of Models: `PUT .../models/{name}/artifact` (the ONNX file,
  * `application/octet-stream`, streamed to the ArtifactStore and checked as it arrives) and `GET`/
  * `HEAD` of it (ETag = its sha256, `If-None-Match` → 304); with `?exit=N` the same for the head of
- * the early exit declared after layer N (recorded in `status.exitArtifacts`). Tenants read and write their own
+ * the early exit declared after layer N (recorded in `status.exitArtifacts`): a head must read the cut
+ * tensor its exit follows (exit-check.ts; 422 otherwise, 409 before the base graph is stored), and
+ * goes when its exit is removed from the spec (exit-heads.ts). Tenants read and write their own
  * Models' artifacts; an agent reads those of the Models its node's unfinished tasks use, and no
  * other (404, as for the Models themselves); admins all. The upload records
  * `status.artifact` (digest, size, time) in the Model; the object itself stays small.
@@ -109,15 +140,7 @@ function uploadError(err: unknown, name: string): ApiError {
 export function artifactRouter(deps: ArtifactRouteDeps): Router {
   const r = Router();
   const path = "/namespaces/:ns/models/:name/artifact";
-
-  const visibleModel = async (req: Request, verb: "get" | "update"): Promise<StoredObject> => {
-    const ns = param(req, "ns");
-    const name = param(req, "name");
-    const access = authorize(req.principal!, verb, MODEL, ns, undefined, deps.models);
-    const model = await deps.service.get(MODEL, ns, name);
-    if (!visible(access, model)) throw notFound("models", name);
-    return model;
-  };
+  const cutTensors = new CutTensors(deps.artifacts);
 
   r.put(path, (req: Request, res: Response, next: NextFunction) => {
     void upload(req, res).catch(next);
@@ -126,28 +149,21 @@ export function artifactRouter(deps: ArtifactRouteDeps): Router {
     const name = param(req, "name");
     let model: StoredObject;
     let exit: number;
+    let inspect: OnnxStreamCheck | ExitHeadCheck;
     try {
-      const type = mediaTypeOf(req);
-      if (type !== ARTIFACT_MEDIA_TYPE) {
-        throw new ApiError("UnsupportedMediaType", `the artifact must be sent as ${ARTIFACT_MEDIA_TYPE} (got "${type || "none"}")`);
-      }
-      const encoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
-      if (encoding !== "identity") throw new ApiError("UnsupportedMediaType", `unsupported content encoding "${encoding}" for an artifact: send the file as it is`);
-      const length = req.headers["content-length"];
-      if (length !== undefined && Number(length) > deps.maxArtifactBytes) {
-        throw new ApiError("RequestEntityTooLarge", `the artifact (${length} bytes) is larger than the limit of ${deps.maxArtifactBytes} bytes`);
-      }
-      if (length !== undefined && Number(length) === 0) throw new OnnxCheckError("the artifact is empty", 0);
+      checkUploadHeaders(req, deps.maxArtifactBytes);
       exitOf(req, undefined);
-      model = await visibleModel(req, "update");
+      model = await visibleModel(deps, req, "update");
       exit = exitOf(req, model);
+      // A head must read the cut tensor its exit follows: checked while it streams, before it is kept.
+      inspect = exit ? new ExitHeadCheck(await cutTensors.of(model, exit)) : new OnnxStreamCheck();
     } catch (err) {
       return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
     }
     try {
       // Not destroyed when the store stops reading (a refusal midway): the answer must still reach the client.
       const body = req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
-      await deps.artifacts.put(model.metadata.uid, body, { maxBytes: deps.maxArtifactBytes, inspect: new OnnxStreamCheck(), exitAfter: exit });
+      await deps.artifacts.put(model.metadata.uid, body, { maxBytes: deps.maxArtifactBytes, inspect, exitAfter: exit });
     } catch (err) {
       return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
     }
@@ -158,7 +174,7 @@ export function artifactRouter(deps: ArtifactRouteDeps): Router {
   const download = async (req: Request, res: Response) => {
     const name = param(req, "name");
     exitOf(req, undefined);
-    const model = await visibleModel(req, "get");
+    const model = await visibleModel(deps, req, "get");
     const exit = exitOf(req, model);
     const opened = await deps.artifacts.open(model.metadata.uid, exit);
     if (!opened) {
@@ -204,6 +220,11 @@ async function recordArtifactStatus(deps: ArtifactRouteDeps, uploadedTo: StoredO
   for (let attempt = 0; ; attempt++) {
     const current = await deps.store.get(MODEL, namespace, name);
     if (!current || current.metadata.uid !== uid) throw notFound("models", name);
+    if (exit && !declaredExits(current).has(exit)) {
+      // The exit was removed from the spec during the upload: its head goes with it.
+      await deps.exitHeads.prune(current);
+      throw new ApiError("NotFound", `model "${name}" no longer declares an early exit after layer ${exit} (spec.exits): its head was not kept`, { name, kind: "models" });
+    }
     const record = await deps.artifacts.head(uid, exit);
     if (!record) throw notFound("models", name);
     const status = exit ? withExitArtifact(current.status ?? {}, { afterLayer: exit, ...artifactStatus(record) }) : { ...(current.status ?? {}), artifact: artifactStatus(record) };
