@@ -87,7 +87,17 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
       finish();
     }
   };
-  const unsubscribe = deps.feed.subscribe(deliver);
+  // The informer found the log after its cursor compacted away (it was cut off from Postgres for
+  // longer than the retention): this stream has a hole. It ends with 410 Gone, as Kubernetes' watch
+  // cache ends its watchers, and the client lists again.
+  let expired = false;
+  const expire = () => {
+    expired = true;
+    if (!live) return;
+    res.write(`${JSON.stringify({ type: "ERROR", object: { apiVersion: "v1", kind: "Status", metadata: {}, status: "Failure", message: "the watch fell behind the log: list again", reason: "Expired", code: 410 } })}\n`);
+    finish();
+  };
+  const unsubscribe = deps.feed.subscribe(deliver, { onGone: expire });
   const cleanups: Array<() => void> = [unsubscribe];
   const finish = () => {
     for (const c of cleanups.splice(0)) c();
@@ -126,6 +136,7 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
     // The end of a watch-list's initial events (client-go's reflector waits for it to be synced).
     if (o.sendInitialEvents) write("BOOKMARK", undefined, { [INITIAL_EVENTS_END]: "true" });
     live = true;
+    if (expired) return expire();
     const pending = buffered.splice(0);
     deliver(pending);
   } catch (err) {
