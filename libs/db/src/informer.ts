@@ -1,9 +1,9 @@
 import { KINDS, type KindInfo } from "@eiaas/api";
 import pg from "pg";
 import type { StoredObject } from "./codec.js";
-import { StoreError } from "./errors.js";
 import { InformerStore, type Indexers } from "./informer-store.js";
 import { listSnapshot } from "./list-snapshot.js";
+import { SharedReads } from "./shared-reads.js";
 import { LogListener } from "./log-listener.js";
 import { readLogAfter, type WatchEventRecord } from "./watch-log.js";
 
@@ -109,12 +109,11 @@ export class Informer<T> {
   private listedAt = -1n;
   private stale = true;
   private closed = false;
-  private fetching?: Promise<void>;
-  private again = false;
-  /** Reads of the log started / the highest read a `sync()` caller waits for. */
-  private readsStarted = 0;
-  private syncWanted = 0;
-  private syncWaiters: Array<{ need: number; resolve: () => void; reject: (err: Error) => void }> = [];
+  /** One read of the log at a time, shared by every caller. */
+  private readonly reads = new SharedReads(
+    () => this.readOnce(),
+    (err) => this.options.onError?.(err),
+  );
 
   constructor(private readonly options: InformerOptions<T>) {
     this.kinds = new Map((options.kinds ?? KINDS).map((k) => [k.kind, k]));
@@ -227,29 +226,7 @@ export class Informer<T> {
 
   /** Reads everything after the cursor and hands it to the handlers, one read at a time. */
   poll(): Promise<void> {
-    if (this.fetching) {
-      this.again = true;
-      return this.fetching;
-    }
-    this.fetching = (async () => {
-      do {
-        this.again = false;
-        const read = ++this.readsStarted;
-        try {
-          await this.readOnce();
-          this.readDone(read);
-        } catch (err) {
-          this.options.onError?.(err as Error);
-          this.readFailed(read, err as Error);
-          break;
-        }
-      } while ((this.again || this.syncWanted > this.readsStarted) && !this.closed);
-    })().finally(() => {
-      this.fetching = undefined;
-      // A sync() that arrived after the loop's last check but before this point still gets its read.
-      if (this.syncWanted > this.readsStarted && !this.closed) void this.poll();
-    });
-    return this.fetching;
+    return this.reads.poll();
   }
 
   /**
@@ -260,13 +237,7 @@ export class Informer<T> {
    * cache). Rejects when that read fails.
    */
   sync(): Promise<void> {
-    if (this.closed) return Promise.reject(new StoreError("Unavailable", "informer closed"));
-    const need = this.readsStarted + 1;
-    if (need > this.syncWanted) this.syncWanted = need;
-    const done = new Promise<void>((resolve, reject) => this.syncWaiters.push({ need, resolve, reject }));
-    if (this.fetching) this.again = true;
-    else void this.poll();
-    return done;
+    return this.reads.sync();
   }
 
   private async readOnce(): Promise<void> {
@@ -309,6 +280,9 @@ export class Informer<T> {
   /** Applies a batch to the store, then hands it to every consumer, each on its own. */
   private deliver(events: WatchEventRecord[]): void {
     const changes: Change<T>[] = [];
+    // Only consumers of single changes need them collected (the watch cache reads the store).
+    let collect = false;
+    for (const r of this.registrations) if (r.handlers.onAdd || r.handlers.onUpdate || r.handlers.onDelete) collect = true;
     for (const e of events) {
       if (e.resourceVersion <= this.listedAt || this.stale) continue;
       const kind = this.kinds.get(e.kind);
@@ -316,7 +290,7 @@ export class Informer<T> {
       try {
         const item = e.type === "DELETED" ? undefined : this.options.transform(kind, e.object, true);
         const old = item === undefined ? this.store.remove(kind, e.namespace, e.name) : this.store.put(kind, e.namespace, e.name, item);
-        changes.push({ kind, old, item, event: e });
+        if (collect) changes.push({ kind, old, item, event: e });
       } catch (err) {
         // An object it cannot hold leaves the store in doubt: it lists again before its next answer.
         this.stale = true;
@@ -348,38 +322,11 @@ export class Informer<T> {
     }
   }
 
-  private readDone(read: number): void {
-    if (this.syncWaiters.length === 0) return;
-    const waiting = this.syncWaiters;
-    this.syncWaiters = [];
-    for (const w of waiting) {
-      if (w.need <= read) w.resolve();
-      else this.syncWaiters.push(w);
-    }
-  }
-
-  private readFailed(read: number, err: Error): void {
-    const waiting = this.syncWaiters;
-    this.syncWaiters = [];
-    for (const w of waiting) {
-      if (w.need <= read) w.reject(err);
-      else this.syncWaiters.push(w);
-    }
-    // Waiters for a later read that will not start now (the loop stops on errors) fail too.
-    if (this.syncWanted > read) {
-      for (const w of this.syncWaiters) w.reject(err);
-      this.syncWaiters = [];
-      this.syncWanted = read;
-    }
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    for (const w of this.syncWaiters) w.reject(new StoreError("Unavailable", "informer closed"));
-    this.syncWaiters = [];
     this.registrations.clear();
-    await this.fetching;
+    await this.reads.close();
     await this.unlisten();
     this.store.clear();
     if (this.ownPool) await this.pool.end().catch(() => undefined);
