@@ -23,7 +23,7 @@ import { agentRouter, type LeaseRenewer, type QueueCredentials } from "./routes/
 import type { KindInfo } from "@eiaas/api";
 import { ArtifactStore, TaskLogStore, type StoredObject } from "@eiaas/db";
 import type pg from "pg";
-import { dryRunPlanner, postgresClusterState } from "./planning.js";
+import { cachedClusterState, dryRunPlanner, postgresClusterState } from "./planning.js";
 import { objectReader, type ObjectReader } from "./resources/reader.js";
 import { TENANT } from "./resources/validate.js";
 import { discoveryRoutes } from "./routes/discovery-routes.js";
@@ -39,7 +39,7 @@ import { reviewProtobufParser } from "./http/review-protobuf.js";
 
 export interface ApiAppDeps {
   prisma: PrismaClient;
-  /** The pool the store runs on (planning reads the cluster state from it). */
+  /** The pool the store runs on (planning reads the cluster state from it when the cache cannot show it is current). */
   pool: pg.Pool;
   store: ObjectStore;
   tokens: TokenStore;
@@ -135,7 +135,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
 
   const reader = objectReader(deps.store, deps.cache);
   // Planning (dryRun, endpoint ranking, discovery) reads the watch cache, not the tables, per request.
-  const cluster = deps.cache ?? postgresClusterState(deps.pool);
+  const cluster = deps.cache ? cachedClusterState(deps.cache, deps.pool) : postgresClusterState(deps.pool);
   const authenticator = new Authenticator({
     tokens: deps.tokens,
     // A tenant token speaks for the live tenant it was minted for, checked in the watch cache.

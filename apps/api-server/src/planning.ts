@@ -1,5 +1,5 @@
 import { kindInfo, MEASUREMENT_MAX_AGE_MS, type ClientPlan, type KindInfo } from "@eiaas/api";
-import { readClusterState, type ClusterState, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { readClusterState, type ClusterState, type ObjectCache, type ObjectStore, type StoredObject } from "@eiaas/db";
 import {
   buildSnapshot,
   compileModel,
@@ -32,6 +32,14 @@ export interface ClusterStateSource {
 /** The cluster listed from Postgres on each call: for an app without a watch cache. */
 export function postgresClusterState(pool: pg.Pool): ClusterStateSource {
   return { clusterState: () => readClusterState(pool) };
+}
+
+/**
+ * The watch cache's consistent read, Postgres when the cache cannot show it is current (as
+ * `objectReader`): an outage then answers as the tables do, never with the cache's timeout.
+ */
+export function cachedClusterState(cache: ObjectCache, pool: pg.Pool): ClusterStateSource {
+  return { clusterState: () => cache.clusterState().catch(() => readClusterState(pool)) };
 }
 
 /** The scheduler's view of the cluster as the source holds it now (see {@link snapshotOf}). */
