@@ -39,6 +39,12 @@ export interface WatchOptions {
 }
 
 /**
+ * How a watch ends when the feed lost part of the log (compacted before it was read): 410, as
+ * Kubernetes' watch cache ends its watchers; the client lists again.
+ */
+const EXPIRED = { type: "ERROR", object: { apiVersion: "v1", kind: "Status", metadata: {}, status: "Failure", message: "the watch fell behind the log: list again", reason: "Expired", code: 410 } };
+
+/**
  * Streams watch events as newline-delimited JSON. Subscribes to the change feed before reading
  * the backlog (or the current state) so nothing falls between the two; duplicates are dropped by
  * resourceVersion. A resume point older than the log answers 410 Gone before streaming starts.
@@ -87,21 +93,17 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
       finish();
     }
   };
-  // The informer found the log after its cursor compacted away (it was cut off from Postgres for
-  // longer than the retention): this stream has a hole. It ends with 410 Gone, as Kubernetes' watch
-  // cache ends its watchers, and the client lists again.
+  // The feed lost part of the log (compacted before it was read): this stream would have a hole.
   let expired = false;
   const expire = () => {
     expired = true;
-    if (!live) return;
-    res.write(`${JSON.stringify({ type: "ERROR", object: { apiVersion: "v1", kind: "Status", metadata: {}, status: "Failure", message: "the watch fell behind the log: list again", reason: "Expired", code: 410 } })}\n`);
-    finish();
+    if (live) finish(`${JSON.stringify(EXPIRED)}\n`);
   };
   const unsubscribe = deps.feed.subscribe(deliver, { onGone: expire });
   const cleanups: Array<() => void> = [unsubscribe];
-  const finish = () => {
+  const finish = (last?: string) => {
     for (const c of cleanups.splice(0)) c();
-    if (!res.writableEnded) res.end();
+    if (!res.writableEnded) res.end(last);
   };
   try {
     const upTo = deps.feed.resourceVersion;
@@ -136,7 +138,7 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
     // The end of a watch-list's initial events (client-go's reflector waits for it to be synced).
     if (o.sendInitialEvents) write("BOOKMARK", undefined, { [INITIAL_EVENTS_END]: "true" });
     live = true;
-    if (expired) return expire();
+    if (expired) return finish(`${JSON.stringify(EXPIRED)}\n`);
     const pending = buffered.splice(0);
     deliver(pending);
   } catch (err) {
