@@ -92,6 +92,8 @@ export class ClusterCache {
   private relistedAt = Number.NEGATIVE_INFINITY;
   /** Lists the informer made (a sync that made one returns a re-list's delta). */
   private relists = 0;
+  /** What a handler threw since the last sync: that sync fails. */
+  private failed?: Error;
 
   constructor(
     pool: pg.Pool,
@@ -104,12 +106,22 @@ export class ClusterCache {
       pollIntervalMs: 0,
       pageSize: options.pageSize ?? 10_000,
     });
-    this.informer.addHandlers({
-      onAdd: (_kind, obj) => this.apply(obj, undefined, false),
-      onUpdate: (_kind, old, obj) => this.apply(obj, old, false),
-      onDelete: (_kind, old, event) => this.apply(event.object, old, true),
-      onRelist: () => this.rebuild(),
-    });
+    this.informer.addHandlers(
+      {
+        onAdd: (_kind, obj) => this.apply(obj, undefined, false),
+        onUpdate: (_kind, old, obj) => this.apply(obj, old, false),
+        onDelete: (_kind, old, event) => this.apply(event.object, old, true),
+        onRelist: () => this.rebuild(),
+      },
+      {
+        // A change it could not take leaves the maps in doubt: the sync fails (the cycle with it)
+        // and the next one lists again, as a failed read would.
+        onError: (err) => {
+          this.failed ??= err instanceof Error ? err : new Error(String(err));
+          this.informer.invalidate();
+        },
+      },
+    );
   }
 
   /** The resourceVersion the cache reflects. */
@@ -160,6 +172,9 @@ export class ClusterCache {
     const relistsBefore = this.relists;
     await this.informer.sync();
     if (this.relists !== relistsBefore) this.relistedAt = nowMs;
+    const failed = this.failed;
+    this.failed = undefined;
+    if (failed) throw failed;
     const delta = this.delta;
     this.delta = emptyDelta();
     return delta;
