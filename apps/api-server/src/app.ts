@@ -23,7 +23,7 @@ import { agentRouter, type LeaseRenewer, type QueueCredentials } from "./routes/
 import type { KindInfo } from "@eiaas/api";
 import { ArtifactStore, TaskLogStore, type StoredObject } from "@eiaas/db";
 import type pg from "pg";
-import { dryRunPlanner } from "./planning.js";
+import { cachedClusterState, dryRunPlanner, postgresClusterState } from "./planning.js";
 import { objectReader, type ObjectReader } from "./resources/reader.js";
 import { TENANT } from "./resources/validate.js";
 import { discoveryRoutes } from "./routes/discovery-routes.js";
@@ -40,7 +40,7 @@ import { reviewProtobufParser } from "./http/review-protobuf.js";
 
 export interface ApiAppDeps {
   prisma: PrismaClient;
-  /** The pool the store runs on (planning reads the cluster state from it). */
+  /** The pool the store runs on (planning reads the cluster state from it when the cache cannot show it is current). */
   pool: pg.Pool;
   store: ObjectStore;
   tokens: TokenStore;
@@ -137,6 +137,8 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   app.use(openApiRouter());
 
   const reader = objectReader(deps.store, deps.cache);
+  // Planning (dryRun, endpoint ranking, discovery) reads the watch cache, not the tables, per request.
+  const cluster = deps.cache ? cachedClusterState(deps.cache, deps.pool) : postgresClusterState(deps.pool);
   const authenticator = new Authenticator({
     tokens: deps.tokens,
     // A tenant token speaks for the live tenant it was minted for, checked in the watch cache.
@@ -156,7 +158,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
   const service = new ResourceService({
     store: deps.store,
     reader,
-    dryRunPlanner: deps.dryRunPlanner ?? dryRunPlanner(deps.pool, deps.store, deps.admission?.maxPriority ?? 0),
+    dryRunPlanner: deps.dryRunPlanner ?? dryRunPlanner(cluster, deps.store, deps.admission?.maxPriority ?? 0),
     onWrite: (kind, obj, type) => {
       // An exit removed from a Model's spec takes its stored head with it.
       if (kind.kind === "Model" && type === "update") exitHeads.changed(obj);
@@ -180,7 +182,7 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
       onRevoke: () => authenticator.invalidate(),
     }),
   );
-  api.use(discoveryRoutes({ store: deps.store, pool: deps.pool }));
+  api.use(discoveryRoutes({ store: deps.store, cluster }));
   api.use(evictionRouter({ store: deps.store }));
   api.use(logRouter({ store: deps.store, logs: new TaskLogStore(deps.pool) }));
   api.use(measurementRouter({ store: deps.store, reader }));

@@ -1,5 +1,5 @@
 import { kindInfo, MEASUREMENT_MAX_AGE_MS, type ClientPlan, type KindInfo } from "@eiaas/api";
-import { readClusterState, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { readClusterState, type ClusterState, type ObjectCache, type ObjectStore, type StoredObject } from "@eiaas/db";
 import {
   buildSnapshot,
   compileModel,
@@ -22,12 +22,37 @@ import type pg from "pg";
 const MODEL = kindInfo("Model");
 
 /**
- * The scheduler's view, built by the same snapshot builder from the same rows, with the same
+ * Where planning reads the cluster from: the API server's watch cache (`ObjectCache`: a consistent
+ * read, no query of the tables per request), or a list of the tables (`postgresClusterState`).
+ */
+export interface ClusterStateSource {
+  clusterState(): Promise<ClusterState>;
+}
+
+/** The cluster listed from Postgres on each call: for an app without a watch cache. */
+export function postgresClusterState(pool: pg.Pool): ClusterStateSource {
+  return { clusterState: () => readClusterState(pool) };
+}
+
+/**
+ * The watch cache's consistent read, Postgres when the cache cannot show it is current (as
+ * `objectReader`): an outage then answers as the tables do, never with the cache's timeout.
+ */
+export function cachedClusterState(cache: ObjectCache, pool: pg.Pool): ClusterStateSource {
+  return { clusterState: () => cache.clusterState().catch(() => readClusterState(pool)) };
+}
+
+/** The scheduler's view of the cluster as the source holds it now (see {@link snapshotOf}). */
+export async function currentSnapshot(source: ClusterStateSource, exceptOwner?: string, defaultMaxPriority?: number): Promise<Snapshot> {
+  return snapshotOf(await source.clusterState(), exceptOwner, defaultMaxPriority);
+}
+
+/**
+ * The scheduler's view, built by the same snapshot builder from the same objects, with the same
  * measured timings (recent ModelProfiles of each model's current generation). `defaultMaxPriority`:
  * the priority cap of tenants without spec.maxPriority (EIAAS_DEFAULT_MAX_PRIORITY).
  */
-export async function currentSnapshot(pool: pg.Pool, exceptOwner?: string, defaultMaxPriority?: number): Promise<Snapshot> {
-  const state = await readClusterState(pool);
+export function snapshotOf(state: ClusterState, exceptOwner?: string, defaultMaxPriority?: number): Snapshot {
   const tasks = state.tasks.filter((t) => !["Succeeded", "Failed"].includes(t.status?.phase ?? "") && !(exceptOwner && t.metadata.ownerReferences?.some((o) => o.uid === exceptOwner)));
   const snapshot = buildSnapshot({
     nodes: state.nodes as unknown as EdgeNodeLike[],
@@ -49,11 +74,11 @@ export async function currentSnapshot(pool: pg.Pool, exceptOwner?: string, defau
 
 /**
  * `?dryRun=All` on a workload: what the scheduler would decide now — planned from the same
- * snapshot builder over the same rows, nothing reserved, nothing stored.
+ * snapshot builder over the same objects, nothing reserved, nothing stored.
  */
-export function dryRunPlanner(pool: pg.Pool, store: ObjectStore, defaultMaxPriority = 0) {
+export function dryRunPlanner(source: ClusterStateSource, store: ObjectStore, defaultMaxPriority = 0) {
   return async (kind: KindInfo, obj: StoredObject): Promise<unknown> => {
-    const snapshot = await currentSnapshot(pool, obj.metadata.uid, defaultMaxPriority);
+    const snapshot = await currentSnapshot(source, obj.metadata.uid, defaultMaxPriority);
     const model = await store.get(MODEL, obj.metadata.namespace, obj.spec.model);
     const input = { metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace! }, spec: obj.spec };
     const options = { observedGeneration: obj.metadata.generation };

@@ -14,9 +14,12 @@ import {
   isUnavailableError,
   generateTokenSecret,
   ObjectCache,
+  objectCacheInformer,
   ObjectStore,
   startEmbeddedPostgres,
   TokenStore,
+  type CachedObject,
+  type Informer,
   type PrismaClient,
   type RunningPostgres,
 } from "@eiaas/db";
@@ -141,22 +144,24 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
 
   if (env.EIAAS_BOOTSTRAP_TOKEN) await tokens.ensureBootstrapToken(env.EIAAS_BOOTSTRAP_TOKEN);
 
-  let cache: ObjectCache | undefined;
-  // One log of a database outage for the requests answered 503 and the feed's failed reads.
+  // One log of a database outage for the requests answered 503 and the informer's failed reads.
   const outage = new OutageLog({ logger, probe: () => database.pool.query("SELECT 1") });
-  const feed = new ChangeFeed({
+  // The process's one informer: the watch cache, the watchers' feed and the planning reads read it.
+  const informer: Informer<CachedObject> = objectCacheInformer({
     databaseUrl: db.url,
     onError: (err) => {
       if (isUnavailableError(err)) outage.note(err);
-      else logger.warn({ err }, "change feed");
-      // The feed may have missed changes: the cache lists again before it answers.
-      cache?.invalidate();
+      else logger.warn({ err }, "informer");
+      // It may have missed changes: the cache lists again before it answers.
+      informer.invalidate();
     },
     // A watcher's own exception ends that watcher alone; the cache and other watchers go on.
-    onListenerError: (err) => logger.error({ err }, "a change feed listener threw; it was dropped"),
+    onListenerError: (err) => logger.error({ err }, "an informer handler threw; it was dropped"),
   });
-  await feed.start();
-  cache = new ObjectCache({ pool: database.pool, feed });
+  await informer.start();
+  const feed = new ChangeFeed({ informer, onError: (err) => logger.warn({ err }, "watch log compaction") });
+  feed.start();
+  const cache = new ObjectCache({ informer });
   await cache.start();
   const namespaces = new NamespaceController({ store, tokens, logger });
   namespaces.start();
@@ -259,7 +264,8 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
         setTimeout(() => server.closeAllConnections(), 2_000).unref();
       });
       cache.stop();
-      await feed.close();
+      feed.close();
+      await informer.close();
       await hints.flush();
       await propagationStopped;
       await queue.close({ force: true }).catch(() => undefined);

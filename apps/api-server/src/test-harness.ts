@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import http from "node:http";
-import { ArtifactStore, ChangeFeed, createDatabase, ObjectCache, ObjectStore, TokenStore } from "@eiaas/db";
+import { ArtifactStore, ChangeFeed, createDatabase, ObjectCache, objectCacheInformer, ObjectStore, TokenStore, type CachedObject, type Informer } from "@eiaas/db";
 import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
 import { createLogger, type Logger } from "@eiaas/telemetry";
 import { createPostgresLeaseStore } from "@eiaas/queue";
@@ -26,6 +26,8 @@ export interface TestApi {
   store: ObjectStore;
   tokens: TokenStore;
   feed: ChangeFeed;
+  /** The informer the cache and the feed read. */
+  informer: Informer<CachedObject>;
   adminToken: string;
   namespaces: NamespaceController;
   /** Finishes Foreground and Orphan deletes (a pass every 200 ms, and on writes). */
@@ -56,10 +58,12 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
   const { prisma } = database;
   const store = new ObjectStore(database.pool, overrides.maxObjectBytes !== undefined ? { maxObjectBytes: overrides.maxObjectBytes } : {});
   const tokens = new TokenStore(prisma);
-  const feed = new ChangeFeed({ databaseUrl: db.url, pollIntervalMs: 100 });
-  await feed.start();
   // Frozen: a handler that mutated a shared cached object would corrupt every later read.
-  const cache = new ObjectCache({ pool: database.pool, feed, freeze: true });
+  const informer = objectCacheInformer({ databaseUrl: db.url, pollIntervalMs: 100, freeze: true });
+  await informer.start();
+  const feed = new ChangeFeed({ informer });
+  feed.start();
+  const cache = new ObjectCache({ informer });
   await cache.start();
   const artifacts = new ArtifactStore(database.pool, overrides.artifactDir ? { directory: overrides.artifactDir } : {});
   const logger = overrides.logger ?? createLogger({ name: "api-server", level: process.env.EIAAS_LOG_LEVEL ?? "silent" });
@@ -104,6 +108,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
     store,
     tokens,
     feed,
+    informer,
     adminToken: admin.token,
     namespaces,
     propagation,
@@ -123,7 +128,8 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
       await propagation.stop();
       stop();
       cache.stop();
-      await feed.close();
+      feed.close();
+      await informer.close();
       await database.close();
       if (!overrides.keepDatabase) await db.drop();
     },

@@ -5,7 +5,6 @@ import type pg from "pg";
 import { Dispatcher } from "./dispatcher.js";
 import { GarbageCollector } from "./garbage-collector.js";
 import { LeaderElector } from "./leader.js";
-import { ChangeListener } from "./change-listener.js";
 import { NodeLifecycleController, type NodeLifecycleOptions } from "./node-lifecycle.js";
 import { WorkloadController } from "./workloads.js";
 import { bindClusterMetrics } from "./cluster-metrics.js";
@@ -83,7 +82,6 @@ export class Scheduler {
   private lastCycleStart = 0;
   private lastAnalyze = 0;
   private analyzing?: Promise<void>;
-  private listener?: ChangeListener;
   private consumer?: { close(o?: { force?: boolean }): Promise<void> };
   private unbindMetrics?: () => void;
   /** Outcome of the last cycle, for /metrics and tests. */
@@ -120,8 +118,8 @@ export class Scheduler {
       onError: (err) => this.deps.logger.debug({ err }, "schedule queue"),
     });
     if (this.options.listen ?? true) {
-      this.listener = new ChangeListener(this.deps.databaseUrl, () => void this.kick(), this.deps.logger);
-      this.listener.start();
+      // The cluster cache's informer LISTENs; a notification only wakes a cycle, which reads the log.
+      this.workloads.cache.listen(this.deps.databaseUrl, () => void this.kick(), (err) => this.deps.logger.debug({ err }, "change listener"));
     }
     void this.kick();
   }
@@ -206,7 +204,7 @@ export class Scheduler {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await this.listener?.stop();
+    await this.workloads.cache.stopListening();
     await this.consumer?.close({ force: true }).catch(() => undefined);
     await this.running;
     await this.analyzing;

@@ -34,7 +34,6 @@ export interface BindGroup {
  */
 export type BindOutcome = { id: string; bound: true; tasks: StoredObject[] } | { id: string; bound: false; reason: string; failed?: boolean };
 
-
 /**
  * Binds tasks in one Postgres transaction, re-checking what the plan assumed against the rows as
  * they are now: node exists, is Ready and schedulable, cpu/memory/gpu fit, server load ≤ 1 (≤ gpu
@@ -59,106 +58,130 @@ async function bind(pool: pg.Pool, groups: readonly BindGroup[]): Promise<BindOu
   if (all.length === 0 && deletes.length === 0) return groups.map((g) => ({ id: g.id, bound: true, tasks: [] }));
   const client = await pool.connect();
   try {
-    const nodeNames = [...new Set(all.map((t) => t.spec.nodeName as string))];
-    const namespaces = [...new Set(groups.map((g) => g.namespace))];
-    const ownerTables = new Map<string, string[]>();
-    for (const g of groups) if (g.owner) ownerTables.set(g.owner.kind.table, [...(ownerTables.get(g.owner.kind.table) ?? []), g.owner.object.metadata.uid]);
-    // BEGIN, the binders' lock and every read leave together, one round trip instead of one each,
-    // and run in that order: binders queue at the lock, and the reads after it include every task
-    // the ones before bound. The counter row — every writer's lock, held until commit — is taken
-    // only by the final write statement, so API writes are not held up by these reads.
-    const sent = sendTogether(client, () => ({
-      begin: client.query("BEGIN"),
-      lock: client.query(prepared(`SELECT pg_advisory_xact_lock(${BIND_LOCK_KEY})`, [])),
-      // What the superseded tasks deleted below hold, to take off the usage rows.
-      released: deletes.length
-        ? client.query<ReleasedRow>(prepared(`SELECT (u).node_name, (u).namespace, (u).cpu::float8, (u).memory_mib::float8 AS mem, (u).gpu::float8, (u)."load"::float8, (u).tasks::int
-             FROM (SELECT eiaas_usage_of(t, 1) AS u FROM tasks t WHERE t.uid = ANY($1::uuid[])) s`, [deletes.map((d) => d.metadata.uid)]))
-        : undefined,
-      // What the unfinished tasks hold, from the usage rows the tasks trigger keeps (one row per
-      // node or tenant, whatever the task count). Nodes are cluster-scoped (namespace ''): saying
-      // so lets the (namespace, name) index answer instead of a scan of every node (~3 ms a bind
-      // at 5,000 nodes).
-      nodes: nodeNames.length
-        ? client.query<NodeRow>(
-            prepared(`SELECT n.name, n.phase, n.spec, n.status, COALESCE(u.cpu, 0)::float8 AS cpu, COALESCE(u.memory_mib, 0)::float8 AS mem,
-                    COALESCE(u.gpu, 0)::float8 AS gpu, COALESCE(u."load", 0)::float8 AS load, COALESCE(u.tasks, 0)::int AS tasks
-             FROM edge_nodes n LEFT JOIN node_usage u ON u.node_name = n.name WHERE n.namespace = '' AND n.name = ANY($1::text[])`, [nodeNames]),
-          )
-        : undefined,
-      tenants: client.query<{ name: string; quota: any; cpu: number | null; mem: number; gpu: number; tasks: number }>(
-        prepared(`SELECT t.name, t.spec->'quota' AS quota, u.cpu::float8 AS cpu, u.memory_mib::float8 AS mem, u.gpu::float8 AS gpu, u.tasks::int AS tasks
-         FROM tenants t LEFT JOIN namespace_usage u ON u.namespace = t.name WHERE t.name = ANY($1::text[])`, [namespaces]),
-      ),
-      // The owners' versions as they are now; the write below is conditional on them, and a write
-      // that slipped in between (a user edit) fails the whole bind, to be planned again.
-      owners: [...ownerTables].map(([table, uids]) =>
-        client.query<{ uid: string; rv: string }>(prepared(`SELECT uid::text AS uid, resource_version::text AS rv FROM "${table}" WHERE uid = ANY($1::uuid[])`, [uids])),
-      ),
-    }));
-    const settled = await Promise.allSettled([sent.begin, sent.lock, sent.released, sent.nodes, sent.tenants, ...sent.owners]);
-    // The first failure is the cause; the statements after it only found the transaction aborted.
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed) throw failed.reason;
-
-    const released = (await sent.released)?.rows ?? [];
-    const nodes = new Map<string, BindNode>();
-    for (const row of (await sent.nodes)?.rows ?? []) nodes.set(row.name, bindNode(row));
-    for (const d of released) takeOff(nodes.get(d.node_name)?.used, d);
-    // Usage counts only for tenants with a quota to hold.
-    const quotas = new Map<string, Quota>();
-    const usage = new Map<string, NodeDemand>();
-    for (const row of (await sent.tenants).rows) {
-      if (!row.quota || !Object.keys(row.quota).length) continue;
-      quotas.set(row.name, row.quota);
-      if (row.cpu !== null) usage.set(row.name, { cpu: amount(row.cpu), memoryMiB: amount(row.mem), gpu: amount(row.gpu), load: 0, tasks: amount(row.tasks) });
-    }
-    for (const d of released) takeOff(usage.get(d.namespace), d);
-    const ownerRv = new Map<string, string>();
-    for (const r of sent.owners) for (const row of (await r).rows) ownerRv.set(row.uid, row.rv);
-
-    const outcomes: Array<{ id: string; bound: false; reason: string } | { id: string; bound: true; tasks: StoredObject[] }> = [];
-    const accepted: BindGroup[] = [];
-    for (const g of groups) {
-      let reason = checkGroup(g.tasks, nodes, quotas.get(g.namespace), usage.get(g.namespace) ?? noDemand());
-      if (!reason && g.owner && ownerRv.get(g.owner.object.metadata.uid) !== String(g.owner.object.metadata.resourceVersion)) {
-        reason = `${g.owner.kind.kind} ${g.owner.object.metadata.name} changed since it was planned`;
-      }
-      if (reason) {
-        outcomes.push({ id: g.id, bound: false, reason });
-        continue;
-      }
-      // Commit the group's usage into the running totals for the groups after it.
-      const tenant = usage.get(g.namespace) ?? noDemand();
-      acceptGroup(g.tasks, nodes, tenant);
-      usage.set(g.namespace, tenant);
-      accepted.push(g);
-      outcomes.push({ id: g.id, bound: true, tasks: g.tasks });
-    }
-    // The write and its COMMIT leave together (the pool pipelines): the counter row it locks is
-    // held for the statement and the commit, not for a round trip through this busy process.
-    // A workload edited between the read above and the write (its write is conditional on the
-    // version read) is left out by the statement itself; its group is refused, to be planned again.
-    // (Its tasks were counted into the node totals above: the groups after it were judged on a
-    // fuller cluster than the one written, never an emptier one.)
-    const [written, committed] = sendTogether(client, () => [writeBound(client, accepted), client.query("COMMIT")] as const);
-    const [w, c] = await Promise.allSettled([written, committed]);
-    if (w.status === "rejected") throw w.reason;
-    if (c.status === "rejected") throw c.reason;
-    const { versions, moved } = w.value;
-    for (const [i, o] of outcomes.entries()) {
-      if (!o.bound) continue;
-      const g = moved.get(o.id);
-      if (g) outcomes[i] = { id: o.id, bound: false, reason: `${g.owner!.kind.kind} ${g.owner!.object.metadata.name} changed since it was planned` };
-      else o.tasks = o.tasks.map((t) => ({ ...t, metadata: { ...t.metadata, resourceVersion: versions.get(t.metadata.uid)! } }));
-    }
-    return outcomes;
+    const state = await readBindState(client, groups, all, deletes);
+    const { outcomes, accepted } = judgeGroups(groups, state);
+    return await commitBound(client, accepted, outcomes);
   } catch (err) {
     await client.query("ROLLBACK").catch(() => undefined);
     throw err;
   } finally {
     client.release();
   }
+}
+
+/** What a bind re-checks against: the touched nodes' and tenants' usage (less what the superseded tasks held), quotas, the owners' versions. */
+interface BindState {
+  nodes: Map<string, BindNode>;
+  quotas: Map<string, Quota>;
+  usage: Map<string, NodeDemand>;
+  ownerRv: Map<string, string>;
+}
+
+/** Opens the bind's transaction, takes the binders' lock and reads what the groups are checked against. */
+async function readBindState(client: pg.PoolClient, groups: readonly BindGroup[], all: StoredObject[], deletes: StoredObject[]): Promise<BindState> {
+  const nodeNames = [...new Set(all.map((t) => t.spec.nodeName as string))];
+  const namespaces = [...new Set(groups.map((g) => g.namespace))];
+  const ownerTables = new Map<string, string[]>();
+  for (const g of groups) if (g.owner) ownerTables.set(g.owner.kind.table, [...(ownerTables.get(g.owner.kind.table) ?? []), g.owner.object.metadata.uid]);
+  // BEGIN, the binders' lock and every read leave together, one round trip instead of one each,
+  // and run in that order: binders queue at the lock, and the reads after it include every task
+  // the ones before bound. The counter row — every writer's lock, held until commit — is taken
+  // only by the final write statement, so API writes are not held up by these reads.
+  const sent = sendTogether(client, () => ({
+    begin: client.query("BEGIN"),
+    lock: client.query(prepared(`SELECT pg_advisory_xact_lock(${BIND_LOCK_KEY})`, [])),
+    // What the superseded tasks deleted below hold, to take off the usage rows.
+    released: deletes.length
+      ? client.query<ReleasedRow>(prepared(`SELECT (u).node_name, (u).namespace, (u).cpu::float8, (u).memory_mib::float8 AS mem, (u).gpu::float8, (u)."load"::float8, (u).tasks::int
+           FROM (SELECT eiaas_usage_of(t, 1) AS u FROM tasks t WHERE t.uid = ANY($1::uuid[])) s`, [deletes.map((d) => d.metadata.uid)]))
+      : undefined,
+    // What the unfinished tasks hold, from the usage rows the tasks trigger keeps (one row per
+    // node or tenant, whatever the task count). Nodes are cluster-scoped (namespace ''): saying
+    // so lets the (namespace, name) index answer instead of a scan of every node (~3 ms a bind
+    // at 5,000 nodes).
+    nodes: nodeNames.length
+      ? client.query<NodeRow>(
+          prepared(`SELECT n.name, n.phase, n.spec, n.status, COALESCE(u.cpu, 0)::float8 AS cpu, COALESCE(u.memory_mib, 0)::float8 AS mem,
+                  COALESCE(u.gpu, 0)::float8 AS gpu, COALESCE(u."load", 0)::float8 AS load, COALESCE(u.tasks, 0)::int AS tasks
+           FROM edge_nodes n LEFT JOIN node_usage u ON u.node_name = n.name WHERE n.namespace = '' AND n.name = ANY($1::text[])`, [nodeNames]),
+        )
+      : undefined,
+    tenants: client.query<{ name: string; quota: any; cpu: number | null; mem: number; gpu: number; tasks: number }>(
+      prepared(`SELECT t.name, t.spec->'quota' AS quota, u.cpu::float8 AS cpu, u.memory_mib::float8 AS mem, u.gpu::float8 AS gpu, u.tasks::int AS tasks
+       FROM tenants t LEFT JOIN namespace_usage u ON u.namespace = t.name WHERE t.name = ANY($1::text[])`, [namespaces]),
+    ),
+    // The owners' versions as they are now; the write below is conditional on them, and a write
+    // that slipped in between (a user edit) fails the whole bind, to be planned again.
+    owners: [...ownerTables].map(([table, uids]) =>
+      client.query<{ uid: string; rv: string }>(prepared(`SELECT uid::text AS uid, resource_version::text AS rv FROM "${table}" WHERE uid = ANY($1::uuid[])`, [uids])),
+    ),
+  }));
+  const settled = await Promise.allSettled([sent.begin, sent.lock, sent.released, sent.nodes, sent.tenants, ...sent.owners]);
+  // The first failure is the cause; the statements after it only found the transaction aborted.
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+
+  const released = (await sent.released)?.rows ?? [];
+  const nodes = new Map<string, BindNode>();
+  for (const row of (await sent.nodes)?.rows ?? []) nodes.set(row.name, bindNode(row));
+  for (const d of released) takeOff(nodes.get(d.node_name)?.used, d);
+  // Usage counts only for tenants with a quota to hold.
+  const quotas = new Map<string, Quota>();
+  const usage = new Map<string, NodeDemand>();
+  for (const row of (await sent.tenants).rows) {
+    if (!row.quota || !Object.keys(row.quota).length) continue;
+    quotas.set(row.name, row.quota);
+    if (row.cpu !== null) usage.set(row.name, { cpu: amount(row.cpu), memoryMiB: amount(row.mem), gpu: amount(row.gpu), load: 0, tasks: amount(row.tasks) });
+  }
+  for (const d of released) takeOff(usage.get(d.namespace), d);
+  const ownerRv = new Map<string, string>();
+  for (const r of sent.owners) for (const row of (await r).rows) ownerRv.set(row.uid, row.rv);
+  return { nodes, quotas, usage, ownerRv };
+}
+
+/** Takes the groups in order: each that still fits (and whose owner did not move) counts into the totals for the next. */
+function judgeGroups(groups: readonly BindGroup[], { nodes, quotas, usage, ownerRv }: BindState): { outcomes: BindOutcome[]; accepted: BindGroup[] } {
+  const outcomes: BindOutcome[] = [];
+  const accepted: BindGroup[] = [];
+  for (const g of groups) {
+    let reason = checkGroup(g.tasks, nodes, quotas.get(g.namespace), usage.get(g.namespace) ?? noDemand());
+    if (!reason && g.owner && ownerRv.get(g.owner.object.metadata.uid) !== String(g.owner.object.metadata.resourceVersion)) {
+      reason = `${g.owner.kind.kind} ${g.owner.object.metadata.name} changed since it was planned`;
+    }
+    if (reason) {
+      outcomes.push({ id: g.id, bound: false, reason });
+      continue;
+    }
+    // Commit the group's usage into the running totals for the groups after it.
+    const tenant = usage.get(g.namespace) ?? noDemand();
+    acceptGroup(g.tasks, nodes, tenant);
+    usage.set(g.namespace, tenant);
+    accepted.push(g);
+    outcomes.push({ id: g.id, bound: true, tasks: g.tasks });
+  }
+  return { outcomes, accepted };
+}
+
+/** Writes the accepted groups and commits; a group whose owner moved meanwhile is refused. */
+async function commitBound(client: pg.PoolClient, accepted: BindGroup[], outcomes: BindOutcome[]): Promise<BindOutcome[]> {
+  // The write and its COMMIT leave together (the pool pipelines): the counter row it locks is
+  // held for the statement and the commit, not for a round trip through this busy process.
+  // A workload edited between the read above and the write (its write is conditional on the
+  // version read) is left out by the statement itself; its group is refused, to be planned again.
+  // (Its tasks were counted into the node totals above: the groups after it were judged on a
+  // fuller cluster than the one written, never an emptier one.)
+  const [written, committed] = sendTogether(client, () => [writeBound(client, accepted), client.query("COMMIT")] as const);
+  const [w, c] = await Promise.allSettled([written, committed]);
+  if (w.status === "rejected") throw w.reason;
+  if (c.status === "rejected") throw c.reason;
+  const { versions, moved } = w.value;
+  for (const [i, o] of outcomes.entries()) {
+    if (!o.bound) continue;
+    const g = moved.get(o.id);
+    if (g) outcomes[i] = { id: o.id, bound: false, reason: `${g.owner!.kind.kind} ${g.owner!.object.metadata.name} changed since it was planned` };
+    else o.tasks = o.tasks.map((t) => ({ ...t, metadata: { ...t.metadata, resourceVersion: versions.get(t.metadata.uid)! } }));
+  }
+  return outcomes;
 }
 
 /**

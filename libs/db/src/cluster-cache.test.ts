@@ -159,4 +159,21 @@ describe("ClusterCache", () => {
     expect((await cache.sync(1_039)).relisted).toBe(false);
     expect((await cache.sync(1_040)).relisted).toBe(true);
   });
+
+  it("fails the sync whose change it cannot take, and lists again on the next (it is never left behind silently)", async () => {
+    const cache = new ClusterCache(fx.db.pool);
+    await cache.sync(0);
+    // A log entry no writer makes (ownerReferences not a list), as if written around the store.
+    await fx.db.pool.query(
+      `WITH v AS (UPDATE resource_version_counter SET value = value + 1 WHERE id = 1 RETURNING value)
+       INSERT INTO watch_events (resource_version, kind, namespace, name, type, object)
+       SELECT value, 'Task', 'acme', 'odd', 'ADDED', jsonb_build_object('kind', 'Task', 'metadata', jsonb_build_object('name', 'odd', 'namespace', 'acme', 'uid', '00000000-0000-4000-8000-000000000002', 'ownerReferences', 'bogus')) FROM v`,
+    );
+    await expect(cache.sync(1)).rejects.toThrow();
+    await node("after");
+    const next = await cache.sync(2);
+    expect(next.relisted).toBe(true);
+    expect([...cache.nodes.keys()]).toContain("after");
+    expect(contents(cache)).toEqual(await relisted());
+  });
 });

@@ -1,8 +1,8 @@
 import type pg from "pg";
 import { kindInfo, type KindInfo } from "@eiaas/api";
-import { rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
+import type { StoredObject } from "./codec.js";
+import { Informer } from "./informer.js";
 import { controllerOf } from "./ownership.js";
-import { prepared } from "./prepared.js";
 
 const NODE = kindInfo("EdgeNode");
 const TENANT = kindInfo("Tenant");
@@ -54,23 +54,21 @@ export interface CacheDelta {
   applied: number;
 }
 
-interface LogRow {
-  resource_version: string;
-  kind: string;
-  type: "ADDED" | "MODIFIED" | "DELETED";
-  object: StoredObject;
-}
-
 /** The workload kinds the cache indexes tasks under. */
 export type WorkloadKind = "InferenceService" | "TrainingJob";
 
+function emptyDelta(): CacheDelta {
+  return { relisted: false, workloads: new Set(), roomChanged: false, linksChanged: false, fleetChanged: false, profilesChanged: false, tasks: new Map(), nodesRunning: new Set(), applied: 0 };
+}
+
 /**
- * The scheduler's informer (client-go's reflector + store, on the watch log instead of a watch
- * stream): nodes, tenants, models, workloads and tasks held in memory and brought up to date with
- * one indexed read of `watch_events` after the last applied resourceVersion. resourceVersions
- * follow commit order (every writer holds the counter row until it commits), so reading the log in
- * order after the cursor misses nothing. It re-lists in one REPEATABLE READ transaction at start,
- * after an error, when the log it needs was compacted away and, if asked, every `relistMs`.
+ * The scheduler's view of the cluster: a consumer of an {@link Informer} over nodes, tenants,
+ * models, profiles, workloads and tasks, with the indexes the scheduler reads (workloads and tasks
+ * by uid, tasks by controller, dangling owners) and the delta of each `sync`. Pull-driven: the
+ * informer reads the log only when a cycle calls `sync` (it never polls on its own, so the maps do
+ * not move under a cycle); its LISTEN, once `listen` is called, only wakes the scheduler. It
+ * re-lists at start, after an error ({@link invalidate}), when the log it needs was compacted away
+ * and, if asked, every `relistMs`.
  */
 export class ClusterCache {
   /** EdgeNodes by name. */
@@ -88,15 +86,63 @@ export class ClusterCache {
   private readonly byOwner = new Map<string, Map<string, StoredObject>>();
   /** Controller uids of tasks in the cache that are not a workload in the cache (see danglingOwners). */
   private readonly dangling = new Set<string>();
-  /** The resourceVersion the cache reflects. */
-  resourceVersion = 0n;
+  private readonly informer: Informer<StoredObject>;
+  /** What changed since the last `sync` returned. */
+  private delta = emptyDelta();
   private relistedAt = Number.NEGATIVE_INFINITY;
-  private stale = true;
+  /** Lists the informer made (a sync that made one returns a re-list's delta). */
+  private relists = 0;
+  /** What a handler threw since the last sync: that sync fails. */
+  private failed?: Error;
 
   constructor(
-    private readonly pool: pg.Pool,
+    pool: pg.Pool,
     private readonly options: ClusterCacheOptions = {},
-  ) {}
+  ) {
+    this.informer = new Informer<StoredObject>({
+      pool,
+      kinds: KINDS,
+      transform: (_kind, object) => object,
+      pollIntervalMs: 0,
+      pageSize: options.pageSize ?? 10_000,
+    });
+    this.informer.addHandlers(
+      {
+        onAdd: (_kind, obj) => this.apply(obj, undefined, false),
+        onUpdate: (_kind, old, obj) => this.apply(obj, old, false),
+        onDelete: (_kind, old, event) => this.apply(event.object, old, true),
+        onRelist: () => this.rebuild(),
+      },
+      {
+        // A change it could not take leaves the maps in doubt: the sync fails (the cycle with it)
+        // and the next one lists again, as a failed read would.
+        onError: (err) => {
+          this.failed ??= err instanceof Error ? err : new Error(String(err));
+          this.informer.invalidate();
+        },
+      },
+    );
+  }
+
+  /** The resourceVersion the cache reflects. */
+  get resourceVersion(): bigint {
+    return this.informer.resourceVersion;
+  }
+
+  /**
+   * Calls `onNotify` on every committed change (the informer's LISTEN on `databaseUrl`), and once
+   * after each reconnect. Only a wake-up: the changes are read by the next `sync`. `onError` hears
+   * of a lost or failed connection (it reconnects with a jittered backoff).
+   */
+  listen(databaseUrl: string, onNotify: () => void, onError?: (err: Error) => void): void {
+    this.informer.addHandlers({ onNotify });
+    this.informer.listen(databaseUrl, onError);
+  }
+
+  /** Stops the wake-ups of `listen` (a `sync` still reads). */
+  async stopListening(): Promise<void> {
+    await this.informer.unlisten();
+  }
 
   /** The tasks a workload controls (its tasks' controller owner reference). */
   tasksOf(ownerUid: string): StoredObject[] {
@@ -117,75 +163,44 @@ export class ClusterCache {
 
   /** Makes the next `sync` re-list (after an error left the cache in doubt). */
   invalidate(): void {
-    this.stale = true;
+    this.informer.invalidate();
   }
 
   /** Brings the cache up to date with Postgres; `nowMs` decides whether the re-list period is up. */
   async sync(nowMs: number): Promise<CacheDelta> {
-    if (this.stale || nowMs - this.relistedAt >= (this.options.relistMs ?? Number.POSITIVE_INFINITY)) return this.relist(nowMs);
-    const delta: CacheDelta = { relisted: false, workloads: new Set(), roomChanged: false, linksChanged: false, fleetChanged: false, profilesChanged: false, tasks: new Map(), nodesRunning: new Set(), applied: 0 };
-    const page = this.options.pageSize ?? 10_000;
-    for (;;) {
-      // One statement, one snapshot: the compaction mark and the log after the cursor. The first
-      // row carries the mark even when the log has nothing new (then it is the only row).
-      const r = await this.pool.query<LogRow & { compacted: string }>(
-        prepared(
-          `SELECT c.resource_version::text AS compacted, e.resource_version::text AS resource_version, e.kind, e.type, e.object
-           FROM watch_compaction c
-           LEFT JOIN LATERAL (SELECT resource_version, kind, type, object FROM watch_events
-                              WHERE resource_version > $1 AND kind = ANY($2::text[]) ORDER BY resource_version LIMIT ${page}) e ON true
-           WHERE c.id = 1 ORDER BY e.resource_version`,
-          [this.resourceVersion.toString(), KINDS.map((k) => k.kind)],
-        ),
-      );
-      // The entries after our cursor may be gone: only a re-list is exact then.
-      if (BigInt(r.rows[0]?.compacted ?? "0") > this.resourceVersion) return this.relist(nowMs);
-      const entries = r.rows.filter((row) => row.resource_version !== null);
-      for (const row of entries) {
-        this.apply(row, delta);
-        this.resourceVersion = BigInt(row.resource_version);
-        delta.applied++;
-      }
-      if (entries.length < page) return delta;
-    }
+    if (nowMs - this.relistedAt >= (this.options.relistMs ?? Number.POSITIVE_INFINITY)) this.informer.invalidate();
+    const relistsBefore = this.relists;
+    await this.informer.sync();
+    if (this.relists !== relistsBefore) this.relistedAt = nowMs;
+    const failed = this.failed;
+    this.failed = undefined;
+    if (failed) throw failed;
+    const delta = this.delta;
+    this.delta = emptyDelta();
+    return delta;
   }
 
-  private async relist(nowMs: number): Promise<CacheDelta> {
-    const client = await this.pool.connect();
-    try {
-      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-      const rv = await client.query<{ value: string }>(`SELECT value::text AS value FROM resource_version_counter WHERE id = 1`);
-      const rows = new Map<KindInfo, ObjectRow[]>();
-      for (const kind of KINDS) rows.set(kind, (await client.query<ObjectRow>(`SELECT * FROM "${kind.table}" ORDER BY namespace, name`)).rows);
-      await client.query("COMMIT");
-      for (const m of [this.nodes, this.tenants, this.models, this.profiles, this.workloads, this.tasks, this.byOwner, this.dangling]) m.clear();
-      // Workloads before tasks (KINDS order): a task's owner is known by the time the task is put.
-      for (const [kind, list] of rows) for (const row of list) this.put(rowToObject(kind, row));
-      this.resourceVersion = BigInt(rv.rows[0]?.value ?? "0");
-      this.relistedAt = nowMs;
-      this.stale = false;
-      return { relisted: true, workloads: new Set(this.workloads.keys()), roomChanged: true, linksChanged: true, fleetChanged: true, profilesChanged: true, tasks: new Map(this.tasks), nodesRunning: new Set(this.nodes.keys()), applied: 0 };
-    } catch (err) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+  /** After the informer listed: the maps again from its store, and a delta that says "reconsider everything". */
+  private rebuild(): void {
+    this.relists++;
+    for (const m of [this.nodes, this.tenants, this.models, this.profiles, this.workloads, this.tasks, this.byOwner, this.dangling]) m.clear();
+    // Workloads before tasks (KINDS order): a task's owner is known by the time the task is put.
+    for (const kind of KINDS) for (const obj of this.informer.list(kind)) this.put(obj);
+    this.delta = { relisted: true, workloads: new Set(this.workloads.keys()), roomChanged: true, linksChanged: true, fleetChanged: true, profilesChanged: true, tasks: new Map(this.tasks), nodesRunning: new Set(this.nodes.keys()), applied: 0 };
   }
 
-  private apply(row: LogRow, delta: CacheDelta): void {
-    const obj = row.object;
-    const deleted = row.type === "DELETED";
-    switch (row.kind) {
+  /** One change read from the log: into the maps and the delta. `prev` is what the informer held. */
+  private apply(obj: StoredObject, prev: StoredObject | undefined, deleted: boolean): void {
+    const delta = this.delta;
+    delta.applied++;
+    switch (obj.kind) {
       case NODE.kind: {
-        const prev = this.nodes.get(obj.metadata.name);
         if (deleted || !prev || nodeSchedulingChanged(prev, obj)) delta.roomChanged = delta.fleetChanged = true;
         if (deleted || !prev || nodeLinkChanged(prev, obj)) delta.linksChanged = true;
         if (deleted || !prev || !sameJsonText(prev.status?.runningTasks, obj.status?.runningTasks)) delta.nodesRunning.add(obj.metadata.name);
         break;
       }
       case TENANT.kind: {
-        const prev = this.tenants.get(obj.metadata.name);
         if (deleted || !prev || !sameJsonText(prev.spec, obj.spec)) delta.roomChanged = delta.fleetChanged = true;
         break;
       }

@@ -1,6 +1,7 @@
 import type pg from "pg";
-import { kindInfo } from "@eiaas/api";
-import { rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
+import { kindInfo, type KindInfo } from "@eiaas/api";
+import type { StoredObject } from "./codec.js";
+import { listSnapshot } from "./list-snapshot.js";
 
 export interface ClusterState {
   /** The newest resourceVersion the read reflects. */
@@ -19,37 +20,42 @@ const NODE = kindInfo("EdgeNode");
 const TENANT = kindInfo("Tenant");
 const TASK = kindInfo("Task");
 const PROFILE = kindInfo("ModelProfile");
+const MODEL = kindInfo("Model");
+
+/** The kinds a ClusterState is made of. */
+export const CLUSTER_STATE_KINDS: readonly KindInfo[] = [NODE, TENANT, TASK, PROFILE, MODEL];
+
+function byNamespaceAndName(a: StoredObject, b: StoredObject): number {
+  const an = a.metadata.namespace ?? "";
+  const bn = b.metadata.namespace ?? "";
+  if (an !== bn) return an < bn ? -1 : 1;
+  return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
+}
 
 /**
- * The rows a Snapshot (design.md §5) is built from, read in one REPEATABLE READ transaction so
- * nodes, tenants, tasks and profiles are one consistent view: the API server's dryRun and endpoint
- * ranking (apps/api-server/src/planning.ts) read it on each request. The scheduler does not: its
- * cycles build their Snapshot from the ClusterCache it keeps current from the watch log
- * (cluster-cache.ts, live-snapshot.ts).
+ * A ClusterState from the objects of one consistent view (an informer's store after a sync, or a
+ * list), in (namespace, name) order whatever order the view holds them in: the planner breaks ties
+ * by node order, and the same rows must give the same answer.
+ */
+export function clusterStateOf(resourceVersion: string, objects: (kind: KindInfo) => StoredObject[]): ClusterState {
+  const sorted = (kind: KindInfo) => objects(kind).sort(byNamespaceAndName);
+  return {
+    resourceVersion,
+    nodes: sorted(NODE),
+    tenants: sorted(TENANT),
+    tasks: sorted(TASK),
+    profiles: sorted(PROFILE),
+    modelGenerations: new Map(objects(MODEL).map((m) => [`${m.metadata.namespace}/${m.metadata.name}`, Number(m.metadata.generation)])),
+  };
+}
+
+/**
+ * The rows a Snapshot (design.md §5) is built from, listed in one snapshot: for a process without
+ * an informer. The API server reads them from its watch cache (`ObjectCache.clusterState`), the
+ * scheduler from its ClusterCache (cluster-cache.ts, live-snapshot.ts).
  */
 export async function readClusterState(pool: pg.Pool): Promise<ClusterState> {
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    const rv = await client.query<{ value: string }>(`SELECT value::text AS value FROM resource_version_counter WHERE id = 1`);
-    const nodes = await client.query<ObjectRow>(`SELECT * FROM edge_nodes ORDER BY name`);
-    const tenants = await client.query<ObjectRow>(`SELECT * FROM tenants ORDER BY name`);
-    const tasks = await client.query<ObjectRow>(`SELECT * FROM tasks ORDER BY namespace, name`);
-    const profiles = await client.query<ObjectRow>(`SELECT * FROM model_profiles ORDER BY namespace, name`);
-    const models = await client.query<{ namespace: string; name: string; generation: number }>(`SELECT namespace, name, generation FROM models`);
-    await client.query("COMMIT");
-    return {
-      resourceVersion: rv.rows[0]?.value ?? "0",
-      nodes: nodes.rows.map((r) => rowToObject(NODE, r)),
-      tenants: tenants.rows.map((r) => rowToObject(TENANT, r)),
-      tasks: tasks.rows.map((r) => rowToObject(TASK, r)),
-      profiles: profiles.rows.map((r) => rowToObject(PROFILE, r)),
-      modelGenerations: new Map(models.rows.map((r) => [`${r.namespace}/${r.name}`, Number(r.generation)])),
-    };
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  const listed = await listSnapshot(pool, CLUSTER_STATE_KINDS);
+  const byKind = new Map(listed.objects.map(([kind, objects]) => [kind.kind, objects]));
+  return clusterStateOf(listed.resourceVersion.toString(), (kind) => byKind.get(kind.kind) ?? []);
 }

@@ -4,9 +4,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { API_VERSION, kindInfo } from "@eiaas/api";
 import { useTestStore } from "@eiaas/testing";
 import { bulkUpdateStatus } from "./bulk-status.js";
-import { ChangeFeed } from "./change-feed.js";
-import { createDatabase, type Database } from "./client.js";
-import { ObjectCache } from "./object-cache.js";
+import type { Informer } from "./informer.js";
+import { CachedObject, ObjectCache, objectCacheInformer } from "./object-cache.js";
 
 const NODE = kindInfo("EdgeNode");
 const TENANT = kindInfo("Tenant");
@@ -22,20 +21,18 @@ afterEach(async () => {
   opened = [];
 });
 
-/** A cache on its own pool and feed, as in the API process; writes in the tests use fx.store's pool. */
-async function startCache(): Promise<{ cache: ObjectCache; feed: ChangeFeed; db: Database }> {
-  const db = createDatabase(fx.tdb.url, { poolSize: 2 });
+/** A cache on its own informer (and its pool), as in the API process; writes in the tests use fx.store's pool. */
+async function startCache(): Promise<{ cache: ObjectCache; informer: Informer<CachedObject> }> {
   // A long poll period: only sync() (or a NOTIFY) brings the cache up to date in these tests.
-  const feed = new ChangeFeed({ databaseUrl: fx.tdb.url, pollIntervalMs: 60_000 });
-  await feed.start();
-  const cache = new ObjectCache({ pool: db.pool, feed });
+  const informer = objectCacheInformer({ databaseUrl: fx.tdb.url, pollIntervalMs: 60_000 });
+  await informer.start();
+  const cache = new ObjectCache({ informer });
   await cache.start();
   opened.push(async () => {
     cache.stop();
-    await feed.close();
-    await db.close();
+    await informer.close();
   });
-  return { cache, feed, db };
+  return { cache, informer };
 }
 
 const service = (name: string) =>
@@ -91,9 +88,9 @@ describe("ObjectCache", () => {
   });
 
   it("shares log reads among concurrent readers, and each still sees the writes committed before it asked", async () => {
-    const { cache, feed } = await startCache();
+    const { cache, informer } = await startCache();
     const queries: string[] = [];
-    const pool = (feed as unknown as { pool: { query: (...a: unknown[]) => unknown } }).pool;
+    const pool = informer.pool as unknown as { query: (...a: unknown[]) => unknown };
     const query = pool.query.bind(pool);
     pool.query = (...args: unknown[]) => {
       const q = args[0] as string | { text: string };
@@ -109,7 +106,7 @@ describe("ObjectCache", () => {
   });
 
   it("lists again when told the feed may have missed changes, and refuses to answer once it cannot catch up", async () => {
-    const { cache, feed } = await startCache();
+    const { cache, informer } = await startCache();
     await service("a");
     expect((await cache.get(ISVC, "acme", "a"))?.object.spec.model).toBe("m");
     // A change the log never saw (written around the store): only a re-list finds it.
@@ -118,7 +115,7 @@ describe("ObjectCache", () => {
     cache.invalidate();
     expect((await cache.get(ISVC, "acme", "a"))?.object.spec.model).toBe("changed");
 
-    await feed.close();
+    await informer.close();
     await expect(cache.get(ISVC, "acme", "a")).rejects.toThrow(/closed/);
   });
 });

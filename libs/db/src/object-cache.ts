@@ -1,18 +1,38 @@
-import type pg from "pg";
-import { KINDS, type KindInfo } from "@eiaas/api";
-import type { ChangeFeed, WatchEventRecord } from "./change-feed.js";
-import { canonicalObject, rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
+import type { KindInfo } from "@eiaas/api";
+import { clusterStateOf, type ClusterState } from "./cluster-state.js";
+import { canonicalObject, type StoredObject } from "./codec.js";
+import { Informer, type InformerOptions } from "./informer.js";
 
 export interface ObjectCacheOptions {
-  pool: pg.Pool;
-  /** Feeds every committed change; the cache subscribes for its whole life. */
-  feed: ChangeFeed;
-  /** Kinds kept. Default: every kind. */
-  kinds?: readonly KindInfo[];
+  /** The process's informer over the cached kinds (see {@link objectCacheInformer}), started by the caller. */
+  informer: Informer<CachedObject>;
   /** How long a consistent read waits for the cache to catch up before giving up. Default 2,000 ms. */
   syncTimeoutMs?: number;
+}
+
+export interface ObjectCacheInformerOptions extends Pick<InformerOptions<CachedObject>, "databaseUrl" | "pool" | "pollIntervalMs" | "onError" | "onListenerError"> {
+  /** Kinds kept. Default: every kind. */
+  kinds?: readonly KindInfo[];
   /** Deep-freeze every object held, so a caller that mutates one fails loudly (tests). Default false. */
   freeze?: boolean;
+}
+
+/** The index of cached Tasks by the node they are bound to (an agent's reads are authorized by its node's tasks). */
+const TASKS_BY_NODE = "taskNode";
+
+/**
+ * The API server's informer: every object of the cached kinds as a {@link CachedObject} (its JSON
+ * kept until it changes), Tasks indexed by node. The watch cache ({@link ObjectCache}), the change
+ * feed of watchers and the planning reads (`clusterState`) all read it.
+ */
+export function objectCacheInformer(options: ObjectCacheInformerOptions): Informer<CachedObject> {
+  const { freeze, ...rest } = options;
+  return new Informer<CachedObject>({
+    ...rest,
+    // A logged object is the writer's text; printed as a read of the row prints it, key for key.
+    transform: (kind, object, fromLog) => new CachedObject(fromLog ? canonicalObject(kind, object) : object, freeze),
+    indexers: { [TASKS_BY_NODE]: (kind, c) => (kind.kind === "Task" ? (c.object.spec?.nodeName as string | undefined) || undefined : undefined) },
+  });
 }
 
 function deepFreeze<T>(value: T): T {
@@ -52,67 +72,40 @@ export class CachedObject {
   }
 }
 
-function keyOf(kind: string, namespace: string | undefined, name: string): string {
-  return `${kind}/${namespace ?? ""}/${name}`;
-}
-
-/** The node a cached Task is bound to (the key of {@link ObjectCache.tasksOn}). */
-function taskNode(kind: string, obj: StoredObject): string | undefined {
-  return kind === "Task" ? (obj.spec?.nodeName as string | undefined) || undefined : undefined;
-}
-
 /**
- * Every object of the cached kinds, in memory, kept current by the change feed: the API server's
+ * Every object of the cached kinds, in memory, kept current by the informer: the API server's
  * watch cache. Reads are consistent: `get` first waits for a read of the change log that started
- * after the call (`ChangeFeed.sync`), so a GET sees every write committed before it arrived, from
+ * after the call (`Informer.sync`), so a GET sees every write committed before it arrived, from
  * any process — the Kubernetes contract for a GET without resourceVersion — while a burst of GETs
- * costs one small query per round trip instead of one row fetch each.
- *
- * Built by one list of every table in a REPEATABLE READ snapshot that also reads the version
- * counter; changes up to that version are already in the list, later ones come from the feed.
- * After a feed error (Postgres away) the cache lists again before it answers.
+ * costs one small query per round trip instead of one row fetch each. When the informer is in
+ * doubt (a feed error, an object it could not take) it lists again before it answers.
  */
 export class ObjectCache {
-  private readonly objects = new Map<string, CachedObject>();
-  /** Keys of the Tasks bound to each node: an agent's reads are authorized by its node's tasks. */
-  private readonly tasksByNode = new Map<string, Set<string>>();
-  private readonly kinds: Map<string, KindInfo>;
-  /** Version the listed snapshot is at; feed events at or below it are already applied. */
-  private listedAt = -1n;
-  private buffered: WatchEventRecord[] | undefined = [];
-  private unsubscribe?: () => void;
-  private relisting?: Promise<void>;
-  private stale = true;
+  private readonly informer: Informer<CachedObject>;
+  private started = false;
 
   constructor(private readonly options: ObjectCacheOptions) {
-    this.kinds = new Map((options.kinds ?? KINDS).map((k) => [k.kind, k]));
+    this.informer = options.informer;
   }
 
-  /** Subscribes to the feed and lists every cached table once. */
+  /** Waits for the informer's first list. */
   async start(): Promise<void> {
-    // Passive: reads sync the feed themselves, so a notification alone need not read the log.
-    // A batch it cannot apply (an object it cannot read) leaves it unsure of what it holds: it
-    // lists again before its next answer, and the feed goes on delivering to it and the others.
-    this.unsubscribe = this.options.feed.subscribe((events) => this.onEvents(events), { passive: true, onError: () => this.invalidate() });
-    await this.relist();
+    this.started = true;
+    await this.informer.sync();
   }
 
   stop(): void {
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
-    this.objects.clear();
-    this.tasksByNode.clear();
-    this.stale = true;
+    this.started = false;
   }
 
   /** Whether `kind` is kept here. */
   has(kind: KindInfo): boolean {
-    return this.kinds.has(kind.kind);
+    return this.informer.has(kind);
   }
 
   /** Number of objects held. */
   get size(): number {
-    return this.objects.size;
+    return this.informer.size;
   }
 
   /**
@@ -121,11 +114,10 @@ export class ObjectCache {
    * caller then reads Postgres, which answers or reports the outage.
    */
   async get(kind: KindInfo, namespace: string | undefined, name: string): Promise<CachedObject | null> {
-    if (!this.unsubscribe) throw new Error("object cache not started");
-    if (!this.kinds.has(kind.kind)) throw new Error(`kind ${kind.kind} is not cached`);
-    await this.withTimeout(this.options.feed.sync());
-    if (this.stale) await this.withTimeout(this.relist());
-    return this.objects.get(keyOf(kind.kind, kind.namespaced ? namespace : undefined, name)) ?? null;
+    if (!this.started) throw new Error("object cache not started");
+    if (!this.informer.has(kind)) throw new Error(`kind ${kind.kind} is not cached`);
+    await this.withTimeout(this.informer.sync());
+    return this.informer.get(kind, namespace, name) ?? null;
   }
 
   /**
@@ -134,8 +126,8 @@ export class ObjectCache {
    * check what they read, such as a write conditional on the version it read.
    */
   peek(kind: KindInfo, namespace: string | undefined, name: string): CachedObject | null | undefined {
-    if (!this.unsubscribe || this.stale || !this.kinds.has(kind.kind)) return undefined;
-    return this.objects.get(keyOf(kind.kind, kind.namespaced ? namespace : undefined, name)) ?? null;
+    if (!this.started || !this.informer.synced || !this.informer.has(kind)) return undefined;
+    return this.informer.get(kind, namespace, name) ?? null;
   }
 
   /**
@@ -144,15 +136,20 @@ export class ObjectCache {
    * that may lag a write by the feed's delay.
    */
   tasksOn(nodeName: string): CachedObject[] {
-    if (!this.unsubscribe || this.stale) return [];
-    const keys = this.tasksByNode.get(nodeName);
-    if (!keys) return [];
-    const out: CachedObject[] = [];
-    for (const k of keys) {
-      const c = this.objects.get(k);
-      if (c) out.push(c);
-    }
-    return out;
+    if (!this.started || !this.informer.synced) return [];
+    return this.informer.byIndex(TASKS_BY_NODE, nodeName);
+  }
+
+  /**
+   * What a Snapshot is built from (nodes, tenants, tasks, profiles, model generations), as of a
+   * moment after the call: the consistent read of `get`, then the objects held — no read of the
+   * tables per request (dryRun, endpoint ranking, discovery).
+   */
+  async clusterState(): Promise<ClusterState> {
+    if (!this.started) throw new Error("object cache not started");
+    await this.withTimeout(this.informer.sync());
+    const objects = (kind: KindInfo) => Array.from(this.informer.list(kind), (c) => c.object);
+    return clusterStateOf(this.informer.resourceVersion.toString(), objects);
   }
 
   private async withTimeout<T>(p: Promise<T>): Promise<T> {
@@ -170,92 +167,8 @@ export class ObjectCache {
     }
   }
 
-  private onEvents(events: WatchEventRecord[]): void {
-    if (this.buffered) {
-      this.buffered.push(...events);
-      return;
-    }
-    this.apply(events);
-  }
-
-  private apply(events: WatchEventRecord[]): void {
-    for (const e of events) {
-      if (e.resourceVersion <= this.listedAt) continue;
-      const kind = this.kinds.get(e.kind);
-      if (!kind) continue;
-      const key = keyOf(e.kind, kind.namespaced ? e.namespace : undefined, e.name);
-      if (e.type === "DELETED") this.remove(e.kind, key);
-      else this.put(e.kind, key, new CachedObject(canonicalObject(kind, e.object), this.options.freeze));
-    }
-  }
-
-  private put(kind: string, key: string, next: CachedObject): void {
-    const before = this.objects.get(key);
-    this.objects.set(key, next);
-    const was = before && taskNode(kind, before.object);
-    const now = taskNode(kind, next.object);
-    if (was === now) return;
-    if (was) this.unindex(was, key);
-    if (now) {
-      let keys = this.tasksByNode.get(now);
-      if (!keys) this.tasksByNode.set(now, (keys = new Set()));
-      keys.add(key);
-    }
-  }
-
-  private remove(kind: string, key: string): void {
-    const before = this.objects.get(key);
-    this.objects.delete(key);
-    const was = before && taskNode(kind, before.object);
-    if (was) this.unindex(was, key);
-  }
-
-  private unindex(node: string, key: string): void {
-    const keys = this.tasksByNode.get(node);
-    keys?.delete(key);
-    if (keys?.size === 0) this.tasksByNode.delete(node);
-  }
-
-  /** Lists every cached table in one snapshot; events the feed delivers meanwhile are replayed after. */
-  private relist(): Promise<void> {
-    this.relisting ??= (async () => {
-      this.buffered ??= [];
-      const client = await this.options.pool.connect();
-      let failed = false;
-      try {
-        await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-        const rv = await client.query<{ value: string }>(`SELECT value::text AS value FROM resource_version_counter WHERE id = 1`);
-        const objects: Array<[string, string, CachedObject]> = [];
-        for (const kind of this.kinds.values()) {
-          const rows = await client.query<ObjectRow>(`SELECT * FROM "${kind.table}"`);
-          for (const row of rows.rows) {
-            const obj = rowToObject(kind, row);
-            objects.push([kind.kind, keyOf(kind.kind, kind.namespaced ? obj.metadata.namespace : undefined, obj.metadata.name), new CachedObject(obj, this.options.freeze)]);
-          }
-        }
-        await client.query("COMMIT");
-        this.objects.clear();
-        this.tasksByNode.clear();
-        for (const [kind, k, v] of objects) this.put(kind, k, v);
-        this.listedAt = BigInt(rv.rows[0]?.value ?? "0");
-        const pending = this.buffered ?? [];
-        this.buffered = undefined;
-        this.apply(pending);
-        this.stale = false;
-      } catch (err) {
-        failed = true;
-        await client.query("ROLLBACK").catch(() => undefined);
-        throw err;
-      } finally {
-        client.release(failed);
-        this.relisting = undefined;
-      }
-    })();
-    return this.relisting;
-  }
-
   /** Marks the cache for a relist (the feed may have missed changes, e.g. while Postgres was away). */
   invalidate(): void {
-    this.stale = true;
+    this.informer.invalidate();
   }
 }

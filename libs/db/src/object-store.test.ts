@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { kindInfo, parseFieldSelector, parseLabelSelector } from "@eiaas/api";
 import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
-import { ChangeFeed, type WatchEventRecord } from "./change-feed.js";
 import { createDatabase, type Database } from "./client.js";
 import { StoreError } from "./errors.js";
 import { ObjectStore } from "./object-store.js";
@@ -252,93 +251,6 @@ describe("ObjectStore", () => {
     expect(s.spec).toEqual({ tier: "edge" });
     const ready = await store.list(NODE, { fields: parseFieldSelector("status.phase=Ready") });
     expect(ready.items).toHaveLength(1);
-  });
-});
-
-describe("ChangeFeed", () => {
-  it("delivers every change in resourceVersion order and answers Gone for compacted versions", async () => {
-    // The versions cross a power of ten (…99 → …00) while being read: the log is ordered by number,
-    // not by the text the versions are read as (a read that put "1000" before "999" delivered the
-    // events after 999 twice and out of order).
-    const now = BigInt(await store.currentResourceVersion());
-    let decade = 10n;
-    while (decade < now + 30n) decade *= 10n;
-    await database.pool.query(`UPDATE resource_version_counter SET value = $1 WHERE id = 1`, [String(decade - 10n)]);
-    const feed = new ChangeFeed({ databaseUrl: db.url, pollIntervalMs: 50 });
-    await feed.start();
-    const seen: WatchEventRecord[] = [];
-    feed.subscribe((events) => seen.push(...events));
-    const start = BigInt(await store.currentResourceVersion());
-    // Concurrent writers: versions must still arrive in order with no gaps in what was committed.
-    await Promise.all(Array.from({ length: 20 }, (_, i) => store.create(MODEL, model(`w${i}`))));
-    const a = await store.get(MODEL, "acme", "w0");
-    await store.delete(MODEL, a!);
-    await expect.poll(() => seen.length, { timeout: 5_000 }).toBe(21);
-    const rvs = seen.map((e) => e.resourceVersion);
-    expect([...rvs].sort((x, y) => (x < y ? -1 : 1))).toEqual(rvs);
-    expect(seen.at(-1)).toMatchObject({ type: "DELETED", name: "w0" });
-    expect(seen.at(-1)!.object.metadata.resourceVersion).toBe(String(rvs.at(-1)));
-
-    const backlog = await feed.backlog(start, "Model", feed.resourceVersion);
-    expect(backlog).toHaveLength(21);
-    await feed.compact(new Date(Date.now() + 60 * 60_000));
-    await expect(feed.backlog(start, "Model", feed.resourceVersion)).rejects.toMatchObject({ reason: "Gone" });
-    await feed.close();
-  });
-
-  it("isolates its listeners: one that throws is dropped or handles it itself; the others get every change", async () => {
-    const feedErrors: Error[] = [];
-    const listenerErrors: unknown[] = [];
-    const feed = new ChangeFeed({ databaseUrl: db.url, pollIntervalMs: 20, onError: (err) => feedErrors.push(err), onListenerError: (err) => listenerErrors.push(err) });
-    await feed.start();
-    const before: string[] = [];
-    const after: string[] = [];
-    let thrower = 0;
-    let handled = 0;
-    const ownErrors: unknown[] = [];
-    feed.subscribe((events) => before.push(...events.map((e) => e.name)));
-    feed.subscribe(() => {
-      thrower++;
-      throw new Error("a listener's own bug");
-    });
-    feed.subscribe(
-      () => {
-        handled++;
-        throw new Error("handled by its owner");
-      },
-      { onError: (err) => ownErrors.push(err) },
-    );
-    feed.subscribe((events) => after.push(...events.map((e) => e.name)));
-    await store.create(MODEL, model("iso-1"));
-    await expect.poll(() => after, { timeout: 5_000 }).toEqual(["iso-1"]);
-    await store.create(MODEL, model("iso-2"));
-    await expect.poll(() => after, { timeout: 5_000 }).toEqual(["iso-1", "iso-2"]);
-    expect(before).toEqual(["iso-1", "iso-2"]);
-    // Dropped after its first throw, reported once; the one with its own handler stays subscribed.
-    expect(thrower).toBe(1);
-    expect(listenerErrors.map((e) => (e as Error).message)).toEqual(["a listener's own bug"]);
-    expect(handled).toBe(2);
-    expect(ownErrors.map((e) => (e as Error).message)).toEqual(["handled by its owner", "handled by its owner"]);
-    // Not the feed's failure: nothing was missed, so nobody is told to re-list.
-    expect(feedErrors).toEqual([]);
-    await feed.close();
-  });
-
-  it("skips reading the log while nobody listens, and a later watcher misses nothing", async () => {
-    const feed = new ChangeFeed({ databaseUrl: db.url, pollIntervalMs: 20 });
-    await feed.start();
-    await store.create(MODEL, model("idle-1"));
-    await store.create(MODEL, model("idle-2"));
-    const top = BigInt(await store.currentResourceVersion());
-    await expect.poll(() => feed.resourceVersion, { timeout: 5_000 }).toBe(top);
-    // A watcher subscribes and starts from a version before the idle stretch (a resume).
-    const seen: WatchEventRecord[] = [];
-    feed.subscribe((events) => seen.push(...events));
-    const backlog = await feed.backlog(top - 2n, "Model", feed.resourceVersion);
-    expect(backlog.map((e) => e.name)).toEqual(["idle-1", "idle-2"]);
-    await store.create(MODEL, model("live"));
-    await expect.poll(() => seen.map((e) => e.name), { timeout: 5_000 }).toEqual(["live"]);
-    await feed.close();
   });
 });
 

@@ -1,56 +1,23 @@
 import { randomUUID } from "node:crypto";
 import type { KindInfo, ObjectMeta } from "@eiaas/api";
 import type pg from "pg";
+import { applyBatchPipelined } from "./batch-write.js";
 import { formatTime, metadataMaps, rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
 import { bulkUpdateStatus } from "./bulk-status.js";
-import { StoreError, isUniqueViolation } from "./errors.js";
-import { listSql, type ContinueToken } from "./list-sql.js";
-import { dependentKinds } from "./ownership.js";
+import type { StoreError } from "./errors.js";
 import { prepared } from "./prepared.js";
-import { sendTogether } from "./pipeline.js";
 import type { CreateOptions, ListOptions, ListResult, NewObject, ObjectStoreOptions, WriteOptions } from "./store-types.js";
+import { dependentsOf, explainMiss, getObject, getObjectByUid, getObjects, listObjects, markedWith } from "./store-reads.js";
 import { dbSpan } from "./tracing.js";
 import { CreateBatcher } from "./create-batcher.js";
 import { StatusBatcher } from "./status-batcher.js";
 import { admitObjectSize, DEFAULT_MAX_OBJECT_BYTES, isCounted, quotaExceeded } from "./object-limits.js";
-import {
-  batchCreateRunSql,
-  batchOpSql,
-  QUOTA_EXCEEDED,
-  watchObject,
-  WRITE_MISSED,
-  type CountQuota,
-  type WriteOp,
-} from "./write-sql.js";
-import { NOTIFY_RESERVED_SQL, RESERVE_VERSIONS_SQL } from "./write-template.js";
+import { readCounter } from "./watch-log.js";
+import { batchOpSql, QUOTA_EXCEEDED, watchObject, WRITE_MISSED, type CountQuota, type WriteOp } from "./write-sql.js";
 
 export type { CreateOptions, ListOptions, ListResult, NewObject, ObjectStoreOptions, WriteOptions } from "./store-types.js";
 
 const SQL_VERB: Record<WriteOp["type"], string> = { create: "INSERT", update: "UPDATE", delete: "DELETE" };
-
-/** Runs SQL: the pool, or one client inside a transaction. */
-interface Sql {
-  query<R extends pg.QueryResultRow = any>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
-}
-
-async function rowsOf<R extends pg.QueryResultRow>(db: Sql, text: string, values: unknown[] = []): Promise<R[]> {
-  return (await db.query<R>(text, values)).rows;
-}
-
-/**
- * A batch statement, prepared when its shape is one of few: one op, or a run of creates short
- * enough (the API's grouped creates, a cycle's events) that its VALUES list has a handful of
- * lengths. Longer runs (seeded fleets) are parsed each time.
- */
-function batchQuery(s: { sql: string; params: unknown[]; ops: number[] }): pg.QueryConfig {
-  return s.ops.length <= 16 ? prepared(s.sql, s.params) : { text: s.sql, values: s.params };
-}
-
-/** Most rows in one multi-row INSERT (≈ 15 parameters each, under Postgres' 65,535). */
-const MULTI_INSERT_MAX = 1000;
-
-/** Largest page a list reads (its LIMIT parameter, limit + 1, is a Postgres int). */
-const MAX_LIST_LIMIT = 2 ** 31 - 2;
 
 function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(",")}]`;
@@ -92,71 +59,27 @@ export class ObjectStore {
     this.maxObjectBytes = options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
   }
 
-  async get(kind: KindInfo, namespace: string | undefined, name: string): Promise<StoredObject | null> {
-    const rows = await dbSpan("SELECT", kind.table, () =>
-      rowsOf<ObjectRow>(this.pool, `SELECT * FROM "${kind.table}" WHERE namespace = $1 AND name = $2`, [kind.namespaced ? (namespace ?? "") : "", name]),
-    );
-    return rows[0] ? rowToObject(kind, rows[0]) : null;
+  get(kind: KindInfo, namespace: string | undefined, name: string): Promise<StoredObject | null> {
+    return getObject(this.pool, kind, namespace, name);
   }
 
   /** The objects of these names that exist (one statement; any order). */
-  async getMany(kind: KindInfo, keys: ReadonlyArray<{ namespace?: string; name: string }>): Promise<StoredObject[]> {
-    if (keys.length === 0) return [];
-    const rows = await dbSpan("SELECT", kind.table, () =>
-      rowsOf<ObjectRow>(this.pool, `SELECT t.* FROM "${kind.table}" t JOIN unnest($1::text[], $2::text[]) AS k(namespace, name) ON t.namespace = k.namespace AND t.name = k.name`, [
-        keys.map((k) => (kind.namespaced ? (k.namespace ?? "") : "")),
-        keys.map((k) => k.name),
-      ]),
-    );
-    return rows.map((r) => rowToObject(kind, r));
+  getMany(kind: KindInfo, keys: ReadonlyArray<{ namespace?: string; name: string }>): Promise<StoredObject[]> {
+    return getObjects(this.pool, kind, keys);
   }
 
-  async getByUid(kind: KindInfo, uid: string): Promise<StoredObject | null> {
-    const rows = await rowsOf<ObjectRow>(this.pool, `SELECT * FROM "${kind.table}" WHERE uid = $1::uuid`, [uid]);
-    return rows[0] ? rowToObject(kind, rows[0]) : null;
+  getByUid(kind: KindInfo, uid: string): Promise<StoredObject | null> {
+    return getObjectByUid(this.pool, kind, uid);
   }
 
   /** Lists in (namespace, name) order, paged by a continue token. */
-  async list(kind: KindInfo, options: ListOptions = {}): Promise<ListResult> {
-    let token: ContinueToken | undefined;
-    if (options.continue) {
-      try {
-        token = JSON.parse(Buffer.from(options.continue, "base64url").toString("utf8")) as ContinueToken;
-        // The token comes back from the client: its strings go into the query (no NUL there).
-        if (typeof token.ns !== "string" || typeof token.name !== "string" || typeof token.rv !== "string") throw new Error();
-        if (token.ns.includes("\u0000") || token.name.includes("\u0000") || !/^\d{1,19}$/.test(token.rv)) throw new Error();
-      } catch {
-        throw new StoreError("Invalid", "continue: invalid continue token");
-      }
-    }
-    // The query's LIMIT is an int (of limit + 1): a larger limit than any table holds means "all".
-    const limit = options.limit && options.limit > 0 ? Math.min(options.limit, MAX_LIST_LIMIT) : undefined;
-    const { sql, params } = listSql(kind, { ...options, limit: limit !== undefined ? limit + 1 : undefined }, token);
-    // One statement, one snapshot: the rows are exactly the state at the list's resourceVersion,
-    // so a watch started from it misses nothing and repeats nothing.
-    const rows = await dbSpan("SELECT", kind.table, () =>
-      rowsOf<ObjectRow & { list_rv: string }>(
-        this.pool,
-        `SELECT c.value::text AS list_rv, t.* FROM resource_version_counter c LEFT JOIN LATERAL (${sql}) t ON true WHERE c.id = 1`,
-        params,
-      ),
-    );
-    const listRv = token?.rv ?? rows[0]?.list_rv ?? "0";
-    const items = rows.filter((r) => r.uid !== null).map((r) => rowToObject(kind, r));
-    const result: ListResult = { items, resourceVersion: listRv };
-    if (limit !== undefined && items.length > limit) {
-      items.length = limit;
-      const last = items[limit - 1]!;
-      const next: ContinueToken = { ns: last.metadata.namespace ?? "", name: last.metadata.name, rv: listRv };
-      result.continue = Buffer.from(JSON.stringify(next)).toString("base64url");
-    }
-    return result;
+  list(kind: KindInfo, options: ListOptions = {}): Promise<ListResult> {
+    return listObjects(this.pool, kind, options);
   }
 
   /** The newest resourceVersion handed out. */
   async currentResourceVersion(): Promise<string> {
-    const rows = await rowsOf<{ value: string }>(this.pool, `SELECT value::text AS value FROM resource_version_counter WHERE id = 1`);
-    return rows[0]?.value ?? "0";
+    return (await readCounter(this.pool)).toString();
   }
 
   /** Fills in what the server owns on create: uid, creationTimestamp, generation. */
@@ -306,27 +229,16 @@ export class ObjectStore {
    * The objects of `kind`'s dependent kinds (`dependentKinds`) that name `owner` as an owner, as
    * they are now: what its delete cascades to, orphans or waits for.
    */
-  async dependentsOf(kind: KindInfo, owner: StoredObject): Promise<Array<{ kind: KindInfo; object: StoredObject }>> {
-    const out: Array<{ kind: KindInfo; object: StoredObject }> = [];
-    for (const dep of dependentKinds(kind)) {
-      // Tasks carry their owner's uid (the controller's, else the first's) in an indexed column:
-      // no scan of every task per workload deleted. Other kinds match their owner references.
-      const rows =
-        dep.kind === "Task"
-          ? await rowsOf<ObjectRow>(this.pool, `SELECT * FROM tasks WHERE owner_uid = $1::uuid`, [owner.metadata.uid])
-          : await rowsOf<ObjectRow>(this.pool, `SELECT * FROM "${dep.table}" WHERE owner_references @> $1::jsonb`, [JSON.stringify([{ uid: owner.metadata.uid }])]);
-      for (const row of rows) out.push({ kind: dep, object: rowToObject(dep, row) });
-    }
-    return out;
+  dependentsOf(kind: KindInfo, owner: StoredObject): Promise<Array<{ kind: KindInfo; object: StoredObject }>> {
+    return dependentsOf(this.pool, kind, owner);
   }
 
   /**
    * The objects of `kind` marked for deletion that still hold one of `finalizers` (one statement):
    * what a controller that lifts those finalizers has left to do.
    */
-  async markedWith(kind: KindInfo, finalizers: readonly string[]): Promise<StoredObject[]> {
-    const rows = await rowsOf<ObjectRow>(this.pool, `SELECT * FROM "${kind.table}" WHERE deletion_timestamp IS NOT NULL AND finalizers ?| $1::text[]`, [finalizers]);
-    return rows.map((r) => rowToObject(kind, r));
+  markedWith(kind: KindInfo, finalizers: readonly string[]): Promise<StoredObject[]> {
+    return markedWith(this.pool, kind, finalizers);
   }
 
   /** One op, one statement committed alone (the hot path of the API): a batch of one. */
@@ -355,99 +267,12 @@ export class ObjectStore {
    */
   async applyBatch(ops: WriteOp[]): Promise<StoredObject[]> {
     if (ops.length === 0) return [];
-    return dbSpan("BATCH", [...new Set(ops.map((o) => o.kind.table))].join(","), () => this.applyBatchTx(ops), { attributes: { "db.operation.batch.size": ops.length } });
-  }
-
-  /**
-   * The batch's statements and its COMMIT are sent back to back (pipelined on one connection),
-   * not one per round trip: the counter row — every writer's lock — is held from the first
-   * statement to COMMIT, and a round trip through a busy event loop would hold it for as long as
-   * that loop is busy. So each statement stands alone (numbers its rows from a transaction-local
-   * setting, logs its own events) and a miss fails in Postgres (SQLSTATE EI409), aborting the
-   * transaction; the COMMIT then rolls back and the miss is explained from a fresh read. A batch
-   * that is one statement (a run of creates of one kind: the API's grouped creates) takes its own
-   * versions and notifies in that statement, and commits alone — one round trip, no transaction.
-   */
-  private async applyBatchTx(ops: WriteOp[]): Promise<StoredObject[]> {
-    const runs: number[][] = [];
-    for (let i = 0; i < ops.length; ) {
-      const op = ops[i]!;
-      // A run of creates of one kind goes out as one statement (events for a cycle's workloads,
-      // seeded fleets, the API's grouped creates).
-      let end = i + 1;
-      if (op.type === "create") while (end < ops.length && end - i < MULTI_INSERT_MAX && ops[end]!.type === "create" && ops[end]!.kind === op.kind) end++;
-      runs.push(Array.from({ length: end - i }, (_, k) => i + k));
-      i = end;
-    }
-    // One statement (the API's grouped creates, most often) commits alone: no transaction.
-    const standalone = runs.length === 1 ? ops.length : undefined;
-    const statements = runs.map((idx) => ({
-      ...(idx.length > 1
-        ? batchCreateRunSql(ops[idx[0]!]!.kind, idx.map((k) => ops[k]!), idx.map((k) => k + 1), standalone)
-        : batchOpSql(ops[idx[0]!]!, idx[0]! + 1, standalone)),
-      ops: idx,
-    }));
-    let settled: PromiseSettledResult<pg.QueryResult<any>>[];
-    let offset: number;
-    if (standalone !== undefined) {
-      settled = await Promise.allSettled([this.pool.query<ObjectRow>(batchQuery(statements[0]!))]);
-      offset = 0;
-    } else {
-      const client = await this.pool.connect();
-      settled = await Promise.allSettled(
-        sendTogether(client, () => [
-          client.query("BEGIN"),
-          client.query<{ base: string }>(RESERVE_VERSIONS_SQL, [ops.length]),
-          ...statements.map((s) => client.query<ObjectRow>(batchQuery(s))),
-          client.query(NOTIFY_RESERVED_SQL, [ops.length]),
-          client.query("COMMIT"),
-        ]),
-      );
-      // COMMIT of an aborted transaction rolls back; if even that got no answer, the connection
-      // is in an unknown state and is dropped. Released before a miss is explained (a fresh read).
-      client.release(settled[settled.length - 1]!.status !== "fulfilled");
-      offset = 2;
-    }
-    const failedAt = settled.findIndex((s) => s.status === "rejected");
-    if (failedAt >= 0) {
-      const err = (settled[failedAt] as PromiseRejectedResult).reason;
-      const statement = statements[failedAt - offset];
-      if (statement) {
-        const op = ops[statement.ops[0]!]!;
-        if (isUniqueViolation(err) && op.type === "create") {
-          throw new StoreError(
-            "AlreadyExists",
-            statement.ops.length > 1 ? `${op.kind.plural}: one of ${statement.ops.length} objects created together already exists` : `${op.kind.plural} "${op.object.metadata.name}" already exists`,
-          );
-        }
-        if ((err as { code?: string }).code === WRITE_MISSED) throw await this.explainMiss(op);
-        if ((err as { code?: string }).code === QUOTA_EXCEEDED) throw quotaExceeded(op.kind, statement.ops.map((k) => ops[k]!.object.metadata.name), err);
-      }
-      throw err;
-    }
-    const values = settled.map((s) => (s as PromiseFulfilledResult<pg.QueryResult<any>>).value);
-    const results: StoredObject[] = [];
-    statements.forEach((s, n) => {
-      const byUid = new Map((values[n + offset]!.rows as ObjectRow[]).filter((r) => r.uid !== null).map((r) => [String(r.uid), r]));
-      for (const k of s.ops) {
-        const op = ops[k]!;
-        const row = byUid.get(op.object.metadata.uid);
-        if (!row) continue; // a missingOk delete that found nothing; its version goes unused
-        results.push(op.type === "delete" ? watchObject(op, String((row as ObjectRow & { new_resource_version: string }).new_resource_version)) : rowToObject(op.kind, row));
-      }
-    });
-    return results;
+    return dbSpan("BATCH", [...new Set(ops.map((o) => o.kind.table))].join(","), () => applyBatchPipelined(this.pool, ops), { attributes: { "db.operation.batch.size": ops.length } });
   }
 
   /** After a conditional write matched no row: was it deleted (NotFound) or changed (Conflict)? */
-  private async explainMiss(op: WriteOp): Promise<StoreError> {
-    const rows = await rowsOf(this.pool, `SELECT resource_version FROM "${op.kind.table}" WHERE uid = $1::uuid`, [op.object.metadata.uid]);
-    const name = op.object.metadata.name;
-    if (rows.length === 0) return new StoreError("NotFound", `${op.kind.plural} "${name}" not found`, { kind: op.kind.plural, name });
-    return new StoreError(
-      "Conflict",
-      `Operation cannot be fulfilled on ${op.kind.plural}.eiaas.io "${name}": the object has been modified; please apply your changes to the latest version and try again`,
-    );
+  private explainMiss(op: WriteOp): Promise<StoreError> {
+    return explainMiss(this.pool, op);
   }
 }
 

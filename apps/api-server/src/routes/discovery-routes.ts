@@ -1,28 +1,27 @@
 import { Router, type NextFunction, type Request, type Response } from "express";
 import { API_VERSION, GROUP, kindInfo } from "@eiaas/api";
 import type { ObjectStore, StoredObject } from "@eiaas/db";
-import type pg from "pg";
 import { authorize } from "../http/authz.js";
 import { ApiError, notFound } from "../http/errors.js";
-import { currentSnapshot, endpointLatency, rankEndpoints, type RankedEndpoint } from "../planning.js";
+import { currentSnapshot, endpointLatency, rankEndpoints, snapshotOf, type ClusterStateSource, type RankedEndpoint } from "../planning.js";
 import { param } from "./resources.js";
 import { serviceEntry } from "./service-entry.js";
 
 const ISVC = kindInfo("InferenceService");
 const MODEL = kindInfo("Model");
 const NODE = kindInfo("EdgeNode");
-const TASK = kindInfo("Task");
 
 /**
  * The running head task of `svc`'s current plan revision on `node` (a `serve` when the plan runs
  * the whole chain there), if any: where a client of a split plan sends its raw input (the head
  * forwards the cut tensor to its tail itself).
  */
-async function runningHead(store: ObjectStore, svc: StoredObject, node: string): Promise<StoredObject | undefined> {
-  const onNode = await store.list(TASK, { namespace: svc.metadata.namespace!, fields: [{ field: "spec.nodeName", value: node, negate: false }] });
+function runningHead(tasks: readonly StoredObject[], svc: StoredObject, node: string): StoredObject | undefined {
   const revision = String(svc.status?.planRevision ?? "");
-  return onNode.items.find(
+  return tasks.find(
     (t) =>
+      t.metadata.namespace === svc.metadata.namespace &&
+      t.spec?.nodeName === node &&
       (t.spec?.role === "head" || t.spec?.role === "serve") &&
       t.metadata.labels?.["eiaas.io/plan-revision"] === revision &&
       t.metadata.ownerReferences?.some((o) => o.uid === svc.metadata.uid && o.controller) &&
@@ -44,7 +43,7 @@ function finite(ms: number): number {
  * with a capability, ranked by the latency predicted from the asking client. Tenants see only their
  * own namespace (another answers 404, as everywhere).
  */
-export function discoveryRoutes(deps: { store: ObjectStore; pool: pg.Pool }): Router {
+export function discoveryRoutes(deps: { store: ObjectStore; cluster: ClusterStateSource }): Router {
   const r = Router();
   const clientOf = async (req: Request): Promise<string> => {
     const client = req.query.client;
@@ -61,7 +60,8 @@ export function discoveryRoutes(deps: { store: ObjectStore; pool: pg.Pool }): Ro
       const svc = await deps.store.get(ISVC, ns, param(req, "name"));
       if (!svc) throw notFound("inferenceservices", param(req, "name"));
       const client = await clientOf(req);
-      const [snapshot, model] = await Promise.all([currentSnapshot(deps.pool), deps.store.get(MODEL, ns, svc.spec.model)]);
+      const [state, model] = await Promise.all([deps.cluster.clusterState(), deps.store.get(MODEL, ns, svc.spec.model)]);
+      const snapshot = snapshotOf(state);
       const items: RankedEndpoint[] = (svc.status?.endpoints ?? []).map((e: any) => ({
         node: e.node,
         ...(e.address ? { address: e.address } : {}),
@@ -75,7 +75,7 @@ export function discoveryRoutes(deps: { store: ObjectStore; pool: pg.Pool }): Ro
       const own = (svc.status?.plan?.clients as Array<{ client: string; headNode?: string; tailNode?: string; predicted: { latencyMs: number } }> | undefined)?.find((c) => c.client === client);
       let entry: RankedEndpoint | undefined;
       if (own?.headNode) {
-        const head = await runningHead(deps.store, svc, own.headNode);
+        const head = runningHead(state.tasks, svc, own.headNode);
         // Priced as the tail of the same plan is (the plan's prediction on today's links); a
         // device-only plan (no tail) at its own prediction.
         const latencyMs = own.tailNode ? endpointLatency(snapshot, model, svc.status?.plan?.clients, client, own.tailNode) : own.predicted.latencyMs;
@@ -119,7 +119,7 @@ export function discoveryRoutes(deps: { store: ObjectStore; pool: pg.Pool }): Ro
       const [services, models, snapshot] = await Promise.all([
         deps.store.list(ISVC, { namespace: ns, fields: [{ field: "status.phase", value: "Running", negate: false }] }),
         deps.store.list(MODEL, { namespace: ns }),
-        currentSnapshot(deps.pool),
+        currentSnapshot(deps.cluster),
       ]);
       const byName = new Map(models.items.map((m) => [m.metadata.name, m]));
       const items: RankedEndpoint[] = [];

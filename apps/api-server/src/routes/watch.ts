@@ -39,6 +39,12 @@ export interface WatchOptions {
 }
 
 /**
+ * How a watch ends when the feed lost part of the log (compacted before it was read): 410, as
+ * Kubernetes' watch cache ends its watchers; the client lists again.
+ */
+const EXPIRED = { type: "ERROR", object: { apiVersion: "v1", kind: "Status", metadata: {}, status: "Failure", message: "the watch fell behind the log: list again", reason: "Expired", code: 410 } };
+
+/**
  * Streams watch events as newline-delimited JSON. Subscribes to the change feed before reading
  * the backlog (or the current state) so nothing falls between the two; duplicates are dropped by
  * resourceVersion. A resume point older than the log answers 410 Gone before streaming starts.
@@ -87,11 +93,17 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
       finish();
     }
   };
-  const unsubscribe = deps.feed.subscribe(deliver);
+  // The feed lost part of the log (compacted before it was read): this stream would have a hole.
+  let expired = false;
+  const expire = () => {
+    expired = true;
+    if (live) finish(`${JSON.stringify(EXPIRED)}\n`);
+  };
+  const unsubscribe = deps.feed.subscribe(deliver, { onGone: expire });
   const cleanups: Array<() => void> = [unsubscribe];
-  const finish = () => {
+  const finish = (last?: string) => {
     for (const c of cleanups.splice(0)) c();
-    if (!res.writableEnded) res.end();
+    if (!res.writableEnded) res.end(last);
   };
   try {
     const upTo = deps.feed.resourceVersion;
@@ -126,6 +138,7 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
     // The end of a watch-list's initial events (client-go's reflector waits for it to be synced).
     if (o.sendInitialEvents) write("BOOKMARK", undefined, { [INITIAL_EVENTS_END]: "true" });
     live = true;
+    if (expired) return finish(`${JSON.stringify(EXPIRED)}\n`);
     const pending = buffered.splice(0);
     deliver(pending);
   } catch (err) {

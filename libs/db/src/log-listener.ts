@@ -1,29 +1,37 @@
 import { backoffDelay } from "@eiaas/api";
-import { WATCH_CHANNEL } from "@eiaas/db";
-import type { Logger } from "@eiaas/telemetry";
 import pg from "pg";
+import { WATCH_CHANNEL } from "./write-template.js";
 
 /** Reconnects: 250 ms doubling to 5 s (full jitter below each). */
 const RECONNECT = { initialMs: 250, maxMs: 5_000 };
 
+export interface LogListenerOptions {
+  databaseUrl: string;
+  /** Every notification of a commit, and once after each (re)connect: changes may have been missed meanwhile. */
+  onNotify: () => void;
+  /** Hears of a lost connection or a failed connect (it reconnects by itself). */
+  onError?: (err: Error) => void;
+}
+
 /**
- * Wakes the scheduler on every committed change: a Postgres LISTEN on the watch channel every writer
- * notifies. Only a wake-up — the cycle reads what changed from the log — so a notification lost
- * while the connection was down costs nothing but the wait for the next periodic cycle. Reconnects
- * with a capped, jittered backoff.
+ * A Postgres LISTEN on the watch channel every writer notifies. Only a wake-up — readers take what
+ * changed from the log after their cursor — so a notification lost while the connection was down
+ * costs nothing but a wait for the reader's polling fallback. Reconnects with a capped, jittered
+ * backoff (thousands of processes must not reconnect in lockstep after a Postgres restart).
  */
-export class ChangeListener {
+export class LogListener {
   private client?: pg.Client;
   private closed = false;
   /** Failed connections in a row: the index of the next reconnect's pause. */
   private failures = 0;
   private timer?: NodeJS.Timeout;
 
-  constructor(
-    private readonly databaseUrl: string,
-    private readonly onChange: () => void,
-    private readonly logger: Logger,
-  ) {}
+  constructor(private readonly options: LogListenerOptions) {}
+
+  /** Whether the LISTEN connection is up. */
+  get connected(): boolean {
+    return this.client !== undefined;
+  }
 
   start(): void {
     void this.connect();
@@ -31,9 +39,12 @@ export class ChangeListener {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    const client = new pg.Client({ connectionString: this.databaseUrl, connectionTimeoutMillis: 3_000 });
-    client.on("notification", () => this.onChange());
-    client.on("error", () => this.reconnect(client));
+    const client = new pg.Client({ connectionString: this.options.databaseUrl, connectionTimeoutMillis: 3_000 });
+    client.on("notification", () => this.options.onNotify());
+    client.on("error", (err) => {
+      this.options.onError?.(err);
+      this.reconnect(client);
+    });
     client.on("end", () => this.reconnect(client));
     try {
       await client.connect();
@@ -45,9 +56,9 @@ export class ChangeListener {
       this.client = client;
       this.failures = 0;
       // Whatever happened while we were not listening.
-      this.onChange();
+      this.options.onNotify();
     } catch (err) {
-      this.logger.debug({ err }, "change listener: connect failed");
+      this.options.onError?.(err as Error);
       this.reconnect(client);
     }
   }
