@@ -1,4 +1,4 @@
-import { kindInfo, MEASUREMENT_MAX_AGE_MS, type ClientPlan, type KindInfo } from "@eiaas/api";
+import { isKind, kindInfo, MEASUREMENT_MAX_AGE_MS, type ClientPlan, type KindInfo } from "@eiaas/api";
 import { readClusterState, type ObjectStore, type StoredObject } from "@eiaas/db";
 import {
   buildSnapshot,
@@ -11,11 +11,7 @@ import {
   predictClientLatency,
   trainingJobStatus,
   transferMs,
-  type EdgeNodeLike,
-  type ModelProfileLike,
   type Snapshot,
-  type TaskLike,
-  type TenantLike,
 } from "@eiaas/scheduling";
 import type pg from "pg";
 
@@ -28,16 +24,18 @@ const MODEL = kindInfo("Model");
  */
 export async function currentSnapshot(pool: pg.Pool, exceptOwner?: string, defaultMaxPriority?: number): Promise<Snapshot> {
   const state = await readClusterState(pool);
-  const tasks = state.tasks.filter((t) => !["Succeeded", "Failed"].includes(t.status?.phase ?? "") && !(exceptOwner && t.metadata.ownerReferences?.some((o) => o.uid === exceptOwner)));
+  const tasks = state.tasks
+    .filter(isKind("Task"))
+    .filter((t) => !["Succeeded", "Failed"].includes(t.status?.phase ?? "") && !(exceptOwner && t.metadata.ownerReferences?.some((o) => o.uid === exceptOwner)));
   const snapshot = buildSnapshot({
-    nodes: state.nodes as unknown as EdgeNodeLike[],
-    tenants: state.tenants as unknown as TenantLike[],
-    tasks: tasks as unknown as TaskLike[],
+    nodes: state.nodes.filter(isKind("EdgeNode")),
+    tenants: state.tenants.filter(isKind("Tenant")),
+    tasks,
     ...(defaultMaxPriority !== undefined ? { defaultMaxPriority } : {}),
   });
   if (state.profiles.length) {
     snapshot.setMeasurements(
-      indexMeasurements(state.profiles as unknown as ModelProfileLike[], {
+      indexMeasurements(state.profiles.filter(isKind("ModelProfile")), {
         nowMs: Date.now(),
         maxAgeMs: MEASUREMENT_MAX_AGE_MS,
         modelGeneration: (ns, model) => state.modelGenerations.get(`${ns}/${model}`),
