@@ -97,6 +97,85 @@ function uploadError(err: unknown, name: string): ApiError {
   return toApiError(err);
 }
 
+/** The Model the path names, if the caller may `verb` it (404 otherwise, as for the Model itself). */
+async function visibleModel(deps: ArtifactRouteDeps, req: Request, verb: "get" | "update"): Promise<StoredObject> {
+  const ns = param(req, "ns");
+  const name = param(req, "name");
+  const access = authorize(req.principal!, verb, MODEL, ns, undefined, deps.models);
+  const model = await deps.service.get(MODEL, ns, name);
+  if (!visible(access, model)) throw notFound("models", name);
+  return model;
+}
+
+/** `PUT`: the file streamed to the ArtifactStore, checked as it arrives, then recorded in the Model's status. */
+async function upload(deps: ArtifactRouteDeps, req: Request, res: Response): Promise<void> {
+  const name = param(req, "name");
+  let model: StoredObject;
+  let exit: number;
+  try {
+    const type = mediaTypeOf(req);
+    if (type !== ARTIFACT_MEDIA_TYPE) {
+      throw new ApiError("UnsupportedMediaType", `the artifact must be sent as ${ARTIFACT_MEDIA_TYPE} (got "${type || "none"}")`);
+    }
+    const encoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
+    if (encoding !== "identity") throw new ApiError("UnsupportedMediaType", `unsupported content encoding "${encoding}" for an artifact: send the file as it is`);
+    const length = req.headers["content-length"];
+    if (length !== undefined && Number(length) > deps.maxArtifactBytes) {
+      throw new ApiError("RequestEntityTooLarge", `the artifact (${length} bytes) is larger than the limit of ${deps.maxArtifactBytes} bytes`);
+    }
+    if (length !== undefined && Number(length) === 0) throw new OnnxCheckError("the artifact is empty", 0);
+    exitOf(req, undefined);
+    model = await visibleModel(deps, req, "update");
+    exit = exitOf(req, model);
+  } catch (err) {
+    return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
+  }
+  try {
+    // Not destroyed when the store stops reading (a refusal midway): the answer must still reach the client.
+    const body = req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
+    await deps.artifacts.put(model.metadata.uid, body, { maxBytes: deps.maxArtifactBytes, inspect: new OnnxStreamCheck(), exitAfter: exit });
+  } catch (err) {
+    return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
+  }
+  const updated = await recordArtifactStatus(deps, model, exit);
+  res.status(200).type("application/json").send(JSON.stringify(updated));
+}
+
+/** `GET`/`HEAD`: the stored file, with its digest as ETag (`If-None-Match` → 304). */
+async function download(deps: ArtifactRouteDeps, req: Request, res: Response): Promise<void> {
+  const name = param(req, "name");
+  exitOf(req, undefined);
+  const model = await visibleModel(deps, req, "get");
+  const exit = exitOf(req, model);
+  const opened = await deps.artifacts.open(model.metadata.uid, exit);
+  if (!opened) {
+    const missing = exit ? `no head for its early exit after layer ${exit}: upload one with eictl model import --exit-head ${exit}=HEAD.onnx` : "no artifact: upload one with eictl model import";
+    throw new ApiError("NotFound", `model "${name}" has ${missing}`, { name, kind: "models" });
+  }
+  const { record, stream } = opened;
+  const etag = etagOf(record);
+  res.setHeader("ETag", etag);
+  res.setHeader("Cache-Control", "private, no-cache");
+  if (notModified(req.headers["if-none-match"], etag) || req.method === "HEAD") {
+    stream.destroy();
+    if (req.method === "HEAD" && !notModified(req.headers["if-none-match"], etag)) {
+      res.status(200).setHeader("Content-Type", ARTIFACT_MEDIA_TYPE);
+      res.setHeader("Content-Length", String(record.sizeBytes));
+      return void res.end();
+    }
+    return void res.status(304).end();
+  }
+  res.status(200).setHeader("Content-Type", ARTIFACT_MEDIA_TYPE);
+  res.setHeader("Content-Length", String(record.sizeBytes));
+  try {
+    await pipeline(stream, res);
+  } catch {
+    // Replaced or deleted midway, or the client left: the short body tells the client (its
+    // Content-Length and digest do not match), which fetches again.
+    res.destroy();
+  }
+}
+
 /**
  * The artifact subresource of Models: `PUT .../models/{name}/artifact` (the ONNX file,
  * `application/octet-stream`, streamed to the ArtifactStore and checked as it arrives) and `GET`/
@@ -109,87 +188,11 @@ function uploadError(err: unknown, name: string): ApiError {
 export function artifactRouter(deps: ArtifactRouteDeps): Router {
   const r = Router();
   const path = "/namespaces/:ns/models/:name/artifact";
-
-  const visibleModel = async (req: Request, verb: "get" | "update"): Promise<StoredObject> => {
-    const ns = param(req, "ns");
-    const name = param(req, "name");
-    const access = authorize(req.principal!, verb, MODEL, ns, undefined, deps.models);
-    const model = await deps.service.get(MODEL, ns, name);
-    if (!visible(access, model)) throw notFound("models", name);
-    return model;
-  };
-
   r.put(path, (req: Request, res: Response, next: NextFunction) => {
-    void upload(req, res).catch(next);
+    void upload(deps, req, res).catch(next);
   });
-  const upload = async (req: Request, res: Response) => {
-    const name = param(req, "name");
-    let model: StoredObject;
-    let exit: number;
-    try {
-      const type = mediaTypeOf(req);
-      if (type !== ARTIFACT_MEDIA_TYPE) {
-        throw new ApiError("UnsupportedMediaType", `the artifact must be sent as ${ARTIFACT_MEDIA_TYPE} (got "${type || "none"}")`);
-      }
-      const encoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
-      if (encoding !== "identity") throw new ApiError("UnsupportedMediaType", `unsupported content encoding "${encoding}" for an artifact: send the file as it is`);
-      const length = req.headers["content-length"];
-      if (length !== undefined && Number(length) > deps.maxArtifactBytes) {
-        throw new ApiError("RequestEntityTooLarge", `the artifact (${length} bytes) is larger than the limit of ${deps.maxArtifactBytes} bytes`);
-      }
-      if (length !== undefined && Number(length) === 0) throw new OnnxCheckError("the artifact is empty", 0);
-      exitOf(req, undefined);
-      model = await visibleModel(req, "update");
-      exit = exitOf(req, model);
-    } catch (err) {
-      return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
-    }
-    try {
-      // Not destroyed when the store stops reading (a refusal midway): the answer must still reach the client.
-      const body = req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
-      await deps.artifacts.put(model.metadata.uid, body, { maxBytes: deps.maxArtifactBytes, inspect: new OnnxStreamCheck(), exitAfter: exit });
-    } catch (err) {
-      return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
-    }
-    const updated = await recordArtifactStatus(deps, model, exit);
-    res.status(200).type("application/json").send(JSON.stringify(updated));
-  };
-
-  const download = async (req: Request, res: Response) => {
-    const name = param(req, "name");
-    exitOf(req, undefined);
-    const model = await visibleModel(req, "get");
-    const exit = exitOf(req, model);
-    const opened = await deps.artifacts.open(model.metadata.uid, exit);
-    if (!opened) {
-      const missing = exit ? `no head for its early exit after layer ${exit}: upload one with eictl model import --exit-head ${exit}=HEAD.onnx` : "no artifact: upload one with eictl model import";
-      throw new ApiError("NotFound", `model "${name}" has ${missing}`, { name, kind: "models" });
-    }
-    const { record, stream } = opened;
-    const etag = etagOf(record);
-    res.setHeader("ETag", etag);
-    res.setHeader("Cache-Control", "private, no-cache");
-    if (notModified(req.headers["if-none-match"], etag) || req.method === "HEAD") {
-      stream.destroy();
-      if (req.method === "HEAD" && !notModified(req.headers["if-none-match"], etag)) {
-        res.status(200).setHeader("Content-Type", ARTIFACT_MEDIA_TYPE);
-        res.setHeader("Content-Length", String(record.sizeBytes));
-        return void res.end();
-      }
-      return void res.status(304).end();
-    }
-    res.status(200).setHeader("Content-Type", ARTIFACT_MEDIA_TYPE);
-    res.setHeader("Content-Length", String(record.sizeBytes));
-    try {
-      await pipeline(stream, res);
-    } catch {
-      // Replaced or deleted midway, or the client left: the short body tells the client (its
-      // Content-Length and digest do not match), which fetches again.
-      res.destroy();
-    }
-  };
   r.get(path, (req: Request, res: Response, next: NextFunction) => {
-    void download(req, res).catch(next);
+    void download(deps, req, res).catch(next);
   });
   return r;
 }
