@@ -23,7 +23,7 @@ import { agentRouter, type LeaseRenewer, type QueueCredentials } from "./routes/
 import type { KindInfo } from "@eiaas/api";
 import { ArtifactStore, TaskLogStore, type StoredObject } from "@eiaas/db";
 import type pg from "pg";
-import { cachedClusterState, dryRunPlanner, postgresClusterState } from "./planning.js";
+import { cachedClusterState, dryRunPlanner, postgresClusterState, type ClusterStateSource } from "./planning.js";
 import { objectReader, type ObjectReader } from "./resources/reader.js";
 import { TENANT } from "./resources/validate.js";
 import { discoveryRoutes } from "./routes/discovery-routes.js";
@@ -40,7 +40,7 @@ import { reviewProtobufParser } from "./http/review-protobuf.js";
 
 export interface ApiAppDeps {
   prisma: PrismaClient;
-  /** The pool the store runs on (planning reads the cluster state from it when the cache cannot show it is current). */
+  /** The pool the store runs on (planning reads the cluster state from it). */
   pool: pg.Pool;
   store: ObjectStore;
   tokens: TokenStore;
@@ -99,31 +99,27 @@ export interface ApiApp {
   stop(): void;
 }
 
-/** Assembles the API: health, discovery, then authenticated token and resource routes. */
-export function createApiApp(deps: ApiAppDeps): ApiApp {
-  const app = express();
-  app.disable("x-powered-by");
-  app.set("etag", false);
-  app.set("query parser", "simple");
-  sendStringsInOneWrite(app);
-  const outage = deps.outage ?? new OutageLog({ logger: deps.logger, probe: () => deps.pool.query("SELECT 1") });
-  // A database outage is two log lines (its start and end), not one per request answered 503.
-  const onInternal = (err: unknown) => {
-    if (isUnavailableError(err)) outage.refuse(err);
-    else deps.logger.error({ err }, "request failed");
-  };
-  // First, so every request (errors and 404s included) is traced and measured.
-  app.use(requestTelemetry(onInternal));
-  // A NUL can reach a path segment or a query value only as %00; Postgres stores no NUL in text.
-  app.use((req: Request, _res: Response, next: NextFunction) => {
-    next(req.url.includes("%00") ? new ApiError("BadRequest", "the request URL contains a NUL character (%00)") : undefined);
-  });
+/** What the routers behind authentication share. */
+interface RouteContext {
+  service: ResourceService;
+  authenticator: Authenticator;
+  reader: ObjectReader;
+  models: ModelRefs;
+  /** What planning reads (dryRun, endpoint ranking, discovery): the watch cache when there is one. */
+  cluster: ClusterStateSource;
+  artifacts: ArtifactStore;
+  exitHeads: ExitHeadJanitor;
+  onInternal: (err: unknown) => void;
+}
 
+/** Liveness and readiness (database and the caller's checks, each bounded). */
+function healthRoutes(deps: ApiAppDeps): express.Router {
+  const r = express.Router();
   // /healthz: Kubernetes' older liveness path, still probed by tools and load balancers.
-  app.get(["/livez", "/healthz"], (_req, res) => {
+  r.get(["/livez", "/healthz"], (_req, res) => {
     res.type("text/plain").send("ok");
   });
-  app.get("/readyz", async (_req, res) => {
+  r.get("/readyz", async (_req, res) => {
     try {
       // Bounded: a dependency that hangs (a connection retrying forever) must answer "not ready".
       await withTimeout(deps.prisma.$queryRawUnsafe("SELECT 1"), 2_000, "database");
@@ -133,13 +129,11 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
       res.status(503).type("text/plain").send(`not ready: ${(err as Error).message.split("\n")[0]}`);
     }
   });
-  app.use(discoveryRouter());
-  app.use(openApiRouter());
+  return r;
+}
 
-  const reader = objectReader(deps.store, deps.cache);
-  // Planning (dryRun, endpoint ranking, discovery) reads the watch cache, not the tables, per request.
-  const cluster = deps.cache ? cachedClusterState(deps.cache, deps.pool) : postgresClusterState(deps.pool);
-  const authenticator = new Authenticator({
+function createAuthenticator(deps: ApiAppDeps, reader: ObjectReader): Authenticator {
+  return new Authenticator({
     tokens: deps.tokens,
     // A tenant token speaks for the live tenant it was minted for, checked in the watch cache.
     ...(deps.cache ? { tenants: liveTenants(reader) } : {}),
@@ -148,27 +142,11 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
     ...(deps.rateLimit.failedAuth ? { failedAuth: deps.rateLimit.failedAuth } : {}),
     ...(deps.rateLimit.trustedProxies ? { trustedProxies: deps.rateLimit.trustedProxies } : {}),
   });
-  app.get("/metrics", metricsHandler({ requireToken: deps.metricsAuth ?? false, authenticator, ...(deps.metricsToken ? { metricsToken: deps.metricsToken } : {}) }));
-  const artifacts = deps.artifacts ?? new ArtifactStore(deps.pool);
-  const exitHeads = new ExitHeadJanitor({
-    store: deps.store,
-    artifacts,
-    onError: (err) => (isUnavailableError(err) ? outage.note(err) : deps.logger.warn({ err }, "deleting the heads of exits removed from a Model")),
-  });
-  const service = new ResourceService({
-    store: deps.store,
-    reader,
-    dryRunPlanner: deps.dryRunPlanner ?? dryRunPlanner(cluster, deps.store, deps.admission?.maxPriority ?? 0),
-    onWrite: (kind, obj, type) => {
-      // An exit removed from a Model's spec takes its stored head with it.
-      if (kind.kind === "Model" && type === "update") exitHeads.changed(obj);
-      deps.onWrite?.(kind, obj, type);
-    },
-    ...(deps.admission ? { admission: deps.admission } : {}),
-  });
+}
 
-  // Agents read the Models of their node's tasks, found in the watch cache; without one, none.
-  const models: ModelRefs = deps.cache ? modelRefsFrom(deps.cache) : { nodeUsesModel: () => false };
+/** Everything under API_PREFIX: tokens, agents, discovery, eviction, logs, reports, artifacts, resources. */
+function groupRoutes(deps: ApiAppDeps, ctx: RouteContext): express.Router {
+  const { service, authenticator, reader, models, cluster, artifacts, exitHeads, onInternal } = ctx;
   const api = express.Router();
   api.use(authenticator.middleware());
   api.use(jsonBodyParser(deps.maxBodyBytes));
@@ -207,41 +185,48 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
       onInternal,
     }),
   );
-  app.use(API_PREFIX, api);
-  // The part of the core group stock clients need (core/core-resources.ts), read-only.
+  return api;
+}
+
+/** The part of the core group stock clients need (core/core-resources.ts), read-only. */
+function coreRoutes(deps: ApiAppDeps, ctx: RouteContext): express.Router {
   const core = express.Router();
-  core.use(authenticator.middleware());
+  core.use(ctx.authenticator.middleware());
   core.use(
     coreRouter({
-      service,
+      service: ctx.service,
       store: deps.store,
       feed: deps.feed,
       ...(deps.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: deps.bookmarkIntervalMs } : {}),
-      onInternal,
+      onInternal: ctx.onInternal,
     }),
   );
-  app.use("/api/v1", core);
-  // kubectl auth can-i / whoami, answered by the same authorize() as every request.
+  return core;
+}
+
+/** kubectl auth can-i / whoami, answered by the same authorize() as every request. */
+function reviewRoutes(deps: ApiAppDeps, ctx: RouteContext): express.Router {
   const reviews = express.Router();
-  reviews.use(authenticator.middleware());
+  reviews.use(ctx.authenticator.middleware());
   reviews.use(jsonBodyParser(deps.maxBodyBytes));
   reviews.use(reviewProtobufParser());
   reviews.use("/apis/authorization.k8s.io/v1", authorizationRouter());
   reviews.use("/apis/authentication.k8s.io/v1", authenticationRouter());
-  app.use(reviews);
+  return reviews;
+}
 
-  app.use((req: Request, _res: Response, next: NextFunction) => {
-    next(new ApiError("NotFound", `the server could not find the requested resource (${req.method} ${req.path})`));
-  });
-  app.use(errorHandler(onInternal));
+/**
+ * The server's request handler. The two requests controllers and agents make most go around the
+ * router: single-object GETs (from the watch cache) and status reports. Everything else, and every
+ * unusual form of these (query strings, Tables, other media types), is routed. No request may end
+ * the process: whatever escapes a path is answered (a 500 at worst) here.
+ */
+function fastPathHandler(deps: ApiAppDeps, ctx: RouteContext, app: express.Express) {
+  const { service, authenticator, models, onInternal } = ctx;
   const statusDeps = { service, authenticator, maxBodyBytes: deps.maxBodyBytes, onInternal };
   const { cache } = deps;
-  // The two requests controllers and agents make most go around the router: single-object GETs
-  // (from the watch cache) and status reports. Everything else, and every unusual form of these
-  // (query strings, Tables, other media types), is routed.
-  // No request may end the process: whatever escapes a path is answered (a 500 at worst) here.
   const fail = (res: ServerResponse) => (err: unknown) => sendError(res, err, onInternal);
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
+  return (req: IncomingMessage, res: ServerResponse) => {
     try {
       const get = cache ? cachedGetTarget(req, cache) : undefined;
       if (get) return void serveCachedGet({ cache: cache!, store: deps.store, authenticator, models, onInternal }, get, req, res).catch(fail(res));
@@ -252,7 +237,64 @@ export function createApiApp(deps: ApiAppDeps): ApiApp {
       fail(res)(err);
     }
   };
-  return { app, handler, service, authenticator, exitHeads, outage, stop: () => outage.stop() };
+}
+
+/** Assembles the API: health, discovery, then authenticated token and resource routes. */
+export function createApiApp(deps: ApiAppDeps): ApiApp {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  app.set("query parser", "simple");
+  sendStringsInOneWrite(app);
+  const outage = deps.outage ?? new OutageLog({ logger: deps.logger, probe: () => deps.pool.query("SELECT 1") });
+  // A database outage is two log lines (its start and end), not one per request answered 503.
+  const onInternal = (err: unknown) => {
+    if (isUnavailableError(err)) outage.refuse(err);
+    else deps.logger.error({ err }, "request failed");
+  };
+  // First, so every request (errors and 404s included) is traced and measured.
+  app.use(requestTelemetry(onInternal));
+  // A NUL can reach a path segment or a query value only as %00; Postgres stores no NUL in text.
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(req.url.includes("%00") ? new ApiError("BadRequest", "the request URL contains a NUL character (%00)") : undefined);
+  });
+  app.use(healthRoutes(deps));
+  app.use(discoveryRouter());
+  app.use(openApiRouter());
+
+  const reader = objectReader(deps.store, deps.cache);
+  // Planning (dryRun, endpoint ranking, discovery) reads the watch cache, not the tables, per request.
+  const cluster = deps.cache ? cachedClusterState(deps.cache, deps.pool) : postgresClusterState(deps.pool);
+  const authenticator = createAuthenticator(deps, reader);
+  app.get("/metrics", metricsHandler({ requireToken: deps.metricsAuth ?? false, authenticator, ...(deps.metricsToken ? { metricsToken: deps.metricsToken } : {}) }));
+  const artifacts = deps.artifacts ?? new ArtifactStore(deps.pool);
+  const exitHeads = new ExitHeadJanitor({
+    store: deps.store,
+    artifacts,
+    onError: (err) => (isUnavailableError(err) ? outage.note(err) : deps.logger.warn({ err }, "deleting the heads of exits removed from a Model")),
+  });
+  const service = new ResourceService({
+    store: deps.store,
+    reader,
+    dryRunPlanner: deps.dryRunPlanner ?? dryRunPlanner(cluster, deps.store, deps.admission?.maxPriority ?? 0),
+    onWrite: (kind, obj, type) => {
+      // An exit removed from a Model's spec takes its stored head with it.
+      if (kind.kind === "Model" && type === "update") exitHeads.changed(obj);
+      deps.onWrite?.(kind, obj, type);
+    },
+    ...(deps.admission ? { admission: deps.admission } : {}),
+  });
+  // Agents read the Models of their node's tasks, found in the watch cache; without one, none.
+  const models: ModelRefs = deps.cache ? modelRefsFrom(deps.cache) : { nodeUsesModel: () => false };
+  const ctx: RouteContext = { service, authenticator, reader, models, cluster, artifacts, exitHeads, onInternal };
+  app.use(API_PREFIX, groupRoutes(deps, ctx));
+  app.use("/api/v1", coreRoutes(deps, ctx));
+  app.use(reviewRoutes(deps, ctx));
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(new ApiError("NotFound", `the server could not find the requested resource (${req.method} ${req.path})`));
+  });
+  app.use(errorHandler(onInternal));
+  return { app, handler: fastPathHandler(deps, ctx, app), service, authenticator, exitHeads, outage, stop: () => outage.stop() };
 }
 
 /** The live Tenants' uids as the reader has them (a tenant being deleted is not live). */

@@ -1,4 +1,4 @@
-import { kindInfo, MEASUREMENT_MAX_AGE_MS, type ClientPlan, type KindInfo } from "@eiaas/api";
+import { isKind, kindInfo, MEASUREMENT_MAX_AGE_MS, type ClientPlan, type KindInfo } from "@eiaas/api";
 import { readClusterState, type ClusterState, type ObjectCache, type ObjectStore, type StoredObject } from "@eiaas/db";
 import {
   buildSnapshot,
@@ -11,11 +11,7 @@ import {
   predictClientLatency,
   trainingJobStatus,
   transferMs,
-  type EdgeNodeLike,
-  type ModelProfileLike,
   type Snapshot,
-  type TaskLike,
-  type TenantLike,
 } from "@eiaas/scheduling";
 import type pg from "pg";
 
@@ -53,16 +49,18 @@ export async function currentSnapshot(source: ClusterStateSource, exceptOwner?: 
  * the priority cap of tenants without spec.maxPriority (EIAAS_DEFAULT_MAX_PRIORITY).
  */
 export function snapshotOf(state: ClusterState, exceptOwner?: string, defaultMaxPriority?: number): Snapshot {
-  const tasks = state.tasks.filter((t) => !["Succeeded", "Failed"].includes(t.status?.phase ?? "") && !(exceptOwner && t.metadata.ownerReferences?.some((o) => o.uid === exceptOwner)));
+  const tasks = state.tasks
+    .filter(isKind("Task"))
+    .filter((t) => !["Succeeded", "Failed"].includes(t.status?.phase ?? "") && !(exceptOwner && t.metadata.ownerReferences?.some((o) => o.uid === exceptOwner)));
   const snapshot = buildSnapshot({
-    nodes: state.nodes as unknown as EdgeNodeLike[],
-    tenants: state.tenants as unknown as TenantLike[],
-    tasks: tasks as unknown as TaskLike[],
+    nodes: state.nodes.filter(isKind("EdgeNode")),
+    tenants: state.tenants.filter(isKind("Tenant")),
+    tasks,
     ...(defaultMaxPriority !== undefined ? { defaultMaxPriority } : {}),
   });
   if (state.profiles.length) {
     snapshot.setMeasurements(
-      indexMeasurements(state.profiles as unknown as ModelProfileLike[], {
+      indexMeasurements(state.profiles.filter(isKind("ModelProfile")), {
         nowMs: Date.now(),
         maxAgeMs: MEASUREMENT_MAX_AGE_MS,
         modelGeneration: (ns, model) => state.modelGenerations.get(`${ns}/${model}`),

@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import { readFile, writeFile, mkdir } from "node:fs/promises";
+import type { RequestListener } from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import {
-  AgentRedisUserStore,
   ArtifactStore,
   applyMigrations,
   ChangeFeed,
@@ -24,27 +24,17 @@ import {
   type RunningPostgres,
 } from "@eiaas/db";
 import { createLogger, withTimeout, type Logger } from "@eiaas/telemetry";
-import {
-  createPostgresLeaseStore,
-  createPostgresQueueBackend,
-  createRedisLeaseStore,
-  createRedisQueueBackend,
-  provisionAgentRedisUser,
-  QueueScriptKeeper,
-  revokeAgentRedisUser,
-  type LeaseStore,
-  type QueueBackend,
-} from "@eiaas/queue";
-import { Redis } from "ioredis";
+import type { LeaseStore, QueueBackend } from "@eiaas/queue";
 import { createApiApp, type ApiAppDeps } from "./app.js";
 import type { ApiServerEnv } from "./config.js";
 import { NamespaceController } from "./namespace-controller.js";
 import { PropagationController } from "./propagation-controller.js";
 import { EventCollector } from "./event-collector.js";
 import { ensureServingCertificate, loadTlsFromFiles, type ServingCertificate } from "./tls.js";
-import { ScheduleHints } from "./schedule-hints.js";
+import { openServerQueues, queueSideOfWrite } from "./server-queues.js";
 import { parseTrustedProxies } from "./http/client-address.js";
 import { OutageLog } from "./http/outage-log.js";
+import type { ExitHeadJanitor } from "./artifacts/exit-heads.js";
 
 /** How often unused model artifacts are looked for. */
 const ARTIFACT_GC_INTERVAL_MS = 10 * 60 * 1000;
@@ -88,67 +78,25 @@ export async function resolveDatabase(env: ApiServerEnv, logger: Logger): Promis
   return { url: embedded.url("eiaas"), embedded };
 }
 
-/**
- * Starts the API server: database (embedded when none is configured), migrations, admin token,
- * TLS (generated CA when none is given), HTTPS listener and the namespace controller.
- */
-export async function startApiServer(env: ApiServerEnv, options: StartOptions = {}): Promise<RunningApiServer> {
-  const logger = options.logger ?? createLogger({ name: "api-server", level: env.EIAAS_LOG_LEVEL });
-  await mkdir(env.EIAAS_DATA_DIR, { recursive: true });
-  const db = await resolveDatabase(env, logger);
-  const migrations = await applyMigrations(db.url);
-  if (migrations.applied.length) logger.info({ applied: migrations.applied }, "migrations applied");
-
-  const database = createDatabase(db.url, { poolSize: 20 });
-  const { prisma } = database;
-  const store = new ObjectStore(database.pool, { maxObjectBytes: env.EIAAS_MAX_OBJECT_BYTES });
-  const tokens = new TokenStore(prisma);
-  let generatedAdminToken: string | undefined;
-  if (env.EIAAS_ADMIN_TOKEN) {
-    await tokens.ensureAdminToken(env.EIAAS_ADMIN_TOKEN);
-  } else if (!(await tokens.hasAdminToken())) {
-    generatedAdminToken = generateTokenSecret();
-    await tokens.ensureAdminToken(generatedAdminToken);
+/** The admin token: EIAAS_ADMIN_TOKEN, else one generated when the database has none (returned, to show once). */
+async function ensureAdminToken(tokens: TokenStore, fromEnv: string | undefined): Promise<string | undefined> {
+  if (fromEnv) {
+    await tokens.ensureAdminToken(fromEnv);
+    return undefined;
   }
+  if (await tokens.hasAdminToken()) return undefined;
+  const generated = generateTokenSecret();
+  await tokens.ensureAdminToken(generated);
+  return generated;
+}
 
-  // Redis when configured (queues, leases, per-agent ACL users); else everything on Postgres.
-  const redis = env.REDIS_URL ? new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }) : undefined;
-  redis?.on("error", (err) => logger.warn({ err }, "redis"));
-  const queue: QueueBackend = env.REDIS_URL
-    ? createRedisQueueBackend({ url: env.REDIS_URL, onError: (err) => logger.debug({ err }, "queue") })
-    : createPostgresQueueBackend({ connectionString: db.url, onError: (err) => logger.debug({ err }, "queue") });
-  const hints = new ScheduleHints(queue, logger);
-  const leases: LeaseStore = redis ? createRedisLeaseStore(redis) : createPostgresLeaseStore(database.pool);
-  // The agents' Redis users, by password hash, to give them back to a Redis that restarted empty.
-  const agentUsers = redis ? new AgentRedisUserStore(database.pool) : undefined;
-  // Agents' Redis users run BullMQ's scripts by SHA-1 only: keep them cached across Redis
-  // restarts and flushes (provisioning loads them too, before handing out credentials), and the
-  // users themselves across restarts.
-  const scripts = redis
-    ? new QueueScriptKeeper(redis, {
-        onError: (err) => logger.warn({ err }, "queue scripts"),
-        onLoaded: (count) => logger.info({ count }, "loaded BullMQ scripts into the Redis script cache"),
-        agentUsers: () => agentUsers!.list(),
-        onUsersRestored: (users) => logger.info({ count: users.length }, "restored the agents' Redis users Redis had lost"),
-      })
-    : undefined;
-  scripts?.start();
-  const redisUrl = env.REDIS_URL ? new URL(env.REDIS_URL) : undefined;
-  const queueCredentials = redis && redisUrl
-    ? async (nodeName: string) => {
-        const c = await provisionAgentRedisUser(redis, nodeName);
-        await agentUsers!.save({ nodeName, username: c.username, passwordSha256: c.passwordSha256 });
-        return { url: `${redisUrl.protocol}//${redisUrl.host}${redisUrl.pathname}`, username: c.username, password: c.password };
-      }
-    : undefined;
-
-  if (env.EIAAS_BOOTSTRAP_TOKEN) await tokens.ensureBootstrapToken(env.EIAAS_BOOTSTRAP_TOKEN);
-
+/** The process's one informer, the watchers' feed and the object cache it keeps current, with the controllers that follow writes. */
+async function startWatchers(env: ApiServerEnv, databaseUrl: string, database: { pool: import("pg").Pool }, store: ObjectStore, tokens: TokenStore, logger: Logger) {
   // One log of a database outage for the requests answered 503 and the informer's failed reads.
   const outage = new OutageLog({ logger, probe: () => database.pool.query("SELECT 1") });
   // The process's one informer: the watch cache, the watchers' feed and the planning reads read it.
   const informer: Informer<CachedObject> = objectCacheInformer({
-    databaseUrl: db.url,
+    databaseUrl,
     onError: (err) => {
       if (isUnavailableError(err)) outage.note(err);
       else logger.warn({ err }, "informer");
@@ -169,55 +117,16 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
   propagation.start();
   const eventCollector = new EventCollector({ store, pool: database.pool, logger, ttlMs: env.EIAAS_EVENT_TTL_SECONDS * 1000 });
   eventCollector.start();
+  return { outage, informer, feed, cache, namespaces, propagation, eventCollector };
+}
 
-  const artifacts = new ArtifactStore(database.pool, env.EIAAS_ARTIFACT_DIR ? { directory: env.EIAAS_ARTIFACT_DIR } : {});
-
-  const { handler, service, exitHeads } = createApiApp({
-    prisma,
-    pool: database.pool,
-    store,
-    tokens,
-    feed,
-    logger,
-    maxBodyBytes: env.EIAAS_MAX_BODY_BYTES,
-    artifacts,
-    maxArtifactBytes: env.EIAAS_MAX_ARTIFACT_BYTES,
-    admission: { maxPriority: env.EIAAS_DEFAULT_MAX_PRIORITY, countQuota: env.EIAAS_DEFAULT_COUNT_QUOTA },
-    rateLimit: {
-      qps: env.EIAAS_RATE_LIMIT_QPS,
-      burst: env.EIAAS_RATE_LIMIT_BURST,
-      limitAdmins: env.EIAAS_RATE_LIMIT_ADMINS,
-      failedAuth: { qps: env.EIAAS_AUTH_FAILURE_QPS, burst: env.EIAAS_AUTH_FAILURE_BURST },
-      trustedProxies: parseTrustedProxies(env.EIAAS_TRUSTED_PROXIES),
-    },
-    ...options.app,
-    // Redis is a dependency when configured (queues, leases): /readyz fails while it is away.
-    readinessChecks: [...(redis ? [async () => void (await withTimeout(redis.ping(), 2_000, "redis"))] : []), ...(options.app?.readinessChecks ?? [])],
-    metricsAuth: env.EIAAS_METRICS_AUTH,
-    ...(env.EIAAS_METRICS_TOKEN ? { metricsToken: env.EIAAS_METRICS_TOKEN } : {}),
-    leases,
-    cache,
-    outage,
-    ...(queueCredentials ? { queueCredentials } : {}),
-    onWrite: (kind, obj, type) => {
-      if (kind.kind === "Tenant" && type !== "create") void namespaces.kick();
-      propagation.noteWrite(kind, obj, type);
-      if (kind.kind === "EdgeNode" && type === "delete" && redis) {
-        // Its agent's queue access goes with the node (the kept hash goes with its row).
-        void revokeAgentRedisUser(redis, obj.metadata.name).catch((err) => logger.warn({ err, node: obj.metadata.name }, "could not revoke a deleted node's Redis user"));
-      }
-      if (kind.kind === "InferenceService" || kind.kind === "TrainingJob") {
-        // A hint for the scheduler; its LISTEN and its periodic cycle cover a lost one.
-        hints.add({ kind: kind.kind, namespace: obj.metadata.namespace!, name: obj.metadata.name, uid: obj.metadata.uid, reason: type });
-      }
-      options.app?.onWrite?.(kind, obj, type);
-    },
-  });
-
-  // Removes what no Model's artifact uses: heads of exits removed from their Model (that a server
-  // stopping midway left), files of deleted Models (their rows went with them) and what uploads
-  // that died with their server left behind.
-  const artifactGc = setInterval(() => {
+/**
+ * Removes what no Model's artifact uses, every ARTIFACT_GC_INTERVAL_MS: heads of exits removed from
+ * their Model (that a server stopping midway left), files of deleted Models (their rows went with
+ * them) and what uploads that died with their server left behind.
+ */
+function collectArtifactGarbage(artifacts: ArtifactStore, exitHeads: ExitHeadJanitor, logger: Logger): NodeJS.Timeout {
+  const timer = setInterval(() => {
     exitHeads
       .sweep()
       .then((heads) => artifacts.collectGarbage().then((n) => ({ ...n, exitHeads: heads })))
@@ -228,8 +137,30 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
         (err: Error) => logger.warn({ err }, "model artifact garbage collection"),
       );
   }, ARTIFACT_GC_INTERVAL_MS);
-  artifactGc.unref();
+  timer.unref();
+  return timer;
+}
 
+/** The app's settings from the environment (limits, admission defaults, rate limits, metrics). */
+function appSettings(env: ApiServerEnv): Pick<ApiAppDeps, "maxBodyBytes" | "maxArtifactBytes" | "admission" | "rateLimit" | "metricsAuth" | "metricsToken"> {
+  return {
+    maxBodyBytes: env.EIAAS_MAX_BODY_BYTES,
+    maxArtifactBytes: env.EIAAS_MAX_ARTIFACT_BYTES,
+    admission: { maxPriority: env.EIAAS_DEFAULT_MAX_PRIORITY, countQuota: env.EIAAS_DEFAULT_COUNT_QUOTA },
+    rateLimit: {
+      qps: env.EIAAS_RATE_LIMIT_QPS,
+      burst: env.EIAAS_RATE_LIMIT_BURST,
+      limitAdmins: env.EIAAS_RATE_LIMIT_ADMINS,
+      failedAuth: { qps: env.EIAAS_AUTH_FAILURE_QPS, burst: env.EIAAS_AUTH_FAILURE_BURST },
+      trustedProxies: parseTrustedProxies(env.EIAAS_TRUSTED_PROXIES),
+    },
+    metricsAuth: env.EIAAS_METRICS_AUTH,
+    ...(env.EIAAS_METRICS_TOKEN ? { metricsToken: env.EIAAS_METRICS_TOKEN } : {}),
+  };
+}
+
+/** The HTTPS listener: the given certificate, else one from the CA generated into the data directory. */
+async function listenHttps(env: ApiServerEnv, handler: RequestListener, logger: Logger) {
   const tls =
     env.EIAAS_TLS_CERT && env.EIAAS_TLS_KEY
       ? await loadTlsFromFiles(env.EIAAS_TLS_CERT, env.EIAAS_TLS_KEY)
@@ -247,6 +178,67 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
   const port = (server.address() as AddressInfo).port;
   const url = `https://${reachableHost(env.EIAAS_HOST)}:${port}`;
   logger.info({ url }, "API server listening");
+  return { tls, server, port, url };
+}
+
+/** Stops accepting and ends the open connections; watches are long-lived, so they are cut after 2 s. */
+function closeServer(server: https.Server): Promise<void> {
+  return new Promise<void>((r) => {
+    server.close(() => r());
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), 2_000).unref();
+  });
+}
+
+/**
+ * Starts the API server: database (embedded when none is configured), migrations, admin token,
+ * TLS (generated CA when none is given), HTTPS listener and the namespace controller.
+ */
+export async function startApiServer(env: ApiServerEnv, options: StartOptions = {}): Promise<RunningApiServer> {
+  const logger = options.logger ?? createLogger({ name: "api-server", level: env.EIAAS_LOG_LEVEL });
+  await mkdir(env.EIAAS_DATA_DIR, { recursive: true });
+  const db = await resolveDatabase(env, logger);
+  const migrations = await applyMigrations(db.url);
+  if (migrations.applied.length) logger.info({ applied: migrations.applied }, "migrations applied");
+
+  const database = createDatabase(db.url, { poolSize: 20 });
+  const { prisma } = database;
+  const store = new ObjectStore(database.pool, { maxObjectBytes: env.EIAAS_MAX_OBJECT_BYTES });
+  const tokens = new TokenStore(prisma);
+  const generatedAdminToken = await ensureAdminToken(tokens, env.EIAAS_ADMIN_TOKEN);
+  const queues = openServerQueues(env, db.url, database.pool, logger);
+  const { redis, queue, hints, leases, scripts, queueCredentials } = queues;
+  if (env.EIAAS_BOOTSTRAP_TOKEN) await tokens.ensureBootstrapToken(env.EIAAS_BOOTSTRAP_TOKEN);
+
+  const { outage, informer, feed, cache, namespaces, propagation, eventCollector } = await startWatchers(env, db.url, database, store, tokens, logger);
+  const artifacts = new ArtifactStore(database.pool, env.EIAAS_ARTIFACT_DIR ? { directory: env.EIAAS_ARTIFACT_DIR } : {});
+  const queueSide = queueSideOfWrite(queues, logger);
+
+  const { handler, service, exitHeads } = createApiApp({
+    prisma,
+    pool: database.pool,
+    store,
+    tokens,
+    feed,
+    logger,
+    artifacts,
+    ...appSettings(env),
+    ...options.app,
+    // Redis is a dependency when configured (queues, leases): /readyz fails while it is away.
+    readinessChecks: [...(redis ? [async () => void (await withTimeout(redis.ping(), 2_000, "redis"))] : []), ...(options.app?.readinessChecks ?? [])],
+    leases,
+    cache,
+    outage,
+    ...(queueCredentials ? { queueCredentials } : {}),
+    onWrite: (kind, obj, type) => {
+      if (kind.kind === "Tenant" && type !== "create") void namespaces.kick();
+      propagation.noteWrite(kind, obj, type);
+      queueSide(kind, obj, type);
+      options.app?.onWrite?.(kind, obj, type);
+    },
+  });
+  const artifactGc = collectArtifactGarbage(artifacts, exitHeads, logger);
+  const { tls, server, port, url } = await listenHttps(env, handler, logger);
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -257,12 +249,7 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
       clearInterval(artifactGc);
       outage.stop();
       scripts?.stop();
-      await new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeIdleConnections();
-        // Watches are long-lived: end them so close() does not wait for their timeouts.
-        setTimeout(() => server.closeAllConnections(), 2_000).unref();
-      });
+      await closeServer(server);
       cache.stop();
       feed.close();
       await informer.close();

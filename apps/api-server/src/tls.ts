@@ -32,7 +32,7 @@ function loadX509(): Promise<X509Module> {
   x509Module ??= (async () => {
     installReflectMetadata();
     const mod = await import("@peculiar/x509");
-    mod.cryptoProvider.set(webcrypto as unknown as Parameters<X509Module["cryptoProvider"]["set"]>[0]);
+    mod.cryptoProvider.set(webcrypto);
     return mod;
   })();
   return x509Module;
@@ -47,8 +47,8 @@ interface ReflectMetadataApi {
 }
 
 function installReflectMetadata(): void {
-  const api = Reflect as unknown as ReflectMetadataApi;
-  if (typeof api.getMetadata === "function") return;
+  // Another copy (reflect-metadata, or this one installed before) stays as it is.
+  if (typeof Reflect.get(Reflect, "getMetadata") === "function") return;
   const store = new WeakMap<Target, Map<string | symbol | undefined, Map<MetadataKey, unknown>>>();
   const own = (target: Target, prop: string | symbol | undefined, create: boolean) => {
     let byProp = store.get(target);
@@ -64,16 +64,19 @@ function installReflectMetadata(): void {
     }
     return entries;
   };
-  api.defineMetadata = (key, value, target, prop) => void own(target, prop, true)!.set(key, value);
-  api.getOwnMetadata = (key, target, prop) => own(target, prop, false)?.get(key);
-  // Like reflect-metadata: walk the prototype chain.
-  api.getMetadata = (key, target, prop) => {
-    for (let t: Target | null = target; t; t = Object.getPrototypeOf(t) as Target | null) {
-      const entries = own(t, prop, false);
-      if (entries?.has(key)) return entries.get(key);
-    }
-    return undefined;
+  const api: Required<ReflectMetadataApi> = {
+    defineMetadata: (key, value, target, prop) => void own(target, prop, true)!.set(key, value),
+    getOwnMetadata: (key, target, prop) => own(target, prop, false)?.get(key),
+    // Like reflect-metadata: walk the prototype chain.
+    getMetadata: (key, target, prop) => {
+      for (let t: Target | null = target; t; t = Object.getPrototypeOf(t) as Target | null) {
+        const entries = own(t, prop, false);
+        if (entries?.has(key)) return entries.get(key);
+      }
+      return undefined;
+    },
   };
+  Object.assign(Reflect, api);
 }
 
 /** PEM material and where it lives on disk. */

@@ -15,6 +15,7 @@ export * from "./training-task.js";
 export * from "./resources/task.js";
 export * from "./resources/modelprofile.js";
 export * from "./resources/event.js";
+export * from "./typed-objects.js";
 export * from "./serving-env.js";
 export * from "./retry.js";
 export * from "./operators.js";

@@ -51,10 +51,15 @@ function readLegacy(text: string): { current?: string; contexts: LegacyContext[]
   const contexts = ((d.contexts as unknown[] | null | undefined) ?? []).map((raw, i) => {
     const c = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
     if (typeof c.name !== "string" || !c.name || typeof c.server !== "string" || !c.server) throw new Error(`contexts[${i}] needs a name and a server`);
-    for (const k of ["token", "namespace", "certificateAuthority", "certificateAuthorityData"]) {
-      if (c[k] !== undefined && c[k] !== null && typeof c[k] !== "string") throw new Error(`contexts[${i}].${k} is not a string`);
+    const context: LegacyContext = { name: c.name, server: c.server };
+    for (const k of ["token", "namespace", "certificateAuthority", "certificateAuthorityData"] as const) {
+      const v = c[k];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== "string") throw new Error(`contexts[${i}].${k} is not a string`);
+      context[k] = v;
     }
-    return c as unknown as LegacyContext;
+    if (c.insecureSkipTlsVerify === true) context.insecureSkipTlsVerify = true;
+    return context;
   });
   return { ...(typeof d.currentContext === "string" && d.currentContext ? { current: d.currentContext } : {}), contexts };
 }

@@ -1,4 +1,4 @@
-import { Queue, UnrecoverableError, WaitingError, Worker, type BackendFactory, type IQueueBackend, type Job, type JobsOptions, type KeepJobs } from "bullmq";
+import { Queue, UnrecoverableError, WaitingError, Worker, type BackendFactory, type IQueueBackend, type Job, type JobProgress, type JobsOptions, type KeepJobs } from "bullmq";
 import type {
   ConsumeOptions,
   JobContext,
@@ -64,13 +64,16 @@ export interface CommonQueueOptions {
   onError?: (err: Error) => void;
 }
 
-/** What a concrete backend plugs into {@link BullmqQueueBackend}. */
-export interface BullmqPlumbing<C> {
+/**
+ * What a concrete backend plugs into {@link BullmqQueueBackend}: `B` is the backend class of its
+ * producer Queues, `C` the value of BullMQ's `connection` option its factories take.
+ */
+export interface BullmqPlumbing<B extends IQueueBackend, C> {
   kind: "redis" | "postgres";
   /** Value passed as BullMQ's `connection` option; the factories below ignore or use it. */
   connection: C;
   /** Builds the backend of a producer-side Queue (sharing the process's producer connection). */
-  producerFactory: BackendFactory<IQueueBackend, C>;
+  producerFactory: BackendFactory<B, C>;
   /** Builds the backend of a Worker (sharing the consumer connection, bounded blocking). */
   workerFactory: BackendFactory<IQueueBackend, C>;
   /** Seconds an idle Worker waits for a wake-up before polling its queue once anyway. */
@@ -80,7 +83,7 @@ export interface BullmqPlumbing<C> {
    * queues; one `addBulk` per queue costs several times more). Resolves to the ids, in order;
    * adding an id that exists is a no-op.
    */
-  addAcrossQueues(entries: ReadonlyArray<{ queue: AnyQueue; name: string; data: unknown; opts: JobsOptions }>): Promise<string[]>;
+  addAcrossQueues(entries: ReadonlyArray<QueueEntry<B, C>>): Promise<string[]>;
   /** Called when the backend starts closing, before its consumers close (calls waiting to retry give up). */
   beginClose?(): void;
   /** Closes the shared connections after every Queue and Worker is closed. */
@@ -100,23 +103,31 @@ const REMOVABLE_STATES = new Set<string>(["waiting", "wait", "delayed", "priorit
 function noop(): void {}
 
 // BullMQ's classes are generic over backend and connection types; ours vary per backend.
-export type AnyQueue = Queue<unknown, unknown, string, unknown, unknown, string, IQueueBackend, unknown>;
-type AnyWorker = Worker<unknown, void, string, IQueueBackend, never, unknown>;
+export type ProducerQueue<B extends IQueueBackend, C> = Queue<unknown, unknown, string, unknown, unknown, string, B, C>;
+type ConsumerWorker<C> = Worker<unknown, void, string, IQueueBackend, JobProgress, C>;
+
+/** One job to add, with the producer Queue of its queue. */
+export interface QueueEntry<B extends IQueueBackend, C> {
+  queue: ProducerQueue<B, C>;
+  name: string;
+  data: unknown;
+  opts: JobsOptions;
+}
 
 /**
  * The {@link QueueBackend} over BullMQ Queue and Worker classes, common to Redis and Postgres.
  * Producer Queues are created per queue name on first use and kept; they share one connection.
  */
-export class BullmqQueueBackend<C> implements QueueBackend {
+export class BullmqQueueBackend<B extends IQueueBackend, C> implements QueueBackend {
   readonly kind: "redis" | "postgres";
-  private readonly queues = new Map<string, AnyQueue>();
-  private readonly consumers = new Set<BullmqConsumer<C>>();
+  private readonly queues = new Map<string, ProducerQueue<B, C>>();
+  private readonly consumers = new Set<BullmqConsumer<B, C>>();
   private readonly keepFinished: KeepJobs;
   private readonly onError: (err: Error) => void;
   private closing?: Promise<void>;
 
   constructor(
-    private readonly plumbing: BullmqPlumbing<C>,
+    private readonly plumbing: BullmqPlumbing<B, C>,
     private readonly options: CommonQueueOptions,
   ) {
     this.kind = plumbing.kind;
@@ -124,15 +135,15 @@ export class BullmqQueueBackend<C> implements QueueBackend {
     this.onError = options.onError ?? noop;
   }
 
-  private queue(name: string): AnyQueue {
+  private queue(name: string): ProducerQueue<B, C> {
     this.assertOpen();
     let q = this.queues.get(name);
     if (!q) {
-      const created: AnyQueue = new Queue(
+      const created: ProducerQueue<B, C> = new Queue(
         name,
         { connection: this.plumbing.connection, streams: { events: { maxLen: this.options.eventStreamLength ?? 100 } } },
         this.plumbing.producerFactory,
-      ) as unknown as AnyQueue;
+      );
       created.on("error", (err: Error) => this.onError(err));
       this.queues.set(name, created);
       q = created;
@@ -155,7 +166,7 @@ export class BullmqQueueBackend<C> implements QueueBackend {
   }
 
   async enqueueTasks(jobs: readonly TaskJob[]): Promise<string[]> {
-    const entries: Array<{ queue: AnyQueue; name: string; data: unknown; opts: JobsOptions }> = [];
+    const entries: QueueEntry<B, C>[] = [];
     for (const job of jobs) {
       // Validate on the way in too: a bad payload is the producer's bug and fails its call loudly.
       const payload = parseTaskJobPayload(job.payload);
@@ -212,7 +223,7 @@ export class BullmqQueueBackend<C> implements QueueBackend {
     keep: KeepJobs,
   ): QueueConsumer {
     this.assertOpen();
-    const consumer: BullmqConsumer<C> = new BullmqConsumer<C>(queue, this.plumbing, this.options, options, prepare, keep, () => this.consumers.delete(consumer));
+    const consumer: BullmqConsumer<B, C> = new BullmqConsumer<B, C>(queue, this.plumbing, this.options, options, prepare, keep, () => this.consumers.delete(consumer));
     this.consumers.add(consumer);
     return consumer;
   }
@@ -252,8 +263,8 @@ export class BullmqQueueBackend<C> implements QueueBackend {
   }
 }
 
-class BullmqConsumer<C> implements QueueConsumer {
-  private readonly worker: AnyWorker;
+class BullmqConsumer<B extends IQueueBackend, C> implements QueueConsumer {
+  private readonly worker: ConsumerWorker<C>;
   private readonly active = new Set<string>();
   private closing?: Promise<void>;
   /** Closed with `force`: the jobs it cancelled go back to the queue, however their run ended. */
@@ -262,7 +273,7 @@ class BullmqConsumer<C> implements QueueConsumer {
 
   constructor(
     readonly queue: string,
-    plumbing: BullmqPlumbing<C>,
+    plumbing: BullmqPlumbing<B, C>,
     common: CommonQueueOptions,
     options: ConsumeOptions,
     prepare: (data: unknown, ctx: JobContext) => () => Promise<void>,
@@ -272,7 +283,7 @@ class BullmqConsumer<C> implements QueueConsumer {
     const onError = options.onError ?? noop;
     const onInvalid = options.onInvalidPayload ?? ((err: Error) => onError(err));
     // Three declared parameters: BullMQ passes the abort signal only to processors that take one.
-    const processor = async (job: Job, _token?: string, signal?: AbortSignal): Promise<void> => {
+    const processor = async (job: Job<unknown, void>, _token?: string, signal?: AbortSignal): Promise<void> => {
       const jobId = job.id ?? "";
       const ctx: JobContext = {
         jobId,
@@ -322,7 +333,7 @@ class BullmqConsumer<C> implements QueueConsumer {
         removeOnFail: keep,
       },
       plumbing.workerFactory,
-    ) as unknown as AnyWorker;
+    );
     this.worker.on("error", (err: Error) => onError(err));
     this.stalledStart = setTimeout(() => {
       this.worker.opts.skipStalledCheck = false;

@@ -18,6 +18,17 @@ interface RenewClient {
   eiaasRenewLease(times: string, holders: string, node: string, ms: number, holder: string): Promise<number>;
 }
 
+function hasRenewCommand(redis: Redis): redis is Redis & RenewClient {
+  return "eiaasRenewLease" in redis && typeof redis.eiaasRenewLease === "function";
+}
+
+/** The client's renew command, defined on it first unless another store on it did already. */
+function renewCommand(redis: Redis): RenewClient["eiaasRenewLease"] {
+  if (!hasRenewCommand(redis)) redis.defineCommand("eiaasRenewLease", { numberOfKeys: 2, lua: RENEW_LUA });
+  if (!hasRenewCommand(redis)) throw new Error("ioredis did not define the eiaasRenewLease command");
+  return redis.eiaasRenewLease.bind(redis);
+}
+
 /**
  * Leases in Redis: a sorted set scored by renew time (so "expired" is one range query however
  * large the fleet) and a hash of holders. No TTLs: an expired lease must stay visible for the
@@ -30,9 +41,7 @@ export function createRedisLeaseStore(redis: Redis, options: RedisLeaseStoreOpti
   const prefix = options.keyPrefix ?? "eiaas:leases";
   const times = `${prefix}:times`;
   const holders = `${prefix}:holders`;
-  if (!(redis as unknown as Partial<RenewClient>).eiaasRenewLease) {
-    redis.defineCommand("eiaasRenewLease", { numberOfKeys: 2, lua: RENEW_LUA });
-  }
+  const renewLease = renewCommand(redis);
 
   const withHolders = async (pairs: string[]): Promise<NodeLease[]> => {
     const names: string[] = [];
@@ -49,7 +58,7 @@ export function createRedisLeaseStore(redis: Redis, options: RedisLeaseStoreOpti
   return {
     kind: "redis",
     async renew(nodeName, holder, now) {
-      await (redis as unknown as RenewClient).eiaasRenewLease(times, holders, nodeName, now.getTime(), holder);
+      await renewLease(times, holders, nodeName, now.getTime(), holder);
     },
     async get(nodeName) {
       const [score, holder] = await Promise.all([redis.zscore(times, nodeName), redis.hget(holders, nodeName)]);

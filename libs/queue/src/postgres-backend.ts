@@ -1,6 +1,6 @@
-import { Job, PostgresConnection, PostgresQueueBackend, type BackendFactory, type IQueueBackend, type JobsOptions, type QueueBaseOptions } from "bullmq";
+import { Job, PostgresConnection, PostgresQueueBackend, type BackendFactory, type IQueueBackend, type JobsOptions, type PgQueryResult, type QueueBaseOptions } from "bullmq";
 import type { QueueBackend } from "./backend.js";
-import { BullmqQueueBackend, type AnyQueue, type CommonQueueOptions } from "./bullmq-backend.js";
+import { BullmqQueueBackend, type CommonQueueOptions, type QueueEntry } from "./bullmq-backend.js";
 
 export interface PostgresQueueBackendOptions extends CommonQueueOptions {
   /** `postgresql://…` of the database that also holds the control plane's tables. */
@@ -22,13 +22,11 @@ interface SharedPostgres {
   readonly shared: "eiaas-postgres";
 }
 
-interface QueryableClient {
-  query(text: unknown, ...rest: unknown[]): Promise<unknown>;
-  setMaxListeners?: (n: number) => void;
-}
+/** The LISTEN client BullMQ's connection hands out (its type is not exported by name). */
+type ListenClient = Awaited<ReturnType<PostgresConnection["getListenClient"]>>;
 
 /** The LISTENs issued (or under way) on each LISTEN client, by statement text. */
-const listensByClient = new WeakMap<QueryableClient, Map<string, Promise<unknown>>>();
+const listensByClient = new WeakMap<ListenClient, Map<string, Promise<PgQueryResult>>>();
 const LISTEN = /^\s*(--[^\n]*\n\s*)*LISTEN\s/i;
 
 /**
@@ -37,13 +35,13 @@ const LISTEN = /^\s*(--[^\n]*\n\s*)*LISTEN\s/i;
  * at once, on one pg Client — which pg deprecates (a DeprecationWarning in the demo's output). A
  * rebuilt client (after a drop) is another object, so it LISTENs afresh.
  */
-function listenOncePerClient(client: QueryableClient): void {
+function listenOncePerClient(client: ListenClient): void {
   if (listensByClient.has(client)) return;
-  const issued = new Map<string, Promise<unknown>>();
+  const issued = new Map<string, Promise<PgQueryResult>>();
   listensByClient.set(client, issued);
   const query = client.query.bind(client);
-  client.query = (text: unknown, ...rest: unknown[]) => {
-    if (typeof text !== "string" || rest.length > 0 || !LISTEN.test(text)) return query(text, ...rest);
+  client.query = <R>(text: string, ...rest: [params?: readonly unknown[]]): Promise<PgQueryResult<R>> => {
+    if (typeof text !== "string" || rest.length > 0 || !LISTEN.test(text)) return query<R>(text, ...rest);
     let listening = issued.get(text);
     if (!listening) {
       listening = query(text);
@@ -67,14 +65,16 @@ class SharedPostgresQueueBackend extends PostgresQueueBackend {
   };
 
   constructor(private readonly shared: PostgresConnection, name: string, opts: QueueBaseOptions<SharedPostgres>) {
-    super(shared, name, opts as unknown as QueueBaseOptions<never>, false);
+    // The backend queries through `shared`; in its options' place of the connection (our marker)
+    // goes the pool it queries, what BullMQ expects there.
+    super(shared, name, { ...opts, connection: shared.pool }, false);
     shared.on("listenerinvalidated", this.onInvalidated);
   }
 
   override async waitForJob(blockTimeout: number): Promise<{ member: string; score: number } | null> {
     // Every waiting Worker adds a 'notification' listener to the one LISTEN client.
-    const client = (await this.shared.getListenClient()) as unknown as QueryableClient;
-    client.setMaxListeners?.(0);
+    const client = await this.shared.getListenClient();
+    if ("setMaxListeners" in client && typeof client.setMaxListeners === "function") client.setMaxListeners(0);
     listenOncePerClient(client);
     return super.waitForJob(blockTimeout);
   }
@@ -113,12 +113,12 @@ export function createPostgresQueueBackend(options: PostgresQueueBackendOptions)
   // temporary tables) per queue — ~150 jobs/s over 200 queues here. BullMQ's flow insert takes
   // jobs of any queues in one statement; its per-entry errors are checked here (FlowProducer
   // itself drops them).
-  const addAcrossQueues = async (entries: ReadonlyArray<{ queue: AnyQueue; name: string; data: unknown; opts: JobsOptions }>): Promise<string[]> => {
+  const addAcrossQueues = async (entries: ReadonlyArray<QueueEntry<IQueueBackend, SharedPostgres>>): Promise<string[]> => {
     const first = entries[0];
     if (!first) return [];
     const results = await first.queue.getBackend().addFlow(
       entries.map((e) => ({
-        jobData: new Job(e.queue as never, e.name, e.data, e.opts, e.opts.jobId).asJSON(),
+        jobData: new Job(e.queue, e.name, e.data, e.opts, e.opts.jobId).asJSON(),
         jobId: e.opts.jobId as string,
         parentKeyOpts: {},
         prefix: "",
@@ -131,7 +131,7 @@ export function createPostgresQueueBackend(options: PostgresQueueBackendOptions)
       return id;
     });
   };
-  return new BullmqQueueBackend<SharedPostgres>(
+  return new BullmqQueueBackend<IQueueBackend, SharedPostgres>(
     {
       kind: "postgres",
       connection: { shared: "eiaas-postgres" },

@@ -2,7 +2,7 @@ import { backoffDelay } from "@eiaas/api";
 import { Redis, type RedisOptions } from "ioredis";
 import { Job, QueueKeys, RedisConnection, RedisQueueBackend, type BackendFactory, type IQueueBackend, type JobsOptions, type QueueBaseOptions } from "bullmq";
 import type { QueueBackend } from "./backend.js";
-import { BullmqQueueBackend, type AnyQueue, type CommonQueueOptions } from "./bullmq-backend.js";
+import { BullmqQueueBackend, type CommonQueueOptions, type QueueEntry } from "./bullmq-backend.js";
 import { sendScriptsAsEvalshaOnly } from "./evalsha-only.js";
 import { MarkerMultiplexer } from "./marker-mux.js";
 import { DEFAULT_KEY_PREFIX } from "./names.js";
@@ -107,6 +107,31 @@ class MultiplexedRedisQueueBackend extends RedisQueueBackend {
 }
 
 /**
+ * A dispatch batch spreads over many node queues. Queue.addBulk builds one ioredis pipeline per
+ * queue, and a pipeline costs a copy of every defined script command: with one job per queue that
+ * doubled the producer's CPU per job (measured at 5,000 queues). One pipeline for the whole batch,
+ * through BullMQ's public per-job building blocks, avoids it.
+ */
+function addInOnePipeline(producerConnection: () => RedisConnection) {
+  return async (entries: ReadonlyArray<QueueEntry<RedisQueueBackend, SharedRedis>>): Promise<string[]> => {
+    const client = await producerConnection().client;
+    const pipeline = client.pipeline();
+    // Each call queues its script on the pipeline synchronously (as BullMQ's own addJobs relies on).
+    const queued = entries.map((e) => {
+      const backend = e.queue.getBackend();
+      const job = new Job(e.queue, e.name, e.data, e.opts, e.opts.jobId);
+      return backend.addJobToTransaction(pipeline, job.asJSON(), e.opts.jobId as string);
+    });
+    const results = (await pipeline.exec()) ?? [];
+    await Promise.all(queued);
+    return results.map(([err, id]) => {
+      if (err) throw err;
+      return String(id);
+    });
+  };
+}
+
+/**
  * BullMQ on Redis with a bounded number of connections per process, however many node queues it
  * consumes:
  * - one producer connection (Queues: enqueue, remove, counts), failing commands fast while Redis
@@ -174,7 +199,7 @@ export function createRedisQueueBackend(options: RedisQueueBackendOptions): Queu
     return consumer;
   };
 
-  const producerFactory: BackendFactory<IQueueBackend, SharedRedis> = (name, opts) => {
+  const producerFactory: BackendFactory<RedisQueueBackend, SharedRedis> = (name, opts) => {
     const keys = new QueueKeys(prefix);
     return new RedisQueueBackend(producerConnection(), name, keys.getKeys(name), (type) => keys.toKey(name, type), { ...opts, prefix } as QueueBaseOptions, undefined, false);
   };
@@ -183,28 +208,9 @@ export function createRedisQueueBackend(options: RedisQueueBackendOptions): Queu
     return new MultiplexedRedisQueueBackend(conn, name, prefix, opts as QueueBaseOptions, mux);
   };
 
-  // A dispatch batch spreads over many node queues. Queue.addBulk builds one ioredis pipeline per
-  // queue, and a pipeline costs a copy of every defined script command: with one job per queue
-  // that doubled the producer's CPU per job (measured at 5,000 queues). One pipeline for the
-  // whole batch, through BullMQ's public per-job building blocks, avoids it.
-  const addAcrossQueues = async (entries: ReadonlyArray<{ queue: AnyQueue; name: string; data: unknown; opts: JobsOptions }>): Promise<string[]> => {
-    const client = await producerConnection().client;
-    const pipeline = client.pipeline();
-    // Each call queues its script on the pipeline synchronously (as BullMQ's own addJobs relies on).
-    const queued = entries.map((e) => {
-      const backend = e.queue.getBackend() as unknown as RedisQueueBackend;
-      const job = new Job(e.queue as never, e.name, e.data, e.opts, e.opts.jobId);
-      return backend.addJobToTransaction(pipeline, job.asJSON(), e.opts.jobId as string);
-    });
-    const results = (await pipeline.exec()) ?? [];
-    await Promise.all(queued);
-    return results.map(([err, id]) => {
-      if (err) throw err;
-      return String(id);
-    });
-  };
+  const addAcrossQueues = addInOnePipeline(producerConnection);
 
-  return new BullmqQueueBackend<SharedRedis>(
+  return new BullmqQueueBackend<RedisQueueBackend, SharedRedis>(
     {
       kind: "redis",
       addAcrossQueues,

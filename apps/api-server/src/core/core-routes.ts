@@ -55,26 +55,23 @@ function sqlSelectors(r: CoreResource, s: Selectors): Selectors | undefined {
   return { labels: s.labels.filter((l) => l.key !== NAMESPACE_NAME_LABEL), fields: s.fields.filter((f) => f.field === "metadata.name") };
 }
 
-/**
- * `/api/v1`: the core resources of core-resources.ts, read-only (get, list, watch; Tables for
- * kubectl), under the RBAC of the eiaas kind that stores them — a tenant sees its own Namespace
- * and its namespace's Events, another tenant's namespace is NotFound.
- */
-export function coreRouter(deps: CoreRouteDeps): Router {
-  const r = Router();
-  const access = (req: Request, verb: Verb, res: CoreResource, ns: string | undefined): Access => authorize(req.principal!, verb, res.stored, ns);
+function access(req: Request, verb: Verb, res: CoreResource, ns: string | undefined): Access {
+  return authorize(req.principal!, verb, res.stored, ns);
+}
 
-  const send = (req: Request, res: Response, resource: CoreResource, body: object, objects: CoreObject[], listMeta?: object) => {
-    const table = tableVersion(req.headers.accept);
-    if (table) {
-      const t = toTable(resource.printing, objects, { version: table, ...(listMeta ? { listMeta } : {}), includeObject: parseIncludeObject(req.query.includeObject) ?? "Metadata" });
-      res.type(tableContentType(table)).send(JSON.stringify(t));
-      return;
-    }
-    res.type("application/json").send(JSON.stringify(body));
-  };
+/** One object or a list as JSON, or as a Table when the client prints server-side. */
+function send(req: Request, res: Response, resource: CoreResource, body: object, objects: CoreObject[], listMeta?: object): void {
+  const table = tableVersion(req.headers.accept);
+  if (table) {
+    const t = toTable(resource.printing, objects, { version: table, ...(listMeta ? { listMeta } : {}), includeObject: parseIncludeObject(req.query.includeObject) ?? "Metadata" });
+    res.type(tableContentType(table)).send(JSON.stringify(t));
+    return;
+  }
+  res.type("application/json").send(JSON.stringify(body));
+}
 
-  const list = (namespaced: boolean): Handler => async (req, res) => {
+function listHandler(deps: CoreRouteDeps, namespaced: boolean): Handler {
+  return async (req, res) => {
     const ns = namespaced ? param(req, "ns") : undefined;
     const resource = resourceOf(param(req, "plural"), namespaced, true);
     const watching = flag(req.query.watch);
@@ -119,8 +116,10 @@ export function coreRouter(deps: CoreRouteDeps): Router {
       .filter((o) => matchesSelectors(o, selectors));
     send(req, res, resource, { apiVersion: CORE_VERSION, kind: `${resource.kind}List`, metadata, items }, items, metadata);
   };
+}
 
-  const get = (namespaced: boolean): Handler => async (req, res) => {
+function getHandler(deps: CoreRouteDeps, namespaced: boolean): Handler {
+  return async (req, res) => {
     const ns = namespaced ? param(req, "ns") : undefined;
     const resource = resourceOf(param(req, "plural"), namespaced, false);
     const a = access(req, "get", resource, ns);
@@ -132,16 +131,27 @@ export function coreRouter(deps: CoreRouteDeps): Router {
     const obj = resource.view(presentTo(a, stored));
     send(req, res, resource, obj, [obj]);
   };
+}
 
-  // Writes of a served resource are 405, as kube-apiserver answers a verb a resource lacks.
-  const readOnly = (namespaced: boolean, collection: boolean) => (req: Request, _res: Response, next: NextFunction) => {
+/** Writes of a served resource are 405, as kube-apiserver answers a verb a resource lacks. */
+function readOnly(namespaced: boolean, collection: boolean) {
+  return (req: Request, _res: Response, next: NextFunction) => {
     const resource = resourceOf(param(req, "plural"), namespaced, collection);
     next(new ApiError("MethodNotAllowed", `the server does not allow this method on the requested resource (${req.method} ${resource.plural}: ${resource.verbs.join(", ")} only)`));
   };
-  r.get("/namespaces/:ns/:plural", wrap(list(true)));
-  r.get("/namespaces/:ns/:plural/:name", wrap(get(true)));
-  r.get("/:plural", wrap(list(false)));
-  r.get("/:plural/:name", wrap(get(false)));
+}
+
+/**
+ * `/api/v1`: the core resources of core-resources.ts, read-only (get, list, watch; Tables for
+ * kubectl), under the RBAC of the eiaas kind that stores them — a tenant sees its own Namespace
+ * and its namespace's Events, another tenant's namespace is NotFound.
+ */
+export function coreRouter(deps: CoreRouteDeps): Router {
+  const r = Router();
+  r.get("/namespaces/:ns/:plural", wrap(listHandler(deps, true)));
+  r.get("/namespaces/:ns/:plural/:name", wrap(getHandler(deps, true)));
+  r.get("/:plural", wrap(listHandler(deps, false)));
+  r.get("/:plural/:name", wrap(getHandler(deps, false)));
   r.all("/namespaces/:ns/:plural", readOnly(true, true));
   r.all("/namespaces/:ns/:plural/:name", readOnly(true, false));
   r.all("/:plural", readOnly(false, true));

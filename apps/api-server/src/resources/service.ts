@@ -1,8 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
-import { API_VERSION, FOREGROUND_FINALIZER, ORPHAN_FINALIZER, TENANT_FINALIZER, type KindInfo, type ManagedFieldsEntry } from "@eiaas/api";
-import { collectsGarbage, formatTime, metadataMaps, StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
-import { ApiError, invalid, notFound } from "../http/errors.js";
-import type { PropagationPolicy } from "../http/delete-options.js";
+import { API_VERSION, TENANT_FINALIZER, type KindInfo, type ManagedFieldsEntry } from "@eiaas/api";
+import { metadataMaps, StoreError, type ListOptions, type ListResult, type NewObject, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { ApiError, notFound } from "../http/errors.js";
 import { applyJsonPatch, applyMergePatch } from "../http/patch.js";
 import { traceAnnotation } from "@eiaas/telemetry";
 import { admitPriority, countQuotaOf, type AdmissionDefaults } from "./admission.js";
@@ -10,7 +9,9 @@ import { applyConfiguration } from "../apply/managed-fields.js";
 import { appliedConfiguration, conflictError, managedAfterUpdate, now, ownedPart, sentManagedFields, shapeOfKind, upgradesClientSideApply } from "./ownership.js";
 import { repeatsFinalReport, supersededReport, taskReportApplies } from "./task-reports.js";
 import type { ObjectReader } from "./reader.js";
-import { isNonNegativeInt64, TENANT, validateObject, validateStatus, type UnknownFields, type ValidatedObject } from "./validate.js";
+import { deleteCollection, deleteObject, type DeleteCollectionRequest, type DeleteRequest, type DeletionDeps } from "./deletion.js";
+import { expectedVersion, PATCH_RETRIES } from "./preconditions.js";
+import { TENANT, validateObject, validateStatus, type UnknownFields, type ValidatedObject } from "./validate.js";
 
 /** Fills `status` of a workload under dryRun with what the scheduler would decide (the plan). */
 export type DryRunPlanner = (kind: KindInfo, obj: StoredObject) => Promise<unknown | undefined>;
@@ -43,15 +44,6 @@ export interface WriteRequest {
    * `Update` entry in `metadata.managedFields`. Absent (a controller's write): ownership is kept.
    */
   fieldManager?: string;
-}
-
-const PATCH_RETRIES = 5;
-
-/** A client's resourceVersion precondition, or 422 naming `field`: it goes into a bigint query. */
-function expectedVersion(kind: KindInfo, name: string, value: unknown, field = "metadata.resourceVersion"): string | undefined {
-  if (value === undefined) return undefined;
-  if (!isNonNegativeInt64(value)) throw invalid(kind.kind, name, [{ field, message: "must be a resourceVersion returned by the server" }]);
-  return value;
 }
 
 /**
@@ -341,67 +333,18 @@ export class ResourceService {
     return updated;
   }
 
-  async delete(
-    kind: KindInfo,
-    namespace: string | undefined,
-    name: string,
-    options: { dryRun?: boolean; preconditions?: { uid?: string; resourceVersion?: string }; propagationPolicy?: PropagationPolicy } = {},
-  ): Promise<StoredObject> {
-    const pre = options.preconditions ?? {};
-    const expected = pre.resourceVersion ? expectedVersion(kind, name, pre.resourceVersion, "preconditions.resourceVersion") : undefined;
-    // Foreground and Orphan leave the object marked with their finalizer for the propagation
-    // controller, as kube-apiserver does — also on a kind nothing depends on (the controller lifts
-    // it at its next pass; a client sees the marked object, and `kubectl delete --wait` waits).
-    const policy = options.propagationPolicy ?? "Background";
-    const finalizer = policy === "Background" || !collectsGarbage(kind) ? undefined : policy === "Foreground" ? FOREGROUND_FINALIZER : ORPHAN_FINALIZER;
-    for (let attempt = 0; ; attempt++) {
-      const read = await this.get(kind, namespace, name);
-      if (pre.uid && pre.uid !== read.metadata.uid) {
-        throw new ApiError("Conflict", `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${read.metadata.uid}`);
-      }
-      // An object already marked keeps the deletion it is in (a second delete changes nothing).
-      const current = finalizer && !read.metadata.deletionTimestamp ? withFinalizer(read, finalizer) : read;
-      // A dry run answers what the delete would: an object with finalizers comes back marked.
-      if (options.dryRun) return current.metadata.finalizers?.length && !current.metadata.deletionTimestamp ? marked(current) : current;
-      try {
-        // Dependents (a workload's Tasks) go in the same transaction: the store knows which.
-        const { object, deleted } = await this.store.delete(kind, current, { expectedResourceVersion: expected ?? read.metadata.resourceVersion });
-        this.options.onWrite?.(kind, object, deleted ? "delete" : "update");
-        return object;
-      } catch (err) {
-        // Without a resourceVersion precondition a delete is unconditional (as in Kubernetes): a
-        // write that landed since the read (a controller's status update) only means read again.
-        if (expected === undefined && err instanceof StoreError && err.reason === "Conflict" && attempt < PATCH_RETRIES) continue;
-        throw err;
-      }
-    }
+  /** Deletes one object (see deletion.ts): finalizers, cascades, preconditions. */
+  delete(kind: KindInfo, namespace: string | undefined, name: string, options: DeleteRequest = {}): Promise<StoredObject> {
+    return deleteObject(this.deletion, kind, namespace, name, options);
   }
 
-  /**
-   * Deletes every object of a collection the selectors match (`deletecollection`), each as a
-   * delete of its own would (finalizers, cascades); one already gone meanwhile is skipped.
-   * `visibleTo` narrows what may be deleted to what the caller may see.
-   */
-  async deleteCollection(
-    kind: KindInfo,
-    options: ListOptions,
-    visibleTo: (obj: StoredObject) => boolean,
-    req: { dryRun?: boolean; propagationPolicy?: PropagationPolicy } = {},
-  ): Promise<{ resourceVersion: string; items: StoredObject[] }> {
-    const { limit: _limit, continue: _continue, ...all } = options;
-    const { items, resourceVersion } = await this.store.list(kind, all);
-    const deleted: StoredObject[] = [];
-    for (const obj of items) {
-      if (!visibleTo(obj)) continue;
-      try {
-        deleted.push(await this.delete(kind, obj.metadata.namespace, obj.metadata.name, { dryRun: req.dryRun ?? false, preconditions: { uid: obj.metadata.uid }, ...(req.propagationPolicy ? { propagationPolicy: req.propagationPolicy } : {}) }));
-      } catch (err) {
-        // Deleted (or deleted and created anew) since the list: not this collection's any more.
-        if (err instanceof ApiError && (err.reason === "NotFound" || err.reason === "Conflict")) continue;
-        throw err;
-      }
-    }
-    return { resourceVersion, items: deleted };
+  /** Deletes what a collection's selectors match, each as its own delete would (see deletion.ts). */
+  deleteCollection(kind: KindInfo, options: ListOptions, visibleTo: (obj: StoredObject) => boolean, req: DeleteCollectionRequest = {}): Promise<{ resourceVersion: string; items: StoredObject[] }> {
+    return deleteCollection(this.deletion, kind, options, visibleTo, req);
+  }
+
+  private get deletion(): DeletionDeps {
+    return { get: (kind, namespace, name) => this.get(kind, namespace, name), store: this.store, ...(this.options.onWrite ? { onWrite: this.options.onWrite } : {}) };
   }
 
   private async withPlan(kind: KindInfo, obj: StoredObject): Promise<StoredObject> {
@@ -409,17 +352,6 @@ export class ResourceService {
     const status = await this.options.dryRunPlanner(kind, obj);
     return status === undefined ? obj : { ...obj, status };
   }
-}
-
-/** `obj` marked for deletion now (what a delete of an object with finalizers writes). */
-function marked(obj: StoredObject): StoredObject {
-  return { ...obj, metadata: { ...obj.metadata, deletionTimestamp: formatTime(new Date()) } };
-}
-
-/** `obj` with `finalizer` added (once). */
-function withFinalizer(obj: StoredObject, finalizer: string): StoredObject {
-  const finalizers = obj.metadata.finalizers ?? [];
-  return finalizers.includes(finalizer) ? obj : { ...obj, metadata: { ...obj.metadata, finalizers: [...finalizers, finalizer] } };
 }
 
 /**

@@ -95,104 +95,102 @@ async function mintChosenToken(deps: AgentRouteDeps, name: string, tokenSha256: 
  */
 export function agentRouter(deps: AgentRouteDeps): Router {
   const r = Router();
-
-  r.post(
-    "/edgenodes/:name/register",
-    wrap(async (req, res) => {
-      const name = nodeNameParam(param(req, "name"));
-      const mode = registrationMode(req, name);
-      const registration = parseRegistration(name, req.body);
-      const node: StoredObject =
-        mode === "bootstrap" ? await createRegisteredNode(deps, req, registration) : await updateRegisteredNode(deps, mode, registration);
-      let token: string | undefined;
-      let queue: QueueCredentials;
-      try {
-        if (mode === "renewal") {
-          // The node keeps its credential: a rotation would strand an agent that stopped between
-          // this answer and writing the new token down.
-          token = bearerSecret(req.headers.authorization)!;
-        } else {
-          await deps.tokens.revokeAll({ role: "agent", nodeName: name });
-          deps.onRevoke();
-          // A token the agent chose (only its hash sent) is not in the answer: the agent kept it
-          // before asking, so losing this answer cannot strand the node (it renews with it).
-          if (registration.tokenSha256) await mintChosenToken(deps, name, registration.tokenSha256);
-          else token = (await deps.tokens.mint({ role: "agent", nodeName: name, name: `agent-${name}`.slice(0, 253) })).token;
-        }
-        queue = deps.queueCredentials ? await deps.queueCredentials(name) : { url: "" };
-      } catch (err) {
-        // A new node whose agent gets no token would be stranded (the bootstrap token cannot take
-        // an existing node): it goes, and the agent's retry registers it. A renewal or an admin's
-        // registration is simply tried again (the node's own token or the admin's still works).
-        if (mode === "bootstrap") await undoBootstrapRegistration(deps, req, node);
-        throw err;
-      }
-      res.status(201).json({
-        apiVersion: API_VERSION,
-        kind: "AgentRegistration",
-        metadata: { name },
-        node: { name: node.metadata.name, uid: node.metadata.uid },
-        ...(token !== undefined ? { token } : {}),
-        queue,
-      });
-    }),
-  );
-
-  r.post(
-    "/edgenodes/:name/heartbeat",
-    wrap(async (req, res) => {
-      const p = req.principal!;
-      const name = nodeNameParam(param(req, "name"));
-      if (p.role !== "admin" && !(p.role === "agent" && p.nodeName === name)) {
-        throw new ApiError("Forbidden", `${p.role} token "${p.name}" cannot heartbeat for node "${name}"`);
-      }
-      const parsed = heartbeatBody.safeParse(req.body ?? {});
-      if (!parsed.success) throw invalidFromZod("Heartbeat", name, parsed.error);
-      const hb = parsed.data;
-      const now = new Date();
-      const node = await deps.store.get(NODE, undefined, name);
-      if (!node) throw notFound("edgenodes", name);
-      // The lease store is Redis when configured: while it is away the lease cannot be renewed, but
-      // the agent's news (its queue is unusable too, most likely) is still written below.
-      // Bounded: a client that queues commands while Redis is away would hold the heartbeat until it returns.
-      const leaseError = await withTimeout(deps.leases.renew(name, p.name, now), LEASE_RENEW_TIMEOUT_MS, "node lease").then(
-        () => undefined,
-        (err: unknown) => err,
-      );
-      const status = { ...(node.status ?? {}) };
-      const ready = readyCondition(hb.queue);
-      const prevReady = (status.conditions ?? []).find((c: { type: string }) => c.type === "Ready");
-      // Status and reason, not the message: an agent's error text may vary from one probe to the next.
-      const readyChanged = status.phase !== (ready.status === "True" ? "Ready" : "NotReady") || prevReady?.reason !== ready.reason;
-      const measured = { ...(status.measured ?? {}) };
-      const changedLink = linkChanged(measured.uplinkMbps, hb.uplinkMbps) || linkChanged(measured.rttMs, hb.rttMs);
-      if (hb.uplinkMbps !== undefined) measured.uplinkMbps = hb.uplinkMbps;
-      if (hb.rttMs !== undefined) measured.rttMs = hb.rttMs;
-      const last = Date.parse(status.lastHeartbeatTime ?? "") || 0;
-      const tasksChanged = hb.runningTasks !== undefined && JSON.stringify([...hb.runningTasks].sort()) !== JSON.stringify(status.runningTasks ?? []);
-      const stale = now.getTime() - last >= (deps.heartbeatStatusEveryMs ?? 30_000);
-      if (readyChanged || changedLink || tasksChanged || stale || (hb.agent && JSON.stringify(hb.agent) !== JSON.stringify(status.agent))) {
-        const ts = now.toISOString();
-        const conditions = (status.conditions ?? []).filter((c: { type: string }) => c.type !== "Ready");
-        conditions.push({ type: "Ready", ...ready, lastTransitionTime: prevReady?.status === ready.status ? (prevReady.lastTransitionTime ?? ts) : ts });
-        const next = {
-          ...status,
-          phase: ready.status === "True" ? "Ready" : "NotReady",
-          conditions,
-          lastHeartbeatTime: ts,
-          ...(Object.keys(measured).length ? { measured } : {}),
-          ...(hb.runningTasks !== undefined ? { runningTasks: [...hb.runningTasks].sort() } : {}),
-          ...(hb.agent ? { agent: hb.agent } : {}),
-        };
-        // A concurrent status write (the lifecycle controller) wins; the next heartbeat retries.
-        // A status over the object size limit is the agent's to hear of (413), not a race.
-        await deps.store.updateStatus(NODE, node, next).catch((err: unknown) => {
-          if (err instanceof StoreError && err.reason === "RequestEntityTooLarge") throw err;
-        });
-      }
-      if (leaseError) throw new ApiError("ServiceUnavailable", "the node lease could not be renewed (its store is unavailable); retry later", { retryAfterSeconds: 1 });
-      res.status(204).end();
-    }),
-  );
+  r.post("/edgenodes/:name/register", wrap((req, res) => registerNode(deps, req, res)));
+  r.post("/edgenodes/:name/heartbeat", wrap((req, res) => heartbeat(deps, req, res)));
   return r;
+}
+
+/** `POST …/edgenodes/NAME/register`: the node created or updated, the agent's token and queue credentials. */
+async function registerNode(deps: AgentRouteDeps, req: Request, res: Response): Promise<void> {
+  const name = nodeNameParam(param(req, "name"));
+  const mode = registrationMode(req, name);
+  const registration = parseRegistration(name, req.body);
+  const node: StoredObject =
+    mode === "bootstrap" ? await createRegisteredNode(deps, req, registration) : await updateRegisteredNode(deps, mode, registration);
+  let token: string | undefined;
+  let queue: QueueCredentials;
+  try {
+    if (mode === "renewal") {
+      // The node keeps its credential: a rotation would strand an agent that stopped between
+      // this answer and writing the new token down.
+      token = bearerSecret(req.headers.authorization)!;
+    } else {
+      await deps.tokens.revokeAll({ role: "agent", nodeName: name });
+      deps.onRevoke();
+      // A token the agent chose (only its hash sent) is not in the answer: the agent kept it
+      // before asking, so losing this answer cannot strand the node (it renews with it).
+      if (registration.tokenSha256) await mintChosenToken(deps, name, registration.tokenSha256);
+      else token = (await deps.tokens.mint({ role: "agent", nodeName: name, name: `agent-${name}`.slice(0, 253) })).token;
+    }
+    queue = deps.queueCredentials ? await deps.queueCredentials(name) : { url: "" };
+  } catch (err) {
+    // A new node whose agent gets no token would be stranded (the bootstrap token cannot take
+    // an existing node): it goes, and the agent's retry registers it. A renewal or an admin's
+    // registration is simply tried again (the node's own token or the admin's still works).
+    if (mode === "bootstrap") await undoBootstrapRegistration(deps, req, node);
+    throw err;
+  }
+  res.status(201).json({
+    apiVersion: API_VERSION,
+    kind: "AgentRegistration",
+    metadata: { name },
+    node: { name: node.metadata.name, uid: node.metadata.uid },
+    ...(token !== undefined ? { token } : {}),
+    queue,
+  });
+}
+
+/** `POST …/edgenodes/NAME/heartbeat`: the lease renewed; the node's status written when it changed or went stale. */
+async function heartbeat(deps: AgentRouteDeps, req: Request, res: Response): Promise<void> {
+  const p = req.principal!;
+  const name = nodeNameParam(param(req, "name"));
+  if (p.role !== "admin" && !(p.role === "agent" && p.nodeName === name)) {
+    throw new ApiError("Forbidden", `${p.role} token "${p.name}" cannot heartbeat for node "${name}"`);
+  }
+  const parsed = heartbeatBody.safeParse(req.body ?? {});
+  if (!parsed.success) throw invalidFromZod("Heartbeat", name, parsed.error);
+  const hb = parsed.data;
+  const now = new Date();
+  const node = await deps.store.get(NODE, undefined, name);
+  if (!node) throw notFound("edgenodes", name);
+  // The lease store is Redis when configured: while it is away the lease cannot be renewed, but
+  // the agent's news (its queue is unusable too, most likely) is still written below.
+  // Bounded: a client that queues commands while Redis is away would hold the heartbeat until it returns.
+  const leaseError = await withTimeout(deps.leases.renew(name, p.name, now), LEASE_RENEW_TIMEOUT_MS, "node lease").then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  const status = { ...(node.status ?? {}) };
+  const ready = readyCondition(hb.queue);
+  const prevReady = (status.conditions ?? []).find((c: { type: string }) => c.type === "Ready");
+  // Status and reason, not the message: an agent's error text may vary from one probe to the next.
+  const readyChanged = status.phase !== (ready.status === "True" ? "Ready" : "NotReady") || prevReady?.reason !== ready.reason;
+  const measured = { ...(status.measured ?? {}) };
+  const changedLink = linkChanged(measured.uplinkMbps, hb.uplinkMbps) || linkChanged(measured.rttMs, hb.rttMs);
+  if (hb.uplinkMbps !== undefined) measured.uplinkMbps = hb.uplinkMbps;
+  if (hb.rttMs !== undefined) measured.rttMs = hb.rttMs;
+  const last = Date.parse(status.lastHeartbeatTime ?? "") || 0;
+  const tasksChanged = hb.runningTasks !== undefined && JSON.stringify([...hb.runningTasks].sort()) !== JSON.stringify(status.runningTasks ?? []);
+  const stale = now.getTime() - last >= (deps.heartbeatStatusEveryMs ?? 30_000);
+  if (readyChanged || changedLink || tasksChanged || stale || (hb.agent && JSON.stringify(hb.agent) !== JSON.stringify(status.agent))) {
+    const ts = now.toISOString();
+    const conditions = (status.conditions ?? []).filter((c: { type: string }) => c.type !== "Ready");
+    conditions.push({ type: "Ready", ...ready, lastTransitionTime: prevReady?.status === ready.status ? (prevReady.lastTransitionTime ?? ts) : ts });
+    const next = {
+      ...status,
+      phase: ready.status === "True" ? "Ready" : "NotReady",
+      conditions,
+      lastHeartbeatTime: ts,
+      ...(Object.keys(measured).length ? { measured } : {}),
+      ...(hb.runningTasks !== undefined ? { runningTasks: [...hb.runningTasks].sort() } : {}),
+      ...(hb.agent ? { agent: hb.agent } : {}),
+    };
+    // A concurrent status write (the lifecycle controller) wins; the next heartbeat retries.
+    // A status over the object size limit is the agent's to hear of (413), not a race.
+    await deps.store.updateStatus(NODE, node, next).catch((err: unknown) => {
+      if (err instanceof StoreError && err.reason === "RequestEntityTooLarge") throw err;
+    });
+  }
+  if (leaseError) throw new ApiError("ServiceUnavailable", "the node lease could not be renewed (its store is unavailable); retry later", { retryAfterSeconds: 1 });
+  res.status(204).end();
 }

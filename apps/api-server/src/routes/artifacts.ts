@@ -90,7 +90,18 @@ function refuseUpload(req: Request, res: Response, err: unknown, onInternal: (er
   sendError(res, err, onInternal);
 }
 
-/** The Model the request names, when the caller may `verb` it (404 as for one that does not exist otherwise). */
+/** The Status of a failed upload: the ONNX check's refusal is the body's fault (422). */
+function uploadError(err: unknown, name: string): ApiError {
+  if (err instanceof OnnxCheckError || err instanceof ExitHeadMismatch) {
+    return new ApiError("Invalid", `Model "${name}" artifact is invalid: ${err.message}`, { name, kind: "models", causes: [{ reason: "FieldValueInvalid", field: "body", message: err.message }] });
+  }
+  if (err instanceof StoreError && err.reason === "NotFound") return notFound("models", name);
+  const e = err as { code?: string };
+  if (e?.code === "ECONNRESET" || e?.code === "ERR_STREAM_PREMATURE_CLOSE") return new ApiError("BadRequest", "the upload was aborted before its end");
+  return toApiError(err);
+}
+
+/** The Model the path names, if the caller may `verb` it (404 otherwise, as for the Model itself). */
 async function visibleModel(deps: ArtifactRouteDeps, req: Request, verb: "get" | "update"): Promise<StoredObject> {
   const ns = param(req, "ns");
   const name = param(req, "name");
@@ -115,15 +126,66 @@ function checkUploadHeaders(req: Request, maxBytes: number): void {
   if (length !== undefined && Number(length) === 0) throw new OnnxCheckError("the artifact is empty", 0);
 }
 
-/** The Status of a failed upload: the ONNX check's refusal is the body's fault (422). */
-function uploadError(err: unknown, name: string): ApiError {
-  if (err instanceof OnnxCheckError || err instanceof ExitHeadMismatch) {
-    return new ApiError("Invalid", `Model "${name}" artifact is invalid: ${err.message}`, { name, kind: "models", causes: [{ reason: "FieldValueInvalid", field: "body", message: err.message }] });
+/** `PUT`: the file streamed to the ArtifactStore, checked as it arrives, then recorded in the Model's status. */
+async function upload(deps: ArtifactRouteDeps, cutTensors: CutTensors, req: Request, res: Response): Promise<void> {
+  const name = param(req, "name");
+  let model: StoredObject;
+  let exit: number;
+  let inspect: OnnxStreamCheck | ExitHeadCheck;
+  try {
+    checkUploadHeaders(req, deps.maxArtifactBytes);
+    exitOf(req, undefined);
+    model = await visibleModel(deps, req, "update");
+    exit = exitOf(req, model);
+    // A head must read the cut tensor its exit follows: checked while it streams, before it is kept.
+    inspect = exit ? new ExitHeadCheck(await cutTensors.of(model, exit)) : new OnnxStreamCheck();
+  } catch (err) {
+    return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
   }
-  if (err instanceof StoreError && err.reason === "NotFound") return notFound("models", name);
-  const e = err as { code?: string };
-  if (e?.code === "ECONNRESET" || e?.code === "ERR_STREAM_PREMATURE_CLOSE") return new ApiError("BadRequest", "the upload was aborted before its end");
-  return toApiError(err);
+  try {
+    // Not destroyed when the store stops reading (a refusal midway): the answer must still reach the client.
+    const body = req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
+    await deps.artifacts.put(model.metadata.uid, body, { maxBytes: deps.maxArtifactBytes, inspect, exitAfter: exit });
+  } catch (err) {
+    return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
+  }
+  const updated = await recordArtifactStatus(deps, model, exit);
+  res.status(200).type("application/json").send(JSON.stringify(updated));
+}
+
+/** `GET`/`HEAD`: the stored file, with its digest as ETag (`If-None-Match` → 304). */
+async function download(deps: ArtifactRouteDeps, req: Request, res: Response): Promise<void> {
+  const name = param(req, "name");
+  exitOf(req, undefined);
+  const model = await visibleModel(deps, req, "get");
+  const exit = exitOf(req, model);
+  const opened = await deps.artifacts.open(model.metadata.uid, exit);
+  if (!opened) {
+    const missing = exit ? `no head for its early exit after layer ${exit}: upload one with eictl model import --exit-head ${exit}=HEAD.onnx` : "no artifact: upload one with eictl model import";
+    throw new ApiError("NotFound", `model "${name}" has ${missing}`, { name, kind: "models" });
+  }
+  const { record, stream } = opened;
+  const etag = etagOf(record);
+  res.setHeader("ETag", etag);
+  res.setHeader("Cache-Control", "private, no-cache");
+  if (notModified(req.headers["if-none-match"], etag) || req.method === "HEAD") {
+    stream.destroy();
+    if (req.method === "HEAD" && !notModified(req.headers["if-none-match"], etag)) {
+      res.status(200).setHeader("Content-Type", ARTIFACT_MEDIA_TYPE);
+      res.setHeader("Content-Length", String(record.sizeBytes));
+      return void res.end();
+    }
+    return void res.status(304).end();
+  }
+  res.status(200).setHeader("Content-Type", ARTIFACT_MEDIA_TYPE);
+  res.setHeader("Content-Length", String(record.sizeBytes));
+  try {
+    await pipeline(stream, res);
+  } catch {
+    // Replaced or deleted midway, or the client left: the short body tells the client (its
+    // Content-Length and digest do not match), which fetches again.
+    res.destroy();
+  }
 }
 
 /**
@@ -141,71 +203,11 @@ export function artifactRouter(deps: ArtifactRouteDeps): Router {
   const r = Router();
   const path = "/namespaces/:ns/models/:name/artifact";
   const cutTensors = new CutTensors(deps.artifacts);
-
   r.put(path, (req: Request, res: Response, next: NextFunction) => {
-    void upload(req, res).catch(next);
+    void upload(deps, cutTensors, req, res).catch(next);
   });
-  const upload = async (req: Request, res: Response) => {
-    const name = param(req, "name");
-    let model: StoredObject;
-    let exit: number;
-    let inspect: OnnxStreamCheck | ExitHeadCheck;
-    try {
-      checkUploadHeaders(req, deps.maxArtifactBytes);
-      exitOf(req, undefined);
-      model = await visibleModel(deps, req, "update");
-      exit = exitOf(req, model);
-      // A head must read the cut tensor its exit follows: checked while it streams, before it is kept.
-      inspect = exit ? new ExitHeadCheck(await cutTensors.of(model, exit)) : new OnnxStreamCheck();
-    } catch (err) {
-      return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
-    }
-    try {
-      // Not destroyed when the store stops reading (a refusal midway): the answer must still reach the client.
-      const body = req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
-      await deps.artifacts.put(model.metadata.uid, body, { maxBytes: deps.maxArtifactBytes, inspect, exitAfter: exit });
-    } catch (err) {
-      return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
-    }
-    const updated = await recordArtifactStatus(deps, model, exit);
-    res.status(200).type("application/json").send(JSON.stringify(updated));
-  };
-
-  const download = async (req: Request, res: Response) => {
-    const name = param(req, "name");
-    exitOf(req, undefined);
-    const model = await visibleModel(deps, req, "get");
-    const exit = exitOf(req, model);
-    const opened = await deps.artifacts.open(model.metadata.uid, exit);
-    if (!opened) {
-      const missing = exit ? `no head for its early exit after layer ${exit}: upload one with eictl model import --exit-head ${exit}=HEAD.onnx` : "no artifact: upload one with eictl model import";
-      throw new ApiError("NotFound", `model "${name}" has ${missing}`, { name, kind: "models" });
-    }
-    const { record, stream } = opened;
-    const etag = etagOf(record);
-    res.setHeader("ETag", etag);
-    res.setHeader("Cache-Control", "private, no-cache");
-    if (notModified(req.headers["if-none-match"], etag) || req.method === "HEAD") {
-      stream.destroy();
-      if (req.method === "HEAD" && !notModified(req.headers["if-none-match"], etag)) {
-        res.status(200).setHeader("Content-Type", ARTIFACT_MEDIA_TYPE);
-        res.setHeader("Content-Length", String(record.sizeBytes));
-        return void res.end();
-      }
-      return void res.status(304).end();
-    }
-    res.status(200).setHeader("Content-Type", ARTIFACT_MEDIA_TYPE);
-    res.setHeader("Content-Length", String(record.sizeBytes));
-    try {
-      await pipeline(stream, res);
-    } catch {
-      // Replaced or deleted midway, or the client left: the short body tells the client (its
-      // Content-Length and digest do not match), which fetches again.
-      res.destroy();
-    }
-  };
   r.get(path, (req: Request, res: Response, next: NextFunction) => {
-    void download(req, res).catch(next);
+    void download(deps, req, res).catch(next);
   });
   return r;
 }

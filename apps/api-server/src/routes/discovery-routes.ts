@@ -38,6 +38,48 @@ function finite(ms: number): number {
   return Number.isFinite(ms) ? Math.round(ms * 1000) / 1000 : Number.MAX_SAFE_INTEGER;
 }
 
+/** The asking client's node (`?client=NODE`), which must exist. */
+async function askingClient(deps: { store: ObjectStore }, req: Request): Promise<string> {
+  const client = req.query.client;
+  if (typeof client !== "string" || client === "") throw new ApiError("BadRequest", "client: the asking client's node name is required (?client=NODE)");
+  if (!(await deps.store.get(NODE, undefined, client))) throw notFound("edgenodes", client);
+  return client;
+}
+
+/** A service's endpoints ranked by the latency predicted from the asking client, its own entry marked. */
+async function serviceEndpoints(deps: { store: ObjectStore; cluster: ClusterStateSource }, req: Request, res: Response): Promise<void> {
+  const ns = param(req, "ns");
+  authorize(req.principal!, "get", ISVC, ns);
+  const svc = await deps.store.get(ISVC, ns, param(req, "name"));
+  if (!svc) throw notFound("inferenceservices", param(req, "name"));
+  const client = await askingClient(deps, req);
+  const [state, model] = await Promise.all([deps.cluster.clusterState(), deps.store.get(MODEL, ns, svc.spec.model)]);
+  const snapshot = snapshotOf(state);
+  const items: RankedEndpoint[] = (svc.status?.endpoints ?? []).map((e: any) => ({
+    node: e.node,
+    ...(e.address ? { address: e.address } : {}),
+    role: e.role,
+    task: e.task,
+    predicted: { latencyMs: finite(endpointLatency(snapshot, model, svc.status?.plan?.clients, client, e.node)) },
+  }));
+  // The client's own entry point in its plan, marked `entry`: its head when the plan splits on
+  // a head (a tail takes the cut tensor, not the client's input; heads are not listed
+  // otherwise), else its server. Ranked with the rest.
+  const own = (svc.status?.plan?.clients as Array<{ client: string; headNode?: string; tailNode?: string; predicted: { latencyMs: number } }> | undefined)?.find((c) => c.client === client);
+  let entry: RankedEndpoint | undefined;
+  if (own?.headNode) {
+    const head = runningHead(state.tasks, svc, own.headNode);
+    // Priced as the tail of the same plan is (the plan's prediction on today's links); a
+    // device-only plan (no tail) at its own prediction.
+    const latencyMs = own.tailNode ? endpointLatency(snapshot, model, svc.status?.plan?.clients, client, own.tailNode) : own.predicted.latencyMs;
+    if (head) entry = { node: own.headNode, address: head.status!.endpoint, role: head.spec.role, task: head.metadata.name, predicted: { latencyMs: finite(latencyMs) } };
+  } else if (own?.tailNode) {
+    entry = items.find((e) => e.node === own.tailNode && e.role === "serve");
+  }
+  const listed = entry ? [...items.filter((e) => e.task !== entry.task), { ...entry, entry: true }] : items;
+  res.json({ apiVersion: API_VERSION, kind: "EndpointList", metadata: {}, items: rankEndpoints(listed) });
+}
+
 /**
  * Service discovery (design.md §3): a service's endpoints, or every Running service of a namespace
  * with a capability, ranked by the latency predicted from the asking client. Tenants see only their
@@ -45,47 +87,11 @@ function finite(ms: number): number {
  */
 export function discoveryRoutes(deps: { store: ObjectStore; cluster: ClusterStateSource }): Router {
   const r = Router();
-  const clientOf = async (req: Request): Promise<string> => {
-    const client = req.query.client;
-    if (typeof client !== "string" || client === "") throw new ApiError("BadRequest", "client: the asking client's node name is required (?client=NODE)");
-    if (!(await deps.store.get(NODE, undefined, client))) throw notFound("edgenodes", client);
-    return client;
-  };
+  const clientOf = (req: Request) => askingClient(deps, req);
 
   r.get(
     "/namespaces/:ns/inferenceservices/:name/endpoints",
-    wrap(async (req, res) => {
-      const ns = param(req, "ns");
-      authorize(req.principal!, "get", ISVC, ns);
-      const svc = await deps.store.get(ISVC, ns, param(req, "name"));
-      if (!svc) throw notFound("inferenceservices", param(req, "name"));
-      const client = await clientOf(req);
-      const [state, model] = await Promise.all([deps.cluster.clusterState(), deps.store.get(MODEL, ns, svc.spec.model)]);
-      const snapshot = snapshotOf(state);
-      const items: RankedEndpoint[] = (svc.status?.endpoints ?? []).map((e: any) => ({
-        node: e.node,
-        ...(e.address ? { address: e.address } : {}),
-        role: e.role,
-        task: e.task,
-        predicted: { latencyMs: finite(endpointLatency(snapshot, model, svc.status?.plan?.clients, client, e.node)) },
-      }));
-      // The client's own entry point in its plan, marked `entry`: its head when the plan splits on
-      // a head (a tail takes the cut tensor, not the client's input; heads are not listed
-      // otherwise), else its server. Ranked with the rest.
-      const own = (svc.status?.plan?.clients as Array<{ client: string; headNode?: string; tailNode?: string; predicted: { latencyMs: number } }> | undefined)?.find((c) => c.client === client);
-      let entry: RankedEndpoint | undefined;
-      if (own?.headNode) {
-        const head = runningHead(state.tasks, svc, own.headNode);
-        // Priced as the tail of the same plan is (the plan's prediction on today's links); a
-        // device-only plan (no tail) at its own prediction.
-        const latencyMs = own.tailNode ? endpointLatency(snapshot, model, svc.status?.plan?.clients, client, own.tailNode) : own.predicted.latencyMs;
-        if (head) entry = { node: own.headNode, address: head.status!.endpoint, role: head.spec.role, task: head.metadata.name, predicted: { latencyMs: finite(latencyMs) } };
-      } else if (own?.tailNode) {
-        entry = items.find((e) => e.node === own.tailNode && e.role === "serve");
-      }
-      const listed = entry ? [...items.filter((e) => e.task !== entry.task), { ...entry, entry: true }] : items;
-      res.json({ apiVersion: API_VERSION, kind: "EndpointList", metadata: {}, items: rankEndpoints(listed) });
-    }),
+    wrap((req, res) => serviceEndpoints(deps, req, res)),
   );
 
   // A client's entry point: where `eictl infer` sends its input (the start of the client's plan).

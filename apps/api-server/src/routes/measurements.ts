@@ -58,95 +58,93 @@ interface Resolved {
 export function measurementRouter(deps: MeasurementRouteDeps): Router {
   const r = Router();
   const policy = deps.policy ?? {};
-
-  r.post(
-    "/edgenodes/:name/segment-timings",
-    wrap(async (req, res) => {
-      const p = req.principal!;
-      const node = nodeNameParam(param(req, "name"));
-      if (p.role !== "admin" && !(p.role === "agent" && p.nodeName === node)) {
-        throw new ApiError("Forbidden", `${p.role} token "${p.name}" cannot report timings for node "${node}"`);
-      }
-      const parsed = segmentTimingReport.safeParse(req.body ?? {});
-      if (!parsed.success) throw invalidFromZod("SegmentTimingReport", node, parsed.error);
-      const resolved = await resolveTimings(deps.reader, node, parsed.data.timings);
-      // The profiles name the node as an owner too: they go with it (an admin may report for any name).
-      const nodeObject = await deps.reader.get(NODE, undefined, node);
-      if (!nodeObject) throw notFound("edgenodes", node);
-      const now = new Date();
-      const groups = new Map<string, Resolved[]>();
-      for (const t of resolved) {
-        const key = `${t.namespace}/${t.model.metadata.name}`;
-        groups.set(key, [...(groups.get(key) ?? []), t]);
-      }
-      let written = 0;
-      let unchanged = 0;
-      let deferred = 0;
-      for (const list of groups.values()) {
-        const outcome = await writeProfile(deps, nodeObject, list[0]!.model, list.map((t) => t.segment), now, policy);
-        if (outcome === "written") written++;
-        else if (outcome === "deferred") deferred++;
-        else unchanged++;
-      }
-      res.status(200).json({ apiVersion: API_VERSION, kind: "SegmentTimingReportResult", profiles: { written, unchanged, deferred } });
-    }),
-  );
-
-  r.post(
-    "/namespaces/:ns/inferenceservices/:name/latency",
-    wrap(async (req, res) => {
-      const p = req.principal!;
-      const ns = param(req, "ns");
-      const name = param(req, "name");
-      const forbidden = () => new ApiError("Forbidden", `${p.role} token "${p.name}" cannot report latency for inferenceservices "${name}" in namespace "${ns}"`);
-      if (p.role === "tenant" && p.tenant !== ns) throw new ApiError("NotFound", `namespaces "${ns}" not found`, { name: ns, kind: "namespaces" });
-      if (p.role !== "admin" && p.role !== "tenant" && p.role !== "agent") throw forbidden();
-      const parsed = clientLatencyReport.safeParse(req.body ?? {});
-      if (!parsed.success) throw invalidFromZod("ClientLatencyReport", name, parsed.error);
-      const report = parsed.data;
-      // An agent speaks for its own node as a client, and learns nothing of services it is no client of.
-      if (p.role === "agent" && p.nodeName !== report.client) throw forbidden();
-      for (let attempt = 0; ; attempt++) {
-        const current = attempt === 0 ? await deps.reader.get(ISVC, ns, name) : await deps.store.get(ISVC, ns, name);
-        const plans: any[] = current?.status?.plan?.clients ?? [];
-        const plan = plans.find((c) => c.client === report.client);
-        if (p.role === "agent" && !plan) throw forbidden();
-        if (!current) throw notFound("inferenceservices", name);
-        if (!plan) throw invalid("ClientLatencyReport", name, [{ field: "client", reason: "FieldValueInvalid", message: `"${report.client}" is not a planned client of the service` }]);
-        const revision = Number(current.status?.planRevision ?? 0);
-        if (report.planRevision !== undefined && report.planRevision !== revision) {
-          throw new ApiError("Conflict", `the report is of plan revision ${report.planRevision}; the service is at revision ${revision}`, {
-            name,
-            kind: "inferenceservices",
-            causes: [{ field: "planRevision", reason: "FieldValueInvalid", message: `must be the current plan revision (${revision})` }],
-          });
-        }
-        const figure: Omit<MeasuredClientLatency, "observedTime"> = {
-          client: plan.client,
-          architecture: plan.architecture,
-          split: plan.split,
-          ...(plan.headNode !== undefined ? { headNode: plan.headNode } : {}),
-          ...(plan.tailNode !== undefined ? { tailNode: plan.tailNode } : {}),
-          variant: plan.variant,
-          exitAfterLayer: plan.exitAfterLayer,
-          latencyMs: report.latencyMs,
-          count: report.count,
-          ...(typeof plan.predicted?.latencyMs === "number" ? { predictedMs: plan.predicted.latencyMs } : {}),
-        };
-        const { measured, changed } = mergeClientLatency(current.status?.measured ?? [], figure, new Set(plans.map((c) => c.client)), new Date(), policy);
-        try {
-          if (changed) await deps.store.updateStatus(ISVC, current, { ...(current.status ?? {}), measured });
-        } catch (err) {
-          // The scheduler wrote the status meanwhile: merge into what it wrote.
-          if (err instanceof StoreError && err.reason === "Conflict" && attempt < 4) continue;
-          throw err;
-        }
-        res.status(200).json({ apiVersion: API_VERSION, kind: "ClientLatencyReportResult", written: changed, predictedMs: figure.predictedMs ?? null, measuredMs: report.latencyMs, planRevision: revision });
-        return;
-      }
-    }),
-  );
+  r.post("/edgenodes/:name/segment-timings", wrap((req, res) => reportSegmentTimings(deps, policy, req, res)));
+  r.post("/namespaces/:ns/inferenceservices/:name/latency", wrap((req, res) => reportClientLatency(deps, policy, req, res)));
   return r;
+}
+
+/** A node's segment timings, into one ModelProfile per (model, node). */
+async function reportSegmentTimings(deps: MeasurementRouteDeps, policy: NonNullable<MeasurementRouteDeps["policy"]>, req: Request, res: Response): Promise<void> {
+  const p = req.principal!;
+  const node = nodeNameParam(param(req, "name"));
+  if (p.role !== "admin" && !(p.role === "agent" && p.nodeName === node)) {
+    throw new ApiError("Forbidden", `${p.role} token "${p.name}" cannot report timings for node "${node}"`);
+  }
+  const parsed = segmentTimingReport.safeParse(req.body ?? {});
+  if (!parsed.success) throw invalidFromZod("SegmentTimingReport", node, parsed.error);
+  const resolved = await resolveTimings(deps.reader, node, parsed.data.timings);
+  // The profiles name the node as an owner too: they go with it (an admin may report for any name).
+  const nodeObject = await deps.reader.get(NODE, undefined, node);
+  if (!nodeObject) throw notFound("edgenodes", node);
+  const now = new Date();
+  const groups = new Map<string, Resolved[]>();
+  for (const t of resolved) {
+    const key = `${t.namespace}/${t.model.metadata.name}`;
+    groups.set(key, [...(groups.get(key) ?? []), t]);
+  }
+  let written = 0;
+  let unchanged = 0;
+  let deferred = 0;
+  for (const list of groups.values()) {
+    const outcome = await writeProfile(deps, nodeObject, list[0]!.model, list.map((t) => t.segment), now, policy);
+    if (outcome === "written") written++;
+    else if (outcome === "deferred") deferred++;
+    else unchanged++;
+  }
+  res.status(200).json({ apiVersion: API_VERSION, kind: "SegmentTimingReportResult", profiles: { written, unchanged, deferred } });
+}
+
+/** A client's measured end-to-end latency, into the service's `status.measured` (retried over the scheduler's writes). */
+async function reportClientLatency(deps: MeasurementRouteDeps, policy: NonNullable<MeasurementRouteDeps["policy"]>, req: Request, res: Response): Promise<void> {
+  const p = req.principal!;
+  const ns = param(req, "ns");
+  const name = param(req, "name");
+  const forbidden = () => new ApiError("Forbidden", `${p.role} token "${p.name}" cannot report latency for inferenceservices "${name}" in namespace "${ns}"`);
+  if (p.role === "tenant" && p.tenant !== ns) throw new ApiError("NotFound", `namespaces "${ns}" not found`, { name: ns, kind: "namespaces" });
+  if (p.role !== "admin" && p.role !== "tenant" && p.role !== "agent") throw forbidden();
+  const parsed = clientLatencyReport.safeParse(req.body ?? {});
+  if (!parsed.success) throw invalidFromZod("ClientLatencyReport", name, parsed.error);
+  const report = parsed.data;
+  // An agent speaks for its own node as a client, and learns nothing of services it is no client of.
+  if (p.role === "agent" && p.nodeName !== report.client) throw forbidden();
+  for (let attempt = 0; ; attempt++) {
+    const current = attempt === 0 ? await deps.reader.get(ISVC, ns, name) : await deps.store.get(ISVC, ns, name);
+    const plans: any[] = current?.status?.plan?.clients ?? [];
+    const plan = plans.find((c) => c.client === report.client);
+    if (p.role === "agent" && !plan) throw forbidden();
+    if (!current) throw notFound("inferenceservices", name);
+    if (!plan) throw invalid("ClientLatencyReport", name, [{ field: "client", reason: "FieldValueInvalid", message: `"${report.client}" is not a planned client of the service` }]);
+    const revision = Number(current.status?.planRevision ?? 0);
+    if (report.planRevision !== undefined && report.planRevision !== revision) {
+      throw new ApiError("Conflict", `the report is of plan revision ${report.planRevision}; the service is at revision ${revision}`, {
+        name,
+        kind: "inferenceservices",
+        causes: [{ field: "planRevision", reason: "FieldValueInvalid", message: `must be the current plan revision (${revision})` }],
+      });
+    }
+    const figure: Omit<MeasuredClientLatency, "observedTime"> = {
+      client: plan.client,
+      architecture: plan.architecture,
+      split: plan.split,
+      ...(plan.headNode !== undefined ? { headNode: plan.headNode } : {}),
+      ...(plan.tailNode !== undefined ? { tailNode: plan.tailNode } : {}),
+      variant: plan.variant,
+      exitAfterLayer: plan.exitAfterLayer,
+      latencyMs: report.latencyMs,
+      count: report.count,
+      ...(typeof plan.predicted?.latencyMs === "number" ? { predictedMs: plan.predicted.latencyMs } : {}),
+    };
+    const { measured, changed } = mergeClientLatency(current.status?.measured ?? [], figure, new Set(plans.map((c) => c.client)), new Date(), policy);
+    try {
+      if (changed) await deps.store.updateStatus(ISVC, current, { ...(current.status ?? {}), measured });
+    } catch (err) {
+      // The scheduler wrote the status meanwhile: merge into what it wrote.
+      if (err instanceof StoreError && err.reason === "Conflict" && attempt < 4) continue;
+      throw err;
+    }
+    res.status(200).json({ apiVersion: API_VERSION, kind: "ClientLatencyReportResult", written: changed, predictedMs: figure.predictedMs ?? null, measuredMs: report.latencyMs, planRevision: revision });
+    return;
+  }
 }
 
 /**

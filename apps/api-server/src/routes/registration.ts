@@ -89,7 +89,7 @@ function setField(spec: Fields, path: string, value: unknown): void {
 function agentFields(spec: EdgeNodeSpec): Fields {
   const out: Fields = {};
   for (const f of AGENT_FIELDS) {
-    const v = getField(spec as unknown as Fields, f);
+    const v = getField(spec, f);
     if (v !== undefined) out[f] = v;
   }
   return out;
@@ -117,16 +117,17 @@ export function adminSetFields(current: StoredObject): Set<string> {
   const known = new Set(record.spec ? AGENT_FIELDS : Object.keys(sent));
   const pinned = new Set((record.pinned ?? []).filter((f) => (AGENT_FIELDS as readonly string[]).includes(f)));
   for (const f of AGENT_FIELDS) {
-    if (known.has(f) && !isDeepStrictEqual(getField(current.spec as unknown as Fields, f), sent[f])) pinned.add(f);
+    if (known.has(f) && !isDeepStrictEqual(getField(current.spec, f), sent[f])) pinned.add(f);
   }
   return pinned;
 }
 
 /** `requested` with the fields an admin set kept as they are in `current`. */
 function keepAdminSet(requested: EdgeNodeSpec, current: EdgeNodeSpec, edited: Set<string>): EdgeNodeSpec {
-  const spec = structuredClone(requested) as unknown as Fields;
-  for (const f of edited) setField(spec, f, structuredClone(getField(current as unknown as Fields, f)));
-  return spec as unknown as EdgeNodeSpec;
+  // Field by field from the same type: each value written is one `current` holds at that path.
+  const spec = structuredClone(requested);
+  for (const f of edited) setField(spec, f, structuredClone(getField(current, f)));
+  return spec;
 }
 
 /**

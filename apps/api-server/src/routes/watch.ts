@@ -45,6 +45,59 @@ export interface WatchOptions {
 const EXPIRED = { type: "ERROR", object: { apiVersion: "v1", kind: "Status", metadata: {}, status: "Failure", message: "the watch fell behind the log: list again", reason: "Expired", code: 410 } };
 
 /**
+ * What a watch sends before it goes live, and the version it has reached: the current state (a
+ * list, or a watch-list's initial events) or the log's backlog after the client's resourceVersion.
+ */
+async function startingEvents(
+  deps: { store: ObjectStore; feed: ChangeFeed },
+  o: WatchOptions,
+  matches: (obj: any) => boolean,
+): Promise<{ initial: Array<{ type: string; object: any }>; last: bigint }> {
+  const upTo = deps.feed.resourceVersion;
+  if (o.sendInitialEvents || !o.resourceVersion || o.resourceVersion === "0") {
+    const sql = o.listSelectors ?? o.selectors;
+    const list = await deps.store.list(o.kind, {
+      ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
+      labels: sql.labels,
+      fields: sql.fields,
+    });
+    // Feed events up to the list's version are already in the list and get dropped by `last`.
+    const initial = list.items.filter((x) => (o.listSelectors ? matches(x) : visible(o.access, x))).map((object) => ({ type: "ADDED", object }));
+    return { initial, last: BigInt(list.resourceVersion) };
+  }
+  if (!isNonNegativeInt64(o.resourceVersion)) throw new ApiError("BadRequest", `resourceVersion: invalid value "${o.resourceVersion}"`);
+  const from = BigInt(o.resourceVersion);
+  const backlog = await deps.feed.backlog(from, o.kind.kind, upTo > from ? upTo : from);
+  let last = from;
+  const initial: Array<{ type: string; object: any }> = [];
+  for (const e of backlog) {
+    last = e.resourceVersion;
+    if (matches(e.object)) initial.push({ type: e.type, object: e.object });
+  }
+  if (upTo > last) last = upTo > from ? upTo : from;
+  return { initial, last };
+}
+
+/** Keeps a live watch open: bookmarks when asked for, and its end at the timeout or when either side closes. */
+function keepOpen(req: Request, res: Response, o: WatchOptions, cleanups: Array<() => void>, write: (type: string, stored: any) => void, finish: () => void): void {
+  if (o.allowBookmarks) {
+    const t = setInterval(() => {
+      try {
+        write("BOOKMARK", undefined);
+      } catch (err) {
+        o.onError(err);
+        finish();
+      }
+    }, o.bookmarkIntervalMs ?? 10_000);
+    cleanups.push(() => clearInterval(t));
+  }
+  const timeout = setTimeout(finish, (o.timeoutSeconds ?? 1800) * 1000);
+  cleanups.push(() => clearTimeout(timeout));
+  req.on("close", finish);
+  res.on("close", finish);
+}
+
+/**
  * Streams watch events as newline-delimited JSON. Subscribes to the change feed before reading
  * the backlog (or the current state) so nothing falls between the two; duplicates are dropped by
  * resourceVersion. A resume point older than the log answers 410 Gone before streaming starts.
@@ -106,29 +159,9 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
     if (!res.writableEnded) res.end(last);
   };
   try {
-    const upTo = deps.feed.resourceVersion;
-    let initial: Array<{ type: string; object: any; rv: bigint }> = [];
-    if (o.sendInitialEvents || !o.resourceVersion || o.resourceVersion === "0") {
-      const sql = o.listSelectors ?? o.selectors;
-      const list = await deps.store.list(o.kind, {
-        ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
-        labels: sql.labels,
-        fields: sql.fields,
-      });
-      last = BigInt(list.resourceVersion);
-      // Feed events up to the list's version are already in the list and get dropped by `last`.
-      initial = list.items.filter((x) => (o.listSelectors ? matches(x) : visible(o.access, x))).map((object) => ({ type: "ADDED", object, rv: last }));
-    } else {
-      if (!isNonNegativeInt64(o.resourceVersion)) throw new ApiError("BadRequest", `resourceVersion: invalid value "${o.resourceVersion}"`);
-      const from = BigInt(o.resourceVersion);
-      const backlog = await deps.feed.backlog(from, o.kind.kind, upTo > from ? upTo : from);
-      last = from;
-      for (const e of backlog) {
-        last = e.resourceVersion;
-        if (matches(e.object)) initial.push({ type: e.type, object: e.object, rv: e.resourceVersion });
-      }
-      if (upTo > last) last = upTo > from ? upTo : from;
-    }
+    const start = await startingEvents(deps, o, matches);
+    const initial = start.initial;
+    last = start.last;
     res.status(200);
     res.setHeader("Content-Type", table ? tableContentType(table) : "application/json");
     res.setHeader("Cache-Control", "no-cache, private");
@@ -148,19 +181,5 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
     throw err;
   }
 
-  if (o.allowBookmarks) {
-    const t = setInterval(() => {
-      try {
-        write("BOOKMARK", undefined);
-      } catch (err) {
-        o.onError(err);
-        finish();
-      }
-    }, o.bookmarkIntervalMs ?? 10_000);
-    cleanups.push(() => clearInterval(t));
-  }
-  const timeout = setTimeout(finish, (o.timeoutSeconds ?? 1800) * 1000);
-  cleanups.push(() => clearTimeout(timeout));
-  req.on("close", finish);
-  res.on("close", finish);
+  keepOpen(req, res, o, cleanups, write, finish);
 }

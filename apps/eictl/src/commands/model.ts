@@ -41,7 +41,11 @@ async function getModel(client: EiaasClient, namespace: string, name: string): P
 
 export function registerModel(program: Command): void {
   const model = program.command("model").description("Import DNNs from ONNX files and fetch their stored files (artifacts)");
+  registerImport(model);
+  registerGetArtifact(model);
+}
 
+function registerImport(model: Command): void {
   model
     .command("import")
     .description("Create or update a Model from an ONNX file (layer table, input size, exits) and upload the file as its artifact")
@@ -60,54 +64,71 @@ export function registerModel(program: Command): void {
       "after",
       "\nExamples:\n  eictl model import -f resnet18.onnx --name resnet18 --accuracy 0.6976\n  eictl model import -f mobilenetv2.onnx --name mobilenetv2 --exit-head 9=mobilenetv2.exit9.onnx@0.61\n  eictl model import -f net.onnx --name net --input 1x3x224x224 --accuracy 0.7 --dry-run -o yaml",
     )
-    .action(
-      action(async (opts: ImportOptions, cmd: Command) => {
-        const format = opts.output === undefined ? undefined : parseOutput(opts.output, ["json", "yaml"]);
-        const inputShape = opts.input !== undefined ? parseInputShape(opts.input) : undefined;
-        const accuracy = opts.accuracy !== undefined ? parseAccuracy(opts.accuracy) : undefined;
-        const heads: ExitHeadArg[] = (opts.exitHead ?? []).map(parseExitHead);
-        const file = opts.filename!;
-        const bytes = await readInput(file, "the ONNX file");
-        const imported = importFile(file, bytes, inputShape);
-        const exitHeads = await Promise.all(heads.map(async (h) => ({ ...h, bytes: await readInput(h.file, "the exit head") })));
-        const sha256 = createHash("sha256").update(bytes).digest("hex");
-        const summary = `${imported.layers.length} layers, sha256 ${sha256}`;
-        const print = (obj: object, line: string) => void process.stdout.write(format ? formatObjects([obj], format, false) : `${line}\n`);
-        if (opts.dryRun) {
-          const namespace = globalFlags(cmd).namespace ?? "default";
-          const { object } = buildModel({ name: opts.name!, namespace, imported, bytes, exitHeads, ...(inputShape ? { inputShape } : {}), ...(accuracy !== undefined ? { accuracy } : {}) });
-          return print(object, `model.eiaas.io/${opts.name} imported (${summary}) (dry run)`);
-        }
-        await withSession(cmd, async (s) => {
-          const existing = await getModel(s.client, s.namespace, opts.name!);
-          const { object, notes } = buildModel({
-            name: opts.name!,
-            namespace: s.namespace,
-            imported,
-            bytes,
-            exitHeads,
-            ...(inputShape ? { inputShape } : {}),
-            ...(accuracy !== undefined ? { accuracy } : {}),
-            ...(existing ? { existing } : {}),
-          });
-          for (const n of notes) process.stderr.write(`note: ${n}\n`);
-          if (existing) await s.client.replace(MODEL, object, { namespace: s.namespace });
-          else await s.client.create(MODEL, object, { namespace: s.namespace });
-          let stored = await s.client.putModelArtifact(s.namespace, opts.name!, bytes);
-          if (stored.status?.artifact?.sha256 !== sha256) throw new CliError(`the server recorded sha256 ${stored.status?.artifact?.sha256 ?? "none"} for the upload of ${sha256}; import again`);
-          // Each exit's head is a file of its own (?exit=N), fetched by the agents that serve it.
-          for (const h of exitHeads) {
-            stored = await s.client.putModelArtifact(s.namespace, opts.name!, h.bytes, { exit: h.afterLayer });
-            const digest = createHash("sha256").update(h.bytes).digest("hex");
-            const recorded = (stored.status?.exitArtifacts ?? []).find((e: { afterLayer?: number }) => e.afterLayer === h.afterLayer)?.sha256;
-            if (recorded !== digest) throw new CliError(`the server recorded sha256 ${recorded ?? "none"} for the upload of exit head ${h.file} (${digest}); import again`);
-          }
-          const heads = exitHeads.length ? `, ${exitHeads.length} exit head(s)` : "";
-          print(stored, `model.eiaas.io/${opts.name} imported (${summary}${heads})`);
-        });
-      }),
-    );
+    .action(action(importModel));
+}
 
+/** `eictl model import`: the Model built from the file, created or replaced, then its artifacts uploaded. */
+async function importModel(opts: ImportOptions, cmd: Command): Promise<void> {
+  const format = opts.output === undefined ? undefined : parseOutput(opts.output, ["json", "yaml"]);
+  const inputShape = opts.input !== undefined ? parseInputShape(opts.input) : undefined;
+  const accuracy = opts.accuracy !== undefined ? parseAccuracy(opts.accuracy) : undefined;
+  const heads: ExitHeadArg[] = (opts.exitHead ?? []).map(parseExitHead);
+  const file = opts.filename!;
+  const bytes = await readInput(file, "the ONNX file");
+  const imported = importFile(file, bytes, inputShape);
+  const exitHeads = await Promise.all(heads.map(async (h) => ({ ...h, bytes: await readInput(h.file, "the exit head") })));
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  const summary = `${imported.layers.length} layers, sha256 ${sha256}`;
+  const print = (obj: object, line: string) => void process.stdout.write(format ? formatObjects([obj], format, false) : `${line}\n`);
+  if (opts.dryRun) {
+    const namespace = globalFlags(cmd).namespace ?? "default";
+    const { object } = buildModel({ name: opts.name!, namespace, imported, bytes, exitHeads, ...(inputShape ? { inputShape } : {}), ...(accuracy !== undefined ? { accuracy } : {}) });
+    return print(object, `model.eiaas.io/${opts.name} imported (${summary}) (dry run)`);
+  }
+  await withSession(cmd, async (s) => {
+    const existing = await getModel(s.client, s.namespace, opts.name!);
+    const { object, notes } = buildModel({
+      name: opts.name!,
+      namespace: s.namespace,
+      imported,
+      bytes,
+      exitHeads,
+      ...(inputShape ? { inputShape } : {}),
+      ...(accuracy !== undefined ? { accuracy } : {}),
+      ...(existing ? { existing } : {}),
+    });
+    for (const n of notes) process.stderr.write(`note: ${n}\n`);
+    if (existing) await s.client.replace(MODEL, object, { namespace: s.namespace });
+    else await s.client.create(MODEL, object, { namespace: s.namespace });
+    const stored = await uploadArtifacts(s.client, s.namespace, opts.name!, { bytes, sha256 }, exitHeads);
+    const headCount = exitHeads.length ? `, ${exitHeads.length} exit head(s)` : "";
+    print(stored, `model.eiaas.io/${opts.name} imported (${summary}${headCount})`);
+  });
+}
+
+/**
+ * Uploads the model's file, then each exit's head as a file of its own (?exit=N, fetched by the
+ * agents that serve it), checking the digest the server recorded for each. Answers the Model.
+ */
+async function uploadArtifacts(
+  client: EiaasClient,
+  namespace: string,
+  name: string,
+  model: { bytes: Uint8Array; sha256: string },
+  exitHeads: ReadonlyArray<ExitHeadArg & { bytes: Uint8Array }>,
+): Promise<AnyObject> {
+  let stored = await client.putModelArtifact(namespace, name, model.bytes);
+  if (stored.status?.artifact?.sha256 !== model.sha256) throw new CliError(`the server recorded sha256 ${stored.status?.artifact?.sha256 ?? "none"} for the upload of ${model.sha256}; import again`);
+  for (const h of exitHeads) {
+    stored = await client.putModelArtifact(namespace, name, h.bytes, { exit: h.afterLayer });
+    const digest = createHash("sha256").update(h.bytes).digest("hex");
+    const recorded = (stored.status?.exitArtifacts ?? []).find((e: { afterLayer?: number }) => e.afterLayer === h.afterLayer)?.sha256;
+    if (recorded !== digest) throw new CliError(`the server recorded sha256 ${recorded ?? "none"} for the upload of exit head ${h.file} (${digest}); import again`);
+  }
+  return stored;
+}
+
+function registerGetArtifact(model: Command): void {
   model
     .command("get-artifact")
     .argument("<name>", "name of the Model")

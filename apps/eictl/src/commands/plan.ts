@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { issuesToCauses, type KindName } from "@eiaas/api";
-import { buildSnapshot, planWorkloads, type EdgeNodeLike, type ModelLike, type TenantLike, type Workload, type WorkloadResult } from "@eiaas/scheduling";
+import { edgeNodeObject, inferenceServiceObject, issuesToCauses, modelObject, tenantObject, trainingJobObject, type KindName } from "@eiaas/api";
+import { buildSnapshot, planWorkloads, type Workload, type WorkloadResult } from "@eiaas/scheduling";
 import { CliError } from "../cli/errors.js";
 import { readManifests, type Manifest } from "../cli/manifests.js";
 import { action, globalFlags } from "../cli/session.js";
@@ -13,7 +13,17 @@ interface PlanOptions {
   output?: string;
 }
 
-const KINDS: readonly KindName[] = ["EdgeNode", "Tenant", "Model", "InferenceService", "TrainingJob"];
+/** The kinds `eictl plan` reads, each with the schema that types it. */
+const SCHEMAS = {
+  EdgeNode: edgeNodeObject,
+  Tenant: tenantObject,
+  Model: modelObject,
+  InferenceService: inferenceServiceObject,
+  TrainingJob: trainingJobObject,
+} as const;
+type PlanKind = keyof typeof SCHEMAS;
+const KINDS: readonly PlanKind[] = ["EdgeNode", "Tenant", "Model", "InferenceService", "TrainingJob"];
+const isPlanKind = (kind: KindName): kind is PlanKind => KINDS.some((k) => k === kind);
 
 /**
  * `eictl plan -f FILE...`: the what-if tool (design.md §5). Runs the planners of libs/scheduling
@@ -44,9 +54,21 @@ export function registerPlan(program: Command): void {
     );
 }
 
-interface Valid {
-  kind: KindName;
-  object: { metadata: { name: string; namespace?: string }; spec: unknown; [k: string]: unknown };
+/** A validated object of one of those kinds (defaults applied), with its name. */
+type PlanObject = ReturnType<(typeof SCHEMAS)[PlanKind]["parse"]> & { metadata: { name: string } };
+
+/** `object` parsed by its kind's schema, with `namespace` filled in for a namespaced kind. */
+function validate(m: Manifest, kind: PlanKind, namespace: string): PlanObject {
+  const parsed = SCHEMAS[kind].safeParse(m.object);
+  if (!parsed.success) {
+    throw new CliError(`${m.source}: ${issuesToCauses(parsed.error).map((c) => `${c.field}: ${c.message}`).join("; ")}`);
+  }
+  const object = parsed.data;
+  const name = object.metadata.name;
+  // readManifests refused objects without a name already (generateName needs a server).
+  if (name === undefined) throw new CliError(`${m.source}: metadata.name: required`);
+  if (m.kind.namespaced) object.metadata.namespace ??= namespace;
+  return { ...object, metadata: { ...object.metadata, name } };
 }
 
 /**
@@ -54,29 +76,25 @@ interface Valid {
  * every workload in one cycle. The first invalid object stops everything with `SOURCE: field: message`.
  */
 export function planManifests(manifests: readonly Manifest[], namespace: string, now: string): WorkloadResult[] {
-  const valid: Valid[] = [];
+  const valid: PlanObject[] = [];
   const seen = new Map<string, string>();
   for (const m of manifests) {
     const kind = m.kind.kind;
-    if (!KINDS.includes(kind)) throw new CliError(`${m.source}: kind: eictl plan reads ${KINDS.join(", ")}, not ${kind}`);
-    const parsed = m.kind.schema.safeParse(m.object);
-    if (!parsed.success) {
-      throw new CliError(`${m.source}: ${issuesToCauses(parsed.error).map((c) => `${c.field}: ${c.message}`).join("; ")}`);
-    }
-    const object = parsed.data as Valid["object"];
-    if (m.kind.namespaced) object.metadata.namespace ??= namespace;
+    if (!isPlanKind(kind)) throw new CliError(`${m.source}: kind: eictl plan reads ${KINDS.join(", ")}, not ${kind}`);
+    const object = validate(m, kind, namespace);
     const key = `${kind}/${object.metadata.namespace ?? ""}/${object.metadata.name}`;
     const first = seen.get(key);
     if (first !== undefined) throw new CliError(`${m.source}: metadata.name: duplicate ${kind} "${object.metadata.name}" (also in ${first})`);
     seen.set(key, m.source);
-    valid.push({ kind, object });
+    valid.push(object);
   }
-  const of = <T>(kind: KindName) => valid.filter((v) => v.kind === kind).map((v) => v.object as unknown as T);
-  const snapshot = buildSnapshot({ nodes: of<EdgeNodeLike>("EdgeNode"), tenants: of<TenantLike>("Tenant") });
-  const workloads = valid
-    .filter((v) => v.kind === "InferenceService" || v.kind === "TrainingJob")
-    .map((v) => ({ ...v.object, kind: v.kind }) as unknown as Workload);
-  return planWorkloads(snapshot, { models: of<ModelLike>("Model"), workloads, now });
+  const snapshot = buildSnapshot({
+    nodes: valid.flatMap((o) => (o.kind === "EdgeNode" ? [o] : [])),
+    tenants: valid.flatMap((o) => (o.kind === "Tenant" ? [o] : [])),
+  });
+  // In input order: the results come back in the order of the workloads given.
+  const workloads: Workload[] = valid.flatMap((o) => (o.kind === "InferenceService" || o.kind === "TrainingJob" ? [o] : []));
+  return planWorkloads(snapshot, { models: valid.flatMap((o) => (o.kind === "Model" ? [o] : [])), workloads, now });
 }
 
 const INFERENCE_HEADER = ["NAMESPACE", "WORKLOAD", "STATUS", "CLIENT", "ARCHITECTURE", "SPLIT", "HEAD", "TAIL", "EXIT", "VARIANT", "LATENCY(MS)", "ENERGY(MJ)", "ACCURACY"];
