@@ -17,8 +17,8 @@ function counting(pool: pg.Pool) {
   const proxy = new Proxy(pool, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver);
-      if (prop === "connect") return (...a: unknown[]) => (counts.connect++, (v as Function).apply(target, a));
-      if (prop === "query") return (...a: unknown[]) => (counts.query++, (v as Function).apply(target, a));
+      if (prop === "connect") return (...a: unknown[]) => (counts.connect++, (v as (...args: unknown[]) => unknown).apply(target, a));
+      if (prop === "query") return (...a: unknown[]) => (counts.query++, (v as (...args: unknown[]) => unknown).apply(target, a));
       return typeof v === "function" ? v.bind(target) : v;
     },
   });

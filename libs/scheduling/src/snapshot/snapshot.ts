@@ -3,7 +3,7 @@ import { fitsSlots, fitsWithin, unschedulableReason } from "./capacity.js";
 import { makeNode, tierBit } from "./node.js";
 import { SchedulingError } from "../errors.js";
 import type { ModelMeasurements } from "../cost/measurements.js";
-import type { NodeInit, ResourceVector, SnapshotInit, SnapshotNode, SnapshotTask, SnapshotTenant, TaskInit, TenantInit } from "./types.js";
+import type { ResourceVector, SnapshotInit, SnapshotNode, SnapshotTask, SnapshotTenant, TaskInit, TenantInit } from "./types.js";
 
 export type { NodeInit, SnapshotInit, TaskInit, TenantInit } from "./types.js";
 
