@@ -35,7 +35,7 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export interface TestApiOverrides extends Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "maxArtifactBytes" | "bookmarkIntervalMs" | "queueCredentials" | "metricsAuth" | "metricsToken" | "admission">> {
+export interface TestApiOverrides extends Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "maxArtifactBytes" | "bookmarkIntervalMs" | "queueCredentials" | "metricsAuth" | "metricsToken" | "admission" | "now">> {
   /** A database of the caller's (e.g. on a Postgres the test stops); default a clone of the template. */
   database?: TestDatabase;
   /** Keep Models' artifacts in this directory (EIAAS_ARTIFACT_DIR). Default: in Postgres. */
@@ -80,6 +80,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
     ...(overrides.metricsAuth !== undefined ? { metricsAuth: overrides.metricsAuth } : {}),
     ...(overrides.metricsToken !== undefined ? { metricsToken: overrides.metricsToken } : {}),
     ...(overrides.admission ? { admission: overrides.admission } : {}),
+    ...(overrides.now ? { now: overrides.now } : {}),
     leases: createPostgresLeaseStore(database.pool),
     cache,
     onWrite: (kind, obj, type) => {

@@ -10,3 +10,4 @@ export { tinyCnnOnnx, type TinyCnnOptions } from "./onnx.js";
 export { spawnApiServer, REPO_ROOT, type SpawnedApiServer } from "./api-process.js";
 export { agentProcesses, deployedAgentQueues, type AgentProcess, type AgentProcesses, type AgentProcessesOptions } from "./agent-processes.js";
 export { captureLogger, waitFor, type CapturedLog } from "./wait.js";
+export { advancingClock, manualClock, type ManualClock } from "./clock.js";
