@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
 import { advancingClock } from "@eiaas/testing";
 import { TOKEN_CACHE_MS } from "./http/auth.js";
-import { startTestApi, type TestApi } from "./test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 let api: TestApi;
 // Token verification's clock: expiry and the verification cache's age jump when a test moves it.

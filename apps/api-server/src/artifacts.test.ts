@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, API_VERSION, kindInfo } from "@eiaas/api";
 import type { StoredObject } from "@eiaas/db";
 import { tinyCnnOnnx } from "@eiaas/testing";
-import { startTestApi, type TestApi } from "./test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 const ISVC = kindInfo("InferenceService");
 const TASK = kindInfo("Task");

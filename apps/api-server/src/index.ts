@@ -3,3 +3,5 @@ export { loadApiServerEnv, apiServerEnv, type ApiServerEnv } from "./config.js";
 export { createApiApp, type ApiAppDeps } from "./app.js";
 export { writeKubeconfig, renderKubeconfig } from "./kubeconfig.js";
 export { ApiError } from "./http/errors.js";
+export { NamespaceController } from "./namespace-controller.js";
+export { PropagationController } from "./propagation-controller.js";

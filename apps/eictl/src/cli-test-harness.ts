@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { startTestApi } from "../../api-server/src/test-harness.js";
+import { startTestApi } from "@eiaas/testing/api-server";
 import { ensureServingCertificate } from "../../api-server/src/tls.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));

@@ -4,7 +4,7 @@ import request from "supertest";
 import { API_PREFIX, type EdgeNodeSpecInput } from "@eiaas/api";
 import type { TaskJob } from "@eiaas/queue";
 import { captureLogger as captureNamedLogger, testRedisUrl, type CapturedLog } from "@eiaas/testing";
-import type { TestApi } from "../../../api-server/src/test-harness.js";
+import type { TestApi } from "@eiaas/testing/api-server";
 
 export const V = "eiaas.io/v1alpha1";
 export const EDGE: EdgeNodeSpecInput = { tier: "edge", capacity: { cpu: 8000, memoryMiB: 16384 }, compute: { gflops: 1000 } };

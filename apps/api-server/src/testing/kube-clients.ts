@@ -11,7 +11,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import request from "supertest";
 import { API_PREFIX } from "@eiaas/api";
 import { writeKubeconfig } from "../kubeconfig.js";
-import { startTestApi, type TestApi, type TestApiOverrides } from "../test-harness.js";
+import { startTestApi, type TestApi, type TestApiOverrides } from "@eiaas/testing/api-server";
 import { ensureServingCertificate } from "../tls.js";
 
 const run = promisify(execFile);

@@ -14,7 +14,7 @@ import { createDatabase, ObjectStore, type Database } from "@eiaas/db";
 import { createPostgresLeaseStore, createRedisQueueBackend, type LeaseStore, type QueueBackend, type RedisQueueBackendOptions } from "@eiaas/queue";
 import { SimulatedRuntime } from "@eiaas/runtime";
 import { captureLogger, testRedisUrl, type CapturedLog } from "@eiaas/testing";
-import { startTestApi, type TestApi, type TestApiOverrides } from "../../../api-server/src/test-harness.js";
+import { startTestApi, type TestApi, type TestApiOverrides } from "@eiaas/testing/api-server";
 import { Scheduler, type SchedulerOptions } from "../scheduler.js";
 import { startProtocolAgent, type ProtocolAgent } from "./protocol-agent.js";
 

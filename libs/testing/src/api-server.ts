@@ -1,14 +1,14 @@
-// Test-only: an API app over this test file's own cloned database (libs/testing).
+// Test-only: an API app (apps/api-server's createApiApp and its controllers) in this process, over
+// this test file's own cloned database. Imported as `@eiaas/testing/api-server`, apart from the
+// package's index: tests of the libraries below the API server do not load it.
 import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import http from "node:http";
 import { ArtifactStore, ChangeFeed, createDatabase, ObjectCache, ObjectStore, TokenStore } from "@eiaas/db";
-import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
 import { createLogger, type Logger } from "@eiaas/telemetry";
 import { createPostgresLeaseStore } from "@eiaas/queue";
-import { createApiApp, type ApiAppDeps } from "./app.js";
-import { NamespaceController } from "./namespace-controller.js";
-import { PropagationController } from "./propagation-controller.js";
+import { createApiApp, NamespaceController, PropagationController, type ApiAppDeps } from "@eiaas/api-server";
+import { createTestDatabase, type TestDatabase } from "./database.js";
 
 export interface TestApi {
   /** What the server calls (cached GETs, then the routed API): hand it to supertest. */
