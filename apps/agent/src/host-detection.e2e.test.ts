@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
 import { provisionAgentRedisUser } from "@eiaas/queue";
 import { freePort, startRedis, type RunningRedis } from "@eiaas/testing";
-import { isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "../../scheduler/src/testing/e2e-harness.js";
+import { isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 import { EXIT_REGISTRATION_REFUSED } from "./registration.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));

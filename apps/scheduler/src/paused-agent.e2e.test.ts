@@ -12,7 +12,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provisionAgentRedisUser } from "@eiaas/queue";
 import { startRedis, type RunningRedis } from "@eiaas/testing";
-import { cloudSpec, deviceSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
+import { cloudSpec, deviceSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const NODE = "edge-p";

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
 import { importOnnxModel } from "@eiaas/onnx";
 import { agentProcesses, deployedAgentQueues, floats, inferBinary, maxDiff, randomInput, tinyCnn, type AgentProcesses } from "@eiaas/testing";
-import { deviceSpec, edgeSpec, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
+import { deviceSpec, edgeSpec, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 
 const DEVICE = "sdev-1";
 const EDGE = "sedge-1";

@@ -12,7 +12,7 @@ import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
 import { agentProcesses, deployedAgentQueues, type AgentProcesses } from "@eiaas/testing";
-import { deviceSpec, edgeSpec, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
+import { deviceSpec, edgeSpec, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 
 // Three devices and an edge server: each agent process costs its start-up, and the machine is
 // shared. The federated jobs train on the first two (tdata=yes), the gossip jobs on all three.

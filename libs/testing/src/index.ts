@@ -11,3 +11,6 @@ export { spawnApiServer, REPO_ROOT, type SpawnedApiServer } from "./api-process.
 export { agentProcesses, deployedAgentQueues, type AgentProcess, type AgentProcesses, type AgentProcessesOptions } from "./agent-processes.js";
 export { captureLogger, waitFor, type CapturedLog } from "./wait.js";
 export { advancingClock, manualClock, type ManualClock } from "./clock.js";
+// The control plane's objects and node specs (plain data): unit tests take them without loading
+// `@eiaas/testing/control-plane` (the API app, the scheduler and the agents).
+export { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, V } from "./control-plane/fixtures.js";

@@ -59,4 +59,4 @@ export function isvc(name: string, client: string, spec: Record<string, unknown>
 }
 
 /** Polling lives in libs/testing, with the other test helpers every package shares. */
-export { waitFor } from "@eiaas/testing";
+export { waitFor } from "../wait.js";
