@@ -5,3 +5,4 @@ export { writeKubeconfig, renderKubeconfig } from "./kubeconfig.js";
 export { ApiError } from "./http/errors.js";
 export { NamespaceController } from "./namespace-controller.js";
 export { PropagationController } from "./propagation-controller.js";
+export { ensureServingCertificate } from "./tls.js";
