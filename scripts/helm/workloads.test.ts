@@ -8,8 +8,6 @@ import { eiaasContainers, envOf, get, names, workloads, type Workload } from "..
 // Each test runs helm (a process) a few times: slow on a busy machine, never a hang.
 vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
-const ns = RELEASE.namespace;
-
 describe("helm/eiaas: rendered with default values", () => {
   let r: Manifest[];
   beforeAll(() => {

@@ -7,7 +7,7 @@ const WEIGHTS_NOTE =
   "Weights are SEEDED RANDOM numbers (no trained weights can be downloaded here): the structure, shapes, " +
   "FLOPs, parameter counts and run times are those of the published model, its predictions are meaningless.";
 
-function doc(title: string, source: string, o: BuildOptions): { docString: string; metadata: Record<string, string> } {
+function doc(title: string, source: string): { docString: string; metadata: Record<string, string> } {
   return { docString: `${title}. ${source}. ${WEIGHTS_NOTE}`, metadata: { architecture: title, source, trainedWeights: "false", seedNote: WEIGHTS_NOTE } };
 }
 
@@ -36,7 +36,7 @@ export function resnet18(o: BuildOptions = {}): Uint8Array {
   });
   x = g.flatten("avgpool_fc", g.globalAvgPool("avgpool_fc/avgpool", x));
   x = g.linear("avgpool_fc/fc", x, 512, 1000);
-  return g.build(x, [1, 1000], doc("ResNet-18", "He et al., Deep Residual Learning, CVPR 2016; torchvision resnet18 layout", o));
+  return g.build(x, [1, 1000], doc("ResNet-18", "He et al., Deep Residual Learning, CVPR 2016; torchvision resnet18 layout"));
 }
 
 /** MobileNetV2 1.0 (Sandler et al. 2018), torchvision layout, 1x3x224x224 → 1x1000 logits. */
@@ -77,7 +77,7 @@ export function mobilenetv2(o: BuildOptions = {}): Uint8Array {
   x = g.relu6("conv_last/2", g.bn("conv_last/1", g.conv("conv_last/0", x, { cin: 320, cout: 1280, k: 1 }), 1280));
   x = g.flatten("avgpool_fc", g.globalAvgPool("avgpool_fc/avgpool", x));
   x = g.linear("avgpool_fc/classifier.1", g.dropout("avgpool_fc/classifier.0", x), 1280, 1000);
-  return g.build(x, [1, 1000], doc("MobileNetV2 1.0", "Sandler et al., MobileNetV2, CVPR 2018; torchvision mobilenet_v2 layout", o));
+  return g.build(x, [1, 1000], doc("MobileNetV2 1.0", "Sandler et al., MobileNetV2, CVPR 2018; torchvision mobilenet_v2 layout"));
 }
 
 /** AlexNet as Caffe's bvlc_alexnet deploy.prototxt: 1x3x227x227, LRN, group 2 on conv2/4/5. */
@@ -95,7 +95,7 @@ export function alexnet(o: BuildOptions = {}): Uint8Array {
   x = g.dropout("drop6", g.relu("relu6", g.linear("fc6", g.flatten("fc6", x), 9216, 4096)));
   x = g.dropout("drop7", g.relu("relu7", g.linear("fc7", x, 4096, 4096)));
   x = g.linear("fc8", x, 4096, 1000);
-  return g.build(x, [1, 1000], doc("AlexNet (Caffe bvlc_alexnet)", "Krizhevsky et al. 2012; github.com/BVLC/caffe models/bvlc_alexnet/deploy.prototxt", o));
+  return g.build(x, [1, 1000], doc("AlexNet (Caffe bvlc_alexnet)", "Krizhevsky et al. 2012; github.com/BVLC/caffe models/bvlc_alexnet/deploy.prototxt"));
 }
 
 /** VGG-16 (configuration D), Caffe layer names, 1x3x224x224 → 1x1000 logits. */
@@ -116,7 +116,7 @@ export function vgg16(o: BuildOptions = {}): Uint8Array {
   x = g.dropout("drop6", g.relu("relu6", g.linear("fc6", g.flatten("fc6", x), 25088, 4096)));
   x = g.dropout("drop7", g.relu("relu7", g.linear("fc7", x, 4096, 4096)));
   x = g.linear("fc8", x, 4096, 1000);
-  return g.build(x, [1, 1000], doc("VGG-16 (configuration D)", "Simonyan & Zisserman, ICLR 2015; torchvision vgg16 without its identity adaptive pool", o));
+  return g.build(x, [1, 1000], doc("VGG-16 (configuration D)", "Simonyan & Zisserman, ICLR 2015; torchvision vgg16 without its identity adaptive pool"));
 }
 
 /** An exit head as in the examples: global average pool + fc(C → 1000) on a C×H×W feature map. */
@@ -126,7 +126,7 @@ export function exitHead(name: string, shape: [number, number, number], o: Build
   let x = g.input("features", [1, c, h, w]);
   x = g.flatten("exit", g.globalAvgPool("exit/avgpool", x));
   x = g.linear("exit/fc", x, c, 1000);
-  return g.build(x, [1, 1000], doc(`early-exit head ${name}`, "global average pool + fc, BranchyNet/Edgent style", o));
+  return g.build(x, [1, 1000], doc(`early-exit head ${name}`, "global average pool + fc, BranchyNet/Edgent style"));
 }
 
 export const MODELS = { resnet18, mobilenetv2, alexnet, vgg16 } as const;

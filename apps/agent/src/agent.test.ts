@@ -19,7 +19,7 @@ import {
   type TaskJob,
 } from "@eiaas/queue";
 import { SimulatedRuntime } from "@eiaas/runtime";
-import { startTestApi, type TestApi } from "../../api-server/src/test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 import { captureLogger, createTask as createBoundTask, EDGE, redisDb, V, waitFor } from "./testing/fixtures.js";
 import { NodeAgent } from "./agent.js";
 import { FileCredentialStore } from "./credentials.js";

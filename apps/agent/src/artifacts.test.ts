@@ -13,7 +13,7 @@ import ort from "onnxruntime-node";
 import { extractSegment, GraphBuilder, importOnnxModel } from "@eiaas/onnx";
 import { OnnxRuntime, type TaskRunSpec } from "@eiaas/runtime";
 import { floats, inferBinary, maxDiff, randomInput, tinyCnn, tinyCnnOnnx } from "@eiaas/testing";
-import { startTestApi, type TestApi } from "../../api-server/src/test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 import { ArtifactError, ModelArtifacts } from "./artifacts.js";
 import { V, waitFor } from "./testing/fixtures.js";
 

@@ -10,7 +10,7 @@ import { API_PREFIX, kindInfo } from "@eiaas/api";
 import { createRedisQueueBackend, type QueueBackend } from "@eiaas/queue";
 import { SimulatedRuntime } from "@eiaas/runtime";
 import { startTcpProxy, type TcpProxy } from "@eiaas/testing";
-import { startTestApi, type TestApi } from "../../api-server/src/test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 import { NodeAgent, type AgentOptions } from "./agent.js";
 import { captureLogger, createTask, EDGE, redisDb, taskStatus, V, waitFor } from "./testing/fixtures.js";
 

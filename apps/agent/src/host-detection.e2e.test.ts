@@ -10,19 +10,17 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
-import { provisionAgentRedisUser } from "@eiaas/queue";
-import { freePort, startRedis, type RunningRedis } from "@eiaas/testing";
-import { isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "../../scheduler/src/testing/e2e-harness.js";
+import { deployedAgentQueues, freePort, startRedis, type RunningRedis } from "@eiaas/testing";
+import { isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 import { EXIT_REGISTRATION_REFUSED } from "./registration.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
 let redis: RunningRedis;
-let adminRedis: Redis;
+let deployed: ReturnType<typeof deployedAgentQueues>;
 let cp: ControlPlane;
 let stateDir: string;
 const children = new Set<ChildProcess>();
@@ -70,17 +68,12 @@ const bootstrapToken = async () => (await cp.api.tokens.mint({ role: "bootstrap"
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), "eiaas-agent-detect-"));
   redis = await startRedis();
-  adminRedis = new Redis(redis.url);
+  deployed = deployedAgentQueues(redis.url);
   cp = await startControlPlane({
     redisUrl: redis.url,
     // The prefix agents' Redis users are limited to, and an ACL user per registering node.
-    queue: { prefix: "bull" },
-    api: {
-      queueCredentials: async (nodeName) => {
-        const c = await provisionAgentRedisUser(adminRedis, nodeName);
-        return { url: redis.url, username: c.username, password: c.password };
-      },
-    },
+    queue: deployed.queue,
+    api: deployed.api,
   });
   await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
   await cp.apply("/namespaces/acme/models", MODEL);
@@ -89,7 +82,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   await cp?.close();
-  adminRedis?.disconnect();
+  deployed?.close();
   await redis?.stop();
   if (stateDir) await rm(stateDir, { recursive: true, force: true });
 });

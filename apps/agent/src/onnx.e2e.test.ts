@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, type TaskRole } from "@eiaas/api";
 import { createRedisQueueBackend, provisionAgentRedisUser, type QueueBackend } from "@eiaas/queue";
 import { call, floats, inferBinary, maxDiff, randomInput, startRedis, tinyCnn, type RunningRedis } from "@eiaas/testing";
-import { startTestApi, type TestApi } from "../../api-server/src/test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const V = "eiaas.io/v1alpha1";

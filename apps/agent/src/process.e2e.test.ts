@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
 import { createRedisQueueBackend, provisionAgentRedisUser, type QueueBackend } from "@eiaas/queue";
 import { startRedis, type RunningRedis } from "@eiaas/testing";
-import { startTestApi, type TestApi } from "../../api-server/src/test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const V = "eiaas.io/v1alpha1";

@@ -12,7 +12,7 @@ import type { AddressInfo } from "node:net";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
-import { startTestApi, type TestApi } from "../../api-server/src/test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 import { captureLogger, EDGE } from "./testing/fixtures.js";
 import { FileCredentialStore } from "./credentials.js";
 import { registerNode } from "./registration.js";

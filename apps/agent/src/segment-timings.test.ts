@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_VERSION, kindInfo, modelProfileName } from "@eiaas/api";
 import { EiaasClient } from "@eiaas/client";
-import { startTestApi, type TestApi } from "../../api-server/src/test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 import { SegmentTimings, TimingReporter } from "./segment-timings.js";
 import { captureLogger } from "./testing/fixtures.js";
 

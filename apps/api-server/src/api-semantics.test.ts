@@ -2,9 +2,13 @@ import http from "node:http";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
-import { startTestApi, type TestApi } from "./test-harness.js";
+import { advancingClock } from "@eiaas/testing";
+import { TOKEN_CACHE_MS } from "./http/auth.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 let api: TestApi;
+// Token verification's clock: expiry and the verification cache's age jump when a test moves it.
+const clock = advancingClock();
 const admin = () => ({ Authorization: `Bearer ${api.adminToken}` });
 const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
 const tenant = (name: string) => ({ apiVersion: "eiaas.io/v1alpha1", kind: "Tenant", metadata: { name }, spec: {} });
@@ -22,7 +26,7 @@ const isvc = (name: string) => ({
 });
 
 beforeAll(async () => {
-  api = await startTestApi({ bookmarkIntervalMs: 200 });
+  api = await startTestApi({ bookmarkIntervalMs: 200, now: clock.now });
   for (const t of ["red", "blue"]) await request(api.app).post(`${API_PREFIX}/tenants`).set(admin()).send(tenant(t)).expect(201);
 });
 afterAll(() => api.close());
@@ -86,9 +90,10 @@ describe("authentication and authorization", () => {
   });
 
   it("expired tokens are refused", async () => {
-    const minted = await request(api.app).post(`${API_PREFIX}/tenants/red/tokens`).set(admin()).send({ expiresAt: new Date(Date.now() + 1500).toISOString() }).expect(201);
+    const minted = await request(api.app).post(`${API_PREFIX}/tenants/red/tokens`).set(admin()).send({ expiresAt: new Date(clock.now() + 60_000).toISOString() }).expect(201);
     await request(api.app).get(`${API_PREFIX}/namespaces/red/models`).set(bearer(minted.body.token)).expect(200);
-    await new Promise((r) => setTimeout(r, 3600));
+    // Past its expiry, and past the verification cache that still held it valid.
+    clock.advance(60_000 + TOKEN_CACHE_MS);
     await request(api.app).get(`${API_PREFIX}/namespaces/red/models`).set(bearer(minted.body.token)).expect(401);
   });
 });
@@ -191,7 +196,7 @@ describe("deletion", () => {
     await expect.poll(async () => (await request(api.app).get(`${API_PREFIX}/tenants/doomed`).set(admin())).status, { timeout: 10_000 }).toBe(404);
     await request(api.app).get(`${API_PREFIX}/namespaces/doomed/models/m`).set(admin()).expect(404);
     await request(api.app).post(`${API_PREFIX}/namespaces/doomed/models`).set(admin()).send(model("late")).expect(404);
-    await new Promise((r) => setTimeout(r, 2100));
+    clock.advance(TOKEN_CACHE_MS + 100);
     await request(api.app).get(`${API_PREFIX}/tenants/doomed`).set(bearer(t)).expect(401);
   });
 });

@@ -82,6 +82,8 @@ export interface ApiAppDeps {
    * (once when it starts, once when it ends). Default: one of the app's own, probing `pool`.
    */
   outage?: OutageLog;
+  /** The clock token verification reads (the cache's age, tokens' expiry); tests move one by hand. Default Date.now. */
+  now?: () => number;
 }
 
 export interface ApiApp {
@@ -141,6 +143,7 @@ function createAuthenticator(deps: ApiAppDeps, reader: ObjectReader): Authentica
     limitAdmins: deps.rateLimit.limitAdmins ?? false,
     ...(deps.rateLimit.failedAuth ? { failedAuth: deps.rateLimit.failedAuth } : {}),
     ...(deps.rateLimit.trustedProxies ? { trustedProxies: deps.rateLimit.trustedProxies } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
   });
 }
 

@@ -13,7 +13,7 @@ import { API_PREFIX, API_VERSION, kindInfo } from "@eiaas/api";
 import type { StoredObject } from "@eiaas/db";
 import { GraphBuilder, importOnnxModel } from "@eiaas/onnx";
 import { tinyCnnOnnx } from "@eiaas/testing";
-import { startTestApi, type TestApi } from "./test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 const ISVC = kindInfo("InferenceService");
 const TASK = kindInfo("Task");

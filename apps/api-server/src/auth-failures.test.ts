@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, API_VERSION } from "@eiaas/api";
 import { Authenticator } from "./http/auth.js";
 import { RateLimiter } from "./http/rate-limit.js";
-import { startTestApi, type TestApi } from "./test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const BURST = 5;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, API_VERSION, kindInfo } from "@eiaas/api";
 import { GraphBuilder, importOnnxModel } from "@eiaas/onnx";
 import { tinyCnnOnnx } from "@eiaas/testing";
-import { startTestApi, type TestApi } from "./test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 const MODEL = kindInfo("Model");
 const OCTET = "application/octet-stream";

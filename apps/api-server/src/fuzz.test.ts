@@ -12,7 +12,7 @@ import http from "node:http";
 import request from "supertest";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { API_PREFIX, KINDS, type KindName } from "@eiaas/api";
-import { startTestApi, type TestApi } from "./test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 import { fuzzRequest, leaves, sampleObject, sampleStatus, type FuzzRequest, type FuzzWorld } from "./testing/fuzz-requests.js";
 import { requestRng } from "./testing/fuzz-values.js";
 

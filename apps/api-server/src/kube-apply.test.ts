@@ -5,7 +5,7 @@ import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/c
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, type ManagedFieldsEntry } from "@eiaas/api";
-import { startKubeClients, type KubeClients } from "./testing/kube-clients.js";
+import { startKubeClients, type KubeClients } from "@eiaas/testing/kube-clients";
 
 let k: KubeClients;
 let acmeToken: string;

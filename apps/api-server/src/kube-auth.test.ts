@@ -6,7 +6,7 @@ import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, KINDS } from "@eiaas/api";
 import { authorize, type Verb } from "./http/authz.js";
-import { startKubeClients, type KubeClients } from "./testing/kube-clients.js";
+import { startKubeClients, type KubeClients } from "@eiaas/testing/kube-clients";
 
 let k: KubeClients;
 let tokens: Record<"admin" | "tenant" | "agent", string>;

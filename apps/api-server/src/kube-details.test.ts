@@ -5,7 +5,7 @@ import { CustomObjectsApi, VersionApi } from "@kubernetes/client-node";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, KINDS } from "@eiaas/api";
-import { startKubeClients, type KubeClients } from "./testing/kube-clients.js";
+import { startKubeClients, type KubeClients } from "@eiaas/testing/kube-clients";
 
 let k: KubeClients;
 const EXAMPLES = fileURLToPath(new URL("../../../deploy/examples/", import.meta.url));

@@ -1,7 +1,7 @@
 // Conformance: `kubectl get … -o yaml | kubectl apply -f -` (a `v1 List`, issue 18 item 3) with
 // kubectl v1.32 as a child process against the API server on Postgres, without --validate=false.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startKubeClients, type KubeClients } from "./testing/kube-clients.js";
+import { startKubeClients, type KubeClients } from "@eiaas/testing/kube-clients";
 
 let k: KubeClients;
 const isvc = (name: string, latency = 100) => `apiVersion: eiaas.io/v1alpha1

@@ -4,9 +4,9 @@
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, Watch } from "@kubernetes/client-node";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { API_PREFIX, kindInfo } from "@eiaas/api";
+import { API_PREFIX } from "@eiaas/api";
 import { EventRecorder } from "@eiaas/db";
-import { startKubeClients, type KubeClients } from "./testing/kube-clients.js";
+import { startKubeClients, type KubeClients } from "@eiaas/testing/kube-clients";
 
 let k: KubeClients;
 let acmeToken: string;

@@ -5,7 +5,7 @@ import { Watch } from "@kubernetes/client-node";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
-import { startKubeClients, type KubeClients } from "./testing/kube-clients.js";
+import { startKubeClients, type KubeClients } from "@eiaas/testing/kube-clients";
 
 let k: KubeClients;
 const isvc = (name: string, latency = 100) => `apiVersion: eiaas.io/v1alpha1

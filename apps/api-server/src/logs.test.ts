@@ -2,7 +2,7 @@ import http from "node:http";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
-import { startTestApi, type TestApi } from "./test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 let api: TestApi;
 const admin = () => ({ Authorization: `Bearer ${api.adminToken}` });

@@ -5,7 +5,7 @@ import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, API_VERSION, kindInfo, modelProfileName, SEGMENT_TIMING_REPORT_MAX } from "@eiaas/api";
 import type { StoredObject } from "@eiaas/db";
-import { startTestApi, type TestApi } from "./test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 const NODE = kindInfo("EdgeNode");
 const MODEL = kindInfo("Model");

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, API_VERSION, kindInfo } from "@eiaas/api";
 import type { StoredObject } from "@eiaas/db";
 import { dryRunPlanner, postgresClusterState } from "./planning.js";
-import { startTestApi, type TestApi } from "./test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 const TENANT = kindInfo("Tenant");
 const NODE = kindInfo("EdgeNode");

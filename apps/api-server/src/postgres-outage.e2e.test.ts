@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, kindInfo } from "@eiaas/api";
 import { applyMigrations, ensureDatabase, freePort, startEmbeddedPostgres, type RunningPostgres } from "@eiaas/db";
 import { createLogger } from "@eiaas/telemetry";
-import { startTestApi, type TestApi } from "./test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 const V = "eiaas.io/v1alpha1";
 const TASK = kindInfo("Task");

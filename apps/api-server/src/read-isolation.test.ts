@@ -7,7 +7,7 @@ import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, API_VERSION, kindInfo } from "@eiaas/api";
 import type { StoredObject } from "@eiaas/db";
-import { startTestApi, type TestApi } from "./test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 const NODE = kindInfo("EdgeNode");
 const ISVC = kindInfo("InferenceService");

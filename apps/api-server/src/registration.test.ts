@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, kindInfo, type EdgeNodeSpecInput } from "@eiaas/api";
 import { provisionAgentRedisUser, revokeAgentRedisUser } from "@eiaas/queue";
 import { testRedisUrl } from "@eiaas/testing";
-import { startTestApi, type TestApi } from "./test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 const NODE = kindInfo("EdgeNode");
 const V = "eiaas.io/v1alpha1";

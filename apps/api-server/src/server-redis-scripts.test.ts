@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, it } from "vitest";
 import { queueScripts } from "@eiaas/queue";
 import { createTestDatabase, startRedis, type RunningRedis, type TestDatabase } from "@eiaas/testing";
 import { apiServerEnv } from "./config.js";

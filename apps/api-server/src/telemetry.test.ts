@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
 import { gauge } from "@eiaas/telemetry";
 import { routeTemplate, UNMATCHED_ROUTE } from "./http/telemetry.js";
-import { startTestApi, type TestApi } from "./test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 /** Samples of one metric from a Prometheus text exposition: labels → value. */
 function samples(text: string, name: string): Array<{ labels: Record<string, string>; value: number }> {

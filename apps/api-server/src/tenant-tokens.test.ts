@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { API_PREFIX, API_VERSION, kindInfo } from "@eiaas/api";
 import { hashToken, MIGRATIONS_DIR } from "@eiaas/db";
-import { startTestApi, type TestApi } from "./test-harness.js";
+import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 
 let one: TestApi;
 let two: TestApi;

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
 import { freePort } from "@eiaas/testing";
-import { eictl, oneErrorLine, startServer, type TestServer } from "./cli-test-harness.js";
+import { eictl, oneErrorLine, startServer, type TestServer } from "@eiaas/testing/eictl";
 
 // Each test runs several CLI processes; a busy machine (other test files in parallel) slows them.
 vi.setConfig({ testTimeout: 60_000 });

@@ -12,7 +12,7 @@ import { EiaasClient, writeDemoContext } from "@eiaas/client";
 import { tinyCnn } from "@eiaas/testing";
 import { randomTensor } from "./cli/infer-input.js";
 import { top5 } from "./output/infer.js";
-import { eictl, eictlBundle, oneErrorLine, REPO_ROOT, startServer, type TestServer } from "./cli-test-harness.js";
+import { eictl, eictlBundle, oneErrorLine, REPO_ROOT, startServer, type TestServer } from "@eiaas/testing/eictl";
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 180_000 });
 

@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parse, stringify } from "yaml";
 import { EiaasClient } from "@eiaas/client";
-import { eictl, oneErrorLine, startServer, type TestServer } from "./cli-test-harness.js";
+import { eictl, oneErrorLine, startServer, type TestServer } from "@eiaas/testing/eictl";
 
 vi.setConfig({ testTimeout: 90_000 });
 

@@ -10,7 +10,7 @@ import { parse } from "yaml";
 import { EiaasClient, writeDemoContext } from "@eiaas/client";
 import { GraphBuilder } from "@eiaas/onnx";
 import { tinyCnnOnnx } from "@eiaas/testing";
-import { eictl, eictlBundle, oneErrorLine, startServer, type TestServer } from "./cli-test-harness.js";
+import { eictl, eictlBundle, oneErrorLine, startServer, type TestServer } from "@eiaas/testing/eictl";
 
 vi.setConfig({ testTimeout: 60_000 });
 

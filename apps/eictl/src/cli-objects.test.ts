@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
 import { EiaasClient, writeDemoContext } from "@eiaas/client";
-import { eictl, eictlBundle, oneErrorLine, parseTable, startServer, type TestServer } from "./cli-test-harness.js";
+import { eictl, eictlBundle, oneErrorLine, parseTable, startServer, type TestServer } from "@eiaas/testing/eictl";
 
 // Each test runs several CLI processes; a busy machine (other test files in parallel) slows them.
 vi.setConfig({ testTimeout: 60_000 });
@@ -49,7 +49,7 @@ describe("apply", () => {
     const live = await client.get("isvc", "classify-auto", { namespace: "demo" });
     expect(live.spec.slo.latencyMs).toBe(180);
     expect(live.metadata.labels).toBeUndefined();
-    expect(JSON.parse(live.metadata.annotations?.["kubectl.kubernetes.io/last-applied-configuration"]!).spec.slo.latencyMs).toBe(180);
+    expect(JSON.parse(live.metadata.annotations!["kubectl.kubernetes.io/last-applied-configuration"]!).spec.slo.latencyMs).toBe(180);
     await expect(client.get("isvc", "vgg16-edge", { namespace: "demo" })).rejects.toMatchObject({ code: 404 });
 
     // -n must agree with the manifest's namespace; -o prints the objects instead of lines.

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { EiaasClient, writeDemoContext } from "@eiaas/client";
-import { eictl, eictlBundle, oneErrorLine, parseTable, startEictl, startServer, type TestServer } from "./cli-test-harness.js";
+import { eictl, eictlBundle, oneErrorLine, parseTable, startEictl, startServer, type TestServer } from "@eiaas/testing/eictl";
 
 // Each test runs several CLI processes; a busy machine (other test files in parallel) slows them.
 vi.setConfig({ testTimeout: 60_000 });

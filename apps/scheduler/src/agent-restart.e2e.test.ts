@@ -6,7 +6,7 @@
 // new one runs). Real Postgres, Redis, API, scheduler and agents (the harness's agents lose a job's
 // lock after 5 s; the stalled check runs every 2 s).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
+import { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 
 let cp: ControlPlane;
 

@@ -12,7 +12,7 @@ import { createDatabase, ObjectStore, type Database } from "@eiaas/db";
 import { createPostgresLeaseStore, createRedisQueueBackend, type QueueBackend } from "@eiaas/queue";
 import { createLogger } from "@eiaas/telemetry";
 import { startRedis, type RunningRedis } from "@eiaas/testing";
-import { bindingViolations, cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
+import { bindingViolations, cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 import { Scheduler } from "./scheduler.js";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));

@@ -4,7 +4,7 @@
 // the taint. Real Postgres, Redis, API, scheduler and node agents.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TAINT_UNREACHABLE } from "@eiaas/api";
-import { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
+import { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 
 let cp: ControlPlane;
 

@@ -3,7 +3,7 @@
 // scheduler, node agents, Postgres and Redis.
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deviceSpec, edgeSpec, cloudSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
+import { deviceSpec, edgeSpec, cloudSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 
 let cp: ControlPlane;
 

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, kindInfo } from "@eiaas/api";
 import type { StoredObject } from "@eiaas/db";
 import { GarbageCollector } from "./garbage-collector.js";
-import { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
+import { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 
 const ISVC = kindInfo("InferenceService");
 const TASK = kindInfo("Task");

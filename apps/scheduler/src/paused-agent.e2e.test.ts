@@ -8,36 +8,29 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { provisionAgentRedisUser } from "@eiaas/queue";
-import { startRedis, type RunningRedis } from "@eiaas/testing";
-import { cloudSpec, deviceSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
+import { deployedAgentQueues, startRedis, type RunningRedis } from "@eiaas/testing";
+import { cloudSpec, deviceSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const NODE = "edge-p";
 
 let redis: RunningRedis;
-let adminRedis: Redis;
+let deployed: ReturnType<typeof deployedAgentQueues>;
 let cp: ControlPlane;
 let agent: ChildProcess | undefined;
 let stateDir: string;
 
 beforeAll(async () => {
   redis = await startRedis();
-  adminRedis = new Redis(redis.url);
+  deployed = deployedAgentQueues(redis.url);
   stateDir = await mkdtemp(join(tmpdir(), "eiaas-paused-agent-"));
   cp = await startControlPlane({
     redisUrl: redis.url,
     // BullMQ's default prefix: what agents' ACL users are limited to.
-    queue: { prefix: "bull" },
+    queue: deployed.queue,
     scheduler: { resyncMs: 200, repairMs: 500, gracePeriodMs: 3_000, evictionMs: 2_000 },
-    api: {
-      queueCredentials: async (nodeName) => {
-        const c = await provisionAgentRedisUser(adminRedis, nodeName);
-        return { url: redis.url, username: c.username, password: c.password };
-      },
-    },
+    api: deployed.api,
   });
   await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
   await cp.apply("/namespaces/acme/models", MODEL);
@@ -51,7 +44,7 @@ afterAll(async () => {
     agent.kill("SIGKILL");
   }
   await cp?.close();
-  adminRedis?.disconnect();
+  deployed?.close();
   await redis?.stop();
   if (stateDir) await rm(stateDir, { recursive: true, force: true });
 });

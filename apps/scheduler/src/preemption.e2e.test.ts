@@ -1,7 +1,7 @@
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX, inferenceServiceSpec, kindInfo } from "@eiaas/api";
-import { startControlPlane, V, type ControlPlane } from "./testing/e2e-harness.js";
+import { startControlPlane, V, type ControlPlane } from "@eiaas/testing/control-plane";
 
 let cp: ControlPlane;
 

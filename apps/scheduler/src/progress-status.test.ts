@@ -5,8 +5,7 @@ import { describe, expect, it } from "vitest";
 import { edgeNodeSpec, inferenceServiceSpec, kindInfo, modelSpec } from "@eiaas/api";
 import { EventRecorder, type StoredObject } from "@eiaas/db";
 import { createLogger } from "@eiaas/telemetry";
-import { useTestStore } from "@eiaas/testing";
-import { cloudSpec, deviceSpec, edgeSpec, MODEL, V } from "./testing/fixtures.js";
+import { cloudSpec, deviceSpec, edgeSpec, MODEL, useTestStore, V } from "@eiaas/testing";
 import { WorkloadController } from "./workloads.js";
 
 const NODE = kindInfo("EdgeNode");

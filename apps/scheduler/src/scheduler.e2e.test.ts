@@ -3,7 +3,7 @@
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
-import { cloudSpec, deviceSpec, edgeSpec, MODEL, startControlPlane, V, type ControlPlane } from "./testing/e2e-harness.js";
+import { cloudSpec, deviceSpec, edgeSpec, MODEL, startControlPlane, V, type ControlPlane } from "@eiaas/testing/control-plane";
 
 let cp: ControlPlane;
 let api: ControlPlane["api"];

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderMetrics } from "@eiaas/telemetry";
 import { startRedis, type RunningRedis } from "@eiaas/testing";
-import { bindingViolations, cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
+import { bindingViolations, cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const SERVICES = 24;

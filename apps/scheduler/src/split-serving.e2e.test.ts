@@ -4,93 +4,46 @@
 // device (head) and the edge server (tail); each agent fetches the artifact with its own token and
 // cuts its layers; the head finds its tail's endpoint through the API. A request to the client's
 // entry endpoint (from the discovery API) answers what onnxruntime answers for the whole model.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
 import ort from "onnxruntime-node";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { API_PREFIX, type EdgeNodeSpecInput } from "@eiaas/api";
+import { API_PREFIX } from "@eiaas/api";
 import { importOnnxModel } from "@eiaas/onnx";
-import { provisionAgentRedisUser } from "@eiaas/queue";
-import { floats, inferBinary, maxDiff, randomInput, testRedisUrl, tinyCnn } from "@eiaas/testing";
-import { deviceSpec, edgeSpec, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
+import { agentProcesses, deployedAgentQueues, floats, inferBinary, maxDiff, randomInput, tinyCnn, type AgentProcesses } from "@eiaas/testing";
+import { deviceSpec, edgeSpec, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const DEVICE = "sdev-1";
 const EDGE = "sedge-1";
 const cnn = tinyCnn({ size: 32, seed: 21 });
 const input = randomInput(3 * 32 * 32, 5);
 
 let cp: ControlPlane;
-let adminRedis: Redis;
+let deployed: ReturnType<typeof deployedAgentQueues>;
 let stateDir: string;
-let bootstrap: string;
-const agents = new Map<string, { child: ChildProcess; exited: Promise<unknown>; log: string[] }>();
-
-async function startAgentProcess(name: string, spec: EdgeNodeSpecInput, labels = ""): Promise<void> {
-  const specFile = join(stateDir, `${name}.spec.json`);
-  await writeFile(specFile, JSON.stringify({ spec }));
-  // Each node its own state directory: its artifacts are fetched with its own token.
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "apps/agent/src/main.ts", "--node", name, "--runtime", "onnx", "--spec-file", specFile, "--server", cp.url, "--slots", "4", "--state-dir", join(stateDir, name), "--heartbeat-seconds", "1", ...(labels ? ["--labels", labels] : [])],
-    { cwd: ROOT, env: { ...process.env, EIAAS_BOOTSTRAP_TOKEN: bootstrap, EIAAS_LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const log: string[] = [];
-  const lines = (stream: NodeJS.ReadableStream) => {
-    let buffer = "";
-    stream.on("data", (c: Buffer) => {
-      buffer += c.toString("utf8");
-      const parts = buffer.split("\n");
-      buffer = parts.pop()!;
-      log.push(...parts.filter(Boolean));
-    });
-  };
-  lines(child.stdout!);
-  lines(child.stderr!);
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  agents.set(name, { child, exited, log });
-  await waitFor(() => log.some((l) => l.includes("agent registered and consuming its queue")), `${name}'s agent consuming`, 300_000, 100).catch((err) => {
-    throw new Error(`${(err as Error).message}: ${log.slice(-5).join("\n")}`);
-  });
-}
+let agents: AgentProcesses;
 
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), "eiaas-split-"));
-  adminRedis = new Redis(testRedisUrl());
-  cp = await startControlPlane({
-    api: {
-      queueCredentials: async (nodeName) => {
-        const c = await provisionAgentRedisUser(adminRedis, nodeName);
-        return { url: testRedisUrl(), username: c.username, password: c.password };
-      },
-    },
-    queue: { prefix: "bull" },
-    scheduler: { resyncMs: 200, gracePeriodMs: 60_000 },
-  });
-  bootstrap = (await cp.api.tokens.mint({ role: "bootstrap", maxUses: null })).token;
+  deployed = deployedAgentQueues();
+  cp = await startControlPlane({ api: deployed.api, queue: deployed.queue, scheduler: { resyncMs: 200, gracePeriodMs: 60_000 } });
+  const bootstrap = (await cp.api.tokens.mint({ role: "bootstrap", maxUses: null })).token;
+  // Each node its own state directory: its artifacts are fetched with its own token.
+  agents = agentProcesses({ server: cp.url, bootstrapToken: bootstrap, runtime: "onnx", stateDir, statePerNode: true });
   await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
   const imported = importOnnxModel(cnn.whole);
   expect(imported.layers.length).toBeGreaterThan(1);
   await cp.apply("/namespaces/acme/models", { apiVersion: V, kind: "Model", metadata: { name: "cnn" }, spec: { inputBytes: imported.inputBytes, accuracy: 0.5, layers: imported.layers } });
   await request(cp.api.app).put(`${API_PREFIX}/namespaces/acme/models/cnn/artifact`).set(cp.admin()).set("Content-Type", "application/octet-stream").send(Buffer.from(cnn.whole)).expect(200);
-  await Promise.all([startAgentProcess(EDGE, edgeSpec("none", { parent: undefined })), startAgentProcess(DEVICE, deviceSpec(EDGE), "client=cam")]);
+  await Promise.all([agents.start(EDGE, edgeSpec("none", { parent: undefined })), agents.start(DEVICE, deviceSpec(EDGE), "client=cam")]);
 }, 600_000);
 
 afterAll(async () => {
-  for (const a of agents.values()) {
-    if (a.child.exitCode === null && a.child.signalCode === null) {
-      a.child.kill("SIGTERM");
-      await Promise.race([a.exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (a.child.exitCode === null) a.child.kill("SIGKILL");
-    }
-  }
+  await agents?.stopAll();
   await cp?.close();
-  adminRedis?.disconnect();
+  deployed?.close();
   if (stateDir) await rm(stateDir, { recursive: true, force: true });
 });
 

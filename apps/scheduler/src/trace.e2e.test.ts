@@ -5,7 +5,7 @@
 // scheduler, node agents, Postgres and Redis in this process, with an in-memory span exporter.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SpanKind, startInMemoryTracing, TRACEPARENT_ANNOTATION, type InMemoryTracing, type RecordedSpan } from "@eiaas/telemetry";
-import { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
+import { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 
 const PREFIX = "/apis/eiaas.io/v1alpha1";
 let tracing: InMemoryTracing;

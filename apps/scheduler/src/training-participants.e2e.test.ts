@@ -4,7 +4,7 @@
 // spec.participants.lostDeadlineSeconds fails with ParticipantsLost. Real API, scheduler and node
 // agents on real Postgres and Redis.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cloudSpec, deviceSpec, edgeSpec, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
+import { cloudSpec, deviceSpec, edgeSpec, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 
 let cp: ControlPlane;
 const DATA = ["dev-1", "dev-2", "dev-3"];

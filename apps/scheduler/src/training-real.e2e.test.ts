@@ -5,20 +5,15 @@
 // misses), the aggregator's agent killed and started again (the aggregator resumes from its
 // checkpoint). Bad training specs are refused with 422. Gossip jobs train the same way with no
 // aggregator: peers on three devices push their models to their neighbours.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { API_PREFIX, type EdgeNodeSpecInput } from "@eiaas/api";
-import { provisionAgentRedisUser } from "@eiaas/queue";
-import { testRedisUrl } from "@eiaas/testing";
-import { deviceSpec, edgeSpec, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "./testing/e2e-harness.js";
+import { API_PREFIX } from "@eiaas/api";
+import { agentProcesses, deployedAgentQueues, type AgentProcesses } from "@eiaas/testing";
+import { deviceSpec, edgeSpec, MODEL, startControlPlane, V, waitFor, type ControlPlane } from "@eiaas/testing/control-plane";
 
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 // Three devices and an edge server: each agent process costs its start-up, and the machine is
 // shared. The federated jobs train on the first two (tdata=yes), the gossip jobs on all three.
 const DEVICES = ["tdev-1", "tdev-2"];
@@ -27,73 +22,30 @@ const DEVICE_LABELS = "tdata=yes,gossip=yes";
 const EDGE = "tedge-1";
 
 let cp: ControlPlane;
-let adminRedis: Redis;
+let deployed: ReturnType<typeof deployedAgentQueues>;
 let stateDir: string;
-let bootstrap: string;
-const agents = new Map<string, { child: ChildProcess; exited: Promise<unknown>; log: string[] }>();
-
-async function startAgentProcess(name: string, spec: EdgeNodeSpecInput, labels = ""): Promise<void> {
-  const specFile = join(stateDir, `${name}.spec.json`);
-  await writeFile(specFile, JSON.stringify({ spec }));
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "apps/agent/src/main.ts", "--node", name, "--runtime", "training", "--spec-file", specFile, "--server", cp.url, "--slots", "4", "--state-dir", stateDir, "--heartbeat-seconds", "1", ...(labels ? ["--labels", labels] : [])],
-    { cwd: ROOT, env: { ...process.env, EIAAS_BOOTSTRAP_TOKEN: bootstrap, EIAAS_LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const log: string[] = [];
-  const lines = (stream: NodeJS.ReadableStream) => {
-    let buffer = "";
-    stream.on("data", (c: Buffer) => {
-      buffer += c.toString("utf8");
-      const parts = buffer.split("\n");
-      buffer = parts.pop()!;
-      log.push(...parts.filter(Boolean));
-    });
-  };
-  lines(child.stdout!);
-  lines(child.stderr!);
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  agents.set(name, { child, exited, log });
-  await waitFor(() => log.some((l) => l.includes("agent registered and consuming its queue")), `${name}'s agent consuming`, 300_000, 100).catch((err) => {
-    throw new Error(`${(err as Error).message}: ${log.slice(-5).join("\n")}`);
-  });
-}
-
-async function kill(name: string): Promise<void> {
-  const a = agents.get(name);
-  if (!a || a.child.exitCode !== null || a.child.signalCode !== null) return;
-  a.child.kill("SIGKILL");
-  await a.exited;
-}
+let agents: AgentProcesses;
 
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), "eiaas-training-"));
-  adminRedis = new Redis(testRedisUrl());
-  cp = await startControlPlane({
-    // Agents as deployed: their own Redis user, BullMQ's default prefix.
-    api: {
-      queueCredentials: async (nodeName) => {
-        const c = await provisionAgentRedisUser(adminRedis, nodeName);
-        return { url: testRedisUrl(), username: c.username, password: c.password };
-      },
-    },
-    queue: { prefix: "bull" },
-    scheduler: { resyncMs: 200, gracePeriodMs: 60_000 },
-  });
-  bootstrap = (await cp.api.tokens.mint({ role: "bootstrap", maxUses: null })).token;
+  // Agents as deployed: their own Redis user, BullMQ's default prefix.
+  deployed = deployedAgentQueues();
+  cp = await startControlPlane({ api: deployed.api, queue: deployed.queue, scheduler: { resyncMs: 200, gracePeriodMs: 60_000 } });
+  const bootstrap = (await cp.api.tokens.mint({ role: "bootstrap", maxUses: null })).token;
+  agents = agentProcesses({ server: cp.url, bootstrapToken: bootstrap, runtime: "training", stateDir });
   await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" } });
   await cp.apply("/namespaces/acme/models", MODEL);
   await Promise.all([
-    startAgentProcess(EDGE, edgeSpec("none-parent", { parent: undefined, power: { computeW: 60, transmitW: 5, idleW: 20 } })),
-    ...DEVICES.map((d) => startAgentProcess(d, deviceSpec(EDGE), DEVICE_LABELS)),
-    startAgentProcess(GOSSIP_ONLY, deviceSpec(EDGE), "gossip=yes"),
+    agents.start(EDGE, edgeSpec("none-parent", { parent: undefined, power: { computeW: 60, transmitW: 5, idleW: 20 } })),
+    ...DEVICES.map((d) => agents.start(d, deviceSpec(EDGE), DEVICE_LABELS)),
+    agents.start(GOSSIP_ONLY, deviceSpec(EDGE), "gossip=yes"),
   ]);
 }, 600_000);
 
 afterAll(async () => {
-  for (const name of agents.keys()) await kill(name);
+  if (agents) for (const name of agents.running.keys()) await agents.kill(name);
   await cp?.close();
-  adminRedis?.disconnect();
+  deployed?.close();
   if (stateDir) await rm(stateDir, { recursive: true, force: true });
 });
 
@@ -162,7 +114,7 @@ describe("federated training with agent processes (training runtime)", () => {
   it("leaves a participant whose agent was killed out of the rounds it misses, and trains on", { timeout: 400_000 }, async () => {
     await cp.apply("/namespaces/acme/trainingjobs", job("lose-one", { rounds: 400 }, { roundDeadlineSeconds: 1 }));
     await waitFor(async () => (await get("lose-one")).status?.training?.round >= 3, "lose-one at round 3", 120_000, 250);
-    await kill("tdev-2");
+    await agents.kill("tdev-2");
     const after = await waitFor(async () => {
       const j = await get("lose-one");
       const missed = history(j).filter((r) => r.missed?.includes("tdev-2"));
@@ -172,15 +124,15 @@ describe("federated training with agent processes (training runtime)", () => {
     const rounds = history(after).map((r) => r.round);
     expect(rounds).toEqual([...rounds].sort((a, b) => a - b));
     await request(cp.api.app).delete(`${API_PREFIX}/namespaces/acme/trainingjobs/lose-one`).set(cp.admin());
-    await startAgentProcess("tdev-2", deviceSpec(EDGE), DEVICE_LABELS);
+    await agents.start("tdev-2", deviceSpec(EDGE), DEVICE_LABELS);
   });
 
   it("a killed aggregator's agent, started again, resumes training from its last checkpoint", { timeout: 400_000 }, async () => {
     await cp.apply("/namespaces/acme/trainingjobs", job("resume", { rounds: 5000 }, { roundDeadlineSeconds: 2 }));
     await waitFor(async () => (await get("resume")).status?.training?.round >= 3, "resume at round 3", 120_000, 250);
-    await kill(EDGE);
+    await agents.kill(EDGE);
     const before = (await get("resume")).status.training.round;
-    await startAgentProcess(EDGE, edgeSpec("none-parent", { parent: undefined, power: { computeW: 60, transmitW: 5, idleW: 20 } }));
+    await agents.start(EDGE, edgeSpec("none-parent", { parent: undefined, power: { computeW: 60, transmitW: 5, idleW: 20 } }));
     // The aggregator's queue job comes back to the restarted agent once its lock lapses.
     const resumed = await waitFor(async () => {
       const j = await get("resume");
@@ -247,7 +199,7 @@ describe("gossip training with agent processes (training runtime)", () => {
   it("a peer's agent killed: its neighbours leave it out after one deadline and the others train on", { timeout: 400_000 }, async () => {
     await cp.apply("/namespaces/acme/trainingjobs", gossipJob("gossip-lose-one", { rounds: 100_000 }, { roundDeadlineSeconds: 1 }));
     await waitFor(async () => (await get("gossip-lose-one")).status?.training?.round >= 3, "gossip-lose-one at round 3", 120_000, 250);
-    await kill(GOSSIP_ONLY);
+    await agents.kill(GOSSIP_ONLY);
     const killedAt = (await get("gossip-lose-one")).status.training.round;
     // Rounds since then that both peers left reported, mixing each other and not tdev-3. (With a
     // 1 s deadline, peers that start a second apart leave each other out at first and the late

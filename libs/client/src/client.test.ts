@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { freePort } from "@eiaas/testing";
+import { freePort, spawnApiServer, type SpawnedApiServer } from "@eiaas/testing";
 import { ApiRequestError, ConnectionError, EiaasClient, type WatchEvent } from "./index.js";
-import { spawnApiServer, type SpawnedApiServer } from "./server-test-harness.js";
 
 // The API server is a child process: starting it (twice, for the restart) takes a while on a busy machine.
 vi.setConfig({ hookTimeout: 120_000 });

@@ -1,8 +1,8 @@
 // The shared pool survives Postgres dropping a connection that is checked out between two queries
 // (a transaction's client when the server shuts down): the next query fails, the process does not.
 import { expect, it } from "vitest";
+import { useTestDatabase } from "@eiaas/testing";
 import pg from "pg";
-import { useTestDatabase } from "./test-harness.js";
 
 const fixture = useTestDatabase({ poolSize: 2 });
 

@@ -1,6 +1,6 @@
 // EventRecorder.recordMany: the batched path a scheduling cycle uses aggregates exactly as record().
 import { expect, it } from "vitest";
-import { API_VERSION, kindInfo } from "@eiaas/api";
+import { kindInfo } from "@eiaas/api";
 import { useTestStore } from "@eiaas/testing";
 import { EventRecorder, type EventInput } from "./event-recorder.js";
 

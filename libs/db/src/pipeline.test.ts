@@ -1,7 +1,7 @@
 // Statements issued together on a pipelining client leave in one socket write.
 import { expect, it } from "vitest";
+import { useTestDatabase } from "@eiaas/testing";
 import { sendTogether } from "./pipeline.js";
-import { useTestDatabase } from "./test-harness.js";
 
 const fixture = useTestDatabase({ poolSize: 1 });
 

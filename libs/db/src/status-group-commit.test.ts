@@ -1,11 +1,11 @@
 // ObjectStore.updateStatus group commit: concurrent status writes share one transaction, and each
 // caller still gets exactly what a single write would answer (the object, Conflict or NotFound).
 import { expect, it } from "vitest";
+import { useTestDatabase } from "@eiaas/testing";
 import { API_VERSION, kindInfo } from "@eiaas/api";
 import type pg from "pg";
 import { StoreError } from "./errors.js";
 import { ObjectStore } from "./object-store.js";
-import { useTestDatabase } from "./test-harness.js";
 
 const NODE = kindInfo("EdgeNode");
 const TASK = kindInfo("Task");
@@ -17,8 +17,8 @@ function counting(pool: pg.Pool) {
   const proxy = new Proxy(pool, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver);
-      if (prop === "connect") return (...a: unknown[]) => (counts.connect++, (v as Function).apply(target, a));
-      if (prop === "query") return (...a: unknown[]) => (counts.query++, (v as Function).apply(target, a));
+      if (prop === "connect") return (...a: unknown[]) => (counts.connect++, (v as (...args: unknown[]) => unknown).apply(target, a));
+      if (prop === "query") return (...a: unknown[]) => (counts.query++, (v as (...args: unknown[]) => unknown).apply(target, a));
       return typeof v === "function" ? v.bind(target) : v;
     },
   });

@@ -1,9 +1,9 @@
 // A generic plan cached while `tasks` was empty scans the whole table once it has grown; ANALYZE
 // of the grown table makes Postgres re-plan it with index probes.
 import { expect, it } from "vitest";
+import { useTestDatabase } from "@eiaas/testing";
 import pg from "pg";
 import { analyzeGrowingTables } from "./table-stats.js";
-import { useTestDatabase } from "./test-harness.js";
 
 const fixture = useTestDatabase({ poolSize: 2 });
 

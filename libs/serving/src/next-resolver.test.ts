@@ -2,7 +2,7 @@
 // real servers over real sockets; the tail moving to another port, or having none for a while.
 import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { floats, inferBinary, maxDiff, randomInput, tinyCnn } from "@eiaas/testing";
+import { floats, inferBinary, manualClock, maxDiff, randomInput, tinyCnn } from "@eiaas/testing";
 import { startServing, type ServingServer } from "./server.js";
 
 const cnn = tinyCnn({ seed: 5 });
@@ -15,6 +15,8 @@ describe("a head resolving its next stage at request time", () => {
   /** What the "control plane" says the tail's endpoint is now. */
   let current: string | undefined;
   let lookups = 0;
+  // The head's cache ages on this clock: "no endpoint" expires when the test moves it, not by sleeping.
+  const clock = manualClock();
   beforeAll(async () => {
     const session = await ort.InferenceSession.create(cnn.whole);
     whole = (await session.run({ input: new ort.Tensor("float32", input, cnn.inputShape) })).logits!.data as Float32Array;
@@ -26,6 +28,7 @@ describe("a head resolving its next stage at request time", () => {
         describe: "task acme/svc-r1-tail-x",
         // A long cache: only the failed connection may make the head ask again.
         ttlMs: 60_000,
+        now: clock.now,
         resolve: async () => {
           lookups++;
           return current;
@@ -49,7 +52,8 @@ describe("a head resolving its next stage at request time", () => {
     tail = await startServing({ model: cnn.tail, node: "edge-1" });
     current = `127.0.0.1:${tail.port}`;
     // "No endpoint" is believed for half a second, not for the (long) ttl of a found endpoint.
-    await new Promise((r) => setTimeout(r, 600));
+    expect((await inferBinary(head.port, cnn.inputShape, input)).status).toBe(503);
+    clock.advance(600);
     let r = await inferBinary(head.port, cnn.inputShape, input);
     expect(r.status).toBe(200);
     expect(maxDiff(floats(r.body), whole)).toBeLessThan(1e-4);

@@ -9,6 +9,8 @@ export interface NextStageSource {
   resolve(): Promise<string | undefined>;
   /** How long a resolved endpoint is used without asking again. @defaultValue 2000 */
   ttlMs?: number;
+  /** The clock the cache's age is read on (tests move one by hand). @defaultValue Date.now */
+  now?: () => number;
 }
 
 /** How long "the next stage has no endpoint" is believed before asking again. */
@@ -40,6 +42,10 @@ export class ResolvedNextStage implements Forwarder {
     private readonly options: NextStageOptions = {},
   ) {}
 
+  private now(): number {
+    return (this.source.now ?? Date.now)();
+  }
+
   get endpoint(): string {
     return this.stage?.endpoint ?? this.source.describe;
   }
@@ -62,7 +68,7 @@ export class ResolvedNextStage implements Forwarder {
     // "No endpoint" is asked again sooner: the tail is about to come up. Still cached a little, so a
     // flood of requests to a head whose tail is down is not a flood of API reads.
     const ttl = this.source.ttlMs ?? 2_000;
-    const fresh = Date.now() - this.resolvedAt < (this.stage ? ttl : Math.min(ttl, NO_ENDPOINT_TTL_MS));
+    const fresh = this.now() - this.resolvedAt < (this.stage ? ttl : Math.min(ttl, NO_ENDPOINT_TTL_MS));
     const stage = fresh && !refresh ? this.stage : await (this.pending ??= this.lookup().finally(() => (this.pending = undefined)));
     if (!stage) throw new ServingError(503, `the next stage (${this.source.describe}) has no endpoint yet`, { "retry-after": "1" });
     return stage;
@@ -75,7 +81,7 @@ export class ResolvedNextStage implements Forwarder {
     } catch (err) {
       throw new ServingError(503, `cannot look up the next stage (${this.source.describe}): ${(err as Error).message}`, { "retry-after": "1" });
     }
-    this.resolvedAt = Date.now();
+    this.resolvedAt = this.now();
     const old = this.stage;
     if (old && (old.endpoint === endpoint || `http://${old.endpoint}` === endpoint)) return old;
     this.stage = undefined;

@@ -20,7 +20,40 @@ declare module "vitest" {
   }
 }
 
+interface TestServices {
+  postgresUrl: string;
+  redisUrl: string;
+  stop(): Promise<void>;
+}
+
+interface Shared {
+  services: Promise<TestServices>;
+  users: number;
+}
+
+// Vitest calls a global setup once per project (unit and e2e, vitest.config.ts), all in its main
+// process: the first call starts Postgres and Redis, later ones share them, the last teardown
+// stops them. (Two sets would each cost a Postgres, and a second template would be dropped under
+// the first project's clones.)
+const SHARED = Symbol.for("eiaas.test-services");
+type WithShared = typeof globalThis & { [SHARED]?: Shared };
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const g = globalThis as WithShared;
+  const shared = (g[SHARED] ??= { services: startServices(), users: 0 });
+  shared.users++;
+  const services = await shared.services;
+  project.provide("postgresUrl", services.postgresUrl);
+  project.provide("templateDatabase", TEMPLATE_DB);
+  project.provide("redisUrl", services.redisUrl);
+  return async () => {
+    if (--shared.users > 0) return;
+    delete g[SHARED];
+    await services.stop();
+  };
+}
+
+async function startServices(): Promise<TestServices> {
   const cleanups: Array<() => Promise<void>> = [];
   let serverUrl: string;
   if (process.env.DATABASE_URL) {
@@ -51,10 +84,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     cleanups.push(() => redis.stop());
   }
 
-  project.provide("postgresUrl", serverUrl);
-  project.provide("templateDatabase", TEMPLATE_DB);
-  project.provide("redisUrl", redisUrl);
-  return async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  return {
+    postgresUrl: serverUrl,
+    redisUrl,
+    stop: async () => {
+      for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    },
   };
 }

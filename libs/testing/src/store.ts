@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach } from "vitest";
-import { createDatabase, ObjectStore, type Database } from "@eiaas/db";
+import { createDatabase, ObjectStore, type Database, type DatabaseOptions } from "@eiaas/db";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 
 /** A test file's database, its pool and an ObjectStore on it (set once `beforeAll` has run). */
@@ -27,4 +27,32 @@ export function useTestStore(options: { /** Pool size. Default 4. */ poolSize?: 
   });
   beforeEach(() => handle.tdb.reset());
   return handle;
+}
+
+/**
+ * A migrated database of the test file's own and a pool on it (`options` as `createDatabase`'s),
+ * made before the file's tests and dropped after them, with no reset between tests. Read `db` and
+ * `url` inside tests and hooks (they exist from beforeAll on).
+ */
+export function useTestDatabase(options: DatabaseOptions = {}): { readonly db: Database; readonly url: string } {
+  let tdb: TestDatabase | undefined;
+  let db: Database | undefined;
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+    db = createDatabase(tdb.url, options);
+  });
+  afterAll(async () => {
+    await db?.close();
+    await tdb?.drop();
+  });
+  return {
+    get db() {
+      if (!db) throw new Error("useTestDatabase: read db inside a test or hook");
+      return db;
+    },
+    get url() {
+      if (!tdb) throw new Error("useTestDatabase: read url inside a test or hook");
+      return tdb.url;
+    },
+  };
 }

@@ -1,38 +1,21 @@
 // Test-only helpers of the agent's tests: a capturing logger, polling, a Redis database of a test
 // file's own, and Tasks bound to a node as the scheduler would create them.
-import { Writable } from "node:stream";
 import request from "supertest";
 import { API_PREFIX, type EdgeNodeSpecInput } from "@eiaas/api";
 import type { TaskJob } from "@eiaas/queue";
-import { createLogger, type Logger } from "@eiaas/telemetry";
-import { testRedisUrl } from "@eiaas/testing";
-import type { TestApi } from "../../../api-server/src/test-harness.js";
+import { captureLogger as captureNamedLogger, testRedisUrl, type CapturedLog } from "@eiaas/testing";
+import type { TestApi } from "@eiaas/testing/api-server";
 
 export const V = "eiaas.io/v1alpha1";
 export const EDGE: EdgeNodeSpecInput = { tier: "edge", capacity: { cpu: 8000, memoryMiB: 16384 }, compute: { gflops: 1000 } };
 
-/** A logger at level debug whose lines are kept, parsed. */
-export function captureLogger(): { logger: Logger; lines: Array<Record<string, any>> } {
-  const lines: Array<Record<string, any>> = [];
-  const destination = new Writable({
-    write(chunk, _enc, cb) {
-      for (const l of String(chunk).split("\n")) if (l.trim()) lines.push(JSON.parse(l));
-      cb();
-    },
-  });
-  return { logger: createLogger({ name: "agent", level: "debug", destination }), lines };
+/** A logger named "agent" at level debug whose lines are kept, parsed. */
+export function captureLogger(): CapturedLog {
+  return captureNamedLogger("agent");
 }
 
-/** Polls `check` until it answers something truthy; a check that throws counts as not yet. */
-export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 15_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await Promise.resolve().then(check).catch(() => undefined);
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Polling lives in libs/testing, with the other test helpers every package shares. */
+export { waitFor } from "@eiaas/testing";
 
 /** The test Redis URL with a database index of its own (its keys apart from other test files'). */
 export function redisDb(db: number): string {

@@ -43,6 +43,7 @@ export interface AuthOptions {
   failedAuth?: RateLimitOptions;
   /** Proxies whose `X-Forwarded-For` names the client (EIAAS_TRUSTED_PROXIES). Default none: the socket's peer is the client. */
   trustedProxies?: ReadonlySet<string>;
+  /** The clock of the caches, the failure buckets and tokens' expiry. Default Date.now. */
   now?: () => number;
 }
 
@@ -127,7 +128,7 @@ export class Authenticator {
       }
     }
     if (!pending) {
-      pending = this.options.tokens.verify(secret).finally(() => this.verifying.delete(secret));
+      pending = this.options.tokens.verify(secret, new Date(now)).finally(() => this.verifying.delete(secret));
       this.verifying.set(secret, pending);
     }
     let principal: Principal | null;

@@ -1,7 +1,7 @@
 // Tasks being planned for a service: clients whose splits put layers of one chain on one node
 // share a task, and what adding a client's split to it asks of the node.
 import type { Chain } from "../cost/chains.js";
-import type { ServiceContext, TaskGroup } from "./service-context.js";
+import type { ServiceContext } from "./service-context.js";
 
 export const SIDE_HEAD = 0;
 export const SIDE_TAIL = 1;

@@ -27,7 +27,13 @@ describe("gossipPeers", () => {
         if (start === undefined) return;
         const seen = new Set([start]);
         const frontier = [start];
-        while (frontier.length > 0) for (const p of g[frontier.pop()!]!) if (!seen.has(p)) (seen.add(p), frontier.push(p));
+        while (frontier.length > 0) {
+          for (const p of g[frontier.pop()!]!) {
+            if (seen.has(p)) continue;
+            seen.add(p);
+            frontier.push(p);
+          }
+        }
         expect(seen.size).toBe(names.length);
       }),
       { numRuns: 300, seed: 3 },

@@ -1,5 +1,5 @@
 // Test-only: the objects and helpers the scheduler's end-to-end tests share — the API version, the
-// five-layer model, node specs for each tier, an InferenceService template and a polling wait.
+// five-layer model, node specs for each tier, an InferenceService template (and, re-exported, the shared polling wait).
 import type { EdgeNodeSpecInput } from "@eiaas/api";
 
 /** apiVersion of every eiaas object. */
@@ -58,22 +58,5 @@ export function isvc(name: string, client: string, spec: Record<string, unknown>
   };
 }
 
-/**
- * Polls `check` every `everyMs` (default 50) until it returns a truthy value, which it returns;
- * errors thrown by `check` count as "not yet". Throws naming `what` (and the last error) after
- * `timeoutMs` (default 20 000).
- */
-export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 20_000, everyMs = 50): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** Polling lives in libs/testing, with the other test helpers every package shares. */
+export { waitFor } from "../wait.js";

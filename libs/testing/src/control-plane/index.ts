@@ -1,4 +1,4 @@
-// Test-only: a control plane for the scheduler's end-to-end and fault tests, in one process on real
+// Test-only (`@eiaas/testing/control-plane`): a control plane for the end-to-end and fault tests, in one process on real
 // Postgres and Redis — the API over a cloned test database (listening on a real socket, as agents
 // need), a Scheduler on the same database, BullMQ queues on Redis under a key prefix of their own,
 // and two kinds of node agents: real ones (apps/agent, tasks run in a simulated runtime) and
@@ -7,40 +7,22 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import request from "supertest";
 import { FileCredentialStore, NodeAgent, type AgentOptions } from "@eiaas/agent";
 import { API_PREFIX, type EdgeNodeSpecInput } from "@eiaas/api";
 import { createDatabase, ObjectStore, type Database } from "@eiaas/db";
 import { createPostgresLeaseStore, createRedisQueueBackend, type LeaseStore, type QueueBackend, type RedisQueueBackendOptions } from "@eiaas/queue";
 import { SimulatedRuntime } from "@eiaas/runtime";
-import { createLogger, type Logger } from "@eiaas/telemetry";
-import { testRedisUrl } from "@eiaas/testing";
-import { startTestApi, type TestApi, type TestApiOverrides } from "../../../api-server/src/test-harness.js";
-import { Scheduler, type SchedulerOptions } from "../scheduler.js";
+import { Scheduler, type SchedulerOptions } from "@eiaas/scheduler";
+import { startTestApi, type TestApi, type TestApiOverrides } from "../api-server.js";
+import { testRedisUrl } from "../database.js";
+import { captureLogger, type CapturedLog } from "../wait.js";
 import { startProtocolAgent, type ProtocolAgent } from "./protocol-agent.js";
 
 export { bindingViolations } from "./binding-violations.js";
 export { cloudSpec, deviceSpec, edgeSpec, isvc, MODEL, V, waitFor } from "./fixtures.js";
 export type { ProtocolAgent } from "./protocol-agent.js";
-
-/** A logger and the lines it wrote, parsed. */
-export interface CapturedLog {
-  logger: Logger;
-  lines: Array<Record<string, any>>;
-}
-
-/** A pino logger at level debug whose lines are kept (parsed) for assertions; silent on stdout. */
-export function captureLogger(name: string): CapturedLog {
-  const lines: Array<Record<string, any>> = [];
-  const destination = new Writable({
-    write(chunk, _enc, cb) {
-      for (const l of String(chunk).split("\n")) if (l.trim()) lines.push(JSON.parse(l));
-      cb();
-    },
-  });
-  return { logger: createLogger({ name, level: "debug", destination }), lines };
-}
+export { captureLogger, type CapturedLog } from "../wait.js";
 
 export interface ControlPlaneOptions {
   /** Redis for the queues. @defaultValue the test run's (`testRedisUrl()`) */

@@ -1,14 +1,14 @@
-// Test-only: an API app over this test file's own cloned database (libs/testing).
+// Test-only: an API app (apps/api-server's createApiApp and its controllers) in this process, over
+// this test file's own cloned database. Imported as `@eiaas/testing/api-server`, apart from the
+// package's index: tests of the libraries below the API server do not load it.
 import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import http from "node:http";
 import { ArtifactStore, ChangeFeed, createDatabase, ObjectCache, objectCacheInformer, ObjectStore, TokenStore, type CachedObject, type Informer } from "@eiaas/db";
-import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
 import { createLogger, type Logger } from "@eiaas/telemetry";
 import { createPostgresLeaseStore } from "@eiaas/queue";
-import { createApiApp, type ApiAppDeps } from "./app.js";
-import { NamespaceController } from "./namespace-controller.js";
-import { PropagationController } from "./propagation-controller.js";
+import { createApiApp, NamespaceController, PropagationController, type ApiAppDeps } from "@eiaas/api-server";
+import { createTestDatabase, type TestDatabase } from "./database.js";
 
 export interface TestApi {
   /** What the server calls (cached GETs, then the routed API): hand it to supertest. */
@@ -39,7 +39,7 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export interface TestApiOverrides extends Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "maxArtifactBytes" | "bookmarkIntervalMs" | "queueCredentials" | "metricsAuth" | "metricsToken" | "admission">> {
+export interface TestApiOverrides extends Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "maxArtifactBytes" | "bookmarkIntervalMs" | "queueCredentials" | "metricsAuth" | "metricsToken" | "admission" | "now">> {
   /** A database of the caller's (e.g. on a Postgres the test stops); default a clone of the template. */
   database?: TestDatabase;
   /** Keep Models' artifacts in this directory (EIAAS_ARTIFACT_DIR). Default: in Postgres. */
@@ -86,6 +86,7 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
     ...(overrides.metricsAuth !== undefined ? { metricsAuth: overrides.metricsAuth } : {}),
     ...(overrides.metricsToken !== undefined ? { metricsToken: overrides.metricsToken } : {}),
     ...(overrides.admission ? { admission: overrides.admission } : {}),
+    ...(overrides.now ? { now: overrides.now } : {}),
     leases: createPostgresLeaseStore(database.pool),
     cache,
     onWrite: (kind, obj, type) => {

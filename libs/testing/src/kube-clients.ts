@@ -10,9 +10,8 @@ import { promisify } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
 import request from "supertest";
 import { API_PREFIX } from "@eiaas/api";
-import { writeKubeconfig } from "../kubeconfig.js";
-import { startTestApi, type TestApi, type TestApiOverrides } from "../test-harness.js";
-import { ensureServingCertificate } from "../tls.js";
+import { ensureServingCertificate, writeKubeconfig } from "@eiaas/api-server";
+import { startTestApi, type TestApi, type TestApiOverrides } from "./api-server.js";
 
 const run = promisify(execFile);
 

@@ -8,9 +8,10 @@ import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createTestDatabase, freePort, type TestDatabase } from "@eiaas/testing";
+import { createTestDatabase, type TestDatabase } from "./database.js";
+import { freePort } from "./ports.js";
 
-/** The repository root (this file is libs/client/src/). */
+/** The repository root (this file is libs/testing/src/). */
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
 export interface SpawnedApiServer {

@@ -8,10 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { startTestApi } from "../../api-server/src/test-harness.js";
-import { ensureServingCertificate } from "../../api-server/src/tls.js";
+import { ensureServingCertificate } from "@eiaas/api-server";
+import { startTestApi } from "./api-server.js";
 
-export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url)); // from libs/testing/src/
 const MAIN = join(REPO_ROOT, "apps/eictl/src/main.ts");
 
 export interface TestServer {

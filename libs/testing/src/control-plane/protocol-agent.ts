@@ -4,7 +4,7 @@
 import request from "supertest";
 import { API_PREFIX, type EdgeNodeSpecInput } from "@eiaas/api";
 import type { QueueBackend } from "@eiaas/queue";
-import type { TestApi } from "../../../api-server/src/test-harness.js";
+import type { TestApi } from "../api-server.js";
 import { V } from "./fixtures.js";
 
 export interface ProtocolAgent {
