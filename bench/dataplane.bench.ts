@@ -17,13 +17,12 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { calibrationModels, speedsFromTimes } from "@eiaas/onnx";
-import { measureOnnxSpeed } from "@eiaas/serving";
 import { dockerAvailability, projectImage, testImages } from "@eiaas/testing";
 import { writeReferenceModels } from "../scripts/models/main.js";
 import type { ReferenceModel } from "../scripts/models/reference.js";
 import { median, type Sample } from "./dataplane/client.js";
-import { benchNodes, hardwareClasses, type BenchNode, type CoreSpeed } from "./dataplane/fleet.js";
+import { measureNodeSpeed } from "./dataplane/calibration.js";
+import { benchNodes, hardwareClasses, type BenchNode } from "./dataplane/fleet.js";
 import { measureModel, type ModelRun } from "./dataplane/measure.js";
 import { figure, planner, type Profile } from "./dataplane/planning.js";
 import { printReport, type CaseRow } from "./dataplane/report.js";
@@ -38,19 +37,9 @@ const REQUESTS = Number(env.BENCH_REQUESTS ?? 50);
 const MODEL_DIR = env.BENCH_MODEL_DIR ?? join(ROOT, "models/reference");
 /** The containers' CFS period (see DockerRuntimeOptions.cpuPeriodUs): 5 ms spreads a 0.2-core quota evenly. */
 const CPU_PERIOD_US = Number(env.BENCH_CPU_PERIOD_US ?? 5000);
+const speeds = (n: BenchNode) => `${n.gflops.toFixed(1)} GFLOPS; ${Object.entries(n.gflopsByOperator).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")}`;
 const log = (line: string) => console.error(`[dataplane] ${line}`);
 
-/**
- * onnxruntime's speed on one core of this machine, per operator class, as an agent measures its
- * node (the calibration models of libs/onnx, 1 thread, in this process).
- */
-async function calibrate(): Promise<CoreSpeed> {
-  const models = calibrationModels();
-  const medianMs: Record<string, number> = {};
-  for (const m of models) medianMs[m.measures] = (await measureOnnxSpeed(m.bytes, 1, { threads: 1, durationMs: 1500 })).medianMs;
-  const s = speedsFromTimes(models, medianMs);
-  return { gflops: s.gflops, byOperator: s.byOperator };
-}
 
 /** Measured device energy of a split (mJ): its compute at the class's computeW, its upload at transmitW. */
 function energyOf(samples: Sample[], j: number, n: number, device: BenchNode): number {
@@ -123,16 +112,13 @@ async function main(): Promise<void> {
   const engine = dockerAvailability();
   if (!engine.available) throw new Error(`no Docker engine: ${engine.reason}`);
   const missing = MODELS.filter((m) => !existsSync(join(MODEL_DIR, `${m}.onnx`)));
-  const calibration = existsSync(join(MODEL_DIR, "resnet18.onnx")) || missing.includes("resnet18") ? [] : (["resnet18"] as ReferenceModel[]);
-  if (missing.length + calibration.length) {
-    log(`generating ${[...missing, ...calibration].join(", ")} into ${MODEL_DIR}`);
-    writeReferenceModels(MODEL_DIR, { only: [...missing, ...calibration] });
+  if (missing.length) {
+    log(`generating ${missing.join(", ")} into ${MODEL_DIR}`);
+    writeReferenceModels(MODEL_DIR, { only: missing });
   }
   const image = env.BENCH_IMAGE ?? (log("building the image (cached when unchanged)"), await projectImage(await testImages()));
   const gateway = await bridgeGateway();
 
-  const resnet = loadModel("resnet18", join(MODEL_DIR, "resnet18.onnx"));
-  const perCore = await calibrate();
   const classes = hardwareClasses();
   const cls = (name: string) => classes.get(name) ?? (() => { throw new Error(`no class ${name} in hardware.yaml`); })();
   const [device, edge] = benchNodes(
@@ -141,9 +127,7 @@ async function main(): Promise<void> {
       { role: "edge", hardware: cls(env.BENCH_EDGE_CLASS ?? "jetson-xavier-nx") },
     ],
     Number(env.BENCH_EDGE_CPUS ?? 1),
-    perCore,
   ) as [BenchNode, BenchNode];
-  log(`onnxruntime here, per core: ${perCore.gflops.toFixed(1)} GFLOPS (k×k convolutions), ${Object.entries(perCore.byOperator).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")}; device ${device.hardware.name} (${device.hardware.gflops} GFLOPS) → ${device.cpus} cores; edge ${edge.hardware.name} (${edge.hardware.gflops}) → ${edge.cpus} cores`);
 
   const segments = new Map<string, Uint8Array>();
   const bed = new Testbed(image, gateway, segments, CPU_PERIOD_US);
@@ -158,8 +142,14 @@ async function main(): Promise<void> {
   }
   const rows: CaseRow[] = [];
   try {
+    for (const node of [device, edge]) {
+      const speed = await measureNodeSpeed(bed, segments, node);
+      node.gflops = speed.gflops;
+      node.gflopsByOperator = speed.byOperator;
+      log(`${node.name} (${node.hardware.name}, ${node.hardware.gflops} GFLOPS) → ${node.cpus} cores, measured in its container: ${speeds(node)}`);
+    }
     for (const name of MODELS) {
-      const model = name === "resnet18" ? resnet : loadModel(name, join(MODEL_DIR, `${name}.onnx`));
+      const model = loadModel(name, join(MODEL_DIR, `${name}.onnx`));
       log(`${name}: ${model.layers.length} layers, input ${model.inputShape.join("x")}`);
       const run = await measureModel(bed, segments, model, device, edge, planner(model, device, edge, 10, 1), {
         mbps: MBPS,
@@ -176,7 +166,6 @@ async function main(): Promise<void> {
   }
   const load = (await import("node:os")).loadavg();
   console.log(`\ndataplane bench: ${(await import("node:os")).cpus()[0]?.model} × ${(await import("node:os")).cpus().length}, load ${load.map((l) => l.toFixed(1)).join(" ")}; ${REQUESTS} requests per split and speed (fewer for a split stopped early)`);
-  const speeds = (n: BenchNode) => `${n.gflops.toFixed(1)} GFLOPS; ${Object.entries(n.gflopsByOperator).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")}`;
   console.log(`device ${device.hardware.name} ${device.cpus} cores (told to the planner: ${speeds(device)}), edge ${edge.hardware.name} ${edge.cpus} cores (${speeds(edge)}); CFS period ${CPU_PERIOD_US} µs; latencies in ms (medians)\n`);
   printReport(rows);
 }

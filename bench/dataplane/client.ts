@@ -8,6 +8,8 @@ export interface Sample {
   totalMs: number;
   /** The entry stage's own work (`stageWorkMs`: decode, run, encode): what its ModelProfile figure is. */
   headWorkMs: number;
+  /** The entry's `session.run()` alone. */
+  headRunMs: number;
   /**
    * The forward to the next stage less the next stage's own work: the head's `transferMs` (the
    * wire both ways, the cut tensor's upload included) plus what the next stage spent beyond its
@@ -41,7 +43,7 @@ export class BenchClient {
             if (res.statusCode !== 200) return reject(new Error(`${this.endpoint} answered ${res.statusCode}`));
             const t = JSON.parse(String(res.headers["x-eiaas-timings"])) as Timings;
             const next = t.next;
-            resolve({ totalMs, headWorkMs: stageWorkMs(t), ...(next ? { wireMs: (t.transferMs ?? 0) + next.totalMs - (next.receiveMs ?? 0) - stageWorkMs(next), tailWorkMs: stageWorkMs(next) } : {}) });
+            resolve({ totalMs, headWorkMs: stageWorkMs(t), headRunMs: t.runMs, ...(next ? { wireMs: (t.transferMs ?? 0) + next.totalMs - (next.receiveMs ?? 0) - stageWorkMs(next), tailWorkMs: stageWorkMs(next) } : {}) });
           });
         },
       );

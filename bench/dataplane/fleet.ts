@@ -23,16 +23,16 @@ export interface BenchNode {
   /** `docker run --cpus`. */
   cpus: number;
   /**
-   * GFLOPS the planner is told: this machine's onnxruntime GFLOPS per core (calibrated in the same
-   * run) × the quota. Since the quotas keep the classes' ratio, this is the class figure scaled by
-   * the same factor as the quota.
+   * GFLOPS the planner is told: measured in a container of this quota in the same run (see
+   * calibration.ts), as the node's agent measures its cores. Since the quotas keep the classes'
+   * ratio, this is the class figure scaled by about the same factor as the quota.
    */
   gflops: number;
-  /** The operator classes' speeds, scaled as `gflops` is. */
+  /** The operator classes' speeds, measured alike. */
   gflopsByOperator: GflopsByOperator;
 }
 
-/** onnxruntime's speed on one core of this machine, in the same run (see calibrate in dataplane.bench.ts). */
+/** onnxruntime's speed under a node's quota: general GFLOPS and the operator classes'. */
 export interface CoreSpeed {
   gflops: number;
   byOperator: GflopsByOperator;
@@ -48,13 +48,13 @@ export function hardwareClasses(): Map<string, HardwareClass> {
  * Quotas in the ratio of the classes' GFLOPS, the fastest given `fastestCpus` cores. Docker's
  * smallest quota is 0.01 core: a ratio beyond 100 between the classes cannot be kept.
  */
-export function benchNodes(classes: Array<{ role: string; hardware: HardwareClass }>, fastestCpus: number, perCore: CoreSpeed): BenchNode[] {
+export function benchNodes(classes: Array<{ role: string; hardware: HardwareClass }>, fastestCpus: number): BenchNode[] {
   const top = Math.max(...classes.map((c) => c.hardware.gflops));
   return classes.map(({ role, hardware }) => {
     const cpus = Math.max(0.01, Math.round((fastestCpus * hardware.gflops * 1000) / top) / 1000);
     if (cpus === 0.01 && (fastestCpus * hardware.gflops) / top < 0.01) throw new Error(`class ${hardware.name} would need a quota under docker's 0.01 core (ratio ${Math.round(top / hardware.gflops)}:1 to the fastest)`);
-    const byOperator = Object.fromEntries(Object.entries(perCore.byOperator).map(([k, v]) => [k, v * cpus]));
-    return { name: role, hardware, cpus, gflops: perCore.gflops * cpus, gflopsByOperator: byOperator };
+    // Speeds are measured once the testbed runs (measureNodeSpeed).
+    return { name: role, hardware, cpus, gflops: 0, gflopsByOperator: {} };
   });
 }
 
