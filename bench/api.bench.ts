@@ -29,9 +29,11 @@ async function rawPostgres(): Promise<{ selectsPerSec: number; insertsPerSec: nu
   const run = async (n: number, concurrency: number, op: (i: number) => Promise<unknown>) => {
     let next = 0;
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (next < n) await op(next++);
-    }));
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < n) await op(next++);
+      }),
+    );
     return n / ((performance.now() - t0) / 1000);
   };
   const selectsPerSec = await run(20_000, 100, (i) => pool.query("SELECT * FROM bench_raw WHERE name = $1", [`n${(i % 1000) + 1}`]));
@@ -149,7 +151,8 @@ const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).s
 const postmasterPid = Number(readFileSync(join(pgDir, "postmaster.pid"), "utf8").split("\n")[0]);
 /** Runs `fn` and returns its result with the API server's and Postgres' CPU µs per request. */
 async function measured<T extends { ok: number }>(fn: () => Promise<T>): Promise<T & { apiCpuUs: number; pgCpuUs: number }> {
-  const api0 = cpuMs(server.pid!), pg0 = cpuMs(postmasterPid, true);
+  const api0 = cpuMs(server.pid!),
+    pg0 = cpuMs(postmasterPid, true);
   const r = await fn();
   const per = (ms: number) => (r.ok > 0 ? (ms * 1000) / r.ok : 0);
   return { ...r, apiCpuUs: per(cpuMs(server.pid!) - api0), pgCpuUs: per(cpuMs(postmasterPid, true) - pg0) };
@@ -168,10 +171,10 @@ const getRouted = await measured(() => load({ url: `${base}/apis/eiaas.io/v1alph
 let n = 0;
 const create = await measured(async () => {
   const r = await cannon({
-  url: `${base}/apis/eiaas.io/v1alpha1/namespaces/${ns}/models`,
-  headers,
-  connections: 10,
-  duration: DURATION_S,
+    url: `${base}/apis/eiaas.io/v1alpha1/namespaces/${ns}/models`,
+    headers,
+    connections: 10,
+    duration: DURATION_S,
     requests: [{ method: "POST", setupRequest: (req: any) => ({ ...req, body: JSON.stringify(model(`m-${process.pid}-${n++}`)) }) }],
   });
   return Object.assign(r, { ok: r.requests.total - r.non2xx - r.errors });
@@ -185,7 +188,14 @@ await rm(pgDir, { recursive: true, force: true });
 
 const row = (name: string, r: LoadResult, conns: number) =>
   `${name.padEnd(26)} ${String(conns).padStart(5)}  ${r.p50.toFixed(1).padStart(8)}  ${r.p99.toFixed(1).padStart(8)}  ${r.rps.toFixed(0).padStart(8)}  ${String(r.errors).padStart(6)}  (${r.ok} ok, ${r.tool})`;
-const createRow: LoadResult = { p50: create.latency.p50, p99: create.latency.p99, rps: create.requests.average, errors: create.non2xx + create.errors, ok: create.requests.total - create.non2xx - create.errors, tool: "autocannon" };
+const createRow: LoadResult = {
+  p50: create.latency.p50,
+  p99: create.latency.p99,
+  rps: create.requests.average,
+  errors: create.non2xx + create.errors,
+  ok: create.requests.total - create.non2xx - create.errors,
+  tool: "autocannon",
+};
 console.log(`\nAPI benchmark (HTTPS, embedded PostgreSQL 17, ${DURATION_S}s per run, this machine: ${(await import("node:os")).cpus().length} cores)`);
 console.log(`${"operation".padEnd(26)} ${"conns".padStart(5)}  ${"p50 ms".padStart(8)}  ${"p99 ms".padStart(8)}  ${"req/s".padStart(8)}  ${"errors".padStart(6)}`);
 console.log(row("GET /livez (router only)", livez, 100));
@@ -193,7 +203,9 @@ console.log(row("GET model (watch cache)", get, 100));
 console.log(row("GET model (router + PG)", getRouted, 100));
 console.log(row("POST model (create)", createRow, 10));
 console.log(`\nraw Postgres on the same server: ${raw.selectsPerSec.toFixed(0)} selects/s (100 clients), ${raw.insertsPerSec.toFixed(0)} autocommit inserts/s (10 clients)`);
-console.log(`ratio API/raw: get ${(get.rps / raw.selectsPerSec).toFixed(2)} (routed ${(getRouted.rps / raw.selectsPerSec).toFixed(2)}), create ${(createRow.rps / raw.insertsPerSec).toFixed(2)}; get/router ceiling ${(get.rps / livez.rps).toFixed(2)}`);
+console.log(
+  `ratio API/raw: get ${(get.rps / raw.selectsPerSec).toFixed(2)} (routed ${(getRouted.rps / raw.selectsPerSec).toFixed(2)}), create ${(createRow.rps / raw.insertsPerSec).toFixed(2)}; get/router ceiling ${(get.rps / livez.rps).toFixed(2)}`,
+);
 const cpu = (r: { apiCpuUs: number; pgCpuUs: number }) => `API ${r.apiCpuUs.toFixed(0)} µs + Postgres ${r.pgCpuUs.toFixed(0)} µs`;
 console.log(`CPU per request (server process, Postgres): get ${cpu(get)}; routed get ${cpu(getRouted)}; create ${cpu(create)}`);
 if (!hasWrk) console.log("note: GETs driven by autocannon in this process, sharing the CPU with the server (wrk absent or BENCH_LOADGEN=autocannon)");

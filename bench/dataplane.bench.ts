@@ -37,9 +37,11 @@ const REQUESTS = Number(env.BENCH_REQUESTS ?? 50);
 const MODEL_DIR = env.BENCH_MODEL_DIR ?? join(ROOT, "models/reference");
 /** The containers' CFS period (see DockerRuntimeOptions.cpuPeriodUs): 5 ms spreads a 0.2-core quota evenly. */
 const CPU_PERIOD_US = Number(env.BENCH_CPU_PERIOD_US ?? 5000);
-const speeds = (n: BenchNode) => `${n.gflops.toFixed(1)} GFLOPS; ${Object.entries(n.gflopsByOperator).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")}`;
+const speeds = (n: BenchNode) =>
+  `${n.gflops.toFixed(1)} GFLOPS; ${Object.entries(n.gflopsByOperator)
+    .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+    .join(", ")}`;
 const log = (line: string) => console.error(`[dataplane] ${line}`);
-
 
 /** Measured device energy of a split (mJ): its compute at the class's computeW, its upload at transmitW. */
 function energyOf(samples: Sample[], j: number, n: number, device: BenchNode): number {
@@ -120,7 +122,11 @@ async function main(): Promise<void> {
   const gateway = await bridgeGateway();
 
   const classes = hardwareClasses();
-  const cls = (name: string) => classes.get(name) ?? (() => { throw new Error(`no class ${name} in hardware.yaml`); })();
+  const cls = (name: string) =>
+    classes.get(name) ??
+    (() => {
+      throw new Error(`no class ${name} in hardware.yaml`);
+    })();
   const [device, edge] = benchNodes(
     [
       { role: "device", hardware: cls(env.BENCH_DEVICE_CLASS ?? "phone-snapdragon-865") },
@@ -165,8 +171,12 @@ async function main(): Promise<void> {
     await bed.cleanup();
   }
   const load = (await import("node:os")).loadavg();
-  console.log(`\ndataplane bench: ${(await import("node:os")).cpus()[0]?.model} × ${(await import("node:os")).cpus().length}, load ${load.map((l) => l.toFixed(1)).join(" ")}; ${REQUESTS} requests per split and speed (fewer for a split stopped early)`);
-  console.log(`device ${device.hardware.name} ${device.cpus} cores (told to the planner: ${speeds(device)}), edge ${edge.hardware.name} ${edge.cpus} cores (${speeds(edge)}); CFS period ${CPU_PERIOD_US} µs; latencies in ms (medians)\n`);
+  console.log(
+    `\ndataplane bench: ${(await import("node:os")).cpus()[0]?.model} × ${(await import("node:os")).cpus().length}, load ${load.map((l) => l.toFixed(1)).join(" ")}; ${REQUESTS} requests per split and speed (fewer for a split stopped early)`,
+  );
+  console.log(
+    `device ${device.hardware.name} ${device.cpus} cores (told to the planner: ${speeds(device)}), edge ${edge.hardware.name} ${edge.cpus} cores (${speeds(edge)}); CFS period ${CPU_PERIOD_US} µs; latencies in ms (medians)\n`,
+  );
   printReport(rows);
 }
 

@@ -65,7 +65,9 @@ try {
       log(`create → Running at ${RATE} tasks/s for ${WARMUP_S} s of warm-up, then ${DURATION_S} s measured, ${size} nodes`);
       const r = await latencyStage(services, size);
       results.latency.push(r);
-      log(`  ${r.running}/${r.tasks} tasks Running; p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms (create → job at its node p50 ${r.toJob.p50.toFixed(0)} / p99 ${r.toJob.p99.toFixed(0)} ms; Running report p50 ${r.report.p50.toFixed(0)} / p99 ${r.report.p99.toFixed(0)} ms; ${r.cycles.count} scheduler cycles, mean ${r.cycles.meanMs.toFixed(0)} ms; machine CPU ${(100 * r.machineBusy).toFixed(0)}% busy)`);
+      log(
+        `  ${r.running}/${r.tasks} tasks Running; p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms (create → job at its node p50 ${r.toJob.p50.toFixed(0)} / p99 ${r.toJob.p99.toFixed(0)} ms; Running report p50 ${r.report.p50.toFixed(0)} / p99 ${r.report.p99.toFixed(0)} ms; ${r.cycles.count} scheduler cycles, mean ${r.cycles.meanMs.toFixed(0)} ms; machine CPU ${(100 * r.machineBusy).toFixed(0)}% busy)`,
+      );
     }
   }
 } finally {
@@ -87,9 +89,18 @@ for (const r of results.bind) {
 }
 for (const r of results.latency) {
   const target = `  target p99 ≤ 500 ms: ${r.p99 <= 500 && r.running === r.tasks ? "met" : "MISSED"}`;
-  console.log(`${fmt(r.nodes)} nodes: create → Running at ${fmt(r.offeredTasksPerSec)} tasks/s offered: p50 ${fmt(r.p50)} ms, p90 ${fmt(r.p90)} ms, p99 ${fmt(r.p99)} ms, max ${fmt(r.max)} ms (${fmt(r.running)}/${fmt(r.tasks)} Running)${target}`);
-  console.log(`    of which create → job at its node p50 ${fmt(r.toJob.p50)} / p99 ${fmt(r.toJob.p99)} ms (the POST itself p50 ${fmt(r.create.p50)} / p99 ${fmt(r.create.p99)} ms), Running report p50 ${fmt(r.report.p50)} / p99 ${fmt(r.report.p99)} ms; achieved ${fmt(r.tasks / r.seconds)} tasks/s; scheduler cycle mean ${fmt(r.cycles.meanMs)} ms over ${fmt(r.cycles.count)} (${fmt(r.cycles.over250ms)} over 250 ms, ${fmt(r.cycles.over500ms)} over 500 ms; ${fmt(r.cycles.unschedulable)} unschedulable and ${fmt(r.cycles.errors)} failed attempts in the run); machine CPU ${fmt(100 * r.machineBusy)}% busy`);
-  console.log(`    CPU per task: ${r.cpuPerTask.map(([role, ms]) => `${role} ${fmt(ms, 2)} ms`).join(", ")}; total ${fmt(r.cpuPerTask.reduce((a, [, ms]) => a + ms, 0), 2)} ms`);
+  console.log(
+    `${fmt(r.nodes)} nodes: create → Running at ${fmt(r.offeredTasksPerSec)} tasks/s offered: p50 ${fmt(r.p50)} ms, p90 ${fmt(r.p90)} ms, p99 ${fmt(r.p99)} ms, max ${fmt(r.max)} ms (${fmt(r.running)}/${fmt(r.tasks)} Running)${target}`,
+  );
+  console.log(
+    `    of which create → job at its node p50 ${fmt(r.toJob.p50)} / p99 ${fmt(r.toJob.p99)} ms (the POST itself p50 ${fmt(r.create.p50)} / p99 ${fmt(r.create.p99)} ms), Running report p50 ${fmt(r.report.p50)} / p99 ${fmt(r.report.p99)} ms; achieved ${fmt(r.tasks / r.seconds)} tasks/s; scheduler cycle mean ${fmt(r.cycles.meanMs)} ms over ${fmt(r.cycles.count)} (${fmt(r.cycles.over250ms)} over 250 ms, ${fmt(r.cycles.over500ms)} over 500 ms; ${fmt(r.cycles.unschedulable)} unschedulable and ${fmt(r.cycles.errors)} failed attempts in the run); machine CPU ${fmt(100 * r.machineBusy)}% busy`,
+  );
+  console.log(
+    `    CPU per task: ${r.cpuPerTask.map(([role, ms]) => `${role} ${fmt(ms, 2)} ms`).join(", ")}; total ${fmt(
+      r.cpuPerTask.reduce((a, [, ms]) => a + ms, 0),
+      2,
+    )} ms`,
+  );
   const settled = r.coldStart.settledAtS === undefined ? "never in the run" : `first at second ${r.coldStart.settledAtS} of ${WARMUP_S + DURATION_S}`;
   console.log(`    cold start (the ${WARMUP_S} s of warm-up arrivals, not counted above): slowest task ${fmt(r.coldStart.slowestMs)} ms; a second's slowest task under 500 ms ${settled}`);
 }

@@ -79,10 +79,14 @@ async function run(url: string, redisPid: number, admin: Redis, producer: QueueB
     const cpu0 = process.cpuUsage();
     const redis0 = ticks(redisPid);
     const calls0 = await commandCalls(admin);
-    const consumer = agent.consumeNodeQueue(node, async (p) => {
-      handled++;
-      if (waiter?.name === p.name) waiter.resolve();
-    }, { concurrency: 4, onError: () => errors++ });
+    const consumer = agent.consumeNodeQueue(
+      node,
+      async (p) => {
+        handled++;
+        if (waiter?.name === p.name) waiter.resolve();
+      },
+      { concurrency: 4, onError: () => errors++ },
+    );
     await until(() => handled >= JOBS);
     await until(async () => {
       const d = await producer.depth(`node.${node}`);
@@ -92,7 +96,7 @@ async function run(url: string, redisPid: number, admin: Redis, producer: QueueB
     const cpu = process.cpuUsage(cpu0);
     const consumerCpuUs = (cpu.user + cpu.system) / JOBS;
     const redisCpuUs = ((ticks(redisPid) - redis0) * 10_000) / JOBS;
-    const commandsPerJob = (await commandCalls(admin) - calls0) / JOBS;
+    const commandsPerJob = ((await commandCalls(admin)) - calls0) / JOBS;
 
     // Latency: one job at a time through the idle consumer (marker wake-up, fetch, handler).
     let total = 0;

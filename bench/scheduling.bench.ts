@@ -117,7 +117,11 @@ function placements(count: number, kind: "inference" | "training"): number {
     const d = devices[(i * 37) % devices.length]!;
     return kind === "inference"
       ? service(`s${i}`, { architecture: "auto", clients: { selector: { matchLabels: { host: d.labels.host! } }, requestsPerSecond: 1 }, resources: { cpu: 100, memoryMiB: 64 } }, `tenant-${i % 8}`)
-      : trainingJob(`j${i}`, { data: { selector: { matchLabels: { group: d.labels.group! } } }, participants: { min: 1 }, resources: { cpu: 100, memoryMiB: 64 }, aggregation: { localSteps: 5 } }, `tenant-${i % 8}`);
+      : trainingJob(
+          `j${i}`,
+          { data: { selector: { matchLabels: { group: d.labels.group! } } }, participants: { min: 1 }, resources: { cpu: 100, memoryMiB: 64 }, aggregation: { localSteps: 5 } },
+          `tenant-${i % 8}`,
+        );
   });
   const probe = plan(snap, workloads[0]!, spec, false);
   if (probe !== "Scheduled") throw new Error(`${kind} at ${count} nodes: ${probe}`);
@@ -242,7 +246,9 @@ function main(): void {
   for (const n of FLEETS) {
     const inference = placements(n, "inference");
     const training = placements(n, "training");
-    console.log(`  ${String(n).padStart(6)} nodes  InferenceService (1 client) ${fmt(inference)}/s (${rel(inference)})   TrainingJob (federated, ${GROUP} data nodes) ${fmt(training)}/s (${rel(training)})`);
+    console.log(
+      `  ${String(n).padStart(6)} nodes  InferenceService (1 client) ${fmt(inference)}/s (${rel(inference)})   TrainingJob (federated, ${GROUP} data nodes) ${fmt(training)}/s (${rel(training)})`,
+    );
   }
   console.log("");
   const inf = inferencePlans();
@@ -253,7 +259,9 @@ function main(): void {
   const preemptNodes = Math.min(5000, Math.max(...FLEETS));
   const pre = preemption(preemptNodes);
   console.log("preemption victim search:");
-  console.log(`  ${String(preemptNodes).padStart(4)} full nodes           ${pre.ms.toFixed(2).padStart(9)} ms per search (${pre.victims} victim(s) chosen; ${(pre.ms * base / 1000).toFixed(1)} baseline-M-op equivalents)`);
+  console.log(
+    `  ${String(preemptNodes).padStart(4)} full nodes           ${pre.ms.toFixed(2).padStart(9)} ms per search (${pre.victims} victim(s) chosen; ${((pre.ms * base) / 1000).toFixed(1)} baseline-M-op equivalents)`,
+  );
   console.log("");
   console.log(`total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }

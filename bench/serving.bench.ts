@@ -37,7 +37,10 @@ const f = (ms: number) => ms.toFixed(3).padStart(8);
 
 /** Starts eiaas-serve on a free port; resolves with its port and a stop function. */
 async function startServer(model: string, extra: string[] = []): Promise<{ port: number; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "libs/serving/src/main.ts", "--model", model, "--port", "0", "--host", "127.0.0.1", "--threads", String(THREADS), ...extra], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "libs/serving/src/main.ts", "--model", model, "--port", "0", "--host", "127.0.0.1", "--threads", String(THREADS), ...extra], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
     child.stdout!.on("data", (c: Buffer) => {
@@ -153,7 +156,7 @@ async function reuseCase(stream: string, flags: string[], share: number, repeat:
   const server = await startServer(file, flags);
   const agent = new Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
   let seed = 1;
-  const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const random = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const fresh: Float32Array[] = [];
   let known = 0;
   let reused = 0;
@@ -194,9 +197,16 @@ const exactRepeat = (previous: Float32Array[], random: () => number) => Float32A
 
 const dir = await mkdtemp(join(tmpdir(), "eiaas-bench-serving-"));
 try {
-  console.log(`machine: ${cpus()[0]?.model ?? "?"} × ${cpus().length}, node ${process.version}, onnxruntime ${ort.env.versions.common}, ${THREADS} thread(s), ${REQUESTS} requests per model after ${WARMUP} warm-up`);
+  console.log(
+    `machine: ${cpus()[0]?.model ?? "?"} × ${cpus().length}, node ${process.version}, onnxruntime ${ort.env.versions.common}, ${THREADS} thread(s), ${REQUESTS} requests per model after ${WARMUP} warm-up`,
+  );
   const rows: Row[] = [];
-  for (const [name, size] of [["tiny-cnn-16", 16], ["tiny-cnn-64", 64], ["tiny-cnn-224", 224]] as const) rows.push(await measure(name, size, dir));
+  for (const [name, size] of [
+    ["tiny-cnn-16", 16],
+    ["tiny-cnn-64", 64],
+    ["tiny-cnn-224", 224],
+  ] as const)
+    rows.push(await measure(name, size, dir));
   console.log("\nms per request             input KiB  run() p50  run() p90  /v1/infer p50  /v1/infer p90  overhead p50  server runMs p50  server totalMs p50  JSON p50");
   for (const r of rows) {
     console.log(

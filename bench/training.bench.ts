@@ -30,7 +30,9 @@ const lr = 0.01;
 const batch = 10;
 
 console.log(`Training benchmark (this machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Node ${process.version})`);
-console.log(`Synthetic(0.5, 0.5), 10 participants, ${shards.reduce((s, d) => s + d.rows, 0)} samples (shards ${shards.map((d) => d.rows).join(", ")}), held-out ${test.rows}; logistic regression, η ${lr}, batch ${batch}\n`);
+console.log(
+  `Synthetic(0.5, 0.5), 10 participants, ${shards.reduce((s, d) => s + d.rows, 0)} samples (shards ${shards.map((d) => d.rows).join(", ")}), held-out ${test.rows}; logistic regression, η ${lr}, batch ${batch}\n`,
+);
 
 // 1. Convergence
 const central = await centralized(model, concat(shards), test, { learningRate: lr, batchSize: batch, epochs: 30 });
@@ -53,7 +55,9 @@ for (const tau of [1, 2, 5, 10, 20, 50]) {
 const adaptive = await simulate({ model, shards, test, learningRate: lr, batchSize: batch, tau: "adaptive", costs, maxTau: 100 });
 const best = fixed.reduce((a, b) => (b.loss < a.loss ? b : a));
 const tau1 = fixed.find((f) => f.tau === 1)!;
-console.log(`   adaptive:  ${String(adaptive.rounds).padStart(3)} rounds, final training loss ${adaptive.trainLoss.toFixed(4)}, accuracy ${pct(adaptive.accuracy)}, τ ${adaptive.taus[0]} → ${adaptive.taus[adaptive.taus.length - 1]} (mean ${(adaptive.taus.reduce((a, b) => a + b, 0) / adaptive.taus.length).toFixed(1)})`);
+console.log(
+  `   adaptive:  ${String(adaptive.rounds).padStart(3)} rounds, final training loss ${adaptive.trainLoss.toFixed(4)}, accuracy ${pct(adaptive.accuracy)}, τ ${adaptive.taus[0]} → ${adaptive.taus[adaptive.taus.length - 1]} (mean ${(adaptive.taus.reduce((a, b) => a + b, 0) / adaptive.taus.length).toFixed(1)})`,
+);
 const within = adaptive.trainLoss <= best.loss * 1.05;
 console.log(`   best fixed τ ${best.tau} (${best.loss.toFixed(4)}): adaptive within 5%: ${verdict(within)}; better than τ 1 (${tau1.loss.toFixed(4)}): ${verdict(adaptive.trainLoss < tau1.loss)}\n`);
 
@@ -89,4 +93,6 @@ const sorted = [...o.overheadMs].sort((a, b) => a - b);
 const median = sorted[Math.floor(sorted.length / 2)] ?? NaN;
 const worst = sorted[sorted.length - 1] ?? NaN;
 console.log("4. Control plane's share of a round, real runtime over HTTP, 50 participants in this process, τ 5");
-console.log(`   last update → next round published: median ${median.toFixed(1)} ms, worst ${worst.toFixed(1)} ms over ${sorted.length} rounds (round wall time median ${[...o.wallSeconds].sort((a, b) => a - b)[Math.floor(o.wallSeconds.length / 2)]?.toFixed(3)} s) — target ≤ 50 ms: ${verdict(worst <= 50)}`);
+console.log(
+  `   last update → next round published: median ${median.toFixed(1)} ms, worst ${worst.toFixed(1)} ms over ${sorted.length} rounds (round wall time median ${[...o.wallSeconds].sort((a, b) => a - b)[Math.floor(o.wallSeconds.length / 2)]?.toFixed(3)} s) — target ≤ 50 ms: ${verdict(worst <= 50)}`,
+);

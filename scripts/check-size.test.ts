@@ -30,7 +30,10 @@ describe("check-size", () => {
     [
       "nested long function counts in its parent too",
       `function outer() {\n  function inner() {\n${body(MAX_FUNCTION_LINES)}\n  }\n}\n`,
-      [["outer", MAX_FUNCTION_LINES + 4], ["inner", MAX_FUNCTION_LINES + 2]],
+      [
+        ["outer", MAX_FUNCTION_LINES + 4],
+        ["inner", MAX_FUNCTION_LINES + 2],
+      ],
     ],
     ["overload signature without body", `export function h(a: string): void;\n`, []],
   ])("functions: %s", (_name, src, expected) => {

@@ -34,7 +34,14 @@ export class BenchClient {
     const t0 = performance.now();
     return new Promise((resolve, reject) => {
       const req = request(
-        { host, port, agent: this.agent, method: "POST", path: "/v1/infer", headers: { "content-type": "application/octet-stream", accept: "application/octet-stream", "x-eiaas-shape": this.shape.join(",") } },
+        {
+          host,
+          port,
+          agent: this.agent,
+          method: "POST",
+          path: "/v1/infer",
+          headers: { "content-type": "application/octet-stream", accept: "application/octet-stream", "x-eiaas-shape": this.shape.join(",") },
+        },
         (res) => {
           res.resume();
           res.on("error", reject);
@@ -43,7 +50,12 @@ export class BenchClient {
             if (res.statusCode !== 200) return reject(new Error(`${this.endpoint} answered ${res.statusCode}`));
             const t = JSON.parse(String(res.headers["x-eiaas-timings"])) as Timings;
             const next = t.next;
-            resolve({ totalMs, headWorkMs: stageWorkMs(t), headRunMs: t.runMs, ...(next ? { wireMs: (t.transferMs ?? 0) + next.totalMs - (next.receiveMs ?? 0) - stageWorkMs(next), tailWorkMs: stageWorkMs(next) } : {}) });
+            resolve({
+              totalMs,
+              headWorkMs: stageWorkMs(t),
+              headRunMs: t.runMs,
+              ...(next ? { wireMs: (t.transferMs ?? 0) + next.totalMs - (next.receiveMs ?? 0) - stageWorkMs(next), tailWorkMs: stageWorkMs(next) } : {}),
+            });
           });
         },
       );

@@ -52,7 +52,8 @@ export function benchNodes(classes: Array<{ role: string; hardware: HardwareClas
   const top = Math.max(...classes.map((c) => c.hardware.gflops));
   return classes.map(({ role, hardware }) => {
     const cpus = Math.max(0.01, Math.round((fastestCpus * hardware.gflops * 1000) / top) / 1000);
-    if (cpus === 0.01 && (fastestCpus * hardware.gflops) / top < 0.01) throw new Error(`class ${hardware.name} would need a quota under docker's 0.01 core (ratio ${Math.round(top / hardware.gflops)}:1 to the fastest)`);
+    if (cpus === 0.01 && (fastestCpus * hardware.gflops) / top < 0.01)
+      throw new Error(`class ${hardware.name} would need a quota under docker's 0.01 core (ratio ${Math.round(top / hardware.gflops)}:1 to the fastest)`);
     // Speeds are measured once the testbed runs (measureNodeSpeed).
     return { name: role, hardware, cpus, gflops: 0, gflopsByOperator: {} };
   });
@@ -62,7 +63,17 @@ export function benchNodes(classes: Array<{ role: string; hardware: HardwareClas
 export function plannerNodes(device: BenchNode, edge: BenchNode, mbps: number, rttMs: number): NodeInit[] {
   const power = (n: BenchNode) => ({ computeW: n.hardware.computeW, transmitW: n.hardware.transmitW });
   return [
-    { name: device.name, tier: "device", parent: edge.name, labels: { role: "client" }, gflops: device.gflops, gflopsByOperator: device.gflopsByOperator, capacity: { cpu: 4000, memoryMiB: 8192, gpu: 0 }, power: power(device), network: { uplinkMbps: mbps, downlinkMbps: mbps, rttMs } },
+    {
+      name: device.name,
+      tier: "device",
+      parent: edge.name,
+      labels: { role: "client" },
+      gflops: device.gflops,
+      gflopsByOperator: device.gflopsByOperator,
+      capacity: { cpu: 4000, memoryMiB: 8192, gpu: 0 },
+      power: power(device),
+      network: { uplinkMbps: mbps, downlinkMbps: mbps, rttMs },
+    },
     { name: edge.name, tier: "edge", gflops: edge.gflops, gflopsByOperator: edge.gflopsByOperator, capacity: { cpu: 16000, memoryMiB: 32768, gpu: 0 }, power: power(edge) },
   ];
 }

@@ -48,7 +48,11 @@ async function healthRtt(endpoint: string, count: number): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < count + 2; i++) {
     const t0 = performance.now();
-    await new Promise<void>((resolve, reject) => request({ host, port, path: "/healthz", agent }, (res) => res.resume().on("end", resolve)).on("error", reject).end());
+    await new Promise<void>((resolve, reject) =>
+      request({ host, port, path: "/healthz", agent }, (res) => res.resume().on("end", resolve))
+        .on("error", reject)
+        .end(),
+    );
     if (i >= 2) times.push(performance.now() - t0);
   }
   agent.destroy();

@@ -22,7 +22,11 @@ export interface Planner {
 }
 
 export function modelSpecOf(model: BenchModel): ModelSpec {
-  return modelSpec.parse({ inputBytes: model.inputBytes, accuracy: 0.7, layers: model.layers.map(({ name, flops, flopsByOperator, outputBytes, memoryMiB }) => ({ name, flops, ...(flopsByOperator ? { flopsByOperator } : {}), outputBytes, memoryMiB })) });
+  return modelSpec.parse({
+    inputBytes: model.inputBytes,
+    accuracy: 0.7,
+    layers: model.layers.map(({ name, flops, flopsByOperator, outputBytes, memoryMiB }) => ({ name, flops, ...(flopsByOperator ? { flopsByOperator } : {}), outputBytes, memoryMiB })),
+  });
 }
 
 export function planner(model: BenchModel, device: BenchNode, edge: BenchNode, mbps: number, rttMs: number): Planner {
@@ -31,7 +35,17 @@ export function planner(model: BenchModel, device: BenchNode, edge: BenchNode, m
   const snapshotWith = (profile?: Profile) => {
     const s = new Snapshot({ nodes: plannerNodes(device, edge, mbps, rttMs) });
     if (profile) {
-      s.setMeasurements(new Map([[`${NS}/${model.name}`, new Map([[device.name, { segments: profile.device }], [edge.name, { segments: profile.edge }]])]]));
+      s.setMeasurements(
+        new Map([
+          [
+            `${NS}/${model.name}`,
+            new Map([
+              [device.name, { segments: profile.device }],
+              [edge.name, { segments: profile.edge }],
+            ]),
+          ],
+        ]),
+      );
     }
     return s;
   };

@@ -32,7 +32,22 @@ const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const err = (pred: number, meas: number) => Math.abs(pred - meas) / meas;
 
 export function printReport(rows: CaseRow[]): void {
-  const head = ["model", "Mbit/s", "objective", "split flops→prof (of n)", "pred flops", "pred prof", "measured", "n", "device-only", "edge-only", "best split (ms)", "err flops", "err prof", "within 10%"];
+  const head = [
+    "model",
+    "Mbit/s",
+    "objective",
+    "split flops→prof (of n)",
+    "pred flops",
+    "pred prof",
+    "measured",
+    "n",
+    "device-only",
+    "edge-only",
+    "best split (ms)",
+    "err flops",
+    "err prof",
+    "within 10%",
+  ];
   const lines = rows.map((r) => [
     r.model,
     String(r.mbps),
@@ -57,6 +72,8 @@ export function printReport(rows: CaseRow[]): void {
   const profErr = median(rows.map((r) => err(r.predictedProfiledMs, r.measuredProfiledMs)));
   const within = rows.filter((r) => r.chosenScore <= 1.1 * r.bestScore).length / rows.length;
   console.log("");
-  console.log(`prediction error, median over ${rows.length} cases: flops alone ${pct(flopsErr)} (target ≤ 20%: ${flopsErr <= 0.2 ? "met" : "NOT met"}), after profiling ${pct(profErr)} (target ≤ 10%: ${profErr <= 0.1 ? "met" : "NOT met"})`);
+  console.log(
+    `prediction error, median over ${rows.length} cases: flops alone ${pct(flopsErr)} (target ≤ 20%: ${flopsErr <= 0.2 ? "met" : "NOT met"}), after profiling ${pct(profErr)} (target ≤ 10%: ${profErr <= 0.1 ? "met" : "NOT met"})`,
+  );
   console.log(`planned split (after profiling) within 10% of the best measured: ${pct(within)} of cases (target ≥ 90%: ${within >= 0.9 ? "met" : "NOT met"})`);
 }

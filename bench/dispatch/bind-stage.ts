@@ -47,7 +47,14 @@ export async function bindStage(services: BenchServices, size: number, mix: Mix)
       store.prepareCreate(TJ, {
         apiVersion: API_VERSION,
         metadata: { name: `fl-${i}`, namespace: NS },
-        spec: trainingJobSpec.parse({ model: "m", mode: "federated", data: { selector: { matchLabels: { region, tier: "device" } } }, participants: { min: 1 }, resources: { cpu: 10, memoryMiB: 16 }, nodeSelector: {} }),
+        spec: trainingJobSpec.parse({
+          model: "m",
+          mode: "federated",
+          data: { selector: { matchLabels: { region, tier: "device" } } },
+          participants: { min: 1 },
+          resources: { cpu: 10, memoryMiB: 16 },
+          nodeSelector: {},
+        }),
       } as any),
     );
     await insertBatched(store, TJ, jobs);
@@ -73,7 +80,7 @@ export async function bindStage(services: BenchServices, size: number, mix: Mix)
   const seconds = (performance.now() - t0) / 1000;
   // Every bound task's job is really in its node's queue (BullMQ keeps each job as <prefix>:<queue>:<id>).
   let jobs = 0;
-  for (let cursor = "0"; ; ) {
+  for (let cursor = "0"; ;) {
     const [next, keys] = await leaseRedis.scan(cursor, "MATCH", `${prefix}:node.*:*.1`, "COUNT", 5000);
     jobs += keys.length;
     if ((cursor = next) === "0") break;
@@ -81,7 +88,9 @@ export async function bindStage(services: BenchServices, size: number, mix: Mix)
   const counts = await db.pool.query<{ phase: string; n: string }>(`SELECT phase, count(*) AS n FROM tasks GROUP BY phase`);
   const byPhase = Object.fromEntries(counts.rows.map((r) => [r.phase, Number(r.n)]));
   const tasks = byPhase.Dispatched ?? 0;
-  const pending = Number((await db.pool.query(`SELECT (SELECT count(*) FROM inference_services WHERE phase <> 'Scheduled') + (SELECT count(*) FROM training_jobs WHERE phase <> 'Scheduled') AS n`)).rows[0].n);
+  const pending = Number(
+    (await db.pool.query(`SELECT (SELECT count(*) FROM inference_services WHERE phase <> 'Scheduled') + (SELECT count(*) FROM training_jobs WHERE phase <> 'Scheduled') AS n`)).rows[0].n,
+  );
   if (pending > 0 || Object.keys(byPhase).some((p) => p !== "Dispatched")) throw new Error(`bind stage left ${pending} services unplaced, tasks ${JSON.stringify(byPhase)}`);
   if (jobs !== tasks) throw new Error(`bind stage: ${tasks} tasks Dispatched but ${jobs} jobs in the node queues`);
   await queue.close();

@@ -16,7 +16,10 @@ export const REDIS_STATS = process.env.BENCH_REDIS_STATS === "1";
 export const TIMELINE = process.env.BENCH_TIMELINE === "1";
 /** BENCH_PG_SETTINGS="name=value,…": more Postgres settings, for trying them against the defaults. */
 export const EXTRA_PG_SETTINGS: Record<string, string> = Object.fromEntries(
-  (process.env.BENCH_PG_SETTINGS ?? "").split(",").filter(Boolean).map((kv) => kv.split("=", 2) as [string, string]),
+  (process.env.BENCH_PG_SETTINGS ?? "")
+    .split(",")
+    .filter(Boolean)
+    .map((kv) => kv.split("=", 2) as [string, string]),
 );
 
 export const NODE = kindInfo("EdgeNode");

@@ -32,14 +32,18 @@ export function fleetObjects(store: ObjectStore, size: number): { objects: Store
   for (let r = 0; r < regions; r++) {
     const region = `r${r}`;
     for (let e = 0; e < 10; e++) {
-      node(`edge-${r}-${e}`, { tier: "edge", region }, {
-        tier: "edge",
-        parent: `cloud-${r % clouds}`,
-        hardware: "rtx3060",
-        capacity: { cpu: 64_000, memoryMiB: 131_072, gpu: 1 },
-        compute: { gflops: 2_000 },
-        network: { uplinkMbps: 1000, downlinkMbps: 1000, rttMs: 5 },
-      });
+      node(
+        `edge-${r}-${e}`,
+        { tier: "edge", region },
+        {
+          tier: "edge",
+          parent: `cloud-${r % clouds}`,
+          hardware: "rtx3060",
+          capacity: { cpu: 64_000, memoryMiB: 131_072, gpu: 1 },
+          compute: { gflops: 2_000 },
+          network: { uplinkMbps: 1000, downlinkMbps: 1000, rttMs: 5 },
+        },
+      );
     }
     const perRegion = r === regions - 1 ? size - clouds - regions * 10 - devices : 90;
     for (let d = 0; d < perRegion; d++) {
@@ -49,15 +53,19 @@ export function fleetObjects(store: ObjectStore, size: number): { objects: Store
         groups.push(group);
         regionOf.set(group, region);
       }
-      node(name, { tier: "device", region, group }, {
-        tier: "device",
-        parent: `edge-${r}-${d % 10}`,
-        hardware: "rpi4",
-        capacity: { cpu: 64_000, memoryMiB: 65_536 },
-        compute: { gflops: 10 },
-        power: { computeW: 5, transmitW: 1.5 },
-        network: { uplinkMbps: 50, downlinkMbps: 100, rttMs: 4 },
-      });
+      node(
+        name,
+        { tier: "device", region, group },
+        {
+          tier: "device",
+          parent: `edge-${r}-${d % 10}`,
+          hardware: "rpi4",
+          capacity: { cpu: 64_000, memoryMiB: 65_536 },
+          compute: { gflops: 10 },
+          power: { computeW: 5, transmitW: 1.5 },
+          network: { uplinkMbps: 50, downlinkMbps: 100, rttMs: 4 },
+        },
+      );
       devices++;
     }
   }

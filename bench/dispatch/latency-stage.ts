@@ -171,7 +171,9 @@ export async function latencyStage(services: BenchServices, size: number): Promi
         const otherText = busyOthers(tick.proc, now.proc, 5 * seconds)
           .map((p) => ` ${p.name}[${p.pid}] ${Math.round(p.jiffies / seconds)}`)
           .join("");
-        timeline.push(`${Math.round((now.at - t0) / 1000)}: busy ${Math.round((100 * (now.cpu.busy - tick.cpu.busy)) / Math.max(1, now.cpu.total - tick.cpu.total))}% | ${roleText}${otherText} | reported ${now.reported - tick.reported}`);
+        timeline.push(
+          `${Math.round((now.at - t0) / 1000)}: busy ${Math.round((100 * (now.cpu.busy - tick.cpu.busy)) / Math.max(1, now.cpu.total - tick.cpu.total))}% | ${roleText}${otherText} | reported ${now.reported - tick.reported}`,
+        );
         tick = now;
       }, 1000)
     : undefined;
@@ -211,15 +213,11 @@ export async function latencyStage(services: BenchServices, size: number): Promi
       seen = reported;
       continue;
     }
-    const r = await check.query<{ running: string; tasks: string }>(
-      `SELECT (SELECT count(*) FROM inference_services WHERE phase = 'Running') AS running, (SELECT count(*) FROM tasks) AS tasks`,
-    );
+    const r = await check.query<{ running: string; tasks: string }>(`SELECT (SELECT count(*) FROM inference_services WHERE phase = 'Running') AS running, (SELECT count(*) FROM tasks) AS tasks`);
     expected = Number(r.rows[0]!.tasks);
     if (Number(r.rows[0]!.running) === total && reported >= expected) break;
   }
-  const measuredTasks = Number(
-    (await check.query<{ n: string }>(`SELECT count(*) AS n FROM tasks WHERE owner_references->0->>'name' = ANY($1::text[])`, [[...measured]])).rows[0]!.n,
-  );
+  const measuredTasks = Number((await check.query<{ n: string }>(`SELECT count(*) AS n FROM tasks WHERE owner_references->0->>'name' = ANY($1::text[])`, [[...measured]])).rows[0]!.n);
   await check.end();
   // From the first measured arrival up to the last report (the check above notices the end a
   // little later).

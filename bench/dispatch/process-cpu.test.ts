@@ -7,20 +7,34 @@ describe("roleDeltas", () => {
   it.each([
     {
       what: "sums each role's processes",
-      from: sample([[1, "Postgres", "postgres", 100], [2, "Postgres", "postgres", 50], [3, "API", "node", 10]]),
-      to: sample([[1, "Postgres", "postgres", 130], [2, "Postgres", "postgres", 60], [3, "API", "node", 25]]),
+      from: sample([
+        [1, "Postgres", "postgres", 100],
+        [2, "Postgres", "postgres", 50],
+        [3, "API", "node", 10],
+      ]),
+      to: sample([
+        [1, "Postgres", "postgres", 130],
+        [2, "Postgres", "postgres", 60],
+        [3, "API", "node", 25],
+      ]),
       want: { Postgres: 40, API: 15 },
     },
     {
       what: "a process that ended in between takes nothing away",
-      from: sample([[1, "Postgres", "postgres", 100], [2, "Postgres", "postgres", 5000]]),
+      from: sample([
+        [1, "Postgres", "postgres", 100],
+        [2, "Postgres", "postgres", 5000],
+      ]),
       to: sample([[1, "Postgres", "postgres", 120]]),
       want: { Postgres: 20 },
     },
     {
       what: "a process that started in between counts in full",
       from: sample([[1, "Postgres", "postgres", 100]]),
-      to: sample([[1, "Postgres", "postgres", 110], [9, "Postgres", "postgres", 7]]),
+      to: sample([
+        [1, "Postgres", "postgres", 110],
+        [9, "Postgres", "postgres", 7],
+      ]),
       want: { Postgres: 17 },
     },
     {
@@ -35,8 +49,16 @@ describe("roleDeltas", () => {
 });
 
 it("busyOthers lists only processes without a role over the threshold, kernel workers by kind", () => {
-  const from = sample([[1, "API", "node", 0], [2, undefined, "kworker/0:1-events", 10], [3, undefined, "tsc", 0]]);
-  const to = sample([[1, "API", "node", 90], [2, undefined, "kworker/0:1-mm_percpu_wq", 16], [3, undefined, "tsc", 2]]);
+  const from = sample([
+    [1, "API", "node", 0],
+    [2, undefined, "kworker/0:1-events", 10],
+    [3, undefined, "tsc", 0],
+  ]);
+  const to = sample([
+    [1, "API", "node", 90],
+    [2, undefined, "kworker/0:1-mm_percpu_wq", 16],
+    [3, undefined, "tsc", 2],
+  ]);
   expect(busyOthers(from, to, 5)).toEqual([{ pid: 2, name: "kworker/0:1", jiffies: 6 }]);
 });
 

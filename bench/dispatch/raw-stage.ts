@@ -14,7 +14,10 @@ export interface RawResult {
 
 export async function rawStage(services: BenchServices): Promise<RawResult> {
   const q = new Queue("bench-raw", { connection: { url: services.redisUrl } as any, prefix: "raw" });
-  const batch = Array.from({ length: 1000 }, (_, i) => ({ name: "task", data: { namespace: NS, name: `t-${i}`, uid: randomUUID(), attempt: 1, nodeName: "dev-0-0", role: "serve", env: {}, template: {}, resources: { cpu: 10, memoryMiB: 16, gpu: 0 } } }));
+  const batch = Array.from({ length: 1000 }, (_, i) => ({
+    name: "task",
+    data: { namespace: NS, name: `t-${i}`, uid: randomUUID(), attempt: 1, nodeName: "dev-0-0", role: "serve", env: {}, template: {}, resources: { cpu: 10, memoryMiB: 16, gpu: 0 } },
+  }));
   await q.addBulk(batch.map((b, i) => ({ ...b, opts: { jobId: `warm-${i}` } })));
   let jobs = 0;
   const r0 = performance.now();

@@ -6,7 +6,9 @@ import { fmt } from "./config.js";
 
 /** Scheduling cycles and attempts, from the scheduler's /metrics (Prometheus text). */
 export async function scrapeCycles(port: number): Promise<{ count: number; meanMs: number; over250ms: number; over500ms: number; unschedulable: number; errors: number }> {
-  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => "");
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`)
+    .then((r) => r.text())
+    .catch(() => "");
   const value = (name: string) => Number(text.match(new RegExp(`^${name}\\{result="ok"\\} (\\S+)$`, "m"))?.[1] ?? NaN);
   const count = value("eiaas_scheduler_cycle_duration_seconds_count");
   const sum = value("eiaas_scheduler_cycle_duration_seconds_sum");
@@ -33,7 +35,10 @@ export async function printStatements(url: string): Promise<void> {
        FROM pg_stat_user_tables WHERE n_tup_upd + n_tup_ins + seq_tup_read > 0 ORDER BY n_tup_upd + n_tup_ins + seq_tup_read DESC LIMIT 10`,
     );
     console.log("  Rows by table (inserted, updated, of which heap-only; sequential scans, rows they read; vacuums, analyzes):");
-    for (const row of t.rows) console.log(`    ${row.ins.padStart(8)} ${row.upd.padStart(8)} ${row.hot.padStart(8)} ${row.seq.padStart(7)} ${row.seqrows.padStart(10)} ${row.vac.padStart(4)} ${row.an.padStart(4)}  ${row.relname}`);
+    for (const row of t.rows)
+      console.log(
+        `    ${row.ins.padStart(8)} ${row.upd.padStart(8)} ${row.hot.padStart(8)} ${row.seq.padStart(7)} ${row.seqrows.padStart(10)} ${row.vac.padStart(4)} ${row.an.padStart(4)}  ${row.relname}`,
+      );
     const w = await c.query<{ records: string; fpi: string; mb: string; syncs: string; checkpoints: string }>(
       `SELECT wal_records::text AS records, wal_fpi::text AS fpi, round(wal_bytes / 1048576.0)::text AS mb, wal_sync::text AS syncs, (SELECT num_timed + num_requested FROM pg_stat_checkpointer)::text AS checkpoints FROM pg_stat_wal`,
     );
@@ -68,7 +73,8 @@ export async function printRedisCommands(redisUrl: string, tasks: number): Promi
     rows.sort((a, b) => b.usec - a.usec);
     const total = rows.reduce((a, x) => a + x.usec, 0);
     console.log(`  Redis time by command since the first measured arrival (${fmt(total / 1000)} ms in commands, ${fmt(total / Math.max(1, tasks))} µs per task; calls per task, µs per call):`);
-    for (const x of rows.slice(0, 15)) console.log(`    ${fmt(x.usec / 1000).padStart(7)} ms ${fmt(x.calls / Math.max(1, tasks), 2).padStart(7)} ${fmt(x.usec / Math.max(1, x.calls), 1).padStart(7)}  ${x.cmd}`);
+    for (const x of rows.slice(0, 15))
+      console.log(`    ${fmt(x.usec / 1000).padStart(7)} ms ${fmt(x.calls / Math.max(1, tasks), 2).padStart(7)} ${fmt(x.usec / Math.max(1, x.calls), 1).padStart(7)}  ${x.cmd}`);
   } finally {
     r.disconnect();
   }

@@ -35,7 +35,14 @@ export async function readAgentView(d: Deployment): Promise<AgentView> {
     }
   }
   for (const p of await taskProcesses(d.runId)) {
-    runs.push({ node: p.env.EIAAS_NODE_NAME ?? "?", namespace: p.env.EIAAS_TASK_NAMESPACE ?? "?", name: p.env.EIAAS_TASK_NAME ?? "?", uid: p.env.EIAAS_TASK_UID ?? "?", attempt: Number(p.env.EIAAS_TASK_ATTEMPT ?? 0), source: `process ${p.pid}` });
+    runs.push({
+      node: p.env.EIAAS_NODE_NAME ?? "?",
+      namespace: p.env.EIAAS_TASK_NAMESPACE ?? "?",
+      name: p.env.EIAAS_TASK_NAME ?? "?",
+      uid: p.env.EIAAS_TASK_UID ?? "?",
+      attempt: Number(p.env.EIAAS_TASK_ATTEMPT ?? 0),
+      source: `process ${p.pid}`,
+    });
   }
   for (const a of d.agents) if (a.process.running && !a.process.paused) observed.add(a.node.name);
   return { runs, observed };

@@ -41,7 +41,10 @@ describe("load balancer", () => {
     const b = await backend("b");
     const portB = portOf(b);
     const lb: LoadBalancer = await startLoadBalancer([portOf(a), portB], { probeMs: 50 });
-    cleanup.push(() => lb.close(), () => close(a));
+    cleanup.push(
+      () => lb.close(),
+      () => close(a),
+    );
     const answers = [await ask(lb.port), await ask(lb.port), await ask(lb.port), await ask(lb.port)];
     expect(answers.sort()).toEqual(["a", "a", "b", "b"]);
 

@@ -67,9 +67,7 @@ describe("checks", () => {
     const tasks = [task("ok"), task("done", { phase: "Succeeded" }), task("moved", { node: "n2" }), task("retried", { attempt: 2 }), task("renewed", { uid: "other" })];
     const runs = [run("ok"), run("done"), run("moved"), run("retried"), run("renewed"), run("deleted")];
     const f = check(snapshot({ tasks }), view(runs));
-    expect(f.ghosts.map((g) => g.split(":")[0])).toEqual(
-      ["done", "moved", "retried", "renewed", "deleted"].map((n) => `t/${n} attempt 1 on n1 (fleet)`),
-    );
+    expect(f.ghosts.map((g) => g.split(":")[0])).toEqual(["done", "moved", "retried", "renewed", "deleted"].map((n) => `t/${n} attempt 1 on n1 (fleet)`));
   });
 
   it("a task Running in Postgres that its observed node does not run is a lost run", () => {

@@ -172,7 +172,10 @@ function runFindings(s: Snapshot, view: AgentView): { ghosts: Map<string, string
 function stuckTasks(s: Snapshot, state: CheckState, stuckMs: number, now: number): string[] {
   const ready = new Set(s.nodes.filter((n) => n.phase === "Ready").map((n) => n.name));
   const waiting = s.tasks.filter((t) => t.phase === "Dispatched" || t.phase === "Scheduled");
-  const ages = state.dispatched.update(waiting.map((t) => `${t.uid}|${t.attempt}`), now);
+  const ages = state.dispatched.update(
+    waiting.map((t) => `${t.uid}|${t.attempt}`),
+    now,
+  );
   const stuck: string[] = [];
   for (const t of waiting) {
     // A first attempt is created Dispatched; a later one is dated from the first sample that saw it.
@@ -215,7 +218,10 @@ function capacityFindings(s: Snapshot): Pick<Findings, "overCommit" | "quotaBrea
   const overCommit: string[] = [];
   for (const n of s.nodes) {
     const cap = n.capacity;
-    for (const [source, u] of [["node_usage", s.nodeUsage.get(n.name)], ["tasks", s.nodeSums.get(n.name)]] as const) {
+    for (const [source, u] of [
+      ["node_usage", s.nodeUsage.get(n.name)],
+      ["tasks", s.nodeSums.get(n.name)],
+    ] as const) {
       if (!u) continue;
       const over: string[] = [];
       if (u.cpu > (cap.cpu ?? 0) + EPS) over.push(`cpu ${u.cpu} > ${cap.cpu ?? 0}`);
@@ -231,7 +237,10 @@ function capacityFindings(s: Snapshot): Pick<Findings, "overCommit" | "quotaBrea
   const quotaBreach: string[] = [];
   for (const t of s.tenants) {
     const q = t.quota;
-    for (const [source, u] of [["namespace_usage", s.namespaceUsage.get(t.name)], ["tasks", s.namespaceSums.get(t.name)]] as const) {
+    for (const [source, u] of [
+      ["namespace_usage", s.namespaceUsage.get(t.name)],
+      ["tasks", s.namespaceSums.get(t.name)],
+    ] as const) {
       if (!u) continue;
       const over: string[] = [];
       if (q.cpu !== undefined && u.cpu > q.cpu + EPS) over.push(`cpu ${u.cpu} > ${q.cpu}`);

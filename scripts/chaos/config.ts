@@ -6,17 +6,7 @@
 // kind of fault the issue names but the fleet kill and the burst).
 
 /** Every fault the run knows, in the order a full run injects them. */
-export const FAULT_NAMES = [
-  "scheduler-leader-kill",
-  "api-server-kill",
-  "fleet-kill",
-  "redis-kill",
-  "postgres-stop",
-  "agent-stop",
-  "burst",
-  "finalizers",
-  "tenant-recreate",
-] as const;
+export const FAULT_NAMES = ["scheduler-leader-kill", "api-server-kill", "fleet-kill", "redis-kill", "postgres-stop", "agent-stop", "burst", "finalizers", "tenant-recreate"] as const;
 export type FaultName = (typeof FAULT_NAMES)[number];
 
 export interface ChaosConfig {
@@ -162,7 +152,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ChaosConfig {
   const p = PRESETS[preset];
   let faults = p.faults;
   if (env.CHAOS_FAULTS !== undefined) {
-    const names = env.CHAOS_FAULTS.split(",").map((s) => s.trim()).filter(Boolean);
+    const names = env.CHAOS_FAULTS.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     const unknown = names.filter((n) => !(FAULT_NAMES as readonly string[]).includes(n));
     if (unknown.length) throw new Error(`CHAOS_FAULTS: unknown fault ${unknown.join(", ")} (known: ${FAULT_NAMES.join(", ")})`);
     faults = names as FaultName[];

@@ -198,7 +198,23 @@ async function startAgents(l: Launch, url: string): Promise<AgentProcess[]> {
   const agents: AgentProcess[] = [];
   for (const n of l.layout.agents) {
     const metricsPort = await freePort();
-    const args = ["--node", n.name, "--runtime", "process", "--slots", "4", "--server", url, "--ca-file", l.caFile, "--state-dir", l.stateDir, "--heartbeat-seconds", String(l.config.heartbeatS), ...agentSpecArgs(n)];
+    const args = [
+      "--node",
+      n.name,
+      "--runtime",
+      "process",
+      "--slots",
+      "4",
+      "--server",
+      url,
+      "--ca-file",
+      l.caFile,
+      "--state-dir",
+      l.stateDir,
+      "--heartbeat-seconds",
+      String(l.config.heartbeatS),
+      ...agentSpecArgs(n),
+    ];
     // Info: what three agents log is little, and says what each did with its tasks.
     const proc = tsProcess(l, n.name, "apps/agent/src/main.ts", args, { EIAAS_BOOTSTRAP_TOKEN: l.bootstrapToken, EIAAS_METRICS_PORT: String(metricsPort), EIAAS_LOG_LEVEL: "info" });
     proc.start();

@@ -54,7 +54,10 @@ function answersBetween(c: FaultContext, from: number, to: number): string {
   const rows = c.traffic.answers.filter((a) => a.at >= from && a.at < to);
   const by = new Map<string, number>();
   for (const a of rows) by.set(a.status === 0 ? "no answer" : String(a.status), (by.get(a.status === 0 ? "no answer" : String(a.status)) ?? 0) + 1);
-  const refused = rows.filter((a) => a.status === 503).map((a) => a.ms).sort((a, b) => a - b);
+  const refused = rows
+    .filter((a) => a.status === 503)
+    .map((a) => a.ms)
+    .sort((a, b) => a - b);
   const p = (q: number) => (refused.length ? `${Math.round(refused[Math.min(refused.length - 1, Math.floor(q * refused.length))]!)} ms` : "-");
   return `answers ${[...by].map(([k, v]) => `${k}: ${v}`).join(", ") || "none"}; 503 in p50 ${p(0.5)}, p99 ${p(0.99)}`;
 }
@@ -163,7 +166,10 @@ const burst: Fault = async (c) => {
   const live = created.filter((e) => c.ledger.isLive(e));
   const t1 = Date.now();
   const token = (e: LedgerEntry) => c.traffic.tenants.find((t) => t.name === e.namespace)?.token ?? "";
-  await pool(16, live.map((e) => () => c.traffic.remove(e, token(e))));
+  await pool(
+    16,
+    live.map((e) => () => c.traffic.remove(e, token(e))),
+  );
   return {
     endedAt: Date.now(),
     notes: [
@@ -192,7 +198,15 @@ const finalizers: Fault = async (c) => {
   for (const h of live) await c.traffic.patch(h.e, h.t.token!, { metadata: { finalizers: [] } }, undefined, "unfinalize");
   return {
     endedAt: Date.now(),
-    notes: [`${held.length} workloads with finalizer ${FINALIZER}: ${outcomes(held.map((h) => h.e), "create")}; deleted (${terminating} terminating), finalizers removed after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${outcomes(live.map((h) => h.e), "unfinalize")}`],
+    notes: [
+      `${held.length} workloads with finalizer ${FINALIZER}: ${outcomes(
+        held.map((h) => h.e),
+        "create",
+      )}; deleted (${terminating} terminating), finalizers removed after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${outcomes(
+        live.map((h) => h.e),
+        "unfinalize",
+      )}`,
+    ],
   };
 };
 
@@ -206,7 +220,12 @@ const tenantRecreate: Fault = async (c) => {
   const t0 = Date.now();
   await c.traffic.deleteTenant(entry);
   if (entry.ops.at(-1)!.outcome !== "acked") throw new Error(`tenant delete answered ${entry.ops.at(-1)!.status ?? "nothing"}`);
-  const gone = await until(`tenant ${t.name} gone`, c.config.recoverS * 2000, async () => ((await c.client.request("GET", `${API}/tenants/${t.name}`, { token: c.d.adminToken })).status === 404 ? Date.now() : undefined), 250);
+  const gone = await until(
+    `tenant ${t.name} gone`,
+    c.config.recoverS * 2000,
+    async () => ((await c.client.request("GET", `${API}/tenants/${t.name}`, { token: c.d.adminToken })).status === 404 ? Date.now() : undefined),
+    250,
+  );
   await c.traffic.setupTenant(t, Date.now() + c.config.recoverS * 1000);
   const recreated = c.ledger.entries.filter((e) => e.kind === "Tenant" && e.name === t.name).at(-1)!;
   const deletion = c.ledger.tenantDeletions.find((x) => x.op === entry.ops.at(-1));

@@ -92,7 +92,19 @@ const worker = async () => {
     // A start refused while the control plane is away is tried again with a fresh agent, as a
     // restarted node would (the failed one is stopped: no timers of it left behind).
     for (let attempt = 0; ; attempt++) {
-      const agent = new NodeAgent({ nodeName: n.name, spec: n.spec, labels: n.labels, connection, credentials, runtime, slots: 8, queue, logger, restartGraceMs: 5_000, ...(heartbeatMs ? { heartbeatMs } : {}) });
+      const agent = new NodeAgent({
+        nodeName: n.name,
+        spec: n.spec,
+        labels: n.labels,
+        connection,
+        credentials,
+        runtime,
+        slots: 8,
+        queue,
+        logger,
+        restartGraceMs: 5_000,
+        ...(heartbeatMs ? { heartbeatMs } : {}),
+      });
       try {
         await agent.start();
         agents.push(agent);

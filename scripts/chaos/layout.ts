@@ -81,16 +81,27 @@ export function layout(fleetNodes: number, agents: number): Layout {
 export function agentSpecArgs(node: LayoutNode): string[] {
   const s = node.spec;
   return [
-    "--tier", s.tier,
+    "--tier",
+    s.tier,
     ...(s.parent ? ["--parent", s.parent] : []),
     ...(s.hardware ? ["--hardware", s.hardware] : []),
-    "--cpu", String(s.capacity?.cpu ?? 0),
-    "--memory-mib", String(s.capacity?.memoryMiB ?? 0),
-    "--gpu", String(s.capacity?.gpu ?? 0),
-    "--gflops", String(s.compute?.gflops ?? 0),
-    "--uplink-mbps", String(s.network?.uplinkMbps ?? 0),
-    "--downlink-mbps", String(s.network?.downlinkMbps ?? 0),
-    "--rtt-ms", String(s.network?.rttMs ?? 0),
-    "--labels", Object.entries(node.labels).map(([k, v]) => `${k}=${v}`).join(","),
+    "--cpu",
+    String(s.capacity?.cpu ?? 0),
+    "--memory-mib",
+    String(s.capacity?.memoryMiB ?? 0),
+    "--gpu",
+    String(s.capacity?.gpu ?? 0),
+    "--gflops",
+    String(s.compute?.gflops ?? 0),
+    "--uplink-mbps",
+    String(s.network?.uplinkMbps ?? 0),
+    "--downlink-mbps",
+    String(s.network?.downlinkMbps ?? 0),
+    "--rtt-ms",
+    String(s.network?.rttMs ?? 0),
+    "--labels",
+    Object.entries(node.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(","),
   ];
 }

@@ -202,7 +202,9 @@ export class Ledger {
           const laterUnknown = edits.slice(edits.indexOf(lastAcked) + 1).some((o) => o.outcome === "unknown");
           const actual = at(row.spec, lastAcked.expect.path);
           if (!laterUnknown && JSON.stringify(actual) !== JSON.stringify(lastAcked.expect.value)) {
-            f.staleEdits.push(`${id}: spec.${lastAcked.expect.path.join(".")} is ${JSON.stringify(actual)}, acknowledged ${JSON.stringify(lastAcked.expect.value)} at generation ${lastAcked.generation}`);
+            f.staleEdits.push(
+              `${id}: spec.${lastAcked.expect.path.join(".")} is ${JSON.stringify(actual)}, acknowledged ${JSON.stringify(lastAcked.expect.value)} at generation ${lastAcked.generation}`,
+            );
           }
         }
       }

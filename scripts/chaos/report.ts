@@ -50,7 +50,10 @@ export function formatReport(r: RunResult): string {
   }
   if (end?.findings) {
     const st = end.findings.stats;
-    const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+    const fmt = (o: Record<string, number>) =>
+      Object.entries(o)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ") || "none";
     lines.push(`  workloads: ${fmt(st.workloads)}; tasks: ${fmt(st.tasks)}; runs: ${fmt(st.runs)}`);
   }
   if (!end?.ok) lines.push(...findingsSummary(end, 5));
@@ -61,7 +64,11 @@ export function formatReport(r: RunResult): string {
     for (const x of [...v.examples].slice(0, 5)) lines.push(`    - ${x}`);
   }
   const l = r.ledger;
-  lines.push(`writes: ${l.ops} sent, ${l.acked} acknowledged (${Object.entries(l.byType).map(([k, v]) => `${k} ${v}`).join(", ")}), ${l.rejected} refused, ${l.unknown} unanswered`);
+  lines.push(
+    `writes: ${l.ops} sent, ${l.acked} acknowledged (${Object.entries(l.byType)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}), ${l.rejected} refused, ${l.unknown} unanswered`,
+  );
   lines.push(`server errors (5xx other than 503): ${r.serverErrors.length}`);
   for (const a of r.serverErrors.slice(0, 5)) lines.push(`  - ${a.status} ${s(a.at - r.startedAt)} in: ${a.what}`);
   lines.push(`processes that exited on their own: ${r.unexpected.length ? r.unexpected.map((u) => `${u.name} (${u.signal ?? `code ${u.code}`}, ${s(u.at - r.startedAt)} in)`).join(", ") : "none"}`);

@@ -30,11 +30,7 @@ export interface Violation {
 
 /** Every finding of a sample as `check: text` pairs (for reports and the violation record). */
 export function findingList(f: Findings): Array<[string, string[]]> {
-  return [
-    ...SAFETY.map((k) => [k, f[k]] as [string, string[]]),
-    ...LEDGER.map((k) => [k, f.ledger[k]] as [string, string[]]),
-    ...CONVERGENCE.map((k) => [k, f[k]] as [string, string[]]),
-  ];
+  return [...SAFETY.map((k) => [k, f[k]] as [string, string[]]), ...LEDGER.map((k) => [k, f.ledger[k]] as [string, string[]]), ...CONVERGENCE.map((k) => [k, f[k]] as [string, string[]])];
 }
 
 export class Sampler {
@@ -127,9 +123,15 @@ export class Sampler {
   private record(sample: Sample): void {
     if (sample.error) return this.note(`sample: checks could not run: ${sample.error}`);
     const f = sample.findings!;
-    const counts = findingList(f).filter(([, items]) => items.length).map(([k, items]) => `${k} ${items.length}`);
-    const tasks = Object.entries(f.stats.tasks).map(([k, v]) => `${k} ${v}`).join(" ");
-    this.note(`sample: ${sample.ok ? "ok" : counts.join(", ")}; in flight ${f.inFlight}; load ${loadavg()[0]!.toFixed(1)}; tasks ${tasks}${f.notReady.length ? `; not Ready: ${f.notReady.join(" ")}` : ""}`);
+    const counts = findingList(f)
+      .filter(([, items]) => items.length)
+      .map(([k, items]) => `${k} ${items.length}`);
+    const tasks = Object.entries(f.stats.tasks)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(" ");
+    this.note(
+      `sample: ${sample.ok ? "ok" : counts.join(", ")}; in flight ${f.inFlight}; load ${loadavg()[0]!.toFixed(1)}; tasks ${tasks}${f.notReady.length ? `; not Ready: ${f.notReady.join(" ")}` : ""}`,
+    );
     for (const [k, items] of findingList(f)) for (const x of items.slice(0, 5)) this.note(`  ${k}: ${x}`);
   }
 

@@ -88,7 +88,9 @@ export async function runChaos(config: ChaosConfig, print: (line: string) => voi
       const recovered = await sampler.waitRecovered(r.endedAt!, r.endedAt! + config.recoverS * 1000);
       if (recovered !== undefined) r.recoveredAt = recovered;
       else r.lastSample = sampler.last;
-      log(`  ${recovered !== undefined ? `recovered in ${((recovered - injectedAt) / 1000).toFixed(1)} s` : `NOT recovered within ${config.recoverS} s of its end`}${r.notes.length ? `; ${r.notes.join("; ")}` : ""}${r.error ? `; could not inject: ${r.error}` : ""}`);
+      log(
+        `  ${recovered !== undefined ? `recovered in ${((recovered - injectedAt) / 1000).toFixed(1)} s` : `NOT recovered within ${config.recoverS} s of its end`}${r.notes.length ? `; ${r.notes.join("; ")}` : ""}${r.error ? `; could not inject: ${r.error}` : ""}`,
+      );
       await sleep(config.gapS * 1000);
     }
     const soak = startedAt + config.minDurationS * 1000 - Date.now();

@@ -20,4 +20,3 @@ export async function taskProcesses(runId: string): Promise<Array<{ pid: number;
   }
   return out;
 }
-

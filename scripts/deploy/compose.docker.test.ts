@@ -109,7 +109,11 @@ describe.skipIf(!engine.available)("deploy/docker-compose.yml, up for real", () 
       const ready = (r.body?.items ?? []).filter((n: any) => n.status?.phase === "Ready");
       return ready.length === 3 ? ready : undefined;
     }, "three Ready EdgeNodes");
-    expect(nodes.map((n: any) => [n.metadata.name, n.spec.tier]).sort()).toEqual([["camera-1", "device"], ["edge-1", "edge"], ["edge-2", "edge"]]);
+    expect(nodes.map((n: any) => [n.metadata.name, n.spec.tier]).sort()).toEqual([
+      ["camera-1", "device"],
+      ["edge-1", "edge"],
+      ["edge-2", "edge"],
+    ]);
     expect(nodes.find((n: any) => n.metadata.name === "edge-1").spec.capacity).toMatchObject({ cpu: 16000, memoryMiB: 65536 });
     const files = await compose("exec", "-T", "agent-1", "sh", "-c", "ls -A /etc/eiaas/ca; ls /var/lib/eiaas/pki 2>&1 || true");
     expect(files.stdout.trim().split("\n")[0]).toBe("ca.crt");
@@ -155,7 +159,12 @@ describe.skipIf(!engine.available)("deploy/docker-compose.yml, up for real", () 
     }
     expect(svc.status.plan.clients.map((c: any) => c.client)).toEqual(["camera-1"]);
     const stats = await run("docker", ["stats", "--no-stream", "--format", "{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}"]);
-    console.log(`resources of the compose stack (docker stats):\n${stats.stdout.split("\n").filter((l) => l.startsWith(PROJECT)).join("\n")}`);
+    console.log(
+      `resources of the compose stack (docker stats):\n${stats.stdout
+        .split("\n")
+        .filter((l) => l.startsWith(PROJECT))
+        .join("\n")}`,
+    );
   });
 
   it("the scheduler serves the series that name tenants to the scrape token only", { timeout: 120_000 }, async () => {

@@ -28,20 +28,29 @@ describe("deploy/Dockerfile", () => {
     expect(users.length).toBe(1);
     const m = /^(\d+)(?::(\d+))?$/.exec(users[0]!.args);
     expect(m, "USER uid[:gid], numeric so that runAsNonRoot can verify it").not.toBeNull();
-    const runs = final.instructions.filter((i) => i.op === "RUN").map((i) => i.args).join("\n");
+    const runs = final.instructions
+      .filter((i) => i.op === "RUN")
+      .map((i) => i.args)
+      .join("\n");
     expect(runs).toMatch(new RegExp(`useradd[^\\n]*--uid ${Number(m![1])}\\b`));
   });
 
   it("keeps build tooling out of the final stage: production node_modules only (nested workspace ones included)", () => {
     const final = dockerfile().stages.at(-1)!;
-    const runs = final.instructions.filter((i) => i.op === "RUN").map((i) => i.args).join("\n");
+    const runs = final.instructions
+      .filter((i) => i.op === "RUN")
+      .map((i) => i.args)
+      .join("\n");
     expect(runs).not.toMatch(/\bnpm (ci|install|i)\b/);
     const installs = [...runs.matchAll(/apt-get install ([^&;]*)/g)].flatMap((m) => m[1]!.split(/\s+/).filter((w) => w && !w.startsWith("-")));
     expect(installs).toEqual(["tini"]);
     const copies = final.instructions.filter((i) => i.op === "COPY").map((i) => i.args);
     expect(copies).toContain("--from=prod-deps /out/ ./");
     expect(copies.some((c) => c.startsWith("--from=deps ") && c.includes("node_modules"))).toBe(false);
-    const prod = dockerfile().stages.find((s) => s.name === "prod-deps")!.instructions.map((i) => i.args).join("\n");
+    const prod = dockerfile()
+      .stages.find((s) => s.name === "prod-deps")!
+      .instructions.map((i) => i.args)
+      .join("\n");
     expect(prod).toMatch(/npm ci --omit=dev --ignore-scripts/);
     expect(prod).toMatch(/for nm in node_modules apps\/\*\/node_modules libs\/\*\/node_modules/);
   });
@@ -56,7 +65,10 @@ describe("deploy/Dockerfile", () => {
 
   it("removes only packages that no process of the image loads", () => {
     const prod = dockerfile().stages.find((s) => s.name === "prod-deps")!;
-    const rm = prod.instructions.filter((i) => i.op === "RUN").map((i) => /rm -rf ([^)]*)\)/.exec(i.args)?.[1]).find(Boolean)!;
+    const rm = prod.instructions
+      .filter((i) => i.op === "RUN")
+      .map((i) => /rm -rf ([^)]*)\)/.exec(i.args)?.[1])
+      .find(Boolean)!;
     const removed = rm.split(/\s+/).filter((w) => w && !w.includes("*"));
     expect(removed).toEqual(expect.arrayContaining(["prisma", "typescript", "vitest"]));
     const loaded = runtimePackages();
@@ -66,7 +78,9 @@ describe("deploy/Dockerfile", () => {
   });
 
   it("copies every workspace manifest before npm ci, so the lock file installs as is", () => {
-    const manifests = dockerfile().stages[0]!.instructions.filter((i) => i.op === "COPY").flatMap(copySources);
+    const manifests = dockerfile()
+      .stages[0]!.instructions.filter((i) => i.op === "COPY")
+      .flatMap(copySources);
     expect(manifests).toEqual(expect.arrayContaining(["package.json", "package-lock.json", "prisma.config.ts", "prisma"]));
     for (const w of (JSON.parse(read("package.json")) as { workspaces: string[] }).workspaces) expect(manifests, w).toContain(`${w}/package.json`);
   });
@@ -83,7 +97,17 @@ describe("deploy/Dockerfile", () => {
 
   it(".dockerignore keeps host state, VCS, tests, tooling caches and generated code out of the context", () => {
     const ignored = dockerignore();
-    for (const p of ["node_modules", "node_modules/.cache/eiaas-helm/helm", "apps/eictl/node_modules/commander", ".git/HEAD", "libs/db/src/generated/prisma/client.ts", ".eiaas/pki/ca.key", "apps/api-server/src/app.test.ts", "helm/eiaas/values.yaml", "scripts/ensure-docker.sh"]) {
+    for (const p of [
+      "node_modules",
+      "node_modules/.cache/eiaas-helm/helm",
+      "apps/eictl/node_modules/commander",
+      ".git/HEAD",
+      "libs/db/src/generated/prisma/client.ts",
+      ".eiaas/pki/ca.key",
+      "apps/api-server/src/app.test.ts",
+      "helm/eiaas/values.yaml",
+      "scripts/ensure-docker.sh",
+    ]) {
       expect(ignored(p), p).toBe(true);
     }
     expect(ignored("libs/db/src/generated-not")).toBe(false);

@@ -10,7 +10,6 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ROOT } from "../testkit/helm.js";
 import { ENTRYPOINT, entrypointCommands } from "../testkit/compose.js";
 
-
 function entrypoint(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync("sh", [ENTRYPOINT, ...args], {
     env: { ...process.env, EIAAS_APP_DIR: ROOT, ...env },

@@ -115,7 +115,11 @@ describe.skipIf(!engine.available)("deploy/Dockerfile, built and run", () => {
     // The API server refuses an admin token under 32 characters.
     const admin = `admin-${ID}-0123456789abcdef0123456789abcdef`;
     const bootstrap = `bootstrap-${ID}-0123456789abcdef`;
-    const api = await start("api-server", { DATABASE_URL: databaseUrl, REDIS_URL: redis.url, EIAAS_PORT: String(apiPort), EIAAS_HOST: "127.0.0.1", EIAAS_ADMIN_TOKEN: admin, EIAAS_BOOTSTRAP_TOKEN: bootstrap }, "api-server");
+    const api = await start(
+      "api-server",
+      { DATABASE_URL: databaseUrl, REDIS_URL: redis.url, EIAAS_PORT: String(apiPort), EIAAS_HOST: "127.0.0.1", EIAAS_ADMIN_TOKEN: admin, EIAAS_BOOTSTRAP_TOKEN: bootstrap },
+      "api-server",
+    );
     const base = `https://127.0.0.1:${apiPort}`;
     await until(async () => ((await status(`${base}/readyz`)).code === 200 ? true : undefined), "the API server ready", api);
 
@@ -126,7 +130,20 @@ describe.skipIf(!engine.available)("deploy/Dockerfile, built and run", () => {
     const agent = await start(
       "agent",
       { EIAAS_BOOTSTRAP_TOKEN: bootstrap, EIAAS_METRICS_PORT: String(agentPort) },
-      "agent", "--node", node, "--runtime", "simulated", "--server", base, "--insecure-skip-tls-verify", "--tier", "edge", "--cpu", "4000", "--memory-mib", "8192",
+      "agent",
+      "--node",
+      node,
+      "--runtime",
+      "simulated",
+      "--server",
+      base,
+      "--insecure-skip-tls-verify",
+      "--tier",
+      "edge",
+      "--cpu",
+      "4000",
+      "--memory-mib",
+      "8192",
     );
     await until(async () => ((await status(`http://127.0.0.1:${agentPort}/readyz`)).code === 200 ? true : undefined), "the agent ready", agent);
     const registered = await status(`${base}/apis/eiaas.io/v1alpha1/edgenodes/${node}`, { Authorization: `Bearer ${admin}` });

@@ -34,10 +34,32 @@ describe.skipIf(!engine.available)("eiaas-serve in the image", () => {
 
   /** eiaas-serve in a container on the host's network; resolves once /healthz answers. */
   async function serveIn(name: string, port: number, ...args: string[]): Promise<void> {
-    await docker("run", "-d", "--name", `${NAME}-${name}`, "--network", "host", "--read-only", "--tmpfs", "/tmp:mode=1777", "-v", `${dir}:/models:ro`, "-e", `EIAAS_PORT=${port}`, image, "eiaas-serve", "--host", "127.0.0.1", ...args);
+    await docker(
+      "run",
+      "-d",
+      "--name",
+      `${NAME}-${name}`,
+      "--network",
+      "host",
+      "--read-only",
+      "--tmpfs",
+      "/tmp:mode=1777",
+      "-v",
+      `${dir}:/models:ro`,
+      "-e",
+      `EIAAS_PORT=${port}`,
+      image,
+      "eiaas-serve",
+      "--host",
+      "127.0.0.1",
+      ...args,
+    );
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const ok = await call(port, { method: "GET", path: "/healthz" }).then((r) => r.status === 200, () => false);
+      const ok = await call(port, { method: "GET", path: "/healthz" }).then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (ok) return;
       const state = (await run("docker", ["inspect", "-f", "{{.State.Status}}", `${NAME}-${name}`])).stdout.trim();
       if (Date.now() > deadline || state === "exited") {

@@ -52,7 +52,11 @@ describe("helm/eiaas: agents", () => {
   it("node pools: one DaemonSet each, with its tier, labels, tolerations, and taints and spec in a spec file the agent accepts", () => {
     const edge = { name: "edge", nodeSelector: { "eiaas.io/pool": "edge" }, tier: "edge", labels: { site: "lab", hardware: "t4" } };
     const r = renderChart({ agent: { nodePools: [edge, GPU_POOL], tolerations: [{ key: "eiaas.io/dedicated", operator: "Exists" }] } });
-    expect(workloads(r).filter((w) => w.kind === "DaemonSet").map((w) => w.metadata.name)).toEqual(["eiaas-agent-edge", "eiaas-agent-gpu"]);
+    expect(
+      workloads(r)
+        .filter((w) => w.kind === "DaemonSet")
+        .map((w) => w.metadata.name),
+    ).toEqual(["eiaas-agent-edge", "eiaas-agent-gpu"]);
 
     const e = get<Workload>(r, "DaemonSet", "eiaas-agent-edge");
     const ec = e.spec.template.spec.containers[0]!;
@@ -232,7 +236,13 @@ describe("helm/eiaas: agents", () => {
 
 describe("helm/eiaas: admission policy", () => {
   type Vap = Manifest & {
-    spec: { failurePolicy: string; matchConstraints: { resourceRules: object[] }; matchConditions: { expression: string }[]; variables: { expression: string }[]; validations: { expression: string }[] };
+    spec: {
+      failurePolicy: string;
+      matchConstraints: { resourceRules: object[] };
+      matchConditions: { expression: string }[];
+      variables: { expression: string }[];
+      validations: { expression: string }[];
+    };
   };
   const VAP_V1 = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy";
 
@@ -261,6 +271,10 @@ describe("helm/eiaas: admission policy", () => {
     expect(cel).toMatch(/variables\.pod\.spec\.nodeName == request\.userInfo\.extra\['authentication\.kubernetes\.io\/node-name'\]\[0\]/);
     expect(cel).toMatch(/request\.operation == 'DELETE' \? oldObject : object/);
     const binding = get<Manifest & { spec: Record<string, unknown> }>(r, "ValidatingAdmissionPolicyBinding", "eiaas-agent-node-scope");
-    expect(binding.spec).toEqual({ policyName: vap.metadata.name, validationActions: ["Deny"], matchResources: { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "edge-work" } } } });
+    expect(binding.spec).toEqual({
+      policyName: vap.metadata.name,
+      validationActions: ["Deny"],
+      matchResources: { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "edge-work" } } },
+    });
   });
 });

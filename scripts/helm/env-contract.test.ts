@@ -12,8 +12,7 @@ import { VALUE_SETS } from "../testkit/value-sets.js";
 vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 /** Variables a container defines only to expand them as $(NAME) in its other variables or arguments. */
-const expansionOnly = (c: Container) =>
-  new Set([...(c.env ?? []).map((e) => e.value ?? ""), ...(c.args ?? [])].flatMap((s) => [...s.matchAll(/\$\(([A-Z_][A-Z0-9_]*)\)/g)].map((m) => m[1]!)));
+const expansionOnly = (c: Container) => new Set([...(c.env ?? []).map((e) => e.value ?? ""), ...(c.args ?? [])].flatMap((s) => [...s.matchAll(/\$\(([A-Z_][A-Z0-9_]*)\)/g)].map((m) => m[1]!)));
 
 describe("helm/eiaas: environment contract", () => {
   it("the code scan finds what the API server's config declares (guards the scan itself)", () => {
@@ -34,7 +33,8 @@ describe("helm/eiaas: environment contract", () => {
         }
       }
     }
-    for (const n of ["DATABASE_URL", "REDIS_URL", "EIAAS_ADMIN_TOKEN", "EIAAS_BOOTSTRAP_TOKEN", "EIAAS_K8S_NAMESPACE", "EIAAS_METRICS_PORT", "OTEL_EXPORTER_OTLP_ENDPOINT"]) expect(seen, n).toContain(n);
+    for (const n of ["DATABASE_URL", "REDIS_URL", "EIAAS_ADMIN_TOKEN", "EIAAS_BOOTSTRAP_TOKEN", "EIAAS_K8S_NAMESPACE", "EIAAS_METRICS_PORT", "OTEL_EXPORTER_OTLP_ENDPOINT"])
+      expect(seen, n).toContain(n);
   });
 
   it("the API server container gets only variables its config reads (telemetry reads the OTLP endpoint)", () => {

@@ -36,10 +36,7 @@ describe("the checks themselves", () => {
         template: { metadata: { labels: { a: "b" } }, spec: { containers: [{ name: "c", image: "i", resource: {} }], nodeSelector: { any: "label" } } },
       },
     };
-    expect(await schemaErrors(deployment)).toEqual([
-      "Deployment/x: data/spec/replicas must be integer",
-      "Deployment/x: unknown field spec.template.spec.containers[0].resource",
-    ]);
+    expect(await schemaErrors(deployment)).toEqual(["Deployment/x: data/spec/replicas must be integer", "Deployment/x: unknown field spec.template.spec.containers[0].resource"]);
     const vap = { apiVersion: "admissionregistration.k8s.io/v1alpha9", kind: "ValidatingAdmissionPolicy", metadata: { name: "p" } };
     expect((await schemaErrors(vap))[0]).toMatch(/not a Kubernetes API kind/);
   });
@@ -61,7 +58,11 @@ describe("the checks themselves", () => {
                 ports: [{ name: "http", containerPort: 80 }],
                 readinessProbe: { httpGet: { path: "/", port: "metrics" } },
                 volumeMounts: [{ name: "missing", mountPath: "/x" }],
-                env: [{ name: "A", valueFrom: { secretKeyRef: { name: "nope", key: "k" } } }, { name: "B", value: "$(C)" }, { name: "C", value: "c" }],
+                env: [
+                  { name: "A", valueFrom: { secretKeyRef: { name: "nope", key: "k" } } },
+                  { name: "B", value: "$(C)" },
+                  { name: "C", value: "c" },
+                ],
               },
             ],
             volumes: [{ name: "unused", emptyDir: {} }],

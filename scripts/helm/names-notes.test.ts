@@ -25,7 +25,11 @@ describe("helm/eiaas: names", () => {
     expect(sts.metadata.name).toMatch(/-postgresql$/);
     for (const m of r.filter((x) => x.kind === "Service")) expect(m.metadata.name.length, m.metadata.name).toBeLessThanOrEqual(63);
     const services = r.filter((m) => m.kind === "Service").map((m) => m.metadata.name);
-    for (const suffix of ["-api-server", "-postgresql", "-redis"]) expect(services.filter((s) => s.endsWith(suffix)), suffix).toHaveLength(1);
+    for (const suffix of ["-api-server", "-postgresql", "-redis"])
+      expect(
+        services.filter((s) => s.endsWith(suffix)),
+        suffix,
+      ).toHaveLength(1);
     // The URLs point at the Services as named.
     const env = get<Workload>(r, "Deployment", r.find((m) => m.kind === "Deployment" && m.metadata.name.endsWith("-scheduler"))!.metadata.name).spec.template.spec.containers[0]!.env!;
     const host = (v: string) => new URL(v.replace("$(EIAAS_POSTGRES_PASSWORD)", "x").replace("$(EIAAS_REDIS_PASSWORD)", "x")).hostname;

@@ -31,7 +31,12 @@ describe("helm/eiaas: Secrets", () => {
   });
 
   it("every pod carries checksums of exactly the credentials and certificate the Secrets hold, and they change with them", () => {
-    const given = { adminToken: { value: "admin-token-0123456789abcdef0123456789" }, bootstrapToken: { value: "bootstrap-token-0123456789" }, postgresql: { auth: { password: "pg-pass" } }, redis: { auth: { password: "redis-pass" } } };
+    const given = {
+      adminToken: { value: "admin-token-0123456789abcdef0123456789" },
+      bootstrapToken: { value: "bootstrap-token-0123456789" },
+      postgresql: { auth: { password: "pg-pass" } },
+      redis: { auth: { password: "redis-pass" } },
+    };
     const r = renderChart(given);
     const credentials = sha256(goJson(secretData(r, "eiaas")));
     const tls = sha256(goJson(get<SecretManifest>(r, "Secret", "eiaas-tls").data!));
@@ -103,7 +108,12 @@ describe("helm/eiaas: Secrets", () => {
     const init = get<Workload>(byUrl, "Deployment", "eiaas-api-server").spec.template.spec.initContainers![0]!;
     expect(envOf(init).get("DATABASE_URL")?.valueFrom?.secretKeyRef).toEqual({ name: "eiaas", key: "database-url" });
 
-    const bySecret = renderChart({ postgresql: { enabled: false }, externalDatabase: { existingSecret: "db", existingSecretKey: "url" }, redis: { enabled: false }, externalRedis: { existingSecret: "rd", existingSecretKey: "url" } });
+    const bySecret = renderChart({
+      postgresql: { enabled: false },
+      externalDatabase: { existingSecret: "db", existingSecretKey: "url" },
+      redis: { enabled: false },
+      externalRedis: { existingSecret: "rd", existingSecretKey: "url" },
+    });
     expect(secretData(bySecret, "eiaas")["database-url"]).toBeUndefined();
     for (const name of ["eiaas-api-server", "eiaas-scheduler"]) {
       for (const c of containersOf(get<Workload>(bySecret, "Deployment", name))) expect(envOf(c).get("DATABASE_URL")?.valueFrom?.secretKeyRef, `${name}/${c.name}`).toEqual({ name: "db", key: "url" });
@@ -143,7 +153,8 @@ describe("helm/eiaas: the generated serving certificate", () => {
   it("is valid for every name the agents and port-forwards use, and for the ingress host", () => {
     const r = renderChart({ apiServer: { ingress: { enabled: true, host: "eiaas.example.org" } } });
     const names = san(r);
-    for (const n of ["eiaas-api-server", `eiaas-api-server.${ns}`, `eiaas-api-server.${ns}.svc`, `eiaas-api-server.${ns}.svc.cluster.local`, "localhost", "eiaas.example.org"]) expect(names).toContain(`DNS:${n}`);
+    for (const n of ["eiaas-api-server", `eiaas-api-server.${ns}`, `eiaas-api-server.${ns}.svc`, `eiaas-api-server.${ns}.svc.cluster.local`, "localhost", "eiaas.example.org"])
+      expect(names).toContain(`DNS:${n}`);
     expect(names).toContain("IP Address:127.0.0.1");
     const agentServer = new URL(get<Workload>(r, "DaemonSet", "eiaas-agent-default").spec.template.spec.containers[0]!.args!.find((a) => a.startsWith("https://"))!);
     expect(names).toContain(`DNS:${agentServer.hostname}`);

@@ -99,7 +99,10 @@ describe("helm/eiaas: rendered with default values", () => {
     for (const component of ["api-server", "scheduler"]) {
       const pod = get<Workload>(r, "Deployment", `eiaas-${component}`).spec.template.spec;
       const spread = pod.topologySpreadConstraints ?? [];
-      expect(spread.map((s) => s.topologyKey), component).toEqual(["kubernetes.io/hostname", "topology.kubernetes.io/zone"]);
+      expect(
+        spread.map((s) => s.topologyKey),
+        component,
+      ).toEqual(["kubernetes.io/hostname", "topology.kubernetes.io/zone"]);
       for (const s of spread) {
         // Soft: a one-node cluster still runs both replicas.
         expect(s.whenUnsatisfiable).toBe("ScheduleAnyway");

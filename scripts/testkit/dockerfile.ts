@@ -65,7 +65,14 @@ export function dockerignore(): (path: string) => boolean {
     const body = (negate ? p.slice(1) : p).replace(/^\/+/, "").replace(/\/+$/, "");
     const re = body
       .split("/")
-      .map((seg) => (seg === "**" ? "(?:.*/)?" : seg.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]") + "/"))
+      .map((seg) =>
+        seg === "**"
+          ? "(?:.*/)?"
+          : seg
+              .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+              .replace(/\*/g, "[^/]*")
+              .replace(/\?/g, "[^/]") + "/",
+      )
       .join("");
     // A pattern matches the path itself or anything below it.
     return { negate, re: new RegExp(`^${re.replace(/\/$/, "")}(?:/.*)?$`) };
@@ -109,7 +116,9 @@ export function runtimePackages(): Set<string> {
     const file = queue.pop()!;
     if (seen.has(file) || !existsSync(file)) continue;
     seen.add(file);
-    const src = readFileSync(file, "utf8").replace(/^\s*import\s+type\b[^;]*;/gm, "").replace(/^\s*export\s+type\b[^;]*;/gm, "");
+    const src = readFileSync(file, "utf8")
+      .replace(/^\s*import\s+type\b[^;]*;/gm, "")
+      .replace(/^\s*export\s+type\b[^;]*;/gm, "");
     for (const m of src.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|\bimport\s+)["']([^"']+)["']/g)) {
       const spec = m[1]!;
       if (spec.startsWith(".")) {

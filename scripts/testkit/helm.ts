@@ -154,9 +154,7 @@ export function helmLint(helm: Helm, values: Record<string, unknown>, opts: Rend
 
 /** NOTES.txt as `helm install` prints it (Helm v4's client-side dry run needs no cluster). */
 export function renderNotes(values: Record<string, unknown> = {}, opts: RenderOptions = {}): string {
-  const r = withValues(withImage(values), (file) =>
-    runHelm(helm4(), ["install", ...renderArgs(file, opts, false), "--dry-run=client", "--output", "json"]),
-  );
+  const r = withValues(withImage(values), (file) => runHelm(helm4(), ["install", ...renderArgs(file, opts, false), "--dry-run=client", "--output", "json"]));
   if (r.code !== 0) throw new Error(`helm install --dry-run=client failed: ${r.stderr.trim()}`);
   return (JSON.parse(r.stdout) as { info: { notes: string } }).info.notes;
 }

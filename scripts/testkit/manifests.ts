@@ -65,8 +65,7 @@ export type SecretManifest = Manifest & { type?: string; data?: Record<string, s
 const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "DaemonSet"]);
 
 export const names = (ms: Manifest[]) => ms.map((m) => `${m.kind}/${m.metadata.name}`).sort();
-export const find = <T extends Manifest = Manifest>(ms: Manifest[], kind: string, name: string) =>
-  ms.find((m) => m.kind === kind && m.metadata.name === name) as T | undefined;
+export const find = <T extends Manifest = Manifest>(ms: Manifest[], kind: string, name: string) => ms.find((m) => m.kind === kind && m.metadata.name === name) as T | undefined;
 export function get<T extends Manifest = Manifest>(ms: Manifest[], kind: string, name: string): T {
   const m = find<T>(ms, kind, name);
   if (!m) throw new Error(`no ${kind}/${name} among ${names(ms).join(", ")}`);
@@ -89,10 +88,13 @@ export function secretData(ms: Manifest[], name: string): Record<string, string>
 }
 /** The eiaas image's containers (not Postgres or Redis). */
 export const eiaasContainers = (ms: Manifest[], repository: string) =>
-  workloads(ms).flatMap((w) => containersOf(w).filter((c) => c.image.startsWith(`${repository}:`)).map((c) => ({ w, c })));
+  workloads(ms).flatMap((w) =>
+    containersOf(w)
+      .filter((c) => c.image.startsWith(`${repository}:`))
+      .map((c) => ({ w, c })),
+  );
 
-const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined) =>
-  Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined) => Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 
 type Refs = {
   secrets: Map<string, Set<string>>;
@@ -207,10 +209,13 @@ function selectorErrors(ms: Manifest[]): string[] {
     }
     const ports = targets[0]!.spec.template.spec.containers.flatMap((c) => c.ports ?? []);
     for (const p of svc.spec.ports) {
-      if (!ports.some((cp) => cp.name === p.targetPort || cp.containerPort === p.targetPort)) errors.push(`Service/${svc.metadata.name}: targetPort ${p.targetPort} is no port of ${targets[0]!.metadata.name}`);
+      if (!ports.some((cp) => cp.name === p.targetPort || cp.containerPort === p.targetPort))
+        errors.push(`Service/${svc.metadata.name}: targetPort ${p.targetPort} is no port of ${targets[0]!.metadata.name}`);
     }
   }
-  for (const m of ms.filter((x) => x.kind === "PodDisruptionBudget" || x.kind === "NetworkPolicy") as (Manifest & { spec: { selector?: { matchLabels: Record<string, string> }; podSelector?: { matchLabels: Record<string, string> } } })[]) {
+  for (const m of ms.filter((x) => x.kind === "PodDisruptionBudget" || x.kind === "NetworkPolicy") as (Manifest & {
+    spec: { selector?: { matchLabels: Record<string, string> }; podSelector?: { matchLabels: Record<string, string> } };
+  })[]) {
     const selector = (m.spec.selector ?? m.spec.podSelector)!.matchLabels;
     if (!workloads(ms).some((w) => matches(selector, w.spec.template.metadata.labels))) errors.push(`${m.kind}/${m.metadata.name} selects no pods`);
   }

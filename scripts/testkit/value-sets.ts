@@ -72,7 +72,13 @@ export const VALUE_SETS: ValueSet[] = [
         nodePools: [
           { name: "edge", nodeSelector: { "eiaas.io/pool": "edge" }, tier: "edge", labels: { site: "lab" } },
           GPU_POOL,
-          { name: "cameras", nodeSelector: { "eiaas.io/pool": "cameras" }, tier: "device", labels: { hardware: "jetson-nano" }, spec: { parent: "edge-lab", network: { uplinkMbps: 40, downlinkMbps: 40, rttMs: 2 } } },
+          {
+            name: "cameras",
+            nodeSelector: { "eiaas.io/pool": "cameras" },
+            tier: "device",
+            labels: { hardware: "jetson-nano" },
+            spec: { parent: "edge-lab", network: { uplinkMbps: 40, downlinkMbps: 40, rttMs: 2 } },
+          },
           // Its spec file from a ConfigMap of the operator's, and agents of its own size.
           {
             name: "workstations",
@@ -101,7 +107,11 @@ export const VALUE_SETS: ValueSet[] = [
     values: {
       apiServer: {
         replicas: 3,
-        affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: { "app.kubernetes.io/component": "api-server" } } }] } },
+        affinity: {
+          podAntiAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: { "app.kubernetes.io/component": "api-server" } } }],
+          },
+        },
       },
       scheduler: { replicas: 3, podDisruptionBudget: { enabled: false, maxUnavailable: 1 } },
       networkPolicy: { enabled: false },

@@ -10,14 +10,7 @@ import { Redis } from "ioredis";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_PREFIX } from "@eiaas/api";
-import {
-  agentRedisUrl,
-  createRedisQueueBackend,
-  provisionAgentRedisUser,
-  revokeAgentRedisUser,
-  type QueueBackend,
-  type TaskJob,
-} from "@eiaas/queue";
+import { agentRedisUrl, createRedisQueueBackend, provisionAgentRedisUser, revokeAgentRedisUser, type QueueBackend, type TaskJob } from "@eiaas/queue";
 import { SimulatedRuntime } from "@eiaas/runtime";
 import { startTestApi, type TestApi } from "@eiaas/testing/api-server";
 import { captureLogger, createTask as createBoundTask, EDGE, redisDb, V, waitFor } from "./testing/fixtures.js";
@@ -55,7 +48,11 @@ describe("node agent", () => {
       },
     });
     url = await api.listen();
-    await request(api.app).post(`${API_PREFIX}/tenants`).set(admin()).send({ apiVersion: V, kind: "Tenant", metadata: { name: "acme" } }).expect(201);
+    await request(api.app)
+      .post(`${API_PREFIX}/tenants`)
+      .set(admin())
+      .send({ apiVersion: V, kind: "Tenant", metadata: { name: "acme" } })
+      .expect(201);
     control = createRedisQueueBackend({ url: redisUrl, prefix });
     shared = createRedisQueueBackend({ url: redisUrl, prefix, retryDelayMs: 100, idlePollSeconds: 1 });
   });
@@ -171,7 +168,11 @@ describe("node agent", () => {
 
     // Node B registers too (its own user); a job waits in B's queue.
     const boot = await api.tokens.mint({ role: "bootstrap" });
-    const regB = await request(api.app).post(`${API_PREFIX}/edgenodes/${nodeB}/register`).set({ Authorization: `Bearer ${boot.token}` }).send({ spec: EDGE }).expect(201);
+    const regB = await request(api.app)
+      .post(`${API_PREFIX}/edgenodes/${nodeB}/register`)
+      .set({ Authorization: `Bearer ${boot.token}` })
+      .send({ spec: EDGE })
+      .expect(201);
     expect(regB.body.queue.username).toBe(`eiaas-agent-${nodeB}`);
     const secret = await createTask(nodeB, `acl-secret-${suffix}`);
     const [secretId] = await control.enqueueTasks([secret]);
@@ -265,7 +266,11 @@ describe("node agent", () => {
       const renewed = (await credentials.load(node, url))!.token;
       expect(renewed).not.toBe(old);
       // The old credential died with the old node's identity.
-      await request(api.app).post(`${API_PREFIX}/edgenodes/${node}/heartbeat`).set({ Authorization: `Bearer ${old}` }).send({}).expect(401);
+      await request(api.app)
+        .post(`${API_PREFIX}/edgenodes/${node}/heartbeat`)
+        .set({ Authorization: `Bearer ${old}` })
+        .send({})
+        .expect(401);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -44,13 +44,28 @@ async function agentArtifacts(node: string): Promise<{ artifacts: ModelArtifacts
 }
 
 function spec(layers: { from: number; to: number } | undefined, env: Record<string, string> = { EIAAS_MODEL: "cnn" }): TaskRunSpec {
-  return { namespace: "acme", name: "svc-r1-serve-1", uid: "u", attempt: 1, nodeName: "edge-1", role: "serve", ...(layers ? { layers } : {}), template: {}, env, resources: { cpu: 0, memoryMiB: 0, gpu: 0 } } as TaskRunSpec;
+  return {
+    namespace: "acme",
+    name: "svc-r1-serve-1",
+    uid: "u",
+    attempt: 1,
+    nodeName: "edge-1",
+    role: "serve",
+    ...(layers ? { layers } : {}),
+    template: {},
+    env,
+    resources: { cpu: 0, memoryMiB: 0, gpu: 0 },
+  } as TaskRunSpec;
 }
 
 beforeAll(async () => {
   api = await startTestApi();
   base = await api.listen();
-  await request(api.app).post(`${API_PREFIX}/tenants`).set(admin()).send({ apiVersion: V, kind: "Tenant", metadata: { name: "acme" } }).expect(201);
+  await request(api.app)
+    .post(`${API_PREFIX}/tenants`)
+    .set(admin())
+    .send({ apiVersion: V, kind: "Tenant", metadata: { name: "acme" } })
+    .expect(201);
   const imported = importOnnxModel(v1);
   for (const name of ["cnn", "bare"]) {
     await request(api.app)
@@ -61,7 +76,10 @@ beforeAll(async () => {
   }
   await upload("cnn", v1);
   // A serve task of a service of "cnn" and one of "bare", both on edge-1, as the scheduler binds them.
-  for (const [svc, model] of [["svc", "cnn"], ["svc-bare", "bare"]] as const) {
+  for (const [svc, model] of [
+    ["svc", "cnn"],
+    ["svc-bare", "bare"],
+  ] as const) {
     const owner = await api.store.create(ISVC, { apiVersion: V, metadata: { name: svc, namespace: "acme" }, spec: { model } } as any);
     await api.store.create(TASK, {
       apiVersion: V,
@@ -136,7 +154,11 @@ describe("ModelArtifacts (the agent's fetch, verify, cache and cut)", () => {
     expect(await artifacts.loadSegment(spec({ from: 1, to: 1 }, exitChain))).toEqual(extractSegment(v1, { fromLayer: 1, toLayer: 1 }));
     // The exit is declared but its head not uploaded: a clear error saying how to upload it.
     const model = await client.get("models", "cnn", { namespace: "acme" });
-    await request(api.app).put(`${API_PREFIX}/namespaces/acme/models/cnn`).set(admin()).send({ ...model, spec: { ...model.spec, exits: [{ afterLayer: 1, accuracy: 0.4 }] } }).expect(200);
+    await request(api.app)
+      .put(`${API_PREFIX}/namespaces/acme/models/cnn`)
+      .set(admin())
+      .send({ ...model, spec: { ...model.spec, exits: [{ afterLayer: 1, accuracy: 0.4 }] } })
+      .expect(200);
     await waitFor(async () => (await client.get("models", "cnn", { namespace: "acme" })).spec?.exits?.length === 1, "the declared exit");
     await expect(artifacts.loadSegment(spec({ from: 1, to: 2 }, exitChain))).rejects.toThrow(/has no head for its early exit after layer 1: upload it \(eictl model import --exit-head 1=HEAD\.onnx\)/);
     // An exit head reading the cut tensor after layer 1 (relu1.out, [1,4,8,8]): the API checks that it does.

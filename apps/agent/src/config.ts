@@ -72,7 +72,11 @@ const optionalText = z.string().min(1).optional();
 export const agentConfigSchema = z.object({
   node: z.string({ error: "--node is required" }).pipe(dnsSubdomain),
   runtime: z.enum(RUNTIMES, { error: (i) => `unknown runtime "${String(i.input)}" (one of ${RUNTIMES.join(", ")})` }),
-  slots: z.coerce.number({ error: "must be a whole number from 1 to 1024" }).int("must be a whole number from 1 to 1024").min(1, "must be a whole number from 1 to 1024").max(1024, "must be a whole number from 1 to 1024"),
+  slots: z.coerce
+    .number({ error: "must be a whole number from 1 to 1024" })
+    .int("must be a whole number from 1 to 1024")
+    .min(1, "must be a whole number from 1 to 1024")
+    .max(1024, "must be a whole number from 1 to 1024"),
   server: z
     .string({ error: "--server (or EIAAS_SERVER) is required" })
     .min(1, "--server (or EIAAS_SERVER) is required")
@@ -82,7 +86,7 @@ export const agentConfigSchema = z.object({
   "spec-file": optionalText,
   // The spec flags are the EdgeNode spec's: node-spec.ts checks them with the spec file and what
   // the agent detects (operatorSpec, then the EdgeNode schema).
-  ...Object.fromEntries(SPEC_FLAGS.map((f) => [f, z.string().optional()])) as Record<(typeof SPEC_FLAGS)[number], z.ZodOptional<z.ZodString>>,
+  ...(Object.fromEntries(SPEC_FLAGS.map((f) => [f, z.string().optional()])) as Record<(typeof SPEC_FLAGS)[number], z.ZodOptional<z.ZodString>>),
   labels: labelList,
   "state-dir": optionalText,
   "heartbeat-seconds": z
@@ -93,11 +97,19 @@ export const agentConfigSchema = z.object({
   "serve-host": optionalText,
   "advertise-host": optionalText,
   /** Registers a node that has no credential yet; empty is unset. */
-  EIAAS_BOOTSTRAP_TOKEN: z.string().optional().transform((v) => v || undefined),
+  EIAAS_BOOTSTRAP_TOKEN: z
+    .string()
+    .optional()
+    .transform((v) => v || undefined),
   /** Default of `--state-dir` (`$EIAAS_DATA_DIR/agents`). */
   EIAAS_DATA_DIR: z.string().min(1).default(".eiaas"),
   /** Serves /livez, /readyz and /metrics when set. */
-  EIAAS_METRICS_PORT: z.coerce.number({ error: "must be a port number (0-65535)" }).int("must be a port number (0-65535)").min(0, "must be a port number (0-65535)").max(65535, "must be a port number (0-65535)").optional(),
+  EIAAS_METRICS_PORT: z.coerce
+    .number({ error: "must be a port number (0-65535)" })
+    .int("must be a port number (0-65535)")
+    .min(0, "must be a port number (0-65535)")
+    .max(65535, "must be a port number (0-65535)")
+    .optional(),
   EIAAS_LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
   /** Namespace of the kubernetes runtime's Pods. */
   EIAAS_K8S_NAMESPACE: optionalText,

@@ -32,7 +32,11 @@ beforeAll(async () => {
   api = await startTestApi();
   const url = new URL(await api.listen());
   proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
-  await request(api.app).post(`${API_PREFIX}/tenants`).set(admin()).send({ apiVersion: V, kind: "Tenant", metadata: { name: "acme" } }).expect(201);
+  await request(api.app)
+    .post(`${API_PREFIX}/tenants`)
+    .set(admin())
+    .send({ apiVersion: V, kind: "Tenant", metadata: { name: "acme" } })
+    .expect(201);
   control = createRedisQueueBackend({ url: redisUrl, prefix });
   shared = createRedisQueueBackend({ url: redisUrl, prefix, retryDelayMs: 100, idlePollSeconds: 1 });
 });

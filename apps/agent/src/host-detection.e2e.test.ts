@@ -88,52 +88,56 @@ afterAll(async () => {
 });
 
 describe("an agent describes its host", () => {
-  it("with no capacity flags it registers this machine's CPUs, memory and measured speed; an admin's fields survive its restart; a service requesting CPU and memory runs on it", { timeout: 240_000 }, async () => {
-    const args = ["--node", "host-1", "--server", cp.url, "--runtime", "process", "--slots", "2", "--labels", "client=host"];
-    let agent = spawnAgent(args, { EIAAS_BOOTSTRAP_TOKEN: await bootstrapToken() });
-    await waitFor(() => agent.lines.some((l) => l.msg === "agent registered and consuming its queue") || agent.child.exitCode !== null, "the agent registered", 120_000);
-    expect(agent.child.exitCode, agent.stderr()).toBeNull();
-    const registered = await node("host-1");
-    expect(registered.spec.tier).toBe("device");
-    expect(registered.spec.capacity.cpu).toBeGreaterThan(0);
-    expect(registered.spec.capacity.memoryMiB).toBeGreaterThan(0);
-    expect(registered.spec.capacity.tasks).toBe(2);
-    expect(registered.spec.compute.gflops).toBeGreaterThan(0);
-    expect(registered.metadata.labels).toMatchObject({ client: "host", "kubernetes.io/os": "linux", "kubernetes.io/arch": expect.stringMatching(/^[a-z0-9]+$/) });
-    expect(agent.lines.find((l) => l.msg === "detected what the spec left unset")?.detected).toMatchObject({ cpu: expect.any(String), memory: expect.any(String), gflops: expect.any(String) });
+  it(
+    "with no capacity flags it registers this machine's CPUs, memory and measured speed; an admin's fields survive its restart; a service requesting CPU and memory runs on it",
+    { timeout: 240_000 },
+    async () => {
+      const args = ["--node", "host-1", "--server", cp.url, "--runtime", "process", "--slots", "2", "--labels", "client=host"];
+      let agent = spawnAgent(args, { EIAAS_BOOTSTRAP_TOKEN: await bootstrapToken() });
+      await waitFor(() => agent.lines.some((l) => l.msg === "agent registered and consuming its queue") || agent.child.exitCode !== null, "the agent registered", 120_000);
+      expect(agent.child.exitCode, agent.stderr()).toBeNull();
+      const registered = await node("host-1");
+      expect(registered.spec.tier).toBe("device");
+      expect(registered.spec.capacity.cpu).toBeGreaterThan(0);
+      expect(registered.spec.capacity.memoryMiB).toBeGreaterThan(0);
+      expect(registered.spec.capacity.tasks).toBe(2);
+      expect(registered.spec.compute.gflops).toBeGreaterThan(0);
+      expect(registered.metadata.labels).toMatchObject({ client: "host", "kubernetes.io/os": "linux", "kubernetes.io/arch": expect.stringMatching(/^[a-z0-9]+$/) });
+      expect(agent.lines.find((l) => l.msg === "detected what the spec left unset")?.detected).toMatchObject({ cpu: expect.any(String), memory: expect.any(String), gflops: expect.any(String) });
 
-    // The admin pins the hardware class and a speed measured with a real runtime; the agent
-    // restarts, detects again, and keeps them.
-    // A merge patch: the node's status moves under it (heartbeats), which a PUT of the object read
-    // above would meet with 409.
-    await request(cp.api.app)
-      .patch(`${API_PREFIX}/edgenodes/host-1`)
-      .set(cp.admin())
-      .set("content-type", "application/merge-patch+json")
-      .send({ spec: { hardware: "workstation", compute: { gflops: 250 } } })
-      .expect(200);
-    await stopAgent(agent);
-    agent = spawnAgent(args);
-    await waitFor(() => agent.lines.some((l) => l.msg === "agent registered and consuming its queue") || agent.child.exitCode !== null, "the agent registered again", 120_000);
-    expect(agent.child.exitCode, agent.stderr()).toBeNull();
-    const restarted = await node("host-1");
-    expect(restarted.spec).toMatchObject({ hardware: "workstation", compute: { gflops: 250 }, capacity: { cpu: registered.spec.capacity.cpu, memoryMiB: registered.spec.capacity.memoryMiB } });
+      // The admin pins the hardware class and a speed measured with a real runtime; the agent
+      // restarts, detects again, and keeps them.
+      // A merge patch: the node's status moves under it (heartbeats), which a PUT of the object read
+      // above would meet with 409.
+      await request(cp.api.app)
+        .patch(`${API_PREFIX}/edgenodes/host-1`)
+        .set(cp.admin())
+        .set("content-type", "application/merge-patch+json")
+        .send({ spec: { hardware: "workstation", compute: { gflops: 250 } } })
+        .expect(200);
+      await stopAgent(agent);
+      agent = spawnAgent(args);
+      await waitFor(() => agent.lines.some((l) => l.msg === "agent registered and consuming its queue") || agent.child.exitCode !== null, "the agent registered again", 120_000);
+      expect(agent.child.exitCode, agent.stderr()).toBeNull();
+      const restarted = await node("host-1");
+      expect(restarted.spec).toMatchObject({ hardware: "workstation", compute: { gflops: 250 }, capacity: { cpu: registered.spec.capacity.cpu, memoryMiB: registered.spec.capacity.memoryMiB } });
 
-    // The planner places a service that requests CPU and memory on it (the whole model on the device).
-    await cp.apply("/namespaces/acme/inferenceservices", isvc("on-host", "host", { architecture: "device", resources: { cpu: 500, memoryMiB: 256 }, template: { command: ["sleep", "600"] } }));
-    const task = await waitFor(
-      async () => {
-        const items = (await cp.get("/namespaces/acme/tasks?labelSelector=eiaas.io/workload=on-host")).items as any[];
-        return items.find((t) => t.spec.nodeName === "host-1" && t.status?.phase === "Running");
-      },
-      "the service's task Running on host-1",
-      90_000,
-    );
-    // The service's 256 MiB, plus what the planner adds for the model's weights.
-    expect(task.spec.resources.cpu).toBe(500);
-    expect(task.spec.resources.memoryMiB).toBeGreaterThanOrEqual(256);
-    await stopAgent(agent);
-  });
+      // The planner places a service that requests CPU and memory on it (the whole model on the device).
+      await cp.apply("/namespaces/acme/inferenceservices", isvc("on-host", "host", { architecture: "device", resources: { cpu: 500, memoryMiB: 256 }, template: { command: ["sleep", "600"] } }));
+      const task = await waitFor(
+        async () => {
+          const items = (await cp.get("/namespaces/acme/tasks?labelSelector=eiaas.io/workload=on-host")).items as any[];
+          return items.find((t) => t.spec.nodeName === "host-1" && t.status?.phase === "Running");
+        },
+        "the service's task Running on host-1",
+        90_000,
+      );
+      // The service's 256 MiB, plus what the planner adds for the model's weights.
+      expect(task.spec.resources.cpu).toBe(500);
+      expect(task.spec.resources.memoryMiB).toBeGreaterThanOrEqual(256);
+      await stopAgent(agent);
+    },
+  );
 });
 
 describe("registration retry", () => {

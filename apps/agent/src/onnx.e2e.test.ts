@@ -34,7 +34,9 @@ const admin = () => ({ Authorization: `Bearer ${api.adminToken}` });
 async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 30_000): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = await Promise.resolve().then(check).catch(() => undefined);
+    const v = await Promise.resolve()
+      .then(check)
+      .catch(() => undefined);
     if (v) return v as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -50,7 +52,9 @@ async function submit(name: string, spec: { role: TaskRole; layers?: { from: num
     .set(admin())
     .send({ apiVersion: V, kind: "Task", metadata: { name }, spec: { nodeName: NODE, resources: { cpu: 1000, memoryMiB: 64, gpu: 0 }, ...spec } })
     .expect(201);
-  await control.enqueueTasks([{ node: NODE, payload: { namespace: "acme", name, uid: task.body.metadata.uid, attempt: 1, spec: { nodeName: NODE, resources: { cpu: 1000, memoryMiB: 64, gpu: 0 }, ...spec } } }]);
+  await control.enqueueTasks([
+    { node: NODE, payload: { namespace: "acme", name, uid: task.body.metadata.uid, attempt: 1, spec: { nodeName: NODE, resources: { cpu: 1000, memoryMiB: 64, gpu: 0 }, ...spec } } },
+  ]);
 }
 
 beforeAll(async () => {
@@ -67,12 +71,40 @@ beforeAll(async () => {
   });
   const url = await api.listen();
   control = createRedisQueueBackend({ url: redis.url });
-  await request(api.app).post(`${API_PREFIX}/tenants`).set(admin()).send({ apiVersion: V, kind: "Tenant", metadata: { name: "acme" } }).expect(201);
+  await request(api.app)
+    .post(`${API_PREFIX}/tenants`)
+    .set(admin())
+    .send({ apiVersion: V, kind: "Tenant", metadata: { name: "acme" } })
+    .expect(201);
   const boot = await api.tokens.mint({ role: "bootstrap" });
   const lines: Array<Record<string, unknown>> = [];
   agent = spawn(
     process.execPath,
-    ["--import", "tsx", "apps/agent/src/main.ts", "--node", NODE, "--runtime", "onnx", "--segment-dir", join(dir, "segments-link"), "--tier", "edge", "--cpu", "4000", "--memory-mib", "4096", "--server", url, "--slots", "4", "--state-dir", join(dir, "state"), "--heartbeat-seconds", "1"],
+    [
+      "--import",
+      "tsx",
+      "apps/agent/src/main.ts",
+      "--node",
+      NODE,
+      "--runtime",
+      "onnx",
+      "--segment-dir",
+      join(dir, "segments-link"),
+      "--tier",
+      "edge",
+      "--cpu",
+      "4000",
+      "--memory-mib",
+      "4096",
+      "--server",
+      url,
+      "--slots",
+      "4",
+      "--state-dir",
+      join(dir, "state"),
+      "--heartbeat-seconds",
+      "1",
+    ],
     { cwd: ROOT, env: { ...process.env, EIAAS_BOOTSTRAP_TOKEN: boot.token, EIAAS_LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"] },
   );
   // The directory is reached through a link, as /var/lib/eiaas/models often is.
@@ -106,10 +138,14 @@ afterAll(async () => {
 describe("agent --runtime onnx", () => {
   it("serves a serve task on the endpoint it reports Running; deleting the task stops the server", { timeout: 120_000 }, async () => {
     await submit("classifier", { role: "serve", layers: { from: 1, to: 3 }, env: { EIAAS_SEGMENT_FILE: "tiny-cnn.onnx" } });
-    const status = await waitFor(async () => {
-      const s = await taskStatus("classifier");
-      return s.phase === "Running" && s.endpoint ? s : undefined;
-    }, "the task Running with an endpoint", 60_000);
+    const status = await waitFor(
+      async () => {
+        const s = await taskStatus("classifier");
+        return s.phase === "Running" && s.endpoint ? s : undefined;
+      },
+      "the task Running with an endpoint",
+      60_000,
+    );
     expect(status.endpoint).toMatch(/^127\.0\.0\.1:\d+$/);
     const port = Number(status.endpoint.split(":")[1]);
 
@@ -128,20 +164,44 @@ describe("agent --runtime onnx", () => {
     expect(log).toContain(`on ${status.endpoint}: input [1,3,16,16] → logits [1,10], 1 thread(s)`);
 
     await request(api.app).delete(`${API_PREFIX}/namespaces/acme/tasks/classifier`).set(admin()).expect(200);
-    await waitFor(async () => call(port, { method: "GET", path: "/healthz" }).then(() => false, (err: Error) => /ECONNREFUSED/.test(err.message)), "the server stopped", 30_000);
+    await waitFor(
+      async () =>
+        call(port, { method: "GET", path: "/healthz" }).then(
+          () => false,
+          (err: Error) => /ECONNREFUSED/.test(err.message),
+        ),
+      "the server stopped",
+      30_000,
+    );
   });
 
   it.each([
     ["a training participant", "p1", { role: "participant" as const }, "UnsupportedRole", /role is participant/],
-    ["a segment outside the directory", "escape", { role: "serve" as const, env: { EIAAS_SEGMENT_FILE: "../../etc/passwd" } }, "ArtifactUnavailable", /EIAAS_SEGMENT_FILE: "..\/..\/etc\/passwd" is not a plain file name/],
-    ["a link leading out of the directory", "link", { role: "serve" as const, env: { EIAAS_SEGMENT_FILE: "outside.onnx" } }, "ArtifactUnavailable", /"outside.onnx" leads out of the agent's segment directory/],
+    [
+      "a segment outside the directory",
+      "escape",
+      { role: "serve" as const, env: { EIAAS_SEGMENT_FILE: "../../etc/passwd" } },
+      "ArtifactUnavailable",
+      /EIAAS_SEGMENT_FILE: "..\/..\/etc\/passwd" is not a plain file name/,
+    ],
+    [
+      "a link leading out of the directory",
+      "link",
+      { role: "serve" as const, env: { EIAAS_SEGMENT_FILE: "outside.onnx" } },
+      "ArtifactUnavailable",
+      /"outside.onnx" leads out of the agent's segment directory/,
+    ],
     ["a segment that is missing", "missing", { role: "tail" as const, env: { EIAAS_SEGMENT_FILE: "nope.onnx" } }, "ArtifactUnavailable", /no file "nope.onnx"/],
   ])("%s fails with its reason", { timeout: 60_000 }, async (_what, name, spec, reason, message) => {
     await submit(name, spec);
-    const status = await waitFor(async () => {
-      const s = await taskStatus(name);
-      return s.phase === "Failed" ? s : undefined;
-    }, `${name} Failed`, 45_000);
+    const status = await waitFor(
+      async () => {
+        const s = await taskStatus(name);
+        return s.phase === "Failed" ? s : undefined;
+      },
+      `${name} Failed`,
+      45_000,
+    );
     expect(status.reason).toBe(reason);
     expect(status.message).toMatch(message);
   });

@@ -32,7 +32,9 @@ const admin = () => ({ Authorization: `Bearer ${api.adminToken}` });
 async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 30_000): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = await Promise.resolve().then(check).catch(() => undefined);
+    const v = await Promise.resolve()
+      .then(check)
+      .catch(() => undefined);
     if (v) return v as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -44,7 +46,27 @@ async function spawnAgent(env: NodeJS.ProcessEnv): Promise<{ ops: string; exited
   lines = [];
   agent = spawn(
     process.execPath,
-    ["--import", "tsx", "apps/agent/src/main.ts", "--node", NODE, "--tier", "edge", "--cpu", "8000", "--memory-mib", "16384", "--gflops", "1000", "--server", url, "--slots", "2", "--state-dir", stateDir],
+    [
+      "--import",
+      "tsx",
+      "apps/agent/src/main.ts",
+      "--node",
+      NODE,
+      "--tier",
+      "edge",
+      "--cpu",
+      "8000",
+      "--memory-mib",
+      "16384",
+      "--gflops",
+      "1000",
+      "--server",
+      url,
+      "--slots",
+      "2",
+      "--state-dir",
+      stateDir,
+    ],
     { cwd: ROOT, env: { ...process.env, EIAAS_METRICS_PORT: "0", EIAAS_LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let buffer = "";
@@ -83,7 +105,11 @@ beforeAll(async () => {
   });
   url = await api.listen();
   control = createRedisQueueBackend({ url: redis.url });
-  await request(api.app).post(`${API_PREFIX}/tenants`).set(admin()).send({ apiVersion: V, kind: "Tenant", metadata: { name: "acme" } }).expect(201);
+  await request(api.app)
+    .post(`${API_PREFIX}/tenants`)
+    .set(admin())
+    .send({ apiVersion: V, kind: "Tenant", metadata: { name: "acme" } })
+    .expect(201);
 });
 
 afterAll(async () => {

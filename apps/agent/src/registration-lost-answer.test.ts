@@ -97,7 +97,11 @@ describe("a registration whose answer is lost", () => {
     expect(reg.with).toBe("bootstrap");
     // The token the agent holds (and kept on disk) is the node's: its heartbeat is taken.
     expect((await credentials.load(nodeName, proxyUrl))?.token).toBe(reg.token);
-    await request(api.app).post(`${API_PREFIX}/edgenodes/${nodeName}/heartbeat`).set({ Authorization: `Bearer ${reg.token}` }).send({}).expect(204);
+    await request(api.app)
+      .post(`${API_PREFIX}/edgenodes/${nodeName}/heartbeat`)
+      .set({ Authorization: `Bearer ${reg.token}` })
+      .send({})
+      .expect(204);
     // The retry saw the token spent (the answer was lost, not the registration).
     expect(lines.some((l) => l.msg?.includes("answer was lost"))).toBe(true);
     // One registration, one use of the token.
@@ -113,7 +117,11 @@ describe("a registration whose answer is lost", () => {
     expect(reg.with).toBe("bootstrap");
     expect(reg.token).not.toBe(boot.token);
     expect((await credentials.load(nodeName, proxyUrl))?.token).toBe(reg.token);
-    await request(api.app).post(`${API_PREFIX}/edgenodes/${nodeName}/heartbeat`).set({ Authorization: `Bearer ${reg.token}` }).send({}).expect(204);
+    await request(api.app)
+      .post(`${API_PREFIX}/edgenodes/${nodeName}/heartbeat`)
+      .set({ Authorization: `Bearer ${reg.token}` })
+      .send({})
+      .expect(204);
   });
 
   it("a registration that chose its token gets no token back, and only that token speaks for the node", async () => {
@@ -126,7 +134,11 @@ describe("a registration whose answer is lost", () => {
       .send({ metadata: { labels: {} }, spec: EDGE, credential: { tokenSha256: sha256(chosen) } })
       .expect(201);
     expect(r.body.token).toBeUndefined();
-    await request(api.app).post(`${API_PREFIX}/edgenodes/${nodeName}/heartbeat`).set({ Authorization: `Bearer ${chosen}` }).send({}).expect(204);
+    await request(api.app)
+      .post(`${API_PREFIX}/edgenodes/${nodeName}/heartbeat`)
+      .set({ Authorization: `Bearer ${chosen}` })
+      .send({})
+      .expect(204);
   });
 
   it("a malformed hash, or one some token already has, is the registration's 422 and leaves nothing behind", async () => {
@@ -141,7 +153,11 @@ describe("a registration whose answer is lost", () => {
     // Another node's token hash: taking it would make one secret speak for two nodes.
     const first = `owner-${suffix}`;
     const chosen = randomBytes(32).toString("base64url");
-    await request(api.app).post(`${API_PREFIX}/edgenodes/${first}/register`).set({ Authorization: `Bearer ${(await mintBootstrap()).token}` }).send({ spec: EDGE, credential: { tokenSha256: sha256(chosen) } }).expect(201);
+    await request(api.app)
+      .post(`${API_PREFIX}/edgenodes/${first}/register`)
+      .set({ Authorization: `Bearer ${(await mintBootstrap()).token}` })
+      .send({ spec: EDGE, credential: { tokenSha256: sha256(chosen) } })
+      .expect(201);
     const reused = await request(api.app)
       .post(`${API_PREFIX}/edgenodes/copy-${suffix}/register`)
       .set({ Authorization: `Bearer ${boot.token}` })
@@ -151,7 +167,11 @@ describe("a registration whose answer is lost", () => {
     expect(reused.body.details.causes[0].field).toBe("credential.tokenSha256");
     // The refused registration took itself back: no node, the token's use given back.
     await request(api.app).get(`${API_PREFIX}/edgenodes/copy-${suffix}`).set(admin()).expect(404);
-    await request(api.app).post(`${API_PREFIX}/edgenodes/${first}/heartbeat`).set({ Authorization: `Bearer ${chosen}` }).send({}).expect(204);
+    await request(api.app)
+      .post(`${API_PREFIX}/edgenodes/${first}/heartbeat`)
+      .set({ Authorization: `Bearer ${chosen}` })
+      .send({})
+      .expect(204);
   });
 
   it("a 503 with Retry-After is retried no sooner than asked, plus jitter; the next failure without one backs off from the base", async () => {

@@ -12,9 +12,23 @@ const refused = () => new ConnectionError("refused", "https://api:8443", "refuse
 describe("registration retry", () => {
   it("retries what time can change, not what only the operator or an admin can", () => {
     expect([refused(), new ConnectionError("x", "s", "unresolved"), new ConnectionError("x", "s", "timeout"), new ConnectionError("x", "s", "reset")].map(retryable)).toEqual([true, true, true, true]);
-    expect([status(500, "InternalError"), status(503, "ServiceUnavailable"), status(429, "TooManyRequests"), status(409, "Conflict"), status(408, "Timeout")].map(retryable)).toEqual([true, true, true, true, true]);
+    expect([status(500, "InternalError"), status(503, "ServiceUnavailable"), status(429, "TooManyRequests"), status(409, "Conflict"), status(408, "Timeout")].map(retryable)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
     expect(
-      [status(401, "Unauthorized"), status(403, "Forbidden"), status(404, "NotFound"), status(409, "AlreadyExists"), status(422, "Invalid"), new ConnectionError("x", "s", "tls"), new Error("a bug")].map(retryable),
+      [
+        status(401, "Unauthorized"),
+        status(403, "Forbidden"),
+        status(404, "NotFound"),
+        status(409, "AlreadyExists"),
+        status(422, "Invalid"),
+        new ConnectionError("x", "s", "tls"),
+        new Error("a bug"),
+      ].map(retryable),
     ).toEqual([false, false, false, false, false, false, false]);
   });
 

@@ -125,8 +125,7 @@ function refused(o: RegisterOptions, err: unknown, used: RegisteredWith): unknow
 }
 
 /** A stored credential the API no longer takes (revoked, its node deleted): not a spec it refused. */
-const credentialRefused = (err: unknown): err is ApiRequestError =>
-  err instanceof ApiRequestError && (err.code === 401 || err.code === 404 || (err.code === 403 && err.causes.length === 0));
+const credentialRefused = (err: unknown): err is ApiRequestError => err instanceof ApiRequestError && (err.code === 401 || err.code === 404 || (err.code === 403 && err.causes.length === 0));
 
 /**
  * Registers the node as kubelet does with its credentials: with the node's own agent token when

@@ -18,10 +18,7 @@ export interface ReportTarget {
  * - `rejected`: the API refuses the report itself (400, 413, 422): another try cannot succeed;
  * - `abandoned`: the caller gave up first (the run was dropped, the agent is stopping).
  */
-export type ReportOutcome =
-  | { outcome: "applied"; object: { metadata: { resourceVersion: string } } }
-  | { outcome: "gone" | "superseded" | "rejected"; message: string }
-  | { outcome: "abandoned" };
+export type ReportOutcome = { outcome: "applied"; object: { metadata: { resourceVersion: string } } } | { outcome: "gone" | "superseded" | "rejected"; message: string } | { outcome: "abandoned" };
 
 export interface ReporterOptions {
   /** Ceiling of the first pause after a failed try, in ms; doubled per try (full jitter below it). @defaultValue 200 */

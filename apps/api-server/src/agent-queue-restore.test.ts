@@ -90,11 +90,20 @@ afterAll(async () => {
 /** A serving task bound to the node, Dispatched, its job enqueued by the control plane (retried while Redis comes back). */
 async function dispatch(queue: QueueBackend): Promise<string> {
   const name = `srv-${++seq}`;
-  const t = await server.store.create(TASK, { apiVersion: API_VERSION, metadata: { name, namespace: "acme" }, spec: { nodeName: node, role: "serve", resources: { cpu: 100, memoryMiB: 64, gpu: 0 } }, status: { phase: "Dispatched", attempt: 1 } } as any);
-  await waitFor(async () => {
-    await queue.enqueueTasks([{ node, payload: { namespace: "acme", name, uid: t.metadata.uid, attempt: 1, spec: { nodeName: node, role: "serve" } } }]);
-    return true;
-  }, `the job of ${name} enqueued`, 30_000);
+  const t = await server.store.create(TASK, {
+    apiVersion: API_VERSION,
+    metadata: { name, namespace: "acme" },
+    spec: { nodeName: node, role: "serve", resources: { cpu: 100, memoryMiB: 64, gpu: 0 } },
+    status: { phase: "Dispatched", attempt: 1 },
+  } as any);
+  await waitFor(
+    async () => {
+      await queue.enqueueTasks([{ node, payload: { namespace: "acme", name, uid: t.metadata.uid, attempt: 1, spec: { nodeName: node, role: "serve" } } }]);
+      return true;
+    },
+    `the job of ${name} enqueued`,
+    30_000,
+  );
   return name;
 }
 
@@ -134,10 +143,14 @@ describe("agents' Redis users across an empty Redis", () => {
     const warnings = () => log.lines.filter((l) => l.msg === "the agent cannot consume its queue: its node is not Ready for scheduling until it can").length;
     const warnedBefore = warnings();
     await redis.stop();
-    const down = await waitFor(async () => {
-      const n = await server.store.get(NODE, undefined, node);
-      return n?.status?.phase === "NotReady" ? n : undefined;
-    }, "the node NotReady", 30_000);
+    const down = await waitFor(
+      async () => {
+        const n = await server.store.get(NODE, undefined, node);
+        return n?.status?.phase === "NotReady" ? n : undefined;
+      },
+      "the node NotReady",
+      30_000,
+    );
     expect(down.status.conditions.find((c: any) => c.type === "Ready")).toMatchObject({ status: "False", reason: "QueueUnavailable", message: expect.stringMatching(/cannot consume its queue/) });
     // What the scheduler's NodeReady filter reads.
     expect(isReady(down.status)).toBe(false);
@@ -146,10 +159,14 @@ describe("agents' Redis users across an empty Redis", () => {
     expect(warnings() - warnedBefore).toBe(1);
 
     await redis.restart();
-    const up = await waitFor(async () => {
-      const n = await server.store.get(NODE, undefined, node);
-      return n?.status?.phase === "Ready" ? n : undefined;
-    }, "the node Ready again", 30_000);
+    const up = await waitFor(
+      async () => {
+        const n = await server.store.get(NODE, undefined, node);
+        return n?.status?.phase === "Ready" ? n : undefined;
+      },
+      "the node Ready again",
+      30_000,
+    );
     expect(up.status.conditions.find((c: any) => c.type === "Ready")).toMatchObject({ status: "True", reason: "AgentHeartbeat" });
     expect(isReady(up.status)).toBe(true);
     const name = await dispatch(server.queue);

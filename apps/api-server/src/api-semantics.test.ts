@@ -73,7 +73,11 @@ describe("authentication and authorization", () => {
   });
 
   it("tokens: minted once, listed without secrets, revoked → 401", async () => {
-    const minted = await request(api.app).post(`${API_PREFIX}/tenants/red/tokens`).set(admin()).send({ metadata: { name: "ci" } }).expect(201);
+    const minted = await request(api.app)
+      .post(`${API_PREFIX}/tenants/red/tokens`)
+      .set(admin())
+      .send({ metadata: { name: "ci" } })
+      .expect(201);
     expect(minted.body).toMatchObject({ apiVersion: "eiaas.io/v1alpha1", kind: "Token", metadata: { name: "ci" } });
     expect(minted.body.token.length).toBeGreaterThanOrEqual(43);
     await request(api.app).get(`${API_PREFIX}/namespaces/red/models`).set(bearer(minted.body.token)).expect(200);
@@ -90,7 +94,11 @@ describe("authentication and authorization", () => {
   });
 
   it("expired tokens are refused", async () => {
-    const minted = await request(api.app).post(`${API_PREFIX}/tenants/red/tokens`).set(admin()).send({ expiresAt: new Date(clock.now() + 60_000).toISOString() }).expect(201);
+    const minted = await request(api.app)
+      .post(`${API_PREFIX}/tenants/red/tokens`)
+      .set(admin())
+      .send({ expiresAt: new Date(clock.now() + 60_000).toISOString() })
+      .expect(201);
     await request(api.app).get(`${API_PREFIX}/namespaces/red/models`).set(bearer(minted.body.token)).expect(200);
     // Past its expiry, and past the verification cache that still held it valid.
     clock.advance(60_000 + TOKEN_CACHE_MS);
@@ -106,10 +114,23 @@ describe("bad input gets a Status, never a 500", () => {
     const fields = res.body.details.causes.map((c: any) => c.field);
     expect(fields).toEqual(expect.arrayContaining(["metadata.name", "spec.colour", "spec.layers[0].flops"]));
     // Operator classes that add up to more than the layer's flops, or a negative class, or a speed of 0 on a node.
-    const classes = { ...model("classes"), spec: { ...model("x").spec, layers: [{ name: "l1", flops: 100, flopsByOperator: { matmul: 80, depthwise: 30 }, outputBytes: 1 }, { name: "l2", flops: 100, flopsByOperator: { pointwise: -1 }, outputBytes: 1 }] } };
+    const classes = {
+      ...model("classes"),
+      spec: {
+        ...model("x").spec,
+        layers: [
+          { name: "l1", flops: 100, flopsByOperator: { matmul: 80, depthwise: 30 }, outputBytes: 1 },
+          { name: "l2", flops: 100, flopsByOperator: { pointwise: -1 }, outputBytes: 1 },
+        ],
+      },
+    };
     const refused = await request(api.app).post(`${API_PREFIX}/namespaces/red/models`).set(admin()).send(classes).expect(422);
     expect(refused.body.details.causes.map((c: any) => c.field)).toEqual(expect.arrayContaining(["spec.layers[0].flopsByOperator", "spec.layers[1].flopsByOperator.pointwise"]));
-    const missing = await request(api.app).post(`${API_PREFIX}/namespaces/red/inferenceservices`).set(admin()).send({ ...isvc("s"), spec: { clients: { selector: {} } } }).expect(422);
+    const missing = await request(api.app)
+      .post(`${API_PREFIX}/namespaces/red/inferenceservices`)
+      .set(admin())
+      .send({ ...isvc("s"), spec: { clients: { selector: {} } } })
+      .expect(422);
     expect(missing.body.details.causes).toContainEqual(expect.objectContaining({ field: "spec.model" }));
   });
 
@@ -127,14 +148,22 @@ describe("bad input gets a Status, never a 500", () => {
     await request(api.app).get(`${API_PREFIX}/namespaces/red/models`).query({ limit: "-3" }).set(admin()).expect(400);
     await request(api.app).get(`${API_PREFIX}/namespaces/red/models`).query({ fieldSelector: "spec.colour=red" }).set(admin()).expect(400);
     await request(api.app).get(`${API_PREFIX}/namespaces/red/widgets`).set(admin()).expect(404);
-    await request(api.app).post(`${API_PREFIX}/namespaces/red/models`).set(admin()).send({ ...model("m2"), metadata: { name: "m2", namespace: "blue" } }).expect(400);
+    await request(api.app)
+      .post(`${API_PREFIX}/namespaces/red/models`)
+      .set(admin())
+      .send({ ...model("m2"), metadata: { name: "m2", namespace: "blue" } })
+      .expect(400);
     await request(api.app).post(`${API_PREFIX}/namespaces/nowhere/models`).set(admin()).send(model("m3")).expect(404);
   });
 
   it("rate limit per token → 429 with Retry-After", async () => {
     const limited = await startTestApi({ rateLimit: { qps: 1, burst: 3 } });
     try {
-      await request(limited.app).post(`${API_PREFIX}/tenants`).set({ Authorization: `Bearer ${limited.adminToken}` }).send(tenant("red")).expect(201);
+      await request(limited.app)
+        .post(`${API_PREFIX}/tenants`)
+        .set({ Authorization: `Bearer ${limited.adminToken}` })
+        .send(tenant("red"))
+        .expect(201);
       const t = await limited.tenantToken("red");
       const codes: number[] = [];
       for (let i = 0; i < 5; i++) codes.push((await request(limited.app).get(`${API_PREFIX}/namespaces/red/models`).set(bearer(t))).status);
@@ -143,7 +172,11 @@ describe("bad input gets a Status, never a 500", () => {
       expect(res.headers["retry-after"]).toMatch(/^\d+$/);
       expect(res.body).toMatchObject({ kind: "Status", reason: "TooManyRequests", code: 429 });
       // Admin tokens are exempt by default.
-      for (let i = 0; i < 6; i++) await request(limited.app).get(`${API_PREFIX}/edgenodes`).set({ Authorization: `Bearer ${limited.adminToken}` }).expect(200);
+      for (let i = 0; i < 6; i++)
+        await request(limited.app)
+          .get(`${API_PREFIX}/edgenodes`)
+          .set({ Authorization: `Bearer ${limited.adminToken}` })
+          .expect(200);
     } finally {
       await limited.close();
     }
@@ -155,16 +188,40 @@ describe("writes that change nothing", () => {
     const path = `${API_PREFIX}/namespaces/red/models/same`;
     const created = (await request(api.app).post(`${API_PREFIX}/namespaces/red/models`).set(admin()).send(model("same")).expect(201)).body;
     const rv = created.metadata.resourceVersion;
-    const replaced = (await request(api.app).put(path).set(admin()).send({ ...created, metadata: { ...created.metadata } }).expect(200)).body;
+    const replaced = (
+      await request(api.app)
+        .put(path)
+        .set(admin())
+        .send({ ...created, metadata: { ...created.metadata } })
+        .expect(200)
+    ).body;
     expect(replaced.metadata.resourceVersion).toBe(rv);
-    const patched = (await request(api.app).patch(path).set(admin()).set("Content-Type", "application/merge-patch+json").send({ spec: { accuracy: 0.5 } }).expect(200)).body;
+    const patched = (
+      await request(api.app)
+        .patch(path)
+        .set(admin())
+        .set("Content-Type", "application/merge-patch+json")
+        .send({ spec: { accuracy: 0.5 } })
+        .expect(200)
+    ).body;
     expect(patched.metadata.resourceVersion).toBe(rv);
     // A replace pinned to an old version still conflicts, changed or not.
-    await request(api.app).put(path).set(admin()).send({ ...created, metadata: { ...created.metadata, resourceVersion: "1" } }).expect(409);
+    await request(api.app)
+      .put(path)
+      .set(admin())
+      .send({ ...created, metadata: { ...created.metadata, resourceVersion: "1" } })
+      .expect(409);
     const events = (await api.feed.backlog(0n, "Model", 1n << 62n)).filter((e) => e.name === "same");
     expect(events.map((e) => e.type)).toEqual(["ADDED"]);
     // A real change is written.
-    const changed = (await request(api.app).patch(path).set(admin()).set("Content-Type", "application/merge-patch+json").send({ spec: { accuracy: 0.6 } }).expect(200)).body;
+    const changed = (
+      await request(api.app)
+        .patch(path)
+        .set(admin())
+        .set("Content-Type", "application/merge-patch+json")
+        .send({ spec: { accuracy: 0.6 } })
+        .expect(200)
+    ).body;
     expect(BigInt(changed.metadata.resourceVersion)).toBeGreaterThan(BigInt(rv));
   });
 });
@@ -180,7 +237,11 @@ describe("deletion", () => {
         .send({ apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name: n, ownerReferences: owner }, spec: { role: "serve", nodeName: "e1" } })
         .expect(201);
     }
-    await request(api.app).post(`${API_PREFIX}/namespaces/red/tasks`).set(admin()).send({ apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name: "loose" }, spec: { role: "serve" } }).expect(201);
+    await request(api.app)
+      .post(`${API_PREFIX}/namespaces/red/tasks`)
+      .set(admin())
+      .send({ apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name: "loose" }, spec: { role: "serve" } })
+      .expect(201);
     await request(api.app).delete(`${API_PREFIX}/namespaces/red/inferenceservices/svc`).set(admin()).expect(200);
     const left = await request(api.app).get(`${API_PREFIX}/namespaces/red/tasks`).set(admin()).expect(200);
     expect(left.body.items.map((t: any) => t.metadata.name)).toEqual(["loose"]);
@@ -241,7 +302,12 @@ describe("watch", () => {
     const first = watch(base, `${coll}?watch=true&resourceVersion=${start}`, 2);
     await new Promise((r) => setTimeout(r, 200));
     await request(api.app).post(coll).set(admin()).send(model("w1")).expect(201);
-    await request(api.app).patch(`${coll}/w1`).set(admin()).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ metadata: { labels: { a: "b" } } })).expect(200);
+    await request(api.app)
+      .patch(`${coll}/w1`)
+      .set(admin())
+      .set("Content-Type", "application/merge-patch+json")
+      .send(JSON.stringify({ metadata: { labels: { a: "b" } } }))
+      .expect(200);
     const got = await first;
     expect(got.events.map((e) => `${e.type}:${e.object.metadata.name}`)).toEqual(["ADDED:w1", "MODIFIED:w1"]);
     const lastSeen = got.events[1].object.metadata.resourceVersion;

@@ -128,7 +128,10 @@ function healthRoutes(deps: ApiAppDeps): express.Router {
       for (const check of deps.readinessChecks ?? []) await withTimeout(check(), 2_000, "readiness check");
       res.type("text/plain").send("ok");
     } catch (err) {
-      res.status(503).type("text/plain").send(`not ready: ${(err as Error).message.split("\n")[0]}`);
+      res
+        .status(503)
+        .type("text/plain")
+        .send(`not ready: ${(err as Error).message.split("\n")[0]}`);
     }
   });
   return r;

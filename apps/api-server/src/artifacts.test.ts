@@ -28,7 +28,14 @@ const modelObject = (name: string) => ({
   apiVersion: API_VERSION,
   kind: "Model",
   metadata: { name },
-  spec: { inputBytes: 768, accuracy: 0.5, layers: [{ name: "conv", flops: 1000, outputBytes: 1024, memoryMiB: 0.01 }, { name: "fc", flops: 100, outputBytes: 40, memoryMiB: 0.01 }] },
+  spec: {
+    inputBytes: 768,
+    accuracy: 0.5,
+    layers: [
+      { name: "conv", flops: 1000, outputBytes: 1024, memoryMiB: 0.01 },
+      { name: "fc", flops: 100, outputBytes: 40, memoryMiB: 0.01 },
+    ],
+  },
 });
 
 /** Binary bodies come back as Buffers. */
@@ -114,7 +121,10 @@ describe.each(["postgres", "directory"])("model artifacts (%s)", (label) => {
     expect(put.body.status.artifact).toMatchObject({ sha256: digest, sizeBytes: bytes.length, format: "onnx" });
     expect(Date.parse(put.body.status.artifact.uploadedAt)).not.toBeNaN();
     // The object stays small: the bytes are not in it.
-    const model = await request(b().api.app).get(`${modelPath("acme", "cnn")}?pretty=false`).set(bearer(b().tenant)).expect(200);
+    const model = await request(b().api.app)
+      .get(`${modelPath("acme", "cnn")}?pretty=false`)
+      .set(bearer(b().tenant))
+      .expect(200);
     expect(model.body.status.artifact.sha256).toBe(digest);
     expect(model.text.length).toBeLessThan(4096);
 
@@ -126,7 +136,11 @@ describe.each(["postgres", "directory"])("model artifacts (%s)", (label) => {
 
     await request(b().api.app).get(artifactPath("acme", "cnn")).set(bearer(b().tenant)).set("If-None-Match", `"${digest}"`).expect(304);
     await request(b().api.app).get(artifactPath("acme", "cnn")).set(bearer(b().tenant)).set("If-None-Match", `"other", W/"${digest}"`).expect(304);
-    await request(b().api.app).get(artifactPath("acme", "cnn")).set(bearer(b().tenant)).set("If-None-Match", `"${"0".repeat(64)}"`).expect(200);
+    await request(b().api.app)
+      .get(artifactPath("acme", "cnn"))
+      .set(bearer(b().tenant))
+      .set("If-None-Match", `"${"0".repeat(64)}"`)
+      .expect(200);
     const head = await request(b().api.app).head(artifactPath("acme", "cnn")).set(bearer(b().tenant)).expect(200);
     expect(head.headers.etag).toBe(`"${digest}"`);
     expect(Number(head.headers["content-length"])).toBe(bytes.length);
@@ -232,8 +246,18 @@ describe.each(["postgres", "directory"])("model artifacts (%s)", (label) => {
     await request(b().api.app).post(`${API_PREFIX}/namespaces/acme/models`).set(bearer(b().tenant)).send(withExit).expect(201);
     const g = new GraphBuilder("tiny-exit1", { seed: 12 });
     const head = g.build(g.linear("exit/fc", g.flatten("exit", g.globalAvgPool("exit/avgpool", g.input("features", [1, 4, 8, 8]))), 4, 3), [1, 3]);
-    const put = (query: string, bytes: Uint8Array, token = b().tenant) => request(b().api.app).put(`${artifactPath("acme", "exits")}${query}`).set(bearer(token)).set("Content-Type", OCTET).send(Buffer.from(bytes));
-    const get = (query: string, token = b().tenant) => request(b().api.app).get(`${artifactPath("acme", "exits")}${query}`).set(bearer(token)).buffer(true).parse(binary);
+    const put = (query: string, bytes: Uint8Array, token = b().tenant) =>
+      request(b().api.app)
+        .put(`${artifactPath("acme", "exits")}${query}`)
+        .set(bearer(token))
+        .set("Content-Type", OCTET)
+        .send(Buffer.from(bytes));
+    const get = (query: string, token = b().tenant) =>
+      request(b().api.app)
+        .get(`${artifactPath("acme", "exits")}${query}`)
+        .set(bearer(token))
+        .buffer(true)
+        .parse(binary);
     await upload(b(), "exits", base).expect(200);
     // No head uploaded yet: 404 saying how to upload one; an exit the Model does not declare: 404; not a layer number: 400.
     expect(JSON.parse((await get("?exit=1").expect(404)).body.toString()).message).toMatch(/no head for its early exit after layer 1: upload one with eictl model import --exit-head 1=HEAD\.onnx/);
@@ -253,7 +277,11 @@ describe.each(["postgres", "directory"])("model artifacts (%s)", (label) => {
     const svc = await b().api.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name: "svc-exits", namespace: "acme" }, spec: { model: "exits" } } as any);
     await b().api.store.create(TASK, {
       apiVersion: API_VERSION,
-      metadata: { name: "svc-exits-r1-tail-1", namespace: "acme", ownerReferences: [{ apiVersion: API_VERSION, kind: "InferenceService", name: "svc-exits", uid: svc.metadata.uid, controller: true }] },
+      metadata: {
+        name: "svc-exits-r1-tail-1",
+        namespace: "acme",
+        ownerReferences: [{ apiVersion: API_VERSION, kind: "InferenceService", name: "svc-exits", uid: svc.metadata.uid, controller: true }],
+      },
       spec: { role: "tail", nodeName: "edge-3", layers: { from: 2, to: 2 }, env: { EIAAS_EXIT_AFTER_LAYER: "1" } },
       status: { phase: "Running", attempt: 1 },
     } as any);

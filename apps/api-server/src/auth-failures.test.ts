@@ -30,7 +30,11 @@ beforeAll(async () => {
   const failedAuth = { qps: 0.001, burst: BURST };
   direct = await startTestApi({ rateLimit: { qps: 1000, burst: 1000, failedAuth } });
   proxied = await startTestApi({ rateLimit: { qps: 1000, burst: 1000, failedAuth, trustedProxies: new Set(["127.0.0.1"]) } });
-  await request(direct.app).post(`${API_PREFIX}/tenants`).set(bearer(direct.adminToken)).send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "acme" } }).expect(201);
+  await request(direct.app)
+    .post(`${API_PREFIX}/tenants`)
+    .set(bearer(direct.adminToken))
+    .send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "acme" } })
+    .expect(201);
 });
 afterAll(async () => {
   await direct?.close();
@@ -47,7 +51,10 @@ describe("failed authentication", () => {
 
     const first = guess();
     for (let i = 0; i < BURST; i++) {
-      const res = await request(direct.app).get(tenantPath).set(bearer(i === 0 ? first : guess())).expect(401);
+      const res = await request(direct.app)
+        .get(tenantPath)
+        .set(bearer(i === 0 ? first : guess()))
+        .expect(401);
       expect(res.body).toMatchObject({ kind: "Status", reason: "Unauthorized" });
     }
     // The cached GET, a routed list, a status report: each refuses a new guess without a lookup.
@@ -74,9 +81,15 @@ describe("failed authentication", () => {
   it("counts a burst of concurrent requests with one new, valid token as one lookup, not one failure each", async () => {
     // A client's first use of a fresh token (a new API server, a cache expiry) comes many at once:
     // every request beyond the first joins the lookup in flight and takes nothing from the bucket.
-    await request(proxied.app).post(`${API_PREFIX}/tenants`).set(bearer(proxied.adminToken)).send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "burst" } }).expect(201);
+    await request(proxied.app)
+      .post(`${API_PREFIX}/tenants`)
+      .set(bearer(proxied.adminToken))
+      .send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "burst" } })
+      .expect(201);
     const fresh = await proxied.tenantToken("burst");
-    const codes = (await Promise.all(Array.from({ length: 4 * BURST }, () => request(proxied.app).get(`${API_PREFIX}/tenants/burst`).set("X-Forwarded-For", "198.51.100.200").set(bearer(fresh))))).map((r) => r.status);
+    const codes = (await Promise.all(Array.from({ length: 4 * BURST }, () => request(proxied.app).get(`${API_PREFIX}/tenants/burst`).set("X-Forwarded-For", "198.51.100.200").set(bearer(fresh))))).map(
+      (r) => r.status,
+    );
     expect(codes).toEqual(Array.from({ length: 4 * BURST }, () => 200));
   });
 
@@ -89,7 +102,12 @@ describe("failed authentication", () => {
     // Another client behind the same proxy has its own bucket.
     await request(proxied.app).get(path).set("X-Forwarded-For", "198.51.100.2").set(bearer(guess())).expect(401);
     // An IPv6 client is counted by its /64.
-    for (let i = 0; i < BURST; i++) await request(proxied.app).get(path).set("X-Forwarded-For", `2001:db8:0:1::${i + 1}`).set(bearer(guess())).expect(401);
+    for (let i = 0; i < BURST; i++)
+      await request(proxied.app)
+        .get(path)
+        .set("X-Forwarded-For", `2001:db8:0:1::${i + 1}`)
+        .set(bearer(guess()))
+        .expect(401);
     await request(proxied.app).get(path).set("X-Forwarded-For", "2001:db8:0:1:ffff::9").set(bearer(guess())).expect(429);
     await request(proxied.app).get(path).set("X-Forwarded-For", "2001:db8:0:2::1").set(bearer(guess())).expect(401);
   });

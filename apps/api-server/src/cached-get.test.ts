@@ -31,7 +31,10 @@ describe("GET of one object from the watch cache", () => {
     expect(fast.headers["content-type"]).toBe("application/json; charset=utf-8");
     expect(fast.body).toEqual(created);
     // A query string takes the router: same object, same bytes.
-    const routed = await request(api.app).get(`${isvcPath("acme", "a")}?pretty=false`).set(admin()).expect(200);
+    const routed = await request(api.app)
+      .get(`${isvcPath("acme", "a")}?pretty=false`)
+      .set(admin())
+      .expect(200);
     expect(routed.text).toBe(fast.text);
 
     // Written straight to Postgres (as the scheduler does), read back at once, many times over.
@@ -59,7 +62,10 @@ describe("GET of one object from the watch cache", () => {
 
     // An agent reads the tasks of its own node only.
     const agent = (await api.tokens.mint({ role: "agent", nodeName: "edge-1" })).token;
-    for (const [name, nodeName] of [["t-here", "edge-1"], ["t-there", "edge-2"]] as const) {
+    for (const [name, nodeName] of [
+      ["t-here", "edge-1"],
+      ["t-there", "edge-2"],
+    ] as const) {
       await api.store.create(TASK, { apiVersion: API_VERSION, metadata: { name, namespace: "acme" }, spec: { role: "serve", nodeName }, status: { phase: "Scheduled", attempt: 1 } } as any);
     }
     await request(api.app).get(`${API_PREFIX}/namespaces/acme/tasks/t-here`).set(bearer(agent)).expect(200);
@@ -75,7 +81,10 @@ describe("GET of one object from the watch cache", () => {
     await api.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name: "t", namespace: "acme" }, spec: { model: "m" } } as any);
     const table = await request(api.app).get(isvcPath("acme", "t")).set(admin()).set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").expect(200);
     expect(table.body.kind).toBe("Table");
-    await request(api.app).get(`${isvcPath("acme", "t")}/status`).set(admin()).expect(200);
+    await request(api.app)
+      .get(`${isvcPath("acme", "t")}/status`)
+      .set(admin())
+      .expect(200);
     expect((await request(api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices`).set(admin()).expect(200)).body.kind).toBe("InferenceServiceList");
 
     // The feed stops: the cache can no longer prove itself current, Postgres answers instead.
@@ -89,13 +98,15 @@ describe("status writes that start from the watch cache without waiting for it",
   it("keep reports ordered against writes the cache has not seen yet", async () => {
     const agent = (await api.tokens.mint({ role: "agent", nodeName: "edge-9" })).token;
     const report = (name: string, phase: string, attempt = 1) =>
-      request(api.app)
-        .put(`${API_PREFIX}/namespaces/acme/tasks/${name}/status`)
-        .set(bearer(agent))
-        .send({ apiVersion: API_VERSION, kind: "Task", metadata: { name }, status: { phase, attempt } });
+      request(api.app).put(`${API_PREFIX}/namespaces/acme/tasks/${name}/status`).set(bearer(agent)).send({ apiVersion: API_VERSION, kind: "Task", metadata: { name }, status: { phase, attempt } });
     for (let i = 0; i < 20; i++) {
       const name = `r-${i}`;
-      let t = await api.store.create(TASK, { apiVersion: API_VERSION, metadata: { name, namespace: "acme" }, spec: { role: "serve", nodeName: "edge-9" }, status: { phase: "Dispatched", attempt: 1 } } as any);
+      let t = await api.store.create(TASK, {
+        apiVersion: API_VERSION,
+        metadata: { name, namespace: "acme" },
+        spec: { role: "serve", nodeName: "edge-9" },
+        status: { phase: "Dispatched", attempt: 1 },
+      } as any);
       // Seen by the cache before the race below.
       await request(api.app).get(`${API_PREFIX}/namespaces/acme/tasks/${name}`).set(admin()).expect(200);
       // Another writer finishes the task; the cache has most likely not caught up when the late

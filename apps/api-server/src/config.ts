@@ -17,7 +17,10 @@ export const DEFAULT_COUNT_QUOTA = "count/models=100,count/inferenceservices=100
 /** `count/models=100,count/inferenceservices=1000`: the caps it names (others have none). */
 export const countQuotaList = z.string().transform((text, ctx) => {
   const caps: Partial<Record<CountedResource, number>> = {};
-  for (const item of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const item of text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^count\/([a-z]+)=(\d+)$/.exec(item);
     const resource = m?.[1] as CountedResource | undefined;
     if (!m || !resource || !COUNTED_RESOURCES.includes(resource)) {
@@ -61,7 +64,11 @@ export const apiServerEnv = z.object({
    * Largest request body. Default 3 MiB, as kube-apiserver: a request (a YAML-sized JSON body, a
    * JSON patch) may be larger than the object it leaves.
    */
-  EIAAS_MAX_BODY_BYTES: z.coerce.number().int().positive().default(3 * 1024 * 1024),
+  EIAAS_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(3 * 1024 * 1024),
   /** Largest object stored, serialised (413 beyond, on every write path). Default 1.5 MiB, etcd's limit. */
   EIAAS_MAX_OBJECT_BYTES: z.coerce.number().int().positive().default(DEFAULT_MAX_OBJECT_BYTES),
   /**

@@ -8,8 +8,7 @@ const app = express();
 app.use(discoveryRouter({ version: "1.4.2", gitCommit: "abc123", buildDate: "2026-11-26T00:00:00Z" }));
 
 /** What kubectl 1.32 sends for /api and /apis. */
-const KUBECTL_DISCOVERY_ACCEPT =
-  "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+const KUBECTL_DISCOVERY_ACCEPT = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
 
 describe("/apis", () => {
   it("answers the aggregated v2 document to kubectl, with the Content-Type client-go switches on", async () => {
@@ -36,9 +35,7 @@ describe("/apis", () => {
       verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
       shortNames: ["isvc"],
       categories: ["all", "eiaas"],
-      subresources: [
-        { subresource: "status", responseKind: { group: "eiaas.io", version: "v1alpha1", kind: "InferenceService" }, verbs: ["get", "patch", "update"] },
-      ],
+      subresources: [{ subresource: "status", responseKind: { group: "eiaas.io", version: "v1alpha1", kind: "InferenceService" }, verbs: ["get", "patch", "update"] }],
     });
     const nodes = resources.find((r: any) => r.resource === "edgenodes");
     expect(nodes.scope).toBe("Cluster");
@@ -52,10 +49,7 @@ describe("/apis", () => {
   });
 
   it("answers v2beta1 when only that is asked for", async () => {
-    const res = await request(app)
-      .get("/apis")
-      .set("Accept", "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json")
-      .expect(200);
+    const res = await request(app).get("/apis").set("Accept", "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json").expect(200);
     expect(res.headers["content-type"]).toBe("application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList");
     expect(JSON.parse(res.text).apiVersion).toBe("apidiscovery.k8s.io/v2beta1");
   });

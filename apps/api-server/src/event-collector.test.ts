@@ -40,6 +40,11 @@ describe("EventCollector", () => {
     expect(await collector.pass()).toBe(0);
 
     const log = await readBacklog(fx.db.pool, 0n, "Event", 1n << 62n);
-    expect(log.filter((e) => e.type === "DELETED").map((e) => e.name).sort()).toEqual(["bulk-0", "bulk-1", "bulk-2", "first-only-old", "no-times-old", "old"]);
+    expect(
+      log
+        .filter((e) => e.type === "DELETED")
+        .map((e) => e.name)
+        .sort(),
+    ).toEqual(["bulk-0", "bulk-1", "bulk-2", "first-only-old", "no-times-old", "old"]);
   });
 });

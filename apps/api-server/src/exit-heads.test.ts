@@ -43,18 +43,33 @@ let api: TestApi;
 let tenant: string;
 beforeAll(async () => {
   api = await startTestApi({ maxArtifactBytes: 8 * 1024 * 1024 });
-  await request(api.app).post(`${API_PREFIX}/tenants`).set(bearer(api.adminToken)).send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "acme" } }).expect(201);
+  await request(api.app)
+    .post(`${API_PREFIX}/tenants`)
+    .set(bearer(api.adminToken))
+    .send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "acme" } })
+    .expect(201);
   tenant = await api.tenantToken("acme");
 });
 afterAll(() => api?.close());
 
-const create = async (name: string, declared: number[]) =>
-  (await request(api.app).post(`${API_PREFIX}/namespaces/acme/models`).set(bearer(tenant)).send(modelObject(name, declared)).expect(201)).body;
+const create = async (name: string, declared: number[]) => (await request(api.app).post(`${API_PREFIX}/namespaces/acme/models`).set(bearer(tenant)).send(modelObject(name, declared)).expect(201)).body;
 const put = (name: string, bytes: Uint8Array, exit?: number) =>
-  request(api.app).put(`${modelPath(name)}/artifact${exit ? `?exit=${exit}` : ""}`).set(bearer(tenant)).set("Content-Type", OCTET).send(Buffer.from(bytes));
-const get = (name: string, exit: number) => request(api.app).get(`${modelPath(name)}/artifact?exit=${exit}`).set(bearer(tenant));
+  request(api.app)
+    .put(`${modelPath(name)}/artifact${exit ? `?exit=${exit}` : ""}`)
+    .set(bearer(tenant))
+    .set("Content-Type", OCTET)
+    .send(Buffer.from(bytes));
+const get = (name: string, exit: number) =>
+  request(api.app)
+    .get(`${modelPath(name)}/artifact?exit=${exit}`)
+    .set(bearer(tenant));
 const declare = (name: string, declared: number[]) =>
-  request(api.app).patch(modelPath(name)).set(bearer(tenant)).set("Content-Type", "application/merge-patch+json").send({ spec: { exits: exits(...declared) } }).expect(200);
+  request(api.app)
+    .patch(modelPath(name))
+    .set(bearer(tenant))
+    .set("Content-Type", "application/merge-patch+json")
+    .send({ spec: { exits: exits(...declared) } })
+    .expect(200);
 const storedExits = async (uid: string) =>
   (await api.pool.query<{ exit_after: number }>(`SELECT exit_after FROM model_artifacts WHERE model_uid = $1 ORDER BY exit_after`, [uid])).rows.map((r) => r.exit_after);
 const listed = async (name: string) =>

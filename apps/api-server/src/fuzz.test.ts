@@ -34,12 +34,26 @@ beforeAll(async () => {
   const node = "edge-1";
   const seeded: Record<KindName, string> = { EdgeNode: node, Tenant: "acme", Model: "m", ModelProfile: "m.edge-1", InferenceService: "svc", TrainingJob: "tj", Task: "task-1", Event: "ev" };
   for (const tenant of ["acme", "other"]) {
-    await request(api.app).post(`${API_PREFIX}/tenants`).set(bearer(api.adminToken)).send(sampleObject(KINDS.find((k) => k.kind === "Tenant")!, tenant, { node })).expect(201);
+    await request(api.app)
+      .post(`${API_PREFIX}/tenants`)
+      .set(bearer(api.adminToken))
+      .send(
+        sampleObject(
+          KINDS.find((k) => k.kind === "Tenant")!,
+          tenant,
+          { node },
+        ),
+      )
+      .expect(201);
   }
   for (const kind of KINDS) {
     if (kind.kind === "Tenant") continue;
     const collection = kind.namespaced ? `${API_PREFIX}/namespaces/acme/${kind.plural}` : `${API_PREFIX}/${kind.plural}`;
-    await request(api.app).post(collection).set(bearer(api.adminToken)).send(sampleObject(kind, seeded[kind.kind], { node })).expect(201);
+    await request(api.app)
+      .post(collection)
+      .set(bearer(api.adminToken))
+      .send(sampleObject(kind, seeded[kind.kind], { node }))
+      .expect(201);
   }
   const objects = {} as FuzzWorld["objects"];
   for (const kind of KINDS) {
@@ -142,7 +156,10 @@ it(`answers ${REQUESTS} hostile requests without a 5xx, each error a Status, and
   await Promise.all(Array.from({ length: ONLY !== undefined ? 1 : CONCURRENCY }, worker));
   agent.destroy();
 
-  const summary = [...codes].sort(([a], [b]) => a - b).map(([c, n]) => `${c}×${n}`).join(" ");
+  const summary = [...codes]
+    .sort(([a], [b]) => a - b)
+    .map(([c, n]) => `${c}×${n}`)
+    .join(" ");
   const context = `fuzz seed ${SEED} (EIAAS_FUZZ_SEED=${SEED}; EIAAS_FUZZ_ONLY=<i> for one request); answers: ${summary}`;
   expect(failures.slice(0, 15), `${context}\n${failures.length} bad answers, first ones:\n${failures.slice(0, 15).join("\n")}`).toEqual([]);
   // Nothing reached a prototype, and the server still serves, its metrics included.
@@ -152,7 +169,11 @@ it(`answers ${REQUESTS} hostile requests without a 5xx, each error a Status, and
   await request(api.app).get(`${API_PREFIX}/namespaces/acme/models/m`).set(bearer(world.tokens.tenant)).expect(200);
   await request(api.app).get("/livez").expect(200);
   // The run reached the handlers, not only the authenticator.
-  if (ONLY === undefined) expect([...codes].filter(([c]) => c < 300).reduce((n, [, k]) => n + k, 0), context).toBeGreaterThan(REQUESTS / 20);
+  if (ONLY === undefined)
+    expect(
+      [...codes].filter(([c]) => c < 300).reduce((n, [, k]) => n + k, 0),
+      context,
+    ).toBeGreaterThan(REQUESTS / 20);
 }, 300_000);
 
 /** Values at the edges of what each JSON type may hold, that the schemas may let through. */
@@ -191,7 +212,8 @@ it("answers every field of every kind, and of its status, set to an edge value w
     if (!kind.hasStatus) continue;
     for (const [parent, key] of leaves(status.status)) {
       const values = typeof parent[key] === "number" ? EDGE_NUMBERS : typeof parent[key] === "string" ? EDGE_STRINGS : [];
-      for (const raw of values) requests.push({ method: "PUT", path: `${collection}/${world.seeded[kind.kind]}/status`, headers, body: Buffer.from(withLeaf(status, parent, key, raw)), stream: false });
+      for (const raw of values)
+        requests.push({ method: "PUT", path: `${collection}/${world.seeded[kind.kind]}/status`, headers, body: Buffer.from(withLeaf(status, parent, key, raw)), stream: false });
     }
   }
   const failures: string[] = [];

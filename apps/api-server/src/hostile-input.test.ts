@@ -25,15 +25,27 @@ const model = (name: string) => ({ apiVersion: API_VERSION, kind: "Model", metad
 beforeAll(async () => {
   api = await startTestApi();
   const admin = bearer(api.adminToken);
-  await request(api.app).post(`${API_PREFIX}/tenants`).set(admin).send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "acme" } }).expect(201);
+  await request(api.app)
+    .post(`${API_PREFIX}/tenants`)
+    .set(admin)
+    .send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "acme" } })
+    .expect(201);
   await request(api.app).post(MODELS).set(admin).send(model("m")).expect(201);
   await request(api.app)
     .post(`${API_PREFIX}/namespaces/acme/inferenceservices`)
     .set(admin)
     .send({ apiVersion: API_VERSION, kind: "InferenceService", metadata: { name: "svc" }, spec: { model: "m", clients: { selector: { matchLabels: { tier: "device" } } } } })
     .expect(201);
-  await request(api.app).post(`${API_PREFIX}/edgenodes`).set(admin).send({ apiVersion: API_VERSION, kind: "EdgeNode", metadata: { name: "edge-1" }, spec: { tier: "edge", capacity: { cpu: 4000, memoryMiB: 8192 } } }).expect(201);
-  await request(api.app).post(`${API_PREFIX}/namespaces/acme/tasks`).set(admin).send({ apiVersion: API_VERSION, kind: "Task", metadata: { name: "t1" }, spec: { role: "serve", nodeName: "edge-1" } }).expect(201);
+  await request(api.app)
+    .post(`${API_PREFIX}/edgenodes`)
+    .set(admin)
+    .send({ apiVersion: API_VERSION, kind: "EdgeNode", metadata: { name: "edge-1" }, spec: { tier: "edge", capacity: { cpu: 4000, memoryMiB: 8192 } } })
+    .expect(201);
+  await request(api.app)
+    .post(`${API_PREFIX}/namespaces/acme/tasks`)
+    .set(admin)
+    .send({ apiVersion: API_VERSION, kind: "Task", metadata: { name: "t1" }, spec: { role: "serve", nodeName: "edge-1" } })
+    .expect(201);
   tenant = await api.tenantToken("acme");
   agent = (await api.tokens.mint({ role: "agent", nodeName: "edge-1" })).token;
 });
@@ -133,25 +145,49 @@ describe("patches through __proto__, constructor and prototype", () => {
 
   it("treats constructor, prototype and toString as plain keys (RFC 6902/7386 semantics for legitimate keys)", async () => {
     const before = Object.getOwnPropertyNames(Object.prototype).sort();
-    let res = await patch(SVC, tenant, JSON_PATCH, JSON.stringify([{ op: "add", path: "/metadata/labels", value: {} }, { op: "add", path: "/metadata/labels/constructor", value: "c" }])).expect(200);
+    let res = await patch(
+      SVC,
+      tenant,
+      JSON_PATCH,
+      JSON.stringify([
+        { op: "add", path: "/metadata/labels", value: {} },
+        { op: "add", path: "/metadata/labels/constructor", value: "c" },
+      ]),
+    ).expect(200);
     expect(res.body.metadata.labels).toEqual({ constructor: "c" });
     res = await patch(SVC, tenant, MERGE, JSON.stringify({ metadata: { labels: { prototype: "p", toString: "t" } } })).expect(200);
     expect(res.body.metadata.labels).toEqual({ constructor: "c", prototype: "p", toString: "t" });
     // Members an object does not hold are absent, even where a prototype has one.
     expectStatus(await patch(SVC, tenant, JSON_PATCH, JSON.stringify([{ op: "replace", path: "/metadata/annotations/toString", value: "x" }])), 400);
     expectStatus(await patch(SVC, tenant, JSON_PATCH, JSON.stringify([{ op: "remove", path: "/metadata/annotations/hasOwnProperty" }])), 400);
-    res = await patch(SVC, tenant, JSON_PATCH, JSON.stringify([{ op: "test", path: "/metadata/labels/constructor", value: "c" }, { op: "remove", path: "/metadata/labels/constructor" }])).expect(200);
+    res = await patch(
+      SVC,
+      tenant,
+      JSON_PATCH,
+      JSON.stringify([
+        { op: "test", path: "/metadata/labels/constructor", value: "c" },
+        { op: "remove", path: "/metadata/labels/constructor" },
+      ]),
+    ).expect(200);
     expect(res.body.metadata.labels).toEqual({ prototype: "p", toString: "t" });
     await patch(SVC, tenant, MERGE, JSON.stringify({ metadata: { labels: { prototype: null, toString: null } } })).expect(200);
     await expectNothingPolluted(before);
   });
 
   it("refuses __proto__ keys in every body, with the field's path", async () => {
-    const created = await request(api.app).post(MODELS).set(bearer(tenant)).set("Content-Type", "application/json").send('{"apiVersion":"eiaas.io/v1alpha1","kind":"Model","metadata":{"name":"p","labels":{"__proto__":{"a":"b"}}}}');
+    const created = await request(api.app)
+      .post(MODELS)
+      .set(bearer(tenant))
+      .set("Content-Type", "application/json")
+      .send('{"apiVersion":"eiaas.io/v1alpha1","kind":"Model","metadata":{"name":"p","labels":{"__proto__":{"a":"b"}}}}');
     expectStatus(created, 400);
     expect(created.body.details.causes[0].field).toBe("metadata.labels.__proto__");
     // The status PUT fast path reads its body on its own.
-    const report = await request(api.app).put(`${TASK}/status`).set(bearer(agent)).set("Content-Type", "application/json").send('{"metadata":{"name":"t1"},"status":{"\\u005f_proto__":{"phase":"Failed"}}}');
+    const report = await request(api.app)
+      .put(`${TASK}/status`)
+      .set(bearer(agent))
+      .set("Content-Type", "application/json")
+      .send('{"metadata":{"name":"t1"},"status":{"\\u005f_proto__":{"phase":"Failed"}}}');
     expectStatus(report, 400);
     expect(report.body.details.causes[0].field).toBe("status.__proto__");
   });
@@ -165,8 +201,22 @@ describe("inputs that answered 500", () => {
     expectStatus(res, 400);
     expect(res.body.details.causes[0].field).toMatch(/^spec(\.a)+$/);
     expectStatus(await patch(SVC, tenant, JSON_PATCH, `[{"op":"add","path":"/spec/x","value":${deep(10_000)}}]`), 400);
-    expectStatus(await request(api.app).post(MODELS).set(bearer(tenant)).set("Content-Type", "application/json").send(`[${"[".repeat(10_000)}${"]".repeat(10_000)}]`), 400);
-    expectStatus(await request(api.app).put(`${TASK}/status`).set(bearer(agent)).set("Content-Type", "application/json").send(`{"status":${deep(10_000)}}`), 400);
+    expectStatus(
+      await request(api.app)
+        .post(MODELS)
+        .set(bearer(tenant))
+        .set("Content-Type", "application/json")
+        .send(`[${"[".repeat(10_000)}${"]".repeat(10_000)}]`),
+      400,
+    );
+    expectStatus(
+      await request(api.app)
+        .put(`${TASK}/status`)
+        .set(bearer(agent))
+        .set("Content-Type", "application/json")
+        .send(`{"status":${deep(10_000)}}`),
+      400,
+    );
   });
 
   it("a path that is not valid percent-encoding: 400 on every entry path", async () => {
@@ -189,8 +239,16 @@ describe("inputs that answered 500", () => {
     expect(all.body.items.map((m: { metadata: { name: string } }) => m.metadata.name)).toContain("m");
     expectStatus(await request(api.app).get(`${MODELS}?watch=1&resourceVersion=99999999999999999999999`).set(bearer(tenant)), 400);
     // A continue token is the client's too: one carrying NUL or a huge version is refused.
-    for (const token of [{ ns: "a\u0000", name: "b", rv: "1" }, { ns: "a", name: "b", rv: "99999999999999999999999" }]) {
-      expectStatus(await request(api.app).get(`${MODELS}?limit=1&continue=${Buffer.from(JSON.stringify(token)).toString("base64url")}`).set(bearer(tenant)), 400);
+    for (const token of [
+      { ns: "a\u0000", name: "b", rv: "1" },
+      { ns: "a", name: "b", rv: "99999999999999999999999" },
+    ]) {
+      expectStatus(
+        await request(api.app)
+          .get(`${MODELS}?limit=1&continue=${Buffer.from(JSON.stringify(token)).toString("base64url")}`)
+          .set(bearer(tenant)),
+        400,
+      );
     }
   });
 
@@ -200,7 +258,13 @@ describe("inputs that answered 500", () => {
     const br = brotliCompressSync(Buffer.from(JSON.stringify({ metadata: { labels: { via: "br".repeat(50) } } })));
     // serialize: supertest would send a Buffer under a JSON media type as JSON.
     const send = (encoding: string, bytes: Buffer, path = SVC, type = MERGE) =>
-      request(api.app).patch(path).set(bearer(tenant)).set("Content-Type", type).set("Content-Encoding", encoding).serialize((b: unknown) => b as string).send(bytes);
+      request(api.app)
+        .patch(path)
+        .set(bearer(tenant))
+        .set("Content-Type", type)
+        .set("Content-Encoding", encoding)
+        .serialize((b: unknown) => b as string)
+        .send(bytes);
     expectStatus(await send("gzip", gz.subarray(0, gz.length - 6)), 400);
     expectStatus(await send("br", br.subarray(0, br.length - 4)), 400);
     expectStatus(await send("deflate", Buffer.from("not deflate")), 400);
@@ -225,7 +289,13 @@ describe("inputs that answered 500", () => {
     expect(res.body.details.causes[0].field).toBe("status.message");
     // Unpaired surrogates cannot be stored in Postgres' JSON either.
     expectStatus(await json(MODELS, JSON.stringify({ ...model("sur"), metadata: { name: "sur", annotations: { note: "\ud800" } } })), 400);
-    for (const path of [`${MODELS}/a%00b`, `${API_PREFIX}/namespaces/a%00b/models`, `${MODELS}?labelSelector=a%3Db%00`, `${MODELS}?watch=1&fieldSelector=metadata.name%3D%00`, `${API_PREFIX}/namespaces/acme/tasks/a%00/log`]) {
+    for (const path of [
+      `${MODELS}/a%00b`,
+      `${API_PREFIX}/namespaces/a%00b/models`,
+      `${MODELS}?labelSelector=a%3Db%00`,
+      `${MODELS}?watch=1&fieldSelector=metadata.name%3D%00`,
+      `${API_PREFIX}/namespaces/acme/tasks/a%00/log`,
+    ]) {
       expectStatus(await request(api.app).get(path).set(admin), 400);
     }
     expectStatus(await json(`${API_PREFIX}/namespaces/acme/tasks/t%001/status`, "{}", "put"), 400);
@@ -234,19 +304,52 @@ describe("inputs that answered 500", () => {
   it("values the schema let through but Postgres could not store: 422", async () => {
     const admin = bearer(api.adminToken);
     const task = (name: string, extra: Record<string, unknown>) => ({ apiVersion: API_VERSION, kind: "Task", metadata: { name }, spec: { role: "serve", nodeName: "edge-1", ...extra } });
-    expectStatus(await request(api.app).post(`${API_PREFIX}/namespaces/acme/tasks`).set(admin).send(task("long", { nodeName: "n".repeat(3000) })), 422);
-    expectStatus(await request(api.app).put(`${TASK}/status`).set(bearer(agent)).send({ metadata: { name: "t1" }, status: { phase: "Running", attempt: 2 ** 31 } }), 422);
-    expectStatus(await request(api.app).put(`${API_PREFIX}/namespaces/acme/tasks/t1/log`).set(bearer(agent)).send({ attempt: 2 ** 31, lines: ["x"] }), 422);
+    expectStatus(
+      await request(api.app)
+        .post(`${API_PREFIX}/namespaces/acme/tasks`)
+        .set(admin)
+        .send(task("long", { nodeName: "n".repeat(3000) })),
+      422,
+    );
+    expectStatus(
+      await request(api.app)
+        .put(`${TASK}/status`)
+        .set(bearer(agent))
+        .send({ metadata: { name: "t1" }, status: { phase: "Running", attempt: 2 ** 31 } }),
+      422,
+    );
+    expectStatus(
+      await request(api.app)
+        .put(`${API_PREFIX}/namespaces/acme/tasks/t1/log`)
+        .set(bearer(agent))
+        .send({ attempt: 2 ** 31, lines: ["x"] }),
+      422,
+    );
     // An owner uid that is no uuid names no object: stored, not indexed.
     const owned = task("owned", {});
     (owned.metadata as Record<string, unknown>).ownerReferences = [{ apiVersion: API_VERSION, kind: "InferenceService", name: "svc", uid: "not-a-uuid", controller: true }];
     await request(api.app).post(`${API_PREFIX}/namespaces/acme/tasks`).set(admin).send(owned).expect(201);
     // resourceVersion preconditions go into a bigint comparison.
     const current = (await request(api.app).get(SVC).set(bearer(tenant)).expect(200)).body;
-    expectStatus(await request(api.app).put(SVC).set(bearer(tenant)).send({ ...current, metadata: { ...current.metadata, resourceVersion: "99999999999999999999999" } }), 422);
+    expectStatus(
+      await request(api.app)
+        .put(SVC)
+        .set(bearer(tenant))
+        .send({ ...current, metadata: { ...current.metadata, resourceVersion: "99999999999999999999999" } }),
+      422,
+    );
     expectStatus(await patch(SVC, tenant, MERGE, JSON.stringify({ metadata: { resourceVersion: "12abc" } })), 422);
-    expectStatus(await request(api.app).put(`${TASK}/status`).set(bearer(agent)).send({ metadata: { name: "t1", resourceVersion: 5 }, status: { phase: "Running" } }), 422);
-    const del = await request(api.app).delete(`${MODELS}/m`).set(admin).send({ preconditions: { resourceVersion: "abc" } });
+    expectStatus(
+      await request(api.app)
+        .put(`${TASK}/status`)
+        .set(bearer(agent))
+        .send({ metadata: { name: "t1", resourceVersion: 5 }, status: { phase: "Running" } }),
+      422,
+    );
+    const del = await request(api.app)
+      .delete(`${MODELS}/m`)
+      .set(admin)
+      .send({ preconditions: { resourceVersion: "abc" } });
     expectStatus(del, 422);
     expect(del.body.details.causes[0].field).toBe("preconditions.resourceVersion");
   });
@@ -295,9 +398,16 @@ describe("no exception in a request ends the process", () => {
   it("a request's telemetry hook that throws is reported, not thrown out of the response's close event", async () => {
     const heard: unknown[] = [];
     const server = http.createServer((req, res) => {
-      traceRequest(req, res, "/x", () => "GET", () => {
-        throw new Error("route label failed");
-      }, (err) => heard.push(err));
+      traceRequest(
+        req,
+        res,
+        "/x",
+        () => "GET",
+        () => {
+          throw new Error("route label failed");
+        },
+        (err) => heard.push(err),
+      );
       res.end("ok");
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));

@@ -156,7 +156,12 @@ ${taints}`;
   it("client-node PatchStrategy.ServerSideApply: creates, conflicts with a Status naming each field and manager, forces", async () => {
     const custom = (await k.kubeConfig(acmeToken)).makeApiClient(CustomObjectsApi);
     const target = { ...EIAAS, namespace: "acme", plural: "inferenceservices", name: "cn1" };
-    const body = (latencyMs: number) => ({ apiVersion: "eiaas.io/v1alpha1", kind: "InferenceService", metadata: { name: "cn1", namespace: "acme" }, spec: { model: "resnet18", clients: { selector: { matchLabels: { tier: "device" } } }, slo: { latencyMs } } });
+    const body = (latencyMs: number) => ({
+      apiVersion: "eiaas.io/v1alpha1",
+      kind: "InferenceService",
+      metadata: { name: "cn1", namespace: "acme" },
+      spec: { model: "resnet18", clients: { selector: { matchLabels: { tier: "device" } } }, slo: { latencyMs } },
+    });
     const ssa = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
     const created = (await custom.patchNamespacedCustomObject({ ...target, body: body(80), fieldManager: "app" }, ssa)) as Obj;
     expect(entry(created, "app")?.operation).toBe("Apply");
@@ -179,11 +184,24 @@ ${taints}`;
     const send = (body: string, query = "?fieldManager=x", token = k.api.adminToken) => request(k.api.app).patch(`${url}${query}`).set(as(token)).send(body);
     expect((await send(good, "")).status).toBe(422); // fieldManager is required
     expect((await send(good, "?fieldManager=x&force=maybe")).status).toBe(400);
-    expect((await request(k.api.app).patch(`${url}?force=true`).set({ Authorization: `Bearer ${k.api.adminToken}`, "Content-Type": "application/merge-patch+json" }).send({})).status).toBe(422);
+    expect(
+      (
+        await request(k.api.app)
+          .patch(`${url}?force=true`)
+          .set({ Authorization: `Bearer ${k.api.adminToken}`, "Content-Type": "application/merge-patch+json" })
+          .send({})
+      ).status,
+    ).toBe(422);
     expect((await send(good.replace("kind: InferenceService", "kind: Model"))).status).toBe(400);
     expect((await send(`${good}  colour: blue\n`)).body).toMatchObject({ code: 422, details: { causes: [{ field: "spec.colour" }] } });
     expect((await send(good.replace("namespace: acme", "namespace: acme\n  managedFields: [{manager: x}]"))).status).toBe(400);
-    expect((await send("a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n")).status).toBe(400);
+    expect(
+      (
+        await send(
+          "a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n",
+        )
+      ).status,
+    ).toBe(400);
     expect((await send("{a: 1, a: 2}")).status).toBe(400);
     expect((await send('{"__proto__": {"x": 1}}')).status).toBe(400);
     // A tenant applies in its own namespace only; an agent not at all.

@@ -56,7 +56,9 @@ describe("kubectl auth (item 5)", () => {
         for (const ns of kind.namespaced ? ["acme", "beta"] : [undefined]) {
           for (const verb of VERBS) {
             for (const sub of kind.hasStatus && ["get", "update", "patch"].includes(verb) ? [undefined, "status"] : [undefined]) {
-              const review = await authz.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { group: "eiaas.io", resource: kind.plural, verb, ...(ns ? { namespace: ns } : {}), ...(sub ? { subresource: sub } : {}) } } } });
+              const review = await authz.createSelfSubjectAccessReview({
+                body: { spec: { resourceAttributes: { group: "eiaas.io", resource: kind.plural, verb, ...(ns ? { namespace: ns } : {}), ...(sub ? { subresource: sub } : {}) } } },
+              });
               let enforced: boolean;
               try {
                 authorize(principal, verb, kind, ns, sub as "status" | undefined);
@@ -67,7 +69,9 @@ describe("kubectl auth (item 5)", () => {
               expect(review.status?.allowed, `${role} ${verb} ${kind.plural}${sub ? "/status" : ""} in ${ns ?? "(cluster)"}`).toBe(enforced);
               if (!sub && (verb === "list" || verb === "get")) {
                 const path = `${API_PREFIX}${ns ? `/namespaces/${ns}` : ""}/${kind.plural}${verb === "get" ? "/none" : ""}`;
-                const res = await request(k.api.app).get(path).set({ Authorization: `Bearer ${token}` });
+                const res = await request(k.api.app)
+                  .get(path)
+                  .set({ Authorization: `Bearer ${token}` });
                 // Allowed: 200, or 404 for a get of a missing object; refused: 403, or 404 naming the namespace.
                 const refused = res.status === 403 || (res.status === 404 && res.body.details?.kind === "namespaces");
                 expect(!refused, `${role} ${verb} ${path} → ${res.status}`).toBe(review.status?.allowed);

@@ -83,7 +83,12 @@ describe("core discovery and namespaces (item 1)", () => {
 
     const seen: string[] = [];
     const watch = new Watch(await k.kubeConfig());
-    const req = await watch.watch("/api/v1/namespaces", {}, (type, obj) => seen.push(`${type} ${obj.kind} ${obj.metadata.name}`), () => undefined);
+    const req = await watch.watch(
+      "/api/v1/namespaces",
+      {},
+      (type, obj) => seen.push(`${type} ${obj.kind} ${obj.metadata.name}`),
+      () => undefined,
+    );
     await k.tenant("gamma");
     for (let i = 0; i < 50 && !seen.includes("ADDED Namespace gamma"); i++) await new Promise((r) => setTimeout(r, 100));
     req.abort();
@@ -92,7 +97,9 @@ describe("core discovery and namespaces (item 1)", () => {
 
   it("an agent token may not read namespaces", async () => {
     const agent = (await k.api.tokens.mint({ role: "agent", nodeName: "edge-1" })).token;
-    const r = await request(k.api.app).get("/api/v1/namespaces").set({ Authorization: `Bearer ${agent}` });
+    const r = await request(k.api.app)
+      .get("/api/v1/namespaces")
+      .set({ Authorization: `Bearer ${agent}` });
     expect(r.status).toBe(403);
     expect(r.body).toMatchObject({ kind: "Status", reason: "Forbidden" });
     expect((await request(k.api.app).get("/api/v1/namespaces")).status).toBe(401);
@@ -140,9 +147,19 @@ describe("core v1 Events (item 2)", () => {
 
     const seen: string[] = [];
     const watch = new Watch(await k.kubeConfig(acmeToken));
-    const req = await watch.watch("/api/v1/namespaces/acme/events", { fieldSelector: "source=eiaas-agent" }, (type, obj) => seen.push(`${type} ${obj.apiVersion} ${obj.reason}`), () => undefined);
+    const req = await watch.watch(
+      "/api/v1/namespaces/acme/events",
+      { fieldSelector: "source=eiaas-agent" },
+      (type, obj) => seen.push(`${type} ${obj.apiVersion} ${obj.reason}`),
+      () => undefined,
+    );
     await new EventRecorder(k.api.store, "eiaas-agent").record({ involved: { kind: "Task", name: "cam-serve", namespace: "acme" }, type: "Warning", reason: "BackOff", message: "restarting" });
-    await new EventRecorder(k.api.store, "eiaas-scheduler").record({ involved: { kind: "InferenceService", name: "cam", namespace: "acme", uid: camUid }, type: "Normal", reason: "Replanned", message: "moved" });
+    await new EventRecorder(k.api.store, "eiaas-scheduler").record({
+      involved: { kind: "InferenceService", name: "cam", namespace: "acme", uid: camUid },
+      type: "Normal",
+      reason: "Replanned",
+      message: "moved",
+    });
     for (let i = 0; i < 50 && !seen.includes("ADDED v1 BackOff"); i++) await new Promise((r) => setTimeout(r, 100));
     req.abort();
     expect(seen).toEqual(["ADDED v1 Started", "ADDED v1 BackOff"]);
@@ -150,11 +167,28 @@ describe("core v1 Events (item 2)", () => {
 
   it("an agent token may not read Events; a tenant's other-namespace read is NotFound", async () => {
     const agent = (await k.api.tokens.mint({ role: "agent", nodeName: "edge-1" })).token;
-    expect((await request(k.api.app).get("/api/v1/namespaces/acme/events").set({ Authorization: `Bearer ${agent}` })).status).toBe(403);
-    const r = await request(k.api.app).get("/api/v1/namespaces/beta/events").set({ Authorization: `Bearer ${acmeToken}` });
+    expect(
+      (
+        await request(k.api.app)
+          .get("/api/v1/namespaces/acme/events")
+          .set({ Authorization: `Bearer ${agent}` })
+      ).status,
+    ).toBe(403);
+    const r = await request(k.api.app)
+      .get("/api/v1/namespaces/beta/events")
+      .set({ Authorization: `Bearer ${acmeToken}` });
     expect(r.status).toBe(404);
-    const all = await request(k.api.app).get("/api/v1/events").set({ Authorization: `Bearer ${acmeToken}` }).expect(200);
+    const all = await request(k.api.app)
+      .get("/api/v1/events")
+      .set({ Authorization: `Bearer ${acmeToken}` })
+      .expect(200);
     expect(all.body.items.map((e: any) => e.metadata.namespace)).not.toContain("beta");
-    expect((await request(k.api.app).get(`${API_PREFIX}/namespaces/acme/events`).set({ Authorization: `Bearer ${acmeToken}` })).status).toBe(200);
+    expect(
+      (
+        await request(k.api.app)
+          .get(`${API_PREFIX}/namespaces/acme/events`)
+          .set({ Authorization: `Bearer ${acmeToken}` })
+      ).status,
+    ).toBe(200);
   });
 });

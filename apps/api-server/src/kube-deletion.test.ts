@@ -23,7 +23,12 @@ beforeAll(async () => {
   await k.tenant("beta");
   acmeToken = await k.api.tenantToken("acme");
   const custom = (await k.kubeConfig()).makeApiClient(CustomObjectsApi);
-  for (const [name, ns, team] of [["a1", "acme", "red"], ["a2", "acme", "red"], ["a3", "acme", "blue"], ["b1", "beta", "red"]] as const) {
+  for (const [name, ns, team] of [
+    ["a1", "acme", "red"],
+    ["a2", "acme", "red"],
+    ["a3", "acme", "blue"],
+    ["b1", "beta", "red"],
+  ] as const) {
     await custom.createNamespacedCustomObject({ ...EIAAS, namespace: ns, plural: "models", body: model(name, ns, team) });
   }
 }, 60_000);
@@ -37,10 +42,15 @@ describe("deletecollection (item 7)", () => {
 
   it("client-node deletes what a label selector matches, in the caller's namespace only", async () => {
     const custom = (await k.kubeConfig(acmeToken)).makeApiClient(CustomObjectsApi);
-    const dry = (await custom.deleteCollectionNamespacedCustomObject({ ...EIAAS, namespace: "acme", plural: "models", labelSelector: "team=red", dryRun: "All" })) as { items: Array<{ metadata: { name: string } }> };
+    const dry = (await custom.deleteCollectionNamespacedCustomObject({ ...EIAAS, namespace: "acme", plural: "models", labelSelector: "team=red", dryRun: "All" })) as {
+      items: Array<{ metadata: { name: string } }>;
+    };
     expect(dry.items.map((m) => m.metadata.name)).toEqual(["a1", "a2"]);
     expect((await k.kubectl(["get", "models", "-n", "acme", "-o", "name"])).stdout.trim().split("\n")).toHaveLength(3);
-    const done = (await custom.deleteCollectionNamespacedCustomObject({ ...EIAAS, namespace: "acme", plural: "models", labelSelector: "team=red" })) as { kind: string; items: Array<{ metadata: { name: string } }> };
+    const done = (await custom.deleteCollectionNamespacedCustomObject({ ...EIAAS, namespace: "acme", plural: "models", labelSelector: "team=red" })) as {
+      kind: string;
+      items: Array<{ metadata: { name: string } }>;
+    };
     expect(done.kind).toBe("ModelList");
     expect(done.items.map((m) => m.metadata.name)).toEqual(["a1", "a2"]);
     expect((await k.kubectl(["get", "models", "-A", "-o", "name"])).stdout.trim().split("\n").sort()).toEqual(["model.eiaas.io/a3", "model.eiaas.io/b1"]);
@@ -66,8 +76,16 @@ describe("deletecollection (item 7)", () => {
   });
 
   it("the admin deletes a cluster-scoped collection (EdgeNodes) by label, or by field over HTTP", async () => {
-    for (const n of ["e1", "e2", "e3"]) await k.kubectl(["apply", "-f", await k.file(`${n}.yaml`, `apiVersion: eiaas.io/v1alpha1\nkind: EdgeNode\nmetadata: {name: ${n}, labels: {rack: ${n}}}\nspec: {tier: edge, capacity: {cpu: 1000, memoryMiB: 1024}}\n`)]);
-    const byField = await request(k.api.app).delete(`${API_PREFIX}/edgenodes?fieldSelector=metadata.name%3De3`).set({ Authorization: `Bearer ${k.api.adminToken}` }).expect(200);
+    for (const n of ["e1", "e2", "e3"])
+      await k.kubectl([
+        "apply",
+        "-f",
+        await k.file(`${n}.yaml`, `apiVersion: eiaas.io/v1alpha1\nkind: EdgeNode\nmetadata: {name: ${n}, labels: {rack: ${n}}}\nspec: {tier: edge, capacity: {cpu: 1000, memoryMiB: 1024}}\n`),
+      ]);
+    const byField = await request(k.api.app)
+      .delete(`${API_PREFIX}/edgenodes?fieldSelector=metadata.name%3De3`)
+      .set({ Authorization: `Bearer ${k.api.adminToken}` })
+      .expect(200);
     expect(byField.body.items.map((n: { metadata: { name: string } }) => n.metadata.name)).toEqual(["e3"]);
     const custom = (await k.kubeConfig()).makeApiClient(CustomObjectsApi);
     const done = (await custom.deleteCollectionClusterCustomObject({ ...EIAAS, plural: "edgenodes", labelSelector: "rack=e1" })) as { items: Array<{ metadata: { name: string } }> };

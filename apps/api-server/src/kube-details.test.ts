@@ -68,7 +68,11 @@ describe("names", () => {
   });
 
   it("kubectl resolves en to EdgeNodes, and node or nodes to no eiaas kind", async () => {
-    await k.kubectl(["apply", "-f", await k.file("node.yaml", "apiVersion: eiaas.io/v1alpha1\nkind: EdgeNode\nmetadata: {name: edge-1}\nspec: {tier: edge, capacity: {cpu: 8000, memoryMiB: 16384}}\n")]);
+    await k.kubectl([
+      "apply",
+      "-f",
+      await k.file("node.yaml", "apiVersion: eiaas.io/v1alpha1\nkind: EdgeNode\nmetadata: {name: edge-1}\nspec: {tier: edge, capacity: {cpu: 8000, memoryMiB: 16384}}\n"),
+    ]);
     expect((await k.kubectl(["get", "en", "-o", "name"])).stdout.trim()).toBe("edgenode.eiaas.io/edge-1");
     for (const name of ["nodes", "node"]) {
       const nodes = await k.kubectl(["get", name]);
@@ -80,14 +84,22 @@ describe("names", () => {
 
 describe("errors", () => {
   it("a missing object's NotFound names its group in details", async () => {
-    const r = await request(k.api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices/nope`).set({ Authorization: `Bearer ${k.api.adminToken}` }).expect(404);
+    const r = await request(k.api.app)
+      .get(`${API_PREFIX}/namespaces/acme/inferenceservices/nope`)
+      .set({ Authorization: `Bearer ${k.api.adminToken}` })
+      .expect(404);
     expect(r.body.details).toEqual({ name: "nope", group: "eiaas.io", kind: "inferenceservices" });
     const custom = (await k.kubeConfig()).makeApiClient(CustomObjectsApi);
-    const err = await custom.getNamespacedCustomObject({ group: "eiaas.io", version: "v1alpha1", namespace: "acme", plural: "inferenceservices", name: "nope" }).catch((e: { code: number; body: string }) => e);
+    const err = await custom
+      .getNamespacedCustomObject({ group: "eiaas.io", version: "v1alpha1", namespace: "acme", plural: "inferenceservices", name: "nope" })
+      .catch((e: { code: number; body: string }) => e);
     expect(err).toMatchObject({ code: 404 });
     expect(JSON.parse((err as { body: string }).body).details.group).toBe("eiaas.io");
     // Cached GETs (the watch cache's path) answer the same.
-    const cached = await request(k.api.app).get(`${API_PREFIX}/edgenodes/nope`).set({ Authorization: `Bearer ${k.api.adminToken}` }).expect(404);
+    const cached = await request(k.api.app)
+      .get(`${API_PREFIX}/edgenodes/nope`)
+      .set({ Authorization: `Bearer ${k.api.adminToken}` })
+      .expect(404);
     expect(cached.body.details).toEqual({ name: "nope", group: "eiaas.io", kind: "edgenodes" });
   });
 });
@@ -147,8 +159,17 @@ describe("fieldValidation", () => {
   });
 
   it("client-node: Warn answers with a Warning header, an unknown fieldValidation value is 400, other errors stay 422", async () => {
-    const body = { apiVersion: "eiaas.io/v1alpha1", kind: "Model", metadata: { name: "m1", namespace: "acme", colour: "x" }, spec: { layers: [{ name: "l", flops: 1, outputBytes: 1, memoryMiB: 1, size: 2 }], inputBytes: 1, accuracy: 0.9 } };
-    const post = (q: string, b: object = body) => request(k.api.app).post(`${API_PREFIX}/namespaces/acme/models${q}`).set({ Authorization: `Bearer ${k.api.adminToken}` }).send(b);
+    const body = {
+      apiVersion: "eiaas.io/v1alpha1",
+      kind: "Model",
+      metadata: { name: "m1", namespace: "acme", colour: "x" },
+      spec: { layers: [{ name: "l", flops: 1, outputBytes: 1, memoryMiB: 1, size: 2 }], inputBytes: 1, accuracy: 0.9 },
+    };
+    const post = (q: string, b: object = body) =>
+      request(k.api.app)
+        .post(`${API_PREFIX}/namespaces/acme/models${q}`)
+        .set({ Authorization: `Bearer ${k.api.adminToken}` })
+        .send(b);
     const warned = await post("?fieldValidation=Warn&dryRun=All").expect(201);
     expect(warned.headers.warning).toContain('299 - "unknown field \\"metadata.colour\\""');
     expect(warned.headers.warning).toContain('299 - "unknown field \\"spec.layers[0].size\\""');

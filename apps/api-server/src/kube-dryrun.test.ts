@@ -31,7 +31,11 @@ beforeAll(async () => {
   manifest = await k.file("cam.yaml", isvc());
   expect((await k.kubectl(["apply", "-f", manifest])).code).toBe(0);
   // The controllers' status, as the scheduler would have written it.
-  await request(k.api.app).put(`${SVC}/status`).set({ Authorization: `Bearer ${k.api.adminToken}` }).send({ metadata: { name: "cam" }, status: STATUS }).expect(200);
+  await request(k.api.app)
+    .put(`${SVC}/status`)
+    .set({ Authorization: `Bearer ${k.api.adminToken}` })
+    .send({ metadata: { name: "cam" }, status: STATUS })
+    .expect(200);
 }, 60_000);
 afterAll(() => k.close());
 
@@ -62,9 +66,24 @@ describe("server dry run (item 9)", () => {
   });
 
   it("the plan preview stays available where asked for (planPreview=true, as eictl asks)", async () => {
-    const body = { apiVersion: "eiaas.io/v1alpha1", kind: "InferenceService", metadata: { name: "cam", namespace: "acme" }, spec: { model: "resnet18", clients: { selector: { matchLabels: { tier: "device" } } }, slo: { latencyMs: 80 } } };
-    const current = (await request(k.api.app).get(SVC).set({ Authorization: `Bearer ${k.api.adminToken}` }).expect(200)).body;
-    const put = (q: string) => request(k.api.app).put(`${SVC}?dryRun=All${q}`).set({ Authorization: `Bearer ${k.api.adminToken}` }).send({ ...body, metadata: { ...body.metadata, resourceVersion: current.metadata.resourceVersion } }).expect(200);
+    const body = {
+      apiVersion: "eiaas.io/v1alpha1",
+      kind: "InferenceService",
+      metadata: { name: "cam", namespace: "acme" },
+      spec: { model: "resnet18", clients: { selector: { matchLabels: { tier: "device" } } }, slo: { latencyMs: 80 } },
+    };
+    const current = (
+      await request(k.api.app)
+        .get(SVC)
+        .set({ Authorization: `Bearer ${k.api.adminToken}` })
+        .expect(200)
+    ).body;
+    const put = (q: string) =>
+      request(k.api.app)
+        .put(`${SVC}?dryRun=All${q}`)
+        .set({ Authorization: `Bearer ${k.api.adminToken}` })
+        .send({ ...body, metadata: { ...body.metadata, resourceVersion: current.metadata.resourceVersion } })
+        .expect(200);
     expect((await put("")).body.status).toEqual(STATUS);
     const planned = (await put("&planPreview=true")).body.status;
     expect(planned).not.toEqual(STATUS);

@@ -91,13 +91,17 @@ describe("deletion propagation (item 6)", () => {
     await workload("fg", 2, ["test.eiaas.io/hold"]);
     const r = await k.kubectl(["delete", "isvc", "fg", "-n", "acme", "--cascade=foreground", "--wait=false"]);
     expect(r.stderr).toBe("");
-    expect(r.stdout).toContain("inferenceservice.eiaas.io \"fg\" deleted");
+    expect(r.stdout).toContain('inferenceservice.eiaas.io "fg" deleted');
     // The owner waits, marked, while its Tasks (held by a finalizer of their own) are being deleted.
     const marked = await k.kubectl(["get", "isvc", "fg", "-n", "acme", "-o", "json"]);
     const owner = JSON.parse(marked.stdout) as StoredObject;
     expect(owner.metadata.deletionTimestamp).toBeDefined();
     expect(owner.metadata.finalizers).toEqual(["foregroundDeletion"]);
-    const held = await eventually(() => tasksOf("fg"), (ts) => ts.every((t) => t.metadata.deletionTimestamp !== undefined), "the tasks marked");
+    const held = await eventually(
+      () => tasksOf("fg"),
+      (ts) => ts.every((t) => t.metadata.deletionTimestamp !== undefined),
+      "the tasks marked",
+    );
     expect(held).toHaveLength(2);
     await k.api.propagation.kick();
     expect(await k.api.store.get(ISVC, "acme", "fg")).not.toBeNull();
@@ -107,7 +111,11 @@ describe("deletion propagation (item 6)", () => {
     expect(await k.api.store.get(ISVC, "acme", "fg")).not.toBeNull();
     const last = (await tasksOf("fg"))[0]!;
     await k.api.store.update(TASK, last, { ...last, metadata: { ...last.metadata, finalizers: [] } });
-    await eventually(() => k.api.store.get(ISVC, "acme", "fg"), (o) => o === null, "the owner gone");
+    await eventually(
+      () => k.api.store.get(ISVC, "acme", "fg"),
+      (o) => o === null,
+      "the owner gone",
+    );
     expect(await tasksOf("fg")).toEqual([]);
   });
 
@@ -127,13 +135,21 @@ describe("deletion propagation (item 6)", () => {
     const orphaned = (await custom.deleteNamespacedCustomObject({ ...target, name: "cn-orph", propagationPolicy: "Orphan" })) as StoredObject;
     expect(orphaned.metadata.deletionTimestamp).toBeDefined();
     expect(orphaned.metadata.finalizers).toEqual(["orphan"]);
-    await eventually(() => k.api.store.get(ISVC, "acme", "cn-orph"), (o) => o === null, "the owner gone");
+    await eventually(
+      () => k.api.store.get(ISVC, "acme", "cn-orph"),
+      (o) => o === null,
+      "the owner gone",
+    );
     expect((await tasksOf("cn-orph")).map((t) => t.metadata.ownerReferences)).toEqual([undefined, undefined]);
 
     await workload("cn-fg");
     const fg = (await custom.deleteNamespacedCustomObject({ ...target, name: "cn-fg", body: { propagationPolicy: "Foreground" } })) as StoredObject;
     expect(fg.metadata.finalizers).toEqual(["foregroundDeletion"]);
-    await eventually(() => k.api.store.get(ISVC, "acme", "cn-fg"), (o) => o === null, "the owner gone");
+    await eventually(
+      () => k.api.store.get(ISVC, "acme", "cn-fg"),
+      (o) => o === null,
+      "the owner gone",
+    );
     expect(await tasksOf("cn-fg")).toEqual([]);
   });
 
@@ -142,7 +158,11 @@ describe("deletion propagation (item 6)", () => {
     const as = { Authorization: `Bearer ${k.api.adminToken}` };
     const r = await request(k.api.app).delete(`${API_PREFIX}/namespaces/acme/inferenceservices?fieldSelector=metadata.name%3Dcol`).set(as).send({ propagationPolicy: "Orphan" }).expect(200);
     expect(r.body.items[0].metadata.finalizers).toEqual(["orphan"]);
-    await eventually(() => k.api.store.get(ISVC, "acme", "col"), (o) => o === null, "the owner gone");
+    await eventually(
+      () => k.api.store.get(ISVC, "acme", "col"),
+      (o) => o === null,
+      "the owner gone",
+    );
     expect(await tasksOf("col")).toHaveLength(2);
   });
 
@@ -160,7 +180,10 @@ describe("deletion propagation (item 6)", () => {
     // What a watcher saw (kubectl's own watch, replayed from before the delete): the node marked
     // with the finalizer, as kube-apiserver answers, then gone — not gone at once.
     const seen = await k.kubectl(["get", "--raw", `/apis/eiaas.io/v1alpha1/edgenodes?watch=1&resourceVersion=${before}&fieldSelector=metadata.name%3D${name}&timeoutSeconds=1`]);
-    const events = seen.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; object: StoredObject });
+    const events = seen.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; object: StoredObject });
     expect(events.map((e) => [e.type, e.object.metadata.finalizers ?? [], e.object.metadata.deletionTimestamp !== undefined])).toEqual([
       ["MODIFIED", [finalizer], true],
       ["DELETED", [], true],
@@ -179,7 +202,11 @@ describe("deletion propagation (item 6)", () => {
     expect(marked.metadata.deletionTimestamp).toBeDefined();
     expect(marked.metadata.finalizers).toEqual(["test.eiaas.io/hold", finalizer]);
     // The GC lifts its finalizer; the node's own keeps it, marked, until that one is lifted too.
-    const held = await eventually(() => k.api.store.get(EDGE_NODE, undefined, name), (o) => o?.metadata.finalizers?.length === 1, "the GC's finalizer lifted");
+    const held = await eventually(
+      () => k.api.store.get(EDGE_NODE, undefined, name),
+      (o) => o?.metadata.finalizers?.length === 1,
+      "the GC's finalizer lifted",
+    );
     expect(held!.metadata.finalizers).toEqual(["test.eiaas.io/hold"]);
     expect(held!.metadata.deletionTimestamp).toBe(marked.metadata.deletionTimestamp);
     await k.api.store.update(EDGE_NODE, held!, { ...held!, metadata: { ...held!.metadata, finalizers: [] } });
@@ -205,14 +232,22 @@ describe("deletion propagation (item 6)", () => {
       message: "m",
       type: "Normal",
     } as never);
-    const del = await request(k.api.app).delete(`${API_PREFIX}/namespaces/acme/events/${ev.metadata.name}`).set({ Authorization: `Bearer ${k.api.adminToken}` }).send({ propagationPolicy: "Foreground" }).expect(200);
+    const del = await request(k.api.app)
+      .delete(`${API_PREFIX}/namespaces/acme/events/${ev.metadata.name}`)
+      .set({ Authorization: `Bearer ${k.api.adminToken}` })
+      .send({ propagationPolicy: "Foreground" })
+      .expect(200);
     expect(del.body.metadata.finalizers).toBeUndefined();
     expect(await k.api.store.get(EVENT, "acme", "ev-fg")).toBeNull();
   });
 
   it("a dry-run Foreground delete answers the object as the delete would mark it, and changes nothing", async () => {
     await k.kubectl(["apply", "-f", await k.file("en-dry.yaml", edgeNode("en-dry"))]);
-    const r = await request(k.api.app).delete(`${API_PREFIX}/edgenodes/en-dry?dryRun=All`).set({ Authorization: `Bearer ${k.api.adminToken}` }).send({ propagationPolicy: "Foreground" }).expect(200);
+    const r = await request(k.api.app)
+      .delete(`${API_PREFIX}/edgenodes/en-dry?dryRun=All`)
+      .set({ Authorization: `Bearer ${k.api.adminToken}` })
+      .send({ propagationPolicy: "Foreground" })
+      .expect(200);
     expect(r.body.metadata.finalizers).toEqual(["foregroundDeletion"]);
     expect(r.body.metadata.deletionTimestamp).toBeDefined();
     const stored = await k.api.store.get(EDGE_NODE, undefined, "en-dry");
@@ -229,12 +264,24 @@ describe("deletion propagation (item 6)", () => {
     const both = await request(k.api.app).delete(url).set(as).send({ propagationPolicy: "Orphan", orphanDependents: true }).expect(422);
     expect(both.body.details.causes.map((c: { field: string }) => c.field)).toEqual(["propagationPolicy"]);
     expect((await request(k.api.app).delete(url).set(as).send({ orphanDependents: "yes" }).expect(422)).body.details.causes[0].field).toBe("orphanDependents");
-    expect((await request(k.api.app).delete(url).set(as).send({ preconditions: { uid: 7 } }).expect(422)).body.details.causes[0].field).toBe("preconditions.uid");
+    expect(
+      (
+        await request(k.api.app)
+          .delete(url)
+          .set(as)
+          .send({ preconditions: { uid: 7 } })
+          .expect(422)
+      ).body.details.causes[0].field,
+    ).toBe("preconditions.uid");
     expect((await request(k.api.app).delete(url).set(as).set("Content-Type", "application/json").send('"Orphan"').expect(400)).body.kind).toBe("Status");
     expect(await k.api.store.get(ISVC, "acme", "bad")).not.toBeNull();
     // The deprecated orphanDependents=true is Orphan.
     await request(k.api.app).delete(url).set(as).send({ orphanDependents: true }).expect(200);
-    await eventually(() => k.api.store.get(ISVC, "acme", "bad"), (o) => o === null, "the owner gone");
+    await eventually(
+      () => k.api.store.get(ISVC, "acme", "bad"),
+      (o) => o === null,
+      "the owner gone",
+    );
     expect(await tasksOf("bad")).toHaveLength(1);
   });
 

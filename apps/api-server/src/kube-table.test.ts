@@ -67,10 +67,14 @@ spec:
 
     // -w: the list as ADDED events, then the changes, for as long as it runs (it does not exit by itself).
     let listed = false;
-    const watching = k.kubectlUntil(["get", "ns", "-w", "--output-watch-events"], (out) => {
-      listed ||= /ADDED\s+doomed\s+Terminating/.test(out);
-      return /DELETED\s+doomed/.test(out);
-    }, { timeoutMs: 120_000 });
+    const watching = k.kubectlUntil(
+      ["get", "ns", "-w", "--output-watch-events"],
+      (out) => {
+        listed ||= /ADDED\s+doomed\s+Terminating/.test(out);
+        return /DELETED\s+doomed/.test(out);
+      },
+      { timeoutMs: 120_000 },
+    );
     // kubectl's start (discovery, then the list) takes seconds on a loaded machine.
     for (let i = 0; i < 600 && !listed; i++) await new Promise((r) => setTimeout(r, 100));
     expect(listed).toBe(true);
@@ -93,13 +97,27 @@ describe("core v1 Events", () => {
     await expect(admin.deleteNamespacedEvent({ namespace: "acme", name })).rejects.toMatchObject({ code: 405 });
     expect((await admin.readNamespacedEvent({ namespace: "acme", name })).reason).toBe("Scheduled");
     const tenant = (await k.kubeConfig(acmeToken)).makeApiClient(CustomObjectsApi);
-    await expect(tenant.createNamespacedCustomObject({ ...EIAAS, namespace: "acme", plural: "events", body: { apiVersion: "eiaas.io/v1alpha1", kind: "Event", ...body } })).rejects.toMatchObject({ code: 403 });
+    await expect(tenant.createNamespacedCustomObject({ ...EIAAS, namespace: "acme", plural: "events", body: { apiVersion: "eiaas.io/v1alpha1", kind: "Event", ...body } })).rejects.toMatchObject({
+      code: 403,
+    });
     await expect(tenant.deleteNamespacedCustomObject({ ...EIAAS, namespace: "acme", plural: "events", name })).rejects.toMatchObject({ code: 403 });
   });
 
   it("client-node accepts every documented field selector on Events", async () => {
     const core = (await k.kubeConfig(acmeToken)).makeApiClient(CoreV1Api);
-    for (const f of ["involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "type", "source", "reportingComponent"]) {
+    for (const f of [
+      "involvedObject.kind",
+      "involvedObject.namespace",
+      "involvedObject.name",
+      "involvedObject.uid",
+      "involvedObject.apiVersion",
+      "involvedObject.resourceVersion",
+      "involvedObject.fieldPath",
+      "reason",
+      "type",
+      "source",
+      "reportingComponent",
+    ]) {
       expect((await core.listNamespacedEvent({ namespace: "acme", fieldSelector: `${f}!=nothing-has-this` })).items.length, f).toBeGreaterThan(0);
     }
     expect((await core.listNamespacedEvent({ namespace: "acme", fieldSelector: "reportingComponent=nothing-has-this" })).items).toEqual([]);
@@ -108,7 +126,12 @@ describe("core v1 Events", () => {
   it("watch-list works on core Events (the initial-events-end bookmark)", async () => {
     const seen: Array<{ type: string; obj: any }> = [];
     const watch = new Watch(await k.kubeConfig(acmeToken));
-    const req = await watch.watch("/api/v1/namespaces/acme/events", { sendInitialEvents: true, resourceVersionMatch: "NotOlderThan", allowWatchBookmarks: true }, (type, obj) => seen.push({ type, obj }), () => undefined);
+    const req = await watch.watch(
+      "/api/v1/namespaces/acme/events",
+      { sendInitialEvents: true, resourceVersionMatch: "NotOlderThan", allowWatchBookmarks: true },
+      (type, obj) => seen.push({ type, obj }),
+      () => undefined,
+    );
     for (let i = 0; i < 100 && !seen.some((e) => e.type === "BOOKMARK"); i++) await new Promise((r) => setTimeout(r, 50));
     req.abort();
     expect(seen.map((e) => `${e.type} ${e.obj.kind}`)).toEqual(["ADDED Event", "BOOKMARK Event"]);
@@ -131,7 +154,10 @@ describe("writes", () => {
     const as = { Authorization: `Bearer ${k.api.adminToken}` };
     const url = `${API_PREFIX}/namespaces/acme/inferenceservices/cam/status`;
     for (const q of ["", "?fieldValidation=Ignore", "?fieldValidation=Warn"]) {
-      const r = await request(k.api.app).patch(`${url}${q}`).set({ ...as, "Content-Type": "application/merge-patch+json" }).send({ status: { colour: "blue" } });
+      const r = await request(k.api.app)
+        .patch(`${url}${q}`)
+        .set({ ...as, "Content-Type": "application/merge-patch+json" })
+        .send({ status: { colour: "blue" } });
       expect(r.status, q).toBe(422);
       expect(JSON.stringify(r.body.details.causes)).toContain("colour");
     }
@@ -139,7 +165,12 @@ describe("writes", () => {
 
   it("server-side apply takes application/apply-patch+json too; managedFields [{}] in a write clears them", async () => {
     const custom = (await k.kubeConfig()).makeApiClient(CustomObjectsApi);
-    const body = { apiVersion: "eiaas.io/v1alpha1", kind: "InferenceService", metadata: { name: "js", namespace: "acme" }, spec: { model: "resnet18", clients: { selector: { matchLabels: { tier: "device" } } }, slo: { latencyMs: 100 } } };
+    const body = {
+      apiVersion: "eiaas.io/v1alpha1",
+      kind: "InferenceService",
+      metadata: { name: "js", namespace: "acme" },
+      spec: { model: "resnet18", clients: { selector: { matchLabels: { tier: "device" } } }, slo: { latencyMs: 100 } },
+    };
     const r = await request(k.api.app)
       .patch(`${API_PREFIX}/namespaces/acme/inferenceservices/js?fieldManager=jsonist`)
       .set({ Authorization: `Bearer ${k.api.adminToken}`, "Content-Type": "application/apply-patch+json" })
@@ -167,13 +198,34 @@ describe("not served", () => {
     const custom = (await k.kubeConfig()).makeApiClient(CustomObjectsApi);
     await expect(
       custom.patchNamespacedCustomObjectStatus(
-        { ...EIAAS, namespace: "acme", plural: "inferenceservices", name: "cam", body: { apiVersion: "eiaas.io/v1alpha1", kind: "InferenceService", metadata: { name: "cam" }, status: { phase: "Failed" } }, fieldManager: "x" },
+        {
+          ...EIAAS,
+          namespace: "acme",
+          plural: "inferenceservices",
+          name: "cam",
+          body: { apiVersion: "eiaas.io/v1alpha1", kind: "InferenceService", metadata: { name: "cam" }, status: { phase: "Failed" } },
+          fieldManager: "x",
+        },
         setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
       ),
     ).rejects.toMatchObject({ code: 415 });
     const as = { Authorization: `Bearer ${k.api.adminToken}` };
-    expect((await request(k.api.app).post("/apis/authorization.k8s.io/v1/subjectaccessreviews").set(as).send({ spec: { user: "x" } })).status).toBe(404);
-    expect((await request(k.api.app).post("/apis/authentication.k8s.io/v1/tokenreviews").set(as).send({ spec: { token: "x" } })).status).toBe(404);
+    expect(
+      (
+        await request(k.api.app)
+          .post("/apis/authorization.k8s.io/v1/subjectaccessreviews")
+          .set(as)
+          .send({ spec: { user: "x" } })
+      ).status,
+    ).toBe(404);
+    expect(
+      (
+        await request(k.api.app)
+          .post("/apis/authentication.k8s.io/v1/tokenreviews")
+          .set(as)
+          .send({ spec: { token: "x" } })
+      ).status,
+    ).toBe(404);
     expect((await request(k.api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices/cam`).set(as)).body.status?.phase).not.toBe("Failed");
   });
 });

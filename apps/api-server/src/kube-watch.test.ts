@@ -31,7 +31,12 @@ async function watchUntil(path: string, query: Record<string, string | number | 
   const seen: any[] = [];
   const watch = new Watch(await k.kubeConfig());
   let failed: unknown;
-  const req = await watch.watch(path, query, (type, obj) => seen.push({ type, obj }), (err) => (failed = err));
+  const req = await watch.watch(
+    path,
+    query,
+    (type, obj) => seen.push({ type, obj }),
+    (err) => (failed = err),
+  );
   await during?.();
   for (let i = 0; i < 100 && !until(seen) && !failed; i++) await new Promise((r) => setTimeout(r, 50));
   req.abort();
@@ -69,7 +74,10 @@ describe("watch-list (item 8)", () => {
   });
 
   it("without allowWatchBookmarks, or without NotOlderThan, a watch-list is 422 naming the field", async () => {
-    const ask = (q: string) => request(k.api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices?watch=true&${q}`).set({ Authorization: `Bearer ${k.api.adminToken}` });
+    const ask = (q: string) =>
+      request(k.api.app)
+        .get(`${API_PREFIX}/namespaces/acme/inferenceservices?watch=true&${q}`)
+        .set({ Authorization: `Bearer ${k.api.adminToken}` });
     const noBookmarks = await ask("sendInitialEvents=true&resourceVersionMatch=NotOlderThan");
     expect(noBookmarks.status).toBe(422);
     expect(noBookmarks.body.details.causes[0]).toMatchObject({ field: "allowWatchBookmarks" });
@@ -81,7 +89,10 @@ describe("watch-list (item 8)", () => {
 });
 
 describe("resourceVersionMatch (item 8)", () => {
-  const list = (q: string) => request(k.api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices?${q}`).set({ Authorization: `Bearer ${k.api.adminToken}` });
+  const list = (q: string) =>
+    request(k.api.app)
+      .get(`${API_PREFIX}/namespaces/acme/inferenceservices?${q}`)
+      .set({ Authorization: `Bearer ${k.api.adminToken}` });
   it("NotOlderThan is honoured (the current state); Exact is refused with 422, on lists and watches", async () => {
     const current = await list("resourceVersion=1&resourceVersionMatch=NotOlderThan").expect(200);
     expect(current.body.items).toHaveLength(2);
@@ -92,6 +103,12 @@ describe("resourceVersionMatch (item 8)", () => {
     expect((await list("resourceVersionMatch=Latest")).status).toBe(422);
     expect((await list("watch=true&resourceVersion=1&resourceVersionMatch=Exact")).status).toBe(422);
     expect((await list("sendInitialEvents=true&resourceVersionMatch=NotOlderThan")).status).toBe(422);
-    expect((await request(k.api.app).get("/api/v1/namespaces?resourceVersionMatch=Exact&resourceVersion=1").set({ Authorization: `Bearer ${k.api.adminToken}` })).status).toBe(422);
+    expect(
+      (
+        await request(k.api.app)
+          .get("/api/v1/namespaces?resourceVersionMatch=Exact&resourceVersion=1")
+          .set({ Authorization: `Bearer ${k.api.adminToken}` })
+      ).status,
+    ).toBe(422);
   });
 });

@@ -13,9 +13,7 @@ describe("renderKubeconfig", () => {
     expect(cfg.apiVersion).toBe("v1");
     expect(cfg.kind).toBe("Config");
     expect(cfg["current-context"]).toBe("eiaas");
-    expect(cfg.clusters).toEqual([
-      { name: "eiaas", cluster: { server: "https://127.0.0.1:8443", "certificate-authority-data": Buffer.from(CA).toString("base64") } },
-    ]);
+    expect(cfg.clusters).toEqual([{ name: "eiaas", cluster: { server: "https://127.0.0.1:8443", "certificate-authority-data": Buffer.from(CA).toString("base64") } }]);
     expect(cfg.users).toEqual([{ name: "eiaas-acme", user: { token: "s3cret" } }]);
     expect(cfg.contexts).toEqual([{ name: "eiaas", context: { cluster: "eiaas", user: "eiaas-acme", namespace: "acme" } }]);
     expect(Buffer.from(cfg.clusters[0].cluster["certificate-authority-data"], "base64").toString()).toBe(CA);

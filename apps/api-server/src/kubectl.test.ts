@@ -36,7 +36,11 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   await writeKubeconfig(join(dir, "kubeconfig"), { server: url, caPem: tls.caPem, token: api.adminToken, namespace: "acme" });
-  await request(api.app).post(`${API_PREFIX}/tenants`).set({ Authorization: `Bearer ${api.adminToken}` }).send({ apiVersion: "eiaas.io/v1alpha1", kind: "Tenant", metadata: { name: "acme" } }).expect(201);
+  await request(api.app)
+    .post(`${API_PREFIX}/tenants`)
+    .set({ Authorization: `Bearer ${api.adminToken}` })
+    .send({ apiVersion: "eiaas.io/v1alpha1", kind: "Tenant", metadata: { name: "acme" } })
+    .expect(201);
 });
 afterAll(async () => {
   server.closeAllConnections();

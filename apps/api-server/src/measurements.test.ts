@@ -20,8 +20,16 @@ let tenant: string;
 let rival: string;
 let svc: StoredObject;
 const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
-const timings = (node: string, token: string, body: unknown) => request(api.app).post(`${API_PREFIX}/edgenodes/${node}/segment-timings`).set(bearer(token)).send(body as object);
-const latency = (token: string, body: unknown, ns = "acme", name = "svc") => request(api.app).post(`${API_PREFIX}/namespaces/${ns}/inferenceservices/${name}/latency`).set(bearer(token)).send(body as object);
+const timings = (node: string, token: string, body: unknown) =>
+  request(api.app)
+    .post(`${API_PREFIX}/edgenodes/${node}/segment-timings`)
+    .set(bearer(token))
+    .send(body as object);
+const latency = (token: string, body: unknown, ns = "acme", name = "svc") =>
+  request(api.app)
+    .post(`${API_PREFIX}/namespaces/${ns}/inferenceservices/${name}/latency`)
+    .set(bearer(token))
+    .send(body as object);
 const timing = (o: Record<string, unknown> = {}) => ({ namespace: "acme", task: "svc-tail", fromLayer: 2, toLayer: 3, medianMs: 12.5, count: 40, ...o });
 
 async function task(name: string, node: string, layers: { from: number; to: number }, ns = "acme", owner = svc): Promise<void> {
@@ -49,7 +57,20 @@ beforeAll(async () => {
   svc = await api.store.updateStatus(ISVC, created, {
     phase: "Running",
     planRevision: 1,
-    plan: { clients: [{ client: "dev-1", architecture: "edge-device", split: 1, headNode: "dev-1", tailNode: "edge-1", variant: "base", exitAfterLayer: 3, predicted: { latencyMs: 100, deviceEnergyMj: 1, accuracy: 0.9, uplinkBytes: 1000 } }] },
+    plan: {
+      clients: [
+        {
+          client: "dev-1",
+          architecture: "edge-device",
+          split: 1,
+          headNode: "dev-1",
+          tailNode: "edge-1",
+          variant: "base",
+          exitAfterLayer: 3,
+          predicted: { latencyMs: 100, deviceEnergyMj: 1, accuracy: 0.9, uplinkBytes: 1000 },
+        },
+      ],
+    },
   });
   await task("svc-tail", "edge-1", { from: 2, to: 3 });
   await task("svc-head", "dev-1", { from: 1, to: 1 });
@@ -170,7 +191,18 @@ describe("clients' end-to-end latency", () => {
     expect(res.body).toMatchObject({ written: true, predictedMs: 100, measuredMs: 130, planRevision: 1 });
     const s = await api.store.get(ISVC, "acme", "svc");
     expect(s!.status.measured).toEqual([
-      expect.objectContaining({ client: "dev-1", architecture: "edge-device", split: 1, headNode: "dev-1", tailNode: "edge-1", variant: "base", exitAfterLayer: 3, latencyMs: 130, count: 50, predictedMs: 100 }),
+      expect.objectContaining({
+        client: "dev-1",
+        architecture: "edge-device",
+        split: 1,
+        headNode: "dev-1",
+        tailNode: "edge-1",
+        variant: "base",
+        exitAfterLayer: 3,
+        latencyMs: 130,
+        count: 50,
+        predictedMs: 100,
+      }),
     ]);
     // Within 5% of the stored figure: nothing written.
     expect((await latency(tenant, { client: "dev-1", latencyMs: 133, count: 60 }).expect(200)).body.written).toBe(false);

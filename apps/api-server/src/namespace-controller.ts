@@ -112,7 +112,7 @@ export class NamespaceController {
     // Passes until one finds nothing: a create admitted while the pass ran (admission reads the
     // tenant from the API's cache, as Kubernetes' namespace admission reads an informer's) is
     // removed by the next pass.
-    for (let found = 1; found > 0; ) {
+    for (let found = 1; found > 0;) {
       found = 0;
       for (const kind of NAMESPACED) {
         for (;;) {

@@ -42,11 +42,17 @@ describe("object size", () => {
     const before = api.cache.size;
     const big = "x".repeat(2_900_000);
     for (let i = 0; i < 60; i++) {
-      const annotated = await request(api.app).post(models("acme")).set(admin()).send(model(`ann-${i}`, { annotations: { blob: big } }));
+      const annotated = await request(api.app)
+        .post(models("acme"))
+        .set(admin())
+        .send(model(`ann-${i}`, { annotations: { blob: big } }));
       expect(annotated.status).toBe(422);
       expect(annotated.body.details.causes).toContainEqual(expect.objectContaining({ field: "metadata.annotations", message: "Too long: must have at most 262144 bytes" }));
       if (i % 6 !== 0) continue;
-      const specified = await request(api.app).post(models("acme")).set(admin()).send(model(`spec-${i}`, { layerName: big }));
+      const specified = await request(api.app)
+        .post(models("acme"))
+        .set(admin())
+        .send(model(`spec-${i}`, { layerName: big }));
       expect(specified.status).toBe(413);
       expect(specified.body).toMatchObject({ kind: "Status", reason: "RequestEntityTooLarge", code: 413 });
       expect(specified.body.message).toMatch(new RegExp(`^Request entity too large: models "spec-${i}" would be \\d+ bytes stored; limit is ${LIMIT}$`));
@@ -61,22 +67,58 @@ describe("object size", () => {
 
   it("annotations up to 256 KiB in all are taken; one byte more is 422 with the field", async () => {
     const value = "é".repeat((262144 - 1) / 2 - 0.5); // 262142 bytes with the key's 1: under by 1
-    await request(api.app).post(models("acme")).set(admin()).send(model("ann-ok", { annotations: { k: value + "a" } })).expect(201);
-    const over = await request(api.app).post(models("acme")).set(admin()).send(model("ann-over", { annotations: { k: value + "ab" } })).expect(422);
+    await request(api.app)
+      .post(models("acme"))
+      .set(admin())
+      .send(model("ann-ok", { annotations: { k: value + "a" } }))
+      .expect(201);
+    const over = await request(api.app)
+      .post(models("acme"))
+      .set(admin())
+      .send(model("ann-over", { annotations: { k: value + "ab" } }))
+      .expect(422);
     expect(over.body.details.causes).toEqual([expect.objectContaining({ field: "metadata.annotations" })]);
   });
 
   it("a replace, a merge patch, a JSON patch or a dryRun that grows an object past the limit is 413 and changes nothing", async () => {
     const half = "h".repeat(0.9 * MiB);
-    const created = await request(api.app).post(models("acme")).set(admin()).send(model("grow", { layerName: half })).expect(201);
+    const created = await request(api.app)
+      .post(models("acme"))
+      .set(admin())
+      .send(model("grow", { layerName: half }))
+      .expect(201);
     const url = `${models("acme")}/grow`;
-    const twoLayers = { ...model("grow").spec, layers: [{ name: half, flops: 1, outputBytes: 1 }, { name: half, flops: 1, outputBytes: 1 }] };
+    const twoLayers = {
+      ...model("grow").spec,
+      layers: [
+        { name: half, flops: 1, outputBytes: 1 },
+        { name: half, flops: 1, outputBytes: 1 },
+      ],
+    };
     const attempts = [
-      request(api.app).put(url).set(admin()).send({ ...model("grow"), spec: twoLayers }),
-      request(api.app).patch(url).set(admin()).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ spec: { layers: twoLayers.layers } })),
-      request(api.app).patch(url).set(admin()).set("Content-Type", "application/json-patch+json").send(JSON.stringify([{ op: "add", path: "/spec/layers/-", value: { name: half, flops: 1, outputBytes: 1 } }])),
-      request(api.app).patch(`${url}?dryRun=All`).set(admin()).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ spec: { layers: twoLayers.layers } })),
-      request(api.app).post(`${models("acme")}?dryRun=All`).set(admin()).send(model("dry", { layerName: half + half })),
+      request(api.app)
+        .put(url)
+        .set(admin())
+        .send({ ...model("grow"), spec: twoLayers }),
+      request(api.app)
+        .patch(url)
+        .set(admin())
+        .set("Content-Type", "application/merge-patch+json")
+        .send(JSON.stringify({ spec: { layers: twoLayers.layers } })),
+      request(api.app)
+        .patch(url)
+        .set(admin())
+        .set("Content-Type", "application/json-patch+json")
+        .send(JSON.stringify([{ op: "add", path: "/spec/layers/-", value: { name: half, flops: 1, outputBytes: 1 } }])),
+      request(api.app)
+        .patch(`${url}?dryRun=All`)
+        .set(admin())
+        .set("Content-Type", "application/merge-patch+json")
+        .send(JSON.stringify({ spec: { layers: twoLayers.layers } })),
+      request(api.app)
+        .post(`${models("acme")}?dryRun=All`)
+        .set(admin())
+        .send(model("dry", { layerName: half + half })),
     ];
     for (const r of await Promise.all(attempts)) {
       expect(r.status).toBe(413);
@@ -84,11 +126,19 @@ describe("object size", () => {
     }
     const now = await request(api.app).get(url).set(admin()).expect(200);
     expect(now.body.metadata.resourceVersion).toBe(created.body.metadata.resourceVersion);
-    await request(api.app).get(`${models("acme")}/dry`).set(admin()).expect(404);
+    await request(api.app)
+      .get(`${models("acme")}/dry`)
+      .set(admin())
+      .expect(404);
   });
 
   it("a status report past the limit is 413 on the direct and the routed PUT; so is an agent's heartbeat", async () => {
-    await api.store.create(TASK, { apiVersion: API_VERSION, metadata: { name: "t1", namespace: "acme" }, spec: { role: "serve", nodeName: "edge-1" }, status: { phase: "Dispatched", attempt: 1 } } as any);
+    await api.store.create(TASK, {
+      apiVersion: API_VERSION,
+      metadata: { name: "t1", namespace: "acme" },
+      spec: { role: "serve", nodeName: "edge-1" },
+      status: { phase: "Dispatched", attempt: 1 },
+    } as any);
     await api.store.create(NODE, { apiVersion: API_VERSION, metadata: { name: "edge-1" }, spec: { tier: "edge", capacity: { cpu: 1000, memoryMiB: 1024 } } } as any);
     const agent = { Authorization: `Bearer ${(await api.tokens.mint({ role: "agent", nodeName: "edge-1" })).token}` };
     const report = { apiVersion: API_VERSION, kind: "Task", metadata: { name: "t1" }, status: { phase: "Running", attempt: 1, message: "m".repeat(2 * MiB) } };
@@ -140,25 +190,49 @@ describe("object-count quota", () => {
         message: 'models "m3" is forbidden: exceeded quota: small, requested: count/models=1, used: count/models=2, limited: count/models=2',
       });
     }
-    await request(api.app).delete(`${models("small")}/m1`).set(tenantToken).expect(200);
+    await request(api.app)
+      .delete(`${models("small")}/m1`)
+      .set(tenantToken)
+      .expect(200);
     await request(api.app).post(models("small")).set(tenantToken).send(model("m3")).expect(201);
   });
 
   it("a tenant without a count quota gets the server's default cap; its own quota replaces it", async () => {
     await tenant("plain");
     await tenant("roomy", { quota: { "count/inferenceservices": 5 } });
-    for (let i = 0; i < 3; i++) await request(api.app).post(services("plain")).set(admin()).send(isvc(`s${i}`)).expect(201);
+    for (let i = 0; i < 3; i++)
+      await request(api.app)
+        .post(services("plain"))
+        .set(admin())
+        .send(isvc(`s${i}`))
+        .expect(201);
     const over = await request(api.app).post(services("plain")).set(admin()).send(isvc("s3")).expect(403);
-    expect(over.body.message).toBe('inferenceservices "s3" is forbidden: exceeded quota: plain, requested: count/inferenceservices=1, used: count/inferenceservices=3, limited: count/inferenceservices=3');
-    for (let i = 0; i < 5; i++) await request(api.app).post(services("roomy")).set(admin()).send(isvc(`s${i}`)).expect(201);
+    expect(over.body.message).toBe(
+      'inferenceservices "s3" is forbidden: exceeded quota: plain, requested: count/inferenceservices=1, used: count/inferenceservices=3, limited: count/inferenceservices=3',
+    );
+    for (let i = 0; i < 5; i++)
+      await request(api.app)
+        .post(services("roomy"))
+        .set(admin())
+        .send(isvc(`s${i}`))
+        .expect(201);
     await request(api.app).post(services("roomy")).set(admin()).send(isvc("s5")).expect(403);
     // Raising the tenant's quota makes room at once.
-    await request(api.app).patch(`${API_PREFIX}/tenants/roomy`).set(admin()).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ spec: { quota: { "count/inferenceservices": 6 } } })).expect(200);
+    await request(api.app)
+      .patch(`${API_PREFIX}/tenants/roomy`)
+      .set(admin())
+      .set("Content-Type", "application/merge-patch+json")
+      .send(JSON.stringify({ spec: { quota: { "count/inferenceservices": 6 } } }))
+      .expect(200);
     await request(api.app).post(services("roomy")).set(admin()).send(isvc("s5")).expect(201);
   });
 
   it("a count quota must be a whole number", async () => {
-    const r = await request(api.app).post(`${API_PREFIX}/tenants`).set(admin()).send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "bad" }, spec: { quota: { "count/models": 1.5, "count/pods": 3 } } }).expect(422);
+    const r = await request(api.app)
+      .post(`${API_PREFIX}/tenants`)
+      .set(admin())
+      .send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "bad" }, spec: { quota: { "count/models": 1.5, "count/pods": 3 } } })
+      .expect(422);
     expect(r.body.details.causes.map((c: { field: string }) => c.field).sort()).toEqual(["spec.quota.count/models", "spec.quota.count/pods"]);
   });
 
@@ -179,8 +253,17 @@ describe("object-count quota", () => {
 
     it("many creates at once through both never pass the cap", async () => {
       const auth = { Authorization: `Bearer ${first.adminToken}` };
-      await request(first.app).post(`${API_PREFIX}/tenants`).set(auth).send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "busy" }, spec: { quota: { "count/models": 20 } } }).expect(201);
-      const posts = Array.from({ length: 80 }, (_, i) => request(i % 2 ? first.app : second.app).post(models("busy")).set(auth).send(model(`m${i}`)));
+      await request(first.app)
+        .post(`${API_PREFIX}/tenants`)
+        .set(auth)
+        .send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "busy" }, spec: { quota: { "count/models": 20 } } })
+        .expect(201);
+      const posts = Array.from({ length: 80 }, (_, i) =>
+        request(i % 2 ? first.app : second.app)
+          .post(models("busy"))
+          .set(auth)
+          .send(model(`m${i}`)),
+      );
       const codes = (await Promise.all(posts)).map((r) => r.status);
       expect(codes.filter((c) => c === 201)).toHaveLength(20);
       expect(codes.filter((c) => c === 403)).toHaveLength(60);

@@ -10,11 +10,9 @@
 
 /** One-paragraph descriptions of the kinds themselves. */
 export const KIND_DESCRIPTIONS: Record<string, string> = {
-  EdgeNode:
-    "EdgeNode is a registered device, edge or cloud machine that runs tasks. Its agent registers it, heartbeats through the API and runs the tasks bound to it.",
+  EdgeNode: "EdgeNode is a registered device, edge or cloud machine that runs tasks. Its agent registers it, heartbeats through the API and runs the tasks bound to it.",
   Tenant: "Tenant is a namespace with a quota, a fair-share weight and a priority bound. Creating a Tenant creates its namespace; deleting it deletes everything in it.",
-  Model:
-    "Model describes a DNN for placement: its layers in execution order (FLOPs, output sizes, memory), measured per-layer profiles on hardware classes, early exits and compressed variants.",
+  Model: "Model describes a DNN for placement: its layers in execution order (FLOPs, output sizes, memory), measured per-layer profiles on hardware classes, early exits and compressed variants.",
   InferenceService:
     "InferenceService serves a Model to the client devices matched by a selector under an SLO. The scheduler chooses, per client, the architecture, the split point between device and server, the early exit and the variant.",
   ModelProfile:
@@ -60,7 +58,8 @@ export const FIELD_DESCRIPTIONS: Record<string, string> = {
   "..template.command": "Command and arguments.",
   "..template.env": "Environment variables.",
   "..privacy.rawDataBoundary": "How far raw input data may travel: device (never leaves the device), edge (not to a cloud node) or cloud (anywhere).",
-  "..priority": "Scheduling priority (32-bit, negative allowed); higher goes first and may preempt lower-priority tasks. At most the tenant's maxPriority, or the server's default cap (0) when the tenant sets none.",
+  "..priority":
+    "Scheduling priority (32-bit, negative allowed); higher goes first and may preempt lower-priority tasks. At most the tenant's maxPriority, or the server's default cap (0) when the tenant sets none.",
 
   "EdgeNode.spec.tier": "Where the node sits: device, edge or cloud.",
   "EdgeNode.spec.parent": "The node this one reaches the network through (device → edge → cloud).",
@@ -97,7 +96,8 @@ export const FIELD_DESCRIPTIONS: Record<string, string> = {
   "EdgeNode.status.runningTasks": "Tasks the agent reported running at its last heartbeat, as namespace/name. Shown to admins and the node's agent; tenants see runningTaskCount instead.",
   "EdgeNode.status.runningTaskCount": "How many tasks the agent reported running at its last heartbeat: what tenants see instead of runningTasks (the names belong to every tenant's workloads).",
 
-  "Tenant.spec.quota": "Hard limits on what the tenant's unfinished tasks may hold (an absent field is unlimited) and on how many objects of each kind it may have (count/<resource>; absent: the server's default cap).",
+  "Tenant.spec.quota":
+    "Hard limits on what the tenant's unfinished tasks may hold (an absent field is unlimited) and on how many objects of each kind it may have (count/<resource>; absent: the server's default cap).",
   "Tenant.spec.quota.cpu": "CPU in millicores.",
   "Tenant.spec.quota.memoryMiB": "Memory in MiB.",
   "Tenant.spec.quota.gpu": "GPUs.",
@@ -132,7 +132,7 @@ export const FIELD_DESCRIPTIONS: Record<string, string> = {
   "..head.profiles.latencyMs": "Latency of the head, ms.",
   "..head.profiles.powerW": "Power of the head, W.",
   "Model.spec.variants": "Compressed or quantized alternatives of the model.",
-  "Model.spec.variants.name": "Variant name (not \"base\", which names the model itself).",
+  "Model.spec.variants.name": 'Variant name (not "base", which names the model itself).',
   "Model.spec.variants.accuracy": "Accuracy of the variant, 0..1.",
   "Model.spec.variants.inputBytes": "Input size when it differs from the model's.",
   "Model.spec.capabilities": "What the model does (e.g. image-classification), for discovery by capability.",
@@ -147,8 +147,7 @@ export const FIELD_DESCRIPTIONS: Record<string, string> = {
   "InferenceService.spec.clients": "The client devices the service is for.",
   "InferenceService.spec.clients.selector": "Selects the client EdgeNodes (devices) by label.",
   "InferenceService.spec.clients.requestsPerSecond": "Request rate of each client; adds to its server's load.",
-  "InferenceService.spec.architecture":
-    "Where the model runs: auto (let the planner choose), device, edge, cloud, edge-device, cloud-device or edge-cloud.",
+  "InferenceService.spec.architecture": "Where the model runs: auto (let the planner choose), device, edge, cloud, edge-device, cloud-device or edge-cloud.",
   "InferenceService.spec.objective": "What the planner optimises: latency, energy (device energy under the latency SLO) or accuracy.",
   "InferenceService.spec.slo": "Service level objective; every plan must meet it.",
   "InferenceService.spec.slo.latencyMs": "Highest predicted end-to-end latency, ms.",
@@ -169,7 +168,7 @@ export const FIELD_DESCRIPTIONS: Record<string, string> = {
   "InferenceService.status.plan.clients.split": "Split point j: layers 1..j run on the head, j+1..N on the tail.",
   "InferenceService.status.plan.clients.headNode": "Node running layers 1..j (the client, or the edge node in edge-cloud); absent when j=0.",
   "InferenceService.status.plan.clients.tailNode": "Node running layers j+1..N; absent when j=N.",
-  "InferenceService.status.plan.clients.variant": "Variant used, or \"base\".",
+  "InferenceService.status.plan.clients.variant": 'Variant used, or "base".',
   "InferenceService.status.plan.clients.exitAfterLayer": "Base layers run (the layer count for the full model).",
   "InferenceService.status.plan.clients.predicted": "Predicted figures of the plan.",
   "..predicted.latencyMs": "Predicted latency, ms.",
@@ -188,7 +187,7 @@ export const FIELD_DESCRIPTIONS: Record<string, string> = {
   "ModelProfile.spec.nodeName": "The EdgeNode it was measured on.",
   "ModelProfile.status.modelGeneration": "The Model's metadata.generation the figures are of; other generations are ignored.",
   "ModelProfile.status.segments": "Measured layer ranges (at most 64, the most recent).",
-  "ModelProfile.status.segments.variant": "Variant of the chain, or \"base\".",
+  "ModelProfile.status.segments.variant": 'Variant of the chain, or "base".',
   "ModelProfile.status.segments.exitAfterLayer": "Exit of the chain (the layer count when it has none); its head is layer exitAfterLayer+1.",
   "ModelProfile.status.segments.fromLayer": "First chain layer of the range (1-based).",
   "ModelProfile.status.segments.toLayer": "Last chain layer of the range (inclusive).",
@@ -203,16 +202,17 @@ export const FIELD_DESCRIPTIONS: Record<string, string> = {
   "TrainingJob.spec.data.sizeBytes": "Data held per data node, bytes.",
   "TrainingJob.spec.privacy": "For centralized training: how far raw data may travel.",
   "TrainingJob.spec.participants": "Bounds on the number of participants (federated and gossip).",
-  "TrainingJob.spec.participants.min": "Fewest participants; below it the job is not scheduled. A running job that loses participants is re-planned with the nodes that remain or return, and fails (ParticipantsLost) only after fewer than min were placeable for lostDeadlineSeconds.",
+  "TrainingJob.spec.participants.min":
+    "Fewest participants; below it the job is not scheduled. A running job that loses participants is re-planned with the nodes that remain or return, and fails (ParticipantsLost) only after fewer than min were placeable for lostDeadlineSeconds.",
   "TrainingJob.spec.participants.max": "Most participants; the fastest uplinks are preferred.",
   "TrainingJob.spec.participants.lostDeadlineSeconds": "How long a job that lost participants waits for at least min placeable data nodes before it fails with ParticipantsLost (default 300).",
   "TrainingJob.spec.rounds": "Maximum number of rounds.",
   "TrainingJob.spec.aggregation": "Aggregation frequency control (Wang et al., JSAC 2019).",
-  "TrainingJob.spec.aggregation.localSteps": "Local steps between aggregations: a number, or \"auto\" to derive it from the estimates and budget.",
-  "TrainingJob.spec.aggregation.maxLocalSteps": "Upper bound for \"auto\" (default 100).",
+  "TrainingJob.spec.aggregation.localSteps": 'Local steps between aggregations: a number, or "auto" to derive it from the estimates and budget.',
+  "TrainingJob.spec.aggregation.maxLocalSteps": 'Upper bound for "auto" (default 100).',
   "TrainingJob.spec.aggregation.budget": "Resource budget of the job.",
   "TrainingJob.spec.aggregation.budget.seconds": "Time budget, seconds.",
-  "TrainingJob.spec.aggregation.estimates": "Estimates of the learning problem for \"auto\" local steps.",
+  "TrainingJob.spec.aggregation.estimates": 'Estimates of the learning problem for "auto" local steps.',
   "TrainingJob.spec.aggregation.estimates.learningRate": "η, the learning rate (> 0).",
   "TrainingJob.spec.aggregation.estimates.beta": "β, smoothness of the loss (> 0).",
   "TrainingJob.spec.aggregation.estimates.delta": "δ, divergence between local and global gradients.",
@@ -246,7 +246,8 @@ export const FIELD_DESCRIPTIONS: Record<string, string> = {
   "Task.spec.resources": "Resources requested by the task.",
   "Task.spec.load": "Busy fraction the task adds to its node (requests per second × time per request); a node's tasks together stay at most 1, or its GPU count. Absent counts 0.",
   "Task.spec.priority": "Its workload's priority, copied when the task is planned (as a Pod's spec.priority); preemption evicts lower-priority tasks first. Absent counts 0.",
-  "Task.spec.expectedRunMs": "How long the task is expected to run, in milliseconds (the cost model's prediction for a training task); the simulated runtime runs it that long. Absent: it runs until stopped.",
+  "Task.spec.expectedRunMs":
+    "How long the task is expected to run, in milliseconds (the cost model's prediction for a training task); the simulated runtime runs it that long. Absent: it runs until stopped.",
   "Task.status.phase": "Pending, Scheduled, Dispatched, Running, Succeeded or Failed.",
   "Task.status.attempt": "Dispatch attempt number.",
   "Task.status.exitCode": "Exit code of the finished task.",

@@ -46,7 +46,9 @@ interface KindOperations {
 function kindOperations(k: KindInfo): KindOperations {
   return {
     k,
-    id: `${GROUP.split(".").map((s) => s[0]!.toUpperCase() + s.slice(1)).join("")}${VERSION[0]!.toUpperCase()}${VERSION.slice(1)}`,
+    id: `${GROUP.split(".")
+      .map((s) => s[0]!.toUpperCase() + s.slice(1))
+      .join("")}${VERSION[0]!.toUpperCase()}${VERSION.slice(1)}`,
     scoped: k.namespaced ? "Namespaced" : "",
     obj: ref(schemaName(k.kind)),
     list: ref(schemaName(`${k.kind}List`)),

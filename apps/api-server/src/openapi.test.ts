@@ -169,7 +169,16 @@ describe("component schemas", () => {
         conditions: [{ type: "Ready", status: "True", reason: "", message: "", lastTransitionTime: "2026-11-26T12:00:01Z" }],
         plan: {
           clients: [
-            { client: "d1", architecture: "edge-device", split: 3, headNode: "d1", tailNode: "e1", variant: "base", exitAfterLayer: 10, predicted: { latencyMs: 12, deviceEnergyMj: 3, accuracy: 0.7, uplinkBytes: 1000 } },
+            {
+              client: "d1",
+              architecture: "edge-device",
+              split: 3,
+              headNode: "d1",
+              tailNode: "e1",
+              variant: "base",
+              exitAfterLayer: 10,
+              predicted: { latencyMs: 12, deviceEnergyMj: 3, accuracy: 0.7, uplinkBytes: 1000 },
+            },
           ],
         },
       },
@@ -190,7 +199,12 @@ describe("paths", () => {
       expect(collection.get["x-kubernetes-action"]).toBe("list");
       expect(collection.get.parameters.map((p: any) => p.name)).toEqual(expect.arrayContaining(["labelSelector", "fieldSelector", "limit", "continue", "watch", "resourceVersion"]));
       expect(collection.post["x-kubernetes-action"]).toBe("post");
-      for (const [method, action] of [["get", "get"], ["put", "put"], ["patch", "patch"], ["delete", "delete"]]) {
+      for (const [method, action] of [
+        ["get", "get"],
+        ["put", "put"],
+        ["patch", "patch"],
+        ["delete", "delete"],
+      ]) {
         expect(item[method!]["x-kubernetes-action"], `${k.kind} ${method}`).toBe(action);
         expect(item[method!]["x-kubernetes-group-version-kind"]).toEqual(gvk);
       }

@@ -101,12 +101,7 @@ describe("planning reads from the watch cache", () => {
   const admin = () => ({ Authorization: `Bearer ${a.adminToken}` });
   const endpoints = () => request(a.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices/cam/endpoints?client=d1`).set(admin()).expect(200);
   const discovery = () => request(a.app).get(`${API_PREFIX}/namespaces/acme/discovery?capability=vision&client=d1`).set(admin()).expect(200);
-  const dryRun = () =>
-    request(a.app)
-      .post(`${API_PREFIX}/namespaces/acme/inferenceservices?dryRun=All&planPreview=true`)
-      .set(admin())
-      .send(service("preview"))
-      .expect(201);
+  const dryRun = () => request(a.app).post(`${API_PREFIX}/namespaces/acme/inferenceservices?dryRun=All&planPreview=true`).set(admin()).send(service("preview")).expect(201);
 
   it("answers /endpoints, /discovery and dryRun without reading the task table, and sees another API server's writes at once", async () => {
     // Warm: the head is not running yet, so the client has no entry of its own.

@@ -60,7 +60,12 @@ beforeAll(async () => {
   tokens.bootstrap = (await api.tokens.mint({ role: "bootstrap", maxUses: null })).token;
   const reg = await call("POST", "/edgenodes/edge-1/register", tokens.bootstrap, { spec: EDGE }, 201);
   tokens.agent = reg.body.token;
-  await api.store.create(TASK, { apiVersion: V, metadata: { name: "t1", namespace: "acme" }, spec: { nodeName: "edge-1", role: "serve", resources: { cpu: 100, memoryMiB: 64, gpu: 0 } }, status: { phase: "Dispatched", attempt: 1 } } as any);
+  await api.store.create(TASK, {
+    apiVersion: V,
+    metadata: { name: "t1", namespace: "acme" },
+    spec: { nodeName: "edge-1", role: "serve", resources: { cpu: 100, memoryMiB: 64, gpu: 0 } },
+    status: { phase: "Dispatched", attempt: 1 },
+  } as any);
 }, 120_000);
 
 afterAll(async () => {

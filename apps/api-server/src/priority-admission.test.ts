@@ -24,7 +24,11 @@ const services = (ns: string) => `${API_PREFIX}/namespaces/${ns}/inferenceservic
 
 async function setUp(app: TestApi): Promise<void> {
   const admin = { Authorization: `Bearer ${app.adminToken}` };
-  for (const [name, extra] of [["plain", {}], ["trusted", { maxPriority: 100 }], ["humble", { maxPriority: -10 }]] as const) {
+  for (const [name, extra] of [
+    ["plain", {}],
+    ["trusted", { maxPriority: 100 }],
+    ["humble", { maxPriority: -10 }],
+  ] as const) {
     await request(app.app).post(`${API_PREFIX}/tenants`).set(admin).send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name }, spec: extra }).expect(201);
   }
 }
@@ -58,9 +62,29 @@ describe("priority admission", () => {
     await request(api.app).post(services("plain")).set(auth).send(isvc("low", -2_147_483_648)).expect(201);
     const url = `${services("plain")}/zero`;
     expectPriorityRefused(await request(api.app).put(url).set(auth).send(isvc("zero", 1)), /no more than 0/);
-    expectPriorityRefused(await request(api.app).patch(url).set(auth).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ spec: { priority: 1 } })), /no more than 0/);
-    expectPriorityRefused(await request(api.app).patch(url).set(auth).set("Content-Type", "application/json-patch+json").send(JSON.stringify([{ op: "replace", path: "/spec/priority", value: 1 }])), /no more than 0/);
-    expectPriorityRefused(await request(api.app).post(`${services("plain")}?dryRun=All`).set(auth).send(isvc("dry", 1)), /no more than 0/);
+    expectPriorityRefused(
+      await request(api.app)
+        .patch(url)
+        .set(auth)
+        .set("Content-Type", "application/merge-patch+json")
+        .send(JSON.stringify({ spec: { priority: 1 } })),
+      /no more than 0/,
+    );
+    expectPriorityRefused(
+      await request(api.app)
+        .patch(url)
+        .set(auth)
+        .set("Content-Type", "application/json-patch+json")
+        .send(JSON.stringify([{ op: "replace", path: "/spec/priority", value: 1 }])),
+      /no more than 0/,
+    );
+    expectPriorityRefused(
+      await request(api.app)
+        .post(`${services("plain")}?dryRun=All`)
+        .set(auth)
+        .send(isvc("dry", 1)),
+      /no more than 0/,
+    );
     expect((await api.store.get(ISVC, "plain", "zero"))!.spec.priority).toBe(0);
     expect(await api.store.get(ISVC, "plain", "high")).toBeNull();
   });
@@ -69,7 +93,12 @@ describe("priority admission", () => {
     const auth = await as(api, "trusted");
     await request(api.app).post(services("trusted")).set(auth).send(isvc("top", 100)).expect(201);
     expectPriorityRefused(await request(api.app).post(services("trusted")).set(auth).send(isvc("over", 101)), /^must be no more than the tenant's maxPriority \(100\)$/);
-    await request(api.app).patch(`${services("trusted")}/top`).set(auth).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ spec: { priority: 50 } })).expect(200);
+    await request(api.app)
+      .patch(`${services("trusted")}/top`)
+      .set(auth)
+      .set("Content-Type", "application/merge-patch+json")
+      .send(JSON.stringify({ spec: { priority: 50 } }))
+      .expect(200);
     const humble = await as(api, "humble");
     expectPriorityRefused(await request(api.app).post(services("humble")).set(humble).send(isvc("zero")), /maxPriority \(-10\)/);
     await request(api.app).post(services("humble")).set(humble).send(isvc("low", -10)).expect(201);
@@ -82,7 +111,11 @@ describe("priority admission", () => {
       expect(r.body.details.causes[0].field).toBe("spec.priority");
     }
     const admin = { Authorization: `Bearer ${api.adminToken}` };
-    const r = await request(api.app).post(`${API_PREFIX}/tenants`).set(admin).send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "huge" }, spec: { maxPriority: 2 ** 40 } }).expect(422);
+    const r = await request(api.app)
+      .post(`${API_PREFIX}/tenants`)
+      .set(admin)
+      .send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "huge" }, spec: { maxPriority: 2 ** 40 } })
+      .expect(422);
     expect(r.body.details.causes[0].field).toBe("spec.maxPriority");
   });
 
@@ -91,9 +124,26 @@ describe("priority admission", () => {
     await api.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name: "legacy", namespace: "plain" }, spec: spec(1_000_000) });
     const auth = await as(api, "plain");
     const url = `${services("plain")}/legacy`;
-    await request(api.app).patch(url).set(auth).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ metadata: { labels: { team: "a" } } })).expect(200);
-    expectPriorityRefused(await request(api.app).patch(url).set(auth).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ spec: { priority: 1_000_001 } })), /no more than 0/);
-    await request(api.app).patch(url).set(auth).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ spec: { priority: 0 } })).expect(200);
+    await request(api.app)
+      .patch(url)
+      .set(auth)
+      .set("Content-Type", "application/merge-patch+json")
+      .send(JSON.stringify({ metadata: { labels: { team: "a" } } }))
+      .expect(200);
+    expectPriorityRefused(
+      await request(api.app)
+        .patch(url)
+        .set(auth)
+        .set("Content-Type", "application/merge-patch+json")
+        .send(JSON.stringify({ spec: { priority: 1_000_001 } })),
+      /no more than 0/,
+    );
+    await request(api.app)
+      .patch(url)
+      .set(auth)
+      .set("Content-Type", "application/merge-patch+json")
+      .send(JSON.stringify({ spec: { priority: 0 } }))
+      .expect(200);
   });
 
   it("an admin-configured default cap replaces 0", async () => {
@@ -101,7 +151,11 @@ describe("priority admission", () => {
     await request(configured.app).post(services("plain")).set(auth).send(isvc("five", 5)).expect(201);
     expectPriorityRefused(await request(configured.app).post(services("plain")).set(auth).send(isvc("six", 6)), /^must be no more than 5: the tenant sets no maxPriority/);
     // A tenant's own maxPriority wins over the default, lower or higher.
-    await request(configured.app).post(services("trusted")).set(await as(configured, "trusted")).send(isvc("high", 100)).expect(201);
+    await request(configured.app)
+      .post(services("trusted"))
+      .set(await as(configured, "trusted"))
+      .send(isvc("high", 100))
+      .expect(201);
   });
 
   it("the server's setting is parsed once: 0 by default, an int32 when set", () => {

@@ -67,7 +67,9 @@ export class PropagationController {
       do {
         this.again = false;
         // The database away is logged once by the API's outage log (start and end), not by each pass.
-        await this.pass().catch((err) => (isUnavailableError(err) ? this.deps.logger.debug({ err }, "deletion propagation pass: database unavailable") : this.deps.logger.warn({ err }, "deletion propagation pass failed")));
+        await this.pass().catch((err) =>
+          isUnavailableError(err) ? this.deps.logger.debug({ err }, "deletion propagation pass: database unavailable") : this.deps.logger.warn({ err }, "deletion propagation pass failed"),
+        );
       } while (this.again && !this.stopped);
     })().finally(() => {
       this.running = undefined;

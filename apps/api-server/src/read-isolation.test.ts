@@ -163,7 +163,11 @@ describe("a tenant reading EdgeNodes", () => {
 
 describe("an agent reading Models", () => {
   const model = (namespace: string, name: string) =>
-    api.store.create(MODEL, { apiVersion: API_VERSION, metadata: { name, namespace }, spec: { inputBytes: 10, accuracy: 0.5, layers: [{ name: "l", flops: 1, outputBytes: 1, memoryMiB: 1 }] } } as any);
+    api.store.create(MODEL, {
+      apiVersion: API_VERSION,
+      metadata: { name, namespace },
+      spec: { inputBytes: 10, accuracy: 0.5, layers: [{ name: "l", flops: 1, outputBytes: 1, memoryMiB: 1 }] },
+    } as any);
   const task = async (namespace: string, name: string, owner: StoredObject, nodeName: string) =>
     api.store.create(TASK, {
       apiVersion: API_VERSION,
@@ -186,11 +190,22 @@ describe("an agent reading Models", () => {
 
     // The cache is read without waiting: the task above may take a moment to count.
     await expect.poll(async () => (await request(api.app).get(modelPath("acme", "used-here")).set(bearer(agent))).status).toBe(200);
-    await request(api.app).get(`${modelPath("acme", "used-here")}?pretty=true`).set(bearer(agent)).expect(200);
-    for (const [ns, name] of [["acme", "unused"], ["rival", "used-elsewhere"], ["rival", "used-here"], ["acme", "missing"]] as const) {
+    await request(api.app)
+      .get(`${modelPath("acme", "used-here")}?pretty=true`)
+      .set(bearer(agent))
+      .expect(200);
+    for (const [ns, name] of [
+      ["acme", "unused"],
+      ["rival", "used-elsewhere"],
+      ["rival", "used-here"],
+      ["acme", "missing"],
+    ] as const) {
       const refused = await request(api.app).get(modelPath(ns, name)).set(bearer(agent)).expect(404);
       expect(refused.body).toMatchObject({ kind: "Status", reason: "NotFound" });
-      await request(api.app).get(`${modelPath(ns, name)}?pretty=true`).set(bearer(agent)).expect(404);
+      await request(api.app)
+        .get(`${modelPath(ns, name)}?pretty=true`)
+        .set(bearer(agent))
+        .expect(404);
     }
     const all = await request(api.app).get(`${API_PREFIX}/models`).set(bearer(agent)).expect(200);
     expect(all.body.items.map((m: any) => `${m.metadata.namespace}/${m.metadata.name}`)).toEqual(["acme/used-here"]);
@@ -243,15 +258,28 @@ describe("an agent reading another node's task (a participant finding its aggreg
       expect(JSON.stringify(peer)).not.toMatch(/secret|digest|EIAAS_TRAINING|ownerReferences/);
     }
     // Not another job's aggregator, not another participant, not another tenant's, not in lists.
-    for (const [ns, name] of [["acme", "other-r1-aggregator-d"], ["acme", "fl-r1-participant-b"], ["rival", "fl-r1-aggregator-e"]] as const) {
+    for (const [ns, name] of [
+      ["acme", "other-r1-aggregator-d"],
+      ["acme", "fl-r1-participant-b"],
+      ["rival", "fl-r1-aggregator-e"],
+    ] as const) {
       await request(api.app).get(path(ns, name)).set(bearer(agent)).expect(404);
-      await request(api.app).get(`${path(ns, name)}?pretty=true`).set(bearer(agent)).expect(404);
+      await request(api.app)
+        .get(`${path(ns, name)}?pretty=true`)
+        .set(bearer(agent))
+        .expect(404);
     }
     const listed = await request(api.app).get(`${API_PREFIX}/namespaces/acme/tasks`).set(bearer(agent)).expect(200);
     expect(listed.body.items.map((t: any) => t.metadata.name)).toEqual(["fl-r1-participant-a"]);
-    await request(api.app).get(`${path("acme", "fl-r1-aggregator-c")}/log`).set(bearer(agent)).expect(404);
+    await request(api.app)
+      .get(`${path("acme", "fl-r1-aggregator-c")}/log`)
+      .set(bearer(agent))
+      .expect(404);
     // Nor write its status.
-    const put = await request(api.app).put(`${path("acme", "fl-r1-aggregator-c")}/status`).set(bearer(agent)).send({ apiVersion: API_VERSION, kind: "Task", metadata: { name: "fl-r1-aggregator-c" }, status: { phase: "Failed", attempt: 1 } });
+    const put = await request(api.app)
+      .put(`${path("acme", "fl-r1-aggregator-c")}/status`)
+      .set(bearer(agent))
+      .send({ apiVersion: API_VERSION, kind: "Task", metadata: { name: "fl-r1-aggregator-c" }, status: { phase: "Failed", attempt: 1 } });
     expect(put.status).toBe(404);
     // Once its own participant task finished, the aggregator is no longer its to read.
     await api.store.updateStatus(TASK, mine, { phase: "Succeeded", attempt: 1 });
@@ -287,14 +315,16 @@ describe("an agent reading another node's task (a participant finding its aggreg
       }
     }
     await request(api.app).get(path("gj-g3")).set(bearer(agent)).expect(404);
-    await request(api.app).get(`${path("gj-g3")}?pretty=true`).set(bearer(agent)).expect(404);
+    await request(api.app)
+      .get(`${path("gj-g3")}?pretty=true`)
+      .set(bearer(agent))
+      .expect(404);
   });
 });
 
 describe("an agent reading another node's task (a split plan's head finding its tail)", () => {
   const ISVC = kindInfo("InferenceService");
-  const service = (namespace: string, name: string) =>
-    api.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name, namespace }, spec: { model: "m", clients: { selector: {} } } } as any);
+  const service = (namespace: string, name: string) => api.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name, namespace }, spec: { model: "m", clients: { selector: {} } } } as any);
   const task = (namespace: string, name: string, owner: StoredObject, nodeName: string, role: string) =>
     api.store.create(TASK, {
       apiVersion: API_VERSION,

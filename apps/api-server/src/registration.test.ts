@@ -60,7 +60,11 @@ beforeAll(async () => {
       return { url: redisUrl, username: c.username, password: c.password };
     },
   });
-  await request(api.app).post(`${API_PREFIX}/tenants`).set(admin()).send({ apiVersion: V, kind: "Tenant", metadata: { name: "acme" } }).expect(201);
+  await request(api.app)
+    .post(`${API_PREFIX}/tenants`)
+    .set(admin())
+    .send({ apiVersion: V, kind: "Tenant", metadata: { name: "acme" } })
+    .expect(201);
 });
 
 afterAll(async () => {
@@ -81,7 +85,11 @@ describe("registration: a node's identity", () => {
     expect(taken.body).toMatchObject({ kind: "Status", reason: "AlreadyExists", code: 409, details: { name, kind: "edgenodes" } });
     expect(taken.body.token).toBeUndefined();
     // Without a token body: an admin-created node is no more claimable than a registered one.
-    await request(api.app).post(`${API_PREFIX}/edgenodes`).set(admin()).send({ apiVersion: V, kind: "EdgeNode", metadata: { name: `pre-${suffix}` }, spec: EDGE }).expect(201);
+    await request(api.app)
+      .post(`${API_PREFIX}/edgenodes`)
+      .set(admin())
+      .send({ apiVersion: V, kind: "EdgeNode", metadata: { name: `pre-${suffix}` }, spec: EDGE })
+      .expect(201);
     await register(`pre-${suffix}`, attacker.token).expect(409);
 
     // The node, the real agent's token and its Redis user are untouched.
@@ -158,7 +166,13 @@ describe("registration: a node's identity", () => {
 
   it("fields an admin set through the API survive the agent's re-registrations (restarts), which keep describing the others", async () => {
     const name = `pinned-${suffix}`;
-    const detected: EdgeNodeSpecInput = { tier: "edge", hardware: "generic-x86", capacity: { cpu: 8000, memoryMiB: 16384, gpu: 0, tasks: 4 }, compute: { gflops: 12 }, network: { uplinkMbps: 100, rttMs: 5 } };
+    const detected: EdgeNodeSpecInput = {
+      tier: "edge",
+      hardware: "generic-x86",
+      capacity: { cpu: 8000, memoryMiB: 16384, gpu: 0, tasks: 4 },
+      compute: { gflops: 12 },
+      network: { uplinkMbps: 100, rttMs: 5 },
+    };
     const boot = await mintBootstrap();
     const token = (await register(name, boot.token, detected, { site: "lab" }).expect(201)).body.token as string;
     // The admin knows better: the hardware class, a measured speed, less CPU for tasks, a parent, a taint.
@@ -292,7 +306,10 @@ describe("bootstrap tokens: use count and TTL", () => {
     ];
     for (const [body, field] of cases) {
       const r = await request(api.app).post(`${API_PREFIX}/bootstraptokens`).set(admin()).send(body).expect(422);
-      expect(r.body.details.causes.map((c: any) => c.field), JSON.stringify(body)).toContain(field);
+      expect(
+        r.body.details.causes.map((c: any) => c.field),
+        JSON.stringify(body),
+      ).toContain(field);
     }
     const tenantUses = await request(api.app).post(`${API_PREFIX}/tenants/acme/tokens`).set(admin()).send({ maxUses: 3 }).expect(422);
     expect(tenantUses.body.details.causes.map((c: any) => c.field)).toEqual(["maxUses"]);
@@ -308,7 +325,10 @@ describe("node names at registration", () => {
     for (const bad of ["*", "x%20y", "UPPER", "a..b", "-lead", "x".repeat(254), "a%2Fb"]) {
       const r = await register(bad, boot.token).expect(422);
       expect(r.body).toMatchObject({ kind: "Status", reason: "Invalid", code: 422 });
-      expect(r.body.details.causes.map((c: any) => c.field), bad).toEqual(["metadata.name"]);
+      expect(
+        r.body.details.causes.map((c: any) => c.field),
+        bad,
+      ).toEqual(["metadata.name"]);
       // The admin path answers the same.
       await register(bad, api.adminToken).expect(422);
     }
@@ -449,11 +469,13 @@ describe("registration under concurrent writers", () => {
     const writers = [writer(false), writer(true), writer(false)];
     try {
       // The node's own renewals, then an admin's (which revoke the agent token: last).
-      const renewals = await Promise.all(Array.from({ length: 3 }, async () => {
-        const codes: number[] = [];
-        for (let i = 0; i < 8; i++) codes.push((await register(name, token)).status);
-        return codes;
-      }));
+      const renewals = await Promise.all(
+        Array.from({ length: 3 }, async () => {
+          const codes: number[] = [];
+          for (let i = 0; i < 8; i++) codes.push((await register(name, token)).status);
+          return codes;
+        }),
+      );
       const byAdmin: number[] = [];
       for (let i = 0; i < 8; i++) byAdmin.push((await register(name, api.adminToken)).status);
       expect(writes).toBeGreaterThan(0);
@@ -474,9 +496,16 @@ describe("node names on the generic create", () => {
         .set(admin())
         .send({ apiVersion: V, kind: "EdgeNode", metadata: { generateName: prefix }, spec: EDGE })
         .expect(422);
-      expect(r.body.details.causes.map((c: any) => c.field), prefix).toEqual(["metadata.generateName"]);
+      expect(
+        r.body.details.causes.map((c: any) => c.field),
+        prefix,
+      ).toEqual(["metadata.generateName"]);
     }
-    const ok = await request(api.app).post(`${API_PREFIX}/edgenodes`).set(admin()).send({ apiVersion: V, kind: "EdgeNode", metadata: { generateName: "gen-" }, spec: EDGE }).expect(201);
+    const ok = await request(api.app)
+      .post(`${API_PREFIX}/edgenodes`)
+      .set(admin())
+      .send({ apiVersion: V, kind: "EdgeNode", metadata: { generateName: "gen-" }, spec: EDGE })
+      .expect(201);
     expect(ok.body.metadata.name).toMatch(/^gen-[a-z0-9]{5}$/);
   });
 });

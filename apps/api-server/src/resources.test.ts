@@ -8,7 +8,11 @@ const NS = "acme";
 
 beforeAll(async () => {
   api = await startTestApi();
-  await request(api.app).post(`${API_PREFIX}/tenants`).set(auth()).send({ apiVersion: "eiaas.io/v1alpha1", kind: "Tenant", metadata: { name: NS }, spec: {} }).expect(201);
+  await request(api.app)
+    .post(`${API_PREFIX}/tenants`)
+    .set(auth())
+    .send({ apiVersion: "eiaas.io/v1alpha1", kind: "Tenant", metadata: { name: NS }, spec: {} })
+    .expect(201);
 });
 afterAll(() => api.close());
 
@@ -75,12 +79,19 @@ describe.each(KINDS.map((k) => [k.kind, k] as const))("%s: every verb", (_name, 
   it("get → 200; missing → 404 Status", async () => {
     const res = await request(api.app).get(path()).set(auth()).expect(200);
     expect(res.body.kind).toBe(kind.kind);
-    const missing = await request(api.app).get(`${collection(kind)}/nope`).set(auth()).expect(404);
+    const missing = await request(api.app)
+      .get(`${collection(kind)}/nope`)
+      .set(auth())
+      .expect(404);
     expect(missing.body).toMatchObject({ kind: "Status", status: "Failure", reason: "NotFound" });
   });
 
   it("list with label and field selectors, limit and continue", async () => {
-    await request(api.app).post(collection(kind)).set(auth()).send({ ...sample(kind, `${kind.singular}-b`), metadata: { name: `${kind.singular}-b`, labels: { app: "other" } } }).expect(201);
+    await request(api.app)
+      .post(collection(kind))
+      .set(auth())
+      .send({ ...sample(kind, `${kind.singular}-b`), metadata: { name: `${kind.singular}-b`, labels: { app: "other" } } })
+      .expect(201);
     const all = await request(api.app).get(collection(kind)).set(auth()).expect(200);
     expect(all.body.kind).toBe(`${kind.kind}List`);
     expect(all.body.metadata.resourceVersion).toMatch(/^\d+$/);
@@ -89,7 +100,11 @@ describe.each(KINDS.map((k) => [k.kind, k] as const))("%s: every verb", (_name, 
     const demo = await request(api.app).get(collection(kind)).query({ labelSelector: "app=demo" }).set(auth()).expect(200);
     expect(demo.body.items.map((o: any) => o.metadata.name)).toContain(name);
     expect(demo.body.items.map((o: any) => o.metadata.name)).not.toContain(`${kind.singular}-b`);
-    const byField = await request(api.app).get(collection(kind)).query({ fieldSelector: `metadata.name=${kind.singular}-b` }).set(auth()).expect(200);
+    const byField = await request(api.app)
+      .get(collection(kind))
+      .query({ fieldSelector: `metadata.name=${kind.singular}-b` })
+      .set(auth())
+      .expect(200);
     expect(byField.body.items).toHaveLength(1);
     const page1 = await request(api.app).get(collection(kind)).query({ limit: "1" }).set(auth()).expect(200);
     expect(page1.body.items).toHaveLength(1);
@@ -108,15 +123,28 @@ describe.each(KINDS.map((k) => [k.kind, k] as const))("%s: every verb", (_name, 
   });
 
   it("merge patch → 200 and keeps the rest; strategic merge → 415", async () => {
-    const res = await request(api.app).patch(path()).set(auth()).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ metadata: { labels: { patched: "yes" } } })).expect(200);
+    const res = await request(api.app)
+      .patch(path())
+      .set(auth())
+      .set("Content-Type", "application/merge-patch+json")
+      .send(JSON.stringify({ metadata: { labels: { patched: "yes" } } }))
+      .expect(200);
     expect(res.body.metadata.labels).toMatchObject({ app: "demo", v: "2", patched: "yes" });
     await request(api.app).patch(path()).set(auth()).set("Content-Type", "application/strategic-merge-patch+json").send("{}").expect(415);
   });
 
   it("dryRun=All create validates and stores nothing", async () => {
-    const res = await request(api.app).post(collection(kind)).query({ dryRun: "All" }).set(auth()).send(sample(kind, `${kind.singular}-dry`)).expect(201);
+    const res = await request(api.app)
+      .post(collection(kind))
+      .query({ dryRun: "All" })
+      .set(auth())
+      .send(sample(kind, `${kind.singular}-dry`))
+      .expect(201);
     expect(res.body.metadata.name).toBe(`${kind.singular}-dry`);
-    await request(api.app).get(`${collection(kind)}/${kind.singular}-dry`).set(auth()).expect(404);
+    await request(api.app)
+      .get(`${collection(kind)}/${kind.singular}-dry`)
+      .set(auth())
+      .expect(404);
   });
 
   it("delete → 200 then 404", async () => {
@@ -135,11 +163,19 @@ describe.each(KINDS.filter((k) => k.hasStatus).map((k) => [k.kind, k] as const))
 
   it("status subresource: PUT and PATCH write status only", async () => {
     const cur = (await request(api.app).get(path()).set(auth()).expect(200)).body;
-    const res = await request(api.app).put(`${path()}/status`).set(auth()).send({ ...cur, status: statusOf(kind) }).expect(200);
+    const res = await request(api.app)
+      .put(`${path()}/status`)
+      .set(auth())
+      .send({ ...cur, status: statusOf(kind) })
+      .expect(200);
     expect(res.body.status).toMatchObject(statusOf(kind));
     expect(res.body.metadata.generation).toBe(cur.metadata.generation);
-    const patched = await request(api.app).patch(`${path()}/status`).set(auth()).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ status: { observedGeneration: 7 } })).expect(200);
+    const patched = await request(api.app)
+      .patch(`${path()}/status`)
+      .set(auth())
+      .set("Content-Type", "application/merge-patch+json")
+      .send(JSON.stringify({ status: { observedGeneration: 7 } }))
+      .expect(200);
     expect(patched.body.status.observedGeneration).toBe(7);
   });
-
 });

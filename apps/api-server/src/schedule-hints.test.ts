@@ -3,7 +3,7 @@ import { createLogger } from "@eiaas/telemetry";
 import type { ScheduleItem } from "@eiaas/queue";
 import { ScheduleHints } from "./schedule-hints.js";
 
-const item = (name: string): ScheduleItem => ({ kind: "InferenceService", namespace: "acme", name, uid: `uid-${name}`, reason: "create" } as ScheduleItem);
+const item = (name: string): ScheduleItem => ({ kind: "InferenceService", namespace: "acme", name, uid: `uid-${name}`, reason: "create" }) as ScheduleItem;
 const quiet = createLogger({ name: "test", level: "silent" });
 
 describe("ScheduleHints", () => {

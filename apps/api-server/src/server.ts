@@ -261,7 +261,23 @@ export async function startApiServer(env: ApiServerEnv, options: StartOptions = 
       await database.close();
       await db.embedded?.stop();
     })());
-  return { url, port, databaseUrl: db.url, ...(db.embedded ? { embeddedClusterDir: db.embedded.clusterDir } : {}), tls, ...(generatedAdminToken ? { generatedAdminToken } : {}), prisma, pool: database.pool, store, queue, leases, tokens, logger, service, close };
+  return {
+    url,
+    port,
+    databaseUrl: db.url,
+    ...(db.embedded ? { embeddedClusterDir: db.embedded.clusterDir } : {}),
+    tls,
+    ...(generatedAdminToken ? { generatedAdminToken } : {}),
+    prisma,
+    pool: database.pool,
+    store,
+    queue,
+    leases,
+    tokens,
+    logger,
+    service,
+    close,
+  };
 }
 
 function isWildcard(host: string): boolean {

@@ -63,15 +63,78 @@ describe("PUT .../status around the router", () => {
     const finished = await newTask("e-done", "edge-2");
     await api.store.updateStatus(TASK, finished, { phase: "Failed", attempt: 1, reason: "NodeLost" });
     const cases: Array<[string, (app: any) => PromiseLike<request.Response>, number]> = [
-      ["no token", (app) => request(app).put(taskStatus("acme", "e1")).send(report("e1", { phase: "Running", attempt: 1 })), 401],
-      ["bad token", (app) => request(app).put(taskStatus("acme", "e1")).set(bearer("nope")).send(report("e1", { phase: "Running", attempt: 1 })), 401],
+      [
+        "no token",
+        (app) =>
+          request(app)
+            .put(taskStatus("acme", "e1"))
+            .send(report("e1", { phase: "Running", attempt: 1 })),
+        401,
+      ],
+      [
+        "bad token",
+        (app) =>
+          request(app)
+            .put(taskStatus("acme", "e1"))
+            .set(bearer("nope"))
+            .send(report("e1", { phase: "Running", attempt: 1 })),
+        401,
+      ],
       ["invalid JSON", (app) => request(app).put(taskStatus("acme", "e1")).set(bearer(agent)).set("Content-Type", "application/json").send('{"status": '), 400],
-      ["too large", (app) => request(app).put(taskStatus("acme", "e1")).set(bearer(agent)).send(report("e1", { phase: "Running", attempt: 1, message: "x".repeat(5000) })), 413],
-      ["invalid phase", (app) => request(app).put(taskStatus("acme", "e1")).set(bearer(agent)).send(report("e1", { phase: "Bogus", attempt: 1 })), 0],
-      ["unknown task", (app) => request(app).put(taskStatus("acme", "nope")).set(bearer(api.adminToken)).send(report("nope", { phase: "Running", attempt: 1 })), 404],
-      ["another tenant's task", (app) => request(app).put(taskStatus("acme", "e1")).set(bearer(tenant)).send(report("e1", { phase: "Running", attempt: 1 })), 0],
-      ["another node's agent", async (app) => request(app).put(taskStatus("acme", "e1")).set(bearer((await api.tokens.mint({ role: "agent", nodeName: "edge-3" })).token)).send(report("e1", { phase: "Running", attempt: 1 })), 404],
-      ["a report the task moved past", (app) => request(app).put(taskStatus("acme", "e-done")).set(bearer(agent)).send(report("e-done", { phase: "Running", attempt: 1 })), 409],
+      [
+        "too large",
+        (app) =>
+          request(app)
+            .put(taskStatus("acme", "e1"))
+            .set(bearer(agent))
+            .send(report("e1", { phase: "Running", attempt: 1, message: "x".repeat(5000) })),
+        413,
+      ],
+      [
+        "invalid phase",
+        (app) =>
+          request(app)
+            .put(taskStatus("acme", "e1"))
+            .set(bearer(agent))
+            .send(report("e1", { phase: "Bogus", attempt: 1 })),
+        0,
+      ],
+      [
+        "unknown task",
+        (app) =>
+          request(app)
+            .put(taskStatus("acme", "nope"))
+            .set(bearer(api.adminToken))
+            .send(report("nope", { phase: "Running", attempt: 1 })),
+        404,
+      ],
+      [
+        "another tenant's task",
+        (app) =>
+          request(app)
+            .put(taskStatus("acme", "e1"))
+            .set(bearer(tenant))
+            .send(report("e1", { phase: "Running", attempt: 1 })),
+        0,
+      ],
+      [
+        "another node's agent",
+        async (app) =>
+          request(app)
+            .put(taskStatus("acme", "e1"))
+            .set(bearer((await api.tokens.mint({ role: "agent", nodeName: "edge-3" })).token))
+            .send(report("e1", { phase: "Running", attempt: 1 })),
+        404,
+      ],
+      [
+        "a report the task moved past",
+        (app) =>
+          request(app)
+            .put(taskStatus("acme", "e-done"))
+            .set(bearer(agent))
+            .send(report("e-done", { phase: "Running", attempt: 1 })),
+        409,
+      ],
       ["unknown kind", (app) => request(app).put(`${API_PREFIX}/namespaces/acme/widgets/w/status`).set(bearer(api.adminToken)).send({}), 404],
       ["namespaced kind without namespace", (app) => request(app).put(`${API_PREFIX}/tasks/e1/status`).set(bearer(api.adminToken)).send({}), 404],
     ];
@@ -102,7 +165,11 @@ describe("PUT .../status around the router", () => {
     expect(w.body.metadata.resourceVersion).not.toBe(node.metadata.resourceVersion);
     // dryRun (a query string) is routed: answered, not written.
     await newTask("d1", "edge-4");
-    const dry = await request(api.app).put(`${taskStatus("acme", "d1")}?dryRun=All`).set(bearer(api.adminToken)).send(report("d1", { phase: "Running", attempt: 1 })).expect(200);
+    const dry = await request(api.app)
+      .put(`${taskStatus("acme", "d1")}?dryRun=All`)
+      .set(bearer(api.adminToken))
+      .send(report("d1", { phase: "Running", attempt: 1 }))
+      .expect(200);
     expect(dry.body.status.phase).toBe("Running");
     expect((await api.store.get(TASK, "acme", "d1"))?.status.phase).toBe("Dispatched");
     // Another media type is routed, and refused as the router refuses it.

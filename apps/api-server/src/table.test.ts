@@ -1,16 +1,6 @@
 import { lookupKind, type KindInfo } from "@eiaas/api";
 import { describe, expect, it } from "vitest";
-import {
-  humanDuration,
-  parseAccept,
-  parseIncludeObject,
-  tableContentType,
-  tableVersion,
-  toTable,
-  toTableEvent,
-  translateTimestampSince,
-  wantsTable,
-} from "./table.js";
+import { humanDuration, parseAccept, parseIncludeObject, tableContentType, tableVersion, toTable, toTableEvent, translateTimestampSince, wantsTable } from "./table.js";
 
 const KUBECTL_GET_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
 const isvc = lookupKind("isvc") as KindInfo;

@@ -23,7 +23,11 @@ export function parseAccept(header: string | undefined): MediaRange[] {
       const params: Record<string, string> = {};
       for (const p of rest) {
         const eq = p.indexOf("=");
-        if (eq > 0) params[p.slice(0, eq).trim().toLowerCase()] = p.slice(eq + 1).trim().replace(/^"|"$/g, "");
+        if (eq > 0)
+          params[p.slice(0, eq).trim().toLowerCase()] = p
+            .slice(eq + 1)
+            .trim()
+            .replace(/^"|"$/g, "");
       }
       return { type: type.toLowerCase(), params };
     })
@@ -153,11 +157,7 @@ export interface TableWatchEvent {
  * a Table with the event object's row; BOOKMARK and ERROR events pass through unchanged (a bookmark's
  * object only carries a resourceVersion, an error's is a Status), as kube-apiserver does.
  */
-export function toTableEvent(
-  kind: KindInfo,
-  event: { type: string; object: any },
-  opts: Omit<ToTableOptions, "listMeta"> = {},
-): TableWatchEvent | { type: string; object: unknown } {
+export function toTableEvent(kind: KindInfo, event: { type: string; object: any }, opts: Omit<ToTableOptions, "listMeta"> = {}): TableWatchEvent | { type: string; object: unknown } {
   if (event.type === "BOOKMARK" || event.type === "ERROR") return event;
   return {
     type: event.type,

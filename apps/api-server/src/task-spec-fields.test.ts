@@ -16,7 +16,11 @@ const task = (name: string, spec: Record<string, unknown>) => ({ apiVersion: API
 
 beforeAll(async () => {
   api = await startTestApi();
-  await request(api.app).post(`${API_PREFIX}/tenants`).set(bearer(api.adminToken)).send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "acme" } }).expect(201);
+  await request(api.app)
+    .post(`${API_PREFIX}/tenants`)
+    .set(bearer(api.adminToken))
+    .send({ apiVersion: API_VERSION, kind: "Tenant", metadata: { name: "acme" } })
+    .expect(201);
   tenant = await api.tenantToken("acme");
   agent = (await api.tokens.mint({ role: "agent", nodeName: "edge-1" })).token;
 });
@@ -24,7 +28,11 @@ afterAll(() => api.close());
 
 describe("Task.spec load, priority and expectedRunMs", () => {
   it("are stored and served as numbers", async () => {
-    const created = await request(api.app).post(TASKS).set(bearer(api.adminToken)).send(task("typed", { load: 0.35, priority: -7, expectedRunMs: 1200 })).expect(201);
+    const created = await request(api.app)
+      .post(TASKS)
+      .set(bearer(api.adminToken))
+      .send(task("typed", { load: 0.35, priority: -7, expectedRunMs: 1200 }))
+      .expect(201);
     expect(created.body.spec).toMatchObject({ load: 0.35, priority: -7, expectedRunMs: 1200 });
     const got = await request(api.app).get(`${TASKS}/typed`).set(bearer(tenant)).expect(200);
     expect(got.body.spec).toMatchObject({ load: 0.35, priority: -7, expectedRunMs: 1200 });
@@ -54,7 +62,14 @@ describe("Task.spec load, priority and expectedRunMs", () => {
     const lighter = JSON.stringify({ spec: { load: 0, priority: 2_000_000_000 } });
     const asTenant = await request(api.app).patch(`${TASKS}/typed`).set(bearer(tenant)).set("Content-Type", MERGE).send(lighter);
     expect(asTenant.status).toBe(403);
-    expect((await request(api.app).post(TASKS).set(bearer(tenant)).send(task("mine", { load: 0 }))).status).toBe(403);
+    expect(
+      (
+        await request(api.app)
+          .post(TASKS)
+          .set(bearer(tenant))
+          .send(task("mine", { load: 0 }))
+      ).status,
+    ).toBe(403);
     const asAgent = await request(api.app).patch(`${TASKS}/typed`).set(bearer(agent)).set("Content-Type", MERGE).send(lighter);
     expect(asAgent.status).toBe(403);
     // A status report carries no spec: what it sends there is not written.

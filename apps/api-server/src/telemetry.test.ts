@@ -55,7 +55,11 @@ describe("route templates", () => {
 
 describe("/metrics", () => {
   it("counts requests by method, route template and code", async () => {
-    await request(api.app).post(`${API_PREFIX}/tenants`).set(admin()).send({ apiVersion: V, kind: "Tenant", metadata: { name: "acme" } }).expect(201);
+    await request(api.app)
+      .post(`${API_PREFIX}/tenants`)
+      .set(admin())
+      .send({ apiVersion: V, kind: "Tenant", metadata: { name: "acme" } })
+      .expect(201);
     await request(api.app).get(`${API_PREFIX}/namespaces/acme/models/missing`).set(admin()).expect(404);
     await request(api.app).get(`${API_PREFIX}/namespaces/acme/models/other-missing`).set(admin()).expect(404);
     await request(api.app).get(`${API_PREFIX}/tenants`).expect(401);
@@ -87,16 +91,32 @@ describe("/metrics", () => {
   it("needs no token by default; an admin token with EIAAS_METRICS_AUTH", async () => {
     await request(secured.app).get("/metrics").expect(401);
     // A tenant token is minted for a live tenant.
-    await request(secured.app).post(`${API_PREFIX}/tenants`).set({ Authorization: `Bearer ${secured.adminToken}` }).send({ apiVersion: "eiaas.io/v1alpha1", kind: "Tenant", metadata: { name: "acme" } }).expect(201);
+    await request(secured.app)
+      .post(`${API_PREFIX}/tenants`)
+      .set({ Authorization: `Bearer ${secured.adminToken}` })
+      .send({ apiVersion: "eiaas.io/v1alpha1", kind: "Tenant", metadata: { name: "acme" } })
+      .expect(201);
     const tenantToken = await secured.tenantToken("acme");
-    const forbidden = await request(secured.app).get("/metrics").set({ Authorization: `Bearer ${tenantToken}` }).expect(403);
+    const forbidden = await request(secured.app)
+      .get("/metrics")
+      .set({ Authorization: `Bearer ${tenantToken}` })
+      .expect(403);
     expect(forbidden.body).toMatchObject({ kind: "Status", reason: "Forbidden" });
-    const ok = await request(secured.app).get("/metrics").set({ Authorization: `Bearer ${secured.adminToken}` }).expect(200);
+    const ok = await request(secured.app)
+      .get("/metrics")
+      .set({ Authorization: `Bearer ${secured.adminToken}` })
+      .expect(200);
     expect(ok.text).toContain("eiaas_api_request_duration_seconds");
     // The scrape token reads every series; nothing else of the API.
-    const scraped = await request(secured.app).get("/metrics").set({ Authorization: `Bearer ${SCRAPE_TOKEN}` }).expect(200);
+    const scraped = await request(secured.app)
+      .get("/metrics")
+      .set({ Authorization: `Bearer ${SCRAPE_TOKEN}` })
+      .expect(200);
     expect(scraped.text).toContain("eiaas_api_request_duration_seconds");
-    await request(secured.app).get(`${API_PREFIX}/tenants`).set({ Authorization: `Bearer ${SCRAPE_TOKEN}` }).expect(401);
+    await request(secured.app)
+      .get(`${API_PREFIX}/tenants`)
+      .set({ Authorization: `Bearer ${SCRAPE_TOKEN}` })
+      .expect(401);
     // Health stays open either way.
     await request(secured.app).get("/readyz").expect(200);
     await request(secured.app).get("/livez").expect(200);
@@ -109,10 +129,20 @@ describe("/metrics", () => {
     expect(open.text).toContain("eiaas_api_request_duration_seconds");
     expect(open.text).not.toContain("acme-corp");
     const tenantToken = await api.tenantToken("acme");
-    expect((await request(api.app).get("/metrics").set({ Authorization: `Bearer ${tenantToken}` }).expect(200)).text).not.toContain("acme-corp");
+    expect(
+      (
+        await request(api.app)
+          .get("/metrics")
+          .set({ Authorization: `Bearer ${tenantToken}` })
+          .expect(200)
+      ).text,
+    ).not.toContain("acme-corp");
     await request(api.app).get("/metrics").set({ Authorization: "Bearer not-a-token" }).expect(401);
     for (const token of [api.adminToken, SCRAPE_TOKEN]) {
-      const full = await request(api.app).get("/metrics").set({ Authorization: `Bearer ${token}` }).expect(200);
+      const full = await request(api.app)
+        .get("/metrics")
+        .set({ Authorization: `Bearer ${token}` })
+        .expect(200);
       expect(full.text).toContain('eiaas_test_tenant_usage{tenant="acme-corp"} 3');
       expect(full.text).toContain("eiaas_api_request_duration_seconds");
     }

@@ -110,7 +110,13 @@ describe("tenant tokens", () => {
     // Two rows as an older server wrote them: no tenant uid; one names a tenant that is gone.
     const pool = new pg.Pool({ connectionString: one.db.url, max: 1 });
     const insert = (secret: string, tenantName: string) =>
-      pool.query(`INSERT INTO api_tokens (id, scope, name, role, tenant, token_hash) VALUES ($1, $2, $3, 'tenant', $4, $5)`, [randomUUID(), `tenant:${tenantName}`, `old-${tenantName}`, tenantName, hashToken(secret)]);
+      pool.query(`INSERT INTO api_tokens (id, scope, name, role, tenant, token_hash) VALUES ($1, $2, $3, 'tenant', $4, $5)`, [
+        randomUUID(),
+        `tenant:${tenantName}`,
+        `old-${tenantName}`,
+        tenantName,
+        hashToken(secret),
+      ]);
     await insert("legacy-secret-of-a-live-tenant-000000000", "legacy");
     await insert("legacy-secret-of-a-gone-tenant-000000000", "vanished");
     // Unbound, neither is accepted.

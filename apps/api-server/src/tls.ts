@@ -194,11 +194,7 @@ async function createCa(now: Date): Promise<{ pem: string; key: CryptoKey; cert:
   return { pem: cert.toString("pem") + "\n", key: keys.privateKey, cert };
 }
 
-async function createServingCert(
-  ca: { key: CryptoKey; cert: X509.X509Certificate },
-  hosts: string[],
-  now: Date,
-): Promise<{ certPem: string; keyPem: string }> {
+async function createServingCert(ca: { key: CryptoKey; cert: X509.X509Certificate }, hosts: string[], now: Date): Promise<{ certPem: string; keyPem: string }> {
   const x509 = await loadX509();
   const keys = (await webcrypto.subtle.generateKey(EC_KEY, true, ["sign", "verify"])) as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.create({

@@ -167,11 +167,14 @@ describe("npm run demo from a directory others cannot enter", () => {
     const [host, port] = entry.address.split(":");
     const input = Buffer.from(randomInput(3 * 224 * 224, 3).buffer);
     const answer = await new Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
-      const req = http.request({ host, port: Number(port), path: "/v1/infer", method: "POST", headers: { "content-type": "application/octet-stream", "x-eiaas-shape": "1,3,224,224", "content-length": input.length } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      });
+      const req = http.request(
+        { host, port: Number(port), path: "/v1/infer", method: "POST", headers: { "content-type": "application/octet-stream", "x-eiaas-shape": "1,3,224,224", "content-length": input.length } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        },
+      );
       req.on("error", reject);
       req.end(input);
     });

@@ -137,7 +137,10 @@ describe("the demo on its own data directory", () => {
         for (const name of uids.keys()) {
           const err = await attacker
             .request({ method: "POST", path: `${API_PREFIX}/edgenodes/${name}/register`, body: { spec: { tier: "cloud", capacity: { cpu: 1e6, memoryMiB: 1e7, gpu: 64 } } } })
-            .then(() => undefined, (e: unknown) => e);
+            .then(
+              () => undefined,
+              (e: unknown) => e,
+            );
           expect(err, name).toBeInstanceOf(ApiRequestError);
           expect((err as ApiRequestError).reason, name).toBe("AlreadyExists");
         }

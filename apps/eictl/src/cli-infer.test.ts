@@ -29,7 +29,10 @@ const file = (name: string) => join(dir, name);
 
 /** Starts `eiaas-serve` on a free port; resolves with the port it printed. */
 function serve(model: string, args: string[]): Promise<number> {
-  const child = spawn(process.execPath, ["--import", "tsx", "libs/serving/src/main.ts", "--model", model, "--port", "0", "--host", "127.0.0.1", ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "libs/serving/src/main.ts", "--model", model, "--port", "0", "--host", "127.0.0.1", ...args], {
+    cwd: REPO_ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   servers.push(child);
   return new Promise((resolve, reject) => {
     let out = "";
@@ -99,7 +102,15 @@ beforeAll(async () => {
     apiVersion: "eiaas.io/v1alpha1",
     kind: "Model",
     metadata: { name: "tiny", namespace: "demo" },
-    spec: { inputBytes: 3072, accuracy: 0.7, layers: [{ name: "conv1", flops: 1e5, outputBytes: 8192 }, { name: "conv2", flops: 2e5, outputBytes: 2048 }, { name: "fc", flops: 1e3, outputBytes: 40 }] },
+    spec: {
+      inputBytes: 3072,
+      accuracy: 0.7,
+      layers: [
+        { name: "conv1", flops: 1e5, outputBytes: 8192 },
+        { name: "conv2", flops: 2e5, outputBytes: 2048 },
+        { name: "fc", flops: 1e3, outputBytes: 40 },
+      ],
+    },
   });
   const svc = await client.create("isvc", {
     apiVersion: "eiaas.io/v1alpha1",
@@ -245,7 +256,10 @@ describe("eictl infer", () => {
     await writeFile(file("small.npy"), npy([1, 3, 8, 8], new Float32Array(192)));
     await fails(["infer", "cls", "--client", "cam-1", "-f", file("small.npy")], "error: bad input shape: " + file("small.npy") + " is [1,3,8,8], the model's input is [1,3,16,16]");
     await writeFile(file("short.bin"), Buffer.alloc(100));
-    await fails(["infer", "cls", "--client", "cam-1", "-f", file("short.bin")], /^error: bad input shape: .*short\.bin holds 100 bytes \(25 float32 values\), the model's input \[1,3,16,16\] takes 3072$/);
+    await fails(
+      ["infer", "cls", "--client", "cam-1", "-f", file("short.bin")],
+      /^error: bad input shape: .*short\.bin holds 100 bytes \(25 float32 values\), the model's input \[1,3,16,16\] takes 3072$/,
+    );
     await writeFile(file("bad.json"), '{"shape":[1,3,16,16],"data":[1,"x"]}');
     await fails(["infer", "cls", "--client", "cam-1", "-f", file("bad.json")], /^error: .*bad\.json: "x" is not a finite number$/);
     await fails(["infer", "cls", "--client", "cam-1", "-f", file("missing.npy")], /^error: cannot read .*missing\.npy: ENOENT$/);

@@ -28,7 +28,10 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "eictl-kubeconfig-"));
   [a, b] = await Promise.all([startServer(), startServer()]);
   // One tenant on each server tells them apart.
-  for (const [server, name] of [[a, "on-a"], [b, "on-b"]] as const) {
+  for (const [server, name] of [
+    [a, "on-a"],
+    [b, "on-b"],
+  ] as const) {
     const client = new EiaasClient({ server: server.url, token: server.adminToken, caPem: server.caPem });
     await client.create("tenants", { apiVersion: "eiaas.io/v1alpha1", kind: "Tenant", metadata: { name } });
     client.close();
@@ -118,7 +121,12 @@ describe("the old private config (~/.eiaas/config)", () => {
     const legacy = join(home, ".eiaas", "config");
     await writeFile(
       legacy,
-      stringify({ apiVersion: "eiaas.io/v1alpha1", kind: "Config", currentContext: "old", contexts: [{ name: "old", server: b.url, token: b.adminToken, namespace: "ns-old", certificateAuthority: b.caPath }] }),
+      stringify({
+        apiVersion: "eiaas.io/v1alpha1",
+        kind: "Config",
+        currentContext: "old",
+        contexts: [{ name: "old", server: b.url, token: b.adminToken, namespace: "ns-old", certificateAuthority: b.caPath }],
+      }),
     );
     const config = join(home, ".kube", "config");
     const env = { HOME: home, EIAAS_CONFIG: "" };

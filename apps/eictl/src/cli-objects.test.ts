@@ -76,7 +76,11 @@ describe("get", () => {
     expect(t.rows).toHaveLength(10);
     expect(t.rows.find((r) => r[0] === "edge-lab")).toEqual(["edge-lab", "edge", "Unknown", "0/16000m", expect.stringMatching(/^\d+s$/)]);
     expect(parseTable(wide.stdout).header).toEqual(["NAME", "TIER", "READY", "CPU", "HARDWARE", "PARENT", "LOAD", "AGE"]);
-    expect(parseTable(wide.stdout).rows.find((r) => r[0] === "cam-2")?.slice(4, 7)).toEqual(["raspberry-pi-4", "edge-lab", "0.00"]);
+    expect(
+      parseTable(wide.stdout)
+        .rows.find((r) => r[0] === "cam-2")
+        ?.slice(4, 7),
+    ).toEqual(["raspberry-pi-4", "edge-lab", "0.00"]);
     expect(edges.stdout.split("\n").map((l) => l.split(" ")[0])).toEqual(["edge-campus", "edge-lab", "edge-street", ""]);
     expect(byField.stdout).toBe("edgenode.eiaas.io/cam-1\n");
     const a = parseTable(all.stdout);
@@ -150,7 +154,10 @@ describe("describe", () => {
       { namespace: "demo", subresource: "status" },
     );
     const owner = [{ apiVersion: "eiaas.io/v1alpha1", kind: "InferenceService", name: "classify-auto", uid: isvc.metadata.uid, controller: true }];
-    for (const [name, node, role] of [["classify-auto-cam-1", "cam-1", "serve"], ["classify-auto-edge-lab", "edge-lab", "tail"]] as const) {
+    for (const [name, node, role] of [
+      ["classify-auto-cam-1", "cam-1", "serve"],
+      ["classify-auto-edge-lab", "edge-lab", "tail"],
+    ] as const) {
       await client.create("tasks", { apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name, namespace: "demo", ownerReferences: owner }, spec: { nodeName: node, role } });
       await client.patch("tasks", name, { status: { phase: "Running" } }, { namespace: "demo", subresource: "status" });
     }
@@ -248,11 +255,7 @@ describe("create, delete, tokens", () => {
     const [dup, byName] = await Promise.all([run("create", "-f", ex("isvc-edge.yaml")), run("delete", "model", "vgg16")]);
     expect(oneErrorLine(dup)).toBe('Error from server (AlreadyExists): inferenceservices "vgg16-edge" already exists');
     expect(byName.stdout).toBe('model.eiaas.io "vgg16" deleted\n');
-    const [fromFile, missing, ignored] = await Promise.all([
-      run("delete", "-f", ex("isvc-edge.yaml"), "--wait"),
-      run("delete", "isvc", "nope"),
-      run("delete", "isvc", "nope", "--ignore-not-found"),
-    ]);
+    const [fromFile, missing, ignored] = await Promise.all([run("delete", "-f", ex("isvc-edge.yaml"), "--wait"), run("delete", "isvc", "nope"), run("delete", "isvc", "nope", "--ignore-not-found")]);
     expect(fromFile.stdout).toBe('inferenceservice.eiaas.io "vgg16-edge" deleted\n');
     await expect(client.get("isvc", "vgg16-edge", { namespace: "demo" })).rejects.toMatchObject({ code: 404 });
     expect(oneErrorLine(missing)).toBe('Error from server (NotFound): inferenceservices "nope" not found');

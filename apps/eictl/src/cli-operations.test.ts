@@ -18,7 +18,12 @@ const run = (...args: string[]) => eictl(args, { config });
 const ns = { namespace: "demo" };
 
 async function task(name: string, node: string, phase: string, ownerReferences?: object[]): Promise<void> {
-  await client.create("tasks", { apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name, namespace: "demo", ...(ownerReferences ? { ownerReferences } : {}) }, spec: { nodeName: node, role: "serve" } });
+  await client.create("tasks", {
+    apiVersion: "eiaas.io/v1alpha1",
+    kind: "Task",
+    metadata: { name, namespace: "demo", ...(ownerReferences ? { ownerReferences } : {}) },
+    spec: { nodeName: node, role: "serve" },
+  });
   await setPhase(name, phase);
 }
 function setPhase(name: string, phase: string) {
@@ -67,12 +72,17 @@ describe("nodes", () => {
     const r = await drain.exit;
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
-      ["edgenode/phone-2 cordoned", "task demo/serve-a evicted", "waiting for 1 task(s) to leave edgenode/phone-2: demo/serve-b (Dispatched)", "task demo/serve-b left edgenode/phone-2 (was Dispatched)", "edgenode/phone-2 drained", ""].join("\n"),
+      [
+        "edgenode/phone-2 cordoned",
+        "task demo/serve-a evicted",
+        "waiting for 1 task(s) to leave edgenode/phone-2: demo/serve-b (Dispatched)",
+        "task demo/serve-b left edgenode/phone-2 (was Dispatched)",
+        "edgenode/phone-2 drained",
+        "",
+      ].join("\n"),
     );
     await expect(client.get("tasks", "serve-a", ns)).rejects.toMatchObject({ code: 404 });
-    expect(oneErrorLine(await timeout)).toBe(
-      "error: timed out after 1s with 2 task(s) still on edgenode/phone-1: demo/kept, demo/stuck (the node stays cordoned; 'eictl uncordon phone-1' undoes it)",
-    );
+    expect(oneErrorLine(await timeout)).toBe("error: timed out after 1s with 2 task(s) still on edgenode/phone-1: demo/kept, demo/stuck (the node stays cordoned; 'eictl uncordon phone-1' undoes it)");
     expect((await client.get("nodes", "phone-2")).spec.unschedulable).toBe(true);
     expect((await client.get("tasks", "kept", ns)).status.phase).toBe("Running");
   });
@@ -113,7 +123,12 @@ describe("apply --wait", () => {
     await isvc.waitFor(/waiting for inferenceservice\/mobilenet-device: Pending/, "stderr");
     await tj.waitFor(/waiting for trainingjob\/street-gossip: Pending/, "stderr");
     const now = new Date().toISOString();
-    await client.patch("isvc", "mobilenet-device", { status: { phase: "Scheduled", conditions: [{ type: "Scheduled", status: "True", reason: "Planned", lastTransitionTime: now }] } }, { ...ns, subresource: "status" });
+    await client.patch(
+      "isvc",
+      "mobilenet-device",
+      { status: { phase: "Scheduled", conditions: [{ type: "Scheduled", status: "True", reason: "Planned", lastTransitionTime: now }] } },
+      { ...ns, subresource: "status" },
+    );
     await isvc.waitFor(/waiting for inferenceservice\/mobilenet-device: Scheduled/, "stderr");
     await client.patch(
       "isvc",
@@ -170,10 +185,19 @@ describe("get -w", () => {
     table.child.kill("SIGINT");
     json.child.kill("SIGINT");
     const [t] = await Promise.all([table.exit, json.exit]);
-    const events = t.stdout.trimEnd().split("\n").slice(1).map((l) => l.split(/\s+/).slice(0, 2).join(" "));
+    const events = t.stdout
+      .trimEnd()
+      .split("\n")
+      .slice(1)
+      .map((l) => l.split(/\s+/).slice(0, 2).join(" "));
     expect(events).toEqual(["ADDED w1", "MODIFIED w1", "ADDED w2", "MODIFIED w2", "DELETED w1", "MODIFIED w2"]);
     // Rows are printed as events arrive: a wider cell later (READY here) widens its column from then on, as in kubectl.
-    expect(t.stdout.trimEnd().split("\n").every((l) => l.split(/ {3,}/).length === 6)).toBe(true);
+    expect(
+      t.stdout
+        .trimEnd()
+        .split("\n")
+        .every((l) => l.split(/ {3,}/).length === 6),
+    ).toBe(true);
     const docs = json.stdout.split(/\n(?=\{)/).map((d) => JSON.parse(d));
     expect(docs.map((d) => d.metadata.name)).toEqual(["w1", "w1", "w2", "w2", "w1", "w2", "w2"]);
     expect(t.stderr).toBe("");

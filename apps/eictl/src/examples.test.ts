@@ -30,10 +30,20 @@ describe("deploy/examples", () => {
 
   it("has a tenant, the four reference models, an InferenceService per architecture and both distributed training modes", () => {
     expect(of("Tenant").map((t) => t.metadata.name)).toEqual(["demo"]);
-    expect(of("Model").map((m) => m.metadata.name).sort()).toEqual(["alexnet", "mobilenetv2", "resnet18", "vgg16"]);
-    const archs = of("InferenceService").map((s) => s.spec.architecture).sort();
+    expect(
+      of("Model")
+        .map((m) => m.metadata.name)
+        .sort(),
+    ).toEqual(["alexnet", "mobilenetv2", "resnet18", "vgg16"]);
+    const archs = of("InferenceService")
+      .map((s) => s.spec.architecture)
+      .sort();
     expect(archs).toEqual(["auto", "cloud", "cloud-device", "device", "edge", "edge-cloud", "edge-device"]);
-    expect(of("TrainingJob").map((j) => j.spec.mode).sort()).toEqual(["federated", "gossip"]);
+    expect(
+      of("TrainingJob")
+        .map((j) => j.spec.mode)
+        .sort(),
+    ).toEqual(["federated", "gossip"]);
     for (const { file, obj } of objects.filter((o) => o.obj.kind === "InferenceService")) expect(file).toBe(`isvc-${obj.spec.architecture}.yaml`);
   });
 

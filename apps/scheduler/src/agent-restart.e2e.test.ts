@@ -29,10 +29,14 @@ const tasksOf = async (workload: string) => (await cp.get(`/namespaces/acme/task
 describe("an agent back after its node's eviction", () => {
   it("does not run its failed task's job again; the service's new task gets the node's only slot", async () => {
     await cp.apply("/namespaces/acme/inferenceservices", isvc("svc-r", "r", { architecture: "edge" }));
-    const [first] = await waitFor(async () => {
-      const t = await tasksOf("svc-r");
-      return t.length === 1 && t[0].spec.nodeName === "edge-r" && t[0].status.phase === "Running" ? t : undefined;
-    }, "svc-r Running on edge-r", 30_000);
+    const [first] = await waitFor(
+      async () => {
+        const t = await tasksOf("svc-r");
+        return t.length === 1 && t[0].spec.nodeName === "edge-r" && t[0].status.phase === "Running" ? t : undefined;
+      },
+      "svc-r Running on edge-r",
+      30_000,
+    );
     const oldKey = `acme/${first.metadata.name}/1`;
 
     // The agent goes away holding the job (handed back: active until its lock lapses); the node is
@@ -41,10 +45,14 @@ describe("an agent back after its node's eviction", () => {
     await waitFor(async () => (await cp.get(`/namespaces/acme/tasks/${first.metadata.name}`)).status.reason === "NodeLost", "the task failed NodeLost", 30_000);
 
     const agent = await cp.startAgent("edge-r", edgeSpec("cloud-1"), {}, { slots: 1 });
-    const [second] = await waitFor(async () => {
-      const t = (await tasksOf("svc-r")).filter((x) => x.metadata.name !== first.metadata.name);
-      return t.length === 1 && t[0].spec.nodeName === "edge-r" && t[0].status.phase === "Running" ? t : undefined;
-    }, "svc-r Running again on edge-r with a new task", 30_000);
+    const [second] = await waitFor(
+      async () => {
+        const t = (await tasksOf("svc-r")).filter((x) => x.metadata.name !== first.metadata.name);
+        return t.length === 1 && t[0].spec.nodeName === "edge-r" && t[0].status.phase === "Running" ? t : undefined;
+      },
+      "svc-r Running again on edge-r with a new task",
+      30_000,
+    );
     expect(agent.runningKeys()).toEqual([`acme/${second.metadata.name}/1`]);
     expect(cp.runtime.running()).not.toContain(oldKey);
     // The old job is gone from the queue: nothing left to hand back to a consumer.

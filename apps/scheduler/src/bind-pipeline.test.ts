@@ -19,7 +19,12 @@ beforeEach(async () => {
 
 let seq = 0;
 const task = (cpu: number): StoredObject =>
-  fx.store.prepareCreate(TASK, { apiVersion: API_VERSION, metadata: { name: `t-${++seq}`, namespace: "acme" }, spec: { nodeName: "e1", role: "serve", resources: { cpu, memoryMiB: 1, gpu: 0 } }, status: { phase: "Dispatched", attempt: 1 } } as any);
+  fx.store.prepareCreate(TASK, {
+    apiVersion: API_VERSION,
+    metadata: { name: `t-${++seq}`, namespace: "acme" },
+    spec: { nodeName: "e1", role: "serve", resources: { cpu, memoryMiB: 1, gpu: 0 } },
+    status: { phase: "Dispatched", attempt: 1 },
+  } as any);
 const group = (id: string, ...tasks: StoredObject[]): BindGroup => ({ id, namespace: "acme", tasks });
 
 describe("BindPipeline", () => {
@@ -32,7 +37,12 @@ describe("BindPipeline", () => {
     const d = group("d", task(100));
     for (const g of [a, b, c, d]) binds.add(g);
     const outcomes = await binds.finish();
-    expect(outcomes.map((o) => [o.id, o.bound])).toEqual([["a", true], ["b", true], ["c", false], ["d", true]]);
+    expect(outcomes.map((o) => [o.id, o.bound])).toEqual([
+      ["a", true],
+      ["b", true],
+      ["c", false],
+      ["d", true],
+    ]);
     expect(await binds.dispatched()).toBeUndefined();
     // Chunks: [a] (2 tasks), then [b, c] (2 tasks), then [d].
     expect(dispatched).toEqual([a.tasks.map((t) => t.metadata.name), b.tasks.map((t) => t.metadata.name), d.tasks.map((t) => t.metadata.name)]);
@@ -55,7 +65,13 @@ describe("BindPipeline", () => {
       const groups = [group("a", task(10)), group("b", task(10), taken), group("c", task(10)), group("d", refused), group("e", task(10), task(10))];
       for (const g of groups) binds.add(g);
       const outcomes = await binds.finish();
-      expect(outcomes.map((o) => [o.id, o.bound, !o.bound && o.failed === true])).toEqual([["a", true, false], ["b", false, true], ["c", true, false], ["d", false, true], ["e", true, false]]);
+      expect(outcomes.map((o) => [o.id, o.bound, !o.bound && o.failed === true])).toEqual([
+        ["a", true, false],
+        ["b", false, true],
+        ["c", true, false],
+        ["d", false, true],
+        ["e", true, false],
+      ]);
       const b = outcomes[1] as { reason: string };
       expect(b.reason).toMatch(/^bind failed: duplicate key value violates unique constraint "tasks_namespace_name_key" \(Key \(namespace, name\)=\(acme, t-\d+\) already exists\.\)$/);
       expect((outcomes[3] as { reason: string }).reason).toMatch(/^bind failed: .*"test_no_refused"$/);

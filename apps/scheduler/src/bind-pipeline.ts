@@ -71,12 +71,14 @@ export class BindPipeline {
         const bound = out.flatMap((o) => (o.bound ? o.tasks : []));
         const dispatch = this.options.dispatch;
         if (dispatch && bound.length) {
-          this.dispatching = this.dispatching.then(() => dispatch(bound)).then(
-            () => undefined,
-            (err: unknown) => {
-              this.dispatchError ??= err;
-            },
-          );
+          this.dispatching = this.dispatching
+            .then(() => dispatch(bound))
+            .then(
+              () => undefined,
+              (err: unknown) => {
+                this.dispatchError ??= err;
+              },
+            );
         }
       } catch (err) {
         this.bindError = err;

@@ -100,31 +100,37 @@ async function tenantRows(): Promise<TenantRow[]> {
   );
 }
 
-gauge<"tenant" | "resource">({
-  name: "eiaas_tenant_usage",
-  help: "Resources held by each tenant's unfinished tasks (cpu millicores, memory_mib, gpu, tasks)",
-  labelNames: ["tenant", "resource"],
-  collect: collector(async (g) => {
-    for (const t of await tenantRows()) {
-      const used: Record<string, number> = { cpu: Number(t.cpu), memory_mib: Number(t.mem), gpu: Number(t.gpu), tasks: Number(t.tasks) };
-      for (const [, label] of QUOTA_RESOURCES) g.set({ tenant: t.name, resource: label }, used[label]!);
-    }
-  }),
-}, { restricted: true });
-
-gauge<"tenant" | "resource">({
-  name: "eiaas_tenant_quota",
-  help: "Each tenant's hard quota per resource (only resources with a quota; compare with eiaas_tenant_usage)",
-  labelNames: ["tenant", "resource"],
-  collect: collector(async (g) => {
-    for (const t of await tenantRows()) {
-      for (const [field, label] of QUOTA_RESOURCES) {
-        const v = t.quota?.[field];
-        if (typeof v === "number") g.set({ tenant: t.name, resource: label }, v);
+gauge<"tenant" | "resource">(
+  {
+    name: "eiaas_tenant_usage",
+    help: "Resources held by each tenant's unfinished tasks (cpu millicores, memory_mib, gpu, tasks)",
+    labelNames: ["tenant", "resource"],
+    collect: collector(async (g) => {
+      for (const t of await tenantRows()) {
+        const used: Record<string, number> = { cpu: Number(t.cpu), memory_mib: Number(t.mem), gpu: Number(t.gpu), tasks: Number(t.tasks) };
+        for (const [, label] of QUOTA_RESOURCES) g.set({ tenant: t.name, resource: label }, used[label]!);
       }
-    }
-  }),
-}, { restricted: true });
+    }),
+  },
+  { restricted: true },
+);
+
+gauge<"tenant" | "resource">(
+  {
+    name: "eiaas_tenant_quota",
+    help: "Each tenant's hard quota per resource (only resources with a quota; compare with eiaas_tenant_usage)",
+    labelNames: ["tenant", "resource"],
+    collect: collector(async (g) => {
+      for (const t of await tenantRows()) {
+        for (const [field, label] of QUOTA_RESOURCES) {
+          const v = t.quota?.[field];
+          if (typeof v === "number") g.set({ tenant: t.name, resource: label }, v);
+        }
+      }
+    }),
+  },
+  { restricted: true },
+);
 
 /**
  * Points the gauges at a scheduler's database pool and queues; returns the undo (so a stopped

@@ -29,16 +29,25 @@ const tasksOf = async (workload: string) => (await cp.get(`/namespaces/acme/task
 describe("a drained node's agent", () => {
   it("stops every task the drain evicted though its services have nowhere to go yet; they run on a node that joins later", async () => {
     for (const c of CLIENTS) await cp.apply("/namespaces/acme/inferenceservices", isvc(`svc-${c}`, c, { architecture: "edge" }));
-    const onA = await waitFor(async () => {
-      const tasks = (await Promise.all(CLIENTS.map((c) => tasksOf(`svc-${c}`)))).flat();
-      return tasks.length === CLIENTS.length && tasks.every((t) => t.spec.nodeName === "edge-a" && t.status.phase === "Running") ? tasks : undefined;
-    }, "every service Running on edge-a", 30_000);
+    const onA = await waitFor(
+      async () => {
+        const tasks = (await Promise.all(CLIENTS.map((c) => tasksOf(`svc-${c}`)))).flat();
+        return tasks.length === CLIENTS.length && tasks.every((t) => t.spec.nodeName === "edge-a" && t.status.phase === "Running") ? tasks : undefined;
+      },
+      "every service Running on edge-a",
+      30_000,
+    );
     const agentA = cp.agents.get("edge-a")!;
     const evicted = onA.map((t) => `acme/${t.metadata.name}/1`).sort();
     expect(agentA.runningKeys().sort()).toEqual(evicted);
 
     // What `eictl drain edge-a` does: cordon, then evict each task of the node.
-    await request(cp.api.app).patch(`${API_PREFIX}/edgenodes/edge-a`).set(cp.admin()).set("Content-Type", "application/merge-patch+json").send({ spec: { unschedulable: true } }).expect(200);
+    await request(cp.api.app)
+      .patch(`${API_PREFIX}/edgenodes/edge-a`)
+      .set(cp.admin())
+      .set("Content-Type", "application/merge-patch+json")
+      .send({ spec: { unschedulable: true } })
+      .expect(200);
     for (const t of onA) await request(cp.api.app).post(`${API_PREFIX}/namespaces/acme/tasks/${t.metadata.name}/eviction`).set(cp.admin()).send({}).expect(201);
 
     // The agent stops all of them, and says so in its heartbeat.
@@ -49,10 +58,14 @@ describe("a drained node's agent", () => {
     for (const t of onA) expect((await cp.get(`/namespaces/acme/tasks/${t.metadata.name}`)).status).toMatchObject({ phase: "Failed", reason: "Evicted" });
     // A node joins: the services run there.
     await cp.startAgent("edge-b", edgeSpec("cloud-1"));
-    await waitFor(async () => {
-      const tasks = (await Promise.all(CLIENTS.map((c) => tasksOf(`svc-${c}`)))).flat().filter((t) => t.status.phase !== "Failed");
-      return tasks.length === CLIENTS.length && tasks.every((t) => t.spec.nodeName === "edge-b" && t.status.phase === "Running");
-    }, "every service Running on edge-b", 30_000);
+    await waitFor(
+      async () => {
+        const tasks = (await Promise.all(CLIENTS.map((c) => tasksOf(`svc-${c}`)))).flat().filter((t) => t.status.phase !== "Failed");
+        return tasks.length === CLIENTS.length && tasks.every((t) => t.spec.nodeName === "edge-b" && t.status.phase === "Running");
+      },
+      "every service Running on edge-b",
+      30_000,
+    );
     for (const t of onA) {
       const now = await request(cp.api.app).get(`${API_PREFIX}/namespaces/acme/tasks/${t.metadata.name}`).set(cp.admin());
       if (now.status === 200) expect(now.body.status).toMatchObject({ phase: "Failed", reason: "Evicted" });

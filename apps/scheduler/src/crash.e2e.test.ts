@@ -113,7 +113,14 @@ async function settled(namespaces: string[]): Promise<{ running: any[]; pending:
 async function createServices(prefix: string, from: number, to: number) {
   for (let i = from; i < to; i++) {
     const ns = i % 3 === 0 ? "acme" : "beta";
-    await cp.apply(`/namespaces/${ns}/inferenceservices`, isvc(`${prefix}-${i}`, DEVICES[i % DEVICES.length]!, { architecture: "edge", clients: { selector: { matchLabels: { client: DEVICES[i % DEVICES.length]! } }, requestsPerSecond: 200 }, resources: { cpu: 500, memoryMiB: 64 } }));
+    await cp.apply(
+      `/namespaces/${ns}/inferenceservices`,
+      isvc(`${prefix}-${i}`, DEVICES[i % DEVICES.length]!, {
+        architecture: "edge",
+        clients: { selector: { matchLabels: { client: DEVICES[i % DEVICES.length]! } }, requestsPerSecond: 200 },
+        resources: { cpu: 500, memoryMiB: 64 },
+      }),
+    );
   }
 }
 
@@ -174,7 +181,14 @@ describe("scheduler crashes and races", () => {
     for (let i = 0; i < 2; i++) {
       const db = createDatabase(cp.api.db.url, { poolSize: 4 });
       const queue = createRedisQueueBackend({ url: redis.url });
-      const s = new Scheduler({ databaseUrl: cp.api.db.url, pool: db.pool, store: new ObjectStore(db.pool), queue, leases: createPostgresLeaseStore(db.pool), logger: createLogger({ name: `replica-${i}`, level: "silent" }) });
+      const s = new Scheduler({
+        databaseUrl: cp.api.db.url,
+        pool: db.pool,
+        store: new ObjectStore(db.pool),
+        queue,
+        leases: createPostgresLeaseStore(db.pool),
+        logger: createLogger({ name: `replica-${i}`, level: "silent" }),
+      });
       replicas.push({ db, queue, s });
     }
     const errors: Error[] = [];

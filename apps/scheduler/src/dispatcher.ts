@@ -39,7 +39,12 @@ async function enqueueTraced(queue: QueueBackend, tasks: StoredObject[]): Promis
     startSpanContext(`publish ${nodeQueueName(t.spec.nodeName)}`, {
       kind: SpanKind.PRODUCER,
       parent: contextFromAnnotations(t.metadata.annotations),
-      attributes: { "messaging.system": "bullmq", "messaging.destination.name": nodeQueueName(t.spec.nodeName), "messaging.message.id": `${t.metadata.uid}.${t.status?.attempt ?? 1}`, "eiaas.task": `${t.metadata.namespace}/${t.metadata.name}` },
+      attributes: {
+        "messaging.system": "bullmq",
+        "messaging.destination.name": nodeQueueName(t.spec.nodeName),
+        "messaging.message.id": `${t.metadata.uid}.${t.status?.attempt ?? 1}`,
+        "eiaas.task": `${t.metadata.namespace}/${t.metadata.name}`,
+      },
     }),
   );
   try {

@@ -37,8 +37,16 @@ const cycleFailures = () => cp.schedulerLog.lines.filter((l) => l.msg === "sched
 /** Registers a node through the API and heartbeats once, but runs no agent: its queue is never consumed. */
 async function registerWithoutAgent(name: string, spec: object): Promise<string> {
   const boot = await cp.api.tokens.mint({ role: "bootstrap" });
-  const reg = await request(cp.api.app).post(`${API_PREFIX}/edgenodes/${name}/register`).set({ Authorization: `Bearer ${boot.token}` }).send({ spec }).expect(201);
-  await request(cp.api.app).post(`${API_PREFIX}/edgenodes/${name}/heartbeat`).set({ Authorization: `Bearer ${reg.body.token}` }).send({}).expect(204);
+  const reg = await request(cp.api.app)
+    .post(`${API_PREFIX}/edgenodes/${name}/register`)
+    .set({ Authorization: `Bearer ${boot.token}` })
+    .send({ spec })
+    .expect(201);
+  await request(cp.api.app)
+    .post(`${API_PREFIX}/edgenodes/${name}/heartbeat`)
+    .set({ Authorization: `Bearer ${reg.body.token}` })
+    .send({})
+    .expect(204);
   return reg.body.token;
 }
 
@@ -59,10 +67,7 @@ describe("faults", () => {
       const t = await tasksOf("cam");
       return (await phaseOf("cam")) === "Running" && t.length === 1 && t[0].spec.nodeName === "edge-b" && t[0].status.phase === "Running";
     }, "cam re-planned onto edge-b and Running");
-    const history = await cp.db.pool.query(
-      `SELECT object FROM watch_events WHERE kind = 'Task' AND name = $1 AND object->'status'->>'phase' = 'Failed'`,
-      [stranded.metadata.name],
-    );
+    const history = await cp.db.pool.query(`SELECT object FROM watch_events WHERE kind = 'Task' AND name = $1 AND object->'status'->>'phase' = 'Failed'`, [stranded.metadata.name]);
     expect(history.rows[0]?.object.status).toMatchObject({ phase: "Failed", reason: "NodeLost" });
     expect(history.rows[0]?.object.status.message).toMatch(/edge-a/);
     // The job left behind on the vanished node's queue is removed with it.
@@ -88,10 +93,14 @@ describe("faults", () => {
       spec: { nodeName: "dev-1", role: "serve", resources: { cpu: 100, memoryMiB: 64, gpu: 0 } },
       status: { phase: "Scheduled", attempt: 1 },
     } as any);
-    const ran = await waitFor(async () => {
-      const t = await cp.get("/namespaces/acme/tasks/by-hand");
-      return t.status.phase === "Running" ? t : undefined;
-    }, "the hand-made task Running on dev-1", 20_000);
+    const ran = await waitFor(
+      async () => {
+        const t = await cp.get("/namespaces/acme/tasks/by-hand");
+        return t.status.phase === "Running" ? t : undefined;
+      },
+      "the hand-made task Running on dev-1",
+      20_000,
+    );
     expect(ran.status).toMatchObject({ phase: "Running", attempt: 1 });
   });
 

@@ -3,23 +3,100 @@ import type { StoredObject } from "@eiaas/db";
 import { foldStatus } from "./fold-status.js";
 
 const TS = "2026-11-26T12:00:00.000Z";
-const svc = (status: Record<string, unknown>): StoredObject => ({ apiVersion: "eiaas.io/v1alpha1", kind: "InferenceService", metadata: { name: "cam", namespace: "acme", uid: "w", labels: {}, annotations: {}, resourceVersion: "1", generation: 1, creationTimestamp: TS }, spec: { rounds: 3 }, status }) as any;
+const svc = (status: Record<string, unknown>): StoredObject =>
+  ({
+    apiVersion: "eiaas.io/v1alpha1",
+    kind: "InferenceService",
+    metadata: { name: "cam", namespace: "acme", uid: "w", labels: {}, annotations: {}, resourceVersion: "1", generation: 1, creationTimestamp: TS },
+    spec: { rounds: 3 },
+    status,
+  }) as any;
 const task = (name: string, rev: number, phase: string, role = "tail"): StoredObject =>
-  ({ apiVersion: "eiaas.io/v1alpha1", kind: "Task", metadata: { name, namespace: "acme", uid: name, labels: { "eiaas.io/plan-revision": String(rev) }, annotations: {}, resourceVersion: "1", generation: 1, creationTimestamp: TS }, spec: { nodeName: `n-${name}`, role }, status: { phase } }) as any;
+  ({
+    apiVersion: "eiaas.io/v1alpha1",
+    kind: "Task",
+    metadata: { name, namespace: "acme", uid: name, labels: { "eiaas.io/plan-revision": String(rev) }, annotations: {}, resourceVersion: "1", generation: 1, creationTimestamp: TS },
+    spec: { nodeName: `n-${name}`, role },
+    status: { phase },
+  }) as any;
 const ready = (s: Record<string, any>) => s.conditions?.find((c: any) => c.type === "Ready");
 
 describe("foldStatus", () => {
   it.each([
-    { name: "fresh plan: Scheduled, not Ready, 0/2", prev: { phase: "Scheduled", planRevision: 1 }, tasks: [task("a", 1, "Dispatched"), task("b", 1, "Dispatched")], phase: "Scheduled", ready: "False", message: "0/2 tasks of plan revision 1 running", superseded: [] },
-    { name: "all running: Running and Ready", prev: { phase: "Scheduled", planRevision: 1 }, tasks: [task("a", 1, "Running"), task("b", 1, "Running")], phase: "Running", ready: "True", message: "2/2 tasks of plan revision 1 running", superseded: [] },
-    { name: "roll-over: old revision keeps it Ready", prev: { phase: "Running", planRevision: 2 }, tasks: [task("a", 1, "Running"), task("b", 2, "Dispatched")], phase: "Running", ready: "True", message: "0/1 tasks of plan revision 2 running", superseded: [] },
-    { name: "roll-over done: old tasks superseded", prev: { phase: "Running", planRevision: 2 }, tasks: [task("a", 1, "Running"), task("b", 2, "Running")], phase: "Running", ready: "True", message: "1/1 tasks of plan revision 2 running", superseded: ["a"] },
-    { name: "a task failed: not Ready", prev: { phase: "Running", planRevision: 1 }, tasks: [task("a", 1, "Running"), task("b", 1, "Failed")], phase: "Scheduled", ready: "False", message: "1/2 tasks of plan revision 1 running", superseded: [] },
+    {
+      name: "fresh plan: Scheduled, not Ready, 0/2",
+      prev: { phase: "Scheduled", planRevision: 1 },
+      tasks: [task("a", 1, "Dispatched"), task("b", 1, "Dispatched")],
+      phase: "Scheduled",
+      ready: "False",
+      message: "0/2 tasks of plan revision 1 running",
+      superseded: [],
+    },
+    {
+      name: "all running: Running and Ready",
+      prev: { phase: "Scheduled", planRevision: 1 },
+      tasks: [task("a", 1, "Running"), task("b", 1, "Running")],
+      phase: "Running",
+      ready: "True",
+      message: "2/2 tasks of plan revision 1 running",
+      superseded: [],
+    },
+    {
+      name: "roll-over: old revision keeps it Ready",
+      prev: { phase: "Running", planRevision: 2 },
+      tasks: [task("a", 1, "Running"), task("b", 2, "Dispatched")],
+      phase: "Running",
+      ready: "True",
+      message: "0/1 tasks of plan revision 2 running",
+      superseded: [],
+    },
+    {
+      name: "roll-over done: old tasks superseded",
+      prev: { phase: "Running", planRevision: 2 },
+      tasks: [task("a", 1, "Running"), task("b", 2, "Running")],
+      phase: "Running",
+      ready: "True",
+      message: "1/1 tasks of plan revision 2 running",
+      superseded: ["a"],
+    },
+    {
+      name: "a task failed: not Ready",
+      prev: { phase: "Running", planRevision: 1 },
+      tasks: [task("a", 1, "Running"), task("b", 1, "Failed")],
+      phase: "Scheduled",
+      ready: "False",
+      message: "1/2 tasks of plan revision 1 running",
+      superseded: [],
+    },
     // A task was lost and re-planned while its siblings of the old revision still run: not Ready,
     // so not Running either (it was Running with Ready=False until the replacements ran).
-    { name: "re-planned after a lost task: Scheduled, not Ready", prev: { phase: "Running", planRevision: 2 }, tasks: [task("a", 1, "Running"), task("b", 1, "Failed"), task("c", 2, "Dispatched"), task("d", 2, "Dispatched")], phase: "Scheduled", ready: "False", message: "0/2 tasks of plan revision 2 running", superseded: [] },
-    { name: "roll-over while the old revision lost a task: Scheduled, not Ready", prev: { phase: "Running", planRevision: 2 }, tasks: [task("a", 1, "Running"), task("b", 1, "Failed"), task("c", 2, "Running"), task("d", 2, "Dispatched")], phase: "Scheduled", ready: "False", message: "1/2 tasks of plan revision 2 running", superseded: [] },
-    { name: "pending stays pending", prev: { phase: "Pending", planRevision: 1 }, tasks: [task("a", 1, "Running"), task("b", 1, "Dispatched")], phase: "Pending", ready: "False", message: "1/2 tasks of plan revision 1 running", superseded: [] },
+    {
+      name: "re-planned after a lost task: Scheduled, not Ready",
+      prev: { phase: "Running", planRevision: 2 },
+      tasks: [task("a", 1, "Running"), task("b", 1, "Failed"), task("c", 2, "Dispatched"), task("d", 2, "Dispatched")],
+      phase: "Scheduled",
+      ready: "False",
+      message: "0/2 tasks of plan revision 2 running",
+      superseded: [],
+    },
+    {
+      name: "roll-over while the old revision lost a task: Scheduled, not Ready",
+      prev: { phase: "Running", planRevision: 2 },
+      tasks: [task("a", 1, "Running"), task("b", 1, "Failed"), task("c", 2, "Running"), task("d", 2, "Dispatched")],
+      phase: "Scheduled",
+      ready: "False",
+      message: "1/2 tasks of plan revision 2 running",
+      superseded: [],
+    },
+    {
+      name: "pending stays pending",
+      prev: { phase: "Pending", planRevision: 1 },
+      tasks: [task("a", 1, "Running"), task("b", 1, "Dispatched")],
+      phase: "Pending",
+      ready: "False",
+      message: "1/2 tasks of plan revision 1 running",
+      superseded: [],
+    },
   ])("InferenceService — $name", ({ prev, tasks, phase, ready: r, message, superseded }) => {
     const out = foldStatus("InferenceService", svc(prev), tasks, TS);
     expect(out.status.phase).toBe(phase);

@@ -40,7 +40,12 @@ export function foldStatus(kind: "InferenceService" | "TrainingJob", obj: Stored
     if (serving) status.serving = serving;
     status.conditions = setCondition(
       status.conditions,
-      { type: "Ready", status: ready ? "True" : "False", reason: ready ? "TasksRunning" : "TasksNotRunning", message: `${running}/${current.length} tasks of plan revision ${status.planRevision} running` },
+      {
+        type: "Ready",
+        status: ready ? "True" : "False",
+        reason: ready ? "TasksRunning" : "TasksNotRunning",
+        message: `${running}/${current.length} tasks of plan revision ${status.planRevision} running`,
+      },
       ts,
     );
     return { status, superseded: allCurrent ? old : [] };

@@ -3,7 +3,19 @@ import type { PlannedTask } from "@eiaas/scheduling";
 import { inferenceEnv } from "./inference-env.js";
 
 const task = (role: string, node: string, layers: { from: number; to: number }, clients: string[], exitAfterLayer = 6, variant = "base"): PlannedTask =>
-  ({ role, node, key: `${role}/${node}/${variant}/${exitAfterLayer}`, variant, exitAfterLayer, layers, clients, resources: { cpu: 0, memoryMiB: 0, gpu: 0 }, load: 0, priority: 0, annotations: {} }) as PlannedTask;
+  ({
+    role,
+    node,
+    key: `${role}/${node}/${variant}/${exitAfterLayer}`,
+    variant,
+    exitAfterLayer,
+    layers,
+    clients,
+    resources: { cpu: 0, memoryMiB: 0, gpu: 0 },
+    load: 0,
+    priority: 0,
+    annotations: {},
+  }) as PlannedTask;
 const name = (p: PlannedTask) => `svc-r2-${p.role}-${p.node}`;
 const layerCount = (v: string) => (v === "base" ? 6 : v === "small" ? 4 : undefined);
 
@@ -30,7 +42,11 @@ describe("inferenceEnv (what a service's tasks are told)", () => {
   });
 
   it("makes an exit chain's exit head answer (threshold 0), as the planner predicts; a template's threshold wins", () => {
-    const tasks = [task("head", "dev-1", { from: 1, to: 2 }, ["dev-1"], 3), task("tail", "edge-1", { from: 3, to: 4 }, ["dev-1"], 3), task("serve", "edge-2", { from: 1, to: 4 }, ["dev-2"], 3, "small")];
+    const tasks = [
+      task("head", "dev-1", { from: 1, to: 2 }, ["dev-1"], 3),
+      task("tail", "edge-1", { from: 3, to: 4 }, ["dev-1"], 3),
+      task("serve", "edge-2", { from: 1, to: 4 }, ["dev-2"], 3, "small"),
+    ];
     const clients = [{ client: "dev-1", headNode: "dev-1", tailNode: "edge-1" }];
     const env = inferenceEnv(tasks, clients, name, { layerCount });
     expect(env.get("head/dev-1/base/3")).toEqual({ EIAAS_NEXT_TASK: "svc-r2-tail-edge-1" });

@@ -22,8 +22,7 @@ afterAll(async () => {
   await cp?.close();
 });
 
-const tasksOf = async (workload: string) =>
-  (await cp.get(`/namespaces/acme/tasks?labelSelector=eiaas.io/workload=${workload}`)).items as any[];
+const tasksOf = async (workload: string) => (await cp.get(`/namespaces/acme/tasks?labelSelector=eiaas.io/workload=${workload}`)).items as any[];
 
 describe("node lifecycle", () => {
   it("reschedules the tasks of a node whose agent stopped heartbeating, then untaints it when it returns", async () => {
@@ -61,10 +60,9 @@ describe("node lifecycle", () => {
     expect(svc.status.endpoints.map((e: any) => e.node)).toEqual(["edge-2"]);
 
     // The lost task went through Failed/NodeLost before being replaced (the watch log keeps it).
-    const history = await cp.db.pool.query(
-      `SELECT object FROM watch_events WHERE kind = 'Task' AND name = $1 AND object->'status'->>'phase' = 'Failed' ORDER BY resource_version`,
-      [lost.metadata.name],
-    );
+    const history = await cp.db.pool.query(`SELECT object FROM watch_events WHERE kind = 'Task' AND name = $1 AND object->'status'->>'phase' = 'Failed' ORDER BY resource_version`, [
+      lost.metadata.name,
+    ]);
     expect(history.rows.map((r) => r.object.status.reason)).toContain("NodeLost");
     const events = (await cp.get("/namespaces/acme/events")).items as any[];
     expect(events.some((e) => e.reason === "NodeLost" && e.involvedObject?.name === "cam")).toBe(true);

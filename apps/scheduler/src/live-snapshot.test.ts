@@ -8,7 +8,13 @@ import { LiveSnapshot, type SnapshotSource } from "./live-snapshot.js";
 import { sameJson } from "./workload-status.js";
 
 function node(name: string, cpu: number): StoredObject {
-  return { apiVersion: "eiaas.io/v1alpha1", kind: "EdgeNode", metadata: { name, uid: name, labels: {}, annotations: {}, resourceVersion: "1", generation: 1, creationTimestamp: "2026-01-01T00:00:00Z" }, spec: { tier: "edge", capacity: { cpu, memoryMiB: 8192, gpu: 1 } }, status: { phase: "Ready" } } as any;
+  return {
+    apiVersion: "eiaas.io/v1alpha1",
+    kind: "EdgeNode",
+    metadata: { name, uid: name, labels: {}, annotations: {}, resourceVersion: "1", generation: 1, creationTimestamp: "2026-01-01T00:00:00Z" },
+    spec: { tier: "edge", capacity: { cpu, memoryMiB: 8192, gpu: 1 } },
+    status: { phase: "Ready" },
+  } as any;
 }
 function task(uid: string, ns: string, nodeName: string, cpu: number, phase: string, load = 0): StoredObject {
   return {
@@ -39,12 +45,22 @@ function totals(s: Snapshot, nodes: string[], tenants: string[]) {
 describe("LiveSnapshot", () => {
   it("stays equal to a snapshot built from scratch under random task churn", () => {
     let seed = 7;
-    const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     const nodeNames = ["a", "b", "c"];
     const tenantNames = ["t1", "t2"];
     const source: SnapshotSource = {
       nodes: new Map(nodeNames.map((n) => [n, node(n, 100_000)])),
-      tenants: new Map(tenantNames.map((t) => [t, { apiVersion: "eiaas.io/v1alpha1", kind: "Tenant", metadata: { name: t, uid: t, labels: {}, annotations: {}, resourceVersion: "1", generation: 1, creationTimestamp: "2026-01-01T00:00:00Z" }, spec: {} } as any])),
+      tenants: new Map(
+        tenantNames.map((t) => [
+          t,
+          {
+            apiVersion: "eiaas.io/v1alpha1",
+            kind: "Tenant",
+            metadata: { name: t, uid: t, labels: {}, annotations: {}, resourceVersion: "1", generation: 1, creationTimestamp: "2026-01-01T00:00:00Z" },
+            spec: {},
+          } as any,
+        ]),
+      ),
       tasks: new Map(),
     };
     const live = new LiveSnapshot();
@@ -77,7 +93,11 @@ describe("LiveSnapshot", () => {
         }
       }
       const s = live.update(source, { relisted: false, fleetChanged: false, tasks: changed });
-      const fresh = buildSnapshot({ nodes: [...source.nodes.values()] as unknown as EdgeNodeLike[], tenants: [...source.tenants.values()] as unknown as TenantLike[], tasks: [...source.tasks.values()] as unknown as TaskLike[] });
+      const fresh = buildSnapshot({
+        nodes: [...source.nodes.values()] as unknown as EdgeNodeLike[],
+        tenants: [...source.tenants.values()] as unknown as TenantLike[],
+        tasks: [...source.tasks.values()] as unknown as TaskLike[],
+      });
       expect(totals(s, nodeNames, tenantNames)).toEqual(totals(fresh, nodeNames, tenantNames));
       // A cycle's tentative placements roll back to the same state.
       const m = s.mark();

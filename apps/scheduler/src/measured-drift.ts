@@ -58,9 +58,14 @@ export function servicesOffPrediction(
     if (fresh.status !== "Scheduled") continue;
     const changed = fresh.clients.some((f) => {
       const c = clients.find((x) => x.client === f.client);
-      return !c || c.split !== f.split || c.tailNode !== f.tailNode || c.headNode !== f.headNode || c.variant !== f.variant || c.exitAfterLayer !== f.exitAfterLayer || c.architecture !== f.architecture;
+      return (
+        !c || c.split !== f.split || c.tailNode !== f.tailNode || c.headNode !== f.headNode || c.variant !== f.variant || c.exitAfterLayer !== f.exitAfterLayer || c.architecture !== f.architecture
+      );
     });
-    logger[changed ? "info" : "debug"]({ service: `${w.obj.metadata.namespace}/${w.obj.metadata.name}`, off, replan: changed }, changed ? "measured latency off its prediction: re-planning" : "measured latency off its prediction; no better plan");
+    logger[changed ? "info" : "debug"](
+      { service: `${w.obj.metadata.namespace}/${w.obj.metadata.name}`, off, replan: changed },
+      changed ? "measured latency off its prediction: re-planning" : "measured latency off its prediction; no better plan",
+    );
     if (changed) out.add(w.obj.metadata.uid);
   }
   return out;

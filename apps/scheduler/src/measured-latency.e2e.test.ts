@@ -23,7 +23,10 @@ afterAll(() => cp.close());
 
 const service = () => cp.get("/namespaces/acme/inferenceservices/cam");
 const report = (latencyMs: number) =>
-  request(cp.api.app).post(`${API_PREFIX}/namespaces/acme/inferenceservices/cam/latency`).set({ Authorization: `Bearer ${tenant}` }).send({ client: "dev-1", latencyMs, count: 50 });
+  request(cp.api.app)
+    .post(`${API_PREFIX}/namespaces/acme/inferenceservices/cam/latency`)
+    .set({ Authorization: `Bearer ${tenant}` })
+    .send({ client: "dev-1", latencyMs, count: 50 });
 
 /** Lets the scheduler run a few cycles over what was just written. */
 async function settle(): Promise<void> {

@@ -34,13 +34,14 @@ export class MeasurementIndex {
   current(cache: Pick<ClusterCache, "profiles" | "models">, changed: boolean, nowMs: number): ReadonlyMap<string, ModelMeasurements> {
     if (!changed && nowMs - this.builtAt < Math.min(60_000, this.maxAgeMs)) return this.index;
     this.builtAt = nowMs;
-    this.index = cache.profiles.size === 0
-      ? new Map()
-      : indexMeasurements(cache.profiles.values() as Iterable<any>, {
-          nowMs,
-          maxAgeMs: this.maxAgeMs,
-          modelGeneration: (ns, model) => cache.models.get(`${ns}/${model}`)?.metadata.generation,
-        });
+    this.index =
+      cache.profiles.size === 0
+        ? new Map()
+        : indexMeasurements(cache.profiles.values() as Iterable<any>, {
+            nowMs,
+            maxAgeMs: this.maxAgeMs,
+            modelGeneration: (ns, model) => cache.models.get(`${ns}/${model}`)?.metadata.generation,
+          });
     return this.index;
   }
 }

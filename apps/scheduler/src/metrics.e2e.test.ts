@@ -49,7 +49,14 @@ describe("/metrics after a small workload", () => {
       apiVersion: V,
       kind: "TrainingJob",
       metadata: { name: "fl" },
-      spec: { model: "m", mode: "federated", data: { selector: { matchLabels: { data: "yes" } } }, participants: { min: 2 }, rounds: 1, aggregation: { localSteps: 1, estimates: { localStepSeconds: 0.05, aggregationSeconds: 0.05 } } },
+      spec: {
+        model: "m",
+        mode: "federated",
+        data: { selector: { matchLabels: { data: "yes" } } },
+        participants: { min: 2 },
+        rounds: 1,
+        aggregation: { localSteps: 1, estimates: { localStepSeconds: 0.05, aggregationSeconds: 0.05 } },
+      },
     });
     await waitFor(async () => (await cp.get("/namespaces/acme/inferenceservices/cam")).status?.phase === "Running", "cam Running");
     await waitFor(async () => (await cp.get("/namespaces/acme/trainingjobs/fl")).status?.phase === "Succeeded", "fl Succeeded");
@@ -66,12 +73,17 @@ describe("/metrics after a small workload", () => {
     expect(samples(open, "eiaas_tenant_usage")).toEqual([]);
     expect(samples(open, "eiaas_tenant_quota")).toEqual([]);
     expect(open).not.toContain("acme");
-    const res = await request(cp.api.app).get("/metrics").set({ Authorization: `Bearer ${cp.api.adminToken}` }).expect(200);
+    const res = await request(cp.api.app)
+      .get("/metrics")
+      .set({ Authorization: `Bearer ${cp.api.adminToken}` })
+      .expect(200);
     const m = res.text;
 
     // API: by route template and code.
     expect(value(m, "eiaas_api_request_duration_seconds_count", { method: "POST", route: "/apis/eiaas.io/v1alpha1/namespaces/:ns/:plural", code: "201" })).toBe(4);
-    expect(value(m, "eiaas_api_request_duration_seconds_count", { method: "PUT", route: "/apis/eiaas.io/v1alpha1/namespaces/:ns/:plural/:name/status", code: "200" })).toBeGreaterThanOrEqual(running.length + 2 * succeeded.length);
+    expect(value(m, "eiaas_api_request_duration_seconds_count", { method: "PUT", route: "/apis/eiaas.io/v1alpha1/namespaces/:ns/:plural/:name/status", code: "200" })).toBeGreaterThanOrEqual(
+      running.length + 2 * succeeded.length,
+    );
 
     // Scheduling attempts: cam and fl placed (at least once), impossible refused on every cycle it was tried.
     expect(value(m, "eiaas_scheduling_attempts_total", { result: "scheduled" })).toBeGreaterThanOrEqual(2);

@@ -61,7 +61,11 @@ export class NodeLifecycleController {
           status: {
             ...n.status,
             phase: "NotReady",
-            conditions: setCondition(n.status?.conditions, { type: "Ready", status: "Unknown", reason: "NodeStatusUnknown", message: `no heartbeat for ${Math.round((now.getTime() - last) / 1000)}s` }, ts),
+            conditions: setCondition(
+              n.status?.conditions,
+              { type: "Ready", status: "Unknown", reason: "NodeStatusUnknown", message: `no heartbeat for ${Math.round((now.getTime() - last) / 1000)}s` },
+              ts,
+            ),
           },
         });
       }

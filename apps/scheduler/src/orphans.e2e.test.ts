@@ -40,11 +40,21 @@ const workload = (ns: string, name: string) => cp.get(`/namespaces/${ns}/inferen
 const running = async (ns: string, name: string) => (await workload(ns, name)).status?.phase === "Running";
 /** Every task row of the namespace whose owner reference names `name` (whatever its uid). */
 const tasksNamed = async (ns: string, name: string) =>
-  (await cp.db.pool.query<{ name: string; owner: string }>(`SELECT name, owner_uid::text AS owner FROM tasks WHERE namespace = $1 AND owner_references @> $2::jsonb ORDER BY name`, [ns, JSON.stringify([{ name }])])).rows;
+  (
+    await cp.db.pool.query<{ name: string; owner: string }>(`SELECT name, owner_uid::text AS owner FROM tasks WHERE namespace = $1 AND owner_references @> $2::jsonb ORDER BY name`, [
+      ns,
+      JSON.stringify([{ name }]),
+    ])
+  ).rows;
 const cycleFailures = () => cp.schedulerLog.lines.filter((l) => l.msg === "scheduling cycle failed; retrying on the next one");
 const collected = () => cp.schedulerLog.lines.filter((l) => l.msg === "garbage collected: tasks whose owner no longer exists");
 const removeFinalizers = (ns: string, name: string) =>
-  request(cp.api.app).patch(path(ns, name)).set(admin()).set("Content-Type", "application/merge-patch+json").send({ metadata: { finalizers: null } }).expect(200);
+  request(cp.api.app)
+    .patch(path(ns, name))
+    .set(admin())
+    .set("Content-Type", "application/merge-patch+json")
+    .send({ metadata: { finalizers: null } })
+    .expect(200);
 
 /** Deletes a workload without its tasks, as the namespace cleanup does (workloads a page before tasks) and the finalizer bug did. */
 async function deleteLeavingTasks(ns: string, name: string): Promise<StoredObject> {
@@ -88,11 +98,20 @@ describe("tasks that outlive their workload", () => {
     // A task naming the live workload's name with another uid: an earlier workload of that name.
     const ghost = await cp.store.create(TASK, {
       apiVersion: V,
-      metadata: { name: "live-earlier", namespace: "acme", ownerReferences: [{ apiVersion: V, kind: "InferenceService", name: "live", uid: "00000000-0000-4000-8000-00000000e001", controller: true }] },
+      metadata: {
+        name: "live-earlier",
+        namespace: "acme",
+        ownerReferences: [{ apiVersion: V, kind: "InferenceService", name: "live", uid: "00000000-0000-4000-8000-00000000e001", controller: true }],
+      },
       spec: { nodeName: "dev-1", role: "serve", resources: { cpu: 100, memoryMiB: 64, gpu: 0 } },
       status: { phase: "Running", attempt: 1 },
     } as any);
-    const byHand = await cp.store.create(TASK, { apiVersion: V, metadata: { name: "by-hand", namespace: "acme" }, spec: { nodeName: "dev-1", role: "serve" }, status: { phase: "Running", attempt: 1 } } as any);
+    const byHand = await cp.store.create(TASK, {
+      apiVersion: V,
+      metadata: { name: "by-hand", namespace: "acme" },
+      spec: { nodeName: "dev-1", role: "serve" },
+      status: { phase: "Running", attempt: 1 },
+    } as any);
     // The old workload goes without its tasks, as the finalizer bug left them.
     const old = await deleteLeavingTasks("acme", "old");
     const leftovers = await tasksNamed("acme", "old");
@@ -136,7 +155,11 @@ describe("task names are the workload's own", () => {
     expect(two.length).toBe(one.length);
     for (const t of [...one, ...two]) expect(t.name.startsWith(`${prefix}-r1-`)).toBe(true);
     expect(cycleFailures()).toEqual([]);
-    for (const n of ["one", "two"]) await request(cp.api.app).delete(path("acme", `${prefix}-${n}`)).set(admin()).expect(200);
+    for (const n of ["one", "two"])
+      await request(cp.api.app)
+        .delete(path("acme", `${prefix}-${n}`))
+        .set(admin())
+        .expect(200);
   });
 
   it("a workload re-created while the previous one's tasks are still being removed is bound beside them", async () => {

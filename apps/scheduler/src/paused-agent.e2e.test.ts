@@ -89,10 +89,14 @@ describe("an agent paused past its node's eviction", () => {
     const boot = await cp.api.tokens.mint({ role: "bootstrap" });
     const ops = await spawnAgent(boot.token);
     await cp.apply("/namespaces/acme/inferenceservices", isvc("cam", "cam", { architecture: "edge" }));
-    const [first] = await waitFor(async () => {
-      const t = await tasksOf("cam");
-      return t.length === 1 && t[0].spec.nodeName === NODE && t[0].status.phase === "Running" ? t : undefined;
-    }, "cam Running on edge-p", 30_000);
+    const [first] = await waitFor(
+      async () => {
+        const t = await tasksOf("cam");
+        return t.length === 1 && t[0].spec.nodeName === NODE && t[0].status.phase === "Running" ? t : undefined;
+      },
+      "cam Running on edge-p",
+      30_000,
+    );
     await waitFor(async () => (await gauge(ops)) === 1, "the agent running it");
 
     agent!.kill("SIGSTOP");
@@ -102,10 +106,14 @@ describe("an agent paused past its node's eviction", () => {
     agent!.kill("SIGCONT");
 
     // Back: the agent stops the failed run; the service's new task takes the one slot and runs.
-    const [second] = await waitFor(async () => {
-      const t = (await tasksOf("cam")).filter((x) => x.metadata.name !== first.metadata.name);
-      return t.length === 1 && t[0].spec.nodeName === NODE && t[0].status.phase === "Running" ? t : undefined;
-    }, "cam Running again on edge-p with a new task", 60_000);
+    const [second] = await waitFor(
+      async () => {
+        const t = (await tasksOf("cam")).filter((x) => x.metadata.name !== first.metadata.name);
+        return t.length === 1 && t[0].spec.nodeName === NODE && t[0].status.phase === "Running" ? t : undefined;
+      },
+      "cam Running again on edge-p with a new task",
+      60_000,
+    );
     const node = await waitFor(async () => {
       const n = await cp.get(`/edgenodes/${NODE}`);
       return JSON.stringify(n.status.runningTasks) === JSON.stringify([`acme/${second.metadata.name}`]) ? n : undefined;

@@ -76,7 +76,12 @@ function plan(w: Workload, snapshot: Snapshot, model: StoredObject | undefined, 
   let envOf: Map<string, Record<string, string>> | undefined;
   if (w.kind.kind === "InferenceService") {
     const measuredLatency = recentClientLatency(w.obj, now.getTime(), measurementMaxAgeMs);
-    const r = planInference(snapshot, { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec }, model?.spec, measuredLatency.length ? { measuredLatency } : {});
+    const r = planInference(
+      snapshot,
+      { metadata: { name: w.obj.metadata.name, namespace: w.obj.metadata.namespace! }, spec: w.obj.spec },
+      model?.spec,
+      measuredLatency.length ? { measuredLatency } : {},
+    );
     if (r.status === "Unschedulable") return { w, failure: { reason: "Unschedulable", message: r.message, code: r.code } };
     tasks = r.tasks;
     statusPlan = { plan: { clients: r.clients } };

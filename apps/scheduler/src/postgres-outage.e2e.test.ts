@@ -56,10 +56,14 @@ describe("Postgres unavailable for a while", () => {
 
     // Every API verb answers a 503 Status (after the token cache expires too), /readyz says why.
     const admin = cp.admin();
-    await waitFor(async () => {
-      const r = await request(cp.api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices`).set(admin);
-      return r.status === 503;
-    }, "the API to answer 503", 15_000);
+    await waitFor(
+      async () => {
+        const r = await request(cp.api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices`).set(admin);
+        return r.status === 503;
+      },
+      "the API to answer 503",
+      15_000,
+    );
     for (let i = 0; i < 2; i++) {
       const list = await request(cp.api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices`).set(admin);
       expect(list.status).toBe(503);
@@ -81,10 +85,17 @@ describe("Postgres unavailable for a while", () => {
     pg = await startPostgres();
 
     await waitFor(async () => (await request(cp.api.app).get("/readyz")).status === 200, "/readyz to recover", 30_000);
-    await waitFor(async () => {
-      const r = await request(cp.api.app).post(`${API_PREFIX}/namespaces/acme/inferenceservices`).set(admin).send(isvc("after", "cam", { architecture: "edge" }));
-      return r.status === 201;
-    }, "the API to accept writes again", 30_000);
+    await waitFor(
+      async () => {
+        const r = await request(cp.api.app)
+          .post(`${API_PREFIX}/namespaces/acme/inferenceservices`)
+          .set(admin)
+          .send(isvc("after", "cam", { architecture: "edge" }));
+        return r.status === 201;
+      },
+      "the API to accept writes again",
+      30_000,
+    );
     await waitFor(async () => (await phaseOf("after")) === "Running", "after placed and Running once the scheduler resumed", 30_000);
     expect(await phaseOf("before")).toBe("Running");
     const cycles = cp.scheduler!.cycles;

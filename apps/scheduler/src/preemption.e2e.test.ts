@@ -25,7 +25,11 @@ beforeAll(async () => {
   await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "acme" }, spec: { maxPriority: 10 } });
   await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "legacy" } });
   await cp.startProtocolAgent("edge-1", { tier: "edge", capacity: { cpu: 1000, memoryMiB: 4096 }, compute: { gflops: 1000 } });
-  await cp.startProtocolAgent("dev-1", { tier: "device", parent: "edge-1", capacity: { cpu: 1000, memoryMiB: 1024 }, compute: { gflops: 10 }, network: { uplinkMbps: 100, downlinkMbps: 100, rttMs: 1 } }, { tier: "device" });
+  await cp.startProtocolAgent(
+    "dev-1",
+    { tier: "device", parent: "edge-1", capacity: { cpu: 1000, memoryMiB: 1024 }, compute: { gflops: 10 }, network: { uplinkMbps: 100, downlinkMbps: 100, rttMs: 1 } },
+    { tier: "device" },
+  );
   for (const ns of ["acme", "legacy"]) await cp.apply(`/namespaces/${ns}/models`, MODEL);
   cp.scheduler!.start();
 });
@@ -58,9 +62,9 @@ describe("preemption", () => {
     // Through the store, around the API's admission: as an object from before the default cap.
     const greedy = service("greedy", 2_000_000_000);
     await cp.store.create(kindInfo("InferenceService"), { ...greedy, metadata: { name: "greedy", namespace: "legacy" }, spec: inferenceServiceSpec.parse(greedy.spec) });
-    await expect.poll(async () => (await cp.get("/namespaces/legacy/inferenceservices/greedy")).status.conditions ?? [], { timeout: 15_000 }).toContainEqual(
-      expect.objectContaining({ type: "Scheduled", status: "False" }),
-    );
+    await expect
+      .poll(async () => (await cp.get("/namespaces/legacy/inferenceservices/greedy")).status.conditions ?? [], { timeout: 15_000 })
+      .toContainEqual(expect.objectContaining({ type: "Scheduled", status: "False" }));
     await new Promise((r) => setTimeout(r, 2000));
     expect((await cp.get("/namespaces/legacy/inferenceservices/greedy")).status.phase).toBe("Pending");
     expect((await cp.get("/namespaces/acme/inferenceservices/high")).status.phase).toBe("Running");
@@ -106,13 +110,17 @@ describe("preemption", () => {
     // for nothing. The plan's code is UnschedulableAndUnresolvable: eviction cannot meet an SLO.
     await cp.apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "vip-co" }, spec: { maxPriority: 20 } });
     await cp.apply("/namespaces/vip-co/models", MODEL);
-    await cp.startProtocolAgent("upload-cam", { tier: "device", parent: "edge-1", capacity: { cpu: 1000, memoryMiB: 1024 }, compute: { gflops: 10 }, network: { uplinkMbps: 100, downlinkMbps: 100, rttMs: 1 } }, { camera: "upload" });
+    await cp.startProtocolAgent(
+      "upload-cam",
+      { tier: "device", parent: "edge-1", capacity: { cpu: 1000, memoryMiB: 1024 }, compute: { gflops: 10 }, network: { uplinkMbps: 100, downlinkMbps: 100, rttMs: 1 } },
+      { camera: "upload" },
+    );
     const urgent = service("urgent", 20);
     await cp.apply("/namespaces/vip-co/inferenceservices", { ...urgent, spec: { ...urgent.spec, clients: { selector: { matchLabels: { camera: "upload" } } }, slo: { latencyMs: 0.001 } } });
     // Preemption runs before the condition is written: once it shows, the decision was made.
-    await expect.poll(async () => (await cp.get("/namespaces/vip-co/inferenceservices/urgent")).status?.conditions ?? [], { timeout: 15_000 }).toContainEqual(
-      expect.objectContaining({ type: "Scheduled", status: "False", reason: "Unschedulable", message: expect.stringContaining("client upload-cam: slo") }),
-    );
+    await expect
+      .poll(async () => (await cp.get("/namespaces/vip-co/inferenceservices/urgent")).status?.conditions ?? [], { timeout: 15_000 })
+      .toContainEqual(expect.objectContaining({ type: "Scheduled", status: "False", reason: "Unschedulable", message: expect.stringContaining("client upload-cam: slo") }));
     expect((await cp.get("/namespaces/bully-co/tasks")).items.filter((t: any) => t.status.reason === "Preempted")).toEqual([]);
     expect((await cp.get("/namespaces/bully-co/inferenceservices/greedy-cloud")).status.phase).toBe("Running");
     expect((await cp.get("/namespaces/vip-co/events")).items).not.toContainEqual(expect.objectContaining({ reason: "Preempting" }));

@@ -56,10 +56,24 @@ export async function preemptFor(
   );
   for (const t of written) {
     const o = t.metadata.ownerReferences?.find((x) => x.controller);
-    if (o) await deps.events.record({ involved: { kind: o.kind, name: o.name, namespace: t.metadata.namespace!, uid: o.uid }, type: "Warning", reason: "Preempted", message: `task ${t.metadata.name} on ${result.node} preempted: ${why}` }, now);
+    if (o)
+      await deps.events.record(
+        {
+          involved: { kind: o.kind, name: o.name, namespace: t.metadata.namespace!, uid: o.uid },
+          type: "Warning",
+          reason: "Preempted",
+          message: `task ${t.metadata.name} on ${result.node} preempted: ${why}`,
+        },
+        now,
+      );
   }
   await deps.events.record(
-    { involved: { kind: workload.kind, name: workload.metadata.name, namespace: workload.metadata.namespace!, uid: workload.metadata.uid }, type: "Normal", reason: "Preempting", message: `evicted ${written.length} lower-priority task(s) on ${result.node}` },
+    {
+      involved: { kind: workload.kind, name: workload.metadata.name, namespace: workload.metadata.namespace!, uid: workload.metadata.uid },
+      type: "Normal",
+      reason: "Preempting",
+      message: `evicted ${written.length} lower-priority task(s) on ${result.node}`,
+    },
     now,
   );
   return written.length;

@@ -28,10 +28,18 @@ describe("progress-only status writes", () => {
     await node("edge-1", edgeSpec("cloud-1"));
     for (const d of ["dev-1", "dev-2", "dev-3"]) await node(d, deviceSpec("edge-1"), { client: "cam" });
     // Everything on the devices: one task per client device.
-    const spec = inferenceServiceSpec.parse({ model: "m", clients: { selector: { matchLabels: { client: "cam" } }, requestsPerSecond: 1 }, resources: { cpu: 100, memoryMiB: 64 }, architecture: "device" });
+    const spec = inferenceServiceSpec.parse({
+      model: "m",
+      clients: { selector: { matchLabels: { client: "cam" } }, requestsPerSecond: 1 },
+      resources: { cpu: 100, memoryMiB: 64 },
+      architecture: "device",
+    });
     await fx.store.create(ISVC, { apiVersion: V, metadata: { name: "cam", namespace: "acme" }, spec } as any);
 
-    const controller = new WorkloadController({ pool: fx.db.pool, store: fx.store, events: new EventRecorder(fx.store, "test"), logger: createLogger({ name: "test", level: "silent" }) }, { progressMs: 1_000 });
+    const controller = new WorkloadController(
+      { pool: fx.db.pool, store: fx.store, events: new EventRecorder(fx.store, "test"), logger: createLogger({ name: "test", level: "silent" }) },
+      { progressMs: 1_000 },
+    );
     const t0 = Date.parse("2026-11-26T12:00:00Z");
     const at = (ms: number) => new Date(t0 + ms);
     expect((await controller.cycle(at(0))).bound).toBe(3);
@@ -71,11 +79,19 @@ describe("Ready transitions", () => {
     await node("cloud-1", cloudSpec());
     await node("edge-1", edgeSpec("cloud-1"));
     for (const d of ["dev-1", "dev-2"]) await node(d, deviceSpec("edge-1"), { client: "cam" });
-    const spec = inferenceServiceSpec.parse({ model: "m", clients: { selector: { matchLabels: { client: "cam" } }, requestsPerSecond: 1 }, resources: { cpu: 100, memoryMiB: 64 }, architecture: "device" });
+    const spec = inferenceServiceSpec.parse({
+      model: "m",
+      clients: { selector: { matchLabels: { client: "cam" } }, requestsPerSecond: 1 },
+      resources: { cpu: 100, memoryMiB: 64 },
+      architecture: "device",
+    });
     await fx.store.create(ISVC, { apiVersion: V, metadata: { name: "cam", namespace: "acme" }, spec } as any);
 
     // A long progress period: only a transition that is not held back shows within it.
-    const controller = new WorkloadController({ pool: fx.db.pool, store: fx.store, events: new EventRecorder(fx.store, "test"), logger: createLogger({ name: "test", level: "silent" }) }, { progressMs: 60_000 });
+    const controller = new WorkloadController(
+      { pool: fx.db.pool, store: fx.store, events: new EventRecorder(fx.store, "test"), logger: createLogger({ name: "test", level: "silent" }) },
+      { progressMs: 60_000 },
+    );
     const t0 = Date.parse("2026-11-26T12:00:00Z");
     const at = (ms: number) => new Date(t0 + ms);
     const get = async () => (await fx.store.get(ISVC, "acme", "cam"))!;

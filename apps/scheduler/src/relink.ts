@@ -59,4 +59,3 @@ export function linkFingerprint(nodes: Iterable<StoredObject>): string {
     .map((n) => `${n.metadata.name}:${n.status?.measured?.uplinkMbps ?? n.spec.network?.uplinkMbps ?? 0}/${n.status?.measured?.rttMs ?? n.spec.network?.rttMs ?? 0}/${n.status?.phase ?? ""}`)
     .join(",");
 }
-

@@ -77,7 +77,11 @@ describe("scheduler end to end", () => {
     // Another tenant sees nothing of it.
     await apply("/tenants", { apiVersion: V, kind: "Tenant", metadata: { name: "other" } });
     const otherToken = await api.tenantToken("other");
-    await request(api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices/cam/endpoints`).query({ client: "dev-1" }).set({ Authorization: `Bearer ${otherToken}` }).expect(404);
+    await request(api.app)
+      .get(`${API_PREFIX}/namespaces/acme/inferenceservices/cam/endpoints`)
+      .query({ client: "dev-1" })
+      .set({ Authorization: `Bearer ${otherToken}` })
+      .expect(404);
     // dryRun with planPreview returns the plan the scheduler would make and stores nothing.
     const dry = await request(api.app)
       .post(`${API_PREFIX}/namespaces/acme/inferenceservices`)
@@ -99,10 +103,13 @@ describe("scheduler end to end", () => {
       .send(JSON.stringify({ spec: { resources: { cpu: 200, memoryMiB: 64 } } }))
       .expect(200);
     await expect
-      .poll(async () => {
-        const names = (await get("/namespaces/acme/tasks")).items.map((t: any) => t.metadata.name);
-        return names.length > 0 && names.every((n: string) => !before.includes(n));
-      }, { timeout: 15_000 })
+      .poll(
+        async () => {
+          const names = (await get("/namespaces/acme/tasks")).items.map((t: any) => t.metadata.name);
+          return names.length > 0 && names.every((n: string) => !before.includes(n));
+        },
+        { timeout: 15_000 },
+      )
       .toBe(true);
     const svc = await get("/namespaces/acme/inferenceservices/cam");
     expect(svc.status.phase).toBe("Running");
@@ -114,7 +121,14 @@ describe("scheduler end to end", () => {
       apiVersion: V,
       kind: "TrainingJob",
       metadata: { name: "fl" },
-      spec: { model: "m", mode: "federated", data: { selector: { matchLabels: { data: "yes" } } }, participants: { min: 2 }, rounds: 2, aggregation: { localSteps: 2, estimates: { localStepSeconds: 0.1, aggregationSeconds: 0.1 } } },
+      spec: {
+        model: "m",
+        mode: "federated",
+        data: { selector: { matchLabels: { data: "yes" } } },
+        participants: { min: 2 },
+        rounds: 2,
+        aggregation: { localSteps: 2, estimates: { localStepSeconds: 0.1, aggregationSeconds: 0.1 } },
+      },
     });
     await expect.poll(async () => (await get("/namespaces/acme/trainingjobs/fl")).status.phase, { timeout: 20_000 }).toBe("Succeeded");
     const tj = await get("/namespaces/acme/trainingjobs/fl");
@@ -128,9 +142,7 @@ describe("scheduler end to end", () => {
     expect(before.split).toBeLessThan(5);
     // dev-1's agent now measures a nearly dead uplink: offloading anything costs seconds.
     await cp.protocolAgents.get("dev-1")!.heartbeat({ uplinkMbps: 0.2, rttMs: 2 });
-    await expect
-      .poll(async () => (await get("/namespaces/acme/inferenceservices/cam")).status.plan.clients.find((c: any) => c.client === "dev-1").split, { timeout: 15_000 })
-      .not.toBe(before.split);
+    await expect.poll(async () => (await get("/namespaces/acme/inferenceservices/cam")).status.plan.clients.find((c: any) => c.client === "dev-1").split, { timeout: 15_000 }).not.toBe(before.split);
     const after = (await get("/namespaces/acme/inferenceservices/cam")).status.plan.clients.find((c: any) => c.client === "dev-1");
     expect(after.predicted.uplinkBytes).toBeLessThan(before.predicted.uplinkBytes);
     await expect.poll(async () => (await get("/namespaces/acme/inferenceservices/cam")).status.phase, { timeout: 15_000 }).toBe("Running");
@@ -140,7 +152,12 @@ describe("scheduler end to end", () => {
     const svc = await get("/namespaces/acme/inferenceservices/cam");
     const tail = svc.status.plan.clients.map((c: any) => c.tailNode).find(Boolean);
     expect(tail).toBeTruthy();
-    await request(api.app).patch(`${API_PREFIX}/edgenodes/${tail}`).set(admin()).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ spec: { unschedulable: true } })).expect(200);
+    await request(api.app)
+      .patch(`${API_PREFIX}/edgenodes/${tail}`)
+      .set(admin())
+      .set("Content-Type", "application/merge-patch+json")
+      .send(JSON.stringify({ spec: { unschedulable: true } }))
+      .expect(200);
     const onNode = (await get(`/namespaces/acme/tasks?fieldSelector=spec.nodeName%3D${tail}`)).items.filter((t: any) => t.status.phase !== "Failed");
     expect(onNode.length).toBeGreaterThan(0);
     for (const t of onNode) {
@@ -149,17 +166,29 @@ describe("scheduler end to end", () => {
       expect([201, 404]).toContain(r.status);
     }
     const tenant = await api.tenantToken("acme");
-    await request(api.app).post(`${API_PREFIX}/namespaces/acme/tasks/${onNode[0].metadata.name}/eviction`).set({ Authorization: `Bearer ${tenant}` }).send({}).expect(403);
+    await request(api.app)
+      .post(`${API_PREFIX}/namespaces/acme/tasks/${onNode[0].metadata.name}/eviction`)
+      .set({ Authorization: `Bearer ${tenant}` })
+      .send({})
+      .expect(403);
     await expect
-      .poll(async () => {
-        const s = await get("/namespaces/acme/inferenceservices/cam");
-        if (s.status.phase !== "Running" || s.status.plan.clients.some((c: any) => c.tailNode === tail || c.headNode === tail)) return false;
-        // ... and the roll-over is over: only the new revision's tasks are left.
-        const tasks = (await get("/namespaces/acme/tasks")).items.filter((t: any) => t.metadata.labels["eiaas.io/workload"] === "cam");
-        return tasks.every((t: any) => t.metadata.labels["eiaas.io/plan-revision"] === String(s.status.planRevision));
-      }, { timeout: 15_000 })
+      .poll(
+        async () => {
+          const s = await get("/namespaces/acme/inferenceservices/cam");
+          if (s.status.phase !== "Running" || s.status.plan.clients.some((c: any) => c.tailNode === tail || c.headNode === tail)) return false;
+          // ... and the roll-over is over: only the new revision's tasks are left.
+          const tasks = (await get("/namespaces/acme/tasks")).items.filter((t: any) => t.metadata.labels["eiaas.io/workload"] === "cam");
+          return tasks.every((t: any) => t.metadata.labels["eiaas.io/plan-revision"] === String(s.status.planRevision));
+        },
+        { timeout: 15_000 },
+      )
       .toBe(true);
-    await request(api.app).patch(`${API_PREFIX}/edgenodes/${tail}`).set(admin()).set("Content-Type", "application/merge-patch+json").send(JSON.stringify({ spec: { unschedulable: false } })).expect(200);
+    await request(api.app)
+      .patch(`${API_PREFIX}/edgenodes/${tail}`)
+      .set(admin())
+      .set("Content-Type", "application/merge-patch+json")
+      .send(JSON.stringify({ spec: { unschedulable: false } }))
+      .expect(200);
   });
 
   it("deleting the service stops and deletes its tasks", async () => {

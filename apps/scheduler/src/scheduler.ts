@@ -98,10 +98,7 @@ export class Scheduler {
       { pool: deps.pool, store: deps.store, events, logger: deps.logger, dispatch: (tasks) => this.dispatcher.enqueueBound(tasks) },
       { ...(options.relistMs !== undefined ? { relistMs: options.relistMs } : {}), ...(options.defaultMaxPriority !== undefined ? { defaultMaxPriority: options.defaultMaxPriority } : {}) },
     );
-    this.gc = new GarbageCollector(
-      { pool: deps.pool, store: deps.store, logger: deps.logger, queue: deps.queue },
-      options.gcFullPassMs !== undefined ? { fullPassMs: options.gcFullPassMs } : {},
-    );
+    this.gc = new GarbageCollector({ pool: deps.pool, store: deps.store, logger: deps.logger, queue: deps.queue }, options.gcFullPassMs !== undefined ? { fullPassMs: options.gcFullPassMs } : {});
     this.lifecycle = new NodeLifecycleController({ pool: deps.pool, store: deps.store, leases: deps.leases, events, logger: deps.logger, queue: deps.queue }, options);
     this.leader = new LeaderElector(deps.databaseUrl, () => deps.logger.warn("lost leadership"));
   }
@@ -119,7 +116,11 @@ export class Scheduler {
     });
     if (this.options.listen ?? true) {
       // The cluster cache's informer LISTENs; a notification only wakes a cycle, which reads the log.
-      this.workloads.cache.listen(this.deps.databaseUrl, () => void this.kick(), (err) => this.deps.logger.debug({ err }, "change listener"));
+      this.workloads.cache.listen(
+        this.deps.databaseUrl,
+        () => void this.kick(),
+        (err) => this.deps.logger.debug({ err }, "change listener"),
+      );
     }
     void this.kick();
   }

@@ -108,10 +108,15 @@ describe("scheduler shutdown", () => {
     expect(first.lines.filter((l) => l.level >= 50)).toEqual([]);
 
     const second = await startScheduler();
-    const services = await waitFor(async () => {
-      const list = (await cp.get("/namespaces/acme/inferenceservices")).items as any[];
-      return list.length === SERVICES && list.every((s) => s.status?.phase === "Running") ? list : undefined;
-    }, "every service Running after the restart", 60_000, 100).catch(async (err) => {
+    const services = await waitFor(
+      async () => {
+        const list = (await cp.get("/namespaces/acme/inferenceservices")).items as any[];
+        return list.length === SERVICES && list.every((s) => s.status?.phase === "Running") ? list : undefined;
+      },
+      "every service Running after the restart",
+      60_000,
+      100,
+    ).catch(async (err) => {
       // Say what is stuck, not only that something is.
       const stuck = ((await cp.get("/namespaces/acme/tasks")).items as any[]).filter((t) => t.status.phase !== "Running");
       throw new Error(`${(err as Error).message}; tasks not Running: ${stuck.map((t) => `${t.metadata.name}@${t.spec.nodeName}=${t.status.phase}`).join(", ")}`);

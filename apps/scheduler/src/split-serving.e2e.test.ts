@@ -65,19 +65,29 @@ describe("a split plan served by two agent processes (onnx runtime, Model artifa
       // edge-device: the device runs a head, the edge server the tail (a split, 1 ≤ j < layers).
       spec: { model: "cnn", clients: { selector: { matchLabels: { client: "cam" } }, requestsPerSecond: 1 }, architecture: "edge-device", resources: { cpu: 100, memoryMiB: 64 } },
     });
-    const svc = await waitFor(async () => {
-      const s = await cp.get("/namespaces/acme/inferenceservices/cam");
-      return s.status?.phase === "Running" ? s : undefined;
-    }, "the service Running", 240_000, 200);
+    const svc = await waitFor(
+      async () => {
+        const s = await cp.get("/namespaces/acme/inferenceservices/cam");
+        return s.status?.phase === "Running" ? s : undefined;
+      },
+      "the service Running",
+      240_000,
+      200,
+    );
     const plan = svc.status.plan.clients[0];
     expect(plan).toMatchObject({ client: DEVICE, architecture: "edge-device", headNode: DEVICE, tailNode: EDGE });
 
     // The client's entry point, as a client finds it: the discovery API, its own node's head.
-    const endpoints = await waitFor(async () => {
-      const list = (await request(cp.api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices/cam/endpoints?client=${DEVICE}`).set(cp.admin()).expect(200)).body;
-      const entry = list.items.find((e: any) => e.entry);
-      return entry && list.items.some((e: any) => e.node === EDGE && e.role === "tail" && e.address) ? { entry, list } : undefined;
-    }, "both endpoints listed", 60_000, 200).catch(async (err) => {
+    const endpoints = await waitFor(
+      async () => {
+        const list = (await request(cp.api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices/cam/endpoints?client=${DEVICE}`).set(cp.admin()).expect(200)).body;
+        const entry = list.items.find((e: any) => e.entry);
+        return entry && list.items.some((e: any) => e.node === EDGE && e.role === "tail" && e.address) ? { entry, list } : undefined;
+      },
+      "both endpoints listed",
+      60_000,
+      200,
+    ).catch(async (err) => {
       const tasks = (await cp.get("/namespaces/acme/tasks")).items.map((x: any) => `${x.metadata.name} ${x.spec.nodeName} ${x.spec.role} ${JSON.stringify(x.status)}`);
       const list = (await request(cp.api.app).get(`${API_PREFIX}/namespaces/acme/inferenceservices/cam/endpoints?client=${DEVICE}`).set(cp.admin())).body;
       throw new Error(`${(err as Error).message}: ${JSON.stringify(list.items)}; tasks: ${tasks.join("; ")}`);

@@ -41,50 +41,47 @@ export function taskFromPlan(
   extra: { template?: unknown; expectedRunMs?: number; planSize?: number; env?: Record<string, string> } = {},
 ): StoredObject {
   const name = taskName(owner, revision, planned.role, planned.key);
-  return store.prepareCreate(
-    kindInfo("Task"),
-    {
-      apiVersion: API_VERSION,
-      metadata: {
-        name,
-        namespace: owner.metadata.namespace!,
-        labels: {
-          [WORKLOAD_LABEL]: workloadLabelValue(owner.metadata.name),
-          [PLAN_REVISION_LABEL]: String(revision),
-          "eiaas.io/role": planned.role,
-          ...(extra.planSize !== undefined ? { [PLAN_SIZE_LABEL]: String(extra.planSize) } : {}),
-        },
-        annotations: {
-          [TASK_KEY_ANNOTATION]: planned.key,
-          ...(planned.clients.length ? { [CLIENTS_ANNOTATION]: planned.clients.join(",") } : {}),
-          // The plan span's context (tracePlan): the dispatch and the agent's run continue its trace.
-          ...traceAnnotation(),
-        },
-        ownerReferences: [{ apiVersion: API_VERSION, kind: owner.kind, name: owner.metadata.name, uid: owner.metadata.uid, controller: true, blockOwnerDeletion: true }],
+  return store.prepareCreate(kindInfo("Task"), {
+    apiVersion: API_VERSION,
+    metadata: {
+      name,
+      namespace: owner.metadata.namespace!,
+      labels: {
+        [WORKLOAD_LABEL]: workloadLabelValue(owner.metadata.name),
+        [PLAN_REVISION_LABEL]: String(revision),
+        "eiaas.io/role": planned.role,
+        ...(extra.planSize !== undefined ? { [PLAN_SIZE_LABEL]: String(extra.planSize) } : {}),
       },
-      spec: {
-        nodeName: planned.node,
-        role: planned.role,
-        ...(planned.layers ? { layers: planned.layers } : {}),
-        template: extra.template ?? {},
-        env: {
-          EIAAS_WORKLOAD: `${owner.kind}/${owner.metadata.name}`,
-          // The Model whose artifact (ONNX file) the agent fetches and cuts to the task's layers.
-          ...(typeof owner.spec?.model === "string" ? { EIAAS_MODEL: owner.spec.model } : {}),
-          ...(planned.variant !== undefined ? { EIAAS_VARIANT: planned.variant } : {}),
-          ...(planned.exitAfterLayer !== undefined ? { EIAAS_EXIT_AFTER_LAYER: String(planned.exitAfterLayer) } : {}),
-          // Caching and the input filter act at a client's entry (serve, head); a tail sees cut tensors.
-          ...(owner.kind === "InferenceService" && planned.role !== "tail" ? servingReuseEnv(owner.spec) : {}),
-          ...extra.env,
-        },
-        resources: planned.resources,
-        load: planned.load,
-        priority: planned.priority,
-        ...(extra.expectedRunMs !== undefined ? { expectedRunMs: wholeMs(extra.expectedRunMs) } : {}),
+      annotations: {
+        [TASK_KEY_ANNOTATION]: planned.key,
+        ...(planned.clients.length ? { [CLIENTS_ANNOTATION]: planned.clients.join(",") } : {}),
+        // The plan span's context (tracePlan): the dispatch and the agent's run continue its trace.
+        ...traceAnnotation(),
       },
-      status: { phase: "Dispatched", attempt: 1 },
+      ownerReferences: [{ apiVersion: API_VERSION, kind: owner.kind, name: owner.metadata.name, uid: owner.metadata.uid, controller: true, blockOwnerDeletion: true }],
     },
-  );
+    spec: {
+      nodeName: planned.node,
+      role: planned.role,
+      ...(planned.layers ? { layers: planned.layers } : {}),
+      template: extra.template ?? {},
+      env: {
+        EIAAS_WORKLOAD: `${owner.kind}/${owner.metadata.name}`,
+        // The Model whose artifact (ONNX file) the agent fetches and cuts to the task's layers.
+        ...(typeof owner.spec?.model === "string" ? { EIAAS_MODEL: owner.spec.model } : {}),
+        ...(planned.variant !== undefined ? { EIAAS_VARIANT: planned.variant } : {}),
+        ...(planned.exitAfterLayer !== undefined ? { EIAAS_EXIT_AFTER_LAYER: String(planned.exitAfterLayer) } : {}),
+        // Caching and the input filter act at a client's entry (serve, head); a tail sees cut tensors.
+        ...(owner.kind === "InferenceService" && planned.role !== "tail" ? servingReuseEnv(owner.spec) : {}),
+        ...extra.env,
+      },
+      resources: planned.resources,
+      load: planned.load,
+      priority: planned.priority,
+      ...(extra.expectedRunMs !== undefined ? { expectedRunMs: wholeMs(extra.expectedRunMs) } : {}),
+    },
+    status: { phase: "Dispatched", attempt: 1 },
+  });
 }
 
 /**

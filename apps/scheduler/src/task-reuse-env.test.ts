@@ -17,7 +17,16 @@ const owner = (spec: Record<string, unknown>): StoredObject => ({
   spec: { model: "resnet18", ...spec },
   status: {},
 });
-const planned = (role: "serve" | "head" | "tail") => ({ role, node: "edge-1", key: `${role}/edge-1`, resources: { cpu: 500, memoryMiB: 256, gpu: 0 }, load: 0.1, clients: ["cam-1"], priority: 0, annotations: {} });
+const planned = (role: "serve" | "head" | "tail") => ({
+  role,
+  node: "edge-1",
+  key: `${role}/edge-1`,
+  resources: { cpu: 500, memoryMiB: 256, gpu: 0 },
+  load: 0.1,
+  clients: ["cam-1"],
+  priority: 0,
+  annotations: {},
+});
 
 describe("caching and input filter env", () => {
   it("is set on serve and head tasks, not on tails, and absent when the service has neither", () => {

@@ -31,7 +31,7 @@ afterAll(async () => {
 function ancestry(spans: RecordedSpan[], span: RecordedSpan): string[] {
   const byId = new Map(spans.map((s) => [s.spanId, s]));
   const names = [span.name];
-  for (let s = span; s.parentSpanId; ) {
+  for (let s = span; s.parentSpanId;) {
     const parent = byId.get(s.parentSpanId);
     if (!parent) throw new Error(`span ${s.name} has a parent that is not in the trace`);
     names.push(parent.name);
@@ -73,20 +73,14 @@ describe("tracing", () => {
       const run = trace.find((s) => s.name === `process ${queue}`)!;
       expect(run).toMatchObject({ kind: SpanKind.CONSUMER, parentSpanId: publish.spanId, attributes: { "eiaas.node": t.spec.nodeName } });
       // The agent's report: a CLIENT span in the run, the API's SERVER span under it, the row write under that.
-      const report = trace.find((s) => s.kind === SpanKind.CLIENT && s.name === "PUT" && s.parentSpanId === run.spanId && String(s.attributes["url.path"]).endsWith(`/tasks/${t.metadata.name}/status`))!;
+      const report = trace.find(
+        (s) => s.kind === SpanKind.CLIENT && s.name === "PUT" && s.parentSpanId === run.spanId && String(s.attributes["url.path"]).endsWith(`/tasks/${t.metadata.name}/status`),
+      )!;
       expect(report).toBeDefined();
       const write = trace.find((s) => s.name === statusWrite && s.parentSpanId === report.spanId)!;
       expect(write).toMatchObject({ kind: SpanKind.SERVER, attributes: { "http.response.status_code": 200 } });
       const update = trace.find((s) => s.name === "UPDATE tasks" && s.parentSpanId === write.spanId)!;
-      expect(ancestry(trace, update)).toEqual([
-        "UPDATE tasks",
-        statusWrite,
-        "PUT",
-        `process ${queue}`,
-        `publish ${queue}`,
-        "schedule InferenceService",
-        `POST ${PREFIX}/namespaces/:ns/:plural`,
-      ]);
+      expect(ancestry(trace, update)).toEqual(["UPDATE tasks", statusWrite, "PUT", `process ${queue}`, `publish ${queue}`, "schedule InferenceService", `POST ${PREFIX}/namespaces/:ns/:plural`]);
     }
 
     // The bind transaction serves many workloads at once: its span links to this one's plan.

@@ -43,16 +43,20 @@ function job(name: string, participants: Record<string, number>, seconds: number
 
 const get = (name: string) => cp.get(`/namespaces/acme/trainingjobs/${name}`);
 const scheduled = (o: any) => o.status?.conditions?.find((c: any) => c.type === "Scheduled");
-const tasksOf = async (name: string) => ((await cp.get(`/namespaces/acme/tasks?labelSelector=eiaas.io/workload=${name}`)).items as any[]);
+const tasksOf = async (name: string) => (await cp.get(`/namespaces/acme/tasks?labelSelector=eiaas.io/workload=${name}`)).items as any[];
 const nodePhase = async (name: string) => (await cp.get(`/edgenodes/${name}`)).status?.phase;
 
 /** Waits until every task of the job's current plan runs. */
 async function running(name: string): Promise<any> {
-  return waitFor(async () => {
-    const j = await get(name);
-    const current = (await tasksOf(name)).filter((t) => t.metadata.labels["eiaas.io/plan-revision"] === String(j.status?.planRevision));
-    return j.status?.phase === "Running" && current.length > 0 && current.every((t) => t.status?.phase === "Running") ? j : undefined;
-  }, `${name} Running`, 30_000);
+  return waitFor(
+    async () => {
+      const j = await get(name);
+      const current = (await tasksOf(name)).filter((t) => t.metadata.labels["eiaas.io/plan-revision"] === String(j.status?.planRevision));
+      return j.status?.phase === "Running" && current.length > 0 && current.every((t) => t.status?.phase === "Running") ? j : undefined;
+    },
+    `${name} Running`,
+    30_000,
+  );
 }
 
 async function loseNode(name: string): Promise<void> {
@@ -71,16 +75,24 @@ describe("a federated TrainingJob losing participant nodes", () => {
     const first = await running("remains");
     expect([...first.status.plan.participants].sort()).toEqual(DATA);
     await loseNode("dev-3");
-    const replanned = await waitFor(async () => {
-      const j = await get("remains");
-      return j.status?.planRevision > first.status.planRevision ? j : undefined;
-    }, "remains re-planned", 20_000);
+    const replanned = await waitFor(
+      async () => {
+        const j = await get("remains");
+        return j.status?.planRevision > first.status.planRevision ? j : undefined;
+      },
+      "remains re-planned",
+      20_000,
+    );
     expect([...replanned.status.plan.participants].sort()).toEqual(["dev-1", "dev-2"]);
     expect(scheduled(replanned)).toMatchObject({ status: "True" });
-    const done = await waitFor(async () => {
-      const j = await get("remains");
-      return j.status?.phase === "Succeeded" || j.status?.phase === "Failed" ? j : undefined;
-    }, "remains finished", 40_000);
+    const done = await waitFor(
+      async () => {
+        const j = await get("remains");
+        return j.status?.phase === "Succeeded" || j.status?.phase === "Failed" ? j : undefined;
+      },
+      "remains finished",
+      40_000,
+    );
     expect(done.status.phase).toBe("Succeeded");
     await returnNode("dev-3");
   });
@@ -89,24 +101,36 @@ describe("a federated TrainingJob losing participant nodes", () => {
     await cp.apply("/namespaces/acme/trainingjobs", job("patient", { min: 3 }, 6));
     const first = await running("patient");
     await loseNode("dev-3");
-    const waiting = await waitFor(async () => {
-      const j = await get("patient");
-      return scheduled(j)?.reason === "ParticipantsLost" ? j : undefined;
-    }, "patient waiting for its participants", 20_000);
+    const waiting = await waitFor(
+      async () => {
+        const j = await get("patient");
+        return scheduled(j)?.reason === "ParticipantsLost" ? j : undefined;
+      },
+      "patient waiting for its participants",
+      20_000,
+    );
     expect(waiting.status.phase).not.toBe("Failed");
     expect(scheduled(waiting)).toMatchObject({ status: "False" });
     expect(scheduled(waiting).message).toMatch(/need at least 3 \(participants\.min\).*waiting for participants until .*\(participants\.lostDeadlineSeconds: 300\)/);
 
     await returnNode("dev-3");
-    const again = await waitFor(async () => {
-      const j = await get("patient");
-      return j.status?.planRevision > first.status.planRevision && scheduled(j)?.status === "True" ? j : undefined;
-    }, "patient placed again", 20_000);
+    const again = await waitFor(
+      async () => {
+        const j = await get("patient");
+        return j.status?.planRevision > first.status.planRevision && scheduled(j)?.status === "True" ? j : undefined;
+      },
+      "patient placed again",
+      20_000,
+    );
     expect([...again.status.plan.participants].sort()).toEqual(DATA);
-    const done = await waitFor(async () => {
-      const j = await get("patient");
-      return j.status?.phase === "Succeeded" || j.status?.phase === "Failed" ? j : undefined;
-    }, "patient finished", 40_000);
+    const done = await waitFor(
+      async () => {
+        const j = await get("patient");
+        return j.status?.phase === "Succeeded" || j.status?.phase === "Failed" ? j : undefined;
+      },
+      "patient finished",
+      40_000,
+    );
     expect(done.status.phase).toBe("Succeeded");
   });
 
@@ -114,10 +138,14 @@ describe("a federated TrainingJob losing participant nodes", () => {
     await cp.apply("/namespaces/acme/trainingjobs", job("strict", { min: 3, lostDeadlineSeconds: 2 }, 30));
     await running("strict");
     await loseNode("dev-3");
-    const failed = await waitFor(async () => {
-      const j = await get("strict");
-      return j.status?.phase === "Failed" ? j : undefined;
-    }, "strict Failed", 30_000);
+    const failed = await waitFor(
+      async () => {
+        const j = await get("strict");
+        return j.status?.phase === "Failed" ? j : undefined;
+      },
+      "strict Failed",
+      30_000,
+    );
     const complete = failed.status.conditions.find((c: any) => c.type === "Complete");
     expect(complete).toMatchObject({ status: "False", reason: "ParticipantsLost" });
     expect(complete.message).toMatch(/fewer than participants\.min were placeable for 2s/);

@@ -75,10 +75,15 @@ describe("federated training with agent processes (training runtime)", () => {
   it("trains to Succeeded: the job's status shows the loss falling and held-out accuracy rising, round by round", { timeout: 180_000 }, async () => {
     // A deadline long enough for both participants to start (the first round waits for them).
     await cp.apply("/namespaces/acme/trainingjobs", job("converge", { compression: { type: "quantize", bits: 8 } }, { roundDeadlineSeconds: 60 }));
-    const done = await waitFor(async () => {
-      const j = await get("converge");
-      return j.status?.phase === "Succeeded" && j.status.training?.round === 10 ? j : undefined;
-    }, "converge Succeeded after 10 rounds", 150_000, 250);
+    const done = await waitFor(
+      async () => {
+        const j = await get("converge");
+        return j.status?.phase === "Succeeded" && j.status.training?.round === 10 ? j : undefined;
+      },
+      "converge Succeeded after 10 rounds",
+      150_000,
+      250,
+    );
     const h = history(done);
     expect(h.map((r) => r.round)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(h[9].loss).toBeLessThan(h[0].loss * 0.8);
@@ -115,11 +120,16 @@ describe("federated training with agent processes (training runtime)", () => {
     await cp.apply("/namespaces/acme/trainingjobs", job("lose-one", { rounds: 400 }, { roundDeadlineSeconds: 1 }));
     await waitFor(async () => (await get("lose-one")).status?.training?.round >= 3, "lose-one at round 3", 120_000, 250);
     await agents.kill("tdev-2");
-    const after = await waitFor(async () => {
-      const j = await get("lose-one");
-      const missed = history(j).filter((r) => r.missed?.includes("tdev-2"));
-      return missed.length >= 3 ? j : undefined;
-    }, "rounds without tdev-2", 60_000, 250);
+    const after = await waitFor(
+      async () => {
+        const j = await get("lose-one");
+        const missed = history(j).filter((r) => r.missed?.includes("tdev-2"));
+        return missed.length >= 3 ? j : undefined;
+      },
+      "rounds without tdev-2",
+      60_000,
+      250,
+    );
     for (const r of history(after).filter((x) => x.missed?.includes("tdev-2"))) expect(r.participants).toBe(1);
     const rounds = history(after).map((r) => r.round);
     expect(rounds).toEqual([...rounds].sort((a, b) => a - b));
@@ -134,10 +144,15 @@ describe("federated training with agent processes (training runtime)", () => {
     const before = (await get("resume")).status.training.round;
     await agents.start(EDGE, edgeSpec("none-parent", { parent: undefined, power: { computeW: 60, transmitW: 5, idleW: 20 } }));
     // The aggregator's queue job comes back to the restarted agent once its lock lapses.
-    const resumed = await waitFor(async () => {
-      const j = await get("resume");
-      return j.status?.training?.resumedFrom !== undefined && j.status.training.round >= j.status.training.resumedFrom + 2 ? j : undefined;
-    }, "resume past its checkpoint", 200_000, 500);
+    const resumed = await waitFor(
+      async () => {
+        const j = await get("resume");
+        return j.status?.training?.resumedFrom !== undefined && j.status.training.round >= j.status.training.resumedFrom + 2 ? j : undefined;
+      },
+      "resume past its checkpoint",
+      200_000,
+      500,
+    );
     const t = resumed.status.training;
     expect(t.resumedFrom).toBeGreaterThanOrEqual(before);
     expect(t.resumedFrom).toBeGreaterThanOrEqual(3);
@@ -157,10 +172,15 @@ describe("gossip training with agent processes (training runtime)", () => {
   it("trains to Succeeded with no aggregator: the job's status folds the peers' rounds, loss falling", { timeout: 240_000 }, async () => {
     // A deadline long enough for every peer to start (each waits for its neighbours before round 1).
     await cp.apply("/namespaces/acme/trainingjobs", gossipJob("gossip-converge", { rounds: 20 }, { roundDeadlineSeconds: 60 }));
-    const done = await waitFor(async () => {
-      const j = await get("gossip-converge");
-      return j.status?.phase === "Succeeded" && j.status.training?.round === 20 ? j : undefined;
-    }, "gossip-converge Succeeded after 20 rounds", 200_000, 250);
+    const done = await waitFor(
+      async () => {
+        const j = await get("gossip-converge");
+        return j.status?.phase === "Succeeded" && j.status.training?.round === 20 ? j : undefined;
+      },
+      "gossip-converge Succeeded after 20 rounds",
+      200_000,
+      250,
+    );
     expect(Object.keys(done.status.plan.peers).sort()).toEqual(["tdev-1", "tdev-2", "tdev-3"]);
     const h = history(done);
     expect(h.map((r) => r.round)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
@@ -206,10 +226,15 @@ describe("gossip training with agent processes (training runtime)", () => {
     // ones catch up; and a round the job's history shows may not have every peer's report yet:
     // only rounds both reported tell.)
     const without = (j: any) => history(j).filter((r) => r.round > killedAt && r.participants === 2 && r.missed?.join() === GOSSIP_ONLY);
-    const after = await waitFor(async () => {
-      const j = await get("gossip-lose-one");
-      return without(j).length >= 3 ? j : undefined;
-    }, "rounds without tdev-3", 120_000, 250);
+    const after = await waitFor(
+      async () => {
+        const j = await get("gossip-lose-one");
+        return without(j).length >= 3 ? j : undefined;
+      },
+      "rounds without tdev-3",
+      120_000,
+      250,
+    );
     expect(after.status.training.round).toBeGreaterThan(killedAt);
     const rounds = history(after).map((r) => r.round);
     expect(rounds).toEqual([...rounds].sort((a, b) => a - b));

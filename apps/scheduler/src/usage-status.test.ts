@@ -19,13 +19,21 @@ describe("usage publishing", () => {
   it("writes every changed node's allocation and the tenant's usage, at most 50 rows a step", async () => {
     await fx.store.create(TENANT, { apiVersion: V, metadata: { name: "acme" }, spec: {} } as any);
     await fx.store.create(MODEL_KIND, { ...MODEL, metadata: { name: "m", namespace: "acme" }, spec: modelSpec.parse(MODEL.spec) } as any);
-    const node = (name: string, spec: unknown, labels: Record<string, string> = {}) =>
-      ({ type: "create" as const, kind: NODE, object: fx.store.prepareCreate(NODE, { apiVersion: V, metadata: { name, labels }, spec: edgeNodeSpec.parse(spec), status: { phase: "Ready" } } as any) });
+    const node = (name: string, spec: unknown, labels: Record<string, string> = {}) => ({
+      type: "create" as const,
+      kind: NODE,
+      object: fx.store.prepareCreate(NODE, { apiVersion: V, metadata: { name, labels }, spec: edgeNodeSpec.parse(spec), status: { phase: "Ready" } } as any),
+    });
     // 300 client devices (more than one 250-row statement), each serving its own task.
     await fx.store.applyBatch([node("cloud-1", cloudSpec()), node("edge-1", edgeSpec("cloud-1"))]);
     const devices = Array.from({ length: 300 }, (_, i) => `dev-${i}`);
     await fx.store.applyBatch(devices.map((d) => node(d, deviceSpec("edge-1"), { client: "cam" })));
-    const spec = inferenceServiceSpec.parse({ model: "m", clients: { selector: { matchLabels: { client: "cam" } }, requestsPerSecond: 1 }, resources: { cpu: 100, memoryMiB: 64 }, architecture: "device" });
+    const spec = inferenceServiceSpec.parse({
+      model: "m",
+      clients: { selector: { matchLabels: { client: "cam" } }, requestsPerSecond: 1 },
+      resources: { cpu: 100, memoryMiB: 64 },
+      architecture: "device",
+    });
     await fx.store.create(ISVC, { apiVersion: V, metadata: { name: "cam", namespace: "acme" }, spec } as any);
 
     const controller = new WorkloadController({ pool: fx.db.pool, store: fx.store, events: new EventRecorder(fx.store, "test"), logger: createLogger({ name: "test", level: "silent" }) });

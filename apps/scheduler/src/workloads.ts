@@ -132,7 +132,10 @@ export class WorkloadController {
     // Everything this cycle reserves is tentative: rolled back at the end, the bound part comes
     // back through the log as tasks.
     const base = snapshot.mark();
-    const binds = new BindPipeline(this.deps.pool, { ...(this.deps.dispatch ? { dispatch: this.deps.dispatch } : {}), ...(this.options.bindChunkTasks ? { chunkTasks: this.options.bindChunkTasks } : {}) });
+    const binds = new BindPipeline(this.deps.pool, {
+      ...(this.deps.dispatch ? { dispatch: this.deps.dispatch } : {}),
+      ...(this.options.bindChunkTasks ? { chunkTasks: this.options.bindChunkTasks } : {}),
+    });
     let decisions: Decision[];
     let outcomes: BindOutcome[];
     try {
@@ -227,7 +230,14 @@ export class WorkloadController {
     }
     return orderQueue(
       snapshot,
-      candidates.map((w) => ({ w, namespace: w.obj.metadata.namespace!, name: w.obj.metadata.name, kind: w.kind.kind, priority: w.obj.spec.priority ?? 0, createdAt: w.obj.metadata.creationTimestamp })),
+      candidates.map((w) => ({
+        w,
+        namespace: w.obj.metadata.namespace!,
+        name: w.obj.metadata.name,
+        kind: w.kind.kind,
+        priority: w.obj.spec.priority ?? 0,
+        createdAt: w.obj.metadata.creationTimestamp,
+      })),
     ).map((item) => item.w);
   }
 
@@ -277,7 +287,10 @@ export class WorkloadController {
     if (now.getTime() - this.lastUsage < (this.options.usageMs ?? 1_000) || this.publishing) return;
     this.lastUsage = now.getTime();
     this.publishing = writeUsage(this.deps.pool, this.usage.next(this.cache, snapshot))
-      .then(() => undefined, (err: Error) => this.deps.logger.warn({ err }, "publishing node allocation and tenant usage failed; next pass retries"))
+      .then(
+        () => undefined,
+        (err: Error) => this.deps.logger.warn({ err }, "publishing node allocation and tenant usage failed; next pass retries"),
+      )
       .finally(() => (this.publishing = undefined));
   }
 
@@ -297,7 +310,12 @@ export class WorkloadController {
         stats.boundTasks.push(...o.tasks);
         if (this.backoff.size) this.backoff.forget(uid);
         if (this.lost.size) this.lost.forget(uid);
-        scheduled.push({ involved: involved(d.w), type: "Normal", reason: "Scheduled", message: d.group!.owner!.object.status.conditions.find((c: any) => c.type === "Scheduled")?.message ?? "scheduled" });
+        scheduled.push({
+          involved: involved(d.w),
+          type: "Normal",
+          reason: "Scheduled",
+          message: d.group!.owner!.object.status.conditions.find((c: any) => c.type === "Scheduled")?.message ?? "scheduled",
+        });
         continue;
       }
       const failure: Failure = d.failure ?? (o && !o.bound ? { reason: o.failed ? "BindFailed" : "Unschedulable", message: o.reason } : { reason: "Unschedulable", message: "not bound" });
@@ -351,17 +369,22 @@ export class WorkloadController {
     const ownReason = error || told.reason === "ParticipantsLost";
     this.events.add([{ involved: involved(w), type: "Warning", reason: ownReason ? told.reason : "FailedScheduling", message: `${told.message}${retry}` }], now);
     if (error) {
-      this.deps.logger.warn({ workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}`, reason: told.reason, err: failure.cause ?? told.message, retryMs }, "workload not scheduled: its planning or bind failed; retrying after a backoff");
+      this.deps.logger.warn(
+        { workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}`, reason: told.reason, err: failure.cause ?? told.message, retryMs },
+        "workload not scheduled: its planning or bind failed; retrying after a backoff",
+      );
     }
     const writes = await this.status.write(w, status);
     if (terminal) {
-      this.deps.logger.warn({ workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}`, reason: told.reason, err: told.message }, "training job failed: its participants were lost for longer than its deadline");
+      this.deps.logger.warn(
+        { workload: `${w.obj.metadata.namespace}/${w.obj.metadata.name}`, reason: told.reason, err: told.message },
+        "training job failed: its participants were lost for longer than its deadline",
+      );
       // A failed job's remaining tasks stop (as a failed Kubernetes Job's pods do).
       await this.status.deleteTasks(w.tasks.filter((t) => !isTerminal(t)));
     }
     return writes;
   }
-
 }
 
 function involved(w: Workload) {

@@ -32,10 +32,7 @@ export const qualifiedName = z.string().superRefine((key, ctx) => {
   }
 });
 
-export const labelValue = z
-  .string()
-  .max(63, "must be no more than 63 characters")
-  .regex(LABEL_VALUE, "must be empty or alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric");
+export const labelValue = z.string().max(63, "must be no more than 63 characters").regex(LABEL_VALUE, "must be empty or alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric");
 
 export const labels = z.record(qualifiedName, labelValue);
 

@@ -64,7 +64,10 @@ export function parseLabelSelector(text: string): LabelRequirement[] {
     if (part === "") continue;
     let m: RegExpMatchArray | null;
     if ((m = part.match(/^([^\s!=(),]+)\s+(in|notin)\s*\(([^)]*)\)$/))) {
-      const values = m[3]!.split(",").map((s) => s.trim()).filter((s) => s !== "");
+      const values = m[3]!
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== "");
       reqs.push({ key: m[1]!, operator: m[2] === "in" ? "In" : "NotIn", values });
     } else if ((m = part.match(/^([^\s!=(),]+)\s*(==|=|!=)\s*([^\s!=(),]*)$/))) {
       reqs.push({ key: m[1]!, operator: m[2] === "!=" ? "NotEquals" : "Equals", values: [m[3]!] });

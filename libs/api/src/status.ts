@@ -60,11 +60,7 @@ export const STATUS_CODES: Record<Exclude<StatusReason, "">, number> = {
   Timeout: 504,
 };
 
-export function failureStatus(
-  reason: Exclude<StatusReason, "">,
-  message: string,
-  details?: Status["details"],
-): Status {
+export function failureStatus(reason: Exclude<StatusReason, "">, message: string, details?: Status["details"]): Status {
   return {
     apiVersion: "v1",
     kind: "Status",

@@ -37,11 +37,7 @@ export const trainingTaskConfig = z.strictObject({
   budgetSeconds: z.number().positive().optional(),
   /** φ of the τ control. */
   phi: z.number().positive().optional(),
-  compression: z.union([
-    z.strictObject({ type: z.literal("none") }),
-    z.strictObject({ type: z.literal("topk"), ratio: z.number().positive().max(1) }),
-    z.strictObject({ type: z.literal("int8") }),
-  ]),
+  compression: z.union([z.strictObject({ type: z.literal("none") }), z.strictObject({ type: z.literal("topk"), ratio: z.number().positive().max(1) }), z.strictObject({ type: z.literal("int8") })]),
   /** The plan's participants (node names): the aggregator waits for these each round. */
   participants: z.array(z.string()).min(1),
   /** Fewest updates a round needs to close at its deadline. */

@@ -339,7 +339,9 @@ export class EiaasClient {
       ...(opts.ifNoneMatch ? { headers: { "If-None-Match": `"${opts.ifNoneMatch}"` } } : {}),
       ...signal(opts),
     });
-    const sha256 = String(res.headers.etag ?? "").replace(/^W\//, "").replace(/"/g, "");
+    const sha256 = String(res.headers.etag ?? "")
+      .replace(/^W\//, "")
+      .replace(/"/g, "");
     if (res.statusCode === 304) {
       res.resume();
       return { notModified: true, sha256: sha256 || opts.ifNoneMatch! };

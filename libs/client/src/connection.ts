@@ -96,9 +96,11 @@ async function userToken(located: LocatedEntry, context: string): Promise<string
   if (typeof user.token === "string" && user.token) return user.token;
   if (typeof tokenFile === "string" && tokenFile) {
     const file = resolve(dirname(located.file.path), tokenFile);
-    const token = (await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
-      throw new ConfigError(`${where}: cannot read its token-file ${file}: ${err.code ?? err.message}`);
-    })).trim();
+    const token = (
+      await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+        throw new ConfigError(`${where}: cannot read its token-file ${file}: ${err.code ?? err.message}`);
+      })
+    ).trim();
     if (!token) throw new ConfigError(`${where}: its token-file ${file} is empty`);
     return token;
   }
@@ -158,7 +160,9 @@ export async function resolveConnection(opts: ResolveOptions = {}): Promise<Reso
   const server = flags.server ?? cluster?.server;
   if (!server) {
     if (ctx) throw new ConfigError(`context "${ctx.name}" has no cluster: run 'eictl config set-context ${ctx.name} --server URL', or pass --server`);
-    throw new ConfigError(`no context is set in the kubeconfig (${kc.describe()}): run 'eictl config set-context NAME --server URL --token TOKEN' and 'eictl config use-context NAME', or pass --server and --token`);
+    throw new ConfigError(
+      `no context is set in the kubeconfig (${kc.describe()}): run 'eictl config set-context NAME --server URL --token TOKEN' and 'eictl config use-context NAME', or pass --server and --token`,
+    );
   }
   let token = flags.token;
   if (token === undefined && ctx) {

@@ -1,5 +1,18 @@
 export { EiaasClient, TABLE_ACCEPT, resolveKind } from "./client.js";
-export type { DeleteOptions, GetArtifactOptions, KindRef, ListOptions, LogOptions, MintTokenOptions, ModelArtifact, ObjectOptions, PatchOptions, PutArtifactOptions, TableOptions, WriteOptions } from "./client.js";
+export type {
+  DeleteOptions,
+  GetArtifactOptions,
+  KindRef,
+  ListOptions,
+  LogOptions,
+  MintTokenOptions,
+  ModelArtifact,
+  ObjectOptions,
+  PatchOptions,
+  PutArtifactOptions,
+  TableOptions,
+  WriteOptions,
+} from "./client.js";
 export { Transport, ndjson } from "./transport.js";
 export type { ConnectionOptions, QueryValue, RawRequest, RawResponse } from "./transport.js";
 export { ApiRequestError, ConfigError, ConnectionError, connectionError, errorFromResponse, retryAfterMs } from "./errors.js";

@@ -31,7 +31,14 @@ export interface KubeconfigPaths {
 export function kubeconfigPaths(loc: KubeconfigLocation = {}): KubeconfigPaths {
   if (loc.explicitPath) return { files: [resolve(loc.explicitPath)], explicit: true, fromEnv: false };
   const env = loc.env ?? process.env;
-  const listed = [...new Set((env.KUBECONFIG ?? "").split(delimiter).filter(Boolean).map((p) => resolve(p)))];
+  const listed = [
+    ...new Set(
+      (env.KUBECONFIG ?? "")
+        .split(delimiter)
+        .filter(Boolean)
+        .map((p) => resolve(p)),
+    ),
+  ];
   if (listed.length) return { files: listed, explicit: false, fromEnv: true };
   return { files: [join(env.HOME || homedir(), ".kube", "config")], explicit: false, fromEnv: false };
 }

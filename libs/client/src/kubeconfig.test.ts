@@ -31,15 +31,34 @@ describe("kubeconfig merged as kubectl merges it", () => {
   it("the first file that defines a name or sets current-context wins; missing files in KUBECONFIG are skipped", async () => {
     const [a, b] = [join(dir, "a"), join(dir, "b")];
     await writeFile(a, kubeconfig({ clusters: [["shared", "https://a:1"]], users: [["u", "ta"]], contexts: [["x", "shared", "u", "ns-a"]] }));
-    await writeFile(b, kubeconfig({ current: "y", clusters: [["shared", "https://b:1"]], users: [["u", "tb"]], contexts: [["x", "shared", "u"], ["y", "shared", "u", "ns-y"]] }));
+    await writeFile(
+      b,
+      kubeconfig({
+        current: "y",
+        clusters: [["shared", "https://b:1"]],
+        users: [["u", "tb"]],
+        contexts: [
+          ["x", "shared", "u"],
+          ["y", "shared", "u", "ns-y"],
+        ],
+      }),
+    );
     const env = envOf(a, join(dir, "missing"), b);
     const kc = await Kubeconfig.load({ env });
     expect(kc.currentContext).toBe("y");
-    expect(kc.list("contexts").map((c) => [c.name, c.file.path])).toEqual([["x", a], ["y", b]]);
+    expect(kc.list("contexts").map((c) => [c.name, c.file.path])).toEqual([
+      ["x", a],
+      ["y", b],
+    ]);
     expect(await resolveConnection({ location: { env } })).toMatchObject({ server: "https://a:1", token: "ta", namespace: "ns-y", context: "y" });
     expect(await resolveConnection({ location: { env }, flags: { context: "x", namespace: "n" } })).toMatchObject({ server: "https://a:1", namespace: "n", namespaceExplicit: true });
     // --kubeconfig: that file only.
-    expect(await resolveConnection({ location: { explicitPath: b, env }, flags: { context: "x" } })).toMatchObject({ server: "https://b:1", token: "tb", namespace: "default", namespaceExplicit: false });
+    expect(await resolveConnection({ location: { explicitPath: b, env }, flags: { context: "x" } })).toMatchObject({
+      server: "https://b:1",
+      token: "tb",
+      namespace: "default",
+      namespaceExplicit: false,
+    });
   });
 
   it("edits go where kubectl puts them: current-context into the file that set it, new entries into the first existing file", async () => {
@@ -96,7 +115,12 @@ describe("kubeconfig merged as kubectl merges it", () => {
     const env = envOf(join(dir, "k"));
     await Promise.all(Array.from({ length: 12 }, (_, i) => setContext({ env }, { name: `c${i}`, server: `https://h${i}:1`, token: `t${i}` })));
     const kc = await Kubeconfig.load({ env });
-    expect(kc.list("contexts").map((c) => c.name).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `c${i}`).sort());
+    expect(
+      kc
+        .list("contexts")
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(Array.from({ length: 12 }, (_, i) => `c${i}`).sort());
     expect(kc.list("users")).toHaveLength(12);
   });
 
@@ -123,13 +147,20 @@ describe("bad kubeconfig: one ConfigError naming what to fix", () => {
     await expect(at(kubeconfig({ current: "gone" }))).rejects.toThrow(`the current context "gone" is not in the kubeconfig (${file}): run 'eictl config use-context NAME'`);
     await expect(at(kubeconfig({}))).rejects.toThrow(/^no context is set in the kubeconfig/);
     await expect(at(kubeconfig({ current: "x", contexts: [["x", "nowhere", "u"]] }))).rejects.toThrow('context "x" names the cluster "nowhere", which is not in the kubeconfig');
-    await expect(at(kubeconfig({ current: "x", clusters: [["c", "https://c:1"]], contexts: [["x", "c", ""]] }))).rejects.toThrow(`context "x" has no user: run 'eictl config set-context x --token TOKEN', or pass --token`);
+    await expect(at(kubeconfig({ current: "x", clusters: [["c", "https://c:1"]], contexts: [["x", "c", ""]] }))).rejects.toThrow(
+      `context "x" has no user: run 'eictl config set-context x --token TOKEN', or pass --token`,
+    );
     await expect(at(kubeconfig({ current: "x", clusters: [["c", "https://c:1"]], contexts: [["x", "c", "ghost"]] }))).rejects.toThrow('context "x" names the user "ghost"');
     await expect(at(kubeconfig({ current: "x", clusters: [["c", "ftp://c"]], users: [["u", "t"]], contexts: [["x", "c", "u"]] }))).rejects.toThrow('invalid server URL "ftp://c"');
     await expect(at(kubeconfig({ current: "x", clusters: [["c", "https://c:1"]], users: [["u", "t\r\nX-Admin: 1"]], contexts: [["x", "c", "u"]] }))).rejects.toThrow(
       'the token of context "x" is not printable ASCII without spaces',
     );
-    const exec = stringify({ "current-context": "x", clusters: [{ name: "c", cluster: { server: "https://c:1" } }], users: [{ name: "u", user: { exec: { command: "x" } } }], contexts: [{ name: "x", context: { cluster: "c", user: "u" } }] });
+    const exec = stringify({
+      "current-context": "x",
+      clusters: [{ name: "c", cluster: { server: "https://c:1" } }],
+      users: [{ name: "u", user: { exec: { command: "x" } } }],
+      contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+    });
     await expect(at(exec)).rejects.toThrow(`user "u" in ${file} signs in with an exec plugin, which eictl does not support`);
     const tokenFile = exec.replace(/exec:\n\s+command: x/, "token-file: tok");
     await expect(at(tokenFile)).rejects.toThrow(`cannot read its token-file ${join(dir, "tok")}: ENOENT`);
@@ -158,7 +189,17 @@ describe("the old private config", () => {
       }),
     );
     const kube = join(dir, "kube");
-    await writeFile(kube, kubeconfig({ clusters: [["lab", "https://taken:1"], ["prod", "https://prod:1"]], users: [["prod", "tp"]], contexts: [["prod", "prod", "prod"]] }));
+    await writeFile(
+      kube,
+      kubeconfig({
+        clusters: [
+          ["lab", "https://taken:1"],
+          ["prod", "https://prod:1"],
+        ],
+        users: [["prod", "tp"]],
+        contexts: [["prod", "prod", "prod"]],
+      }),
+    );
     const env = { KUBECONFIG: kube, EIAAS_CONFIG: legacy, HOME: dir };
     const done = (await importLegacyConfig({ env }))!;
     expect(done).toEqual({ from: legacy, into: kube, keptAs: `${legacy}.imported`, imported: ["lab"], skipped: ["prod"] });

@@ -5,7 +5,18 @@
  * file it came from, a new one into the default file, `current-context` into the file that set it.
  */
 import { existsSync } from "node:fs";
-import { bodyOf, entriesOf, kubeconfigPaths, readKubeconfigFile, SECTIONS, type KubeconfigFile, type KubeconfigLocation, type KubeconfigPaths, type RawEntry, type Section } from "./kubeconfig-files.js";
+import {
+  bodyOf,
+  entriesOf,
+  kubeconfigPaths,
+  readKubeconfigFile,
+  SECTIONS,
+  type KubeconfigFile,
+  type KubeconfigLocation,
+  type KubeconfigPaths,
+  type RawEntry,
+  type Section,
+} from "./kubeconfig-files.js";
 
 /** A named entry of the merged view and the file it came from. */
 export interface LocatedEntry {

@@ -141,8 +141,7 @@ export class Transport {
   private openOnce(req: RawRequest, timeoutMs: number | undefined): Promise<IncomingMessage> {
     const url = this.url(req.path, req.query);
     const stream = req.body instanceof Readable ? req.body : undefined;
-    const payload =
-      req.body === undefined || stream ? undefined : typeof req.body === "string" || req.body instanceof Uint8Array ? req.body : JSON.stringify(req.body);
+    const payload = req.body === undefined || stream ? undefined : typeof req.body === "string" || req.body instanceof Uint8Array ? req.body : JSON.stringify(req.body);
     const headers: http.OutgoingHttpHeaders = {
       ...req.headers,
       Accept: req.accept ?? "application/json",

@@ -32,17 +32,14 @@ export class AgentRedisUserStore {
   }
 
   async list(): Promise<AgentRedisUserRecord[]> {
-    const r = await this.pool.query<{ node_name: string; username: string; password_sha256: string }>(
-      `SELECT node_name, username, password_sha256 FROM agent_redis_users ORDER BY node_name`,
-    );
+    const r = await this.pool.query<{ node_name: string; username: string; password_sha256: string }>(`SELECT node_name, username, password_sha256 FROM agent_redis_users ORDER BY node_name`);
     return r.rows.map((row) => ({ nodeName: row.node_name, username: row.username, passwordSha256: row.password_sha256 }));
   }
 
   async get(nodeName: string): Promise<AgentRedisUserRecord | undefined> {
-    const r = await this.pool.query<{ node_name: string; username: string; password_sha256: string }>(
-      `SELECT node_name, username, password_sha256 FROM agent_redis_users WHERE node_name = $1`,
-      [nodeName],
-    );
+    const r = await this.pool.query<{ node_name: string; username: string; password_sha256: string }>(`SELECT node_name, username, password_sha256 FROM agent_redis_users WHERE node_name = $1`, [
+      nodeName,
+    ]);
     const row = r.rows[0];
     return row ? { nodeName: row.node_name, username: row.username, passwordSha256: row.password_sha256 } : undefined;
   }

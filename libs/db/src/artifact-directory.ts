@@ -76,7 +76,14 @@ export class ArtifactDirectory {
     const old = async (path: string) => (await stat(path).catch(() => undefined))?.mtimeMs ?? Infinity;
     for (const name of await readdir(join(this.root, "tmp")).catch(() => [] as string[])) {
       const path = join(this.root, "tmp", name);
-      if ((await old(path)) < cutoff && (await unlink(path).then(() => true, () => false))) deleted++;
+      if (
+        (await old(path)) < cutoff &&
+        (await unlink(path).then(
+          () => true,
+          () => false,
+        ))
+      )
+        deleted++;
     }
     for (const prefix of await readdir(join(this.root, "sha256")).catch(() => [] as string[])) {
       const names = (await readdir(join(this.root, "sha256", prefix)).catch(() => [] as string[])).filter((n) => HEX64.test(n));
@@ -88,7 +95,13 @@ export class ArtifactDirectory {
       for (const n of candidates) {
         // Looked at again: an upload of the same bytes may have renamed a fresh file into place.
         if (used.has(n) || (await old(this.pathOf(n))) >= cutoff) continue;
-        if (await unlink(this.pathOf(n)).then(() => true, () => false)) deleted++;
+        if (
+          await unlink(this.pathOf(n)).then(
+            () => true,
+            () => false,
+          )
+        )
+          deleted++;
       }
     }
     return deleted;

@@ -252,10 +252,11 @@ export class ArtifactStore {
     let seq = 0;
     let sent = 0;
     while (sent < sizeBytes) {
-      const r = await this.pool.query<{ seq: number; data: Buffer }>(
-        `SELECT seq, data FROM model_artifact_chunks WHERE blob_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3`,
-        [blobId, seq, CHUNKS_PER_READ],
-      );
+      const r = await this.pool.query<{ seq: number; data: Buffer }>(`SELECT seq, data FROM model_artifact_chunks WHERE blob_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3`, [
+        blobId,
+        seq,
+        CHUNKS_PER_READ,
+      ]);
       if (r.rows.length === 0) throw new Error("the artifact was replaced or deleted during the download");
       for (const row of r.rows) {
         if (row.seq !== seq) throw new Error("the artifact was replaced or deleted during the download");

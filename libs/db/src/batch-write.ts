@@ -30,7 +30,7 @@ function batchQuery(s: BatchStatement): pg.QueryConfig {
  */
 function batchStatements(ops: WriteOp[]): { statements: BatchStatement[]; standalone: number | undefined } {
   const runs: number[][] = [];
-  for (let i = 0; i < ops.length; ) {
+  for (let i = 0; i < ops.length;) {
     const op = ops[i]!;
     let end = i + 1;
     if (op.type === "create") while (end < ops.length && end - i < MULTI_INSERT_MAX && ops[end]!.type === "create" && ops[end]!.kind === op.kind) end++;
@@ -40,7 +40,12 @@ function batchStatements(ops: WriteOp[]): { statements: BatchStatement[]; standa
   const standalone = runs.length === 1 ? ops.length : undefined;
   const statements = runs.map((idx) => ({
     ...(idx.length > 1
-      ? batchCreateRunSql(ops[idx[0]!]!.kind, idx.map((k) => ops[k]!), idx.map((k) => k + 1), standalone)
+      ? batchCreateRunSql(
+          ops[idx[0]!]!.kind,
+          idx.map((k) => ops[k]!),
+          idx.map((k) => k + 1),
+          standalone,
+        )
       : batchOpSql(ops[idx[0]!]!, idx[0]! + 1, standalone)),
     ops: idx,
   }));
@@ -82,7 +87,12 @@ async function batchError(pool: pg.Pool, ops: WriteOp[], statement: BatchStateme
   }
   const code = (err as { code?: string }).code;
   if (code === WRITE_MISSED) return explainMiss(pool, op);
-  if (code === QUOTA_EXCEEDED) return quotaExceeded(op.kind, statement.ops.map((k) => ops[k]!.object.metadata.name), err);
+  if (code === QUOTA_EXCEEDED)
+    return quotaExceeded(
+      op.kind,
+      statement.ops.map((k) => ops[k]!.object.metadata.name),
+      err,
+    );
   return err;
 }
 

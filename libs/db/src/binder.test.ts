@@ -83,7 +83,11 @@ describe("bindTasks re-checks under concurrency", () => {
 
   it("keeps a node within its task slots, counting tasks that ask for no resources", async () => {
     const e1 = (await a.pool.query(`SELECT * FROM edge_nodes WHERE name = 'e1'`)).rows[0];
-    await store.update(NODE, { ...(await store.get(NODE, undefined, "e1"))! }, { apiVersion: API_VERSION, metadata: { name: "e1" }, spec: { ...e1.spec, capacity: { ...e1.spec.capacity, tasks: 2 } } } as any);
+    await store.update(NODE, { ...(await store.get(NODE, undefined, "e1"))! }, {
+      apiVersion: API_VERSION,
+      metadata: { name: "e1" },
+      spec: { ...e1.spec, capacity: { ...e1.spec.capacity, tasks: 2 } },
+    } as any);
     const first = await bindTasks(a.pool, [group("A", "beta", [task("beta", "e1", 0)])]);
     expect(bound(first)).toBe(1);
     const out = await race(group("B", "beta", [task("beta", "e1", 0)]), group("C", "beta", [task("beta", "e1", 0)]));
@@ -142,7 +146,10 @@ describe("bindTasks re-checks under concurrency", () => {
       await other.query(`UPDATE inference_services SET resource_version = (SELECT value FROM resource_version_counter WHERE id = 1), generation = generation + 1 WHERE uid = $1`, [x.metadata.uid]);
       await other.query("COMMIT");
       const out = await binding;
-      expect(out.map((o) => [o.id, o.bound])).toEqual([["X", false], ["Y", true]]);
+      expect(out.map((o) => [o.id, o.bound])).toEqual([
+        ["X", false],
+        ["Y", true],
+      ]);
       expect(reasons(out)).toEqual(["InferenceService x changed since it was planned"]);
       expect((await a.pool.query(`SELECT spec->>'nodeName' AS node FROM tasks`)).rows).toEqual([{ node: "e2" }]);
       expect((await store.get(ISVC, "beta", "y"))!.status.planRevision).toBe(1);

@@ -92,8 +92,13 @@ async function readBindState(client: pg.PoolClient, groups: readonly BindGroup[]
     lock: client.query(prepared(`SELECT pg_advisory_xact_lock(${BIND_LOCK_KEY})`, [])),
     // What the superseded tasks deleted below hold, to take off the usage rows.
     released: deletes.length
-      ? client.query<ReleasedRow>(prepared(`SELECT (u).node_name, (u).namespace, (u).cpu::float8, (u).memory_mib::float8 AS mem, (u).gpu::float8, (u)."load"::float8, (u).tasks::int
-           FROM (SELECT eiaas_usage_of(t, 1) AS u FROM tasks t WHERE t.uid = ANY($1::uuid[])) s`, [deletes.map((d) => d.metadata.uid)]))
+      ? client.query<ReleasedRow>(
+          prepared(
+            `SELECT (u).node_name, (u).namespace, (u).cpu::float8, (u).memory_mib::float8 AS mem, (u).gpu::float8, (u)."load"::float8, (u).tasks::int
+           FROM (SELECT eiaas_usage_of(t, 1) AS u FROM tasks t WHERE t.uid = ANY($1::uuid[])) s`,
+            [deletes.map((d) => d.metadata.uid)],
+          ),
+        )
       : undefined,
     // What the unfinished tasks hold, from the usage rows the tasks trigger keeps (one row per
     // node or tenant, whatever the task count). Nodes are cluster-scoped (namespace ''): saying
@@ -101,14 +106,20 @@ async function readBindState(client: pg.PoolClient, groups: readonly BindGroup[]
     // at 5,000 nodes).
     nodes: nodeNames.length
       ? client.query<NodeRow>(
-          prepared(`SELECT n.name, n.phase, n.spec, n.status, COALESCE(u.cpu, 0)::float8 AS cpu, COALESCE(u.memory_mib, 0)::float8 AS mem,
+          prepared(
+            `SELECT n.name, n.phase, n.spec, n.status, COALESCE(u.cpu, 0)::float8 AS cpu, COALESCE(u.memory_mib, 0)::float8 AS mem,
                   COALESCE(u.gpu, 0)::float8 AS gpu, COALESCE(u."load", 0)::float8 AS load, COALESCE(u.tasks, 0)::int AS tasks
-           FROM edge_nodes n LEFT JOIN node_usage u ON u.node_name = n.name WHERE n.namespace = '' AND n.name = ANY($1::text[])`, [nodeNames]),
+           FROM edge_nodes n LEFT JOIN node_usage u ON u.node_name = n.name WHERE n.namespace = '' AND n.name = ANY($1::text[])`,
+            [nodeNames],
+          ),
         )
       : undefined,
     tenants: client.query<{ name: string; quota: any; cpu: number | null; mem: number; gpu: number; tasks: number }>(
-      prepared(`SELECT t.name, t.spec->'quota' AS quota, u.cpu::float8 AS cpu, u.memory_mib::float8 AS mem, u.gpu::float8 AS gpu, u.tasks::int AS tasks
-       FROM tenants t LEFT JOIN namespace_usage u ON u.namespace = t.name WHERE t.name = ANY($1::text[])`, [namespaces]),
+      prepared(
+        `SELECT t.name, t.spec->'quota' AS quota, u.cpu::float8 AS cpu, u.memory_mib::float8 AS mem, u.gpu::float8 AS gpu, u.tasks::int AS tasks
+       FROM tenants t LEFT JOIN namespace_usage u ON u.namespace = t.name WHERE t.name = ANY($1::text[])`,
+        [namespaces],
+      ),
     ),
     // The owners' versions as they are now; the write below is conditional on them, and a write
     // that slipped in between (a user edit) fails the whole bind, to be planned again.
@@ -197,7 +208,19 @@ async function writeBound(client: pg.PoolClient, groups: readonly BindGroup[]): 
   let i = 0;
   const owners = groups.flatMap((g, gi) =>
     g.owner
-      ? [{ i: ++i, g: gi, tbl: g.owner.kind.table, kind: g.owner.kind.kind, uid: g.owner.object.metadata.uid, expected: g.owner.object.metadata.resourceVersion, status: g.owner.object.status ?? {}, phase: g.owner.object.status?.phase ?? "", ...splitAtVersion(g.owner.object) }]
+      ? [
+          {
+            i: ++i,
+            g: gi,
+            tbl: g.owner.kind.table,
+            kind: g.owner.kind.kind,
+            uid: g.owner.object.metadata.uid,
+            expected: g.owner.object.metadata.resourceVersion,
+            status: g.owner.object.status ?? {},
+            phase: g.owner.object.status?.phase ?? "",
+            ...splitAtVersion(g.owner.object),
+          },
+        ]
       : [],
   );
   const removed = groups.flatMap((g, gi) => (g.deletes ?? []).map((t) => ({ i: ++i, g: gi, uid: t.metadata.uid, ...splitAtVersion(t) })));

@@ -130,4 +130,3 @@ describe("ChangeFeed", () => {
     await close();
   });
 });
-

@@ -18,7 +18,12 @@ const TASK = kindInfo("Task");
 const fx = useTestStore();
 
 const node = (name: string) =>
-  fx.store.create(NODE, { apiVersion: API_VERSION, metadata: { name, labels: { tier: "edge" } }, spec: { tier: "edge", capacity: { cpu: 1000, memoryMiB: 4096, gpu: 0 } }, status: { phase: "Ready" } } as any);
+  fx.store.create(NODE, {
+    apiVersion: API_VERSION,
+    metadata: { name, labels: { tier: "edge" } },
+    spec: { tier: "edge", capacity: { cpu: 1000, memoryMiB: 4096, gpu: 0 } },
+    status: { phase: "Ready" },
+  } as any);
 const service = (name: string) => fx.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name, namespace: "acme" }, spec: { model: "m" } } as any);
 function taskOf(owner: StoredObject, name: string, nodeName: string): StoredObject {
   return fx.store.prepareCreate(TASK, {
@@ -31,7 +36,8 @@ function taskOf(owner: StoredObject, name: string, nodeName: string): StoredObje
 
 /** Everything the cache holds, in a comparable form. */
 function contents(c: ClusterCache) {
-  const view = (m: Map<string, StoredObject>) => Object.fromEntries([...m.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, o]) => [k, { rv: o.metadata.resourceVersion, spec: o.spec, status: o.status, labels: o.metadata.labels }]));
+  const view = (m: Map<string, StoredObject>) =>
+    Object.fromEntries([...m.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, o]) => [k, { rv: o.metadata.resourceVersion, spec: o.spec, status: o.status, labels: o.metadata.labels }]));
   return {
     nodes: view(c.nodes),
     tenants: view(c.tenants),
@@ -40,7 +46,15 @@ function contents(c: ClusterCache) {
     tasks: view(c.tasks),
     // Whole task objects: the binder builds their log entries in SQL, they must be what a read gives.
     taskObjects: Object.fromEntries([...c.tasks.entries()].sort(([a], [b]) => a.localeCompare(b))),
-    owners: Object.fromEntries([...c.workloads.keys()].sort().map((uid) => [uid, c.tasksOf(uid).map((t) => t.metadata.name).sort()])),
+    owners: Object.fromEntries(
+      [...c.workloads.keys()].sort().map((uid) => [
+        uid,
+        c
+          .tasksOf(uid)
+          .map((t) => t.metadata.name)
+          .sort(),
+      ]),
+    ),
   };
 }
 
@@ -76,12 +90,21 @@ describe("ClusterCache", () => {
     expect(delta.applied).toBeGreaterThan(6); // read across several pages of 3
     expect(delta.workloads).toEqual(new Set([a.metadata.uid, b.metadata.uid]));
     expect(delta.roomChanged).toBe(true); // nodes and a model appeared
-    expect(cache.tasksOf(a.metadata.uid).map((t) => t.metadata.name).sort()).toEqual(["a-1", "a-2"]);
+    expect(
+      cache
+        .tasksOf(a.metadata.uid)
+        .map((t) => t.metadata.name)
+        .sort(),
+    ).toEqual(["a-1", "a-2"]);
     expect(contents(cache)).toEqual(await relisted());
 
     // Tasks Running (batched status writes): a's tasks changed, no room appeared.
     const tasks = cache.tasksOf(a.metadata.uid);
-    await bulkUpdateStatus(fx.db.pool, TASK, tasks.map((t) => ({ object: t, status: { ...t.status, phase: "Running" } })));
+    await bulkUpdateStatus(
+      fx.db.pool,
+      TASK,
+      tasks.map((t) => ({ object: t, status: { ...t.status, phase: "Running" } })),
+    );
     delta = await cache.sync(2);
     expect(delta.workloads).toEqual(new Set([a.metadata.uid]));
     expect(delta.roomChanged).toBe(false);
@@ -128,7 +151,15 @@ describe("ClusterCache", () => {
     // Deleted the way the namespace cleanup does, without its tasks: they dangle.
     await fx.store.applyBatch([{ type: "delete", kind: ISVC, object: gone }]);
     // A task made by hand naming an owner that never was a workload in the cache.
-    const stray = fx.store.prepareCreate(TASK, { apiVersion: API_VERSION, metadata: { name: "stray", namespace: "acme", ownerReferences: [{ apiVersion: API_VERSION, kind: "InferenceService", name: "x", uid: "00000000-0000-4000-8000-000000000001", controller: true }] }, spec: { nodeName: "e1", role: "serve" } } as any);
+    const stray = fx.store.prepareCreate(TASK, {
+      apiVersion: API_VERSION,
+      metadata: {
+        name: "stray",
+        namespace: "acme",
+        ownerReferences: [{ apiVersion: API_VERSION, kind: "InferenceService", name: "x", uid: "00000000-0000-4000-8000-000000000001", controller: true }],
+      },
+      spec: { nodeName: "e1", role: "serve" },
+    } as any);
     await fx.store.applyBatch([{ type: "create", kind: TASK, object: stray }]);
     await cache.sync(2);
     expect(new Set(cache.danglingOwners())).toEqual(new Set([gone.metadata.uid, "00000000-0000-4000-8000-000000000001"]));

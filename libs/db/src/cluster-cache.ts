@@ -186,7 +186,17 @@ export class ClusterCache {
     for (const m of [this.nodes, this.tenants, this.models, this.profiles, this.workloads, this.tasks, this.byOwner, this.dangling]) m.clear();
     // Workloads before tasks (KINDS order): a task's owner is known by the time the task is put.
     for (const kind of KINDS) for (const obj of this.informer.list(kind)) this.put(obj);
-    this.delta = { relisted: true, workloads: new Set(this.workloads.keys()), roomChanged: true, linksChanged: true, fleetChanged: true, profilesChanged: true, tasks: new Map(this.tasks), nodesRunning: new Set(this.nodes.keys()), applied: 0 };
+    this.delta = {
+      relisted: true,
+      workloads: new Set(this.workloads.keys()),
+      roomChanged: true,
+      linksChanged: true,
+      fleetChanged: true,
+      profilesChanged: true,
+      tasks: new Map(this.tasks),
+      nodesRunning: new Set(this.nodes.keys()),
+      applied: 0,
+    };
   }
 
   /** One change read from the log: into the maps and the delta. `prev` is what the informer held. */

@@ -28,7 +28,11 @@ describe("isRowError", () => {
 
 describe("isUnavailableError", () => {
   const known = (code: string, message: string, driverAdapterError?: unknown) =>
-    new Prisma.PrismaClientKnownRequestError(`\nInvalid \`prisma.apiToken.findUnique()\` invocation:\n\n${message}`, { code, clientVersion: "6.19.3", meta: driverAdapterError ? { modelName: "ApiToken", driverAdapterError } : {} });
+    new Prisma.PrismaClientKnownRequestError(`\nInvalid \`prisma.apiToken.findUnique()\` invocation:\n\n${message}`, {
+      code,
+      clientVersion: "6.19.3",
+      meta: driverAdapterError ? { modelName: "ApiToken", driverAdapterError } : {},
+    });
   // What @prisma/adapter-pg throws (a DriverAdapterError) and puts in the known error's meta.
   const adapterError = (cause: Record<string, unknown>) => Object.assign(new Error(String(cause.kind)), { name: "DriverAdapterError", cause });
   const dbError = (code: string, message: string) => Object.assign(new pg.DatabaseError(message, 0, "error"), { code, severity: "FATAL" });
@@ -63,8 +67,16 @@ describe("isUnavailableError", () => {
     { what: "P1017 server closed the connection", err: known("P1017", "Server has closed the connection.", adapterError({ kind: "ConnectionClosed" })), unavailable: true },
     { what: "P2024 pool timeout", err: known("P2024", "Timed out fetching a new connection from the connection pool."), unavailable: true },
     { what: "P2037 too many connections", err: known("P2037", "Too many database connections opened", adapterError({ kind: "TooManyConnections" })), unavailable: true },
-    { what: "P2010 raw query on an unreachable server", err: known("P2010", "Raw query failed. Code: `N/A`. Message: `Can't reach database server at 127.0.0.1:5432`", adapterError({ kind: "DatabaseNotReachable" })), unavailable: true },
-    { what: "a driver error of kind postgres, 57P01", err: adapterError({ kind: "postgres", code: "57P01", severity: "FATAL", message: "terminating connection due to administrator command" }), unavailable: true },
+    {
+      what: "P2010 raw query on an unreachable server",
+      err: known("P2010", "Raw query failed. Code: `N/A`. Message: `Can't reach database server at 127.0.0.1:5432`", adapterError({ kind: "DatabaseNotReachable" })),
+      unavailable: true,
+    },
+    {
+      what: "a driver error of kind postgres, 57P01",
+      err: adapterError({ kind: "postgres", code: "57P01", severity: "FATAL", message: "terminating connection due to administrator command" }),
+      unavailable: true,
+    },
     { what: "a bare ConnectionClosed adapter error", err: adapterError({ kind: "ConnectionClosed" }), unavailable: true },
     { what: "Server has closed the connection (message only)", err: new Error("Server has closed the connection."), unavailable: true },
     // Not unavailability: the statement, the rows or the caller are wrong
@@ -77,7 +89,15 @@ describe("isUnavailableError", () => {
     { what: "a bug", err: new TypeError("Cannot read properties of undefined (reading 'x')"), unavailable: false },
     { what: "a string", err: "ECONNREFUSED", unavailable: false },
     { what: "no error object", err: undefined, unavailable: false },
-    { what: "an error that is its own cause", err: (() => { const e = new Error("loop") as Error & { cause?: unknown }; e.cause = e; return e; })(), unavailable: false },
+    {
+      what: "an error that is its own cause",
+      err: (() => {
+        const e = new Error("loop") as Error & { cause?: unknown };
+        e.cause = e;
+        return e;
+      })(),
+      unavailable: false,
+    },
   ])("$what → $unavailable", ({ err, unavailable }) => {
     expect(isUnavailableError(err)).toBe(unavailable);
   });

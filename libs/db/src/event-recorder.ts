@@ -27,7 +27,10 @@ export class EventRecorder {
 
   /** The Event's name: the involved object's name and a digest of (object, reason, message). */
   private nameOf(e: EventInput): string {
-    const digest = createHash("sha256").update(`${e.involved.uid ?? e.involved.name}/${e.reason}/${e.message}`).digest("hex").slice(0, 10);
+    const digest = createHash("sha256")
+      .update(`${e.involved.uid ?? e.involved.name}/${e.reason}/${e.message}`)
+      .digest("hex")
+      .slice(0, 10);
     return `${e.involved.name}.${digest}`.slice(0, 253);
   }
 
@@ -69,7 +72,10 @@ export class EventRecorder {
     }
     const items = [...byKey.values()];
     try {
-      const found = await this.store.getMany(EVENT, items.map((i) => ({ namespace: i.e.involved.namespace!, name: i.name })));
+      const found = await this.store.getMany(
+        EVENT,
+        items.map((i) => ({ namespace: i.e.involved.namespace!, name: i.name })),
+      );
       const existing = new Map(found.map((o) => [`${o.metadata.namespace}/${o.metadata.name}`, o]));
       await this.store.applyBatch(
         items.map((i) => {
@@ -101,11 +107,9 @@ export class EventRecorder {
       });
       return;
     }
-    await this.store
-      .create(EVENT, this.newEvent(e, name, ts, 1) as any)
-      .catch((err) => {
-        // Two recorders racing on the same event: one row is enough.
-        if (!(err instanceof StoreError && err.reason === "AlreadyExists")) throw err;
-      });
+    await this.store.create(EVENT, this.newEvent(e, name, ts, 1) as any).catch((err) => {
+      // Two recorders racing on the same event: one row is enough.
+      if (!(err instanceof StoreError && err.reason === "AlreadyExists")) throw err;
+    });
   }
 }

@@ -16,7 +16,11 @@ const fx = useTestStore();
 type Ref = { kind: string; name: string; uid: string; controller?: boolean };
 const ref = (o: StoredObject, controller = true): Ref => ({ kind: o.kind, name: o.metadata.name, uid: o.metadata.uid, controller });
 const task = (name: string, owners: Ref[]) =>
-  fx.store.create(TASK, { apiVersion: API_VERSION, metadata: { name, namespace: "acme", ownerReferences: owners.map((o) => ({ apiVersion: API_VERSION, ...o })) }, spec: { nodeName: "e1", role: "serve" } } as any);
+  fx.store.create(TASK, {
+    apiVersion: API_VERSION,
+    metadata: { name, namespace: "acme", ownerReferences: owners.map((o) => ({ apiVersion: API_VERSION, ...o })) },
+    spec: { nodeName: "e1", role: "serve" },
+  } as any);
 const workload = (kind = ISVC, name = "w") => fx.store.create(kind, { apiVersion: API_VERSION, metadata: { name, namespace: "acme" }, spec: { model: "m" } } as any);
 const GONE = "00000000-0000-4000-8000-0000000000aa";
 
@@ -24,7 +28,11 @@ describe("findGarbage", () => {
   it("decides from the owners' own tables, by uid", async () => {
     const live = await workload();
     const job = await workload(TJ, "j");
-    const model = await fx.store.create(MODEL, { apiVersion: API_VERSION, metadata: { name: "m", namespace: "acme" }, spec: { inputBytes: 1, accuracy: 0.5, layers: [{ name: "l", flops: 1, outputBytes: 1, memoryMiB: 1 }] } } as any);
+    const model = await fx.store.create(MODEL, {
+      apiVersion: API_VERSION,
+      metadata: { name: "m", namespace: "acme" },
+      spec: { inputBytes: 1, accuracy: 0.5, layers: [{ name: "l", flops: 1, outputBytes: 1, memoryMiB: 1 }] },
+    } as any);
     const cases: Array<{ what: string; owners: Ref[]; garbage: boolean }> = [
       { what: "owner exists", owners: [ref(live)], garbage: false },
       { what: "owner of another workload kind exists", owners: [ref(job)], garbage: false },
@@ -33,10 +41,24 @@ describe("findGarbage", () => {
       { what: "same name, another uid (re-created)", owners: [{ kind: "InferenceService", name: "w", uid: GONE, controller: true }], garbage: true },
       { what: "uid of an existing object of another kind", owners: [{ kind: "InferenceService", name: "j", uid: job.metadata.uid, controller: true }], garbage: true },
       { what: "one of two owners exists", owners: [{ kind: "InferenceService", name: "old", uid: GONE }, ref(live, false)], garbage: false },
-      { what: "both owners gone", owners: [{ kind: "InferenceService", name: "old", uid: GONE }, { kind: "TrainingJob", name: "x", uid: "00000000-0000-4000-8000-0000000000bb" }], garbage: true },
+      {
+        what: "both owners gone",
+        owners: [
+          { kind: "InferenceService", name: "old", uid: GONE },
+          { kind: "TrainingJob", name: "x", uid: "00000000-0000-4000-8000-0000000000bb" },
+        ],
+        garbage: true,
+      },
       { what: "owner of a kind this server does not know", owners: [{ kind: "Deployment", name: "d", uid: GONE, controller: true }], garbage: false },
       // (The indexed owner column takes the controller's uid, which must be one; another owner's need not.)
-      { what: "second owner's uid is no uuid", owners: [{ kind: "InferenceService", name: "old", uid: GONE, controller: true }, { kind: "InferenceService", name: "w", uid: "not-a-uid" }], garbage: true },
+      {
+        what: "second owner's uid is no uuid",
+        owners: [
+          { kind: "InferenceService", name: "old", uid: GONE, controller: true },
+          { kind: "InferenceService", name: "w", uid: "not-a-uid" },
+        ],
+        garbage: true,
+      },
       { what: "no owners at all (made by hand)", owners: [], garbage: false },
     ];
     const tasks = new Map<string, StoredObject>();

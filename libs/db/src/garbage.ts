@@ -14,9 +14,7 @@ import { rowToObject, type ObjectRow, type StoredObject } from "./codec.js";
  */
 export async function findGarbage(pool: pg.Pool, kind: KindInfo, candidates: readonly StoredObject[]): Promise<StoredObject[]> {
   if (candidates.length === 0) return [];
-  const fresh = (
-    await pool.query<ObjectRow>(`SELECT * FROM "${kind.table}" WHERE uid = ANY($1::uuid[])`, [candidates.map((c) => c.metadata.uid)])
-  ).rows.map((row) => rowToObject(kind, row));
+  const fresh = (await pool.query<ObjectRow>(`SELECT * FROM "${kind.table}" WHERE uid = ANY($1::uuid[])`, [candidates.map((c) => c.metadata.uid)])).rows.map((row) => rowToObject(kind, row));
   const byKind = new Map<KindInfo, Set<string>>();
   for (const obj of fresh) {
     for (const ref of obj.metadata.ownerReferences ?? []) {

@@ -33,7 +33,12 @@ describe("InformerStore", () => {
     s.put(TASK, "a", "t1", { name: "t1", node: "e1" });
     s.put(TASK, "a", "t2", { name: "t2", node: "e1" });
     s.put(NODE, "", "e1", { name: "e1", node: "e1" });
-    expect(s.byIndex("node", "e1").map((i) => i.name).sort()).toEqual(["t1", "t2"]);
+    expect(
+      s
+        .byIndex("node", "e1")
+        .map((i) => i.name)
+        .sort(),
+    ).toEqual(["t1", "t2"]);
     // Re-bound, then updated in place: found under its new node only, as its newest version.
     s.put(TASK, "a", "t1", { name: "t1", node: "e2" });
     s.put(TASK, "a", "t1", { name: "t1", node: "e2" });

@@ -309,16 +309,17 @@ export class Informer<T> {
     try {
       f();
     } catch (err) {
+      let failure = err;
       if (r.options.onError) {
         try {
           r.options.onError(err);
           return;
         } catch (again) {
-          err = again;
+          failure = again;
         }
       }
       this.registrations.delete(r);
-      this.options.onListenerError?.(err);
+      this.options.onListenerError?.(failure);
     }
   }
 

@@ -67,10 +67,13 @@ export class LogListener {
     if (this.closed || this.timer || (this.client && this.client !== client)) return;
     this.client = undefined;
     void client.end().catch(() => undefined);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.connect();
-    }, backoffDelay(this.failures++, RECONNECT));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.connect();
+      },
+      backoffDelay(this.failures++, RECONNECT),
+    );
     this.timer.unref();
   }
 

@@ -35,8 +35,7 @@ async function startCache(): Promise<{ cache: ObjectCache; informer: Informer<Ca
   return { cache, informer };
 }
 
-const service = (name: string) =>
-  fx.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name, namespace: "acme", labels: { app: name } }, spec: { model: "m" } } as any);
+const service = (name: string) => fx.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name, namespace: "acme", labels: { app: name } }, spec: { model: "m" } } as any);
 
 describe("ObjectCache", () => {
   it("starts from what is stored and answers exactly what a read of Postgres gives after every write", async () => {

@@ -48,7 +48,10 @@ export class CachedObject {
   private text?: string;
   /** JSON of derived views (e.g. what tenants see of an EdgeNode), by view name; rarely more than one. */
   private views?: Map<string, string>;
-  constructor(readonly object: StoredObject, freeze = false) {
+  constructor(
+    readonly object: StoredObject,
+    freeze = false,
+  ) {
     if (freeze) deepFreeze(object);
   }
 

@@ -79,13 +79,13 @@ describe("count quota", () => {
     const refused = await t.store.create(MODEL, model("m3", "capped"), quota).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(StoreError);
     expect((refused as StoreError).reason).toBe("Forbidden");
-    expect((refused as StoreError).message).toBe(
-      'models "m3" is forbidden: exceeded quota: capped, requested: count/models=1, used: count/models=2, limited: count/models=2',
-    );
+    expect((refused as StoreError).message).toBe('models "m3" is forbidden: exceeded quota: capped, requested: count/models=1, used: count/models=2, limited: count/models=2');
     expect(await t.store.get(MODEL, "capped", "m3")).toBeNull();
     // Other kinds are counted apart; without a quota of the tenant's, the default caps.
     await t.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name: "s", namespace: "capped" }, spec: { model: "m1" } }, { countQuota: { defaultLimit: 1 } });
-    await expect(t.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name: "s2", namespace: "capped" }, spec: { model: "m1" } }, { countQuota: { defaultLimit: 1 } })).rejects.toMatchObject({ reason: "Forbidden" });
+    await expect(t.store.create(ISVC, { apiVersion: API_VERSION, metadata: { name: "s2", namespace: "capped" }, spec: { model: "m1" } }, { countQuota: { defaultLimit: 1 } })).rejects.toMatchObject({
+      reason: "Forbidden",
+    });
     await t.store.delete(MODEL, (await t.store.get(MODEL, "capped", "m1"))!);
     await t.store.create(MODEL, model("m3", "capped"), quota);
     // No quota asked (the control plane's own writes), or no cap at all: not counted against.
@@ -110,7 +110,11 @@ describe("count quota", () => {
     const race = await settle(racing);
     expect(race.written).toBe(7);
     expect(race.errors).toHaveLength(33);
-    for (const e of race.errors) expect(e).toMatchObject({ reason: "Forbidden", message: expect.stringMatching(/^models "r\d+" is forbidden: exceeded quota: race, requested: count\/models=1, used: count\/models=7, limited: count\/models=7$/) });
+    for (const e of race.errors)
+      expect(e).toMatchObject({
+        reason: "Forbidden",
+        message: expect.stringMatching(/^models "r\d+" is forbidden: exceeded quota: race, requested: count\/models=1, used: count\/models=7, limited: count\/models=7$/),
+      });
     expect((await settle(others)).written).toBe(20);
     const c = await counts();
     expect(c.kept).toEqual(c.actual);
@@ -166,7 +170,10 @@ describe("object size", () => {
 
     // Stored under a larger limit: still written while it does not grow (finalizers, deletion).
     const legacy = await t.store.create(MODEL, model("legacy", "ns", { a: big, b: big }));
-    const kept = await small.update(MODEL, legacy, { ...model("legacy", "ns", { a: big, b: "x" }), metadata: { name: "legacy", namespace: "ns", annotations: { a: big, b: "x" }, finalizers: ["keep"] } });
+    const kept = await small.update(MODEL, legacy, {
+      ...model("legacy", "ns", { a: big, b: "x" }),
+      metadata: { name: "legacy", namespace: "ns", annotations: { a: big, b: "x" }, finalizers: ["keep"] },
+    });
     await expect(small.update(MODEL, kept, model("legacy", "ns", { a: big, b: big + big }))).rejects.toMatchObject({ reason: "RequestEntityTooLarge" });
     const marked = (await small.delete(MODEL, kept)).object;
     await small.update(MODEL, marked, { ...model("legacy", "ns", { a: big, b: "x" }), metadata: { name: "legacy", namespace: "ns", annotations: { a: big, b: "x" }, finalizers: [] } });

@@ -31,10 +31,7 @@ export function admitObjectSize(kind: KindInfo, object: StoredObject, limit: num
   if ((text.head.length + text.tail.length) * 3 <= limit) return text;
   const bytes = loggedBytes(text);
   if (bytes <= limit || (current && bytes <= loggedBytes(splitAtVersion(current)))) return text;
-  throw new StoreError(
-    "RequestEntityTooLarge",
-    `Request entity too large: ${kind.plural} "${object.metadata.name}" would be ${bytes} bytes stored; limit is ${limit}`,
-  );
+  throw new StoreError("RequestEntityTooLarge", `Request entity too large: ${kind.plural} "${object.metadata.name}" would be ${bytes} bytes stored; limit is ${limit}`);
 }
 
 /** The Forbidden answer of a create that a count quota refused (Postgres' message is Kubernetes'). */

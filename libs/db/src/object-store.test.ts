@@ -51,7 +51,10 @@ describe("ObjectStore", () => {
 
   it("writes a batch of creates as one statement: versions in order, readable back, all or nothing", async () => {
     const ops = ["b1", "b2", "b3"].map((n) => ({ type: "create" as const, kind: MODEL, object: store.prepareCreate(MODEL, model(n)) }));
-    const created = await store.applyBatch([...ops, { type: "create" as const, kind: TASK, object: store.prepareCreate(TASK, { metadata: { name: "t", namespace: "acme" }, spec: { role: "serve" } } as any) }]);
+    const created = await store.applyBatch([
+      ...ops,
+      { type: "create" as const, kind: TASK, object: store.prepareCreate(TASK, { metadata: { name: "t", namespace: "acme" }, spec: { role: "serve" } } as any) },
+    ]);
     expect(created.map((o) => o.metadata.name)).toEqual(["b1", "b2", "b3", "t"]);
     const rvs = created.map((o) => BigInt(o.metadata.resourceVersion));
     expect(rvs).toEqual([rvs[0]!, rvs[0]! + 1n, rvs[0]! + 2n, rvs[0]! + 3n]);
@@ -227,7 +230,10 @@ describe("ObjectStore", () => {
   it("a cascade whose dependent another writer deleted meanwhile still deletes the rest", async () => {
     const svc = await store.create(ISVC, { metadata: { name: "s", namespace: "acme" }, spec: { model: "m" } });
     const owner = [{ apiVersion: "eiaas.io/v1alpha1", kind: "InferenceService", name: "s", uid: svc.metadata.uid, controller: true }];
-    const [t1, t2] = [await store.create(TASK, { metadata: { name: "t1", namespace: "acme", ownerReferences: owner }, spec: { role: "serve" } }), await store.create(TASK, { metadata: { name: "t2", namespace: "acme", ownerReferences: owner }, spec: { role: "serve" } })];
+    const [t1, t2] = [
+      await store.create(TASK, { metadata: { name: "t1", namespace: "acme", ownerReferences: owner }, spec: { role: "serve" } }),
+      await store.create(TASK, { metadata: { name: "t2", namespace: "acme", ownerReferences: owner }, spec: { role: "serve" } }),
+    ];
     // The cascade read t1 and t2; a controller deletes t1 before the cascade's transaction.
     await store.delete(TASK, t1!);
     await store.applyBatch([
@@ -239,7 +245,12 @@ describe("ObjectStore", () => {
     expect((await store.list(TASK, {})).items).toEqual([]);
     // Without missingOk the same miss is still a NotFound for the whole batch.
     const u = await store.create(TASK, { metadata: { name: "u", namespace: "acme" }, spec: { role: "serve" } });
-    await expect(store.applyBatch([{ type: "delete", kind: TASK, object: u }, { type: "delete", kind: TASK, object: t1! }])).rejects.toMatchObject({ reason: "NotFound" });
+    await expect(
+      store.applyBatch([
+        { type: "delete", kind: TASK, object: u },
+        { type: "delete", kind: TASK, object: t1! },
+      ]),
+    ).rejects.toMatchObject({ reason: "NotFound" });
     expect(await store.get(TASK, "acme", "u")).not.toBeNull();
   });
 

@@ -42,7 +42,11 @@ export class ObjectStore {
   private readonly statuses = new StatusBatcher({
     writeOne: (op) => this.writeOne(op),
     writeMany: (kind, writes) =>
-      bulkUpdateStatus(this.pool, kind, writes.map(({ object, logged }) => ({ object, status: object.status ?? {}, ...(logged ? { logged } : {}) }))),
+      bulkUpdateStatus(
+        this.pool,
+        kind,
+        writes.map(({ object, logged }) => ({ object, status: object.status ?? {}, ...(logged ? { logged } : {}) })),
+      ),
     explainMiss: (op) => this.explainMiss(op),
   });
   /** See {@link ObjectStoreOptions.maxObjectBytes}. */

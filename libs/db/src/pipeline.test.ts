@@ -32,12 +32,7 @@ async function countWrites(run: (client: import("pg").PoolClient) => Promise<unk
   }
 }
 
-const transaction = (client: import("pg").PoolClient) => [
-  client.query("BEGIN"),
-  client.query("SELECT $1::int AS n", [1]),
-  client.query("SELECT $1::int AS n", [2]),
-  client.query("COMMIT"),
-];
+const transaction = (client: import("pg").PoolClient) => [client.query("BEGIN"), client.query("SELECT $1::int AS n", [1]), client.query("SELECT $1::int AS n", [2]), client.query("COMMIT")];
 
 it("sends a transaction's statements in one write, and each still gets its own result", async () => {
   let results: any[] = [];

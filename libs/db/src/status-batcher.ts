@@ -40,7 +40,9 @@ export class StatusBatcher {
   private async writeBatch(batch: PendingWrite[]): Promise<void> {
     if (batch.length === 1) {
       const w = batch[0]!;
-      await runInContext(w.ctx ?? activeContext(), () => this.deps.writeOne({ type: "update", kind: w.kind, object: w.object, expectedResourceVersion: w.object.metadata.resourceVersion, ...(w.logged ? { logged: w.logged } : {}) })).then(w.resolve, w.reject);
+      await runInContext(w.ctx ?? activeContext(), () =>
+        this.deps.writeOne({ type: "update", kind: w.kind, object: w.object, expectedResourceVersion: w.object.metadata.resourceVersion, ...(w.logged ? { logged: w.logged } : {}) }),
+      ).then(w.resolve, w.reject);
       return;
     }
     const byKind = new Map<KindInfo, PendingWrite[]>();

@@ -30,7 +30,14 @@ it("writes concurrent status updates in one transaction, answering each as a sin
   await plain.create(kindInfo("Tenant"), { apiVersion: API_VERSION, metadata: { name: "acme" }, spec: {} } as any);
   const tasks = [];
   for (let i = 0; i < 40; i++) {
-    tasks.push(await plain.create(TASK, { apiVersion: API_VERSION, metadata: { name: `t-${i}`, namespace: "acme" }, spec: { nodeName: "n", role: "serve" }, status: { phase: "Dispatched", attempt: 1 } } as any));
+    tasks.push(
+      await plain.create(TASK, {
+        apiVersion: API_VERSION,
+        metadata: { name: `t-${i}`, namespace: "acme" },
+        spec: { nodeName: "n", role: "serve" },
+        status: { phase: "Dispatched", attempt: 1 },
+      } as any),
+    );
   }
   const node = await plain.create(NODE, { apiVersion: API_VERSION, metadata: { name: "n" }, spec: { tier: "edge" } } as any);
   const stale = await plain.updateStatus(TASK, tasks[0]!, { phase: "Dispatched", attempt: 1, note: "moved on" });

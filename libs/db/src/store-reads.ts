@@ -21,9 +21,7 @@ async function rowsOf<R extends pg.QueryResultRow>(pool: pg.Pool, text: string, 
 const MAX_LIST_LIMIT = 2 ** 31 - 2;
 
 export async function getObject(pool: pg.Pool, kind: KindInfo, namespace: string | undefined, name: string): Promise<StoredObject | null> {
-  const rows = await dbSpan("SELECT", kind.table, () =>
-    rowsOf<ObjectRow>(pool, `SELECT * FROM "${kind.table}" WHERE namespace = $1 AND name = $2`, [kind.namespaced ? (namespace ?? "") : "", name]),
-  );
+  const rows = await dbSpan("SELECT", kind.table, () => rowsOf<ObjectRow>(pool, `SELECT * FROM "${kind.table}" WHERE namespace = $1 AND name = $2`, [kind.namespaced ? (namespace ?? "") : "", name]));
   return rows[0] ? rowToObject(kind, rows[0]) : null;
 }
 

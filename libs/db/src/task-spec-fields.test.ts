@@ -61,7 +61,11 @@ describe("typed task fields", () => {
       `export const EXPECTED_RUN_ANNOTATION = "eiaas.io/expected-run-ms";`,
       "export const TASK_LOAD_ANNOTATION = LOAD_ANNOTATION;",
     ];
-    for (const line of readers) expect(OLD_READERS.some(([, p]) => p.test(line)), line).toBe(true);
+    for (const line of readers)
+      expect(
+        OLD_READERS.some(([, p]) => p.test(line)),
+        line,
+      ).toBe(true);
   });
 });
 
@@ -97,7 +101,9 @@ describe(`migration ${MOVE}`, () => {
   });
 
   const usage = async () =>
-    Object.fromEntries((await client.query(`SELECT node_name, "load"::float8 AS load, tasks::int AS tasks FROM node_usage ORDER BY 1`)).rows.map((r) => [r.node_name, { load: r.load, tasks: r.tasks }]));
+    Object.fromEntries(
+      (await client.query(`SELECT node_name, "load"::float8 AS load, tasks::int AS tasks FROM node_usage ORDER BY 1`)).rows.map((r) => [r.node_name, { load: r.load, tasks: r.tasks }]),
+    );
 
   it("moves the stored annotations into the spec, drops what the fields refuse, and recounts the load from the spec", async () => {
     const insert = (name: string, node: string, phase: string, annotations: Record<string, string>) =>

@@ -112,7 +112,11 @@ describe("task usage rows", () => {
         await store.delete(TASK, pick());
       } else if (op === 4) {
         const some = [pick(), pick(), pick()].filter((t, i, all) => all.findIndex((u) => u.metadata.uid === t.metadata.uid) === i);
-        await bulkUpdateStatus(db.pool, TASK, some.map((t) => ({ object: t, status: { ...t.status, phase: ["Running", "Failed"][rand(2)] } })));
+        await bulkUpdateStatus(
+          db.pool,
+          TASK,
+          some.map((t) => ({ object: t, status: { ...t.status, phase: ["Running", "Failed"][rand(2)] } })),
+        );
       } else if (op === 5) {
         // A bind that supersedes a task of the same namespace (its deletes) while adding two.
         const old = tasks.filter((t) => t.metadata.namespace === ns)[0];

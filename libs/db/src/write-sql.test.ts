@@ -28,7 +28,10 @@ describe("splitAtVersion", () => {
     ],
     ["an apiVersion with quotes", object({ apiVersion: 'a"metadata":{"resourceVersion":"b' } as Partial<StoredObject>)],
     ["no apiVersion or kind", object({ apiVersion: undefined, kind: undefined } as unknown as Partial<StoredObject>)],
-    ["an Event body at the top level", { apiVersion: "v1", kind: "Event", metadata: { name: "e", uid: "u-2", resourceVersion: "" }, reason: "Scheduled", message: 'said "resourceVersion":"1"' } as unknown as StoredObject],
+    [
+      "an Event body at the top level",
+      { apiVersion: "v1", kind: "Event", metadata: { name: "e", uid: "u-2", resourceVersion: "" }, reason: "Scheduled", message: 'said "resourceVersion":"1"' } as unknown as StoredObject,
+    ],
   ])("joins around the version into the object with that version: %s", (_name, obj) => {
     const { head, tail } = splitAtVersion(obj);
     const joined = JSON.parse(`${head}1234${tail}`);

@@ -2,7 +2,6 @@ import type { KindInfo } from "@eiaas/api";
 import { EXTRA_COLUMN_TYPES, eventBodyOf, extraColumns, type StoredObject } from "./codec.js";
 import { WriteTemplate } from "./write-template.js";
 
-
 /**
  * A create checked against its tenant's object-count quota (`spec.quota."count/<resource>"`) in
  * the statement that inserts it — race-free across concurrent creates and API servers.
@@ -125,9 +124,18 @@ function loggedText(op: WriteOp): LoggedText {
 function countCheckSql(kind: KindInfo, ops: readonly WriteOp[], p: Params, base: string): string[] {
   const quoted = ops.filter((op): op is Extract<WriteOp, { type: "create" }> => op.type === "create" && op.countQuota !== undefined);
   if (quoted.length === 0) return [];
-  const namespaces = p.add(quoted.map((op) => op.object.metadata.namespace ?? ""), "text[]");
-  const requested = p.add(quoted.map(() => 1), "bigint[]");
-  const defaults = p.add(quoted.map((op) => op.countQuota!.defaultLimit), "bigint[]");
+  const namespaces = p.add(
+    quoted.map((op) => op.object.metadata.namespace ?? ""),
+    "text[]",
+  );
+  const requested = p.add(
+    quoted.map(() => 1),
+    "bigint[]",
+  );
+  const defaults = p.add(
+    quoted.map((op) => op.countQuota!.defaultLimit),
+    "bigint[]",
+  );
   return [`eiaas_admit_object_counts(${p.add(kind.plural, "text")}, ${namespaces}, ${requested}, ${defaults}, ${base}) AS admitted`];
 }
 

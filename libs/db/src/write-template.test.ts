@@ -57,6 +57,10 @@ describe("one write path", () => {
       "n AS (SELECT pg_notify('eiaas_watch', '1'))",
       "NOTIFY ${WATCH_CHANNEL}",
     ];
-    for (const sql of copies) expect(WRITE_PATH_SQL.some(([, p]) => p.test(sql)), sql).toBe(true);
+    for (const sql of copies)
+      expect(
+        WRITE_PATH_SQL.some(([, p]) => p.test(sql)),
+        sql,
+      ).toBe(true);
   });
 });

@@ -126,13 +126,7 @@ export class GraphBuilder {
     if (c.bias) inputs.push(this.param(`${p}.bias`, [c.cout], (u) => (2 * u() - 1) * 0.01));
     const pad = c.pad ?? 0;
     const stride = c.stride ?? 1;
-    return this.op(path, "Conv", inputs, [
-      ints("kernel_shape", [c.k, c.k]),
-      ints("strides", [stride, stride]),
-      ints("pads", [pad, pad, pad, pad]),
-      ints("dilations", [1, 1]),
-      int("group", groups),
-    ]);
+    return this.op(path, "Conv", inputs, [ints("kernel_shape", [c.k, c.k]), ints("strides", [stride, stride]), ints("pads", [pad, pad, pad, pad]), ints("dilations", [1, 1]), int("group", groups)]);
   }
 
   bn(path: string, x: string, channels: number): string {

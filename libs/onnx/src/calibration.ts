@@ -13,7 +13,7 @@ export interface CalibrationModel {
   flops: Partial<Record<"general" | OperatorClass, number>>;
 }
 
-const conv2d = (cin: number, cout: number, k: number, hw: number, groups = 1) => (2 * cout * (cin / groups) * k * k * hw * hw);
+const conv2d = (cin: number, cout: number, k: number, hw: number, groups = 1) => 2 * cout * (cin / groups) * k * k * hw * hw;
 
 /** Four 3×3 convolutions over 64 channels at 56×56 with BatchNorm and ReLU: ResNet-18's first stage. */
 function general(): CalibrationModel {
@@ -65,7 +65,10 @@ export function calibrationModels(): CalibrationModel[] {
  * the pointwise speed. A class whose time cannot be told apart (the difference under 5% of the
  * run: noise) is left out, so it runs at the general speed.
  */
-export function speedsFromTimes(models: readonly CalibrationModel[], medianMs: Partial<Record<CalibrationModel["measures"], number>>): { gflops: number; byOperator: Partial<Record<OperatorClass, number>> } {
+export function speedsFromTimes(
+  models: readonly CalibrationModel[],
+  medianMs: Partial<Record<CalibrationModel["measures"], number>>,
+): { gflops: number; byOperator: Partial<Record<OperatorClass, number>> } {
   const of = (m: CalibrationModel["measures"]) => models.find((x) => x.measures === m);
   const speed = (flops: number | undefined, ms: number | undefined) => (flops && ms && ms > 0 ? flops / 1e6 / ms : undefined);
   const gflops = speed(of("general")?.flops.general, medianMs.general) ?? 0;

@@ -67,7 +67,8 @@ export function extractSegment(bytes: Uint8Array, range: SegmentRange, opts: Imp
   const graph = a.graph.graph;
   const inputs = [valueInfo(a, b.input)];
   // IR < 4 wants initializers listed among the inputs too.
-  if (a.model.irVersion < 4) for (const t of initializers.values()) inputs.push({ name: t.name, type: { tensorType: { elemType: t.dataType, shape: { dim: (t.dims ?? []).map((d) => ({ dimValue: d })) } } } });
+  if (a.model.irVersion < 4)
+    for (const t of initializers.values()) inputs.push({ name: t.name, type: { tensorType: { elemType: t.dataType, shape: { dim: (t.dims ?? []).map((d) => ({ dimValue: d })) } } } });
   const segment = `${b.input} -> ${b.outputs.join(",")}`;
   return encodeModel({
     irVersion: src.irVersion,

@@ -84,7 +84,10 @@ describe("importOnnxModel", () => {
     const m = importOnnxModel(bytes, { coalesce: "none" });
     expect(m.cuts.map((c) => c.tensor)).toEqual(["/blk/Add_output_0", y]);
     expect(m.layers.map((l) => l.name)).toEqual(["blk", "blk_2", "out"]);
-    expect(importOnnxModel(bytes).layers.map((l) => [l.name, l.tensor])).toEqual([["blk", y], ["out", z]]);
+    expect(importOnnxModel(bytes).layers.map((l) => [l.name, l.tensor])).toEqual([
+      ["blk", y],
+      ["out", z],
+    ]);
   });
 
   it("a weight read through another node (shared weights) is a parameter, not an activation", () => {

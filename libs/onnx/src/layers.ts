@@ -79,7 +79,7 @@ function mergeInto(target: Segment, s: Segment): Segment {
 
 function coalesce(segs: Segment[], mode: Coalesce): Segment[] {
   if (mode === "none") return segs;
-  let groups: Segment[] = [];
+  const groups: Segment[] = [];
   for (const s of segs) {
     const last = groups[groups.length - 1];
     if (mode === "block" && last && s.key !== undefined && s.key === last.key) groups[groups.length - 1] = mergeInto(last, s);

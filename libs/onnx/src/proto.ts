@@ -52,13 +52,10 @@ export function decodeModel(bytes: Uint8Array): onnxProto.onnx.ModelProto {
   try {
     return onnx.ModelProto.decode(bytes);
   } catch (e) {
-    const message = String((e as Error)?.message ?? e).split("\n")[0]!.slice(0, 200);
-    const why =
-      e instanceof RangeError && /stack/i.test(message)
-        ? "nested too deeply"
-        : /index out of range/.test(message)
-          ? `truncated or corrupt: ${message}`
-          : message;
+    const message = String((e as Error)?.message ?? e)
+      .split("\n")[0]!
+      .slice(0, 200);
+    const why = e instanceof RangeError && /stack/i.test(message) ? "nested too deeply" : /index out of range/.test(message) ? `truncated or corrupt: ${message}` : message;
     throw new OnnxImportError("InvalidOnnx", `not a readable ONNX model (${why})`);
   }
 }

@@ -36,9 +36,7 @@ afterAll(async () => {
 /** ACL LOG entries (denials) of one user, as objects. */
 async function denials(username: string): Promise<Array<Record<string, string>>> {
   const entries = (await admin.call("ACL", "LOG", "128")) as unknown[][];
-  return entries
-    .map((e) => Object.fromEntries(Array.from({ length: e.length / 2 }, (_, i) => [String(e[2 * i]), String(e[2 * i + 1])])))
-    .filter((e) => e.username === username);
+  return entries.map((e) => Object.fromEntries(Array.from({ length: e.length / 2 }, (_, i) => [String(e[2 * i]), String(e[2 * i + 1])]))).filter((e) => e.username === username);
 }
 
 /** A raw client logged in as the agent user (no INFO ready check: the user may not run it). */
@@ -142,12 +140,14 @@ describe("a BullMQ Worker on the agent's user", () => {
     const plain = track(new Queue(`node.${node}`, { connection: raw }), (x) => x.close());
     const handledBy = new Map<string, string[]>();
     const hang = deferred();
-    const handler = (who: string): TaskHandler => async (p, ctx) => {
-      handledBy.set(p.name, [...(handledBy.get(p.name) ?? []), who]);
-      if (p.name === "slow") await new Promise((r) => setTimeout(r, 900)); // outlives its 400 ms lock: renewed
-      if (p.name.startsWith("broken")) throw new Error("task failed");
-      if (p.name === "stall" && who === "first") await Promise.race([hang.promise, new Promise((r) => ctx.signal.addEventListener("abort", r))]);
-    };
+    const handler =
+      (who: string): TaskHandler =>
+      async (p, ctx) => {
+        handledBy.set(p.name, [...(handledBy.get(p.name) ?? []), who]);
+        if (p.name === "slow") await new Promise((r) => setTimeout(r, 900)); // outlives its 400 ms lock: renewed
+        if (p.name.startsWith("broken")) throw new Error("task failed");
+        if (p.name === "stall" && who === "first") await Promise.race([hang.promise, new Promise((r) => ctx.signal.addEventListener("abort", r))]);
+      };
     const first = agentBackend(creds, errors);
     const c1 = first.consumeNodeQueue(node, handler("first"), { concurrency: 4, onError: (e) => errors.push(e) });
     await c1.waitUntilReady();

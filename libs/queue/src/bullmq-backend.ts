@@ -1,23 +1,7 @@
 import { Queue, UnrecoverableError, WaitingError, Worker, type BackendFactory, type IQueueBackend, type Job, type JobProgress, type JobsOptions, type KeepJobs } from "bullmq";
-import type {
-  ConsumeOptions,
-  JobContext,
-  QueueBackend,
-  QueueConsumer,
-  QueueDepth,
-  RemoveTaskJobOptions,
-  ScheduleHandler,
-  TaskHandler,
-  TaskJob,
-} from "./backend.js";
+import type { ConsumeOptions, JobContext, QueueBackend, QueueConsumer, QueueDepth, RemoveTaskJobOptions, ScheduleHandler, TaskHandler, TaskJob } from "./backend.js";
 import { nodeQueueName, SCHEDULE_QUEUE, taskJobId } from "./names.js";
-import {
-  InvalidPayloadError,
-  parseScheduleItem,
-  parseTaskJobPayload,
-  scheduleItemKey,
-  type ScheduleItem,
-} from "./payloads.js";
+import { InvalidPayloadError, parseScheduleItem, parseTaskJobPayload, scheduleItemKey, type ScheduleItem } from "./payloads.js";
 
 /** Tuning shared by both backends. Every field is optional. */
 export interface CommonQueueOptions {
@@ -200,28 +184,33 @@ export class BullmqQueueBackend<B extends IQueueBackend, C> implements QueueBack
 
   consumeNodeQueue(nodeName: string, handler: TaskHandler, options: ConsumeOptions = {}): QueueConsumer {
     const queue = nodeQueueName(nodeName);
-    return this.consume(queue, options, (data, ctx) => {
-      const payload = parseTaskJobPayload(data, ctx.jobId);
-      if (payload.spec.nodeName !== nodeName) {
-        throw new InvalidPayloadError(queue, ctx.jobId, [{ field: "spec.nodeName", message: `is ${payload.spec.nodeName}, not this queue's node ${nodeName}` }]);
-      }
-      return () => handler(payload, ctx);
-    }, this.keepFinished);
+    return this.consume(
+      queue,
+      options,
+      (data, ctx) => {
+        const payload = parseTaskJobPayload(data, ctx.jobId);
+        if (payload.spec.nodeName !== nodeName) {
+          throw new InvalidPayloadError(queue, ctx.jobId, [{ field: "spec.nodeName", message: `is ${payload.spec.nodeName}, not this queue's node ${nodeName}` }]);
+        }
+        return () => handler(payload, ctx);
+      },
+      this.keepFinished,
+    );
   }
 
   consumeSchedule(handler: ScheduleHandler, options: ConsumeOptions = {}): QueueConsumer {
-    return this.consume(SCHEDULE_QUEUE, options, (data, ctx) => {
-      const item = parseScheduleItem(data, ctx.jobId);
-      return () => handler(item, ctx);
-    }, { count: 1000 });
+    return this.consume(
+      SCHEDULE_QUEUE,
+      options,
+      (data, ctx) => {
+        const item = parseScheduleItem(data, ctx.jobId);
+        return () => handler(item, ctx);
+      },
+      { count: 1000 },
+    );
   }
 
-  private consume(
-    queue: string,
-    options: ConsumeOptions,
-    prepare: (data: unknown, ctx: JobContext) => () => Promise<void>,
-    keep: KeepJobs,
-  ): QueueConsumer {
+  private consume(queue: string, options: ConsumeOptions, prepare: (data: unknown, ctx: JobContext) => () => Promise<void>, keep: KeepJobs): QueueConsumer {
     this.assertOpen();
     const consumer: BullmqConsumer<B, C> = new BullmqConsumer<B, C>(queue, this.plumbing, this.options, options, prepare, keep, () => this.consumers.delete(consumer));
     this.consumers.add(consumer);
@@ -230,13 +219,16 @@ export class BullmqQueueBackend<B extends IQueueBackend, C> implements QueueBack
 
   async removeTaskJob(nodeName: string, jobId: string, options: RemoveTaskJobOptions = {}): Promise<boolean> {
     const q = this.queue(nodeQueueName(nodeName));
-    return this.bounded("remove task job", (async () => {
-      // BullMQ's remove also answers 1 for an absent job and removes finished ones; look first.
-      const state = await q.getJobState(jobId);
-      if (!REMOVABLE_STATES.has(state) && !(options.abandoned && state === "active")) return false;
-      // BullMQ removes no job whose lock is held: 0 when a consumer holds (or took) it.
-      return (await q.remove(jobId)) === 1;
-    })());
+    return this.bounded(
+      "remove task job",
+      (async () => {
+        // BullMQ's remove also answers 1 for an absent job and removes finished ones; look first.
+        const state = await q.getJobState(jobId);
+        if (!REMOVABLE_STATES.has(state) && !(options.abandoned && state === "active")) return false;
+        // BullMQ removes no job whose lock is held: 0 when a consumer holds (or took) it.
+        return (await q.remove(jobId)) === 1;
+      })(),
+    );
   }
 
   async depth(queueName: string): Promise<QueueDepth> {
@@ -335,10 +327,13 @@ class BullmqConsumer<B extends IQueueBackend, C> implements QueueConsumer {
       plumbing.workerFactory,
     );
     this.worker.on("error", (err: Error) => onError(err));
-    this.stalledStart = setTimeout(() => {
-      this.worker.opts.skipStalledCheck = false;
-      void this.worker.startStalledCheckTimer();
-    }, Math.random() * (common.stalledIntervalMs ?? 30_000));
+    this.stalledStart = setTimeout(
+      () => {
+        this.worker.opts.skipStalledCheck = false;
+        void this.worker.startStalledCheckTimer();
+      },
+      Math.random() * (common.stalledIntervalMs ?? 30_000),
+    );
     this.stalledStart.unref();
   }
 

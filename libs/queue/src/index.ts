@@ -16,17 +16,7 @@ export {
   type WorkloadKind,
   type TraceContext,
 } from "./payloads.js";
-export type {
-  QueueBackend,
-  QueueConsumer,
-  QueueDepth,
-  RemoveTaskJobOptions,
-  TaskJob,
-  TaskHandler,
-  ScheduleHandler,
-  JobContext,
-  ConsumeOptions,
-} from "./backend.js";
+export type { QueueBackend, QueueConsumer, QueueDepth, RemoveTaskJobOptions, TaskJob, TaskHandler, ScheduleHandler, JobContext, ConsumeOptions } from "./backend.js";
 export type { CommonQueueOptions } from "./bullmq-backend.js";
 export { createRedisQueueBackend, type RedisQueueBackendOptions } from "./redis-backend.js";
 export { createPostgresQueueBackend, type PostgresQueueBackendOptions } from "./postgres-backend.js";

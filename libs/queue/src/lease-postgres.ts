@@ -42,9 +42,7 @@ export function createPostgresLeaseStore(db: string | SqlQueryable): LeaseStore 
       return row ? toLease(row) : undefined;
     },
     async listExpired(olderThan) {
-      return (
-        await rows(`SELECT node_name, holder, renew_time FROM node_leases WHERE renew_time < $1 ORDER BY renew_time, node_name`, [olderThan])
-      ).map(toLease);
+      return (await rows(`SELECT node_name, holder, renew_time FROM node_leases WHERE renew_time < $1 ORDER BY renew_time, node_name`, [olderThan])).map(toLease);
     },
     async getAll() {
       return (await rows(`SELECT node_name, holder, renew_time FROM node_leases ORDER BY renew_time, node_name`)).map(toLease);

@@ -230,10 +230,13 @@ export class MarkerMultiplexer {
     // busy event loop (thousands of simulated nodes) does not trip it.
     let timer: NodeJS.Timeout | undefined;
     const watchdog = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        client.disconnect(true);
-        reject(new Error("BZPOPMIN did not return in time; reconnecting"));
-      }, seconds * 1000 + 10_000);
+      timer = setTimeout(
+        () => {
+          client.disconnect(true);
+          reject(new Error("BZPOPMIN did not return in time; reconnecting"));
+        },
+        seconds * 1000 + 10_000,
+      );
     });
     command.catch(() => undefined);
     try {

@@ -57,10 +57,7 @@ export class InvalidPayloadError extends Error {
     readonly jobId: string | undefined,
     readonly issues: Array<{ field: string; message: string }>,
   ) {
-    super(
-      `invalid ${queue} job payload${jobId ? ` (job ${jobId})` : ""}: ` +
-        issues.map((i) => `${i.field || "(root)"}: ${i.message}`).join("; "),
-    );
+    super(`invalid ${queue} job payload${jobId ? ` (job ${jobId})` : ""}: ` + issues.map((i) => `${i.field || "(root)"}: ${i.message}`).join("; "));
   }
 }
 

@@ -1,4 +1,4 @@
-import { Job, PostgresConnection, PostgresQueueBackend, type BackendFactory, type IQueueBackend, type JobsOptions, type PgQueryResult, type QueueBaseOptions } from "bullmq";
+import { Job, PostgresConnection, PostgresQueueBackend, type BackendFactory, type IQueueBackend, type PgQueryResult, type QueueBaseOptions } from "bullmq";
 import type { QueueBackend } from "./backend.js";
 import { BullmqQueueBackend, type CommonQueueOptions, type QueueEntry } from "./bullmq-backend.js";
 
@@ -64,7 +64,11 @@ class SharedPostgresQueueBackend extends PostgresQueueBackend {
     void this.disconnectBlocking().then(() => this.reconnectBlocking());
   };
 
-  constructor(private readonly shared: PostgresConnection, name: string, opts: QueueBaseOptions<SharedPostgres>) {
+  constructor(
+    private readonly shared: PostgresConnection,
+    name: string,
+    opts: QueueBaseOptions<SharedPostgres>,
+  ) {
     // The backend queries through `shared`; in its options' place of the connection (our marker)
     // goes the pool it queries, what BullMQ expects there.
     super(shared, name, { ...opts, connection: shared.pool }, false);

@@ -1,6 +1,6 @@
 import { backoffDelay } from "@eiaas/api";
 import { Redis, type RedisOptions } from "ioredis";
-import { Job, QueueKeys, RedisConnection, RedisQueueBackend, type BackendFactory, type IQueueBackend, type JobsOptions, type QueueBaseOptions } from "bullmq";
+import { Job, QueueKeys, RedisConnection, RedisQueueBackend, type BackendFactory, type IQueueBackend, type QueueBaseOptions } from "bullmq";
 import type { QueueBackend } from "./backend.js";
 import { BullmqQueueBackend, type CommonQueueOptions, type QueueEntry } from "./bullmq-backend.js";
 import { sendScriptsAsEvalshaOnly } from "./evalsha-only.js";
@@ -66,7 +66,13 @@ class MultiplexedRedisQueueBackend extends RedisQueueBackend {
   private interrupted = false;
   private released = false;
 
-  constructor(connection: RedisConnection, name: string, prefix: string, opts: QueueBaseOptions, private readonly mux: MarkerMultiplexer) {
+  constructor(
+    connection: RedisConnection,
+    name: string,
+    prefix: string,
+    opts: QueueBaseOptions,
+    private readonly mux: MarkerMultiplexer,
+  ) {
     const keys = new QueueKeys(prefix);
     super(connection, name, keys.getKeys(name), (type) => keys.toKey(name, type), { ...opts, prefix } as QueueBaseOptions, undefined, false);
     this.markerKey = keys.toKey(name, "marker");
@@ -183,8 +189,7 @@ export function createRedisQueueBackend(options: RedisQueueBackendOptions): Queu
 
   let producer: RedisConnection | undefined;
   let consumer: { conn: RedisConnection; mux: MarkerMultiplexer } | undefined;
-  const producerConnection = () =>
-    (producer ??= connection(client({ maxRetriesPerRequest: 1 })));
+  const producerConnection = () => (producer ??= connection(client({ maxRetriesPerRequest: 1 })));
   const consumerSide = () => {
     if (!consumer) {
       const shared = client({ maxRetriesPerRequest: null }, options.noScriptPatienceMs ?? 30_000);

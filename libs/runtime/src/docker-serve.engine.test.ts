@@ -76,7 +76,10 @@ describe.skipIf(!engine.available)("docker runtime serving segments (real engine
       expect(byTask.tail!.ms).toBeCloseTo(work(stages.next), 2);
       expect(timings).toHaveLength(2);
 
-      for (const [t, cpus] of [[tail, 500_000_000], [head, 250_000_000]] as const) {
+      for (const [t, cpus] of [
+        [tail, 500_000_000],
+        [head, 250_000_000],
+      ] as const) {
         const inspect = JSON.parse(await docker("inspect", containerName(t)))[0];
         expect(inspect.HostConfig.NanoCpus, t.name).toBe(cpus);
         expect(inspect.HostConfig.ReadonlyRootfs).toBe(true);

@@ -36,7 +36,8 @@ describe.skipIf(!engine.available)("docker runtime (real engine)", () => {
 
   it("applies the task's CPU and memory as limits the container's cgroup enforces", async () => {
     // cgroup v1 (this kind of machine) or v2: print whichever the container sees.
-    const show = "cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us); cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes";
+    const show =
+      "cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us); cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes";
     const h = hooks();
     const result = await new DockerRuntime().start(task("limits", ["sh", "-c", show], { resources: { cpu: 500, memoryMiB: 96, gpu: 0 } }), h);
     expect(result).toEqual({ exitCode: 0 });

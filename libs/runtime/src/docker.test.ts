@@ -36,24 +36,49 @@ describe("docker runtime: what no engine here can run", () => {
 
   it("asks for the task's GPUs with --gpus, beside its CPU and memory limits, labels and environment", () => {
     expect(dockerRunArgs(task)).toEqual([
-      "run", "--rm", "--name", "eiaas-acme-cam-1-serve-2",
-      "--label", "eiaas.io/task=cam-1-serve",
-      "--label", "eiaas.io/namespace=acme",
-      "--label", "eiaas.io/task-uid=0b7c6a2e-uid",
-      "--label", "eiaas.io/attempt=2",
-      "--label", "eiaas.io/node=edge-1",
-      "--cpus", "0.5", "--memory", "256m", "--gpus", "1",
-      "-e", "A=1",
-      "-e", "EIAAS_LAYERS_FROM=3",
-      "-e", "EIAAS_LAYERS_TO=8",
-      "-e", "EIAAS_NODE_NAME=edge-1",
-      "-e", "EIAAS_PORT=8080",
-      "-e", "EIAAS_TASK_ATTEMPT=2",
-      "-e", "EIAAS_TASK_NAME=cam-1-serve",
-      "-e", "EIAAS_TASK_NAMESPACE=acme",
-      "-e", "EIAAS_TASK_ROLE=serve",
-      "-e", "EIAAS_TASK_UID=0b7c6a2e-uid",
-      "eiaas/infer:1", "serve", "--port=8080",
+      "run",
+      "--rm",
+      "--name",
+      "eiaas-acme-cam-1-serve-2",
+      "--label",
+      "eiaas.io/task=cam-1-serve",
+      "--label",
+      "eiaas.io/namespace=acme",
+      "--label",
+      "eiaas.io/task-uid=0b7c6a2e-uid",
+      "--label",
+      "eiaas.io/attempt=2",
+      "--label",
+      "eiaas.io/node=edge-1",
+      "--cpus",
+      "0.5",
+      "--memory",
+      "256m",
+      "--gpus",
+      "1",
+      "-e",
+      "A=1",
+      "-e",
+      "EIAAS_LAYERS_FROM=3",
+      "-e",
+      "EIAAS_LAYERS_TO=8",
+      "-e",
+      "EIAAS_NODE_NAME=edge-1",
+      "-e",
+      "EIAAS_PORT=8080",
+      "-e",
+      "EIAAS_TASK_ATTEMPT=2",
+      "-e",
+      "EIAAS_TASK_NAME=cam-1-serve",
+      "-e",
+      "EIAAS_TASK_NAMESPACE=acme",
+      "-e",
+      "EIAAS_TASK_ROLE=serve",
+      "-e",
+      "EIAAS_TASK_UID=0b7c6a2e-uid",
+      "eiaas/infer:1",
+      "serve",
+      "--port=8080",
     ]);
     expect(dockerRunArgs({ ...task, resources: { cpu: 0, memoryMiB: 0, gpu: 0 } })).not.toContain("--gpus");
   });
@@ -89,12 +114,19 @@ describe("docker runtime: what no engine here can run", () => {
   it("an inference task's container gets its segment mounted read-only, a published port and eiaas-serve; the directory goes with the run", async () => {
     const segments = join(dir, "segments");
     const rt = new DockerRuntime({ bin: join(dir, "docker"), cliEnv: { STANDIN_DIR: dir, PATH: process.env.PATH }, segmentDir: segments, loadSegment: async () => new Uint8Array([1, 2, 3]) });
-    const served = spec({ template: { image: "eiaas:dev" }, layers: { from: 1, to: 4 }, resources: { cpu: 1500, memoryMiB: 0, gpu: 0 }, env: { EIAAS_PORT: "9123", EIAAS_SEGMENT_FILE: "/etc/passwd" } });
+    const served = spec({
+      template: { image: "eiaas:dev" },
+      layers: { from: 1, to: 4 },
+      resources: { cpu: 1500, memoryMiB: 0, gpu: 0 },
+      env: { EIAAS_PORT: "9123", EIAAS_SEGMENT_FILE: "/etc/passwd" },
+    });
     expect(await rt.start(served, hooks())).toEqual({ exitCode: 0, endpoint: "127.0.0.1:9123" });
     const args = (await readFile(join(dir, "run.args"), "utf8")).split("\n").slice(0, -1);
     const mount = args[args.indexOf("-v") + 1]!;
     expect(mount).toMatch(new RegExp(`^${segments}/[0-9a-f]{24}:/models:ro$`));
-    expect(args).toEqual(expect.arrayContaining(["--cpus", "1.5", "--read-only", "-p", "127.0.0.1:9123:9123", "-e", "EIAAS_SEGMENT_FILE=/models/segment.onnx", "-e", "EIAAS_THREADS=2", "-e", "EIAAS_SERVE_HOST=0.0.0.0"]));
+    expect(args).toEqual(
+      expect.arrayContaining(["--cpus", "1.5", "--read-only", "-p", "127.0.0.1:9123:9123", "-e", "EIAAS_SEGMENT_FILE=/models/segment.onnx", "-e", "EIAAS_THREADS=2", "-e", "EIAAS_SERVE_HOST=0.0.0.0"]),
+    );
     // The task's own EIAAS_SEGMENT_FILE cannot point the server elsewhere: one value per variable.
     expect(args.filter((a) => a.startsWith("EIAAS_SEGMENT_FILE="))).toEqual(["EIAAS_SEGMENT_FILE=/models/segment.onnx"]);
     expect(args.slice(-2)).toEqual(["eiaas:dev", "eiaas-serve"]);
@@ -112,7 +144,11 @@ describe("docker runtime: what no engine here can run", () => {
       message: "cannot get the task's model segment: model acme/m has no artifact",
     });
     const ok = { ...base, loadSegment: async () => ({ segment: new Uint8Array([1]), exitHead: new Uint8Array([2]) }) };
-    expect(await new DockerRuntime(ok).start({ ...tail, env: { EIAAS_NEXT_ENDPOINT: "http://x/y" } }, hooks())).toMatchObject({ exitCode: 1, reason: "InvalidConfig", message: expect.stringMatching(/^EIAAS_NEXT_ENDPOINT: /) });
+    expect(await new DockerRuntime(ok).start({ ...tail, env: { EIAAS_NEXT_ENDPOINT: "http://x/y" } }, hooks())).toMatchObject({
+      exitCode: 1,
+      reason: "InvalidConfig",
+      message: expect.stringMatching(/^EIAAS_NEXT_ENDPOINT: /),
+    });
     expect(await new DockerRuntime(ok).start(tail, hooks())).toMatchObject({ exitCode: 1, reason: "InvalidConfig", message: expect.stringContaining("no EIAAS_EXIT_THRESHOLD") });
     expect(await new DockerRuntime(ok).start({ ...tail, env: { EIAAS_PORT: "22", EIAAS_EXIT_THRESHOLD: "0.5" } }, hooks())).toEqual({
       exitCode: 1,

@@ -111,7 +111,10 @@ describe("kubernetes runtime (against a stand-in API server)", () => {
   it("adopts its own Pod left by an earlier run of the same attempt, and refuses a stranger's", async () => {
     const t = task({ STANDIN_HOLD: "1" });
     const existing = buildPod(t, { namespace: "eiaas-tasks" });
-    existing.status = { phase: "Succeeded", containerStatuses: [{ name: "task", image: "x", imageID: "", ready: false, restartCount: 0, state: { terminated: { exitCode: 0, reason: "Completed" } } }] };
+    existing.status = {
+      phase: "Succeeded",
+      containerStatuses: [{ name: "task", image: "x", imageID: "", ready: false, restartCount: 0, state: { terminated: { exitCode: 0, reason: "Completed" } } }],
+    };
     api.seed(existing);
     expect(await runtime().start(t, hooks())).toMatchObject({ exitCode: 0 });
     expect(api.callSummary().slice(0, 2)).toEqual(["POST /api/v1/namespaces/eiaas-tasks/pods", `GET /api/v1/namespaces/eiaas-tasks/pods/${podName(t)}`]);

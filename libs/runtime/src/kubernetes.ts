@@ -101,7 +101,13 @@ export class KubernetesRuntime implements TaskRuntime {
         const endpoint = endpointOf(p);
         if (!logs && podStarted(p)) {
           hooks.onStarted?.(endpoint ? { endpoint } : {});
-          logs = followPodLog(this.kc, namespace, name, (l) => hooks.onLog(l, "stdout"), (l) => hooks.onLog(l, "system"));
+          logs = followPodLog(
+            this.kc,
+            namespace,
+            name,
+            (l) => hooks.onLog(l, "stdout"),
+            (l) => hooks.onLog(l, "system"),
+          );
         }
         if (logs && !relaying && endpoint) relaying = this.relayTimings(task, p, port!, hooks, ended);
         const outcome = podOutcome(p);
@@ -111,8 +117,7 @@ export class KubernetesRuntime implements TaskRuntime {
     endRun();
 
     // Delete a stopped Pod, one stuck in a state no retry fixes, and (by default) a finished one.
-    const cleanup =
-      result.reason !== "PodDeleted" && (result.reason === "Cancelled" || !isFinished(last) || this.options.deleteOnCompletion !== false);
+    const cleanup = result.reason !== "PodDeleted" && (result.reason === "Cancelled" || !isFinished(last) || this.options.deleteOnCompletion !== false);
     if (logs) {
       // Let the log stream deliver what the container printed last, then stop it.
       await Promise.race([logs.done, sleep(result.reason === "Cancelled" ? 0 : (this.options.logDrainMs ?? 5000))]);
@@ -149,7 +154,11 @@ export class KubernetesRuntime implements TaskRuntime {
 
   private async deletePod(name: string, hooks: TaskHooks): Promise<void> {
     try {
-      await this.api.deleteNamespacedPod({ name, namespace: this.namespace, ...(this.options.terminationGracePeriodSeconds !== undefined ? { gracePeriodSeconds: this.options.terminationGracePeriodSeconds } : {}) });
+      await this.api.deleteNamespacedPod({
+        name,
+        namespace: this.namespace,
+        ...(this.options.terminationGracePeriodSeconds !== undefined ? { gracePeriodSeconds: this.options.terminationGracePeriodSeconds } : {}),
+      });
     } catch (err) {
       if (!isStatus(err, 404)) hooks.onLog(`cannot delete pod ${name}: ${(err as Error).message}`, "system");
     }

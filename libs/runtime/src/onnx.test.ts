@@ -61,16 +61,21 @@ describe("OnnxRuntime", () => {
     const progress: unknown[] = [];
     const timings: SegmentTimingSample[] = [];
     // The agent hears run times through the task's hooks (its runtime is built without the option).
-    const done = runtime.start(
-      spec({ layers: { from: 1, to: 3 }, env: { EIAAS_CACHE_MAX_ENTRIES: "4", EIAAS_CACHE_TTL_SECONDS: "600", EIAAS_INPUT_FILTER_THRESHOLD: "0.01" } }),
-      { ...h, onProgress: (p) => void progress.push(p), recordSegmentTiming: (t) => void timings.push(t) },
-    );
+    const done = runtime.start(spec({ layers: { from: 1, to: 3 }, env: { EIAAS_CACHE_MAX_ENTRIES: "4", EIAAS_CACHE_TTL_SECONDS: "600", EIAAS_INPUT_FILTER_THRESHOLD: "0.01" } }), {
+      ...h,
+      onProgress: (p) => void progress.push(p),
+      recordSegmentTiming: (t) => void timings.push(t),
+    });
     const { endpoint } = await waitFor(() => h.started[0], "started");
     expect(h.out("system")[0]).toContain(", caching 4 answers for 600s, input filter below 0.01,");
     const port = portOf(endpoint!);
     const first = await inferBinary(port, cnn.inputShape, input);
     const hit = await inferBinary(port, cnn.inputShape, input);
-    const near = await inferBinary(port, cnn.inputShape, input.map((v) => v + 0.001));
+    const near = await inferBinary(
+      port,
+      cnn.inputShape,
+      input.map((v) => v + 0.001),
+    );
     expect([hit, near].map((r) => JSON.parse(r.headers["x-eiaas-timings"] as string).reused)).toEqual(["cache", "filter"]);
     expect(floats(near.body)).toEqual(floats(first.body));
     // Only the computed answer ran the segment: the reused ones are no figure of its time.

@@ -72,10 +72,7 @@ export class ProcessRuntime implements TaskRuntime {
     const endpoint = endpointFor(this.options.advertiseHost ?? "127.0.0.1", env);
 
     const child = spawn(file, args, { cwd: this.options.cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-    const output = Promise.all([
-      forEachLine(child.stdout!, (l) => hooks.onLog(l, "stdout")),
-      forEachLine(child.stderr!, (l) => hooks.onLog(l, "stderr")),
-    ]);
+    const output = Promise.all([forEachLine(child.stdout!, (l) => hooks.onLog(l, "stdout")), forEachLine(child.stderr!, (l) => hooks.onLog(l, "stderr"))]);
 
     let cancelled = false;
     let killTimer: NodeJS.Timeout | undefined;

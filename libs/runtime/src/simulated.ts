@@ -34,9 +34,7 @@ export class SimulatedRuntime implements TaskRuntime {
       const env = taskEnvironment(task);
       const runMs = env.EIAAS_SIM_RUN_MS !== undefined ? Number(env.EIAAS_SIM_RUN_MS) : task.expectedRunMs;
       const serving = SERVING_ROLES.has(task.role) || env.EIAAS_PORT !== undefined;
-      const endpoint = serving
-        ? endpointFor(this.options.advertiseHost ?? task.nodeName, { EIAAS_PORT: String(this.options.defaultPort ?? 8080), ...env })
-        : undefined;
+      const endpoint = serving ? endpointFor(this.options.advertiseHost ?? task.nodeName, { EIAAS_PORT: String(this.options.defaultPort ?? 8080), ...env }) : undefined;
       hooks.onLog(`simulating ${task.role} ${key}${runMs !== undefined ? ` for ${runMs} ms` : " until stopped"}`, "system");
       hooks.onStarted?.(endpoint ? { endpoint } : {});
       const finished = await new Promise<boolean>((resolve) => {

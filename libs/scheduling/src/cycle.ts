@@ -19,9 +19,7 @@ export interface ModelLike {
   spec: ModelSpec;
 }
 
-export type Workload =
-  | { kind: "InferenceService"; metadata: WorkloadMeta; spec: InferenceServiceSpec }
-  | { kind: "TrainingJob"; metadata: WorkloadMeta; spec: TrainingJobSpec };
+export type Workload = { kind: "InferenceService"; metadata: WorkloadMeta; spec: InferenceServiceSpec } | { kind: "TrainingJob"; metadata: WorkloadMeta; spec: TrainingJobSpec };
 
 export type WorkloadResult =
   | { kind: "InferenceService"; workload: Workload; result: InferencePlan; status: InferenceServiceStatus }

@@ -8,15 +8,7 @@ export { SchedulingError } from "./errors.js";
 
 export type { ResourceVector, SnapshotNode, SnapshotTask, SnapshotTenant, TenantQuotaLimits } from "./snapshot/types.js";
 export { Snapshot, type NodeInit, type SnapshotInit, type TaskInit, type TenantInit } from "./snapshot/snapshot.js";
-export {
-  buildSnapshot,
-  taskDemand,
-  taskInit,
-  type BuildSnapshotInput,
-  type EdgeNodeLike,
-  type TaskLike,
-  type TenantLike,
-} from "./snapshot/build.js";
+export { buildSnapshot, taskDemand, taskInit, type BuildSnapshotInput, type EdgeNodeLike, type TaskLike, type TenantLike } from "./snapshot/build.js";
 export {
   amount,
   CAPACITY_SLACK,
@@ -40,15 +32,7 @@ export { unschedulableCode, type UnschedulableCode } from "./framework/status.js
 export * from "./plugins/index.js";
 
 export { compileModel, computeMs, type Chain, type ChainTiming, type CompiledModel } from "./cost/chains.js";
-export {
-  applySegments,
-  indexMeasurements,
-  type IndexMeasurementsOptions,
-  type ModelMeasurements,
-  type ModelProfileLike,
-  type NodeMeasurements,
-  type SegmentFigure,
-} from "./cost/measurements.js";
+export { applySegments, indexMeasurements, type IndexMeasurementsOptions, type ModelMeasurements, type ModelProfileLike, type NodeMeasurements, type SegmentFigure } from "./cost/measurements.js";
 export { planInference, type PlanInferenceOptions } from "./inference/planner.js";
 export type { InferenceFailure, InferencePlan, InferenceReason, InferenceServiceInput, PlannedTask } from "./inference/types.js";
 

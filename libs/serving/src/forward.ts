@@ -76,21 +76,24 @@ export class NextStage {
           headers: { "content-type": BINARY_TYPE, accept: BINARY_TYPE, [SHAPE_HEADER]: t.shape.join(","), "content-length": body.length },
         },
         (res) => {
-          readReply(res, maxReply).then((reply) => {
-            if (reply === undefined) return fail(502, `its reply is larger than ${maxReply} bytes`);
-            if (res.statusCode !== 200) return fail(502, `answered ${res.statusCode}${statusMessage(reply)}`);
-            try {
-              const output = decodeBinary(reply, header(res, SHAPE_HEADER), Math.floor(maxReply / 4));
-              const result: ForwardResult = { output, roundTripMs: performance.now() - started };
-              const timings = parseTimings(parseJsonHeader(header(res, TIMINGS_HEADER)));
-              if (timings) result.timings = timings;
-              const exit = parseExit(parseJsonHeader(header(res, EXIT_HEADER)));
-              if (exit) result.exit = exit;
-              resolve(result);
-            } catch (err) {
-              fail(502, `its reply is not a tensor: ${(err as Error).message}`);
-            }
-          }, (err: Error) => fail(502, `the reply broke off: ${err.message}`));
+          readReply(res, maxReply).then(
+            (reply) => {
+              if (reply === undefined) return fail(502, `its reply is larger than ${maxReply} bytes`);
+              if (res.statusCode !== 200) return fail(502, `answered ${res.statusCode}${statusMessage(reply)}`);
+              try {
+                const output = decodeBinary(reply, header(res, SHAPE_HEADER), Math.floor(maxReply / 4));
+                const result: ForwardResult = { output, roundTripMs: performance.now() - started };
+                const timings = parseTimings(parseJsonHeader(header(res, TIMINGS_HEADER)));
+                if (timings) result.timings = timings;
+                const exit = parseExit(parseJsonHeader(header(res, EXIT_HEADER)));
+                if (exit) result.exit = exit;
+                resolve(result);
+              } catch (err) {
+                fail(502, `its reply is not a tensor: ${(err as Error).message}`);
+              }
+            },
+            (err: Error) => fail(502, `the reply broke off: ${err.message}`),
+          );
         },
       );
       req.on("timeout", () => req.destroy(new ServingError(504, `no answer within ${this.options.timeoutMs ?? 30_000} ms`)));

@@ -8,14 +8,4 @@ export { ResolvedNextStage, type Forwarder, type NextStageSource } from "./next-
 export { Admission } from "./admission.js";
 export { RunLog, fetchRunTimings, RUN_LOG_SIZE, type RunTimings } from "./run-log.js";
 export { serverTiming, parseTimings, stageWorkMs, type StageTimings, type ExitOutcome } from "./timings.js";
-export {
-  SHAPE_HEADER,
-  BINARY_TYPE,
-  JSON_TYPE,
-  ServingError,
-  decodeBinary,
-  decodeJson,
-  encodeBinary,
-  type Tensor,
-  type Encoding,
-} from "./wire.js";
+export { SHAPE_HEADER, BINARY_TYPE, JSON_TYPE, ServingError, decodeBinary, decodeJson, encodeBinary, type Tensor, type Encoding } from "./wire.js";

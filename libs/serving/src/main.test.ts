@@ -25,7 +25,10 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe("eiaas-serve", () => {
   it("serves the segment file on EIAAS_PORT-less port 0, logs one JSON line, and exits 0 on SIGTERM", { timeout: 60_000 }, async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", MAIN, "--model", join(dir, "whole.onnx"), "--port", "0", "--host", "127.0.0.1", "--node", "n1", "--layers", "1-3"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", MAIN, "--model", join(dir, "whole.onnx"), "--port", "0", "--host", "127.0.0.1", "--node", "n1", "--layers", "1-3"], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
       let out = "";
@@ -49,7 +52,12 @@ describe("eiaas-serve", () => {
     ["a bad threshold", ["--model", "x"], { EIAAS_EXIT_THRESHOLD: "2" }, `eiaas-serve: --exit-threshold: "2" is not a number between 0 and 1`],
     ["a bad port", ["--model", "x", "--port", "http"], {}, `eiaas-serve: --port: "http" is not an integer between 0 and 65535`],
     ["bad layers", ["--model", "x", "--layers", "3"], {}, `eiaas-serve: --layers: "3" is not FROM-TO`],
-    ["a cache without its TTL", ["--model", "x", "--cache-max-entries", "10"], {}, "eiaas-serve: caching needs both --cache-max-entries and --cache-ttl (EIAAS_CACHE_MAX_ENTRIES, EIAAS_CACHE_TTL_SECONDS)"],
+    [
+      "a cache without its TTL",
+      ["--model", "x", "--cache-max-entries", "10"],
+      {},
+      "eiaas-serve: caching needs both --cache-max-entries and --cache-ttl (EIAAS_CACHE_MAX_ENTRIES, EIAAS_CACHE_TTL_SECONDS)",
+    ],
     ["a bad filter threshold", ["--model", "x"], { EIAAS_INPUT_FILTER_THRESHOLD: "-1" }, `eiaas-serve: --input-filter: "-1" is not a number in [0, 1000000]`],
     ["an unknown flag", ["--modle", "x"], {}, /^eiaas-serve: Unknown option '--modle'.*\(see --help\)$/],
   ] as const)("%s: one line, exit code 2", (_what, args, env, message) => {

@@ -76,7 +76,7 @@ const thresholdRaw = values["exit-threshold"] ?? env.EIAAS_EXIT_THRESHOLD;
 const threshold = thresholdRaw === undefined ? undefined : Number(thresholdRaw);
 if (threshold !== undefined && !(threshold >= 0 && threshold <= 1)) fail(`--exit-threshold: "${thresholdRaw}" is not a number between 0 and 1`);
 const layersRaw = values.layers ?? (env.EIAAS_LAYERS_FROM && env.EIAAS_LAYERS_TO ? `${env.EIAAS_LAYERS_FROM}-${env.EIAAS_LAYERS_TO}` : undefined);
-const layersMatch = layersRaw === undefined ? undefined : /^(\d+)-(\d+)$/.exec(layersRaw) ?? fail(`--layers: "${layersRaw}" is not FROM-TO`);
+const layersMatch = layersRaw === undefined ? undefined : (/^(\d+)-(\d+)$/.exec(layersRaw) ?? fail(`--layers: "${layersRaw}" is not FROM-TO`));
 const next = values.next ?? env.EIAAS_NEXT_ENDPOINT;
 const node = values.node ?? env.EIAAS_NODE_NAME;
 

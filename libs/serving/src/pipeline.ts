@@ -181,7 +181,15 @@ export class Pipeline {
 
   /** This stage's timings for an answer, with the next stage's under `next`. */
   timings(a: PipelineAnswer, t: { receiveMs?: number; deserializeMs: number; serializeMs: number; totalMs: number }, label: Pick<StageTimings, "node" | "layers">): StageTimings {
-    const out: StageTimings = { ...label, ...(t.receiveMs !== undefined ? { receiveMs: t.receiveMs } : {}), queueMs: a.queueMs, deserializeMs: t.deserializeMs, runMs: a.runMs, serializeMs: t.serializeMs, totalMs: t.totalMs };
+    const out: StageTimings = {
+      ...label,
+      ...(t.receiveMs !== undefined ? { receiveMs: t.receiveMs } : {}),
+      queueMs: a.queueMs,
+      deserializeMs: t.deserializeMs,
+      runMs: a.runMs,
+      serializeMs: t.serializeMs,
+      totalMs: t.totalMs,
+    };
     if (a.reused) out.reused = a.reused;
     if (a.exitMs !== undefined) out.exitMs = a.exitMs;
     if (a.forward) {

@@ -40,7 +40,11 @@ export class ResultCache {
 
   static key(input: Tensor): string {
     const d = input.data;
-    return createHash("sha256").update(input.shape.join(",")).update("\n").update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength)).digest("base64");
+    return createHash("sha256")
+      .update(input.shape.join(","))
+      .update("\n")
+      .update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength))
+      .digest("base64");
   }
 
   get(key: string): ReusableAnswer | undefined {

@@ -96,19 +96,34 @@ describe("serving a whole model", () => {
   describe("hostile requests get a 4xx Status and the server keeps serving", () => {
     const n = 3 * 16 * 16;
     const cases: Array<[string, () => Promise<{ status: number; body: Buffer }>, number, RegExp]> = [
-      ["binary body shorter than its shape", () => call(server.port, { headers: { "content-type": BINARY_TYPE, [SHAPE_HEADER]: "1,3,16,16" }, body: Buffer.alloc(n * 4 - 4) }), 400, /has 3068 bytes; shape \[1,3,16,16\] needs 3072/],
+      [
+        "binary body shorter than its shape",
+        () => call(server.port, { headers: { "content-type": BINARY_TYPE, [SHAPE_HEADER]: "1,3,16,16" }, body: Buffer.alloc(n * 4 - 4) }),
+        400,
+        /has 3068 bytes; shape \[1,3,16,16\] needs 3072/,
+      ],
       ["binary without a shape", () => call(server.port, { headers: { "content-type": BINARY_TYPE }, body: Buffer.alloc(n * 4) }), 400, /needs its shape in the x-eiaas-shape header/],
       ["a shape that is not numbers", () => call(server.port, { headers: { "content-type": BINARY_TYPE, [SHAPE_HEADER]: "1,3,x,16" }, body: Buffer.alloc(n * 4) }), 400, /dimension "x"/],
       ["a zero dimension", () => call(server.port, { headers: { "content-type": BINARY_TYPE, [SHAPE_HEADER]: "1,0,16,16" }, body: Buffer.alloc(0) }), 400, /dimension 0/],
       ["the wrong rank", () => inferBinary(server.port, [3, 16, 16], input), 400, /shape \[3,16,16\] does not fit the model's input input \[1,3,16,16\]/],
       ["the right size in the wrong dims", () => inferBinary(server.port, [1, 16, 3, 16], input), 400, /does not fit/],
       ["a rank of 40", () => call(server.port, { headers: { "content-type": BINARY_TYPE, [SHAPE_HEADER]: Array(40).fill(1).join(",") }, body: Buffer.alloc(4) }), 400, /rank 40/],
-      ["a shape of 2^60 elements", () => call(server.port, { headers: { "content-type": BINARY_TYPE, [SHAPE_HEADER]: "1073741824,1073741824" }, body: Buffer.alloc(4) }), 413, /has \d+ elements; this server takes at most 768/],
+      [
+        "a shape of 2^60 elements",
+        () => call(server.port, { headers: { "content-type": BINARY_TYPE, [SHAPE_HEADER]: "1073741824,1073741824" }, body: Buffer.alloc(4) }),
+        413,
+        /has \d+ elements; this server takes at most 768/,
+      ],
       ["JSON data shorter than its shape", () => inferJson(server.port, cnn.inputShape, input.subarray(1)), 400, /data has 767 values; shape \[1,3,16,16\] needs 768/],
       ["JSON with a string in data", () => call(server.port, { headers: { "content-type": JSON_TYPE }, body: JSON.stringify({ shape: [1, 2], data: [1, "2"] }) }), 400, /data\[1\] is "2"/],
       ["JSON that is not JSON", () => call(server.port, { headers: { "content-type": JSON_TYPE }, body: "{shape" }), 400, /not JSON/],
       ["JSON that is a list", () => call(server.port, { headers: { "content-type": JSON_TYPE }, body: "[1,2]" }), 400, /must be an object/],
-      ["a body larger than any input (content-length)", () => call(server.port, { headers: { "content-type": BINARY_TYPE, [SHAPE_HEADER]: "1,3,16,16" }, body: Buffer.alloc(10 * 2 ** 20) }), 413, /at most 3072/],
+      [
+        "a body larger than any input (content-length)",
+        () => call(server.port, { headers: { "content-type": BINARY_TYPE, [SHAPE_HEADER]: "1,3,16,16" }, body: Buffer.alloc(10 * 2 ** 20) }),
+        413,
+        /at most 3072/,
+      ],
       ["a body of unknown type", () => call(server.port, { headers: { "content-type": "text/plain" }, body: "1,2,3" }), 415, /content-type must be/],
       ["an Accept it cannot answer", () => inferBinary(server.port, cnn.inputShape, input, "text/html"), 406, /cannot answer in text\/html/],
       ["GET /v1/infer", () => call(server.port, { method: "GET" }), 405, /POST a tensor/],
@@ -236,7 +251,11 @@ describe("configuration errors are clear and leave nothing running", () => {
     ["bytes that are not ONNX", { model: new Uint8Array([1, 2, 3, 4]) }, /^cannot load the segment: /],
     ["an exit head without a threshold", { model: cnn.head, exitHead: cnn.exitHead }, /needs a confidence threshold between 0 and 1$/],
     ["a threshold above 1", { model: cnn.head, exitHead: cnn.exitHead, exitThreshold: 1.5 }, /between 0 and 1, not 1.5/],
-    ["an exit head that does not fit the segment's output", { model: cnn.whole, exitHead: cnn.exitHead, exitThreshold: 0.5 }, /exit head's input cut \[1,8,8,8\] does not fit the segment's output \[1,10\]/],
+    [
+      "an exit head that does not fit the segment's output",
+      { model: cnn.whole, exitHead: cnn.exitHead, exitThreshold: 0.5 },
+      /exit head's input cut \[1,8,8,8\] does not fit the segment's output \[1,10\]/,
+    ],
     ["a next endpoint with a path", { model: cnn.head, next: "127.0.0.1:9/x" }, /must be host:port/],
     ["a next endpoint over https", { model: cnn.head, next: "https://127.0.0.1:9" }, /only http:\/\//],
   ])("%s", async (_what, options, message) => {

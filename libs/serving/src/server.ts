@@ -49,7 +49,13 @@ export async function serve(pipeline: Pipeline, options: Omit<ServingOptions, "m
   const maxElements = pipeline.segment.inputElements ?? Math.floor((options.maxBodyBytes ?? 64 * 2 ** 20) / 4);
   const limits: Record<Encoding, number> = { binary: maxElements * 4, json: maxElements * JSON_BYTES_PER_VALUE + 4096 };
   const label: Pick<StageTimings, "node" | "layers"> = { ...(options.node ? { node: options.node } : {}), ...(options.layers ? { layers: options.layers } : {}) };
-  const health = JSON.stringify({ status: "ok", model: pipeline.segment.describe(), input: pipeline.segment.input, ...(pipeline.exitHead ? { exitHead: pipeline.exitHead.describe(), exitThreshold: pipeline.exitThreshold } : {}), ...(pipeline.next ? { next: pipeline.next.endpoint } : {}) });
+  const health = JSON.stringify({
+    status: "ok",
+    model: pipeline.segment.describe(),
+    input: pipeline.segment.input,
+    ...(pipeline.exitHead ? { exitHead: pipeline.exitHead.describe(), exitThreshold: pipeline.exitThreshold } : {}),
+    ...(pipeline.next ? { next: pipeline.next.endpoint } : {}),
+  });
   let stopping = false;
   const runs = new RunLog();
 

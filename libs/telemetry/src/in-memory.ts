@@ -31,13 +31,12 @@ export interface InMemoryTracing {
  * Call before the components under test start; one per process.
  */
 export async function startInMemoryTracing(options: { serviceName?: string } = {}): Promise<InMemoryTracing> {
-  const [{ BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor }, { AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }, { resourceFromAttributes }] =
-    await Promise.all([
-      import("@opentelemetry/sdk-trace-base"),
-      import("@opentelemetry/context-async-hooks"),
-      import("@opentelemetry/core"),
-      import("@opentelemetry/resources"),
-    ]);
+  const [{ BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor }, { AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }, { resourceFromAttributes }] = await Promise.all([
+    import("@opentelemetry/sdk-trace-base"),
+    import("@opentelemetry/context-async-hooks"),
+    import("@opentelemetry/core"),
+    import("@opentelemetry/resources"),
+  ]);
   const exporter = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ "service.name": options.serviceName ?? "eiaas-test" }),

@@ -36,10 +36,7 @@ export function otlpConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
 export async function startTelemetry(options: TelemetryOptions): Promise<Telemetry> {
   const env = options.env ?? process.env;
   if (!otlpConfigured(env)) return DISABLED;
-  const [{ NodeSDK }, { envDetector, hostDetector, osDetector, processDetector }] = await Promise.all([
-    import("@opentelemetry/sdk-node"),
-    import("@opentelemetry/resources"),
-  ]);
+  const [{ NodeSDK }, { envDetector, hostDetector, osDetector, processDetector }] = await Promise.all([import("@opentelemetry/sdk-node"), import("@opentelemetry/resources")]);
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? options.serviceName,
     resourceDetectors: [envDetector, hostDetector, osDetector, processDetector],

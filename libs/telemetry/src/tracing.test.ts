@@ -3,19 +3,7 @@ import { Writable } from "node:stream";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "./logger.js";
 import { startInMemoryTracing, type InMemoryTracing } from "./in-memory.js";
-import {
-  contextFrom,
-  contextFromAnnotations,
-  linksFrom,
-  SpanKind,
-  startSpanContext,
-  traceAnnotation,
-  traceCarrier,
-  TRACEPARENT_ANNOTATION,
-  withSpan,
-  withSpanSync,
-  runInContext,
-} from "./tracing.js";
+import { contextFrom, contextFromAnnotations, linksFrom, SpanKind, startSpanContext, traceAnnotation, traceCarrier, TRACEPARENT_ANNOTATION, withSpan, withSpanSync, runInContext } from "./tracing.js";
 
 let tracing: InMemoryTracing;
 

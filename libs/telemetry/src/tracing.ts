@@ -1,18 +1,7 @@
 // Span helpers over @opentelemetry/api. With no SDK registered (OTEL_EXPORTER_OTLP_ENDPOINT unset)
 // every call below meets the API's no-op providers: no span objects are recorded, context
 // propagation injects nothing, and the cost is a few function calls.
-import {
-  context,
-  propagation,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Attributes,
-  type Context,
-  type Link,
-  type Span,
-} from "@opentelemetry/api";
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Link, type Span } from "@opentelemetry/api";
 
 export { SpanKind, type Span, type Context, type Attributes } from "@opentelemetry/api";
 

@@ -39,7 +39,9 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export interface TestApiOverrides extends Partial<Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "maxArtifactBytes" | "bookmarkIntervalMs" | "queueCredentials" | "metricsAuth" | "metricsToken" | "admission" | "now">> {
+export interface TestApiOverrides extends Partial<
+  Pick<ApiAppDeps, "rateLimit" | "maxBodyBytes" | "maxArtifactBytes" | "bookmarkIntervalMs" | "queueCredentials" | "metricsAuth" | "metricsToken" | "admission" | "now">
+> {
   /** A database of the caller's (e.g. on a Postgres the test stops); default a clone of the template. */
   database?: TestDatabase;
   /** Keep Models' artifacts in this directory (EIAAS_ARTIFACT_DIR). Default: in Postgres. */
@@ -70,7 +72,13 @@ export async function startTestApi(overrides: TestApiOverrides = {}): Promise<Te
   const namespaces = new NamespaceController({ store, tokens, logger, intervalMs: 200 });
   const propagation = new PropagationController({ store, logger, intervalMs: 200 });
   propagation.start();
-  const { handler: app, app: routed, authenticator, exitHeads, stop } = createApiApp({
+  const {
+    handler: app,
+    app: routed,
+    authenticator,
+    exitHeads,
+    stop,
+  } = createApiApp({
     prisma,
     pool: database.pool,
     store,

@@ -36,7 +36,9 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       const c = new pg.Client({ connectionString: url });
       await c.connect();
       try {
-        await c.query(`TRUNCATE agent_redis_users, model_artifact_chunks, model_artifacts, model_artifact_blobs, edge_nodes, tenants, models, model_profiles, inference_services, training_jobs, tasks, events, watch_events, api_tokens, node_leases, task_logs, node_usage, namespace_usage, namespace_object_counts`);
+        await c.query(
+          `TRUNCATE agent_redis_users, model_artifact_chunks, model_artifacts, model_artifact_blobs, edge_nodes, tenants, models, model_profiles, inference_services, training_jobs, tasks, events, watch_events, api_tokens, node_leases, task_logs, node_usage, namespace_usage, namespace_object_counts`,
+        );
       } finally {
         await c.end();
       }

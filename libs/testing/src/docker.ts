@@ -71,7 +71,12 @@ export async function docker(...args: string[]): Promise<string> {
 export async function testImages(): Promise<TestImages> {
   const r = await run("bash", [`${ROOT}scripts/docker-test-images.sh`]);
   if (r.code !== 0) throw new Error(`scripts/docker-test-images.sh failed (${r.code}): ${r.stderr.trim()}`);
-  return Object.fromEntries(r.stdout.trim().split("\n").map((l) => l.split("=", 2) as [string, string])) as unknown as TestImages;
+  return Object.fromEntries(
+    r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split("=", 2) as [string, string]),
+  ) as unknown as TestImages;
 }
 
 /**

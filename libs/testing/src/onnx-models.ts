@@ -38,8 +38,7 @@ function valueInfo(name: string, dims: number[]) {
 
 const ints = (name: string, values: number[]) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: values });
 const int = (name: string, value: number) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i: value });
-const node = (opType: string, name: string, input: string[], output: string[], attribute: ReturnType<typeof int>[] = []): INode =>
-  onnx.NodeProto.create({ opType, name, input, output, attribute });
+const node = (opType: string, name: string, input: string[], output: string[], attribute: ReturnType<typeof int>[] = []): INode => onnx.NodeProto.create({ opType, name, input, output, attribute });
 
 function model(nodes: INode[], initializers: ITensor[], input: [string, number[]], output: [string, number[]], name: string): Uint8Array {
   return onnx.ModelProto.encode(

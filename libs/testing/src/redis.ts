@@ -43,11 +43,9 @@ export async function startRedis(options: { port?: number } = {}): Promise<Runni
   let child: ChildProcess | undefined;
   const url = `redis://127.0.0.1:${port}`;
   const launch = async () => {
-    child = spawn(
-      "redis-server",
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--databases", "64", "--protected-mode", "no"],
-      { stdio: "ignore" },
-    );
+    child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--databases", "64", "--protected-mode", "no"], {
+      stdio: "ignore",
+    });
     const failed = new Promise<never>((_, reject) => {
       child!.once("error", (err) => reject(new Error(`cannot start redis-server: ${err.message} (install it: apt-get install -y redis-server)`)));
     });

@@ -19,10 +19,7 @@ export interface ParticipantEstimate {
 }
 
 /** ρᵢ and βᵢ from the two points (undefined when the points coincide: nothing to measure). */
-export function localSmoothness(
-  local: { w: Float64Array; loss: number; gradient: Float64Array },
-  global: { w: Float64Array; loss: number; gradient: Float64Array },
-): { rho?: number; beta?: number } {
+export function localSmoothness(local: { w: Float64Array; loss: number; gradient: Float64Array }, global: { w: Float64Array; loss: number; gradient: Float64Array }): { rho?: number; beta?: number } {
   const d = distance(local.w, global.w);
   if (!(d > 1e-12)) return {};
   return { rho: Math.abs(local.loss - global.loss) / d, beta: distance(local.gradient, global.gradient) / d };

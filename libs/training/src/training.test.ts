@@ -150,7 +150,11 @@ describe("update compression", () => {
     expect((5 + 4 * 610) / bytes.length).toBeGreaterThan(6);
     const back = decodeUpdate(bytes, 610);
     expect(back.filter((v) => v !== 0).length).toBe(61);
-    const smallestSent = Math.min(...Array.from(back).filter((v) => v !== 0).map(Math.abs));
+    const smallestSent = Math.min(
+      ...Array.from(back)
+        .filter((v) => v !== 0)
+        .map(Math.abs),
+    );
     const largestLeft = Math.max(...Array.from(residual).map(Math.abs));
     expect(smallestSent).toBeGreaterThanOrEqual(largestLeft);
     // sent + kept = the update: nothing is lost, only delayed
@@ -221,10 +225,7 @@ describe("adaptive τ (Wang et al., JSAC 2019)", () => {
   const control = { learningRate: 0.01, phi: 0.025, growth: 10, maxTau: 100 };
 
   it("estimates ρ, β from two points and δ from the gradients' spread", () => {
-    const s = localSmoothness(
-      { w: Float64Array.from([3, 4]), loss: 2, gradient: Float64Array.from([1, 1]) },
-      { w: Float64Array.from([0, 0]), loss: 1, gradient: Float64Array.from([1, -2]) },
-    );
+    const s = localSmoothness({ w: Float64Array.from([3, 4]), loss: 2, gradient: Float64Array.from([1, 1]) }, { w: Float64Array.from([0, 0]), loss: 1, gradient: Float64Array.from([1, -2]) });
     expect(s).toEqual({ rho: 1 / 5, beta: 3 / 5 });
     const est = estimate([
       { samples: 1, gradient: Float64Array.from([1, 0]), rho: 1, beta: 2 },

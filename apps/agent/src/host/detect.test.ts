@@ -169,7 +169,12 @@ describe("nvidia-smi", () => {
   it("lists every GPU with its name and memory, asked for CSV without header or units", async () => {
     await standIn(`echo "0, NVIDIA A10G, 23028"\necho "1, NVIDIA A10G, 23028"`);
     const found = await detectGpus("nvidia-smi", { PATH: PATH() });
-    expect(found).toEqual({ gpus: [{ index: 0, name: "NVIDIA A10G", memoryMiB: 23028 }, { index: 1, name: "NVIDIA A10G", memoryMiB: 23028 }] });
+    expect(found).toEqual({
+      gpus: [
+        { index: 0, name: "NVIDIA A10G", memoryMiB: 23028 },
+        { index: 1, name: "NVIDIA A10G", memoryMiB: 23028 },
+      ],
+    });
     expect((await readFile(join(dir, "args"), "utf8")).trim().split("\n")).toEqual(NVIDIA_SMI_ARGS);
     // Through detectHost: the count, and the product as kubelet's GPU feature discovery labels it.
     const d = await detectHost(ALL, { withinCgroup: false, probes: { ...probes({}), gpus: () => detectGpus("nvidia-smi", { PATH: PATH() }) } });

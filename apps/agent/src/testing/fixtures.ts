@@ -47,6 +47,8 @@ export async function createTask(api: TestApi, node: string, name: string, extra
 
 /** The task's status (as admin). */
 export async function taskStatus(api: TestApi, name: string, namespace = "acme"): Promise<Record<string, any> | undefined> {
-  const r = await request(api.app).get(`${API_PREFIX}/namespaces/${namespace}/tasks/${name}`).set({ Authorization: `Bearer ${api.adminToken}` });
+  const r = await request(api.app)
+    .get(`${API_PREFIX}/namespaces/${namespace}/tasks/${name}`)
+    .set({ Authorization: `Bearer ${api.adminToken}` });
   return r.status === 200 ? r.body.status : undefined;
 }

@@ -77,8 +77,22 @@ describe("merge and changes", () => {
     [
       "keyed lists merge by key",
       { spec: { ports: [{ name: "a", port: 1, proto: "tcp" }] } },
-      { spec: { ports: [{ name: "b", port: 2 }, { name: "a", port: 9 }] } },
-      { spec: { ports: [{ name: "a", port: 9, proto: "tcp" }, { name: "b", port: 2 }] } },
+      {
+        spec: {
+          ports: [
+            { name: "b", port: 2 },
+            { name: "a", port: 9 },
+          ],
+        },
+      },
+      {
+        spec: {
+          ports: [
+            { name: "a", port: 9, proto: "tcp" },
+            { name: "b", port: 2 },
+          ],
+        },
+      },
     ],
   ])("%s", (_name, live, applied, merged) => {
     expect(mergeApplied(live, applied, SHAPE)).toEqual(merged);
@@ -86,7 +100,15 @@ describe("merge and changes", () => {
 
   it("changes: a leaf that changed, appeared or went; a keyed item only when it appeared or went", () => {
     const before = { spec: { replicas: 1, ports: [{ name: "a", port: 1 }], tags: ["x"] } };
-    const after = { spec: { replicas: 2, ports: [{ name: "a", port: 2 }, { name: "b", port: 3 }] } };
+    const after = {
+      spec: {
+        replicas: 2,
+        ports: [
+          { name: "a", port: 2 },
+          { name: "b", port: 3 },
+        ],
+      },
+    };
     expect([...changedPaths(before, after, SHAPE).paths()].map(formatPath).sort()).toEqual(
       ['.spec.ports[name="a"].port', '.spec.ports[name="b"]', '.spec.ports[name="b"].name', '.spec.ports[name="b"].port', ".spec.replicas", '.spec.tags[="x"]'].sort(),
     );

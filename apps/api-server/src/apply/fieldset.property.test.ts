@@ -11,7 +11,10 @@ import { shapeOf, type Shape } from "./shape.js";
 const SCHEMA = {
   type: "object",
   properties: {
-    metadata: { type: "object", properties: { labels: { type: "object", additionalProperties: { type: "string" } }, finalizers: { type: "array", items: { type: "string" }, "x-kubernetes-list-type": "set" } } },
+    metadata: {
+      type: "object",
+      properties: { labels: { type: "object", additionalProperties: { type: "string" } }, finalizers: { type: "array", items: { type: "string" }, "x-kubernetes-list-type": "set" } },
+    },
     spec: {
       type: "object",
       properties: {
@@ -22,7 +25,15 @@ const SCHEMA = {
           type: "array",
           "x-kubernetes-list-type": "map",
           "x-kubernetes-list-map-keys": ["name"],
-          items: { type: "object", properties: { name: { type: "string" }, port: { type: "integer" }, opts: { type: "object", additionalProperties: { type: "integer" } }, hosts: { type: "array", items: { type: "string" }, "x-kubernetes-list-type": "set" } } },
+          items: {
+            type: "object",
+            properties: {
+              name: { type: "string" },
+              port: { type: "integer" },
+              opts: { type: "object", additionalProperties: { type: "integer" } },
+              hosts: { type: "array", items: { type: "string" }, "x-kubernetes-list-type": "set" },
+            },
+          },
         },
         slo: { type: "object", properties: { latencyMs: { type: "number" }, nested: { type: "object", properties: { a: { type: "string" } } } } },
       },
@@ -52,7 +63,10 @@ function changedByDefinition(before: unknown, after: unknown): FieldSet {
 // Values drawn from a small alphabet, so that before and after share, change and lose fields.
 const word = fc.constantFrom("a", "b", "c");
 const maybe = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
-const port = fc.record({ name: maybe(word), port: maybe(fc.integer({ min: 1, max: 3 })), opts: maybe(fc.dictionary(word, fc.integer({ min: 0, max: 2 }))), hosts: maybe(fc.array(word, { maxLength: 3 })) }, { requiredKeys: [] });
+const port = fc.record(
+  { name: maybe(word), port: maybe(fc.integer({ min: 1, max: 3 })), opts: maybe(fc.dictionary(word, fc.integer({ min: 0, max: 2 }))), hosts: maybe(fc.array(word, { maxLength: 3 })) },
+  { requiredKeys: [] },
+);
 const object = fc.record(
   {
     metadata: fc.record({ labels: maybe(fc.dictionary(word, word)), finalizers: maybe(fc.array(word, { maxLength: 3 })) }, { requiredKeys: [] }),
@@ -62,7 +76,12 @@ const object = fc.record(
         tags: maybe(fc.oneof(fc.array(word, { maxLength: 3 }), word)),
         args: maybe(fc.array(word, { maxLength: 2 })),
         ports: maybe(fc.oneof(fc.array(port, { maxLength: 3 }), fc.constant({}))),
-        slo: maybe(fc.oneof(fc.record({ latencyMs: maybe(fc.integer({ min: 0, max: 2 })), nested: maybe(fc.oneof(fc.record({ a: maybe(word) }, { requiredKeys: [] }), word)) }, { requiredKeys: [] }), fc.constant(null))),
+        slo: maybe(
+          fc.oneof(
+            fc.record({ latencyMs: maybe(fc.integer({ min: 0, max: 2 })), nested: maybe(fc.oneof(fc.record({ a: maybe(word) }, { requiredKeys: [] }), word)) }, { requiredKeys: [] }),
+            fc.constant(null),
+          ),
+        ),
       },
       { requiredKeys: [] },
     ),
@@ -71,7 +90,7 @@ const object = fc.record(
 );
 // A value and one derived from it by a few edits: most pairs differ in a few places only.
 const pair = fc.tuple(object, object, fc.boolean()).map(([a, b, mix]) => [a, mix ? { ...a, spec: { ...(a.spec ?? {}), ...(b.spec ?? {}) } } : b] as const);
-const paths = fc.array(fc.array(fc.constantFrom<PathElement>("f:a", "f:b", "k:{\"name\":\"a\"}", "v:\"x\""), { minLength: 1, maxLength: 3 }), { maxLength: 8 });
+const paths = fc.array(fc.array(fc.constantFrom<PathElement>("f:a", "f:b", 'k:{"name":"a"}', 'v:"x"'), { minLength: 1, maxLength: 3 }), { maxLength: 8 });
 
 describe("field sets: the fast operations agree with their definitions", () => {
   it("union, difference, intersection and emptiness", () => {

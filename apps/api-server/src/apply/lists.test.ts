@@ -89,7 +89,14 @@ const CASES: Case[] = [
       { apply: "alice", value: spec({ taints: [{ key: "k", effect: "NoExecute", value: "v" }] }) },
     ],
     object: spec({ taints: [{ key: "k", effect: "NoExecute", value: "v" }] }),
-    owned: { alice: ['.spec.taints[effect="NoExecute",key="k"]', '.spec.taints[effect="NoExecute",key="k"].key', '.spec.taints[effect="NoExecute",key="k"].effect', '.spec.taints[effect="NoExecute",key="k"].value'] },
+    owned: {
+      alice: [
+        '.spec.taints[effect="NoExecute",key="k"]',
+        '.spec.taints[effect="NoExecute",key="k"].key',
+        '.spec.taints[effect="NoExecute",key="k"].effect',
+        '.spec.taints[effect="NoExecute",key="k"].value',
+      ],
+    },
   },
   {
     name: "re-keying an item another manager also applied keeps the old one for it",

@@ -64,7 +64,11 @@ export function applyConfiguration(input: ApplyInput): ApplyResult {
   const applySet = toFieldSet(input.applied, shape);
   let merged = mergeApplied(live ?? {}, input.applied, shape) as Record<string, unknown>;
   if (mine) {
-    const dropped = prunable(mine.set, others.reduce((acc, o) => acc.union(o.set), applySet), shape);
+    const dropped = prunable(
+      mine.set,
+      others.reduce((acc, o) => acc.union(o.set), applySet),
+      shape,
+    );
     if (!dropped.isEmpty()) merged = removePaths(merged, shape, dropped) as Record<string, unknown>;
   }
   const changed = changedPaths(live ?? {}, merged, shape);

@@ -11,10 +11,7 @@ type Schema = Record<string, any>;
  *   or `map` (objects, merged by the `keys` fields).
  * - `leaf`: a scalar, or anything not described more closely (replaced whole).
  */
-export type Shape =
-  | { type: "object"; fields: Record<string, Shape>; values?: Shape }
-  | { type: "list"; listType: "atomic" | "set" | "map"; keys: string[]; item: Shape }
-  | { type: "leaf" };
+export type Shape = { type: "object"; fields: Record<string, Shape>; values?: Shape } | { type: "list"; listType: "atomic" | "set" | "map"; keys: string[]; item: Shape } | { type: "leaf" };
 
 export const LEAF: Shape = { type: "leaf" };
 

@@ -25,7 +25,10 @@ export interface CutTensor {
 const CACHED_GRAPHS = 16;
 
 const fmt = (shape: number[]) => `[${shape.join(",")}]`;
-const firstLine = (err: unknown) => String((err as Error)?.message ?? err).split("\n")[0]!.slice(0, 300);
+const firstLine = (err: unknown) =>
+  String((err as Error)?.message ?? err)
+    .split("\n")[0]!
+    .slice(0, 300);
 
 /** The head does not read its cut tensor (422, cause `body`). */
 export class ExitHeadMismatch extends Error {
@@ -48,7 +51,9 @@ export class CutTensors {
     const field = `spec.layers[${exit - 1}].tensor`;
     const tensor = ((model.spec?.layers ?? []) as Array<{ tensor?: unknown }>)[exit - 1]?.tensor;
     if (typeof tensor !== "string" || !tensor) {
-      throw invalid("Model", name, [{ field, message: `names no tensor of the base graph, so an exit head after layer ${exit} cannot be checked against it: import the Model from its ONNX file (eictl model import)` }]);
+      throw invalid("Model", name, [
+        { field, message: `names no tensor of the base graph, so an exit head after layer ${exit} cannot be checked against it: import the Model from its ONNX file (eictl model import)` },
+      ]);
     }
     const cuts = await this.cutsOf(model);
     const cut = cuts.get(tensor);
@@ -58,7 +63,8 @@ export class CutTensors {
 
   private async cutsOf(model: StoredObject): Promise<Map<string, { shape: number[]; bytes: number }>> {
     const name = model.metadata.name;
-    const noBase = () => new ApiError("Conflict", `model "${name}" has no base graph yet: upload it first (eictl model import); an exit head is checked against its cut tensor`, { name, kind: "models" });
+    const noBase = () =>
+      new ApiError("Conflict", `model "${name}" has no base graph yet: upload it first (eictl model import); an exit head is checked against its cut tensor`, { name, kind: "models" });
     const record = await this.artifacts.head(model.metadata.uid, 0);
     if (!record) throw noBase();
     const shape = model.metadata.annotations?.[ONNX_INPUT_SHAPE_ANNOTATION];

@@ -44,19 +44,41 @@ const SHAPES: Record<MessageName, MessageShape> = {
       [7, ["graph", LEN]],
     ]),
     // producer_name, producer_version, domain, model_version, doc_string, opset_import, metadata_props
-    wireTypes: new Map([[2, LEN], [3, LEN], [4, LEN], [5, VARINT], [6, LEN], [8, LEN], [14, LEN]]),
+    wireTypes: new Map([
+      [2, LEN],
+      [3, LEN],
+      [4, LEN],
+      [5, VARINT],
+      [6, LEN],
+      [8, LEN],
+      [14, LEN],
+    ]),
   },
   GraphProto: {
     children: new Map([[1, "NodeProto"]]),
     required: new Map([[1, ["node", LEN]]]),
     // name, initializer, doc_string, input, output, value_info
-    wireTypes: new Map([[2, LEN], [5, LEN], [10, LEN], [11, LEN], [12, LEN], [13, LEN]]),
+    wireTypes: new Map([
+      [2, LEN],
+      [5, LEN],
+      [10, LEN],
+      [11, LEN],
+      [12, LEN],
+      [13, LEN],
+    ]),
   },
   NodeProto: {
     children: new Map(),
     required: new Map([[4, ["op_type", LEN]]]),
     // input, output, name, attribute, doc_string, domain
-    wireTypes: new Map([[1, LEN], [2, LEN], [3, LEN], [5, LEN], [6, LEN], [7, LEN]]),
+    wireTypes: new Map([
+      [1, LEN],
+      [2, LEN],
+      [3, LEN],
+      [5, LEN],
+      [6, LEN],
+      [7, LEN],
+    ]),
   },
 };
 
@@ -69,11 +91,7 @@ interface Frame {
   start: number;
 }
 
-type State =
-  | { kind: "tag" }
-  | { kind: "varint"; field: number }
-  | { kind: "length"; field: number }
-  | { kind: "skip"; remaining: number };
+type State = { kind: "tag" } | { kind: "varint"; field: number } | { kind: "length"; field: number } | { kind: "skip"; remaining: number };
 
 /** The walker: `update` with each chunk, `finish` at the end; both throw OnnxCheckError. */
 export class OnnxStreamCheck {

@@ -18,13 +18,27 @@ type Kind = "Model" | "Graph" | "Node" | "Attribute" | "Tensor" | "SparseTensor"
 const CHILDREN: Record<Kind, ReadonlyMap<number, Kind>> = {
   Model: new Map([[7, "Graph"]]),
   // node, initializer, sparse_initializer
-  Graph: new Map<number, Kind>([[1, "Node"], [5, "Tensor"], [15, "SparseTensor"]]),
+  Graph: new Map<number, Kind>([
+    [1, "Node"],
+    [5, "Tensor"],
+    [15, "SparseTensor"],
+  ]),
   Node: new Map([[5, "Attribute"]]),
   // t, g, tensors, graphs, sparse_tensor, sparse_tensors
-  Attribute: new Map<number, Kind>([[5, "Tensor"], [6, "Graph"], [10, "Tensor"], [11, "Graph"], [22, "SparseTensor"], [23, "SparseTensor"]]),
+  Attribute: new Map<number, Kind>([
+    [5, "Tensor"],
+    [6, "Graph"],
+    [10, "Tensor"],
+    [11, "Graph"],
+    [22, "SparseTensor"],
+    [23, "SparseTensor"],
+  ]),
   Tensor: new Map(),
   // values, indices
-  SparseTensor: new Map([[1, "Tensor"], [2, "Tensor"]]),
+  SparseTensor: new Map([
+    [1, "Tensor"],
+    [2, "Tensor"],
+  ]),
 };
 /** TensorProto's payload fields: float_data, int32_data, string_data, int64_data, raw_data, double_data, uint64_data. */
 const PAYLOAD_FIELDS = new Set([4, 5, 6, 7, 9, 10, 11]);

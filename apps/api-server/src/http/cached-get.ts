@@ -40,7 +40,14 @@ export function cachedGetTarget(req: IncomingMessage, cache: ObjectCache): Objec
  * on 2 cores (wrk, 100 connections): see docs/api-server.md, "Reads from the watch cache".
  */
 export async function serveCachedGet(deps: CachedGetDeps, target: ObjectPath, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const ctx = traceRequest(req, res, (req.url ?? "").split("?")[0]!, () => "GET", () => target.route, deps.onInternal);
+  const ctx = traceRequest(
+    req,
+    res,
+    (req.url ?? "").split("?")[0]!,
+    () => "GET",
+    () => target.route,
+    deps.onInternal,
+  );
   await runInContext(ctx, async () => {
     try {
       const principal = await deps.authenticator.admit(req);

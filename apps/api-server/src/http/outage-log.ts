@@ -98,6 +98,9 @@ export class OutageLog {
 function firstLine(err: unknown): string {
   const message = (err as { message?: unknown } | undefined)?.message;
   // Prisma's messages start with a blank line and the invocation; the cause is on the last line.
-  const lines = String(typeof message === "string" ? message : err).split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = String(typeof message === "string" ? message : err)
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
   return (lines.at(-1) ?? "").slice(0, 300);
 }

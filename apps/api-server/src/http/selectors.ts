@@ -1,14 +1,6 @@
 import { fieldPath } from "@eiaas/db";
 import { ApiError } from "./errors.js";
-import {
-  matchesRequirements,
-  parseFieldSelector,
-  parseLabelSelector,
-  SelectorParseError,
-  type FieldRequirement,
-  type KindInfo,
-  type LabelRequirement,
-} from "@eiaas/api";
+import { matchesRequirements, parseFieldSelector, parseLabelSelector, SelectorParseError, type FieldRequirement, type KindInfo, type LabelRequirement } from "@eiaas/api";
 
 export interface Selectors {
   labels: LabelRequirement[];

@@ -40,7 +40,14 @@ export function statusPutTarget(req: IncomingMessage): ObjectPath | undefined {
  * (`replaceStatusFromLatest`), response body and telemetry as the routed PUT.
  */
 export async function serveStatusPut(deps: StatusPutDeps, target: ObjectPath, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const ctx = traceRequest(req, res, (req.url ?? "").split("?")[0]!, () => "PUT", () => target.route, deps.onInternal);
+  const ctx = traceRequest(
+    req,
+    res,
+    (req.url ?? "").split("?")[0]!,
+    () => "PUT",
+    () => target.route,
+    deps.onInternal,
+  );
   await runInContext(ctx, async () => {
     try {
       const principal = await deps.authenticator.admit(req);

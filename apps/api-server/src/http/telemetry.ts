@@ -59,14 +59,7 @@ function methodOf(req: Request): string {
  * of a failure to record (the hook runs outside any request handler: a throw there would end the
  * process).
  */
-export function traceRequest(
-  req: IncomingMessage,
-  res: ServerResponse,
-  path: string,
-  methodLabel: () => string,
-  routeOf: () => string,
-  onError: (err: unknown) => void,
-): Context {
+export function traceRequest(req: IncomingMessage, res: ServerResponse, path: string, methodLabel: () => string, routeOf: () => string, onError: (err: unknown) => void): Context {
   const start = process.hrtime.bigint();
   const method = req.method ?? "GET";
   const parent = contextFrom(req.headers as Record<string, unknown>, activeContext());
@@ -108,7 +101,14 @@ export function traceRequest(
  */
 export function requestTelemetry(onError: (err: unknown) => void): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
-    const ctx = traceRequest(req, res, req.path, () => methodOf(req), () => routeTemplate(req), onError);
+    const ctx = traceRequest(
+      req,
+      res,
+      req.path,
+      () => methodOf(req),
+      () => routeTemplate(req),
+      onError,
+    );
     runInContext(ctx, () => next());
   };
 }

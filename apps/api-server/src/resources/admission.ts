@@ -32,9 +32,7 @@ export function admitPriority(kind: KindInfo, obj: ValidatedObject, tenant: Stor
   if (priority <= max) return;
   if (current && ((current.spec as { priority?: number } | undefined)?.priority ?? 0) === priority) return;
   const message =
-    typeof explicit === "number"
-      ? `must be no more than the tenant's maxPriority (${max})`
-      : `must be no more than ${max}: the tenant sets no maxPriority, and only an admin may raise it`;
+    typeof explicit === "number" ? `must be no more than the tenant's maxPriority (${max})` : `must be no more than ${max}: the tenant sets no maxPriority, and only an admin may raise it`;
   throw invalid(kind.kind, obj.metadata.name, [{ field: "spec.priority", message }]);
 }
 

@@ -62,11 +62,11 @@ export async function deleteObject(deps: DeletionDeps, kind: KindInfo, namespace
  * `visibleTo` narrows what may be deleted to what the caller may see.
  */
 export async function deleteCollection(
-deps: DeletionDeps,
-kind: KindInfo,
-options: ListOptions,
-visibleTo: (obj: StoredObject) => boolean,
-req: DeleteCollectionRequest = {},
+  deps: DeletionDeps,
+  kind: KindInfo,
+  options: ListOptions,
+  visibleTo: (obj: StoredObject) => boolean,
+  req: DeleteCollectionRequest = {},
 ): Promise<{ resourceVersion: string; items: StoredObject[] }> {
   const { limit: _limit, continue: _continue, ...all } = options;
   const { items, resourceVersion } = await deps.store.list(kind, all);
@@ -74,7 +74,13 @@ req: DeleteCollectionRequest = {},
   for (const obj of items) {
     if (!visibleTo(obj)) continue;
     try {
-      deleted.push(await deleteObject(deps, kind, obj.metadata.namespace, obj.metadata.name, { dryRun: req.dryRun ?? false, preconditions: { uid: obj.metadata.uid }, ...(req.propagationPolicy ? { propagationPolicy: req.propagationPolicy } : {}) }));
+      deleted.push(
+        await deleteObject(deps, kind, obj.metadata.namespace, obj.metadata.name, {
+          dryRun: req.dryRun ?? false,
+          preconditions: { uid: obj.metadata.uid },
+          ...(req.propagationPolicy ? { propagationPolicy: req.propagationPolicy } : {}),
+        }),
+      );
     } catch (err) {
       // Deleted (or deleted and created anew) since the list: not this collection's any more.
       if (err instanceof ApiError && (err.reason === "NotFound" || err.reason === "Conflict")) continue;

@@ -47,8 +47,15 @@ export function ownedPart(obj: Record<string, any>): Record<string, unknown> {
  */
 export function fieldManagerOf(query: unknown, userAgent: string | undefined, apply: boolean): string {
   if (query === undefined || query === "") {
-    if (apply) throw new ApiError("Invalid", "PatchOptions is invalid: fieldManager: Required value: is required for apply patch", { kind: "PatchOptions", causes: [{ field: "fieldManager", reason: "FieldValueRequired", message: "Required value: is required for apply patch" }] });
-    const product = (userAgent ?? "").split("/")[0]!.replace(/[^\x21-\x7e]/g, "").slice(0, MAX_FIELD_MANAGER_LENGTH);
+    if (apply)
+      throw new ApiError("Invalid", "PatchOptions is invalid: fieldManager: Required value: is required for apply patch", {
+        kind: "PatchOptions",
+        causes: [{ field: "fieldManager", reason: "FieldValueRequired", message: "Required value: is required for apply patch" }],
+      });
+    const product = (userAgent ?? "")
+      .split("/")[0]!
+      .replace(/[^\x21-\x7e]/g, "")
+      .slice(0, MAX_FIELD_MANAGER_LENGTH);
     return product || "unknown";
   }
   if (typeof query !== "string" || query.length > MAX_FIELD_MANAGER_LENGTH || /[^\x20-\x7e]/.test(query)) {
@@ -73,7 +80,8 @@ export function sentManagedFields(kind: KindInfo, name: string, value: unknown):
   value.forEach((e: any, i: number) => {
     const at = `metadata.managedFields[${i}]`;
     if (typeof e !== "object" || e === null || Array.isArray(e)) return void causes.push({ field: at, message: "must be an object" });
-    if (typeof e.manager !== "string" || e.manager.length > MAX_FIELD_MANAGER_LENGTH) causes.push({ field: `${at}.manager`, message: `must be a string of at most ${MAX_FIELD_MANAGER_LENGTH} characters` });
+    if (typeof e.manager !== "string" || e.manager.length > MAX_FIELD_MANAGER_LENGTH)
+      causes.push({ field: `${at}.manager`, message: `must be a string of at most ${MAX_FIELD_MANAGER_LENGTH} characters` });
     if (e.operation !== "Apply" && e.operation !== "Update") causes.push({ field: `${at}.operation`, message: 'must be "Apply" or "Update"' });
     if (e.fieldsType !== "FieldsV1") causes.push({ field: `${at}.fieldsType`, message: 'must be "FieldsV1"' });
     if (e.subresource !== undefined && typeof e.subresource !== "string") causes.push({ field: `${at}.subresource`, message: "must be a string" });
@@ -137,7 +145,8 @@ export function appliedConfiguration(kind: KindInfo, namespace: string | undefin
   if (b.apiVersion !== API_VERSION || b.kind !== kind.kind) {
     throw new ApiError("BadRequest", `an apply patch must say apiVersion: ${API_VERSION} and kind: ${kind.kind} (got ${JSON.stringify(b.apiVersion ?? "")}, ${JSON.stringify(b.kind ?? "")})`);
   }
-  if (b.metadata !== undefined && (typeof b.metadata !== "object" || b.metadata === null || Array.isArray(b.metadata))) throw invalid(kind.kind, name, [{ field: "metadata", message: "must be an object" }]);
+  if (b.metadata !== undefined && (typeof b.metadata !== "object" || b.metadata === null || Array.isArray(b.metadata)))
+    throw invalid(kind.kind, name, [{ field: "metadata", message: "must be an object" }]);
   const m = (b.metadata ?? {}) as Record<string, unknown>;
   if (m.name !== undefined && m.name !== name) throw new ApiError("BadRequest", `the name of the object (${String(m.name)}) does not match the name on the URL (${name})`);
   if (m.namespace !== undefined && kind.namespaced && m.namespace !== namespace) {

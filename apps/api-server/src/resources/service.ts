@@ -130,14 +130,7 @@ export class ResourceService {
     return this.writeSpec(kind, current, obj, expected, req);
   }
 
-  async patch(
-    kind: KindInfo,
-    namespace: string | undefined,
-    name: string,
-    type: PatchType,
-    patch: unknown,
-    req: WriteRequest & { subresource?: "status" } = {},
-  ): Promise<StoredObject> {
+  async patch(kind: KindInfo, namespace: string | undefined, name: string, type: PatchType, patch: unknown, req: WriteRequest & { subresource?: "status" } = {}): Promise<StoredObject> {
     if (type === "merge" && (typeof patch !== "object" || patch === null || Array.isArray(patch))) {
       throw new ApiError("BadRequest", "a merge patch must be a JSON object");
     }
@@ -236,15 +229,7 @@ export class ResourceService {
    * stale start costs a conflict and a fresh read; only an answer without a write (a superseded
    * or unchanged report) is confirmed against a fresh read first.
    */
-  async replaceStatus(
-    kind: KindInfo,
-    namespace: string | undefined,
-    name: string,
-    body: unknown,
-    req: WriteRequest = {},
-    read?: StoredObject,
-    readMayBeStale = false,
-  ): Promise<StoredObject> {
+  async replaceStatus(kind: KindInfo, namespace: string | undefined, name: string, body: unknown, req: WriteRequest = {}, read?: StoredObject, readMayBeStale = false): Promise<StoredObject> {
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiError("BadRequest", `the request body must be a JSON object (a ${kind.kind})`);
     const b = body as Record<string, any>;
     if (b.metadata?.name !== undefined && b.metadata.name !== name) {

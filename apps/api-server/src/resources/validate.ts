@@ -55,12 +55,7 @@ function parseWithUnknownFields(schema: z.ZodType, body: Record<string, unknown>
  * Validates a whole object against its kind's schema (unknown fields as `unknown` says; by
  * default Strict: 422 with their paths) and against the request URL (namespace and name must agree).
  */
-export function validateObject(
-  kind: KindInfo,
-  body: unknown,
-  url: { namespace?: string; name?: string },
-  unknown: UnknownFields = { mode: "Strict" },
-): ValidatedObject {
+export function validateObject(kind: KindInfo, body: unknown, url: { namespace?: string; name?: string }, unknown: UnknownFields = { mode: "Strict" }): ValidatedObject {
   if (!isPlainObject(body)) throw new ApiError("BadRequest", `the request body must be a JSON object (a ${kind.kind})`);
   const name = isPlainObject(body.metadata) && typeof body.metadata.name === "string" ? body.metadata.name : url.name;
   const parsed = parseWithUnknownFields(kind.schema, body, unknown);
@@ -86,8 +81,7 @@ export function validateObject(
       // The prefix was only length-checked: the name it makes follows the same rules as any other.
       const generated = dnsSubdomain.safeParse(meta.name);
       if (!generated.success) throw invalid(kind.kind, undefined, issuesToCauses(generated.error, "metadata.generateName"));
-    }
-    else throw invalid(kind.kind, undefined, [{ field: "metadata.name", message: "name or generateName is required" }]);
+    } else throw invalid(kind.kind, undefined, [{ field: "metadata.name", message: "name or generateName is required" }]);
   }
   if (kind.kind === "Tenant" && meta.name.length > 63) {
     throw invalid(kind.kind, meta.name, [{ field: "metadata.name", message: "a Tenant names a namespace: no more than 63 characters" }]);

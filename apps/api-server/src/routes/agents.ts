@@ -95,8 +95,14 @@ async function mintChosenToken(deps: AgentRouteDeps, name: string, tokenSha256: 
  */
 export function agentRouter(deps: AgentRouteDeps): Router {
   const r = Router();
-  r.post("/edgenodes/:name/register", wrap((req, res) => registerNode(deps, req, res)));
-  r.post("/edgenodes/:name/heartbeat", wrap((req, res) => heartbeat(deps, req, res)));
+  r.post(
+    "/edgenodes/:name/register",
+    wrap((req, res) => registerNode(deps, req, res)),
+  );
+  r.post(
+    "/edgenodes/:name/heartbeat",
+    wrap((req, res) => heartbeat(deps, req, res)),
+  );
   return r;
 }
 
@@ -105,8 +111,7 @@ async function registerNode(deps: AgentRouteDeps, req: Request, res: Response): 
   const name = nodeNameParam(param(req, "name"));
   const mode = registrationMode(req, name);
   const registration = parseRegistration(name, req.body);
-  const node: StoredObject =
-    mode === "bootstrap" ? await createRegisteredNode(deps, req, registration) : await updateRegisteredNode(deps, mode, registration);
+  const node: StoredObject = mode === "bootstrap" ? await createRegisteredNode(deps, req, registration) : await updateRegisteredNode(deps, mode, registration);
   let token: string | undefined;
   let queue: QueueCredentials;
   try {

@@ -53,7 +53,10 @@ function exitOf(req: Request, model: StoredObject | undefined): number {
   if (model) {
     const declared = ((model.spec?.exits ?? []) as Array<{ afterLayer?: unknown }>).some((e) => e.afterLayer === exit);
     if (!declared) {
-      throw new ApiError("NotFound", `model "${model.metadata.name}" declares no early exit after layer ${exit} (spec.exits): declare it before uploading its head`, { name: model.metadata.name, kind: "models" });
+      throw new ApiError("NotFound", `model "${model.metadata.name}" declares no early exit after layer ${exit} (spec.exits): declare it before uploading its head`, {
+        name: model.metadata.name,
+        kind: "models",
+      });
     }
   }
   return exit;

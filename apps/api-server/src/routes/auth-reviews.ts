@@ -73,7 +73,8 @@ export function authorizationRouter(): Router {
         res.status(201).json({ ...body, apiVersion: "authorization.k8s.io/v1", kind: "SelfSubjectAccessReview", status: { allowed: false, reason: "eiaas authorizes no non-resource URLs by token" } });
         return;
       }
-      if (typeof attrs !== "object" || attrs === null) throw invalid("SelfSubjectAccessReview", undefined, [{ field: "spec.resourceAttributes", message: "Required value", reason: "FieldValueRequired" }]);
+      if (typeof attrs !== "object" || attrs === null)
+        throw invalid("SelfSubjectAccessReview", undefined, [{ field: "spec.resourceAttributes", message: "Required value", reason: "FieldValueRequired" }]);
       const str = (v: unknown) => (typeof v === "string" ? v : undefined);
       const verb = str(attrs.verb) ?? "";
       const target = kindOfResource(str(attrs.group) ?? "", str(attrs.resource) ?? "");
@@ -86,7 +87,10 @@ export function authorizationRouter(): Router {
         kind: "SelfSubjectAccessReview",
         metadata: { creationTimestamp: null },
         spec: body.spec,
-        status: { allowed: ok, ...(ok ? {} : { reason: target ? `${req.principal!.role} tokens may not ${verb} ${attrs.resource}` : `no resource "${attrs.resource}" in group "${attrs.group ?? ""}"` }) },
+        status: {
+          allowed: ok,
+          ...(ok ? {} : { reason: target ? `${req.principal!.role} tokens may not ${verb} ${attrs.resource}` : `no resource "${attrs.resource}" in group "${attrs.group ?? ""}"` }),
+        },
       });
     }),
   );

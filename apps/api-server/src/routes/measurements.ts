@@ -1,15 +1,5 @@
 import { Router, type NextFunction, type Request, type Response } from "express";
-import {
-  API_VERSION,
-  clientLatencyReport,
-  kindInfo,
-  modelProfileName,
-  segmentTimingReport,
-  type MeasuredClientLatency,
-  type MeasuredSegment,
-  type SegmentTiming,
-  type StatusCause,
-} from "@eiaas/api";
+import { API_VERSION, clientLatencyReport, kindInfo, modelProfileName, segmentTimingReport, type MeasuredClientLatency, type MeasuredSegment, type SegmentTiming, type StatusCause } from "@eiaas/api";
 import { controllerOf, StoreError, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { ApiError, invalid, invalidFromZod, notFound } from "../http/errors.js";
 import { mergeClientLatency, mergeSegments, type FigureWritePolicy } from "../measurements/merge.js";
@@ -58,8 +48,14 @@ interface Resolved {
 export function measurementRouter(deps: MeasurementRouteDeps): Router {
   const r = Router();
   const policy = deps.policy ?? {};
-  r.post("/edgenodes/:name/segment-timings", wrap((req, res) => reportSegmentTimings(deps, policy, req, res)));
-  r.post("/namespaces/:ns/inferenceservices/:name/latency", wrap((req, res) => reportClientLatency(deps, policy, req, res)));
+  r.post(
+    "/edgenodes/:name/segment-timings",
+    wrap((req, res) => reportSegmentTimings(deps, policy, req, res)),
+  );
+  r.post(
+    "/namespaces/:ns/inferenceservices/:name/latency",
+    wrap((req, res) => reportClientLatency(deps, policy, req, res)),
+  );
   return r;
 }
 
@@ -86,7 +82,14 @@ async function reportSegmentTimings(deps: MeasurementRouteDeps, policy: NonNulla
   let unchanged = 0;
   let deferred = 0;
   for (const list of groups.values()) {
-    const outcome = await writeProfile(deps, nodeObject, list[0]!.model, list.map((t) => t.segment), now, policy);
+    const outcome = await writeProfile(
+      deps,
+      nodeObject,
+      list[0]!.model,
+      list.map((t) => t.segment),
+      now,
+      policy,
+    );
     if (outcome === "written") written++;
     else if (outcome === "deferred") deferred++;
     else unchanged++;
@@ -142,7 +145,9 @@ async function reportClientLatency(deps: MeasurementRouteDeps, policy: NonNullab
       if (err instanceof StoreError && err.reason === "Conflict" && attempt < 4) continue;
       throw err;
     }
-    res.status(200).json({ apiVersion: API_VERSION, kind: "ClientLatencyReportResult", written: changed, predictedMs: figure.predictedMs ?? null, measuredMs: report.latencyMs, planRevision: revision });
+    res
+      .status(200)
+      .json({ apiVersion: API_VERSION, kind: "ClientLatencyReportResult", written: changed, predictedMs: figure.predictedMs ?? null, measuredMs: report.latencyMs, planRevision: revision });
     return;
   }
 }

@@ -246,7 +246,8 @@ function recordAnnotation(allowed: Limits, sent: EdgeNodeSpec, pinned: ReadonlyS
  * An existing node is never touched: its identity belongs to its own agent token and to admins.
  */
 export async function createRegisteredNode(deps: { store: ObjectStore; tokens: TokenStore }, req: Request, r: RegistrationRequest): Promise<StoredObject> {
-  const exists = () => new ApiError("AlreadyExists", `edgenodes "${r.name}" already exists: a bootstrap token registers new nodes only (the node renews with its own agent token)`, { name: r.name, kind: "edgenodes" });
+  const exists = () =>
+    new ApiError("AlreadyExists", `edgenodes "${r.name}" already exists: a bootstrap token registers new nodes only (the node renews with its own agent token)`, { name: r.name, kind: "edgenodes" });
   if (await deps.store.get(NODE, undefined, r.name)) throw exists();
   const secret = bearerSecret(req.headers.authorization);
   if (!secret || !(await deps.tokens.spendBootstrapUse(secret))) throw unauthorized();
@@ -316,37 +317,40 @@ export async function updateRegisteredNode(deps: { store: ObjectStore }, mode: "
   let creating = false;
   const raced = (err: unknown) => err instanceof StoreError && (err.reason === "Conflict" || (err.reason === "AlreadyExists" && creating));
   // Writers that keep colliding step apart a little: 5 ms doubling to 50 ms, jittered.
-  return retry(async () => {
-    const current = await deps.store.get(NODE, undefined, r.name);
-    creating = !current;
-    if (!current) {
-      if (mode === "renewal") throw notFound("edgenodes", r.name, `edgenodes "${r.name}" not found: it was deleted; register it anew with a bootstrap token`);
-      return await deps.store.create(NODE, {
-        apiVersion: API_VERSION,
-        metadata: { name: r.name, labels: r.labels, annotations: { [REGISTRATION_ANNOTATION]: recordAnnotation(requested, r.spec) } },
-        spec: r.spec,
-        status: {},
-      });
-    }
-    let allowed = requested;
-    // What the agent describes replaces the spec, but for the fields an admin set since its last
-    // registration: those stay as the admin left them (renewals only: an admin's registration sets all).
-    let described = r.spec;
-    let pinned = new Set<string>();
-    if (mode === "renewal") {
-      pinned = adminSetFields(current);
-      allowed = renewalCeiling(current, pinned);
-      described = keepAdminSet(r.spec, current.spec, pinned);
-      const raised = raisedFields(limitsOf(described), allowed);
-      if (raised.length) {
-        throw new ApiError("Forbidden", `edgenodes "${r.name}": ${raised.map((c) => `${c.field}: ${c.message}`).join("; ")}`, { name: r.name, kind: "edgenodes", causes: raised });
+  return retry(
+    async () => {
+      const current = await deps.store.get(NODE, undefined, r.name);
+      creating = !current;
+      if (!current) {
+        if (mode === "renewal") throw notFound("edgenodes", r.name, `edgenodes "${r.name}" not found: it was deleted; register it anew with a bootstrap token`);
+        return await deps.store.create(NODE, {
+          apiVersion: API_VERSION,
+          metadata: { name: r.name, labels: r.labels, annotations: { [REGISTRATION_ANNOTATION]: recordAnnotation(requested, r.spec) } },
+          spec: r.spec,
+          status: {},
+        });
       }
-    }
-    const spec = { ...described, taints: current.spec.taints ?? [], unschedulable: current.spec.unschedulable ?? false };
-    const labels = { ...current.metadata.labels, ...r.labels };
-    const annotations = { ...current.metadata.annotations, [REGISTRATION_ANNOTATION]: recordAnnotation(allowed, r.spec, pinned) };
-    // An agent restarting with the same description changes nothing: no write, no watch event.
-    if (isDeepStrictEqual(spec, current.spec) && isDeepStrictEqual(labels, current.metadata.labels ?? {}) && isDeepStrictEqual(annotations, current.metadata.annotations ?? {})) return current;
-    return await deps.store.update(NODE, current, { ...current, metadata: { ...current.metadata, labels, annotations }, spec });
-  }, { initialMs: 5, maxMs: 50, maxAttempts: MAX_ATTEMPTS, retryable: raced });
+      let allowed = requested;
+      // What the agent describes replaces the spec, but for the fields an admin set since its last
+      // registration: those stay as the admin left them (renewals only: an admin's registration sets all).
+      let described = r.spec;
+      let pinned = new Set<string>();
+      if (mode === "renewal") {
+        pinned = adminSetFields(current);
+        allowed = renewalCeiling(current, pinned);
+        described = keepAdminSet(r.spec, current.spec, pinned);
+        const raised = raisedFields(limitsOf(described), allowed);
+        if (raised.length) {
+          throw new ApiError("Forbidden", `edgenodes "${r.name}": ${raised.map((c) => `${c.field}: ${c.message}`).join("; ")}`, { name: r.name, kind: "edgenodes", causes: raised });
+        }
+      }
+      const spec = { ...described, taints: current.spec.taints ?? [], unschedulable: current.spec.unschedulable ?? false };
+      const labels = { ...current.metadata.labels, ...r.labels };
+      const annotations = { ...current.metadata.annotations, [REGISTRATION_ANNOTATION]: recordAnnotation(allowed, r.spec, pinned) };
+      // An agent restarting with the same description changes nothing: no write, no watch event.
+      if (isDeepStrictEqual(spec, current.spec) && isDeepStrictEqual(labels, current.metadata.labels ?? {}) && isDeepStrictEqual(annotations, current.metadata.annotations ?? {})) return current;
+      return await deps.store.update(NODE, current, { ...current, metadata: { ...current.metadata, labels, annotations }, spec });
+    },
+    { initialMs: 5, maxMs: 50, maxAttempts: MAX_ATTEMPTS, retryable: raced },
+  );
 }

@@ -33,7 +33,11 @@ export function fieldValidationOf(req: Request): UnknownFields {
 /** Kubernetes' warning headers (code 299), one per warning. */
 export function sendWarnings(res: Response, unknown: UnknownFields): void {
   const warnings = [...new Set(unknown.warnings ?? [])];
-  if (warnings.length > 0) res.setHeader("Warning", warnings.map((w) => `299 - ${JSON.stringify(w)}`));
+  if (warnings.length > 0)
+    res.setHeader(
+      "Warning",
+      warnings.map((w) => `299 - ${JSON.stringify(w)}`),
+    );
 }
 
 export function parseLimit(v: unknown): number | undefined {

@@ -55,7 +55,10 @@ function sendObject(req: Request, res: Response, kind: KindInfo, access: Access,
   const obj = presentTo(access, stored);
   const table = req.method === "GET" ? tableVersion(req.headers.accept) : undefined;
   if (table) {
-    res.status(code).type(tableContentType(table)).send(JSON.stringify(toTable(kind, [obj], { version: table, includeObject: parseIncludeObject(req.query.includeObject) ?? "Metadata" })));
+    res
+      .status(code)
+      .type(tableContentType(table))
+      .send(JSON.stringify(toTable(kind, [obj], { version: table, includeObject: parseIncludeObject(req.query.includeObject) ?? "Metadata" })));
     return;
   }
   res.status(code).type("application/json").send(JSON.stringify(obj));
@@ -239,17 +242,14 @@ function removeCollectionHandler(deps: ResourceRouteDeps, namespaced: boolean): 
     const selectors = parseSelectors(req.query, kind);
     const { dryRun, propagationPolicy } = parseDeleteOptions(req);
     authorizeOrphan(deps, req, kind, ns, { propagationPolicy });
-    const deleted = await deps.service.deleteCollection(
-      kind,
-      { ...(ns !== undefined ? { namespace: ns } : {}), labels: selectors.labels, fields: selectors.fields },
-      (o) => visible(access, o),
-      { dryRun, ...(propagationPolicy ? { propagationPolicy } : {}) },
-    );
+    const deleted = await deps.service.deleteCollection(kind, { ...(ns !== undefined ? { namespace: ns } : {}), labels: selectors.labels, fields: selectors.fields }, (o) => visible(access, o), {
+      dryRun,
+      ...(propagationPolicy ? { propagationPolicy } : {}),
+    });
     const items = deleted.items.map((o) => presentTo(access, o));
     res.type("application/json").send(JSON.stringify({ apiVersion: "eiaas.io/v1alpha1", kind: `${kind.kind}List`, metadata: { resourceVersion: deleted.resourceVersion }, items }));
   };
 }
-
 
 /**
  * The generic REST surface of design.md §3 for every kind: list (selectors, paging), watch, get,

@@ -75,7 +75,10 @@ export function tokenRouter(deps: { tokens: TokenStore; store: ObjectStore; onRe
     if (!parsed.success) throw invalidFromZod("Token", undefined, parsed.error);
     const body = parsed.data;
     if (body?.maxUses !== undefined && scope.role !== "bootstrap") {
-      throw new ApiError("Invalid", "Token is invalid: maxUses: only bootstrap tokens have a use count", { kind: "Token", causes: [{ field: "maxUses", message: "only bootstrap tokens have a use count" }] });
+      throw new ApiError("Invalid", "Token is invalid: maxUses: only bootstrap tokens have a use count", {
+        kind: "Token",
+        causes: [{ field: "maxUses", message: "only bootstrap tokens have a use count" }],
+      });
     }
     const expiresAt = expiryOf(body, scope.role);
     const minted = await deps.tokens.mint({
@@ -114,15 +117,33 @@ export function tokenRouter(deps: { tokens: TokenStore; store: ObjectStore; onRe
     return { role: "tenant" as const, tenant, tenantUid: object.metadata.uid };
   };
 
-  r.post("/tenants/:tenant/tokens", wrap(async (req, res) => mint(req, res, await tenantMintScope(req))));
-  r.get("/tenants/:tenant/tokens", wrap(async (req, res) => list(res, await deps.tokens.list(await tenantScope(req)))));
-  r.delete("/tenants/:tenant/tokens/:name", wrap(async (req, res) => revoke(res, await tenantScope(req), param(req, "name"))));
+  r.post(
+    "/tenants/:tenant/tokens",
+    wrap(async (req, res) => mint(req, res, await tenantMintScope(req))),
+  );
+  r.get(
+    "/tenants/:tenant/tokens",
+    wrap(async (req, res) => list(res, await deps.tokens.list(await tenantScope(req)))),
+  );
+  r.delete(
+    "/tenants/:tenant/tokens/:name",
+    wrap(async (req, res) => revoke(res, await tenantScope(req), param(req, "name"))),
+  );
   const boot = (req: Request) => {
     requireAdmin(req);
     return { role: "bootstrap" as const };
   };
-  r.post("/bootstraptokens", wrap(async (req, res) => mint(req, res, boot(req))));
-  r.get("/bootstraptokens", wrap(async (req, res) => list(res, await deps.tokens.list(boot(req)))));
-  r.delete("/bootstraptokens/:name", wrap(async (req, res) => revoke(res, boot(req), param(req, "name"))));
+  r.post(
+    "/bootstraptokens",
+    wrap(async (req, res) => mint(req, res, boot(req))),
+  );
+  r.get(
+    "/bootstraptokens",
+    wrap(async (req, res) => list(res, await deps.tokens.list(boot(req)))),
+  );
+  r.delete(
+    "/bootstraptokens/:name",
+    wrap(async (req, res) => revoke(res, boot(req), param(req, "name"))),
+  );
   return r;
 }

@@ -109,8 +109,7 @@ export async function serveWatch(req: Request, res: Response, deps: { store: Obj
   const table = tableVersion(req.headers.accept);
   // Selectors match what the watcher may see (a tenant cannot select on the task names it is not shown).
   const shown = (stored: any) => (o.view ? o.view.of(presentTo(o.access, stored)) : presentTo(o.access, stored));
-  const matches = (obj: any) =>
-    (o.namespace === undefined || obj.metadata?.namespace === o.namespace) && visible(o.access, obj) && matchesSelectors(shown(obj), o.selectors);
+  const matches = (obj: any) => (o.namespace === undefined || obj.metadata?.namespace === o.namespace) && visible(o.access, obj) && matchesSelectors(shown(obj), o.selectors);
 
   // The initial-events-end bookmark carries the list's version exactly: events buffered while the
   // list was read, newer than it, follow it.

@@ -310,11 +310,26 @@ function otherRequest(rng: Rng, world: FuzzWorld): Omit<FuzzRequest, "headers"> 
   const NODE = KINDS.find((k) => k.kind === "EdgeNode")!;
   switch (rng.int(12)) {
     case 0: // never the agent's own node: registering it would revoke the fuzz's agent token
-      return { method: "POST", path: `${API_PREFIX}/edgenodes/${hostileOr(`fz-node-${rng.int(1000)}`)}/register`, body: objectBody(rng, rng.chance(0.5) ? sampleObject(NODE, "x", world).spec : { metadata: { labels: { a: "b" } }, spec: sampleObject(NODE, "x", world).spec }, world), stream: false };
+      return {
+        method: "POST",
+        path: `${API_PREFIX}/edgenodes/${hostileOr(`fz-node-${rng.int(1000)}`)}/register`,
+        body: objectBody(rng, rng.chance(0.5) ? sampleObject(NODE, "x", world).spec : { metadata: { labels: { a: "b" } }, spec: sampleObject(NODE, "x", world).spec }, world),
+        stream: false,
+      };
     case 1:
-      return { method: "POST", path: `${API_PREFIX}/edgenodes/${hostileOr(world.node)}/heartbeat`, body: objectBody(rng, { uplinkMbps: 100, rttMs: 5, runningTasks: [world.seeded.Task], agent: { version: "1", runtime: "sim" } }, world), stream: false };
+      return {
+        method: "POST",
+        path: `${API_PREFIX}/edgenodes/${hostileOr(world.node)}/heartbeat`,
+        body: objectBody(rng, { uplinkMbps: 100, rttMs: 5, runningTasks: [world.seeded.Task], agent: { version: "1", runtime: "sim" } }, world),
+        stream: false,
+      };
     case 2:
-      return { method: rng.pick(["POST", "GET"]), path: `${API_PREFIX}/tenants/${hostileOr(world.namespace)}/tokens${query(rng)}`, body: objectBody(rng, { metadata: { name: `fz-${rng.int(1e6)}` }, expiresAt: "2999-01-01T00:00:00Z" }, world), stream: false };
+      return {
+        method: rng.pick(["POST", "GET"]),
+        path: `${API_PREFIX}/tenants/${hostileOr(world.namespace)}/tokens${query(rng)}`,
+        body: objectBody(rng, { metadata: { name: `fz-${rng.int(1e6)}` }, expiresAt: "2999-01-01T00:00:00Z" }, world),
+        stream: false,
+      };
     case 3:
       return { method: "DELETE", path: `${API_PREFIX}/${rng.chance(0.5) ? `tenants/${hostileOr(world.namespace)}/tokens` : "bootstraptokens"}/${hostileOr(`fz-${rng.int(1e6)}`)}`, stream: false };
     case 4:
@@ -326,13 +341,35 @@ function otherRequest(rng: Rng, world: FuzzWorld): Omit<FuzzRequest, "headers"> 
     case 6:
       return { method: "PUT", path: `${API_PREFIX}/namespaces/${ns}/tasks/${task}/log`, body: objectBody(rng, { attempt: 1, lines: ["hello", "world"] }, world), stream: false };
     case 7:
-      return { method: "POST", path: `${API_PREFIX}/namespaces/${ns}/tasks/${task}/eviction${query(rng)}`, body: objectBody(rng, { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: task } }, world), stream: false };
+      return {
+        method: "POST",
+        path: `${API_PREFIX}/namespaces/${ns}/tasks/${task}/eviction${query(rng)}`,
+        body: objectBody(rng, { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: task } }, world),
+        stream: false,
+      };
     case 8:
       return { method: "GET", path: `${API_PREFIX}/namespaces/${ns}/inferenceservices/${hostileOr(world.seeded.InferenceService)}/endpoints${query(rng, ["client=edge-1"])}`, stream: false };
     case 9:
       return { method: "GET", path: `${API_PREFIX}/namespaces/${ns}/discovery${query(rng, ["capability=image-classification", `client=${hostileOr(world.node)}`])}`, stream: false };
     default: {
-      const paths = ["/api", "/apis", "/apis/eiaas.io", API_PREFIX, "/openapi/v2", "/openapi/v3", "/openapi/v3/apis/eiaas.io/v1alpha1", "/openapi/v3/x", "/version", "/livez", "/readyz", "/metrics", "/healthz", "/", `/${rng.pick(HOSTILE_SEGMENTS)}`, `${API_PREFIX}/${rng.pick(HOSTILE_SEGMENTS)}/${rng.pick(HOSTILE_SEGMENTS)}`];
+      const paths = [
+        "/api",
+        "/apis",
+        "/apis/eiaas.io",
+        API_PREFIX,
+        "/openapi/v2",
+        "/openapi/v3",
+        "/openapi/v3/apis/eiaas.io/v1alpha1",
+        "/openapi/v3/x",
+        "/version",
+        "/livez",
+        "/readyz",
+        "/metrics",
+        "/healthz",
+        "/",
+        `/${rng.pick(HOSTILE_SEGMENTS)}`,
+        `${API_PREFIX}/${rng.pick(HOSTILE_SEGMENTS)}/${rng.pick(HOSTILE_SEGMENTS)}`,
+      ];
       return { method: rng.pick(["GET", "GET", "GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]), path: `${rng.pick(paths)}${query(rng)}`, stream: false };
     }
   }
@@ -342,7 +379,9 @@ function otherRequest(rng: Rng, world: FuzzWorld): Omit<FuzzRequest, "headers"> 
 function prototypeAttack(rng: Rng, world: FuzzWorld): Omit<FuzzRequest, "headers"> & { type: string; principal: Principal } {
   const json = rng.chance(0.5);
   const agent = rng.chance(0.3);
-  const path = agent ? `${API_PREFIX}/edgenodes/${world.node}/status` : `${API_PREFIX}/namespaces/${world.namespace}/inferenceservices/${world.seeded.InferenceService}${rng.chance(0.5) ? "/status" : ""}`;
+  const path = agent
+    ? `${API_PREFIX}/edgenodes/${world.node}/status`
+    : `${API_PREFIX}/namespaces/${world.namespace}/inferenceservices/${world.seeded.InferenceService}${rng.chance(0.5) ? "/status" : ""}`;
   const pointer = rng.pick(HOSTILE_POINTERS.filter((p) => p.includes("__proto__") || p.includes("constructor") || p.includes("prototype")));
   const body = json ? JSON.stringify([{ op: rng.pick(["add", "replace", "copy", "move"]), path: pointer, from: "/metadata", value: { polluted: "yes" } }]) : rng.pick(MERGE_ATTACKS.slice(0, 8));
   return {

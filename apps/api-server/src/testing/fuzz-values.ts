@@ -103,7 +103,21 @@ export const HOSTILE_STRINGS: readonly string[] = [
 ];
 
 /** Numbers (raw JSON) that keep a number field a number: edges of every integer type and float. */
-export const HOSTILE_NUMBERS: readonly string[] = ["0", "-1", "-0", "0.5", "1e308", "-1e308", "1e-308", "2147483647", "2147483648", "-2147483649", "9007199254740993", "99999999999999999999999", "1e400"];
+export const HOSTILE_NUMBERS: readonly string[] = [
+  "0",
+  "-1",
+  "-0",
+  "0.5",
+  "1e308",
+  "-1e308",
+  "1e-308",
+  "2147483647",
+  "2147483648",
+  "-2147483649",
+  "9007199254740993",
+  "99999999999999999999999",
+  "1e400",
+];
 
 /** Object keys to slip into a body (as raw JSON strings). */
 export const HOSTILE_KEYS: readonly string[] = [
@@ -321,8 +335,7 @@ export function encodeBody(rng: Rng, body: Buffer): { body: Buffer; encoding?: s
   const r = rng.int(10);
   if (r < 6) return { body };
   const encoding = rng.pick(["gzip", "deflate", "br", "x-gzip", "identity", "zstd", "compress", "gzip, br", "GZIP"]);
-  const encoded =
-    encoding === "deflate" ? deflateSync(body) : encoding === "br" ? brotliCompressSync(body) : encoding.toLowerCase().includes("gzip") ? gzipSync(body) : body;
+  const encoded = encoding === "deflate" ? deflateSync(body) : encoding === "br" ? brotliCompressSync(body) : encoding.toLowerCase().includes("gzip") ? gzipSync(body) : body;
   if (r === 6) return { body: encoded.subarray(0, Math.max(1, encoded.length - 1 - rng.int(8))), encoding };
   if (r === 7) return { body: Buffer.from("not compressed at all"), encoding };
   return { body: encoded, encoding };

@@ -37,7 +37,13 @@ describe("apply's three-way merge patch", () => {
   });
 
   it("arrays are replaced whole when the manifest's changed, even where the live one only has extra defaults", () => {
-    const before = manifest({ model: "m", tolerations: [{ key: "a", operator: "Exists" }, { key: "b", operator: "Exists" }] });
+    const before = manifest({
+      model: "m",
+      tolerations: [
+        { key: "a", operator: "Exists" },
+        { key: "b", operator: "Exists" },
+      ],
+    });
     const after = manifest({ model: "m", tolerations: [{ key: "a" }] });
     expect(applyPatch(after, live(before))!.spec).toEqual({ tolerations: [{ key: "a" }] });
   });

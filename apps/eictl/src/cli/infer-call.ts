@@ -67,16 +67,23 @@ export class EntryConnection {
   async infer(t: InputTensor, stream: string): Promise<InferReply> {
     const body = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     const started = performance.now();
-    const r = await this.exchange("POST", "/v1/infer", {
-      "content-type": "application/octet-stream",
-      accept: "application/octet-stream",
-      "x-eiaas-shape": t.shape.join(","),
-      "x-eiaas-stream": stream,
-      "content-length": body.length,
-    }, body);
+    const r = await this.exchange(
+      "POST",
+      "/v1/infer",
+      {
+        "content-type": "application/octet-stream",
+        accept: "application/octet-stream",
+        "x-eiaas-shape": t.shape.join(","),
+        "x-eiaas-stream": stream,
+        "content-length": body.length,
+      },
+      body,
+    );
     const roundTripMs = performance.now() - started;
     if (r.status !== 200) throw this.refused(r.status, r.body);
-    const shape = String(r.headers["x-eiaas-shape"] ?? "").split(",").map(Number);
+    const shape = String(r.headers["x-eiaas-shape"] ?? "")
+      .split(",")
+      .map(Number);
     if (shape.some((d) => !Number.isSafeInteger(d) || d < 1) || r.body.length % 4 !== 0) throw new CliError(`${this.where} answered a malformed tensor`);
     const data = new Float32Array(r.body.length / 4);
     new Uint8Array(data.buffer).set(r.body);
@@ -95,7 +102,12 @@ export class EntryConnection {
     return new CliError(`${this.where} ${what}: ${message.replace(/\s+/g, " ").trim()}`);
   }
 
-  private exchange(method: string, path: string, headers: Record<string, string | number>, body?: Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  private exchange(
+    method: string,
+    path: string,
+    headers: Record<string, string | number>,
+    body?: Buffer,
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     return new Promise((resolve, reject) => {
       const req = request({ host: this.host, port: this.port, method, path, headers, agent: this.agent, timeout: TIMEOUT_MS }, (res) => {
         const chunks: Buffer[] = [];

@@ -101,7 +101,10 @@ export async function readManifests(paths: string[], recursive = false): Promise
     for (const f of files) out.push(...parseDocuments(await readFile(f, "utf8"), display(f), isDir));
   }
   if (out.length === 0) throw new CliError("no objects passed to the command");
-  return out.map((m, i) => ({ m, i })).sort((a, b) => (ORDER[a.m.kind.kind] ?? 9) - (ORDER[b.m.kind.kind] ?? 9) || a.i - b.i).map((x) => x.m);
+  return out
+    .map((m, i) => ({ m, i }))
+    .sort((a, b) => (ORDER[a.m.kind.kind] ?? 9) - (ORDER[b.m.kind.kind] ?? 9) || a.i - b.i)
+    .map((x) => x.m);
 }
 
 /**

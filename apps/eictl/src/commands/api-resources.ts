@@ -31,14 +31,7 @@ export function registerApiResources(program: Command): void {
           return;
         }
         const wide = format === "wide";
-        const rows = kinds.map((r) => [
-          r.name,
-          (r.shortNames ?? []).join(","),
-          list.groupVersion,
-          String(r.namespaced),
-          r.kind,
-          ...(wide ? [r.verbs.join(","), (r.categories ?? []).join(",")] : []),
-        ]);
+        const rows = kinds.map((r) => [r.name, (r.shortNames ?? []).join(","), list.groupVersion, String(r.namespaced), r.kind, ...(wide ? [r.verbs.join(","), (r.categories ?? []).join(",")] : [])]);
         const header = ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND", ...(wide ? ["VERBS", "CATEGORIES"] : [])];
         process.stdout.write(formatTable(rows, opts.headers ? { header } : {}));
       }),

@@ -123,7 +123,10 @@ export function registerApply(program: Command): void {
     .option("-o, --output <format>", "print the applied objects: json, yaml or name")
     .option("--wait", "wait until each InferenceService is ready and each TrainingJob has succeeded")
     .option("--timeout <duration>", "how long --wait waits", "5m")
-    .addHelpText("after", "\nExamples:\n  eictl apply -f deploy/examples/tenant-demo.yaml\n  eictl apply -f deploy/examples/isvc-auto.yaml --dry-run=server\n  eictl apply -f deploy/examples/isvc-edge.yaml --wait --timeout 2m\n  cat isvc.yaml | eictl apply -f -")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  eictl apply -f deploy/examples/tenant-demo.yaml\n  eictl apply -f deploy/examples/isvc-auto.yaml --dry-run=server\n  eictl apply -f deploy/examples/isvc-edge.yaml --wait --timeout 2m\n  cat isvc.yaml | eictl apply -f -",
+    )
     .action(
       action(async (opts: ApplyOptions, cmd: Command) => {
         await withSession(cmd, (s) => applyManifests(s, cmd, opts));

@@ -82,7 +82,10 @@ export function registerCompletion(program: Command): void {
         const bash = bashCompletion(program);
         if (shell === "bash") process.stdout.write(bash);
         // zsh runs the bash completion through its bashcompinit layer.
-        else if (shell === "zsh") process.stdout.write(`#compdef eictl\n# eictl zsh completion. Load it with:  source <(eictl completion zsh)\nautoload -U +X compinit && compinit\nautoload -U +X bashcompinit && bashcompinit\n${bash}`);
+        else if (shell === "zsh")
+          process.stdout.write(
+            `#compdef eictl\n# eictl zsh completion. Load it with:  source <(eictl completion zsh)\nautoload -U +X compinit && compinit\nautoload -U +X bashcompinit && bashcompinit\n${bash}`,
+          );
         else throw new CliError(`unsupported shell "${shell}": bash or zsh`);
       }),
     );

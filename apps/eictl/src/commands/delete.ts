@@ -90,12 +90,22 @@ export function registerDelete(program: Command): void {
               process.stderr.write("No resources found\n");
               return;
             }
-            await deleteTargets(s, list.items.map((o) => ({ kind, name: o.metadata.name, namespace: kind.namespaced ? o.metadata.namespace : undefined })), opts, dryRun);
+            await deleteTargets(
+              s,
+              list.items.map((o) => ({ kind, name: o.metadata.name, namespace: kind.namespaced ? o.metadata.namespace : undefined })),
+              opts,
+              dryRun,
+            );
             return;
           }
           if (names.length === 0) throw new CliError(`resource(s) were provided, but no name was specified: eictl delete ${kindName} NAME`);
           if (s.allNamespaces && kind.namespaced) throw new CliError("a resource cannot be deleted by name across all namespaces: give -n NAMESPACE");
-          await deleteTargets(s, names.map((name) => ({ kind, name, namespace: ns })), opts, dryRun);
+          await deleteTargets(
+            s,
+            names.map((name) => ({ kind, name, namespace: ns })),
+            opts,
+            dryRun,
+          );
         });
       }),
     );

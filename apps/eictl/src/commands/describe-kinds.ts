@@ -45,7 +45,10 @@ function edgeNode(w: DescribeWriter, o: AnyObject): void {
   w.title("Status").fields(
     [
       ["Phase", st.phase ?? "<unknown>"],
-      ["Allocated", `cpu ${a.cpu ?? 0}/${s.capacity?.cpu ?? 0}m, memory ${a.memoryMiB ?? 0}/${s.capacity?.memoryMiB ?? 0}Mi, gpu ${a.gpu ?? 0}/${s.capacity?.gpu ?? 0}, load ${(a.load ?? 0).toFixed(2)}`],
+      [
+        "Allocated",
+        `cpu ${a.cpu ?? 0}/${s.capacity?.cpu ?? 0}m, memory ${a.memoryMiB ?? 0}/${s.capacity?.memoryMiB ?? 0}Mi, gpu ${a.gpu ?? 0}/${s.capacity?.gpu ?? 0}, load ${(a.load ?? 0).toFixed(2)}`,
+      ],
       ["Last heartbeat", when(st.lastHeartbeatTime) ?? "<never>"],
       ["Measured", st.measured ? `uplink ${st.measured.uplinkMbps ?? "-"} Mbit/s, rtt ${st.measured.rttMs ?? "-"} ms` : undefined],
       ["Agent", st.agent ? `${st.agent.version ?? "?"} (${st.agent.runtime ?? "?"} runtime)` : undefined],
@@ -149,7 +152,12 @@ function inferenceService(w: DescribeWriter, o: AnyObject): void {
     w.title("Latency").block(clientLatencyTable(o), 1);
   } else w.fields([["Plan", "<none>"]]);
   const eps: any[] = o.status?.endpoints ?? [];
-  if (eps.length) w.table("Endpoints", ["NODE", "ROLE", "TASK", "ADDRESS", "LATENCY"], eps.map((e) => [e.node, e.role, e.task, e.address ?? "<none>", num(e.predicted?.latencyMs, "ms") ?? "-"]));
+  if (eps.length)
+    w.table(
+      "Endpoints",
+      ["NODE", "ROLE", "TASK", "ADDRESS", "LATENCY"],
+      eps.map((e) => [e.node, e.role, e.task, e.address ?? "<none>", num(e.predicted?.latencyMs, "ms") ?? "-"]),
+    );
 }
 
 function trainingJob(w: DescribeWriter, o: AnyObject): void {
@@ -204,7 +212,12 @@ function trainingProgress(w: DescribeWriter, t: any, p: any): void {
       ["τ", num(p.tau)],
       ["Bytes", `${bytes(p.bytesUp ?? 0)} up, ${bytes(p.bytesDown ?? 0)} down`],
       ["Budget used", p.budgetUsedSeconds !== undefined ? `${p.budgetUsedSeconds.toFixed(1)}s` : undefined],
-      ["Last round", last ? `${last.wallSeconds.toFixed(2)}s, ${last.participants} participant(s)${last.missed?.length ? `, missed ${last.missed.join(", ")}` : ""}${last.energyJoules !== undefined ? `, ${last.energyJoules.toFixed(2)} J` : ""}` : undefined],
+      [
+        "Last round",
+        last
+          ? `${last.wallSeconds.toFixed(2)}s, ${last.participants} participant(s)${last.missed?.length ? `, missed ${last.missed.join(", ")}` : ""}${last.energyJoules !== undefined ? `, ${last.energyJoules.toFixed(2)} J` : ""}`
+          : undefined,
+      ],
     ],
     1,
   );

@@ -63,11 +63,19 @@ async function describeOne(s: Session, kind: KindInfo, obj: AnyObject): Promise<
   }
   if (kind.hasStatus) {
     const conds: any[] = obj.status?.conditions ?? [];
-    w.table("Conditions", ["TYPE", "STATUS", "REASON", "MESSAGE", "AGE"], conds.map((c) => [c.type, c.status, c.reason || "-", c.message || "-", c.lastTransitionTime ? age(c.lastTransitionTime) : "-"]));
+    w.table(
+      "Conditions",
+      ["TYPE", "STATUS", "REASON", "MESSAGE", "AGE"],
+      conds.map((c) => [c.type, c.status, c.reason || "-", c.message || "-", c.lastTransitionTime ? age(c.lastTransitionTime) : "-"]),
+    );
   }
   if (kind.kind !== "Event") {
     const events = await eventsOf(s, kind, obj);
-    w.table("Events", ["TYPE", "REASON", "AGE", "FROM", "MESSAGE"], events.map((e) => [e.type ?? "Normal", e.reason ?? "", eventAge(e), e.source?.component ?? "-", e.message ?? ""]));
+    w.table(
+      "Events",
+      ["TYPE", "REASON", "AGE", "FROM", "MESSAGE"],
+      events.map((e) => [e.type ?? "Normal", e.reason ?? "", eventAge(e), e.source?.component ?? "-", e.message ?? ""]),
+    );
   }
   return w.toString();
 }

@@ -79,7 +79,9 @@ async function drain(s: Session, node: string, opts: DrainOptions, timeoutMs: nu
       process.stdout.write(`waiting for ${now.size} task(s) to leave edgenode/${node}: ${shown}\n`);
     }
     if (Date.now() >= deadline) {
-      throw new CliError(`timed out after ${humanDuration(timeoutMs)} with ${now.size} task(s) still on edgenode/${node}: ${[...now.keys()].join(", ")} (the node stays cordoned; 'eictl uncordon ${node}' undoes it)`);
+      throw new CliError(
+        `timed out after ${humanDuration(timeoutMs)} with ${now.size} task(s) still on edgenode/${node}: ${[...now.keys()].join(", ")} (the node stays cordoned; 'eictl uncordon ${node}' undoes it)`,
+      );
     }
     previous = now;
     first = false;

@@ -60,7 +60,14 @@ export async function printEndpoints(s: Session, names: string[], opts: Endpoint
     failed = found.failed;
     for (const svc of found.objects) {
       for (const e of (svc.status?.endpoints ?? []) as Endpoint[]) {
-        rows.push({ ...(s.allNamespaces ? { namespace: svc.metadata.namespace } : {}), service: svc.metadata.name, node: e.node, ...(e.address ? { address: e.address } : {}), role: e.role, task: e.task });
+        rows.push({
+          ...(s.allNamespaces ? { namespace: svc.metadata.namespace } : {}),
+          service: svc.metadata.name,
+          node: e.node,
+          ...(e.address ? { address: e.address } : {}),
+          role: e.role,
+          task: e.task,
+        });
       }
     }
   }

@@ -125,7 +125,10 @@ export function registerGet(program: Command): void {
     .option("--output-watch-events", "with --watch, show the event type (ADDED, MODIFIED, DELETED)")
     .option("--client <node>", "endpoints only: rank them by the latency predicted from this client node")
     .option("--capability <name>", "endpoints only: the Running services whose model has this capability (with --client)")
-    .addHelpText("after", "\nExamples:\n  eictl get nodes -o wide\n  eictl get isvc -A\n  eictl get tasks --field-selector spec.nodeName=edge-1 -w\n  eictl get tokens demo\n  eictl get endpoints camera-classifier --client device-01\n  eictl get endpoints --capability image-classification --client device-01")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  eictl get nodes -o wide\n  eictl get isvc -A\n  eictl get tasks --field-selector spec.nodeName=edge-1 -w\n  eictl get tokens demo\n  eictl get endpoints camera-classifier --client device-01\n  eictl get endpoints --capability image-classification --client device-01",
+    )
     .action(
       action(async (kindName: string, names: string[], opts: GetOptions, cmd: Command) => {
         await withSession(cmd, async (s) => {

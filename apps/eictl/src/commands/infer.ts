@@ -37,10 +37,7 @@ export function registerInfer(program: Command): void {
     .option("--seed <n>", "seed of --random (request i of --count uses seed + i)", "1")
     .option("--count <n>", "send N requests and print the medians", "1")
     .option("-o, --output <format>", "output format: json (default: text)")
-    .addHelpText(
-      "after",
-      "\nExamples:\n  eictl infer camera-classifier --client device-03 --random\n  eictl infer camera-classifier --client device-03 -f frame.npy --count 20 -o json",
-    )
+    .addHelpText("after", "\nExamples:\n  eictl infer camera-classifier --client device-03 --random\n  eictl infer camera-classifier --client device-03 -f frame.npy --count 20 -o json")
     .action(
       action(async (service: string, opts: InferOptions, cmd: Command) => {
         const format = opts.output === undefined ? "text" : parseOutput(opts.output, ["json"]);

@@ -44,11 +44,7 @@ describe("eictl plan", { timeout: 120_000 }, () => {
     expect(r.code).toBe(0);
     const items = parse(r.stdout).items as any[];
     // files in name order: infeasible.json (a List), then worked-case.yaml
-    expect(items.map((i) => `${i.kind}/${i.metadata.name}:${i.status.phase}`)).toEqual([
-      "InferenceService/too-fast:Pending",
-      "TrainingJob/fl:Pending",
-      "InferenceService/detect:Scheduled",
-    ]);
+    expect(items.map((i) => `${i.kind}/${i.metadata.name}:${i.status.phase}`)).toEqual(["InferenceService/too-fast:Pending", "TrainingJob/fl:Pending", "InferenceService/detect:Scheduled"]);
     const tooFast = items[0].status.conditions[0];
     expect(tooFast).toMatchObject({ type: "Scheduled", status: "False", reason: "Unschedulable" });
     expect(tooFast.message).toContain("client camera-1: slo (fastest plan 99 ms > 50 ms)");

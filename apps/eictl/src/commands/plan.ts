@@ -61,7 +61,11 @@ type PlanObject = ReturnType<(typeof SCHEMAS)[PlanKind]["parse"]> & { metadata: 
 function validate(m: Manifest, kind: PlanKind, namespace: string): PlanObject {
   const parsed = SCHEMAS[kind].safeParse(m.object);
   if (!parsed.success) {
-    throw new CliError(`${m.source}: ${issuesToCauses(parsed.error).map((c) => `${c.field}: ${c.message}`).join("; ")}`);
+    throw new CliError(
+      `${m.source}: ${issuesToCauses(parsed.error)
+        .map((c) => `${c.field}: ${c.message}`)
+        .join("; ")}`,
+    );
   }
   const object = parsed.data;
   const name = object.metadata.name;
@@ -115,7 +119,21 @@ export function planTable(results: readonly WorkloadResult[]): string {
       if (clients.length === 0) inference.push([ns, name, phase, ...Array<string>(10).fill("-")]);
       for (const c of clients) {
         const p = c.predicted;
-        inference.push([ns, name, phase, c.client, c.architecture, String(c.split), c.headNode ?? "-", c.tailNode ?? "-", String(c.exitAfterLayer), c.variant, num(p.latencyMs, 2), num(p.deviceEnergyMj, 2), num(p.accuracy, 3)]);
+        inference.push([
+          ns,
+          name,
+          phase,
+          c.client,
+          c.architecture,
+          String(c.split),
+          c.headNode ?? "-",
+          c.tailNode ?? "-",
+          String(c.exitAfterLayer),
+          c.variant,
+          num(p.latencyMs, 2),
+          num(p.deviceEnergyMj, 2),
+          num(p.accuracy, 3),
+        ]);
       }
     } else {
       const p = r.result.status === "Scheduled" ? r.result.plan : undefined;

@@ -35,12 +35,7 @@ export async function printTokens(s: Session, kindName: string, args: string[], 
     const now = Date.now();
     const boot = isBootstrap(kindName);
     // USES of a bootstrap token: registrations made / allowed.
-    const rows = list.items.map((t) => [
-      t.metadata.name,
-      age(t.metadata.creationTimestamp, now),
-      t.expiresAt ?? "<never>",
-      ...(boot ? [`${t.uses ?? 0}/${t.maxUses ?? "unlimited"}`] : []),
-    ]);
+    const rows = list.items.map((t) => [t.metadata.name, age(t.metadata.creationTimestamp, now), t.expiresAt ?? "<never>", ...(boot ? [`${t.uses ?? 0}/${t.maxUses ?? "unlimited"}`] : [])]);
     process.stdout.write(formatTable(rows, opts.headers ? { header: ["NAME", "AGE", "EXPIRES", ...(boot ? ["USES"] : [])] } : {}));
   }
 }

@@ -48,7 +48,10 @@ export class DescribeWriter {
     this.title(title, level);
     const underline = header.map((h) => "-".repeat(h.length));
     const pad = "  ".repeat(level + 1);
-    for (const l of formatTable([underline, ...rows], { header }).trimEnd().split("\n")) this.lines.push(`${pad}${l}`);
+    for (const l of formatTable([underline, ...rows], { header })
+      .trimEnd()
+      .split("\n"))
+      this.lines.push(`${pad}${l}`);
     return this;
   }
 

@@ -129,7 +129,14 @@ export function inferText(s: InferSummary): string {
   ];
   const reused = s.reused.cache + s.reused.filter;
   if (reused > 0) lines.push(`reused without running the model: ${s.reused.cache} from the cache, ${s.reused.filter} by the input filter (of ${s.requests})`);
-  lines.push("", formatTable(s.stages.map((r) => [r.node, r.layers ?? "", r.reused ? `reused (${r.reused})` : ms(r.runMs), ms(r.transferMs)]), { header: ["NODE", "LAYERS", "RUN", "TRANSFER"] }).trimEnd(), "");
+  lines.push(
+    "",
+    formatTable(
+      s.stages.map((r) => [r.node, r.layers ?? "", r.reused ? `reused (${r.reused})` : ms(r.runMs), ms(r.transferMs)]),
+      { header: ["NODE", "LAYERS", "RUN", "TRANSFER"] },
+    ).trimEnd(),
+    "",
+  );
   const m = s.measured;
   const label = s.requests > 1 ? `MEASURED (median of ${s.requests})` : "MEASURED";
   lines.push(

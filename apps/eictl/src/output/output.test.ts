@@ -32,7 +32,15 @@ describe("output", () => {
     expect(parseDuration("1h30m", "--timeout")).toBe(5_400_000);
     expect(parseDuration("250ms", "--timeout")).toBe(250);
     expect(() => parseDuration("5 minutes", "--timeout")).toThrow('invalid --timeout "5 minutes"');
-    const err = new ApiRequestError({ apiVersion: "v1", kind: "Status", metadata: {}, status: "Failure", reason: "Invalid", code: 422, message: "InferenceService \"x\" is invalid:\nspec.model: Required value" });
+    const err = new ApiRequestError({
+      apiVersion: "v1",
+      kind: "Status",
+      metadata: {},
+      status: "Failure",
+      reason: "Invalid",
+      code: 422,
+      message: 'InferenceService "x" is invalid:\nspec.model: Required value',
+    });
     expect(formatError(err)).toBe('Error from server (Invalid): InferenceService "x" is invalid: spec.model: Required value');
     expect(formatError(new Error("boom"))).toBe("error: boom");
   });

@@ -35,9 +35,5 @@ export function tableHeader(table: Table, view: TableView): string[] {
 /** The rows of a server Table as text cells. */
 export function tableRows(table: Table, view: TableView): string[][] {
   const cols = shownColumns(table, view);
-  return table.rows.map((row) => [
-    ...(view.namespace ? [row.object?.metadata?.namespace ?? ""] : []),
-    ...cols.map((i) => cellText(row.cells[i])),
-    ...(view.labels ? [labelsText(row)] : []),
-  ]);
+  return table.rows.map((row) => [...(view.namespace ? [row.object?.metadata?.namespace ?? ""] : []), ...cols.map((i) => cellText(row.cells[i])), ...(view.labels ? [labelsText(row)] : [])]);
 }

@@ -26,13 +26,9 @@ export const edgeNodeSpec = z.strictObject({
     .default({ cpu: 0, memoryMiB: 0, gpu: 0, acceleratorTops: 0 }),
   /** Effective DNN speed, used when the model has no measured profile for this hardware. */
   compute: z.strictObject({ gflops: nonneg.default(0), gflopsByOperator: gflopsByOperator.optional() }).default({ gflops: 0 }),
-  power: z
-    .strictObject({ computeW: nonneg.default(0), transmitW: nonneg.default(0), idleW: nonneg.default(0) })
-    .default({ computeW: 0, transmitW: 0, idleW: 0 }),
+  power: z.strictObject({ computeW: nonneg.default(0), transmitW: nonneg.default(0), idleW: nonneg.default(0) }).default({ computeW: 0, transmitW: 0, idleW: 0 }),
   /** The link to the parent node. */
-  network: z
-    .strictObject({ uplinkMbps: nonneg.default(0), downlinkMbps: nonneg.default(0), rttMs: nonneg.default(0) })
-    .default({ uplinkMbps: 0, downlinkMbps: 0, rttMs: 0 }),
+  network: z.strictObject({ uplinkMbps: nonneg.default(0), downlinkMbps: nonneg.default(0), rttMs: nonneg.default(0) }).default({ uplinkMbps: 0, downlinkMbps: 0, rttMs: 0 }),
   taints: z.array(taint).meta(listMap("key", "effect")).default([]),
   unschedulable: z.boolean().default(false),
 });

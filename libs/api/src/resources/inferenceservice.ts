@@ -1,27 +1,10 @@
 import { z } from "zod";
-import {
-  condition,
-  labelSelector,
-  nodeSelector,
-  priorityValue,
-  privacyBoundary,
-  resourceRequest,
-  taskTemplate,
-  toleration,
-} from "../meta.js";
+import { condition, labelSelector, nodeSelector, priorityValue, privacyBoundary, resourceRequest, taskTemplate, toleration } from "../meta.js";
 import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
 
 const nonneg = z.number().nonnegative();
 
-export const inferenceArchitecture = z.enum([
-  "auto",
-  "device",
-  "edge",
-  "cloud",
-  "edge-device",
-  "cloud-device",
-  "edge-cloud",
-]);
+export const inferenceArchitecture = z.enum(["auto", "device", "edge", "cloud", "edge-device", "cloud-device", "edge-cloud"]);
 export type InferenceArchitecture = z.infer<typeof inferenceArchitecture>;
 export type ConcreteArchitecture = Exclude<InferenceArchitecture, "auto">;
 

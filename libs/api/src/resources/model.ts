@@ -17,9 +17,7 @@ export const modelLayer = z.strictObject({
     .min(1)
     .max(256)
     .optional()
-    .describe(
-      "name of the tensor that leaves this layer in the model's ONNX graph (set by `eictl model import`): a serve task's sub-model ends here and the next layer's starts here",
-    ),
+    .describe("name of the tensor that leaves this layer in the model's ONNX graph (set by `eictl model import`): a serve task's sub-model ends here and the next layer's starts here"),
 });
 export type ModelLayer = z.infer<typeof modelLayer>;
 
@@ -36,9 +34,7 @@ export const exitHead = z.strictObject({
   flopsByOperator: flopsByOperator.optional(),
   outputBytes: nonneg.default(0),
   memoryMiB: nonneg.default(0),
-  profiles: z
-    .array(z.strictObject({ hardware: z.string().min(1), latencyMs: nonneg, powerW: nonneg.optional() }))
-    .default([]),
+  profiles: z.array(z.strictObject({ hardware: z.string().min(1), latencyMs: nonneg, powerW: nonneg.optional() })).default([]),
 });
 export type ExitHead = z.infer<typeof exitHead>;
 
@@ -51,10 +47,7 @@ export const earlyExit = z.strictObject({
 export type EarlyExit = z.infer<typeof earlyExit>;
 
 /** Cross-field rules: profile lengths match the layers, exits fall inside the model. */
-function checkLayered(
-  value: { layers: ModelLayer[]; profiles?: LayerProfile[]; exits?: EarlyExit[] },
-  ctx: z.RefinementCtx,
-): void {
+function checkLayered(value: { layers: ModelLayer[]; profiles?: LayerProfile[]; exits?: EarlyExit[] }, ctx: z.RefinementCtx): void {
   const n = value.layers.length;
   value.layers.forEach((l, i) => {
     // A small tolerance: the classes' sums are rounded like `flops` itself.

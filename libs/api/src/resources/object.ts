@@ -3,11 +3,7 @@ import { API_VERSION } from "../constants.js";
 import { condition, objectMeta, type Condition, type ObjectMeta } from "../meta.js";
 
 /** The input schema of one kind: apiVersion/kind literals, metadata, spec, optional status. */
-export function objectSchema<K extends string, S extends z.ZodType, T extends z.ZodType>(
-  kind: K,
-  spec: S,
-  status: T,
-) {
+export function objectSchema<K extends string, S extends z.ZodType, T extends z.ZodType>(kind: K, spec: S, status: T) {
   return z.strictObject({
     apiVersion: z.literal(API_VERSION, { error: `must be ${API_VERSION}` }),
     kind: z.literal(kind, { error: `must be ${kind}` }),

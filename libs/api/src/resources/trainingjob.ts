@@ -1,14 +1,5 @@
 import { z } from "zod";
-import {
-  condition,
-  labelSelector,
-  nodeSelector,
-  priorityValue,
-  privacyBoundary,
-  resourceRequest,
-  taskTemplate,
-  toleration,
-} from "../meta.js";
+import { condition, labelSelector, nodeSelector, priorityValue, privacyBoundary, resourceRequest, taskTemplate, toleration } from "../meta.js";
 import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
 import { trainingProgress } from "./training-kpis.js";
 
@@ -146,7 +137,11 @@ function refineTraining(spec: z.infer<typeof trainingJobSpecShape>, ctx: z.Refin
     const tau0 = aggregation.localSteps === "auto" ? 1 : aggregation.localSteps;
     const round = tau0 * (aggregation.estimates.localStepSeconds ?? 0) + (aggregation.estimates.aggregationSeconds ?? 0);
     if (!(budget > round)) {
-      ctx.addIssue({ code: "custom", path: ["aggregation", "budget", "seconds"], message: `a budget of ${budget} s does not fit one round (${tau0} local step(s) and one aggregation: ${round} s estimated)` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["aggregation", "budget", "seconds"],
+        message: `a budget of ${budget} s does not fit one round (${tau0} local step(s) and one aggregation: ${round} s estimated)`,
+      });
     }
   }
 }

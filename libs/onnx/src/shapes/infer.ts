@@ -36,10 +36,7 @@ function inputType(value: ValueInfoProto | undefined, name: string, inputShape: 
     return { elemType, shape: [...inputShape] };
   }
   if (!tensor.shape || dims.some((d) => d <= 0)) {
-    throw new OnnxImportError(
-      "DynamicShape",
-      `input "${name}" has dynamic shape [${declared.join(",")}]: give the input shape (e.g. --input 1x3x224x224)`,
-    );
+    throw new OnnxImportError("DynamicShape", `input "${name}" has dynamic shape [${declared.join(",")}]: give the input shape (e.g. --input 1x3x224x224)`);
   }
   return { elemType, shape: dims };
 }
@@ -53,7 +50,14 @@ function checkSize(info: TensorInfo, tensor: string): TensorInfo {
 
 export function inferShapes(g: Graph, opsetVersion: number, inputShape?: number[]): Inferred {
   const types = new Map<string, TensorInfo>();
-  const input = checkSize(inputType((g.graph.input ?? []).find((v) => v.name === g.inputName), g.inputName, inputShape), g.inputName);
+  const input = checkSize(
+    inputType(
+      (g.graph.input ?? []).find((v) => v.name === g.inputName),
+      g.inputName,
+      inputShape,
+    ),
+    g.inputName,
+  );
   types.set(g.inputName, input);
   for (const [name, t] of g.initializers) types.set(name, checkSize({ elemType: t.dataType ?? 0, shape: tensorDims(t) }, name));
   for (const [name, c] of g.constants) types.set(name, checkSize({ elemType: c.value.dataType ?? 0, shape: tensorDims(c.value) }, name));

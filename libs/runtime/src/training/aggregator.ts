@@ -1,19 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { TRAINING_HISTORY_ROUNDS, type TrainingProgress, type TrainingRound } from "@eiaas/api";
-import {
-  chooseTau,
-  decodeUpdate,
-  encodeDense32,
-  estimate,
-  fedAvg,
-  generateTestSplit,
-  shardSize,
-  weightedMean,
-  type Dataset,
-  type ParticipantEstimate,
-  type WeightedUpdate,
-} from "@eiaas/training";
+import { chooseTau, decodeUpdate, encodeDense32, estimate, fedAvg, generateTestSplit, shardSize, weightedMean, type Dataset, type ParticipantEstimate, type WeightedUpdate } from "@eiaas/training";
 import { CheckpointWriter, type Checkpoint, type CheckpointStore } from "./checkpoint.js";
 import { listenTraining, readBoundedBody } from "./http-body.js";
 import type { TrainingJobView } from "./job.js";
@@ -144,7 +132,10 @@ export class Aggregator {
     const wallSeconds = (performance.now() - this.openedAt) / 1000;
     const roundBytesDown = this.roundBytesDown;
     const tau = this.tau;
-    this.w = fedAvg(this.w, got.map((g) => g.update));
+    this.w = fedAvg(
+      this.w,
+      got.map((g) => g.update),
+    );
     const loss = weightedMean(got.map((g) => ({ value: g.report.loss, samples: g.report.samples })));
     const missed = job.config.participants.filter((p) => !this.open.has(p));
     this.bytesDown += roundBytesDown;
@@ -230,7 +221,12 @@ export class Aggregator {
     }
     const reports: ParticipantEstimate[] = got
       .filter((g) => g.gradient)
-      .map((g) => ({ samples: g.report.samples, gradient: g.gradient!, ...(g.report.rho !== undefined ? { rho: g.report.rho } : {}), ...(g.report.beta !== undefined ? { beta: g.report.beta } : {}) }));
+      .map((g) => ({
+        samples: g.report.samples,
+        gradient: g.gradient!,
+        ...(g.report.rho !== undefined ? { rho: g.report.rho } : {}),
+        ...(g.report.beta !== undefined ? { beta: g.report.beta } : {}),
+      }));
     const est = reports.length ? estimate(reports) : undefined;
     const d = chooseTau(this.tau, est, costs, { learningRate: config.training.learningRate, phi: config.phi ?? 0.025, growth: MAX_GROWTH, maxTau: config.maxLocalSteps });
     if (d.stop) this.stoppedBecause = "BudgetExhausted";
@@ -239,7 +235,18 @@ export class Aggregator {
 
   /** Reports the state it holds now (at start: fresh, or as resumed from a checkpoint). */
   private report(): void {
-    this.o.onProgress(this.progressOf({ round: this.round, tau: this.tau, w: this.w, spentSeconds: this.spentSeconds, bytesUp: this.bytesUp, bytesDown: this.bytesDown, history: this.history, ...(this.stoppedBecause ? { stoppedBecause: this.stoppedBecause } : {}) }));
+    this.o.onProgress(
+      this.progressOf({
+        round: this.round,
+        tau: this.tau,
+        w: this.w,
+        spentSeconds: this.spentSeconds,
+        bytesUp: this.bytesUp,
+        bytesDown: this.bytesDown,
+        history: this.history,
+        ...(this.stoppedBecause ? { stoppedBecause: this.stoppedBecause } : {}),
+      }),
+    );
   }
 
   /** Training is over: participants get the final model with the done mark; then the task ends. */

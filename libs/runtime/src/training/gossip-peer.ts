@@ -2,20 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { setImmediate as breathe } from "node:timers/promises";
 import { TRAINING_HISTORY_ROUNDS, type GossipNeighbours, type TrainingProgress, type TrainingRound } from "@eiaas/api";
-import {
-  BatchSampler,
-  decodeUpdate,
-  degreesOf,
-  deriveSeed,
-  encodeDense32,
-  generateShard,
-  generateTestSplit,
-  gossipMix,
-  localSgd,
-  Rng,
-  type Dataset,
-  type NeighbourModel,
-} from "@eiaas/training";
+import { BatchSampler, decodeUpdate, degreesOf, deriveSeed, encodeDense32, generateShard, generateTestSplit, gossipMix, localSgd, Rng, type Dataset, type NeighbourModel } from "@eiaas/training";
 import { listenTraining, readBoundedBody } from "./http-body.js";
 import { leanAgent, leanRequest } from "./http-client.js";
 import type { NodePower, TrainingJobView } from "./job.js";
@@ -172,7 +159,9 @@ export class GossipPeer {
         ...(missed.length ? { missed } : {}),
       };
       history = [...history, entry].slice(-TRAINING_HISTORY_ROUNDS);
-      this.o.log(`round ${r}: loss ${entry.loss} held-out accuracy ${entry.accuracy} τ ${tau} up ${up} B down ${down} B, mixed ${fresh.length} neighbour(s)${missed.length ? `, missed: ${missed.join(", ")}` : ""}`);
+      this.o.log(
+        `round ${r}: loss ${entry.loss} held-out accuracy ${entry.accuracy} τ ${tau} up ${up} B down ${down} B, mixed ${fresh.length} neighbour(s)${missed.length ? `, missed: ${missed.join(", ")}` : ""}`,
+      );
       this.o.onProgress({
         round: r,
         tau,
@@ -301,7 +290,15 @@ export class GossipPeer {
     const endpoint = await this.endpointOf(node);
     if (!endpoint) return false;
     try {
-      const res = await leanRequest(this.agent, { endpoint, method: "POST", path: GOSSIP_PATH, token: this.o.token, body, signal: AbortSignal.any([this.o.signal, AbortSignal.timeout(PUSH_TIMEOUT_MS)]), maxBytes: 4096 });
+      const res = await leanRequest(this.agent, {
+        endpoint,
+        method: "POST",
+        path: GOSSIP_PATH,
+        token: this.o.token,
+        body,
+        signal: AbortSignal.any([this.o.signal, AbortSignal.timeout(PUSH_TIMEOUT_MS)]),
+        maxBytes: 4096,
+      });
       if (res.status >= 200 && res.status < 300) return true;
     } catch (err) {
       if (this.o.signal.aborted) throw err;

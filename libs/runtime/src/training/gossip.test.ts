@@ -33,7 +33,15 @@ const graph: Record<string, string[]> = {
 function config(o: Partial<TrainingTaskConfig> = {}, training: Partial<TrainingTaskConfig["training"]> = {}): TrainingTaskConfig {
   return {
     seed: `gossip-${randomBytes(4).toString("hex")}`,
-    training: { dataset: { name: "synthetic", alpha: 0.5, beta: 0.5, maxSamplesPerParticipant: 300 }, model: "logreg", hidden: 16, learningRate: 0.05, batchSize: 10, roundDeadlineSeconds: 30, ...training },
+    training: {
+      dataset: { name: "synthetic", alpha: 0.5, beta: 0.5, maxSamplesPerParticipant: 300 },
+      model: "logreg",
+      hidden: 16,
+      learningRate: 0.05,
+      batchSize: 10,
+      roundDeadlineSeconds: 30,
+      ...training,
+    },
     rounds: 12,
     localSteps: 10,
     tau0: 10,

@@ -1,16 +1,5 @@
 import { setImmediate as breathe } from "node:timers/promises";
-import {
-  BatchSampler,
-  decodeUpdate,
-  deriveSeed,
-  encodeDense32,
-  encodeUpdate,
-  generateShard,
-  localSgd,
-  localSmoothness,
-  Rng,
-  subtract,
-} from "@eiaas/training";
+import { BatchSampler, decodeUpdate, deriveSeed, encodeDense32, encodeUpdate, generateShard, localSgd, localSmoothness, Rng, subtract } from "@eiaas/training";
 import type { Agent } from "node:http";
 import { leanAgent, leanRequest, type LeanResponse } from "./http-client.js";
 import type { NodePower, TrainingJobView } from "./job.js";
@@ -123,7 +112,14 @@ async function fetchModel(o: Resolving, after: number): Promise<Fetched> {
     const endpoint = await o.resolveAggregator().catch(() => undefined);
     if (endpoint) {
       try {
-        const res = await leanRequest(o.agent, { endpoint, method: "GET", path: `${MODEL_PATH}?after=${after}`, token: o.token, signal: AbortSignal.any([o.signal, AbortSignal.timeout(60_000)]), maxBytes: modelBytes(o) });
+        const res = await leanRequest(o.agent, {
+          endpoint,
+          method: "GET",
+          path: `${MODEL_PATH}?after=${after}`,
+          token: o.token,
+          signal: AbortSignal.any([o.signal, AbortSignal.timeout(60_000)]),
+          maxBytes: modelBytes(o),
+        });
         const got = modelOf(o, res);
         if (got) return got;
         if (res.status === 204) continue; // the long poll timed out: ask again
@@ -150,7 +146,15 @@ async function postUpdate(o: Resolving, body: Buffer): Promise<{ status: number;
     const endpoint = await o.resolveAggregator().catch(() => undefined);
     if (endpoint) {
       try {
-        const res = await leanRequest(o.agent, { endpoint, method: "POST", path: `${UPDATE_PATH}?next=1`, token: o.token, body, signal: AbortSignal.any([o.signal, AbortSignal.timeout(60_000)]), maxBytes: modelBytes(o) });
+        const res = await leanRequest(o.agent, {
+          endpoint,
+          method: "POST",
+          path: `${UPDATE_PATH}?next=1`,
+          token: o.token,
+          body,
+          signal: AbortSignal.any([o.signal, AbortSignal.timeout(60_000)]),
+          maxBytes: modelBytes(o),
+        });
         if (res.status < 500) {
           const model = modelOf(o, res);
           return { status: res.status === 204 ? 200 : res.status, ...(model ? { model } : {}) };

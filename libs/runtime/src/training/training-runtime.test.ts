@@ -21,7 +21,15 @@ afterEach(async () => {
 function config(participants: string[], o: Partial<TrainingTaskConfig> = {}, training: Partial<TrainingTaskConfig["training"]> = {}): TrainingTaskConfig {
   return {
     seed: `job-${randomBytes(4).toString("hex")}`,
-    training: { dataset: { name: "synthetic", alpha: 0.5, beta: 0.5, maxSamplesPerParticipant: 300 }, model: "logreg", hidden: 16, learningRate: 0.05, batchSize: 10, roundDeadlineSeconds: 30, ...training },
+    training: {
+      dataset: { name: "synthetic", alpha: 0.5, beta: 0.5, maxSamplesPerParticipant: 300 },
+      model: "logreg",
+      hidden: 16,
+      learningRate: 0.05,
+      batchSize: 10,
+      roundDeadlineSeconds: 30,
+      ...training,
+    },
     rounds: 8,
     localSteps: 10,
     tau0: 10,

@@ -7,7 +7,15 @@ import { indexMeasurements, type ModelProfileLike, type SegmentFigure } from "./
 
 /** Three layers of 1, 2 and 1 GFLOP: 10, 20 and 10 ms on a 100-GFLOPS node. */
 const spec = (o: Parameters<typeof model>[0] = {}) => model({ inputBytes: 1000, layers: layers(3, { flops: [1e9, 2e9, 1e9], outputBytes: 100 }), ...o });
-const fig = (fromLayer: number, toLayer: number, medianMs: number, o: Partial<SegmentFigure> = {}): SegmentFigure => ({ variant: "base", exitAfterLayer: 3, fromLayer, toLayer, medianMs, count: 10, ...o });
+const fig = (fromLayer: number, toLayer: number, medianMs: number, o: Partial<SegmentFigure> = {}): SegmentFigure => ({
+  variant: "base",
+  exitAfterLayer: 3,
+  fromLayer,
+  toLayer,
+  medianMs,
+  count: 10,
+  ...o,
+});
 
 /** Per-layer times of the chain on a node (from its prefix sums). */
 function perLayer(chainIndex: number, node: Parameters<typeof edge>[1], segments: SegmentFigure[] | undefined, s = spec()): number[] {
@@ -129,7 +137,12 @@ describe("planInference with measurements", () => {
     expect(kept.status === "Scheduled" && kept.clients[0]!.tailNode).toBe("c");
     // A measured miss of the SLO does not make the service unschedulable (feasibility is on the estimate).
     const tight = service("svc", { model: "m", slo: { latencyMs: 41 } }, "acme");
-    const stillPlaced = planInference(s, tight, spec(), { measuredLatency: [{ ...slow, latencyMs: 500 }, { ...slow, architecture: "edge", tailNode: "e1", latencyMs: 500 }] });
+    const stillPlaced = planInference(s, tight, spec(), {
+      measuredLatency: [
+        { ...slow, latencyMs: 500 },
+        { ...slow, architecture: "edge", tailNode: "e1", latencyMs: 500 },
+      ],
+    });
     expect(stillPlaced.status).toBe("Scheduled");
   });
 });

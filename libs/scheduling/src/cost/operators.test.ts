@@ -27,10 +27,7 @@ describe("a layer's time by operator class (compute.gflopsByOperator)", () => {
     // Two convolution layers that shrink 600 KB to 1 KB, then 4 GFLOP of fully connected layers.
     const m = model({
       inputBytes: 600_000,
-      layers: [
-        ...layers(2, { flops: 1e9, outputBytes: [100_000, 1_000] }),
-        { name: "fc", flops: 4e9, flopsByOperator: { matmul: 4e9 }, outputBytes: 4_000, memoryMiB: 0 },
-      ],
+      layers: [...layers(2, { flops: 1e9, outputBytes: [100_000, 1_000] }), { name: "fc", flops: 4e9, flopsByOperator: { matmul: 4e9 }, outputBytes: 4_000, memoryMiB: 0 }],
     });
     const plan = (deviceByOperator?: GflopsByOperator) => {
       const p = planInference(

@@ -55,12 +55,7 @@ export function filterNode(snapshot: Snapshot, task: TaskRequest, nodeIndex: num
 }
 
 /** Places a task on a node in the snapshot: the node's allocation and the tenant's usage grow. */
-export function reserveTask(
-  snapshot: Snapshot,
-  task: TaskRequest,
-  nodeIndex: number,
-  meta: { name?: string; createdAt?: number; uid?: string; owner?: string } = {},
-): SnapshotTask {
+export function reserveTask(snapshot: Snapshot, task: TaskRequest, nodeIndex: number, meta: { name?: string; createdAt?: number; uid?: string; owner?: string } = {}): SnapshotTask {
   return snapshot.reserve({
     name: meta.name ?? task.name ?? "",
     namespace: task.tenant ?? "",

@@ -63,7 +63,12 @@ describe("planInference's code", () => {
 const data = { labels: { data: "yes" } };
 const mdl = model({ inputBytes: 1, accuracy: 0.9, layers: layers(1, { memoryMiB: 1 }) });
 const net = { network: { uplinkMbps: 100, downlinkMbps: 100, rttMs: 1 } };
-const fleet = (o: Partial<NodeInit> = {}) => [cloud("cloud", { ...net, ...o }), edge("e1", { parent: "cloud", ...net, ...o }), device("d1", "e1", { ...net, ...data }), device("d2", "e1", { ...net, ...data })];
+const fleet = (o: Partial<NodeInit> = {}) => [
+  cloud("cloud", { ...net, ...o }),
+  edge("e1", { parent: "cloud", ...net, ...o }),
+  device("d1", "e1", { ...net, ...data }),
+  device("d2", "e1", { ...net, ...data }),
+];
 
 describe("planTraining's code", () => {
   it("is Unschedulable when data nodes were refused for room alone", () => {
@@ -86,6 +91,9 @@ describe("planTraining's code", () => {
 
   it("is UnschedulableAndUnresolvable over quota", () => {
     const s = snapshot(fleet(), { tenants: [{ name: "default", quota: { cpu: 50 } }] });
-    expect(planTraining(s, trainingJob("t", { participants: { min: 1 }, resources: { cpu: 100, memoryMiB: 0, gpu: 0 } }), mdl)).toMatchObject({ code: "UnschedulableAndUnresolvable", reasons: ["quota"] });
+    expect(planTraining(s, trainingJob("t", { participants: { min: 1 }, resources: { cpu: 100, memoryMiB: 0, gpu: 0 } }), mdl)).toMatchObject({
+      code: "UnschedulableAndUnresolvable",
+      reasons: ["quota"],
+    });
   });
 });

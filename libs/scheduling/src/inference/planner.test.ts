@@ -83,13 +83,30 @@ describe("planInference: candidates and objectives", () => {
   // An exit after layer 1 (head 1 ms on srv) at accuracy 0.7, a variant "small" at 0.8 that is faster.
   const rich = () =>
     m3({
-      exits: [{ afterLayer: 1, accuracy: 0.7, head: { flops: 0, outputBytes: 10, memoryMiB: 0, profiles: [{ hardware: "srv", latencyMs: 0.5 }, { hardware: "dev", latencyMs: 5 }] } }],
+      exits: [
+        {
+          afterLayer: 1,
+          accuracy: 0.7,
+          head: {
+            flops: 0,
+            outputBytes: 10,
+            memoryMiB: 0,
+            profiles: [
+              { hardware: "srv", latencyMs: 0.5 },
+              { hardware: "dev", latencyMs: 5 },
+            ],
+          },
+        },
+      ],
       variants: [
         {
           name: "small",
           accuracy: 0.8,
           layers: layers(3, { outputBytes: [500, 100, 10], memoryMiB: 1 }),
-          profiles: [{ hardware: "srv", layerLatencyMs: [0.5, 0.5, 0.5] }, { hardware: "dev", layerLatencyMs: [5, 5, 5] }],
+          profiles: [
+            { hardware: "srv", layerLatencyMs: [0.5, 0.5, 0.5] },
+            { hardware: "dev", layerLatencyMs: [5, 5, 5] },
+          ],
         },
       ],
     });
@@ -141,7 +158,14 @@ describe("planInference: ties", () => {
   });
   it("equal latency at different splits: the smaller j", () => {
     // nothing to send and the device as fast as the server: every split costs 3 ms
-    const mdl = m3({ inputBytes: 0, layers: layers(3, { outputBytes: [0, 0, 0], memoryMiB: 1 }), profiles: [{ hardware: "dev", layerLatencyMs: [1, 1, 1] }, { hardware: "srv", layerLatencyMs: [1, 1, 1] }] });
+    const mdl = m3({
+      inputBytes: 0,
+      layers: layers(3, { outputBytes: [0, 0, 0], memoryMiB: 1 }),
+      profiles: [
+        { hardware: "dev", layerLatencyMs: [1, 1, 1] },
+        { hardware: "srv", layerLatencyMs: [1, 1, 1] },
+      ],
+    });
     const c = scheduled(plan(fleet(dev()), {}, mdl)).clients[0]!;
     expect(c).toMatchObject({ split: 0, predicted: { latencyMs: 3 } });
   });
@@ -171,8 +195,14 @@ describe("planInference: resources, load and sharing", () => {
     // client no longer fits the edge and goes to the cloud (1 ms further, 4 GPUs).
     const nodes = fleet(dev("d1"), dev("d2"));
     const p = scheduled(plan(nodes, { clients: { selector: { matchLabels: { role: "client" } }, requestsPerSecond: 200 } }));
-    expect(p.clients.map((c) => [c.client, c.tailNode, c.split])).toEqual([["d1", "edge", 0], ["d2", "cloud", 0]]);
-    expect(p.tasks.map((t) => [t.node, t.load])).toEqual([["cloud", 0.6], ["edge", 0.6]]);
+    expect(p.clients.map((c) => [c.client, c.tailNode, c.split])).toEqual([
+      ["d1", "edge", 0],
+      ["d2", "cloud", 0],
+    ]);
+    expect(p.tasks.map((t) => [t.node, t.load])).toEqual([
+      ["cloud", 0.6],
+      ["edge", 0.6],
+    ]);
     const nodes2 = fleet(dev("d1"), dev("d2"), dev("d3"));
     const q = unschedulable(plan(nodes2, { clients: { selector: { matchLabels: { role: "client" } }, requestsPerSecond: 200 }, architecture: "edge" }));
     expect(q.failures).toEqual([expect.objectContaining({ client: "d2", reasons: ["load"] }), expect.objectContaining({ client: "d3", reasons: ["load"] })]);
@@ -187,7 +217,10 @@ describe("planInference: resources, load and sharing", () => {
     const mdl = m3({ profiles: [...m3().profiles, { hardware: "mid", layerLatencyMs: [1, 1, 10] }] });
     const nodes = [edge("edge", { hardware: "srv" }), dev("d1"), dev("d2", "edge", { hardware: "mid" })];
     const p = scheduled(plan(nodes, { resources: { cpu: 100, memoryMiB: 10, gpu: 0 } }, mdl));
-    expect(p.clients.map((c) => [c.client, c.split])).toEqual([["d1", 0], ["d2", 2]]);
+    expect(p.clients.map((c) => [c.client, c.split])).toEqual([
+      ["d1", 0],
+      ["d2", 2],
+    ]);
     expect(p.tasks.map((t) => [t.role, t.node, t.layers, t.resources, t.clients])).toEqual([
       ["head", "d2", { from: 1, to: 2 }, { cpu: 100, memoryMiB: 12, gpu: 0 }, ["d2"]],
       ["serve", "edge", { from: 1, to: 3 }, { cpu: 100, memoryMiB: 13, gpu: 0 }, ["d1", "d2"]],
@@ -195,7 +228,11 @@ describe("planInference: resources, load and sharing", () => {
   });
 
   it("places all clients or none and then leaves the snapshot untouched", () => {
-    const nodes = [edge("edge", { hardware: "srv", capacity: { cpu: 150, memoryMiB: 1000, gpu: 0 } }), dev("d1", "edge", { capacity: { cpu: 0, memoryMiB: 0, gpu: 0 } }), dev("d2", "edge", { capacity: { cpu: 0, memoryMiB: 0, gpu: 0 } })];
+    const nodes = [
+      edge("edge", { hardware: "srv", capacity: { cpu: 150, memoryMiB: 1000, gpu: 0 } }),
+      dev("d1", "edge", { capacity: { cpu: 0, memoryMiB: 0, gpu: 0 } }),
+      dev("d2", "edge", { capacity: { cpu: 0, memoryMiB: 0, gpu: 0 } }),
+    ];
     const s = snapshot(nodes);
     // The clients cannot run layers themselves; 300 rps × 3 ms of edge time fits one client, not two.
     const p = planInference(s, service("svc", { resources: { cpu: 100, memoryMiB: 0, gpu: 0 }, clients: { selector: { matchLabels: { role: "client" } }, requestsPerSecond: 300 } }), m3());

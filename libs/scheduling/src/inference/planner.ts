@@ -10,18 +10,7 @@ import { timingOn, type ClientDiagnostics, type MeasuredOption, type ServiceCont
 import { SIDE_HEAD, SIDE_TAIL, applyGroup } from "./task-groups.js";
 import { describeClientFailure, fmt } from "./messages.js";
 import { unschedulableCode, type UnschedulableCode } from "../framework/status.js";
-import {
-  ARCH_DEVICE,
-  ARCH_EDGE_CLOUD,
-  ARCH_NAMES,
-  OBJ_ACCURACY,
-  R_ACCURACY,
-  R_ROOM,
-  emptyOption,
-  objectiveCode,
-  privacyCode,
-  type PlanOption,
-} from "./options.js";
+import { ARCH_DEVICE, ARCH_EDGE_CLOUD, ARCH_NAMES, OBJ_ACCURACY, R_ACCURACY, R_ROOM, emptyOption, objectiveCode, privacyCode, type PlanOption } from "./options.js";
 import type { InferenceFailure, InferencePlan, InferenceServiceInput, PlannedTask } from "./types.js";
 
 export interface PlanInferenceOptions {
@@ -49,12 +38,7 @@ export interface PlanInferenceOptions {
  * server). Clients that are not Ready are skipped and listed in `skippedClients`. Tasks are shared
  * per (node, chain, side) among the service's clients; see `TaskGroup`.
  */
-export function planInference(
-  snapshot: Snapshot,
-  service: InferenceServiceInput,
-  model: ModelSpec | undefined,
-  options: PlanInferenceOptions = {},
-): InferencePlan {
+export function planInference(snapshot: Snapshot, service: InferenceServiceInput, model: ModelSpec | undefined, options: PlanInferenceOptions = {}): InferencePlan {
   const spec = service.spec;
   const namespace = service.metadata.namespace ?? "default";
   const { clients, skippedClients } = readyClients(snapshot, spec);
@@ -324,7 +308,10 @@ function plannedTasks(ctx: ServiceContext, chains: readonly Chain[], priority: n
 function scheduledMessage(plans: readonly ClientPlan[], tasks: readonly PlannedTask[], skipped: readonly string[]): string {
   const byArch = new Map<string, number>();
   for (const p of plans) byArch.set(p.architecture, (byArch.get(p.architecture) ?? 0) + 1);
-  const archs = [...byArch].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([a, k]) => `${k} ${a}`).join(", ");
+  const archs = [...byArch]
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+    .map(([a, k]) => `${k} ${a}`)
+    .join(", ");
   const worst = Math.max(...plans.map((p) => p.predicted.latencyMs));
   let msg = `planned ${plans.length} client(s) (${archs}) with ${tasks.length} task(s); worst predicted latency ${fmt(worst)} ms`;
   if (skipped.length > 0) msg += `; skipped clients that are not Ready: ${skipped.join(", ")}`;

@@ -14,7 +14,15 @@ describe("predictClientLatency", () => {
   });
 
   it("prices device-only and j = 0 plans, and a vanished server as Infinity", () => {
-    const device = { client: "dev", architecture: "device" as const, split: 5, headNode: "dev", variant: "base", exitAfterLayer: 5, predicted: { latencyMs: 0, deviceEnergyMj: 0, accuracy: 0.9, uplinkBytes: 0 } };
+    const device = {
+      client: "dev",
+      architecture: "device" as const,
+      split: 5,
+      headNode: "dev",
+      variant: "base",
+      exitAfterLayer: 5,
+      predicted: { latencyMs: 0, deviceEnergyMj: 0, accuracy: 0.9, uplinkBytes: 0 },
+    };
     expect(predictClientLatency(snapshot(workedFleet(40)), workedModel(), device)).toBeCloseTo(140, 9);
     const edge = { ...device, architecture: "edge" as const, split: 0, headNode: undefined, tailNode: "edge" };
     // 4800/B + 14 at B = 100.

@@ -30,12 +30,7 @@ export function predictClientLatency(snapshot: Snapshot, model: ModelSpec, plan:
   if (plan.architecture === "edge-cloud") {
     const head = node(plan.headNode);
     if (!head || !tail) return Infinity;
-    return (
-      move(chain.splitBytes[0]!, client.name, head.name) +
-      timing(head).prefixT[j]! +
-      move(chain.splitBytes[j]!, head.name, tail.name) +
-      timing(tail).suffixT[j]!
-    );
+    return move(chain.splitBytes[0]!, client.name, head.name) + timing(head).prefixT[j]! + move(chain.splitBytes[j]!, head.name, tail.name) + timing(tail).suffixT[j]!;
   }
   if (!tail) return Infinity;
   return (j === 0 ? 0 : timing(client).prefixT[j]!) + move(chain.splitBytes[j]!, client.name, tail.name) + timing(tail).suffixT[j]!;

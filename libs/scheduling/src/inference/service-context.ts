@@ -87,4 +87,3 @@ export interface ClientDiagnostics {
   fastestLatencyMs: number;
   lowestEnergyMj: number;
 }
-

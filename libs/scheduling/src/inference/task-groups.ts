@@ -54,9 +54,7 @@ export function applyGroup(ctx: ServiceContext, node: number, chain: Chain, side
   const key = groupKey(ctx, node, chain.index, side);
   let g = ctx.groups.get(key);
   if (!g) {
-    g = side === SIDE_HEAD
-      ? { node, chain: chain.index, side, from: 1, to: j, load: 0, clients: [] }
-      : { node, chain: chain.index, side, from: j + 1, to: chain.length, load: 0, clients: [] };
+    g = side === SIDE_HEAD ? { node, chain: chain.index, side, from: 1, to: j, load: 0, clients: [] } : { node, chain: chain.index, side, from: j + 1, to: chain.length, load: 0, clients: [] };
     ctx.groups.set(key, g);
     ctx.newTasksOn.set(node, (ctx.newTasksOn.get(node) ?? 0) + 1);
   } else if (side === SIDE_HEAD) g.to = Math.max(g.to, j);
@@ -64,4 +62,3 @@ export function applyGroup(ctx: ServiceContext, node: number, chain: Chain, side
   g.load += load;
   g.clients.push(client);
 }
-

@@ -11,15 +11,7 @@ export { dataLocality, nodeReady, nodeSelector, resourceFit, serverLoad, taintTo
 export { tolerates, untoleratedTaint } from "./taint-toleration.js";
 
 /** Every filter, cheapest and most selective first. */
-export const DEFAULT_FILTERS: readonly FilterPlugin[] = [
-  nodeReady,
-  taintToleration,
-  nodeSelector,
-  tierPrivacy,
-  dataLocality,
-  resourceFit,
-  serverLoad,
-];
+export const DEFAULT_FILTERS: readonly FilterPlugin[] = [nodeReady, taintToleration, nodeSelector, tierPrivacy, dataLocality, resourceFit, serverLoad];
 
 /** The default profile: every filter. */
 export function defaultProfile(overrides: Partial<SchedulingProfile> = {}): SchedulingProfile {

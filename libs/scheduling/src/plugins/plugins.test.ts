@@ -1,16 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { FilterPlugin, TaskRequest } from "../framework/types.js";
 import { cloud, device, edge, snapshot } from "../testing/builders.js";
-import {
-  dataLocality,
-  nodeReady,
-  nodeSelector,
-  resourceFit,
-  serverLoad,
-  taintToleration,
-  tierPrivacy,
-  tolerates,
-} from "./index.js";
+import { dataLocality, nodeReady, nodeSelector, resourceFit, serverLoad, taintToleration, tierPrivacy, tolerates } from "./index.js";
 
 const fleet = snapshot([
   cloud("cloud", { labels: { zone: "a" }, capacity: { cpu: 8000, memoryMiB: 8000, gpu: 2 }, allocated: { cpu: 2000, memoryMiB: 6000, load: 1.5 }, gflops: 1000 }),
@@ -74,17 +65,17 @@ describe("filter plugins", () => {
   it.each(
     (
       [
-    [nodeReady, {}, "down", "node(s) were not ready"],
-    [nodeReady, {}, "cordoned", "node(s) were unschedulable"],
-    [taintToleration, {}, "tainted", "node(s) had untolerated taint {dedicated: gpu}"],
-    [nodeSelector, { nodeSelector: { zone: "a" } }, "edge", "node(s) didn't match node selector"],
-    [resourceFit, { resources: { cpu: 3500, memoryMiB: 0, gpu: 0 } }, "edge", "Insufficient cpu"],
-    [resourceFit, { resources: { cpu: 0, memoryMiB: 3000, gpu: 0 } }, "cloud", "Insufficient memory"],
-    [resourceFit, { resources: { cpu: 0, memoryMiB: 0, gpu: 1 } }, "edge", "Insufficient gpu"],
-    [serverLoad, { load: 0.6 }, "edge", "node(s) would be overloaded"],
-    [tierPrivacy, { tiers: ["cloud"] }, "edge", "node(s) had a tier the task does not allow"],
-    [tierPrivacy, { rawData: { from: ["dev"], boundary: "edge" } }, "cloud", "node(s) were outside the raw-data privacy boundary (edge)"],
-    [dataLocality, { dataNodes: ["dev"] }, "edge", "node(s) didn't hold the task's data"],
+        [nodeReady, {}, "down", "node(s) were not ready"],
+        [nodeReady, {}, "cordoned", "node(s) were unschedulable"],
+        [taintToleration, {}, "tainted", "node(s) had untolerated taint {dedicated: gpu}"],
+        [nodeSelector, { nodeSelector: { zone: "a" } }, "edge", "node(s) didn't match node selector"],
+        [resourceFit, { resources: { cpu: 3500, memoryMiB: 0, gpu: 0 } }, "edge", "Insufficient cpu"],
+        [resourceFit, { resources: { cpu: 0, memoryMiB: 3000, gpu: 0 } }, "cloud", "Insufficient memory"],
+        [resourceFit, { resources: { cpu: 0, memoryMiB: 0, gpu: 1 } }, "edge", "Insufficient gpu"],
+        [serverLoad, { load: 0.6 }, "edge", "node(s) would be overloaded"],
+        [tierPrivacy, { tiers: ["cloud"] }, "edge", "node(s) had a tier the task does not allow"],
+        [tierPrivacy, { rawData: { from: ["dev"], boundary: "edge" } }, "cloud", "node(s) were outside the raw-data privacy boundary (edge)"],
+        [dataLocality, { dataNodes: ["dev"] }, "edge", "node(s) didn't hold the task's data"],
       ] as Array<[FilterPlugin, Partial<TaskRequest>, string, string]>
     ).map(([plugin, task, node, reason]) => [plugin.name, node, reason, plugin, task] as const),
   )("%s refuses %s: %s", (_name, node, reason, plugin, task) => {
@@ -115,13 +106,16 @@ describe("filter plugins", () => {
 
 describe("ResourceFit and task slots", () => {
   it("ResourceFit: a node at its task limit has no room even for a task requesting nothing", () => {
-    const slots = snapshot([edge("full", { capacity: { cpu: 1000, memoryMiB: 1000, gpu: 0, tasks: 1 } }), edge("free", { capacity: { cpu: 1000, memoryMiB: 1000, gpu: 0, tasks: 2 } }), edge("unlimited")], {
-      tasks: [
-        { name: "a", namespace: "x", node: "full", resources: { cpu: 0, memoryMiB: 0, gpu: 0 } },
-        { name: "b", namespace: "x", node: "free", resources: { cpu: 0, memoryMiB: 0, gpu: 0 } },
-        { name: "c", namespace: "x", node: "unlimited", resources: { cpu: 0, memoryMiB: 0, gpu: 0 } },
-      ],
-    });
+    const slots = snapshot(
+      [edge("full", { capacity: { cpu: 1000, memoryMiB: 1000, gpu: 0, tasks: 1 } }), edge("free", { capacity: { cpu: 1000, memoryMiB: 1000, gpu: 0, tasks: 2 } }), edge("unlimited")],
+      {
+        tasks: [
+          { name: "a", namespace: "x", node: "full", resources: { cpu: 0, memoryMiB: 0, gpu: 0 } },
+          { name: "b", namespace: "x", node: "free", resources: { cpu: 0, memoryMiB: 0, gpu: 0 } },
+          { name: "c", namespace: "x", node: "unlimited", resources: { cpu: 0, memoryMiB: 0, gpu: 0 } },
+        ],
+      },
+    );
     const f = resourceFit.prepare(slots, base)!;
     expect(Object.fromEntries(slots.nodes.map((n) => [n.name, f.reason(n.index)]))).toEqual({ full: "Too many tasks", free: undefined, unlimited: undefined });
     const list = Int32Array.from(slots.nodes.map((n) => n.index));

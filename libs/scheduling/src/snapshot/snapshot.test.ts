@@ -138,11 +138,7 @@ describe("buildSnapshot", () => {
     const s = buildSnapshot({
       nodes: [{ metadata: { name: "a" }, spec: spec(), status: { allocated: { cpu: 999 } } }],
       tenants: [{ metadata: { name: "t1", creationTimestamp: "2026-01-01T00:00:00Z" }, spec: { weight: 2, quota: { cpu: 500 } }, status: { usage: { cpu: 999 } } }],
-      tasks: [
-        task("run", "t1", "a", "Running", 100, { priority: 7, load: 0.3 }),
-        task("done", "t1", "a", "Succeeded", 1000),
-        task("pending", "t2", undefined, "Pending", 50),
-      ],
+      tasks: [task("run", "t1", "a", "Running", 100, { priority: 7, load: 0.3 }), task("done", "t1", "a", "Succeeded", 1000), task("pending", "t2", undefined, "Pending", 50)],
     });
     expect(s.allocationOf(0)).toEqual({ cpu: 100, memoryMiB: 10, gpu: 0, load: 0.3 });
     expect(s.usageOf("t1")).toEqual({ cpu: 100, memoryMiB: 10, gpu: 0, tasks: 1 });

@@ -67,12 +67,7 @@ export function orderQueue<T extends QueueItem>(snapshot: Snapshot, items: reado
   }));
   keyed.sort(
     (a, b) =>
-      b.priority - a.priority ||
-      a.share - b.share ||
-      a.created - b.created ||
-      cmp(a.item.namespace, b.item.namespace) ||
-      cmp(a.item.kind ?? "", b.item.kind ?? "") ||
-      cmp(a.item.name, b.item.name),
+      b.priority - a.priority || a.share - b.share || a.created - b.created || cmp(a.item.namespace, b.item.namespace) || cmp(a.item.kind ?? "", b.item.kind ?? "") || cmp(a.item.name, b.item.name),
   );
   return keyed.map((k) => k.item);
 }

@@ -16,9 +16,7 @@ export interface PreemptionOptions {
   maxSubsetsPerNode?: number;
 }
 
-export type PreemptionResult =
-  | { status: "Victims"; node: string; nodeIndex: number; victims: SnapshotTask[] }
-  | { status: "NotPossible"; reason: string };
+export type PreemptionResult = { status: "Victims"; node: string; nodeIndex: number; victims: SnapshotTask[] } | { status: "NotPossible"; reason: string };
 
 const DEFAULT_PROFILE = defaultProfile();
 
@@ -62,7 +60,10 @@ export function selectPreemptionVictims(snapshot: Snapshot, task: TaskRequest, o
       if (!best || better(c, best)) best = c;
       continue;
     }
-    const candidates = snapshot.tasksOn(i).filter((t) => !t.held && effectivePriority(snapshot, t) < priority).sort(preference);
+    const candidates = snapshot
+      .tasksOn(i)
+      .filter((t) => !t.held && effectivePriority(snapshot, t) < priority)
+      .sort(preference);
     if (candidates.length === 0 || (best && best.victims.length === 0)) {
       counts.set("node(s) had no lower-priority tasks to preempt", (counts.get("node(s) had no lower-priority tasks to preempt") ?? 0) + 1);
       continue;
@@ -70,7 +71,10 @@ export function selectPreemptionVictims(snapshot: Snapshot, task: TaskRequest, o
     const frees = candidates.map((t) => [t.resources.cpu, t.resources.memoryMiB, t.resources.gpu, t.load]);
     const lower = lowerBound(frees, need);
     if (lower === undefined) {
-      counts.set("node(s) would not fit the task even after preempting every lower-priority task", (counts.get("node(s) would not fit the task even after preempting every lower-priority task") ?? 0) + 1);
+      counts.set(
+        "node(s) would not fit the task even after preempting every lower-priority task",
+        (counts.get("node(s) would not fit the task even after preempting every lower-priority task") ?? 0) + 1,
+      );
       continue;
     }
     if (best && lower > best.victims.length) continue;

@@ -8,12 +8,7 @@ export type QuotaResource = "cpu" | "memoryMiB" | "gpu" | "tasks";
  * usage (empty when it fits). Quotas are hard; an absent limit, or a tenant the snapshot does not
  * know, is unlimited.
  */
-export function quotaExceeded(
-  snapshot: Snapshot,
-  tenant: string | undefined,
-  request: Readonly<ResourceVector>,
-  tasks = 1,
-): QuotaResource[] {
+export function quotaExceeded(snapshot: Snapshot, tenant: string | undefined, request: Readonly<ResourceVector>, tasks = 1): QuotaResource[] {
   if (tenant === undefined) return [];
   const t = snapshot.tenant(tenant);
   if (!t) return [];

@@ -10,10 +10,7 @@ import { isOverQuota, quotaExceeded } from "./quota.js";
 
 describe("quota", () => {
   const s = snapshot([edge("e")], {
-    tenants: [
-      { name: "a", quota: { cpu: 1000, memoryMiB: 100, gpu: 1, tasks: 2 }, usage: { cpu: 900, memoryMiB: 50, tasks: 1 } },
-      { name: "free" },
-    ],
+    tenants: [{ name: "a", quota: { cpu: 1000, memoryMiB: 100, gpu: 1, tasks: 2 }, usage: { cpu: 900, memoryMiB: 50, tasks: 1 } }, { name: "free" }],
   });
   it.each([
     [{ cpu: 100, memoryMiB: 50, gpu: 1 }, 1, []],
@@ -32,11 +29,7 @@ describe("quota", () => {
 describe("fair share queue", () => {
   // fleet: 10000 m cpu, 10000 MiB; a uses 20% cpu (weight 1), b 30% memory (weight 2 → 15%), c nothing
   const s = snapshot([edge("e", { capacity: { cpu: 10000, memoryMiB: 10000, gpu: 0 } })], {
-    tenants: [
-      { name: "a", usage: { cpu: 2000 } },
-      { name: "b", weight: 2, usage: { memoryMiB: 3000 }, maxPriority: 5 },
-      { name: "c" },
-    ],
+    tenants: [{ name: "a", usage: { cpu: 2000 } }, { name: "b", weight: 2, usage: { memoryMiB: 3000 }, maxPriority: 5 }, { name: "c" }],
   });
   it("computes weighted dominant shares", () => {
     expect(dominantShare(s, "a")).toBe(0.2);
@@ -200,11 +193,19 @@ describe("the default priority cap (tenants without maxPriority)", () => {
       device("dev", "edge", { hardware: "dev", labels: { data: "yes", role: "client" }, ...link }),
     ];
     const s = snapshot(nodes, { tenants, defaultMaxPriority: 0 });
-    const profiled = model({ layers: layers(2, { memoryMiB: 1 }), profiles: [{ hardware: "dev", layerLatencyMs: [10, 10] }, { hardware: "srv", layerLatencyMs: [1, 1] }] });
+    const profiled = model({
+      layers: layers(2, { memoryMiB: 1 }),
+      profiles: [
+        { hardware: "dev", layerLatencyMs: [10, 10] },
+        { hardware: "srv", layerLatencyMs: [1, 1] },
+      ],
+    });
     const svc = planInference(s, service("svc", { priority: 2_000_000_000 }, "plain"), profiled, { reserve: false });
     if (svc.status !== "Scheduled") throw new Error(svc.message);
     expect(svc.tasks.map((t) => t.priority)).toEqual(svc.tasks.map(() => 0));
-    const job = planTraining(s, trainingJob("tj", { priority: 50, model: "m", participants: { min: 1 }, data: { selector: { matchLabels: { data: "yes" } } } }, "trusted"), profiled, { reserve: false });
+    const job = planTraining(s, trainingJob("tj", { priority: 50, model: "m", participants: { min: 1 }, data: { selector: { matchLabels: { data: "yes" } } } }, "trusted"), profiled, {
+      reserve: false,
+    });
     if (job.status !== "Scheduled") throw new Error(job.message);
     expect(job.tasks.map((t) => t.priority)).toEqual(job.tasks.map(() => 10));
   });

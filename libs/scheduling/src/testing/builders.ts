@@ -2,15 +2,7 @@
  * Builders for tests and benchmarks: terse fleets, models and workloads with schema defaults
  * applied (through the libs/api schemas, so they are the objects the API would store).
  */
-import {
-  inferenceServiceSpec,
-  modelSpec,
-  trainingJobSpec,
-  type InferenceServiceSpecInput,
-  type ModelSpec,
-  type ModelSpecInput,
-  type TrainingJobSpecInput,
-} from "@eiaas/api";
+import { inferenceServiceSpec, modelSpec, trainingJobSpec, type InferenceServiceSpecInput, type ModelSpec, type ModelSpecInput, type TrainingJobSpecInput } from "@eiaas/api";
 import type { InferenceServiceInput } from "../inference/types.js";
 import { Snapshot, type NodeInit, type TaskInit, type TenantInit } from "../snapshot/snapshot.js";
 import type { TrainingJobInput } from "../training/planner.js";

@@ -36,7 +36,14 @@ const gpus = (n: number) => ({ cpu: 64000, memoryMiB: 65536, gpu: n });
 const condition = (status: Condition["status"]): Condition => ({ type: "Ready", status, reason: "Test", message: "m", lastTransitionTime: "2026-12-01T00:00:00Z" });
 
 /** A case builder: a node with `capacity`, these tasks on it, and `request`. */
-function at(name: string, capacity: CapacityCase["node"]["capacity"], existing: Array<Partial<CaseDemand>>, request: Partial<CaseDemand>, verdict: CapacityCase["verdict"], node: Omit<CapacityCase["node"], "capacity"> = {}): CapacityCase {
+function at(
+  name: string,
+  capacity: CapacityCase["node"]["capacity"],
+  existing: Array<Partial<CaseDemand>>,
+  request: Partial<CaseDemand>,
+  verdict: CapacityCase["verdict"],
+  node: Omit<CapacityCase["node"], "capacity"> = {},
+): CapacityCase {
   return { name, node: { capacity, ...node }, existing: existing.map(demand), request: demand(request), verdict };
 }
 

@@ -72,7 +72,7 @@ const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 function ancestors(s: Snapshot, n: SnapshotNode): SnapshotNode[] {
   const out = [n];
-  for (let p = n.parent; p !== undefined; ) {
+  for (let p = n.parent; p !== undefined;) {
     const next = s.node(p);
     if (!next || out.includes(next)) break;
     out.push(next);
@@ -98,7 +98,10 @@ function transfer(s: Snapshot, from: SnapshotNode, to: SnapshotNode, bytes: numb
 function tolerated(taints: SnapshotNode["taints"], tolerations: readonly Toleration[]): boolean {
   return taints.every((t) =>
     tolerations.some(
-      (o) => (o.effect === undefined || o.effect === t.effect) && (o.key === undefined || o.key === "" || o.key === t.key) && ((o.operator ?? "Equal") === "Exists" || (!!o.key && (o.value ?? "") === (t.value ?? ""))),
+      (o) =>
+        (o.effect === undefined || o.effect === t.effect) &&
+        (o.key === undefined || o.key === "" || o.key === t.key) &&
+        ((o.operator ?? "Equal") === "Exists" || (!!o.key && (o.value ?? "") === (t.value ?? ""))),
     ),
   );
 }
@@ -109,13 +112,7 @@ const within = (v: number, limit: number | undefined) => limit === undefined || 
 /** The nodes that may serve the client: Ready, schedulable, edge or cloud, tolerated and selected. */
 function referenceServers(s: Snapshot, spec: InferenceServiceInput["spec"], client: SnapshotNode): SnapshotNode[] {
   return s.nodes.filter(
-    (n) =>
-      n !== client &&
-      n.tier !== "device" &&
-      n.ready &&
-      !n.unschedulable &&
-      tolerated(n.taints, spec.tolerations) &&
-      Object.entries(spec.nodeSelector).every(([k, v]) => n.labels[k] === v),
+    (n) => n !== client && n.tier !== "device" && n.ready && !n.unschedulable && tolerated(n.taints, spec.tolerations) && Object.entries(spec.nodeSelector).every(([k, v]) => n.labels[k] === v),
   );
 }
 
@@ -142,7 +139,13 @@ export function referencePlan(s: Snapshot, svc: InferenceServiceInput, model: Mo
     const D = (j: number) => (j === 0 ? c.inputBytes : c.layers[j - 1]!.outputBytes);
     const mem = (from: number, to: number) => sum(c.layers.slice(from - 1, to).map((l) => l.memoryMiB));
     const tc = (j: number) => sum(c.layers.slice(0, j).map((l) => T(l, client)));
-    const ec = (j: number) => sum(c.layers.slice(0, j).map((l) => { const t = T(l, client); return t === 0 ? 0 : t * P(l, client); }));
+    const ec = (j: number) =>
+      sum(
+        c.layers.slice(0, j).map((l) => {
+          const t = T(l, client);
+          return t === 0 ? 0 : t * P(l, client);
+        }),
+      );
     const ts = (srv: SnapshotNode, j: number) => sum(c.layers.slice(j).map((l) => T(l, srv)));
     const push = (o: Omit<ReferenceOption, "variant" | "exitAfterLayer" | "accuracy">) => options.push({ ...o, variant: c.variant, exitAfterLayer: c.exitAfterLayer, accuracy: c.accuracy });
     if (clientOk && fits(client, mem(1, n))) push({ architecture: "device", split: n, headNode: client.name, latencyMs: tc(n), deviceEnergyMj: ec(n), uplinkBytes: 0 });
@@ -196,7 +199,7 @@ export function referencePlan(s: Snapshot, svc: InferenceServiceInput, model: Mo
 
 function cmpNum(a: number, b: number, lowerFirst: boolean): number {
   if (close(a, b)) return 0;
-  return (a < b) === lowerFirst ? -1 : 1;
+  return a < b === lowerFirst ? -1 : 1;
 }
 
 function cmpStr(a: string | undefined, b: string | undefined): number {

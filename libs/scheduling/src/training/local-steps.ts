@@ -51,20 +51,14 @@ export function convergenceBound(tau: number, p: LocalStepsParams): number {
   return Number.isNaN(g) ? Infinity : g;
 }
 
-export type LocalStepsResult =
-  | { status: "ok"; localSteps: number; bound: number; rounds: number }
-  | { status: "invalid"; message: string };
+export type LocalStepsResult = { status: "ok"; localSteps: number; bound: number; rounds: number } | { status: "invalid"; message: string };
 
 /**
  * `localSteps: "auto"`: τ* = argmin of G over 1..maxLocalSteps, ties to the smaller τ. Requires
  * β, η, φ > 0 and R > c + b (design.md §5); missing or negative estimates, and c + b = 0 (which makes
  * T infinite), are refused the same way, so the caller reports Unschedulable `budget`.
  */
-export function optimalLocalSteps(
-  estimates: AggregationEstimates,
-  budgetSeconds: number | undefined,
-  maxLocalSteps: number,
-): LocalStepsResult {
+export function optimalLocalSteps(estimates: AggregationEstimates, budgetSeconds: number | undefined, maxLocalSteps: number): LocalStepsResult {
   const check = validateParams(estimates, budgetSeconds);
   if (typeof check === "string") return { status: "invalid", message: check };
   const p = check;

@@ -49,7 +49,12 @@ describe("planTraining: federated", () => {
   it("is a gang: fewer placeable data nodes than min is Unschedulable with the reasons", () => {
     const s = snapshot(fleet({ d4: { ready: false } }));
     const r = planTraining(s, job({ participants: { min: 4 } }), mdl);
-    expect(r).toEqual({ status: "Unschedulable", code: "UnschedulableAndUnresolvable", reasons: ["participants"], message: "participants: 3 data node(s) can take part, need at least 4 (participants.min); d4: node(s) were not ready" });
+    expect(r).toEqual({
+      status: "Unschedulable",
+      code: "UnschedulableAndUnresolvable",
+      reasons: ["participants"],
+      message: "participants: 3 data node(s) can take part, need at least 4 (participants.min); d4: node(s) were not ready",
+    });
     expect([...s.tasks()]).toEqual([]);
   });
 
@@ -60,7 +65,12 @@ describe("planTraining: federated", () => {
   });
 
   it("breaks aggregator ties by name", () => {
-    const nodes = [cloud("cloud", { unschedulable: true }), edge("eb", { parent: "cloud", ...net(10, 1) }), edge("ea", { parent: "cloud", ...net(10, 1) }), device("p", "cloud", { ...net(10, 1), ...data })];
+    const nodes = [
+      cloud("cloud", { unschedulable: true }),
+      edge("eb", { parent: "cloud", ...net(10, 1) }),
+      edge("ea", { parent: "cloud", ...net(10, 1) }),
+      device("p", "cloud", { ...net(10, 1), ...data }),
+    ];
     expect(scheduled(planTraining(snapshot(nodes), job({}), mdl)).plan.aggregator).toBe("ea");
   });
 
@@ -120,13 +130,24 @@ describe("planTraining: checks", () => {
   });
 
   it("refuses localSteps auto with bad estimates as budget", () => {
-    const r = planTraining(snapshot(fleet()), job({ aggregation: { localSteps: "auto", budget: { seconds: 10 }, estimates: { learningRate: 0.1, beta: 1, delta: 1, rho: 1, phi: 1, localStepSeconds: 5, aggregationSeconds: 5 } } }), mdl);
+    const r = planTraining(
+      snapshot(fleet()),
+      job({ aggregation: { localSteps: "auto", budget: { seconds: 10 }, estimates: { learningRate: 0.1, beta: 1, delta: 1, rho: 1, phi: 1, localStepSeconds: 5, aggregationSeconds: 5 } } }),
+      mdl,
+    );
     expect(r).toMatchObject({ status: "Unschedulable", reasons: ["budget"] });
     expect(r.message).toContain("must exceed localStepSeconds + aggregationSeconds");
   });
 
   it("computes localSteps auto", () => {
-    const spec = job({ aggregation: { localSteps: "auto", maxLocalSteps: 50, budget: { seconds: 1000 }, estimates: { learningRate: 0.01, beta: 2, delta: 1, rho: 1, phi: 0.1, localStepSeconds: 1, aggregationSeconds: 20 } } });
+    const spec = job({
+      aggregation: {
+        localSteps: "auto",
+        maxLocalSteps: 50,
+        budget: { seconds: 1000 },
+        estimates: { learningRate: 0.01, beta: 2, delta: 1, rho: 1, phi: 0.1, localStepSeconds: 1, aggregationSeconds: 20 },
+      },
+    });
     const r = scheduled(planTraining(snapshot(fleet()), spec, mdl));
     expect(r.plan.localSteps).toBeGreaterThan(1);
     expect(r.plan.localSteps).toBeLessThanOrEqual(50);

@@ -52,12 +52,7 @@ export interface PlanTrainingOptions {
  * as federated, no aggregator, a ring-plus-chords peer graph. Every task asks for the job's
  * `resources` plus the model's memory.
  */
-export function planTraining(
-  snapshot: Snapshot,
-  job: TrainingJobInput,
-  model: ModelSpec | undefined,
-  options: PlanTrainingOptions = {},
-): TrainingPlanResult {
+export function planTraining(snapshot: Snapshot, job: TrainingJobInput, model: ModelSpec | undefined, options: PlanTrainingOptions = {}): TrainingPlanResult {
   const spec = job.spec;
   const namespace = job.metadata.namespace ?? "default";
   if (!model) return fail("model", `model "${spec.model}" not found in namespace "${namespace}"`);

@@ -18,9 +18,7 @@ export async function bindingViolations(pool: pg.Pool, jobs?: Map<string, string
      FROM tasks GROUP BY 1, 2, 3 HAVING count(*) > 1`,
   );
   for (const r of dup.rows) out.push(`workload ${r.owner_uid} revision ${r.rev}: task ${r.key} bound ${r.n} times`);
-  const twice = await pool.query(
-    `SELECT namespace, name, count(*)::int AS n FROM watch_events WHERE kind = 'Task' AND type = 'ADDED' GROUP BY 1, 2 HAVING count(*) > 1`,
-  );
+  const twice = await pool.query(`SELECT namespace, name, count(*)::int AS n FROM watch_events WHERE kind = 'Task' AND type = 'ADDED' GROUP BY 1, 2 HAVING count(*) > 1`);
   for (const r of twice.rows) out.push(`task ${r.namespace}/${r.name} created ${r.n} times`);
   const nodes = await pool.query(
     `SELECT n.name, n.spec->'capacity' AS cap,

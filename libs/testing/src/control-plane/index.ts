@@ -103,9 +103,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const queue = createRedisQueueBackend({ url: redisUrl, prefix, retryDelayMs: 100, ...options.queue });
   const agentQueue = createRedisQueueBackend({ url: redisUrl, prefix, retryDelayMs: 100, lockDurationMs: 5_000, stalledIntervalMs: 2_000, idlePollSeconds: 2, ...options.queue });
   const scheduler =
-    options.scheduler === false
-      ? undefined
-      : new Scheduler({ databaseUrl: api.db.url, pool: db.pool, store, queue, leases, logger: schedulerLog.logger }, { resyncMs: 200, ...options.scheduler });
+    options.scheduler === false ? undefined : new Scheduler({ databaseUrl: api.db.url, pool: db.pool, store, queue, leases, logger: schedulerLog.logger }, { resyncMs: 200, ...options.scheduler });
   const runtime = new SimulatedRuntime();
   const agents = new Map<string, NodeAgent>();
   const protocolAgents = new Map<string, ProtocolAgent>();
