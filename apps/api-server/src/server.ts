@@ -190,18 +190,22 @@ function closeServer(server: https.Server): Promise<void> {
   });
 }
 
+/** The database (embedded when none is configured), migrated, and a pool on it. */
+async function openDatabase(env: ApiServerEnv, logger: Logger) {
+  await mkdir(env.EIAAS_DATA_DIR, { recursive: true });
+  const db = await resolveDatabase(env, logger);
+  const migrations = await applyMigrations(db.url);
+  if (migrations.applied.length) logger.info({ applied: migrations.applied }, "migrations applied");
+  return { db, database: createDatabase(db.url, { poolSize: 20 }) };
+}
+
 /**
  * Starts the API server: database (embedded when none is configured), migrations, admin token,
  * TLS (generated CA when none is given), HTTPS listener and the namespace controller.
  */
 export async function startApiServer(env: ApiServerEnv, options: StartOptions = {}): Promise<RunningApiServer> {
   const logger = options.logger ?? createLogger({ name: "api-server", level: env.EIAAS_LOG_LEVEL });
-  await mkdir(env.EIAAS_DATA_DIR, { recursive: true });
-  const db = await resolveDatabase(env, logger);
-  const migrations = await applyMigrations(db.url);
-  if (migrations.applied.length) logger.info({ applied: migrations.applied }, "migrations applied");
-
-  const database = createDatabase(db.url, { poolSize: 20 });
+  const { db, database } = await openDatabase(env, logger);
   const { prisma } = database;
   const store = new ObjectStore(database.pool, { maxObjectBytes: env.EIAAS_MAX_OBJECT_BYTES });
   const tokens = new TokenStore(prisma);

@@ -44,96 +44,121 @@ export async function startServing(options: ServingOptions): Promise<ServingServ
   }
 }
 
+/** What one server's request handlers share. */
+interface ServeContext {
+  pipeline: Pipeline;
+  options: Omit<ServingOptions, "model">;
+  maxElements: number;
+  limits: Record<Encoding, number>;
+  label: Pick<StageTimings, "node" | "layers">;
+  /** The body of `GET /healthz`. */
+  health: string;
+  /** The stage's own work of each computed answer, for `GET /v1/timings`. */
+  runs: RunLog;
+  stopping: boolean;
+}
+
+/** `POST /v1/infer`: reads and decodes the input, answers it through the pipeline. */
+async function infer(ctx: ServeContext, req: IncomingMessage, res: ServerResponse, arrived: number): Promise<void> {
+  const { pipeline, limits, maxElements } = ctx;
+  const encoding = requestEncoding(req.headers["content-type"]);
+  const reply = replyEncoding(req.headers.accept, encoding);
+  const limit = limits[encoding];
+  const declared = Number(req.headers["content-length"]);
+  if (declared > limit) throw new ServingError(413, `the body has ${declared} bytes; this model's input takes at most ${limit} as ${encoding}`);
+  const leave = pipeline.admission.enter();
+  try {
+    const body = await readBody(req, limit, encoding);
+    const decodeStart = performance.now();
+    const receiveMs = decodeStart - arrived;
+    const input = encoding === "binary" ? decodeBinary(body, header(req, SHAPE_HEADER), maxElements) : decodeJson(body, maxElements);
+    pipeline.segment.checkInput(input.shape);
+    const deserializeMs = performance.now() - decodeStart;
+    const answer = await pipeline.answer(input, streamOf(req));
+    send(ctx, res, answer, reply, { receiveMs, deserializeMs }, arrived);
+  } finally {
+    leave();
+  }
+}
+
+/** Encodes the answer with its timings (header and, for JSON, body); records the stage's work. */
+function send(ctx: ServeContext, res: ServerResponse, answer: PipelineAnswer, reply: Encoding, read: { receiveMs: number; deserializeMs: number }, arrived: number): void {
+  const serializeStart = performance.now();
+  const out = answer.output;
+  const payload = reply === "binary" ? encodeBinary(out) : JSON.stringify(Array.from(out.data));
+  const done = performance.now();
+  const timings = rounded(ctx.pipeline.timings(answer, { ...read, serializeMs: done - serializeStart, totalMs: done - arrived }, ctx.label));
+  if (!answer.reused) ctx.runs.add(stageWorkMs(timings));
+  try {
+    ctx.options.onAnswer?.(timings, answer.exit);
+  } catch {
+    // a listener's failure is no reason to fail the request
+  }
+  res.setHeader("server-timing", serverTiming(timings));
+  if (reply === "binary") {
+    res.writeHead(200, {
+      "content-type": BINARY_TYPE,
+      [SHAPE_HEADER]: out.shape.join(","),
+      [TIMINGS_HEADER]: JSON.stringify(timings),
+      ...(answer.exit ? { [EXIT_HEADER]: JSON.stringify(answer.exit) } : {}),
+      "content-length": (payload as Buffer).length,
+    });
+    res.end(payload);
+    return;
+  }
+  const body = `{"shape":${JSON.stringify(out.shape)},"data":${payload as string}${answer.exit ? `,"exit":${JSON.stringify(answer.exit)}` : ""},"timings":${JSON.stringify(timings)}}`;
+  res.writeHead(200, { "content-type": JSON_TYPE, "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** The server's four paths; anything else is 404 (405 for another method on /v1/infer). */
+function route(ctx: ServeContext, req: IncomingMessage, res: ServerResponse, arrived: number): Promise<void> {
+  const path = (req.url ?? "/").split("?")[0]!;
+  const readOnly = req.method === "GET" || req.method === "HEAD";
+  if (path === "/healthz" && readOnly) {
+    return Promise.resolve().then(() => {
+      if (ctx.stopping) throw new ServingError(503, "stopping");
+      res.writeHead(200, { "content-type": JSON_TYPE }).end(req.method === "HEAD" ? undefined : ctx.health);
+    });
+  }
+  if (path === "/metrics" && readOnly) {
+    return Promise.resolve().then(() => {
+      const text = metricsText(ctx.pipeline);
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(req.method === "HEAD" ? undefined : text);
+    });
+  }
+  if (path === "/v1/timings" && req.method === "GET") {
+    return Promise.resolve().then(() => {
+      const after = Number(new URLSearchParams((req.url ?? "").split("?")[1] ?? "").get("after") ?? 0);
+      res.writeHead(200, { "content-type": JSON_TYPE }).end(JSON.stringify(ctx.runs.since(after)));
+    });
+  }
+  if (path === "/v1/infer") return req.method === "POST" ? infer(ctx, req, res, arrived) : Promise.reject(new ServingError(405, "POST a tensor to /v1/infer", { allow: "POST" }));
+  return Promise.reject(new ServingError(404, `no such path ${JSON.stringify(path.slice(0, 100))}: POST /v1/infer, GET /healthz, GET /metrics, GET /v1/timings`));
+}
+
 /** Serves a loaded pipeline (it is closed with the server). */
 export async function serve(pipeline: Pipeline, options: Omit<ServingOptions, "model"> = {}): Promise<ServingServer> {
   const maxElements = pipeline.segment.inputElements ?? Math.floor((options.maxBodyBytes ?? 64 * 2 ** 20) / 4);
-  const limits: Record<Encoding, number> = { binary: maxElements * 4, json: maxElements * JSON_BYTES_PER_VALUE + 4096 };
-  const label: Pick<StageTimings, "node" | "layers"> = { ...(options.node ? { node: options.node } : {}), ...(options.layers ? { layers: options.layers } : {}) };
-  const health = JSON.stringify({
-    status: "ok",
-    model: pipeline.segment.describe(),
-    input: pipeline.segment.input,
-    ...(pipeline.exitHead ? { exitHead: pipeline.exitHead.describe(), exitThreshold: pipeline.exitThreshold } : {}),
-    ...(pipeline.next ? { next: pipeline.next.endpoint } : {}),
-  });
-  let stopping = false;
-  const runs = new RunLog();
-
-  async function infer(req: IncomingMessage, res: ServerResponse, arrived: number): Promise<void> {
-    const encoding = requestEncoding(req.headers["content-type"]);
-    const reply = replyEncoding(req.headers.accept, encoding);
-    const limit = limits[encoding];
-    const declared = Number(req.headers["content-length"]);
-    if (declared > limit) throw new ServingError(413, `the body has ${declared} bytes; this model's input takes at most ${limit} as ${encoding}`);
-    const leave = pipeline.admission.enter();
-    try {
-      const body = await readBody(req, limit, encoding);
-      const decodeStart = performance.now();
-      const receiveMs = decodeStart - arrived;
-      const input = encoding === "binary" ? decodeBinary(body, header(req, SHAPE_HEADER), maxElements) : decodeJson(body, maxElements);
-      pipeline.segment.checkInput(input.shape);
-      const deserializeMs = performance.now() - decodeStart;
-      const answer = await pipeline.answer(input, streamOf(req));
-      send(res, answer, reply, { receiveMs, deserializeMs }, arrived);
-    } finally {
-      leave();
-    }
-  }
-
-  function send(res: ServerResponse, answer: PipelineAnswer, reply: Encoding, read: { receiveMs: number; deserializeMs: number }, arrived: number): void {
-    const serializeStart = performance.now();
-    const out = answer.output;
-    const payload = reply === "binary" ? encodeBinary(out) : JSON.stringify(Array.from(out.data));
-    const done = performance.now();
-    const timings = rounded(pipeline.timings(answer, { ...read, serializeMs: done - serializeStart, totalMs: done - arrived }, label));
-    if (!answer.reused) runs.add(stageWorkMs(timings));
-    try {
-      options.onAnswer?.(timings, answer.exit);
-    } catch {
-      // a listener's failure is no reason to fail the request
-    }
-    res.setHeader("server-timing", serverTiming(timings));
-    if (reply === "binary") {
-      res.writeHead(200, {
-        "content-type": BINARY_TYPE,
-        [SHAPE_HEADER]: out.shape.join(","),
-        [TIMINGS_HEADER]: JSON.stringify(timings),
-        ...(answer.exit ? { [EXIT_HEADER]: JSON.stringify(answer.exit) } : {}),
-        "content-length": (payload as Buffer).length,
-      });
-      res.end(payload);
-      return;
-    }
-    const body = `{"shape":${JSON.stringify(out.shape)},"data":${payload as string}${answer.exit ? `,"exit":${JSON.stringify(answer.exit)}` : ""},"timings":${JSON.stringify(timings)}}`;
-    res.writeHead(200, { "content-type": JSON_TYPE, "content-length": Buffer.byteLength(body) });
-    res.end(body);
-  }
-
+  const ctx: ServeContext = {
+    pipeline,
+    options,
+    maxElements,
+    limits: { binary: maxElements * 4, json: maxElements * JSON_BYTES_PER_VALUE + 4096 },
+    label: { ...(options.node ? { node: options.node } : {}), ...(options.layers ? { layers: options.layers } : {}) },
+    health: JSON.stringify({
+      status: "ok",
+      model: pipeline.segment.describe(),
+      input: pipeline.segment.input,
+      ...(pipeline.exitHead ? { exitHead: pipeline.exitHead.describe(), exitThreshold: pipeline.exitThreshold } : {}),
+      ...(pipeline.next ? { next: pipeline.next.endpoint } : {}),
+    }),
+    runs: new RunLog(),
+    stopping: false,
+  };
   const server: Server = createServer((req, res) => {
     const arrived = performance.now();
-    const path = (req.url ?? "/").split("?")[0]!;
-    let work: Promise<void>;
-    if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
-      work = Promise.resolve().then(() => {
-        if (stopping) throw new ServingError(503, "stopping");
-        res.writeHead(200, { "content-type": JSON_TYPE }).end(req.method === "HEAD" ? undefined : health);
-      });
-    } else if (path === "/metrics" && (req.method === "GET" || req.method === "HEAD")) {
-      work = Promise.resolve().then(() => {
-        const text = metricsText(pipeline);
-        res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(req.method === "HEAD" ? undefined : text);
-      });
-    } else if (path === "/v1/timings" && req.method === "GET") {
-      work = Promise.resolve().then(() => {
-        const after = Number(new URLSearchParams((req.url ?? "").split("?")[1] ?? "").get("after") ?? 0);
-        res.writeHead(200, { "content-type": JSON_TYPE }).end(JSON.stringify(runs.since(after)));
-      });
-    } else if (path === "/v1/infer") {
-      work = req.method === "POST" ? infer(req, res, arrived) : Promise.reject(new ServingError(405, "POST a tensor to /v1/infer", { allow: "POST" }));
-    } else {
-      work = Promise.reject(new ServingError(404, `no such path ${JSON.stringify(path.slice(0, 100))}: POST /v1/infer, GET /healthz, GET /metrics, GET /v1/timings`));
-    }
-    work.catch((err: unknown) => fail(req, res, err));
+    route(ctx, req, res, arrived).catch((err: unknown) => fail(req, res, err));
   });
   // A client that trickles its headers or body does not hold an admission forever.
   server.headersTimeout = 10_000;
@@ -156,19 +181,22 @@ export async function serve(pipeline: Pipeline, options: Omit<ServingOptions, "m
     port: (server.address() as AddressInfo).port,
     pipeline,
     close() {
-      closed ??= (async () => {
-        stopping = true;
-        const stoppedListening = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        const deadline = Date.now() + (options.drainMs ?? 5_000);
-        while (pipeline.admission.inProgress > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-        server.closeAllConnections();
-        await stoppedListening;
-        await pipeline.close();
-      })();
+      closed ??= drainAndClose(ctx, server);
       return closed;
     },
   };
+}
+
+/** Stops accepting, lets the requests in progress finish (up to `drainMs`), then closes the pipeline. */
+async function drainAndClose(ctx: ServeContext, server: Server): Promise<void> {
+  ctx.stopping = true;
+  const stoppedListening = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const deadline = Date.now() + (ctx.options.drainMs ?? 5_000);
+  while (ctx.pipeline.admission.inProgress > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  server.closeAllConnections();
+  await stoppedListening;
+  await ctx.pipeline.close();
 }
 
 /** The header naming the client's stream of inputs (its node, camera...): the input filter compares within one. */
