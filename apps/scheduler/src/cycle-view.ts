@@ -50,7 +50,7 @@ export class CycleView {
   }
 
   /** The workloads of these uids that exist and are not being deleted. */
-  only(uids: Iterable<string>): Workload[] {
+  byUid(uids: Iterable<string>): Workload[] {
     const out: Workload[] = [];
     for (const uid of uids) {
       const obj = this.cache.workloads.get(uid);

@@ -53,7 +53,7 @@ export class WorkloadStatusWriter {
     this.batch = new StatusBatch();
     try {
       const dueNow = [...this.deferred].flatMap(([uid, at]) => (at <= nowMs ? [uid] : []));
-      for (const w of view.delta.relisted ? view.all() : view.only(new Set([...view.delta.workloads, ...dueNow]))) {
+      for (const w of view.delta.relisted ? view.all() : view.byUid(new Set([...view.delta.workloads, ...dueNow]))) {
         const uid = w.obj.metadata.uid;
         const due = this.deferred.get(uid);
         if (fresh.has(uid) || (!view.changed(w) && (due === undefined || due > nowMs))) continue;

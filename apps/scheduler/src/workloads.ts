@@ -213,7 +213,7 @@ export class WorkloadController {
     const delta = view.delta;
     const relink = this.servicesToRelink(view, snapshot, nowMs);
     const retry = this.backoff.size || this.lost.size ? new Set([...this.backoff.due(nowMs), ...this.lost.due(nowMs)]) : undefined;
-    const looked = delta.relisted || delta.roomChanged || relink.size ? view.all() : view.only(retry ? new Set([...delta.workloads, ...retry]) : delta.workloads);
+    const looked = delta.relisted || delta.roomChanged || relink.size ? view.all() : view.byUid(retry ? new Set([...delta.workloads, ...retry]) : delta.workloads);
     const candidates = looked.filter((w) => {
       const uid = w.obj.metadata.uid;
       if (this.backoff.size && this.backoff.waiting(uid, w.obj.metadata.generation, nowMs)) return false;
@@ -259,7 +259,7 @@ export class WorkloadController {
     }
     // Clients that measured their plan far off its prediction (their reports change the service).
     const reported = view
-      .only(delta.relisted ? cache.workloads.keys() : delta.workloads)
+      .byUid(delta.relisted ? cache.workloads.keys() : delta.workloads)
       .filter((w) => w.kind === ISVC && w.obj.status?.phase === "Running" && w.obj.status?.measured?.length && !relink.has(w.obj.metadata.uid));
     if (reported.length) {
       const drifted = servicesOffPrediction(reported, cache.models, snapshot, (uid) => this.live.placedTask(uid), this.deps.logger, {

@@ -1,30 +1,22 @@
 // The watch side of the informer: watchers get every change in order, isolated from each other;
 // resumes read the backlog and answer Gone once it was compacted.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { kindInfo } from "@eiaas/api";
-import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
+import { useTestStore, type TestDatabase } from "@eiaas/testing";
 import { ChangeFeed } from "./change-feed.js";
-import { createDatabase, type Database } from "./client.js";
+import type { Database } from "./client.js";
 import { objectCacheInformer, type ObjectCacheInformerOptions } from "./object-cache.js";
 import { ObjectStore } from "./object-store.js";
 import type { WatchEventRecord } from "./watch-log.js";
 
 const MODEL = kindInfo("Model");
 
+// The file's own database, pool and store, reset before each test (libs/testing's fixture).
+const fixture = useTestStore({ poolSize: 10 });
 let db: TestDatabase;
 let database: Database;
 let store: ObjectStore;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  database = createDatabase(db.url);
-  store = new ObjectStore(database.pool);
-});
-afterAll(async () => {
-  await database.close();
-  await db.drop();
-});
-beforeEach(() => db.reset());
+beforeAll(() => void ({ tdb: db, db: database, store } = fixture));
 
 const model = (name: string) => ({
   metadata: { name, namespace: "acme" },

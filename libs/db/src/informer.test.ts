@@ -2,11 +2,11 @@
 // makes it list again and tells its consumers; a dropped LISTEN connection delays nothing past the
 // polling fallback, and the connection comes back.
 import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { kindInfo } from "@eiaas/api";
-import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
+import { useTestStore, type TestDatabase } from "@eiaas/testing";
 import { ChangeFeed } from "./change-feed.js";
-import { createDatabase, type Database } from "./client.js";
+import type { Database } from "./client.js";
 import type { StoredObject } from "./codec.js";
 import { Informer, type RelistInfo } from "./informer.js";
 import { objectCacheInformer, ObjectCache } from "./object-cache.js";
@@ -15,20 +15,12 @@ import { compactLog, type WatchEventRecord } from "./watch-log.js";
 
 const MODEL = kindInfo("Model");
 
+// The file's own database, pool and store, reset before each test (libs/testing's fixture).
+const fixture = useTestStore({ poolSize: 10 });
 let db: TestDatabase;
 let database: Database;
 let store: ObjectStore;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  database = createDatabase(db.url);
-  store = new ObjectStore(database.pool);
-});
-afterAll(async () => {
-  await database.close();
-  await db.drop();
-});
-beforeEach(() => db.reset());
+beforeAll(() => void ({ tdb: db, db: database, store } = fixture));
 
 const model = (name: string) => ({
   metadata: { name, namespace: "acme" },

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { kindInfo, parseFieldSelector, parseLabelSelector } from "@eiaas/api";
-import { createTestDatabase, type TestDatabase } from "@eiaas/testing";
+import { useTestStore, type TestDatabase } from "@eiaas/testing";
 import { createDatabase, type Database } from "./client.js";
 import { StoreError } from "./errors.js";
 import { ObjectStore } from "./object-store.js";
@@ -10,20 +10,12 @@ const TASK = kindInfo("Task");
 const ISVC = kindInfo("InferenceService");
 const NODE = kindInfo("EdgeNode");
 
+// The file's own database, pool and store, reset before each test (libs/testing's fixture).
+const fixture = useTestStore({ poolSize: 10 });
 let db: TestDatabase;
 let database: Database;
 let store: ObjectStore;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  database = createDatabase(db.url);
-  store = new ObjectStore(database.pool);
-});
-afterAll(async () => {
-  await database.close();
-  await db.drop();
-});
-beforeEach(() => db.reset());
+beforeAll(() => void ({ tdb: db, db: database, store } = fixture));
 
 const model = (name: string, labels: Record<string, string> = {}, namespace = "acme") => ({
   metadata: { name, namespace, labels },
