@@ -8,7 +8,7 @@ import type { BenchNode, CoreSpeed } from "./fleet.js";
 import type { Testbed } from "./testbed.js";
 
 /** Median onnxruntime run time (ms, as the server reports it) of each calibration graph on `node`, over `requests` requests. */
-export async function measureNodeSpeed(bed: Testbed, segments: Map<string, Uint8Array>, node: BenchNode, requests = 15): Promise<CoreSpeed> {
+export async function measureNodeSpeed(bed: Testbed, segments: Map<string, Uint8Array>, node: BenchNode, requests = 25): Promise<CoreSpeed> {
   const models = calibrationModels();
   const medianMs: Partial<Record<CalibrationModel["measures"], number>> = {};
   for (const m of models) {

@@ -25,7 +25,14 @@ export function modelSpecOf(model: BenchModel): ModelSpec {
   return modelSpec.parse({
     inputBytes: model.inputBytes,
     accuracy: 0.7,
-    layers: model.layers.map(({ name, flops, flopsByOperator, outputBytes, memoryMiB }) => ({ name, flops, ...(flopsByOperator ? { flopsByOperator } : {}), outputBytes, memoryMiB })),
+    layers: model.layers.map(({ name, flops, flopsByOperator, elementOps, outputBytes, memoryMiB }) => ({
+      name,
+      flops,
+      ...(flopsByOperator ? { flopsByOperator } : {}),
+      ...(elementOps ? { elementOps } : {}),
+      outputBytes,
+      memoryMiB,
+    })),
   });
 }
 

@@ -84,6 +84,16 @@ describe("reference models against deploy/examples", () => {
     for (const fc of ["fc6", "fc7", "fc8"]) expect(alexnet.get(fc)!.flopsByOperator).toEqual({ matmul: alexnet.get(fc)!.flops });
   });
 
+  it("counts LRN's work outside flops (AlexNet's norm1 and norm2: 2 x size x elements), and nothing for models without LRN", () => {
+    const layers = (name: ReferenceModel) => importOnnxModel(MODELS[name]({ weights: "none" }), { allowExternalData: true }).layers;
+    const alexnet = new Map(layers("alexnet").map((l) => [l.name, l]));
+    // norm1 runs on conv1's output (96x55x55) before pool1, norm2 on conv2's (256x27x27) before pool2.
+    expect(alexnet.get("conv1")!.elementOps).toEqual({ lrn: 2 * 5 * 96 * 55 * 55 });
+    expect(alexnet.get("conv2")!.elementOps).toEqual({ lrn: 2 * 5 * 256 * 27 * 27 });
+    for (const name of ["conv3", "conv4", "conv5", "fc6"]) expect(alexnet.get(name)!.elementOps, name).toBeUndefined();
+    for (const name of ["resnet18", "mobilenetv2", "vgg16"] as const) expect(layers(name).filter((l) => l.elementOps).map((l) => l.name), name).toEqual([]);
+  });
+
   it("an exit head that does not fit the cut tensor is refused with both shapes", () => {
     const base = MODELS.resnet18({ weights: "none" });
     const head = exitHead("wrong", [128, 28, 28], { weights: "none" });

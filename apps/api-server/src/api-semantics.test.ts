@@ -121,11 +121,14 @@ describe("bad input gets a Status, never a 500", () => {
         layers: [
           { name: "l1", flops: 100, flopsByOperator: { matmul: 80, depthwise: 30 }, outputBytes: 1 },
           { name: "l2", flops: 100, flopsByOperator: { pointwise: -1 }, outputBytes: 1 },
+          { name: "l3", flops: 100, elementOps: { lrn: -5, softmax: 1 }, outputBytes: 1 },
         ],
       },
     };
     const refused = await request(api.app).post(`${API_PREFIX}/namespaces/red/models`).set(admin()).send(classes).expect(422);
-    expect(refused.body.details.causes.map((c: any) => c.field)).toEqual(expect.arrayContaining(["spec.layers[0].flopsByOperator", "spec.layers[1].flopsByOperator.pointwise"]));
+    expect(refused.body.details.causes.map((c: any) => c.field)).toEqual(
+      expect.arrayContaining(["spec.layers[0].flopsByOperator", "spec.layers[1].flopsByOperator.pointwise", "spec.layers[2].elementOps.lrn", "spec.layers[2].elementOps.softmax"]),
+    );
     const missing = await request(api.app)
       .post(`${API_PREFIX}/namespaces/red/inferenceservices`)
       .set(admin())

@@ -1,16 +1,16 @@
 // Small ONNX graphs whose run times give a node's speed per operator class (libs/api
 // OPERATOR_CLASSES), in the planner's unit: each is made of the shapes the reference models are
 // made of, and its flops are counted as a layer table counts them (2 × multiply-adds).
-import type { OperatorClass } from "@eiaas/api";
+import type { ElementClass, OperatorClass } from "@eiaas/api";
 import { GraphBuilder } from "./builder.js";
 
 export interface CalibrationModel {
   /** "general" (k×k convolutions: `compute.gflops`), or the class whose speed the model gives. */
-  measures: "general" | OperatorClass;
+  measures: "general" | OperatorClass | ElementClass;
   bytes: Uint8Array;
   inputShape: number[];
-  /** FLOPs of one run, by class ("general" = the rest). */
-  flops: Partial<Record<"general" | OperatorClass, number>>;
+  /** FLOPs of one run, by class ("general" = the rest), as a layer's `flops`, `flopsByOperator` and `elementOps` count them. */
+  flops: Partial<Record<"general" | OperatorClass | ElementClass, number>>;
 }
 
 const conv2d = (cin: number, cout: number, k: number, hw: number, groups = 1) => 2 * cout * (cin / groups) * k * k * hw * hw;
@@ -23,9 +23,12 @@ function general(): CalibrationModel {
   return { measures: "general", bytes: g.build(x, [1, 64, 56, 56]), inputShape: [1, 64, 56, 56], flops: { general: 4 * conv2d(64, 64, 3, 56) } };
 }
 
+/** Inverted residual blocks in a calibration graph: enough that one run takes milliseconds even on a slow node's quota (fewer are dominated by per-run costs). */
+const BLOCKS = 12;
+
 /**
  * MobileNetV2's inverted residual at 28×28 (1×1 expansion 32→192, then, with `depthwise`, a 3×3
- * depthwise convolution, then 1×1 projection 192→32), three times. Without the depthwise step it
+ * depthwise convolution, then 1×1 projection 192→32), {@link BLOCKS} times. Without the depthwise step it
  * times the 1×1 convolutions alone; with it, the difference is the depthwise convolutions' time
  * in the blocked memory layout onnxruntime gives them between 1×1 convolutions (alone, in plain
  * layout, they run at half that speed, which no model does).
@@ -33,17 +36,17 @@ function general(): CalibrationModel {
 function invertedResiduals(depthwise: boolean): CalibrationModel {
   const g = new GraphBuilder(`eiaas-calibration-${depthwise ? "depthwise" : "pointwise"}`, { seed: 7 });
   let x = g.input("input", [1, 32, 28, 28]);
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < BLOCKS; i++) {
     let y = g.relu6(`block${i}/expand/relu`, g.bn(`block${i}/expand/bn`, g.conv(`block${i}/expand`, x, { cin: 32, cout: 192, k: 1 }), 192));
     if (depthwise) y = g.relu6(`block${i}/dw/relu`, g.bn(`block${i}/dw/bn`, g.conv(`block${i}/dw`, y, { cin: 192, cout: 192, k: 3, pad: 1, groups: 192 }), 192));
     x = g.bn(`block${i}/project/bn`, g.conv(`block${i}/project`, y, { cin: 192, cout: 32, k: 1 }), 32);
   }
-  const pointwise = 3 * (conv2d(32, 192, 1, 28) + conv2d(192, 32, 1, 28));
+  const pointwise = BLOCKS * (conv2d(32, 192, 1, 28) + conv2d(192, 32, 1, 28));
   return {
     measures: depthwise ? "depthwise" : "pointwise",
     bytes: g.build(x, [1, 32, 28, 28]),
     inputShape: [1, 32, 28, 28],
-    flops: depthwise ? { pointwise, depthwise: 3 * conv2d(192, 192, 3, 28, 192) } : { pointwise },
+    flops: depthwise ? { pointwise, depthwise: BLOCKS * conv2d(192, 192, 3, 28, 192) } : { pointwise },
   };
 }
 
@@ -54,9 +57,17 @@ function matmul(): CalibrationModel {
   return { measures: "matmul", bytes: g.build(x, [1, 4096]), inputShape: [1, 4096], flops: { matmul: 2 * 4096 * 4096 } };
 }
 
+/** AlexNet's norm1: LocalResponseNormalization (size 5) over 96×55×55; its work counted as a layer's `elementOps.lrn` (2 × size per element). */
+function lrn(): CalibrationModel {
+  const g = new GraphBuilder("eiaas-calibration-lrn", { seed: 7 });
+  const shape = [1, 96, 55, 55];
+  const x = g.lrn("norm", g.input("input", shape));
+  return { measures: "lrn", bytes: g.build(x, shape), inputShape: shape, flops: { lrn: 2 * 5 * 96 * 55 * 55 } };
+}
+
 /** The calibration graphs, in the order their speeds are derived (depthwise needs pointwise's). */
 export function calibrationModels(): CalibrationModel[] {
-  return [general(), invertedResiduals(false), invertedResiduals(true), matmul()];
+  return [general(), invertedResiduals(false), invertedResiduals(true), matmul(), lrn()];
 }
 
 /**
@@ -68,11 +79,11 @@ export function calibrationModels(): CalibrationModel[] {
 export function speedsFromTimes(
   models: readonly CalibrationModel[],
   medianMs: Partial<Record<CalibrationModel["measures"], number>>,
-): { gflops: number; byOperator: Partial<Record<OperatorClass, number>> } {
+): { gflops: number; byOperator: Partial<Record<OperatorClass | ElementClass, number>> } {
   const of = (m: CalibrationModel["measures"]) => models.find((x) => x.measures === m);
   const speed = (flops: number | undefined, ms: number | undefined) => (flops && ms && ms > 0 ? flops / 1e6 / ms : undefined);
   const gflops = speed(of("general")?.flops.general, medianMs.general) ?? 0;
-  const byOperator: Partial<Record<OperatorClass, number>> = {};
+  const byOperator: Partial<Record<OperatorClass | ElementClass, number>> = {};
   const pw = speed(of("pointwise")?.flops.pointwise, medianMs.pointwise);
   if (pw) byOperator.pointwise = pw;
   const dwModel = of("depthwise");
@@ -82,5 +93,7 @@ export function speedsFromTimes(
   }
   const mm = speed(of("matmul")?.flops.matmul, medianMs.matmul);
   if (mm) byOperator.matmul = mm;
+  const lrnSpeed = speed(of("lrn")?.flops.lrn, medianMs.lrn);
+  if (lrnSpeed) byOperator.lrn = lrnSpeed;
   return { gflops, byOperator };
 }

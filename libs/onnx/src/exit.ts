@@ -7,7 +7,7 @@ import { OnnxImportError } from "./errors.js";
 import { importAnalysis, type ImportOptions } from "./import.js";
 import { parameterBytes, toMiB } from "./layers.js";
 import { fmt } from "./shapes/context.js";
-import { flopsByOperatorOf } from "./operators.js";
+import { elementOpsOf, flopsByOperatorOf } from "./operators.js";
 
 export interface ExitHeadOptions extends ImportOptions {
   /** Base layers run before the head (1-based, as `spec.exits[].afterLayer`). */
@@ -20,7 +20,7 @@ export interface AttachedExit {
   /** The base model's cut tensor the head reads. */
   tensor: string;
   shape: number[];
-  head: Pick<ExitHead, "flops" | "flopsByOperator" | "outputBytes" | "memoryMiB">;
+  head: Pick<ExitHead, "flops" | "flopsByOperator" | "elementOps" | "outputBytes" | "memoryMiB">;
 }
 
 /**
@@ -49,13 +49,20 @@ export function attachExitHead(baseBytes: Uint8Array, headBytes: Uint8Array, opt
     throw new OnnxImportError("ShapeMismatch", `exit head: input element type ${head.inferred.input.elemType} differs from "${tensor}" (${cut.elemType})`);
   }
   const macs = head.inferred.macs.reduce((x, y) => x + y, 0);
+  const nodes = head.graph.nodes.length;
   const outputBytes = head.graph.outputs.reduce((sum, o) => sum + tensorBytes(head.inferred.types.get(o)!, o), 0);
   return {
     afterLayer: after,
     tensor,
     shape: cut.shape,
-    head: { flops: 2 * macs, ...optional(flopsByOperatorOf(head, 0, head.graph.nodes.length)), outputBytes, memoryMiB: toMiB(parameterBytes(head, head.graph.nodes)) },
+    head: {
+      flops: 2 * macs,
+      ...optional("flopsByOperator", flopsByOperatorOf(head, 0, nodes)),
+      ...optional("elementOps", elementOpsOf(head, 0, nodes)),
+      outputBytes,
+      memoryMiB: toMiB(parameterBytes(head, head.graph.nodes)),
+    },
   };
 }
 
-const optional = (f: ExitHead["flopsByOperator"]) => (f ? { flopsByOperator: f } : {});
+const optional = <K extends string, V>(key: K, value: V | undefined) => (value ? { [key]: value } : {}) as Partial<Record<K, V>>;

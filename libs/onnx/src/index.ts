@@ -11,5 +11,5 @@ export { attachExitHead, type AttachedExit, type ExitHeadOptions } from "./exit.
 export { OPERATORS } from "./shapes/registry.js";
 export { parseShape } from "./shape-text.js";
 export { GraphBuilder, type BuildOptions, type Weights } from "./builder.js";
-export { operatorClassOf, flopsByOperatorOf } from "./operators.js";
+export { operatorClassOf, flopsByOperatorOf, elementOpsOf } from "./operators.js";
 export { calibrationModels, speedsFromTimes, type CalibrationModel } from "./calibration.js";

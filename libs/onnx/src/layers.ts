@@ -8,7 +8,7 @@ import { tensorBytes } from "./cuts.js";
 import type { NodeProto } from "./proto.js";
 import { elemSize, tensorDims } from "./proto.js";
 import { numel } from "./shapes/context.js";
-import { flopsByOperatorOf } from "./operators.js";
+import { elementOpsOf, flopsByOperatorOf } from "./operators.js";
 
 /**
  * Layer granularity:
@@ -152,6 +152,8 @@ export function layerOf(a: Analysis, r: LayerRange): ModelLayer {
   const layer: ModelLayer = { name: r.name, flops: 2 * macs, outputBytes, memoryMiB: toMiB(parameterBytes(a, nodes)) };
   const byOperator = flopsByOperatorOf(a, r.start, r.end);
   if (byOperator) layer.flopsByOperator = byOperator;
+  const elementOps = elementOpsOf(a, r.start, r.end);
+  if (elementOps) layer.elementOps = elementOps;
   if (r.outputs.length === 1) layer.tensor = r.outputs[0]!;
   return layer;
 }

@@ -1,6 +1,6 @@
 // Which operator class a node's multiply-adds belong to (libs/api OPERATOR_CLASSES): the planner
 // times each class at the node's measured speed for it.
-import type { FlopsByOperator, OperatorClass } from "@eiaas/api";
+import type { ElementOps, FlopsByOperator, OperatorClass } from "@eiaas/api";
 import type { Analysis } from "./analysis.js";
 import { attrInt } from "./proto.js";
 
@@ -32,4 +32,20 @@ export function flopsByOperatorOf(a: Analysis, start: number, end: number): Flop
     any = true;
   }
   return any ? out : undefined;
+}
+
+/**
+ * Operations of nodes `start..end-1` that `flops` does not count, by class (libs/api
+ * ELEMENT_CLASSES); undefined when there are none. LocalResponseNormalization: 2 × size per output
+ * element (its window's sum of squares), as a convolution's flops are 2 × its multiply-adds.
+ */
+export function elementOpsOf(a: Analysis, start: number, end: number): ElementOps | undefined {
+  let lrn = 0;
+  for (let i = start; i < end; i++) {
+    const node = a.graph.nodes[i]!;
+    if (node.opType !== "LRN") continue;
+    const shape = a.inferred.types.get(node.output?.[0] ?? "")?.shape ?? [];
+    lrn += 2 * attrInt(node, "size", 0) * shape.reduce((x, d) => x * d, 1);
+  }
+  return lrn > 0 ? { lrn } : undefined;
 }

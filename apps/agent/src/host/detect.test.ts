@@ -211,11 +211,13 @@ describe("measureHostSpeed", () => {
   it("times onnxruntime, the runtime that runs the layers: a figure in the planner's unit, far above a JavaScript multiply's, and one per operator class", async () => {
     const s = await measureHostSpeed(1, { durationMs: 100 });
     expect(s.problem).toBeUndefined();
-    expect(s.source).toMatch(/^onnxruntime on 1 thread: 3x3 convolutions \(0\.92 GFLOP\), 1x1 and depthwise convolutions, a 4096x4096 matrix multiply; medians of \d+ runs$/);
+    expect(s.source).toMatch(/^onnxruntime on 1 thread: 3x3 convolutions \(0\.92 GFLOP\), 1x1 and depthwise convolutions, a 4096x4096 matrix multiply, local response normalization; medians of \d+ runs$/);
     expect(s.gflops).toBe(twoSignificant(s.gflops));
     // A batch-1 fully connected layer reads each weight once: memory-bound, slower than the convolutions.
     expect(s.gflopsByOperator!.matmul).toBeLessThan(s.gflops);
     expect(s.gflopsByOperator!.pointwise).toBeGreaterThan(0);
+    // LRN (a window sum and a power per element) does far less per second than a convolution: why it has a class.
+    expect(s.gflopsByOperator!.lrn).toBeLessThan(s.gflops / 10);
     // The same cores, measured the old way: onnxruntime's kernels (SIMD, blocking) run many times
     // faster than scalar JavaScript. A ratio of two speeds measured together, not a timing.
     const js = await measureGflops({ threads: 1, durationMs: 100 });

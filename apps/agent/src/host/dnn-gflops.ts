@@ -21,7 +21,7 @@ const total = (m: CalibrationModel) => Object.values(m.flops).reduce((a, b) => a
 /**
  * `compute.gflops` and `compute.gflopsByOperator` for a node whose operator set neither:
  * onnxruntime's speed on `threads` threads (the runtime that executes the plans' layers) for
- * k×k convolutions, 1×1 ones, depthwise ones and matrix multiplies, so that the planner's
+ * k×k convolutions, 1×1 ones, depthwise ones, matrix multiplies and LRN, so that the planner's
  * estimate predicts what the node's serving tasks will measure. Where onnxruntime cannot run (no
  * binary for the platform), a plain JavaScript matrix multiply — far slower than a DNN runtime,
  * and said so.
@@ -44,7 +44,7 @@ export async function measureHostSpeed(threads: number, o: { durationMs?: number
     return {
       gflops: twoSignificant(speeds.gflops),
       gflopsByOperator: byOperator,
-      source: `onnxruntime on ${threads} thread${plural}: 3x3 convolutions (${(general / 1e9).toFixed(2)} GFLOP), 1x1 and depthwise convolutions, a 4096x4096 matrix multiply; medians of ${runs} runs`,
+      source: `onnxruntime on ${threads} thread${plural}: 3x3 convolutions (${(general / 1e9).toFixed(2)} GFLOP), 1x1 and depthwise convolutions, a 4096x4096 matrix multiply, local response normalization; medians of ${runs} runs`,
     };
   } catch (err) {
     const m = await measureGflops({ threads, ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}) });

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { LIST_SET, listMap } from "../meta.js";
 import { baseStatusShape, objectSchema, type ApiObject } from "./object.js";
-import { classifiedFlops, flopsByOperator } from "../operators.js";
+import { classifiedFlops, elementOps, flopsByOperator } from "../operators.js";
 
 const nonneg = z.number().nonnegative();
 const accuracy = z.number().min(0).max(1);
@@ -10,6 +10,7 @@ export const modelLayer = z.strictObject({
   name: z.string().min(1),
   flops: nonneg,
   flopsByOperator: flopsByOperator.optional(),
+  elementOps: elementOps.optional(),
   outputBytes: nonneg,
   memoryMiB: nonneg.default(0),
   tensor: z
@@ -32,6 +33,7 @@ export type LayerProfile = z.infer<typeof layerProfile>;
 export const exitHead = z.strictObject({
   flops: nonneg.default(0),
   flopsByOperator: flopsByOperator.optional(),
+  elementOps: elementOps.optional(),
   outputBytes: nonneg.default(0),
   memoryMiB: nonneg.default(0),
   profiles: z.array(z.strictObject({ hardware: z.string().min(1), latencyMs: nonneg, powerW: nonneg.optional() })).default([]),

@@ -1,4 +1,4 @@
-import { OPERATOR_CLASSES, type EarlyExit, type FlopsByOperator, type LayerProfile, type ModelLayer, type ModelSpec } from "@eiaas/api";
+import { ELEMENT_CLASSES, OPERATOR_CLASSES, type EarlyExit, type ElementOps, type FlopsByOperator, type LayerProfile, type ModelLayer, type ModelSpec } from "@eiaas/api";
 import type { SnapshotNode } from "../snapshot/types.js";
 import { applySegments, type NodeMeasurements } from "./measurements.js";
 
@@ -27,6 +27,8 @@ export class Chain {
   readonly flops: Float64Array;
   /** Per class of OPERATOR_CLASSES (same order), the part of `flops` in that class. */
   readonly operatorFlops: readonly Float64Array[];
+  /** Per class of ELEMENT_CLASSES (same order), the layer's operations outside `flops` (`elementOps`). */
+  readonly elementOps: readonly Float64Array[];
   readonly memoryMiB: Float64Array;
   /** D_j for j = 0..N: D_0 = inputBytes, D_j = outputBytes of chain layer j. */
   readonly splitBytes: Float64Array;
@@ -58,18 +60,22 @@ export class Chain {
     this.flops = new Float64Array(n);
     this.operatorFlops = OPERATOR_CLASSES.map(() => new Float64Array(n));
     this.memoryMiB = new Float64Array(n);
-    const byOperator = (i: number, f: FlopsByOperator | undefined) => OPERATOR_CLASSES.forEach((c, k) => (this.operatorFlops[k]![i] = f?.[c] ?? 0));
+    this.elementOps = ELEMENT_CLASSES.map(() => new Float64Array(n));
+    const byOperator = (i: number, f: FlopsByOperator | undefined, e: ElementOps | undefined) => {
+      OPERATOR_CLASSES.forEach((c, k) => (this.operatorFlops[k]![i] = f?.[c] ?? 0));
+      ELEMENT_CLASSES.forEach((c, k) => (this.elementOps[k]![i] = e?.[c] ?? 0));
+    };
     this.splitBytes = new Float64Array(n + 1);
     this.splitBytes[0] = inputBytes;
     base.forEach((l, i) => {
       this.flops[i] = l.flops;
-      byOperator(i, l.flopsByOperator);
+      byOperator(i, l.flopsByOperator, l.elementOps);
       this.memoryMiB[i] = l.memoryMiB;
       this.splitBytes[i + 1] = l.outputBytes;
     });
     if (exit) {
       this.flops[n - 1] = exit.head.flops;
-      byOperator(n - 1, exit.head.flopsByOperator);
+      byOperator(n - 1, exit.head.flopsByOperator, exit.head.elementOps);
       this.memoryMiB[n - 1] = exit.head.memoryMiB;
       this.splitBytes[n] = exit.head.outputBytes;
     }
@@ -119,11 +125,17 @@ export class Chain {
 
   /**
    * Layer `i`'s time from its flops: each operator class's part at the node's speed for that class
-   * where the node states one (`compute.gflopsByOperator`), the rest at `compute.gflops`.
+   * where the node states one (`compute.gflopsByOperator`), the rest at `compute.gflops`; plus
+   * the operations `flops` does not count (`elementOps`: LRN) at the node's speed for their class,
+   * or at `compute.gflops` where it states none (where they are as cheap as the flops say).
    */
   estimateMs(i: number, node: SnapshotNode): number {
     let rest = this.flops[i]!;
     let ms = 0;
+    for (let k = 0; k < ELEMENT_CLASSES.length; k++) {
+      const ops = this.elementOps[k]![i]!;
+      if (ops > 0) ms += computeMs(ops, node.gflopsByOperator[ELEMENT_CLASSES[k]!] ?? node.gflops);
+    }
     for (let k = 0; k < OPERATOR_CLASSES.length; k++) {
       const f = this.operatorFlops[k]![i]!;
       const speed = f > 0 ? node.gflopsByOperator[OPERATOR_CLASSES[k]!] : undefined;

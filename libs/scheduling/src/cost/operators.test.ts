@@ -1,11 +1,18 @@
-import type { FlopsByOperator, GflopsByOperator, ModelLayer } from "@eiaas/api";
+import type { ElementOps, FlopsByOperator, GflopsByOperator, ModelLayer } from "@eiaas/api";
 import { describe, expect, it } from "vitest";
 import { planInference } from "../inference/planner.js";
 import { device, edge, layers, model, service, snapshot } from "../testing/builders.js";
 import { compileModel } from "./chains.js";
 
 /** One 2-GFLOP layer whose flops are split as `by` says. */
-const layer = (by?: FlopsByOperator): ModelLayer => ({ name: "l1", flops: 2e9, outputBytes: 100, memoryMiB: 0, ...(by ? { flopsByOperator: by } : {}) });
+const layer = (by?: FlopsByOperator, elementOps?: ElementOps): ModelLayer => ({
+  name: "l1",
+  flops: 2e9,
+  outputBytes: 100,
+  memoryMiB: 0,
+  ...(by ? { flopsByOperator: by } : {}),
+  ...(elementOps ? { elementOps } : {}),
+});
 
 function layerMs(l: ModelLayer, gflops: number, byOperator?: GflopsByOperator): number {
   const n = snapshot([edge("n", { gflops, ...(byOperator ? { gflopsByOperator: byOperator } : {}) })]).nodes[0]!;
@@ -19,6 +26,9 @@ describe("a layer's time by operator class (compute.gflopsByOperator)", () => {
     ["all matmul at the node's matmul speed", layer({ matmul: 2e9 }), { matmul: 10 }, 200],
     ["classes at their speeds, the rest at gflops", layer({ pointwise: 1e9, depthwise: 0.5e9 }), { pointwise: 50, depthwise: 5 }, 20 + 100 + 5],
     ["a class the node does not name runs at gflops", layer({ depthwise: 1e9 }), { matmul: 10 }, 20],
+    // LRN's operations are outside flops: added to the layer's time, at the node's lrn speed.
+    ["LRN at the node's lrn speed, on top of the flops", layer(undefined, { lrn: 3e6 }), { lrn: 0.3 }, 20 + 10],
+    ["LRN on a node that measured no lrn speed: at gflops", layer({ matmul: 1e9 }, { lrn: 3e6 }), { matmul: 10 }, 10 + 100 + 0.03],
   ] as const)("%s", (_name, l, speeds, wantMs) => {
     expect(layerMs(l, 100, speeds)).toBeCloseTo(wantMs, 9);
   });

@@ -48,6 +48,6 @@ export function makeNode(n: NodeInit, index: number, parentIdx: readonly number[
     network: { uplinkMbps: n.network?.uplinkMbps ?? 0, downlinkMbps: n.network?.downlinkMbps ?? 0, rttMs: n.network?.rttMs ?? 0 },
     loadCapacity: loadCapacityOf(gpu),
     ancestors: Int32Array.from(ancestors),
-    costKey: `${hardware}\u0000${gflops}\u0000${byOperator.pointwise ?? ""},${byOperator.depthwise ?? ""},${byOperator.matmul ?? ""}\u0000${power.computeW}`,
+    costKey: `${hardware}\u0000${gflops}\u0000${byOperator.pointwise ?? ""},${byOperator.depthwise ?? ""},${byOperator.matmul ?? ""},${byOperator.lrn ?? ""}\u0000${power.computeW}`,
   };
 }
