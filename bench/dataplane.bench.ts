@@ -8,7 +8,8 @@
 //
 // Env: BENCH_MODELS (default resnet18,mobilenetv2,alexnet,vgg16), BENCH_MBPS (1,10,100),
 // BENCH_REQUESTS (50 per split and speed), BENCH_PROBE (5: requests before a clearly slower split
-// stops), BENCH_SPLIT_SECONDS (60), BENCH_WARMUP (2), BENCH_DEVICE_CLASS (phone-snapdragon-865),
+// stops), BENCH_SPLIT_SECONDS (60: the sweep's limit per split and speed; the splits the planner
+// chooses are then topped up to BENCH_REQUESTS whatever it takes), BENCH_WARMUP (2), BENCH_DEVICE_CLASS (phone-snapdragon-865),
 // BENCH_EDGE_CLASS (jetson-xavier-nx), BENCH_EDGE_CPUS (1: the fastest class's quota, in cores),
 // BENCH_CPU_PERIOD_US (5000: the CFS period of the containers' quotas),
 // BENCH_MODEL_DIR (models/reference; missing models are generated there), BENCH_IMAGE (an image
@@ -23,7 +24,7 @@ import type { ReferenceModel } from "../scripts/models/reference.js";
 import { median, type Sample } from "./dataplane/client.js";
 import { measureNodeSpeed } from "./dataplane/calibration.js";
 import { benchNodes, hardwareClasses, type BenchNode } from "./dataplane/fleet.js";
-import { measureModel, type ModelRun } from "./dataplane/measure.js";
+import { measureModel, topUp, type ModelRun } from "./dataplane/measure.js";
 import { figure, planner, type Profile } from "./dataplane/planning.js";
 import { printReport, type CaseRow } from "./dataplane/report.js";
 import { loadModel, type BenchModel } from "./dataplane/segments.js";
@@ -68,6 +69,17 @@ function profileOf(run: ModelRun, n: number): Profile {
     else if (j < n) edge.push(figure(n, j + 1, n, median(s.map((x) => x.tailWorkMs!)), s.length));
   }
   return { device, edge };
+}
+
+/** The splits the planner chooses at each speed (either objective, from flops alone and with the run's profile): the cases the report is made of. */
+function plannedSplits(model: BenchModel, run: ModelRun, device: BenchNode, edge: BenchNode): Map<number, Set<number>> {
+  const profile = profileOf(run, model.layers.length);
+  const wanted = new Map<number, Set<number>>();
+  for (const mbps of MBPS) {
+    const p = planner(model, device, edge, mbps, run.rttMs.get(mbps)!);
+    for (const objective of ["latency", "energy"] as const) for (const j of [p.choose(objective).split, p.choose(objective, profile).split]) wanted.set(j, (wanted.get(j) ?? new Set()).add(mbps));
+  }
+  return wanted;
 }
 
 function rowsOf(model: BenchModel, run: ModelRun, device: BenchNode, edge: BenchNode): CaseRow[] {
@@ -157,14 +169,17 @@ async function main(): Promise<void> {
     for (const name of MODELS) {
       const model = loadModel(name, join(MODEL_DIR, `${name}.onnx`));
       log(`${name}: ${model.layers.length} layers, input ${model.inputShape.join("x")}`);
-      const run = await measureModel(bed, segments, model, device, edge, planner(model, device, edge, 10, 1), {
+      const options = {
         mbps: MBPS,
         requests: REQUESTS,
         probe: Number(env.BENCH_PROBE ?? 5),
         splitSeconds: Number(env.BENCH_SPLIT_SECONDS ?? 60),
         warmup: Number(env.BENCH_WARMUP ?? 2),
         log,
-      });
+      };
+      const run = await measureModel(bed, segments, model, device, edge, planner(model, device, edge, 10, 1), options);
+      // Twice: more requests move the profile, which may move a profiled choice to another split.
+      for (let round = 0; round < 2; round++) await topUp(bed, segments, model, device, edge, run, plannedSplits(model, run, device, edge), options);
       rows.push(...rowsOf(model, run, device, edge));
     }
   } finally {

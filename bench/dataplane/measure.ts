@@ -59,6 +59,41 @@ async function healthRtt(endpoint: string, count: number): Promise<number> {
   return median(times);
 }
 
+/** Split j served: the entry the client posts to, and the edge server behind the shaped link (none for device-only). */
+interface ServedSplit {
+  entry: Server;
+  link?: Server;
+  close(): Promise<void>;
+}
+
+async function serveSplit(bed: Testbed, segments: Map<string, Uint8Array>, model: BenchModel, device: BenchNode, edge: BenchNode, j: number): Promise<ServedSplit> {
+  const n = model.layers.length;
+  const servers: Server[] = [];
+  const name = (side: string) => `${model.name}-${j}-${side}`;
+  const close = async () => {
+    for (const s of servers.reverse()) await s.stop();
+    for (const k of [...segments.keys()]) if (k.startsWith(`${model.name}-${j}-`)) segments.delete(k);
+  };
+  try {
+    if (j === n || j === 0) {
+      segments.set(name("all"), model.bytes);
+      const entry = await bed.serve(j === n ? device : edge, "serve", name("all"), { from: 1, to: n });
+      servers.push(entry);
+      return { entry, ...(j === 0 ? { link: entry } : {}), close };
+    }
+    segments.set(name("tail"), segment(model, j + 1, n));
+    segments.set(name("head"), segment(model, 1, j));
+    const link = await bed.serve(edge, "tail", name("tail"), { from: j + 1, to: n });
+    servers.push(link);
+    const entry = await bed.serve(device, "head", name("head"), { from: 1, to: j }, link.endpoint);
+    servers.push(entry);
+    return { entry, link, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
 export async function measureModel(bed: Testbed, segments: Map<string, Uint8Array>, model: BenchModel, device: BenchNode, edge: BenchNode, rank: Planner, o: MeasureOptions): Promise<ModelRun> {
   const n = model.layers.length;
   const input = randomInput(model.inputShape.reduce((a, b) => a * b, 1));
@@ -68,30 +103,14 @@ export async function measureModel(bed: Testbed, segments: Map<string, Uint8Arra
   // Edge-only first (it gives the link's RTT), then by predicted latency at the middle speed.
   const order = [0, ...Array.from({ length: n }, (_, i) => i + 1).sort((a, b) => rank.predict(a) - rank.predict(b))];
   for (const j of order) {
-    const servers: Server[] = [];
+    const served = await serveSplit(bed, segments, model, device, edge, j);
     try {
-      const name = (side: string) => `${model.name}-${j}-${side}`;
-      let entry: Server;
-      let link: Server | undefined;
-      if (j === n || j === 0) {
-        segments.set(name("all"), model.bytes);
-        entry = await bed.serve(j === n ? device : edge, "serve", name("all"), { from: 1, to: n });
-        servers.push(entry);
-        if (j === 0) link = entry;
-      } else {
-        segments.set(name("tail"), segment(model, j + 1, n));
-        segments.set(name("head"), segment(model, 1, j));
-        link = await bed.serve(edge, "tail", name("tail"), { from: j + 1, to: n });
-        servers.push(link);
-        entry = await bed.serve(device, "head", name("head"), { from: 1, to: j }, link.endpoint);
-        servers.push(entry);
-      }
-      const client = new BenchClient(entry.endpoint, model.inputShape, input);
+      const client = new BenchClient(served.entry.endpoint, model.inputShape, input);
       // Device-only crosses no link: measured once, the same at every speed.
       const speeds = j === n ? [o.mbps[0]!] : o.mbps;
       for (const mbps of speeds) {
-        if (link) await shapeLink(link.container, mbps);
-        if (j === 0) rttMs.set(mbps, await healthRtt(link!.endpoint, 20));
+        if (served.link) await shapeLink(served.link.container, mbps);
+        if (j === 0) rttMs.set(mbps, await healthRtt(served.link!.endpoint, 20));
         for (let i = 0; i < o.warmup; i++) await client.infer();
         const got: Sample[] = [];
         const t0 = performance.now();
@@ -110,9 +129,49 @@ export async function measureModel(bed: Testbed, segments: Map<string, Uint8Arra
       }
       client.close();
     } finally {
-      for (const s of servers.reverse()) await s.stop();
-      for (const k of [...segments.keys()]) if (k.startsWith(`${model.name}-${j}-`)) segments.delete(k);
+      await served.close();
     }
   }
   return { samples, rttMs };
+}
+
+/**
+ * Brings each wanted split (by link speed) to `o.requests` requests, with no time limit: the splits
+ * the planner chose are the cases the bench reports, and their medians are taken over at least that
+ * many (a split cut short by BENCH_SPLIT_SECONDS in the sweep may have had a handful). A split not
+ * measured in the sweep at all (stopped early) is measured here from its first request.
+ */
+export async function topUp(
+  bed: Testbed,
+  segments: Map<string, Uint8Array>,
+  model: BenchModel,
+  device: BenchNode,
+  edge: BenchNode,
+  run: ModelRun,
+  wanted: Map<number, Set<number>>,
+  o: MeasureOptions,
+): Promise<void> {
+  const n = model.layers.length;
+  const input = randomInput(model.inputShape.reduce((a, b) => a * b, 1));
+  for (const [j, speeds] of wanted) {
+    // Device-only's samples are one array shared by every speed.
+    const todo = [...(j === n ? [o.mbps[0]!] : speeds)].filter((mbps) => (run.samples.get(mbps)!.get(j)?.length ?? 0) < o.requests);
+    if (!todo.length) continue;
+    const served = await serveSplit(bed, segments, model, device, edge, j);
+    try {
+      const client = new BenchClient(served.entry.endpoint, model.inputShape, input);
+      for (const mbps of todo) {
+        if (served.link) await shapeLink(served.link.container, mbps);
+        for (let i = 0; i < o.warmup; i++) await client.infer();
+        const got = run.samples.get(mbps)!.get(j) ?? [];
+        const had = got.length;
+        while (got.length < o.requests) got.push(await client.infer());
+        for (const b of j === n ? o.mbps : [mbps]) run.samples.get(b)!.set(j, got);
+        o.log(`${model.name} split ${j}/${n} at ${j === n ? "any" : mbps} Mbit/s topped up ${had} → ${got.length}: median ${median(got.map((s) => s.totalMs)).toFixed(1)} ms`);
+      }
+      client.close();
+    } finally {
+      await served.close();
+    }
+  }
 }

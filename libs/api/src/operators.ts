@@ -32,7 +32,9 @@ export type ElementClass = (typeof ELEMENT_CLASSES)[number];
 /** Work of a layer's operators outside `flops`, by class (operations: 2 x the window's multiply-adds). */
 export const elementOps = z
   .strictObject({ lrn: nonneg.optional() })
-  .describe("operations of operators `flops` does not count (set by `eictl model import`): `lrn` = 2 x size x output elements of LocalResponseNormalization; timed at the node's `compute.gflopsByOperator.lrn`");
+  .describe(
+    "operations of operators `flops` does not count (set by `eictl model import`): `lrn` = 2 x size x output elements of LocalResponseNormalization; timed at the node's `compute.gflopsByOperator.lrn`",
+  );
 export type ElementOps = z.infer<typeof elementOps>;
 
 const speed = z.number().positive().optional();

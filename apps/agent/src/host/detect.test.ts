@@ -211,7 +211,9 @@ describe("measureHostSpeed", () => {
   it("times onnxruntime, the runtime that runs the layers: a figure in the planner's unit, far above a JavaScript multiply's, and one per operator class", async () => {
     const s = await measureHostSpeed(1, { durationMs: 100 });
     expect(s.problem).toBeUndefined();
-    expect(s.source).toMatch(/^onnxruntime on 1 thread: 3x3 convolutions \(0\.92 GFLOP\), 1x1 and depthwise convolutions, a 4096x4096 matrix multiply, local response normalization; medians of \d+ runs$/);
+    expect(s.source).toMatch(
+      /^onnxruntime on 1 thread: 3x3 convolutions \(0\.92 GFLOP\), 1x1 and depthwise convolutions, a 4096x4096 matrix multiply, local response normalization; medians of \d+ runs$/,
+    );
     expect(s.gflops).toBe(twoSignificant(s.gflops));
     // A batch-1 fully connected layer reads each weight once: memory-bound, slower than the convolutions.
     expect(s.gflopsByOperator!.matmul).toBeLessThan(s.gflops);
