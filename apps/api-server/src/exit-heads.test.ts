@@ -134,6 +134,41 @@ describe("early-exit heads", () => {
     expect(await storedExits(model.metadata.uid)).toEqual([0]);
     await expect.poll(() => listed("swept")).toEqual([]);
   });
+
+  it("a new base graph keeps the heads that read its cut tensors and deletes those that do not, with a Warning Event each", async () => {
+    const model = await create("rebased", [1, 2]);
+    await put("rebased", base).expect(200);
+    await put("rebased", after1, 1).expect(200);
+    await put("rebased", after2, 2).expect(200);
+    // The same graph with other weights: both heads still read their cut tensors.
+    const retrained = (await put("rebased", tinyCnnOnnx({ seed: 12 })).expect(200)).body;
+    expect(retrained.status.artifact.sha256).toBe(sha256(tinyCnnOnnx({ seed: 12 })));
+    expect(retrained.status.exitArtifacts.map((e: { afterLayer: number }) => e.afterLayer)).toEqual([1, 2]);
+    expect(await storedExits(model.metadata.uid)).toEqual([0, 1, 2]);
+
+    // Re-imported from a graph whose first convolution has 8 channels: the cut after layer 1 is now
+    // [1,8,8,8] (the head after it reads [1,4,8,8]); after layer 2 it is still [1,256].
+    const g = new GraphBuilder("wider", { seed: 5 });
+    let x = g.relu("relu1", g.conv("conv1", g.input("input", [1, 3, 8, 8]), { cin: 3, cout: 8, k: 3, pad: 1, bias: true }));
+    x = g.flatten("flatten", g.relu("relu2", g.conv("conv2", x, { cin: 8, cout: 4, k: 3, pad: 1, bias: true })));
+    const wider = g.build(g.linear("fc", x, 256, 10), [1, 10]);
+    const layers = importOnnxModel(wider).layers;
+    expect(layers.length).toBe(imported.layers.length);
+    await request(api.app).patch(modelPath("rebased")).set(bearer(tenant)).set("Content-Type", "application/merge-patch+json").send({ spec: { layers } }).expect(200);
+    const rebased = (await put("rebased", wider).expect(200)).body;
+    expect(rebased.status.exitArtifacts.map((e: { afterLayer: number }) => e.afterLayer)).toEqual([2]);
+    expect(await storedExits(model.metadata.uid)).toEqual([0, 2]);
+    expect((await get("rebased", 1).expect(404)).body.message).toMatch(/no head for its early exit after layer 1/);
+    expect(sha256((await get("rebased", 2).buffer(true).parse(binaryParser).expect(200)).body)).toBe(sha256(after2));
+    const events = (await request(api.app).get(`${API_PREFIX}/namespaces/acme/events`).set(bearer(tenant)).expect(200)).body.items.filter(
+      (e: { involvedObject: { uid?: string } }) => e.involvedObject.uid === model.metadata.uid,
+    );
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: "Warning", reason: "ExitHeadRemoved" });
+    expect(events[0].message).toMatch(/after layer 1 does not read the new base graph.*\[1,8,8,8\].*eictl model import --exit-head 1=HEAD\.onnx/);
+    // A head that fits the new graph is taken again.
+    await put("rebased", head([1, 8, 8, 8], 6), 1).expect(200);
+  });
 });
 
 /** Binary bodies come back as Buffers. */

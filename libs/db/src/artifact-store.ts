@@ -291,6 +291,24 @@ export class ArtifactStore {
   }
 
   /**
+   * Deletes the head of the exit after layer `exitAfter` of the Model with `modelUid` if it is still
+   * the version with this digest (a head uploaded since is another one, and stays). Its Postgres
+   * bytes go at once; a directory's file at the next `collectGarbage`. Answers whether it went.
+   */
+  async removeExit(modelUid: string, exitAfter: number, sha256: string): Promise<boolean> {
+    const r = await this.pool.query<{ n: number }>(
+      `WITH gone AS (
+         DELETE FROM model_artifacts WHERE model_uid = $1 AND exit_after = $2 AND exit_after > 0 AND sha256 = $3 RETURNING blob_id
+       ), blobs AS (
+         DELETE FROM model_artifact_blobs b USING gone WHERE b.id = gone.blob_id
+       )
+       SELECT count(*)::int AS n FROM gone`,
+      [modelUid, exitAfter, sha256],
+    );
+    return r.rows[0]!.n > 0;
+  }
+
+  /**
    * Removes what no Model's artifact uses any more: blobs of uploads that died with their server,
    * and (with a directory) files no artifact names and temporary files of dead uploads. Safe to
    * run from several API servers at once.

@@ -70,19 +70,27 @@ export class ExitHeadJanitor {
     await this.forgetInStatus(namespace!, name, uid);
   }
 
-  /** `status.exitArtifacts` without the exits the Model does not declare (read again on a conflict). */
-  private async forgetInStatus(namespace: string, name: string, uid: string): Promise<void> {
+  /**
+   * `status.exitArtifacts` without the entries `drop` names (by default those of exits the Model
+   * does not declare), read again on a conflict. Answers the Model as stored afterwards (undefined
+   * when it is gone).
+   */
+  async forgetInStatus(
+    namespace: string,
+    name: string,
+    uid: string,
+    drop: (e: ExitArtifactStatus, declared: Set<number>) => boolean = (e, declared) => !declared.has(e.afterLayer),
+  ): Promise<StoredObject | undefined> {
     for (let attempt = 0; ; attempt++) {
       const current = await this.o.store.get(MODEL, namespace, name);
-      if (!current || current.metadata.uid !== uid) return;
+      if (!current || current.metadata.uid !== uid) return undefined;
       const declared = declaredExits(current);
       const listed = (current.status?.exitArtifacts ?? []) as ExitArtifactStatus[];
-      const kept = listed.filter((e) => declared.has(e.afterLayer));
-      if (kept.length === listed.length) return;
+      const kept = listed.filter((e) => !drop(e, declared));
+      if (kept.length === listed.length) return current;
       const { exitArtifacts: _dropped, ...rest } = current.status ?? {};
       try {
-        await this.o.store.updateStatus(MODEL, current, kept.length ? { ...rest, exitArtifacts: kept } : rest);
-        return;
+        return await this.o.store.updateStatus(MODEL, current, kept.length ? { ...rest, exitArtifacts: kept } : rest);
       } catch (err) {
         if (!(err instanceof StoreError && err.reason === "Conflict") || attempt >= CONFLICT_RETRIES) throw err;
       }

@@ -1,13 +1,14 @@
 import { pipeline } from "node:stream/promises";
 import { Router, type NextFunction, type Request, type Response } from "express";
 import { kindInfo, type ExitArtifactStatus, type ModelArtifactStatus } from "@eiaas/api";
-import { StoreError, type ArtifactRecord, type ArtifactStore, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { EventRecorder, StoreError, type ArtifactRecord, type ArtifactStore, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { authorize, visible, type ModelRefs } from "../http/authz.js";
 import { ApiError, notFound, sendError, toApiError } from "../http/errors.js";
 import { mediaTypeOf } from "../http/json-body.js";
 import { declaredExits, type ExitHeadJanitor } from "../artifacts/exit-heads.js";
 import { CutTensors, ExitHeadCheck, ExitHeadMismatch } from "../artifacts/exit-check.js";
 import { OnnxCheckError, OnnxStreamCheck } from "../artifacts/onnx-check.js";
+import { dropStaleHeads, type StaleHeadDeps } from "../artifacts/stale-heads.js";
 import type { ResourceService } from "../resources/service.js";
 import { param } from "./resources.js";
 
@@ -129,8 +130,12 @@ function checkUploadHeaders(req: Request, maxBytes: number): void {
   if (length !== undefined && Number(length) === 0) throw new OnnxCheckError("the artifact is empty", 0);
 }
 
-/** `PUT`: the file streamed to the ArtifactStore, checked as it arrives, then recorded in the Model's status. */
-async function upload(deps: ArtifactRouteDeps, cutTensors: CutTensors, req: Request, res: Response): Promise<void> {
+/**
+ * `PUT`: the file streamed to the ArtifactStore, checked as it arrives, then recorded in the Model's
+ * status; a new base graph's exit heads are checked again against it (stale-heads.ts).
+ */
+async function upload(deps: ArtifactRouteDeps, stale: StaleHeadDeps, req: Request, res: Response): Promise<void> {
+  const cutTensors = stale.cutTensors;
   const name = param(req, "name");
   let model: StoredObject;
   let exit: number;
@@ -152,7 +157,8 @@ async function upload(deps: ArtifactRouteDeps, cutTensors: CutTensors, req: Requ
   } catch (err) {
     return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
   }
-  const updated = await recordArtifactStatus(deps, model, exit);
+  let updated = await recordArtifactStatus(deps, model, exit);
+  if (!exit) updated = await dropStaleHeads(stale, updated, deps.onInternal);
   res.status(200).type("application/json").send(JSON.stringify(updated));
 }
 
@@ -197,7 +203,8 @@ async function download(deps: ArtifactRouteDeps, req: Request, res: Response): P
  * `HEAD` of it (ETag = its sha256, `If-None-Match` → 304); with `?exit=N` the same for the head of
  * the early exit declared after layer N (recorded in `status.exitArtifacts`): a head must read the cut
  * tensor its exit follows (exit-check.ts; 422 otherwise, 409 before the base graph is stored), and
- * goes when its exit is removed from the spec (exit-heads.ts). Tenants read and write their own
+ * goes when its exit is removed from the spec (exit-heads.ts) or when a base graph it does not read
+ * replaces the one it was checked against (stale-heads.ts, with a Warning Event). Tenants read and write their own
  * Models' artifacts; an agent reads those of the Models its node's unfinished tasks use, and no
  * other (404, as for the Models themselves); admins all. The upload records
  * `status.artifact` (digest, size, time) in the Model; the object itself stays small.
@@ -205,9 +212,14 @@ async function download(deps: ArtifactRouteDeps, req: Request, res: Response): P
 export function artifactRouter(deps: ArtifactRouteDeps): Router {
   const r = Router();
   const path = "/namespaces/:ns/models/:name/artifact";
-  const cutTensors = new CutTensors(deps.artifacts);
+  const stale: StaleHeadDeps = {
+    artifacts: deps.artifacts,
+    cutTensors: new CutTensors(deps.artifacts),
+    exitHeads: deps.exitHeads,
+    events: new EventRecorder(deps.store, "eiaas-apiserver"),
+  };
   r.put(path, (req: Request, res: Response, next: NextFunction) => {
-    void upload(deps, cutTensors, req, res).catch(next);
+    void upload(deps, stale, req, res).catch(next);
   });
   r.get(path, (req: Request, res: Response, next: NextFunction) => {
     void download(deps, req, res).catch(next);
