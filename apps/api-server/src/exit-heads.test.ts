@@ -144,6 +144,8 @@ describe("early-exit heads", () => {
     const retrained = (await put("rebased", tinyCnnOnnx({ seed: 12 })).expect(200)).body;
     expect(retrained.status.artifact.sha256).toBe(sha256(tinyCnnOnnx({ seed: 12 })));
     expect(retrained.status.exitArtifacts.map((e: { afterLayer: number }) => e.afterLayer)).toEqual([1, 2]);
+    // Each head is marked as checked against the graph it now reads (they were checked against the first one).
+    expect(retrained.status.exitArtifacts.map((e: { checkedAgainst?: string }) => e.checkedAgainst)).toEqual([sha256(tinyCnnOnnx({ seed: 12 })), sha256(tinyCnnOnnx({ seed: 12 }))]);
     expect(await storedExits(model.metadata.uid)).toEqual([0, 1, 2]);
 
     // Re-imported from a graph whose first convolution has 8 channels: the cut after layer 1 is now
@@ -168,6 +170,36 @@ describe("early-exit heads", () => {
     expect(events[0].message).toMatch(/after layer 1 does not read the new base graph.*\[1,8,8,8\].*eictl model import --exit-head 1=HEAD\.onnx/);
     // A head that fits the new graph is taken again.
     await put("rebased", head([1, 8, 8, 8], 6), 1).expect(200);
+  });
+
+  it("the sweep checks heads nobody checked against the current base graph (a server stopped between storing it and checking them)", async () => {
+    const model = await create("unchecked", [1, 2]);
+    await put("unchecked", base).expect(200);
+    const stored = (await put("unchecked", after1, 1).expect(200)).body;
+    await put("unchecked", after2, 2).expect(200);
+    expect(stored.status.exitArtifacts[0].checkedAgainst).toBe(sha256(base));
+    // A base graph whose cut after layer 1 is [1,2,8,8] stored behind the API's back, with the layer
+    // table of its import, and no check of the heads (the upload's request ended with its server).
+    const g = new GraphBuilder("narrow", { seed: 8 });
+    let x = g.relu("relu1", g.conv("conv1", g.input("input", [1, 3, 8, 8]), { cin: 3, cout: 2, k: 3, pad: 1, bias: true }));
+    x = g.flatten("flatten", g.relu("relu2", g.conv("conv2", x, { cin: 2, cout: 4, k: 3, pad: 1, bias: true })));
+    const narrow = g.build(g.linear("fc", x, 256, 10), [1, 10]);
+    let current = (await api.store.get(MODEL, "acme", "unchecked"))!;
+    current = await api.store.update(MODEL, current, { ...current, spec: { ...current.spec, layers: importOnnxModel(narrow).layers } });
+    await api.artifacts.put(
+      model.metadata.uid,
+      (async function* () {
+        yield narrow;
+      })(),
+      { maxBytes: 1 << 20 },
+    );
+    expect(await storedExits(model.metadata.uid)).toEqual([0, 1, 2]);
+    expect(await api.exitHeads.sweep()).toBe(1);
+    expect(await storedExits(model.metadata.uid)).toEqual([0, 2]);
+    const after = (await request(api.app).get(modelPath("unchecked")).set(bearer(tenant)).expect(200)).body.status.exitArtifacts;
+    expect(after).toEqual([expect.objectContaining({ afterLayer: 2, sha256: sha256(after2), checkedAgainst: sha256(narrow) })]);
+    // Checked now: the next sweep has nothing to do.
+    expect(await api.exitHeads.sweep()).toBe(0);
   });
 });
 

@@ -291,6 +291,22 @@ export class ArtifactStore {
   }
 
   /**
+   * Models with an exit head whose `status.exitArtifacts[].checkedAgainst` is not the digest of
+   * the stored base graph: heads nobody has checked against it (a server stopped between storing
+   * a base graph and checking its heads, or heads older than the check).
+   */
+  async modelsWithUncheckedHeads(): Promise<Array<{ namespace: string; name: string; uid: string }>> {
+    const r = await this.pool.query<{ namespace: string; name: string; uid: string }>(
+      `SELECT m.namespace, m.name, m.uid FROM models m JOIN model_artifacts base ON base.model_uid = m.uid AND base.exit_after = 0
+       WHERE EXISTS (SELECT 1 FROM model_artifacts h WHERE h.model_uid = m.uid AND h.exit_after > 0)
+         AND EXISTS (
+           SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(m.status->'exitArtifacts') = 'array' THEN m.status->'exitArtifacts' ELSE '[]'::jsonb END) e
+           WHERE e->>'checkedAgainst' IS DISTINCT FROM base.sha256)`,
+    );
+    return r.rows;
+  }
+
+  /**
    * Deletes the head of the exit after layer `exitAfter` of the Model with `modelUid` if it is still
    * the version with this digest (a head uploaded since is another one, and stays). Its Postgres
    * bytes go at once; a directory's file at the next `collectGarbage`. Answers whether it went.

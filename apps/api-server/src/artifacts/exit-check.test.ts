@@ -3,7 +3,7 @@ import { GraphBuilder } from "@eiaas/onnx";
 import { ExitHeadCheck, ExitHeadMismatch, type CutTensor } from "./exit-check.js";
 import { OnnxCheckError } from "./onnx-check.js";
 
-const cut: CutTensor = { afterLayer: 2, tensor: "flat", shape: [1, 256], bytes: 1024 };
+const cut: CutTensor = { afterLayer: 2, tensor: "flat", shape: [1, 256], bytes: 1024, baseSha256: "0".repeat(64) };
 
 function head(inputs: number): Uint8Array {
   const g = new GraphBuilder("exit", { seed: 4 });

@@ -19,6 +19,8 @@ export interface CutTensor {
   shape: number[];
   /** Elements × element size: the element type, as the import counts it. */
   bytes: number;
+  /** sha256 of the stored base graph the tensor was found in. */
+  baseSha256: string;
 }
 
 /** Base graphs whose cut tensors are remembered (by digest and input shape): a few, they are small. */
@@ -55,13 +57,13 @@ export class CutTensors {
         { field, message: `names no tensor of the base graph, so an exit head after layer ${exit} cannot be checked against it: import the Model from its ONNX file (eictl model import)` },
       ]);
     }
-    const cuts = await this.cutsOf(model);
+    const { sha256, cuts } = await this.cutsOf(model);
     const cut = cuts.get(tensor);
     if (!cut) throw invalid("Model", name, [{ field, message: `"${tensor}" is not a cut tensor of the stored base graph (a tensor that alone connects the layers before and after it)` }]);
-    return { afterLayer: exit, tensor, ...cut };
+    return { afterLayer: exit, tensor, ...cut, baseSha256: sha256 };
   }
 
-  private async cutsOf(model: StoredObject): Promise<Map<string, { shape: number[]; bytes: number }>> {
+  private async cutsOf(model: StoredObject): Promise<{ sha256: string; cuts: Map<string, { shape: number[]; bytes: number }> }> {
     const name = model.metadata.name;
     const noBase = () =>
       new ApiError("Conflict", `model "${name}" has no base graph yet: upload it first (eictl model import); an exit head is checked against its cut tensor`, { name, kind: "models" });
@@ -70,7 +72,7 @@ export class CutTensors {
     const shape = model.metadata.annotations?.[ONNX_INPUT_SHAPE_ANNOTATION];
     const key = (sha256: string) => `${sha256}|${shape ?? ""}`;
     const cached = this.cache.get(key(record.sha256));
-    if (cached) return cached;
+    if (cached) return { sha256: record.sha256, cuts: cached };
     const opened = await this.artifacts.open(model.metadata.uid, 0);
     if (!opened) throw noBase();
     let cuts;
@@ -86,7 +88,7 @@ export class CutTensors {
     const map = new Map(cuts.map((c) => [c.tensor, { shape: c.shape, bytes: c.bytes }]));
     if (this.cache.size >= CACHED_GRAPHS) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(key(opened.record.sha256), map);
-    return map;
+    return { sha256: opened.record.sha256, cuts: map };
   }
 }
 
@@ -99,7 +101,7 @@ export class ExitHeadCheck implements ArtifactInspector {
   private readonly onnx = new OnnxStreamCheck();
   private readonly skeleton = new OnnxSkeleton();
 
-  constructor(private readonly cut: CutTensor) {}
+  constructor(readonly cut: CutTensor) {}
 
   update(chunk: Uint8Array): void {
     this.onnx.update(chunk);

@@ -1,14 +1,13 @@
 import { pipeline } from "node:stream/promises";
 import { Router, type NextFunction, type Request, type Response } from "express";
 import { kindInfo, type ExitArtifactStatus, type ModelArtifactStatus } from "@eiaas/api";
-import { EventRecorder, StoreError, type ArtifactRecord, type ArtifactStore, type ObjectStore, type StoredObject } from "@eiaas/db";
+import { StoreError, type ArtifactRecord, type ArtifactStore, type ObjectStore, type StoredObject } from "@eiaas/db";
 import { authorize, visible, type ModelRefs } from "../http/authz.js";
 import { ApiError, notFound, sendError, toApiError } from "../http/errors.js";
 import { mediaTypeOf } from "../http/json-body.js";
 import { declaredExits, type ExitHeadJanitor } from "../artifacts/exit-heads.js";
-import { CutTensors, ExitHeadCheck, ExitHeadMismatch } from "../artifacts/exit-check.js";
+import { ExitHeadCheck, ExitHeadMismatch } from "../artifacts/exit-check.js";
 import { OnnxCheckError, OnnxStreamCheck } from "../artifacts/onnx-check.js";
-import { dropStaleHeads, type StaleHeadDeps } from "../artifacts/stale-heads.js";
 import type { ResourceService } from "../resources/service.js";
 import { param } from "./resources.js";
 
@@ -134,8 +133,7 @@ function checkUploadHeaders(req: Request, maxBytes: number): void {
  * `PUT`: the file streamed to the ArtifactStore, checked as it arrives, then recorded in the Model's
  * status; a new base graph's exit heads are checked again against it (stale-heads.ts).
  */
-async function upload(deps: ArtifactRouteDeps, stale: StaleHeadDeps, req: Request, res: Response): Promise<void> {
-  const cutTensors = stale.cutTensors;
+async function upload(deps: ArtifactRouteDeps, req: Request, res: Response): Promise<void> {
   const name = param(req, "name");
   let model: StoredObject;
   let exit: number;
@@ -146,7 +144,7 @@ async function upload(deps: ArtifactRouteDeps, stale: StaleHeadDeps, req: Reques
     model = await visibleModel(deps, req, "update");
     exit = exitOf(req, model);
     // A head must read the cut tensor its exit follows: checked while it streams, before it is kept.
-    inspect = exit ? new ExitHeadCheck(await cutTensors.of(model, exit)) : new OnnxStreamCheck();
+    inspect = exit ? new ExitHeadCheck(await deps.exitHeads.cutTensors.of(model, exit)) : new OnnxStreamCheck();
   } catch (err) {
     return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
   }
@@ -157,8 +155,10 @@ async function upload(deps: ArtifactRouteDeps, stale: StaleHeadDeps, req: Reques
   } catch (err) {
     return refuseUpload(req, res, uploadError(err, name), deps.onInternal);
   }
-  let updated = await recordArtifactStatus(deps, model, exit);
-  if (!exit) updated = await dropStaleHeads(stale, updated, deps.onInternal);
+  const checkedAgainst = inspect instanceof ExitHeadCheck ? inspect.cut.baseSha256 : undefined;
+  let updated = await recordArtifactStatus(deps, model, exit, checkedAgainst);
+  // A new base graph: the heads checked against the one it replaces are checked again.
+  if (!exit) updated = (await deps.exitHeads.checkAgainstBase(updated)).model;
   res.status(200).type("application/json").send(JSON.stringify(updated));
 }
 
@@ -212,14 +212,8 @@ async function download(deps: ArtifactRouteDeps, req: Request, res: Response): P
 export function artifactRouter(deps: ArtifactRouteDeps): Router {
   const r = Router();
   const path = "/namespaces/:ns/models/:name/artifact";
-  const stale: StaleHeadDeps = {
-    artifacts: deps.artifacts,
-    cutTensors: new CutTensors(deps.artifacts),
-    exitHeads: deps.exitHeads,
-    events: new EventRecorder(deps.store, "eiaas-apiserver"),
-  };
   r.put(path, (req: Request, res: Response, next: NextFunction) => {
-    void upload(deps, stale, req, res).catch(next);
+    void upload(deps, req, res).catch(next);
   });
   r.get(path, (req: Request, res: Response, next: NextFunction) => {
     void download(deps, req, res).catch(next);
@@ -232,7 +226,7 @@ export function artifactRouter(deps: ArtifactRouteDeps): Router {
  * exit head), read again each time, so concurrent uploads leave the status of the one that was
  * stored last. NotFound when the Model was deleted, or deleted and created again, meanwhile.
  */
-async function recordArtifactStatus(deps: ArtifactRouteDeps, uploadedTo: StoredObject, exit: number): Promise<StoredObject> {
+async function recordArtifactStatus(deps: ArtifactRouteDeps, uploadedTo: StoredObject, exit: number, checkedAgainst?: string): Promise<StoredObject> {
   const { namespace, name, uid } = uploadedTo.metadata;
   for (let attempt = 0; ; attempt++) {
     const current = await deps.store.get(MODEL, namespace, name);
@@ -244,7 +238,9 @@ async function recordArtifactStatus(deps: ArtifactRouteDeps, uploadedTo: StoredO
     }
     const record = await deps.artifacts.head(uid, exit);
     if (!record) throw notFound("models", name);
-    const status = exit ? withExitArtifact(current.status ?? {}, { afterLayer: exit, ...artifactStatus(record) }) : { ...(current.status ?? {}), artifact: artifactStatus(record) };
+    const status = exit
+      ? withExitArtifact(current.status ?? {}, { afterLayer: exit, ...artifactStatus(record), ...(checkedAgainst ? { checkedAgainst } : {}) })
+      : { ...(current.status ?? {}), artifact: artifactStatus(record) };
     try {
       return await deps.store.updateStatus(MODEL, current, status);
     } catch (err) {

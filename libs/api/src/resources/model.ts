@@ -153,6 +153,12 @@ export const ONNX_INPUT_SHAPE_ANNOTATION = "eiaas.io/onnx-input-shape";
 export const exitArtifactStatus = modelArtifactStatus.extend({
   /** The exit's `afterLayer` (spec.exits): the head reads the cut tensor after this layer. */
   afterLayer: z.number().int().min(1),
+  /**
+   * sha256 of the base graph (`status.artifact`) the head was last found to read: set when the head
+   * is uploaded and when a new base graph is checked against it; a head whose value differs from
+   * the base graph's is checked again by the API server's sweep.
+   */
+  checkedAgainst: z.string().optional(),
 });
 export type ExitArtifactStatus = z.infer<typeof exitArtifactStatus>;
 
