@@ -267,9 +267,7 @@ describe.each(["postgres", "directory"])("model artifacts (%s)", (label) => {
 
     const stored = (await put("?exit=1", head).expect(200)).body;
     expect(stored.status.artifact.sha256).toBe(sha256(base));
-    expect(stored.status.exitArtifacts).toEqual([
-      { afterLayer: 1, sha256: sha256(head), sizeBytes: head.length, format: "onnx", uploadedAt: expect.any(String), checkedAgainst: sha256(base) },
-    ]);
+    expect(stored.status.exitArtifacts).toEqual([{ afterLayer: 1, sha256: sha256(head), sizeBytes: head.length, format: "onnx", uploadedAt: expect.any(String), checkedAgainst: sha256(base) }]);
     const got = await get("?exit=1").expect(200);
     expect(got.headers.etag).toBe(`"${sha256(head)}"`);
     expect(sha256(got.body)).toBe(sha256(head));

@@ -184,8 +184,8 @@ describe("early-exit heads", () => {
     let x = g.relu("relu1", g.conv("conv1", g.input("input", [1, 3, 8, 8]), { cin: 3, cout: 2, k: 3, pad: 1, bias: true }));
     x = g.flatten("flatten", g.relu("relu2", g.conv("conv2", x, { cin: 2, cout: 4, k: 3, pad: 1, bias: true })));
     const narrow = g.build(g.linear("fc", x, 256, 10), [1, 10]);
-    let current = (await api.store.get(MODEL, "acme", "unchecked"))!;
-    current = await api.store.update(MODEL, current, { ...current, spec: { ...current.spec, layers: importOnnxModel(narrow).layers } });
+    const current = (await api.store.get(MODEL, "acme", "unchecked"))!;
+    await api.store.update(MODEL, current, { ...current, spec: { ...current.spec, layers: importOnnxModel(narrow).layers } });
     await api.artifacts.put(
       model.metadata.uid,
       (async function* () {

@@ -72,7 +72,8 @@ export const FIELD_DESCRIPTIONS: Record<string, string> = {
   "EdgeNode.spec.capacity.tasks": "Most unfinished tasks at once (the agent's --slots; set at registration when unset). Unset: no limit.",
   "EdgeNode.spec.compute": "Effective DNN speed, used when a model has no measured profile for this hardware.",
   "EdgeNode.spec.compute.gflops": "Effective GFLOP/s on DNN layers (k×k convolutions, and every operator class gflopsByOperator does not name).",
-  "EdgeNode.spec.compute.gflopsByOperator": "GFLOP/s on 1x1 convolutions, depthwise convolutions, matrix multiplies and local response normalization (lrn: a layer's elementOps), where they differ from gflops (the agent measures them with onnxruntime).",
+  "EdgeNode.spec.compute.gflopsByOperator":
+    "GFLOP/s on 1x1 convolutions, depthwise convolutions, matrix multiplies and local response normalization (lrn: a layer's elementOps), where they differ from gflops (the agent measures them with onnxruntime).",
   "EdgeNode.spec.power": "Power draw in W, for device energy predictions.",
   "EdgeNode.spec.power.computeW": "While computing.",
   "EdgeNode.spec.power.transmitW": "While transmitting.",
