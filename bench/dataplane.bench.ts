@@ -177,7 +177,7 @@ async function main(): Promise<void> {
         warmup: Number(env.BENCH_WARMUP ?? 2),
         log,
       };
-      const run = await measureModel(bed, segments, model, device, edge, planner(model, device, edge, 10, 1), options);
+      const run = await measureModel(bed, segments, model, device, edge, (mbps) => planner(model, device, edge, mbps, 1), options);
       // Twice: more requests move the profile, which may move a profiled choice to another split.
       for (let round = 0; round < 2; round++) await topUp(bed, segments, model, device, edge, run, plannedSplits(model, run, device, edge), options);
       rows.push(...rowsOf(model, run, device, edge));

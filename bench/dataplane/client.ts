@@ -21,6 +21,16 @@ export interface Sample {
 
 type Timings = StageTimings & { next?: Timings };
 
+/** The entry answered something else than 200: `status` 504 when a later stage did not answer within the forward's limit. */
+export class AnswerError extends Error {
+  constructor(
+    readonly endpoint: string,
+    readonly status: number,
+  ) {
+    super(`${endpoint} answered ${status}`);
+  }
+}
+
 export class BenchClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
   constructor(
@@ -47,7 +57,7 @@ export class BenchClient {
           res.on("error", reject);
           res.on("end", () => {
             const totalMs = performance.now() - t0;
-            if (res.statusCode !== 200) return reject(new Error(`${this.endpoint} answered ${res.statusCode}`));
+            if (res.statusCode !== 200) return reject(new AnswerError(this.endpoint, res.statusCode ?? 0));
             const t = JSON.parse(String(res.headers["x-eiaas-timings"])) as Timings;
             const next = t.next;
             resolve({

@@ -3,7 +3,7 @@
 // speed. Splits are measured in the order the flops-based prediction ranks them, and one whose
 // first requests are clearly slower than the best measured so far at that speed (median > 1.5×)
 // stops early: it cannot be the best, and the bench stays within minutes on two cores.
-import { BenchClient, median, type Sample } from "./client.js";
+import { AnswerError, BenchClient, median, type Sample } from "./client.js";
 import type { BenchNode } from "./fleet.js";
 import type { Planner } from "./planning.js";
 import { segment, type BenchModel } from "./segments.js";
@@ -94,14 +94,54 @@ async function serveSplit(bed: Testbed, segments: Map<string, Uint8Array>, model
   }
 }
 
-export async function measureModel(bed: Testbed, segments: Map<string, Uint8Array>, model: BenchModel, device: BenchNode, edge: BenchNode, rank: Planner, o: MeasureOptions): Promise<ModelRun> {
+/** A split predicted this many times slower than the best measured at a speed is not measured there: it cannot be the best. */
+const HOPELESS = 4;
+
+/**
+ * Requests of split j at one speed until `o.requests`, the time limit, or until it is clearly
+ * slower than `known` (the best median so far): its median over 1.5× after `o.probe` requests, or
+ * even its fastest request over 2×. Undefined when the entry answers 504: a later stage took longer
+ * than the forward's limit (30 s), slower than any split that answers.
+ */
+async function sweepSpeed(client: BenchClient, j: number, n: number, known: number | undefined, o: MeasureOptions): Promise<Sample[] | undefined> {
+  const got: Sample[] = [];
+  const comparable = known !== undefined && j !== 0 && j !== n;
+  try {
+    for (let i = 0; i < o.warmup; i++) await client.infer();
+    const t0 = performance.now();
+    while (got.length < o.requests) {
+      got.push(await client.infer());
+      if (comparable && Math.min(...got.map((s) => s.totalMs)) > 2 * known) break;
+      if (got.length < o.probe) continue;
+      if (comparable && median(got.map((s) => s.totalMs)) > 1.5 * known) break;
+      if (performance.now() - t0 > o.splitSeconds * 1000) break;
+    }
+  } catch (err) {
+    if (err instanceof AnswerError && err.status === 504) return undefined;
+    throw err;
+  }
+  return got;
+}
+
+export async function measureModel(
+  bed: Testbed,
+  segments: Map<string, Uint8Array>,
+  model: BenchModel,
+  device: BenchNode,
+  edge: BenchNode,
+  /** The planner's predictions at a link speed (Mbit/s). */
+  rankAt: (mbps: number) => Planner,
+  o: MeasureOptions,
+): Promise<ModelRun> {
   const n = model.layers.length;
   const input = randomInput(model.inputShape.reduce((a, b) => a * b, 1));
   const samples: ModelSamples = new Map(o.mbps.map((b) => [b, new Map()]));
   const rttMs = new Map<number, number>();
   const best = new Map<number, number>();
   // Edge-only first (it gives the link's RTT), then by predicted latency at the middle speed.
-  const order = [0, ...Array.from({ length: n }, (_, i) => i + 1).sort((a, b) => rank.predict(a) - rank.predict(b))];
+  const middle = rankAt(o.mbps[Math.floor(o.mbps.length / 2)]!);
+  const order = [0, ...Array.from({ length: n }, (_, i) => i + 1).sort((a, b) => middle.predict(a) - middle.predict(b))];
+  const ranks = new Map(o.mbps.map((b) => [b, rankAt(b)]));
   for (const j of order) {
     const served = await serveSplit(bed, segments, model, device, edge, j);
     try {
@@ -109,18 +149,18 @@ export async function measureModel(bed: Testbed, segments: Map<string, Uint8Arra
       // Device-only crosses no link: measured once, the same at every speed.
       const speeds = j === n ? [o.mbps[0]!] : o.mbps;
       for (const mbps of speeds) {
+        const known = best.get(mbps);
+        const predicted = ranks.get(mbps)!.predict(j);
+        if (known !== undefined && j !== 0 && j !== n && predicted > HOPELESS * known) {
+          o.log(`${model.name} split ${j}/${n} at ${mbps} Mbit/s: not measured, predicted ${predicted.toFixed(0)} ms > ${HOPELESS}× the best measured (${known.toFixed(0)} ms)`);
+          continue;
+        }
         if (served.link) await shapeLink(served.link.container, mbps);
         if (j === 0) rttMs.set(mbps, await healthRtt(served.link!.endpoint, 20));
-        for (let i = 0; i < o.warmup; i++) await client.infer();
-        const got: Sample[] = [];
-        const t0 = performance.now();
-        while (got.length < o.requests) {
-          got.push(await client.infer());
-          if (got.length < o.probe) continue;
-          const m = median(got.map((s) => s.totalMs));
-          const known = best.get(mbps);
-          if (known !== undefined && m > 1.5 * known && j !== 0 && j !== n) break;
-          if (performance.now() - t0 > o.splitSeconds * 1000) break;
+        const got = await sweepSpeed(client, j, n, known, o);
+        if (!got) {
+          o.log(`${model.name} split ${j}/${n} at ${mbps} Mbit/s: no answer within the forward's limit (504): slower than any split that answers`);
+          continue;
         }
         const m = median(got.map((s) => s.totalMs));
         if (!(m >= (best.get(mbps) ?? Infinity))) best.set(mbps, m);
@@ -162,10 +202,16 @@ export async function topUp(
       const client = new BenchClient(served.entry.endpoint, model.inputShape, input);
       for (const mbps of todo) {
         if (served.link) await shapeLink(served.link.container, mbps);
-        for (let i = 0; i < o.warmup; i++) await client.infer();
         const got = run.samples.get(mbps)!.get(j) ?? [];
         const had = got.length;
-        while (got.length < o.requests) got.push(await client.infer());
+        try {
+          for (let i = 0; i < o.warmup; i++) await client.infer();
+          while (got.length < o.requests) got.push(await client.infer());
+        } catch (err) {
+          if (!(err instanceof AnswerError && err.status === 504)) throw err;
+          o.log(`${model.name} split ${j}/${n} at ${mbps} Mbit/s: no answer within the forward's limit (504) while topping up`);
+          continue;
+        }
         for (const b of j === n ? o.mbps : [mbps]) run.samples.get(b)!.set(j, got);
         o.log(`${model.name} split ${j}/${n} at ${j === n ? "any" : mbps} Mbit/s topped up ${had} → ${got.length}: median ${median(got.map((s) => s.totalMs)).toFixed(1)} ms`);
       }
