@@ -207,6 +207,10 @@ describe("eictl infer", () => {
     expect(out.predicted).toEqual({ latencyMs: 12.5 });
     expect(out.plan).toMatchObject({ client: "cam-1", split: 2, headNode: "cam-1", tailNode: "edge-lab" });
     expect(out).toMatchObject({ requests: 1, reused: { cache: 0, filter: 0 } });
+    // Reported to the service as the client's measured latency, beside the plan's prediction.
+    const svc = await client.get("isvc", "cls", ns);
+    expect(svc.status.measured).toEqual([expect.objectContaining({ client: "cam-1", architecture: "edge-device", split: 2, headNode: "cam-1", tailNode: "edge-lab", count: 1, predictedMs: 12.5 })]);
+    expect(svc.status.measured[0].latencyMs).toBeCloseTo(out.measured.totalMs, 6);
   });
 
   it("prints the answer, the stages and measured beside predicted times as text", async () => {

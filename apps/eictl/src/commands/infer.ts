@@ -15,6 +15,8 @@ interface InferOptions {
   seed: string;
   count: string;
   output?: string;
+  /** False with --no-report. */
+  report: boolean;
 }
 
 /** Most requests one command sends. */
@@ -37,6 +39,7 @@ export function registerInfer(program: Command): void {
     .option("--seed <n>", "seed of --random (request i of --count uses seed + i)", "1")
     .option("--count <n>", "send N requests and print the medians", "1")
     .option("-o, --output <format>", "output format: json (default: text)")
+    .option("--no-report", "do not report the measured latency to the service (status.measured, which re-plans a client measured over 20% off its prediction)")
     .addHelpText("after", "\nExamples:\n  eictl infer camera-classifier --client device-03 --random\n  eictl infer camera-classifier --client device-03 -f frame.npy --count 20 -o json")
     .action(
       action(async (service: string, opts: InferOptions, cmd: Command) => {
@@ -58,12 +61,34 @@ export function registerInfer(program: Command): void {
             for (let i = 0; i < count; i++) replies.push(await conn.infer(inputs(i), opts.client));
             const summary = summarize(found.service, opts.client, { ...entry, address: entry.address }, found.plan, replies);
             process.stdout.write(format === "json" ? toJson(summary) : inferText(summary));
+            if (opts.report) await reportLatency(s.client, s.namespace, found.service, opts.client, replies);
           } finally {
             conn.close();
           }
         });
       }),
     );
+}
+
+/**
+ * The client's measured end-to-end latency (median over the answers its plan computed; reused
+ * ones are the cache's or the filter's, not the plan's) reported to the service as a client's
+ * agent would (`status.measured`): what `eictl describe isvc` shows beside the prediction, and
+ * what re-plans a client measured more than 20% off it. A refused report is one line on stderr;
+ * the answer was printed and the command succeeds.
+ */
+async function reportLatency(client: EiaasClient, namespace: string, service: string, node: string, replies: InferReply[]): Promise<void> {
+  const computed = replies.filter((r) => !r.timings?.reused).map((r) => timesOf(r).totalMs);
+  if (!computed.length) return;
+  const sorted = [...computed].sort((a, b) => a - b);
+  const m = sorted.length >> 1;
+  const latencyMs = sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
+  try {
+    await client.reportClientLatency(namespace, service, { client: node, latencyMs, count: computed.length });
+  } catch (err) {
+    if (!(err instanceof ApiRequestError)) throw err;
+    process.stderr.write(`eictl: the measured latency was not reported to ${service}: ${err.message.split("\n")[0]}\n`);
+  }
 }
 
 function integerOption(flag: string, text: string, min: number, max: number): number {
