@@ -194,7 +194,11 @@ describe("Postgres stopped under the API", () => {
     // refused request only at debug; no error lines.
     await expect.poll(() => logLines.some((l) => l.msg === "database available again"), { timeout: 10_000 }).toBe(true);
     const warned = logLines.filter((l) => l.level >= 40);
-    expect(warned.map((l) => l.msg)).toEqual(["database unavailable: answering 503 with Retry-After until it is back", "database available again"]);
+    // An unexpected line names its error, so a failure says which error was not taken for the outage.
+    expect(warned.map((l) => (l.msg === "request failed" ? `${l.msg}: ${String(l.err?.message ?? l.err?.type)}` : l.msg))).toEqual([
+      "database unavailable: answering 503 with Retry-After until it is back",
+      "database available again",
+    ]);
     const end = warned[1]!;
     expect(end.durationMs).toBeGreaterThan(0);
     const answered503 = during.filter((d) => d.a.status === 503).length + refused.length;
