@@ -75,9 +75,14 @@ export class ExitHeadJanitor {
     for (const g of models.values()) await this.forgetInStatus(g.namespace, g.name, g.modelUid);
     let stale = 0;
     for (const m of await this.o.artifacts.modelsWithUncheckedHeads()) {
-      const model = await this.o.store.get(MODEL, m.namespace, m.name);
-      if (model?.metadata.uid !== m.uid) continue;
-      stale += (await this.checkAgainstBase(model)).removed;
+      // One Model's failure (its head unreadable for a moment) does not keep the others unchecked.
+      try {
+        const model = await this.o.store.get(MODEL, m.namespace, m.name);
+        if (model?.metadata.uid !== m.uid) continue;
+        stale += (await this.checkAgainstBase(model)).removed;
+      } catch (err) {
+        this.o.onError(err);
+      }
     }
     return gone.length + stale;
   }

@@ -78,11 +78,9 @@ export function registerInfer(program: Command): void {
  * the answer was printed and the command succeeds.
  */
 async function reportLatency(client: EiaasClient, namespace: string, service: string, node: string, replies: InferReply[]): Promise<void> {
-  const computed = replies.filter((r) => !r.timings?.reused).map((r) => timesOf(r).totalMs);
+  const computed = replies.filter((r) => !r.timings?.reused).map(timesOf);
   if (!computed.length) return;
-  const sorted = [...computed].sort((a, b) => a - b);
-  const m = sorted.length >> 1;
-  const latencyMs = sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
+  const latencyMs = medianTimes(computed).totalMs;
   try {
     await client.reportClientLatency(namespace, service, { client: node, latencyMs, count: computed.length });
   } catch (err) {
